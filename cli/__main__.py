@@ -1,0 +1,7 @@
+"""`python -m afflux.cli` runs the `afflux` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

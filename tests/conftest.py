@@ -1,0 +1,15 @@
+"""Root conftest: registers the harness fixture plugins.
+
+Integration tests never skip: a missing component (binary, package, server) fails the
+test with the component's own error output, on CI and off it.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+pytest_plugins = [
+    "harness.fixtures_cluster",
+    "harness.fixtures_servers",
+]

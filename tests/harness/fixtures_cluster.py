@@ -1,0 +1,1 @@
+"""Cluster fixtures (filled in by the Foundation work)."""

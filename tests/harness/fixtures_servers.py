@@ -1,0 +1,1 @@
+"""Git server, OCI registry and test CA fixtures (filled in by the Foundation work)."""
