@@ -55,14 +55,14 @@ timed() {
 build_kubernetes() {
   local v=$KUBERNETES_VERSION minor major=1
   minor=$(echo "$v" | cut -d. -f2)
-  local names=(kube-apiserver kube-controller-manager kube-scheduler)
+  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
   local missing=0 n
   for n in "${names[@]}"; do have "$n" "$v" || missing=1; done
   if [[ $missing == 0 ]]; then
     for n in "${names[@]}"; do link "$n" "$v"; done
     step "kubernetes $v: cached"; return
   fi
-  step "kubernetes $v: building kube-apiserver, kube-controller-manager, kube-scheduler (cold: 10-25 min)"
+  step "kubernetes $v: building ${names[*]} (cold: 10-25 min)"
   local dir=$work/kubernetes-$v
   rm -rf "$dir"; mkdir -p "$dir"
   step "kubernetes $v: resolving the staging modules"
@@ -77,19 +77,22 @@ build_kubernetes() {
     echo "require k8s.io/kubernetes $v"
     echo
     echo "replace ("
-    grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v minor="$minor" -v patch="${v##*.}" \
+    grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0( // indirect)?$' "$gomod" | awk -v minor="$minor" -v patch="${v##*.}" \
       '{ printf "\t%s => %s v0.%s.%s\n", $1, $1, minor, patch }'
     echo ")"
   } >"$dir/go.mod"
   local pkgs=() ldflags="-s -w"
   for n in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+  # (kubectl too: tests and the CLI use the same version as the server, not whatever is on PATH)
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor"
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=afflux-build"
   done
   step "kubernetes $v: downloading modules"
-  (cd "$dir" && run kubernetes "go get" go get "${pkgs[@]}")
+  # Every package at the pinned version: a bare `go get pkg` would move to the newest.
+  local pinned=(); for p in "${pkgs[@]}"; do pinned+=("$p@$v"); done
+  (cd "$dir" && run kubernetes "go get" go get "${pinned[@]}")
   step "kubernetes $v: compiling (log: $logs/kubernetes.log)"
   (cd "$dir" && run kubernetes "go build" go build -trimpath -ldflags "$ldflags" -o "$dir/out/" "${pkgs[@]}")
   for n in "${names[@]}"; do

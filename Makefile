@@ -1,0 +1,85 @@
+# afflux: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+RUFF := $(VENV)/bin/ruff
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml setup.py
+	@echo "[install] virtual environment $(VENV) with afflux and its test dependencies"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv with afflux installed (editable) and the test tools
+
+.PHONY: deps
+deps: ## Install the Debian packages the tests use (git, sshd, registry, ...)
+	@hack/install-deps.sh
+
+.PHONY: tools
+tools: deps ## Build the pinned Go tools (k8s, etcd, kwok, kustomize, helm, sops) once, cached
+	@hack/tools.sh
+
+.PHONY: manifests
+manifests: $(STAMP) ## Regenerate the CRDs in config/crd/bases from the api/ models
+	@$(PY) -m afflux.api.crdgen config/crd/bases
+
+.PHONY: verify
+verify: manifests lint ## Regenerate everything and fail if the tree is dirty
+	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- config/crd)" || { git status --porcelain -- config/crd; echo "untracked generated files: commit them"; exit 1; }
+
+.PHONY: lint
+lint: $(STAMP) ## Run ruff
+	@$(RUFF) check .
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and fix imports with ruff
+	@$(RUFF) check --fix --select I .
+	@$(RUFF) format .
+
+.PHONY: test
+test: install tools ## Run every test (unit and integration, against the real parts)
+	@$(PYTEST) tests $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## Run the unit tests (no network, no subprocess)
+	@$(PYTEST) tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: install tools ## Run the integration tests (real cluster, Git server, registry)
+	@$(PYTEST) tests/integration $(PYTEST_ARGS)
+
+.PHONY: cluster-up
+cluster-up: install tools ## Start the local cluster (kubeconfig in .local/cluster/kubeconfig)
+	@$(PY) -m afflux.cli.devenv cluster up --state .local/cluster
+
+.PHONY: cluster-down
+cluster-down: $(STAMP) ## Stop the local cluster and every process it started
+	@$(PY) -m afflux.cli.devenv cluster down --state .local/cluster
+
+.PHONY: kind-up
+kind-up: ## Create a kind cluster 'afflux' (needs Docker and kind; not used by CI)
+	@command -v kind >/dev/null || { echo "kind is not installed: see https://kind.sigs.k8s.io"; exit 1; }
+	@kind get clusters 2>/dev/null | grep -qx afflux || kind create cluster --name afflux --wait 120s
+	@mkdir -p .local/kind && kind get kubeconfig --name afflux > .local/kind/kubeconfig
+	@echo "export KUBECONFIG=$(CURDIR)/.local/kind/kubeconfig"
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster 'afflux'
+	@kind delete cluster --name afflux
+
+.PHONY: clean
+clean: ## Remove build outputs and local state (not the tool cache)
+	@rm -rf build dist *.egg-info .pytest_cache .local
