@@ -1,0 +1,217 @@
+"""The kopf wiring: one operator process, its kinds, its schedulers, its endpoints.
+
+kopf is used for what it is good at, watching: each registered kind gets exactly one
+`@kopf.on.event` handler, which hands the raw watch event to that kind's `Scheduler`
+and returns nothing. No on.create/update/delete/resume, timers or daemons are registered,
+so kopf has no handler progress to persist, no diff-base to store and no reason for a
+finalizer of its own; all triggers (spec change, requestedAt, interval, retries,
+`trigger()`) are decided by our scheduler, and all writes (status, `finalizers.fluxcd.io`,
+Events) are the pipeline's.
+
+kopf's settings still say where its bookkeeping would go, so that if a handler that
+persists state is ever added it lands in annotations under `afflux.toolkit.fluxcd.io/`
+rather than in `status` or under kopf's own prefix: progress and diff-base storage in
+annotations with that prefix, its finalizer name under that prefix, k8s-event posting
+off (we record our own Events), peering off (leader election is ours, on a Lease).
+
+Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
+uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
+
+RBAC an operator needs besides its own kinds: get/list/watch/patch on its kinds and their
+`/status`, create/patch `events`, get/create/update `leases` (leader election), and
+list/watch `customresourcedefinitions` and `namespaces` (kopf's discovery of served
+resources; without it kopf only discovers at start-up and says so in its log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import kopf
+from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
+
+from ._events import EventRecorder
+from ._kube import KubeClient, KubernetesClient, load_api_client
+from ._leader import LeaderElector
+from ._metrics import Metrics
+from ._object import Resource
+from ._options import Options
+from ._pipeline import Environment, Reconciler
+from ._scheduler import Scheduler
+from ._serve import Servers
+
+WatchCallback = Callable[[str | None, Mapping[str, Any]], Awaitable[None] | None]
+
+_log = logging.getLogger("afflux.runtime.operator")
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    """kopf settings that keep kopf's bookkeeping out of `status` and its Events off."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=AFFLUX_ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=AFFLUX_ANNOTATION_PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{AFFLUX_ANNOTATION_PREFIX}/kopf-finalizer"
+    settings.posting.enabled = False
+    settings.peering.standalone = True
+    settings.peering.mandatory = False
+    return settings
+
+
+def connection_info(api_client: Any) -> kopf.ConnectionInfo:
+    """kopf credentials from a `kubernetes.client.ApiClient`'s configuration."""
+    config = api_client.configuration
+    header = (config.get_api_key_with_prefix("BearerToken")
+              or config.get_api_key_with_prefix("authorization"))
+    parts = header.split(" ", 1) if header else []
+    scheme, token = (None, None) if not parts else (
+        (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1]))
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        username=config.username or None,
+        password=config.password or None,
+        scheme=scheme,
+        token=token,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+    )
+
+
+class Operator:
+    """One operator process: register kinds (and watches of other kinds), then `run()`.
+
+    `register(reconciler)` returns the kind's `Scheduler`, whose `trigger(ns, name)` and
+    `find(predicate)` other code (another kind's watch) uses to ask for reconciles.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        options: Options,
+        *,
+        api_client: Any = None,
+        kube: KubeClient | None = None,
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.api_client = api_client if api_client is not None else load_api_client(
+            options.kubeconfig)
+        self._own_kube = kube is None
+        self.kube: KubeClient = kube if kube is not None else KubernetesClient(
+            self.api_client, max_workers=options.concurrent + 4)
+        self.metrics = Metrics()
+        self.recorder = EventRecorder(self.kube, name)
+        self.semaphore = asyncio.Semaphore(options.concurrent)
+        self.leader: LeaderElector | None = None
+        if options.enable_leader_election:
+            self.leader = LeaderElector(
+                self.kube, name=f"{name}-leader-election", namespace=options.namespace,
+                lease_duration=options.leader_election_lease_duration,
+                renew_deadline=options.leader_election_renew_deadline,
+                retry_period=options.leader_election_retry_period,
+            )
+        self.registry = kopf.OperatorRegistry()
+        self.settings = kopf_settings()
+        self.servers = Servers(metrics=self.metrics, metrics_addr=options.metrics_addr,
+                               health_addr=options.health_addr, ready=lambda: self.ready)
+        self.ready = False
+        self._schedulers: dict[Resource, Scheduler] = {}
+        self._register_activities()
+
+    # --- registration ------------------------------------------------------------------
+
+    def _register_activities(self) -> None:
+        api_client = self.api_client
+
+        @kopf.on.login(registry=self.registry)
+        def _login(**_: Any) -> kopf.ConnectionInfo:
+            return connection_info(api_client)
+
+        @kopf.on.cleanup(registry=self.registry)
+        async def _cleanup(**_: Any) -> None:
+            await self._stop_schedulers()
+
+    def register(self, reconciler: Reconciler[Any]) -> Scheduler:
+        """Reconcile `reconciler.resource` with `reconciler`; returns its scheduler."""
+        resource = reconciler.resource
+        if resource in self._schedulers:
+            raise ValueError(f"{resource} is registered already")
+        env = Environment(kube=self.kube, recorder=self.recorder, options=self.options,
+                          logger=logging.getLogger(f"afflux.{self.name}"))
+        scheduler = Scheduler(reconciler, env, semaphore=self.semaphore, metrics=self.metrics,
+                              leader=self.leader)
+        self._schedulers[resource] = scheduler
+
+        async def _on_event(event: Mapping[str, Any], **_: Any) -> None:
+            scheduler.observe(event.get("type"), event["object"])
+
+        kopf.on.event(resource.group, resource.version, resource.plural,
+                      registry=self.registry, id=f"reconcile-{resource.plural}")(_on_event)
+        return scheduler
+
+    def watch(self, resource: Resource, callback: WatchCallback) -> None:
+        """Call `callback(event_type, body)` for every watch event of another kind (e.g.
+        kustomize-controller watching GitRepository artifacts to trigger Kustomizations)."""
+
+        async def _on_event(event: Mapping[str, Any], **_: Any) -> None:
+            result = callback(event.get("type"), event["object"])
+            if inspect.isawaitable(result):
+                await result
+
+        kopf.on.event(resource.group, resource.version, resource.plural,
+                      registry=self.registry, id=f"watch-{resource.plural}")(_on_event)
+
+    def scheduler(self, resource: Resource) -> Scheduler:
+        return self._schedulers[resource]
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
+        """Run until `stop_flag` is set (a threading/asyncio Event) or SIGINT/SIGTERM.
+
+        `ready_flag` (threading or asyncio Event) is set once kopf is up and watching.
+        """
+        if not self._schedulers:
+            raise RuntimeError("no kind registered: call register() before run()")
+        kopf_ready = asyncio.Event()
+        await self.servers.start()
+        helpers = [asyncio.create_task(self._relay_ready(kopf_ready, ready_flag),
+                                       name="ready relay")]
+        if self.leader is not None:
+            helpers.append(asyncio.create_task(self.leader.run(), name="leader election"))
+        namespaces: dict[str, Any] = (
+            {"clusterwide": True} if self.options.watch_all_namespaces
+            else {"namespaces": [self.options.namespace]})
+        _log.info("starting", extra={"kinds": [str(r) for r in self._schedulers],
+                                     "metricsPort": self.servers.metrics_port,
+                                     "healthPort": self.servers.health_port, **namespaces})
+        try:
+            await kopf.operator(registry=self.registry, settings=self.settings,
+                                standalone=True, stop_flag=stop_flag, ready_flag=kopf_ready,
+                                **namespaces)
+        finally:
+            self.ready = False
+            await self._stop_schedulers()
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.servers.stop()
+            if self._own_kube and isinstance(self.kube, KubernetesClient):
+                self.kube.close()
+            _log.info("stopped")
+
+    async def _relay_ready(self, kopf_ready: asyncio.Event, ready_flag: Any) -> None:
+        await kopf_ready.wait()
+        self.ready = True
+        if ready_flag is not None:
+            ready_flag.set()
+
+    async def _stop_schedulers(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self._schedulers.values()))

@@ -1,0 +1,163 @@
+"""The flags every operator shares, parsed in one place.
+
+Names and defaults follow Flux's controllers, so manifests written for Flux keep working:
+booleans are Go-style (`--watch-all-namespaces`, `--watch-all-namespaces=false`),
+durations are Go durations (`--requeue-dependency=30s`), addresses are `host:port` with an
+empty host for all interfaces (`:8080`); `--metrics-addr=0` turns the metrics server off.
+An operator adds its own flags with `add_flags(parser)`; they land in `Options.extra`.
+`--namespace` (default `$RUNTIME_NAMESPACE`, else `flux-system`) is both what is watched
+when `--watch-all-namespaces=false` and where the leader-election Lease lives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ._duration import parse_duration
+from ._logging import ENCODINGS, LEVELS
+
+_TRUE = {"true", "1", "t", "yes", "y", "on"}
+_FALSE = {"false", "0", "f", "no", "n", "off"}
+
+
+def parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def _duration(text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"duration must not be negative: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_addr(text: str) -> tuple[str, int] | None:
+    """`host:port` -> (host, port); an empty host means all interfaces; `0` -> None (off)."""
+    text = text.strip()
+    if text in ("0", ""):
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"address must be host:port, got {text!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def _addr(text: str) -> str:
+    try:
+        parse_addr(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+@dataclass(frozen=True)
+class Options:
+    """Parsed common flags (durations in seconds)."""
+
+    name: str
+    watch_all_namespaces: bool = True
+    namespace: str = "flux-system"
+    concurrent: int = 4
+    requeue_dependency: float = 30.0
+    no_cross_namespace_refs: bool = False
+    default_service_account: str = ""
+    log_level: str = "info"
+    log_encoding: str = "json"
+    enable_leader_election: bool = False
+    leader_election_lease_duration: float = 35.0
+    leader_election_renew_deadline: float = 30.0
+    leader_election_retry_period: float = 5.0
+    kubeconfig: str | None = None
+    metrics_addr: str = ":8080"
+    health_addr: str = ":9440"
+    interval_jitter_percentage: float = 5.0
+    min_retry_delay: float = 0.75
+    max_retry_delay: float = 900.0
+    extra: argparse.Namespace = field(default_factory=argparse.Namespace)
+
+
+def _bool_flag(parser: argparse.ArgumentParser, flag: str, default: bool, help_: str) -> None:
+    parser.add_argument(flag, nargs="?", const=True, default=default, type=parse_bool,
+                        metavar="BOOL", help=f"{help_} (default {str(default).lower()})")
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    """The parser with the common flags (an operator may add its own)."""
+    p = argparse.ArgumentParser(prog=f"python -m afflux.controllers.{name}",
+                                description=f"afflux {name}", allow_abbrev=False)
+    _bool_flag(p, "--watch-all-namespaces", True,
+               "watch every namespace; false watches only --namespace")
+    p.add_argument("--namespace", default=os.environ.get("RUNTIME_NAMESPACE") or "flux-system",
+                   help="the namespace watched when not watching all, and of the leader Lease")
+    p.add_argument("--concurrent", type=_positive_int, default=4,
+                   help="objects reconciled at the same time (default 4)")
+    p.add_argument("--requeue-dependency", type=_duration, default=30.0, metavar="DURATION",
+                   help="retry interval when a dependency is not ready (default 30s)")
+    _bool_flag(p, "--no-cross-namespace-refs", False,
+               "refuse references to objects in other namespaces")
+    p.add_argument("--default-service-account", default="",
+                   help="service account to impersonate when an object names none")
+    p.add_argument("--log-level", default="info", choices=sorted(LEVELS), type=str.lower)
+    p.add_argument("--log-encoding", default="json", choices=ENCODINGS)
+    _bool_flag(p, "--enable-leader-election", False,
+               "take a coordination.k8s.io Lease; only the leader reconciles")
+    p.add_argument("--leader-election-lease-duration", type=_duration, default=35.0,
+                   metavar="DURATION")
+    p.add_argument("--leader-election-renew-deadline", type=_duration, default=30.0,
+                   metavar="DURATION")
+    p.add_argument("--leader-election-retry-period", type=_duration, default=5.0,
+                   metavar="DURATION")
+    p.add_argument("--kubeconfig", default=None,
+                   help="kubeconfig file (default $KUBECONFIG, then in-cluster)")
+    p.add_argument("--metrics-addr", type=_addr, default=":8080",
+                   help="address of the Prometheus metrics endpoint; 0 turns it off")
+    p.add_argument("--health-addr", type=_addr, default=":9440",
+                   help="address of /healthz and /readyz; 0 turns it off")
+    p.add_argument("--interval-jitter-percentage", type=float, default=5.0,
+                   help="spread each interval by up to this percentage either way (default 5)")
+    p.add_argument("--min-retry-delay", type=_duration, default=0.75, metavar="DURATION",
+                   help="first retry delay after a failure (default 750ms)")
+    p.add_argument("--max-retry-delay", type=_duration, default=900.0, metavar="DURATION",
+                   help="longest retry delay after repeated failures (default 15m)")
+    return p
+
+
+_COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra"}
+
+
+def parse_options(
+    name: str,
+    argv: Sequence[str] | None = None,
+    add_flags: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> Options:
+    """Parse `argv` (default: sys.argv[1:]) into `Options`; exits with usage on errors."""
+    parser = build_parser(name)
+    if add_flags is not None:
+        add_flags(parser)
+    args = parser.parse_args(argv)
+    values = vars(args)
+    common = {k: values.pop(k) for k in list(values) if k in _COMMON}
+    if not 0 <= common["interval_jitter_percentage"] <= 100:
+        parser.error("--interval-jitter-percentage must be between 0 and 100")
+    return Options(name=name, extra=argparse.Namespace(**values), **common)

@@ -1,0 +1,386 @@
+"""When to reconcile: a per-object scheduler fed by watch events.
+
+kopf delivers every watch event of a kind to `Scheduler.observe`, which only records the
+latest body and wakes the object's worker: one asyncio task per object, so an object is
+never reconciled twice at the same time, while a semaphore shared by all kinds of the
+operator bounds the reconciles in flight (`--concurrent`).
+
+The worker asks the pure `decide` what to do, in this order:
+
+1. the object is gone                               -> stop the worker
+2. it is being deleted and carries our finalizer    -> finalize (after a failed finalize:
+                                                        once its backoff elapsed)
+3. it is being deleted, without our finalizer       -> nothing (wait for it to go)
+4. `spec.suspend` is true                           -> nothing (suspended)
+5. it was never reconciled by this process          -> reconcile ("first")
+6. `metadata.generation` changed since the last run -> reconcile ("generation")
+7. `reconcile.fluxcd.io/requestedAt` differs from the last handled value
+                                                    -> reconcile ("requested")
+8. `trigger()` was called since the last run         -> reconcile ("triggered")
+9. the last run stalled                             -> nothing until one of 6-8
+10. the due time (interval, retry, requeue) passed  -> reconcile (its reason)
+11. otherwise                                       -> sleep until the due time
+
+and `next_delay` computes the due time after a run: success -> the interval with jitter
+(or a phase's shorter `requeue_after`); stalled -> none; waiting -> the error's
+`requeue_after` or `--requeue-dependency`; failed -> the kind's retry interval if it has
+one (Kustomization's `spec.retryInterval`), else exponential backoff from
+`--min-retry-delay` capped by `--max-retry-delay` and by the interval.
+
+Triggers that arrive during a run are not lost: the worker decides again after each run.
+With leader election on, workers wait for leadership before each run (the watch and the
+cache keep running, so a new leader starts warm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import enum
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from afflux.api._meta import FINALIZER, REQUESTED_AT_ANNOTATION
+
+from ._duration import backoff, format_duration, jittered
+from ._errors import OutcomeKind
+from ._metrics import Metrics
+from ._pipeline import Environment, Reconciler, ReconcileResult
+
+_log = logging.getLogger("afflux.runtime.scheduler")
+
+Key = tuple[str, str]  # namespace ("" for cluster-scoped), name
+
+
+class Action(enum.Enum):
+    RECONCILE = "reconcile"
+    FINALIZE = "finalize"
+    WAIT = "wait"  # until wake_at, or an event
+    IDLE = "idle"  # until an event
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    why: str
+    wake_at: float | None = None
+
+
+@dataclass
+class ObjectState:
+    """What the scheduler remembers about one object (monotonic times)."""
+
+    body: dict[str, Any] | None
+    reconciled_generation: int | None = None
+    handled_requested_at: str | None = None
+    attempted: bool = False
+    stalled: bool = False
+    due_at: float | None = None
+    due_reason: str = "interval"
+    failures: int = 0
+    triggered: bool = False
+    finalize_retry_at: float | None = None
+
+
+def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return body.get("metadata") or {}
+
+
+def requested_at(body: Mapping[str, Any]) -> str | None:
+    value = (_meta(body).get("annotations") or {}).get(REQUESTED_AT_ANNOTATION)
+    return None if value is None else str(value)
+
+
+def decide(state: ObjectState, now: float, *, suspended: bool) -> Decision:
+    """The trigger rules of this module's docstring, as a pure function."""
+    body = state.body
+    if body is None:
+        return Decision(Action.STOP, "gone")
+    meta = _meta(body)
+    if meta.get("deletionTimestamp"):
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return Decision(Action.IDLE, "deleting")
+        if state.finalize_retry_at is not None and now < state.finalize_retry_at:
+            return Decision(Action.WAIT, "finalize retry", state.finalize_retry_at)
+        return Decision(Action.FINALIZE, "deleting")
+    if suspended:
+        return Decision(Action.IDLE, "suspended")
+    if not state.attempted:
+        return Decision(Action.RECONCILE, "first")
+    if meta.get("generation") != state.reconciled_generation:
+        return Decision(Action.RECONCILE, "generation")
+    req = requested_at(body)
+    if req is not None and req != state.handled_requested_at:
+        return Decision(Action.RECONCILE, "requested")
+    if state.triggered:
+        return Decision(Action.RECONCILE, "triggered")
+    if state.stalled or state.due_at is None:
+        return Decision(Action.IDLE, "stalled" if state.stalled else "idle")
+    if now >= state.due_at:
+        return Decision(Action.RECONCILE, state.due_reason)
+    return Decision(Action.WAIT, state.due_reason, state.due_at)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The scheduling flags (seconds)."""
+
+    jitter_percent: float = 5.0
+    requeue_dependency: float = 30.0
+    min_retry_delay: float = 0.75
+    max_retry_delay: float = 900.0
+
+
+def next_delay(
+    kind: OutcomeKind,
+    *,
+    failures: int,
+    interval: float,
+    timing: Timing,
+    requeue_after: float | None = None,
+    retry_interval: float | None = None,
+    rng: random.Random | None = None,
+) -> tuple[float | None, str]:
+    """Seconds until the next run after a run ended with `kind` (None: not until a
+    trigger), and the reason to log. `failures` counts consecutive failures, this one
+    included."""
+    if kind is OutcomeKind.SUCCESS:
+        delay = jittered(interval, timing.jitter_percent, rng)
+        if requeue_after is not None and requeue_after < delay:
+            return max(requeue_after, 0.0), "requeue"
+        return delay, "interval"
+    if kind is OutcomeKind.STALLED:
+        return None, "stalled"
+    if kind is OutcomeKind.WAITING:
+        wait = timing.requeue_dependency if requeue_after is None else requeue_after
+        return max(wait, 0.0), "dependency"
+    if retry_interval is not None:
+        return retry_interval, "retry"
+    cap = min(timing.max_retry_delay, interval) if interval > 0 else timing.max_retry_delay
+    return backoff(failures, base=timing.min_retry_delay, cap=max(cap, timing.min_retry_delay)), (
+        "backoff"
+    )
+
+
+def apply_result(
+    state: ObjectState,
+    result: ReconcileResult,
+    *,
+    generation: int | None,
+    requested: str | None,
+    now: float,
+    interval: float,
+    timing: Timing,
+    retry_interval: float | None = None,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Update `state` after a reconcile that saw `generation`/`requested`; return the
+    delay until the next run (None: none scheduled)."""
+    state.attempted = True
+    state.reconciled_generation = generation
+    if requested is not None:
+        state.handled_requested_at = requested
+    state.failures = state.failures + 1 if result.kind is OutcomeKind.FAILED else 0
+    state.stalled = result.kind is OutcomeKind.STALLED
+    delay, reason = next_delay(
+        result.kind, failures=state.failures, interval=interval, timing=timing,
+        requeue_after=result.requeue_after, retry_interval=retry_interval, rng=rng,
+    )
+    state.due_at = None if delay is None else now + delay
+    state.due_reason = reason
+    return delay
+
+
+class LeaderGate(Protocol):
+    """Leadership as the scheduler sees it."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    async def wait(self) -> None:
+        """Return once this process leads."""
+        ...
+
+
+class Scheduler:
+    """Schedules the reconciles of one kind (see this module's docstring)."""
+
+    def __init__(
+        self,
+        reconciler: Reconciler[Any],
+        env: Environment,
+        *,
+        semaphore: asyncio.Semaphore,
+        metrics: Metrics | None = None,
+        leader: LeaderGate | None = None,
+        timing: Timing | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.reconciler = reconciler
+        self.env = env
+        self.kind = reconciler.resource.kind
+        self._semaphore = semaphore
+        self._metrics = metrics
+        self._leader = leader
+        self._timing = timing or Timing(
+            jitter_percent=env.options.interval_jitter_percentage,
+            requeue_dependency=env.options.requeue_dependency,
+            min_retry_delay=env.options.min_retry_delay,
+            max_retry_delay=env.options.max_retry_delay,
+        )
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._states: dict[Key, ObjectState] = {}
+        self._wakes: dict[Key, asyncio.Event] = {}
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._closed = False
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """Record a watch event (`ADDED`/`MODIFIED`/`DELETED`, or None from a listing)."""
+        meta = _meta(body)
+        key: Key = (meta.get("namespace") or "", meta.get("name") or "")
+        if event_type == "DELETED":
+            state = self._states.pop(key, None)
+            wake = self._wakes.pop(key, None)
+            self._workers.pop(key, None)
+            if state is not None:
+                state.body = None
+            if wake is not None:
+                wake.set()
+            if self._metrics is not None:
+                self._metrics.forget(self.kind, key[0], key[1])
+            return
+        if self._closed:
+            return
+        snapshot = copy.deepcopy(dict(body))
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = ObjectState(body=snapshot)
+            wake = self._wakes[key] = asyncio.Event()
+            self._workers[key] = asyncio.create_task(
+                self._work(key, state, wake), name=f"reconcile {self.kind} {key[0]}/{key[1]}")
+        else:
+            state.body = snapshot
+            self._wakes[key].set()
+        if self._metrics is not None:
+            self._metrics.record_suspend(self.kind, key[0], key[1],
+                                         self.reconciler.suspended(snapshot))
+
+    def trigger(self, namespace: str | None, name: str) -> bool:
+        """Reconcile this object soon (even if stalled); False if it is not known."""
+        key: Key = (namespace or "", name)
+        state = self._states.get(key)
+        if state is None:
+            return False
+        state.triggered = True
+        self._wakes[key].set()
+        return True
+
+    # --- the cache -----------------------------------------------------------------------
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Copies of the latest body of every known object."""
+        return [copy.deepcopy(s.body) for s in self._states.values() if s.body is not None]
+
+    def find(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [b for b in self.objects() if predicate(b)]
+
+    def keys(self) -> Iterable[Key]:
+        return list(self._states)
+
+    # --- workers ---------------------------------------------------------------------------
+
+    async def _work(self, key: Key, state: ObjectState, wake: asyncio.Event) -> None:
+        try:
+            while True:
+                wake.clear()
+                decision = self._decide(state)
+                if decision.action is Action.STOP:
+                    return
+                if decision.action in (Action.WAIT, Action.IDLE):
+                    timeout = None
+                    if decision.wake_at is not None:
+                        timeout = max(decision.wake_at - self._clock(), 0.0)
+                    try:
+                        await asyncio.wait_for(wake.wait(), timeout)
+                    except TimeoutError:
+                        pass
+                    continue
+                if self._leader is not None and not self._leader.is_leader:
+                    await self._leader.wait()
+                    continue
+                async with self._semaphore:
+                    decision = self._decide(state)  # the body may have moved on meanwhile
+                    if decision.action is Action.RECONCILE:
+                        await self._reconcile(key, state, decision)
+                    elif decision.action is Action.FINALIZE:
+                        await self._finalize(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("scheduler worker for %s %s/%s crashed", self.kind, *key)
+
+    def _decide(self, state: ObjectState) -> Decision:
+        body = state.body
+        suspended = body is not None and self.reconciler.suspended(body)
+        return decide(state, self._clock(), suspended=suspended)
+
+    async def _reconcile(self, key: Key, state: ObjectState, decision: Decision) -> None:
+        assert state.body is not None
+        body = copy.deepcopy(state.body)
+        state.triggered = False
+        generation = _meta(body).get("generation")
+        requested = requested_at(body)
+        started = self._clock()
+        _log.debug("reconciling", extra={"kind": self.kind, "namespace": key[0],
+                                         "name": key[1], "trigger": decision.why})
+        result = await self.reconciler.reconcile(body, self.env)
+        finished = self._clock()
+        delay = apply_result(
+            state, result, generation=generation, requested=requested, now=finished,
+            interval=self.reconciler.interval(body), timing=self._timing,
+            retry_interval=self.reconciler.retry_interval(body), rng=self._rng,
+        )
+        if self._metrics is not None and state.body is not None:
+            self._metrics.observe_duration(self.kind, key[0], key[1], finished - started)
+            self._metrics.record_conditions(self.kind, key[0], key[1], result.conditions)
+        _log.debug(
+            "next reconcile %s", "not scheduled" if delay is None
+            else f"in {format_duration(round(delay, 3))}",
+            extra={"kind": self.kind, "namespace": key[0], "name": key[1],
+                   "outcome": result.kind.value},
+        )
+
+    async def _finalize(self, state: ObjectState) -> None:
+        assert state.body is not None
+        result = await self.reconciler.finalize_object(copy.deepcopy(state.body), self.env)
+        if result.kind is OutcomeKind.SUCCESS:
+            state.failures = 0
+            state.finalize_retry_at = None
+            # wait for the DELETED event; if other finalizers keep the object, stay idle
+            state.body = dict(state.body, metadata=dict(_meta(state.body), finalizers=[
+                f for f in _meta(state.body).get("finalizers") or [] if f != FINALIZER]))
+            return
+        state.failures += 1
+        delay = backoff(state.failures, base=self._timing.min_retry_delay,
+                        cap=self._timing.max_retry_delay)
+        state.finalize_retry_at = self._clock() + delay
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Cancel every worker and wait for them."""
+        self._closed = True
+        workers = list(self._workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._workers.clear()
