@@ -9,12 +9,14 @@ leaves no process behind when stopped:
 - `GitHTTPServer`: Git smart HTTP and HTTPS (`git http-backend`), basic/bearer auth.
 - `GitSSHServer`: Git over SSH (OpenSSH `sshd` + `git-shell`), key auth.
 - `Registry`: an OCI registry (distribution 2.8), htpasswd auth, TLS.
+- `LocalCluster`: the local Kubernetes control plane (see `_cluster`).
 
 The pytest fixtures in tests/harness/fixtures_servers.py and `afflux dev up` both build
 on these.
 """
 
 from ._ca import CertPair, TestCA
+from ._cluster import ClusterError, LocalCluster
 from ._gitserver import GitHTTPServer
 from ._procs import DevEnvError, ServerStartError, free_port
 from ._registry import Registry
@@ -23,10 +25,12 @@ from ._sshserver import GitSSHServer, generate_ssh_key, known_hosts_line
 
 __all__ = [
     "CertPair",
+    "ClusterError",
     "DevEnvError",
     "GitHTTPServer",
     "GitRequest",
     "GitSSHServer",
+    "LocalCluster",
     "Registry",
     "ServerStartError",
     "TestCA",
