@@ -106,3 +106,20 @@ AFFLUX_ANNOTATION_PREFIX: Final = "afflux.toolkit.fluxcd.io"
 
 #: Field manager of the CLI's requestedAt patches (what `flux reconcile` uses).
 CLI_FIELD_MANAGER: Final = "flux-client-side-apply"
+
+# --- API groups ------------------------------------------------------------------------------
+SOURCE_GROUP: Final = "source.toolkit.fluxcd.io"
+HELM_GROUP: Final = "helm.toolkit.fluxcd.io"
+IMAGE_GROUP: Final = "image.toolkit.fluxcd.io"
+NOTIFICATION_GROUP: Final = "notification.toolkit.fluxcd.io"
+# (KUSTOMIZE_GROUP is defined with the kustomize annotations above.)
+
+#: CRD categories: `kubectl get fluxcd` lists every Flux object (as it does with Flux);
+#: `flux` is afflux's alias for the same set.
+CATEGORY_ALL: Final = "all"
+CATEGORY_FLUXCD: Final = "fluxcd"
+CATEGORY_FLUX: Final = "flux"
+CATEGORY_SOURCES: Final = "fluxcd-sources"
+CATEGORY_APPLIERS: Final = "fluxcd-appliers"
+CATEGORY_IMAGES: Final = "fluxcd-images"
+CATEGORY_NOTIFICATIONS: Final = "fluxcd-notifications"
