@@ -37,7 +37,8 @@ _STANDARD = frozenset(
     | {"message", "asctime", "taskName"}
 )
 # kopf's internals we do not want in a line
-_DROPPED = frozenset({"settings", "k8s_skip", "k8s_ref"})
+OBJECT_KEY = "object_ref"  # LogRecord owns `name`, so object fields travel in one dict
+_DROPPED = frozenset({"settings", "k8s_skip", "k8s_ref", OBJECT_KEY})
 _ORDER = ("ts", "level", "logger", "msg", "controller", "kind", "name", "namespace")
 
 
@@ -57,11 +58,12 @@ def record_fields(record: logging.LogRecord, controller: str) -> dict[str, Any]:
         "msg": record.getMessage(),
         "controller": controller,
     }
-    ref = getattr(record, "k8s_ref", None)
-    if isinstance(ref, Mapping):
-        for key in ("kind", "name", "namespace"):
-            if ref.get(key):
-                fields[key] = ref[key]
+    for attr in ("k8s_ref", OBJECT_KEY):  # kopf's, ours
+        ref = getattr(record, attr, None)
+        if isinstance(ref, Mapping):
+            for key in ("kind", "name", "namespace"):
+                if ref.get(key):
+                    fields[key] = ref[key]
     for key, value in record.__dict__.items():
         if key in _STANDARD or key in _DROPPED or key.startswith("_"):
             continue
@@ -137,6 +139,9 @@ def configure_logging(
 class ObjectLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger whose lines carry the object's kind/name/namespace (and more fields)."""
 
+    def __init__(self, logger: logging.Logger, extra: Mapping[str, Any]) -> None:
+        super().__init__(logger, dict(extra))
+
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
@@ -144,6 +149,19 @@ class ObjectLogger(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
-def object_logger(logger: logging.Logger | str, **fields: Any) -> ObjectLogger:
+def object_extra(kind: str, name: str, namespace: str | None, **fields: Any) -> dict[str, Any]:
+    """`extra=` for a plain logger call about an object."""
+    return {OBJECT_KEY: {"kind": kind, "name": name, "namespace": namespace}, **fields}
+
+
+def object_logger(
+    logger: logging.Logger | str,
+    *,
+    kind: str,
+    name: str,
+    namespace: str | None,
+    **fields: Any,
+) -> ObjectLogger:
+    """A logger adapter for one object; `fields` are added to every line."""
     base = logging.getLogger(logger) if isinstance(logger, str) else logger
-    return ObjectLogger(base, fields)
+    return ObjectLogger(base, object_extra(kind, name, namespace, **fields))

@@ -48,6 +48,7 @@ from afflux.api._meta import FINALIZER, REQUESTED_AT_ANNOTATION
 
 from ._duration import backoff, format_duration, jittered
 from ._errors import OutcomeKind
+from ._logging import object_extra
 from ._metrics import Metrics
 from ._pipeline import Environment, Reconciler, ReconcileResult
 
@@ -326,7 +327,7 @@ class Scheduler:
         except asyncio.CancelledError:
             raise
         except Exception:
-            _log.exception("scheduler worker for %s %s/%s crashed", self.kind, *key)
+            _log.exception("scheduler worker crashed", extra=object_extra(self.kind, key[1], key[0]))
 
     def _decide(self, state: ObjectState) -> Decision:
         body = state.body
@@ -340,8 +341,8 @@ class Scheduler:
         generation = _meta(body).get("generation")
         requested = requested_at(body)
         started = self._clock()
-        _log.debug("reconciling", extra={"kind": self.kind, "namespace": key[0],
-                                         "name": key[1], "trigger": decision.why})
+        _log.debug("reconciling", extra=object_extra(self.kind, key[1], key[0],
+                                                     trigger=decision.why))
         result = await self.reconciler.reconcile(body, self.env)
         finished = self._clock()
         delay = apply_result(
@@ -355,8 +356,7 @@ class Scheduler:
         _log.debug(
             "next reconcile %s", "not scheduled" if delay is None
             else f"in {format_duration(round(delay, 3))}",
-            extra={"kind": self.kind, "namespace": key[0], "name": key[1],
-                   "outcome": result.kind.value},
+            extra=object_extra(self.kind, key[1], key[0], outcome=result.kind.value),
         )
 
     async def _finalize(self, state: ObjectState) -> None:

@@ -1,0 +1,154 @@
+"""The scheduler's pure parts: what to do now, and when to run next."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from afflux.controllers.runtime import OutcomeKind, ReconcileResult, Timing
+from afflux.controllers.runtime._scheduler import (
+    Action,
+    ObjectState,
+    apply_result,
+    decide,
+    next_delay,
+)
+
+NOW = 1000.0
+FINALIZER = "finalizers.fluxcd.io"
+
+
+def body(*, generation: int = 2, requested: str | None = None, deleting: bool = False,
+         finalizers: tuple[str, ...] = (FINALIZER,)) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "w", "namespace": "ns", "generation": generation,
+                            "finalizers": list(finalizers)}
+    if requested is not None:
+        meta["annotations"] = {"reconcile.fluxcd.io/requestedAt": requested}
+    if deleting:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    return {"metadata": meta, "spec": {"interval": "1m"}}
+
+
+def seen(**changes: Any) -> ObjectState:
+    """An object reconciled before at generation 2, next run due at NOW + 30."""
+    state = ObjectState(body=body(), reconciled_generation=2, attempted=True,
+                        due_at=NOW + 30, due_reason="interval")
+    for key, value in changes.items():
+        setattr(state, key, value)
+    return state
+
+
+CASES: dict[str, tuple[ObjectState, bool, Action, str]] = {
+    "gone": (seen(body=None), False, Action.STOP, "gone"),
+    "deleting-with-finalizer": (seen(body=body(deleting=True)), False, Action.FINALIZE,
+                                "deleting"),
+    "deleting-while-suspended": (seen(body=body(deleting=True)), True, Action.FINALIZE,
+                                 "deleting"),
+    "deleting-finalize-backoff": (seen(body=body(deleting=True), finalize_retry_at=NOW + 5),
+                                  False, Action.WAIT, "finalize retry"),
+    "deleting-finalize-retry-due": (seen(body=body(deleting=True), finalize_retry_at=NOW - 1),
+                                    False, Action.FINALIZE, "deleting"),
+    "deleting-without-finalizer": (seen(body=body(deleting=True, finalizers=())), False,
+                                   Action.IDLE, "deleting"),
+    "suspended": (seen(attempted=False), True, Action.IDLE, "suspended"),
+    "suspended-with-request": (seen(body=body(requested="now")), True, Action.IDLE,
+                               "suspended"),
+    "first-sight": (ObjectState(body=body()), False, Action.RECONCILE, "first"),
+    "generation-changed": (seen(body=body(generation=3)), False, Action.RECONCILE,
+                           "generation"),
+    "generation-beats-backoff": (seen(body=body(generation=3), failures=4, due_at=NOW + 600),
+                                 False, Action.RECONCILE, "generation"),
+    "requested": (seen(body=body(requested="t1")), False, Action.RECONCILE, "requested"),
+    "requested-already-handled": (seen(body=body(requested="t1"), handled_requested_at="t1"),
+                                  False, Action.WAIT, "interval"),
+    "triggered": (seen(triggered=True), False, Action.RECONCILE, "triggered"),
+    "stalled": (seen(stalled=True, due_at=None), False, Action.IDLE, "stalled"),
+    "stalled-generation": (seen(stalled=True, due_at=None, body=body(generation=3)), False,
+                           Action.RECONCILE, "generation"),
+    "stalled-requested": (seen(stalled=True, due_at=None, body=body(requested="x")), False,
+                          Action.RECONCILE, "requested"),
+    "stalled-triggered": (seen(stalled=True, due_at=None, triggered=True), False,
+                          Action.RECONCILE, "triggered"),
+    "interval-not-due": (seen(), False, Action.WAIT, "interval"),
+    "interval-due": (seen(due_at=NOW), False, Action.RECONCILE, "interval"),
+    "backoff-due": (seen(due_at=NOW - 1, due_reason="backoff"), False, Action.RECONCILE,
+                    "backoff"),
+    "requeue-waiting": (seen(due_at=NOW + 5, due_reason="dependency"), False, Action.WAIT,
+                        "dependency"),
+}
+
+
+@pytest.mark.parametrize(("state", "suspended", "action", "why"), CASES.values(),
+                         ids=CASES.keys())
+def test_decide(state: ObjectState, suspended: bool, action: Action, why: str) -> None:
+    decision = decide(state, NOW, suspended=suspended)
+    assert (decision.action, decision.why) == (action, why)
+    if action is Action.WAIT:
+        assert decision.wake_at is not None and decision.wake_at > NOW
+
+
+TIMING = Timing(jitter_percent=0, requeue_dependency=30, min_retry_delay=1, max_retry_delay=300)
+
+DELAYS: dict[str, tuple[OutcomeKind, dict[str, Any], float | None, str]] = {
+    "success-interval": (OutcomeKind.SUCCESS, {}, 60, "interval"),
+    "success-requeue-sooner": (OutcomeKind.SUCCESS, {"requeue_after": 5}, 5, "requeue"),
+    "success-requeue-later-ignored": (OutcomeKind.SUCCESS, {"requeue_after": 500}, 60,
+                                      "interval"),
+    "stalled": (OutcomeKind.STALLED, {}, None, "stalled"),
+    "waiting-default": (OutcomeKind.WAITING, {}, 30, "dependency"),
+    "waiting-own": (OutcomeKind.WAITING, {"requeue_after": 2}, 2, "dependency"),
+    "failed-first": (OutcomeKind.FAILED, {"failures": 1}, 1, "backoff"),
+    "failed-third": (OutcomeKind.FAILED, {"failures": 3}, 4, "backoff"),
+    "failed-capped-by-interval": (OutcomeKind.FAILED, {"failures": 20}, 60, "backoff"),
+    "failed-capped-by-max": (OutcomeKind.FAILED, {"failures": 20, "interval": 3600}, 300,
+                             "backoff"),
+    "failed-retry-interval": (OutcomeKind.FAILED, {"failures": 5, "retry_interval": 7}, 7,
+                              "retry"),
+}
+
+
+@pytest.mark.parametrize(("kind", "kwargs", "delay", "reason"), DELAYS.values(),
+                         ids=DELAYS.keys())
+def test_next_delay(kind: OutcomeKind, kwargs: dict[str, Any], delay: float | None,
+                    reason: str) -> None:
+    args: dict[str, Any] = {"failures": 0, "interval": 60.0, **kwargs}
+    assert next_delay(kind, timing=TIMING, **args) == (delay, reason)
+
+
+def test_next_delay_success_is_jittered() -> None:
+    timing = Timing(jitter_percent=10)
+    rng = random.Random(1)
+    delays = {next_delay(OutcomeKind.SUCCESS, failures=0, interval=100, timing=timing,
+                         rng=rng)[0] for _ in range(20)}
+    assert len(delays) > 1
+    assert all(d is not None and 90 <= d <= 110 for d in delays)
+
+
+def _result(kind: OutcomeKind, requeue_after: float | None = None) -> ReconcileResult:
+    return ReconcileResult(kind, "R", "m", requeue_after)
+
+
+def test_apply_result_counts_failures_and_resets_on_success() -> None:
+    state = ObjectState(body=body())
+    for expected in (1, 2, 4):
+        delay = apply_result(state, _result(OutcomeKind.FAILED), generation=2, requested=None,
+                             now=NOW, interval=60, timing=TIMING)
+        assert delay == expected
+    assert state.failures == 3 and state.due_reason == "backoff"
+    apply_result(state, _result(OutcomeKind.SUCCESS), generation=2, requested=None, now=NOW,
+                 interval=60, timing=TIMING)
+    assert state.failures == 0 and state.due_at == NOW + 60
+
+
+def test_apply_result_records_handled_generation_and_request() -> None:
+    state = ObjectState(body=body(generation=5, requested="r1"))
+    apply_result(state, _result(OutcomeKind.STALLED), generation=5, requested="r1", now=NOW,
+                 interval=60, timing=TIMING)
+    assert (state.reconciled_generation, state.handled_requested_at) == (5, "r1")
+    assert state.stalled and state.due_at is None
+    assert decide(state, NOW + 10_000, suspended=False).action is Action.IDLE
+    # a later run without the annotation keeps the handled value
+    apply_result(state, _result(OutcomeKind.SUCCESS), generation=5, requested=None, now=NOW,
+                 interval=60, timing=TIMING)
+    assert state.handled_requested_at == "r1" and not state.stalled
