@@ -48,7 +48,14 @@ from ._conditions import Conditions
 from ._duration import parse_duration
 from ._errors import OutcomeKind, disposition
 from ._events import EventRecorder, ObjectEvents
-from ._kube import ApiError, KubeClient, NotFoundError, add_finalizer, patch_status
+from ._kube import (
+    ApiError,
+    ConflictError,
+    KubeClient,
+    NotFoundError,
+    add_finalizer,
+    patch_status,
+)
 from ._kube import remove_finalizer as _remove_finalizer
 from ._logging import ObjectLogger, object_logger
 from ._object import KubeObject, ObjectRef, Resource
@@ -266,7 +273,13 @@ class Reconciler(Generic[T]):
         logger = self._logger(env, ref)
         started = time.monotonic()
         try:
-            body = await add_finalizer(env.kube, ref, body, FINALIZER)
+            try:
+                body = await add_finalizer(env.kube, ref, body, FINALIZER)
+            except ConflictError:  # our copy was stale (the watch lags our own writes)
+                fresh = await env.kube.get(ref)
+                if fresh is None:
+                    raise NotFoundError(404, "NotFound", str(ref)) from None
+                body = await add_finalizer(env.kube, ref, fresh, FINALIZER)
         except NotFoundError:
             return ReconcileResult(OutcomeKind.SUCCESS, "Gone", "object no longer exists")
         except ApiError as err:

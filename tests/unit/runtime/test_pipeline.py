@@ -265,3 +265,12 @@ def test_interval_and_suspend_knobs() -> None:
     assert reconciler.suspended({"spec": {"suspend": True}})
     assert not reconciler.suspended({"spec": {"suspend": "true"}})
     assert reconciler.retry_interval({"spec": {}}) is None
+
+
+def test_stale_copy_conflict_on_finalizer_is_retried_with_a_fresh_copy() -> None:
+    kube = FakeKube()
+    stale = new_widget(kube)
+    kube.objects[REF.path()]["metadata"]["resourceVersion"] = "changed-meanwhile"
+    result = run(Reconciler(WIDGET, [fetch]).reconcile(stale, make_env(kube)))
+    assert result.ok
+    assert kube.body(REF)["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]

@@ -1,0 +1,153 @@
+"""The Scheduler's wiring, in memory: watch events in, reconciles out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from afflux.controllers.runtime import (
+    Environment,
+    EventRecorder,
+    ObjectRef,
+    Options,
+    PhaseResult,
+    ReconcileContext,
+    Reconciler,
+    Resource,
+    Scheduler,
+    StallingError,
+    Timing,
+)
+
+from .fakes import FakeKube, apply_merge_patch
+
+WIDGET = Resource("test.afflux.dev", "v1", "Widget", "widgets")
+TIMEOUT = 5.0
+
+
+async def until(check: Any, timeout: float = TIMEOUT) -> None:
+    async def loop() -> None:
+        while not check():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(loop(), timeout)
+
+
+class Harness:
+    def __init__(self, concurrent: int = 4) -> None:
+        self.kube = FakeKube()
+        self.runs: list[tuple[str, int]] = []
+        self.active = 0
+        self.max_active = 0
+        self.gate: asyncio.Event | None = None
+
+        async def phase(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            try:
+                self.runs.append((ctx.name, ctx.generation or 0))
+                if self.gate is not None:
+                    await self.gate.wait()
+                if ctx.obj.spec.get("mode") == "stall":
+                    raise StallingError("InvalidMode", "mode stall")
+                return None
+            finally:
+                self.active -= 1
+
+        env = Environment(kube=self.kube, recorder=EventRecorder(self.kube, "c"),
+                          options=Options(name="c"))
+        self.scheduler = Scheduler(
+            Reconciler(WIDGET, [phase]), env, semaphore=asyncio.Semaphore(concurrent),
+            timing=Timing(jitter_percent=0, min_retry_delay=0.01))
+
+    def add(self, name: str, **spec: Any) -> None:
+        body = self.kube.put(WIDGET, {"metadata": {"name": name, "namespace": "ns"},
+                                      "spec": {"interval": "1h", **spec}})
+        self.scheduler.observe("ADDED", body)
+
+    def update(self, name: str, patch: dict[str, Any]) -> None:
+        """Change the stored object as a client would, then deliver the watch event."""
+        path = ObjectRef(WIDGET, "ns", name).path()
+        current = self.kube.objects[path]
+        new = apply_merge_patch(current, patch)
+        if new.get("spec") != current.get("spec"):
+            new["metadata"]["generation"] = current["metadata"]["generation"] + 1
+        self.kube.objects[path] = new
+        self.scheduler.observe("MODIFIED", new)
+
+    def redeliver(self, name: str, event: str = "MODIFIED") -> None:
+        self.scheduler.observe(event, self.kube.body(ObjectRef(WIDGET, "ns", name)))
+
+    def runs_of(self, name: str) -> int:
+        return sum(1 for n, _ in self.runs if n == name)
+
+
+def test_first_sight_generation_trigger_request_and_quiet_otherwise() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.add("a")
+        await until(lambda: h.runs_of("a") == 1)
+        h.redeliver("a")  # our own finalizer/status writes come back: same generation
+        await asyncio.sleep(0.05)
+        assert h.runs_of("a") == 1
+        h.update("a", {"spec": {"interval": "2h"}})
+        await until(lambda: h.runs_of("a") == 2)
+        assert h.scheduler.trigger("ns", "a")
+        await until(lambda: h.runs_of("a") == 3)
+        h.update("a", {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "t1"}}})
+        await until(lambda: h.runs_of("a") == 4)
+        h.redeliver("a")  # the same request again: nothing
+        await asyncio.sleep(0.05)
+        assert h.runs_of("a") == 4
+        assert not h.scheduler.trigger("ns", "unknown")
+        assert [b["metadata"]["name"] for b in h.scheduler.find(lambda b: True)] == ["a"]
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_suspended_then_resumed() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.add("s", suspend=True)
+        await asyncio.sleep(0.05)
+        assert h.runs_of("s") == 0
+        h.update("s", {"spec": {"suspend": False}})
+        await until(lambda: h.runs_of("s") == 1)
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_stalled_is_not_retried_until_spec_changes() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.add("x", mode="stall", interval="10ms")
+        await until(lambda: h.runs_of("x") == 1)
+        await asyncio.sleep(0.1)  # ten intervals
+        assert h.runs_of("x") == 1
+        h.update("x", {"spec": {"mode": "ok"}})
+        await until(lambda: h.runs_of("x") >= 3)  # reconciled, then again on its interval
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_concurrency_is_bounded_and_deleted_objects_stop() -> None:
+    async def scenario() -> None:
+        h = Harness(concurrent=2)
+        h.gate = asyncio.Event()
+        for i in range(5):
+            h.add(f"o{i}")
+        await until(lambda: h.active == 2)
+        await asyncio.sleep(0.05)
+        assert h.active == 2  # the other three wait for the semaphore
+        h.gate.set()
+        await until(lambda: len(h.runs) == 5)
+        assert h.max_active == 2
+        h.redeliver("o0", "DELETED")
+        assert not h.scheduler.trigger("ns", "o0")
+        assert len(h.scheduler.objects()) == 4
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
