@@ -130,6 +130,7 @@ from ._source_v1 import (
     OCIRepositorySpec,
     OCIRepositoryStatus,
 )
+from ._validation import apply_defaults, structural_problems, validate_object
 
 __all__ = [
     # kinds and registry
@@ -252,6 +253,10 @@ __all__ = [
     "same_revision",
     "storage_host",
     "verify_digest",
+    # offline validation
+    "apply_defaults",
+    "structural_problems",
+    "validate_object",
     # constants
     "meta",
 ]
