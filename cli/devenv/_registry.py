@@ -204,3 +204,7 @@ class Registry:
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None

@@ -300,6 +300,10 @@ class GitSSHServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
     # -- repositories
 
     def create_repo(self, name: str, *, default_branch: str = "main") -> Path:

@@ -46,6 +46,8 @@ from pygit2.enums import CredentialType, FileMode, ObjectType
 
 __all__ = [
     "GitAuth",
+    "GitAuthError",
+    "GitCallbacks",
     "git_clone",
     "git_ls_remote",
     "git_push_files",

@@ -321,7 +321,7 @@ def test_ssh_allows_git_commands_only(ssh_git_server: GitSSHServer, tmp_path: Pa
 def test_servers_stop_without_leaving_processes(tmp_path: Path) -> None:
     http = GitHTTPServer(tmp_path / "http", https_port=None).start()
     ssh = GitSSHServer(tmp_path / "ssh").start()
-    pids = [http.pid, ssh._proc.pid if ssh._proc else None]  # noqa: SLF001
+    pids = [http.pid, ssh.pid]
     assert all(pids)
     http.stop()
     ssh.stop()
