@@ -1,0 +1,399 @@
+"""The runtime against the real API server: a tiny Widget controller built on it.
+
+A test CRD (`widgets.test.afflux.dev`, status subresource, status schema open so that
+anything kopf might write there would show) and an in-process operator (kopf in a
+background thread with its own event loop) that reconciles Widgets with three phases:
+`spec.mode` = ok | stall | wait picks success, a StallingError or a WaitingError. The
+Kubernetes client is wrapped to count status writes per object and per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.request
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from afflux.api._meta import (
+    AFFLUX_ANNOTATION_PREFIX,
+    DEPENDENCY_NOT_READY,
+    FINALIZER,
+    PROGRESSING_WITH_RETRY,
+    REQUESTED_AT_ANNOTATION,
+    SUCCEEDED,
+)
+from afflux.controllers.runtime import (
+    Environment,
+    KubernetesClient,
+    ObjectRef,
+    Operator,
+    PhaseResult,
+    ReconcileContext,
+    Reconciler,
+    ReconcileResult,
+    Resource,
+    StallingError,
+    WaitingError,
+    get_condition,
+    parse_options,
+)
+from harness.wait import eventually
+from kubernetes import client
+
+pytestmark = pytest.mark.integration
+
+GROUP, VERSION, PLURAL = "test.afflux.dev", "v1", "widgets"
+WIDGET = Resource(GROUP, VERSION, "Widget", PLURAL)
+CONTROLLER = "widget-controller"
+INVALID_MODE = "InvalidMode"
+
+CRD = f"""
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {PLURAL}.{GROUP}
+spec:
+  group: {GROUP}
+  scope: Namespaced
+  names: {{kind: Widget, plural: {PLURAL}, singular: widget, listKind: WidgetList}}
+  versions:
+    - name: {VERSION}
+      served: true
+      storage: true
+      subresources: {{status: {{}}}}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                interval: {{type: string}}
+                suspend: {{type: boolean}}
+                mode: {{type: string, enum: [ok, stall, wait]}}
+                color: {{type: string}}
+            status:
+              type: object
+              x-kubernetes-preserve-unknown-fields: true
+"""
+
+Key = tuple[str, str]
+
+
+class CountingKube:
+    """The real client, counting successful status patches per object."""
+
+    def __init__(self, inner: KubernetesClient) -> None:
+        self.inner = inner
+        self.lock = threading.Lock()
+        self.status_writes: dict[Key, int] = defaultdict(int)
+
+    async def patch(self, ref: ObjectRef, patch: Any, **kwargs: Any) -> dict[str, Any]:
+        result = await self.inner.patch(ref, patch, **kwargs)
+        if kwargs.get("subresource") == "status":
+            with self.lock:
+                self.status_writes[(ref.namespace or "", ref.name)] += 1
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class RecordingReconciler(Reconciler[Any]):
+    """Records each run's result and how many status writes it made."""
+
+    def __init__(self, kube: CountingKube, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kube = kube
+        self.runs: dict[Key, list[tuple[int, ReconcileResult]]] = defaultdict(list)
+        self.finalized: list[Key] = []
+
+    async def reconcile(self, body: Mapping[str, Any], env: Environment) -> ReconcileResult:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        before = self.kube.status_writes[key]
+        result = await super().reconcile(body, env)
+        with self.kube.lock:
+            self.runs[key].append((self.kube.status_writes[key] - before, result))
+        return result
+
+
+async def check_mode(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+    mode = ctx.obj.spec.get("mode", "ok")
+    if mode == "stall":
+        raise StallingError(INVALID_MODE, "spec.mode 'stall' can never work; change it")
+    if mode == "wait":
+        raise WaitingError(DEPENDENCY_NOT_READY, "the widget waits for something", 0.3)
+    return None
+
+
+async def paint(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+    color = ctx.obj.spec.get("color", "blue")
+    if ctx.status.get("color") != color:
+        await ctx.events.normal("Painted", f"painted {color}", revision=color)
+    ctx.status["color"] = color
+    ctx.conditions.mark_true("Painted", SUCCEEDED, f"painted {color}")
+    ctx.set_ready(SUCCEEDED, f"widget painted {color}")
+    return None
+
+
+class Running:
+    def __init__(self, operator: Operator, reconciler: RecordingReconciler,
+                 kube: CountingKube, api: client.ApiClient) -> None:
+        self.operator = operator
+        self.reconciler = reconciler
+        self.kube = kube
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.api = api
+
+    def runs(self, ns: str, name: str) -> list[tuple[int, ReconcileResult]]:
+        with self.kube.lock:
+            return list(self.reconciler.runs[(ns, name)])
+
+    def create(self, ns: str, name: str, **spec: Any) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"interval": "1h", **spec}}
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+
+    def get(self, ns: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, ns, PLURAL, name)
+        return result
+
+    def patch(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, patch)
+
+    def condition(self, ns: str, name: str, type_: str) -> dict[str, Any] | None:
+        return get_condition(self.get(ns, name).get("status", {}).get("conditions", []), type_)
+
+    def events(self, ns: str, name: str) -> list[dict[str, Any]]:
+        items = self.api.sanitize_for_serialization(self.core.list_namespaced_event(ns).items)
+        return [e for e in items if e["involvedObject"].get("name") == name]
+
+    def http(self, port: int | None, path: str) -> tuple[int, str]:
+        assert port is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, resp.read().decode()
+
+
+@pytest.fixture(scope="module")
+def widget_crd(cluster: Any) -> Iterator[None]:
+    cluster.kubectl("apply", "-f", "-", input=CRD)
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}",
+                    "--timeout=60s")
+    yield
+
+
+@pytest.fixture(scope="module")
+def running(cluster: Any, widget_crd: None) -> Iterator[Running]:
+    options = parse_options(CONTROLLER, [
+        f"--kubeconfig={cluster.kubeconfig}", "--metrics-addr=127.0.0.1:0",
+        "--health-addr=127.0.0.1:0", "--min-retry-delay=100ms", "--requeue-dependency=1s",
+    ])
+    api = cluster.api_client()
+    kube = CountingKube(KubernetesClient(api))
+    reconciler = RecordingReconciler(kube, WIDGET, [check_mode, paint])
+
+    async def finalize(ctx: ReconcileContext[Any]) -> None:
+        reconciler.finalized.append((ctx.namespace or "", ctx.name))
+
+    reconciler.finalize = finalize
+    operator = Operator(CONTROLLER, options, api_client=api, kube=kube)  # type: ignore[arg-type]
+    operator.register(reconciler)
+    stop, ready = threading.Event(), threading.Event()
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(operator.run(stop_flag=stop, ready_flag=ready))
+        except BaseException as err:  # noqa: BLE001 - reported by the fixture
+            failure.append(err)
+
+    thread = threading.Thread(target=main, name="widget-operator", daemon=True)
+    thread.start()
+    eventually(lambda: ready.is_set() or failure, timeout=60, message="operator ready")
+    assert not failure, failure
+    handle = Running(operator, reconciler, kube, api)
+    try:
+        yield handle
+    finally:
+        # let the operator finalize every Widget the tests left before it stops
+        for item in handle.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]:
+            meta = item["metadata"]
+            handle.custom.delete_namespaced_custom_object(GROUP, VERSION, meta["namespace"],
+                                                          PLURAL, meta["name"])
+        eventually(lambda: not handle.custom.list_cluster_custom_object(
+            GROUP, VERSION, PLURAL)["items"], timeout=60, message="widgets finalized")
+        stop.set()
+        thread.join(60)
+        assert not thread.is_alive(), "operator did not stop"
+        assert not failure, failure
+
+
+def _ready(running: Running, ns: str, name: str, generation: int = 1) -> bool:
+    ready = running.condition(ns, name, "Ready")
+    status = running.get(ns, name).get("status", {})
+    return bool(ready and ready["status"] == "True"
+                and status.get("observedGeneration") == generation)
+
+
+def test_success_sets_conditions_with_one_status_write_and_no_kopf_traces(
+        running: Running, namespace: str) -> None:
+    running.create(namespace, "plain")
+    eventually(lambda: _ready(running, namespace, "plain"), timeout=30,
+               message="Ready=True")
+    obj = running.get(namespace, "plain")
+    status = obj["status"]
+    assert set(status) == {"conditions", "observedGeneration", "color"}
+    assert status["color"] == "blue"
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Painted"]
+    ready = status["conditions"][0]
+    assert (ready["reason"], ready["message"], ready["observedGeneration"]) == (
+        SUCCEEDED, "widget painted blue", 1)
+    # our finalizer, and nothing of kopf's: no finalizer, no status key, no annotation
+    assert obj["metadata"]["finalizers"] == [FINALIZER]
+    annotations = obj["metadata"].get("annotations") or {}
+    assert not [k for k in annotations if "kopf" in k]
+    assert all(k.startswith(AFFLUX_ANNOTATION_PREFIX + "/") for k in annotations
+               if "last-handled-configuration" in k)
+    progress = running.operator.settings.persistence.progress_storage
+    assert progress.prefix == AFFLUX_ANNOTATION_PREFIX  # type: ignore[attr-defined]
+    # exactly one status write for the run that changed the status
+    runs = running.runs(namespace, "plain")
+    assert runs[0][0] == 1 and runs[0][1].status_written
+    assert all(writes <= 1 for writes, _ in runs)
+    # the Event, with Flux's metadata annotation
+    events = eventually(lambda: running.events(namespace, "plain"), timeout=10)
+    painted = [e for e in events if e["reason"] == "Painted"]
+    assert len(painted) == 1
+    event = painted[0]
+    assert event["type"] == "Normal" and event["message"] == "painted blue"
+    assert event["source"]["component"] == CONTROLLER
+    assert event["reportingComponent"] == CONTROLLER
+    assert event["metadata"]["annotations"] == {f"{GROUP}/revision": "blue"}
+    assert event["involvedObject"]["kind"] == "Widget"
+
+
+def test_spec_change_and_requested_at(running: Running, namespace: str) -> None:
+    running.create(namespace, "asked")
+    eventually(lambda: _ready(running, namespace, "asked"), timeout=30)
+    running.patch(namespace, "asked", {"spec": {"color": "red"}})
+    eventually(lambda: _ready(running, namespace, "asked", generation=2), timeout=30)
+    assert running.get(namespace, "asked")["status"]["color"] == "red"
+    before = len(running.runs(namespace, "asked"))
+    token = f"t-{uuid.uuid4().hex[:8]}"
+    running.patch(namespace, "asked",
+                  {"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})
+    eventually(lambda: running.get(namespace, "asked")["status"].get(
+        "lastHandledReconcileAt") == token, timeout=30, message="lastHandledReconcileAt")
+    runs = running.runs(namespace, "asked")
+    assert len(runs) == before + 1
+    assert runs[-1][0] == 1  # the copy of requestedAt is the run's one write
+
+
+def test_suspended_widget_is_not_reconciled(running: Running, namespace: str) -> None:
+    running.create(namespace, "sleepy", suspend=True)
+    running.create(namespace, "barrier")
+    eventually(lambda: _ready(running, namespace, "barrier"), timeout=30)
+    token = f"t-{uuid.uuid4().hex[:8]}"
+    for name in ("sleepy", "barrier"):
+        running.patch(namespace, name,
+                      {"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: token}}})
+    eventually(lambda: running.get(namespace, "barrier")["status"].get(
+        "lastHandledReconcileAt") == token, timeout=30)
+    sleepy = running.get(namespace, "sleepy")
+    assert running.runs(namespace, "sleepy") == []
+    assert "status" not in sleepy and "finalizers" not in sleepy["metadata"]
+    _, text = running.http(running.operator.servers.metrics_port, "/metrics")
+    assert (f'gotk_suspend_status{{kind="Widget",name="sleepy",namespace="{namespace}"}} 1'
+            in text)
+    running.patch(namespace, "sleepy", {"spec": {"suspend": False}})
+    eventually(lambda: _ready(running, namespace, "sleepy", generation=2), timeout=30)
+
+
+def test_stalling_error_is_not_retried_until_the_spec_changes(
+        running: Running, namespace: str) -> None:
+    running.create(namespace, "stuck", mode="stall", interval="1s")
+    running.create(namespace, "ticker", interval="1s")
+
+    def stalled() -> bool:
+        cond = running.condition(namespace, "stuck", "Stalled")
+        return bool(cond and cond["status"] == "True")
+
+    eventually(stalled, timeout=30, message="Stalled=True")
+    obj = running.get(namespace, "stuck")
+    ready = get_condition(obj["status"]["conditions"], "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", INVALID_MODE)
+    assert get_condition(obj["status"]["conditions"], "Reconciling") is None
+    assert obj["status"]["observedGeneration"] == 1
+    # the 1s ticker next door reconciles three more times: several intervals have passed
+    ticks = len(running.runs(namespace, "ticker"))
+    eventually(lambda: len(running.runs(namespace, "ticker")) >= ticks + 3, timeout=30)
+    assert len(running.runs(namespace, "stuck")) == 1
+    warnings = [e for e in running.events(namespace, "stuck") if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == [INVALID_MODE]
+    # a spec change un-stalls it
+    running.patch(namespace, "stuck", {"spec": {"mode": "ok"}})
+    eventually(lambda: _ready(running, namespace, "stuck", generation=2), timeout=30)
+    assert running.condition(namespace, "stuck", "Stalled") is None
+
+
+def test_waiting_error_is_retried(running: Running, namespace: str) -> None:
+    running.create(namespace, "patient", mode="wait")
+    eventually(lambda: len(running.runs(namespace, "patient")) >= 3, timeout=30,
+               message="three attempts")
+    status = running.get(namespace, "patient")["status"]
+    ready = get_condition(status["conditions"], "Ready")
+    reconciling = get_condition(status["conditions"], "Reconciling")
+    assert ready is not None and (ready["status"], ready["reason"]) == (
+        "False", DEPENDENCY_NOT_READY)
+    assert reconciling is not None and reconciling["reason"] == PROGRESSING_WITH_RETRY
+    assert "observedGeneration" not in status  # never reached Ready or Stalled
+    writes = [w for w, _ in running.runs(namespace, "patient")]
+    assert writes[0] == 1 and all(w == 0 for w in writes[1:])  # unchanged: nothing written
+    assert not [e for e in running.events(namespace, "patient") if e["type"] == "Warning"]
+    running.patch(namespace, "patient", {"spec": {"mode": "ok"}})
+    eventually(lambda: _ready(running, namespace, "patient", generation=2), timeout=30)
+    assert running.condition(namespace, "patient", "Reconciling") is None
+
+
+def test_finalizer_is_honoured_on_delete(running: Running, namespace: str) -> None:
+    running.create(namespace, "doomed")
+    eventually(lambda: _ready(running, namespace, "doomed"), timeout=30)
+    assert running.get(namespace, "doomed")["metadata"]["finalizers"] == [FINALIZER]
+    running.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "doomed")
+
+    def gone() -> bool:
+        try:
+            running.get(namespace, "doomed")
+        except client.ApiException as err:
+            return err.status == 404
+        return False
+
+    eventually(gone, timeout=30, message="widget deleted")
+    assert (namespace, "doomed") in running.reconciler.finalized
+
+
+def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:
+    running.create(namespace, "measured")
+    eventually(lambda: _ready(running, namespace, "measured"), timeout=30)
+    servers = running.operator.servers
+    labels = f'kind="Widget",name="measured",namespace="{namespace}"'
+
+    def scraped() -> str:
+        _, text = running.http(servers.metrics_port, "/metrics")
+        assert f'gotk_reconcile_condition{{{labels},type="Ready",status="True"}} 1' in text
+        return text
+
+    text = eventually(scraped, timeout=10)
+    assert f'gotk_reconcile_condition{{{labels},type="Ready",status="False"}} 0' in text
+    assert f"gotk_reconcile_duration_seconds_count{{{labels}}} " in text
+    assert running.http(servers.health_port, "/healthz") == (200, "ok")
+    assert running.http(servers.health_port, "/readyz") == (200, "ok")
+    assert running.operator.ready
