@@ -16,6 +16,10 @@ Helpers (plain functions, import them from `harness.fixtures_servers`):
   (or as its first commit) and push; returns the new commit's SHA.
 - `git_clone(url, dest, auth=...)`, `git_ls_remote(url, auth=...)`.
 
+Credentials that the server turns down raise `GitAuthError` ("the server rejected the
+password of user ...") instead of libgit2's endless re-asking. SSH URLs carry the user
+sshd runs as (`ssh_git_server.user`); no other user name can log in.
+
 How verification works with pygit2 (libgit2 with OpenSSL and libssh2):
 
 - HTTPS: `pygit2.settings.set_ssl_cert_locations(ca_file, None)` adds a CA to the
