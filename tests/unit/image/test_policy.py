@@ -1,0 +1,182 @@
+"""ImagePolicy rules: alphabetical, numerical, semver, tag filters and their errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from afflux.api._image_v1 import ImagePolicyChoice, TagFilter
+from afflux.controllers.image_reflector._policy import (
+    INVALID_POLICY_REASON,
+    InvalidPolicyError,
+    NoMatchingTagError,
+    NoTagsError,
+    compile_policy,
+    select_latest_tag,
+)
+from afflux.controllers.runtime._errors import GenericError, StallingError, WaitingError
+
+TIMESTAMPED = [
+    "main-abc123-1700000000",
+    "main-fff000-1700000500",
+    "main-0a0a0a-1699999999",
+    "feature-x-1-1800000000",
+    "latest",
+]
+
+CASES: list[tuple[str, list[str], dict[str, Any], dict[str, Any] | None, str]] = [
+    # (id, tags, spec.policy, spec.filterTags, expected)
+    ("alphabetical-default-asc-picks-greatest", ["a", "c", "b"], {"alphabetical": {}}, None, "c"),
+    (
+        "alphabetical-asc",
+        ["2024-01-02", "2024-01-10", "2023-12-31"],
+        {"alphabetical": {"order": "asc"}},
+        None,
+        "2024-01-10",
+    ),
+    (
+        "alphabetical-desc-picks-least",
+        ["a", "c", "b"],
+        {"alphabetical": {"order": "desc"}},
+        None,
+        "a",
+    ),
+    (
+        "alphabetical-order-case-insensitive",
+        ["a", "c"],
+        {"alphabetical": {"order": "DESC"}},
+        None,
+        "a",
+    ),
+    ("alphabetical-is-bytewise", ["Z", "a", "B"], {"alphabetical": {}}, None, "a"),
+    ("alphabetical-not-numeric", ["9", "10"], {"alphabetical": {}}, None, "9"),
+    ("numerical-default-asc-picks-greatest", ["9", "10", "2"], {"numerical": {}}, None, "10"),
+    ("numerical-desc-picks-least", ["9", "10", "2"], {"numerical": {"order": "desc"}}, None, "2"),
+    ("numerical-floats", ["1.5", "1.25", "-3"], {"numerical": {}}, None, "1.5"),
+    ("numerical-exponent", ["1e3", "999"], {"numerical": {}}, None, "1e3"),
+    ("numerical-tie-later-wins", ["1.0", "1"], {"numerical": {}}, None, "1"),
+    (
+        "filter-extract-timestamp-numerical",
+        TIMESTAMPED,
+        {"numerical": {"order": "asc"}},
+        {"pattern": r"^main-[a-f0-9]+-(?P<ts>\d+)$", "extract": "$ts"},
+        "main-fff000-1700000500",
+    ),
+    (
+        "filter-extract-braced-desc",
+        TIMESTAMPED,
+        {"numerical": {"order": "desc"}},
+        {"pattern": r"^main-[a-f0-9]+-(?P<ts>\d+)$", "extract": "${ts}"},
+        "main-0a0a0a-1699999999",
+    ),
+    (
+        "filter-extract-alphabetical-minio-style",
+        ["RELEASE.2023-01-02T10-00-00Z", "RELEASE.2023-11-20T22-40-07Z", "latest"],
+        {"alphabetical": {"order": "asc"}},
+        {"pattern": r"^RELEASE\.(?P<timestamp>.*)Z$", "extract": "$timestamp"},
+        "RELEASE.2023-11-20T22-40-07Z",
+    ),
+    (
+        "filter-without-extract-keeps-whole-tag",
+        ["dev-1", "prod-3", "prod-2"],
+        {"alphabetical": {}},
+        {"pattern": "^prod-"},
+        "prod-3",
+    ),
+    (
+        "filter-go-named-group-syntax",
+        ["b-7", "b-12"],
+        {"numerical": {}},
+        {"pattern": r"^b-(?<n>\d+)$", "extract": "$n"},
+        "b-12",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tags", "policy", "filter_tags", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_latest_tag(
+    tags: list[str], policy: dict[str, Any], filter_tags: dict[str, Any] | None, expected: str
+) -> None:
+    assert select_latest_tag(tags, policy, filter_tags) == expected
+
+
+def test_api_models_are_accepted() -> None:
+    choice = ImagePolicyChoice.from_dict({"numerical": {"order": "asc"}})
+    filt = TagFilter.from_dict({"pattern": r"-(?P<n>\d+)$", "extract": "$n"})
+    assert select_latest_tag(["x-1", "x-20", "x-3"], choice, filt) == "x-20"
+
+
+INVALID = [
+    ("no-rule", {}, None, "exactly one of"),
+    ("two-rules", {"alphabetical": {}, "numerical": {}}, None, "exactly one of"),
+    ("bad-order", {"alphabetical": {"order": "up"}}, None, "must be 'asc' or 'desc'"),
+    ("bad-filter-regex", {"alphabetical": {}}, {"pattern": "(unclosed"}, "spec.filterTags.pattern"),
+    (
+        "go-rejects-lookahead",
+        {"alphabetical": {}},
+        {"pattern": "a(?=b)"},
+        "unsupported Perl syntax",
+    ),
+    ("empty-semver-range", {"semver": {"range": " "}}, None, "semver.range is empty"),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "filter_tags", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_specs_stall(
+    policy: dict[str, Any], filter_tags: dict[str, Any] | None, message: str
+) -> None:
+    with pytest.raises(InvalidPolicyError) as info:
+        compile_policy(policy, filter_tags)
+    assert isinstance(info.value, StallingError)
+    assert info.value.reason == INVALID_POLICY_REASON
+    assert message in info.value.message
+
+
+NO_MATCH = [
+    (
+        "numerical-non-number",
+        ["1", "latest"],
+        {"numerical": {}},
+        None,
+        "failed to parse invalid numeric value 'latest'",
+    ),
+    (
+        "filter-keeps-nothing",
+        ["a", "b"],
+        {"alphabetical": {}},
+        {"pattern": "^z"},
+        "no tag matches spec.filterTags.pattern '^z'",
+    ),
+    (
+        "extracted-value-not-a-number",
+        ["build-x"],
+        {"numerical": {}},
+        {"pattern": r"^build-(?P<n>.*)$", "extract": "$n"},
+        "after spec.filterTags kept 1 of 1 tags",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tags", "policy", "filter_tags", "message"),
+    [c[1:] for c in NO_MATCH],
+    ids=[c[0] for c in NO_MATCH],
+)
+def test_no_acceptable_tag_is_a_retried_failure(
+    tags: list[str], policy: dict[str, Any], filter_tags: dict[str, Any] | None, message: str
+) -> None:
+    with pytest.raises(NoMatchingTagError) as info:
+        select_latest_tag(tags, policy, filter_tags)
+    assert isinstance(info.value, GenericError)
+    assert message in info.value.message
+
+
+def test_no_tags_at_all_waits_for_the_repository() -> None:
+    with pytest.raises(NoTagsError) as info:
+        select_latest_tag([], {"alphabetical": {}})
+    assert isinstance(info.value, WaitingError)
+    assert info.value.reason == "DependencyNotReady"
