@@ -1,0 +1,236 @@
+"""The kustomize bases in config/: they resolve, and the pieces fit together (ServiceAccounts,
+roles, bindings, Deployments, Services), with each operator's command, flags and rights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from afflux.api import KINDS
+
+from .conftest import REPO
+
+CONFIG = REPO / "config"
+
+
+def resolve(directory: Path) -> list[dict[str, Any]]:
+    """The objects a kustomization lists, following directory resources (no transformers)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    out: list[dict[str, Any]] = []
+    for entry in kustomization["resources"]:
+        path = (directory / entry).resolve()
+        assert path.exists(), f"{directory / 'kustomization.yaml'} lists missing {entry}"
+        if path.is_dir():
+            out += resolve(path)
+        else:
+            out += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return out
+
+
+DEFAULT = resolve(CONFIG / "default")
+
+
+def objects(kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in DEFAULT if o["kind"] == kind}
+
+
+OPERATORS = [
+    ("source-controller", "source"),
+    ("kustomize-controller", "kustomize"),
+    ("helm-controller", "helm"),
+    ("image-reflector-controller", "image_reflector"),
+    ("image-automation-controller", "image_automation"),
+    ("notification-controller", "notification"),
+]
+
+
+def test_default_has_everything_once() -> None:
+    keys = [(o["kind"], o["metadata"]["name"]) for o in DEFAULT]
+    assert len(keys) == len(set(keys))
+    counts = {kind: sum(1 for k, _ in keys if k == kind) for kind, _ in keys}
+    assert counts == {
+        "Namespace": 1,
+        "CustomResourceDefinition": len(KINDS),
+        "ServiceAccount": 6,
+        "ClusterRole": 6,
+        "ClusterRoleBinding": 6,
+        "Deployment": 6,
+        "Service": 3,
+    }
+    assert objects("Namespace").keys() == {"flux-system"}
+
+
+@pytest.mark.parametrize(("name", "module"), OPERATORS, ids=[o[0] for o in OPERATORS])
+def test_operator_deployment(name: str, module: str) -> None:
+    deployment = objects("Deployment")[name]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/afflux/afflux:latest"
+    assert container["command"] == ["python", "-m", f"afflux.controllers.{module}"]
+    assert container["args"][:3] == [
+        "--watch-all-namespaces",
+        "--metrics-addr=:8080",
+        "--health-addr=:9440",
+    ]
+    assert pod["serviceAccountName"] == name
+    assert name in objects("ServiceAccount")
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http-prom"] == 8080 and ports["healthz"] == 9440
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["RUNTIME_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_source_controller_storage_flags() -> None:
+    container = objects("Deployment")["source-controller"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["args"][3:] == [
+        "--storage-path=/data",
+        "--storage-addr=:9090",
+        "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
+    ]
+    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+
+
+SERVICES = [
+    ("source-controller", "source-controller", 9090),
+    ("notification-controller", "notification-controller", 9090),
+    ("webhook-receiver", "notification-controller", 9292),
+]
+
+
+@pytest.mark.parametrize(("service", "deployment", "port"), SERVICES, ids=[s[0] for s in SERVICES])
+def test_services_reach_their_pods(service: str, deployment: str, port: int) -> None:
+    svc = objects("Service")[service]
+    pod = objects("Deployment")[deployment]["spec"]["template"]
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    (svc_port,) = svc["spec"]["ports"]
+    assert svc_port["port"] == 80
+    ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert ports[svc_port["targetPort"]] == port
+
+
+@pytest.mark.parametrize(("name", "module"), OPERATORS, ids=[o[0] for o in OPERATORS])
+def test_each_operator_is_bound_to_its_role(name: str, module: str) -> None:
+    binding = objects("ClusterRoleBinding")[f"afflux-{name}"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": f"afflux-{name}",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": name, "namespace": "flux-system"}
+    ]
+    assert f"afflux-{name}" in objects("ClusterRole")
+
+
+def allowed(role: dict[str, Any], group: str, resource: str, verb: str) -> bool:
+    for rule in role["rules"]:
+        if "resources" not in rule:
+            continue
+        if (
+            {group, "*"} & set(rule["apiGroups"])
+            and {resource, "*"} & set(rule["resources"])
+            and {verb, "*"} & set(rule["verbs"])
+        ):
+            return True
+    return False
+
+
+OWN = {
+    "source-controller": [
+        "GitRepository",
+        "OCIRepository",
+        "HelmRepository",
+        "HelmChart",
+        "Bucket",
+    ],
+    "kustomize-controller": ["Kustomization"],
+    "helm-controller": ["HelmRelease"],
+    "image-reflector-controller": ["ImageRepository", "ImagePolicy"],
+    "image-automation-controller": ["ImageUpdateAutomation"],
+    "notification-controller": ["Provider", "Alert", "Receiver"],
+}
+KIND_BY_NAME = {k.KIND: k for k in KINDS}
+RIGHTS = (
+    [
+        (op, KIND_BY_NAME[kind].GROUP, f"{KIND_BY_NAME[kind].PLURAL}{sub}", verb)
+        for op, kinds in OWN.items()
+        for kind in kinds
+        for sub, verbs in (("", ["get", "list", "watch", "patch"]), ("/finalizers", ["update"]))
+        for verb in verbs
+    ]
+    + [
+        (op, KIND_BY_NAME[kind].GROUP, f"{KIND_BY_NAME[kind].PLURAL}/status", "patch")
+        for op, kinds in OWN.items()
+        for kind in kinds
+        if KIND_BY_NAME[kind].HAS_STATUS
+    ]
+    + [
+        (op, group, resource, verb)
+        for op, _ in OPERATORS
+        for group, resource, verb in (
+            ("", "events", "create"),
+            ("events.k8s.io", "events", "patch"),
+            ("coordination.k8s.io", "leases", "update"),
+            ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+            ("", "namespaces", "list"),
+        )
+    ]
+    + [
+        ("source-controller", "", "secrets", "get"),
+        ("image-reflector-controller", "", "secrets", "watch"),
+        ("image-automation-controller", "", "secrets", "get"),
+        ("image-automation-controller", "image.toolkit.fluxcd.io", "imagepolicies", "watch"),
+        ("image-automation-controller", "source.toolkit.fluxcd.io", "gitrepositories", "get"),
+        ("notification-controller", "kustomize.toolkit.fluxcd.io", "kustomizations", "patch"),
+        ("notification-controller", "source.toolkit.fluxcd.io", "gitrepositories", "patch"),
+        ("notification-controller", "", "events", "watch"),
+        ("kustomize-controller", "apps", "deployments", "create"),
+        ("helm-controller", "", "secrets", "delete"),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("operator", "group", "resource", "verb"),
+    RIGHTS,
+    ids=[f"{o}:{v}:{g or 'core'}/{r}" for o, g, r, v in RIGHTS],
+)
+def test_operator_has_the_rights_it_needs(
+    operator: str, group: str, resource: str, verb: str
+) -> None:
+    assert allowed(objects("ClusterRole")[f"afflux-{operator}"], group, resource, verb)
+
+
+DENIED = [
+    ("source-controller", "kustomize.toolkit.fluxcd.io", "kustomizations", "get"),
+    ("source-controller", "", "secrets", "update"),
+    ("source-controller", "apps", "deployments", "create"),
+    ("image-reflector-controller", "source.toolkit.fluxcd.io", "gitrepositories", "get"),
+    ("image-automation-controller", "image.toolkit.fluxcd.io", "imagepolicies", "patch"),
+    ("notification-controller", "", "secrets", "create"),
+    ("notification-controller", "kustomize.toolkit.fluxcd.io", "kustomizations", "delete"),
+]
+
+
+@pytest.mark.parametrize(
+    ("operator", "group", "resource", "verb"),
+    DENIED,
+    ids=[f"{o}:{v}:{g or 'core'}/{r}" for o, g, r, v in DENIED],
+)
+def test_operator_lacks_rights_it_does_not_need(
+    operator: str, group: str, resource: str, verb: str
+) -> None:
+    assert not allowed(objects("ClusterRole")[f"afflux-{operator}"], group, resource, verb)
+
+
+def test_samples_kustomization_lists_one_sample_per_kind() -> None:
+    samples = resolve(CONFIG / "samples")
+    assert sorted(o["kind"] for o in samples) == sorted(k.KIND for k in KINDS)
