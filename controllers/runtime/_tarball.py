@@ -1,0 +1,194 @@
+"""Safe unpacking of artifact tarballs (tar, tar.gz): shared by every artifact consumer.
+
+kustomize-controller and helm-controller download artifacts (source-controller's
+tar.gz of a repository, a chart .tgz) and unpack them into a working directory. An
+archive is untrusted input, so `safe_extract` refuses anything that could write outside
+the destination or surprise the reader:
+
+- member names that are absolute, contain `..`, NUL, or a backslash-drive, or are empty;
+- symbolic links whose target is absolute or resolves outside the destination (links
+  inside it are created as links);
+- hard links to anything but a regular file extracted earlier from the same archive
+  (they are written as copies);
+- devices, FIFOs and other special members;
+- writing through a path whose parent resolves outside the destination (this catches
+  chains of individually harmless links), or onto an existing symlink;
+- more than `max_bytes` of content or `max_files` members (decompression bombs).
+
+Files get mode 0644, or 0755 if any execute bit is set in the archive; no owner, setuid
+or timestamps are applied. The archive is read as a stream (`r|*`), so it can come
+straight from an HTTP response; gzip is detected automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+__all__ = ["UnsafeArchiveError", "safe_extract"]
+
+CHUNK = 1 << 20
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafeArchiveError(Exception):
+    """The archive is malformed or tries to write outside its destination."""
+
+
+def _clean_name(name: str) -> str | None:
+    """The member name as a safe relative path, None for the root itself; raise if unsafe."""
+    if "\x00" in name:
+        raise UnsafeArchiveError(f"archive member {name!r} has a NUL byte in its name")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafeArchiveError(f"archive member {name!r} points outside the archive ('..')")
+    if not parts:
+        return None
+    return "/".join(parts)
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+@contextmanager
+def _open_tar(source: BinaryIO | str | os.PathLike[str]) -> Iterator[tarfile.TarFile]:
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+                yield tar
+        else:
+            with tarfile.open(fileobj=source, mode="r|*") as tar:
+                yield tar
+    except tarfile.TarError as err:
+        raise UnsafeArchiveError(f"not a valid tar archive: {err}") from err
+
+
+def safe_extract(
+    source: BinaryIO | str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = None,
+    max_files: int | None = None,
+) -> list[str]:
+    """Unpack the tar (optionally gzipped) `source` into the directory `dest` (created if
+    missing) and return the relative paths of the files written, in archive order.
+
+    Raises UnsafeArchiveError (see the module docstring); what was written before the
+    error stays in `dest`, so callers unpack into a fresh temporary directory.
+    """
+    dest_path = Path(dest)
+    dest_path.mkdir(parents=True, exist_ok=True)
+    root = os.path.realpath(dest_path)
+    written: list[str] = []
+    regular: set[str] = set()
+    total = 0
+    count = 0
+    with _open_tar(source) as tar:
+        for member in tar:
+            count += 1
+            if max_files is not None and count > max_files:
+                raise UnsafeArchiveError(f"archive has more than {max_files} members")
+            name = _clean_name(member.name)
+            if name is None:
+                continue
+            target = os.path.join(root, *name.split("/"))
+            if member.isdir():
+                _make_dirs(root, target, name)
+            elif member.isreg():
+                total += member.size
+                if max_bytes is not None and total > max_bytes:
+                    raise UnsafeArchiveError(
+                        f"archive content is larger than the limit of {max_bytes} bytes"
+                    )
+                stream = tar.extractfile(member)
+                if stream is None:  # pragma: no cover - isreg() members always have data
+                    raise UnsafeArchiveError(f"archive member {name!r} has no data")
+                _write_file(root, target, name, stream, member.mode)
+                written.append(name)
+                regular.add(name)
+            elif member.issym():
+                _make_symlink(root, target, name, member.linkname)
+            elif member.islnk():
+                try:
+                    linked = _clean_name(member.linkname)
+                except UnsafeArchiveError:
+                    linked = None
+                if linked is None or linked not in regular:
+                    raise UnsafeArchiveError(
+                        f"archive member {name!r} is a hard link to {member.linkname!r}, "
+                        "which is not a file extracted before it"
+                    )
+                source_path = os.path.join(root, *linked.split("/"))
+                with open(source_path, "rb") as linked_stream:
+                    mode = os.stat(source_path).st_mode
+                    _write_file(root, target, name, linked_stream, mode)  # type: ignore[arg-type]
+                written.append(name)
+                regular.add(name)
+            else:
+                raise UnsafeArchiveError(
+                    f"archive member {name!r} is a special file (device, FIFO, ...), "
+                    "which artifacts must not contain"
+                )
+    return written
+
+
+def _make_dirs(root: str, target: str, name: str) -> None:
+    os.makedirs(target, exist_ok=True)
+    if not _inside(root, os.path.realpath(target)):
+        raise UnsafeArchiveError(f"archive member {name!r} resolves outside the destination")
+
+
+def _checked_parent(root: str, target: str, name: str) -> None:
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    if not _inside(root, os.path.realpath(parent)):
+        raise UnsafeArchiveError(
+            f"archive member {name!r} would be written outside the destination (through a link)"
+        )
+
+
+def _write_file(root: str, target: str, name: str, stream: BinaryIO, mode: int) -> None:
+    _checked_parent(root, target, name)
+    if os.path.lexists(target) and os.path.islink(target):
+        raise UnsafeArchiveError(f"archive member {name!r} would overwrite a symbolic link")
+    try:
+        fd = os.open(target, _WRITE_FLAGS, 0o644)
+    except IsADirectoryError:
+        raise UnsafeArchiveError(f"archive member {name!r} is a file and a directory") from None
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(stream, out, CHUNK)
+    os.chmod(target, 0o755 if mode & 0o111 else 0o644, follow_symlinks=False)
+
+
+def _make_symlink(root: str, target: str, name: str, linkname: str) -> None:
+    if not linkname or linkname.startswith("/") or "\x00" in linkname:
+        raise UnsafeArchiveError(
+            f"archive member {name!r} is a symbolic link to {linkname!r}, outside the archive"
+        )
+    _checked_parent(root, target, name)
+    lexical = os.path.normpath(os.path.join(os.path.dirname(target), linkname))
+    if not _inside(root, lexical):
+        raise UnsafeArchiveError(
+            f"archive member {name!r} is a symbolic link to {linkname!r}, outside the archive"
+        )
+    if os.path.lexists(target):
+        if os.path.isdir(target) and not os.path.islink(target):
+            raise UnsafeArchiveError(f"archive member {name!r} would replace a directory")
+        os.unlink(target)
+    os.symlink(linkname, target)
+    if not _inside(root, os.path.realpath(target)):
+        os.unlink(target)
+        raise UnsafeArchiveError(
+            f"archive member {name!r} is a symbolic link that resolves outside the archive"
+        )
+    st = os.lstat(target)
+    assert stat.S_ISLNK(st.st_mode)

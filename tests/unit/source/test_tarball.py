@@ -1,0 +1,128 @@
+"""Safe unpacking of artifact tarballs (controllers/runtime/_tarball.py)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
+
+
+def tar_of(*members: tuple[str, str, bytes | str], gz: bool = True) -> io.BytesIO:
+    """Build a tar from (type, name, data-or-linkname) tuples; type: file, dir, sym, hard, fifo."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
+        for kind, name, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                assert isinstance(data, bytes)
+                info.size = len(data)
+                info.mode = 0o4755 if name.endswith(".sh") else 0o600
+                tar.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "sym": tarfile.SYMTYPE,
+                "hard": tarfile.LNKTYPE,
+                "fifo": tarfile.FIFOTYPE,
+                "dev": tarfile.CHRTYPE,
+            }[kind]
+            if kind in ("sym", "hard"):
+                assert isinstance(data, str)
+                info.linkname = data
+            tar.addfile(info)
+    buf.seek(0)
+    return buf
+
+
+OK = [
+    (
+        "plain-files",
+        [("file", "a.yaml", b"a"), ("file", "d/b.yaml", b"b")],
+        {"a.yaml": b"a", "d/b.yaml": b"b"},
+    ),
+    ("dot-slash-prefix", [("file", "./a.yaml", b"a")], {"a.yaml": b"a"}),
+    ("dir-entries", [("dir", "d", b""), ("file", "d/x", b"x")], {"d/x": b"x"}),
+    (
+        "inner-symlink",
+        [("file", "a.yaml", b"a"), ("sym", "link.yaml", "a.yaml")],
+        {"a.yaml": b"a", "link.yaml": b"a"},
+    ),
+    (
+        "hardlink-copied",
+        [("file", "a.yaml", b"a"), ("hard", "b.yaml", "a.yaml")],
+        {"a.yaml": b"a", "b.yaml": b"a"},
+    ),
+    ("later-member-wins", [("file", "a", b"1"), ("file", "a", b"2")], {"a": b"2"}),
+]
+
+
+@pytest.mark.parametrize(("members", "want"), [row[1:] for row in OK], ids=[row[0] for row in OK])
+def test_extracts(tmp_path: Path, members: list, want: dict[str, bytes]) -> None:
+    safe_extract(tar_of(*members), tmp_path / "out")
+    for name, content in want.items():
+        assert (tmp_path / "out" / name).read_bytes() == content
+
+
+UNSAFE = [
+    ("absolute-path", [("file", "/etc/evil", b"x")], "absolute path"),
+    ("dot-dot", [("file", "../evil", b"x")], "outside the archive"),
+    ("dot-dot-inner", [("file", "a/../../evil", b"x")], "outside the archive"),
+    ("symlink-absolute", [("sym", "l", "/etc/passwd")], "symbolic link"),
+    ("symlink-up", [("sym", "l", "../../etc")], "symbolic link"),
+    (
+        "write-through-symlink",
+        [("sym", "l", "."), ("sym", "m", "l/.."), ("file", "m/evil", b"x")],
+        "outside",
+    ),
+    ("hardlink-outside", [("hard", "h", "/etc/passwd")], "hard link"),
+    ("hardlink-unknown", [("hard", "h", "missing")], "hard link"),
+    ("fifo", [("fifo", "p", b"")], "special file"),
+    ("device", [("dev", "d", b"")], "special file"),
+    (
+        "overwrite-symlink",
+        [("file", "a", b"a"), ("sym", "l", "a"), ("file", "l", b"x")],
+        "symbolic link",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("members", "message"), [row[1:] for row in UNSAFE], ids=[row[0] for row in UNSAFE]
+)
+def test_refuses(tmp_path: Path, members: list, message: str) -> None:
+    (tmp_path / "etc").mkdir()
+    dest = tmp_path / "a" / "b" / "out"
+    with pytest.raises(UnsafeArchiveError, match=message):
+        safe_extract(tar_of(*members), dest)
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "a" / "b" / "evil").exists()
+    assert not (tmp_path / "a" / "evil").exists()
+
+
+def test_modes_are_normalised(tmp_path: Path) -> None:
+    safe_extract(tar_of(("file", "run.sh", b"#!"), ("file", "a.yaml", b"a")), tmp_path)
+    assert (tmp_path / "run.sh").stat().st_mode & 0o7777 == 0o755  # no setuid
+    assert (tmp_path / "a.yaml").stat().st_mode & 0o7777 == 0o644
+
+
+def test_plain_tar_is_accepted(tmp_path: Path) -> None:
+    assert safe_extract(tar_of(("file", "a", b"a"), gz=False), tmp_path) == ["a"]
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchiveError, match="larger than the limit of 10 bytes"):
+        safe_extract(
+            tar_of(("file", "a", b"x" * 6), ("file", "b", b"y" * 6)), tmp_path, max_bytes=10
+        )
+
+
+def test_member_limit(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchiveError, match="more than 1 members"):
+        safe_extract(tar_of(("file", "a", b""), ("file", "b", b"")), tmp_path, max_files=1)
+
+
+def test_not_a_tarball(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeArchiveError, match="not a valid tar archive"):
+        safe_extract(io.BytesIO(b"this is not a tarball at all" * 40), tmp_path)
