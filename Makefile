@@ -36,9 +36,9 @@ manifests: $(STAMP) ## Regenerate the CRDs in config/crd/bases from the api/ mod
 	@$(PY) -m afflux.api.crdgen config/crd/bases
 
 .PHONY: verify
-verify: manifests lint ## Regenerate everything and fail if the tree is dirty
-	@git diff --exit-code -- config api || { echo "generated files are stale: run 'make manifests' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- config/crd)" || { git status --porcelain -- config/crd; echo "untracked generated files: commit them"; exit 1; }
+verify: manifests lint ## Regenerate the CRDs and fail if that (or anything) left the tree dirty
+	@$(PY) -m afflux.api.crdgen --check config/crd/bases
+	@test -z "$$(git status --porcelain)" || { git status --porcelain; echo "the tree is dirty after regenerating: run 'make manifests' and commit"; exit 1; }
 
 .PHONY: lint
 lint: $(STAMP) ## Run ruff

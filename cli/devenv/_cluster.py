@@ -293,6 +293,13 @@ class LocalCluster:
                 f"--tls-cert-file={p / 'apiserver.crt'}",
                 f"--tls-private-key-file={p / 'apiserver.key'}",
                 f"--client-ca-file={p / 'ca.crt'}",
+                # Front-proxy settings: the scheduler and controller-manager read them
+                # at start and complain without them; nothing proxies through here.
+                f"--requestheader-client-ca-file={p / 'ca.crt'}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--secure-port={self.state.apiserver_port}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
@@ -323,7 +330,7 @@ class LocalCluster:
             "--bind-address=127.0.0.1",
             f"--secure-port={free_port()}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-route,-service",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
             "--concurrent-gc-syncs=5",
             "--v=1",
         ]
