@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import yaml
 
@@ -123,14 +123,24 @@ class ObjectIdentifier:
     name: str = ""
     namespace: str = ""
 
+    __go_type__: ClassVar[str] = "update.ObjectIdentifier"
+
     def __go_format__(self) -> str:
-        # Go prints Flux's type (kyaml ResourceIdentifier{TypeMeta, NameMeta}) like this.
-        return f"{{{{{self.api_version} {self.kind}}} {{{self.name} {self.namespace}}}}}"
+        # How Go prints Flux's type: ObjectIdentifier{ResourceIdentifier{TypeMeta, NameMeta}}.
+        return (
+            "{{{"
+            + f"{self.api_version} {self.kind}"
+            + "} {"
+            + f"{self.name} {self.namespace}"
+            + "}}}"
+        )
 
 
 @dataclass(frozen=True, order=True)
 class Change:
     """One rewritten value."""
+
+    __go_type__: ClassVar[str] = "update.Change"
 
     old_value: str
     new_value: str
@@ -143,6 +153,8 @@ class Change:
 @dataclass
 class Result:
     """All changes of one update: file -> object -> changes (in file order)."""
+
+    __go_type__: ClassVar[str] = "update.Result"
 
     file_changes: dict[str, dict[ObjectIdentifier, list[Change]]] = field(default_factory=dict)
 
