@@ -180,3 +180,50 @@ def test_no_tags_at_all_waits_for_the_repository() -> None:
         select_latest_tag([], {"alphabetical": {}})
     assert isinstance(info.value, WaitingError)
     assert info.value.reason == "DependencyNotReady"
+
+
+SEMVER_TAGS = ["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "latest", "sha256-abc.sig"]
+
+SEMVER = [
+    ("highest-release", SEMVER_TAGS, ">=1.0.0", None, "2.0.0"),
+    ("upper-bound-skips-prerelease", SEMVER_TAGS, "<2.0.0", None, "1.1.0"),
+    ("prerelease-only-when-range-names-one", SEMVER_TAGS, ">=1.2.0-0 <2.0.0", None, "1.2.0-rc.1"),
+    ("flux-doc-release-candidates", SEMVER_TAGS, "^1.x-0", {"pattern": ".*-rc.*"}, "1.2.0-rc.1"),
+    ("patch-wildcard-numeric-order", ["5.1.2", "5.1.10", "5.2.0"], "5.1.x", None, "5.1.10"),
+    ("v-prefix-keeps-original-tag", ["v1.2.0", "v1.3.0", "1.2.5"], "~1", None, "v1.3.0"),
+    ("short-versions-are-not-tags-versions", ["1.5", "1.0.0"], ">=1.0", None, "1.0.0"),
+    ("equal-versions-first-wins", ["v1.0.0", "1.0.0"], "1.0.0", None, "v1.0.0"),
+    ("build-metadata-ignored-for-order", ["1.0.0+b2", "1.0.1+b1"], "*", None, "1.0.1+b1"),
+    (
+        "extract-version-from-tag",
+        ["app-1.2.3", "app-1.10.0", "other-9.9.9"],
+        ">=1.0.0",
+        {"pattern": r"^app-(?P<v>.*)$", "extract": "$v"},
+        "app-1.10.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("tags", "range_", "filter_tags", "expected"),
+    [c[1:] for c in SEMVER],
+    ids=[c[0] for c in SEMVER],
+)
+def test_semver_policy(
+    tags: list[str], range_: str, filter_tags: dict[str, Any] | None, expected: str
+) -> None:
+    assert select_latest_tag(tags, {"semver": {"range": range_}}, filter_tags) == expected
+
+
+def test_invalid_semver_range_stalls() -> None:
+    with pytest.raises(InvalidPolicyError) as info:
+        compile_policy({"semver": {"range": ">=1.0.0 <<2"}})
+    assert (
+        "spec.policy.semver.range '>=1.0.0 <<2' is not a valid semver range" in info.value.message
+    )
+
+
+def test_semver_without_a_matching_tag_fails() -> None:
+    with pytest.raises(NoMatchingTagError) as info:
+        select_latest_tag(SEMVER_TAGS, {"semver": {"range": ">=3.0.0"}})
+    assert "no tag is a semver version in range '>=3.0.0'" in info.value.message
