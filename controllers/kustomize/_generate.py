@@ -55,6 +55,7 @@ class GenerateError(ValueError):
     def __init__(self, file: str, message: str) -> None:
         super().__init__(f"{file}: {message}")
         self.file = file
+        self.detail = message
 
 
 def find_kustomization(directory: Path) -> Path | None:

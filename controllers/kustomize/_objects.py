@@ -34,6 +34,8 @@ __all__ = [
     "dump_documents",
     "dump_object",
     "is_disabled",
+    "is_encrypted_secret",
+    "is_sops_encrypted",
     "labels",
     "load_documents",
     "set_common_metadata",
@@ -227,6 +229,17 @@ def is_disabled(obj: Mapping[str, Any], key: str) -> bool:
         if isinstance(value, str) and value.lower() == DISABLED:
             return True
     return False
+
+
+def is_sops_encrypted(obj: Mapping[str, Any]) -> bool:
+    """The object was encrypted as a whole by SOPS: it has a top-level `sops` metadata block."""
+    metadata = obj.get("sops")
+    return isinstance(metadata, Mapping) and "mac" in metadata
+
+
+def is_encrypted_secret(obj: Mapping[str, Any]) -> bool:
+    """A v1 Secret that is still SOPS-encrypted (applying it would store ciphertext)."""
+    return obj.get("apiVersion") == "v1" and obj.get("kind") == "Secret" and is_sops_encrypted(obj)
 
 
 def describe(obj: Mapping[str, Any]) -> str:

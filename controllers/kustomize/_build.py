@@ -1,0 +1,424 @@
+"""Building a Kustomization: the artifact directory in, the final list of objects out.
+
+`build(source_dir, options)` does what kustomize-controller does before it applies anything:
+
+1. copies the unpacked artifact to a private scratch directory (the caller's tree is never
+   written to; symlinks that leave the artifact are refused);
+2. resolves `spec.path` inside it (a path that climbs out of the artifact is refused);
+3. generates a `kustomization.yaml` when the path has none (`_generate`);
+4. writes the spec's overlay into that kustomization file, as Flux does: `targetNamespace`
+   becomes its `namespace`, `namePrefix`/`nameSuffix` replace its own, `patches` (strategic
+   merge or JSON 6902, with targets) and `components` are appended, `images` replace an entry
+   of the same name or are appended;
+5. checks every kustomization it reaches: a remote base (`https://`, `git@`, `github.com/...`)
+   or a reference that leaves the artifact is an error naming the kustomization file;
+6. decrypts SOPS-encrypted secretGenerator sources when given a decryptor (`_sops`);
+7. runs the real `kustomize build` with `--load-restrictor LoadRestrictionsRootOnly`, and reads
+   its output; a failure carries kustomize's message and the file it failed on;
+8. decrypts SOPS-encrypted objects (with a decryptor), or refuses an encrypted Secret (without).
+
+What it leaves to the reconciler, in Flux's order: `postBuild` substitution (`_substitute`),
+then `commonMetadata` and the owner labels (`_objects.set_common_metadata`,
+`set_owner_labels`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ._errors import BuildError
+from ._generate import GenerateError, ensure_kustomization, find_kustomization
+from ._objects import ManifestError, describe, is_encrypted_secret, load_documents
+from ._paths import inside, load_kustomization, relative
+from ._tools import find_tool
+
+if TYPE_CHECKING:
+    from ._sops import SopsDecryptor
+
+__all__ = [
+    "BuildError",
+    "BuildOptions",
+    "build",
+    "check_references",
+    "is_remote",
+    "overlay_kustomization",
+    "resolve_path",
+]
+
+#: The load restriction of every build: files must be in or below the kustomization's root.
+LOAD_RESTRICTOR = "LoadRestrictionsRootOnly"
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """The fields of a Kustomization spec that shape the build."""
+
+    path: str = ""
+    target_namespace: str | None = None
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+    patches: tuple[Mapping[str, Any], ...] = ()
+    images: tuple[Mapping[str, Any], ...] = ()
+    components: tuple[str, ...] = ()
+    ignore_missing_components: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> BuildOptions:
+        """From a Kustomization's `spec` as the API returns it (camelCase keys)."""
+        return cls(
+            path=spec.get("path") or "",
+            target_namespace=spec.get("targetNamespace") or None,
+            name_prefix=spec.get("namePrefix") or None,
+            name_suffix=spec.get("nameSuffix") or None,
+            patches=tuple(spec.get("patches") or ()),
+            images=tuple(spec.get("images") or ()),
+            components=tuple(spec.get("components") or ()),
+            ignore_missing_components=bool(spec.get("ignoreMissingComponents")),
+        )
+
+
+# --- paths --------------------------------------------------------------------------------------
+
+
+def resolve_path(root: Path, path: str) -> Path:
+    """`spec.path` inside `root` (`./apps`, `apps/`, `/apps` and `` all work); a path that
+    climbs out of the root raises BuildError."""
+    parts: list[str] = []
+    for part in PurePosixPath(path or ".").parts:
+        if part in ("/", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise BuildError(
+                    f"spec.path {path!r} points outside the source artifact: "
+                    "it must be a directory inside it"
+                )
+            parts.pop()
+            continue
+        parts.append(part)
+    return root.joinpath(*parts)
+
+
+# --- the overlay ------------------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST_PATH = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+(:[0-9]+)?/")
+
+
+def is_remote(reference: str) -> bool:
+    """Whether kustomize would fetch `reference` from the network: a URL, an scp-like git
+    address, a `git::` getter, or a path starting with a host name (`github.com/org/repo`)."""
+    ref = reference.strip()
+    return bool(
+        _SCHEME.match(ref)
+        or ref.startswith(("git@", "git::", "gh:"))
+        or _HOST_PATH.match(ref)
+    )
+
+
+def _target(target: Mapping[str, Any] | None) -> dict[str, str] | None:
+    if not target:
+        return None
+    keys = ("group", "version", "kind", "name", "namespace", "labelSelector", "annotationSelector")
+    selected = {k: target[k] for k in keys if target.get(k)}
+    return selected or None
+
+
+def overlay_kustomization(
+    kustomization: Mapping[str, Any],
+    options: BuildOptions,
+    *,
+    component_exists: Callable[[str], bool] = lambda _: True,
+) -> dict[str, Any]:
+    """The kustomization with the spec's overlay written into it (module docstring, step 4).
+
+    Components must be local relative paths; with `ignore_missing_components`, those for which
+    `component_exists` is false are left out."""
+    out = dict(kustomization)
+    if options.target_namespace:
+        out["namespace"] = options.target_namespace
+    if options.name_prefix:
+        out["namePrefix"] = options.name_prefix
+    if options.name_suffix:
+        out["nameSuffix"] = options.name_suffix
+    if options.patches:
+        patches = list(out.get("patches") or [])
+        for patch in options.patches:
+            entry: dict[str, Any] = {"patch": patch.get("patch", "")}
+            target = _target(patch.get("target"))
+            if target:
+                entry["target"] = target
+            patches.append(entry)
+        out["patches"] = patches
+    if options.components:
+        components = list(out.get("components") or [])
+        for component in options.components:
+            if is_remote(component) or component.startswith("/"):
+                raise BuildError(f"component path {component!r} must be local and relative")
+            if options.ignore_missing_components and not component_exists(component):
+                continue
+            components.append(component)
+        out["components"] = components
+    if options.images:
+        images = [dict(i) for i in out.get("images") or []]
+        for image in options.images:
+            entry = {
+                k: image[k] for k in ("name", "newName", "newTag", "digest") if image.get(k)
+            }
+            names = [i.get("name") for i in images]
+            if entry.get("name") in names:
+                images[names.index(entry.get("name"))] = entry
+            else:
+                images.append(entry)
+        out["images"] = images
+    return out
+
+
+# --- checking what a kustomization refers to ------------------------------------------------------
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _file_references(k: Mapping[str, Any]) -> list[str]:
+    """Paths of files (not kustomizations) a kustomization reads."""
+    refs: list[str] = []
+    for key in ("crds", "configurations"):
+        refs += _strings(k.get(key))
+    for patch in k.get("patches") or []:
+        if isinstance(patch, Mapping):
+            refs += _strings(patch.get("path"))
+    for patch in k.get("patchesJson6902") or []:
+        if isinstance(patch, Mapping):
+            refs += _strings(patch.get("path"))
+    refs += [p for p in _strings(k.get("patchesStrategicMerge")) if "\n" not in p]
+    for replacement in k.get("replacements") or []:
+        if isinstance(replacement, Mapping):
+            refs += _strings(replacement.get("path"))
+    openapi = k.get("openapi")
+    if isinstance(openapi, Mapping):
+        refs += _strings(openapi.get("path"))
+    for key in ("configMapGenerator", "secretGenerator"):
+        for generator in k.get(key) or []:
+            if not isinstance(generator, Mapping):
+                continue
+            for source in _strings(generator.get("files")):
+                refs.append(source.partition("=")[2] or source)
+            refs += _strings(generator.get("envs")) + _strings(generator.get("env"))
+    return refs
+
+
+def _kustomization_references(k: Mapping[str, Any]) -> list[str]:
+    """Paths that may name other kustomizations (or files) to build."""
+    refs: list[str] = []
+    for key in ("resources", "bases", "components", "transformers", "generators", "validators"):
+        refs += [r for r in _strings(k.get(key)) if "\n" not in r]
+    return refs
+
+
+def check_references(root: Path, directory: Path) -> None:
+    """Walk the kustomizations reachable from `directory` and refuse remote bases and references
+    that leave `root`, naming the kustomization file that has them."""
+    seen: set[str] = set()
+
+    def visit(current: Path) -> None:
+        file = find_kustomization(current)
+        if file is None or str(file) in seen:
+            return
+        seen.add(str(file))
+        shown = relative(root, file)
+        content = load_kustomization(root, file)
+        nested = _kustomization_references(content)
+        for ref in nested + _file_references(content):
+            target = Path(os.path.normpath(current / ref))
+            if is_remote(ref) and not target.exists():
+                raise BuildError(
+                    f"{shown}: remote reference {ref!r} is not allowed: "
+                    "kustomizations can only refer to files in the source artifact",
+                    file=shown,
+                )
+            if ref.startswith("/") or not inside(root, target):
+                raise BuildError(
+                    f"{shown}: reference {ref!r} points outside the source artifact",
+                    file=shown,
+                )
+        for ref in nested:
+            target = Path(os.path.normpath(current / ref))
+            if target.is_dir():
+                visit(target)
+
+    visit(directory)
+
+
+# --- running kustomize --------------------------------------------------------------------------
+
+_RECURSED = re.compile(r"recursed (?:accumulation|merging) of path '([^']+)'")
+_FROM = re.compile(r"accumulating resources from '([^']+)'")
+_IN_FILE = re.compile(r"in File: ([^\s']+)")
+_ABSOLUTE = re.compile(r"'(/[^']+)'")
+
+
+def _failed_file(stderr: str, root: Path, directory: Path) -> str:
+    """The file kustomize failed on, relative to `root`, read from its error message; the
+    kustomization file of `directory` when the message names none."""
+    base = directory
+    recursed = _RECURSED.findall(stderr)
+    if recursed:
+        base = Path(recursed[-1])
+    named = _IN_FILE.findall(stderr) or _FROM.findall(stderr)
+    candidates = [base / named[-1]] if named else []
+    candidates += [Path(p) for p in reversed(_ABSOLUTE.findall(stderr))]
+    for candidate in candidates:
+        candidate = Path(os.path.normpath(candidate))
+        if candidate.is_file() and inside(root, candidate):
+            return relative(root, candidate)
+    file = find_kustomization(directory)
+    return relative(root, file) if file else relative(root, directory)
+
+
+def _clean(stderr: str, root: Path) -> str:
+    """kustomize's message with the scratch directory taken out of its paths."""
+    text = stderr.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    lines = [line.removeprefix("Error: ") for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(lines)
+
+
+def _run_kustomize(binary: str, root: Path, directory: Path, scratch: Path, timeout: float) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(scratch),
+        "XDG_CONFIG_HOME": str(scratch),
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    command = [binary, "build", "--load-restrictor", LOAD_RESTRICTOR, str(directory)]
+    try:
+        proc = subprocess.run(
+            command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(
+            f"kustomize build of {relative(root, directory)!r} timed out after {timeout:g}s"
+        ) from None
+    if proc.returncode != 0:
+        file = _failed_file(proc.stderr, root, directory)
+        message = _clean(proc.stderr, root) or f"kustomize exited with code {proc.returncode}"
+        raise BuildError(
+            f"kustomize build failed for {relative(root, directory)!r} at {file}: {message}",
+            file=file,
+            stderr=proc.stderr,
+        )
+    return proc.stdout
+
+
+# --- the build ----------------------------------------------------------------------------------
+
+
+def _copy_source(source: Path, destination: Path) -> None:
+    shutil.copytree(source, destination, symlinks=True)
+    for dirpath, dirnames, filenames in os.walk(destination):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink() and not inside(destination, path):
+                raise BuildError(
+                    f"symbolic link {relative(destination, path)!r} points outside the "
+                    "source artifact",
+                    file=relative(destination, path),
+                )
+
+
+def _write_overlay(root: Path, directory: Path, options: BuildOptions) -> None:
+    try:
+        file, _ = ensure_kustomization(directory)
+    except GenerateError as err:
+        shown = relative(root, directory / err.file)
+        raise BuildError(
+            f"cannot generate a kustomization for {relative(root, directory)!r}: "
+            f"{shown}: {err.detail}",
+            file=shown,
+        ) from None
+    content = load_kustomization(root, file)
+    overlaid = overlay_kustomization(
+        content,
+        options,
+        component_exists=lambda c: (directory / c).exists(),
+    )
+    if overlaid != content:
+        file.write_text(yaml.safe_dump(overlaid, sort_keys=False, allow_unicode=True))
+
+
+def _check_objects(objects: Sequence[Mapping[str, Any]]) -> None:
+    for obj in objects:
+        meta = obj.get("metadata")
+        if not obj.get("apiVersion") or not obj.get("kind") or not isinstance(meta, Mapping) \
+                or not meta.get("name"):
+            raise BuildError(
+                f"kustomize built an object without apiVersion, kind or metadata.name: "
+                f"{describe(obj)}"
+            )
+
+
+def _refuse_encrypted(objects: Iterable[Mapping[str, Any]]) -> None:
+    for obj in objects:
+        if is_encrypted_secret(obj):
+            raise BuildError(
+                f"{describe(obj)} is SOPS-encrypted: set spec.decryption (provider sops and a "
+                "secretRef with the keys) to decrypt it"
+            )
+
+
+def build(
+    source_dir: str | os.PathLike[str],
+    options: BuildOptions = BuildOptions(),
+    *,
+    kustomize: str | os.PathLike[str] | None = None,
+    decryptor: SopsDecryptor | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[dict[str, Any]]:
+    """Build `options.path` of the unpacked artifact at `source_dir` (module docstring).
+
+    `kustomize` is the binary to run (found on $PATH or in the tool cache when not given).
+    Raises BuildError (reason BuildFailed) with a message that names the file at fault."""
+    source = Path(source_dir)
+    if not source.is_dir():
+        raise BuildError(f"source directory {str(source)!r} does not exist")
+    binary = find_tool("kustomize", kustomize)
+    with tempfile.TemporaryDirectory(prefix="afflux-build-") as scratch_name:
+        scratch = Path(scratch_name)
+        root = scratch / "src"
+        _copy_source(source, root)
+        directory = resolve_path(root, options.path)
+        if not directory.is_dir():
+            raise BuildError(
+                f"kustomization path not found: {options.path!r} is not a directory in the "
+                "source artifact"
+            )
+        _write_overlay(root, directory, options)
+        check_references(root, directory)
+        if decryptor is not None:
+            decryptor.decrypt_sources(root, directory)
+        output = _run_kustomize(binary, root, directory, scratch, timeout)
+    try:
+        objects = load_documents(output, source="the kustomize build output")
+    except ManifestError as err:
+        raise BuildError(str(err)) from None
+    _check_objects(objects)
+    if decryptor is not None:
+        return decryptor.decrypt_objects(objects)
+    _refuse_encrypted(objects)
+    return objects
