@@ -12,4 +12,5 @@ sys.path.insert(0, str(Path(__file__).parent))
 pytest_plugins = [
     "harness.fixtures_cluster",
     "harness.fixtures_servers",
+    "harness.fixtures_controllers",
 ]

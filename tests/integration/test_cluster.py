@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import eventually
 
 from afflux.cli.devenv._cluster import COMPONENTS, LocalCluster
+from harness import eventually
 
 pytestmark = pytest.mark.integration
 

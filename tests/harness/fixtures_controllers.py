@@ -1,0 +1,134 @@
+"""Controller fixtures: the Flux CRDs on the cluster, and operators run as their own processes.
+
+- `flux_crds` (session): applies config/crd/bases server-side and waits until every CRD
+  is Established.
+- `start_controller` (session): a factory, `start_controller("source", *extra_args)`,
+  that runs `python -m afflux.controllers.<name>` against the test cluster with metrics
+  and health on free loopback ports, waits for `/readyz`, and stops it at the end of the
+  session. A controller that dies shows its own log in the failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from afflux.cli.devenv import free_port
+
+from .fixtures_cluster import REPO, Cluster
+
+CRD_DIR = REPO / "config" / "crd" / "bases"
+
+
+@pytest.fixture(scope="session")
+def flux_crds(cluster: Cluster) -> Cluster:
+    files = sorted(CRD_DIR.glob("*.yaml"))
+    assert files, f"no CRDs in {CRD_DIR}: run `make manifests`"
+    args: list[str] = []
+    for f in files:
+        args += ["-f", str(f)]
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-tests", *args)
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *args)
+    return cluster
+
+
+class ControllerProcess:
+    """One operator process; `.log_text()` is its output so far."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, health_port: int,
+                 metrics_port: int, env: dict[str, str]) -> None:
+        self.name = name
+        self.log_path = log_path
+        self.health_port = health_port
+        self.metrics_port = metrics_port
+        self._logf = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, cwd=REPO, start_new_session=True,
+        )
+
+    def log_text(self, tail: int = 60) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(lines[-tail:])
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.read().decode()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
+                    f"{self.log_text()}"
+                )
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not ready after {timeout}s:\n{self.log_text()}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self._logf.close()
+
+
+StartController = Callable[..., ControllerProcess]
+
+
+@pytest.fixture(scope="session")
+def start_controller(
+    flux_crds: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartController]:
+    logs = tmp_path_factory.mktemp("controller-logs")
+    started: list[ControllerProcess] = []
+
+    def start(name: str, *extra: str, env: dict[str, str] | None = None) -> ControllerProcess:
+        module = name.replace("-", "_")
+        health, metrics = free_port(), free_port()
+        argv = [
+            sys.executable, "-m", f"afflux.controllers.{module}",
+            f"--kubeconfig={flux_crds.kubeconfig}",
+            f"--metrics-addr=127.0.0.1:{metrics}",
+            f"--health-addr=127.0.0.1:{health}",
+            "--log-level=debug",
+            *extra,
+        ]
+        full_env = {**os.environ, **(env or {})}
+        proc = ControllerProcess(
+            name, argv, logs / f"{name}-{len(started)}.log", health, metrics, full_env
+        )
+        started.append(proc)
+        proc.wait_ready()
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
