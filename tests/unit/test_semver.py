@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.api._semver import (
     SemverError,
     Version,

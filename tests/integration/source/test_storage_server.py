@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from afflux.api import Artifact
 from afflux.controllers.source._server import ArtifactServer
 from afflux.controllers.source._storage import Storage

@@ -11,6 +11,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.runtime._tarball import safe_extract
 from afflux.controllers.source._archive import (
     ArchiveError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.source._server import content_type_for, resolve_request_path
 
 PATHS = [

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.source._storage import (
     HashingWriter,
     Storage,

@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
 
