@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.controllers.image_reflector._goregex import GoRegexError, compile_go_regex, expand
 
 MATCHES = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.api._meta import IMAGE_URL_INVALID
 from afflux.controllers.image_reflector._imagename import ImageURLInvalid, parse_image
 from afflux.controllers.runtime._errors import StallingError

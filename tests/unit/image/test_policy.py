@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from afflux.api._image_v1 import ImagePolicyChoice, TagFilter
 from afflux.controllers.image_reflector._policy import (
     INVALID_POLICY_REASON,

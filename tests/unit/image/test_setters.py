@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.image_automation._setters import (
     Change,
     ObjectIdentifier,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from afflux.controllers.image_reflector._tagstore import (
     TagStore,
     TagStoreError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from afflux.controllers.image_automation._gotemplate import Template, TemplateError, go_sprintf
 from afflux.controllers.image_automation._setters import Change, ObjectIdentifier, Result
 from afflux.controllers.image_automation._template import (
