@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+
 from afflux.api._meta import KUSTOMIZE_NAME_LABEL, KUSTOMIZE_NAMESPACE_LABEL
 
 __all__ = [

@@ -12,8 +12,8 @@ What is decrypted, as kustomize-controller does:
 
 - before the build, the files the kustomizations use as secretGenerator sources (`files`,
   `envs`) and as patches (`patches[].path`), when they hold SOPS markers; their format comes
-  from the file (or key) name: `.json`, `.yaml`/`.yml`, `.env`, `.ini`, anything else binary
-  (an `envs` file defaults to dotenv);
+  from the file (or key) name: `.json` (and `.dockerconfigjson`), `.yaml`/`.yml`, `.env`,
+  `.ini`, anything else binary (an `envs` file defaults to dotenv);
 - after the build, objects with a top-level `sops` block (an encrypted Secret manifest whose
   `data`/`stringData` values are encrypted), and Secret `data` values that are themselves
   SOPS-encrypted documents (a generator source that was not decrypted before the build).
@@ -76,8 +76,11 @@ _EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".env": "dotenv
 
 
 def format_for_path(path: str) -> str:
-    """SOPS' format for a file or Secret key name: by extension, binary otherwise."""
-    return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "binary")
+    """SOPS' format for a file or Secret key name: by extension, binary otherwise; a Docker
+    config (`.dockerconfigjson`) is JSON."""
+    if path.endswith(".dockerconfigjson"):
+        return "json"
+    return _EXTENSIONS.get(os.path.splitext(path)[1], "binary")
 
 
 def detect_format(data: bytes) -> str | None:

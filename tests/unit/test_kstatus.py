@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from afflux.controllers.runtime._kstatus import HealthStatus, compute, is_healthy
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

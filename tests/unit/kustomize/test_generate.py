@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from afflux.controllers.kustomize._generate import (
     GenerateError,
     ensure_kustomization,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.controllers.kustomize._inventory import (
     ObjectRef,
     apply_order,

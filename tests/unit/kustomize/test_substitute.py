@@ -4,6 +4,7 @@ and the per-object rules (disabled objects, YAML re-read, only with variables de
 from __future__ import annotations
 
 import pytest
+
 from afflux.controllers.kustomize._substitute import (
     InvalidVariableNameError,
     SubstitutionError,
