@@ -34,11 +34,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from ._errors import BuildError
 from ._generate import GenerateError, ensure_kustomization, find_kustomization
-from ._objects import ManifestError, describe, is_encrypted_secret, load_documents
+from ._objects import ManifestError, describe, dump_object, is_encrypted_secret, load_documents
 from ._paths import inside, load_kustomization, relative
 from ._tools import find_tool
 
@@ -359,7 +357,7 @@ def _write_overlay(root: Path, directory: Path, options: BuildOptions) -> None:
         component_exists=lambda c: (directory / c).exists(),
     )
     if overlaid != content:
-        file.write_text(yaml.safe_dump(overlaid, sort_keys=False, allow_unicode=True))
+        file.write_text(dump_object(overlaid))
 
 
 def _check_objects(objects: Sequence[Mapping[str, Any]]) -> None:
