@@ -413,15 +413,7 @@ class RegistryClient:
                     f"{creds.username or ''}:{creds.password or ''}".encode()
                 ).decode()
                 headers["Authorization"] = f"Basic {token}"
-        session = self._open()
-        try:
-            async with session.request(
-                method, url, headers=headers, data=data, proxy=self.proxy
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
-        except aiohttp.ClientError as err:
-            raise AuthenticationFailed(f"cannot get a token from {realm}: {err}") from err
+        status, _, body = await self._request(method, url, headers, data)
         if status in (401, 403):
             raise self._refused(status, body)
         if status >= 400:

