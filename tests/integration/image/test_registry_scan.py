@@ -147,7 +147,9 @@ def test_scan_pages_through_all_tags_and_applies_the_exclusion_list(
     )
 
 
-def test_small_page_size_still_returns_every_tag(registry: Registry, pushed: dict[str, str]) -> None:
+def test_small_page_size_still_returns_every_tag(
+    registry: Registry, pushed: dict[str, str]
+) -> None:
     async def pages() -> tuple[int, int]:
         async with RegistryClient(
             parse_image(f"{registry.host}/{REPO}"), creds(registry), tls(registry)
