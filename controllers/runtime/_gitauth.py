@@ -635,6 +635,11 @@ def translate_git_error(
         return callbacks.failure
     where = redact_url(url)
     message = str(err).strip() or type(err).__name__
+    if re.search(r"private key|extract public key", message, re.IGNORECASE):
+        return GitAuthError(
+            f"could not use the SSH key in 'identity' for {where}: a wrong or missing "
+            f"passphrase in 'password', or an unsupported key format ({message})"
+        )
     if isinstance(err, pygit2.AuthError) or _AUTH_PATTERNS.search(message):
         if "unexpected http status code: 403" in message:
             return GitAuthError(

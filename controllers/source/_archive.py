@@ -36,13 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ._ignore import IGNORE_FILE, Matcher, Pattern, parse_patterns
+from ._ignore import IGNORE_FILE, Matcher, Pattern, parse_patterns, source_matcher
 
 __all__ = [
     "ArchiveError",
     "ArchiveStats",
     "FileEntry",
     "load_ignore_patterns",
+    "tree_matcher",
     "walk_files",
     "write_archive",
 ]
@@ -255,3 +256,12 @@ def archive_to_file(
     """Convenience: `write_archive` into the file `dest` (created or truncated)."""
     with open(Path(dest), "wb") as out:
         return write_archive(root, out, matcher)
+
+
+def tree_matcher(root: str | os.PathLike[str], spec_ignore: str | None = None) -> Matcher:
+    """The matcher for a GitRepository or OCIRepository tree: every `.sourceignore` below
+    `root`, then `spec.ignore` (see `_ignore.source_matcher` for how defaults apply)."""
+    patterns = load_ignore_patterns(root, recursive=True)
+    if spec_ignore:
+        patterns += parse_patterns(spec_ignore)
+    return source_matcher(patterns)

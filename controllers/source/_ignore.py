@@ -44,6 +44,7 @@ __all__ = [
     "VCS_PATTERNS",
     "Matcher",
     "Pattern",
+    "bucket_matcher",
     "default_matcher",
     "default_patterns",
     "parse_pattern",
@@ -331,3 +332,9 @@ def source_matcher(patterns: Iterable[Pattern] = (), domain: Sequence[str] = ())
     if not user:
         return default_matcher(domain=domain)
     return Matcher([*vcs_patterns(domain), *user])
+
+
+def bucket_matcher(sourceignore: str | None = None, spec_ignore: str | None = None) -> Matcher:
+    """A Bucket's matcher: defaults, then the root `.sourceignore`, then `spec.ignore`."""
+    patterns = parse_patterns(sourceignore or "") + parse_patterns(spec_ignore or "")
+    return default_matcher(patterns)

@@ -514,6 +514,24 @@ def test_ssh_key_not_authorised(
     assert "rejected the key in 'identity'" in str(info.value)
 
 
+def test_ssh_encrypted_identity(
+    tmp_path: Path, ssh_git_server: GitSSHServer, ssh_repo: Seeded
+) -> None:
+    key = tmp_path / "encrypted"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass phrase", "-C", "enc", "-f", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    ssh_git_server.add_authorized_key((tmp_path / "encrypted.pub").read_text(), label="encrypted")
+    secret = {"identity": key.read_bytes(), "known_hosts": ssh_git_server.known_hosts}
+    good = GitCredentials.from_secret({**secret, "password": "pass phrase"})
+    assert remote_revision(ssh_repo.url, GitRef(branch="main"), good).commit == ssh_repo.c2
+    bad = GitCredentials.from_secret({**secret, "password": "not it"})
+    with pytest.raises(GitAuthError, match="passphrase in 'password'"):
+        remote_revision(ssh_repo.url, GitRef(branch="main"), bad)
+
+
 # --- submodules -----------------------------------------------------------------------
 
 

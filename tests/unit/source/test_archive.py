@@ -210,3 +210,26 @@ def test_archive_round_trips_through_safe_extract(tmp_path: Path) -> None:
     for name, content in TREE.items():
         assert (dest / name).read_bytes() == content
     assert os.stat(dest / "scripts/run.sh").st_mode & 0o777 == 0o755
+
+
+def test_tree_matcher_reads_sourceignore_and_spec(tmp_path: Path) -> None:
+    from afflux.controllers.source._archive import tree_matcher
+
+    root = make_tree(
+        tmp_path / "a",
+        {
+            ".sourceignore": b"*.txt\n",
+            "apps/.sourceignore": b"!keep.txt\n",
+            "apps/keep.txt": b"k",
+            "apps/drop.txt": b"d",
+            "logo.png": b"png",
+            "x.yaml": b"x",
+        },
+    )
+    names = {i.name for i in members(archive_bytes(root, tree_matcher(root)))}
+    # user patterns replace the defaults, so the png is in; .sourceignore files are kept
+    assert names == {".sourceignore", "apps/.sourceignore", "apps/keep.txt", "logo.png", "x.yaml"}
+    names = {i.name for i in members(archive_bytes(root, tree_matcher(root, "/x.yaml\n")))}
+    assert "x.yaml" not in names
+    bare = make_tree(tmp_path / "b", {"logo.png": b"png", "x.yaml": b"x"})
+    assert {i.name for i in members(archive_bytes(bare, tree_matcher(bare)))} == {"x.yaml"}

@@ -254,10 +254,16 @@ TRANSLATE = [
     ("401", "unexpected http status code: 401", GitAuthError, "authentication to"),
     ("403", "unexpected http status code: 403", GitAuthError, "HTTP 403"),
     (
-        "ssh-auth",
-        "failed to authenticate SSH session: Unable to extract public key",
+        "ssh-key-unusable",
+        "failed to authenticate SSH session: Unable to extract public key from private key file",
         GitAuthError,
-        "authentication",
+        "wrong or missing passphrase in 'password'",
+    ),
+    (
+        "ssh-auth",
+        "failed to authenticate SSH session: Username/PublicKey combination invalid",
+        GitAuthError,
+        "authentication to",
     ),
     ("refused", "failed to connect to 127.0.0.1: Connection refused", GitError, "cannot reach"),
     (

@@ -185,3 +185,24 @@ def test_default_list_is_flux_list() -> None:
 def test_split_path() -> None:
     assert split_path("./a//b/") == ("a", "b")
     assert split_path(["a", "b"]) == ("a", "b")
+
+
+BUCKET_FILES = [
+    ("defaults-only", None, None, "logo.png", True),
+    ("sourceignore-applies", "*.txt", None, "a.txt", True),
+    ("spec-overrides-sourceignore", "*.txt", "!keep.txt", "keep.txt", False),
+    ("spec-reincludes-default", None, "!*.png", "logo.png", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("sourceignore", "spec", "path", "excluded"),
+    [row[1:] for row in BUCKET_FILES],
+    ids=[row[0] for row in BUCKET_FILES],
+)
+def test_bucket_matcher(
+    sourceignore: str | None, spec: str | None, path: str, excluded: bool
+) -> None:
+    from afflux.controllers.source._ignore import bucket_matcher
+
+    assert bucket_matcher(sourceignore, spec).excluded(path) is excluded
