@@ -47,7 +47,10 @@ __all__ = [
     "TagFilter",
     "TagPolicy",
     "compile_policy",
+    "digest_to_reuse",
+    "ready_message",
     "select_latest_tag",
+    "should_fetch_digest",
 ]
 
 #: Stalled reason of an ImagePolicy whose rule cannot be used (Flux's string).
@@ -293,3 +296,58 @@ def compile_policy(policy: Any, filter_tags: Any = None) -> PolicySelector:
 def select_latest_tag(tags: Sequence[str], policy: Any, filter_tags: Any = None) -> str:
     """`compile_policy(policy, filter_tags).latest(tags)`."""
     return compile_policy(policy, filter_tags).latest(tags)
+
+
+# --- digest reflection and status message ---------------------------------------------------
+
+REFLECT_NEVER = "Never"
+REFLECT_IF_NOT_PRESENT = "IfNotPresent"
+REFLECT_ALWAYS = "Always"
+
+
+def _ref_field(ref: Any, key: str) -> str:
+    if ref is None:
+        return ""
+    if isinstance(ref, Mapping):
+        return str(ref.get(key) or "")
+    return str(getattr(ref, key, "") or "")
+
+
+def should_fetch_digest(policy: str | None, previous: Any, name: str, tag: str) -> bool:
+    """Whether to look up the digest of `name:tag` (`spec.digestReflectionPolicy`): never
+    for Never (the default); always for Always; for IfNotPresent only when the previous
+    `status.latestRef` is missing, names another image or tag, or has no digest."""
+    if policy == REFLECT_ALWAYS:
+        return True
+    if policy != REFLECT_IF_NOT_PRESENT:
+        return False
+    return (
+        previous is None
+        or _ref_field(previous, "name") != name
+        or _ref_field(previous, "tag") != tag
+        or not _ref_field(previous, "digest")
+    )
+
+
+def digest_to_reuse(policy: str | None, previous: Any, name: str, tag: str) -> str | None:
+    """The previous digest IfNotPresent keeps (same image and tag), else None."""
+    if policy == REFLECT_IF_NOT_PRESENT and not should_fetch_digest(policy, previous, name, tag):
+        return _ref_field(previous, "digest") or None
+    return None
+
+
+def ready_message(latest: Any, previous: Any = None) -> str:
+    """The Ready message of an ImagePolicy, worded as Flux's: `Latest image tag for <name>
+    resolved to <tag>[ with digest <d>][ (previously <name>:<tag>[@<d>])]`."""
+    name, tag, digest = (_ref_field(latest, k) for k in ("name", "tag", "digest"))
+    message = f"Latest image tag for {name} resolved to {tag}"
+    if digest:
+        message += f" with digest {digest}"
+    if previous is not None and any(
+        _ref_field(previous, k) != v for k, v in (("name", name), ("tag", tag), ("digest", digest))
+    ):
+        message += f" (previously {_ref_field(previous, 'name')}:{_ref_field(previous, 'tag')}"
+        if _ref_field(previous, "digest"):
+            message += f"@{_ref_field(previous, 'digest')}"
+        message += ")"
+    return message

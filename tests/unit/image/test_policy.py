@@ -13,7 +13,10 @@ from afflux.controllers.image_reflector._policy import (
     NoMatchingTagError,
     NoTagsError,
     compile_policy,
+    digest_to_reuse,
+    ready_message,
     select_latest_tag,
+    should_fetch_digest,
 )
 from afflux.controllers.runtime._errors import GenericError, StallingError, WaitingError
 
@@ -228,3 +231,63 @@ def test_semver_without_a_matching_tag_fails() -> None:
     with pytest.raises(NoMatchingTagError) as info:
         select_latest_tag(SEMVER_TAGS, {"semver": {"range": ">=3.0.0"}})
     assert "no tag is a semver version in range '>=3.0.0'" in info.value.message
+
+
+PREVIOUS = {"name": "ghcr.io/org/app", "tag": "1.0.0", "digest": "sha256:aaa"}
+
+REFLECTION = [
+    # (id, policy, previous, tag, fetch, reused digest)
+    ("never-default", None, PREVIOUS, "1.0.0", False, None),
+    ("never", "Never", None, "1.0.0", False, None),
+    ("always-even-if-same", "Always", PREVIOUS, "1.0.0", True, None),
+    ("if-not-present-first-time", "IfNotPresent", None, "1.0.0", True, None),
+    ("if-not-present-same-tag-keeps", "IfNotPresent", PREVIOUS, "1.0.0", False, "sha256:aaa"),
+    ("if-not-present-new-tag", "IfNotPresent", PREVIOUS, "1.1.0", True, None),
+    (
+        "if-not-present-no-digest-yet",
+        "IfNotPresent",
+        {**PREVIOUS, "digest": ""},
+        "1.0.0",
+        True,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "previous", "tag", "fetch", "reused"),
+    [r[1:] for r in REFLECTION],
+    ids=[r[0] for r in REFLECTION],
+)
+def test_digest_reflection(
+    policy: str | None, previous: dict[str, str] | None, tag: str, fetch: bool, reused: str | None
+) -> None:
+    assert should_fetch_digest(policy, previous, "ghcr.io/org/app", tag) is fetch
+    assert digest_to_reuse(policy, previous, "ghcr.io/org/app", tag) == reused
+
+
+@pytest.mark.parametrize(
+    ("latest", "previous", "expected"),
+    [
+        (
+            {"name": "ghcr.io/o/a", "tag": "5.1.4"},
+            None,
+            "Latest image tag for ghcr.io/o/a resolved to 5.1.4",
+        ),
+        (
+            {"name": "ghcr.io/o/a", "tag": "6.0.0", "digest": "sha256:b"},
+            {"name": "ghcr.io/o/a", "tag": "5.1.4", "digest": "sha256:a"},
+            "Latest image tag for ghcr.io/o/a resolved to 6.0.0 with digest sha256:b (previously ghcr.io/o/a:5.1.4@sha256:a)",
+        ),
+        (
+            {"name": "a", "tag": "1"},
+            {"name": "a", "tag": "1"},
+            "Latest image tag for a resolved to 1",
+        ),
+    ],
+    ids=["first", "upgrade-with-digests", "unchanged"],
+)
+def test_ready_message(
+    latest: dict[str, str], previous: dict[str, str] | None, expected: str
+) -> None:
+    assert ready_message(latest, previous) == expected
