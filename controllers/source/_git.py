@@ -336,7 +336,8 @@ def checkout(
     `depth` 1 fetches only the selected commit (0: full history); a commit ref is fetched
     with its branch's (or all branches') history, since servers need not serve a bare
     commit. Raises GitAuthError, GitRefNotFoundError, GitSpecError, GitTimeoutError or
-    GitError.
+    GitError; `dest` may then hold a partial repository, so check out into a fresh
+    temporary directory.
     """
     _prepare(url, credentials)
     sparse = _clean_sparse(sparse_dirs) if sparse_dirs else []
@@ -442,14 +443,13 @@ def _update_submodules(
         return
     for name in names:
         submodule = repo.submodules[name]
-        sub_url = submodule.url or url
+        sub_url = _absolute_submodule_url(url, submodule.url or url)
 
         def update(callbacks: GitCallbacks, path: str = name) -> None:
             repo.submodules.update(submodules=[path], init=True, callbacks=callbacks)
 
-        _run(_absolute_submodule_url(url, sub_url), credentials, deadline, timeout, update)
-        sub_repo = submodule.open()
-        _update_submodules(sub_repo, sub_url, credentials, deadline, timeout, proxy)
+        _run(sub_url, credentials, deadline, timeout, update)
+        _update_submodules(submodule.open(), sub_url, credentials, deadline, timeout, proxy)
 
 
 def _absolute_submodule_url(parent: str, sub_url: str) -> str:
