@@ -18,10 +18,16 @@ the destination or surprise the reader:
 Files get mode 0644, or 0755 if any execute bit is set in the archive; no owner, setuid
 or timestamps are applied. The archive is read as a stream (`r|*`), so it can come
 straight from an HTTP response; gzip is detected automatically.
+
+With `expected_digest` (an artifact's `sha256:<hex>`), every byte of the stream is hashed
+on the way through (the rest is drained after the last member) and a mismatch raises
+`DigestMismatchError` after unpacking: unpack into a fresh temporary directory and use
+it only when `safe_extract` returned.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -31,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-__all__ = ["UnsafeArchiveError", "safe_extract"]
+__all__ = ["DigestMismatchError", "UnsafeArchiveError", "safe_extract"]
 
 CHUNK = 1 << 20
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -39,6 +45,27 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(o
 
 class UnsafeArchiveError(Exception):
     """The archive is malformed or tries to write outside its destination."""
+
+
+class DigestMismatchError(UnsafeArchiveError):
+    """The archive's bytes do not have the digest the artifact promised."""
+
+
+class _HashingReader:
+    """Passes reads through and hashes every byte read."""
+
+    def __init__(self, stream: BinaryIO, algorithm: str) -> None:
+        self._stream = stream
+        self.hash = hashlib.new(algorithm)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.hash.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
 
 
 def _clean_name(name: str) -> str | None:
@@ -60,16 +87,28 @@ def _inside(root: str, path: str) -> bool:
 
 
 @contextmanager
-def _open_tar(source: BinaryIO | str | os.PathLike[str]) -> Iterator[tarfile.TarFile]:
+def _open_stream(source: BinaryIO | str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            yield f
+    else:
+        yield source
+
+
+@contextmanager
+def _open_tar(stream: BinaryIO) -> Iterator[tarfile.TarFile]:
     try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-                yield tar
-        else:
-            with tarfile.open(fileobj=source, mode="r|*") as tar:
-                yield tar
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            yield tar
     except tarfile.TarError as err:
         raise UnsafeArchiveError(f"not a valid tar archive: {err}") from err
+
+
+def _parse_digest(digest: str) -> tuple[str, str]:
+    algorithm, sep, hex_ = digest.partition(":")
+    if not sep or algorithm not in ("sha256", "sha384", "sha512") or not hex_:
+        raise ValueError(f"unsupported digest {digest!r}: expected sha256:<hex>")
+    return algorithm, hex_.lower()
 
 
 def safe_extract(
@@ -78,13 +117,34 @@ def safe_extract(
     *,
     max_bytes: int | None = None,
     max_files: int | None = None,
+    expected_digest: str | None = None,
 ) -> list[str]:
     """Unpack the tar (optionally gzipped) `source` into the directory `dest` (created if
     missing) and return the relative paths of the files written, in archive order.
 
-    Raises UnsafeArchiveError (see the module docstring); what was written before the
-    error stays in `dest`, so callers unpack into a fresh temporary directory.
+    Raises UnsafeArchiveError or DigestMismatchError (see the module docstring); what was
+    written before the error stays in `dest`, so callers unpack into a fresh temporary
+    directory.
     """
+    expected = _parse_digest(expected_digest) if expected_digest else None
+    with _open_stream(source) as raw:
+        reader = _HashingReader(raw, expected[0]) if expected else None
+        stream: BinaryIO = reader if reader is not None else raw  # type: ignore[assignment]
+        written = _extract(stream, dest, max_bytes, max_files)
+        if reader is not None and expected is not None:
+            reader.drain()
+            actual = reader.hash.hexdigest()
+            if actual != expected[1]:
+                raise DigestMismatchError(
+                    f"archive digest mismatch: expected {expected_digest}, got "
+                    f"{expected[0]}:{actual}; the artifact changed or was corrupted in transit"
+                )
+    return written
+
+
+def _extract(
+    source: BinaryIO, dest: str | os.PathLike[str], max_bytes: int | None, max_files: int | None
+) -> list[str]:
     dest_path = Path(dest)
     dest_path.mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(dest_path)

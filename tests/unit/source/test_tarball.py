@@ -127,3 +127,37 @@ def test_member_limit(tmp_path: Path) -> None:
 def test_not_a_tarball(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchiveError, match="not a valid tar archive"):
         safe_extract(io.BytesIO(b"this is not a tarball at all" * 40), tmp_path)
+
+
+def test_expected_digest_matches(tmp_path: Path) -> None:
+    import hashlib
+
+    for gz in (True, False):
+        data = tar_of(("file", "a.yaml", b"a" * 5000), gz=gz).getvalue()
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        out = tmp_path / f"ok-{gz}"
+        assert safe_extract(io.BytesIO(data), out, expected_digest=digest) == ["a.yaml"]
+
+
+def test_expected_digest_mismatch(tmp_path: Path) -> None:
+    from afflux.controllers.runtime._tarball import DigestMismatchError
+
+    data = tar_of(("file", "a.yaml", b"a")).getvalue()
+    with pytest.raises(DigestMismatchError, match="expected sha256:0000"):
+        safe_extract(io.BytesIO(data), tmp_path / "out", expected_digest="sha256:" + "0" * 64)
+
+
+def test_trailing_bytes_count_for_the_digest(tmp_path: Path) -> None:
+    import hashlib
+
+    from afflux.controllers.runtime._tarball import DigestMismatchError
+
+    data = tar_of(("file", "a.yaml", b"a"), gz=False).getvalue()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with pytest.raises(DigestMismatchError):
+        safe_extract(io.BytesIO(data + b"\0" * 10240), tmp_path / "out", expected_digest=digest)
+
+
+def test_unsupported_digest(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="expected sha256"):
+        safe_extract(tar_of(("file", "a", b"a")), tmp_path, expected_digest="md5:abc")
