@@ -131,8 +131,10 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(parse_level(level))
-    # kopf is chatty at debug level about its own machinery; keep it one notch quieter
+    # kopf is chatty: its machinery at debug level, and a "Handler ... succeeded" line per
+    # watch event on kopf.objects at info level. Ours are the lines that matter.
     logging.getLogger("kopf").setLevel(max(parse_level(level), logging.INFO))
+    logging.getLogger("kopf.objects").setLevel(max(parse_level(level), logging.WARNING))
     return handler
 
 

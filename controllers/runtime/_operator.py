@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
+
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
 
 from ._events import EventRecorder

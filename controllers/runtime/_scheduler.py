@@ -300,34 +300,44 @@ class Scheduler:
     # --- workers ---------------------------------------------------------------------------
 
     async def _work(self, key: Key, state: ObjectState, wake: asyncio.Event) -> None:
-        try:
-            while True:
-                wake.clear()
-                decision = self._decide(state)
-                if decision.action is Action.STOP:
+        """The object's loop: decide, then sleep or run; a crash in one turn (a bug: the
+        pipeline turns errors into results) is logged and the loop goes on after a pause."""
+        while True:
+            wake.clear()
+            try:
+                if not await self._turn(key, state, wake):
                     return
-                if decision.action in (Action.WAIT, Action.IDLE):
-                    timeout = None
-                    if decision.wake_at is not None:
-                        timeout = max(decision.wake_at - self._clock(), 0.0)
-                    try:
-                        await asyncio.wait_for(wake.wait(), timeout)
-                    except TimeoutError:
-                        pass
-                    continue
-                if self._leader is not None and not self._leader.is_leader:
-                    await self._leader.wait()
-                    continue
-                async with self._semaphore:
-                    decision = self._decide(state)  # the body may have moved on meanwhile
-                    if decision.action is Action.RECONCILE:
-                        await self._reconcile(key, state, decision)
-                    elif decision.action is Action.FINALIZE:
-                        await self._finalize(state)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("scheduler worker crashed", extra=object_extra(self.kind, key[1], key[0]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception("scheduler turn failed", extra=object_extra(
+                    self.kind, key[1], key[0]))
+                await asyncio.sleep(self._timing.max_retry_delay / 100)
+
+    async def _turn(self, key: Key, state: ObjectState, wake: asyncio.Event) -> bool:
+        """One decision and its consequence; False once the object is gone."""
+        decision = self._decide(state)
+        if decision.action is Action.STOP:
+            return False
+        if decision.action in (Action.WAIT, Action.IDLE):
+            timeout = None
+            if decision.wake_at is not None:
+                timeout = max(decision.wake_at - self._clock(), 0.0)
+            try:
+                await asyncio.wait_for(wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            return True
+        if self._leader is not None and not self._leader.is_leader:
+            await self._leader.wait()
+            return True
+        async with self._semaphore:
+            decision = self._decide(state)  # the body may have moved on meanwhile
+            if decision.action is Action.RECONCILE:
+                await self._reconcile(key, state, decision)
+            elif decision.action is Action.FINALIZE:
+                await self._finalize(state)
+        return True
 
     def _decide(self, state: ObjectState) -> Decision:
         body = state.body
@@ -365,9 +375,12 @@ class Scheduler:
         if result.kind is OutcomeKind.SUCCESS:
             state.failures = 0
             state.finalize_retry_at = None
-            # wait for the DELETED event; if other finalizers keep the object, stay idle
-            state.body = dict(state.body, metadata=dict(_meta(state.body), finalizers=[
-                f for f in _meta(state.body).get("finalizers") or [] if f != FINALIZER]))
+            body = state.body
+            if body is not None:  # None: the DELETED event came in meanwhile
+                # wait for the DELETED event; if other finalizers keep the object, stay idle
+                meta = _meta(body)
+                kept = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+                state.body = dict(body, metadata=dict(meta, finalizers=kept))
             return
         state.failures += 1
         delay = backoff(state.failures, base=self._timing.min_retry_delay,

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from kubernetes import client
+
 from afflux.api._meta import (
     AFFLUX_ANNOTATION_PREFIX,
     DEPENDENCY_NOT_READY,
@@ -42,7 +44,6 @@ from afflux.controllers.runtime import (
     parse_options,
 )
 from harness.wait import eventually
-from kubernetes import client
 
 pytestmark = pytest.mark.integration
 

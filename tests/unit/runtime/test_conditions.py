@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from afflux.controllers.runtime import (
     Conditions,
     get_condition,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from afflux.controllers.runtime import backoff, format_duration, jittered, parse_duration
 
 PARSE = {

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from afflux.controllers.runtime import configure_logging, object_logger
 
 

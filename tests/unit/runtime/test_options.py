@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+
 from afflux.controllers.runtime import parse_options
 from afflux.controllers.runtime._options import parse_addr
 

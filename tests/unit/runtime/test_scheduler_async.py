@@ -151,3 +151,29 @@ def test_concurrency_is_bounded_and_deleted_objects_stop() -> None:
         await h.scheduler.stop()
 
     asyncio.run(scenario())
+
+
+def test_deleted_event_during_finalize_ends_the_worker_quietly(
+        caplog: Any) -> None:
+    async def scenario() -> None:
+        h = Harness()
+        finalizing = asyncio.Event()
+        release = asyncio.Event()
+
+        async def finalize(ctx: ReconcileContext[Any]) -> None:
+            finalizing.set()
+            await release.wait()
+
+        h.scheduler.reconciler.finalize = finalize
+        h.add("d")
+        await until(lambda: h.runs_of("d") == 1)
+        h.update("d", {"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"}})
+        await asyncio.wait_for(finalizing.wait(), TIMEOUT)
+        h.redeliver("d", "DELETED")
+        release.set()
+        await asyncio.sleep(0.05)
+        assert h.scheduler.objects() == []
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

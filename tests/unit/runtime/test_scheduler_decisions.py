@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import pytest
+
 from afflux.controllers.runtime import OutcomeKind, ReconcileResult, Timing
 from afflux.controllers.runtime._scheduler import (
     Action,

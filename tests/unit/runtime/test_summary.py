@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from afflux.controllers.runtime import OutcomeKind
 from afflux.controllers.runtime._summary import (
     ConditionSpec,
