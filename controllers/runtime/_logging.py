@@ -131,6 +131,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(parse_level(level))
+    logging.captureWarnings(True)  # Python warnings become log lines too, not stray text
     # kopf is chatty: its machinery at debug level, and a "Handler ... succeeded" line per
     # watch event on kopf.objects at info level. Ours are the lines that matter.
     logging.getLogger("kopf").setLevel(max(parse_level(level), logging.INFO))

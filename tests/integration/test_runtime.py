@@ -10,11 +10,17 @@ Kubernetes client is wrapped to count status writes per object and per run.
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,17 +58,17 @@ WIDGET = Resource(GROUP, VERSION, "Widget", PLURAL)
 CONTROLLER = "widget-controller"
 INVALID_MODE = "InvalidMode"
 
-CRD = f"""
+CRD_TEMPLATE = """
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: {PLURAL}.{GROUP}
+  name: {plural}.{group}
 spec:
-  group: {GROUP}
+  group: {group}
   scope: Namespaced
-  names: {{kind: Widget, plural: {PLURAL}, singular: widget, listKind: WidgetList}}
+  names: {{kind: {kind}, plural: {plural}, singular: {singular}, listKind: {kind}List}}
   versions:
-    - name: {VERSION}
+    - name: {version}
       served: true
       storage: true
       subresources: {{status: {{}}}}
@@ -81,6 +87,15 @@ spec:
               type: object
               x-kubernetes-preserve-unknown-fields: true
 """
+
+
+def apply_crd(cluster: Any, resource: Resource) -> None:
+    cluster.kubectl("apply", "-f", "-", input=CRD_TEMPLATE.format(
+        group=resource.group, version=resource.version, kind=resource.kind,
+        plural=resource.plural, singular=resource.kind.lower()))
+    cluster.kubectl("wait", "--for=condition=Established",
+                    f"crd/{resource.plural}.{resource.group}", "--timeout=60s")
+
 
 Key = tuple[str, str]
 
@@ -185,9 +200,7 @@ class Running:
 
 @pytest.fixture(scope="module")
 def widget_crd(cluster: Any) -> Iterator[None]:
-    cluster.kubectl("apply", "-f", "-", input=CRD)
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}",
-                    "--timeout=60s")
+    apply_crd(cluster, WIDGET)
     yield
 
 
@@ -398,3 +411,184 @@ def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:
     assert running.http(servers.health_port, "/healthz") == (200, "ok")
     assert running.http(servers.health_port, "/readyz") == (200, "ok")
     assert running.operator.ready
+
+
+# --- whole operators as processes: run_operator, JSON logs, signals, leader election -----
+
+GADGET = Resource(GROUP, VERSION, "Gadget", "gadgets")
+GADGET_CONTROLLER = "gadget-controller"
+GADGET_OPERATOR = '''
+from afflux.controllers.runtime import Reconciler, Resource, run_operator
+
+GADGET = Resource("test.afflux.dev", "v1", "Gadget", "gadgets")
+
+
+async def ok(ctx):
+    ctx.set_ready("Succeeded", f"reconciled by {ctx.options.extra.tag}")
+
+
+def setup(operator):
+    operator.register(Reconciler(GADGET, [ok]))
+
+
+def flags(parser):
+    parser.add_argument("--tag", default="")
+
+
+run_operator(name="gadget-controller", setup=setup, add_flags=flags)
+'''
+
+
+@pytest.fixture(scope="module")
+def gadget_crd(cluster: Any) -> Iterator[None]:
+    apply_crd(cluster, GADGET)
+    yield
+
+
+class OperatorProcess:
+    """`python gadget_operator.py ...` with its output (stdout and stderr) in a file."""
+
+    def __init__(self, tmp_path: Path, cluster: Any, namespace: str, tag: str,
+                 *flags: str) -> None:
+        script = tmp_path / "gadget_operator.py"
+        script.write_text(GADGET_OPERATOR)
+        self.tag = tag
+        self.log_path = tmp_path / f"{tag}.log"
+        self.health_port = _free_port()
+        with self.log_path.open("w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(script), f"--kubeconfig={cluster.kubeconfig}",
+                 "--watch-all-namespaces=false", f"--namespace={namespace}",
+                 "--metrics-addr=0", f"--health-addr=127.0.0.1:{self.health_port}",
+                 f"--tag={tag}", *flags],
+                stdout=out, stderr=subprocess.STDOUT, text=True)
+
+    def ready(self) -> bool:
+        assert self.proc.poll() is None, f"{self.tag} exited:\n{self.log_path.read_text()}"
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/readyz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every output line, parsed: each one must be a JSON object."""
+        text = self.log_path.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def reconciled(self, name: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("name") == name
+                and str(line.get("msg", "")).startswith("reconciled by")]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Gadgets:
+    def __init__(self, cluster: Any, namespace: str) -> None:
+        self.api = client.CustomObjectsApi(cluster.api_client())
+        self.ns = namespace
+
+    def create(self, name: str) -> None:
+        self.api.create_namespaced_custom_object(GROUP, VERSION, self.ns, GADGET.plural, {
+            "apiVersion": GADGET.api_version, "kind": GADGET.kind,
+            "metadata": {"name": name}, "spec": {"interval": "1h"}})
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self.api.get_namespaced_custom_object(
+                GROUP, VERSION, self.ns, GADGET.plural, name)
+        except client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+        return result
+
+    def ready_message(self, name: str, generation: int = 1) -> str | None:
+        obj = self.get(name) or {}
+        status = obj.get("status") or {}
+        ready = get_condition(status.get("conditions") or [], "Ready")
+        if ready and ready["status"] == "True" and status.get("observedGeneration") == generation:
+            return str(ready["message"])
+        return None
+
+    def delete(self, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.ns, GADGET.plural, name)
+
+    def release(self, name: str) -> None:
+        """Drop finalizers of a leftover (after a failure) so the namespace can go."""
+        if self.get(name) is not None:
+            self.api.patch_namespaced_custom_object(
+                GROUP, VERSION, self.ns, GADGET.plural, name, {"metadata": {"finalizers": None}})
+
+
+def test_run_operator_process_logs_json_and_stops_on_sigterm(
+        cluster: Any, gadget_crd: None, namespace: str, tmp_path: Path) -> None:
+    gadgets = Gadgets(cluster, namespace)
+    op = OperatorProcess(tmp_path, cluster, namespace, "solo")
+    try:
+        eventually(op.ready, timeout=60, message="operator /readyz")
+        gadgets.create("g")
+        eventually(lambda: gadgets.ready_message("g") == "reconciled by solo", timeout=30)
+        gadgets.delete("g")
+        eventually(lambda: gadgets.get("g") is None, timeout=30, message="finalized")
+        assert op.stop() == 0
+    finally:
+        op.stop()
+        gadgets.release("g")
+    lines = op.lines()
+    assert lines, "no output"
+    for line in lines:
+        assert {"ts", "level", "logger", "msg", "controller"} <= set(line), line
+        assert line["controller"] == GADGET_CONTROLLER
+    (done,) = op.reconciled("g")
+    assert (done["kind"], done["namespace"], done["level"]) == ("Gadget", namespace, "info")
+    assert done["reconcileID"]
+
+
+def test_leader_election_only_the_leader_reconciles(
+        cluster: Any, gadget_crd: None, namespace: str, tmp_path: Path) -> None:
+    gadgets = Gadgets(cluster, namespace)
+    election = ["--enable-leader-election", "--leader-election-lease-duration=3s",
+                "--leader-election-renew-deadline=2s", "--leader-election-retry-period=500ms"]
+    first = OperatorProcess(tmp_path, cluster, namespace, "first", *election)
+    eventually(first.ready, timeout=60, message="first /readyz")
+    second = OperatorProcess(tmp_path, cluster, namespace, "second", *election)
+    try:
+        eventually(second.ready, timeout=60, message="second /readyz")
+        lease = client.CoordinationV1Api(cluster.api_client()).read_namespaced_lease(
+            f"{GADGET_CONTROLLER}-leader-election", namespace)
+        assert lease.spec.holder_identity
+        gadgets.create("g")
+        message = eventually(lambda: gadgets.ready_message("g"), timeout=30)
+        leader, follower = (first, second) if message == "reconciled by first" else (
+            second, first)
+        assert message == f"reconciled by {leader.tag}"
+        assert len(leader.reconciled("g")) == 1
+        assert follower.reconciled("g") == []
+        # the leader stops (and releases the Lease): the follower takes over
+        assert leader.stop() == 0
+        gadgets.api.patch_namespaced_custom_object(GROUP, VERSION, namespace, GADGET.plural,
+                                                   "g", {"spec": {"color": "red"}})
+        eventually(lambda: gadgets.ready_message("g", generation=2)
+                   == f"reconciled by {follower.tag}", timeout=30, message="follower leads")
+        gadgets.delete("g")
+        eventually(lambda: gadgets.get("g") is None, timeout=30, message="finalized")
+        assert follower.stop() == 0
+    finally:
+        first.stop()
+        second.stop()
+        gadgets.release("g")
