@@ -13,7 +13,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
+from afflux.cli.devenv import GitHTTPServer, GitSSHServer
 from afflux.controllers.image_automation._gitops import (
     CheckoutRef,
     CommitAuthor,
@@ -319,3 +319,34 @@ def test_commits_are_signed_with_the_key_of_the_secret(
     subprocess.run(
         ["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False
     )
+
+
+def test_ssh_remote_with_identity_and_known_hosts(ssh_git_server: GitSSHServer) -> None:
+    ssh_git_server.create_repo("auto-ssh")
+    url = ssh_git_server.url("auto-ssh")
+    before = git_push_files(
+        url, {"apps/deploy.yaml": DEPLOY}, auth=GitAuth.for_server(ssh_git_server)
+    )
+    credentials = GitCredentials.from_secret(
+        {
+            "identity": ssh_git_server.client_key.read_bytes(),
+            "known_hosts": ssh_git_server.known_hosts,
+        }
+    )
+
+    outcome = run_automation(
+        url,
+        credentials=credentials,
+        checkout=CheckoutRef(branch="main"),
+        push=PushSpec(),
+        author=AUTHOR,
+        update=setters(),
+        message=templated(),
+    )
+
+    repo = pygit2.Repository(str(ssh_git_server.repo_root / "auto-ssh.git"))
+    pushed = repo[repo.references["refs/heads/main"].target]
+    assert isinstance(pushed, pygit2.Commit)
+    assert outcome.commit == str(pushed.id)
+    assert [str(p) for p in pushed.parent_ids] == [before]
+    assert b"ghcr.io/org/app:1.2.0" in blob(pushed, "apps/deploy.yaml")
