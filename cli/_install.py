@@ -1,0 +1,162 @@
+"""`afflux install` and `afflux uninstall`.
+
+install: the CRDs, RBAC and the operators' Deployments from afflux's `config/default`
+(`--components` to choose operators). `--export` prints the manifests; otherwise they are
+applied server-side (field manager `afflux`), CRDs first.
+
+uninstall: deletes what install made (Deployments, Services, RBAC), then the CRDs (which
+deletes every Flux object: their finalizers are removed first so nothing hangs), then the
+namespace unless `--keep-namespace`. Asks first on a terminal unless `--silent`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from afflux.api import KINDS, meta
+
+from ._context import Context
+from ._errors import EXIT_CANCELLED, CLIError
+from ._format import dump_yaml
+from ._kinds import CONTROLLERS
+from ._kube import CRDS, KubeError, KubeNotFound, ResourceType, resource_of
+from ._manifests import (
+    build_install_docs,
+    find_config_dir,
+    install_order,
+    retarget_namespace,
+    select_components,
+)
+from ._prompt import confirm
+
+__all__ = ["register", "run_install", "run_uninstall"]
+
+FIELD_MANAGER = "afflux"
+
+
+def _components(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(CONTROLLERS)}")
+    return names
+
+
+def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("install", parents=list(parents),
+                       help="install afflux's CRDs and operators (or print them with --export)",
+                       description="Install the afflux operators and CRDs.")
+    p.add_argument("--export", action="store_true", help="print the manifests, apply nothing")
+    p.add_argument("--components", type=_components, default=list(CONTROLLERS),
+                   help="the operators to install, comma-separated (default all six)")
+    p.add_argument("--components-extra", type=_components, default=[],
+                   help="more operators to install, comma-separated")
+    p.add_argument("--manifests", type=Path, help="afflux's config/ directory (default: the "
+                   "one beside the installed package)")
+    p.set_defaults(func=run_install)
+
+    u = sub.add_parser("uninstall", parents=list(parents),
+                       help="remove afflux's operators, CRDs and objects from the cluster",
+                       description="Remove afflux (and every Flux object) from the cluster.")
+    u.add_argument("--keep-namespace", action="store_true", help="leave the namespace")
+    u.add_argument("-s", "--silent", action="store_true", help="do not ask for confirmation")
+    u.add_argument("--dry-run", action="store_true",
+                   help="only show what would be deleted (server-side dry run)")
+    u.add_argument("--manifests", type=Path, help="afflux's config/ directory")
+    u.set_defaults(func=run_uninstall)
+
+
+def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any]]:
+    config = find_config_dir(args.manifests)
+    components = list(dict.fromkeys([*getattr(args, "components", CONTROLLERS),
+                                     *getattr(args, "components_extra", [])]))
+    docs = select_components(build_install_docs(config), components)
+    if namespace != "flux-system":
+        docs = retarget_namespace(docs, namespace)
+    return [dict(d) for d in install_order(docs)]
+
+
+def _rt(ctx: Context, doc: Mapping[str, Any]) -> ResourceType:
+    return ctx.kube.resource_for(str(doc["apiVersion"]), str(doc["kind"]))
+
+
+def _label(doc: Mapping[str, Any]) -> str:
+    m = doc.get("metadata") or {}
+    return "/".join(p for p in (str(doc.get("kind")), m.get("namespace"), m.get("name")) if p)
+
+
+def run_install(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    docs = install_docs(args, ctx.namespace)
+    if args.export:
+        ctx.printer.result(dump_yaml(docs), end="")
+        return 0
+    printer = ctx.printer
+    printer.action(f"installing components in {ctx.namespace} namespace")
+    for doc in docs:
+        ctx.kube.apply(_rt(ctx, doc), doc, field_manager=FIELD_MANAGER)
+        printer.success(f"{_label(doc)} applied")
+    printer.success("install finished")
+    printer.action("`afflux check` shows when the operators are ready")
+    return 0
+
+
+def _strip_finalizers(ctx: Context, dry_run: bool) -> None:
+    for kind in KINDS:
+        rt = resource_of(kind)
+        try:
+            objs = ctx.kube.list(rt)
+        except KubeNotFound:
+            continue
+        for obj in objs:
+            m = obj["metadata"]
+            if meta.FINALIZER in (m.get("finalizers") or []) and not dry_run:
+                ctx.kube.merge_patch(rt, m["name"], m.get("namespace"),
+                                     {"metadata": {"finalizers": None}})
+                ctx.printer.success(f"{kind.KIND}/{m.get('namespace')}/{m['name']} finalizers "
+                                    "removed")
+
+
+def run_uninstall(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    printer = ctx.printer
+    if not args.silent and not args.dry_run and not confirm(
+            "Are you sure you want to delete afflux and its custom resource definitions?"):
+        raise CLIError("uninstall cancelled", exit_code=EXIT_CANCELLED)
+    docs = install_docs(args, ctx.namespace)
+    suffix = " (dry run)" if args.dry_run else ""
+    printer.action(f"deleting components in {ctx.namespace} namespace{suffix}")
+    for doc in reversed(docs):
+        if doc["kind"] in ("CustomResourceDefinition", "Namespace"):
+            continue
+        _delete(ctx, doc, args.dry_run)
+    printer.action(f"deleting toolkit.fluxcd.io finalizers in all namespaces{suffix}")
+    _strip_finalizers(ctx, args.dry_run)
+    printer.action(f"deleting toolkit.fluxcd.io custom resource definitions{suffix}")
+    for doc in docs:
+        if doc["kind"] == "CustomResourceDefinition":
+            _delete(ctx, doc, args.dry_run, rt=CRDS)
+    if not args.keep_namespace:
+        for doc in docs:
+            if doc["kind"] == "Namespace":
+                _delete(ctx, doc, args.dry_run)
+    printer.success(f"uninstall finished{suffix}")
+    return 0
+
+
+def _delete(ctx: Context, doc: Mapping[str, Any], dry_run: bool,
+            rt: ResourceType | None = None) -> None:
+    m = doc.get("metadata") or {}
+    try:
+        ctx.kube.delete(rt or _rt(ctx, doc), str(m["name"]), m.get("namespace"),
+                        dry_run=dry_run)
+    except KubeNotFound:
+        return
+    except KubeError as err:
+        ctx.printer.failure(f"{_label(doc)}: {err.message}")
+        return
+    ctx.printer.success(f"{_label(doc)} deleted")

@@ -1,0 +1,40 @@
+"""`afflux stats [-A]`: per kind, how many Flux objects are running, failing and suspended,
+and the artifact storage the sources take."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from ._context import Context
+from ._errors import NotFoundError
+from ._format import render_table
+from ._kinds import NOUNS
+from ._objects import list_objects
+from ._statsfmt import STATS_HEADERS, stats_row
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("stats", parents=list(parents),
+                       help="count Flux objects by kind and state",
+                       description="Count the Flux objects running, failing and suspended.")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="count in every namespace")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    ns = None if ctx.all_namespaces else ctx.namespace
+    rows = []
+    for noun in NOUNS:
+        try:
+            objs = list_objects(ctx, noun, ns)
+        except NotFoundError as err:
+            ctx.printer.warning(err.message)
+            continue
+        rows.append(stats_row(noun.kind.KIND, objs))
+    ctx.printer.result(render_table(STATS_HEADERS, rows), end="")
+    return 0
