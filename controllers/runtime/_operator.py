@@ -85,6 +85,28 @@ def connection_info(api_client: Any) -> kopf.ConnectionInfo:
     )
 
 
+class ChangeFilter:
+    """Remembers `key(body)` per object; says whether a watch event changed it."""
+
+    _MISSING = object()
+
+    def __init__(self, key: Callable[[Mapping[str, Any]], Any]) -> None:
+        self.key = key
+        self._seen: dict[tuple[str, str], Any] = {}
+
+    def changed(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        meta = body.get("metadata") or {}
+        ident = (meta.get("namespace") or "", meta.get("name") or "")
+        if event_type == "DELETED":
+            self._seen.pop(ident, None)
+            return True
+        value = self.key(body)
+        if self._seen.get(ident, self._MISSING) == value:
+            return False
+        self._seen[ident] = value
+        return True
+
+
 class Operator:
     """One operator process: register kinds (and watches of other kinds), then `run()`.
 
@@ -157,12 +179,28 @@ class Operator:
                       registry=self.registry, id=f"reconcile-{resource.plural}")(_on_event)
         return scheduler
 
-    def watch(self, resource: Resource, callback: WatchCallback) -> None:
-        """Call `callback(event_type, body)` for every watch event of another kind (e.g.
-        kustomize-controller watching GitRepository artifacts to trigger Kustomizations)."""
+    def watch(
+        self,
+        resource: Resource,
+        callback: WatchCallback,
+        *,
+        key: Callable[[Mapping[str, Any]], Any] | None = None,
+    ) -> None:
+        """Call `callback(event_type, body)` on watch events of another kind.
+
+        With `key`, only when `key(body)` changed for that object since the last call (the
+        first sight counts as a change; so does deletion, with event type `DELETED`): e.g.
+        kustomize-controller triggers the Kustomizations of a source when
+        `key=lambda b: (b.get("status") or {}).get("artifact", {}).get("revision")` moves.
+        Register watches before `run()`; the callback runs on the operator's event loop.
+        """
+        changes = ChangeFilter(key) if key is not None else None
 
         async def _on_event(event: Mapping[str, Any], **_: Any) -> None:
-            result = callback(event.get("type"), event["object"])
+            event_type, body = event.get("type"), event["object"]
+            if changes is not None and not changes.changed(event_type, body):
+                return
+            result = callback(event_type, body)
             if inspect.isawaitable(result):
                 await result
 

@@ -55,6 +55,7 @@ pytestmark = pytest.mark.integration
 
 GROUP, VERSION, PLURAL = "test.afflux.dev", "v1", "widgets"
 WIDGET = Resource(GROUP, VERSION, "Widget", PLURAL)
+GADGET = Resource(GROUP, VERSION, "Gadget", "gadgets")
 CONTROLLER = "widget-controller"
 INVALID_MODE = "InvalidMode"
 
@@ -205,7 +206,13 @@ def widget_crd(cluster: Any) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def running(cluster: Any, widget_crd: None) -> Iterator[Running]:
+def gadget_crd(cluster: Any) -> Iterator[None]:
+    apply_crd(cluster, GADGET)
+    yield
+
+
+@pytest.fixture(scope="module")
+def running(cluster: Any, widget_crd: None, gadget_crd: None) -> Iterator[Running]:
     options = parse_options(CONTROLLER, [
         f"--kubeconfig={cluster.kubeconfig}", "--metrics-addr=127.0.0.1:0",
         "--health-addr=127.0.0.1:0", "--min-retry-delay=100ms", "--requeue-dependency=1s",
@@ -219,7 +226,15 @@ def running(cluster: Any, widget_crd: None) -> Iterator[Running]:
 
     reconciler.finalize = finalize
     operator = Operator(CONTROLLER, options, api_client=api, kube=kube)  # type: ignore[arg-type]
-    operator.register(reconciler)
+    widgets = operator.register(reconciler)
+
+    def gadget_changed(event_type: str | None, body: Mapping[str, Any]) -> None:
+        # like kustomize-controller and a source's revision: a Gadget's color moved, so
+        # reconcile the Widget of the same name now
+        if event_type != "DELETED":
+            widgets.trigger(body["metadata"]["namespace"], body["metadata"]["name"])
+
+    operator.watch(GADGET, gadget_changed, key=lambda body: (body.get("spec") or {}).get("color"))
     stop, ready = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 
@@ -394,6 +409,23 @@ def test_finalizer_is_honoured_on_delete(running: Running, namespace: str) -> No
     assert (namespace, "doomed") in running.reconciler.finalized
 
 
+def test_watch_of_another_kind_triggers_a_reconcile(running: Running, namespace: str) -> None:
+    running.create(namespace, "linked")
+    eventually(lambda: _ready(running, namespace, "linked"), timeout=30)
+    runs = len(running.runs(namespace, "linked"))
+    running.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, GADGET.plural, {
+        "apiVersion": GADGET.api_version, "kind": GADGET.kind, "metadata": {"name": "linked"},
+        "spec": {"color": "blue"}})
+    eventually(lambda: len(running.runs(namespace, "linked")) == runs + 1, timeout=30,
+               message="reconcile triggered by the new Gadget")
+    running.custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, GADGET.plural,
+                                                  "linked", {"spec": {"color": "red"}})
+    eventually(lambda: len(running.runs(namespace, "linked")) == runs + 2, timeout=30,
+               message="reconcile triggered by the Gadget's color")
+    # the trigger does not change the Widget: its run writes nothing
+    assert running.runs(namespace, "linked")[-1][0] == 0
+
+
 def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:
     running.create(namespace, "measured")
     eventually(lambda: _ready(running, namespace, "measured"), timeout=30)
@@ -415,7 +447,6 @@ def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:
 
 # --- whole operators as processes: run_operator, JSON logs, signals, leader election -----
 
-GADGET = Resource(GROUP, VERSION, "Gadget", "gadgets")
 GADGET_CONTROLLER = "gadget-controller"
 GADGET_OPERATOR = '''
 from afflux.controllers.runtime import Reconciler, Resource, run_operator
@@ -437,12 +468,6 @@ def flags(parser):
 
 run_operator(name="gadget-controller", setup=setup, add_flags=flags)
 '''
-
-
-@pytest.fixture(scope="module")
-def gadget_crd(cluster: Any) -> Iterator[None]:
-    apply_crd(cluster, GADGET)
-    yield
 
 
 class OperatorProcess:
