@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,6 @@ class ObjectRef:
     def __str__(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""
         return f"{self.resource.kind}/{where}{self.name}"
-
-
-class HasMetadata(Protocol):
-    """The least a typed model must offer to be used as `ctx.obj` (informative only)."""
-
-    @property
-    def metadata(self) -> Any: ...
 
 
 class KubeObject:

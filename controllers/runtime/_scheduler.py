@@ -276,7 +276,9 @@ class Scheduler:
                                          self.reconciler.suspended(snapshot))
 
     def trigger(self, namespace: str | None, name: str) -> bool:
-        """Reconcile this object soon (even if stalled); False if it is not known."""
+        """Reconcile this object soon (even if stalled); False if it is not known.
+
+        Call it on the operator's event loop (watch callbacks and phases run there)."""
         key: Key = (namespace or "", name)
         state = self._states.get(key)
         if state is None:

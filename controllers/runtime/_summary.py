@@ -17,6 +17,10 @@ whenever one is present, whatever the outcome.
 `build_status` applies the table to the working status and `merge_patch` turns old and new
 status into the one merge patch the pipeline sends (empty when nothing changed: a periodic
 reconcile that changes nothing writes nothing, which keeps watch traffic down).
+
+Flux's controllers also write `Reconciling=True`/`Ready=Unknown` when a run starts; with a
+single write per run we do not, so during a long run the status still shows the previous
+result (and `observedGeneration` lags `generation`, which kstatus reads as in progress).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from afflux.api._meta import (
 )
 from afflux.controllers.runtime import (
     Environment,
+    EventRecorder,
     KubernetesClient,
     ObjectRef,
     Operator,
@@ -617,3 +618,27 @@ def test_leader_election_only_the_leader_reconciles(
         first.stop()
         second.stop()
         gadgets.release("g")
+
+
+def test_event_recorder_bumps_repeats_on_the_api(cluster: Any, namespace: str) -> None:
+    api = cluster.api_client()
+    kube = KubernetesClient(api)
+    recorder = EventRecorder(kube, CONTROLLER, instance="test")
+    involved = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
+                "metadata": {"name": "ghost", "namespace": namespace, "uid": str(uuid.uuid4())}}
+
+    async def record() -> None:
+        for _ in range(3):
+            await recorder.record(involved, "Warning", "BuildFailed", "same failure",
+                                  {"revision": "main@sha1:abc"})
+
+    try:
+        asyncio.run(record())
+    finally:
+        kube.close()
+    items = api.sanitize_for_serialization(client.CoreV1Api(api).list_namespaced_event(
+        namespace).items)
+    (event,) = [e for e in items if e["involvedObject"]["name"] == "ghost"]
+    assert event["count"] == 3 and event["reason"] == "BuildFailed"
+    assert event["metadata"]["annotations"] == {f"{GROUP}/revision": "main@sha1:abc"}
+    assert event["reportingInstance"] == "test"
