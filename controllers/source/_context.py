@@ -1,0 +1,163 @@
+"""What every source reconciler of the operator shares: `SourceContext`.
+
+`handlers.setup` builds one `SourceContext` per process from the flags (the artifact
+`Storage`, the address the artifact server listens on and the one it advertises in
+artifact URLs, the retention settings) and hands it to each factory of
+`handlers.RECONCILER_FACTORIES`, `factory(ctx: SourceContext) -> Reconciler`.
+
+Besides the storage, a factory can use it to react to other objects' artifacts:
+
+- `watch_artifacts(resource, callback)`: `callback(event_type, body)` runs on the
+  operator's loop whenever the artifact (revision or digest) of an object of `resource`
+  changes, first sight and deletion included (e.g. a GitRepository that includes another
+  one, or a HelmChart whose source moved);
+- `trigger(resource, namespace, name)` asks the kind's scheduler for a reconcile soon;
+- `objects(resource)` lists the latest bodies the scheduler of a registered kind knows.
+
+Nothing here does I/O by itself; it is plain shared state plus thin delegation to the
+`Operator`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from afflux.controllers.runtime import Options, Resource
+from afflux.controllers.runtime._options import parse_addr
+
+from ._storage import DEFAULT_RETENTION_RECORDS, DEFAULT_RETENTION_TTL, Storage
+
+if TYPE_CHECKING:
+    from afflux.controllers.runtime import Operator
+
+__all__ = [
+    "ArtifactCallback",
+    "SourceContext",
+    "artifact_key",
+    "default_advertised_address",
+    "default_storage_path",
+]
+
+ArtifactCallback = Callable[[str | None, Mapping[str, Any]], Awaitable[None] | None]
+
+DEFAULT_STORAGE_ADDR = ":9090"
+CONTAINER_STORAGE_PATH = "/data"
+
+
+def default_storage_path() -> str:
+    """`/data` when it is a writable directory (the container image), else a temp dir."""
+    if os.path.isdir(CONTAINER_STORAGE_PATH) and os.access(CONTAINER_STORAGE_PATH, os.W_OK):
+        return CONTAINER_STORAGE_PATH
+    return os.path.join(tempfile.gettempdir(), "afflux-source-controller", "storage")
+
+
+def default_advertised_address(storage_addr: str, namespace: str | None = None) -> str:
+    """What artifact URLs name when `--storage-adv-addr` is not given.
+
+    A concrete listen host gives `host:port`; a wildcard one (`:9090`, `0.0.0.0:9090`) gives
+    the in-cluster Service `source-controller.<ns>.svc.cluster.local.` when `namespace`
+    (default `$RUNTIME_NAMESPACE`) is known, else this host's name with the port.
+    """
+    addr = parse_addr(storage_addr)
+    if addr is None:
+        raise ValueError("--storage-addr must not be 0: the artifact server is required")
+    host, port = addr
+    if host not in ("0.0.0.0", "::", ""):
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    namespace = namespace or os.environ.get("RUNTIME_NAMESPACE")
+    if namespace:
+        return f"source-controller.{namespace}.svc.cluster.local."
+    return f"{socket.gethostname()}:{port}"
+
+
+def artifact_key(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """What `watch_artifacts` compares: the artifact's revision and digest."""
+    artifact = (body.get("status") or {}).get("artifact") or {}
+    return artifact.get("revision"), artifact.get("digest")
+
+
+@dataclass
+class SourceContext:
+    """Shared state of the source reconcilers (see the module docstring)."""
+
+    storage: Storage
+    options: Options
+    storage_addr: tuple[str, int]
+    operator: Operator | None = None
+    _artifact_watchers: dict[Resource, list[ArtifactCallback]] = field(default_factory=dict)
+
+    @property
+    def advertised_address(self) -> str:
+        return self.storage.advertised_address
+
+    @classmethod
+    def from_options(cls, options: Options, operator: Operator | None = None) -> SourceContext:
+        """Build from the parsed flags (`Options.extra` carries this operator's own)."""
+        extra: argparse.Namespace = options.extra
+        storage_addr = getattr(extra, "storage_addr", DEFAULT_STORAGE_ADDR)
+        listen = parse_addr(storage_addr)
+        if listen is None:
+            raise ValueError("--storage-addr must not be 0: the artifact server is required")
+        advertised = getattr(extra, "storage_adv_addr", None) or default_advertised_address(
+            storage_addr)
+        root = getattr(extra, "storage_path", None) or default_storage_path()
+        Path(root).mkdir(parents=True, exist_ok=True)
+        storage = Storage(
+            root,
+            advertised,
+            retention_records=getattr(extra, "artifact_retention_records",
+                                      DEFAULT_RETENTION_RECORDS),
+            retention_ttl=getattr(extra, "artifact_retention_ttl", DEFAULT_RETENTION_TTL),
+        )
+        return cls(storage=storage, options=options, storage_addr=listen, operator=operator)
+
+    # --- reacting to other objects -----------------------------------------------------
+
+    def watch_artifacts(self, resource: Resource, callback: ArtifactCallback) -> None:
+        """Call `callback(event_type, body)` when an object's artifact of `resource` changes.
+
+        One watch per resource is registered with the operator, however many callbacks;
+        register before the operator runs (in a factory). Without an operator (unit
+        tests) the callbacks are only remembered.
+        """
+        callbacks = self._artifact_watchers.get(resource)
+        if callbacks is not None:
+            callbacks.append(callback)
+            return
+        callbacks = self._artifact_watchers[resource] = [callback]
+        if self.operator is None:
+            return
+
+        async def fan_out(event_type: str | None, body: Mapping[str, Any]) -> None:
+            for cb in list(callbacks):
+                result = cb(event_type, body)
+                if result is not None:
+                    await result
+
+        self.operator.watch(resource, fan_out, key=artifact_key)
+
+    def trigger(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        """Ask for a reconcile of that object soon; False if it is not known (yet)."""
+        if self.operator is None:
+            return False
+        try:
+            scheduler = self.operator.scheduler(resource)
+        except KeyError:
+            return False
+        return scheduler.trigger(namespace, name)
+
+    def objects(self, resource: Resource) -> list[dict[str, Any]]:
+        """The latest bodies of a registered kind (empty if it is not registered)."""
+        if self.operator is None:
+            return []
+        try:
+            return self.operator.scheduler(resource).objects()
+        except KeyError:
+            return []
