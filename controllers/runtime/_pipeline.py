@@ -90,6 +90,7 @@ class ReconcileResult:
     requeue_after: float | None = None
     conditions: tuple[Mapping[str, Any], ...] = ()
     status_written: bool = False
+    gone: bool = False  # the object was not found any more (a missed DELETED event)
 
     @property
     def ok(self) -> bool:
@@ -281,7 +282,8 @@ class Reconciler(Generic[T]):
                     raise NotFoundError(404, "NotFound", str(ref)) from None
                 body = await add_finalizer(env.kube, ref, fresh, FINALIZER)
         except NotFoundError:
-            return ReconcileResult(OutcomeKind.SUCCESS, "Gone", "object no longer exists")
+            return ReconcileResult(OutcomeKind.SUCCESS, "Gone", "object no longer exists",
+                                   gone=True)
         except ApiError as err:
             logger.warning("could not add finalizer: %s", err)
             return ReconcileResult(OutcomeKind.FAILED, self.failure_reason, str(err))
@@ -330,13 +332,13 @@ class Reconciler(Generic[T]):
             now=env.now(),
         )
         patch = merge_patch(old_status, new_status)
-        written = False
+        written = gone = False
         if patch:
             try:
                 await patch_status(env.kube, ref, patch)
                 written = True
             except NotFoundError:
-                pass
+                gone = True
             except ApiError as err:
                 logger.error("could not write status: %s", err)
                 if outcome.kind is OutcomeKind.SUCCESS:
@@ -348,7 +350,7 @@ class Reconciler(Generic[T]):
             logger.info("%s", outcome.message, extra={
                 "reason": outcome.reason, "duration": round(time.monotonic() - started, 3)})
         return ReconcileResult(outcome.kind, outcome.reason, outcome.message, requeue_after,
-                               tuple(new_status["conditions"]), written)
+                               tuple(new_status["conditions"]), written, gone)
 
     async def finalize_object(self, body: Mapping[str, Any], env: Environment) -> ReconcileResult:
         """Run the finalize hook of an object being deleted, then drop our finalizer."""

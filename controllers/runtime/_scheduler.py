@@ -356,6 +356,10 @@ class Scheduler:
         _log.debug("reconciling", extra=object_extra(self.kind, key[1], key[0],
                                                      trigger=decision.why))
         result = await self.reconciler.reconcile(body, self.env)
+        if result.gone:  # deleted while our watch missed it: forget it as if told
+            if self._states.get(key) is state:
+                self.observe("DELETED", body)
+            return
         finished = self._clock()
         delay = apply_result(
             state, result, generation=generation, requested=requested, now=finished,

@@ -177,3 +177,17 @@ def test_deleted_event_during_finalize_ends_the_worker_quietly(
 
     asyncio.run(scenario())
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_object_found_gone_is_forgotten() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        body = h.kube.put(WIDGET, {"metadata": {"name": "ghost", "namespace": "ns"},
+                                   "spec": {"interval": "1h"}})
+        del h.kube.objects[ObjectRef(WIDGET, "ns", "ghost").path()]  # a missed DELETED
+        h.scheduler.observe("ADDED", body)
+        await until(lambda: not h.scheduler.objects())
+        assert h.runs_of("ghost") == 0
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
