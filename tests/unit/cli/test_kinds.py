@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from afflux.api import KINDS
-from afflux.cli._kinds import NOUNS, controller_for, noun_for_kind, normalize_argv, resolve_kind
+from afflux.cli._kinds import NOUNS, controller_for, normalize_argv, noun_for_kind, resolve_kind
 
 
 def test_every_kind_has_one_noun() -> None:
