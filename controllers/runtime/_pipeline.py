@@ -17,7 +17,7 @@ After the phases, or at the first error, the summary (`_summary`) derives Ready,
 Reconciling, Stalled and observedGeneration, copies requestedAt into
 lastHandledReconcileAt, and the pipeline sends at most one merge patch of the status
 subresource (none when nothing changed). Errors with an event in their disposition are
-recorded as Warning Events. Nothing else in afflux writes a status.
+recorded as Warning Events, with the metadata phases put in `ctx.event_metadata`. Nothing else in afflux writes a status.
 
 Finalizers: the first reconcile of a live object adds `finalizers.fluxcd.io` (before the
 phases, so no object is ever reconciled without it); when the object is being deleted,
@@ -171,6 +171,8 @@ class ReconcileContext(Generic[T]):
         self.status = WorkingStatus(status)
         self.ready_reason = ready_reason
         self.ready_message = ready_message
+        #: metadata (e.g. `revision`) for the Warning event the pipeline records on failure
+        self.event_metadata: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -345,7 +347,8 @@ class Reconciler(Generic[T]):
                     outcome = Outcome(OutcomeKind.FAILED, self.failure_reason,
                                       f"could not write status: {err}")
         if event_type is not None:
-            await ctx.events.record(event_type, outcome.reason, outcome.message)
+            await ctx.events.record(event_type, outcome.reason, outcome.message,
+                                    ctx.event_metadata or None)
         if outcome.kind is OutcomeKind.SUCCESS:
             logger.info("%s", outcome.message, extra={
                 "reason": outcome.reason, "duration": round(time.monotonic() - started, 3)})
