@@ -188,6 +188,9 @@ class GitRepositoryStatus(ReconcileStatus):
     """What source-controller observed for a GitRepository."""
 
     artifact: Artifact | None = field(doc="The last artifact produced (a tarball of the checkout).")
+    url: str | None = field(
+        doc="Download address of the latest artifact (latest.tar.gz); legacy, use artifact.url."
+    )
     included_artifacts: list[Artifact] | None = field(
         doc="The artifacts of the included repositories used for the current artifact."
     )
