@@ -1,0 +1,177 @@
+"""How to reach the registry of an ImageRepository: its Secrets turned into client settings.
+
+Both reconcilers of image-reflector-controller talk to registries: ImageRepository to list
+tags, ImagePolicy to look up the digest of the tag it chose (`digestReflectionPolicy`).
+`registry_access(ctx, repo)` reads what `spec` points at, in the ImageRepository's
+namespace, through `ctx.kube`:
+
+- `spec.secretRef`: a `kubernetes.io/dockerconfigjson` Secret; the entry for the image's
+  registry host gives the credentials (none: anonymous);
+- `spec.certSecretRef`: `ca.crt`, and `tls.crt` + `tls.key` for a client certificate;
+- `spec.proxySecretRef`: `address` (required), `username`, `password`;
+- `spec.insecure`: plain HTTP; `spec.timeout` (default: the interval) bounds each scan.
+
+A Secret that is missing or unusable fails with a message naming the field and what to
+change: reason `AuthenticationFailed` for credentials and TLS material (as Flux), and
+`ReadOperationFailed` for the proxy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from afflux.api import ImageRepository
+from afflux.api._meta import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
+from afflux.controllers.runtime import GenericError, ObjectRef, ReconcileContext, Resource
+from afflux.controllers.runtime._dockerconfig import (
+    DockerConfigError,
+    RegistryCredentials,
+    credentials_for,
+    parse_docker_config_secret,
+)
+
+from ._imagename import ImageName, parse_image
+from ._registry import RegistryClient, TLSConfig, tls_from_secret
+
+__all__ = [
+    "SECRETS",
+    "RegistryAccess",
+    "proxy_url",
+    "read_secret",
+    "registry_access",
+]
+
+SECRETS = Resource("", "v1", "Secret", "secrets")
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """Everything a `RegistryClient` for one ImageRepository needs."""
+
+    image: ImageName
+    credentials: RegistryCredentials | None
+    tls: TLSConfig | None
+    insecure: bool
+    timeout: float
+    proxy: str | None
+    #: `spec.secretRef` was set but has no entry for the image's registry host
+    secret_without_entry: bool = False
+
+    def client(self) -> RegistryClient:
+        return RegistryClient(
+            self.image, self.credentials, self.tls, self.insecure, self.timeout, self.proxy
+        )
+
+    def explain(self, message: str) -> str:
+        """`message`, completed with why the credentials may be missing."""
+        if self.secret_without_entry:
+            return (
+                f"{message} (the Secret of spec.secretRef has no credentials for "
+                f"'{self.image.api_host}')"
+            )
+        return message
+
+
+async def read_secret(
+    ctx: ReconcileContext[Any], namespace: str, name: str, field: str, reason: str
+) -> Mapping[str, str]:
+    """The `data` (base64 values) of Secret `namespace/name`, which `field` names; a missing
+    Secret fails with `reason` and a message that says which field to fix."""
+    body = await ctx.kube.get(ObjectRef(SECRETS, namespace, name))
+    if body is None:
+        raise GenericError(
+            reason,
+            f"Secret '{namespace}/{name}' of {field} not found: create it or fix {field}.name",
+        )
+    return body.get("data") or {}
+
+
+def _decoded(data: Mapping[str, str], key: str, field: str) -> str | None:
+    raw = data.get(key)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as err:
+        raise GenericError(
+            READ_OPERATION_FAILED, f"key '{key}' of the Secret of {field} is not base64 text"
+        ) from err
+
+
+def proxy_url(address: str, username: str | None, password: str | None) -> str:
+    """The proxy URL for a proxy Secret: `address` with the credentials, if any, put in."""
+    parts = urlsplit(address.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise GenericError(
+            READ_OPERATION_FAILED,
+            f"invalid proxy address '{address}' in the Secret of spec.proxySecretRef: it must "
+            "be an http:// or https:// URL with a host",
+        )
+    if not username:
+        return address.strip()
+    userinfo = quote(username, safe="")
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    netloc = f"{userinfo}@{parts.netloc.rsplit('@', 1)[-1]}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def registry_access(ctx: ReconcileContext[Any], repo: ImageRepository) -> RegistryAccess:
+    """Read the Secrets `repo.spec` refers to and build its registry access."""
+    spec = repo.spec
+    namespace = repo.namespace
+    image = parse_image(spec.image)
+    credentials: RegistryCredentials | None = None
+    without_entry = False
+    if spec.secret_ref is not None and spec.secret_ref.name:
+        data = await read_secret(
+            ctx, namespace, spec.secret_ref.name, "spec.secretRef", AUTHENTICATION_FAILED
+        )
+        try:
+            config = parse_docker_config_secret(data)
+        except DockerConfigError as err:
+            raise GenericError(
+                AUTHENTICATION_FAILED,
+                f"the Secret '{namespace}/{spec.secret_ref.name}' of spec.secretRef is not a "
+                f"usable Docker config: {err}",
+            ) from err
+        credentials = credentials_for(config, image.api_host) or credentials_for(
+            config, image.registry
+        )
+        without_entry = credentials is None
+    tls: TLSConfig | None = None
+    if spec.cert_secret_ref is not None and spec.cert_secret_ref.name:
+        data = await read_secret(
+            ctx, namespace, spec.cert_secret_ref.name, "spec.certSecretRef", AUTHENTICATION_FAILED
+        )
+        tls = tls_from_secret(data)
+    proxy: str | None = None
+    if spec.proxy_secret_ref is not None and spec.proxy_secret_ref.name:
+        field = "spec.proxySecretRef"
+        data = await read_secret(
+            ctx, namespace, spec.proxy_secret_ref.name, field, READ_OPERATION_FAILED
+        )
+        address = _decoded(data, "address", field)
+        if not address:
+            raise GenericError(
+                READ_OPERATION_FAILED,
+                f"the Secret '{namespace}/{spec.proxy_secret_ref.name}' of {field} has no "
+                "'address' key",
+            )
+        proxy = proxy_url(
+            address, _decoded(data, "username", field), _decoded(data, "password", field)
+        )
+    return RegistryAccess(
+        image=image,
+        credentials=credentials,
+        tls=tls,
+        insecure=bool(spec.insecure),
+        timeout=repo.timeout or 60.0,
+        proxy=proxy,
+        secret_without_entry=without_entry,
+    )
