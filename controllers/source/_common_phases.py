@@ -1,0 +1,223 @@
+"""Building blocks every source kind's reconciler can share.
+
+- `read_secret(kube, namespace, name, field)`: a Secret's data, base64-decoded; a missing
+  Secret is a retried `GenericError` whose message names the Secret and the spec field.
+- `storage_phase(source, kind)`: the first phase of a source kind. It collects old
+  artifacts (keeping the current one and the retention records), checks that the artifact
+  `status.artifact` names is still in storage (if not, it is dropped from the status so the
+  next phases rebuild it), refreshes its URL and the legacy `status.url` to the current
+  advertised address, and sets `ArtifactInStorage`.
+- `publish_artifact(storage, artifact)`: after writing a new artifact, point
+  `latest.tar.gz` (or another link name) at it and collect old files; returns the
+  legacy URL.
+- `Scratch`: per-reconcile state shared by one kind's phases (working directories, what
+  an earlier phase found), kept beside the `ReconcileContext` and cleaned up with it.
+
+Blocking storage work runs in worker threads (`asyncio.to_thread`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import shutil
+import tempfile
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from afflux.api import Artifact
+from afflux.api._meta import (
+    ARTIFACT_IN_STORAGE,
+    AUTHENTICATION_FAILED,
+    STORAGE_OPERATION_FAILED,
+    SUCCEEDED,
+)
+from afflux.controllers.runtime import (
+    GenericError,
+    ObjectRef,
+    PhaseResult,
+    ReconcileContext,
+    Resource,
+)
+
+from ._context import SourceContext
+from ._storage import Storage, StorageError
+
+__all__ = [
+    "SECRETS",
+    "Scratch",
+    "ScratchStore",
+    "artifact_from_status",
+    "publish_artifact",
+    "read_secret",
+    "storage_phase",
+    "stored_message",
+]
+
+SECRETS = Resource("", "v1", "Secret", "secrets")
+LATEST_LINK = "latest.tar.gz"
+
+Phase = Callable[[ReconcileContext[Any]], Awaitable[PhaseResult | None]]
+
+
+def stored_message(revision: str) -> str:
+    """Flux's Ready / ArtifactInStorage message for a stored artifact."""
+    return f"stored artifact for revision '{revision}'"
+
+
+async def read_secret(
+    kube: Any,
+    namespace: str,
+    name: str,
+    field: str = "spec.secretRef",
+    reason: str = AUTHENTICATION_FAILED,
+) -> dict[str, bytes]:
+    """The decoded data of a Secret; GenericError(`reason`) naming it when it is missing."""
+    body = await kube.get(ObjectRef(SECRETS, namespace, name))
+    if body is None:
+        raise GenericError(
+            reason,
+            f"secret '{namespace}/{name}' referenced by {field} not found: create it, or "
+            f"correct {field}.name",
+        )
+    data: dict[str, bytes] = {}
+    for key, value in (body.get("data") or {}).items():
+        try:
+            data[key] = base64.b64decode(value or "")
+        except (ValueError, TypeError):
+            raise GenericError(
+                reason, f"secret '{namespace}/{name}': key '{key}' is not valid base64"
+            ) from None
+    for key, value in (body.get("stringData") or {}).items():  # never stored, but harmless
+        data.setdefault(key, str(value).encode())
+    return data
+
+
+def artifact_from_status(status: Mapping[str, Any]) -> Artifact | None:
+    raw = status.get("artifact")
+    if not raw:
+        return None
+    try:
+        return Artifact.from_dict(raw)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def _check_and_collect(storage: Storage, artifact: Artifact) -> tuple[bool, str | None]:
+    """(stored?, error of the garbage collection) for the current artifact."""
+    try:
+        path = storage.local_path(artifact)
+    except StorageError:
+        return False, None
+    stored = storage.exists(artifact) and (
+        artifact.size is None or path.stat().st_size == artifact.size)
+    if not stored:
+        return False, None
+    try:
+        storage.garbage_collect(artifact)
+    except (OSError, StorageError) as err:
+        return True, f"garbage collection of old artifacts failed: {err}"
+    return True, None
+
+
+def storage_phase(source: SourceContext, kind: str, link_name: str = LATEST_LINK) -> Phase:
+    """The phase described in the module docstring, for the kind `kind`."""
+    storage = source.storage
+
+    async def check_storage(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+        artifact = artifact_from_status(ctx.status)
+        if artifact is None:
+            ctx.conditions.remove(ARTIFACT_IN_STORAGE)
+            ctx.status.pop("url", None)
+            return None
+        with storage.lock(kind, ctx.namespace or "", ctx.name):
+            stored, gc_error = await asyncio.to_thread(_check_and_collect, storage, artifact)
+        if not stored:
+            ctx.logger.info("artifact %s is gone from storage; it will be rebuilt",
+                            artifact.path)
+            ctx.status.pop("artifact", None)
+            ctx.status.pop("url", None)
+            ctx.conditions.remove(ARTIFACT_IN_STORAGE)
+            return None
+        if gc_error is not None:
+            ctx.logger.warning("%s", gc_error)
+        url = storage.url_for(artifact.path)
+        if artifact.url != url:
+            ctx.status["artifact"] = dict(ctx.status["artifact"], url=url)
+        ctx.status["url"] = storage.url_for(artifact.path.rsplit("/", 1)[0] + "/" + link_name)
+        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, SUCCEEDED,
+                                 stored_message(artifact.revision))
+        return None
+
+    return check_storage
+
+
+def publish_artifact(storage: Storage, artifact: Artifact, link_name: str = LATEST_LINK) -> str:
+    """Link `link_name` to the freshly written artifact and collect old files (blocking);
+    returns the link's URL (the legacy `status.url`). Raises GenericError
+    (StorageOperationFailed) if the link cannot be made."""
+    try:
+        url = storage.symlink(artifact, link_name)
+    except StorageError as err:
+        raise GenericError(STORAGE_OPERATION_FAILED, str(err)) from err
+    with contextlib.suppress(OSError, StorageError):
+        storage.garbage_collect(artifact)
+    return url
+
+
+# --- per-reconcile scratch state ------------------------------------------------------------
+
+S = TypeVar("S", bound="Scratch")
+
+
+class Scratch:
+    """State one reconcile's phases share; `workdir()` is a temporary directory removed by
+    `cleanup()` (called by the last phase, by a failing phase, and at the latest when the
+    reconcile's context is garbage-collected)."""
+
+    def __init__(self) -> None:
+        self._dirs: list[str] = []
+
+    def workdir(self, prefix: str = "afflux-source-") -> Path:
+        path = tempfile.mkdtemp(prefix=prefix)
+        self._dirs.append(path)
+        return Path(path)
+
+    def cleanup(self) -> None:
+        while self._dirs:
+            shutil.rmtree(self._dirs.pop(), ignore_errors=True)
+
+
+class ScratchStore(Generic[S]):
+    """One `Scratch` (of type `factory()`) per `ReconcileContext`, held weakly."""
+
+    def __init__(self, factory: Callable[[], S]) -> None:
+        self._factory = factory
+        self._items: weakref.WeakKeyDictionary[ReconcileContext[Any], S] = (
+            weakref.WeakKeyDictionary())
+
+    def __call__(self, ctx: ReconcileContext[Any]) -> S:
+        scratch = self._items.get(ctx)
+        if scratch is None:
+            scratch = self._items[ctx] = self._factory()
+            weakref.finalize(ctx, scratch.cleanup)
+        return scratch
+
+    def guard(self, phase: Phase) -> Phase:
+        """`phase`, cleaning the scratch up when it raises (later phases will not run)."""
+
+        async def guarded(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+            try:
+                return await phase(ctx)
+            except BaseException:
+                scratch = self._items.get(ctx)
+                if scratch is not None:
+                    await asyncio.to_thread(scratch.cleanup)
+                raise
+
+        guarded.__name__ = getattr(phase, "__name__", "phase")
+        guarded.__qualname__ = getattr(phase, "__qualname__", guarded.__name__)
+        return guarded
