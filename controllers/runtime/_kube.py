@@ -97,9 +97,16 @@ class KubeClient(Protocol):
         subresource: str | None = None,
         field_manager: str | None = None,
         force: bool | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]: ...
 
-    async def delete(self, ref: ObjectRef) -> None: ...
+    async def delete(self, ref: ObjectRef, *, propagation_policy: str | None = None) -> None:
+        """Delete (absent is fine); `propagation_policy`: Background, Foreground, Orphan."""
+        ...
+
+    async def get_path(self, path: str) -> dict[str, Any] | None:
+        """GET any API path (discovery: `/api/v1`, `/apis/apps`); None on 404."""
+        ...
 
 
 class KubernetesClient:
@@ -190,12 +197,15 @@ class KubernetesClient:
         subresource: str | None = None,
         field_manager: str | None = None,
         force: bool | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         query: list[tuple[str, str]] = []
         if field_manager:
             query.append(("fieldManager", field_manager))
         if force is not None:
             query.append(("force", "true" if force else "false"))
+        if dry_run:
+            query.append(("dryRun", "All"))
         data = await self._call(
             "PATCH",
             ref.path(subresource),
@@ -205,11 +215,19 @@ class KubernetesClient:
         )
         return data or {}
 
-    async def delete(self, ref: ObjectRef) -> None:
+    async def delete(self, ref: ObjectRef, *, propagation_policy: str | None = None) -> None:
+        body = ({"kind": "DeleteOptions", "apiVersion": "v1",
+                 "propagationPolicy": propagation_policy} if propagation_policy else None)
         try:
-            await self._call("DELETE", ref.path())
+            await self._call("DELETE", ref.path(), body=body)
         except NotFoundError:
             pass
+
+    async def get_path(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", path)
+        except NotFoundError:
+            return None
 
 
 # --- the runtime's writes ----------------------------------------------------------------

@@ -1,0 +1,801 @@
+"""Server-side apply of object sets: staged, drift-aware, with a change set per run.
+
+`ResourceManager` is the apply engine of the controllers that own objects in a cluster
+(kustomize-controller; helm-controller can use the same): it talks to one cluster through a
+`KubeClient` and a `RESTMapper`, under one field manager given by the caller.
+
+Applying one object (`apply`, and each object of `apply_all`):
+
+1. skip it (`skipped`) when the desired object or the object in the cluster matches
+   `exclusion_selector` (e.g. `kustomize.toolkit.fluxcd.io/reconcile: disabled`,
+   `.../ssa: Ignore`), or when it exists and the desired object matches
+   `if_not_present_selector` (`.../ssa: IfNotPresent`: create only);
+2. server-side dry-run apply it (forcing ownership). When that fails on an immutable field and
+   the object is to be recreated (`force`, or `force_selector` matches either copy, e.g.
+   `.../force: enabled`), delete it (background propagation), wait until it is gone and dry-run
+   again; any other failure stops the run with `ApplyError`
+   (`Kind/ns/name dry-run failed (Reason): message`);
+3. clean up what other tools left on the object in the cluster, unless either copy matches
+   `cleanup.exclusions` (`.../ssa: Merge`): remove the listed annotations and labels
+   (kubectl's last-applied-configuration) and take over the managed fields of the listed field
+   managers (`kubectl`, `before-first-apply`, ...) as our own, so that what they set and the
+   manifest does not say is dropped by the next apply. `Merge` keeps those fields: the
+   manifest's fields are still enforced, fields added by others are preserved;
+4. compare the dry-run result with the object in the cluster (`has_drifted`: labels,
+   annotations and everything but `metadata` and `status`, so managed fields,
+   resourceVersion, generation and timestamps never count). No resourceVersion in the dry-run
+   result means it does not exist: `created`; a difference (or a cleanup) means `configured`;
+   otherwise `unchanged`, and nothing is written, so an unchanged object keeps its
+   resourceVersion;
+5. apply for real (forcing ownership) when created or configured.
+
+`apply_all` dry-runs every object of a set first (a few at a time) and applies only when all
+dry-runs passed, in a stable order. `apply_all_staged` splits a set into stages that must be
+in place before the next starts (`apply_stages`): CustomResourceDefinitions and Namespaces,
+which it waits for (CRDs Established) before going on; the other cluster-scoped objects; the
+namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
+with the `ChangeSet` of what was applied (or found unchanged) before it.
+
+`delete_all` deletes with background propagation, skipping objects that match
+`exclusions` (`.../prune: disabled`) or that a `blocker` callback refuses (not labelled as
+ours); `wait_for` polls objects until kstatus calls them Current, or reports which are not and
+why when its deadline passes; `wait_for_termination` waits until objects are gone.
+
+The pure parts (change-set entries and messages, selectors, normalisation for comparison,
+managed-field take-over, stages and order) are module functions, tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import enum
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ._discovery import RESTMapper, UnknownKindError, split_api_version
+from ._kstatus import HealthStatus, compute
+from ._kube import ApiError, KubeClient
+from ._object import ObjectRef, Resource
+
+__all__ = [
+    "Action",
+    "ApplyError",
+    "ApplyOptions",
+    "ChangeSet",
+    "ChangeSetEntry",
+    "Cleanup",
+    "DeleteOptions",
+    "FieldManager",
+    "ObjectHealth",
+    "ObjectKey",
+    "ResourceManager",
+    "WaitError",
+    "apply_order",
+    "apply_stages",
+    "cleanup_patch",
+    "comparable",
+    "has_drifted",
+    "is_immutable_error",
+    "matches_any",
+    "subject_of",
+    "take_over_managed_fields",
+]
+
+CRD_KIND = "CustomResourceDefinition"
+CRD_GROUP = "apiextensions.k8s.io"
+NAMESPACE_KIND = "Namespace"
+BACKGROUND = "Background"
+
+
+# --- change sets -------------------------------------------------------------------------------
+
+
+class Action(enum.StrEnum):
+    """What the engine did with an object."""
+
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    SKIPPED = "skipped"
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class ObjectKey:
+    """An object's identity as the engine addresses it: apiVersion, kind, namespace, name."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
+        meta = obj.get("metadata") or {}
+        return cls(str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""),
+                   str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+    @property
+    def group(self) -> str:
+        return split_api_version(self.api_version)[0]
+
+    @property
+    def subject(self) -> str:
+        """`Kind/namespace/name`, or `Kind/name` when cluster-scoped (Flux's format)."""
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+def subject_of(obj: Mapping[str, Any]) -> str:
+    """`Kind/namespace/name` of an object body (`Kind/name` when it has no namespace)."""
+    return ObjectKey.of(obj).subject
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeSetEntry:
+    """One object and what was done with it; prints as `Kind/ns/name action`."""
+
+    key: ObjectKey
+    action: Action
+
+    @property
+    def subject(self) -> str:
+        return self.key.subject
+
+    @property
+    def changed(self) -> bool:
+        """Created, configured or deleted: the cluster changed."""
+        return self.action in (Action.CREATED, Action.CONFIGURED, Action.DELETED)
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.action}"
+
+
+class ChangeSet:
+    """What a run did, in order; `str()` is Flux's event message (one entry per line)."""
+
+    def __init__(self, entries: Iterable[ChangeSetEntry] = ()) -> None:
+        self.entries: list[ChangeSetEntry] = list(entries)
+
+    def add(self, entry: ChangeSetEntry) -> None:
+        self.entries.append(entry)
+
+    def extend(self, entries: Iterable[ChangeSetEntry]) -> None:
+        self.entries.extend(entries)
+
+    def changed(self) -> ChangeSet:
+        """Only the entries that changed the cluster."""
+        return ChangeSet(e for e in self.entries if e.changed)
+
+    def with_action(self, *actions: Action) -> ChangeSet:
+        return ChangeSet(e for e in self.entries if e.action in actions)
+
+    def keys(self) -> list[ObjectKey]:
+        return [e.key for e in self.entries]
+
+    def to_map(self) -> dict[str, str]:
+        return {e.subject: str(e.action) for e in self.entries}
+
+    def __iter__(self) -> Iterator[ChangeSetEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.entries)
+
+    def __repr__(self) -> str:
+        return f"ChangeSet({self.to_map()!r})"
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+class ApplyError(Exception):
+    """An apply stopped at `subject`; `change_set` holds what was done before it."""
+
+    def __init__(self, subject: str, message: str, change_set: ChangeSet | None = None,
+                 *, status: int | None = None) -> None:
+        super().__init__(f"{subject} {message}" if subject else message)
+        self.subject = subject
+        self.message = str(self)
+        self.change_set = change_set if change_set is not None else ChangeSet()
+        self.status = status
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status == 403
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectHealth:
+    """One object's health as the waiter saw it last."""
+
+    key: ObjectKey
+    status: HealthStatus
+    message: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.key.subject} status: '{self.status}'"
+        return f"{text}: {self.message}" if self.message else text
+
+
+class WaitError(Exception):
+    """Objects did not become Current in time (or failed, with fail-fast)."""
+
+    def __init__(self, pending: Sequence[ObjectHealth], *, timed_out: bool = True) -> None:
+        self.pending = list(pending)
+        self.timed_out = timed_out
+        what = "timeout waiting for" if timed_out else "failed objects"
+        super().__init__(f"{what}: [{', '.join(str(p) for p in self.pending)}]")
+
+
+_IMMUTABLE = re.compile(
+    r"field is immutable|is immutable|immutable field|cannot change|may not change|"
+    r"may not be changed|cannot be changed|are forbidden", re.IGNORECASE)
+
+
+def is_immutable_error(err: ApiError) -> bool:
+    """The server refused a change of a field that cannot change (422 Invalid)."""
+    return err.status == 422 and bool(_IMMUTABLE.search(err.message or str(err)))
+
+
+def _server_message(err: ApiError) -> str:
+    return f"({err.reason}): {err.message}" if err.reason else err.message
+
+
+# --- selectors and options -------------------------------------------------------------------------
+
+
+def matches_any(obj: Mapping[str, Any] | None, selector: Mapping[str, str]) -> bool:
+    """Whether a label or annotation of `obj` has a key of `selector` with its value
+    (values compared without case: `disabled`, `Disabled` and `DISABLED` all match)."""
+    if obj is None or not selector:
+        return False
+    meta = obj.get("metadata") or {}
+    for where in (meta.get("labels") or {}, meta.get("annotations") or {}):
+        for key, wanted in selector.items():
+            value = where.get(key)
+            if value is not None and str(value).lower() == wanted.lower():
+                return True
+    return False
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldManager:
+    """A field manager whose fields the engine takes over: name prefix and operation."""
+
+    name: str
+    operation: str = "Update"  # or "Apply"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cleanup:
+    """What to remove from objects in the cluster before applying (module docstring, step 3)."""
+
+    annotations: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    field_managers: tuple[FieldManager, ...] = ()
+    exclusions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply a set (module docstring)."""
+
+    force: bool = False
+    force_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    exclusion_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    if_not_present_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cleanup: Cleanup = Cleanup()
+    wait_interval: float = 2.0
+    wait_timeout: float = 60.0
+    concurrency: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteOptions:
+    """How to delete: propagation, and which objects to leave alone (and why)."""
+
+    propagation_policy: str = BACKGROUND
+    exclusions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    blocker: Callable[[Mapping[str, Any]], str | None] | None = None
+
+
+# --- normalisation and managed fields (pure) -------------------------------------------------------
+
+
+def comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What drift is judged on: labels, annotations and every field but `metadata` and
+    `status` (so managed fields, resourceVersion, generation, uid and timestamps never count;
+    no labels and empty labels are the same)."""
+    meta = obj.get("metadata") or {}
+    out = {k: v for k, v in obj.items() if k not in ("metadata", "status")}
+    out["metadata"] = {"labels": dict(meta.get("labels") or {}),
+                       "annotations": dict(meta.get("annotations") or {})}
+    return out
+
+
+def has_drifted(live: Mapping[str, Any] | None, dry_run: Mapping[str, Any]) -> bool:
+    """Whether applying would change `live` (the dry-run result says what it would become).
+    A dry-run result without resourceVersion is an object that does not exist yet."""
+    if live is None or not (dry_run.get("metadata") or {}).get("resourceVersion"):
+        return True
+    return comparable(live) != comparable(dry_run)
+
+
+def _merge_fields(a: Any, b: Any) -> Any:
+    """Union of two `fieldsV1` trees."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return copy.deepcopy(b if b is not None else a)
+    merged = copy.deepcopy(a)
+    for key, value in b.items():
+        merged[key] = _merge_fields(merged[key], value) if key in merged else copy.deepcopy(value)
+    return merged
+
+
+def _takes_over(entry: Mapping[str, Any], managers: Sequence[FieldManager]) -> bool:
+    if entry.get("subresource"):
+        return False
+    name = str(entry.get("manager") or "")
+    return any(name.startswith(m.name) and entry.get("operation") == m.operation
+               for m in managers)
+
+
+def take_over_managed_fields(
+    entries: Sequence[Mapping[str, Any]], managers: Sequence[FieldManager], owner: str
+) -> list[dict[str, Any]] | None:
+    """`metadata.managedFields` with the entries of `managers` merged into `owner`'s apply
+    entry (their fields become ours, so the next apply can drop what the manifest does not
+    say), or None when no entry is taken over."""
+    taken = [dict(e) for e in entries if _takes_over(e, managers)]
+    if not taken:
+        return None
+    ours = [dict(e) for e in entries if not _takes_over(e, managers)
+            and e.get("manager") == owner and e.get("operation") == "Apply"
+            and not e.get("subresource")]
+    base = ours[0] if ours else {**taken[0], "manager": owner, "operation": "Apply"}
+    fields = base.get("fieldsV1") or {}
+    for entry in [*ours[1:], *taken]:
+        fields = _merge_fields(fields, entry.get("fieldsV1") or {})
+    merged = {**base, "manager": owner, "operation": "Apply", "fieldsType": "FieldsV1",
+              "fieldsV1": fields}
+    result: list[dict[str, Any]] = []
+    placed = False
+    for entry in entries:
+        if _takes_over(entry, managers) or (
+                entry.get("manager") == owner and entry.get("operation") == "Apply"
+                and not entry.get("subresource")):
+            if not placed:
+                result.append(merged)
+                placed = True
+            continue
+        result.append(dict(entry))
+    return result
+
+
+def _pointer(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def cleanup_patch(live: Mapping[str, Any], cleanup: Cleanup, owner: str) -> list[dict[str, Any]]:
+    """The JSON patch (RFC 6902) that does `cleanup` on `live` ([] when there is nothing to do)."""
+    meta = live.get("metadata") or {}
+    ops: list[dict[str, Any]] = []
+    annotations = meta.get("annotations") or {}
+    for key in cleanup.annotations:
+        if key in annotations:
+            ops.append({"op": "remove", "path": f"/metadata/annotations/{_pointer(key)}"})
+    labels = meta.get("labels") or {}
+    for key in cleanup.labels:
+        if key in labels:
+            ops.append({"op": "remove", "path": f"/metadata/labels/{_pointer(key)}"})
+    if cleanup.field_managers:
+        managed = take_over_managed_fields(meta.get("managedFields") or [],
+                                           cleanup.field_managers, owner)
+        if managed is not None:
+            ops.append({"op": "replace", "path": "/metadata/managedFields", "value": managed})
+    return ops
+
+
+# --- stages and order (pure) ---------------------------------------------------------------------
+
+#: Kinds applied before the others of their stage, in this order (what kustomize and Helm
+#: customarily do: what others refer to comes first); webhook configurations come last.
+_FIRST_KINDS = (
+    "CustomResourceDefinition", "Namespace", "ResourceQuota", "StorageClass", "LimitRange",
+    "PriorityClass", "RuntimeClass", "IngressClass", "PodDisruptionBudget", "ServiceAccount",
+    "Secret", "ConfigMap", "PersistentVolume", "PersistentVolumeClaim", "ClusterRole",
+    "ClusterRoleBinding", "Role", "RoleBinding", "Service", "DaemonSet", "Pod",
+    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
+    "StatefulSet", "Job", "CronJob", "Ingress", "APIService",
+)
+_LAST_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+_RANK = {kind: i for i, kind in enumerate(_FIRST_KINDS)}
+_RANK.update({kind: 1000 + i for i, kind in enumerate(_LAST_KINDS)})
+
+Scope = Callable[[ObjectKey], bool | None]  # namespaced? None: unknown yet
+
+
+def is_cluster_definition(key: ObjectKey) -> bool:
+    """CRDs and Namespaces: what the rest of a set may need to exist first."""
+    return (key.kind == CRD_KIND and key.group == CRD_GROUP) or (
+        key.kind == NAMESPACE_KIND and key.group == "")
+
+
+def _stage(key: ObjectKey, namespaced: Scope | None) -> int:
+    if is_cluster_definition(key):
+        return 0
+    if key.namespace:
+        return 2
+    scope = namespaced(key) if namespaced is not None else None
+    return 1 if scope is False else 2
+
+
+def _order(key: ObjectKey) -> tuple[int, str, str, str, str]:
+    return (_RANK.get(key.kind, len(_FIRST_KINDS)), key.kind, key.group, key.namespace, key.name)
+
+
+def apply_order(objects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Objects in their apply order within a stage (kind rank, kind, group, namespace, name)."""
+    return [dict(o) for o in sorted(objects, key=lambda o: _order(ObjectKey.of(o)))]
+
+
+def apply_stages(objects: Iterable[Mapping[str, Any]],
+                 namespaced: Scope | None = None) -> list[list[dict[str, Any]]]:
+    """The apply stages of a set: [CRDs and Namespaces], [other cluster-scoped objects],
+    [namespaced objects]; empty stages left out. An object without a namespace whose scope
+    `namespaced` cannot tell (a custom kind whose CRD is in the same set) goes last."""
+    stages: dict[int, list[Mapping[str, Any]]] = {}
+    for obj in objects:
+        stages.setdefault(_stage(ObjectKey.of(obj), namespaced), []).append(obj)
+    return [apply_order(stages[i]) for i in sorted(stages)]
+
+
+# --- the engine ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Plan:
+    key: ObjectKey
+    ref: ObjectRef | None
+    body: dict[str, Any]
+    action: Action
+    write: bool
+
+
+def _default_sleep(seconds: float) -> Awaitable[None]:
+    return asyncio.sleep(seconds)
+
+
+class ResourceManager:
+    """Applies, deletes and waits for objects in one cluster (module docstring)."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        field_manager: str,
+        mapper: RESTMapper | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = _default_sleep,
+    ) -> None:
+        self.kube = kube
+        self.field_manager = field_manager
+        self.mapper = mapper if mapper is not None else RESTMapper(kube)
+        self._clock = clock
+        self._sleep = sleep
+
+    # --- addressing ------------------------------------------------------------------------
+
+    async def resource(self, key: ObjectKey) -> Resource:
+        return await self.mapper.resource_for(key.api_version, key.kind)
+
+    async def ref_of(self, key: ObjectKey) -> ObjectRef:
+        """The REST address of an object (UnknownKindError for a kind the server lacks)."""
+        resource = await self.resource(key)
+        return ObjectRef(resource, key.namespace or None if resource.namespaced else None,
+                         key.name)
+
+    async def get(self, key: ObjectKey) -> dict[str, Any] | None:
+        """The object as it is in the cluster (None: absent, or its kind is not served)."""
+        try:
+            ref = await self.ref_of(key)
+        except UnknownKindError:
+            return None
+        return await self.kube.get(ref)
+
+    async def _scope(self, key: ObjectKey) -> bool | None:
+        try:
+            return (await self.resource(key)).namespaced
+        except UnknownKindError:
+            return None
+        except ApiError:
+            return None
+
+    # --- apply -----------------------------------------------------------------------------
+
+    async def _address(self, obj: Mapping[str, Any]) -> tuple[ObjectKey, ObjectRef, dict[str, Any]]:
+        key = ObjectKey.of(obj)
+        if not key.api_version or not key.kind or not key.name:
+            raise ApplyError(key.subject, "is not a Kubernetes object: apiVersion, kind and "
+                             "metadata.name are required")
+        try:
+            resource = await self.resource(key)
+        except UnknownKindError as err:
+            raise ApplyError(key.subject, f"dry-run failed: {err}") from None
+        except ApiError as err:
+            raise ApplyError(key.subject, f"discovery failed {_server_message(err)}",
+                             status=err.status) from None
+        body = copy.deepcopy(dict(obj))
+        if resource.namespaced:
+            if not key.namespace:
+                raise ApplyError(key.subject, "namespace not specified: the kind is "
+                                 "namespaced and the object names no namespace")
+        elif key.namespace:  # cluster-scoped: a namespace in the manifest means nothing
+            body["metadata"] = {k: v for k, v in body["metadata"].items() if k != "namespace"}
+            key = dataclasses.replace(key, namespace="")
+        ref = ObjectRef(resource, key.namespace or None, key.name)
+        return key, ref, body
+
+    async def _dry_run(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.kube.patch(ref, dict(body), patch_type="apply",
+                                     field_manager=self.field_manager, force=True, dry_run=True)
+
+    async def _plan(self, obj: Mapping[str, Any], opts: ApplyOptions) -> _Plan:
+        key, ref, body = await self._address(obj)
+        try:
+            live = await self.kube.get(ref)
+        except ApiError as err:
+            raise ApplyError(key.subject, f"get failed {_server_message(err)}",
+                             status=err.status) from None
+        if matches_any(body, opts.exclusion_selector) or matches_any(live, opts.exclusion_selector):
+            return _Plan(key, ref, body, Action.SKIPPED, False)
+        if live is not None and matches_any(body, opts.if_not_present_selector):
+            return _Plan(key, ref, body, Action.SKIPPED, False)
+        try:
+            dry = await self._dry_run(ref, body)
+        except ApiError as err:
+            recreate = (live is not None and is_immutable_error(err) and (
+                opts.force or matches_any(body, opts.force_selector)
+                or matches_any(live, opts.force_selector)))
+            if not recreate:
+                raise ApplyError(key.subject, f"dry-run failed {_server_message(err)}",
+                                 status=err.status) from None
+            await self._recreate_delete(key, ref, opts)
+            live = None
+            try:
+                dry = await self._dry_run(ref, body)
+            except ApiError as err2:
+                raise ApplyError(key.subject, f"dry-run failed {_server_message(err2)}",
+                                 status=err2.status) from None
+        patched = False
+        cleanup = opts.cleanup
+        if live is not None and not matches_any(body, cleanup.exclusions) and not matches_any(
+                live, cleanup.exclusions):
+            ops = cleanup_patch(live, cleanup, self.field_manager)
+            if ops:
+                try:
+                    await self.kube.patch(ref, ops, patch_type="json",
+                                          field_manager=self.field_manager)
+                except ApiError as err:
+                    raise ApplyError(key.subject, "metadata.managedFields cleanup failed "
+                                     f"{_server_message(err)}", status=err.status) from None
+                patched = True
+        if live is None or not (dry.get("metadata") or {}).get("resourceVersion"):
+            return _Plan(key, ref, body, Action.CREATED, True)
+        if patched or has_drifted(live, dry):
+            return _Plan(key, ref, body, Action.CONFIGURED, True)
+        return _Plan(key, ref, body, Action.UNCHANGED, False)
+
+    async def _recreate_delete(self, key: ObjectKey, ref: ObjectRef, opts: ApplyOptions) -> None:
+        try:
+            await self.kube.delete(ref, propagation_policy=BACKGROUND)
+        except ApiError as err:
+            raise ApplyError(key.subject, "immutable field detected, failed to delete object "
+                             f"{_server_message(err)}", status=err.status) from None
+        deadline = self._clock() + opts.wait_timeout
+        while await self.kube.get(ref) is not None:
+            if self._clock() >= deadline:
+                raise ApplyError(key.subject, "immutable field detected, the object was "
+                                 f"deleted but is still there after {opts.wait_timeout:g}s")
+            await self._sleep(min(opts.wait_interval, 0.5))
+
+    async def _commit(self, plan: _Plan) -> None:
+        assert plan.ref is not None
+        try:
+            await self.kube.patch(plan.ref, plan.body, patch_type="apply",
+                                  field_manager=self.field_manager, force=True)
+        except ApiError as err:
+            raise ApplyError(plan.key.subject, f"apply failed {_server_message(err)}",
+                             status=err.status) from None
+
+    async def apply(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None
+                    ) -> ChangeSetEntry:
+        """Apply one object (module docstring); ApplyError on failure."""
+        opts = opts or ApplyOptions()
+        plan = await self._plan(obj, opts)
+        if plan.write:
+            await self._commit(plan)
+        return ChangeSetEntry(plan.key, plan.action)
+
+    async def apply_all(self, objects: Iterable[Mapping[str, Any]],
+                        opts: ApplyOptions | None = None) -> ChangeSet:
+        """Dry-run every object, then apply those that are new or drifted, in order.
+
+        ApplyError carries the entries of this call done before the failure."""
+        opts = opts or ApplyOptions()
+        ordered = apply_order(objects)
+        limit = asyncio.Semaphore(max(1, opts.concurrency))
+
+        async def plan(obj: Mapping[str, Any]) -> _Plan:
+            async with limit:
+                return await self._plan(obj, opts)
+
+        results = await asyncio.gather(*(plan(o) for o in ordered), return_exceptions=True)
+        plans: list[_Plan] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result  # the first failure in apply order; nothing was applied
+            plans.append(result)
+        done = ChangeSet(ChangeSetEntry(p.key, p.action) for p in plans if not p.write)
+        for plan_ in plans:
+            if not plan_.write:
+                continue
+            try:
+                await self._commit(plan_)
+            except ApplyError as err:
+                err.change_set = done
+                raise
+            done.add(ChangeSetEntry(plan_.key, plan_.action))
+        order = {p.key: i for i, p in enumerate(plans)}
+        done.entries.sort(key=lambda e: order[e.key])
+        return done
+
+    async def apply_all_staged(self, objects: Iterable[Mapping[str, Any]],
+                               opts: ApplyOptions | None = None) -> ChangeSet:
+        """Apply a set in stages (module docstring): CRDs and Namespaces first, waited for;
+        then the other cluster-scoped objects; then the namespaced ones."""
+        opts = opts or ApplyOptions()
+        objects = list(objects)
+        scopes: dict[ObjectKey, bool | None] = {}
+        for obj in objects:
+            key = ObjectKey.of(obj)
+            if not key.namespace and not is_cluster_definition(key):
+                scopes[key] = await self._scope(key)
+        result = ChangeSet()
+        for stage in apply_stages(objects, scopes.get):
+            try:
+                change_set = await self.apply_all(stage, opts)
+            except ApplyError as err:
+                err.change_set = ChangeSet([*result, *err.change_set])
+                raise
+            result.extend(change_set)
+            definitions = [e.key for e in change_set
+                           if is_cluster_definition(e.key) and e.action is not Action.SKIPPED]
+            if definitions:
+                try:
+                    await self.wait_for(definitions, interval=opts.wait_interval,
+                                        timeout=opts.wait_timeout)
+                except WaitError as err:
+                    raise ApplyError("", str(err), result) from None
+        return result
+
+    # --- delete ----------------------------------------------------------------------------
+
+    async def delete(self, item: ObjectKey | Mapping[str, Any],
+                     opts: DeleteOptions | None = None) -> ChangeSetEntry | None:
+        """Delete one object; None when it is already gone (or its kind no longer exists),
+        a `skipped` entry when the options leave it alone. ApplyError on failure."""
+        opts = opts or DeleteOptions()
+        key = item if isinstance(item, ObjectKey) else ObjectKey.of(item)
+        try:
+            ref = await self.ref_of(key)
+        except UnknownKindError:
+            return None
+        try:
+            live = await self.kube.get(ref)
+        except ApiError as err:
+            raise ApplyError(key.subject, f"get failed {_server_message(err)}",
+                             status=err.status) from None
+        if live is None:
+            return None
+        if matches_any(live, opts.exclusions) or (
+                opts.blocker is not None and opts.blocker(live) is not None):
+            return ChangeSetEntry(key, Action.SKIPPED)
+        try:
+            await self.kube.delete(ref, propagation_policy=opts.propagation_policy)
+        except ApiError as err:
+            raise ApplyError(key.subject, f"delete failed {_server_message(err)}",
+                             status=err.status) from None
+        return ChangeSetEntry(key, Action.DELETED)
+
+    async def delete_all(self, items: Iterable[ObjectKey | Mapping[str, Any]],
+                         opts: DeleteOptions | None = None) -> ChangeSet:
+        """Delete objects in the reverse of their apply order; failures are collected and
+        raised together after every object was tried (ApplyError with the change set)."""
+        keys = list(dict.fromkeys(
+            i if isinstance(i, ObjectKey) else ObjectKey.of(i) for i in items))
+        scopes = {k: await self._scope(k) for k in keys
+                  if not k.namespace and not is_cluster_definition(k)}
+        ordered = sorted(keys, key=lambda k: (_stage(k, scopes.get), _order(k)), reverse=True)
+        result = ChangeSet()
+        errors: list[str] = []
+        status: int | None = None
+        for key in ordered:
+            try:
+                entry = await self.delete(key, opts)
+            except ApplyError as err:
+                errors.append(str(err))
+                status = status or err.status
+                continue
+            if entry is not None:
+                result.add(entry)
+        if errors:
+            raise ApplyError("", "; ".join(errors), result, status=status)
+        return result
+
+    # --- wait ------------------------------------------------------------------------------
+
+    async def health(self, key: ObjectKey) -> ObjectHealth:
+        """kstatus of one object now (NotFound when absent or its kind is not served)."""
+        try:
+            ref = await self.ref_of(key)
+        except UnknownKindError as err:
+            return ObjectHealth(key, HealthStatus.NOT_FOUND, str(err))
+        obj = await self.kube.get(ref)
+        result = compute(obj, now=datetime.now(UTC))
+        return ObjectHealth(key, result.status, result.message)
+
+    async def wait_for(self, items: Iterable[ObjectKey | Mapping[str, Any]], *,
+                       interval: float = 2.0, timeout: float = 60.0,
+                       fail_fast: bool = False) -> list[ObjectHealth]:
+        """Poll until every object is Current; WaitError lists the others (with kstatus'
+        status and message) when `timeout` passes, or at the first Failed with `fail_fast`."""
+        keys = [i if isinstance(i, ObjectKey) else ObjectKey.of(i) for i in items]
+        deadline = self._clock() + timeout
+        pending = list(dict.fromkeys(keys))
+        last: dict[ObjectKey, ObjectHealth] = {}
+        while True:
+            still: list[ObjectKey] = []
+            for key in pending:
+                try:
+                    health = await self.health(key)
+                except ApiError as err:
+                    health = ObjectHealth(key, HealthStatus.UNKNOWN, _server_message(err))
+                last[key] = health
+                if health.status is not HealthStatus.CURRENT:
+                    still.append(key)
+            pending = still
+            if not pending:
+                return [last[k] for k in keys]
+            failed = [last[k] for k in pending if last[k].status is HealthStatus.FAILED]
+            if fail_fast and failed:
+                raise WaitError(failed, timed_out=False)
+            if self._clock() >= deadline:
+                raise WaitError([last[k] for k in pending])
+            await self._sleep(max(0.0, min(interval, deadline - self._clock())))
+
+    async def wait_for_termination(self, items: Iterable[ObjectKey | Mapping[str, Any]], *,
+                                   interval: float = 2.0, timeout: float = 60.0) -> None:
+        """Poll until every object is gone; WaitError lists those still there at `timeout`."""
+        keys = [i if isinstance(i, ObjectKey) else ObjectKey.of(i) for i in items]
+        deadline = self._clock() + timeout
+        pending = list(dict.fromkeys(keys))
+        while True:
+            pending = [k for k in pending if await self.get(k) is not None]
+            if not pending:
+                return
+            if self._clock() >= deadline:
+                raise WaitError([ObjectHealth(k, HealthStatus.TERMINATING) for k in pending])
+            await self._sleep(max(0.0, min(interval, deadline - self._clock())))

@@ -1,0 +1,314 @@
+"""The server-side apply engine (`runtime._ssa`) against the real API server.
+
+Each test drives a `ResourceManager` in-process (field manager `kustomize-controller`) and
+checks the cluster with kubectl: change-set decisions (created, configured, unchanged,
+skipped), drift correction, stages (a CRD and its custom resources, a Namespace and its
+objects in one set), the per-object policies (Ignore, IfNotPresent, Merge, force), a
+failure half-way, pruning and the health waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import pytest
+
+from afflux.controllers.runtime import KubernetesClient
+from afflux.controllers.runtime._kstatus import HealthStatus
+from afflux.controllers.runtime._ssa import (
+    Action,
+    ApplyError,
+    ApplyOptions,
+    Cleanup,
+    DeleteOptions,
+    FieldManager,
+    ObjectKey,
+    ResourceManager,
+    WaitError,
+)
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+MANAGER = "kustomize-controller"
+SSA = "kustomize.toolkit.fluxcd.io/ssa"
+FORCE = "kustomize.toolkit.fluxcd.io/force"
+RECONCILE = "kustomize.toolkit.fluxcd.io/reconcile"
+PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+
+#: The options kustomize-controller applies with (Flux's selectors and cleanup).
+OPTIONS = ApplyOptions(
+    force_selector={FORCE: "enabled"},
+    exclusion_selector={RECONCILE: "disabled", SSA: "Ignore"},
+    if_not_present_selector={SSA: "IfNotPresent"},
+    cleanup=Cleanup(
+        annotations=("kubectl.kubernetes.io/last-applied-configuration",),
+        field_managers=(FieldManager("kubectl", "Apply"), FieldManager("kubectl", "Update"),
+                        FieldManager("before-first-apply", "Update")),
+        exclusions={SSA: "Merge"},
+    ),
+    wait_interval=0.5,
+    wait_timeout=30,
+)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def manager(cluster: Any) -> Iterator[ResourceManager]:
+    kube = KubernetesClient(cluster.api_client())
+    yield ResourceManager(kube, field_manager=MANAGER)
+    kube.close()
+
+
+def configmap(namespace: str, name: str, data: dict[str, str] | None = None,
+              annotations: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+            "data": data or {"key": "value"}, **extra}
+
+
+def deployment(namespace: str, name: str, replicas: int = 1, **pod_spec: Any) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {
+                "containers": [{"name": "app", "image": "example.invalid/app:1.0"}],
+                **pod_spec,
+            }},
+        },
+    }
+
+
+def get_json(cluster: Any, *args: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def actions(change_set: Any) -> dict[str, str]:
+    return change_set.to_map()
+
+
+# --- change-set decisions and drift ------------------------------------------------------------
+
+
+def test_created_then_unchanged_then_configured_after_drift(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    objects = [configmap(namespace, "settings"), deployment(namespace, "web", replicas=2)]
+
+    first = run(manager.apply_all_staged(objects, OPTIONS))
+    assert actions(first) == {f"ConfigMap/{namespace}/settings": "created",
+                              f"Deployment/{namespace}/web": "created"}
+    before = get_json(cluster, "-n", namespace, "deployment", "web")
+
+    second = run(manager.apply_all_staged(objects, OPTIONS))
+    assert {e.action for e in second} == {Action.UNCHANGED}
+    after = get_json(cluster, "-n", namespace, "deployment", "web")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+    cluster.kubectl("-n", namespace, "scale", "deployment/web", "--replicas=5")
+    third = run(manager.apply_all_staged(objects, OPTIONS))
+    assert actions(third)[f"Deployment/{namespace}/web"] == "configured"
+    assert actions(third)[f"ConfigMap/{namespace}/settings"] == "unchanged"
+    assert get_json(cluster, "-n", namespace, "deployment", "web")["spec"]["replicas"] == 2
+    assert str(third.changed()) == f"Deployment/{namespace}/web configured"
+
+
+def test_deleted_object_is_created_again(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "web", "namespace": namespace},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    run(manager.apply_all_staged([service], OPTIONS))
+    cluster.kubectl("-n", namespace, "delete", "service", "web")
+    again = run(manager.apply_all_staged([service], OPTIONS))
+    assert actions(again) == {f"Service/{namespace}/web": "created"}
+
+
+# --- stages ------------------------------------------------------------------------------------
+
+
+def test_crd_and_its_custom_resources_in_one_set(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    group = f"ssa{uuid.uuid4().hex[:8]}.test.afflux.dev"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"things.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": "Thing", "plural": "things", "singular": "thing",
+                      "listKind": "ThingList"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                    "type": "object", "properties": {"size": {"type": "integer"}}}}}}}],
+        },
+    }
+    thing = {"apiVersion": f"{group}/v1", "kind": "Thing",
+             "metadata": {"name": "one", "namespace": namespace}, "spec": {"size": 3}}
+    try:
+        # the custom resource comes first in the input: the stages put the CRD before it
+        result = run(manager.apply_all_staged([thing, crd], OPTIONS))
+        assert [str(e) for e in result] == [
+            f"CustomResourceDefinition/things.{group} created",
+            f"Thing/{namespace}/one created",
+        ]
+        got = get_json(cluster, "-n", namespace, f"things.{group}", "one")
+        assert got["spec"]["size"] == 3
+    finally:
+        cluster.kubectl("delete", "crd", f"things.{group}", "--wait=false", check=False)
+
+
+def test_namespace_and_its_objects_in_one_set(cluster: Any, manager: ResourceManager) -> None:
+    name = f"t-ssa-ns-{uuid.uuid4().hex[:6]}"
+    objects = [configmap(name, "inside"),
+               {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}]
+    try:
+        result = run(manager.apply_all_staged(objects, OPTIONS))
+        assert [str(e) for e in result] == [f"Namespace/{name} created",
+                                            f"ConfigMap/{name}/inside created"]
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_failure_half_way_reports_the_object_and_what_was_applied(
+        cluster: Any, manager: ResourceManager) -> None:
+    name = f"t-ssa-half-{uuid.uuid4().hex[:6]}"
+    bad = deployment(name, "broken")
+    bad["spec"]["replicas"] = "many"  # the server refuses it
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+               configmap(name, "fine"), bad]
+    try:
+        with pytest.raises(ApplyError) as caught:
+            run(manager.apply_all_staged(objects, OPTIONS))
+        err = caught.value
+        assert err.subject == f"Deployment/{name}/broken"
+        assert "dry-run failed" in str(err) and "replicas" in str(err)
+        assert actions(err.change_set) == {f"Namespace/{name}": "created"}
+        # nothing of the failed stage was applied
+        missing = cluster.kubectl("-n", name, "get", "configmap", "fine", check=False)
+        assert missing.returncode != 0
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_unknown_kind_is_reported_by_name(namespace: str, manager: ResourceManager) -> None:
+    obj = {"apiVersion": "nothing.afflux.dev/v1", "kind": "Ghost",
+           "metadata": {"name": "boo", "namespace": namespace}}
+    with pytest.raises(ApplyError, match=r'Ghost/.*/boo dry-run failed: no matches for kind '
+                                         r'"Ghost" in version "nothing.afflux.dev/v1"'):
+        run(manager.apply_all_staged([obj], OPTIONS))
+
+
+# --- per-object policies -----------------------------------------------------------------------
+
+
+def test_ignore_and_reconcile_disabled_are_skipped(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    ignored = configmap(namespace, "ignored", annotations={SSA: "Ignore"})
+    disabled = configmap(namespace, "disabled", annotations={RECONCILE: "disabled"})
+    result = run(manager.apply_all_staged([ignored, disabled], OPTIONS))
+    assert {e.action for e in result} == {Action.SKIPPED}
+    assert cluster.kubectl("-n", namespace, "get", "cm", "ignored", check=False).returncode != 0
+
+    # disabled on the object in the cluster: left alone whatever the manifest says
+    cluster.kubectl("-n", namespace, "create", "configmap", "live", "--from-literal=key=mine")
+    cluster.kubectl("-n", namespace, "annotate", "configmap", "live", f"{RECONCILE}=disabled")
+    result = run(manager.apply_all_staged([configmap(namespace, "live")], OPTIONS))
+    assert actions(result) == {f"ConfigMap/{namespace}/live": "skipped"}
+    assert get_json(cluster, "-n", namespace, "cm", "live")["data"] == {"key": "mine"}
+
+
+def test_if_not_present_creates_but_never_updates(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    obj = configmap(namespace, "seed", annotations={SSA: "IfNotPresent"})
+    assert actions(run(manager.apply_all_staged([obj], OPTIONS))) == {
+        f"ConfigMap/{namespace}/seed": "created"}
+    cluster.kubectl("-n", namespace, "patch", "cm", "seed", "-p", '{"data":{"key":"changed"}}')
+    assert actions(run(manager.apply_all_staged([obj], OPTIONS))) == {
+        f"ConfigMap/{namespace}/seed": "skipped"}
+    assert get_json(cluster, "-n", namespace, "cm", "seed")["data"] == {"key": "changed"}
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("Override", False), ("Merge", True)],
+                         ids=["override-drops-kubectl-fields", "merge-keeps-kubectl-fields"])
+def test_fields_added_with_kubectl(cluster: Any, namespace: str, manager: ResourceManager,
+                                   policy: str, kept: bool) -> None:
+    obj = configmap(namespace, "shared", annotations={SSA: policy})
+    run(manager.apply_all_staged([obj], OPTIONS))
+    cluster.kubectl("-n", namespace, "label", "cm", "shared", "added-by=hand")
+    cluster.kubectl("-n", namespace, "patch", "cm", "shared", "-p", '{"data":{"extra":"x"}}')
+    run(manager.apply_all_staged([obj], OPTIONS))
+    live = get_json(cluster, "-n", namespace, "cm", "shared")
+    assert ("added-by" in (live["metadata"].get("labels") or {})) is kept
+    assert ("extra" in live["data"]) is kept
+    assert live["data"]["key"] == "value"  # the manifest's own fields always win
+
+
+@pytest.mark.parametrize("how", ["annotation", "option"])
+def test_immutable_field_change_recreates_only_with_force(
+        cluster: Any, namespace: str, manager: ResourceManager, how: str) -> None:
+    obj = configmap(namespace, "frozen", immutable=True)
+    run(manager.apply_all_staged([obj], OPTIONS))
+    uid = get_json(cluster, "-n", namespace, "cm", "frozen")["metadata"]["uid"]
+    changed = configmap(namespace, "frozen", {"key": "new"}, immutable=True)
+
+    with pytest.raises(ApplyError, match=r"ConfigMap/.*/frozen dry-run failed \(Invalid\)"):
+        run(manager.apply_all_staged([changed], OPTIONS))
+
+    if how == "annotation":
+        changed["metadata"]["annotations"] = {FORCE: "Enabled"}
+        opts = OPTIONS
+    else:
+        opts = ApplyOptions(**{**OPTIONS.__dict__, "force": True})
+    result = run(manager.apply_all_staged([changed], opts))
+    assert actions(result) == {f"ConfigMap/{namespace}/frozen": "created"}
+    live = get_json(cluster, "-n", namespace, "cm", "frozen")
+    assert live["data"] == {"key": "new"} and live["metadata"]["uid"] != uid
+
+
+# --- delete and wait ---------------------------------------------------------------------------
+
+
+def test_delete_all_skips_what_the_options_protect(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    objs = [configmap(namespace, "gone"),
+            configmap(namespace, "kept", annotations={PRUNE: "disabled"}),
+            configmap(namespace, "foreign")]
+    run(manager.apply_all_staged(objs, OPTIONS))
+    opts = DeleteOptions(
+        exclusions={PRUNE: "disabled"},
+        blocker=lambda o: "not ours" if o["metadata"]["name"] == "foreign" else None)
+    keys = [ObjectKey.of(o) for o in objs] + [ObjectKey("v1", "ConfigMap", namespace, "absent")]
+    result = run(manager.delete_all(keys, opts))
+    assert actions(result) == {f"ConfigMap/{namespace}/gone": "deleted",
+                               f"ConfigMap/{namespace}/kept": "skipped",
+                               f"ConfigMap/{namespace}/foreign": "skipped"}
+    run(manager.wait_for_termination([keys[0]], interval=0.2, timeout=20))
+    names = cluster.kubectl("-n", namespace, "get", "cm", "-o", "name").stdout.split()
+    assert "configmap/kept" in names and "configmap/foreign" in names
+    assert "configmap/gone" not in names
+
+
+def test_wait_for_reports_what_is_not_ready_and_why(
+        namespace: str, manager: ResourceManager) -> None:
+    ready = deployment(namespace, "ready")
+    stuck = deployment(namespace, "stuck", nodeSelector={"afflux.dev/no-such-node": "x"})
+    run(manager.apply_all_staged([ready, stuck], OPTIONS))
+    run(manager.wait_for([ready], interval=0.5, timeout=60))
+    with pytest.raises(WaitError) as caught:
+        run(manager.wait_for([ready, stuck], interval=0.5, timeout=3))
+    assert [p.key.name for p in caught.value.pending] == ["stuck"]
+    assert caught.value.pending[0].status is HealthStatus.IN_PROGRESS
+    assert str(caught.value).startswith(
+        f"timeout waiting for: [Deployment/{namespace}/stuck status: 'InProgress'")
