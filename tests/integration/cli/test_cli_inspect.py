@@ -1,0 +1,198 @@
+"""The inspecting commands on real objects: `events` (with --for), `trace` from a ConfigMap
+to its Kustomization and GitRepository, `tree` of an inventory (a nested Kustomization and a
+HelmRelease's objects read from its Helm storage Secret), and `stats`."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import pytest
+from cli_harness import Run, apply, patch_status, ready_condition
+
+from afflux.cli._errors import EXIT_FAILURE
+from harness.fixtures_cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+REV = "main@sha1:0123456789abcdef0123456789abcdef01234567"
+GIT = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+       "metadata": {"name": "repo"},
+       "spec": {"url": "https://example.com/repo.git", "interval": "1m",
+                "ref": {"branch": "main"}}}
+
+
+def ks(name: str, **spec: object) -> dict:
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name},
+            "spec": {"interval": "10m", "path": f"./{name}", "prune": True,
+                     "sourceRef": {"kind": "GitRepository", "name": "repo"}, **spec}}
+
+
+def event(namespace: str, name: str, kind: str, obj: str, reason: str, message: str,
+          when: str, type_: str = "Normal", api_version: str = "") -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace},
+        "involvedObject": {"kind": kind, "name": obj, "namespace": namespace,
+                           **({"apiVersion": api_version} if api_version else {})},
+        "reason": reason, "message": message, "type": type_,
+        "firstTimestamp": when, "lastTimestamp": when, "count": 1,
+        "source": {"component": "kustomize-controller"},
+    }
+
+
+def test_events(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    apply(flux_crds, namespace,
+          event(namespace, "e1", "Kustomization", "apps", "ReconciliationSucceeded",
+                "Reconciliation finished in 2s", "2024-05-01T12:00:00Z",
+                api_version="kustomize.toolkit.fluxcd.io/v1"),
+          event(namespace, "e2", "GitRepository", "repo", "GitOperationFailed",
+                "failed to checkout: auth required", "2024-05-01T11:00:00Z", "Warning",
+                api_version="source.toolkit.fluxcd.io/v1"),
+          event(namespace, "e3", "Deployment", "web", "ScalingReplicaSet", "scaled up",
+                "2024-05-01T11:30:00Z", api_version="apps/v1"))
+    res = afflux("events", "-n", namespace)
+    assert res.code == 0, res.err
+    lines = res.out.splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    cells = [[c.strip() for c in line.split("\t")] for line in lines[1:]]
+    assert [c[1:] for c in cells] == [  # oldest first, the Deployment's left out
+        ["Warning", "GitOperationFailed", "GitRepository/repo",
+         "failed to checkout: auth required"],
+        ["Normal", "ReconciliationSucceeded", "Kustomization/apps",
+         "Reconciliation finished in 2s"],
+    ]
+    res = afflux("events", "-n", namespace, "--for", "ks/apps")
+    assert [line.split("\t")[3].strip() for line in res.out.splitlines()[1:]] == [
+        "Kustomization/apps"]
+    res = afflux("events", "-A", "--for", "Deployment/web")
+    assert any(namespace in line and "Deployment/web" in line for line in res.out.splitlines())
+
+
+def test_trace_configmap_to_kustomization_and_git(afflux: Run, flux_crds: Cluster,
+                                                  namespace: str) -> None:
+    apply(flux_crds, namespace, GIT, ks("apps", targetNamespace=namespace))
+    patch_status(flux_crds, namespace, "gitrepositories", "repo", {
+        "artifact": {"path": "p", "url": "http://x/p", "revision": REV,
+                     "lastUpdateTime": "2024-05-01T12:00:00Z"},
+        "conditions": [ready_condition("True", f"stored artifact for revision '{REV}'", 1)]})
+    patch_status(flux_crds, namespace, "kustomizations", "apps", {
+        "lastAppliedRevision": REV, "lastAttemptedRevision": REV,
+        "conditions": [ready_condition("True", f"Applied revision: {REV}", 1)]})
+    flux_crds.kubectl("create", "configmap", "app-config", "-n", namespace, "--from-literal=a=b")
+    flux_crds.kubectl("label", "configmap", "app-config", "-n", namespace,
+                      "kustomize.toolkit.fluxcd.io/name=apps",
+                      f"kustomize.toolkit.fluxcd.io/namespace={namespace}")
+    for args in (["configmap", "app-config"], ["cm/app-config"],
+                 ["app-config", "--kind", "ConfigMap", "--api-version", "v1"]):
+        res = afflux("trace", *args, "-n", namespace)
+        assert res.code == 0, res.err
+        assert res.out == (
+            "Object:          ConfigMap/app-config\n"
+            f"Namespace:       {namespace}\n"
+            "Status:          Managed by Flux\n"
+            "---\n"
+            "Kustomization:   apps\n"
+            f"Namespace:       {namespace}\n"
+            f"Target:          {namespace}\n"
+            "Path:            ./apps\n"
+            f"Revision:        {REV}\n"
+            "Status:          Last reconciled at 2024-05-01T12:00:00Z\n"
+            f"Message:         Applied revision: {REV}\n"
+            "---\n"
+            "GitRepository:   repo\n"
+            f"Namespace:       {namespace}\n"
+            "URL:             https://example.com/repo.git\n"
+            "Branch:          main\n"
+            f"Revision:        {REV}\n"
+            "Status:          Last reconciled at 2024-05-01T12:00:00Z\n"
+            f"Message:         stored artifact for revision '{REV}'\n"
+        )
+
+
+def test_trace_unmanaged_and_missing(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    flux_crds.kubectl("create", "configmap", "plain", "-n", namespace)
+    res = afflux("trace", "configmap", "plain", "-n", namespace)
+    assert res.code == EXIT_FAILURE
+    assert "ConfigMap/plain is not managed by Flux" in res.err
+    res = afflux("trace", "configmap", "nope", "-n", namespace)
+    assert res.code == 3 and "ConfigMap 'nope' not found" in res.err
+
+
+def _helm_secret(namespace: str, release: str, manifest: str) -> dict:
+    record = {"name": release, "namespace": namespace, "version": 1, "manifest": manifest,
+              "info": {"status": "deployed"}}
+    helm = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
+            "metadata": {"name": f"sh.helm.release.v1.{release}.v1",
+                         "labels": {"owner": "helm", "name": release, "status": "deployed",
+                                    "version": "1"}},
+            "stringData": {"release": helm}}
+
+
+def test_tree_expands_nested_kustomizations_and_helm_releases(
+        afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+          "metadata": {"name": "web"},
+          "spec": {"interval": "10m", "chart": {"spec": {
+              "chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}
+    manifest = ("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\n"
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n---\n"
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
+                "  name: web-reader\n")
+    apply(flux_crds, namespace, GIT, ks("root"), ks("apps"), hr,
+          _helm_secret(namespace, "web", manifest))
+    ns = namespace
+    patch_status(flux_crds, ns, "kustomizations", "root", {"inventory": {"entries": [
+        {"id": f"_{ns}__Namespace", "v": "v1"},
+        {"id": f"{ns}_apps_kustomize.toolkit.fluxcd.io_Kustomization", "v": "v1"},
+        {"id": f"{ns}_repo_source.toolkit.fluxcd.io_GitRepository", "v": "v1"},
+    ]}})
+    patch_status(flux_crds, ns, "kustomizations", "apps", {"inventory": {"entries": [
+        {"id": f"{ns}_web_helm.toolkit.fluxcd.io_HelmRelease", "v": "v2"},
+        {"id": f"{ns}_settings__ConfigMap", "v": "v1"},
+    ]}})
+    res = afflux("tree", "kustomization", "root", "-n", ns)
+    assert res.code == 0, res.err
+    assert res.out == (
+        f"Kustomization/{ns}/root\n"
+        f"├── Namespace/{ns}\n"
+        f"├── Kustomization/{ns}/apps\n"
+        f"│   ├── HelmRelease/{ns}/web\n"
+        f"│   │   ├── Service/{ns}/web\n"
+        f"│   │   ├── Deployment/{ns}/web\n"
+        "│   │   └── ClusterRole/web-reader\n"
+        f"│   └── ConfigMap/{ns}/settings\n"
+        f"└── GitRepository/{ns}/repo\n"
+    )
+    compact = afflux("tree", "ks", "root", "-n", ns, "--compact")
+    assert compact.out.splitlines() == [
+        f"Kustomization/{ns}/root",
+        f"├── Kustomization/{ns}/apps",
+        f"│   └── HelmRelease/{ns}/web",
+        f"└── GitRepository/{ns}/repo",
+    ]
+    as_json = json.loads(afflux("tree", "ks", "root", "-n", ns, "-o", "json").out)
+    assert [r["kind"] for r in as_json["resources"]] == ["Namespace", "Kustomization",
+                                                         "GitRepository"]
+
+
+def test_stats(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    apply(flux_crds, namespace, GIT, {**GIT, "metadata": {"name": "other"},
+                                      "spec": {**GIT["spec"], "suspend": True}}, ks("apps"))
+    patch_status(flux_crds, namespace, "gitrepositories", "repo", {
+        "artifact": {"path": "p", "url": "http://x/p", "revision": REV, "size": 2048,
+                     "lastUpdateTime": "2024-05-01T12:00:00Z"},
+        "conditions": [ready_condition("True", "ok", 1)]})
+    patch_status(flux_crds, namespace, "kustomizations", "apps", {
+        "conditions": [ready_condition("False", "build failed", 1)]})
+    res = afflux("stats", "-n", namespace)
+    assert res.code == 0, res.err
+    rows = {line.split("\t")[0].strip(): [c.strip() for c in line.split("\t")[1:]]
+            for line in res.out.splitlines()}
+    assert rows["RECONCILERS"] == ["RUNNING", "FAILING", "SUSPENDED", "STORAGE"]
+    assert rows["GitRepository"] == ["1", "0", "1", "2.0 KiB"]
+    assert rows["Kustomization"] == ["0", "1", "0", "-"]
+    assert rows["HelmRelease"] == ["0", "0", "0", "-"]
