@@ -1,0 +1,105 @@
+"""`check --pre` and `check` against the test cluster, `install --export` accepted by the API
+server (dry run), `uninstall --dry-run` leaving everything in place, and `version`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from cli_harness import Run
+
+from afflux.api import KINDS
+from harness.fixtures_cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def test_check_pre(afflux: Run, flux_crds: Cluster) -> None:
+    res = afflux("check", "--pre")
+    assert res.code == 0, res.err
+    version = json.loads(flux_crds.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    lines = res.err.splitlines()
+    assert lines[0] == "► checking prerequisites"
+    assert lines[1].startswith(f"✔ Kubernetes {version['major']}.{version['minor']}")
+    assert lines[1].endswith(">=1.28.0-0")
+    assert lines[-1] == "✔ prerequisites checks passed"
+
+
+def test_check_reports_crds_and_missing_controllers(afflux: Run, namespace: str) -> None:
+    # in a namespace without operators: the CRDs pass, the controllers fail
+    res = afflux("check", "-n", namespace, "--components", "source-controller")
+    assert res.code == 1
+    assert (f"✗ source-controller: not found (no Deployment and no leader-election Lease in "
+            f"the {namespace} namespace)") in res.err
+    for kind in KINDS:
+        assert f"✔ {kind.PLURAL}.{kind.GROUP}/{kind.VERSION}" in res.err
+    assert res.err.splitlines()[-1] == "✗ check failed"
+
+
+def test_check_sees_a_local_controller_by_its_lease(afflux: Run, flux_crds: Cluster,
+                                                    namespace: str) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "source-controller-leader-election", "namespace": namespace},
+             "spec": {"holderIdentity": "laptop_1234", "leaseDurationSeconds": 3600,
+                      "renewTime": now, "acquireTime": now}}
+    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(lease))
+    res = afflux("check", "-n", namespace, "--components", "source-controller")
+    assert res.code == 0, res.err
+    assert "✔ source-controller: running (leader lease held by laptop_1234" in res.err
+    assert res.err.splitlines()[-1] == "✔ all checks passed"
+
+
+def test_install_export_applies_with_server_dry_run(afflux: Run, flux_crds: Cluster,
+                                                    namespace: str) -> None:
+    # into an existing namespace: a dry run creates no namespace for the objects after it
+    res = afflux("install", "--export", "-n", namespace)
+    assert res.code == 0, res.err
+    docs = [d for d in yaml.safe_load_all(res.out) if d]
+    kinds = [d["kind"] for d in docs]
+    assert kinds[0] == "Namespace" and kinds.count("CustomResourceDefinition") == len(KINDS)
+    assert kinds.count("Deployment") == 6
+    assert kinds.index("Deployment") > kinds.index("ClusterRoleBinding")
+    done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
+                             "--field-manager=afflux", "--force-conflicts", "-f", "-",
+                             input=res.out, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_install_export_components_and_namespace(afflux: Run) -> None:
+    res = afflux("install", "--export", "--components", "source-controller,kustomize-controller",
+                 "-n", "gitops")
+    docs = [d for d in yaml.safe_load_all(res.out) if d]
+    deployments = [d["metadata"] for d in docs if d["kind"] == "Deployment"]
+    assert sorted(m["name"] for m in deployments) == ["kustomize-controller",
+                                                     "source-controller"]
+    assert {m["namespace"] for m in deployments} == {"gitops"}
+    assert docs[0] == {**docs[0], "kind": "Namespace"} and docs[0]["metadata"]["name"] == "gitops"
+    crds = [d["metadata"]["name"] for d in docs if d["kind"] == "CustomResourceDefinition"]
+    assert "helmreleases.helm.toolkit.fluxcd.io" not in crds
+    assert "kustomizations.kustomize.toolkit.fluxcd.io" in crds
+
+
+def test_uninstall_dry_run_changes_nothing(afflux: Run, flux_crds: Cluster) -> None:
+    res = afflux("uninstall", "--dry-run")
+    assert res.code == 0, res.err
+    assert "► deleting toolkit.fluxcd.io custom resource definitions (dry run)" in res.err
+    assert "✔ CustomResourceDefinition/gitrepositories.source.toolkit.fluxcd.io deleted" \
+        in res.err
+    assert res.err.splitlines()[-1] == "✔ uninstall finished (dry run)"
+    still = flux_crds.kubectl("get", "crd", "gitrepositories.source.toolkit.fluxcd.io")
+    assert still.returncode == 0
+
+
+def test_version(afflux: Run) -> None:
+    res = afflux("version", "-o", "json")
+    assert res.code == 0, res.err
+    info = json.loads(res.out)
+    assert info["afflux"].startswith("v")
+    assert info["crds"]["kustomizations.kustomize.toolkit.fluxcd.io"] == ["v1"]
+    assert set(info["crds"]["imagepolicies.image.toolkit.fluxcd.io"]) == {"v1", "v1beta2"}
+    client = afflux("version", "--client")
+    assert client.out == f"afflux: {info['afflux']}\n"
