@@ -1,0 +1,65 @@
+"""`afflux logs` over local log files (the dev setup: one JSON-lines file per operator)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from afflux.cli import main
+
+
+def _line(ts: str, level: str, msg: str, **obj: str) -> str:
+    return json.dumps({"ts": ts, "level": level, "logger": "afflux", "msg": msg, **obj})
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    (tmp_path / "source-controller.log").write_text("\n".join([
+        _line("2024-05-01T12:00:00.000Z", "info", "starting", controller="source-controller"),
+        _line("2024-05-01T12:00:02.000Z", "info", "stored artifact", kind="GitRepository",
+              name="repo", namespace="flux-system"),
+        _line("2024-05-01T12:00:04.000Z", "debug", "checked out", kind="GitRepository",
+              name="repo", namespace="apps"),
+    ]) + "\n")
+    (tmp_path / "kustomize-controller.log").write_text("\n".join([
+        _line("2024-05-01T12:00:03.000Z", "error", "build failed", kind="Kustomization",
+              name="apps", namespace="flux-system", error="no such path"),
+        "plain text line",
+    ]) + "\n")
+    return tmp_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], log_dir: Path, *args: str) -> list[str]:
+    assert main(["logs", "--log-dir", str(log_dir), *args]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_merged_by_time_in_the_namespace(capsys: pytest.CaptureFixture[str],
+                                         log_dir: Path) -> None:
+    assert _run(capsys, log_dir) == [
+        "2024-05-01T12:00:00.000Z info source-controller - starting",
+        "2024-05-01T12:00:02.000Z info GitRepository/repo.flux-system - stored artifact",
+        "2024-05-01T12:00:03.000Z error Kustomization/apps.flux-system - build failed: "
+        "no such path",
+        "kustomize-controller - plain text line",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "messages"),
+    [
+        pytest.param(["--kind", "gitrepo", "-A"], ["stored artifact", "checked out"],
+                     id="kind-alias-all-namespaces"),
+        pytest.param(["--name", "apps"], ["build failed"], id="name"),
+        pytest.param(["--level", "error", "-A"], ["build failed"], id="level"),
+        pytest.param(["-n", "apps", "--kind", "GitRepository"], ["checked out"], id="namespace"),
+        pytest.param(["--controller", "source-controller", "--tail", "1", "-A"],
+                     ["checked out"], id="controller-tail"),
+    ],
+)
+def test_filters(capsys: pytest.CaptureFixture[str], log_dir: Path, args: list[str],
+                 messages: list[str]) -> None:
+    lines = _run(capsys, log_dir, *args)
+    assert [line.split(" - ", 1)[1].split(":")[0] for line in lines] == messages
