@@ -4,12 +4,16 @@ server (dry run), `uninstall --dry-run` leaving everything in place, and `versio
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 import yaml
 from cli_harness import Run
 
 from afflux.api import KINDS
+from afflux.cli import main
+from afflux.cli._errors import EXIT_UNREACHABLE
 from harness.fixtures_cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -103,3 +107,14 @@ def test_version(afflux: Run) -> None:
     assert set(info["crds"]["imagepolicies.image.toolkit.fluxcd.io"]) == {"v1", "v1beta2"}
     client = afflux("version", "--client")
     assert client.out == f"afflux: {info['afflux']}\n"
+
+
+def test_an_unreachable_cluster_has_its_own_exit_code(
+        flux_crds: Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = Path(flux_crds.kubeconfig).read_text()
+    bad = tmp_path / "kubeconfig"
+    bad.write_text(re.sub(r"https://127\.0\.0\.1:\d+", "https://127.0.0.1:1", text))
+    assert main(["--kubeconfig", str(bad), "get", "ks"]) == EXIT_UNREACHABLE
+    err = capsys.readouterr().err
+    assert "✗ cannot reach the Kubernetes API at https://127.0.0.1:1" in err
+    assert "hint: is the cluster running?" in err

@@ -7,12 +7,16 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import subprocess
+import sys
+import threading
 
 import pytest
 from cli_harness import Run, apply, patch_status, ready_condition
 
 from afflux.cli._errors import EXIT_FAILURE
 from harness.fixtures_cluster import Cluster
+from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -196,3 +200,45 @@ def test_stats(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
     assert rows["GitRepository"] == ["1", "0", "1", "2.0 KiB"]
     assert rows["Kustomization"] == ["0", "1", "0", "-"]
     assert rows["HelmRelease"] == ["0", "0", "0", "-"]
+
+
+def test_events_watch_prints_new_events(flux_crds: Cluster, namespace: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "afflux.cli", "--kubeconfig", str(flux_crds.kubeconfig),
+         "events", "-n", namespace, "--watch", "--timeout", "60s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
+                              daemon=True)
+    reader.start()
+    try:
+        def send(name: str) -> bool:
+            apply(flux_crds, namespace, event(
+                namespace, name, "Kustomization", "apps", "Progressing", f"message {name}",
+                "2024-05-01T12:00:00Z", api_version="kustomize.toolkit.fluxcd.io/v1"))
+            return True
+
+        # the watch may start after the first event: keep sending new ones until one shows
+        counter = iter(range(1000))
+        eventually(lambda: send(f"w{next(counter)}") and
+                   any("Kustomization/apps" in line for line in lines),
+                   timeout=30, interval=1.0, message="a watched event")
+        assert lines[0].split()[:2] == ["LAST", "SEEN"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_status_less_kinds(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    apply(flux_crds, namespace, {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": {"name": "slack"}, "spec": {"type": "generic",
+                                               "address": "http://127.0.0.1:1/hook"}})
+    res = afflux("get", "alert-providers", "-n", namespace)
+    assert [c.strip() for c in res.out.splitlines()[1].split("\t")] == [
+        "slack", "True", "Provider is Ready"]
+    res = afflux("reconcile", "alert-provider", "slack", "-n", namespace)
+    assert res.code == 0, res.err
+    assert res.err.splitlines() == [f"► annotating Provider slack in {namespace} namespace",
+                                    "✔ Provider annotated"]
