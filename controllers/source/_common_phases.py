@@ -40,10 +40,9 @@ from afflux.controllers.runtime import (
     ObjectRef,
     PhaseResult,
     ReconcileContext,
-    Resource,
 )
 
-from ._context import SourceContext
+from ._context import SECRETS, SourceContext
 from ._storage import Storage, StorageError
 
 __all__ = [
@@ -57,7 +56,6 @@ __all__ = [
     "stored_message",
 ]
 
-SECRETS = Resource("", "v1", "Secret", "secrets")
 LATEST_LINK = "latest.tar.gz"
 
 Phase = Callable[[ReconcileContext[Any]], Awaitable[PhaseResult | None]]

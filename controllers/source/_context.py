@@ -11,6 +11,10 @@ Besides the storage, a factory can use it to react to other objects' artifacts:
   operator's loop whenever the artifact (revision or digest) of an object of `resource`
   changes, first sight and deletion included (e.g. a GitRepository that includes another
   one, or a HelmChart whose source moved);
+- `watch_secrets(resource, references)`: when a Secret's content changes (or it is
+  created or deleted) after start-up, every object of `resource` in its namespace whose
+  `references(body)` names it is reconciled; so fixing a Secret un-stalls an object
+  without touching its spec;
 - `trigger(resource, namespace, name)` asks the kind's scheduler for a reconcile soon;
 - `objects(resource)` lists the latest bodies the scheduler of a registered kind knows.
 
@@ -21,10 +25,12 @@ Nothing here does I/O by itself; it is plain shared state plus thin delegation t
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,12 +46,16 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactCallback",
     "SourceContext",
+    "SecretReferences",
     "artifact_key",
+    "secret_key",
     "default_advertised_address",
     "default_storage_path",
 ]
 
 ArtifactCallback = Callable[[str | None, Mapping[str, Any]], Awaitable[None] | None]
+SecretReferences = Callable[[Mapping[str, Any]], Iterable[str]]
+SECRETS = Resource("", "v1", "Secret", "secrets")
 
 DEFAULT_STORAGE_ADDR = ":9090"
 CONTAINER_STORAGE_PATH = "/data"
@@ -83,6 +93,13 @@ def artifact_key(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return artifact.get("revision"), artifact.get("digest")
 
 
+def secret_key(body: Mapping[str, Any]) -> str:
+    """What `watch_secrets` compares: a digest of the Secret's type and data."""
+    content = {"type": body.get("type"), "data": body.get("data") or {},
+               "stringData": body.get("stringData") or {}}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass
 class SourceContext:
     """Shared state of the source reconcilers (see the module docstring)."""
@@ -92,6 +109,7 @@ class SourceContext:
     storage_addr: tuple[str, int]
     operator: Operator | None = None
     _artifact_watchers: dict[Resource, list[ArtifactCallback]] = field(default_factory=dict)
+    _secret_referrers: list[tuple[Resource, SecretReferences]] = field(default_factory=list)
 
     @property
     def advertised_address(self) -> str:
@@ -142,6 +160,31 @@ class SourceContext:
                     await result
 
         self.operator.watch(resource, fan_out, key=artifact_key)
+
+    def watch_secrets(self, resource: Resource, references: SecretReferences) -> None:
+        """Reconcile the objects of `resource` that reference a Secret when it changes.
+
+        `references(body)` returns the names of the Secrets (in the object's namespace) an
+        object uses. One Secret watch serves all kinds; the initial listing at start-up
+        triggers nothing (every object is reconciled then anyway).
+        """
+        first = not self._secret_referrers
+        self._secret_referrers.append((resource, references))
+        if first and self.operator is not None:
+            self.operator.watch(SECRETS, self.on_secret_change, key=secret_key)
+
+    def on_secret_change(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        if event_type is None:  # the initial listing, not a change
+            return
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name")
+        for resource, references in self._secret_referrers:
+            for obj in self.objects(resource):
+                obj_meta = obj.get("metadata") or {}
+                if obj_meta.get("namespace") != namespace:
+                    continue
+                if name in set(references(obj)):
+                    self.trigger(resource, namespace, obj_meta.get("name") or "")
 
     def trigger(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """Ask for a reconcile of that object soon; False if it is not known (yet)."""

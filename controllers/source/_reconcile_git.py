@@ -24,7 +24,9 @@ lost"). Blocking work (git, archiving, storage) runs in worker threads, bounded 
 `spec.timeout`. Deleting a GitRepository removes its storage directory (finalizer).
 
 A change of a GitRepository's artifact triggers a reconcile of every GitRepository in
-its namespace that includes it (`watch_artifacts`).
+its namespace that includes it (`watch_artifacts`); a change of a Secret one uses
+(`secretRef`, `verify.secretRef`, `proxySecretRef`) triggers its reconcile
+(`watch_secrets`), so fixing a Secret also recovers a stalled object.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ __all__ = [
     "must_clone",
     "observed_config",
     "proxy_url",
+    "secret_names",
 ]
 
 GIT_REPOSITORY = Resource(SOURCE_GROUP, GitRepository.VERSION, GitRepository.KIND,
@@ -224,6 +227,14 @@ def proxy_url(data: Mapping[str, bytes]) -> str:
     userinfo = quote(username, safe="") + (f":{quote(password, safe='')}" if password else "")
     return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query,
                        parts.fragment))
+
+
+def secret_names(body: Mapping[str, Any]) -> list[str]:
+    """The Secrets a GitRepository body uses (auth, verification keys, proxy). Pure."""
+    spec = body.get("spec") or {}
+    refs = [spec.get("secretRef"), (spec.get("verify") or {}).get("secretRef"),
+            spec.get("proxySecretRef")]
+    return [r["name"] for r in refs if isinstance(r, Mapping) and r.get("name")]
 
 
 def includers_of(objects: Sequence[Mapping[str, Any]], namespace: str, name: str) -> list[str]:
@@ -655,4 +666,5 @@ def git_reconciler(source: SourceContext) -> Reconciler[GitRepository]:
     """The GitRepository reconciler (for `handlers.RECONCILER_FACTORIES`)."""
     reconciler = GitRepositoryReconciler(source)
     source.watch_artifacts(GIT_REPOSITORY, reconciler.on_artifact_change)
+    source.watch_secrets(GIT_REPOSITORY, secret_names)
     return reconciler.reconciler()

@@ -731,3 +731,19 @@ def test_deletion_removes_storage_and_finalizer(env: Env, tmp_path: Path) -> Non
 
     eventually(gone, TIMEOUT, message="GitRepository deleted")
     assert not (env.storage / "gitrepository" / env.namespace / "doomed").exists()
+
+
+def test_fixing_a_secret_recovers_without_a_spec_change(env: Env, tmp_path: Path) -> None:
+    ssh_repo, _ = new_repo(env, tmp_path, "ssh")
+    sha = ssh_repo.commit({"a": "1\n"}, message="one")
+    ssh_repo.push()
+    secret = env.secret("ssh-fix-me", {"identity": env.ssh.client_key.read_bytes()})
+    env.create("fix-secret", {"url": ssh_repo.url, "ref": {"branch": "main"},
+                              "secretRef": {"name": secret}})
+    obj = env.wait_failed("fix-secret", "AuthenticationFailed")
+    assert env.condition(obj, "Stalled") is not None  # no retry can help...
+    env.secret(secret, {"identity": env.ssh.client_key.read_bytes(),
+                        "known_hosts": env.ssh.known_hosts})
+    obj = env.wait_ready("fix-secret", f"main@sha1:{sha}", timeout=30)  # ...but the fix does
+    assert env.condition(obj, "Stalled") is None
+    assert env.condition(obj, "FetchFailed") is None
