@@ -1,0 +1,231 @@
+"""The apply and prune phases, and the cluster they act on.
+
+`target_cluster` picks the cluster and identity: the Secret of `spec.kubeConfig.secretRef`
+(key `value`, then `value.yaml`, unless the reference names one) for a remote cluster, and
+`spec.serviceAccountName` (or `--default-service-account`) to impersonate
+`system:serviceaccount:<namespace>:<name>` there; the API server's RBAC for that account then
+decides what may be applied, and a refusal is reported with the server's own words (which
+object, which verb, which user).
+
+`apply_phase` applies the built set with the server-side apply engine (`runtime._ssa`) under
+the field manager `kustomize-controller`, with Flux's per-object policies: `ssa: Merge |
+IfNotPresent | Ignore`, `reconcile: disabled`, `force: enabled` (or `spec.force`) to recreate on
+immutable fields, and kubectl's leftovers taken over unless `Merge`. Run every interval, the
+dry-runs find objects changed by hand and put them back (drift). The new inventory is what
+the apply touched; when the apply stops half-way, the inventory becomes the old one plus
+what was applied, so nothing applied is ever forgotten (and nothing is pruned). Changes are
+recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
+
+`prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
+one lacks, in reverse apply order with background propagation, keeping those labelled or
+annotated `prune: disabled` / `reconcile: disabled` and those that no longer carry this
+Kustomization's owner labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from afflux.api import Kustomization
+from afflux.api._meta import (
+    KUSTOMIZE_FORCE_ANNOTATION,
+    KUSTOMIZE_RECONCILE_ANNOTATION,
+    KUSTOMIZE_SSA_ANNOTATION,
+    PRUNE_FAILED,
+    RECONCILIATION_FAILED,
+)
+from afflux.api._refs import ObjectRef as InventoryRef
+from afflux.controllers.runtime import (
+    ApiError,
+    GenericError,
+    ObjectRef,
+    PhaseResult,
+    ReconcileContext,
+)
+from afflux.controllers.runtime._clusters import Cluster, KubeConfigError, service_account_user
+from afflux.controllers.runtime._ssa import (
+    Action,
+    ApplyError,
+    ApplyOptions,
+    ChangeSet,
+    Cleanup,
+    DeleteOptions,
+    FieldManager,
+    ObjectKey,
+)
+
+from ._history import record_history
+from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
+from ._reconcile_build import SECRETS
+from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
+
+__all__ = [
+    "KUBECONFIG_KEYS",
+    "PROGRESSING",
+    "apply_options",
+    "apply_phase",
+    "entries_after_failure",
+    "impersonated_user",
+    "inventory_key",
+    "kubeconfig_from_secret",
+    "prune_phase",
+    "target_cluster",
+]
+
+PROGRESSING = "Progressing"
+#: Secret keys tried, in order, when `kubeConfig.secretRef.key` is not given.
+KUBECONFIG_KEYS = ("value", "value.yaml")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def apply_options(force: bool, *, wait_interval: float, wait_timeout: float) -> ApplyOptions:
+    """kustomize-controller's apply options (Flux's selectors, cleanup and take-over)."""
+    return ApplyOptions(
+        force=force,
+        force_selector={KUSTOMIZE_FORCE_ANNOTATION: "enabled"},
+        exclusion_selector={KUSTOMIZE_RECONCILE_ANNOTATION: "disabled",
+                            KUSTOMIZE_SSA_ANNOTATION: "Ignore"},
+        if_not_present_selector={KUSTOMIZE_SSA_ANNOTATION: "IfNotPresent"},
+        cleanup=Cleanup(
+            annotations=(LAST_APPLIED, "kustomize.toolkit.fluxcd.io/checksum",
+                         "fluxcd.io/sync-checksum"),
+            labels=("fluxcd.io/sync-gc-mark",),
+            field_managers=(
+                FieldManager("kubectl", "Apply"),  # kubectl apply --server-side
+                FieldManager("kubectl", "Update"),  # kubectl apply/edit/patch/scale/label
+                FieldManager("before-first-apply", "Update"),
+                FieldManager(CONTROLLER_NAME, "Update"),
+            ),
+            exclusions={KUSTOMIZE_SSA_ANNOTATION: "Merge"},
+        ),
+        wait_interval=wait_interval,
+        wait_timeout=wait_timeout,
+    )
+
+
+def impersonated_user(ks: Kustomization, default_service_account: str) -> str | None:
+    """The user to act as: the (default) service account in the Kustomization's namespace."""
+    name = ks.spec.service_account_name or default_service_account
+    return service_account_user(ks.namespace, name) if name else None
+
+
+def kubeconfig_from_secret(secret: Mapping[str, Any], key: str | None, where: str) -> bytes:
+    """The kubeconfig bytes in a Secret body (`key`, else `value`, else `value.yaml`)."""
+    data = secret.get("data") or {}
+    keys = (key,) if key else KUBECONFIG_KEYS
+    for name in keys:
+        if name in data:
+            try:
+                return base64.b64decode(str(data[name]), validate=True)
+            except (binascii.Error, ValueError):
+                raise GenericError(RECONCILIATION_FAILED,
+                                   f"KubeConfig Secret '{where}' key '{name}' is not valid "
+                                   "base64") from None
+    wanted = " or ".join(f"'{k}'" for k in keys)
+    raise GenericError(RECONCILIATION_FAILED,
+                       f"KubeConfig Secret '{where}' has no key {wanted}")
+
+
+async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) -> Cluster:
+    """The cluster and identity this Kustomization is applied with (cached for the run)."""
+    if state.cluster is not None:
+        return state.cluster
+    ks = ctx.obj
+    kubeconfig: bytes | None = None
+    if ks.spec.kube_config is not None:
+        ref = ks.spec.kube_config.secret_ref
+        where = f"{ks.namespace}/{ref.name}"
+        try:
+            secret = await ctx.kube.get(ObjectRef(SECRETS, ks.namespace, ref.name))
+        except ApiError as err:
+            raise GenericError(RECONCILIATION_FAILED,
+                               f"could not get KubeConfig Secret '{where}': {err}") from None
+        if secret is None:
+            raise GenericError(RECONCILIATION_FAILED,
+                               f"could not get KubeConfig Secret '{where}': not found")
+        kubeconfig = kubeconfig_from_secret(secret, ref.key, where)
+    user = impersonated_user(ks, ctx.options.default_service_account)
+    try:
+        state.cluster = state.services.clusters.get(user=user, kubeconfig=kubeconfig)
+    except KubeConfigError as err:
+        raise GenericError(RECONCILIATION_FAILED, f"KubeConfig Secret of "
+                           f"'{ks.namespace}/{ks.name}': {err}") from None
+    return state.cluster
+
+
+def inventory_key(ref: InventoryRef) -> ObjectKey:
+    """The engine's key of an inventory entry."""
+    return ObjectKey(ref.api_version, ref.kind, ref.namespace, ref.name)
+
+
+def _inventory_refs(keys: Iterable[ObjectKey]) -> list[InventoryRef]:
+    refs = []
+    for key in keys:
+        group, _, version = key.api_version.rpartition("/")
+        refs.append(InventoryRef(key.namespace, key.name, group, key.kind, version))
+    return refs
+
+
+def entries_after_failure(old: Iterable[Mapping[str, str]], applied: ChangeSet
+                          ) -> list[dict[str, str]]:
+    """The inventory after an apply that stopped half-way: the old entries plus what was
+    applied (or found in place) before the failure."""
+    refs = {r.id: r for r in refs_from_entries(old)}
+    for ref in _inventory_refs(applied.keys()):
+        refs[ref.id] = ref
+    return inventory_entries(refs.values())
+
+
+def _old_entries(ctx: ReconcileContext[Kustomization]) -> list[Mapping[str, str]]:
+    status = ctx.body.get("status") or {}
+    return list((status.get("inventory") or {}).get("entries") or [])
+
+
+async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    ks = ctx.obj
+    cluster = await target_cluster(ctx, state)
+    settings = state.services.settings
+    options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
+                            wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0))
+    try:
+        change_set = await cluster.manager.apply_all_staged(state.objects, options)
+    except ApplyError as err:
+        ctx.status["inventory"] = {"entries": entries_after_failure(_old_entries(ctx),
+                                                                    err.change_set)}
+        record_history(ctx, state, RECONCILIATION_FAILED)
+        changed = err.change_set.changed()
+        if changed:
+            await ctx.events.record("Normal", PROGRESSING, str(changed), event_metadata(state))
+        raise GenericError(RECONCILIATION_FAILED, str(err)) from None
+    state.change_set = change_set
+    state.entries = inventory_entries(_inventory_refs(change_set.keys()))
+    ctx.status["inventory"] = {"entries": state.entries}
+    changed = change_set.changed()
+    if changed:
+        await ctx.events.record("Normal", PROGRESSING, str(changed), event_metadata(state))
+    return None
+
+
+async def prune_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    ks = ctx.obj
+    if not ks.spec.prune:
+        return None
+    stale = stale_refs(refs_from_entries(_old_entries(ctx)), refs_from_entries(state.entries))
+    if not stale:
+        return None
+    cluster = await target_cluster(ctx, state)
+    options = DeleteOptions(blocker=lambda live: prune_blocker(live, ks.name, ks.namespace))
+    try:
+        pruned = await cluster.manager.delete_all([inventory_key(r) for r in stale], options)
+    except ApplyError as err:
+        raise GenericError(PRUNE_FAILED, f"pruning failed: {err}") from None
+    state.pruned = pruned
+    deleted = pruned.with_action(Action.DELETED)
+    if deleted:
+        await ctx.events.record("Normal", PROGRESSING, str(deleted), event_metadata(state))
+    return None

@@ -1,0 +1,179 @@
+"""The build phases: decryption keys, kustomize build, postBuild substitution, metadata.
+
+- `decryption_phase` reads the keys of `spec.decryption` (provider `sops`; the Secret of
+  `secretRef`, in the Kustomization's namespace: `*.agekey` and `*.asc` entries).
+- `build_phase` unpacks the verified artifact into a fresh temporary directory and builds
+  `spec.path` with the real kustomize (`_build.build`: generated kustomization.yaml,
+  targetNamespace, namePrefix/Suffix, patches, images, components), decrypting SOPS data with
+  the keys, in a worker thread. A failure is BuildFailed with a message naming the file;
+  nothing is applied and nothing is pruned.
+- `substitute_phase` runs `spec.postBuild` (inline `substitute` over `substituteFrom`
+  ConfigMaps and Secrets, later ones winning; a missing object is an error unless
+  `optional`; strict mode with the `StrictPostBuildSubstitutions` feature gate), then adds
+  `spec.commonMetadata` and the owner labels, in Flux's order, and computes the digest of the
+  set to apply (the history key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+from afflux.api import Kustomization
+from afflux.api._meta import ARTIFACT_FAILED, BUILD_FAILED
+from afflux.controllers.runtime import (
+    ApiError,
+    GenericError,
+    ObjectRef,
+    PhaseResult,
+    ReconcileContext,
+    Resource,
+    StallingError,
+)
+from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
+
+from ._build import BuildOptions, build
+from ._errors import BuildError
+from ._objects import dump_documents, set_common_metadata, set_owner_labels
+from ._reconcile_state import run_of
+from ._sops import DecryptionKeys, SopsDecryptor
+from ._substitute import SubstitutionError, merge_variables, substitute_objects
+from ._tools import ToolNotFoundError
+
+__all__ = [
+    "CONFIGMAPS",
+    "DECRYPTION_FAILED",
+    "SECRETS",
+    "build_phase",
+    "decryption_phase",
+    "set_digest",
+    "substitute_phase",
+    "variables_of",
+]
+
+CONFIGMAPS = Resource("", "v1", "ConfigMap", "configmaps")
+SECRETS = Resource("", "v1", "Secret", "secrets")
+DECRYPTION_FAILED = "DecryptionFailed"
+
+
+def variables_of(kind: str, body: Mapping[str, Any]) -> dict[str, str]:
+    """The substitution variables of a ConfigMap or Secret body (Secret values decoded)."""
+    data = body.get("data") or {}
+    if kind != "Secret":
+        return {str(k): str(v) for k, v in data.items()}
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        try:
+            out[str(key)] = base64.b64decode(str(value), validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            raise GenericError(BUILD_FAILED, f"Secret key '{key}' is not valid base64") from None
+    return out
+
+
+def set_digest(objects: list[dict[str, Any]]) -> str:
+    """`sha256:<hex>` of the set as YAML: the key of a history entry."""
+    return "sha256:" + hashlib.sha256(dump_documents(objects).encode()).hexdigest()
+
+
+async def decryption_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    ks = ctx.obj
+    decryption = ks.spec.decryption
+    if decryption is None:
+        state.keys = None
+        return None
+    if decryption.provider != "sops":
+        raise StallingError(DECRYPTION_FAILED, f"decryption provider '{decryption.provider}' "
+                            "is not supported; use 'sops'")
+    if decryption.secret_ref is None:
+        state.keys = DecryptionKeys()
+        return None
+    name = decryption.secret_ref.name
+    try:
+        secret = await ctx.kube.get(ObjectRef(SECRETS, ks.namespace, name))
+    except ApiError as err:
+        raise GenericError(DECRYPTION_FAILED, f"cannot get decryption Secret "
+                           f"'{ks.namespace}/{name}': {err}") from None
+    if secret is None:
+        raise GenericError(DECRYPTION_FAILED, f"cannot get decryption Secret "
+                           f"'{ks.namespace}/{name}': not found")
+    state.keys = DecryptionKeys.from_secret_data(secret.get("data"), base64_encoded=True)
+    return None
+
+
+def _build(tarball: Any, spec: Mapping[str, Any], keys: DecryptionKeys | None,
+           timeout: float) -> list[dict[str, Any]]:
+    options = BuildOptions.from_spec(spec)
+    with tempfile.TemporaryDirectory(prefix="afflux-kustomization-") as scratch:
+        try:
+            safe_extract(tarball, scratch)
+        except UnsafeArchiveError as err:
+            raise GenericError(ARTIFACT_FAILED, f"cannot unpack the artifact: {err}") from None
+        if keys is None:
+            return build(scratch, options, timeout=timeout)
+        with SopsDecryptor(keys) as decryptor:
+            return build(scratch, options, decryptor=decryptor, timeout=timeout)
+
+
+async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    assert state.tarball is not None
+    try:
+        state.objects = await asyncio.to_thread(
+            _build, state.tarball, ctx.body.get("spec") or {}, state.keys,
+            ctx.obj.timeout or 300.0)
+    except BuildError:
+        raise
+    except ToolNotFoundError as err:
+        raise BuildError(f"kustomize build failed: {err}") from None
+    finally:
+        state.close()
+    return None
+
+
+async def _substitute_from(ctx: ReconcileContext[Kustomization]) -> list[dict[str, str] | None]:
+    ks = ctx.obj
+    post = ks.spec.post_build
+    found: list[dict[str, str] | None] = []
+    for ref in (post.substitute_from if post else None) or []:
+        resource = SECRETS if ref.kind == "Secret" else CONFIGMAPS
+        what = f"{ref.kind}/{ks.namespace}/{ref.name}"
+        try:
+            body = await ctx.kube.get(ObjectRef(resource, ks.namespace, ref.name))
+        except ApiError as err:
+            raise GenericError(BUILD_FAILED, f"substitute from '{what}' failed: {err}") from None
+        if body is None:
+            if ref.optional:
+                found.append(None)
+                continue
+            raise GenericError(BUILD_FAILED, f"substitute from '{what}' failed: {ref.kind} "
+                               f"'{ks.namespace}/{ref.name}' not found (mark it optional to "
+                               "go on without it)")
+        found.append(variables_of(ref.kind, body))
+    return found
+
+
+async def substitute_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    ks = ctx.obj
+    post = ks.spec.post_build
+    objects = state.objects
+    if post is not None and (post.substitute or post.substitute_from):
+        variables = merge_variables(*await _substitute_from(ctx), post.substitute)
+        try:
+            objects = substitute_objects(
+                objects, variables, strict=state.services.settings.strict_substitution,
+                force=True)
+        except SubstitutionError as err:
+            raise GenericError(BUILD_FAILED, f"post build substitution failed: {err}") from None
+    common = ks.spec.common_metadata
+    if common is not None:
+        objects = set_common_metadata(objects, common.labels, common.annotations)
+    state.objects = set_owner_labels(objects, ks.name, ks.namespace)
+    state.digest = set_digest(state.objects)
+    return None

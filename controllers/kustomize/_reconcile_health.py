@@ -1,0 +1,75 @@
+"""The health phase: `spec.healthChecks` (or, with `spec.wait`, everything applied) must be
+Current by kstatus' rules within `spec.timeout`.
+
+With `wait: true` every object of the apply's change set is checked (skipped ones aside) and
+`healthChecks` are ignored, as in Flux. A health check without `apiVersion` means the core
+group's preferred version; without `namespace`, the Kustomization's. The objects are polled
+in the target cluster (impersonated or remote, like the apply).
+
+The phase owns the `Healthy` condition: True (`Succeeded`, "Health check passed in 1.2s"),
+False (`HealthCheckFailed`, naming each object that is not ready, its kstatus status and
+why), or absent when there is nothing to check. A failure is retried after `retryInterval`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from afflux.api import Kustomization
+from afflux.api._meta import HEALTH_CHECK_FAILED, HEALTHY, SUCCEEDED
+from afflux.controllers.runtime import (
+    GenericError,
+    PhaseResult,
+    ReconcileContext,
+    format_duration,
+)
+from afflux.controllers.runtime._discovery import RESTMapper
+from afflux.controllers.runtime._ssa import Action, ObjectKey, WaitError
+
+from ._history import record_history
+from ._reconcile_apply import target_cluster
+from ._reconcile_state import run_of
+
+__all__ = ["health_keys", "health_phase"]
+
+
+async def health_keys(ks: Kustomization, applied: list[ObjectKey], mapper: RESTMapper
+                      ) -> list[ObjectKey]:
+    """What to check: everything applied (`wait`), else the `healthChecks`."""
+    if ks.spec.wait:
+        return applied
+    keys = []
+    for check in ks.spec.health_checks or ():
+        api_version = check.api_version or await mapper.preferred_version("")
+        keys.append(ObjectKey(api_version, check.kind, check.namespace or ks.namespace,
+                              check.name))
+    return keys
+
+
+async def health_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+    state = run_of(ctx)
+    ks = ctx.obj
+    applied = [e.key for e in state.change_set
+               if e.action not in (Action.SKIPPED, Action.DELETED)]
+    if not ks.spec.wait and not ks.spec.health_checks:
+        ctx.conditions.remove(HEALTHY)
+        return None
+    cluster = await target_cluster(ctx, state)
+    keys = await health_keys(ks, applied, cluster.mapper)
+    if not keys:
+        ctx.conditions.remove(HEALTHY)
+        return None
+    started = time.monotonic()
+    timeout = ks.timeout or 300.0
+    try:
+        await cluster.manager.wait_for(
+            keys, interval=state.services.settings.health_poll_interval, timeout=timeout)
+    except WaitError as err:
+        spent = format_duration(round(time.monotonic() - started, 3))
+        message = f"Health check failed after {spent}: {err}"
+        ctx.conditions.mark_false(HEALTHY, HEALTH_CHECK_FAILED, message)
+        record_history(ctx, state, HEALTH_CHECK_FAILED)
+        raise GenericError(HEALTH_CHECK_FAILED, message) from None
+    spent = format_duration(round(time.monotonic() - started, 3))
+    ctx.conditions.mark_true(HEALTHY, SUCCEEDED, f"Health check passed in {spent}")
+    return None

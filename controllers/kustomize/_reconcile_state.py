@@ -1,0 +1,151 @@
+"""What the phases of one Kustomization run share: `RunState`, `Services`, `Settings`.
+
+The first phase, `begin(services)`, attaches a fresh `RunState` to the reconcile context;
+every later phase reaches it with `run_of(ctx)`. `Services` are the controller's long-lived
+helpers (the target-cluster clients, the artifact download, the settings from its flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from afflux.api import Kustomization
+from afflux.api._meta import KUSTOMIZE_REVISION_METADATA, SOURCE_GROUP
+from afflux.controllers.runtime import PhaseResult, ReconcileContext, Resource
+from afflux.controllers.runtime._clusters import Cluster, ClusterClients
+from afflux.controllers.runtime._ssa import ChangeSet
+
+from ._sops import DecryptionKeys
+
+__all__ = [
+    "CONTROLLER_NAME",
+    "KUSTOMIZATION",
+    "SOURCE_KINDS",
+    "RunState",
+    "Services",
+    "Settings",
+    "begin",
+    "event_metadata",
+    "parse_feature_gates",
+    "run_of",
+]
+
+CONTROLLER_NAME = "kustomize-controller"
+KUSTOMIZATION = Resource(Kustomization.GROUP, Kustomization.VERSION, Kustomization.KIND,
+                         Kustomization.PLURAL)
+#: The kinds a Kustomization can build from, by `sourceRef.kind`.
+SOURCE_KINDS: dict[str, Resource] = {
+    "GitRepository": Resource(SOURCE_GROUP, "v1", "GitRepository", "gitrepositories"),
+    "OCIRepository": Resource(SOURCE_GROUP, "v1", "OCIRepository", "ocirepositories"),
+    "Bucket": Resource(SOURCE_GROUP, "v1", "Bucket", "buckets"),
+}
+
+STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"
+
+
+def parse_feature_gates(text: str | None) -> dict[str, bool]:
+    """`A=true,B=false` (Flux's `--feature-gates`) -> {"A": True, "B": False}."""
+    gates: dict[str, bool] = {}
+    for item in (text or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or value.strip().lower() not in ("true", "false"):
+            raise argparse.ArgumentTypeError(f"invalid feature gate {item!r}: want Name=true|false")
+        gates[name.strip()] = value.strip().lower() == "true"
+    return gates
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """kustomize-controller's own knobs (from its flags)."""
+
+    strict_substitution: bool = False
+    health_poll_interval: float = 2.0
+    stage_wait_timeout: float = 60.0
+    http_timeout: float = 60.0
+
+    @classmethod
+    def from_flags(cls, extra: argparse.Namespace) -> Settings:
+        gates = parse_feature_gates(getattr(extra, "feature_gates", None))
+        return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
+                   health_poll_interval=getattr(extra, "health_poll_interval", 2.0))
+
+
+#: Downloads an artifact URL into the given file; returns nothing (errors raise).
+Fetch = Callable[[str, Any, float], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class Services:
+    """What the phases use besides the context: target clusters, downloads, settings."""
+
+    clusters: ClusterClients
+    settings: Settings = Settings()
+    fetch: Fetch | None = None
+
+
+@dataclasses.dataclass
+class RunState:
+    """What the phases of one run hand to each other."""
+
+    services: Services
+    started: float = dataclasses.field(default_factory=time.monotonic)
+    source: Mapping[str, Any] | None = None
+    artifact: Mapping[str, Any] | None = None
+    revision: str = ""
+    origin_revision: str | None = None
+    tarball: Any = None  # a SpooledTemporaryFile with the verified artifact
+    keys: DecryptionKeys | None = None
+    objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    digest: str = ""
+    cluster: Cluster | None = None
+    change_set: ChangeSet = dataclasses.field(default_factory=ChangeSet)
+    pruned: ChangeSet = dataclasses.field(default_factory=ChangeSet)
+    entries: list[dict[str, str]] = dataclasses.field(default_factory=list)
+
+    def new_tarball(self) -> Any:
+        self.close()
+        self.tarball = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115
+        return self.tarball
+
+    def close(self) -> None:
+        if self.tarball is not None:
+            self.tarball.close()
+            self.tarball = None
+
+
+_RUNS: weakref.WeakKeyDictionary[ReconcileContext[Any], RunState] = weakref.WeakKeyDictionary()
+
+
+def run_of(ctx: ReconcileContext[Kustomization]) -> RunState:
+    """The run's shared state (attached by `begin`)."""
+    return _RUNS[ctx]
+
+
+def begin(services: Services) -> Callable[[ReconcileContext[Kustomization]],
+                                          Awaitable[PhaseResult | None]]:
+    """The first phase: attach a fresh `RunState` carrying `services` to the context."""
+
+    async def begin_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
+        state = RunState(services)
+        _RUNS[ctx] = state
+        weakref.finalize(ctx, state.close)
+        return None
+
+    return begin_phase
+
+
+def event_metadata(state: RunState) -> dict[str, str]:
+    """Event metadata: the revision (and the origin revision, when known)."""
+    meta = {KUSTOMIZE_REVISION_METADATA: state.revision}
+    if state.origin_revision:
+        meta["kustomize.toolkit.fluxcd.io/originRevision"] = state.origin_revision
+    return meta

@@ -1,0 +1,97 @@
+"""kustomize-controller's wiring: the Kustomization reconciler and the watches that trigger it.
+
+`setup(operator)` (what `__main__` hands to `run_operator`):
+
+1. builds the `Services` the phases share (target-cluster clients under the field manager
+   `kustomize-controller`, settings from the flags);
+2. registers the Kustomization `Reconciler` (`_reconcile`);
+3. watches GitRepositories, OCIRepositories and Buckets: when a source's
+   `status.artifact.revision` changes (or the source appears or goes), every Kustomization
+   whose `sourceRef` names it is reconciled at once, not at its next interval;
+4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
+   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once.
+
+No handler does any work itself: the callbacks only look up the scheduler's cache and
+`trigger()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+
+from afflux.controllers.runtime import Operator, Scheduler
+from afflux.controllers.runtime._clusters import ClusterClients
+
+from ._reconcile import kustomization_reconciler
+from ._reconcile_deps import depends_on
+from ._reconcile_source import artifact_revision, references_source
+from ._reconcile_state import CONTROLLER_NAME, KUSTOMIZATION, SOURCE_KINDS, Services, Settings
+
+__all__ = ["add_flags", "readiness_key", "setup"]
+
+WatchCallback = Callable[[str | None, Mapping[str, Any]], None]
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--feature-gates", default="",
+        help="comma-separated Name=true|false; StrictPostBuildSubstitutions=true makes an "
+        "undefined ${var} without a default a build failure")
+
+
+def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What dependents of a Kustomization care about: Ready, generation, applied revision."""
+    status = body.get("status") or {}
+    ready = next((c.get("status") for c in status.get("conditions") or ()
+                  if c.get("type") == "Ready"), None)
+    return ready, status.get("observedGeneration"), status.get("lastAppliedRevision")
+
+
+def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return meta.get("namespace") or "", meta.get("name") or ""
+
+
+def _trigger_all(scheduler: Scheduler, bodies: list[dict[str, Any]]) -> None:
+    for ks in bodies:
+        namespace, name = _identity(ks)
+        scheduler.trigger(namespace, name)
+
+
+def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
+    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+        namespace, name = _identity(body)
+        _trigger_all(scheduler, scheduler.find(
+            lambda ks: references_source(ks, kind, namespace, name)))
+
+    return callback
+
+
+def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
+    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+        namespace, name = _identity(body)
+        _trigger_all(scheduler, scheduler.find(lambda ks: depends_on(ks, namespace, name)))
+
+    return callback
+
+
+def setup(operator: Operator) -> Services:
+    """Register the reconciler and the watches; returns the shared services (for tests)."""
+    settings = Settings.from_flags(operator.options.extra)
+    clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
+                              workers=max(4, operator.options.concurrent))
+    services = Services(clusters, settings)
+    scheduler = operator.register(kustomization_reconciler(services))
+    for kind, resource in SOURCE_KINDS.items():
+        operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
+    operator.watch(KUSTOMIZATION, on_readiness_change(scheduler), key=readiness_key)
+
+    @kopf.on.cleanup(registry=operator.registry, id="close-cluster-clients")
+    async def _close_clients(**_: Any) -> None:
+        clusters.close()
+
+    return services
