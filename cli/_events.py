@@ -12,7 +12,7 @@ from typing import Any
 from ._context import Context
 from ._errors import CLIError
 from ._eventfmt import event_headers, event_row, event_rows, is_flux_event
-from ._format import render_table
+from ._format import column_widths, render_table
 from ._kinds import resolve_kind
 from ._kube import EVENTS
 
@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.watch:
         return 0
-    widths = [len(c) for c in (head or [])]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths or [0] * len(row), row, strict=False)]
+    widths = column_widths(head, rows)
     header_pending = not rows and head is not None
     deadline = time.monotonic() + ctx.timeout if args.timeout_given else float("inf")
     while time.monotonic() < deadline:

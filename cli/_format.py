@@ -14,6 +14,7 @@ import yaml
 
 __all__ = [
     "ago",
+    "column_widths",
     "dump_json",
     "dump_yaml",
     "human_bytes",
@@ -147,6 +148,19 @@ def render_table(
         cells = [cell.ljust(col_widths[i]) for i, cell in enumerate(line)]
         out.append("\t".join(cells).rstrip())
     return "\n".join(out) + "\n"
+
+
+def column_widths(headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> list[int]:
+    """The widths `render_table` gives the columns of `headers` and `rows` (to pass as
+    `widths` when more rows are printed later, so they line up)."""
+    widths: list[int] = [len(h) for h in headers or ()]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if i < len(widths):
+                widths[i] = max(widths[i], len(_cell(cell)))
+            else:
+                widths.append(len(_cell(cell)))
+    return widths
 
 
 def _cell(value: Any) -> str:

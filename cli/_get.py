@@ -16,7 +16,7 @@ from typing import Any
 from . import _columns
 from ._context import Context
 from ._errors import CLIError, NotFoundError
-from ._format import dump_json, dump_yaml, render_table
+from ._format import column_widths, dump_json, dump_yaml, render_table
 from ._kinds import NOUNS, Noun, add_noun_parsers
 from ._kube import KubeNotFound, resource_of
 from ._status import parse_status_selector, status_selector_matches
@@ -167,18 +167,16 @@ def _watch(
     ns = None if ctx.all_namespaces else ctx.namespace
     name = getattr(args, "name", None)
     printer = ctx.printer
+    head: list[str] | None = None
     widths: list[int] = []
+    header_pending = False
     if args.output == "table":
         head = None if args.no_header else _columns.headers(noun.kind.KIND, ctx.all_namespaces)
         rows = _columns.table_rows(objs, all_namespaces=ctx.all_namespaces)
-        text = render_table(head, rows)
-        if text:
-            printer.result(text, end="")
-            cells = [h.upper() for h in head] if head else []
-            widths = [len(c) for c in cells]
-            for row in rows:
-                widths = [max(w, len(c)) for w, c in zip(widths or [0] * len(row), row,
-                                                         strict=False)]
+        if rows:
+            printer.result(render_table(head, rows), end="")
+        header_pending = not rows and head is not None  # with the first change, then
+        widths = column_widths(head, rows)
     else:
         for obj in objs:
             printer.result(_watch_doc(obj, args.output), end="")
@@ -198,7 +196,9 @@ def _watch(
                 continue
             if args.output == "table":
                 row = _columns.table_rows([obj], all_namespaces=ctx.all_namespaces)
-                printer.result(render_table(None, row, widths), end="")
+                printer.result(render_table(head if header_pending else None, row, widths),
+                               end="")
+                header_pending = False
             else:
                 printer.result(_watch_doc(obj, args.output), end="")
             if time.monotonic() >= deadline:

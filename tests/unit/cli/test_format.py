@@ -9,6 +9,7 @@ import yaml
 
 from afflux.cli._format import (
     ago,
+    column_widths,
     dump_json,
     dump_yaml,
     human_bytes,
@@ -150,3 +151,13 @@ def test_dump_yaml_multi_document_order_and_block_strings() -> None:
 def test_dump_yaml_without_separator_and_json() -> None:
     assert dump_yaml([{"a": 1}], separator=False) == "a: 1\n"
     assert dump_json({"b": 1, "a": [1]}) == '{\n  "b": 1,\n  "a": [\n    1\n  ]\n}\n'
+
+
+def test_column_widths_line_up_later_rows() -> None:
+    head, rows = ["Name", "Ready"], [["podinfo", "True"]]
+    widths = column_widths(head, rows)
+    assert widths == [7, 5]
+    first = render_table(head, rows).splitlines()
+    later = render_table(None, [["a", "False"]], widths).splitlines()
+    assert [len(c) for c in first[0].split("\t")] == [len(c) for c in later[0].split("\t")]
+    assert column_widths(None, [["a", "bb", "ccc"]]) == [1, 2, 3]
