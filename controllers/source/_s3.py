@@ -280,6 +280,7 @@ class S3Client:
         insecure: bool = False,
         tls: TLSMaterial | None = None,
         timeout: float = 60.0,
+        proxy: str | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.base = parse_endpoint(endpoint, insecure)
@@ -291,7 +292,7 @@ class S3Client:
         self.secret_key = secret_key
         self.region = region or DEFAULT_REGION
         self.timeout = timeout
-        self.session = http_session(tls)
+        self.session = http_session(tls, proxy=proxy)
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def close(self) -> None:

@@ -134,7 +134,8 @@ class _ContextAdapter(HTTPAdapter):
 
 class _Session(requests.Session):
     """No netrc and no REQUESTS_CA_BUNDLE (`trust_env` off), but the proxy variables
-    (`HTTPS_PROXY`, `NO_PROXY`, ...) still apply, per request URL."""
+    (`HTTPS_PROXY`, `NO_PROXY`, ...) still apply, per request URL, unless the session has
+    proxies of its own."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,14 +144,19 @@ class _Session(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any,  # type: ignore[override]
                 **kwargs: Any) -> requests.Response:
-        if kwargs.get("proxies") is None:
+        if kwargs.get("proxies") is None and not self.proxies:
             target = url.decode() if isinstance(url, bytes) else url
             kwargs["proxies"] = requests.utils.get_environ_proxies(target)
         return super().request(method, url, *args, **kwargs)
 
 
-def http_session(material: TLSMaterial | None = None, *, verify: bool = True) -> requests.Session:
-    """A session trusting exactly what `material` says (see the module docstring)."""
+def http_session(
+    material: TLSMaterial | None = None, *, verify: bool = True, proxy: str | None = None
+) -> requests.Session:
+    """A session trusting exactly what `material` says (see the module docstring);
+    `proxy` (a `proxySecretRef` address) replaces the environment's proxies."""
     session = _Session()
+    if proxy:
+        session.proxies = {"http": proxy, "https": proxy}
     session.mount("https://", _ContextAdapter(ssl_context(material, verify=verify)))
     return session

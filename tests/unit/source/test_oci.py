@@ -1,0 +1,194 @@
+"""The OCI helpers' pure parts: URLs, ref precedence, semver tags, layers, revisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from afflux.controllers.source._oci import (
+    OCIURL,
+    RegistryError,
+    ResolvedRef,
+    _next_link,
+    _parse_challenge,
+    chart_tag_version,
+    chart_version_tag,
+    parse_oci_url,
+    resolve_ref,
+    select_layer,
+    select_semver_tag,
+)
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "repository"),
+    [
+        pytest.param("oci://ghcr.io/org/app", "ghcr.io", "org/app", id="two-levels"),
+        pytest.param("oci://127.0.0.1:5000/manifests", "127.0.0.1:5000", "manifests", id="port"),
+        pytest.param("oci://Reg.Example.com/a/b/c/", "reg.example.com", "a/b/c",
+                     id="host-lowered-trailing-slash"),
+    ],
+)
+def test_parse_oci_url(url: str, host: str, repository: str) -> None:
+    assert parse_oci_url(url) == OCIURL(host, repository)
+    assert str(parse_oci_url(url)) == f"oci://{host}/{repository}"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("https://ghcr.io/org/app", "oci://", id="wrong-scheme"),
+        pytest.param("oci://ghcr.io", "repository", id="no-repository"),
+        pytest.param("oci://ghcr.io/org/app:v1", "tag or digest", id="with-tag"),
+        pytest.param(f"oci://ghcr.io/org/app@{DIGEST}", "tag or digest", id="with-digest"),
+        pytest.param("oci://ghcr.io/Org/App", "not a valid repository", id="upper-case"),
+    ],
+)
+def test_parse_oci_url_rejects(url: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message) as err:
+        parse_oci_url(url)
+    assert err.value.kind == "invalid"
+
+
+def test_child_repository_for_charts() -> None:
+    assert OCIURL("r:5000", "charts").child("podinfo") == OCIURL("r:5000", "charts/podinfo")
+
+
+TAGS = ["latest", "1.0.0", "1.1.0", "1.2.0-rc.1", "v2.0.0", "2.1.0-rc.1", "nightly"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        pytest.param(None, ResolvedRef(tag="latest"), id="default-latest"),
+        pytest.param({}, ResolvedRef(tag="latest"), id="empty-latest"),
+        pytest.param({"tag": "1.0.0"}, ResolvedRef(tag="1.0.0"), id="tag"),
+        pytest.param({"tag": "1.0.0", "semver": "1.x"}, ResolvedRef(tag="1.1.0"),
+                     id="semver-beats-tag"),
+        pytest.param({"tag": "1.0.0", "semver": "1.x", "digest": DIGEST},
+                     ResolvedRef(digest=DIGEST), id="digest-beats-all"),
+        pytest.param({"semver": ">=1.0.0"}, ResolvedRef(tag="v2.0.0"), id="v-prefixed-tag"),
+        pytest.param({"semver": ">=1.0.0-0"}, ResolvedRef(tag="2.1.0-rc.1"),
+                     id="prerelease-when-asked"),
+        pytest.param({"semver": ">=1.0.0-0", "semverFilter": "^1\\."},
+                     ResolvedRef(tag="1.2.0-rc.1"), id="filter-before-range"),
+        pytest.param({"semver": ">=0.0.0-0", "semverFilter": ".*-rc.*"},
+                     ResolvedRef(tag="2.1.0-rc.1"), id="filter-keeps-release-candidates"),
+    ],
+)
+def test_resolve_ref_precedence(ref, expected: ResolvedRef) -> None:
+    assert resolve_ref(ref, lambda: list(TAGS)) == expected
+
+
+def test_tags_are_listed_only_for_semver() -> None:
+    def boom() -> list[str]:
+        raise AssertionError("listed tags for a non-semver ref")
+
+    assert resolve_ref({"tag": "x"}, boom) == ResolvedRef(tag="x")
+    assert resolve_ref({"digest": DIGEST}, boom).reference == DIGEST
+
+
+@pytest.mark.parametrize(
+    ("ref", "kind", "message"),
+    [
+        pytest.param({"digest": "sha256:abc"}, "invalid", "invalid digest", id="short-digest"),
+        pytest.param({"semver": "not a range"}, "invalid", "invalid", id="bad-range"),
+        pytest.param({"semver": "9.x"}, "not_found", "no tag matches", id="no-match"),
+        pytest.param({"semver": "*", "semverFilter": "("}, "invalid", "regular expression",
+                     id="bad-filter"),
+        pytest.param({"tag": "bad tag"}, "invalid", "invalid tag", id="bad-tag"),
+    ],
+)
+def test_resolve_ref_errors(ref, kind: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message) as err:
+        resolve_ref(ref, lambda: list(TAGS))
+    assert err.value.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("resolved", "revision"),
+    [
+        pytest.param(ResolvedRef(tag="6.5.0"), f"6.5.0@{DIGEST}", id="tag"),
+        pytest.param(ResolvedRef(digest=DIGEST), DIGEST, id="digest-alone"),
+    ],
+)
+def test_revision(resolved: ResolvedRef, revision: str) -> None:
+    assert resolved.revision(DIGEST) == revision
+
+
+def test_select_semver_tag_ignores_non_versions() -> None:
+    assert select_semver_tag(["latest", "main", "0.1.0"], "*") == "0.1.0"
+
+
+MANIFEST = {
+    "layers": [
+        {"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "digest": "d1"},
+        {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": "d2"},
+        {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": "d3"},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("media_type", "digest"),
+    [
+        pytest.param(None, "d1", id="first-by-default"),
+        pytest.param("application/vnd.cncf.helm.chart.content.v1.tar+gzip", "d2",
+                     id="first-of-media-type"),
+    ],
+)
+def test_select_layer(media_type: str | None, digest: str) -> None:
+    assert select_layer(MANIFEST, media_type)["digest"] == digest
+
+
+@pytest.mark.parametrize(
+    ("manifest", "media_type", "message"),
+    [
+        pytest.param({"layers": []}, None, "no layers", id="no-layers"),
+        pytest.param(MANIFEST, "text/plain", "no layer of media type 'text/plain'",
+                     id="no-such-media-type"),
+    ],
+)
+def test_select_layer_errors(manifest, media_type, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        select_layer(manifest, media_type)
+
+
+@pytest.mark.parametrize(
+    ("version", "tag"),
+    [
+        pytest.param("1.0.0", "1.0.0", id="plain"),
+        pytest.param("1.0.0+build.1", "1.0.0_build.1", id="build-metadata"),
+    ],
+)
+def test_chart_tags_round_trip(version: str, tag: str) -> None:
+    assert chart_version_tag(version) == tag
+    assert chart_tag_version(tag) == version
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "params"),
+    [
+        pytest.param('Basic realm="afflux-registry"', "basic", {"realm": "afflux-registry"},
+                     id="basic"),
+        pytest.param('Bearer realm="https://auth.io/token",service="reg",scope="repository:a:pull"',
+                     "bearer", {"realm": "https://auth.io/token", "service": "reg",
+                                "scope": "repository:a:pull"}, id="bearer"),
+    ],
+)
+def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> None:
+    assert _parse_challenge(header) == (scheme, params)
+
+
+@pytest.mark.parametrize(
+    ("header", "link"),
+    [
+        pytest.param('</v2/a/tags/list?n=2&last=b>; rel="next"', "/v2/a/tags/list?n=2&last=b",
+                     id="next"),
+        pytest.param('</x>; rel="prev"', None, id="not-next"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_next_link(header: str | None, link: str | None) -> None:
+    assert _next_link(header) == link
