@@ -438,6 +438,8 @@ class GitRepositoryReconciler:
                 depth=1)
         except ReconcileError as err:
             raise self._fetch_failed(ctx, err) from None
+        if spec.recurse_submodules:
+            await asyncio.to_thread(_drop_gitlink_files, repo_dir)
         run.build = True
         run.checkout = result
         run.repo_dir = repo_dir
@@ -612,6 +614,18 @@ class GitRepositoryReconciler:
 
 
 # --- blocking helpers -------------------------------------------------------------------------
+
+
+def _drop_gitlink_files(repo_dir: Path) -> None:
+    """Remove the `.git` files (`gitdir: ...`) submodule checkouts leave: they point into
+    the controller's temporary directory and mean nothing in an artifact."""
+    for dirpath, dirnames, filenames in os.walk(repo_dir):
+        if ".git" in dirnames:
+            dirnames.remove(".git")
+        if ".git" in filenames and Path(dirpath) != repo_dir:
+            path = Path(dirpath) / ".git"
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
 
 
 def _open_artifact(source: SourceContext, artifact: Artifact, timeout: float) -> Any:

@@ -126,6 +126,14 @@ class Repo:
         else:
             self.repo.references.create(f"refs/tags/{name}", pygit2.Oid(hex=target))
 
+    def signed_tag(self, name: str, target: str, signer: Signer, key: str) -> None:
+        """An annotated tag signed with `key`."""
+        body = (f"object {target}\ntype commit\ntag {name}\n"
+                f"tagger {AUTHOR.name} <{AUTHOR.email}> {AUTHOR.time} +0000\n\n"
+                f"release {name}\n").encode()
+        oid = self.repo.odb.write(ObjectType.TAG, body + signer.sign(key, body))
+        self.repo.references.create(f"refs/tags/{name}", oid)
+
     def push(self) -> None:
         specs = [f"+{r}:{r}" for r in self.repo.references if r.startswith("refs/")]
         with self.auth.session() as callbacks:
@@ -573,6 +581,8 @@ def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None
     signed = repo.commit({"s.yaml": "s\n"}, branch="signed", message="signed",
                          signer=signer, key="alice")
     repo.commit({"u.yaml": "u\n"}, branch="unsigned", message="unsigned")
+    repo.signed_tag("v1.0.0", signed, signer, "alice")
+    repo.tag("v0.1.0", signed)  # annotated, not signed
     repo.push()
     secret = basic_auth(env)
     alice = env.secret("keys-alice", {"alice.asc": signer.public("alice")})
@@ -585,6 +595,13 @@ def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None
     env.create("verify-good", spec("signed", alice))
     env.create("verify-unsigned", spec("unsigned", alice))
     env.create("verify-wrong-key", spec("signed", mallory))
+    env.create("verify-tag-and-head", {**spec("signed", alice), "ref": {"tag": "v1.0.0"},
+                                       "verify": {"mode": "TagAndHEAD",
+                                                  "secretRef": {"name": alice}}})
+    env.create("verify-unsigned-tag", {**spec("signed", alice), "ref": {"tag": "v0.1.0"},
+                                       "verify": {"mode": "Tag", "secretRef": {"name": alice}}})
+    env.create("verify-tag-mode-on-branch", {
+        **spec("signed", alice), "verify": {"mode": "Tag", "secretRef": {"name": alice}}})
 
     obj = env.wait_ready("verify-good", f"signed@sha1:{signed}")
     verified = env.condition(obj, "SourceVerified")
@@ -593,11 +610,23 @@ def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None
     assert signed in verified["message"]
     assert obj["status"]["sourceVerificationMode"] == "HEAD"
 
-    for name in ("verify-unsigned", "verify-wrong-key"):
-        obj = env.wait_failed(name, "InvalidCommitSignature")
+    obj = env.wait_ready("verify-tag-and-head", f"v1.0.0@sha1:{signed}")
+    verified = env.condition(obj, "SourceVerified")
+    assert verified is not None and verified["status"] == "True"
+    assert "tag 'v1.0.0@" in verified["message"] and f"commit '{signed}'" in verified["message"]
+    assert obj["status"]["sourceVerificationMode"] == "TagAndHEAD"
+
+    for name, reason in [("verify-unsigned", "InvalidCommitSignature"),
+                         ("verify-wrong-key", "InvalidCommitSignature"),
+                         ("verify-unsigned-tag", "InvalidGitObject"),
+                         ("verify-tag-mode-on-branch", "InvalidVerificationMode")]:
+        obj = env.wait_failed(name, reason)
         cond = env.condition(obj, "SourceVerified")
-        assert cond is not None and cond["status"] == "False", cond
+        assert cond is not None and cond["status"] == "False", (name, cond)
+        assert cond["reason"] == "Failed"
         assert "artifact" not in obj["status"]
+    stalled = env.condition(env.get("verify-tag-mode-on-branch"), "Stalled")
+    assert stalled is not None and "spec.ref.tag" in stalled["message"]
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -747,3 +776,35 @@ def test_fixing_a_secret_recovers_without_a_spec_change(env: Env, tmp_path: Path
     obj = env.wait_ready("fix-secret", f"main@sha1:{sha}", timeout=30)  # ...but the fix does
     assert env.condition(obj, "Stalled") is None
     assert env.condition(obj, "FetchFailed") is None
+
+
+def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
+    sub, sub_name = new_repo(env, tmp_path)
+    sub_sha = sub.commit({"lib.yaml": "lib: 1\n"}, message="sub")
+    sub.push()
+    parent, _ = new_repo(env, tmp_path)
+    relative = "../" + sub_name.rsplit("/", 1)[1] + ".git"
+    parent.commit({".gitmodules": f'[submodule "vendor/sub"]\n\tpath = vendor/sub\n'
+                                  f"\turl = {relative}\n",
+                   "app.yaml": "app: 1\n"}, message="with a submodule")
+    # the gitlink: the submodule's commit recorded at vendor/sub
+    index = pygit2.Index()
+    head = parent.repo.references["refs/heads/main"].peel(pygit2.Commit)
+    index.read_tree(head.tree)
+    index.add(pygit2.IndexEntry("vendor/sub", pygit2.Oid(hex=sub_sha), FileMode.COMMIT))
+    tree = index.write_tree(parent.repo)
+    oid = parent.repo.create_commit("refs/heads/main", AUTHOR, AUTHOR, "pin sub", tree,
+                                    [head.id])
+    parent.push()
+    secret = basic_auth(env)
+    env.create("submodules-off", {"url": parent.url, "ref": {"branch": "main"},
+                                  "secretRef": {"name": secret}})
+    env.create("submodules-on", {"url": parent.url, "ref": {"branch": "main"},
+                                 "secretRef": {"name": secret}, "recurseSubmodules": True})
+    off = env.wait_ready("submodules-off", f"main@sha1:{oid}")
+    assert sorted(env.members(off["status"]["artifact"])) == ["app.yaml"]
+    on = env.wait_ready("submodules-on", f"main@sha1:{oid}")
+    assert env.members(on["status"]["artifact"]) == {
+        "app.yaml": b"app: 1\n", "vendor/sub/lib.yaml": b"lib: 1\n"}
+    assert on["status"]["observedRecurseSubmodules"] is True
+    assert "observedRecurseSubmodules" not in off["status"]
