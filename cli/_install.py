@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                        help="install afflux's CRDs and operators (or print them with --export)",
                        description="Install the afflux operators and CRDs.")
     p.add_argument("--export", action="store_true", help="print the manifests, apply nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="apply with a server-side dry run (the API server checks, nothing "
+                        "changes)")
     p.add_argument("--components", type=_components, default=list(CONTROLLERS),
                    help="the operators to install, comma-separated (default all six)")
     p.add_argument("--components-extra", type=_components, default=[],
@@ -96,12 +99,19 @@ def run_install(args: argparse.Namespace) -> int:
         ctx.printer.result(dump_yaml(docs), end="")
         return 0
     printer = ctx.printer
-    printer.action(f"installing components in {ctx.namespace} namespace")
+    suffix = " (dry run)" if args.dry_run else ""
+    printer.action(f"installing components in {ctx.namespace} namespace{suffix}")
     for doc in docs:
-        ctx.kube.apply(_rt(ctx, doc), doc, field_manager=FIELD_MANAGER)
-        printer.success(f"{_label(doc)} applied")
-    printer.success("install finished")
-    printer.action("`afflux check` shows when the operators are ready")
+        try:
+            ctx.kube.apply(_rt(ctx, doc), doc, field_manager=FIELD_MANAGER,
+                           dry_run=args.dry_run)
+        except KubeError as err:
+            raise CLIError(f"applying {_label(doc)} failed: {err.message}",
+                           "is your user allowed to create CRDs and cluster roles?") from None
+        printer.success(f"{_label(doc)} applied{suffix}")
+    printer.success(f"install finished{suffix}")
+    if not args.dry_run:
+        printer.action("`afflux check` shows when the operators are ready")
     return 0
 
 

@@ -118,3 +118,14 @@ def test_an_unreachable_cluster_has_its_own_exit_code(
     err = capsys.readouterr().err
     assert "✗ cannot reach the Kubernetes API at https://127.0.0.1:1" in err
     assert "hint: is the cluster running?" in err
+
+
+def test_install_dry_run_applies_every_object(afflux: Run, namespace: str) -> None:
+    res = afflux("install", "--dry-run", "-n", namespace)
+    assert res.code == 0, res.err
+    lines = res.err.splitlines()
+    assert lines[0] == f"► installing components in {namespace} namespace (dry run)"
+    assert f"✔ Deployment/{namespace}/source-controller applied (dry run)" in lines
+    assert "✔ CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io applied " \
+        "(dry run)" in lines
+    assert lines[-1] == "✔ install finished (dry run)"
