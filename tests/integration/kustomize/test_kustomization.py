@@ -171,9 +171,10 @@ class Env:
         return json.loads(out)["items"]
 
 
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+             tmp_path_factory: pytest.TempPathFactory, *kustomize_args: str) -> Iterator[Env]:
+    """A namespace watched by a source-controller and a kustomize-controller of its own
+    (with `kustomize_args`), deleted at the end."""
     namespace = f"t-ks-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     storage = tmp_path_factory.mktemp("source-storage")
@@ -181,12 +182,18 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
     start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
                      f"--storage-adv-addr=127.0.0.1:{port}", *scope)
-    start_controller("kustomize", "--requeue-dependency=2s", *scope)
+    start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args)
     try:
         yield Env(cluster, namespace, git_server)
     finally:
         if not os.environ.get("AFFLUX_KEEP_NAMESPACES"):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 def replicas(env: Env, name: str) -> int:
