@@ -280,7 +280,7 @@ def _secret_git(args: argparse.Namespace, name: str, ns: str,
     return [_secret_from(args, name, ns, labels)]
 
 
-# --- the command -----------------------------------------------------------------------------------
+# --- the command ------------------------------------------------------------------------------
 
 #: (words, flags, builder, help)
 _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse.ArgumentParser], None], Builder,

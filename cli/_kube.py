@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,7 @@ CRDS = ResourceType(
 class Kube:
     """A synchronous client for the commands. `debug` (a callable) sees every request."""
 
-    def __init__(self, api_client: Any, debug: Any = None) -> None:
+    def __init__(self, api_client: Any, debug: Callable[[str], None] | None = None) -> None:
         self.api_client = api_client
         self._debug = debug
         self._discovered: dict[str, list[dict[str, Any]]] = {}
@@ -136,7 +136,10 @@ class Kube:
     # --- connecting ----------------------------------------------------------------------------
     @classmethod
     def connect(
-        cls, kubeconfig: str | None = None, context: str | None = None, debug: Any = None
+        cls,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        debug: Callable[[str], None] | None = None,
     ) -> Kube:
         """Load a kubeconfig (the flag, else $KUBECONFIG, else ~/.kube/config, else the
         in-cluster service account) and return a client for its (or `context`'s) cluster."""

@@ -99,7 +99,7 @@ def _print(ctx: Context, records: list[Any], flt: LogFilter) -> None:
             ctx.printer.result(format_record(record))
 
 
-# --- local files -----------------------------------------------------------------------------------
+# --- local files ------------------------------------------------------------------------------
 
 
 def _read_records(path: Path, controller: str, tail: int) -> list[dict[str, Any]]:

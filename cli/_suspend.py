@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         kinds = p.add_subparsers(dest="kind_word", metavar="<kind>")
         kinds.required = True
 
-        def leaf(lp: argparse.ArgumentParser, noun: Noun, verb: str = verb, func: Any = func) -> None:
+        def leaf(lp: argparse.ArgumentParser, noun: Noun, verb: str = verb,
+                 func: Any = func) -> None:
             lp.add_argument("names", nargs="*", metavar="name",
                             help=f"the name(s) of the {noun.kind.KIND}")
             lp.add_argument("--all", action="store_true",

@@ -64,7 +64,8 @@ def test_reconcile_failure_exits_1_with_the_ready_message(afflux: Run, objects: 
     controller("Kustomization", mode="fail", message="kustomize build failed: no such path")
     res = afflux("reconcile", "ks", "apps", "-n", objects, "--timeout", "60s")
     assert res.code == 1
-    assert "✗ Kustomization reconciliation failed: kustomize build failed: no such path" in res.err
+    assert ("✗ Kustomization reconciliation failed: kustomize build failed: no such path"
+            in res.err)
     assert "reconciliation completed" not in res.err
 
 
