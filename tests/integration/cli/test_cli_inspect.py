@@ -242,3 +242,40 @@ def test_status_less_kinds(afflux: Run, flux_crds: Cluster, namespace: str) -> N
     assert res.code == 0, res.err
     assert res.err.splitlines() == [f"► annotating Provider slack in {namespace} namespace",
                                     "✔ Provider annotated"]
+
+
+def test_trace_through_a_helm_release_to_its_kustomization(afflux: Run, flux_crds: Cluster,
+                                                           namespace: str) -> None:
+    ns = namespace
+    helm_repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                 "metadata": {"name": "charts"},
+                 "spec": {"url": "https://charts.example.com", "interval": "10m"}}
+    chart = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+             "metadata": {"name": f"{ns}-web"},
+             "spec": {"chart": "podinfo", "version": "6.x", "interval": "10m",
+                      "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}
+    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+          "metadata": {"name": "web", "labels": {
+              "kustomize.toolkit.fluxcd.io/name": "apps",
+              "kustomize.toolkit.fluxcd.io/namespace": ns}},
+          "spec": {"interval": "10m", "chart": {"spec": {
+              "chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}
+    apply(flux_crds, ns, GIT, ks("apps"), helm_repo, chart, hr)
+    patch_status(flux_crds, ns, "helmreleases", "web", {
+        "helmChart": f"{ns}/{ns}-web",
+        "history": [{"name": "web", "namespace": ns, "version": 1, "chartName": "podinfo",
+                     "chartVersion": "6.5.4", "configDigest": "sha256:" + "0" * 64,
+                     "digest": "sha256:" + "1" * 64, "status": "deployed",
+                     "firstDeployed": "2024-05-01T12:00:00Z",
+                     "lastDeployed": "2024-05-01T12:00:00Z"}],
+        "conditions": [ready_condition("True", "Helm install succeeded", 1)]})
+    flux_crds.kubectl("create", "service", "clusterip", "web", "--tcp=80:80", "-n", ns)
+    flux_crds.kubectl("label", "service", "web", "-n", ns, "helm.toolkit.fluxcd.io/name=web",
+                      f"helm.toolkit.fluxcd.io/namespace={ns}")
+    res = afflux("trace", "service/web", "-n", ns)
+    assert res.code == 0, res.err
+    blocks = [b.splitlines()[0].split(":")[0] for b in res.out.split("---\n")]
+    assert blocks == ["Object", "HelmRelease", "HelmChart", "HelmRepository", "Kustomization",
+                      "GitRepository"]
+    assert "Chart:           podinfo@6.5.4" in res.out
+    assert "Version:         6.x" in res.out
