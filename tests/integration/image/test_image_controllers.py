@@ -1,0 +1,800 @@
+"""image-reflector-controller and image-automation-controller, each as its own process,
+against the real cluster, the real registry (distribution over TLS with htpasswd) and the
+real Git server (smart HTTPS with basic auth).
+
+The story of the first test: tags pushed to the registry are scanned by an
+ImageRepository (dockerconfigjson Secret + CA from certSecretRef), an ImagePolicy picks
+the latest version in a range, and an ImageUpdateAutomation writes it into a marked YAML
+file with a templated commit; a new tag in the registry then makes a second commit, on
+top of a commit someone else pushed meanwhile. The other tests cover the other policies
+and the ways things go wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+import requests
+import yaml
+
+from afflux.cli.devenv import GitHTTPServer, Registry
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import GitAuth, git_push_files
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+GROUP = "image.toolkit.fluxcd.io"
+AUTHOR_NAME, AUTHOR_EMAIL = "image bot", "bot@afflux.invalid"
+TEMPLATE = (
+    "Automated update by {{ .AutomationObject.Name }} for {{ .Values.cluster }}\n\n"
+    "{{ range .Changed.Changes -}}\n- {{ .OldValue }} -> {{ .NewValue }}\n{{ end -}}"
+)
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+class Pusher:
+    """Pushes tiny OCI images through the registry API (blobs, then a manifest per tag)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.base = registry.url
+        self.session = requests.Session()
+        self.session.auth = (registry.username, registry.password)
+        self.verify = str(registry.ca_cert)
+
+    def _blob(self, repo: str, data: bytes, media_type: str) -> dict[str, Any]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = self.session.post(
+            f"{self.base}/v2/{repo}/blobs/uploads/", timeout=30, verify=self.verify
+        )
+        assert start.status_code == 202, start.text
+        location = start.headers["Location"]
+        url = location if location.startswith("http") else self.base + location
+        sep = "&" if "?" in url else "?"
+        done = self.session.put(
+            f"{url}{sep}digest={digest}", data=data, timeout=30, verify=self.verify
+        )
+        assert done.status_code == 201, done.text
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def push(self, repo: str, *tags: str) -> dict[str, str]:
+        """One distinct image per tag; returns tag -> manifest digest."""
+        digests = {}
+        for tag in tags:
+            config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
+                "layers": [
+                    self._blob(
+                        repo, f"layer {tag}".encode(), "application/vnd.oci.image.layer.v1.tar"
+                    )
+                ],
+            }
+            resp = self.session.put(
+                f"{self.base}/v2/{repo}/manifests/{tag}",
+                data=json.dumps(manifest).encode(),
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                timeout=30,
+                verify=self.verify,
+            )
+            assert resp.status_code == 201, resp.text
+            digests[tag] = resp.headers["Docker-Content-Digest"]
+        return digests
+
+
+# --- cluster helpers ------------------------------------------------------------------------------
+
+
+def apply(cluster: Cluster, *objects: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+
+
+def get(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout
+    return json.loads(out)
+
+
+def condition(body: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return cond
+    return None
+
+
+def wait_condition(
+    cluster: Cluster,
+    kind: str,
+    namespace: str,
+    name: str,
+    type_: str = "Ready",
+    status: str = "True",
+    reason: str | None = None,
+    timeout: float = 60.0,
+) -> dict[str, Any]:
+    """Wait until the object has condition `type_` with `status` (and `reason`)."""
+
+    def check() -> dict[str, Any]:
+        body = get(cluster, kind, namespace, name)
+        cond = condition(body, type_)
+        assert cond is not None, f"no {type_} condition yet: {body.get('status')}"
+        assert cond["status"] == status, cond
+        assert reason is None or cond["reason"] == reason, cond
+        return body
+
+    return eventually(check, timeout, message=f"{kind} {namespace}/{name} {type_}={status}")
+
+
+def request_reconcile(cluster: Cluster, kind: str, namespace: str, name: str) -> None:
+    cluster.kubectl(
+        "annotate",
+        "--overwrite",
+        "--field-manager=flux-client-side-apply",
+        "-n",
+        namespace,
+        kind,
+        name,
+        f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}",
+    )
+
+
+def secret(namespace: str, name: str, data: dict[str, str | bytes], type_: str = "Opaque"):
+    encoded = {
+        k: base64.b64encode(v if isinstance(v, bytes) else v.encode()).decode()
+        for k, v in data.items()
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": type_,
+        "data": encoded,
+    }
+
+
+def registry_secrets(namespace: str, registry: Registry, password: str | None = None):
+    auth = base64.b64encode(
+        f"{registry.username}:{password or registry.password}".encode()
+    ).decode()
+    config = json.dumps({"auths": {registry.host: {"auth": auth}}})
+    return [
+        secret(
+            namespace, "regcred", {".dockerconfigjson": config}, "kubernetes.io/dockerconfigjson"
+        ),
+        secret(namespace, "registry-ca", {"ca.crt": Path(registry.ca_cert).read_bytes()}),
+    ]
+
+
+def image_repository(namespace: str, name: str, image: str, **spec: Any) -> dict[str, Any]:
+    body = {
+        "image": image,
+        "interval": "1h",
+        "secretRef": {"name": "regcred"},
+        "certSecretRef": {"name": "registry-ca"},
+    }
+    body.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "ImageRepository",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
+
+
+def image_policy(
+    namespace: str, name: str, repository: str, policy: dict[str, Any], **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "ImagePolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"imageRepositoryRef": {"name": repository}, "policy": policy, **spec},
+    }
+
+
+def git_repository(namespace: str, name: str, url: str, secret_name: str | None = "git-auth"):
+    spec: dict[str, Any] = {"url": url, "interval": "1h", "ref": {"branch": "main"}}
+    if secret_name:
+        spec["secretRef"] = {"name": secret_name}
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def automation(namespace: str, name: str, source: str, **commit: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "ImageUpdateAutomation",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "1h",
+            "sourceRef": {"kind": "GitRepository", "name": source},
+            "git": {
+                "commit": {"author": {"name": AUTHOR_NAME, "email": AUTHOR_EMAIL}, **commit},
+                "push": {"branch": "main"},
+            },
+            "update": {"path": "./apps", "strategy": "Setters"},
+        },
+    }
+
+
+def head(server: GitHTTPServer, repo: str, branch: str = "main") -> pygit2.Commit:
+    bare = pygit2.Repository(str(server.repo_path(repo)))
+    commit = bare[bare.references[f"refs/heads/{branch}"].target]
+    assert isinstance(commit, pygit2.Commit)
+    return commit
+
+
+def blob(commit: pygit2.Commit, path: str) -> str:
+    return commit.tree[path].data.decode()  # type: ignore[attr-defined]
+
+
+def deployment(image_line: str, extra: str = "") -> str:
+    return (
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        "  name: web   # keep this comment\n"
+        "spec:\n"
+        "  template:\n"
+        "    spec:\n"
+        "      containers:\n"
+        "        - name: web\n"
+        f"          image: {image_line}\n"
+        f"{extra}"
+    )
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+#: The controllers watch only the namespaces of these tests, so they never put their
+#: finalizer on objects of other tests sharing the cluster.
+NAMESPACE_PREFIX = "afx-img-"
+IMAGE_KINDS = "imageupdateautomations,imagepolicies,imagerepositories"
+
+
+@pytest.fixture(scope="module")
+def controllers(start_controller, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    storage = tmp_path_factory.mktemp("tag-store")
+    scope = ("--watch-all-namespaces=false", f"--namespace={NAMESPACE_PREFIX}*")
+    start_controller("image-reflector", *scope, f"--storage-path={storage}")
+    start_controller("image-automation", *scope)
+    yield
+
+
+def _delete_namespace(cluster: Cluster, name: str) -> None:
+    """Delete the image objects while the controllers still run (they hold finalizers),
+    then the namespace."""
+    cluster.kubectl(
+        "delete", IMAGE_KINDS, "--all", "-n", name, "--wait=true", "--timeout=60s", check=False
+    )
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace the controllers of this module watch (overrides the harness's)."""
+    base = request.node.name.lower().replace("_", "-").removeprefix("test-")
+    keep = "".join(c for c in base if c.isalnum() or c == "-")[:30].strip("-")
+    name = f"{NAMESPACE_PREFIX}{keep}-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        _delete_namespace(cluster, name)
+
+
+@pytest.fixture(scope="module")
+def pusher(registry: Registry) -> Pusher:
+    return Pusher(registry)
+
+
+@pytest.fixture
+def git_secret(git_server: GitHTTPServer):
+    def make(namespace: str) -> dict[str, Any]:
+        return secret(
+            namespace,
+            "git-auth",
+            {
+                "username": git_server.username,
+                "password": git_server.password,
+                "ca.crt": Path(git_server.ca_cert).read_bytes(),
+            },
+        )
+
+    return make
+
+
+# --- the whole story ------------------------------------------------------------------------------
+
+
+def test_tags_to_policy_to_commits(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    repo_path = f"afflux/app-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0")
+
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        image_policy(namespace, "app", "app", {"semver": {"range": ">=1.0.0 <2.0.0"}}),
+    )
+    repo = wait_condition(cluster, "imagerepository", namespace, "app")
+    status = repo["status"]
+    assert condition(repo, "Ready")["message"] == "successful scan: found 4 tags"
+    assert status["canonicalImageName"] == image
+    assert status["lastScanResult"]["tagCount"] == 4
+    assert status["lastScanResult"]["latestTags"] == ["2.0.0", "1.2.0-rc.1", "1.1.0", "1.0.0"]
+    assert status["observedExclusionList"] == ["^.*\\.sig$"]
+
+    policy = wait_condition(cluster, "imagepolicy", namespace, "app")
+    assert policy["status"]["latestRef"] == {"name": image, "tag": "1.1.0"}
+    assert policy["status"]["latestImage"] == f"{image}:1.1.0"
+    assert condition(policy, "Ready")["message"] == (
+        f"Latest image tag for '{image}' resolved to 1.1.0"
+    )
+
+    # the Git side: a marked Deployment, and a marker naming a policy that does not exist
+    name = f"auto-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    before = deployment(
+        f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}',
+        f"        - name: other\n          image: {image}:0.9.0 "
+        f'# {{"$imagepolicy": "{namespace}:missing"}}\n',
+    )
+    seed = git_push_files(url, {"apps/web.yaml": before, "README.md": "hello\n"}, auth=auth)
+    apply(
+        cluster,
+        git_secret(namespace),
+        git_repository(namespace, "repo", url),
+        automation(
+            namespace,
+            "auto",
+            "repo",
+            messageTemplate=TEMPLATE,
+            messageTemplateValues={"cluster": "prod"},
+        ),
+    )
+
+    def first_commit() -> pygit2.Commit:
+        commit = head(git_server, name)
+        assert str(commit.id) != seed
+        return commit
+
+    commit = eventually(first_commit, 90, message="the first automation commit")
+    assert [str(p) for p in commit.parent_ids] == [seed]
+    assert blob(commit, "apps/web.yaml") == before.replace(f"{image}:1.0.0 #", f"{image}:1.1.0 #")
+    assert blob(commit, "README.md") == "hello\n"
+    assert (commit.author.name, commit.author.email) == (AUTHOR_NAME, AUTHOR_EMAIL)
+    assert commit.message == (
+        f"Automated update by auto for prod\n\n- {image}:1.0.0 -> {image}:1.1.0\n"
+    )
+
+    auto = wait_condition(cluster, "imageupdateautomation", namespace, "auto")
+    status = auto["status"]
+    assert condition(auto, "Ready")["message"] == "repository up-to-date"
+    assert status["lastPushCommit"] == str(commit.id)
+    assert status["observedPolicies"] == {"app": {"name": image, "tag": "1.1.0"}}
+    assert status["observedSourceRevision"] == f"main@sha1:{commit.id}"
+    assert status["lastPushTime"] and status["lastAutomationRunTime"]
+    events = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.kind=ImageUpdateAutomation",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    pushed = [e for e in events if e["message"].startswith("pushed commit")]
+    assert pushed and pushed[0]["message"].startswith(
+        f"pushed commit '{str(commit.id)[:7]}' to branch 'main'\nAutomated update by auto"
+    )
+    assert pushed[0]["metadata"]["annotations"][f"{GROUP}/revision"] == (f"main@sha1:{commit.id}")
+
+    # someone else commits to the branch; then a new release reaches the registry
+    theirs = git_push_files(url, {"NOTES.md": "by hand\n"}, message="by hand", auth=auth)
+    pusher.push(repo_path, "1.2.0")
+    request_reconcile(cluster, "imagerepository", namespace, "app")
+
+    def updated_policy() -> dict[str, Any]:
+        body = get(cluster, "imagepolicy", namespace, "app")
+        assert body["status"]["latestRef"]["tag"] == "1.2.0"
+        return body
+
+    policy = eventually(updated_policy, 60, message="the policy to pick 1.2.0")
+    assert policy["status"]["observedPreviousRef"] == {"name": image, "tag": "1.1.0"}
+    assert policy["status"]["observedPreviousImage"] == f"{image}:1.1.0"
+    assert condition(policy, "Ready")["message"] == (
+        f"Latest image tag for '{image}' updated from 1.1.0 to 1.2.0"
+    )
+
+    def second_commit() -> pygit2.Commit:
+        commit = head(git_server, name)
+        assert str(commit.id) != theirs
+        return commit
+
+    second = eventually(second_commit, 90, message="the second automation commit")
+    assert [str(p) for p in second.parent_ids] == [theirs]
+    assert blob(second, "NOTES.md") == "by hand\n"
+    assert blob(second, "apps/web.yaml") == before.replace(f"{image}:1.0.0 #", f"{image}:1.2.0 #")
+    assert second.message == (
+        f"Automated update by auto for prod\n\n- {image}:1.1.0 -> {image}:1.2.0\n"
+    )
+
+    def observed() -> dict[str, Any]:
+        status = get(cluster, "imageupdateautomation", namespace, "auto")["status"]
+        assert status["lastPushCommit"] == str(second.id)
+        return status
+
+    status = eventually(observed, 30, message="the automation status after the second push")
+    assert status["observedPolicies"] == {"app": {"name": image, "tag": "1.2.0"}}
+
+    # a requested run with nothing new to write pushes nothing
+    request_reconcile(cluster, "imageupdateautomation", namespace, "auto")
+    eventually(
+        lambda: (
+            get(cluster, "imageupdateautomation", namespace, "auto")["status"].get(
+                "lastHandledReconcileAt"
+            )
+            == get(cluster, "imageupdateautomation", namespace, "auto")["metadata"]["annotations"][
+                "reconcile.fluxcd.io/requestedAt"
+            ]
+        ),
+        30,
+        message="the requested run",
+    )
+    assert str(head(git_server, name).id) == str(second.id)
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+def test_alphabetical_and_numerical_policies_with_filter_tags(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    repo_path = f"afflux/builds-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(
+        repo_path,
+        "main-abc123-1700000000",
+        "main-def456-1700000500",
+        "main-aaa111-1699999999",
+        "dev-zzz999-1800000000",
+        "latest",
+    )
+    pattern = {"pattern": "^main-[a-f0-9]+-(?P<ts>[0-9]+)$", "extract": "$ts"}
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "builds", image),
+        image_policy(
+            namespace, "newest", "builds", {"numerical": {"order": "asc"}}, filterTags=pattern
+        ),
+        image_policy(
+            namespace, "oldest", "builds", {"numerical": {"order": "desc"}}, filterTags=pattern
+        ),
+        image_policy(
+            namespace,
+            "last-name",
+            "builds",
+            {"alphabetical": {}},
+            filterTags={"pattern": "^main-"},
+        ),
+        image_policy(
+            namespace,
+            "first-name",
+            "builds",
+            {"alphabetical": {"order": "desc"}},
+            filterTags={"pattern": "^main-"},
+        ),
+    )
+    expected = {
+        "newest": "main-def456-1700000500",
+        "oldest": "main-aaa111-1699999999",
+        "last-name": "main-def456-1700000500",
+        "first-name": "main-aaa111-1699999999",
+    }
+    for name, tag in expected.items():
+        body = wait_condition(cluster, "imagepolicy", namespace, name)
+        assert body["status"]["latestRef"] == {"name": image, "tag": tag}, name
+
+
+def test_digest_reflection(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    repo_path = f"afflux/digests-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    digests = pusher.push(repo_path, "1.0.0", "1.1.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        image_policy(
+            namespace,
+            "pinned",
+            "app",
+            {"semver": {"range": "1.x"}},
+            digestReflectionPolicy="IfNotPresent",
+        ),
+    )
+    body = wait_condition(cluster, "imagepolicy", namespace, "pinned")
+    assert body["status"]["latestRef"] == {
+        "name": image,
+        "tag": "1.1.0",
+        "digest": digests["1.1.0"],
+    }
+
+
+# --- bad inputs: image-reflector -------------------------------------------------------------------
+
+
+def test_bad_policies_and_repositories(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    repo_path = f"afflux/bad-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        secret(
+            namespace,
+            "wrongcred",
+            {
+                ".dockerconfigjson": json.dumps(
+                    {
+                        "auths": {
+                            registry.host: {
+                                "auth": base64.b64encode(
+                                    f"{registry.username}:wrong".encode()
+                                ).decode()
+                            }
+                        }
+                    }
+                )
+            },
+            "kubernetes.io/dockerconfigjson",
+        ),
+        image_repository(namespace, "good", image),
+        image_repository(namespace, "refused", image, secretRef={"name": "wrongcred"}),
+        image_repository(namespace, "tagged", f"{image}:1.0.0"),
+        image_repository(namespace, "bad-exclusion", image, exclusionList=["(unclosed"]),
+        image_policy(namespace, "bad-range", "good", {"semver": {"range": ">=1.0.0 <<2"}}),
+        image_policy(
+            namespace,
+            "bad-regex",
+            "good",
+            {"alphabetical": {}},
+            filterTags={"pattern": "^(main"},
+        ),
+        image_policy(namespace, "no-match", "good", {"semver": {"range": ">=9.0.0"}}),
+        image_policy(namespace, "no-repo", "absent", {"semver": {"range": "1.x"}}),
+    )
+
+    refused = wait_condition(
+        cluster,
+        "imagerepository",
+        namespace,
+        "refused",
+        status="False",
+        reason="AuthenticationFailed",
+    )
+    message = condition(refused, "Ready")["message"]
+    assert "rejected the credentials" in message and registry.host in message
+
+    tagged = wait_condition(
+        cluster, "imagerepository", namespace, "tagged", "Stalled", reason="ImageURLInvalid"
+    )
+    assert "should not include a tag" in condition(tagged, "Stalled")["message"]
+
+    bad_exclusion = wait_condition(
+        cluster, "imagerepository", namespace, "bad-exclusion", "Stalled"
+    )
+    assert "spec.exclusionList[0]" in condition(bad_exclusion, "Stalled")["message"]
+
+    bad_range = wait_condition(
+        cluster, "imagepolicy", namespace, "bad-range", "Stalled", reason="InvalidPolicy"
+    )
+    assert "not a valid semver range" in condition(bad_range, "Stalled")["message"]
+    bad_regex = wait_condition(
+        cluster, "imagepolicy", namespace, "bad-regex", "Stalled", reason="InvalidPolicy"
+    )
+    assert "spec.filterTags.pattern" in condition(bad_regex, "Stalled")["message"]
+
+    no_match = wait_condition(
+        cluster, "imagepolicy", namespace, "no-match", status="False", reason="Failure"
+    )
+    assert ">=9.0.0" in condition(no_match, "Ready")["message"]
+    assert "latestRef" not in no_match["status"]
+    assert condition(no_match, "Stalled") is None
+
+    no_repo = wait_condition(
+        cluster, "imagepolicy", namespace, "no-repo", status="False", reason="DependencyNotReady"
+    )
+    assert "does not exist" in condition(no_repo, "Ready")["message"]
+
+
+def test_cross_namespace_policy_needs_access_from(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+) -> None:
+    repo_path = f"afflux/shared-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "3.0.0")
+    other = f"{namespace[:50]}-pol"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        apply(
+            cluster,
+            *registry_secrets(namespace, registry),
+            image_repository(namespace, "shared", image),
+        )
+        policy = image_policy(other, "app", "shared", {"semver": {"range": "3.x"}})
+        policy["spec"]["imageRepositoryRef"]["namespace"] = namespace
+        apply(cluster, policy)
+        denied = wait_condition(
+            cluster, "imagepolicy", other, "app", status="False", reason="AccessDenied"
+        )
+        assert "accessFrom" in condition(denied, "Ready")["message"]
+
+        apply(
+            cluster,
+            image_repository(
+                namespace,
+                "shared",
+                image,
+                accessFrom={
+                    "namespaceSelectors": [{"matchLabels": {"kubernetes.io/metadata.name": other}}]
+                },
+            ),
+        )
+        request_reconcile(cluster, "imagepolicy", other, "app")
+        allowed = wait_condition(cluster, "imagepolicy", other, "app")
+        assert allowed["status"]["latestRef"] == {"name": image, "tag": "3.0.0"}
+    finally:
+        _delete_namespace(cluster, other)
+
+
+# --- bad inputs: image-automation --------------------------------------------------------------------
+
+
+def _policy_with_latest(cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher):
+    repo_path = f"afflux/auto-bad-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.5.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        image_policy(namespace, "app", "app", {"semver": {"range": "1.x"}}),
+    )
+    wait_condition(cluster, "imagepolicy", namespace, "app")
+    return image
+
+
+def test_template_that_does_not_render_stalls_and_pushes_nothing(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"tmpl-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    apply(
+        cluster,
+        git_secret(namespace),
+        git_repository(namespace, "repo", url),
+        automation(namespace, "auto", "repo", messageTemplate="{{ .AutomationObject.Nope }}"),
+        automation(namespace, "unparsable", "repo", messageTemplate="{{ .Changed"),
+    )
+    stalled = wait_condition(
+        cluster, "imageupdateautomation", namespace, "auto", "Stalled", reason="UpdateFailed"
+    )
+    assert "Nope" in condition(stalled, "Stalled")["message"]
+    unparsable = wait_condition(
+        cluster,
+        "imageupdateautomation",
+        namespace,
+        "unparsable",
+        "Stalled",
+        reason="UpdateFailed",
+    )
+    assert "unable to create commit message template" in condition(unparsable, "Stalled")["message"]
+    assert str(head(git_server, name).id) == seed
+
+
+def test_push_without_write_access_fails_clearly_and_pushes_nothing(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+) -> None:
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"readonly-{uid()}"
+    git_server.create_repo(name, public=True)  # anyone reads, only the user may push
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    seed = git_push_files(
+        git_server.url(name, "https"),
+        {"apps/web.yaml": marked},
+        auth=GitAuth.for_server(git_server),
+    )
+    apply(
+        cluster,
+        git_repository(namespace, "public", git_server.url(name, "http"), secret_name=None),
+        automation(namespace, "auto", "public"),
+    )
+    failed = wait_condition(
+        cluster,
+        "imageupdateautomation",
+        namespace,
+        "auto",
+        status="False",
+        reason="GitOperationFailed",
+        timeout=90,
+    )
+    message = condition(failed, "Ready")["message"]
+    assert message.startswith("failed to update source: push to branch 'main'"), message
+    assert "requires authentication" in message and "write access" in message
+    assert str(head(git_server, name).id) == seed
+    assert "lastPushCommit" not in failed["status"]
+
+
+def test_missing_git_repository_is_not_ready(
+    controllers: None, cluster: Cluster, namespace: str
+) -> None:
+    body = automation(namespace, "auto", "missing")
+    apply(cluster, body)
+    waiting = wait_condition(
+        cluster,
+        "imageupdateautomation",
+        namespace,
+        "auto",
+        status="False",
+        reason="DependencyNotReady",
+    )
+    assert "GitRepository" in condition(waiting, "Ready")["message"]
