@@ -1,0 +1,247 @@
+"""Kustomization end to end, how and where it applies: dependsOn, health checks, a CRD with
+its custom resources, impersonation refused (then allowed) by RBAC, a remote cluster through
+a kubeconfig Secret, cross-namespace references refused by flag, the per-object annotations,
+and deletion with its policies.
+
+The real source-controller and kustomize-controller run as processes (see
+`test_kustomization` for the environment).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_kustomization import (
+    KS,
+    TIMEOUT,
+    Env,
+    configmap,
+    deployment,
+    dump,
+    make_env,
+    replicas,
+)
+
+from afflux.cli.devenv import GitHTTPServer
+from harness.fixtures_cluster import Cluster
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+# --- ordering and health -----------------------------------------------------------------------
+
+
+def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"base/cm.yaml": dump(configmap("dep-base", namespace=ns)),
+                          "app/cm.yaml": dump(configmap("dep-app", namespace=ns))})
+    source = env.source(repo)
+    app = env.kustomization("dep-app", source, path="./app", dependsOn=[{"name": "dep-base"}])
+    ready = env.wait_failed(app, "DependencyNotReady")
+    assert f"'{ns}/dep-base'" in ready["message"]
+    assert not env.exists("configmap", "dep-app")
+    reconciling = env.condition(env.status(app), "Reconciling")
+    assert reconciling is not None and reconciling["reason"] == "ProgressingWithRetry"
+
+    env.kustomization("dep-base", source, path="./base")
+    env.wait_applied("dep-base", sha)
+    env.wait_applied(app, sha)
+    assert env.exists("configmap", "dep-app")
+
+
+def test_failing_health_check_is_reported_within_the_timeout(env: Env) -> None:
+    ns = env.namespace
+    stuck = deployment("stuck", namespace=ns, nodeSelector={"afflux.dev/no-such-node": "x"})
+    repo, sha = env.repo({"app.yaml": dump(stuck, deployment("fine", namespace=ns))})
+    ks = env.kustomization("health", env.source(repo), timeout="30s", retryInterval="1m",
+                           healthChecks=[{"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": "stuck"},
+                                         {"apiVersion": "apps/v1", "kind": "Deployment",
+                                          "name": "fine"}])
+    ready = env.wait_failed(ks, "HealthCheckFailed", timeout=TIMEOUT + 30)
+    assert f"Deployment/{ns}/stuck status: 'InProgress'" in ready["message"]
+    assert f"Deployment/{ns}/fine" not in ready["message"]
+    status = env.status(ks)
+    healthy = env.condition(status, "Healthy")
+    assert healthy is not None and healthy["status"] == "False"
+    assert healthy["reason"] == "HealthCheckFailed"
+    assert status["lastAttemptedRevision"] == f"main@sha1:{sha}"
+    assert "lastAppliedRevision" not in status
+    assert status["history"][0]["lastReconciledStatus"] == "HealthCheckFailed"
+    # what was applied stays tracked although the run failed
+    assert {e["id"] for e in status["inventory"]["entries"]} == {
+        f"{ns}_stuck_apps_Deployment", f"{ns}_fine_apps_Deployment"}
+
+
+def test_wait_checks_everything_applied(env: Env) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"app.yaml": dump(deployment("waited", namespace=ns),
+                                           configmap("waited", namespace=ns))})
+    ks = env.kustomization("wait", env.source(repo), wait=True)
+    status = env.wait_applied(ks, sha)
+    healthy = env.condition(status, "Healthy")
+    assert healthy is not None and healthy["status"] == "True"
+    assert healthy["message"].startswith("Health check passed in ")
+    body = env.get("deployment", "waited")
+    assert body is not None and body["status"].get("availableReplicas") == 1
+
+
+def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
+    group = f"ks{uuid.uuid4().hex[:8]}.test.afflux.dev"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gizmos.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"kind": "Gizmo", "plural": "gizmos", "singular": "gizmo",
+                           "listKind": "GizmoList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+    }
+    gizmo = {"apiVersion": f"{group}/v1", "kind": "Gizmo",
+             "metadata": {"name": "g1", "namespace": env.namespace}, "spec": {"size": 2}}
+    repo, sha = env.repo({"crd.yaml": dump(crd), "gizmo.yaml": dump(gizmo)})
+    try:
+        ks = env.kustomization("crds", env.source(repo))
+        status = env.wait_applied(ks, sha)
+        assert [e["id"] for e in status["inventory"]["entries"]] == [
+            f"_gizmos.{group}_apiextensions.k8s.io_CustomResourceDefinition",
+            f"{env.namespace}_g1_{group}_Gizmo"]
+        assert env.get(f"gizmos.{group}", "g1") is not None
+        progressing = [e["message"] for e in env.events(ks) if e["reason"] == "Progressing"]
+        assert (f"CustomResourceDefinition/gizmos.{group} created\n"
+                f"Gizmo/{env.namespace}/g1 created") in progressing
+    finally:
+        env.cluster.kubectl("delete", "crd", f"gizmos.{group}", "--wait=false", check=False)
+
+
+# --- who applies where -------------------------------------------------------------------------
+
+
+def test_impersonation_denied_by_rbac_is_reported_then_allowed(env: Env) -> None:
+    ns = env.namespace
+    env.kubectl("create", "serviceaccount", "limited")
+    repo, sha = env.repo({"cm.yaml": dump(configmap("as-sa", namespace=ns))})
+    ks = env.kustomization("impersonate", env.source(repo), serviceAccountName="limited")
+    ready = env.wait_failed(ks, "ReconciliationFailed")
+    assert f"ConfigMap/{ns}/as-sa" in ready["message"]
+    assert "forbidden" in ready["message"]
+    assert f"system:serviceaccount:{ns}:limited" in ready["message"]
+    assert not env.exists("configmap", "as-sa")
+
+    env.kubectl("create", "role", "limited-cm", "--verb=get,list,watch,create,patch,delete",
+                "--resource=configmaps")
+    env.kubectl("create", "rolebinding", "limited-cm", "--role=limited-cm",
+                f"--serviceaccount={ns}:limited")
+    env.kubectl("annotate", "--overwrite", KS, ks,
+                f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+    env.wait_applied(ks, sha)
+    cm = json.loads(env.kubectl("get", "configmap", "as-sa", "-o", "json",
+                                "--show-managed-fields").stdout)
+    managers = {m["manager"] for m in cm["metadata"]["managedFields"]}
+    assert managers == {"kustomize-controller"}
+
+
+def _self_contained_kubeconfig(kubeconfig: Path) -> str:
+    """The test cluster's kubeconfig with its certificate files embedded (as a kubeconfig
+    in a Secret must be: nothing of the controller's file system may be needed)."""
+    config = json.loads(kubeconfig.read_text())
+
+    def embed(section: dict[str, Any], key: str) -> None:
+        if key in section:
+            section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).read_bytes()).decode()
+
+    for cluster in config["clusters"]:
+        embed(cluster["cluster"], "certificate-authority")
+    for user in config["users"]:
+        embed(user["user"], "client-certificate")
+        embed(user["user"], "client-key")
+    return json.dumps(config)
+
+
+def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: Path) -> None:
+    config = tmp_path / "value.yaml"
+    config.write_text(_self_contained_kubeconfig(env.cluster.kubeconfig))
+    env.kubectl("create", "secret", "generic", "remote-kubeconfig",
+                f"--from-file=value.yaml={config}")
+    repo, sha = env.repo({"cm.yaml": dump(configmap("remote", namespace=env.namespace))})
+    ks = env.kustomization("remote", env.source(repo),
+                           kubeConfig={"secretRef": {"name": "remote-kubeconfig"}})
+    env.wait_applied(ks, sha)
+    assert env.exists("configmap", "remote")
+
+    broken = env.kustomization("remote-missing", env.source(repo),
+                               kubeConfig={"secretRef": {"name": "nope"}})
+    ready = env.wait_failed(broken, "ReconciliationFailed")
+    assert f"KubeConfig Secret '{env.namespace}/nope'" in ready["message"]
+
+
+def test_source_not_found_then_found(env: Env) -> None:
+    ks = env.kustomization("no-source", "src-does-not-exist-yet")
+    ready = env.wait_failed(ks, "ArtifactFailed")
+    assert ready["message"] == (
+        f"Source 'GitRepository/{env.namespace}/src-does-not-exist-yet' not found")
+
+
+# --- per-object annotations --------------------------------------------------------------------
+
+
+def test_reconcile_disabled_object_is_left_alone(env: Env) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"app.yaml": dump(
+        deployment("hands-off", replicas=1, namespace=ns),
+        deployment("managed", replicas=1, namespace=ns))})
+    source = env.source(repo)
+    ks = env.kustomization("annotations", source, interval="3s")
+    env.wait_applied(ks, sha)
+    env.kubectl("annotate", "deployment", "hands-off",
+                "kustomize.toolkit.fluxcd.io/reconcile=disabled")
+    env.kubectl("scale", "deployment/hands-off", "--replicas=3")
+    env.kubectl("scale", "deployment/managed", "--replicas=3")
+    eventually(lambda: replicas(env, "managed") == 1, TIMEOUT, message="managed put back")
+    assert replicas(env, "hands-off") == 3
+
+    # removed from Git, a reconcile-disabled object is not pruned either
+    second = env.push(repo, source, {"app.yaml": dump(deployment("managed", namespace=ns))})
+    env.wait_applied(ks, second)
+    assert env.exists("deployment", "hands-off")
+
+
+# --- deletion ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("policy", "prune", "deleted"), [
+    (None, True, True),
+    (None, False, False),
+    ("Delete", False, True),
+    ("Orphan", True, False),
+    ("WaitForTermination", True, True),
+], ids=["mirror-prune-true", "mirror-prune-false", "delete", "orphan", "wait-for-termination"])
+def test_deletion_policy(env: Env, policy: str | None, prune: bool, deleted: bool) -> None:
+    name = f"del-{uuid.uuid4().hex[:6]}"
+    repo, sha = env.repo({"cm.yaml": dump(configmap(name, namespace=env.namespace))})
+    spec: dict[str, Any] = {"prune": prune}
+    if policy:
+        spec["deletionPolicy"] = policy
+    ks = env.kustomization(name, env.source(repo), **spec)
+    env.wait_applied(ks, sha)
+    env.kubectl("delete", KS, ks, "--wait=false")
+    eventually(lambda: env.get(KS, ks) is None, TIMEOUT, message="the Kustomization gone")
+    if deleted:
+        eventually(lambda: not env.exists("configmap", name), TIMEOUT,
+                   message="its objects deleted")
+    else:
+        assert env.exists("configmap", name)
