@@ -108,7 +108,7 @@ GIT_REPOSITORY = Resource(SOURCE_GROUP, GitRepository.VERSION, GitRepository.KIN
                           GitRepository.PLURAL)
 KIND = GitRepository.KIND
 #: Extra seconds the event loop waits for a worker thread beyond spec.timeout.
-THREAD_GRACE = 15.0
+THREAD_GRACE = 5.0
 UNSUPPORTED_PROVIDERS = ("azure", "github", "aws")
 INCLUDE_NOT_FOUND = "NotFound"
 INCLUDE_NO_ARTIFACT = "NoArtifact"
@@ -387,6 +387,12 @@ class GitRepositoryReconciler:
             proxy = await self._proxy(ctx)
         except ReconcileError as err:
             raise self._fetch_failed(ctx, err) from None
+        if proxy is not None and not spec.url.startswith("https://"):
+            raise self._fetch_failed(ctx, StallingError(
+                GIT_OPERATION_FAILED,
+                "spec.proxySecretRef works with https:// URLs only: the Git library "
+                "(libgit2) connects to http:// and ssh:// remotes directly; use an https:// "
+                "URL or remove the proxy"))
         if credentials is not None:
             try:
                 credentials.validate(spec.url)

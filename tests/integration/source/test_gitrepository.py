@@ -10,11 +10,16 @@ bytes, skipping the clone when nothing changed, new commits, garbage collection,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.server
 import io
 import shutil
+import socket
 import subprocess
 import tarfile
+import threading
+import urllib.error
 import urllib.request
 import uuid
 from base64 import b64encode
@@ -808,3 +813,119 @@ def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
         "app.yaml": b"app: 1\n", "vendor/sub/lib.yaml": b"lib: 1\n"}
     assert on["status"]["observedRecurseSubmodules"] is True
     assert "observedRecurseSubmodules" not in off["status"]
+
+
+# --- timeout and proxy ------------------------------------------------------------------
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers (a hung Git server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+def test_timeout_is_honoured(env: Env) -> None:
+    server = SilentServer()
+    try:
+        env.create("hung", {"url": f"http://127.0.0.1:{server.port}/repo.git",
+                            "timeout": "2s"})
+        obj = env.wait_failed("hung", "GitOperationFailed", timeout=30)
+        ready = env.condition(obj, "Ready")
+        assert ready is not None and "spec.timeout" in ready["message"], ready
+    finally:
+        server.close()
+
+
+class TunnelProxy:
+    """A minimal HTTPS proxy (CONNECT tunnels) with basic proxy auth that records the
+    tunnels it opened."""
+
+    def __init__(self, username: str, password: str) -> None:
+        expected = "Basic " + b64encode(f"{username}:{password}".encode()).decode()
+        seen = self.seen = []  # type: list[str]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+                if self.headers.get("Proxy-Authorization") != expected:
+                    self.send_response(407)
+                    self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                host, _, port = self.path.rpartition(":")
+                upstream = socket.create_connection((host, int(port)), timeout=30)
+                seen.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.close_connection = True
+                pipes = [threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                         for a, b in ((self.connection, upstream), (upstream, self.connection))]
+                for t in pipes:
+                    t.start()
+                for t in pipes:
+                    t.join()
+                upstream.close()
+
+            @staticmethod
+            def _pipe(src: socket.socket, dst: socket.socket) -> None:
+                with contextlib.suppress(OSError):
+                    while data := src.recv(65536):
+                        dst.sendall(data)
+                with contextlib.suppress(OSError):
+                    dst.shutdown(socket.SHUT_WR)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_proxy_secret(env: Env, tmp_path: Path) -> None:
+    repo, name = new_repo(env, tmp_path)
+    sha = repo.commit({"p.yaml": "p\n"}, message="via proxy")
+    repo.push()
+    proxy = TunnelProxy("proxy-user", "proxy-p@ss")
+    try:
+        env.secret("proxy", {"address": f"http://127.0.0.1:{proxy.port}",
+                             "username": "proxy-user", "password": "proxy-p@ss"})
+        credentials = env.secret("proxy-https-creds", {
+            "username": env.git.username, "password": env.git.password,
+            "ca.crt": env.git.ca_cert.read_bytes()})
+        https_url = env.git.url(name, "https")
+        env.create("proxied", {"url": https_url, "ref": {"branch": "main"},
+                               "secretRef": {"name": credentials},
+                               "proxySecretRef": {"name": "proxy"}})
+        # libgit2 sends plain-http Git traffic past any proxy: refused, not ignored
+        env.create("proxied-http", {"url": repo.url, "ref": {"branch": "main"},
+                                    "secretRef": {"name": basic_auth(env)},
+                                    "proxySecretRef": {"name": "proxy"}})
+        obj = env.wait_ready("proxied", f"main@sha1:{sha}")
+        assert env.members(obj["status"]["artifact"]) == {"p.yaml": b"p\n"}
+        assert proxy.seen and all(t.endswith(f":{env.git.https_port}") for t in proxy.seen)
+        obj = env.wait_failed("proxied-http", "GitOperationFailed")
+        assert env.condition(obj, "Stalled") is not None
+    finally:
+        proxy.close()
