@@ -506,7 +506,9 @@ class AutomationReconcile:
                 if outcome.push_branch
                 else f"sha1:{outcome.commit}"
             )
-            await ctx.events.normal(SUCCEEDED, push_message(outcome), revision=revision)
+            message = push_message(outcome)
+            ctx.logger.info("%s", message.split("\n", 1)[0], extra={"revision": revision})
+            await ctx.events.normal(SUCCEEDED, message, revision=revision)
         return None
 
     # --- inputs -------------------------------------------------------------------------

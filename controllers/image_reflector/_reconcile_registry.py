@@ -6,7 +6,8 @@ tags, ImagePolicy to look up the digest of the tag it chose (`digestReflectionPo
 namespace, through `ctx.kube`:
 
 - `spec.secretRef`: a `kubernetes.io/dockerconfigjson` Secret; the entry for the image's
-  registry host gives the credentials (none: anonymous);
+  registry host gives the credentials; without one, the `imagePullSecrets` of
+  `spec.serviceAccountName` are tried in order (none of them: anonymous);
 - `spec.certSecretRef`: `ca.crt`, and `tls.crt` + `tls.key` for a client certificate;
 - `spec.proxySecretRef`: `address` (required), `username`, `password`;
 - `spec.insecure`: plain HTTP; `spec.timeout` (default: the interval) bounds each scan.
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 SECRETS = Resource("", "v1", "Secret", "secrets")
+SERVICE_ACCOUNTS = Resource("", "v1", "ServiceAccount", "serviceaccounts")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,34 @@ def proxy_url(address: str, username: str | None, password: str | None) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+async def _service_account_credentials(
+    ctx: ReconcileContext[Any], namespace: str, name: str, image: ImageName
+) -> RegistryCredentials | None:
+    """The credentials for `image` in the first image pull Secret of ServiceAccount
+    `namespace/name` that has some."""
+    account = await ctx.kube.get(ObjectRef(SERVICE_ACCOUNTS, namespace, name))
+    if account is None:
+        raise GenericError(
+            AUTHENTICATION_FAILED,
+            f"ServiceAccount '{namespace}/{name}' of spec.serviceAccountName not found",
+        )
+    for entry in account.get("imagePullSecrets") or []:
+        secret_name = (entry or {}).get("name")
+        if not secret_name:
+            continue
+        body = await ctx.kube.get(ObjectRef(SECRETS, namespace, secret_name))
+        if body is None:
+            continue
+        try:
+            config = parse_docker_config_secret(body.get("data") or {})
+        except DockerConfigError:
+            continue
+        found = credentials_for(config, image.api_host) or credentials_for(config, image.registry)
+        if found is not None:
+            return found
+    return None
+
+
 async def registry_access(ctx: ReconcileContext[Any], repo: ImageRepository) -> RegistryAccess:
     """Read the Secrets `repo.spec` refers to and build its registry access."""
     spec = repo.spec
@@ -144,6 +174,10 @@ async def registry_access(ctx: ReconcileContext[Any], repo: ImageRepository) -> 
             config, image.registry
         )
         without_entry = credentials is None
+    if credentials is None and spec.service_account_name:
+        credentials = await _service_account_credentials(
+            ctx, namespace, spec.service_account_name, image
+        )
     tls: TLSConfig | None = None
     if spec.cert_secret_ref is not None and spec.cert_secret_ref.name:
         data = await read_secret(

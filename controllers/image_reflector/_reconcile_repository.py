@@ -4,7 +4,9 @@ Phases (`RepositoryReconcile.phases`):
 
 1. `check_spec`: `spec.image` is parsed into its canonical name (`status.canonicalImageName`)
    and `spec.exclusionList` compiled; either being invalid stalls the object (reasons
-   `ImageURLInvalid`, `ReadOperationFailed`) until the spec changes.
+   `ImageURLInvalid`, `ReadOperationFailed`) until the spec changes. So does a cloud
+   `spec.provider` (aws, azure, gcp): afflux has no workload identity, only the `generic`
+   provider (secretRef, serviceAccountName's image pull secrets, or anonymous).
 2. `scan`: when a scan is due (`scan_due`), list the tags with the credentials, CA, proxy
    and timeout of the spec (`_reconcile_registry`), drop the excluded ones, write them to
    the tag store and report `status.lastScanResult` {revision, tagCount, scanTime,
@@ -31,13 +33,14 @@ from datetime import datetime
 from typing import Any
 
 from afflux.api import ImageRepository
-from afflux.api._meta import IMAGE_GROUP, READ_OPERATION_FAILED, SUCCEEDED
+from afflux.api._meta import AUTHENTICATION_FAILED, IMAGE_GROUP, READ_OPERATION_FAILED, SUCCEEDED
 from afflux.controllers.runtime import (
     GenericError,
     PhaseResult,
     ReconcileContext,
     Reconciler,
     Resource,
+    StallingError,
 )
 
 from ._imagename import parse_image
@@ -147,6 +150,14 @@ class RepositoryReconcile:
         image = parse_image(repo.spec.image)
         compile_exclusion_list(repo.exclusion_list)
         ctx.status["canonicalImageName"] = image.canonical
+        provider = repo.spec.provider or "generic"
+        if provider != "generic":
+            raise StallingError(
+                AUTHENTICATION_FAILED,
+                f"spec.provider '{provider}' is not supported: afflux authenticates with the "
+                "generic provider only; set spec.provider: generic with spec.secretRef (a "
+                "dockerconfigjson Secret) or spec.serviceAccountName",
+            )
         return None
 
     async def scan(self, ctx: ReconcileContext[ImageRepository]) -> PhaseResult | None:

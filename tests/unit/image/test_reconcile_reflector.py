@@ -4,13 +4,17 @@ over an in-memory Kubernetes and a tag store in a temporary directory."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from runtime.fakes import FakeKube
 
+from afflux.api import ImageRepository
 from afflux.controllers.image_reflector._reconcile_policy import (
     IMAGE_POLICY,
     NAMESPACES,
@@ -20,9 +24,15 @@ from afflux.controllers.image_reflector._reconcile_policy import (
     policy_interval,
     policy_reconciler,
 )
-from afflux.controllers.image_reflector._reconcile_registry import proxy_url
+from afflux.controllers.image_reflector._reconcile_registry import (
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    proxy_url,
+    registry_access,
+)
 from afflux.controllers.image_reflector._reconcile_repository import (
     IMAGE_REPOSITORY,
+    repository_reconciler,
     scan_change_key,
     scan_due,
 )
@@ -349,3 +359,67 @@ def test_cross_namespace_needs_access_from(tmp_path: Path) -> None:
     result, _ = world.run(policy(namespace="team", repo_ns="apps"), no_cross_namespace_refs=True)
     assert (result.kind, result.reason) == (OutcomeKind.FAILED, "AccessDenied")
     assert "cross-namespace references have been blocked" in result.message
+
+
+# --- registry access from Secrets -------------------------------------------------------------
+
+
+def _dockerconfig(host: str, user: str, password: str) -> dict[str, str]:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    config = json.dumps({"auths": {host: {"auth": auth}}}).encode()
+    return {".dockerconfigjson": base64.b64encode(config).decode()}
+
+
+def test_service_account_pull_secrets_give_credentials_when_secret_ref_is_absent() -> None:
+    kube = FakeKube()
+    kube.put(
+        SERVICE_ACCOUNTS,
+        {
+            "metadata": {"name": "puller", "namespace": "apps"},
+            "imagePullSecrets": [{"name": "missing"}, {"name": "other"}, {"name": "pull"}],
+        },
+    )
+    kube.put(
+        SECRETS,
+        {
+            "metadata": {"name": "other", "namespace": "apps"},
+            "data": _dockerconfig("elsewhere.test", "x", "y"),
+        },
+    )
+    kube.put(
+        SECRETS,
+        {
+            "metadata": {"name": "pull", "namespace": "apps"},
+            "data": _dockerconfig("registry.example.test", "bot", "s3cret"),
+        },
+    )
+    repo = ImageRepository.from_dict(
+        {
+            "kind": "ImageRepository",
+            "metadata": {"name": "app", "namespace": "apps"},
+            "spec": {"image": IMAGE, "interval": "5m", "serviceAccountName": "puller"},
+        }
+    )
+    access = asyncio.run(registry_access(SimpleNamespace(kube=kube), repo))  # type: ignore[arg-type]
+    assert access.credentials is not None
+    assert (access.credentials.username, access.credentials.password) == ("bot", "s3cret")
+    assert access.timeout == 300.0
+
+
+def test_a_cloud_provider_stalls_with_what_to_do(tmp_path: Path) -> None:
+    kube = FakeKube()
+    body = kube.put(
+        IMAGE_REPOSITORY,
+        {
+            "metadata": {"name": "app", "namespace": "apps"},
+            "spec": {"image": IMAGE, "interval": "1h", "provider": "aws"},
+        },
+    )
+    env = Environment(
+        kube=kube,
+        recorder=EventRecorder(kube, "image-reflector-controller"),
+        options=Options(name="image-reflector-controller"),
+    )
+    result = asyncio.run(repository_reconciler(TagStore(tmp_path)).reconcile(body, env))
+    assert (result.kind, result.reason) == (OutcomeKind.STALLED, "AuthenticationFailed")
+    assert "spec.provider 'aws' is not supported" in result.message
