@@ -798,3 +798,58 @@ def test_missing_git_repository_is_not_ready(
         reason="DependencyNotReady",
     )
     assert "GitRepository" in condition(waiting, "Ready")["message"]
+
+
+def test_policy_selector_limits_the_policies_applied(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    repo_path = f"afflux/selected-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.3.0", "2.1.0")
+    selected = image_policy(namespace, "selected", "app", {"semver": {"range": "1.x"}})
+    selected["metadata"]["labels"] = {"team": "a"}
+    ignored = image_policy(namespace, "ignored", "app", {"semver": {"range": "2.x"}})
+    ignored["metadata"]["labels"] = {"team": "b"}
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        selected,
+        ignored,
+    )
+    wait_condition(cluster, "imagepolicy", namespace, "selected")
+    wait_condition(cluster, "imagepolicy", namespace, "ignored")
+
+    name = f"selector-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    before = deployment(
+        f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:selected"}}',
+        f"        - name: other\n          image: {image}:1.0.0 "
+        f'# {{"$imagepolicy": "{namespace}:ignored"}}\n',
+    )
+    seed = git_push_files(url, {"apps/web.yaml": before}, auth=GitAuth.for_server(git_server))
+    auto = automation(namespace, "auto", "repo")
+    auto["spec"]["policySelector"] = {
+        "matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]
+    }
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), auto)
+
+    def pushed() -> pygit2.Commit:
+        commit = head(git_server, name)
+        assert str(commit.id) != seed
+        return commit
+
+    commit = eventually(pushed, 90, message="the automation commit")
+    assert blob(commit, "apps/web.yaml") == before.replace(
+        f"{image}:1.0.0 # {{", f"{image}:1.3.0 # {{", 1
+    )
+    assert commit.message == "Update from image update automation"
+    status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
+    assert status["observedPolicies"] == {"selected": {"name": image, "tag": "1.3.0"}}
