@@ -2,7 +2,7 @@
 
 Its own flag, besides the common ones (`afflux.controllers.runtime._options`):
 `--storage-path`, the directory of the tag store (`/data` in the container, else
-`./data`).
+`./data`, else under the temp dir; see `handlers.default_storage_path`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,15 @@ _log = logging.getLogger(f"afflux.{CONTROLLER}")
 
 
 def default_storage_path() -> Path:
-    """`/data` where it is a writable directory (the container), else `./data`."""
+    """`/data` where it is a writable directory (the container's volume), else `./data`
+    when the working directory is writable, else a directory under the temp dir (a
+    read-only root file system with only /tmp mounted)."""
     data = Path("/data")
     if data.is_dir() and os.access(data, os.W_OK):
         return data
-    return Path.cwd() / "data"
+    if os.access(Path.cwd(), os.W_OK):
+        return Path.cwd() / "data"
+    return Path(tempfile.gettempdir()) / "image-reflector-controller"
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
