@@ -3,13 +3,21 @@ automation runs, which policies it selects, what it reports."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from runtime.fakes import FakeKube
 
+from afflux.api import ImageUpdateAutomation
 from afflux.controllers.image_automation._gitops import AutomationOutcome, CheckoutRef, PushSpec
 from afflux.controllers.image_automation._reconcile import (
+    GIT_REPOSITORY,
+    SECRETS,
+    AutomationReconcile,
     RunState,
     automations_for_policy,
     automations_for_source,
@@ -24,6 +32,7 @@ from afflux.controllers.image_automation._reconcile import (
     setter_policies,
     switches_branch,
 )
+from afflux.controllers.runtime import GenericError, StallingError, WaitingError
 
 APP = {"name": "ghcr.io/org/app", "tag": "1.1.0"}
 REV = "main@sha1:" + "a" * 40
@@ -302,3 +311,104 @@ def test_which_automations_a_change_concerns() -> None:
     assert automations_for_policy(policy("app", {}), autos) == [("apps", "a"), ("apps", "b")]
     repo = {"metadata": {"namespace": "apps", "name": "repo"}}
     assert automations_for_source(repo, autos) == [("apps", "a"), ("team", "c")]
+
+
+# --- reading the GitRepository and the Secrets (in-memory Kubernetes) ---------------------------
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _automation(**git: Any) -> ImageUpdateAutomation:
+    return ImageUpdateAutomation.from_dict(
+        {
+            "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "auto", "namespace": "apps", "generation": 1},
+            "spec": {
+                "interval": "5m",
+                "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                "git": {"commit": {"author": {"email": "bot@example.test"}}, **git},
+            },
+        }
+    )
+
+
+def _kube(**repo_spec: Any) -> FakeKube:
+    kube = FakeKube()
+    kube.put(
+        GIT_REPOSITORY,
+        {
+            "metadata": {"name": "repo", "namespace": "apps"},
+            "spec": {
+                "url": "https://git.example.test/org/repo.git",
+                "interval": "1m",
+                "ref": {"branch": "main"},
+                **repo_spec,
+            },
+        },
+    )
+    return kube
+
+
+def _ctx(kube: FakeKube, auto: ImageUpdateAutomation) -> Any:
+    return SimpleNamespace(kube=kube, obj=auto)
+
+
+def test_source_reads_url_credentials_timeout_and_checkout() -> None:
+    kube = _kube(secretRef={"name": "git-auth"}, timeout="2m")
+    kube.put(
+        SECRETS,
+        {
+            "metadata": {"name": "git-auth", "namespace": "apps"},
+            "data": {"username": _b64("bot"), "password": _b64("s3cret")},
+        },
+    )
+    source = asyncio.run(AutomationReconcile()._source(_ctx(kube, _automation())))
+    assert source.url == "https://git.example.test/org/repo.git"
+    assert source.credentials is not None
+    assert (source.credentials.username, source.credentials.password) == ("bot", "s3cret")
+    assert source.timeout == 120.0
+    assert source.checkout == CheckoutRef(branch="main")
+
+    override = _automation(checkout={"ref": {"tag": "v1"}})
+    assert asyncio.run(AutomationReconcile()._source(_ctx(kube, override))).checkout == (
+        CheckoutRef(tag="v1")
+    )
+
+
+def test_source_that_does_not_exist_is_waited_for() -> None:
+    with pytest.raises(WaitingError, match="GitRepository 'apps/repo' not found"):
+        asyncio.run(AutomationReconcile()._source(_ctx(FakeKube(), _automation())))
+
+
+def test_git_proxy_is_refused_with_a_clear_message() -> None:
+    kube = _kube(proxySecretRef={"name": "proxy"})
+    with pytest.raises(StallingError, match="proxySecretRef"):
+        asyncio.run(AutomationReconcile()._source(_ctx(kube, _automation())))
+
+
+def test_missing_git_secret_names_the_field() -> None:
+    kube = _kube(secretRef={"name": "absent"})
+    with pytest.raises(GenericError, match="Secret 'apps/absent' of spec.secretRef"):
+        asyncio.run(AutomationReconcile()._source(_ctx(kube, _automation())))
+
+
+def test_signing_key_comes_from_git_asc_and_passphrase() -> None:
+    kube = FakeKube()
+    kube.put(
+        SECRETS,
+        {
+            "metadata": {"name": "signing", "namespace": "apps"},
+            "data": {"git.asc": _b64("-----BEGIN PGP..."), "passphrase": _b64("pw")},
+        },
+    )
+    auto = _automation(
+        commit={"author": {"email": "b@x"}, "signingKey": {"secretRef": {"name": "signing"}}}
+    )
+    key = asyncio.run(AutomationReconcile()._signing_key(_ctx(kube, auto)))
+    assert key is not None and (key.armored, key.passphrase) == (b"-----BEGIN PGP...", "pw")
+
+    kube.put(SECRETS, {"metadata": {"name": "signing", "namespace": "apps"}, "data": {}})
+    with pytest.raises(GenericError, match="no 'git.asc' key"):
+        asyncio.run(AutomationReconcile()._signing_key(_ctx(kube, auto)))
