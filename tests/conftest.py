@@ -13,4 +13,5 @@ pytest_plugins = [
     "harness.fixtures_cluster",
     "harness.fixtures_servers",
     "harness.fixtures_controllers",
+    "harness.fixtures_helm",
 ]

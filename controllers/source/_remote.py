@@ -157,12 +157,12 @@ async def proxy_address(ctx: ReconcileContext[Any], name: str | None) -> str | N
                        parts.fragment))
 
 
-async def run_blocking(timeout: float, what: str, func: Callable[..., T], *args: Any,
+async def run_blocking(limit: float, what: str, func: Callable[..., T], /, *args: Any,
                        on_timeout: Callable[[str], BaseException], **kwargs: Any) -> T:
     """`func(*args, **kwargs)` in a worker thread; `on_timeout(message)` is raised when it
-    takes longer than `timeout` (+ `THREAD_GRACE`)."""
+    takes longer than `limit` seconds (+ `THREAD_GRACE`)."""
     try:
         return await asyncio.wait_for(asyncio.to_thread(func, *args, **kwargs),
-                                      timeout + THREAD_GRACE)
+                                      limit + THREAD_GRACE)
     except TimeoutError:
-        raise on_timeout(f"{what} did not finish within the timeout ({timeout:g}s)") from None
+        raise on_timeout(f"{what} did not finish within the timeout ({limit:g}s)") from None

@@ -124,7 +124,7 @@ class SourceEnv:
                    check: Callable[[dict[str, Any]], Any] | None = None,
                    timeout: float = TIMEOUT) -> dict[str, Any]:
         """The object once Ready=True for its current generation (at `revision`, and
-        passing `check` if given)."""
+        passing `check` if given: it asserts, or returns False for "not yet")."""
 
         def ready() -> dict[str, Any]:
             obj = self.get(kind, name)
@@ -135,7 +135,7 @@ class SourceEnv:
             if revision is not None:
                 assert obj["status"]["artifact"]["revision"] == revision, obj["status"]
             if check is not None:
-                check(obj)
+                assert check(obj) is not False, f"check failed on {obj['status']}"
             return obj
 
         return eventually(ready, timeout, message=f"{kind} {name} Ready")
