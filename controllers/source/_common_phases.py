@@ -105,11 +105,18 @@ def artifact_from_status(status: Mapping[str, Any]) -> Artifact | None:
 
 
 def _check_and_collect(storage: Storage, artifact: Artifact) -> tuple[bool, str | None]:
-    """(stored?, error of the garbage collection) for the current artifact."""
+    """(stored?, error of the garbage collection) for the current artifact (blocking: the
+    object's storage lock is taken here, in the worker thread, never on the event loop)."""
     try:
         path = storage.local_path(artifact)
     except StorageError:
         return False, None
+    with storage.lock_artifact(artifact):
+        return _check_and_collect_locked(storage, artifact, path)
+
+
+def _check_and_collect_locked(storage: Storage, artifact: Artifact, path: Path
+                              ) -> tuple[bool, str | None]:
     stored = storage.exists(artifact) and (
         artifact.size is None or path.stat().st_size == artifact.size)
     if not stored:
@@ -131,11 +138,10 @@ def storage_phase(source: SourceContext, kind: str, link_name: str = LATEST_LINK
             ctx.conditions.remove(ARTIFACT_IN_STORAGE)
             ctx.status.pop("url", None)
             return None
-        with storage.lock(kind, ctx.namespace or "", ctx.name):
-            stored, gc_error = await asyncio.to_thread(_check_and_collect, storage, artifact)
+        stored, gc_error = await asyncio.to_thread(_check_and_collect, storage, artifact)
         if not stored:
-            ctx.logger.info("artifact %s is gone from storage; it will be rebuilt",
-                            artifact.path)
+            ctx.logger.info("%s artifact %s is gone from storage; it will be rebuilt",
+                            kind, artifact.path)
             ctx.status.pop("artifact", None)
             ctx.status.pop("url", None)
             ctx.conditions.remove(ARTIFACT_IN_STORAGE)

@@ -929,3 +929,20 @@ def test_proxy_secret(env: Env, tmp_path: Path) -> None:
         assert env.condition(obj, "Stalled") is not None
     finally:
         proxy.close()
+
+
+def test_an_artifact_lost_from_storage_is_rebuilt(env: Env, tmp_path: Path) -> None:
+    repo, name = new_repo(env, tmp_path)
+    sha = repo.commit({"a": "1\n"}, message="one")
+    repo.push()
+    env.create("lost", {"url": repo.url, "ref": {"branch": "main"},
+                        "secretRef": {"name": basic_auth(env)}})
+    artifact = env.wait_ready("lost", f"main@sha1:{sha}")["status"]["artifact"]
+    fetches = env.git.fetches(name)
+    (env.storage / artifact["path"]).unlink()
+    stamp = env.request_reconcile("lost")
+    obj = eventually(lambda: (o := env.get("lost"))["status"].get(
+        "lastHandledReconcileAt") == stamp and o, TIMEOUT, message="requestedAt handled")
+    assert env.git.fetches(name) > fetches, "the lost artifact was not rebuilt from the remote"
+    assert obj["status"]["artifact"]["digest"] == artifact["digest"]  # deterministic archive
+    assert env.members(obj["status"]["artifact"]) == {"a": b"1\n"}
