@@ -14,4 +14,5 @@ pytest_plugins = [
     "harness.fixtures_servers",
     "harness.fixtures_controllers",
     "harness.fixtures_helm",
+    "harness.fixtures_s3",
 ]
