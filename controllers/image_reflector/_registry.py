@@ -301,13 +301,22 @@ class RegistryClient:
     # -- requests
 
     async def _request(
-        self, method: str, url: str, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         session = self._open()
         host = self.image.api_host
         try:
             async with session.request(
-                method, url, headers=dict(headers or {}), proxy=self.proxy, allow_redirects=True
+                method,
+                url,
+                headers=dict(headers or {}),
+                data=data,
+                proxy=self.proxy,
+                allow_redirects=True,
             ) as resp:
                 body = await resp.read()
                 return resp.status, resp.headers, body
