@@ -6,8 +6,8 @@
    `kustomize-controller`, settings from the flags);
 2. registers the Kustomization `Reconciler` (`_reconcile`);
 3. watches GitRepositories, OCIRepositories and Buckets: when a source's
-   `status.artifact.revision` changes (or the source appears or goes), every Kustomization
-   whose `sourceRef` names it is reconciled at once, not at its next interval;
+   `status.artifact.revision` changes (or the source goes), every Kustomization whose
+   `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
    lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once.
 
@@ -62,8 +62,32 @@ def _trigger_all(scheduler: Scheduler, bodies: list[dict[str, Any]]) -> None:
         scheduler.trigger(namespace, name)
 
 
+class Seen:
+    """Which objects a watch has shown before: the first sight of an object (the listing at
+    start-up, or a new object without an artifact yet) triggers nothing, since every
+    Kustomization is reconciled when it is first seen anyway; later changes do."""
+
+    def __init__(self) -> None:
+        self._known: set[tuple[str, str]] = set()
+
+    def again(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
+        ident = _identity(body)
+        if event_type == "DELETED":
+            self._known.discard(ident)
+            return True
+        if ident in self._known:
+            return True
+        self._known.add(ident)
+        return False
+
+
 def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
-    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+    """Trigger the Kustomizations that build a source whose artifact revision changed."""
+    seen = Seen()
+
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not seen.again(event_type, body):
+            return
         namespace, name = _identity(body)
         _trigger_all(scheduler, scheduler.find(
             lambda ks: references_source(ks, kind, namespace, name)))
@@ -72,7 +96,12 @@ def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
 
 
 def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
-    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+    """Trigger the Kustomizations that depend on one whose readiness changed."""
+    seen = Seen()
+
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not seen.again(event_type, body):
+            return
         namespace, name = _identity(body)
         _trigger_all(scheduler, scheduler.find(lambda ks: depends_on(ks, namespace, name)))
 

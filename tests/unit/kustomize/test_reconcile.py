@@ -47,7 +47,11 @@ from afflux.controllers.kustomize._reconcile_state import (
     parse_feature_gates,
     run_of,
 )
-from afflux.controllers.kustomize.handlers import readiness_key
+from afflux.controllers.kustomize.handlers import (
+    on_readiness_change,
+    on_source_change,
+    readiness_key,
+)
 from afflux.controllers.runtime import (
     Environment,
     EventRecorder,
@@ -430,3 +434,37 @@ def test_run_state_tarball_is_closed() -> None:
     tarball.write(b"x")
     state.close()
     assert tarball.closed and state.tarball is None
+
+
+class RecordingScheduler:
+    def __init__(self, *bodies: dict[str, Any]) -> None:
+        self.bodies = list(bodies)
+        self.triggered: list[tuple[str, str]] = []
+
+    def find(self, predicate: Any) -> list[dict[str, Any]]:
+        return [b for b in self.bodies if predicate(b)]
+
+    def trigger(self, namespace: str, name: str) -> bool:
+        self.triggered.append((namespace, name))
+        return True
+
+
+def test_source_watch_triggers_its_kustomizations_after_first_sight() -> None:
+    other = ks_body(sourceRef={"kind": "GitRepository", "name": "other"})
+    other["metadata"] = {**other["metadata"], "name": "unrelated"}
+    scheduler = RecordingScheduler(ks_body(), other)
+    callback = on_source_change(scheduler, "GitRepository")  # type: ignore[arg-type]
+    _, source = gitrepo(ARTIFACT)
+    callback("ADDED", source)  # start-up listing: every Kustomization runs first anyway
+    assert scheduler.triggered == []
+    callback("MODIFIED", source)  # a new revision (the operator filters on it)
+    callback("DELETED", source)
+    assert scheduler.triggered == [(NS, "app"), (NS, "app")]
+
+
+def test_readiness_watch_triggers_dependents() -> None:
+    scheduler = RecordingScheduler(ks_body(dependsOn=[{"name": "base"}]), ks_body())
+    callback = on_readiness_change(scheduler)  # type: ignore[arg-type]
+    callback(None, dep())
+    callback("MODIFIED", dep())
+    assert scheduler.triggered == [(NS, "app")]
