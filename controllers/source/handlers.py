@@ -24,6 +24,7 @@ import kopf
 from afflux.controllers.runtime import Operator, Reconciler
 
 from ._context import SourceContext
+from ._reconcile_bucket import bucket_reconciler
 from ._reconcile_git import git_reconciler
 from ._reconcile_helmrepo import helmrepo_reconciler
 from ._reconcile_oci import oci_reconciler
@@ -34,7 +35,12 @@ __all__ = ["RECONCILER_FACTORIES", "ReconcilerFactory", "setup"]
 ReconcilerFactory = Callable[[SourceContext], Reconciler[Any]]
 
 #: One factory per kind this operator reconciles.
-RECONCILER_FACTORIES: list[ReconcilerFactory] = [git_reconciler, oci_reconciler, helmrepo_reconciler]
+RECONCILER_FACTORIES: list[ReconcilerFactory] = [
+    git_reconciler,
+    oci_reconciler,
+    helmrepo_reconciler,
+    bucket_reconciler,
+]
 
 _log = logging.getLogger("afflux.source-controller")
 
