@@ -6,7 +6,8 @@
   `spec.path` with the real kustomize (`_build.build`: generated kustomization.yaml,
   targetNamespace, namePrefix/Suffix, patches, images, components), decrypting SOPS data with
   the keys, in a worker thread. A failure is BuildFailed with a message naming the file;
-  nothing is applied and nothing is pruned.
+  nothing is applied and nothing is pruned. A `spec.path` that is not in the artifact is
+  ArtifactFailed, as in Flux.
 - `substitute_phase` runs `spec.postBuild` (inline `substitute` over `substituteFrom`
   ConfigMaps and Secrets, later ones winning; a missing object is an error unless
   `optional`; strict mode with the `StrictPostBuildSubstitutions` feature gate), then adds
@@ -22,6 +23,7 @@ import binascii
 import hashlib
 import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from afflux.api import Kustomization
@@ -37,7 +39,7 @@ from afflux.controllers.runtime import (
 )
 from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
-from ._build import BuildOptions, build
+from ._build import BuildOptions, build, resolve_path
 from ._errors import BuildError
 from ._objects import dump_documents, set_common_metadata, set_owner_labels
 from ._reconcile_state import run_of
@@ -114,6 +116,9 @@ def _build(tarball: Any, spec: Mapping[str, Any], keys: DecryptionKeys | None,
             safe_extract(tarball, scratch)
         except UnsafeArchiveError as err:
             raise GenericError(ARTIFACT_FAILED, f"cannot unpack the artifact: {err}") from None
+        if not resolve_path(Path(scratch), options.path).is_dir():  # Flux: ArtifactFailed
+            raise GenericError(ARTIFACT_FAILED, f"kustomization path not found: "
+                               f"{options.path!r} is not a directory in the source artifact")
         if keys is None:
             return build(scratch, options, timeout=timeout)
         with SopsDecryptor(keys) as decryptor:

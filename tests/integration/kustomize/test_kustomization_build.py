@@ -185,3 +185,11 @@ def test_components_and_spec_path_must_stay_inside_the_artifact(env: Env) -> Non
     ks = env.kustomization("escape", env.source(repo), path="../../etc")
     ready = env.wait_failed(ks, "BuildFailed")
     assert "outside the source artifact" in ready["message"]
+
+
+def test_missing_path_is_an_artifact_failure(env: Env) -> None:
+    repo, _ = env.repo({"deploy/cm.yaml": dump(configmap("nowhere", namespace=env.namespace))})
+    ks = env.kustomization("no-path", env.source(repo), path="./does-not-exist")
+    ready = env.wait_failed(ks, "ArtifactFailed")
+    assert ready["message"] == ("kustomization path not found: './does-not-exist' is not a "
+                                "directory in the source artifact")
