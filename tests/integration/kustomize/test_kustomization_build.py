@@ -191,9 +191,9 @@ def test_missing_path_is_an_artifact_failure(env: Env) -> None:
     repo, _ = env.repo({"deploy/cm.yaml": dump(configmap("nowhere", namespace=env.namespace))})
     ks = env.kustomization("no-path", env.source(repo), path="./does-not-exist")
 
-    def path_not_found() -> None:
+    def path_not_found() -> bool:
         ready = env.wait_failed(ks, "ArtifactFailed")
-        assert ready["message"] == ("kustomization path not found: './does-not-exist' is not "
-                                    "a directory in the source artifact")
+        return bool(ready["message"] == ("kustomization path not found: './does-not-exist' is "
+                                         "not a directory in the source artifact"))
 
     eventually(path_not_found, TIMEOUT, message="ArtifactFailed for the path")
