@@ -312,3 +312,14 @@ def test_wait_for_reports_what_is_not_ready_and_why(
     assert caught.value.pending[0].status is HealthStatus.IN_PROGRESS
     assert str(caught.value).startswith(
         f"timeout waiting for: [Deployment/{namespace}/stuck status: 'InProgress'")
+
+
+def test_secret_with_string_data_is_unchanged_on_the_next_run(
+        namespace: str, manager: ResourceManager) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret",
+              "metadata": {"name": "creds", "namespace": namespace},
+              "type": "Opaque", "stringData": {"password": "hunter2"}}
+    assert actions(run(manager.apply_all_staged([secret], OPTIONS))) == {
+        f"Secret/{namespace}/creds": "created"}
+    assert actions(run(manager.apply_all_staged([secret], OPTIONS))) == {
+        f"Secret/{namespace}/creds": "unchanged"}
