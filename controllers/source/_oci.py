@@ -81,7 +81,8 @@ MAX_MANIFEST_SIZE = 4 << 20
 CHUNK = 1 << 20
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPO = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 
 
 class RegistryError(Exception):
@@ -129,7 +130,8 @@ def parse_oci_url(url: str) -> OCIURL:
             f"URL {url!r} must not contain a tag or digest; use spec.ref to select one",
         )
     if not _REPO.match(repository):
-        raise RegistryError("invalid", f"URL {url!r}: {repository!r} is not a valid repository name")
+        raise RegistryError("invalid",
+                            f"URL {url!r}: {repository!r} is not a valid repository name")
     return OCIURL(host.lower(), repository)
 
 
@@ -191,7 +193,8 @@ def select_semver_tag(tags: list[str], semver: str, semver_filter: str | None = 
             pattern = re.compile(semver_filter)
         except re.error as err:
             raise RegistryError(
-                "invalid", f"semverFilter {semver_filter!r} is not a valid regular expression: {err}"
+                "invalid",
+                f"semverFilter {semver_filter!r} is not a valid regular expression: {err}"
             ) from None
         candidates = [t for t in tags if pattern.search(t)]
     chosen = latest_matching(constraint, candidates)
@@ -361,8 +364,9 @@ class RegistryClient:
             raise RegistryError("invalid", f"token service {realm} returned no token")
         return f"Bearer {token}"
 
-    def _request(self, method: str, path: str, scope: str, *, headers: Mapping[str, str] | None = None,
-                 stream: bool = False, absolute: str | None = None) -> requests.Response:
+    def _request(self, method: str, path: str, scope: str, *,
+                 headers: Mapping[str, str] | None = None, stream: bool = False,
+                 absolute: str | None = None) -> requests.Response:
         """One request with the registry's auth dance; returns any non-401 answer."""
         url = absolute or f"{self.base}{path}"
         sent = dict(headers or {})
@@ -495,7 +499,8 @@ class RegistryClient:
                     h.update(chunk)
                     out.write(chunk)
             except requests.exceptions.RequestException as err:
-                raise RegistryError("unreachable", f"download of {digest} broke off: {err}") from None
+                raise RegistryError("unreachable",
+                                    f"download of {digest} broke off: {err}") from None
         actual = "sha256:" + h.hexdigest()
         if actual != digest:
             raise RegistryError("invalid", f"blob digest mismatch: expected {digest}, got {actual}")

@@ -26,6 +26,7 @@ from afflux.controllers.runtime import Operator, Reconciler
 from ._context import SourceContext
 from ._reconcile_bucket import bucket_reconciler
 from ._reconcile_git import git_reconciler
+from ._reconcile_helmchart import helmchart_reconciler
 from ._reconcile_helmrepo import helmrepo_reconciler
 from ._reconcile_oci import oci_reconciler
 from ._server import ArtifactServer
@@ -40,6 +41,7 @@ RECONCILER_FACTORIES: list[ReconcilerFactory] = [
     oci_reconciler,
     helmrepo_reconciler,
     bucket_reconciler,
+    helmchart_reconciler,
 ]
 
 _log = logging.getLogger("afflux.source-controller")

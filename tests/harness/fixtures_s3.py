@@ -18,7 +18,8 @@ moto lives in its own virtualenv, not in the project's: moto needs botocore, whi
 `python-dateutil<3`, while the `kubernetes` client afflux uses requires `>=3`. Install it
 once (CI does the same):
 
-    python3 -m venv ~/.cache/afflux/moto && ~/.cache/afflux/moto/bin/pip install 'moto[server]==5.2.5'
+    python3 -m venv ~/.cache/afflux/moto
+    ~/.cache/afflux/moto/bin/pip install 'moto[server]==5.2.5'
 
 (`$AFFLUX_MOTO_HOME` points elsewhere.) Without it the fixture fails with that line.
 
