@@ -12,6 +12,7 @@ from . import (
     _check,
     _create,
     _delete,
+    _dev,
     _events,
     _export,
     _get,
@@ -44,6 +45,7 @@ _COMMANDS = (
     _check,
     _install,
     _version,
+    _dev,
 )
 
 

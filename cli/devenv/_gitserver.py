@@ -71,8 +71,11 @@ class GitHTTPServer:
         http_port: int | None = 0,
         https_port: int | None = 0,
         start_timeout: float = 30.0,
+        persistent: bool = False,
     ) -> None:
         self.directory = Path(directory)
+        #: Leave the server running when this interpreter exits (see `_procs.stop_pid`).
+        self.persistent = persistent
         self.ca = ca or TestCA(self.directory / "ca")
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
@@ -128,6 +131,7 @@ class GitHTTPServer:
             "git http server",
             [sys.executable, str(Path(__file__).with_name("_githttpd.py")), str(config_path)],
             self.log_path,
+            persistent=self.persistent,
         )
         proc.start()
         self._proc = proc

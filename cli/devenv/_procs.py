@@ -5,7 +5,9 @@ a log file, and `stop()` ends it and everything it spawned: the group first, the
 descendant that left the group (sshd's per-connection children call setsid). A server
 that exits or does not become ready raises `ServerStartError` carrying its own log.
 Processes that are still running when the interpreter exits are stopped by an atexit
-hook, so an aborted test run leaves nothing behind.
+hook, so an aborted test run leaves nothing behind; a `persistent` process is left out of
+that hook (`afflux dev up` starts servers that outlive the command), and another process
+stops it later by its pid with `stop_pid`.
 """
 
 from __future__ import annotations
@@ -84,8 +86,11 @@ class ManagedProcess:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        persistent: bool = False,
     ) -> None:
         self.name = name
+        #: Left running when this interpreter exits (not stopped by the atexit hook).
+        self.persistent = persistent
         self.argv = [str(a) for a in argv]
         self.log_path = Path(log_path)
         self.env = dict(env) if env is not None else None
@@ -125,7 +130,8 @@ class ManagedProcess:
                 )
             except OSError as err:
                 raise ServerStartError(self.name, f"cannot run {self.argv[0]}: {err}") from err
-        _register(self)
+        if not self.persistent:
+            _register(self)
 
     def log_text(self, max_bytes: int = LOG_TAIL_BYTES) -> str:
         """This run's log output (the last `max_bytes` of it)."""
@@ -181,6 +187,42 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 pass
         _unregister(self)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie counts as gone)."""
+    return pid > 0 and _exists(pid)
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> bool:
+    """Stop a process started elsewhere (a persistent `ManagedProcess` of an earlier run),
+    its process group and its descendants: SIGTERM, then SIGKILL after `timeout`. Returns
+    whether it was running. Only for pids this environment recorded itself."""
+    if not pid_alive(pid):
+        return False
+    pids = _descendants(pid)
+    _signal_all(pid, pids, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (pid_alive(pid) or any(_exists(p) for p in pids)):
+        _reap(pid)
+        time.sleep(0.05)
+    left = [p for p in [pid, *pids, *_descendants(pid)] if _exists(p)]
+    if left:
+        _signal_all(pid, left, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_exists(p) for p in left):
+            _reap(pid)
+            time.sleep(0.05)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect `pid`'s exit status if it is our child (else nothing)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def _signal_all(leader: int, pids: Sequence[int], sig: signal.Signals) -> None:

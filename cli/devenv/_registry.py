@@ -91,8 +91,11 @@ class Registry:
         host: str = "127.0.0.1",
         port: int = 0,
         start_timeout: float = 30.0,
+        persistent: bool = False,
     ) -> None:
         self.directory = Path(directory)
+        #: Leave the server running when this interpreter exits (see `_procs.stop_pid`).
+        self.persistent = persistent
         self.ca = ca or TestCA(self.directory / "ca")
         self.username = username
         self.password = password or secrets.token_urlsafe(16)
@@ -164,7 +167,8 @@ class Registry:
 
     def _start_on(self, port: int, config: Path) -> None:
         proc = ManagedProcess(
-            "docker-registry", [REGISTRY_BIN, "serve", str(config.resolve())], self.log_path
+            "docker-registry", [REGISTRY_BIN, "serve", str(config.resolve())], self.log_path,
+            persistent=self.persistent,
         )
         proc.start()
         self._proc = proc

@@ -1,0 +1,377 @@
+"""`DevEnvironment`: the whole local setup of `afflux dev up`, composed from the parts.
+
+Under one state directory (`.local` by default) it runs, as processes that outlive the
+command that started them:
+
+    cluster/      the local Kubernetes control plane (`LocalCluster`)
+    ca/           the dev CA that signs the Git server's and the registry's certificates
+    git/          the Git server (smart HTTP and HTTPS, basic auth; `GitHTTPServer`)
+    registry/     the OCI registry (TLS from the dev CA, htpasswd auth; `Registry`)
+    logs/         one log per operator: `<controller>.log` (what `afflux logs` reads)
+    operators/    the operators' storage (source-controller artifacts, image tag store)
+    dev.json      pids, ports and credentials of the above, so another process can find
+                  them, restart what died (`up` again) or stop everything (`down`)
+
+and prepares the cluster for afflux: the Flux CRDs, the `flux-system` namespace, and in it
+the Secrets `registry-credentials` (dockerconfigjson) and `registry-ca` (`ca.crt`) and the
+ConfigMap `dev-env` (`DEV_REGISTRY`, `DEV_GIT_URL`) that examples/fleet refers to.
+
+The operators (source, kustomize, image-reflector, image-automation) run out of cluster,
+with the cluster's admin kubeconfig, watching every namespace, with leader election on so
+that each keeps a `<controller>-leader-election` Lease in `flux-system` fresh (that is how
+`afflux check` sees a local operator). The local cluster's nodes are kwok's fake nodes,
+which run no containers: this is why the operators are processes and why bootstrap has
+`--local`.
+
+`up()` is idempotent: what runs is kept, what is missing (or died) is started. `down()`
+stops every recorded process and its children and leaves none behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._ca import TestCA
+from ._cluster import LocalCluster
+from ._gitserver import GitHTTPServer
+from ._procs import (
+    DevEnvError,
+    ManagedProcess,
+    ServerStartError,
+    free_port,
+    pid_alive,
+    port_open,
+    stop_pid,
+)
+from ._registry import Registry
+from ._tools import tool_path
+
+__all__ = [
+    "DEFAULT_OPERATORS",
+    "DevEnvironment",
+    "DevInfo",
+    "OPERATOR_MODULES",
+]
+
+#: controller name -> the module `python -m afflux.controllers.<module>` runs. Only the
+#: operators that exist (helm-controller and notification-controller do not yet).
+OPERATOR_MODULES: dict[str, str] = {
+    "source-controller": "source",
+    "kustomize-controller": "kustomize",
+    "image-reflector-controller": "image_reflector",
+    "image-automation-controller": "image_automation",
+}
+DEFAULT_OPERATORS: tuple[str, ...] = tuple(OPERATOR_MODULES)
+NAMESPACE = "flux-system"
+GIT_USER = "git-user"
+REGISTRY_USER = "registry-user"
+
+_REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = _REPO / "config" / "crd" / "bases"
+
+
+@dataclass(frozen=True)
+class DevInfo:
+    """How to reach a running environment (what `afflux dev up` prints)."""
+
+    root: Path
+    kubeconfig: Path
+    git_http: str
+    git_https: str
+    git_username: str
+    git_password: str
+    ca_file: Path
+    registry: str
+    registry_username: str
+    registry_password: str
+    logs: Path
+
+    def git_url(self, repo: str, scheme: str = "https") -> str:
+        base = self.git_https if scheme == "https" else self.git_http
+        return f"{base}/{repo}.git"
+
+
+class DevEnvironment:
+    """The local environment under `root`; see the module docstring."""
+
+    def __init__(
+        self,
+        root: Path | str = ".local",
+        *,
+        operators: Sequence[str] = DEFAULT_OPERATORS,
+        log: Callable[[str], None] = print,
+        python: str = sys.executable,
+    ) -> None:
+        self.root = Path(root).resolve()
+        unknown = [o for o in operators if o not in OPERATOR_MODULES]
+        if unknown:
+            raise DevEnvError(f"unknown operator(s) {', '.join(unknown)}; choose from "
+                              f"{', '.join(OPERATOR_MODULES)}")
+        self.operators = tuple(operators)
+        self.log = log
+        self.python = python
+        self.cluster = LocalCluster(self.root / "cluster", log=lambda *_: None)
+        self.state_file = self.root / "dev.json"
+        self.logs = self.root / "logs"
+        self.storage = self.root / "operators"
+
+    # --- state ----------------------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        tmp.chmod(0o600)
+        os.replace(tmp, self.state_file)
+
+    def info(self, state: dict[str, Any] | None = None) -> DevInfo:
+        state = state or self.load()
+        git, reg = state.get("git") or {}, state.get("registry") or {}
+        if not git or not reg:
+            raise DevEnvError(f"no dev environment recorded in {self.root} (run `afflux dev up`)")
+        return DevInfo(
+            root=self.root,
+            kubeconfig=self.cluster.kubeconfig,
+            git_http=f"http://127.0.0.1:{git['http_port']}",
+            git_https=f"https://127.0.0.1:{git['https_port']}",
+            git_username=git["username"],
+            git_password=git["password"],
+            ca_file=self.root / "ca" / "ca.pem",
+            registry=f"127.0.0.1:{reg['port']}",
+            registry_username=reg["username"],
+            registry_password=reg["password"],
+            logs=self.logs,
+        )
+
+    # --- up ---------------------------------------------------------------------------------
+    def up(self) -> DevInfo:
+        """Start whatever is not running; return how to reach it all."""
+        state = self.load()
+        t0 = time.monotonic()
+        was_running = self.cluster.running()
+        self.cluster.up()
+        self.log(f"{'✔' if was_running else '✚'} cluster: {self.cluster.server} "
+                 f"({'already running' if was_running else 'started'})")
+        ca = TestCA(self.root / "ca", name="afflux-dev").start()
+        state["git"] = self._git_up(ca, state.get("git") or {})
+        self._save(state)
+        state["registry"] = self._registry_up(ca, state.get("registry") or {})
+        self._save(state)
+        self._prepare_cluster(state, ca)
+        operators = dict(state.get("operators") or {})
+        for name in self.operators:
+            operators[name] = self._operator_up(name, operators.get(name) or {}, state)
+            state["operators"] = operators
+            self._save(state)
+        self.log(f"✔ dev environment ready in {time.monotonic() - t0:.1f}s")
+        return self.info(state)
+
+    def _git_up(self, ca: TestCA, rec: dict[str, Any]) -> dict[str, Any]:
+        pid = int(rec.get("pid") or 0)
+        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("http_port") or 0)):
+            self.log(f"✔ git server: http://127.0.0.1:{rec['http_port']} (already running)")
+            return rec
+        password = rec.get("password") or secrets.token_urlsafe(16)
+        server = None
+        for ports in ((rec.get("http_port") or 0, rec.get("https_port") or 0), (0, 0)):
+            server = GitHTTPServer(self.root / "git", ca=ca, username=GIT_USER,
+                                   password=password, http_port=ports[0], https_port=ports[1],
+                                   persistent=True)
+            try:
+                server.start()
+                break
+            except ServerStartError:
+                if ports == (0, 0):
+                    raise
+        assert server is not None
+        self.log(f"✚ git server: {server.http_url} and {server.https_url} (started)")
+        return {"pid": server.pid, "http_port": server.http_port,
+                "https_port": server.https_port, "username": GIT_USER, "password": password}
+
+    def _registry_up(self, ca: TestCA, rec: dict[str, Any]) -> dict[str, Any]:
+        pid = int(rec.get("pid") or 0)
+        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("port") or 0)):
+            self.log(f"✔ registry: 127.0.0.1:{rec['port']} (already running)")
+            return rec
+        password = rec.get("password") or secrets.token_urlsafe(16)
+        registry = None
+        for port in (rec.get("port") or 0, 0):
+            registry = Registry(self.root / "registry", ca=ca, username=REGISTRY_USER,
+                                password=password, port=port, persistent=True)
+            try:
+                registry.start()
+                break
+            except ServerStartError:
+                if port == 0:
+                    raise
+        assert registry is not None
+        self.log(f"✚ registry: {registry.host} (started)")
+        return {"pid": registry.pid, "port": registry.port, "username": REGISTRY_USER,
+                "password": password}
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        done = subprocess.run(
+            [str(tool_path("kubectl")), f"--kubeconfig={self.cluster.kubeconfig}", *args],
+            input=input, capture_output=True, text=True, timeout=120, check=False,
+        )
+        if check and done.returncode != 0:
+            raise DevEnvError(f"kubectl {' '.join(args)} failed: "
+                              f"{(done.stderr or done.stdout).strip()}")
+        return done.stdout
+
+    def _prepare_cluster(self, state: dict[str, Any], ca: TestCA) -> None:
+        files = sorted(CRD_DIR.glob("*.yaml"))
+        if not files:
+            raise DevEnvError(f"no CRDs in {CRD_DIR}: run `make manifests`")
+        file_args = [a for f in files for a in ("-f", str(f))]
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux",
+                     *file_args)
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *file_args)
+        info = self.info(state)
+        auth = base64.b64encode(
+            f"{info.registry_username}:{info.registry_password}".encode()).decode()
+        dockerconfig = json.dumps({"auths": {info.registry: {
+            "username": info.registry_username, "password": info.registry_password,
+            "auth": auth}}})
+        docs = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            _secret("registry-credentials", {".dockerconfigjson": dockerconfig},
+                    "kubernetes.io/dockerconfigjson"),
+            _secret("registry-ca", {"ca.crt": ca.ca_cert.read_text()}),
+            {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "dev-env", "namespace": NAMESPACE,
+                          "labels": {"app.kubernetes.io/part-of": "afflux-dev"}},
+             "data": {"DEV_REGISTRY": info.registry, "DEV_GIT_URL": info.git_https}},
+        ]
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-dev",
+                     "-f", "-", input="\n".join(json.dumps(d) for d in docs))
+        self.log(f"✔ cluster prepared: Flux CRDs, namespace {NAMESPACE}, registry-credentials, "
+                 "registry-ca, dev-env")
+
+    def _operator_up(self, name: str, rec: dict[str, Any], state: dict[str, Any]) -> dict:
+        pid = int(rec.get("pid") or 0)
+        if pid_alive(pid) and _ready(int(rec.get("health_port") or 0)):
+            self.log(f"✔ {name}: pid {pid} (already running)")
+            return rec
+        if pid:
+            stop_pid(pid)
+        health, metrics = free_port(), free_port()
+        argv = [
+            self.python, "-m", f"afflux.controllers.{OPERATOR_MODULES[name]}",
+            f"--kubeconfig={self.cluster.kubeconfig}",
+            f"--metrics-addr=127.0.0.1:{metrics}",
+            f"--health-addr=127.0.0.1:{health}",
+            f"--namespace={NAMESPACE}",
+            "--watch-all-namespaces=true",
+            "--enable-leader-election",
+            "--log-encoding=json",
+        ]
+        new = {"health_port": health, "metrics_port": metrics}
+        if name == "source-controller":
+            port = int(rec.get("storage_port") or 0) or free_port()
+            if port_open("127.0.0.1", port):
+                port = free_port()
+            storage = self.storage / "source-controller"
+            argv += [f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
+                     f"--storage-adv-addr=127.0.0.1:{port}"]
+            new["storage_port"] = port
+        elif name == "image-reflector-controller":
+            argv.append(f"--storage-path={self.storage / 'image-reflector-controller'}")
+        (self.storage / name).mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("KUBECONFIG", None)
+        proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env=env,
+                              cwd=self.storage / name, persistent=True)
+        proc.start()
+        proc.wait_until(lambda: _ready(health), f"ready on 127.0.0.1:{health}/readyz",
+                        timeout=90)
+        new["pid"] = proc.pid
+        self.log(f"✚ {name}: pid {proc.pid}, log {self.logs / (name + '.log')}")
+        return new
+
+    # --- status and down --------------------------------------------------------------------
+    def status(self) -> dict[str, tuple[bool, str]]:
+        """part -> (running, description) for the cluster, the servers and each operator."""
+        state = self.load()
+        out: dict[str, tuple[bool, str]] = {}
+        out["cluster"] = (self.cluster.running(),
+                          f"{self.cluster.server} (kubeconfig {self.cluster.kubeconfig})")
+        git = state.get("git") or {}
+        out["git server"] = (pid_alive(int(git.get("pid") or 0))
+                             and port_open("127.0.0.1", int(git.get("http_port") or 0)),
+                             f"http://127.0.0.1:{git.get('http_port')} "
+                             f"https://127.0.0.1:{git.get('https_port')} (pid {git.get('pid')})")
+        reg = state.get("registry") or {}
+        out["registry"] = (pid_alive(int(reg.get("pid") or 0))
+                           and port_open("127.0.0.1", int(reg.get("port") or 0)),
+                           f"127.0.0.1:{reg.get('port')} (pid {reg.get('pid')})")
+        for name, rec in (state.get("operators") or {}).items():
+            pid = int(rec.get("pid") or 0)
+            out[name] = (pid_alive(pid) and _ready(int(rec.get("health_port") or 0)),
+                         f"pid {pid}, log {self.logs / (name + '.log')}")
+        return out
+
+    def pids(self) -> list[int]:
+        """Every pid the state file records (operators, servers, cluster)."""
+        state = self.load()
+        found = [int(r.get("pid") or 0) for r in (state.get("operators") or {}).values()]
+        found += [int((state.get(k) or {}).get("pid") or 0) for k in ("git", "registry")]
+        found += list(self.cluster.state.pids.values())
+        return [p for p in found if p > 0]
+
+    def down(self) -> None:
+        """Stop the operators, the servers and the cluster; leave no process behind."""
+        state = self.load()
+        for name, rec in (state.get("operators") or {}).items():
+            if stop_pid(int(rec.get("pid") or 0)):
+                self.log(f"✔ {name} stopped")
+        for key, label in (("registry", "registry"), ("git", "git server")):
+            if stop_pid(int((state.get(key) or {}).get("pid") or 0)):
+                self.log(f"✔ {label} stopped")
+        running = self.cluster.running() or any(
+            pid_alive(p) for p in self.cluster.state.pids.values())
+        self.cluster.down(quiet=True)
+        if running:
+            self.log("✔ cluster stopped")
+        state.pop("operators", None)
+        for key in ("git", "registry"):
+            if state.get(key):
+                state[key]["pid"] = 0
+        if self.root.exists():
+            self._save(state)
+
+
+def _ready(port: int) -> bool:
+    if not port:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _secret(name: str, data: dict[str, str], type_: str = "Opaque") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": type_,
+        "metadata": {"name": name, "namespace": NAMESPACE,
+                     "labels": {"app.kubernetes.io/part-of": "afflux-dev"}},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
