@@ -1,0 +1,91 @@
+"""Target-cluster clients for the apply engine: impersonation headers, kubeconfig Secrets,
+caching (no network: clients are built, never used)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+
+from afflux.controllers.runtime._clusters import (
+    IMPERSONATE_USER,
+    ClusterClients,
+    KubeConfigError,
+    service_account_user,
+)
+from afflux.controllers.runtime._kube import KubernetesClient
+
+KUBECONFIG = json.dumps({
+    "apiVersion": "v1", "kind": "Config", "current-context": "remote",
+    "clusters": [{"name": "remote", "cluster": {"server": "https://remote.invalid:6443",
+                                                "insecure-skip-tls-verify": True}}],
+    "users": [{"name": "robot", "user": {"token": "t0ken"}}],
+    "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "robot"}}],
+})
+
+
+@pytest.fixture
+def clients() -> Iterator[ClusterClients]:
+    config = client.Configuration()
+    config.host = "https://local.invalid:6443"
+    api_client = client.ApiClient(config)
+    api_client.set_default_header("X-Existing", "kept")
+    local = KubernetesClient(api_client, max_workers=1)
+    made = ClusterClients(api_client, local, field_manager="kustomize-controller")
+    yield made
+    made.close()
+    local.close()
+
+
+def _headers(cluster: object) -> dict[str, str]:
+    kube = cluster.kube  # type: ignore[attr-defined]
+    assert isinstance(kube, KubernetesClient)
+    return dict(kube.api_client.default_headers)
+
+
+def test_no_user_no_kubeconfig_is_the_operators_own_client(clients: ClusterClients) -> None:
+    assert clients.get() is clients.local
+    assert clients.local.manager.field_manager == "kustomize-controller"
+
+
+def test_impersonation_sends_the_service_account_user(clients: ClusterClients) -> None:
+    user = service_account_user("apps", "deployer")
+    assert user == "system:serviceaccount:apps:deployer"
+    cluster = clients.get(user=user)
+    headers = _headers(cluster)
+    assert headers[IMPERSONATE_USER] == user and headers["X-Existing"] == "kept"
+    assert IMPERSONATE_USER not in _headers(clients.local)  # the operator's client untouched
+    assert clients.get(user=user) is cluster
+    assert clients.get(user=service_account_user("apps", "other")) is not cluster
+
+
+def test_kubeconfig_targets_its_cluster(clients: ClusterClients) -> None:
+    cluster = clients.get(kubeconfig=KUBECONFIG)
+    assert cluster.remote and cluster.user is None
+    kube = cluster.kube
+    assert isinstance(kube, KubernetesClient)
+    assert kube.api_client.configuration.host == "https://remote.invalid:6443"
+    both = clients.get(kubeconfig=KUBECONFIG.encode(), user="system:serviceaccount:a:b")
+    assert _headers(both)[IMPERSONATE_USER] == "system:serviceaccount:a:b"
+    assert clients.get(kubeconfig=KUBECONFIG) is cluster
+
+
+@pytest.mark.parametrize("text", ["{not yaml", "kind: Config\n", "[]"],
+                         ids=["not-yaml", "no-clusters", "not-a-mapping"])
+def test_unusable_kubeconfig(clients: ClusterClients, text: str) -> None:
+    with pytest.raises(KubeConfigError):
+        clients.get(kubeconfig=text)
+
+
+def test_least_recently_used_clients_are_closed() -> None:
+    api_client = client.ApiClient(client.Configuration())
+    local = KubernetesClient(api_client, max_workers=1)
+    clients = ClusterClients(api_client, local, field_manager="m", max_clients=2)
+    first = clients.get(user="a")
+    clients.get(user="b")
+    clients.get(user="c")
+    assert clients.get(user="a") is not first
+    clients.close()
+    local.close()
