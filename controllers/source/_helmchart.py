@@ -42,6 +42,8 @@ from afflux.api._revision import parse_revision
 from afflux.api._semver import SemverError, latest_matching, parse_constraint, try_parse_version
 from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
+from ._oci import tar_stream
+
 __all__ = [
     "CHART_PACKAGE_FAILED",
     "CHART_PULL_FAILED",
@@ -331,8 +333,9 @@ class Helm:
         values.yaml, package it as `version`. Returns (.tgz, the values files found)."""
         unpacked = workdir / "unpacked"
         try:
-            safe_extract(archive, unpacked, max_bytes=MAX_CHART_SIZE * 4)
-        except UnsafeArchiveError as err:
+            with tar_stream(archive) as stream:
+                safe_extract(stream, unpacked, max_bytes=MAX_CHART_SIZE * 4)
+        except (UnsafeArchiveError, OSError, EOFError) as err:
             raise ChartError(CHART_PULL_FAILED, f"cannot unpack the chart: {err}") from None
         tops = [p for p in unpacked.iterdir() if p.is_dir() and (p / "Chart.yaml").is_file()]
         if len(tops) != 1:

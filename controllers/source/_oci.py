@@ -29,11 +29,14 @@ the reconcilers map kinds to Flux reasons. Every message names the registry URL.
 from __future__ import annotations
 
 import base64
+import contextlib
+import gzip
 import hashlib
 import json
+import os
 import re
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -62,6 +65,7 @@ __all__ = [
     "resolve_ref",
     "select_layer",
     "select_semver_tag",
+    "tar_stream",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -214,6 +218,23 @@ def chart_version_tag(version: str) -> str:
 
 def chart_tag_version(tag: str) -> str:
     return tag.replace("_", "+")
+
+
+@contextlib.contextmanager
+def tar_stream(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A tarball's uncompressed stream (gzip or plain) for `safe_extract`.
+
+    gzip is undone with the `gzip` module: `tarfile`'s own streaming reader cannot skip
+    a gzip header's extra field, and Helm writes one into every chart package.
+    """
+    with open(path, "rb") as raw:
+        magic = raw.read(2)
+        raw.seek(0)
+        if magic == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]
+        else:
+            yield raw
 
 
 def select_layer(manifest: Mapping[str, Any], media_type: str | None = None) -> dict[str, Any]:

@@ -79,6 +79,7 @@ from ._oci import (
     parse_oci_url,
     resolve_ref,
     select_layer,
+    tar_stream,
 )
 from ._remote import proxy_address, registry_credentials, run_blocking, tls_material
 from ._storage import StorageError
@@ -415,8 +416,9 @@ def _pull(client: RegistryClient, url: OCIURL, resolved: _Pulled, selector: Mapp
             "spec.layerSelector.mediaType or use operation 'copy'")
     content = workdir / "content"
     try:
-        safe_extract(blob, content)
-    except UnsafeArchiveError as err:
+        with tar_stream(blob) as stream:
+            safe_extract(stream, content)
+    except (UnsafeArchiveError, OSError, EOFError) as err:
         raise GenericError(
             OCI_LAYER_OPERATION_FAILED,
             f"failed to extract layer {layer.get('digest')} of {url}: {err}") from None

@@ -24,6 +24,7 @@ from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env, tar_membe
 
 from afflux.cli.devenv import Registry, free_port
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_helm import HelmTool
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -399,3 +400,19 @@ def test_suspend_and_deletion(env: SourceEnv, registry: Registry, pusher: Pusher
     eventually(lambda: not env.exists(KIND, marker), TIMEOUT)
     assert env.stored_files(KIND, marker) == []
     assert not (env.storage / "ocirepository" / env.namespace / marker).exists()
+
+
+def test_extract_a_helm_chart_layer(env: SourceEnv, registry: Registry, helm_tool: HelmTool,
+                                    tmp_path: Path) -> None:
+    """Helm writes a gzip header extra field into its packages: extraction copes."""
+    chart = helm_tool.make_chart(tmp_path / "src", "demo", "0.3.0")
+    base = f"afflux/charts-{uuid.uuid4().hex[:8]}"
+    digest = helm_tool.push(registry, helm_tool.package(chart, tmp_path / "pkg"), base)
+    name = env.create(KIND, obj_name(), {
+        "url": f"oci://{registry.host}/{base}/demo", "ref": {"tag": "0.3.0"},
+        "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip"},
+        **registry_secrets(env, registry)})
+    obj = env.wait_ready(KIND, name, f"0.3.0@{digest}")
+    members = env.members(obj["status"]["artifact"])
+    assert members["demo/Chart.yaml"].startswith(b"apiVersion: v2")
+    assert "demo/templates/configmap.yaml" in members
