@@ -1,9 +1,18 @@
-"""The OCI helpers' pure parts: URLs, ref precedence, semver tags, layers, revisions."""
+"""The OCI helpers' pure parts: URLs, ref precedence, semver tags, layers, revisions, the
+OCIRepository reconciler's decisions, and gzip-aware tar streams."""
 
 from __future__ import annotations
 
+import io
+import struct
+import tarfile
+import zlib
+
 import pytest
 
+from afflux.api import Artifact
+from afflux.controllers.runtime import StallingError
+from afflux.controllers.runtime._tarball import safe_extract
 from afflux.controllers.source._oci import (
     OCIURL,
     RegistryError,
@@ -16,7 +25,9 @@ from afflux.controllers.source._oci import (
     resolve_ref,
     select_layer,
     select_semver_tag,
+    tar_stream,
 )
+from afflux.controllers.source._reconcile_oci import check_ref, layer_selector, must_pull
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -192,3 +203,94 @@ def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> No
 )
 def test_next_link(header: str | None, link: str | None) -> None:
     assert _next_link(header) == link
+
+
+# --- the OCIRepository reconciler's decisions ----------------------------------------------
+
+REV = f"v1@{DIGEST}"
+STORED = Artifact(path="ocirepository/ns/a/x.tar.gz", url="http://s/x", revision=REV,
+                  last_update_time="2026-01-01T00:00:00Z", digest=DIGEST)
+BUILT_WITH = {"observedIgnore": "*.md\n", "observedLayerSelector": {"operation": "extract"}}
+
+
+@pytest.mark.parametrize(
+    ("artifact", "stored", "revision", "status", "spec", "pull"),
+    [
+        pytest.param(None, False, REV, {}, {}, True, id="no-artifact"),
+        pytest.param(STORED, False, REV, BUILT_WITH, {"ignore": "*.md\n"}, True,
+                     id="missing-from-storage"),
+        pytest.param(STORED, True, f"v2@{DIGEST}", BUILT_WITH, {"ignore": "*.md\n"}, True,
+                     id="new-revision"),
+        pytest.param(STORED, True, REV, BUILT_WITH, {"ignore": "*.txt\n"}, True,
+                     id="ignore-changed"),
+        pytest.param(STORED, True, REV, BUILT_WITH,
+                     {"ignore": "*.md\n", "layerSelector": {"operation": "copy"}}, True,
+                     id="operation-changed"),
+        pytest.param(STORED, True, REV, BUILT_WITH, {"ignore": "*.md\n"}, False,
+                     id="unchanged"),
+        pytest.param(STORED, True, REV, BUILT_WITH,
+                     {"ignore": "*.md\n", "layerSelector": {"operation": "extract"}}, False,
+                     id="explicit-default-operation"),
+    ],
+)
+def test_must_pull(artifact, stored, revision, status, spec, pull: bool) -> None:
+    assert must_pull(artifact=artifact, stored=stored, revision=revision, status=status,
+                     spec=spec).pull is pull
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param({}, {"operation": "extract"}, id="default"),
+        pytest.param({"layerSelector": {"mediaType": "a/b"}},
+                     {"mediaType": "a/b", "operation": "extract"}, id="media-type"),
+        pytest.param({"layerSelector": {"operation": "copy"}}, {"operation": "copy"},
+                     id="copy"),
+    ],
+)
+def test_layer_selector(spec, expected) -> None:
+    assert layer_selector(spec) == expected
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        pytest.param({"digest": "sha256:xyz"}, id="bad-digest"),
+        pytest.param({"semver": ">>1"}, id="bad-range"),
+        pytest.param({"semver": "1.x", "semverFilter": "(["}, id="bad-filter"),
+        pytest.param({"tag": "a b"}, id="bad-tag"),
+    ],
+)
+def test_check_ref_stalls_on_spec_errors(ref) -> None:
+    with pytest.raises(StallingError) as err:
+        check_ref(ref)
+    assert err.value.reason == "OCIArtifactPullFailed"
+
+
+@pytest.mark.parametrize("ref", [None, {}, {"tag": "v1"}, {"semver": "1.x"},
+                                 {"digest": DIGEST, "tag": "bad tag ignored"}])
+def test_check_ref_accepts(ref) -> None:
+    check_ref(ref)
+
+
+def test_tar_stream_reads_gzip_with_an_extra_field(tmp_path) -> None:
+    """Helm's packages carry a gzip FEXTRA field that tarfile's stream mode rejects."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("chart/Chart.yaml")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"x: 1"))
+    data = raw.getvalue()
+    extra = b"+helm-extra"
+    body = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = body.compress(data) + body.flush()
+    gz = (b"\x1f\x8b\x08\x04" + b"\x00" * 4 + b"\x00\xff" + struct.pack("<H", len(extra)) + extra
+          + deflated + struct.pack("<II", zlib.crc32(data), len(data)))
+    path = tmp_path / "chart.tgz"
+    path.write_bytes(gz)
+    with tar_stream(path) as stream:
+        assert safe_extract(stream, tmp_path / "out") == ["chart/Chart.yaml"]
+    plain = tmp_path / "plain.tar"
+    plain.write_bytes(data)
+    with tar_stream(plain) as stream:
+        assert safe_extract(stream, tmp_path / "out2") == ["chart/Chart.yaml"]
