@@ -416,3 +416,19 @@ def test_extract_a_helm_chart_layer(env: SourceEnv, registry: Registry, helm_too
     members = env.members(obj["status"]["artifact"])
     assert members["demo/Chart.yaml"].startswith(b"apiVersion: v2")
     assert "demo/templates/configmap.yaml" in members
+
+
+def test_credentials_from_a_service_accounts_pull_secrets(
+        env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"sa.yaml": "sa\n"})
+    env.secret("sa-pull", docker_config(registry), "kubernetes.io/dockerconfigjson")
+    env.secret("registry-ca", {"ca.crt": registry.ca_cert.read_bytes()})
+    account = obj_name("sa")
+    env.core.create_namespaced_service_account(env.namespace, {
+        "metadata": {"name": account}, "imagePullSecrets": [{"name": "sa-pull"}]})
+    name = env.create(KIND, obj_name(), {
+        "url": f"oci://{registry.host}/{repo}", "ref": {"tag": "v1"},
+        "serviceAccountName": account, "certSecretRef": {"name": "registry-ca"}})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    assert env.members(obj["status"]["artifact"]) == {"sa.yaml": b"sa\n"}
