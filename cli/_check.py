@@ -24,7 +24,7 @@ from ._checkfmt import (
 )
 from ._context import Context
 from ._errors import EXIT_FAILURE
-from ._kinds import CONTROLLERS
+from ._kinds import COMPONENTS_HELP, DEFAULT_COMPONENTS
 from ._kube import CRDS, DEPLOYMENTS, LEASES, KubeError
 
 __all__ = ["register", "run"]
@@ -39,8 +39,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                        help="check the prerequisites and the health of afflux in the cluster",
                        description="Check the cluster's prerequisites and afflux's health.")
     p.add_argument("--pre", action="store_true", help="only check the prerequisites")
-    p.add_argument("--components", type=_components, default=list(CONTROLLERS),
-                   help="the controllers to check, comma-separated (default all six)")
+    p.add_argument("--components", type=_components, default=list(DEFAULT_COMPONENTS),
+                   help=COMPONENTS_HELP)
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more controllers to check, comma-separated")
     p.set_defaults(func=run)

@@ -21,7 +21,7 @@ from afflux.api import KINDS, meta
 from ._context import Context
 from ._errors import EXIT_CANCELLED, CLIError
 from ._format import dump_yaml
-from ._kinds import CONTROLLERS
+from ._kinds import AVAILABLE_CONTROLLERS, COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS
 from ._kube import CRDS, KubeError, KubeNotFound, ResourceType, resource_of
 from ._manifests import (
     build_install_docs,
@@ -39,10 +39,11 @@ FIELD_MANAGER = "afflux"
 
 def _components(text: str) -> list[str]:
     names = [c.strip() for c in text.split(",") if c.strip()]
-    unknown = [n for n in names if n not in CONTROLLERS]
+    unknown = [n for n in names if n not in AVAILABLE_CONTROLLERS]
     if unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown component(s) {', '.join(unknown)}; choose from {', '.join(CONTROLLERS)}")
+            f"unknown component(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(AVAILABLE_CONTROLLERS)}")
     return names
 
 
@@ -54,8 +55,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.add_argument("--dry-run", action="store_true",
                    help="apply with a server-side dry run (the API server checks, nothing "
                         "changes)")
-    p.add_argument("--components", type=_components, default=list(CONTROLLERS),
-                   help="the operators to install, comma-separated (default all six)")
+    p.add_argument("--components", type=_components, default=list(DEFAULT_COMPONENTS),
+                   help=COMPONENTS_HELP)
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more operators to install, comma-separated")
     p.add_argument("--manifests", type=Path, help="afflux's config/ directory (default: the "
@@ -74,6 +75,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
 
 
 def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any]]:
+    """The install manifests of `args.components` (+ extras); uninstall has no such flag
+    and gets every component's."""
     config = find_config_dir(args.manifests)
     components = list(dict.fromkeys([*getattr(args, "components", CONTROLLERS),
                                      *getattr(args, "components_extra", [])]))

@@ -32,7 +32,10 @@ from afflux.api import (
 )
 
 __all__ = [
+    "AVAILABLE_CONTROLLERS",
+    "COMPONENTS_HELP",
     "CONTROLLERS",
+    "DEFAULT_COMPONENTS",
     "GROUP_WORDS",
     "NOUNS",
     "Noun",
@@ -229,6 +232,26 @@ CONTROLLERS = (
     "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
+)
+
+#: The operators afflux has today (helm-controller and notification-controller do not
+#: exist yet: nothing may install, bootstrap or expect them).
+AVAILABLE_CONTROLLERS = (
+    "source-controller",
+    "kustomize-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
+)
+
+#: `--components` when not given (install, bootstrap, check): flux's defaults (source,
+#: kustomize, helm, notification) that exist; the image controllers are extras, as in flux.
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller")
+
+#: The help text of `--components`.
+COMPONENTS_HELP = (
+    "the operators, comma-separated (default source-controller,kustomize-controller: "
+    "flux's defaults that afflux has; helm-controller and notification-controller do not "
+    "exist yet)"
 )
 
 #: The operator that reconciles each kind (for hints).

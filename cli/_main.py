@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import (
+    _bootstrap,
     _check,
     _create,
     _delete,
@@ -45,6 +46,7 @@ _COMMANDS = (
     _check,
     _install,
     _version,
+    _bootstrap,
     _dev,
 )
 

@@ -5,7 +5,8 @@ command that started them:
 
     cluster/      the local Kubernetes control plane (`LocalCluster`)
     ca/           the dev CA that signs the Git server's and the registry's certificates
-    git/          the Git server (smart HTTP and HTTPS, basic auth; `GitHTTPServer`)
+    git/          the Git server (smart HTTP and HTTPS, basic auth; `GitHTTPServer`), with
+                  an empty repository `fleet` to bootstrap from
     registry/     the OCI registry (TLS from the dev CA, htpasswd auth; `Registry`)
     logs/         one log per operator: `<controller>.log` (what `afflux logs` reads)
     operators/    the operators' storage (source-controller artifacts, image tag store)
@@ -55,6 +56,7 @@ from ._procs import (
     stop_pid,
 )
 from ._registry import Registry
+from ._repos import create_bare_repo
 from ._tools import tool_path
 
 __all__ = [
@@ -75,6 +77,8 @@ OPERATOR_MODULES: dict[str, str] = {
 DEFAULT_OPERATORS: tuple[str, ...] = tuple(OPERATOR_MODULES)
 NAMESPACE = "flux-system"
 GIT_USER = "git-user"
+#: The (empty) repository `up` creates on the Git server, for a first bootstrap.
+DEFAULT_REPO = "fleet"
 REGISTRY_USER = "registry-user"
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -172,6 +176,7 @@ class DevEnvironment:
         ca = TestCA(self.root / "ca", name="afflux-dev").start()
         state["git"] = self._git_up(ca, state.get("git") or {})
         self._save(state)
+        self.create_repo(DEFAULT_REPO)
         state["registry"] = self._registry_up(ca, state.get("registry") or {})
         self._save(state)
         self._prepare_cluster(state, ca)
@@ -225,6 +230,10 @@ class DevEnvironment:
         self.log(f"✚ registry: {registry.host} (started)")
         return {"pid": registry.pid, "port": registry.port, "username": REGISTRY_USER,
                 "password": password}
+
+    def create_repo(self, name: str) -> Path:
+        """An empty bare repository `name` on the Git server (kept when it exists)."""
+        return create_bare_repo(self.root / "git" / "repos", name)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         done = subprocess.run(

@@ -1,0 +1,102 @@
+"""SSH keys for `bootstrap` over ssh://, with OpenSSH's own tools: generate the deploy key
+(`ssh-keygen`), derive a public key from a private one, and scan a server's host keys into
+known_hosts lines (`ssh-keyscan`). `keyscan_types` is pure."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._errors import CLIError
+
+__all__ = ["KEY_ALGORITHMS", "generate_key", "keyscan_types", "public_key_of", "scan_host_keys"]
+
+#: `--ssh-key-algorithm` values -> ssh-keygen arguments
+KEY_ALGORITHMS: dict[str, list[str]] = {
+    "ed25519": ["-t", "ed25519"],
+    "ecdsa": ["-t", "ecdsa", "-b", "384"],
+    "rsa": ["-t", "rsa", "-b", "4096"],
+}
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name)
+    if not found:
+        raise CLIError(f"{name} is not installed", "install OpenSSH's client tools "
+                       "(Debian package openssh-client)")
+    return found
+
+
+def keyscan_types(algorithms: Sequence[str]) -> list[str]:
+    """ssh-keyscan key types (`-t`) for host key algorithm names (`ssh-ed25519`,
+    `ecdsa-sha2-nistp256`, `rsa-sha2-512`, `ssh-rsa`, or the short types themselves)."""
+    out: list[str] = []
+    for algo in algorithms:
+        a = algo.strip().lower()
+        if not a:
+            continue
+        if "ed25519" in a:
+            kind = "ed25519"
+        elif "ecdsa" in a:
+            kind = "ecdsa"
+        elif "rsa" in a:
+            kind = "rsa"
+        else:
+            raise CLIError(f"unknown SSH host key algorithm {algo!r}",
+                           "use e.g. ssh-ed25519, ecdsa-sha2-nistp256, rsa-sha2-512")
+        if kind not in out:
+            out.append(kind)
+    return out
+
+
+def generate_key(algorithm: str = "ed25519", comment: str = "afflux") -> tuple[str, str]:
+    """A new unencrypted key pair: (private key in OpenSSH format, public key line)."""
+    if algorithm not in KEY_ALGORITHMS:
+        raise CLIError(f"unknown SSH key algorithm {algorithm!r}",
+                       f"choose one of {', '.join(KEY_ALGORITHMS)}")
+    with tempfile.TemporaryDirectory(prefix="afflux-key-") as tmp:
+        key = Path(tmp) / "identity"
+        done = subprocess.run(
+            [_tool("ssh-keygen"), "-q", *KEY_ALGORITHMS[algorithm], "-N", "", "-C", comment,
+             "-f", str(key)], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+            timeout=60, check=False)
+        if done.returncode != 0:
+            raise CLIError(f"ssh-keygen failed: {(done.stderr or done.stdout).strip()}")
+        return key.read_text(), (Path(tmp) / "identity.pub").read_text().strip()
+
+
+def public_key_of(private_key: Path, passphrase: str = "") -> str:
+    """The public key line of a private key file (CLIError when it is not one, or the
+    passphrase is wrong)."""
+    done = subprocess.run(
+        [_tool("ssh-keygen"), "-y", "-P", passphrase, "-f", str(private_key)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
+    if done.returncode != 0:
+        reason = (done.stderr or done.stdout).strip().splitlines()
+        raise CLIError(f"cannot read the SSH private key {private_key}: "
+                       f"{reason[-1] if reason else 'ssh-keygen failed'}",
+                       "check --private-key-file (and --password for its passphrase)")
+    return done.stdout.strip()
+
+
+def scan_host_keys(host: str, port: int, algorithms: Sequence[str] = (),
+                   timeout: int = 10) -> str:
+    """known_hosts lines for host:port, as `ssh-keyscan` reads them from the server."""
+    argv = [_tool("ssh-keyscan"), "-T", str(timeout), "-p", str(port)]
+    types = keyscan_types(algorithms)
+    if types:
+        argv += ["-t", ",".join(types)]
+    done = subprocess.run([*argv, host], capture_output=True, text=True, timeout=timeout + 20,
+                          stdin=subprocess.DEVNULL, check=False)
+    lines = [line for line in done.stdout.splitlines()
+             if line.strip() and not line.startswith("#")]
+    if not lines:
+        reason = [x for x in done.stderr.splitlines() if x.strip() and not x.startswith("#")]
+        raise CLIError(
+            f"cannot scan the SSH host key of {host}:{port}"
+            + (f": {reason[-1].strip()}" if reason else ""),
+            "check the host and port in --url and that the SSH server is running")
+    return "\n".join(lines) + "\n"
