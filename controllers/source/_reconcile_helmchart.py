@@ -58,7 +58,9 @@ from afflux.api._meta import (
     FETCH_FAILED,
     READY,
     SOURCE_GROUP,
+    SOURCE_VERIFIED,
     STORAGE_OPERATION_FAILED,
+    VERIFICATION_ERROR,
 )
 from afflux.controllers.runtime import (
     GenericError,
@@ -255,6 +257,12 @@ class HelmChartReconciler:
             raise self._fetch_failed(ctx, StallingError(
                 UNSUPPORTED_SOURCE_KIND, f"unsupported source kind '{ref.kind}': use "
                 "HelmRepository, GitRepository or Bucket"))
+        if obj.spec.verify is not None:  # never serve unverified what was meant to be verified
+            message = ("spec.verify (cosign/notation signature verification) is not supported "
+                       "by afflux yet: remove it to pull without verification")
+            ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
+            raise StallingError(VERIFICATION_ERROR, message)
+        ctx.conditions.remove(SOURCE_VERIFIED)
         body = await ctx.kube.get(ObjectRef(resource, obj.namespace, ref.name))
         if body is None:
             raise self._fetch_failed(ctx, GenericError(

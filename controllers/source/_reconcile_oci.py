@@ -45,8 +45,10 @@ from afflux.api._meta import (
     OCI_LAYER_OPERATION_FAILED,
     OCI_PULL_FAILED,
     SOURCE_GROUP,
+    SOURCE_VERIFIED,
     STORAGE_OPERATION_FAILED,
     SUCCEEDED,
+    VERIFICATION_ERROR,
 )
 from afflux.api._semver import SemverError, parse_constraint
 from afflux.controllers.runtime import (
@@ -247,6 +249,12 @@ class OCIRepositoryReconciler:
             check_ref(spec.get("ref"))
         except StallingError as err:
             raise self._fetch_failed(ctx, err) from None
+        if obj.spec.verify is not None:  # never pull unverified what was meant to be verified
+            message = ("spec.verify (cosign/notation signature verification) is not supported "
+                       "by afflux yet: remove it to pull without verification")
+            ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
+            raise StallingError(VERIFICATION_ERROR, message)
+        ctx.conditions.remove(SOURCE_VERIFIED)
 
         try:
             creds = await registry_credentials(
