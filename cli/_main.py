@@ -9,11 +9,13 @@ import traceback
 from collections.abc import Sequence
 
 from . import (
+    _artifact,
     _bootstrap,
     _check,
     _create,
     _delete,
     _dev,
+    _envsubst,
     _events,
     _export,
     _get,
@@ -47,6 +49,8 @@ _COMMANDS = (
     _install,
     _version,
     _bootstrap,
+    _artifact,
+    _envsubst,
     _dev,
 )
 
