@@ -26,6 +26,7 @@ import yaml
 
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_controllers import release_orphans
 from harness.fixtures_servers import GitAuth, git_push_files
 from harness.wait import eventually
 
@@ -180,14 +181,30 @@ def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     storage = tmp_path_factory.mktemp("source-storage")
     port = free_port()
     scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
-    start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
-                     f"--storage-adv-addr=127.0.0.1:{port}", *scope)
-    start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args)
+    controllers = [
+        start_controller("source", f"--storage-path={storage}",
+                         f"--storage-addr=127.0.0.1:{port}",
+                         f"--storage-adv-addr=127.0.0.1:{port}", *scope),
+        start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args),
+    ]
     try:
         yield Env(cluster, namespace, git_server)
     finally:
         if not os.environ.get("AFFLUX_KEEP_NAMESPACES"):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+            def finalized() -> bool:  # the controllers run their finalizers first
+                left = cluster.kubectl("-n", namespace, "get", f"{KS},{GITREPO}", "-o", "name",
+                                       check=False)
+                return left.returncode == 0 and not left.stdout.strip()
+
+            try:
+                eventually(finalized, 30, message="Flux objects of the namespace finalized")
+            except AssertionError:
+                pass
+        for controller in reversed(controllers):  # the next module starts its own
+            controller.stop()
+        release_orphans(cluster)
 
 
 @pytest.fixture(scope="module")
