@@ -36,7 +36,8 @@ which it waits for (CRDs Established) before going on; the other cluster-scoped 
 namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
 with the `ChangeSet` of what was applied (or found unchanged) before it.
 
-`delete_all` deletes with background propagation, skipping objects that match
+`diff` tells what applying one object would do without writing anything (for a `diff`
+command). `delete_all` deletes with background propagation, skipping objects that match
 `exclusions` (`.../prune: disabled`) or that a `blocker` callback refuses (not labelled as
 ours); `wait_for` polls objects until kstatus calls them Current, or reports which are not and
 why when its deadline passes; `wait_for_termination` waits until objects are gone.
@@ -619,6 +620,38 @@ class ResourceManager:
         except ApiError as err:
             raise ApplyError(plan.key.subject, f"apply failed {_server_message(err)}",
                              status=err.status) from None
+
+    async def diff(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None
+                   ) -> tuple[ChangeSetEntry, dict[str, Any] | None, dict[str, Any] | None]:
+        """What applying `obj` would do, writing nothing: the entry (created, configured,
+        unchanged or skipped), the object in the cluster and the dry-run result (both without
+        managed fields; None when absent or skipped). A `diff` command shows the two; take
+        care to mask Secret data before printing. Immutable-field errors are not recreated:
+        they raise ApplyError like any dry-run failure."""
+        opts = opts or ApplyOptions()
+        key, ref, body = await self._address(obj)
+        try:
+            live = await self.kube.get(ref)
+        except ApiError as err:
+            raise ApplyError(key.subject, f"get failed {_server_message(err)}",
+                             status=err.status) from None
+        skip = matches_any(body, opts.exclusion_selector) or matches_any(
+            live, opts.exclusion_selector) or (
+            live is not None and matches_any(body, opts.if_not_present_selector))
+        if skip:
+            return ChangeSetEntry(key, Action.SKIPPED), None, None
+        try:
+            dry = await self._dry_run(ref, body)
+        except ApiError as err:
+            raise ApplyError(key.subject, f"dry-run failed {_server_message(err)}",
+                             status=err.status) from None
+        for copy_ in (live, dry):
+            if copy_ is not None:
+                (copy_.get("metadata") or {}).pop("managedFields", None)
+        if live is None:
+            return ChangeSetEntry(key, Action.CREATED), None, dry
+        action = Action.CONFIGURED if has_drifted(live, dry) else Action.UNCHANGED
+        return ChangeSetEntry(key, action), live, dry
 
     async def apply(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None
                     ) -> ChangeSetEntry:

@@ -323,3 +323,20 @@ def test_secret_with_string_data_is_unchanged_on_the_next_run(
         f"Secret/{namespace}/creds": "created"}
     assert actions(run(manager.apply_all_staged([secret], OPTIONS))) == {
         f"Secret/{namespace}/creds": "unchanged"}
+
+
+def test_diff_writes_nothing(cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    obj = configmap(namespace, "compared", {"key": "one"})
+    entry, live, dry = run(manager.diff(obj, OPTIONS))
+    assert (entry.action, live) == (Action.CREATED, None) and dry is not None
+    assert cluster.kubectl("-n", namespace, "get", "cm", "compared", check=False).returncode != 0
+    run(manager.apply_all_staged([obj], OPTIONS))
+    changed = configmap(namespace, "compared", {"key": "two"})
+    entry, live, dry = run(manager.diff(changed, OPTIONS))
+    assert entry.action is Action.CONFIGURED
+    assert live is not None and dry is not None
+    assert (live["data"], dry["data"]) == ({"key": "one"}, {"key": "two"})
+    assert "managedFields" not in live["metadata"]
+    assert get_json(cluster, "-n", namespace, "cm", "compared")["data"] == {"key": "one"}
+    entry, _, _ = run(manager.diff(obj, OPTIONS))
+    assert entry.action is Action.UNCHANGED
