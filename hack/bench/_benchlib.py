@@ -1,0 +1,919 @@
+"""What the benchmarks in hack/bench share: start the real parts, measure, report.
+
+Every benchmark is one script (`python hack/bench/<name>.py --help`). A script starts
+everything it needs in a fresh work directory (a local cluster of its own, the Git
+server, the registry, the operators as processes), measures, prints a small table, writes
+a JSON result (`--out`, default `.local/bench/<name>.json`) and stops everything again,
+also when interrupted (SIGINT, SIGTERM, SIGHUP), so no process is left behind.
+
+Pieces:
+
+- `Bench`: the run (work directory, clean-up stack, signal handling, host facts, the
+  result table and JSON file).
+- `Kube`: a small REST client for the bench's own cluster (admin client certificate),
+  with `Watch` (list + watch of one collection in a thread; waits on it cost the API
+  server one request, not a poll loop) and `ApiserverCounts` (`apiserver_request_total`
+  scraped from the API server's /metrics, diffed between two points).
+- `Controller`: one operator process (`python -m afflux.controllers.<name>`), its
+  /readyz, its Prometheus metrics, and `/proc/<pid>` figures: VmRSS, VmHWM (peak RSS),
+  CPU time (utime + stime, and of waited-for children such as `kustomize build`).
+- `LocalRepo`: commits made with `git fast-import` (deterministic, fast for 10,000 files)
+  and pushed with `git push` over smart HTTP to the `GitHTTPServer`.
+
+Figures are only as quiet as the machine: `Bench` records the load average and the
+machine's CPU busy share over the run, so a figure taken on a busy machine says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from afflux.cli.devenv import GitHTTPServer, LocalCluster, Registry, TestCA, free_port
+from afflux.cli.devenv._procs import ManagedProcess
+from afflux.cli.devenv._repos import isolated_git_env
+from afflux.cli.devenv._tools import tool_path
+
+REPO = Path(__file__).resolve().parents[2]
+CRD_DIR = REPO / "config" / "crd" / "bases"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+SOURCE = ("source.toolkit.fluxcd.io", "v1")
+KUSTOMIZE = ("kustomize.toolkit.fluxcd.io", "v1")
+IMAGE = ("image.toolkit.fluxcd.io", "v1")
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    """Progress on stderr, with the wall-clock time (the table goes to stdout)."""
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def stamp() -> str:
+    """A fresh requestedAt value (Flux's CLI writes an RFC 3339 time; any string works)."""
+    return f"{datetime.now(UTC).isoformat()}-{uuid.uuid4().hex[:6]}"
+
+
+def condition(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond
+    return None
+
+
+def is_ready(obj: Mapping[str, Any] | None) -> bool:
+    """Ready=True for the current generation."""
+    if not obj:
+        return False
+    cond = condition(obj, "Ready")
+    status = obj.get("status") or {}
+    return (
+        cond is not None
+        and cond.get("status") == "True"
+        and status.get("observedGeneration") == obj["metadata"].get("generation")
+    )
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    """min / median / mean / p90 / max of a sample (seconds, or whatever it is)."""
+    vals = sorted(values)
+    if not vals:
+        return {}
+    p90 = vals[min(len(vals) - 1, round(0.9 * (len(vals) - 1)))]
+    return {
+        "n": len(vals),
+        "min": vals[0],
+        "median": statistics.median(vals),
+        "mean": statistics.fmean(vals),
+        "p90": p90,
+        "max": vals[-1],
+    }
+
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_mib(kib: int | float | None) -> str:
+    return "-" if kib is None else f"{kib / 1024:.0f} MiB"
+
+
+def fmt_summary(s: Mapping[str, float]) -> str:
+    if not s:
+        return "-"
+    return f"median {fmt_s(s['median'])} (min {fmt_s(s['min'])}, max {fmt_s(s['max'])}, n={s['n']})"
+
+
+# --- the machine --------------------------------------------------------------------------
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def _git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                                  text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def host_facts() -> dict[str, Any]:
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "mem_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **_git_commit(),
+    }
+
+
+class MachineLoad:
+    """Load average and the machine's CPU busy share between `start()` and `stop()`."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._jiffies = _cpu_jiffies()
+        self.load_start = os.getloadavg()
+
+    def start(self) -> MachineLoad:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(5.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        busy0, total0 = self._jiffies
+        busy1, total1 = _cpu_jiffies()
+        load_end = os.getloadavg()
+        samples = self.samples or [load_end[0]]
+        return {
+            "loadavg_start": [round(x, 2) for x in self.load_start],
+            "loadavg_end": [round(x, 2) for x in load_end],
+            "loadavg1_min": round(min(samples), 2),
+            "loadavg1_max": round(max(samples), 2),
+            "loadavg1_mean": round(statistics.fmean(samples), 2),
+            "machine_cpu_busy": round((busy1 - busy0) / max(total1 - total0, 1), 3),
+        }
+
+
+# --- /proc figures of one process ---------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM (KiB) and Threads of a live process."""
+    found: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "Threads"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def proc_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process: its own (user + system) and its waited-for children's."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) / CLK_TCK for x in fields[11:15])
+    return {"self": utime + stime, "children": cutime + cstime,
+            "total": utime + stime + cutime + cstime}
+
+
+# --- the Kubernetes API -----------------------------------------------------------------
+
+
+def coll_path(group: str, version: str, plural: str, namespace: str | None = None) -> str:
+    """The REST path of a collection (`group` "" is the core group)."""
+    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+
+
+class KubeError(RuntimeError):
+    pass
+
+
+class Kube:
+    """The bench's own cluster over REST, as its admin (client certificate)."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.server = cluster.server
+        self.kubeconfig = cluster.kubeconfig
+        pki = cluster.pki
+        self.cert = (str(pki / "admin.crt"), str(pki / "admin.key"))
+        self.ca = str(pki / "ca.crt")
+        self.session = self.new_session()
+        self._kubectl = str(tool_path("kubectl"))
+
+    def new_session(self) -> requests.Session:
+        session = requests.Session()
+        # not REQUESTS_CA_BUNDLE & co. from the environment: they would win over `verify`
+        session.trust_env = False
+        session.cert = self.cert
+        session.verify = self.ca
+        return session
+
+    def request(self, method: str, path: str, body: Any = None,
+                content_type: str = "application/json", ok: Iterable[int] = (200, 201),
+                **params: Any) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body)
+        resp = self.session.request(method, self.server + path, data=data, params=params or None,
+                                    headers={"Content-Type": content_type}, timeout=60)
+        if resp.status_code not in tuple(ok):
+            raise KubeError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
+        return resp.json() if resp.content else {}
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        return self.request("GET", path, **params)
+
+    def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.request("POST", path, body)
+
+    def patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
+
+    def request_reconcile(self, path: str, value: str | None = None) -> str:
+        """Set `reconcile.fluxcd.io/requestedAt` on the object at `path`; returns the value."""
+        value = value or stamp()
+        self.patch(path, {"metadata": {"annotations": {REQUESTED_AT: value}}})
+        return value
+
+    def create_namespace(self, name: str) -> str:
+        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": name}})
+        return name
+
+    def create_secret(self, namespace: str, name: str, data: Mapping[str, str | bytes],
+                      type_: str = "Opaque") -> None:
+        import base64
+
+        self.create(coll_path("", "v1", "secrets", namespace), {
+            "apiVersion": "v1", "kind": "Secret", "type": type_,
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode()
+                     for k, v in data.items()},
+        })
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        proc = subprocess.run([self._kubectl, f"--kubeconfig={self.kubeconfig}", *args],
+                              input=input, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise KubeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def apply_crds(self) -> None:
+        files = sorted(CRD_DIR.glob("*.yaml"))
+        if not files:
+            raise KubeError(f"no CRDs in {CRD_DIR}: run `make manifests`")
+        args: list[str] = []
+        for f in files:
+            args += ["-f", str(f)]
+        self.kubectl("apply", "--server-side", "--field-manager=afflux-bench", *args)
+        self.kubectl("wait", "--for=condition=Established", "--timeout=120s", *args)
+
+    def apiserver_counts(self) -> ApiserverCounts:
+        resp = self.session.get(self.server + "/metrics", timeout=30)
+        resp.raise_for_status()
+        return ApiserverCounts.parse(resp.text)
+
+
+_SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class ApiserverCounts:
+    """`apiserver_request_total` summed by (verb, group, resource, subresource)."""
+
+    def __init__(self, counts: Counter[tuple[str, str, str, str]], at: float) -> None:
+        self.counts = counts
+        self.at = at
+
+    @classmethod
+    def parse(cls, text: str) -> ApiserverCounts:
+        counts: Counter[tuple[str, str, str, str]] = Counter()
+        for line in text.splitlines():
+            m = _SAMPLE.match(line)
+            if not m:
+                continue
+            labels = dict(_LABEL.findall(m.group("labels")))
+            key = (labels.get("verb", ""), labels.get("group", ""), labels.get("resource", ""),
+                   labels.get("subresource", ""))
+            counts[key] += int(float(m.group("value")))
+        return cls(counts, time.monotonic())
+
+    def __sub__(self, earlier: ApiserverCounts) -> RequestDelta:
+        delta = Counter(self.counts)
+        delta.subtract(earlier.counts)
+        return RequestDelta(+delta, self.at - earlier.at)
+
+
+class RequestDelta:
+    """API requests between two scrapes of the API server's metrics."""
+
+    #: Resources only the control plane itself touches (node heartbeats, leases of
+    #: kube-controller-manager/scheduler/apiserver, ...): never the operators'.
+    BACKGROUND = {"leases", "nodes", "endpointslices", "endpoints", "pods", "serviceaccounts",
+                  "serviceaccounts/token", "clusterroles", "clusterrolebindings", "roles",
+                  "rolebindings", "flowschemas", "prioritylevelconfigurations",
+                  "apiservices", "csinodes", "csidrivers", "storageclasses"}
+
+    def __init__(self, counts: Counter[tuple[str, str, str, str]], seconds: float) -> None:
+        self.counts = counts
+        self.seconds = seconds
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def operator_side(self) -> Counter[str]:
+        """`VERB resource[/sub]` -> count, without the control plane's own resources."""
+        out: Counter[str] = Counter()
+        for (verb, _group, resource, sub), n in self.counts.items():
+            name = f"{resource}/{sub}" if sub else resource
+            if resource in self.BACKGROUND or name in self.BACKGROUND or not resource:
+                continue
+            out[f"{verb} {name}"] += n
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        ops = self.operator_side()
+        return {"seconds": round(self.seconds, 2), "total": self.total,
+                "operator_side_total": sum(ops.values()),
+                "operator_side": dict(sorted(ops.items(), key=lambda kv: -kv[1]))}
+
+
+class Watch:
+    """The objects of one namespaced collection, kept current by list + watch in a thread.
+
+    `wait_all(pred, count)` waits until `count` objects satisfy `pred` and returns the
+    monotonic time of the watch event that made it true; `wait(pred)` does the same for a
+    predicate over the whole {name: object} map. Events of every object are also kept
+    with their arrival time, for tests of "when did X first show Y".
+    """
+
+    def __init__(self, kube: Kube, path: str) -> None:
+        self.kube = kube
+        self.path = path
+        self.objects: dict[str, dict[str, Any]] = {}
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._obj_pred: Callable[[dict[str, Any]], bool] | None = None
+        self._satisfied: set[str] = set()
+        self._last_change = 0.0
+        self._error: BaseException | None = None
+        self._session = kube.new_session()
+        self._resp: requests.Response | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch {path}")
+        self._synced = threading.Event()
+
+    def start(self) -> Watch:
+        self._thread.start()
+        if not self._synced.wait(60):
+            raise KubeError(f"could not list {self.path}: {self._error}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(Exception):
+            if self._resp is not None:
+                self._resp.close()
+        self._session.close()
+
+    def _apply(self, kind: str, obj: dict[str, Any], now: float) -> None:
+        name = obj["metadata"]["name"]
+        with self._cond:
+            if kind == "DELETED":
+                self.objects.pop(name, None)
+                self._satisfied.discard(name)
+            else:
+                self.objects[name] = obj
+                if self._obj_pred is not None:
+                    if self._obj_pred(obj):
+                        self._satisfied.add(name)
+                    else:
+                        self._satisfied.discard(name)
+            self._last_change = now
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        server = self.kube.server
+        while not self._stop.is_set():
+            try:
+                listing = self._session.get(server + self.path, timeout=60)
+                listing.raise_for_status()
+                body = listing.json()
+                now = time.monotonic()
+                with self._cond:
+                    self.objects = {o["metadata"]["name"]: o for o in body.get("items") or []}
+                    self._recount()
+                    self._last_change = now
+                    self._cond.notify_all()
+                self._synced.set()
+                rv = body["metadata"]["resourceVersion"]
+                while not self._stop.is_set():
+                    self._resp = self._session.get(
+                        server + self.path,
+                        params={"watch": "1", "resourceVersion": rv,
+                                "allowWatchBookmarks": "true", "timeoutSeconds": "600"},
+                        stream=True, timeout=(10, 700))
+                    gone = False
+                    for line in self._resp.iter_lines(chunk_size=None):
+                        if not line:
+                            continue
+                        event = json.loads(line)
+                        kind, obj = event.get("type"), event.get("object") or {}
+                        if kind == "ERROR":
+                            gone = True
+                            break
+                        rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                        if kind == "BOOKMARK":
+                            continue
+                        self._apply(kind, obj, time.monotonic())
+                    self._resp.close()
+                    if gone:
+                        break  # relist
+            except Exception as err:  # noqa: BLE001 - reconnect unless stopping
+                self._error = err
+                if self._stop.wait(1.0):
+                    return
+
+    def _recount(self) -> None:
+        if self._obj_pred is None:
+            self._satisfied = set()
+        else:
+            self._satisfied = {n for n, o in self.objects.items() if self._obj_pred(o)}
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._cond:
+            return self.objects.get(name)
+
+    def wait_all(self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float,
+                 what: str = "") -> float:
+        """Until `count` objects satisfy `pred`; the time of the event that did it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._obj_pred = pred
+            self._recount()
+            try:
+                while len(self._satisfied) < count:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(
+                            f"timed out after {timeout:.0f}s waiting for {what or self.path}: "
+                            f"{len(self._satisfied)}/{count}")
+                    self._cond.wait(min(left, 1.0))
+                return self._last_change
+            finally:
+                self._obj_pred = None
+
+    def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float,
+             what: str = "") -> float:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not pred(self.objects):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for "
+                                       f"{what or self.path}")
+                self._cond.wait(min(left, 1.0))
+            return self._last_change
+
+    def count(self, pred: Callable[[dict[str, Any]], bool]) -> int:
+        with self._cond:
+            return sum(1 for o in self.objects.values() if pred(o))
+
+
+# --- operators --------------------------------------------------------------------------
+
+
+_METRIC = re.compile(r'^(?P<name>[a-zA-Z_:]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+
+
+class Controller:
+    """One operator process with metrics and health on free loopback ports."""
+
+    def __init__(self, name: str, kubeconfig: Path, log_dir: Path, args: Sequence[str],
+                 log_level: str = "info") -> None:
+        self.name = name
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        module = name.replace("-", "_")
+        argv = [
+            sys.executable, "-m", f"afflux.controllers.{module}",
+            f"--kubeconfig={kubeconfig}",
+            f"--metrics-addr=127.0.0.1:{self.metrics_port}",
+            f"--health-addr=127.0.0.1:{self.health_port}",
+            f"--log-level={log_level}",
+            *args,
+        ]
+        self.log_path = log_dir / f"{name}.log"
+        self.proc = ManagedProcess(name, argv, self.log_path, cwd=log_dir)
+        self.started_at = 0.0
+        self.ready_after = 0.0
+
+    @property
+    def pid(self) -> int:
+        assert self.proc.pid is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 120.0) -> Controller:
+        self.started_at = time.monotonic()
+        self.proc.start()
+        url = f"http://127.0.0.1:{self.health_port}/readyz"
+
+        def ready() -> bool:
+            with requests.get(url, timeout=1) as resp:
+                return resp.status_code == 200
+
+        self.proc.wait_until(ready, "ready (/readyz)", timeout=timeout)
+        self.ready_after = time.monotonic() - self.started_at
+        return self
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+    def check_alive(self) -> None:
+        if not self.proc.alive():
+            raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n"
+                               f"{self.proc.log_text(4000)}")
+
+    def status(self) -> dict[str, int]:
+        self.check_alive()
+        return proc_status(self.pid)
+
+    def cpu(self) -> dict[str, float]:
+        self.check_alive()
+        return proc_cpu(self.pid)
+
+    def metrics(self) -> list[tuple[str, dict[str, str], float]]:
+        with requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30) as resp:
+            resp.raise_for_status()
+            text = resp.text
+        out = []
+        for line in text.splitlines():
+            m = _METRIC.match(line)
+            if m:
+                labels = dict(_LABEL.findall(m.group("labels") or ""))
+                out.append((m.group("name"), labels, float(m.group("value"))))
+        return out
+
+    def reconciles(self, kind: str) -> tuple[int, float]:
+        """(count, seconds) summed over `gotk_reconcile_duration_seconds` of `kind`."""
+        count, total = 0, 0.0
+        for name, labels, value in self.metrics():
+            if labels.get("kind") != kind:
+                continue
+            if name == "gotk_reconcile_duration_seconds_count":
+                count += int(value)
+            elif name == "gotk_reconcile_duration_seconds_sum":
+                total += value
+        return count, total
+
+    def log_lines(self, contains: str) -> int:
+        try:
+            return sum(1 for line in self.log_path.read_text(errors="replace").splitlines()
+                       if contains in line)
+        except OSError:
+            return 0
+
+
+class RssSampler:
+    """Polls VmRSS of some processes every `period` seconds (VmHWM gives the peak of one
+    process; this also catches short-lived children, e.g. `kustomize build`)."""
+
+    def __init__(self, pids: Callable[[], Iterable[int]], period: float = 0.5) -> None:
+        self._pids = pids
+        self._period = period
+        self._stop = threading.Event()
+        self.peak_sum_kib = 0
+        self.peak_child_kib = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        from afflux.cli.devenv._procs import _descendants
+
+        while not self._stop.wait(self._period):
+            total = 0
+            for pid in list(self._pids()):
+                with contextlib.suppress(OSError, KeyError):
+                    total += proc_status(pid)["VmRSS"]
+                for child in _descendants(pid):
+                    with contextlib.suppress(OSError, KeyError):
+                        rss = proc_status(child)["VmRSS"]
+                        total += rss
+                        self.peak_child_kib = max(self.peak_child_kib, rss)
+            self.peak_sum_kib = max(self.peak_sum_kib, total)
+
+
+# --- Git --------------------------------------------------------------------------------
+
+
+AUTHOR = "afflux bench <bench@afflux.invalid>"
+EPOCH = 1_700_000_000
+
+
+class LocalRepo:
+    """A local bare repository that commits with `git fast-import` and pushes over HTTP.
+
+    Commit times count up from a fixed epoch, so the same commits give the same SHAs on
+    every run.
+    """
+
+    def __init__(self, path: Path, push_url: str, branch: str = "main") -> None:
+        self.path = path
+        self.push_url = push_url
+        self.branch = branch
+        self.env = isolated_git_env(home=path.parent)
+        self._tick = 0
+        self._git("init", "--quiet", "--bare", "--initial-branch", branch, str(path), cwd=None)
+
+    def _git(self, *args: str, cwd: Path | None | str = "repo", input: bytes | None = None
+             ) -> str:
+        argv = ["git", *args] if cwd is None else ["git", "-C", str(self.path), *args]
+        proc = subprocess.run(argv, input=input, capture_output=True, env=self.env, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args[:3])}: {proc.stderr.decode(errors='replace')}")
+        return proc.stdout.decode()
+
+    def commit(self, files: Mapping[str, bytes | str | None] | Iterable[tuple[str, bytes]],
+               message: str = "change") -> str:
+        """One commit on top of the branch (or its first); None deletes a path."""
+        self._tick += 1
+        when = f"{EPOCH + self._tick} +0000"
+        items = files.items() if isinstance(files, Mapping) else files
+        ref = f"refs/heads/{self.branch}"
+        has_parent = bool(self._git("for-each-ref", ref).strip())
+
+        def stream() -> Iterator[bytes]:
+            msg = message.encode()
+            yield (f"commit {ref}\nauthor {AUTHOR} {when}\ncommitter {AUTHOR} {when}\n"
+                   f"data {len(msg)}\n").encode() + msg + b"\n"
+            if has_parent:
+                yield f"from {ref}^0\n".encode()
+            for path, content in items:
+                if content is None:
+                    yield f"D {path}\n".encode()
+                    continue
+                data = content.encode() if isinstance(content, str) else content
+                yield f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
+            yield b"\n"
+
+        proc = subprocess.Popen(["git", "-C", str(self.path), "fast-import", "--quiet",
+                                 "--done"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.env)
+        assert proc.stdin is not None
+        try:
+            for chunk in stream():
+                proc.stdin.write(chunk)
+            proc.stdin.write(b"done\n")
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        err = proc.stderr.read() if proc.stderr else b""
+        if proc.wait() != 0:
+            raise RuntimeError(f"git fast-import: {err.decode(errors='replace')}")
+        return self.head()
+
+    def head(self) -> str:
+        return self._git("rev-parse", f"refs/heads/{self.branch}").strip()
+
+    def push(self, url: str | None = None) -> float:
+        """Push the branch (no delta search: the generated content does not delta); seconds."""
+        t0 = time.monotonic()
+        self._git("-c", "pack.window=0", "push", "--quiet", "--force", url or self.push_url,
+                  f"refs/heads/{self.branch}:refs/heads/{self.branch}")
+        return time.monotonic() - t0
+
+
+def remote_head(server: GitHTTPServer, name: str, branch: str = "main") -> str | None:
+    """The branch's commit in the server's bare repository, read from its files."""
+    repo = server.repo_path(name)
+    loose = repo / "refs" / "heads" / branch
+    with contextlib.suppress(OSError):
+        return loose.read_text().strip()
+    with contextlib.suppress(OSError):
+        for line in (repo / "packed-refs").read_text().splitlines():
+            if line.endswith(f" refs/heads/{branch}"):
+                return line.split()[0]
+    return None
+
+
+def auth_url(server: GitHTTPServer, name: str) -> str:
+    return server.url(name).replace("http://", f"http://{server.username}:{server.password}@")
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def common_args(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every size of this benchmark (1 = the sizes of the "
+                        "issue; 0.1 for a quick check)")
+    parser.add_argument("--out", type=Path, default=REPO / ".local" / "bench" / f"{name}.json",
+                        help="where the JSON result goes (default .local/bench/%(default)s)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="parent of the work directory (default: the temp dir)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (logs, repositories) afterwards")
+    parser.add_argument("--log-level", default="info",
+                        help="the operators' --log-level (default info)")
+
+
+def scaled(value: float, scale: float, minimum: int = 1) -> int:
+    return max(minimum, round(value * scale))
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+class Bench:
+    """One benchmark run; use as a context manager around the whole script."""
+
+    def __init__(self, name: str, args: argparse.Namespace, params: Mapping[str, Any]) -> None:
+        self.name = name
+        self.args = args
+        self.params = dict(params)
+        self.stack = contextlib.ExitStack()
+        self.results: dict[str, Any] = {}
+        self.rows: list[tuple[str, str]] = []
+        self.workdir = Path()
+        self.started = datetime.now(UTC)
+        self._old_handlers: dict[int, Any] = {}
+        self.load: MachineLoad | None = None
+
+    # lifecycle
+    def __enter__(self) -> Bench:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+        parent = self.args.workdir
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"afflux-bench-{self.name}-",
+                                             dir=parent))
+        log(f"{self.name}: work directory {self.workdir}; params {self.params}")
+        self.load = MachineLoad().start()
+        return self
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        raise _Interrupted(f"signal {signum}")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        failed = exc_type is not None
+        load = self.load.stop() if self.load else {}
+        try:
+            log(f"{self.name}: stopping everything")
+            self.stack.close()
+        finally:
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+            if failed:
+                self.results["error"] = f"{exc_type.__name__}: {exc}"
+            self._write(load, failed)
+            if not self.args.keep and not failed:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            else:
+                log(f"{self.name}: logs and state kept in {self.workdir}")
+        if exc_type is _Interrupted:
+            sys.exit(130)
+        return False
+
+    def on_exit(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Call `func` when the run ends (in reverse order), logging how long it took."""
+
+        def run() -> None:
+            t0 = time.monotonic()
+            try:
+                func(*args, **kwargs)
+            finally:
+                log(f"stopped {what} in {time.monotonic() - t0:.1f}s")
+
+        self.stack.callback(run)
+
+    # starting things (each stopped when the run ends)
+    def cluster(self) -> Kube:
+        t0 = time.monotonic()
+        cluster = LocalCluster(self.workdir / "cluster", nodes=1, log=lambda *_: None)
+        self.on_exit("the cluster", cluster.down, quiet=True)
+        cluster.up()
+        kube = Kube(cluster)
+        kube.apply_crds()
+        log(f"cluster up with the CRDs in {time.monotonic() - t0:.1f}s: {cluster.server}")
+        return kube
+
+    def git_server(self) -> GitHTTPServer:
+        ca = TestCA(self.workdir / "ca").start()
+        server = GitHTTPServer(self.workdir / "git", ca=ca, https_port=None)
+        self.on_exit("the git server", server.stop)
+        server.start()
+        log(f"git server: {server.http_url}")
+        return server
+
+    def registry(self) -> Registry:
+        ca = TestCA(self.workdir / "ca").start()
+        reg = Registry(self.workdir / "registry", ca=ca)
+        self.on_exit("the registry", reg.stop)
+        reg.start()
+        log(f"registry: {reg.url}")
+        return reg
+
+    def controller(self, kube: Kube, name: str, *args: str, start: bool = True) -> Controller:
+        ctl = Controller(name, kube.kubeconfig, self.workdir, args, self.args.log_level)
+        self.on_exit(name, ctl.stop)
+        if start:
+            ctl.start()
+            log(f"{name} ready in {ctl.ready_after:.1f}s (pid {ctl.pid})")
+        return ctl
+
+    def watch(self, kube: Kube, path: str) -> Watch:
+        w = Watch(kube, path)
+        self.on_exit(f"the watch of {path}", w.stop)
+        return w.start()
+
+    def source_controller(self, kube: Kube, namespace: str, *args: str) -> Controller:
+        port = free_port()
+        storage = self.workdir / "source-storage"
+        return self.controller(kube, "source", f"--storage-path={storage}",
+                               f"--storage-addr=127.0.0.1:{port}",
+                               f"--storage-adv-addr=127.0.0.1:{port}",
+                               "--watch-all-namespaces=false", f"--namespace={namespace}", *args)
+
+    # reporting
+    def row(self, label: str, value: str) -> None:
+        self.rows.append((label, value))
+
+    def _write(self, load: Mapping[str, Any], failed: bool) -> None:
+        doc = {
+            "benchmark": self.name,
+            "date": self.started.isoformat(timespec="seconds"),
+            "duration_s": round((datetime.now(UTC) - self.started).total_seconds(), 1),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "params": self.params,
+            "host": host_facts(),
+            "load": dict(load),
+            "results": self.results,
+        }
+        out: Path = self.args.out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        width = max([len(label) for label, _ in self.rows] + [10])
+        title = f"{self.name} ({'FAILED' if failed else 'done'}; scale {self.args.scale})"
+        print(f"\n{title}\n{'-' * len(title)}")
+        for label, value in self.rows:
+            print(f"  {label:<{width}}  {value}")
+        print(f"  {'load':<{width}}  loadavg {load.get('loadavg_start')} -> "
+              f"{load.get('loadavg_end')}, machine CPU busy {load.get('machine_cpu_busy', 0):.0%}"
+              f" ({os.cpu_count()} CPUs)")
+        print(f"  {'result':<{width}}  {out}")
