@@ -382,6 +382,7 @@ class RequestDelta:
     def as_json(self) -> dict[str, Any]:
         ops = self.operator_side()
         return {"seconds": round(self.seconds, 2), "total": self.total,
+                "control_plane_total": self.total - sum(ops.values()),
                 "operator_side_total": sum(ops.values()),
                 "operator_side": dict(sorted(ops.items(), key=lambda kv: -kv[1]))}
 
@@ -417,11 +418,9 @@ class Watch:
         return self
 
     def stop(self) -> None:
+        # Closing the response from this thread would wait for the reader; the thread is a
+        # daemon and ends when the stream does (the cluster stops right after).
         self._stop.set()
-        with contextlib.suppress(Exception):
-            if self._resp is not None:
-                self._resp.close()
-        self._session.close()
 
     def _apply(self, kind: str, obj: dict[str, Any], now: float) -> None:
         name = obj["metadata"]["name"]
@@ -841,6 +840,18 @@ class Bench:
                 log(f"stopped {what} in {time.monotonic() - t0:.1f}s")
 
         self.stack.callback(run)
+
+    @contextlib.contextmanager
+    def scope(self, what: str) -> Iterator[None]:
+        """What starts inside this block is stopped at its end (not at the end of the run)."""
+        outer = self.stack
+        with contextlib.ExitStack() as inner:
+            self.stack = inner
+            try:
+                yield
+            finally:
+                self.stack = outer
+                log(f"end of {what}: stopping what it started")
 
     # starting things (each stopped when the run ends)
     def cluster(self) -> Kube:
