@@ -405,6 +405,8 @@ class Watch:
         self._obj_pred: Callable[[dict[str, Any]], bool] | None = None
         self._satisfied: set[str] = set()
         self._last_change = 0.0
+        #: watch events (ADDED, MODIFIED, DELETED) received so far
+        self.events = 0
         self._error: BaseException | None = None
         self._session = kube.new_session()
         self._resp: requests.Response | None = None
@@ -436,6 +438,7 @@ class Watch:
                     else:
                         self._satisfied.discard(name)
             self._last_change = now
+            self.events += 1
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -895,7 +898,7 @@ class Bench:
 
     def source_controller(self, kube: Kube, namespace: str, *args: str) -> Controller:
         port = free_port()
-        storage = self.workdir / "source-storage"
+        storage = Path(tempfile.mkdtemp(prefix="source-storage-", dir=self.workdir))
         return self.controller(kube, "source", f"--storage-path={storage}",
                                f"--storage-addr=127.0.0.1:{port}",
                                f"--storage-adv-addr=127.0.0.1:{port}",

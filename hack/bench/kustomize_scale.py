@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""kustomize-controller with many Kustomizations from one GitRepository.
+
+For each count in `--counts` (default 100,500,1000, times `--scale`), on a fresh local
+cluster: one repository with that many directories `apps/app-NNNN/` of 10 ConfigMaps each
+(and a kustomization.yaml), one GitRepository (Ready before anything is measured), and
+that many Kustomizations (`prune: true`, `--interval`, default 5m), created before
+kustomize-controller starts. Then kustomize-controller starts, and:
+
+- initial sync: controller started -> every Kustomization Ready at the source's revision;
+  API requests made meanwhile (`apiserver_request_total` scraped from the API server
+  before and after, split by verb and resource; the control plane's own resources such
+  as leases and nodes are counted apart); peak RSS (VmHWM of the controller; the
+  `kustomize build` child processes are sampled apart); CPU time (the controller's own
+  and its waited-for children's);
+- steady state over one interval (`--window`, default = `--interval`; nothing changes):
+  reconciles, CPU time and API requests per interval, and per reconcile.
+
+    .venv/bin/python hack/bench/kustomize_scale.py --counts 100
+    .venv/bin/python hack/bench/kustomize_scale.py --counts 500,1000     # a quiet machine
+    make bench BENCH=kustomize_scale BENCH_ARGS="--counts 100,500,1000"
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _benchlib import (  # noqa: E402
+    KUSTOMIZE,
+    SOURCE,
+    Bench,
+    Kube,
+    LocalRepo,
+    RssSampler,
+    auth_url,
+    coll_path,
+    common_args,
+    fmt_mib,
+    fmt_s,
+    is_ready,
+    log,
+    scaled,
+)
+
+from afflux.cli.devenv import GitHTTPServer  # noqa: E402
+from afflux.controllers.runtime._duration import parse_duration  # noqa: E402
+
+NAME = "kustomize_scale"
+PER_APP = 10
+
+
+def app_files(count: int) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for i in range(count):
+        docs = []
+        for j in range(PER_APP):
+            docs.append(
+                f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i:04d}-cm-{j:02d}\n"
+                f"  labels:\n    app: app-{i:04d}\n"
+                f"data:\n  index: \"{j}\"\n  app: app-{i:04d}\n"
+                f"  settings.yaml: |\n    replicas: {1 + j % 3}\n    tier: t{j % 4}\n")
+        files[f"apps/app-{i:04d}/configmaps.yaml"] = "---\n".join(docs)
+        files[f"apps/app-{i:04d}/kustomization.yaml"] = (
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            "resources:\n  - configmaps.yaml\n")
+    return files
+
+
+def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Namespace,
+              window: float) -> dict:
+    res: dict = {"kustomizations": count, "configmaps": count * PER_APP}
+    kube: Kube = bench.cluster()
+    name = f"fleet-{count}"
+    git.create_repo(name, public=True)
+    local = LocalRepo(bench.workdir / f"local-{name}.git", auth_url(git, name))
+    sha = local.commit(app_files(count), f"{count} apps")
+    local.push()
+    revision = f"main@sha1:{sha}"
+
+    ns = kube.create_namespace("bench-ks")
+    source = bench.source_controller(kube, ns)
+    repos = coll_path(*SOURCE, "gitrepositories", ns)
+    kube.create(repos, {"apiVersion": "/".join(SOURCE), "kind": "GitRepository",
+                        "metadata": {"name": "fleet", "namespace": ns},
+                        "spec": {"url": git.url(name), "interval": "1h",
+                                 "ref": {"branch": "main"}}})
+    kss = coll_path(*KUSTOMIZE, "kustomizations", ns)
+    watch = bench.watch(kube, kss)
+    src_watch = bench.watch(kube, repos)
+    src_watch.wait_all(is_ready, 1, timeout=600, what="the GitRepository")
+    artifact = (src_watch.get("fleet") or {})["status"]["artifact"]
+    res["artifact_kib"] = round(artifact["size"] / 1024, 1)
+
+    t0 = time.monotonic()
+    for i in range(count):
+        kube.create(kss, {
+            "apiVersion": "/".join(KUSTOMIZE), "kind": "Kustomization",
+            "metadata": {"name": f"app-{i:04d}", "namespace": ns},
+            "spec": {"interval": args.interval, "prune": True, "targetNamespace": ns,
+                     "path": f"./apps/app-{i:04d}",
+                     "sourceRef": {"kind": "GitRepository", "name": "fleet"}},
+        })
+    res["create_s"] = round(time.monotonic() - t0, 2)
+    log(f"{count} Kustomizations created in {res['create_s']}s")
+
+    # initial sync, from the controller's start
+    api0 = kube.apiserver_counts()
+    ks = bench.controller(kube, "kustomize", "--watch-all-namespaces=false",
+                          f"--namespace={ns}", start=False)
+    sampler = RssSampler(lambda: [ks.pid] if ks.proc.alive() else []).start()
+    ks.start(timeout=300)
+    t_start = ks.started_at
+
+    def applied(o: dict) -> bool:
+        return is_ready(o) and (o.get("status") or {}).get("lastAppliedRevision") == revision
+
+    t_all = watch.wait_all(applied, count, timeout=args.timeout,
+                           what=f"{count} Kustomizations Ready")
+    initial = t_all - t_start
+    api = kube.apiserver_counts() - api0
+    cpu = ks.cpu()
+    st = ks.status()
+    n, secs = ks.reconciles("Kustomization")
+    cms = kube.get(coll_path("", "v1", "configmaps", ns),
+                   labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}")
+    applied_cms = len(cms["items"])
+    res["initial"] = {
+        "seconds": round(initial, 2),
+        "controller_ready_s": round(ks.ready_after, 2),
+        "per_kustomization_ms": round(1000 * initial / count, 1),
+        "reconciles": n,
+        "reconcile_s_sum": round(secs, 2),
+        "cpu_s_self": round(cpu["self"], 2),
+        "cpu_s_children": round(cpu["children"], 2),
+        "apiserver": api.as_json(),
+        "vmhwm_kib": st["VmHWM"],
+        "configmaps_applied": applied_cms,
+    }
+    res["source_vmhwm_kib"] = source.status()["VmHWM"]
+    ops = api.operator_side()
+    log(f"{count}: all Ready in {initial:.1f}s, {sum(ops.values())} operator-side API "
+        f"requests, VmHWM {st['VmHWM'] / 1024:.0f} MiB")
+
+    # steady state
+    n0, s0 = ks.reconciles("Kustomization")
+    c0 = ks.cpu()
+    a0 = kube.apiserver_counts()
+    e0 = watch.events
+    t0 = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - t0
+    n1, s1 = ks.reconciles("Kustomization")
+    c1 = ks.cpu()
+    api_s = kube.apiserver_counts() - a0
+    sampler.stop()
+    reconciles = n1 - n0
+    cpu_s = c1["total"] - c0["total"]
+    ops_s = sum(api_s.operator_side().values())
+    res["steady"] = {
+        "window_s": round(elapsed, 1),
+        "reconciles": reconciles,
+        "reconcile_s_mean": round((s1 - s0) / reconciles, 3) if reconciles else None,
+        "cpu_s": round(cpu_s, 2),
+        "cpu_s_children": round(c1["children"] - c0["children"], 2),
+        "cpu_share_of_one_core": round(cpu_s / elapsed, 4),
+        "cpu_ms_per_reconcile": round(1000 * cpu_s / reconciles, 1) if reconciles else None,
+        "apiserver": api_s.as_json(),
+        "api_requests_per_reconcile": round(ops_s / reconciles, 2) if reconciles else None,
+        "still_ready": watch.count(applied),
+        # MODIFIED events seen on the Kustomizations: a status patch that changes nothing
+        # makes none, so this says whether the steady-state status patches wrote anything
+        "kustomization_watch_events": watch.events - e0,
+    }
+    st = ks.status()
+    res["peak_rss_kib"] = st["VmHWM"]
+    res["rss_end_kib"] = st["VmRSS"]
+    res["peak_child_rss_kib"] = sampler.peak_child_kib
+    res["peak_rss_with_children_kib"] = sampler.peak_sum_kib
+    log(f"{count}: steady {reconciles} reconciles in {elapsed:.0f}s, CPU {cpu_s:.1f}s, "
+        f"{ops_s} operator-side API requests")
+    return res
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(parser, NAME)
+    parser.add_argument("--counts", default=None,
+                        help="comma-separated Kustomization counts (default 100,500,1000 x scale)")
+    parser.add_argument("--interval", default="5m", help="the Kustomizations' spec.interval")
+    parser.add_argument("--window", default=None, help="steady-state window (default: interval)")
+    parser.add_argument("--timeout", type=float, default=7200.0,
+                        help="seconds to wait for all to be Ready (default 7200)")
+    args = parser.parse_args()
+    if args.counts:
+        counts = [int(c) for c in args.counts.split(",") if c.strip()]
+    else:
+        counts = sorted({scaled(c, args.scale) for c in (100, 500, 1000)})
+    window = parse_duration(args.window) if args.window else parse_duration(args.interval)
+    params = {"counts": counts, "configmaps_each": PER_APP, "interval": args.interval,
+              "window_s": window}
+
+    with Bench(NAME, args, params) as bench:
+        git = bench.git_server()
+        runs = bench.results.setdefault("runs", [])
+        for count in counts:
+            with bench.scope(f"the run with {count}"):
+                runs.append(run_count(bench, git, count, args, window))
+        for r in runs:
+            c = r["kustomizations"]
+            i, s = r["initial"], r["steady"]
+            bench.row(f"{c}: all Ready", f"{fmt_s(i['seconds'])} from controller start "
+                      f"({i['per_kustomization_ms']:.0f} ms each; {i['configmaps_applied']} "
+                      f"ConfigMaps; ready after {i['controller_ready_s']:.1f}s)")
+            bench.row(f"{c}: initial API requests",
+                      f"{i['apiserver']['operator_side_total']} operator-side "
+                      f"({i['apiserver']['operator_side_total'] / c:.1f} per Kustomization; "
+                      f"control plane {i['apiserver']['control_plane_total']})")
+            bench.row(f"{c}: initial CPU", f"{i['cpu_s_self']:.1f}s controller + "
+                      f"{i['cpu_s_children']:.1f}s kustomize build")
+            bench.row(f"{c}: peak RSS", f"{fmt_mib(r['peak_rss_kib'])} controller (VmHWM); "
+                      f"with children {fmt_mib(r['peak_rss_with_children_kib'])}; "
+                      f"source-controller {fmt_mib(r['source_vmhwm_kib'])}")
+            bench.row(f"{c}: steady, per {s['window_s']:.0f}s",
+                      f"{s['reconciles']} reconciles, CPU {s['cpu_s']:.1f}s "
+                      f"({100 * s['cpu_share_of_one_core']:.1f}% of a core; "
+                      f"{s['cpu_ms_per_reconcile']} ms each), "
+                      f"{s['apiserver']['operator_side_total']} API requests "
+                      f"({s['api_requests_per_reconcile']} each)")
+
+
+if __name__ == "__main__":
+    main()
