@@ -69,6 +69,18 @@ cluster-up: install tools ## Start the local cluster (kubeconfig in .local/clust
 cluster-down: $(STAMP) ## Stop the local cluster and every process it started
 	@$(PY) -m afflux.cli.devenv cluster down --state .local/cluster
 
+.PHONY: demo
+demo: install tools ## Run the demo: dev env, bootstrap, drift, a commit and an image rolled out (KEEP=1 keeps it up)
+	@$(PY) hack/demo.py
+
+.PHONY: dev-up
+dev-up: install tools ## Start the dev environment (cluster, Git server, registry, operators) in .local
+	@$(VENV)/bin/afflux dev up
+
+.PHONY: dev-down
+dev-down: $(STAMP) ## Stop the dev environment and every process it started
+	@$(VENV)/bin/afflux dev down
+
 .PHONY: kind-up
 kind-up: ## Create a kind cluster 'afflux' (needs Docker and kind; not used by CI)
 	@command -v kind >/dev/null || { echo "kind is not installed: see https://kind.sigs.k8s.io"; exit 1; }

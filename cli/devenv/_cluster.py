@@ -361,6 +361,10 @@ class LocalCluster:
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
             "--cidr=10.244.0.1/16",
             "--node-ip=127.0.0.1",
+            # Heartbeats by node Lease (renewed every few seconds): without them kwok posts
+            # node status less often than the node monitor's grace period, so nodes flap
+            # NotReady and the node lifecycle controller marks every Pod not ready for good.
+            "--node-lease-duration-seconds=40",
             f"--server-address=127.0.0.1:{free_port()}",
         ]
 

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""`make demo`: the GitOps loop of afflux on this machine, end to end, in a few minutes.
+
+1. `afflux dev up`: a local cluster, a Git server, an OCI registry and the operators;
+2. examples/fleet pushed to the Git server, an image tag pushed to the registry;
+3. `afflux bootstrap git --local`: the cluster syncs clusters/dev of that repository;
+4. `afflux get all -A` and `afflux tree ks flux-system`: what got applied;
+5. drift: the Deployment scaled by hand is put back by a reconciliation;
+6. a commit: a value changed in Git (`afflux diff` first) is rolled out;
+7. an image: a new tag in the registry becomes a commit in Git (image automation) and a
+   Deployment running it;
+8. `afflux dev down` (unless KEEP=1).
+
+Every step checks that what it says happened did happen; the script exits non-zero at the
+first one that did not (so CI can run it). The state lives in $AFFLUX_DEV_DIR (default
+.local); the operators' logs in <state>/logs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[1]
+FLEET = REPO / "examples" / "fleet"
+STATE = Path(os.environ.get("AFFLUX_DEV_DIR") or REPO / ".local").resolve()
+KEEP = os.environ.get("KEEP", "") not in ("", "0", "false", "no")
+IMAGE = "ghcr.io/afflux/podinfo"
+COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+T = TypeVar("T")
+
+
+class DemoFailed(Exception):
+    pass
+
+
+def bold(text: str) -> str:
+    return f"\033[1m{text}\033[0m" if COLOR else text
+
+
+def say(text: str) -> None:
+    print(f"\n{bold('==> ' + text)}", flush=True)
+
+
+def note(text: str) -> None:
+    print(f"    {text}", flush=True)
+
+
+def run(argv: Sequence[str], *, check: bool = True, show: bool = True,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, echoing it and its output (stdout and stderr in order)."""
+    shown = list(argv)
+    if shown[:3] == [sys.executable, "-m", "afflux.cli"]:
+        shown = ["afflux", *shown[3:]]
+    elif Path(shown[0]).name.startswith("kubectl"):
+        shown = ["kubectl", *shown[1:]]
+    if show:
+        print(f"$ {shlex.join(shown)}", flush=True)
+    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env or ENV, cwd=REPO, check=False)
+    if show and done.stdout:
+        print(done.stdout, end="" if done.stdout.endswith("\n") else "\n", flush=True)
+    if check and done.returncode != 0:
+        if not show:
+            print(done.stdout)
+        raise DemoFailed(f"`{shlex.join(shown)}` exited with {done.returncode}")
+    return done
+
+
+def afflux(*args: str, check: bool = True, show: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "afflux.cli", *args], check=check, show=show)
+
+
+def kubectl(*args: str, show: bool = True) -> str:
+    from afflux.cli.devenv._tools import tool_path
+
+    return run([str(tool_path("kubectl")), *args], show=show).stdout
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as err:  # noqa: BLE001 - "not yet"
+            last = f" (last: {err})"
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"timed out after {timeout:.0f}s waiting for {what}{last}")
+        time.sleep(1)
+
+
+ENV = dict(os.environ)
+
+
+def main() -> int:
+    sys.path.insert(0, str(REPO))
+    from afflux.cli.devenv._env import DevEnvironment
+
+    t0 = time.monotonic()
+    env = DevEnvironment(STATE, log=lambda line: None)
+    step = "start"
+    try:
+        step = "dev up"
+        say("Starting the dev environment: local cluster, Git server, OCI registry, operators")
+        note("(the cluster's nodes are kwok's fake nodes: Pods become Running, nothing runs)")
+        afflux("dev", "up", "--state-dir", str(STATE))
+        info = env.info()
+        ENV.update(KUBECONFIG=str(info.kubeconfig), AFFLUX_LOG_DIR=str(info.logs),
+                   AFFLUX_DEV_DIR=str(STATE))
+        if not COLOR:
+            ENV["NO_COLOR"] = "1"
+        demo(info)
+        step = "done"
+        say(f"Demo finished in {time.monotonic() - t0:.0f}s: drift corrected, a commit and an "
+            "image rolled out, all through Git")
+        return 0
+    except DemoFailed as err:
+        print(f"\n✗ demo failed: {err}", file=sys.stderr)
+        print(f"  the operators' logs are in {STATE / 'logs'} (`afflux logs --log-dir "
+              f"{STATE / 'logs'}`)", file=sys.stderr)
+        return 1
+    finally:
+        if KEEP:
+            say(f"KEEP=1: the dev environment keeps running (export KUBECONFIG="
+                f"{STATE / 'cluster' / 'kubeconfig'}; `afflux dev down --state-dir {STATE}` "
+                "stops it)")
+        elif step != "start":
+            say("Stopping the dev environment")
+            afflux("dev", "down", "--state-dir", str(STATE), check=False)
+
+
+def demo(info: Any) -> None:
+    from afflux.api import ImagePolicy, Kustomization
+    from afflux.cli._git import GitAuth, WorkingCopy, trust_ca
+    from afflux.cli._kube import DEPLOYMENTS, Kube, ResourceType, resource_of
+    from afflux.cli._oci import RegistryClient
+
+    kube = Kube.connect(str(info.kubeconfig))
+    trust_ca(info.ca_file)
+    git_url = info.git_url("fleet")
+    auth = GitAuth(username=info.git_username, password=info.git_password)
+    creds = f"{info.registry_username}:{info.registry_password}"
+    registry = RegistryClient(info.registry, creds=(info.registry_username,
+                                                     info.registry_password),
+                              ca_file=info.ca_file)
+    scratch = Path(tempfile.mkdtemp(prefix="afflux-demo-"))
+    clones = iter(range(1000))
+
+    def clone() -> WorkingCopy:
+        return WorkingCopy.clone(git_url, "main", scratch / f"clone-{next(clones)}", auth)
+
+    def push(wc: WorkingCopy, files: dict[str, str], message: str) -> str | None:
+        for rel, text in files.items():
+            wc.write(rel, text)
+        sha = wc.commit(list(files), message, ("demo", "demo@afflux.invalid"))
+        if sha:
+            wc.push()
+        return sha
+
+    def ks_ready(name: str) -> dict[str, Any] | None:
+        obj = kube.get(resource_of(Kustomization), name, "flux-system")
+        ready = [c for c in (obj.get("status") or {}).get("conditions") or []
+                 if c.get("type") == "Ready"]
+        return obj if ready and ready[0].get("status") == "True" else None
+
+    def roll_out() -> None:
+        """Fetch Git now and apply it: the source, then the Kustomizations in dependency
+        order (apps waits for infrastructure to be at the same revision)."""
+        afflux("reconcile", "ks", "infrastructure", "--with-source", "--timeout=2m")
+        afflux("reconcile", "ks", "apps", "--timeout=2m")
+
+    def deployment() -> dict[str, Any]:
+        return kube.get(DEPLOYMENTS, "podinfo", "podinfo")
+
+    # --- the repository and the first image ---------------------------------------------------
+    say(f"Pushing examples/fleet to the Git server ({git_url})")
+    wc = clone()
+    files = {str(p.relative_to(FLEET)): p.read_text() for p in sorted(FLEET.rglob("*"))
+             if p.is_file()}
+    sha = push(wc, files, "Add the fleet: apps, infrastructure, image automation")
+    note(f"commit {sha[:7] if sha else wc.head[:7] + ' (unchanged)'}: "
+         f"{len(files)} files on branch main")
+
+    say(f"Pushing the image {IMAGE}:6.0.0 to the local registry as {info.registry}/afflux/"
+        "podinfo:6.0.0")
+    afflux("push", "artifact", f"oci://{info.registry}/afflux/podinfo:6.0.0",
+           f"--path={FLEET / 'apps' / 'base' / 'podinfo'}", f"--source={git_url}",
+           "--revision=6.0.0", f"--creds={creds}", f"--ca-file={info.ca_file}")
+
+    # --- bootstrap ----------------------------------------------------------------------------
+    say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
+    afflux("bootstrap", "git", "--local", f"--url={git_url}", f"--username={info.git_username}",
+           f"--password={info.git_password}", f"--ca-file={info.ca_file}",
+           "--path=clusters/dev",
+           "--components-extra=image-reflector-controller,image-automation-controller",
+           "--silent", "--timeout=3m")
+    say("Waiting for the infrastructure, then the apps (they depend on it)")
+    eventually(lambda: ks_ready("infrastructure"), "Kustomization infrastructure to be ready")
+    afflux("reconcile", "ks", "apps", "--timeout=3m")
+    eventually(lambda: ks_ready("image-automation"), "Kustomization image-automation")
+    afflux("get", "all", "-A")
+    afflux("tree", "ks", "flux-system")
+
+    # --- drift --------------------------------------------------------------------------------
+    say("Drift: scaling the Deployment by hand to 5 replicas")
+    kubectl("-n", "podinfo", "scale", "deployment/podinfo", "--replicas=5")
+    eventually(lambda: deployment()["spec"]["replicas"] == 5, "the scale to take")
+    note(f"spec.replicas is now {deployment()['spec']['replicas']} (Git says 2)")
+    say("Reconciling: kustomize-controller finds the drift and puts Git's value back")
+    afflux("reconcile", "ks", "apps", "--timeout=2m")
+    eventually(lambda: deployment()["spec"]["replicas"] == 2, "spec.replicas back to 2", 60)
+    note(f"spec.replicas is {deployment()['spec']['replicas']} again")
+
+    # --- a commit -----------------------------------------------------------------------------
+    message = f"Hello from the dev cluster, changed at {time.strftime('%H:%M:%S')}"
+    say(f"A commit: changing the greeting in apps/dev/ui.yaml to {message!r}")
+    wc = clone()
+    ui = (wc.read("apps/dev/ui.yaml") or "").splitlines()
+    ui = [f'  PODINFO_UI_MESSAGE: "{message}"' if "PODINFO_UI_MESSAGE" in line else line
+          for line in ui]
+    sha = push(wc, {"apps/dev/ui.yaml": "\n".join(ui) + "\n"}, "Change the dev greeting")
+    note(f"pushed commit {(sha or '')[:7]}; what it will change, before it is applied:")
+    afflux("diff", "ks", "apps", f"--path={wc.path / 'apps' / 'dev'}", check=False)
+    roll_out()
+    configmaps = ResourceType("", "v1", "ConfigMap", "configmaps")
+    eventually(lambda: kube.get(configmaps, "podinfo-ui", "podinfo")["data"]
+               ["PODINFO_UI_MESSAGE"] == message, "the new greeting in the cluster", 60)
+    note("ConfigMap podinfo/podinfo-ui now says: " +
+         kube.get(configmaps, "podinfo-ui", "podinfo")["data"]["PODINFO_UI_MESSAGE"])
+
+    # --- an image -----------------------------------------------------------------------------
+    patches = [int(t.split(".")[2]) for t in registry.tags("afflux/podinfo")
+               if t.startswith("6.0.") and t.split(".")[2].isdigit()]
+    tag = f"6.0.{max(patches, default=0) + 1}"
+    say(f"An image: pushing {IMAGE}:{tag} to the registry")
+    afflux("push", "artifact", f"oci://{info.registry}/afflux/podinfo:{tag}",
+           f"--path={FLEET / 'apps' / 'base' / 'podinfo'}", f"--source={git_url}",
+           f"--revision={tag}", f"--creds={creds}", f"--ca-file={info.ca_file}")
+    say("image-reflector-controller scans the registry; the ImagePolicy picks the new tag")
+    afflux("reconcile", "image", "repository", "podinfo", "--timeout=2m")
+
+    def policy_tag() -> str | None:
+        status = kube.get(resource_of(ImagePolicy), "podinfo", "flux-system").get("status") or {}
+        latest = (status.get("latestRef") or {}).get("tag")
+        return latest if latest == tag else None
+
+    eventually(policy_tag, f"ImagePolicy podinfo to pick {tag}", 90)
+    afflux("get", "image", "policy", "podinfo")
+    say("image-automation-controller commits the new tag to Git")
+    afflux("reconcile", "image", "update", "flux-system", "--timeout=2m")
+
+    def automation_commit() -> str | None:
+        head = clone()
+        text = head.read("apps/dev/kustomization.yaml") or ""
+        if f"newTag: {tag}" not in text:
+            return None
+        commit = head.repo.get(head.repo.head.target)
+        return f"{str(commit.id)[:7]} by {commit.author.name}: {commit.message.splitlines()[0]}"
+
+    note("the commit in Git: " + eventually(automation_commit, "the automation's commit", 90))
+    say("The new commit rolls out")
+    roll_out()
+
+    def image() -> str:
+        return deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    eventually(lambda: image() == f"{IMAGE}:{tag}", f"the Deployment to run {IMAGE}:{tag}", 90)
+    note(f"Deployment podinfo/podinfo runs {image()}")
+    kubectl("-n", "podinfo", "get", "deployment/podinfo", "-o", "wide")
+    afflux("check", "--components-extra=image-reflector-controller,image-automation-controller")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
