@@ -1,0 +1,126 @@
+"""The artifact commands' pure parts: oci:// references, the reproducible layer, the manifest
+Flux expects, the files packed, and envsubst (Flux's substitution on text)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from afflux.cli import _ociref as oci
+from afflux.cli._artifact import collect_files
+from afflux.cli._envsubst import envsubst
+from afflux.cli._errors import CLIError
+from afflux.cli._oci import parse_creds
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "repo", "tag", "digest"),
+    [
+        ("oci://ghcr.io/org/app:v1.0.0", "ghcr.io", "org/app", "v1.0.0", ""),
+        ("oci://127.0.0.1:5000/a/b/c", "127.0.0.1:5000", "a/b/c", "", ""),
+        ("oci://r.io/app@sha256:" + "a" * 64, "r.io", "app", "", "sha256:" + "a" * 64),
+    ],
+)
+def test_parse_oci_url(url: str, host: str, repo: str, tag: str, digest: str) -> None:
+    ref = oci.parse_oci_url(url)
+    assert (ref.host, ref.repository, ref.tag, ref.digest) == (host, repo, tag, digest)
+
+
+@pytest.mark.parametrize(
+    ("url", "kwargs", "message"),
+    [
+        ("ghcr.io/org/app:v1", {}, "must start with oci://"),
+        ("oci://ghcr.io", {}, "names no repository"),
+        ("oci://ghcr.io/Org/App:v1", {}, "not a valid repository name"),
+        ("oci://ghcr.io/app:bad tag", {}, "not a valid tag"),
+        ("oci://ghcr.io/app@sha256:123", {}, "not a sha256 digest"),
+        ("oci://ghcr.io/app", {"need_tag": True}, "has no tag"),
+        ("oci://ghcr.io/app:v1", {"allow_tag": False}, "without a tag"),
+    ],
+)
+def test_parse_oci_url_refuses(url: str, kwargs: dict, message: str) -> None:
+    with pytest.raises(CLIError, match=message):
+        oci.parse_oci_url(url, **kwargs)
+
+
+def test_ref_text() -> None:
+    ref = oci.parse_oci_url("oci://r.io/app:v1")
+    assert str(ref) == "r.io/app:v1"
+    assert ref.reference == "v1"
+    assert str(ref.with_tag("v2")) == "r.io/app:v2"
+
+
+def test_tar_gzip_is_reproducible() -> None:
+    files = [("a", None, True), ("a/x.yaml", b"kind: A\n", False), ("run.sh", b"#!", True)]
+    first, second = oci.tar_gzip(files), oci.tar_gzip(files)
+    assert first == second
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert set(members) == {"a", "a/x.yaml", "run.sh"}
+        assert members["a"].isdir()
+        assert members["run.sh"].mode == 0o755 and members["a/x.yaml"].mode == 0o644
+        assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" for m in members.values())
+        assert tar.extractfile("a/x.yaml").read() == b"kind: A\n"  # type: ignore[union-attr]
+
+
+def test_artifact_manifest() -> None:
+    notes = {oci.SOURCE: "https://h/r.git", oci.REVISION: "main@sha1:abc", oci.CREATED: "t"}
+    raw = oci.artifact_manifest(b"{}", b"layer", notes)
+    manifest = json.loads(raw)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert manifest["config"] == {"mediaType": "application/vnd.cncf.flux.config.v1+json",
+                                  "digest": oci.digest_of(b"{}"), "size": 2}
+    assert manifest["layers"] == [{
+        "mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip",
+        "digest": oci.digest_of(b"layer"), "size": 5}]
+    assert manifest["annotations"] == notes
+    assert oci.content_layer(manifest)["digest"] == oci.digest_of(b"layer")
+    assert oci.list_row("v1", "sha256:x", manifest, "r.io/app") == [
+        "r.io/app:v1", "sha256:x", "https://h/r.git", "main@sha1:abc"]
+
+
+def test_content_layer_falls_back_to_the_first() -> None:
+    assert oci.content_layer({"layers": [{"mediaType": "x", "digest": "d"}]})["digest"] == "d"
+    with pytest.raises(CLIError, match="no layers"):
+        oci.content_layer({"layers": []})
+
+
+def test_parse_annotations_and_creds() -> None:
+    assert oci.parse_annotations(["a=b", "c=d=e"]) == {"a": "b", "c": "d=e"}
+    with pytest.raises(CLIError):
+        oci.parse_annotations(["nope"])
+    assert parse_creds("u:p:q") == ("u", "p:q")
+    assert parse_creds("u") == ("u", "")
+    assert parse_creds(None) is None
+    with pytest.raises(CLIError):
+        parse_creds(":p")
+
+
+def test_collect_files(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref")
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "a.yaml").write_text("a")
+    (tmp_path / "apps" / "skip.tmp").write_text("x")
+    (tmp_path / "top.yaml").write_text("t")
+    found = collect_files(tmp_path, ["*.tmp"])
+    assert [(name, content) for name, content, _ in found] == [
+        ("apps", None), ("apps/a.yaml", b"a"), ("top.yaml", b"t")]
+    assert [n for n, _, _ in collect_files(tmp_path / "top.yaml")] == ["top.yaml"]
+    with pytest.raises(CLIError, match="does not exist"):
+        collect_files(tmp_path / "nope")
+
+
+def test_envsubst() -> None:
+    env = {"NAME": "podinfo", "EMPTY": ""}
+    text = "a: ${NAME}\nb: ${MISSING:=def}\nc: $${NAME}\nd: $NAME\ne: ${NAME/pod/web}\nf: ${X}\n"
+    assert envsubst(text, env) == "a: podinfo\nb: def\nc: ${NAME}\nd: $NAME\ne: webinfo\nf: \n"
+    with pytest.raises(CLIError) as err:
+        envsubst("${X}", env, strict=True)
+    assert "'X'" in err.value.message and "default" in err.value.hint
+    assert envsubst("${X:=ok}", env, strict=True) == "ok"
