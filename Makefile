@@ -81,6 +81,19 @@ dev-up: install tools ## Start the dev environment (cluster, Git server, registr
 dev-down: $(STAMP) ## Stop the dev environment and every process it started
 	@$(VENV)/bin/afflux dev down
 
+# The benchmarks in hack/bench: BENCH picks some of them (BENCH=kustomize_scale), BENCH_ARGS
+# passes flags to each (BENCH_ARGS="--scale 0.1"; see hack/bench/<name>.py --help). Each one
+# starts its own cluster, Git server, registry and operators in a temp dir and stops them.
+BENCH ?= source_git_large source_many kustomize_scale push_to_apply image_scale
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: install tools ## Run the benchmarks (figures go in docs/benchmarks.md)
+	@rc=0; for b in $(BENCH); do \
+		echo "[bench] hack/bench/$$b.py $(BENCH_ARGS)"; \
+		$(PY) hack/bench/$$b.py $(BENCH_ARGS) || rc=1; \
+	done; exit $$rc
+
 .PHONY: kind-up
 kind-up: ## Create a kind cluster 'afflux' (needs Docker and kind; not used by CI)
 	@command -v kind >/dev/null || { echo "kind is not installed: see https://kind.sigs.k8s.io"; exit 1; }

@@ -145,13 +145,16 @@ def _cpu_jiffies() -> tuple[int, int]:
 def _git_commit() -> dict[str, Any]:
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
-    return {"commit": git("rev-parse", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 def host_facts() -> dict[str, Any]:
@@ -219,8 +222,11 @@ def proc_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of a process: its own (user + system) and its waited-for children's."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     utime, stime, cutime, cstime = (int(x) / CLK_TCK for x in fields[11:15])
-    return {"self": utime + stime, "children": cutime + cstime,
-            "total": utime + stime + cutime + cstime}
+    return {
+        "self": utime + stime,
+        "children": cutime + cstime,
+        "total": utime + stime + cutime + cstime,
+    }
 
 
 # --- the Kubernetes API -----------------------------------------------------------------
@@ -257,12 +263,24 @@ class Kube:
         session.verify = self.ca
         return session
 
-    def request(self, method: str, path: str, body: Any = None,
-                content_type: str = "application/json", ok: Iterable[int] = (200, 201),
-                **params: Any) -> dict[str, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        ok: Iterable[int] = (200, 201),
+        **params: Any,
+    ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
-        resp = self.session.request(method, self.server + path, data=data, params=params or None,
-                                    headers={"Content-Type": content_type}, timeout=60)
+        resp = self.session.request(
+            method,
+            self.server + path,
+            data=data,
+            params=params or None,
+            headers={"Content-Type": content_type},
+            timeout=60,
+        )
         if resp.status_code not in tuple(ok):
             raise KubeError(f"{method} {path}: {resp.status_code} {resp.text[:500]}")
         return resp.json() if resp.content else {}
@@ -283,24 +301,39 @@ class Kube:
         return value
 
     def create_namespace(self, name: str) -> str:
-        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                           "metadata": {"name": name}})
+        self.create(
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        )
         return name
 
-    def create_secret(self, namespace: str, name: str, data: Mapping[str, str | bytes],
-                      type_: str = "Opaque") -> None:
+    def create_secret(
+        self, namespace: str, name: str, data: Mapping[str, str | bytes], type_: str = "Opaque"
+    ) -> None:
         import base64
 
-        self.create(coll_path("", "v1", "secrets", namespace), {
-            "apiVersion": "v1", "kind": "Secret", "type": type_,
-            "metadata": {"name": name, "namespace": namespace},
-            "data": {k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode()
-                     for k, v in data.items()},
-        })
+        self.create(
+            coll_path("", "v1", "secrets", namespace),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": type_,
+                "metadata": {"name": name, "namespace": namespace},
+                "data": {
+                    k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode()
+                    for k, v in data.items()
+                },
+            },
+        )
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
-        proc = subprocess.run([self._kubectl, f"--kubeconfig={self.kubeconfig}", *args],
-                              input=input, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [self._kubectl, f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if proc.returncode != 0:
             raise KubeError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
         return proc.stdout
@@ -321,7 +354,7 @@ class Kube:
         return ApiserverCounts.parse(resp.text)
 
 
-_SAMPLE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+_SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
@@ -340,8 +373,12 @@ class ApiserverCounts:
             if not m:
                 continue
             labels = dict(_LABEL.findall(m.group("labels")))
-            key = (labels.get("verb", ""), labels.get("group", ""), labels.get("resource", ""),
-                   labels.get("subresource", ""))
+            key = (
+                labels.get("verb", ""),
+                labels.get("group", ""),
+                labels.get("resource", ""),
+                labels.get("subresource", ""),
+            )
             counts[key] += int(float(m.group("value")))
         return cls(counts, time.monotonic())
 
@@ -356,10 +393,25 @@ class RequestDelta:
 
     #: Resources only the control plane itself touches (node heartbeats, leases of
     #: kube-controller-manager/scheduler/apiserver, ...): never the operators'.
-    BACKGROUND = {"leases", "nodes", "endpointslices", "endpoints", "pods", "serviceaccounts",
-                  "serviceaccounts/token", "clusterroles", "clusterrolebindings", "roles",
-                  "rolebindings", "flowschemas", "prioritylevelconfigurations",
-                  "apiservices", "csinodes", "csidrivers", "storageclasses"}
+    BACKGROUND = {
+        "leases",
+        "nodes",
+        "endpointslices",
+        "endpoints",
+        "pods",
+        "serviceaccounts",
+        "serviceaccounts/token",
+        "clusterroles",
+        "clusterrolebindings",
+        "roles",
+        "rolebindings",
+        "flowschemas",
+        "prioritylevelconfigurations",
+        "apiservices",
+        "csinodes",
+        "csidrivers",
+        "storageclasses",
+    }
 
     def __init__(self, counts: Counter[tuple[str, str, str, str]], seconds: float) -> None:
         self.counts = counts
@@ -381,10 +433,13 @@ class RequestDelta:
 
     def as_json(self) -> dict[str, Any]:
         ops = self.operator_side()
-        return {"seconds": round(self.seconds, 2), "total": self.total,
-                "control_plane_total": self.total - sum(ops.values()),
-                "operator_side_total": sum(ops.values()),
-                "operator_side": dict(sorted(ops.items(), key=lambda kv: -kv[1]))}
+        return {
+            "seconds": round(self.seconds, 2),
+            "total": self.total,
+            "control_plane_total": self.total - sum(ops.values()),
+            "operator_side_total": sum(ops.values()),
+            "operator_side": dict(sorted(ops.items(), key=lambda kv: -kv[1])),
+        }
 
 
 class Watch:
@@ -459,9 +514,15 @@ class Watch:
                 while not self._stop.is_set():
                     self._resp = self._session.get(
                         server + self.path,
-                        params={"watch": "1", "resourceVersion": rv,
-                                "allowWatchBookmarks": "true", "timeoutSeconds": "600"},
-                        stream=True, timeout=(10, 700))
+                        params={
+                            "watch": "1",
+                            "resourceVersion": rv,
+                            "allowWatchBookmarks": "true",
+                            "timeoutSeconds": "600",
+                        },
+                        stream=True,
+                        timeout=(10, 700),
+                    )
                     gone = False
                     for line in self._resp.iter_lines(chunk_size=None):
                         if not line:
@@ -493,8 +554,9 @@ class Watch:
         with self._cond:
             return self.objects.get(name)
 
-    def wait_all(self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float,
-                 what: str = "") -> float:
+    def wait_all(
+        self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float, what: str = ""
+    ) -> float:
         """Until `count` objects satisfy `pred`; the time of the event that did it."""
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -506,21 +568,24 @@ class Watch:
                     if left <= 0:
                         raise TimeoutError(
                             f"timed out after {timeout:.0f}s waiting for {what or self.path}: "
-                            f"{len(self._satisfied)}/{count}")
+                            f"{len(self._satisfied)}/{count}"
+                        )
                     self._cond.wait(min(left, 1.0))
                 return self._last_change
             finally:
                 self._obj_pred = None
 
-    def wait(self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float,
-             what: str = "") -> float:
+    def wait(
+        self, pred: Callable[[dict[str, dict[str, Any]]], bool], timeout: float, what: str = ""
+    ) -> float:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not pred(self.objects):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for "
-                                       f"{what or self.path}")
+                    raise TimeoutError(
+                        f"timed out after {timeout:.0f}s waiting for {what or self.path}"
+                    )
                 self._cond.wait(min(left, 1.0))
             return self._last_change
 
@@ -532,20 +597,28 @@ class Watch:
 # --- operators --------------------------------------------------------------------------
 
 
-_METRIC = re.compile(r'^(?P<name>[a-zA-Z_:]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+_METRIC = re.compile(r"^(?P<name>[a-zA-Z_:]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")
 
 
 class Controller:
     """One operator process with metrics and health on free loopback ports."""
 
-    def __init__(self, name: str, kubeconfig: Path, log_dir: Path, args: Sequence[str],
-                 log_level: str = "info") -> None:
+    def __init__(
+        self,
+        name: str,
+        kubeconfig: Path,
+        log_dir: Path,
+        args: Sequence[str],
+        log_level: str = "info",
+    ) -> None:
         self.name = name
         self.metrics_port = free_port()
         self.health_port = free_port()
         module = name.replace("-", "_")
         argv = [
-            sys.executable, "-m", f"afflux.controllers.{module}",
+            sys.executable,
+            "-m",
+            f"afflux.controllers.{module}",
             f"--kubeconfig={kubeconfig}",
             f"--metrics-addr=127.0.0.1:{self.metrics_port}",
             f"--health-addr=127.0.0.1:{self.health_port}",
@@ -580,8 +653,9 @@ class Controller:
 
     def check_alive(self) -> None:
         if not self.proc.alive():
-            raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n"
-                               f"{self.proc.log_text(4000)}")
+            raise RuntimeError(
+                f"{self.name} exited ({self.proc.returncode}):\n{self.proc.log_text(4000)}"
+            )
 
     def status(self) -> dict[str, int]:
         self.check_alive()
@@ -617,8 +691,11 @@ class Controller:
 
     def log_lines(self, contains: str) -> int:
         try:
-            return sum(1 for line in self.log_path.read_text(errors="replace").splitlines()
-                       if contains in line)
+            return sum(
+                1
+                for line in self.log_path.read_text(errors="replace").splitlines()
+                if contains in line
+            )
         except OSError:
             return 0
 
@@ -681,16 +758,18 @@ class LocalRepo:
         self._tick = 0
         self._git("init", "--quiet", "--bare", "--initial-branch", branch, str(path), cwd=None)
 
-    def _git(self, *args: str, cwd: Path | None | str = "repo", input: bytes | None = None
-             ) -> str:
+    def _git(self, *args: str, cwd: Path | None | str = "repo", input: bytes | None = None) -> str:
         argv = ["git", *args] if cwd is None else ["git", "-C", str(self.path), *args]
         proc = subprocess.run(argv, input=input, capture_output=True, env=self.env, timeout=1800)
         if proc.returncode != 0:
             raise RuntimeError(f"git {' '.join(args[:3])}: {proc.stderr.decode(errors='replace')}")
         return proc.stdout.decode()
 
-    def commit(self, files: Mapping[str, bytes | str | None] | Iterable[tuple[str, bytes]],
-               message: str = "change") -> str:
+    def commit(
+        self,
+        files: Mapping[str, bytes | str | None] | Iterable[tuple[str, bytes]],
+        message: str = "change",
+    ) -> str:
         """One commit on top of the branch (or its first); None deletes a path."""
         self._tick += 1
         when = f"{EPOCH + self._tick} +0000"
@@ -700,8 +779,14 @@ class LocalRepo:
 
         def stream() -> Iterator[bytes]:
             msg = message.encode()
-            yield (f"commit {ref}\nauthor {AUTHOR} {when}\ncommitter {AUTHOR} {when}\n"
-                   f"data {len(msg)}\n").encode() + msg + b"\n"
+            yield (
+                (
+                    f"commit {ref}\nauthor {AUTHOR} {when}\ncommitter {AUTHOR} {when}\n"
+                    f"data {len(msg)}\n"
+                ).encode()
+                + msg
+                + b"\n"
+            )
             if has_parent:
                 yield f"from {ref}^0\n".encode()
             for path, content in items:
@@ -712,9 +797,12 @@ class LocalRepo:
                 yield f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
             yield b"\n"
 
-        proc = subprocess.Popen(["git", "-C", str(self.path), "fast-import", "--quiet",
-                                 "--done"], stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=self.env)
+        proc = subprocess.Popen(
+            ["git", "-C", str(self.path), "fast-import", "--quiet", "--done"],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.env,
+        )
         assert proc.stdin is not None
         try:
             for chunk in stream():
@@ -734,8 +822,15 @@ class LocalRepo:
     def push(self, url: str | None = None) -> float:
         """Push the branch (no delta search: the generated content does not delta); seconds."""
         t0 = time.monotonic()
-        self._git("-c", "pack.window=0", "push", "--quiet", "--force", url or self.push_url,
-                  f"refs/heads/{self.branch}:refs/heads/{self.branch}")
+        self._git(
+            "-c",
+            "pack.window=0",
+            "push",
+            "--quiet",
+            "--force",
+            url or self.push_url,
+            f"refs/heads/{self.branch}:refs/heads/{self.branch}",
+        )
         return time.monotonic() - t0
 
 
@@ -760,17 +855,33 @@ def auth_url(server: GitHTTPServer, name: str) -> str:
 
 
 def common_args(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every size of this benchmark (1 = the sizes of the "
-                        "issue; 0.1 for a quick check)")
-    parser.add_argument("--out", type=Path, default=REPO / ".local" / "bench" / f"{name}.json",
-                        help="where the JSON result goes (default .local/bench/%(default)s)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="parent of the work directory (default: the temp dir)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (logs, repositories) afterwards")
-    parser.add_argument("--log-level", default="info",
-                        help="the operators' --log-level (default info)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every size of this benchmark (1 = the sizes of the "
+        "issue; 0.1 for a quick check)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / ".local" / "bench" / f"{name}.json",
+        help="where the JSON result goes (default .local/bench/%(default)s)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="parent of the work directory (default: the temp dir)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (logs, repositories) afterwards",
+    )
+    parser.add_argument(
+        "--log-level", default="info", help="the operators' --log-level (default info)"
+    )
 
 
 def scaled(value: float, scale: float, minimum: int = 1) -> int:
@@ -803,11 +914,34 @@ class Bench:
         parent = self.args.workdir
         if parent is not None:
             parent.mkdir(parents=True, exist_ok=True)
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"afflux-bench-{self.name}-",
-                                             dir=parent))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"afflux-bench-{self.name}-", dir=parent))
         log(f"{self.name}: work directory {self.workdir}; params {self.params}")
         self.load = MachineLoad().start()
         return self
+
+    def _leftovers(self) -> list[int]:
+        """Processes (not this one) whose command line names this run's work directory."""
+        mark = str(self.workdir).encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            with contextlib.suppress(OSError):
+                if mark in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+        return found
+
+    def _reap_leftovers(self) -> None:
+        """Every process this run started is stopped by now; say so loudly if one is not,
+        and end it (by its pid: only processes started for this work directory)."""
+        left = self._leftovers()
+        if not left:
+            return
+        log(f"LEFTOVER processes of this run: {left}; killing them")
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        self.results["leftover_processes"] = left
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         raise _Interrupted(f"signal {signum}")
@@ -819,6 +953,7 @@ class Bench:
             log(f"{self.name}: stopping everything")
             self.stack.close()
         finally:
+            self._reap_leftovers()
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             if failed:
@@ -899,10 +1034,16 @@ class Bench:
     def source_controller(self, kube: Kube, namespace: str, *args: str) -> Controller:
         port = free_port()
         storage = Path(tempfile.mkdtemp(prefix="source-storage-", dir=self.workdir))
-        return self.controller(kube, "source", f"--storage-path={storage}",
-                               f"--storage-addr=127.0.0.1:{port}",
-                               f"--storage-adv-addr=127.0.0.1:{port}",
-                               "--watch-all-namespaces=false", f"--namespace={namespace}", *args)
+        return self.controller(
+            kube,
+            "source",
+            f"--storage-path={storage}",
+            f"--storage-addr=127.0.0.1:{port}",
+            f"--storage-adv-addr=127.0.0.1:{port}",
+            "--watch-all-namespaces=false",
+            f"--namespace={namespace}",
+            *args,
+        )
 
     # reporting
     def row(self, label: str, value: str) -> None:
@@ -927,7 +1068,9 @@ class Bench:
         print(f"\n{title}\n{'-' * len(title)}")
         for label, value in self.rows:
             print(f"  {label:<{width}}  {value}")
-        print(f"  {'load':<{width}}  loadavg {load.get('loadavg_start')} -> "
-              f"{load.get('loadavg_end')}, machine CPU busy {load.get('machine_cpu_busy', 0):.0%}"
-              f" ({os.cpu_count()} CPUs)")
+        print(
+            f"  {'load':<{width}}  loadavg {load.get('loadavg_start')} -> "
+            f"{load.get('loadavg_end')}, machine CPU busy {load.get('machine_cpu_busy', 0):.0%}"
+            f" ({os.cpu_count()} CPUs)"
+        )
         print(f"  {'result':<{width}}  {out}")

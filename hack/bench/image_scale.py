@@ -94,17 +94,25 @@ class Tagger:
     def image(self, repo: str) -> bytes:
         if repo not in self.manifests:
             config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-            self.manifests[repo] = json.dumps({
-                "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-                "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
-                "layers": [self._blob(repo, b"bench layer", "application/vnd.oci.image.layer.v1.tar")],
-            }).encode()
+            self.manifests[repo] = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": MANIFEST_TYPE,
+                    "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
+                    "layers": [
+                        self._blob(repo, b"bench layer", "application/vnd.oci.image.layer.v1.tar")
+                    ],
+                }
+            ).encode()
         return self.manifests[repo]
 
     def tag(self, repo: str, tag: str) -> None:
-        resp = self.session().put(f"{self.base}/v2/{repo}/manifests/{tag}",
-                                  data=self.image(repo),
-                                  headers={"Content-Type": MANIFEST_TYPE}, timeout=60)
+        resp = self.session().put(
+            f"{self.base}/v2/{repo}/manifests/{tag}",
+            data=self.image(repo),
+            headers={"Content-Type": MANIFEST_TYPE},
+            timeout=60,
+        )
         if resp.status_code != 201:
             raise RuntimeError(f"PUT manifest {repo}:{tag}: {resp.status_code} {resp.text}")
 
@@ -127,11 +135,14 @@ def policy_spec(i: int, tags: int) -> dict[str, Any]:
         k = (i // 3) % minors
         return {"policy": {"semver": {"range": f">=1.{k}.0 <1.{k + 1}.0"}}}
     if kind == 1:
-        return {"policy": {"alphabetical": {"order": "asc" if i % 2 else "desc"}},
-                "filterTags": {"pattern": rf"^1\.{(i // 3) % minors}\.\d+$"}}
-    return {"policy": {"numerical": {"order": "asc"}},
-            "filterTags": {"pattern": r"^1\.(?P<minor>\d+)\.(?P<patch>\d+)$",
-                           "extract": "$minor"}}
+        return {
+            "policy": {"alphabetical": {"order": "asc" if i % 2 else "desc"}},
+            "filterTags": {"pattern": rf"^1\.{(i // 3) % minors}\.\d+$"},
+        }
+    return {
+        "policy": {"numerical": {"order": "asc"}},
+        "filterTags": {"pattern": r"^1\.(?P<minor>\d+)\.(?P<patch>\d+)$", "extract": "$minor"},
+    }
 
 
 def du_kib(path: Path) -> int:
@@ -139,25 +150,36 @@ def du_kib(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common_args(parser, NAME)
     parser.add_argument("--tags", type=int, default=None, help="tags (default 10000 x scale)")
-    parser.add_argument("--policies", type=int, default=None,
-                        help="ImagePolicies (default 100 x scale)")
-    parser.add_argument("--auto-interval", default="10s",
-                        help="interval of the automation's ImageRepository and "
-                        "ImageUpdateAutomation (default 10s)")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="tag pushes timed through the automation (default 5 x scale, "
-                        "at least 3)")
+    parser.add_argument(
+        "--policies", type=int, default=None, help="ImagePolicies (default 100 x scale)"
+    )
+    parser.add_argument(
+        "--auto-interval",
+        default="10s",
+        help="interval of the automation's ImageRepository and ImageUpdateAutomation (default 10s)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="tag pushes timed through the automation (default 5 x scale, at least 3)",
+    )
     parser.add_argument("--push-threads", type=int, default=8)
     args = parser.parse_args()
     ntags = args.tags or scaled(10_000, args.scale)
     npol = args.policies or scaled(100, args.scale)
     repeat = args.repeat or scaled(5, args.scale, minimum=3)
-    params = {"tags": ntags, "policies": npol, "auto_interval": args.auto_interval,
-              "repeat": repeat}
+    params = {
+        "tags": ntags,
+        "policies": npol,
+        "auto_interval": args.auto_interval,
+        "repeat": repeat,
+    }
 
     with Bench(NAME, args, params) as bench:
         res = bench.results
@@ -165,10 +187,12 @@ def main() -> None:
         reg = bench.registry()
         git = bench.git_server()
         tagger = Tagger(reg)
-        push_s = tagger.tags("bench/big", [tag_name(i) for i in range(ntags)],
-                             args.push_threads)
-        res["tag_push"] = {"tags": ntags, "seconds": round(push_s, 1),
-                           "per_s": round(ntags / push_s, 1)}
+        push_s = tagger.tags("bench/big", [tag_name(i) for i in range(ntags)], args.push_threads)
+        res["tag_push"] = {
+            "tags": ntags,
+            "seconds": round(push_s, 1),
+            "per_s": round(ntags / push_s, 1),
+        }
         log(f"{ntags} tags pushed in {push_s:.1f}s")
 
         ns = kube.create_namespace("bench-image")
@@ -176,10 +200,12 @@ def main() -> None:
         scope = ("--watch-all-namespaces=false", f"--namespace={ns}")
         refl = bench.controller(kube, "image-reflector", *scope, f"--storage-path={store}")
         res["reflector_rss_idle_kib"] = refl.status()["VmRSS"]
-        auth = json.dumps({"auths": {reg.host: {"username": reg.username,
-                                                "password": reg.password}}})
-        kube.create_secret(ns, "regcred", {".dockerconfigjson": auth},
-                           "kubernetes.io/dockerconfigjson")
+        auth = json.dumps(
+            {"auths": {reg.host: {"username": reg.username, "password": reg.password}}}
+        )
+        kube.create_secret(
+            ns, "regcred", {".dockerconfigjson": auth}, "kubernetes.io/dockerconfigjson"
+        )
         kube.create_secret(ns, "registry-ca", {"ca.crt": Path(reg.ca_cert).read_bytes()})
         irs = coll_path(*IMAGE, "imagerepositories", ns)
         ips = coll_path(*IMAGE, "imagepolicies", ns)
@@ -187,90 +213,161 @@ def main() -> None:
         ip_w = bench.watch(kube, ips)
 
         def image_repo(name: str, image: str, interval: str) -> None:
-            kube.create(irs, {"apiVersion": "/".join(IMAGE), "kind": "ImageRepository",
-                              "metadata": {"name": name, "namespace": ns},
-                              "spec": {"image": image, "interval": interval,
-                                       "secretRef": {"name": "regcred"},
-                                       "certSecretRef": {"name": "registry-ca"}}})
+            kube.create(
+                irs,
+                {
+                    "apiVersion": "/".join(IMAGE),
+                    "kind": "ImageRepository",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {
+                        "image": image,
+                        "interval": interval,
+                        "secretRef": {"name": "regcred"},
+                        "certSecretRef": {"name": "registry-ca"},
+                    },
+                },
+            )
 
         # scan
         image = f"{reg.host}/bench/big"
         t0 = time.monotonic()
         image_repo("big", image, "1h")
-        t1 = ir_w.wait_all(lambda o: is_ready(o) and ((o["status"].get("lastScanResult") or {})
-                                                      .get("tagCount") == ntags), 1,
-                           timeout=1800, what="the scan")
+        t1 = ir_w.wait_all(
+            lambda o: (
+                is_ready(o) and ((o["status"].get("lastScanResult") or {}).get("tagCount") == ntags)
+            ),
+            1,
+            timeout=1800,
+            what="the scan",
+        )
         n, secs = refl.reconciles("ImageRepository")
         st = refl.status()
-        res["scan"] = {"seconds": round(t1 - t0, 3), "reconcile_s": round(secs, 3),
-                       "vmhwm_kib": st["VmHWM"], "tag_store_kib": du_kib(store)}
-        log(f"scan of {ntags} tags: {t1 - t0:.2f}s (reconcile {secs:.2f}s), "
-            f"VmHWM {st['VmHWM'] / 1024:.0f} MiB")
+        res["scan"] = {
+            "seconds": round(t1 - t0, 3),
+            "reconcile_s": round(secs, 3),
+            "vmhwm_kib": st["VmHWM"],
+            "tag_store_kib": du_kib(store),
+        }
+        log(
+            f"scan of {ntags} tags: {t1 - t0:.2f}s (reconcile {secs:.2f}s), "
+            f"VmHWM {st['VmHWM'] / 1024:.0f} MiB"
+        )
         times = []
         for _ in range(3):
             time.sleep(1)
             t0 = time.monotonic()
             v = kube.request_reconcile(f"{irs}/big")
-            t1 = ir_w.wait_all(lambda o, v=v: (o.get("status") or {}).get(
-                "lastHandledReconcileAt") == v, 1, timeout=600, what="the rescan")
+            t1 = ir_w.wait_all(
+                lambda o, v=v: (o.get("status") or {}).get("lastHandledReconcileAt") == v,
+                1,
+                timeout=600,
+                what="the rescan",
+            )
             times.append(t1 - t0)
         res["rescan"] = summary(times)
 
         # policies
         t0 = time.monotonic()
         for i in range(npol):
-            kube.create(ips, {"apiVersion": "/".join(IMAGE), "kind": "ImagePolicy",
-                              "metadata": {"name": f"p{i:03d}", "namespace": ns},
-                              "spec": {"imageRepositoryRef": {"name": "big"},
-                                       **policy_spec(i, ntags)}})
-        t1 = ip_w.wait_all(lambda o: is_ready(o) and bool((o.get("status") or {})
-                                                          .get("latestRef")), npol,
-                           timeout=1800, what="all policies")
+            kube.create(
+                ips,
+                {
+                    "apiVersion": "/".join(IMAGE),
+                    "kind": "ImagePolicy",
+                    "metadata": {"name": f"p{i:03d}", "namespace": ns},
+                    "spec": {"imageRepositoryRef": {"name": "big"}, **policy_spec(i, ntags)},
+                },
+            )
+        t1 = ip_w.wait_all(
+            lambda o: is_ready(o) and bool((o.get("status") or {}).get("latestRef")),
+            npol,
+            timeout=1800,
+            what="all policies",
+        )
         st = refl.status()
-        res["policies"] = {"count": npol, "seconds": round(t1 - t0, 3),
-                           "per_policy_ms": round(1000 * (t1 - t0) / npol, 1),
-                           "vmhwm_kib": st["VmHWM"],
-                           "cpu_s_total": round(refl.cpu()["total"], 2),
-                           "sample": {n: (ip_w.get(n) or {})["status"]["latestRef"]["tag"]
-                                      for n in [f"p{i:03d}" for i in range(min(3, npol))]}}
+        res["policies"] = {
+            "count": npol,
+            "seconds": round(t1 - t0, 3),
+            "per_policy_ms": round(1000 * (t1 - t0) / npol, 1),
+            "vmhwm_kib": st["VmHWM"],
+            "cpu_s_total": round(refl.cpu()["total"], 2),
+            "sample": {
+                n: (ip_w.get(n) or {})["status"]["latestRef"]["tag"]
+                for n in [f"p{i:03d}" for i in range(min(3, npol))]
+            },
+        }
         log(f"{npol} policies resolved in {t1 - t0:.2f}s")
 
         # automation: tag pushed -> commit pushed
         tagger.tags("bench/auto", ["1.0.0"])
         auto_image = f"{reg.host}/bench/auto"
         image_repo("auto", auto_image, args.auto_interval)
-        kube.create(ips, {"apiVersion": "/".join(IMAGE), "kind": "ImagePolicy",
-                          "metadata": {"name": "auto", "namespace": ns},
-                          "spec": {"imageRepositoryRef": {"name": "auto"},
-                                   "policy": {"semver": {"range": ">=1.0.0"}}}})
+        kube.create(
+            ips,
+            {
+                "apiVersion": "/".join(IMAGE),
+                "kind": "ImagePolicy",
+                "metadata": {"name": "auto", "namespace": ns},
+                "spec": {
+                    "imageRepositoryRef": {"name": "auto"},
+                    "policy": {"semver": {"range": ">=1.0.0"}},
+                },
+            },
+        )
         git.create_repo("config")
         local = LocalRepo(bench.workdir / "local-config.git", auth_url(git, "config"))
         marker = f'{{"$imagepolicy": "{ns}:auto"}}'
-        local.commit({"apps/deploy.yaml":
-                      "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
-                      "spec:\n  template:\n    spec:\n      containers:\n"
-                      f"        - name: web\n          image: {auto_image}:1.0.0 # {marker}\n"},
-                     "initial")
+        local.commit(
+            {
+                "apps/deploy.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
+                "spec:\n  template:\n    spec:\n      containers:\n"
+                f"        - name: web\n          image: {auto_image}:1.0.0 # {marker}\n"
+            },
+            "initial",
+        )
         local.push()
-        kube.create_secret(ns, "git-auth", {"username": git.username,
-                                            "password": git.password})
-        kube.create(coll_path(*SOURCE, "gitrepositories", ns), {
-            "apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-            "metadata": {"name": "config", "namespace": ns},
-            "spec": {"url": git.url("config"), "interval": "1h", "ref": {"branch": "main"},
-                     "secretRef": {"name": "git-auth"}}})
+        kube.create_secret(ns, "git-auth", {"username": git.username, "password": git.password})
+        kube.create(
+            coll_path(*SOURCE, "gitrepositories", ns),
+            {
+                "apiVersion": "/".join(SOURCE),
+                "kind": "GitRepository",
+                "metadata": {"name": "config", "namespace": ns},
+                "spec": {
+                    "url": git.url("config"),
+                    "interval": "1h",
+                    "ref": {"branch": "main"},
+                    "secretRef": {"name": "git-auth"},
+                },
+            },
+        )
         auto = bench.controller(kube, "image-automation", *scope)
-        kube.create(coll_path(*IMAGE, "imageupdateautomations", ns), {
-            "apiVersion": "/".join(IMAGE), "kind": "ImageUpdateAutomation",
-            "metadata": {"name": "auto", "namespace": ns},
-            "spec": {"interval": args.auto_interval,
-                     "sourceRef": {"kind": "GitRepository", "name": "config"},
-                     "git": {"commit": {"author": {"name": "bench", "email": "b@x.invalid"}},
-                             "push": {"branch": "main"}},
-                     "update": {"path": "./apps", "strategy": "Setters"}}})
-        ip_w.wait_all(lambda o: o["metadata"]["name"] != "auto" or (
-            (o.get("status") or {}).get("latestRef") or {}).get("tag") == "1.0.0",
-            npol + 1, timeout=300, what="the automation's policy")
+        kube.create(
+            coll_path(*IMAGE, "imageupdateautomations", ns),
+            {
+                "apiVersion": "/".join(IMAGE),
+                "kind": "ImageUpdateAutomation",
+                "metadata": {"name": "auto", "namespace": ns},
+                "spec": {
+                    "interval": args.auto_interval,
+                    "sourceRef": {"kind": "GitRepository", "name": "config"},
+                    "git": {
+                        "commit": {"author": {"name": "bench", "email": "b@x.invalid"}},
+                        "push": {"branch": "main"},
+                    },
+                    "update": {"path": "./apps", "strategy": "Setters"},
+                },
+            },
+        )
+        ip_w.wait_all(
+            lambda o: (
+                o["metadata"]["name"] != "auto"
+                or ((o.get("status") or {}).get("latestRef") or {}).get("tag") == "1.0.0"
+            ),
+            npol + 1,
+            timeout=300,
+            what="the automation's policy",
+        )
         time.sleep(2)
 
         policy_s, commit_s, total_s = [], [], []
@@ -279,9 +376,15 @@ def main() -> None:
             before = remote_head(git, "config")
             t0 = time.monotonic()
             tagger.tag("bench/auto", tag)
-            t1 = ip_w.wait_all(lambda o, t=tag: o["metadata"]["name"] != "auto" or (
-                (o.get("status") or {}).get("latestRef") or {}).get("tag") == t,
-                npol + 1, timeout=600, what=f"the policy at {tag}")
+            t1 = ip_w.wait_all(
+                lambda o, t=tag: (
+                    o["metadata"]["name"] != "auto"
+                    or ((o.get("status") or {}).get("latestRef") or {}).get("tag") == t
+                ),
+                npol + 1,
+                timeout=600,
+                what=f"the policy at {tag}",
+            )
             deadline = time.monotonic() + 600
             while remote_head(git, "config") == before:
                 if time.monotonic() > deadline:
@@ -293,24 +396,35 @@ def main() -> None:
             total_s.append(t2 - t0)
             log(f"{tag}: policy after {t1 - t0:.2f}s, commit after {t2 - t0:.2f}s")
             time.sleep(1)
-        res["automation"] = {"interval": args.auto_interval, "tag_to_policy": summary(policy_s),
-                             "policy_to_commit": summary(commit_s),
-                             "tag_to_commit": summary(total_s),
-                             "samples": [round(x, 3) for x in total_s]}
+        res["automation"] = {
+            "interval": args.auto_interval,
+            "tag_to_policy": summary(policy_s),
+            "policy_to_commit": summary(commit_s),
+            "tag_to_commit": summary(total_s),
+            "samples": [round(x, 3) for x in total_s],
+        }
         st = refl.status()
         res["reflector_peak_rss_kib"] = st["VmHWM"]
         res["automation_peak_rss_kib"] = auto.status()["VmHWM"]
 
         bench.row("tags pushed", f"{ntags} in {push_s:.1f}s ({ntags / push_s:.0f}/s)")
-        bench.row("scan", f"{fmt_s(res['scan']['seconds'])} created -> Ready "
-                  f"(reconcile {fmt_s(res['scan']['reconcile_s'])}); tag store "
-                  f"{res['scan']['tag_store_kib']} KiB")
+        bench.row(
+            "scan",
+            f"{fmt_s(res['scan']['seconds'])} created -> Ready "
+            f"(reconcile {fmt_s(res['scan']['reconcile_s'])}); tag store "
+            f"{res['scan']['tag_store_kib']} KiB",
+        )
         bench.row("rescan (no new tags)", fmt_summary(res["rescan"]))
-        bench.row("reflector RSS", f"idle {fmt_mib(res['reflector_rss_idle_kib'])}, after scan "
-                  f"{fmt_mib(res['scan']['vmhwm_kib'])}, after policies "
-                  f"{fmt_mib(res['policies']['vmhwm_kib'])} (VmHWM)")
-        bench.row(f"{npol} policies -> latestRef", f"{fmt_s(res['policies']['seconds'])} "
-                  f"({res['policies']['per_policy_ms']:.0f} ms each)")
+        bench.row(
+            "reflector RSS",
+            f"idle {fmt_mib(res['reflector_rss_idle_kib'])}, after scan "
+            f"{fmt_mib(res['scan']['vmhwm_kib'])}, after policies "
+            f"{fmt_mib(res['policies']['vmhwm_kib'])} (VmHWM)",
+        )
+        bench.row(
+            f"{npol} policies -> latestRef",
+            f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms each)",
+        )
         bench.row(f"tag -> commit ({args.auto_interval})", fmt_summary(summary(total_s)))
         bench.row("  tag -> policy", fmt_summary(summary(policy_s)))
         bench.row("  policy -> commit", fmt_summary(summary(commit_s)))

@@ -62,17 +62,20 @@ def app_files(count: int) -> dict[str, str]:
             docs.append(
                 f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-{i:04d}-cm-{j:02d}\n"
                 f"  labels:\n    app: app-{i:04d}\n"
-                f"data:\n  index: \"{j}\"\n  app: app-{i:04d}\n"
-                f"  settings.yaml: |\n    replicas: {1 + j % 3}\n    tier: t{j % 4}\n")
+                f'data:\n  index: "{j}"\n  app: app-{i:04d}\n'
+                f"  settings.yaml: |\n    replicas: {1 + j % 3}\n    tier: t{j % 4}\n"
+            )
         files[f"apps/app-{i:04d}/configmaps.yaml"] = "---\n".join(docs)
         files[f"apps/app-{i:04d}/kustomization.yaml"] = (
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-            "resources:\n  - configmaps.yaml\n")
+            "resources:\n  - configmaps.yaml\n"
+        )
     return files
 
 
-def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Namespace,
-              window: float) -> dict:
+def run_count(
+    bench: Bench, git: GitHTTPServer, count: int, args: argparse.Namespace, window: float
+) -> dict:
     res: dict = {"kustomizations": count, "configmaps": count * PER_APP}
     kube: Kube = bench.cluster()
     name = f"fleet-{count}"
@@ -85,10 +88,15 @@ def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Names
     ns = kube.create_namespace("bench-ks")
     source = bench.source_controller(kube, ns)
     repos = coll_path(*SOURCE, "gitrepositories", ns)
-    kube.create(repos, {"apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-                        "metadata": {"name": "fleet", "namespace": ns},
-                        "spec": {"url": git.url(name), "interval": "1h",
-                                 "ref": {"branch": "main"}}})
+    kube.create(
+        repos,
+        {
+            "apiVersion": "/".join(SOURCE),
+            "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": ns},
+            "spec": {"url": git.url(name), "interval": "1h", "ref": {"branch": "main"}},
+        },
+    )
     kss = coll_path(*KUSTOMIZE, "kustomizations", ns)
     watch = bench.watch(kube, kss)
     src_watch = bench.watch(kube, repos)
@@ -98,20 +106,29 @@ def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Names
 
     t0 = time.monotonic()
     for i in range(count):
-        kube.create(kss, {
-            "apiVersion": "/".join(KUSTOMIZE), "kind": "Kustomization",
-            "metadata": {"name": f"app-{i:04d}", "namespace": ns},
-            "spec": {"interval": args.interval, "prune": True, "targetNamespace": ns,
-                     "path": f"./apps/app-{i:04d}",
-                     "sourceRef": {"kind": "GitRepository", "name": "fleet"}},
-        })
+        kube.create(
+            kss,
+            {
+                "apiVersion": "/".join(KUSTOMIZE),
+                "kind": "Kustomization",
+                "metadata": {"name": f"app-{i:04d}", "namespace": ns},
+                "spec": {
+                    "interval": args.interval,
+                    "prune": True,
+                    "targetNamespace": ns,
+                    "path": f"./apps/app-{i:04d}",
+                    "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                },
+            },
+        )
     res["create_s"] = round(time.monotonic() - t0, 2)
     log(f"{count} Kustomizations created in {res['create_s']}s")
 
     # initial sync, from the controller's start
     api0 = kube.apiserver_counts()
-    ks = bench.controller(kube, "kustomize", "--watch-all-namespaces=false",
-                          f"--namespace={ns}", start=False)
+    ks = bench.controller(
+        kube, "kustomize", "--watch-all-namespaces=false", f"--namespace={ns}", start=False
+    )
     sampler = RssSampler(lambda: [ks.pid] if ks.proc.alive() else []).start()
     ks.start(timeout=300)
     t_start = ks.started_at
@@ -119,15 +136,18 @@ def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Names
     def applied(o: dict) -> bool:
         return is_ready(o) and (o.get("status") or {}).get("lastAppliedRevision") == revision
 
-    t_all = watch.wait_all(applied, count, timeout=args.timeout,
-                           what=f"{count} Kustomizations Ready")
+    t_all = watch.wait_all(
+        applied, count, timeout=args.timeout, what=f"{count} Kustomizations Ready"
+    )
     initial = t_all - t_start
     api = kube.apiserver_counts() - api0
     cpu = ks.cpu()
     st = ks.status()
     n, secs = ks.reconciles("Kustomization")
-    cms = kube.get(coll_path("", "v1", "configmaps", ns),
-                   labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}")
+    cms = kube.get(
+        coll_path("", "v1", "configmaps", ns),
+        labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}",
+    )
     applied_cms = len(cms["items"])
     res["initial"] = {
         "seconds": round(initial, 2),
@@ -143,8 +163,10 @@ def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Names
     }
     res["source_vmhwm_kib"] = source.status()["VmHWM"]
     ops = api.operator_side()
-    log(f"{count}: all Ready in {initial:.1f}s, {sum(ops.values())} operator-side API "
-        f"requests, VmHWM {st['VmHWM'] / 1024:.0f} MiB")
+    log(
+        f"{count}: all Ready in {initial:.1f}s, {sum(ops.values())} operator-side API "
+        f"requests, VmHWM {st['VmHWM'] / 1024:.0f} MiB"
+    )
 
     # steady state
     n0, s0 = ks.reconciles("Kustomization")
@@ -181,29 +203,43 @@ def run_count(bench: Bench, git: GitHTTPServer, count: int, args: argparse.Names
     res["rss_end_kib"] = st["VmRSS"]
     res["peak_child_rss_kib"] = sampler.peak_child_kib
     res["peak_rss_with_children_kib"] = sampler.peak_sum_kib
-    log(f"{count}: steady {reconciles} reconciles in {elapsed:.0f}s, CPU {cpu_s:.1f}s, "
-        f"{ops_s} operator-side API requests")
+    log(
+        f"{count}: steady {reconciles} reconciles in {elapsed:.0f}s, CPU {cpu_s:.1f}s, "
+        f"{ops_s} operator-side API requests"
+    )
     return res
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common_args(parser, NAME)
-    parser.add_argument("--counts", default=None,
-                        help="comma-separated Kustomization counts (default 100,500,1000 x scale)")
+    parser.add_argument(
+        "--counts",
+        default=None,
+        help="comma-separated Kustomization counts (default 100,500,1000 x scale)",
+    )
     parser.add_argument("--interval", default="5m", help="the Kustomizations' spec.interval")
     parser.add_argument("--window", default=None, help="steady-state window (default: interval)")
-    parser.add_argument("--timeout", type=float, default=7200.0,
-                        help="seconds to wait for all to be Ready (default 7200)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=7200.0,
+        help="seconds to wait for all to be Ready (default 7200)",
+    )
     args = parser.parse_args()
     if args.counts:
         counts = [int(c) for c in args.counts.split(",") if c.strip()]
     else:
         counts = sorted({scaled(c, args.scale) for c in (100, 500, 1000)})
     window = parse_duration(args.window) if args.window else parse_duration(args.interval)
-    params = {"counts": counts, "configmaps_each": PER_APP, "interval": args.interval,
-              "window_s": window}
+    params = {
+        "counts": counts,
+        "configmaps_each": PER_APP,
+        "interval": args.interval,
+        "window_s": window,
+    }
 
     with Bench(NAME, args, params) as bench:
         git = bench.git_server()
@@ -214,24 +250,36 @@ def main() -> None:
         for r in runs:
             c = r["kustomizations"]
             i, s = r["initial"], r["steady"]
-            bench.row(f"{c}: all Ready", f"{fmt_s(i['seconds'])} from controller start "
-                      f"({i['per_kustomization_ms']:.0f} ms each; {i['configmaps_applied']} "
-                      f"ConfigMaps; ready after {i['controller_ready_s']:.1f}s)")
-            bench.row(f"{c}: initial API requests",
-                      f"{i['apiserver']['operator_side_total']} operator-side "
-                      f"({i['apiserver']['operator_side_total'] / c:.1f} per Kustomization; "
-                      f"control plane {i['apiserver']['control_plane_total']})")
-            bench.row(f"{c}: initial CPU", f"{i['cpu_s_self']:.1f}s controller + "
-                      f"{i['cpu_s_children']:.1f}s kustomize build")
-            bench.row(f"{c}: peak RSS", f"{fmt_mib(r['peak_rss_kib'])} controller (VmHWM); "
-                      f"with children {fmt_mib(r['peak_rss_with_children_kib'])}; "
-                      f"source-controller {fmt_mib(r['source_vmhwm_kib'])}")
-            bench.row(f"{c}: steady, per {s['window_s']:.0f}s",
-                      f"{s['reconciles']} reconciles, CPU {s['cpu_s']:.1f}s "
-                      f"({100 * s['cpu_share_of_one_core']:.1f}% of a core; "
-                      f"{s['cpu_ms_per_reconcile']} ms each), "
-                      f"{s['apiserver']['operator_side_total']} API requests "
-                      f"({s['api_requests_per_reconcile']} each)")
+            bench.row(
+                f"{c}: all Ready",
+                f"{fmt_s(i['seconds'])} from controller start "
+                f"({i['per_kustomization_ms']:.0f} ms each; {i['configmaps_applied']} "
+                f"ConfigMaps; ready after {i['controller_ready_s']:.1f}s)",
+            )
+            bench.row(
+                f"{c}: initial API requests",
+                f"{i['apiserver']['operator_side_total']} operator-side "
+                f"({i['apiserver']['operator_side_total'] / c:.1f} per Kustomization; "
+                f"control plane {i['apiserver']['control_plane_total']})",
+            )
+            bench.row(
+                f"{c}: initial CPU",
+                f"{i['cpu_s_self']:.1f}s controller + {i['cpu_s_children']:.1f}s kustomize build",
+            )
+            bench.row(
+                f"{c}: peak RSS",
+                f"{fmt_mib(r['peak_rss_kib'])} controller (VmHWM); "
+                f"with children {fmt_mib(r['peak_rss_with_children_kib'])}; "
+                f"source-controller {fmt_mib(r['source_vmhwm_kib'])}",
+            )
+            bench.row(
+                f"{c}: steady, per {s['window_s']:.0f}s",
+                f"{s['reconciles']} reconciles, CPU {s['cpu_s']:.1f}s "
+                f"({100 * s['cpu_share_of_one_core']:.1f}% of a core; "
+                f"{s['cpu_ms_per_reconcile']} ms each), "
+                f"{s['apiserver']['operator_side_total']} API requests "
+                f"({s['api_requests_per_reconcile']} each)",
+            )
 
 
 if __name__ == "__main__":

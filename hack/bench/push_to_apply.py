@@ -42,20 +42,25 @@ NAME = "push_to_apply"
 
 
 def configmap(value: int) -> str:
-    return ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\n"
-            f"data:\n  value: \"{value}\"\n")
+    return (
+        f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\ndata:\n  value: "{value}"\n'
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common_args(parser, NAME)
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="pushes to time (default 10 x scale, at least 3)")
-    parser.add_argument("--filler", type=int, default=100,
-                        help="other small files in the repository (default 100)")
-    parser.add_argument("--pause", type=float, default=2.0,
-                        help="seconds between pushes (default 2)")
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="pushes to time (default 10 x scale, at least 3)"
+    )
+    parser.add_argument(
+        "--filler", type=int, default=100, help="other small files in the repository (default 100)"
+    )
+    parser.add_argument(
+        "--pause", type=float, default=2.0, help="seconds between pushes (default 2)"
+    )
     args = parser.parse_args()
     repeat = args.repeat or scaled(10, args.scale, minimum=3)
     params = {"repeat": repeat, "filler_files": args.filler, "intervals": "1h"}
@@ -67,7 +72,8 @@ def main() -> None:
         git.create_repo("app", public=True)
         local = LocalRepo(bench.workdir / "local-app.git", auth_url(git, "app"))
         files: dict[str, str | None] = {
-            f"docs/note-{i:04d}.md": f"note {i}\n" * 10 for i in range(args.filler)}
+            f"docs/note-{i:04d}.md": f"note {i}\n" * 10 for i in range(args.filler)
+        }
         files["deploy/configmap.yaml"] = configmap(0)
         sha = local.commit(files, "initial")
         local.push()
@@ -80,21 +86,45 @@ def main() -> None:
         src_w = bench.watch(kube, repos)
         ks_w = bench.watch(kube, kss)
         cm_w = bench.watch(kube, coll_path("", "v1", "configmaps", ns))
-        kube.create(repos, {"apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-                            "metadata": {"name": "app", "namespace": ns},
-                            "spec": {"url": git.url("app"), "interval": "1h",
-                                     "ref": {"branch": "main"}}})
-        kube.create(kss, {"apiVersion": "/".join(KUSTOMIZE), "kind": "Kustomization",
-                          "metadata": {"name": "app", "namespace": ns},
-                          "spec": {"interval": "1h", "prune": True, "path": "./deploy",
-                                   "targetNamespace": ns,
-                                   "sourceRef": {"kind": "GitRepository", "name": "app"}}})
-        ks_w.wait_all(lambda o: is_ready(o) and o["status"].get("lastAppliedRevision")
-                      == f"main@sha1:{sha}", 1, timeout=300, what="the first apply")
+        kube.create(
+            repos,
+            {
+                "apiVersion": "/".join(SOURCE),
+                "kind": "GitRepository",
+                "metadata": {"name": "app", "namespace": ns},
+                "spec": {"url": git.url("app"), "interval": "1h", "ref": {"branch": "main"}},
+            },
+        )
+        kube.create(
+            kss,
+            {
+                "apiVersion": "/".join(KUSTOMIZE),
+                "kind": "Kustomization",
+                "metadata": {"name": "app", "namespace": ns},
+                "spec": {
+                    "interval": "1h",
+                    "prune": True,
+                    "path": "./deploy",
+                    "targetNamespace": ns,
+                    "sourceRef": {"kind": "GitRepository", "name": "app"},
+                },
+            },
+        )
+        ks_w.wait_all(
+            lambda o: is_ready(o) and o["status"].get("lastAppliedRevision") == f"main@sha1:{sha}",
+            1,
+            timeout=300,
+            what="the first apply",
+        )
         log("initial apply done")
 
-        steps: dict[str, list[float]] = {"push": [], "artifact": [], "applied": [],
-                                         "object": [], "total": []}
+        steps: dict[str, list[float]] = {
+            "push": [],
+            "artifact": [],
+            "applied": [],
+            "object": [],
+            "total": [],
+        }
         for n in range(1, repeat + 1):
             time.sleep(args.pause)
             new = local.commit({"deploy/configmap.yaml": configmap(n)}, f"value {n}")
@@ -104,14 +134,24 @@ def main() -> None:
             t_push = time.monotonic()
             kube.request_reconcile(f"{repos}/app")
             t_art = src_w.wait_all(
-                lambda o, r=rev: ((o.get("status") or {}).get("artifact") or {}).get("revision")
-                == r, 1, timeout=300, what="the new artifact")
+                lambda o, r=rev: (
+                    ((o.get("status") or {}).get("artifact") or {}).get("revision") == r
+                ),
+                1,
+                timeout=300,
+                what="the new artifact",
+            )
             t_app = ks_w.wait_all(
-                lambda o, r=rev: (o.get("status") or {}).get("lastAppliedRevision") == r, 1,
-                timeout=300, what="the Kustomization applied")
+                lambda o, r=rev: (o.get("status") or {}).get("lastAppliedRevision") == r,
+                1,
+                timeout=300,
+                what="the Kustomization applied",
+            )
             t_obj = cm_w.wait(
-                lambda objs, v=str(n): (objs.get("pushed") or {}).get("data", {}).get("value")
-                == v, timeout=300, what="the ConfigMap changed")
+                lambda objs, v=str(n): (objs.get("pushed") or {}).get("data", {}).get("value") == v,
+                timeout=300,
+                what="the ConfigMap changed",
+            )
             steps["push"].append(t_push - t0)
             steps["artifact"].append(t_art - t_push)
             steps["applied"].append(max(t_app - t_art, 0.0))

@@ -61,27 +61,31 @@ def generate(files: int, total_bytes: int, seed: int = 1) -> Iterator[tuple[str,
     for i, size in enumerate(sizes):
         raw = rng.randbytes((size + 1) // 2).hex()[:size]
         # lines of 80 characters, like text
-        lines = [raw[j:j + 79] for j in range(0, len(raw), 79)]
+        lines = [raw[j : j + 79] for j in range(0, len(raw), 79)]
         data = "\n".join(lines).encode()[:size]
         yield f"data/d{i // 100:03d}/f{i % 100:02d}-{i:05d}.txt", data
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common_args(parser, NAME)
     parser.add_argument("--files", type=int, default=None, help="files (default 10000 x scale)")
-    parser.add_argument("--size-mb", type=float, default=None,
-                        help="total size in MB (default 100 x scale)")
+    parser.add_argument(
+        "--size-mb", type=float, default=None, help="total size in MB (default 100 x scale)"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="no-change reconciles to time")
-    parser.add_argument("--git-timeout", default="10m",
-                        help="the GitRepository's spec.timeout (default 10m; Flux's default "
-                        "60s may be too short for a cold clone on a busy machine)")
+    parser.add_argument(
+        "--git-timeout",
+        default="10m",
+        help="the GitRepository's spec.timeout (default 10m; Flux's default "
+        "60s may be too short for a cold clone on a busy machine)",
+    )
     args = parser.parse_args()
     files = args.files or scaled(10_000, args.scale)
     size = int((args.size_mb if args.size_mb is not None else 100 * args.scale) * 1_000_000)
-    params = {"files": files, "bytes": size, "repeat": args.repeat,
-              "git_timeout": args.git_timeout}
+    params = {"files": files, "bytes": size, "repeat": args.repeat, "git_timeout": args.git_timeout}
 
     with Bench(NAME, args, params) as bench:
         res = bench.results
@@ -96,11 +100,18 @@ def main() -> None:
         t_gen = time.monotonic() - t0
         t_push = local.push()
         pack_kib = sum(p.stat().st_size for p in git.repo_path("big").rglob("*.pack")) / 1024
-        log(f"repository {sha[:12]}: generated in {t_gen:.1f}s, pushed in {t_push:.1f}s, "
-            f"pack {pack_kib / 1024:.0f} MiB")
-        res["repository"] = {"commit": sha, "files": files, "bytes": size,
-                             "generate_s": round(t_gen, 2), "push_s": round(t_push, 2),
-                             "server_pack_mib": round(pack_kib / 1024, 1)}
+        log(
+            f"repository {sha[:12]}: generated in {t_gen:.1f}s, pushed in {t_push:.1f}s, "
+            f"pack {pack_kib / 1024:.0f} MiB"
+        )
+        res["repository"] = {
+            "commit": sha,
+            "files": files,
+            "bytes": size,
+            "generate_s": round(t_gen, 2),
+            "push_s": round(t_push, 2),
+            "server_pack_mib": round(pack_kib / 1024, 1),
+        }
 
         ns = kube.create_namespace("bench-git-large")
         ctl = bench.source_controller(kube, ns)
@@ -113,14 +124,26 @@ def main() -> None:
         git.clear_requests()
         cpu0 = ctl.cpu()
         t0 = time.monotonic()
-        kube.create(repos, {
-            "apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-            "metadata": {"name": "big", "namespace": ns},
-            "spec": {"url": git.url("big"), "interval": "1h", "timeout": args.git_timeout,
-                     "ref": {"branch": "main"}},
-        })
-        t1 = watch.wait_all(lambda o: is_ready(o) and bool(o["status"].get("artifact")), 1,
-                            timeout=1800, what="the first artifact")
+        kube.create(
+            repos,
+            {
+                "apiVersion": "/".join(SOURCE),
+                "kind": "GitRepository",
+                "metadata": {"name": "big", "namespace": ns},
+                "spec": {
+                    "url": git.url("big"),
+                    "interval": "1h",
+                    "timeout": args.git_timeout,
+                    "ref": {"branch": "main"},
+                },
+            },
+        )
+        t1 = watch.wait_all(
+            lambda o: is_ready(o) and bool(o["status"].get("artifact")),
+            1,
+            timeout=1800,
+            what="the first artifact",
+        )
         first = t1 - t0
         obj = watch.get("big") or {}
         artifact = obj["status"]["artifact"]
@@ -138,8 +161,10 @@ def main() -> None:
             "vmhwm_kib": st["VmHWM"],
             "vmrss_kib": st["VmRSS"],
         }
-        log(f"first artifact after {first:.2f}s ({artifact['size'] / 1e6:.1f} MB), "
-            f"VmHWM {st['VmHWM'] / 1024:.0f} MiB")
+        log(
+            f"first artifact after {first:.2f}s ({artifact['size'] / 1e6:.1f} MB), "
+            f"VmHWM {st['VmHWM'] / 1024:.0f} MiB"
+        )
 
         # no-change reconciles
         times, lookups = [], []
@@ -149,16 +174,26 @@ def main() -> None:
             t0 = time.monotonic()
             value = kube.request_reconcile(f"{repos}/big")
             t1 = watch.wait_all(
-                lambda o, v=value: (o.get("status") or {}).get("lastHandledReconcileAt") == v, 1,
-                timeout=300, what="lastHandledReconcileAt")
+                lambda o, v=value: (o.get("status") or {}).get("lastHandledReconcileAt") == v,
+                1,
+                timeout=300,
+                what="lastHandledReconcileAt",
+            )
             times.append(t1 - t0)
             time.sleep(0.5)  # requests are logged when they end
-            lookups.append([f"{r.method} {r.path}" + (f" ({r.service})" if r.service else "")
-                            for r in git.requests("big")])
+            lookups.append(
+                [
+                    f"{r.method} {r.path}" + (f" ({r.service})" if r.service else "")
+                    for r in git.requests("big")
+                ]
+            )
         obj = watch.get("big") or {}
         assert obj["status"]["artifact"]["revision"] == f"main@sha1:{sha}"
-        res["no_change"] = {"seconds": summary(times), "git_requests_each": lookups,
-                            "goal_s": GOAL_NOCHANGE_S}
+        res["no_change"] = {
+            "seconds": summary(times),
+            "git_requests_each": lookups,
+            "goal_s": GOAL_NOCHANGE_S,
+        }
         log(f"no-change reconcile: {fmt_summary(summary(times))}; git requests {lookups[0]}")
 
         # one file changed
@@ -168,8 +203,15 @@ def main() -> None:
         git.clear_requests()
         t0 = time.monotonic()
         kube.request_reconcile(f"{repos}/big")
-        t1 = watch.wait_all(lambda o: ((o.get("status") or {}).get("artifact") or {}).get("revision")
-                            == f"main@sha1:{new_sha}", 1, timeout=1800, what="the new artifact")
+        t1 = watch.wait_all(
+            lambda o: (
+                ((o.get("status") or {}).get("artifact") or {}).get("revision")
+                == f"main@sha1:{new_sha}"
+            ),
+            1,
+            timeout=1800,
+            what="the new artifact",
+        )
         time.sleep(0.5)
         res["one_file_changed"] = {
             "seconds": round(t1 - t0, 3),
@@ -181,18 +223,30 @@ def main() -> None:
         res["goal_rss_mb"] = GOAL_RSS_MB
         res["cpu_total_s"] = round(ctl.cpu()["total"], 2)
 
-        bench.row("repository", f"{files} files, {size / 1e6:.0f} MB, commit {sha[:12]} "
-                                f"(generated {t_gen:.1f}s, pushed {t_push:.1f}s)")
-        bench.row("time to first artifact", f"{fmt_s(first)} (artifact "
-                  f"{artifact['size'] / 1e6:.1f} MB, controller CPU "
-                  f"{res['first_artifact']['cpu_s']:.1f}s)")
+        bench.row(
+            "repository",
+            f"{files} files, {size / 1e6:.0f} MB, commit {sha[:12]} "
+            f"(generated {t_gen:.1f}s, pushed {t_push:.1f}s)",
+        )
+        bench.row(
+            "time to first artifact",
+            f"{fmt_s(first)} (artifact "
+            f"{artifact['size'] / 1e6:.1f} MB, controller CPU "
+            f"{res['first_artifact']['cpu_s']:.1f}s)",
+        )
         peak_mb = st["VmHWM"] * 1024 / 1e6
-        bench.row("peak RSS (VmHWM)", f"{fmt_mib(st['VmHWM'])} = {peak_mb:.0f} MB "
-                  f"(idle after start {fmt_mib(res['rss_idle_kib'])}; goal < {GOAL_RSS_MB} MB: "
-                  f"{'met' if peak_mb < GOAL_RSS_MB else 'MISSED'})")
+        bench.row(
+            "peak RSS (VmHWM)",
+            f"{fmt_mib(st['VmHWM'])} = {peak_mb:.0f} MB "
+            f"(idle after start {fmt_mib(res['rss_idle_kib'])}; goal < {GOAL_RSS_MB} MB: "
+            f"{'met' if peak_mb < GOAL_RSS_MB else 'MISSED'})",
+        )
         med = summary(times)["median"]
-        bench.row("no-change reconcile", f"{fmt_summary(summary(times))} (goal < 1 s: "
-                  f"{'met' if med < GOAL_NOCHANGE_S else 'MISSED'})")
+        bench.row(
+            "no-change reconcile",
+            f"{fmt_summary(summary(times))} (goal < 1 s: "
+            f"{'met' if med < GOAL_NOCHANGE_S else 'MISSED'})",
+        )
         bench.row("  git requests each", "; ".join(sorted(set(", ".join(x) for x in lookups))))
         bench.row("one file changed", f"{fmt_s(t1 - t0)} to the new artifact")
 

@@ -49,23 +49,35 @@ NAME = "source_many"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     common_args(parser, NAME)
-    parser.add_argument("--repos", type=int, default=None,
-                        help="GitRepositories (default 200 x scale)")
+    parser.add_argument(
+        "--repos", type=int, default=None, help="GitRepositories (default 200 x scale)"
+    )
     parser.add_argument("--interval", default="1m", help="their spec.interval (default 1m)")
-    parser.add_argument("--window", default=None,
-                        help="steady-state window (default two intervals)")
-    parser.add_argument("--concurrent", type=int, default=None,
-                        help="the controller's --concurrent (default: its own default, 4)")
+    parser.add_argument(
+        "--window", default=None, help="steady-state window (default two intervals)"
+    )
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        default=None,
+        help="the controller's --concurrent (default: its own default, 4)",
+    )
     parser.add_argument("--files", type=int, default=20, help="files in each repository")
     args = parser.parse_args()
     count = args.repos or scaled(200, args.scale)
     interval = parse_duration(args.interval)
     window = parse_duration(args.window) if args.window else 2 * interval
-    params = {"repos": count, "interval": args.interval, "window_s": window,
-              "concurrent": args.concurrent or 4, "files_per_repo": args.files}
+    params = {
+        "repos": count,
+        "interval": args.interval,
+        "window_s": window,
+        "concurrent": args.concurrent or 4,
+        "files_per_repo": args.files,
+    }
 
     with Bench(NAME, args, params) as bench:
         res = bench.results
@@ -75,8 +87,9 @@ def main() -> None:
         # one small repository, copied under `count` names
         git.create_repo("seed", public=True)
         local = LocalRepo(bench.workdir / "local-seed.git", auth_url(git, "seed"))
-        sha = local.commit({f"app/file-{i:03d}.yaml": f"key: value-{i}\n" * 20
-                            for i in range(args.files)}, "seed")
+        sha = local.commit(
+            {f"app/file-{i:03d}.yaml": f"key: value-{i}\n" * 20 for i in range(args.files)}, "seed"
+        )
         local.push()
         seed = git.repo_path("seed")
         for i in range(count):
@@ -94,21 +107,35 @@ def main() -> None:
         git.clear_requests()
         t0 = time.monotonic()
         for i in range(count):
-            kube.create(repos, {
-                "apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-                "metadata": {"name": f"r{i:04d}", "namespace": ns},
-                "spec": {"url": git.url(f"many/r{i:04d}"), "interval": args.interval,
-                         "ref": {"branch": "main"}},
-            })
+            kube.create(
+                repos,
+                {
+                    "apiVersion": "/".join(SOURCE),
+                    "kind": "GitRepository",
+                    "metadata": {"name": f"r{i:04d}", "namespace": ns},
+                    "spec": {
+                        "url": git.url(f"many/r{i:04d}"),
+                        "interval": args.interval,
+                        "ref": {"branch": "main"},
+                    },
+                },
+            )
         t_created = time.monotonic() - t0
-        t1 = watch.wait_all(lambda o: is_ready(o) and bool(o["status"].get("artifact")), count,
-                            timeout=3600, what="all first artifacts")
+        t1 = watch.wait_all(
+            lambda o: is_ready(o) and bool(o["status"].get("artifact")),
+            count,
+            timeout=3600,
+            what="all first artifacts",
+        )
         initial = t1 - t0
         cpu1 = ctl.cpu()
-        res["initial"] = {"seconds": round(initial, 2), "create_s": round(t_created, 2),
-                          "artifacts_per_s": round(count / initial, 2),
-                          "cpu_s": round(cpu1["total"] - cpu0["total"], 2),
-                          "git_requests": len(git.requests())}
+        res["initial"] = {
+            "seconds": round(initial, 2),
+            "create_s": round(t_created, 2),
+            "artifacts_per_s": round(count / initial, 2),
+            "cpu_s": round(cpu1["total"] - cpu0["total"], 2),
+            "git_requests": len(git.requests()),
+        }
         log(f"initial: {count} artifacts in {initial:.1f}s ({count / initial:.1f}/s)")
 
         # steady state: nothing changes for `window` seconds
@@ -148,36 +175,58 @@ def main() -> None:
             kube.request_reconcile(f"{repos}/r{i:04d}", value)
         t_patch = time.monotonic() - t0
         t1 = watch.wait_all(
-            lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == value, count,
-            timeout=3600, what="all requestedAt handled")
+            lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == value,
+            count,
+            timeout=3600,
+            what="all requestedAt handled",
+        )
         burst = t1 - t0
         time.sleep(1.0)  # the metric is observed after the status patch
         c1 = ctl.cpu()
         n1, _ = ctl.reconciles("GitRepository")
-        res["burst"] = {"seconds": round(burst, 2), "patch_s": round(t_patch, 2),
-                        "handled_per_s": round(count / burst, 2),
-                        "reconciles": n1 - n0,
-                        "cpu_s": round(c1["total"] - c0["total"], 2)}
+        res["burst"] = {
+            "seconds": round(burst, 2),
+            "patch_s": round(t_patch, 2),
+            "handled_per_s": round(count / burst, 2),
+            "reconciles": n1 - n0,
+            "cpu_s": round(c1["total"] - c0["total"], 2),
+        }
         st = ctl.status()
         res["peak_rss_kib"] = st["VmHWM"]
         res["rss_kib"] = st["VmRSS"]
         res["threads"] = st["Threads"]
 
-        bench.row("GitRepositories", f"{count}, interval {args.interval}, "
-                  f"--concurrent {params['concurrent']}")
-        bench.row("initial sync", f"{fmt_s(initial)} ({count / initial:.1f} artifacts/s, "
-                  f"controller CPU {res['initial']['cpu_s']:.1f}s)")
+        bench.row(
+            "GitRepositories",
+            f"{count}, interval {args.interval}, --concurrent {params['concurrent']}",
+        )
+        bench.row(
+            "initial sync",
+            f"{fmt_s(initial)} ({count / initial:.1f} artifacts/s, "
+            f"controller CPU {res['initial']['cpu_s']:.1f}s)",
+        )
         s = res["steady"]
-        bench.row("steady: reconciles/s", f"{s['reconciles_per_s']} (expected "
-                  f"{s['expected_per_s']} = {count}/{interval:.0f}s; {reconciles} in "
-                  f"{elapsed:.0f}s)")
-        bench.row("steady: CPU", f"{cpu:.1f}s over {elapsed:.0f}s = "
-                  f"{100 * s['cpu_share_of_one_core']:.1f}% of one core "
-                  f"({s['cpu_ms_per_reconcile']} ms per reconcile)")
-        bench.row("steady: requests", f"git {git_reqs}, API server {api.total} "
-                  f"(operator-side {s['apiserver']['operator_side_total']})")
-        bench.row("burst (requestedAt on all)", f"{fmt_s(burst)} = "
-                  f"{count / burst:.1f} reconciles/s (CPU {res['burst']['cpu_s']:.1f}s)")
+        bench.row(
+            "steady: reconciles/s",
+            f"{s['reconciles_per_s']} (expected "
+            f"{s['expected_per_s']} = {count}/{interval:.0f}s; {reconciles} in "
+            f"{elapsed:.0f}s)",
+        )
+        bench.row(
+            "steady: CPU",
+            f"{cpu:.1f}s over {elapsed:.0f}s = "
+            f"{100 * s['cpu_share_of_one_core']:.1f}% of one core "
+            f"({s['cpu_ms_per_reconcile']} ms per reconcile)",
+        )
+        bench.row(
+            "steady: requests",
+            f"git {git_reqs}, API server {api.total} "
+            f"(operator-side {s['apiserver']['operator_side_total']})",
+        )
+        bench.row(
+            "burst (requestedAt on all)",
+            f"{fmt_s(burst)} = {count / burst:.1f} reconciles/s (CPU {res['burst']['cpu_s']:.1f}s)",
+        )
         bench.row("RSS", f"peak {fmt_mib(st['VmHWM'])}, now {fmt_mib(st['VmRSS'])}")
 
 
