@@ -1,0 +1,303 @@
+"""`afflux bootstrap git --local` against the real cluster, Git servers and operators.
+
+Each test bootstraps its own namespace (`-n`) from its own repository, with source- and
+kustomize-controller running as local processes that watch only that namespace and keep
+their leader-election Leases there (what `--local` and `check` expect). The operators are
+stopped before the namespace goes, so the flux-system Kustomization is never pruned
+(its inventory holds the cluster-wide CRDs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+import yaml
+from cli_harness import Result, Run
+
+from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import GitAuth, git_push_files
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+PATH = "clusters/test"
+FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def strip_finalizers(cluster: Cluster, namespace: str) -> None:
+    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
+    for name in out.split():
+        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+
+@pytest.fixture
+def operators(start_controller, flux_crds: Cluster, namespace: str,
+              tmp_path: Path) -> Iterator[None]:
+    """source- and kustomize-controller for this test's namespace only."""
+    scope = ("--watch-all-namespaces=false", f"--namespace={namespace}",
+             "--enable-leader-election")
+    port = free_port()
+    procs = [
+        start_controller("source", *scope, f"--storage-path={tmp_path / 'storage'}",
+                         f"--storage-addr=127.0.0.1:{port}",
+                         f"--storage-adv-addr=127.0.0.1:{port}"),
+        start_controller("kustomize", *scope),
+    ]
+    yield
+    for proc in reversed(procs):
+        proc.stop()
+    strip_finalizers(flux_crds, namespace)
+
+
+def get(cluster: Cluster, namespace: str, kind: str, name: str = "flux-system"
+        ) -> dict[str, Any] | None:
+    scope = ["-n", namespace] if namespace else []
+    done = cluster.kubectl("get", *scope, kind, name, "-o", "json", check=False)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def secret_data(cluster: Cluster, namespace: str) -> dict[str, str]:
+    secret = get(cluster, namespace, "secret") or {}
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def bare(server: GitHTTPServer | GitSSHServer, repo: str) -> pygit2.Repository:
+    return pygit2.Repository(str(server.repo_root / f"{repo}.git"))
+
+
+def head(server: GitHTTPServer | GitSSHServer, repo: str) -> pygit2.Commit | None:
+    r = bare(server, repo)
+    ref = r.references.get("refs/heads/main")
+    if ref is None:
+        return None
+    commit = r.get(ref.target)
+    assert isinstance(commit, pygit2.Commit)
+    return commit
+
+
+def messages(commit: pygit2.Commit | None) -> list[str]:
+    out = []
+    while commit is not None:
+        out.append(commit.message.strip())
+        commit = commit.parents[0] if commit.parents else None
+    return out
+
+
+def blob(commit: pygit2.Commit, path: str) -> str:
+    return commit.tree[path].data.decode()  # type: ignore[attr-defined]
+
+
+def one_line_error(res: Result) -> str:
+    """The failure line, after checking the error is one line with a hint."""
+    failures = [line for line in res.err.splitlines() if line.startswith("✗")]
+    hints = [line for line in res.err.splitlines() if line.startswith("  hint: ")]
+    assert len(failures) == 1 and len(hints) == 1, res.err
+    return failures[0] + "\n" + hints[0]
+
+
+def assert_synced(cluster: Cluster, namespace: str, sha: str) -> None:
+    revision = f"main@sha1:{sha}"
+    git = get(cluster, namespace, "gitrepositories.source.toolkit.fluxcd.io") or {}
+    assert git["status"]["artifact"]["revision"] == revision
+    ks = get(cluster, namespace, "kustomizations.kustomize.toolkit.fluxcd.io") or {}
+    assert ks["status"]["lastAppliedRevision"] == revision
+    assert ks["spec"]["path"] == f"./{PATH}"
+
+
+def test_bootstrap_over_https_is_idempotent_and_keeps_user_patches(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, operators: None,
+) -> None:
+    repo = f"boot-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(repo)
+    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
+            f"--url={git_server.url(repo, 'https')}", f"--username={git_server.username}",
+            f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}",
+            f"--path={PATH}"]
+
+    # 1. an empty repository
+    res = afflux(*args)
+    assert res.code == 0, res.err
+    first = head(git_server, repo)
+    assert first is not None
+    assert messages(first) == ["Add Flux sync manifests", "Add Flux v0.1.0 component manifests"]
+    components = list(yaml.safe_load_all(blob(first, f"{PATH}/flux-system/gotk-components.yaml")))
+    kinds = {d["kind"] for d in components if d}
+    assert "CustomResourceDefinition" in kinds and "ClusterRole" in kinds
+    assert "Deployment" not in kinds  # --local: the operators run as processes
+    ns_doc = next(d for d in components if d and d["kind"] == "Namespace")
+    assert ns_doc["metadata"]["name"] == namespace
+    assert ns_doc["metadata"]["annotations"]["afflux.toolkit.fluxcd.io/local-operators"] == \
+        "source-controller,kustomize-controller"
+    sync = list(yaml.safe_load_all(blob(first, f"{PATH}/flux-system/gotk-sync.yaml")))
+    assert [d["kind"] for d in sync if d] == ["GitRepository", "Kustomization"]
+    assert yaml.safe_load(blob(first, f"{PATH}/flux-system/kustomization.yaml"))["resources"] \
+        == ["gotk-components.yaml", "gotk-sync.yaml"]
+    assert_synced(flux_crds, namespace, str(first.id))
+    assert set(secret_data(flux_crds, namespace)) == {"username", "password", "ca.crt"}
+    assert "✔ bootstrap finished" in res.err
+    check = afflux("check", "-n", namespace)
+    assert check.code == 0, check.err
+
+    # 2. again: nothing to commit, nothing changes
+    res = afflux(*args)
+    assert res.code == 0, res.err
+    assert head(git_server, repo).id == first.id  # type: ignore[union-attr]
+    assert "✔ component manifests are up to date" in res.err
+    assert "✔ sync manifests are up to date" in res.err
+    assert_synced(flux_crds, namespace, str(first.id))
+
+    # 3. the user's patches in flux-system/kustomization.yaml survive a re-bootstrap
+    user_kustomization = (
+        "# ours: label the namespace\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n  - gotk-components.yaml\n  - gotk-sync.yaml\n"
+        "patches:\n  - path: team-label.yaml\n")
+    patch = (f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n"
+             "  labels:\n    team: platform\n")
+    user_sha = git_push_files(
+        git_server.url(repo, "https"),
+        {f"{PATH}/flux-system/kustomization.yaml": user_kustomization,
+         f"{PATH}/flux-system/team-label.yaml": patch},
+        message="Label the namespace", auth=GitAuth.for_server(git_server))
+    res = afflux(*args)
+    assert res.code == 0, res.err
+    after = head(git_server, repo)
+    assert after is not None and str(after.id) == user_sha
+    assert blob(after, f"{PATH}/flux-system/kustomization.yaml") == user_kustomization
+    assert_synced(flux_crds, namespace, user_sha)
+    labels = (get(flux_crds, "", "namespace", namespace) or {})["metadata"]["labels"]
+    assert labels["team"] == "platform"
+
+
+@pytest.fixture
+def ssh_agent(ssh_git_server: GitSSHServer, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An ssh-agent holding the key the SSH server accepts (what a user pushes with)."""
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        eventually(sock.exists, 10, message="ssh-agent socket")
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(["ssh-add", str(ssh_git_server.client_key)], env=env, check=True,
+                       capture_output=True)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield str(sock)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_bootstrap_over_ssh_generates_a_deploy_key_then_takes_a_key_file(
+    afflux: Run, flux_crds: Cluster, ssh_git_server: GitSSHServer, ssh_agent: str,
+    namespace: str, operators: None,
+) -> None:
+    repo = f"boot-ssh-{uuid.uuid4().hex[:8]}"
+    ssh_git_server.create_repo(repo)
+    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
+            f"--url={ssh_git_server.url(repo)}", f"--path={PATH}"]
+
+    # 1. no key file: push with the agent's key, generate a deploy key for the cluster; the
+    #    user adds it to the server while bootstrap waits for the GitRepository
+    result: dict[str, Result] = {}
+    thread = threading.Thread(target=lambda: result.update(res=afflux(*args)), daemon=True)
+    thread.start()
+    data = eventually(lambda: secret_data(flux_crds, namespace).get("identity.pub") and
+                      secret_data(flux_crds, namespace), 90, message="the generated key")
+    ssh_git_server.add_authorized_key(data["identity.pub"], label="deploy-key")
+    thread.join(180)
+    res = result["res"]
+    assert res.code == 0, res.err
+    assert f"✔ public key: {data['identity.pub']}" in res.err
+    assert data["identity.pub"].startswith("ssh-ed25519 ")
+    assert set(data) == {"identity", "identity.pub", "known_hosts"}
+    assert ssh_git_server.host_public_key.split()[1] in data["known_hosts"]
+    sha = str(head(ssh_git_server, repo).id)  # type: ignore[union-attr]
+    assert_synced(flux_crds, namespace, sha)
+    assert any(r.user == "deploy-key" for r in ssh_git_server.requests(repo))
+
+    # 2. again, with a key file: the cluster's Secret takes that key; no new commit
+    res = afflux(*args, f"--private-key-file={ssh_git_server.client_key}")
+    assert res.code == 0, res.err
+    assert str(head(ssh_git_server, repo).id) == sha  # type: ignore[union-attr]
+    data = secret_data(flux_crds, namespace)
+    assert data["identity.pub"].split()[:2] == ssh_git_server.client_public_key.split()[:2]
+    assert "public key:" not in res.err
+
+
+def test_bad_input_is_one_line_and_writes_nothing(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, tmp_path: Path,
+) -> None:
+    repo = f"boot-bad-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(repo)
+    url = git_server.url(repo, "https")
+    base = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=30s",
+            f"--path={PATH}", f"--username={git_server.username}"]
+    good = [f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}"]
+    dead_kubeconfig = tmp_path / "kubeconfig"
+    dead_kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": f"https://127.0.0.1:{free_port()}",
+                                               "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "x", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+    cases = [
+        ([f"--url={url}", "--password=wrong", f"--ca-file={test_ca.ca_cert}"],
+         "the server rejected the password of user", "--password"),
+        ([f"--url=https://127.0.0.1:{free_port()}/{repo}.git", *good],
+         "cannot reach the Git server", "--url"),
+        ([f"--url={git_server.url(repo, 'http')}", f"--password={git_server.password}"],
+         "plain HTTP", "--allow-insecure-http"),
+        ([f"--url={url}", *good, "--components=source-controller"],
+         "kustomize-controller must be among the components", "--components"),
+        ([f"--url={url}", *good, f"--kubeconfig={dead_kubeconfig}"],
+         "cannot reach the Kubernetes API", "cluster"),
+    ]
+    for extra, message, hint in cases:
+        res = afflux(*base, *extra)
+        assert res.code != 0, (extra, res.err)
+        line = one_line_error(res)
+        assert message in line and hint in line, line
+
+    # no --ca-file for a private CA (in a process of its own: this one trusts the test CA)
+    done = subprocess.run(
+        [sys.executable, "-m", "afflux.cli", f"--kubeconfig={flux_crds.kubeconfig}", *base,
+         f"--url={url}", f"--password={git_server.password}"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    assert done.returncode != 0
+    line = one_line_error(Result(done.returncode, done.stdout, done.stderr))
+    assert "TLS certificate could not be verified" in line and "--ca-file" in line
+
+    # a path an earlier bootstrap uses differently
+    flux_crds.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "flux-system"},
+        "spec": {"interval": "10m", "path": "./clusters/other", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}))
+    res = afflux(*base, f"--url={url}", *good)
+    assert res.code != 0
+    line = one_line_error(res)
+    assert "syncs path './clusters/other', not './clusters/test'" in line
+    assert "--path clusters/other" in line
+
+    # nothing was written anywhere
+    assert head(git_server, repo) is None
+    assert get(flux_crds, namespace, "secret") is None
+    assert get(flux_crds, namespace, "gitrepositories.source.toolkit.fluxcd.io") is None
+    flux_crds.kubectl("delete", "-n", namespace, "kustomizations.kustomize.toolkit.fluxcd.io",
+                      "flux-system", "--wait=false")
