@@ -1,0 +1,78 @@
+"""`make demo` end to end, then `afflux dev up` again (idempotent), `dev status`, and `dev
+down` leaving no process behind. The environment lives in a state directory of its own
+(its own cluster, Git server, registry and operators), so the shared test cluster is never
+touched. It takes a few minutes: one test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from afflux.cli.devenv._env import DevEnvironment
+from afflux.cli.devenv._procs import pid_alive
+from harness.fixtures_cluster import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """`pid: command line` of every live process whose command line holds `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            found.append(f"{entry.name}: {cmd[:200]}")
+    return found
+
+
+def afflux(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "afflux.cli", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_make_demo_then_dev_up_is_idempotent_and_down_leaves_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "dev"
+    env = {**os.environ, "AFFLUX_DEV_DIR": str(state), "KEEP": "1", "NO_COLOR": "1"}
+    env.pop("KUBECONFIG", None)
+    try:
+        demo = subprocess.run(["make", "demo"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=1200)
+        output = demo.stdout + demo.stderr
+        assert demo.returncode == 0, output[-6000:]
+        for line in ("==> Drift: scaling the Deployment by hand to 5 replicas",
+                     "spec.replicas is 2 again",
+                     "ConfigMap podinfo/podinfo-ui now says: Hello from the dev cluster, changed",
+                     "Deployment podinfo/podinfo runs ghcr.io/afflux/podinfo:6.0.1",
+                     "✔ all checks passed", "==> Demo finished in"):
+            assert line in output, output[-6000:]
+
+        dev = DevEnvironment(state, log=lambda _: None)
+        pids = sorted(dev.pids())
+        assert len(pids) == 4 + 2 + 5  # operators, git server and registry, cluster
+        again = afflux("dev", "up", "--state-dir", str(state), env=env)
+        assert again.returncode == 0, again.stderr
+        assert again.stderr.count("(already running)") == 7, again.stderr
+        assert sorted(dev.pids()) == pids
+        assert "export KUBECONFIG=" in again.stdout
+        status = afflux("dev", "status", "--state-dir", str(state), env=env)
+        assert status.returncode == 0, status.stderr
+        assert "✗" not in status.stderr
+        assert (state / "logs" / "source-controller.log").stat().st_size > 0
+    finally:
+        down = afflux("dev", "down", "--state-dir", str(state), env=env)
+    assert down.returncode == 0, down.stderr
+    assert "✔ dev environment stopped" in down.stderr
+    assert not [p for p in pids if pid_alive(p)]
+    assert processes_mentioning(str(state)) == []
+    status = afflux("dev", "status", "--state-dir", str(state), env=env)
+    assert status.returncode == 1
