@@ -135,6 +135,14 @@ def _known_hosts(text: str) -> Iterator[None]:
             pygit2.settings.homedir = previous or ""
 
 
+def _non_fast_forward(text: str) -> bool:
+    """Whether a push error says the remote branch has commits we do not (libgit2 and
+    servers word it in several ways)."""
+    low = text.lower()
+    return any(s in low for s in ("fastforward", "fast-forward", "fast forward",
+                                  "not present locally", "fetch first"))
+
+
 def _scheme(url: str) -> str:
     return urlsplit(url).scheme or "ssh"
 
@@ -261,13 +269,13 @@ class WorkingCopy:
             try:
                 self.repo.remotes["origin"].push([f"{self.ref}:{self.ref}"], callbacks=cb)
             except pygit2.GitError as err:
-                if "non-fastforward" in str(err).lower() or "fast-forward" in str(err).lower():
+                if _non_fast_forward(str(err)):
                     raise NonFastForward(f"pushing to {self.url} failed: the branch "
                                          f"{self.branch} moved on") from None
                 raise
             if cb.push_errors:
                 text = "; ".join(cb.push_errors)
-                if "fast" in text.lower() or "fetch first" in text.lower():
+                if _non_fast_forward(text):
                     raise NonFastForward(f"pushing to {self.url} failed: {text}")
                 raise GitError(f"pushing to {self.url} failed: {text}",
                                "check that the credentials may push to the branch")

@@ -25,6 +25,7 @@ import pytest
 import yaml
 from cli_harness import Result, Run
 
+from afflux.cli._git import WorkingCopy
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
@@ -117,9 +118,9 @@ def assert_synced(cluster: Cluster, namespace: str, sha: str) -> None:
     assert ks["spec"]["path"] == f"./{PATH}"
 
 
-def test_bootstrap_over_https_is_idempotent_and_keeps_user_patches(
+def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushes(
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
-    namespace: str, operators: None,
+    namespace: str, operators: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo = f"boot-{uuid.uuid4().hex[:8]}"
     git_server.create_repo(repo)
@@ -181,6 +182,31 @@ def test_bootstrap_over_https_is_idempotent_and_keeps_user_patches(
     assert_synced(flux_crds, namespace, user_sha)
     labels = (get(flux_crds, "", "namespace", namespace) or {})["metadata"]["labels"]
     assert labels["team"] == "platform"
+
+    # 4. someone pushes while bootstrap works: the push is refused (non-fast-forward), so
+    #    bootstrap clones again, redoes its change on top, and pushes
+    pushed: list[str] = []
+    clone = WorkingCopy.clone.__func__  # type: ignore[attr-defined]
+
+    def clone_then_race(cls, *a: Any, **kw: Any) -> WorkingCopy:
+        wc = clone(cls, *a, **kw)
+        if not pushed:
+            pushed.append(git_push_files(git_server.url(repo, "https"),
+                                         {"docs/README.md": "the fleet\n"},
+                                         message="Docs", auth=GitAuth.for_server(git_server)))
+        return wc
+
+    monkeypatch.setattr(WorkingCopy, "clone", classmethod(clone_then_race))
+    res = afflux(*args, "--interval=2m")
+    assert res.code == 0, res.err
+    assert '"main" moved on while pushing; cloning again' in res.err
+    last = head(git_server, repo)
+    assert last is not None
+    assert messages(last)[:3] == ["Add Flux sync manifests", "Docs", "Label the namespace"]
+    assert blob(last, "docs/README.md") == "the fleet\n"
+    assert_synced(flux_crds, namespace, str(last.id))
+    git = get(flux_crds, namespace, "gitrepositories.source.toolkit.fluxcd.io") or {}
+    assert git["spec"]["interval"] == "2m0s"
 
 
 @pytest.fixture
