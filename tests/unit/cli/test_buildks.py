@@ -67,3 +67,25 @@ def test_dev_usage_text() -> None:
     assert "registry:    127.0.0.1:3  user ru  password rp" in text
     assert "afflux bootstrap git --local --url https://127.0.0.1:2/fleet.git" in text
     assert info.git_url("fleet", "http") == "http://127.0.0.1:1/fleet.git"
+
+
+class _NoCRDs:
+    """A cluster without the Flux CRDs: every Kustomization read is a 404."""
+
+    def get(self, *args: object, **kwargs: object) -> dict:
+        from afflux.cli._kube import KubeNotFound
+
+        raise KubeNotFound(404, "NotFound", "the server could not find the requested resource")
+
+    def get_or_none(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def test_a_cluster_without_the_crds_is_one_line_with_a_hint(tmp_path: Path) -> None:
+    ctx = Context.from_args(parse_args(["diff", "ks", "apps", "--path", str(tmp_path)]))
+    ctx._kube = _NoCRDs()  # type: ignore[assignment]
+    with pytest.raises(CLIError) as err:
+        load_kustomization(ctx, "apps", None)
+    assert err.value.message == ("the cluster has no Kustomization kind (the Flux CRDs are not "
+                                 "installed)")
+    assert "afflux install" in err.value.hint
