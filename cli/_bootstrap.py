@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -318,17 +319,15 @@ class Bootstrap:
         return [d for d in yaml.safe_load_all(done.stdout) if isinstance(d, dict)]
 
     def check_build(self, scratch: Path, wc: WorkingCopy, components: str) -> None:
-        """Everything bootstrap will write must build with what is already there."""
+        """Everything bootstrap will write must build with what is already in the
+        repository (the user's kustomization.yaml and the patches it names)."""
         trial = scratch / "trial"
-        src = wc.path / gen.file_in(self.path, "")
-        if src.is_dir():
-            import shutil  # noqa: PLC0415
-
-            shutil.copytree(src, trial)
-        trial.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(wc.path, trial, ignore=shutil.ignore_patterns(".git"))
         for rel, text in self.files(wc, components, with_sync=True).items():
-            (trial / Path(rel).name).write_text(text)
-        self.build_flux_system(trial)
+            target = trial / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.build_flux_system(trial / gen.file_in(self.path, ""))
 
     # --- 4, 5, 7: the cluster ----------------------------------------------------------------
     def _rt(self, doc: Mapping[str, Any]) -> ResourceType:

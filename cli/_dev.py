@@ -118,9 +118,12 @@ def run(args: argparse.Namespace) -> int:
                 f"{part}: {'running' if running else 'not running'} {text}")
             ok = ok and running
         return 0 if ok else EXIT_FAILURE
-    except (DevEnvError, ClusterError, ToolMissing) as err:
+    except ToolMissing as err:
+        raise CLIError(str(err).split(": run")[0], "run `make tools` (it builds the pinned "
+                       "tools once, into ~/.cache/afflux)") from None
+    except (DevEnvError, ClusterError) as err:
         first, _, rest = str(err).partition("\n")
-        if rest and ctx.printer.verbose:
+        if rest:
             log(rest)
         raise CLIError(first, "run `afflux dev down` and try again; the logs are in "
                        f"{env.root}/logs and {env.root}/cluster/logs") from None
