@@ -180,3 +180,19 @@ def test_source_controller_pulls_a_pushed_artifact(
         flux_crds.kubectl("delete", "-n", namespace, "ocirepository", "pushed", "--wait=true",
                           "--timeout=30s", check=False)
         proc.stop()
+
+
+def test_insecure_registry_over_plain_http(afflux: Run, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    with Registry(tmp_path / "plain", tls=False, auth=False) as plain:
+        url = f"oci://{plain.host}/afflux/plain"
+        res = afflux("push", "artifact", f"{url}:v1", f"--path={src}", "--source=s",
+                     "--revision=r", "--insecure-registry")
+        assert res.code == 0, res.err
+        res = afflux("pull", "artifact", f"{url}:v1", "-o", str(tmp_path / "out"),
+                     "--insecure-registry")
+        assert res.code == 0, res.err
+        assert (tmp_path / "out" / "apps" / "web" / "deploy.yaml").is_file()
+        res = afflux("list", "artifacts", url)  # https against a plain-HTTP registry
+        assert res.code != 0
+        assert "--insecure-registry" in res.err
