@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,14 @@ def main() -> int:
 
 
 def demo(info: Any) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="afflux-demo-"))
+    try:
+        steps(info, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def steps(info: Any, scratch: Path) -> None:
     from afflux.api import ImagePolicy, Kustomization
     from afflux.cli._git import GitAuth, WorkingCopy, trust_ca
     from afflux.cli._kube import DEPLOYMENTS, Kube, ResourceType, resource_of
@@ -154,7 +163,6 @@ def demo(info: Any) -> None:
     registry = RegistryClient(info.registry, creds=(info.registry_username,
                                                      info.registry_password),
                               ca_file=info.ca_file)
-    scratch = Path(tempfile.mkdtemp(prefix="afflux-demo-"))
     clones = iter(range(1000))
 
     def clone() -> WorkingCopy:
@@ -221,6 +229,10 @@ def demo(info: Any) -> None:
     afflux("reconcile", "ks", "apps", "--timeout=2m")
     eventually(lambda: deployment()["spec"]["replicas"] == 2, "spec.replicas back to 2", 60)
     note(f"spec.replicas is {deployment()['spec']['replicas']} again")
+    note("what kustomize-controller logged about it (the operators log to "
+         f"{info.logs}):")
+    afflux("logs", "--kind=Kustomization", "--name=apps", "--since=2m", "--tail=3",
+           check=False)
 
     # --- a commit -----------------------------------------------------------------------------
     message = f"Hello from the dev cluster, changed at {time.strftime('%H:%M:%S')}"
