@@ -27,11 +27,14 @@ it only when `safe_extract` returned.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
 import tarfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -95,12 +98,42 @@ def _open_stream(source: BinaryIO | str | os.PathLike[str]) -> Iterator[BinaryIO
         yield source
 
 
+class _Prefixed(io.RawIOBase):
+    """A stream with `head` (bytes already read from it) put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 @contextmanager
 def _open_tar(stream: BinaryIO) -> Iterator[tarfile.TarFile]:
+    # gzip is unwrapped with the gzip module rather than tarfile's own stream reader,
+    # which rejects gzip headers with optional fields (`helm package` writes one).
+    head = stream.read(2)
+    raw = io.BufferedReader(_Prefixed(head, stream))
     try:
-        with tarfile.open(fileobj=stream, mode="r|*") as tar:
-            yield tar
-    except tarfile.TarError as err:
+        if head == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                with tarfile.open(fileobj=unzipped, mode="r|") as tar:
+                    yield tar
+        else:
+            with tarfile.open(fileobj=raw, mode="r|") as tar:
+                yield tar
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise UnsafeArchiveError(f"not a valid tar archive: {err}") from err
 
 

@@ -161,3 +161,29 @@ def test_trailing_bytes_count_for_the_digest(tmp_path: Path) -> None:
 def test_unsupported_digest(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected sha256"):
         safe_extract(tar_of(("file", "a", b"a")), tmp_path, expected_digest="md5:abc")
+
+
+def _gzip_with_extra_field(payload: bytes) -> bytes:
+    """gzip as `helm package` writes it: the FEXTRA flag and an extra field in the header."""
+    import struct
+    import zlib
+
+    extra = b"sh" + struct.pack("<H", 4) + b"helm"
+    header = b"\x1f\x8b\x08\x04" + struct.pack("<I", 0) + b"\x00\xff"
+    header += struct.pack("<H", len(extra)) + extra
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = deflate.compress(payload) + deflate.flush()
+    trailer = struct.pack("<II", zlib.crc32(payload), len(payload) & 0xFFFFFFFF)
+    return header + body + trailer
+
+
+def test_gzip_header_with_an_extra_field_is_accepted(tmp_path: Path) -> None:
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        info = tarfile.TarInfo("chart/Chart.yaml")
+        data = b"name: demo\n"
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    archive = _gzip_with_extra_field(plain.getvalue())
+    assert safe_extract(io.BytesIO(archive), tmp_path / "out") == ["chart/Chart.yaml"]
+    assert (tmp_path / "out" / "chart" / "Chart.yaml").read_bytes() == b"name: demo\n"
