@@ -866,7 +866,7 @@ def common_args(parser: argparse.ArgumentParser, name: str) -> None:
         "--out",
         type=Path,
         default=REPO / ".local" / "bench" / f"{name}.json",
-        help="where the JSON result goes (default .local/bench/%(default)s)",
+        help="where the JSON result goes (default %(default)s)",
     )
     parser.add_argument(
         "--workdir",

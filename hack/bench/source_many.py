@@ -7,7 +7,8 @@ all with the same `--interval` (default 1m), created at once.
 
 Measured:
 - initial sync: all created -> all Ready with an artifact; first artifacts per second;
-- steady state over `--window` (default two intervals; nothing changes): reconciles per
+- steady state after `--settle` (default half an interval, so that the window holds whole
+  rounds of reconciles) over `--window` (default two intervals; nothing changes): reconciles per
   second (from the controller's `gotk_reconcile_duration_seconds_count`), the controller's
   CPU time over the window from /proc/<pid>/stat (as a share of one core), Git server
   requests, and API server requests (`apiserver_request_total`);
@@ -61,6 +62,9 @@ def main() -> None:
         "--window", default=None, help="steady-state window (default two intervals)"
     )
     parser.add_argument(
+        "--settle", default=None, help="wait before the window (default half an interval)"
+    )
+    parser.add_argument(
         "--concurrent",
         type=int,
         default=None,
@@ -71,10 +75,12 @@ def main() -> None:
     count = args.repos or scaled(200, args.scale)
     interval = parse_duration(args.interval)
     window = parse_duration(args.window) if args.window else 2 * interval
+    settle = parse_duration(args.settle) if args.settle else interval / 2
     params = {
         "repos": count,
         "interval": args.interval,
         "window_s": window,
+        "settle_s": settle,
         "concurrent": args.concurrent or 4,
         "files_per_repo": args.files,
     }
@@ -139,6 +145,7 @@ def main() -> None:
         log(f"initial: {count} artifacts in {initial:.1f}s ({count / initial:.1f}/s)")
 
         # steady state: nothing changes for `window` seconds
+        time.sleep(settle)
         n0, s0 = ctl.reconciles("GitRepository")
         c0 = ctl.cpu()
         a0 = kube.apiserver_counts()
