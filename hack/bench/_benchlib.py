@@ -422,14 +422,22 @@ class RequestDelta:
         return sum(self.counts.values())
 
     def operator_side(self) -> Counter[str]:
-        """`VERB resource[/sub]` -> count, without the control plane's own resources."""
+        """`VERB resource[/sub]` -> count, without the control plane's own resources and
+        without WATCH (kube-controller-manager re-opens watches on every resource, the Flux
+        kinds included, now and then; see `watches()`)."""
         out: Counter[str] = Counter()
         for (verb, _group, resource, sub), n in self.counts.items():
             name = f"{resource}/{sub}" if sub else resource
             if resource in self.BACKGROUND or name in self.BACKGROUND or not resource:
                 continue
+            if verb == "WATCH":
+                continue
             out[f"{verb} {name}"] += n
         return out
+
+    def watches(self) -> int:
+        """WATCH requests (opened by anyone: operators and control plane)."""
+        return sum(n for (verb, *_), n in self.counts.items() if verb == "WATCH")
 
     def as_json(self) -> dict[str, Any]:
         ops = self.operator_side()
@@ -438,6 +446,7 @@ class RequestDelta:
             "total": self.total,
             "control_plane_total": self.total - sum(ops.values()),
             "operator_side_total": sum(ops.values()),
+            "watches_opened": self.watches(),
             "operator_side": dict(sorted(ops.items(), key=lambda kv: -kv[1])),
         }
 
