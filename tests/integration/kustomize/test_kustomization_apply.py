@@ -28,7 +28,7 @@ from test_kustomization import (
     replicas,
 )
 
-from afflux.cli.devenv import GitHTTPServer
+from afflux.cli.devenv import GitHTTPServer, LocalCluster
 from harness.fixtures_cluster import Cluster
 from harness.wait import eventually
 
@@ -173,15 +173,28 @@ def _self_contained_kubeconfig(kubeconfig: Path) -> str:
 
 
 def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: Path) -> None:
-    config = tmp_path / "value.yaml"
-    config.write_text(_self_contained_kubeconfig(env.cluster.kubeconfig))
-    env.kubectl("create", "secret", "generic", "remote-kubeconfig",
-                f"--from-file=value.yaml={config}")
-    repo, sha = env.repo({"cm.yaml": dump(configmap("remote", namespace=env.namespace))})
-    ks = env.kustomization("remote", env.source(repo),
-                           kubeConfig={"secretRef": {"name": "remote-kubeconfig"}})
-    env.wait_applied(ks, sha)
-    assert env.exists("configmap", "remote")
+    # A second, separate control plane (its own etcd and kube-apiserver): what the
+    # Kustomization applies must land there, and not in the cluster the controller runs in.
+    remote = LocalCluster(tmp_path / "remote-cluster", nodes=0, log=lambda *_: None)
+    remote.up()
+    try:
+        remote_cluster = Cluster(remote.kubeconfig)
+        remote_cluster.kubectl("create", "namespace", env.namespace)
+        config = tmp_path / "value.yaml"
+        config.write_text(_self_contained_kubeconfig(remote.kubeconfig))
+        env.kubectl("create", "secret", "generic", "remote-kubeconfig",
+                    f"--from-file=value.yaml={config}")
+        repo, sha = env.repo({"cm.yaml": dump(configmap("remote", namespace=env.namespace))})
+        ks = env.kustomization("remote", env.source(repo),
+                               kubeConfig={"secretRef": {"name": "remote-kubeconfig"}})
+        env.wait_applied(ks, sha)
+        got = remote_cluster.kubectl("-n", env.namespace, "get", "configmap", "remote",
+                                     "-o", "json")
+        labels = json.loads(got.stdout)["metadata"]["labels"]
+        assert labels["kustomize.toolkit.fluxcd.io/name"] == "remote"
+        assert not env.exists("configmap", "remote")
+    finally:
+        remote.down(quiet=True)
 
     broken = env.kustomization("remote-missing", env.source(repo),
                                kubeConfig={"secretRef": {"name": "nope"}})
