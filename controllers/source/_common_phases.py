@@ -9,7 +9,10 @@
   advertised address, and sets `ArtifactInStorage`.
 - `publish_artifact(storage, artifact)`: after writing a new artifact, point
   `latest.tar.gz` (or another link name) at it and collect old files; returns the
-  legacy URL.
+  legacy URL. `store_artifact` writes an artifact under its lock and publishes it.
+- `current_artifact`, `fetch_failed`, `storage_failed`, `confirm_stored`,
+  `mark_artifact_ready`: the status and condition steps the kinds' fetch and artifact
+  phases have in common; `remove_artifacts`: a finalizer's removal of the object's storage.
 - `Scratch`: per-reconcile state shared by one kind's phases (working directories, what
   an earlier phase found), kept beside the `ReconcileContext` and cleaned up with it.
 
@@ -31,7 +34,9 @@ from typing import Any, Generic, TypeVar
 from afflux.api import Artifact
 from afflux.api._meta import (
     ARTIFACT_IN_STORAGE,
+    ARTIFACT_OUTDATED,
     AUTHENTICATION_FAILED,
+    FETCH_FAILED,
     STORAGE_OPERATION_FAILED,
     SUCCEEDED,
 )
@@ -40,6 +45,7 @@ from afflux.controllers.runtime import (
     ObjectRef,
     PhaseResult,
     ReconcileContext,
+    ReconcileError,
 )
 
 from ._context import SECRETS, SourceContext
@@ -50,9 +56,16 @@ __all__ = [
     "Scratch",
     "ScratchStore",
     "artifact_from_status",
+    "confirm_stored",
+    "current_artifact",
+    "fetch_failed",
+    "mark_artifact_ready",
     "publish_artifact",
     "read_secret",
+    "remove_artifacts",
+    "storage_failed",
     "storage_phase",
+    "store_artifact",
     "stored_message",
 ]
 
@@ -172,6 +185,75 @@ def publish_artifact(storage: Storage, artifact: Artifact, link_name: str = LATE
     return url
 
 
+def store_artifact(storage: Storage, artifact: Artifact, write: Callable[[Artifact], Artifact],
+                   link_name: str = LATEST_LINK) -> tuple[Artifact, str]:
+    """Under the artifact's lock, `write(artifact)` (archive, copy, bytes: returns the
+    stored artifact) and `publish_artifact` it (blocking); (stored artifact, legacy URL)."""
+    with storage.lock_artifact(artifact):
+        stored = write(artifact)
+        url = publish_artifact(storage, stored, link_name)
+    return stored, url
+
+
+def _remove_object(storage: Storage, kind: str, namespace: str, name: str) -> bool:
+    with storage.lock(kind, namespace, name):
+        return storage.remove_object(kind, namespace, name)
+
+
+async def remove_artifacts(storage: Storage, kind: str, namespace: str, name: str,
+                           *, strict: bool = True) -> bool:
+    """Remove the object's storage directory (in a worker thread); whether there was one.
+    With `strict`, a failure is a GenericError (StorageOperationFailed)."""
+    if not strict:
+        return await asyncio.to_thread(_remove_object, storage, kind, namespace, name)
+    try:
+        return await asyncio.to_thread(_remove_object, storage, kind, namespace, name)
+    except (OSError, StorageError) as err:
+        raise GenericError(STORAGE_OPERATION_FAILED,
+                           f"failed to remove the stored artifacts: {err}") from err
+
+
+# --- status and conditions shared by the kinds' phases -------------------------------------
+
+
+def current_artifact(ctx: ReconcileContext[Any]) -> Artifact | None:
+    """`status.artifact`; its revision goes into the events' metadata until a newer one is
+    known."""
+    current = artifact_from_status(ctx.status)
+    if current is not None:
+        ctx.event_metadata["revision"] = current.revision
+    return current
+
+
+def fetch_failed(ctx: ReconcileContext[Any], err: ReconcileError) -> ReconcileError:
+    """Mark FetchFailed with `err`'s reason and message; return `err` (to be raised)."""
+    ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
+    return err
+
+
+def storage_failed(ctx: ReconcileContext[Any], message: str) -> GenericError:
+    """Mark StorageOperationFailed with `message`; the GenericError to raise."""
+    ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED, message)
+    return GenericError(STORAGE_OPERATION_FAILED, message)
+
+
+def confirm_stored(ctx: ReconcileContext[Any]) -> None:
+    """Nothing new was built: Ready for the stored artifact (which must be there)."""
+    current = artifact_from_status(ctx.status)
+    assert current is not None
+    ctx.conditions.remove(STORAGE_OPERATION_FAILED)
+    ctx.set_ready(SUCCEEDED, stored_message(current.revision))
+
+
+def mark_artifact_ready(ctx: ReconcileContext[Any], reason: str, message: str) -> None:
+    """The artifact is stored and current: StorageOperationFailed and ArtifactOutdated
+    removed, ArtifactInStorage and Ready true with `reason` and `message`."""
+    ctx.conditions.remove(STORAGE_OPERATION_FAILED)
+    ctx.conditions.remove(ARTIFACT_OUTDATED)
+    ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, reason, message)
+    ctx.set_ready(reason, message)
+
+
 # --- per-reconcile scratch state ------------------------------------------------------------
 
 S = TypeVar("S", bound="Scratch")
@@ -184,6 +266,10 @@ class Scratch:
 
     def __init__(self) -> None:
         self._dirs: list[str] = []
+
+    def __post_init__(self) -> None:
+        """A dataclass subclass's generated `__init__` calls this: set up the scratch."""
+        Scratch.__init__(self)
 
     def workdir(self, prefix: str = "afflux-source-") -> Path:
         path = tempfile.mkdtemp(prefix=prefix)

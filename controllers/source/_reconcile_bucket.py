@@ -46,7 +46,6 @@ from afflux.api._meta import (
     NEW_ARTIFACT,
     NEW_REVISION,
     SOURCE_GROUP,
-    STORAGE_OPERATION_FAILED,
     SUCCEEDED,
 )
 from afflux.controllers.runtime import (
@@ -64,9 +63,15 @@ from ._common_phases import (
     Scratch,
     ScratchStore,
     artifact_from_status,
-    publish_artifact,
+    confirm_stored,
+    current_artifact,
+    fetch_failed,
+    mark_artifact_ready,
     read_secret,
+    remove_artifacts,
+    storage_failed,
     storage_phase,
+    store_artifact,
     stored_message,
 )
 from ._context import SourceContext
@@ -147,9 +152,6 @@ class _BucketRun(Scratch):
     tree: Path | None = None
     build: bool = False
 
-    def __post_init__(self) -> None:
-        Scratch.__init__(self)
-
 
 @dataclass(frozen=True)
 class _Built:
@@ -183,11 +185,6 @@ class BucketReconciler:
             parse=Bucket.from_dict,
             default_interval=60.0,
         )
-
-    @staticmethod
-    def _fetch_failed(ctx: ReconcileContext[Bucket], err: ReconcileError) -> ReconcileError:
-        ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
-        return err
 
     # --- phase: fetch ------------------------------------------------------------------
 
@@ -234,13 +231,11 @@ class BucketReconciler:
     async def phase_fetch(self, ctx: ReconcileContext[Bucket]) -> PhaseResult | None:
         obj = ctx.obj
         run = self.runs(ctx)
-        current = artifact_from_status(ctx.status)
-        if current is not None:
-            ctx.event_metadata["revision"] = current.revision
+        current = current_artifact(ctx)
         try:
             client = await self._client(ctx)
         except ReconcileError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
         timeout = self._timeout(obj)
         bucket, prefix = obj.spec.bucket_name, obj.spec.prefix or None
         try:
@@ -267,7 +262,7 @@ class BucketReconciler:
                 index, workdir, current, previous,
                 on_timeout=lambda m: GenericError(BUCKET_OPERATION_FAILED, m))
         except ReconcileError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
         finally:
             client.close()
         run.build = True
@@ -317,10 +312,7 @@ class BucketReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         if not run.build:
-            current = artifact_from_status(ctx.status)
-            assert current is not None
-            ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-            ctx.set_ready(SUCCEEDED, stored_message(current.revision))
+            confirm_stored(ctx)
             return None
         assert run.tree is not None and run.revision is not None
         revision = run.revision
@@ -329,9 +321,8 @@ class BucketReconciler:
         try:
             artifact, url = await asyncio.to_thread(_store, self.storage, artifact, run.tree)
         except (StorageError, OSError, GenericError) as err:
-            message = f"failed to store the artifact for revision '{revision}': {err}"
-            ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED, message)
-            raise GenericError(STORAGE_OPERATION_FAILED, message) from None
+            raise storage_failed(
+                ctx, f"failed to store the artifact for revision '{revision}': {err}") from None
         finally:
             await asyncio.to_thread(run.cleanup)
         with self._built_lock:
@@ -340,11 +331,7 @@ class BucketReconciler:
         ctx.status["artifact"] = artifact.to_dict()
         ctx.status["url"] = url
         ctx.status["observedIgnore"] = obj.spec.ignore
-        message = stored_message(revision)
-        ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-        ctx.conditions.remove(ARTIFACT_OUTDATED)
-        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, SUCCEEDED, message)
-        ctx.set_ready(SUCCEEDED, message)
+        mark_artifact_ready(ctx, SUCCEEDED, stored_message(revision))
         if previous is None or previous.digest != artifact.digest:
             await ctx.events.normal(
                 NEW_ARTIFACT, f"stored artifact with {len(run.index)} fetched files from "
@@ -358,16 +345,7 @@ class BucketReconciler:
         obj = ctx.obj
         with self._built_lock:
             self._built.pop((obj.namespace, obj.name), None)
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        try:
-            await asyncio.to_thread(remove)
-        except (OSError, StorageError) as err:
-            raise GenericError(STORAGE_OPERATION_FAILED,
-                               f"failed to remove the stored artifacts: {err}") from err
+        await remove_artifacts(self.storage, KIND, obj.namespace, obj.name)
 
 
 # --- blocking helpers -------------------------------------------------------------------------
@@ -439,10 +417,7 @@ def _fetch_all(client: S3Client, bucket: str, keys: list[str], tree: Path) -> No
 
 
 def _store(storage: Storage, artifact: Artifact, tree: Path) -> tuple[Artifact, str]:
-    with storage.lock_artifact(artifact):
-        stored = storage.archive(artifact, tree, None)
-        url = publish_artifact(storage, stored)
-    return stored, url
+    return store_artifact(storage, artifact, lambda a: storage.archive(a, tree, None))
 
 
 def bucket_reconciler(source: SourceContext) -> Reconciler[Bucket]:

@@ -56,7 +56,6 @@ from afflux.api._meta import (
     NEW_REVISION,
     SOURCE_GROUP,
     SOURCE_VERIFIED,
-    STORAGE_OPERATION_FAILED,
     SUCCEEDED,
     VERIFICATION_ERROR,
 )
@@ -79,9 +78,14 @@ from ._common_phases import (
     Scratch,
     ScratchStore,
     artifact_from_status,
-    publish_artifact,
+    confirm_stored,
+    current_artifact,
+    mark_artifact_ready,
     read_secret,
+    remove_artifacts,
+    storage_failed,
     storage_phase,
+    store_artifact,
     stored_message,
 )
 from ._context import SourceContext
@@ -285,9 +289,6 @@ class _GitRun(Scratch):
     includes: list[IncludeSource] = field(default_factory=list)
     verified_mode: str | None = None
 
-    def __post_init__(self) -> None:
-        Scratch.__init__(self)
-
 
 # --- the reconciler ---------------------------------------------------------------------------
 
@@ -374,9 +375,7 @@ class GitRepositoryReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         spec = obj.spec
-        current = artifact_from_status(ctx.status)
-        if current is not None:
-            ctx.event_metadata["revision"] = current.revision
+        current = current_artifact(ctx)
         if (spec.provider or "generic") in UNSUPPORTED_PROVIDERS:
             raise self._fetch_failed(ctx, StallingError(
                 GIT_OPERATION_FAILED,
@@ -541,10 +540,7 @@ class GitRepositoryReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         if not run.build:
-            current = artifact_from_status(ctx.status)
-            assert current is not None
-            ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-            ctx.set_ready(SUCCEEDED, stored_message(current.revision))
+            confirm_stored(ctx)
             return None
         assert run.checkout is not None and run.repo_dir is not None
         revision = run.checkout.revision
@@ -554,10 +550,8 @@ class GitRepositoryReconciler:
             artifact, url = await self._in_thread(obj, "archiving", self._store, artifact,
                                                   run.repo_dir, obj.spec.ignore)
         except (StorageError, OSError) as err:
-            message = f"failed to store the artifact for revision '{revision}': {err}"
-            ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED,
-                                     message)
-            raise GenericError(STORAGE_OPERATION_FAILED, message) from None
+            raise storage_failed(
+                ctx, f"failed to store the artifact for revision '{revision}': {err}") from None
         finally:
             await asyncio.to_thread(run.cleanup)
 
@@ -572,11 +566,7 @@ class GitRepositoryReconciler:
         ctx.status["observedInclude"] = spec.get("include") or None
         ctx.status["observedSparseCheckout"] = spec.get("sparseCheckout") or None
         ctx.status["sourceVerificationMode"] = run.verified_mode
-        message = stored_message(revision)
-        ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-        ctx.conditions.remove(ARTIFACT_OUTDATED)
-        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, SUCCEEDED, message)
-        ctx.set_ready(SUCCEEDED, message)
+        mark_artifact_ready(ctx, SUCCEEDED, stored_message(revision))
         if previous is None or previous.digest != artifact.digest:
             subject = commit_subject(run.checkout.message)
             await ctx.events.normal(
@@ -587,26 +577,14 @@ class GitRepositoryReconciler:
     def _store(self, artifact: Artifact, repo_dir: Path, ignore: str | None
                ) -> tuple[Artifact, str]:
         matcher = tree_matcher(repo_dir, ignore)
-        with self.storage.lock_artifact(artifact):
-            stored = self.storage.archive(artifact, repo_dir, matcher)
-            url = publish_artifact(self.storage, stored)
-        return stored, url
+        return store_artifact(self.storage, artifact,
+                              lambda a: self.storage.archive(a, repo_dir, matcher))
 
     # --- finalize --------------------------------------------------------------------------
 
     async def finalize(self, ctx: ReconcileContext[GitRepository]) -> None:
         obj = ctx.obj
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        try:
-            removed = await asyncio.to_thread(remove)
-        except (OSError, StorageError) as err:
-            raise GenericError(STORAGE_OPERATION_FAILED,
-                               f"failed to remove the stored artifacts: {err}") from err
-        if removed:
+        if await remove_artifacts(self.storage, KIND, obj.namespace, obj.name):
             ctx.logger.info("removed the stored artifacts")
 
     # --- watches ---------------------------------------------------------------------------

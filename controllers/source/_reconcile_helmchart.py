@@ -59,7 +59,6 @@ from afflux.api._meta import (
     READY,
     SOURCE_GROUP,
     SOURCE_VERIFIED,
-    STORAGE_OPERATION_FAILED,
     VERIFICATION_ERROR,
 )
 from afflux.controllers.runtime import (
@@ -79,9 +78,14 @@ from ._common_phases import (
     Scratch,
     ScratchStore,
     artifact_from_status,
-    publish_artifact,
+    current_artifact,
+    fetch_failed,
+    mark_artifact_ready,
     read_secret,
+    remove_artifacts,
+    storage_failed,
     storage_phase,
+    store_artifact,
 )
 from ._context import SourceContext
 from ._helmchart import (
@@ -181,9 +185,6 @@ class _ChartRun(Scratch):
     values_found: list[str] | None = None
     keep: bool = False
 
-    def __post_init__(self) -> None:
-        Scratch.__init__(self)
-
 
 def _values_files(spec: HelmChart) -> list[str]:
     files = list(spec.spec.values_files or [])
@@ -212,11 +213,6 @@ class HelmChartReconciler:
         )
 
     # --- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _fetch_failed(ctx: ReconcileContext[HelmChart], err: ReconcileError) -> ReconcileError:
-        ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
-        return err
 
     @staticmethod
     def _as_error(err: ChartError) -> ReconcileError:
@@ -249,12 +245,10 @@ class HelmChartReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         ref = obj.spec.source_ref
-        current = artifact_from_status(ctx.status)
-        if current is not None:
-            ctx.event_metadata["revision"] = current.revision
+        current = current_artifact(ctx)
         resource = SOURCE_KINDS.get(ref.kind)
         if resource is None:
-            raise self._fetch_failed(ctx, StallingError(
+            raise fetch_failed(ctx, StallingError(
                 UNSUPPORTED_SOURCE_KIND, f"unsupported source kind '{ref.kind}': use "
                 "HelmRepository, GitRepository or Bucket"))
         if obj.spec.verify is not None:  # never serve unverified what was meant to be verified
@@ -265,7 +259,7 @@ class HelmChartReconciler:
         ctx.conditions.remove(SOURCE_VERIFIED)
         body = await ctx.kube.get(ObjectRef(resource, obj.namespace, ref.name))
         if body is None:
-            raise self._fetch_failed(ctx, GenericError(
+            raise fetch_failed(ctx, GenericError(
                 SOURCE_UNAVAILABLE, f"failed to get source: {ref.kind} "
                 f"'{obj.namespace}/{ref.name}' not found"))
         try:
@@ -284,14 +278,14 @@ class HelmChartReconciler:
                 else:
                     await self._from_tarball(ctx, artifact, previous, run)
         except ChartError as err:
-            raise self._fetch_failed(ctx, self._as_error(err)) from None
+            raise fetch_failed(ctx, self._as_error(err)) from None
         except RegistryError as err:
             reason = AUTHENTICATION_FAILED if err.kind == "auth" else CHART_PULL_FAILED
-            raise self._fetch_failed(ctx, GenericError(reason, err.message)) from None
+            raise fetch_failed(ctx, GenericError(reason, err.message)) from None
         except WaitingError:
             raise
         except ReconcileError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
         ctx.conditions.remove(FETCH_FAILED)
         ctx.event_metadata["revision"] = run.version
         if not run.keep and (current is None or current.revision != run.version):
@@ -480,10 +474,7 @@ class HelmChartReconciler:
         values_files = _values_files(obj)
         if run.keep:
             await asyncio.to_thread(run.cleanup)
-            ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-            ctx.conditions.remove(ARTIFACT_OUTDATED)
-            ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, reason, message)
-            ctx.set_ready(reason, message)
+            mark_artifact_ready(ctx, reason, message)
             return None
         assert run.package is not None
         artifact = self.storage.new_artifact(KIND, obj.namespace, obj.name, run.version,
@@ -491,9 +482,8 @@ class HelmChartReconciler:
         try:
             artifact, url = await asyncio.to_thread(self._store, artifact, run.package)
         except (StorageError, OSError, GenericError) as err:
-            text = f"failed to store the chart '{run.name}' version '{run.version}': {err}"
-            ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED, text)
-            raise GenericError(STORAGE_OPERATION_FAILED, text) from None
+            raise storage_failed(ctx, f"failed to store the chart '{run.name}' version "
+                                 f"'{run.version}': {err}") from None
         finally:
             await asyncio.to_thread(run.cleanup)
         previous = artifact_from_status(ctx.status)
@@ -501,35 +491,21 @@ class HelmChartReconciler:
         ctx.status["url"] = url
         ctx.status["observedChartName"] = run.name
         ctx.status["observedValuesFiles"] = run.values_found if values_files else None
-        ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-        ctx.conditions.remove(ARTIFACT_OUTDATED)
-        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, reason, message)
-        ctx.set_ready(reason, message)
+        mark_artifact_ready(ctx, reason, message)
         if previous is None or previous.digest != artifact.digest:
             await ctx.events.normal(reason, message, revision=run.version,
                                     digest=artifact.digest or "")
         return None
 
     def _store(self, artifact: Artifact, package: Path) -> tuple[Artifact, str]:
-        with self.storage.lock_artifact(artifact):
-            stored = self.storage.copy_file(artifact, package)
-            url = publish_artifact(self.storage, stored)
-        return stored, url
+        return store_artifact(self.storage, artifact,
+                              lambda a: self.storage.copy_file(a, package))
 
     # --- finalize and watches ----------------------------------------------------------------
 
     async def finalize(self, ctx: ReconcileContext[HelmChart]) -> None:
         obj = ctx.obj
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        try:
-            await asyncio.to_thread(remove)
-        except (OSError, StorageError) as err:
-            raise GenericError(STORAGE_OPERATION_FAILED,
-                               f"failed to remove the stored artifacts: {err}") from err
+        await remove_artifacts(self.storage, KIND, obj.namespace, obj.name)
 
     def watcher(self, kind: str) -> Any:
         """A callback for `watch_artifacts(kind)`: reconcile the charts built from it."""

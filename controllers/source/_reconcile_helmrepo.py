@@ -53,10 +53,15 @@ from afflux.controllers.runtime import (
 from ._common_phases import (
     Scratch,
     ScratchStore,
-    artifact_from_status,
-    publish_artifact,
+    confirm_stored,
+    current_artifact,
+    fetch_failed,
+    mark_artifact_ready,
     read_secret,
+    remove_artifacts,
+    storage_failed,
     storage_phase,
+    store_artifact,
     stored_message,
 )
 from ._context import SourceContext
@@ -122,9 +127,6 @@ class _IndexRun(Scratch):
     build: bool = False
     static: bool = False
 
-    def __post_init__(self) -> None:
-        Scratch.__init__(self)
-
 
 class HelmRepositoryReconciler:
     """The phases of a HelmRepository, bound to the operator's `SourceContext`."""
@@ -153,19 +155,17 @@ class HelmRepositoryReconciler:
         try:
             check_url(obj.spec.url, repo_type)
         except StallingError as err:
-            ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
+            fetch_failed(ctx, err)
             raise
         if repo_type == "oci":
             await self._become_static(ctx)
             run.static = True
             return PhaseResult(stop=True)
-        current = artifact_from_status(ctx.status)
-        if current is not None:
-            ctx.event_metadata["revision"] = current.revision
+        current = current_artifact(ctx)
         try:
             data, index = await self._fetch(ctx)
         except ReconcileError as err:
-            ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
+            fetch_failed(ctx, err)
             raise
         ctx.conditions.remove(FETCH_FAILED)
         revision = index.digest
@@ -216,12 +216,7 @@ class HelmRepositoryReconciler:
             ctx.conditions.remove(type_)
         ctx.status.pop("artifact", None)
         ctx.status.pop("url", None)
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        await asyncio.to_thread(remove)
+        await remove_artifacts(self.storage, KIND, obj.namespace, obj.name, strict=False)
         ctx.set_ready(SUCCEEDED, OCI_READY_MESSAGE)
 
     # --- phase: artifact -----------------------------------------------------------------
@@ -230,10 +225,7 @@ class HelmRepositoryReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         if not run.build:
-            current = artifact_from_status(ctx.status)
-            assert current is not None
-            ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-            ctx.set_ready(SUCCEEDED, stored_message(current.revision))
+            confirm_stored(ctx)
             return None
         assert run.index is not None
         index = run.index
@@ -243,41 +235,25 @@ class HelmRepositoryReconciler:
         try:
             artifact, url = await asyncio.to_thread(self._store, artifact, index.to_bytes())
         except (StorageError, OSError, GenericError) as err:
-            message = f"failed to store the index for revision '{revision}': {err}"
-            ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED, message)
-            raise GenericError(STORAGE_OPERATION_FAILED, message) from None
+            raise storage_failed(
+                ctx, f"failed to store the index for revision '{revision}': {err}") from None
         ctx.status["artifact"] = artifact.to_dict()
         ctx.status["url"] = url
-        message = stored_message(revision)
-        ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-        ctx.conditions.remove(ARTIFACT_OUTDATED)
-        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, SUCCEEDED, message)
-        ctx.set_ready(SUCCEEDED, message)
+        mark_artifact_ready(ctx, SUCCEEDED, stored_message(revision))
         await ctx.events.normal(
             NEW_ARTIFACT, f"fetched index of size {human_size(run.size)} from '{obj.spec.url}'",
             revision=revision, digest=artifact.digest or "")
         return None
 
     def _store(self, artifact: Artifact, data: bytes) -> tuple[Artifact, str]:
-        with self.storage.lock_artifact(artifact):
-            stored = self.storage.write_bytes(artifact, data)
-            url = publish_artifact(self.storage, stored, INDEX_LINK)
-        return stored, url
+        return store_artifact(self.storage, artifact,
+                              lambda a: self.storage.write_bytes(a, data), INDEX_LINK)
 
     # --- finalize --------------------------------------------------------------------------
 
     async def finalize(self, ctx: ReconcileContext[HelmRepository]) -> None:
         obj = ctx.obj
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        try:
-            await asyncio.to_thread(remove)
-        except (OSError, StorageError) as err:
-            raise GenericError(STORAGE_OPERATION_FAILED,
-                               f"failed to remove the stored artifacts: {err}") from err
+        await remove_artifacts(self.storage, KIND, obj.namespace, obj.name)
 
 
 def helmrepo_reconciler(source: SourceContext) -> Reconciler[HelmRepository]:

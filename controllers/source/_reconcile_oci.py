@@ -46,7 +46,6 @@ from afflux.api._meta import (
     OCI_PULL_FAILED,
     SOURCE_GROUP,
     SOURCE_VERIFIED,
-    STORAGE_OPERATION_FAILED,
     SUCCEEDED,
     VERIFICATION_ERROR,
 )
@@ -67,8 +66,14 @@ from ._common_phases import (
     Scratch,
     ScratchStore,
     artifact_from_status,
-    publish_artifact,
+    confirm_stored,
+    current_artifact,
+    fetch_failed,
+    mark_artifact_ready,
+    remove_artifacts,
+    storage_failed,
     storage_phase,
+    store_artifact,
     stored_message,
 )
 from ._context import SourceContext
@@ -181,9 +186,6 @@ class _OCIRun(Scratch):
     operation: str = EXTRACT
     build: bool = False
 
-    def __post_init__(self) -> None:
-        Scratch.__init__(self)
-
 
 @dataclass(frozen=True)
 class _Pulled:
@@ -221,34 +223,26 @@ class OCIRepositoryReconciler:
         timeout = obj.timeout or OCIRepository.DEFAULT_TIMEOUT or 60.0
         return timeout if timeout > 0 else 60.0
 
-    @staticmethod
-    def _fetch_failed(ctx: ReconcileContext[OCIRepository], err: ReconcileError
-                      ) -> ReconcileError:
-        ctx.conditions.mark_true(FETCH_FAILED, err.reason, err.message)
-        return err
-
     # --- phase: fetch ------------------------------------------------------------------
 
     async def phase_fetch(self, ctx: ReconcileContext[OCIRepository]) -> PhaseResult | None:
         obj = ctx.obj
         spec = obj.to_dict()["spec"]
         run = self.runs(ctx)
-        current = artifact_from_status(ctx.status)
-        if current is not None:
-            ctx.event_metadata["revision"] = current.revision
+        current = current_artifact(ctx)
         try:
             url = parse_oci_url(obj.spec.url)
         except RegistryError as err:
-            raise self._fetch_failed(ctx, StallingError(INVALID_URL, err.message)) from None
+            raise fetch_failed(ctx, StallingError(INVALID_URL, err.message)) from None
         provider = obj.spec.provider or "generic"
         if provider != "generic":
-            raise self._fetch_failed(ctx, StallingError(
+            raise fetch_failed(ctx, StallingError(
                 OCI_PULL_FAILED, f"spec.provider '{provider}' is not supported by afflux: use "
                 "'generic' with spec.secretRef or spec.serviceAccountName"))
         try:
             check_ref(spec.get("ref"))
         except StallingError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
         if obj.spec.verify is not None:  # never pull unverified what was meant to be verified
             message = ("spec.verify (cosign/notation signature verification) is not supported "
                        "by afflux yet: remove it to pull without verification")
@@ -265,7 +259,7 @@ class OCIRepositoryReconciler:
             proxy = await proxy_address(
                 ctx, obj.spec.proxy_secret_ref.name if obj.spec.proxy_secret_ref else None)
         except ReconcileError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
 
         timeout = self._timeout(obj)
         client = RegistryClient(url.host, credentials=creds, tls=tls,
@@ -296,9 +290,9 @@ class OCIRepositoryReconciler:
                                workdir, run,
                                on_timeout=lambda m: GenericError(OCI_PULL_FAILED, m))
         except RegistryError as err:
-            raise self._fetch_failed(ctx, _pull_failed(err)) from None
+            raise fetch_failed(ctx, _pull_failed(err)) from None
         except ReconcileError as err:
-            raise self._fetch_failed(ctx, err) from None
+            raise fetch_failed(ctx, err) from None
         finally:
             client.close()
         run.build = True
@@ -311,10 +305,7 @@ class OCIRepositoryReconciler:
         obj = ctx.obj
         run = self.runs(ctx)
         if not run.build:
-            current = artifact_from_status(ctx.status)
-            assert current is not None
-            ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-            ctx.set_ready(SUCCEEDED, stored_message(current.revision))
+            confirm_stored(ctx)
             await asyncio.to_thread(run.cleanup)
             return None
         assert run.revision is not None and run.digest is not None and run.manifest is not None
@@ -327,9 +318,8 @@ class OCIRepositoryReconciler:
         try:
             artifact, url = await asyncio.to_thread(self._store, artifact, run, spec.get("ignore"))
         except (StorageError, OSError) as err:
-            message = f"failed to store the artifact for revision '{revision}': {err}"
-            ctx.conditions.mark_true(STORAGE_OPERATION_FAILED, STORAGE_OPERATION_FAILED, message)
-            raise GenericError(STORAGE_OPERATION_FAILED, message) from None
+            raise storage_failed(
+                ctx, f"failed to store the artifact for revision '{revision}': {err}") from None
         finally:
             await asyncio.to_thread(run.cleanup)
 
@@ -338,11 +328,7 @@ class OCIRepositoryReconciler:
         ctx.status["url"] = url
         ctx.status["observedIgnore"] = spec.get("ignore")
         ctx.status["observedLayerSelector"] = layer_selector(spec)
-        message = stored_message(revision)
-        ctx.conditions.remove(STORAGE_OPERATION_FAILED)
-        ctx.conditions.remove(ARTIFACT_OUTDATED)
-        ctx.conditions.mark_true(ARTIFACT_IN_STORAGE, SUCCEEDED, message)
-        ctx.set_ready(SUCCEEDED, message)
+        mark_artifact_ready(ctx, SUCCEEDED, stored_message(revision))
         if previous is None or previous.digest != artifact.digest:
             await ctx.events.normal(
                 NEW_ARTIFACT, f"stored artifact with revision '{revision}' from '{obj.spec.url}'",
@@ -351,32 +337,20 @@ class OCIRepositoryReconciler:
 
     def _store(self, artifact: Artifact, run: _OCIRun, ignore: str | None
                ) -> tuple[Artifact, str]:
-        with self.storage.lock_artifact(artifact):
+        def write(artifact: Artifact) -> Artifact:
             if run.operation == COPY:
                 assert run.blob is not None
-                stored = self.storage.copy_file(artifact, run.blob)
-            else:
-                assert run.content is not None
-                stored = self.storage.archive(artifact, run.content,
-                                              tree_matcher(run.content, ignore))
-            url = publish_artifact(self.storage, stored)
-        return stored, url
+                return self.storage.copy_file(artifact, run.blob)
+            assert run.content is not None
+            return self.storage.archive(artifact, run.content, tree_matcher(run.content, ignore))
+
+        return store_artifact(self.storage, artifact, write)
 
     # --- finalize --------------------------------------------------------------------------
 
     async def finalize(self, ctx: ReconcileContext[OCIRepository]) -> None:
         obj = ctx.obj
-
-        def remove() -> bool:
-            with self.storage.lock(KIND, obj.namespace, obj.name):
-                return self.storage.remove_object(KIND, obj.namespace, obj.name)
-
-        try:
-            removed = await asyncio.to_thread(remove)
-        except (OSError, StorageError) as err:
-            raise GenericError(STORAGE_OPERATION_FAILED,
-                               f"failed to remove the stored artifacts: {err}") from err
-        if removed:
+        if await remove_artifacts(self.storage, KIND, obj.namespace, obj.name):
             ctx.logger.info("removed the stored artifacts")
 
 
