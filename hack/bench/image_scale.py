@@ -12,9 +12,11 @@ under each tag). Then:
   numerical with filterTags/extract, in turn) -> all have `status.latestRef`; peak RSS;
 - automation: a second, small image repository and a Git repository with a setter marker,
   the ImageRepository and the ImageUpdateAutomation on `--auto-interval` (default 10s).
-  `--repeat` times: a higher tag is pushed, and the clock stops when the automation's
-  commit is on the Git server's branch (split into: tag pushed -> ImagePolicy updated ->
-  commit pushed).
+  `--repeat` times: a higher tag is pushed (at a random moment of the scan cycle), and the
+  clock stops when the automation's commit is on the Git server's branch (split into: tag
+  pushed -> ImagePolicy updated -> commit pushed); then `--repeat` times more with
+  requestedAt set on the ImageRepository right after the push (what a registry webhook
+  and a Receiver do), which leaves the interval out.
 
     .venv/bin/python hack/bench/image_scale.py
     .venv/bin/python hack/bench/image_scale.py --scale 0.1     # 1,000 tags, 10 policies
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import sys
 import threading
 import time
@@ -55,6 +58,7 @@ from _benchlib import (  # noqa: E402
 )
 
 from afflux.cli.devenv import Registry  # noqa: E402
+from afflux.controllers.runtime._duration import parse_duration  # noqa: E402
 
 NAME = "image_scale"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -141,7 +145,10 @@ def policy_spec(i: int, tags: int) -> dict[str, Any]:
         }
     return {
         "policy": {"numerical": {"order": "asc"}},
-        "filterTags": {"pattern": r"^1\.(?P<minor>\d+)\.(?P<patch>\d+)$", "extract": "$minor"},
+        "filterTags": {
+            "pattern": rf"^1\.{(i // 3) % minors}\.(?P<patch>\d+)$",
+            "extract": "$patch",
+        },
     }
 
 
@@ -370,12 +377,13 @@ def main() -> None:
         )
         time.sleep(2)
 
-        policy_s, commit_s, total_s = [], [], []
-        for k in range(1, repeat + 1):
-            tag = f"1.0.{k}"
+        def through(tag: str, trigger: bool) -> tuple[float, float, float]:
+            """Push `tag`; the seconds to the policy's update and to the commit."""
             before = remote_head(git, "config")
             t0 = time.monotonic()
             tagger.tag("bench/auto", tag)
+            if trigger:  # what a registry webhook (a Receiver) would do
+                kube.request_reconcile(f"{irs}/auto")
             t1 = ip_w.wait_all(
                 lambda o, t=tag: (
                     o["metadata"]["name"] != "auto"
@@ -389,19 +397,37 @@ def main() -> None:
             while remote_head(git, "config") == before:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no commit for {tag}: {auto.proc.log_text(3000)}")
-                time.sleep(0.05)
+                time.sleep(0.02)
             t2 = time.monotonic()
-            policy_s.append(t1 - t0)
-            commit_s.append(t2 - t1)
-            total_s.append(t2 - t0)
             log(f"{tag}: policy after {t1 - t0:.2f}s, commit after {t2 - t0:.2f}s")
+            return t1 - t0, t2 - t1, t2 - t0
+
+        # on the interval: pushed at a random moment of the scan cycle (not just after a
+        # scan, which would always wait nearly a whole interval)
+        rng = random.Random(7)
+        interval_s = parse_duration(args.auto_interval)
+        polled = []
+        for k in range(1, repeat + 1):
+            time.sleep(rng.uniform(0, interval_s))
+            polled.append(through(f"1.0.{k}", trigger=False))
+        # with requestedAt on the ImageRepository right after the push
+        triggered = []
+        for k in range(repeat + 1, 2 * repeat + 1):
             time.sleep(1)
+            triggered.append(through(f"1.0.{k}", trigger=True))
+
+        def parts(samples: list[tuple[float, float, float]]) -> dict[str, Any]:
+            return {
+                "tag_to_policy": summary([p for p, _, _ in samples]),
+                "policy_to_commit": summary([c for _, c, _ in samples]),
+                "tag_to_commit": summary([t for _, _, t in samples]),
+                "samples": [round(t, 3) for _, _, t in samples],
+            }
+
         res["automation"] = {
             "interval": args.auto_interval,
-            "tag_to_policy": summary(policy_s),
-            "policy_to_commit": summary(commit_s),
-            "tag_to_commit": summary(total_s),
-            "samples": [round(x, 3) for x in total_s],
+            "on_interval": parts(polled),
+            "requested": parts(triggered),
         }
         st = refl.status()
         res["reflector_peak_rss_kib"] = st["VmHWM"]
@@ -425,9 +451,14 @@ def main() -> None:
             f"{npol} policies -> latestRef",
             f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms each)",
         )
-        bench.row(f"tag -> commit ({args.auto_interval})", fmt_summary(summary(total_s)))
-        bench.row("  tag -> policy", fmt_summary(summary(policy_s)))
-        bench.row("  policy -> commit", fmt_summary(summary(commit_s)))
+        for label, key in (
+            (f"interval {args.auto_interval}", "on_interval"),
+            ("requestedAt after push", "requested"),
+        ):
+            a = res["automation"][key]
+            bench.row(f"tag -> commit ({label})", fmt_summary(a["tag_to_commit"]))
+            bench.row("  tag -> policy", fmt_summary(a["tag_to_policy"]))
+            bench.row("  policy -> commit", fmt_summary(a["policy_to_commit"]))
 
 
 if __name__ == "__main__":
