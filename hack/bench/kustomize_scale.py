@@ -85,7 +85,8 @@ def run_count(
     name = f"fleet-{count}"
     git.create_repo(name, public=True)
     local = LocalRepo(bench.workdir / f"local-{name}.git", auth_url(git, name))
-    sha = local.commit(app_files(count), f"{count} apps")
+    apps = max(count, args.repo_apps or 0)
+    sha = local.commit(app_files(apps), f"{apps} apps")
     local.push()
     revision = f"main@sha1:{sha}"
 
@@ -107,7 +108,8 @@ def run_count(
     src_watch.wait_all(is_ready, 1, timeout=600, what="the GitRepository")
     artifact = (src_watch.get("fleet") or {})["status"]["artifact"]
     res["artifact_kib"] = round(artifact["size"] / 1024, 1)
-    res["artifact_files"] = 2 * count
+    res["artifact_files"] = 2 * apps
+    res["repo_apps"] = apps
 
     t0 = time.monotonic()
     for i in range(count):
@@ -233,6 +235,13 @@ def main() -> None:
         "--settle", default=None, help="wait before the steady-state window (default: interval/2)"
     )
     parser.add_argument(
+        "--repo-apps",
+        type=int,
+        default=None,
+        help="directories in the repository (default: as many as Kustomizations); more than "
+        "the count makes each Kustomization's artifact bigger without more Kustomizations",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=7200.0,
@@ -253,6 +262,7 @@ def main() -> None:
         "interval": args.interval,
         "window_s": window,
         "settle_s": args.settle_s,
+        "repo_apps": args.repo_apps,
     }
 
     with Bench(NAME, args, params) as bench:
@@ -268,7 +278,8 @@ def main() -> None:
                 f"{c}: all Ready",
                 f"{fmt_s(i['seconds'])} from controller start "
                 f"({i['per_kustomization_ms']:.0f} ms each; {i['configmaps_applied']} "
-                f"ConfigMaps; ready after {i['controller_ready_s']:.1f}s)",
+                f"ConfigMaps; ready after {i['controller_ready_s']:.1f}s; artifact "
+                f"{r['artifact_files']} files, {r['artifact_kib']:.0f} KiB)",
             )
             bench.row(
                 f"{c}: initial API requests",
