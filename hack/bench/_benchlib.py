@@ -411,6 +411,7 @@ class RequestDelta:
         "csinodes",
         "csidrivers",
         "storageclasses",
+        "services",
     }
 
     def __init__(self, counts: Counter[tuple[str, str, str, str]], seconds: float) -> None:
@@ -735,10 +736,15 @@ class RssSampler:
         while not self._stop.wait(self._period):
             total = 0
             for pid in list(self._pids()):
+                parent_exe = ""
                 with contextlib.suppress(OSError, KeyError):
                     total += proc_status(pid)["VmRSS"]
+                    parent_exe = os.readlink(f"/proc/{pid}/exe")
                 for child in _descendants(pid):
                     with contextlib.suppress(OSError, KeyError):
+                        # a child not yet exec'd (vfork) shows the parent's memory: skip it
+                        if os.readlink(f"/proc/{child}/exe") == parent_exe:
+                            continue
                         rss = proc_status(child)["VmRSS"]
                         total += rss
                         self.peak_child_kib = max(self.peak_child_kib, rss)
