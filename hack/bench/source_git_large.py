@@ -165,6 +165,7 @@ def main() -> None:
         obj = watch.get("big") or {}
         artifact = obj["status"]["artifact"]
         assert artifact["revision"] == f"main@sha1:{sha}", artifact
+        time.sleep(0.5)  # the duration metric is observed after the status patch
         cpu1 = ctl.cpu()
         st = ctl.status()
         n, secs = ctl.reconciles("GitRepository")
