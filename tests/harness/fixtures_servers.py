@@ -45,8 +45,9 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from afflux.cli.devenv import GitHTTPServer, GitSSHServer, Registry, TestCA
 from pygit2.enums import CredentialType, FileMode, ObjectType
+
+from afflux.cli.devenv import GitHTTPServer, GitSSHServer, Registry, TestCA
 
 __all__ = [
     "GitAuth",

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from afflux.api import KINDS, Resource, kind_of
 from afflux.api.crdgen import crd_filename
 

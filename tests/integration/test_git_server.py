@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
+
 from afflux.cli.devenv import (
     GitHTTPServer,
     GitSSHServer,

@@ -12,6 +12,7 @@ from pathlib import Path
 import oras.client
 import pytest
 import requests
+
 from afflux.cli.devenv import Registry, ServerStartError, TestCA
 
 pytestmark = pytest.mark.integration

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from afflux.api import KINDS
 
 from .conftest import REPO

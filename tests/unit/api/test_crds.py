@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from afflux import api
 from afflux.api import DURATION_PATTERN, KINDS, TIMEOUT_PATTERN, structural_problems
 from afflux.api.crdgen import build_crd, build_crds, crd_filename, main, render, write_crds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.api import DurationError, format_duration, is_crd_duration, parse_duration
 
 PARSE = [

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from afflux import api
 from afflux.api import (
     KINDS,

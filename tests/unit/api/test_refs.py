@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.api import (
     ObjectRef,
     artifact_dir,

@@ -6,6 +6,7 @@ import hashlib
 import io
 
 import pytest
+
 from afflux.api import (
     Revision,
     digest_bytes,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from afflux.api import structural_problems, validate_object
 
 from .conftest import invalid_cases, sample_documents

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from afflux.cli.devenv._ca import file_stem, leaf_extensions, san_entries, subject_string
 
 

@@ -6,6 +6,7 @@ import base64
 import io
 
 import pytest
+
 from afflux.cli.devenv._githttpd import (
     authenticate,
     cgi_environ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from afflux.cli.devenv._gitshell import Refused, parse_command, shell_command
 
 

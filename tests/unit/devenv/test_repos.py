@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from afflux.cli.devenv._repos import GitRequest, normalize_repo_name, read_requests
 
 

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+
 from afflux.cli.devenv._sshserver import (
     authorized_keys_line,
     known_hosts_line,
