@@ -34,6 +34,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -485,9 +486,14 @@ class Watch:
         return self
 
     def stop(self) -> None:
-        # Closing the response from this thread would wait for the reader; the thread is a
-        # daemon and ends when the stream does (the cluster stops right after).
+        """End the watch: shut its socket down (closing the response from this thread would
+        wait for the reader), so the API server has no open watch of ours when it stops."""
         self._stop.set()
+        resp = self._resp
+        with contextlib.suppress(Exception):
+            sock = resp.raw._connection.sock  # type: ignore[union-attr]
+            sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
 
     def _apply(self, kind: str, obj: dict[str, Any], now: float) -> None:
         name = obj["metadata"]["name"]
@@ -869,6 +875,32 @@ def auth_url(server: GitHTTPServer, name: str) -> str:
 # --- the run ------------------------------------------------------------------------------
 
 
+def stop_cluster(cluster: LocalCluster) -> None:
+    """`cluster.down()`, with the components stopped one after the other first.
+
+    `down()` signals every component at once; kube-apiserver then waits for its open
+    connections (up to 60 s) with etcd gone under it, and is killed after 10 s. Stopped
+    after its clients and before etcd, it exits in about a second.
+    """
+    for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver"):
+        pid = cluster.state.pids.get(name)
+        if pid is None:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, 0)
+            except (ChildProcessError, ProcessLookupError):
+                break
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+    cluster.down(quiet=True)
+
+
 def common_args(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--scale",
@@ -1010,7 +1042,7 @@ class Bench:
     def cluster(self) -> Kube:
         t0 = time.monotonic()
         cluster = LocalCluster(self.workdir / "cluster", nodes=1, log=lambda *_: None)
-        self.on_exit("the cluster", cluster.down, quiet=True)
+        self.on_exit("the cluster", stop_cluster, cluster)
         cluster.up()
         kube = Kube(cluster)
         kube.apply_crds()
