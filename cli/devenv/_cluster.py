@@ -411,21 +411,21 @@ class LocalCluster:
     # --- stop ----------------------------------------------------------------------------
     def down(self, quiet: bool = False, grace: float = 10.0) -> None:
         """Stop every process this cluster started; leave none behind."""
+        # One at a time, from kwok back to etcd: signalled together, kube-apiserver waits
+        # for its clients and for etcd and needs the full grace period; in order, each
+        # component exits within a second or two.
         pids = dict(self.state.pids)
-        for name in reversed(COMPONENTS):
-            pid = pids.get(name)
-            if pid is None or not _alive(pid):
-                continue
-            _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
         for name in reversed(COMPONENTS):
             pid = pids.get(name)
             if pid is None:
                 continue
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
             if _alive(pid):
-                _signal_group(pid, signal.SIGKILL)
+                _signal_group(pid, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if _alive(pid):
+                    _signal_group(pid, signal.SIGKILL)
             _reap(pid)
             if not quiet:
                 self.log(f"  stopped {name} (pid {pid})")
