@@ -18,10 +18,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
 from ._ca import TestCA
-from ._procs import DevEnvError, ManagedProcess, ServerStartError
+from ._procs import DevEnvError, ManagedProcess, ProcessServer, ServerStartError
 from ._repos import (
     GitRequest,
     count_lines,
@@ -51,7 +50,7 @@ def find_http_backend() -> Path:
     raise DevEnvError("git http-backend not found: install the Debian package `git`")
 
 
-class GitHTTPServer:
+class GitHTTPServer(ProcessServer):
     """Git over smart HTTP and HTTPS; see the module docstring.
 
     Credentials: HTTP basic auth (`username` / `password`), or `Authorization: Bearer
@@ -146,30 +145,6 @@ class GitHTTPServer:
         self.http_port = ports.get("http_port")
         self.https_port = ports.get("https_port")
         return self
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-
-    def __enter__(self) -> GitHTTPServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     # -- repositories
 

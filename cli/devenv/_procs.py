@@ -21,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 #: How much of a log an error message carries.
 LOG_TAIL_BYTES = 12_000
@@ -320,3 +322,34 @@ def _stop_all() -> None:
         procs = list(_live)
     for proc in procs:
         proc.stop(timeout=3.0)
+
+
+class ProcessServer:
+    """What every devenv server built on one `ManagedProcess` shares: stop, context
+    manager, `running` and `pid`. Subclasses set `self._proc` in `start()`."""
+
+    _proc: ManagedProcess | None = None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+
+    def __enter__(self) -> Self:
+        return self.start()  # type: ignore[attr-defined, no-any-return]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None

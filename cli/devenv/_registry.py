@@ -17,10 +17,16 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from ._ca import TestCA
-from ._procs import DevEnvError, ManagedProcess, ServerStartError, address_in_use, free_port
+from ._procs import (
+    DevEnvError,
+    ManagedProcess,
+    ProcessServer,
+    ServerStartError,
+    address_in_use,
+    free_port,
+)
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 
@@ -73,7 +79,7 @@ def htpasswd_line(username: str, password: str) -> str:
     return done.stdout.strip()
 
 
-class Registry:
+class Registry(ProcessServer):
     """An OCI registry; see the module docstring.
 
     `host` is `127.0.0.1:PORT` (what image references and oras take), `url` the base URL.
@@ -188,27 +194,3 @@ class Registry:
             return err.code == 401 and self.auth
         except OSError:
             return False
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-
-    def __enter__(self) -> Registry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None

@@ -27,9 +27,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
-from ._procs import DevEnvError, ManagedProcess, ServerStartError, address_in_use, free_port
+from ._procs import (
+    DevEnvError,
+    ManagedProcess,
+    ProcessServer,
+    ServerStartError,
+    address_in_use,
+    free_port,
+)
 from ._repos import GitRequest, count_lines, create_bare_repo, normalize_repo_name, read_requests
 
 SSHD = "/usr/sbin/sshd"
@@ -136,7 +142,7 @@ def _banner(host: str, port: int) -> bool:
         return sock.recv(64).startswith(b"SSH-2.0-")
 
 
-class GitSSHServer:
+class GitSSHServer(ProcessServer):
     """Git over SSH (`ssh://<user>@127.0.0.1:<port>/<name>.git`); see the module docstring.
 
     `repo_root` may point at another server's repositories (e.g. a `GitHTTPServer`'s
@@ -279,30 +285,6 @@ class GitSSHServer:
                 f"user {self.user} has login shell {shell!r}: sshd runs the git command "
                 "through it, so it must be a real shell (e.g. /bin/sh)"
             )
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.stop()
-            self._proc = None
-
-    def __enter__(self) -> GitSSHServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     # -- repositories
 
