@@ -32,8 +32,8 @@ Applying one object (`apply`, and each object of `apply_all`):
 `apply_all` dry-runs every object of a set first (a few at a time) and applies only when all
 dry-runs passed, in a stable order. `apply_all_staged` splits a set into stages that must be
 in place before the next starts (`apply_stages`): CustomResourceDefinitions and Namespaces,
-which it waits for (CRDs Established) before going on; the other cluster-scoped objects; the
-namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
+which it waits for (CRDs Established, and their kinds listed by discovery) before going on;
+the other cluster-scoped objects; the namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
 with the `ChangeSet` of what was applied (or found unchanged) before it.
 
 `diff` tells what applying one object would do without writing anything (for a `diff`
@@ -434,6 +434,16 @@ def is_cluster_definition(key: ObjectKey) -> bool:
         key.kind == NAMESPACE_KIND and key.group == "")
 
 
+def served_kinds(crd: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The (apiVersion, kind) pairs a CustomResourceDefinition serves, from its spec."""
+    spec = crd.get("spec") or {}
+    group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+    if not group or not kind:
+        return []
+    return [(f"{group}/{v['name']}", str(kind)) for v in spec.get("versions") or []
+            if v.get("name") and v.get("served", True)]
+
+
 def _stage(key: ObjectKey, namespaced: Scope | None) -> int:
     if is_cluster_definition(key):
         return 0
@@ -720,9 +730,37 @@ class ResourceManager:
                 try:
                     await self.wait_for(definitions, interval=opts.wait_interval,
                                         timeout=opts.wait_timeout)
+                    crds = [o for o in stage if ObjectKey.of(o) in definitions
+                            and ObjectKey.of(o).kind == CRD_KIND]
+                    await self.wait_served(crds, interval=opts.wait_interval,
+                                           timeout=opts.wait_timeout)
                 except WaitError as err:
                     raise ApplyError("", str(err), result) from None
         return result
+
+    async def wait_served(self, crds: Iterable[Mapping[str, Any]], *,
+                          interval: float = 2.0, timeout: float = 60.0) -> None:
+        """Poll discovery until it serves every kind of these CRDs. Established comes a
+        moment before discovery lists a new group; the custom resources of the same set
+        could not be addressed in between."""
+        pending = [(ObjectKey.of(crd), *pair) for crd in crds for pair in served_kinds(crd)]
+        deadline = self._clock() + timeout
+        step = min(interval, 0.25)
+        while True:
+            still = []
+            for crd_key, api_version, kind in pending:
+                try:
+                    await self.mapper.resource_for(api_version, kind)
+                except UnknownKindError:
+                    still.append((crd_key, api_version, kind))
+            pending = still
+            if not pending:
+                return
+            if self._clock() >= deadline:
+                raise WaitError([ObjectHealth(key, HealthStatus.UNKNOWN,
+                                              f"{k} in {a} is not served by discovery yet")
+                                 for key, a, k in pending])
+            await self._sleep(max(0.0, min(step, deadline - self._clock())))
 
     # --- delete ----------------------------------------------------------------------------
 

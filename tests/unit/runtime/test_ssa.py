@@ -38,6 +38,7 @@ from afflux.controllers.runtime._ssa import (
     has_drifted,
     is_immutable_error,
     matches_any,
+    served_kinds,
     take_over_managed_fields,
 )
 
@@ -511,3 +512,57 @@ def test_rest_mapper_asks_again_for_an_unknown_kind() -> None:
 def test_resources_of_leaves_out_subresources() -> None:
     found = resources_of("", "v1", DISCOVERY["/api/v1"])
     assert sorted(found) == ["ConfigMap", "Namespace"]
+
+
+def _crd(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "things.x.dev"},
+            "spec": {"group": "x.dev", "names": {"kind": "Thing", "plural": "things"},
+                     "versions": versions}}
+
+
+SERVED = {
+    "one-version": ([{"name": "v1"}], [("x.dev/v1", "Thing")]),
+    "served-false-left-out": ([{"name": "v1"}, {"name": "v2", "served": False}],
+                              [("x.dev/v1", "Thing")]),
+    "two-versions": ([{"name": "v1beta1", "served": True}, {"name": "v1", "served": True}],
+                     [("x.dev/v1beta1", "Thing"), ("x.dev/v1", "Thing")]),
+    "no-versions": ([], []),
+}
+
+
+@pytest.mark.parametrize(("versions", "expected"), SERVED.values(), ids=SERVED.keys())
+def test_served_kinds(versions: list[dict[str, Any]], expected: list[tuple[str, str]]) -> None:
+    assert served_kinds(_crd(versions)) == expected
+
+
+def test_wait_served_polls_discovery_until_the_new_kind_is_listed() -> None:
+    server = TinyServer()
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # discovery catches up with the Established CRD
+            server.discovery["/apis/x.dev/v1"] = {"resources": [
+                {"name": "things", "kind": "Thing", "namespaced": True}]}
+
+    manager = ResourceManager(server, field_manager=OWNER,  # type: ignore[arg-type]
+                              clock=lambda: 0.0, sleep=sleep)
+    run(manager.wait_served([_crd([{"name": "v1"}])], interval=1, timeout=10))
+    assert len(sleeps) == 2
+    assert server.calls.count(("discover", "/apis/x.dev/v1")) == 3
+
+
+def test_wait_served_times_out_naming_the_crd_and_kind() -> None:
+    server = TinyServer()
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    manager = ResourceManager(server, field_manager=OWNER,  # type: ignore[arg-type]
+                              clock=lambda: now[0], sleep=sleep)
+    with pytest.raises(WaitError, match=r"CustomResourceDefinition/things.x.dev status: "
+                                        r"'Unknown': Thing in x.dev/v1 is not served"):
+        run(manager.wait_served([_crd([{"name": "v1"}])], interval=1, timeout=3))
+    assert now[0] == 3
