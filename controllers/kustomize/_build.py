@@ -2,8 +2,11 @@
 
 `build(source_dir, options)` does what kustomize-controller does before it applies anything:
 
-1. copies the unpacked artifact to a private scratch directory (the caller's tree is never
-   written to; symlinks that leave the artifact are refused);
+1. copies what the build can read (`needed_paths`: the tree of `spec.path` and of the
+   kustomizations, files and link targets it reaches) from the unpacked artifact to a
+   private scratch directory, so the caller's tree is never written to and a big
+   repository is not copied for each of its apps; symlinks that leave the artifact are
+   refused;
 2. resolves `spec.path` inside it (a path that climbs out of the artifact is refused);
 3. generates a `kustomization.yaml` when the path has none (`_generate`);
 4. writes the spec's overlay into that kustomization file, as Flux does: `targetNamespace`
@@ -49,6 +52,7 @@ __all__ = [
     "build",
     "check_references",
     "is_remote",
+    "needed_paths",
     "overlay_kustomization",
     "resolve_path",
 ]
@@ -327,17 +331,80 @@ def _run_kustomize(binary: str, root: Path, directory: Path, scratch: Path, time
 # --- the build ----------------------------------------------------------------------------------
 
 
-def _copy_source(source: Path, destination: Path) -> None:
-    shutil.copytree(source, destination, symlinks=True)
-    for dirpath, dirnames, filenames in os.walk(destination):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink() and not inside(destination, path):
-                raise BuildError(
-                    f"symbolic link {relative(destination, path)!r} points outside the "
-                    "source artifact",
-                    file=relative(destination, path),
-                )
+def _outside_link(root: Path, link: Path) -> BuildError:
+    shown = relative(root, link)
+    return BuildError(f"symbolic link {shown!r} points outside the source artifact", file=shown)
+
+
+def needed_paths(root: Path, directory: Path, components: Iterable[str] = ()) -> list[Path]:
+    """The parts of the artifact at `root` that building `directory` can read, as the
+    smallest list of files and directories to copy.
+
+    With LoadRestrictionsRootOnly a kustomization reads only files in or below its own
+    directory, and other kustomizations it names as resources or components: so the whole
+    tree of `directory` (and of the `components` the spec adds), then, transitively, whatever
+    a kustomization file in a copied tree refers to, and the targets of symbolic links in
+    it. A link that leaves `root` is refused (BuildError). `root` must have no symbolic
+    link in its own path (pass it through `os.path.realpath`). Paths that do not exist, or that
+    leave `root`, are left for the build to report."""
+    needed: set[Path] = set()
+    queue = [directory, *(Path(os.path.normpath(directory / c)) for c in components)]
+    while queue:
+        path = queue.pop()
+        if path in needed or not os.path.lexists(path):
+            continue
+        if path.is_symlink():
+            if not inside(root, path):
+                raise _outside_link(root, path)
+            needed.add(path)
+            queue.append(Path(os.path.realpath(path)))
+            continue
+        if not inside(root, path):
+            continue
+        needed.add(path)
+        if not path.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            here = Path(dirpath)
+            for name in dirnames + filenames:
+                entry = here / name
+                if entry.is_symlink():
+                    if not inside(root, entry):
+                        raise _outside_link(root, entry)
+                    queue.append(Path(os.path.realpath(entry)))
+            file = find_kustomization(here)
+            if file is None:
+                continue
+            try:
+                content = load_kustomization(root, file)
+            except BuildError:
+                continue  # the build itself reports it, naming the file
+            for ref in _kustomization_references(content) + _file_references(content):
+                if not is_remote(ref) and not ref.startswith("/"):
+                    queue.append(Path(os.path.normpath(here / ref)))
+    ordered = sorted(needed, key=lambda p: (len(p.parts), str(p)))
+    kept: list[Path] = []
+    for path in ordered:
+        if not any(path.is_relative_to(k) and not k.is_symlink() for k in kept):
+            kept.append(path)
+    return sorted(kept)
+
+
+def _copy_needed(source: Path, destination: Path, directory: Path,
+                 components: Iterable[str]) -> None:
+    """Copy what a build of `directory` reads (`needed_paths`) from `source` to
+    `destination`, keeping the layout and the symbolic links."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in needed_paths(source, directory, components):
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink():
+            if not os.path.lexists(target):
+                os.symlink(os.readlink(path), target)
+        elif path.is_dir():
+            shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, target)
 
 
 def _write_overlay(root: Path, directory: Path, options: BuildOptions) -> None:
@@ -392,20 +459,20 @@ def build(
 
     `kustomize` is the binary to run (found on $PATH or in the tool cache when not given).
     Raises BuildError (reason BuildFailed) with a message that names the file at fault."""
-    source = Path(source_dir)
+    source = Path(os.path.realpath(source_dir))
     if not source.is_dir():
         raise BuildError(f"source directory {str(source)!r} does not exist")
     binary = find_tool("kustomize", kustomize)
     with tempfile.TemporaryDirectory(prefix="afflux-build-") as scratch_name:
         scratch = Path(scratch_name)
         root = scratch / "src"
-        _copy_source(source, root)
-        directory = resolve_path(root, options.path)
-        if not directory.is_dir():
+        if not resolve_path(source, options.path).is_dir():
             raise BuildError(
                 f"kustomization path not found: {options.path!r} is not a directory in the "
                 "source artifact"
             )
+        _copy_needed(source, root, resolve_path(source, options.path), options.components)
+        directory = resolve_path(root, options.path)
         _write_overlay(root, directory, options)
         check_references(root, directory)
         if decryptor is not None:

@@ -2,8 +2,8 @@
 
 - `decryption_phase` reads the keys of `spec.decryption` (provider `sops`; the Secret of
   `secretRef`, in the Kustomization's namespace: `*.agekey` and `*.asc` entries).
-- `build_phase` unpacks the verified artifact into a fresh temporary directory and builds
-  `spec.path` with the real kustomize (`_build.build`: generated kustomization.yaml,
+- `build_phase` builds `spec.path` of the unpacked artifact (`artifact_phase` leased it; the
+  build copies what it reads to its own scratch directory) with the real kustomize (`_build.build`: generated kustomization.yaml,
   targetNamespace, namePrefix/Suffix, patches, images, components), decrypting SOPS data with
   the keys, in a worker thread. A failure is BuildFailed with a message naming the file;
   nothing is applied and nothing is pruned. A `spec.path` that is not in the artifact is
@@ -21,7 +21,6 @@ import asyncio
 import base64
 import binascii
 import hashlib
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ from afflux.controllers.runtime import (
     Resource,
     StallingError,
 )
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
 from ._build import BuildOptions, build, resolve_path
 from ._errors import BuildError
@@ -108,29 +106,24 @@ async def decryption_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult 
     return None
 
 
-def _build(tarball: Any, spec: Mapping[str, Any], keys: DecryptionKeys | None,
+def _build(source: Path, spec: Mapping[str, Any], keys: DecryptionKeys | None,
            timeout: float) -> list[dict[str, Any]]:
     options = BuildOptions.from_spec(spec)
-    with tempfile.TemporaryDirectory(prefix="afflux-kustomization-") as scratch:
-        try:
-            safe_extract(tarball, scratch)
-        except UnsafeArchiveError as err:
-            raise GenericError(ARTIFACT_FAILED, f"cannot unpack the artifact: {err}") from None
-        if not resolve_path(Path(scratch), options.path).is_dir():  # Flux: ArtifactFailed
-            raise GenericError(ARTIFACT_FAILED, f"kustomization path not found: "
-                               f"{options.path!r} is not a directory in the source artifact")
-        if keys is None:
-            return build(scratch, options, timeout=timeout)
-        with SopsDecryptor(keys) as decryptor:
-            return build(scratch, options, decryptor=decryptor, timeout=timeout)
+    if not resolve_path(source, options.path).is_dir():  # Flux: ArtifactFailed
+        raise GenericError(ARTIFACT_FAILED, f"kustomization path not found: "
+                           f"{options.path!r} is not a directory in the source artifact")
+    if keys is None:
+        return build(source, options, timeout=timeout)
+    with SopsDecryptor(keys) as decryptor:
+        return build(source, options, decryptor=decryptor, timeout=timeout)
 
 
 async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
-    assert state.tarball is not None
+    assert state.checkout is not None
     try:
         state.objects = await asyncio.to_thread(
-            _build, state.tarball, ctx.body.get("spec") or {}, state.keys,
+            _build, state.checkout.path, ctx.body.get("spec") or {}, state.keys,
             ctx.obj.timeout or 300.0)
     except BuildError:
         raise

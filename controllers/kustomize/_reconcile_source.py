@@ -9,14 +9,14 @@ a new attempt after `retryInterval` (or at once, when the source's artifact chan
 It records the artifact's revision as `status.lastAttemptedRevision`, and its origin
 revision (`org.opencontainers.image.revision` in the artifact metadata) for later.
 
-`artifact_phase` downloads `status.artifact.url` into a spooled temporary file while hashing
-it, and refuses bytes whose digest differs from `status.artifact.digest`
-(ArtifactFailed, retried): nothing unverified is ever unpacked.
+`artifact_phase` takes a lease on the artifact unpacked (`_artifacts.ArtifactCache`, shared by
+every Kustomization of the controller): on a cache miss it downloads `status.artifact.url`,
+refuses bytes whose digest differs from `status.artifact.digest` (ArtifactFailed, retried),
+so nothing unverified is ever unpacked, and unpacks it safely.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,37 +121,11 @@ async def download(url: str, into: Any, timeout: float) -> None:
             into.write(chunk)
 
 
-def _verify(into: Any, expected: str | None) -> None:
-    if not expected:
-        return
-    algorithm, _, want = expected.partition(":")
-    try:
-        digest = hashlib.new(algorithm)
-    except ValueError:
-        raise GenericError(ARTIFACT_FAILED, f"artifact digest '{expected}' uses an unknown "
-                           "algorithm") from None
-    into.seek(0)
-    while chunk := into.read(_CHUNK):
-        digest.update(chunk)
-    if digest.hexdigest() != want:
-        raise GenericError(ARTIFACT_FAILED, f"failed to verify artifact: computed digest "
-                           f"{algorithm}:{digest.hexdigest()} does not match the advertised "
-                           f"{expected}")
-
-
 async def artifact_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     assert state.artifact is not None
-    url = str(state.artifact["url"])
-    fetch = state.services.fetch or download
-    into = state.new_tarball()
-    try:
-        await fetch(url, into, state.services.settings.http_timeout)
-    except GenericError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any download failure is an ArtifactFailed
-        raise GenericError(ARTIFACT_FAILED, f"failed to download artifact from {url}: "
-                           f"{err or type(err).__name__}") from None
-    _verify(into, state.artifact.get("digest"))
-    into.seek(0)
+    state.close()
+    state.checkout = await state.services.artifacts.checkout(
+        str(state.artifact["url"]), state.artifact.get("digest"),
+        state.services.fetch or download, state.services.settings.http_timeout)
     return None

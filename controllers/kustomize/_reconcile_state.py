@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tempfile
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +20,7 @@ from afflux.controllers.runtime import PhaseResult, ReconcileContext, Resource
 from afflux.controllers.runtime._clusters import Cluster, ClusterClients
 from afflux.controllers.runtime._ssa import ChangeSet
 
+from ._artifacts import ArtifactCache, Checkout, Fetch
 from ._sops import DecryptionKeys
 
 __all__ = [
@@ -79,17 +79,15 @@ class Settings:
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0))
 
 
-#: Downloads an artifact URL into the given file; returns nothing (errors raise).
-Fetch = Callable[[str, Any, float], Awaitable[None]]
-
-
 @dataclasses.dataclass
 class Services:
-    """What the phases use besides the context: target clusters, downloads, settings."""
+    """What the phases use besides the context: target clusters, downloads (and the cache
+    of unpacked artifacts), settings."""
 
     clusters: ClusterClients
     settings: Settings = Settings()
     fetch: Fetch | None = None
+    artifacts: ArtifactCache = dataclasses.field(default_factory=ArtifactCache)
 
 
 @dataclasses.dataclass
@@ -102,7 +100,7 @@ class RunState:
     artifact: Mapping[str, Any] | None = None
     revision: str = ""
     origin_revision: str | None = None
-    tarball: Any = None  # a SpooledTemporaryFile with the verified artifact
+    checkout: Checkout | None = None  # the unpacked, verified artifact (leased)
     keys: DecryptionKeys | None = None
     objects: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     digest: str = ""
@@ -111,15 +109,11 @@ class RunState:
     pruned: ChangeSet = dataclasses.field(default_factory=ChangeSet)
     entries: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
-    def new_tarball(self) -> Any:
-        self.close()
-        self.tarball = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115
-        return self.tarball
-
     def close(self) -> None:
-        if self.tarball is not None:
-            self.tarball.close()
-            self.tarball = None
+        """Release the lease on the unpacked artifact (idempotent)."""
+        if self.checkout is not None:
+            self.checkout.release()
+            self.checkout = None
 
 
 _RUNS: weakref.WeakKeyDictionary[ReconcileContext[Any], RunState] = weakref.WeakKeyDictionary()

@@ -26,6 +26,7 @@ import kopf
 from afflux.controllers.runtime import Operator, Scheduler
 from afflux.controllers.runtime._clusters import ClusterClients
 
+from ._artifacts import ArtifactCache
 from ._reconcile import kustomization_reconciler
 from ._reconcile_deps import depends_on
 from ._reconcile_source import artifact_revision, references_source
@@ -113,7 +114,10 @@ def setup(operator: Operator) -> Services:
     settings = Settings.from_flags(operator.options.extra)
     clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
                               workers=max(4, operator.options.concurrent))
-    services = Services(clusters, settings)
+    downloaded = operator.metrics.counter(
+        "afflux_artifact_downloads_total",
+        "Source artifacts downloaded and unpacked (the other reconciles used the cache).")
+    services = Services(clusters, settings, artifacts=ArtifactCache(on_download=downloaded))
     scheduler = operator.register(kustomization_reconciler(services))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)

@@ -9,6 +9,9 @@ dashboards work:
   negative-polarity condition counts as False);
 - `gotk_suspend_status{kind,name,namespace}`: 1 while `spec.suspend` is true.
 
+An operator may add plain counters of its own (`counter()`), such as kustomize-controller's
+`afflux_artifact_downloads_total`; they come after the Flux families.
+
 Series of a deleted object are dropped (rather than kept with a `Deleted` status) so they
 do not pile up. We write the exposition ourselves instead of depending on
 `prometheus_client`: three families need about a hundred lines, and each of the six
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +87,19 @@ class Metrics:
         self._durations: dict[ObjectKey, _Histogram] = {}
         self._conditions: dict[ObjectKey, dict[str, str]] = {}
         self._suspended: dict[ObjectKey, bool] = {}
+        self._counters: dict[str, list[Any]] = {}  # name -> [help, value]
+
+    def counter(self, name: str, help_text: str) -> Callable[[float], None]:
+        """Register a plain counter of the operator's own (rendered after the Flux families);
+        returns the function that adds to it."""
+        with self._lock:
+            self._counters.setdefault(name, [help_text, 0.0])
+
+        def inc(amount: float = 1.0) -> None:
+            with self._lock:
+                self._counters[name][1] += amount
+
+        return inc
 
     def observe_duration(self, kind: str, namespace: str, name: str, seconds: float) -> None:
         with self._lock:
@@ -128,6 +144,7 @@ class Metrics:
             durations = {k: (list(h.counts), h.total, h.count) for k, h in self._durations.items()}
             conditions = {k: dict(v) for k, v in self._conditions.items()}
             suspended = dict(self._suspended)
+            counters = {k: tuple(v) for k, v in self._counters.items()}
         lines: list[str] = []
         name = "gotk_reconcile_duration_seconds"
         lines.append(f"# HELP {name} The duration in seconds of a GitOps Toolkit "
@@ -158,6 +175,11 @@ class Metrics:
         lines.append(f"# TYPE {name} gauge")
         for key in sorted(suspended):
             lines.append(f"{name}{format_labels(_object_labels(key))} {int(suspended[key])}")
+        for name in sorted(counters):
+            help_text, value = counters[name]
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} counter")
+            lines.append(f"{name} {format_value(value)}")
         return "\n".join(lines) + "\n"
 
 

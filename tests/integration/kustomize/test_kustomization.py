@@ -87,6 +87,14 @@ class Env:
     cluster: Cluster
     namespace: str
     git: GitHTTPServer
+    kustomize_controller: Any = None
+
+    def metric(self, name: str) -> float:
+        """A plain counter of the kustomize-controller, scraped from its /metrics."""
+        for line in self.kustomize_controller.metrics().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        raise AssertionError(f"metric {name} not published")
 
     def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.cluster.kubectl("-n", self.namespace, *args, **kwargs)
@@ -188,7 +196,7 @@ def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args),
     ]
     try:
-        yield Env(cluster, namespace, git_server)
+        yield Env(cluster, namespace, git_server, controllers[1])
     finally:
         if not os.environ.get("AFFLUX_KEEP_NAMESPACES"):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
@@ -309,4 +317,27 @@ def test_source_revision_change_is_applied_at_once(env: Env) -> None:
         "react", {"v": "2"}, namespace=env.namespace))})
     env.wait_applied(ks, second, timeout=30)
     cm = env.get("configmap", "react")
+    assert cm is not None and cm["data"] == {"v": "2"}
+
+
+def test_kustomizations_of_one_revision_share_one_download(env: Env) -> None:
+    """Three Kustomizations building three paths of one GitRepository: the artifact is
+    downloaded and unpacked once per revision (a cache keyed by its digest), not once per
+    Kustomization and interval; a new revision is downloaded once again."""
+    ns = env.namespace
+    files = {f"apps/{n}/cm.yaml": dump(configmap(f"shared-{n}", {"v": "1"}, namespace=ns))
+             for n in ("a", "b", "c")}
+    repo, first = env.repo(files)
+    source = env.source(repo)
+    before = env.metric("afflux_artifact_downloads_total")
+    names = [env.kustomization(f"shared-{n}", source, path=f"./apps/{n}") for n in "abc"]
+    for name in names:
+        env.wait_applied(name, first)
+    assert env.metric("afflux_artifact_downloads_total") - before == 1
+    second = env.push(repo, source, {"apps/b/cm.yaml": dump(configmap(
+        "shared-b", {"v": "2"}, namespace=ns))})
+    for name in names:
+        env.wait_applied(name, second)
+    assert env.metric("afflux_artifact_downloads_total") - before == 2
+    cm = env.get("configmap", "shared-b")
     assert cm is not None and cm["data"] == {"v": "2"}

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from afflux.api import Kustomization
+from afflux.controllers.kustomize._artifacts import ArtifactCache
 from afflux.controllers.kustomize._history import HISTORY_MAX, update_history
 from afflux.controllers.kustomize._reconcile_apply import (
     apply_options,
@@ -64,6 +65,7 @@ from afflux.controllers.runtime import (
     object_logger,
 )
 from afflux.controllers.runtime._ssa import Action, ChangeSet, ChangeSetEntry, ObjectKey
+from harness.archives import targz
 
 NS = "apps"
 SHA = "a" * 40
@@ -118,8 +120,9 @@ def gitrepo(artifact: Mapping[str, Any] | None, namespace: str = NS) -> tuple[st
             body)
 
 
+TARBALL = targz({"app/cm.yaml": b"kind: ConfigMap\n"})
 ARTIFACT = {"url": "http://storage.invalid/repo.tar.gz", "revision": REVISION,
-            "digest": "sha256:" + hashlib.sha256(b"tarball").hexdigest()}
+            "digest": "sha256:" + hashlib.sha256(TARBALL).hexdigest()}
 
 
 # --- source ---------------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ def _fetcher(data: bytes, error: Exception | None = None) -> Any:
 
 
 @pytest.mark.parametrize(("data", "error", "problem"), [
-    (b"tarball", None, None),
+    (TARBALL, None, None),
     (b"tampered", None, "failed to verify artifact: computed digest sha256:"),
     (b"", OSError("GET http://storage.invalid/repo.tar.gz answered 404 Not Found"),
      "failed to download artifact from http://storage.invalid/repo.tar.gz: GET"),
@@ -178,7 +181,9 @@ def test_artifact_phase_verifies_the_digest(data: bytes, error: Exception | None
     run(source_phase(ctx))
     if problem is None:
         run(artifact_phase(ctx))
-        assert run_of(ctx).tarball.read() == b"tarball"
+        checkout = run_of(ctx).checkout
+        assert checkout is not None
+        assert (checkout.path / "app/cm.yaml").read_bytes() == b"kind: ConfigMap\n"
         return
     with pytest.raises(GenericError) as caught:
         run(artifact_phase(ctx))
@@ -428,12 +433,16 @@ def test_readiness_key_moves_with_what_dependents_need() -> None:
     assert readiness_key(body) != before
 
 
-def test_run_state_tarball_is_closed() -> None:
-    state = RunState(Services(clusters=None))  # type: ignore[arg-type]
-    tarball = state.new_tarball()
-    tarball.write(b"x")
+def test_run_state_close_releases_the_artifact_lease() -> None:
+    services = Services(clusters=None, artifacts=ArtifactCache(keep=0))  # type: ignore[arg-type]
+    state = RunState(services)
+    state.checkout = run(services.artifacts.checkout(
+        ARTIFACT["url"], ARTIFACT["digest"], _fetcher(TARBALL), 5.0))
+    path = state.checkout.path
+    assert path.is_dir()  # held: not evicted although the cache keeps no idle entry
     state.close()
-    assert tarball.closed and state.tarball is None
+    state.close()
+    assert state.checkout is None and not path.exists()
 
 
 class RecordingScheduler:

@@ -82,3 +82,15 @@ def test_formatting_helpers() -> None:
     assert [format_value(v) for v in (1.0, 0.005, 2.5, float("inf"))] == [
         "1", "0.005", "2.5", "+Inf"]
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+
+
+def test_own_counters_render_after_the_flux_families() -> None:
+    metrics = Metrics()
+    inc = metrics.counter("afflux_things_total", "Things done.")
+    assert "afflux_things_total 0\n" in metrics.render()
+    inc()
+    inc(2)
+    text = metrics.render()
+    assert text.endswith("# HELP afflux_things_total Things done.\n"
+                         "# TYPE afflux_things_total counter\nafflux_things_total 3\n")
+    assert text.index("gotk_suspend_status") < text.index("afflux_things_total")

@@ -3,8 +3,6 @@ reading Chart.yaml and values files (local files only, no helm)."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from afflux.controllers.source._reconcile_helmchart import (
     charts_using,
     ready_for,
 )
+from harness.archives import targz
 
 
 @pytest.mark.parametrize(
@@ -138,24 +137,14 @@ def test_read_chart_dir_and_errors(tmp_path: Path) -> None:
         read_chart_dir(tmp_path / "missing")
 
 
-def _tgz(members: dict[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
-
-
 def test_read_chart_archive(tmp_path: Path) -> None:
     archive = tmp_path / "app-1.0.0.tgz"
-    archive.write_bytes(_tgz({
+    archive.write_bytes(targz({
         "app/charts/sub/Chart.yaml": b"name: sub\nversion: 0.1.0\n",
         "app/Chart.yaml": b"apiVersion: v2\nname: app\nversion: 1.0.0\n",
     }))
     assert read_chart_archive(archive).name == "app"
-    archive.write_bytes(_tgz({"README": b"no chart"}))
+    archive.write_bytes(targz({"README": b"no chart"}))
     with pytest.raises(ChartError, match="no Chart.yaml"):
         read_chart_archive(archive)
     archive.write_bytes(b"not a tarball")

@@ -1,0 +1,180 @@
+"""Unpacked source artifacts, shared by the Kustomizations that build from them.
+
+Many Kustomizations usually build paths of one GitRepository. Downloading and unpacking
+its artifact for each of them, at each interval, costs time proportional to the size of
+the whole repository for every app in it. `ArtifactCache` keeps the last unpacked
+artifacts on disk, keyed by their digest (`status.artifact.digest`, which names the bytes
+exactly): the first reconcile of a revision downloads the tarball, checks its digest,
+unpacks it safely (`runtime._tarball.safe_extract`) and publishes the directory with an
+atomic rename; the other reconciles of that revision only take a lease on it.
+
+A lease (`Checkout`) keeps its directory from being evicted until it is released; the
+cache keeps at most `keep` directories that nobody holds, dropping the least recently
+used first. The directories are read-only by convention: `_build.build` copies what it
+needs to a private scratch directory before it writes anything. An artifact without a
+digest (written by an old source-controller) is unpacked into a private directory that its
+release removes.
+
+Failures are `GenericError(ArtifactFailed)`: the download, a digest that does not match
+(nothing unverified is unpacked), an archive that is not safe to unpack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from afflux.api._meta import ARTIFACT_FAILED
+from afflux.controllers.runtime import GenericError
+from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
+
+__all__ = ["ArtifactCache", "Checkout", "Fetch", "verify_digest"]
+
+#: Downloads an artifact URL into the given binary file; returns nothing (errors raise).
+Fetch = Callable[[str, Any, float], Awaitable[None]]
+
+_CHUNK = 1 << 16
+_DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1):([0-9a-f]{32,128})$")
+
+
+def verify_digest(into: Any, expected: str | None) -> None:
+    """Check the bytes of the file `into` against `algorithm:hex` (nothing to check without
+    one); GenericError(ArtifactFailed) on a mismatch or an unknown algorithm."""
+    if not expected:
+        return
+    algorithm, _, want = expected.partition(":")
+    try:
+        digest = hashlib.new(algorithm)
+    except ValueError:
+        raise GenericError(ARTIFACT_FAILED, f"artifact digest '{expected}' uses an unknown "
+                           "algorithm") from None
+    into.seek(0)
+    while chunk := into.read(_CHUNK):
+        digest.update(chunk)
+    if digest.hexdigest() != want:
+        raise GenericError(ARTIFACT_FAILED, f"failed to verify artifact: computed digest "
+                           f"{algorithm}:{digest.hexdigest()} does not match the advertised "
+                           f"{expected}")
+
+
+@dataclasses.dataclass
+class _Entry:
+    path: Path
+    users: int = 0
+
+
+@dataclasses.dataclass
+class Checkout:
+    """A lease on one unpacked artifact: `path` stays until `release()`."""
+
+    path: Path
+    _release: Callable[[], None]
+    _released: bool = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+class ArtifactCache:
+    """The last `keep` unpacked artifacts, by digest (module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, keep: int = 8,
+                 on_download: Callable[[], None] | None = None) -> None:
+        self._given_root = Path(root) if root is not None else None
+        self._root: Path | None = None
+        self.keep = keep
+        self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.downloads = 0  # how many artifacts were fetched (for tests and benchmarks)
+        self._on_download = on_download
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            if self._given_root is not None:
+                self._given_root.mkdir(parents=True, exist_ok=True)
+                self._root = Path(tempfile.mkdtemp(prefix="artifacts-", dir=self._given_root))
+            else:
+                self._root = Path(tempfile.mkdtemp(prefix="afflux-artifacts-"))
+            weakref.finalize(self, shutil.rmtree, str(self._root), True)
+        return self._root
+
+    def cached(self) -> list[str]:
+        """The digests unpacked now, least recently used first."""
+        return list(self._entries)
+
+    async def checkout(self, url: str, digest: str | None, fetch: Fetch,
+                       timeout: float) -> Checkout:
+        """A lease on the artifact at `url` unpacked (downloaded and checked only when the
+        cache does not hold `digest` yet)."""
+        match = _DIGEST.match(digest or "")
+        if match is None:
+            path = await self._unpack(url, digest, fetch, timeout)
+            return Checkout(path, lambda: shutil.rmtree(path, ignore_errors=True))
+        key = f"{match[1]}-{match[2]}"
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(key)
+            if entry is None or not entry.path.is_dir():
+                path = await self._unpack(url, digest, fetch, timeout)
+                final = self.root / key
+                await asyncio.to_thread(shutil.rmtree, final, True)
+                os.rename(path, final)
+                entry = _Entry(final)
+                self._entries[key] = entry
+            self._entries.move_to_end(key)
+            entry.users += 1
+        self._evict()
+        return Checkout(entry.path, lambda: self._release(key, entry))
+
+    def _release(self, key: str, entry: _Entry) -> None:
+        entry.users -= 1
+        self._evict()
+
+    def _evict(self) -> None:
+        idle = [k for k, e in self._entries.items() if e.users == 0]
+        for key in idle[:max(0, len(self._entries) - self.keep)]:
+            entry = self._entries.pop(key)
+            lock = self._locks.get(key)
+            if lock is not None and not lock.locked():
+                del self._locks[key]
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+    async def _unpack(self, url: str, digest: str | None, fetch: Fetch,
+                      timeout: float) -> Path:
+        self.downloads += 1
+        if self._on_download is not None:
+            self._on_download()
+        with tempfile.SpooledTemporaryFile(max_size=16 << 20) as into:
+            try:
+                await fetch(url, into, timeout)
+            except GenericError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any download failure is ArtifactFailed
+                raise GenericError(ARTIFACT_FAILED, f"failed to download artifact from {url}: "
+                                   f"{err or type(err).__name__}") from None
+            verify_digest(into, digest)
+            into.seek(0)
+            path = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.root))
+            try:
+                await asyncio.to_thread(safe_extract, into, path)
+            except UnsafeArchiveError as err:
+                shutil.rmtree(path, ignore_errors=True)
+                raise GenericError(ARTIFACT_FAILED,
+                                   f"cannot unpack the artifact: {err}") from None
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
+        return path
