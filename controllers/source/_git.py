@@ -329,9 +329,13 @@ def checkout(
     sparse_dirs: Sequence[str] | None = None,
     recurse_submodules: bool = False,
     proxy: str | None = None,
+    resolved: RemoteRevision | None = None,
 ) -> CheckoutResult:
     """Fetch what `ref` selects from `url` into the new or empty directory `dest`, and
     write its tree there (a repository with a detached HEAD at the commit).
+
+    `resolved` is what `remote_revision` found for `ref` just before: given, the remote's
+    refs are not listed again (the fetch itself still asks for them once).
 
     `depth` 1 fetches only the selected commit (0: full history); a commit ref is fetched
     with its branch's (or all branches') history, since servers need not serve a bare
@@ -356,8 +360,11 @@ def checkout(
             specs = ["+refs/heads/*:refs/remotes/origin/*"]
         fetch_depth = 0
     else:
-        refs = _list(repo, url, credentials, deadline, timeout, proxy)
-        wanted = resolve_ref(refs, ref)
+        if resolved is not None and resolved.ref_name is not None:
+            wanted = resolved
+        else:
+            refs = _list(repo, url, credentials, deadline, timeout, proxy)
+            wanted = resolve_ref(refs, ref)
         assert wanted.ref_name is not None
         specs = [f"+{wanted.ref_name}:{_local_ref(wanted.ref_name)}"]
         fetch_depth = depth

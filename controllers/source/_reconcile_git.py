@@ -440,7 +440,7 @@ class GitRepositoryReconciler:
                 obj, "the checkout", checkout, spec.url, ref, repo_dir, credentials,
                 timeout=timeout, sparse_dirs=spec.sparse_checkout or None,
                 recurse_submodules=bool(spec.recurse_submodules), proxy=proxy,
-                depth=1)
+                depth=1, resolved=remote)
         except ReconcileError as err:
             raise self._fetch_failed(ctx, err) from None
         if spec.recurse_submodules:

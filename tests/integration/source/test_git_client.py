@@ -269,6 +269,27 @@ def test_remote_revision_of_a_commit_needs_no_request(
     assert git_server.requests(http_repo.name) == []
 
 
+def test_checkout_given_the_resolved_revision_lists_the_refs_once_less(
+    tmp_path: Path, git_server: GitHTTPServer, http_repo: Seeded, basic: GitCredentials
+) -> None:
+    def ref_listings() -> int:
+        return sum(1 for r in git_server.requests(http_repo.name)
+                   if r.method == "GET" and r.path == "/info/refs")
+
+    ref = GitRef(branch="main")
+    git_server.clear_requests()
+    remote = remote_revision(http_repo.url, ref, basic)
+    one_listing = ref_listings()
+    git_server.clear_requests()
+    checkout(http_repo.url, ref, tmp_path / "alone", basic)
+    alone = ref_listings()
+    git_server.clear_requests()
+    result = checkout(http_repo.url, ref, tmp_path / "given", basic, resolved=remote)
+    assert result.revision == remote.revision
+    assert (tmp_path / "given" / "apps" / "a.yaml").exists()
+    assert one_listing >= 1 and ref_listings() == alone - one_listing
+
+
 @pytest.mark.parametrize(
     ("fields", "display", "attr"), [k[1:] for k in RESOLVING], ids=[k[0] for k in RESOLVING]
 )
