@@ -9,7 +9,11 @@
    `status.artifact.revision` changes (or the source goes), every Kustomization whose
    `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
-   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once.
+   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once;
+5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
+   the data of one changes (or it goes), the Kustomizations of its namespace that read it
+   (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
+   reconciled at once. Unlabelled ones are read at each reconcile, as in Flux.
 
 No handler does any work itself: the callbacks only look up the scheduler's cache and
 `trigger()`.
@@ -18,21 +22,25 @@ No handler does any work itself: the callbacks only look up the scheduler's cach
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
+from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import Operator, Scheduler
 from afflux.controllers.runtime._clusters import ClusterClients
 
 from ._artifacts import ArtifactCache
 from ._reconcile import kustomization_reconciler
+from ._reconcile_build import CONFIGMAPS, SECRETS
 from ._reconcile_deps import depends_on
 from ._reconcile_source import artifact_revision, references_source
 from ._reconcile_state import CONTROLLER_NAME, KUSTOMIZATION, SOURCE_KINDS, Services, Settings
 
-__all__ = ["add_flags", "readiness_key", "setup"]
+__all__ = ["add_flags", "config_key", "reads_config", "readiness_key", "setup"]
 
 WatchCallback = Callable[[str | None, Mapping[str, Any]], None]
 
@@ -50,6 +58,30 @@ def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
     ready = next((c.get("status") for c in status.get("conditions") or ()
                   if c.get("type") == "Ready"), None)
     return ready, status.get("observedGeneration"), status.get("lastAppliedRevision")
+
+
+def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) -> bool:
+    """Whether the Kustomization `body` reads the ConfigMap or Secret kind/namespace/name
+    (`postBuild.substituteFrom`; for a Secret also `decryption.secretRef` and
+    `kubeConfig.secretRef`). All of them live in the Kustomization's namespace."""
+    meta = body.get("metadata") or {}
+    if meta.get("namespace") != namespace:
+        return False
+    spec = body.get("spec") or {}
+    for ref in (spec.get("postBuild") or {}).get("substituteFrom") or ():
+        if ref.get("kind") == kind and ref.get("name") == name:
+            return True
+    if kind != "Secret":
+        return False
+    secret_refs = [(spec.get("decryption") or {}).get("secretRef"),
+                   (spec.get("kubeConfig") or {}).get("secretRef")]
+    return any((ref or {}).get("name") == name for ref in secret_refs)
+
+
+def config_key(body: Mapping[str, Any]) -> str:
+    """A digest of a ConfigMap's or Secret's content (what a watch compares)."""
+    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -96,6 +128,20 @@ def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
     return callback
 
 
+def on_config_change(scheduler: Scheduler, kind: str) -> WatchCallback:
+    """Trigger the Kustomizations that read a watched ConfigMap or Secret that changed."""
+    seen = Seen()
+
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        if not seen.again(event_type, body):
+            return
+        namespace, name = _identity(body)
+        _trigger_all(scheduler, scheduler.find(
+            lambda ks: reads_config(ks, kind, namespace, name)))
+
+    return callback
+
+
 def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
     """Trigger the Kustomizations that depend on one whose readiness changed."""
     seen = Seen()
@@ -122,6 +168,9 @@ def setup(operator: Operator) -> Services:
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
     operator.watch(KUSTOMIZATION, on_readiness_change(scheduler), key=readiness_key)
+    for resource in (CONFIGMAPS, SECRETS):
+        operator.watch(resource, on_config_change(scheduler, resource.kind), key=config_key,
+                       labels={WATCH_LABEL: WATCH_LABEL_ENABLED})
 
     @kopf.on.cleanup(registry=operator.registry, id="close-cluster-clients")
     async def _close_clients(**_: Any) -> None:

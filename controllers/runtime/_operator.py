@@ -185,8 +185,10 @@ class Operator:
         callback: WatchCallback,
         *,
         key: Callable[[Mapping[str, Any]], Any] | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
-        """Call `callback(event_type, body)` on watch events of another kind.
+        """Call `callback(event_type, body)` on watch events of another kind (only of the
+        objects carrying all of `labels`, when given).
 
         With `key`, only when `key(body)` changed for that object since the last call (the
         first sight counts as a change; so does deletion, with event type `DELETED`): e.g.
@@ -205,7 +207,8 @@ class Operator:
                 await result
 
         kopf.on.event(resource.group, resource.version, resource.plural,
-                      registry=self.registry, id=f"watch-{resource.plural}")(_on_event)
+                      registry=self.registry, id=f"watch-{resource.plural}",
+                      labels=dict(labels) if labels else None)(_on_event)
 
     def scheduler(self, resource: Resource) -> Scheduler:
         return self._schedulers[resource]

@@ -110,6 +110,30 @@ def test_post_build_substitution_inline_configmap_and_secret(env: Env) -> None:
     assert f"Secret/{ns}/nope" in ready["message"]
 
 
+def test_watched_configmap_change_is_applied_at_once(env: Env) -> None:
+    """A ConfigMap labelled reconcile.fluxcd.io/watch=Enabled that a Kustomization reads in
+    substituteFrom: changing it reconciles the Kustomization at once (interval 10m)."""
+    ns = env.namespace
+    env.apply({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "watched-vars", "namespace": ns,
+                            "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+               "data": {"colour": "blue"}})
+    repo, sha = env.repo({"cm.yaml": dump(configmap("watched", {"colour": "${colour}"},
+                                                    namespace=ns))})
+    ks = env.kustomization("watched", env.source(repo), interval="10m", postBuild={
+        "substituteFrom": [{"kind": "ConfigMap", "name": "watched-vars"}]})
+    env.wait_applied(ks, sha)
+    env.kubectl("patch", "configmap", "watched-vars", "--type=merge",
+                "-p", '{"data":{"colour":"green"}}')
+
+    def recoloured() -> dict[str, Any]:
+        cm = env.get("configmap", "watched")
+        assert cm is not None and cm["data"] == {"colour": "green"}, cm
+        return cm
+
+    eventually(recoloured, 30, message="the watched ConfigMap's new value applied")
+
+
 def _age_key(directory: Path) -> tuple[str, str]:
     key_file = directory / "age.key"
     subprocess.run(["age-keygen", "-o", str(key_file)], check=True, capture_output=True)

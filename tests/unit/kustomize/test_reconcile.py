@@ -49,9 +49,12 @@ from afflux.controllers.kustomize._reconcile_state import (
     run_of,
 )
 from afflux.controllers.kustomize.handlers import (
+    config_key,
+    on_config_change,
     on_readiness_change,
     on_source_change,
     readiness_key,
+    reads_config,
 )
 from afflux.controllers.runtime import (
     Environment,
@@ -476,4 +479,61 @@ def test_readiness_watch_triggers_dependents() -> None:
     callback = on_readiness_change(scheduler)  # type: ignore[arg-type]
     callback(None, dep())
     callback("MODIFIED", dep())
+    assert scheduler.triggered == [(NS, "app")]
+
+
+def _config(kind: str, name: str, data: Mapping[str, str], namespace: str = NS) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "data": dict(data),
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"reconcile.fluxcd.io/watch": "Enabled"}}}
+
+
+READS = {
+    "substitute-from-configmap": (
+        {"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]}},
+        "ConfigMap", NS, "vars", True),
+    "substitute-from-secret": (
+        {"postBuild": {"substituteFrom": [{"kind": "Secret", "name": "vars"}]}},
+        "Secret", NS, "vars", True),
+    "kind-must-match": (
+        {"postBuild": {"substituteFrom": [{"kind": "Secret", "name": "vars"}]}},
+        "ConfigMap", NS, "vars", False),
+    "other-namespace": (
+        {"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]}},
+        "ConfigMap", "elsewhere", "vars", False),
+    "decryption-secret": ({"decryption": {"provider": "sops", "secretRef": {"name": "keys"}}},
+                          "Secret", NS, "keys", True),
+    "decryption-is-no-configmap": (
+        {"decryption": {"provider": "sops", "secretRef": {"name": "keys"}}},
+        "ConfigMap", NS, "keys", False),
+    "kubeconfig-secret": ({"kubeConfig": {"secretRef": {"name": "remote"}}},
+                          "Secret", NS, "remote", True),
+    "unrelated": ({}, "Secret", NS, "keys", False),
+}
+
+
+@pytest.mark.parametrize(("spec", "kind", "namespace", "name", "reads"), READS.values(),
+                         ids=READS.keys())
+def test_reads_config(spec: dict[str, Any], kind: str, namespace: str, name: str,
+                      reads: bool) -> None:
+    assert reads_config(ks_body(**spec), kind, namespace, name) is reads
+
+
+def test_config_key_follows_the_content_only() -> None:
+    one = _config("ConfigMap", "vars", {"a": "1"})
+    relabelled = copy.deepcopy(one)
+    relabelled["metadata"]["labels"]["team"] = "x"
+    assert config_key(one) == config_key(relabelled)
+    assert config_key(one) != config_key(_config("ConfigMap", "vars", {"a": "2"}))
+
+
+def test_config_watch_triggers_the_kustomizations_that_read_it() -> None:
+    reader = ks_body(postBuild={"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]})
+    scheduler = RecordingScheduler(reader, ks_body())
+    scheduler.bodies[1]["metadata"] = {**reader["metadata"], "name": "other"}
+    callback = on_config_change(scheduler, "ConfigMap")  # type: ignore[arg-type]
+    callback("ADDED", _config("ConfigMap", "vars", {"a": "1"}))  # start-up listing
+    assert scheduler.triggered == []
+    callback("MODIFIED", _config("ConfigMap", "vars", {"a": "2"}))
+    callback("MODIFIED", _config("ConfigMap", "unread", {"a": "2"}))
     assert scheduler.triggered == [(NS, "app")]
