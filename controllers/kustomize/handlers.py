@@ -114,32 +114,29 @@ class Seen:
         return False
 
 
-def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
-    """Trigger the Kustomizations that build a source whose artifact revision changed."""
+def _on_change(scheduler: Scheduler,
+               reads: Callable[[Mapping[str, Any], str, str], bool]) -> WatchCallback:
+    """A watch callback that triggers the Kustomizations for which `reads(ks, namespace,
+    name)` holds of the changed object, after its first sight (`Seen`)."""
     seen = Seen()
 
     def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
         if not seen.again(event_type, body):
             return
         namespace, name = _identity(body)
-        _trigger_all(scheduler, scheduler.find(
-            lambda ks: references_source(ks, kind, namespace, name)))
+        _trigger_all(scheduler, scheduler.find(lambda ks: reads(ks, namespace, name)))
 
     return callback
+
+
+def on_source_change(scheduler: Scheduler, kind: str) -> WatchCallback:
+    """Trigger the Kustomizations that build a source whose artifact revision changed."""
+    return _on_change(scheduler, lambda ks, ns, name: references_source(ks, kind, ns, name))
 
 
 def on_config_change(scheduler: Scheduler, kind: str) -> WatchCallback:
     """Trigger the Kustomizations that read a watched ConfigMap or Secret that changed."""
-    seen = Seen()
-
-    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
-        if not seen.again(event_type, body):
-            return
-        namespace, name = _identity(body)
-        _trigger_all(scheduler, scheduler.find(
-            lambda ks: reads_config(ks, kind, namespace, name)))
-
-    return callback
+    return _on_change(scheduler, lambda ks, ns, name: reads_config(ks, kind, ns, name))
 
 
 def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
