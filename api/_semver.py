@@ -37,6 +37,7 @@ Pure logic: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -210,8 +211,10 @@ def parse_version(text: str, *, strict: bool = False) -> Version:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def try_parse_version(text: str, *, strict: bool = False) -> Version | None:
-    """`parse_version`, or None for anything that is not a version."""
+    """`parse_version`, or None for anything that is not a version (remembered: every
+    ImagePolicy of a repository reads the same tags, and a `Version` is immutable)."""
     try:
         return parse_version(text, strict=strict)
     except SemverError:

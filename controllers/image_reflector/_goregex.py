@@ -22,6 +22,7 @@ expands to the empty string; a malformed `$` stays literal.
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["GoRegexError", "compile_go_regex", "expand", "translate"]
@@ -265,8 +266,16 @@ def translate(pattern: str) -> str:  # noqa: C901 - one scanner, kept in one pla
 
 def expand(match: re.Match[str], template: str) -> str:
     """Go's `Regexp.Expand` of `template` with `match` (see the module docstring)."""
-    groups = match.re.groupindex
-    out: list[str] = []
+    parts = _template_parts(template, match.re)
+    return "".join(p if isinstance(p, str) else (match.group(p) or "") for p in parts)
+
+
+@functools.lru_cache(maxsize=512)
+def _template_parts(template: str, regex: re.Pattern[str]) -> tuple[str | int, ...]:
+    """`template` read once for `regex`: literal text, and group numbers to fill in (a
+    policy expands the same template for every tag of a repository)."""
+    groups = regex.groupindex
+    out: list[str | int] = []
     rest = template
     while True:
         before, sep, after = rest.partition("$")
@@ -286,12 +295,10 @@ def expand(match: re.Match[str], template: str) -> str:
             continue
         name = m.group()
         rest = body[m.end() + (1 if brace else 0) :]
-        value: str | None = None
         if name.isdigit() and name.isascii():
             num = int(name)
-            if num <= match.re.groups:
-                value = match.group(num)
+            if num <= regex.groups:
+                out.append(num)
         elif name in groups:
-            value = match.group(groups[name])
-        out.append(value or "")
-    return "".join(out)
+            out.append(groups[name])
+    return tuple(p for p in out if p != "")
