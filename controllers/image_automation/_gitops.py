@@ -41,11 +41,12 @@ import pygit2
 from pygit2.enums import CheckoutStrategy
 
 from afflux.api._meta import GIT_OPERATION_FAILED, INVALID_SOURCE_CONFIGURATION
-from afflux.controllers.runtime._errors import GenericError, StallingError
-from afflux.controllers.runtime._gitauth import (
+from afflux.controllers.runtime import (
+    GenericError,
     GitCallbacks,
     GitCredentials,
     GitError,
+    StallingError,
     redact_url,
     translate_git_error,
     url_transport,

@@ -67,6 +67,10 @@ from afflux.api._meta import (
 )
 from afflux.controllers.runtime import (
     GenericError,
+    GitAuthError,
+    GitCallbacks,
+    GitCredentials,
+    GitError,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
@@ -75,12 +79,6 @@ from afflux.controllers.runtime import (
     StallingError,
     WaitingError,
     parse_duration,
-)
-from afflux.controllers.runtime._gitauth import (
-    GitAuthError,
-    GitCallbacks,
-    GitCredentials,
-    GitError,
     redact_url,
     translate_git_error,
 )

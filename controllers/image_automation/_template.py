@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from afflux.api._meta import UPDATE_FAILED
-from afflux.controllers.runtime._errors import StallingError
+from afflux.controllers.runtime import StallingError
 
 from ._gotemplate import NO_VALUE, Template, TemplateError, go_format, go_quote, go_type_name
 from ._setters import Result

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from afflux.api._meta import IMAGE_URL_INVALID
-from afflux.controllers.runtime._errors import StallingError
+from afflux.controllers.runtime import StallingError
 
 __all__ = [
     "DOCKER_HUB",

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from afflux.api._meta import DEPENDENCY_NOT_READY
-from afflux.controllers.runtime._errors import GenericError, StallingError, WaitingError
+from afflux.controllers.runtime import GenericError, StallingError, WaitingError
 
 from ._goregex import GoRegexError, compile_go_regex, expand
 

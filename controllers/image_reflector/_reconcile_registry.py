@@ -28,10 +28,13 @@ from urllib.parse import quote, urlsplit
 
 from afflux.api import ImageRepository
 from afflux.api._meta import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
-from afflux.controllers.runtime import GenericError, ObjectRef, ReconcileContext, Resource
-from afflux.controllers.runtime._dockerconfig import (
+from afflux.controllers.runtime import (
     DockerConfigError,
+    GenericError,
+    ObjectRef,
+    ReconcileContext,
     RegistryCredentials,
+    Resource,
     credentials_for,
     parse_docker_config_secret,
 )

@@ -44,8 +44,7 @@ from urllib.parse import urlencode, urljoin
 import aiohttp
 
 from afflux.api._meta import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
-from afflux.controllers.runtime._dockerconfig import RegistryCredentials
-from afflux.controllers.runtime._errors import GenericError, StallingError
+from afflux.controllers.runtime import GenericError, RegistryCredentials, StallingError
 
 from ._goregex import GoRegexError, compile_go_regex
 from ._imagename import ImageName, parse_image

@@ -7,7 +7,7 @@ reason `BuildFailed`; a new source revision or spec triggers a new attempt anywa
 from __future__ import annotations
 
 from afflux.api._meta import BUILD_FAILED
-from afflux.controllers.runtime._errors import GenericError
+from afflux.controllers.runtime import GenericError
 
 __all__ = ["BuildError", "DecryptionError"]
 

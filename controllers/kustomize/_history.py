@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from afflux.api import Kustomization
-from afflux.controllers.runtime import ReconcileContext, format_duration
-from afflux.controllers.runtime._conditions import format_time
+from afflux.controllers.runtime import ReconcileContext, format_duration, format_time
 
 from ._reconcile_state import RunState
 

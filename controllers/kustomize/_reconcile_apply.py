@@ -39,22 +39,22 @@ from afflux.api._meta import (
 )
 from afflux.api._refs import ObjectRef as InventoryRef
 from afflux.controllers.runtime import (
-    ApiError,
-    GenericError,
-    ObjectRef,
-    PhaseResult,
-    ReconcileContext,
-)
-from afflux.controllers.runtime._clusters import Cluster, KubeConfigError, service_account_user
-from afflux.controllers.runtime._ssa import (
     Action,
+    ApiError,
     ApplyError,
     ApplyOptions,
     ChangeSet,
     Cleanup,
+    Cluster,
     DeleteOptions,
     FieldManager,
+    GenericError,
+    KubeConfigError,
     ObjectKey,
+    ObjectRef,
+    PhaseResult,
+    ReconcileContext,
+    service_account_user,
 )
 
 from ._history import record_history

@@ -23,8 +23,14 @@ from dataclasses import dataclass
 
 from afflux.api import Kustomization
 from afflux.api._meta import PRUNE_FAILED
-from afflux.controllers.runtime import ReconcileContext, ReconcileError
-from afflux.controllers.runtime._ssa import Action, ApplyError, DeleteOptions, WaitError
+from afflux.controllers.runtime import (
+    Action,
+    ApplyError,
+    DeleteOptions,
+    ReconcileContext,
+    ReconcileError,
+    WaitError,
+)
 
 from ._inventory import prune_blocker, refs_from_entries
 from ._reconcile_apply import PROGRESSING, inventory_key, target_cluster

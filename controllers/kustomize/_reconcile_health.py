@@ -18,13 +18,15 @@ import time
 from afflux.api import Kustomization
 from afflux.api._meta import HEALTH_CHECK_FAILED, HEALTHY, SUCCEEDED
 from afflux.controllers.runtime import (
+    Action,
     GenericError,
+    ObjectKey,
     PhaseResult,
     ReconcileContext,
+    RESTMapper,
+    WaitError,
     format_duration,
 )
-from afflux.controllers.runtime._discovery import RESTMapper
-from afflux.controllers.runtime._ssa import Action, ObjectKey, WaitError
 
 from ._history import record_history
 from ._reconcile_apply import target_cluster

@@ -16,9 +16,14 @@ from typing import Any
 
 from afflux.api import Kustomization
 from afflux.api._meta import KUSTOMIZE_REVISION_METADATA, SOURCE_GROUP
-from afflux.controllers.runtime import PhaseResult, ReconcileContext, Resource
-from afflux.controllers.runtime._clusters import Cluster, ClusterClients
-from afflux.controllers.runtime._ssa import ChangeSet
+from afflux.controllers.runtime import (
+    ChangeSet,
+    Cluster,
+    ClusterClients,
+    PhaseResult,
+    ReconcileContext,
+    Resource,
+)
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
 from ._sops import DecryptionKeys

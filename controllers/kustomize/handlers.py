@@ -30,8 +30,7 @@ from typing import Any
 import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
-from afflux.controllers.runtime import Operator, Scheduler
-from afflux.controllers.runtime._clusters import ClusterClients
+from afflux.controllers.runtime import ClusterClients, Operator, Scheduler
 
 from ._artifacts import ArtifactCache
 from ._reconcile import kustomization_reconciler

@@ -28,17 +28,39 @@ JSON, and parses the common flags::
         operator.register(Reconciler(WIDGET, [check]))
 
     run_operator(name="widget-controller", setup=setup)
+
+It also exports the shared libraries the operators build on, each from its own module:
+the server-side apply engine (`ChangeSet`, `ApplyOptions`, `ApplyError`, `WaitError`, ...),
+clients for the cluster an object is applied to, impersonated or remote (`Cluster`,
+`ClusterClients`), discovery (`RESTMapper`: apiVersion + kind -> resource), safe extraction
+of artifact tarballs (`safe_extract`, `UnsafeArchiveError`), registry credentials from
+dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the argparse
+types of the common flags (`duration_arg`, `addr_arg`, ...), and git authentication for
+pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...). The git names are loaded on
+first use (module `__getattr__`), so importing the runtime does not import pygit2.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._clusters import Cluster, ClusterClients, KubeConfigError, service_account_user
 from ._conditions import (
     FALSE,
     TRUE,
     UNKNOWN,
     Conditions,
+    format_time,
     get_condition,
     is_true,
     remove_condition,
     set_condition,
+)
+from ._discovery import RESTMapper
+from ._dockerconfig import (
+    DockerConfigError,
+    RegistryCredentials,
+    credentials_for,
+    parse_docker_config_secret,
 )
 from ._duration import backoff, format_duration, jittered, parse_duration
 from ._errors import (
@@ -64,7 +86,15 @@ from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
 from ._operator import Operator, kopf_settings
-from ._options import Options, build_parser, parse_options
+from ._options import (
+    Options,
+    addr_arg,
+    build_parser,
+    duration_arg,
+    parse_addr,
+    parse_options,
+    positive_int_arg,
+)
 from ._pipeline import (
     CONTINUE,
     Environment,
@@ -75,6 +105,41 @@ from ._pipeline import (
     WorkingStatus,
 )
 from ._scheduler import Scheduler, Timing
+from ._ssa import (
+    Action,
+    ApplyError,
+    ApplyOptions,
+    ChangeSet,
+    Cleanup,
+    DeleteOptions,
+    FieldManager,
+    ObjectKey,
+    WaitError,
+)
+from ._tarball import UnsafeArchiveError, safe_extract
+
+if TYPE_CHECKING:
+    from ._gitauth import (
+        GitAuthError,
+        GitCallbacks,
+        GitCredentials,
+        GitError,
+        redact_url,
+        translate_git_error,
+        url_transport,
+    )
+
+#: Names loaded on first access (PEP 562), name -> the private module defining it: their
+#: modules import heavy third-party packages (pygit2) that not every operator needs.
+_LAZY: dict[str, str] = {
+    "GitAuthError": "._gitauth",
+    "GitCallbacks": "._gitauth",
+    "GitCredentials": "._gitauth",
+    "GitError": "._gitauth",
+    "redact_url": "._gitauth",
+    "translate_git_error": "._gitauth",
+    "url_transport": "._gitauth",
+}
 
 __all__ = [
     "CONTINUE",
@@ -83,48 +148,93 @@ __all__ = [
     "TRUE",
     "UNKNOWN",
     "WARNING",
+    "Action",
     "ApiError",
+    "ApplyError",
+    "ApplyOptions",
+    "ChangeSet",
+    "Cleanup",
+    "Cluster",
+    "ClusterClients",
     "Conditions",
     "ConflictError",
+    "DeleteOptions",
+    "DockerConfigError",
     "Environment",
     "EventRecorder",
+    "FieldManager",
     "GenericError",
+    "GitAuthError",
+    "GitCallbacks",
+    "GitCredentials",
+    "GitError",
     "KubeClient",
+    "KubeConfigError",
     "KubeObject",
     "KubernetesClient",
     "LeaderElector",
     "Metrics",
     "NotFoundError",
     "ObjectEvents",
+    "ObjectKey",
     "ObjectRef",
     "Operator",
     "Options",
     "OutcomeKind",
     "PhaseResult",
+    "RESTMapper",
     "ReconcileContext",
     "ReconcileError",
     "ReconcileResult",
     "Reconciler",
+    "RegistryCredentials",
     "Resource",
     "Scheduler",
     "StallingError",
     "Timing",
+    "UnsafeArchiveError",
+    "WaitError",
     "WaitingError",
     "WorkingStatus",
+    "addr_arg",
     "backoff",
     "build_parser",
     "configure_logging",
+    "credentials_for",
     "disposition",
+    "duration_arg",
     "format_duration",
+    "format_time",
     "get_condition",
     "is_true",
     "jittered",
     "kopf_settings",
     "load_api_client",
     "object_logger",
+    "parse_addr",
+    "parse_docker_config_secret",
     "parse_duration",
     "parse_options",
+    "positive_int_arg",
+    "redact_url",
     "remove_condition",
     "run_operator",
+    "safe_extract",
+    "service_account_user",
     "set_condition",
+    "translate_git_error",
+    "url_transport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -34,7 +34,8 @@ def parse_bool(text: str | bool) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
 
 
-def _duration(text: str) -> float:
+def duration_arg(text: str) -> float:
+    """argparse `type=` for a Go duration flag (`30s`, `1m30s`): seconds, never negative."""
     try:
         value = parse_duration(text)
     except ValueError as err:
@@ -44,7 +45,8 @@ def _duration(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int_arg(text: str) -> int:
+    """argparse `type=` for a count flag that must be at least 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -63,7 +65,8 @@ def parse_addr(text: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def _addr(text: str) -> str:
+def addr_arg(text: str) -> str:
+    """argparse `type=` for a `host:port` flag (`:8080`; `0` for off): checked, kept as text."""
     try:
         parse_addr(text)
     except ValueError as err:
@@ -110,9 +113,9 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                "watch every namespace; false watches only --namespace")
     p.add_argument("--namespace", default=os.environ.get("RUNTIME_NAMESPACE") or "flux-system",
                    help="the namespace watched when not watching all, and of the leader Lease")
-    p.add_argument("--concurrent", type=_positive_int, default=4,
+    p.add_argument("--concurrent", type=positive_int_arg, default=4,
                    help="objects reconciled at the same time (default 4)")
-    p.add_argument("--requeue-dependency", type=_duration, default=30.0, metavar="DURATION",
+    p.add_argument("--requeue-dependency", type=duration_arg, default=30.0, metavar="DURATION",
                    help="retry interval when a dependency is not ready (default 30s)")
     _bool_flag(p, "--no-cross-namespace-refs", False,
                "refuse references to objects in other namespaces")
@@ -122,23 +125,23 @@ def build_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--log-encoding", default="json", choices=ENCODINGS)
     _bool_flag(p, "--enable-leader-election", False,
                "take a coordination.k8s.io Lease; only the leader reconciles")
-    p.add_argument("--leader-election-lease-duration", type=_duration, default=35.0,
+    p.add_argument("--leader-election-lease-duration", type=duration_arg, default=35.0,
                    metavar="DURATION")
-    p.add_argument("--leader-election-renew-deadline", type=_duration, default=30.0,
+    p.add_argument("--leader-election-renew-deadline", type=duration_arg, default=30.0,
                    metavar="DURATION")
-    p.add_argument("--leader-election-retry-period", type=_duration, default=5.0,
+    p.add_argument("--leader-election-retry-period", type=duration_arg, default=5.0,
                    metavar="DURATION")
     p.add_argument("--kubeconfig", default=None,
                    help="kubeconfig file (default $KUBECONFIG, then in-cluster)")
-    p.add_argument("--metrics-addr", type=_addr, default=":8080",
+    p.add_argument("--metrics-addr", type=addr_arg, default=":8080",
                    help="address of the Prometheus metrics endpoint; 0 turns it off")
-    p.add_argument("--health-addr", type=_addr, default=":9440",
+    p.add_argument("--health-addr", type=addr_arg, default=":9440",
                    help="address of /healthz and /readyz; 0 turns it off")
     p.add_argument("--interval-jitter-percentage", type=float, default=5.0,
                    help="spread each interval by up to this percentage either way (default 5)")
-    p.add_argument("--min-retry-delay", type=_duration, default=0.75, metavar="DURATION",
+    p.add_argument("--min-retry-delay", type=duration_arg, default=0.75, metavar="DURATION",
                    help="first retry delay after a failure (default 750ms)")
-    p.add_argument("--max-retry-delay", type=_duration, default=900.0, metavar="DURATION",
+    p.add_argument("--max-retry-delay", type=duration_arg, default=900.0, metavar="DURATION",
                    help="longest retry delay after repeated failures (default 15m)")
     return p
 

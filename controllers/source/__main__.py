@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from afflux.controllers.runtime import run_operator
-from afflux.controllers.runtime._options import _addr, _duration, _positive_int
+from afflux.controllers.runtime import addr_arg, duration_arg, positive_int_arg, run_operator
 
 from ._context import DEFAULT_STORAGE_ADDR, default_storage_path
 from .handlers import setup
@@ -22,14 +21,14 @@ from .handlers import setup
 def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage-path", default=None,
                         help=f"directory of the artifacts (default {default_storage_path()})")
-    parser.add_argument("--storage-addr", type=_addr, default=DEFAULT_STORAGE_ADDR,
+    parser.add_argument("--storage-addr", type=addr_arg, default=DEFAULT_STORAGE_ADDR,
                         help="address the artifact server listens on (default :9090)")
     parser.add_argument("--storage-adv-addr", default=None,
                         help="host[:port] artifact URLs use (default: the listen address, or "
                         "source-controller.$RUNTIME_NAMESPACE.svc.cluster.local.)")
-    parser.add_argument("--artifact-retention-records", type=_positive_int, default=2,
+    parser.add_argument("--artifact-retention-records", type=positive_int_arg, default=2,
                         help="artifacts kept per object, the current one included (default 2)")
-    parser.add_argument("--artifact-retention-ttl", type=_duration, default=60.0,
+    parser.add_argument("--artifact-retention-ttl", type=duration_arg, default=60.0,
                         metavar="DURATION",
                         help="age after which older artifacts may be deleted (default 60s)")
 

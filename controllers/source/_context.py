@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from afflux.controllers.runtime import Options, Resource
-from afflux.controllers.runtime._options import parse_addr
+from afflux.controllers.runtime import Options, Resource, parse_addr
 
 from ._storage import DEFAULT_RETENTION_RECORDS, DEFAULT_RETENTION_TTL, Storage
 

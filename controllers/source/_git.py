@@ -42,11 +42,11 @@ from pygit2.enums import CheckoutStrategy, ObjectType
 from afflux.api._meta import GIT_OPERATION_FAILED
 from afflux.api._revision import format_git_revision
 from afflux.api._semver import SemverError, latest_matching, parse_constraint
-from afflux.controllers.runtime._errors import StallingError
-from afflux.controllers.runtime._gitauth import (
+from afflux.controllers.runtime import (
     GitCallbacks,
     GitCredentials,
     GitError,
+    StallingError,
     redact_url,
     translate_git_error,
     url_transport,

@@ -40,7 +40,7 @@ import yaml
 
 from afflux.api._revision import parse_revision
 from afflux.api._semver import SemverError, latest_matching, parse_constraint, try_parse_version
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
+from afflux.controllers.runtime import UnsafeArchiveError, safe_extract
 
 from ._oci import tar_stream
 

@@ -41,7 +41,7 @@ import yaml
 
 from afflux.api._meta import AUTHENTICATION_FAILED, INDEXATION_FAILED
 from afflux.api._semver import SemverError, parse_constraint, try_parse_version
-from afflux.controllers.runtime._errors import GenericError
+from afflux.controllers.runtime import GenericError
 
 __all__ = [
     "DEFAULT_MAX_INDEX_SIZE",

@@ -43,7 +43,7 @@ from typing import Any, BinaryIO
 import requests
 
 from afflux.api._semver import SemverError, latest_matching, parse_constraint
-from afflux.controllers.runtime._dockerconfig import RegistryCredentials
+from afflux.controllers.runtime import RegistryCredentials
 
 from ._transport import TLSMaterial, http_session
 

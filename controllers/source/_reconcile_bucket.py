@@ -56,8 +56,9 @@ from afflux.controllers.runtime import (
     Reconciler,
     Resource,
     StallingError,
+    UnsafeArchiveError,
+    safe_extract,
 )
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
 from ._common_phases import (
     Scratch,

@@ -61,6 +61,8 @@ from afflux.api._meta import (
 )
 from afflux.controllers.runtime import (
     GenericError,
+    GitCredentials,
+    GitError,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
@@ -68,10 +70,10 @@ from afflux.controllers.runtime import (
     Reconciler,
     Resource,
     StallingError,
+    UnsafeArchiveError,
     WaitingError,
+    safe_extract,
 )
-from afflux.controllers.runtime._gitauth import GitCredentials, GitError
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
 from ._archive import tree_matcher
 from ._common_phases import (

@@ -70,9 +70,10 @@ from afflux.controllers.runtime import (
     Reconciler,
     Resource,
     StallingError,
+    UnsafeArchiveError,
     WaitingError,
+    safe_extract,
 )
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
 
 from ._common_phases import (
     Scratch,

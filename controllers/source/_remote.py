@@ -24,10 +24,13 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from afflux.api._meta import AUTHENTICATION_FAILED
-from afflux.controllers.runtime import GenericError, ObjectRef, ReconcileContext, Resource
-from afflux.controllers.runtime._dockerconfig import (
+from afflux.controllers.runtime import (
     DockerConfigError,
+    GenericError,
+    ObjectRef,
+    ReconcileContext,
     RegistryCredentials,
+    Resource,
     credentials_for,
     parse_docker_config_secret,
 )

@@ -33,7 +33,7 @@ import pygit2
 from pygit2.enums import ObjectType
 
 from afflux.api._meta import VERIFICATION_ERROR
-from afflux.controllers.runtime._errors import GenericError, StallingError
+from afflux.controllers.runtime import GenericError, StallingError
 
 __all__ = [
     "INVALID_COMMIT_SIGNATURE",
