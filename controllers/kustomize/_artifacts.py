@@ -35,8 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from afflux.api._meta import ARTIFACT_FAILED
-from afflux.controllers.runtime import GenericError
-from afflux.controllers.runtime._tarball import UnsafeArchiveError, safe_extract
+from afflux.controllers.runtime import GenericError, UnsafeArchiveError, safe_extract
 
 __all__ = ["ArtifactCache", "Checkout", "Fetch", "verify_digest"]
 

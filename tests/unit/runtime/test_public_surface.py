@@ -21,13 +21,6 @@ PRIVATE_IMPORT = re.compile(
     re.MULTILINE,
 )
 
-#: Modules still importing a private runtime module, each with why; drop an entry once fixed.
-PENDING = {
-    # being reworked in parallel; switch to `from afflux.controllers.runtime import ...`
-    "controllers/kustomize/_artifacts.py",
-}
-
-
 def _operator_sources() -> list[Path]:
     roots = [ROOT / "controllers", ROOT / "cli"]
     return sorted(
@@ -93,8 +86,4 @@ def test_operators_import_only_the_public_surface() -> None:
         for path in _operator_sources()
         if (matches := list(PRIVATE_IMPORT.finditer(path.read_text())))
     }
-    assert set(offenders) <= PENDING, (
-        "import these from afflux.controllers.runtime instead: "
-        f"{ {k: v for k, v in offenders.items() if k not in PENDING} }"
-    )
-    assert set(offenders) == PENDING, f"fixed, drop from PENDING: {PENDING - set(offenders)}"
+    assert not offenders, f"import these from afflux.controllers.runtime instead: {offenders}"
