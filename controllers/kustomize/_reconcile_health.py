@@ -6,6 +6,10 @@ With `wait: true` every object of the apply's change set is checked (skipped one
 group's preferred version; without `namespace`, the Kustomization's. The objects are polled
 in the target cluster (impersonated or remote, like the apply).
 
+`spec.healthCheckExprs` (`_healthexprs`) decide the health of the objects of the kinds they
+name, in place of kstatus' rules; an expression that does not compile stalls the
+Kustomization (`InvalidCELExpression`) until the spec changes.
+
 The phase owns the `Healthy` condition: True (`Succeeded`, "Health check passed in 1.2s"),
 False (`HealthCheckFailed`, naming each object that is not ready, its kstatus status and
 why), or absent when there is nothing to check. A failure is retried after `retryInterval`.
@@ -16,7 +20,7 @@ from __future__ import annotations
 import time
 
 from afflux.api import Kustomization
-from afflux.api._meta import HEALTH_CHECK_FAILED, HEALTHY, SUCCEEDED
+from afflux.api._meta import HEALTH_CHECK_FAILED, HEALTHY, INVALID_CEL_EXPRESSION, SUCCEEDED
 from afflux.controllers.runtime import (
     Action,
     GenericError,
@@ -24,10 +28,12 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     RESTMapper,
+    StallingError,
     WaitError,
     format_duration,
 )
 
+from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._history import record_history
 from ._reconcile_apply import target_cluster
 from ._reconcile_state import run_of
@@ -61,11 +67,19 @@ async def health_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | No
     if not keys:
         ctx.conditions.remove(HEALTHY)
         return None
+    reader: HealthExprs | None = None
+    if ks.spec.health_check_exprs:
+        try:
+            reader = compile_health_exprs(ks.spec.health_check_exprs)
+        except HealthExprError as err:
+            ctx.conditions.mark_false(HEALTHY, INVALID_CEL_EXPRESSION, str(err))
+            raise StallingError(INVALID_CEL_EXPRESSION, str(err)) from None
     started = time.monotonic()
     timeout = ks.timeout or 300.0
     try:
         await cluster.manager.wait_for(
-            keys, interval=state.services.settings.health_poll_interval, timeout=timeout)
+            keys, interval=state.services.settings.health_poll_interval, timeout=timeout,
+            reader=reader)
     except WaitError as err:
         spent = format_duration(round(time.monotonic() - started, 3))
         message = f"Health check failed after {spent}: {err}"

@@ -72,6 +72,7 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
+from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
     ApiError,
     ConflictError,
@@ -168,6 +169,8 @@ __all__ = [
     "GitCallbacks",
     "GitCredentials",
     "GitError",
+    "HealthResult",
+    "HealthStatus",
     "KubeClient",
     "KubeConfigError",
     "KubeObject",
@@ -205,6 +208,7 @@ __all__ = [
     "duration_arg",
     "format_duration",
     "format_time",
+    "generic_status",
     "get_condition",
     "is_true",
     "jittered",

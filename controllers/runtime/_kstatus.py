@@ -41,6 +41,7 @@ __all__ = [
     "HealthResult",
     "HealthStatus",
     "compute",
+    "generic_status",
     "is_healthy",
 ]
 
@@ -424,6 +425,15 @@ def compute(obj: Mapping[str, Any] | None, *, now: datetime | None = None) -> He
         if rule is not None:
             return rule(obj, now or datetime.now(UTC))
         return _ready_condition(obj)
+    except _Malformed as err:
+        return HealthResult(HealthStatus.UNKNOWN, str(err))
+
+
+def generic_status(obj: Mapping[str, Any]) -> HealthResult | None:
+    """kstatus' rules for any kind (being deleted; observedGeneration behind; Reconciling or
+    Stalled True), or None when they say nothing and the kind's own rules decide."""
+    try:
+        return _generic(obj)
     except _Malformed as err:
         return HealthResult(HealthStatus.UNKNOWN, str(err))
 

@@ -59,7 +59,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._discovery import RESTMapper, UnknownKindError, split_api_version
-from ._kstatus import HealthStatus, compute
+from ._kstatus import HealthResult, HealthStatus, compute
 from ._kube import ApiError, KubeClient
 from ._object import ObjectRef, Resource
 
@@ -91,6 +91,8 @@ CRD_KIND = "CustomResourceDefinition"
 CRD_GROUP = "apiextensions.k8s.io"
 NAMESPACE_KIND = "Namespace"
 BACKGROUND = "Background"
+#: Custom health rules: a result for the objects it knows, None for the others (kstatus).
+HealthReader = Callable[[Mapping[str, Any]], HealthResult | None]
 
 
 # --- change sets -------------------------------------------------------------------------------
@@ -818,21 +820,26 @@ class ResourceManager:
 
     # --- wait ------------------------------------------------------------------------------
 
-    async def health(self, key: ObjectKey) -> ObjectHealth:
-        """kstatus of one object now (NotFound when absent or its kind is not served)."""
+    async def health(self, key: ObjectKey, reader: HealthReader | None = None) -> ObjectHealth:
+        """kstatus of one object now (NotFound when absent or its kind is not served); a
+        `reader` that returns a result for the object (custom rules, e.g. CEL) wins."""
         try:
             ref = await self.ref_of(key)
         except UnknownKindError as err:
             return ObjectHealth(key, HealthStatus.NOT_FOUND, str(err))
         obj = await self.kube.get(ref)
-        result = compute(obj, now=datetime.now(UTC))
+        result = reader(obj) if reader is not None and obj is not None else None
+        if result is None:
+            result = compute(obj, now=datetime.now(UTC))
         return ObjectHealth(key, result.status, result.message)
 
     async def wait_for(self, items: Iterable[ObjectKey | Mapping[str, Any]], *,
                        interval: float = 2.0, timeout: float = 60.0,
-                       fail_fast: bool = False) -> list[ObjectHealth]:
+                       fail_fast: bool = False,
+                       reader: HealthReader | None = None) -> list[ObjectHealth]:
         """Poll until every object is Current; WaitError lists the others (with kstatus'
-        status and message) when `timeout` passes, or at the first Failed with `fail_fast`."""
+        status and message) when `timeout` passes, or at the first Failed with `fail_fast`.
+        `reader` as in `health`."""
         keys = [i if isinstance(i, ObjectKey) else ObjectKey.of(i) for i in items]
         deadline = self._clock() + timeout
         pending = list(dict.fromkeys(keys))
@@ -841,7 +848,7 @@ class ResourceManager:
             still: list[ObjectKey] = []
             for key in pending:
                 try:
-                    health = await self.health(key)
+                    health = await self.health(key, reader)
                 except ApiError as err:
                     health = ObjectHealth(key, HealthStatus.UNKNOWN, _server_message(err))
                 last[key] = health

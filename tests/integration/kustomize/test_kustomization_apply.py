@@ -99,18 +99,29 @@ def test_wait_checks_everything_applied(env: Env) -> None:
     assert body is not None and body["status"].get("availableReplicas") == 1
 
 
+def custom_resource_definition(group: str, kind: str, *,
+                               status_subresource: bool = False) -> dict[str, Any]:
+    """A namespaced CRD of `kind` in `group`, version v1, fields unchecked."""
+    plural = f"{kind.lower()}s"
+    version: dict[str, Any] = {
+        "name": "v1", "served": True, "storage": True,
+        "schema": {"openAPIV3Schema": {"type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                           "listKind": f"{kind}List"},
+                 "versions": [version]},
+    }
+
+
 def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
     group = f"ks{uuid.uuid4().hex[:8]}.test.afflux.dev"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gizmos.{group}"},
-        "spec": {"group": group, "scope": "Namespaced",
-                 "names": {"kind": "Gizmo", "plural": "gizmos", "singular": "gizmo",
-                           "listKind": "GizmoList"},
-                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                     "openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]},
-    }
+    crd = custom_resource_definition(group, "Gizmo")
     gizmo = {"apiVersion": f"{group}/v1", "kind": "Gizmo",
              "metadata": {"name": "g1", "namespace": env.namespace}, "spec": {"size": 2}}
     repo, sha = env.repo({"crd.yaml": dump(crd), "gizmo.yaml": dump(gizmo)})
@@ -126,6 +137,50 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
                 f"Gizmo/{env.namespace}/g1 created") in progressing
     finally:
         env.cluster.kubectl("delete", "crd", f"gizmos.{group}", "--wait=false", check=False)
+
+
+def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
+    """wait: true with healthCheckExprs for a custom kind: the health check fails while the
+    CEL `current` expression is not true of the object, and passes once it is (its status
+    set by hand here, as its operator would); an expression that does not compile stalls
+    the Kustomization."""
+    group = f"cel{uuid.uuid4().hex[:8]}.test.afflux.dev"
+    crd = custom_resource_definition(group, "Widget", status_subresource=True)
+    widget = {"apiVersion": f"{group}/v1", "kind": "Widget",
+              "metadata": {"name": "w1", "namespace": env.namespace}, "spec": {"size": 1}}
+    exprs = [{"apiVersion": f"{group}/v1", "kind": "Widget",
+              "failed": "has(status.phase) && status.phase == 'Broken'",
+              "current": "has(status.phase) && status.phase == 'Ready'"}]
+    repo, sha = env.repo({"crd.yaml": dump(crd), "widget.yaml": dump(widget)})
+    try:
+        ks = env.kustomization("cel", env.source(repo), wait=True, timeout="10s",
+                               retryInterval="5s", healthCheckExprs=exprs)
+        # kstatus alone would call a Widget without conditions Current at once
+        failed = env.wait_failed(ks, "HealthCheckFailed")
+        assert f"Widget/{env.namespace}/w1 status: 'InProgress'" in failed["message"], failed
+        assert "healthCheckExprs:" in failed["message"], failed
+        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
+                    "--type=merge", "-p", '{"status":{"phase":"Ready"}}')
+        status = env.wait_applied(ks, sha)
+        healthy = env.condition(status, "Healthy")
+        assert healthy is not None and healthy["status"] == "True", healthy
+
+        bad = [{**exprs[0], "current": "status.phase =="}]
+        env.kubectl("patch", KS, ks, "--type=merge",
+                    "-p", json.dumps({"spec": {"healthCheckExprs": bad}}))
+
+        def stalled() -> dict[str, Any]:
+            st = env.status(ks)
+            stall = env.condition(st, "Stalled")
+            assert stall is not None and stall["status"] == "True", st
+            assert stall["reason"] == "InvalidCELExpression", stall
+            return stall
+
+        stall = eventually(stalled, TIMEOUT, message="Stalled with InvalidCELExpression")
+        assert "spec.healthCheckExprs[0]" in stall["message"]
+        assert "status.phase ==" in stall["message"]
+    finally:
+        env.cluster.kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
 
 
 # --- who applies where -------------------------------------------------------------------------
