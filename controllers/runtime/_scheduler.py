@@ -294,7 +294,12 @@ class Scheduler:
         return [copy.deepcopy(s.body) for s in self._states.values() if s.body is not None]
 
     def find(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
-        return [b for b in self.objects() if predicate(b)]
+        """Copies of the bodies `predicate` accepts. It sees the scheduler's own bodies (it
+        must not change them); only the matches are copied, since watch callbacks call
+        this for every event of a kind: copying every body each time made a start with N
+        objects cost N² copies."""
+        return [copy.deepcopy(s.body) for s in self._states.values()
+                if s.body is not None and predicate(s.body)]
 
     def keys(self) -> Iterable[Key]:
         return list(self._states)

@@ -101,6 +101,10 @@ def test_first_sight_generation_trigger_request_and_quiet_otherwise() -> None:
         assert h.runs_of("a") == 4
         assert not h.scheduler.trigger("ns", "unknown")
         assert [b["metadata"]["name"] for b in h.scheduler.find(lambda b: True)] == ["a"]
+        assert h.scheduler.find(lambda b: b["metadata"]["name"] == "b") == []
+        found = h.scheduler.find(lambda b: True)[0]
+        found["metadata"]["name"] = "changed"  # a copy: the scheduler's body is untouched
+        assert [b["metadata"]["name"] for b in h.scheduler.objects()] == ["a"]
         await h.scheduler.stop()
 
     asyncio.run(scenario())
