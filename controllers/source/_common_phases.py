@@ -15,6 +15,9 @@
   phases have in common; `remove_artifacts`: a finalizer's removal of the object's storage.
 - `Scratch`: per-reconcile state shared by one kind's phases (working directories, what
   an earlier phase found), kept beside the `ReconcileContext` and cleaned up with it.
+- `SourceReconcilerBase`: what each kind's reconciler class shares: the operator's
+  `SourceContext` and storage, its `ScratchStore`, and the `Reconciler` wiring
+  (`storage_phase` first, then the kind's phases, each guarded by the scratch store).
 
 Blocking storage work runs in worker threads (`asyncio.to_thread`).
 """
@@ -46,6 +49,8 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     ReconcileError,
+    Reconciler,
+    Resource,
 )
 
 from ._context import SECRETS, SourceContext
@@ -55,6 +60,7 @@ __all__ = [
     "SECRETS",
     "Scratch",
     "ScratchStore",
+    "SourceReconcilerBase",
     "artifact_from_status",
     "confirm_stored",
     "current_artifact",
@@ -311,3 +317,30 @@ class ScratchStore(Generic[S]):
         guarded.__name__ = getattr(phase, "__name__", "phase")
         guarded.__qualname__ = getattr(phase, "__qualname__", guarded.__name__)
         return guarded
+
+
+class SourceReconcilerBase(Generic[S]):
+    """The shared part of a source kind's reconciler: `source` (the operator's
+    `SourceContext`), `storage`, `runs` (one `Scratch` of type `run_type` per reconcile)
+    and `wire`, which builds its `Reconciler`. Subclasses define `finalize` and phases."""
+
+    run_type: Callable[[], S]
+    finalize: Callable[[ReconcileContext[Any]], Awaitable[None]]  # each kind's own
+
+    def __init__(self, source: SourceContext) -> None:
+        self.source = source
+        self.storage = source.storage
+        self.runs: ScratchStore[S] = ScratchStore(self.run_type)
+
+    def wire(self, resource: Resource, kind: str, parse: Callable[[Mapping[str, Any]], Any],
+             phases: list[Phase], *, link_name: str = LATEST_LINK,
+             default_interval: float = 60.0) -> Reconciler[Any]:
+        """`storage_phase` for `kind`, then `phases`, each cleaning the run's scratch up
+        when it raises."""
+        return Reconciler(
+            resource,
+            [storage_phase(self.source, kind, link_name), *map(self.runs.guard, phases)],
+            finalize=self.finalize,
+            parse=parse,
+            default_interval=default_interval,
+        )

@@ -62,7 +62,7 @@ from afflux.controllers.runtime import (
 
 from ._common_phases import (
     Scratch,
-    ScratchStore,
+    SourceReconcilerBase,
     artifact_from_status,
     confirm_stored,
     current_artifact,
@@ -71,7 +71,6 @@ from ._common_phases import (
     read_secret,
     remove_artifacts,
     storage_failed,
-    storage_phase,
     store_artifact,
     stored_message,
 )
@@ -166,25 +165,20 @@ def _fail(err: S3Error, what: str) -> GenericError:
     return GenericError(BUCKET_OPERATION_FAILED, f"{what}: {err.message}")
 
 
-class BucketReconciler:
+class BucketReconciler(SourceReconcilerBase[_BucketRun]):
     """The phases of a Bucket, bound to the operator's `SourceContext`."""
 
+    run_type = _BucketRun
+
     def __init__(self, source: SourceContext) -> None:
-        self.source = source
-        self.storage = source.storage
-        self.runs: ScratchStore[_BucketRun] = ScratchStore(_BucketRun)
+        super().__init__(source)
         self._built: dict[tuple[str, str], _Built] = {}
         self._built_lock = threading.Lock()
 
     def reconciler(self) -> Reconciler[Bucket]:
-        guard = self.runs.guard
-        return Reconciler(
-            BUCKET,
-            [storage_phase(self.source, KIND), guard(self.phase_fetch),
-             guard(self.phase_artifact)],
-            finalize=self.finalize,
-            parse=Bucket.from_dict,
-            default_interval=60.0,
+        return self.wire(
+            BUCKET, KIND, Bucket.from_dict,
+            [self.phase_fetch, self.phase_artifact],
         )
 
     # --- phase: fetch ------------------------------------------------------------------

@@ -78,7 +78,7 @@ from afflux.controllers.runtime import (
 from ._archive import tree_matcher
 from ._common_phases import (
     Scratch,
-    ScratchStore,
+    SourceReconcilerBase,
     artifact_from_status,
     confirm_stored,
     current_artifact,
@@ -86,7 +86,6 @@ from ._common_phases import (
     read_secret,
     remove_artifacts,
     storage_failed,
-    storage_phase,
     store_artifact,
     stored_message,
 )
@@ -295,28 +294,15 @@ class _GitRun(Scratch):
 # --- the reconciler ---------------------------------------------------------------------------
 
 
-class GitRepositoryReconciler:
+class GitRepositoryReconciler(SourceReconcilerBase[_GitRun]):
     """The phases of a GitRepository, bound to the operator's `SourceContext`."""
 
-    def __init__(self, source: SourceContext) -> None:
-        self.source = source
-        self.storage = source.storage
-        self.runs: ScratchStore[_GitRun] = ScratchStore(_GitRun)
+    run_type = _GitRun
 
     def reconciler(self) -> Reconciler[GitRepository]:
-        guard = self.runs.guard
-        return Reconciler(
-            GIT_REPOSITORY,
-            [
-                storage_phase(self.source, KIND),
-                guard(self.phase_source),
-                guard(self.phase_verify),
-                guard(self.phase_include),
-                guard(self.phase_artifact),
-            ],
-            finalize=self.finalize,
-            parse=GitRepository.from_dict,
-            default_interval=60.0,
+        return self.wire(
+            GIT_REPOSITORY, KIND, GitRepository.from_dict,
+            [self.phase_source, self.phase_verify, self.phase_include, self.phase_artifact],
         )
 
     # --- helpers -----------------------------------------------------------------------

@@ -77,7 +77,7 @@ from afflux.controllers.runtime import (
 
 from ._common_phases import (
     Scratch,
-    ScratchStore,
+    SourceReconcilerBase,
     artifact_from_status,
     current_artifact,
     fetch_failed,
@@ -85,7 +85,6 @@ from ._common_phases import (
     read_secret,
     remove_artifacts,
     storage_failed,
-    storage_phase,
     store_artifact,
 )
 from ._context import SourceContext
@@ -194,23 +193,15 @@ def _values_files(spec: HelmChart) -> list[str]:
     return files
 
 
-class HelmChartReconciler:
+class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
     """The phases of a HelmChart, bound to the operator's `SourceContext`."""
 
-    def __init__(self, source: SourceContext) -> None:
-        self.source = source
-        self.storage = source.storage
-        self.runs: ScratchStore[_ChartRun] = ScratchStore(_ChartRun)
+    run_type = _ChartRun
 
     def reconciler(self) -> Reconciler[HelmChart]:
-        guard = self.runs.guard
-        return Reconciler(
-            HELM_CHART,
-            [storage_phase(self.source, KIND), guard(self.phase_build),
-             guard(self.phase_artifact)],
-            finalize=self.finalize,
-            parse=HelmChart.from_dict,
-            default_interval=60.0,
+        return self.wire(
+            HELM_CHART, KIND, HelmChart.from_dict,
+            [self.phase_build, self.phase_artifact],
         )
 
     # --- helpers ---------------------------------------------------------------------------

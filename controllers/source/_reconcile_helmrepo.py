@@ -52,7 +52,7 @@ from afflux.controllers.runtime import (
 
 from ._common_phases import (
     Scratch,
-    ScratchStore,
+    SourceReconcilerBase,
     confirm_stored,
     current_artifact,
     fetch_failed,
@@ -60,7 +60,6 @@ from ._common_phases import (
     read_secret,
     remove_artifacts,
     storage_failed,
-    storage_phase,
     store_artifact,
     stored_message,
 )
@@ -128,22 +127,16 @@ class _IndexRun(Scratch):
     static: bool = False
 
 
-class HelmRepositoryReconciler:
+class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
     """The phases of a HelmRepository, bound to the operator's `SourceContext`."""
 
-    def __init__(self, source: SourceContext) -> None:
-        self.source = source
-        self.storage = source.storage
-        self.runs: ScratchStore[_IndexRun] = ScratchStore(_IndexRun)
+    run_type = _IndexRun
 
     def reconciler(self) -> Reconciler[HelmRepository]:
-        return Reconciler(
-            HELM_REPOSITORY,
-            [storage_phase(self.source, KIND, INDEX_LINK), self.phase_fetch,
-             self.phase_artifact],
-            finalize=self.finalize,
-            parse=HelmRepository.from_dict,
-            default_interval=HelmRepository.DEFAULT_INTERVAL or 60.0,
+        return self.wire(
+            HELM_REPOSITORY, KIND, HelmRepository.from_dict,
+            [self.phase_fetch, self.phase_artifact],
+            link_name=INDEX_LINK, default_interval=HelmRepository.DEFAULT_INTERVAL or 60.0,
         )
 
     # --- phase: fetch ------------------------------------------------------------------

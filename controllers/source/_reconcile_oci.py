@@ -65,7 +65,7 @@ from afflux.controllers.runtime import (
 from ._archive import tree_matcher
 from ._common_phases import (
     Scratch,
-    ScratchStore,
+    SourceReconcilerBase,
     artifact_from_status,
     confirm_stored,
     current_artifact,
@@ -73,7 +73,6 @@ from ._common_phases import (
     mark_artifact_ready,
     remove_artifacts,
     storage_failed,
-    storage_phase,
     store_artifact,
     stored_message,
 )
@@ -200,23 +199,15 @@ def _pull_failed(err: RegistryError) -> GenericError:
     return GenericError(reason, err.message)
 
 
-class OCIRepositoryReconciler:
+class OCIRepositoryReconciler(SourceReconcilerBase[_OCIRun]):
     """The phases of an OCIRepository, bound to the operator's `SourceContext`."""
 
-    def __init__(self, source: SourceContext) -> None:
-        self.source = source
-        self.storage = source.storage
-        self.runs: ScratchStore[_OCIRun] = ScratchStore(_OCIRun)
+    run_type = _OCIRun
 
     def reconciler(self) -> Reconciler[OCIRepository]:
-        guard = self.runs.guard
-        return Reconciler(
-            OCI_REPOSITORY,
-            [storage_phase(self.source, KIND), guard(self.phase_fetch),
-             guard(self.phase_artifact)],
-            finalize=self.finalize,
-            parse=OCIRepository.from_dict,
-            default_interval=60.0,
+        return self.wire(
+            OCI_REPOSITORY, KIND, OCIRepository.from_dict,
+            [self.phase_fetch, self.phase_artifact],
         )
 
     @staticmethod
