@@ -52,7 +52,9 @@ def apply_json_patch(target: dict[str, Any], ops: list[dict[str, Any]]) -> dict[
             else:
                 del parent[last]
         else:
-            raise NotImplementedError(op["op"])
+            raise AssertionError(f"the fake API server applies add, replace and remove only, "
+                                 f"not {op['op']!r}: the code under test sent an op it "
+                                 "should not need")
     return doc
 
 
