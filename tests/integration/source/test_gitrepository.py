@@ -11,7 +11,6 @@ bytes, skipping the clone when nothing changed, new commits, garbage collection,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.server
 import io
 import socket
@@ -23,16 +22,14 @@ import urllib.request
 import uuid
 from base64 import b64encode
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
-from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from pygit2.enums import FileMode, ObjectType
+from source_env import SourceEnv, start_source_env, tar_members
 
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, free_port
 from harness.fixtures_cluster import Cluster
@@ -114,144 +111,62 @@ class Repo:
 # --- the cluster side -------------------------------------------------------------------
 
 
-@dataclass
 class Env:
-    cluster: Cluster
-    namespace: str
-    storage: Path
-    git: GitHTTPServer
-    ssh: GitSSHServer
-    api: k8s.CustomObjectsApi
-    core: k8s.CoreV1Api
+    """`SourceEnv` with the kind bound to GitRepository, and the Git servers."""
 
-    # objects ------------------------------------------------------------------------
+    KIND = "GitRepository"
 
-    def secret(self, name: str, data: Mapping[str, str | bytes]) -> str:
-        body = {
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "data": {k: b64encode(v.encode() if isinstance(v, str) else v).decode()
-                     for k, v in data.items()},
-        }
-        try:
-            self.core.create_namespaced_secret(self.namespace, body)
-        except ApiException as err:
-            if err.status != 409:
-                raise
-            self.core.replace_namespaced_secret(name, self.namespace, body)
-        return name
+    def __init__(self, source: SourceEnv, git: GitHTTPServer, ssh: GitSSHServer) -> None:
+        self.source = source
+        self.git = git
+        self.ssh = ssh
+        self.namespace = source.namespace
+        self.storage = source.storage
+        self.condition = source.condition
+        self.events = source.events
+        self.download = source.download
+        self.secret = source.secret
 
     def create(self, name: str, spec: Mapping[str, Any]) -> str:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "GitRepository",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": {"interval": "10m", "timeout": "20s", **spec},
-        }
-        self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
-        return name
+        return self.source.create(self.KIND, name, {"timeout": "20s", **spec})
 
     def get(self, name: str) -> dict[str, Any]:
-        return self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                     name)
+        return self.source.get(self.KIND, name)
 
     def patch(self, name: str, patch: Mapping[str, Any]) -> None:
-        self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name,
-                                                patch)
+        self.source.patch(self.KIND, name, patch)
 
     def delete(self, name: str) -> None:
-        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        self.source.delete(self.KIND, name)
 
     def request_reconcile(self, name: str) -> str:
-        stamp = f"{datetime.now(UTC).isoformat()}-{uuid.uuid4().hex[:6]}"
-        self.patch(name, {"metadata": {"annotations": {
-            "reconcile.fluxcd.io/requestedAt": stamp}}})
-        return stamp
-
-    # reading ----------------------------------------------------------------------------
-
-    @staticmethod
-    def condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
-        for cond in (obj.get("status") or {}).get("conditions") or []:
-            if cond["type"] == type_:
-                return cond
-        return None
+        return self.source.request_reconcile(self.KIND, name)
 
     def wait_ready(self, name: str, revision: str | None = None,
                    timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The object once Ready=True for its current generation (at `revision`)."""
-
-        def ready() -> dict[str, Any]:
-            obj = self.get(name)
-            cond = self.condition(obj, "Ready")
-            assert cond is not None, f"no Ready condition yet: {obj.get('status')}"
-            assert cond["status"] == "True", f"Ready: {cond}"
-            assert obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
-            if revision is not None:
-                assert obj["status"]["artifact"]["revision"] == revision, obj["status"]
-            return obj
-
-        return eventually(ready, timeout, message=f"GitRepository {name} Ready")
+        return self.source.wait_ready(self.KIND, name, revision, timeout=timeout)
 
     def wait_failed(self, name: str, reason: str, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The object once Ready=False with `reason` for its current generation."""
-
-        def failed() -> dict[str, Any]:
-            obj = self.get(name)
-            cond = self.condition(obj, "Ready")
-            assert cond is not None and cond["status"] == "False", f"Ready: {cond}"
-            assert cond["reason"] == reason, f"Ready: {cond}"
-            assert cond.get("observedGeneration") == obj["metadata"]["generation"]
-            return obj
-
-        return eventually(failed, timeout, message=f"GitRepository {name} failing with {reason}")
-
-    def events(self, name: str) -> list[Any]:
-        return self.core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={name}").items
-
-    def download(self, artifact: Mapping[str, Any]) -> bytes:
-        with urllib.request.urlopen(artifact["url"], timeout=10) as resp:
-            return resp.read()
+        return self.source.wait_failed(self.KIND, name, reason, timeout=timeout)
 
     def members(self, artifact: Mapping[str, Any]) -> dict[str, bytes]:
+        """The files of an artifact, which holds regular files only."""
         data = self.download(artifact)
-        assert f"sha256:{hashlib.sha256(data).hexdigest()}" == artifact["digest"]
-        result = {}
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar.getmembers():
                 assert member.isfile(), f"{member.name} is not a regular file"
-                f = tar.extractfile(member)
-                assert f is not None
-                result[member.name] = f.read()
-        return result
+        return tar_members(data)
 
     def stored_files(self, name: str) -> list[str]:
-        directory = self.storage / "gitrepository" / self.namespace / name
-        if not directory.is_dir():
-            return []
-        return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+        return self.source.stored_files(self.KIND, name)
 
 
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         ssh_git_server: GitSSHServer, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Env]:
-    namespace = f"t-gitrepo-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    storage = tmp_path_factory.mktemp("source-storage")
-    port = free_port()
-    start_controller(
-        "source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
-        f"--storage-adv-addr=127.0.0.1:{port}", "--watch-all-namespaces=false",
-        f"--namespace={namespace}", "--artifact-retention-ttl=1s",
-    )
-    api_client = cluster.api_client()
-    try:
-        yield Env(cluster, namespace, storage, git_server, ssh_git_server,
-                  k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client))
-    finally:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        api_client.close()
+    for source in start_source_env(cluster, start_controller, tmp_path_factory, "gitrepo"):
+        yield Env(source, git_server, ssh_git_server)
 
 
 def new_repo(env: Env, tmp_path: Path, kind: str = "http") -> tuple[Repo, str]:
