@@ -60,6 +60,8 @@ INVALID_CEL_EXPRESSION: Final = "InvalidCELExpression"
 ARTIFACT_FAILED: Final = "ArtifactFailed"
 BUILD_FAILED: Final = "BuildFailed"
 PRUNE_FAILED: Final = "PruneFailed"
+#: A kubeConfig from an object names a file or program, or turns off TLS (afflux).
+KUBECONFIG_REFUSED: Final = "KubeConfigRefused"
 # source-controller reasons
 GIT_OPERATION_FAILED: Final = "GitOperationFailed"
 NEW_REVISION: Final = "NewRevision"

@@ -31,6 +31,7 @@ from typing import Any
 
 from afflux.api import Kustomization
 from afflux.api._meta import (
+    KUBECONFIG_REFUSED,
     KUSTOMIZE_FORCE_ANNOTATION,
     KUSTOMIZE_RECONCILE_ANNOTATION,
     KUSTOMIZE_SSA_ANNOTATION,
@@ -50,10 +51,12 @@ from afflux.controllers.runtime import (
     FieldManager,
     GenericError,
     KubeConfigError,
+    KubeConfigRefused,
     ObjectKey,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
+    StallingError,
     service_account_user,
 )
 
@@ -135,6 +138,7 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
         return state.cluster
     ks = ctx.obj
     kubeconfig: bytes | None = None
+    where = ""
     if ks.spec.kube_config is not None:
         ref = ks.spec.kube_config.secret_ref
         where = f"{ks.namespace}/{ref.name}"
@@ -150,6 +154,8 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
     user = impersonated_user(ks, ctx.options.default_service_account)
     try:
         state.cluster = state.services.clusters.get(user=user, kubeconfig=kubeconfig)
+    except KubeConfigRefused as err:
+        raise StallingError(KUBECONFIG_REFUSED, f"KubeConfig Secret '{where}': {err}") from None
     except KubeConfigError as err:
         raise GenericError(RECONCILIATION_FAILED, f"KubeConfig Secret of "
                            f"'{ks.namespace}/{ks.name}': {err}") from None

@@ -30,7 +30,7 @@ from typing import Any
 import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
-from afflux.controllers.runtime import ClusterClients, Operator, Scheduler
+from afflux.controllers.runtime import ClusterClients, KubeConfigPolicy, Operator, Scheduler
 
 from ._artifacts import ArtifactCache
 from ._reconcile import kustomization_reconciler
@@ -154,8 +154,12 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
 def setup(operator: Operator) -> Services:
     """Register the reconciler and the watches; returns the shared services (for tests)."""
     settings = Settings.from_flags(operator.options.extra)
+    options = operator.options
     clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
-                              workers=max(4, operator.options.concurrent))
+                              workers=max(4, options.concurrent),
+                              policy=KubeConfigPolicy(
+                                  allow_exec=options.insecure_kubeconfig_exec,
+                                  allow_insecure_tls=options.insecure_kubeconfig_tls))
     downloaded = operator.metrics.counter(
         "afflux_artifact_downloads_total",
         "Source artifacts downloaded and unpacked (the other reconciles used the cache).")

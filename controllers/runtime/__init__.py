@@ -43,7 +43,13 @@ first use (module `__getattr__`), so importing the runtime does not import pygit
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._clusters import Cluster, ClusterClients, KubeConfigError, service_account_user
+from ._clusters import (
+    Cluster,
+    ClusterClients,
+    KubeConfigError,
+    KubeConfigRefused,
+    service_account_user,
+)
 from ._conditions import (
     FALSE,
     TRUE,
@@ -81,6 +87,7 @@ from ._kube import (
     NotFoundError,
     load_api_client,
 )
+from ._kubeconfig import KubeConfigPolicy
 from ._leader import LeaderElector
 from ._logging import configure_logging, object_logger
 from ._main import run_operator
@@ -173,6 +180,8 @@ __all__ = [
     "HealthStatus",
     "KubeClient",
     "KubeConfigError",
+    "KubeConfigPolicy",
+    "KubeConfigRefused",
     "KubeObject",
     "KubernetesClient",
     "LeaderElector",

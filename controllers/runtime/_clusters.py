@@ -12,7 +12,12 @@ for that combination:
   API server authorizes each call as that account (a denied call comes back as 403 and is
   reported as such: the RBAC of the account decides what may be applied);
 - a kubeconfig (the bytes of a Secret key): a connection to the cluster and user its current
-  context names. It must be self-contained (no exec plugins or files of the controller).
+  context names. It must be self-contained: `_kubeconfig.kubeconfig_refusals` decides what
+  it may hold (no files of the controller ever; exec/auth-provider plugins and
+  insecure-skip-tls-verify only when the operator's flags allow them), and a refused one
+  raises `KubeConfigRefused` (the caller stalls: nothing but a new Secret fixes it).
+
+No message here copies content of the kubeconfig: a YAML error gives only its position.
 
 Clients are kept per (kubeconfig digest, user) and reused; the least recently used are
 closed beyond `max_clients`.
@@ -30,15 +35,26 @@ import yaml
 
 from ._discovery import RESTMapper
 from ._kube import KubeClient, KubernetesClient
+from ._kubeconfig import KubeConfigPolicy, KubeConfigRefusal, kubeconfig_refusals
 from ._ssa import ResourceManager
 
-__all__ = ["Cluster", "ClusterClients", "KubeConfigError", "service_account_user"]
+__all__ = ["Cluster", "ClusterClients", "KubeConfigError", "KubeConfigRefused",
+           "service_account_user"]
 
 IMPERSONATE_USER = "Impersonate-User"
 
 
 class KubeConfigError(ValueError):
     """A kubeconfig that cannot be used."""
+
+
+class KubeConfigRefused(KubeConfigError):
+    """A kubeconfig that names a file or program, or turns off TLS, against the policy."""
+
+    def __init__(self, refusals: list[KubeConfigRefusal]) -> None:
+        self.refusals = refusals
+        super().__init__("the kubeconfig is not self-contained: "
+                         + "; ".join(r.message() for r in refusals))
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -57,13 +73,18 @@ class Cluster:
     remote: bool = False
 
 
-def _parse_kubeconfig(data: bytes | str) -> Mapping[str, Any]:
+def _parse_kubeconfig(data: bytes | str, policy: KubeConfigPolicy) -> Mapping[str, Any]:
     try:
         config = yaml.safe_load(data)
     except yaml.YAMLError as err:
-        raise KubeConfigError(f"the kubeconfig is not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise KubeConfigError(f"the kubeconfig is not valid YAML{where}") from None
     if not isinstance(config, Mapping) or not config.get("clusters"):
         raise KubeConfigError("the kubeconfig names no cluster")
+    refusals = kubeconfig_refusals(config, policy)
+    if refusals:
+        raise KubeConfigRefused(refusals)
     return config
 
 
@@ -71,9 +92,14 @@ def _api_client_from_kubeconfig(config: Mapping[str, Any]) -> Any:
     from kubernetes import config as kube_config  # noqa: PLC0415 - keep import cost off pure users
 
     try:
-        return kube_config.new_client_from_config_dict(dict(config))
-    except (kube_config.ConfigException, KeyError, TypeError, ValueError) as err:
+        return kube_config.new_client_from_config_dict(dict(config), persist_config=False)
+    except kube_config.ConfigException as err:
+        # The client's own messages name keys and list names, not values.
         raise KubeConfigError(f"the kubeconfig cannot be used: {err}") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise KubeConfigError(f"the kubeconfig cannot be used ({type(err).__name__}): check "
+                              "that every *-data key is base64 and the current context "
+                              "names a cluster and a user it defines") from None
 
 
 def _copy_api_client(api_client: Any) -> Any:
@@ -89,8 +115,10 @@ class ClusterClients:
     """Builds and caches `Cluster`s from the operator's own connection (module docstring)."""
 
     def __init__(self, api_client: Any, kube: KubeClient, *, field_manager: str,
-                 max_clients: int = 32, workers: int = 4) -> None:
+                 max_clients: int = 32, workers: int = 4,
+                 policy: KubeConfigPolicy | None = None) -> None:
         self.api_client = api_client
+        self.policy = policy or KubeConfigPolicy()
         self.field_manager = field_manager
         self.max_clients = max_clients
         self.workers = workers
@@ -111,7 +139,7 @@ class ClusterClients:
             self._cache.move_to_end(key)
             return cached
         if raw is not None:
-            api_client = _api_client_from_kubeconfig(_parse_kubeconfig(raw))
+            api_client = _api_client_from_kubeconfig(_parse_kubeconfig(raw, self.policy))
         else:
             api_client = _copy_api_client(self.api_client)
         if user:

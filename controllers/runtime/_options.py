@@ -97,6 +97,8 @@ class Options:
     interval_jitter_percentage: float = 5.0
     min_retry_delay: float = 0.75
     max_retry_delay: float = 900.0
+    insecure_kubeconfig_exec: bool = False
+    insecure_kubeconfig_tls: bool = False
     extra: argparse.Namespace = field(default_factory=argparse.Namespace)
 
 
@@ -143,6 +145,11 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                    help="first retry delay after a failure (default 750ms)")
     p.add_argument("--max-retry-delay", type=duration_arg, default=900.0, metavar="DURATION",
                    help="longest retry delay after repeated failures (default 15m)")
+    _bool_flag(p, "--insecure-kubeconfig-exec", False,
+               "allow exec and auth-provider users in kubeconfigs from Secrets (they run "
+               "programs on the controller's host)")
+    _bool_flag(p, "--insecure-kubeconfig-tls", False,
+               "allow insecure-skip-tls-verify in kubeconfigs from Secrets")
     return p
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_kustomization import (
+
+from afflux.cli.devenv import GitHTTPServer, LocalCluster
+from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import (
     KS,
     TIMEOUT,
     Env,
@@ -27,9 +30,6 @@ from test_kustomization import (
     make_env,
     replicas,
 )
-
-from afflux.cli.devenv import GitHTTPServer, LocalCluster
-from harness.fixtures_cluster import Cluster
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
-from test_kustomization import TIMEOUT, Env, configmap, deployment, dump, image, make_env
 
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import TIMEOUT, Env, configmap, deployment, dump, image, make_env
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration

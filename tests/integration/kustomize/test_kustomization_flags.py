@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_kustomization import KS, TIMEOUT, Env, configmap, deployment, dump, make_env, replicas
 
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import KS, TIMEOUT, Env, configmap, deployment, dump, make_env, replicas
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from typing import Any
 
 import oras.provider
 import pytest
-from test_kustomization import TIMEOUT, Env, configmap, dump, make_env
 
 from afflux.cli.devenv import GitHTTPServer, Registry
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_s3 import S3Server
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration

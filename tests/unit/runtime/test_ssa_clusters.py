@@ -3,6 +3,7 @@ caching (no network: clients are built, never used)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 
@@ -13,14 +14,16 @@ from afflux.controllers.runtime._clusters import (
     IMPERSONATE_USER,
     ClusterClients,
     KubeConfigError,
+    KubeConfigRefused,
     service_account_user,
 )
 from afflux.controllers.runtime._kube import KubernetesClient
 
 KUBECONFIG = json.dumps({
     "apiVersion": "v1", "kind": "Config", "current-context": "remote",
-    "clusters": [{"name": "remote", "cluster": {"server": "https://remote.invalid:6443",
-                                                "insecure-skip-tls-verify": True}}],
+    "clusters": [{"name": "remote", "cluster": {
+        "server": "https://remote.invalid:6443",
+        "certificate-authority-data": base64.b64encode(b"not checked until used").decode()}}],
     "users": [{"name": "robot", "user": {"token": "t0ken"}}],
     "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "robot"}}],
 })
@@ -77,6 +80,25 @@ def test_kubeconfig_targets_its_cluster(clients: ClusterClients) -> None:
 def test_unusable_kubeconfig(clients: ClusterClients, text: str) -> None:
     with pytest.raises(KubeConfigError):
         clients.get(kubeconfig=text)
+
+
+def test_refused_kubeconfig_is_never_loaded(clients: ClusterClients, tmp_path) -> None:
+    # The exec program would write a file if the client ever ran it.
+    marker = tmp_path / "ran"
+    config = json.loads(KUBECONFIG)
+    config["users"][0]["user"] = {"exec": {"apiVersion": "client.authentication.k8s.io/v1",
+                                           "command": "touch", "args": [str(marker)]}}
+    with pytest.raises(KubeConfigRefused) as err:
+        clients.get(kubeconfig=json.dumps(config))
+    assert "'users[0].user.exec' is refused" in str(err.value)
+    assert "--insecure-kubeconfig-exec" in str(err.value)
+    assert not marker.exists()
+
+
+def test_yaml_errors_quote_no_content(clients: ClusterClients) -> None:
+    with pytest.raises(KubeConfigError) as err:
+        clients.get(kubeconfig="clusters:\n- token: s3cr3t-value: [\n")
+    assert "s3cr3t" not in str(err.value) and "line" in str(err.value)
 
 
 def test_least_recently_used_clients_are_closed() -> None:
