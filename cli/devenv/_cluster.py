@@ -252,9 +252,10 @@ class LocalCluster:
                 raise ClusterError(f"{name} did not become ready in time.\n{self._log_tail(name)}")
             time.sleep(0.2)
 
-    def _start_etcd(self, deadline: float) -> None:
+    def _start_etcd(self, deadline: float, *, fresh: bool = True) -> None:
         data = self.dir / "etcd-data"
-        shutil.rmtree(data, ignore_errors=True)
+        if fresh:
+            shutil.rmtree(data, ignore_errors=True)
         client = f"http://127.0.0.1:{self.state.etcd_port}"
         peer = f"http://127.0.0.1:{self.state.etcd_peer_port}"
         self._start(
@@ -407,6 +408,41 @@ class LocalCluster:
         if check and proc.returncode != 0:
             raise ClusterError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
+
+    # --- one component (fault tests) -----------------------------------------------------
+    def stop_component(self, name: str, *, kill: bool = False, grace: float = 10.0) -> None:
+        """Stop one component (SIGTERM, or SIGKILL with `kill`); the others keep running."""
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}: one of {', '.join(COMPONENTS)}")
+        pid = self.state.pids.pop(name, None)
+        if pid is None:
+            return
+        _signal_group(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        _reap(pid)
+        self.state.save(self.state_file)
+        self.log(f"  stopped {name} (pid {pid})")
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start one stopped component again, with its state (etcd keeps its data), and wait
+        until it serves (etcd healthy, kube-apiserver ready)."""
+        deadline = time.monotonic() + timeout
+        if name == "etcd":
+            self._start_etcd(deadline, fresh=False)
+        elif name == "kube-apiserver":
+            self._start_apiserver(deadline)
+        elif name == "kube-controller-manager":
+            self._start(name, self._controller_manager_args())
+        elif name == "kube-scheduler":
+            self._start(name, self._scheduler_args())
+        elif name == "kwok":
+            self._start(name, self._kwok_args())
+        else:
+            raise ValueError(f"unknown component {name!r}: one of {', '.join(COMPONENTS)}")
 
     # --- stop ----------------------------------------------------------------------------
     def down(self, quiet: bool = False, grace: float = 10.0) -> None:

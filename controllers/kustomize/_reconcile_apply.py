@@ -19,7 +19,8 @@ recorded as a `Progressing` event with the change set (`Kind/ns/name created`, o
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
 one lacks, in reverse apply order with background propagation, keeping those labelled or
 annotated `prune: disabled` / `reconcile: disabled` and those that no longer carry this
-Kustomization's owner labels.
+Kustomization's owner labels. An object whose deletion fails (Forbidden, say) stays in the
+inventory, so the next run tries again and it is never orphaned; the failure is PruneFailed.
 """
 
 from __future__ import annotations
@@ -229,7 +230,17 @@ async def prune_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     try:
         pruned = await cluster.manager.delete_all([inventory_key(r) for r in stale], options)
     except ApplyError as err:
-        raise GenericError(PRUNE_FAILED, f"pruning failed: {err}") from None
+        # Unlike Flux, an object that could not be deleted stays in the inventory: the next
+        # run tries again, and it is never forgotten (orphaned) while it still exists.
+        failed = set(err.failed)
+        kept = [r for r in stale if inventory_key(r) in failed]
+        state.entries = inventory_entries([*refs_from_entries(state.entries), *kept])
+        ctx.status["inventory"] = {"entries": state.entries}
+        deleted = err.change_set.with_action(Action.DELETED)
+        if deleted:
+            await ctx.events.record("Normal", PROGRESSING, str(deleted), event_metadata(state))
+        raise GenericError(PRUNE_FAILED, f"pruning failed: {err}; {len(kept)} object(s) "
+                           "stay in the inventory until they can be deleted") from None
     state.pruned = pruned
     deleted = pruned.with_action(Action.DELETED)
     if deleted:

@@ -18,7 +18,6 @@ from going away: the finalizer is removed.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from afflux.api import Kustomization
@@ -37,9 +36,6 @@ from ._reconcile_apply import PROGRESSING, inventory_key, target_cluster
 from ._reconcile_state import run_of
 
 __all__ = ["DeletionPlan", "deletion_plan", "finalize"]
-
-_log = logging.getLogger("afflux.kustomize-controller")
-
 
 @dataclass(frozen=True)
 class DeletionPlan:
@@ -82,5 +78,5 @@ async def finalize(ctx: ReconcileContext[Kustomization]) -> None:
                 timeout=ks.timeout or 300.0)
     except (ApplyError, WaitError, ReconcileError) as err:
         message = f"garbage collection of the deleted Kustomization failed: {err}"
-        _log.error(message, extra={"name": ks.name, "namespace": ks.namespace})
+        ctx.logger.error(message)
         await ctx.events.warning(PRUNE_FAILED, message)

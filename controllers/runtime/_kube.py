@@ -35,6 +35,10 @@ _CONTENT_TYPES: dict[str, str] = {
 
 EVENTS = Resource("", "v1", "Event", "events")
 
+#: Seconds a request may take (connect and read): a frozen API server or a half-open
+#: connection ends in an error the caller retries, never in a call that hangs for ever.
+REQUEST_TIMEOUT = 60.0
+
 
 class ApiError(Exception):
     """An error answer of the API server."""
@@ -112,8 +116,10 @@ class KubeClient(Protocol):
 class KubernetesClient:
     """`KubeClient` over `kubernetes.client.ApiClient` (sync calls in worker threads)."""
 
-    def __init__(self, api_client: Any, *, max_workers: int = 8) -> None:
+    def __init__(self, api_client: Any, *, max_workers: int = 8,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.api_client = api_client
+        self.request_timeout = request_timeout
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="kube"
         )
@@ -141,7 +147,7 @@ class KubernetesClient:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api_client.call_api(*params)
+        response = self.api_client.call_api(*params, _request_timeout=self.request_timeout)
         response.read()
         data = response.data
         if not 200 <= response.status <= 299:

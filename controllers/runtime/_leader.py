@@ -8,6 +8,11 @@ resourceVersion it read, so of two candidates only one wins. A leader that canno
 within `renew_deadline` stops leading (its workers pause before their next run), and a
 leader that stops releases the Lease so a successor need not wait it out.
 
+Crash-only: every error of a round (the API server restarting, a refused connection, a
+timeout, a bug's exception) is logged and the loop goes on at `retry_period`, so an
+outage of any length ends with the leadership taken back; each round calls
+`heartbeat()` so that `/healthz` sees a loop that stopped turning.
+
 The Lease is `<controller-name>-leader-election` in `--namespace`, as in Flux. The
 decisions (`expired`, `next_spec`) are pure; `LeaderElector` does the I/O.
 """
@@ -76,8 +81,11 @@ class LeaderElector:
         retry_period: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        heartbeat: Callable[[], None] = lambda: None,
     ) -> None:
         self.kube = kube
+        self.heartbeat = heartbeat
+        self.failures = 0
         self.ref = ObjectRef(LEASES, namespace, name)
         self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
         self.lease_duration = lease_duration
@@ -101,10 +109,19 @@ class LeaderElector:
         """Acquire, then renew, until cancelled; release the Lease on the way out."""
         try:
             while True:
+                self.heartbeat()
                 try:
                     ok = await self.try_acquire_or_renew()
-                except ApiError as err:
-                    _log.warning("leader election: %s", err)
+                    self.failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:  # crash-only: every error is retried
+                    self.failures += 1
+                    what = str(err) if isinstance(err, ApiError) else (
+                        f"{type(err).__name__}: {err}")
+                    _log.warning("leader election: cannot reach the Lease (attempt %d, "
+                                 "retrying every %.0fs): %s", self.failures,
+                                 self.retry_period, what)
                     ok = False
                 if ok:
                     if not self.is_leader:

@@ -14,6 +14,13 @@ rather than in `status` or under kopf's own prefix: progress and diff-base stora
 annotations with that prefix, its finalizer name under that prefix, k8s-event posting
 off (we record our own Events), peering off (leader election is ours, on a Lease).
 
+Crash-only: the long-lived tasks (kopf's watches, leader election) retry their transient
+errors themselves; `run()` supervises them, and when one ends for good it stops kopf and
+raises `OperatorFailed`, so the process exits non-zero and its Deployment restarts it.
+`/healthz` answers 503 while `health` (a `TaskHealth`) lists a problem: a task that died,
+or a loop that stopped beating (leader election beats every round). kopf's watch and
+request timeouts are set, so that a frozen API server ends in a reconnect, not a hang.
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -36,7 +43,7 @@ import kopf
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
 
 from ._events import EventRecorder
-from ._kube import KubeClient, KubernetesClient, load_api_client
+from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
 from ._leader import LeaderElector
 from ._metrics import Metrics
 from ._object import Resource
@@ -44,10 +51,13 @@ from ._options import Options
 from ._pipeline import Environment, Reconciler
 from ._scheduler import Scheduler
 from ._serve import Servers
+from ._supervise import OperatorFailed, TaskHealth
 
 WatchCallback = Callable[[str | None, Mapping[str, Any]], Awaitable[None] | None]
 
 _log = logging.getLogger("afflux.runtime.operator")
+
+LEADER_TASK = "leader election"
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -61,6 +71,12 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.posting.enabled = False
     settings.peering.standalone = True
     settings.peering.mandatory = False
+    # Frozen API server or half-open connection: reconnect instead of waiting for ever.
+    settings.watching.connect_timeout = 30
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = REQUEST_TIMEOUT
+    settings.networking.connect_timeout = 30
     return settings
 
 
@@ -132,6 +148,7 @@ class Operator:
         self.metrics = Metrics()
         self.recorder = EventRecorder(self.kube, name)
         self.semaphore = asyncio.Semaphore(options.concurrent)
+        self.health = TaskHealth()
         self.leader: LeaderElector | None = None
         if options.enable_leader_election:
             self.leader = LeaderElector(
@@ -139,11 +156,15 @@ class Operator:
                 lease_duration=options.leader_election_lease_duration,
                 renew_deadline=options.leader_election_renew_deadline,
                 retry_period=options.leader_election_retry_period,
+                heartbeat=lambda: self.health.beat(LEADER_TASK),
             )
+        self._supervised: dict[str, Callable[[], Awaitable[None]]] = {}
         self.registry = kopf.OperatorRegistry()
         self.settings = kopf_settings()
         self.servers = Servers(metrics=self.metrics, metrics_addr=options.metrics_addr,
-                               health_addr=options.health_addr, ready=lambda: self.ready)
+                               health_addr=options.health_addr,
+                               ready=lambda: self.ready and self.health.healthy(),
+                               healthy=self.health.healthy)
         self.ready = False
         self._schedulers: dict[Resource, Scheduler] = {}
         self._register_activities()
@@ -213,6 +234,12 @@ class Operator:
     def scheduler(self, resource: Resource) -> Scheduler:
         return self._schedulers[resource]
 
+    def supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run `run()` for as long as the operator runs; if it ever returns or raises, the
+        operator stops and `run()` raises `OperatorFailed` (the task must retry its own
+        transient errors). Register before `run()`."""
+        self._supervised[name] = run
+
     # --- running -------------------------------------------------------------------------
 
     async def run(self, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
@@ -224,30 +251,55 @@ class Operator:
             raise RuntimeError("no kind registered: call register() before run()")
         kopf_ready = asyncio.Event()
         await self.servers.start()
-        helpers = [asyncio.create_task(self._relay_ready(kopf_ready, ready_flag),
-                                       name="ready relay")]
+        relay = asyncio.create_task(self._relay_ready(kopf_ready, ready_flag), name="ready relay")
+        supervised = dict(self._supervised)
         if self.leader is not None:
-            helpers.append(asyncio.create_task(self.leader.run(), name="leader election"))
+            leader = self.leader
+            self.health.expect(LEADER_TASK, 2 * leader.retry_period + REQUEST_TIMEOUT + 10)
+            supervised[LEADER_TASK] = leader.run
+        tasks = {asyncio.create_task(run(), name=name): name for name, run in supervised.items()}
         namespaces: dict[str, Any] = (
             {"clusterwide": True} if self.options.watch_all_namespaces
             else {"namespaces": [self.options.namespace]})
         _log.info("starting", extra={"kinds": [str(r) for r in self._schedulers],
                                      "metricsPort": self.servers.metrics_port,
                                      "healthPort": self.servers.health_port, **namespaces})
+        watching = asyncio.create_task(
+            kopf.operator(registry=self.registry, settings=self.settings, standalone=True,
+                          stop_flag=stop_flag, ready_flag=kopf_ready, **namespaces),
+            name="kopf")
+        failure: OperatorFailed | None = None
         try:
-            await kopf.operator(registry=self.registry, settings=self.settings,
-                                standalone=True, stop_flag=stop_flag, ready_flag=kopf_ready,
-                                **namespaces)
+            done, _ = await asyncio.wait({watching, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            ended = [task for task in done if task is not watching]
+            if ended:
+                failure = self._task_ended(tasks[ended[0]], ended[0])
+                watching.cancel()
+            await asyncio.gather(watching, return_exceptions=failure is not None)
         finally:
             self.ready = False
+            for name in supervised:
+                self.health.forget(name)
             await self._stop_schedulers()
-            for task in helpers:
+            for task in (relay, *tasks):
                 task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.gather(relay, *tasks, return_exceptions=True)
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
                 self.kube.close()
             _log.info("stopped")
+        if failure is not None:
+            raise failure
+
+    def _task_ended(self, name: str, task: asyncio.Task[None]) -> OperatorFailed:
+        """Record that a supervised task ended (it never should) and say why."""
+        error = None if task.cancelled() else task.exception()
+        why = ("cancelled" if task.cancelled() else "returned" if error is None
+               else f"{type(error).__name__}: {error}")
+        self.health.died(name, why)
+        _log.error("%s ended for good (%s): stopping the operator", name, why,
+                   exc_info=error)
+        return OperatorFailed(f"{name} ended: {why}")
 
     async def _relay_ready(self, kopf_ready: asyncio.Event, ready_flag: Any) -> None:
         await kopf_ready.wait()

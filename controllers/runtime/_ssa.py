@@ -214,6 +214,8 @@ class ApplyError(Exception):
         self.message = str(self)
         self.change_set = change_set if change_set is not None else ChangeSet()
         self.status = status
+        #: The objects whose deletion failed (set by `delete_all`).
+        self.failed: list[ObjectKey] = []
 
     @property
     def forbidden(self) -> bool:
@@ -804,18 +806,22 @@ class ResourceManager:
         ordered = sorted(keys, key=lambda k: (_stage(k, scopes.get), _order(k)), reverse=True)
         result = ChangeSet()
         errors: list[str] = []
+        failed: list[ObjectKey] = []
         status: int | None = None
         for key in ordered:
             try:
                 entry = await self.delete(key, opts)
             except ApplyError as err:
                 errors.append(str(err))
+                failed.append(key)
                 status = status or err.status
                 continue
             if entry is not None:
                 result.add(entry)
         if errors:
-            raise ApplyError("", "; ".join(errors), result, status=status)
+            error = ApplyError("", "; ".join(errors), result, status=status)
+            error.failed = failed
+            raise error
         return result
 
     # --- wait ------------------------------------------------------------------------------

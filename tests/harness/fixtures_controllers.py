@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,11 @@ CRD_DIR = REPO / "config" / "crd" / "bases"
 
 @pytest.fixture(scope="session")
 def flux_crds(cluster: Cluster) -> Cluster:
+    return apply_crds(cluster)
+
+
+def apply_crds(cluster: Cluster) -> Cluster:
+    """Apply the Flux CRDs to `cluster` and wait until every one is Established."""
     files = sorted(CRD_DIR.glob("*.yaml"))
     assert files, f"no CRDs in {CRD_DIR}: run `make manifests`"
     args: list[str] = []
@@ -69,6 +75,26 @@ class ControllerProcess:
         with urllib.request.urlopen(url, timeout=5) as resp:
             return resp.read().decode()
 
+    def probe(self, path: str = "/healthz") -> int:
+        """The status code of a health endpoint (0: no answer)."""
+        url = f"http://127.0.0.1:{self.health_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return 0
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the operator's process group (a crash: nothing runs on the way out)."""
+        if self.alive():
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.health_port}/readyz"
@@ -105,11 +131,10 @@ class ControllerProcess:
 StartController = Callable[..., ControllerProcess]
 
 
-@pytest.fixture(scope="session")
-def start_controller(
-    flux_crds: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[StartController]:
-    logs = tmp_path_factory.mktemp("controller-logs")
+def controller_factory(kubeconfig: Path, logs: Path
+                       ) -> tuple[StartController, list[ControllerProcess]]:
+    """`start(name, *extra, env=None)` for operators against `kubeconfig`, and the list of
+    what it started (the caller stops them)."""
     started: list[ControllerProcess] = []
 
     def start(name: str, *extra: str, env: dict[str, str] | None = None) -> ControllerProcess:
@@ -117,7 +142,7 @@ def start_controller(
         health, metrics = free_port(), free_port()
         argv = [
             sys.executable, "-m", f"afflux.controllers.{module}",
-            f"--kubeconfig={flux_crds.kubeconfig}",
+            f"--kubeconfig={kubeconfig}",
             f"--metrics-addr=127.0.0.1:{metrics}",
             f"--health-addr=127.0.0.1:{health}",
             "--log-level=debug",
@@ -131,6 +156,15 @@ def start_controller(
         proc.wait_ready()
         return proc
 
+    return start, started
+
+
+@pytest.fixture(scope="session")
+def start_controller(
+    flux_crds: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StartController]:
+    start, started = controller_factory(flux_crds.kubeconfig,
+                                        tmp_path_factory.mktemp("controller-logs"))
     yield start
     for proc in reversed(started):
         proc.stop()

@@ -82,6 +82,7 @@ class Env:
     namespace: str
     git: GitHTTPServer
     kustomize_controller: Any = None
+    source_controller: Any = None
 
     def metric(self, name: str) -> float:
         """A plain counter of the kustomize-controller, scraped from its /metrics."""
@@ -175,14 +176,15 @@ class Env:
 
 
 def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-             tmp_path_factory: pytest.TempPathFactory, *kustomize_args: str) -> Iterator[Env]:
+             tmp_path_factory: pytest.TempPathFactory, *kustomize_args: str,
+             common_args: tuple[str, ...] = ()) -> Iterator[Env]:
     """A namespace watched by a source-controller and a kustomize-controller of its own
-    (with `kustomize_args`), deleted at the end."""
+    (with `kustomize_args`, and `common_args` for both), deleted at the end."""
     namespace = f"t-ks-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     storage = tmp_path_factory.mktemp("source-storage")
     port = free_port()
-    scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
+    scope = ["--watch-all-namespaces=false", f"--namespace={namespace}", *common_args]
     controllers = [
         start_controller("source", f"--storage-path={storage}",
                          f"--storage-addr=127.0.0.1:{port}",
@@ -190,7 +192,7 @@ def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args),
     ]
     try:
-        yield Env(cluster, namespace, git_server, controllers[1])
+        yield Env(cluster, namespace, git_server, controllers[1], controllers[0])
     finally:
         if not os.environ.get("AFFLUX_KEEP_NAMESPACES"):
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -210,6 +210,68 @@ def test_impersonation_denied_by_rbac_is_reported_then_allowed(env: Env) -> None
     assert managers == {"kustomize-controller"}
 
 
+def test_prune_refused_by_rbac_keeps_the_object_in_the_inventory(env: Env) -> None:
+    # The account may apply ConfigMaps and Secrets but not delete ConfigMaps: the prune
+    # fails, and the object stays in the inventory (Flux would forget it) until it can go.
+    ns = env.namespace
+    env.kubectl("create", "serviceaccount", "no-delete")
+    env.kubectl("create", "role", "no-delete", "--verb=get,list,watch,create,patch",
+                "--resource=configmaps,secrets")
+    env.kubectl("create", "rolebinding", "no-delete", "--role=no-delete",
+                f"--serviceaccount={ns}:no-delete")
+    repo, sha = env.repo({"a.yaml": dump(configmap("keep-a", namespace=ns)),
+                          "b.yaml": dump(configmap("gone-b", namespace=ns))})
+    source = env.source(repo)
+    ks = env.kustomization("no-delete", source, serviceAccountName="no-delete")
+    env.wait_applied(ks, sha)
+    cm_b = f"{ns}_gone-b__ConfigMap"
+
+    env.push(repo, source, {"b.yaml": None})
+    ready = env.wait_failed(ks, "PruneFailed")
+    assert f"ConfigMap/{ns}/gone-b" in ready["message"] and "forbidden" in ready["message"]
+    assert "stay in the inventory" in ready["message"]
+    ids = [e["id"] for e in env.status(ks)["inventory"]["entries"]]
+    assert cm_b in ids and f"{ns}_keep-a__ConfigMap" in ids
+    assert env.exists("configmap", "gone-b")
+
+    # Allowed to delete now: the next run prunes it and only then drops it.
+    env.kubectl("create", "role", "may-delete", "--verb=delete", "--resource=configmaps")
+    env.kubectl("create", "rolebinding", "may-delete", "--role=may-delete",
+                f"--serviceaccount={ns}:no-delete")
+    env.kubectl("annotate", "--overwrite", KS, ks,
+                f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+
+    def pruned() -> bool:
+        status = env.status(ks)
+        ready = env.condition(status, "Ready")
+        assert ready is not None and ready["status"] == "True", ready
+        assert cm_b not in [e["id"] for e in status["inventory"]["entries"]]
+        return True
+
+    eventually(pruned, TIMEOUT, message="the refused prune retried once allowed")
+    assert not env.exists("configmap", "gone-b")
+
+
+def test_deletion_whose_garbage_collection_fails_still_releases_the_finalizer(env: Env) -> None:
+    ns = env.namespace
+    env.kubectl("create", "serviceaccount", "gc-denied")
+    env.kubectl("create", "role", "gc-denied", "--verb=get,list,watch,create,patch",
+                "--resource=configmaps")
+    env.kubectl("create", "rolebinding", "gc-denied", "--role=gc-denied",
+                f"--serviceaccount={ns}:gc-denied")
+    repo, sha = env.repo({"cm.yaml": dump(configmap("gc-kept", namespace=ns))})
+    ks = env.kustomization("gc-denied", env.source(repo), serviceAccountName="gc-denied")
+    env.wait_applied(ks, sha)
+    env.kubectl("delete", KS, ks, "--wait=false")
+    eventually(lambda: not env.exists(KS, ks), TIMEOUT,
+               message="the Kustomization goes away although its objects could not be deleted")
+    assert env.exists("configmap", "gc-kept")
+    warnings = [e for e in env.events(ks) if e.get("type") == "Warning"]
+    assert any(e["reason"] == "PruneFailed" and "garbage collection" in e["message"]
+               for e in warnings), warnings
+    assert "Attempt to overwrite" not in env.kustomize_controller.log_text(2000)
+
+
 def _self_contained_kubeconfig(kubeconfig: Path) -> str:
     """The test cluster's kubeconfig with its certificate files embedded (as a kubeconfig
     in a Secret must be: nothing of the controller's file system may be needed)."""

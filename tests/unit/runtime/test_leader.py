@@ -70,3 +70,37 @@ def test_only_one_leads_until_the_lease_expires() -> None:
 
     asyncio.run(scenario())
     assert a.ref.resource == LEASES
+
+
+class Outage(FakeKube):
+    """A FakeKube whose API server is away for the first `down` calls (a connection error,
+    not an API answer: what a restarting kube-apiserver gives)."""
+
+    def __init__(self, down: int) -> None:
+        super().__init__()
+        self.down = down
+
+    async def get(self, ref):  # type: ignore[no-untyped-def]
+        if self.down > 0:
+            self.down -= 1
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        return await super().get(ref)
+
+
+def test_an_outage_of_any_kind_is_retried_and_the_leadership_taken_back() -> None:
+    kube = Outage(down=3)
+    beats: list[int] = []
+    elector = LeaderElector(kube, name="c-leader-election", namespace="flux-system",
+                            identity="a", retry_period=0.01, now=lambda: NOW,
+                            heartbeat=lambda: beats.append(1))
+
+    async def scenario() -> None:
+        task = asyncio.create_task(elector.run())
+        await asyncio.wait_for(elector.wait(), 5)
+        assert not task.done(), "the loop must outlive the outage"
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert kube.down == 0 and elector.failures == 0
+    assert len(beats) >= 4  # one beat per round, failed rounds included
