@@ -1,8 +1,8 @@
 """`python -m afflux.controllers.image_reflector`: run image-reflector-controller.
 
 Its own flag, besides the common ones (`afflux.controllers.runtime._options`):
-`--storage-path`, the directory of the tag store (`/data` in the container, else
-`./data`, else under the temp dir; see `handlers.default_storage_path`).
+`--storage-path`, the directory of the tag store (`/data` in the container, else the
+user's state directory, else under the temp dir; see `handlers.default_storage_path`).
 """
 
 from __future__ import annotations

@@ -35,16 +35,25 @@ CONTROLLER = "image-reflector-controller"
 _log = logging.getLogger(f"afflux.{CONTROLLER}")
 
 
-def default_storage_path() -> Path:
-    """`/data` where it is a writable directory (the container's volume), else `./data`
-    when the working directory is writable, else a directory under the temp dir (a
-    read-only root file system with only /tmp mounted)."""
-    data = Path("/data")
+def default_storage_path(environ: Mapping[str, str] | None = None,
+                         data: Path = Path("/data")) -> Path:
+    """`/data` where it is a writable directory (the container's volume); else the user's
+    state directory, `$XDG_STATE_HOME/afflux/image-reflector-controller` (default
+    `~/.local/state/...`), never the working directory (run from a checkout, that would
+    write into the repository); else a directory under the temp dir (a read-only root
+    file system with only /tmp mounted)."""
+    env = os.environ if environ is None else environ
     if data.is_dir() and os.access(data, os.W_OK):
         return data
-    if os.access(Path.cwd(), os.W_OK):
-        return Path.cwd() / "data"
-    return Path(tempfile.gettempdir()) / "image-reflector-controller"
+    state = env.get("XDG_STATE_HOME", "")
+    if not Path(state).is_absolute():  # the XDG spec: a relative path is ignored
+        state = str(Path(env["HOME"]) / ".local" / "state") if env.get("HOME") else ""
+    if state and Path(state).is_absolute():
+        base = Path(state)
+        existing = next((p for p in (base, *base.parents) if p.exists()), None)
+        if existing is not None and os.access(existing, os.W_OK):
+            return base / "afflux" / CONTROLLER
+    return Path(tempfile.gettempdir()) / CONTROLLER
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,15 @@ digest (written by an old source-controller) is unpacked into a private director
 release removes.
 
 Failures are `GenericError(ArtifactFailed)`: the download, a digest that does not match
-(nothing unverified is unpacked), an archive that is not safe to unpack.
+(nothing unverified is unpacked), an archive that is not safe to unpack, and one that is too
+big: the download and the unpacked content are each bounded by `max_bytes`, the members by
+`max_files` (kustomize-controller's `--artifact-max-size`/`--artifact-max-files`).
+
+The cache lives in a directory `afflux-artifacts-*` of the temp dir, removed when the
+process ends. Its process holds an exclusive lock (flock) on the directory's `.owner` file
+for as long as it lives, so a directory left by a process that was killed (`kill -9` runs no
+clean-up) is one whose lock can be taken: `remove_leftovers()` removes those at the next
+start, whatever the PIDs (a restarted container's process is PID 1 again).
 """
 
 from __future__ import annotations
@@ -24,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import fcntl
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,10 +47,75 @@ from typing import Any
 from afflux.api._meta import ARTIFACT_FAILED
 from afflux.controllers.runtime import GenericError, UnsafeArchiveError, safe_extract
 
-__all__ = ["ArtifactCache", "Checkout", "Fetch", "verify_digest"]
+__all__ = ["MAX_BYTES", "MAX_FILES", "ArtifactCache", "Checkout", "Fetch", "remove_leftovers",
+           "verify_digest"]
 
 #: Downloads an artifact URL into the given binary file; returns nothing (errors raise).
 Fetch = Callable[[str, Any, float], Awaitable[None]]
+
+#: Default bounds of one artifact: 100 MiB of content (downloaded, and unpacked), 100,000 files.
+MAX_BYTES = 100 << 20
+MAX_FILES = 100_000
+_PREFIX = "afflux-artifacts-"
+_OWNER = ".owner"
+
+
+class _Bounded:
+    """A file that refuses writes beyond `limit` bytes (a download that would not end)."""
+
+    def __init__(self, into: Any, limit: int) -> None:
+        self._into = into
+        self._limit = limit
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        if self.written > self._limit:
+            raise GenericError(ARTIFACT_FAILED, f"the artifact is larger than the limit of "
+                               f"{self._limit} bytes (--artifact-max-size)")
+        return int(self._into.write(data))
+
+
+def remove_leftovers(tmp: str | os.PathLike[str] | None = None, *,
+                     grace: float = 60.0) -> list[Path]:
+    """Remove the cache directories whose process is gone (module docstring); returns them.
+    One without an `.owner` file (being created, or left by an older version) is removed
+    only once it is older than `grace` seconds."""
+    removed = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        owner = path / _OWNER
+        try:
+            fd = os.open(owner, os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            try:
+                old = time.time() - path.stat().st_mtime > grace
+            except OSError:
+                continue
+            if not old:
+                continue
+        except OSError:
+            continue
+        else:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its process is alive
+            finally:
+                os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _hold(root: Path) -> int:
+    """Create `root/.owner` and hold an exclusive lock on it until the process ends."""
+    fd = os.open(root / _OWNER, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
 
 _CHUNK = 1 << 16
 _DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1):([0-9a-f]{32,128})$")
@@ -90,7 +165,10 @@ class ArtifactCache:
     """The last `keep` unpacked artifacts, by digest (module docstring)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, keep: int = 8,
-                 on_download: Callable[[], None] | None = None) -> None:
+                 on_download: Callable[[], None] | None = None, max_bytes: int = MAX_BYTES,
+                 max_files: int = MAX_FILES) -> None:
+        self.max_bytes = max_bytes
+        self.max_files = max_files
         self._given_root = Path(root) if root is not None else None
         self._root: Path | None = None
         self.keep = keep
@@ -106,7 +184,8 @@ class ArtifactCache:
                 self._given_root.mkdir(parents=True, exist_ok=True)
                 self._root = Path(tempfile.mkdtemp(prefix="artifacts-", dir=self._given_root))
             else:
-                self._root = Path(tempfile.mkdtemp(prefix="afflux-artifacts-"))
+                self._root = Path(tempfile.mkdtemp(prefix=_PREFIX))
+                self._owner_fd = _hold(self._root)
             weakref.finalize(self, shutil.rmtree, str(self._root), True)
         return self._root
 
@@ -158,7 +237,7 @@ class ArtifactCache:
             self._on_download()
         with tempfile.SpooledTemporaryFile(max_size=16 << 20) as into:
             try:
-                await fetch(url, into, timeout)
+                await fetch(url, _Bounded(into, self.max_bytes), timeout)
             except GenericError:
                 raise
             except Exception as err:  # noqa: BLE001 - any download failure is ArtifactFailed
@@ -168,7 +247,8 @@ class ArtifactCache:
             into.seek(0)
             path = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.root))
             try:
-                await asyncio.to_thread(safe_extract, into, path)
+                await asyncio.to_thread(safe_extract, into, path, max_bytes=self.max_bytes,
+                                        max_files=self.max_files)
             except UnsafeArchiveError as err:
                 shutil.rmtree(path, ignore_errors=True)
                 raise GenericError(ARTIFACT_FAILED,

@@ -24,15 +24,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
-from afflux.controllers.runtime import ClusterClients, KubeConfigPolicy, Operator, Scheduler
+from afflux.controllers.runtime import (
+    ClusterClients,
+    KubeConfigPolicy,
+    Operator,
+    Scheduler,
+    positive_int_arg,
+)
 
-from ._artifacts import ArtifactCache
+from ._artifacts import MAX_BYTES, MAX_FILES, ArtifactCache, remove_leftovers
 from ._reconcile import kustomization_reconciler
 from ._reconcile_build import CONFIGMAPS, SECRETS
 from ._reconcile_deps import depends_on
@@ -40,6 +47,8 @@ from ._reconcile_source import artifact_revision, references_source
 from ._reconcile_state import CONTROLLER_NAME, KUSTOMIZATION, SOURCE_KINDS, Services, Settings
 
 __all__ = ["add_flags", "config_key", "reads_config", "readiness_key", "setup"]
+
+_log = logging.getLogger("afflux.kustomize-controller")
 
 WatchCallback = Callable[[str | None, Mapping[str, Any]], None]
 
@@ -49,6 +58,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--feature-gates", default="",
         help="comma-separated Name=true|false; StrictPostBuildSubstitutions=true makes an "
         "undefined ${var} without a default a build failure")
+    parser.add_argument(
+        "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",
+        help=f"largest artifact downloaded, and largest content unpacked (default {MAX_BYTES})")
+    parser.add_argument(
+        "--artifact-max-files", type=positive_int_arg, default=MAX_FILES, metavar="N",
+        help=f"most files an artifact may unpack to (default {MAX_FILES})")
 
 
 def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -163,7 +178,12 @@ def setup(operator: Operator) -> Services:
     downloaded = operator.metrics.counter(
         "afflux_artifact_downloads_total",
         "Source artifacts downloaded and unpacked (the other reconciles used the cache).")
-    services = Services(clusters, settings, artifacts=ArtifactCache(on_download=downloaded))
+    for path in remove_leftovers():
+        _log.info("removed the artifact cache of a previous process", extra={"path": str(path)})
+    extra = options.extra
+    services = Services(clusters, settings, artifacts=ArtifactCache(
+        on_download=downloaded, max_bytes=getattr(extra, "artifact_max_size", MAX_BYTES),
+        max_files=getattr(extra, "artifact_max_files", MAX_FILES)))
     scheduler = operator.register(kustomization_reconciler(services))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)

@@ -106,3 +106,78 @@ def test_errors_are_artifact_failed_and_leave_nothing(
     assert caught.value.message.startswith(message)
     assert cache.cached() == []
     assert list(cache.root.iterdir()) == []
+
+
+BOMB = targz({"apps/zeros.yaml": b"\0" * 200_000})  # 200 kB of content, a few hundred bytes packed
+MANY = targz({f"apps/{i}.yaml": b"a: 1\n" for i in range(5)})
+BIG = b"x" * 5000
+
+LIMITS = {
+    "unpacked-content-over-the-limit": (BOMB, 100_000, 100, "cannot unpack the artifact: archive "
+                                        "content is larger than the limit of 100000 bytes"),
+    "too-many-files": (MANY, 100_000, 3, "cannot unpack the artifact: archive has more than 3"),
+    "download-over-the-limit": (BIG, 4096, 100, "the artifact is larger than the limit of 4096 "
+                                "bytes (--artifact-max-size)"),
+}
+
+
+@pytest.mark.parametrize(("blob", "max_bytes", "max_files", "message"), LIMITS.values(),
+                         ids=LIMITS.keys())
+def test_bounds_refuse_with_artifact_failed(tmp_path: Path, blob: bytes, max_bytes: int,
+                                            max_files: int, message: str) -> None:
+    cache = ArtifactCache(tmp_path, max_bytes=max_bytes, max_files=max_files)
+    with pytest.raises(GenericError) as caught:
+        asyncio.run(cache.checkout(URL_A, digest(blob), Server(a=blob).fetch, 5))
+    assert caught.value.reason == "ArtifactFailed"
+    assert caught.value.message.startswith(message), caught.value.message
+    assert list(cache.root.iterdir()) == []
+
+
+def test_within_the_bounds_unpacks(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path, max_bytes=200_000, max_files=5)
+    lease = asyncio.run(cache.checkout(URL_A, digest(BOMB), Server(a=BOMB).fetch, 5))
+    assert (lease.path / "apps" / "zeros.yaml").stat().st_size == 200_000
+
+
+def test_leftovers_of_dead_processes_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import time
+
+    from afflux.controllers.kustomize._artifacts import remove_leftovers
+
+    def cache_dir(name: str, *, owner: bool) -> Path:
+        path = tmp_path / f"afflux-artifacts-{name}"
+        (path / "sha256-abc").mkdir(parents=True)
+        if owner:
+            (path / ".owner").touch()
+        return path
+
+    dead = cache_dir("dead", owner=True)  # nobody holds its lock: its process was killed
+    live = cache_dir("live", owner=True)
+    fd = os.open(live / ".owner", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    old = cache_dir("old-version", owner=False)
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    young = cache_dir("being-created", owner=False)
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    try:
+        assert sorted(remove_leftovers(tmp_path)) == sorted([dead, old])
+        assert live.exists() and young.exists() and other.exists()
+    finally:
+        os.close(fd)
+    assert remove_leftovers(tmp_path) == [live]  # its process is gone now
+
+
+def test_a_cache_holds_its_own_lock_so_others_keep_it(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from afflux.controllers.kustomize._artifacts import remove_leftovers
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache = ArtifactCache()
+    root = cache.root
+    assert root.parent == tmp_path and (root / ".owner").exists()
+    assert remove_leftovers(tmp_path) == [] and root.exists()
