@@ -107,6 +107,9 @@ EXTRACT, COPY = "extract", "copy"
 #: The largest layer pulled (Flux has no such limit; this keeps a bad tag from filling
 #: the disk).
 MAX_LAYER_SIZE = 1 << 30
+#: Bounds of an extracted layer (a small layer can be a decompression bomb).
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_UNPACKED_FILES = 100_000
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -391,7 +394,8 @@ def _pull(client: RegistryClient, url: OCIURL, resolved: _Pulled, selector: Mapp
     content = workdir / "content"
     try:
         with tar_stream(blob) as stream:
-            safe_extract(stream, content)
+            safe_extract(stream, content, max_bytes=MAX_UNPACKED_BYTES,
+                         max_files=MAX_UNPACKED_FILES)
     except (UnsafeArchiveError, OSError, EOFError) as err:
         raise GenericError(
             OCI_LAYER_OPERATION_FAILED,
