@@ -54,6 +54,8 @@ class ControllerProcess:
     def __init__(self, name: str, argv: list[str], log_path: Path, health_port: int,
                  metrics_port: int, env: dict[str, str]) -> None:
         self.name = name
+        self.argv = argv
+        self.env = env
         self.log_path = log_path
         self.health_port = health_port
         self.metrics_port = metrics_port
@@ -94,6 +96,18 @@ class ControllerProcess:
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the operator again with the same arguments (after `kill()` or a crash),
+        logging to the same file, and wait until it is ready."""
+        self.kill()
+        self._logf.close()
+        self._logf = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self.env, cwd=REPO, start_new_session=True,
+        )
+        self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

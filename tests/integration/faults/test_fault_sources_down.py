@@ -1,0 +1,67 @@
+"""A source server away: the Git server stopped. source-controller reports FetchFailed and
+keeps the last good artifact, kustomize-controller keeps what it applied (nothing pruned,
+still Ready at the last revision), and both catch up with the next commit once the server
+is back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from afflux.cli.devenv import GitHTTPServer, free_port
+from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import GITREPO, TIMEOUT, Env, configmap, dump, make_env
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def flaky_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHTTPServer]:
+    """A Git server of this module's own, on fixed ports, so it can go away and come back."""
+    server = GitHTTPServer(tmp_path_factory.mktemp("flaky-git"), http_port=free_port(),
+                           https_port=None)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, flaky_git: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, flaky_git, tmp_path_factory)
+
+
+def test_git_server_down_keeps_the_last_artifact_and_the_applied_objects(
+        env: Env, flaky_git: GitHTTPServer) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"cm.yaml": dump(configmap("kept", namespace=ns))})
+    source = env.source(repo)
+    ks = env.kustomization("git-down", source)
+    env.wait_applied(ks, sha)
+    artifact = env.get(GITREPO, source)["status"]["artifact"]  # type: ignore[index]
+
+    flaky_git.stop()
+    try:
+        env.fetch_now(source)
+
+        def fetch_failed() -> dict[str, Any]:
+            status = env.get(GITREPO, source)["status"]  # type: ignore[index]
+            failed = env.condition(status, "FetchFailed")
+            assert failed is not None and failed["status"] == "True", status.get("conditions")
+            return status
+
+        status = eventually(fetch_failed, TIMEOUT, message="FetchFailed with the server down")
+        assert status["artifact"] == artifact, "the last good artifact must stay"
+        env.kubectl("annotate", "--overwrite", "kustomization", ks,
+                    f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+        env.wait_applied(ks, sha)  # still Ready at the last revision
+        assert env.exists("configmap", "kept")
+    finally:
+        flaky_git.start()
+
+    after = env.push(repo, source, {"more.yaml": dump(configmap("more", namespace=ns))})
+    env.wait_applied(ks, after, timeout=TIMEOUT * 2)
+    assert env.exists("configmap", "kept") and env.exists("configmap", "more")
