@@ -27,6 +27,7 @@ from afflux.api._meta import FINALIZER
 from afflux.cli.devenv import free_port
 
 from .fixtures_cluster import REPO, Cluster
+from .leaks import find_leaks
 
 CRD_DIR = REPO / "config" / "crd" / "bases"
 
@@ -177,12 +178,35 @@ def controller_factory(kubeconfig: Path, logs: Path
 def start_controller(
     flux_crds: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StartController]:
-    start, started = controller_factory(flux_crds.kubeconfig,
-                                        tmp_path_factory.mktemp("controller-logs"))
+    logs = tmp_path_factory.mktemp("controller-logs")
+    start, started = controller_factory(flux_crds.kubeconfig, logs)
     yield start
     for proc in reversed(started):
         proc.stop()
+    leaks = find_leaks(said_by_operators(flux_crds, logs))
     release_orphans(flux_crds)
+    assert not leaks, ("secret values the tests gave the operators show up in what they "
+                       "said:\n" + "\n".join(leaks))
+
+
+def said_by_operators(cluster: Cluster, logs: Path) -> dict[str, str]:
+    """Everything the operators said, by where: their logs, the cluster's Events, and the
+    status of every Flux object."""
+    said = {f"log {p.name}": p.read_text(errors="replace") for p in sorted(logs.glob("*.log"))}
+    events = cluster.kubectl("get", "events", "-A", "-o", "json", check=False)
+    said["events"] = events.stdout
+    proc = cluster.kubectl("get", _flux_kinds(), "-A", "-o", "json", check=False)
+    if proc.returncode == 0:
+        for item in json.loads(proc.stdout).get("items", []):
+            meta = item.get("metadata", {})
+            where = f"status of {item.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
+            said[where] = json.dumps(item.get("status") or {})
+    return said
+
+
+def _flux_kinds() -> str:
+    return ",".join(f.stem.split("_", 1)[1] + "." + f.stem.split("_", 1)[0]
+                    for f in sorted(CRD_DIR.glob("*.yaml")))
 
 
 def release_orphans(cluster: Cluster) -> None:
@@ -191,9 +215,7 @@ def release_orphans(cluster: Cluster) -> None:
     The test controllers have stopped, so nobody else will: without this, objects a test
     deleted late (and their namespaces) would stay Terminating on a shared cluster.
     """
-    kinds = ",".join(f.stem.split("_", 1)[1] + "." + f.stem.split("_", 1)[0]
-                     for f in sorted(CRD_DIR.glob("*.yaml")))
-    proc = cluster.kubectl("get", kinds, "-A", "-o", "json", check=False)
+    proc = cluster.kubectl("get", _flux_kinds(), "-A", "-o", "json", check=False)
     if proc.returncode != 0:
         return
     for item in json.loads(proc.stdout).get("items", []):

@@ -49,6 +49,8 @@ import pytest
 from afflux.cli.devenv import TestCA, free_port
 from afflux.cli.devenv._procs import ManagedProcess, port_open
 
+from .leaks import remember
+
 __all__ = ["MOTO_INSTALL", "S3Server", "s3_plain_server", "s3_server"]
 
 MOTO_INSTALL = ("python3 -m venv ~/.cache/afflux/moto && "
@@ -163,6 +165,7 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[S3Server]:
     server = S3Server(tmp_path_factory.mktemp("s3-tls"), test_ca).start()
+    remember(server.secret_key)
     try:
         yield server
     finally:
@@ -172,6 +175,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iter
 @pytest.fixture(scope="session")
 def s3_plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = S3Server(tmp_path_factory.mktemp("s3-plain")).start()
+    remember(server.secret_key)
     try:
         yield server
     finally:

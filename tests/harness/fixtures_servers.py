@@ -49,6 +49,8 @@ from pygit2.enums import CredentialType, FileMode, ObjectType
 
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, Registry, TestCA
 
+from .leaks import remember
+
 __all__ = [
     "GitAuth",
     "GitAuthError",
@@ -78,6 +80,7 @@ def git_server(
     tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA
 ) -> Iterator[GitHTTPServer]:
     server = GitHTTPServer(tmp_path_factory.mktemp("git-http"), ca=test_ca)
+    remember(server.password, server.bearer_token)
     with server:
         yield server
 
@@ -92,6 +95,7 @@ def ssh_git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitSSHS
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[Registry]:
     server = Registry(tmp_path_factory.mktemp("registry"), ca=test_ca)
+    remember(server.password)
     with server:
         yield server
 
