@@ -10,6 +10,7 @@ and COSE; the registry has no referrers API, so notation writes the referrers ta
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
 from afflux.cli.devenv import Registry
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_helm import HelmTool
 from harness.signing import Cosign, Notation
 
 pytestmark = pytest.mark.integration
@@ -228,3 +230,38 @@ def test_notation_unsigned_and_missing_trust_policy(
     obj = wait_unverified(env, name, "no notation signature found", digest,
                           after=env.request_reconcile(KIND, name))
     assert "artifact" not in obj["status"]
+
+
+# --- HelmChart from an OCI HelmRepository ---------------------------------------------
+
+
+def test_helmchart_from_an_oci_repository_verifies_the_chart(
+        env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign: Cosign,
+        tmp_path: Path) -> None:
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    packages = {v: helm_tool.package(helm_tool.make_chart(tmp_path / v, "app", v),
+                                     tmp_path / "pkg") for v in ("1.0.0", "1.1.0")}
+    signed = helm_tool.push(registry, packages["1.0.0"], base)
+    public = cosign.generate_key_pair("charts")
+    cosign.sign(f"{registry.host}/{base}/app@{signed}", "charts")
+    secret = env.secret(obj_name("cosign"), {"charts.pub": public})
+    registry_secrets(env, registry)
+    repo = env.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}",
+        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
+    name = env.create("HelmChart", obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
+        "verify": {"provider": "cosign", "secretRef": {"name": secret}}})
+    obj = env.wait_ready("HelmChart", name, "1.0.0")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and "verified signature of version 1.0.0" in cond["message"]
+    assert env.download(obj["status"]["artifact"]) == packages["1.0.0"].read_bytes()
+
+    helm_tool.push(registry, packages["1.1.0"], base)  # a newer version nobody signed
+    stamp = env.request_reconcile("HelmChart", name)
+    obj = env.wait_failed("HelmChart", name, "ChartVerificationError", after=stamp)
+    cond = verified(env, obj)
+    assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
+    assert "no cosign signature found" in cond["message"]
+    assert env.condition(obj, "BuildFailed")["reason"] == "ChartVerificationError"
+    assert obj["status"]["artifact"]["revision"] == "1.0.0"  # the last good chart stays
