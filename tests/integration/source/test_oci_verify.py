@@ -162,7 +162,8 @@ def test_cosign_keyless_is_refused_with_a_reason(
     repo = repo_name()
     pusher.push(repo, "v1", {"a": "1"})
     name = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
-        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}]}))
+        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}],
+        "trustedRootSecretRef": {"name": "sigstore-root"}}))
     obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef")
     assert "artifact" not in obj["status"]
 
