@@ -101,6 +101,7 @@ __all__ = [
     "layer_selector",
     "must_pull",
     "oci_reconciler",
+    "secret_names",
 ]
 
 OCI_REPOSITORY = Resource(SOURCE_GROUP, OCIRepository.VERSION, OCIRepository.KIND,
@@ -174,6 +175,15 @@ def must_pull(
     if _observed_selector(status) != layer_selector(spec):
         return PullDecision(True, "spec.layerSelector changed")
     return PullDecision(False, f"artifact up-to-date with remote revision: '{revision}'")
+
+
+def secret_names(body: Mapping[str, Any]) -> list[str]:
+    """The Secrets an OCIRepository body uses (registry credentials, TLS, proxy, and the
+    verification keys): a change to one reconciles it. Pure."""
+    spec = body.get("spec") or {}
+    refs = [spec.get(key) for key in ("secretRef", "certSecretRef", "proxySecretRef")]
+    refs.append((spec.get("verify") or {}).get("secretRef"))
+    return [r["name"] for r in refs if isinstance(r, Mapping) and r.get("name")]
 
 
 # --- per-reconcile state ---------------------------------------------------------------------
@@ -412,5 +422,7 @@ def _pull(client: RegistryClient, url: OCIURL, resolved: _Pulled, selector: Mapp
 
 
 def oci_reconciler(source: SourceContext) -> Reconciler[OCIRepository]:
-    """The OCIRepository reconciler (for `handlers.RECONCILER_FACTORIES`)."""
+    """The OCIRepository reconciler (for `handlers.RECONCILER_FACTORIES`); a change to a
+    Secret it uses reconciles it."""
+    source.watch_secrets(OCI_REPOSITORY, secret_names)
     return OCIRepositoryReconciler(source).reconciler()
