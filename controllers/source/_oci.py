@@ -507,8 +507,8 @@ class RegistryClient:
     def referrers(self, repository: str, digest: str, *, max_size: int = MAX_MANIFEST_SIZE
                   ) -> list[dict[str, Any]]:
         """The descriptors of the manifests whose `subject` is `digest`: the OCI 1.1
-        referrers API, or (a registry without it answers 404) the referrers tag
-        `sha256-<hex>`; no referrers at all is an empty list."""
+        referrers API (its first page), or (a registry without it answers 404, or 400/405
+        /406/501) the referrers tag `sha256-<hex>`; no referrers at all is an empty list."""
         what = f"{self.base}/{repository}@{digest}"
         if not _DIGEST.match(digest):
             raise RegistryError("invalid", f"unsupported digest {digest!r}")
@@ -516,7 +516,7 @@ class RegistryClient:
                                  f"repository:{repository}:pull", stream=True,
                                  headers={"Accept": OCI_INDEX})
         index: Any = None
-        if response.status_code == 404:
+        if response.status_code in (400, 404, 405, 406, 501):  # no referrers API here
             response.close()
             try:
                 index = self.any_manifest(repository, digest.replace(":", "-", 1),

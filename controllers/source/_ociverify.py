@@ -13,7 +13,7 @@ registry and verify them with cosign public keys or a notation trust policy.
   with the object's credentials and TLS) returns a `Verification` or raises
   `VerificationFailed` with a message that says what is wrong and what to do. Everything
   read from the registry is bounded (manifests, referrer lists, payloads, envelopes, and
-  the number of signatures tried).
+  the number of referrers and signatures looked at).
 
 The crypto is in `_cosign` and `_notation`, done in-process with `cryptography`: no cosign
 or notation binary runs in the controller. Not done: Rekor transparency-log checks and
@@ -30,7 +30,7 @@ from typing import Any
 from cryptography import x509
 
 from afflux.api._meta import SOURCE_VERIFIED, SUCCEEDED, VERIFICATION_ERROR
-from afflux.controllers.runtime import GenericError, ReconcileContext
+from afflux.controllers.runtime import GenericError, ReconcileContext, StallingError
 
 from ._common_phases import read_secret
 from ._cosign import (
@@ -80,6 +80,8 @@ __all__ = [
 COSIGN, NOTATION = "cosign", "notation"
 #: Signatures tried per artifact before giving up (notation's CLI tries 100, Flux 3).
 MAX_SIGNATURES = 10
+#: Referrers of an artifact looked at (other kinds of referrers included).
+MAX_REFERRERS = 50
 #: Largest signature manifest or referrers list read.
 MAX_SIGNATURE_MANIFEST = 1 << 20
 #: Layers of one cosign signature manifest looked at (one per signature).
@@ -93,11 +95,13 @@ KEYLESS_MESSAGE = (
 
 
 class VerificationFailed(Exception):
-    """The artifact is not verified; `message` says why and what to change."""
+    """The artifact is not verified; `message` says why and what to change. `stalling`:
+    only a change of the spec can help (keyless, an unknown provider)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, stalling: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.stalling = stalling
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,9 @@ class Verification:
     warnings: tuple[str, ...] = ()
 
 
-def _failed(provider: str, message: str) -> VerificationFailed:
+def _failed(provider: str, message: str, *, stalling: bool = False) -> VerificationFailed:
     return VerificationFailed(f"failed to verify the signature using provider '{provider}': "
-                              f"{message}")
+                              f"{message}", stalling=stalling)
 
 
 def verification_config(provider: str | None, secret_ref: str | None, namespace: str,
@@ -135,7 +139,7 @@ def verification_config(provider: str | None, secret_ref: str | None, namespace:
     secret = f"{namespace}/{secret_ref}" if secret_ref else ""
     if provider == COSIGN:
         if data is None:
-            raise _failed("cosign keyless", KEYLESS_MESSAGE)
+            raise _failed("cosign keyless", KEYLESS_MESSAGE, stalling=True)
         try:
             keys = load_public_keys(data)
         except CosignError as err:
@@ -161,7 +165,7 @@ def verification_config(provider: str | None, secret_ref: str | None, namespace:
                           "root CA certificates as entries named <name>.crt or <name>.pem")
         return VerifyConfig(provider, secret, policies=policies, certificates=certificates)
     raise _failed(provider, f"unsupported verification provider '{provider}' (cosign or "
-                  "notation)")
+                  "notation)", stalling=True)
 
 
 def must_verify(*, artifact_revision: str | None, revision: str,
@@ -257,7 +261,7 @@ def _notation_signatures(client: RegistryClient, url: OCIURL, digest: str
                          ) -> list[dict[str, Any]]:
     found = []
     for descriptor in client.referrers(url.repository, digest,
-                                       max_size=MAX_SIGNATURE_MANIFEST):
+                                       max_size=MAX_SIGNATURE_MANIFEST)[:MAX_REFERRERS]:
         artifact_type = descriptor.get("artifactType")
         if artifact_type in (None, NOTATION_ARTIFACT_TYPE):
             found.append(descriptor)
@@ -336,7 +340,8 @@ async def verify_source(ctx: ReconcileContext[Any], verify: Any, client: Registr
     """Verify `url@digest` as `verify` (the object's `spec.verify`) asks and set
     SourceVerified: True ("verified signature of <what> (...)"), False
     (VerificationError, then GenericError(`reason`) is raised, so nothing is pulled or
-    stored), or removed when the trust policy lets it through unverified."""
+    stored; StallingError when only a spec change can help), or removed when the trust
+    policy lets it through unverified."""
     obj = ctx.obj
     secret_ref = verify.secret_ref.name if verify.secret_ref is not None else None
     try:
@@ -351,6 +356,8 @@ async def verify_source(ctx: ReconcileContext[Any], verify: Any, client: Registr
             on_timeout=lambda m: VerificationFailed(f"failed to verify the signature: {m}"))
     except VerificationFailed as err:
         ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, err.message)
+        if err.stalling:
+            raise StallingError(reason, err.message) from None
         raise GenericError(reason, err.message) from None
     except GenericError as err:  # the Secret is missing or unreadable
         ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, err.message)

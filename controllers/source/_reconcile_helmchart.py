@@ -202,10 +202,6 @@ def _values_files(spec: HelmChart) -> list[str]:
     return files
 
 
-class _ChartVerificationFailed(GenericError):
-    """spec.verify failed (conditions already set: BuildFailed, SourceVerified False)."""
-
-
 class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
     """The phases of a HelmChart, bound to the operator's `SourceContext`."""
 
@@ -293,9 +289,11 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         except RegistryError as err:
             reason = AUTHENTICATION_FAILED if err.kind == "auth" else CHART_PULL_FAILED
             raise fetch_failed(ctx, GenericError(reason, err.message)) from None
-        except (WaitingError, _ChartVerificationFailed):
+        except WaitingError:
             raise
         except ReconcileError as err:
+            if err.reason == CHART_VERIFICATION_ERROR:
+                raise  # BuildFailed and SourceVerified are set already
             raise fetch_failed(ctx, err) from None
         ctx.conditions.remove(FETCH_FAILED)
         ctx.conditions.remove(BUILD_FAILED_CONDITION)
@@ -454,11 +452,11 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
             result = await verify_source(ctx, obj.spec.verify, client, url, digest,
                                          f"version {version}", timeout,
                                          reason=CHART_VERIFICATION_ERROR)
-        except GenericError as err:
+        except ReconcileError as err:
             ctx.conditions.remove(FETCH_FAILED)
             ctx.conditions.mark_true(BUILD_FAILED_CONDITION, CHART_VERIFICATION_ERROR,
                                      err.message)
-            raise _ChartVerificationFailed(CHART_VERIFICATION_ERROR, err.message) from None
+            raise
         if result.verified:
             self._verified[key] = done
 

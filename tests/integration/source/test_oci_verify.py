@@ -75,11 +75,12 @@ def verified(env: SourceEnv, obj: dict[str, Any]) -> dict[str, Any]:
     return cond
 
 
-def wait_unverified(env: SourceEnv, name: str, *words: str, after: str | None = None
-                    ) -> dict[str, Any]:
+def wait_unverified(env: SourceEnv, name: str, *words: str, after: str | None = None,
+                    stalled: bool = False) -> dict[str, Any]:
     """The object once SourceVerified=False (VerificationError) and Ready=False, with
-    `words` in the message (once it handled the requestedAt `after`)."""
-    obj = env.wait_failed(KIND, name, "VerificationError", after=after)
+    `words` in the message (once it handled the requestedAt `after`); Stalled only when
+    `stalled`."""
+    obj = env.wait_failed(KIND, name, "VerificationError", after=after, stalled=stalled)
     cond = verified(env, obj)
     assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
     for word in words:
@@ -164,7 +165,8 @@ def test_cosign_keyless_is_refused_with_a_reason(
     name = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
         "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}],
         "trustedRootSecretRef": {"name": "sigstore-root"}}))
-    obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef")
+    obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef",
+                          stalled=True)
     assert "artifact" not in obj["status"]
 
 

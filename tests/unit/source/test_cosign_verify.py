@@ -166,3 +166,15 @@ def test_must_verify(artifact: str | None, condition: dict[str, Any] | None,
                      want: bool) -> None:
     assert must_verify(artifact_revision=artifact, revision="v1@sha256:new",
                        condition=condition, generation=2) is want
+
+
+@pytest.mark.parametrize(("provider", "ref", "data", "stalling"), [
+    ("cosign", None, None, True),
+    ("sigstore", "s", {}, True),
+    ("cosign", "keys", {}, False),
+], ids=["keyless-needs-a-spec-change", "unknown-provider-too", "a-secret-can-be-fixed"])
+def test_which_failures_stall(provider: str, ref: str | None, data: dict[str, bytes] | None,
+                              stalling: bool) -> None:
+    with pytest.raises(VerificationFailed) as info:
+        verification_config(provider, ref, "ns", data)
+    assert info.value.stalling is stalling
