@@ -28,6 +28,7 @@ __all__ = [
     "BucketSTSSpec",
     "BucketSpec",
     "BucketStatus",
+    "ChartVerification",
     "GitRepository",
     "GitRepositoryInclude",
     "GitRepositoryRef",
@@ -274,8 +275,8 @@ class OIDCIdentityMatch(Model):
     subject: str = field(doc="Regular expression for the certificate subject.", required=True)
 
 
-class OCIRepositoryVerification(Model):
-    """How to verify the signature of an OCI artifact."""
+class ChartVerification(Model):
+    """How to verify the signature of an OCI artifact (a chart's, for HelmChart)."""
 
     provider: str = field(
         doc="Signing technology: cosign or notation.",
@@ -287,6 +288,15 @@ class OCIRepositoryVerification(Model):
     match_oidc_identity: list[OIDCIdentityMatch] | None = field(
         "matchOIDCIdentity",
         doc="For keyless signatures: identities to accept (any one may match).",
+    )
+
+
+class OCIRepositoryVerification(ChartVerification):
+    """How to verify the signature of an OCI artifact."""
+
+    trusted_root_secret_ref: LocalObjectReference | None = field(
+        doc="For keyless signatures: a Secret with the Sigstore trusted root of a private "
+        "instance (keyless verification is not supported by afflux).",
     )
 
 
@@ -495,7 +505,7 @@ class HelmChartSpec(Model):
     )
     suspend: bool | None = field(doc=_SUSPEND_DOC)
     access_from: AccessFrom | None = field(doc="Namespaces allowed to refer to this chart.")
-    verify: OCIRepositoryVerification | None = field(
+    verify: ChartVerification | None = field(
         doc="Verify the chart's signature (OCI HelmRepository sources only)."
     )
 

@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -127,20 +127,41 @@ go_install() {
 build_kwok() { go_install kwok kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"; }
 build_kustomize() { go_install kustomize kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"; }
 build_sops() { go_install sops sops github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION"; }
+# cosign and notation sign OCI artifacts in the supply-chain verification tests; the
+# controller verifies in Python and never runs them.
+build_cosign() {
+  go_install cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" \
+    "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
+}
+# notation: the Go proxy serves its tags but not its version list, and `go install
+# pkg@version` asks for that list (deprecation check) and fails with 403. So the module
+# is downloaded at the pinned version and built in place, with its own go.mod and go.sum.
+build_notation() {
+  local v=$NOTATION_VERSION mod=github.com/notaryproject/notation
+  if have notation "$v"; then link notation "$v"; step "notation $v: cached"; return; fi
+  step "notation $v: building"
+  local dir=$work/notation-$v src
+  rm -rf "$dir"; mkdir -p "$dir"
+  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
+    || fail notation "go mod download $mod@$v" "$logs/notation.log"
+  (cd "$src" && run notation "go build" go build -trimpath \
+    -ldflags "-s -w -X $mod/internal/version.BuildMetadata=" -o "$dir/notation" ./cmd/notation)
+  install -m 0755 "$dir/notation" "$bin/notation-$v"; link notation "$v"
+}
 build_helm() {
   local minor; minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
   go_install helm helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
-all=(etcd kwok kustomize helm sops kubernetes)
+all=(etcd kwok kustomize helm sops cosign notation kubernetes)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|kubernetes) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

@@ -21,6 +21,8 @@ VERSION_KEYS = {
     "kustomize": "KUSTOMIZE_VERSION",
     "helm": "HELM_VERSION",
     "sops": "SOPS_VERSION",
+    "cosign": "COSIGN_VERSION",
+    "notation": "NOTATION_VERSION",
 }
 
 

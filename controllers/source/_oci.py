@@ -32,6 +32,7 @@ import base64
 import contextlib
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -467,19 +468,17 @@ class RegistryClient:
         digest = response.headers.get("Docker-Content-Digest")
         return digest if digest and _DIGEST.match(digest) else None
 
-    def manifest(self, repository: str, reference: str) -> Manifest:
-        """The image manifest of a tag or digest (checked against the digest)."""
+    def any_manifest(self, repository: str, reference: str, *,
+                     max_size: int = MAX_MANIFEST_SIZE) -> Manifest:
+        """The manifest or index a tag or digest names, at most `max_size` bytes (checked
+        against the digest); no check of its type."""
         what = f"{self.base}/{repository}:{reference}"
         response = self._request("GET", f"/v2/{repository}/manifests/{reference}",
                                  f"repository:{repository}:pull", stream=True,
                                  headers={"Accept": ", ".join(MANIFEST_TYPES + INDEX_TYPES)})
         self._check(response, what)
         with response:
-            raw = b""
-            for chunk in response.iter_content(CHUNK):
-                raw += chunk
-                if len(raw) > MAX_MANIFEST_SIZE:
-                    raise RegistryError("invalid", f"{what}: manifest larger than 4 MiB")
+            raw = _read_bounded(response, max_size, f"{what}: manifest")
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         if reference.startswith("sha256:") and reference != digest:
             raise RegistryError("invalid", f"{what}: manifest digest is {digest}, not {reference}")
@@ -487,14 +486,64 @@ class RegistryClient:
             data = json.loads(raw)
         except ValueError:
             raise RegistryError("invalid", f"{what}: the manifest is not JSON") from None
+        if not isinstance(data, dict):
+            raise RegistryError("invalid", f"{what}: the manifest is not a JSON object")
         media_type = str(data.get("mediaType") or response.headers.get("Content-Type", ""))
         media_type = media_type.split(";")[0].strip()
+        return Manifest(digest=digest, media_type=media_type, raw=raw, data=data)
+
+    def manifest(self, repository: str, reference: str) -> Manifest:
+        """The image manifest of a tag or digest (checked against the digest)."""
+        what = f"{self.base}/{repository}:{reference}"
+        found = self.any_manifest(repository, reference)
+        data, media_type, digest, raw = found.data, found.media_type, found.digest, found.raw
         if media_type in INDEX_TYPES or "manifests" in data:
             raise RegistryError(
                 "invalid", f"{what} is an image index (multi-platform image), not an artifact")
         if media_type and media_type not in MANIFEST_TYPES:
             raise RegistryError("invalid", f"{what}: unsupported manifest type {media_type!r}")
         return Manifest(digest=digest, media_type=media_type or OCI_MANIFEST, raw=raw, data=data)
+
+    def referrers(self, repository: str, digest: str, *, max_size: int = MAX_MANIFEST_SIZE
+                  ) -> list[dict[str, Any]]:
+        """The descriptors of the manifests whose `subject` is `digest`: the OCI 1.1
+        referrers API (its first page), or (a registry without it answers 404, or 400/405
+        /406/501) the referrers tag `sha256-<hex>`; no referrers at all is an empty list."""
+        what = f"{self.base}/{repository}@{digest}"
+        if not _DIGEST.match(digest):
+            raise RegistryError("invalid", f"unsupported digest {digest!r}")
+        response = self._request("GET", f"/v2/{repository}/referrers/{digest}",
+                                 f"repository:{repository}:pull", stream=True,
+                                 headers={"Accept": OCI_INDEX})
+        index: Any = None
+        if response.status_code in (400, 404, 405, 406, 501):  # no referrers API here
+            response.close()
+            try:
+                index = self.any_manifest(repository, digest.replace(":", "-", 1),
+                                          max_size=max_size).data
+            except RegistryError as err:
+                if err.kind == "not_found":
+                    return []
+                raise
+        else:
+            self._check(response, f"listing the referrers of {what}")
+            with response:
+                raw = _read_bounded(response, max_size, f"referrers of {what}")
+            try:
+                index = json.loads(raw)
+            except ValueError:
+                raise RegistryError("invalid", f"the referrers of {what} are not JSON") from None
+        found = index.get("manifests") if isinstance(index, Mapping) else None
+        if not isinstance(found, list):
+            raise RegistryError("invalid", f"the referrers index of {what} has no manifests")
+        return [dict(d) for d in found if isinstance(d, Mapping)]
+
+    def blob_bytes(self, repository: str, descriptor: Mapping[str, Any], max_size: int
+                   ) -> bytes:
+        """A small blob in memory (digest and size verified, at most `max_size` bytes)."""
+        out = io.BytesIO()
+        self.fetch_blob(repository, descriptor, out, max_size=max_size)  # type: ignore[arg-type]
+        return out.getvalue()
 
     def fetch_blob(self, repository: str, descriptor: Mapping[str, Any], out: BinaryIO,
                    *, max_size: int | None = None) -> int:
@@ -529,6 +578,19 @@ class RegistryClient:
             raise RegistryError(
                 "invalid", f"blob {digest} has {size} bytes, the manifest says {expected_size}")
         return size
+
+
+def _read_bounded(response: requests.Response, max_size: int, what: str) -> bytes:
+    """A response body of at most `max_size` bytes (RegistryError `invalid` beyond)."""
+    raw = bytearray()
+    try:
+        for chunk in response.iter_content(CHUNK):
+            raw += chunk
+            if len(raw) > max_size:
+                raise RegistryError("invalid", f"{what} is larger than {max_size} bytes")
+    except requests.exceptions.RequestException as err:
+        raise RegistryError("unreachable", f"{what}: download broke off: {err}") from None
+    return bytes(raw)
 
 
 def _error_detail(response: requests.Response) -> str:

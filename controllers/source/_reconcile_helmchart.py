@@ -17,7 +17,12 @@ Phases, in order (each sets only its own conditions):
      repackaged with the merged values and version `<version>+<generation>`.
    - HelmRepository of type oci: the tags of `oci://<repo>/<chart>` give the versions (`_`
      read as `+`); the chart layer is pulled with the repository's registry credentials,
-     TLS and `insecure`.
+     TLS and `insecure`. With `spec.verify` (OCI HelmRepositories only), the version's
+     manifest digest is verified first, at every reconcile unless that digest was
+     verified for this generation already (`_ociverify`; SourceVerified "verified
+     signature of version <v>"), and the chart is pulled by that digest; a failure is
+     BuildFailed/ChartVerificationError with SourceVerified False, and the last chart
+     stays.
    - GitRepository / Bucket: the source artifact is downloaded from its URL, its digest
      checked, unpacked safely; `spec.chart` is the chart's directory in it; dependencies
      are built with `helm dependency build` when the chart declares any; `valuesFiles`
@@ -53,6 +58,7 @@ from afflux.api._meta import (
     ARTIFACT_IN_STORAGE,
     ARTIFACT_OUTDATED,
     AUTHENTICATION_FAILED,
+    BUILD_FAILED_CONDITION,
     CHART_PACKAGE_SUCCEEDED,
     CHART_PULL_SUCCEEDED,
     FETCH_FAILED,
@@ -106,6 +112,7 @@ from ._helmchart import (
 from ._helmindex import HelmIndex, HelmIndexError, parse_index, resolve_url
 from ._oci import (
     HELM_CHART_CONTENT_MEDIA_TYPE,
+    OCIURL,
     RegistryClient,
     RegistryError,
     chart_tag_version,
@@ -113,6 +120,7 @@ from ._oci import (
     parse_oci_url,
     select_layer,
 )
+from ._ociverify import verify_source
 from ._remote import basic_auth, registry_credentials, run_blocking, tls_material
 from ._storage import StorageError
 from ._transport import TLSConfigError, TLSMaterial, http_session
@@ -142,6 +150,7 @@ SOURCE_UNAVAILABLE = "SourceUnavailable"
 NO_SOURCE_ARTIFACT = "NoSourceArtifact"
 UNSUPPORTED_SOURCE_KIND = "UnsupportedSourceKind"
 NEW_CHART = "NewChart"
+CHART_VERIFICATION_ERROR = "ChartVerificationError"
 REVISION_STRATEGY = "Revision"
 PACKAGE_TIMEOUT = 300.0
 
@@ -198,6 +207,11 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
 
     run_type = _ChartRun
 
+    def __init__(self, source: SourceContext) -> None:
+        super().__init__(source)
+        #: object uid -> (generation, manifest digest) last verified
+        self._verified: dict[str, tuple[int | None, str]] = {}
+
     def reconciler(self) -> Reconciler[HelmChart]:
         return self.wire(
             HELM_CHART, KIND, HelmChart.from_dict,
@@ -243,19 +257,20 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
             raise fetch_failed(ctx, StallingError(
                 UNSUPPORTED_SOURCE_KIND, f"unsupported source kind '{ref.kind}': use "
                 "HelmRepository, GitRepository or Bucket"))
-        if obj.spec.verify is not None:  # never serve unverified what was meant to be verified
-            message = ("spec.verify (cosign/notation signature verification) is not supported "
-                       "by afflux yet: remove it to pull without verification")
-            ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
-            raise StallingError(VERIFICATION_ERROR, message)
-        ctx.conditions.remove(SOURCE_VERIFIED)
+        if obj.spec.verify is None:
+            ctx.conditions.remove(SOURCE_VERIFIED)
         body = await ctx.kube.get(ObjectRef(resource, obj.namespace, ref.name))
         if body is None:
             raise fetch_failed(ctx, GenericError(
                 SOURCE_UNAVAILABLE, f"failed to get source: {ref.kind} "
                 f"'{obj.namespace}/{ref.name}' not found"))
+        oci = ref.kind == HelmRepository.KIND and (body.get("spec") or {}).get("type") == "oci"
+        if obj.spec.verify is not None and not oci:  # the schema's rule, for older servers
+            raise fetch_failed(ctx, StallingError(
+                VERIFICATION_ERROR, "spec.verify applies to charts of an OCI HelmRepository "
+                f"only; {ref.kind} '{ref.name}' is not one: remove spec.verify"))
         try:
-            if ref.kind == HelmRepository.KIND and (body.get("spec") or {}).get("type") == "oci":
+            if oci:
                 await self._from_oci(ctx, HelmRepository.from_dict(body), run)
             else:
                 artifact = artifact_from_status(body.get("status") or {})
@@ -277,8 +292,11 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         except WaitingError:
             raise
         except ReconcileError as err:
+            if err.reason == CHART_VERIFICATION_ERROR:
+                raise  # BuildFailed and SourceVerified are set already
             raise fetch_failed(ctx, err) from None
         ctx.conditions.remove(FETCH_FAILED)
+        ctx.conditions.remove(BUILD_FAILED_CONDITION)
         ctx.event_metadata["revision"] = run.version
         if not run.keep and (current is None or current.revision != run.version):
             ctx.conditions.mark_true(ARTIFACT_OUTDATED, NEW_CHART,
@@ -396,6 +414,13 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
             values_files = _values_files(obj)
             final = with_metadata(version, str(obj.generation)) if values_files else version
             run.name, run.version, run.packaged = chart, final, bool(values_files)
+            reference = chart_version_tag(version)
+            if obj.spec.verify is not None:  # verified first; then pulled by that digest
+                reference = await run_blocking(
+                    timeout, f"resolving {url}:{version}", _chart_digest, client,
+                    url.repository, reference,
+                    on_timeout=lambda m: GenericError(CHART_PULL_FAILED, m))
+                await self._verify_chart(ctx, client, url, reference, version, timeout)
             if self._can_keep(ctx, chart, final):
                 run.keep = True
                 run.values_found = ctx.status.get("observedValuesFiles")
@@ -403,13 +428,37 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
             workdir = await asyncio.to_thread(run.workdir, "afflux-helmchart-")
             download = workdir / chart_artifact_name(chart, version)
             await run_blocking(timeout, f"pulling {url}:{version}", _pull_oci_chart, client,
-                               url.repository, chart_version_tag(version), download,
+                               url.repository, reference, download,
                                on_timeout=lambda m: GenericError(CHART_PULL_FAILED, m))
         finally:
             client.close()
         meta = await asyncio.to_thread(read_chart_archive, download)
         run.name = meta.name
         await self._finish_pulled(ctx, run, download, workdir, version, final, values_files)
+
+    async def _verify_chart(self, ctx: ReconcileContext[HelmChart], client: RegistryClient,
+                            url: OCIURL, digest: str, version: str, timeout: float) -> None:
+        """`spec.verify` on the chart's manifest digest, unless that digest was verified for
+        this generation already (remembered in memory: a restart verifies once more).
+        A failure is BuildFailed (ChartVerificationError) with SourceVerified False, as
+        in Flux."""
+        obj = ctx.obj
+        key = obj.metadata.uid or f"{obj.namespace}/{obj.name}"
+        done = (obj.generation, digest)
+        if self._verified.get(key) == done and ctx.conditions.is_true(SOURCE_VERIFIED):
+            return
+        self._verified.pop(key, None)
+        try:
+            result = await verify_source(ctx, obj.spec.verify, client, url, digest,
+                                         f"version {version}", timeout,
+                                         reason=CHART_VERIFICATION_ERROR)
+        except ReconcileError as err:
+            ctx.conditions.remove(FETCH_FAILED)
+            ctx.conditions.mark_true(BUILD_FAILED_CONDITION, CHART_VERIFICATION_ERROR,
+                                     err.message)
+            raise
+        if result.verified:
+            self._verified[key] = done
 
     # GitRepository / Bucket --------------------------------------------------------------------
 
@@ -549,6 +598,11 @@ def _download_chart(url: str, dest: Path, *, repo_url: str, username: str | None
         except requests.RequestException as err:
             raise ChartError(CHART_PULL_FAILED,
                              f"failed to download chart from '{url}': {err}") from None
+
+
+def _chart_digest(client: RegistryClient, repository: str, tag: str) -> str:
+    """The manifest digest a chart tag names now."""
+    return client.head_digest(repository, tag) or client.manifest(repository, tag).digest
 
 
 def _pull_oci_chart(client: RegistryClient, repository: str, tag: str, dest: Path) -> None:

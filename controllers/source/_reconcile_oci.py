@@ -9,7 +9,10 @@ Phases, in order (each sets only its own conditions):
    `certSecretRef`, `proxySecretRef`; the reference is resolved (digest > semver > tag >
    `latest`) to a manifest digest with a HEAD request. When the revision
    (`<tag>@sha256:<manifest digest>`), `spec.ignore` and `spec.layerSelector` are what the
-   stored artifact was built from, nothing is pulled. Otherwise the manifest is fetched
+   stored artifact was built from, nothing is pulled. With `spec.verify`, the digest's
+   cosign or notation signature is verified first (`_ociverify`), unless that revision
+   was verified already for this generation: `SourceVerified` True, or False with
+   VerificationError and nothing pulled (the last good artifact stays). Otherwise the manifest is fetched
    and the selected layer downloaded (digest and size checked) and, for `extract`,
    unpacked safely. `FetchFailed` (AuthenticationFailed | OCIArtifactPullFailed |
    OCIArtifactLayerOperationFailed | URLInvalid), `ArtifactOutdated` (NewRevision).
@@ -47,7 +50,6 @@ from afflux.api._meta import (
     SOURCE_GROUP,
     SOURCE_VERIFIED,
     SUCCEEDED,
-    VERIFICATION_ERROR,
 )
 from afflux.api._semver import SemverError, parse_constraint
 from afflux.controllers.runtime import (
@@ -88,6 +90,7 @@ from ._oci import (
     select_layer,
     tar_stream,
 )
+from ._ociverify import must_verify, verify_source
 from ._remote import proxy_address, registry_credentials, run_blocking, tls_material
 from ._storage import StorageError
 
@@ -98,6 +101,7 @@ __all__ = [
     "layer_selector",
     "must_pull",
     "oci_reconciler",
+    "secret_names",
 ]
 
 OCI_REPOSITORY = Resource(SOURCE_GROUP, OCIRepository.VERSION, OCIRepository.KIND,
@@ -176,6 +180,15 @@ def must_pull(
     return PullDecision(False, f"artifact up-to-date with remote revision: '{revision}'")
 
 
+def secret_names(body: Mapping[str, Any]) -> list[str]:
+    """The Secrets an OCIRepository body uses (registry credentials, TLS, proxy, and the
+    verification keys): a change to one reconciles it. Pure."""
+    spec = body.get("spec") or {}
+    refs = [spec.get(key) for key in ("secretRef", "certSecretRef", "proxySecretRef")]
+    refs.append((spec.get("verify") or {}).get("secretRef"))
+    return [r["name"] for r in refs if isinstance(r, Mapping) and r.get("name")]
+
+
 # --- per-reconcile state ---------------------------------------------------------------------
 
 
@@ -238,12 +251,8 @@ class OCIRepositoryReconciler(SourceReconcilerBase[_OCIRun]):
             check_ref(spec.get("ref"))
         except StallingError as err:
             raise fetch_failed(ctx, err) from None
-        if obj.spec.verify is not None:  # never pull unverified what was meant to be verified
-            message = ("spec.verify (cosign/notation signature verification) is not supported "
-                       "by afflux yet: remove it to pull without verification")
-            ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, message)
-            raise StallingError(VERIFICATION_ERROR, message)
-        ctx.conditions.remove(SOURCE_VERIFIED)
+        if obj.spec.verify is None:
+            ctx.conditions.remove(SOURCE_VERIFIED)
 
         try:
             creds = await registry_credentials(
@@ -270,13 +279,20 @@ class OCIRepositoryReconciler(SourceReconcilerBase[_OCIRun]):
                 revision=resolved.revision, status=ctx.status, spec=spec)
             ctx.conditions.remove(FETCH_FAILED)
             run.revision, run.digest = resolved.revision, resolved.digest
+            if decision.pull and (current is None or current.revision != resolved.revision):
+                ctx.conditions.mark_true(ARTIFACT_OUTDATED, NEW_REVISION,
+                                         f"new revision '{resolved.revision}' for '{url}'")
+            if obj.spec.verify is not None and must_verify(
+                    artifact_revision=current.revision if current else None,
+                    revision=resolved.revision, condition=ctx.conditions.get(SOURCE_VERIFIED),
+                    generation=obj.generation):
+                # before anything is pulled: an unverified artifact is never stored
+                await verify_source(ctx, obj.spec.verify, client, url, resolved.digest,
+                                    f"revision {resolved.revision}", timeout)
             if not decision.pull:
                 ctx.logger.info("no pull: %s", decision.why)
                 ctx.conditions.remove(ARTIFACT_OUTDATED)
                 return None
-            if current is None or current.revision != resolved.revision:
-                ctx.conditions.mark_true(ARTIFACT_OUTDATED, NEW_REVISION,
-                                         f"new revision '{resolved.revision}' for '{url}'")
             ctx.logger.info("pulling: %s", decision.why)
             selector = layer_selector(spec)
             run.operation = selector["operation"]
@@ -410,5 +426,7 @@ def _pull(client: RegistryClient, url: OCIURL, resolved: _Pulled, selector: Mapp
 
 
 def oci_reconciler(source: SourceContext) -> Reconciler[OCIRepository]:
-    """The OCIRepository reconciler (for `handlers.RECONCILER_FACTORIES`)."""
+    """The OCIRepository reconciler (for `handlers.RECONCILER_FACTORIES`); a change to a
+    Secret it uses reconciles it."""
+    source.watch_secrets(OCI_REPOSITORY, secret_names)
     return OCIRepositoryReconciler(source).reconciler()

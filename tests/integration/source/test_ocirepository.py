@@ -433,15 +433,3 @@ def test_credentials_from_a_service_accounts_pull_secrets(
     obj = env.wait_ready(KIND, name, f"v1@{digest}")
     assert env.members(obj["status"]["artifact"]) == {"sa.yaml": b"sa\n"}
 
-
-def test_signature_verification_is_refused_not_skipped(
-        env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
-    repo = repo_name()
-    pusher.push(repo, "v1", {"a": "1"})
-    name = env.create(KIND, obj_name(), {
-        "url": f"oci://{registry.host}/{repo}", "ref": {"tag": "v1"},
-        "verify": {"provider": "cosign"}, **registry_secrets(env, registry)})
-    obj = env.wait_failed(KIND, name, "VerificationError", stalled=True)
-    verified = env.condition(obj, "SourceVerified")
-    assert verified["status"] == "False" and "not supported" in verified["message"]
-    assert "artifact" not in obj["status"]

@@ -27,7 +27,12 @@ from afflux.controllers.source._oci import (
     select_semver_tag,
     tar_stream,
 )
-from afflux.controllers.source._reconcile_oci import check_ref, layer_selector, must_pull
+from afflux.controllers.source._reconcile_oci import (
+    check_ref,
+    layer_selector,
+    must_pull,
+    secret_names,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -294,3 +299,10 @@ def test_tar_stream_reads_gzip_with_an_extra_field(tmp_path) -> None:
     plain.write_bytes(data)
     with tar_stream(plain) as stream:
         assert safe_extract(stream, tmp_path / "out2") == ["chart/Chart.yaml"]
+
+
+def test_secret_names_include_the_verification_secret() -> None:
+    body = {"spec": {"secretRef": {"name": "creds"}, "certSecretRef": {"name": "ca"},
+                     "verify": {"provider": "cosign", "secretRef": {"name": "keys"}}}}
+    assert secret_names(body) == ["creds", "ca", "keys"]
+    assert secret_names({"spec": {"verify": {"provider": "cosign"}}}) == []

@@ -1,0 +1,372 @@
+"""`spec.verify` of OCIRepository and HelmChart: find an artifact's signatures in its
+registry and verify them with cosign public keys or a notation trust policy.
+
+- `verification_config(...)` (pure) reads the `spec.verify.secretRef` Secret as Flux does:
+  cosign takes every `*.pub` entry as a trusted public key; notation takes
+  `trustpolicy.json` and every `*.crt` / `*.pem` certificate. Keyless cosign (no
+  secretRef) is refused: it needs the public Sigstore services (Fulcio, Rekor, the TUF
+  root), which an afflux installation is not expected to reach.
+- `must_verify(...)` (pure) is Flux's rule for when to verify again: a new revision, a
+  new generation, or a last verification that failed. A digest that was verified stays
+  verified, so an unchanged digest costs no registry round-trips.
+- `verify_artifact(client, url, digest, config)` (blocking I/O through `RegistryClient`,
+  with the object's credentials and TLS) returns a `Verification` or raises
+  `VerificationFailed` with a message that says what is wrong and what to do. Everything
+  read from the registry is bounded (manifests, referrer lists, payloads, envelopes, and
+  the number of referrers and signatures looked at).
+
+The crypto is in `_cosign` and `_notation`, done in-process with `cryptography`: no cosign
+or notation binary runs in the controller. Not done: Rekor transparency-log checks and
+keyless certificates (cosign), certificate revocation and RFC 3161 timestamps
+(notation), verification plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from afflux.api._meta import SOURCE_VERIFIED, SUCCEEDED, VERIFICATION_ERROR
+from afflux.controllers.runtime import GenericError, ReconcileContext, StallingError
+
+from ._common_phases import read_secret
+from ._cosign import (
+    COSIGN_SIG_ARTIFACT_TYPE,
+    COSIGN_SIGNATURE_ANNOTATION,
+    MAX_PAYLOAD_SIZE,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    CosignError,
+    PublicKey,
+    load_public_keys,
+    parse_simple_signing,
+    signature_tag,
+    verify_payload_signature,
+)
+from ._notation import (
+    ARTIFACT_TYPE as NOTATION_ARTIFACT_TYPE,
+)
+from ._notation import (
+    COSE_MEDIA_TYPE,
+    JWS_MEDIA_TYPE,
+    MAX_ENVELOPE_SIZE,
+    TRUST_POLICY_KEY,
+    NotationError,
+    TrustPolicy,
+    check_signature,
+    load_certificates,
+    parse_envelope,
+    parse_trust_policy,
+    select_policy,
+)
+from ._oci import OCIURL, RegistryClient, RegistryError
+from ._remote import run_blocking
+
+__all__ = [
+    "COSIGN",
+    "NOTATION",
+    "Verification",
+    "VerificationFailed",
+    "VerifyConfig",
+    "must_verify",
+    "verification_config",
+    "verified_message",
+    "verify_artifact",
+    "verify_source",
+]
+
+COSIGN, NOTATION = "cosign", "notation"
+#: Signatures tried per artifact before giving up (notation's CLI tries 100, Flux 3).
+MAX_SIGNATURES = 10
+#: Referrers of an artifact looked at (other kinds of referrers included).
+MAX_REFERRERS = 50
+#: Largest signature manifest or referrers list read.
+MAX_SIGNATURE_MANIFEST = 1 << 20
+#: Layers of one cosign signature manifest looked at (one per signature).
+MAX_COSIGN_LAYERS = 32
+
+KEYLESS_MESSAGE = (
+    "keyless verification (spec.verify without secretRef) needs the public Sigstore "
+    "services (Fulcio, Rekor and the TUF root), which this installation cannot reach, so "
+    "afflux does not support it: sign with a key (`cosign sign --key`) and set "
+    "spec.verify.secretRef to a Secret holding the public key as <name>.pub")
+
+
+class VerificationFailed(Exception):
+    """The artifact is not verified; `message` says why and what to change. `stalling`:
+    only a change of the spec can help (keyless, an unknown provider)."""
+
+    def __init__(self, message: str, *, stalling: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.stalling = stalling
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """What to verify with: the provider and the Secret's keys or trust material."""
+
+    provider: str
+    secret: str
+    keys: list[PublicKey] = field(default_factory=list)
+    policies: list[TrustPolicy] = field(default_factory=list)
+    certificates: list[x509.Certificate] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A verification that passed. `verified` is False when the trust policy let the
+    artifact through without an authentic signature (level `skip`, or `audit` with only
+    logged failures): Flux then leaves SourceVerified unset. `detail` says by what."""
+
+    verified: bool
+    detail: str
+    warnings: tuple[str, ...] = ()
+
+
+def _failed(provider: str, message: str, *, stalling: bool = False) -> VerificationFailed:
+    return VerificationFailed(f"failed to verify the signature using provider '{provider}': "
+                              f"{message}", stalling=stalling)
+
+
+def verification_config(provider: str | None, secret_ref: str | None, namespace: str,
+                        data: Mapping[str, bytes] | None) -> VerifyConfig:
+    """The keys (cosign) or trust policy and certificates (notation) of the Secret `data`
+    (None when there is no secretRef). Pure; VerificationFailed says what to fix."""
+    provider = provider or COSIGN
+    secret = f"{namespace}/{secret_ref}" if secret_ref else ""
+    if provider == COSIGN:
+        if data is None:
+            raise _failed("cosign keyless", KEYLESS_MESSAGE, stalling=True)
+        try:
+            keys = load_public_keys(data)
+        except CosignError as err:
+            raise _failed(provider, f"secret '{secret}': {err}") from None
+        if not keys:
+            raise _failed(provider, f"no public keys found in secret '{secret}': add the "
+                          "cosign public key as an entry named <name>.pub")
+        return VerifyConfig(provider, secret, keys=keys)
+    if provider == NOTATION:
+        if data is None:
+            raise _failed(provider, "spec.verify.secretRef is required for notation: a Secret "
+                          f"with {TRUST_POLICY_KEY} and the CA certificates (*.crt or *.pem)")
+        raw = data.get(TRUST_POLICY_KEY)
+        if raw is None:
+            raise _failed(provider, f"'{TRUST_POLICY_KEY}' not found in secret '{secret}'")
+        try:
+            policies = parse_trust_policy(raw)
+            certificates = load_certificates(data)
+        except NotationError as err:
+            raise _failed(provider, f"secret '{secret}': {err}") from None
+        if not certificates:
+            raise _failed(provider, f"no certificates found in secret '{secret}': add the "
+                          "root CA certificates as entries named <name>.crt or <name>.pem")
+        return VerifyConfig(provider, secret, policies=policies, certificates=certificates)
+    raise _failed(provider, f"unsupported verification provider '{provider}' (cosign or "
+                  "notation)", stalling=True)
+
+
+def must_verify(*, artifact_revision: str | None, revision: str,
+                condition: Mapping[str, Any] | None, generation: int | None) -> bool:
+    """Whether `revision` must be verified (again). Pure. Not when the stored artifact is
+    at that revision and SourceVerified is True for this generation."""
+    if artifact_revision != revision or condition is None:
+        return True
+    if condition.get("status") != "True":
+        return True
+    return condition.get("observedGeneration") != generation
+
+
+def verified_message(what: str, result: Verification) -> str:
+    """SourceVerified's message: Flux's "verified signature of <what>", and by what."""
+    return f"verified signature of {what} ({result.detail})"
+
+
+# --- the registry half ------------------------------------------------------------------------
+
+
+def verify_artifact(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
+                    ) -> Verification:
+    """Verify the artifact `url@digest` (blocking). See the module docstring."""
+    try:
+        if config.provider == COSIGN:
+            return _verify_cosign(client, url, digest, config)
+        return _verify_notation(client, url, digest, config)
+    except RegistryError as err:
+        raise _failed(config.provider, f"reading the signatures of {url}@{digest}: "
+                      f"{err.message}") from None
+
+
+def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str) -> list[Any]:
+    """The cosign signature manifests of `digest`: the `.sig` tag, then OCI referrers."""
+    found = []
+    try:
+        found.append(client.any_manifest(url.repository, signature_tag(digest),
+                                         max_size=MAX_SIGNATURE_MANIFEST))
+    except RegistryError as err:
+        if err.kind != "not_found":
+            raise
+    for descriptor in client.referrers(url.repository, digest,
+                                       max_size=MAX_SIGNATURE_MANIFEST):
+        if descriptor.get("artifactType") == COSIGN_SIG_ARTIFACT_TYPE and \
+                len(found) < MAX_SIGNATURES:
+            found.append(client.any_manifest(url.repository, str(descriptor.get("digest")),
+                                             max_size=MAX_SIGNATURE_MANIFEST))
+    return found
+
+
+def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
+                   ) -> Verification:
+    reference = f"{url}@{digest}"
+    manifests = _cosign_manifests(client, url, digest)
+    layers = [layer for m in manifests for layer in (m.data.get("layers") or [])
+              if isinstance(layer, Mapping) and layer.get("mediaType") ==
+              SIMPLE_SIGNING_MEDIA_TYPE][:MAX_COSIGN_LAYERS]
+    if not layers:
+        raise _failed(COSIGN, f"no cosign signature found for '{reference}' (looked for the "
+                      f"tag '{signature_tag(digest)}' and OCI referrers): sign it with "
+                      "`cosign sign --key <key> <image>@<digest>`")
+    names = ", ".join(k.name for k in config.keys)
+    problems: list[str] = []
+    for number, layer in enumerate(layers, 1):
+        annotations = layer.get("annotations") or {}
+        signature = annotations.get(COSIGN_SIGNATURE_ANNOTATION) \
+            if isinstance(annotations, Mapping) else None
+        if not isinstance(signature, str):
+            problems.append(f"signature {number} has no {COSIGN_SIGNATURE_ANNOTATION} "
+                            "annotation")
+            continue
+        payload = client.blob_bytes(url.repository, layer, MAX_PAYLOAD_SIZE)
+        try:
+            key = verify_payload_signature(config.keys, signature, payload)
+            if key is None:
+                problems.append(f"signature {number} is not made by any of the keys")
+                continue
+            claims = parse_simple_signing(payload)
+        except CosignError as err:
+            problems.append(f"signature {number}: {err}")
+            continue
+        if claims.digest != digest:
+            problems.append(f"signature {number} (key '{key.name}') signs {claims.digest}, "
+                            "not this artifact")
+            continue
+        return Verification(True, f"cosign key '{key.name}' of secret '{config.secret}'")
+    raise _failed(COSIGN, f"no matching signatures were found for '{reference}' with the "
+                  f"keys of secret '{config.secret}' ({names}): {'; '.join(problems)}")
+
+
+def _notation_signatures(client: RegistryClient, url: OCIURL, digest: str
+                         ) -> list[dict[str, Any]]:
+    found = []
+    for descriptor in client.referrers(url.repository, digest,
+                                       max_size=MAX_SIGNATURE_MANIFEST)[:MAX_REFERRERS]:
+        artifact_type = descriptor.get("artifactType")
+        if artifact_type in (None, NOTATION_ARTIFACT_TYPE):
+            found.append(descriptor)
+    return found
+
+
+def _verify_notation(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
+                     ) -> Verification:
+    reference = f"{url}@{digest}"
+    scope = f"{url.host}/{url.repository}"
+    try:
+        policy = select_policy(config.policies, scope)
+    except NotationError as err:
+        raise _failed(NOTATION, f"{TRUST_POLICY_KEY} of secret '{config.secret}': {err}"
+                      ) from None
+    if policy.level == "skip":
+        return Verification(False, f"trust policy statement '{policy.name}' skips "
+                            f"verification for '{scope}'")
+    descriptors = _notation_signatures(client, url, digest)
+    if not descriptors:
+        raise _failed(NOTATION, f"no notation signature found for '{reference}' (OCI "
+                      "referrers API and referrers tag): sign it with `notation sign`")
+    problems: list[str] = []
+    tried = 0
+    for descriptor in descriptors:
+        if tried >= MAX_SIGNATURES:
+            problems.append(f"{len(descriptors) - tried} more signature(s) not tried")
+            break
+        manifest = client.any_manifest(url.repository, str(descriptor.get("digest")),
+                                       max_size=MAX_SIGNATURE_MANIFEST).data
+        config_type = (manifest.get("config") or {}).get("mediaType")
+        if (manifest.get("artifactType") or config_type) != NOTATION_ARTIFACT_TYPE:
+            continue  # another kind of referrer
+        tried += 1
+        subject = manifest.get("subject") or {}
+        layers = manifest.get("layers") or []
+        if isinstance(subject, Mapping) and subject.get("digest") not in (None, digest):
+            problems.append(f"signature {tried} refers to {subject.get('digest')}")
+            continue
+        if not isinstance(layers, list) or len(layers) != 1 or \
+                not isinstance(layers[0], Mapping):
+            problems.append(f"signature {tried} does not have exactly one envelope layer")
+            continue
+        layer = layers[0]
+        media_type = str(layer.get("mediaType") or "")
+        if media_type not in (JWS_MEDIA_TYPE, COSE_MEDIA_TYPE):
+            problems.append(f"signature {tried}: unsupported envelope type '{media_type}'")
+            continue
+        raw = client.blob_bytes(url.repository, layer, MAX_ENVELOPE_SIZE)
+        try:
+            envelope = parse_envelope(media_type, raw)
+            outcome = check_signature(envelope, policy=policy, trusted=config.certificates,
+                                      digest=digest)
+        except NotationError as err:
+            problems.append(f"signature {tried}: {err}")
+            continue
+        if outcome.authentic:
+            return Verification(True, f"notation trust policy '{policy.name}', identity "
+                                f"'{outcome.identity}'", outcome.warnings)
+        return Verification(False, f"trust policy statement '{policy.name}' (level "
+                            f"{policy.level}) only logs: {'; '.join(outcome.warnings)}",
+                            outcome.warnings)
+    if not tried:
+        raise _failed(NOTATION, f"no notation signature found for '{reference}'")
+    raise _failed(NOTATION, f"signature verification failed for all the signatures of "
+                  f"'{reference}' (trust policy '{policy.name}', secret '{config.secret}'): "
+                  f"{'; '.join(problems)}")
+
+
+# --- the reconcile step ---------------------------------------------------------------------
+
+
+async def verify_source(ctx: ReconcileContext[Any], verify: Any, client: RegistryClient,
+                        url: OCIURL, digest: str, what: str, timeout: float, *,
+                        reason: str = VERIFICATION_ERROR) -> Verification:
+    """Verify `url@digest` as `verify` (the object's `spec.verify`) asks and set
+    SourceVerified: True ("verified signature of <what> (...)"), False
+    (VerificationError, then GenericError(`reason`) is raised, so nothing is pulled or
+    stored; StallingError when only a spec change can help), or removed when the trust
+    policy lets it through unverified."""
+    obj = ctx.obj
+    secret_ref = verify.secret_ref.name if verify.secret_ref is not None else None
+    try:
+        data = None
+        if secret_ref is not None and (verify.provider or COSIGN) in (COSIGN, NOTATION):
+            data = await read_secret(ctx.kube, obj.namespace, secret_ref,
+                                     "spec.verify.secretRef", VERIFICATION_ERROR)
+        config = verification_config(verify.provider, secret_ref, obj.namespace, data)
+        result: Verification = await run_blocking(
+            timeout, f"verifying the signature of {url}@{digest}", verify_artifact, client,
+            url, digest, config,
+            on_timeout=lambda m: VerificationFailed(f"failed to verify the signature: {m}"))
+    except VerificationFailed as err:
+        ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, err.message)
+        if err.stalling:
+            raise StallingError(reason, err.message) from None
+        raise GenericError(reason, err.message) from None
+    except GenericError as err:  # the Secret is missing or unreadable
+        ctx.conditions.mark_false(SOURCE_VERIFIED, VERIFICATION_ERROR, err.message)
+        raise GenericError(reason, err.message) from None
+    for warning in result.warnings:
+        ctx.logger.warning("signature verification of %s: %s", what, warning)
+    if result.verified:
+        ctx.conditions.mark_true(SOURCE_VERIFIED, SUCCEEDED, verified_message(what, result))
+    else:
+        ctx.logger.warning("%s is not verified: %s", what, result.detail)
+        ctx.conditions.remove(SOURCE_VERIFIED)
+    return result

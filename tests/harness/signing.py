@@ -1,0 +1,87 @@
+"""The real `cosign` and `notation`, signing artifacts in a test registry.
+
+Both are the pinned binaries from the tool cache (`hack/tools.sh cosign notation`); a
+missing one raises `ToolMissing` (a test failure, never a skip). Each instance keeps its
+keys and configuration in its own directory: `HOME`, `DOCKER_CONFIG` and the notation
+configuration directory point there, so no test reads or writes the user's.
+
+- `Cosign(directory, registry)`: `generate_key_pair(name)` (an encrypted `<name>.key`
+  and `<name>.pub`, password from COSIGN_PASSWORD) and `sign(image_ref, key)`, with
+  `--tlog-upload=false` (no Rekor), `--yes` (no prompt) and the registry's credentials.
+  cosign v2 writes the legacy form: the `sha256-<hex>.sig` tag with a simple signing
+  layer.
+- `Notation(directory, registry)`: `generate_test_key(name)` (`notation cert
+  generate-test`: an RSA-2048 self-signed code-signing certificate, returned as PEM) and
+  `sign(image_ref, key, signature_format="jws"|"cose")`. The registry (distribution 2.8)
+  has no referrers API, so notation stores the referrers tag `sha256-<hex>`.
+
+The registry's TLS certificate is trusted through SSL_CERT_FILE (Go reads it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from afflux.cli.devenv import Registry
+from afflux.cli.devenv._tools import tool_path
+
+__all__ = ["Cosign", "Notation"]
+
+COSIGN_PASSWORD = "afflux-test-cosign"
+
+
+class _Tool:
+    name = ""
+
+    def __init__(self, directory: Path, registry: Registry) -> None:
+        self.binary = str(tool_path(self.name))
+        self.directory = directory
+        self.registry = registry
+        directory.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "HOME": str(directory),
+            "DOCKER_CONFIG": str(directory / "docker"),
+            "XDG_CONFIG_HOME": str(directory / "xdg"),
+            "NOTATION_CONFIG": str(directory / "notation"),
+            "SSL_CERT_FILE": str(registry.ca_cert),
+            "COSIGN_PASSWORD": COSIGN_PASSWORD,
+        }
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run([self.binary, *args], env=self.env, cwd=self.directory,
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise AssertionError(f"{self.name} {' '.join(args[:2])} exited {done.returncode}:\n"
+                                 f"{done.stderr}{done.stdout}")
+        return done.stdout
+
+
+class Cosign(_Tool):
+    name = "cosign"
+
+    def generate_key_pair(self, name: str) -> bytes:
+        """A new key pair `<name>.key` / `<name>.pub`; returns the public key (PEM)."""
+        self.run("generate-key-pair", f"--output-key-prefix={name}")
+        return (self.directory / f"{name}.pub").read_bytes()
+
+    def sign(self, image: str, key: str) -> None:
+        """Sign `host/repo@sha256:...` with the private key `<key>.key`."""
+        self.run("sign", "--key", f"{key}.key", "--tlog-upload=false", "--yes",
+                 "--registry-username", self.registry.username,
+                 "--registry-password", self.registry.password, image)
+
+
+class Notation(_Tool):
+    name = "notation"
+
+    def generate_test_key(self, name: str) -> bytes:
+        """A new self-signed test key and certificate `name`; returns the certificate."""
+        self.run("cert", "generate-test", name)
+        return (self.directory / "notation" / "localkeys" / f"{name}.crt").read_bytes()
+
+    def sign(self, image: str, key: str, signature_format: str = "jws") -> None:
+        self.run("sign", "--key", key, "--signature-format", signature_format,
+                 "-u", self.registry.username, "-p", self.registry.password, image)

@@ -1,0 +1,270 @@
+"""OCIRepository `spec.verify` end to end: artifacts pushed to the real registry (TLS,
+htpasswd) with oras-py, signed here by the real `cosign` and `notation` binaries, and a
+real source-controller process verifying them (in Python, without those binaries).
+
+cosign: `generate-key-pair` + `sign --key --tlog-upload=false` (the `.sig` tag form that
+cosign v2 writes by default). notation: `cert generate-test` + `sign`, JWS (its default)
+and COSE; the registry has no referrers API, so notation writes the referrers tag.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from source_env import SourceEnv, obj_name, start_source_env
+from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
+
+from afflux.cli.devenv import Registry
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_helm import HelmTool
+from harness.signing import Cosign, Notation
+
+pytestmark = pytest.mark.integration
+
+KIND = "OCIRepository"
+__all__ = ["pusher"]  # the fixture, shared with test_ocirepository
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[SourceEnv]:
+    yield from start_source_env(cluster, start_controller, tmp_path_factory, "ociverify")
+
+
+@pytest.fixture(scope="module")
+def cosign(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Cosign:
+    return Cosign(tmp_path_factory.mktemp("cosign"), registry)
+
+
+@pytest.fixture(scope="module")
+def notation(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Notation:
+    return Notation(tmp_path_factory.mktemp("notation"), registry)
+
+
+def trust_policy(*, level: str = "strict", scopes: list[str] | None = None,
+                 identities: list[str] | None = None) -> str:
+    statement: dict[str, Any] = {
+        "name": "afflux-test", "registryScopes": scopes or ["*"],
+        "signatureVerification": {"level": level},
+        "trustStores": ["ca:afflux-test"], "trustedIdentities": identities or ["*"]}
+    return json.dumps({"version": "1.0", "trustPolicies": [statement]})
+
+
+def oci_spec(env: SourceEnv, registry: Registry, repo: str, tag: str,
+             verify: dict[str, Any]) -> dict[str, Any]:
+    return {"url": f"oci://{registry.host}/{repo}", "ref": {"tag": tag}, "verify": verify,
+            **registry_secrets(env, registry)}
+
+
+def create_verified(env: SourceEnv, registry: Registry, repo: str, provider: str,
+                    secret_data: dict[str, str | bytes]) -> str:
+    """A Secret with `secret_data`, and an OCIRepository of `repo:v1` verified with it."""
+    secret = env.secret(obj_name(provider), secret_data)
+    return env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": provider, "secretRef": {"name": secret}}))
+
+
+def verified(env: SourceEnv, obj: dict[str, Any]) -> dict[str, Any]:
+    cond = env.condition(obj, "SourceVerified")
+    assert cond is not None, obj["status"]
+    return cond
+
+
+def wait_unverified(env: SourceEnv, name: str, *words: str, after: str | None = None,
+                    stalled: bool = False) -> dict[str, Any]:
+    """The object once SourceVerified=False (VerificationError) and Ready=False, with
+    `words` in the message (once it handled the requestedAt `after`); Stalled only when
+    `stalled`."""
+    obj = env.wait_failed(KIND, name, "VerificationError", after=after, stalled=stalled)
+    cond = verified(env, obj)
+    assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
+    for word in words:
+        assert word in cond["message"], cond
+    return obj
+
+
+# --- cosign ----------------------------------------------------------------------------
+
+
+def test_cosign_signed_artifact_is_verified_and_stored(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "signed\n"})
+    public = cosign.generate_key_pair("good")
+    cosign.sign(f"{registry.host}/{repo}@{digest}", "good")
+    name = create_verified(env, registry, repo, "cosign", {
+        "other.pub": cosign.generate_key_pair("unused"), "good.pub": public,
+        "README": "not a key"})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and cond["reason"] == "Succeeded", cond
+    assert f"verified signature of revision v1@{digest}" in cond["message"]
+    assert "good.pub" in cond["message"]
+    assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"signed\n"}
+
+    # spec.verify removed: the condition goes
+    env.patch(KIND, name, {"spec": {"verify": None}})
+    env.wait_ready(KIND, name, f"v1@{digest}",
+                   check=lambda o: env.condition(o, "SourceVerified") is None)
+
+
+def test_cosign_unsigned_artifact_is_refused(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "unsigned\n"})
+    name = create_verified(env, registry, repo, "cosign",
+                           {"cosign.pub": cosign.generate_key_pair("k-unsigned")})
+    obj = wait_unverified(env, name, "no cosign signature found", digest)
+    assert "artifact" not in obj["status"]
+    assert env.stored_files(KIND, name) == []
+
+
+def test_cosign_signature_by_another_key_is_refused(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "mallory\n"})
+    cosign.generate_key_pair("mallory")
+    cosign.sign(f"{registry.host}/{repo}@{digest}", "mallory")
+    name = create_verified(env, registry, repo, "cosign",
+                           {"trusted.pub": cosign.generate_key_pair("trusted")})
+    obj = wait_unverified(env, name, "no matching signatures", "trusted.pub")
+    assert "artifact" not in obj["status"]
+
+
+def test_a_retagged_unsigned_artifact_keeps_the_last_verified_one(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign) -> None:
+    repo = repo_name()
+    good = pusher.push(repo, "v1", {"app.yaml": "good\n"})
+    public = cosign.generate_key_pair("release")
+    cosign.sign(f"{registry.host}/{repo}@{good}", "release")
+    name = create_verified(env, registry, repo, "cosign", {"release.pub": public})
+    first = env.wait_ready(KIND, name, f"v1@{good}")
+    artifact = first["status"]["artifact"]
+
+    evil = pusher.push(repo, "v1", {"app.yaml": "evil\n"})  # the tag moved, not re-signed
+    assert evil != good
+    obj = wait_unverified(env, name, evil, after=env.request_reconcile(KIND, name))
+    assert obj["status"]["artifact"] == artifact  # the last good artifact stays
+    assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"good\n"}
+
+    cosign.sign(f"{registry.host}/{repo}@{evil}", "release")  # now signed: taken
+    env.request_reconcile(KIND, name)
+    obj = env.wait_ready(KIND, name, f"v1@{evil}")
+    assert verified(env, obj)["status"] == "True"
+
+
+def test_cosign_keyless_is_refused_with_a_reason(
+        env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
+    repo = repo_name()
+    pusher.push(repo, "v1", {"a": "1"})
+    name = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}],
+        "trustedRootSecretRef": {"name": "sigstore-root"}}))
+    obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef",
+                          stalled=True)
+    assert "artifact" not in obj["status"]
+
+
+# --- notation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signature_format", ["jws", "cose"])
+def test_notation_signed_artifact_is_verified(
+        env: SourceEnv, registry: Registry, pusher: Pusher, notation: Notation,
+        signature_format: str) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": f"{signature_format}\n"})
+    cert = notation.generate_test_key(f"signer-{signature_format}")
+    notation.sign(f"{registry.host}/{repo}@{digest}", f"signer-{signature_format}",
+                  signature_format)
+    name = create_verified(env, registry, repo, "notation", {
+        "trustpolicy.json": trust_policy(
+            scopes=[f"{registry.host}/{repo}"],
+            identities=[f"x509.subject: C=US, ST=WA, O=Notary, CN=signer-{signature_format}"]),
+        "signer.crt": cert})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    cond = verified(env, obj)
+    assert cond["status"] == "True", cond
+    assert f"verified signature of revision v1@{digest}" in cond["message"]
+
+
+def test_notation_refuses_untrusted_certificates_and_identities(
+        env: SourceEnv, registry: Registry, pusher: Pusher, notation: Notation) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "n\n"})
+    notation.generate_test_key("n-signer")
+    notation.sign(f"{registry.host}/{repo}@{digest}", "n-signer")
+    stranger = notation.generate_test_key("n-stranger")
+
+    name = create_verified(env, registry, repo, "notation",
+                           {"trustpolicy.json": trust_policy(), "ca.pem": stranger})
+    secret = env.get(KIND, name)["spec"]["verify"]["secretRef"]["name"]
+    obj = wait_unverified(env, name, "does not end in a certificate of the verification secret")
+    assert "artifact" not in obj["status"]
+
+    # the right certificate, but an identity the policy does not trust
+    env.secret(secret, {
+        "trustpolicy.json": trust_policy(identities=["x509.subject: C=US, ST=WA, O=Other"]),
+        "ca.pem": (Path(notation.directory) / "notation/localkeys/n-signer.crt").read_bytes()})
+    wait_unverified(env, name, "trustedIdentities", after=env.request_reconcile(KIND, name))
+
+    # audit only logs a failed authenticity: the artifact is used, not marked verified
+    env.secret(secret, {"trustpolicy.json": trust_policy(level="audit"), "ca.pem": stranger})
+    env.request_reconcile(KIND, name)
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    assert env.condition(obj, "SourceVerified") is None
+
+
+def test_notation_unsigned_and_missing_trust_policy(
+        env: SourceEnv, registry: Registry, pusher: Pusher, notation: Notation) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "u\n"})
+    cert = notation.generate_test_key("u-signer")
+    name = create_verified(env, registry, repo, "notation", {"ca.crt": cert})
+    secret = env.get(KIND, name)["spec"]["verify"]["secretRef"]["name"]
+    wait_unverified(env, name, "'trustpolicy.json' not found")
+
+    env.secret(secret, {"ca.crt": cert, "trustpolicy.json": trust_policy()})
+    obj = wait_unverified(env, name, "no notation signature found", digest,
+                          after=env.request_reconcile(KIND, name))
+    assert "artifact" not in obj["status"]
+
+
+# --- HelmChart from an OCI HelmRepository ---------------------------------------------
+
+
+def test_helmchart_from_an_oci_repository_verifies_the_chart(
+        env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign: Cosign,
+        tmp_path: Path) -> None:
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    packages = {v: helm_tool.package(helm_tool.make_chart(tmp_path / v, "app", v),
+                                     tmp_path / "pkg") for v in ("1.0.0", "1.1.0")}
+    signed = helm_tool.push(registry, packages["1.0.0"], base)
+    public = cosign.generate_key_pair("charts")
+    cosign.sign(f"{registry.host}/{base}/app@{signed}", "charts")
+    secret = env.secret(obj_name("cosign"), {"charts.pub": public})
+    registry_secrets(env, registry)
+    repo = env.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}",
+        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
+    name = env.create("HelmChart", obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
+        "verify": {"provider": "cosign", "secretRef": {"name": secret}}})
+    obj = env.wait_ready("HelmChart", name, "1.0.0")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and "verified signature of version 1.0.0" in cond["message"]
+    assert env.download(obj["status"]["artifact"]) == packages["1.0.0"].read_bytes()
+
+    helm_tool.push(registry, packages["1.1.0"], base)  # a newer version nobody signed
+    stamp = env.request_reconcile("HelmChart", name)
+    obj = env.wait_failed("HelmChart", name, "ChartVerificationError", after=stamp)
+    cond = verified(env, obj)
+    assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
+    assert "no cosign signature found" in cond["message"]
+    assert env.condition(obj, "BuildFailed")["reason"] == "ChartVerificationError"
+    assert obj["status"]["artifact"]["revision"] == "1.0.0"  # the last good chart stays
