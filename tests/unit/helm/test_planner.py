@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from afflux.api import HelmRelease
 from afflux.controllers.helm._planner import (
     Action,
     Desired,
@@ -20,6 +19,8 @@ from afflux.controllers.helm._planner import (
 )
 from afflux.controllers.helm._release import ReleaseInfo, snapshot
 from afflux.controllers.helm._values import config_digest
+
+from .objects import helm_release
 
 VALUES = {"replicas": 2}
 DIGEST = config_digest(VALUES)
@@ -133,13 +134,6 @@ def test_remediations_are_marked_and_stall_messages_count_attempts() -> None:
     assert step.message == "Failed to install after 1 attempt(s)"
 
 
-def hr(spec: dict[str, Any]) -> HelmRelease:
-    return HelmRelease.from_dict({
-        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-        "metadata": {"name": "app", "namespace": "apps"},
-        "spec": {"interval": "1m", "chartRef": {"kind": "HelmChart", "name": "c"}, **spec}})
-
-
 REMEDIATION_CASES = [
     ("defaults", {}, Remediation(0, False, False, "uninstall"), Remediation(0, False, False)),
     ("upgrade retries imply remediateLastFailure",
@@ -160,7 +154,7 @@ REMEDIATION_CASES = [
                          ids=[c[0] for c in REMEDIATION_CASES])
 def test_desired_remediations(spec: dict[str, Any], install: Remediation,
                               upgrade: Remediation) -> None:
-    assert desired_remediations(hr(spec)) == (install, upgrade)
+    assert desired_remediations(helm_release(spec, 'app')) == (install, upgrade)
 
 
 MOVED_CASES = [

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from afflux.api import HelmRelease
 from afflux.controllers.helm._args import (
     install_args,
     rollback_args,
@@ -40,6 +39,8 @@ from afflux.controllers.helm._status import (
 from afflux.controllers.helm._status import (
     test_message as helm_test_message,
 )
+
+from .objects import helm_release
 
 RELEASE = {
     "name": "web", "namespace": "apps", "version": 3,
@@ -183,36 +184,29 @@ def test_counters_reset(kwargs: dict[str, Any], expected: bool) -> None:
     assert counters_reset(LAST, **kwargs) is expected
 
 
-def hr(spec: dict[str, Any]) -> HelmRelease:
-    return HelmRelease.from_dict({
-        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-        "metadata": {"name": "web", "namespace": "apps"},
-        "spec": {"interval": "1m", "chartRef": {"kind": "HelmChart", "name": "c"}, **spec}})
-
-
 ARGS_CASES = [
-    ("install defaults", install_args(hr({}), "/c", "/v"),
+    ("install defaults", install_args(helm_release({}), "/c", "/v"),
      (["install", "web", "/c", "--values", "/v", "--timeout", "300s", "--wait",
        "--wait-for-jobs", "--take-ownership"], 300.0)),
-    ("install options", install_args(hr({"timeout": "1m", "install": {
+    ("install options", install_args(helm_release({"timeout": "1m", "install": {
         "disableWaitForJobs": True, "createNamespace": True, "crds": "Skip",
         "disableHooks": True, "replace": True}}), "/c", "/v", ["--post-renderer", "/p"]),
      (["install", "web", "/c", "--values", "/v", "--timeout", "60s", "--wait", "--no-hooks",
        "--take-ownership", "--post-renderer", "/p", "--create-namespace", "--replace",
        "--skip-crds"], 60.0)),
-    ("upgrade options", upgrade_args(hr({"maxHistory": 0, "targetNamespace": "t", "upgrade": {
+    ("upgrade options", upgrade_args(helm_release({"maxHistory": 0, "targetNamespace": "t", "upgrade": {
         "timeout": "2m", "disableWait": True, "force": True, "preserveValues": True,
         "cleanupOnFail": True}}), "/c", "/v"),
      (["upgrade", "t-web", "/c", "--values", "/v", "--timeout", "120s", "--history-max", "0",
        "--take-ownership", "--reuse-values", "--force", "--cleanup-on-fail"], 120.0)),
-    ("rollback", rollback_args(hr({"rollback": {"recreate": True}}), 2),
+    ("rollback", rollback_args(helm_release({"rollback": {"recreate": True}}), 2),
      (["rollback", "web", "2", "--timeout", "300s", "--history-max", "5", "--wait",
        "--wait-for-jobs", "--recreate-pods"], 300.0)),
-    ("uninstall", uninstall_args(hr({"uninstall": {"keepHistory": True,
+    ("uninstall", uninstall_args(helm_release({"uninstall": {"keepHistory": True,
                                                    "deletionPropagation": "foreground"}})),
      (["uninstall", "web", "--timeout", "300s", "--cascade", "foreground", "--wait",
        "--keep-history"], 300.0)),
-    ("test filters", helm_test_args(hr({"test": {"enable": True, "filters": [
+    ("test filters", helm_test_args(helm_release({"test": {"enable": True, "filters": [
         {"name": "a"}, {"name": "b", "exclude": True}]}})),
      (["test", "web", "--timeout", "300s", "--filter", "name=a", "--filter", "!name=b"],
       300.0)),
