@@ -3,7 +3,8 @@
 helm's `--post-renderer` runs a program with the rendered manifests on stdin and installs
 what it prints. `post_renderer_args` writes, into the action's private workspace, the
 post-renderers as JSON and a small executable that runs this module
-(`python -m afflux.controllers.helm._postrender <config.json>`). `main` then, for each
+(`python -m afflux.controllers.helm._postrender <config.json> <kustomize>`, the
+`kustomize` program found by the controller). `main` then, for each
 post-renderer in order, writes the manifests and a kustomization.yaml (`resources`,
 `patches` with their targets, `images`) into a temporary directory and runs the real
 `kustomize build` on it. The deprecated `patchesStrategicMerge` and `patchesJson6902` are
@@ -49,13 +50,15 @@ def kustomization_for(renderer: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_renderer_args(hr: HelmRelease, ws: Workspace) -> list[str]:
-    """`--post-renderer <program>` for the HelmRelease's post-renderers (none: [])."""
+    """`--post-renderer <program>` for the HelmRelease's post-renderers (none: []).
+    Raises HelmError when kustomize is not installed."""
     renderers = [r.to_dict() for r in hr.spec.post_renderers or [] if r.kustomize is not None]
     if not renderers:
         return []
     config = ws.write("postrender.json", json.dumps(renderers))
     program = ws.write("post-render", "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in (
-        sys.executable, "-m", "afflux.controllers.helm._postrender", str(config))) + "\n")
+        sys.executable, "-m", "afflux.controllers.helm._postrender", str(config),
+        find_tool("kustomize"))) + "\n")
     os.chmod(program, 0o700)
     return ["--post-renderer", str(program)]
 
@@ -78,7 +81,7 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     renderers = json.loads(Path(args[0]).read_text())
-    sys.stdout.write(render(sys.stdin.read(), renderers, find_tool("kustomize")))
+    sys.stdout.write(render(sys.stdin.read(), renderers, args[1]))
 
 
 if __name__ == "__main__":

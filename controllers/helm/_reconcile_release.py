@@ -234,7 +234,10 @@ class _Run:
         async with self.state.services.helm.workspace(self.target) as ws:
             chart_dir = await self.source.fetch(ws.root / "chart")
             values = ws.write_values(self.state.values)
-            post = post_renderer_args(hr, ws)
+            try:
+                post = post_renderer_args(hr, ws)
+            except HelmError as err:
+                raise GenericError(INIT_FAILED, str(err)) from None
             build = install_args if verb == ACTION_INSTALL else upgrade_args
             args, timeout = build(hr, str(chart_dir), str(values), post)
             error = await self.attempt(ws, args, timeout)

@@ -270,7 +270,7 @@ def test_a_failed_upgrade_is_rolled_back_then_stalls_until_the_values_change(
     env.delete(name)
 
 
-def test_chart_ref_to_an_oci_repository(env: HelmEnv, registry: Registry,
+def test_chart_ref_to_an_oci_repository_with_a_post_renderer(env: HelmEnv, registry: Registry,
                                         packages: dict[str, Path]) -> None:
     repository = f"charts-{uuid.uuid4().hex[:6]}"
     env.helm.push(registry, packages["app-1.1.0"], repository)
@@ -282,8 +282,12 @@ def test_chart_ref_to_an_oci_repository(env: HelmEnv, registry: Registry,
         "url": f"oci://{registry.host}/{repository}/app", "ref": {"tag": "1.1.0"},
         "layerSelector": {"mediaType": HELM_CHART_MEDIA_TYPE, "operation": "copy"},
         "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
-    name = env.create(obj_name("hr"), {"chartRef": {"kind": "OCIRepository", "name": oci},
-                                       "values": {"replicas": 6}})
+    patch = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: any\n  labels:\n"
+             "    post-rendered: \"yes\"\n")
+    name = env.create(obj_name("hr"), {
+        "chartRef": {"kind": "OCIRepository", "name": oci}, "values": {"replicas": 6},
+        "postRenderers": [{"kustomize": {"patches": [
+            {"patch": patch, "target": {"kind": "ConfigMap"}}]}}]})
     obj = env.ready(name, "InstallSucceeded")
     oci_revision = env.source.get("OCIRepository", oci)["status"]["artifact"]["revision"]
     digest = oci_revision.rsplit("@", 1)[1]
@@ -292,7 +296,9 @@ def test_chart_ref_to_an_oci_repository(env: HelmEnv, registry: Registry,
     assert obj["status"]["history"][0]["ociDigest"] == digest
     assert "helmChart" not in obj["status"]
     assert env.helm_history(name)[0]["chart"] == "app-1.1.0"
-    assert env.configmap(name)["data"] == {"replicas": "6"}
+    configmap = env.configmap(name)
+    assert configmap["data"] == {"replicas": "6"}
+    assert configmap["metadata"]["labels"]["post-rendered"] == "yes"  # kustomize ran
     env.delete(name)
     eventually(lambda: name not in env.helm_list(), TIMEOUT, message="release uninstalled")
 
