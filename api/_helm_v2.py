@@ -567,3 +567,32 @@ class HelmRelease(Resource):
     def reset_requested_at(self) -> str | None:
         """The reconcile.fluxcd.io/resetAt annotation, if any."""
         return self.annotations.get(_meta.RESET_AT_ANNOTATION)
+
+
+# --- reasons (Flux's helm-controller strings; other tools read them) -----------------------
+INSTALL_SUCCEEDED = "InstallSucceeded"
+INSTALL_FAILED = "InstallFailed"
+UPGRADE_SUCCEEDED = "UpgradeSucceeded"
+UPGRADE_FAILED = "UpgradeFailed"
+TEST_SUCCEEDED = "TestSucceeded"
+TEST_FAILED = "TestFailed"
+ROLLBACK_SUCCEEDED = "RollbackSucceeded"
+ROLLBACK_FAILED = "RollbackFailed"
+UNINSTALL_SUCCEEDED = "UninstallSucceeded"
+UNINSTALL_FAILED = "UninstallFailed"
+ARTIFACT_FAILED = _meta.ARTIFACT_FAILED
+INIT_FAILED = "InitFailed"
+GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
+DEPENDENCY_NOT_READY = _meta.DEPENDENCY_NOT_READY
+RETRIES_EXCEEDED = "RetriesExceeded"
+DRIFT_DETECTED = "DriftDetected"
+NO_DRIFT_DETECTED = "NoDriftDetected"
+
+#: Event metadata keys (prefixed with the group, where notification-controller reads them).
+REVISION_METADATA = f"{GROUP}/revision"
+TOKEN_METADATA = f"{GROUP}/token"
+OCI_DIGEST_METADATA = f"{GROUP}/oci-digest"
+
+#: The actions recorded as status.lastAttemptedReleaseAction.
+ACTION_INSTALL = "install"
+ACTION_UPGRADE = "upgrade"

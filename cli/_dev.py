@@ -38,8 +38,8 @@ def _operators(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown operator(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(OPERATOR_MODULES)} (helm-controller and notification-controller "
-            "do not exist yet)")
+            f"{', '.join(OPERATOR_MODULES)} (notification-controller "
+            "does not exist yet)")
     return names
 
 
@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         if name == "up":
             a.add_argument("--operators", type=_operators, default=None,
                            help="operators to run, comma-separated (default: all that exist: "
-                                "source, kustomize, image-reflector, image-automation "
+                                "source, kustomize, helm, image-reflector, image-automation "
                                 "controllers)")
         a.set_defaults(func=run)
 

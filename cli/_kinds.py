@@ -234,24 +234,26 @@ CONTROLLERS = (
     "image-automation-controller",
 )
 
-#: The operators afflux has today (helm-controller and notification-controller do not
-#: exist yet: nothing may install, bootstrap or expect them).
+#: The operators afflux has today (notification-controller does not exist yet: nothing may
+#: install, bootstrap or expect it).
 AVAILABLE_CONTROLLERS = (
     "source-controller",
     "kustomize-controller",
+    "helm-controller",
     "image-reflector-controller",
     "image-automation-controller",
 )
 
-#: `--components` when not given (install, bootstrap, check): flux's defaults (source,
-#: kustomize, helm, notification) that exist; the image controllers are extras, as in flux.
+#: `--components` when not given (install, bootstrap, check): source and kustomize (flux's
+#: defaults also have helm and notification: helm-controller is new and still opt-in with
+#: --components-extra); the image controllers are extras, as in flux.
 DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller")
 
 #: The help text of `--components`.
 COMPONENTS_HELP = (
     "the operators, comma-separated (default source-controller,kustomize-controller: "
-    "flux's defaults that afflux has; helm-controller and notification-controller do not "
-    "exist yet)"
+    "add helm-controller and the image controllers with --components-extra; "
+    "notification-controller does not exist yet)"
 )
 
 #: The operator that reconciles each kind (for hints).

@@ -17,7 +17,7 @@ and prepares the cluster for afflux: the Flux CRDs, the `flux-system` namespace,
 the Secrets `registry-credentials` (dockerconfigjson) and `registry-ca` (`ca.crt`) and the
 ConfigMap `dev-env` (`DEV_REGISTRY`, `DEV_GIT_URL`) that examples/fleet refers to.
 
-The operators (source, kustomize, image-reflector, image-automation) run out of cluster,
+The operators (source, kustomize, helm, image-reflector, image-automation) run out of cluster,
 with the cluster's admin kubeconfig, watching every namespace, with leader election on so
 that each keeps a `<controller>-leader-election` Lease in `flux-system` fresh (that is how
 `afflux check` sees a local operator). The local cluster's nodes are kwok's fake nodes,
@@ -67,10 +67,11 @@ __all__ = [
 ]
 
 #: controller name -> the module `python -m afflux.controllers.<module>` runs. Only the
-#: operators that exist (helm-controller and notification-controller do not yet).
+#: operators that exist (notification-controller does not yet).
 OPERATOR_MODULES: dict[str, str] = {
     "source-controller": "source",
     "kustomize-controller": "kustomize",
+    "helm-controller": "helm",
     "image-reflector-controller": "image_reflector",
     "image-automation-controller": "image_automation",
 }

@@ -213,5 +213,5 @@ def test_bootstrap_flags_defaults() -> None:
 def test_bootstrap_refuses_operators_that_do_not_exist(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         parse_args(["bootstrap", "git", "--url", "https://h/r.git",
-                    "--components-extra", "helm-controller"])
-    assert "do not exist yet" in capsys.readouterr().err
+                    "--components-extra", "notification-controller"])
+    assert "does not exist yet" in capsys.readouterr().err

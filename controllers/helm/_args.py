@@ -1,0 +1,125 @@
+"""The `helm` command lines of a HelmRelease's actions, from its spec. Pure.
+
+Each function returns (arguments after `helm`, the action's timeout in seconds). Paths (the
+chart directory, the values file, the post-renderer) are given by the caller; nothing here
+carries a value or a secret. Flux's defaults: wait for readiness and for Jobs unless
+`disableWait`/`disableWaitForJobs`; take ownership of existing objects unless
+`disableTakeOwnership`; upgrades reset the values to the chart's and the given ones unless
+`preserveValues` (`--reuse-values`); `maxHistory` (5 by default, 0 unlimited) bounds the
+records an upgrade or rollback keeps; `install.crds: Skip` (or `skipCRDs`) is
+`--skip-crds`, `Create`/`CreateReplace` let Helm create the chart's CRDs (Helm itself never
+replaces an existing CRD); upgrades leave CRDs alone, as Helm does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from afflux.api import HelmRelease, parse_duration
+
+__all__ = [
+    "install_args",
+    "rollback_args",
+    "test_args",
+    "timeout_of",
+    "uninstall_args",
+    "upgrade_args",
+]
+
+
+def timeout_of(hr: HelmRelease, action: Any) -> float:
+    """The action's `timeout`, else `spec.timeout`, else 5m."""
+    for text in (getattr(action, "timeout", None) if action is not None else None,
+                 hr.spec.timeout):
+        if text:
+            return parse_duration(text)
+    return HelmRelease.DEFAULT_TIMEOUT
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _flag(args: list[str], on: Any, flag: str) -> None:
+    if on:
+        args.append(flag)
+
+
+def _wait(args: list[str], action: Any) -> None:
+    if not (action and action.disable_wait):
+        args.append("--wait")
+        if not (action and action.disable_wait_for_jobs):
+            args.append("--wait-for-jobs")
+
+
+def _common(args: list[str], action: Any, post_renderer: Sequence[str]) -> None:
+    _wait(args, action)
+    _flag(args, action and action.disable_hooks, "--no-hooks")
+    _flag(args, action and action.disable_open_api_validation, "--disable-openapi-validation")
+    if not (action and getattr(action, "disable_take_ownership", None)):
+        args.append("--take-ownership")
+    args.extend(post_renderer)
+
+
+def install_args(hr: HelmRelease, chart: str, values_file: str,
+                 post_renderer: Sequence[str] = ()) -> tuple[list[str], float]:
+    inst = hr.spec.install
+    timeout = timeout_of(hr, inst)
+    args = ["install", hr.release_name, chart, "--values", values_file,
+            "--timeout", _seconds(timeout)]
+    _common(args, inst, post_renderer)
+    _flag(args, inst and inst.create_namespace, "--create-namespace")
+    _flag(args, inst and inst.replace, "--replace")
+    _flag(args, inst and (inst.skip_crds or inst.crds == "Skip"), "--skip-crds")
+    return args, timeout
+
+
+def upgrade_args(hr: HelmRelease, chart: str, values_file: str,
+                 post_renderer: Sequence[str] = ()) -> tuple[list[str], float]:
+    upg = hr.spec.upgrade
+    timeout = timeout_of(hr, upg)
+    args = ["upgrade", hr.release_name, chart, "--values", values_file,
+            "--timeout", _seconds(timeout), "--history-max", str(hr.max_history)]
+    _common(args, upg, post_renderer)
+    args.append("--reuse-values" if upg and upg.preserve_values else "--reset-values")
+    _flag(args, upg and upg.force, "--force")
+    _flag(args, upg and upg.cleanup_on_fail, "--cleanup-on-fail")
+    return args, timeout
+
+
+def rollback_args(hr: HelmRelease, version: int) -> tuple[list[str], float]:
+    rb = hr.spec.rollback
+    timeout = timeout_of(hr, rb)
+    args = ["rollback", hr.release_name, str(version), "--timeout", _seconds(timeout),
+            "--history-max", str(hr.max_history)]
+    _wait(args, rb)
+    _flag(args, rb and rb.disable_hooks, "--no-hooks")
+    _flag(args, rb and rb.force, "--force")
+    _flag(args, rb and rb.recreate, "--recreate-pods")
+    _flag(args, rb and rb.cleanup_on_fail, "--cleanup-on-fail")
+    return args, timeout
+
+
+def uninstall_args(hr: HelmRelease, release_name: str | None = None, *,
+                   keep_history: bool | None = None) -> tuple[list[str], float]:
+    un = hr.spec.uninstall
+    timeout = timeout_of(hr, un)
+    args = ["uninstall", release_name or hr.release_name, "--timeout", _seconds(timeout),
+            "--cascade", (un.deletion_propagation if un and un.deletion_propagation
+                          else "background")]
+    if not (un and un.disable_wait):
+        args.append("--wait")
+    _flag(args, un and un.disable_hooks, "--no-hooks")
+    keep = (un and un.keep_history) if keep_history is None else keep_history
+    _flag(args, keep, "--keep-history")
+    return args, timeout
+
+
+def test_args(hr: HelmRelease) -> tuple[list[str], float]:
+    test = hr.spec.test
+    timeout = timeout_of(hr, test)
+    args = ["test", hr.release_name, "--timeout", _seconds(timeout)]
+    for f in (test.filters or []) if test else []:
+        args += ["--filter", f"{'!' if f.exclude else ''}name={f.name}"]
+    return args, timeout

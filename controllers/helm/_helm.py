@@ -1,0 +1,162 @@
+"""The Helm engine: the real, pinned `helm` binary, run once per action.
+
+Why the binary and not a Helm reimplementation or a Go helper of our own:
+
+- Releases must be real Helm releases. `helm install/upgrade/rollback/uninstall/test` write
+  the same release records (Secrets `sh.helm.release.v1.<name>.v<N>`), run the same hooks,
+  waits (`--wait`, `--wait-for-jobs`), CRD handling, three-way merges and chart tests as a
+  user's `helm`, because they *are* that code: `helm list/history/get/rollback` see and act
+  on what afflux did, and afflux takes over what `helm install` did. Rendering Go templates,
+  Sprig functions, hook ordering and Helm's upgrade patching again in Python would be a
+  second, subtly different Helm.
+- The binary is already pinned and built from Go modules by `hack/tools.sh` (source-controller
+  packages charts with it); a Go helper linking Helm's SDK would be a second Go build to pin
+  and maintain for the same code.
+- Its cost is one process per action, which is paid only when something changes: the
+  controller reads the release records itself (`_release`) to decide whether anything must
+  happen, so a reconcile that finds the release in sync starts no process at all.
+
+What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
+other than the release's (`helm -n` is both), so `spec.storageNamespace` must equal the
+release namespace here (see `_reconcile_release`).
+
+Secrets stay off command lines and out of logs: the values go through a file, the kubeconfig
+through `$KUBECONFIG`, both in a private temporary directory (0700, files 0600) that is
+removed after the action, together with Helm's own cache/config homes. Impersonation is
+`--kube-as-user`. The environment of the process is built from scratch (PATH, the homes,
+KUBECONFIG, and the in-cluster service variables when present), so nothing of the
+controller's environment leaks to hooks or post-renderers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "HelmError",
+    "HelmRunner",
+    "Target",
+    "Workspace",
+    "find_tool",
+]
+
+_PASS_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "HTTP_PROXY",
+             "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+_MAX_ERROR = 2000
+_GRACE = 30.0
+
+
+class HelmError(Exception):
+    """A helm action that failed; the message is helm's own (trimmed)."""
+
+
+def find_tool(name: str, explicit: str | None = None) -> str:
+    """`explicit`, else `$AFFLUX_<NAME>`, else `name` on `$PATH`, else the tool cache."""
+    for candidate in (explicit, os.environ.get(f"AFFLUX_{name.upper()}")):
+        if candidate:
+            return candidate
+    found = shutil.which(name)
+    if found:
+        return found
+    cache = Path(os.environ.get("AFFLUX_CACHE") or Path.home() / ".cache" / "afflux") / "bin"
+    if os.access(cache / name, os.X_OK):
+        return str(cache / name)
+    raise HelmError(f"{name} is not installed: it is neither on $PATH nor in {cache}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom helm acts: a kubeconfig (None: in-cluster or $KUBECONFIG of the
+    controller), a user to impersonate, the release namespace."""
+
+    namespace: str
+    kubeconfig: str | None = None
+    kubeconfig_data: bytes | None = None  # written to the workspace (a remote cluster)
+    as_user: str | None = None
+
+
+@dataclass
+class Workspace:
+    """A private directory for one action: chart, values, kubeconfig, Helm's homes."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def write(self, name: str, data: str | bytes) -> Path:
+        path = self.root / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def write_values(self, values: Mapping[str, Any]) -> Path:
+        return self.write("values.yaml", yaml.safe_dump(dict(values), sort_keys=True,
+                                                        allow_unicode=True))
+
+
+class HelmRunner:
+    """Runs helm actions (see the module docstring)."""
+
+    def __init__(self, binary: str | None = None, *, scratch: str | None = None) -> None:
+        self.binary = find_tool("helm", binary)
+        self.scratch = scratch
+
+    @contextlib.asynccontextmanager
+    async def workspace(self, target: Target) -> AsyncIterator[Workspace]:
+        root = Path(tempfile.mkdtemp(prefix="helm-", dir=self.scratch))
+        try:
+            os.chmod(root, 0o700)
+            ws = Workspace(root)
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root)}
+            for name in ("cache", "config", "data"):
+                env[f"HELM_{name.upper()}_HOME"] = str(root / name)
+            env["HELM_NAMESPACE"] = target.namespace
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+            for name in _PASS_ENV:
+                if name in os.environ:
+                    env[name] = os.environ[name]
+            if target.kubeconfig_data is not None:
+                env["KUBECONFIG"] = str(ws.write("kubeconfig", target.kubeconfig_data))
+            elif target.kubeconfig:
+                env["KUBECONFIG"] = target.kubeconfig
+            ws.env = env
+            yield ws
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
+
+    async def run(self, ws: Workspace, target: Target, args: Sequence[str], *,
+                  timeout: float) -> str:
+        """`helm <args>` for `target`; stdout, or HelmError with helm's message."""
+        argv = [self.binary, *args, "--namespace", target.namespace]
+        if target.as_user:
+            argv += ["--kube-as-user", target.as_user]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=ws.env, cwd=ws.root, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout + _GRACE)
+        except (TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise HelmError(f"helm {args[0]} did not finish within {timeout + _GRACE:g}s"
+                            ) from None
+        if proc.returncode != 0:
+            text = (err.decode(errors="replace") or out.decode(errors="replace")).strip()
+            text = text.removeprefix("Error: ").replace("\n", "; ")
+            if len(text) > _MAX_ERROR:
+                text = text[:_MAX_ERROR] + " ..."
+            raise HelmError(text or f"helm {args[0]} exited {proc.returncode}")
+        return out.decode(errors="replace")

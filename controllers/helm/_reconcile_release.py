@@ -1,0 +1,496 @@
+"""The release phase: observe the Helm release, plan, act with helm, observe again.
+
+1. The target: the controller's own cluster, or `spec.kubeConfig.secretRef` (the Secret's
+   `value`/`value.yaml` key, or the key named) loaded by the runtime's `ClusterClients`
+   (which refuses what a kubeconfig from a Secret must not do); as
+   `spec.serviceAccountName` (or `--default-service-account`) when set, by impersonation
+   (`--kube-as-user` for helm, `Impersonate-User` for our reads of the release records).
+   helm gets a kubeconfig file made from that loaded connection, never the Secret's bytes.
+2. `spec.storageNamespace` must be the release namespace (helm's CLI keeps the records in
+   the release's namespace: `_helm`); otherwise Stalled with what to change.
+3. A release made before under another name, namespace or storage namespace is uninstalled.
+4. The failure counters start again on a new generation, chart version or values digest, or
+   on a `reconcile.fluxcd.io/resetAt` request; a `forceAt` request forces one install or
+   upgrade. Both are honoured when they equal `reconcile.fluxcd.io/requestedAt`, as Flux
+   does, and recorded as `lastHandledResetAt`/`lastHandledForceAt`.
+5. The loop: read the records (`_release`), `plan` (`_planner`), run the action, until the
+   plan is NONE (Ready, from the Released/TestSuccess condition), STALL (Stalled,
+   RetriesExceeded), or a failure: after a failure only a remediation runs in the same
+   reconcile; then the run ends failed and the next attempt comes after a backoff.
+
+Conditions: Released (InstallSucceeded|UpgradeSucceeded, or the *Failed reason),
+TestSuccess (TestSucceeded|TestFailed), Remediated (RollbackSucceeded|UninstallSucceeded or
+*Failed; removed by the next successful install or upgrade). Events (Normal for a success,
+Warning for a failure) carry the chart version and the values digest as Flux's `revision`
+and `token` metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from afflux.api import HelmRelease
+from afflux.api._helm_v2 import (
+    ACTION_INSTALL,
+    ACTION_UPGRADE,
+    GET_LAST_RELEASE_FAILED,
+    INIT_FAILED,
+    INSTALL_FAILED,
+    INSTALL_SUCCEEDED,
+    RETRIES_EXCEEDED,
+    ROLLBACK_FAILED,
+    ROLLBACK_SUCCEEDED,
+    TEST_FAILED,
+    TEST_SUCCEEDED,
+    UNINSTALL_FAILED,
+    UNINSTALL_SUCCEEDED,
+    UPGRADE_FAILED,
+    UPGRADE_SUCCEEDED,
+)
+from afflux.api._meta import (
+    FORCE_AT_ANNOTATION,
+    RELEASED,
+    REMEDIATED,
+    REQUESTED_AT_ANNOTATION,
+    RESET_AT_ANNOTATION,
+    TEST_SUCCESS,
+)
+from afflux.controllers.runtime import (
+    ApiError,
+    GenericError,
+    KubeConfigError,
+    ObjectRef,
+    PhaseResult,
+    ReconcileContext,
+    StallingError,
+    service_account_user,
+)
+
+from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
+from ._helm import HelmError, Target, Workspace
+from ._kubeconfig import helm_kubeconfig
+from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
+from ._postrender import post_renderer_args
+from ._reconcile_source import SourceChart
+from ._release import (
+    RecordError,
+    ReleaseInfo,
+    decode_record,
+    encode_record,
+    latest_release,
+    record_selector,
+)
+from ._state import SECRETS, RunState, event_metadata, run_of
+from ._status import (
+    counters_reset,
+    failure_message,
+    record_snapshot,
+    refresh_statuses,
+    rollback_message,
+    success_message,
+    test_message,
+    uninstall_message,
+)
+
+__all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
+
+MAX_STEPS = 8
+_KUBECONFIG_KEYS = ("value", "value.yaml")
+
+
+class _Failed(Exception):
+    """An action failed: reason and message for the conditions and the run's error."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+async def read_records(kube: Any, namespace: str, name: str) -> list[ReleaseInfo]:
+    """Every record of release `name` in `namespace`."""
+    try:
+        secrets = await kube.list(SECRETS, namespace, label_selector=record_selector(name))
+    except ApiError as err:
+        raise GenericError(GET_LAST_RELEASE_FAILED,
+                           f"could not read the records of release {namespace}/{name}: {err}"
+                           ) from None
+    records = []
+    for secret in secrets:
+        try:
+            release, raw = decode_record(secret)
+        except RecordError as err:
+            raise GenericError(GET_LAST_RELEASE_FAILED,
+                               f"release record '{namespace}/{secret['metadata']['name']}': "
+                               f"{err}") from None
+        records.append(ReleaseInfo.from_record(release, raw))
+    return records
+
+
+async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Target:
+    """The cluster and identity helm acts on (module docstring, 1); sets `state.cluster`."""
+    hr = ctx.obj
+    account = hr.spec.service_account_name or ctx.options.default_service_account
+    user = service_account_user(hr.namespace, account) if account else None
+    clusters = state.services.clusters
+    ref = hr.spec.kube_config.secret_ref if hr.spec.kube_config else None
+    if ref is None:
+        state.cluster = clusters.get(user=user)
+        return Target(hr.release_namespace, kubeconfig=state.services.kubeconfig,
+                      as_user=user)
+    where = f"Secret '{hr.namespace}/{ref.name}'"
+    try:
+        secret = await ctx.kube.get(ObjectRef(SECRETS, hr.namespace, ref.name))
+    except ApiError as err:
+        raise GenericError(INIT_FAILED, f"could not read the kubeconfig {where}: {err}"
+                           ) from None
+    data = (secret or {}).get("data") or {}
+    keys = (ref.key,) if ref.key else _KUBECONFIG_KEYS
+    raw = next((data[k] for k in keys if k in data), None)
+    if secret is None or raw is None:
+        raise GenericError(INIT_FAILED, f"no kubeconfig in {where} (key "
+                           f"{' or '.join(repr(k) for k in keys)})")
+    import base64  # noqa: PLC0415
+
+    try:
+        cluster = clusters.get(user=user, kubeconfig=base64.b64decode(raw))
+        helm_config = helm_kubeconfig(cluster.kube.api_client.configuration)
+    except (KubeConfigError, ValueError) as err:
+        raise StallingError(INIT_FAILED, f"the kubeconfig in {where} cannot be used: {err}"
+                            ) from None
+    state.cluster = cluster
+    return Target(hr.release_namespace, kubeconfig_data=helm_config, as_user=user)
+
+
+class _Run:
+    """One release phase run: the loop and its actions (module docstring)."""
+
+    def __init__(self, ctx: ReconcileContext[HelmRelease], state: RunState, target: Target,
+                 source: SourceChart) -> None:
+        self.ctx = ctx
+        self.hr = ctx.obj
+        self.state = state
+        self.target = target
+        self.source = source
+        self.status = ctx.status
+        self.history: list[dict[str, Any]] = list(ctx.status.get("history") or [])
+        self.records: list[ReleaseInfo] = []
+        self.meta = event_metadata(state)
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def _count(self, key: str) -> int:
+        return int(self.status.get(key) or 0)
+
+    def _bump(self, key: str) -> None:
+        self.status[key] = self._count(key) + 1
+
+    def _chart(self) -> str:
+        assert self.state.chart is not None
+        return f"{self.state.chart.name}@{self.state.chart.version}"
+
+    async def observe(self) -> ReleaseInfo | None:
+        self.records = await read_records(self.state.cluster.kube if self.state.cluster
+                                          else self.ctx.kube, self.target.namespace,
+                                          self.hr.release_name)
+        self.history = refresh_statuses(self.history, self.records)
+        return latest_release(self.records)
+
+    async def snapshot_latest(self) -> ReleaseInfo | None:
+        """Re-read the records after an action and put the latest first in the history."""
+        latest = await self.observe()
+        if latest is not None:
+            self.history = record_snapshot(self.history, latest, self.hr.max_history,
+                                           oci_digest=self.state.oci_digest)
+        elif self.history and self.history[0].get("name") == self.hr.release_name:
+            self.history[0] = {**self.history[0], "status": "uninstalled"}
+        self.status["history"] = self.history
+        return latest
+
+    async def attempt(self, ws: Workspace, args: list[str], timeout: float) -> str | None:
+        """Run helm; its error message, or None when it succeeded."""
+        try:
+            await self.state.services.helm.run(ws, self.target, args, timeout=timeout)
+        except HelmError as err:
+            return str(err)
+        return None
+
+    async def action(self, args: list[str], timeout: float) -> str | None:
+        """`attempt` in a workspace of its own."""
+        async with self.state.services.helm.workspace(self.target) as ws:
+            return await self.attempt(ws, args, timeout)
+
+    async def event(self, warning: bool, reason: str, message: str) -> None:
+        record = self.ctx.events.warning if warning else self.ctx.events.normal
+        await record(reason, message, **self.meta)
+
+    # --- actions -----------------------------------------------------------------------
+
+    async def install_or_upgrade(self, verb: str) -> None:
+        hr = self.hr
+        self.status["lastAttemptedReleaseAction"] = verb
+        async with self.state.services.helm.workspace(self.target) as ws:
+            chart_dir = await self.source.fetch(ws.root / "chart")
+            values = ws.write_values(self.state.values)
+            try:
+                post = post_renderer_args(hr, ws)
+            except HelmError as err:
+                raise GenericError(INIT_FAILED, str(err)) from None
+            build = install_args if verb == ACTION_INSTALL else upgrade_args
+            args, timeout = build(hr, str(chart_dir), str(values), post)
+            error = await self.attempt(ws, args, timeout)
+        latest = await self.snapshot_latest()
+        if error is not None or latest is None:
+            self._bump("failures")
+            self._bump("installFailures" if verb == ACTION_INSTALL else "upgradeFailures")
+            reason = INSTALL_FAILED if verb == ACTION_INSTALL else UPGRADE_FAILED
+            message = failure_message(verb, self.target.namespace, hr.release_name,
+                                      self._chart(), error or "no release record was written")
+            self.ctx.conditions.mark_false(RELEASED, reason, message)
+            await self.event(True, reason, message)
+            raise _Failed(reason, message)
+        reason = INSTALL_SUCCEEDED if verb == ACTION_INSTALL else UPGRADE_SUCCEEDED
+        message = success_message(verb, latest)
+        self.ctx.conditions.mark_true(RELEASED, reason, message)
+        self.ctx.conditions.remove(REMEDIATED)
+        self.ctx.conditions.remove(TEST_SUCCESS)
+        await self.event(False, reason, message)
+
+    async def test(self) -> None:
+        error = await self.action(*test_args(self.hr))
+        latest = await self.snapshot_latest()
+        assert latest is not None
+        if error is None:
+            message = test_message(latest)
+            self.ctx.conditions.mark_true(TEST_SUCCESS, TEST_SUCCEEDED, message)
+            await self.event(False, TEST_SUCCEEDED, message)
+            return
+        message = test_message(latest, error)
+        self.ctx.conditions.mark_false(TEST_SUCCESS, TEST_FAILED, message)
+        await self.event(True, TEST_FAILED, message)
+        remediations = desired_remediations(self.hr)
+        install = self.status.get("lastAttemptedReleaseAction") == ACTION_INSTALL
+        remediation = remediations[0] if install else remediations[1]
+        if remediation.ignore_test_failures:
+            return
+        self._bump("failures")
+        self._bump("installFailures" if install else "upgradeFailures")
+        raise _Failed(TEST_FAILED, message)
+
+    async def rollback(self, current: ReleaseInfo, version: int) -> None:
+        error = await self.action(*rollback_args(self.hr, version))
+        if error is not None:
+            self._bump("failures")
+            message = rollback_message(current, error)
+            self.ctx.conditions.mark_false(REMEDIATED, ROLLBACK_FAILED, message)
+            await self.event(True, ROLLBACK_FAILED, message)
+            raise _Failed(ROLLBACK_FAILED, message)
+        latest = await self.snapshot_latest()
+        assert latest is not None
+        message = rollback_message(latest)
+        self.ctx.conditions.mark_true(REMEDIATED, ROLLBACK_SUCCEEDED, message)
+        await self.event(False, ROLLBACK_SUCCEEDED, message)
+
+    async def uninstall(self, current: ReleaseInfo, remediation: bool) -> None:
+        error = await self.action(*uninstall_args(
+            self.hr, keep_history=None if remediation else False))
+        if error is not None:
+            self._bump("failures")
+            message = uninstall_message(current, error)
+            if remediation:
+                self.ctx.conditions.mark_false(REMEDIATED, UNINSTALL_FAILED, message)
+            await self.event(True, UNINSTALL_FAILED, message)
+            raise _Failed(UNINSTALL_FAILED, message)
+        await self.snapshot_latest()
+        message = uninstall_message(current)
+        if remediation:
+            self.ctx.conditions.mark_true(REMEDIATED, UNINSTALL_SUCCEEDED, message)
+        await self.event(False, UNINSTALL_SUCCEEDED, message)
+
+    async def unlock(self, current: ReleaseInfo) -> None:
+        """Mark a release stuck in pending-* as failed (helm refuses to act on it)."""
+        kube = self.state.cluster.kube if self.state.cluster else self.ctx.kube
+        name = f"sh.helm.release.v1.{current.name}.v{current.version}"
+        ref = ObjectRef(SECRETS, self.target.namespace, name)
+        try:
+            secret = await kube.get(ref)
+            if secret is None:
+                return
+            release, _ = decode_record(secret)
+            info = release.setdefault("info", {})
+            info["status"] = "failed"
+            info["description"] = f"Release unlocked from stale '{current.status}' state"
+            secret = {**secret, "data": {**secret["data"], "release": encode_record(release)}}
+            secret["metadata"] = {**secret["metadata"], "labels": {
+                **(secret["metadata"].get("labels") or {}), "status": "failed"}}
+            await kube.replace(ref, secret)
+        except (ApiError, RecordError) as err:
+            raise GenericError(GET_LAST_RELEASE_FAILED,
+                               f"could not unlock release {current.ref}: {err}") from None
+        await self.snapshot_latest()
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def desired(self, force: bool) -> Desired:
+        install, upgrade = desired_remediations(self.hr)
+        assert self.state.chart is not None
+        test = self.hr.spec.test
+        return Desired(self.state.chart.name, self.state.chart.version,
+                       self.state.config_digest, test_enabled=bool(test and test.enable),
+                       install=install, upgrade=upgrade, force=force)
+
+    def observed(self, current: ReleaseInfo | None) -> Observed:
+        return Observed(current, self.history, self._count("installFailures"),
+                        self._count("upgradeFailures"),
+                        self.status.get("lastAttemptedReleaseAction"))
+
+    async def act(self, step: Plan, current: ReleaseInfo | None) -> None:
+        if step.action is Action.INSTALL:
+            await self.install_or_upgrade(ACTION_INSTALL)
+        elif step.action is Action.UPGRADE:
+            await self.install_or_upgrade(ACTION_UPGRADE)
+        elif step.action is Action.TEST:
+            await self.test()
+        elif step.action is Action.ROLLBACK:
+            assert current is not None and step.rollback_to is not None
+            await self.rollback(current, step.rollback_to)
+        elif step.action is Action.UNINSTALL:
+            assert current is not None
+            await self.uninstall(current, step.remediation)
+        elif step.action is Action.UNLOCK:
+            assert current is not None
+            await self.unlock(current)
+
+    async def loop(self, force: bool) -> None:
+        failure: _Failed | None = None
+        for _ in range(MAX_STEPS):
+            current = await self.observe()
+            step = plan(self.desired(force), self.observed(current))
+            self.ctx.logger.debug("plan: %s (%s)", step.action.value, step.message)
+            if step.action is Action.NONE and failure is None:
+                self._ready()
+                return
+            if step.action is Action.STALL:
+                detail = f": {failure.message}" if failure else self._released_failure()
+                raise StallingError(RETRIES_EXCEEDED, f"{step.message}{detail}")
+            if failure is not None and not step.remediation:
+                raise GenericError(failure.reason, failure.message)
+            if step.action in (Action.INSTALL, Action.UPGRADE):
+                force = False
+            try:
+                await self.act(step, current)
+            except _Failed as err:
+                if failure is not None:  # the remediation failed too
+                    raise GenericError(err.reason, f"{err.message} (after: {failure.message})"
+                                       ) from None
+                failure = err
+                continue
+            if step.remediation:
+                assert failure is not None or step.state.value == "failed"
+                remediated = self.ctx.conditions.get(REMEDIATED) or {}
+                cause = failure.message if failure else self._released_failure().lstrip(": ")
+                raise GenericError(str(remediated.get("reason") or failure.reason),
+                                   f"{remediated.get('message')} (remediating: {cause})")
+        raise GenericError(failure.reason if failure else INIT_FAILED,
+                           failure.message if failure else
+                           f"the release did not settle after {MAX_STEPS} actions")
+
+    def _released_failure(self) -> str:
+        released = self.ctx.conditions.get(RELEASED) or {}
+        tested = self.ctx.conditions.get(TEST_SUCCESS) or {}
+        for cond in (tested, released):
+            if cond.get("status") == "False":
+                return f": {cond.get('message')}"
+        return ""
+
+    def _ready(self) -> None:
+        tested = self.ctx.conditions.get(TEST_SUCCESS)
+        released = self.ctx.conditions.get(RELEASED)
+        test_enabled = bool(self.hr.spec.test and self.hr.spec.test.enable)
+        for cond in ((tested if test_enabled else None), released):
+            if cond and cond.get("status") == "True":
+                self.ctx.set_ready(str(cond["reason"]), str(cond["message"]))
+                return
+        latest = latest_release(self.records)
+        if latest is not None:
+            self.ctx.set_ready(UPGRADE_SUCCEEDED, success_message("upgrade", latest))
+
+
+def _requested(annotations: Mapping[str, str], key: str, handled: Any) -> str | None:
+    """The forceAt/resetAt value to honour now, or None."""
+    value = annotations.get(key)
+    if not value or value == handled:
+        return None
+    requested = annotations.get(REQUESTED_AT_ANNOTATION)
+    return value if requested is None or requested == value else None
+
+
+async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
+                            target: Target, name: str) -> ReleaseInfo | None:
+    """Uninstall release `name` in the target's namespace if it has records (finalizer,
+    moved releases). Returns the release that was uninstalled."""
+    kube = state.cluster.kube if state.cluster else ctx.kube
+    current = latest_release(await read_records(kube, target.namespace, name))
+    if current is None or current.absent:
+        return None
+    args, timeout = uninstall_args(ctx.obj, name)
+    async with state.services.helm.workspace(target) as ws:
+        try:
+            await state.services.helm.run(ws, target, args, timeout=timeout)
+        except HelmError as err:
+            if "not found" in str(err):
+                return None
+            raise GenericError(UNINSTALL_FAILED, uninstall_message(current, str(err))
+                               ) from None
+    await ctx.events.normal(UNINSTALL_SUCCEEDED, uninstall_message(current))
+    return current
+
+
+async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
+    state = run_of(ctx)
+    hr = ctx.obj
+    assert state.chart is not None and state.source is not None
+    ctx.event_metadata = event_metadata(state)
+    if hr.spec.storage_namespace and hr.spec.storage_namespace != hr.release_namespace:
+        raise StallingError(INIT_FAILED, f"storageNamespace '{hr.spec.storage_namespace}' "
+                            f"differs from the release namespace '{hr.release_namespace}': "
+                            "afflux's Helm engine keeps the release records in the release "
+                            "namespace; remove spec.storageNamespace or set it to "
+                            f"'{hr.release_namespace}'")
+    target = await target_of(ctx, state)
+    state.target = target
+    old = moved_release(ctx.status.get("history") or [], ctx.status.get("storageNamespace"),
+                        hr.release_name, hr.release_namespace, target.namespace)
+    if old is not None:
+        name, namespace = old
+        await uninstall_release(ctx, state, Target(namespace, target.kubeconfig,
+                                                   target.kubeconfig_data, target.as_user),
+                                name)
+        ctx.status["history"] = []
+    ctx.status["storageNamespace"] = target.namespace
+
+    annotations = hr.annotations
+    found: Mapping[str, Any] = ctx.body.get("status") or {}
+    reset_at = _requested(annotations, RESET_AT_ANNOTATION, found.get("lastHandledResetAt"))
+    force_at = _requested(annotations, FORCE_AT_ANNOTATION, found.get("lastHandledForceAt"))
+    if counters_reset(found, generation=ctx.generation, revision=state.chart.version,
+                      config_digest=state.config_digest, reset_requested=reset_at is not None):
+        for key in ("failures", "installFailures", "upgradeFailures"):
+            ctx.status.pop(key, None)
+    if reset_at is not None:
+        ctx.status["lastHandledResetAt"] = reset_at
+    ctx.status["lastAttemptedGeneration"] = ctx.generation
+    run = _Run(ctx, state, target, state.source)
+    try:
+        await run.loop(force_at is not None)
+    finally:
+        ctx.status["history"] = run.history
+        if force_at is not None:
+            ctx.status["lastHandledForceAt"] = force_at
+        for key in ("failures", "installFailures", "upgradeFailures"):
+            if not ctx.status.get(key):
+                with contextlib.suppress(KeyError):
+                    del ctx.status[key]
+    return None

@@ -1,0 +1,224 @@
+"""Helm's release records as helm-controller reads them, and the status snapshots of them. Pure.
+
+Helm (the `secret` storage driver, its default) keeps each revision of a release in a Secret
+`sh.helm.release.v1.<name>.v<revision>` of type `helm.sh/release.v1` in the storage
+namespace, labelled `owner=helm`, `name=<name>`, `status=<status>`, `version=<revision>`.
+Its `data.release` is base64 (Helm's own, inside the Secret's) of the gzipped JSON of the
+release: name, namespace, version, info (status, first/last deployed, deleted, description),
+chart (metadata, templates, values), config (the values given), manifest and hooks.
+
+`decode_record` and `encode_record` turn that into a dict and back; `ReleaseInfo` is what the
+planner and the status need of one record; its `digest` is the `sha256:` of the release JSON,
+what Flux writes as a snapshot's digest and compares to tell whether the latest release is
+still the one it made. `snapshot` makes a `status.history[]` entry, `truncate_history` keeps
+the latest snapshot and the ones back to the previous successful release.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._values import config_digest
+
+__all__ = [
+    "PENDING_STATUSES",
+    "RECORD_TYPE",
+    "SUCCESSFUL_STATUSES",
+    "ReleaseInfo",
+    "decode_record",
+    "encode_record",
+    "latest_release",
+    "record_selector",
+    "snapshot",
+    "truncate_history",
+]
+
+RECORD_TYPE = "helm.sh/release.v1"
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+#: A release record is at most 1 MiB (a Secret's limit); unzipped, this is plenty.
+MAX_RECORD_BYTES = 32 << 20
+
+PENDING_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+SUCCESSFUL_STATUSES = frozenset({"deployed", "superseded"})
+ABSENT_STATUSES = frozenset({"uninstalled", "uninstalling"})
+
+
+class RecordError(ValueError):
+    """A release record that cannot be read."""
+
+
+def record_selector(release_name: str) -> str:
+    """The label selector of every record of one release."""
+    return f"owner=helm,name={release_name}"
+
+
+def decode_record(secret: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """(release dict, its JSON bytes) from a storage Secret body."""
+    data = (secret.get("data") or {}).get("release")
+    if not data:
+        raise RecordError("the release record has no data.release")
+    try:
+        raw = base64.b64decode(base64.b64decode(data))
+        if raw[:3] == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unzipped:
+                raw = unzipped.read(MAX_RECORD_BYTES + 1)
+            if len(raw) > MAX_RECORD_BYTES:
+                raise RecordError("the release record is too large")
+        release = json.loads(raw)
+    except (ValueError, OSError, EOFError) as err:
+        raise RecordError(f"the release record cannot be decoded: {err}") from None
+    if not isinstance(release, dict):
+        raise RecordError("the release record is not a JSON object")
+    return release, raw
+
+
+def encode_record(release: Mapping[str, Any]) -> str:
+    """The `data.release` value (Kubernetes base64 of Helm's base64 of gzipped JSON)."""
+    raw = json.dumps(release, separators=(",", ":")).encode()
+    helm_b64 = base64.b64encode(gzip.compress(raw))
+    return base64.b64encode(helm_b64).decode()
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """One release revision, as read from its record."""
+
+    name: str
+    namespace: str
+    version: int
+    status: str
+    chart_name: str
+    chart_version: str
+    app_version: str
+    config: Mapping[str, Any]
+    digest: str
+    first_deployed: str = ""
+    last_deployed: str = ""
+    deleted: str = ""
+    description: str = ""
+    test_hooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, release: Mapping[str, Any], raw: bytes) -> ReleaseInfo:
+        info = release.get("info") or {}
+        meta = (release.get("chart") or {}).get("metadata") or {}
+        tests: dict[str, dict[str, str]] = {}
+        for hook in release.get("hooks") or ():
+            if "test" not in (hook.get("events") or ()):
+                continue
+            run = hook.get("last_run") or {}
+            entry = {k: v for k, v in (("lastStarted", run.get("started_at")),
+                                       ("lastCompleted", run.get("completed_at")),
+                                       ("phase", run.get("phase"))) if v and not
+                     str(v).startswith("0001-")}
+            tests[str(hook.get("name"))] = entry
+        return cls(
+            name=str(release.get("name") or ""),
+            namespace=str(release.get("namespace") or ""),
+            version=int(release.get("version") or 0),
+            status=str(info.get("status") or "unknown"),
+            chart_name=str(meta.get("name") or ""),
+            chart_version=str(meta.get("version") or ""),
+            app_version=str(meta.get("appVersion") or ""),
+            config=release.get("config") or {},
+            digest="sha256:" + hashlib.sha256(raw).hexdigest(),
+            first_deployed=str(info.get("first_deployed") or ""),
+            last_deployed=str(info.get("last_deployed") or ""),
+            deleted=str(info.get("deleted") or ""),
+            description=str(info.get("description") or ""),
+            test_hooks=tests,
+        )
+
+    @property
+    def config_digest(self) -> str:
+        return config_digest(self.config)
+
+    @property
+    def ref(self) -> str:
+        """`<namespace>/<name>.v<version>`, as Flux's messages name a release."""
+        return f"{self.namespace}/{self.name}.v{self.version}"
+
+    @property
+    def chart(self) -> str:
+        return f"{self.chart_name}@{self.chart_version}"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+    @property
+    def absent(self) -> bool:
+        return self.status in ABSENT_STATUSES
+
+    @property
+    def tests_ran(self) -> bool:
+        return any(t.get("phase") for t in self.test_hooks.values())
+
+    @property
+    def tests_failed(self) -> bool:
+        return any(t.get("phase") == "Failed" for t in self.test_hooks.values())
+
+
+def latest_release(records: Sequence[ReleaseInfo]) -> ReleaseInfo | None:
+    """The highest revision."""
+    return max(records, key=lambda r: r.version, default=None)
+
+
+def _go_time(text: str) -> str:
+    """Helm's RFC 3339 with nanoseconds -> the seconds precision Kubernetes date-times use."""
+    if not text or text.startswith("0001-"):
+        return ""
+    head, _, rest = text.partition(".")
+    if not rest:
+        return text
+    zone = rest.lstrip("0123456789")
+    return head + (zone if zone else "Z")
+
+
+def snapshot(release: ReleaseInfo, *, oci_digest: str | None = None) -> dict[str, Any]:
+    """The `status.history[]` entry (Flux's Snapshot) of a release."""
+    snap: dict[str, Any] = {
+        "apiVersion": "v2",
+        "name": release.name,
+        "namespace": release.namespace,
+        "version": release.version,
+        "status": release.status,
+        "chartName": release.chart_name,
+        "chartVersion": release.chart_version,
+        "configDigest": release.config_digest,
+        "digest": release.digest,
+        "firstDeployed": _go_time(release.first_deployed),
+        "lastDeployed": _go_time(release.last_deployed),
+    }
+    if release.app_version:
+        snap["appVersion"] = release.app_version
+    if _go_time(release.deleted):
+        snap["deleted"] = _go_time(release.deleted)
+    if release.test_hooks:
+        snap["testHooks"] = {name: {k: (_go_time(v) if k != "phase" else v)
+                                    for k, v in hook.items()}
+                             for name, hook in release.test_hooks.items()}
+    if oci_digest:
+        snap["ociDigest"] = oci_digest
+    return snap
+
+
+def truncate_history(history: Sequence[Mapping[str, Any]], max_history: int
+                     ) -> list[dict[str, Any]]:
+    """The latest snapshot and the ones back to (and with) the previous successful one,
+    at most `max_history` (0: no cap) entries."""
+    kept: list[dict[str, Any]] = []
+    for i, snap in enumerate(history):
+        kept.append(dict(snap))
+        if i > 0 and snap.get("status") in SUCCESSFUL_STATUSES:
+            break
+    if max_history > 0:
+        kept = kept[:max(max_history, 1)]
+    return kept

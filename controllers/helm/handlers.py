@@ -1,0 +1,109 @@
+"""helm-controller's wiring: the HelmRelease reconciler and the watches that trigger it.
+
+`setup(operator)` (what `__main__` hands to `run_operator`):
+
+1. builds the `Services` (target-cluster clients under the field manager `helm-controller`,
+   the helm runner, the controller's own kubeconfig path for helm);
+2. registers the HelmRelease `Reconciler` (`_reconcile`);
+3. watches HelmCharts and OCIRepositories: when a source's artifact revision or readiness
+   changes, the HelmReleases that take their chart from it are reconciled at once;
+4. watches HelmReleases: when one's readiness changes, those that depend on it are
+   reconciled at once;
+5. watches ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when one
+   changes, the HelmReleases of its namespace that read it (valuesFrom, kubeConfig) are
+   reconciled at once.
+
+No handler does any work itself: the callbacks only look up the scheduler's cache and
+`trigger()`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+
+from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
+from afflux.controllers.runtime import ClusterClients, Operator, Scheduler
+
+from ._helm import HelmRunner
+from ._reconcile import helm_release_reconciler
+from ._reconcile_source import depends_on, references_source
+from ._state import CHART_REF_KINDS, CONFIGMAPS, CONTROLLER_NAME, HELMRELEASE, SECRETS, Services
+
+__all__ = ["add_flags", "reads_config", "setup", "source_key"]
+
+Reads = Callable[[Mapping[str, Any], str, str], bool]
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--helm-binary", default=None,
+                        help="the helm program (default: $AFFLUX_HELM, helm on $PATH, then the "
+                        "tool cache)")
+
+
+def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What HelmReleases care about in a source: artifact revision, Ready, generation."""
+    status = body.get("status") or {}
+    ready = next((c.get("status") for c in status.get("conditions") or ()
+                  if c.get("type") == "Ready"), None)
+    return ((status.get("artifact") or {}).get("revision"), ready,
+            status.get("observedGeneration"))
+
+
+def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) -> bool:
+    """Whether the HelmRelease `body` reads the ConfigMap or Secret kind/namespace/name."""
+    if (body.get("metadata") or {}).get("namespace") != namespace:
+        return False
+    spec = body.get("spec") or {}
+    if any(ref.get("kind") == kind and ref.get("name") == name
+           for ref in spec.get("valuesFrom") or ()):
+        return True
+    secret = ((spec.get("kubeConfig") or {}).get("secretRef") or {}).get("name")
+    return kind == "Secret" and secret == name
+
+
+def config_key(body: Mapping[str, Any]) -> str:
+    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _trigger_readers(scheduler: Scheduler, reads: Reads
+                     ) -> Callable[[str | None, Mapping[str, Any]], None]:
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        for hr in scheduler.find(lambda b: reads(b, namespace, name)):
+            scheduler.trigger(hr["metadata"].get("namespace"), hr["metadata"]["name"])
+
+    return callback
+
+
+def setup(operator: Operator) -> Services:
+    """Register the reconciler and the watches; returns the shared services."""
+    extra = operator.options.extra
+    clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
+                              workers=max(4, operator.options.concurrent))
+    services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None)),
+                        kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"))
+    scheduler = operator.register(helm_release_reconciler(services))
+    for kind, resource in CHART_REF_KINDS.items():
+        operator.watch(resource, _trigger_readers(
+            scheduler, lambda hr, ns, name, kind=kind: references_source(hr, kind, ns, name)),
+            key=source_key)
+    operator.watch(HELMRELEASE, _trigger_readers(scheduler, depends_on), key=source_key)
+    for resource in (CONFIGMAPS, SECRETS):
+        operator.watch(resource, _trigger_readers(
+            scheduler, lambda hr, ns, name, kind=resource.kind: reads_config(hr, kind, ns, name)),
+            key=config_key, labels={WATCH_LABEL: WATCH_LABEL_ENABLED})
+
+    @kopf.on.cleanup(registry=operator.registry, id="close-cluster-clients")
+    async def _close_clients(**_: Any) -> None:
+        clusters.close()
+
+    return services
