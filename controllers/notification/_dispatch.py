@@ -51,7 +51,7 @@ from ._alerts import RateLimiter, matches_alert, needs_labels, notification_for
 from ._config import resolve_provider
 from ._event import from_core_event, group_of, is_flux_object, rate_limit_key
 from ._providers import ConfigError, SkipEvent, build_request
-from ._reconcile import PROVIDERS, Services
+from ._reconcile import ALERTS, PROVIDERS, Services
 from ._sender import DeliveryError, send
 
 __all__ = ["DISPATCHED_ANNOTATION", "EVENTS", "Dispatcher"]
@@ -82,6 +82,7 @@ class Dispatcher:
         leader: Any = None,
         retries: int = 4,
         backoff: float = 1.0,
+        namespace: str | None = None,
     ) -> None:
         self.services = services
         self.kube: KubeClient = services.kube
@@ -93,6 +94,9 @@ class Dispatcher:
         self.leader = leader
         self.retries = retries
         self.backoff = backoff
+        self.namespace = namespace  # the one watched, None for all
+        self._warm = asyncio.Lock()
+        self._warmed = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._in_flight: dict[str, int] = {}  # Event uid -> count being dispatched
         self._sent = metrics.counter("afflux_notifications_sent_total",
@@ -168,6 +172,23 @@ class Dispatcher:
             if self._in_flight.get(uid) == count:
                 del self._in_flight[uid]
 
+    async def _warm_up(self) -> None:
+        """Before the first match: list Providers and Alerts into the schedulers' caches.
+        kopf starts its watches side by side, so at start-up the Event listing can arrive
+        before the Alerts are known; an Event matched against an empty cache would be
+        left undelivered (and unmarked) until the next restart."""
+        if self._warmed:
+            return
+        async with self._warm:
+            if self._warmed:
+                return
+            for scheduler, resource in ((self.providers, PROVIDERS), (self.alerts, ALERTS)):
+                known = set(scheduler.keys())
+                for body in await self.kube.list(resource, self.namespace):
+                    if _ident(body) not in known:
+                        scheduler.observe(None, body)
+            self._warmed = True
+
     async def _mark(self, body: Mapping[str, Any], count: int) -> None:
         namespace, name = _ident(body)
         patch = {"metadata": {"annotations": {DISPATCHED_ANNOTATION: str(count)}}}
@@ -192,6 +213,7 @@ class Dispatcher:
         return dict(((obj or {}).get("metadata") or {}).get("labels") or {}) if obj else None
 
     async def _matching_alerts(self, event: Mapping[str, Any]) -> list[dict[str, Any]]:
+        await self._warm_up()
         involved = event.get("involvedObject") or {}
         kind = involved.get("kind")
         candidates = self.alerts.find(lambda a: any(

@@ -66,7 +66,8 @@ def setup(operator: Operator) -> Dispatcher:
     dispatcher = Dispatcher(
         services, alerts=alerts, providers=providers, recorder=operator.recorder,
         metrics=operator.metrics, rate_limit=extra.rate_limit_interval,
-        cross_namespace=not operator.options.no_cross_namespace_refs, leader=operator.leader)
+        cross_namespace=not operator.options.no_cross_namespace_refs, leader=operator.leader,
+        namespace=None if operator.options.watch_all_namespaces else operator.options.namespace)
 
     def on_provider(event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
