@@ -38,8 +38,7 @@ def _operators(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown operator(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(OPERATOR_MODULES)} (helm-controller and notification-controller "
-            "do not exist yet)")
+            f"{', '.join(OPERATOR_MODULES)} (helm-controller does not exist yet)")
     return names
 
 

@@ -234,23 +234,24 @@ CONTROLLERS = (
     "image-automation-controller",
 )
 
-#: The operators afflux has today (helm-controller and notification-controller do not
-#: exist yet: nothing may install, bootstrap or expect them).
+#: The operators afflux has today (helm-controller does not exist yet: nothing may
+#: install, bootstrap or expect it).
 AVAILABLE_CONTROLLERS = (
     "source-controller",
     "kustomize-controller",
+    "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
 )
 
 #: `--components` when not given (install, bootstrap, check): flux's defaults (source,
 #: kustomize, helm, notification) that exist; the image controllers are extras, as in flux.
-DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller")
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller", "notification-controller")
 
 #: The help text of `--components`.
 COMPONENTS_HELP = (
-    "the operators, comma-separated (default source-controller,kustomize-controller: "
-    "flux's defaults that afflux has; helm-controller and notification-controller do not "
+    "the operators, comma-separated (default source-controller,kustomize-controller,"
+    "notification-controller: flux's defaults that afflux has; helm-controller does not "
     "exist yet)"
 )
 

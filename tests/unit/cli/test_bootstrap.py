@@ -204,7 +204,8 @@ def test_keyscan_types_refuses_unknown() -> None:
 def test_bootstrap_flags_defaults() -> None:
     args = parse_args(["bootstrap", "git", "--url", "https://h/r.git"])
     assert args.branch == "main"
-    assert args.components == ["source-controller", "kustomize-controller"]
+    assert args.components == ["source-controller", "kustomize-controller",
+                               "notification-controller"]
     assert args.components_extra == []
     assert args.interval == "1m"
     assert not args.local and not args.silent
@@ -214,4 +215,4 @@ def test_bootstrap_refuses_operators_that_do_not_exist(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         parse_args(["bootstrap", "git", "--url", "https://h/r.git",
                     "--components-extra", "helm-controller"])
-    assert "do not exist yet" in capsys.readouterr().err
+    assert "exist yet" in capsys.readouterr().err
