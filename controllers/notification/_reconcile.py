@@ -3,9 +3,9 @@ Ready, with Flux's reasons.
 
 | kind     | Ready=True                                   | Ready=False                                  |
 | -------- | -------------------------------------------- | -------------------------------------------- |
-| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type; retried: missing Secret), DeliveryFailed (the last delivery failed after its retries) |
+| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type, commitStatusExpr; retried: missing Secret), DeliveryFailed (the last delivery failed after its retries) |
 | Alert    | Succeeded, "Initialized"                      | ValidationFailed (stalled: invalid regex), AccessDenied (cross-namespace source with --no-cross-namespace-refs), DependencyNotReady (Provider missing or not Ready) |
-| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type) |
+| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type, resourceFilter) |
 
 No message ever carries a secret value.
 """
@@ -88,6 +88,9 @@ def provider_reconciler(services: Services) -> Reconciler[Any]:
             supported = ", ".join(sorted({*BUILDERS, *COMMIT_STATUS_BUILDERS}))
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
                                 f"by afflux yet: use one of {supported}")
+        if ctx.obj.spec.get("commitStatusExpr"):
+            raise StallingError(VALIDATION_FAILED, "spec.commitStatusExpr (CEL) is not "
+                                "supported by afflux yet: remove it to use the default status")
         try:
             resolved = await resolve_provider(ctx.kube, ctx.body)
             build_request(resolved.config, _SAMPLE_EVENT)
@@ -153,6 +156,9 @@ def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
                                 "supported by afflux yet: use one of "
                                 + ", ".join(sorted(RECEIVER_TYPES)))
+        if receiver.spec.resource_filter:
+            raise StallingError(VALIDATION_FAILED, "spec.resourceFilter (CEL) is not supported "
+                                "by afflux yet: remove it, or narrow spec.resources instead")
         try:
             token = await receiver_token(ctx.kube, receiver)
         except ConfigError as err:

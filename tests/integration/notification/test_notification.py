@@ -401,3 +401,17 @@ def test_bad_alerts(env: Env) -> None:
     assert "Provider 'nowhere' not found" in cond["message"]
     env.create("Provider", "nowhere", {"type": "generic", "address": env.sink.url("/x")})
     env.ready("Alert", orphan)  # the Provider's readiness triggers the Alert
+
+
+def test_receiver_without_token_or_with_cel_filter(env: Env) -> None:
+    resources = [{"kind": "GitRepository", "name": "*"}]
+    missing = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": "absent"}, "resources": resources})
+    cond = env.condition("Receiver", missing, "False", "TokenNotFound")
+    assert "Secret '" + env.namespace + "/absent'" in cond["message"]
+    secret = env.secret(name("tok"), {"token": "t"})
+    filtered = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": secret}, "resources": resources,
+        "resourceFilter": "true"})
+    cond = env.condition("Receiver", filtered, "False", "ValidationFailed")
+    assert "resourceFilter" in cond["message"]
