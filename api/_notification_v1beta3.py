@@ -2,13 +2,23 @@
 
 An Alert selects the objects whose events are worth telling someone about and names a
 Provider, which says where to send them (Slack, a generic webhook, a Git forge's commit
-status, ...). Both are static objects without status, as in Flux's v1beta3.
+status, ...). Flux's v1beta3 serves both without status; afflux adds the common status
+(Ready with a reason and a message) so that a Provider whose Secret is missing, or an Alert
+whose regex does not compile or whose Provider is not ready, says so. The extra status is
+additive: a manifest written for Flux is accepted unchanged.
 """
 
 from __future__ import annotations
 
 from . import _meta
-from ._common import AGE_COLUMN, LocalObjectReference, Resource
+from ._common import (
+    AGE_COLUMN,
+    READY_COLUMN,
+    STATUS_COLUMN,
+    LocalObjectReference,
+    ReconcileStatus,
+    Resource,
+)
 from ._model import Model, Rule, duration, field
 from ._notification_v1 import EventSourceReference
 
@@ -126,12 +136,16 @@ class Provider(Resource):
     KIND = "Provider"
     PLURAL = "providers"
     CATEGORIES = _CATEGORIES
-    PRINTER_COLUMNS = (AGE_COLUMN,)
-    HAS_STATUS = False
+    PRINTER_COLUMNS = (AGE_COLUMN, READY_COLUMN, STATUS_COLUMN)
     DESCRIPTION = "Provider says where notifications are sent and how to authenticate there."
     DEFAULT_TIMEOUT = 15.0
 
     spec: ProviderSpec = field(doc="Where notifications go.", required=True)
+    status: ReconcileStatus = field(
+        doc="The observed state, written by notification-controller.",
+        default={"observedGeneration": -1},
+        python_default=False,
+    )
 
 
 # --- Alert ---------------------------------------------------------------------------------------------
@@ -169,8 +183,12 @@ class Alert(Resource):
     KIND = "Alert"
     PLURAL = "alerts"
     CATEGORIES = _CATEGORIES
-    PRINTER_COLUMNS = (AGE_COLUMN,)
-    HAS_STATUS = False
+    PRINTER_COLUMNS = (AGE_COLUMN, READY_COLUMN, STATUS_COLUMN)
     DESCRIPTION = "Alert sends the events of the objects it selects to a Provider."
 
     spec: AlertSpec = field(doc="Which events to send, and where.", required=True)
+    status: ReconcileStatus = field(
+        doc="The observed state, written by notification-controller.",
+        default={"observedGeneration": -1},
+        python_default=False,
+    )

@@ -87,8 +87,7 @@ def _components(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown component(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(AVAILABLE_CONTROLLERS)} (notification-controller "
-            "does not exist yet)")
+            f"{', '.join(AVAILABLE_CONTROLLERS)}")
     return names
 
 

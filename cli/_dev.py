@@ -38,8 +38,7 @@ def _operators(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown operator(s) {', '.join(unknown)}; choose from "
-            f"{', '.join(OPERATOR_MODULES)} (notification-controller "
-            "does not exist yet)")
+            f"{', '.join(OPERATOR_MODULES)}")
     return names
 
 

@@ -234,26 +234,27 @@ CONTROLLERS = (
     "image-automation-controller",
 )
 
-#: The operators afflux has today (notification-controller does not exist yet: nothing may
-#: install, bootstrap or expect it).
+#: The operators afflux has: all six (nothing else may be installed, bootstrapped or
+#: expected).
 AVAILABLE_CONTROLLERS = (
     "source-controller",
     "kustomize-controller",
     "helm-controller",
+    "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
 )
 
-#: `--components` when not given (install, bootstrap, check): source and kustomize (flux's
-#: defaults also have helm and notification: helm-controller is new and still opt-in with
-#: --components-extra); the image controllers are extras, as in flux.
-DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller")
+#: `--components` when not given (install, bootstrap, check): flux's defaults (source,
+#: kustomize, helm, notification); the image controllers are extras, as in flux.
+DEFAULT_COMPONENTS = ("source-controller", "kustomize-controller", "helm-controller",
+                      "notification-controller")
 
 #: The help text of `--components`.
 COMPONENTS_HELP = (
-    "the operators, comma-separated (default source-controller,kustomize-controller: "
-    "add helm-controller and the image controllers with --components-extra; "
-    "notification-controller does not exist yet)"
+    "the operators, comma-separated (default source-controller,kustomize-controller,"
+    "helm-controller,notification-controller, flux's defaults; add the image controllers "
+    "with --components-extra)"
 )
 
 #: The operator that reconciles each kind (for hints).

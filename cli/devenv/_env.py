@@ -66,12 +66,12 @@ __all__ = [
     "OPERATOR_MODULES",
 ]
 
-#: controller name -> the module `python -m afflux.controllers.<module>` runs. Only the
-#: operators that exist (notification-controller does not yet).
+#: controller name -> the module `python -m afflux.controllers.<module>` runs (all six).
 OPERATOR_MODULES: dict[str, str] = {
     "source-controller": "source",
     "kustomize-controller": "kustomize",
     "helm-controller": "helm",
+    "notification-controller": "notification",
     "image-reflector-controller": "image_reflector",
     "image-automation-controller": "image_automation",
 }
@@ -304,6 +304,10 @@ class DevEnvironment:
             new["storage_port"] = port
         elif name == "image-reflector-controller":
             argv.append(f"--storage-path={self.storage / 'image-reflector-controller'}")
+        elif name == "notification-controller":
+            events, receiver = free_port(), free_port()
+            argv += [f"--events-addr=127.0.0.1:{events}", f"--receiverAddr=127.0.0.1:{receiver}"]
+            new.update(events_port=events, receiver_port=receiver)
         (self.storage / name).mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("KUBECONFIG", None)

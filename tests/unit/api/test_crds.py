@@ -116,8 +116,9 @@ VERSIONS = [
     ("ImageRepository", ["v1", "v1beta2"], True),
     ("ImagePolicy", ["v1", "v1beta2"], True),
     ("ImageUpdateAutomation", ["v1", "v1beta2"], True),
-    ("Provider", ["v1beta3"], False),
-    ("Alert", ["v1beta3"], False),
+    # Flux serves v1beta3 Provider and Alert without status; afflux adds the common one
+    ("Provider", ["v1beta3"], True),
+    ("Alert", ["v1beta3"], True),
     ("Receiver", ["v1"], True),
 ]
 
@@ -253,8 +254,8 @@ COLUMNS = [
     ("ImageRepository", ["Image", "Tags", "Ready", "Status", "Age"]),
     ("ImagePolicy", ["Image", "Tag", "Ready", "Status", "Age"]),
     ("ImageUpdateAutomation", ["Ready", "Status", "Age"]),
-    ("Provider", ["Age"]),
-    ("Alert", ["Age"]),
+    ("Provider", ["Age", "Ready", "Status"]),
+    ("Alert", ["Age", "Ready", "Status"]),
     ("Receiver", ["Age", "Ready", "Status"]),
 ]
 

@@ -204,7 +204,8 @@ def test_keyscan_types_refuses_unknown() -> None:
 def test_bootstrap_flags_defaults() -> None:
     args = parse_args(["bootstrap", "git", "--url", "https://h/r.git"])
     assert args.branch == "main"
-    assert args.components == ["source-controller", "kustomize-controller"]
+    assert args.components == ["source-controller", "kustomize-controller", "helm-controller",
+                               "notification-controller"]
     assert args.components_extra == []
     assert args.interval == "1m"
     assert not args.local and not args.silent
@@ -213,5 +214,5 @@ def test_bootstrap_flags_defaults() -> None:
 def test_bootstrap_refuses_operators_that_do_not_exist(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         parse_args(["bootstrap", "git", "--url", "https://h/r.git",
-                    "--components-extra", "notification-controller"])
-    assert "does not exist yet" in capsys.readouterr().err
+                    "--components-extra", "flux-operator"])
+    assert "unknown component(s) flux-operator" in capsys.readouterr().err

@@ -1,0 +1,439 @@
+"""The request each Provider type sends for an event. Pure: `build_request(config, event)`
+returns an `OutgoingRequest` (method, URL, headers, body) that the sender (`_sender`)
+performs; nothing here does I/O.
+
+`ProviderConfig` is the Provider's spec merged with its Secret (`address`, `token`,
+`username`, `password`, `headers`; the Secret's address wins over spec.address). Every
+secret value is listed in `OutgoingRequest.secrets`, so whatever reports an error can
+redact it.
+
+Commit status types (github, gitlab, gitea, bitbucket, bitbucketserver, azuredevops) live
+in `_commitstatus`; they need the event's revision and skip events without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+__all__ = [
+    "BUILDERS",
+    "ConfigError",
+    "OutgoingRequest",
+    "ProviderConfig",
+    "SkipEvent",
+    "build_request",
+    "object_title",
+]
+
+FLUX_AVATAR = "https://avatars.githubusercontent.com/u/52158677"
+
+
+class ConfigError(ValueError):
+    """The Provider cannot send: something in its spec or Secret is missing or wrong."""
+
+
+class SkipEvent(Exception):  # noqa: N818 - a signal, not a failure
+    """This Provider type has nothing to send for this event (e.g. no revision)."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    type: str
+    address: str = ""
+    channel: str = ""
+    username: str = ""
+    token: str = ""
+    password: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    uid: str = ""  # the Provider's metadata.uid (commit status keys)
+    address_from_secret: bool = False  # a webhook URL from a Secret is a secret too
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        values = [self.token, self.password, *self.headers.values()]
+        if self.address_from_secret:
+            values.append(self.address)
+        return tuple(v for v in values if v)
+
+
+@dataclass(frozen=True)
+class OutgoingRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    secrets: tuple[str, ...] = ()
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=False).encode()
+
+
+def object_title(event: Mapping[str, Any]) -> str:
+    """`kustomization/webapp.apps`: how messages name the object, as Flux's do."""
+    inv = event.get("involvedObject") or {}
+    return f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}.{inv.get('namespace', '')}"
+
+
+def _metadata(event: Mapping[str, Any]) -> dict[str, str]:
+    return dict(event.get("metadata") or {})
+
+
+def _is_error(event: Mapping[str, Any]) -> bool:
+    return event.get("severity") == "error"
+
+
+def _require_address(config: ProviderConfig) -> str:
+    if not config.address:
+        raise ConfigError(f"a {config.type} Provider needs an address (spec.address or the "
+                          "Secret's 'address' key)")
+    return config.address
+
+
+def _require_token(config: ProviderConfig, what: str = "token") -> str:
+    if not config.token:
+        raise ConfigError(f"a {config.type} Provider needs a {what} in the Secret's 'token' key")
+    return config.token
+
+
+def _json_request(config: ProviderConfig, url: str, payload: Any,
+                  headers: Mapping[str, str] | None = None, method: str = "POST"
+                  ) -> OutgoingRequest:
+    all_headers = {"Content-Type": "application/json", **(headers or {}), **config.headers}
+    return OutgoingRequest(method, url, all_headers, _dumps(payload), config.secrets)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+# --- generic ----------------------------------------------------------------------------
+
+
+def _generic(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    headers = {"Gotk-Component": str(event.get("reportingController") or "")}
+    return _json_request(config, _require_address(config), dict(event), headers)
+
+
+def hmac_signature(token: str, body: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}=" + hmac.new(token.encode(), body, algorithm).hexdigest()
+
+
+def _generic_hmac(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    token = _require_token(config, "HMAC key")
+    request = _generic(config, event)
+    assert request.body is not None
+    headers = {**request.headers, "X-Signature": hmac_signature(token, request.body)}
+    return OutgoingRequest(request.method, request.url, headers, request.body, request.secrets)
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+def _slack_payload(config: ProviderConfig, event: Mapping[str, Any]) -> dict[str, Any]:
+    attachment: dict[str, Any] = {
+        "color": "danger" if _is_error(event) else "good",
+        "author_name": object_title(event),
+        "text": event.get("message", ""),
+        "mrkdwn_in": ["text"],
+    }
+    metadata = _metadata(event)
+    if metadata:
+        attachment["fields"] = [{"title": k, "value": v, "short": False}
+                                for k, v in sorted(metadata.items())]
+    payload: dict[str, Any] = {
+        "username": config.username or str(event.get("reportingController") or "flux"),
+        "icon_url": FLUX_AVATAR,
+        "attachments": [attachment],
+    }
+    if config.channel:
+        payload["channel"] = config.channel
+    return payload
+
+
+def _slack(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    return _json_request(config, _require_address(config), _slack_payload(config, event),
+                         _bearer(config.token))
+
+
+def _rocket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    return _json_request(config, _require_address(config), _slack_payload(config, event))
+
+
+def _discord(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    # Discord's Slack-compatible endpoint: the webhook URL + /slack
+    parts = urlsplit(_require_address(config))
+    path = parts.path if parts.path.endswith("/slack") else parts.path.rstrip("/") + "/slack"
+    payload = _slack_payload(config, event)
+    payload.pop("icon_url", None)
+    return _json_request(config, urlunsplit(parts._replace(path=path)), payload)
+
+
+def _facts(event: Mapping[str, Any], name: str = "name") -> list[dict[str, str]]:
+    return [{name: k, "value": v} for k, v in sorted(_metadata(event).items())]
+
+
+def _msteams(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    address = _require_address(config)
+    title = object_title(event)
+    if (urlsplit(address).hostname or "").endswith(".webhook.office.com"):
+        payload: dict[str, Any] = {  # the legacy Office 365 connector's MessageCard
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "themeColor": "FF0000" if _is_error(event) else "0076D7",
+            "summary": title,
+            "sections": [{"activityTitle": title, "activitySubtitle": event.get("message", ""),
+                          "facts": _facts(event)}],
+        }
+    else:  # a Workflows webhook: an Adaptive Card in a message
+        body: list[dict[str, Any]] = [
+            {"type": "TextBlock", "text": title, "weight": "bolder", "size": "medium",
+             "wrap": True, "color": "attention" if _is_error(event) else "good"},
+            {"type": "TextBlock", "text": event.get("message", ""), "wrap": True},
+        ]
+        if _metadata(event):
+            body.append({"type": "FactSet", "facts": _facts(event, "title")})
+        payload = {"type": "message", "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "content": {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard", "version": "1.4", "body": body},
+        }]}
+    return _json_request(config, address, payload)
+
+
+def _text(event: Mapping[str, Any], bold: str = "*") -> str:
+    lines = [f"{bold}{object_title(event)}{bold}", str(event.get("message", ""))]
+    lines += [f"{k}: {v}" for k, v in sorted(_metadata(event).items())]
+    return "\n".join(lines)
+
+
+def _googlechat(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    widgets: list[dict[str, Any]] = [{"textParagraph": {"text": event.get("message", "")}}]
+    widgets += [{"decoratedText": {"topLabel": k, "text": v}}
+                for k, v in sorted(_metadata(event).items())]
+    payload = {"cardsV2": [{"cardId": "flux", "card": {
+        "header": {"title": object_title(event),
+                   "subtitle": str(event.get("reportingController") or "")},
+        "sections": [{"widgets": widgets}],
+    }}]}
+    return _json_request(config, _require_address(config), payload)
+
+
+def _webex(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    if not config.channel:
+        raise ConfigError("a webex Provider needs the room id in spec.channel")
+    payload = {"roomId": config.channel, "markdown": _text(event, "**")}
+    return _json_request(config, _require_address(config), payload,
+                         _bearer(_require_token(config, "bot token")))
+
+
+def _telegram(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    if not config.channel:
+        raise ConfigError("a telegram Provider needs the chat id in spec.channel")
+    token = _require_token(config, "bot token")
+    base = (config.address or "https://api.telegram.org").rstrip("/")
+    payload = {"chat_id": config.channel, "text": _text(event, "")}
+    return _json_request(config, f"{base}/bot{token}/sendMessage", payload)
+
+
+def _matrix(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    if not config.channel:
+        raise ConfigError("a matrix Provider needs the room id in spec.channel")
+    token = _require_token(config, "access token")
+    body = _dumps({"msgtype": "m.text", "body": _text(event, "")})
+    txn = hashlib.sha256(body).hexdigest()[:32]
+    url = (f"{_require_address(config).rstrip('/')}/_matrix/client/v3/rooms/"
+           f"{quote(config.channel, safe='')}/send/m.room.message/{txn}")
+    headers = {"Content-Type": "application/json", **_bearer(token), **config.headers}
+    return OutgoingRequest("PUT", url, headers, body, config.secrets)
+
+
+def _lark(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    payload = {"msg_type": "interactive", "card": {
+        "config": {"wide_screen_mode": True},
+        "header": {"title": {"tag": "plain_text", "content": object_title(event)},
+                   "template": "red" if _is_error(event) else "green"},
+        "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": _text(event, "**")}}],
+    }}
+    return _json_request(config, _require_address(config), payload)
+
+
+# --- incident and observability services ---------------------------------------------------
+
+
+def _opsgenie(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    payload = {
+        "message": f"{object_title(event)}: {event.get('reason', '')}"[:130],
+        "description": event.get("message", ""),
+        "details": _metadata(event),
+        "priority": "P1" if _is_error(event) else "P5",
+        "tags": ["flux", str((event.get("involvedObject") or {}).get("kind", ""))],
+    }
+    return _json_request(config, _require_address(config), payload,
+                         {"Authorization": f"GenieKey {_require_token(config, 'API key')}"})
+
+
+def _pagerduty(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    if not config.channel:
+        raise ConfigError("a pagerduty Provider needs the integration (routing) key in "
+                          "spec.channel")
+    inv = event.get("involvedObject") or {}
+    dedup = f"{inv.get('kind', '')}/{inv.get('namespace', '')}/{inv.get('name', '')}"
+    payload: dict[str, Any] = {
+        "routing_key": config.channel,
+        "event_action": "trigger" if _is_error(event) else "resolve",
+        "dedup_key": dedup,
+    }
+    if _is_error(event):
+        payload["payload"] = {
+            "summary": f"{object_title(event)}: {event.get('message', '')}"[:1024],
+            "source": str(event.get("reportingController") or "flux"),
+            "severity": "error",
+            "timestamp": event.get("timestamp"),
+            "component": str(inv.get("name", "")),
+            "group": str(inv.get("namespace", "")),
+            "class": str(inv.get("kind", "")),
+            "custom_details": _metadata(event),
+        }
+    base = (config.address or "https://events.pagerduty.com").rstrip("/")
+    return _json_request(config, f"{base}/v2/enqueue", payload)
+
+
+def _datadog(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    inv = event.get("involvedObject") or {}
+    tags = [f"flux_reporting_controller:{event.get('reportingController', '')}",
+            f"flux_involved_object_kind:{inv.get('kind', '')}",
+            f"flux_involved_object_name:{inv.get('name', '')}",
+            f"flux_involved_object_namespace:{inv.get('namespace', '')}",
+            f"flux_reason:{event.get('reason', '')}"]
+    tags += [f"{k}:{v}" for k, v in sorted(_metadata(event).items())]
+    payload = {"title": object_title(event), "text": event.get("message", ""), "tags": tags,
+               "alert_type": "error" if _is_error(event) else "info",
+               "source_type_name": "fluxcd"}
+    base = _require_address(config).rstrip("/")
+    return _json_request(config, f"{base}/api/v1/events", payload,
+                         {"DD-API-KEY": _require_token(config, "API key")})
+
+
+def _label_value(text: str) -> str:
+    return text[:1024]
+
+
+def _alertmanager(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    inv = event.get("involvedObject") or {}
+    reason = str(event.get("reason") or "")
+    labels = {
+        "alertname": "Flux" + str(inv.get("kind", "")) + reason[:1].upper() + reason[1:],
+        "severity": str(event.get("severity") or "info"),
+        "reason": reason,
+        "kind": str(inv.get("kind", "")),
+        "name": str(inv.get("name", "")),
+        "namespace": str(inv.get("namespace", "")),
+        "reportingcontroller": str(event.get("reportingController") or ""),
+    }
+    # metadata keys (kustomize.toolkit.fluxcd.io/revision) are no valid label names:
+    # they travel as annotations, which take any key
+    annotations = {"message": str(event.get("message") or ""), **_metadata(event)}
+    starts = _parse_time(event.get("timestamp"))
+    payload = [{
+        "labels": {k: _label_value(v) for k, v in labels.items() if v},
+        "annotations": annotations,
+        "startsAt": _format_time(starts),
+        "endsAt": _format_time(starts + timedelta(hours=1)),
+    }]
+    auth = _bearer(config.token)
+    return _json_request(config, _require_address(config), payload, auth)
+
+
+def _parse_time(text: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def _format_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _grafana(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    inv = event.get("involvedObject") or {}
+    tags = ["flux", str(event.get("reportingController") or ""), str(inv.get("kind", "")),
+            str(inv.get("name", "")), str(inv.get("namespace", ""))]
+    tags += [f"{k}: {v}" for k, v in sorted(_metadata(event).items())]
+    payload = {"time": int(_parse_time(event.get("timestamp")).timestamp() * 1000),
+               "text": f"{object_title(event)}: {event.get('message', '')}",
+               "tags": [t for t in tags if t]}
+    headers = _bearer(config.token)
+    if not headers and config.username:
+        import base64  # noqa: PLC0415 - only here
+
+        creds = base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
+        headers = {"Authorization": f"Basic {creds}"}
+    return _json_request(config, _require_address(config), payload, headers)
+
+
+def github_repo(address: str) -> tuple[str, str, str]:
+    """(API base, owner, repository) of a GitHub (or GitHub Enterprise) repository URL."""
+    parts = urlsplit(address)
+    segments = [s for s in parts.path.strip("/").removesuffix(".git").split("/") if s]
+    if parts.scheme not in ("http", "https") or len(segments) != 2:
+        raise ConfigError(f"the address must be a repository URL like "
+                          f"https://github.com/<owner>/<repository>, got {parts.scheme}://"
+                          f"{parts.hostname}/...")
+    host = parts.netloc
+    api = "https://api.github.com" if host == "github.com" else f"{parts.scheme}://{host}/api/v3"
+    return api, segments[0], segments[1]
+
+
+def _githubdispatch(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    api, owner, repo = github_repo(_require_address(config))
+    inv = event.get("involvedObject") or {}
+    payload = {"event_type": f"{inv.get('kind', '')}/{inv.get('name', '')}.{inv.get('namespace', '')}",
+               "client_payload": dict(event)}
+    headers = {"Accept": "application/vnd.github+json", **_bearer(_require_token(config))}
+    return _json_request(config, f"{api}/repos/{owner}/{repo}/dispatches", payload, headers)
+
+
+Builder = Callable[[ProviderConfig, Mapping[str, Any]], OutgoingRequest]
+
+BUILDERS: dict[str, Builder] = {
+    "generic": _generic,
+    "generic-hmac": _generic_hmac,
+    "slack": _slack,
+    "rocket": _rocket,
+    "discord": _discord,
+    "msteams": _msteams,
+    "googlechat": _googlechat,
+    "webex": _webex,
+    "telegram": _telegram,
+    "matrix": _matrix,
+    "lark": _lark,
+    "opsgenie": _opsgenie,
+    "pagerduty": _pagerduty,
+    "datadog": _datadog,
+    "alertmanager": _alertmanager,
+    "grafana": _grafana,
+    "githubdispatch": _githubdispatch,
+}
+
+
+def build_request(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """The request `config`'s type sends for `event`; `ConfigError` if it cannot,
+    `SkipEvent` if the type has nothing to send for this event."""
+    from ._commitstatus import COMMIT_STATUS_BUILDERS  # noqa: PLC0415 - avoids a cycle
+
+    builder = BUILDERS.get(config.type) or COMMIT_STATUS_BUILDERS.get(config.type)
+    if builder is None:
+        raise ConfigError(f"provider type {config.type!r} is not supported by afflux yet")
+    return builder(config, event)

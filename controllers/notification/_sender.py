@@ -1,0 +1,119 @@
+"""The one HTTP sender every Provider type uses: a timeout, a custom CA and a client
+certificate (`certSecretRef`: `ca.crt`, `tls.crt` + `tls.key`), an HTTP(S) proxy
+(`proxySecretRef`: `address`, `username`, `password`), and retries with exponential backoff
+on connection errors, 429 and 5xx. Each delivery is its own task, so a slow or failing
+Provider never holds up another.
+
+Errors come back as `DeliveryError` whose message has every secret value redacted (the
+token, the password, header values, a webhook URL from a Secret), so it can go into logs,
+events and status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from ._providers import OutgoingRequest
+
+__all__ = ["DeliveryError", "TLSConfig", "ProxyConfig", "redact", "send"]
+
+RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "*****")
+    return text
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    ca_pem: bytes | None = None
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.ca_pem:
+            context.load_verify_locations(cadata=self.ca_pem.decode())
+        if self.cert_pem and self.key_pem:
+            with tempfile.TemporaryDirectory() as tmp:  # ssl loads a chain from files only
+                cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+                cert.write_bytes(self.cert_pem)
+                key.write_bytes(self.key_pem)
+                key.chmod(0o600)
+                context.load_cert_chain(cert, key)
+        return context
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    address: str
+    username: str = ""
+    password: str = ""
+
+    def auth(self) -> aiohttp.BasicAuth | None:
+        return aiohttp.BasicAuth(self.username, self.password) if self.username else None
+
+
+async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None,
+                   proxy: ProxyConfig | None) -> int:
+    ssl_context: ssl.SSLContext | bool = tls.context() if tls else True
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        async with session.request(
+            request.method, request.url, data=request.body, headers=dict(request.headers),
+            ssl=ssl_context, proxy=proxy.address if proxy else None,
+            proxy_auth=proxy.auth() if proxy else None, allow_redirects=False,
+        ) as response:
+            text = (await response.content.read(2048)).decode(errors="replace")
+            if response.status >= 300:
+                raise DeliveryError(
+                    f"{request.method} {request.url} answered {response.status}: {text.strip()}",
+                    status=response.status, retryable=response.status in RETRYABLE)
+            return response.status
+
+
+async def send(
+    request: OutgoingRequest,
+    *,
+    timeout: float = 15.0,
+    tls: TLSConfig | None = None,
+    proxy: ProxyConfig | None = None,
+    retries: int = 4,
+    backoff: float = 1.0,
+    max_backoff: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> int:
+    """Send `request`; retry `retries` times on retryable failures; return the status code.
+    Raises `DeliveryError` (message redacted) when every attempt failed."""
+    secrets = (*request.secrets, *((proxy.password,) if proxy else ()))
+    delay = backoff
+    for attempt in range(retries + 1):
+        try:
+            return await _attempt(request, timeout=timeout, tls=tls, proxy=proxy)
+        except DeliveryError as err:
+            error = DeliveryError(redact(str(err), secrets), status=err.status,
+                                  retryable=err.retryable)
+        except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as err:
+            what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            error = DeliveryError(redact(f"{request.method} {request.url}: {what}", secrets))
+        if not error.retryable or attempt == retries:
+            raise error
+        await sleep(delay)
+        delay = min(delay * 2, max_backoff)
+    raise AssertionError("unreachable")

@@ -1,0 +1,80 @@
+"""`HTTPSink`: a loopback HTTP server that records every request it gets, for tests of
+what notification-controller sends (Providers) and of anything else that POSTs.
+
+    with HTTPSink() as sink:
+        url = sink.url("/hooks/a")          # answered 200 by default
+        sink.answer("/fail", 400)            # this path answers 400
+        ...
+        [req] = eventually(lambda: sink.requests("/hooks/a"))
+        req.json()["message"], req.headers["X-Signature"]
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from afflux.cli.devenv import free_port
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HTTPSink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._requests: list[Recorded] = []
+        self._answers: dict[str, int] = {}
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with sink._lock:
+                    sink._requests.append(Recorded(self.command, self.path,
+                                                   dict(self.headers.items()), body))
+                    status = sink._answers.get(self.path.split("?", 1)[0], 200)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _record  # noqa: N815 - http.server's naming
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def answer(self, path: str, status: int) -> None:
+        with self._lock:
+            self._answers[path] = status
+
+    def requests(self, path: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self._requests
+                    if path is None or r.path.split("?", 1)[0] == path]
+
+    def __enter__(self) -> HTTPSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,417 @@
+"""notification-controller end to end: its own process, the real cluster, a real
+source-controller process reconciling a GitRepository against the harness's Git server,
+and a recording HTTP sink as the Providers' endpoint.
+
+Covers: an Event recorded by source-controller delivered to a generic Provider with Flux's
+payload; generic-hmac's signature; Flux's event API; the exclusion list; an Event
+recorded while notification-controller is stopped delivered once after it comes back
+(and not again after another restart); a failing Provider reported on its status without
+its secret address; a github Receiver setting requestedAt on a GitRepository (and a bad
+signature getting 401 and touching nothing); bad input reported on conditions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+import uuid
+from base64 import b64encode
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+
+from afflux.cli.devenv import GitHTTPServer, free_port
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import GitAuth, git_push_files
+from harness.sink import HTTPSink, Recorded
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+GROUP = "notification.toolkit.fluxcd.io"
+SOURCE = "source.toolkit.fluxcd.io"
+TIMEOUT = 60.0
+
+
+#: kind -> (group, version, plural) of what the tests create
+KINDS = {
+    "Provider": (GROUP, "v1beta3", "providers"),
+    "Alert": (GROUP, "v1beta3", "alerts"),
+    "Receiver": (GROUP, "v1", "receivers"),
+    "GitRepository": (SOURCE, "v1", "gitrepositories"),
+}
+
+
+def name(prefix: str = "n") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Env:
+    """The module's namespace, its notification-controller (restartable) and the clients."""
+
+    sink: HTTPSink
+    git: GitHTTPServer
+    start_controller: Any
+    cluster: Cluster
+    namespace: str
+    api: k8s.CustomObjectsApi
+    core: k8s.CoreV1Api
+    args: list[str]
+    events_port: int
+    receiver_port: int
+    controller: Any = None
+
+    # --- notification-controller ------------------------------------------------------
+
+    def start(self) -> None:
+        self.controller = self.start_controller("notification", *self.args)
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    # --- objects ---------------------------------------------------------------------------
+
+    def secret(self, secret_name: str, data: Mapping[str, str]) -> str:
+        self.core.create_namespaced_secret(self.namespace, {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name},
+            "data": {k: b64encode(v.encode()).decode() for k, v in data.items()}})
+        return secret_name
+
+    def create(self, kind: str, obj_name: str, spec: Mapping[str, Any]) -> str:
+        group, version, plural = KINDS[kind]
+        self.api.create_namespaced_custom_object(group, version, self.namespace, plural, {
+            "apiVersion": f"{group}/{version}", "kind": kind,
+            "metadata": {"name": obj_name}, "spec": dict(spec)})
+        return obj_name
+
+    def get(self, kind: str, obj_name: str) -> dict[str, Any]:
+        group, version, plural = KINDS[kind]
+        return self.api.get_namespaced_custom_object(group, version, self.namespace, plural,
+                                                     obj_name)
+
+    def ready(self, kind: str, obj_name: str) -> dict[str, Any]:
+        return self.condition(kind, obj_name, "True")
+
+    def condition(self, kind: str, obj_name: str, status: str, reason: str | None = None
+                  ) -> dict[str, Any]:
+        def check() -> dict[str, Any]:
+            obj = self.get(kind, obj_name)
+            cond = next((c for c in (obj.get("status") or {}).get("conditions") or ()
+                         if c["type"] == "Ready"), None)
+            assert cond is not None and cond["status"] == status, cond
+            assert reason is None or cond["reason"] == reason, cond
+            return cond
+        return eventually(check, TIMEOUT, message=f"{kind} {obj_name} Ready={status} {reason}")
+
+    def provider(self, spec: Mapping[str, Any]) -> str:
+        provider_name = self.create("Provider", name("p"), spec)
+        self.ready("Provider", provider_name)
+        return provider_name
+
+    def alert(self, provider_name: str, **spec: Any) -> str:
+        spec.setdefault("eventSources", [{"kind": "GitRepository", "name": "*"}])
+        alert_name = self.create("Alert", name("a"), {"providerRef": {"name": provider_name},
+                                                      **spec})
+        self.ready("Alert", alert_name)
+        return alert_name
+
+    def record_event(self, obj_name: str, message: str, *, reason: str = "NewArtifact",
+                     revision: str = "main@sha1:" + "1" * 40) -> str:
+        """A core Event about a GitRepository, as source-controller records it."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = self.core.create_namespaced_event(self.namespace, {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{obj_name}.{uuid.uuid4().hex[:12]}",
+                         "annotations": {"source.toolkit.fluxcd.io/revision": revision}},
+            "involvedObject": {"apiVersion": f"{SOURCE}/v1", "kind": "GitRepository",
+                               "name": obj_name, "namespace": self.namespace,
+                               "uid": str(uuid.uuid4())},
+            "reason": reason, "message": message, "type": "Normal",
+            "source": {"component": "source-controller"},
+            "reportingComponent": "source-controller", "reportingInstance": "test",
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1})
+        return str(event.metadata.name)
+
+    def post_event(self, event: Mapping[str, Any]) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.events_port}/",
+                                         data=json.dumps(event).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    def flux_event(self, obj_name: str, message: str, severity: str = "info") -> dict[str, Any]:
+        return {"involvedObject": {"apiVersion": f"{SOURCE}/v1", "kind": "GitRepository",
+                                   "name": obj_name, "namespace": self.namespace},
+                "severity": severity, "timestamp": datetime.now(UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"), "message": message, "reason": "Info",
+                "metadata": {"source.toolkit.fluxcd.io/revision": "main@sha1:" + "2" * 40},
+                "reportingController": "source-controller"}
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    namespace = f"t-notify-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    storage = tmp_path_factory.mktemp("notify-storage")
+    port = free_port()
+    start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
+                     f"--storage-adv-addr=127.0.0.1:{port}", "--watch-all-namespaces=false",
+                     f"--namespace={namespace}")
+    events_port, receiver_port = free_port(), free_port()
+    args = ["--watch-all-namespaces=false", f"--namespace={namespace}",
+            f"--events-addr=127.0.0.1:{events_port}", f"--receiverAddr=127.0.0.1:{receiver_port}"]
+    api_client = cluster.api_client()
+    with HTTPSink() as sink:
+        env = Env(sink, git_server, start_controller, cluster, namespace,
+                  k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client), args, events_port,
+                  receiver_port)
+        env.start()
+        try:
+            yield env
+        finally:
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+            api_client.close()
+
+
+def repo_with_commit(env: Env) -> tuple[str, str]:
+    """A Git repository on the harness's server with one commit: (http URL, commit SHA)."""
+    repo = f"notify/{uuid.uuid4().hex[:10]}"
+    env.git.create_repo(repo)
+    url = env.git.url(repo)
+    sha = git_push_files(url, {"app.yaml": "a: 1\n"}, message="first commit",
+                         auth=GitAuth.for_server(env.git))
+    return url, sha
+
+
+def git_repository(env: Env, url: str) -> str:
+    auth = env.secret(name("git"), {"username": env.git.username, "password": env.git.password})
+    return env.create("GitRepository", name("repo"), {
+        "url": url, "interval": "10m", "ref": {"branch": "main"}, "secretRef": {"name": auth}})
+
+
+def received(env: Env, path: str, count: int = 1) -> list[Recorded]:
+    def check() -> list[Recorded]:
+        got = env.sink.requests(path)
+        assert len(got) >= count, f"{len(got)} requests so far"
+        return got
+    return eventually(check, TIMEOUT, message=f"{count} request(s) at {path}")
+
+
+# --- events out --------------------------------------------------------------------------
+
+
+def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
+    path = f"/generic/{uuid.uuid4().hex[:6]}"
+    provider = env.provider({"type": "generic", "address": env.sink.url(path)})
+    env.alert(provider, eventSources=[{"kind": "GitRepository", "name": "*"}],
+              summary="test cluster", eventMetadata={"env": "test"})
+    url, sha = repo_with_commit(env)
+    repo = git_repository(env, url)
+
+    [req] = received(env, path)
+    assert req.method == "POST"
+    assert req.headers["Content-Type"] == "application/json"
+    assert req.headers["Gotk-Component"] == "source-controller"
+    event = req.json()
+    assert event["involvedObject"]["kind"] == "GitRepository"
+    assert event["involvedObject"]["name"] == repo
+    assert event["involvedObject"]["namespace"] == env.namespace
+    assert event["involvedObject"]["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+    assert event["severity"] == "info"
+    assert event["reason"] == "NewArtifact"
+    assert event["message"] == "stored artifact for commit 'first commit'"
+    assert event["reportingController"] == "source-controller"
+    assert event["metadata"] == {"source.toolkit.fluxcd.io/revision": f"main@sha1:{sha}",
+                                 "summary": "test cluster", "env": "test"}
+
+
+def test_generic_hmac_signature_verifies(env: Env) -> None:
+    path = f"/hmac/{uuid.uuid4().hex[:6]}"
+    token = uuid.uuid4().hex
+    secret = env.secret(name("hmac"), {"token": token})
+    provider = env.provider({"type": "generic-hmac", "address": env.sink.url(path),
+                             "secretRef": {"name": secret}})
+    env.alert(provider)
+    assert env.post_event(env.flux_event("signed", "a signed event")) == 202
+
+    [req] = received(env, path)
+    expected = hmac.new(token.encode(), req.body, hashlib.sha256).hexdigest()
+    assert req.headers["X-Signature"] == f"sha256={expected}"
+    assert req.json()["message"] == "a signed event"
+
+
+def test_exclusion_list_wins(env: Env) -> None:
+    path = f"/excl/{uuid.uuid4().hex[:6]}"
+    provider = env.provider({"type": "generic", "address": env.sink.url(path)})
+    env.alert(provider, inclusionList=["deploy"], exclusionList=["^skip"])
+    assert env.post_event(env.flux_event("excl", "skip this deploy")) == 202
+    assert env.post_event(env.flux_event("excl", "something else")) == 202
+    assert env.post_event(env.flux_event("excl", "deploy done")) == 202
+    received(env, path)
+    assert [r.json()["message"] for r in env.sink.requests(path)] == ["deploy done"]
+
+
+def test_event_api_rate_limits_and_rejects_bad_events(env: Env) -> None:
+    event = env.flux_event("limited", f"same message {uuid.uuid4().hex}")
+    assert env.post_event(event) == 202
+    assert env.post_event(event) == 429
+    assert env.post_event({"involvedObject": {"kind": "GitRepository"}}) == 400
+
+
+def test_event_recorded_while_stopped_is_delivered_once(env: Env) -> None:
+    path = f"/restart/{uuid.uuid4().hex[:6]}"
+    provider = env.provider({"type": "generic", "address": env.sink.url(path)})
+    env.alert(provider)
+    env.stop()
+    try:
+        event_name = env.record_event("offline", "recorded while notification was down")
+    finally:
+        env.start()
+    [req] = received(env, path)
+    assert req.json()["message"] == "recorded while notification was down"
+
+    def marked() -> bool:
+        event = env.core.read_namespaced_event(event_name, env.namespace)
+        return (event.metadata.annotations or {}).get(
+            "notification.toolkit.fluxcd.io/dispatched") == "1"
+    eventually(marked, TIMEOUT, message="the Event marked as dispatched")
+
+    env.stop()
+    env.start()
+    env.record_event("offline", "after the second restart")
+    received(env, path, 2)
+    assert [r.json()["message"] for r in env.sink.requests(path)] == [
+        "recorded while notification was down", "after the second restart"]
+
+
+def test_failing_provider_is_reported_without_its_secret(env: Env) -> None:
+    path = f"/fail/{uuid.uuid4().hex[:6]}-secret-part"
+    env.sink.answer(path, 400)
+    secret = env.secret(name("addr"), {"address": env.sink.url(path)})
+    provider = env.provider({"type": "generic", "secretRef": {"name": secret}})
+    env.alert(provider)
+    assert env.post_event(env.flux_event("failing", "goes nowhere")) == 202
+    received(env, path)
+    cond = env.condition("Provider", provider, "False", "DeliveryFailed")
+    assert "answered 400" in cond["message"]
+    assert "secret-part" not in cond["message"]
+    events = env.core.list_namespaced_event(
+        env.namespace, field_selector=f"involvedObject.name={provider}").items
+    assert any(e.reason == "DeliveryFailed" for e in events)
+    assert all("secret-part" not in (e.message or "") for e in events)
+    assert "secret-part" not in env.controller.log_text(400)
+
+
+# --- webhooks in --------------------------------------------------------------------------
+
+
+def call_hook(env: Env, path: str, body: bytes, headers: Mapping[str, str]) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{env.receiver_port}{path}", data=body,
+                                     method="POST", headers=dict(headers))
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_github_receiver_requests_a_reconcile(env: Env) -> None:
+    url, _ = repo_with_commit(env)
+    repo = git_repository(env, url)
+    token = uuid.uuid4().hex
+    secret = env.secret(name("hook"), {"token": token})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "github", "events": ["push"], "secretRef": {"name": secret},
+        "resources": [{"kind": "GitRepository", "name": repo}]})
+    env.ready("Receiver", receiver)
+    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    assert path == "/hook/" + hashlib.sha256(
+        f"{token}{receiver}{env.namespace}".encode()).hexdigest()
+    body = json.dumps({"ref": "refs/heads/main"}).encode()
+
+    bad = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64,
+           "Content-Type": "application/json"}
+    assert call_hook(env, path, body, bad) == 401
+    assert call_hook(env, "/hook/" + "0" * 64, body, bad) == 404
+    annotations = env.get("GitRepository", repo)["metadata"].get("annotations") or {}
+    assert "reconcile.fluxcd.io/requestedAt" not in annotations
+
+    good = {**bad, "X-Hub-Signature-256": "sha256=" + hmac.new(
+        token.encode(), body, hashlib.sha256).hexdigest()}
+    assert call_hook(env, path, body, good) == 200
+
+    def handled() -> str:
+        obj = env.get("GitRepository", repo)
+        requested = obj["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+        assert obj["status"].get("lastHandledReconcileAt") == requested
+        return str(requested)
+    eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
+    with pytest.raises(ApiException) as err:
+        env.create("Provider", name("p"), {"type": "carrier-pigeon", "address": "http://x/"})
+    assert err.value.status == 422
+    assert "carrier-pigeon" in err.value.body
+
+
+@pytest.mark.parametrize(("spec", "reason", "says"), [
+    ({"type": "generic", "address": "ftp://example.com/x"}, "ValidationFailed",
+     "spec.address must be an absolute http or https URL"),
+    ({"type": "generic", "secretRef": {"name": "missing"}}, "ValidationFailed",
+     "Secret '{ns}/missing' (spec.secretRef.name) not found"),
+    ({"type": "webex", "address": "https://webexapis.com/v1/messages"}, "ValidationFailed",
+     "spec.channel"),
+    ({"type": "nats", "address": "nats://127.0.0.1:4222"}, "ValidationFailed",
+     "not supported by afflux yet"),
+], ids=["bad-scheme", "missing-secret", "missing-channel", "unsupported-type"])
+def test_bad_provider(env: Env, spec: dict[str, Any], reason: str, says: str) -> None:
+    provider = env.create("Provider", name("p"), spec)
+    cond = env.condition("Provider", provider, "False", reason)
+    assert says.format(ns=env.namespace) in cond["message"]
+
+
+def test_bad_alerts(env: Env) -> None:
+    provider = env.provider({"type": "generic", "address": env.sink.url("/unused")})
+    bad_regex = env.create("Alert", name("a"), {
+        "providerRef": {"name": provider}, "inclusionList": ["(unclosed"],
+        "eventSources": [{"kind": "GitRepository", "name": "*"}]})
+    cond = env.condition("Alert", bad_regex, "False", "ValidationFailed")
+    assert "spec.inclusionList[0]" in cond["message"]
+    orphan = env.create("Alert", name("a"), {
+        "providerRef": {"name": "nowhere"},
+        "eventSources": [{"kind": "GitRepository", "name": "*"}]})
+    cond = env.condition("Alert", orphan, "False", "DependencyNotReady")
+    assert "Provider 'nowhere' not found" in cond["message"]
+    env.create("Provider", "nowhere", {"type": "generic", "address": env.sink.url("/x")})
+    env.ready("Alert", orphan)  # the Provider's readiness triggers the Alert
+
+
+def test_receiver_without_token_or_with_cel_filter(env: Env) -> None:
+    resources = [{"kind": "GitRepository", "name": "*"}]
+    missing = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": "absent"}, "resources": resources})
+    cond = env.condition("Receiver", missing, "False", "TokenNotFound")
+    assert "Secret '" + env.namespace + "/absent'" in cond["message"]
+    secret = env.secret(name("tok"), {"token": "t"})
+    filtered = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": secret}, "resources": resources,
+        "resourceFilter": "true"})
+    cond = env.condition("Receiver", filtered, "False", "ValidationFailed")
+    assert "resourceFilter" in cond["message"]
