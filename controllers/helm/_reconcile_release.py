@@ -51,6 +51,7 @@ from afflux.api._helm_v2 import (
 )
 from afflux.api._meta import (
     FORCE_AT_ANNOTATION,
+    KUBECONFIG_REFUSED,
     RELEASED,
     REMEDIATED,
     REQUESTED_AT_ANNOTATION,
@@ -61,6 +62,7 @@ from afflux.controllers.runtime import (
     ApiError,
     GenericError,
     KubeConfigError,
+    KubeConfigRefused,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
@@ -157,6 +159,8 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
     try:
         cluster = clusters.get(user=user, kubeconfig=base64.b64decode(raw))
         helm_config = helm_kubeconfig(cluster.kube.api_client.configuration)
+    except KubeConfigRefused as err:
+        raise StallingError(KUBECONFIG_REFUSED, f"the kubeconfig in {where}: {err}") from None
     except (KubeConfigError, ValueError) as err:
         raise StallingError(INIT_FAILED, f"the kubeconfig in {where} cannot be used: {err}"
                             ) from None

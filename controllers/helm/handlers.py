@@ -29,7 +29,7 @@ from typing import Any
 import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
-from afflux.controllers.runtime import ClusterClients, Operator, Scheduler
+from afflux.controllers.runtime import ClusterClients, KubeConfigPolicy, Operator, Scheduler
 
 from ._helm import HelmRunner
 from ._reconcile import helm_release_reconciler
@@ -87,8 +87,12 @@ def _trigger_readers(scheduler: Scheduler, reads: Reads
 def setup(operator: Operator) -> Services:
     """Register the reconciler and the watches; returns the shared services."""
     extra = operator.options.extra
+    options = operator.options
     clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
-                              workers=max(4, operator.options.concurrent))
+                              workers=max(4, options.concurrent),
+                              policy=KubeConfigPolicy(
+                                  allow_exec=options.insecure_kubeconfig_exec,
+                                  allow_insecure_tls=options.insecure_kubeconfig_tls))
     services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None)),
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"))
     scheduler = operator.register(helm_release_reconciler(services))
