@@ -29,6 +29,18 @@ def flaky_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHTTPServe
         yield server
 
 
+def wait_fetch_failed(env: Env, kind: str, source: str) -> dict[str, Any]:
+    """Until the source says FetchFailed=True; returns its status."""
+
+    def fetch_failed() -> dict[str, Any]:
+        status = env.get(kind, source)["status"]  # type: ignore[index]
+        failed = env.condition(status, "FetchFailed")
+        assert failed is not None and failed["status"] == "True", status.get("conditions")
+        return status
+
+    return eventually(fetch_failed, TIMEOUT, message=f"{kind} {source}: FetchFailed")
+
+
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, flaky_git: GitHTTPServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
@@ -47,14 +59,7 @@ def test_git_server_down_keeps_the_last_artifact_and_the_applied_objects(
     flaky_git.stop()
     try:
         env.fetch_now(source)
-
-        def fetch_failed() -> dict[str, Any]:
-            status = env.get(GITREPO, source)["status"]  # type: ignore[index]
-            failed = env.condition(status, "FetchFailed")
-            assert failed is not None and failed["status"] == "True", status.get("conditions")
-            return status
-
-        status = eventually(fetch_failed, TIMEOUT, message="FetchFailed with the server down")
+        status = wait_fetch_failed(env, GITREPO, source)
         assert status["artifact"] == artifact, "the last good artifact must stay"
         env.kubectl("annotate", "--overwrite", "kustomization", ks,
                     f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
@@ -110,14 +115,7 @@ def test_registry_down_keeps_the_last_artifact_and_the_applied_objects(
     try:
         env.kubectl("annotate", "--overwrite", OCIREPO, source,
                     f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
-
-        def fetch_failed() -> dict[str, Any]:
-            status = env.get(OCIREPO, source)["status"]  # type: ignore[index]
-            failed = env.condition(status, "FetchFailed")
-            assert failed is not None and failed["status"] == "True", status.get("conditions")
-            return status
-
-        status = eventually(fetch_failed, TIMEOUT, message="FetchFailed with the registry down")
+        status = wait_fetch_failed(env, OCIREPO, source)
         assert status["artifact"] == artifact, "the last good artifact must stay"
         assert env.exists("configmap", "oci-kept")
     finally:
