@@ -3,7 +3,8 @@
 One import package, `afflux`, whose subpackages live in the repository's top-level
 folders (DESIGN §3): `api/` is `afflux.api`, `controllers/` is `afflux.controllers`,
 `cli/` is `afflux.cli`. `afflux` itself is a namespace package with no folder of its
-own. The package list is discovered, so a new subpackage needs no edit here.
+own. The package list is discovered, so a new subpackage needs no edit here. `config/` travels
+as package data, `afflux.manifests`.
 """
 
 from setuptools import find_packages, setup
@@ -17,4 +18,11 @@ for top in TOPS:
     package_dir[f"afflux.{top}"] = top
     packages += [f"afflux.{top}.{sub}" for sub in find_packages(where=top)]
 
-setup(packages=packages, package_dir=package_dir)
+# The install manifests travel with the package, as Flux embeds them in its binary: the
+# kustomize bases of config/ (not the samples) become `afflux/manifests/` in the wheel,
+# where `afflux install` and `afflux bootstrap` find them outside a checkout.
+packages.append("afflux.manifests")
+package_dir["afflux.manifests"] = "config"
+package_data = {"afflux.manifests": [f"{d}/**/*.yaml" for d in ("crd", "default", "manager", "rbac")]}
+
+setup(packages=packages, package_dir=package_dir, package_data=package_data)

@@ -61,12 +61,15 @@ from ._kube import (
     resource_of,
 )
 from ._manifests import (
+    DEFAULT_REGISTRY,
     _kustomize_binary,
     build_install_docs,
     find_config_dir,
     install_order,
+    operator_image,
     retarget_namespace,
     select_components,
+    set_operator_image,
 )
 from ._prompt import confirm
 from ._reconcile import request_reconcile
@@ -153,6 +156,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                         "--enable-leader-election), not in the cluster: install no Deployments")
     g.add_argument("--manifests", type=Path,
                    help="afflux's config/ directory (default: the one beside the package)")
+    g.add_argument("--registry", default=DEFAULT_REGISTRY,
+                   help="container registry the operators' image is pulled from: "
+                        f"<registry>/afflux:v<version> (default {DEFAULT_REGISTRY})")
     g.set_defaults(func=run)
 
 
@@ -257,6 +263,7 @@ class Bootstrap:
     def component_docs(self) -> list[dict[str, Any]]:
         docs = select_components(build_install_docs(find_config_dir(self.args.manifests)),
                                  self.components)
+        docs = set_operator_image(docs, operator_image(self.args.registry, self.version))
         if self.namespace != gen.NAME:
             docs = retarget_namespace(docs, self.namespace)
         docs = [dict(d) for d in install_order(docs)]

@@ -24,13 +24,17 @@ from ._format import dump_yaml
 from ._kinds import AVAILABLE_CONTROLLERS, COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS
 from ._kube import CRDS, KubeError, KubeNotFound, ResourceType, resource_of
 from ._manifests import (
+    DEFAULT_REGISTRY,
     build_install_docs,
     find_config_dir,
     install_order,
+    operator_image,
     retarget_namespace,
     select_components,
+    set_operator_image,
 )
 from ._prompt import confirm
+from ._version import version as afflux_version
 
 __all__ = ["register", "run_install", "run_uninstall"]
 
@@ -61,6 +65,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="more operators to install, comma-separated")
     p.add_argument("--manifests", type=Path, help="afflux's config/ directory (default: the "
                    "one beside the installed package)")
+    p.add_argument("--registry", default=DEFAULT_REGISTRY,
+                   help="container registry the operators' image is pulled from: "
+                        f"<registry>/afflux:v<version> (default {DEFAULT_REGISTRY})")
     p.set_defaults(func=run_install)
 
     u = sub.add_parser("uninstall", parents=list(parents),
@@ -81,6 +88,8 @@ def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any
     components = list(dict.fromkeys([*getattr(args, "components", CONTROLLERS),
                                      *getattr(args, "components_extra", [])]))
     docs = select_components(build_install_docs(config), components)
+    registry = getattr(args, "registry", None) or DEFAULT_REGISTRY
+    docs = set_operator_image(docs, operator_image(registry, afflux_version()))
     if namespace != "flux-system":
         docs = retarget_namespace(docs, namespace)
     return [dict(d) for d in install_order(docs)]

@@ -18,8 +18,11 @@ from ._errors import CLIError
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "DEFAULT_REGISTRY",
     "build_install_docs",
     "find_config_dir",
+    "operator_image",
+    "set_operator_image",
     "install_order",
     "retarget_namespace",
     "select_components",
@@ -35,9 +38,12 @@ _ORDER = ("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRol
 
 
 def find_config_dir(explicit: str | Path | None = None) -> Path:
-    """`--manifests`, else `config/` of the checkout afflux runs from."""
+    """`--manifests`, else `config/` of the checkout afflux runs from, else the copy of it
+    the installed package carries (`afflux/manifests`, see setup.py)."""
+    here = Path(__file__).resolve().parents[1]
     candidates = [Path(explicit)] if explicit else [
-        Path(__file__).resolve().parents[1] / "config",
+        here / "config",
+        here / "manifests",
         Path.cwd() / "config",
     ]
     for c in candidates:
@@ -138,3 +144,35 @@ def install_order(docs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Namespace, CRDs, RBAC, Services, then Deployments (stable within a kind)."""
     rank = {k: i for i, k in enumerate(_ORDER)}
     return sorted(docs, key=lambda d: rank.get(str(d.get("kind")), len(_ORDER)))
+
+
+#: Where afflux's released image lives; `--registry` names another (a mirror, a dev registry).
+DEFAULT_REGISTRY = "ghcr.io/afflux"
+IMAGE_NAME = "afflux"
+
+
+def operator_image(registry: str, version: str) -> str:
+    """The operators' image of afflux `version` in `registry`: `<registry>/afflux:v<version>`."""
+    tag = version if version.startswith("v") else f"v{version}"
+    return f"{registry.rstrip('/')}/{IMAGE_NAME}:{tag}"
+
+
+def _is_operator_image(ref: str) -> bool:
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[0] == IMAGE_NAME and "/" in name
+
+
+def set_operator_image(docs: Iterable[Mapping[str, Any]], image: str) -> list[dict[str, Any]]:
+    """Every container of the Deployments that runs afflux's image runs `image` instead
+    (the manifests in config/ name the image without a version)."""
+    out = []
+    for doc in docs:
+        new = copy.deepcopy(dict(doc))
+        if new.get("kind") == "Deployment":
+            pod = ((new.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for container in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
+                if _is_operator_image(str(container.get("image") or "")):
+                    container["image"] = image
+        out.append(new)
+    return out

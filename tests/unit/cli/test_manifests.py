@@ -12,8 +12,10 @@ from afflux.cli._manifests import (
     build_install_docs,
     find_config_dir,
     install_order,
+    operator_image,
     retarget_namespace,
     select_components,
+    set_operator_image,
 )
 
 
@@ -93,3 +95,46 @@ def test_the_repository_config_reads_without_kustomize() -> None:
     assert len(deployments) == 6
     assert all(d["metadata"].get("namespace") == "flux-system" for d in docs
                if d["kind"] in ("Deployment", "ServiceAccount", "Service"))
+
+
+# --- the operators' image -------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("registry", "version", "expected"),
+    [
+        pytest.param("ghcr.io/afflux", "0.1.0", "ghcr.io/afflux/afflux:v0.1.0", id="default"),
+        pytest.param("10.200.0.1:5000/afflux/", "v0.2.0", "10.200.0.1:5000/afflux/afflux:v0.2.0",
+                     id="dev-registry-trailing-slash-v-prefix"),
+    ],
+)
+def test_operator_image(registry: str, version: str, expected: str) -> None:
+    assert operator_image(registry, version) == expected
+
+
+def _dep(*images: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": f"c{i}", "image": img} for i, img in enumerate(images)]}}}}
+
+
+@pytest.mark.parametrize(
+    ("images", "expected"),
+    [
+        pytest.param(["ghcr.io/afflux/afflux:latest"], ["r/afflux:v1"], id="released-image"),
+        pytest.param(["ghcr.io/afflux/afflux@sha256:ab"], ["r/afflux:v1"], id="by-digest"),
+        pytest.param(["ghcr.io/afflux/afflux:latest", "busybox:1"], ["r/afflux:v1", "busybox:1"],
+                     id="sidecar-untouched"),
+        pytest.param(["example.com/afflux-helper:1"], ["example.com/afflux-helper:1"],
+                     id="other-name-untouched"),
+    ],
+)
+def test_set_operator_image(images: list[str], expected: list[str]) -> None:
+    doc = _dep(*images)
+    (out,) = set_operator_image([doc], "r/afflux:v1")
+    assert [c["image"] for c in out["spec"]["template"]["spec"]["containers"]] == expected
+    assert doc == _dep(*images)  # the input is not changed
+
+
+def test_set_operator_image_leaves_other_kinds() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"image": "ghcr.io/afflux/afflux:x"}}
+    assert set_operator_image([cm], "r/afflux:v1") == [cm]
