@@ -20,9 +20,9 @@ for top in TOPS:
 
 # The install manifests travel with the package, as Flux embeds them in its binary: the
 # kustomize bases of config/ (not the samples) become `afflux/manifests/` in the wheel,
-# where `afflux install` and `afflux bootstrap` find them outside a checkout.
+# where `afflux install` and `afflux bootstrap` find them outside a checkout (which files:
+# [tool.setuptools.package-data] in pyproject.toml).
 packages.append("afflux.manifests")
 package_dir["afflux.manifests"] = "config"
-package_data = {"afflux.manifests": [f"{d}/**/*.yaml" for d in ("crd", "default", "manager", "rbac")]}
 
-setup(packages=packages, package_dir=package_dir, package_data=package_data)
+setup(packages=packages, package_dir=package_dir)

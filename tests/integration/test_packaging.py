@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,7 +47,8 @@ def test_wheel_holds_every_subpackage_of_the_tree(wheel: Path) -> None:
     assert set(packages_in(wheel)) == expected
 
 
-def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+def _install_wheel(wheel: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh venv outside the checkout with afflux from `wheel`; (venv, its site dir)."""
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
@@ -64,6 +66,12 @@ def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path
         text=True,
     )
     assert install.returncode == 0, install.stderr
+    return env_dir, site
+
+
+def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path: Path) -> None:
+    env_dir, site = _install_wheel(wheel, tmp_path)
+    py = env_dir / "bin" / "python"
     packages = packages_in(wheel)
     script = (
         "import importlib, sys\n"
@@ -79,3 +87,32 @@ def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path
     )
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("afflux: v")
+
+
+def test_install_export_from_the_wheel_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
+    """The wheel carries the install manifests (CRDs, RBAC, Deployments) and names the image
+    of its own version: `afflux install --export` works with no checkout anywhere near."""
+    env_dir, site = _install_wheel(wheel, tmp_path)
+    assert (site / "afflux" / "manifests" / "default" / "kustomization.yaml").is_file()
+    assert not (site / "afflux" / "manifests" / "samples").exists()
+    version = subprocess.run([str(env_dir / "bin" / "afflux"), "version"], capture_output=True,
+                             text=True).stdout.split()[-1]
+    proc = subprocess.run(
+        [str(env_dir / "bin" / "afflux"), "install", "--export"],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    kinds = {d["kind"] for d in docs}
+    assert {"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+            "Deployment", "Service"} <= kinds
+    images = {c["image"] for d in docs if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {f"ghcr.io/afflux/afflux:{version}"}
+    registry = subprocess.run(
+        [str(env_dir / "bin" / "afflux"), "install", "--export", "--registry", "10.0.0.9:5000/x"],
+        capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "none")},
+    )
+    assert f"image: 10.0.0.9:5000/x/afflux:{version}" in registry.stdout, registry.stderr
