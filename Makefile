@@ -8,6 +8,9 @@ PYTEST := $(VENV)/bin/pytest
 RUFF := $(VENV)/bin/ruff
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# NODE=real: the local cluster gets one real node (kubelet, containerd, kube-proxy, CoreDNS)
+NODE ?=
+REAL_NODE_FLAG := $(if $(filter real,$(NODE)),--real-node,)
 
 .PHONY: help
 help: ## Show this help
@@ -63,8 +66,8 @@ test-integration: install tools ## Run the integration tests (real cluster, Git 
 	@$(PYTEST) tests/integration $(PYTEST_ARGS)
 
 .PHONY: cluster-up
-cluster-up: install tools ## Start the local cluster (kubeconfig in .local/cluster/kubeconfig)
-	@$(PY) -m afflux.cli.devenv cluster up --state .local/cluster
+cluster-up: install tools ## Start the local cluster (kubeconfig in .local/cluster/kubeconfig; NODE=real adds a real node)
+	@$(PY) -m afflux.cli.devenv cluster up --state .local/cluster $(REAL_NODE_FLAG)
 
 .PHONY: cluster-down
 cluster-down: $(STAMP) ## Stop the local cluster and every process it started

@@ -13,6 +13,13 @@ packages=(
   age              # age keys for SOPS tests
   ca-certificates
   make
+  # the real node (NODE=real): container runtime, Pod network, Services, the image base
+  containerd       # CRI (1.6: the kubelet falls back to its own cgroup driver setting)
+  runc
+  containernetworking-plugins  # bridge, host-local, loopback
+  iptables         # kube-proxy (iptables mode), the bridge plugin's masquerade
+  conntrack
+  debootstrap      # the Debian base of the afflux image (cli/devenv/_afflux_image.py)
 )
 
 missing=()

@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|sops|cosign|notation|coredns|podinfo)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -52,21 +52,12 @@ timed() {
   step "$name done in $((SECONDS - t0))s"
 }
 
-build_kubernetes() {
-  local v=$KUBERNETES_VERSION minor major=1
+# k8s_module DIR: write the wrapper module that builds k8s.io/kubernetes's commands at the
+# pinned version (every staging module replaced by its v0.Y.Z release).
+k8s_module() {
+  local dir=$1 v=$KUBERNETES_VERSION minor gomod
   minor=$(echo "$v" | cut -d. -f2)
-  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  local missing=0 n
-  for n in "${names[@]}"; do have "$n" "$v" || missing=1; done
-  if [[ $missing == 0 ]]; then
-    for n in "${names[@]}"; do link "$n" "$v"; done
-    step "kubernetes $v: cached"; return
-  fi
-  step "kubernetes $v: building ${names[*]} (cold: 10-25 min)"
-  local dir=$work/kubernetes-$v
-  rm -rf "$dir"; mkdir -p "$dir"
   step "kubernetes $v: resolving the staging modules"
-  local gomod
   gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])') \
     || fail kubernetes "go mod download k8s.io/kubernetes@$v" "$logs/kubernetes.log"
   {
@@ -81,24 +72,58 @@ build_kubernetes() {
       '{ printf "\t%s => %s v0.%s.%s\n", $1, $1, minor, patch }'
     echo ")"
   } >"$dir/go.mod"
+}
+
+# k8s_build TOOL NAME...: build k8s.io/kubernetes/cmd/NAME... at the pinned version, with
+# the version stamped, into the cache.
+k8s_build() {
+  local tool=$1; shift
+  local names=("$@") v=$KUBERNETES_VERSION minor major=1 n
+  minor=$(echo "$v" | cut -d. -f2)
+  local missing=0
+  for n in "${names[@]}"; do have "$n" "$v" || missing=1; done
+  if [[ $missing == 0 ]]; then
+    for n in "${names[@]}"; do link "$n" "$v"; done
+    step "$tool $v: cached"; return
+  fi
+  step "$tool $v: building ${names[*]} (cold: 10-25 min)"
+  local dir=$work/$tool-$v
+  rm -rf "$dir"; mkdir -p "$dir"
+  k8s_module "$dir"
   local pkgs=() ldflags="-s -w"
   for n in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
-  # (kubectl too: tests and the CLI use the same version as the server, not whatever is on PATH)
   local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $p.gitVersion=$v -X $p.gitMajor=$major -X $p.gitMinor=$minor"
     ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$date -X $p.gitCommit=afflux-build"
   done
-  step "kubernetes $v: downloading modules"
+  step "$tool $v: downloading modules"
   # Every package at the pinned version: a bare `go get pkg` would move to the newest.
   local pinned=(); for p in "${pkgs[@]}"; do pinned+=("$p@$v"); done
-  (cd "$dir" && run kubernetes "go get" go get "${pinned[@]}")
-  step "kubernetes $v: compiling (log: $logs/kubernetes.log)"
-  (cd "$dir" && run kubernetes "go build" go build -trimpath -ldflags "$ldflags" -o "$dir/out/" "${pkgs[@]}")
+  (cd "$dir" && run "$tool" "go get" go get "${pinned[@]}")
+  step "$tool $v: compiling (log: $logs/$tool.log)"
+  (cd "$dir" && run "$tool" "go build" nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$dir/out/" "${pkgs[@]}")
   for n in "${names[@]}"; do
     install -m 0755 "$dir/out/$n" "$bin/$n-$v"; link "$n" "$v"
   done
-  "$bin/kube-apiserver" --version | grep -q "$v" || fail kubernetes "version stamp check" "$logs/kubernetes.log"
+  "$bin/${names[0]}" --version | grep -q "$v" || fail "$tool" "version stamp check" "$logs/$tool.log"
+}
+
+# The control plane (kubectl too: tests and the CLI use the same version as the server).
+build_kubernetes() { k8s_build kubernetes kube-apiserver kube-controller-manager kube-scheduler kubectl; }
+
+# The real node (NODE=real): kubelet and kube-proxy from the same sources, and the pause
+# (sandbox) binary compiled from Kubernetes' own build/pause/linux/pause.c, static.
+build_node() {
+  k8s_build node kubelet kube-proxy
+  local v=$PAUSE_VERSION
+  if have pause "$v"; then link pause "$v"; step "pause $v: cached"; return; fi
+  local src dir=$work/pause-$v
+  rm -rf "$dir"; mkdir -p "$dir"
+  src=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
+    || fail pause "go mod download k8s.io/kubernetes@$KUBERNETES_VERSION" "$logs/pause.log"
+  run pause "gcc" gcc -Os -Wall -Werror -static -DVERSION="v$v-afflux" -o "$dir/pause" "$src/build/pause/linux/pause.c"
+  install -m 0755 "$dir/pause" "$bin/pause-$v"; link pause "$v"
 }
 
 build_etcd() {
@@ -124,6 +149,24 @@ go_install() {
   install -m 0755 "$dir/$name" "$bin/$name-$v"; link "$name" "$v"
 }
 
+# coredns: the node's cluster DNS (Service names resolve in Pods).
+build_coredns() { go_install coredns coredns github.com/coredns/coredns "$COREDNS_VERSION"; }
+# podinfo: the real workload of the demo and the real-node tests. Its tags are v6 without a
+# /v6 module path, so the proxy serves them as the pseudo-version pinned in versions.env;
+# the module is downloaded and built in place with its own go.mod (like notation).
+build_podinfo() {
+  local v=$PODINFO_VERSION mod=github.com/stefanprodan/podinfo
+  if have podinfo "$v" && have podcli "$v"; then link podinfo "$v"; link podcli "$v"; step "podinfo $v: cached"; return; fi
+  step "podinfo $v: building"
+  local dir=$work/podinfo-$v src
+  rm -rf "$dir"; mkdir -p "$dir"
+  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
+    || fail podinfo "go mod download $mod@$v" "$logs/podinfo.log"
+  # podcli too: its `check http|tcp` is the in-cluster client of the real-node tests
+  (cd "$src" && run podinfo "go build" nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dir/" ./cmd/podinfo ./cmd/podcli)
+  install -m 0755 "$dir/podcli" "$bin/podcli-$v"; link podcli "$v"
+  install -m 0755 "$dir/podinfo" "$bin/podinfo-$v"; link podinfo "$v"
+}
 build_kwok() { go_install kwok kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"; }
 build_kustomize() { go_install kustomize kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"; }
 build_sops() { go_install sops sops github.com/getsops/sops/v3/cmd/sops "$SOPS_VERSION"; }
@@ -154,14 +197,14 @@ build_helm() {
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
-all=(etcd kwok kustomize helm sops cosign notation kubernetes)
+all=(etcd kwok kustomize helm sops cosign notation kubernetes node coredns podinfo)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes|node|coredns|podinfo) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ._ca import TestCA
+from ._nodeplan import FAKE_NODE_TAINT
 from ._procs import free_port
+from ._realnode import RealNode
 from ._tools import tool_path
 
 #: The order processes start in; they stop in reverse.
@@ -48,6 +50,8 @@ class ClusterState:
     etcd_port: int = 0
     etcd_peer_port: int = 0
     apiserver_port: int = 0
+    #: The address kube-apiserver serves on: loopback, or the real node's bridge address.
+    address: str = "127.0.0.1"
     pids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -80,8 +84,10 @@ def _alive(pid: int) -> bool:
 class LocalCluster:
     """A local control plane whose state (pki, etcd data, logs, kubeconfig) lives in `state_dir`."""
 
-    def __init__(self, state_dir: Path | str, nodes: int = 2, log=print) -> None:
+    def __init__(self, state_dir: Path | str, nodes: int = 2, log=print, real_node: bool = False) -> None:
         self.dir = Path(state_dir).resolve()
+        #: One real node (`_realnode`) next to the kwok ones, when asked for.
+        self.real_node = RealNode(self.dir, log=log) if real_node else None
         self.nodes = nodes
         self.log = log
         self.pki = self.dir / "pki"
@@ -93,13 +99,15 @@ class LocalCluster:
     # --- queries -------------------------------------------------------------------------
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.state.apiserver_port}"
+        return f"https://{self.state.address}:{self.state.apiserver_port}"
 
     def running(self) -> bool:
         """True when every recorded process is alive and the API server is ready."""
         if not self.state.pids or set(self.state.pids) != set(COMPONENTS):
             return False
         if not all(_alive(pid) for pid in self.state.pids.values()):
+            return False
+        if self.real_node is not None and not self.real_node.running():
             return False
         return self._apiserver_ready()
 
@@ -134,9 +142,11 @@ class LocalCluster:
         t0 = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
-        self._make_pki()
+        address = self.real_node.prepare_network() if self.real_node else "127.0.0.1"
+        self._make_pki(address)
         self.state = ClusterState(
-            etcd_port=free_port(), etcd_peer_port=free_port(), apiserver_port=free_port()
+            etcd_port=free_port(), etcd_peer_port=free_port(), apiserver_port=free_port(),
+            address=address,
         )
         self._write_kubeconfig()
         deadline = time.monotonic() + timeout
@@ -147,6 +157,9 @@ class LocalCluster:
             self._start("kube-scheduler", self._scheduler_args())
             self._start("kwok", self._kwok_args())
             self._create_nodes(deadline)
+            if self.real_node:
+                self.real_node.up(kubeconfig=self.kubeconfig, ca_file=self.pki / "ca.crt",
+                                  context="afflux-local", timeout=max(deadline - time.monotonic(), 120))
         except BaseException:
             self.down(quiet=True)
             raise
@@ -155,8 +168,11 @@ class LocalCluster:
             f"  export KUBECONFIG={self.kubeconfig}"
         )
 
-    def _make_pki(self) -> None:
-        if (self.pki / "sa.pub").exists() and (self.pki / "admin.crt").exists():
+    def _make_pki(self, address: str = "127.0.0.1") -> None:
+        marker = self.pki / "apiserver.address"
+        if (self.pki / "sa.pub").exists() and (self.pki / "admin.crt").exists() and (
+            address == "127.0.0.1" or (marker.exists() and marker.read_text() == address)
+        ):
             return
         ca = TestCA(self.pki, name="afflux-local-cluster")
         ca.start()
@@ -168,10 +184,12 @@ class LocalCluster:
             "kubernetes.default",
             "kubernetes.default.svc",
             "kubernetes.default.svc.cluster.local",
+            *([address] if address != "127.0.0.1" else []),
         ]
         cert, key = ca.issue_server("kube-apiserver", hosts=hosts)
         shutil.copy(cert, self.pki / "apiserver.crt")
         shutil.copy(key, self.pki / "apiserver.key")
+        marker.write_text(address)
         cert, key = ca.issue_client("afflux-admin", organizations=["system:masters"])
         shutil.copy(cert, self.pki / "admin.crt")
         shutil.copy(key, self.pki / "admin.key")
@@ -302,8 +320,12 @@ class LocalCluster:
                 "--requestheader-group-headers=X-Remote-Group",
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--secure-port={self.state.apiserver_port}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.state.address}",
+                f"--advertise-address={self.state.address}",
+                # (the real node's kubelet serves logs and exec to this client certificate)
+                f"--kubelet-client-certificate={p / 'admin.crt'}",
+                f"--kubelet-client-key={p / 'admin.key'}",
+                "--kubelet-preferred-address-types=InternalIP",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--authorization-mode=Node,RBAC",
@@ -384,7 +406,7 @@ class LocalCluster:
                         "type": "kwok",
                     },
                 },
-                "spec": {},
+                "spec": {"taints": [FAKE_NODE_TAINT]} if self.real_node else {},
             }
             self._kubectl(["apply", "-f", "-"], input=json.dumps(node))
 
@@ -450,6 +472,9 @@ class LocalCluster:
         # One at a time, from kwok back to etcd: signalled together, kube-apiserver waits
         # for its clients and for etcd and needs the full grace period; in order, each
         # component exits within a second or two.
+        node = self.real_node or (RealNode(self.dir) if (self.dir / "node" / "node.json").exists() else None)
+        if node is not None:
+            node.down(quiet=quiet)
         pids = dict(self.state.pids)
         for name in reversed(COMPONENTS):
             pid = pids.get(name)

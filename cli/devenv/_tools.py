@@ -23,6 +23,13 @@ VERSION_KEYS = {
     "sops": "SOPS_VERSION",
     "cosign": "COSIGN_VERSION",
     "notation": "NOTATION_VERSION",
+    # the real node (hack/tools.sh node coredns podinfo)
+    "kubelet": "KUBERNETES_VERSION",
+    "kube-proxy": "KUBERNETES_VERSION",
+    "pause": "PAUSE_VERSION",
+    "coredns": "COREDNS_VERSION",
+    "podinfo": "PODINFO_VERSION",
+    "podcli": "PODINFO_VERSION",
 }
 
 

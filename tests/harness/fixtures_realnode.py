@@ -1,0 +1,70 @@
+"""The real-node cluster: the local control plane plus one real node (kubelet, containerd,
+runc, CNI bridge, kube-proxy, CoreDNS; `afflux.cli.devenv._realnode`), and a registry its
+containerd trusts, holding podinfo built from source.
+
+- `real_cluster` (session): `RealCluster`, a `Cluster` with `.local` (the `LocalCluster`),
+  `.node` (the `RealNode`), `.registry` (a TLS + htpasswd registry bound to the node
+  address, so Pods and the host reach it alike) and `.podinfo` (the image reference).
+  Its kwok node is tainted: Pods without a toleration run on the real node.
+
+Only one real node can run on a machine at a time (kube-proxy's chains are global), so
+the session owns it. It needs root; a missing piece fails with what to install (never a
+skip). When a start-up fails, the error carries the last lines of the component's log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from afflux.cli.devenv import LocalCluster, Registry, TestCA
+from afflux.cli.devenv._images import podinfo_image, push
+
+from .fixtures_cluster import Cluster
+
+PODINFO_REPO = "afflux/podinfo"
+PODINFO_TAG = "6.9.2"
+
+
+class RealCluster(Cluster):
+    def __init__(self, local: LocalCluster, registry: Registry, podinfo: str) -> None:
+        super().__init__(local.kubeconfig)
+        self.local = local
+        assert local.real_node is not None
+        self.node = local.real_node
+        self.registry = registry
+        self.podinfo = podinfo
+
+    def logs(self, component: str, lines: int = 40) -> str:
+        """The last lines of a node component's log (containerd, kubelet, kube-proxy, coredns)."""
+        return self.node.log_tail(component, lines)
+
+    def diagnose(self, namespace: str) -> str:
+        """What to show when a Pod does not do what a test waits for."""
+        pods = self.kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout
+        events = self.kubectl("-n", namespace, "get", "events", check=False).stdout
+        return f"pods:\n{pods}\nevents:\n{events}\n{self.logs('kubelet')}\n{self.logs('containerd')}"
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    base = tmp_path_factory.mktemp("real")
+    local = LocalCluster(base / "cluster", nodes=1, real_node=True, log=lambda *_: None)
+    local.up(timeout=300)
+    registry = None
+    try:
+        node = local.real_node
+        assert node is not None
+        ca = TestCA(base / "ca").start()
+        registry = Registry(base / "registry", ca=ca, host=node.address).start()
+        node.trust_registry(registry.host, Path(registry.ca_cert), registry.username, registry.password)
+        podinfo = f"{registry.host}/{PODINFO_REPO}:{PODINFO_TAG}"
+        push(podinfo_image(), podinfo, ca_file=Path(registry.ca_cert),
+             username=registry.username, password=registry.password)
+        yield RealCluster(local, registry, podinfo)
+    finally:
+        if registry is not None:
+            registry.stop()
+        local.down(quiet=True)
