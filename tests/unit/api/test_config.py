@@ -70,10 +70,11 @@ def test_operator_deployment(name: str, module: str) -> None:
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/afflux/afflux:latest"
     assert container["command"] == ["python", "-m", f"afflux.controllers.{module}"]
-    assert container["args"][:3] == [
+    assert container["args"][:4] == [
         "--watch-all-namespaces",
         "--metrics-addr=:8080",
         "--health-addr=:9440",
+        "--enable-leader-election",  # as Flux's: one replica leads, a second one waits
     ]
     assert pod["serviceAccountName"] == name
     assert name in objects("ServiceAccount")
@@ -83,6 +84,9 @@ def test_operator_deployment(name: str, module: str) -> None:
     assert ports["http-prom"] == 8080 and ports["healthz"] == 9440
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    startup = container["startupProbe"]
+    assert startup["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
     env = {e["name"]: e for e in container["env"]}
     assert env["RUNTIME_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
 
@@ -91,7 +95,7 @@ def test_source_controller_storage_flags() -> None:
     container = objects("Deployment")["source-controller"]["spec"]["template"]["spec"][
         "containers"
     ][0]
-    assert container["args"][3:] == [
+    assert container["args"][4:] == [
         "--storage-path=/data",
         "--storage-addr=:9090",
         "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
@@ -235,3 +239,17 @@ def test_operator_lacks_rights_it_does_not_need(
 def test_samples_kustomization_lists_one_sample_per_kind() -> None:
     samples = resolve(CONFIG / "samples")
     assert sorted(o["kind"] for o in samples) == sorted(k.KIND for k in KINDS)
+
+
+@pytest.mark.parametrize(("name", "module"), OPERATORS, ids=[o[0] for o in OPERATORS])
+def test_operator_runs_with_fluxs_security_context(name: str, module: str) -> None:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities,
+    seccomp RuntimeDefault; what it writes goes to its emptyDir volumes."""
+    pod = objects("Deployment")[name]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctx = container["securityContext"]
+    assert ctx["runAsNonRoot"] is True and ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
