@@ -35,6 +35,10 @@ tools: deps ## Build the pinned Go tools (k8s, etcd, kwok, kustomize, helm, sops
 	@hack/tools.sh
 	@hack/install-moto.sh
 
+.PHONY: images
+images: $(STAMP) ## Build the cached layers of the afflux image (Debian base, dependencies) for the real node
+	@$(PY) hack/images.py
+
 .PHONY: manifests
 manifests: $(STAMP) ## Regenerate the CRDs in config/crd/bases from the api/ models
 	@$(PY) -m afflux.api.crdgen config/crd/bases
