@@ -451,8 +451,8 @@ class Bootstrap:
                                   hint) from None
             self.printer.success(f"{kind.KIND} reconciled successfully")
 
-    def wait_healthy(self) -> None:
-        self.printer.action("confirming components are healthy")
+    def wait_healthy(self, what: str = "confirming components are healthy") -> None:
+        self.printer.action(what)
         kube = self.ctx.kube
         while True:
             results: list[tuple[str, bool, str]] = []
@@ -496,6 +496,12 @@ class Bootstrap:
                 scratch, wc, lambda w: self.files(w, components_text, with_sync=False),
                 gen.components_message(self.version), "component manifests")
             self.install(docs)
+            if not self.args.local and self.existing_ks is None:
+                # A first install: the sources are only made once source-controller is
+                # ready, so its first artifact URL already has a Service endpoint behind it
+                # (otherwise kustomize-controller's first fetch may fail and wait a whole
+                # interval before it tries again).
+                self.wait_healthy("waiting for the components to be ready")
             self.source_secret()
             p.action("generating sync manifests")
             p.success("generated sync manifests")

@@ -42,10 +42,17 @@ class RealCluster(Cluster):
         return self.node.log_tail(component, lines)
 
     def diagnose(self, namespace: str) -> str:
-        """What to show when a Pod does not do what a test waits for."""
+        """What to show when a Pod does not do what a test waits for: the namespace's Pods,
+        Events and the last lines of their logs, the kubelet's log, containerd's errors."""
         pods = self.kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout
-        events = self.kubectl("-n", namespace, "get", "events", check=False).stdout
-        return f"pods:\n{pods}\nevents:\n{events}\n{self.logs('kubelet')}\n{self.logs('containerd')}"
+        events = self.kubectl("-n", namespace, "get", "events", "--sort-by=.lastTimestamp",
+                              check=False).stdout
+        logs = self.kubectl("-n", namespace, "logs", "--all-containers", "--prefix",
+                            "--tail=15", "-l", "app", check=False)
+        errors = [line for line in self.logs("containerd", 400).splitlines()
+                  if "level=error" in line][-10:]
+        return (f"pods:\n{pods}\nevents:\n{events[-4000:]}\npod logs:\n{logs.stdout[-6000:]}"
+                f"\n{self.logs('kubelet', 20)}\ncontainerd errors:\n" + "\n".join(errors))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,144 @@
+"""The operators in the cluster: `afflux bootstrap git` without `--local`, from an empty Git
+repository, installs the six operators as Deployments (the image built from this checkout,
+pushed to the registry the node trusts) whose Pods run on the real node, and they then
+reconcile the repository: a commit adds an app, and the in-cluster kustomize-controller
+applies it (fetching the artifact from source-controller's Service by its DNS name), and
+its Deployment is served by a real Pod. `afflux check` finds the operators as Deployments
+and `afflux logs` reads their Pods' logs.
+
+The Git server listens on the node's address (the bridge), which Pods reach.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from afflux.cli.devenv import GitHTTPServer, TestCA
+from afflux.cli.devenv._afflux_image import IMAGE_NAME, afflux_image, version
+from afflux.cli.devenv._images import push
+from harness.fixtures_realnode import RealCluster
+from harness.fixtures_servers import GitAuth, git_push_files
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+OPERATORS = ("source-controller", "kustomize-controller", "helm-controller",
+             "notification-controller", "image-reflector-controller",
+             "image-automation-controller")
+START = 420.0  # six Python operators starting on two shared cores
+
+
+@pytest.fixture(scope="module")
+def operator_image(real_cluster: RealCluster) -> str:
+    """The afflux image of this checkout, in the registry the node pulls from."""
+    reg = real_cluster.registry
+    ref = f"{reg.host}/{IMAGE_NAME}:v{version()}"
+    push(afflux_image(log=lambda *_: None), ref, ca_file=Path(reg.ca_cert),
+         username=reg.username, password=reg.password)
+    return ref
+
+
+@pytest.fixture(scope="module")
+def node_git(real_cluster: RealCluster, test_ca: TestCA,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHTTPServer]:
+    server = GitHTTPServer(tmp_path_factory.mktemp("node-git"), ca=test_ca,
+                           host=real_cluster.node.address).start()
+    yield server
+    server.stop()
+
+
+def afflux(cluster: RealCluster, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    return subprocess.run([sys.executable, "-m", "afflux.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def pods_of(cluster: RealCluster, name: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl("-n", "flux-system", "get", "pods", "-l", f"app={name}", "-o", "json")
+    return json.loads(out.stdout)["items"]
+
+
+def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
+        real_cluster: RealCluster, operator_image: str, node_git: GitHTTPServer,
+        test_ca: TestCA) -> None:
+    node_git.create_repo("fleet")
+    url = node_git.url("fleet", "https")
+    registry = operator_image.rsplit("/", 1)[0]
+    boot = afflux(real_cluster, "--timeout", "10m", "bootstrap", "git", "--url", url,
+                  "-u", node_git.username, "-p", node_git.password,
+                  "--ca-file", str(test_ca.ca_cert), "--path", "clusters/real",
+                  "--components-extra", "image-reflector-controller,image-automation-controller",
+                  "--registry", registry, "--silent")
+    assert boot.returncode == 0, (f"{boot.stdout}\n{boot.stderr}\n"
+                                  f"{real_cluster.diagnose('flux-system')}")
+    assert node_git.password not in boot.stdout + boot.stderr
+
+    for name in OPERATORS:
+        (pod,) = [p for p in pods_of(real_cluster, name) if not p["metadata"].get("deletionTimestamp")]
+        assert pod["spec"]["nodeName"] == "afflux-real-0"
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == operator_image
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"] is True, (name, status)
+
+    # a commit adds an app: the in-cluster operators fetch, build and apply it, for real
+    app = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "podinfo", "namespace": "demo"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "podinfo"}},
+                  "template": {"metadata": {"labels": {"app": "podinfo"}}, "spec": {
+                      "containers": [{"name": "podinfo", "image": real_cluster.podinfo,
+                                      "command": ["./podinfo", "--port=9898"],
+                                      "readinessProbe": {"httpGet": {"path": "/readyz",
+                                                                     "port": 9898}}}]}}}},
+    ]
+    sha = git_push_files(url, {"clusters/real/app.yaml": yaml.safe_dump_all(app)},
+                         branch="main", message="add podinfo", auth=GitAuth.for_server(node_git))
+    real_cluster.kubectl("-n", "flux-system", "annotate", "--overwrite",
+                         "gitrepositories.source.toolkit.fluxcd.io", "flux-system",
+                         f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+
+    def applied() -> dict[str, Any]:
+        ks = json.loads(real_cluster.kubectl(
+            "-n", "flux-system", "get", "kustomizations.kustomize.toolkit.fluxcd.io",
+            "flux-system", "-o", "json").stdout)
+        assert ks["status"].get("lastAppliedRevision") == f"main@sha1:{sha}", ks["status"]
+        return ks
+
+    eventually(applied, START, message=f"the commit applied by the in-cluster operators\n"
+               f"{real_cluster.diagnose('flux-system')}")
+
+    def served() -> str:
+        dep = json.loads(real_cluster.kubectl("-n", "demo", "get", "deployment", "podinfo",
+                                              "-o", "json").stdout)
+        assert dep["status"].get("availableReplicas") == 1, dep["status"]
+        pod = json.loads(real_cluster.kubectl("-n", "demo", "get", "pods", "-l", "app=podinfo",
+                                              "-o", "json").stdout)["items"][0]
+        with urllib.request.urlopen(f"http://{pod['status']['podIP']}:9898/", timeout=5) as r:
+            return str(json.loads(r.read())["hostname"])
+
+    assert eventually(served, START, message=f"podinfo served\n{real_cluster.diagnose('demo')}")
+
+    check = afflux(real_cluster, "check", "--components-extra",
+                   "image-reflector-controller,image-automation-controller", timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for name in OPERATORS:
+        assert f"{name}: deployment ready" in check.stdout + check.stderr
+
+    logs = afflux(real_cluster, "logs", "--source", "cluster", "--tail", "20", timeout=120)
+    assert logs.returncode == 0, logs.stderr
+    assert "source-controller" in logs.stdout and "kustomize-controller" in logs.stdout
+    assert node_git.password not in logs.stdout
