@@ -78,8 +78,8 @@ cluster-down: $(STAMP) ## Stop the local cluster and every process it started
 	@$(PY) -m afflux.cli.devenv cluster down --state .local/cluster
 
 .PHONY: demo
-demo: install tools ## Run the demo: dev env, bootstrap, drift, a commit and an image rolled out (KEEP=1 keeps it up)
-	@$(PY) hack/demo.py
+demo: install tools ## Run the demo: dev env, bootstrap, drift, a commit and an image rolled out (KEEP=1 keeps it up; NODE=real: on a real node, operators in the cluster)
+	@NODE=$(NODE) $(PY) hack/demo.py
 
 .PHONY: dev-up
 dev-up: install tools ## Start the dev environment (cluster, Git server, registry, operators) in .local

@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                            help="operators to run, comma-separated (default: all that exist: "
                                 "source, kustomize, helm, image-reflector, image-automation "
                                 "controllers)")
+            a.add_argument("--real-node", action="store_true",
+                           help="add a real node (kubelet, containerd; needs root): Pods run, "
+                                "and no operator runs locally (bootstrap without --local)")
         a.set_defaults(func=run)
 
 
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         printer.err.flush()
 
     env = DevEnvironment(state_dir, operators=getattr(args, "operators", None)
-                         or DEFAULT_OPERATORS, log=log)
+                         or DEFAULT_OPERATORS, log=log,
+                         real_node=getattr(args, "real_node", False))
     try:
         if args.dev_action == "up":
             printer.action(f"starting the dev environment in {env.root}")

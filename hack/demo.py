@@ -11,6 +11,12 @@
    Deployment running it;
 8. `afflux dev down` (unless KEEP=1).
 
+With NODE=real (`make demo NODE=real`, as root) the cluster gets a real node and the
+operators run in it: `afflux dev up --real-node`, the afflux image built from this
+checkout and podinfo built from source pushed to the dev registry (which the node's
+containerd uses for ghcr.io/afflux/...), `bootstrap` without `--local`, and the podinfo
+Pods answer a curl of their Service from this machine.
+
 Every step checks that what it says happened did happen; the script exits non-zero at the
 first one that did not (so CI can run it). The state lives in $AFFLUX_DEV_DIR (default
 .local); the operators' logs in <state>/logs.
@@ -33,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 FLEET = REPO / "examples" / "fleet"
 STATE = Path(os.environ.get("AFFLUX_DEV_DIR") or REPO / ".local").resolve()
 KEEP = os.environ.get("KEEP", "") not in ("", "0", "false", "no")
+REAL = os.environ.get("NODE", "") == "real"
 IMAGE = "ghcr.io/afflux/podinfo"
 COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
@@ -113,9 +120,16 @@ def main() -> int:
     step = "start"
     try:
         step = "dev up"
-        say("Starting the dev environment: local cluster, Git server, OCI registry, operators")
-        note("(the cluster's nodes are kwok's fake nodes: Pods become Running, nothing runs)")
-        afflux("dev", "up", "--state-dir", str(STATE))
+        if REAL:
+            say("Starting the dev environment: local cluster with a real node, Git server, "
+                "OCI registry (the operators will run in the cluster)")
+            afflux("dev", "up", "--state-dir", str(STATE), "--real-node")
+        else:
+            say("Starting the dev environment: local cluster, Git server, OCI registry, "
+                "operators")
+            note("(the cluster's nodes are kwok's fake nodes: Pods become Running, nothing "
+                 "runs)")
+            afflux("dev", "up", "--state-dir", str(STATE))
         info = env.info()
         ENV.update(KUBECONFIG=str(info.kubeconfig), AFFLUX_LOG_DIR=str(info.logs),
                    AFFLUX_DEV_DIR=str(STATE))
@@ -159,7 +173,6 @@ def steps(info: Any, scratch: Path) -> None:
     trust_ca(info.ca_file)
     git_url = info.git_url("fleet")
     auth = GitAuth(username=info.git_username, password=info.git_password)
-    creds = f"{info.registry_username}:{info.registry_password}"
     registry = RegistryClient(info.registry, creds=(info.registry_username,
                                                      info.registry_password),
                               ca_file=info.ca_file)
@@ -202,23 +215,49 @@ def steps(info: Any, scratch: Path) -> None:
 
     say(f"Pushing the image {IMAGE}:6.0.0 to the local registry as {info.registry}/afflux/"
         "podinfo:6.0.0")
-    afflux("push", "artifact", f"oci://{info.registry}/afflux/podinfo:6.0.0",
-           f"--path={FLEET / 'apps' / 'base' / 'podinfo'}", f"--source={git_url}",
-           "--revision=6.0.0", f"--creds={creds}", f"--ca-file={info.ca_file}")
+    push_podinfo(info, "6.0.0", git_url)
 
     # --- bootstrap ----------------------------------------------------------------------------
-    say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
-    afflux("bootstrap", "git", "--local", f"--url={git_url}", f"--username={info.git_username}",
-           f"--password={info.git_password}", f"--ca-file={info.ca_file}",
-           "--path=clusters/dev",
-           "--components-extra=image-reflector-controller,image-automation-controller",
-           "--silent", "--timeout=3m")
+    if REAL:
+        from afflux.cli.devenv._afflux_image import afflux_image, version
+        from afflux.cli.devenv._images import push as push_image
+
+        ref = f"{info.registry}/afflux/afflux:v{version()}"
+        say(f"Building the afflux image from this checkout and pushing it as {ref}")
+        t = time.monotonic()
+        push_image(afflux_image(log=note), ref, ca_file=info.ca_file,
+                   username=info.registry_username, password=info.registry_password)
+        note(f"built and pushed in {time.monotonic() - t:.0f}s")
+        say("Bootstrapping the cluster from clusters/dev (the operators run as Pods)")
+        afflux("bootstrap", "git", f"--url={git_url}", f"--username={info.git_username}",
+               f"--password={info.git_password}", f"--ca-file={info.ca_file}",
+               "--path=clusters/dev", f"--registry={info.registry}/afflux",
+               "--components-extra=image-reflector-controller,image-automation-controller",
+               "--silent", "--timeout=10m")
+        kubectl("-n", "flux-system", "get", "pods", "-o", "wide")
+    else:
+        say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
+        afflux("bootstrap", "git", "--local", f"--url={git_url}",
+               f"--username={info.git_username}", f"--password={info.git_password}",
+               f"--ca-file={info.ca_file}", "--path=clusters/dev",
+               "--components-extra=image-reflector-controller,image-automation-controller",
+               "--silent", "--timeout=3m")
     say("Waiting for the infrastructure, then the apps (they depend on it)")
     eventually(lambda: ks_ready("infrastructure"), "Kustomization infrastructure to be ready")
     afflux("reconcile", "ks", "apps", "--timeout=3m")
     eventually(lambda: ks_ready("image-automation"), "Kustomization image-automation")
     afflux("get", "all", "-A")
     afflux("tree", "ks", "flux-system")
+    if REAL:
+        say("The fleet is served by real Pods: curl of the podinfo Service from this machine")
+        eventually(lambda: deployment()["status"].get("availableReplicas") == 2,
+                   "podinfo's 2 replicas to be available", 300)
+        kubectl("-n", "podinfo", "get", "pods", "-o", "wide")
+        ip = kubectl("-n", "podinfo", "get", "service", "podinfo", "-o",
+                     "jsonpath={.spec.clusterIP}", show=False)
+        answer = eventually(lambda: curl(f"http://{ip}:9898/"), f"podinfo at {ip}:9898", 60)
+        note(f"$ curl http://{ip}:9898/  ->  hostname {answer['hostname']}, "
+             f"message {answer['message']!r}, version {answer['version']}")
 
     # --- drift --------------------------------------------------------------------------------
     say("Drift: scaling the Deployment by hand to 5 replicas")
@@ -256,9 +295,7 @@ def steps(info: Any, scratch: Path) -> None:
                if t.startswith("6.0.") and t.split(".")[2].isdigit()]
     tag = f"6.0.{max(patches, default=0) + 1}"
     say(f"An image: pushing {IMAGE}:{tag} to the registry")
-    afflux("push", "artifact", f"oci://{info.registry}/afflux/podinfo:{tag}",
-           f"--path={FLEET / 'apps' / 'base' / 'podinfo'}", f"--source={git_url}",
-           f"--revision={tag}", f"--creds={creds}", f"--ca-file={info.ca_file}")
+    push_podinfo(info, tag, git_url)
     say("image-reflector-controller scans the registry; the ImagePolicy picks the new tag")
     afflux("reconcile", "image", "repository", "podinfo", "--timeout=2m")
 
@@ -290,7 +327,38 @@ def steps(info: Any, scratch: Path) -> None:
     eventually(lambda: image() == f"{IMAGE}:{tag}", f"the Deployment to run {IMAGE}:{tag}", 90)
     note(f"Deployment podinfo/podinfo runs {image()}")
     kubectl("-n", "podinfo", "get", "deployment/podinfo", "-o", "wide")
+    if REAL:
+        eventually(lambda: deployment()["status"].get("updatedReplicas") == 2
+                   and deployment()["status"].get("availableReplicas") == 2,
+                   f"the Pods of {IMAGE}:{tag} to be available", 300)
+        kubectl("-n", "podinfo", "get", "pods", "-o", "wide")
     afflux("check", "--components-extra=image-reflector-controller,image-automation-controller")
+
+
+def curl(url: str) -> dict[str, Any]:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return dict(json.loads(resp.read()))
+
+
+def push_podinfo(info: Any, tag: str, git_url: str) -> None:
+    """The podinfo image at `tag` in the dev registry: with a real node, podinfo built from
+    source (Pods run it); on kwok nodes a Flux artifact stands in (nothing runs it)."""
+    creds = f"{info.registry_username}:{info.registry_password}"
+    ref = f"{info.registry}/afflux/podinfo:{tag}"
+    if REAL:
+        from afflux.cli.devenv._images import podinfo_image
+        from afflux.cli.devenv._images import push as push_image
+
+        digest = push_image(podinfo_image(), ref, ca_file=info.ca_file,
+                            username=info.registry_username, password=info.registry_password)
+        note(f"pushed podinfo built from source: {ref}@{digest}")
+        return
+    afflux("push", "artifact", f"oci://{ref}", f"--path={FLEET / 'apps' / 'base' / 'podinfo'}",
+           f"--source={git_url}", f"--revision={tag}", f"--creds={creds}",
+           f"--ca-file={info.ca_file}")
 
 
 if __name__ == "__main__":

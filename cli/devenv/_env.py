@@ -117,6 +117,7 @@ class DevEnvironment:
         operators: Sequence[str] = DEFAULT_OPERATORS,
         log: Callable[[str], None] = print,
         python: str = sys.executable,
+        real_node: bool = False,
     ) -> None:
         self.root = Path(root).resolve()
         unknown = [o for o in operators if o not in OPERATOR_MODULES]
@@ -126,7 +127,12 @@ class DevEnvironment:
         self.operators = tuple(operators)
         self.log = log
         self.python = python
-        self.cluster = LocalCluster(self.root / "cluster", log=lambda *_: None)
+        self.cluster = LocalCluster(self.root / "cluster", log=lambda *_: None, real_node=real_node)
+        #: With a real node (`--real-node`), the Git server and the registry listen on the
+        #: node's address, which its Pods reach, and no operator runs locally: bootstrap
+        #: without --local runs them in the cluster.
+        if real_node:
+            self.operators = ()
         self.state_file = self.root / "dev.json"
         self.logs = self.root / "logs"
         self.storage = self.root / "operators"
@@ -151,15 +157,16 @@ class DevEnvironment:
         git, reg = state.get("git") or {}, state.get("registry") or {}
         if not git or not reg:
             raise DevEnvError(f"no dev environment recorded in {self.root} (run `afflux dev up`)")
+        ghost, rhost = git.get("host", "127.0.0.1"), reg.get("host", "127.0.0.1")
         return DevInfo(
             root=self.root,
             kubeconfig=self.cluster.kubeconfig,
-            git_http=f"http://127.0.0.1:{git['http_port']}",
-            git_https=f"https://127.0.0.1:{git['https_port']}",
+            git_http=f"http://{ghost}:{git['http_port']}",
+            git_https=f"https://{ghost}:{git['https_port']}",
             git_username=git["username"],
             git_password=git["password"],
             ca_file=self.root / "ca" / "ca.pem",
-            registry=f"127.0.0.1:{reg['port']}",
+            registry=f"{rhost}:{reg['port']}",
             registry_username=reg["username"],
             registry_password=reg["password"],
             logs=self.logs,
@@ -180,6 +187,12 @@ class DevEnvironment:
         self.create_repo(DEFAULT_REPO)
         state["registry"] = self._registry_up(ca, state.get("registry") or {})
         self._save(state)
+        if self.cluster.real_node is not None:
+            reg = state["registry"]
+            # ghcr.io/afflux/... images (examples/fleet's) are pulled from the dev registry
+            self.cluster.real_node.trust_registry(
+                f"{self.host}:{reg['port']}", ca.ca_cert, reg["username"], reg["password"],
+                mirror_of=("ghcr.io",))
         self._prepare_cluster(state, ca)
         operators = dict(state.get("operators") or {})
         for name in self.operators:
@@ -189,9 +202,16 @@ class DevEnvironment:
         self.log(f"✔ dev environment ready in {time.monotonic() - t0:.1f}s")
         return self.info(state)
 
+    @property
+    def host(self) -> str:
+        """Where the Git server and the registry listen: the real node's address, or loopback."""
+        node = self.cluster.real_node
+        return node.address if node is not None else "127.0.0.1"
+
     def _git_up(self, ca: TestCA, rec: dict[str, Any]) -> dict[str, Any]:
         pid = int(rec.get("pid") or 0)
-        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("http_port") or 0)):
+        if pid_alive(pid) and rec.get("host", "127.0.0.1") == self.host and port_open(
+                self.host, int(rec.get("http_port") or 0)):
             self.log(f"✔ git server: http://127.0.0.1:{rec['http_port']} (already running)")
             return rec
         password = rec.get("password") or secrets.token_urlsafe(16)
@@ -199,7 +219,7 @@ class DevEnvironment:
         for ports in ((rec.get("http_port") or 0, rec.get("https_port") or 0), (0, 0)):
             server = GitHTTPServer(self.root / "git", ca=ca, username=GIT_USER,
                                    password=password, http_port=ports[0], https_port=ports[1],
-                                   persistent=True)
+                                   persistent=True, host=self.host)
             try:
                 server.start()
                 break
@@ -208,19 +228,20 @@ class DevEnvironment:
                     raise
         assert server is not None
         self.log(f"✚ git server: {server.http_url} and {server.https_url} (started)")
-        return {"pid": server.pid, "http_port": server.http_port,
+        return {"pid": server.pid, "http_port": server.http_port, "host": self.host,
                 "https_port": server.https_port, "username": GIT_USER, "password": password}
 
     def _registry_up(self, ca: TestCA, rec: dict[str, Any]) -> dict[str, Any]:
         pid = int(rec.get("pid") or 0)
-        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("port") or 0)):
-            self.log(f"✔ registry: 127.0.0.1:{rec['port']} (already running)")
+        if pid_alive(pid) and rec.get("host", "127.0.0.1") == self.host and port_open(
+                self.host, int(rec.get("port") or 0)):
+            self.log(f"✔ registry: {self.host}:{rec['port']} (already running)")
             return rec
         password = rec.get("password") or secrets.token_urlsafe(16)
         registry = None
         for port in (rec.get("port") or 0, 0):
             registry = Registry(self.root / "registry", ca=ca, username=REGISTRY_USER,
-                                password=password, port=port, persistent=True)
+                                password=password, port=port, persistent=True, host=self.host)
             try:
                 registry.start()
                 break
@@ -230,7 +251,7 @@ class DevEnvironment:
         assert registry is not None
         self.log(f"✚ registry: {registry.host} (started)")
         return {"pid": registry.pid, "port": registry.port, "username": REGISTRY_USER,
-                "password": password}
+                "password": password, "host": self.host}
 
     def create_repo(self, name: str) -> Path:
         """An empty bare repository `name` on the Git server (kept when it exists)."""
@@ -328,14 +349,16 @@ class DevEnvironment:
         out["cluster"] = (self.cluster.running(),
                           f"{self.cluster.server} (kubeconfig {self.cluster.kubeconfig})")
         git = state.get("git") or {}
+        ghost = git.get("host", "127.0.0.1")
         out["git server"] = (pid_alive(int(git.get("pid") or 0))
-                             and port_open("127.0.0.1", int(git.get("http_port") or 0)),
-                             f"http://127.0.0.1:{git.get('http_port')} "
-                             f"https://127.0.0.1:{git.get('https_port')} (pid {git.get('pid')})")
+                             and port_open(ghost, int(git.get("http_port") or 0)),
+                             f"http://{ghost}:{git.get('http_port')} "
+                             f"https://{ghost}:{git.get('https_port')} (pid {git.get('pid')})")
         reg = state.get("registry") or {}
+        rhost = reg.get("host", "127.0.0.1")
         out["registry"] = (pid_alive(int(reg.get("pid") or 0))
-                           and port_open("127.0.0.1", int(reg.get("port") or 0)),
-                           f"127.0.0.1:{reg.get('port')} (pid {reg.get('pid')})")
+                           and port_open(rhost, int(reg.get("port") or 0)),
+                           f"{rhost}:{reg.get('port')} (pid {reg.get('pid')})")
         for name, rec in (state.get("operators") or {}).items():
             pid = int(rec.get("pid") or 0)
             out[name] = (pid_alive(pid) and _ready(int(rec.get("health_port") or 0)),

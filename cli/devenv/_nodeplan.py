@@ -92,12 +92,14 @@ def _toml_str(value: str) -> str:
 
 @dataclass(frozen=True)
 class RegistryTrust:
-    """A registry the node's containerd pulls from: its CA and (optional) credentials."""
+    """A registry the node's containerd pulls from: its CA, (optional) credentials, and the
+    registries it stands in for (`mirror_of`: a pull of `ghcr.io/x:1` asks it for `x:1`)."""
 
     host: str
     ca_file: str
     username: str = ""
     password: str = ""
+    mirror_of: tuple[str, ...] = ()
 
 
 def containerd_config(
@@ -159,6 +161,12 @@ def containerd_config(
                 f"[{key}.auth]",
                 f"  username = {_toml_str(reg.username)}",
                 f"  password = {_toml_str(reg.password)}",
+            ]
+        for upstream in reg.mirror_of:
+            lines += [
+                "",
+                f"[{cri}.registry.mirrors.{_toml_str(upstream)}]",
+                f"  endpoint = [{_toml_str('https://' + reg.host)}]",
             ]
     return "\n".join(lines) + "\n"
 

@@ -304,7 +304,10 @@ class RealNode:
             cni_bin_dir=CNI_BIN_DIR,
             cni_conf_dir=str(self.dir / "cni" / "net.d"),
             runc_root=str(self.dir / "containerd" / "runc"),
-            registries=[plan.RegistryTrust(**r) for r in self.state.registries],
+            registries=[
+                plan.RegistryTrust(**{**r, "mirror_of": tuple(r.get("mirror_of") or ())})
+                for r in self.state.registries
+            ],
         )
 
     def _start_containerd(self, deadline: float) -> None:
@@ -328,10 +331,15 @@ class RealNode:
     def _import(self, archive: Path) -> None:
         self._ctr("images", "import", "--all-platforms", str(archive), timeout=300)
 
-    def trust_registry(self, host: str, ca_file: Path, username: str = "", password: str = "") -> None:
-        """Let Pods on this node pull from `host` (TLS from `ca_file`, these credentials):
-        containerd's configuration gets them and containerd restarts."""
-        entry = {"host": host, "ca_file": str(ca_file), "username": username, "password": password}
+    def trust_registry(
+        self, host: str, ca_file: Path, username: str = "", password: str = "",
+        mirror_of: tuple[str, ...] = (),
+    ) -> None:
+        """Let Pods on this node pull from `host` (TLS from `ca_file`, these credentials),
+        also for images named after the registries in `mirror_of`: containerd's
+        configuration gets them and containerd restarts (running containers keep running)."""
+        entry = {"host": host, "ca_file": str(ca_file), "username": username,
+                 "password": password, "mirror_of": list(mirror_of)}
         others = [r for r in self.state.registries if r["host"] != host]
         if entry in self.state.registries:
             return

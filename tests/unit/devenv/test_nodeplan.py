@@ -88,6 +88,16 @@ def test_containerd_config_trusts_registries(trust, auth) -> None:
     assert entry.get("auth") == auth
 
 
+def test_containerd_config_mirrors_upstream_registries_to_a_trusted_one() -> None:
+    trust = plan.RegistryTrust("10.200.0.1:5000", "/ca.pem", "u", "p", mirror_of=("ghcr.io", "docker.io"))
+    cri = _containerd(registries=[trust])["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["registry"]["mirrors"] == {
+        "ghcr.io": {"endpoint": ["https://10.200.0.1:5000"]},
+        "docker.io": {"endpoint": ["https://10.200.0.1:5000"]},
+    }
+    assert cri["registry"]["configs"]["10.200.0.1:5000"]["auth"] == {"username": "u", "password": "p"}
+
+
 def test_cni_conflist_is_a_bridge_with_host_local_addresses() -> None:
     conf = plan.cni_conflist(NET, ipam_dir="/n/ipam")
     bridge = conf["plugins"][0]
