@@ -68,8 +68,10 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         a.set_defaults(func=run)
 
 
-def usage_text(info: DevInfo) -> str:
-    """What to do with a running environment (pure)."""
+def usage_text(info: DevInfo, operator_registry: str = "") -> str:
+    """What to do with a running environment (pure). With `operator_registry` (a real
+    node) bootstrap runs the operators in the cluster from that registry, else locally."""
+    local = f"--registry {operator_registry} " if operator_registry else "--local "
     return "\n".join([
         "",
         "The dev environment is up. To use it:",
@@ -80,7 +82,7 @@ def usage_text(info: DevInfo) -> str:
         f"  registry:    {info.registry}  user {info.registry_username}  "
         f"password {info.registry_password}",
         f"  logs:        afflux logs --log-dir {info.logs}",
-        f"  bootstrap:   afflux bootstrap git --local --url {info.git_https}/fleet.git "
+        f"  bootstrap:   afflux bootstrap git {local}--url {info.git_https}/fleet.git "
         f"-u {info.git_username} -p {info.git_password} --ca-file {info.ca_file} "
         "--path clusters/dev",
         f"  stop:        afflux dev down --state-dir {info.root}",
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         if args.dev_action == "up":
             printer.action(f"starting the dev environment in {env.root}")
             info = env.up()
-            printer.result(usage_text(info))
+            real = env.cluster.real_node is not None
+            printer.result(usage_text(info, f"{info.registry}/afflux" if real else ""))
             return 0
         if args.dev_action == "down":
             printer.action(f"stopping the dev environment in {env.root}")

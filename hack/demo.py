@@ -219,16 +219,11 @@ def steps(info: Any, scratch: Path) -> None:
 
     # --- bootstrap ----------------------------------------------------------------------------
     if REAL:
-        from afflux.cli.devenv._afflux_image import afflux_image, version
-        from afflux.cli.devenv._images import push as push_image
+        from afflux.cli.devenv._afflux_image import version
 
-        ref = f"{info.registry}/afflux/afflux:v{version()}"
-        say(f"Building the afflux image from this checkout and pushing it as {ref}")
-        t = time.monotonic()
-        push_image(afflux_image(log=note), ref, ca_file=info.ca_file,
-                   username=info.registry_username, password=info.registry_password)
-        note(f"built and pushed in {time.monotonic() - t:.0f}s")
-        say("Bootstrapping the cluster from clusters/dev (the operators run as Pods)")
+        say("Bootstrapping the cluster from clusters/dev (the operators run as Pods, from "
+            f"{info.registry}/afflux/afflux:v{version()}, which `dev up` built from this "
+            "checkout)")
         afflux("bootstrap", "git", f"--url={git_url}", f"--username={info.git_username}",
                f"--password={info.git_password}", f"--ca-file={info.ca_file}",
                "--path=clusters/dev", f"--registry={info.registry}/afflux",

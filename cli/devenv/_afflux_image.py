@@ -72,6 +72,12 @@ def images_cache() -> Path:
 EXCLUDE = ("dev/", "proc/", "sys/", "run/", "tmp/", "var/cache/apt/", "var/lib/apt/lists/", "var/log/")
 
 
+def excluded(rel: str) -> bool:
+    """Whether a path of the root filesystem (relative, no leading /) stays out of a layer:
+    what is below one of EXCLUDE (the directories themselves stay, empty)."""
+    return any(rel.startswith(x) for x in EXCLUDE)
+
+
 def _tar_tree(root: Path, out: Path, prefix: str = "") -> None:
     """A deterministic tar of the tree at `root` (mtime 0, sorted; owners as on disk)."""
 
@@ -85,7 +91,7 @@ def _tar_tree(root: Path, out: Path, prefix: str = "") -> None:
         for entry in walk(root):
             rel = os.path.relpath(entry.path, root)
             name = f"{prefix}{rel}"
-            if any((rel + "/").startswith(x) and rel + "/" != x for x in EXCLUDE):
+            if excluded(rel):
                 continue
             info = tar.gettarinfo(entry.path, arcname=name)
             info.mtime = 0

@@ -193,6 +193,7 @@ class DevEnvironment:
             self.cluster.real_node.trust_registry(
                 f"{self.host}:{reg['port']}", ca.ca_cert, reg["username"], reg["password"],
                 mirror_of=("ghcr.io",))
+            self._push_operator_image(ca, reg)
         self._prepare_cluster(state, ca)
         operators = dict(state.get("operators") or {})
         for name in self.operators:
@@ -201,6 +202,18 @@ class DevEnvironment:
             self._save(state)
         self.log(f"✔ dev environment ready in {time.monotonic() - t0:.1f}s")
         return self.info(state)
+
+    def _push_operator_image(self, ca: TestCA, reg: dict[str, Any]) -> None:
+        """The afflux image of this checkout in the dev registry, for `bootstrap --registry`
+        (`_afflux_image`; its base and dependency layers are cached, so this is seconds)."""
+        from ._afflux_image import IMAGE_NAME, afflux_image, version
+        from ._images import push
+
+        ref = f"{self.host}:{reg['port']}/{IMAGE_NAME}:v{version()}"
+        t0 = time.monotonic()
+        push(afflux_image(log=self.log), ref, ca_file=ca.ca_cert, username=reg["username"],
+             password=reg["password"])
+        self.log(f"✔ operator image: {ref} (built and pushed in {time.monotonic() - t0:.0f}s)")
 
     @property
     def host(self) -> str:

@@ -4,7 +4,9 @@ pushed to the registry the node trusts) whose Pods run on the real node, and the
 reconcile the repository: a commit adds an app, and the in-cluster kustomize-controller
 applies it (fetching the artifact from source-controller's Service by its DNS name), and
 its Deployment is served by a real Pod. `afflux check` finds the operators as Deployments
-and `afflux logs` reads their Pods' logs.
+and `afflux logs` reads their Pods' logs. Then the operators upgrade themselves: a commit
+that changes their image tag in the repository is applied by kustomize-controller to every
+operator's Deployment (its own too), and the new Pods take over.
 
 The Git server listens on the node's address (the bridge), which Pods reach.
 """
@@ -15,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -28,7 +31,7 @@ from afflux.cli.devenv import GitHTTPServer, TestCA
 from afflux.cli.devenv._afflux_image import IMAGE_NAME, afflux_image, version
 from afflux.cli.devenv._images import push
 from harness.fixtures_realnode import RealCluster
-from harness.fixtures_servers import GitAuth, git_push_files
+from harness.fixtures_servers import GitAuth, git_clone, git_push_files
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -47,6 +50,28 @@ def operator_image(real_cluster: RealCluster) -> str:
     push(afflux_image(log=lambda *_: None), ref, ca_file=Path(reg.ca_cert),
          username=reg.username, password=reg.password)
     return ref
+
+
+@pytest.fixture(scope="module", autouse=True)
+def uninstalled_afterwards(real_cluster: RealCluster) -> Iterator[None]:
+    """The in-cluster operators watch every namespace: they go at the end of the module, so
+    that the operators other tests run against this cluster are the only ones."""
+    yield
+    done = afflux(real_cluster, "uninstall", "--silent", timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def gone() -> bool:
+        out = real_cluster.kubectl("-n", "flux-system", "get", "pods", "-o", "name", check=False)
+        return not out.stdout.strip()
+
+    eventually(gone, 180, message="the operators' Pods to be gone after uninstall")
+
+
+@pytest.fixture(scope="module")
+def fleet(node_git: GitHTTPServer) -> str:
+    """The (empty) repository the module bootstraps from; the tests run in order on it."""
+    node_git.create_repo("fleet")
+    return node_git.url("fleet", "https")
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +96,8 @@ def pods_of(cluster: RealCluster, name: str) -> list[dict[str, Any]]:
 
 def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
         real_cluster: RealCluster, operator_image: str, node_git: GitHTTPServer,
-        test_ca: TestCA) -> None:
-    node_git.create_repo("fleet")
-    url = node_git.url("fleet", "https")
+        test_ca: TestCA, fleet: str) -> None:
+    url = fleet
     registry = operator_image.rsplit("/", 1)[0]
     boot = afflux(real_cluster, "--timeout", "10m", "bootstrap", "git", "--url", url,
                   "-u", node_git.username, "-p", node_git.password,
@@ -142,3 +166,52 @@ def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
     assert logs.returncode == 0, logs.stderr
     assert "source-controller" in logs.stdout and "kustomize-controller" in logs.stdout
     assert node_git.password not in logs.stdout
+
+
+def test_a_commit_that_changes_the_image_tag_upgrades_the_operators(
+        real_cluster: RealCluster, operator_image: str, node_git: GitHTTPServer,
+        fleet: str) -> None:
+    reg = real_cluster.registry
+    repo = operator_image.rsplit(":", 1)[0]
+    upgraded = f"{repo}:v{version()}-next"
+    push(afflux_image(log=lambda *_: None), upgraded, ca_file=Path(reg.ca_cert),
+         username=reg.username, password=reg.password)
+    kfile = "clusters/real/flux-system/kustomization.yaml"
+    with tempfile.TemporaryDirectory() as tmp:
+        git_clone(fleet, Path(tmp) / "clone", auth=GitAuth.for_server(node_git))
+        kustomization = yaml.safe_load((Path(tmp) / "clone" / kfile).read_text())
+    kustomization["images"] = [{"name": repo, "newTag": upgraded.rsplit(":", 1)[1]}]
+    sha = git_push_files(fleet, {kfile: yaml.safe_dump(kustomization, sort_keys=False)},
+                         branch="main", message="upgrade the operators",
+                         auth=GitAuth.for_server(node_git))
+    real_cluster.kubectl("-n", "flux-system", "annotate", "--overwrite",
+                         "gitrepositories.source.toolkit.fluxcd.io", "flux-system",
+                         f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+
+    def upgraded_and_running() -> list[str]:
+        out = []
+        for name in OPERATORS:
+            dep = json.loads(real_cluster.kubectl("-n", "flux-system", "get", "deployment",
+                                                  name, "-o", "json").stdout)
+            (container,) = dep["spec"]["template"]["spec"]["containers"]
+            assert container["image"] == upgraded, (name, container["image"])
+            status = dep["status"]
+            assert status.get("updatedReplicas") == 1 == status.get("availableReplicas"), status
+            assert status.get("replicas") == 1, status  # the old Pod is gone
+            out.append(name)
+        return out
+
+    eventually(upgraded_and_running, START, message=f"every operator running {upgraded}\n"
+               f"{real_cluster.diagnose('flux-system')}")
+    # and the upgraded operators still reconcile: the Kustomization is Ready at the commit
+
+    def ready_at_commit() -> dict[str, Any]:
+        ks = json.loads(real_cluster.kubectl(
+            "-n", "flux-system", "get", "kustomizations.kustomize.toolkit.fluxcd.io",
+            "flux-system", "-o", "json").stdout)
+        ready = [c for c in ks["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready and ready[0]["status"] == "True", ks["status"]
+        assert ks["status"].get("lastAppliedRevision") == f"main@sha1:{sha}", ks["status"]
+        return ks
+
+    eventually(ready_at_commit, START, message="the upgraded operators at the commit")

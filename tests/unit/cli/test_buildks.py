@@ -67,6 +67,9 @@ def test_dev_usage_text() -> None:
     assert "registry:    127.0.0.1:3  user ru  password rp" in text
     assert "afflux bootstrap git --local --url https://127.0.0.1:2/fleet.git" in text
     assert info.git_url("fleet", "http") == "http://127.0.0.1:1/fleet.git"
+    real = usage_text(info, "10.200.0.1:3/afflux")
+    assert "afflux bootstrap git --registry 10.200.0.1:3/afflux --url https://" in real
+    assert "--local" not in real
 
 
 class _NoCRDs:
