@@ -21,6 +21,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from afflux.controllers.runtime import (
 
 from ._build import BuildOptions, build, resolve_path
 from ._errors import BuildError
-from ._objects import dump_documents, set_common_metadata, set_owner_labels
+from ._objects import set_common_metadata, set_owner_labels
 from ._reconcile_state import run_of
 from ._sops import DecryptionKeys, SopsDecryptor
 from ._substitute import SubstitutionError, merge_variables, substitute_objects
@@ -76,8 +77,10 @@ def variables_of(kind: str, body: Mapping[str, Any]) -> dict[str, str]:
 
 
 def set_digest(objects: list[dict[str, Any]]) -> str:
-    """`sha256:<hex>` of the set as YAML: the key of a history entry."""
-    return "sha256:" + hashlib.sha256(dump_documents(objects).encode()).hexdigest()
+    """`sha256:<hex>` of the set, in order, as canonical JSON (sorted keys, no spaces): the
+    key of a history entry. JSON, not YAML: the same identity at a fraction of the cost."""
+    canonical = json.dumps(objects, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def decryption_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
