@@ -140,7 +140,10 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
     ks = ctx.obj
     kubeconfig: bytes | None = None
     where = ""
-    if ks.spec.kube_config is not None:
+    if ks.spec.kube_config is not None and ks.spec.kube_config.config_map_ref is not None:
+        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
+                            "supported yet: use spec.kubeConfig.secretRef")
+    if ks.spec.kube_config is not None and ks.spec.kube_config.secret_ref is not None:
         ref = ks.spec.kube_config.secret_ref
         where = f"{ks.namespace}/{ref.name}"
         try:
