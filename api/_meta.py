@@ -112,6 +112,8 @@ CLI_FIELD_MANAGER: Final = "flux-client-side-apply"
 
 # --- API groups ------------------------------------------------------------------------------
 SOURCE_GROUP: Final = "source.toolkit.fluxcd.io"
+#: Flux 2.7's source-watcher API (ArtifactGenerator).
+SOURCE_EXTENSIONS_GROUP: Final = "source.extensions.fluxcd.io"
 HELM_GROUP: Final = "helm.toolkit.fluxcd.io"
 IMAGE_GROUP: Final = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP: Final = "notification.toolkit.fluxcd.io"

@@ -61,6 +61,8 @@ _BY_KIND: dict[str, Columns] = {
     "HelmRepository": _REVISION,
     "HelmChart": _REVISION,
     "Bucket": _REVISION,
+    "ExternalArtifact": _REVISION,
+    "ArtifactGenerator": Columns(("Ready", "Message"), _ready_row),
     "Kustomization": _REVISION,
     "HelmRelease": _REVISION,
     "ImageRepository": Columns(("Last scan", "Suspended", "Ready", "Message"),

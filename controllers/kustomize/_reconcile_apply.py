@@ -7,7 +7,8 @@
 decides what may be applied, and a refusal is reported with the server's own words (which
 object, which verb, which user).
 
-`apply_phase` applies the built set with the server-side apply engine (`runtime._ssa`) under
+`apply_phase` first keeps the fields `spec.ignore` names as the cluster has them on the
+objects that exist (`_ignore`), then applies the built set with the server-side apply engine (`runtime._ssa`) under
 the field manager `kustomize-controller`, with Flux's per-object policies: `ssa: Merge |
 IfNotPresent | Ignore`, `reconcile: disabled`, `force: enabled` (or `spec.force`) to recreate on
 immutable fields, and kubectl's leftovers taken over unless `Merge`. Run every interval, the
@@ -62,6 +63,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._history import record_history
+from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
 from ._reconcile_build import SECRETS
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
@@ -140,7 +142,10 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
     ks = ctx.obj
     kubeconfig: bytes | None = None
     where = ""
-    if ks.spec.kube_config is not None:
+    if ks.spec.kube_config is not None and ks.spec.kube_config.config_map_ref is not None:
+        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
+                            "supported yet: use spec.kubeConfig.secretRef")
+    if ks.spec.kube_config is not None and ks.spec.kube_config.secret_ref is not None:
         ref = ks.spec.kube_config.secret_ref
         where = f"{ks.namespace}/{ref.name}"
         try:
@@ -191,10 +196,33 @@ def _old_entries(ctx: ReconcileContext[Kustomization]) -> list[Mapping[str, str]
     return list((status.get("inventory") or {}).get("entries") or [])
 
 
+async def with_ignored_fields(cluster: Cluster, objects: list[dict[str, Any]],
+                              rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`spec.ignore`: each existing object a rule selects, with the ignored fields as the
+    cluster has them (`_ignore`), so they are neither corrected nor reported as drift."""
+    out = []
+    for obj in objects:
+        paths = ignored_paths(rules, obj)
+        if paths:
+            key = ObjectKey.of(obj)
+            try:
+                live = await cluster.manager.get(key)
+            except ApiError as err:
+                raise GenericError(RECONCILIATION_FAILED,
+                                   f"{key.subject} get failed: {err}") from None
+            if live is not None:
+                obj = keep_live_values(obj, live, paths)
+        out.append(obj)
+    return out
+
+
 async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     ks = ctx.obj
     cluster = await target_cluster(ctx, state)
+    if ks.spec.ignore:
+        state.objects = await with_ignored_fields(
+            cluster, state.objects, [r.to_dict() for r in ks.spec.ignore])
     settings = state.services.settings
     options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
                             wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0))

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from afflux.api import Kustomization
+from afflux.api import Kustomization, PostBuild
 from afflux.api._meta import ARTIFACT_FAILED, BUILD_FAILED
 from afflux.controllers.runtime import (
     ApiError,
@@ -54,6 +54,7 @@ __all__ = [
     "decryption_phase",
     "set_digest",
     "substitute_phase",
+    "substitution_wanted",
     "variables_of",
 ]
 
@@ -159,12 +160,21 @@ async def _substitute_from(ctx: ReconcileContext[Kustomization]) -> list[dict[st
     return found
 
 
+def substitution_wanted(post: PostBuild | None) -> bool:
+    """Whether postBuild substitution runs: with some variable or source (Flux's default
+    strategy, WithVariables), or always with `substituteStrategy: Always` (so defaults like
+    `${var:=x}` and escapes `$${var}` are resolved without any variable)."""
+    if post is None:
+        return False
+    return bool(post.substitute or post.substitute_from or post.substitute_strategy == "Always")
+
+
 async def substitute_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     ks = ctx.obj
     post = ks.spec.post_build
     objects = state.objects
-    if post is not None and (post.substitute or post.substitute_from):
+    if substitution_wanted(post):
         variables = merge_variables(*await _substitute_from(ctx), post.substitute)
         try:
             objects = substitute_objects(

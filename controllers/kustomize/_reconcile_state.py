@@ -49,6 +49,7 @@ SOURCE_KINDS: dict[str, Resource] = {
     "GitRepository": Resource(SOURCE_GROUP, "v1", "GitRepository", "gitrepositories"),
     "OCIRepository": Resource(SOURCE_GROUP, "v1", "OCIRepository", "ocirepositories"),
     "Bucket": Resource(SOURCE_GROUP, "v1", "Bucket", "buckets"),
+    "ExternalArtifact": Resource(SOURCE_GROUP, "v1", "ExternalArtifact", "externalartifacts"),
 }
 
 STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"

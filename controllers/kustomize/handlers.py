@@ -5,7 +5,7 @@
 1. builds the `Services` the phases share (target-cluster clients under the field manager
    `kustomize-controller`, settings from the flags);
 2. registers the Kustomization `Reconciler` (`_reconcile`);
-3. watches GitRepositories, OCIRepositories and Buckets: when a source's
+3. watches GitRepositories, OCIRepositories, Buckets and ExternalArtifacts: when a source's
    `status.artifact.revision` changes (or the source goes), every Kustomization whose
    `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
