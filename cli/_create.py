@@ -46,10 +46,18 @@ def _common(p: argparse.ArgumentParser, interval: bool = True) -> None:
                    help="set labels on the object (repeat, or comma-separate)")
     if interval:
         p.add_argument("--interval", default="1m", help="how often to reconcile (default 1m)")
+    else:  # flux's `create` takes it everywhere (and ignores it where there is no interval)
+        p.add_argument("--interval", default="1m", help=argparse.SUPPRESS)
+
+
+def _fetch_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fetch-timeout",
+                   help="spec.timeout: how long a fetch by source-controller may take")
 
 
 def _git_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the Git repository URL (http(s):// or ssh://)")
     p.add_argument("--branch", help="the branch to follow (default master)")
     p.add_argument("--tag", help="the tag to follow")
@@ -75,6 +83,7 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
 
 def _oci_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the OCI repository URL, oci://host/path")
     p.add_argument("--tag", help="the tag to follow")
     p.add_argument("--tag-semver", "--semver", dest="semver", help="a semver range of tags")
@@ -101,6 +110,7 @@ def _verify_flags(p: argparse.ArgumentParser) -> None:
 
 def _helm_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the Helm repository URL (http(s):// or oci://)")
     p.add_argument("--secret-ref", help="a Secret with the repository credentials")
     p.add_argument("-u", "--username", help="basic auth user (creates the Secret helm-<name>)")
@@ -115,6 +125,7 @@ def _helm_flags(p: argparse.ArgumentParser) -> None:
 
 def _bucket_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--bucket-name", required=True, help="the name of the bucket")
     p.add_argument("--endpoint", required=True, help="the bucket's endpoint address")
     p.add_argument("--provider", default="generic", choices=("generic", "aws", "azure", "gcp"))
@@ -364,8 +375,12 @@ def _secret_from(args: argparse.Namespace, name: str, ns: str,
     )
 
 
-def _with(doc: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """Add the spec fields that are set (not None) and keep the spec's keys sorted."""
+def _with(doc: dict[str, Any], args: argparse.Namespace | None = None,
+          **fields: Any) -> dict[str, Any]:
+    """Add the spec fields that are set (not None), and `--fetch-timeout` as spec.timeout, and
+    keep the spec's keys sorted."""
+    if args is not None and getattr(args, "fetch_timeout", None):
+        fields["timeout"] = _build.go_duration(args.fetch_timeout, "--fetch-timeout")
     spec = {**doc["spec"], **{k: v for k, v in fields.items() if v is not None}}
     doc["spec"] = dict(sorted(spec.items()))
     return doc
@@ -391,7 +406,7 @@ def _git(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -
         commit=args.commit, ref_name=args.ref_name, interval=args.interval,
         secret_ref=secret_ref, ignore_paths=args.ignore_paths,
         recurse_submodules=args.recurse_submodules, provider=args.provider, labels=labels,
-    ), proxySecretRef=_ref(args.proxy_secret_ref)))
+    ), args, proxySecretRef=_ref(args.proxy_secret_ref)))
     return docs
 
 
@@ -403,7 +418,7 @@ def _oci(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -
     )
     verify = _buildhr.verification(args.verify_provider, args.verify_secret_ref,
                                    args.verify_issuer, args.verify_subject)
-    return [_with(doc, certSecretRef=_ref(args.cert_ref),
+    return [_with(doc, args, certSecretRef=_ref(args.cert_ref),
                   proxySecretRef=_ref(args.proxy_secret_ref),
                   serviceAccountName=args.service_account or None, verify=verify)]
 
@@ -436,11 +451,11 @@ def _helm(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) 
                 tls_key=_read(args.key_file, "--key-file"),
                 ca_crt=_read(args.ca_file, "--ca-file"), labels=labels))
             secret_ref = secret_name
-    docs.append(_build.helm_repository(
+    docs.append(_with(_build.helm_repository(
         name, ns, url=args.url, interval=args.interval, secret_ref=secret_ref,
         pass_credentials=args.pass_credentials and bool(secret_ref), provider=args.provider,
         labels=labels,
-    ))
+    ), args))
     return docs
 
 
@@ -465,7 +480,7 @@ def _bucket(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]
         name, ns, bucket_name=args.bucket_name, endpoint=args.endpoint, provider=args.provider,
         region=args.region, insecure=args.insecure, interval=args.interval,
         secret_ref=secret_ref, labels=labels,
-    ), proxySecretRef=_ref(args.proxy_secret_ref),
+    ), args, proxySecretRef=_ref(args.proxy_secret_ref),
         ignore="\n".join(paths) if paths else None))
     return docs
 
