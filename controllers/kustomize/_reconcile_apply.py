@@ -18,7 +18,7 @@ what was applied, so nothing applied is ever forgotten (and nothing is pruned). 
 recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
 
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
-one lacks, in reverse apply order with background propagation, keeping those labelled or
+one lacks (unless the mass-deletion guard holds it: `_pruneguard`), in reverse apply order with background propagation, keeping those labelled or
 annotated `prune: disabled` / `reconcile: disabled` and those that no longer carry this
 Kustomization's owner labels. An object whose deletion fails (Forbidden, say) stays in the
 inventory, so the next run tries again and it is never orphaned; the failure is PruneFailed.
@@ -38,6 +38,7 @@ from afflux.api._meta import (
     KUSTOMIZE_RECONCILE_ANNOTATION,
     KUSTOMIZE_SSA_ANNOTATION,
     PRUNE_FAILED,
+    PRUNE_HELD,
     RECONCILIATION_FAILED,
 )
 from afflux.api._refs import ObjectRef as InventoryRef
@@ -59,12 +60,14 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     StallingError,
+    WaitingError,
     service_account_user,
 )
 
 from ._history import record_history
 from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
+from ._pruneguard import held_message, hold_prune
 from ._reconcile_build import SECRETS
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
 
@@ -250,9 +253,22 @@ async def prune_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     ks = ctx.obj
     if not ks.spec.prune:
         return None
-    stale = stale_refs(refs_from_entries(_old_entries(ctx)), refs_from_entries(state.entries))
+    old = _old_entries(ctx)
+    stale = stale_refs(refs_from_entries(old), refs_from_entries(state.entries))
     if not stale:
+        ctx.conditions.remove(PRUNE_HELD)
         return None
+    if hold_prune(state.services.settings.prune_guard, inventory=len(old), stale=len(stale),
+                  revision=state.revision, annotations=ctx.obj.annotations):
+        # Nothing is deleted and nothing is forgotten: the stale objects stay in the
+        # inventory until the revision is allowed (or Git brings them back).
+        state.entries = inventory_entries([*refs_from_entries(state.entries), *stale])
+        ctx.status["inventory"] = {"entries": state.entries}
+        message = held_message((r.kind for r in stale), len(old), state.revision, ks.name)
+        ctx.conditions.mark_true(PRUNE_HELD, PRUNE_HELD, message)
+        await ctx.events.record("Warning", PRUNE_HELD, message, event_metadata(state))
+        raise WaitingError(PRUNE_HELD, message, ks.interval)
+    ctx.conditions.remove(PRUNE_HELD)
     cluster = await target_cluster(ctx, state)
     options = DeleteOptions(blocker=lambda live: prune_blocker(live, ks.name, ks.namespace))
     try:
