@@ -7,7 +7,7 @@ Flux's), so a later event updates the status instead of adding another. Pure, no
 | github          | POST {api}/repos/{owner}/{repo}/statuses/{sha}, Bearer token                 |
 | gitlab          | POST {host}/api/v4/projects/{url-encoded path}/statuses/{sha}, PRIVATE-TOKEN |
 | gitea           | POST {host}/api/v1/repos/{owner}/{repo}/statuses/{sha}, `token` auth         |
-| bitbucket       | POST api.bitbucket.org/2.0/repositories/{ws}/{repo}/commit/{sha}/statuses/build, basic auth from `username:app-password` in the token |
+| bitbucket       | POST api.bitbucket.org/2.0/repositories/{ws}/{repo}/commit/{sha}/statuses/build (another host than bitbucket.org: that host), basic auth from `username:app-password` in the token |
 | bitbucketserver | POST {host}/rest/api/1.0/projects/{key}/repos/{repo}/commits/{sha}/builds, Bearer token or basic auth |
 | azuredevops     | POST dev.azure.com/{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses?api-version=6.0, basic auth with the PAT |
 """
@@ -115,7 +115,11 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def _bitbucket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
-    _, (workspace, repo) = _repo_path(_require_address(config))
+    host, (workspace, repo) = _repo_path(_require_address(config))
+    # bitbucket.org's API is api.bitbucket.org; any other host (a proxy, a test double)
+    # serves /2.0 itself
+    api = "https://api.bitbucket.org" if urlsplit(host).hostname in (
+        "bitbucket.org", "www.bitbucket.org") else host
     user, sep, password = _require_token(config, "'<username>:<app password>'").partition(":")
     if not sep:
         raise ConfigError("a bitbucket Provider's token must be '<username>:<app password>'")
@@ -126,8 +130,7 @@ def _bitbucket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequ
                "key": hashlib.sha1(key.encode()).hexdigest(),  # noqa: S324 - an id, not security
                "name": key, "description": _description(event),
                "url": f"https://bitbucket.org/{workspace}/{repo}/commits/{sha}"}
-    url = (f"https://api.bitbucket.org/2.0/repositories/{workspace}/{repo}/commit/{sha}"
-           "/statuses/build")
+    url = f"{api}/2.0/repositories/{workspace}/{repo}/commit/{sha}/statuses/build"
     return _json_request(config, url, payload, _basic(user, password))
 
 

@@ -32,7 +32,7 @@ from afflux.controllers.runtime import (
 from ._alerts import InvalidRegex, compile_patterns
 from ._commitstatus import COMMIT_STATUS_BUILDERS
 from ._config import SecretNotFound, read_secret, resolve_provider
-from ._providers import BUILDERS, ConfigError, SkipEvent, build_request
+from ._providers import BUILDERS, UNSUPPORTED, ConfigError, SkipEvent, build_request
 from ._receivers import SUPPORTED as RECEIVER_TYPES
 
 __all__ = [
@@ -86,8 +86,9 @@ def provider_reconciler(services: Services) -> Reconciler[Any]:
         type_ = str(ctx.obj.spec.get("type") or "")
         if type_ not in BUILDERS and type_ not in COMMIT_STATUS_BUILDERS:
             supported = ", ".join(sorted({*BUILDERS, *COMMIT_STATUS_BUILDERS}))
+            why = f" ({UNSUPPORTED[type_]})" if type_ in UNSUPPORTED else ""
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
-                                f"by afflux yet: use one of {supported}")
+                                f"by afflux yet{why}: use one of {supported}")
         if ctx.obj.spec.get("commitStatusExpr"):
             raise StallingError(VALIDATION_FAILED, "spec.commitStatusExpr (CEL) is not "
                                 "supported by afflux yet: remove it to use the default status")

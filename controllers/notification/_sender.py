@@ -12,6 +12,7 @@ events and status.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,7 +23,7 @@ import aiohttp
 
 from ._providers import OutgoingRequest
 
-__all__ = ["DeliveryError", "TLSConfig", "ProxyConfig", "redact", "send"]
+__all__ = ["DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -85,7 +86,28 @@ async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
                 raise DeliveryError(
                     f"{request.method} {request.url} answered {response.status}: {text.strip()}",
                     status=response.status, retryable=response.status in RETRYABLE)
+            failure = answer_failure(request, text)
+            if failure:
+                raise DeliveryError(f"{request.method} {request.url} answered {response.status} "
+                                    f"but {failure}", status=response.status, retryable=False)
             return response.status
+
+
+def answer_failure(request: OutgoingRequest, text: str) -> str:
+    """Why a 2xx answer is a failure for services that say so in the body (Slack's Web API
+    `{"ok": false, "error": ...}`, Lark's `{"code": 19001, "msg": ...}`); '' if it is not."""
+    if request.success is None:
+        return ""
+    field, wanted = request.success
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"the answer is not JSON: {text.strip()[:200]}"
+    if not isinstance(data, dict) or data.get(field) != wanted:
+        got = data.get(field) if isinstance(data, dict) else None
+        detail = (data.get("error") or data.get("msg") or "") if isinstance(data, dict) else ""
+        return f"{field}={json.dumps(got)}" + (f": {detail}" if detail else "")
+    return ""
 
 
 async def send(

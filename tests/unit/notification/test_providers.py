@@ -283,6 +283,6 @@ def test_config_errors_say_what_to_change(config: ProviderConfig, match: str) ->
 
 def test_secrets_are_listed_for_redaction() -> None:
     config = cfg("slack", address="https://hooks.slack.com/services/T/B/X", token=TOKEN,
-                 headers={"X-Key": "hk"}, address_from_secret=True)
+                 channel="ops", headers={"X-Key": "hk"}, address_from_secret=True)
     assert set(build_request(config, EVENT).secrets) == {
         TOKEN, "hk", "https://hooks.slack.com/services/T/B/X"}
