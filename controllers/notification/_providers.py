@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -347,6 +348,13 @@ def _datadog(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingReques
                          {"DD-API-KEY": _require_token(config, "API key")})
 
 
+def label_name(key: str) -> str:
+    """`key` as a Prometheus label name: every character outside [a-zA-Z0-9_] is `_`, and
+    a leading digit gets a `_` before it."""
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+    return f"_{name}" if name[:1].isdigit() else name or "_"
+
+
 def _label_value(text: str) -> str:
     return text[:1024]
 
@@ -363,9 +371,11 @@ def _alertmanager(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingR
         "namespace": str(inv.get("namespace", "")),
         "reportingcontroller": str(event.get("reportingController") or ""),
     }
-    # metadata keys (kustomize.toolkit.fluxcd.io/revision) are no valid label names:
-    # they travel as annotations, which take any key
-    annotations = {"message": str(event.get("message") or ""), **_metadata(event)}
+    # Alertmanager takes only label names ([a-zA-Z_][a-zA-Z0-9_]*) as label and annotation
+    # keys: metadata keys become annotations with the other characters as `_`
+    # (kustomize.toolkit.fluxcd.io/revision -> kustomize_toolkit_fluxcd_io_revision)
+    annotations = {"message": str(event.get("message") or ""),
+                   **{label_name(k): v for k, v in _metadata(event).items()}}
     starts = _parse_time(event.get("timestamp"))
     payload = [{
         "labels": {k: _label_value(v) for k, v in labels.items() if v},

@@ -17,6 +17,7 @@ from afflux.controllers.notification._providers import (
     ProviderConfig,
     SkipEvent,
     build_request,
+    label_name,
 )
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -85,7 +86,8 @@ def alertmanager(req: OutgoingRequest) -> None:
     assert alert["labels"]["alertname"] == "FluxKustomizationHealthCheckFailed"
     assert alert["labels"]["severity"] == "error"
     assert all(k.replace("_", "a").isalnum() for k in alert["labels"])  # valid label names
-    assert alert["annotations"]["kustomize.toolkit.fluxcd.io/revision"] == f"main@sha1:{SHA}"
+    assert alert["annotations"]["kustomize_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
+    assert all(k.replace("_", "a").isalnum() for k in alert["annotations"])
     assert alert["startsAt"] == "2024-05-01T10:00:00Z"
     assert alert["endsAt"] == "2024-05-01T11:00:00Z"
 
@@ -286,3 +288,11 @@ def test_secrets_are_listed_for_redaction() -> None:
                  channel="ops", headers={"X-Key": "hk"}, address_from_secret=True)
     assert set(build_request(config, EVENT).secrets) == {
         TOKEN, "hk", "https://hooks.slack.com/services/T/B/X"}
+
+
+@pytest.mark.parametrize(("key", "name"), [
+    ("kustomize.toolkit.fluxcd.io/revision", "kustomize_toolkit_fluxcd_io_revision"),
+    ("summary", "summary"), ("9lives", "_9lives"), ("a-b c", "a_b_c"), ("", "_"),
+], ids=["flux-metadata", "plain", "leading-digit", "dash-and-space", "empty"])
+def test_alertmanager_label_name(key: str, name: str) -> None:
+    assert label_name(key) == name
