@@ -34,6 +34,7 @@ from ._commitstatus import COMMIT_STATUS_BUILDERS
 from ._config import SecretNotFound, read_secret, resolve_provider
 from ._providers import BUILDERS, UNSUPPORTED, ConfigError, SkipEvent, build_request
 from ._receivers import SUPPORTED as RECEIVER_TYPES
+from ._receivers import UNSUPPORTED as RECEIVER_UNSUPPORTED
 
 __all__ = [
     "ALERTS",
@@ -154,9 +155,10 @@ def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
     async def validate(ctx: ReconcileContext[Receiver]) -> None:
         receiver = ctx.obj
         if receiver.spec.type not in RECEIVER_TYPES:
+            why = RECEIVER_UNSUPPORTED.get(receiver.spec.type)
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
-                                "supported by afflux yet: use one of "
-                                + ", ".join(sorted(RECEIVER_TYPES)))
+                                "supported by afflux yet" + (f" ({why})" if why else "")
+                                + ": use one of " + ", ".join(sorted(RECEIVER_TYPES)))
         if receiver.spec.resource_filter:
             raise StallingError(VALIDATION_FAILED, "spec.resourceFilter (CEL) is not supported "
                                 "by afflux yet: remove it, or narrow spec.resources instead")
