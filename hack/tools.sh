@@ -158,8 +158,17 @@ build_notation() {
 # serves it under and it has replace directives, so `go install` cannot build it. CGO stays
 # off: Gitea's default sqlite driver is the pure-Go one. No front-end assets: the tests use
 # only its API, its Git smart HTTP and its webhooks.
+# Its templates and options (locales) are read from disk at run time: they go to
+# $AFFLUX_CACHE/share/gitea-<version>, which the test harness passes as STATIC_ROOT_PATH.
 build_gitea() {
-  build_module gitea code.gitea.io/gitea "$GITEA_VERSION" . "-s -w -X main.Version=${GITEA_VERSION#v}"
+  local v=$GITEA_VERSION mod=code.gitea.io/gitea share=$cache/share/gitea-$GITEA_VERSION src
+  build_module gitea "$mod" "$v" . "-s -w -X main.Version=${v#v}"
+  [[ -d $share/options && -d $share/templates ]] && return
+  src=$(go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
+    || fail gitea "go mod download $mod@$v" "$logs/gitea.log"
+  rm -rf "$share"; mkdir -p "$share"
+  cp -r "$src/templates" "$src/options" "$share/" && chmod -R u+w "$share"
+  step "gitea $v: templates and options in $share"
 }
 build_helm() {
   local minor; minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)

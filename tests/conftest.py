@@ -16,4 +16,5 @@ pytest_plugins = [
     "harness.fixtures_helm",
     "harness.fixtures_s3",
     "harness.alertmanager",
+    "harness.gitea",
 ]

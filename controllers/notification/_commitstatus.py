@@ -1,6 +1,8 @@
 """Commit status Providers: the event's revision names the commit, and the status key is
 stable per object (`<kind>/<name>/<first group of the Provider's uid>`, lower case, as
-Flux's), so a later event updates the status instead of adding another. Pure, no I/O.
+Flux's), so a later event updates the status instead of adding another. Pure, no I/O. github and
+gitea statuses carry an `Unchanged` check: when the commit's combined status already shows
+the key with the same state and description, nothing is posted (as Flux's).
 
 | type            | request                                                                      |
 | --------------- | ---------------------------------------------------------------------------- |
@@ -18,6 +20,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +31,7 @@ from ._providers import (
     OutgoingRequest,
     ProviderConfig,
     SkipEvent,
+    Unchanged,
     _json_request,
     _require_address,
     _require_token,
@@ -79,6 +83,16 @@ def _repo_path(address: str, parts_wanted: int | None = 2) -> tuple[str, list[st
     return f"{parts.scheme}://{parts.netloc}", segments
 
 
+def _unless_same(request: OutgoingRequest, combined_url: str, state_field: str
+                 ) -> OutgoingRequest:
+    """`request`, skipped when the commit's combined status (the newest status per context)
+    already has this context with the same state and description."""
+    payload = request.json()
+    unless = Unchanged(combined_url, "statuses", {"context": payload["context"]},
+                       {state_field: payload["state"], "description": payload["description"]})
+    return replace(request, unless=unless)
+
+
 def _github(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     api, owner, repo = github_repo(_require_address(config))
     sha = _commit(event)
@@ -86,7 +100,9 @@ def _github(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest
                "context": status_key(config, event), "description": _description(event)}
     headers = {"Accept": "application/vnd.github+json",
                "Authorization": f"Bearer {_require_token(config)}"}
-    return _json_request(config, f"{api}/repos/{owner}/{repo}/statuses/{sha}", payload, headers)
+    base = f"{api}/repos/{owner}/{repo}"
+    return _unless_same(_json_request(config, f"{base}/statuses/{sha}", payload, headers),
+                        f"{base}/commits/{sha}/status", "state")
 
 
 def _gitlab(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
@@ -106,8 +122,11 @@ def _gitea(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     sha = _commit(event)
     payload = {"state": "success" if _success(event) else "failure",
                "context": status_key(config, event), "description": _description(event)}
-    return _json_request(config, f"{host}/api/v1/repos/{owner}/{repo}/statuses/{sha}", payload,
-                         {"Authorization": f"token {_require_token(config)}"})
+    base = f"{host}/api/v1/repos/{owner}/{repo}"
+    request = _json_request(config, f"{base}/statuses/{sha}", payload,
+                            {"Authorization": f"token {_require_token(config)}"})
+    # Gitea's combined status names the state `status`
+    return _unless_same(request, f"{base}/commits/{sha}/status", "status")
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

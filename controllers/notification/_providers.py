@@ -30,6 +30,7 @@ __all__ = [
     "OutgoingRequest",
     "ProviderConfig",
     "SkipEvent",
+    "Unchanged",
     "build_request",
     "object_title",
 ]
@@ -66,6 +67,26 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """Skip the request when the service already shows the same thing: GET `url` (with the
+    request's headers), take the JSON list at `field` of the answer, find the first entry
+    with every `match` item; if it also has every `same` item, nothing is sent. (A commit
+    status whose state and description did not change is not posted again, as Flux's.)"""
+
+    url: str
+    field: str
+    match: Mapping[str, str]
+    same: Mapping[str, str]
+
+    def holds(self, answer: Any) -> bool:
+        entries = answer.get(self.field) if isinstance(answer, dict) else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and all(entry.get(k) == v for k, v in self.match.items()):
+                return all(entry.get(k) == v for k, v in self.same.items())
+        return False
+
+
+@dataclass(frozen=True)
 class OutgoingRequest:
     method: str
     url: str
@@ -75,6 +96,8 @@ class OutgoingRequest:
     #: services that answer some errors with 200: the JSON field that says it went well and
     #: its value on success (Slack's Web API: ("ok", True); Lark: ("code", 0))
     success: tuple[str, Any] | None = None
+    #: what makes this request unnecessary (see `Unchanged`)
+    unless: Unchanged | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")

@@ -448,9 +448,22 @@ def githubdispatch(req: Request, expect: Expect) -> Answer:
     return Answer(204)
 
 
+def _combined_status(req: Request, pattern: str) -> Answer | None:
+    """`GET .../commits/{sha}/status`: the combined status (none posted yet here)."""
+    if req.method == "GET" and re.fullmatch(pattern, req.path):
+        return Answer(200, {"state": "pending", "statuses": [], "total_count": 0})
+    return None
+
+
 def github(req: Request, expect: Expect) -> Answer:
     """`POST /api/v3/repos/{owner}/{repo}/statuses/{sha}`: state, context, description
-    (at most 140)."""
+    (at most 140); `GET .../commits/{sha}/status`."""
+    _user_agent(req)
+    _need(req.header("Authorization") in (f"Bearer {expect.token}", f"token {expect.token}"),
+          "Bad credentials", 401)
+    combined = _combined_status(req, r"/api/v3/repos/[^/]+/[^/]+/commits/[0-9a-f]{40}/status")
+    if combined:
+        return combined
     _github_common(req, expect)
     _path(req, r"/api/v3/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}")
     data = _json(req)
@@ -475,10 +488,14 @@ def gitlab(req: Request, expect: Expect) -> Answer:
 
 
 def gitea(req: Request, expect: Expect) -> Answer:
-    """`POST /api/v1/repos/{owner}/{repo}/statuses/{sha}`, `token` auth."""
+    """`POST /api/v1/repos/{owner}/{repo}/statuses/{sha}`, `token` auth; `GET
+    .../commits/{sha}/status`."""
+    _auth(req, f"token {expect.token}")
+    combined = _combined_status(req, r"/api/v1/repos/[^/]+/[^/]+/commits/[0-9a-f]{40}/status")
+    if combined:
+        return combined
     _method(req, "POST")
     _path(req, r"/api/v1/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}")
-    _auth(req, f"token {expect.token}")
     data = _json(req)
     _string(data, "state", choices=("pending", "success", "error", "failure", "warning"))
     _string(data, "context", required=False)

@@ -36,6 +36,7 @@ KINDS = {
     "Alert": (GROUP, "v1beta3", "alerts"),
     "Receiver": (GROUP, "v1", "receivers"),
     "GitRepository": (SOURCE, "v1", "gitrepositories"),
+    "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
 }
 
 

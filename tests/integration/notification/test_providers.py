@@ -22,6 +22,7 @@ from notify_env import TIMEOUT, Env, name, notification_env
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from harness.alertmanager import Alertmanager
 from harness.fixtures_cluster import Cluster
+from harness.leaks import remember
 from harness.proxy import TunnelProxy
 from harness.service_rules import Expect
 from harness.services import Seen, StrictService
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 TOKEN = "t0ken" + uuid.uuid4().hex[:12]
 ROUTING_KEY = uuid.uuid4().hex  # 32 characters, as PagerDuty's
 SHA = "2" * 40
+remember(TOKEN)  # the session's end checks that no log, Event or status shows it
 
 
 @pytest.fixture(scope="module")

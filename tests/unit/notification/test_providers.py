@@ -296,3 +296,30 @@ def test_secrets_are_listed_for_redaction() -> None:
 ], ids=["flux-metadata", "plain", "leading-digit", "dash-and-space", "empty"])
 def test_alertmanager_label_name(key: str, name: str) -> None:
     assert label_name(key) == name
+
+
+def _combined(*statuses: dict[str, str]) -> dict[str, Any]:
+    return {"state": "success", "statuses": list(statuses)}
+
+
+@pytest.mark.parametrize(("type_", "answer", "unchanged"), [
+    ("github", _combined({"context": "kustomization/webapp/8f1c2b3a", "state": "failure",
+                          "description": "Health check failed"}), True),
+    ("github", _combined({"context": "kustomization/webapp/8f1c2b3a", "state": "success",
+                          "description": "Health check failed"}), False),
+    ("github", _combined({"context": "kustomization/other/8f1c2b3a", "state": "failure",
+                          "description": "Health check failed"}), False),
+    ("github", _combined(), False),
+    ("github", ["not", "an", "object"], False),
+    ("gitea", _combined({"context": "kustomization/webapp/8f1c2b3a", "status": "failure",
+                         "description": "Health check failed"}), True),
+    ("gitea", _combined({"context": "kustomization/webapp/8f1c2b3a", "status": "failure",
+                         "description": "another text"}), False),
+], ids=["github-same", "github-other-state", "github-other-context", "github-none",
+        "github-odd-answer", "gitea-same", "gitea-other-description"])
+def test_commit_status_unchanged(type_: str, answer: Any, unchanged: bool) -> None:
+    config = cfg(type_, address=f"https://{type_}.example/acme/fleet", token=TOKEN)
+    req = build_request(config, EVENT)
+    assert req.unless is not None
+    assert req.unless.url.endswith(f"/repos/acme/fleet/commits/{SHA}/status")
+    assert req.unless.holds(answer) is unchanged
