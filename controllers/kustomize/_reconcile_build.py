@@ -39,6 +39,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._build import BuildOptions, build, resolve_path
+from ._buildcache import build_key
 from ._errors import BuildError
 from ._objects import set_common_metadata, set_owner_labels
 from ._reconcile_state import run_of
@@ -125,10 +126,18 @@ def _build(source: Path, spec: Mapping[str, Any], keys: DecryptionKeys | None,
 async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     assert state.checkout is not None
+    spec = ctx.body.get("spec") or {}
+    builds = state.services.builds
+    key = build_key((state.artifact or {}).get("digest"), spec, state.keys)
+    cached = builds.get(key)
+    if cached is not None:  # same artifact bytes, spec and keys: the same build
+        state.objects = cached
+        state.close()
+        return None
     try:
         state.objects = await asyncio.to_thread(
-            _build, state.checkout.path, ctx.body.get("spec") or {}, state.keys,
-            ctx.obj.timeout or 300.0)
+            _build, state.checkout.path, spec, state.keys, ctx.obj.timeout or 300.0)
+        builds.put(key, state.objects)
     except BuildError:
         raise
     except ToolNotFoundError as err:

@@ -26,6 +26,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
+from ._buildcache import BuildCache
 from ._pruneguard import Guard
 from ._sops import DecryptionKeys
 
@@ -98,6 +99,7 @@ class Services:
     settings: Settings = Settings()
     fetch: Fetch | None = None
     artifacts: ArtifactCache = dataclasses.field(default_factory=ArtifactCache)
+    builds: BuildCache = dataclasses.field(default_factory=BuildCache)
 
 
 @dataclasses.dataclass

@@ -40,6 +40,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._artifacts import MAX_BYTES, MAX_FILES, ArtifactCache, remove_leftovers
+from ._buildcache import DEFAULT_SIZE, BuildCache
 from ._reconcile import kustomization_reconciler
 from ._reconcile_build import CONFIGMAPS, SECRETS
 from ._reconcile_deps import depends_on
@@ -64,6 +65,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact-max-files", type=positive_int_arg, default=MAX_FILES, metavar="N",
         help=f"most files an artifact may unpack to (default {MAX_FILES})")
+    parser.add_argument(
+        "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
+        help="memory for the last builds, reused while artifact, spec and keys are unchanged "
+        f"(default {DEFAULT_SIZE}; 0 turns the cache off)")
     parser.add_argument(
         "--prune-guard-ratio", type=_ratio, default=0.5, metavar="RATIO",
         help="hold a prune that would delete more than this share of an inventory (default "
@@ -200,7 +205,15 @@ def setup(operator: Operator) -> Services:
     extra = options.extra
     services = Services(clusters, settings, artifacts=ArtifactCache(
         on_download=downloaded, max_bytes=getattr(extra, "artifact_max_size", MAX_BYTES),
-        max_files=getattr(extra, "artifact_max_files", MAX_FILES)))
+        max_files=getattr(extra, "artifact_max_files", MAX_FILES)),
+        builds=BuildCache(
+            getattr(extra, "build_cache_size", DEFAULT_SIZE),
+            on_hit=operator.metrics.counter(
+                "afflux_build_cache_hits_total",
+                "Reconciles that reused the last build (same artifact, spec and keys)."),
+            on_miss=operator.metrics.counter(
+                "afflux_build_cache_misses_total",
+                "Reconciles that ran kustomize build (new artifact, spec or keys).")))
     scheduler = operator.register(kustomization_reconciler(services))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
