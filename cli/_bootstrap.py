@@ -22,7 +22,7 @@ existing bootstrap uses differently, no cluster) fails with one line and writes 
    applied that revision and the controllers are healthy.
 
 Running it again is an idempotent upgrade: no commit when nothing changed. `--local`: see
-`_bootstrapgen` (the operators run as local processes; no Deployments are installed).
+`_bootstrapgen` (the operators run as local processes; their Deployments have zero replicas).
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="do not ask for confirmation (e.g. to add the deploy key)")
     g.add_argument("--local", action="store_true",
                    help="the operators run as local processes (started with "
-                        "--enable-leader-election), not in the cluster: install no Deployments")
+                        "--enable-leader-election), not in the cluster: their Deployments get "
+                        "zero replicas")
     g.add_argument("--manifests", type=Path,
                    help="afflux's config/ directory (default: the one beside the package)")
     g.set_defaults(func=run)

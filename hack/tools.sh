@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation|flux)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -133,6 +133,14 @@ build_cosign() {
   go_install cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" \
     "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
 }
+# module_source TOOL MODULE VERSION DIR: a fresh DIR, and the module downloaded at VERSION
+# (read-only, in the module cache); prints the source directory.
+module_source() {
+  local tool=$1 mod=$2 v=$3 dir=$4
+  rm -rf "$dir"; mkdir -p "$dir"
+  (cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
+    || fail "$tool" "go mod download $mod@$v" "$logs/$tool.log"
+}
 # notation: the Go proxy serves its tags but not its version list, and `go install
 # pkg@version` asks for that list (deprecation check) and fails with 403. So the module
 # is downloaded at the pinned version and built in place, with its own go.mod and go.sum.
@@ -141,12 +149,32 @@ build_notation() {
   if have notation "$v"; then link notation "$v"; step "notation $v: cached"; return; fi
   step "notation $v: building"
   local dir=$work/notation-$v src
-  rm -rf "$dir"; mkdir -p "$dir"
-  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail notation "go mod download $mod@$v" "$logs/notation.log"
+  src=$(module_source notation "$mod" "$v" "$dir")
   (cd "$src" && run notation "go build" go build -trimpath \
     -ldflags "-s -w -X $mod/internal/version.BuildMetadata=" -o "$dir/notation" ./cmd/notation)
   install -m 0755 "$dir/notation" "$bin/notation-$v"; link notation "$v"
+}
+# flux: the real flux CLI, a test tool (tests/integration/fluxcli run it against afflux;
+# afflux never runs it). Its go.mod has a replace directive, so `go install pkg@version`
+# refuses it, and cmd/flux embeds manifests/*.yaml, which flux2's release build generates
+# and its module zip does not hold. So the module is downloaded at the pinned version,
+# copied to a writable directory, given one placeholder manifest (the CLI reads the
+# embedded manifests only for `flux install/bootstrap` without --manifests, which the tests
+# never run) and built with the version stamp its Makefile sets.
+build_flux() {
+  local v=$FLUX_VERSION mod=github.com/fluxcd/flux2/v2
+  if have flux "$v"; then link flux "$v"; step "flux $v: cached"; return; fi
+  step "flux $v: building"
+  local dir=$work/flux-$v src
+  src=$(module_source flux "$mod" "$v" "$dir")
+  cp -r "$src" "$dir/src"; chmod -R u+w "$dir/src"
+  mkdir -p "$dir/src/cmd/flux/manifests"
+  printf '# placeholder: this flux build is a test tool and installs nothing\n' >"$dir/src/cmd/flux/manifests/placeholder.yaml"
+  (cd "$dir/src" && run flux "go build" go build -trimpath \
+    -ldflags "-s -w -X main.VERSION=${v#v}" -o "$dir/flux" ./cmd/flux)
+  install -m 0755 "$dir/flux" "$bin/flux-$v"; link flux "$v"
+  "$bin/flux" --version | grep -q "${v#v}" || fail flux "version stamp check" "$logs/flux.log"
+  rm -rf "$dir/src"
 }
 build_helm() {
   local minor; minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
@@ -154,14 +182,14 @@ build_helm() {
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
-all=(etcd kwok kustomize helm sops cosign notation kubernetes)
+all=(etcd kwok kustomize helm sops cosign notation kubernetes flux)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes|flux) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

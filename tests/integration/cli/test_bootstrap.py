@@ -34,35 +34,6 @@ from harness.wait import eventually
 pytestmark = pytest.mark.integration
 
 PATH = "clusters/test"
-FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
-
-
-def strip_finalizers(cluster: Cluster, namespace: str) -> None:
-    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
-    for name in out.split():
-        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
-                        "-p", '{"metadata":{"finalizers":null}}', check=False)
-
-
-@pytest.fixture
-def operators(start_controller, flux_crds: Cluster, namespace: str,
-              tmp_path: Path) -> Iterator[None]:
-    """source- and kustomize-controller for this test's namespace only."""
-    scope = ("--watch-all-namespaces=false", f"--namespace={namespace}",
-             "--enable-leader-election")
-    port = free_port()
-    procs = [
-        start_controller("source", *scope, f"--storage-path={tmp_path / 'storage'}",
-                         f"--storage-addr=127.0.0.1:{port}",
-                         f"--storage-adv-addr=127.0.0.1:{port}"),
-        start_controller("kustomize", *scope),
-    ]
-    yield
-    for proc in reversed(procs):
-        proc.stop()
-    strip_finalizers(flux_crds, namespace)
-
-
 def get(cluster: Cluster, namespace: str, kind: str, name: str = "flux-system"
         ) -> dict[str, Any] | None:
     scope = ["-n", namespace] if namespace else []
@@ -124,7 +95,8 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
 ) -> None:
     repo = f"boot-{uuid.uuid4().hex[:8]}"
     git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
+    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", "--timeout=2m",
             f"--url={git_server.url(repo, 'https')}", f"--username={git_server.username}",
             f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}",
             f"--path={PATH}"]
@@ -138,7 +110,9 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
     components = list(yaml.safe_load_all(blob(first, f"{PATH}/flux-system/gotk-components.yaml")))
     kinds = {d["kind"] for d in components if d}
     assert "CustomResourceDefinition" in kinds and "ClusterRole" in kinds
-    assert "Deployment" not in kinds  # --local: the operators run as processes
+    # --local: the operators run as processes; their Deployments are there at zero replicas
+    deployments = [d for d in components if d and d["kind"] == "Deployment"]
+    assert deployments and all(d["spec"]["replicas"] == 0 for d in deployments)
     ns_doc = next(d for d in components if d and d["kind"] == "Namespace")
     assert ns_doc["metadata"]["name"] == namespace
     assert ns_doc["metadata"]["annotations"]["afflux.toolkit.fluxcd.io/local-operators"] == \
@@ -234,7 +208,8 @@ def test_bootstrap_over_ssh_generates_a_deploy_key_then_takes_a_key_file(
 ) -> None:
     repo = f"boot-ssh-{uuid.uuid4().hex[:8]}"
     ssh_git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
+    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", "--timeout=2m",
             f"--url={ssh_git_server.url(repo)}", f"--path={PATH}"]
 
     # 1. no key file: push with the agent's key, generate a deploy key for the cluster; the
@@ -272,7 +247,8 @@ def test_bad_input_is_one_line_and_writes_nothing(
     repo = f"boot-bad-{uuid.uuid4().hex[:8]}"
     git_server.create_repo(repo)
     url = git_server.url(repo, "https")
-    base = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=30s",
+    base = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", "--timeout=30s",
             f"--path={PATH}", f"--username={git_server.username}"]
     good = [f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}"]
     dead_kubeconfig = tmp_path / "kubeconfig"
