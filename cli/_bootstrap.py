@@ -71,7 +71,7 @@ from ._manifests import (
 from ._prompt import confirm
 from ._reconcile import request_reconcile
 from ._sshkeys import KEY_ALGORITHMS, generate_key, public_key_of, scan_host_keys
-from ._status import condition, get_path, ready_message
+from ._status import condition, get_path, ready_message, unresolvable
 from ._version import version as afflux_version
 from ._wait import wait_for
 
@@ -420,13 +420,17 @@ class Bootstrap:
             last["obj"] = obj
             ready = condition(obj, "Ready") or {}
             at = get_path(obj, "status", "artifact", "revision")
-            return True if ready.get("status") == "True" and at == revision else None
+            if ready.get("status") == "True" and at == revision:
+                return True
+            return False if unresolvable(obj) else None
 
         def applied(obj: dict[str, Any]) -> bool | None:
             last["obj"] = obj
             ready = condition(obj, "Ready") or {}
             done = get_path(obj, "status", "lastAppliedRevision") == revision
-            return True if done and ready.get("status") == "True" else None
+            if done and ready.get("status") == "True":
+                return True
+            return False if unresolvable(obj, revision) else None
 
         for kind, decide, what in ((GitRepository, source_ready, "reconciled"),
                                    (Kustomization, applied, "reconciled")):
@@ -434,8 +438,9 @@ class Bootstrap:
             self.printer.waiting(f"waiting for {label} to be {what}")
             last.clear()
             try:
-                wait_for(ctx.kube, resource_of(kind), gen.NAME, self.namespace, decide,
-                         timeout=self.remaining(), what=f"{label} to be reconciled at {revision}")
+                ok, obj = wait_for(ctx.kube, resource_of(kind), gen.NAME, self.namespace, decide,
+                                   timeout=self.remaining(),
+                                   what=f"{label} to be reconciled at {revision}")
             except WaitTimeout as err:
                 message = ready_message(last.get("obj") or {})
                 hint = "is the controller running? `afflux check` and `afflux logs` tell"
@@ -443,6 +448,12 @@ class Bootstrap:
                     hint = "was the deploy key (printed above) given access to the repository?"
                 raise WaitTimeout(f"{err.message}" + (f": {message}" if message else ""),
                                   hint) from None
+            if not ok:  # failed in a way that waiting will not fix
+                reason = unresolvable(obj, revision) or unresolvable(obj)
+                raise CLIError(f"{label} failed: {reason}",
+                               "fix it in the repository (a new commit is reconciled at once) "
+                               f"or see `afflux events --for {kind.KIND}/{gen.NAME} "
+                               f"-n {self.namespace}`")
             self.printer.success(f"{kind.KIND} reconciled successfully")
 
     def wait_healthy(self) -> None:

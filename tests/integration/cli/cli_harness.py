@@ -128,3 +128,18 @@ class SimulatedController:
         self._stop.set()
         self._watch.stop()
         self._thread.join(timeout=10)
+
+
+def local_bootstrap(namespace: str, *flags: str, timeout: str = "2m",
+                    path: str = "clusters/test") -> list[str]:
+    """The args of `bootstrap git --local` into `namespace` with source- and
+    kustomize-controller (what the `operators` fixture runs), plus `flags`."""
+    return ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", f"--timeout={timeout}",
+            f"--path={path}", *flags]
+
+
+def https_flags(server: Any, repo: str, ca_cert: Any) -> list[str]:
+    """`--url` (HTTPS) and the credentials of the test Git server's repository `repo`."""
+    return [f"--url={server.url(repo, 'https')}", f"--username={server.username}",
+            f"--password={server.password}", f"--ca-file={ca_cert}"]

@@ -23,7 +23,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
-from cli_harness import Result, Run
+from cli_harness import Result, Run, https_flags, local_bootstrap
 
 from afflux.cli._git import WorkingCopy
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
@@ -95,11 +95,7 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
 ) -> None:
     repo = f"boot-{uuid.uuid4().hex[:8]}"
     git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
-            "--components=source-controller,kustomize-controller", "--timeout=2m",
-            f"--url={git_server.url(repo, 'https')}", f"--username={git_server.username}",
-            f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}",
-            f"--path={PATH}"]
+    args = local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert), path=PATH)
 
     # 1. an empty repository
     res = afflux(*args)
@@ -208,9 +204,7 @@ def test_bootstrap_over_ssh_generates_a_deploy_key_then_takes_a_key_file(
 ) -> None:
     repo = f"boot-ssh-{uuid.uuid4().hex[:8]}"
     ssh_git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
-            "--components=source-controller,kustomize-controller", "--timeout=2m",
-            f"--url={ssh_git_server.url(repo)}", f"--path={PATH}"]
+    args = local_bootstrap(namespace, f"--url={ssh_git_server.url(repo)}", path=PATH)
 
     # 1. no key file: push with the agent's key, generate a deploy key for the cluster; the
     #    user adds it to the server while bootstrap waits for the GitRepository
@@ -303,3 +297,30 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert get(flux_crds, namespace, "gitrepositories.source.toolkit.fluxcd.io") is None
     flux_crds.kubectl("delete", "-n", namespace, "kustomizations.kustomize.toolkit.fluxcd.io",
                       "flux-system", "--wait=false")
+
+
+def test_bootstrap_and_reconcile_fail_at_once_on_a_failed_build(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, operators: None,
+) -> None:
+    import time
+
+    repo = f"boot-broken-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(repo)
+    git_push_files(git_server.url(repo, "https"),
+                   {f"{PATH}/apps/kustomization.yaml": "resources:\n  - missing.yaml\n"},
+                   message="A broken app", auth=GitAuth.for_server(git_server))
+    started = time.monotonic()
+    res = afflux(*local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert),
+                                  timeout="5m", path=PATH))
+    assert res.code == 1, res.err
+    assert time.monotonic() - started < 120  # not the 5m timeout
+    failure = one_line_error(res)
+    assert failure.startswith(f'✗ Kustomization "{namespace}/flux-system" failed: ')
+    assert "missing.yaml" in failure
+
+    started = time.monotonic()
+    res = afflux("reconcile", "ks", "flux-system", "-n", namespace, "--timeout=5m")
+    assert res.code == 1, res.err
+    assert time.monotonic() - started < 120
+    assert "✗ Kustomization reconciliation failed: " in res.err and "missing.yaml" in res.err

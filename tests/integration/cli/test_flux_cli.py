@@ -20,15 +20,13 @@ import uuid
 
 import pytest
 import yaml
-from cli_harness import Run
+from cli_harness import Run, https_flags, local_bootstrap
 
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from afflux.cli.devenv._tools import tool_path
 from harness.fixtures_cluster import Cluster
 
 pytestmark = pytest.mark.integration
-
-PATH = "clusters/test"
 
 
 def flux(cluster: Cluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -43,11 +41,7 @@ def test_the_flux_cli_reads_an_afflux_install(
 ) -> None:
     repo = f"fluxcli-{uuid.uuid4().hex[:8]}"
     git_server.create_repo(repo)
-    res = afflux("bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
-                 "--components=source-controller,kustomize-controller",
-                 f"--url={git_server.url(repo, 'https')}", f"--username={git_server.username}",
-                 f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}",
-                 f"--path={PATH}")
+    res = afflux(*local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert)))
     assert res.code == 0, res.err
     ns = f"--namespace={namespace}"
 
