@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,3 +144,10 @@ def https_flags(server: Any, repo: str, ca_cert: Any) -> list[str]:
     """`--url` (HTTPS) and the credentials of the test Git server's repository `repo`."""
     return [f"--url={server.url(repo, 'https')}", f"--username={server.username}",
             f"--password={server.password}", f"--ca-file={ca_cert}"]
+
+
+def new_repo(server: Any, prefix: str) -> str:
+    """A new empty repository `<prefix>-<random>` on the test Git server; its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    server.create_repo(name)
+    return name

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
-from cli_harness import Result, Run, https_flags, local_bootstrap
+from cli_harness import Result, Run, https_flags, local_bootstrap, new_repo
 
 from afflux.cli._git import WorkingCopy
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
@@ -93,8 +92,7 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
     namespace: str, operators: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    repo = f"boot-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
+    repo = new_repo(git_server, "boot")
     args = local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert), path=PATH)
 
     # 1. an empty repository
@@ -202,8 +200,7 @@ def test_bootstrap_over_ssh_generates_a_deploy_key_then_takes_a_key_file(
     afflux: Run, flux_crds: Cluster, ssh_git_server: GitSSHServer, ssh_agent: str,
     namespace: str, operators: None,
 ) -> None:
-    repo = f"boot-ssh-{uuid.uuid4().hex[:8]}"
-    ssh_git_server.create_repo(repo)
+    repo = new_repo(ssh_git_server, "boot-ssh")
     args = local_bootstrap(namespace, f"--url={ssh_git_server.url(repo)}", path=PATH)
 
     # 1. no key file: push with the agent's key, generate a deploy key for the cluster; the
@@ -238,8 +235,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
     namespace: str, tmp_path: Path,
 ) -> None:
-    repo = f"boot-bad-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
+    repo = new_repo(git_server, "boot-bad")
     url = git_server.url(repo, "https")
     base = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
             "--components=source-controller,kustomize-controller", "--timeout=30s",
@@ -305,8 +301,7 @@ def test_bootstrap_and_reconcile_fail_at_once_on_a_failed_build(
 ) -> None:
     import time
 
-    repo = f"boot-broken-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
+    repo = new_repo(git_server, "boot-broken")
     git_push_files(git_server.url(repo, "https"),
                    {f"{PATH}/apps/kustomization.yaml": "resources:\n  - missing.yaml\n"},
                    message="A broken app", auth=GitAuth.for_server(git_server))

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
 import yaml
-from cli_harness import Run, https_flags, local_bootstrap
+from cli_harness import Run, https_flags, local_bootstrap, new_repo
 
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from afflux.cli.devenv._tools import tool_path
@@ -39,8 +38,7 @@ def test_the_flux_cli_reads_an_afflux_install(
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
     namespace: str, operators: None,
 ) -> None:
-    repo = f"fluxcli-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
+    repo = new_repo(git_server, "fluxcli")
     res = afflux(*local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert)))
     assert res.code == 0, res.err
     ns = f"--namespace={namespace}"
