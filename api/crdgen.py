@@ -37,6 +37,10 @@ _COMPONENT = {
     "HelmRepository": "source-controller",
     "HelmChart": "source-controller",
     "Bucket": "source-controller",
+    "ExternalArtifact": "source-controller",
+    # Flux runs it in source-watcher; afflux in source-controller (controllers/source/
+    # _reconcile_artifactgen.py says why).
+    "ArtifactGenerator": "source-controller",
     "Kustomization": "kustomize-controller",
     "HelmRelease": "helm-controller",
     "ImageRepository": "image-reflector-controller",

@@ -30,6 +30,7 @@ from . import (
     _tree,
     _version,
 )
+from ._argparse import FluxArgumentParser
 from ._context import add_global_flags, fill_global_defaults
 from ._errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, CLIError
 from ._kinds import normalize_argv
@@ -60,9 +61,9 @@ _COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = FluxArgumentParser(add_help=False)
     add_global_flags(common)
-    parser = argparse.ArgumentParser(
+    parser = FluxArgumentParser(
         prog="afflux",
         description="afflux: GitOps for Kubernetes, speaking the Flux v2 APIs.",
         parents=[common],

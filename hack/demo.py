@@ -6,7 +6,9 @@
 3. `afflux bootstrap git --local`: the cluster syncs clusters/dev of that repository;
 4. `afflux get all -A` and `afflux tree ks flux-system`: what got applied;
 5. drift: the Deployment scaled by hand is put back by a reconciliation;
-6. a commit: a value changed in Git (`afflux diff` first) is rolled out;
+6. a commit: a value changed in Git (`afflux diff` first) is rolled out by a push webhook
+   to the fleet's Receiver, and the fleet's Alert reports it to a local endpoint
+   (hack/demo_notify.py);
 7. an image: a new tag in the registry becomes a commit in Git (image automation) and a
    Deployment running it;
 8. `afflux dev down` (unless KEEP=1).
@@ -206,6 +208,8 @@ def steps(info: Any, scratch: Path) -> None:
            f"--path={FLEET / 'apps' / 'base' / 'podinfo'}", f"--source={git_url}",
            "--revision=6.0.0", f"--creds={creds}", f"--ca-file={info.ca_file}")
 
+    notify = notifications(kube)
+
     # --- bootstrap ----------------------------------------------------------------------------
     say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
     afflux("bootstrap", "git", "--local", f"--url={git_url}", f"--username={info.git_username}",
@@ -244,12 +248,15 @@ def steps(info: Any, scratch: Path) -> None:
     sha = push(wc, {"apps/dev/ui.yaml": "\n".join(ui) + "\n"}, "Change the dev greeting")
     note(f"pushed commit {(sha or '')[:7]}; what it will change, before it is applied:")
     afflux("diff", "ks", "apps", f"--path={wc.path / 'apps' / 'dev'}", check=False)
-    roll_out()
+    say("The forge's push webhook (GitHub's format) to the fleet's Receiver")
+    notify.push_webhook(kube, sha or wc.head)
     configmaps = ResourceType("", "v1", "ConfigMap", "configmaps")
     eventually(lambda: kube.get(configmaps, "podinfo-ui", "podinfo")["data"]
-               ["PODINFO_UI_MESSAGE"] == message, "the new greeting in the cluster", 60)
+               ["PODINFO_UI_MESSAGE"] == message, "the new greeting in the cluster", 90)
     note("ConfigMap podinfo/podinfo-ui now says: " +
          kube.get(configmaps, "podinfo-ui", "podinfo")["data"]["PODINFO_UI_MESSAGE"])
+    say("The fleet's Alert reported the rollout to the team's webhook")
+    notify.show_alert(sha or wc.head)
 
     # --- an image -----------------------------------------------------------------------------
     patches = [int(t.split(".")[2]) for t in registry.tags("afflux/podinfo")
@@ -291,6 +298,19 @@ def steps(info: Any, scratch: Path) -> None:
     note(f"Deployment podinfo/podinfo runs {image()}")
     kubectl("-n", "podinfo", "get", "deployment/podinfo", "-o", "wide")
     afflux("check", "--components-extra=image-reflector-controller,image-automation-controller")
+
+
+def notifications(kube: Any) -> Any:
+    """The local endpoint the fleet's Alert posts to and the Secrets the fleet's Provider and
+    Receiver use (hack/demo_notify.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from demo_notify import Notifications
+
+    say("Notifications: a local endpoint for the fleet's Alert, and the Secrets of its "
+        "Provider and Receiver")
+    notify = Notifications(STATE, note, eventually)
+    notify.prepare(kube)
+    return notify
 
 
 if __name__ == "__main__":

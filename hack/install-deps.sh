@@ -11,6 +11,7 @@ packages=(
   openssl          # the test CA and the local cluster's PKI
   gnupg            # GPG: signed commits and tags (source verify, automation signing)
   age              # age keys for SOPS tests
+  prometheus-alertmanager  # a real Alertmanager for the alertmanager Provider's test
   ca-certificates
   make
 )

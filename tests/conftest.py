@@ -15,4 +15,6 @@ pytest_plugins = [
     "harness.fixtures_controllers",
     "harness.fixtures_helm",
     "harness.fixtures_s3",
+    "harness.alertmanager",
+    "harness.gitea",
 ]

@@ -26,6 +26,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
+from ._pruneguard import Guard
 from ._sops import DecryptionKeys
 
 __all__ = [
@@ -49,6 +50,7 @@ SOURCE_KINDS: dict[str, Resource] = {
     "GitRepository": Resource(SOURCE_GROUP, "v1", "GitRepository", "gitrepositories"),
     "OCIRepository": Resource(SOURCE_GROUP, "v1", "OCIRepository", "ocirepositories"),
     "Bucket": Resource(SOURCE_GROUP, "v1", "Bucket", "buckets"),
+    "ExternalArtifact": Resource(SOURCE_GROUP, "v1", "ExternalArtifact", "externalartifacts"),
 }
 
 STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"
@@ -76,12 +78,15 @@ class Settings:
     health_poll_interval: float = 2.0
     stage_wait_timeout: float = 60.0
     http_timeout: float = 60.0
+    prune_guard: Guard = Guard()
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
         gates = parse_feature_gates(getattr(extra, "feature_gates", None))
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
-                   health_poll_interval=getattr(extra, "health_poll_interval", 2.0))
+                   health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
+                   prune_guard=Guard(getattr(extra, "prune_guard_ratio", 0.5),
+                                     getattr(extra, "prune_guard_min", 10)))
 
 
 @dataclasses.dataclass

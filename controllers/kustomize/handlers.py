@@ -5,7 +5,7 @@
 1. builds the `Services` the phases share (target-cluster clients under the field manager
    `kustomize-controller`, settings from the flags);
 2. registers the Kustomization `Reconciler` (`_reconcile`);
-3. watches GitRepositories, OCIRepositories and Buckets: when a source's
+3. watches GitRepositories, OCIRepositories, Buckets and ExternalArtifacts: when a source's
    `status.artifact.revision` changes (or the source goes), every Kustomization whose
    `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
@@ -65,6 +65,23 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact-max-files", type=positive_int_arg, default=MAX_FILES, metavar="N",
         help=f"most files an artifact may unpack to (default {MAX_FILES})")
+    parser.add_argument(
+        "--prune-guard-ratio", type=_ratio, default=0.5, metavar="RATIO",
+        help="hold a prune that would delete more than this share of an inventory (default "
+        "0.5; 1 turns the guard off); see afflux.toolkit.fluxcd.io/allow-prune")
+    parser.add_argument(
+        "--prune-guard-min", type=int, default=10, metavar="N",
+        help="inventories of at most N objects are never held (default 10)")
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
 
 
 def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:

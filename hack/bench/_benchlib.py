@@ -100,17 +100,20 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    """min / median / mean / p90 / max of a sample (seconds, or whatever it is)."""
+    """min / median / mean / p90 / p95 / max of a sample (seconds, or whatever it is)."""
     vals = sorted(values)
     if not vals:
         return {}
-    p90 = vals[min(len(vals) - 1, round(0.9 * (len(vals) - 1)))]
+    def pct(q: float) -> float:
+        return vals[min(len(vals) - 1, round(q * (len(vals) - 1)))]
+
     return {
         "n": len(vals),
         "min": vals[0],
         "median": statistics.median(vals),
         "mean": statistics.fmean(vals),
-        "p90": p90,
+        "p90": pct(0.9),
+        "p95": pct(0.95),
         "max": vals[-1],
     }
 

@@ -8,28 +8,21 @@ The real source-controller and kustomize-controller run as processes (see
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import oras.provider
 import pytest
 
 from afflux.cli.devenv import GitHTTPServer, Registry
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_s3 import S3Server
+from harness.flux_oci import push_flux_artifact as push
 from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-FLUX_CONTENT = "application/vnd.cncf.flux.content.v1.tar+gzip"
-FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
-
 
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
@@ -42,38 +35,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     server = Registry(tmp_path_factory.mktemp("ks-registry"), tls=False, auth=False)
     with server:
         yield server
-
-
-def _targz(files: Mapping[str, str]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for path, content in sorted(files.items()):
-            data = content.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def push(registry: Registry, workdir: Path, repository: str, tag: str,
-         files: Mapping[str, str], revision: str) -> str:
-    """Push a flux-style artifact (one tar+gzip layer, origin revision annotation)."""
-    run = workdir / uuid.uuid4().hex
-    run.mkdir(parents=True)
-    content = run / "content.tar.gz"
-    content.write_bytes(_targz(files))
-    config = run / "config.json"
-    config.write_text("{}")
-    client = oras.provider.Registry(hostname=registry.host, insecure=True, tls_verify=False)
-    response = client.push(
-        target=f"{registry.host}/{repository}:{tag}",
-        files=[f"{content}:{FLUX_CONTENT}"],
-        manifest_config=f"{config}:{FLUX_CONFIG}",
-        manifest_annotations={"org.opencontainers.image.revision": revision,
-                              "org.opencontainers.image.source": "https://git.invalid/app"},
-        disable_path_validation=True, quiet=True)
-    assert response.status_code == 201, response.text
-    return str(response.headers["Docker-Content-Digest"])
 
 
 def wait_revision(env: Env, name: str, revision: str) -> dict[str, Any]:
