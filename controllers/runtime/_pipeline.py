@@ -28,7 +28,8 @@ in a run does nothing: one extra patch per run at most. Unless a reconciler says
 (`report_new_generation=False`, the kind reports its own progress), a run of a new generation
 (generation != status.observedGeneration) reports "processing object: new generation N -> M"
 before its first phase, keeping Ready as it is unless Ready is absent or Unknown (Flux's
-runtime does the same); a run of an already observed generation writes no progress. Errors with an event in their disposition are
+runtime does the same); a run of an already observed generation, or a retry of one whose
+Reconciling condition already says so, writes no progress. Errors with an event in their disposition are
 recorded as Warning Events, with the metadata phases put in `ctx.event_metadata`. Nothing else in afflux writes a status.
 
 Finalizers: the first reconcile of a live object adds `finalizers.fluxcd.io` (before the
@@ -267,6 +268,10 @@ async def report_new_generation(ctx: ReconcileContext[Any]) -> bool:
     message = new_generation_message(ctx.body)
     if message is None:
         return False
+    reconciling = ctx.conditions.get(RECONCILING)
+    if reconciling is not None and reconciling.get("status") == "True" and \
+            reconciling.get("observedGeneration") == ctx.generation:
+        return False  # a retry: the status already says this generation is in progress
     ready = ctx.conditions.get(READY)
     keep_ready = ready is not None and ready.get("status") in ("True", "False")
     return await ctx.report_progress(message, ready_message=None if keep_ready else message)

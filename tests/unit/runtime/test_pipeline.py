@@ -360,3 +360,15 @@ def test_progress_status(written: dict[str, Any], fields: dict[str, Any],
 def test_progress_status_refuses_summary_fields() -> None:
     with pytest.raises(KeyError, match="observedGeneration"):
         progress_status({}, [], {"observedGeneration": 2})
+
+
+def test_a_retry_of_a_new_generation_reports_no_progress_again() -> None:
+    async def wait(ctx: ReconcileContext[Any]) -> None:
+        raise WaitingError("DependencyNotReady", "dep", 3.0)
+
+    kube = FakeKube()
+    reconciler = Reconciler(WIDGET, [wait])
+    run(reconciler.reconcile(new_widget(kube), make_env(kube)))
+    assert len(kube.status_patches()) == 2  # progress, then the waiting result
+    run(reconciler.reconcile(kube.body(REF), make_env(kube)))
+    assert len(kube.status_patches()) == 2  # the retry changed nothing
