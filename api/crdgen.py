@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ._common import Resource
+from ._distribution import distribution_labels
 from ._model import model_fields
 from ._registry import KINDS
 
@@ -120,10 +121,7 @@ def build_crd(cls: type[Resource]) -> dict[str, Any]:
         "kind": "CustomResourceDefinition",
         "metadata": {
             "annotations": {"kustomize.toolkit.fluxcd.io/substitute": "disabled"},
-            "labels": {
-                "app.kubernetes.io/component": _COMPONENT[cls.KIND],
-                "app.kubernetes.io/part-of": "afflux",
-            },
+            "labels": distribution_labels(_COMPONENT[cls.KIND]),
             "name": f"{cls.PLURAL}.{cls.GROUP}",
         },
         "spec": {
