@@ -75,6 +75,37 @@ def test_events(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
     assert any(namespace in line and "Deployment/web" in line for line in res.out.splitlines())
 
 
+def test_events_for_a_helm_release_include_its_chart_and_source_and_types(
+        afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    ns = namespace
+    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+          "metadata": {"name": "web"},
+          "spec": {"interval": "10m", "chart": {"spec": {
+              "chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}
+    apply(flux_crds, ns, hr,
+          event(ns, "e1", "HelmRelease", "web", "InstallSucceeded", "installed",
+                "2024-05-01T12:00:00Z", api_version="helm.toolkit.fluxcd.io/v2"),
+          event(ns, "e2", "HelmChart", f"{ns}-web", "ChartPullSucceeded", "pulled",
+                "2024-05-01T11:00:00Z", api_version="source.toolkit.fluxcd.io/v1"),
+          event(ns, "e3", "HelmRepository", "charts", "Failed", "index unreachable",
+                "2024-05-01T10:00:00Z", "Warning", api_version="source.toolkit.fluxcd.io/v1"),
+          event(ns, "e4", "Kustomization", "other", "ReconciliationSucceeded", "ok",
+                "2024-05-01T12:30:00Z", api_version="kustomize.toolkit.fluxcd.io/v1"))
+    res = afflux("events", "-n", ns, "--for", "HelmRelease/web")
+    assert res.code == 0, res.err
+    objects = [line.split("\t")[3].strip() for line in res.out.splitlines()[1:]]
+    assert objects == ["HelmRepository/charts", f"HelmChart/{ns}-web", "HelmRelease/web"]
+    res = afflux("events", "-n", ns, "--for", "hr/web", "--types", "warning")
+    assert [line.split("\t")[1].strip() for line in res.out.splitlines()[1:]] == ["Warning"]
+    res = afflux("events", "-n", ns, "--types", "Normal")
+    assert "Warning" not in res.out and "Kustomization/other" in res.out
+    res = afflux("events", "-n", ns, "--for", "Kustomization")  # a kind alone
+    assert [line.split("\t")[3].strip() for line in res.out.splitlines()[1:]] == [
+        "Kustomization/other"]
+    res = afflux("events", "-n", ns, "--types", "Error")
+    assert res.code == 1 and "type 'Error' not supported" in res.err
+
+
 def test_trace_configmap_to_kustomization_and_git(afflux: Run, flux_crds: Cluster,
                                                   namespace: str) -> None:
     apply(flux_crds, namespace, GIT, ks("apps", targetNamespace=namespace))
