@@ -49,11 +49,15 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         "diff failed.")
     add_build_flags(k)
     k.set_defaults(func=run)
+    from . import _diffhr  # noqa: PLC0415 - the command module imports this one
+
+    _diffhr.register(nouns, parents)
 
 
 class Differ:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, field_manager: str = FIELD_MANAGER) -> None:
         self.ctx = ctx
+        self.field_manager = field_manager
         self.created: list[str] = []
         self.drifted: list[str] = []
         self.deleted: list[str] = []
@@ -91,7 +95,8 @@ class Differ:
             self.show(f"{label} created")
             return
         try:
-            merged = kube.apply(rt, obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+            merged = kube.apply(rt, obj, field_manager=self.field_manager, force=True,
+                                dry_run=True)
         except KubeError as err:
             self.failed.append(f"{label}: {err.message}")
             self.ctx.printer.failure(f"{label} dry-run failed: {err.message}")

@@ -19,7 +19,7 @@ object manages, as a tree, the way `flux tree` prints it.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from afflux.api import ObjectRef, helm_release_name, meta
@@ -27,7 +27,7 @@ from afflux.api import ObjectRef, helm_release_name, meta
 from ._context import Context
 from ._format import dump_json, dump_yaml
 from ._kinds import noun_for_kind
-from ._kube import CRDS, SECRETS, KubeError, resource_of
+from ._kube import CRDS, SECRETS, Kube, KubeError, resource_of
 from ._objects import get_object
 from ._treefmt import (
     Node,
@@ -39,7 +39,7 @@ from ._treefmt import (
     tree_to_dict,
 )
 
-__all__ = ["register", "run"]
+__all__ = ["register", "release_record", "run"]
 
 _KS_GROUP = meta.KUSTOMIZE_GROUP
 _FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
@@ -74,6 +74,33 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     leaf(akinds.add_parser("generator", aliases=["generators"], parents=list(parents),
                            help="the ExternalArtifacts of an ArtifactGenerator"),
          "ArtifactGenerator", compact=False)
+
+
+def release_record(kube: Kube, hr: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record of a HelmRelease's current Helm release (what `helm get` reads), found as
+    the module docstring says; None when there is none or it is on another cluster. Raises
+    KubeError, or ValueError for a record that cannot be decoded."""
+    spec, status = hr.get("spec") or {}, hr.get("status") or {}
+    if spec.get("kubeConfig"):
+        return None
+    where = helm_storage_secret(hr)
+    secret: dict[str, Any] | None
+    if where is not None:
+        secret = kube.get_or_none(SECRETS, where[1], where[0])
+    else:  # no history yet: the latest deployed release by Helm's labels
+        m = hr.get("metadata") or {}
+        ns = m.get("namespace", "")
+        release = helm_release_name(m.get("name", ""), spec.get("targetNamespace"),
+                                    spec.get("releaseName"))
+        storage_ns = (status.get("storageNamespace") or spec.get("storageNamespace")
+                      or spec.get("targetNamespace") or ns)
+        secrets = kube.list(SECRETS, storage_ns,
+                            label_selector=f"owner=helm,name={release},status=deployed")
+        secret = max(secrets, default=None, key=lambda s: int(
+            (s["metadata"].get("labels") or {}).get("version", "0") or 0))
+    if secret is None:
+        return None
+    return decode_helm_release(str((secret.get("data") or {}).get("release", "")))
 
 
 class _Builder:
@@ -118,35 +145,13 @@ class _Builder:
             return None
 
     def _release_record(self, node: Node, hr: dict[str, Any]) -> dict[str, Any] | None:
-        spec, status = hr.get("spec") or {}, hr.get("status") or {}
-        if spec.get("kubeConfig"):
-            return None
-        kube = self.ctx.kube
-        where = helm_storage_secret(hr)
-        secret: dict[str, Any] | None = None
         try:
-            if where is not None:
-                secret = kube.get_or_none(SECRETS, where[1], where[0])
-            else:  # no history yet: the latest deployed release by Helm's labels
-                ns = hr["metadata"].get("namespace", "")
-                release = helm_release_name(hr["metadata"]["name"], spec.get("targetNamespace"),
-                                            spec.get("releaseName"))
-                storage_ns = (status.get("storageNamespace") or spec.get("storageNamespace")
-                              or spec.get("targetNamespace") or ns)
-                secrets = kube.list(SECRETS, storage_ns,
-                                    label_selector=f"owner=helm,name={release},status=deployed")
-                secret = max(secrets, default=None, key=lambda s: int(
-                    (s["metadata"].get("labels") or {}).get("version", "0") or 0))
+            return release_record(self.ctx.kube, hr)
         except KubeError as err:
             node.note = f"release unreadable: {err.message}"
-            return None
-        if secret is None:
-            return None
-        try:
-            return decode_helm_release(str((secret.get("data") or {}).get("release", "")))
         except (ValueError, OSError) as err:
             node.note = f"release unreadable: {err}"
-            return None
+        return None
 
     def helm_release(self, node: Node, hr: dict[str, Any]) -> None:
         if ((hr.get("status") or {}).get("inventory") or {}).get("entries"):
