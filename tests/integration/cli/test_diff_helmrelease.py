@@ -1,7 +1,8 @@
 """`afflux diff helmrelease` on the real cluster with the real `helm`: a release installed by
 `helm install`, a chart artifact served over HTTP as a HelmChart's artifact, values from a
 ConfigMap and inline; the diff shows the drifted and the deleted object and exits 1, and 0
-once `helm upgrade` applied the same values; a missing valuesFrom fails with exit 2."""
+once `helm upgrade` applied the same values; a missing valuesFrom fails with exit 2. `tree
+hr` and `trace` read the same release."""
 
 from __future__ import annotations
 
@@ -97,6 +98,14 @@ def test_diff_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str, helm_
     res = afflux("diff", "helmrelease", "web", "-n", ns)
     assert res.code == 0, res.out + res.err
     assert "no changes" in res.err
+
+    # the release's objects, as tree and trace find them (Helm's own storage and annotations)
+    res = afflux("tree", "hr", "web", "-n", ns)
+    assert res.out == f"HelmRelease/{ns}/web\n└── ConfigMap/{ns}/web\n", res.err
+    res = afflux("trace", "configmap", "web", "-n", ns)
+    assert res.code == 0, res.err
+    assert "Status:          Managed by Flux" in res.out
+    assert "HelmRelease:     web" in res.out and "HelmRepository:  charts" in res.out
 
     flux_crds.kubectl("delete", "configmap", "web-values", "-n", ns)
     res = afflux("diff", "hr", "web", "-n", ns)
