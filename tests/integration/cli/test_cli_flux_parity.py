@@ -4,6 +4,8 @@ generators`, `suspend/resume artifact generator` (the reconcile annotation), `ex
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from cli_harness import Run, apply, get_json, patch_status, ready_condition
@@ -81,3 +83,52 @@ def test_export_with_credentials(afflux: Run, flux_crds: Cluster, namespace: str
                        "type": "Opaque"}
     plain = afflux("export", "source", "git", "repo", "-n", ns)
     assert [d["kind"] for d in yaml.safe_load_all(plain.out)] == ["GitRepository"]
+
+
+def test_connection_flags(afflux: Run, flux_crds: Cluster, namespace: str,
+                          tmp_path: Path) -> None:
+    ns = namespace
+    config = yaml.safe_load(flux_crds.kubeconfig.read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    apply(flux_crds, ns, {"apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                          "kind": "Kustomization", "metadata": {"name": "apps"},
+                          "spec": {"interval": "10m", "path": "./", "prune": True,
+                                   "sourceRef": {"kind": "GitRepository", "name": "r"}}})
+    # a kubeconfig whose server is wrong: --server puts it right
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    for cluster in config["clusters"]:  # relative paths resolve against the original file
+        for key in ("certificate-authority",):
+            if key in cluster["cluster"]:
+                cluster["cluster"][key] = str(flux_crds.kubeconfig.parent /
+                                              cluster["cluster"][key])
+    for user in config["users"]:
+        for key in ("client-certificate", "client-key"):
+            if key in user["user"]:
+                user["user"][key] = str(flux_crds.kubeconfig.parent / user["user"][key])
+    broken = tmp_path / "kubeconfig"
+    broken.write_text(yaml.safe_dump(config))
+    res = afflux("--kubeconfig", str(broken), "get", "ks", "-n", ns)
+    assert res.code == 5, res.err  # unreachable
+    res = afflux("--kubeconfig", str(broken), "--server", server, "get", "ks", "-n", ns)
+    assert res.code == 0, res.err
+    assert "apps" in res.out
+    # impersonation: a service account without rights is refused
+    res = afflux("get", "ks", "-n", ns, "--as", f"system:serviceaccount:{ns}:nobody",
+                 "--as-group", "system:serviceaccounts", "--as-group", "extra")
+    assert res.code != 0 and f"system:serviceaccount:{ns}:nobody" in res.err
+    # a token for a kubeconfig user without credentials
+    flux_crds.kubectl("create", "serviceaccount", "reader", "-n", ns)
+    flux_crds.kubectl("create", "role", "reader", "-n", ns, "--verb=get,list",
+                      "--resource=kustomizations.kustomize.toolkit.fluxcd.io")
+    flux_crds.kubectl("create", "rolebinding", "reader", "-n", ns, "--role=reader",
+                      f"--serviceaccount={ns}:reader")
+    token = flux_crds.kubectl("create", "token", "reader", "-n", ns).stdout.strip()
+    config["users"].append({"name": "anonymous", "user": {}})
+    broken.write_text(yaml.safe_dump(config))
+    flags = ["--kubeconfig", str(broken), "--server", server, "--user", "anonymous"]
+    res = afflux(*flags, "get", "ks", "-n", ns)
+    assert res.code != 0 and "anonymous" in res.err
+    res = afflux(*flags, "get", "ks", "-n", ns, "--token", token)
+    assert res.code == 0, res.err
+    res = afflux(*flags, "get", "ks", "-n", "default", "--token", token)
+    assert res.code != 0 and f"system:serviceaccount:{ns}:reader" in res.err
