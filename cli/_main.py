@@ -13,6 +13,7 @@ from . import (
     _bootstrap,
     _buildks,
     _check,
+    _completion,
     _create,
     _delete,
     _dev,
@@ -57,6 +58,7 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _completion,
 )
 
 
