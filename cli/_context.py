@@ -106,9 +106,11 @@ def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def overrides_of(args: argparse.Namespace) -> KubeOverrides:
-    """The connection flags of a parsed command line."""
+    """The connection flags of a parsed command line (`--token` is not one for the commands
+    whose own `--token` is a webhook token: `token_is_local`)."""
+    token = None if getattr(args, "token_is_local", False) else args.token
     return KubeOverrides(
-        server=args.server, token=args.token, as_user=args.as_user,
+        server=args.server, token=token, as_user=args.as_user,
         as_groups=tuple(args.as_groups or ()), as_uid=args.as_uid,
         insecure_skip_tls_verify=bool(args.insecure_skip_tls_verify),
         certificate_authority=args.certificate_authority,

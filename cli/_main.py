@@ -29,6 +29,7 @@ from . import (
     _suspend,
     _trace,
     _tree,
+    _trigger,
     _version,
 )
 from ._argparse import FluxArgumentParser
@@ -58,6 +59,7 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _trigger,
     _completion,
 )
 

@@ -4,6 +4,8 @@ generators`, `suspend/resume artifact generator` (the reconcile annotation), `ex
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,21 @@ def test_connection_flags(afflux: Run, flux_crds: Cluster, namespace: str,
     assert res.code == 0, res.err
     res = afflux(*flags, "get", "ks", "-n", "default", "--token", token)
     assert res.code != 0 and f"system:serviceaccount:{ns}:reader" in res.err
+
+
+def test_create_secret_receiver(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    ns = namespace
+    # --token is the webhook token here, not the API bearer token (which would be refused)
+    res = afflux("create", "secret", "receiver", "gh", "-n", ns, "--type", "github",
+                 "--hostname", "flux.example.com", "--token", "s3cret")
+    assert res.code == 0, res.err
+    body = get_json(flux_crds, ns, "secret", "gh")
+    hook = "/hook/" + hashlib.sha256(f"s3cretgh{ns}".encode()).hexdigest()
+    assert body["metadata"]["annotations"]["notification.toolkit.fluxcd.io/webhook"] == \
+        f"https://flux.example.com{hook}"
+    assert base64.b64decode(body["data"]["token"]) == b"s3cret"
+    res = afflux("create", "secret", "receiver", "gen", "-n", ns, "--type", "generic",
+                 "--hostname", "h")  # a generated token
+    assert res.code == 0, res.err
+    token = base64.b64decode(get_json(flux_crds, ns, "secret", "gen")["data"]["token"])
+    assert len(token) == 64
