@@ -106,6 +106,20 @@ class Differ:
             self.drifted.append(label)
             self.show(f"{label} drifted", fmt.unified_diff(before, after, label))
 
+    def finish(self, fix: str) -> int:
+        """The exit status (flux's): a failed dry-run fails the diff (>1, `fix` as the
+        hint), a change is 1 and says so, nothing is 0."""
+        if self.failed:
+            raise CLIError(f"the dry-run of {len(self.failed)} object(s) failed: "
+                           f"{self.failed[0]}", fix, exit_code=EXIT_DIFF_FAILED)
+        if self.created or self.drifted or self.deleted:
+            self.ctx.printer.warning(f"{fmt.summary(self.created, self.drifted, self.deleted)}"
+                                     ": identified at least one change, exiting with a "
+                                     "non-zero status")
+            return EXIT_DIFF
+        self.ctx.printer.success("no changes")
+        return EXIT_OK
+
     def prune(self, ks: dict[str, Any], built: list[dict[str, Any]]) -> None:
         if not (ks.get("spec") or {}).get("prune"):
             return
@@ -143,13 +157,4 @@ def run(args: argparse.Namespace) -> int:
         if err.exit_code == 1:
             err.exit_code = EXIT_DIFF_FAILED
         raise
-    if differ.failed:
-        raise CLIError(f"the dry-run of {len(differ.failed)} object(s) failed: "
-                       f"{differ.failed[0]}", "fix the manifests so the API server accepts "
-                       "them", exit_code=EXIT_DIFF_FAILED)
-    if differ.created or differ.drifted or differ.deleted:
-        ctx.printer.warning(f"{fmt.summary(differ.created, differ.drifted, differ.deleted)}: "
-                            "identified at least one change, exiting with a non-zero status")
-        return EXIT_DIFF
-    ctx.printer.success("no changes")
-    return EXIT_OK
+    return differ.finish("fix the manifests so the API server accepts them")

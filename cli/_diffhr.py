@@ -52,7 +52,7 @@ from ._diffhrfmt import (
     template_args,
     values_refs,
 )
-from ._errors import EXIT_DIFF, EXIT_OK, CLIError
+from ._errors import CLIError
 from ._kinds import noun_for_kind
 from ._kube import SECRETS, KubeError, KubeNotFound, ResourceType
 from ._objects import get_object
@@ -211,13 +211,4 @@ def _run(ctx: Context, name: str) -> int:
             label = fmt.object_label(obj)
             differ.deleted.append(label)
             differ.show(f"{label} deleted")
-    if differ.failed:
-        raise _failed(f"the dry-run of {len(differ.failed)} object(s) failed: "
-                      f"{differ.failed[0]}", "fix the chart or the values so the API server "
-                      "accepts them")
-    if differ.created or differ.drifted or differ.deleted:
-        ctx.printer.warning(f"{fmt.summary(differ.created, differ.drifted, differ.deleted)}: "
-                            "identified at least one change, exiting with a non-zero status")
-        return EXIT_DIFF
-    ctx.printer.success("no changes")
-    return EXIT_OK
+    return differ.finish("fix the chart or the values so the API server accepts them")

@@ -24,6 +24,7 @@ from typing import Any
 
 from afflux.api import ObjectRef, helm_release_name, meta
 
+from ._clean import _sorted
 from ._context import Context
 from ._format import dump_json, dump_yaml
 from ._kinds import noun_for_kind
@@ -191,14 +192,6 @@ class _Builder:
 def _compact(node: Node) -> Node:
     kept = [_compact(c) for c in node.children if c.ref.group.endswith(_FLUX_GROUP_SUFFIX)]
     return Node(node.ref, kept, node.note)
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
