@@ -13,6 +13,7 @@ from . import (
     _bootstrap,
     _buildks,
     _check,
+    _completion,
     _create,
     _delete,
     _dev,
@@ -28,6 +29,7 @@ from . import (
     _suspend,
     _trace,
     _tree,
+    _trigger,
     _version,
 )
 from ._argparse import FluxArgumentParser
@@ -57,6 +59,8 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _trigger,
+    _completion,
 )
 
 

@@ -32,6 +32,9 @@ __all__ = [
 STATUSLESS_KINDS = frozenset({"Alert", "Provider"})
 
 
+_GENERATOR_RECONCILE = "source.extensions.fluxcd.io/reconcile"
+
+
 def get_path(obj: Mapping[str, Any] | None, *path: str | int) -> Any:
     """`obj[a][b][c]` with None for anything missing along the way."""
     cur: Any = obj
@@ -61,7 +64,11 @@ def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
 
 
 def is_suspended(obj: Mapping[str, Any]) -> bool:
-    """Whether `spec.suspend` is true."""
+    """Whether `spec.suspend` is true (an ArtifactGenerator: its annotation
+    `source.extensions.fluxcd.io/reconcile: Disabled`)."""
+    if obj.get("kind") == "ArtifactGenerator":
+        notes = get_path(obj, "metadata", "annotations") or {}
+        return str(notes.get(_GENERATOR_RECONCILE, "")).lower() in ("disabled", "disable")
     return get_path(obj, "spec", "suspend") is True
 
 

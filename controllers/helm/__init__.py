@@ -5,4 +5,31 @@
 action planner (`_planner`), the values composition and digest (`_values`), the release
 records and snapshots (`_release`), the status messages and history upkeep (`_status`) and
 the command lines (`_args`).
+
+The public surface below is what other parts of afflux (the CLI's `diff helmrelease`) use to
+compose a release's values and post-render its manifests exactly as the controller does;
+it imports nothing of the operator runtime, so it stays cheap to import.
 """
+
+from ._helm import HelmError, find_tool
+from ._postrender import render as post_render
+from ._values import (
+    DEFAULT_VALUES_KEY,
+    ValuesError,
+    ValuesSource,
+    compose_values,
+    config_digest,
+    values_text,
+)
+
+__all__ = [
+    "DEFAULT_VALUES_KEY",
+    "HelmError",
+    "ValuesError",
+    "ValuesSource",
+    "compose_values",
+    "config_digest",
+    "find_tool",
+    "post_render",
+    "values_text",
+]
