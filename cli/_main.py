@@ -23,6 +23,7 @@ from . import (
     _get,
     _install,
     _logs,
+    _migrate,
     _reconcile,
     _stats,
     _suspend,
@@ -57,6 +58,7 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _migrate,
 )
 
 
