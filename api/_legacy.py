@@ -196,3 +196,32 @@ def point_conversion(crds: Iterable[Mapping[str, Any]], *, url: str | None = Non
             config["caBundle"] = ca_bundle
         out.append(crd)
     return out
+
+
+def follow_live_conversion(doc: Mapping[str, Any],
+                           live: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`doc` (a CRD about to be applied) with the conversion webhook target of `live` (the
+    CRD on the cluster) when that one is a URL: a local setup (dev environment, tests)
+    reaches its webhooks on loopback, and an install must neither move them back to a
+    Service nor set `service` beside `url` (the API server refuses both)."""
+    out = copy.deepcopy(dict(doc))
+    live_config = (((live or {}).get("spec") or {}).get("conversion") or {}).get("webhook", {})
+    live_config = (live_config or {}).get("clientConfig") or {}
+    webhook = ((out.get("spec") or {}).get("conversion") or {}).get("webhook")
+    if isinstance(webhook, dict) and live_config.get("url"):
+        webhook["clientConfig"] = copy.deepcopy(dict(live_config))
+    return out
+
+
+def without_client_config(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of `docs` whose CRDs name no conversion webhook target, for manifests that a
+    kustomize-controller applies over CRDs whose target someone else set (bootstrap
+    --local: the dev environment's loopback URLs)."""
+    out = []
+    for doc in docs:
+        doc = copy.deepcopy(dict(doc))
+        webhook = ((doc.get("spec") or {}).get("conversion") or {}).get("webhook")
+        if doc.get("kind") == "CustomResourceDefinition" and isinstance(webhook, dict):
+            webhook.pop("clientConfig", None)
+        out.append(doc)
+    return out

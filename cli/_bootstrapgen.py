@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from afflux.api._legacy import without_client_config
+
 from ._errors import CLIError
 from ._format import dump_yaml
 
@@ -150,7 +152,7 @@ def local_components(docs: Iterable[Mapping[str, Any]],
             meta = new.setdefault("metadata", {})
             meta.setdefault("annotations", {})[LOCAL_ANNOTATION] = ",".join(operators)
         out.append(new)
-    return out
+    return without_client_config(out)
 
 
 def components_file(docs: Iterable[Mapping[str, Any]], version: str,

@@ -80,3 +80,25 @@ def test_point_conversion_retargets_the_service_namespace() -> None:
     assert out[0]["spec"]["conversion"]["webhook"]["clientConfig"]["service"]["namespace"] == \
         "other"
     assert out[1] == CRDS["Bucket"]
+
+
+def test_install_keeps_a_local_url_target() -> None:
+    from afflux.api._legacy import follow_live_conversion
+
+    live = point_conversion([CRDS["Kustomization"]], url="https://127.0.0.1:5/convert",
+                            ca_bundle="Q0E=")[0]
+    out = follow_live_conversion(CRDS["Kustomization"], live)
+    assert out["spec"]["conversion"]["webhook"]["clientConfig"] == {
+        "url": "https://127.0.0.1:5/convert", "caBundle": "Q0E="}
+    # a Service target on the cluster, or no CRD yet: the Service of the install
+    assert follow_live_conversion(CRDS["Kustomization"], CRDS["Kustomization"]) == \
+        CRDS["Kustomization"]
+    assert follow_live_conversion(CRDS["Kustomization"], None) == CRDS["Kustomization"]
+
+
+def test_bootstrap_local_manifests_name_no_webhook_target() -> None:
+    from afflux.api._legacy import without_client_config
+
+    out = without_client_config([CRDS["HelmRelease"], CRDS["Bucket"]])
+    assert out[0]["spec"]["conversion"]["webhook"] == {"conversionReviewVersions": ["v1"]}
+    assert out[1] == CRDS["Bucket"]
