@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from afflux.api._legacy import without_client_config
+
 from ._errors import CLIError
 from ._format import dump_yaml
 
@@ -162,7 +164,7 @@ def local_components(docs: Iterable[Mapping[str, Any]],
             meta.setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
             new.setdefault("spec", {})["replicas"] = 0
         out.append(new)
-    return out
+    return without_client_config(out)
 
 
 def components_file(docs: Iterable[Mapping[str, Any]], version: str,

@@ -24,6 +24,7 @@ from . import (
     _get,
     _install,
     _logs,
+    _migrate,
     _reconcile,
     _stats,
     _suspend,
@@ -61,6 +62,7 @@ _COMMANDS = (
     _dev,
     _trigger,
     _completion,
+    _migrate,
 )
 
 

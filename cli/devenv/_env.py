@@ -43,8 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ._ca import TestCA
 from ._cluster import LocalCluster
+from ._conversion import ConversionEndpoints
 from ._gitserver import GitHTTPServer
 from ._procs import (
     DevEnvError,
@@ -180,6 +183,8 @@ class DevEnvironment:
         self.create_repo(DEFAULT_REPO)
         state["registry"] = self._registry_up(ca, state.get("registry") or {})
         self._save(state)
+        state["conversion"] = self._conversion_up(ca, state.get("conversion") or {}).record()
+        self._save(state)
         self._prepare_cluster(state, ca)
         operators = dict(state.get("operators") or {})
         for name in self.operators:
@@ -250,10 +255,11 @@ class DevEnvironment:
         files = sorted(CRD_DIR.glob("*.yaml"))
         if not files:
             raise DevEnvError(f"no CRDs in {CRD_DIR}: run `make manifests`")
-        file_args = [a for f in files for a in ("-f", str(f))]
+        crds = self._conversion(state).crds(yaml.safe_load(f.read_text()) for f in files)
         self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux",
-                     *file_args)
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *file_args)
+                     "-f", "-", input="\n".join(json.dumps(d) for d in crds))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                     *[f"crd/{d['metadata']['name']}" for d in crds])
         info = self.info(state)
         auth = base64.b64encode(
             f"{info.registry_username}:{info.registry_password}".encode()).decode()
@@ -292,6 +298,7 @@ class DevEnvironment:
             "--watch-all-namespaces=true",
             "--enable-leader-election",
             "--log-encoding=json",
+            *self._conversion(state).args(name),
         ]
         new = {"health_port": health, "metrics_port": metrics}
         if name == "source-controller":
@@ -319,6 +326,24 @@ class DevEnvironment:
         new["pid"] = proc.pid
         self.log(f"✚ {name}: pid {proc.pid}, log {self.logs / (name + '.log')}")
         return new
+
+    # --- conversion webhooks ---------------------------------------------------------------
+    def _conversion_up(self, ca: TestCA, rec: dict[str, Any]) -> ConversionEndpoints:
+        """The operators' loopback conversion webhooks: ports kept from `rec`, a serving
+        certificate from the dev CA (the CRDs' caBundle)."""
+        cert = ca.issue_server("conversion-webhook", ("127.0.0.1", "localhost"),
+                               directory=self.root / "conversion")
+        return ConversionEndpoints.create(
+            self.root / "conversion", ca_pem=ca.ca_pem, cert_pem=cert.cert_pem,
+            key_pem=cert.key_pem, ports=rec.get("ports") or {})
+
+    def _conversion(self, state: dict[str, Any]) -> ConversionEndpoints:
+        rec = state.get("conversion") or {}
+        ca_file = self.root / "ca" / "ca.pem"
+        return ConversionEndpoints(
+            cert_dir=Path(rec.get("cert_dir") or self.root / "conversion"),
+            ca_pem=ca_file.read_text() if ca_file.exists() else "",
+            ports={k: int(v) for k, v in (rec.get("ports") or {}).items()})
 
     # --- status and down --------------------------------------------------------------------
     def status(self) -> dict[str, tuple[bool, str]]:

@@ -112,6 +112,8 @@ class Options:
     max_retry_delay: float = 900.0
     insecure_kubeconfig_exec: bool = False
     insecure_kubeconfig_tls: bool = False
+    conversion_addr: str = "0"
+    conversion_cert_dir: str | None = None
     extra: argparse.Namespace = field(default_factory=argparse.Namespace)
     #: (level, message) of the Flux flags given that afflux does not act on
     notes: tuple[tuple[str, str], ...] = ()
@@ -165,7 +167,17 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                "programs on the controller's host)")
     _bool_flag(p, "--insecure-kubeconfig-tls", False,
                "allow insecure-skip-tls-verify in kubeconfigs from Secrets")
+    _conversion_flags(p)
     return p
+
+
+def _conversion_flags(p: argparse.ArgumentParser) -> None:
+    """The conversion webhook of the kinds with removed versions (afflux, not Flux)."""
+    p.add_argument("--conversion-addr", type=addr_arg, default="0",
+                   help="address of the HTTPS conversion webhook of this operator's kinds "
+                        "with old API versions (e.g. :9443); 0 (the default) turns it off")
+    p.add_argument("--conversion-cert-dir", default=None,
+                   help="directory with tls.crt and tls.key for the conversion webhook")
 
 
 _COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra", "notes"}

@@ -130,7 +130,8 @@ def test_version(afflux: Run) -> None:
     assert res.code == 0, res.err
     info = json.loads(res.out)
     assert info["afflux"].startswith("v")
-    assert info["crds"]["kustomizations.kustomize.toolkit.fluxcd.io"] == ["v1"]
+    # v1beta2 is served through the conversion webhook
+    assert info["crds"]["kustomizations.kustomize.toolkit.fluxcd.io"] == ["v1", "v1beta2"]
     assert set(info["crds"]["imagepolicies.image.toolkit.fluxcd.io"]) == {"v1", "v1beta2"}
     client = afflux("version", "--client")
     assert client.out == f"afflux: {info['afflux']}\n"
