@@ -61,6 +61,7 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
+from ._dependencies import check_dependencies, lists_dependency, readiness_problem
 from ._discovery import RESTMapper
 from ._dockerconfig import (
     DockerConfigError,
@@ -112,6 +113,7 @@ from ._pipeline import (
     ReconcileResult,
     WorkingStatus,
 )
+from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._ssa import (
     Action,
@@ -201,6 +203,7 @@ __all__ = [
     "Reconciler",
     "RegistryCredentials",
     "Resource",
+    "RunStates",
     "Scheduler",
     "StallingError",
     "Timing",
@@ -211,6 +214,7 @@ __all__ = [
     "addr_arg",
     "backoff",
     "build_parser",
+    "check_dependencies",
     "configure_logging",
     "credentials_for",
     "disposition",
@@ -222,6 +226,7 @@ __all__ = [
     "is_true",
     "jittered",
     "kopf_settings",
+    "lists_dependency",
     "load_api_client",
     "object_logger",
     "parse_addr",
@@ -229,6 +234,7 @@ __all__ = [
     "parse_duration",
     "parse_options",
     "positive_int_arg",
+    "readiness_problem",
     "redact_url",
     "remove_condition",
     "run_operator",
