@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from source_env import SourceEnv, obj_name, start_source_env
 
@@ -17,7 +18,8 @@ from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
-__all__ = ["TIMEOUT", "HelmEnv", "chart_spec", "helm_repository", "start_helm_env"]
+__all__ = ["TIMEOUT", "HelmEnv", "chart_spec", "cond", "helm_repository", "job_succeeded",
+           "life_repository", "release", "start_helm_env"]
 
 GROUP, VERSION, PLURAL = "helm.toolkit.fluxcd.io", "v2", "helmreleases"
 TIMEOUT = 90.0
@@ -133,3 +135,113 @@ def helm_repository(env: HelmEnv, server: ChartRepoServer, charts: list[Path]) -
 def chart_spec(repo: str, version: str, chart: str = "app") -> dict[str, Any]:
     return {"chart": {"spec": {"chart": chart, "version": version,
                                "sourceRef": {"kind": "HelmRepository", "name": repo}}}}
+
+
+#: one Job per entry of .Values.hooks (hook event -> exit code of its Pod)
+HOOKS = """\
+{{- range $hook, $exit := .Values.hooks }}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ $.Release.Name }}-{{ $hook }}
+  annotations:
+    helm.sh/hook: {{ $hook }}
+    helm.sh/hook-delete-policy: before-hook-creation
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      annotations:
+        afflux.dev/exit: {{ $exit | quote }}
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: hook
+        image: busybox
+{{- end }}
+"""
+#: the chart's test: a Pod that exits with .Values.test
+TEST = """\
+{{- if .Values.test }}
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test
+  annotations:
+    helm.sh/hook: test
+    afflux.dev/exit: {{ .Values.test | quote }}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: test
+    image: busybox
+{{- end }}
+"""
+#: a Deployment (ready or not: .Values.deployment.ready) and a Job (exit .Values.job)
+WORKLOADS = """\
+{{- if .Values.deployment }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Release.Name }}}
+      annotations:
+        afflux.dev/ready: {{ .Values.deployment.ready | quote }}
+    spec:
+      containers:
+      - name: app
+        image: busybox
+{{- end }}
+{{- if .Values.job }}
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-job
+spec:
+  backoffLimit: 0
+  template:
+    metadata:
+      annotations:
+        afflux.dev/exit: {{ .Values.job | quote }}
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: job
+        image: busybox
+{{- end }}
+"""
+
+
+def life_repository(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+                    tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A HelmRepository serving the chart `life` 1.0.0 (hooks, test, workloads above)."""
+    src, out = tmp_path_factory.mktemp("life-src"), tmp_path_factory.mktemp("life-pkg")
+    chart = helm_tool.make_chart(src, "life", "1.0.0", values={"replicas": 1, "hooks": {}},
+                                 files={"templates/hooks.yaml": HOOKS,
+                                        "templates/tests/test.yaml": TEST,
+                                        "templates/workloads.yaml": WORKLOADS})
+    return helm_repository(env, helm_repo_server, [helm_tool.package(chart, out)])
+
+
+def release(env: HelmEnv, repo: str, values: dict[str, Any], **spec: Any) -> str:
+    return env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart="life"),
+                                       "values": values, **spec})
+
+
+def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    found = SourceEnv.condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj['status'].get('conditions')}"
+    return found
+
+
+def job_succeeded(env: HelmEnv, name: str) -> bool:
+    job = k8s.BatchV1Api(env.source.core.api_client).read_namespaced_job(name, env.namespace)
+    return bool(job.status.succeeded)

@@ -5,135 +5,20 @@ helm-controller makes of each: conditions, remediation, history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from helm_env import TIMEOUT, HelmEnv, chart_spec, helm_repository, start_helm_env
+from helm_env import (
+    TIMEOUT,
+    HelmEnv,
+    cond,
+    job_succeeded,
+    release,
+)
 from kubernetes import client as k8s
-from source_env import SourceEnv, obj_name
 
-from harness.fixtures_cluster import Cluster
-from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-#: one Job per entry of .Values.hooks (hook event -> exit code of its Pod)
-HOOKS = """\
-{{- range $hook, $exit := .Values.hooks }}
----
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{ $.Release.Name }}-{{ $hook }}
-  annotations:
-    helm.sh/hook: {{ $hook }}
-    helm.sh/hook-delete-policy: before-hook-creation
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      annotations:
-        afflux.dev/exit: {{ $exit | quote }}
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: hook
-        image: busybox
-{{- end }}
-"""
-#: the chart's test: a Pod that exits with .Values.test
-TEST = """\
-{{- if .Values.test }}
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ .Release.Name }}-test
-  annotations:
-    helm.sh/hook: test
-    afflux.dev/exit: {{ .Values.test | quote }}
-spec:
-  restartPolicy: Never
-  containers:
-  - name: test
-    image: busybox
-{{- end }}
-"""
-#: a Deployment (ready or not: .Values.deployment.ready) and a Job (exit .Values.job)
-WORKLOADS = """\
-{{- if .Values.deployment }}
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-      annotations:
-        afflux.dev/ready: {{ .Values.deployment.ready | quote }}
-    spec:
-      containers:
-      - name: app
-        image: busybox
-{{- end }}
-{{- if .Values.job }}
----
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: {{ .Release.Name }}-job
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      annotations:
-        afflux.dev/exit: {{ .Values.job | quote }}
-    spec:
-      restartPolicy: Never
-      containers:
-      - name: job
-        image: busybox
-{{- end }}
-"""
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, helm_tool: HelmTool,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmEnv]:
-    yield from start_helm_env(cluster, start_controller, helm_tool, tmp_path_factory,
-                              "helmlife")
-
-
-@pytest.fixture(scope="module")
-def repo(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
-         tmp_path_factory: pytest.TempPathFactory) -> str:
-    src, out = tmp_path_factory.mktemp("life-src"), tmp_path_factory.mktemp("life-pkg")
-    chart = helm_tool.make_chart(src, "life", "1.0.0", values={"replicas": 1, "hooks": {}},
-                                 files={"templates/hooks.yaml": HOOKS,
-                                        "templates/tests/test.yaml": TEST,
-                                        "templates/workloads.yaml": WORKLOADS})
-    return helm_repository(env, helm_repo_server, [helm_tool.package(chart, out)])
-
-
-def release(env: HelmEnv, repo: str, values: dict[str, Any], **spec: Any) -> str:
-    return env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart="life"),
-                                       "values": values, **spec})
-
-
-def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    found = SourceEnv.condition(obj, type_)
-    assert found is not None, f"no {type_} condition in {obj['status'].get('conditions')}"
-    return found
-
-
-def job_succeeded(env: HelmEnv, name: str) -> bool:
-    job = k8s.BatchV1Api(env.source.core.api_client).read_namespaced_job(name, env.namespace)
-    return bool(job.status.succeeded)
+ENV_LABEL = "helmlife"
 
 
 def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -> None:

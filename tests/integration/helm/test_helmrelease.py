@@ -7,33 +7,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helm_env import TIMEOUT, HelmEnv, chart_spec, helm_repository, start_helm_env
+from helm_env import TIMEOUT, HelmEnv, chart_spec, helm_repository
 from kubernetes.client.rest import ApiException
 from source_env import SourceEnv, obj_name
 
 from afflux.cli.devenv import Registry
-from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
+ENV_LABEL = "helmrel"
 
 HELM_CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 #: a second ConfigMap whose name the API server refuses when .Values.bad is set: the
 #: upgrade then fails after Helm wrote its record (a failed release to remediate)
 BAD_TEMPLATE = ("{{- if .Values.bad }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n"
                 "  name: Bad_Name\n{{- end }}\n")
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, helm_tool: HelmTool,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmEnv]:
-    yield from start_helm_env(cluster, start_controller, helm_tool, tmp_path_factory, "helmrel")
 
 
 @pytest.fixture(scope="module")
