@@ -18,6 +18,8 @@
    RetriesExceeded), or a failure: after a failure only a remediation runs in the same
    reconcile; then the run ends failed and the next attempt comes after a backoff.
 
+6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
+
 Conditions: Released (InstallSucceeded|UpgradeSucceeded, or the *Failed reason),
 TestSuccess (TestSucceeded|TestFailed), Remediated (RollbackSucceeded|UninstallSucceeded or
 *Failed; removed by the next successful install or upgrade). Events (Normal for a success,
@@ -75,6 +77,7 @@ from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
 from ._postrender import post_renderer_args
+from ._reconcile_drift import detect_and_correct_drift
 from ._reconcile_source import SourceChart
 from ._release import (
     RecordError,
@@ -374,6 +377,8 @@ class _Run:
             step = plan(self.desired(force), self.observed(current))
             self.ctx.logger.debug("plan: %s (%s)", step.action.value, step.message)
             if step.action is Action.NONE and failure is None:
+                assert current is not None
+                await detect_and_correct_drift(self.ctx, self.state, current, self.event)
                 self._ready()
                 return
             if step.action is Action.STALL:
