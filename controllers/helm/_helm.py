@@ -17,8 +17,8 @@ Why the binary and not a Helm reimplementation or a Go helper of our own:
   happen, so a reconcile that finds the release in sync starts no process at all.
 
 What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
-other than the release's (`helm -n` is both), so `spec.storageNamespace` must equal the
-release namespace here (see `_reconcile_release`).
+other than the release's (`helm -n` is both). `_storage` makes up for it by staging the
+records in the release namespace for the duration of each action.
 
 Secrets stay off command lines and out of logs: the values go through a file, the kubeconfig
 through `$KUBECONFIG`, both in a private temporary directory (0700, files 0600) that is
@@ -84,6 +84,11 @@ class Target:
     kubeconfig: str | None = None
     kubeconfig_data: bytes | None = None  # written to the workspace (a remote cluster)
     as_user: str | None = None
+    storage: str = ""  # where the release records are kept between actions (`_storage`)
+
+    @property
+    def storage_namespace(self) -> str:
+        return self.storage or self.namespace
 
 
 @dataclass

@@ -6,7 +6,6 @@ createNamespace, and the releaseName cut at 53 characters."""
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -39,12 +38,6 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-helmtarget-{uuid.uuid4().hex[:6]}"
     yield name
     cluster.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
-
-
-def helm_list(env: HelmEnv, namespace: str) -> list[str]:
-    out = env.helm.run("list", "-a", "-o", "json", "--kubeconfig",
-                       str(env.source.cluster.kubeconfig), "--namespace", namespace)
-    return [r["name"] for r in json.loads(out)]
 
 
 def test_install_remediation_retries_then_uninstalls_the_last_failure(
@@ -117,10 +110,10 @@ def test_reset_at_retries_a_stalled_install_and_create_namespace(
                     check=lambda o: o["status"].get("lastHandledResetAt") == stamp)
     assert "installFailures" not in obj["status"]
     release_name = f"{other_namespace}-{name}"
-    assert release_name in helm_list(env, other_namespace)
+    assert release_name in env.helm_list()  # records in the HelmRelease's namespace (Flux's)
     assert obj["status"]["history"][0]["namespace"] == other_namespace
     env.delete(name)
-    eventually(lambda: release_name not in helm_list(env, other_namespace), TIMEOUT,
+    eventually(lambda: release_name not in env.helm_list(), TIMEOUT,
                message="the release uninstalled")
 
 
@@ -239,5 +232,5 @@ def test_a_release_name_over_53_characters_is_cut_and_hashed(
     want = f"{full[:40]}-{hashlib.sha256(full.encode()).hexdigest()[:12]}"
     assert len(want) == 53
     assert obj["status"]["history"][0]["name"] == want
-    assert want in helm_list(env, other_namespace)
+    assert want in env.helm_list()
     env.delete(name)

@@ -197,8 +197,14 @@ def test_bad_input_ends_in_a_condition_that_says_what_to_change(
 
     # a chart version that does not exist
     missing = env.create(obj_name("hr"), chart_spec(repo, "9.9.9"))
-    obj = env.failing(missing, "ArtifactFailed")
-    message = SourceEnv.condition(obj, "Ready")["message"]
+
+    def says_the_version() -> str:  # once source-controller has looked for it
+        message = SourceEnv.condition(env.failing(missing, "ArtifactFailed", timeout=1),
+                                      "Ready")["message"]
+        assert "9.9.9" in message, message
+        return message
+
+    message = eventually(says_the_version, TIMEOUT, message="the missing version named")
     assert f"HelmChart '{env.namespace}/{env.namespace}-{missing}' is not ready" in message
     assert "9.9.9" in message
 
