@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from afflux.controllers.runtime._ssa import comparable
+from afflux.controllers.runtime import comparable
 
 __all__ = [
     "DISABLED_KEY",

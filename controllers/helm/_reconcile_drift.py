@@ -38,8 +38,8 @@ from afflux.controllers.runtime import (
     GenericError,
     ObjectKey,
     ReconcileContext,
+    UnknownKindError,
 )
-from afflux.controllers.runtime._discovery import UnknownKindError
 
 from ._drift import DISABLED_KEY, ObjectDrift, correction_patch, drift_message, object_drift
 from ._release import ReleaseInfo

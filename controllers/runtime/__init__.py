@@ -62,7 +62,7 @@ from ._conditions import (
     set_condition,
 )
 from ._dependencies import check_dependencies, lists_dependency, readiness_problem
-from ._discovery import RESTMapper
+from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
     RegistryCredentials,
@@ -125,6 +125,7 @@ from ._ssa import (
     FieldManager,
     ObjectKey,
     WaitError,
+    comparable,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
 
@@ -207,6 +208,7 @@ __all__ = [
     "Scheduler",
     "StallingError",
     "Timing",
+    "UnknownKindError",
     "UnsafeArchiveError",
     "WaitError",
     "WaitingError",
@@ -215,6 +217,7 @@ __all__ = [
     "backoff",
     "build_parser",
     "check_dependencies",
+    "comparable",
     "configure_logging",
     "credentials_for",
     "disposition",
