@@ -64,9 +64,12 @@ from afflux.api._meta import (
 )
 from afflux.controllers.runtime import (
     ApiError,
+    ApplyError,
+    ApplyOptions,
     GenericError,
     KubeConfigError,
     KubeConfigRefused,
+    ObjectKey,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
@@ -76,6 +79,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
+from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
@@ -261,7 +265,9 @@ class _Run:
                 raise GenericError(INIT_FAILED, str(err)) from None
             build = install_args if verb == ACTION_INSTALL else upgrade_args
             args, timeout = build(hr, str(chart_dir), str(values), post)
-            error = await self.attempt(ws, args, timeout)
+            error = await self.apply_crds(chart_dir, verb)
+            if error is None:
+                error = await self.attempt(ws, args, timeout)
         latest = await self.snapshot_latest()
         if error is not None or latest is None:
             self._bump("failures")
@@ -278,6 +284,26 @@ class _Run:
         self.ctx.conditions.remove(REMEDIATED)
         self.ctx.conditions.remove(TEST_SUCCESS)
         await self.event(False, reason, message)
+
+    async def apply_crds(self, chart_dir: Any, verb: str) -> str | None:
+        """The chart's CRDs by `install/upgrade.crds` (`_crds`); an error message or None."""
+        policy = crd_policy(self.hr, verb)
+        crds = chart_crds(chart_dir) if policy != SKIP else []
+        if not crds or self.state.cluster is None:
+            return None
+        manager = self.state.cluster.manager
+        existing = set()
+        for crd in crds:
+            if await manager.get(ObjectKey.of(crd)) is not None:
+                existing.add(str(crd["metadata"]["name"]))
+        todo = crds_to_apply(policy, verb, crds, existing)
+        if not todo:
+            return None
+        try:
+            await manager.apply_all_staged(todo, ApplyOptions())
+        except ApplyError as err:
+            return f"CRDs ({policy}): {err}"
+        return None
 
     async def test(self) -> None:
         error = await self.action(*test_args(self.hr))
@@ -387,6 +413,7 @@ class _Run:
     async def loop(self, force: bool,
                    refresh: Callable[[], Awaitable[bool | None]] | None = None) -> None:
         failure: _Failed | None = None
+        released_by_us = False  # an install or upgrade of this run (not a remediation's)
         for _ in range(MAX_STEPS):
             current = await self.observe()
             step = plan(self.desired(force), self.observed(current))
@@ -409,6 +436,10 @@ class _Run:
             if failure is not None and not step.remediation:
                 raise GenericError(failure.reason, failure.message)
             if step.action in (Action.INSTALL, Action.UPGRADE):
+                if released_by_us:  # it went through, yet the release still differs
+                    raise GenericError(UPGRADE_FAILED, "the release differs from the wanted "
+                                       f"chart or values right after an upgrade: {step.message}")
+                released_by_us = failure is None
                 force = False
             try:
                 await self.act(step, current)
