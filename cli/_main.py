@@ -29,6 +29,7 @@ from . import (
     _trace,
     _tree,
     _version,
+    ui,
 )
 from ._argparse import FluxArgumentParser
 from ._context import add_global_flags, fill_global_defaults
@@ -57,6 +58,7 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    ui,
 )
 
 

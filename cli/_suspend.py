@@ -21,7 +21,7 @@ from ._objects import get_object, list_objects
 from ._reconcile import request_reconcile, wait_reconciled
 from ._status import has_status
 
-__all__ = ["register", "run_resume", "run_suspend"]
+__all__ = ["register", "run_resume", "run_suspend", "suspend"]
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -65,14 +65,19 @@ def _targets(ctx: Context, args: argparse.Namespace, verb: str) -> list[str]:
     return list(args.names)
 
 
+def suspend(ctx: Context, noun: Noun, name: str, namespace: str) -> None:
+    """Set `spec.suspend: true` (a merge patch, as flux's field manager)."""
+    ctx.kube.merge_patch(resource_of(noun.kind), name, namespace,
+                         {"spec": {"suspend": True}}, field_manager=meta.CLI_FIELD_MANAGER)
+
+
 def run_suspend(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     noun: Noun = args.noun
     kind = noun.kind.KIND
     for name in _targets(ctx, args, "suspend"):
         ctx.printer.action(f"suspending {kind} {name} in {ctx.namespace} namespace")
-        ctx.kube.merge_patch(resource_of(noun.kind), name, ctx.namespace,
-                             {"spec": {"suspend": True}}, field_manager=meta.CLI_FIELD_MANAGER)
+        suspend(ctx, noun, name, ctx.namespace)
         ctx.printer.success(f"{kind} suspended")
     return 0
 
