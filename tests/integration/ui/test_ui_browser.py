@@ -1,0 +1,206 @@
+"""`afflux ui` in a real headless Chromium against the real cluster: objects made with kubectl
+(their status set through the status subresource, no operators), the page driven by
+Playwright. The fleet puts the failing object first and shows a status change without a
+reload; the reconcile button sets requestedAt; a user without patch rights sees the API
+server's own refusal; the graph draws every node and the dependsOn edges, and pans and zooms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from harness.fixtures_cluster import Cluster
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+WAIT_MS = 15_000
+NOW = "2026-01-01T00:00:00Z"
+
+
+def _git(name: str) -> dict[str, Any]:
+    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": name},
+            "spec": {"url": "https://example.com/repo.git", "interval": "1m",
+                     "ref": {"branch": "main"}}}
+
+
+def _ks(name: str, depends_on: tuple[str, ...] = ()) -> dict[str, Any]:
+    spec: dict[str, Any] = {"interval": "10m", "path": "./", "prune": True,
+                            "sourceRef": {"kind": "GitRepository", "name": "repo"}}
+    if depends_on:
+        spec["dependsOn"] = [{"name": d} for d in depends_on]
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def _apply(cluster: Cluster, namespace: str, *docs: dict[str, Any]) -> None:
+    body = {"apiVersion": "v1", "kind": "List", "items": list(docs)}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
+
+
+def _set_ready(cluster: Cluster, namespace: str, kind: str, name: str, ready: bool,
+               message: str, **status: Any) -> None:
+    condition = {"type": "Ready", "status": "True" if ready else "False",
+                 "reason": "ReconciliationSucceeded" if ready else "BuildFailed",
+                 "message": message, "lastTransitionTime": NOW, "observedGeneration": 1}
+    patch = {"status": {"conditions": [condition], "observedGeneration": 1, **status}}
+    cluster.kubectl("patch", kind, name, "-n", namespace, "--subresource=status",
+                    "--type=merge", "-p", json.dumps(patch))
+
+
+@pytest.fixture
+def fleet(flux_crds: Cluster, namespace: str) -> str:
+    """A source and two Kustomizations: `a-ok` Ready, `b-broken` failing."""
+    _apply(flux_crds, namespace, _git("repo"), _ks("a-ok"), _ks("b-broken"))
+    _set_ready(flux_crds, namespace, "gitrepository", "repo", True, "stored artifact")
+    _set_ready(flux_crds, namespace, "kustomization", "a-ok", True, "Applied revision: main@x",
+               lastAppliedRevision="main@sha1:1111111")
+    _set_ready(flux_crds, namespace, "kustomization", "b-broken", False,
+               "kustomize build failed: missing resource")
+    return namespace
+
+
+def _open_fleet(page: Page, url: str, namespace: str) -> None:
+    page.goto(url + "/#/")
+    expect(page.locator("#conn")).to_have_text("live", timeout=WAIT_MS)
+    page.fill("#filter", namespace)
+
+
+def test_fleet_lists_failing_first_and_updates_live(
+    start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
+) -> None:
+    ui = start_ui()
+    _open_fleet(page, ui.url, fleet)
+    rows = page.locator("tr.row")
+    expect(rows).to_have_count(3, timeout=WAIT_MS)
+    # the failing Kustomization's group comes first (before the healthy source), itself first
+    expect(rows.first).to_have_attribute("data-key", f"Kustomization/{fleet}/b-broken")
+    expect(rows.first).to_contain_text("kustomize build failed: missing resource")
+    keys = [rows.nth(i).get_attribute("data-key") for i in range(3)]
+    assert keys == [f"Kustomization/{fleet}/b-broken", f"Kustomization/{fleet}/a-ok",
+                    f"GitRepository/{fleet}/repo"]
+
+    page.evaluate("window.__sameDocument = true")
+    _set_ready(flux_crds, fleet, "kustomization", "a-ok", False, "health check failed: web")
+    row = page.locator(f'tr.row[data-key="Kustomization/{fleet}/a-ok"]')
+    expect(row).to_have_attribute("data-state", "failing", timeout=WAIT_MS)
+    expect(row).to_contain_text("health check failed: web")
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+    page.check("#failing-only")
+    expect(rows).to_have_count(2)
+
+
+def test_object_page_shows_conditions_and_inventory(
+    start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
+) -> None:
+    _set_ready(flux_crds, fleet, "kustomization", "a-ok", True, "Applied revision: main@x",
+               inventory={"entries": [{"id": f"{fleet}_web_apps_Deployment", "v": "v1"},
+                                      {"id": f"_{fleet}__Namespace", "v": "v1"}]})
+    ui = start_ui()
+    page.goto(f"{ui.url}/#/object/Kustomization/{fleet}/a-ok")
+    expect(page.locator("#message")).to_have_text("Applied revision: main@x", timeout=WAIT_MS)
+    expect(page.locator("#inventory")).to_contain_text(f"Deployment/{fleet}/web")
+    expect(page.locator("#inventory")).to_contain_text(f"Namespace/{fleet}")
+    expect(page.locator("#act-reconcile-with-source")).to_be_visible()
+
+
+def test_reconcile_button_sets_requested_at(
+    start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
+) -> None:
+    ui = start_ui()
+    page.goto(f"{ui.url}/#/object/Kustomization/{fleet}/a-ok")
+    expect(page.locator("#requested-at")).to_have_text("-", timeout=WAIT_MS)
+    page.click("#act-reconcile")
+    expect(page.locator("#toast")).to_contain_text("reconciliation requested", timeout=WAIT_MS)
+
+    def requested_at() -> str:
+        out = flux_crds.kubectl("get", "kustomization", "a-ok", "-n", fleet, "-o",
+                                "jsonpath={.metadata.annotations.reconcile\\.fluxcd\\.io/"
+                                "requestedAt}").stdout
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", out), out
+        return out
+
+    value = eventually(requested_at, timeout=15, message="requestedAt on the Kustomization")
+    # the page learns it from the watch, without a reload
+    expect(page.locator("#requested-at")).to_have_text(value, timeout=WAIT_MS)
+
+
+@pytest.fixture
+def viewer(flux_crds: Cluster, fleet: str) -> Any:
+    """A user who may read everything and change nothing."""
+    user = f"ui-viewer-{uuid.uuid4().hex[:6]}"
+    flux_crds.kubectl("create", "clusterrole", user, "--verb=get,list,watch",
+                      "--resource=*.*")
+    flux_crds.kubectl("create", "clusterrolebinding", user, f"--clusterrole={user}",
+                      f"--user={user}")
+    yield user
+    flux_crds.kubectl("delete", "clusterrolebinding", user, "--wait=false", check=False)
+    flux_crds.kubectl("delete", "clusterrole", user, "--wait=false", check=False)
+
+
+def test_forbidden_action_shows_the_api_message(
+    start_ui: Callable[..., Any], page: Page, fleet: str, viewer: str, flux_crds: Cluster
+) -> None:
+    ui = start_ui(as_user=viewer)
+    page.goto(f"{ui.url}/#/object/Kustomization/{fleet}/a-ok")
+    expect(page.locator("#act-suspend")).to_be_visible(timeout=WAIT_MS)
+    page.click("#act-suspend")
+    toast = page.locator("#toast.error")
+    expect(toast).to_contain_text("forbidden", timeout=WAIT_MS)
+    # word for word what the API server answers kubectl for the same user
+    refused = flux_crds.kubectl("patch", "kustomization", "a-ok", "-n", fleet, f"--as={viewer}",
+                                "--type=merge", "-p", '{"spec":{"suspend":true}}', check=False)
+    assert refused.returncode != 0
+    expected = refused.stderr.strip().removeprefix("Error from server (Forbidden): ")
+    assert toast.text_content() == expected
+    suspended = flux_crds.kubectl("get", "kustomization", "a-ok", "-n", fleet, "-o",
+                                  "jsonpath={.spec.suspend}").stdout
+    assert suspended == ""
+
+
+def test_graph_draws_nodes_and_depends_on_edges(
+    start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
+) -> None:
+    n = 40
+    # k<i> depends on k<i-1>, except every fourth: ten chains of four, 30 dependsOn edges
+    docs = [_git("repo")] + [_ks(f"k{i:02}", (f"k{i - 1:02}",) if i % 4 else ())
+                             for i in range(n)]
+    _apply(flux_crds, namespace, *docs)
+    _set_ready(flux_crds, namespace, "kustomization", "k00", False, "build failed",
+               inventory={"entries": [{"id": f"{namespace}_cm-{j}__ConfigMap", "v": "v1"}
+                                      for j in range(3)]})
+    ui = start_ui()
+    page.goto(ui.url + "/#/graph")
+    mine = page.locator(f'#graph .node[data-id*="/{namespace}/"]')
+    expect(mine).to_have_count(n + 1 + 3, timeout=WAIT_MS)
+    deps = page.locator(f'#graph path.edge.dependsOn[data-target^="Kustomization/{namespace}/"]')
+    expect(deps).to_have_count(n - n // 4)
+    edge = page.locator(f'#graph path.edge.dependsOn[data-source="Kustomization/{namespace}/k00"]'
+                        f'[data-target="Kustomization/{namespace}/k01"]')
+    expect(edge).to_have_count(1)
+    expect(page.locator(f'#graph .node[data-id="Kustomization/{namespace}/k00"]')) \
+        .to_have_class(re.compile(r"\bfailing\b"))
+    expect(page.locator(f'#graph .node[data-id="ConfigMap/{namespace}/cm-0"]')) \
+        .to_have_class(re.compile(r"\bapplied\b"))
+
+    svg = page.locator("#graph")
+    before = svg.get_attribute("viewBox")
+    box = svg.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)  # zoom in
+    expect(svg).not_to_have_attribute("viewBox", before or "")
+    zoomed = svg.get_attribute("viewBox")
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2 + 40)
+    page.mouse.up()
+    expect(svg).not_to_have_attribute("viewBox", zoomed or "")
