@@ -24,6 +24,7 @@ __all__ = [
     "build_graph",
     "fleet_groups",
     "fleet_row",
+    "focus",
     "object_key",
     "state_of",
 ]
@@ -207,3 +208,20 @@ def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> G
                 add(Edge(me, ensure(ref.kind, ref.namespace, ref.name,
                                     "flux" if flux else "applied"), "applies"))
     return graph
+
+
+def focus(graph: Graph, text: str) -> Graph:
+    """Only the nodes whose id (`Kind/namespace/name`) holds every word of `text` (any case),
+    with their direct neighbours and the edges among them; all of it when `text` is blank."""
+    words = text.lower().split()
+    if not words:
+        return graph
+    hit = {k for k in graph.nodes if all(w in k.lower() for w in words)}
+    keep = set(hit)
+    for e in graph.edges:
+        if e.source in hit:
+            keep.add(e.target)
+        if e.target in hit:
+            keep.add(e.source)
+    return Graph({k: n for k, n in graph.nodes.items() if k in keep},
+                 [e for e in graph.edges if e.source in keep and e.target in keep])

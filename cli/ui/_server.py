@@ -32,7 +32,7 @@ from .._suspend import suspend
 from .._tree import _Builder
 from .._treefmt import Node, tree_to_dict
 from ._layout import layout
-from ._model import build_graph, fleet_groups, fleet_row
+from ._model import build_graph, fleet_groups, fleet_row, focus
 from ._watch import FleetCache
 
 __all__ = ["make_app"]
@@ -123,8 +123,9 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str]) -> web.Applic
         return resp
 
     async def api_graph(request: web.Request) -> web.Response:
-        graph = build_graph(fleet.objects.values(),
-                            applied=request.query.get("applied", "1") != "0")
+        graph = focus(build_graph(fleet.objects.values(),
+                                  applied=request.query.get("applied", "1") != "0"),
+                      request.query.get("q", ""))
         size = layout(graph)
         return web.json_response({**graph.to_dict(), **size})
 

@@ -176,22 +176,26 @@ function objectView(kind, ns, name) {
 // --- the graph ----------------------------------------------------------------------------------
 
 const NODE_W = 200, NODE_H = 30;
+const cut = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
 
 function graphView() {
   const main = document.getElementById("main");
   const applied = h("input", { type: "checkbox", id: "show-applied", checked: "" });
+  const filter = h("input", { type: "search", id: "graph-filter", placeholder: "focus: kind, namespace, name" });
   const svg = h("svg:svg", { id: "graph" });
   const legend = h("span", { class: "legend" }, ["ready", "failing", "progressing", "suspended", "unknown"].map((s) => h("span", {}, badge(s))),
     h("span", {}, "— source  ", "‐ ‐ dependsOn"));
-  main.replaceChildren(h("div", { class: "toolbar" }, h("label", {}, applied, " applied objects"), legend, h("span", { id: "graph-count" })), svg);
+  main.replaceChildren(h("div", { class: "toolbar" }, filter, h("label", {}, applied, " applied objects"), legend, h("span", { id: "graph-count" })), svg);
   let box = null;
   const setBox = () => svg.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);
   // pan: drag; zoom: wheel, around the pointer
-  let drag = null;
-  svg.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, bx: box.x, by: box.y }; svg.setPointerCapture(e.pointerId); });
+  let drag = null, moved = false;
+  svg.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, bx: box.x, by: box.y, id: e.pointerId }; moved = false; });
   svg.addEventListener("pointerup", () => { drag = null; });
   svg.addEventListener("pointermove", (e) => {
     if (!drag || !box) return;
+    if (!moved && Math.hypot(e.clientX - drag.x, e.clientY - drag.y) < 4) return;
+    if (!moved) { moved = true; svg.setPointerCapture(drag.id); }
     const scale = box.w / svg.clientWidth;
     box.x = drag.bx - (e.clientX - drag.x) * scale; box.y = drag.by - (e.clientY - drag.y) * scale; setBox();
   });
@@ -203,7 +207,8 @@ function graphView() {
     box = { x: px - (px - box.x) * f, y: py - (py - box.y) * f, w: box.w * f, h: box.h * f }; setBox();
   }, { passive: false });
   const render = async () => {
-    const g = await (await fetch(`/api/graph?applied=${applied.checked ? 1 : 0}`)).json();
+    const q = encodeURIComponent(filter.value);
+    const g = await (await fetch(`/api/graph?applied=${applied.checked ? 1 : 0}&q=${q}`)).json();
     const pos = new Map(g.nodes.map((n) => [n.id, n]));
     const edges = g.edges.map((e) => {
       const a = pos.get(e.source), b = pos.get(e.target);
@@ -212,11 +217,11 @@ function graphView() {
         d: `M${x1},${a.y} C${mx},${a.y} ${mx},${b.y} ${x2},${b.y}` });
     });
     const nodes = g.nodes.map((n) => h("svg:g", { class: `node ${n.state} ${n.role}`, "data-id": n.id, transform: `translate(${n.x - NODE_W / 2},${n.y - NODE_H / 2})`,
-      onclick: () => { if (n.role === "flux" && !drag) location.hash = objectHref(n.kind, n.namespace, n.name); } },
+      onclick: () => { if (n.role === "flux" && !moved) location.hash = objectHref(n.kind, n.namespace, n.name); } },
       h("svg:title", {}, `${n.id} (${n.state})`),
       h("svg:rect", { width: NODE_W, height: NODE_H }),
-      h("svg:text", { class: "kind", x: 6, y: 11 }, `${n.kind}${n.namespace ? " · " + n.namespace : ""}`),
-      h("svg:text", { x: 6, y: 24 }, n.name.length > 30 ? n.name.slice(0, 29) + "…" : n.name)));
+      h("svg:text", { class: "kind", x: 6, y: 11 }, cut(`${n.kind}${n.namespace ? " · " + n.namespace : ""}`, 38)),
+      h("svg:text", { x: 6, y: 24 }, cut(n.name, 30))));
     svg.replaceChildren(h("svg:g", {}, edges), h("svg:g", {}, nodes));
     document.getElementById("graph-count").textContent = `${g.nodes.length} nodes, ${g.edges.length} edges`;
     if (!box) {
@@ -225,7 +230,9 @@ function graphView() {
       setBox();
     }
   };
-  applied.addEventListener("change", render);
+  const refit = () => { box = null; render(); };
+  applied.addEventListener("change", refit);
+  filter.addEventListener("input", debounce(refit, 250));
   return { name: "graph", render, onChange: debounce(render, 500) };
 }
 

@@ -182,6 +182,9 @@ def test_graph_draws_nodes_and_depends_on_edges(
     page.goto(ui.url + "/#/graph")
     mine = page.locator(f'#graph .node[data-id*="/{namespace}/"]')
     expect(mine).to_have_count(n + 1 + 3, timeout=WAIT_MS)
+    page.fill("#graph-filter", namespace)  # only this namespace (the cluster has others)
+    expect(page.locator("#graph .node")).to_have_count(n + 1 + 3, timeout=WAIT_MS)
+    expect(page.locator("#graph-count")).to_have_text(f"{n + 4} nodes, {n + 3 + n - n // 4} edges")
     deps = page.locator(f'#graph path.edge.dependsOn[data-target^="Kustomization/{namespace}/"]')
     expect(deps).to_have_count(n - n // 4)
     edge = page.locator(f'#graph path.edge.dependsOn[data-source="Kustomization/{namespace}/k00"]'
@@ -204,3 +207,10 @@ def test_graph_draws_nodes_and_depends_on_edges(
     page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2 + 40)
     page.mouse.up()
     expect(svg).not_to_have_attribute("viewBox", zoomed or "")
+
+    # k13 and its neighbours: its source, k12 (its dependency) and k14 (its dependent)
+    page.fill("#graph-filter", f"{namespace}/k13")
+    expect(page.locator("#graph .node")).to_have_count(4, timeout=WAIT_MS)
+    page.locator(f'#graph .node[data-id="Kustomization/{namespace}/k13"]').click()
+    expect(page.locator("h2").first).to_contain_text(f"Kustomization {namespace}/k13",
+                                                     timeout=WAIT_MS)

@@ -17,6 +17,7 @@ from afflux.cli.ui._model import (
     build_graph,
     fleet_groups,
     fleet_row,
+    focus,
     state_of,
 )
 
@@ -167,6 +168,36 @@ def test_build_graph_node_roles_and_states() -> None:
     # referenced but not (yet) in the cluster, or not readable: a Flux node of unknown state
     assert nodes["GitRepository/flux-system/repo"] == ("flux", "unknown")
     assert nodes["HelmRelease/flux-system/podinfo"] == ("flux", "unknown")
+
+
+@pytest.mark.parametrize(
+    ("text", "nodes"),
+    [
+        pytest.param("", {"GitRepository/flux-system/repo", "Kustomization/flux-system/infra",
+                          "Kustomization/flux-system/apps"}, id="blank-keeps-everything"),
+        pytest.param("apps", {"Kustomization/flux-system/apps", "GitRepository/flux-system/repo",
+                              "Kustomization/flux-system/infra"},
+                     id="a-match-brings-its-neighbours"),
+        pytest.param("GitRepository REPO", {"GitRepository/flux-system/repo",
+                                            "Kustomization/flux-system/infra",
+                                            "Kustomization/flux-system/apps"},
+                     id="every-word-any-case"),
+        pytest.param("nothing-like-it", set(), id="no-match-is-empty"),
+    ],
+)
+def test_focus(text: str, nodes: set[str]) -> None:
+    graph = focus(build_graph([GIT, INFRA, APPS], applied=False), text)
+    assert set(graph.nodes) == nodes
+    assert all(e.source in nodes and e.target in nodes for e in graph.edges)
+
+
+def test_focus_leaves_out_what_is_not_next_to_a_match() -> None:
+    other = _with("Kustomization", "other", "team-b",
+                  spec={"sourceRef": {"kind": "GitRepository", "name": "theirs"}})
+    graph = focus(build_graph([GIT, APPS, other], applied=False), "team-b")
+    assert set(graph.nodes) == {"Kustomization/team-b/other", "GitRepository/team-b/theirs"}
+    assert _edges(graph) == {("GitRepository/team-b/theirs", "Kustomization/team-b/other",
+                              "source")}
 
 
 # --- the layout --------------------------------------------------------------------------------
