@@ -24,7 +24,7 @@ from afflux.api import ObjectRef, meta
 from .._context import Context
 from .._errors import CLIError
 from .._kinds import noun_for_kind
-from .._kube import EVENTS, Kube, KubeError, KubeNotFound, resource_of
+from .._kube import EVENTS, Kube, KubeError, KubeNotFound, Unreachable, resource_of
 from .._output import Printer
 from .._reconcile import request_reconcile, source_of
 from .._status import is_suspended
@@ -68,6 +68,8 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str]) -> web.Applic
             return await handler(request)
         except KubeError as err:
             return _error(err.status if 400 <= err.status < 600 else 502, err.message)
+        except Unreachable as err:
+            return _error(502, err.message)
         except CLIError as err:
             return _error(409, err.message)
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from afflux.cli import main
 from harness.fixtures_cluster import Cluster
 from harness.wait import eventually
 
@@ -97,6 +98,24 @@ def test_fleet_lists_failing_first_and_updates_live(
 
     page.check("#failing-only")
     expect(rows).to_have_count(2)
+
+
+def test_fleet_lists_what_get_all_lists(
+    start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    capsys.readouterr()
+    assert main(["--kubeconfig", str(flux_crds.kubeconfig), "get", "all", "-n", fleet,
+                 "-o", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["items"]
+    expected = sorted(f"{o['kind']}/{fleet}/{o['metadata']['name']}" for o in listed)
+    assert len(expected) == 3
+    ui = start_ui()
+    _open_fleet(page, ui.url, fleet)
+    rows = page.locator("tr.row")
+    expect(rows).to_have_count(len(expected), timeout=WAIT_MS)
+    assert sorted(rows.nth(i).get_attribute("data-key") or "" for i in range(len(expected))) \
+        == expected
 
 
 def test_object_page_shows_conditions_and_inventory(
