@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -233,3 +235,32 @@ def test_graph_draws_nodes_and_depends_on_edges(
     page.locator(f'#graph .node[data-id="Kustomization/{namespace}/k13"]').click()
     expect(page.locator("h2").first).to_contain_text(f"Kustomization {namespace}/k13",
                                                      timeout=WAIT_MS)
+
+
+def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    req = urllib.request.Request(url, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        pytest.param({}, 403, "missing X-Afflux-UI header", id="no-ui-header-cross-site-form"),
+        pytest.param({"X-Afflux-UI": "1", "Host": "evil.example:80"}, 421, "this server answers",
+                     id="foreign-host-dns-rebinding"),
+    ],
+)
+def test_actions_refused_unless_from_the_page(
+    start_ui: Callable[..., Any], fleet: str, flux_crds: Cluster, headers: dict[str, str],
+    status: int, error: str,
+) -> None:
+    ui = start_ui()
+    code, body = _post(f"{ui.url}/api/suspend/Kustomization/{fleet}/a-ok", headers)
+    assert (code, error in json.loads(body)["error"]) == (status, True)
+    suspended = flux_crds.kubectl("get", "kustomization", "a-ok", "-n", fleet, "-o",
+                                  "jsonpath={.spec.suspend}").stdout
+    assert suspended == ""
