@@ -143,6 +143,7 @@ function objectView(kind, ns, name) {
   const render = async () => {
     const resp = await fetch(`/api/object/${encodeURIComponent(kind)}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
     const d = await resp.json();
+    if (view !== me) return;  // the user went elsewhere meanwhile
     if (!resp.ok) { main.replaceChildren(h("h2", {}, key), h("p", { class: "error" }, d.error)); return; }
     const r = d.row;
     const buttons = [h("button", { id: "act-reconcile", onclick: () => act("reconcile", kind, ns, name) }, "Reconcile")];
@@ -170,7 +171,8 @@ function objectView(kind, ns, name) {
     }
     main.replaceChildren(...parts);
   };
-  return { name: "object", render, onChange: debounce((row) => { if (row.key === key) render(); }, 100) };
+  const me = { name: "object", render, onChange: debounce((row) => { if (row.key === key) render(); }, 100) };
+  return me;
 }
 
 // --- the graph ----------------------------------------------------------------------------------
@@ -209,6 +211,7 @@ function graphView() {
   const render = async () => {
     const q = encodeURIComponent(filter.value);
     const g = await (await fetch(`/api/graph?applied=${applied.checked ? 1 : 0}&q=${q}`)).json();
+    if (view !== me) return;
     const pos = new Map(g.nodes.map((n) => [n.id, n]));
     const edges = g.edges.map((e) => {
       const a = pos.get(e.source), b = pos.get(e.target);
@@ -233,7 +236,8 @@ function graphView() {
   const refit = () => { box = null; render(); };
   applied.addEventListener("change", refit);
   filter.addEventListener("input", debounce(refit, 250));
-  return { name: "graph", render, onChange: debounce(render, 500) };
+  const me = { name: "graph", render, onChange: debounce(render, 500) };
+  return me;
 }
 
 // --- routing ------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def start_ui(flux_crds: Cluster, tmp_path: Path) -> Iterator[Callable[..., UISer
             server.proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():  # never a skip: the browser is part of the test environment
         pytest.fail(f"{CHROMIUM} is missing: `hack/install-deps.sh` installs Debian's chromium")
