@@ -84,13 +84,18 @@ def _sweep(rows: list[list[str]], neighbours: dict[str, list[str]],
 
 
 def layout(graph: Graph) -> dict[str, float]:
-    """Set each node's `layer`, `x` and `y` (its centre); return the picture's width and
-    height. Layer 0 (the sources and whatever nothing points to) is on the left."""
+    """Set each node's `layer`, `x` and `y` (its centre) and `graph.routes` (the bends of each
+    edge that spans more than one layer: it passes through a free cell of each layer between,
+    never through a node); return the picture's width and height. Layer 0 (the sources and
+    whatever nothing points to) is on the left."""
     nodes = graph.nodes
+    keys: dict[str, tuple[int, str, str, str, str]] = {
+        n: (KIND_ORDER.get(v.kind, len(KIND_ORDER)), v.kind, v.namespace, v.name, "")
+        for n, v in nodes.items()
+    }
 
-    def order(n: str) -> tuple[int, str, str, str]:
-        node = nodes[n]
-        return (KIND_ORDER.get(node.kind, len(KIND_ORDER)), node.kind, node.namespace, node.name)
+    def order(n: str) -> tuple[int, str, str, str, str]:
+        return keys[n]
 
     ids = sorted(nodes, key=order)
     out: dict[str, list[str]] = {i: [] for i in ids}
@@ -101,23 +106,41 @@ def layout(graph: Graph) -> dict[str, float]:
         targets.sort(key=order)
     dag = _acyclic(ids, out)
     layers = _layers(ids, dag)
+    # an edge over several layers becomes a chain through one virtual node in each between
+    children: dict[str, list[str]] = {i: [] for i in ids}
+    chains: dict[tuple[str, str], list[str]] = {}
+    for s, targets in dag.items():
+        for t in targets:
+            prev = s
+            for li in range(layers[s] + 1, layers[t]):
+                v = f"~{s}~{t}~{li}"
+                keys[v] = (*keys[t][:4], s)
+                layers[v] = li
+                children[v] = []
+                chains.setdefault((s, t), []).append(v)
+                children[prev].append(v)
+                prev = v
+            children[prev].append(t)
+    every = sorted(children, key=order)
     depth = max(layers.values(), default=-1) + 1
     rows: list[list[str]] = [[] for _ in range(depth)]
-    for n in ids:
+    for n in every:
         rows[layers[n]].append(n)
-    parents: dict[str, list[str]] = {i: [] for i in ids}
-    for s, targets in dag.items():
+    parents: dict[str, list[str]] = {i: [] for i in every}
+    for s, targets in children.items():
         for t in targets:
             parents[t].append(s)
     for _ in range(_SWEEPS // 2):
         _sweep(rows, parents, order)  # left to right: by the parents' places
-        _sweep(rows[::-1], dag, order)  # right to left: by the children's places
+        _sweep(rows[::-1], children, order)  # right to left: by the children's places
     tallest = max((len(r) for r in rows), default=0)
+    place: dict[str, tuple[float, float]] = {}
     for li, row in enumerate(rows):
         top = (tallest - len(row)) * ROW_GAP / 2
         for i, n in enumerate(row):
-            node = nodes[n]
-            node.layer = li
-            node.x = li * LAYER_GAP
-            node.y = top + i * ROW_GAP
+            place[n] = (li * LAYER_GAP, top + i * ROW_GAP)
+    for n, node in nodes.items():
+        node.layer = layers[n]
+        node.x, node.y = place[n]
+    graph.routes = {edge: [place[v] for v in chain] for edge, chain in chains.items()}
     return {"width": max(depth - 1, 0) * LAYER_GAP, "height": max(tallest - 1, 0) * ROW_GAP}

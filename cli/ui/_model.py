@@ -137,11 +137,14 @@ class Edge:
 class Graph:
     nodes: dict[str, GraphNode] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
+    #: (source, target) -> the points an edge passes through on its way (set by the layout)
+    routes: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodes": [vars(n) for n in self.nodes.values()],
-            "edges": [vars(e) for e in self.edges],
+            "edges": [{**vars(e), "points": self.routes.get((e.source, e.target), [])}
+                      for e in self.edges],
         }
 
 

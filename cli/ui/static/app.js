@@ -215,9 +215,16 @@ function graphView() {
     const pos = new Map(g.nodes.map((n) => [n.id, n]));
     const edges = g.edges.map((e) => {
       const a = pos.get(e.source), b = pos.get(e.target);
-      const x1 = a.x + NODE_W / 2, x2 = b.x - NODE_W / 2, mx = (x1 + x2) / 2;
-      return h("svg:path", { class: `edge ${e.type}`, "data-source": e.source, "data-target": e.target,
-        d: `M${x1},${a.y} C${mx},${a.y} ${mx},${b.y} ${x2},${b.y}` });
+      // through the free cells the layout kept for it (e.points), curving between layers
+      const stops = [[a.x + NODE_W / 2, a.y]];
+      for (const [x, y] of e.points) stops.push([x - NODE_W / 2, y], [x + NODE_W / 2, y]);
+      stops.push([b.x - NODE_W / 2, b.y]);
+      let d = `M${stops[0][0]},${stops[0][1]}`;
+      for (let i = 1; i < stops.length; i++) {
+        const [x1, y1] = stops[i - 1], [x2, y2] = stops[i], mx = (x1 + x2) / 2;
+        d += i % 2 ? ` C${mx},${y1} ${mx},${y2} ${x2},${y2}` : ` L${x2},${y2}`;
+      }
+      return h("svg:path", { class: `edge ${e.type}`, "data-source": e.source, "data-target": e.target, d });
     });
     const nodes = g.nodes.map((n) => h("svg:g", { class: `node ${n.state} ${n.role}`, "data-id": n.id, transform: `translate(${n.x - NODE_W / 2},${n.y - NODE_H / 2})`,
       onclick: () => { if (n.role === "flux" && !moved) location.hash = objectHref(n.kind, n.namespace, n.name); } },

@@ -245,6 +245,26 @@ def test_layout_never_overlaps_and_is_deterministic() -> None:
         {k: (n.x, n.y) for k, n in second.nodes.items()}
 
 
+def test_layout_routes_long_edges_through_free_cells() -> None:
+    # a -> c skips a layer: it bends through a cell of layer 1 of its own, not through b
+    graph = _graph([("a", "b"), ("b", "c"), ("a", "c")])
+    layout(graph)
+    assert set(graph.routes) == {("a", "c")}
+    [(x, y)] = graph.routes[("a", "c")]
+    assert (x, y) != (graph.nodes["b"].x, graph.nodes["b"].y) and x == LAYER_GAP
+    edges = {(e["source"], e["target"]): e["points"] for e in graph.to_dict()["edges"]}
+    assert edges == {("a", "b"): [], ("b", "c"): [], ("a", "c"): [(x, y)]}
+
+
+def test_layout_cells_of_nodes_and_bends_never_overlap() -> None:
+    edges = [(f"k{i}", f"k{j}") for i in range(30) for j in range(i + 1, 30) if (i * j) % 7 == 1]
+    graph = _graph(edges)
+    layout(graph)
+    cells = [(n.x, n.y) for n in graph.nodes.values()]
+    cells += [p for points in graph.routes.values() for p in points]
+    assert len(cells) == len(set(cells))
+
+
 def test_layout_barycenter_keeps_children_next_to_their_parent() -> None:
     # by name the children would interleave (c1 c2 c3 c4); c1, c3 hang off b and c2, c4 off a
     graph = _graph([("b", "c1"), ("a", "c2"), ("b", "c3"), ("a", "c4")])
