@@ -13,7 +13,14 @@ from typing import Any
 from afflux.api import meta
 
 from .._kinds import NOUNS
-from .._status import STATUSLESS_KINDS, condition, get_path, is_suspended, revision_of
+from .._status import (
+    STATUSLESS_KINDS,
+    condition,
+    get_path,
+    is_suspended,
+    latest_image,
+    revision_of,
+)
 from .._treefmt import inventory_refs
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "fleet_groups",
     "fleet_row",
     "focus",
+    "image_tables",
     "object_key",
     "state_of",
 ]
@@ -228,3 +236,54 @@ def focus(graph: Graph, text: str) -> Graph:
             keep.add(e.source)
     return Graph({k: n for k, n in graph.nodes.items() if k in keep},
                  [e for e in graph.edges if e.source in keep and e.target in keep])
+
+
+# --- image automation --------------------------------------------------------------------------
+
+
+def _image_ref(ref: Any) -> str:
+    if not isinstance(ref, Mapping) or not ref.get("name"):
+        return ""
+    return f"{ref['name']}:{ref.get('tag', '')}"
+
+
+def image_tables(objs: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The image automation page: each ImageRepository (image, tags found, last scan), each
+    ImagePolicy (its repository, the latest image and the one before) and each
+    ImageUpdateAutomation (its Git source, the last commit it pushed and when, the images it
+    wrote); failing first, then by namespace and name."""
+    tables: dict[str, list[dict[str, Any]]] = {"repositories": [], "policies": [],
+                                               "automations": []}
+    for obj in objs:
+        kind = obj.get("kind")
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        row = fleet_row(obj)
+        base = {k: row[k] for k in ("key", "namespace", "name", "state", "rank", "message")}
+        if kind == "ImageRepository":
+            scan = status.get("lastScanResult") or {}
+            tables["repositories"].append({
+                **base, "image": str(status.get("canonicalImageName") or spec.get("image", "")),
+                "tags": scan.get("tagCount"), "scanned": str(scan.get("scanTime") or ""),
+                "latestTags": list(scan.get("latestTags") or [])[:5]})
+        elif kind == "ImagePolicy":
+            ref = spec.get("imageRepositoryRef") or {}
+            tables["policies"].append({
+                **base,
+                "repository": f"{ref.get('namespace') or row['namespace']}/{ref.get('name', '')}",
+                "latest": latest_image(obj),
+                "previous": _image_ref(status.get("observedPreviousRef"))
+                or str(status.get("observedPreviousImage") or "")})
+        elif kind == "ImageUpdateAutomation":
+            src = spec.get("sourceRef") or {}
+            observed = status.get("observedPolicies") or {}
+            tables["automations"].append({
+                **base,
+                "source": f"{src.get('kind', 'GitRepository')}/"
+                          f"{src.get('namespace') or row['namespace']}/{src.get('name', '')}",
+                "commit": str(status.get("lastPushCommit") or ""),
+                "pushed": str(status.get("lastPushTime") or ""),
+                "lastRun": str(status.get("lastAutomationRunTime") or ""),
+                "images": sorted(f"{k}: {_image_ref(v)}" for k, v in observed.items())})
+    for rows in tables.values():
+        rows.sort(key=lambda r: (r["rank"], r["namespace"], r["name"]))
+    return tables

@@ -32,7 +32,7 @@ from .._suspend import suspend
 from .._tree import _Builder
 from .._treefmt import Node, tree_to_dict
 from ._layout import layout
-from ._model import build_graph, fleet_groups, fleet_row, focus
+from ._model import build_graph, fleet_groups, fleet_row, focus, image_tables
 from ._watch import FleetCache
 
 __all__ = ["make_app"]
@@ -131,6 +131,9 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str]) -> web.Applic
         size = layout(graph)
         return web.json_response({**graph.to_dict(), **size})
 
+    async def api_images(_: web.Request) -> web.Response:
+        return web.json_response(image_tables(fleet.objects.values()))
+
     def _target(request: web.Request) -> tuple[Any, str, str]:
         info = request.match_info
         try:
@@ -157,6 +160,7 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str]) -> web.Applic
     app.router.add_get("/api/fleet", api_fleet)
     app.router.add_get("/api/stream", api_stream)
     app.router.add_get("/api/graph", api_graph)
+    app.router.add_get("/api/images", api_images)
     app.router.add_get("/api/object/{kind}/{namespace}/{name}", api_object)
     app.router.add_post("/api/{action}/{kind}/{namespace}/{name}", api_action)
     return app

@@ -247,12 +247,37 @@ function graphView() {
   return me;
 }
 
+// --- image automation -------------------------------------------------------------------------
+
+function imagesView() {
+  const main = document.getElementById("main");
+  const link = (r) => h("a", { href: objectHref(r.key.split("/")[0], r.namespace, r.name) }, `${r.namespace}/${r.name}`);
+  const render = async () => {
+    const t = await (await fetch("/api/images")).json();
+    if (view !== me) return;
+    main.replaceChildren(
+      h("section", { id: "image-policies" }, h("h2", {}, "Image policies"),
+        table(["state", "policy", "repository", "latest image", "previous", "message"], t.policies.map((r) =>
+          [badge(r.state), link(r), r.repository, h("code", { class: "latest" }, r.latest), r.previous, r.message]))),
+      h("section", { id: "image-automations" }, h("h2", {}, "Image update automations"),
+        table(["state", "automation", "source", "last commit pushed", "pushed at", "images written", "message"], t.automations.map((r) =>
+          [badge(r.state), link(r), r.source, h("code", { class: "commit" }, r.commit.slice(0, 12)), r.pushed,
+            r.images.join(", "), r.message]))),
+      h("section", { id: "image-repositories" }, h("h2", {}, "Image repositories"),
+        table(["state", "repository", "image", "tags", "latest tags", "scanned", "message"], t.repositories.map((r) =>
+          [badge(r.state), link(r), r.image, r.tags ?? "", r.latestTags.join(", "), r.scanned, r.message]))));
+  };
+  const me = { name: "images", render, onChange: debounce((row) => { if (row.key.startsWith("Image")) render(); }, 200) };
+  return me;
+}
+
 // --- routing ------------------------------------------------------------------------------------
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "object" && parts.length === 4) view = objectView(parts[1], parts[2], parts[3]);
   else if (parts[0] === "graph") view = graphView();
+  else if (parts[0] === "images") view = imagesView();
   else view = fleetView();
   view.render();
 }

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from playwright.sync_api import Page, expect
 
 from afflux.cli import main
-from harness.fixtures_cluster import Cluster
+from harness.fixtures_cluster import REPO, Cluster
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -264,3 +265,71 @@ def test_actions_refused_unless_from_the_page(
     suspended = flux_crds.kubectl("get", "kustomization", "a-ok", "-n", fleet, "-o",
                                   "jsonpath={.spec.suspend}").stdout
     assert suspended == ""
+
+
+def test_graph_shows_the_depends_on_edges_of_examples_fleet(
+    start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
+) -> None:
+    docs = []
+    for path in sorted((REPO / "examples" / "fleet" / "clusters" / "dev").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            doc["metadata"]["namespace"] = namespace
+            docs.append(doc)
+    assert len(docs) == 4
+    _apply(flux_crds, namespace, *docs)
+    ui = start_ui()
+    page.goto(ui.url + "/#/graph")
+    page.fill("#graph-filter", namespace)
+    nodes = page.locator("#graph .node")
+    # the four Kustomizations and their GitRepository flux-system (not there: unknown)
+    expect(nodes).to_have_count(5, timeout=WAIT_MS)
+    expect(page.locator(f'#graph .node[data-id="GitRepository/{namespace}/flux-system"]')) \
+        .to_have_class(re.compile(r"\bunknown\b"))
+    deps = page.locator("#graph path.edge.dependsOn")
+    expect(deps).to_have_count(1)
+    assert (deps.get_attribute("data-source"), deps.get_attribute("data-target")) == (
+        f"Kustomization/{namespace}/infrastructure", f"Kustomization/{namespace}/apps")
+    expect(page.locator("#graph path.edge.source")).to_have_count(4)
+
+
+def test_images_page_shows_latest_image_and_pushed_commit_live(
+    start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
+) -> None:
+    image = "ghcr.io/acme/web"
+    _apply(flux_crds, namespace, _git("repo"), {
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+        "metadata": {"name": "web"}, "spec": {"image": image, "interval": "5m"},
+    }, {
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+        "metadata": {"name": "web"},
+        "spec": {"imageRepositoryRef": {"name": "web"}, "policy": {"semver": {"range": "1.x"}}},
+    }, {
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "fleet"},
+        "spec": {"interval": "5m", "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                 "git": {"commit": {"author": {"email": "bot@example.com"}}}},
+    })
+    _set_ready(flux_crds, namespace, "imagerepository", "web", True, "12 tags",
+               canonicalImageName=image,
+               lastScanResult={"tagCount": 12, "scanTime": NOW, "latestTags": ["1.2.0"]})
+    _set_ready(flux_crds, namespace, "imagepolicy", "web", True, "latest 1.2.0",
+               latestRef={"name": image, "tag": "1.2.0"})
+    commit = "c0ffee0123456789abcdef0123456789abcdef01"
+    _set_ready(flux_crds, namespace, "imageupdateautomation", "fleet", True, "pushed",
+               lastPushCommit=commit, lastPushTime=NOW,
+               observedPolicies={f"{namespace}/web": {"name": image, "tag": "1.2.0"}})
+    ui = start_ui()
+    page.goto(ui.url + "/#/images")
+    policy = page.locator("#image-policies tr", has_text=f"{namespace}/web")
+    expect(policy.locator("code.latest")).to_have_text(f"{image}:1.2.0", timeout=WAIT_MS)
+    automation = page.locator("#image-automations tr", has_text=f"{namespace}/fleet")
+    expect(automation.locator("code.commit")).to_have_text(commit[:12])
+    expect(automation).to_contain_text(f"{namespace}/web: {image}:1.2.0")
+    expect(page.locator("#image-repositories tr", has_text=f"{namespace}/web")).to_contain_text("12")
+
+    page.evaluate("window.__sameDocument = true")
+    _set_ready(flux_crds, namespace, "imagepolicy", "web", True, "latest 1.3.0",
+               latestRef={"name": image, "tag": "1.3.0"},
+               observedPreviousRef={"name": image, "tag": "1.2.0"})
+    expect(policy.locator("code.latest")).to_have_text(f"{image}:1.3.0", timeout=WAIT_MS)
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"

@@ -18,10 +18,13 @@ from afflux.cli.ui._model import (
     fleet_groups,
     fleet_row,
     focus,
+    image_tables,
     state_of,
 )
 
 from .objects import cond, obj
+
+NOW = "2026-12-01T12:00:00Z"
 
 
 def _with(kind: str, name: str = "app", namespace: str = "flux-system", *conds: dict[str, Any],
@@ -198,6 +201,34 @@ def test_focus_leaves_out_what_is_not_next_to_a_match() -> None:
     assert set(graph.nodes) == {"Kustomization/team-b/other", "GitRepository/team-b/theirs"}
     assert _edges(graph) == {("GitRepository/team-b/theirs", "Kustomization/team-b/other",
                               "source")}
+
+
+def test_image_tables() -> None:
+    repo = _with("ImageRepository", "web", "apps", cond("Ready", "True"),
+                 spec={"image": "ghcr.io/acme/web"},
+                 canonicalImageName="ghcr.io/acme/web",
+                 lastScanResult={"tagCount": 12, "scanTime": NOW,
+                                 "latestTags": [f"1.{i}.0" for i in range(8)]})
+    policy = _with("ImagePolicy", "web", "apps", cond("Ready", "True"),
+                   spec={"imageRepositoryRef": {"name": "web"}},
+                   latestRef={"name": "ghcr.io/acme/web", "tag": "1.7.0"},
+                   observedPreviousRef={"name": "ghcr.io/acme/web", "tag": "1.6.0"})
+    broken = _with("ImagePolicy", "api", "apps", cond("Ready", "False", "no tag matches"),
+                   spec={"imageRepositoryRef": {"name": "api", "namespace": "shared"}})
+    auto = _with("ImageUpdateAutomation", "fleet", "flux-system", cond("Ready", "True"),
+                 spec={"sourceRef": {"kind": "GitRepository", "name": "fleet"}},
+                 lastPushCommit="0123456789abcdef", lastPushTime=NOW,
+                 observedPolicies={"apps/web": {"name": "ghcr.io/acme/web", "tag": "1.7.0"}})
+    tables = image_tables([repo, policy, broken, auto, GIT])
+    assert [(r["image"], r["tags"], r["latestTags"][-1]) for r in tables["repositories"]] == [
+        ("ghcr.io/acme/web", 12, "1.4.0")]
+    assert [(r["name"], r["repository"], r["latest"], r["previous"], r["state"])
+            for r in tables["policies"]] == [
+        ("api", "shared/api", "", "", "failing"),  # failing first
+        ("web", "apps/web", "ghcr.io/acme/web:1.7.0", "ghcr.io/acme/web:1.6.0", "ready")]
+    assert [(r["source"], r["commit"], r["images"]) for r in tables["automations"]] == [
+        ("GitRepository/flux-system/fleet", "0123456789abcdef",
+         ["apps/web: ghcr.io/acme/web:1.7.0"])]
 
 
 # --- the layout --------------------------------------------------------------------------------
