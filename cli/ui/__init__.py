@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_ADDR})")
     p.add_argument("--as", dest="as_user", metavar="USER",
                    help="act as this user (Impersonate-User; your kubeconfig needs the right)")
+    p.add_argument("--watch-namespace", metavar="NAMESPACE",
+                   help="show only this namespace's objects (for a user who may not list "
+                   "them in every namespace; default: all namespaces)")
     p.set_defaults(func=run)
 
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     hosts = {f"{shown}:{port}"}
     if host in ("127.0.0.1", "::1", "localhost"):
         hosts |= {f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
-    app = make_app(connect, hosts)
+    app = make_app(connect, hosts, args.watch_namespace)
     ctx.printer.success(f"afflux ui: http://{shown}:{port}/")
     try:
         web.run_app(app, host=host, port=port, print=None, shutdown_timeout=2,

@@ -53,10 +53,12 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(connect: Callable[[], Kube], allowed_hosts: set[str]) -> web.Application:
-    """The application; `connect` makes a client with the user's credentials."""
+def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
+             namespace: str | None = None) -> web.Application:
+    """The application; `connect` makes a client with the user's credentials; `namespace`
+    limits the watches to one namespace (for a user who may not list cluster-wide)."""
     kube = connect()
-    fleet = FleetCache(connect)
+    fleet = FleetCache(connect, namespace=namespace)
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:

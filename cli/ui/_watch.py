@@ -35,9 +35,12 @@ class FleetCache:
     """The Flux objects the user may see, kept current by watches; subscribers get
     ("upsert", row), ("delete", {"key"}), ("kinderror", {"kind", "message"}) messages."""
 
-    def __init__(self, connect: Callable[[], Kube], nouns: tuple[Noun, ...] = NOUNS) -> None:
+    def __init__(self, connect: Callable[[], Kube], nouns: tuple[Noun, ...] = NOUNS,
+                 namespace: str | None = None) -> None:
         self._connect = connect
         self._nouns = nouns
+        #: watch this namespace only (None: all of them)
+        self.namespace = namespace
         self.objects: dict[str, dict[str, Any]] = {}
         #: kind -> why it cannot be read ("" once it can)
         self.errors: dict[str, str] = {}
@@ -107,11 +110,11 @@ class FleetCache:
         while not self._stop.is_set():
             try:
                 kube = kube or self._connect()
-                items, version = kube.list_with_version(rt)
+                items, version = kube.list_with_version(rt, self.namespace)
                 self._post(self._replace, kind, [_slim(o) for o in items])
                 while not self._stop.is_set():
                     expired = False
-                    for type_, obj in kube.watch(rt, resource_version=version,
+                    for type_, obj in kube.watch(rt, self.namespace, resource_version=version,
                                                  timeout_seconds=300):
                         if type_ == "ERROR":
                             expired = True

@@ -36,13 +36,14 @@ class UIServer:
 def start_ui(flux_crds: Cluster, tmp_path: Path) -> Iterator[Callable[..., UIServer]]:
     started: list[UIServer] = []
 
-    def start(as_user: str | None = None) -> UIServer:
+    def start(as_user: str | None = None, *extra: str) -> UIServer:
         port = free_port()
         log = tmp_path / f"ui-{port}.log"
         argv = [sys.executable, "-m", "afflux.cli", "--kubeconfig", str(flux_crds.kubeconfig),
                 "ui", "--addr", f"127.0.0.1:{port}"]
         if as_user:
             argv += ["--as", as_user]
+        argv += extra
         with open(log, "wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=REPO)

@@ -333,3 +333,29 @@ def test_images_page_shows_latest_image_and_pushed_commit_live(
                observedPreviousRef={"name": image, "tag": "1.2.0"})
     expect(policy.locator("code.latest")).to_have_text(f"{image}:1.3.0", timeout=WAIT_MS)
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+
+def test_a_user_with_rights_in_one_namespace_sees_it_with_watch_namespace(
+    start_ui: Callable[..., Any], browser: Any, fleet: str, flux_crds: Cluster
+) -> None:
+    user = f"ui-tenant-{uuid.uuid4().hex[:6]}"
+    flux_crds.kubectl("create", "role", "reader", "-n", fleet, "--verb=get,list,watch",
+                      "--resource=*.*")
+    flux_crds.kubectl("create", "rolebinding", "reader", "-n", fleet, "--role=reader",
+                      f"--user={user}")
+    everywhere, mine = start_ui(user), start_ui(user, "--watch-namespace", fleet)
+    page = browser.new_page()
+    try:
+        # across namespaces the user may list nothing: the API's refusal, per kind
+        page.goto(everywhere.url + "/#/")
+        expect(page.locator("#errors")).to_contain_text(
+            f'User "{user}" cannot list resource "kustomizations"', timeout=WAIT_MS)
+        expect(page.locator("tr.row")).to_have_count(0)
+        # in its namespace it sees its objects, failing first
+        page.goto(mine.url + "/#/")
+        rows = page.locator("tr.row")
+        expect(rows).to_have_count(3, timeout=WAIT_MS)
+        expect(rows.first).to_have_attribute("data-key", f"Kustomization/{fleet}/b-broken")
+        expect(page.locator("#errors")).to_be_empty()
+    finally:
+        page.close()
