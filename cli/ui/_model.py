@@ -32,6 +32,7 @@ __all__ = [
     "fleet_groups",
     "fleet_row",
     "focus",
+    "history_rows",
     "image_tables",
     "object_key",
     "state_of",
@@ -114,6 +115,20 @@ def fleet_groups(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out.sort(key=lambda g: (g["rank"], KIND_ORDER.get(g["kind"], len(KIND_ORDER)),
                             g["namespace"]))
     return out
+
+
+def history_rows(history: Iterable[Any]) -> list[dict[str, Any]]:
+    """`status.history` as table rows: a Kustomization snapshot's `metadata` (the source
+    `revision` it was built from, ...) spread into columns of their own, first; a
+    HelmRelease snapshot as it is."""
+    rows = []
+    for snapshot in history:
+        if not isinstance(snapshot, Mapping):
+            continue
+        extra = snapshot.get("metadata")
+        rest = {k: v for k, v in snapshot.items() if k != "metadata"}
+        rows.append({**extra, **rest} if isinstance(extra, Mapping) else dict(snapshot))
+    return rows
 
 
 # --- the graph ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from .._suspend import suspend
 from .._tree import _Builder
 from .._treefmt import Node, tree_to_dict
 from ._layout import layout
-from ._model import build_graph, fleet_groups, fleet_row, focus, image_tables
+from ._model import build_graph, fleet_groups, fleet_row, focus, history_rows, image_tables
 from ._watch import FleetCache
 
 __all__ = ["make_app"]
@@ -203,7 +203,7 @@ def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
         "row": fleet_row(obj),
         "object": obj,
         "conditions": status.get("conditions") or [],
-        "history": status.get("history") or [],
+        "history": history_rows(status.get("history") or []),
         "requestedAt": (md.get("annotations") or {}).get(meta.REQUESTED_AT_ANNOTATION, ""),
         "lastHandledReconcileAt": status.get("lastHandledReconcileAt", ""),
         "source": "",

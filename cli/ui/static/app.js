@@ -166,7 +166,7 @@ function objectView(kind, ns, name) {
     if (d.tree) parts.push(h("section", { id: "inventory" }, h("h2", {}, "Inventory"), h("ul", { class: "tree" }, treeList(d.tree))));
     if (d.history.length) {
       const cols = [...new Set(d.history.flatMap((s) => Object.keys(s)))];
-      parts.push(h("section", {}, h("h2", {}, "History"), table(cols, d.history.map((s) =>
+      parts.push(h("section", { id: "history" }, h("h2", {}, "History"), table(cols, d.history.map((s) =>
         cols.map((c) => (typeof s[c] === "object" ? JSON.stringify(s[c]) : s[c]))))));
     }
     main.replaceChildren(...parts);

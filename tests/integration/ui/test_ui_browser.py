@@ -124,15 +124,22 @@ def test_fleet_lists_what_get_all_lists(
 def test_object_page_shows_conditions_and_inventory(
     start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
 ) -> None:
+    snapshot = {"digest": "sha256:" + "1" * 64, "firstReconciled": NOW, "lastReconciled": NOW,
+                "lastReconciledDuration": "1.5s", "lastReconciledStatus": "ReconciliationSucceeded",
+                "totalReconciliations": 3, "metadata": {"revision": "main@sha1:feedbeef"}}
     _set_ready(flux_crds, fleet, "kustomization", "a-ok", True, "Applied revision: main@x",
                inventory={"entries": [{"id": f"{fleet}_web_apps_Deployment", "v": "v1"},
-                                      {"id": f"_{fleet}__Namespace", "v": "v1"}]})
+                                      {"id": f"_{fleet}__Namespace", "v": "v1"}]},
+               history=[snapshot])
     ui = start_ui()
     page.goto(f"{ui.url}/#/object/Kustomization/{fleet}/a-ok")
     expect(page.locator("#message")).to_have_text("Applied revision: main@x", timeout=WAIT_MS)
     expect(page.locator("#inventory")).to_contain_text(f"Deployment/{fleet}/web")
     expect(page.locator("#inventory")).to_contain_text(f"Namespace/{fleet}")
     expect(page.locator("#act-reconcile-with-source")).to_be_visible()
+    history = page.locator("#history tbody tr")
+    expect(history).to_have_count(1)
+    expect(history.locator("td").first).to_have_text("main@sha1:feedbeef")
 
 
 def test_reconcile_button_sets_requested_at(

@@ -18,6 +18,7 @@ from afflux.cli.ui._model import (
     fleet_groups,
     fleet_row,
     focus,
+    history_rows,
     image_tables,
     state_of,
 )
@@ -113,6 +114,24 @@ def test_fleet_groups_are_by_kind_and_namespace() -> None:
                            _row("Kustomization", "b", "x", "ready")])
     assert [(g["kind"], g["namespace"], len(g["rows"])) for g in groups] == [
         ("Kustomization", "a", 2), ("Kustomization", "b", 1)]
+
+
+@pytest.mark.parametrize(
+    ("history", "rows"),
+    [
+        pytest.param([{"digest": "sha256:1", "metadata": {"revision": "main@sha1:abc"},
+                       "totalReconciliations": 2}],
+                     [{"revision": "main@sha1:abc", "digest": "sha256:1",
+                       "totalReconciliations": 2}], id="kustomization-revision-first"),
+        pytest.param([{"chartVersion": "1.2.3", "status": "deployed"}],
+                     [{"chartVersion": "1.2.3", "status": "deployed"}], id="helmrelease-as-is"),
+        pytest.param(["junk", {"digest": "d"}], [{"digest": "d"}], id="non-objects-skipped"),
+    ],
+)
+def test_history_rows(history: list[Any], rows: list[dict[str, Any]]) -> None:
+    out = history_rows(history)
+    assert out == rows
+    assert [list(r) for r in out] == [list(r) for r in rows]  # column order too
 
 
 # --- the graph ---------------------------------------------------------------------------------
