@@ -18,6 +18,10 @@ from ._model import fleet_row, object_key
 __all__ = ["FleetCache"]
 
 Message = tuple[str, dict[str, Any]]
+#: Seconds between two looks for a kind the cluster does not serve (its CRD may come later).
+NOT_SERVED_RETRY = 60.0
+#: Seconds before a failed list or watch is tried again.
+ERROR_RETRY = 10.0
 
 
 def _slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -127,9 +131,9 @@ class FleetCache:
                             self._post(self._delete, _key(obj))
                     if expired:
                         break
-            except KubeNotFound:  # the cluster does not serve this kind: nothing to watch
+            except KubeNotFound:  # the cluster does not serve this kind (yet): look again later
                 self._post(self._replace, kind, [])
-                return
+                self._stop.wait(NOT_SERVED_RETRY)
             except (KubeError, Unreachable) as err:
                 self._post(self._error, kind, err.message)
-                self._stop.wait(10)
+                self._stop.wait(ERROR_RETRY)
