@@ -141,9 +141,10 @@ function objectView(kind, ns, name) {
   const main = document.getElementById("main");
   const key = `${kind}/${ns}/${name}`;
   const render = async () => {
+    const seq = ++me.seq;
     const resp = await fetch(`/api/object/${encodeURIComponent(kind)}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`);
     const d = await resp.json();
-    if (view !== me) return;  // the user went elsewhere meanwhile
+    if (view !== me || seq !== me.seq) return;  // the user went elsewhere, or a newer answer came
     if (!resp.ok) { main.replaceChildren(h("h2", {}, key), h("p", { class: "error" }, d.error)); return; }
     const r = d.row;
     const buttons = [h("button", { id: "act-reconcile", onclick: () => act("reconcile", kind, ns, name) }, "Reconcile")];
@@ -171,7 +172,9 @@ function objectView(kind, ns, name) {
     }
     main.replaceChildren(...parts);
   };
-  const me = { name: "object", render, onChange: debounce((row) => { if (row.key === key) render(); }, 100) };
+  // filter, then debounce: a debounced call sees only the last change, maybe another object's
+  const later = debounce(render, 100);
+  const me = { name: "object", seq: 0, render, onChange: (row) => { if (row.key === key) later(); } };
   return me;
 }
 
@@ -209,9 +212,9 @@ function graphView() {
     box = { x: px - (px - box.x) * f, y: py - (py - box.y) * f, w: box.w * f, h: box.h * f }; setBox();
   }, { passive: false });
   const render = async () => {
-    const q = encodeURIComponent(filter.value);
+    const q = encodeURIComponent(filter.value), seq = ++me.seq;
     const g = await (await fetch(`/api/graph?applied=${applied.checked ? 1 : 0}&q=${q}`)).json();
-    if (view !== me) return;
+    if (view !== me || seq !== me.seq) return;
     const pos = new Map(g.nodes.map((n) => [n.id, n]));
     const edges = g.edges.map((e) => {
       const a = pos.get(e.source), b = pos.get(e.target);
@@ -243,7 +246,7 @@ function graphView() {
   const refit = () => { box = null; render(); };
   applied.addEventListener("change", refit);
   filter.addEventListener("input", debounce(refit, 250));
-  const me = { name: "graph", render, onChange: debounce(render, 500) };
+  const me = { name: "graph", seq: 0, render, onChange: debounce(render, 500) };
   return me;
 }
 
@@ -253,8 +256,9 @@ function imagesView() {
   const main = document.getElementById("main");
   const link = (r) => h("a", { href: objectHref(r.key.split("/")[0], r.namespace, r.name) }, `${r.namespace}/${r.name}`);
   const render = async () => {
+    const seq = ++me.seq;
     const t = await (await fetch("/api/images")).json();
-    if (view !== me) return;
+    if (view !== me || seq !== me.seq) return;
     main.replaceChildren(
       h("section", { id: "image-policies" }, h("h2", {}, "Image policies"),
         table(["state", "policy", "repository", "latest image", "previous", "message"], t.policies.map((r) =>
@@ -267,7 +271,8 @@ function imagesView() {
         table(["state", "repository", "image", "tags", "latest tags", "scanned", "message"], t.repositories.map((r) =>
           [badge(r.state), link(r), r.image, r.tags ?? "", r.latestTags.join(", "), r.scanned, r.message]))));
   };
-  const me = { name: "images", render, onChange: debounce((row) => { if (row.key.startsWith("Image")) render(); }, 200) };
+  const later = debounce(render, 200);
+  const me = { name: "images", seq: 0, render, onChange: (row) => { if (row.key.startsWith("Image")) later(); } };
   return me;
 }
 
