@@ -108,9 +108,12 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
         async def send(event: str, data: Any) -> None:
             await resp.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
-        try:
+        async def snapshot() -> None:
             await send("snapshot", {"rows": fleet.rows(),
                                     "errors": {k: v for k, v in fleet.errors.items() if v}})
+
+        try:
+            await snapshot()
             while True:
                 try:
                     message = await asyncio.wait_for(queue.get(), KEEPALIVE)
@@ -119,9 +122,12 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
                     continue
                 if message is None:
                     break
-                await send(*message)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+                if message[0] == "resync":
+                    await snapshot()
+                else:
+                    await send(*message)
+        except ConnectionResetError:
+            pass  # the page went away
         finally:
             fleet.unsubscribe(queue)
         return resp

@@ -37,7 +37,11 @@ def _key(obj: dict[str, Any]) -> str:
 
 class FleetCache:
     """The Flux objects the user may see, kept current by watches; subscribers get
-    ("upsert", row), ("delete", {"key"}), ("kinderror", {"kind", "message"}) messages."""
+    ("upsert", row), ("delete", {"key"}), ("kinderror", {"kind", "message"}) messages, and
+    ("resync", {}) in place of all of them when more than `backlog` wait (a page that does
+    not read: it is sent the whole fleet again instead)."""
+
+    backlog = 10_000
 
     def __init__(self, connect: Callable[[], Kube], nouns: tuple[Noun, ...] = NOUNS,
                  namespace: str | None = None) -> None:
@@ -77,7 +81,12 @@ class FleetCache:
 
     def _publish(self, message: Message) -> None:
         for q in self._subscribers:
-            q.put_nowait(message)
+            if q.qsize() >= self.backlog:  # a page that does not keep up: start it over
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait(("resync", {}))
+            else:
+                q.put_nowait(message)
 
     def _upsert(self, obj: dict[str, Any]) -> None:
         self.objects[_key(obj)] = obj

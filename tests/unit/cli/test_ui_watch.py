@@ -118,3 +118,16 @@ def test_fleet_cache_watches_one_namespace_when_asked() -> None:
     kube = ScriptedKube([[_ks("a")]], [])
     asyncio.run(_messages(kube, 1, namespace="apps"))
     assert kube.namespaces == ["apps"]
+
+
+def test_a_subscriber_that_falls_behind_is_sent_a_resync_instead() -> None:
+    async def run() -> list[tuple[str, str]]:
+        cache = FleetCache(lambda: None, nouns=())  # type: ignore[arg-type,return-value]
+        cache.backlog = 3
+        queue = cache.subscribe()
+        for i in range(5):  # nobody reads: the fourth finds three waiting
+            cache._upsert(_ks(f"k{i}"))
+        got = [queue.get_nowait() for _ in range(queue.qsize())]
+        return [(kind, str(m.get("key", ""))) for kind, m in got if m is not None]
+
+    assert asyncio.run(run()) == [("resync", ""), ("upsert", "Kustomization/apps/k4")]
