@@ -32,6 +32,7 @@ from . import (
     _tree,
     _trigger,
     _version,
+    ui,
 )
 from ._argparse import FluxArgumentParser
 from ._context import add_global_flags, fill_global_defaults
@@ -63,6 +64,7 @@ _COMMANDS = (
     _trigger,
     _completion,
     _migrate,
+    ui,
 )
 
 

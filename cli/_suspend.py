@@ -26,7 +26,7 @@ from ._objects import get_object, list_objects
 from ._reconcile import request_reconcile, wait_reconciled
 from ._status import has_status
 
-__all__ = ["register", "run_resume", "run_suspend", "suspend_patch"]
+__all__ = ["register", "run_resume", "run_suspend", "suspend", "suspend_patch"]
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -85,14 +85,19 @@ def suspend_patch(kind: str, suspend: bool, requested_at: str | None = None
     return patch
 
 
+def suspend(ctx: Context, noun: Noun, name: str, namespace: str) -> None:
+    """Suspend one object (a merge patch, as flux's field manager)."""
+    ctx.kube.merge_patch(resource_of(noun.kind), name, namespace,
+                         suspend_patch(noun.kind.KIND, True), field_manager=meta.CLI_FIELD_MANAGER)
+
+
 def run_suspend(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     noun: Noun = args.noun
     kind = noun.kind.KIND
     for name in _targets(ctx, args, "suspend"):
         ctx.printer.action(f"suspending {kind} {name} in {ctx.namespace} namespace")
-        ctx.kube.merge_patch(resource_of(noun.kind), name, ctx.namespace,
-                             suspend_patch(kind, True), field_manager=meta.CLI_FIELD_MANAGER)
+        suspend(ctx, noun, name, ctx.namespace)
         ctx.printer.success(f"{kind} suspended")
     return 0
 

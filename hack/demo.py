@@ -142,6 +142,8 @@ def main() -> int:
             say(f"KEEP=1: the dev environment keeps running (export KUBECONFIG="
                 f"{STATE / 'cluster' / 'kubeconfig'}; `afflux dev down --state-dir {STATE}` "
                 "stops it)")
+            say(f"The web UI: `KUBECONFIG={STATE / 'cluster' / 'kubeconfig'} .venv/bin/afflux "
+                "ui`, then open http://127.0.0.1:9080/")
         elif step != "start":
             say("Stopping the dev environment")
             afflux("dev", "down", "--state-dir", str(STATE), check=False)
