@@ -289,7 +289,10 @@ class DevEnvironment:
         if not files:
             raise DevEnvError(f"no CRDs in {CRD_DIR}: run `make manifests`")
         crds = self._conversion(state).crds(yaml.safe_load(f.read_text()) for f in files)
-        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux",
+        # As afflux-dev, not as afflux: bootstrap --local applies the CRDs again as afflux
+        # without a conversion webhook target (kustomize-controller keeps applying them), and
+        # would otherwise take away the loopback target set here.
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-dev",
                      "-f", "-", input="\n".join(json.dumps(d) for d in crds))
         self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
                      *[f"crd/{d['metadata']['name']}" for d in crds])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .._context import Context
+from .._context import Context, overrides_of
 from .._errors import CLIError
 from .._kube import Kube
 
@@ -28,8 +28,6 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                        description="Serve a web UI over the Flux objects with your kubeconfig.")
     p.add_argument("--addr", type=parse_addr, default=parse_addr(DEFAULT_ADDR),
                    metavar="HOST:PORT", help=f"where to listen (default {DEFAULT_ADDR})")
-    p.add_argument("--as", dest="as_user", metavar="USER",
-                   help="act as this user (Impersonate-User; your kubeconfig needs the right)")
     p.add_argument("--watch-namespace", metavar="NAMESPACE",
                    help="show only this namespace's objects (for a user who may not list "
                    "them in every namespace; default: all namespaces)")
@@ -45,10 +43,9 @@ def run(args: argparse.Namespace) -> int:
     host, port = args.addr
 
     def connect() -> Kube:
-        kube = Kube.connect(args.kubeconfig, args.context)
-        if args.as_user:
-            kube.api_client.set_default_header("Impersonate-User", args.as_user)
-        return kube
+        # the global connection flags (--as, --as-group, --token, ...) apply, as to every
+        # command: the UI acts as that user
+        return Kube.connect(args.kubeconfig, args.context, overrides=overrides_of(args))
 
     ctx.kube.server_version()  # fail now, with the CLI's message, if the cluster is not there
     shown = f"[{host}]" if ":" in host else host
