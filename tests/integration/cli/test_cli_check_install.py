@@ -15,6 +15,7 @@ from afflux.api import KINDS
 from afflux.cli import main
 from afflux.cli._errors import EXIT_UNREACHABLE
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_controllers import conversion
 
 pytestmark = pytest.mark.integration
 
@@ -94,9 +95,14 @@ def test_install_export_applies_with_server_dry_run(afflux: Run, flux_crds: Clus
         "source-controller", "kustomize-controller", "helm-controller",
         "notification-controller"}
     assert kinds.index("Deployment") > kinds.index("ClusterRoleBinding")
+    # The export names the operators' Services as conversion webhooks; this cluster's CRDs
+    # name the test session's loopback URLs, and a CRD may name only one of the two: point
+    # the export's CRDs where the cluster's are, as `afflux install` does when it applies.
+    docs = [next(iter(conversion().crds([d]))) if d["kind"] == "CustomResourceDefinition"
+            else d for d in docs]
     done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
                              "--field-manager=afflux", "--force-conflicts", "-f", "-",
-                             input=res.out, check=False)
+                             input=yaml.safe_dump_all(docs), check=False)
     assert done.returncode == 0, done.stderr
 
 
