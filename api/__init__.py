@@ -1,6 +1,6 @@
 """afflux.api: the Flux v2 API as typed Python models, shared by every afflux component.
 
-* The thirteen kinds (GitRepository ... Receiver) with their spec and status models, and
+* The fifteen kinds (GitRepository ... Receiver, ExternalArtifact, ArtifactGenerator) with their spec and status models, and
   ``KINDS`` / ``kind_for`` / ``kind_by_name`` / ``parse_object`` to find them.
 * Format helpers for the strings Flux tools exchange: revisions and digests, Go durations,
   inventory ids, artifact paths and URLs, Helm release names, webhook paths.
@@ -21,6 +21,7 @@ from ._common import (
     CrossNamespaceDependencyReference,
     Image,
     KubeConfigReference,
+    KubeConfigSourceReference,
     LabelSelector,
     LocalObjectReference,
     NamespacedObjectKindReference,
@@ -108,10 +109,21 @@ from ._revision import (
     same_revision,
     verify_digest,
 )
+from ._source_extensions_v1beta1 import (
+    ArtifactGenerator,
+    ArtifactGeneratorError,
+    ArtifactGeneratorSpec,
+    ArtifactGeneratorStatus,
+    CopyOperation,
+    OutputArtifact,
+)
 from ._source_v1 import (
     Bucket,
     BucketSpec,
     BucketStatus,
+    ExternalArtifact,
+    ExternalArtifactSpec,
+    ExternalArtifactStatus,
     GitRepository,
     GitRepositoryInclude,
     GitRepositoryRef,
@@ -136,7 +148,9 @@ __all__ = [
     # kinds and registry
     "KINDS",
     "Alert",
+    "ArtifactGenerator",
     "Bucket",
+    "ExternalArtifact",
     "GitRepository",
     "HelmChart",
     "HelmRelease",
@@ -157,12 +171,18 @@ __all__ = [
     "AccessFrom",
     "AlertSpec",
     "Artifact",
+    "ArtifactGeneratorError",
+    "ArtifactGeneratorSpec",
+    "ArtifactGeneratorStatus",
     "BucketSpec",
     "BucketStatus",
     "Condition",
+    "CopyOperation",
     "CrossNamespaceDependencyReference",
     "DriftDetection",
     "EventSourceReference",
+    "ExternalArtifactSpec",
+    "ExternalArtifactStatus",
     "GitRepositoryInclude",
     "GitRepositoryRef",
     "GitRepositorySpec",
@@ -187,6 +207,7 @@ __all__ = [
     "ImageUpdateAutomationStatus",
     "Install",
     "KubeConfigReference",
+    "KubeConfigSourceReference",
     "KustomizationSpec",
     "KustomizationStatus",
     "LabelSelector",
@@ -194,6 +215,7 @@ __all__ = [
     "NamespacedObjectKindReference",
     "NamespacedObjectReference",
     "OCILayerSelector",
+    "OutputArtifact",
     "OCIRepositoryRef",
     "OCIRepositorySpec",
     "OCIRepositoryStatus",

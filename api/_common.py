@@ -26,6 +26,7 @@ __all__ = [
     "JSON6902",
     "JSON6902Patch",
     "KubeConfigReference",
+    "KubeConfigSourceReference",
     "LabelSelector",
     "LabelSelectorRequirement",
     "LocalObjectReference",
@@ -188,6 +189,29 @@ class KubeConfigReference(Model):
     secret_ref: SecretKeyReference = field(
         doc="Secret holding the kubeconfig; the key defaults to 'value', then 'value.yaml'.",
         required=True,
+    )
+
+
+class KubeConfigSourceReference(Model):
+    """Flux 2.7+'s kubeConfig: a kubeconfig in a Secret, or a ConfigMap that names a remote
+    cluster reached with workload identity (keys `provider`, `address`, `ca.crt`,
+    `serviceAccountName`, `audiences`, `cluster`); exactly one of the two."""
+
+    VALIDATIONS = (
+        Rule("has(self.configMapRef) || has(self.secretRef)",
+             "one of configMapRef or secretRef is required",
+             lambda s: "configMapRef" in s or "secretRef" in s),
+        Rule("!has(self.configMapRef) || !has(self.secretRef)",
+             "configMapRef and secretRef are mutually exclusive",
+             lambda s: not ("configMapRef" in s and "secretRef" in s)),
+    )
+
+    config_map_ref: LocalObjectReference | None = field(
+        doc="ConfigMap with the remote cluster's provider (generic, aws, azure, gcp), address, "
+        "ca.crt, serviceAccountName and audiences."
+    )
+    secret_ref: SecretKeyReference | None = field(
+        doc="Secret holding the kubeconfig; the key defaults to 'value', then 'value.yaml'."
     )
 
 

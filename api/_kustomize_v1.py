@@ -14,7 +14,7 @@ from ._common import (
     STATUS_COLUMN,
     CrossNamespaceDependencyReference,
     Image,
-    KubeConfigReference,
+    KubeConfigSourceReference,
     LocalObjectReference,
     NamespacedObjectKindReference,
     Patch,
@@ -28,6 +28,8 @@ from ._model import Model, duration, field
 from ._refs import ObjectRef, parse_inventory_id
 
 __all__ = [
+    "BUILD_METADATA",
+    "SUBSTITUTE_STRATEGIES",
     "CommonMetadata",
     "CrossNamespaceSourceReference",
     "CustomHealthCheck",
@@ -47,6 +49,9 @@ GROUP = _meta.KUSTOMIZE_GROUP
 VERSION = "v1"
 
 DELETION_POLICIES = ("MirrorPrune", "Delete", "WaitForTermination", "Orphan")
+SUBSTITUTE_STRATEGIES = ("WithVariables", "Always")
+#: `spec.buildMetadata` values: kustomize's `buildMetadata` options of the same names.
+BUILD_METADATA = ("originAnnotations", "transformerAnnotations")
 
 
 class CommonMetadata(Model):
@@ -93,6 +98,12 @@ class PostBuild(Model):
     )
     substitute_from: list[SubstituteReference] | None = field(
         doc="ConfigMaps and Secrets with more variables; later ones win over earlier ones."
+    )
+    substitute_strategy: str | None = field(
+        doc="When to substitute: WithVariables (the default) only when some variable or "
+        "source is defined; Always also without any, so that ${var:=default} and $${var} "
+        "are resolved.",
+        enum=SUBSTITUTE_STRATEGIES,
     )
 
 
@@ -146,8 +157,9 @@ class KustomizationSpec(Model):
     retry_interval: str | None = duration(
         doc="How soon to retry after a failure; the interval by default."
     )
-    kube_config: KubeConfigReference | None = field(
-        doc="Apply to a remote cluster with this kubeconfig."
+    kube_config: KubeConfigSourceReference | None = field(
+        doc="Apply to a remote cluster: a kubeconfig in a Secret, or a ConfigMap naming the "
+        "cluster's address and CA for workload-identity access."
     )
     path: str | None = field(
         doc="Directory in the artifact to build; the artifact root by default. A "
@@ -197,8 +209,14 @@ class KustomizationSpec(Model):
     health_check_exprs: list[CustomHealthCheck] | None = field(
         doc="CEL health checks for custom resources, used with wait or healthChecks."
     )
-    drift_ignore_rules: list[DriftIgnoreRule] | None = field(
-        doc="Paths drift correction leaves alone."
+    ignore: list[DriftIgnoreRule] | None = field(
+        doc="Fields drift detection and correction leave alone on objects that exist: the "
+        "listed JSON pointers are not applied, so other controllers may own them."
+    )
+    build_metadata: list[str] | None = field(
+        doc="kustomize build metadata to add to the objects: originAnnotations (where each "
+        "object came from), transformerAnnotations (which transformers changed it).",
+        item_enum=BUILD_METADATA,
     )
 
 

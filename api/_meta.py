@@ -27,6 +27,8 @@ RELEASED: Final = "Released"
 TEST_SUCCESS: Final = "TestSuccess"
 REMEDIATED: Final = "Remediated"
 DRIFTED: Final = "Drifted"
+#: afflux: a prune that would delete too much of the inventory waits to be allowed.
+PRUNE_HELD: Final = "PruneHeld"
 
 #: Conditions whose True status means something is wrong (kstatus "abnormal-true").
 NEGATIVE_POLARITY: Final = frozenset(
@@ -39,6 +41,7 @@ NEGATIVE_POLARITY: Final = frozenset(
         INCLUDE_UNAVAILABLE,
         BUILD_FAILED_CONDITION,
         DRIFTED,
+        PRUNE_HELD,
     }
 )
 
@@ -106,12 +109,18 @@ FINALIZER: Final = "finalizers.fluxcd.io"
 
 #: Prefix of afflux's own bookkeeping annotations (kopf progress and diff-base).
 AFFLUX_ANNOTATION_PREFIX: Final = "afflux.toolkit.fluxcd.io"
+#: The revision (as status.lastAttemptedRevision writes it) whose held prune is allowed.
+ALLOW_PRUNE_ANNOTATION: Final = f"{AFFLUX_ANNOTATION_PREFIX}/allow-prune"
+#: `disabled` turns the mass-deletion guard off for one Kustomization.
+PRUNE_GUARD_ANNOTATION: Final = f"{AFFLUX_ANNOTATION_PREFIX}/prune-guard"
 
 #: Field manager of the CLI's requestedAt patches (what `flux reconcile` uses).
 CLI_FIELD_MANAGER: Final = "flux-client-side-apply"
 
 # --- API groups ------------------------------------------------------------------------------
 SOURCE_GROUP: Final = "source.toolkit.fluxcd.io"
+#: Flux 2.7's source-watcher API (ArtifactGenerator).
+SOURCE_EXTENSIONS_GROUP: Final = "source.extensions.fluxcd.io"
 HELM_GROUP: Final = "helm.toolkit.fluxcd.io"
 IMAGE_GROUP: Final = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP: Final = "notification.toolkit.fluxcd.io"

@@ -13,7 +13,15 @@ from ._image_v1 import ImagePolicy, ImageRepository, ImageUpdateAutomation
 from ._kustomize_v1 import Kustomization
 from ._notification_v1 import Receiver
 from ._notification_v1beta3 import Alert, Provider
-from ._source_v1 import Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository
+from ._source_extensions_v1beta1 import ArtifactGenerator
+from ._source_v1 import (
+    Bucket,
+    ExternalArtifact,
+    GitRepository,
+    HelmChart,
+    HelmRepository,
+    OCIRepository,
+)
 
 __all__ = ["KINDS", "kind_by_name", "kind_for", "kind_of", "parse_object"]
 
@@ -24,6 +32,8 @@ KINDS: tuple[type[Resource], ...] = (
     HelmRepository,
     HelmChart,
     Bucket,
+    ExternalArtifact,
+    ArtifactGenerator,
     Kustomization,
     HelmRelease,
     ImageRepository,

@@ -17,6 +17,7 @@ from ._common import (
     AccessFrom,
     Artifact,
     LocalObjectReference,
+    NamespacedObjectKindReference,
     PrinterColumn,
     ReconcileStatus,
     Resource,
@@ -29,6 +30,9 @@ __all__ = [
     "BucketSpec",
     "BucketStatus",
     "ChartVerification",
+    "ExternalArtifact",
+    "ExternalArtifactSpec",
+    "ExternalArtifactStatus",
     "GitRepository",
     "GitRepositoryInclude",
     "GitRepositoryRef",
@@ -698,4 +702,52 @@ class Bucket(Resource):
     spec: BucketSpec = field(doc="Which bucket to download.", required=True)
     status: BucketStatus = field(
         doc=_STATUS_DOC, default={"observedGeneration": -1}, python_default=False
+    )
+
+
+# --- ExternalArtifact -------------------------------------------------------------------------
+
+
+class ExternalArtifactSpec(Model):
+    """Who produces the artifact."""
+
+    source_ref: NamespacedObjectKindReference | None = field(
+        doc="The object that produces this artifact (an ArtifactGenerator, or a third-party "
+        "controller's object)."
+    )
+
+
+class ExternalArtifactStatus(ReconcileStatus):
+    """The artifact, written by its producer."""
+
+    artifact: Artifact | None = field(
+        doc="The artifact the producer stored; consumers download it and verify its digest."
+    )
+
+
+class ExternalArtifact(Resource):
+    """An artifact produced outside source-controller's own kinds (Flux 2.7+)."""
+
+    GROUP = GROUP
+    VERSION = VERSION
+    KIND = "ExternalArtifact"
+    PLURAL = "externalartifacts"
+    SHORT_NAMES = ("ea",)
+    CATEGORIES = _CATEGORIES
+    PRINTER_COLUMNS = (
+        AGE_COLUMN,
+        READY_COLUMN,
+        STATUS_COLUMN,
+        PrinterColumn("Source", "string", ".spec.sourceRef.name"),
+        _REVISION_COLUMN,
+    )
+    DESCRIPTION = (
+        "ExternalArtifact is an artifact another controller produced (an ArtifactGenerator, "
+        "for one); Kustomizations and HelmReleases can use it as their source."
+    )
+
+    spec: ExternalArtifactSpec = field(doc="Who produces the artifact.", required=True)
+    status: ExternalArtifactStatus = field(
+        doc="The artifact, written by its producer.", default={"observedGeneration": -1},
+        python_default=False,
     )

@@ -131,7 +131,7 @@ def git_repository(
         spec["secretRef"] = {"name": secret_ref}
     paths = _split_list(ignore_paths)
     if paths:
-        spec["ignore"] = "\n".join(paths) + "\n"
+        spec["ignore"] = "\n".join(paths)  # as flux joins them: no final newline
     if recurse_submodules:
         spec["recurseSubmodules"] = True
     if provider and provider != "generic":
@@ -174,7 +174,7 @@ def oci_repository(
         spec["insecure"] = True
     paths = _split_list(ignore_paths)
     if paths:
-        spec["ignore"] = "\n".join(paths) + "\n"
+        spec["ignore"] = "\n".join(paths)  # as flux joins them: no final newline
     return _object(OCIRepository, name, namespace, labels, spec)
 
 

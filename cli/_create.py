@@ -12,18 +12,22 @@ its schema offline first, so a bad flag is reported before anything is sent.
 from __future__ import annotations
 
 import argparse
+import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import yaml
 
 from afflux.api import meta, validate_object
 
-from . import _build
+from . import _build, _buildhr, _buildsecrets
 from ._context import Context
 from ._errors import CLIError
 from ._format import dump_yaml
 from ._kinds import Noun, controller_for, noun_for_kind
-from ._kube import ResourceType, resource_of
+from ._kube import NAMESPACES, SECRETS, ResourceType, resource_of
 from ._status import Outcome, readiness, ready_message, success_message
 from ._wait import wait_for
 
@@ -43,10 +47,18 @@ def _common(p: argparse.ArgumentParser, interval: bool = True) -> None:
                    help="set labels on the object (repeat, or comma-separate)")
     if interval:
         p.add_argument("--interval", default="1m", help="how often to reconcile (default 1m)")
+    else:  # flux's `create` takes it everywhere (and ignores it where there is no interval)
+        p.add_argument("--interval", default="1m", help=argparse.SUPPRESS)
+
+
+def _fetch_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fetch-timeout",
+                   help="spec.timeout: how long a fetch by source-controller may take")
 
 
 def _git_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the Git repository URL (http(s):// or ssh://)")
     p.add_argument("--branch", help="the branch to follow (default master)")
     p.add_argument("--tag", help="the tag to follow")
@@ -65,10 +77,14 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
                    help="check out the submodules too")
     p.add_argument("--provider", choices=("generic", "azure", "github"),
                    help="who authenticates (default generic)")
+    p.add_argument("--ca-file", help="a CA certificate file for an https:// server (goes into "
+                   "the Secret <name> with the credentials)")
+    p.add_argument("--proxy-secret-ref", help="a Secret with the proxy address and credentials")
 
 
 def _oci_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the OCI repository URL, oci://host/path")
     p.add_argument("--tag", help="the tag to follow")
     p.add_argument("--tag-semver", "--semver", dest="semver", help="a semver range of tags")
@@ -77,12 +93,32 @@ def _oci_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=("generic", "aws", "azure", "gcp"))
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP")
     p.add_argument("--ignore-paths", action="append", help="paths to leave out")
+    p.add_argument("--cert-ref", "--cert-secret-ref", dest="cert_ref",
+                   help="a Secret with the registry's CA / client certificate (certSecretRef)")
+    p.add_argument("--proxy-secret-ref", help="a Secret with the proxy address and credentials")
+    p.add_argument("--service-account", help="a ServiceAccount whose image pull secrets to use")
+    _verify_flags(p)
+
+
+def _verify_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verify-provider", choices=_buildhr.VERIFY_PROVIDERS,
+                   help="verify the signature with this provider")
+    p.add_argument("--verify-secret-ref", help="a Secret with the public keys to verify with")
+    p.add_argument("--verify-issuer", help="a regular expression of the OIDC issuer (keyless)")
+    p.add_argument("--verify-subject",
+                   help="a regular expression of the OIDC subject (keyless)")
 
 
 def _helm_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--url", required=True, help="the Helm repository URL (http(s):// or oci://)")
     p.add_argument("--secret-ref", help="a Secret with the repository credentials")
+    p.add_argument("-u", "--username", help="basic auth user (creates the Secret helm-<name>)")
+    p.add_argument("-p", "--password", help="basic auth password")
+    p.add_argument("--cert-file", help="a TLS client certificate file (with --key-file)")
+    p.add_argument("--key-file", help="the TLS client key file")
+    p.add_argument("--ca-file", help="a CA certificate file for the repository's server")
     p.add_argument("--pass-credentials", action="store_true",
                    help="pass the credentials to every domain the index links to")
     p.add_argument("--oci-provider", dest="provider", choices=("generic", "aws", "azure", "gcp"))
@@ -90,12 +126,17 @@ def _helm_flags(p: argparse.ArgumentParser) -> None:
 
 def _bucket_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
+    _fetch_timeout(p)
     p.add_argument("--bucket-name", required=True, help="the name of the bucket")
     p.add_argument("--endpoint", required=True, help="the bucket's endpoint address")
     p.add_argument("--provider", default="generic", choices=("generic", "aws", "azure", "gcp"))
     p.add_argument("--region", help="the bucket's region")
     p.add_argument("--insecure", action="store_true", help="talk to the endpoint over HTTP")
     p.add_argument("--secret-ref", help="a Secret with `accesskey` and `secretkey`")
+    p.add_argument("--access-key", help="the access key (creates the Secret bucket-<name>)")
+    p.add_argument("--secret-key", help="the secret key")
+    p.add_argument("--proxy-secret-ref", help="a Secret with the proxy address and credentials")
+    p.add_argument("--ignore-paths", action="append", help="paths to leave out")
 
 
 def _ks_flags(p: argparse.ArgumentParser) -> None:
@@ -124,7 +165,8 @@ def _image_repo_flags(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--image", required=True, help="the image repository, e.g. ghcr.io/org/app")
     p.add_argument("--secret-ref", help="a Secret of type kubernetes.io/dockerconfigjson")
-    p.add_argument("--cert-secret-ref", help="a Secret with the registry's CA / client cert")
+    p.add_argument("--cert-ref", "--cert-secret-ref", dest="cert_secret_ref",
+                   help="a Secret with the registry's CA / client cert")
     p.add_argument("--scan-timeout", help="spec.timeout of a scan")
     p.add_argument("--provider", choices=("generic", "aws", "azure", "gcp"))
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP")
@@ -161,10 +203,162 @@ def _secret_git_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-u", "--username", help="basic auth user")
     p.add_argument("-p", "--password", help="basic auth password (or the SSH key passphrase)")
     p.add_argument("--bearer-token", help="a bearer token (http(s) only)")
-    p.add_argument("--ca-file", help="a CA certificate file for the Git server")
+    p.add_argument("--ca-crt-file", "--ca-file", dest="ca_file",
+                   help="a CA certificate file for the Git server")
     p.add_argument("--private-key-file", help="the SSH private key file (identity)")
     p.add_argument("--known-hosts-file", help="a known_hosts file with the server's host key")
     p.add_argument("--known-hosts", help="known_hosts lines (instead of --known-hosts-file)")
+
+
+def _hr_flags(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--source", help="the chart's source: <kind>/<name>[.<namespace>], kind "
+                   "HelmRepository, GitRepository or Bucket")
+    p.add_argument("--chart", help="the chart's name (HelmRepository) or path (Git, Bucket)")
+    p.add_argument("--chart-version", help="a version or semver range of the chart")
+    p.add_argument("--chart-ref", help="a chart artifact instead: <kind>/<name>[.<namespace>], "
+                   "kind OCIRepository or HelmChart")
+    p.add_argument("--chart-interval", help="how often the HelmChart checks for a new chart")
+    p.add_argument("--reconcile-strategy", default="ChartVersion",
+                   help="when the chart is rebuilt: ChartVersion (default) or Revision")
+    p.add_argument("--release-name",
+                   help="the Helm release's name (default [<target-namespace>-]<name>)")
+    p.add_argument("--target-namespace", help="the namespace to install into")
+    p.add_argument("--storage-namespace",
+                   help="the namespace of the release's storage (default the target namespace)")
+    p.add_argument("--create-target-namespace", action="store_true",
+                   help="create the target namespace if it is missing")
+    p.add_argument("--depends-on", action="append",
+                   help="HelmReleases to be ready first: [<namespace>/]<name> (repeat or "
+                        "comma-separate)")
+    p.add_argument("--service-account", help="the ServiceAccount to impersonate")
+    p.add_argument("--crds", choices=_buildhr.CRDS_POLICIES, help="the upgrade CRDs policy")
+    p.add_argument("--values", action="append",
+                   help="local values.yaml files, merged in order (repeat or comma-separate)")
+    p.add_argument("--values-from", action="append",
+                   help="Secret/<name> or ConfigMap/<name> with a values.yaml key (repeat)")
+    p.add_argument("--kubeconfig-secret-ref",
+                   help="a Secret with the kubeconfig of the cluster to install into")
+
+
+def _chart_flags(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--source", required=True,
+                   help="the source in the same namespace: <kind>/<name>, kind "
+                        "HelmRepository, GitRepository or Bucket")
+    p.add_argument("--chart", required=True, help="the chart's name or path in the source")
+    p.add_argument("--chart-version", help="a version or semver range of the chart")
+    p.add_argument("--reconcile-strategy", default="ChartVersion",
+                   help="when the chart is rebuilt: ChartVersion (default) or Revision")
+    _verify_flags(p)
+
+
+def _provider_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--type", dest="type_", required=True,
+                   help="the provider type: slack, msteams, generic, github, ...")
+    p.add_argument("--channel", help="the channel to post to (chat providers)")
+    p.add_argument("--username", help="the bot user name")
+    p.add_argument("--address", help="the webhook / API address, or the Git repository URL")
+    p.add_argument("--secret-ref", help="a Secret with the token (or the address)")
+
+
+def _alert_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--provider-ref", required=True, help="the Provider to send to")
+    p.add_argument("--event-source", dest="event_sources", action="append",
+                   help="objects whose events to send: <kind>/<name>[.<namespace>], name may be "
+                        "* (repeat or comma-separate)")
+    p.add_argument("--event-severity", choices=("info", "error"),
+                   help="the lowest severity to send (default info)")
+
+
+def _receiver_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--type", dest="type_", required=True, choices=_buildhr.RECEIVER_TYPES,
+                   help="the webhook's sender")
+    p.add_argument("--secret-ref", required=True,
+                   help="a Secret with the `token` the webhook path is made from")
+    p.add_argument("--resource", dest="resources", action="append",
+                   help="objects to reconcile on a call: <kind>/<name> (repeat or "
+                        "comma-separate)")
+    p.add_argument("--event", dest="events", action="append",
+                   help="the sender's event types to accept, e.g. push (repeat or "
+                        "comma-separate)")
+
+
+def _tenant_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--with-namespace", dest="namespaces", action="append", required=True,
+                   help="a namespace of the tenant (repeat or comma-separate)")
+    p.add_argument("--cluster-role", default="cluster-admin",
+                   help="the ClusterRole the tenant's RoleBinding grants (default "
+                        "cluster-admin)")
+    p.add_argument("--with-service-account",
+                   help="the tenant's ServiceAccount (default the tenant's name)")
+    p.add_argument("--skip-namespace", action="store_true",
+                   help="do not create the namespaces (they exist)")
+
+
+def _secret_tls_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-crt-file", help="the TLS client certificate file")
+    p.add_argument("--tls-key-file", help="the TLS client key file")
+    p.add_argument("--ca-crt-file", help="a CA certificate file")
+
+
+def _secret_helm_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("-u", "--username", help="basic auth user")
+    p.add_argument("-p", "--password", help="basic auth password")
+    _secret_tls_files(p)
+
+
+def _secret_tls_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    _secret_tls_files(p)
+
+
+def _secret_oci_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--url", required=True, help="the registry address, e.g. ghcr.io/org/charts")
+    p.add_argument("-u", "--username", required=True, help="the registry user")
+    p.add_argument("-p", "--password", required=True, help="the registry password or token")
+
+
+def _secret_proxy_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--address", required=True, help="the proxy address, e.g. http://proxy:3128")
+    p.add_argument("-u", "--username", help="the proxy user")
+    p.add_argument("-p", "--password", help="the proxy password")
+
+
+def _secret_notation_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--trust-policy-file", required=True, help="the notation trust policy file")
+    p.add_argument("--ca-cert-file", action="append", required=True,
+                   help="a root CA certificate file, .crt or .pem (repeat or comma-separate)")
+
+
+def _secret_githubapp_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--app-id", required=True, help="the GitHub App's ID")
+    p.add_argument("--app-installation-id", help="the installation's ID")
+    p.add_argument("--app-installation-owner", help="or the installation's owner (user/org)")
+    p.add_argument("--app-private-key", required=True, help="the App's private key file")
+    p.add_argument("--app-base-url", help="the GitHub API address (GitHub Enterprise)")
+
+
+def _secret_receiver_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--type", dest="receiver_type", choices=_buildsecrets.RECEIVER_TYPES,
+                   help="the Receiver type")
+    # `--token` is the global one (the API bearer token) everywhere else: here it is the
+    # webhook token, as in flux, and the API connection does not take it (`token_is_local`)
+    p.set_defaults(token_is_local=True)
+    p.add_argument("--hostname", help="the hostname of the webhook URL, e.g. flux.example.com")
+    p.add_argument("--email-claim", help="IAM service account email, required for gcr")
+    p.add_argument("--audience-claim",
+                   help="custom OIDC token audience for gcr (default the webhook URL)")
 
 
 # --- builders from args --------------------------------------------------------------------------
@@ -195,44 +389,114 @@ def _secret_from(args: argparse.Namespace, name: str, ns: str,
     )
 
 
+def _with(doc: dict[str, Any], args: argparse.Namespace | None = None,
+          **fields: Any) -> dict[str, Any]:
+    """Add the spec fields that are set (not None), and `--fetch-timeout` as spec.timeout, and
+    keep the spec's keys sorted."""
+    if args is not None and getattr(args, "fetch_timeout", None):
+        fields["timeout"] = _build.go_duration(args.fetch_timeout, "--fetch-timeout")
+    spec = {**doc["spec"], **{k: v for k, v in fields.items() if v is not None}}
+    doc["spec"] = dict(sorted(spec.items()))
+    return doc
+
+
+def _ref(name: str | None) -> dict[str, str] | None:
+    return {"name": name} if name else None
+
+
 def _git(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
     docs: list[dict[str, Any]] = []
     secret_ref = args.secret_ref
-    if args.username or args.private_key_file:
+    if args.ca_file and urlparse(args.url).scheme == "ssh":
+        raise _build.BuildError("--ca-file is for https:// URLs; Git over SSH checks the host "
+                                "key (--known-hosts-file)")
+    if args.username or args.private_key_file or args.ca_file:
         if secret_ref:
             raise _build.BuildError("give --secret-ref or credentials, not both")
         docs.append(_secret_from(args, name, ns, labels))
         secret_ref = name
-    docs.append(_build.git_repository(
+    docs.append(_with(_build.git_repository(
         name, ns, url=args.url, branch=args.branch, tag=args.tag, semver=args.semver,
         commit=args.commit, ref_name=args.ref_name, interval=args.interval,
         secret_ref=secret_ref, ignore_paths=args.ignore_paths,
         recurse_submodules=args.recurse_submodules, provider=args.provider, labels=labels,
-    ))
+    ), args, proxySecretRef=_ref(args.proxy_secret_ref)))
     return docs
 
 
 def _oci(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
-    return [_build.oci_repository(
+    doc = _build.oci_repository(
         name, ns, url=args.url, tag=args.tag, semver=args.semver, digest=args.digest,
         interval=args.interval, secret_ref=args.secret_ref, provider=args.provider,
         insecure=args.insecure, ignore_paths=args.ignore_paths, labels=labels,
-    )]
+    )
+    verify = _buildhr.verification(args.verify_provider, args.verify_secret_ref,
+                                   args.verify_issuer, args.verify_subject)
+    return [_with(doc, args, certSecretRef=_ref(args.cert_ref),
+                  proxySecretRef=_ref(args.proxy_secret_ref),
+                  serviceAccountName=args.service_account or None, verify=verify)]
+
+
+def _credentials_note(args: argparse.Namespace, secret_name: str) -> None:
+    """flux leaves credentials out of `--export` (they go into a Secret only when it applies):
+    say so rather than drop them silently."""
+    if args.export:
+        args.notes.append(f"the credentials are not exported: create the Secret {secret_name} "
+                          f"with `afflux create secret ...` and pass --secret-ref={secret_name}")
 
 
 def _helm(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
-    return [_build.helm_repository(
-        name, ns, url=args.url, interval=args.interval, secret_ref=args.secret_ref,
-        pass_credentials=args.pass_credentials, provider=args.provider, labels=labels,
-    )]
+    docs: list[dict[str, Any]] = []
+    secret_ref = args.secret_ref
+    has_credentials = any((args.username, args.password, args.cert_file, args.key_file,
+                           args.ca_file))
+    if has_credentials and secret_ref:
+        raise _build.BuildError("give --secret-ref or credentials, not both")
+    if has_credentials:
+        if bool(args.cert_file) != bool(args.key_file):
+            raise _build.BuildError("--cert-file and --key-file go together")
+        secret_name = f"helm-{name}"
+        if args.export:
+            _credentials_note(args, secret_name)
+        else:
+            docs.append(_buildsecrets.helm_secret(
+                secret_name, ns, username=args.username, password=args.password,
+                tls_crt=_read(args.cert_file, "--cert-file"),
+                tls_key=_read(args.key_file, "--key-file"),
+                ca_crt=_read(args.ca_file, "--ca-file"), labels=labels))
+            secret_ref = secret_name
+    docs.append(_with(_build.helm_repository(
+        name, ns, url=args.url, interval=args.interval, secret_ref=secret_ref,
+        pass_credentials=args.pass_credentials and bool(secret_ref), provider=args.provider,
+        labels=labels,
+    ), args))
+    return docs
 
 
 def _bucket(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
-    return [_build.bucket(
+    docs: list[dict[str, Any]] = []
+    secret_ref = args.secret_ref
+    if bool(args.access_key) != bool(args.secret_key):
+        raise _build.BuildError("--access-key and --secret-key go together")
+    if args.access_key and secret_ref:
+        raise _build.BuildError("give --secret-ref or --access-key/--secret-key, not both")
+    if args.access_key:
+        secret_name = f"bucket-{name}"
+        if args.export:
+            _credentials_note(args, secret_name)
+        else:
+            docs.append(_buildsecrets.secret(
+                secret_name, ns, {"accesskey": args.access_key, "secretkey": args.secret_key},
+                labels=labels))
+            secret_ref = secret_name
+    paths = _build._split_list(args.ignore_paths)
+    docs.append(_with(_build.bucket(
         name, ns, bucket_name=args.bucket_name, endpoint=args.endpoint, provider=args.provider,
         region=args.region, insecure=args.insecure, interval=args.interval,
-        secret_ref=args.secret_ref, labels=labels,
-    )]
+        secret_ref=secret_ref, labels=labels,
+    ), args, proxySecretRef=_ref(args.proxy_secret_ref),
+        ignore="\n".join(paths) if paths else None))
+    return docs
 
 
 def _ks(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
@@ -280,6 +544,133 @@ def _secret_git(args: argparse.Namespace, name: str, ns: str,
     return [_secret_from(args, name, ns, labels)]
 
 
+def _load_values(files: Sequence[str] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in _build._split_list(files):
+        text = _read(path, "--values") or ""
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise CLIError(f"--values {path}: not YAML: {err}") from None
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise CLIError(f"--values {path}: expected a map of values")
+        merged = _buildhr.merge_values(merged, doc)
+    return merged
+
+
+def _hr(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return [_buildhr.helm_release(
+        name, ns, source=args.source, chart=args.chart, chart_version=args.chart_version,
+        chart_ref=args.chart_ref, chart_interval=args.chart_interval,
+        reconcile_strategy=args.reconcile_strategy, release_name=args.release_name,
+        target_namespace=args.target_namespace, storage_namespace=args.storage_namespace,
+        create_target_namespace=args.create_target_namespace, depends_on=args.depends_on,
+        service_account=args.service_account, crds=args.crds,
+        values=_load_values(args.values), values_from=args.values_from,
+        kubeconfig_secret_ref=args.kubeconfig_secret_ref, interval=args.interval, labels=labels,
+    )]
+
+
+def _chart(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return [_buildhr.helm_chart(
+        name, ns, source=args.source, chart=args.chart, chart_version=args.chart_version,
+        reconcile_strategy=args.reconcile_strategy, verify_provider=args.verify_provider,
+        verify_secret_ref=args.verify_secret_ref, verify_issuer=args.verify_issuer,
+        verify_subject=args.verify_subject, interval=args.interval, labels=labels,
+    )]
+
+
+def _provider(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return [_buildhr.alert_provider(
+        name, ns, type_=args.type_, channel=args.channel, username=args.username,
+        address=args.address, secret_ref=args.secret_ref, labels=labels,
+    )]
+
+
+def _alert(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return [_buildhr.alert(
+        name, ns, provider_ref=args.provider_ref, event_sources=args.event_sources,
+        event_severity=args.event_severity, labels=labels,
+    )]
+
+
+def _receiver(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return [_buildhr.receiver(
+        name, ns, type_=args.type_, secret_ref=args.secret_ref, resources=args.resources,
+        events=args.events, labels=labels,
+    )]
+
+
+def _tenant(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -> list[dict]:
+    return _buildsecrets.tenant(
+        name, args.namespaces, cluster_role=args.cluster_role,
+        service_account=args.with_service_account, skip_namespace=args.skip_namespace,
+        labels=labels,
+    )
+
+
+def _secret_helm(args: argparse.Namespace, name: str, ns: str,
+                 labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.helm_secret(
+        name, ns, username=args.username, password=args.password,
+        tls_crt=_read(args.tls_crt_file, "--tls-crt-file"),
+        tls_key=_read(args.tls_key_file, "--tls-key-file"),
+        ca_crt=_read(args.ca_crt_file, "--ca-crt-file"), labels=labels,
+    )]
+
+
+def _secret_tls(args: argparse.Namespace, name: str, ns: str,
+                labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.tls_secret(
+        name, ns, tls_crt=_read(args.tls_crt_file, "--tls-crt-file"),
+        tls_key=_read(args.tls_key_file, "--tls-key-file"),
+        ca_crt=_read(args.ca_crt_file, "--ca-crt-file"), labels=labels,
+    )]
+
+
+def _secret_oci(args: argparse.Namespace, name: str, ns: str,
+                labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.oci_secret(name, ns, url=args.url, username=args.username,
+                                     password=args.password, labels=labels)]
+
+
+def _secret_proxy(args: argparse.Namespace, name: str, ns: str,
+                  labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.proxy_secret(name, ns, address=args.address, username=args.username,
+                                       password=args.password, labels=labels)]
+
+
+def _secret_notation(args: argparse.Namespace, name: str, ns: str,
+                     labels: dict[str, str]) -> list[dict]:
+    certs = {Path(f).name: _read(f, "--ca-cert-file") or ""
+             for f in _build._split_list(args.ca_cert_file)}
+    return [_buildsecrets.notation_secret(
+        name, ns, trust_policy=_read(args.trust_policy_file, "--trust-policy-file") or "",
+        ca_certs=certs, labels=labels,
+    )]
+
+
+def _secret_githubapp(args: argparse.Namespace, name: str, ns: str,
+                      labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.github_app_secret(
+        name, ns, app_id=args.app_id,
+        private_key=_read(args.app_private_key, "--app-private-key") or "",
+        installation_id=args.app_installation_id,
+        installation_owner=args.app_installation_owner, base_url=args.app_base_url,
+        labels=labels,
+    )]
+
+
+def _secret_receiver(args: argparse.Namespace, name: str, ns: str,
+                     labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.receiver_secret(
+        name, ns, type_=args.receiver_type or "", token=args.token or secrets.token_hex(32),
+        hostname=args.hostname or "", email_claim=args.email_claim,
+        audience_claim=args.audience_claim, labels=labels)]
+
+
 # --- the command ------------------------------------------------------------------------------
 
 #: (words, flags, builder, help)
@@ -288,8 +679,16 @@ _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse.ArgumentParser], None
     (("source", "git"), _git_flags, _git, "create or update a GitRepository"),
     (("source", "oci"), _oci_flags, _oci, "create or update an OCIRepository"),
     (("source", "helm"), _helm_flags, _helm, "create or update a HelmRepository"),
+    (("source", "chart"), _chart_flags, _chart, "create or update a HelmChart"),
     (("source", "bucket"), _bucket_flags, _bucket, "create or update a Bucket"),
     (("kustomization",), _ks_flags, _ks, "create or update a Kustomization"),
+    (("helmrelease",), _hr_flags, _hr, "create or update a HelmRelease"),
+    (("alert-provider",), _provider_flags, _provider,
+     "create or update a notification Provider"),
+    (("alert",), _alert_flags, _alert, "create or update an Alert"),
+    (("receiver",), _receiver_flags, _receiver, "create or update a Receiver"),
+    (("tenant",), _tenant_flags, _tenant,
+     "create or update a tenant: namespaces, a ServiceAccount and a RoleBinding each"),
     (("image", "repository"), _image_repo_flags, _image_repo,
      "create or update an ImageRepository"),
     (("image", "policy"), _image_policy_flags, _image_policy, "create or update an ImagePolicy"),
@@ -297,9 +696,23 @@ _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse.ArgumentParser], None
      "create or update an ImageUpdateAutomation"),
     (("secret", "git"), _secret_git_flags, _secret_git,
      "create or update a Secret with Git credentials"),
+    (("secret", "helm"), _secret_helm_flags, _secret_helm,
+     "create or update a Secret with Helm repository credentials"),
+    (("secret", "oci"), _secret_oci_flags, _secret_oci,
+     "create or update a registry (dockerconfigjson) Secret"),
+    (("secret", "tls"), _secret_tls_flags, _secret_tls,
+     "create or update a Secret with TLS certificates"),
+    (("secret", "proxy"), _secret_proxy_flags, _secret_proxy,
+     "create or update a Secret with a proxy address and credentials"),
+    (("secret", "notation"), _secret_notation_flags, _secret_notation,
+     "create or update a Secret with notation CA certificates and trust policy"),
+    (("secret", "githubapp"), _secret_githubapp_flags, _secret_githubapp,
+     "create or update a Secret with GitHub App credentials"),
+    (("secret", "receiver"), _secret_receiver_flags, _secret_receiver,
+     "create or update a Secret with a Receiver's webhook token (and its URL)"),
 )
 _ALIASES = {"source": ["sources"], "image": ["images"], "kustomization": ["ks"],
-            "secret": ["secrets"], "repository": ["repo"]}
+            "secret": ["secrets"], "repository": ["repo"], "helmrelease": ["hr"]}
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -325,22 +738,42 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
 
 
 def _check_offline(doc: dict[str, Any]) -> None:
-    if doc.get("kind") == "Secret":
+    if doc.get("kind") in _CORE_KINDS:
         return
     problems = validate_object(doc)
     if problems:
         raise CLIError(f"the {doc['kind']} would be rejected: " + "; ".join(problems))
 
 
+#: The Kubernetes kinds `create` makes besides Flux's (secrets, tenants).
+_CORE_KINDS: dict[str, ResourceType] = {
+    "Secret": SECRETS,
+    "Namespace": NAMESPACES,
+    "ServiceAccount": ResourceType("", "v1", "ServiceAccount", "serviceaccounts"),
+    "RoleBinding": ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding",
+                                "rolebindings"),
+}
+
+
 def _rt_of(doc: dict[str, Any]) -> ResourceType:
-    if doc["kind"] == "Secret":
-        return ResourceType("", "v1", "Secret", "secrets")
+    if doc["kind"] in _CORE_KINDS:
+        return _CORE_KINDS[doc["kind"]]
     return resource_of(noun_for_kind(doc["kind"]).kind)
+
+
+def _waits(doc: dict[str, Any]) -> bool:
+    """Whether a controller reports on the object: not for core kinds, Alerts, Providers
+    (no status in v1beta3) and OCI HelmRepositories (static, as in flux)."""
+    kind = doc["kind"]
+    if kind in _CORE_KINDS or kind in ("Alert", "Provider"):
+        return False
+    return not (kind == "HelmRepository" and doc["spec"].get("type") == "oci")
 
 
 def run(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     name, ns = args.name, ctx.namespace
+    args.notes = []
     try:
         labels = _build.parse_labels(args.label)
         docs = args.build(args, name, ns, labels)
@@ -348,26 +781,29 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err), f"see `afflux create {args.create_words} --help`") from None
     for doc in docs:
         _check_offline(doc)
+    for note in args.notes:
+        ctx.printer.warning(note)
     if args.export:
         ctx.printer.result(dump_yaml(docs), end="")
         return 0
     printer = ctx.printer
     for doc in docs:
-        kind = doc["kind"]
-        printer.generate(f"generating {kind}")
-        printer.action(f"applying {kind}")
-        existed = ctx.kube.get_or_none(_rt_of(doc), name, ns) is not None
-        ctx.kube.apply(_rt_of(doc), doc, field_manager=meta.CLI_FIELD_MANAGER)
-        printer.success(f"{kind} {'updated' if existed else 'created'}")
-        if kind != "Secret":
-            _wait_ready(ctx, noun_for_kind(kind), name, ns)
+        kind, meta_ = doc["kind"], doc["metadata"]
+        label = kind if kind not in _CORE_KINDS or kind == "Secret" else \
+            f"{kind} {meta_['name']}"
+        printer.generate(f"generating {label}")
+        printer.action(f"applying {label}")
+        rt = _rt_of(doc)
+        existed = ctx.kube.get_or_none(rt, meta_["name"], meta_.get("namespace")) is not None
+        ctx.kube.apply(rt, doc, field_manager=meta.CLI_FIELD_MANAGER)
+        printer.success(f"{label} {'updated' if existed else 'created'}")
+        if _waits(doc):
+            _wait_ready(ctx, noun_for_kind(kind), meta_["name"], meta_["namespace"])
     return 0
 
 
 def _wait_ready(ctx: Context, noun: Noun, name: str, ns: str) -> None:
     kind = noun.kind.KIND
-    if kind in ("Alert", "Provider"):
-        return
     ctx.printer.waiting(f"waiting for {kind} reconciliation")
 
     def decide(obj: dict[str, Any]) -> Outcome | None:

@@ -39,6 +39,8 @@ def _add_flags(p: argparse.ArgumentParser, single_kind: bool) -> None:
     p.add_argument("--status-selector", type=_status_selector, metavar="TYPE=STATUS",
                    help="only objects whose condition has that status, e.g. ready=false")
     p.add_argument("--no-header", action="store_true", help="leave out the table header")
+    p.add_argument("-l", "--label-selector", metavar="SELECTOR",
+                   help="only objects with these labels, e.g. app=web,tier!=db")
     if single_kind:
         p.add_argument("name", nargs="?", help="the name of one object")
         p.add_argument("-w", "--watch", action="store_true",
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
 
     def leaf(lp: argparse.ArgumentParser, noun: Noun) -> None:
         _add_flags(lp, single_kind=True)
+        if noun.kind.KIND in _columns.SHOW_SOURCE_KINDS:
+            lp.add_argument("--show-source", action="store_true",
+                            help=f"add a SOURCE column: each {noun.kind.KIND}'s source")
         lp.set_defaults(func=run, nouns=(noun,))
 
     def group_all(gp: argparse.ArgumentParser, group: str, members: tuple[Noun, ...]) -> None:
@@ -86,7 +91,8 @@ def list_kind(
     ns = None if ctx.all_namespaces else ctx.namespace
     try:
         objs, version = ctx.kube.list_with_version(
-            rt, ns, field_selector=f"metadata.name={name}" if name else None
+            rt, ns, field_selector=f"metadata.name={name}" if name else None,
+            label_selector=getattr(ctx.args, "label_selector", None),
         )
     except KubeNotFound:
         raise NotFoundError(
@@ -115,11 +121,15 @@ def run(args: argparse.Namespace) -> int:
     if args.output != "table":
         ctx.printer.result(_dump(shown, args.output, single=bool(name)), end="")
         return 0
-    if not objs:
-        ctx.printer.failure(f"no {noun.kind.KIND} objects found in {_where(ctx)}")
-        return 0
-    rows = _columns.table_rows(shown, all_namespaces=ctx.all_namespaces)
-    head = None if args.no_header else _columns.headers(noun.kind.KIND, ctx.all_namespaces)
+    if not objs:  # flux: an error (exit 1), unlike `get all`
+        raise CLIError(f"no {noun.kind.KIND} objects found in {_where(ctx)}",
+                       f"`afflux get {noun.get_cli} -A` lists them in every namespace"
+                       if not ctx.all_namespaces else "")
+    show_source = getattr(args, "show_source", False)
+    rows = _columns.table_rows(shown, all_namespaces=ctx.all_namespaces,
+                               show_source=show_source)
+    head = None if args.no_header else _columns.headers(noun.kind.KIND, ctx.all_namespaces,
+                                                        show_source)
     ctx.printer.result(render_table(head, rows), end="")
     return 0
 
@@ -170,9 +180,12 @@ def _watch(
     head: list[str] | None = None
     widths: list[int] = []
     header_pending = False
+    show_source = getattr(args, "show_source", False)
     if args.output == "table":
-        head = None if args.no_header else _columns.headers(noun.kind.KIND, ctx.all_namespaces)
-        rows = _columns.table_rows(objs, all_namespaces=ctx.all_namespaces)
+        head = None if args.no_header else _columns.headers(noun.kind.KIND, ctx.all_namespaces,
+                                                            show_source)
+        rows = _columns.table_rows(objs, all_namespaces=ctx.all_namespaces,
+                                   show_source=show_source)
         if rows:
             printer.result(render_table(head, rows), end="")
         header_pending = not rows and head is not None  # with the first change, then
@@ -186,6 +199,7 @@ def _watch(
         for type_, obj in ctx.kube.watch(
             rt, ns, resource_version=version,
             field_selector=f"metadata.name={name}" if name else None,
+            label_selector=args.label_selector,
             timeout_seconds=max(1, min(int(remaining + 0.999), 300)),
         ):
             if type_ == "ERROR":  # resourceVersion too old: list again
@@ -195,7 +209,8 @@ def _watch(
             if type_ == "BOOKMARK" or not _filter([obj], args):
                 continue
             if args.output == "table":
-                row = _columns.table_rows([obj], all_namespaces=ctx.all_namespaces)
+                row = _columns.table_rows([obj], all_namespaces=ctx.all_namespaces,
+                                          show_source=show_source)
                 printer.result(render_table(head if header_pending else None, row, widths),
                                end="")
                 header_pending = False

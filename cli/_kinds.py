@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from afflux.api import (
     KINDS,
     Alert,
+    ArtifactGenerator,
     Bucket,
+    ExternalArtifact,
     GitRepository,
     HelmChart,
     HelmRelease,
@@ -85,6 +87,7 @@ class Noun:
 GROUP_WORDS: dict[str, tuple[str, ...]] = {
     "source": ("sources", "source"),
     "image": ("images", "image"),
+    "artifact": ("artifact", "artifacts"),
 }
 
 NOUNS: tuple[Noun, ...] = (
@@ -93,6 +96,8 @@ NOUNS: tuple[Noun, ...] = (
     Noun(HelmRepository, "helm", "source"),
     Noun(HelmChart, "chart", "source"),
     Noun(Bucket, "bucket", "source"),
+    Noun(ExternalArtifact, "external", "source"),
+    Noun(ArtifactGenerator, "generator", "artifact", aliases=("generators",)),
     Noun(Kustomization, "kustomization", aliases=("ks",), plural="kustomizations"),
     Noun(HelmRelease, "helmrelease", aliases=("hr",), plural="helmreleases"),
     Noun(ImageRepository, "repository", "image", aliases=("repositories", "repo")),
@@ -170,7 +175,10 @@ def add_noun_parsers(
 #: Verbs whose next word is a noun.
 KIND_VERBS = frozenset({"get", "reconcile", "suspend", "resume", "delete", "export"})
 #: Global options that take a value as the next argument.
-_VALUE_OPTIONS = frozenset({"-n", "--namespace", "--kubeconfig", "--context", "--timeout"})
+_VALUE_OPTIONS = frozenset({"-n", "--namespace", "--kubeconfig", "--context", "--timeout",
+                            "--server", "--token", "--as", "--as-group", "--as-uid",
+                            "--certificate-authority", "--client-certificate", "--client-key",
+                            "--cluster", "--user"})
 
 
 def _known_words() -> set[str]:

@@ -13,6 +13,7 @@ from . import (
     _bootstrap,
     _buildks,
     _check,
+    _completion,
     _create,
     _delete,
     _dev,
@@ -23,13 +24,17 @@ from . import (
     _get,
     _install,
     _logs,
+    _migrate,
     _reconcile,
     _stats,
     _suspend,
     _trace,
     _tree,
+    _trigger,
     _version,
+    ui,
 )
+from ._argparse import FluxArgumentParser
 from ._context import add_global_flags, fill_global_defaults
 from ._errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, CLIError
 from ._kinds import normalize_argv
@@ -56,13 +61,17 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _trigger,
+    _completion,
+    _migrate,
+    ui,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = FluxArgumentParser(add_help=False)
     add_global_flags(common)
-    parser = argparse.ArgumentParser(
+    parser = FluxArgumentParser(
         prog="afflux",
         description="afflux: GitOps for Kubernetes, speaking the Flux v2 APIs.",
         parents=[common],

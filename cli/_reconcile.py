@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from afflux.api import meta
@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         if noun.kind.KIND in ("Kustomization", "HelmRelease"):
             lp.add_argument("--with-source", action="store_true",
                             help="reconcile the source first")
+        if noun.kind.KIND == "Kustomization":
+            lp.add_argument("--allow-prune", action="store_true",
+                            help="allow the prune the mass-deletion guard holds for the "
+                            f"revision the Kustomization is at ({meta.ALLOW_PRUNE_ANNOTATION})")
         if noun.kind.KIND == "HelmRelease":
             lp.add_argument("--force", action="store_true",
                             help="force a one-off install or upgrade (reconcile.fluxcd.io/forceAt)")
@@ -64,6 +68,7 @@ def request_reconcile(
     namespace: str,
     *,
     extra_annotations: Sequence[str] = (),
+    set_annotations: Mapping[str, str] | None = None,
     spec_patch: dict[str, Any] | None = None,
 ) -> str:
     """Set requestedAt (and `extra_annotations` to the same value, plus an optional spec
@@ -71,6 +76,7 @@ def request_reconcile(
     requested = rfc3339_nano(time.time_ns())
     annotations = {meta.REQUESTED_AT_ANNOTATION: requested}
     annotations.update({a: requested for a in extra_annotations})
+    annotations.update(set_annotations or {})
     patch: dict[str, Any] = {"metadata": {"annotations": annotations}}
     if spec_patch:
         patch["spec"] = spec_patch
@@ -122,6 +128,7 @@ def reconcile(
     namespace: str,
     *,
     extra_annotations: Sequence[str] = (),
+    set_annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Refuse a suspended object; request a reconciliation; wait for it (kinds with status)."""
     kind = noun.kind.KIND
@@ -132,7 +139,8 @@ def reconcile(
             f"resume it with `afflux resume {noun.cli} {name} -n {namespace}`",
         )
     ctx.printer.action(f"annotating {kind} {name} in {namespace} namespace")
-    requested = request_reconcile(ctx, noun, name, namespace, extra_annotations=extra_annotations)
+    requested = request_reconcile(ctx, noun, name, namespace, extra_annotations=extra_annotations,
+                                  set_annotations=set_annotations)
     ctx.printer.success(f"{kind} annotated")
     if not has_status(obj):
         return obj
@@ -170,5 +178,13 @@ def run(args: argparse.Namespace) -> int:
         extra.append(meta.FORCE_AT_ANNOTATION)
     if getattr(args, "reset", False):
         extra.append(meta.RESET_AT_ANNOTATION)
-    reconcile(ctx, noun, name, namespace, extra_annotations=extra)
+    allowed: dict[str, str] = {}
+    if getattr(args, "allow_prune", False):
+        status = get_object(ctx, noun, name, namespace).get("status") or {}
+        revision = status.get("lastAttemptedRevision")
+        if not revision:
+            raise CLIError(f"{describe(noun, name, namespace)} has attempted no revision yet",
+                           "nothing is held before a revision was built")
+        allowed[meta.ALLOW_PRUNE_ANNOTATION] = str(revision)
+    reconcile(ctx, noun, name, namespace, extra_annotations=extra, set_annotations=allowed)
     return 0

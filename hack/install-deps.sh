@@ -11,6 +11,8 @@ packages=(
   openssl          # the test CA and the local cluster's PKI
   gnupg            # GPG: signed commits and tags (source verify, automation signing)
   age              # age keys for SOPS tests
+  prometheus-alertmanager  # a real Alertmanager for the alertmanager Provider's test
+  chromium         # the headless browser the UI's tests drive (Playwright, no browser download)
   ca-certificates
   make
   # the real node (NODE=real): container runtime, Pod network, Services, the image base

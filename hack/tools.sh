@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|sops|cosign|notation|coredns|podinfo)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|flux|coredns|podinfo)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -176,20 +176,70 @@ build_cosign() {
   go_install cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" \
     "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
 }
-# notation: the Go proxy serves its tags but not its version list, and `go install
-# pkg@version` asks for that list (deprecation check) and fails with 403. So the module
-# is downloaded at the pinned version and built in place, with its own go.mod and go.sum.
-build_notation() {
-  local v=$NOTATION_VERSION mod=github.com/notaryproject/notation
-  if have notation "$v"; then link notation "$v"; step "notation $v: cached"; return; fi
-  step "notation $v: building"
-  local dir=$work/notation-$v src
+# module_dir TOOL MODULE VERSION: download MODULE at VERSION into the module cache (read-only)
+# and print its directory.
+module_dir() {
+  local tool=$1 mod=$2 v=$3
+  go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' \
+    || fail "$tool" "go mod download $mod@$v" "$logs/$tool.log"
+}
+# build_module TOOL MODULE VERSION PKG LDFLAGS [ENV...]: download MODULE at VERSION and
+# build PKG in place, with the module's own go.mod and go.sum (for modules that
+# `go install pkg@version` cannot build), into the cache as TOOL-VERSION.
+build_module() {
+  local tool=$1 mod=$2 v=$3 pkg=$4 ldflags=$5; shift 5
+  if have "$tool" "$v"; then link "$tool" "$v"; step "$tool $v: cached"; return; fi
+  step "$tool $v: building"
+  local dir=$work/$tool-$v src
   rm -rf "$dir"; mkdir -p "$dir"
-  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail notation "go mod download $mod@$v" "$logs/notation.log"
-  (cd "$src" && run notation "go build" go build -trimpath \
-    -ldflags "-s -w -X $mod/internal/version.BuildMetadata=" -o "$dir/notation" ./cmd/notation)
-  install -m 0755 "$dir/notation" "$bin/notation-$v"; link notation "$v"
+  src=$(module_dir "$tool" "$mod" "$v")
+  (cd "$src" && run "$tool" "go build" env "$@" go build -trimpath -ldflags "$ldflags" -o "$dir/$tool" "$pkg")
+  install -m 0755 "$dir/$tool" "$bin/$tool-$v"; link "$tool" "$v"
+}
+# notation: the Go proxy serves its tags but not its version list, and `go install
+# pkg@version` asks for that list (deprecation check) and fails with 403.
+build_notation() {
+  build_module notation github.com/notaryproject/notation "$NOTATION_VERSION" ./cmd/notation \
+    "-s -w -X github.com/notaryproject/notation/internal/version.BuildMetadata="
+}
+# gitea: the Git forge notification-controller's commit-status and push-webhook tests run
+# against (sqlite, loopback; 10-20 min cold). Its module path differs from the one the proxy
+# serves it under and it has replace directives, so `go install` cannot build it. CGO stays
+# off: Gitea's default sqlite driver is the pure-Go one. No front-end assets: the tests use
+# only its API, its Git smart HTTP and its webhooks.
+# Its templates and options (locales) are read from disk at run time: they go to
+# $AFFLUX_CACHE/share/gitea-<version>, which the test harness passes as STATIC_ROOT_PATH.
+build_gitea() {
+  local v=$GITEA_VERSION mod=code.gitea.io/gitea share=$cache/share/gitea-$GITEA_VERSION src
+  build_module gitea "$mod" "$v" . "-s -w -X main.Version=${v#v}"
+  [[ -d $share/options && -d $share/templates ]] && return
+  src=$(module_dir gitea "$mod" "$v")
+  rm -rf "$share"; mkdir -p "$share"
+  cp -r "$src/templates" "$src/options" "$share/" && chmod -R u+w "$share"
+  step "gitea $v: templates and options in $share"
+}
+# flux: the real flux CLI, a test tool (tests/integration/fluxcli run it against afflux;
+# afflux never runs it). Its go.mod has a replace directive, so `go install pkg@version`
+# refuses it, and cmd/flux embeds manifests/*.yaml, which flux2's release build generates
+# and its module zip does not hold. So the module is downloaded at the pinned version,
+# copied to a writable directory, given one placeholder manifest (the CLI reads the
+# embedded manifests only for `flux install/bootstrap` without --manifests, which the tests
+# never run) and built with the version stamp its Makefile sets.
+build_flux() {
+  local v=$FLUX_VERSION mod=github.com/fluxcd/flux2/v2
+  if have flux "$v"; then link flux "$v"; step "flux $v: cached"; return; fi
+  step "flux $v: building"
+  local dir=$work/flux-$v src
+  rm -rf "$dir"; mkdir -p "$dir"
+  src=$(module_dir flux "$mod" "$v")
+  cp -r "$src" "$dir/src"; chmod -R u+w "$dir/src"
+  mkdir -p "$dir/src/cmd/flux/manifests"
+  printf '# placeholder: this flux build is a test tool and installs nothing\n' >"$dir/src/cmd/flux/manifests/placeholder.yaml"
+  (cd "$dir/src" && run flux "go build" go build -trimpath \
+    -ldflags "-s -w -X main.VERSION=${v#v}" -o "$dir/flux" ./cmd/flux)
+  install -m 0755 "$dir/flux" "$bin/flux-$v"; link flux "$v"
+  "$bin/flux" --version | grep -q "${v#v}" || fail flux "version stamp check" "$logs/flux.log"
+  rm -rf "$dir/src"
 }
 build_helm() {
   local minor; minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
@@ -197,14 +247,14 @@ build_helm() {
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
-all=(etcd kwok kustomize helm sops cosign notation kubernetes node coredns podinfo)
+all=(etcd kwok kustomize helm sops cosign notation gitea kubernetes flux node coredns podinfo)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|cosign|notation|kubernetes|node|coredns|podinfo) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

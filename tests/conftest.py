@@ -15,5 +15,7 @@ pytest_plugins = [
     "harness.fixtures_controllers",
     "harness.fixtures_helm",
     "harness.fixtures_s3",
+    "harness.alertmanager",
+    "harness.gitea",
     "harness.fixtures_realnode",
 ]

@@ -214,8 +214,10 @@ class PolicyReconcile:
             ctx.status["observedPreviousImage"] = policy.status.latest_image or (
                 f"{old.get('name', '')}:{old.get('tag', '')}"
             )
-        previous_ref = ctx.status.get("observedPreviousRef") or {}
-        message = compose_ready_message(name, tag, previous_ref.get("tag"))
+        # the previous tag only when this reconcile changed it: observedPreviousRef stays in
+        # the status afterwards, and a later reconcile of the same tag just resolved it
+        changed_from = old.get("tag") if old is not None and old != latest else None
+        message = compose_ready_message(name, tag, changed_from)
         ctx.set_ready(SUCCEEDED, message)
         if old != latest:
             await ctx.events.normal(SUCCEEDED, message)

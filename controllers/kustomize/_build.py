@@ -74,6 +74,7 @@ class BuildOptions:
     images: tuple[Mapping[str, Any], ...] = ()
     components: tuple[str, ...] = ()
     ignore_missing_components: bool = False
+    build_metadata: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> BuildOptions:
@@ -87,6 +88,7 @@ class BuildOptions:
             images=tuple(spec.get("images") or ()),
             components=tuple(spec.get("components") or ()),
             ignore_missing_components=bool(spec.get("ignoreMissingComponents")),
+            build_metadata=tuple(spec.get("buildMetadata") or ()),
         )
 
 
@@ -184,6 +186,11 @@ def overlay_kustomization(
             else:
                 images.append(entry)
         out["images"] = images
+    if options.build_metadata:
+        # kustomize's own `buildMetadata` (originAnnotations: config.kubernetes.io/origin;
+        # transformerAnnotations: alpha.config.kubernetes.io/transformations), kept unique
+        wanted = [*(out.get("buildMetadata") or []), *options.build_metadata]
+        out["buildMetadata"] = list(dict.fromkeys(wanted))
     return out
 
 

@@ -69,7 +69,12 @@ _FLOAT_RE = re.compile(
 _DIGITS = list("-+0123456789.")
 
 
-class KubeLoader(yaml.SafeLoader):
+#: LibYAML's parser when PyYAML was built with it (the resolvers and constructors below are
+#: Python either way, so both read alike); the pure-Python one otherwise.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class KubeLoader(_BaseLoader):  # type: ignore[valid-type, misc]
     """Reads YAML as Kubernetes' Go libraries do (see the module docstring)."""
 
     yaml_implicit_resolvers: dict = {}

@@ -7,7 +7,8 @@
 decides what may be applied, and a refusal is reported with the server's own words (which
 object, which verb, which user).
 
-`apply_phase` applies the built set with the server-side apply engine (`runtime._ssa`) under
+`apply_phase` first keeps the fields `spec.ignore` names as the cluster has them on the
+objects that exist (`_ignore`), then applies the built set with the server-side apply engine (`runtime._ssa`) under
 the field manager `kustomize-controller`, with Flux's per-object policies: `ssa: Merge |
 IfNotPresent | Ignore`, `reconcile: disabled`, `force: enabled` (or `spec.force`) to recreate on
 immutable fields, and kubectl's leftovers taken over unless `Merge`. Run every interval, the
@@ -17,7 +18,7 @@ what was applied, so nothing applied is ever forgotten (and nothing is pruned). 
 recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
 
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
-one lacks, in reverse apply order with background propagation, keeping those labelled or
+one lacks (unless the mass-deletion guard holds it: `_pruneguard`), in reverse apply order with background propagation, keeping those labelled or
 annotated `prune: disabled` / `reconcile: disabled` and those that no longer carry this
 Kustomization's owner labels. An object whose deletion fails (Forbidden, say) stays in the
 inventory, so the next run tries again and it is never orphaned; the failure is PruneFailed.
@@ -37,6 +38,7 @@ from afflux.api._meta import (
     KUSTOMIZE_RECONCILE_ANNOTATION,
     KUSTOMIZE_SSA_ANNOTATION,
     PRUNE_FAILED,
+    PRUNE_HELD,
     RECONCILIATION_FAILED,
 )
 from afflux.api._refs import ObjectRef as InventoryRef
@@ -58,11 +60,14 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     StallingError,
+    WaitingError,
     service_account_user,
 )
 
 from ._history import record_history
+from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
+from ._pruneguard import held_message, hold_prune
 from ._reconcile_build import SECRETS
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
 
@@ -140,7 +145,10 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
     ks = ctx.obj
     kubeconfig: bytes | None = None
     where = ""
-    if ks.spec.kube_config is not None:
+    if ks.spec.kube_config is not None and ks.spec.kube_config.config_map_ref is not None:
+        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
+                            "supported yet: use spec.kubeConfig.secretRef")
+    if ks.spec.kube_config is not None and ks.spec.kube_config.secret_ref is not None:
         ref = ks.spec.kube_config.secret_ref
         where = f"{ks.namespace}/{ref.name}"
         try:
@@ -191,10 +199,33 @@ def _old_entries(ctx: ReconcileContext[Kustomization]) -> list[Mapping[str, str]
     return list((status.get("inventory") or {}).get("entries") or [])
 
 
+async def with_ignored_fields(cluster: Cluster, objects: list[dict[str, Any]],
+                              rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`spec.ignore`: each existing object a rule selects, with the ignored fields as the
+    cluster has them (`_ignore`), so they are neither corrected nor reported as drift."""
+    out = []
+    for obj in objects:
+        paths = ignored_paths(rules, obj)
+        if paths:
+            key = ObjectKey.of(obj)
+            try:
+                live = await cluster.manager.get(key)
+            except ApiError as err:
+                raise GenericError(RECONCILIATION_FAILED,
+                                   f"{key.subject} get failed: {err}") from None
+            if live is not None:
+                obj = keep_live_values(obj, live, paths)
+        out.append(obj)
+    return out
+
+
 async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     ks = ctx.obj
     cluster = await target_cluster(ctx, state)
+    if ks.spec.ignore:
+        state.objects = await with_ignored_fields(
+            cluster, state.objects, [r.to_dict() for r in ks.spec.ignore])
     settings = state.services.settings
     options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
                             wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0))
@@ -222,9 +253,22 @@ async def prune_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     ks = ctx.obj
     if not ks.spec.prune:
         return None
-    stale = stale_refs(refs_from_entries(_old_entries(ctx)), refs_from_entries(state.entries))
+    old = _old_entries(ctx)
+    stale = stale_refs(refs_from_entries(old), refs_from_entries(state.entries))
     if not stale:
+        ctx.conditions.remove(PRUNE_HELD)
         return None
+    if hold_prune(state.services.settings.prune_guard, inventory=len(old), stale=len(stale),
+                  revision=state.revision, annotations=ctx.obj.annotations):
+        # Nothing is deleted and nothing is forgotten: the stale objects stay in the
+        # inventory until the revision is allowed (or Git brings them back).
+        state.entries = inventory_entries([*refs_from_entries(state.entries), *stale])
+        ctx.status["inventory"] = {"entries": state.entries}
+        message = held_message((r.kind for r in stale), len(old), state.revision, ks.name)
+        ctx.conditions.mark_true(PRUNE_HELD, PRUNE_HELD, message)
+        await ctx.events.record("Warning", PRUNE_HELD, message, event_metadata(state))
+        raise WaitingError(PRUNE_HELD, message, ks.interval)
+    ctx.conditions.remove(PRUNE_HELD)
     cluster = await target_cluster(ctx, state)
     options = DeleteOptions(blocker=lambda live: prune_blocker(live, ks.name, ks.namespace))
     try:

@@ -1,7 +1,7 @@
 """The source phases: find the Kustomization's source and its artifact, then download it.
 
-`source_phase` reads the object `spec.sourceRef` names (GitRepository, OCIRepository or
-Bucket; its namespace defaults to the Kustomization's) with the controller's own client.
+`source_phase` reads the object `spec.sourceRef` names (GitRepository, OCIRepository,
+Bucket or ExternalArtifact; its namespace defaults to the Kustomization's) with the controller's own client.
 A reference to another namespace is refused when the operator runs with
 `--no-cross-namespace-refs` (Stalled, AccessDenied). A source that does not exist, or has
 no artifact yet, is not an error to retry with backoff: Ready=False with ArtifactFailed and

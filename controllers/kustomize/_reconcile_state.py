@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -23,9 +22,12 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     Resource,
+    RunStates,
 )
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
+from ._buildcache import BuildCache
+from ._pruneguard import Guard
 from ._sops import DecryptionKeys
 
 __all__ = [
@@ -49,6 +51,7 @@ SOURCE_KINDS: dict[str, Resource] = {
     "GitRepository": Resource(SOURCE_GROUP, "v1", "GitRepository", "gitrepositories"),
     "OCIRepository": Resource(SOURCE_GROUP, "v1", "OCIRepository", "ocirepositories"),
     "Bucket": Resource(SOURCE_GROUP, "v1", "Bucket", "buckets"),
+    "ExternalArtifact": Resource(SOURCE_GROUP, "v1", "ExternalArtifact", "externalartifacts"),
 }
 
 STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"
@@ -76,12 +79,15 @@ class Settings:
     health_poll_interval: float = 2.0
     stage_wait_timeout: float = 60.0
     http_timeout: float = 60.0
+    prune_guard: Guard = Guard()
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
         gates = parse_feature_gates(getattr(extra, "feature_gates", None))
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
-                   health_poll_interval=getattr(extra, "health_poll_interval", 2.0))
+                   health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
+                   prune_guard=Guard(getattr(extra, "prune_guard_ratio", 0.5),
+                                     getattr(extra, "prune_guard_min", 10)))
 
 
 @dataclasses.dataclass
@@ -93,6 +99,7 @@ class Services:
     settings: Settings = Settings()
     fetch: Fetch | None = None
     artifacts: ArtifactCache = dataclasses.field(default_factory=ArtifactCache)
+    builds: BuildCache = dataclasses.field(default_factory=BuildCache)
 
 
 @dataclasses.dataclass
@@ -121,25 +128,19 @@ class RunState:
             self.checkout = None
 
 
-_RUNS: weakref.WeakKeyDictionary[ReconcileContext[Any], RunState] = weakref.WeakKeyDictionary()
+_RUNS: RunStates[RunState] = RunStates()
 
 
 def run_of(ctx: ReconcileContext[Kustomization]) -> RunState:
     """The run's shared state (attached by `begin`)."""
-    return _RUNS[ctx]
+    return _RUNS.of(ctx)
 
 
 def begin(services: Services) -> Callable[[ReconcileContext[Kustomization]],
                                           Awaitable[PhaseResult | None]]:
-    """The first phase: attach a fresh `RunState` carrying `services` to the context."""
-
-    async def begin_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
-        state = RunState(services)
-        _RUNS[ctx] = state
-        weakref.finalize(ctx, state.close)
-        return None
-
-    return begin_phase
+    """The first phase: attach a fresh `RunState` carrying `services` to the context (its
+    lease on the unpacked artifact is released when the run's context goes away)."""
+    return _RUNS.begin(lambda: RunState(services), RunState.close)
 
 
 def event_metadata(state: RunState) -> dict[str, str]:

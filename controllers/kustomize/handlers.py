@@ -5,11 +5,12 @@
 1. builds the `Services` the phases share (target-cluster clients under the field manager
    `kustomize-controller`, settings from the flags);
 2. registers the Kustomization `Reconciler` (`_reconcile`);
-3. watches GitRepositories, OCIRepositories and Buckets: when a source's
+3. watches GitRepositories, OCIRepositories, Buckets and ExternalArtifacts: when a source's
    `status.artifact.revision` changes (or the source goes), every Kustomization whose
    `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
-   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once;
+   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once
+   (not while its Ready is Unknown, a run in progress: they would only find it not ready);
 5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
    the data of one changes (or it goes), the Kustomizations of its namespace that read it
    (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
@@ -40,6 +41,7 @@ from afflux.controllers.runtime import (
 )
 
 from ._artifacts import MAX_BYTES, MAX_FILES, ArtifactCache, remove_leftovers
+from ._buildcache import DEFAULT_SIZE, BuildCache
 from ._reconcile import kustomization_reconciler
 from ._reconcile_build import CONFIGMAPS, SECRETS
 from ._reconcile_deps import depends_on
@@ -64,6 +66,27 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--artifact-max-files", type=positive_int_arg, default=MAX_FILES, metavar="N",
         help=f"most files an artifact may unpack to (default {MAX_FILES})")
+    parser.add_argument(
+        "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
+        help="memory for the last builds, reused while artifact, spec and keys are unchanged "
+        f"(default {DEFAULT_SIZE}; 0 turns the cache off)")
+    parser.add_argument(
+        "--prune-guard-ratio", type=_ratio, default=0.5, metavar="RATIO",
+        help="hold a prune that would delete more than this share of an inventory (default "
+        "0.5; 1 turns the guard off); see afflux.toolkit.fluxcd.io/allow-prune")
+    parser.add_argument(
+        "--prune-guard-min", type=int, default=10, metavar="N",
+        help="inventories of at most N objects are never held (default 10)")
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
+    return value
 
 
 def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -160,6 +183,8 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
     def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
         if not seen.again(event_type, body):
             return
+        if event_type != "DELETED" and readiness_key(body)[0] == "Unknown":
+            return  # a run in progress: its result will trigger them
         namespace, name = _identity(body)
         _trigger_all(scheduler, scheduler.find(lambda ks: depends_on(ks, namespace, name)))
 
@@ -183,7 +208,15 @@ def setup(operator: Operator) -> Services:
     extra = options.extra
     services = Services(clusters, settings, artifacts=ArtifactCache(
         on_download=downloaded, max_bytes=getattr(extra, "artifact_max_size", MAX_BYTES),
-        max_files=getattr(extra, "artifact_max_files", MAX_FILES)))
+        max_files=getattr(extra, "artifact_max_files", MAX_FILES)),
+        builds=BuildCache(
+            getattr(extra, "build_cache_size", DEFAULT_SIZE),
+            on_hit=operator.metrics.counter(
+                "afflux_build_cache_hits_total",
+                "Reconciles that reused the last build (same artifact, spec and keys)."),
+            on_miss=operator.metrics.counter(
+                "afflux_build_cache_misses_total",
+                "Reconciles that ran kustomize build (new artifact, spec or keys).")))
     scheduler = operator.register(kustomization_reconciler(services))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)

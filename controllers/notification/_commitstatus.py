@@ -1,13 +1,15 @@
 """Commit status Providers: the event's revision names the commit, and the status key is
 stable per object (`<kind>/<name>/<first group of the Provider's uid>`, lower case, as
-Flux's), so a later event updates the status instead of adding another. Pure, no I/O.
+Flux's), so a later event updates the status instead of adding another. Pure, no I/O. github and
+gitea statuses carry an `Unchanged` check: when the commit's combined status already shows
+the key with the same state and description, nothing is posted (as Flux's).
 
 | type            | request                                                                      |
 | --------------- | ---------------------------------------------------------------------------- |
 | github          | POST {api}/repos/{owner}/{repo}/statuses/{sha}, Bearer token                 |
 | gitlab          | POST {host}/api/v4/projects/{url-encoded path}/statuses/{sha}, PRIVATE-TOKEN |
 | gitea           | POST {host}/api/v1/repos/{owner}/{repo}/statuses/{sha}, `token` auth         |
-| bitbucket       | POST api.bitbucket.org/2.0/repositories/{ws}/{repo}/commit/{sha}/statuses/build, basic auth from `username:app-password` in the token |
+| bitbucket       | POST api.bitbucket.org/2.0/repositories/{ws}/{repo}/commit/{sha}/statuses/build (another host than bitbucket.org: that host), basic auth from `username:app-password` in the token |
 | bitbucketserver | POST {host}/rest/api/1.0/projects/{key}/repos/{repo}/commits/{sha}/builds, Bearer token or basic auth |
 | azuredevops     | POST dev.azure.com/{org}/{project}/_apis/git/repositories/{repo}/commits/{sha}/statuses?api-version=6.0, basic auth with the PAT |
 """
@@ -18,6 +20,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +31,7 @@ from ._providers import (
     OutgoingRequest,
     ProviderConfig,
     SkipEvent,
+    Unchanged,
     _json_request,
     _require_address,
     _require_token,
@@ -79,6 +83,16 @@ def _repo_path(address: str, parts_wanted: int | None = 2) -> tuple[str, list[st
     return f"{parts.scheme}://{parts.netloc}", segments
 
 
+def _unless_same(request: OutgoingRequest, combined_url: str, state_field: str
+                 ) -> OutgoingRequest:
+    """`request`, skipped when the commit's combined status (the newest status per context)
+    already has this context with the same state and description."""
+    payload = request.json()
+    unless = Unchanged(combined_url, "statuses", {"context": payload["context"]},
+                       {state_field: payload["state"], "description": payload["description"]})
+    return replace(request, unless=unless)
+
+
 def _github(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     api, owner, repo = github_repo(_require_address(config))
     sha = _commit(event)
@@ -86,7 +100,9 @@ def _github(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest
                "context": status_key(config, event), "description": _description(event)}
     headers = {"Accept": "application/vnd.github+json",
                "Authorization": f"Bearer {_require_token(config)}"}
-    return _json_request(config, f"{api}/repos/{owner}/{repo}/statuses/{sha}", payload, headers)
+    base = f"{api}/repos/{owner}/{repo}"
+    return _unless_same(_json_request(config, f"{base}/statuses/{sha}", payload, headers),
+                        f"{base}/commits/{sha}/status", "state")
 
 
 def _gitlab(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
@@ -106,8 +122,11 @@ def _gitea(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     sha = _commit(event)
     payload = {"state": "success" if _success(event) else "failure",
                "context": status_key(config, event), "description": _description(event)}
-    return _json_request(config, f"{host}/api/v1/repos/{owner}/{repo}/statuses/{sha}", payload,
-                         {"Authorization": f"token {_require_token(config)}"})
+    base = f"{host}/api/v1/repos/{owner}/{repo}"
+    request = _json_request(config, f"{base}/statuses/{sha}", payload,
+                            {"Authorization": f"token {_require_token(config)}"})
+    # Gitea's combined status names the state `status`
+    return _unless_same(request, f"{base}/commits/{sha}/status", "status")
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -115,7 +134,11 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def _bitbucket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
-    _, (workspace, repo) = _repo_path(_require_address(config))
+    host, (workspace, repo) = _repo_path(_require_address(config))
+    # bitbucket.org's API is api.bitbucket.org; any other host (a proxy, a test double)
+    # serves /2.0 itself
+    api = "https://api.bitbucket.org" if urlsplit(host).hostname in (
+        "bitbucket.org", "www.bitbucket.org") else host
     user, sep, password = _require_token(config, "'<username>:<app password>'").partition(":")
     if not sep:
         raise ConfigError("a bitbucket Provider's token must be '<username>:<app password>'")
@@ -126,8 +149,7 @@ def _bitbucket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequ
                "key": hashlib.sha1(key.encode()).hexdigest(),  # noqa: S324 - an id, not security
                "name": key, "description": _description(event),
                "url": f"https://bitbucket.org/{workspace}/{repo}/commits/{sha}"}
-    url = (f"https://api.bitbucket.org/2.0/repositories/{workspace}/{repo}/commit/{sha}"
-           "/statuses/build")
+    url = f"{api}/2.0/repositories/{workspace}/{repo}/commit/{sha}/statuses/build"
     return _json_request(config, url, payload, _basic(user, password))
 
 

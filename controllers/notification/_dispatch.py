@@ -52,7 +52,7 @@ from ._config import resolve_provider
 from ._event import from_core_event, group_of, is_flux_object, rate_limit_key
 from ._providers import ConfigError, SkipEvent, build_request
 from ._reconcile import ALERTS, PROVIDERS, Services
-from ._sender import DeliveryError, send
+from ._sender import UNCHANGED, DeliveryError, send
 
 __all__ = ["DISPATCHED_ANNOTATION", "EVENTS", "Dispatcher"]
 
@@ -260,14 +260,16 @@ class Dispatcher:
             await self._failure(provider, str(err), where)
             return
         try:
-            await send(request, timeout=resolved.timeout, tls=resolved.tls,
-                       proxy=resolved.proxy, retries=self.retries, backoff=self.backoff)
+            answered = await send(request, timeout=resolved.timeout, tls=resolved.tls,
+                                  proxy=resolved.proxy, retries=self.retries,
+                                  backoff=self.backoff)
         except DeliveryError as err:
             await self._failure(provider, f"sending to the {resolved.config.type} Provider "
                                 f"failed: {err}", where)
             return
         self._sent()
-        _log.info("sent notification", extra={
+        _log.info("notification not sent: the service already shows it" if answered == UNCHANGED
+                  else "sent notification", extra={
             **where, "involvedObject": f"{event['involvedObject'].get('kind')}/"
             f"{event['involvedObject'].get('namespace')}/{event['involvedObject'].get('name')}"})
         key = _ident(provider)

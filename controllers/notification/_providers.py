@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,10 +25,12 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 __all__ = [
     "BUILDERS",
+    "UNSUPPORTED",
     "ConfigError",
     "OutgoingRequest",
     "ProviderConfig",
     "SkipEvent",
+    "Unchanged",
     "build_request",
     "object_title",
 ]
@@ -64,12 +67,37 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """Skip the request when the service already shows the same thing: GET `url` (with the
+    request's headers), take the JSON list at `field` of the answer, find the first entry
+    with every `match` item; if it also has every `same` item, nothing is sent. (A commit
+    status whose state and description did not change is not posted again, as Flux's.)"""
+
+    url: str
+    field: str
+    match: Mapping[str, str]
+    same: Mapping[str, str]
+
+    def holds(self, answer: Any) -> bool:
+        entries = answer.get(self.field) if isinstance(answer, dict) else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict) and all(entry.get(k) == v for k, v in self.match.items()):
+                return all(entry.get(k) == v for k, v in self.same.items())
+        return False
+
+
+@dataclass(frozen=True)
 class OutgoingRequest:
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes | None
     secrets: tuple[str, ...] = ()
+    #: services that answer some errors with 200: the JSON field that says it went well and
+    #: its value on success (Slack's Web API: ("ok", True); Lark: ("code", 0))
+    success: tuple[str, Any] | None = None
+    #: what makes this request unnecessary (see `Unchanged`)
+    unless: Unchanged | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -107,10 +135,16 @@ def _require_token(config: ProviderConfig, what: str = "token") -> str:
 
 
 def _json_request(config: ProviderConfig, url: str, payload: Any,
-                  headers: Mapping[str, str] | None = None, method: str = "POST"
-                  ) -> OutgoingRequest:
+                  headers: Mapping[str, str] | None = None, method: str = "POST",
+                  success: tuple[str, Any] | None = None) -> OutgoingRequest:
     all_headers = {"Content-Type": "application/json", **(headers or {}), **config.headers}
-    return OutgoingRequest(method, url, all_headers, _dumps(payload), config.secrets)
+    return OutgoingRequest(method, url, all_headers, _dumps(payload), config.secrets, success)
+
+
+def _clip(text: Any, limit: int) -> str:
+    """`text` cut to `limit` characters (with an ellipsis when cut): services refuse longer."""
+    value = str(text or "")
+    return value if len(value) <= limit else value[: limit - 3] + "..."
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -162,8 +196,15 @@ def _slack_payload(config: ProviderConfig, event: Mapping[str, Any]) -> dict[str
 
 
 def _slack(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    if not config.token:  # an incoming webhook: the URL is the credential
+        return _json_request(config, _require_address(config), _slack_payload(config, event))
+    # a bot token: the Web API (chat.postMessage), which needs a channel and answers errors
+    # with 200 and {"ok": false}
+    if not config.channel:
+        raise ConfigError("a slack Provider with a bot token posts through chat.postMessage, "
+                          "which needs the channel in spec.channel")
     return _json_request(config, _require_address(config), _slack_payload(config, event),
-                         _bearer(config.token))
+                         _bearer(config.token), success=("ok", True))
 
 
 def _rocket(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
@@ -242,7 +283,7 @@ def _telegram(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingReque
         raise ConfigError("a telegram Provider needs the chat id in spec.channel")
     token = _require_token(config, "bot token")
     base = (config.address or "https://api.telegram.org").rstrip("/")
-    payload = {"chat_id": config.channel, "text": _text(event, "")}
+    payload = {"chat_id": config.channel, "text": _clip(_text(event, ""), 4096)}
     return _json_request(config, f"{base}/bot{token}/sendMessage", payload)
 
 
@@ -251,7 +292,9 @@ def _matrix(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest
         raise ConfigError("a matrix Provider needs the room id in spec.channel")
     token = _require_token(config, "access token")
     body = _dumps({"msgtype": "m.text", "body": _text(event, "")})
-    txn = hashlib.sha256(body).hexdigest()[:32]
+    # the transaction id makes a retry idempotent; the event's time keeps a later repeat of
+    # the same message (after the rate-limit window) from being taken for that retry
+    txn = hashlib.sha256(body + str(event.get("timestamp") or "").encode()).hexdigest()[:32]
     url = (f"{_require_address(config).rstrip('/')}/_matrix/client/v3/rooms/"
            f"{quote(config.channel, safe='')}/send/m.room.message/{txn}")
     headers = {"Content-Type": "application/json", **_bearer(token), **config.headers}
@@ -265,7 +308,7 @@ def _lark(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
                    "template": "red" if _is_error(event) else "green"},
         "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": _text(event, "**")}}],
     }}
-    return _json_request(config, _require_address(config), payload)
+    return _json_request(config, _require_address(config), payload, success=("code", 0))
 
 
 # --- incident and observability services ---------------------------------------------------
@@ -277,7 +320,8 @@ def _opsgenie(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingReque
         "description": event.get("message", ""),
         "details": _metadata(event),
         "priority": "P1" if _is_error(event) else "P5",
-        "tags": ["flux", str((event.get("involvedObject") or {}).get("kind", ""))],
+        "tags": [_clip(t, 50) for t in ("flux", str((event.get("involvedObject") or {}).get(
+            "kind", ""))) if t],
     }
     return _json_request(config, _require_address(config), payload,
                          {"Authorization": f"GenieKey {_require_token(config, 'API key')}"})
@@ -299,12 +343,13 @@ def _pagerduty(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequ
             "summary": f"{object_title(event)}: {event.get('message', '')}"[:1024],
             "source": str(event.get("reportingController") or "flux"),
             "severity": "error",
-            "timestamp": event.get("timestamp"),
             "component": str(inv.get("name", "")),
             "group": str(inv.get("namespace", "")),
             "class": str(inv.get("kind", "")),
             "custom_details": _metadata(event),
         }
+        if event.get("timestamp"):
+            payload["payload"]["timestamp"] = str(event["timestamp"])
     base = (config.address or "https://events.pagerduty.com").rstrip("/")
     return _json_request(config, f"{base}/v2/enqueue", payload)
 
@@ -317,12 +362,20 @@ def _datadog(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingReques
             f"flux_involved_object_namespace:{inv.get('namespace', '')}",
             f"flux_reason:{event.get('reason', '')}"]
     tags += [f"{k}:{v}" for k, v in sorted(_metadata(event).items())]
-    payload = {"title": object_title(event), "text": event.get("message", ""), "tags": tags,
+    payload = {"title": _clip(object_title(event), 100),
+               "text": _clip(event.get("message", ""), 4000), "tags": tags,
                "alert_type": "error" if _is_error(event) else "info",
                "source_type_name": "fluxcd"}
     base = _require_address(config).rstrip("/")
     return _json_request(config, f"{base}/api/v1/events", payload,
                          {"DD-API-KEY": _require_token(config, "API key")})
+
+
+def label_name(key: str) -> str:
+    """`key` as a Prometheus label name: every character outside [a-zA-Z0-9_] is `_`, and
+    a leading digit gets a `_` before it."""
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+    return f"_{name}" if name[:1].isdigit() else name or "_"
 
 
 def _label_value(text: str) -> str:
@@ -341,9 +394,11 @@ def _alertmanager(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingR
         "namespace": str(inv.get("namespace", "")),
         "reportingcontroller": str(event.get("reportingController") or ""),
     }
-    # metadata keys (kustomize.toolkit.fluxcd.io/revision) are no valid label names:
-    # they travel as annotations, which take any key
-    annotations = {"message": str(event.get("message") or ""), **_metadata(event)}
+    # Alertmanager takes only label names ([a-zA-Z_][a-zA-Z0-9_]*) as label and annotation
+    # keys: metadata keys become annotations with the other characters as `_`
+    # (kustomize.toolkit.fluxcd.io/revision -> kustomize_toolkit_fluxcd_io_revision)
+    annotations = {"message": str(event.get("message") or ""),
+                   **{label_name(k): v for k, v in _metadata(event).items()}}
     starts = _parse_time(event.get("timestamp"))
     payload = [{
         "labels": {k: _label_value(v) for k, v in labels.items() if v},
@@ -383,6 +438,53 @@ def _grafana(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingReques
     return _json_request(config, _require_address(config), payload, headers)
 
 
+def sentry_dsn(dsn: str) -> tuple[str, str, str]:
+    """(base URL, public key, project id) of a Sentry DSN
+    `https://<public key>@<host>[/<path>]/<project id>`."""
+    parts = urlsplit(dsn)
+    path, _, project = parts.path.rstrip("/").rpartition("/")
+    if parts.scheme not in ("http", "https") or not parts.username or not project.isdigit():
+        raise ConfigError("a sentry Provider's address must be the project's DSN, "
+                          "https://<key>@<host>/<project id>")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}{path}", parts.username, project
+
+
+def _sentry(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """An event in an envelope to the DSN's project (`POST /api/<project>/envelope/`); the
+    level is the event's severity, spec.channel the environment; the object and reason are
+    tags (keys of at most 32 characters), the metadata goes in `extra`."""
+    base, key, project = sentry_dsn(_require_address(config))
+    inv = event.get("involvedObject") or {}
+    payload: dict[str, Any] = {
+        "timestamp": _format_time(_parse_time(event.get("timestamp"))),
+        "platform": "other",
+        "level": "error" if _is_error(event) else "info",
+        "logger": str(event.get("reportingController") or "flux"),
+        "message": _clip(f"{object_title(event)}: {event.get('message', '')}", 8192),
+        "tags": {k: _clip(v, 200) for k, v in {
+            "flux_kind": str(inv.get("kind", "")), "flux_name": str(inv.get("name", "")),
+            "flux_namespace": str(inv.get("namespace", "")),
+            "flux_reason": str(event.get("reason") or "")}.items() if v},
+        "extra": _metadata(event),
+    }
+    if config.channel:
+        payload["environment"] = config.channel
+    # a stable id: a retry of the same event is the same Sentry event
+    payload["event_id"] = hashlib.sha256(_dumps(payload)).hexdigest()[:32]
+    item = _dumps(payload)
+    body = b"\n".join([_dumps({"event_id": payload["event_id"]}),
+                       _dumps({"type": "event", "length": len(item)}), item]) + b"\n"
+    headers = {"Content-Type": "application/x-sentry-envelope",
+               "X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={key}, "
+                                "sentry_client=afflux-notification/1.0", **config.headers}
+    return OutgoingRequest("POST", f"{base}/api/{project}/envelope/", headers, body,
+                           (*config.secrets, key))
+
+
 def github_repo(address: str) -> tuple[str, str, str]:
     """(API base, owner, repository) of a GitHub (or GitHub Enterprise) repository URL."""
     parts = urlsplit(address)
@@ -407,6 +509,17 @@ def _githubdispatch(config: ProviderConfig, event: Mapping[str, Any]) -> Outgoin
 
 Builder = Callable[[ProviderConfig, Mapping[str, Any]], OutgoingRequest]
 
+#: types Flux has that afflux does not send to, and why (a Provider of one stalls with this)
+UNSUPPORTED: dict[str, str] = {
+    "nats": "NATS speaks its own protocol over TCP, not HTTP; afflux has no NATS client yet "
+            "(use a generic Provider to a NATS HTTP bridge meanwhile)",
+    "azureeventhub": "Event Hubs needs AMQP or Azure AD/SAS-signed HTTPS that cannot be tested "
+                     "here against the real service; it is not implemented",
+    "googlepubsub": "Pub/Sub needs Google service-account OAuth (signed JWTs exchanged at "
+                    "Google's token endpoint), which cannot be tested here; it is not "
+                    "implemented",
+}
+
 BUILDERS: dict[str, Builder] = {
     "generic": _generic,
     "generic-hmac": _generic_hmac,
@@ -424,6 +537,7 @@ BUILDERS: dict[str, Builder] = {
     "datadog": _datadog,
     "alertmanager": _alertmanager,
     "grafana": _grafana,
+    "sentry": _sentry,
     "githubdispatch": _githubdispatch,
 }
 
@@ -435,5 +549,7 @@ def build_request(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingR
 
     builder = BUILDERS.get(config.type) or COMMIT_STATUS_BUILDERS.get(config.type)
     if builder is None:
-        raise ConfigError(f"provider type {config.type!r} is not supported by afflux yet")
+        why = UNSUPPORTED.get(config.type)
+        raise ConfigError(f"provider type {config.type!r} is not supported by afflux yet"
+                          + (f": {why}" if why else ""))
     return builder(config, event)

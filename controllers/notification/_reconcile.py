@@ -32,8 +32,9 @@ from afflux.controllers.runtime import (
 from ._alerts import InvalidRegex, compile_patterns
 from ._commitstatus import COMMIT_STATUS_BUILDERS
 from ._config import SecretNotFound, read_secret, resolve_provider
-from ._providers import BUILDERS, ConfigError, SkipEvent, build_request
+from ._providers import BUILDERS, UNSUPPORTED, ConfigError, SkipEvent, build_request
 from ._receivers import SUPPORTED as RECEIVER_TYPES
+from ._receivers import UNSUPPORTED as RECEIVER_UNSUPPORTED
 
 __all__ = [
     "ALERTS",
@@ -86,8 +87,9 @@ def provider_reconciler(services: Services) -> Reconciler[Any]:
         type_ = str(ctx.obj.spec.get("type") or "")
         if type_ not in BUILDERS and type_ not in COMMIT_STATUS_BUILDERS:
             supported = ", ".join(sorted({*BUILDERS, *COMMIT_STATUS_BUILDERS}))
+            why = f" ({UNSUPPORTED[type_]})" if type_ in UNSUPPORTED else ""
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
-                                f"by afflux yet: use one of {supported}")
+                                f"by afflux yet{why}: use one of {supported}")
         if ctx.obj.spec.get("commitStatusExpr"):
             raise StallingError(VALIDATION_FAILED, "spec.commitStatusExpr (CEL) is not "
                                 "supported by afflux yet: remove it to use the default status")
@@ -153,9 +155,10 @@ def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
     async def validate(ctx: ReconcileContext[Receiver]) -> None:
         receiver = ctx.obj
         if receiver.spec.type not in RECEIVER_TYPES:
+            why = RECEIVER_UNSUPPORTED.get(receiver.spec.type)
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
-                                "supported by afflux yet: use one of "
-                                + ", ".join(sorted(RECEIVER_TYPES)))
+                                "supported by afflux yet" + (f" ({why})" if why else "")
+                                + ": use one of " + ", ".join(sorted(RECEIVER_TYPES)))
         if receiver.spec.resource_filter:
             raise StallingError(VALIDATION_FAILED, "spec.resourceFilter (CEL) is not supported "
                                 "by afflux yet: remove it, or narrow spec.resources instead")

@@ -12,6 +12,7 @@ events and status.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
@@ -22,9 +23,13 @@ import aiohttp
 
 from ._providers import OutgoingRequest
 
-__all__ = ["DeliveryError", "TLSConfig", "ProxyConfig", "redact", "send"]
+__all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: what `send` returns when `request.unless` held and nothing was sent
+UNCHANGED = 304
+#: how much of a combined-status answer is read (a commit with many contexts)
+MAX_ANSWER = 1 << 20
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -75,6 +80,8 @@ async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
     ssl_context: ssl.SSLContext | bool = tls.context() if tls else True
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        if request.unless is not None and await _unchanged(session, request, ssl_context, proxy):
+            return UNCHANGED
         async with session.request(
             request.method, request.url, data=request.body, headers=dict(request.headers),
             ssl=ssl_context, proxy=proxy.address if proxy else None,
@@ -85,7 +92,47 @@ async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
                 raise DeliveryError(
                     f"{request.method} {request.url} answered {response.status}: {text.strip()}",
                     status=response.status, retryable=response.status in RETRYABLE)
+            failure = answer_failure(request, text)
+            if failure:
+                raise DeliveryError(f"{request.method} {request.url} answered {response.status} "
+                                    f"but {failure}", status=response.status, retryable=False)
             return response.status
+
+
+async def _unchanged(session: aiohttp.ClientSession, request: OutgoingRequest,
+                     ssl_context: ssl.SSLContext | bool, proxy: ProxyConfig | None) -> bool:
+    """Whether `request.unless` holds: the service already shows what the request would
+    post. A failed look-up is not an error: the request is sent."""
+    assert request.unless is not None
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+    try:
+        async with session.get(request.unless.url, headers=headers, ssl=ssl_context,
+                               proxy=proxy.address if proxy else None,
+                               proxy_auth=proxy.auth() if proxy else None,
+                               allow_redirects=False) as response:
+            if response.status != 200:
+                return False
+            answer = json.loads(await response.content.read(MAX_ANSWER))
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+        return False
+    return request.unless.holds(answer)
+
+
+def answer_failure(request: OutgoingRequest, text: str) -> str:
+    """Why a 2xx answer is a failure for services that say so in the body (Slack's Web API
+    `{"ok": false, "error": ...}`, Lark's `{"code": 19001, "msg": ...}`); '' if it is not."""
+    if request.success is None:
+        return ""
+    field, wanted = request.success
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return f"the answer is not JSON: {text.strip()[:200]}"
+    if not isinstance(data, dict) or data.get(field) != wanted:
+        got = data.get(field) if isinstance(data, dict) else None
+        detail = (data.get("error") or data.get("msg") or "") if isinstance(data, dict) else ""
+        return f"{field}={json.dumps(got)}" + (f": {detail}" if detail else "")
+    return ""
 
 
 async def send(
@@ -99,7 +146,8 @@ async def send(
     max_backoff: float = 30.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
-    """Send `request`; retry `retries` times on retryable failures; return the status code.
+    """Send `request`; retry `retries` times on retryable failures; return the status code
+    (`UNCHANGED` when `request.unless` held and nothing was sent).
     Raises `DeliveryError` (message redacted) when every attempt failed."""
     secrets = (*request.secrets, *((proxy.password,) if proxy else ()))
     delay = backoff

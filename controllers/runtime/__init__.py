@@ -61,7 +61,8 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
-from ._discovery import RESTMapper
+from ._dependencies import check_dependencies, lists_dependency, readiness_problem
+from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
     RegistryCredentials,
@@ -112,6 +113,7 @@ from ._pipeline import (
     ReconcileResult,
     WorkingStatus,
 )
+from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._ssa import (
     Action,
@@ -123,6 +125,7 @@ from ._ssa import (
     FieldManager,
     ObjectKey,
     WaitError,
+    comparable,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
 
@@ -201,9 +204,11 @@ __all__ = [
     "Reconciler",
     "RegistryCredentials",
     "Resource",
+    "RunStates",
     "Scheduler",
     "StallingError",
     "Timing",
+    "UnknownKindError",
     "UnsafeArchiveError",
     "WaitError",
     "WaitingError",
@@ -211,6 +216,8 @@ __all__ = [
     "addr_arg",
     "backoff",
     "build_parser",
+    "check_dependencies",
+    "comparable",
     "configure_logging",
     "credentials_for",
     "disposition",
@@ -222,6 +229,7 @@ __all__ = [
     "is_true",
     "jittered",
     "kopf_settings",
+    "lists_dependency",
     "load_api_client",
     "object_logger",
     "parse_addr",
@@ -229,6 +237,7 @@ __all__ = [
     "parse_duration",
     "parse_options",
     "positive_int_arg",
+    "readiness_problem",
     "redact_url",
     "remove_condition",
     "run_operator",

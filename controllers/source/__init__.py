@@ -1,4 +1,5 @@
-"""source-controller: GitRepository, OCIRepository, HelmRepository, HelmChart and Bucket.
+"""source-controller: GitRepository, OCIRepository, HelmRepository, HelmChart and Bucket,
+and the ArtifactGenerators (Flux's source-watcher API) with the ExternalArtifacts they produce.
 
 Each kind fetches content from its origin, packs it into an artifact in the storage
 directory (`_storage`) and publishes the artifact's URL, revision and digest in its

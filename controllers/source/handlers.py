@@ -24,6 +24,7 @@ import kopf
 from afflux.controllers.runtime import Operator, Reconciler
 
 from ._context import SourceContext
+from ._reconcile_artifactgen import artifactgen_reconciler
 from ._reconcile_bucket import bucket_reconciler
 from ._reconcile_git import git_reconciler
 from ._reconcile_helmchart import helmchart_reconciler
@@ -42,6 +43,7 @@ RECONCILER_FACTORIES: list[ReconcilerFactory] = [
     helmrepo_reconciler,
     bucket_reconciler,
     helmchart_reconciler,
+    artifactgen_reconciler,
 ]
 
 _log = logging.getLogger("afflux.source-controller")

@@ -100,17 +100,20 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    """min / median / mean / p90 / max of a sample (seconds, or whatever it is)."""
+    """min / median / mean / p90 / p95 / max of a sample (seconds, or whatever it is)."""
     vals = sorted(values)
     if not vals:
         return {}
-    p90 = vals[min(len(vals) - 1, round(0.9 * (len(vals) - 1)))]
+    def pct(q: float) -> float:
+        return vals[min(len(vals) - 1, round(q * (len(vals) - 1)))]
+
     return {
         "n": len(vals),
         "min": vals[0],
         "median": statistics.median(vals),
         "mean": statistics.fmean(vals),
-        "p90": p90,
+        "p90": pct(0.9),
+        "p95": pct(0.95),
         "max": vals[-1],
     }
 
@@ -714,6 +717,26 @@ class Controller:
             )
         except OSError:
             return 0
+
+
+def sync_figures(ctl: Controller, kind: str, seconds: float, count: int,
+                 api: RequestDelta, per: str = "per_object_ms") -> dict[str, Any]:
+    """The figures of an initial sync of `count` objects of `kind` that took `seconds`
+    from `ctl`'s start, with the API requests `api` made meanwhile (the time per object
+    under the key `per`)."""
+    n, secs = ctl.reconciles(kind)
+    cpu = ctl.cpu()
+    return {
+        "seconds": round(seconds, 2),
+        "controller_ready_s": round(ctl.ready_after, 2),
+        per: round(1000 * seconds / count, 1),
+        "reconciles": n,
+        "reconcile_s_sum": round(secs, 2),
+        "cpu_s_self": round(cpu["self"], 2),
+        "cpu_s_children": round(cpu["children"], 2),
+        "apiserver": api.as_json(),
+        "vmhwm_kib": ctl.status()["VmHWM"],
+    }
 
 
 class RssSampler:

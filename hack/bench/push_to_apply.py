@@ -10,16 +10,30 @@ the cluster has the new value (seen on a watch). The time is split into its step
 push itself, requestedAt -> new artifact (source-controller), artifact -> Kustomization
 applied (kustomize-controller), and the object's change seen.
 
+`--mode receiver`: the trigger is a webhook instead. notification-controller runs with
+its receiver on a loopback port, a `github` Receiver (events: push) lists the
+GitRepository, and after each push the script POSTs what GitHub sends for a push (the
+`X-GitHub-Event: push` header, the body signed in `X-Hub-Signature-256` with the
+Receiver's token) to the Receiver's `status.webhookPath`. The time then includes the
+webhook's answer and notification-controller setting requestedAt.
+
     .venv/bin/python hack/bench/push_to_apply.py
     .venv/bin/python hack/bench/push_to_apply.py --repeat 30 --filler 1000
+    .venv/bin/python hack/bench/push_to_apply.py --mode receiver
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
+import json
+import secrets
 import sys
 import time
 from pathlib import Path
+
+import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -27,11 +41,13 @@ from _benchlib import (  # noqa: E402
     KUSTOMIZE,
     SOURCE,
     Bench,
+    Kube,
     LocalRepo,
     auth_url,
     coll_path,
     common_args,
     fmt_summary,
+    free_port,
     is_ready,
     log,
     scaled,
@@ -39,6 +55,45 @@ from _benchlib import (  # noqa: E402
 )
 
 NAME = "push_to_apply"
+NOTIFICATION = ("notification.toolkit.fluxcd.io", "v1")
+
+
+class Webhook:
+    """A github Receiver for the GitRepository `app`, and the push webhook GitHub would
+    send to it (signed with the Receiver's token)."""
+
+    def __init__(self, bench: Bench, kube: Kube, ns: str) -> None:
+        port = free_port()
+        bench.controller(kube, "notification", "--watch-all-namespaces=false",
+                         f"--namespace={ns}", f"--receiverAddr=127.0.0.1:{port}",
+                         f"--events-addr=127.0.0.1:{free_port()}")
+        self.token = secrets.token_hex(16)
+        kube.create_secret(ns, "webhook-token", {"token": self.token})
+        receivers = coll_path(*NOTIFICATION, "receivers", ns)
+        kube.create(receivers, {
+            "apiVersion": "/".join(NOTIFICATION), "kind": "Receiver",
+            "metadata": {"name": "app", "namespace": ns},
+            "spec": {"type": "github", "events": ["push"], "secretRef": {"name": "webhook-token"},
+                     "resources": [{"apiVersion": "/".join(SOURCE), "kind": "GitRepository",
+                                    "name": "app"}]}})
+        watch = bench.watch(kube, receivers)
+        watch.wait_all(lambda o: is_ready(o) and bool(o["status"].get("webhookPath")), 1,
+                       timeout=120, what="the Receiver ready")
+        path = (watch.get("app") or {})["status"]["webhookPath"]
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    def push(self, sha: str) -> None:
+        body = json.dumps({"ref": "refs/heads/main", "after": sha,
+                           "repository": {"full_name": "bench/app"}}).encode()
+        signature = hmac.new(self.token.encode(), body, hashlib.sha256).hexdigest()
+        resp = self.session.post(self.url, data=body, timeout=30, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": secrets.token_hex(8),
+            "X-Hub-Signature-256": f"sha256={signature}"})
+        if resp.status_code != 200:
+            raise RuntimeError(f"the webhook answered {resp.status_code}: {resp.text[:200]}")
 
 
 def configmap(value: int) -> str:
@@ -61,9 +116,15 @@ def main() -> None:
     parser.add_argument(
         "--pause", type=float, default=2.0, help="seconds between pushes (default 2)"
     )
+    parser.add_argument(
+        "--mode", choices=("requestedAt", "receiver"), default="requestedAt",
+        help="the trigger after a push: requestedAt set by the script (default), or a "
+        "GitHub-style push webhook to a Receiver",
+    )
     args = parser.parse_args()
     repeat = args.repeat or scaled(10, args.scale, minimum=3)
-    params = {"repeat": repeat, "filler_files": args.filler, "intervals": "1h"}
+    params = {"repeat": repeat, "filler_files": args.filler, "intervals": "1h",
+              "mode": args.mode}
 
     with Bench(NAME, args, params) as bench:
         res = bench.results
@@ -117,6 +178,7 @@ def main() -> None:
             what="the first apply",
         )
         log("initial apply done")
+        webhook = Webhook(bench, kube, ns) if args.mode == "receiver" else None
 
         steps: dict[str, list[float]] = {
             "push": [],
@@ -132,7 +194,10 @@ def main() -> None:
             t0 = time.monotonic()
             local.push()
             t_push = time.monotonic()
-            kube.request_reconcile(f"{repos}/app")
+            if webhook is not None:
+                webhook.push(new)
+            else:
+                kube.request_reconcile(f"{repos}/app")
             t_art = src_w.wait_all(
                 lambda o, r=rev: (
                     ((o.get("status") or {}).get("artifact") or {}).get("revision") == r
@@ -159,11 +224,13 @@ def main() -> None:
             steps["total"].append(max(t_obj, t_app) - t0)
             log(f"push {n}: ConfigMap changed {t_obj - t0:.2f}s after the push started")
 
-        res["push_to_applied"] = {k: summary(v) for k, v in steps.items()}
+        key = "push_to_applied" if webhook is None else "webhook_push_to_applied"
+        res[key] = {k: summary(v) for k, v in steps.items()}
         res["samples"] = {k: [round(x, 3) for x in v] for k, v in steps.items()}
         bench.row("push -> ConfigMap changed", fmt_summary(summary(steps["object"])))
         bench.row("  git push", fmt_summary(summary(steps["push"])))
-        bench.row("  requestedAt -> artifact", fmt_summary(summary(steps["artifact"])))
+        trigger = "webhook" if webhook is not None else "requestedAt"
+        bench.row(f"  {trigger} -> artifact", fmt_summary(summary(steps["artifact"])))
         bench.row("  artifact -> applied", fmt_summary(summary(steps["applied"])))
 
 

@@ -15,9 +15,30 @@ import http.server
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from afflux.cli.devenv import free_port
+
+__all__ = ["HTTPSink", "Recorded", "Serving"]
+
+
+class Serving:
+    """A `ThreadingHTTPServer` on a free loopback port, served from a thread between
+    `__enter__` and `__exit__` (the base of the harness's small HTTP servers)."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self.port = free_port()
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 @dataclass(frozen=True)
@@ -31,9 +52,8 @@ class Recorded:
         return json.loads(self.body)
 
 
-class HTTPSink:
+class HTTPSink(Serving):
     def __init__(self) -> None:
-        self.port = free_port()
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._answers: dict[str, int] = {}
@@ -56,8 +76,7 @@ class HTTPSink:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -70,11 +89,3 @@ class HTTPSink:
         with self._lock:
             return [r for r in self._requests
                     if path is None or r.path.split("?", 1)[0] == path]
-
-    def __enter__(self) -> HTTPSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -89,6 +89,13 @@ def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path
     assert version.stdout.startswith("afflux: v")
 
 
+def test_wheel_holds_the_ui_page(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    for name in ("index.html", "app.js", "app.css"):
+        assert f"afflux/cli/ui/static/{name}" in names, name
+
+
 def test_install_export_from_the_wheel_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     """The wheel carries the install manifests (CRDs, RBAC, Deployments) and names the image
     of its own version: `afflux install --export` works with no checkout anywhere near."""

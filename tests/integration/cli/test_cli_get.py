@@ -59,7 +59,9 @@ def test_get_sources_git_table(afflux: Run, objects: str) -> None:
     header = res.out.splitlines()[0].split()
     assert header == ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
     rows = _rows(res.out)
-    assert rows["repo"] == ["repo", REV, "False", "True", f"stored artifact for revision '{REV}'"]
+    short = "main@sha1:01234567"  # as flux prints revisions
+    assert rows["repo"] == ["repo", short, "False", "True",
+                            f"stored artifact for revision '{short}'"]
     assert rows["broken"] == ["broken", "", "False", "False", "authentication required"]
     assert rows["paused"] == ["paused", "", "True", "False", "waiting to be reconciled"]
 
@@ -105,8 +107,10 @@ def test_not_found_and_empty(afflux: Run, objects: str) -> None:
     assert "✗ GitRepository object 'nope' not found" in res.err
     assert "hint: list them with `afflux get sources git -A`" in res.err
     res = afflux("get", "hr", "-n", objects)
-    assert res.code == 0 and res.out == ""
+    assert res.code == 1 and res.out == ""  # as flux: nothing found is an error
     assert f'no HelmRelease objects found in "{objects}" namespace' in res.err
+    res = afflux("get", "sources", "git", "-n", objects, "-l", "team=none")
+    assert res.code == 1 and "no GitRepository objects found" in res.err
 
 
 def test_watch_prints_changes(flux_crds: Cluster, objects: str) -> None:
@@ -125,10 +129,64 @@ def test_watch_prints_changes(flux_crds: Cluster, objects: str) -> None:
         patch_status(flux_crds, objects, "kustomizations", "apps", {
             "lastAppliedRevision": REV,
             "conditions": [ready_condition("True", f"Applied revision: {REV}", 1)]})
-        eventually(lambda: any(REV in line and "Applied revision" in line for line in lines),
+        short = "main@sha1:01234567"
+        eventually(lambda: any(short in line and "Applied revision" in line for line in lines),
                    timeout=30, message="the changed row")
         assert lines[0].split()[0] == "NAME"
         assert sum(1 for line in lines if line.startswith("NAME")) == 1
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_label_selector_and_show_source(afflux: Run, flux_crds: Cluster, objects: str) -> None:
+    flux_crds.kubectl("label", "-n", objects, "gitrepository", "repo", "team=web")
+    res = afflux("get", "sources", "git", "-n", objects, "-l", "team=web")
+    assert res.code == 0, res.err
+    assert sorted(_rows(res.out)) == ["repo"]
+    res = afflux("get", "sources", "git", "-n", objects, "--label-selector=team!=web")
+    assert sorted(_rows(res.out)) == ["broken", "paused"]
+    res = afflux("get", "ks", "-n", objects, "--show-source")
+    assert res.out.splitlines()[0].split() == [
+        "NAME", "SOURCE", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    assert _rows(res.out)["apps"][1] == f"GitRepository/{objects}/repo"
+
+
+def test_get_helmreleases_and_notification_kinds(afflux: Run, flux_crds: Cluster,
+                                                 objects: str) -> None:
+    apply(flux_crds, objects, {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "web"},
+        "spec": {"interval": "5m", "chart": {"spec": {
+            "chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}},
+    }, {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+        "metadata": {"name": "sink"}, "spec": {"type": "generic", "address": "http://x"},
+    }, {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+        "metadata": {"name": "all"},
+        "spec": {"providerRef": {"name": "sink"},
+                 "eventSources": [{"kind": "Kustomization", "name": "*"}]},
+    }, {
+        "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Receiver",
+        "metadata": {"name": "hook"},
+        "spec": {"type": "generic", "secretRef": {"name": "token"},
+                 "resources": [{"kind": "GitRepository", "name": "repo"}]},
+    })
+    patch_status(flux_crds, objects, "helmreleases", "web", {
+        "history": [{"name": "web", "namespace": objects, "version": 2, "chartName": "podinfo",
+                     "chartVersion": "6.5.0", "configDigest": "sha256:00", "digest": "sha256:00",
+                     "firstDeployed": "2024-05-01T12:00:00Z",
+                     "lastDeployed": "2024-05-01T12:00:00Z", "status": "deployed"}],
+        "conditions": [ready_condition("True", "Helm upgrade succeeded for release "
+                                       f"{objects}/web.v2 with chart podinfo@6.5.0", 1)]})
+    res = afflux("get", "hr", "-n", objects, "--show-source")
+    assert res.code == 0, res.err
+    assert _rows(res.out)["web"][:5] == ["web", f"HelmRepository/{objects}/charts", "6.5.0",
+                                         "False", "True"]
+    assert _rows(afflux("get", "alert-providers", "-n", objects).out)["sink"] == [
+        "sink", "True", "Provider is Ready"]
+    assert _rows(afflux("get", "alerts", "-n", objects).out)["all"] == [
+        "all", "False", "True", "Alert is Ready"]
+    assert _rows(afflux("get", "receivers", "-n", objects).out)["hook"] == [
+        "hook", "False", "False", "waiting to be reconciled"]

@@ -33,7 +33,10 @@ def tmpdir_of_controller(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         tmp_path_factory: pytest.TempPathFactory, tmpdir_of_controller: Path) -> Iterator[Env]:
+    # The prune below deletes most of the inventory on purpose: the mass-deletion guard
+    # (tested in kustomize/test_kustomization_guard.py) is off here.
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory,
+                        "--prune-guard-ratio=1",
                         kustomize_env={"TMPDIR": str(tmpdir_of_controller)})
 
 

@@ -14,6 +14,7 @@ deletion with its policies.
 from __future__ import annotations
 
 import subprocess
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import (
+    KS,
     TIMEOUT,
     Env,
     configmap,
@@ -151,3 +153,30 @@ def test_kustomizations_of_one_revision_share_one_download(env: Env) -> None:
     assert env.metric("afflux_artifact_downloads_total") - before == 2
     cm = env.get("configmap", "shared-b")
     assert cm is not None and cm["data"] == {"v": "2"}
+
+
+def test_a_no_change_reconcile_reuses_the_last_build(env: Env) -> None:
+    """Same artifact, spec and keys: the build is reused (no `kustomize build`), yet drift is
+    still put back; a spec change builds again."""
+    ns = env.namespace
+    repo, sha = env.repo({"app/cm.yaml": dump(configmap("cached", {"v": "1"}, namespace=ns))})
+    ks = env.kustomization("cached", env.source(repo), path="./app")
+    env.wait_applied(ks, sha)
+    built, hits = (env.metric("afflux_build_cache_misses_total"),
+                   env.metric("afflux_build_cache_hits_total"))
+
+    env.kubectl("patch", "configmap", "cached", "--type=merge", "-p", '{"data":{"v":"drifted"}}')
+    handled = env.status(ks).get("lastHandledReconcileAt")
+    env.kubectl("annotate", "--overwrite", KS, ks,
+                f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
+    eventually(lambda: env.status(ks).get("lastHandledReconcileAt") != handled, TIMEOUT,
+               message="the requested reconcile ran")
+    eventually(lambda: env.get("configmap", "cached")["data"] == {"v": "1"}, TIMEOUT,
+               message="drift put back from the cached build")
+    assert env.metric("afflux_build_cache_misses_total") == built
+    assert env.metric("afflux_build_cache_hits_total") > hits
+
+    env.kubectl("patch", KS, ks, "--type=merge", "-p", '{"spec":{"namePrefix":"p-"}}')
+    eventually(lambda: env.exists("configmap", "p-cached"), TIMEOUT,
+               message="the new spec built and applied")
+    assert env.metric("afflux_build_cache_misses_total") > built

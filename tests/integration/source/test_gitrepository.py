@@ -11,7 +11,6 @@ bytes, skipping the clone when nothing changed, new commits, garbage collection,
 from __future__ import annotations
 
 import contextlib
-import http.server
 import io
 import socket
 import subprocess
@@ -20,7 +19,6 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from base64 import b64encode
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from afflux.cli.devenv import GitHTTPServer, GitSSHServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth
 from harness.gpg import Signer
+from harness.proxy import TunnelProxy
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -731,57 +730,6 @@ def test_timeout_is_honoured(env: Env) -> None:
         assert ready is not None and "spec.timeout" in ready["message"], ready
     finally:
         server.close()
-
-
-class TunnelProxy:
-    """A minimal HTTPS proxy (CONNECT tunnels) with basic proxy auth that records the
-    tunnels it opened."""
-
-    def __init__(self, username: str, password: str) -> None:
-        expected = "Basic " + b64encode(f"{username}:{password}".encode()).decode()
-        seen = self.seen = []  # type: list[str]
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
-                if self.headers.get("Proxy-Authorization") != expected:
-                    self.send_response(407)
-                    self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                host, _, port = self.path.rpartition(":")
-                upstream = socket.create_connection((host, int(port)), timeout=30)
-                seen.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-                self.close_connection = True
-                pipes = [threading.Thread(target=self._pipe, args=(a, b), daemon=True)
-                         for a, b in ((self.connection, upstream), (upstream, self.connection))]
-                for t in pipes:
-                    t.start()
-                for t in pipes:
-                    t.join()
-                upstream.close()
-
-            @staticmethod
-            def _pipe(src: socket.socket, dst: socket.socket) -> None:
-                with contextlib.suppress(OSError):
-                    while data := src.recv(65536):
-                        dst.sendall(data)
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_proxy_secret(env: Env, tmp_path: Path) -> None:

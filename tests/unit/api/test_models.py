@@ -413,6 +413,9 @@ IDENTITY = [
     (HelmRepository, "source.toolkit.fluxcd.io/v1", "helmrepositories", ("helmrepo",)),
     (api.HelmChart, "source.toolkit.fluxcd.io/v1", "helmcharts", ("hc",)),
     (api.Bucket, "source.toolkit.fluxcd.io/v1", "buckets", ()),
+    (api.ExternalArtifact, "source.toolkit.fluxcd.io/v1", "externalartifacts", ("ea",)),
+    (api.ArtifactGenerator, "source.extensions.fluxcd.io/v1beta1", "artifactgenerators",
+     ("ag",)),
     (Kustomization, "kustomize.toolkit.fluxcd.io/v1", "kustomizations", ("ks",)),
     (HelmRelease, "helm.toolkit.fluxcd.io/v2", "helmreleases", ("hr",)),
     (ImageRepository, "image.toolkit.fluxcd.io/v1", "imagerepositories", ("imgrepo", "imagerepo")),
@@ -441,8 +444,8 @@ def test_kind_identity(
 
 
 def test_registry_has_every_kind_once() -> None:
-    assert len(KINDS) == 13
-    assert len({k.KIND for k in KINDS}) == 13
+    assert len(KINDS) == 15
+    assert len({k.KIND for k in KINDS}) == 15
     assert {k for k, *_ in IDENTITY} == set(KINDS)
 
 

@@ -42,7 +42,7 @@ def _spec(doc: dict[str, Any]) -> dict[str, Any]:
                       "url": "https://h/r"}, id="ref-name"),
         pytest.param({"url": "https://h/r", "ignore_paths": ["/docs,*.md", "/tests"],
                       "recurse_submodules": True, "provider": "github"},
-                     {"ignore": "/docs\n*.md\n/tests\n", "interval": "1m0s",
+                     {"ignore": "/docs\n*.md\n/tests", "interval": "1m0s",
                       "provider": "github", "recurseSubmodules": True,
                       "ref": {"branch": "master"}, "url": "https://h/r"}, id="extras"),
     ],

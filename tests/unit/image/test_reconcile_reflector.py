@@ -313,6 +313,18 @@ def test_a_new_tag_moves_the_old_one_to_observed_previous(tmp_path: Path) -> Non
     assert ready(body)["message"] == f"Latest image tag for '{IMAGE}' updated from 1.0.0 to 1.2.0"
 
 
+def test_a_later_reconcile_of_the_same_tag_says_resolved_not_updated(tmp_path: Path) -> None:
+    world = World(tmp_path, ["6.0.0", "6.0.1"])
+    old = {"latestRef": {"name": IMAGE, "tag": "6.0.0"}, "latestImage": f"{IMAGE}:6.0.0"}
+    _, body = world.run(policy({"semver": {"range": "6.x"}}, status=old))
+    assert ready(body)["message"] == f"Latest image tag for '{IMAGE}' updated from 6.0.0 to 6.0.1"
+    events = len(world.events())
+    _, again = world.run(policy({"semver": {"range": "6.x"}}, status=body["status"]))
+    assert again["status"]["observedPreviousRef"] == {"name": IMAGE, "tag": "6.0.0"}  # kept
+    assert ready(again)["message"] == f"Latest image tag for '{IMAGE}' resolved to 6.0.1"
+    assert len(world.events()) == events  # nothing changed: no new event
+
+
 def test_no_matching_tag_clears_the_latest_image(tmp_path: Path) -> None:
     world = World(tmp_path, ["1.0.0"])
     old = {"latestRef": {"name": IMAGE, "tag": "1.0.0"}, "latestImage": f"{IMAGE}:1.0.0"}

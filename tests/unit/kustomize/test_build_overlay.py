@@ -51,6 +51,9 @@ OVERLAY_CASES = [
     ("missing-component-ignored",
      BuildOptions(components=("../gone", "../c2"), ignore_missing_components=True),
      {**USER, "components": ["../c1", "../c2"]}),
+    ("build-metadata-set",
+     BuildOptions(build_metadata=("originAnnotations", "transformerAnnotations")),
+     {**USER, "buildMetadata": ["originAnnotations", "transformerAnnotations"]}),
 ]
 
 
@@ -60,6 +63,18 @@ OVERLAY_CASES = [
 def test_overlay_kustomization(options: BuildOptions, expected: dict) -> None:
     out = overlay_kustomization(USER, options, component_exists=lambda c: c != "../gone")
     assert out == expected
+
+
+def test_build_metadata_joins_the_users_own_once() -> None:
+    out = overlay_kustomization({**USER, "buildMetadata": ["originAnnotations"]},
+                                BuildOptions(build_metadata=("originAnnotations",
+                                                             "transformerAnnotations")))
+    assert out["buildMetadata"] == ["originAnnotations", "transformerAnnotations"]
+
+
+def test_build_options_read_build_metadata_from_the_spec() -> None:
+    spec = {"buildMetadata": ["originAnnotations"]}
+    assert BuildOptions.from_spec(spec).build_metadata == ("originAnnotations",)
 
 
 def test_overlay_does_not_modify_its_input() -> None:
@@ -238,3 +253,23 @@ def test_keys_from_base64_secret_data() -> None:
     assert keys.age == (("a.agekey", "AGE-SECRET"),)
     with pytest.raises(DecryptionError, match="'b.asc' is not valid base64"):
         DecryptionKeys.from_secret_data({"b.asc": "%%%"}, base64_encoded=True)
+
+
+@pytest.mark.parametrize(
+    ("post_build", "wanted"),
+    [
+        pytest.param(None, False, id="no-postbuild"),
+        pytest.param({}, False, id="empty-postbuild"),
+        pytest.param({"substitute": {"a": "1"}}, True, id="inline-variables"),
+        pytest.param({"substituteFrom": [{"kind": "ConfigMap", "name": "v"}]}, True,
+                     id="variables-from-configmap"),
+        pytest.param({"substituteStrategy": "WithVariables"}, False, id="with-variables-none"),
+        pytest.param({"substituteStrategy": "Always"}, True, id="always-without-variables"),
+    ],
+)
+def test_substitution_wanted(post_build: dict | None, wanted: bool) -> None:
+    from afflux.api import PostBuild
+    from afflux.controllers.kustomize._reconcile_build import substitution_wanted
+
+    post = PostBuild.from_dict(post_build) if post_build is not None else None
+    assert substitution_wanted(post) is wanted

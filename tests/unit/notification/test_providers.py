@@ -17,6 +17,7 @@ from afflux.controllers.notification._providers import (
     ProviderConfig,
     SkipEvent,
     build_request,
+    label_name,
 )
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -85,7 +86,8 @@ def alertmanager(req: OutgoingRequest) -> None:
     assert alert["labels"]["alertname"] == "FluxKustomizationHealthCheckFailed"
     assert alert["labels"]["severity"] == "error"
     assert all(k.replace("_", "a").isalnum() for k in alert["labels"])  # valid label names
-    assert alert["annotations"]["kustomize.toolkit.fluxcd.io/revision"] == f"main@sha1:{SHA}"
+    assert alert["annotations"]["kustomize_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
+    assert all(k.replace("_", "a").isalnum() for k in alert["annotations"])
     assert alert["startsAt"] == "2024-05-01T10:00:00Z"
     assert alert["endsAt"] == "2024-05-01T11:00:00Z"
 
@@ -283,6 +285,41 @@ def test_config_errors_say_what_to_change(config: ProviderConfig, match: str) ->
 
 def test_secrets_are_listed_for_redaction() -> None:
     config = cfg("slack", address="https://hooks.slack.com/services/T/B/X", token=TOKEN,
-                 headers={"X-Key": "hk"}, address_from_secret=True)
+                 channel="ops", headers={"X-Key": "hk"}, address_from_secret=True)
     assert set(build_request(config, EVENT).secrets) == {
         TOKEN, "hk", "https://hooks.slack.com/services/T/B/X"}
+
+
+@pytest.mark.parametrize(("key", "name"), [
+    ("kustomize.toolkit.fluxcd.io/revision", "kustomize_toolkit_fluxcd_io_revision"),
+    ("summary", "summary"), ("9lives", "_9lives"), ("a-b c", "a_b_c"), ("", "_"),
+], ids=["flux-metadata", "plain", "leading-digit", "dash-and-space", "empty"])
+def test_alertmanager_label_name(key: str, name: str) -> None:
+    assert label_name(key) == name
+
+
+def _combined(*statuses: dict[str, str]) -> dict[str, Any]:
+    return {"state": "success", "statuses": list(statuses)}
+
+
+@pytest.mark.parametrize(("type_", "answer", "unchanged"), [
+    ("github", _combined({"context": "kustomization/webapp/8f1c2b3a", "state": "failure",
+                          "description": "Health check failed"}), True),
+    ("github", _combined({"context": "kustomization/webapp/8f1c2b3a", "state": "success",
+                          "description": "Health check failed"}), False),
+    ("github", _combined({"context": "kustomization/other/8f1c2b3a", "state": "failure",
+                          "description": "Health check failed"}), False),
+    ("github", _combined(), False),
+    ("github", ["not", "an", "object"], False),
+    ("gitea", _combined({"context": "kustomization/webapp/8f1c2b3a", "status": "failure",
+                         "description": "Health check failed"}), True),
+    ("gitea", _combined({"context": "kustomization/webapp/8f1c2b3a", "status": "failure",
+                         "description": "another text"}), False),
+], ids=["github-same", "github-other-state", "github-other-context", "github-none",
+        "github-odd-answer", "gitea-same", "gitea-other-description"])
+def test_commit_status_unchanged(type_: str, answer: Any, unchanged: bool) -> None:
+    config = cfg(type_, address=f"https://{type_}.example/acme/fleet", token=TOKEN)
+    req = build_request(config, EVENT)
+    assert req.unless is not None
+    assert req.unless.url.endswith(f"/repos/acme/fleet/commits/{SHA}/status")
+    assert req.unless.holds(answer) is unchanged

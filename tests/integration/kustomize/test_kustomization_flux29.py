@@ -1,0 +1,98 @@
+"""Kustomization fields of Flux 2.7-2.9 on the real cluster, with the real source-controller
+and kustomize-controller processes: `spec.ignore` (drift ignore rules),
+`spec.buildMetadata` and `spec.postBuild.substituteStrategy`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from afflux.cli.devenv import GitHTTPServer
+from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+def _reconcile(env: Env, name: str) -> str:
+    token = uuid.uuid4().hex
+    env.kubectl("annotate", "--overwrite", "kustomizations.kustomize.toolkit.fluxcd.io", name,
+                f"reconcile.fluxcd.io/requestedAt={token}")
+    eventually(lambda: env.status(name).get("lastHandledReconcileAt") == token, TIMEOUT,
+               message=f"{name} reconciled for {token}")
+    return token
+
+
+def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
+        env: Env) -> None:
+    name = f"ign-{uuid.uuid4().hex[:6]}"
+    cm = configmap(name, {"managed": "git", "ignored": "git"}, namespace=env.namespace)
+    repo, sha = env.repo({"deploy/cm.yaml": dump(cm)})
+    source = env.source(repo)
+    ks = env.kustomization(name, source, path="./deploy", ignore=[
+        {"paths": ["/data/ignored"], "target": {"kind": "ConfigMap", "name": f"{name}.*"}}])
+    env.wait_applied(ks, sha)
+
+    # another controller changes both keys (its own field manager, as an HPA would)
+    patch = json.dumps({"data": {"managed": "drifted", "ignored": "other"}})
+    env.kubectl("patch", "configmap", name, "--type=merge", "-p", patch,
+                "--field-manager=other-controller")
+    _reconcile(env, ks)
+
+    def corrected() -> bool:
+        live = env.get("configmap", name)
+        assert live is not None
+        assert live["data"] == {"managed": "git", "ignored": "other"}, live["data"]
+        return True
+
+    eventually(corrected, TIMEOUT, message="drift corrected except the ignored key")
+
+
+def test_build_metadata_adds_origin_annotations(env: Env) -> None:
+    name = f"bm-{uuid.uuid4().hex[:6]}"
+    repo, sha = env.repo({
+        "deploy/kustomization.yaml": "resources: [cm.yaml]\n",
+        "deploy/cm.yaml": dump(configmap(name, namespace=env.namespace))})
+    source = env.source(repo)
+    ks = env.kustomization(name, source, path="./deploy", buildMetadata=["originAnnotations"])
+    env.wait_applied(ks, sha)
+    live = env.get("configmap", name)
+    assert live is not None
+    origin = live["metadata"]["annotations"]["config.kubernetes.io/origin"]
+    assert "path: cm.yaml" in origin
+
+
+def test_substitute_strategy_always_resolves_defaults_without_variables(env: Env) -> None:
+    name = f"ss-{uuid.uuid4().hex[:6]}"
+    cm = configmap(name, {"region": "${region:=eu-west-1}", "literal": "$${kept}"},
+                   namespace=env.namespace)
+    repo, sha = env.repo({"deploy/cm.yaml": dump(cm)})
+    source = env.source(repo)
+    ks = env.kustomization(name, source, path="./deploy",
+                           postBuild={"substituteStrategy": "WithVariables"})
+    env.wait_applied(ks, sha)
+    live = env.get("configmap", name)
+    assert live is not None and live["data"]["region"] == "${region:=eu-west-1}"
+
+    env.kubectl("patch", "kustomizations.kustomize.toolkit.fluxcd.io", ks, "--type=merge",
+                "-p", json.dumps({"spec": {"postBuild": {"substituteStrategy": "Always"}}}))
+
+    def substituted() -> bool:
+        live = env.get("configmap", name)
+        assert live is not None
+        assert live["data"] == {"region": "eu-west-1", "literal": "${kept}"}, live["data"]
+        return True
+
+    eventually(substituted, TIMEOUT, message="defaults substituted with strategy Always")

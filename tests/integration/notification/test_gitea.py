@@ -1,0 +1,150 @@
+"""notification-controller against a real Git forge: Gitea (built from Go modules by
+hack/tools.sh, on loopback), with real source-, kustomize- and notification-controller
+processes.
+
+- commit status: a Kustomization applying a Gitea repository produces events that a
+  `gitea` Provider turns into a commit status on the applied commit, under the stable key
+  `kustomization/<name>/<provider uid prefix>`; a later event about the same commit
+  updates that status (Gitea's combined status keeps one entry for the key);
+- push webhook: a `git push` to Gitea makes Gitea POST its push webhook (which carries
+  GitHub's `X-GitHub-Event` and `X-Hub-Signature-256`) to a `github` Receiver, which sets
+  requestedAt on the GitRepository; the Kustomization then applies the pushed change, with
+  both intervals at 1h so nothing else could have triggered it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from notify_env import TIMEOUT, Env, name, notification_env
+
+from afflux.cli.devenv import GitHTTPServer, free_port
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import git_push_files
+from harness.gitea import Gitea
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+KS = "kustomize.toolkit.fluxcd.io"
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    namespace = f"t-gitea-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
+    storage, port = tmp_path_factory.mktemp("gitea-storage"), free_port()
+    start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
+                     f"--storage-adv-addr=127.0.0.1:{port}", *scope)
+    start_controller("kustomize", *scope)
+    with notification_env(cluster, start_controller, git_server, namespace) as env:
+        yield env
+
+
+def configmap(value: str) -> str:
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pushed\n"
+            f"data:\n  value: \"{value}\"\n")
+
+
+def sync(env: Env, gitea: Gitea, repo: str) -> tuple[str, str]:
+    """A GitRepository on the Gitea repository and a Kustomization applying ./deploy into the
+    test namespace, both at interval 1h: (GitRepository name, Kustomization name)."""
+    creds = env.secret(name("gitea"), {"username": "afflux", "password": gitea.password})
+    source = env.create("GitRepository", name("src"), {
+        "url": f"{gitea.url}/afflux/{repo}.git", "interval": "1h", "ref": {"branch": "main"},
+        "secretRef": {"name": creds}})
+    ks = env.create("Kustomization", name("ks"), {
+        "interval": "1h", "path": "./deploy", "prune": True, "targetNamespace": env.namespace,
+        "sourceRef": {"kind": "GitRepository", "name": source}})
+    return source, ks
+
+
+def applied(env: Env, ks: str, sha: str) -> None:
+    def check() -> bool:
+        status = env.get("Kustomization", ks).get("status") or {}
+        return status.get("lastAppliedRevision") == f"main@sha1:{sha}"
+    eventually(check, TIMEOUT, message=f"Kustomization {ks} applied {sha[:8]}")
+
+
+def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
+    repo = f"status-{uuid.uuid4().hex[:6]}"
+    url = gitea.create_repo(repo)
+    sha = git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first",
+                         auth=gitea.auth)
+    token = env.secret(name("tok"), {"token": gitea.token})
+    provider = env.provider({"type": "gitea", "address": gitea.repo_url(repo),
+                             "secretRef": {"name": token}})
+    env.alert(provider, eventSources=[{"kind": "Kustomization", "name": "*"}])
+    _, ks = sync(env, gitea, repo)
+    applied(env, ks, sha)
+
+    uid = env.get("Provider", provider)["metadata"]["uid"]
+    key = f"kustomization/{ks}/{uid.split('-')[0]}".lower()
+
+    def status_of(state: str) -> dict[str, Any]:
+        combined = gitea.combined_status(repo, sha)
+        mine = [s for s in combined.get("statuses") or [] if s["context"] == key]
+        assert len(mine) == 1, combined
+        assert mine[0]["status"] == state, mine[0]
+        return mine[0]
+    first = eventually(lambda: status_of("success"), TIMEOUT,
+                       message=f"a success status {key} on {sha[:8]}")
+    assert first["description"]
+
+    def failure(message: str) -> None:
+        assert env.post_event({
+            "involvedObject": {"apiVersion": f"{KS}/v1", "kind": "Kustomization", "name": ks,
+                               "namespace": env.namespace},
+            "severity": "error", "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "message": message, "reason": "HealthCheckFailed",
+            "metadata": {f"{KS}/revision": f"main@sha1:{sha}"},
+            "reportingController": "kustomize-controller"}) == 202
+
+    # another event about the same object and commit: the same key, updated in place
+    failure("Health check failed after 1m")
+    failed = eventually(lambda: status_of("failure"), TIMEOUT, message="the status updated")
+    assert failed["description"] == "Health check failed after 1m"
+    posted = gitea.statuses(repo, sha)
+    assert {s["context"] for s in posted} == {key}
+
+    # an event whose status would be the same (state and first line): not posted again
+    failure("Health check failed after 1m\ndeployment/web not ready")
+    eventually(lambda: "notification not sent: the service already shows it"
+               in env.controller.log_text(200), TIMEOUT, message="the unchanged status skipped")
+    assert len(gitea.statuses(repo, sha)) == len(posted)
+
+
+def test_gitea_push_webhook_triggers_the_apply(env: Env, gitea: Gitea) -> None:
+    repo = f"push-{uuid.uuid4().hex[:6]}"
+    url = gitea.create_repo(repo)
+    first = git_push_files(url, {"deploy/cm.yaml": configmap("before")}, message="first",
+                           auth=gitea.auth)
+    source, ks = sync(env, gitea, repo)
+    applied(env, ks, first)
+
+    token = uuid.uuid4().hex
+    secret = env.secret(name("hook"), {"token": token})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "github", "events": ["push"], "secretRef": {"name": secret},
+        "resources": [{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                       "name": source}]})
+    env.ready("Receiver", receiver)
+    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    gitea.add_webhook(repo, f"http://127.0.0.1:{env.receiver_port}{path}", token)
+
+    second = git_push_files(url, {"deploy/cm.yaml": configmap("after")}, message="second",
+                            auth=gitea.auth)
+    applied(env, ks, second)
+
+    def value() -> str:
+        cm = env.core.read_namespaced_config_map("pushed", env.namespace)
+        return str((cm.data or {}).get("value"))
+    assert eventually(lambda: value() == "after", TIMEOUT, message="the pushed value applied")
+    annotations = env.get("GitRepository", source)["metadata"]["annotations"]
+    assert "reconcile.fluxcd.io/requestedAt" in annotations

@@ -1,0 +1,194 @@
+"""Every SaaS Provider type, end to end: a real Provider object of that type (its address on
+a local HTTPS stand-in of the service, `certSecretRef` with the test CA, credentials from
+its Secret), an Alert, and an event POSTed to notification-controller's event API; the
+stand-in (`harness.services.StrictService`) accepts only the request the service documents
+and rejects anything else, so the test fails on a wrong payload, path or header.
+
+Also: mTLS (a client certificate from certSecretRef; without one the delivery fails and
+the Provider says so), `proxySecretRef` through a CONNECT proxy with basic auth, and a real
+Alertmanager listing the alert a Provider of type alertmanager sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from notify_env import TIMEOUT, Env, name, notification_env
+
+from afflux.cli.devenv import GitHTTPServer, TestCA
+from harness.alertmanager import Alertmanager
+from harness.fixtures_cluster import Cluster
+from harness.leaks import remember
+from harness.proxy import TunnelProxy
+from harness.service_rules import Expect
+from harness.services import Seen, StrictService
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "t0ken" + uuid.uuid4().hex[:12]
+ROUTING_KEY = uuid.uuid4().hex  # 32 characters, as PagerDuty's
+SHA = "2" * 40
+remember(TOKEN)  # the session's end checks that no log, Event or status shows it
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer) -> Iterator[Env]:
+    namespace = f"t-providers-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    with notification_env(cluster, start_controller, git_server, namespace) as env:
+        yield env
+
+
+@dataclass(frozen=True)
+class Case:
+    """How a Provider of one type is pointed at its stand-in `svc`."""
+
+    address: str  # a path on the stand-in, or a template with {base} / {host}
+    expect: Expect
+    secret: dict[str, str] = field(default_factory=dict)  # besides the CA
+    channel: str = ""
+    address_in_secret: bool = False
+
+    def url(self, svc: StrictService) -> str:
+        base = svc.url("")
+        if "{" in self.address:
+            return self.address.format(base=base, host=f"127.0.0.1:{svc.port}")
+        return svc.url(self.address)
+
+
+CASES: dict[str, Case] = {
+    "slack": Case(f"/services/T01/B02/{TOKEN}", Expect(token=TOKEN), address_in_secret=True),
+    "discord": Case(f"/api/webhooks/1234/{TOKEN}", Expect(token=TOKEN), address_in_secret=True),
+    "rocket": Case(f"/hooks/abc/{TOKEN}", Expect(token=TOKEN), channel="#ops",
+                   address_in_secret=True),
+    "msteams": Case(f"/workflows/w1/triggers/manual/paths/invoke?api-version=2016-06-01"
+                    f"&sig={TOKEN}", Expect(token=TOKEN), address_in_secret=True),
+    "googlechat": Case(f"/v1/spaces/S1/messages?key=k1&token={TOKEN}", Expect(token=TOKEN),
+                       address_in_secret=True),
+    "webex": Case("/v1/messages", Expect(token=TOKEN, channel="room-1"), {"token": TOKEN},
+                  channel="room-1"),
+    "telegram": Case("{base}", Expect(token=TOKEN, channel="-1001"), {"token": TOKEN},
+                     channel="-1001"),
+    "matrix": Case("{base}", Expect(token=TOKEN, channel="!r:m.test"), {"token": TOKEN},
+                   channel="!r:m.test"),
+    "lark": Case(f"/open-apis/bot/v2/hook/{TOKEN}", Expect(token=TOKEN), address_in_secret=True),
+    "opsgenie": Case("/v2/alerts", Expect(token=TOKEN), {"token": TOKEN}),
+    "pagerduty": Case("{base}", Expect(channel=ROUTING_KEY), channel=ROUTING_KEY),
+    "datadog": Case("{base}", Expect(token=TOKEN), {"token": TOKEN}),
+    "sentry": Case(f"https://{TOKEN}@{{host}}/42", Expect(token=TOKEN, channel="42"),
+                   channel="staging", address_in_secret=True),
+    "grafana": Case("/api/annotations", Expect(token=TOKEN), {"token": TOKEN}),
+    "githubdispatch": Case("/acme/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "github": Case("/acme/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "gitlab": Case("/acme/platform/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "gitea": Case("/acme/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "bitbucket": Case("/acme/fleet", Expect(username="me", password=TOKEN),
+                      {"token": f"me:{TOKEN}"}),
+    "bitbucketserver": Case("/scm/ops/fleet.git", Expect(token=TOKEN), {"token": TOKEN}),
+    "azuredevops": Case("/acme/ops/_git/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+}
+
+
+def post(env: Env, obj: str, message: str, severity: str = "error") -> None:
+    event = env.flux_event(obj, message, severity)
+    event["metadata"] = {"source.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}"}
+    assert env.post_event(event) == 202
+
+
+def alert_for(env: Env, provider: str) -> str:
+    """An Alert on this Provider for events about one GitRepository name (returned)."""
+    obj = name("src")
+    env.alert(provider, eventSources=[{"kind": "GitRepository", "name": obj}])
+    return obj
+
+
+def delivered(svc: StrictService, count: int = 1) -> list[Seen]:
+    def check() -> list[Seen]:
+        assert not svc.rejected, [(s.status, s.why, s.request.path) for s in svc.rejected]
+        assert len(svc.accepted) >= count, f"{len(svc.accepted)} accepted so far"
+        return svc.accepted
+    return eventually(check, TIMEOUT, message=f"{svc.kind}: {count} accepted request(s)")
+
+
+def ca_secret(env: Env, ca: TestCA, **extra: str) -> str:
+    return env.secret(name("ca"), {"ca.crt": ca.ca_pem, **extra})
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_provider_sends_the_documented_request(env: Env, test_ca: TestCA, kind: str) -> None:
+    case = CASES[kind]
+    with StrictService(kind, test_ca, case.expect) as svc:
+        data = dict(case.secret)
+        spec: dict[str, Any] = {"type": kind, "certSecretRef": {"name": ca_secret(env, test_ca)}}
+        if case.address_in_secret:
+            data["address"] = case.url(svc)
+        else:
+            spec["address"] = case.url(svc)
+        if data:
+            spec["secretRef"] = {"name": env.secret(name("cred"), data)}
+        if case.channel:
+            spec["channel"] = case.channel
+        provider = env.provider(spec)
+        obj = alert_for(env, provider)
+        post(env, obj, f"{kind}: health check failed")
+        post(env, obj, f"{kind}: reconciliation finished", "info")
+        delivered(svc, 2)
+        env.ready("Provider", provider)
+        if kind in ("slack", "discord", "rocket", "msteams", "googlechat", "lark", "sentry"):
+            # a webhook URL (or DSN) from a Secret is a secret too
+            assert TOKEN not in env.controller.log_text(400)
+
+
+def test_client_certificate_from_cert_secret_ref(env: Env, test_ca: TestCA) -> None:
+    client = test_ca.issue_client("notification-controller")
+    with StrictService("generic", test_ca, client_ca=True) as svc:
+        with_cert = env.provider({"type": "generic", "address": svc.url("/mtls"),
+                                  "certSecretRef": {"name": ca_secret(
+                                      env, test_ca, **{"tls.crt": client.cert_pem,
+                                                       "tls.key": client.key_pem})}})
+        post(env, alert_for(env, with_cert), "over mTLS")
+        [seen] = delivered(svc)
+        assert seen.json()["message"] == "over mTLS"
+
+        without = env.provider({"type": "generic", "address": svc.url("/mtls"),
+                                "certSecretRef": {"name": ca_secret(env, test_ca)}})
+        post(env, alert_for(env, without), "no client certificate")
+        cond = env.condition("Provider", without, "False", "DeliveryFailed")
+        assert "/mtls" in cond["message"]
+        assert len(svc.accepted) == 1
+
+
+def test_proxy_secret_ref(env: Env, test_ca: TestCA) -> None:
+    with StrictService("generic", test_ca) as svc, TunnelProxy("proxy-user", TOKEN) as proxy:
+        proxy_secret = env.secret(name("proxy"), {"address": proxy.address,
+                                                  "username": "proxy-user", "password": TOKEN})
+        provider = env.provider({"type": "generic", "address": svc.url("/proxied"),
+                                 "certSecretRef": {"name": ca_secret(env, test_ca)},
+                                 "proxySecretRef": {"name": proxy_secret}})
+        post(env, alert_for(env, provider), "through the proxy")
+        delivered(svc)
+        assert proxy.seen == [f"127.0.0.1:{svc.port}"]
+
+
+def test_alertmanager_lists_the_alert(env: Env, alertmanager: Alertmanager) -> None:
+    provider = env.provider({"type": "alertmanager",
+                             "address": alertmanager.url("/api/v2/alerts")})
+    obj = alert_for(env, provider)
+    post(env, obj, "health check failed in alertmanager test")
+
+    def listed() -> dict[str, Any]:
+        alerts = [a for a in alertmanager.alerts() if a["labels"].get("name") == obj]
+        assert alerts, "not listed yet"
+        return alerts[0]
+    alert = eventually(listed, TIMEOUT, message="Alertmanager lists the alert")
+    assert alert["labels"]["alertname"] == "FluxGitRepositoryInfo"
+    assert alert["labels"]["severity"] == "error"
+    assert alert["labels"]["namespace"] == env.namespace
+    assert alert["annotations"]["message"] == "health check failed in alertmanager test"
+    assert alert["annotations"]["source_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
+    assert alert["status"]["state"] == "active"

@@ -1,0 +1,185 @@
+"""ArtifactGenerator and ExternalArtifact on the real cluster, with the real source-controller
+(which runs the generators) and kustomize-controller processes.
+
+The acceptance case is the structure of fluxcd/flux2-kustomize-helm-example's first
+Kustomizations: an ArtifactGenerator splits the cluster's GitRepository into an
+`infrastructure` and an `apps` ExternalArtifact, and Kustomizations apply them with
+`sourceRef.kind: ExternalArtifact`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from afflux.cli.devenv import GitHTTPServer
+from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+AG = "artifactgenerators.source.extensions.fluxcd.io"
+EA = "externalartifacts.source.toolkit.fluxcd.io"
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+def _repo_files(env: Env, app_value: str) -> dict[str, str]:
+    ns = env.namespace
+    return {
+        "infrastructure/controllers/kustomization.yaml": "resources: [controller.yaml]\n",
+        "infrastructure/controllers/controller.yaml": dump(
+            configmap("infra-controller", {"role": "controller"}, namespace=ns)),
+        "infrastructure/configs/ignored.yaml": dump(configmap("not-applied", namespace=ns)),
+        "apps/base/podinfo/kustomization.yaml": "resources: [app.yaml]\n",
+        "apps/base/podinfo/app.yaml": dump(configmap("podinfo", {"v": "base"}, namespace=ns)),
+        "apps/staging/kustomization.yaml": (
+            "resources: [../base/podinfo]\n"
+            "patches:\n  - path: values.yaml\n"),
+        "apps/staging/values.yaml": dump(configmap("podinfo", {"v": app_value}, namespace=ns)),
+        "README.md": "not copied\n",
+    }
+
+
+def _generator(env: Env, name: str, source: str, apps_from: str = "@monorepo/apps/staging/**"
+               ) -> dict[str, Any]:
+    return {
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "metadata": {"name": name, "namespace": env.namespace},
+        "spec": {
+            "sources": [{"alias": "monorepo", "kind": "GitRepository", "name": source}],
+            "artifacts": [
+                {"name": f"{name}-infrastructure", "originRevision": "@monorepo",
+                 "copy": [{"from": "@monorepo/infrastructure/**", "to": "@artifact/"}]},
+                {"name": f"{name}-apps", "originRevision": "@monorepo",
+                 "copy": [{"from": "@monorepo/apps/base/**", "to": "@artifact/base/"},
+                          {"from": apps_from, "to": "@artifact/staging/"}]},
+            ],
+        },
+    }
+
+
+def _artifact(env: Env, name: str) -> dict[str, Any]:
+    body = env.get(EA, name)
+    assert body is not None, f"ExternalArtifact {name} not found"
+    artifact = (body.get("status") or {}).get("artifact")
+    assert artifact, body
+    return dict(artifact)
+
+
+def _ready(env: Env, kind: str, name: str) -> dict[str, Any]:
+    body = env.get(kind, name)
+    assert body is not None
+    return env.condition(body.get("status") or {}, "Ready") or {}
+
+
+def test_generator_splits_a_repository_into_external_artifacts_kustomizations_apply(
+        env: Env) -> None:
+    repo, sha = env.repo(_repo_files(env, "staging-1"))
+    source = env.source(repo)
+    gen = f"gen-{uuid.uuid4().hex[:6]}"
+    env.apply(_generator(env, gen, source))
+    infra = env.kustomization(f"{gen}-infra", "", path="./controllers",
+                              sourceRef={"kind": "ExternalArtifact",
+                                         "name": f"{gen}-infrastructure"})
+    apps = env.kustomization(f"{gen}-apps", "", path="./staging",
+                             sourceRef={"kind": "ExternalArtifact", "name": f"{gen}-apps"})
+
+    origin = f"main@sha1:{sha}"
+
+    def applied(name: str) -> dict[str, Any]:
+        status = env.status(name)
+        ready = env.condition(status, "Ready")
+        assert ready is not None and ready["status"] == "True", ready
+        assert status.get("lastAppliedOriginRevision") == origin, status
+        return status
+
+    infra_status = eventually(lambda: applied(infra), TIMEOUT, message="infra applied")
+    eventually(lambda: applied(apps), TIMEOUT, message="apps applied")
+
+    # the ExternalArtifacts: produced by the generator, served, content-addressed
+    first_infra = _artifact(env, f"{gen}-infrastructure")
+    assert first_infra["revision"].startswith("latest@sha256:")
+    assert first_infra["digest"].startswith("sha256:")
+    assert first_infra["metadata"] == {"org.opencontainers.image.revision": origin}
+    assert first_infra["url"].endswith(".tar.gz")
+    assert infra_status["lastAppliedRevision"] == first_infra["revision"]
+    ea = env.get(EA, f"{gen}-apps")
+    assert ea is not None
+    assert ea["spec"]["sourceRef"]["kind"] == "ArtifactGenerator"
+    assert ea["spec"]["sourceRef"]["name"] == gen
+    generator = env.get(AG, gen)
+    assert generator is not None
+    assert _ready(env, AG, gen)["status"] == "True"
+    assert sorted(e["name"] for e in generator["status"]["inventory"]) == [
+        f"{gen}-apps", f"{gen}-infrastructure"]
+
+    cm = env.get("configmap", "infra-controller")
+    assert cm is not None and cm["data"] == {"role": "controller"}
+    assert not env.exists("configmap", "not-applied")
+    cm = env.get("configmap", "podinfo")
+    assert cm is not None and cm["data"] == {"v": "staging-1"}
+
+    # a commit that changes apps/ only: a new apps artifact, the infrastructure one unchanged
+    files = _repo_files(env, "staging-2")
+    newer = env.push(repo, source, {"apps/staging/values.yaml": files["apps/staging/values.yaml"]})
+
+    def rolled_out() -> bool:
+        cm = env.get("configmap", "podinfo")
+        assert cm is not None and cm["data"] == {"v": "staging-2"}, cm
+        assert env.status(apps)["lastAppliedOriginRevision"] == f"main@sha1:{newer}"
+        return True
+
+    eventually(rolled_out, TIMEOUT, message="apps change rolled out")
+    later_infra = _artifact(env, f"{gen}-infrastructure")
+    assert later_infra["revision"] == first_infra["revision"]
+    assert later_infra["digest"] == first_infra["digest"]
+
+    # a build that fails publishes nothing: the ExternalArtifacts keep their last artifact
+    before = _artifact(env, f"{gen}-apps")
+    env.apply(_generator(env, gen, source, apps_from="@monorepo/apps/production/**"))
+
+    def failed() -> dict[str, Any]:
+        ready = _ready(env, AG, gen)
+        assert ready.get("status") == "False" and ready.get("reason") == "BuildFailed", ready
+        assert "no files match '@monorepo/apps/production/**'" in ready["message"]
+        return ready
+
+    eventually(failed, TIMEOUT, message="generator failing with BuildFailed")
+    assert _artifact(env, f"{gen}-apps") == before
+    assert env.condition(env.status(apps), "Ready")["status"] == "True"
+
+    # deleting the generator deletes what it produced
+    env.kubectl("delete", AG, gen, "--wait=true", "--timeout=60s")
+    eventually(lambda: not env.exists(EA, f"{gen}-apps") and not env.exists(
+        EA, f"{gen}-infrastructure"), TIMEOUT, message="ExternalArtifacts deleted")
+
+
+def test_invalid_generator_stalls(env: Env) -> None:
+    gen = f"bad-{uuid.uuid4().hex[:6]}"
+    env.apply({
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "metadata": {"name": gen, "namespace": env.namespace},
+        "spec": {"sources": [{"alias": "a", "kind": "GitRepository", "name": "x"}],
+                 "artifacts": [{"name": "out", "copy": [{"from": "@b/x", "to": "@artifact/"}]}]},
+    })
+
+    def stalled() -> bool:
+        body = env.get(AG, gen)
+        assert body is not None
+        status = body.get("status") or {}
+        stall = env.condition(status, "Stalled")
+        assert stall is not None and stall["status"] == "True", status
+        assert stall["reason"] == "ValidationFailed"
+        assert "unknown source alias(es) @b" in stall["message"]
+        return True
+
+    eventually(stalled, TIMEOUT, message="generator stalled")
