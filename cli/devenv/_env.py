@@ -322,7 +322,10 @@ class DevEnvironment:
         files = sorted(CRD_DIR.glob("*.yaml"))
         if not files:
             raise DevEnvError(f"no CRDs in {CRD_DIR}: run `make manifests`")
-        crds = self._conversion(state).crds(yaml.safe_load(f.read_text()) for f in files)
+        docs = [yaml.safe_load(f.read_text()) for f in files]
+        # With a real node the operators run in the cluster and serve the conversion
+        # webhooks behind their Services (as install points them): no loopback targets.
+        crds = docs if self.cluster.real_node is not None else self._conversion(state).crds(docs)
         # As afflux-dev, not as afflux: bootstrap --local applies the CRDs again as afflux
         # without a conversion webhook target (kustomize-controller keeps applying them), and
         # would otherwise take away the loopback target set here.
