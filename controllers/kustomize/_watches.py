@@ -154,6 +154,7 @@ class ManagedWatches:
         debouncer: Debouncer | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         watch_timeout: int = 240,
+        retry_base: float = 1.0,
         health: Any = None,
         on_trigger: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -165,6 +166,7 @@ class ManagedWatches:
         self.debouncer = debouncer or Debouncer()
         self.request_timeout = request_timeout
         self.watch_timeout = watch_timeout
+        self.retry_base = retry_base
         self.health = health
         self.on_trigger = on_trigger
         self.clock = clock
@@ -288,8 +290,9 @@ class ManagedWatches:
                     self.health.beat(TASK)
                 next_at = self.debouncer.next_at()
                 timeout = 10.0 if next_at is None else min(max(next_at - now, 0.0), 10.0)
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                try:  # not wait_for: in 3.11 it can swallow a cancel that meets a wake-up
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
         finally:
@@ -309,6 +312,7 @@ class ManagedWatches:
             watch = self._watches[gvk] = _KindWatch(gvk)
             watch.task = asyncio.create_task(self._watch_kind(watch),
                                              name=f"drift watch {_gvk_text(gvk)}")
+            watch.task.add_done_callback(lambda _: self._poke())  # a death is seen at once
             _log.info("watching", extra={"watchKind": _gvk_text(gvk)})
         for watch in self._watches.values():
             task = watch.task
@@ -359,7 +363,7 @@ class ManagedWatches:
                 if isinstance(err, LookupError):
                     self.mapper.invalidate()
                     resource = None
-                delay = backoff(failures, base=1.0, cap=60.0)
+                delay = backoff(failures, base=self.retry_base, cap=60.0)
                 _log.warning("drift watch failed, retrying in %.1fs: %s", delay, err,
                              extra={"watchKind": _gvk_text(watch.gvk), "failures": failures})
                 await asyncio.sleep(delay)
