@@ -223,8 +223,9 @@ def on_kustomization_change(scheduler: Scheduler, drift: ManagedWatches | None
 
 
 def inventory_and_readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    return readiness_key(body), json.dumps(
-        ((body.get("status") or {}).get("inventory") or {}).get("entries"))
+    """Readiness, and a hash of the inventory (the filter keeps this per Kustomization)."""
+    entries = ((body.get("status") or {}).get("inventory") or {}).get("entries") or ()
+    return readiness_key(body), hash(tuple((e.get("id"), e.get("v")) for e in entries))
 
 
 def setup_drift(operator: Operator, scheduler: Scheduler) -> ManagedWatches | None:

@@ -19,6 +19,10 @@ from afflux.controllers.kustomize._drift import (
     newest_writer,
     skip_apply,
 )
+from afflux.controllers.kustomize.handlers import (
+    inventory_and_readiness_key,
+    on_kustomization_change,
+)
 
 OURS = "kustomize-controller"
 
@@ -191,3 +195,49 @@ CLEAN = SkipFacts(digest="d1", applied_digest="d1", applied_seq=10, foreign_seq=
         "foreign-change-after", "object-deleted"])
 def test_skip_apply(changes: dict[str, Any], skip: bool, why: str) -> None:
     assert skip_apply(dataclasses.replace(CLEAN, **changes)) == (skip, why)
+
+
+# --- the Kustomization watch feeds the index and still triggers dependents ---------------------
+
+
+class _Scheduler:
+    def __init__(self, *bodies: dict[str, Any]) -> None:
+        self.bodies = list(bodies)
+        self.triggered: list[tuple[str, str]] = []
+
+    def find(self, predicate: Any) -> list[dict[str, Any]]:
+        return [b for b in self.bodies if predicate(b)]
+
+    def trigger(self, namespace: str, name: str) -> bool:
+        self.triggered.append((namespace, name))
+        return True
+
+
+class _Drift:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, list[dict[str, str]]]] = []
+
+    def observe_kustomization(self, event_type: str | None, body: dict[str, Any]) -> None:
+        self.seen.append((event_type, body["status"].get("inventory", {}).get("entries", [])))
+
+
+def _ks(name: str, entries: list[dict[str, str]], ready: str = "True",
+        **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"namespace": "flux", "name": name, "generation": 1},
+            "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": ready}],
+                       "observedGeneration": 1, "inventory": {"entries": entries}}}
+
+
+def test_kustomization_watch_feeds_the_index_and_triggers_dependents_on_readiness() -> None:
+    dependent = _ks("app", [], dependsOn=[{"name": "base"}])
+    scheduler, drift = _Scheduler(dependent), _Drift()
+    callback = on_kustomization_change(scheduler, drift)  # type: ignore[arg-type]
+    callback(None, _ks("base", [A]))  # first sight: nothing triggered
+    callback("MODIFIED", _ks("base", [A, B]))  # only the inventory moved
+    assert scheduler.triggered == []
+    callback("MODIFIED", _ks("base", [A, B], ready="False"))  # readiness moved
+    assert scheduler.triggered == [("flux", "app")]
+    assert [entries for _, entries in drift.seen] == [[A], [A, B], [A, B]]
+    assert (inventory_and_readiness_key(_ks("base", [A]))
+            != inventory_and_readiness_key(_ks("base", [A, B])))
