@@ -106,6 +106,7 @@ class _KindWatch:
     synced_seq: int | None = None  # when it first synced with nothing held before
     response: Any = None  # the open watch response, shut down to stop the thread
     task: asyncio.Task[None] | None = None
+    stopped: bool = False
 
     def stop_stream(self) -> None:
         response, self.response = self.response, None
@@ -324,6 +325,7 @@ class ManagedWatches:
     @staticmethod
     def _stop(watch: _KindWatch) -> None:
         watch.synced = False
+        watch.stopped = True
         if watch.task is not None:
             watch.task.cancel()
         watch.stop_stream()
@@ -418,6 +420,8 @@ class ManagedWatches:
             raise api_error(response.status, response.read())
         raw = response.response
         watch.response = raw
+        if watch.stopped:  # stopped while this request was on its way
+            watch.stop_stream()
         try:
             for line in _iter_lines(raw):
                 event = json.loads(line)
