@@ -7,7 +7,7 @@ the kind first appears and stops when no inventory has it any more, and it is sh
 Kustomizations. Each watch lists, then watches from the list's resourceVersion with
 bookmarks, across namespaces, only the objects labelled `kustomize.toolkit.fluxcd.io/name`
 (what a Kustomization applies carries it), and asks for `PartialObjectMetadata`: the API
-server sends metadata only, never specs or data. A 410 Gone re-lists (the difference with
+server sends metadata only, never specs or data; lists come in pages of 500. A 410 Gone re-lists (the difference with
 what it held stands for the events missed), any other error reconnects with backoff and is
 logged; every request has a timeout (the list `REQUEST_TIMEOUT`, the watch its server-side
 `timeoutSeconds` plus a margin), so a frozen API server ends in a reconnect, never a hang.
@@ -82,6 +82,8 @@ _log = logging.getLogger("afflux.kustomize-controller.drift")
 META_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 META_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 TASK = "drift watches"
+#: objects per list page
+LIST_PAGE = 500
 
 Key = tuple[str, str]
 
@@ -398,15 +400,29 @@ class ManagedWatches:
         return self.api_client.call_api(*params, _request_timeout=timeout)
 
     def _list(self, resource: Resource) -> tuple[dict[Key, ObjectMeta], str]:
-        query = [("labelSelector", KUSTOMIZE_NAME_LABEL)]
-        response = self._request(resource.collection_path(None), query, META_LIST_ACCEPT,
-                                 self.request_timeout)
-        data = response.read()
-        if response.status != 200:
-            raise api_error(response.status, data)
-        body = json.loads(data)
-        objects = dict(_reduce(item, self.ours) for item in body.get("items") or ())
-        return objects, str((body.get("metadata") or {}).get("resourceVersion") or "")
+        """All the labelled objects of a kind, in pages of `LIST_PAGE` (so a kind with many
+        objects is never held as one big response), reduced page by page; and the list's
+        resourceVersion. An expired continue token is a 410: list again."""
+        objects: dict[Key, ObjectMeta] = {}
+        token = ""
+        while True:
+            query = [("labelSelector", KUSTOMIZE_NAME_LABEL), ("limit", str(LIST_PAGE))]
+            if token:
+                query.append(("continue", token))
+            response = self._request(resource.collection_path(None), query, META_LIST_ACCEPT,
+                                     self.request_timeout)
+            data = response.read()
+            if response.status == 410:
+                raise _Gone()
+            if response.status != 200:
+                raise api_error(response.status, data)
+            body = json.loads(data)
+            del data
+            objects.update(_reduce(item, self.ours) for item in body.get("items") or ())
+            meta = body.get("metadata") or {}
+            token = str(meta.get("continue") or "")
+            if not token:
+                return objects, str(meta.get("resourceVersion") or "")
 
     def _stream(self, watch: _KindWatch, resource: Resource, rv: str,
                 deliver: Callable[[tuple[str, Key, ObjectMeta | None]], Any]) -> str:

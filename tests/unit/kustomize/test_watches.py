@@ -99,6 +99,14 @@ def listing(*items: dict[str, Any], rv: int = 10) -> Callable[..., FakeResponse]
     return answer
 
 
+def paged(items: list[dict[str, Any]], token: str) -> Callable[..., FakeResponse]:
+    def answer(path: str, query: list, headers: dict) -> FakeResponse:
+        assert dict(query)["limit"] == "500"
+        return FakeResponse(200, {"metadata": {"resourceVersion": "10", "continue": token},
+                                  "items": items})
+    return answer
+
+
 def watching(*lines: bytes, end: bool = False) -> Callable[..., FakeResponse]:
     def answer(path: str, query: list, headers: dict) -> FakeResponse:
         assert dict(query)["watch"] == "true"
@@ -163,6 +171,16 @@ def test_gone_lists_again_and_the_difference_counts() -> None:
     asyncio.run(run_until(watches, lambda: bool(fired)))
     assert fired == [KS]
     assert dict(client.requests[3][1])["resourceVersion"] == "21"
+
+
+def test_a_list_in_pages() -> None:
+    watches, fired, client = make([
+        paged([cm("unrelated", 6)], "next-page"),
+        listing(cm("a", 7), rv=10),
+        watching(event("MODIFIED", cm("a", 14, "kubectl-edit", "2026-12-01T10:00:05Z")))])
+    asyncio.run(run_until(watches, lambda: bool(fired)))
+    assert dict(client.requests[1][1])["continue"] == "next-page"
+    assert dict(client.requests[2][1])["resourceVersion"] == "10"
 
 
 def test_errors_are_retried() -> None:
