@@ -24,6 +24,7 @@ never taken for ours.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -56,26 +57,33 @@ KsKey = tuple[str, str]
 
 
 def inventory_objects(entries: Iterable[Mapping[str, str]]) -> dict[ObjectId, GVK]:
-    """The objects of `status.inventory.entries` and their kinds (malformed ids left out)."""
+    """The objects of `status.inventory.entries` and their kinds (malformed ids left out).
+    Group, kind, namespace and version are interned: thousands of entries share them."""
     found: dict[ObjectId, GVK] = {}
     for entry in entries:
         try:
             ref = parse_inventory_id(str(entry.get("id") or ""), str(entry.get("v") or ""))
         except ValueError:
             continue
-        found[(ref.group, ref.kind, ref.namespace, ref.name)] = (ref.group, ref.version,
-                                                                 ref.kind)
+        group, kind = sys.intern(ref.group), sys.intern(ref.kind)
+        found[(group, kind, sys.intern(ref.namespace), ref.name)] = (
+            group, sys.intern(ref.version), kind)
     return found
 
 
 class InventoryIndex:
     """Which Kustomizations hold which objects, and how many entries of each kind there
-    are (a kind's watch lives while its count is above zero)."""
+    are (a kind's watch lives while its count is above zero).
+
+    Memory per object: its id (an interned group, kind and namespace, and its name) in the
+    owner map, whose value is the one Kustomization that holds it (a set only for an object
+    in several inventories), and a slot in its Kustomization's map to the shared kind."""
 
     def __init__(self) -> None:
         self._by_ks: dict[KsKey, dict[ObjectId, GVK]] = {}
-        self._owners: dict[ObjectId, set[KsKey]] = {}
+        self._owners: dict[ObjectId, KsKey | set[KsKey]] = {}
         self._kinds: dict[GVK, int] = {}
+        self._gvks: dict[GVK, GVK] = {}  # one tuple per kind, shared by all its entries
 
     def set(self, ks: KsKey, entries: Iterable[Mapping[str, str]]) -> bool:
         """`ks`'s inventory is now `entries`; True if the set of watched kinds changed."""
@@ -88,26 +96,44 @@ class InventoryIndex:
     def _replace(self, ks: KsKey, new: dict[ObjectId, GVK]) -> bool:
         old = self._by_ks.pop(ks, {})
         if new:
-            self._by_ks[ks] = new
+            self._by_ks[ks] = {oid: self._gvks.setdefault(gvk, gvk) for oid, gvk in new.items()}
         if old == new:
             return False
         kinds_before = set(self._kinds)
         for oid, gvk in old.items():
-            owners = self._owners.get(oid)
-            if owners is not None:
-                owners.discard(ks)
-                if not owners:
-                    del self._owners[oid]
+            self._drop_owner(oid, ks)
             self._kinds[gvk] -= 1
             if self._kinds[gvk] <= 0:
                 del self._kinds[gvk]
+                self._gvks.pop(gvk, None)
         for oid, gvk in new.items():
-            self._owners.setdefault(oid, set()).add(ks)
+            self._add_owner(oid, ks)
             self._kinds[gvk] = self._kinds.get(gvk, 0) + 1
         return set(self._kinds) != kinds_before
 
+    def _add_owner(self, oid: ObjectId, ks: KsKey) -> None:
+        held = self._owners.get(oid)
+        if held is None:
+            self._owners[oid] = ks
+        elif isinstance(held, set):
+            held.add(ks)
+        elif held != ks:
+            self._owners[oid] = {held, ks}
+
+    def _drop_owner(self, oid: ObjectId, ks: KsKey) -> None:
+        held = self._owners.get(oid)
+        if isinstance(held, set):
+            held.discard(ks)
+            if len(held) == 1:
+                self._owners[oid] = next(iter(held))
+        elif held == ks:
+            del self._owners[oid]
+
     def owners(self, oid: ObjectId) -> set[KsKey]:
-        return set(self._owners.get(oid, ()))
+        held = self._owners.get(oid)
+        if held is None:
+            return set()
+        return set(held) if isinstance(held, set) else {held}
 
     def objects_of(self, ks: KsKey) -> dict[ObjectId, GVK]:
         return dict(self._by_ks.get(ks, {}))

@@ -14,7 +14,8 @@ logged; every request has a timeout (the list `REQUEST_TIMEOUT`, the watch its s
 
 Memory, per watched object: its (namespace, name) and an `ObjectMeta`: resourceVersion and
 the newest writer's manager, operation and time (four short strings, interned where they
-repeat). Per Kustomization: its inventory's object ids in the index, the digest and the
+repeat: namespace, manager, operation, time). About 0.27 KiB per object for the watch and
+0.21 KiB for the index (tracemalloc, 10,000 ConfigMaps in 1,000 inventories of 10). Per Kustomization: its inventory's object ids in the index, the digest and the
 sequence number of its last apply, the sequence number of its last foreign change. Nothing
 else of an object is kept, and bodies are reduced in the watch thread before they reach the
 event loop.
@@ -127,8 +128,8 @@ def _reduce(obj: Mapping[str, Any], ours: str) -> tuple[Key, ObjectMeta]:
     meta = obj.get("metadata") or {}
     found = meta_of(obj, ours)
     reduced = ObjectMeta(found.resource_version, _intern(found.manager),
-                         _intern(found.operation), found.time)
-    return (meta.get("namespace") or "", meta.get("name") or ""), reduced
+                         _intern(found.operation), _intern(found.time))
+    return (sys.intern(meta.get("namespace") or ""), meta.get("name") or ""), reduced
 
 
 def _iter_lines(response: Any) -> Iterator[bytes]:

@@ -55,6 +55,19 @@ def test_index_owners_and_kinds() -> None:
     assert index.kinds() == set() and len(index) == 0
 
 
+def test_index_an_object_in_two_inventories_keeps_the_other_owner() -> None:
+    index = InventoryIndex()
+    index.set(("flux", "one"), [A])
+    index.set(("flux", "two"), [A])
+    index.set(("flux", "three"), [A])
+    index.remove(("flux", "two"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == {("flux", "one"), ("flux", "three")}
+    index.remove(("flux", "one"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == {("flux", "three")}
+    index.remove(("flux", "three"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == set() and len(index) == 0
+
+
 def test_index_same_inventory_again_changes_nothing() -> None:
     index = InventoryIndex()
     index.set(("flux", "one"), [A, NS])
