@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 from ._common import Resource
+from ._distribution import distribution_labels
+from ._legacy import conversion_spec, legacy_versions
 from ._model import model_fields
 from ._registry import KINDS
 
@@ -106,6 +108,7 @@ def build_crd(cls: type[Resource]) -> dict[str, Any]:
         if cls.HAS_STATUS:
             entry["subresources"] = {"status": {}}
         versions.append(entry)
+    versions += legacy_versions(cls, versions[0])
     names: dict[str, Any] = {
         "categories": list(cls.CATEGORIES),
         "kind": cls.KIND,
@@ -115,23 +118,24 @@ def build_crd(cls: type[Resource]) -> dict[str, Any]:
     if cls.SHORT_NAMES:
         names["shortNames"] = list(cls.SHORT_NAMES)
     names["singular"] = cls.SINGULAR
+    spec: dict[str, Any] = {
+        "group": cls.GROUP,
+        "names": names,
+        "scope": "Namespaced",
+        "versions": versions,
+    }
+    conversion = conversion_spec(cls)
+    if conversion is not None:
+        spec["conversion"] = conversion
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
             "annotations": {"kustomize.toolkit.fluxcd.io/substitute": "disabled"},
-            "labels": {
-                "app.kubernetes.io/component": _COMPONENT[cls.KIND],
-                "app.kubernetes.io/part-of": "afflux",
-            },
+            "labels": distribution_labels(_COMPONENT[cls.KIND]),
             "name": f"{cls.PLURAL}.{cls.GROUP}",
         },
-        "spec": {
-            "group": cls.GROUP,
-            "names": names,
-            "scope": "Namespaced",
-            "versions": versions,
-        },
+        "spec": spec,
     }
 
 

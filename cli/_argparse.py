@@ -79,7 +79,13 @@ def rewrite_bool_flags(
 
 
 class FluxArgumentParser(argparse.ArgumentParser):
-    """argparse with pflag-style `--flag=<bool>` (see the module docstring)."""
+    """argparse with pflag-style `--flag=<bool>` (see the module docstring), and no
+    abbreviated long options (pflag has none; `version --client` must not be taken for a
+    prefix of the global `--client-certificate`/`--client-key`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -22,7 +22,7 @@ existing bootstrap uses differently, no cluster) fails with one line and writes 
    applied that revision and the controllers are healthy.
 
 Running it again is an idempotent upgrade: no commit when nothing changed. `--local`: see
-`_bootstrapgen` (the operators run as local processes; no Deployments are installed).
+`_bootstrapgen` (the operators run as local processes; their Deployments have zero replicas).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from ._manifests import (
 from ._prompt import confirm
 from ._reconcile import request_reconcile
 from ._sshkeys import KEY_ALGORITHMS, generate_key, public_key_of, scan_host_keys
-from ._status import condition, get_path, ready_message
+from ._status import condition, get_path, ready_message, unresolvable
 from ._version import version as afflux_version
 from ._wait import wait_for
 
@@ -150,7 +150,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="do not ask for confirmation (e.g. to add the deploy key)")
     g.add_argument("--local", action="store_true",
                    help="the operators run as local processes (started with "
-                        "--enable-leader-election), not in the cluster: install no Deployments")
+                        "--enable-leader-election), not in the cluster: their Deployments get "
+                        "zero replicas")
     g.add_argument("--manifests", type=Path,
                    help="afflux's config/ directory (default: the one beside the package)")
     g.set_defaults(func=run)
@@ -419,13 +420,17 @@ class Bootstrap:
             last["obj"] = obj
             ready = condition(obj, "Ready") or {}
             at = get_path(obj, "status", "artifact", "revision")
-            return True if ready.get("status") == "True" and at == revision else None
+            if ready.get("status") == "True" and at == revision:
+                return True
+            return False if unresolvable(obj) else None
 
         def applied(obj: dict[str, Any]) -> bool | None:
             last["obj"] = obj
             ready = condition(obj, "Ready") or {}
             done = get_path(obj, "status", "lastAppliedRevision") == revision
-            return True if done and ready.get("status") == "True" else None
+            if done and ready.get("status") == "True":
+                return True
+            return False if unresolvable(obj, revision) else None
 
         for kind, decide, what in ((GitRepository, source_ready, "reconciled"),
                                    (Kustomization, applied, "reconciled")):
@@ -433,8 +438,9 @@ class Bootstrap:
             self.printer.waiting(f"waiting for {label} to be {what}")
             last.clear()
             try:
-                wait_for(ctx.kube, resource_of(kind), gen.NAME, self.namespace, decide,
-                         timeout=self.remaining(), what=f"{label} to be reconciled at {revision}")
+                ok, obj = wait_for(ctx.kube, resource_of(kind), gen.NAME, self.namespace, decide,
+                                   timeout=self.remaining(),
+                                   what=f"{label} to be reconciled at {revision}")
             except WaitTimeout as err:
                 message = ready_message(last.get("obj") or {})
                 hint = "is the controller running? `afflux check` and `afflux logs` tell"
@@ -442,6 +448,12 @@ class Bootstrap:
                     hint = "was the deploy key (printed above) given access to the repository?"
                 raise WaitTimeout(f"{err.message}" + (f": {message}" if message else ""),
                                   hint) from None
+            if not ok:  # failed in a way that waiting will not fix
+                reason = unresolvable(obj, revision) or unresolvable(obj)
+                raise CLIError(f"{label} failed: {reason}",
+                               "fix it in the repository (a new commit is reconciled at once) "
+                               f"or see `afflux events --for {kind.KIND}/{gen.NAME} "
+                               f"-n {self.namespace}`")
             self.printer.success(f"{kind.KIND} reconciled successfully")
 
     def wait_healthy(self) -> None:

@@ -3,10 +3,15 @@
 `flux-system` Secret and the commit messages. No I/O: `_bootstrap` reads, clones, applies.
 
 `--local` (operators run as local processes, e.g. on the local cluster whose fake nodes run
-no containers): gotk-components.yaml then holds the Namespace, CRDs and RBAC but not the
-operators' Deployments and Services, and the Namespace carries the annotation
-`afflux.toolkit.fluxcd.io/local-operators: <controllers>` saying where they run. `afflux
-check` accepts a local operator by the leader-election Lease it keeps fresh.
+no containers): gotk-components.yaml then holds the Namespace, CRDs, RBAC and the operators'
+Deployments scaled to zero replicas and annotated `afflux.toolkit.fluxcd.io/local: "true"`,
+but not their Services; the Namespace carries the annotation
+`afflux.toolkit.fluxcd.io/local-operators: <controllers>` saying where they run. The
+Deployments are there for what reads them: the `flux` CLI (`flux check` and `flux version`
+list them by their labels) and the local launcher (`afflux dev up`), which runs each
+operator with the args of its Deployment as the cluster has it, so the patches a user commits
+to `flux-system/kustomization.yaml` apply to the local processes too. `afflux check` accepts a
+local operator by the leader-election Lease it keeps fresh.
 """
 
 from __future__ import annotations
@@ -21,11 +26,14 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from afflux.api._legacy import without_client_config
+
 from ._errors import CLIError
 from ._format import dump_yaml
 
 __all__ = [
     "LOCAL_ANNOTATION",
+    "LOCAL_DEPLOYMENT_ANNOTATION",
     "GitURL",
     "components_file",
     "components_message",
@@ -42,6 +50,8 @@ __all__ = [
 
 NAME = "flux-system"
 LOCAL_ANNOTATION = "afflux.toolkit.fluxcd.io/local-operators"
+#: on a Deployment of a `--local` install: its operator runs outside the cluster
+LOCAL_DEPLOYMENT_ANNOTATION = "afflux.toolkit.fluxcd.io/local"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENTS_FILE = "gotk-components.yaml"
 SYNC_FILE = "gotk-sync.yaml"
@@ -138,19 +148,23 @@ def sync_message(version: str) -> str:  # noqa: ARG001 - flux's wording has no v
 
 def local_components(docs: Iterable[Mapping[str, Any]],
                      operators: Sequence[str]) -> list[dict[str, Any]]:
-    """The install objects without the operators' Deployments and Services, and the
-    Namespace annotated with the operators that run locally (see the module docstring)."""
+    """The install objects without the operators' Services, their Deployments at zero
+    replicas and annotated local, and the Namespace annotated with the operators that run
+    locally (see the module docstring)."""
     out: list[dict[str, Any]] = []
     for doc in docs:
-        if doc.get("kind") in ("Deployment", "Service") and \
-                ((doc.get("metadata") or {}).get("labels") or {}).get(COMPONENT_LABEL):
+        component = ((doc.get("metadata") or {}).get("labels") or {}).get(COMPONENT_LABEL)
+        if doc.get("kind") == "Service" and component:
             continue
         new = copy.deepcopy(dict(doc))
+        meta = new.setdefault("metadata", {})
         if new.get("kind") == "Namespace":
-            meta = new.setdefault("metadata", {})
             meta.setdefault("annotations", {})[LOCAL_ANNOTATION] = ",".join(operators)
+        elif new.get("kind") == "Deployment" and component:
+            meta.setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
+            new.setdefault("spec", {})["replicas"] = 0
         out.append(new)
-    return out
+    return without_client_config(out)
 
 
 def components_file(docs: Iterable[Mapping[str, Any]], version: str,
@@ -159,8 +173,8 @@ def components_file(docs: Iterable[Mapping[str, Any]], version: str,
     lines = [_HEADER, f"# Flux Version: {version}\n",
              f"# Components: {','.join(components)}\n"]
     if local:
-        lines.append("# The operators run outside the cluster (bootstrap --local): no "
-                     "Deployments here.\n")
+        lines.append("# The operators run outside the cluster (bootstrap --local): their "
+                     "Deployments have zero replicas.\n")
     return "".join(lines) + dump_yaml(list(docs))
 
 

@@ -1,4 +1,4 @@
-"""The Secrets of `afflux create secret helm|oci|tls|notation|proxy|githubapp` and the objects
+"""The Secrets of `afflux create secret helm|oci|tls|notation|proxy|githubapp|receiver` and the objects
 of `afflux create tenant`, with the keys and types flux's CLI gives them (`tls.crt`/`tls.key`/
 `ca.crt`, `kubernetes.io/tls`, `kubernetes.io/basic-auth`, `kubernetes.io/dockerconfigjson`,
 `githubAppID`, ...). Pure: the command reads the files; these shape dicts.
@@ -11,9 +11,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from afflux.api import receiver_webhook_path
+from afflux.api._notification_v1 import RECEIVER_TYPES
+
 from ._build import BuildError, _metadata, _split_list
 
 __all__ = [
+    "RECEIVER_TYPES",
     "TENANT_LABEL",
     "basic_auth_secret",
     "github_app_secret",
@@ -21,6 +25,7 @@ __all__ = [
     "notation_secret",
     "oci_secret",
     "proxy_secret",
+    "receiver_secret",
     "secret",
     "tenant",
     "tls_secret",
@@ -198,3 +203,30 @@ def tenant(name: str, namespaces: Sequence[str], *, cluster_role: str = "cluster
             ],
         })
     return docs
+
+
+#: The annotation flux puts the computed webhook URL in.
+WEBHOOK_URL_ANNOTATION = "notification.toolkit.fluxcd.io/webhook"
+
+
+def receiver_secret(name: str, namespace: str, *, type_: str, token: str, hostname: str,
+                    email_claim: str | None = None, audience_claim: str | None = None,
+                    labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Secret of a Receiver as `flux create secret receiver` makes it: the `token`, the
+    webhook URL `https://<hostname>/hook/<sha256(token+name+namespace)>` in the annotation
+    `notification.toolkit.fluxcd.io/webhook`, and for `gcr` the `email` claim and the
+    `audience` (the webhook URL unless given)."""
+    if not type_:
+        raise BuildError("--type is required")
+    if not hostname:
+        raise BuildError("--hostname is required")
+    if type_ == "gcr" and not email_claim:
+        raise BuildError("--email-claim is required for gcr receiver type")
+    url = f"https://{hostname}{receiver_webhook_path(token, name, namespace)}"
+    data = {"token": token}
+    if type_ == "gcr":
+        data["email"] = str(email_claim)
+        data["audience"] = audience_claim or url
+    doc = secret(name, namespace, data, labels=labels)
+    doc["metadata"] = {"annotations": {WEBHOOK_URL_ANNOTATION: url}, **doc["metadata"]}
+    return doc

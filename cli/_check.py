@@ -2,8 +2,11 @@
 
 `--pre` checks only that the API server answers and runs a supported Kubernetes version.
 The full check also looks at each controller (an in-cluster Deployment that is ready, or, for
-operators run locally, a leader-election Lease they keep renewing) and at the CRDs (present
-and Established). Each check prints a ✔ or ✗ line; any ✗ exits 1.
+operators run locally, a leader-election Lease they keep renewing: no Deployment, or one of a
+`--local` install, annotated `afflux.toolkit.fluxcd.io/local`), at the CRDs (present and
+Established; the distribution their labels name), and at the objects: a kind that has objects
+while its operator is not running (in-cluster or local) fails the check, named with its
+count, since nothing reconciles them. Each check prints a ✔ or ✗ line; any ✗ exits 1.
 """
 
 from __future__ import annotations
@@ -11,21 +14,26 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from afflux.api import KINDS
+from afflux.api._distribution import distribution_of
 
+from ._bootstrapgen import LOCAL_ANNOTATION, LOCAL_DEPLOYMENT_ANNOTATION
 from ._checkfmt import (
     MIN_KUBERNETES,
     crd_health,
     deployment_health,
+    distribution_text,
     lease_health,
     parse_kube_version,
+    unserved_kinds,
     version_text,
 )
 from ._context import Context
 from ._errors import EXIT_FAILURE
-from ._kinds import COMPONENTS_HELP, DEFAULT_COMPONENTS
-from ._kube import CRDS, DEPLOYMENTS, LEASES, KubeError
+from ._kinds import COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS, controller_for
+from ._kube import CRDS, DEPLOYMENTS, LEASES, NAMESPACES, KubeError, ResourceType
 
 __all__ = ["register", "run"]
 
@@ -39,8 +47,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                        help="check the prerequisites and the health of afflux in the cluster",
                        description="Check the cluster's prerequisites and afflux's health.")
     p.add_argument("--pre", action="store_true", help="only check the prerequisites")
-    p.add_argument("--components", type=_components, default=list(DEFAULT_COMPONENTS),
-                   help=COMPONENTS_HELP)
+    p.add_argument("--components", type=_components, default=None,
+                   help=COMPONENTS_HELP + " (default: those a `bootstrap --local` recorded on "
+                   "the namespace, else Flux's defaults)")
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more controllers to check, comma-separated")
     p.set_defaults(func=run)
@@ -64,37 +73,87 @@ def check_prerequisites(ctx: Context) -> bool:
     return True
 
 
-def check_controllers(ctx: Context, controllers: Sequence[str]) -> bool:
+def _is_local(dep: dict[str, Any]) -> bool:
+    annotations = (dep.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(LOCAL_DEPLOYMENT_ANNOTATION) == "true"
+
+
+def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
+    """(running, message, images) of one controller: its Deployment, or the Lease of a local
+    one (no Deployment, or the zero-replica Deployment of a `--local` install)."""
+    dep = ctx.kube.get_or_none(DEPLOYMENTS, name, ctx.namespace)
+    if dep is not None and not _is_local(dep):
+        healthy, message = deployment_health(dep)
+        images = [str(c.get("image", "")) for c in ((dep.get("spec") or {}).get(
+            "template") or {}).get("spec", {}).get("containers") or []]
+        return healthy, message, images
+    lease = ctx.kube.get_or_none(LEASES, f"{name}-leader-election", ctx.namespace)
+    if lease is not None:
+        healthy, message = lease_health(lease, datetime.now(UTC))
+        return healthy, message, []
+    if dep is not None:
+        return False, (f"runs locally (its Deployment is annotated {LOCAL_DEPLOYMENT_ANNOTATION})"
+                       f" but holds no leader-election Lease in the {ctx.namespace} namespace: "
+                       "is it running (`afflux dev up`)?"), []
+    return False, (f"not found (no Deployment and no leader-election Lease in the "
+                   f"{ctx.namespace} namespace)"), []
+
+
+def check_controllers(ctx: Context, controllers: Sequence[str]) -> tuple[bool, dict[str, bool]]:
+    """Check `controllers`; return (all healthy, controller -> running)."""
     printer = ctx.printer
     printer.action("checking controllers")
     ok = True
-    now = datetime.now(UTC)
+    running: dict[str, bool] = {}
     for name in controllers:
-        dep = ctx.kube.get_or_none(DEPLOYMENTS, name, ctx.namespace)
-        if dep is not None:
-            healthy, message = deployment_health(dep)
-            (printer.success if healthy else printer.failure)(f"{name}: {message}")
-            for container in ((dep.get("spec") or {}).get("template") or {}).get(
-                    "spec", {}).get("containers") or []:
-                printer.action(str(container.get("image", "")))
-            ok = ok and healthy
-            continue
-        lease = ctx.kube.get_or_none(LEASES, f"{name}-leader-election", ctx.namespace)
-        if lease is not None:
-            healthy, message = lease_health(lease, now)
-            (printer.success if healthy else printer.failure)(f"{name}: {message}")
-            ok = ok and healthy
-            continue
-        printer.failure(f"{name}: not found (no Deployment and no leader-election Lease in the "
-                        f"{ctx.namespace} namespace)")
-        ok = False
-    return ok
+        healthy, message, images = controller_health(ctx, name)
+        running[name] = healthy
+        (printer.success if healthy else printer.failure)(f"{name}: {message}")
+        for image in images:
+            printer.action(image)
+        ok = ok and healthy
+    return ok, running
 
 
-def check_crds(ctx: Context) -> bool:
+def installed_components(ctx: Context) -> list[str]:
+    """The operators a `bootstrap --local` recorded on the namespace, else the defaults."""
+    ns = ctx.kube.get_or_none(NAMESPACES, ctx.namespace)
+    recorded = (((ns or {}).get("metadata") or {}).get("annotations") or {}).get(LOCAL_ANNOTATION)
+    return _components(recorded) if recorded else list(DEFAULT_COMPONENTS)
+
+
+def check_objects(ctx: Context, running: dict[str, bool], installed: set[str]) -> bool:
+    """Fail for every kind that has objects (in any namespace) and no running operator."""
+    printer = ctx.printer
+    printer.action("checking objects")
+    objects: dict[str, list[str]] = {}
+    for kind in KINDS:
+        if f"{kind.PLURAL}.{kind.GROUP}" not in installed:
+            continue
+        rt = ResourceType(kind.GROUP, kind.VERSION, kind.KIND, kind.PLURAL)
+        objects[kind.KIND] = [
+            f"{(o.get('metadata') or {}).get('namespace')}/{(o.get('metadata') or {}).get('name')}"
+            for o in ctx.kube.list(rt)
+        ]
+    for controller in {controller_for(k) for k, names in objects.items() if names}:
+        if controller not in running and controller in CONTROLLERS:
+            running[controller] = controller_health(ctx, controller)[0]
+    problems = unserved_kinds(objects, running, controller_for)
+    for problem in problems:
+        printer.failure(problem)
+    if not problems:
+        total = sum(len(v) for v in objects.values())
+        printer.success(f"{total} objects, each kind's operator running" if total
+                        else "no objects yet")
+    return not problems
+
+
+def check_crds(ctx: Context) -> tuple[bool, set[str]]:
+    """Check the CRDs; return (all established, the names of those installed)."""
     printer = ctx.printer
     printer.action("checking crds")
     ok = True
+    installed: set[str] = set()
     for kind in KINDS:
         name = f"{kind.PLURAL}.{kind.GROUP}"
         crd = ctx.kube.get_or_none(CRDS, name)
@@ -102,13 +161,16 @@ def check_crds(ctx: Context) -> bool:
             printer.failure(f"{name}: not installed")
             ok = False
             continue
+        installed.add(name)
+        if kind.KIND == "GitRepository":
+            printer.success(distribution_text(distribution_of(crd)))
         established, text = crd_health(crd)
         if established:
             printer.success(text)
         else:
             printer.failure(f"{text}: not established")
             ok = False
-    return ok
+    return ok, installed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,10 +182,12 @@ def run(args: argparse.Namespace) -> int:
     printer.success("prerequisites checks passed")
     if args.pre:
         return 0
-    controllers = list(dict.fromkeys([*args.components, *args.components_extra]))
     try:
-        ok = check_controllers(ctx, controllers)
-        ok = check_crds(ctx) and ok
+        components = args.components or installed_components(ctx)
+        controllers = list(dict.fromkeys([*components, *args.components_extra]))
+        ok, running = check_controllers(ctx, controllers)
+        crds_ok, installed = check_crds(ctx)
+        ok = check_objects(ctx, running, installed) and crds_ok and ok
     except KubeError as err:
         printer.failure(f"cannot check: {err.message}")
         return EXIT_FAILURE

@@ -1,11 +1,12 @@
 """The judgements `afflux check` makes, from what the API server returns: is the Kubernetes
 version supported, is a controller Deployment ready, does a leader Lease show a local
-controller alive, is a CRD established. Pure."""
+controller alive, is a CRD established, which kinds have objects that no running operator
+reconciles. Pure."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from ._status import get_path
 __all__ = [
     "MIN_KUBERNETES",
     "crd_health",
+    "distribution_text",
+    "unserved_kinds",
     "deployment_health",
     "lease_health",
     "parse_kube_version",
@@ -83,3 +86,31 @@ def crd_health(crd: Mapping[str, Any]) -> tuple[bool, str]:
         for c in get_path(crd, "status", "conditions") or []
     )
     return established, f"{name}/{storage}"
+
+
+def unserved_kinds(
+    objects: Mapping[str, Sequence[str]],
+    running: Mapping[str, bool],
+    controller_of: Callable[[str], str],
+) -> list[str]:
+    """One message per kind that has objects (`objects`: kind -> `namespace/name`s) while its
+    operator is not running (`running`: controller -> alive), in the order of `objects`."""
+    out = []
+    for kind, names in objects.items():
+        controller = controller_of(kind)
+        if not names or running.get(controller):
+            continue
+        count = len(names)
+        shown = ", ".join(names[:3]) + (", ..." if count > 3 else "")
+        noun = "object" if count == 1 else "objects"
+        out.append(f"{kind}: {count} {noun} ({shown}) and {controller} is not running: "
+                   "nothing reconciles them")
+    return out
+
+
+def distribution_text(distribution: tuple[str, str] | None) -> str:
+    """What `check` prints of the installed distribution (from the CRDs' labels)."""
+    if distribution is None:
+        return "distribution: unknown (the CRDs carry no distribution labels)"
+    name, version = distribution
+    return f"distribution: {name}-{version}" if version else f"distribution: {name}"

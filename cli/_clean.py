@@ -65,3 +65,17 @@ def export_order(objs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         str((o.get("metadata") or {}).get("namespace", "")),
         str((o.get("metadata") or {}).get("name", "")),
     ))
+
+
+def credentials_for_export(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """A source's credentials Secret as `flux export --with-credentials` prints it: name,
+    namespace, data and type, nothing else of the live object."""
+    m = secret.get("metadata") or {}
+    out: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
+                           "metadata": {"name": m.get("name", ""),
+                                        "namespace": m.get("namespace", "")}}
+    if secret.get("data"):
+        out["data"] = dict(sorted((secret.get("data") or {}).items()))
+    if secret.get("type"):
+        out["type"] = secret["type"]
+    return out

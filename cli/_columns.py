@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._format import title_bool
-from ._status import get_path, latest_image, ready_summary, revision_of
+from ._status import get_path, is_suspended, latest_image, ready_summary, revision_of
 
 __all__ = ["Columns", "columns_for", "source_of", "table_rows", "truncate_hex"]
 
@@ -41,7 +41,7 @@ _SHORT_MESSAGE = _SHORT_REVISION | {"HelmChart"}
 
 
 def _suspended(obj: Obj) -> str:
-    return title_bool(get_path(obj, "spec", "suspend"))
+    return title_bool(is_suspended(obj))
 
 
 def _revision_row(obj: Obj) -> list[str]:
@@ -80,6 +80,14 @@ def _suspended_ready_row(obj: Obj) -> list[str]:
     return [_suspended(obj), *ready_summary(obj)]
 
 
+def _external_artifact_row(obj: Obj) -> list[str]:
+    ref = get_path(obj, "spec", "sourceRef") or {}
+    source = f"{ref.get('kind', '')}/{ref.get('namespace', '')}/{ref.get('name', '')}" \
+        if ref else ""
+    ready, message = ready_summary(obj)
+    return [truncate_hex(revision_of(obj)), source, ready, truncate_hex(message)]
+
+
 def _ready_row(obj: Obj) -> list[str]:
     return list(ready_summary(obj))
 
@@ -92,8 +100,9 @@ _BY_KIND: dict[str, Columns] = {
     "HelmRepository": _REVISION,
     "HelmChart": _REVISION,
     "Bucket": _REVISION,
-    "ExternalArtifact": _REVISION,
-    "ArtifactGenerator": Columns(("Ready", "Message"), _ready_row),
+    "ExternalArtifact": Columns(("Revision", "Source", "Ready", "Message"),
+                                _external_artifact_row),
+    "ArtifactGenerator": Columns(("Suspended", "Ready", "Message"), _suspended_ready_row),
     "Kustomization": _REVISION,
     "HelmRelease": _REVISION,
     "ImageRepository": Columns(("Last scan", "Suspended", "Ready", "Message"),

@@ -8,10 +8,18 @@ from dataclasses import dataclass, field
 
 from afflux.api import DurationError, parse_duration
 
-from ._kube import Kube
+from ._kube import Kube, KubeOverrides
 from ._output import Printer
 
-__all__ = ["DEFAULT_NAMESPACE", "DEFAULT_TIMEOUT", "Context", "add_global_flags", "duration_arg"]
+__all__ = [
+    "CONNECTION_FLAGS",
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_TIMEOUT",
+    "Context",
+    "add_global_flags",
+    "duration_arg",
+    "overrides_of",
+]
 
 DEFAULT_NAMESPACE = "flux-system"
 #: `--timeout` when not given: 5m, as flux.
@@ -24,6 +32,32 @@ GLOBAL_DEFAULTS: dict[str, object] = {
     "context": None,
     "timeout": DEFAULT_TIMEOUT,
     "verbose": 0,
+    "server": None,
+    "token": None,
+    "as_user": None,
+    "as_groups": None,
+    "as_uid": None,
+    "insecure_skip_tls_verify": False,
+    "certificate_authority": None,
+    "client_certificate": None,
+    "client_key": None,
+    "cluster": None,
+    "user": None,
+}
+
+#: The connection flags (kubectl's, as flux takes them): flag -> help.
+CONNECTION_FLAGS: dict[str, str] = {
+    "--server": "the address and port of the Kubernetes API server",
+    "--token": "bearer token for authentication to the API server",
+    "--as": "username to impersonate for the operation (a regular user or a service account "
+            "in a namespace)",
+    "--as-group": "group to impersonate for the operation (repeat for several)",
+    "--as-uid": "UID to impersonate for the operation",
+    "--certificate-authority": "path to a cert file for the certificate authority",
+    "--client-certificate": "path to a client certificate file for TLS",
+    "--client-key": "path to a client key file for TLS",
+    "--cluster": "the name of the kubeconfig cluster to use",
+    "--user": "the name of the kubeconfig user to use",
 }
 
 
@@ -52,6 +86,12 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                    help="how long to wait for an operation, e.g. 90s, 5m (default 5m)")
     g.add_argument("-v", "--verbose", action="count", default=s,
                    help="show the API requests made and tracebacks of unexpected errors")
+    dests = {"--as": "as_user", "--as-group": "as_groups"}
+    for flag, text in CONNECTION_FLAGS.items():
+        g.add_argument(flag, dest=dests.get(flag, flag[2:].replace("-", "_")), default=s,
+                       action="append" if flag == "--as-group" else "store", help=text)
+    g.add_argument("--insecure-skip-tls-verify", action="store_true", default=s,
+                   help="do not check the server's certificate (insecure)")
 
 
 def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -63,6 +103,19 @@ def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
         if not hasattr(args, key):
             setattr(args, key, value)
     return args
+
+
+def overrides_of(args: argparse.Namespace) -> KubeOverrides:
+    """The connection flags of a parsed command line (`--token` is not one for the commands
+    whose own `--token` is a webhook token: `token_is_local`)."""
+    token = None if getattr(args, "token_is_local", False) else args.token
+    return KubeOverrides(
+        server=args.server, token=token, as_user=args.as_user,
+        as_groups=tuple(args.as_groups or ()), as_uid=args.as_uid,
+        insecure_skip_tls_verify=bool(args.insecure_skip_tls_verify),
+        certificate_authority=args.certificate_authority,
+        client_certificate=args.client_certificate, client_key=args.client_key,
+        cluster=args.cluster, user=args.user)
 
 
 @dataclass
@@ -94,5 +147,6 @@ class Context:
     def kube(self) -> Kube:
         if self._kube is None:
             debug = self.printer.debug if self.printer.verbose else None
-            self._kube = Kube.connect(self.args.kubeconfig, self.args.context, debug=debug)
+            self._kube = Kube.connect(self.args.kubeconfig, self.args.context, debug=debug,
+                                      overrides=overrides_of(self.args))
         return self._kube

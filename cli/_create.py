@@ -12,6 +12,7 @@ its schema offline first, so a bad flag is reported before anything is sent.
 from __future__ import annotations
 
 import argparse
+import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,19 @@ def _secret_githubapp_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app-base-url", help="the GitHub API address (GitHub Enterprise)")
 
 
+def _secret_receiver_flags(p: argparse.ArgumentParser) -> None:
+    _common(p, interval=False)
+    p.add_argument("--type", dest="receiver_type", choices=_buildsecrets.RECEIVER_TYPES,
+                   help="the Receiver type")
+    # `--token` is the global one (the API bearer token) everywhere else: here it is the
+    # webhook token, as in flux, and the API connection does not take it (`token_is_local`)
+    p.set_defaults(token_is_local=True)
+    p.add_argument("--hostname", help="the hostname of the webhook URL, e.g. flux.example.com")
+    p.add_argument("--email-claim", help="IAM service account email, required for gcr")
+    p.add_argument("--audience-claim",
+                   help="custom OIDC token audience for gcr (default the webhook URL)")
+
+
 # --- builders from args --------------------------------------------------------------------------
 
 
@@ -649,6 +663,14 @@ def _secret_githubapp(args: argparse.Namespace, name: str, ns: str,
     )]
 
 
+def _secret_receiver(args: argparse.Namespace, name: str, ns: str,
+                     labels: dict[str, str]) -> list[dict]:
+    return [_buildsecrets.receiver_secret(
+        name, ns, type_=args.receiver_type or "", token=args.token or secrets.token_hex(32),
+        hostname=args.hostname or "", email_claim=args.email_claim,
+        audience_claim=args.audience_claim, labels=labels)]
+
+
 # --- the command ------------------------------------------------------------------------------
 
 #: (words, flags, builder, help)
@@ -686,6 +708,8 @@ _COMMANDS: tuple[tuple[tuple[str, ...], Callable[[argparse.ArgumentParser], None
      "create or update a Secret with notation CA certificates and trust policy"),
     (("secret", "githubapp"), _secret_githubapp_flags, _secret_githubapp,
      "create or update a Secret with GitHub App credentials"),
+    (("secret", "receiver"), _secret_receiver_flags, _secret_receiver,
+     "create or update a Secret with a Receiver's webhook token (and its URL)"),
 )
 _ALIASES = {"source": ["sources"], "image": ["images"], "kustomization": ["ks"],
             "secret": ["secrets"], "repository": ["repo"], "helmrelease": ["hr"]}

@@ -49,11 +49,15 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         "diff failed.")
     add_build_flags(k)
     k.set_defaults(func=run)
+    from . import _diffhr  # noqa: PLC0415 - the command module imports this one
+
+    _diffhr.register(nouns, parents)
 
 
 class Differ:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, field_manager: str = FIELD_MANAGER) -> None:
         self.ctx = ctx
+        self.field_manager = field_manager
         self.created: list[str] = []
         self.drifted: list[str] = []
         self.deleted: list[str] = []
@@ -91,7 +95,8 @@ class Differ:
             self.show(f"{label} created")
             return
         try:
-            merged = kube.apply(rt, obj, field_manager=FIELD_MANAGER, force=True, dry_run=True)
+            merged = kube.apply(rt, obj, field_manager=self.field_manager, force=True,
+                                dry_run=True)
         except KubeError as err:
             self.failed.append(f"{label}: {err.message}")
             self.ctx.printer.failure(f"{label} dry-run failed: {err.message}")
@@ -100,6 +105,20 @@ class Differ:
         if before != after:
             self.drifted.append(label)
             self.show(f"{label} drifted", fmt.unified_diff(before, after, label))
+
+    def finish(self, fix: str) -> int:
+        """The exit status (flux's): a failed dry-run fails the diff (>1, `fix` as the
+        hint), a change is 1 and says so, nothing is 0."""
+        if self.failed:
+            raise CLIError(f"the dry-run of {len(self.failed)} object(s) failed: "
+                           f"{self.failed[0]}", fix, exit_code=EXIT_DIFF_FAILED)
+        if self.created or self.drifted or self.deleted:
+            self.ctx.printer.warning(f"{fmt.summary(self.created, self.drifted, self.deleted)}"
+                                     ": identified at least one change, exiting with a "
+                                     "non-zero status")
+            return EXIT_DIFF
+        self.ctx.printer.success("no changes")
+        return EXIT_OK
 
     def prune(self, ks: dict[str, Any], built: list[dict[str, Any]]) -> None:
         if not (ks.get("spec") or {}).get("prune"):
@@ -138,13 +157,4 @@ def run(args: argparse.Namespace) -> int:
         if err.exit_code == 1:
             err.exit_code = EXIT_DIFF_FAILED
         raise
-    if differ.failed:
-        raise CLIError(f"the dry-run of {len(differ.failed)} object(s) failed: "
-                       f"{differ.failed[0]}", "fix the manifests so the API server accepts "
-                       "them", exit_code=EXIT_DIFF_FAILED)
-    if differ.created or differ.drifted or differ.deleted:
-        ctx.printer.warning(f"{fmt.summary(differ.created, differ.drifted, differ.deleted)}: "
-                            "identified at least one change, exiting with a non-zero status")
-        return EXIT_DIFF
-    ctx.printer.success("no changes")
-    return EXIT_OK
+    return differ.finish("fix the manifests so the API server accepts them")

@@ -12,7 +12,21 @@ from afflux.api import KINDS
 
 from ._format import parse_time, since
 
-__all__ = ["event_headers", "event_rows", "event_time", "is_flux_event", "sort_events"]
+__all__ = [
+    "EVENT_TYPES",
+    "event_headers",
+    "event_rows",
+    "event_time",
+    "involved_key",
+    "is_flux_event",
+    "parse_types",
+    "related_objects",
+    "sort_events",
+    "type_matches",
+]
+
+#: The event types `--types` takes (case-insensitive, as flux).
+EVENT_TYPES = ("Normal", "Warning")
 
 _FLUX_KINDS = frozenset(k.KIND for k in KINDS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,3 +88,75 @@ def event_rows(
 ) -> list[list[str]]:
     """The rows of the events, oldest first."""
     return [event_row(e, now, all_namespaces) for e in sort_events(events)]
+
+
+def parse_types(values: Iterable[str]) -> tuple[str, ...]:
+    """`--types Warning --types normal,Warning` -> the types, validated as flux validates
+    them; ValueError with flux's message for another word."""
+    out: list[str] = []
+    for value in values:
+        for word in value.split(","):
+            word = word.strip()
+            if not word:
+                continue
+            if word.lower() not in {t.lower() for t in EVENT_TYPES}:
+                raise ValueError(f"type '{word}' not supported. Supported types are "
+                                 "Normal, Warning")
+            out.append(word)
+    return tuple(out)
+
+
+def type_matches(event: Mapping[str, Any], types: Iterable[str]) -> bool:
+    """Whether the event's type is one of `types` (any when empty), ignoring case."""
+    wanted = {t.lower() for t in types}
+    return not wanted or str(event.get("type", "")).lower() in wanted
+
+
+def involved_key(event: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, name, namespace) of the object an event is about."""
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    ns = involved.get("namespace") or (event.get("metadata") or {}).get("namespace", "")
+    return str(involved.get("kind", "")), str(involved.get("name", "")), str(ns)
+
+
+def _ref(obj: Mapping[str, Any], *path: str) -> Mapping[str, Any] | None:
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) and node.get("name") else None
+
+
+def related_objects(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(kind, name, namespace) of the objects whose events `events --for` shows with `obj`'s,
+    as flux's `events --for` finds them: a Kustomization's source; a HelmRelease's HelmChart
+    (`<namespace>-<name>` in the chart source's namespace) and the chart's source, or its
+    chartRef (afflux also follows `chartRef`, where flux fails); a HelmChart's source; an
+    Alert's Provider; an ImagePolicy's ImageRepository. Other kinds: none."""
+    kind = str(obj.get("kind", ""))
+    meta = obj.get("metadata") or {}
+    ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    spec = obj.get("spec") or {}
+
+    def of(ref: Mapping[str, Any] | None, default_kind: str = "",
+           cross_namespace: bool = True) -> tuple[str, str, str] | None:
+        if ref is None:
+            return None
+        ref_ns = str(ref.get("namespace") or ns) if cross_namespace else ns
+        return str(ref.get("kind") or default_kind), str(ref["name"]), ref_ns
+
+    out: list[tuple[str, str, str] | None] = []
+    if kind == "Kustomization":
+        out.append(of(_ref(spec, "sourceRef")))
+    elif kind == "HelmRelease":
+        source = of(_ref(spec, "chart", "spec", "sourceRef"))
+        if source is not None:
+            out += [source, ("HelmChart", f"{ns}-{name}", source[2])]
+        else:
+            out.append(of(_ref(spec, "chartRef")))
+    elif kind == "HelmChart":
+        out.append(of(_ref(spec, "sourceRef"), cross_namespace=False))
+    elif kind == "Alert":
+        out.append(of(_ref(spec, "providerRef"), "Provider", cross_namespace=False))
+    elif kind == "ImagePolicy":
+        out.append(of(_ref(spec, "imageRepositoryRef"), "ImageRepository"))
+    return [r for r in out if r is not None and r[0]]

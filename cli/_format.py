@@ -71,7 +71,7 @@ def parse_time(text: str | None) -> datetime | None:
     # Python accepts at most 6 fraction digits; Kubernetes may send 9 (RFC3339Nano)
     if "." in value:
         head, _, rest = value.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
+        digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]  # the leading digits
         zone = rest[len(digits):]
         value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     try:

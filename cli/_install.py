@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from afflux.api import KINDS, meta
+from afflux.api._legacy import follow_live_conversion, point_conversion
 
 from ._context import Context
 from ._errors import EXIT_CANCELLED, CLIError
@@ -104,7 +105,7 @@ def run_install(args: argparse.Namespace) -> int:
     printer = ctx.printer
     suffix = " (dry run)" if args.dry_run else ""
     printer.action(f"installing components in {ctx.namespace} namespace{suffix}")
-    for doc in docs:
+    for doc in _conversion_targets(ctx, docs):
         try:
             ctx.kube.apply(_rt(ctx, doc), doc, field_manager=FIELD_MANAGER,
                            dry_run=args.dry_run)
@@ -116,6 +117,18 @@ def run_install(args: argparse.Namespace) -> int:
     if not args.dry_run:
         printer.action("`afflux check` shows when the operators are ready")
     return 0
+
+
+def _conversion_targets(ctx: Context, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The CRDs' conversion webhooks at the operators' Services in the install namespace,
+    or, where the cluster's CRD already names a URL (a local setup), at that URL."""
+    out = []
+    for doc in point_conversion(docs, namespace=ctx.namespace):
+        if doc.get("kind") == "CustomResourceDefinition" and "conversion" in doc.get("spec", {}):
+            live = ctx.kube.get_or_none(CRDS, str(doc["metadata"]["name"]))
+            doc = follow_live_conversion(doc, live)
+        out.append(doc)
+    return out
 
 
 def _strip_finalizers(ctx: Context, dry_run: bool) -> None:

@@ -175,7 +175,10 @@ def add_noun_parsers(
 #: Verbs whose next word is a noun.
 KIND_VERBS = frozenset({"get", "reconcile", "suspend", "resume", "delete", "export"})
 #: Global options that take a value as the next argument.
-_VALUE_OPTIONS = frozenset({"-n", "--namespace", "--kubeconfig", "--context", "--timeout"})
+_VALUE_OPTIONS = frozenset({"-n", "--namespace", "--kubeconfig", "--context", "--timeout",
+                            "--server", "--token", "--as", "--as-group", "--as-uid",
+                            "--certificate-authority", "--client-certificate", "--client-key",
+                            "--cluster", "--user"})
 
 
 def _known_words() -> set[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,15 @@ from ._errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, CLIError
 
 __all__ = [
     "Kube",
+    "KubeOverrides",
     "KubeConflict",
     "KubeError",
     "KubeNotFound",
     "ResourceType",
     "Unreachable",
+    "apply_overrides",
+    "impersonation_headers",
+    "merge_kubeconfigs",
     "resource_of",
 ]
 
@@ -82,6 +86,134 @@ def _api_error(status: int, body: bytes | str | None) -> KubeError:
 
 
 @dataclass(frozen=True)
+class KubeOverrides:
+    """kubectl's (and flux's) connection flags, applied over the kubeconfig."""
+
+    server: str | None = None
+    token: str | None = None
+    as_user: str | None = None
+    as_groups: tuple[str, ...] = ()
+    as_uid: str | None = None
+    insecure_skip_tls_verify: bool = False
+    certificate_authority: str | None = None
+    client_certificate: str | None = None
+    client_key: str | None = None
+    cluster: str | None = None
+    user: str | None = None
+
+    @property
+    def changes_config(self) -> bool:
+        """Whether any flag changes the kubeconfig (impersonation is a header only)."""
+        return any((self.server, self.token, self.insecure_skip_tls_verify,
+                    self.certificate_authority, self.client_certificate, self.client_key,
+                    self.cluster, self.user))
+
+
+def _named(entries: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
+    for entry in entries:
+        if entry.get("name") == name:
+            body: dict[str, Any] = entry.setdefault(what, {})
+            return body
+    raise Unreachable(f"the kubeconfig has no {what} {name!r}",
+                      f"check --{what} and the kubeconfig (`kubectl config view`)")
+
+
+def apply_overrides(config: Mapping[str, Any], context: str | None, o: KubeOverrides
+                    ) -> dict[str, Any]:
+    """A copy of a kubeconfig (as a dict) with the flags applied to the context in use
+    (`context`, else current-context), the way kubectl applies them: `--cluster`/`--user`
+    pick other entries; `--server`, `--insecure-skip-tls-verify` (which drops the CA, as
+    client-go does when no CA flag comes with it) and `--certificate-authority` change the
+    cluster; `--token`, `--client-certificate` and `--client-key` the user (a token replaces
+    an exec or auth-provider plugin)."""
+    cfg: dict[str, Any] = json.loads(json.dumps(dict(config)))
+    name = context or cfg.get("current-context") or ""
+    contexts = cfg.setdefault("contexts", [])
+    ctx_body = next((c.setdefault("context", {}) for c in contexts if c.get("name") == name),
+                    None)
+    if ctx_body is None:
+        if not name:
+            raise Unreachable("the kubeconfig has no current context",
+                              "pass --context, or set one with `kubectl config use-context`")
+        raise Unreachable(f"the kubeconfig has no context {name!r}", "check --context")
+    if o.cluster:
+        ctx_body["cluster"] = o.cluster
+    if o.user:
+        ctx_body["user"] = o.user
+    cluster = _named(cfg.setdefault("clusters", []), str(ctx_body.get("cluster", "")),
+                     "cluster")
+    if o.server:
+        cluster["server"] = o.server
+    if o.certificate_authority:
+        cluster.pop("certificate-authority-data", None)
+        cluster["certificate-authority"] = o.certificate_authority
+    if o.insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+        if not o.certificate_authority:
+            cluster.pop("certificate-authority-data", None)
+            cluster.pop("certificate-authority", None)
+    users = cfg.setdefault("users", [])
+    if o.token or o.client_certificate or o.client_key:
+        user_name = str(ctx_body.get("user") or "")
+        if not user_name or not any(u.get("name") == user_name for u in users):
+            user_name = ctx_body["user"] = user_name or "afflux-flags"
+            users.append({"name": user_name, "user": {}})
+        user = _named(users, user_name, "user")
+        if o.token:
+            for key in ("exec", "auth-provider", "username", "password", "tokenFile"):
+                user.pop(key, None)
+            user["token"] = o.token
+        if o.client_certificate:
+            user.pop("client-certificate-data", None)
+            user["client-certificate"] = o.client_certificate
+        if o.client_key:
+            user.pop("client-key-data", None)
+            user["client-key"] = o.client_key
+    return cfg
+
+
+_PATH_KEYS = ("certificate-authority", "client-certificate", "client-key", "tokenFile")
+
+
+def merge_kubeconfigs(files: Sequence[Path]) -> dict[str, Any]:
+    """Several kubeconfig files merged as kubectl merges $KUBECONFIG: the first file that
+    names a cluster, context or user (or sets current-context) wins; relative file paths
+    are made absolute against the file that holds them."""
+    merged: dict[str, Any] = {"clusters": [], "contexts": [], "users": []}
+    for file in files:
+        if not file.exists():
+            continue
+        import yaml  # noqa: PLC0415
+
+        data = yaml.safe_load(file.read_text()) or {}
+        for section, inner in (("clusters", "cluster"), ("contexts", "context"),
+                               ("users", "user")):
+            known = {e.get("name") for e in merged[section]}
+            for entry in data.get(section) or []:
+                if entry.get("name") in known:
+                    continue
+                body = entry.get(inner) or {}
+                for key in _PATH_KEYS:
+                    if isinstance(body.get(key), str) and not os.path.isabs(body[key]):
+                        body[key] = str(file.parent / body[key])
+                merged[section].append(entry)
+        if not merged.get("current-context") and data.get("current-context"):
+            merged["current-context"] = data["current-context"]
+    return merged
+
+
+def impersonation_headers(o: KubeOverrides) -> list[tuple[str, str]]:
+    """The Impersonate-* headers of `--as`, `--as-group` (one header each) and `--as-uid`."""
+    headers: list[tuple[str, str]] = []
+    if o.as_user:
+        headers.append(("Impersonate-User", o.as_user))
+    headers.extend(("Impersonate-Group", g) for g in o.as_groups)
+    if o.as_uid:
+        headers.append(("Impersonate-Uid", o.as_uid))
+    return headers
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """Where a kind lives in the API: group, version, kind, plural and scope."""
 
@@ -127,9 +259,11 @@ CRDS = ResourceType(
 class Kube:
     """A synchronous client for the commands. `debug` (a callable) sees every request."""
 
-    def __init__(self, api_client: Any, debug: Callable[[str], None] | None = None) -> None:
+    def __init__(self, api_client: Any, debug: Callable[[str], None] | None = None,
+                 impersonate: Sequence[tuple[str, str]] = ()) -> None:
         self.api_client = api_client
         self._debug = debug
+        self._impersonate = list(impersonate)
         self._discovered: dict[str, list[dict[str, Any]]] = {}
         self._groups: list[tuple[str, str]] | None = None
 
@@ -140,13 +274,20 @@ class Kube:
         kubeconfig: str | None = None,
         context: str | None = None,
         debug: Callable[[str], None] | None = None,
+        overrides: KubeOverrides | None = None,
     ) -> Kube:
         """Load a kubeconfig (the flag, else $KUBECONFIG, else ~/.kube/config, else the
-        in-cluster service account) and return a client for its (or `context`'s) cluster."""
+        in-cluster service account) and return a client for its (or `context`'s) cluster,
+        with the connection flags (`overrides`) applied."""
         from kubernetes import client, config  # noqa: PLC0415 - keep import cost off --help
 
+        o = overrides or KubeOverrides()
         path = kubeconfig or os.environ.get("KUBECONFIG") or ""
         default = Path.home() / ".kube" / "config"
+        if o.changes_config:
+            api = cls._with_overrides(path or (str(default) if default.exists() else ""),
+                                      context, o)
+            return cls(api, debug, impersonation_headers(o))
         try:
             if path:
                 first = path.split(os.pathsep)[0]
@@ -175,7 +316,46 @@ class Kube:
         except config.ConfigException as err:
             raise Unreachable(f"cannot load the kubeconfig: {err}",
                               "check --kubeconfig and --context") from None
-        return cls(api, debug)
+        return cls(api, debug, impersonation_headers(o))
+
+    @staticmethod
+    def _with_overrides(path: str, context: str | None, o: KubeOverrides) -> Any:
+        """An ApiClient from the kubeconfig at `path` (several, merged, as $KUBECONFIG) with
+        the flags applied; with no kubeconfig, from the flags alone (in a pod: its service
+        account's CA and token unless given)."""
+        from kubernetes import client, config  # noqa: PLC0415
+
+        try:
+            if path:
+                files = [Path(p).expanduser() for p in path.split(os.pathsep) if p]
+                if not files[0].exists():
+                    raise Unreachable(f"kubeconfig {files[0]} does not exist",
+                                      "pass --kubeconfig <file> or set KUBECONFIG")
+                cfg = apply_overrides(merge_kubeconfigs(files), context, o)
+                return config.new_client_from_config_dict(cfg, context=context)
+            configuration = client.Configuration()
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:
+                if not o.server:
+                    raise Unreachable("no kubeconfig found and no --server given",
+                                      "pass --kubeconfig <file> or --server") from None
+            if o.server:
+                configuration.host = o.server
+            if o.token:
+                configuration.api_key = {"authorization": f"Bearer {o.token}"}
+            if o.insecure_skip_tls_verify:
+                configuration.verify_ssl = False
+            for attr, value in (("ssl_ca_cert", o.certificate_authority),
+                                ("cert_file", o.client_certificate),
+                                ("key_file", o.client_key)):
+                if value:
+                    setattr(configuration, attr, value)
+            return client.ApiClient(configuration)
+        except config.ConfigException as err:
+            raise Unreachable(f"cannot load the kubeconfig: {err}",
+                              "check --kubeconfig, --context and the connection flags") \
+                from None
 
     # --- raw requests ---------------------------------------------------------------------------
     def _send(
@@ -204,6 +384,12 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
+        if self._impersonate:  # repeated headers (one per group): urllib3's header dict
+            params = list(params)
+            sent = urllib3.HTTPHeaderDict(params[2])
+            for key, value in self._impersonate:
+                sent.add(key, value)
+            params[2] = sent
         try:
             return self.api_client.call_api(*params, _request_timeout=timeout or (10, 60))
         except (urllib3.exceptions.HTTPError, OSError) as err:

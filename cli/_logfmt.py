@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,8 @@ from typing import Any
 
 from ._format import parse_time
 
-__all__ = ["LEVELS", "LogFilter", "format_record", "merge_by_time", "parse_line"]
+__all__ = ["LEVELS", "LogFilter", "format_record", "merge_by_time", "parse_line",
+           "parse_since_time"]
 
 #: level names by severity (the operators write trace, debug, info, warning, error)
 LEVELS: dict[str, int] = {"trace": 5, "debug": 10, "info": 20, "warning": 30, "warn": 30,
@@ -97,3 +99,15 @@ def merge_by_time(streams: Iterable[Iterable[Mapping[str, Any]]]) -> list[Mappin
             tagged.append((ts, s, len(tagged), record))
     tagged.sort(key=lambda t: (t[0], t[1], t[2]))
     return [t[3] for t in tagged]
+
+
+_RFC3339_ZONE = re.compile(r"(Z|z|[+-]\d\d:\d\d)$")
+
+
+def parse_since_time(text: str) -> datetime:
+    """`--since-time`: an RFC 3339 time with a zone (`2024-05-01T12:00:00Z`, an offset, or
+    fractional seconds); ValueError with flux's message otherwise."""
+    when = parse_time(text)
+    if when is None or not _RFC3339_ZONE.search(text.strip()) or "T" not in text.upper():
+        raise ValueError(f"{text} is not a valid (RFC3339) time")
+    return when

@@ -22,7 +22,14 @@ from ._context import Context, duration_arg
 from ._errors import CLIError, NotFoundError
 from ._kinds import CONTROLLERS, resolve_kind
 from ._kube import PODS
-from ._logfmt import LEVELS, LogFilter, format_record, merge_by_time, parse_line
+from ._logfmt import (
+    LEVELS,
+    LogFilter,
+    format_record,
+    merge_by_time,
+    parse_line,
+    parse_since_time,
+)
 
 __all__ = ["default_log_dir", "register", "run"]
 
@@ -48,6 +55,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.add_argument("--level", choices=sorted(set(LEVELS) - {"warn"}),
                    help="the lowest level to show (e.g. info hides debug)")
     p.add_argument("--since", type=duration_arg, help="only lines newer than this, e.g. 10m")
+    p.add_argument("--since-time", metavar="RFC3339",
+                   help="only lines after this time, e.g. 2024-05-01T12:00:00Z (not with "
+                   "--since)")
     p.add_argument("--tail", type=int, default=-1, help="only the last N lines (per source)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("-A", "--all-namespaces", action="store_true",
@@ -63,6 +73,16 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.set_defaults(func=run)
 
 
+def _since_time(args: argparse.Namespace) -> datetime:
+    if args.since:
+        raise CLIError("at most one of `sinceTime` or `sinceDuration` may be specified",
+                       "give --since or --since-time, not both")
+    try:
+        return parse_since_time(args.since_time)
+    except ValueError as err:
+        raise CLIError(str(err), "e.g. --since-time 2024-05-01T12:00:00Z") from None
+
+
 def _filter(ctx: Context, args: argparse.Namespace) -> LogFilter:
     kind = None
     if args.kind:
@@ -71,6 +91,8 @@ def _filter(ctx: Context, args: argparse.Namespace) -> LogFilter:
         except KeyError:
             kind = args.kind
     since = datetime.now(UTC) - timedelta(seconds=args.since) if args.since else None
+    if args.since_time:
+        since = _since_time(args)
     return LogFilter(kind=kind, name=args.name, level=args.level, since=since,
                      namespace=None if ctx.all_namespaces else ctx.namespace)
 
@@ -154,6 +176,9 @@ def _pod_lines(ctx: Context, namespace: str, pod: str, args: argparse.Namespace,
     query = [("container", "manager")]
     if args.since:
         query.append(("sinceSeconds", str(max(1, int(args.since)))))
+    elif args.since_time:
+        when = _since_time(args).astimezone(UTC)
+        query.append(("sinceTime", when.strftime("%Y-%m-%dT%H:%M:%SZ")))
     if args.tail >= 0:
         query.append(("tailLines", str(args.tail)))
     if follow:

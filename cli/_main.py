@@ -13,6 +13,7 @@ from . import (
     _bootstrap,
     _buildks,
     _check,
+    _completion,
     _create,
     _delete,
     _dev,
@@ -23,12 +24,15 @@ from . import (
     _get,
     _install,
     _logs,
+    _migrate,
     _reconcile,
     _stats,
     _suspend,
     _trace,
     _tree,
+    _trigger,
     _version,
+    ui,
 )
 from ._argparse import FluxArgumentParser
 from ._context import add_global_flags, fill_global_defaults
@@ -57,6 +61,10 @@ _COMMANDS = (
     _artifact,
     _envsubst,
     _dev,
+    _trigger,
+    _completion,
+    _migrate,
+    ui,
 )
 
 

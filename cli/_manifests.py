@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from afflux.api._distribution import INSTANCE_LABEL
+
 from ._errors import CLIError
 
 __all__ = [
@@ -118,13 +120,17 @@ def select_components(
 
 def retarget_namespace(docs: Iterable[Mapping[str, Any]], namespace: str) -> list[dict[str, Any]]:
     """Move the install from flux-system to `namespace` (the Namespace object, namespaced
-    objects, ServiceAccount subjects of bindings)."""
+    objects, ServiceAccount subjects of bindings, the `app.kubernetes.io/instance` label)."""
     out = []
     for doc in docs:
         new = copy.deepcopy(dict(doc))
         meta = new.setdefault("metadata", {})
         if new.get("kind") == "Namespace" and meta.get("name") == DEFAULT_NAMESPACE:
             meta["name"] = namespace
+        _retarget_instance(meta, namespace)
+        template = ((new.get("spec") or {}).get("template") or {}).get("metadata")
+        if isinstance(template, dict):
+            _retarget_instance(template, namespace)
         if meta.get("namespace") == DEFAULT_NAMESPACE:
             meta["namespace"] = namespace
         for subject in new.get("subjects") or []:
@@ -132,6 +138,12 @@ def retarget_namespace(docs: Iterable[Mapping[str, Any]], namespace: str) -> lis
                 subject["namespace"] = namespace
         out.append(new)
     return out
+
+
+def _retarget_instance(meta: dict[str, Any], namespace: str) -> None:
+    labels = meta.get("labels") or {}
+    if labels.get(INSTANCE_LABEL) == DEFAULT_NAMESPACE:
+        labels[INSTANCE_LABEL] = namespace
 
 
 def install_order(docs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -1,5 +1,12 @@
-"""The table of `afflux stats`: per kind, how many objects are running, failing and
-suspended, and how much artifact storage the sources use. Pure."""
+"""The table of `afflux stats`, as `flux stats` prints it: per kind (flux's thirteen, in its
+order), how many objects are running, failing and suspended, and how much artifact storage
+they take. Pure.
+
+Flux's counting, kept as it is: RUNNING is every object that is not suspended (a failing one
+counts as running too), FAILING every object whose Ready condition is False (suspended ones
+included), SUSPENDED every `spec.suspend: true`; STORAGE sums `status.artifact.size` in IEC
+units with one decimal, and is `-` when the sum is 0 (no artifacts, or a kind without any).
+"""
 
 from __future__ import annotations
 
@@ -8,32 +15,43 @@ from typing import Any
 
 from afflux.api import meta
 
-from ._format import human_bytes
 from ._status import condition, get_path, is_suspended
 
-__all__ = ["ARTIFACT_KINDS", "STATS_HEADERS", "stats_row"]
+__all__ = ["STATS_HEADERS", "STATS_KINDS", "format_size", "stats_row"]
 
-#: Kinds whose objects own an artifact in source-controller's storage.
-ARTIFACT_KINDS = frozenset({"GitRepository", "OCIRepository", "HelmRepository", "HelmChart",
-                            "Bucket"})
 STATS_HEADERS = ["Reconcilers", "Running", "Failing", "Suspended", "Storage"]
+#: The kinds `flux stats` counts, in its order.
+STATS_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "HelmChart", "Bucket",
+               "Kustomization", "HelmRelease", "Alert", "Provider", "Receiver",
+               "ImageUpdateAutomation", "ImagePolicy", "ImageRepository")
+
+
+def format_size(size: int) -> str:
+    """flux's formatSize: `-` for 0, `512 B`, `2.4 KiB`, `1.0 MiB`, ..."""
+    if size <= 0:
+        return "-"
+    unit = 1024
+    if size < unit:
+        return f"{size} B"
+    div, exp = unit, 0
+    n = size // unit
+    while n >= unit:
+        div *= unit
+        exp += 1
+        n //= unit
+    return f"{size / div:.1f} {'KMGTPE'[exp]}iB"
 
 
 def stats_row(kind: str, objs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """[kind, running, failing, suspended, storage]: suspended objects count only as
-    suspended; the others are failing when their Ready condition is False, else running (not
-    yet reconciled counts as running)."""
-    running = failing = suspended = 0
-    size = 0
+    """[kind, running, failing, suspended, storage] (see the module docstring)."""
+    total = failing = suspended = size = 0
     for obj in objs:
+        total += 1
         if is_suspended(obj):
             suspended += 1
-        elif (condition(obj, meta.READY) or {}).get("status") == "False":
+        if (condition(obj, meta.READY) or {}).get("status") == "False":
             failing += 1
-        else:
-            running += 1
         value = get_path(obj, "status", "artifact", "size")
         if isinstance(value, int):
             size += value
-    storage = human_bytes(size) if kind in ARTIFACT_KINDS else "-"
-    return [kind, str(running), str(failing), str(suspended), storage]
+    return [kind, str(total - suspended), str(failing), str(suspended), format_size(size)]

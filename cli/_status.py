@@ -25,10 +25,14 @@ __all__ = [
     "revision_of",
     "status_selector_matches",
     "success_message",
+    "unresolvable",
 ]
 
 #: Kinds that have no status (notification v1beta3): flux shows them as always ready.
 STATUSLESS_KINDS = frozenset({"Alert", "Provider"})
+
+
+_GENERATOR_RECONCILE = "source.extensions.fluxcd.io/reconcile"
 
 
 def get_path(obj: Mapping[str, Any] | None, *path: str | int) -> Any:
@@ -60,7 +64,11 @@ def condition(obj: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
 
 
 def is_suspended(obj: Mapping[str, Any]) -> bool:
-    """Whether `spec.suspend` is true."""
+    """Whether `spec.suspend` is true (an ArtifactGenerator: its annotation
+    `source.extensions.fluxcd.io/reconcile: Disabled`)."""
+    if obj.get("kind") == "ArtifactGenerator":
+        notes = get_path(obj, "metadata", "annotations") or {}
+        return str(notes.get(_GENERATOR_RECONCILE, "")).lower() in ("disabled", "disable")
     return get_path(obj, "spec", "suspend") is True
 
 
@@ -151,9 +159,11 @@ def reconcile_outcome(obj: Mapping[str, Any], requested_at: str) -> Outcome:
 def readiness(obj: Mapping[str, Any]) -> Outcome:
     """After `create` applied a spec: pending until the controller observed this generation;
     then Ready True succeeds; Ready False fails once the controller stopped trying (Stalled, or
-    not Reconciling any more)."""
+    not Reconciling any more); a failure waiting cannot fix (`unresolvable`) fails at once."""
     if not has_status(obj):
         return Outcome.SUCCEEDED
+    if unresolvable(obj):  # e.g. a failed build: it keeps the old observedGeneration
+        return Outcome.FAILED
     generation = get_path(obj, "metadata", "generation")
     observed = get_path(obj, "status", "observedGeneration")
     ready = condition(obj, meta.READY)
@@ -214,3 +224,27 @@ def success_message(obj: Mapping[str, Any]) -> str:
         path = status.get("webhookPath")
         return f"webhook path {path}" if path else "Receiver is ready"
     return f"{kind} is ready"
+
+
+#: Ready reasons of failures that retrying the same spec at the same revision cannot fix.
+TERMINAL_REASONS = frozenset({meta.BUILD_FAILED})
+
+
+def unresolvable(obj: Mapping[str, Any], revision: str | None = None) -> str | None:
+    """The message of a failure that will not resolve itself, so that waiting for the object
+    is pointless: Stalled=True, or Ready=False with a terminal reason (a failed build) for
+    the object's current generation and, given `revision`, for an attempt at that revision.
+    None while the object may still get there (in progress, retrying, or not yet tried)."""
+    generation = get_path(obj, "metadata", "generation")
+    stalled = condition(obj, meta.STALLED) or {}
+    current = stalled.get("observedGeneration") in (None, generation)
+    if stalled.get("status") == "True" and current:
+        return str(stalled.get("message") or stalled.get("reason") or "stalled")
+    ready = condition(obj, meta.READY) or {}
+    if ready.get("status") != "False" or ready.get("reason") not in TERMINAL_REASONS:
+        return None
+    if ready.get("observedGeneration") not in (None, generation):
+        return None
+    if revision is not None and get_path(obj, "status", "lastAttemptedRevision") != revision:
+        return None
+    return str(ready.get("message") or ready.get("reason"))

@@ -2,26 +2,31 @@
 
 Suspend stops the controller from reconciling the object; resume clears it, requests a
 reconciliation (requestedAt) in the same patch and, unless `--no-wait`, waits for the result
-as `reconcile` does.
+as `reconcile` does. An ArtifactGenerator has no `spec.suspend`: it is suspended by the
+annotation `source.extensions.fluxcd.io/reconcile: Disabled` (what flux reads as its
+SUSPENDED), which resume removes.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from afflux.api import meta
+from afflux.api._source_extensions_v1beta1 import RECONCILE_ANNOTATION
 
 from ._context import Context
 from ._errors import CLIError
+from ._format import rfc3339_nano
 from ._kinds import Noun, add_noun_parsers
 from ._kube import resource_of
 from ._objects import get_object, list_objects
 from ._reconcile import request_reconcile, wait_reconciled
 from ._status import has_status
 
-__all__ = ["register", "run_resume", "run_suspend"]
+__all__ = ["register", "run_resume", "run_suspend", "suspend", "suspend_patch"]
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -65,14 +70,34 @@ def _targets(ctx: Context, args: argparse.Namespace, verb: str) -> list[str]:
     return list(args.names)
 
 
+def suspend_patch(kind: str, suspend: bool, requested_at: str | None = None
+                  ) -> dict[str, Any]:
+    """The merge patch that suspends (or resumes, with a reconcile request) an object."""
+    annotations: dict[str, Any] = {}
+    if requested_at:
+        annotations[meta.REQUESTED_AT_ANNOTATION] = requested_at
+    if kind == "ArtifactGenerator":
+        annotations[RECONCILE_ANNOTATION] = "Disabled" if suspend else None
+        return {"metadata": {"annotations": annotations}}
+    patch: dict[str, Any] = {"spec": {"suspend": suspend}}
+    if annotations:
+        patch["metadata"] = {"annotations": annotations}
+    return patch
+
+
+def suspend(ctx: Context, noun: Noun, name: str, namespace: str) -> None:
+    """Suspend one object (a merge patch, as flux's field manager)."""
+    ctx.kube.merge_patch(resource_of(noun.kind), name, namespace,
+                         suspend_patch(noun.kind.KIND, True), field_manager=meta.CLI_FIELD_MANAGER)
+
+
 def run_suspend(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     noun: Noun = args.noun
     kind = noun.kind.KIND
     for name in _targets(ctx, args, "suspend"):
         ctx.printer.action(f"suspending {kind} {name} in {ctx.namespace} namespace")
-        ctx.kube.merge_patch(resource_of(noun.kind), name, ctx.namespace,
-                             {"spec": {"suspend": True}}, field_manager=meta.CLI_FIELD_MANAGER)
+        suspend(ctx, noun, name, ctx.namespace)
         ctx.printer.success(f"{kind} suspended")
     return 0
 
@@ -84,8 +109,14 @@ def run_resume(args: argparse.Namespace) -> int:
     requested: dict[str, str] = {}
     for name in _targets(ctx, args, "resume"):
         ctx.printer.action(f"resuming {kind} {name} in {ctx.namespace} namespace")
-        requested[name] = request_reconcile(ctx, noun, name, ctx.namespace,
-                                            spec_patch={"suspend": False})
+        if kind == "ArtifactGenerator":
+            requested[name] = rfc3339_nano(time.time_ns())
+            ctx.kube.merge_patch(resource_of(noun.kind), name, ctx.namespace,
+                                 suspend_patch(kind, False, requested[name]),
+                                 field_manager=meta.CLI_FIELD_MANAGER)
+        else:
+            requested[name] = request_reconcile(ctx, noun, name, ctx.namespace,
+                                                spec_patch={"suspend": False})
         ctx.printer.success(f"{kind} resumed")
     if not args.wait or not has_status({"kind": kind}):
         return 0

@@ -12,9 +12,18 @@ from ._context import Context
 from ._errors import EXIT_FAILURE, CLIError, NotFoundError
 from ._kinds import noun_for_kind
 from ._kube import KubeError, KubeNotFound, ResourceType, resource_of
-from ._tracefmt import Section, flux_owner, helmchart_ref, render_report, section_for, source_ref
+from ._tracefmt import (
+    Section,
+    flux_owner,
+    helm_release_of,
+    helmchart_ref,
+    manages_release,
+    render_report,
+    section_for,
+    source_ref,
+)
 
-__all__ = ["register", "run", "trace_sections"]
+__all__ = ["owner_of", "register", "run", "trace_sections"]
 
 _MAX_DEPTH = 8
 
@@ -70,13 +79,46 @@ def _get(ctx: Context, kind: str, name: str, ns: str) -> dict[str, Any]:
             from None
 
 
-def trace_sections(ctx: Context, obj: dict[str, Any]) -> list[Section]:
+def owner_of(ctx: Context, obj: dict[str, Any], depth: int = 0) -> tuple[str, str, str] | None:
+    """(kind, name, namespace) of the Kustomization or HelmRelease that manages `obj`: by its
+    labels (`flux_owner`); for an object of a Helm release (Helm's release annotations),
+    the HelmRelease whose release it is; else, as flux, the owner of its ownerReferences
+    that is managed (a Pod -> its ReplicaSet -> its Deployment)."""
+    owner = flux_owner(obj)
+    if owner is not None:
+        return owner
+    release = helm_release_of(obj)
+    if release is not None:
+        try:
+            hrs = ctx.kube.list(resource_of(noun_for_kind("HelmRelease").kind))
+        except KubeError:
+            hrs = []
+        for hr in sorted(hrs, key=lambda h: h["metadata"].get("namespace", "") != release[1]):
+            if manages_release(hr, *release):
+                return "HelmRelease", hr["metadata"]["name"], hr["metadata"]["namespace"]
+    if depth >= _MAX_DEPTH:
+        return None
+    ns = (obj.get("metadata") or {}).get("namespace")
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        try:
+            rt = ctx.kube.resource_for(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+            parent = ctx.kube.get(rt, str(ref.get("name", "")), ns if rt.namespaced else None)
+        except KubeError:
+            continue
+        found = owner_of(ctx, parent, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def trace_sections(ctx: Context, obj: dict[str, Any],
+                   owner: tuple[str, str, str] | None = None) -> list[Section]:
     """The object's block, then each Flux object up the chain (a HelmRelease applied by a
     Kustomization shows both) with its chart and source."""
-    sections = [section_for(obj, top=True)]
+    sections = [section_for(obj, top=True, managed=True if owner else None)]
     current = obj
-    for _ in range(_MAX_DEPTH):
-        owner = flux_owner(current)
+    for step in range(_MAX_DEPTH):
+        owner = owner if step == 0 and owner else owner_of(ctx, current)
         if owner is None:
             break
         kind, name, ns = owner
@@ -115,11 +157,13 @@ def run(args: argparse.Namespace) -> int:
                                 "check the name and -n/--namespace") from None
         except KubeError:
             raise
-        if flux_owner(obj) is None:
+        owner = owner_of(ctx, obj)
+        if owner is None:
             ctx.printer.failure(f"{rt.kind}/{name} is not managed by Flux (it has no "
-                                "kustomize.toolkit.fluxcd.io or helm.toolkit.fluxcd.io labels)")
+                                "kustomize.toolkit.fluxcd.io or helm.toolkit.fluxcd.io labels, "
+                                "is in no HelmRelease's release, and neither are its owners)")
             failed = True
             continue
-        reports.append(render_report(trace_sections(ctx, obj)))
+        reports.append(render_report(trace_sections(ctx, obj, owner)))
     ctx.printer.result("---\n".join(reports), end="")
     return EXIT_FAILURE if failed else 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from afflux.api import meta
+from afflux.api import helm_release_name, meta
 
 from ._status import condition, get_path
 
@@ -15,7 +15,9 @@ __all__ = [
     "HELM_NAME_LABEL",
     "HELM_NAMESPACE_LABEL",
     "flux_owner",
+    "helm_release_of",
     "helmchart_ref",
+    "manages_release",
     "render_report",
     "section_for",
     "source_ref",
@@ -39,6 +41,32 @@ def flux_owner(obj: Obj) -> tuple[str, str, str] | None:
         if labels.get(name_label) and labels.get(ns_label):
             return kind, str(labels[name_label]), str(labels[ns_label])
     return None
+
+
+#: The annotations Helm puts on every object of a release.
+HELM_RELEASE_NAME = "meta.helm.sh/release-name"
+HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"
+
+
+def helm_release_of(obj: Obj) -> tuple[str, str] | None:
+    """(release name, release namespace) of the Helm release an object belongs to, from the
+    annotations Helm sets on each object it installs; None for other objects."""
+    notes = get_path(obj, "metadata", "annotations") or {}
+    name, ns = notes.get(HELM_RELEASE_NAME), notes.get(HELM_RELEASE_NAMESPACE)
+    return (str(name), str(ns)) if name and ns else None
+
+
+def manages_release(hr: Obj, release: str, namespace: str) -> bool:
+    """Whether the HelmRelease `hr` made the Helm release `release` in `namespace`: its latest
+    history entry names it, or (no history yet) its release name and target namespace do."""
+    latest = get_path(hr, "status", "history", 0)
+    if isinstance(latest, Mapping) and latest.get("name"):
+        return (latest.get("name"), latest.get("namespace")) == (release, namespace)
+    spec = hr.get("spec") or {}
+    own_ns = str(get_path(hr, "metadata", "namespace") or "")
+    name = helm_release_name(str(get_path(hr, "metadata", "name") or ""),
+                             spec.get("targetNamespace"), spec.get("releaseName"))
+    return (name, spec.get("targetNamespace") or own_ns) == (release, namespace)
 
 
 def source_ref(obj: Obj) -> tuple[str, str, str] | None:
@@ -91,8 +119,9 @@ def _ref_lines(ref: Mapping[str, Any] | None) -> Section:
     return []
 
 
-def section_for(obj: Obj, *, top: bool = False) -> Section:
-    """The lines of one object's block: the traced object itself (`top`), a Kustomization, a
+def section_for(obj: Obj, *, top: bool = False, managed: bool | None = None) -> Section:
+    """The lines of one object's block: the traced object itself (`top`; `managed` says
+    whether a Flux object manages it when labels alone do not tell), a Kustomization, a
     HelmRelease, a HelmChart or a source."""
     kind = str(obj.get("kind", ""))
     name = str(get_path(obj, "metadata", "name") or "")
@@ -102,7 +131,9 @@ def section_for(obj: Obj, *, top: bool = False) -> Section:
         lines: Section = [("Object", f"{kind}/{name}")]
         if ns:
             lines.append(("Namespace", ns))
-        lines.append(("Status", "Managed by Flux" if flux_owner(obj) else "Not managed by Flux"))
+        if managed is None:
+            managed = flux_owner(obj) is not None
+        lines.append(("Status", "Managed by Flux" if managed else "Not managed by Flux"))
         return lines
     lines = [(kind, name), ("Namespace", ns)]
     if kind == "Kustomization":

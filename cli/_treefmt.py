@@ -28,6 +28,7 @@ __all__ = [
     "decode_helm_release",
     "helm_manifest_refs",
     "inventory_refs",
+    "helm_storage_secret",
     "render_tree",
     "tree_to_dict",
 ]
@@ -69,14 +70,13 @@ def render_tree(root: Node) -> str:
 
 
 def tree_to_dict(node: Node) -> dict[str, Any]:
-    """The tree as data (for -o json / yaml)."""
+    """The tree as data (for -o json / yaml) in flux's shape: each node is
+    `{"resource": {"Namespace", "Name", "GroupKind": {"Group", "Kind"}}, "resources": [...]}`
+    (cli-utils' ObjMetadata has no JSON tags, so Go writes its field names; `resources` is
+    left out when empty). Notes are not part of it."""
     r = node.ref
-    out: dict[str, Any] = {"kind": r.kind, "name": r.name}
-    if r.namespace:
-        out["namespace"] = r.namespace
-    out["apiVersion"] = f"{r.group}/{r.version}".strip("/") if r.version else r.group
-    if node.note:
-        out["note"] = node.note
+    out: dict[str, Any] = {"resource": {"Namespace": r.namespace, "Name": r.name,
+                                        "GroupKind": {"Group": r.group, "Kind": r.kind}}}
     if node.children:
         out["resources"] = [tree_to_dict(c) for c in node.children]
     return out
@@ -125,3 +125,20 @@ def helm_manifest_refs(
             namespace = str(meta.get("namespace") or release_namespace)
         refs.append(ObjectRef(namespace, str(meta.get("name", "")), group, kind, version))
     return refs
+
+
+def helm_storage_secret(hr: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(namespace, name) of the storage Secret of a HelmRelease's latest release, as flux's
+    tree reads it: `sh.helm.release.v1.<name>.v<version>` of `status.history[0]` in
+    `status.storageNamespace`; None when there is no release yet or it targets another
+    cluster (`spec.kubeConfig`)."""
+    status = hr.get("status") or {}
+    if (hr.get("spec") or {}).get("kubeConfig"):
+        return None
+    history = status.get("history") or []
+    storage = status.get("storageNamespace")
+    if not history or not storage or not history[0].get("name") or \
+            history[0].get("version") is None:
+        return None
+    latest = history[0]
+    return str(storage), f"sh.helm.release.v1.{latest['name']}.v{latest['version']}"

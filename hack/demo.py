@@ -11,7 +11,11 @@
    (hack/demo_notify.py);
 7. an image: a new tag in the registry becomes a commit in Git (image automation) and a
    Deployment running it;
-8. `afflux dev down` (unless KEEP=1).
+8. Helm: the chart examples/fleet/charts/hello, packaged and served by the dev environment
+   (a Helm repository over HTTP, and an OCI artifact in its registry), installed and tested
+   by helm-controller; a commit upgrades it; a commit whose upgrade fails (its post-upgrade
+   hook exits 1 on the fake nodes) is rolled back by remediation, and a fix goes through;
+9. `afflux dev down` (unless KEEP=1).
 
 Every step checks that what it says happened did happen; the script exits non-zero at the
 first one that did not (so CI can run it). The state lives in $AFFLUX_DEV_DIR (default
@@ -138,6 +142,8 @@ def main() -> int:
             say(f"KEEP=1: the dev environment keeps running (export KUBECONFIG="
                 f"{STATE / 'cluster' / 'kubeconfig'}; `afflux dev down --state-dir {STATE}` "
                 "stops it)")
+            say(f"The web UI: `KUBECONFIG={STATE / 'cluster' / 'kubeconfig'} .venv/bin/afflux "
+                "ui`, then open http://127.0.0.1:9080/")
         elif step != "start":
             say("Stopping the dev environment")
             afflux("dev", "down", "--state-dir", str(STATE), check=False)
@@ -209,6 +215,7 @@ def steps(info: Any, scratch: Path) -> None:
            "--revision=6.0.0", f"--creds={creds}", f"--ca-file={info.ca_file}")
 
     notify = notifications(kube)
+    publish_charts(info, scratch)
 
     # --- bootstrap ----------------------------------------------------------------------------
     say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
@@ -298,6 +305,128 @@ def steps(info: Any, scratch: Path) -> None:
     note(f"Deployment podinfo/podinfo runs {image()}")
     kubectl("-n", "podinfo", "get", "deployment/podinfo", "-o", "wide")
     afflux("check", "--components-extra=image-reflector-controller,image-automation-controller")
+
+    helm_releases(info, kube, clone, push)
+
+
+# --- Helm ---------------------------------------------------------------------------------------
+HELM_CHART = FLEET / "charts" / "hello"
+HELM_VERSIONS = ("1.0.0", "1.1.0")
+#: HelmRelease hello (targetNamespace hello): its release name, records in flux-system
+HELLO_RELEASE = "hello-hello"
+
+
+def helm_tool(scratch: Path) -> Callable[..., str]:
+    """The pinned `helm`, with homes of its own under `scratch` and the dev kubeconfig."""
+    from afflux.cli.devenv._tools import tool_path
+
+    homes = {f"HELM_{k.upper()}_HOME": str(scratch / "helm" / k)
+             for k in ("cache", "config", "data")}
+
+    def helm(*args: str, show: bool = True) -> str:
+        return run([str(tool_path("helm")), *args], show=show,
+                   env={**ENV, **homes}).stdout
+
+    return helm
+
+
+def publish_charts(info: Any, scratch: Path) -> None:
+    """Package the chart hello in two versions, serve them from the dev environment's Helm
+    repository (HTTP) and push them to its registry (OCI), before the cluster looks."""
+    helm = helm_tool(scratch)
+    say(f"Packaging the chart {HELM_CHART.relative_to(REPO)} as hello {', '.join(HELM_VERSIONS)}"
+        f" into the dev chart repository ({info.charts_url}) and oci://{info.registry}/charts")
+    for version in HELM_VERSIONS:
+        helm("package", str(HELM_CHART), "--version", version, "--app-version", version,
+             "--destination", str(info.charts_dir), show=False)
+    helm("repo", "index", str(info.charts_dir), "--url", info.charts_url)
+    helm("registry", "login", info.registry, "--username", info.registry_username,
+         "--password", info.registry_password, "--ca-file", str(info.ca_file), show=False)
+    for version in HELM_VERSIONS:
+        helm("push", str(info.charts_dir / f"hello-{version}.tgz"), f"oci://{info.registry}/charts",
+             "--ca-file", str(info.ca_file))
+
+
+def helm_releases(info: Any, kube: Any, clone: Callable[[], Any],
+                  push: Callable[[Any, dict[str, str], str], str | None]) -> None:
+    """HelmReleases from Git: installed and tested, upgraded by a commit, a failed upgrade
+    rolled back by remediation, then fixed by a commit."""
+    from afflux.api import HelmRelease
+    from afflux.cli._kube import ResourceType, resource_of
+
+    helm = helm_tool(Path(tempfile.mkdtemp(prefix="afflux-demo-helm-")))
+    kubeconfig = f"--kubeconfig={info.kubeconfig}"
+    configmaps = ResourceType("", "v1", "ConfigMap", "configmaps")
+
+    def hr(name: str) -> dict[str, Any]:
+        return kube.get(resource_of(HelmRelease), name, "flux-system")
+
+    def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+        found = [c for c in (obj.get("status") or {}).get("conditions") or []
+                 if c.get("type") == type_]
+        return found[0] if found else {}
+
+    def ready(name: str, **want: Any) -> dict[str, Any] | None:
+        obj = hr(name)
+        status = obj.get("status") or {}
+        if (condition(obj, "Ready").get("status") != "True"
+                or status.get("observedGeneration") != obj["metadata"]["generation"]):
+            return None
+        snap = (status.get("history") or [{}])[0]
+        return obj if all(snap.get(k) == v for k, v in want.items()) else None
+
+    def message() -> str:
+        return kube.get(configmaps, HELLO_RELEASE, "hello")["data"]["message"]
+
+    def commit(change: Callable[[str], str], what: str) -> None:
+        wc = clone()
+        text = change(wc.read("helm/hello.yaml") or "")
+        sha = push(wc, {"helm/hello.yaml": text}, what)
+        note(f"pushed commit {(sha or '')[:7]}: {what}")
+        afflux("reconcile", "ks", "helm", "--with-source", "--timeout=2m")
+
+    say("Helm: helm-controller installs hello (Helm repository) and hello-oci (OCI) and runs "
+        "the chart's test")
+    eventually(lambda: ready("hello", chartVersion="1.0.0"), "HelmRelease hello Ready", 180)
+    eventually(lambda: ready("hello-oci"), "HelmRelease hello-oci Ready", 180)
+    afflux("get", "helmreleases", "-A", check=False)
+    note(f"the chart's test: {condition(hr('hello'), 'TestSuccess').get('message')}")
+    note("the releases are ordinary Helm releases (records in flux-system, objects in hello):")
+    helm("list", "-n", "flux-system", kubeconfig)
+
+    say("A commit: HelmRelease hello moves to chart 1.1.0 with a new greeting")
+    commit(lambda t: t.replace("version: 1.0.0", "version: 1.1.0").replace(
+        "Hello from the dev cluster", "Hello from chart 1.1.0"), "Upgrade hello to 1.1.0")
+    eventually(lambda: ready("hello", chartVersion="1.1.0", status="deployed"),
+               "hello upgraded to 1.1.0", 180)
+    note(f"ConfigMap hello/{HELLO_RELEASE} says: {message()}")
+    helm("history", HELLO_RELEASE, "-n", "flux-system", kubeconfig)
+
+    say("A bad commit: its upgrade fails (the post-upgrade check exits 1), and remediation "
+        "rolls it back")
+    commit(lambda t: t.replace("Hello from chart 1.1.0", "A greeting that never ships")
+           + '    postUpgradeCheck: "1"\n', "Ship a greeting whose check fails")
+
+    def rolled_back() -> dict[str, Any] | None:
+        obj = hr("hello")
+        remediated = condition(obj, "Remediated")
+        return obj if remediated.get("reason") == "RollbackSucceeded" else None
+
+    obj = eventually(rolled_back, "the failed upgrade rolled back", 180)
+    note(f"Released: {condition(obj, 'Released').get('message')}")
+    note(f"Remediated: {condition(obj, 'Remediated').get('message')}")
+    helm("history", HELLO_RELEASE, "-n", "flux-system", kubeconfig)
+    if message() != "Hello from chart 1.1.0":
+        raise DemoFailed(f"the rollback did not restore the greeting: {message()!r}")
+    note(f"ConfigMap hello/{HELLO_RELEASE} still says: {message()}")
+
+    say("The fix: a commit that passes the check")
+    commit(lambda t: t.replace('postUpgradeCheck: "1"', 'postUpgradeCheck: "0"').replace(
+        "A greeting that never ships", "A greeting that ships"), "Fix the greeting")
+    eventually(lambda: ready("hello", status="deployed")
+               and message() == "A greeting that ships", "hello upgraded again", 180)
+    note(f"ConfigMap hello/{HELLO_RELEASE} says: {message()}")
+    afflux("get", "helmreleases", "-A", check=False)
 
 
 def notifications(kube: Any) -> Any:

@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation|gitea)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|flux)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -133,6 +133,13 @@ build_cosign() {
   go_install cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" \
     "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
 }
+# module_dir TOOL MODULE VERSION: download MODULE at VERSION into the module cache (read-only)
+# and print its directory.
+module_dir() {
+  local tool=$1 mod=$2 v=$3
+  go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' \
+    || fail "$tool" "go mod download $mod@$v" "$logs/$tool.log"
+}
 # build_module TOOL MODULE VERSION PKG LDFLAGS [ENV...]: download MODULE at VERSION and
 # build PKG in place, with the module's own go.mod and go.sum (for modules that
 # `go install pkg@version` cannot build), into the cache as TOOL-VERSION.
@@ -142,8 +149,7 @@ build_module() {
   step "$tool $v: building"
   local dir=$work/$tool-$v src
   rm -rf "$dir"; mkdir -p "$dir"
-  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail "$tool" "go mod download $mod@$v" "$logs/$tool.log"
+  src=$(module_dir "$tool" "$mod" "$v")
   (cd "$src" && run "$tool" "go build" env "$@" go build -trimpath -ldflags "$ldflags" -o "$dir/$tool" "$pkg")
   install -m 0755 "$dir/$tool" "$bin/$tool-$v"; link "$tool" "$v"
 }
@@ -164,11 +170,33 @@ build_gitea() {
   local v=$GITEA_VERSION mod=code.gitea.io/gitea share=$cache/share/gitea-$GITEA_VERSION src
   build_module gitea "$mod" "$v" . "-s -w -X main.Version=${v#v}"
   [[ -d $share/options && -d $share/templates ]] && return
-  src=$(go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail gitea "go mod download $mod@$v" "$logs/gitea.log"
+  src=$(module_dir gitea "$mod" "$v")
   rm -rf "$share"; mkdir -p "$share"
   cp -r "$src/templates" "$src/options" "$share/" && chmod -R u+w "$share"
   step "gitea $v: templates and options in $share"
+}
+# flux: the real flux CLI, a test tool (tests/integration/fluxcli run it against afflux;
+# afflux never runs it). Its go.mod has a replace directive, so `go install pkg@version`
+# refuses it, and cmd/flux embeds manifests/*.yaml, which flux2's release build generates
+# and its module zip does not hold. So the module is downloaded at the pinned version,
+# copied to a writable directory, given one placeholder manifest (the CLI reads the
+# embedded manifests only for `flux install/bootstrap` without --manifests, which the tests
+# never run) and built with the version stamp its Makefile sets.
+build_flux() {
+  local v=$FLUX_VERSION mod=github.com/fluxcd/flux2/v2
+  if have flux "$v"; then link flux "$v"; step "flux $v: cached"; return; fi
+  step "flux $v: building"
+  local dir=$work/flux-$v src
+  rm -rf "$dir"; mkdir -p "$dir"
+  src=$(module_dir flux "$mod" "$v")
+  cp -r "$src" "$dir/src"; chmod -R u+w "$dir/src"
+  mkdir -p "$dir/src/cmd/flux/manifests"
+  printf '# placeholder: this flux build is a test tool and installs nothing\n' >"$dir/src/cmd/flux/manifests/placeholder.yaml"
+  (cd "$dir/src" && run flux "go build" go build -trimpath \
+    -ldflags "-s -w -X main.VERSION=${v#v}" -o "$dir/flux" ./cmd/flux)
+  install -m 0755 "$dir/flux" "$bin/flux-$v"; link flux "$v"
+  "$bin/flux" --version | grep -q "${v#v}" || fail flux "version stamp check" "$logs/flux.log"
+  rm -rf "$dir/src"
 }
 build_helm() {
   local minor; minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
@@ -176,14 +204,14 @@ build_helm() {
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
-all=(etcd kwok kustomize helm sops cosign notation gitea kubernetes)
+all=(etcd kwok kustomize helm sops cosign notation gitea kubernetes flux)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|kubernetes) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|kubernetes|flux) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

@@ -2,8 +2,9 @@
 
 It runs etcd, kube-apiserver (RBAC on, admin by client certificate),
 kube-controller-manager, kube-scheduler and kwok (which plays the kubelet for fake
-nodes, so scheduled Pods become Running and Deployments become Available) as local
-processes, from the binaries `hack/tools.sh` builds into the tool cache.
+nodes, so scheduled Pods become Running and Deployments become Available; annotated Pods
+succeed or fail, see `_kwok_stages`) as local processes, from the binaries `hack/tools.sh`
+builds into the tool cache.
 
 `LocalCluster(state_dir).up()` starts it (a no-op when the one recorded in `state_dir`
 still answers), writes `state_dir/kubeconfig`, logs to `state_dir/logs/` and records
@@ -28,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ._ca import TestCA
+from ._kwok_stages import kwok_configuration
 from ._procs import free_port
 from ._tools import tool_path
 
@@ -349,12 +351,9 @@ class LocalCluster:
 
     def _kwok_args(self) -> list[str]:
         cfg = self.dir / "kwok.yaml"
-        # An empty configuration: kwok then uses its built-in stages (nodes become Ready,
-        # scheduled pods become Running and Ready, deleted pods go away). Naming it keeps
-        # a user's ~/.kwok/kwok.yaml out of the picture.
-        cfg.write_text(
-            "apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokConfiguration\noptions: {}\n"
-        )
+        # kwok's node Stages, and afflux's Pod Stages (`_kwok_stages`: Pods run and become
+        # Ready, Job Pods complete, annotated Pods succeed, fail or stay unready).
+        cfg.write_text(kwok_configuration())
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--config={cfg}",

@@ -8,6 +8,8 @@ command that started them:
     git/          the Git server (smart HTTP and HTTPS, basic auth; `GitHTTPServer`), with
                   an empty repository `fleet` to bootstrap from
     registry/     the OCI registry (TLS from the dev CA, htpasswd auth; `Registry`)
+    charts/       a Helm chart repository: static files (index.yaml, *.tgz) served over
+                  plain HTTP on loopback, for HelmRepositories (`charts_dir`, `charts_url`)
     logs/         one log per operator: `<controller>.log` (what `afflux logs` reads)
     operators/    the operators' storage (source-controller artifacts, image tag store)
     dev.json      pids, ports and credentials of the above, so another process can find
@@ -15,7 +17,8 @@ command that started them:
 
 and prepares the cluster for afflux: the Flux CRDs, the `flux-system` namespace, and in it
 the Secrets `registry-credentials` (dockerconfigjson) and `registry-ca` (`ca.crt`) and the
-ConfigMap `dev-env` (`DEV_REGISTRY`, `DEV_GIT_URL`) that examples/fleet refers to.
+ConfigMap `dev-env` (`DEV_REGISTRY`, `DEV_GIT_URL`, `DEV_CHARTS_URL`) that examples/fleet
+refers to.
 
 The operators (source, kustomize, helm, image-reflector, image-automation) run out of cluster,
 with the cluster's admin kubeconfig, watching every namespace, with leader election on so
@@ -43,8 +46,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ._ca import TestCA
 from ._cluster import LocalCluster
+from ._conversion import ConversionEndpoints
 from ._gitserver import GitHTTPServer
 from ._procs import (
     DevEnvError,
@@ -101,6 +107,8 @@ class DevInfo:
     registry_username: str
     registry_password: str
     logs: Path
+    charts_url: str = ""
+    charts_dir: Path | None = None
 
     def git_url(self, repo: str, scheme: str = "https") -> str:
         base = self.git_https if scheme == "https" else self.git_http
@@ -163,6 +171,9 @@ class DevEnvironment:
             registry_username=reg["username"],
             registry_password=reg["password"],
             logs=self.logs,
+            charts_url=(f"http://127.0.0.1:{state['charts']['port']}"
+                        if (state.get("charts") or {}).get("port") else ""),
+            charts_dir=self.root / "charts",
         )
 
     # --- up ---------------------------------------------------------------------------------
@@ -179,6 +190,10 @@ class DevEnvironment:
         self._save(state)
         self.create_repo(DEFAULT_REPO)
         state["registry"] = self._registry_up(ca, state.get("registry") or {})
+        self._save(state)
+        state["conversion"] = self._conversion_up(ca, state.get("conversion") or {}).record()
+        self._save(state)
+        state["charts"] = self._charts_up(state.get("charts") or {})
         self._save(state)
         self._prepare_cluster(state, ca)
         operators = dict(state.get("operators") or {})
@@ -232,6 +247,29 @@ class DevEnvironment:
         return {"pid": registry.pid, "port": registry.port, "username": REGISTRY_USER,
                 "password": password}
 
+    def _charts_up(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """The chart repository: Python's static file server on loopback (a Helm repository
+        is nothing but index.yaml and the packages it lists)."""
+        pid = int(rec.get("pid") or 0)
+        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("port") or 0)):
+            self.log(f"✔ chart repository: http://127.0.0.1:{rec['port']} (already running)")
+            return rec
+        root = self.root / "charts"
+        root.mkdir(parents=True, exist_ok=True)
+        if not (root / "index.yaml").exists():
+            (root / "index.yaml").write_text("apiVersion: v1\nentries: {}\n")
+        port = int(rec.get("port") or 0)
+        if not port or port_open("127.0.0.1", port):
+            port = free_port()
+        proc = ManagedProcess("charts", [self.python, "-m", "http.server", str(port),
+                                         "--bind", "127.0.0.1", "--directory", str(root)],
+                              self.logs / "charts.log", persistent=True)
+        proc.start()
+        proc.wait_until(lambda: port_open("127.0.0.1", port), f"serving on 127.0.0.1:{port}",
+                        timeout=30)
+        self.log(f"✚ chart repository: http://127.0.0.1:{port} (started)")
+        return {"pid": proc.pid, "port": port}
+
     def create_repo(self, name: str) -> Path:
         """An empty bare repository `name` on the Git server (kept when it exists)."""
         return create_bare_repo(self.root / "git" / "repos", name)
@@ -250,10 +288,14 @@ class DevEnvironment:
         files = sorted(CRD_DIR.glob("*.yaml"))
         if not files:
             raise DevEnvError(f"no CRDs in {CRD_DIR}: run `make manifests`")
-        file_args = [a for f in files for a in ("-f", str(f))]
-        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux",
-                     *file_args)
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *file_args)
+        crds = self._conversion(state).crds(yaml.safe_load(f.read_text()) for f in files)
+        # As afflux-dev, not as afflux: bootstrap --local applies the CRDs again as afflux
+        # without a conversion webhook target (kustomize-controller keeps applying them), and
+        # would otherwise take away the loopback target set here.
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-dev",
+                     "-f", "-", input="\n".join(json.dumps(d) for d in crds))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                     *[f"crd/{d['metadata']['name']}" for d in crds])
         info = self.info(state)
         auth = base64.b64encode(
             f"{info.registry_username}:{info.registry_password}".encode()).decode()
@@ -268,7 +310,8 @@ class DevEnvironment:
             {"apiVersion": "v1", "kind": "ConfigMap",
              "metadata": {"name": "dev-env", "namespace": NAMESPACE,
                           "labels": {"app.kubernetes.io/part-of": "afflux-dev"}},
-             "data": {"DEV_REGISTRY": info.registry, "DEV_GIT_URL": info.git_https}},
+             "data": {"DEV_REGISTRY": info.registry, "DEV_GIT_URL": info.git_https,
+                      "DEV_CHARTS_URL": info.charts_url}},
         ]
         self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-dev",
                      "-f", "-", input="\n".join(json.dumps(d) for d in docs))
@@ -292,6 +335,7 @@ class DevEnvironment:
             "--watch-all-namespaces=true",
             "--enable-leader-election",
             "--log-encoding=json",
+            *self._conversion(state).args(name),
         ]
         new = {"health_port": health, "metrics_port": metrics}
         if name == "source-controller":
@@ -320,6 +364,24 @@ class DevEnvironment:
         self.log(f"✚ {name}: pid {proc.pid}, log {self.logs / (name + '.log')}")
         return new
 
+    # --- conversion webhooks ---------------------------------------------------------------
+    def _conversion_up(self, ca: TestCA, rec: dict[str, Any]) -> ConversionEndpoints:
+        """The operators' loopback conversion webhooks: ports kept from `rec`, a serving
+        certificate from the dev CA (the CRDs' caBundle)."""
+        cert = ca.issue_server("conversion-webhook", ("127.0.0.1", "localhost"),
+                               directory=self.root / "conversion")
+        return ConversionEndpoints.create(
+            self.root / "conversion", ca_pem=ca.ca_pem, cert_pem=cert.cert_pem,
+            key_pem=cert.key_pem, ports=rec.get("ports") or {})
+
+    def _conversion(self, state: dict[str, Any]) -> ConversionEndpoints:
+        rec = state.get("conversion") or {}
+        ca_file = self.root / "ca" / "ca.pem"
+        return ConversionEndpoints(
+            cert_dir=Path(rec.get("cert_dir") or self.root / "conversion"),
+            ca_pem=ca_file.read_text() if ca_file.exists() else "",
+            ports={k: int(v) for k, v in (rec.get("ports") or {}).items()})
+
     # --- status and down --------------------------------------------------------------------
     def status(self) -> dict[str, tuple[bool, str]]:
         """part -> (running, description) for the cluster, the servers and each operator."""
@@ -332,10 +394,12 @@ class DevEnvironment:
                              and port_open("127.0.0.1", int(git.get("http_port") or 0)),
                              f"http://127.0.0.1:{git.get('http_port')} "
                              f"https://127.0.0.1:{git.get('https_port')} (pid {git.get('pid')})")
-        reg = state.get("registry") or {}
-        out["registry"] = (pid_alive(int(reg.get("pid") or 0))
-                           and port_open("127.0.0.1", int(reg.get("port") or 0)),
-                           f"127.0.0.1:{reg.get('port')} (pid {reg.get('pid')})")
+        for key, label in (("registry", "registry"), ("charts", "chart repository")):
+            rec = state.get(key) or {}
+            if rec or key == "registry":
+                out[label] = (pid_alive(int(rec.get("pid") or 0))
+                              and port_open("127.0.0.1", int(rec.get("port") or 0)),
+                              f"127.0.0.1:{rec.get('port')} (pid {rec.get('pid')})")
         for name, rec in (state.get("operators") or {}).items():
             pid = int(rec.get("pid") or 0)
             out[name] = (pid_alive(pid) and _ready(int(rec.get("health_port") or 0)),
@@ -346,7 +410,8 @@ class DevEnvironment:
         """Every pid the state file records (operators, servers, cluster)."""
         state = self.load()
         found = [int(r.get("pid") or 0) for r in (state.get("operators") or {}).values()]
-        found += [int((state.get(k) or {}).get("pid") or 0) for k in ("git", "registry")]
+        found += [int((state.get(k) or {}).get("pid") or 0)
+                  for k in ("git", "registry", "charts")]
         found += list(self.cluster.state.pids.values())
         return [p for p in found if p > 0]
 
@@ -356,7 +421,8 @@ class DevEnvironment:
         for name, rec in (state.get("operators") or {}).items():
             if stop_pid(int(rec.get("pid") or 0)):
                 self.log(f"✔ {name} stopped")
-        for key, label in (("registry", "registry"), ("git", "git server")):
+        for key, label in (("charts", "chart repository"), ("registry", "registry"),
+                           ("git", "git server")):
             if stop_pid(int((state.get(key) or {}).get("pid") or 0)):
                 self.log(f"✔ {label} stopped")
         running = self.cluster.running() or any(
@@ -365,7 +431,7 @@ class DevEnvironment:
         if running:
             self.log("✔ cluster stopped")
         state.pop("operators", None)
-        for key in ("git", "registry"):
+        for key in ("git", "registry", "charts"):
             if state.get(key):
                 state[key]["pid"] = 0
         if self.root.exists():

@@ -23,6 +23,7 @@ VERSION_KEYS = {
     "sops": "SOPS_VERSION",
     "cosign": "COSIGN_VERSION",
     "notation": "NOTATION_VERSION",
+    "flux": "FLUX_VERSION",  # the real flux CLI: a test tool (tests/integration/cli/test_flux_cli.py)
 }
 
 

@@ -3,6 +3,35 @@
 `python -m afflux.controllers.helm` runs it. The reconciler's phases are listed in
 `_reconcile`; why the `helm` binary is the engine is in `_helm`; the pure parts are the
 action planner (`_planner`), the values composition and digest (`_values`), the release
-records and snapshots (`_release`), the status messages and history upkeep (`_status`) and
-the command lines (`_args`).
+records and snapshots (`_release`), the status messages and history upkeep (`_status`),
+the command lines (`_args`), the drift of a release's objects (`_drift`) and the CRD
+policies (`_crds`). Around them: drift detection and correction (`_reconcile_drift`) and the
+storage namespace, for which the records are staged around each helm action (`_storage`).
+
+The public surface below is what other parts of afflux (the CLI's `diff helmrelease`) use to
+compose a release's values and post-render its manifests exactly as the controller does;
+it imports nothing of the operator runtime, so it stays cheap to import.
 """
+
+from ._helm import HelmError, find_tool
+from ._postrender import render as post_render
+from ._values import (
+    DEFAULT_VALUES_KEY,
+    ValuesError,
+    ValuesSource,
+    compose_values,
+    config_digest,
+    values_text,
+)
+
+__all__ = [
+    "DEFAULT_VALUES_KEY",
+    "HelmError",
+    "ValuesError",
+    "ValuesSource",
+    "compose_values",
+    "config_digest",
+    "find_tool",
+    "post_render",
+    "values_text",
+]

@@ -7,8 +7,8 @@ carries a value or a secret. Flux's defaults: wait for readiness and for Jobs un
 `disableTakeOwnership`; upgrades reset the values to the chart's and the given ones unless
 `preserveValues` (`--reuse-values`); `maxHistory` (5 by default, 0 unlimited) bounds the
 records an upgrade or rollback keeps; `install.crds: Skip` (or `skipCRDs`) is
-`--skip-crds`, `Create`/`CreateReplace` let Helm create the chart's CRDs (Helm itself never
-replaces an existing CRD); upgrades leave CRDs alone, as Helm does.
+`--skip-crds`; what Helm does not do itself (replace CRDs, create them on upgrade) is
+`_crds`'s, before helm runs.
 """
 
 from __future__ import annotations

@@ -17,10 +17,10 @@ Why the binary and not a Helm reimplementation or a Go helper of our own:
   happen, so a reconcile that finds the release in sync starts no process at all.
 
 What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
-other than the release's (`helm -n` is both), so `spec.storageNamespace` must equal the
-release namespace here (see `_reconcile_release`).
+other than the release's (`helm -n` is both). `_storage` makes up for it by staging the
+records in the release namespace for the duration of each action.
 
-Secrets stay off command lines and out of logs: the values go through a file, the kubeconfig
+Secrets stay off command lines and out of logs: the values go through a file (JSON), the kubeconfig
 through `$KUBECONFIG`, both in a private temporary directory (0700, files 0600) that is
 removed after the action, together with Helm's own cache/config homes. Impersonation is
 `--kube-as-user`. The environment of the process is built from scratch (PATH, the homes,
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import json
 import os
 import shutil
 import sys
@@ -41,14 +43,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 __all__ = [
     "HelmError",
     "HelmRunner",
     "Target",
     "Workspace",
     "find_tool",
+    "values_json",
 ]
 
 _PASS_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY", "HTTP_PROXY",
@@ -84,6 +85,11 @@ class Target:
     kubeconfig: str | None = None
     kubeconfig_data: bytes | None = None  # written to the workspace (a remote cluster)
     as_user: str | None = None
+    storage: str = ""  # where the release records are kept between actions (`_storage`)
+
+    @property
+    def storage_namespace(self) -> str:
+        return self.storage or self.namespace
 
 
 @dataclass
@@ -101,8 +107,20 @@ class Workspace:
         return path
 
     def write_values(self, values: Mapping[str, Any]) -> Path:
-        return self.write("values.yaml", yaml.safe_dump(dict(values), sort_keys=True,
-                                                        allow_unicode=True))
+        """The values as JSON (which Helm reads as YAML): written as YAML, a key such as
+        `n` or `y` would reach Helm's YAML 1.1 parser unquoted and become a boolean."""
+        return self.write("values.json", values_json(values))
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()  # a YAML timestamp of a valuesFrom, as a string
+    raise TypeError(f"a value of type {type(value).__name__} cannot be given to Helm")
+
+
+def values_json(values: Mapping[str, Any]) -> str:
+    """The values file helm gets (pure): JSON, keys sorted."""
+    return json.dumps(dict(values), sort_keys=True, ensure_ascii=False, default=_json_default)
 
 
 class HelmRunner:

@@ -244,13 +244,14 @@ def plan(desired: Desired, observed: Observed) -> Plan:
 
 
 def moved_release(history: Sequence[Mapping[str, Any]], storage_namespace: str | None,
-                  name: str, namespace: str, storage: str) -> tuple[str, str] | None:
-    """(name, storage namespace) of the release this object made before, when its name,
-    namespace or storage namespace changed since (it must be uninstalled first)."""
+                  name: str, namespace: str, storage: str) -> tuple[str, str, str] | None:
+    """(name, release namespace, storage namespace) of the release this object made before,
+    when its name, namespace or storage namespace changed since (it must be uninstalled
+    first)."""
     if not history:
         return None
     last = history[0]
     old_storage = storage_namespace or str(last.get("namespace") or "")
     if (last.get("name"), last.get("namespace"), old_storage) == (name, namespace, storage):
         return None
-    return str(last.get("name")), old_storage
+    return str(last.get("name")), str(last.get("namespace") or ""), old_storage

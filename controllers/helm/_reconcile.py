@@ -9,12 +9,15 @@
 | values       | `_reconcile_values`   | valuesFrom then values; the config digest            | InitFailed |
 | release      | `_reconcile_release`  | plan and run helm actions until the release is in sync; conditions, history, events | InstallFailed, UpgradeFailed, TestFailed, RollbackSucceeded, RetriesExceeded (stalled), ... |
 
-Deletion (`finalize`): unless the HelmRelease is suspended, the release is uninstalled
-with `spec.uninstall`'s options (as the same identity and on the same cluster as the
+Deletion (`finalize`): unless the HelmRelease is suspended, the release (where the status
+says it was made: name, namespace, storage namespace) is uninstalled with
+`spec.uninstall`'s options (as the same identity and on the same cluster as the
 releases), then the HelmChart made for `spec.chart` is deleted.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from afflux.api import HelmRelease
 from afflux.api._helm_v2 import INSTALL_SUCCEEDED
@@ -39,10 +42,10 @@ async def finalize(ctx: ReconcileContext[HelmRelease]) -> None:
         target = await target_of(ctx, state)
         history = ctx.status.get("history") or []
         name = str(history[0].get("name")) if history else hr.release_name
-        storage = ctx.status.get("storageNamespace") or target.namespace
-        if storage != target.namespace:
-            target = type(target)(storage, target.kubeconfig, target.kubeconfig_data,
-                                  target.as_user)
+        namespace = str(history[0].get("namespace") or "") if history else ""
+        target = dataclasses.replace(
+            target, namespace=namespace or target.namespace,
+            storage=ctx.status.get("storageNamespace") or target.storage_namespace)
         await uninstall_release(ctx, state, target, name)
     chart = ctx.status.get("helmChart")
     if chart:

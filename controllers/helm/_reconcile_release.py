@@ -6,8 +6,9 @@
    `spec.serviceAccountName` (or `--default-service-account`) when set, by impersonation
    (`--kube-as-user` for helm, `Impersonate-User` for our reads of the release records).
    helm gets a kubeconfig file made from that loaded connection, never the Secret's bytes.
-2. `spec.storageNamespace` must be the release namespace (helm's CLI keeps the records in
-   the release's namespace: `_helm`); otherwise Stalled with what to change.
+2. The records live in the storage namespace (`spec.storageNamespace`, else the
+   HelmRelease's namespace, as Flux); each helm action stages them in the release namespace
+   (`_storage`), and records an interrupted action left there are moved back first.
 3. A release made before under another name, namespace or storage namespace is uninstalled.
 4. The failure counters start again on a new generation, chart version or values digest, or
    on a `reconcile.fluxcd.io/resetAt` request; a `forceAt` request forces one install or
@@ -17,6 +18,8 @@
    plan is NONE (Ready, from the Released/TestSuccess condition), STALL (Stalled,
    RetriesExceeded), or a failure: after a failure only a remediation runs in the same
    reconcile; then the run ends failed and the next attempt comes after a backoff.
+
+6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
 
 Conditions: Released (InstallSucceeded|UpgradeSucceeded, or the *Failed reason),
 TestSuccess (TestSucceeded|TestFailed), Remediated (RollbackSucceeded|UninstallSucceeded or
@@ -28,7 +31,8 @@ and `token` metadata.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from afflux.api import HelmRelease
@@ -60,21 +64,27 @@ from afflux.api._meta import (
 )
 from afflux.controllers.runtime import (
     ApiError,
+    ApplyError,
+    ApplyOptions,
     GenericError,
     KubeConfigError,
     KubeConfigRefused,
+    ObjectKey,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
     StallingError,
+    get_condition,
     service_account_user,
 )
 
 from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
+from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
 from ._postrender import post_renderer_args
+from ._reconcile_drift import detect_and_correct_drift
 from ._reconcile_source import SourceChart
 from ._release import (
     RecordError,
@@ -84,7 +94,7 @@ from ._release import (
     latest_release,
     record_selector,
 )
-from ._state import SECRETS, RunState, event_metadata, run_of
+from ._state import HELMRELEASE, SECRETS, RunState, event_metadata, run_of
 from ._status import (
     counters_reset,
     failure_message,
@@ -95,6 +105,7 @@ from ._status import (
     test_message,
     uninstall_message,
 )
+from ._storage import recover, staged
 
 __all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
 
@@ -141,7 +152,7 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
     if ref is None:
         state.cluster = clusters.get(user=user)
         return Target(hr.release_namespace, kubeconfig=state.services.kubeconfig,
-                      as_user=user)
+                      as_user=user, storage=hr.storage_namespace)
     where = f"Secret '{hr.namespace}/{ref.name}'"
     try:
         secret = await ctx.kube.get(ObjectRef(SECRETS, hr.namespace, ref.name))
@@ -165,7 +176,8 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
         raise StallingError(INIT_FAILED, f"the kubeconfig in {where} cannot be used: {err}"
                             ) from None
     state.cluster = cluster
-    return Target(hr.release_namespace, kubeconfig_data=helm_config, as_user=user)
+    return Target(hr.release_namespace, kubeconfig_data=helm_config, as_user=user,
+                  storage=hr.storage_namespace)
 
 
 class _Run:
@@ -197,7 +209,7 @@ class _Run:
 
     async def observe(self) -> ReleaseInfo | None:
         self.records = await read_records(self.state.cluster.kube if self.state.cluster
-                                          else self.ctx.kube, self.target.namespace,
+                                          else self.ctx.kube, self.target.storage_namespace,
                                           self.hr.release_name)
         self.history = refresh_statuses(self.history, self.records)
         return latest_release(self.records)
@@ -214,12 +226,21 @@ class _Run:
         return latest
 
     async def attempt(self, ws: Workspace, args: list[str], timeout: float) -> str | None:
-        """Run helm; its error message, or None when it succeeded."""
-        try:
-            await self.state.services.helm.run(ws, self.target, args, timeout=timeout)
-        except HelmError as err:
-            return str(err)
+        """Run helm (the records staged in the release namespace, `_storage`); its error
+        message, or None when it succeeded."""
+        target = self.target
+        async with staged(self.kube, self.hr.release_name, target.storage_namespace,
+                          target.namespace):
+            try:
+                await self.state.services.helm.run(ws, target, args, timeout=timeout)
+            except HelmError as err:
+                return str(err)
         return None
+
+    @property
+    def kube(self) -> Any:
+        """The client of the target cluster (as the release's identity)."""
+        return self.state.cluster.kube if self.state.cluster else self.ctx.kube
 
     async def action(self, args: list[str], timeout: float) -> str | None:
         """`attempt` in a workspace of its own."""
@@ -244,7 +265,9 @@ class _Run:
                 raise GenericError(INIT_FAILED, str(err)) from None
             build = install_args if verb == ACTION_INSTALL else upgrade_args
             args, timeout = build(hr, str(chart_dir), str(values), post)
-            error = await self.attempt(ws, args, timeout)
+            error = await self.apply_crds(chart_dir, verb)
+            if error is None:
+                error = await self.attempt(ws, args, timeout)
         latest = await self.snapshot_latest()
         if error is not None or latest is None:
             self._bump("failures")
@@ -261,6 +284,26 @@ class _Run:
         self.ctx.conditions.remove(REMEDIATED)
         self.ctx.conditions.remove(TEST_SUCCESS)
         await self.event(False, reason, message)
+
+    async def apply_crds(self, chart_dir: Any, verb: str) -> str | None:
+        """The chart's CRDs by `install/upgrade.crds` (`_crds`); an error message or None."""
+        policy = crd_policy(self.hr, verb)
+        crds = chart_crds(chart_dir) if policy != SKIP else []
+        if not crds or self.state.cluster is None:
+            return None
+        manager = self.state.cluster.manager
+        existing = set()
+        for crd in crds:
+            if await manager.get(ObjectKey.of(crd)) is not None:
+                existing.add(str(crd["metadata"]["name"]))
+        todo = crds_to_apply(policy, verb, crds, existing)
+        if not todo:
+            return None
+        try:
+            await manager.apply_all_staged(todo, ApplyOptions())
+        except ApplyError as err:
+            return f"CRDs ({policy}): {err}"
+        return None
 
     async def test(self) -> None:
         error = await self.action(*test_args(self.hr))
@@ -317,7 +360,7 @@ class _Run:
         """Mark a release stuck in pending-* as failed (helm refuses to act on it)."""
         kube = self.state.cluster.kube if self.state.cluster else self.ctx.kube
         name = f"sh.helm.release.v1.{current.name}.v{current.version}"
-        ref = ObjectRef(SECRETS, self.target.namespace, name)
+        ref = ObjectRef(SECRETS, self.target.storage_namespace, name)
         try:
             secret = await kube.get(ref)
             if secret is None:
@@ -367,21 +410,36 @@ class _Run:
             assert current is not None
             await self.unlock(current)
 
-    async def loop(self, force: bool) -> None:
+    async def loop(self, force: bool,
+                   refresh: Callable[[], Awaitable[bool | None]] | None = None) -> None:
         failure: _Failed | None = None
+        released_by_us = False  # an install or upgrade of this run (not a remediation's)
         for _ in range(MAX_STEPS):
             current = await self.observe()
             step = plan(self.desired(force), self.observed(current))
             self.ctx.logger.debug("plan: %s (%s)", step.action.value, step.message)
-            if step.action is Action.NONE and failure is None:
+            released = self.ctx.conditions.get(RELEASED) or {}
+            if (step.action is Action.NONE and failure is None
+                    and (released.get("status") == "True" or refresh is None)):
+                assert current is not None
+                await detect_and_correct_drift(self.ctx, self.state, current, self.event)
                 self._ready()
                 return
+            if refresh is not None and failure is None:
+                fresh_force, refresh = await refresh(), None
+                if fresh_force is not None:
+                    force = fresh_force
+                    continue
             if step.action is Action.STALL:
                 detail = f": {failure.message}" if failure else self._released_failure()
                 raise StallingError(RETRIES_EXCEEDED, f"{step.message}{detail}")
             if failure is not None and not step.remediation:
                 raise GenericError(failure.reason, failure.message)
             if step.action in (Action.INSTALL, Action.UPGRADE):
+                if released_by_us:  # it went through, yet the release still differs
+                    raise GenericError(UPGRADE_FAILED, "the release differs from the wanted "
+                                       f"chart or values right after an upgrade: {step.message}")
+                released_by_us = failure is None
                 force = False
             try:
                 await self.act(step, current)
@@ -433,14 +491,17 @@ def _requested(annotations: Mapping[str, str], key: str, handled: Any) -> str | 
 
 async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
                             target: Target, name: str) -> ReleaseInfo | None:
-    """Uninstall release `name` in the target's namespace if it has records (finalizer,
-    moved releases). Returns the release that was uninstalled."""
+    """Uninstall release `name` of the target's namespace if it has records in the target's
+    storage namespace (finalizer, moved releases). Returns the release that was uninstalled."""
     kube = state.cluster.kube if state.cluster else ctx.kube
-    current = latest_release(await read_records(kube, target.namespace, name))
+    storage = target.storage_namespace
+    await recover(kube, name, storage, target.namespace)
+    current = latest_release(await read_records(kube, storage, name))
     if current is None or current.absent:
         return None
     args, timeout = uninstall_args(ctx.obj, name)
-    async with state.services.helm.workspace(target) as ws:
+    async with (state.services.helm.workspace(target) as ws,
+                staged(kube, name, storage, target.namespace)):
         try:
             await state.services.helm.run(ws, target, args, timeout=timeout)
         except HelmError as err:
@@ -452,48 +513,100 @@ async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
     return current
 
 
+_COUNTERS = ("failures", "installFailures", "upgradeFailures")
+
+
+def _begin_attempt(ctx: ReconcileContext[HelmRelease], state: RunState,
+                   prev: Mapping[str, Any]) -> str | None:
+    """The counters, lastAttempted* and lastHandledResetAt of this attempt, from the status
+    `prev` that the previous run left (module docstring, 4); the forceAt to honour."""
+    annotations = ctx.obj.annotations
+    assert state.chart is not None
+    reset_at = _requested(annotations, RESET_AT_ANNOTATION, prev.get("lastHandledResetAt"))
+    force_at = _requested(annotations, FORCE_AT_ANNOTATION, prev.get("lastHandledForceAt"))
+    for key in (*_COUNTERS, "lastAttemptedReleaseAction"):
+        if prev.get(key):
+            ctx.status[key] = prev[key]
+        else:
+            ctx.status.pop(key, None)
+    if counters_reset(prev, generation=ctx.generation, revision=state.chart.version,
+                      config_digest=state.config_digest, reset_requested=reset_at is not None):
+        for key in _COUNTERS:
+            ctx.status.pop(key, None)
+    if reset_at is not None:
+        ctx.status["lastHandledResetAt"] = reset_at
+    ctx.status["lastAttemptedGeneration"] = ctx.generation
+    return force_at
+
+
+async def _recover(kube: Any, name: str, storage: str, namespace: str) -> bool:
+    try:
+        return await recover(kube, name, storage, namespace)
+    except ApiError as err:
+        raise GenericError(GET_LAST_RELEASE_FAILED, f"could not move the records of release "
+                           f"{namespace}/{name} to '{storage}': {err}") from None
+
+
 async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
     state = run_of(ctx)
     hr = ctx.obj
     assert state.chart is not None and state.source is not None
     ctx.event_metadata = event_metadata(state)
-    if hr.spec.storage_namespace and hr.spec.storage_namespace != hr.release_namespace:
-        raise StallingError(INIT_FAILED, f"storageNamespace '{hr.spec.storage_namespace}' "
-                            f"differs from the release namespace '{hr.release_namespace}': "
-                            "afflux's Helm engine keeps the release records in the release "
-                            "namespace; remove spec.storageNamespace or set it to "
-                            f"'{hr.release_namespace}'")
     target = await target_of(ctx, state)
     state.target = target
-    old = moved_release(ctx.status.get("history") or [], ctx.status.get("storageNamespace"),
-                        hr.release_name, hr.release_namespace, target.namespace)
+    storage = target.storage_namespace
+    kube = state.cluster.kube if state.cluster else ctx.kube
+    # records left in the release namespace by an interrupted action, or kept there by an
+    # afflux that did not honour storageNamespace yet, are moved to the storage namespace
+    moved = await _recover(kube, hr.release_name, storage, target.namespace)
+    old = moved_release(ctx.status.get("history") or [],
+                        storage if moved else ctx.status.get("storageNamespace"),
+                        hr.release_name, hr.release_namespace, storage)
     if old is not None:
-        name, namespace = old
-        await uninstall_release(ctx, state, Target(namespace, target.kubeconfig,
-                                                   target.kubeconfig_data, target.as_user),
-                                name)
+        name, namespace, old_storage = old
+        await uninstall_release(ctx, state, dataclasses.replace(
+            target, namespace=namespace, storage=old_storage), name)
         ctx.status["history"] = []
-    ctx.status["storageNamespace"] = target.namespace
+    ctx.status["storageNamespace"] = storage
 
-    annotations = hr.annotations
-    found: Mapping[str, Any] = ctx.body.get("status") or {}
-    reset_at = _requested(annotations, RESET_AT_ANNOTATION, found.get("lastHandledResetAt"))
-    force_at = _requested(annotations, FORCE_AT_ANNOTATION, found.get("lastHandledForceAt"))
-    if counters_reset(found, generation=ctx.generation, revision=state.chart.version,
-                      config_digest=state.config_digest, reset_requested=reset_at is not None):
-        for key in ("failures", "installFailures", "upgradeFailures"):
-            ctx.status.pop(key, None)
-    if reset_at is not None:
-        ctx.status["lastHandledResetAt"] = reset_at
-    ctx.status["lastAttemptedGeneration"] = ctx.generation
+    force_at = _begin_attempt(ctx, state, ctx.body.get("status") or {})
     run = _Run(ctx, state, target, state.source)
+
+    async def refresh() -> bool | None:
+        """Before the first action (or before saying Ready without a Released condition):
+        the HelmRelease read again. The body this run started from comes from the watch,
+        which may not have delivered the status the previous run wrote (its counters,
+        history, conditions): deciding on it would repeat an action that already failed, or
+        drop the Released condition. None when it was current; else the run starts again
+        from the status read now (and the forceAt to honour)."""
+        nonlocal force_at
+        try:
+            fresh = await ctx.kube.get(ObjectRef(HELMRELEASE, hr.namespace, hr.name))
+        except ApiError:
+            return None
+        prev = (fresh or {}).get("status") or {}
+        if fresh is None or prev == (ctx.body.get("status") or {}):
+            return None
+        ctx.logger.debug("the HelmRelease's status was stale; deciding on the current one")
+        for type_ in (RELEASED, TEST_SUCCESS, REMEDIATED):
+            cond = get_condition(prev.get("conditions") or [], type_)
+            if cond is None:
+                ctx.conditions.remove(type_)
+            else:
+                ctx.conditions.set(type_, str(cond.get("status")), str(cond.get("reason")),
+                                   str(cond.get("message")))
+        force_at = _begin_attempt(ctx, state, prev)
+        if old is None:
+            run.history = list(prev.get("history") or [])
+        return force_at is not None
+
     try:
-        await run.loop(force_at is not None)
+        await run.loop(force_at is not None, refresh)
     finally:
         ctx.status["history"] = run.history
         if force_at is not None:
             ctx.status["lastHandledForceAt"] = force_at
-        for key in ("failures", "installFailures", "upgradeFailures"):
+        for key in _COUNTERS:
             if not ctx.status.get(key):
                 with contextlib.suppress(KeyError):
                     del ctx.status[key]

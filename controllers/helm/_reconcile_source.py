@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from afflux.api import HelmRelease, helm_chart_name
-from afflux.api._helm_v2 import ARTIFACT_FAILED, DEPENDENCY_NOT_READY
+from afflux.api._helm_v2 import ARTIFACT_FAILED
 from afflux.api._meta import ACCESS_DENIED, HELM_GROUP, SOURCE_GROUP
 from afflux.controllers.runtime import (
     ApiError,
@@ -39,7 +39,9 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     StallingError,
     WaitingError,
+    check_dependencies,
     get_condition,
+    lists_dependency,
 )
 
 from ._chart import ChartError, fetch_chart
@@ -250,37 +252,10 @@ async def source_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None
     return None
 
 
-def depends_on(body: Mapping[str, Any], namespace: str, name: str) -> bool:
-    """Whether the HelmRelease `body` lists namespace/name in its dependsOn (pure)."""
-    own = (body.get("metadata") or {}).get("namespace") or ""
-    return any(dep.get("name") == name and (dep.get("namespace") or own) == namespace
-               for dep in (body.get("spec") or {}).get("dependsOn") or ())
-
-
-def dependency_problem(dep: Mapping[str, Any] | None, key: str) -> str | None:
-    """Why the HelmRelease `dep` is not ready, or None (pure)."""
-    if dep is None:
-        return f"dependency '{key}' not found"
-    status = dep.get("status") or {}
-    ready = get_condition(status.get("conditions") or [], "Ready")
-    if ready is None or ready.get("status") != "True":
-        return f"dependency '{key}' is not ready"
-    if status.get("observedGeneration") != (dep.get("metadata") or {}).get("generation"):
-        return f"dependency '{key}' is not ready (its latest generation is not reconciled yet)"
-    return None
+#: Whether a HelmRelease body lists namespace/name in its dependsOn (pure).
+depends_on = lists_dependency
 
 
 async def dependencies_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
-    hr = ctx.obj
-    for dep in hr.spec.depends_on or []:
-        namespace = dep.namespace or hr.namespace
-        key = f"{namespace}/{dep.name}"
-        try:
-            body = await ctx.kube.get(ObjectRef(HELMRELEASE, namespace, dep.name))
-        except ApiError as err:
-            raise WaitingError(DEPENDENCY_NOT_READY,
-                               f"unable to get dependency '{key}': {err}") from None
-        problem = dependency_problem(body, key)
-        if problem is not None:
-            raise WaitingError(DEPENDENCY_NOT_READY, problem, ctx.options.requeue_dependency)
+    await check_dependencies(ctx, HELMRELEASE, ctx.obj.spec.depends_on or [])
     return None

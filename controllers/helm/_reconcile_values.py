@@ -11,10 +11,6 @@ from a Secret is logged or put in a message.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from typing import Any
-
 from afflux.api import HelmRelease
 from afflux.api._helm_v2 import INIT_FAILED
 from afflux.controllers.runtime import (
@@ -26,29 +22,16 @@ from afflux.controllers.runtime import (
 )
 
 from ._state import CONFIGMAPS, SECRETS, run_of
-from ._values import DEFAULT_VALUES_KEY, ValuesError, ValuesSource, compose_values, config_digest
+from ._values import (
+    DEFAULT_VALUES_KEY,
+    ValuesError,
+    ValuesSource,
+    compose_values,
+    config_digest,
+    values_text,
+)
 
 __all__ = ["values_phase", "values_text"]
-
-
-def values_text(obj: dict[str, Any], kind: str, key: str) -> str | None:
-    """The text under `key` of a ConfigMap or Secret body, None when the key is absent."""
-    data = obj.get("data") or {}
-    if key in data:
-        value = data[key]
-        if kind == "Secret":
-            try:
-                return base64.b64decode(value).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-        return str(value)
-    binary = obj.get("binaryData") or {}
-    if key in binary:
-        try:
-            return base64.b64decode(binary[key]).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-    return None
 
 
 async def values_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:

@@ -104,6 +104,7 @@ class ReleaseInfo:
     deleted: str = ""
     description: str = ""
     test_hooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    manifest: str = field(default="", repr=False)  # the rendered (post-rendered) objects
 
     @classmethod
     def from_record(cls, release: Mapping[str, Any], raw: bytes) -> ReleaseInfo:
@@ -134,6 +135,7 @@ class ReleaseInfo:
             deleted=str(info.get("deleted") or ""),
             description=str(info.get("description") or ""),
             test_hooks=tests,
+            manifest=str(release.get("manifest") or ""),
         )
 
     @property

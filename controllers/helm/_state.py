@@ -9,7 +9,6 @@ cache, the controller's own kubeconfig path (None: in-cluster) for helm.
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     Resource,
+    RunStates,
 )
 
 from ._chart import ChartCache, ChartMeta
@@ -77,22 +77,18 @@ class RunState:
     target: Target | None = None
 
 
-_RUNS: weakref.WeakKeyDictionary[ReconcileContext[Any], RunState] = weakref.WeakKeyDictionary()
+_RUNS: RunStates[RunState] = RunStates()
 
 
 def run_of(ctx: ReconcileContext[HelmRelease]) -> RunState:
-    return _RUNS[ctx]
+    """The run's shared state (attached by `begin`)."""
+    return _RUNS.of(ctx)
 
 
 def begin(services: Services) -> Callable[[ReconcileContext[HelmRelease]],
                                           Awaitable[PhaseResult | None]]:
     """The first phase: attach a fresh `RunState` carrying `services` to the context."""
-
-    async def begin_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
-        _RUNS[ctx] = RunState(services)
-        return None
-
-    return begin_phase
+    return _RUNS.begin(lambda: RunState(services))
 
 
 def event_metadata(state: RunState) -> dict[str, str]:

@@ -20,6 +20,8 @@ does (keys sorted, no spaces, `<`, `>`, `&`, U+2028 and U+2029 escaped).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -38,6 +40,7 @@ __all__ = [
     "go_json",
     "merge_maps",
     "set_path",
+    "values_text",
 ]
 
 DEFAULT_VALUES_KEY = "values.yaml"
@@ -190,3 +193,23 @@ def go_json(value: Any) -> str:
 def config_digest(values: Mapping[str, Any] | None) -> str:
     """`sha256:<hex>` of the values (module docstring)."""
     return "sha256:" + hashlib.sha256(go_json(dict(values or {})).encode()).hexdigest()
+
+
+def values_text(obj: dict[str, Any], kind: str, key: str) -> str | None:
+    """The text under `key` of a ConfigMap or Secret body, None when the key is absent."""
+    data = obj.get("data") or {}
+    if key in data:
+        value = data[key]
+        if kind == "Secret":
+            try:
+                return base64.b64decode(value).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+        return str(value)
+    binary = obj.get("binaryData") or {}
+    if key in binary:
+        try:
+            return base64.b64decode(binary[key]).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None

@@ -1,8 +1,7 @@
 """The dependencies phase: every Kustomization in `spec.dependsOn` must be ready first.
 
-A dependency (namespace defaults to the Kustomization's) is ready when it exists, its Ready
-condition is True, and its `status.observedGeneration` equals its `metadata.generation` (the
-Ready it shows is about its current spec). When it builds the same source as this
+A dependency is ready by the runtime's rule (`check_dependencies`: it exists, Ready=True at
+its current generation). When it builds the same source as this
 Kustomization, it must also have applied the revision this run is about to apply, so an
 update rolls out in dependency order. Otherwise the run waits: Ready=False with
 DependencyNotReady, retried after `--requeue-dependency` (and at once when the dependency
@@ -17,14 +16,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from afflux.api import Kustomization
-from afflux.api._meta import DEPENDENCY_NOT_READY
 from afflux.controllers.runtime import (
-    ApiError,
-    ObjectRef,
     PhaseResult,
     ReconcileContext,
-    WaitingError,
-    get_condition,
+    check_dependencies,
+    lists_dependency,
+    readiness_problem,
 )
 
 from ._reconcile_state import KUSTOMIZATION, run_of
@@ -32,13 +29,8 @@ from ._reconcile_state import KUSTOMIZATION, run_of
 __all__ = ["dependencies_phase", "dependency_problem", "depends_on"]
 
 
-def depends_on(body: Mapping[str, Any], namespace: str, name: str) -> bool:
-    """Whether the Kustomization `body` lists namespace/name in its dependsOn (pure)."""
-    own = (body.get("metadata") or {}).get("namespace") or ""
-    for dep in (body.get("spec") or {}).get("dependsOn") or ():
-        if dep.get("name") == name and (dep.get("namespace") or own) == namespace:
-            return True
-    return False
+#: Whether a Kustomization body lists namespace/name in its dependsOn (pure).
+depends_on = lists_dependency
 
 
 def dependency_problem(
@@ -50,15 +42,11 @@ def dependency_problem(
 ) -> str | None:
     """Why the dependency `dep` (named `key`, `ns/name`) is not ready, or None when it is.
     `source` and `revision` are this Kustomization's (kind, namespace, name) and revision."""
-    if dep is None:
-        return f"dependency '{key}' not found"
+    problem = readiness_problem(dep, key)
+    if problem is not None or dep is None:
+        return problem
     meta = dep.get("metadata") or {}
     status = dep.get("status") or {}
-    ready = get_condition(status.get("conditions") or [], "Ready")
-    if ready is None or ready.get("status") != "True":
-        return f"dependency '{key}' is not ready"
-    if status.get("observedGeneration") != meta.get("generation"):
-        return f"dependency '{key}' is not ready (its latest generation is not reconciled yet)"
     ref = (dep.get("spec") or {}).get("sourceRef") or {}
     dep_source = (ref.get("kind"), ref.get("namespace") or meta.get("namespace"), ref.get("name"))
     if dep_source == source and revision and status.get("lastAppliedRevision") != revision:
@@ -74,15 +62,6 @@ async def dependencies_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResul
     state = run_of(ctx)
     ref = ks.spec.source_ref
     source = (ref.kind, ref.namespace or ks.namespace, ref.name)
-    for dep in deps:
-        namespace = dep.namespace or ks.namespace
-        key = f"{namespace}/{dep.name}"
-        try:
-            body = await ctx.kube.get(ObjectRef(KUSTOMIZATION, namespace, dep.name))
-        except ApiError as err:
-            raise WaitingError(DEPENDENCY_NOT_READY,
-                               f"unable to get dependency '{key}': {err}") from None
-        problem = dependency_problem(body, key, source=source, revision=state.revision)
-        if problem is not None:
-            raise WaitingError(DEPENDENCY_NOT_READY, problem)
+    await check_dependencies(ctx, KUSTOMIZATION, deps, lambda body, key: dependency_problem(
+        body, key, source=source, revision=state.revision))
     return None

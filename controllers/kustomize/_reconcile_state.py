@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     Resource,
+    RunStates,
 )
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
@@ -135,25 +135,19 @@ class RunState:
             self.checkout = None
 
 
-_RUNS: weakref.WeakKeyDictionary[ReconcileContext[Any], RunState] = weakref.WeakKeyDictionary()
+_RUNS: RunStates[RunState] = RunStates()
 
 
 def run_of(ctx: ReconcileContext[Kustomization]) -> RunState:
     """The run's shared state (attached by `begin`)."""
-    return _RUNS[ctx]
+    return _RUNS.of(ctx)
 
 
 def begin(services: Services) -> Callable[[ReconcileContext[Kustomization]],
                                           Awaitable[PhaseResult | None]]:
-    """The first phase: attach a fresh `RunState` carrying `services` to the context."""
-
-    async def begin_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
-        state = RunState(services)
-        _RUNS[ctx] = state
-        weakref.finalize(ctx, state.close)
-        return None
-
-    return begin_phase
+    """The first phase: attach a fresh `RunState` carrying `services` to the context (its
+    lease on the unpacked artifact is released when the run's context goes away)."""
+    return _RUNS.begin(lambda: RunState(services), RunState.close)
 
 
 def event_metadata(state: RunState) -> dict[str, str]:

@@ -9,7 +9,8 @@
    `status.artifact.revision` changes (or the source goes), every Kustomization whose
    `sourceRef` names it is reconciled at once, not at its next interval;
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
-   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once;
+   lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once
+   (not while its Ready is Unknown, a run in progress: they would only find it not ready);
 5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
    the data of one changes (or it goes), the Kustomizations of its namespace that read it
    (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
@@ -200,6 +201,8 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
     def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
         if not seen.again(event_type, body):
             return
+        if event_type != "DELETED" and readiness_key(body)[0] == "Unknown":
+            return  # a run in progress: its result will trigger them
         namespace, name = _identity(body)
         _trigger_all(scheduler, scheduler.find(lambda ks: depends_on(ks, namespace, name)))
 

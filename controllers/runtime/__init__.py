@@ -61,7 +61,8 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
-from ._discovery import RESTMapper
+from ._dependencies import check_dependencies, lists_dependency, readiness_problem
+from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
     RegistryCredentials,
@@ -115,6 +116,7 @@ from ._pipeline import (
     ReconcileResult,
     WorkingStatus,
 )
+from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._ssa import (
     Action,
@@ -127,6 +129,7 @@ from ._ssa import (
     FieldManager,
     ObjectKey,
     WaitError,
+    comparable,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
 
@@ -208,9 +211,11 @@ __all__ = [
     "Reconciler",
     "RegistryCredentials",
     "Resource",
+    "RunStates",
     "Scheduler",
     "StallingError",
     "Timing",
+    "UnknownKindError",
     "UnsafeArchiveError",
     "WaitError",
     "WaitingError",
@@ -219,6 +224,8 @@ __all__ = [
     "api_error",
     "backoff",
     "build_parser",
+    "check_dependencies",
+    "comparable",
     "configure_logging",
     "credentials_for",
     "disposition",
@@ -230,6 +237,7 @@ __all__ = [
     "is_true",
     "jittered",
     "kopf_settings",
+    "lists_dependency",
     "load_api_client",
     "object_logger",
     "parse_addr",
@@ -238,6 +246,7 @@ __all__ = [
     "parse_duration",
     "parse_options",
     "positive_int_arg",
+    "readiness_problem",
     "redact_url",
     "remove_condition",
     "run_operator",

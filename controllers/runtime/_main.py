@@ -35,6 +35,8 @@ def run_operator(
     options = parse_options(name, argv, add_flags)
     configure_logging(name, level=options.log_level, encoding=options.log_encoding)
     log = logging.getLogger("afflux.runtime")
+    for level, note in options.notes:
+        (log.warning if level == "warn" else log.info)(note)
     try:
         operator = Operator(name, options)
         setup(operator)

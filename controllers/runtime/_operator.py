@@ -42,6 +42,7 @@ import kopf
 
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
 
+from ._conversion import ConversionServer
 from ._events import EventRecorder
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
 from ._leader import LeaderElector
@@ -251,6 +252,8 @@ class Operator:
             raise RuntimeError("no kind registered: call register() before run()")
         kopf_ready = asyncio.Event()
         await self.servers.start()
+        conversion = self._conversion_server()
+        await conversion.start()
         relay = asyncio.create_task(self._relay_ready(kopf_ready, ready_flag), name="ready relay")
         supervised = dict(self._supervised)
         if self.leader is not None:
@@ -284,12 +287,19 @@ class Operator:
             for task in (relay, *tasks):
                 task.cancel()
             await asyncio.gather(relay, *tasks, return_exceptions=True)
+            await conversion.stop()
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
                 self.kube.close()
             _log.info("stopped")
         if failure is not None:
             raise failure
+
+    def _conversion_server(self) -> ConversionServer:
+        """The conversion webhook of the registered kinds that have old versions."""
+        kinds = [(r.group, r.kind) for r in self._schedulers]
+        return ConversionServer(kinds, self.options.conversion_addr,
+                                self.options.conversion_cert_dir)
 
     def _task_ended(self, name: str, task: asyncio.Task[None]) -> OperatorFailed:
         """Record that a supervised task ended (it never should) and say why."""

@@ -5,6 +5,10 @@ booleans are Go-style (`--watch-all-namespaces`, `--watch-all-namespaces=false`)
 durations are Go durations (`--requeue-dependency=30s`), addresses are `host:port` with an
 empty host for all interfaces (`:8080`); `--metrics-addr=0` turns the metrics server off.
 An operator adds its own flags with `add_flags(parser)`; they land in `Options.extra`.
+Then every flag of the operator's Flux controller (`_fluxflags`) that it does not have yet
+is accepted with Flux's type, so a Deployment written for Flux starts it; those given a
+value other than Flux's default are listed in `Options.notes` (logged at start) as having
+no effect.
 `--namespace` (default `$RUNTIME_NAMESPACE`, else `flux-system`) is both what is watched
 when `--watch-all-namespaces=false` and where the leader-election Lease lives.
 """
@@ -17,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ._duration import parse_duration
+from ._fluxflags import FluxFlag, flux_flags, ignored_notes
 from ._logging import ENCODINGS, LEVELS
 
 _TRUE = {"true", "1", "t", "yes", "y", "on"}
@@ -65,13 +70,21 @@ def parse_addr(text: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def addr_arg(text: str) -> str:
-    """argparse `type=` for a `host:port` flag (`:8080`; `0` for off): checked, kept as text."""
-    try:
-        parse_addr(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return text
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse `type=` that checks the text with `parse` and keeps the text."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+        return text
+
+    return check
+
+
+#: argparse `type=` for a `host:port` flag (`:8080`; `0` for off): checked, kept as text
+addr_arg = _checked(parse_addr)
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,11 @@ class Options:
     max_retry_delay: float = 900.0
     insecure_kubeconfig_exec: bool = False
     insecure_kubeconfig_tls: bool = False
+    conversion_addr: str = "0"
+    conversion_cert_dir: str | None = None
     extra: argparse.Namespace = field(default_factory=argparse.Namespace)
+    #: (level, message) of the Flux flags given that afflux does not act on
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 def _bool_flag(parser: argparse.ArgumentParser, flag: str, default: bool, help_: str) -> None:
@@ -150,10 +167,39 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                "programs on the controller's host)")
     _bool_flag(p, "--insecure-kubeconfig-tls", False,
                "allow insecure-skip-tls-verify in kubeconfigs from Secrets")
+    _conversion_flags(p)
     return p
 
 
-_COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra"}
+def _conversion_flags(p: argparse.ArgumentParser) -> None:
+    """The conversion webhook of the kinds with removed versions (afflux, not Flux)."""
+    p.add_argument("--conversion-addr", type=addr_arg, default="0",
+                   help="address of the HTTPS conversion webhook of this operator's kinds "
+                        "with old API versions (e.g. :9443); 0 (the default) turns it off")
+    p.add_argument("--conversion-cert-dir", default=None,
+                   help="directory with tls.crt and tls.key for the conversion webhook")
+
+
+_COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra", "notes"}
+_ACCEPTED = "flux_accepted_"
+_TYPES: dict[str, Callable[[str], object]] = {
+    "bool": parse_bool, "duration": duration_arg, "int": int, "float": float, "str": str,
+    "list": str, "addr": addr_arg,
+}
+
+
+def accept_flux_flags(parser: argparse.ArgumentParser, flags: Sequence[FluxFlag]) -> None:
+    """Add each of `flags` the parser does not have, with Flux's type and no default."""
+    have = {o for action in parser._actions for o in action.option_strings}
+    for flag in flags:
+        option = f"--{flag.name}"
+        if option in have:
+            continue
+        extra: dict[str, object] = {"nargs": "?", "const": "true"} if flag.kind == "bool" else {}
+        parser.add_argument(option, dest=_ACCEPTED + flag.name.replace("-", "_"),
+                            type=_checked(_TYPES[flag.kind]), default=None, metavar=flag.kind.upper(),
+                            help=f"Flux's flag, accepted: {flag.ignored or 'see the docs'}",
+                            **extra)  # type: ignore[arg-type]
 
 
 def parse_options(
@@ -165,9 +211,16 @@ def parse_options(
     parser = build_parser(name)
     if add_flags is not None:
         add_flags(parser)
+    accept_flux_flags(parser, flux_flags(name))
     args = parser.parse_args(argv)
     values = vars(args)
     common = {k: values.pop(k) for k in list(values) if k in _COMMON}
     if not 0 <= common["interval_jitter_percentage"] <= 100:
         parser.error("--interval-jitter-percentage must be between 0 and 100")
-    return Options(name=name, extra=argparse.Namespace(**values), **common)
+    given = {}
+    for key in [k for k in values if k.startswith(_ACCEPTED)]:
+        value = values.pop(key)
+        if value is not None:
+            given[key.removeprefix(_ACCEPTED).replace("_", "-")] = value
+    return Options(name=name, extra=argparse.Namespace(**values),
+                   notes=tuple(ignored_notes(name, given)), **common)

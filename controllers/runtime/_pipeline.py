@@ -16,7 +16,20 @@ success (the remaining phases have nothing to do).
 After the phases, or at the first error, the summary (`_summary`) derives Ready,
 Reconciling, Stalled and observedGeneration, copies requestedAt into
 lastHandledReconcileAt, and the pipeline sends at most one merge patch of the status
-subresource (none when nothing changed). Errors with an event in their disposition are
+subresource (none when nothing changed).
+
+Progress: a run may also write one intermediate status patch, `ctx.report_progress(message)`,
+that says the run is under way while it is: Reconciling=True (`Progressing`, the message),
+Ready=Unknown (`Progressing`, "Reconciliation in progress", unless the caller keeps Ready),
+the conditions the phases set so far, and the status fields the caller names (e.g. the
+inventory, so that what a run created is visible before it waits on health checks). It never
+writes observedGeneration or lastHandledReconcileAt: those say a run ended. The second call
+in a run does nothing: one extra patch per run at most. Unless a reconciler says otherwise
+(`report_new_generation=False`, the kind reports its own progress), a run of a new generation
+(generation != status.observedGeneration) reports "processing object: new generation N -> M"
+before its first phase, keeping Ready as it is unless Ready is absent or Unknown (Flux's
+runtime does the same); a run of an already observed generation, or a retry of one whose
+Reconciling condition already says so, writes no progress. Errors with an event in their disposition are
 recorded as Warning Events, with the metadata phases put in `ctx.event_metadata`. Nothing else in afflux writes a status.
 
 Finalizers: the first reconcile of a live object adds `finalizers.fluxcd.io` (before the
@@ -39,7 +52,10 @@ from typing import Any, Generic, TypeVar
 from afflux.api._meta import (
     FINALIZER,
     NEGATIVE_POLARITY,
+    PROGRESSING,
+    READY,
     RECONCILIATION_FAILED,
+    RECONCILING,
     REQUESTED_AT_ANNOTATION,
     SUCCEEDED,
 )
@@ -67,6 +83,8 @@ T = TypeVar("T")
 #: status keys the summary owns; phases keep their hands off them
 SUMMARY_KEYS = frozenset({"conditions", "observedGeneration", "lastHandledReconcileAt"})
 DEFAULT_INTERVAL = 600.0
+#: Ready's message while a run is under way (Flux's words)
+IN_PROGRESS = "Reconciliation in progress"
 
 
 @dataclass(frozen=True)
@@ -173,6 +191,9 @@ class ReconcileContext(Generic[T]):
         self.ready_message = ready_message
         #: metadata (e.g. `revision`) for the Warning event the pipeline records on failure
         self.event_metadata: dict[str, str] = {}
+        #: the status as this run last wrote it (the object's until a progress patch)
+        self.written_status: dict[str, Any] = dict(status)
+        self.progress_reported = False
 
     @property
     def name(self) -> str:
@@ -189,6 +210,71 @@ class ReconcileContext(Generic[T]):
         """Reason and message of Ready=True if the run succeeds."""
         self.ready_reason = reason
         self.ready_message = message
+
+    async def report_progress(self, message: str, *, ready_message: str | None = IN_PROGRESS,
+                              publish: Sequence[str] = ()) -> bool:
+        """Write the run's one intermediate status patch (see the module docstring):
+        Reconciling=True with `message`, Ready=Unknown with `ready_message` (None keeps
+        Ready), the conditions so far and the `publish`ed status fields. False when this run
+        already reported (nothing written) or the write failed (logged; the run goes on)."""
+        if self.progress_reported:
+            return False
+        self.progress_reported = True
+        self.conditions.mark_true(RECONCILING, PROGRESSING, message)
+        if ready_message is not None:
+            self.conditions.mark_unknown(READY, PROGRESSING, ready_message)
+        new = progress_status(self.written_status, self.conditions.items,
+                              {key: self.status.get(key) for key in publish})
+        patch = merge_patch(self.written_status, new)
+        if not patch:
+            return False
+        try:
+            await patch_status(self.kube, self.ref, patch)
+        except ApiError as err:  # NotFound included: the final patch will say it again
+            self.logger.warning("could not write the progress status: %s", err)
+            return False
+        self.written_status = new
+        return True
+
+
+def progress_status(written: Mapping[str, Any], conditions: Sequence[Mapping[str, Any]],
+                    fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The status a progress patch leaves: `written` with the run's conditions and the
+    published `fields` (a None value removes the field). Pure."""
+    new = dict(written)
+    new["conditions"] = [dict(c) for c in conditions]
+    for key, value in fields.items():
+        if key in SUMMARY_KEYS:
+            raise KeyError(f"status.{key} is written by the summary, not by a progress report")
+        if value is None:
+            new.pop(key, None)
+        else:
+            new[key] = value
+    return new
+
+
+def new_generation_message(body: Mapping[str, Any]) -> str | None:
+    """"processing object: new generation 1 -> 2" when the object's generation is not the
+    observed one (a missing observedGeneration is 0, as in Flux); None otherwise. Pure."""
+    generation = (body.get("metadata") or {}).get("generation")
+    observed = (body.get("status") or {}).get("observedGeneration") or 0
+    if generation is None or generation == observed:
+        return None
+    return f"processing object: new generation {observed} -> {generation}"
+
+
+async def report_new_generation(ctx: ReconcileContext[Any]) -> bool:
+    """The runtime's progress report of a run of a new generation (module docstring)."""
+    message = new_generation_message(ctx.body)
+    if message is None:
+        return False
+    reconciling = ctx.conditions.get(RECONCILING)
+    if reconciling is not None and reconciling.get("status") == "True" and \
+            reconciling.get("observedGeneration") == ctx.generation:
+        return False  # a retry: the status already says this generation is in progress
+    ready = ctx.conditions.get(READY)
+    keep_ready = ready is not None and ready.get("status") in ("True", "False")
+    return await ctx.report_progress(message, ready_message=None if keep_ready else message)
 
 
 Phase = Callable[[ReconcileContext[Any]], Awaitable[PhaseResult | None]]
@@ -218,6 +304,7 @@ class Reconciler(Generic[T]):
         interval_of: Callable[[Mapping[str, Any]], float] | None = None,
         retry_interval_of: Callable[[Mapping[str, Any]], float | None] | None = None,
         is_suspended: Callable[[Mapping[str, Any]], bool] | None = None,
+        report_new_generation: bool = True,
     ) -> None:
         if not phases:
             raise ValueError("a reconciler needs at least one phase")
@@ -233,6 +320,7 @@ class Reconciler(Generic[T]):
         self._interval_of = interval_of
         self._retry_interval_of = retry_interval_of
         self._is_suspended = is_suspended
+        self.report_new_generation = report_new_generation
 
     # --- scheduling knobs ------------------------------------------------------------
 
@@ -294,6 +382,8 @@ class Reconciler(Generic[T]):
         ctx: ReconcileContext[T] | None = None
         try:
             ctx = self._context(body, env, logger)
+            if self.report_new_generation:
+                await report_new_generation(ctx)
             for phase in self.phases:
                 result = await phase(ctx)
                 if result is None:
@@ -322,7 +412,7 @@ class Reconciler(Generic[T]):
             ctx = ReconcileContext(obj=KubeObject(body), body=body, resource=self.resource,
                                    env=env, logger=logger,
                                    negative_polarity=self.negative_polarity)
-        old_status: Mapping[str, Any] = body.get("status") or {}
+        old_status: Mapping[str, Any] = ctx.written_status
         annotations = (body.get("metadata") or {}).get("annotations") or {}
         new_status = build_status(
             old_status,

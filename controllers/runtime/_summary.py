@@ -18,9 +18,9 @@ whenever one is present, whatever the outcome.
 status into the one merge patch the pipeline sends (empty when nothing changed: a periodic
 reconcile that changes nothing writes nothing, which keeps watch traffic down).
 
-Flux's controllers also write `Reconciling=True`/`Ready=Unknown` when a run starts; with a
-single write per run we do not, so during a long run the status still shows the previous
-result (and `observedGeneration` lags `generation`, which kstatus reads as in progress).
+While a run is under way, its one progress patch (`ReconcileContext.report_progress`, see
+`_pipeline`) shows `Reconciling=True` and, usually, `Ready=Unknown`; the summary then
+replaces both with the run's result.
 """
 
 from __future__ import annotations

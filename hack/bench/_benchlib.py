@@ -719,6 +719,26 @@ class Controller:
             return 0
 
 
+def sync_figures(ctl: Controller, kind: str, seconds: float, count: int,
+                 api: RequestDelta, per: str = "per_object_ms") -> dict[str, Any]:
+    """The figures of an initial sync of `count` objects of `kind` that took `seconds`
+    from `ctl`'s start, with the API requests `api` made meanwhile (the time per object
+    under the key `per`)."""
+    n, secs = ctl.reconciles(kind)
+    cpu = ctl.cpu()
+    return {
+        "seconds": round(seconds, 2),
+        "controller_ready_s": round(ctl.ready_after, 2),
+        per: round(1000 * seconds / count, 1),
+        "reconciles": n,
+        "reconcile_s_sum": round(secs, 2),
+        "cpu_s_self": round(cpu["self"], 2),
+        "cpu_s_children": round(cpu["children"], 2),
+        "apiserver": api.as_json(),
+        "vmhwm_kib": ctl.status()["VmHWM"],
+    }
+
+
 class RssSampler:
     """Polls VmRSS of some processes every `period` seconds (VmHWM gives the peak of one
     process; this also catches short-lived children, e.g. `kustomize build`)."""

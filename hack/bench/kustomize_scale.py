@@ -49,6 +49,7 @@ from _benchlib import (  # noqa: E402
     is_ready,
     log,
     scaled,
+    sync_figures,
 )
 
 from afflux.cli.devenv import GitHTTPServer  # noqa: E402
@@ -148,26 +149,14 @@ def run_count(
     )
     initial = t_all - t_start
     api = kube.apiserver_counts() - api0
-    cpu = ks.cpu()
+    figures = sync_figures(ks, "Kustomization", initial, count, api, per="per_kustomization_ms")
     st = ks.status()
-    n, secs = ks.reconciles("Kustomization")
     cms = kube.get(
         coll_path("", "v1", "configmaps", ns),
         labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}",
     )
     applied_cms = len(cms["items"])
-    res["initial"] = {
-        "seconds": round(initial, 2),
-        "controller_ready_s": round(ks.ready_after, 2),
-        "per_kustomization_ms": round(1000 * initial / count, 1),
-        "reconciles": n,
-        "reconcile_s_sum": round(secs, 2),
-        "cpu_s_self": round(cpu["self"], 2),
-        "cpu_s_children": round(cpu["children"], 2),
-        "apiserver": api.as_json(),
-        "vmhwm_kib": st["VmHWM"],
-        "configmaps_applied": applied_cms,
-    }
+    res["initial"] = {**figures, "configmaps_applied": applied_cms}
     res["source_vmhwm_kib"] = source.status()["VmHWM"]
     ops = api.operator_side()
     log(

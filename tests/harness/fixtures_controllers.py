@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,9 +23,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from afflux.api._meta import FINALIZER
 from afflux.cli.devenv import free_port
+from afflux.cli.devenv._conversion import ConversionEndpoints
 
 from .fixtures_cluster import REPO, Cluster
 from .leaks import find_leaks
@@ -38,15 +41,29 @@ def flux_crds(cluster: Cluster) -> Cluster:
 
 
 def apply_crds(cluster: Cluster) -> Cluster:
-    """Apply the Flux CRDs to `cluster` and wait until every one is Established."""
+    """Apply the Flux CRDs to `cluster` and wait until every one is Established.
+
+    Their conversion webhooks point at this session's loopback ports (`conversion()`),
+    where the operators `start_controller` runs serve them."""
     files = sorted(CRD_DIR.glob("*.yaml"))
     assert files, f"no CRDs in {CRD_DIR}: run `make manifests`"
-    args: list[str] = []
-    for f in files:
-        args += ["-f", str(f)]
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-tests", *args)
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *args)
+    docs = conversion().crds(yaml.safe_load(f.read_text()) for f in files)
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=afflux-tests",
+                    "-f", "-", input="\n".join(json.dumps(d) for d in docs))
+    names = [f"crd/{d['metadata']['name']}" for d in docs]
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
     return cluster
+
+
+_CONVERSION: list[ConversionEndpoints] = []
+
+
+def conversion() -> ConversionEndpoints:
+    """This test session's conversion webhook ports and certificate (made on first use)."""
+    if not _CONVERSION:
+        cert_dir = Path(tempfile.mkdtemp(prefix="afflux-conversion-"))
+        _CONVERSION.append(ConversionEndpoints.create(cert_dir))
+    return _CONVERSION[0]
 
 
 class ControllerProcess:
@@ -161,6 +178,7 @@ def controller_factory(kubeconfig: Path, logs: Path
             f"--metrics-addr=127.0.0.1:{metrics}",
             f"--health-addr=127.0.0.1:{health}",
             "--log-level=debug",
+            *conversion().args(f"{name}-controller"),
             *extra,
         ]
         full_env = {**os.environ, **(env or {})}

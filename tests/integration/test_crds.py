@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from afflux.api import KINDS, Resource, kind_of
-from afflux.api.crdgen import crd_filename
+from harness.fixtures_controllers import apply_crds
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,11 @@ SAMPLE_DOCS = _samples()
 
 @pytest.fixture(scope="module")
 def crds(cluster: Any) -> Any:
-    """The CRDs, applied (server-side, so re-running updates them) and Established."""
-    files = [str(BASES / crd_filename(k)) for k in KINDS]
-    args = [a for f in files for a in ("-f", f)]
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", *args)
+    """The CRDs, applied (server-side, so re-running updates them) and Established: the
+    harness's way, with the conversion webhooks pointed at this session's loopback ports
+    (the checked-in files name in-cluster Services; applied over a cluster whose CRDs name
+    a URL, they would name both, which the API server refuses)."""
+    apply_crds(cluster)
     cluster.kubectl(
         "wait", "--for=condition=Established", "--timeout=120s", *[f"crd/{n}" for n in CRD_NAMES]
     )

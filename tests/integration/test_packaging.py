@@ -79,3 +79,10 @@ def test_every_subpackage_imports_from_the_installed_wheel(wheel: Path, tmp_path
     )
     assert version.returncode == 0, version.stderr
     assert version.stdout.startswith("afflux: v")
+
+
+def test_wheel_holds_the_ui_page(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    for name in ("index.html", "app.js", "app.css"):
+        assert f"afflux/cli/ui/static/{name}" in names, name

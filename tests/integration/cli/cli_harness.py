@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,3 +129,25 @@ class SimulatedController:
         self._stop.set()
         self._watch.stop()
         self._thread.join(timeout=10)
+
+
+def local_bootstrap(namespace: str, *flags: str, timeout: str = "2m",
+                    path: str = "clusters/test") -> list[str]:
+    """The args of `bootstrap git --local` into `namespace` with source- and
+    kustomize-controller (what the `operators` fixture runs), plus `flags`."""
+    return ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", f"--timeout={timeout}",
+            f"--path={path}", *flags]
+
+
+def https_flags(server: Any, repo: str, ca_cert: Any) -> list[str]:
+    """`--url` (HTTPS) and the credentials of the test Git server's repository `repo`."""
+    return [f"--url={server.url(repo, 'https')}", f"--username={server.username}",
+            f"--password={server.password}", f"--ca-file={ca_cert}"]
+
+
+def new_repo(server: Any, prefix: str) -> str:
+    """A new empty repository `<prefix>-<random>` on the test Git server; its name."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    server.create_repo(name)
+    return name

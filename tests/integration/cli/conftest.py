@@ -1,16 +1,48 @@
 """Fixtures for the CLI's integration tests: `afflux` runs the CLI in-process against the
-test cluster; `controller` starts a simulated Flux controller (see cli_harness)."""
+test cluster; `controller` starts a simulated Flux controller (see cli_harness);
+`operators` runs the real source- and kustomize-controller for the test's namespace only
+(what `bootstrap --local` expects)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_harness import Result, Run, SimulatedController
 
 from afflux.cli import main
+from afflux.cli.devenv import free_port
 from harness.fixtures_cluster import Cluster
+
+FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def strip_finalizers(cluster: Cluster, namespace: str) -> None:
+    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
+    for name in out.split():
+        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+
+@pytest.fixture
+def operators(start_controller: Any, flux_crds: Cluster, namespace: str,
+              tmp_path: Path) -> Iterator[None]:
+    """source- and kustomize-controller for this test's namespace only."""
+    scope = ("--watch-all-namespaces=false", f"--namespace={namespace}",
+             "--enable-leader-election")
+    port = free_port()
+    procs = [
+        start_controller("source", *scope, f"--storage-path={tmp_path / 'storage'}",
+                         f"--storage-addr=127.0.0.1:{port}",
+                         f"--storage-adv-addr=127.0.0.1:{port}"),
+        start_controller("kustomize", *scope),
+    ]
+    yield
+    for proc in reversed(procs):
+        proc.stop()
+    strip_finalizers(flux_crds, namespace)
 
 
 @pytest.fixture

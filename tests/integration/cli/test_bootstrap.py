@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import pygit2
 import pytest
 import yaml
-from cli_harness import Result, Run
+from cli_harness import Result, Run, https_flags, local_bootstrap, new_repo
 
 from afflux.cli._git import WorkingCopy
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
@@ -34,35 +33,6 @@ from harness.wait import eventually
 pytestmark = pytest.mark.integration
 
 PATH = "clusters/test"
-FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
-
-
-def strip_finalizers(cluster: Cluster, namespace: str) -> None:
-    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
-    for name in out.split():
-        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
-                        "-p", '{"metadata":{"finalizers":null}}', check=False)
-
-
-@pytest.fixture
-def operators(start_controller, flux_crds: Cluster, namespace: str,
-              tmp_path: Path) -> Iterator[None]:
-    """source- and kustomize-controller for this test's namespace only."""
-    scope = ("--watch-all-namespaces=false", f"--namespace={namespace}",
-             "--enable-leader-election")
-    port = free_port()
-    procs = [
-        start_controller("source", *scope, f"--storage-path={tmp_path / 'storage'}",
-                         f"--storage-addr=127.0.0.1:{port}",
-                         f"--storage-adv-addr=127.0.0.1:{port}"),
-        start_controller("kustomize", *scope),
-    ]
-    yield
-    for proc in reversed(procs):
-        proc.stop()
-    strip_finalizers(flux_crds, namespace)
-
-
 def get(cluster: Cluster, namespace: str, kind: str, name: str = "flux-system"
         ) -> dict[str, Any] | None:
     scope = ["-n", namespace] if namespace else []
@@ -122,12 +92,8 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
     namespace: str, operators: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    repo = f"boot-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
-            f"--url={git_server.url(repo, 'https')}", f"--username={git_server.username}",
-            f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}",
-            f"--path={PATH}"]
+    repo = new_repo(git_server, "boot")
+    args = local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert), path=PATH)
 
     # 1. an empty repository
     res = afflux(*args)
@@ -138,7 +104,9 @@ def test_bootstrap_over_https_is_idempotent_keeps_user_patches_and_retries_pushe
     components = list(yaml.safe_load_all(blob(first, f"{PATH}/flux-system/gotk-components.yaml")))
     kinds = {d["kind"] for d in components if d}
     assert "CustomResourceDefinition" in kinds and "ClusterRole" in kinds
-    assert "Deployment" not in kinds  # --local: the operators run as processes
+    # --local: the operators run as processes; their Deployments are there at zero replicas
+    deployments = [d for d in components if d and d["kind"] == "Deployment"]
+    assert deployments and all(d["spec"]["replicas"] == 0 for d in deployments)
     ns_doc = next(d for d in components if d and d["kind"] == "Namespace")
     assert ns_doc["metadata"]["name"] == namespace
     assert ns_doc["metadata"]["annotations"]["afflux.toolkit.fluxcd.io/local-operators"] == \
@@ -232,10 +200,8 @@ def test_bootstrap_over_ssh_generates_a_deploy_key_then_takes_a_key_file(
     afflux: Run, flux_crds: Cluster, ssh_git_server: GitSSHServer, ssh_agent: str,
     namespace: str, operators: None,
 ) -> None:
-    repo = f"boot-ssh-{uuid.uuid4().hex[:8]}"
-    ssh_git_server.create_repo(repo)
-    args = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=2m",
-            f"--url={ssh_git_server.url(repo)}", f"--path={PATH}"]
+    repo = new_repo(ssh_git_server, "boot-ssh")
+    args = local_bootstrap(namespace, f"--url={ssh_git_server.url(repo)}", path=PATH)
 
     # 1. no key file: push with the agent's key, generate a deploy key for the cluster; the
     #    user adds it to the server while bootstrap waits for the GitRepository
@@ -269,10 +235,10 @@ def test_bad_input_is_one_line_and_writes_nothing(
     afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
     namespace: str, tmp_path: Path,
 ) -> None:
-    repo = f"boot-bad-{uuid.uuid4().hex[:8]}"
-    git_server.create_repo(repo)
+    repo = new_repo(git_server, "boot-bad")
     url = git_server.url(repo, "https")
-    base = ["bootstrap", "git", "-n", namespace, "--local", "--silent", "--timeout=30s",
+    base = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
+            "--components=source-controller,kustomize-controller", "--timeout=30s",
             f"--path={PATH}", f"--username={git_server.username}"]
     good = [f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}"]
     dead_kubeconfig = tmp_path / "kubeconfig"
@@ -327,3 +293,29 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert get(flux_crds, namespace, "gitrepositories.source.toolkit.fluxcd.io") is None
     flux_crds.kubectl("delete", "-n", namespace, "kustomizations.kustomize.toolkit.fluxcd.io",
                       "flux-system", "--wait=false")
+
+
+def test_bootstrap_and_reconcile_fail_at_once_on_a_failed_build(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, operators: None,
+) -> None:
+    import time
+
+    repo = new_repo(git_server, "boot-broken")
+    git_push_files(git_server.url(repo, "https"),
+                   {f"{PATH}/apps/kustomization.yaml": "resources:\n  - missing.yaml\n"},
+                   message="A broken app", auth=GitAuth.for_server(git_server))
+    started = time.monotonic()
+    res = afflux(*local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert),
+                                  timeout="5m", path=PATH))
+    assert res.code == 1, res.err
+    assert time.monotonic() - started < 120  # not the 5m timeout
+    failure = one_line_error(res)
+    assert failure.startswith(f'✗ Kustomization "{namespace}/flux-system" failed: ')
+    assert "missing.yaml" in failure
+
+    started = time.monotonic()
+    res = afflux("reconcile", "ks", "flux-system", "-n", namespace, "--timeout=5m")
+    assert res.code == 1, res.err
+    assert time.monotonic() - started < 120
+    assert "✗ Kustomization reconciliation failed: " in res.err and "missing.yaml" in res.err

@@ -75,6 +75,37 @@ def test_events(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
     assert any(namespace in line and "Deployment/web" in line for line in res.out.splitlines())
 
 
+def test_events_for_a_helm_release_include_its_chart_and_source_and_types(
+        afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    ns = namespace
+    hr = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+          "metadata": {"name": "web"},
+          "spec": {"interval": "10m", "chart": {"spec": {
+              "chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}}
+    apply(flux_crds, ns, hr,
+          event(ns, "e1", "HelmRelease", "web", "InstallSucceeded", "installed",
+                "2024-05-01T12:00:00Z", api_version="helm.toolkit.fluxcd.io/v2"),
+          event(ns, "e2", "HelmChart", f"{ns}-web", "ChartPullSucceeded", "pulled",
+                "2024-05-01T11:00:00Z", api_version="source.toolkit.fluxcd.io/v1"),
+          event(ns, "e3", "HelmRepository", "charts", "Failed", "index unreachable",
+                "2024-05-01T10:00:00Z", "Warning", api_version="source.toolkit.fluxcd.io/v1"),
+          event(ns, "e4", "Kustomization", "other", "ReconciliationSucceeded", "ok",
+                "2024-05-01T12:30:00Z", api_version="kustomize.toolkit.fluxcd.io/v1"))
+    res = afflux("events", "-n", ns, "--for", "HelmRelease/web")
+    assert res.code == 0, res.err
+    objects = [line.split("\t")[3].strip() for line in res.out.splitlines()[1:]]
+    assert objects == ["HelmRepository/charts", f"HelmChart/{ns}-web", "HelmRelease/web"]
+    res = afflux("events", "-n", ns, "--for", "hr/web", "--types", "warning")
+    assert [line.split("\t")[1].strip() for line in res.out.splitlines()[1:]] == ["Warning"]
+    res = afflux("events", "-n", ns, "--types", "Normal")
+    assert "Warning" not in res.out and "Kustomization/other" in res.out
+    res = afflux("events", "-n", ns, "--for", "Kustomization")  # a kind alone
+    assert [line.split("\t")[3].strip() for line in res.out.splitlines()[1:]] == [
+        "Kustomization/other"]
+    res = afflux("events", "-n", ns, "--types", "Error")
+    assert res.code == 1 and "type 'Error' not supported" in res.err
+
+
 def test_trace_configmap_to_kustomization_and_git(afflux: Run, flux_crds: Cluster,
                                                   namespace: str) -> None:
     apply(flux_crds, namespace, GIT, ks("apps", targetNamespace=namespace))
@@ -151,6 +182,7 @@ def test_tree_expands_nested_kustomizations_and_helm_releases(
     ns = namespace
     patch_status(flux_crds, ns, "kustomizations", "root", {"inventory": {"entries": [
         {"id": f"_{ns}__Namespace", "v": "v1"},
+        {"id": f"{ns}_root_kustomize.toolkit.fluxcd.io_Kustomization", "v": "v1"},  # itself
         {"id": f"{ns}_apps_kustomize.toolkit.fluxcd.io_Kustomization", "v": "v1"},
         {"id": f"{ns}_repo_source.toolkit.fluxcd.io_GitRepository", "v": "v1"},
     ]}})
@@ -179,8 +211,22 @@ def test_tree_expands_nested_kustomizations_and_helm_releases(
         f"└── GitRepository/{ns}/repo",
     ]
     as_json = json.loads(afflux("tree", "ks", "root", "-n", ns, "-o", "json").out)
-    assert [r["kind"] for r in as_json["resources"]] == ["Namespace", "Kustomization",
-                                                         "GitRepository"]
+    assert as_json["resource"] == {"Namespace": ns, "Name": "root", "GroupKind": {
+        "Group": "kustomize.toolkit.fluxcd.io", "Kind": "Kustomization"}}
+    assert [r["resource"]["GroupKind"]["Kind"] for r in as_json["resources"]] == [
+        "Namespace", "Kustomization", "GitRepository"]
+    assert "resources" not in as_json["resources"][0]
+    # the HelmRelease alone; with a history, its storage Secret is read by name (as flux)
+    patch_status(flux_crds, ns, "helmreleases", "web", {
+        "storageNamespace": ns, "history": [{
+            "name": "web", "namespace": ns, "version": 1, "chartName": "podinfo",
+            "chartVersion": "1.0.0", "configDigest": "sha256:0", "digest": "sha256:0",
+            "firstDeployed": "2024-05-01T12:00:00Z", "lastDeployed": "2024-05-01T12:00:00Z",
+            "status": "deployed"}]})
+    res = afflux("tree", "hr", "web", "-n", ns)
+    assert res.code == 0, res.err
+    assert res.out == (f"HelmRelease/{ns}/web\n├── Service/{ns}/web\n"
+                       f"├── Deployment/{ns}/web\n└── ClusterRole/web-reader\n")
 
 
 def test_stats(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
@@ -193,13 +239,16 @@ def test_stats(afflux: Run, flux_crds: Cluster, namespace: str) -> None:
     patch_status(flux_crds, namespace, "kustomizations", "apps", {
         "conditions": [ready_condition("False", "build failed", 1)]})
     res = afflux("stats", "-n", namespace)
+    assert [line.split("\t")[0].strip() for line in res.out.splitlines()][1:4] == [
+        "GitRepository", "OCIRepository", "HelmRepository"]
     assert res.code == 0, res.err
     rows = {line.split("\t")[0].strip(): [c.strip() for c in line.split("\t")[1:]]
             for line in res.out.splitlines()}
     assert rows["RECONCILERS"] == ["RUNNING", "FAILING", "SUSPENDED", "STORAGE"]
     assert rows["GitRepository"] == ["1", "0", "1", "2.0 KiB"]
-    assert rows["Kustomization"] == ["0", "1", "0", "-"]
+    assert rows["Kustomization"] == ["1", "1", "0", "-"]  # failing counts as running
     assert rows["HelmRelease"] == ["0", "0", "0", "-"]
+    assert rows["Bucket"] == ["0", "0", "0", "-"]
 
 
 def test_events_watch_prints_new_events(flux_crds: Cluster, namespace: str) -> None:

@@ -7,123 +7,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helm_env import TIMEOUT, HelmEnv, chart_spec, helm_repository
 from kubernetes.client.rest import ApiException
-from source_env import SourceEnv, obj_name, start_source_env
+from source_env import SourceEnv, obj_name
 
 from afflux.cli.devenv import Registry
-from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
+ENV_LABEL = "helmrel"
 
-GROUP, VERSION, PLURAL = "helm.toolkit.fluxcd.io", "v2", "helmreleases"
-TIMEOUT = 90.0
 HELM_CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 #: a second ConfigMap whose name the API server refuses when .Values.bad is set: the
 #: upgrade then fails after Helm wrote its record (a failed release to remediate)
 BAD_TEMPLATE = ("{{- if .Values.bad }}\napiVersion: v1\nkind: ConfigMap\nmetadata:\n"
                 "  name: Bad_Name\n{{- end }}\n")
-
-
-class HelmEnv:
-    """The source env plus HelmRelease helpers and the test's own `helm`."""
-
-    def __init__(self, source: SourceEnv, helm: HelmTool, controller: Any) -> None:
-        self.source = source
-        self.namespace = source.namespace
-        self.helm = helm
-        self.controller = controller
-
-    def helm_run(self, *args: str) -> str:
-        return self.helm.run(*args, "--kubeconfig", str(self.source.cluster.kubeconfig),
-                             "--namespace", self.namespace)
-
-    def helm_history(self, release: str) -> list[dict[str, Any]]:
-        return json.loads(self.helm_run("history", release, "-o", "json"))
-
-    def helm_list(self) -> list[str]:
-        return [r["name"] for r in json.loads(self.helm_run("list", "-a", "-o", "json"))]
-
-    def create(self, name: str, spec: dict[str, Any]) -> str:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "HelmRelease",
-                "metadata": {"name": name, "namespace": self.namespace},
-                "spec": {"interval": "10m", **spec}}
-        self.source.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace,
-                                                        PLURAL, body)
-        return name
-
-    def get(self, name: str) -> dict[str, Any]:
-        return self.source.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace,
-                                                            PLURAL, name)
-
-    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.source.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                       name, {"spec": spec})
-
-    def delete(self, name: str) -> None:
-        self.source.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace,
-                                                        PLURAL, name)
-
-    def gone(self, name: str) -> bool:
-        try:
-            self.get(name)
-        except ApiException as err:
-            return err.status == 404
-        return False
-
-    def request(self, name: str, *annotations: str) -> str:
-        stamp = uuid.uuid4().hex
-        keys = ("reconcile.fluxcd.io/requestedAt", *annotations)
-        self.source.api.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, name,
-            {"metadata": {"annotations": dict.fromkeys(keys, stamp)}})
-        return stamp
-
-    def ready(self, name: str, reason: str | None = None, *, check: Any = None,
-              timeout: float = TIMEOUT) -> dict[str, Any]:
-        def is_ready() -> dict[str, Any]:
-            obj = self.get(name)
-            cond = SourceEnv.condition(obj, "Ready")
-            assert cond and cond["status"] == "True", f"Ready: {cond}"
-            assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
-            if reason:
-                assert cond["reason"] == reason, cond
-            if check is not None:
-                assert check(obj) is not False, obj["status"]
-            return obj
-
-        return eventually(is_ready, timeout, message=f"HelmRelease {name} Ready")
-
-    def failing(self, name: str, reason: str, *, stalled: bool | None = None,
-                timeout: float = TIMEOUT) -> dict[str, Any]:
-        def failed() -> dict[str, Any]:
-            obj = self.get(name)
-            cond = SourceEnv.condition(obj, "Ready")
-            assert cond and cond["status"] == "False" and cond["reason"] == reason, cond
-            if stalled is not None:
-                stall = SourceEnv.condition(obj, "Stalled")
-                assert (stall is not None and stall["status"] == "True") is stalled, stall
-            return obj
-
-        return eventually(failed, timeout, message=f"HelmRelease {name} failing with {reason}")
-
-    def configmap(self, name: str) -> dict[str, Any]:
-        return self.source.core.read_namespaced_config_map(name, self.namespace).to_dict()
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, helm_tool: HelmTool,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelmEnv]:
-    for source in start_source_env(cluster, start_controller, tmp_path_factory, "helmrel"):
-        controller = start_controller("helm", "--watch-all-namespaces=false",
-                                      f"--namespace={source.namespace}")
-        yield HelmEnv(source, helm_tool, controller)
 
 
 @pytest.fixture(scope="module")
@@ -138,21 +40,6 @@ def packages(helm_tool: HelmTool, tmp_path_factory: pytest.TempPathFactory) -> d
         "templates/broken.yaml": "kind: ConfigMap\n{{ .Values.replicas | no_such_function }}\n"})
     result["broken-1.0.0"] = helm_tool.package(broken, out)
     return result
-
-
-def helm_repository(env: HelmEnv, server: ChartRepoServer, charts: list[Path]) -> str:
-    url = server.publish(env.helm, charts)
-    env.source.secret("charts-auth", {"username": server.username, "password": server.password})
-    env.source.secret("charts-ca", {"ca.crt": server.ca.ca_cert.read_bytes()})
-    name = env.source.create("HelmRepository", obj_name("repo"), {
-        "url": url, "secretRef": {"name": "charts-auth"}, "certSecretRef": {"name": "charts-ca"}})
-    env.source.wait_ready("HelmRepository", name)
-    return name
-
-
-def chart_spec(repo: str, version: str, chart: str = "app") -> dict[str, Any]:
-    return {"chart": {"spec": {"chart": chart, "version": version,
-                               "sourceRef": {"kind": "HelmRepository", "name": repo}}}}
 
 
 def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
@@ -310,8 +197,14 @@ def test_bad_input_ends_in_a_condition_that_says_what_to_change(
 
     # a chart version that does not exist
     missing = env.create(obj_name("hr"), chart_spec(repo, "9.9.9"))
-    obj = env.failing(missing, "ArtifactFailed")
-    message = SourceEnv.condition(obj, "Ready")["message"]
+
+    def says_the_version() -> str:  # once source-controller has looked for it
+        message = SourceEnv.condition(env.failing(missing, "ArtifactFailed", timeout=1),
+                                      "Ready")["message"]
+        assert "9.9.9" in message, message
+        return message
+
+    message = eventually(says_the_version, TIMEOUT, message="the missing version named")
     assert f"HelmChart '{env.namespace}/{env.namespace}-{missing}' is not ready" in message
     assert "9.9.9" in message
 

@@ -160,13 +160,16 @@ DOCS = [
 ]
 
 
-def test_local_components_leave_out_the_workloads_and_say_so() -> None:
+def test_local_components_scale_the_workloads_to_zero_and_say_so() -> None:
     out = gen.local_components(DOCS, ["source-controller", "kustomize-controller"])
-    assert [d["kind"] for d in out] == ["Namespace", "CustomResourceDefinition",
+    assert [d["kind"] for d in out] == ["Namespace", "CustomResourceDefinition", "Deployment",
                                         "ServiceAccount"]
     assert out[0]["metadata"]["annotations"] == {
         gen.LOCAL_ANNOTATION: "source-controller,kustomize-controller"}
+    assert out[2]["spec"]["replicas"] == 0
+    assert out[2]["metadata"]["annotations"] == {gen.LOCAL_DEPLOYMENT_ANNOTATION: "true"}
     assert "annotations" not in DOCS[0]["metadata"]  # the input is not changed
+    assert "spec" not in DOCS[2]
 
 
 def test_components_file_header() -> None:

@@ -11,8 +11,10 @@ from afflux.cli._checkfmt import (
     MIN_KUBERNETES,
     crd_health,
     deployment_health,
+    distribution_text,
     lease_health,
     parse_kube_version,
+    unserved_kinds,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -83,3 +85,39 @@ def test_crd_health() -> None:
     assert crd_health(crd) == (True, "imagepolicies.image.toolkit.fluxcd.io/v1")
     crd["status"]["conditions"][0]["status"] = "False"
     assert crd_health(crd)[0] is False
+
+
+def _controller(kind: str) -> str:
+    return {"Kustomization": "kustomize-controller", "GitRepository": "source-controller",
+            "HelmRelease": "helm-controller"}[kind]
+
+
+@pytest.mark.parametrize(("objects", "running", "expected"), [
+    pytest.param({"Kustomization": ["a/x"]}, {"kustomize-controller": True}, [],
+                 id="operator-running"),
+    pytest.param({"Kustomization": []}, {}, [], id="no-objects"),
+    pytest.param({"Kustomization": ["a/x"]}, {"kustomize-controller": False},
+                 ["Kustomization: 1 object (a/x) and kustomize-controller is not running: "
+                  "nothing reconciles them"], id="one-object-operator-down"),
+    pytest.param({"HelmRelease": ["a/1", "a/2", "b/3", "b/4"]}, {},
+                 ["HelmRelease: 4 objects (a/1, a/2, b/3, ...) and helm-controller is not "
+                  "running: nothing reconciles them"], id="many-objects-operator-unknown"),
+    pytest.param({"GitRepository": ["a/g"], "Kustomization": ["a/k"]},
+                 {"source-controller": True},
+                 ["Kustomization: 1 object (a/k) and kustomize-controller is not running: "
+                  "nothing reconciles them"], id="only-the-idle-kind-named"),
+])
+def test_unserved_kinds(objects: dict[str, list[str]], running: dict[str, bool],
+                        expected: list[str]) -> None:
+    assert unserved_kinds(objects, running, _controller) == expected
+
+
+@pytest.mark.parametrize(("distribution", "text"), [
+    pytest.param(("afflux", "v0.1.0"), "distribution: afflux-v0.1.0", id="afflux"),
+    pytest.param(("flux", "v2.9.5"), "distribution: flux-v2.9.5", id="flux"),
+    pytest.param(("flux", ""), "distribution: flux", id="no-version"),
+    pytest.param(None, "distribution: unknown (the CRDs carry no distribution labels)",
+                 id="unlabelled"),
+])
+def test_distribution_text(distribution: tuple[str, str] | None, text: str) -> None:
+    assert distribution_text(distribution) == text

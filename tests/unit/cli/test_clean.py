@@ -86,3 +86,16 @@ def test_export_order() -> None:
             (("b", "x"), ("a", "z"), ("a", "y"))]
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in export_order(objs)] == [
         ("a", "y"), ("a", "z"), ("b", "x")]
+
+
+def test_credentials_for_export_keeps_name_namespace_data_type() -> None:
+    from afflux.cli._clean import credentials_for_export
+
+    live = {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "auth", "namespace": "apps", "uid": "u", "labels": {"a": "b"},
+                         "resourceVersion": "1", "managedFields": []},
+            "data": {"username": "Z2l0", "password": "eA=="}, "type": "Opaque"}
+    assert credentials_for_export(live) == {
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "auth", "namespace": "apps"},
+        "data": {"password": "eA==", "username": "Z2l0"}, "type": "Opaque"}

@@ -32,6 +32,8 @@ REV = "main@sha1:0123456789abcdef0123456789abcdef01234567"
         ("Alert", ["Name", "Suspended", "Ready", "Message"]),
         ("Provider", ["Name", "Ready", "Message"]),
         ("Receiver", ["Name", "Suspended", "Ready", "Message"]),
+        ("ExternalArtifact", ["Name", "Revision", "Source", "Ready", "Message"]),
+        ("ArtifactGenerator", ["Name", "Suspended", "Ready", "Message"]),
     ],
 )
 def test_headers_per_kind(kind: str, expected: list[str]) -> None:
@@ -137,3 +139,31 @@ def test_show_source() -> None:
     assert [r[1] for r in rows] == [f"GitRepository/{ns}/repo",
                                     "HelmRepository/flux-system/charts",
                                     f"OCIRepository/{ns}/oci"]
+
+
+def test_external_artifact_and_artifact_generator_rows() -> None:
+    ea = obj("ExternalArtifact", name="app", spec={"sourceRef": {
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "name": "gen", "namespace": "flux-system"}},
+        status={"artifact": {"revision": REV},
+                "conditions": [cond("Ready", "True", f"stored {REV}")]})
+    assert table_rows([ea]) == [["app", "main@sha1:01234567",
+                                 "ArtifactGenerator/flux-system/gen", "True",
+                                 "stored main@sha1:01234567"]]
+    gen = obj("ArtifactGenerator", name="gen",
+              annotations={"source.extensions.fluxcd.io/reconcile": "Disabled"},
+              status={"conditions": [cond("Ready", "True", "generated 1 artifact")]})
+    assert table_rows([gen]) == [["gen", "True", "True", "generated 1 artifact"]]
+    gen["metadata"]["annotations"] = {}
+    assert table_rows([gen])[0][1] == "False"
+
+
+def test_suspend_patches() -> None:
+    from afflux.cli._suspend import suspend_patch
+
+    key = "source.extensions.fluxcd.io/reconcile"
+    assert suspend_patch("ArtifactGenerator", True) == {
+        "metadata": {"annotations": {key: "Disabled"}}}
+    assert suspend_patch("ArtifactGenerator", False, "t1") == {
+        "metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "t1", key: None}}}
+    assert suspend_patch("Kustomization", True) == {"spec": {"suspend": True}}

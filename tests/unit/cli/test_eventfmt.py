@@ -83,3 +83,45 @@ def test_rows_and_headers_with_namespace() -> None:
     assert event_headers(True) == ["Namespace", "Last seen", "Type", "Reason", "Object",
                                    "Message"]
     assert event_headers(False)[0] == "Last seen"
+
+
+def test_parse_types_and_matching() -> None:
+    from afflux.cli._eventfmt import parse_types, type_matches
+
+    assert parse_types(["warning", "Normal,Warning"]) == ("warning", "Normal", "Warning")
+    with pytest.raises(ValueError, match="type 'Error' not supported. Supported types are "
+                                         "Normal, Warning"):
+        parse_types(["Error"])
+    assert type_matches({"type": "Warning"}, ("warning",))
+    assert not type_matches({"type": "Normal"}, ("Warning",))
+    assert type_matches({"type": "Normal"}, ())
+
+
+def _flux(kind: str, spec: dict[str, Any], name: str = "web", ns: str = "apps") -> dict:
+    return {"kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def test_related_objects_as_flux_events_for() -> None:
+    from afflux.cli._eventfmt import related_objects
+
+    hr = _flux("HelmRelease", {"chart": {"spec": {"chart": "podinfo", "sourceRef": {
+        "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}})
+    assert related_objects(hr) == [("HelmRepository", "charts", "flux-system"),
+                                   ("HelmChart", "apps-web", "flux-system")]
+    by_ref = _flux("HelmRelease", {"chartRef": {"kind": "OCIRepository", "name": "oci"}})
+    assert related_objects(by_ref) == [("OCIRepository", "oci", "apps")]
+    ks = _flux("Kustomization", {"sourceRef": {"kind": "GitRepository", "name": "repo"}})
+    assert related_objects(ks) == [("GitRepository", "repo", "apps")]
+    alert = _flux("Alert", {"providerRef": {"name": "slack"}})
+    assert related_objects(alert) == [("Provider", "slack", "apps")]
+    policy = _flux("ImagePolicy", {"imageRepositoryRef": {"name": "img", "namespace": "x"}})
+    assert related_objects(policy) == [("ImageRepository", "img", "x")]
+    chart = _flux("HelmChart", {"sourceRef": {"kind": "HelmRepository", "name": "charts"}})
+    assert related_objects(chart) == [("HelmRepository", "charts", "apps")]
+    assert related_objects(_flux("GitRepository", {})) == []
+
+
+def test_involved_key() -> None:
+    from afflux.cli._eventfmt import involved_key
+
+    assert involved_key(_event("e1")) == ("Kustomization", "apps", "flux-system")

@@ -161,3 +161,12 @@ def test_column_widths_line_up_later_rows() -> None:
     later = render_table(None, [["a", "False"]], widths).splitlines()
     assert [len(c) for c in first[0].split("\t")] == [len(c) for c in later[0].split("\t")]
     assert column_widths(None, [["a", "bb", "ccc"]]) == [1, 2, 3]
+
+
+def test_parse_time_fraction_with_an_offset() -> None:
+    from datetime import UTC, datetime
+
+    from afflux.cli._format import parse_time
+
+    assert parse_time("2024-05-01T14:00:03.5+02:00") == datetime(2024, 5, 1, 12, 0, 3, 500000,
+                                                                 tzinfo=UTC)

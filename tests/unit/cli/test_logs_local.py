@@ -63,3 +63,25 @@ def test_filters(capsys: pytest.CaptureFixture[str], log_dir: Path, args: list[s
                  messages: list[str]) -> None:
     lines = _run(capsys, log_dir, *args)
     assert [line.split(" - ", 1)[1].split(":")[0] for line in lines] == messages
+
+
+def test_since_time(capsys: pytest.CaptureFixture[str], log_dir: Path) -> None:
+    def timed(*args: str) -> list[str]:  # the lines with a time (a plain one always shows)
+        return [x for x in _run(capsys, log_dir, "-A", *args) if x.startswith("2024")]
+
+    lines = timed("--since-time", "2024-05-01T12:00:02.500Z")
+    assert len(lines) == 2 and "build failed" in lines[0] and "checked out" in lines[1]
+    lines = timed("--since-time", "2024-05-01T14:00:03.5+02:00")
+    assert len(lines) == 1 and "checked out" in lines[0]
+
+
+def test_since_time_errors(capsys: pytest.CaptureFixture[str], log_dir: Path) -> None:
+    from afflux.cli._logfmt import parse_since_time
+
+    with pytest.raises(ValueError, match="yesterday is not a valid \\(RFC3339\\) time"):
+        parse_since_time("yesterday")
+    with pytest.raises(ValueError):
+        parse_since_time("2024-05-01T12:00:00")  # no zone
+    assert main(["logs", "--log-dir", str(log_dir), "--since", "1m", "--since-time",
+                 "2024-05-01T12:00:00Z"]) == 1
+    assert "at most one of `sinceTime` or `sinceDuration`" in capsys.readouterr().err

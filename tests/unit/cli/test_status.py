@@ -17,6 +17,7 @@ from afflux.cli._status import (
     revision_of,
     status_selector_matches,
     success_message,
+    unresolvable,
 )
 
 from .objects import cond, obj, ready
@@ -154,6 +155,10 @@ def test_reconcile_outcome(status: dict[str, Any], outcome: Outcome) -> None:
                      Outcome.FAILED, id="failed-done-trying"),
         pytest.param(1, {"observedGeneration": 1, "conditions": [cond("Ready", "Unknown")]},
                      Outcome.PENDING, id="unknown"),
+        pytest.param(2, {"observedGeneration": 1, "conditions": [
+            cond("Ready", "False", "kustomize build failed", "BuildFailed", observedGeneration=2),
+            cond("Reconciling", "True", reason="ProgressingWithRetry")]},
+                     Outcome.FAILED, id="build-failed-at-once"),
     ],
 )
 def test_readiness(generation: int, status: dict[str, Any] | None, outcome: Outcome) -> None:
@@ -202,3 +207,35 @@ def test_ready_message_prefers_ready_then_stalled() -> None:
 )
 def test_success_message(body: dict[str, Any], message: str) -> None:
     assert success_message(body) == message
+
+
+BUILD = cond("Ready", "False", "kustomize build failed: no such file", "BuildFailed",
+             observedGeneration=2)
+
+
+@pytest.mark.parametrize(("status", "revision", "message"), [
+    pytest.param({"conditions": [BUILD], "lastAttemptedRevision": "main@sha1:b"}, None,
+                 "kustomize build failed: no such file", id="build-failed"),
+    pytest.param({"conditions": [BUILD], "lastAttemptedRevision": "main@sha1:b"},
+                 "main@sha1:b", "kustomize build failed: no such file",
+                 id="build-failed-at-the-revision"),
+    pytest.param({"conditions": [BUILD], "lastAttemptedRevision": "main@sha1:a"},
+                 "main@sha1:b", None, id="build-failed-at-an-older-revision"),
+    pytest.param({"conditions": [{**BUILD, "observedGeneration": 1}]}, None, None,
+                 id="build-failed-for-an-older-spec"),
+    pytest.param({"conditions": [cond("Ready", "False", "x", "HealthCheckFailed",
+                                      observedGeneration=2)]}, None, None,
+                 id="health-check-failed-retries"),
+    pytest.param({"conditions": [cond("Ready", "False", "bad url", "URLInvalid"),
+                                 cond("Stalled", "True", "bad url", "URLInvalid",
+                                      observedGeneration=2)]}, None, "bad url",
+                 id="stalled"),
+    pytest.param({"conditions": [cond("Stalled", "True", "old", "URLInvalid",
+                                      observedGeneration=1)]}, None, None,
+                 id="stalled-for-an-older-spec"),
+    pytest.param({"conditions": [cond("Ready", "Unknown", "Reconciliation in progress",
+                                      "Progressing")]}, None, None, id="in-progress"),
+])
+def test_unresolvable(status: dict[str, Any], revision: str | None,
+                      message: str | None) -> None:
+    assert unresolvable(obj("Kustomization", status=status, generation=2), revision) == message

@@ -127,3 +127,18 @@ def test_section_details(body: dict[str, Any], lines: list[tuple[str, str]]) -> 
     assert section[:2] == [(body["kind"], "podinfo"), ("Namespace", "flux-system")]
     for line in lines:
         assert line in section
+
+
+def test_helm_release_of_and_manages_release() -> None:
+    from afflux.cli._tracefmt import helm_release_of, manages_release
+
+    cm = {"kind": "ConfigMap", "metadata": {"name": "web", "annotations": {
+        "meta.helm.sh/release-name": "prod-web", "meta.helm.sh/release-namespace": "prod"}}}
+    assert helm_release_of(cm) == ("prod-web", "prod")
+    assert helm_release_of({"kind": "ConfigMap", "metadata": {"name": "x"}}) is None
+    hr = {"kind": "HelmRelease", "metadata": {"name": "web", "namespace": "apps"},
+          "spec": {"targetNamespace": "prod"}}
+    assert manages_release(hr, "prod-web", "prod")  # no history: the derived release name
+    assert not manages_release(hr, "web", "apps")
+    hr["status"] = {"history": [{"name": "other", "namespace": "prod"}]}
+    assert manages_release(hr, "other", "prod") and not manages_release(hr, "prod-web", "prod")

@@ -13,6 +13,7 @@ from afflux.cli._treefmt import (
     Node,
     decode_helm_release,
     helm_manifest_refs,
+    helm_storage_secret,
     inventory_refs,
     render_tree,
     tree_to_dict,
@@ -75,10 +76,13 @@ def test_render_a_lone_root_and_notes() -> None:
 def test_tree_to_dict() -> None:
     root = _node("Kustomization", "a", "ns", "kustomize.toolkit.fluxcd.io",
                  _node("Namespace", "apps"))
-    assert tree_to_dict(root) == {
-        "kind": "Kustomization", "name": "a", "namespace": "ns",
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "resources": [{"kind": "Namespace", "name": "apps", "apiVersion": "v1"}],
+    root.children[0].note = "not found"  # not part of flux's shape
+    assert tree_to_dict(root) == {  # cli-utils' ObjMetadata, marshalled by Go without tags
+        "resource": {"Namespace": "ns", "Name": "a",
+                     "GroupKind": {"Group": "kustomize.toolkit.fluxcd.io",
+                                   "Kind": "Kustomization"}},
+        "resources": [{"resource": {"Namespace": "", "Name": "apps",
+                                    "GroupKind": {"Group": "", "Kind": "Namespace"}}}],
     }
     assert [n.ref.name for n in root.walk()] == ["a", "apps"]
 
@@ -121,3 +125,14 @@ metadata:
         ("Deployment", "other", "web", "apps", "v1"),
         ("ClusterRole", "", "web-reader", "rbac.authorization.k8s.io", "v1"),
     ]
+
+
+def test_helm_storage_secret_of_the_latest_history_entry() -> None:
+    hr = obj("HelmRelease", status={"storageNamespace": "apps", "history": [
+        {"name": "web", "namespace": "apps", "version": 4},
+        {"name": "web", "namespace": "apps", "version": 3}]})
+    assert helm_storage_secret(hr) == ("apps", "sh.helm.release.v1.web.v4")
+    assert helm_storage_secret(obj("HelmRelease")) is None
+    remote = obj("HelmRelease", spec={"kubeConfig": {"secretRef": {"name": "k"}}},
+                 status=hr["status"])
+    assert helm_storage_secret(remote) is None

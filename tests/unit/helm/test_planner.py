@@ -162,16 +162,19 @@ MOVED_CASES = [
     ("same place", [{"name": "app", "namespace": "apps"}], "apps", ("app", "apps", "apps"),
      None),
     ("renamed", [{"name": "old", "namespace": "apps"}], "apps", ("app", "apps", "apps"),
-     ("old", "apps")),
+     ("old", "apps", "apps")),
     ("new target namespace", [{"name": "app", "namespace": "apps"}], "apps",
-     ("app", "other", "other"), ("app", "apps")),
+     ("app", "other", "other"), ("app", "apps", "apps")),
     ("storage moved", [{"name": "app", "namespace": "apps"}], "old-storage",
-     ("app", "apps", "apps"), ("app", "old-storage")),
+     ("app", "apps", "apps"), ("app", "apps", "old-storage")),
+    ("storage apart from the release", [{"name": "app", "namespace": "apps"}], "flux",
+     ("app", "apps", "flux"), None),
 ]
 
 
 @pytest.mark.parametrize(("history_", "storage", "now", "expected"),
                          [c[1:] for c in MOVED_CASES], ids=[c[0] for c in MOVED_CASES])
 def test_moved_release(history_: list[dict[str, Any]], storage: str | None,
-                       now: tuple[str, str, str], expected: tuple[str, str] | None) -> None:
+                       now: tuple[str, str, str], expected: tuple[str, str, str] | None
+                       ) -> None:
     assert moved_release(history_, storage, *now) == expected

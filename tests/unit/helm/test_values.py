@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from typing import Any
 
 import pytest
 
+from afflux.controllers.helm._helm import values_json
 from afflux.controllers.helm._values import (
     ValuesError,
     ValuesSource,
@@ -100,3 +102,14 @@ def test_config_digest_is_sha256_of_go_json() -> None:
     assert config_digest(None) == config_digest({}) == (
         "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
     assert config_digest({"a": 1}) == "sha256:" + hashlib.sha256(b'{"a":1}').hexdigest()
+
+
+@pytest.mark.parametrize(("values", "text"), [
+    pytest.param({"n": 1, "y": "Y", "no": False}, '{"n": 1, "no": false, "y": "Y"}',
+                 id="yaml-1.1-booleans-stay-keys-and-strings"),
+    pytest.param({"when": datetime.date(2024, 1, 2)}, '{"when": "2024-01-02"}',
+                 id="a-yaml-timestamp-is-a-string"),
+    pytest.param({"msg": "héllo"}, '{"msg": "héllo"}', id="unicode-kept"),
+])
+def test_values_json(values: dict[str, Any], text: str) -> None:
+    assert values_json(values) == text

@@ -34,6 +34,7 @@ from afflux.controllers.kustomize._reconcile_deps import (
     depends_on,
 )
 from afflux.controllers.kustomize._reconcile_finalize import DeletionPlan, deletion_plan
+from afflux.controllers.kustomize._reconcile_health import progress_message, waits_on_health
 from afflux.controllers.kustomize._reconcile_source import (
     artifact_phase,
     references_source,
@@ -537,3 +538,64 @@ def test_config_watch_triggers_the_kustomizations_that_read_it() -> None:
     callback("MODIFIED", _config("ConfigMap", "vars", {"a": "2"}))
     callback("MODIFIED", _config("ConfigMap", "unread", {"a": "2"}))
     assert scheduler.triggered == [(NS, "app")]
+
+
+@pytest.mark.parametrize(("doing", "timeout", "expected"), [
+    pytest.param("Running health checks", 300.0,
+                 "Running health checks for revision main@sha1:abc with a timeout of 5m0s",
+                 id="health-default"),
+    pytest.param("Fetching manifests", 90.0,
+                 "Fetching manifests for revision main@sha1:abc with a timeout of 1m30s",
+                 id="fetch-90s"),
+    pytest.param("Fetching manifests", None,
+                 "Fetching manifests for revision main@sha1:abc with a timeout of 5m0s",
+                 id="no-timeout"),
+])
+def test_progress_message(doing: str, timeout: float | None, expected: str) -> None:
+    assert progress_message(doing, "main@sha1:abc", timeout) == expected
+
+
+@pytest.mark.parametrize(("spec", "waits"), [
+    pytest.param({}, False, id="nothing"),
+    pytest.param({"wait": True}, True, id="wait"),
+    pytest.param({"healthChecks": [{"kind": "Deployment", "name": "a"}]}, True,
+                 id="health-checks"),
+])
+def test_waits_on_health(spec: dict[str, Any], waits: bool) -> None:
+    ks = Kustomization.from_dict({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "k", "namespace": "ns"},
+        "spec": {"interval": "5m", "path": "./", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "g"}, **spec}})
+    assert waits_on_health(ks) is waits
+
+
+@pytest.mark.parametrize(("ready", "triggered"), [
+    pytest.param("True", True, id="ready"),
+    pytest.param("False", True, id="failed"),
+    pytest.param("Unknown", False, id="in-progress"),
+])
+def test_dependents_are_not_triggered_while_a_run_is_in_progress(ready: str,
+                                                                 triggered: bool) -> None:
+    from afflux.controllers.kustomize.handlers import on_readiness_change
+
+    class Sched:
+        def __init__(self) -> None:
+            self.triggered: list[tuple[str, str]] = []
+
+        def find(self, pred: Any) -> list[dict[str, Any]]:
+            dependent = {"metadata": {"namespace": "ns", "name": "app"},
+                         "spec": {"dependsOn": [{"name": "infra"}]}}
+            return [dependent] if pred(dependent) else []
+
+        def trigger(self, namespace: str, name: str) -> None:
+            self.triggered.append((namespace, name))
+
+    sched = Sched()
+    callback = on_readiness_change(sched)  # type: ignore[arg-type]
+    body = {"metadata": {"namespace": "ns", "name": "infra"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    callback(None, body)  # the first sight triggers nothing
+    body["status"]["conditions"][0]["status"] = ready
+    callback("MODIFIED", body)
+    assert sched.triggered == ([("ns", "app")] if triggered else [])

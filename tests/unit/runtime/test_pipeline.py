@@ -25,6 +25,7 @@ from afflux.controllers.runtime import (
     get_condition,
 )
 from afflux.controllers.runtime._kube import ApiError
+from afflux.controllers.runtime._pipeline import new_generation_message, progress_status
 
 from .fakes import FakeKube
 
@@ -71,11 +72,20 @@ def events(kube: FakeKube) -> list[dict[str, Any]]:
     return [c[2] for c in kube.calls if c[0] == "create" and c[1].endswith("/events")]
 
 
-def test_success_adds_finalizer_and_writes_one_status_patch() -> None:
+def test_success_adds_finalizer_and_writes_progress_then_one_status_patch() -> None:
     kube = FakeKube()
     result = run(Reconciler(WIDGET, [fetch]).reconcile(new_widget(kube), make_env(kube)))
     assert result.kind is OutcomeKind.SUCCESS and result.status_written
-    assert len(kube.status_patches()) == 1
+    progress, final = kube.status_patches()  # a new generation: progress first
+    assert progress["status"]["conditions"] == [
+        {"type": "Ready", "status": "Unknown", "reason": "Progressing",
+         "message": "processing object: new generation 0 -> 1",
+         "lastTransitionTime": "2024-01-01T00:00:00Z", "observedGeneration": 1},
+        {"type": "Reconciling", "status": "True", "reason": "Progressing",
+         "message": "processing object: new generation 0 -> 1",
+         "lastTransitionTime": "2024-01-01T00:00:00Z", "observedGeneration": 1}]
+    assert "observedGeneration" not in progress["status"]
+    assert final["status"]["observedGeneration"] == 1
     obj = kube.body(REF)
     assert obj["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
     status = obj["status"]
@@ -96,7 +106,7 @@ def test_unchanged_second_run_writes_no_status() -> None:
     clock.advance(60)
     result = run(reconciler.reconcile(kube.body(REF), make_env(kube, clock)))
     assert result.kind is OutcomeKind.SUCCESS and not result.status_written
-    assert len(kube.status_patches()) == 1
+    assert len(kube.status_patches()) == 2  # the first run's progress and result only
 
 
 def test_existing_finalizers_are_kept() -> None:
@@ -136,7 +146,7 @@ def test_errors(error: Exception, kind: OutcomeKind, reason: str, event: bool,
     kube = FakeKube()
     result = run(Reconciler(WIDGET, [fetch, fail]).reconcile(new_widget(kube), make_env(kube)))
     assert (result.kind, result.reason) == (kind, reason)
-    assert len(kube.status_patches()) == 1
+    assert len(kube.status_patches()) == 2  # progress (a new generation), then the result
     status = kube.body(REF)["status"]
     conds = status["conditions"]
     assert get_condition(conds, "Ready")["status"] == "False"
@@ -275,3 +285,90 @@ def test_stale_copy_conflict_on_finalizer_is_retried_with_a_fresh_copy() -> None
     result = run(Reconciler(WIDGET, [fetch]).reconcile(stale, make_env(kube)))
     assert result.ok
     assert kube.body(REF)["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
+
+
+def test_progress_is_one_patch_per_run_and_the_result_follows_it() -> None:
+    async def slow(ctx: ReconcileContext[Any]) -> PhaseResult | None:
+        ctx.status["inventory"] = {"entries": [{"id": "ns_a__ConfigMap", "v": "v1"}]}
+        assert await ctx.report_progress("Running health checks", publish=["inventory"])
+        assert not await ctx.report_progress("again")  # one per run
+        return None
+
+    kube = FakeKube()
+    clock = Clock()
+    reconciler = Reconciler(WIDGET, [fetch, slow], report_new_generation=False)
+    run(reconciler.reconcile(new_widget(kube), make_env(kube, clock)))
+    clock.advance(60)
+    run(reconciler.reconcile(kube.body(REF), make_env(kube, clock)))  # a no-change run
+    patches = kube.status_patches()
+    assert len(patches) == 4  # progress and result of each run
+    first = patches[0]["status"]
+    assert first["inventory"] == {"entries": [{"id": "ns_a__ConfigMap", "v": "v1"}]}
+    assert "artifact" not in first and "observedGeneration" not in first
+    assert [(c["type"], c["status"], c["message"]) for c in first["conditions"]] == [
+        ("Ready", "Unknown", "Reconciliation in progress"),
+        ("Reconciling", "True", "Running health checks"),
+        ("ArtifactInStorage", "True", "stored")]
+    ready = get_condition(kube.body(REF)["status"]["conditions"], "Ready")
+    assert (ready["status"], ready["lastTransitionTime"]) == ("True", "2024-01-01T00:01:00Z")
+    assert get_condition(kube.body(REF)["status"]["conditions"], "Reconciling") is None
+
+
+def test_new_generation_keeps_a_decided_ready() -> None:
+    kube = FakeKube()
+    clock = Clock()
+    reconciler = Reconciler(WIDGET, [fetch])
+    run(reconciler.reconcile(new_widget(kube), make_env(kube, clock)))
+    body = kube.body(REF)
+    body["metadata"]["generation"] = 2
+    kube.put(WIDGET, body)
+    clock.advance(60)
+    run(reconciler.reconcile(kube.body(REF), make_env(kube, clock)))
+    progress = kube.status_patches()[2]["status"]
+    assert [(c["type"], c["status"], c["message"]) for c in progress["conditions"]] == [
+        ("Ready", "True", "stored artifact for revision 'main@sha1:abc'"),
+        ("Reconciling", "True", "processing object: new generation 1 -> 2"),
+        ("ArtifactInStorage", "True", "stored")]
+
+
+@pytest.mark.parametrize(("meta", "status", "expected"), [
+    pytest.param({"generation": 1}, {}, "processing object: new generation 0 -> 1",
+                 id="new-object"),
+    pytest.param({"generation": 3}, {"observedGeneration": 2},
+                 "processing object: new generation 2 -> 3", id="spec-changed"),
+    pytest.param({"generation": 2}, {"observedGeneration": 2}, None, id="observed"),
+    pytest.param({}, {}, None, id="no-generation"),
+])
+def test_new_generation_message(meta: dict[str, Any], status: dict[str, Any],
+                                expected: str | None) -> None:
+    assert new_generation_message({"metadata": meta, "status": status}) == expected
+
+
+@pytest.mark.parametrize(("written", "fields", "expected"), [
+    pytest.param({"observedGeneration": 1}, {}, {"observedGeneration": 1, "conditions": []},
+                 id="summary-fields-kept"),
+    pytest.param({}, {"inventory": {"entries": []}},
+                 {"conditions": [], "inventory": {"entries": []}}, id="published"),
+    pytest.param({"inventory": {"entries": []}}, {"inventory": None}, {"conditions": []},
+                 id="removed"),
+])
+def test_progress_status(written: dict[str, Any], fields: dict[str, Any],
+                         expected: dict[str, Any]) -> None:
+    assert progress_status(written, [], fields) == expected
+
+
+def test_progress_status_refuses_summary_fields() -> None:
+    with pytest.raises(KeyError, match="observedGeneration"):
+        progress_status({}, [], {"observedGeneration": 2})
+
+
+def test_a_retry_of_a_new_generation_reports_no_progress_again() -> None:
+    async def wait(ctx: ReconcileContext[Any]) -> None:
+        raise WaitingError("DependencyNotReady", "dep", 3.0)
+
+    kube = FakeKube()
+    reconciler = Reconciler(WIDGET, [wait])
+    run(reconciler.reconcile(new_widget(kube), make_env(kube)))
+    assert len(kube.status_patches()) == 2  # progress, then the waiting result
+    run(reconciler.reconcile(kube.body(REF), make_env(kube)))
+    assert len(kube.status_patches()) == 2  # the retry changed nothing

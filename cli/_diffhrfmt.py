@@ -1,0 +1,128 @@
+"""What `diff helmrelease` needs besides the cluster, as pure functions: where a
+HelmRelease's chart artifact comes from, the values it composes (valuesFrom then values,
+with helm-controller's own composition), the `helm template` command line, the objects of a
+rendered manifest, and the objects an upgrade would delete.
+
+Values are composed by `afflux.controllers.helm.compose_values` from the ConfigMaps and
+Secrets the command read (`found`: `(kind, name)` -> object, None when absent), with the
+controller's rules and error words: a missing reference fails unless `optional`, a missing
+key always does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from afflux.api import HelmRelease
+from afflux.controllers.helm import (
+    DEFAULT_VALUES_KEY,
+    ValuesError,
+    ValuesSource,
+    compose_values,
+    values_text,
+)
+
+from ._difffmt import object_id
+
+__all__ = [
+    "KEEP_POLICY",
+    "chart_source",
+    "manifest_objects",
+    "release_values",
+    "removed_objects",
+    "template_args",
+    "values_refs",
+]
+
+#: The annotation that keeps an object when Helm would delete it.
+KEEP_POLICY = ("helm.sh/resource-policy", "keep")
+
+
+def chart_source(hr: HelmRelease) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the object whose artifact is the release's chart: the
+    HelmChart `<namespace>-<name>` helm-controller makes for `spec.chart`, or `chartRef`."""
+    if hr.spec.chart is not None:
+        return "HelmChart", hr.helm_chart_namespace, hr.helm_chart_name
+    if hr.spec.chart_ref is None:
+        raise ValueError("the HelmRelease has neither spec.chart nor spec.chartRef")
+    ref = hr.spec.chart_ref
+    return ref.kind, ref.namespace or hr.namespace, ref.name
+
+
+def values_refs(hr: HelmRelease) -> list[tuple[str, str]]:
+    """(kind, name) of each `valuesFrom` object, in order (in the HelmRelease's namespace)."""
+    return [(ref.kind, ref.name) for ref in hr.spec.values_from or []]
+
+
+def release_values(hr: HelmRelease, found: Mapping[tuple[str, str], Mapping[str, Any] | None]
+                   ) -> dict[str, Any]:
+    """The values the next upgrade installs with (see the module docstring); ValuesError
+    with a message that says what to fix."""
+    sources: list[ValuesSource] = []
+    for ref in hr.spec.values_from or []:
+        where = f"{ref.kind} '{hr.namespace}/{ref.name}'"
+        key = ref.values_key or DEFAULT_VALUES_KEY
+        obj = found.get((ref.kind, ref.name))
+        if obj is None:
+            if ref.optional:
+                continue
+            raise ValuesError(f"{where} not found; create it, or set optional: true in "
+                              "spec.valuesFrom")
+        text = values_text(dict(obj), ref.kind, key)
+        if text is None:
+            raise ValuesError(f"{where} has no key '{key}' (set valuesKey to the key holding "
+                              "the values)")
+        sources.append(ValuesSource(text, f"key '{key}' of {where}", ref.target_path,
+                                    bool(getattr(ref, "literal", False))))
+    return compose_values(sources, hr.spec.values)
+
+
+def template_args(hr: HelmRelease, chart: str, values_file: str, *, upgrade: bool
+                  ) -> list[str]:
+    """`helm template` arguments that render what `helm upgrade` (or install) would apply:
+    the release name and namespace, the values file, `--is-upgrade` when a release exists
+    (templates see `.Release.IsUpgrade`); CRDs of the chart's crds/ directory are left out,
+    as Helm leaves them out of a release's manifest."""
+    args = ["template", hr.release_name, chart, "--namespace", hr.release_namespace,
+            "--values", values_file]
+    if upgrade:
+        args.append("--is-upgrade")
+    return args
+
+
+def manifest_objects(manifest: str, release_namespace: str,
+                     is_namespaced: Callable[[str, str], bool | None]) -> list[dict[str, Any]]:
+    """The objects of a rendered manifest; a namespaced one without a namespace is in the
+    release's namespace, a cluster-scoped one loses any namespace. `is_namespaced` answers
+    None for a kind the cluster does not know (left as written)."""
+    out: list[dict[str, Any]] = []
+    for doc in yaml.safe_load_all(manifest or ""):
+        if not isinstance(doc, dict) or not doc.get("kind"):
+            continue
+        meta = doc.setdefault("metadata", {})
+        scoped = is_namespaced(str(doc.get("apiVersion", "")), str(doc["kind"]))
+        if scoped:
+            meta.setdefault("namespace", release_namespace)
+            if not meta.get("namespace"):
+                meta["namespace"] = release_namespace
+        elif scoped is False:
+            meta.pop("namespace", None)
+        out.append(doc)
+    return out
+
+
+def removed_objects(release: Iterable[Mapping[str, Any]], desired: Sequence[Mapping[str, Any]]
+                    ) -> list[Mapping[str, Any]]:
+    """The objects of the current release that the rendered chart no longer has (Helm
+    deletes them on upgrade), except those annotated `helm.sh/resource-policy: keep`."""
+    wanted = {object_id(o) for o in desired}
+    out = []
+    for obj in release:
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
+        if object_id(obj) in wanted or notes.get(KEEP_POLICY[0]) == KEEP_POLICY[1]:
+            continue
+        out.append(obj)
+    return out

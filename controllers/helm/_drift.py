@@ -1,0 +1,244 @@
+"""Drift of a release's objects from its manifest: what differs, what is ignored, what to
+patch, and how it is told. Pure: no I/O, table-tested.
+
+helm-controller (`_reconcile_drift`) dry-runs each object of the release's manifest with
+server-side apply and hands the object in the cluster and the dry-run result (what the object
+would become) to `object_drift`, which:
+
+1. removes from both copies the paths that `spec.driftDetection.ignore` rules name for this
+   object (JSON pointers, RFC 6901; a rule without `target` applies to every object; a
+   target selects by group, version, kind, name and namespace, each an anchored regular
+   expression as in kustomize, and by `labelSelector`/`annotationSelector`);
+2. compares labels, annotations and everything but `metadata` and `status` (the runtime's
+   `comparable`), and returns the JSON patch (RFC 6902) that turns the cluster's copy into the
+   dry-run result: `add` for a field the cluster lacks, `replace` for one that differs,
+   `remove` for one the apply would drop. Maps are compared key by key, lists of the same
+   length item by item; a list whose length changed is replaced whole.
+
+An object missing from the cluster is "removed" (Flux's word: removed from the cluster).
+`summary` says, per object, what Flux says ("ConfigMap/ns/name changed (1 additions,
+2 changes, 0 removals)") followed by the paths that differ, so the condition and the event
+name the objects and the fields. No value is ever put in a summary (a Secret's data must
+not leak).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from afflux.controllers.runtime import comparable
+
+__all__ = [
+    "DISABLED_KEY",
+    "ObjectDrift",
+    "correction_patch",
+    "drift_message",
+    "ignored_paths",
+    "json_patch",
+    "object_drift",
+    "remove_pointer",
+    "selector_matches",
+    "target_matches",
+]
+
+#: A label or annotation (value `disabled`) that keeps an object out of drift detection.
+DISABLED_KEY = "helm.toolkit.fluxcd.io/driftDetection"
+MAX_PATHS = 10
+
+
+@dataclass(frozen=True)
+class ObjectDrift:
+    """One drifted object: its `Kind/namespace/name`, and the patch that corrects it
+    (empty for a missing object, which is applied whole)."""
+
+    subject: str
+    missing: bool = False
+    patch: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.missing:
+            return f"{self.subject} removed"
+        count = {op: sum(1 for p in self.patch if p["op"] == op)
+                 for op in ("add", "replace", "remove")}
+        paths = [p["path"] for p in self.patch]
+        shown = ", ".join(paths[:MAX_PATHS]) + (
+            f", and {len(paths) - MAX_PATHS} more" if len(paths) > MAX_PATHS else "")
+        return (f"{self.subject} changed ({count['add']} additions, {count['replace']} changes, "
+                f"{count['remove']} removals): {shown}")
+
+
+def drift_message(release_ref: str, drifts: Sequence[ObjectDrift], *, corrected: bool) -> str:
+    """The Drifted condition's and the event's message."""
+    what = "has been corrected" if corrected else "has drifted from the desired state"
+    return f"Cluster state of release {release_ref} {what}:\n" + "\n".join(
+        d.summary() for d in drifts)
+
+
+# --- JSON pointers ----------------------------------------------------------------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def remove_pointer(doc: Any, pointer: str) -> None:
+    """Remove what `pointer` names from `doc`, in place; nothing when it names nothing."""
+    if not pointer.startswith("/"):
+        return
+    tokens = [_unescape(t) for t in pointer[1:].split("/")]
+    node = doc
+    for token in tokens[:-1]:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return
+    last = tokens[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+
+
+# --- selectors --------------------------------------------------------------------------
+
+_SET = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
+
+
+def _requirements(text: str) -> list[str]:
+    """Split a selector at the commas outside parentheses."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def selector_matches(text: str | None, labels: Mapping[str, str]) -> bool:
+    """Whether `labels` satisfy a Kubernetes selector expression (`a=b`, `a==b`, `a!=b`,
+    `a in (x,y)`, `a notin (x)`, `a`, `!a`). An empty selector matches everything."""
+    for req in _requirements(text or ""):
+        found = _SET.match(req)
+        if found:
+            key, op, values = found.groups()
+            wanted = {v.strip() for v in values.split(",") if v.strip()}
+            inside = key in labels and labels[key] in wanted
+            if inside != (op == "in"):
+                return False
+            continue
+        if "!=" in req:
+            key, value = (s.strip() for s in req.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "=" in req:
+            key, value = (s.strip() for s in req.replace("==", "=").split("=", 1))
+            if labels.get(key) != value:
+                return False
+        elif req.startswith("!"):
+            if req[1:].strip() in labels:
+                return False
+        elif req not in labels:
+            return False
+    return True
+
+
+def _full(pattern: str | None, value: str) -> bool:
+    if not pattern:
+        return True
+    try:
+        return re.fullmatch(pattern, value) is not None
+    except re.error:
+        return pattern == value
+
+
+def target_matches(target: Mapping[str, Any] | None, obj: Mapping[str, Any]) -> bool:
+    """Whether an ignore rule's `target` (camelCase keys, as in the spec) selects `obj`."""
+    if not target:
+        return True
+    api_version = str(obj.get("apiVersion") or "")
+    group, _, version = api_version.rpartition("/")
+    meta = obj.get("metadata") or {}
+    return (_full(target.get("group"), group) and _full(target.get("version"), version)
+            and _full(target.get("kind"), str(obj.get("kind") or ""))
+            and _full(target.get("name"), str(meta.get("name") or ""))
+            and _full(target.get("namespace"), str(meta.get("namespace") or ""))
+            and selector_matches(target.get("labelSelector"), meta.get("labels") or {})
+            and selector_matches(target.get("annotationSelector"),
+                                 meta.get("annotations") or {}))
+
+
+def ignored_paths(rules: Sequence[Mapping[str, Any]], obj: Mapping[str, Any]) -> list[str]:
+    """The JSON pointers the rules ignore on `obj`."""
+    return [path for rule in rules if target_matches(rule.get("target"), obj)
+            for path in rule.get("paths") or ()]
+
+
+# --- the diff ---------------------------------------------------------------------------
+
+
+def json_patch(live: Any, want: Any, path: str = "") -> list[dict[str, Any]]:
+    """The RFC 6902 operations that turn `live` into `want` (module docstring)."""
+    if isinstance(live, dict) and isinstance(want, dict):
+        ops: list[dict[str, Any]] = []
+        for key in sorted(set(live) | set(want)):
+            where = f"{path}/{_escape(str(key))}"
+            if key not in live:
+                ops.append({"op": "add", "path": where, "value": copy.deepcopy(want[key])})
+            elif key not in want:
+                ops.append({"op": "remove", "path": where})
+            else:
+                ops.extend(json_patch(live[key], want[key], where))
+        return ops
+    if isinstance(live, list) and isinstance(want, list) and len(live) == len(want):
+        return [op for i, (a, b) in enumerate(zip(live, want, strict=True))
+                for op in json_patch(a, b, f"{path}/{i}")]
+    if live == want:
+        return []
+    return [{"op": "replace", "path": path or "/", "value": copy.deepcopy(want)}]
+
+
+def correction_patch(live: Mapping[str, Any], patch: Sequence[Mapping[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """`patch` made applicable to the object in the cluster: the diff is over `comparable`
+    copies, which always have labels and annotations; the real object may have neither."""
+    meta = live.get("metadata") or {}
+    first = [{"op": "add", "path": f"/metadata/{key}", "value": {}}
+             for key in ("labels", "annotations")
+             if key not in meta and any(p["path"].startswith(f"/metadata/{key}/")
+                                        for p in patch)]
+    return first + [dict(p) for p in patch]
+
+
+def object_drift(subject: str, live: Mapping[str, Any] | None,
+                 dry_run: Mapping[str, Any] | None,
+                 rules: Sequence[Mapping[str, Any]] = ()) -> ObjectDrift | None:
+    """How the object in the cluster (`live`, None when missing) differs from what applying
+    the manifest would make of it (`dry_run`); None when it does not (module docstring)."""
+    if live is None:
+        return ObjectDrift(subject, missing=True)
+    if dry_run is None:
+        return None
+    ignore = ignored_paths(rules, live)
+    sides = []
+    for side in (live, dry_run):
+        doc = comparable(side)
+        for pointer in ignore:
+            remove_pointer(doc, pointer)
+        sides.append(doc)
+    patch = json_patch(sides[0], sides[1])
+    return ObjectDrift(subject, patch=patch) if patch else None

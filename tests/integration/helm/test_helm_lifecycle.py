@@ -1,0 +1,156 @@
+"""Helm's lifecycle for real on the local cluster: hooks (Jobs) and `helm test` Pods that
+pass or fail (kwok Stages read the `afflux.dev/exit` annotation), `--wait` on a Deployment
+that never becomes ready (`afflux.dev/ready: "false"`), `--wait-for-jobs`, and what
+helm-controller makes of each: conditions, remediation, history."""
+
+from __future__ import annotations
+
+import pytest
+from helm_env import (
+    TIMEOUT,
+    HelmEnv,
+    cond,
+    job_succeeded,
+    release,
+)
+from kubernetes import client as k8s
+
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+ENV_LABEL = "helmlife"
+
+
+def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -> None:
+    hooks = dict.fromkeys(("pre-install", "post-install", "pre-upgrade", "post-upgrade"), "0")
+    name = release(env, repo, {"hooks": hooks})
+    env.ready(name, "InstallSucceeded")
+    assert job_succeeded(env, f"{name}-pre-install")
+    assert job_succeeded(env, f"{name}-post-install")
+    env.patch_spec(name, {"values": {"replicas": 2}})
+    env.ready(name, "UpgradeSucceeded",
+              check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert job_succeeded(env, f"{name}-pre-upgrade")
+    assert job_succeeded(env, f"{name}-post-upgrade")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "deployed"]
+    env.delete(name)
+
+
+def test_a_failing_pre_install_hook_fails_the_install_until_the_values_change(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-install": "1"}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert (released["status"], released["reason"]) == ("False", "InstallFailed")
+    assert "pre-install" in released["message"] and "failed" in released["message"]
+    assert obj["status"]["installFailures"] == 1
+    assert [r["status"] for r in env.helm_history(name)] == ["failed"]
+    assert "InstallFailed" in env.source.event_reasons(name)
+
+    # the hook fixed: new values, the counters start again, the failed release is upgraded
+    env.patch_spec(name, {"values": {"hooks": {"pre-install": "0"}}})
+    obj = env.ready(name, "UpgradeSucceeded")
+    assert "installFailures" not in obj["status"]
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "deployed"]
+    env.delete(name)
+
+
+def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"remediation": {"retries": 0,
+                                                           "remediateLastFailure": True}})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "UpgradeFailed" and "post-upgrade" in released["message"]
+    assert cond(obj, "Remediated")["reason"] == "RollbackSucceeded"
+    history = env.helm_history(name)
+    assert [r["status"] for r in history] == ["superseded", "failed", "deployed"]
+    assert history[2]["description"] == "Rollback to 1"
+    env.delete(name)
+
+
+def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"test": "0"}, test={"enable": True})
+    obj = env.ready(name, "TestSucceeded")
+    tested = cond(obj, "TestSuccess")
+    assert (tested["status"], tested["reason"]) == ("True", "TestSucceeded")
+    assert cond(obj, "Released")["reason"] == "InstallSucceeded"
+    hooks = obj["status"]["history"][0]["testHooks"]
+    assert hooks[f"{name}-test"]["phase"] == "Succeeded"
+    assert hooks[f"{name}-test"]["lastCompleted"]
+    assert "TestSucceeded" in env.source.event_reasons(name)
+    env.delete(name)
+
+
+def test_a_failing_helm_test_fails_the_release_until_failures_are_ignored(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"test": "1"}, test={"enable": True})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    tested = cond(obj, "TestSuccess")
+    assert (tested["status"], tested["reason"]) == ("False", "TestFailed")
+    assert obj["status"]["installFailures"] == 1
+    assert obj["status"]["history"][0]["testHooks"][f"{name}-test"]["phase"] == "Failed"
+    assert "TestFailed" in env.source.event_reasons(name)
+
+    # test.ignoreFailures: the same release, tested and failed, is Ready
+    env.patch_spec(name, {"test": {"enable": True, "ignoreFailures": True}})
+    obj = env.ready(name, "InstallSucceeded")
+    assert cond(obj, "TestSuccess")["status"] == "False"
+    assert len(env.helm_history(name)) == 1  # nothing was installed again
+    env.delete(name)
+
+
+def test_remediation_ignore_test_failures_on_install_and_upgrade(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"test": "1"}, test={"enable": True},
+                   install={"remediation": {"ignoreTestFailures": True}},
+                   upgrade={"remediation": {"ignoreTestFailures": True}})
+    obj = env.ready(name, "InstallSucceeded")
+    assert cond(obj, "TestSuccess")["reason"] == "TestFailed"
+    env.patch_spec(name, {"values": {"test": "3"}})
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert cond(obj, "TestSuccess")["reason"] == "TestFailed"
+    assert obj["status"]["history"][0]["testHooks"][f"{name}-test"]["phase"] == "Failed"
+    env.delete(name)
+
+
+def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
+        env: HelmEnv, repo: str) -> None:
+    values = {"deployment": {"ready": "false"}}
+    waits = release(env, repo, values, timeout="8s")
+    obj = env.failing(waits, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "InstallFailed"
+    assert "context deadline exceeded" in released["message"], released
+    assert [r["status"] for r in env.helm_history(waits)] == ["failed"]
+
+    no_wait = release(env, repo, values, timeout="8s", install={"disableWait": True})
+    env.ready(no_wait, "InstallSucceeded")
+    deployment = k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
+        no_wait, env.namespace)
+    assert not deployment.status.ready_replicas  # installed, and still not ready
+    for name in (waits, no_wait):
+        env.delete(name)
+
+
+def test_wait_for_jobs_fails_on_a_failing_job_unless_disabled(env: HelmEnv, repo: str) -> None:
+    waits = release(env, repo, {"job": "1"}, timeout="10s")
+    obj = env.failing(waits, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "InstallFailed"
+    assert "context deadline exceeded" in released["message"], released  # helm waited
+
+    no_wait = release(env, repo, {"job": "1"}, timeout="10s",
+                      install={"disableWaitForJobs": True})
+    env.ready(no_wait, "InstallSucceeded")
+    job = k8s.BatchV1Api(env.source.core.api_client)
+
+    def job_failed() -> bool:
+        return bool(job.read_namespaced_job(f"{no_wait}-job", env.namespace).status.failed)
+
+    eventually(job_failed, TIMEOUT, message="the release's Job failed (and helm did not wait)")
+    for name in (waits, no_wait):
+        env.delete(name)

@@ -1,0 +1,100 @@
+"""`diff helmrelease`'s pure parts: chart source, values as the controller composes them,
+the helm template command line, rendered objects and what an upgrade deletes."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from afflux.api import HelmRelease
+from afflux.cli._diffhrfmt import (
+    chart_source,
+    manifest_objects,
+    release_values,
+    removed_objects,
+    template_args,
+    values_refs,
+)
+from afflux.controllers.helm import ValuesError
+
+
+def _hr(**spec: Any) -> HelmRelease:
+    body = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "apps"},
+            "spec": {"interval": "5m", **spec}}
+    return HelmRelease.from_dict(body)
+
+
+CHART = {"chart": {"spec": {"chart": "podinfo", "sourceRef": {
+    "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}}
+
+
+def test_chart_source() -> None:
+    assert chart_source(_hr(**CHART)) == ("HelmChart", "flux-system", "apps-web")
+    assert chart_source(_hr(chartRef={"kind": "OCIRepository", "name": "oci"})) == (
+        "OCIRepository", "apps", "oci")
+
+
+def test_release_values_in_order_then_inline() -> None:
+    hr = _hr(**CHART, values={"replicas": 3}, valuesFrom=[
+        {"kind": "ConfigMap", "name": "base"},
+        {"kind": "Secret", "name": "creds", "valuesKey": "token", "targetPath": "auth.token"},
+        {"kind": "ConfigMap", "name": "gone", "optional": True}])
+    assert values_refs(hr) == [("ConfigMap", "base"), ("Secret", "creds"), ("ConfigMap", "gone")]
+    found = {
+        ("ConfigMap", "base"): {"data": {"values.yaml": "replicas: 1\nimage: {tag: v1}\n"}},
+        ("Secret", "creds"): {"data": {"token": base64.b64encode(b"s3cret").decode()}},
+        ("ConfigMap", "gone"): None,
+    }
+    assert release_values(hr, found) == {"replicas": 3, "image": {"tag": "v1"},
+                                         "auth": {"token": "s3cret"}}
+    with pytest.raises(ValuesError, match="ConfigMap 'apps/base' not found"):
+        release_values(hr, {**found, ("ConfigMap", "base"): None})
+    with pytest.raises(ValuesError, match="has no key 'token'"):
+        release_values(hr, {**found, ("Secret", "creds"): {"data": {}}})
+
+
+def test_template_args() -> None:
+    hr = _hr(**CHART, targetNamespace="prod", releaseName="site")
+    assert template_args(hr, "/c.tgz", "/v.yaml", upgrade=True) == [
+        "template", "site", "/c.tgz", "--namespace", "prod", "--values", "/v.yaml",
+        "--is-upgrade"]
+    assert "--is-upgrade" not in template_args(hr, "c", "v", upgrade=False)
+
+
+MANIFEST = """---
+# Source: web/templates/cm.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+  namespace: ignored
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w
+"""
+
+
+def test_manifest_objects_namespaces() -> None:
+    scopes = {"ConfigMap": True, "ClusterRole": False}
+    objs = manifest_objects(MANIFEST, "apps", lambda _v, kind: scopes.get(kind))
+    assert [(o["kind"], o["metadata"].get("namespace")) for o in objs] == [
+        ("ConfigMap", "apps"), ("ClusterRole", None), ("Widget", None)]
+
+
+def test_removed_objects_keep_policy() -> None:
+    def cm(name: str, **notes: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "apps", "annotations": notes}}
+
+    current = [cm("web"), cm("old"), cm("kept", **{"helm.sh/resource-policy": "keep"})]
+    assert [o["metadata"]["name"] for o in removed_objects(current, [cm("web")])] == ["old"]

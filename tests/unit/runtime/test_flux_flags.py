@@ -1,0 +1,89 @@
+"""Every operator starts with the full flag list of its Flux controller (the flags afflux
+implements keep Flux's meaning; the others are accepted and named at start as having no
+effect)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import pytest
+
+from afflux.controllers.runtime._fluxflags import FLUX_FLAGS, ignored_notes
+from afflux.controllers.runtime._options import parse_options
+
+
+def _add_flags(controller: str) -> Callable[[argparse.ArgumentParser], None] | None:
+    from afflux.controllers.helm.handlers import add_flags as helm
+    from afflux.controllers.image_reflector.handlers import add_flags as reflector
+    from afflux.controllers.kustomize.handlers import add_flags as kustomize
+    from afflux.controllers.notification.handlers import add_flags as notification
+    from afflux.controllers.source.__main__ import add_flags as source
+
+    return {"source-controller": source, "kustomize-controller": kustomize,
+            "helm-controller": helm, "notification-controller": notification,
+            "image-reflector-controller": reflector}.get(controller)
+
+
+@pytest.mark.parametrize("controller", sorted(FLUX_FLAGS))
+def test_the_operator_parses_the_full_flux_flag_list(controller: str) -> None:
+    argv = [f"--{flag.name}={flag.example}" for flag in FLUX_FLAGS[controller]]
+    options = parse_options(controller, argv, _add_flags(controller))
+    assert options.name == controller
+    notes = dict((message.split("=")[0], level) for level, message in options.notes)
+    for flag in FLUX_FLAGS[controller]:
+        if flag.ignored and flag.example.lower() != flag.default.lower():
+            assert f"--{flag.name}" in notes or _implemented(controller, flag.name), flag.name
+
+
+def _implemented(controller: str, name: str) -> bool:
+    """A flag the operator defines itself (another change may implement a listed one)."""
+    parser = argparse.ArgumentParser()
+    add = _add_flags(controller)
+    if add is not None:
+        add(parser)
+    return f"--{name}" in {o for a in parser._actions for o in a.option_strings}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    pytest.param(["--no-cross-namespace-refs=true", "--default-service-account=default"],
+                 {"no_cross_namespace_refs": True, "default_service_account": "default"},
+                 id="multi-tenancy-lockdown"),
+    pytest.param(["--watch-all-namespaces=false", "--concurrent=8", "--requeue-dependency=5s"],
+                 {"watch_all_namespaces": False, "concurrent": 8, "requeue_dependency": 5.0},
+                 id="scope-and-concurrency"),
+    pytest.param(["--log-encoding=console", "--log-level=debug"],
+                 {"log_encoding": "console", "log_level": "debug"}, id="logging"),
+])
+def test_implemented_flags_keep_fluxs_meaning(argv: list[str], expected: dict[str, object]
+                                              ) -> None:
+    options = parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    assert {k: getattr(options, k) for k in expected} == expected
+    assert options.notes == ()
+
+
+@pytest.mark.parametrize(("controller", "given", "notes"), [
+    pytest.param("kustomize-controller", {"no-remote-bases": "true"}, [], id="no-remote-bases"),
+    pytest.param("kustomize-controller", {"no-remote-bases": "false"},
+                 [("info", "--no-remote-bases=false has no effect in afflux: afflux never "
+                   "fetches remote bases: a kustomization refers only to files in the source "
+                   "artifact, as with --no-remote-bases=true")], id="remote-bases-allowed"),
+    pytest.param("helm-controller", {"watch-label-selector": "shard=1"},
+                 [("warn", "--watch-label-selector=shard=1 has no effect in afflux: sharding "
+                   "by label is not implemented: every object is reconciled")],
+                 id="sharding"),
+    pytest.param("source-controller", {"helm-cache-max-size": "0"}, [], id="flux-default"),
+    pytest.param("source-controller", {"events-addr": "http://nc/"},
+                 [("info", "--events-addr=http://nc/ has no effect in afflux: not needed: "
+                   "notification-controller reads the Kubernetes Events the operators "
+                   "record")], id="events-addr"),
+    pytest.param("source-controller", {"concurrent": "9"}, [], id="implemented"),
+])
+def test_ignored_notes(controller: str, given: dict[str, str],
+                       notes: list[tuple[str, str]]) -> None:
+    assert ignored_notes(controller, given) == notes
+
+
+def test_a_bad_value_is_still_refused() -> None:
+    with pytest.raises(SystemExit):
+        parse_options("kustomize-controller", ["--kube-api-qps=fast"], None)
