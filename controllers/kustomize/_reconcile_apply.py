@@ -16,6 +16,8 @@ dry-runs find objects changed by hand and put them back (drift). The new invento
 the apply touched; when the apply stops half-way, the inventory becomes the old one plus
 what was applied, so nothing applied is ever forgotten (and nothing is pruned). Changes are
 recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
+With `--drift-watch`, an interval reconcile the cluster cannot have drifted from skips all
+of this (`_reconcile_drift`).
 
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
 one lacks (unless the mass-deletion guard holds it: `_pruneguard`), in reverse apply order with background propagation, keeping those labelled or
@@ -69,6 +71,7 @@ from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
 from ._pruneguard import held_message, hold_prune
 from ._reconcile_build import SECRETS
+from ._reconcile_drift import SKIPPED, recorded, try_skip
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
 
 __all__ = [
@@ -222,6 +225,9 @@ async def with_ignored_fields(cluster: Cluster, objects: list[dict[str, Any]],
 async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     state = run_of(ctx)
     ks = ctx.obj
+    seq = try_skip(ctx, state)  # the drift watches say nothing moved: no dry-runs
+    if seq == SKIPPED:
+        return None
     cluster = await target_cluster(ctx, state)
     if ks.spec.ignore:
         state.objects = await with_ignored_fields(
@@ -242,6 +248,7 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     state.change_set = change_set
     state.entries = inventory_entries(_inventory_refs(change_set.keys()))
     ctx.status["inventory"] = {"entries": state.entries}
+    recorded(ctx, state, seq)
     changed = change_set.changed()
     if changed:
         await ctx.events.record("Normal", PROGRESSING, str(changed), event_metadata(state))

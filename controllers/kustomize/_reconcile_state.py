@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from afflux.api import Kustomization
 from afflux.api._meta import KUSTOMIZE_REVISION_METADATA, SOURCE_GROUP
@@ -29,6 +29,9 @@ from ._artifacts import ArtifactCache, Checkout, Fetch
 from ._buildcache import BuildCache
 from ._pruneguard import Guard
 from ._sops import DecryptionKeys
+
+if TYPE_CHECKING:
+    from ._watches import ManagedWatches
 
 __all__ = [
     "CONTROLLER_NAME",
@@ -80,6 +83,7 @@ class Settings:
     stage_wait_timeout: float = 60.0
     http_timeout: float = 60.0
     prune_guard: Guard = Guard()
+    full_apply_every: int = 6
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -87,7 +91,8 @@ class Settings:
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard(getattr(extra, "prune_guard_ratio", 0.5),
-                                     getattr(extra, "prune_guard_min", 10)))
+                                     getattr(extra, "prune_guard_min", 10)),
+                   full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 
 @dataclasses.dataclass
@@ -100,6 +105,8 @@ class Services:
     fetch: Fetch | None = None
     artifacts: ArtifactCache = dataclasses.field(default_factory=ArtifactCache)
     builds: BuildCache = dataclasses.field(default_factory=BuildCache)
+    drift: ManagedWatches | None = None  # --drift-watch
+    on_skip: Callable[[], None] | None = None  # an apply skipped (a metric)
 
 
 @dataclasses.dataclass

@@ -14,7 +14,11 @@
 5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
    the data of one changes (or it goes), the Kustomizations of its namespace that read it
    (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
-   reconciled at once. Unlabelled ones are read at each reconcile, as in Flux.
+   reconciled at once. Unlabelled ones are read at each reconcile, as in Flux;
+6. with `--drift-watch` (default on), watches the metadata of the kinds the inventories
+   hold (`_watches.ManagedWatches`, supervised): a Kustomization whose object someone
+   else changed or deleted is reconciled at once, and an unchanged interval reconcile may
+   skip its apply (`--drift-full-apply-every`).
 
 No handler does any work itself: the callbacks only look up the scheduler's cache and
 `trigger()`.
@@ -33,10 +37,12 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    ChangeFilter,
     ClusterClients,
     KubeConfigPolicy,
     Operator,
     Scheduler,
+    parse_bool,
     positive_int_arg,
 )
 
@@ -47,6 +53,8 @@ from ._reconcile_build import CONFIGMAPS, SECRETS
 from ._reconcile_deps import depends_on
 from ._reconcile_source import artifact_revision, references_source
 from ._reconcile_state import CONTROLLER_NAME, KUSTOMIZATION, SOURCE_KINDS, Services, Settings
+from ._watches import TASK as DRIFT_TASK
+from ._watches import ManagedWatches
 
 __all__ = ["add_flags", "config_key", "reads_config", "readiness_key", "setup"]
 
@@ -77,6 +85,16 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prune-guard-min", type=int, default=10, metavar="N",
         help="inventories of at most N objects are never held (default 10)")
+    parser.add_argument(
+        "--drift-watch", nargs="?", const=True, default=True, type=parse_bool,
+        metavar="BOOL",
+        help="watch the metadata of the managed objects and reconcile a Kustomization as "
+        "soon as someone else changes or deletes one of its objects (default true)")
+    parser.add_argument(
+        "--drift-full-apply-every", type=positive_int_arg, default=6, metavar="N",
+        help="with --drift-watch, an interval reconcile with unchanged inputs and objects "
+        "skips the apply, but at least every N-th interval applies in full (default 6; "
+        "1 never skips)")
 
 
 def _ratio(text: str) -> float:
@@ -191,6 +209,43 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
     return callback
 
 
+def on_kustomization_change(scheduler: Scheduler, drift: ManagedWatches | None
+                            ) -> WatchCallback:
+    """The Kustomization watch: inventories into the drift index, and dependents
+    triggered when a Kustomization's readiness changed."""
+    dependents = on_readiness_change(scheduler)
+    readiness = ChangeFilter(readiness_key)
+
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        if drift is not None:
+            drift.observe_kustomization(event_type, body)
+        if readiness.changed(event_type, body):
+            dependents(event_type, body)
+
+    return callback
+
+
+def inventory_and_readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Readiness, and a hash of the inventory (the filter keeps this per Kustomization)."""
+    entries = ((body.get("status") or {}).get("inventory") or {}).get("entries") or ()
+    return readiness_key(body), hash(tuple((e.get("id"), e.get("v")) for e in entries))
+
+
+def setup_drift(operator: Operator, scheduler: Scheduler) -> ManagedWatches | None:
+    """The drift watches (`--drift-watch`), supervised; None when turned off."""
+    if not getattr(operator.options.extra, "drift_watch", True):
+        return None
+    drift = ManagedWatches(
+        operator.api_client, operator.kube, lambda ks: scheduler.trigger(*ks),
+        ours=CONTROLLER_NAME, health=operator.health,
+        on_trigger=operator.metrics.counter(
+            "afflux_drift_triggers_total",
+            "Kustomizations reconciled at once because someone else changed or deleted "
+            "one of their objects."))
+    operator.supervise(DRIFT_TASK, drift.run)
+    return drift
+
+
 def setup(operator: Operator) -> Services:
     """Register the reconciler and the watches; returns the shared services (for tests)."""
     settings = Settings.from_flags(operator.options.extra)
@@ -218,9 +273,15 @@ def setup(operator: Operator) -> Services:
                 "afflux_build_cache_misses_total",
                 "Reconciles that ran kustomize build (new artifact, spec or keys).")))
     scheduler = operator.register(kustomization_reconciler(services))
+    services.drift = setup_drift(operator, scheduler)
+    services.on_skip = operator.metrics.counter(
+        "afflux_apply_skipped_total",
+        "Interval reconciles that skipped the apply: inputs unchanged and no foreign change "
+        "to their objects since the last apply (--drift-watch).")
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
-    operator.watch(KUSTOMIZATION, on_readiness_change(scheduler), key=readiness_key)
+    operator.watch(KUSTOMIZATION, on_kustomization_change(scheduler, services.drift),
+                   key=inventory_and_readiness_key)
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, on_config_change(scheduler, resource.kind), key=config_key,
                        labels={WATCH_LABEL: WATCH_LABEL_ENABLED})

@@ -81,11 +81,13 @@ from ._errors import (
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
+    REQUEST_TIMEOUT,
     ApiError,
     ConflictError,
     KubeClient,
     KubernetesClient,
     NotFoundError,
+    api_error,
     load_api_client,
 )
 from ._kubeconfig import KubeConfigPolicy
@@ -94,13 +96,14 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import Operator, kopf_settings
+from ._operator import ChangeFilter, Operator, kopf_settings
 from ._options import (
     Options,
     addr_arg,
     build_parser,
     duration_arg,
     parse_addr,
+    parse_bool,
     parse_options,
     positive_int_arg,
 )
@@ -120,6 +123,7 @@ from ._ssa import (
     ApplyError,
     ApplyOptions,
     ChangeSet,
+    ChangeSetEntry,
     Cleanup,
     DeleteOptions,
     FieldManager,
@@ -156,6 +160,7 @@ __all__ = [
     "CONTINUE",
     "FALSE",
     "NORMAL",
+    "REQUEST_TIMEOUT",
     "TRUE",
     "UNKNOWN",
     "WARNING",
@@ -164,6 +169,8 @@ __all__ = [
     "ApplyError",
     "ApplyOptions",
     "ChangeSet",
+    "ChangeFilter",
+    "ChangeSetEntry",
     "Cleanup",
     "Cluster",
     "ClusterClients",
@@ -214,6 +221,7 @@ __all__ = [
     "WaitingError",
     "WorkingStatus",
     "addr_arg",
+    "api_error",
     "backoff",
     "build_parser",
     "check_dependencies",
@@ -233,6 +241,7 @@ __all__ = [
     "load_api_client",
     "object_logger",
     "parse_addr",
+    "parse_bool",
     "parse_docker_config_secret",
     "parse_duration",
     "parse_options",

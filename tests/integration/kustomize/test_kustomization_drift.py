@@ -1,0 +1,148 @@
+"""Drift seen in seconds, not at the next interval: kustomize-controller's metadata watches of
+the managed kinds (`--drift-watch`, default on) reconcile a Kustomization as soon as someone
+else changes or deletes one of its objects, although its interval is an hour; a change by
+kustomize-controller itself triggers nothing; with `--drift-watch=false` nothing happens
+until the interval (or a request). And an interval reconcile with nothing changed skips the
+apply (`afflux_apply_skipped_total`).
+
+The real source-controller and kustomize-controller run as processes (see
+`test_kustomization` for the environment).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from afflux.cli.devenv import GitHTTPServer
+from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import KS, Env, configmap, deployment, dump, make_env, replicas
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+#: far below the hour of the Kustomizations' interval, with room for a busy machine
+SOON = 30.0
+TRIGGERS = "afflux_drift_triggers_total"
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def env_off(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory,
+                        "--drift-watch=false")
+
+
+def applied(env: Env, name: str, files: dict[str, str], **spec: Any) -> str:
+    repo, sha = env.repo(files)
+    env.kustomization(name, env.source(repo), interval="1h", **spec)
+    env.wait_applied(name, sha)
+    return sha
+
+
+def data(env: Env, name: str) -> dict[str, str] | None:
+    body = env.get("configmap", name)
+    return None if body is None else body.get("data")
+
+
+def patch(env: Env, kind: str, name: str, body: dict[str, Any], manager: str) -> None:
+    env.kubectl("patch", kind, name, "--type=merge", f"--field-manager={manager}",
+                "-p", json.dumps(body))
+
+
+def test_edit_by_another_manager_is_corrected_within_seconds(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "edited", {"app.yaml": dump(configmap("edited-cm", namespace=ns),
+                                             deployment("edited-web", namespace=ns))})
+    before = env.metric(TRIGGERS)
+
+    patch(env, "configmap", "edited-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    eventually(lambda: data(env, "edited-cm") == {"key": "value"}, SOON,
+               message="the ConfigMap edited by hand put back")
+    patch(env, "deployment", "edited-web", {"spec": {"replicas": 3}}, "kubectl-edit")
+    eventually(lambda: replicas(env, "edited-web") == 1, SOON,
+               message="the Deployment scaled by hand put back")
+    assert env.metric(TRIGGERS) >= before + 2
+
+
+def test_a_change_by_kustomize_controller_itself_triggers_nothing(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "ours", {"cm.yaml": dump(configmap("ours-cm", namespace=ns))})
+    applied(env, "witness", {"cm.yaml": dump(configmap("witness-cm", namespace=ns))})
+    before = env.metric(TRIGGERS)
+
+    patch(env, "configmap", "ours-cm", {"data": {"key": "ours"}}, "kustomize-controller")
+    # Events of one kind arrive in order: once the later foreign edit of the witness is
+    # corrected, the watch has seen our own change too, and let it be.
+    patch(env, "configmap", "witness-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    eventually(lambda: data(env, "witness-cm") == {"key": "value"}, SOON,
+               message="the witness ConfigMap put back")
+    assert data(env, "ours-cm") == {"key": "ours"}
+    assert env.metric(TRIGGERS) == before + 1
+
+
+def test_a_deleted_object_comes_back_quickly(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "deleted", {"cm.yaml": dump(configmap("deleted-cm", namespace=ns))})
+    env.kubectl("delete", "configmap", "deleted-cm")
+    eventually(lambda: data(env, "deleted-cm") == {"key": "value"}, SOON,
+               message="the deleted ConfigMap recreated")
+
+
+def test_a_pruned_object_is_not_taken_for_drift(env: Env) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"a.yaml": dump(configmap("pruned-a", namespace=ns)),
+                          "b.yaml": dump(configmap("pruned-b", namespace=ns))})
+    source = env.source(repo)
+    env.kustomization("pruned", source, interval="1h")
+    env.wait_applied("pruned", sha)
+    before = env.metric(TRIGGERS)
+    sha = env.push(repo, source, {"b.yaml": None})
+    env.wait_applied("pruned", sha)
+    eventually(lambda: not env.exists("configmap", "pruned-b"), SOON)
+    # the witness again: its correction means the watch has seen the deletion
+    applied(env, "pruned-witness", {"cm.yaml": dump(configmap("pw-cm", namespace=ns))})
+    patch(env, "configmap", "pw-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    eventually(lambda: data(env, "pw-cm") == {"key": "value"}, SOON)
+    assert env.metric(TRIGGERS) == before + 1
+
+
+def test_an_unchanged_interval_reconcile_skips_the_apply(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "quiet", {"cm.yaml": dump(configmap("quiet-cm", namespace=ns))})
+    before = env.metric("afflux_apply_skipped_total")
+    env.kubectl("patch", KS, "quiet", "--type=merge", "-p", '{"spec":{"interval":"2s"}}')
+    eventually(lambda: env.metric("afflux_apply_skipped_total") >= before + 2, SOON,
+               message="interval reconciles that skip the apply")
+    # and drift is still put back at once, by the watch
+    patch(env, "configmap", "quiet-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    eventually(lambda: data(env, "quiet-cm") == {"key": "value"}, SOON)
+
+
+def test_with_drift_watch_off_nothing_happens_until_the_interval(env_off: Env) -> None:
+    env = env_off
+    ns = env.namespace
+    applied(env, "off", {"cm.yaml": dump(configmap("off-cm", namespace=ns))})
+    applied(env, "off-witness", {"cm.yaml": dump(configmap("off-witness-cm", namespace=ns))})
+    patch(env, "configmap", "off-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    # another Kustomization reconciled on request: the controller is alive and busy, and
+    # the edit is still there; no drift trigger is even published
+    stamp = uuid.uuid4().hex
+    env.kubectl("annotate", "--overwrite", KS, "off-witness",
+                f"reconcile.fluxcd.io/requestedAt={stamp}")
+    eventually(lambda: env.status("off-witness").get("lastHandledReconcileAt") == stamp, SOON)
+    assert data(env, "off-cm") == {"key": "by hand"}
+    assert TRIGGERS not in env.kustomize_controller.metrics()
+    # the interval (here: a request) puts it back, as before
+    env.kubectl("annotate", "--overwrite", KS, "off", f"reconcile.fluxcd.io/requestedAt={stamp}")
+    eventually(lambda: data(env, "off-cm") == {"key": "value"}, SOON)

@@ -1,0 +1,256 @@
+"""Drift detection's pure parts: the inventory index, whose change an event is, the re-list
+difference, the debounce, and when an interval reconcile may skip its apply."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from afflux.controllers.kustomize._drift import (
+    Debouncer,
+    InventoryIndex,
+    ObjectMeta,
+    SkipFacts,
+    diff_listing,
+    is_foreign,
+    meta_of,
+    newest_writer,
+    skip_apply,
+)
+from afflux.controllers.kustomize.handlers import (
+    inventory_and_readiness_key,
+    on_kustomization_change,
+)
+
+OURS = "kustomize-controller"
+
+
+def entry(ns: str, name: str, group: str, kind: str, version: str = "v1") -> dict[str, str]:
+    return {"id": f"{ns}_{name}_{group}_{kind}", "v": version}
+
+
+A = entry("apps", "a", "", "ConfigMap")
+B = entry("apps", "b", "", "ConfigMap")
+WEB = entry("apps", "web", "apps", "Deployment")
+NS = entry("", "apps", "", "Namespace")
+
+
+# --- the index -----------------------------------------------------------------------------
+
+
+def test_index_owners_and_kinds() -> None:
+    index = InventoryIndex()
+    assert index.set(("flux", "one"), [A, WEB]) is True  # two new kinds
+    assert index.set(("flux", "two"), [A, B]) is False  # ConfigMap is watched already
+    assert index.owners(("", "ConfigMap", "apps", "a")) == {("flux", "one"), ("flux", "two")}
+    assert index.owners(("", "ConfigMap", "apps", "b")) == {("flux", "two")}
+    assert index.kinds() == {("", "v1", "ConfigMap"), ("apps", "v1", "Deployment")}
+    assert index.set(("flux", "one"), [A]) is True  # the last Deployment left
+    assert index.kinds() == {("", "v1", "ConfigMap")}
+    assert index.remove(("flux", "two")) is False
+    assert index.owners(("", "ConfigMap", "apps", "b")) == set()
+    assert index.remove(("flux", "one")) is True
+    assert index.kinds() == set() and len(index) == 0
+
+
+def test_index_an_object_in_two_inventories_keeps_the_other_owner() -> None:
+    index = InventoryIndex()
+    index.set(("flux", "one"), [A])
+    index.set(("flux", "two"), [A])
+    index.set(("flux", "three"), [A])
+    index.remove(("flux", "two"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == {("flux", "one"), ("flux", "three")}
+    index.remove(("flux", "one"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == {("flux", "three")}
+    index.remove(("flux", "three"))
+    assert index.owners(("", "ConfigMap", "apps", "a")) == set() and len(index) == 0
+
+
+def test_index_same_inventory_again_changes_nothing() -> None:
+    index = InventoryIndex()
+    index.set(("flux", "one"), [A, NS])
+    assert index.set(("flux", "one"), [NS, A]) is False
+    assert index.objects_of(("flux", "one")) == {
+        ("", "ConfigMap", "apps", "a"): ("", "v1", "ConfigMap"),
+        ("", "Namespace", "", "apps"): ("", "v1", "Namespace")}
+
+
+def test_index_leaves_malformed_ids_out() -> None:
+    index = InventoryIndex()
+    index.set(("flux", "one"), [{"id": "nonsense", "v": "v1"}, A])
+    assert len(index) == 1
+
+
+# --- whose change -------------------------------------------------------------------------
+
+
+def mf(manager: str, operation: str, time: str, subresource: str | None = None
+       ) -> dict[str, Any]:
+    entry: dict[str, Any] = {"manager": manager, "operation": operation, "time": time}
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+T1, T2, T3 = "2026-12-01T10:00:01Z", "2026-12-01T10:00:02Z", "2026-12-01T10:00:03Z"
+
+
+@pytest.mark.parametrize(("fields", "newest"), [
+    ([], None),
+    ([mf(OURS, "Apply", T1)], (OURS, "Apply", T1)),
+    # the server sorts Apply entries first: the last entry is not the newest one
+    ([mf(OURS, "Apply", T3), mf("kubectl-edit", "Update", T2)], (OURS, "Apply", T3)),
+    ([mf(OURS, "Apply", T1), mf("kubectl-edit", "Update", T2)], ("kubectl-edit", "Update", T2)),
+    # a status writer is not a writer of the object
+    ([mf(OURS, "Apply", T1), mf("kube-controller-manager", "Update", T3, "status")],
+     (OURS, "Apply", T1)),
+    # same second: the foreign writer wins, whatever the order
+    ([mf(OURS, "Apply", T2), mf("kubectl-edit", "Update", T2)], ("kubectl-edit", "Update", T2)),
+    ([mf("kubectl-edit", "Update", T2), mf(OURS, "Apply", T2)], ("kubectl-edit", "Update", T2)),
+], ids=["none", "ours-only", "ours-newer-than-an-edit", "edit-newer", "status-writer-ignored",
+        "tie-foreign-wins", "tie-foreign-wins-either-order"])
+def test_newest_writer(fields: list[dict[str, Any]], newest: tuple[str, str, str] | None
+                       ) -> None:
+    assert newest_writer(fields, OURS) == newest
+
+
+def test_meta_of_keeps_only_version_and_writer() -> None:
+    body = {"metadata": {"name": "a", "resourceVersion": "42", "labels": {"x": "y"},
+                         "managedFields": [mf(OURS, "Apply", T1)]}}
+    assert meta_of(body, OURS) == ObjectMeta("42", OURS, "Apply", T1)
+    assert meta_of({"metadata": {"resourceVersion": "7"}}, OURS) == ObjectMeta("7")
+
+
+OUR_META = ObjectMeta("2", OURS, "Apply", T2)
+EDIT_META = ObjectMeta("3", "kubectl-edit", "Update", T3)
+
+
+@pytest.mark.parametrize(("event", "old", "new", "foreign"), [
+    ("MODIFIED", ObjectMeta("1", OURS, "Apply", T1), OUR_META, False),
+    ("MODIFIED", OUR_META, EDIT_META, True),
+    ("MODIFIED", EDIT_META, EDIT_META, False),
+    ("ADDED", None, OUR_META, False),
+    ("ADDED", None, EDIT_META, True),
+    ("DELETED", OUR_META, None, True),
+    ("MODIFIED", OUR_META, ObjectMeta("3"), True),
+], ids=["our-apply", "kubectl-edit", "same-resource-version", "created-by-us",
+        "created-by-someone-else", "deleted", "no-managed-fields"])
+def test_is_foreign(event: str, old: ObjectMeta | None, new: ObjectMeta | None,
+                    foreign: bool) -> None:
+    assert is_foreign(event, old, new, OURS) is foreign
+
+
+def test_diff_listing_stands_for_the_missed_events() -> None:
+    held = {("a", "x"): OUR_META, ("a", "y"): OUR_META, ("a", "gone"): OUR_META}
+    listed = {("a", "x"): OUR_META, ("a", "y"): EDIT_META, ("a", "new"): OUR_META}
+    assert sorted(diff_listing(held, listed), key=str) == sorted([
+        ("MODIFIED", ("a", "y"), EDIT_META), ("ADDED", ("a", "new"), OUR_META),
+        ("DELETED", ("a", "gone"), None)], key=str)
+
+
+# --- debounce -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("notes", "polls", "fired"), [
+    ([0.0], [0.05, 0.1], [[], ["ks"]]),
+    ([0.0, 0.02, 0.05, 0.09], [0.1, 0.2], [["ks"], []]),
+    ([0.0, 0.5], [0.1, 0.6, 1.1], [["ks"], [], ["ks"]]),
+    ([0.0, 3.0], [0.1, 3.1], [["ks"], ["ks"]]),
+], ids=["one-change-fires-after-the-delay", "a-burst-fires-once",
+        "again-no-sooner-than-min-gap", "quiet-key-fires-after-delay-again"])
+def test_debouncer(notes: list[float], polls: list[float], fired: list[list[str]]) -> None:
+    debouncer = Debouncer(delay=0.1, min_gap=1.0)
+    events = sorted([(t, "note") for t in notes] + [(t, "poll") for t in polls])
+    got = []
+    for t, what in events:
+        if what == "note":
+            debouncer.note("ks", t)
+        else:
+            got.append(debouncer.due(t))
+    assert got == fired
+
+
+def test_debouncer_keys_are_independent() -> None:
+    debouncer = Debouncer(delay=0.1, min_gap=1.0)
+    debouncer.note("a", 0.0)
+    debouncer.note("b", 0.05)
+    assert debouncer.next_at() == pytest.approx(0.1)
+    assert debouncer.due(0.2) == ["a", "b"]
+    assert debouncer.pending() == 0 and debouncer.next_at() is None
+
+
+# --- the skip decision -------------------------------------------------------------------------
+
+CLEAN = SkipFacts(digest="d1", applied_digest="d1", applied_seq=10, foreign_seq=5,
+                  synced_seq=3, missing=0, skipped=0, full_every=6)
+
+
+@pytest.mark.parametrize(("changes", "skip", "why"), [
+    ({}, True, "unchanged since the last apply"),
+    ({"skipped": 4}, True, "unchanged since the last apply"),
+    ({"skipped": 5}, False, "full apply due"),
+    ({"full_every": 1}, False, "full apply due"),
+    ({"enabled": False}, False, "drift watch off"),
+    ({"local": False}, False, "remote cluster"),
+    ({"requested": True}, False, "requested"),
+    ({"applied_digest": None}, False, "no apply seen by this process"),
+    ({"digest": "d2"}, False, "objects changed"),
+    ({"synced_seq": None}, False, "watches not synced"),
+    ({"synced_seq": 11}, False, "watches synced after the last apply"),
+    ({"foreign_seq": 10}, False, "foreign change since the last apply"),
+    ({"foreign_seq": 12}, False, "foreign change since the last apply"),
+    ({"missing": 1}, False, "objects missing"),
+], ids=["clean", "clean-4-skipped", "sixth-interval-applies", "every-interval-applies",
+        "flag-off", "remote-cluster", "requested", "restarted", "new-objects",
+        "watch-not-synced", "watch-synced-late", "foreign-change-as-apply-started",
+        "foreign-change-after", "object-deleted"])
+def test_skip_apply(changes: dict[str, Any], skip: bool, why: str) -> None:
+    assert skip_apply(dataclasses.replace(CLEAN, **changes)) == (skip, why)
+
+
+# --- the Kustomization watch feeds the index and still triggers dependents ---------------------
+
+
+class _Scheduler:
+    def __init__(self, *bodies: dict[str, Any]) -> None:
+        self.bodies = list(bodies)
+        self.triggered: list[tuple[str, str]] = []
+
+    def find(self, predicate: Any) -> list[dict[str, Any]]:
+        return [b for b in self.bodies if predicate(b)]
+
+    def trigger(self, namespace: str, name: str) -> bool:
+        self.triggered.append((namespace, name))
+        return True
+
+
+class _Drift:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, list[dict[str, str]]]] = []
+
+    def observe_kustomization(self, event_type: str | None, body: dict[str, Any]) -> None:
+        self.seen.append((event_type, body["status"].get("inventory", {}).get("entries", [])))
+
+
+def _ks(name: str, entries: list[dict[str, str]], ready: str = "True",
+        **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"namespace": "flux", "name": name, "generation": 1},
+            "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": ready}],
+                       "observedGeneration": 1, "inventory": {"entries": entries}}}
+
+
+def test_kustomization_watch_feeds_the_index_and_triggers_dependents_on_readiness() -> None:
+    dependent = _ks("app", [], dependsOn=[{"name": "base"}])
+    scheduler, drift = _Scheduler(dependent), _Drift()
+    callback = on_kustomization_change(scheduler, drift)  # type: ignore[arg-type]
+    callback(None, _ks("base", [A]))  # first sight: nothing triggered
+    callback("MODIFIED", _ks("base", [A, B]))  # only the inventory moved
+    assert scheduler.triggered == []
+    callback("MODIFIED", _ks("base", [A, B], ready="False"))  # readiness moved
+    assert scheduler.triggered == [("flux", "app")]
+    assert [entries for _, entries in drift.seen] == [[A], [A, B], [A, B]]
+    assert (inventory_and_readiness_key(_ks("base", [A]))
+            != inventory_and_readiness_key(_ks("base", [A, B])))
