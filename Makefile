@@ -58,7 +58,7 @@ fmt: $(STAMP) ## Format and fix imports with ruff
 	@$(RUFF) format .
 
 .PHONY: test
-test: install tools ## Run every test (unit and integration, against the real parts)
+test: install tools images ## Run every test (unit and integration, against the real parts)
 	@$(PYTEST) tests $(PYTEST_ARGS)
 
 .PHONY: test-unit
