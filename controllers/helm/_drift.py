@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from afflux.controllers.runtime import comparable
+from afflux.controllers.runtime import comparable, selector_matches
 
 __all__ = [
     "DISABLED_KEY",
@@ -110,52 +110,6 @@ def remove_pointer(doc: Any, pointer: str) -> None:
 
 
 # --- selectors --------------------------------------------------------------------------
-
-_SET = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
-
-
-def _requirements(text: str) -> list[str]:
-    """Split a selector at the commas outside parentheses."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return [p.strip() for p in parts if p.strip()]
-
-
-def selector_matches(text: str | None, labels: Mapping[str, str]) -> bool:
-    """Whether `labels` satisfy a Kubernetes selector expression (`a=b`, `a==b`, `a!=b`,
-    `a in (x,y)`, `a notin (x)`, `a`, `!a`). An empty selector matches everything."""
-    for req in _requirements(text or ""):
-        found = _SET.match(req)
-        if found:
-            key, op, values = found.groups()
-            wanted = {v.strip() for v in values.split(",") if v.strip()}
-            inside = key in labels and labels[key] in wanted
-            if inside != (op == "in"):
-                return False
-            continue
-        if "!=" in req:
-            key, value = (s.strip() for s in req.split("!=", 1))
-            if labels.get(key) == value:
-                return False
-        elif "=" in req:
-            key, value = (s.strip() for s in req.replace("==", "=").split("=", 1))
-            if labels.get(key) != value:
-                return False
-        elif req.startswith("!"):
-            if req[1:].strip() in labels:
-                return False
-        elif req not in labels:
-            return False
-    return True
-
 
 def _full(pattern: str | None, value: str) -> bool:
     if not pattern:

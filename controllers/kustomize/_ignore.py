@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from afflux.controllers.runtime import selector_matches
+
 __all__ = ["ignored_paths", "keep_live_values", "parse_pointer", "selector_matches",
            "target_matches"]
 
@@ -67,52 +69,6 @@ def _set(obj: Any, tokens: Sequence[str], value: Any) -> None:
             del obj[int(last)]
         else:
             obj[int(last)] = copy.deepcopy(value)
-
-
-def _split_terms(selector: str) -> list[str]:
-    terms, depth, current = [], 0, ""
-    for c in selector:
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        if c == "," and depth == 0:
-            terms.append(current.strip())
-            current = ""
-        else:
-            current += c
-    if current.strip():
-        terms.append(current.strip())
-    return terms
-
-
-_SET_TERM = re.compile(r"^([^\s!=]+)\s+(in|notin)\s+\((.*)\)$")
-
-
-def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
-    """A Kubernetes label selector string (`a=b,c!=d,e in (x,y),f notin (z),g,!h`) against
-    a label map; an empty selector matches everything."""
-    for term in _split_terms(selector or ""):
-        match = _SET_TERM.match(term)
-        if match:
-            key, op, values = match.groups()
-            allowed = {v.strip() for v in values.split(",") if v.strip()}
-            if (labels.get(key) in allowed) != (op == "in"):
-                return False
-        elif "!=" in term:
-            key, value = (s.strip() for s in term.split("!=", 1))
-            if labels.get(key) == value:
-                return False
-        elif "=" in term:
-            key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
-            if labels.get(key) != value:
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
 
 
 def _regex(pattern: str | None, value: str) -> bool:

@@ -118,6 +118,7 @@ from ._pipeline import (
 )
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
+from ._selectors import selector_matches
 from ._ssa import (
     Action,
     ApplyError,
@@ -251,6 +252,7 @@ __all__ = [
     "remove_condition",
     "run_operator",
     "safe_extract",
+    "selector_matches",
     "service_account_user",
     "set_condition",
     "translate_git_error",

@@ -98,8 +98,6 @@ EXPECTED_GAPS: dict[str, dict[str, str]] = {
     ), _NOTIFICATION),
 }
 
-#: Kinds of the list afflux does not serve at all (none today).
-UNSERVED_KINDS: dict[str, str] = {}
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -311,8 +309,6 @@ def test_the_list_is_the_whole_shared_file() -> None:
 
 @pytest.mark.parametrize("kind", sorted(FLUX), ids=str)
 def test_kind_is_served_in_flux_group_and_version(kind: str) -> None:
-    if kind in UNSERVED_KINDS:
-        pytest.skip(UNSERVED_KINDS[kind])
     assert kind in OURS, f"afflux serves no {kind}"
     cls = OURS[kind]
     assert cls.GROUP == FLUX[kind].group
