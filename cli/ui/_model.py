@@ -302,3 +302,19 @@ def image_tables(objs: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, 
     for rows in tables.values():
         rows.sort(key=lambda r: (r["rank"], r["namespace"], r["name"]))
     return tables
+
+
+def tree_for_page(node: Any) -> dict[str, Any]:
+    """An inventory tree (`cli._treefmt.Node`) as the page draws it: kind, name, namespace,
+    apiVersion, note and `resources` (the children). Not the CLI's `-o json`, which has
+    Flux's shape."""
+    r = node.ref
+    out: dict[str, Any] = {"kind": r.kind, "name": r.name}
+    if r.namespace:
+        out["namespace"] = r.namespace
+    out["apiVersion"] = f"{r.group}/{r.version}".strip("/") if r.version else r.group
+    if node.note:
+        out["note"] = node.note
+    if node.children:
+        out["resources"] = [tree_for_page(c) for c in node.children]
+    return out

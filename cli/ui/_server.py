@@ -30,9 +30,17 @@ from .._reconcile import request_reconcile, source_of
 from .._status import is_suspended
 from .._suspend import suspend
 from .._tree import _Builder
-from .._treefmt import Node, tree_to_dict
+from .._treefmt import Node
 from ._layout import layout
-from ._model import build_graph, fleet_groups, fleet_row, focus, history_rows, image_tables
+from ._model import (
+    build_graph,
+    fleet_groups,
+    fleet_row,
+    focus,
+    history_rows,
+    image_tables,
+    tree_for_page,
+)
 from ._watch import FleetCache
 
 __all__ = ["make_app"]
@@ -230,9 +238,9 @@ def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
     except KubeError as err:
         out["events"], out["eventsError"] = [], err.message
     if kind in ("Kustomization", "HelmRelease"):
-        root = Node(ObjectRef(ns, name, noun_for_kind(kind).kind.GROUP, kind))
-        builder = _Builder(_ctx(kube))
-        builder.seen.add((kind, ns, name))
+        ref = ObjectRef(ns, name, noun_for_kind(kind).kind.GROUP, kind)
+        root = Node(ref)
+        builder = _Builder(_ctx(kube), ref)
         try:
             if kind == "Kustomization":
                 builder.kustomization(root, obj)
@@ -240,5 +248,5 @@ def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
                 builder.helm_release(root, obj)
         except KubeNotFound:
             pass
-        out["tree"] = tree_to_dict(root)
+        out["tree"] = tree_for_page(root)
     return out

@@ -21,6 +21,8 @@ import pytest
 import yaml
 from cli_harness import Run, https_flags, local_bootstrap, new_repo
 
+from afflux.cli._manifests import DEFAULT_REGISTRY, operator_image
+from afflux.cli._version import version as cli_version
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from afflux.cli.devenv._tools import tool_path
 from harness.fixtures_cluster import Cluster
@@ -60,7 +62,9 @@ def test_the_flux_cli_reads_an_afflux_install(
     info = json.loads(version.stdout)
     assert info["flux"] == "v2.9.5"
     assert info["distribution"] == "flux-v0.1.0"
-    assert info["afflux"] == "latest"  # the operators' image, ghcr.io/afflux/afflux:latest
+    # the tag of the operators' image, ghcr.io/afflux/afflux:v<the installed version>
+    tag = operator_image(DEFAULT_REGISTRY, cli_version()).rsplit(":", 1)[1]
+    assert info["afflux"] == tag
 
     everything = flux(flux_crds, "get", "all", "-A")
     assert everything.returncode == 0, everything.stderr

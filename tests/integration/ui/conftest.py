@@ -1,5 +1,7 @@
-"""Fixtures for the UI's browser tests: `start_ui(as_user=None)` runs `afflux ui` (a real
-process, the user's kubeconfig) against the test cluster; `page` is a tab of a real headless
+"""Fixtures for the UI's browser tests: `cluster` and `flux_crds` are, for this directory, a
+local cluster of its own with the Flux CRDs (the UI lists every namespace, so objects other
+tests leave on the shared cluster would change what it shows); `start_ui(as_user=None)` runs
+`afflux ui` (a real process, the user's kubeconfig) against it; `page` is a tab of a real headless
 Chromium (Debian's, driven by Playwright; no browser download) whose screenshot is saved as an
 artefact when the test ends, in $AFFLUX_ARTIFACTS/ui (default .local/artifacts/ui)."""
 
@@ -14,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from afflux.cli.devenv import free_port
+from afflux.cli.devenv import LocalCluster, free_port
 from harness.fixtures_cluster import REPO, Cluster
+from harness.fixtures_controllers import apply_crds
 from harness.wait import eventually
 
 CHROMIUM = Path(os.environ.get("AFFLUX_CHROMIUM", "/usr/bin/chromium"))
@@ -23,6 +26,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("AFFLUX_ARTIFACTS", REPO / ".local" / "artifacts")) / "ui"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    local = LocalCluster(tmp_path_factory.mktemp("ui-cluster"), nodes=0, log=lambda *_: None)
+    local.up()
+    try:
+        yield Cluster(local.kubeconfig)
+    finally:
+        local.down(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def flux_crds(cluster: Cluster) -> Cluster:
+    return apply_crds(cluster)
 
 
 class UIServer:

@@ -341,3 +341,17 @@ def test_parse_addr(text: str, addr: tuple[str, int]) -> None:
 def test_parse_addr_refuses(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_addr(text)
+
+
+def test_tree_for_page_has_the_page_shape_not_the_cli_json() -> None:
+    from afflux.api import ObjectRef
+    from afflux.cli._treefmt import Node
+    from afflux.cli.ui._model import tree_for_page
+
+    root = Node(ObjectRef("ns", "app", "kustomize.toolkit.fluxcd.io", "Kustomization"))
+    root.children.append(Node(ObjectRef("ns", "web", "apps", "Deployment", "v1")))
+    assert tree_for_page(root) == {
+        "kind": "Kustomization", "name": "app", "namespace": "ns",
+        "apiVersion": "kustomize.toolkit.fluxcd.io",
+        "resources": [{"kind": "Deployment", "name": "web", "namespace": "ns",
+                       "apiVersion": "apps/v1"}]}
