@@ -159,6 +159,8 @@ class Operator:
                 retry_period=options.leader_election_retry_period,
                 heartbeat=lambda: self.health.beat(LEADER_TASK),
             )
+        leader = self.leader
+        self.metrics.leading = lambda: leader is None or leader.is_leader
         self._supervised: dict[str, Callable[[], Awaitable[None]]] = {}
         self.registry = kopf.OperatorRegistry()
         self.settings = kopf_settings()
@@ -193,6 +195,7 @@ class Operator:
         scheduler = Scheduler(reconciler, env, semaphore=self.semaphore, metrics=self.metrics,
                               leader=self.leader)
         self._schedulers[resource] = scheduler
+        self.metrics.set_max_concurrent(scheduler.controller, self.options.concurrent)
 
         async def _on_event(event: Mapping[str, Any], **_: Any) -> None:
             scheduler.observe(event.get("type"), event["object"])

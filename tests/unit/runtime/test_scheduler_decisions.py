@@ -14,6 +14,7 @@ from afflux.controllers.runtime._scheduler import (
     apply_result,
     decide,
     next_delay,
+    result_label,
 )
 
 NOW = 1000.0
@@ -153,3 +154,17 @@ def test_apply_result_records_handled_generation_and_request() -> None:
     apply_result(state, _result(OutcomeKind.SUCCESS), generation=5, requested=None, now=NOW,
                  interval=60, timing=TIMING)
     assert state.handled_requested_at == "r1" and not state.stalled
+
+
+RESULT_LABELS = {
+    "success with an interval": (OutcomeKind.SUCCESS, 600.0, "requeue_after"),
+    "waiting for a dependency": (OutcomeKind.WAITING, 30.0, "requeue_after"),
+    "stalled, nothing scheduled": (OutcomeKind.STALLED, None, "success"),
+    "failed with backoff": (OutcomeKind.FAILED, 1.5, "error"),
+}
+
+
+@pytest.mark.parametrize(("kind", "delay", "label"), RESULT_LABELS.values(),
+                         ids=RESULT_LABELS.keys())
+def test_result_label(kind: OutcomeKind, delay: float | None, label: str) -> None:
+    assert result_label(kind, delay) == label
