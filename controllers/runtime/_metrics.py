@@ -23,6 +23,9 @@ library they are built on) publish them, so Flux's dashboards and alert rules wo
   labelled `{controller,name}` with the same value: afflux has no work queue, so "queued"
   means an object is due and waits for one of the `--concurrent` slots, and "work" is one
   reconcile (or finalize) run;
+- `rest_client_requests_total{code,host,method}`: the requests of the runtime's
+  Kubernetes client to the operator's cluster (`code` is `<error>` when no response came);
+  kopf's watches and the clients of impersonated or remote clusters are not counted;
 - `process_*` (CPU seconds, resident and virtual memory, open and max file descriptors,
   start time) and `python_info`, as Prometheus client libraries print them (`_process`).
   There is no `go_*` family: the operators are not Go programs.
@@ -175,6 +178,7 @@ class Metrics:
         self._info: dict[ObjectKey, tuple[tuple[str, str], ...]] = {}
         self._controllers: dict[str, _ControllerStats] = {}
         self._tokens = itertools.count(1)
+        self._requests: dict[tuple[str, str, str], int] = {}  # (code, host, method) -> n
         self._counters: dict[str, list[Any]] = {}  # name -> [help, value]
 
     def counter(self, name: str, help_text: str) -> Callable[[float], None]:
@@ -286,6 +290,12 @@ class Metrics:
             stats.reconcile_time.observe(seconds)
             stats.work_duration.observe(seconds)
 
+    def count_request(self, code: str, method: str, host: str) -> None:
+        """One request of the runtime's Kubernetes client (any thread)."""
+        with self._lock:
+            key = (code, host, method)
+            self._requests[key] = self._requests.get(key, 0) + 1
+
     # --- the exposition ----------------------------------------------------------------
 
     def render(self) -> str:
@@ -298,6 +308,7 @@ class Metrics:
             info = dict(self._info) if leading else {}
             controllers = {k: v.copy() for k, v in self._controllers.items()}
             counters = {k: tuple(v) for k, v in self._counters.items()}
+            requests = dict(self._requests)
         now = self._clock()
         out: list[str] = []
         _header(out, "gotk_reconcile_duration_seconds", "histogram",
@@ -323,6 +334,11 @@ class Metrics:
         for key in sorted(info):
             _sample(out, "gotk_resource_info", info[key], 1)
         _render_controllers(out, controllers, now)
+        _header(out, "rest_client_requests_total", "counter",
+                "Number of HTTP requests, partitioned by status code, method, and host.")
+        for (code, host, method), n in sorted(requests.items()):
+            _sample(out, "rest_client_requests_total",
+                    [("code", code), ("host", host), ("method", method)], n)
         if self._process is not None:
             _render_process(out, self._process())
         for name in sorted(counters):

@@ -49,7 +49,7 @@ TIMEOUT = 90.0
 #: Selectors Flux's published dashboards (cluster and control plane) query, with the
 #: operators' namespace label as a target label (`namespace`) and the object's as
 #: `exported_namespace`. Not listed, because a Python process has no such series: `go_info`,
-#: `go_memstats_*`, `rest_client_requests_total` and the kubelet's `container_*`.
+#: `go_memstats_*`; nor the kubelet's `container_*`, which no operator exports.
 FLUX_SELECTORS = [
     'gotk_resource_info{exported_namespace=~".*", customresource_kind=~"Kustomization|HelmRelease"}',
     'gotk_resource_info{exported_namespace=~".*", customresource_kind=~"Kustomization|HelmRelease", ready="False"}',
@@ -62,6 +62,7 @@ FLUX_SELECTORS = [
     'workqueue_longest_running_processor_seconds{name="kustomization"}',
     "workqueue_work_duration_seconds_count",
     'process_cpu_seconds_total{namespace="flux-system", pod=~".*-controller-.*"}',
+    'rest_client_requests_total{namespace="flux-system", pod=~".*-controller-.*"}',
     *(f'controller_runtime_reconcile_total{{controller="{c}", result{op}"error"}}'
       for c in ("kustomization", "gitrepository", "ocirepository", "helmrepository", "bucket",
                 "helmrelease", "helmchart") for op in ("=", "!=")),

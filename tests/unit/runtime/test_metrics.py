@@ -167,3 +167,15 @@ def test_process_samples_are_rendered_as_given() -> None:
     text = m.render()
     assert "# TYPE process_open_fds gauge" in text
     assert "process_open_fds 7" in _lines(text)
+
+
+def test_rest_client_requests_by_code_host_and_method() -> None:
+    m = Metrics(process=None)
+    m.count_request("200", "GET", "127.0.0.1:6443")
+    m.count_request("200", "GET", "127.0.0.1:6443")
+    m.count_request("<error>", "PATCH", "127.0.0.1:6443")
+    lines = _lines(m.render())
+    assert "# TYPE rest_client_requests_total counter" in lines
+    assert 'rest_client_requests_total{code="200",host="127.0.0.1:6443",method="GET"} 2' in lines
+    assert ('rest_client_requests_total{code="<error>",host="127.0.0.1:6443",method="PATCH"} 1'
+            in lines)
