@@ -75,7 +75,7 @@ def test_make_demo_then_dev_up_is_idempotent_and_down_leaves_nothing(tmp_path: P
         # KEEP=1 ends with how to open the UI and scrape the operators; the scrape targets
         # file names each operator's metrics port, and each answers with Flux's series
         assert "then open http://127.0.0.1:9080/" in output, output[-3000:]
-        assert "prometheus --config.file=config/monitoring/prometheus.yaml" in output
+        assert "Metrics: `make prometheus` (prometheus --config.file=config/monitoring/" in output
         groups = json.loads((state / TARGETS_FILE).read_text())
         assert sorted(g["labels"]["app"] for g in groups) == sorted(OPERATOR_MODULES)
         for group in groups:
