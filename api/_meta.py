@@ -52,6 +52,10 @@ PROGRESSING: Final = "Progressing"
 PROGRESSING_WITH_RETRY: Final = "ProgressingWithRetry"
 SUSPENDED: Final = "Suspended"
 DEPENDENCY_NOT_READY: Final = "DependencyNotReady"
+#: afflux: the dependencies (dependsOn and the depends-on annotation) form a cycle.
+DEPENDENCY_CYCLE: Final = "DependencyCycle"
+#: afflux: kustomize-controller put back fields someone else changed (an Event reason).
+DRIFT_CORRECTED: Final = "DriftCorrected"
 RECONCILIATION_SUCCEEDED: Final = "ReconciliationSucceeded"
 RECONCILIATION_FAILED: Final = "ReconciliationFailed"
 INVALID_URL: Final = "URLInvalid"

@@ -278,6 +278,11 @@ def setup(operator: Operator) -> Services:
         "afflux_apply_skipped_total",
         "Interval reconciles that skipped the apply: inputs unchanged and no foreign change "
         "to their objects since the last apply (--drift-watch).")
+    services.on_drift = operator.metrics.labelled_counter(
+        "afflux_drift_corrections_total",
+        "Objects put back by an apply after someone else changed them, per Kustomization "
+        "and object.", ("kind", "namespace", "name", "object_kind", "object_namespace",
+                        "object_name"))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
     operator.watch(KUSTOMIZATION, on_kustomization_change(scheduler, services.drift),

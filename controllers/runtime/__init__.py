@@ -69,6 +69,9 @@ from ._dockerconfig import (
     credentials_for,
     parse_docker_config_secret,
 )
+from ._driftexplain import DRIFT_ANNOTATION, FieldDrift, ObjectDrift, drift_message
+from ._driftexplain import decode as decode_drift
+from ._driftexplain import encode as encode_drift
 from ._duration import backoff, format_duration, jittered, parse_duration
 from ._errors import (
     GenericError,
@@ -159,6 +162,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CONTINUE",
+    "DRIFT_ANNOTATION",
     "FALSE",
     "NORMAL",
     "REQUEST_TIMEOUT",
@@ -181,6 +185,7 @@ __all__ = [
     "DockerConfigError",
     "Environment",
     "EventRecorder",
+    "FieldDrift",
     "FieldManager",
     "GenericError",
     "GitAuthError",
@@ -199,6 +204,7 @@ __all__ = [
     "Metrics",
     "NotFoundError",
     "ObjectEvents",
+    "ObjectDrift",
     "ObjectKey",
     "ObjectRef",
     "Operator",
@@ -213,6 +219,9 @@ __all__ = [
     "RegistryCredentials",
     "Resource",
     "RunStates",
+    "decode_drift",
+    "drift_message",
+    "encode_drift",
     "Scheduler",
     "StallingError",
     "Timing",

@@ -88,6 +88,8 @@ class Metrics:
         self._conditions: dict[ObjectKey, dict[str, str]] = {}
         self._suspended: dict[ObjectKey, bool] = {}
         self._counters: dict[str, list[Any]] = {}  # name -> [help, value]
+        # name -> [help, label names, {label values: value}]
+        self._labelled: dict[str, list[Any]] = {}
 
     def counter(self, name: str, help_text: str) -> Callable[[float], None]:
         """Register a plain counter of the operator's own (rendered after the Flux families);
@@ -98,6 +100,21 @@ class Metrics:
         def inc(amount: float = 1.0) -> None:
             with self._lock:
                 self._counters[name][1] += amount
+
+        return inc
+
+    def labelled_counter(self, name: str, help_text: str, label_names: Sequence[str]
+                         ) -> Callable[..., None]:
+        """Register a counter with labels; returns `inc(*label_values, amount=1.0)`. When
+        its first labels are kind, namespace and name, `forget` drops the object's series."""
+        with self._lock:
+            self._labelled.setdefault(name, [help_text, tuple(label_names), {}])
+
+        def inc(*values: str, amount: float = 1.0) -> None:
+            with self._lock:
+                series = self._labelled[name][2]
+                key = tuple(str(v) for v in values)
+                series[key] = series.get(key, 0.0) + amount
 
         return inc
 
@@ -137,6 +154,9 @@ class Metrics:
             self._durations.pop(key, None)
             self._conditions.pop(key, None)
             self._suspended.pop(key, None)
+            for family in self._labelled.values():  # labels that start with the object's
+                for values in [v for v in family[2] if v[:3] == (kind, namespace, name)]:
+                    del family[2][values]
 
     def render(self) -> str:
         """The whole exposition, families in a fixed order, series sorted."""
@@ -145,6 +165,7 @@ class Metrics:
             conditions = {k: dict(v) for k, v in self._conditions.items()}
             suspended = dict(self._suspended)
             counters = {k: tuple(v) for k, v in self._counters.items()}
+            labelled = {k: (v[0], v[1], dict(v[2])) for k, v in self._labelled.items()}
         lines: list[str] = []
         name = "gotk_reconcile_duration_seconds"
         lines.append(f"# HELP {name} The duration in seconds of a GitOps Toolkit "
@@ -180,6 +201,13 @@ class Metrics:
             lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} counter")
             lines.append(f"{name} {format_value(value)}")
+        for name in sorted(labelled):
+            help_text, label_names, series = labelled[name]
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} counter")
+            for values in sorted(series):
+                labels = format_labels(list(zip(label_names, values, strict=True)))
+                lines.append(f"{name}{labels} {format_value(series[values])}")
         return "\n".join(lines) + "\n"
 
 

@@ -94,3 +94,19 @@ def test_own_counters_render_after_the_flux_families() -> None:
     assert text.endswith("# HELP afflux_things_total Things done.\n"
                          "# TYPE afflux_things_total counter\nafflux_things_total 3\n")
     assert text.index("gotk_suspend_status") < text.index("afflux_things_total")
+
+
+def test_a_labelled_counter_renders_one_series_per_label_values_and_forgets_an_object() -> None:
+    m = Metrics()
+    inc = m.labelled_counter("afflux_drift_corrections_total", "Drift put back.",
+                             ("kind", "namespace", "name", "object_kind"))
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "db", "ConfigMap")
+    text = m.render()
+    assert "# TYPE afflux_drift_corrections_total counter" in text
+    assert ('afflux_drift_corrections_total{kind="Kustomization",namespace="apps",name="web",'
+            'object_kind="Deployment"} 2') in text
+    m.forget("Kustomization", "apps", "web")
+    text = m.render()
+    assert 'name="web"' not in text and 'name="db"' in text
