@@ -61,7 +61,12 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
-from ._dependencies import check_dependencies, lists_dependency, readiness_problem
+from ._dependencies import (
+    GRAPH_KINDS,
+    check_dependencies,
+    lists_dependency,
+    readiness_problem,
+)
 from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
@@ -163,6 +168,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "CONTINUE",
     "DRIFT_ANNOTATION",
+    "GRAPH_KINDS",
     "FALSE",
     "NORMAL",
     "REQUEST_TIMEOUT",

@@ -38,3 +38,19 @@ def test_lists_dependency(namespace: str, name: str, listed: bool) -> None:
     body = {"metadata": {"namespace": "ns"},
             "spec": {"dependsOn": [{"name": "base"}, {"name": "infra", "namespace": "ops"}]}}
     assert lists_dependency(body, namespace, name) is listed
+
+
+@pytest.mark.parametrize(("kind", "namespace", "name", "listed"), [
+    pytest.param("HelmRelease", "ns", "db", True, id="annotation-other-kind"),
+    pytest.param("Kustomization", "ops", "infra", True, id="annotation-own-kind"),
+    pytest.param(None, "ops", "infra", True, id="own-kind-by-default"),
+    pytest.param("HelmRelease", "ns", "base", False, id="dependsOn-is-own-kind-only"),
+    pytest.param("Kustomization", "ns", "base", True, id="dependsOn"),
+])
+def test_lists_dependency_across_kinds(kind: str | None, namespace: str, name: str,
+                                       listed: bool) -> None:
+    body = {"kind": "Kustomization",
+            "metadata": {"namespace": "ns", "annotations": {
+                "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/db,Kustomization/ops/infra"}},
+            "spec": {"dependsOn": [{"name": "base"}]}}
+    assert lists_dependency(body, namespace, name, kind) is listed
