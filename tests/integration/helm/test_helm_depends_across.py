@@ -1,7 +1,7 @@
 """One dependency graph across kinds: the `afflux.toolkit.fluxcd.io/depends-on` annotation
 makes a Kustomization wait for a HelmRelease (and the other way round) with Flux's
-DependencyNotReady, and a cycle across the kinds is Stalled with the cycle named; breaking
-it lets both go on.
+DependencyNotReady, and a cycle across the kinds is Stalled with the cycle named (and shown
+by `afflux tree --graph`); breaking it lets both go on.
 
 Real source-controller, helm-controller and kustomize-controller run as processes for the
 module's namespace, with the real Git server and chart repository.
@@ -9,6 +9,7 @@ module's namespace, with the real Git server and chart repository.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from helm_env import TIMEOUT, HelmEnv, chart_spec, cond
 from kubernetes.client.rest import ApiException
 from source_env import SourceEnv
 
+from afflux.cli import main as afflux_main
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_servers import GitAuth, git_push_files
 from harness.wait import eventually
@@ -140,8 +142,17 @@ def test_a_helmrelease_waits_for_a_kustomization(env: HelmEnv, repo: str,
     assert env.helm_list().count("after-ks") == 0
 
 
+def afflux(env: HelmEnv, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    code = afflux_main(["--kubeconfig", str(env.source.cluster.kubeconfig), *args])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return out
+
+
 def test_a_cycle_across_kinds_is_stalled_with_the_cycle_named_until_it_is_broken(
-        env: HelmEnv, repo: str, kustomize: Any, git_source: str) -> None:
+        env: HelmEnv, repo: str, kustomize: Any, git_source: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
     ns = env.namespace
     kustomization(env, "loop", git_source, "HelmRelease/loop-hr")
     helm_release(env, "loop-hr", repo, "Kustomization/loop")
@@ -163,6 +174,16 @@ def test_a_cycle_across_kinds_is_stalled_with_the_cycle_named_until_it_is_broken
         f"dependency cycle: Kustomization/{ns}/loop -> HelmRelease/{ns}/loop-hr -> "
         f"Kustomization/{ns}/loop")
     assert configmap_created(env, "cm-loop") is None
+
+    # `afflux tree --graph` shows the edges across kinds, and the cycle
+    graph = afflux(env, capsys, "tree", "--graph")
+    assert (f"Kustomization/{ns}/loop (failing)\n"
+            f"└── HelmRelease/{ns}/loop-hr (depends-on, failing)\n") in graph
+    assert (f"HelmRelease/{ns}/loop-hr -> Kustomization/{ns}/loop -> HelmRelease/{ns}/loop-hr\n"
+            in graph)
+    doc = json.loads(afflux(env, capsys, "tree", "--graph", "-o", "json"))
+    assert {"source": f"Kustomization/{ns}/loop", "target": f"HelmRelease/{ns}/loop-hr",
+            "type": "depends-on"} in doc["edges"]
 
     # break the cycle on the HelmRelease: it installs, and the Kustomization follows
     env.source.api.patch_namespaced_custom_object(
