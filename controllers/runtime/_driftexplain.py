@@ -6,8 +6,9 @@ apply makes of it, field by field, and who wrote each field last.
 `status`) and returns an `ObjectDrift`: per differing JSON path (`spec.replicas`,
 `spec.template.spec.containers[0].image`, `metadata.labels.team`) the value in the cluster,
 the value the apply restores, and the field manager that last wrote that path in the
-cluster (from `metadata.managedFields`: the entries of the main resource whose `fieldsV1`
-hold the path, the newest by `time`; None when nobody owns it, e.g. a field removed by hand).
+cluster (from `metadata.managedFields`: the entries whose `fieldsV1` hold the path, the
+newest by `time`, a subresource's too, so `kubectl scale` through `/scale` is named; None when
+nobody owns it, e.g. a field removed by hand).
 
 Bounds and masking, so that nothing secret and nothing large leaves the cluster through an
 Event: values of a Secret's `data` and `stringData` (and kubectl's last-applied annotation
@@ -200,11 +201,11 @@ def _owns(fields: Any, path: Path, live: Any) -> bool:
 
 def field_owner(managed_fields: Iterable[Mapping[str, Any]] | None, path: Path, live: Any
                 ) -> str | None:
-    """The manager of the newest main-resource entry of `managed_fields` that holds `path`
-    in the object `live` (module docstring); None when none does."""
+    """The manager of the newest entry of `managed_fields` that holds `path` in the object
+    `live` (module docstring); None when none does."""
     best: tuple[str, str] | None = None
     for entry in managed_fields or ():
-        if entry.get("subresource") or not _owns(entry.get("fieldsV1"), path, live):
+        if not _owns(entry.get("fieldsV1"), path, live):
             continue
         cand = (str(entry.get("time") or ""), str(entry.get("manager") or ""))
         if best is None or cand[0] > best[0]:
