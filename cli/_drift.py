@@ -12,6 +12,7 @@ would be drift of that parent; the price is the Events' lifetime (the API server
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ._context import Context
 from ._driftfmt import drift_records, render_drift
@@ -22,15 +23,22 @@ from ._kube import EVENTS
 __all__ = ["run_drift"]
 
 
-def run_drift(ctx: Context, args: argparse.Namespace, name: str | None) -> int:
-    """Print the drift corrections of Kustomization `name` (it was found already)."""
+def run_drift(ctx: Context, args: argparse.Namespace, name: str | None,
+              found: list[dict[str, Any]]) -> int:
+    """Print the drift corrections of Kustomization `name` (`found`: the objects of that
+    name, in the namespace or, with -A, in all)."""
     if not name:
         raise CLIError("--drift needs the name of a Kustomization",
                        "e.g. `afflux get ks podinfo --drift`")
-    events = ctx.kube.list(EVENTS, ctx.namespace, field_selector=(
+    namespaces = sorted({str((o.get("metadata") or {}).get("namespace") or "") for o in found})
+    if len(namespaces) != 1:
+        raise CLIError(f"Kustomizations named '{name}' in {len(namespaces)} namespaces: "
+                       f"{', '.join(namespaces)}", "name one with -n NAMESPACE")
+    namespace = namespaces[0]
+    events = ctx.kube.list(EVENTS, namespace, field_selector=(
         f"involvedObject.kind=Kustomization,involvedObject.name={name}"))
     records = drift_records(events)
-    doc = {"kustomization": f"{ctx.namespace}/{name}", "corrections": records}
+    doc = {"kustomization": f"{namespace}/{name}", "corrections": records}
     if args.output == "json":
         ctx.printer.result(dump_json(doc), end="")
     elif args.output == "yaml":

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             f"list them with `afflux get {noun.get_cli} -A`",
         )
     if getattr(args, "drift", False):
-        return run_drift(ctx, args, name)
+        return run_drift(ctx, args, name, objs)
     shown = _filter(objs, args)
     if getattr(args, "watch", False):
         return _watch(ctx, args, noun, shown, version)
