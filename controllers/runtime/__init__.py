@@ -61,7 +61,12 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
-from ._dependencies import check_dependencies, lists_dependency, readiness_problem
+from ._dependencies import (
+    GRAPH_KINDS,
+    check_dependencies,
+    lists_dependency,
+    readiness_problem,
+)
 from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
@@ -69,6 +74,9 @@ from ._dockerconfig import (
     credentials_for,
     parse_docker_config_secret,
 )
+from ._driftexplain import DRIFT_ANNOTATION, FieldDrift, ObjectDrift, drift_message
+from ._driftexplain import decode as decode_drift
+from ._driftexplain import encode as encode_drift
 from ._duration import backoff, format_duration, jittered, parse_duration
 from ._errors import (
     GenericError,
@@ -159,6 +167,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CONTINUE",
+    "DRIFT_ANNOTATION",
+    "GRAPH_KINDS",
     "FALSE",
     "NORMAL",
     "REQUEST_TIMEOUT",
@@ -181,6 +191,7 @@ __all__ = [
     "DockerConfigError",
     "Environment",
     "EventRecorder",
+    "FieldDrift",
     "FieldManager",
     "GenericError",
     "GitAuthError",
@@ -199,6 +210,7 @@ __all__ = [
     "Metrics",
     "NotFoundError",
     "ObjectEvents",
+    "ObjectDrift",
     "ObjectKey",
     "ObjectRef",
     "Operator",
@@ -213,6 +225,9 @@ __all__ = [
     "RegistryCredentials",
     "Resource",
     "RunStates",
+    "decode_drift",
+    "drift_message",
+    "encode_drift",
     "Scheduler",
     "StallingError",
     "Timing",

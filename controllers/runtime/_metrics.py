@@ -180,6 +180,8 @@ class Metrics:
         self._tokens = itertools.count(1)
         self._requests: dict[tuple[str, str, str], int] = {}  # (code, host, method) -> n
         self._counters: dict[str, list[Any]] = {}  # name -> [help, value]
+        # name -> [help, label names, {label values: value}]
+        self._labelled: dict[str, list[Any]] = {}
 
     def counter(self, name: str, help_text: str) -> Callable[[float], None]:
         """Register a plain counter of the operator's own (rendered after the Flux families);
@@ -190,6 +192,21 @@ class Metrics:
         def inc(amount: float = 1.0) -> None:
             with self._lock:
                 self._counters[name][1] += amount
+
+        return inc
+
+    def labelled_counter(self, name: str, help_text: str, label_names: Sequence[str]
+                         ) -> Callable[..., None]:
+        """Register a counter with labels; returns `inc(*label_values, amount=1.0)`. When
+        its first labels are kind, namespace and name, `forget` drops the object's series."""
+        with self._lock:
+            self._labelled.setdefault(name, [help_text, tuple(label_names), {}])
+
+        def inc(*values: str, amount: float = 1.0) -> None:
+            with self._lock:
+                series = self._labelled[name][2]
+                key = tuple(str(v) for v in values)
+                series[key] = series.get(key, 0.0) + amount
 
         return inc
 
@@ -241,6 +258,9 @@ class Metrics:
             self._conditions.pop(key, None)
             self._suspended.pop(key, None)
             self._info.pop(key, None)
+            for family in self._labelled.values():  # labels that start with the object's
+                for values in [v for v in family[2] if v[:3] == (kind, namespace, name)]:
+                    del family[2][values]
 
     # --- per controller (controller_runtime_*, workqueue_*) ----------------------------
 
@@ -308,6 +328,7 @@ class Metrics:
             info = dict(self._info) if leading else {}
             controllers = {k: v.copy() for k, v in self._controllers.items()}
             counters = {k: tuple(v) for k, v in self._counters.items()}
+            labelled = {k: (v[0], v[1], dict(v[2])) for k, v in self._labelled.items()}
             requests = dict(self._requests)
         now = self._clock()
         out: list[str] = []
@@ -345,6 +366,11 @@ class Metrics:
             help_text, value = counters[name]
             _header(out, name, "counter", help_text)
             _sample(out, name, (), value)
+        for name in sorted(labelled):
+            help_text, label_names, series = labelled[name]
+            _header(out, name, "counter", help_text)
+            for values in sorted(series):
+                _sample(out, name, list(zip(label_names, values, strict=True)), series[values])
         return "\n".join(out) + "\n"
 
 

@@ -14,6 +14,7 @@ The worker asks the pure `decide` what to do, in this order:
 4. `spec.suspend` is true                           -> nothing (suspended)
 5. it was never reconciled by this process          -> reconcile ("first")
 6. `metadata.generation` changed since the last run -> reconcile ("generation")
+   (or the `afflux.toolkit.fluxcd.io/depends-on` annotation did -> reconcile ("dependencies"))
 7. `reconcile.fluxcd.io/requestedAt` differs from the last handled value
                                                     -> reconcile ("requested")
 8. `trigger()` was called since the last run         -> reconcile ("triggered")
@@ -44,6 +45,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from afflux.api._depends import DEPENDS_ON_ANNOTATION
 from afflux.api._meta import FINALIZER, REQUESTED_AT_ANNOTATION
 
 from ._duration import backoff, format_duration, jittered
@@ -86,10 +88,16 @@ class ObjectState:
     failures: int = 0
     triggered: bool = False
     finalize_retry_at: float | None = None
+    reconciled_depends_on: str | None = None  # the depends-on annotation of the last run
 
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body.get("metadata") or {}
+
+
+def depends_on_annotation(body: Mapping[str, Any]) -> str | None:
+    value = (_meta(body).get("annotations") or {}).get(DEPENDS_ON_ANNOTATION)
+    return None if value is None else str(value)
 
 
 def requested_at(body: Mapping[str, Any]) -> str | None:
@@ -115,6 +123,8 @@ def decide(state: ObjectState, now: float, *, suspended: bool) -> Decision:
         return Decision(Action.RECONCILE, "first")
     if meta.get("generation") != state.reconciled_generation:
         return Decision(Action.RECONCILE, "generation")
+    if depends_on_annotation(body) != state.reconciled_depends_on:
+        return Decision(Action.RECONCILE, "dependencies")
     req = requested_at(body)
     if req is not None and req != state.handled_requested_at:
         return Decision(Action.RECONCILE, "requested")
@@ -383,6 +393,7 @@ class Scheduler:
         state.triggered = False
         generation = _meta(body).get("generation")
         requested = requested_at(body)
+        state.reconciled_depends_on = depends_on_annotation(body)
         started = self._clock()
         _log.debug("reconciling", extra=object_extra(self.kind, key[1], key[0],
                                                      trigger=decision.why))

@@ -179,3 +179,19 @@ def test_rest_client_requests_by_code_host_and_method() -> None:
     assert 'rest_client_requests_total{code="200",host="127.0.0.1:6443",method="GET"} 2' in lines
     assert ('rest_client_requests_total{code="<error>",host="127.0.0.1:6443",method="PATCH"} 1'
             in lines)
+
+
+def test_a_labelled_counter_renders_one_series_per_label_values_and_forgets_an_object() -> None:
+    m = Metrics()
+    inc = m.labelled_counter("afflux_drift_corrections_total", "Drift put back.",
+                             ("kind", "namespace", "name", "object_kind"))
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "db", "ConfigMap")
+    text = m.render()
+    assert "# TYPE afflux_drift_corrections_total counter" in text
+    assert ('afflux_drift_corrections_total{kind="Kustomization",namespace="apps",name="web",'
+            'object_kind="Deployment"} 2') in text
+    m.forget("Kustomization", "apps", "web")
+    text = m.render()
+    assert 'name="web"' not in text and 'name="db"' in text

@@ -32,6 +32,12 @@ def body(*, generation: int = 2, requested: str | None = None, deleting: bool = 
     return {"metadata": meta, "spec": {"interval": "1m"}}
 
 
+def annotated(obj: dict[str, Any], depends_on: str) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[
+        "afflux.toolkit.fluxcd.io/depends-on"] = depends_on
+    return obj
+
+
 def seen(**changes: Any) -> ObjectState:
     """An object reconciled before at generation 2, next run due at NOW + 30."""
     state = ObjectState(body=body(), reconciled_generation=2, attempted=True,
@@ -72,6 +78,14 @@ CASES: dict[str, tuple[ObjectState, bool, Action, str]] = {
                           Action.RECONCILE, "requested"),
     "stalled-triggered": (seen(stalled=True, due_at=None, triggered=True), False,
                           Action.RECONCILE, "triggered"),
+    "stalled-depends-on-changed": (
+        seen(stalled=True, due_at=None, body=annotated(body(), "HelmRelease/ns/b")), False,
+        Action.RECONCILE, "dependencies"),
+    "depends-on-unchanged": (
+        seen(body=annotated(body(), "HelmRelease/ns/b"), reconciled_depends_on="HelmRelease/ns/b"),
+        False, Action.WAIT, "interval"),
+    "depends-on-removed": (seen(reconciled_depends_on="HelmRelease/ns/b"), False,
+                           Action.RECONCILE, "dependencies"),
     "interval-not-due": (seen(), False, Action.WAIT, "interval"),
     "interval-due": (seen(due_at=NOW), False, Action.RECONCILE, "interval"),
     "backoff-due": (seen(due_at=NOW - 1, due_reason="backoff"), False, Action.RECONCILE,
