@@ -15,7 +15,9 @@ conversion webhook only when the version asked for differs from the stored one.
   checks them every `RENEW_CHECK` seconds, and serves a renewed certificate from the next
   TLS handshake on;
 - `tls.crt` / `tls.key` in `--conversion-cert-dir` (the dev environment's and the tests'
-  CA issued them; the CRDs name a loopback URL with that CA);
+  CA issued them; the CRDs name a loopback URL with that CA); given, it wins over
+  `--conversion-cert-secret` (an operator launched locally with its Deployment's args plus
+  a loopback address and certificate serves those);
 - neither: a self-signed certificate made at start (the API server trusts it only if
   whoever installed the CRDs put that CA in their caBundle, so this is for tests).
 """

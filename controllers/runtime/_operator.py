@@ -303,7 +303,8 @@ class Operator:
         kinds = [(r.group, r.kind) for r in self._schedulers]
         keeper = None
         converted = [r for r in self._schedulers if (r.group, r.kind) in CONVERTIBLE]
-        if self.options.conversion_cert_secret and converted:
+        if self.options.conversion_cert_secret and not self.options.conversion_cert_dir \
+                and converted:
             keeper = CertificateKeeper(
                 self.kube, namespace=self.options.namespace,
                 secret=self.options.conversion_cert_secret,

@@ -183,7 +183,8 @@ def _conversion_flags(p: argparse.ArgumentParser) -> None:
                    help="in-cluster: keep the conversion webhook's CA and certificate in "
                         "Secret NAME of --namespace (made and renewed here) and the CA in "
                         "the caBundle of this operator's CRDs whose webhook names its "
-                        "Service; overrides --conversion-cert-dir")
+                        "Service; not used when --conversion-cert-dir is given (a local "
+                        "launcher's certificate wins over the Deployment's flag)")
 
 
 _COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra", "notes"}

@@ -120,3 +120,34 @@ def test_kustomize_controllers_clean_up_never_takes_the_ca_bundle_over(operator:
              "fieldsV1": {"f:spec": {"f:conversion": {"f:webhook": {"f:clientConfig": {
                  "f:caBundle": {}}}}}}}
     assert take_over_managed_fields([entry], managers, "kustomize-controller") is None
+
+
+@pytest.mark.parametrize(("cert_dir", "secret", "keeps"), [
+    pytest.param(None, "kc-cert", True, id="in-cluster-secret"),
+    pytest.param("/certs", "kc-cert", False, id="a-certificate-on-disk-wins"),
+    pytest.param(None, None, False, id="neither"),
+])
+def test_which_certificate_the_operator_serves(cert_dir: str | None, secret: str | None,
+                                               keeps: bool) -> None:
+    """A local launcher passes the Deployment's args plus its loopback address and
+    certificate: then the certificate on disk is served, never the in-cluster Secret's."""
+    from kubernetes import client
+
+    from afflux.controllers.runtime import Operator, Options, Reconciler, Resource
+
+    async def phase(ctx: object) -> None:
+        return None
+
+    operator = Operator("kustomize-controller", Options(
+        name="k", metrics_addr="0", health_addr="0", conversion_addr="127.0.0.1:0",
+        conversion_cert_dir=cert_dir, conversion_cert_secret=secret),
+        api_client=client.ApiClient(client.Configuration()), kube=FakeKube())
+    operator.register(Reconciler(Resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization",
+                                          "kustomizations"), [phase]))
+    server = operator._conversion_server()
+    assert (server._keeper is not None) == keeps
+    if keeps:
+        assert server._keeper is not None
+        assert server._keeper.crds == [CRD]
+        assert server._keeper.service == "kustomize-controller"
+        assert server._keeper.manager == manager_name("kustomize-controller")
