@@ -14,14 +14,17 @@
 8. Helm: the chart examples/fleet/charts/hello, packaged and served by the dev environment
    (a Helm repository over HTTP, and an OCI artifact in its registry), installed and tested
    by helm-controller; a commit upgrades it; a commit whose upgrade fails (its post-upgrade
-   hook exits 1 on the fake nodes) is rolled back by remediation, and a fix goes through;
+   hook exits 1) is rolled back by remediation, and a fix goes through;
 9. `afflux dev down` (unless KEEP=1).
 
 With NODE=real (`make demo NODE=real`, as root) the cluster gets a real node and the
 operators run in it: `afflux dev up --real-node`, the afflux image built from this
 checkout and podinfo built from source pushed to the dev registry (which the node's
 containerd uses for ghcr.io/afflux/...), `bootstrap` without `--local`, and the podinfo
-Pods answer a curl of their Service from this machine.
+Pods answer a curl of their Service from this machine. The chart repository and the
+Alert's endpoint listen on the node's address (Pods reach it, not loopback), the push
+webhook goes to the `webhook-receiver` Service, and the chart's Pods and hook Jobs run
+for real (a Debian shell image pushed as ghcr.io/afflux/hello and hello-check).
 
 Every step checks that what it says happened did happen; the script exits non-zero at the
 first one that did not (so CI can run it). The state lives in $AFFLUX_DEV_DIR (default
@@ -228,12 +231,10 @@ def steps(info: Any, scratch: Path) -> None:
         "podinfo:6.0.0")
     push_podinfo(info, "6.0.0", git_url)
 
-    # With a real node the operators run in Pods, which do not reach this machine's
-    # loopback: the notification endpoint and the chart repository listen there, so those
-    # parts of the demo are left out on the real node (not yet).
-    notify = None if REAL else notifications(kube)
-    if not REAL:
-        publish_charts(info, scratch)
+    # With a real node the operators run in Pods: the notification endpoint and the chart
+    # repository listen on the node's address, which Pods reach (loopback they do not).
+    notify = notifications(kube, info)
+    publish_charts(info, scratch)
 
     # --- bootstrap ----------------------------------------------------------------------------
     if REAL:
@@ -296,19 +297,15 @@ def steps(info: Any, scratch: Path) -> None:
     sha = push(wc, {"apps/dev/ui.yaml": "\n".join(ui) + "\n"}, "Change the dev greeting")
     note(f"pushed commit {(sha or '')[:7]}; what it will change, before it is applied:")
     afflux("diff", "ks", "apps", f"--path={wc.path / 'apps' / 'dev'}", check=False)
-    if notify is not None:
-        say("The forge's push webhook (GitHub's format) to the fleet's Receiver")
-        notify.push_webhook(kube, sha or wc.head)
-    else:
-        roll_out()
+    say("The forge's push webhook (GitHub's format) to the fleet's Receiver")
+    notify.push_webhook(kube, sha or wc.head)
     configmaps = ResourceType("", "v1", "ConfigMap", "configmaps")
     eventually(lambda: kube.get(configmaps, "podinfo-ui", "podinfo")["data"]
                ["PODINFO_UI_MESSAGE"] == message, "the new greeting in the cluster", 90)
     note("ConfigMap podinfo/podinfo-ui now says: " +
          kube.get(configmaps, "podinfo-ui", "podinfo")["data"]["PODINFO_UI_MESSAGE"])
-    if notify is not None:
-        say("The fleet's Alert reported the rollout to the team's webhook")
-        notify.show_alert(sha or wc.head)
+    say("The fleet's Alert reported the rollout to the team's webhook")
+    notify.show_alert(sha or wc.head)
 
     # --- an image -----------------------------------------------------------------------------
     patches = [int(t.split(".")[2]) for t in registry.tags("afflux/podinfo")
@@ -354,10 +351,6 @@ def steps(info: Any, scratch: Path) -> None:
         kubectl("-n", "podinfo", "get", "pods", "-o", "wide")
     afflux("check", "--components-extra=image-reflector-controller,image-automation-controller")
 
-    if REAL:
-        note("(on the real node the demo ends here: the Helm and notification parts need the "
-             "chart repository and the webhook endpoint, which listen on loopback)")
-        return
     helm_releases(info, kube, clone, push)
 
 
@@ -397,6 +390,18 @@ def publish_charts(info: Any, scratch: Path) -> None:
     for version in HELM_VERSIONS:
         helm("push", str(info.charts_dir / f"hello-{version}.tgz"), f"oci://{info.registry}/charts",
              "--ca-file", str(info.ca_file))
+    if REAL:
+        from afflux.cli.devenv._afflux_image import shell_image
+        from afflux.cli.devenv._images import push as push_image
+
+        image = shell_image(log=lambda *_: None)
+        refs = [f"{info.registry}/afflux/{name}:{version}" for name in ("hello", "hello-check")
+                for version in HELM_VERSIONS]
+        for ref in refs:
+            push_image(image, ref, ca_file=info.ca_file, username=info.registry_username,
+                       password=info.registry_password)
+        note("the chart's images on the real node (ghcr.io/afflux/hello, hello-check: a Debian "
+             f"shell) pushed as {', '.join(r.split('/', 1)[1] for r in refs)}")
 
 
 def helm_releases(info: Any, kube: Any, clone: Callable[[], Any],
@@ -481,15 +486,18 @@ def helm_releases(info: Any, kube: Any, clone: Callable[[], Any],
     afflux("get", "helmreleases", "-A", check=False)
 
 
-def notifications(kube: Any) -> Any:
+def notifications(kube: Any, info: Any) -> Any:
     """The local endpoint the fleet's Alert posts to and the Secrets the fleet's Provider and
-    Receiver use (hack/demo_notify.py)."""
+    Receiver use (hack/demo_notify.py); with a real node, on the node's address."""
+    import urllib.parse
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from demo_notify import Notifications
 
     say("Notifications: a local endpoint for the fleet's Alert, and the Secrets of its "
         "Provider and Receiver")
-    notify = Notifications(STATE, note, eventually)
+    host = urllib.parse.urlsplit(info.git_https).hostname or "127.0.0.1"
+    notify = Notifications(STATE, note, eventually, host=host, in_cluster=REAL)
     notify.prepare(kube)
     return notify
 

@@ -3,9 +3,13 @@
 - `Notifications.prepare(kube)`, before the bootstrap: a local endpoint that records what
   the fleet's Alert sends (examples/fleet/notifications), and the two Secrets that are not
   in Git: `alerts-webhook` (the endpoint's URL) and `webhook-token` (the Receiver's token);
+  the endpoint listens on `host`: loopback, or with a real node its address (notification-
+  controller then runs in a Pod, which reaches the node's address and not loopback);
 - `Notifications.push_webhook(sha)`, after a `git push`: what GitHub sends for a push, signed
   with the token, to the Receiver's `status.webhookPath` on notification-controller's
-  receiver port: the GitRepository fetches at once, and the Kustomizations apply the commit;
+  receiver port (the local operator's, or with a real node the `webhook-receiver` Service's
+  cluster IP, which this machine reaches through kube-proxy): the GitRepository fetches at
+  once, and the Kustomizations apply the commit;
 - `Notifications.show_alert(sha)`: waits for the Alert's event that says the commit was
   applied, and prints it as it arrived.
 """
@@ -28,8 +32,11 @@ NAMESPACE = "flux-system"
 
 class Notifications:
     def __init__(self, state: Path, note: Callable[[str], None],
-                 eventually: Callable[..., Any]) -> None:
+                 eventually: Callable[..., Any], host: str = "127.0.0.1",
+                 in_cluster: bool = False) -> None:
         self.state = state
+        self.host = host
+        self.in_cluster = in_cluster
         self.note = note
         self.eventually = eventually
         self.token = secrets.token_hex(20)
@@ -50,7 +57,7 @@ class Notifications:
             def log_message(self, *_: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -66,30 +73,40 @@ class Notifications:
         kube.apply(namespaces, {"apiVersion": "v1", "kind": "Namespace",
                                 "metadata": {"name": NAMESPACE}}, field_manager="afflux-demo")
         port = self.server.server_address[1]
-        for name, data in (("alerts-webhook", {"address": f"http://127.0.0.1:{port}/alerts"}),
+        for name, data in (("alerts-webhook", {"address": f"http://{self.host}:{port}/alerts"}),
                            ("webhook-token", {"token": self.token})):
             kube.apply(secrets_, {"apiVersion": "v1", "kind": "Secret",
                                   "metadata": {"name": name, "namespace": NAMESPACE},
                                   "stringData": data}, field_manager="afflux-demo")
-        self.note(f"alerts go to a local endpoint (http://127.0.0.1:{port}/alerts, Secret "
+        self.note(f"alerts go to a local endpoint (http://{self.host}:{port}/alerts, Secret "
                   "alerts-webhook); the Receiver's token is in Secret webhook-token")
 
-    def _receiver_url(self, kube: Any) -> str:
-        from afflux.api import Receiver
-        from afflux.cli._kube import resource_of
+    def _receiver_base(self, kube: Any) -> str:
+        from afflux.cli._kube import ResourceType
         from afflux.cli.devenv._env import DevEnvironment
 
+        if self.in_cluster:
+            services = ResourceType("", "v1", "Service", "services")
+            svc = kube.get(services, "webhook-receiver", NAMESPACE)
+            return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
         record = (DevEnvironment(self.state).load().get("operators") or {}).get(
             "notification-controller") or {}
         port = int(record.get("receiver_port") or 0)
         if not port:
             raise RuntimeError("notification-controller's receiver port is not in the dev "
                                "environment's state")
+        return f"http://127.0.0.1:{port}"
+
+    def _receiver_url(self, kube: Any) -> str:
+        from afflux.api import Receiver
+        from afflux.cli._kube import resource_of
+
+        base = self._receiver_base(kube)
 
         def path() -> str | None:
             status = kube.get(resource_of(Receiver), "fleet", NAMESPACE).get("status") or {}
             return status.get("webhookPath")
-        return f"http://127.0.0.1:{port}" + self.eventually(path, "Receiver fleet's webhookPath")
+        return base + self.eventually(path, "Receiver fleet's webhookPath")
 
     def push_webhook(self, kube: Any, sha: str) -> None:
         url = self._receiver_url(kube)

@@ -243,6 +243,21 @@ def afflux_image(log=print) -> spec.Image:
     )
 
 
+def shell_image(log=print) -> spec.Image:
+    """Debian's base of the afflux image alone (a shell and coreutils, no afflux), running
+    as an unprivileged user: the demo chart's `hello` and `hello-check` on a real node. Its
+    one layer is the afflux image's first, so a node that runs the operators has it."""
+    return spec.assemble(
+        spec.ImageSpec(
+            cmd=["sleep", "infinity"],
+            env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+            user=f"{USER_ID}:{USER_ID}",
+            labels={"org.opencontainers.image.title": "afflux shell"},
+        ),
+        [base_layer(log)],
+    )
+
+
 def version() -> str:
     import tomllib
 

@@ -9,7 +9,8 @@ command that started them:
                   an empty repository `fleet` to bootstrap from
     registry/     the OCI registry (TLS from the dev CA, htpasswd auth; `Registry`)
     charts/       a Helm chart repository: static files (index.yaml, *.tgz) served over
-                  plain HTTP on loopback, for HelmRepositories (`charts_dir`, `charts_url`)
+                  plain HTTP on loopback (the node's address with a real node), for
+                  HelmRepositories (`charts_dir`, `charts_url`)
     logs/         one log per operator: `<controller>.log` (what `afflux logs` reads)
     operators/    the operators' storage (source-controller artifacts, image tag store)
     dev.json      pids, ports and credentials of the above, so another process can find
@@ -179,7 +180,8 @@ class DevEnvironment:
             registry_username=reg["username"],
             registry_password=reg["password"],
             logs=self.logs,
-            charts_url=(f"http://127.0.0.1:{state['charts']['port']}"
+            charts_url=(f"http://{(state.get('charts') or {}).get('host', '127.0.0.1')}:"
+                        f"{state['charts']['port']}"
                         if (state.get("charts") or {}).get("port") else ""),
             charts_dir=self.root / "charts",
         )
@@ -287,27 +289,28 @@ class DevEnvironment:
                 "password": password, "host": self.host}
 
     def _charts_up(self, rec: dict[str, Any]) -> dict[str, Any]:
-        """The chart repository: Python's static file server on loopback (a Helm repository
-        is nothing but index.yaml and the packages it lists)."""
-        pid = int(rec.get("pid") or 0)
-        if pid_alive(pid) and port_open("127.0.0.1", int(rec.get("port") or 0)):
-            self.log(f"✔ chart repository: http://127.0.0.1:{rec['port']} (already running)")
+        """The chart repository: Python's static file server (a Helm repository is nothing
+        but index.yaml and the packages it lists) on `host` (the real node's address, which
+        its Pods reach, or loopback)."""
+        pid, host = int(rec.get("pid") or 0), self.host
+        if pid_alive(pid) and rec.get("host", "127.0.0.1") == host and port_open(
+                host, int(rec.get("port") or 0)):
+            self.log(f"✔ chart repository: http://{host}:{rec['port']} (already running)")
             return rec
         root = self.root / "charts"
         root.mkdir(parents=True, exist_ok=True)
         if not (root / "index.yaml").exists():
             (root / "index.yaml").write_text("apiVersion: v1\nentries: {}\n")
         port = int(rec.get("port") or 0)
-        if not port or port_open("127.0.0.1", port):
+        if not port or port_open(host, port):
             port = free_port()
         proc = ManagedProcess("charts", [self.python, "-m", "http.server", str(port),
-                                         "--bind", "127.0.0.1", "--directory", str(root)],
+                                         "--bind", host, "--directory", str(root)],
                               self.logs / "charts.log", persistent=True)
         proc.start()
-        proc.wait_until(lambda: port_open("127.0.0.1", port), f"serving on 127.0.0.1:{port}",
-                        timeout=30)
-        self.log(f"✚ chart repository: http://127.0.0.1:{port} (started)")
-        return {"pid": proc.pid, "port": port}
+        proc.wait_until(lambda: port_open(host, port), f"serving on {host}:{port}", timeout=30)
+        self.log(f"✚ chart repository: http://{host}:{port} (started)")
+        return {"pid": proc.pid, "port": port, "host": host}
 
     def create_repo(self, name: str) -> Path:
         """An empty bare repository `name` on the Git server (kept when it exists)."""

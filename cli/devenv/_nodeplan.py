@@ -65,6 +65,25 @@ def node_id(state_dir: str) -> str:
     return hashlib.sha256(state_dir.encode()).hexdigest()[:8]
 
 
+#: The longest path a unix socket may have (sun_path is 108 bytes with its NUL).
+SOCKET_PATH_MAX = 107
+#: The longest socket the kubelet makes under its root directory: its pod-resources
+#: listener, a temporary name of up to 10 digits before the rename.
+KUBELET_LONGEST_SOCKET = "pod-resources/0123456789"
+
+
+def socket_room_problem(kubelet_root: str) -> str | None:
+    """Why the kubelet cannot listen under `kubelet_root` (its sockets' paths would be too
+    long: it exits with "bind: invalid argument"), or None."""
+    longest = f"{kubelet_root.rstrip('/')}/{KUBELET_LONGEST_SOCKET}"
+    if len(longest.encode()) <= SOCKET_PATH_MAX:
+        return None
+    excess = len(longest.encode()) - SOCKET_PATH_MAX
+    return (f"the state directory's path is too long for the kubelet's unix sockets "
+            f"({longest!r} is {len(longest.encode())} bytes, at most {SOCKET_PATH_MAX}): use a "
+            f"state directory at least {excess} bytes shorter")
+
+
 def pick_network(state_dir: str, routes: Iterable[str]) -> NodeNetwork:
     """The first 10.x.0.0/24 in the node range that no existing route overlaps.
 

@@ -148,6 +148,9 @@ class RealNode:
         problems = missing_prerequisites()
         if problems:
             raise NodeError("the real node cannot start on this machine:\n  " + "\n  ".join(problems))
+        too_long = plan.socket_room_problem(str(self.dir / "kubelet"))
+        if too_long:
+            raise NodeError(f"the real node cannot start here: {too_long}")
         self._claim()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)

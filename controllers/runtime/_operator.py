@@ -41,8 +41,11 @@ from typing import Any
 
 import kopf
 
+from afflux.api._legacy import CONVERSION_SERVICE
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
+from afflux.api.conversion import CONVERTIBLE
 
+from ._convcert import CertificateKeeper, manager_name
 from ._conversion import ConversionServer
 from ._events import EventRecorder
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
@@ -306,8 +309,18 @@ class Operator:
     def _conversion_server(self) -> ConversionServer:
         """The conversion webhook of the registered kinds that have old versions."""
         kinds = [(r.group, r.kind) for r in self._schedulers]
+        keeper = None
+        converted = [r for r in self._schedulers if (r.group, r.kind) in CONVERTIBLE]
+        if self.options.conversion_cert_secret and not self.options.conversion_cert_dir \
+                and converted:
+            keeper = CertificateKeeper(
+                self.kube, namespace=self.options.namespace,
+                secret=self.options.conversion_cert_secret,
+                service=CONVERSION_SERVICE[converted[0].kind],
+                crds=[f"{r.plural}.{r.group}" for r in converted],
+                manager=manager_name(self.name))
         return ConversionServer(kinds, self.options.conversion_addr,
-                                self.options.conversion_cert_dir)
+                                self.options.conversion_cert_dir, keeper)
 
     def _task_ended(self, name: str, task: asyncio.Task[None]) -> OperatorFailed:
         """Record that a supervised task ended (it never should) and say why."""

@@ -114,6 +114,7 @@ class Options:
     insecure_kubeconfig_tls: bool = False
     conversion_addr: str = "0"
     conversion_cert_dir: str | None = None
+    conversion_cert_secret: str | None = None
     extra: argparse.Namespace = field(default_factory=argparse.Namespace)
     #: (level, message) of the Flux flags given that afflux does not act on
     notes: tuple[tuple[str, str], ...] = ()
@@ -178,6 +179,12 @@ def _conversion_flags(p: argparse.ArgumentParser) -> None:
                         "with old API versions (e.g. :9443); 0 (the default) turns it off")
     p.add_argument("--conversion-cert-dir", default=None,
                    help="directory with tls.crt and tls.key for the conversion webhook")
+    p.add_argument("--conversion-cert-secret", default=None, metavar="NAME",
+                   help="in-cluster: keep the conversion webhook's CA and certificate in "
+                        "Secret NAME of --namespace (made and renewed here) and the CA in "
+                        "the caBundle of this operator's CRDs whose webhook names its "
+                        "Service; not used when --conversion-cert-dir is given (a local "
+                        "launcher's certificate wins over the Deployment's flag)")
 
 
 _COMMON = frozenset(Options.__dataclass_fields__) - {"name", "extra", "notes"}

@@ -7,6 +7,10 @@ containerd trusts, holding podinfo built from source.
   address, so Pods and the host reach it alike) and `.podinfo` (the image reference).
   Its kwok node is tainted: Pods without a toleration run on the real node.
 
+- `real_node_free` (function): the machine's one real node free for a test that starts its
+  own (`afflux dev up --real-node`): the session's real cluster, if it runs, is stopped for
+  the test and started again after it.
+
 Only one real node can run on a machine at a time (kube-proxy's chains are global), so
 the session owns it. It needs root; a missing piece fails with what to install (never a
 skip). When a start-up fails, the error carries the last lines of the component's log.
@@ -26,6 +30,10 @@ from .fixtures_cluster import Cluster
 
 PODINFO_REPO = "afflux/podinfo"
 PODINFO_TAG = "6.9.2"
+
+
+#: The session's real cluster while it is up (for `real_node_free`).
+_RUNNING: list[RealCluster] = []
 
 
 class RealCluster(Cluster):
@@ -70,8 +78,23 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
         podinfo = f"{registry.host}/{PODINFO_REPO}:{PODINFO_TAG}"
         push(podinfo_image(), podinfo, ca_file=Path(registry.ca_cert),
              username=registry.username, password=registry.password)
-        yield RealCluster(local, registry, podinfo)
+        cluster = RealCluster(local, registry, podinfo)
+        _RUNNING.append(cluster)
+        yield cluster
     finally:
+        _RUNNING.clear()
         if registry is not None:
             registry.stop()
         local.down(quiet=True)
+
+
+@pytest.fixture
+def real_node_free() -> Iterator[None]:
+    paused = [c for c in _RUNNING if c.local.running()]
+    for cluster in paused:
+        cluster.local.down(quiet=True)
+    try:
+        yield
+    finally:
+        for cluster in paused:
+            cluster.local.up(timeout=300)

@@ -18,24 +18,9 @@ from afflux.cli.devenv import TARGETS_FILE
 from afflux.cli.devenv._env import OPERATOR_MODULES, DevEnvironment
 from afflux.cli.devenv._procs import pid_alive
 from harness.fixtures_cluster import REPO
+from harness.processes import processes_mentioning
 
 pytestmark = pytest.mark.integration
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """`pid: command line` of every live process whose command line holds `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append(f"{entry.name}: {cmd[:200]}")
-    return found
 
 
 def afflux(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

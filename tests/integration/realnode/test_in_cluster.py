@@ -4,7 +4,11 @@ pushed to the registry the node trusts) whose Pods run on the real node, and the
 reconcile the repository: a commit adds an app, and the in-cluster kustomize-controller
 applies it (fetching the artifact from source-controller's Service by its DNS name), and
 its Deployment is served by a real Pod. `afflux check` finds the operators as Deployments
-and `afflux logs` reads their Pods' logs. Then the operators upgrade themselves: a commit
+and `afflux logs` reads their Pods' logs. The removed API versions work in-cluster: a
+GitRepository, a Kustomization and a HelmRelease applied in v1beta2 / v2beta1 go through the
+conversion webhooks of source-, kustomize- and helm-controller behind their Services (each
+operator made its certificate Secret and put its CA in its CRD's caBundle), are reconciled,
+and read back in v1 / v2 and in the old versions. Then the operators upgrade themselves: a commit
 that changes their image tag in the repository is applied by kustomize-controller to every
 operator's Deployment (its own too), and the new Pods take over.
 
@@ -166,6 +170,117 @@ def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
     assert logs.returncode == 0, logs.stderr
     assert "source-controller" in logs.stdout and "kustomize-controller" in logs.stdout
     assert node_git.password not in logs.stdout
+
+
+LEGACY_FILES = {
+    "legacy/app/cm.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy-cm\n"
+                           "  namespace: demo\ndata:\n  a: b\n"),
+    "legacy/charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    "legacy/charts/app/values.yaml": "color: blue\n",
+    "legacy/charts/app/values-prod.yaml": "color: red\n",
+    "legacy/charts/app/templates/cm.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n"
+        "data:\n  color: {{ .Values.color | quote }}\n"),
+}
+CONVERTED_CRDS = {
+    "gitrepositories.source.toolkit.fluxcd.io": "source-controller",
+    "kustomizations.kustomize.toolkit.fluxcd.io": "kustomize-controller",
+    "helmreleases.helm.toolkit.fluxcd.io": "helm-controller",
+}
+
+
+def get_json(cluster: RealCluster, *args: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("-n", "flux-system", "get", *args, "-o", "json").stdout)
+
+
+def ready_status(cluster: RealCluster, resource: str, name: str) -> dict[str, Any]:
+    body = get_json(cluster, resource, name)
+    ready = [c for c in (body.get("status") or {}).get("conditions") or []
+             if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True", body.get("status")
+    return body
+
+
+def test_old_api_versions_are_served_in_cluster_by_the_operators_conversion_webhooks(
+        real_cluster: RealCluster, node_git: GitHTTPServer, fleet: str) -> None:
+    # each owning operator made its certificate and put its CA in its CRD (no URL anywhere)
+    for crd, operator in CONVERTED_CRDS.items():
+        body = json.loads(real_cluster.kubectl("get", "crd", crd, "-o", "json").stdout)
+        config = body["spec"]["conversion"]["webhook"]["clientConfig"]
+        assert "url" not in config, config
+        assert config["service"]["name"] == operator, config
+        secret = get_json(real_cluster, "secret", f"{operator}-conversion-cert")
+        assert config.get("caBundle") == secret["data"]["ca.crt"], crd
+
+    sha = git_push_files(fleet, LEGACY_FILES, branch="main", message="legacy app and chart",
+                         auth=GitAuth.for_server(node_git))
+    patch = {"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": "legacy-cm", "namespace": "demo"},
+             "data": {"patched": "yes"}}
+    old = [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "GitRepository",
+         "metadata": {"name": "legacy", "namespace": "flux-system"},
+         "spec": {"url": fleet, "interval": "10m", "ref": {"branch": "main"},
+                  "gitImplementation": "go-git", "secretRef": {"name": "flux-system"}}},
+        {"apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2", "kind": "Kustomization",
+         "metadata": {"name": "legacy", "namespace": "flux-system"},
+         "spec": {"interval": "10m", "path": "./legacy/app", "prune": True,
+                  "validation": "client", "patchesStrategicMerge": [patch],
+                  "sourceRef": {"kind": "GitRepository", "name": "legacy"}}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2beta1", "kind": "HelmRelease",
+         "metadata": {"name": "legacy", "namespace": "flux-system"},
+         "spec": {"interval": "10m", "chart": {"spec": {
+             "chart": "./legacy/charts/app",
+             "valuesFile": "legacy/charts/app/values-prod.yaml",
+             "sourceRef": {"kind": "GitRepository", "name": "legacy"}}}}},
+    ]
+    applied = real_cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(old))
+    assert "deprecated" in applied.stderr
+
+    # stored as the current versions, converted by the webhooks
+    git = get_json(real_cluster, "gitrepositories.v1.source.toolkit.fluxcd.io", "legacy")
+    assert git["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+    assert "gitImplementation" not in git["spec"]
+    ks = get_json(real_cluster, "kustomizations.v1.kustomize.toolkit.fluxcd.io", "legacy")
+    assert ks["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+    assert "validation" not in ks["spec"] and "patchesStrategicMerge" not in ks["spec"]
+    assert "name: legacy-cm" in ks["spec"]["patches"][0]["patch"]
+    hr = get_json(real_cluster, "helmreleases.v2.helm.toolkit.fluxcd.io", "legacy")
+    assert hr["spec"]["chart"]["spec"]["valuesFiles"] == ["legacy/charts/app/values-prod.yaml"]
+
+    # reconciled by the operators in the cluster
+    def applied_at_commit() -> dict[str, Any]:
+        body = ready_status(real_cluster, "kustomizations.v1.kustomize.toolkit.fluxcd.io",
+                            "legacy")
+        assert body["status"]["lastAppliedRevision"] == f"main@sha1:{sha}", body["status"]
+        return body
+
+    done = eventually(applied_at_commit, START, message=f"Kustomization legacy applied\n"
+                      f"{real_cluster.diagnose('flux-system')}")
+    cm = json.loads(real_cluster.kubectl("-n", "demo", "get", "configmap", "legacy-cm", "-o",
+                                         "json").stdout)
+    assert cm["data"] == {"a": "b", "patched": "yes"}
+    eventually(lambda: ready_status(real_cluster, "helmreleases.v2.helm.toolkit.fluxcd.io",
+                                    "legacy"),
+               START, message=f"HelmRelease legacy released\n"
+               f"{real_cluster.diagnose('flux-system')}")
+    released = get_json(real_cluster, "configmap", "legacy-cm")  # the chart's, in flux-system
+    assert released["data"] == {"color": "red"}  # valuesFile kept by the conversion
+
+    # and read back in the old versions, converted on the way out
+    old_ks = get_json(real_cluster, "kustomizations.v1beta2.kustomize.toolkit.fluxcd.io",
+                      "legacy")
+    assert old_ks["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1beta2"
+    assert old_ks["status"]["lastAppliedRevision"] == done["status"]["lastAppliedRevision"]
+    old_git = get_json(real_cluster, "gitrepositories.v1beta2.source.toolkit.fluxcd.io",
+                       "legacy")
+    assert old_git["apiVersion"] == "source.toolkit.fluxcd.io/v1beta2"
+    old_hr = get_json(real_cluster, "helmreleases.v2beta1.helm.toolkit.fluxcd.io", "legacy")
+    assert old_hr["apiVersion"] == "helm.toolkit.fluxcd.io/v2beta1"
+    real_cluster.kubectl("-n", "flux-system", "delete", "helmreleases.v2.helm.toolkit.fluxcd.io,"
+                         "kustomizations.v1.kustomize.toolkit.fluxcd.io,"
+                         "gitrepositories.v1.source.toolkit.fluxcd.io", "legacy",
+                         "--timeout=120s")
 
 
 def test_a_commit_that_changes_the_image_tag_upgrades_the_operators(

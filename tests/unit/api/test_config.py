@@ -57,8 +57,10 @@ def test_default_has_everything_once() -> None:
         "ServiceAccount": 6,
         "ClusterRole": 6,
         "ClusterRoleBinding": 6,
+        "Role": 1,  # source-controller's conversion certificate Secret
+        "RoleBinding": 1,
         "Deployment": 6,
-        "Service": 3,
+        "Service": 5,
     }
     assert objects("Namespace").keys() == {"flux-system"}
 
@@ -95,7 +97,7 @@ def test_source_controller_storage_flags() -> None:
     container = objects("Deployment")["source-controller"]["spec"]["template"]["spec"][
         "containers"
     ][0]
-    assert container["args"][4:] == [
+    assert container["args"][4:7] == [
         "--storage-path=/data",
         "--storage-addr=:9090",
         "--storage-adv-addr=source-controller.$(RUNTIME_NAMESPACE).svc.cluster.local.",
@@ -115,7 +117,7 @@ def test_services_reach_their_pods(service: str, deployment: str, port: int) -> 
     svc = objects("Service")[service]
     pod = objects("Deployment")[deployment]["spec"]["template"]
     assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-    (svc_port,) = svc["spec"]["ports"]
+    (svc_port,) = [p for p in svc["spec"]["ports"] if p["name"] != "conversion"]
     assert svc_port["port"] == 80
     ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
     assert ports[svc_port["targetPort"]] == port
@@ -135,7 +137,8 @@ def test_each_operator_is_bound_to_its_role(name: str, module: str) -> None:
     assert f"afflux-{name}" in objects("ClusterRole")
 
 
-def allowed(role: dict[str, Any], group: str, resource: str, verb: str) -> bool:
+def allowed(role: dict[str, Any], group: str, resource: str, verb: str,
+            name: str | None = None) -> bool:
     for rule in role["rules"]:
         if "resources" not in rule:
             continue
@@ -143,9 +146,47 @@ def allowed(role: dict[str, Any], group: str, resource: str, verb: str) -> bool:
             {group, "*"} & set(rule["apiGroups"])
             and {resource, "*"} & set(rule["resources"])
             and {verb, "*"} & set(rule["verbs"])
+            and (not rule.get("resourceNames") or name in rule["resourceNames"])
         ):
             return True
     return False
+
+
+CONVERTED = [(c["metadata"]["name"], c) for c in DEFAULT if c["kind"] == "CustomResourceDefinition"
+             and "conversion" in c["spec"]]
+
+
+@pytest.mark.parametrize("crd", [c for _, c in CONVERTED], ids=[n for n, _ in CONVERTED])
+def test_a_converted_kind_reaches_its_operators_webhook_which_keeps_its_certificate(
+        crd: dict[str, Any]) -> None:
+    """CRD -> Service (port 9443) -> the owning operator's `conversion` container port, which
+    --conversion-addr serves; the operator may keep its Secret and patch the CRD's caBundle."""
+    config = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+    assert "url" not in config and "caBundle" not in config  # the operator sets the caBundle
+    ref = config["service"]
+    assert (ref["namespace"], ref["path"], ref["port"]) == ("flux-system", "/convert", 9443)
+    svc = objects("Service")[ref["name"]]
+    (port,) = [p for p in svc["spec"]["ports"] if p["port"] == 9443]
+    (deployment,) = [d for d in objects("Deployment").values()
+                     if svc["spec"]["selector"].items()
+                     <= d["spec"]["template"]["metadata"]["labels"].items()]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"name": port["targetPort"], "containerPort": 9443, "protocol": "TCP"} \
+        in container["ports"]
+    operator = deployment["metadata"]["name"]
+    secret = f"{operator}-conversion-cert"
+    assert "--conversion-addr=:9443" in container["args"]
+    assert f"--conversion-cert-secret={secret}" in container["args"]
+    cluster_role = objects("ClusterRole")[f"afflux-{operator}"]
+    for verb in ("get", "patch"):
+        assert allowed(cluster_role, "apiextensions.k8s.io", "customresourcedefinitions", verb,
+                       crd["metadata"]["name"])
+    roles = [cluster_role, *(objects("Role")[b["roleRef"]["name"]]
+                             for b in objects("RoleBinding").values()
+                             if {"kind": "ServiceAccount", "name": operator,
+                                 "namespace": "flux-system"} in b["subjects"])]
+    for verb in ("get", "create", "update"):
+        assert any(allowed(r, "", "secrets", verb, secret) for r in roles), verb
 
 
 OWN = {

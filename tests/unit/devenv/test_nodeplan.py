@@ -245,3 +245,21 @@ def test_links_of(prefixes, expected) -> None:
 def test_bridge_ports() -> None:
     assert plan.bridge_ports(LINKS, "afx12345678") == ["veth1"]
     assert plan.bridge_ports("", "afx12345678") == []
+
+
+@pytest.mark.parametrize(
+    ("root", "fits"),
+    [
+        pytest.param("/work/repo/.local/cluster/node/kubelet", True, id="checkout-state-dir"),
+        pytest.param("/" + "d" * 81, True, id="at-the-limit"),
+        pytest.param("/" + "d" * 82, False, id="one-byte-over"),
+        pytest.param("/tmp/pytest-of-root/pytest-372/test_dev_up_real_node_serves_f0/dev/"
+                     "cluster/node/kubelet", False, id="deep-test-directory"),
+    ],
+)
+def test_socket_room_problem(root: str, fits: bool) -> None:
+    problem = plan.socket_room_problem(root)
+    assert (problem is None) == fits
+    if problem:
+        assert "too long for the kubelet's unix sockets" in problem
+        assert "shorter" in problem
