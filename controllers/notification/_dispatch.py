@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from afflux.api._registry import kind_for
@@ -253,7 +254,10 @@ class Dispatcher:
         notification = notification_for(event, alert)
         try:
             resolved = await resolve_provider(self.kube, provider)
-            request = build_request(resolved.config, notification)
+            alert_meta = alert.get("metadata") or {}
+            config = replace(resolved.config, alert=(namespace, alert_name,
+                                                     str(alert_meta.get("uid") or "")))
+            request = build_request(config, notification)
         except SkipEvent:
             return
         except ConfigError as err:

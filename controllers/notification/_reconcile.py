@@ -5,7 +5,7 @@ Ready, with Flux's reasons.
 | -------- | -------------------------------------------- | -------------------------------------------- |
 | Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type, commitStatusExpr; retried: missing Secret), DeliveryFailed (the last delivery failed after its retries) |
 | Alert    | Succeeded, "Initialized"                      | ValidationFailed (stalled: invalid regex), AccessDenied (cross-namespace source with --no-cross-namespace-refs), DependencyNotReady (Provider missing or not Ready) |
-| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type, resourceFilter) |
+| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type), InvalidCELExpression (stalled: resourceFilter, resources[].filter or an oidcProviders variable or validation that does not compile) |
 
 No message ever carries a secret value.
 """
@@ -30,9 +30,10 @@ from afflux.controllers.runtime import (
 )
 
 from ._alerts import InvalidRegex, compile_patterns
-from ._commitstatus import COMMIT_STATUS_BUILDERS
+from ._cel import CELError, compile_expression
 from ._config import SecretNotFound, read_secret, resolve_provider
-from ._providers import BUILDERS, UNSUPPORTED, ConfigError, SkipEvent, build_request
+from ._oidc import compile_rules
+from ._providers import UNSUPPORTED, ConfigError, SkipEvent, all_builders, build_request
 from ._receivers import SUPPORTED as RECEIVER_TYPES
 from ._receivers import UNSUPPORTED as RECEIVER_UNSUPPORTED
 
@@ -53,6 +54,8 @@ RECEIVERS = Resource(GROUP, "v1", "Receiver", "receivers")
 
 VALIDATION_FAILED = "ValidationFailed"
 TOKEN_NOT_FOUND = "TokenNotFound"
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"
+OIDC_TYPE = "generic-oidc"
 DELIVERY_FAILED = "DeliveryFailed"
 INITIALIZED = "Initialized"
 SECRET_RETRY = 30.0
@@ -85,8 +88,8 @@ def _key(ctx: ReconcileContext[Any]) -> tuple[str, str]:
 def provider_reconciler(services: Services) -> Reconciler[Any]:
     async def validate(ctx: ReconcileContext[Any]) -> None:
         type_ = str(ctx.obj.spec.get("type") or "")
-        if type_ not in BUILDERS and type_ not in COMMIT_STATUS_BUILDERS:
-            supported = ", ".join(sorted({*BUILDERS, *COMMIT_STATUS_BUILDERS}))
+        if type_ not in all_builders():
+            supported = ", ".join(sorted(all_builders()))
             why = f" ({UNSUPPORTED[type_]})" if type_ in UNSUPPORTED else ""
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
                                 f"by afflux yet{why}: use one of {supported}")
@@ -142,7 +145,13 @@ def alert_reconciler(services: Services) -> Reconciler[Any]:
 
 
 async def receiver_token(kube: KubeClient, receiver: Receiver) -> str:
-    """The Receiver's token; `SecretNotFound`/`ConfigError` if missing."""
+    """The Receiver's token ('' for generic-oidc, which has none); `SecretNotFound`/
+    `ConfigError` if missing."""
+    if receiver.spec.type == OIDC_TYPE:
+        return ""
+    if receiver.spec.secret_ref is None or not receiver.spec.secret_ref.name:
+        raise ConfigError("spec.secretRef is required for a Receiver of type "
+                          f"{receiver.spec.type}: name a Secret with a 'token' key")
     name = receiver.spec.secret_ref.name
     data = await read_secret(kube, receiver.namespace or "", name, "secretRef.name")
     token = data.get("token", "")
@@ -151,17 +160,43 @@ async def receiver_token(kube: KubeClient, receiver: Receiver) -> str:
     return token
 
 
+def filter_variables(receiver: Receiver) -> tuple[str, ...]:
+    """What a Receiver's resource filters may use: res and req, and claims for generic-oidc."""
+    return ("res", "req", "claims") if receiver.spec.type == OIDC_TYPE else ("res", "req")
+
+
+def compile_receiver_cel(receiver: Receiver) -> None:
+    """`CELError` naming the field of the first expression that does not compile."""
+    variables = filter_variables(receiver)
+    if receiver.spec.resource_filter:
+        try:
+            compile_expression(receiver.spec.resource_filter, variables)
+        except CELError as err:
+            raise CELError(f"spec.resourceFilter: {err}") from None
+    for i, ref in enumerate(receiver.spec.resources):
+        if ref.filter:
+            try:
+                compile_expression(ref.filter, variables)
+            except CELError as err:
+                raise CELError(f"spec.resources[{i}].filter: {err}") from None
+    for i, provider in enumerate(receiver.to_dict()["spec"].get("oidcProviders") or ()):
+        compile_rules(provider, f"spec.oidcProviders[{i}]")
+
+
 def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
     async def validate(ctx: ReconcileContext[Receiver]) -> None:
         receiver = ctx.obj
-        if receiver.spec.type not in RECEIVER_TYPES:
+        if receiver.spec.type not in RECEIVER_TYPES and receiver.spec.type != OIDC_TYPE:
             why = RECEIVER_UNSUPPORTED.get(receiver.spec.type)
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
                                 "supported by afflux yet" + (f" ({why})" if why else "")
-                                + ": use one of " + ", ".join(sorted(RECEIVER_TYPES)))
-        if receiver.spec.resource_filter:
-            raise StallingError(VALIDATION_FAILED, "spec.resourceFilter (CEL) is not supported "
-                                "by afflux yet: remove it, or narrow spec.resources instead")
+                                + ": use one of " + ", ".join(sorted({*RECEIVER_TYPES,
+                                                                      OIDC_TYPE})))
+        try:
+            compile_receiver_cel(receiver)
+        except CELError as err:
+            raise StallingError(INVALID_CEL_EXPRESSION, f"invalid CEL expression in {err}"
+                                ) from None
         try:
             token = await receiver_token(ctx.kube, receiver)
         except ConfigError as err:

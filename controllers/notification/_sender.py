@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
@@ -82,15 +83,21 @@ async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
         if request.unless is not None and await _unchanged(session, request, ssl_context, proxy):
             return UNCHANGED
+        method, url = request.method, request.url
+        if request.upsert is not None:
+            existing = await _existing(session, request, ssl_context, proxy)
+            if existing is not None:
+                method = request.upsert.edit_method
+                url = request.upsert.edit_url.replace("{id}", quote(existing, safe=""))
         async with session.request(
-            request.method, request.url, data=request.body, headers=dict(request.headers),
+            method, url, data=request.body, headers=dict(request.headers),
             ssl=ssl_context, proxy=proxy.address if proxy else None,
             proxy_auth=proxy.auth() if proxy else None, allow_redirects=False,
         ) as response:
             text = (await response.content.read(2048)).decode(errors="replace")
             if response.status >= 300:
                 raise DeliveryError(
-                    f"{request.method} {request.url} answered {response.status}: {text.strip()}",
+                    f"{method} {url} answered {response.status}: {text.strip()}",
                     status=response.status, retryable=response.status in RETRYABLE)
             failure = answer_failure(request, text)
             if failure:
@@ -116,6 +123,30 @@ async def _unchanged(session: aiohttp.ClientSession, request: OutgoingRequest,
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return False
     return request.unless.holds(answer)
+
+
+async def _existing(session: aiohttp.ClientSession, request: OutgoingRequest,
+                    ssl_context: ssl.SSLContext | bool, proxy: ProxyConfig | None) -> str | None:
+    """The id of the entry `request.upsert` updates (None: create one). Unlike `_unchanged`,
+    a failed look-up fails the delivery (it is retried): posting anyway would duplicate."""
+    assert request.upsert is not None
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+    async with session.get(request.upsert.list_url, headers=headers, ssl=ssl_context,
+                           proxy=proxy.address if proxy else None,
+                           proxy_auth=proxy.auth() if proxy else None,
+                           allow_redirects=False) as response:
+        text = await response.content.read(MAX_ANSWER)
+        if response.status != 200:
+            raise DeliveryError(f"GET {request.upsert.list_url} answered {response.status}: "
+                                f"{text[:2048].decode(errors='replace').strip()}",
+                                status=response.status,
+                                retryable=response.status in RETRYABLE)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise DeliveryError(f"GET {request.upsert.list_url}: the answer is not JSON",
+                            retryable=False) from None
+    return request.upsert.existing(answer)
 
 
 def answer_failure(request: OutgoingRequest, text: str) -> str:

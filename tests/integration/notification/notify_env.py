@@ -59,11 +59,13 @@ class Env:
     events_port: int
     receiver_port: int
     controller: Any = None
+    controller_env: dict[str, str] | None = None  # extra environment of the process
 
     # --- notification-controller ------------------------------------------------------
 
     def start(self) -> None:
-        self.controller = self.start_controller("notification", *self.args)
+        self.controller = self.start_controller("notification", *self.args,
+                                                env=self.controller_env)
 
     def stop(self) -> None:
         self.controller.stop()
@@ -152,7 +154,8 @@ class Env:
 
 @contextlib.contextmanager
 def notification_env(cluster: Cluster, start_controller: Any, git: GitHTTPServer,
-                     namespace: str) -> Iterator[Env]:
+                     namespace: str, controller_env: dict[str, str] | None = None
+                     ) -> Iterator[Env]:
     """notification-controller watching `namespace` (which exists), with its event API and
     receiver on free ports, a recording sink; the namespace is deleted at the end."""
     events_port, receiver_port = free_port(), free_port()
@@ -162,7 +165,7 @@ def notification_env(cluster: Cluster, start_controller: Any, git: GitHTTPServer
     with HTTPSink() as sink:
         env = Env(sink, git, start_controller, cluster, namespace,
                   k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client), args, events_port,
-                  receiver_port)
+                  receiver_port, controller_env=controller_env)
         env.start()
         try:
             yield env

@@ -264,7 +264,7 @@ def test_bad_alerts(env: Env) -> None:
     env.ready("Alert", orphan)  # the Provider's readiness triggers the Alert
 
 
-def test_receiver_without_token_or_with_cel_filter(env: Env) -> None:
+def test_receiver_without_token_or_with_a_bad_cel_filter(env: Env) -> None:
     resources = [{"kind": "GitRepository", "name": "*"}]
     missing = env.create("Receiver", name("r"), {
         "type": "generic", "secretRef": {"name": "absent"}, "resources": resources})
@@ -273,9 +273,9 @@ def test_receiver_without_token_or_with_cel_filter(env: Env) -> None:
     secret = env.secret(name("tok"), {"token": "t"})
     filtered = env.create("Receiver", name("r"), {
         "type": "generic", "secretRef": {"name": secret}, "resources": resources,
-        "resourceFilter": "true"})
-    cond = env.condition("Receiver", filtered, "False", "ValidationFailed")
-    assert "resourceFilter" in cond["message"]
+        "resourceFilter": "res.metadata.name =="})
+    cond = env.condition("Receiver", filtered, "False", "InvalidCELExpression")
+    assert "spec.resourceFilter" in cond["message"]
 
 
 def test_gcr_receiver_stalls_with_why(env: Env) -> None:

@@ -27,7 +27,9 @@ ROUTING_KEY = "r" * 32
 TOKEN = "tok3n"
 BASE = "https://svc.test"
 #: the sample error event, with a message longer than several services take
-EVENT: dict[str, Any] = {**SAMPLE, "message": "Health check failed " + "x" * 5000}
+EVENT: dict[str, Any] = {**SAMPLE, "message": "Health check failed " + "x" * 5000,
+                         "metadata": {**SAMPLE["metadata"],
+                                      "event.toolkit.fluxcd.io/change_request": "7"}}
 INFO = {**EVENT, "severity": "info", "message": "Reconciliation finished"}
 NO_TIME = {k: v for k, v in EVENT.items() if k != "timestamp"}
 
@@ -76,6 +78,16 @@ CASES: dict[str, tuple[ProviderConfig, Expect]] = {
     "azuredevops": (ProviderConfig("azuredevops", f"{BASE}/acme/ops/_git/fleet", token=TOKEN,
                                    uid="a-b"), Expect(token=TOKEN)),
     "generic": (ProviderConfig("generic", f"{BASE}/hook"), Expect()),
+    "githubpullrequestcomment": (ProviderConfig("githubpullrequestcomment", f"{BASE}/acme/fleet",
+                                                token=TOKEN, uid="a-b"), Expect(token=TOKEN)),
+    "gitlabmergerequestcomment": (ProviderConfig("gitlabmergerequestcomment",
+                                                 f"{BASE}/acme/sub/fleet", token=TOKEN, uid="a-b"),
+                                  Expect(token=TOKEN)),
+    "zulip": (ProviderConfig("zulip", BASE, channel="ops/flux", username="bot@z.test",
+                             password=TOKEN), Expect(username="bot@z.test", password=TOKEN,
+                                                     channel="ops/flux")),
+    "otel": (ProviderConfig("otel", BASE, username="u", password=TOKEN,
+                            alert=("apps", "a1", "uid-1")), Expect(username="u", password=TOKEN)),
 }
 
 
