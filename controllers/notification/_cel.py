@@ -1,13 +1,15 @@
-"""CEL for Receivers: `spec.resourceFilter` and `spec.resources[].filter` (booleans over
+"""CEL for Receivers and Providers: `spec.resourceFilter` and `spec.resources[].filter` (booleans over
 `res`, the object, `req`, the call's JSON body, and for generic-oidc `claims`), and the
 generic-oidc issuers' `variables` (any value, over `claims` and the `vars` before) and
-`validations` (booleans over `claims` and `vars`). Pure, no I/O.
+`validations` (booleans over `claims` and `vars`); a commit status Provider's
+`commitStatusExpr` (a string over `event`, `provider` and `alert`). Pure, no I/O.
 
 An expression is compiled once (`compile_expression`, cached) and checked to use only the
 variables its place declares, so `claims` in a filter of a Receiver that is not generic-oidc
 is an invalid expression, as in Flux. The CEL implementation is cel-python (`celpy`), with
 the string functions Flux's CEL environment has and celpy lacks (`split`, `lowerAscii`,
-`upperAscii`, `trim`, `replace`, `join`). Messages never carry the values an expression was
+`upperAscii`, `trim`, `replace`, `join`, and `first()`/`last()` with `.value()`, which here
+give the element itself rather than an optional). Messages never carry the values an expression was
 evaluated with (claims, request bodies).
 """
 
@@ -20,7 +22,7 @@ from typing import Any
 __all__ = ["CELError", "compile_expression", "evaluate", "evaluate_bool"]
 
 #: identifiers that are variables somewhere; an expression may use only its place's
-_KNOWN_VARIABLES = frozenset({"res", "req", "claims", "vars"})
+_KNOWN_VARIABLES = frozenset({"res", "req", "claims", "vars", "event", "provider", "alert"})
 #: longest expression taken (Flux's CRD has no limit; this bounds the parse)
 MAX_EXPRESSION = 4096
 
@@ -54,6 +56,11 @@ def _functions() -> dict[str, Any]:
         "upperAscii": lambda s: celtypes.StringType(str(s).upper()),
         "trim": lambda s: celtypes.StringType(str(s).strip()),
         "replace": lambda s, old, new: celtypes.StringType(str(s).replace(str(old), str(new))),
+        # cel-go's optional list accessors, as Flux's examples use them
+        # (`x.split('-').first().value()`): here the element itself, an error when empty
+        "first": lambda items: items[0],
+        "last": lambda items: items[-1],
+        "value": lambda item: item,
     }
 
 

@@ -129,6 +129,7 @@ async def resolve_provider(kube: KubeClient, provider: Mapping[str, Any]) -> Res
         token=secret.get("token", "").strip(), password=secret.get("password", ""),
         headers=headers, uid=str(meta.get("uid") or ""),
         address_from_secret=bool(secret.get("address")),
+        provider=provider, commit_status_expr=str(spec.get("commitStatusExpr") or ""),
     )
     cert_name = (spec.get("certSecretRef") or {}).get("name")
     tls = await _tls(kube, namespace, cert_name) if cert_name else None

@@ -254,9 +254,7 @@ class Dispatcher:
         notification = notification_for(event, alert)
         try:
             resolved = await resolve_provider(self.kube, provider)
-            alert_meta = alert.get("metadata") or {}
-            config = replace(resolved.config, alert=(namespace, alert_name,
-                                                     str(alert_meta.get("uid") or "")))
+            config = replace(resolved.config, alert=alert)
             request = build_request(config, notification)
         except SkipEvent:
             return

@@ -61,8 +61,18 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     uid: str = ""  # the Provider's metadata.uid (commit status keys)
     address_from_secret: bool = False  # a webhook URL from a Secret is a secret too
-    #: the Alert the event goes through: (namespace, name, uid); otel names its service so
-    alert: tuple[str, str, str] = ("", "", "")
+    #: the Alert the event goes through (its body; otel names its service after it) and the
+    #: Provider's body: what spec.commitStatusExpr sees besides the event
+    alert: Mapping[str, Any] = field(default_factory=dict)
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    commit_status_expr: str = ""
+
+    @property
+    def alert_ident(self) -> tuple[str, str, str]:
+        """The Alert's (namespace, name, uid)."""
+        meta = self.alert.get("metadata") or {}
+        return (str(meta.get("namespace") or ""), str(meta.get("name") or ""),
+                str(meta.get("uid") or ""))
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -612,7 +622,7 @@ def _otel(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     inv = event.get("involvedObject") or {}
     if inv.get("kind") == "HelmRepository":
         raise SkipEvent("HelmRepository events are not traced")
-    namespace, name, uid = config.alert
+    namespace, name, uid = config.alert_ident
     trace_id = hashlib.sha256(f"{uid}:{trace_revision(event)}".encode()).hexdigest()[:32]
     started = _parse_time(event.get("timestamp"))
     nanos = str(int(started.timestamp()) * 1_000_000_000)

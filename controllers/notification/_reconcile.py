@@ -3,7 +3,7 @@ Ready, with Flux's reasons.
 
 | kind     | Ready=True                                   | Ready=False                                  |
 | -------- | -------------------------------------------- | -------------------------------------------- |
-| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type, commitStatusExpr; retried: missing Secret), DeliveryFailed (the last delivery failed after its retries) |
+| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type; retried: missing Secret), InvalidCELExpression (stalled: commitStatusExpr does not compile), DeliveryFailed (the last delivery failed after its retries) |
 | Alert    | Succeeded, "Initialized"                      | ValidationFailed (stalled: invalid regex), AccessDenied (cross-namespace source with --no-cross-namespace-refs), DependencyNotReady (Provider missing or not Ready) |
 | Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type), InvalidCELExpression (stalled: resourceFilter, resources[].filter or an oidcProviders variable or validation that does not compile) |
 
@@ -12,7 +12,7 @@ No message ever carries a secret value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from afflux.api import Receiver
@@ -31,6 +31,7 @@ from afflux.controllers.runtime import (
 
 from ._alerts import InvalidRegex, compile_patterns
 from ._cel import CELError, compile_expression
+from ._commitstatus import COMMIT_STATUS_VARIABLES
 from ._config import SecretNotFound, read_secret, resolve_provider
 from ._oidc import compile_rules
 from ._providers import UNSUPPORTED, ConfigError, SkipEvent, all_builders, build_request
@@ -94,11 +95,15 @@ def provider_reconciler(services: Services) -> Reconciler[Any]:
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
                                 f"by afflux yet{why}: use one of {supported}")
         if ctx.obj.spec.get("commitStatusExpr"):
-            raise StallingError(VALIDATION_FAILED, "spec.commitStatusExpr (CEL) is not "
-                                "supported by afflux yet: remove it to use the default status")
+            try:
+                compile_expression(str(ctx.obj.spec["commitStatusExpr"]), COMMIT_STATUS_VARIABLES)
+            except CELError as err:
+                raise StallingError(INVALID_CEL_EXPRESSION, f"invalid CEL expression in "
+                                    f"spec.commitStatusExpr: {err}") from None
         try:
             resolved = await resolve_provider(ctx.kube, ctx.body)
-            build_request(resolved.config, _SAMPLE_EVENT)
+            # commitStatusExpr was compiled above; with the sample event it might fail
+            build_request(replace(resolved.config, commit_status_expr=""), _SAMPLE_EVENT)
         except SecretNotFound as err:
             raise WaitingError(VALIDATION_FAILED, str(err), SECRET_RETRY) from None
         except ConfigError as err:

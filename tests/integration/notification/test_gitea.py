@@ -200,3 +200,37 @@ def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) ->
     second = eventually(lambda: ours("Health check failed after 1m"), TIMEOUT,
                         message="the comment edited")
     assert second["id"] == first["id"]
+
+
+def test_commit_status_expr_names_the_gitea_status(env: Env, gitea: Gitea) -> None:
+    repo = f"expr-{uuid.uuid4().hex[:6]}"
+    url = gitea.create_repo(repo)
+    sha = git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first",
+                         auth=gitea.auth)
+    token = env.secret(name("tok"), {"token": gitea.token})
+    provider = env.provider({
+        "type": "gitea", "address": gitea.repo_url(repo), "secretRef": {"name": token},
+        "commitStatusExpr": "(event.involvedObject.kind + '/' + event.involvedObject.name + "
+                            "'/' + alert.metadata.name).lowerAscii()"})
+    ks = name("ks")
+    alert = env.alert(provider, eventSources=[{"kind": "Kustomization", "name": ks}])
+    assert env.post_event({
+        "involvedObject": {"apiVersion": f"{KS}/v1", "kind": "Kustomization", "name": ks,
+                           "namespace": env.namespace},
+        "severity": "info", "message": "Applied revision", "reason": "ReconciliationSucceeded",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metadata": {f"{KS}/revision": f"main@sha1:{sha}"},
+        "reportingController": "kustomize-controller"}) == 202
+    expected = f"kustomization/{ks}/{alert}"
+
+    def contexts() -> set[str]:
+        found = {s["context"] for s in gitea.statuses(repo, sha)}
+        assert found == {expected}, found
+        return found
+    eventually(contexts, TIMEOUT, message=f"a status {expected}")
+
+    broken = env.create("Provider", name("p"), {
+        "type": "gitea", "address": gitea.repo_url(repo), "secretRef": {"name": token},
+        "commitStatusExpr": "event.involvedObject.("})
+    cond = env.condition("Provider", broken, "False", "InvalidCELExpression")
+    assert "spec.commitStatusExpr" in cond["message"]

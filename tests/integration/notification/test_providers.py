@@ -53,6 +53,7 @@ class Case:
     secret: dict[str, str] = field(default_factory=dict)  # besides the CA
     channel: str = ""
     address_in_secret: bool = False
+    per_event: int = 1  # requests per event (a comment: look for ours, then post it)
 
     def url(self, svc: StrictService) -> str:
         base = svc.url("")
@@ -91,12 +92,21 @@ CASES: dict[str, Case] = {
                       {"token": f"me:{TOKEN}"}),
     "bitbucketserver": Case("/scm/ops/fleet.git", Expect(token=TOKEN), {"token": TOKEN}),
     "azuredevops": Case("/acme/ops/_git/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "githubpullrequestcomment": Case("/acme/fleet", Expect(token=TOKEN), {"token": TOKEN},
+                                     per_event=2),
+    "gitlabmergerequestcomment": Case("/acme/platform/fleet", Expect(token=TOKEN),
+                                      {"token": TOKEN}, per_event=2),
+    "zulip": Case("{base}", Expect(username="bot@zulip.test", password=TOKEN, channel="ops/flux"),
+                  {"username": "bot@zulip.test", "password": TOKEN}, channel="ops/flux"),
+    "otel": Case("{base}", Expect(username="collector", password=TOKEN),
+                 {"username": "collector", "password": TOKEN}),
 }
 
 
 def post(env: Env, obj: str, message: str, severity: str = "error") -> None:
     event = env.flux_event(obj, message, severity)
-    event["metadata"] = {"source.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}"}
+    event["metadata"] = {"source.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}",
+                         "event.toolkit.fluxcd.io/change_request": "7"}
     assert env.post_event(event) == 202
 
 
@@ -137,7 +147,7 @@ def test_provider_sends_the_documented_request(env: Env, test_ca: TestCA, kind: 
         obj = alert_for(env, provider)
         post(env, obj, f"{kind}: health check failed")
         post(env, obj, f"{kind}: reconciliation finished", "info")
-        delivered(svc, 2)
+        delivered(svc, 2 * case.per_event)
         env.ready("Provider", provider)
         if kind in ("slack", "discord", "rocket", "msteams", "googlechat", "lark", "sentry"):
             # a webhook URL (or DSN) from a Secret is a secret too

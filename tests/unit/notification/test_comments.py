@@ -26,6 +26,10 @@ CR = "event.toolkit.fluxcd.io/change_request"
 PR_EVENT: dict[str, Any] = {**EVENT, "metadata": {**EVENT["metadata"], CR: "12"}}
 
 
+def alert_body(namespace: str, name: str, uid: str) -> dict[str, Any]:
+    return {"metadata": {"namespace": namespace, "name": name, "uid": uid}}
+
+
 def cfg(type_: str, address: str, **kw: Any) -> ProviderConfig:
     return ProviderConfig(type=type_, address=address, token="t", uid="p-uid", **kw)
 
@@ -113,8 +117,8 @@ def _trace(config: ProviderConfig, event: dict[str, Any]) -> str:
 
 
 def test_otel_trace_per_alert_and_revision() -> None:
-    alert1 = ProviderConfig("otel", "https://o.test", alert=("apps", "a1", "uid-1"))
-    alert2 = ProviderConfig("otel", "https://o.test", alert=("apps", "a2", "uid-2"))
+    alert1 = ProviderConfig("otel", "https://o.test", alert=alert_body("apps", "a1", "uid-1"))
+    alert2 = ProviderConfig("otel", "https://o.test", alert=alert_body("apps", "a2", "uid-2"))
     later = {**EVENT, "message": "other", "involvedObject": {**EVENT["involvedObject"],
                                                              "kind": "GitRepository"}}
     other_rev = {**EVENT, "metadata": {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:ff"}}

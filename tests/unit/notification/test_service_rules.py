@@ -20,6 +20,7 @@ from afflux.controllers.notification._providers import (
 from afflux.controllers.notification._sender import answer_failure
 from harness.service_rules import Expect, Rejected, Request, check
 
+from .test_comments import alert_body
 from .test_providers import EVENT as SAMPLE
 from .test_providers import SHA
 
@@ -87,7 +88,8 @@ CASES: dict[str, tuple[ProviderConfig, Expect]] = {
                              password=TOKEN), Expect(username="bot@z.test", password=TOKEN,
                                                      channel="ops/flux")),
     "otel": (ProviderConfig("otel", BASE, username="u", password=TOKEN,
-                            alert=("apps", "a1", "uid-1")), Expect(username="u", password=TOKEN)),
+                            alert=alert_body("apps", "a1", "uid-1")),
+             Expect(username="u", password=TOKEN)),
 }
 
 
