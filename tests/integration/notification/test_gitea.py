@@ -76,12 +76,18 @@ def applied(env: Env, ks: str, sha: str) -> None:
     eventually(check, TIMEOUT, message=f"Kustomization {ks} applied {sha[:8]}")
 
 
-def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
-    repo = f"status-{uuid.uuid4().hex[:6]}"
+def repo_with_commit(env: Env, gitea: Gitea, prefix: str) -> tuple[str, str, str]:
+    """A new Gitea repository with one commit, and a Secret with the API token:
+    (repository, commit SHA, Secret name)."""
+    repo = f"{prefix}-{uuid.uuid4().hex[:6]}"
     url = gitea.create_repo(repo)
     sha = git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first",
                          auth=gitea.auth)
-    token = env.secret(name("tok"), {"token": gitea.token})
+    return repo, sha, env.secret(name("tok"), {"token": gitea.token})
+
+
+def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
+    repo, sha, token = repo_with_commit(env, gitea, "status")
     provider = env.provider({"type": "gitea", "address": gitea.repo_url(repo),
                              "secretRef": {"name": token}})
     env.alert(provider, eventSources=[{"kind": "Kustomization", "name": "*"}])
@@ -155,9 +161,7 @@ def test_gitea_push_webhook_triggers_the_apply(env: Env, gitea: Gitea) -> None:
 
 
 def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) -> None:
-    repo = f"pr-{uuid.uuid4().hex[:6]}"
-    url = gitea.create_repo(repo)
-    git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first", auth=gitea.auth)
+    repo, _, token = repo_with_commit(env, gitea, "pr")
     owner = gitea.auth.username
     gitea.api("POST", f"/repos/{owner}/{repo}/contents/deploy/cm2.yaml", {
         "content": base64.b64encode(configmap("2").encode()).decode(),
@@ -167,7 +171,6 @@ def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) ->
     number = int(pull["number"])
     gitea.api("POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
               {"body": "a reviewer's comment"})  # not ours: left alone
-    token = env.secret(name("tok"), {"token": gitea.token})
     provider = env.provider({"type": "giteapullrequestcomment",
                              "address": gitea.repo_url(repo), "secretRef": {"name": token}})
     ks = name("ks")
@@ -203,11 +206,7 @@ def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) ->
 
 
 def test_commit_status_expr_names_the_gitea_status(env: Env, gitea: Gitea) -> None:
-    repo = f"expr-{uuid.uuid4().hex[:6]}"
-    url = gitea.create_repo(repo)
-    sha = git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first",
-                         auth=gitea.auth)
-    token = env.secret(name("tok"), {"token": gitea.token})
+    repo, sha, token = repo_with_commit(env, gitea, "expr")
     provider = env.provider({
         "type": "gitea", "address": gitea.repo_url(repo), "secretRef": {"name": token},
         "commitStatusExpr": "(event.involvedObject.kind + '/' + event.involvedObject.name + "
