@@ -12,6 +12,7 @@ packages=(
   gnupg            # GPG: signed commits and tags (source verify, automation signing)
   age              # age keys for SOPS tests
   prometheus-alertmanager  # a real Alertmanager for the alertmanager Provider's test
+  nats-server      # a real NATS server for the nats Provider's test
   chromium         # the headless browser the UI's tests drive (Playwright, no browser download)
   ca-certificates
   make

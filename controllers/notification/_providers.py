@@ -23,12 +23,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from ._nats import NatsAuth, NatsError, parse_creds
+
 __all__ = [
     "BUILDERS",
     "UNSUPPORTED",
     "ConfigError",
     "all_builders",
     "OutgoingRequest",
+    "NatsTarget",
     "ProviderConfig",
     "SkipEvent",
     "Unchanged",
@@ -66,6 +69,8 @@ class ProviderConfig:
     alert: Mapping[str, Any] = field(default_factory=dict)
     provider: Mapping[str, Any] = field(default_factory=dict)
     commit_status_expr: str = ""
+    creds: str = ""  # nats: a .creds file (user JWT and NKey seed)
+    nkey: str = ""  # nats: a user NKey seed
 
     @property
     def alert_ident(self) -> tuple[str, str, str]:
@@ -76,7 +81,7 @@ class ProviderConfig:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        values = [self.token, self.password, *self.headers.values()]
+        values = [self.token, self.password, self.creds, self.nkey, *self.headers.values()]
         if self.address_from_secret:
             values.append(self.address)
         return tuple(v for v in values if v)
@@ -125,6 +130,14 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class NatsTarget:
+    """A publish instead of an HTTP request: the subject and the credentials."""
+
+    subject: str
+    auth: NatsAuth
+
+
+@dataclass(frozen=True)
 class OutgoingRequest:
     method: str
     url: str
@@ -138,6 +151,8 @@ class OutgoingRequest:
     unless: Unchanged | None = None
     #: the existing entry this request updates rather than duplicates (see `Upsert`)
     upsert: Upsert | None = None
+    #: a NATS publish (method PUB, url the server) rather than an HTTP request
+    nats: NatsTarget | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -657,12 +672,30 @@ def _otel(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     return _json_request(config, url, payload, headers)
 
 
+def _nats(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """The event's JSON published on the subject spec.channel of the NATS server at the
+    address; credentials from the Secret's `creds`, else `nkey`, else `username` and
+    `password` (or a user:password in the address)."""
+    address = _require_address(config)
+    subject = config.channel.strip()
+    if not subject or any(c.isspace() for c in subject):
+        raise ConfigError("a nats Provider needs the subject in spec.channel (no spaces)")
+    jwt, seed = "", config.nkey.strip()
+    if config.creds:
+        try:
+            jwt, seed = parse_creds(config.creds)
+        except NatsError as err:
+            raise ConfigError(str(err)) from None
+    target = NatsTarget(subject, NatsAuth("" if seed else config.username,
+                                          "" if seed else config.password, seed, jwt))
+    return OutgoingRequest("PUB", address, {}, _dumps(dict(event)), config.secrets,
+                           nats=target)
+
+
 Builder = Callable[[ProviderConfig, Mapping[str, Any]], OutgoingRequest]
 
 #: types Flux has that afflux does not send to, and why (a Provider of one stalls with this)
 UNSUPPORTED: dict[str, str] = {
-    "nats": "NATS speaks its own protocol over TCP, not HTTP; afflux has no NATS client yet "
-            "(use a generic Provider to a NATS HTTP bridge meanwhile)",
     "azureeventhub": "Event Hubs needs AMQP or Azure AD/SAS-signed HTTPS that cannot be tested "
                      "here against the real service; it is not implemented",
     "googlepubsub": "Pub/Sub needs Google service-account OAuth (signed JWTs exchanged at "
@@ -691,6 +724,7 @@ BUILDERS: dict[str, Builder] = {
     "githubdispatch": _githubdispatch,
     "zulip": _zulip,
     "otel": _otel,
+    "nats": _nats,
 }
 
 

@@ -1,7 +1,8 @@
 """The one HTTP sender every Provider type uses: a timeout, a custom CA and a client
 certificate (`certSecretRef`: `ca.crt`, `tls.crt` + `tls.key`), an HTTP(S) proxy
 (`proxySecretRef`: `address`, `username`, `password`), and retries with exponential backoff
-on connection errors, 429 and 5xx. Each delivery is its own task, so a slow or failing
+on connection errors, 429 and 5xx; a nats Provider's publish (`_nats.publish`) goes through
+the same retries. Each delivery is its own task, so a slow or failing
 Provider never holds up another.
 
 Errors come back as `DeliveryError` whose message has every secret value redacted (the
@@ -22,6 +23,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from ._nats import NatsError, publish
 from ._providers import OutgoingRequest
 
 __all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
@@ -76,8 +78,23 @@ class ProxyConfig:
         return aiohttp.BasicAuth(self.username, self.password) if self.username else None
 
 
+async def _publish(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None) -> int:
+    assert request.nats is not None
+    target = request.nats
+    try:
+        await publish(request.url, target.subject, request.body or b"", target.auth,
+                      tls=tls.context() if tls else None, timeout=timeout)
+    except NatsError as err:
+        refused = str(err).startswith("the server answered")
+        raise DeliveryError(f"publishing on {target.subject!r}: {err}",
+                            retryable=not refused) from None
+    return 200
+
+
 async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None,
                    proxy: ProxyConfig | None) -> int:
+    if request.nats is not None:
+        return await _publish(request, timeout=timeout, tls=tls)
     ssl_context: ssl.SSLContext | bool = tls.context() if tls else True
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:

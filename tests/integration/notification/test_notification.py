@@ -239,9 +239,11 @@ def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
      "Secret '{ns}/missing' (spec.secretRef.name) not found"),
     ({"type": "webex", "address": "https://webexapis.com/v1/messages"}, "ValidationFailed",
      "spec.channel"),
-    ({"type": "nats", "address": "nats://127.0.0.1:4222"}, "ValidationFailed",
-     "not supported by afflux yet"),
-], ids=["bad-scheme", "missing-secret", "missing-channel", "unsupported-type"])
+    ({"type": "azureeventhub", "address": "https://x.servicebus.windows.net/hub"},
+     "ValidationFailed", "not supported by afflux yet"),
+    ({"type": "nats", "address": "https://nats.test:4222", "channel": "flux"},
+     "ValidationFailed", "must be an absolute nats or tls URL"),
+], ids=["bad-scheme", "missing-secret", "missing-channel", "unsupported-type", "nats-scheme"])
 def test_bad_provider(env: Env, spec: dict[str, Any], reason: str, says: str) -> None:
     provider = env.create("Provider", name("p"), spec)
     cond = env.condition("Provider", provider, "False", reason)

@@ -11,6 +11,7 @@ Alertmanager listing the alert a Provider of type alertmanager sent.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from afflux.cli.devenv import GitHTTPServer, TestCA
 from harness.alertmanager import Alertmanager
 from harness.fixtures_cluster import Cluster
 from harness.leaks import remember
+from harness.nats import NatsServer
 from harness.proxy import TunnelProxy
 from harness.service_rules import Expect
 from harness.services import Seen, StrictService
@@ -202,3 +204,41 @@ def test_alertmanager_lists_the_alert(env: Env, alertmanager: Alertmanager) -> N
     assert alert["annotations"]["message"] == "health check failed in alertmanager test"
     assert alert["annotations"]["source_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
     assert alert["status"]["state"] == "active"
+
+
+def test_nats_subscriber_receives_the_event(env: Env, nats: NatsServer) -> None:
+    """A real nats-server: the event's JSON arrives on the subject, published with a
+    password or with an NKey; a subject the user may not publish on fails the delivery and
+    the Provider says so, without the password."""
+    remember(nats.password)
+    remember(nats.seed)
+    with_password = env.provider({
+        "type": "nats", "address": nats.address, "channel": "flux.events",
+        "secretRef": {"name": env.secret(name("nats"), {"username": "flux",
+                                                         "password": nats.password})}})
+    with_nkey = env.provider({
+        "type": "nats", "address": nats.address, "channel": "nkey.events",
+        "secretRef": {"name": env.secret(name("nats"), {"nkey": nats.seed})}})
+    with nats.subscribe("flux.events") as flux_sub, nats.subscribe("nkey.events") as nkey_sub:
+        post(env, alert_for(env, with_password), "nats: health check failed")
+        post(env, alert_for(env, with_nkey), "nats: by nkey")
+
+        def received(sub: Any, message: str) -> dict[str, Any]:
+            assert sub.messages, "nothing yet"
+            event = json.loads(sub.messages[-1][1])
+            assert event["message"] == message
+            return dict(event)
+        event = eventually(lambda: received(flux_sub, "nats: health check failed"), TIMEOUT,
+                           message="the subscriber got the event")
+        assert event["involvedObject"]["kind"] == "GitRepository"
+        assert event["metadata"]["source.toolkit.fluxcd.io/revision"] == f"main@sha1:{SHA}"
+        eventually(lambda: received(nkey_sub, "nats: by nkey"), TIMEOUT,
+                   message="the NKey publish arrived")
+
+    forbidden = env.provider({
+        "type": "nats", "address": nats.address, "channel": "other.events",
+        "secretRef": {"name": env.secret(name("nats"), {"username": "flux",
+                                                         "password": nats.password})}})
+    post(env, alert_for(env, forbidden), "nats: not allowed")
+    cond = env.condition("Provider", forbidden, "False", "DeliveryFailed")
+    assert "Permissions Violation" in cond["message"], cond

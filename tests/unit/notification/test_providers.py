@@ -273,7 +273,7 @@ ERRORS = [
      "username"),
     ("azure-not-git", cfg("azuredevops", address="https://dev.azure.com/a/b/c/d", token="t"),
      "_git"),
-    ("unsupported", cfg("nats", address="nats://x"), "not supported"),
+    ("unsupported", cfg("azureeventhub", address="https://x"), "not supported"),
 ]
 
 

@@ -157,10 +157,10 @@ def test_answer_failure(success: Any, answer: str, failure: str) -> None:
     (ProviderConfig("slack", f"{BASE}/api/chat.postMessage", token=TOKEN), "spec.channel"),
     (ProviderConfig("sentry", "https://svc.test/42"), "DSN"),
     (ProviderConfig("sentry", f"https://{TOKEN}@svc.test/project"), "DSN"),
-    (ProviderConfig("nats", "nats://127.0.0.1:4222"), "NATS speaks its own protocol"),
+    (ProviderConfig("azureeventhub", "https://x.test"), "AMQP"),
     (ProviderConfig("googlepubsub", ""), "service-account OAuth"),
 ], ids=["slack-bot-without-channel", "sentry-dsn-without-key", "sentry-dsn-without-project",
-        "nats", "googlepubsub"])
+        "azureeventhub", "googlepubsub"])
 def test_config_errors(config: ProviderConfig, says: str) -> None:
     with pytest.raises(ConfigError) as err:
         build_request(config, EVENT)
