@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from notify_env import TIMEOUT, Env, name, notification_env
+from notify_env import TIMEOUT, Env, name, notification_env, watched_namespace
 
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
@@ -40,9 +40,7 @@ KS = "kustomize.toolkit.fluxcd.io"
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    namespace = f"t-gitea-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
+    namespace, scope = watched_namespace(cluster, "t-gitea")
     storage, port = tmp_path_factory.mktemp("gitea-storage"), free_port()
     start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
                      f"--storage-adv-addr=127.0.0.1:{port}", *scope)
