@@ -42,10 +42,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+    """A delivery that failed. The message says what happened (redacted, with the URL);
+    `brief` says it without the address (the answer's status, or the kind of error), for
+    the delivery records on the Alert."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
+                 brief: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.brief = brief or (f"the service answered {status}" if status else "")
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ async def _publish(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
                       tls=tls.context() if tls else None, timeout=timeout)
     except NatsError as err:
         refused = str(err).startswith("the server answered")
-        raise DeliveryError(f"publishing on {target.subject!r}: {err}",
-                            retryable=not refused) from None
+        raise DeliveryError(f"publishing on {target.subject!r}: {err}", retryable=not refused,
+                            brief=str(err) if refused else str(err).split(":")[0]) from None
     return 200
 
 
@@ -119,7 +125,9 @@ async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig |
             failure = answer_failure(request, text)
             if failure:
                 raise DeliveryError(f"{request.method} {request.url} answered {response.status} "
-                                    f"but {failure}", status=response.status, retryable=False)
+                                    f"but {failure}", status=response.status, retryable=False,
+                                    brief=f"the service answered {response.status} but "
+                                          f"{failure}")
             return response.status
 
 
@@ -162,8 +170,16 @@ async def _existing(session: aiohttp.ClientSession, request: OutgoingRequest,
         answer = json.loads(text)
     except ValueError:
         raise DeliveryError(f"GET {request.upsert.list_url}: the answer is not JSON",
-                            retryable=False) from None
+                            retryable=False, brief="the service's list is not JSON") from None
     return request.upsert.existing(answer)
+
+
+def error_kind(err: BaseException) -> str:
+    """The kind of a connection error without where it happened (no host, no URL): its
+    class and, when it has one, the OS's or TLS's reason."""
+    inner = getattr(err, "os_error", None) or getattr(err, "certificate_error", None) or err
+    reason = getattr(inner, "reason", None) or getattr(inner, "strerror", None)
+    return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
 
 
 def answer_failure(request: OutgoingRequest, text: str) -> str:
@@ -204,10 +220,11 @@ async def send(
             return await _attempt(request, timeout=timeout, tls=tls, proxy=proxy)
         except DeliveryError as err:
             error = DeliveryError(redact(str(err), secrets), status=err.status,
-                                  retryable=err.retryable)
+                                  retryable=err.retryable, brief=redact(err.brief, secrets))
         except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as err:
             what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            error = DeliveryError(redact(f"{request.method} {request.url}: {what}", secrets))
+            error = DeliveryError(redact(f"{request.method} {request.url}: {what}", secrets),
+                                  brief=redact(error_kind(err), secrets))
         if not error.retryable or attempt == retries:
             raise error
         await sleep(delay)

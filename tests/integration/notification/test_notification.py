@@ -7,7 +7,8 @@ payload; generic-hmac's signature; Flux's event API; the exclusion list; an Even
 recorded while notification-controller is stopped delivered once after it comes back
 (and not again after another restart); a failing Provider reported on its status without
 its secret address; a github Receiver setting requestedAt on a GitRepository (and a bad
-signature getting 401 and touching nothing); bad input reported on conditions.
+signature getting 401 and touching nothing); the delivery records `afflux events` shows;
+bad input reported on conditions.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pytest
 from kubernetes.client.rest import ApiException
 from notify_env import TIMEOUT, Env, name, notification_env
 
+from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
@@ -174,6 +176,55 @@ def test_failing_provider_is_reported_without_its_secret(env: Env) -> None:
     assert any(e.reason == "DeliveryFailed" for e in events)
     assert all("secret-part" not in (e.message or "") for e in events)
     assert "secret-part" not in env.controller.log_text(400)
+
+
+def test_afflux_events_shows_what_was_sent_where(env: Env,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Every delivery is recorded on its Alert (Delivered / DeliveryFailed, naming the
+    object and the Provider, never the address); `afflux events --for Alert/<name>` and
+    `--for Provider/<name>` show them."""
+    good_path, bad_path = f"/ok/{uuid.uuid4().hex[:6]}", f"/bad/{uuid.uuid4().hex[:6]}-hidden"
+    env.sink.answer(bad_path, 503)
+    good = env.provider({"type": "generic", "address": env.sink.url(good_path)})
+    bad = env.provider({"type": "generic", "address": env.sink.url(bad_path)})
+    obj = name("src")
+    sources = [{"kind": "GitRepository", "name": obj}]
+    to_good = env.alert(good, eventSources=sources)
+    to_bad = env.alert(bad, eventSources=sources)
+    assert env.post_event(env.flux_event(obj, "artifact stored")) == 202
+    received(env, good_path)
+
+    def afflux_events(target: str) -> str:
+        capsys.readouterr()
+        code = main(["--kubeconfig", str(env.cluster.kubeconfig), "-n", env.namespace,
+                     "events", "--for", target])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        return out
+
+    what = f"GitRepository/{env.namespace}/{obj} (Info, info)"
+
+    def sent() -> str:
+        out = afflux_events(f"Alert/{to_good}")
+        assert f"sent {what} to Provider '{good}' (generic)" in out, out
+        return out
+    eventually(sent, TIMEOUT, message="the delivery recorded on the Alert")
+
+    def failed() -> str:
+        out = afflux_events(f"Provider/{bad}")
+        assert f"could not send {what} to Provider '{bad}' (generic): the service answered " \
+               "503" in out, out
+        assert "Alert/" + to_bad in out
+        return out
+    out = eventually(failed, TIMEOUT, message="the failure recorded on the Alert")
+    assert "hidden" not in out and env.sink.url("") not in out
+    records = [e for e in env.core.list_namespaced_event(
+        env.namespace, field_selector=f"involvedObject.name={to_good}").items
+        if e.reason == "Delivered"]
+    assert records[0].metadata.annotations == {
+        "notification.toolkit.fluxcd.io/provider": good,
+        "notification.toolkit.fluxcd.io/object": f"GitRepository/{env.namespace}/{obj}",
+        "notification.toolkit.fluxcd.io/reason": "Info"}
 
 
 # --- webhooks in --------------------------------------------------------------------------
