@@ -44,7 +44,10 @@ MARKER_PREFIX = "flux-pr-comment-key"
 
 def change_request_of(event: Mapping[str, Any]) -> int:
     """The pull (merge) request number the event's object names; `SkipEvent` without one."""
-    value = str((event.get("metadata") or {}).get(CHANGE_REQUEST_KEY) or "")
+    metadata = event.get("metadata") or {}
+    # `change_request` in a notification (its prefix stripped as Flux's), the full key in
+    # an event as recorded
+    value = str(metadata.get("change_request") or metadata.get(CHANGE_REQUEST_KEY) or "")
     if not value:
         raise SkipEvent(f"the object has no {CHANGE_REQUEST_KEY} annotation")
     if not value.strip().isdigit():

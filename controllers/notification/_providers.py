@@ -450,8 +450,9 @@ def _alertmanager(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingR
         "reportingcontroller": str(event.get("reportingController") or ""),
     }
     # Alertmanager takes only label names ([a-zA-Z_][a-zA-Z0-9_]*) as label and annotation
-    # keys: metadata keys become annotations with the other characters as `_`
-    # (kustomize.toolkit.fluxcd.io/revision -> kustomize_toolkit_fluxcd_io_revision)
+    # keys: metadata keys become annotations with the other characters as `_` (the
+    # notification's keys are mostly plain already: `revision`; an Alert's `team.io/x`
+    # -> `team_io_x`)
     annotations = {"message": str(event.get("message") or ""),
                    **{label_name(k): v for k, v in _metadata(event).items()}}
     starts = _parse_time(event.get("timestamp"))
@@ -573,7 +574,7 @@ def display_metadata(event: Mapping[str, Any]) -> dict[str, str]:
     object's group or event.toolkit.fluxcd.io), the change request number left out."""
     result: dict[str, str] = {}
     for key, value in _metadata(event).items():
-        if key == CHANGE_REQUEST_KEY:
+        if key in (CHANGE_REQUEST_KEY, "change_request"):
             continue
         group, sep, rest = key.partition("/")
         short = rest if sep and group.endswith("toolkit.fluxcd.io") else key

@@ -84,11 +84,12 @@ def test_image_events_reach_a_provider_with_their_metadata(env: Env,
                          message="the ImageRepository's event delivered").json()
     assert scanned["reportingController"] == "image-reflector-controller"
     assert scanned["message"].startswith("successful scan: found 3 tags"), scanned["message"]
-    assert scanned["metadata"] == {f"{EVENT_GROUP}/team": "platform", "cluster": "staging"}
+    # the object's event.toolkit.fluxcd.io annotations, their prefix stripped as Flux's
+    assert scanned["metadata"] == {"team": "platform", "cluster": "staging"}
 
     resolved = eventually(lambda: about("ImagePolicy"), TIMEOUT,
                           message="the ImagePolicy's event delivered").json()
     assert resolved["involvedObject"]["name"] == policy
     assert resolved["reason"] == "Succeeded" and resolved["severity"] == "info"
     assert "1.1.0" in resolved["message"], resolved["message"]
-    assert resolved["metadata"] == {f"{EVENT_GROUP}/change_request": "5", "cluster": "staging"}
+    assert resolved["metadata"] == {"change_request": "5", "cluster": "staging"}

@@ -97,8 +97,9 @@ def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
     assert event["reason"] == "NewArtifact"
     assert event["message"] == "stored artifact for commit 'first commit'"
     assert event["reportingController"] == "source-controller"
-    assert event["metadata"] == {"source.toolkit.fluxcd.io/revision": f"main@sha1:{sha}",
-                                 "summary": "test cluster", "env": "test"}
+    # combined as Flux's: the group prefix stripped, the Alert's metadata and summary added
+    assert event["metadata"] == {"revision": f"main@sha1:{sha}", "summary": "test cluster",
+                                 "env": "test"}
 
 
 def test_generic_hmac_signature_verifies(env: Env) -> None:

@@ -203,7 +203,7 @@ def test_alertmanager_lists_the_alert(env: Env, alertmanager: Alertmanager) -> N
     assert alert["labels"]["severity"] == "error"
     assert alert["labels"]["namespace"] == env.namespace
     assert alert["annotations"]["message"] == "health check failed in alertmanager test"
-    assert alert["annotations"]["source_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
+    assert alert["annotations"]["revision"] == f"main@sha1:{SHA}"
     assert alert["status"]["state"] == "active"
 
 
@@ -232,7 +232,7 @@ def test_nats_subscriber_receives_the_event(env: Env, nats: NatsServer) -> None:
         event = eventually(lambda: received(flux_sub, "nats: health check failed"), TIMEOUT,
                            message="the subscriber got the event")
         assert event["involvedObject"]["kind"] == "GitRepository"
-        assert event["metadata"]["source.toolkit.fluxcd.io/revision"] == f"main@sha1:{SHA}"
+        assert event["metadata"]["revision"] == f"main@sha1:{SHA}"
         eventually(lambda: received(nkey_sub, "nats: by nkey"), TIMEOUT,
                    message="the NKey publish arrived")
 
