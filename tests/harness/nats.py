@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +25,13 @@ from typing import Any, Self
 
 import pytest
 
-from afflux.cli.devenv import free_port
+from afflux.cli.devenv import TestCA, free_port
+from afflux.cli.devenv._ca import CertPair
 from afflux.controllers.notification._nats import _crc16, parse_seed
 
 from .daemon import Daemon
 
-__all__ = ["NatsServer", "Subscriber", "nats", "user_seed"]
+__all__ = ["NatsServer", "Subscriber", "nats", "nats_tls", "user_seed"]
 
 BINARY = "nats-server"
 
@@ -44,12 +46,17 @@ def user_seed() -> str:
 class Subscriber:
     """A subscriber on one subject, reading in a thread until closed."""
 
-    def __init__(self, port: int, subject: str, user: str, password: str) -> None:
+    def __init__(self, port: int, subject: str, user: str, password: str,
+                 ca_file: Path | None = None) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self._file = self._sock.makefile("rb")
         info = self._file.readline()
         assert info.startswith(b"INFO "), info
+        if ca_file is not None:  # the server requires TLS: upgrade after INFO
+            context = ssl.create_default_context(cafile=str(ca_file))
+            self._sock = context.wrap_socket(self._sock, server_hostname="127.0.0.1")
+            self._file = self._sock.makefile("rb")
         connect = json.dumps({"verbose": False, "user": user, "pass": password})
         self._sock.sendall(f"CONNECT {connect}\r\nSUB {subject} 1\r\nPING\r\n".encode())
         assert self._file.readline().strip() == b"PONG"  # subscribed
@@ -77,7 +84,10 @@ class Subscriber:
 
 
 class NatsServer:
-    def __init__(self, directory: Path) -> None:
+    """`tls` (a certificate pair of the test CA) makes the server require TLS."""
+
+    def __init__(self, directory: Path, tls: CertPair | None = None,
+                 ca_file: Path | None = None) -> None:
         binary = shutil.which(BINARY) or (f"/usr/sbin/{BINARY}"
                                           if os.path.exists(f"/usr/sbin/{BINARY}") else None)
         if binary is None:
@@ -87,12 +97,15 @@ class NatsServer:
         self.password = secrets.token_hex(12)
         self.reader_password = secrets.token_hex(12)
         self.seed = user_seed()
+        self.ca_file = ca_file
         _, public = parse_seed(self.seed)
         config = directory / "nats.conf"
+        tls_block = (f'tls {{\n  cert_file: "{tls.cert}"\n  key_file: "{tls.key}"\n}}\n'
+                     if tls else "")
         config.write_text(f"""\
 listen: 127.0.0.1:{self.port}
 http: 0
-authorization {{
+{tls_block}authorization {{
   users = [
     {{user: flux, password: "{self.password}", permissions: {{publish: ["flux.>"]}}}}
     {{user: reader, password: "{self.reader_password}"}}
@@ -107,7 +120,7 @@ authorization {{
         return f"nats://127.0.0.1:{self.port}"
 
     def subscribe(self, subject: str) -> Subscriber:
-        return Subscriber(self.port, subject, "reader", self.reader_password)
+        return Subscriber(self.port, subject, "reader", self.reader_password, self.ca_file)
 
     def start(self) -> NatsServer:
         def ready() -> bool:
@@ -123,6 +136,18 @@ authorization {{
 @pytest.fixture(scope="session")
 def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_tls(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[NatsServer]:
+    """A second server that requires TLS (its certificate from the test CA)."""
+    directory = tmp_path_factory.mktemp("nats-tls")
+    pair = test_ca.issue_server("nats-server", directory=directory)
+    server = NatsServer(directory, tls=pair, ca_file=test_ca.ca_cert).start()
     try:
         yield server
     finally:

@@ -243,3 +243,22 @@ def test_nats_subscriber_receives_the_event(env: Env, nats: NatsServer) -> None:
     post(env, alert_for(env, forbidden), "nats: not allowed")
     cond = env.condition("Provider", forbidden, "False", "DeliveryFailed")
     assert "Permissions Violation" in cond["message"], cond
+
+
+def test_nats_over_tls(env: Env, nats_tls: NatsServer, test_ca: TestCA) -> None:
+    """A nats-server that requires TLS: the Provider upgrades after INFO and trusts the
+    server through certSecretRef; without the CA the delivery fails and says so."""
+    remember(nats_tls.password)
+    creds = env.secret(name("nats"), {"username": "flux", "password": nats_tls.password})
+    trusted = env.provider({"type": "nats", "address": nats_tls.address,
+                            "channel": "flux.tls", "secretRef": {"name": creds},
+                            "certSecretRef": {"name": ca_secret(env, test_ca)}})
+    with nats_tls.subscribe("flux.tls") as sub:
+        post(env, alert_for(env, trusted), "nats: over tls")
+        eventually(lambda: [m for m in sub.messages if b"nats: over tls" in m[1]], TIMEOUT,
+                   message="the event arrived over TLS")
+    untrusted = env.provider({"type": "nats", "address": nats_tls.address,
+                              "channel": "flux.tls", "secretRef": {"name": creds}})
+    post(env, alert_for(env, untrusted), "nats: no ca")
+    cond = env.condition("Provider", untrusted, "False", "DeliveryFailed")
+    assert "SSL" in cond["message"] or "certificate" in cond["message"], cond["message"]
