@@ -194,9 +194,14 @@ class Listeners:
             else:
                 event = check(receiver.spec.type, token, dict(request.headers), body,
                               receiver.spec.events)
-        except (Unauthorized, InvalidToken) as err:
+        except Unauthorized as err:
             _log.warning("rejected webhook call: %s", err, extra=where)
             return web.Response(status=401, text="unauthorized\n")
+        except InvalidToken as err:
+            # as Flux's: the caller learns why (a failed validation's message); the reasons
+            # carry no token or claim value
+            _log.warning("rejected webhook call: %s", err, extra=where)
+            return web.Response(status=401, text=f"unauthorized: {err}\n")
         except Ignored as err:
             _log.info("ignored webhook call: %s", err, extra=where)
             return web.Response(status=200, text="ignored\n")

@@ -49,7 +49,7 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         yield env
 
 
-def call(env: Env, path: str, body: dict[str, Any], token: str | None) -> int:
+def answer(env: Env, path: str, body: dict[str, Any], token: str | None) -> tuple[int, str]:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -58,9 +58,13 @@ def call(env: Env, path: str, body: dict[str, Any], token: str | None) -> int:
                                      headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            return int(resp.status)
+            return int(resp.status), resp.read().decode()
     except urllib.error.HTTPError as err:
-        return err.code
+        return err.code, err.read().decode()
+
+
+def call(env: Env, path: str, body: dict[str, Any], token: str | None) -> int:
+    return answer(env, path, body, token)[0]
 
 
 def repository(env: Env, team: str, env_label: str) -> str:
@@ -106,6 +110,8 @@ def test_oidc_receiver_with_filters(env: Env, issuer: OIDCIssuer) -> None:
     }
     for why, token in refused.items():
         assert call(env, path, team_a, token) == 401, why
+    # the failed validation's message goes back to the caller, as Flux's
+    assert answer(env, path, team_a, refused["wrong-org"]) == (401, "unauthorized: wrong org\n")
     assert call(env, path, team_a, None) == 401
     assert [requested(env, r) for r in (team_a_prod, team_a_dev, team_b_prod)] == [None] * 3
 
