@@ -39,7 +39,9 @@ __all__ = [
     "InvalidToken",
     "IssuerKeys",
     "Token",
+    "GOOGLE_ISSUER",
     "authenticate",
+    "authenticate_google",
     "check_claims",
     "check_rules",
     "compile_rules",
@@ -280,6 +282,32 @@ class IssuerKeys:
             keys = await self._fetch(issuer)
             self._cache[issuer] = (now, keys)
             return keys
+
+
+#: Google's issuer, whose ID tokens authenticate Pub/Sub pushes to gcr Receivers
+GOOGLE_ISSUER = "https://accounts.google.com"
+_GOOGLE_ISSUERS = ("accounts.google.com", GOOGLE_ISSUER)
+
+
+async def authenticate_google(authorization: str, email: str, audience: str,
+                              keys: IssuerKeys, now: float,
+                              issuer_url: str = GOOGLE_ISSUER) -> dict[str, Any]:
+    """A gcr Receiver's call: a Google ID token (`Authorization: Bearer`) signed by one of
+    the issuer's keys, for `audience`, issued by `accounts.google.com` (with or without the
+    scheme), whose `email` is the Secret's and verified. `issuer_url` is where the keys are
+    found (Google's; another only for a local stand-in of it)."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise InvalidToken("the Authorization header must be 'Bearer <ID token>'")
+    token = parse_token(value.strip())
+    issuer = token.claims.get("iss")
+    if issuer not in (*_GOOGLE_ISSUERS, issuer_url):
+        raise InvalidToken("the token is not issued by accounts.google.com")
+    verify_signature(token, await keys.keys(issuer_url, token.header.get("kid")))
+    check_claims(token.claims, str(issuer), audience, now)
+    if token.claims.get("email") != email or token.claims.get("email_verified") is not True:
+        raise InvalidToken("the token's email is not the Secret's 'email', or not verified")
+    return dict(token.claims)
 
 
 async def authenticate(issuers: Sequence[Mapping[str, Any]], authorization: str,

@@ -35,8 +35,8 @@ from ._commitstatus import COMMIT_STATUS_VARIABLES
 from ._config import SecretNotFound, read_secret, resolve_provider
 from ._oidc import compile_rules
 from ._providers import UNSUPPORTED, ConfigError, SkipEvent, all_builders, build_request
+from ._receivers import OIDC_CHECKED
 from ._receivers import SUPPORTED as RECEIVER_TYPES
-from ._receivers import UNSUPPORTED as RECEIVER_UNSUPPORTED
 
 __all__ = [
     "ALERTS",
@@ -157,12 +157,20 @@ async def receiver_token(kube: KubeClient, receiver: Receiver) -> str:
     if receiver.spec.secret_ref is None or not receiver.spec.secret_ref.name:
         raise ConfigError("spec.secretRef is required for a Receiver of type "
                           f"{receiver.spec.type}: name a Secret with a 'token' key")
-    name = receiver.spec.secret_ref.name
+    return (await receiver_secret(kube, receiver))["token"]
+
+
+async def receiver_secret(kube: KubeClient, receiver: Receiver) -> dict[str, str]:
+    """The Receiver's Secret, with the keys its type needs ('token'; for gcr also 'email'
+    and 'audience'); `SecretNotFound`/`ConfigError` naming what is missing."""
+    name = receiver.spec.secret_ref.name if receiver.spec.secret_ref else ""
     data = await read_secret(kube, receiver.namespace or "", name, "secretRef.name")
-    token = data.get("token", "")
-    if not token:
-        raise ConfigError(f"Secret '{receiver.namespace}/{name}' has no 'token' key: add it")
-    return token
+    needed = ("token", "email", "audience") if receiver.spec.type == "gcr" else ("token",)
+    missing = [key for key in needed if not data.get(key)]
+    if missing:
+        raise ConfigError(f"Secret '{receiver.namespace}/{name}' has no "
+                          + ", ".join(f"'{k}'" for k in missing) + " key: add it")
+    return data
 
 
 def filter_variables(receiver: Receiver) -> tuple[str, ...]:
@@ -191,12 +199,10 @@ def compile_receiver_cel(receiver: Receiver) -> None:
 def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
     async def validate(ctx: ReconcileContext[Receiver]) -> None:
         receiver = ctx.obj
-        if receiver.spec.type not in RECEIVER_TYPES and receiver.spec.type != OIDC_TYPE:
-            why = RECEIVER_UNSUPPORTED.get(receiver.spec.type)
+        if receiver.spec.type not in RECEIVER_TYPES | OIDC_CHECKED:
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
-                                "supported by afflux yet" + (f" ({why})" if why else "")
-                                + ": use one of " + ", ".join(sorted({*RECEIVER_TYPES,
-                                                                      OIDC_TYPE})))
+                                "supported by afflux yet: use one of "
+                                + ", ".join(sorted(RECEIVER_TYPES | OIDC_CHECKED)))
         try:
             compile_receiver_cel(receiver)
         except CELError as err:

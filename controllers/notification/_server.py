@@ -42,10 +42,10 @@ from afflux.controllers.runtime import (
 from ._cel import CELError, compile_expression, evaluate_bool
 from ._dispatch import Dispatcher
 from ._event import InvalidEvent, from_json
-from ._oidc import InvalidToken, IssuerKeys, authenticate
+from ._oidc import GOOGLE_ISSUER, InvalidToken, IssuerKeys, authenticate, authenticate_google
 from ._providers import ConfigError
-from ._receivers import Ignored, Unauthorized, check
-from ._reconcile import OIDC_TYPE, filter_variables, receiver_token
+from ._receivers import Ignored, Unauthorized, check, gcr_payload
+from ._reconcile import OIDC_TYPE, filter_variables, receiver_secret, receiver_token
 
 __all__ = ["MAX_BODY", "Listeners", "request_reconcile", "resource_filter"]
 
@@ -149,11 +149,13 @@ def resource_filter(receiver: Receiver, req: Mapping[str, Any],
 
 class Listeners:
     def __init__(self, *, kube: KubeClient, dispatcher: Dispatcher, receivers: Scheduler,
-                 events_addr: str, receiver_addr: str) -> None:
+                 events_addr: str, receiver_addr: str,
+                 google_issuer: str = GOOGLE_ISSUER) -> None:
         self.kube = kube
         self.dispatcher = dispatcher
         self.receivers = receivers
         self.oidc_keys = IssuerKeys()
+        self.google_issuer = google_issuer
         self._addrs = {"events": parse_addr(events_addr), "receiver": parse_addr(receiver_addr)}
         self._runners: list[web.AppRunner] = []
         self.ports: dict[str, int] = {}
@@ -185,12 +187,20 @@ class Listeners:
         body = await request.read()
         where = {"receiver": f"{receiver.namespace}/{receiver.name}"}
         claims: dict[str, Any] | None = None
+        req = _json_body(request.content_type, body)
         try:
             if receiver.spec.type == OIDC_TYPE:
                 event = ""
                 issuers = receiver.to_dict()["spec"].get("oidcProviders") or []
                 claims = await authenticate(issuers, request.headers.get("Authorization", ""),
                                             self.oidc_keys, time.time())
+            elif receiver.spec.type == "gcr":
+                event = ""
+                secret = await receiver_secret(self.kube, receiver)
+                await authenticate_google(request.headers.get("Authorization", ""),
+                                          secret["email"], secret["audience"], self.oidc_keys,
+                                          time.time(), self.google_issuer)
+                req = gcr_payload(body)  # the filters see the registry's event, as Flux's
             else:
                 event = check(receiver.spec.type, token, dict(request.headers), body,
                               receiver.spec.events)
@@ -206,7 +216,7 @@ class Listeners:
             _log.info("ignored webhook call: %s", err, extra=where)
             return web.Response(status=200, text="ignored\n")
         try:
-            accept = resource_filter(receiver, _json_body(request.content_type, body), claims)
+            accept = resource_filter(receiver, req, claims)
         except CELError as err:  # the reconciler stalls the Receiver on this too
             _log.warning("invalid resource filter: %s", err, extra=where)
             return web.Response(status=500, text="invalid resource filter\n")

@@ -330,12 +330,3 @@ def test_receiver_without_token_or_with_a_bad_cel_filter(env: Env) -> None:
         "resourceFilter": "res.metadata.name =="})
     cond = env.condition("Receiver", filtered, "False", "InvalidCELExpression")
     assert "spec.resourceFilter" in cond["message"]
-
-
-def test_gcr_receiver_stalls_with_why(env: Env) -> None:
-    secret = env.secret(name("tok"), {"token": "t"})
-    receiver = env.create("Receiver", name("r"), {
-        "type": "gcr", "secretRef": {"name": secret},
-        "resources": [{"kind": "GitRepository", "name": "*"}]})
-    cond = env.condition("Receiver", receiver, "False", "ValidationFailed")
-    assert "not supported by afflux yet (Google Container Registry" in cond["message"]

@@ -8,11 +8,15 @@ document, JWKS, RS256 and ES256 tokens signed with `cryptography`) authenticates
   the filters take (spec.resourceFilter over `req` and `claims`, and the entry's `filter`);
 - a bad signature, another audience, an expired token, a failed validation or no token:
   401, and nothing is touched;
-- an expression that does not compile stalls the Receiver with InvalidCELExpression.
+- an expression that does not compile stalls the Receiver with InvalidCELExpression;
+- gcr: a Pub/Sub push with a Google ID token (the local issuer standing in for
+  accounts.google.com) for the Secret's audience and email; `req` of the filter is the
+  registry's event inside the push.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import urllib.error
@@ -41,11 +45,13 @@ def issuer(test_ca: TestCA) -> Iterator[OIDCIssuer]:
 
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        test_ca: TestCA) -> Iterator[Env]:
+        test_ca: TestCA, issuer: OIDCIssuer) -> Iterator[Env]:
     namespace = f"t-oidc-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
+    # the local issuer also stands in for Google's (gcr Receivers)
     with notification_env(cluster, start_controller, git_server, namespace,
-                          {"SSL_CERT_FILE": str(test_ca.ca_cert)}) as env:
+                          {"SSL_CERT_FILE": str(test_ca.ca_cert),
+                           "AFFLUX_GCR_ISSUER_URL": issuer.url}) as env:
         yield env
 
 
@@ -161,3 +167,43 @@ def test_schema_rules_for_oidc(env: Env, issuer: OIDCIssuer) -> None:
         with pytest.raises(ApiException) as err:
             env.create("Receiver", name("r"), spec)
         assert err.value.status == 422, why
+
+
+def test_gcr_receiver(env: Env, issuer: OIDCIssuer) -> None:
+    matching, other = repository(env, "a", "production"), repository(env, "a", "production")
+    email = "pusher@project.iam.gserviceaccount.com"
+    receiver = name("gcr")
+    audience = f"https://hooks.test/{receiver}"
+    secret = env.secret(name("gcr"), {"token": uuid.uuid4().hex, "email": email,
+                                      "audience": audience})
+    env.create("Receiver", receiver, {
+        "type": "gcr", "secretRef": {"name": secret},
+        "resourceFilter": "req.tag.contains(res.metadata.name)",
+        "resources": [{"kind": "GitRepository", "name": "*"}]})
+    env.ready("Receiver", receiver)
+    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    event = {"action": "INSERT", "digest": "gcr.test/p/app@sha256:" + "1" * 64,
+             "tag": f"gcr.test/p/{matching}:1.1"}
+    push = {"message": {"data": base64.b64encode(json.dumps(event).encode()).decode(),
+                        "messageId": "1"}, "subscription": "projects/p/subscriptions/flux"}
+
+    def token(**extra: Any) -> str:
+        return issuer.sign(issuer.claims(audience, **{"email": email, "email_verified": True,
+                                                      **extra}))
+    assert call(env, path, push, token(email="intruder@evil.test")) == 401
+    assert call(env, path, push, token(email_verified=False)) == 401
+    assert call(env, path, push, issuer.sign(issuer.claims("other", email=email,
+                                                           email_verified=True))) == 401
+    assert call(env, path, push, None) == 401
+    assert requested(env, matching) is None
+
+    assert call(env, path, push, token()) == 200
+    assert requested(env, matching) is not None
+    assert requested(env, other) is None  # the filter: its name is not in the pushed tag
+
+    missing = env.secret(name("gcr"), {"token": "t"})
+    incomplete = env.create("Receiver", name("gcr"), {
+        "type": "gcr", "secretRef": {"name": missing},
+        "resources": [{"kind": "GitRepository", "name": "*"}]})
+    cond = env.condition("Receiver", incomplete, "False", "TokenNotFound")
+    assert "'email', 'audience'" in cond["message"]

@@ -1,8 +1,11 @@
-"""generic-oidc Receivers' token checks (pure): the signature against the issuer's keys,
-the issuer, audience and times, and the CEL variables and validations over the claims."""
+"""generic-oidc and gcr Receivers' token checks: the signature against the issuer's keys,
+the issuer, audience and times, the CEL variables and validations over the claims, gcr's
+email and its Pub/Sub payload."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import re
 import time
@@ -12,13 +15,17 @@ import pytest
 
 from afflux.controllers.notification._cel import CELError
 from afflux.controllers.notification._oidc import (
+    GOOGLE_ISSUER,
     InvalidToken,
+    IssuerKeys,
+    authenticate_google,
     check_claims,
     check_rules,
     compile_rules,
     parse_token,
     verify_signature,
 )
+from afflux.controllers.notification._receivers import Unauthorized, gcr_payload
 from harness.oidc import Signer, b64url
 
 ISSUER = "https://issuer.test"
@@ -118,3 +125,57 @@ def test_rules_that_do_not_compile_name_their_field(provider: dict[str, Any],
                                                     field: str) -> None:
     with pytest.raises(CELError, match=re.escape(f"spec.oidcProviders[0].{field}")):
         compile_rules(provider, "spec.oidcProviders[0]")
+
+
+# --- gcr: Google's ID tokens -------------------------------------------------------------------
+
+
+class KnownKeys(IssuerKeys):
+    """The issuer's keys without fetching them (the fetch is covered by the integration
+    tests against a local issuer)."""
+
+    async def _fetch(self, issuer: str) -> list[dict[str, Any]]:
+        assert issuer == GOOGLE_ISSUER
+        return KEYS
+
+
+def google(**extra: Any) -> dict[str, Any]:
+    return {"iss": "accounts.google.com", "aud": "https://hooks.test/hook/abc",
+            "email": "pusher@p.iam.gserviceaccount.com", "email_verified": True,
+            "exp": int(NOW) + 300, **extra}
+
+
+@pytest.mark.parametrize(("values", "why"), [
+    (google(), None),
+    (google(iss=GOOGLE_ISSUER), None),
+    (google(email="other@p.iam.gserviceaccount.com"), "email"),
+    (google(email_verified=False), "email"),
+    (google(aud="https://elsewhere.test"), "audience"),
+    (google(iss="https://issuer.test"), "not issued by accounts.google.com"),
+], ids=["ok", "ok-with-scheme", "other-email", "unverified-email", "other-audience",
+        "other-issuer"])
+def test_google_tokens(values: dict[str, Any], why: str | None) -> None:
+    async def run() -> dict[str, Any]:
+        return await authenticate_google(f"Bearer {RSA.sign(values)}",
+                                         "pusher@p.iam.gserviceaccount.com",
+                                         "https://hooks.test/hook/abc", KnownKeys(), NOW)
+    if why is None:
+        assert asyncio.run(run())["email"] == values["email"]
+    else:
+        with pytest.raises(InvalidToken, match=why):
+            asyncio.run(run())
+
+
+@pytest.mark.parametrize(("body", "event"), [
+    (json.dumps({"message": {"data": base64.b64encode(b'{"action": "INSERT", "tag": "t"}')
+                             .decode()}}).encode(), {"action": "INSERT", "tag": "t"}),
+    (b'{"message": {"data": "not base64!"}}', None),
+    (b'{"message": {}}', None),
+    (b"[]", None),
+], ids=["push", "bad-base64", "no-data", "not-an-object"])
+def test_gcr_payload(body: bytes, event: dict[str, Any] | None) -> None:
+    if event is not None:
+        assert gcr_payload(body) == event
+    else:
+        with pytest.raises(Unauthorized):
+            gcr_payload(body)
