@@ -23,6 +23,7 @@ from ._model import Model, Rule, duration, field
 from ._notification_v1 import EventSourceReference
 
 __all__ = [
+    "CHANGE_REQUEST_PROVIDERS",
     "COMMIT_STATUS_PROVIDERS",
     "PROVIDER_TYPES",
     "Alert",
@@ -69,9 +70,19 @@ PROVIDER_TYPES = (
     "alertmanager",
     "grafana",
     "githubdispatch",
+    *("githubpullrequestcomment", "gitlabmergerequestcomment", "giteapullrequestcomment"),
     "pagerduty",
     "datadog",
     "nats",
+    "zulip",
+    "otel",
+)
+#: Provider types that comment on the pull (merge) request an event's object names in its
+#: `event.toolkit.fluxcd.io/change_request` annotation.
+CHANGE_REQUEST_PROVIDERS = (
+    "githubpullrequestcomment",
+    "gitlabmergerequestcomment",
+    "giteapullrequestcomment",
 )
 # --- Provider --------------------------------------------------------------------------------------
 

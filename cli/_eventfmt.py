@@ -18,6 +18,7 @@ __all__ = [
     "event_rows",
     "event_time",
     "involved_key",
+    "alerts_of_provider",
     "is_flux_event",
     "parse_types",
     "related_objects",
@@ -160,3 +161,14 @@ def related_objects(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     elif kind == "ImagePolicy":
         out.append(of(_ref(spec, "imageRepositoryRef"), "ImageRepository"))
     return [r for r in out if r is not None and r[0]]
+
+
+def alerts_of_provider(provider: Mapping[str, Any],
+                       alerts: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(kind, name, namespace) of the Alerts (of the Provider's namespace) that send through
+    `provider`: their events are the delivery records of what went through it."""
+    meta = provider.get("metadata") or {}
+    ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    return [("Alert", str((a.get("metadata") or {}).get("name", "")), ns) for a in alerts
+            if ((a.get("spec") or {}).get("providerRef") or {}).get("name") == name
+            and (a.get("metadata") or {}).get("namespace", ns) == ns]

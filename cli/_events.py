@@ -2,7 +2,10 @@
 Flux objects, oldest first, as a table LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. With
 `--for` of a named object, the events of the objects it refers to come too (its source, a
 HelmRelease's HelmChart: `_eventfmt.related_objects`), as flux shows them; NAMESPACE is shown
-when one of them is in another namespace."""
+when one of them is in another namespace. notification-controller records every delivery on
+the Alert it went through (Delivered / DeliveryFailed: which object's event went to which
+Provider), so `--for Alert/<name>` shows what was sent where, and `--for Provider/<name>`
+also shows the records of the Alerts that use the Provider (an afflux addition)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Any
 from ._context import Context
 from ._errors import CLIError, NotFoundError
 from ._eventfmt import (
+    alerts_of_provider,
     event_headers,
     event_row,
     event_rows,
@@ -27,7 +31,7 @@ from ._eventfmt import (
 from ._format import column_widths, render_table
 from ._kinds import noun_for_kind, resolve_kind
 from ._kube import EVENTS
-from ._objects import get_object
+from ._objects import get_object, list_objects
 
 __all__ = ["register", "run"]
 
@@ -82,6 +86,9 @@ def _targets(ctx: Context, for_object: str) -> tuple[list[Target], bool]:
         except NotFoundError:  # gone (or never there): its own events are still worth seeing
             return targets, is_flux
         targets += related_objects(obj)
+        if kind == "Provider":  # what was sent through it: the delivery records of its Alerts
+            alerts = list_objects(ctx, noun_for_kind("Alert"), obj["metadata"]["namespace"])
+            targets += alerts_of_provider(obj, alerts)
     return targets, is_flux
 
 

@@ -13,6 +13,7 @@ packages=(
   age              # age keys for SOPS tests
   prometheus-alertmanager  # a real Alertmanager for the alertmanager Provider's test
   prometheus       # a real Prometheus for config/monitoring's test (dashboards, alert rules)
+  nats-server      # a real NATS server for the nats Provider's test
   chromium         # the headless browser the UI's tests drive (Playwright, no browser download)
   ca-certificates
   make

@@ -16,6 +16,7 @@ pytest_plugins = [
     "harness.fixtures_helm",
     "harness.fixtures_s3",
     "harness.alertmanager",
+    "harness.nats",
     "harness.gitea",
     "harness.fixtures_realnode",
 ]

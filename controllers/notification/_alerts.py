@@ -24,6 +24,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._event import EVENT_GROUP
+
 __all__ = [
     "InvalidRegex",
     "RateLimiter",
@@ -149,14 +151,24 @@ def matches_alert(
 
 
 def notification_for(event: Mapping[str, Any], alert: Mapping[str, Any]) -> dict[str, Any]:
-    """The event as the Alert sends it: plus its eventMetadata (the event's own keys win)
-    and its summary."""
+    """The event as the Alert sends it, its metadata combined as Flux's (RFC 0008), each
+    source overriding the ones before: the `event.toolkit.fluxcd.io/` keys without that
+    prefix (the object's annotations), the Alert's eventMetadata as it is, its summary as
+    `summary`, then the keys of the object's group without that prefix (what the operator
+    reported: `revision`, ...). Nothing else is kept."""
     spec = _spec(alert)
-    metadata = dict(event.get("metadata") or {})
-    for key, value in (spec.get("eventMetadata") or {}).items():
-        metadata.setdefault(str(key), str(value))
+    involved = event.get("involvedObject") or {}
+    api_version = str(involved.get("apiVersion") or "")
+    group = api_version.rpartition("/")[0] if "/" in api_version else ""
+    original = {str(k): str(v) for k, v in (event.get("metadata") or {}).items()}
+    metadata = {k.removeprefix(f"{EVENT_GROUP}/"): v for k, v in original.items()
+                if k.startswith(f"{EVENT_GROUP}/")}
+    metadata.update({str(k): str(v) for k, v in (spec.get("eventMetadata") or {}).items()})
     if spec.get("summary"):
-        metadata.setdefault("summary", str(spec["summary"]))
+        metadata["summary"] = str(spec["summary"])
+    if group:
+        metadata.update({k.removeprefix(f"{group}/"): v for k, v in original.items()
+                         if k.startswith(f"{group}/")})
     result = dict(event)
     result["metadata"] = metadata
     return result

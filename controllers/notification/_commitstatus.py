@@ -1,6 +1,6 @@
 """Commit status Providers: the event's revision names the commit, and the status key is
 stable per object (`<kind>/<name>/<first group of the Provider's uid>`, lower case, as
-Flux's), so a later event updates the status instead of adding another. Pure, no I/O. github and
+Flux's, or what spec.commitStatusExpr makes of the event, the Provider and the Alert), so a later event updates the status instead of adding another. Pure, no I/O. github and
 gitea statuses carry an `Unchanged` check: when the commit's combined status already shows
 the key with the same state and description, nothing is posted (as Flux's).
 
@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ._cel import CELError, compile_expression, evaluate
 from ._event import revision_of
 from ._providers import (
     Builder,
@@ -38,7 +39,8 @@ from ._providers import (
     github_repo,
 )
 
-__all__ = ["COMMIT_STATUS_BUILDERS", "commit_of", "status_key"]
+__all__ = ["COMMIT_STATUS_BUILDERS", "COMMIT_STATUS_VARIABLES", "commit_of", "expression_key",
+           "status_key"]
 
 _SHA = re.compile(r"(?:^|[@/:])([0-9a-f]{40}|[0-9a-f]{64})$")
 
@@ -52,9 +54,30 @@ def commit_of(revision: str) -> str:
 
 
 def status_key(config: ProviderConfig, event: Mapping[str, Any]) -> str:
+    """The commit status's key: spec.commitStatusExpr's string (CEL over `event`,
+    `provider` and `alert`) when set, else `<kind>/<name>/<uid prefix>`."""
+    if config.commit_status_expr:
+        return expression_key(config, event)
     inv = event.get("involvedObject") or {}
     uid = config.uid.split("-", 1)[0]
     return f"{inv.get('kind', '')}/{inv.get('name', '')}/{uid}".lower()
+
+
+COMMIT_STATUS_VARIABLES = ("event", "provider", "alert")
+
+
+def expression_key(config: ProviderConfig, event: Mapping[str, Any]) -> str:
+    """spec.commitStatusExpr's value for this event; `ConfigError` when it does not compile,
+    fails, or gives something other than a non-empty string."""
+    try:
+        program = compile_expression(config.commit_status_expr, COMMIT_STATUS_VARIABLES)
+        value = evaluate(program, {"event": dict(event), "provider": dict(config.provider),
+                                   "alert": dict(config.alert)})
+    except CELError as err:
+        raise ConfigError(f"spec.commitStatusExpr: {err}") from None
+    if not isinstance(value, str) or not value:
+        raise ConfigError("spec.commitStatusExpr must give a non-empty string")
+    return str(value)
 
 
 def _commit(event: Mapping[str, Any]) -> str:

@@ -3,7 +3,7 @@ same way by the Provider reconciler (to report what is wrong) and by every deliv
 changed Secret is used at once).
 
 Secrets: `secretRef` (`address`, `token`, `username`, `password`, `headers` as a YAML
-map), `certSecretRef` (`ca.crt`, `tls.crt` + `tls.key`), `proxySecretRef` (`address`,
+map; for nats `creds` and `nkey`), `certSecretRef` (`ca.crt`, `tls.crt` + `tls.key`), `proxySecretRef` (`address`,
 `username`, `password`). Problems raise `ConfigError` with a message that says what to
 change and never contains a secret value.
 """
@@ -117,7 +117,8 @@ async def resolve_provider(kube: KubeClient, provider: Mapping[str, Any]) -> Res
     if address:
         where = (f"the address in Secret '{namespace}/{secret_name}'" if secret.get("address")
                  else "spec.address")
-        _check_url(address.strip(), where)
+        _check_url(address.strip(), where, schemes=("nats", "tls") if type_ == "nats"
+                   else ("http", "https"))
     elif type_ not in _DEFAULT_ADDRESS:
         raise ConfigError(f"a {type_} Provider needs an address: set spec.address or the "
                           "'address' key of the Secret in spec.secretRef")
@@ -129,6 +130,8 @@ async def resolve_provider(kube: KubeClient, provider: Mapping[str, Any]) -> Res
         token=secret.get("token", "").strip(), password=secret.get("password", ""),
         headers=headers, uid=str(meta.get("uid") or ""),
         address_from_secret=bool(secret.get("address")),
+        provider=provider, commit_status_expr=str(spec.get("commitStatusExpr") or ""),
+        creds=secret.get("creds", ""), nkey=secret.get("nkey", ""),
     )
     cert_name = (spec.get("certSecretRef") or {}).get("name")
     tls = await _tls(kube, namespace, cert_name) if cert_name else None

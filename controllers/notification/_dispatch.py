@@ -12,7 +12,8 @@ object, message and revision), each Alert's notification built by `notification_
 sent through its Provider by `_sender.send` in a task of its own (retries with backoff,
 never holding up another Provider). A failure is recorded as a Warning Event on the
 Provider and reported on its status (`DeliveryFailed`, via `Services.delivery_failures`),
-which the next success clears.
+which the next success clears. Every delivery, sent or failed, is recorded on the Alert
+(`_deliveries`): what went to which Provider, when, without its address.
 
 Exactly once across restarts, for core Events: when every delivery of an Event has
 finished (sent, or failed after its retries), the Event gets the annotation
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from afflux.api._registry import kind_for
@@ -49,6 +51,7 @@ from afflux.controllers.runtime import (
 
 from ._alerts import RateLimiter, matches_alert, needs_labels, notification_for
 from ._config import resolve_provider
+from ._deliveries import DELIVERED, DELIVERY_FAILED, delivery_message, delivery_metadata
 from ._event import from_core_event, group_of, is_flux_object, rate_limit_key
 from ._providers import ConfigError, SkipEvent, build_request
 from ._reconcile import ALERTS, PROVIDERS, Services
@@ -253,33 +256,50 @@ class Dispatcher:
         notification = notification_for(event, alert)
         try:
             resolved = await resolve_provider(self.kube, provider)
-            request = build_request(resolved.config, notification)
+            config = replace(resolved.config, alert=alert)
+            request = build_request(config, notification)
         except SkipEvent:
             return
         except ConfigError as err:
             await self._failure(provider, str(err), where)
+            await self._record(alert, event, provider, str(err))
             return
         try:
             answered = await send(request, timeout=resolved.timeout, tls=resolved.tls,
                                   proxy=resolved.proxy, retries=self.retries,
                                   backoff=self.backoff)
         except DeliveryError as err:
-            await self._failure(provider, f"sending to the {resolved.config.type} Provider "
-                                f"failed: {err}", where)
+            # the log has the whole (redacted) story; status and Events say it without the
+            # address
+            what = f"sending to the {resolved.config.type} Provider failed"
+            await self._failure(provider, f"{what}: {err.brief or 'error'}", where,
+                                f"{what}: {err}")
+            await self._record(alert, event, provider, err.brief)
             return
         self._sent()
         _log.info("notification not sent: the service already shows it" if answered == UNCHANGED
                   else "sent notification", extra={
             **where, "involvedObject": f"{event['involvedObject'].get('kind')}/"
             f"{event['involvedObject'].get('namespace')}/{event['involvedObject'].get('name')}"})
+        await self._record(alert, event, provider, None, unchanged=answered == UNCHANGED)
         key = _ident(provider)
         if self.services.delivery_failures.pop(key, None) is not None:
             self.providers.trigger(*key)
 
+    async def _record(self, alert: Mapping[str, Any], event: Mapping[str, Any],
+                      provider: Mapping[str, Any], failure: str | None, *,
+                      unchanged: bool = False) -> None:
+        """The delivery record on the Alert (`_deliveries`), for `afflux events`."""
+        await self.recorder.record(
+            alert, "Normal" if failure is None else "Warning",
+            DELIVERED if failure is None else DELIVERY_FAILED,
+            delivery_message(event, provider, failure, unchanged),
+            delivery_metadata(event, provider))
+
     async def _failure(self, provider: Mapping[str, Any], message: str,
-                       where: Mapping[str, str]) -> None:
+                       where: Mapping[str, str], logged: str | None = None) -> None:
         self._failed()
-        _log.error("%s", message, extra=dict(where))
+        _log.error("%s", logged or message, extra=dict(where))
         key = _ident(provider)
         self.services.delivery_failures[key] = message
         await self.recorder.record(provider, "Warning", "DeliveryFailed", message)

@@ -23,15 +23,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from ._nats import NatsAuth, NatsError, parse_creds
+
 __all__ = [
     "BUILDERS",
     "UNSUPPORTED",
     "ConfigError",
+    "all_builders",
     "OutgoingRequest",
+    "NatsTarget",
     "ProviderConfig",
     "SkipEvent",
     "Unchanged",
+    "Upsert",
     "build_request",
+    "display_metadata",
+    "markdown_post",
     "object_title",
 ]
 
@@ -57,10 +64,24 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     uid: str = ""  # the Provider's metadata.uid (commit status keys)
     address_from_secret: bool = False  # a webhook URL from a Secret is a secret too
+    #: the Alert the event goes through (its body; otel names its service after it) and the
+    #: Provider's body: what spec.commitStatusExpr sees besides the event
+    alert: Mapping[str, Any] = field(default_factory=dict)
+    provider: Mapping[str, Any] = field(default_factory=dict)
+    commit_status_expr: str = ""
+    creds: str = ""  # nats: a .creds file (user JWT and NKey seed)
+    nkey: str = ""  # nats: a user NKey seed
+
+    @property
+    def alert_ident(self) -> tuple[str, str, str]:
+        """The Alert's (namespace, name, uid)."""
+        meta = self.alert.get("metadata") or {}
+        return (str(meta.get("namespace") or ""), str(meta.get("name") or ""),
+                str(meta.get("uid") or ""))
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        values = [self.token, self.password, *self.headers.values()]
+        values = [self.token, self.password, self.creds, self.nkey, *self.headers.values()]
         if self.address_from_secret:
             values.append(self.address)
         return tuple(v for v in values if v)
@@ -87,6 +108,36 @@ class Unchanged:
 
 
 @dataclass(frozen=True)
+class Upsert:
+    """Update the service's existing entry instead of adding another (a pull request comment
+    that Flux keeps one of per object): GET `list_url` (with the request's headers), find the
+    first entry of the JSON list whose `text_field` contains `marker`, and send the request's
+    body with `edit_method` to `edit_url` with `{id}` replaced by that entry's `id`; when no
+    entry has the marker, the request is sent as it is (it creates one)."""
+
+    list_url: str
+    marker: str
+    edit_url: str
+    edit_method: str = "PATCH"
+    text_field: str = "body"
+
+    def existing(self, answer: Any) -> str | None:
+        """The id of the entry that carries the marker in `answer` (the list), or None."""
+        for entry in answer if isinstance(answer, list) else ():
+            if isinstance(entry, dict) and self.marker in str(entry.get(self.text_field) or ""):
+                return str(entry.get("id"))
+        return None
+
+
+@dataclass(frozen=True)
+class NatsTarget:
+    """A publish instead of an HTTP request: the subject and the credentials."""
+
+    subject: str
+    auth: NatsAuth
+
+
+@dataclass(frozen=True)
 class OutgoingRequest:
     method: str
     url: str
@@ -98,6 +149,10 @@ class OutgoingRequest:
     success: tuple[str, Any] | None = None
     #: what makes this request unnecessary (see `Unchanged`)
     unless: Unchanged | None = None
+    #: the existing entry this request updates rather than duplicates (see `Upsert`)
+    upsert: Upsert | None = None
+    #: a NATS publish (method PUB, url the server) rather than an HTTP request
+    nats: NatsTarget | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -395,8 +450,9 @@ def _alertmanager(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingR
         "reportingcontroller": str(event.get("reportingController") or ""),
     }
     # Alertmanager takes only label names ([a-zA-Z_][a-zA-Z0-9_]*) as label and annotation
-    # keys: metadata keys become annotations with the other characters as `_`
-    # (kustomize.toolkit.fluxcd.io/revision -> kustomize_toolkit_fluxcd_io_revision)
+    # keys: metadata keys become annotations with the other characters as `_` (the
+    # notification's keys are mostly plain already: `revision`; an Alert's `team.io/x`
+    # -> `team_io_x`)
     annotations = {"message": str(event.get("message") or ""),
                    **{label_name(k): v for k, v in _metadata(event).items()}}
     starts = _parse_time(event.get("timestamp"))
@@ -507,12 +563,140 @@ def _githubdispatch(config: ProviderConfig, event: Mapping[str, Any]) -> Outgoin
     return _json_request(config, f"{api}/repos/{owner}/{repo}/dispatches", payload, headers)
 
 
+# --- markdown posts: zulip and the change request comments ------------------------------
+
+#: the event metadata key that names the pull (merge) request of the object
+CHANGE_REQUEST_KEY = "event.toolkit.fluxcd.io/change_request"
+
+
+def display_metadata(event: Mapping[str, Any]) -> dict[str, str]:
+    """The event's metadata as people read it: keys without their `<group>/` prefix (the
+    object's group or event.toolkit.fluxcd.io), the change request number left out."""
+    result: dict[str, str] = {}
+    for key, value in _metadata(event).items():
+        if key in (CHANGE_REQUEST_KEY, "change_request"):
+            continue
+        group, sep, rest = key.partition("/")
+        short = rest if sep and group.endswith("toolkit.fluxcd.io") else key
+        result[short] = str(value)
+    return result
+
+
+def markdown_post(event: Mapping[str, Any]) -> str:
+    """`## Flux Status`, the severity's sign with `Kind/namespace/name`, the message and
+    the metadata as a list (the body Flux's zulip and comment providers post)."""
+    inv = event.get("involvedObject") or {}
+    sign = "\u26a0\ufe0f" if _is_error(event) else "\u2139\ufe0f"
+    lines = "".join(f"* `{k}`: {v}\n" for k, v in sorted(display_metadata(event).items()))
+    return (f"## Flux Status\n\n{sign} {inv.get('kind', '')}/{inv.get('namespace', '')}/"
+            f"{inv.get('name', '')}\n\n{event.get('message', '')}\n\nMetadata:\n{lines}")
+
+
+def _zulip(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """`POST /api/v1/messages` (form-encoded: type stream, to, topic, content), basic auth
+    with the bot's e-mail and API key; spec.channel is `<channel>/<topic>`."""
+    from urllib.parse import urlencode  # noqa: PLC0415 - only here
+
+    channel, _, topic = config.channel.partition("/")
+    if not channel or not topic:
+        raise ConfigError("a zulip Provider needs spec.channel as <channel>/<topic>, e.g. "
+                          "general/alerts")
+    parts = urlsplit(_require_address(config))
+    url = urlunsplit(parts._replace(path="/api/v1/messages", query="", fragment=""))
+    body = urlencode({"type": "stream", "to": channel, "topic": topic,
+                      "content": markdown_post(event)}).encode()
+    headers: dict[str, str] = {"Content-Type": "application/x-www-form-urlencoded"}
+    if config.username or config.password:
+        import base64  # noqa: PLC0415
+
+        creds = base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {creds}"
+    return OutgoingRequest("POST", url, {**headers, **config.headers}, body, config.secrets)
+
+
+
+
+def trace_revision(event: Mapping[str, Any]) -> str:
+    """What ties an Alert's spans into one trace: `<app-version>@<oci-digest>` for a Helm
+    chart from OCI, else the revision, else `unknown`."""
+    meta = display_metadata(event)
+    if meta.get("oci-digest") and meta.get("app-version"):
+        return f"{meta['app-version']}@{meta['oci-digest']}"
+    return meta.get("revision") or "unknown"
+
+
+def _otel_value(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _otel(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """One span per event, OTLP/HTTP with the JSON encoding (`POST <address>`, or
+    `<address>/v1/traces` when the address has no path). The trace id is the first 16 bytes
+    of sha256(`<Alert uid>:<revision>`), so every event of one revision through one Alert
+    lands in one trace; the resource is the Alert (service.name `<namespace>/<name>`).
+    HelmRepository events are skipped, as Flux's."""
+    inv = event.get("involvedObject") or {}
+    if inv.get("kind") == "HelmRepository":
+        raise SkipEvent("HelmRepository events are not traced")
+    namespace, name, uid = config.alert_ident
+    trace_id = hashlib.sha256(f"{uid}:{trace_revision(event)}".encode()).hexdigest()[:32]
+    started = _parse_time(event.get("timestamp"))
+    nanos = str(int(started.timestamp()) * 1_000_000_000)
+    span_name = f"{inv.get('kind', '')}: {inv.get('namespace', '')}/{inv.get('name', '')}"
+    span_id = hashlib.sha256(f"{trace_id}:{span_name}:{event.get('timestamp')}:"
+                             f"{event.get('message')}".encode()).hexdigest()[:16]
+    attributes = [_otel_value("object.uid", str(inv.get("uid") or "")),
+                  _otel_value("object.kind", str(inv.get("kind") or "")),
+                  _otel_value("object.name", str(inv.get("name") or "")),
+                  _otel_value("object.namespace", str(inv.get("namespace") or ""))]
+    attributes += [_otel_value(k, v) for k, v in sorted(display_metadata(event).items())]
+    span = {"traceId": trace_id, "spanId": span_id, "name": span_name, "kind": 1,
+            "startTimeUnixNano": nanos, "endTimeUnixNano": nanos, "attributes": attributes,
+            "status": {"code": 2 if _is_error(event) else 1,
+                       "message": str(event.get("message") or "")}}
+    resource = {"attributes": [_otel_value("service.name", f"{namespace}/{name}"),
+                               _otel_value("service.namespace", namespace),
+                               _otel_value("service.instance.id", uid)]}
+    payload = {"resourceSpans": [{"resource": resource, "scopeSpans": [
+        {"scope": {"name": "flux:notification-controller"}, "spans": [span]}]}]}
+    parts = urlsplit(_require_address(config))
+    url = urlunsplit(parts._replace(path="/v1/traces")) if parts.path in ("", "/") else (
+        config.address)
+    headers: dict[str, str] = {}
+    if config.username and config.password:
+        import base64  # noqa: PLC0415
+
+        creds = base64.b64encode(f"{config.username}:{config.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {creds}"
+    elif config.password or config.token:
+        headers["Authorization"] = f"Bearer {config.password or config.token}"
+    return _json_request(config, url, payload, headers)
+
+
+def _nats(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
+    """The event's JSON published on the subject spec.channel of the NATS server at the
+    address; credentials from the Secret's `creds`, else `nkey`, else `username` and
+    `password` (or a user:password in the address)."""
+    address = _require_address(config)
+    subject = config.channel.strip()
+    if not subject or any(c.isspace() for c in subject):
+        raise ConfigError("a nats Provider needs the subject in spec.channel (no spaces)")
+    jwt, seed = "", config.nkey.strip()
+    if config.creds:
+        try:
+            jwt, seed = parse_creds(config.creds)
+        except NatsError as err:
+            raise ConfigError(str(err)) from None
+    target = NatsTarget(subject, NatsAuth("" if seed else config.username,
+                                          "" if seed else config.password, seed, jwt))
+    return OutgoingRequest("PUB", address, {}, _dumps(dict(event)), config.secrets,
+                           nats=target)
+
+
 Builder = Callable[[ProviderConfig, Mapping[str, Any]], OutgoingRequest]
 
 #: types Flux has that afflux does not send to, and why (a Provider of one stalls with this)
 UNSUPPORTED: dict[str, str] = {
-    "nats": "NATS speaks its own protocol over TCP, not HTTP; afflux has no NATS client yet "
-            "(use a generic Provider to a NATS HTTP bridge meanwhile)",
     "azureeventhub": "Event Hubs needs AMQP or Azure AD/SAS-signed HTTPS that cannot be tested "
                      "here against the real service; it is not implemented",
     "googlepubsub": "Pub/Sub needs Google service-account OAuth (signed JWTs exchanged at "
@@ -539,15 +723,24 @@ BUILDERS: dict[str, Builder] = {
     "grafana": _grafana,
     "sentry": _sentry,
     "githubdispatch": _githubdispatch,
+    "zulip": _zulip,
+    "otel": _otel,
+    "nats": _nats,
 }
+
+
+def all_builders() -> dict[str, Builder]:
+    """Every type afflux sends to, with its builder."""
+    from ._comments import CHANGE_REQUEST_BUILDERS  # noqa: PLC0415 - avoids a cycle
+    from ._commitstatus import COMMIT_STATUS_BUILDERS  # noqa: PLC0415
+
+    return {**BUILDERS, **COMMIT_STATUS_BUILDERS, **CHANGE_REQUEST_BUILDERS}
 
 
 def build_request(config: ProviderConfig, event: Mapping[str, Any]) -> OutgoingRequest:
     """The request `config`'s type sends for `event`; `ConfigError` if it cannot,
     `SkipEvent` if the type has nothing to send for this event."""
-    from ._commitstatus import COMMIT_STATUS_BUILDERS  # noqa: PLC0415 - avoids a cycle
-
-    builder = BUILDERS.get(config.type) or COMMIT_STATUS_BUILDERS.get(config.type)
+    builder = all_builders().get(config.type)
     if builder is None:
         why = UNSUPPORTED.get(config.type)
         raise ConfigError(f"provider type {config.type!r} is not supported by afflux yet"

@@ -18,6 +18,8 @@ but not an event the Receiver's `events` list asks for (or GitHub's ping).
 | nexus        | `X-Nexus-Webhook-Signature: <hex HMAC-SHA1 of the body>`  | -                 |
 | acr          | the secret path; a JSON body with `action` and `target`   | `action`          |
 | cdevents     | the secret path; a CloudEvent with `Ce-Type`              | `Ce-Type`         |
+| gcr          | a Google ID token (`_oidc.authenticate_google`); a Pub/Sub push | -           |
+| generic-oidc | an ID token of a listed issuer (`_oidc.authenticate`)     | -                 |
 
 Header names are matched case-insensitively; comparisons are constant-time.
 """
@@ -30,7 +32,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SUPPORTED", "UNSUPPORTED", "Ignored", "Unauthorized", "check", "sign"]
+__all__ = ["OIDC_CHECKED", "SUPPORTED", "Ignored", "Unauthorized", "check",
+           "gcr_payload", "sign"]
 
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -184,12 +187,25 @@ _CHECKS = {
     "cdevents": _cdevents,
 }
 SUPPORTED = frozenset(_CHECKS)
-#: Flux's types afflux does not take, and why (a Receiver of one stalls with this)
-UNSUPPORTED: dict[str, str] = {
-    "gcr": "Google Container Registry notifications arrive as Pub/Sub pushes signed with a "
-           "Google-issued OIDC token, whose check needs Google's signing keys and cannot be "
-           "tested here; use a generic-hmac Receiver behind your own relay",
-}
+#: types whose calls authenticate with an OIDC ID token (`_oidc`), not the Secret's token
+OIDC_CHECKED = frozenset({"gcr", "generic-oidc"})
+
+
+def gcr_payload(body: bytes) -> dict[str, Any]:
+    """The registry's event inside a gcr call (a Pub/Sub push: `message.data` is the event's
+    JSON in base64), which is what `req` is for the resource filters, as Flux's;
+    `Unauthorized` if the body is not one."""
+    import base64  # noqa: PLC0415 - only here
+
+    message = _json(body).get("message")
+    data = message.get("data") if isinstance(message, dict) else None
+    try:
+        event = json.loads(base64.b64decode(str(data or ""), validate=True))
+    except ValueError:
+        raise Unauthorized("not a Pub/Sub push of a registry event (message.data)") from None
+    if not isinstance(event, dict):
+        raise Unauthorized("the registry event in message.data is not a JSON object")
+    return event
 
 
 def check(receiver_type: str, token: str, headers: Mapping[str, str], body: bytes,

@@ -3,16 +3,16 @@ Ready, with Flux's reasons.
 
 | kind     | Ready=True                                   | Ready=False                                  |
 | -------- | -------------------------------------------- | -------------------------------------------- |
-| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type, commitStatusExpr; retried: missing Secret), DeliveryFailed (the last delivery failed after its retries) |
+| Provider | Succeeded, "Initialized"                      | ValidationFailed (stalled: bad address scheme, missing channel, bad PEM, unsupported type; retried: missing Secret), InvalidCELExpression (stalled: commitStatusExpr does not compile), DeliveryFailed (the last delivery failed after its retries) |
 | Alert    | Succeeded, "Initialized"                      | ValidationFailed (stalled: invalid regex), AccessDenied (cross-namespace source with --no-cross-namespace-refs), DependencyNotReady (Provider missing or not Ready) |
-| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type, resourceFilter) |
+| Receiver | Succeeded, "Receiver initialized for path: /hook/..." | TokenNotFound (Secret or its 'token' missing), ValidationFailed (unsupported type), InvalidCELExpression (stalled: resourceFilter, resources[].filter or an oidcProviders variable or validation that does not compile) |
 
 No message ever carries a secret value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from afflux.api import Receiver
@@ -30,11 +30,13 @@ from afflux.controllers.runtime import (
 )
 
 from ._alerts import InvalidRegex, compile_patterns
-from ._commitstatus import COMMIT_STATUS_BUILDERS
+from ._cel import CELError, compile_expression
+from ._commitstatus import COMMIT_STATUS_VARIABLES
 from ._config import SecretNotFound, read_secret, resolve_provider
-from ._providers import BUILDERS, UNSUPPORTED, ConfigError, SkipEvent, build_request
+from ._oidc import compile_rules
+from ._providers import UNSUPPORTED, ConfigError, SkipEvent, all_builders, build_request
+from ._receivers import OIDC_CHECKED
 from ._receivers import SUPPORTED as RECEIVER_TYPES
-from ._receivers import UNSUPPORTED as RECEIVER_UNSUPPORTED
 
 __all__ = [
     "ALERTS",
@@ -53,6 +55,8 @@ RECEIVERS = Resource(GROUP, "v1", "Receiver", "receivers")
 
 VALIDATION_FAILED = "ValidationFailed"
 TOKEN_NOT_FOUND = "TokenNotFound"
+INVALID_CEL_EXPRESSION = "InvalidCELExpression"
+OIDC_TYPE = "generic-oidc"
 DELIVERY_FAILED = "DeliveryFailed"
 INITIALIZED = "Initialized"
 SECRET_RETRY = 30.0
@@ -85,17 +89,21 @@ def _key(ctx: ReconcileContext[Any]) -> tuple[str, str]:
 def provider_reconciler(services: Services) -> Reconciler[Any]:
     async def validate(ctx: ReconcileContext[Any]) -> None:
         type_ = str(ctx.obj.spec.get("type") or "")
-        if type_ not in BUILDERS and type_ not in COMMIT_STATUS_BUILDERS:
-            supported = ", ".join(sorted({*BUILDERS, *COMMIT_STATUS_BUILDERS}))
+        if type_ not in all_builders():
+            supported = ", ".join(sorted(all_builders()))
             why = f" ({UNSUPPORTED[type_]})" if type_ in UNSUPPORTED else ""
             raise StallingError(VALIDATION_FAILED, f"provider type {type_!r} is not supported "
                                 f"by afflux yet{why}: use one of {supported}")
         if ctx.obj.spec.get("commitStatusExpr"):
-            raise StallingError(VALIDATION_FAILED, "spec.commitStatusExpr (CEL) is not "
-                                "supported by afflux yet: remove it to use the default status")
+            try:
+                compile_expression(str(ctx.obj.spec["commitStatusExpr"]), COMMIT_STATUS_VARIABLES)
+            except CELError as err:
+                raise StallingError(INVALID_CEL_EXPRESSION, f"invalid CEL expression in "
+                                    f"spec.commitStatusExpr: {err}") from None
         try:
             resolved = await resolve_provider(ctx.kube, ctx.body)
-            build_request(resolved.config, _SAMPLE_EVENT)
+            # commitStatusExpr was compiled above; with the sample event it might fail
+            build_request(replace(resolved.config, commit_status_expr=""), _SAMPLE_EVENT)
         except SecretNotFound as err:
             raise WaitingError(VALIDATION_FAILED, str(err), SECRET_RETRY) from None
         except ConfigError as err:
@@ -142,26 +150,64 @@ def alert_reconciler(services: Services) -> Reconciler[Any]:
 
 
 async def receiver_token(kube: KubeClient, receiver: Receiver) -> str:
-    """The Receiver's token; `SecretNotFound`/`ConfigError` if missing."""
-    name = receiver.spec.secret_ref.name
+    """The Receiver's token ('' for generic-oidc, which has none); `SecretNotFound`/
+    `ConfigError` if missing."""
+    if receiver.spec.type == OIDC_TYPE:
+        return ""
+    if receiver.spec.secret_ref is None or not receiver.spec.secret_ref.name:
+        raise ConfigError("spec.secretRef is required for a Receiver of type "
+                          f"{receiver.spec.type}: name a Secret with a 'token' key")
+    return (await receiver_secret(kube, receiver))["token"]
+
+
+async def receiver_secret(kube: KubeClient, receiver: Receiver) -> dict[str, str]:
+    """The Receiver's Secret, with the keys its type needs ('token'; for gcr also 'email'
+    and 'audience'); `SecretNotFound`/`ConfigError` naming what is missing."""
+    name = receiver.spec.secret_ref.name if receiver.spec.secret_ref else ""
     data = await read_secret(kube, receiver.namespace or "", name, "secretRef.name")
-    token = data.get("token", "")
-    if not token:
-        raise ConfigError(f"Secret '{receiver.namespace}/{name}' has no 'token' key: add it")
-    return token
+    needed = ("token", "email", "audience") if receiver.spec.type == "gcr" else ("token",)
+    missing = [key for key in needed if not data.get(key)]
+    if missing:
+        raise ConfigError(f"Secret '{receiver.namespace}/{name}' has no "
+                          + ", ".join(f"'{k}'" for k in missing) + " key: add it")
+    return data
+
+
+def filter_variables(receiver: Receiver) -> tuple[str, ...]:
+    """What a Receiver's resource filters may use: res and req, and claims for generic-oidc."""
+    return ("res", "req", "claims") if receiver.spec.type == OIDC_TYPE else ("res", "req")
+
+
+def compile_receiver_cel(receiver: Receiver) -> None:
+    """`CELError` naming the field of the first expression that does not compile."""
+    variables = filter_variables(receiver)
+    if receiver.spec.resource_filter:
+        try:
+            compile_expression(receiver.spec.resource_filter, variables)
+        except CELError as err:
+            raise CELError(f"spec.resourceFilter: {err}") from None
+    for i, ref in enumerate(receiver.spec.resources):
+        if ref.filter:
+            try:
+                compile_expression(ref.filter, variables)
+            except CELError as err:
+                raise CELError(f"spec.resources[{i}].filter: {err}") from None
+    for i, provider in enumerate(receiver.to_dict()["spec"].get("oidcProviders") or ()):
+        compile_rules(provider, f"spec.oidcProviders[{i}]")
 
 
 def receiver_reconciler(services: Services) -> Reconciler[Receiver]:
     async def validate(ctx: ReconcileContext[Receiver]) -> None:
         receiver = ctx.obj
-        if receiver.spec.type not in RECEIVER_TYPES:
-            why = RECEIVER_UNSUPPORTED.get(receiver.spec.type)
+        if receiver.spec.type not in RECEIVER_TYPES | OIDC_CHECKED:
             raise StallingError(VALIDATION_FAILED, f"receiver type {receiver.spec.type!r} is not "
-                                "supported by afflux yet" + (f" ({why})" if why else "")
-                                + ": use one of " + ", ".join(sorted(RECEIVER_TYPES)))
-        if receiver.spec.resource_filter:
-            raise StallingError(VALIDATION_FAILED, "spec.resourceFilter (CEL) is not supported "
-                                "by afflux yet: remove it, or narrow spec.resources instead")
+                                "supported by afflux yet: use one of "
+                                + ", ".join(sorted(RECEIVER_TYPES | OIDC_CHECKED)))
+        try:
+            compile_receiver_cel(receiver)
+        except CELError as err:
+            raise StallingError(INVALID_CEL_EXPRESSION, f"invalid CEL expression in {err}"
+                                ) from None
         try:
             token = await receiver_token(ctx.kube, receiver)
         except ConfigError as err:

@@ -1,7 +1,8 @@
 """The one HTTP sender every Provider type uses: a timeout, a custom CA and a client
 certificate (`certSecretRef`: `ca.crt`, `tls.crt` + `tls.key`), an HTTP(S) proxy
 (`proxySecretRef`: `address`, `username`, `password`), and retries with exponential backoff
-on connection errors, 429 and 5xx. Each delivery is its own task, so a slow or failing
+on connection errors, 429 and 5xx; a nats Provider's publish (`_nats.publish`) goes through
+the same retries. Each delivery is its own task, so a slow or failing
 Provider never holds up another.
 
 Errors come back as `DeliveryError` whose message has every secret value redacted (the
@@ -18,9 +19,11 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import aiohttp
 
+from ._nats import NatsError, publish
 from ._providers import OutgoingRequest
 
 __all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
@@ -39,10 +42,16 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+    """A delivery that failed. The message says what happened (redacted, with the URL);
+    `brief` says it without the address (the answer's status, or the kind of error), for
+    the delivery records on the Alert."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True,
+                 brief: str = "") -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
+        self.brief = brief or (f"the service answered {status}" if status else "")
 
 
 @dataclass(frozen=True)
@@ -75,27 +84,50 @@ class ProxyConfig:
         return aiohttp.BasicAuth(self.username, self.password) if self.username else None
 
 
+async def _publish(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None) -> int:
+    assert request.nats is not None
+    target = request.nats
+    try:
+        await publish(request.url, target.subject, request.body or b"", target.auth,
+                      tls=tls.context() if tls else None, timeout=timeout)
+    except NatsError as err:
+        refused = str(err).startswith("the server answered")
+        raise DeliveryError(f"publishing on {target.subject!r}: {err}", retryable=not refused,
+                            brief=str(err) if refused else str(err).split(":")[0]) from None
+    return 200
+
+
 async def _attempt(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None,
                    proxy: ProxyConfig | None) -> int:
+    if request.nats is not None:
+        return await _publish(request, timeout=timeout, tls=tls)
     ssl_context: ssl.SSLContext | bool = tls.context() if tls else True
     client_timeout = aiohttp.ClientTimeout(total=timeout)
     async with aiohttp.ClientSession(timeout=client_timeout) as session:
         if request.unless is not None and await _unchanged(session, request, ssl_context, proxy):
             return UNCHANGED
+        method, url = request.method, request.url
+        if request.upsert is not None:
+            existing = await _existing(session, request, ssl_context, proxy)
+            if existing is not None:
+                method = request.upsert.edit_method
+                url = request.upsert.edit_url.replace("{id}", quote(existing, safe=""))
         async with session.request(
-            request.method, request.url, data=request.body, headers=dict(request.headers),
+            method, url, data=request.body, headers=dict(request.headers),
             ssl=ssl_context, proxy=proxy.address if proxy else None,
             proxy_auth=proxy.auth() if proxy else None, allow_redirects=False,
         ) as response:
             text = (await response.content.read(2048)).decode(errors="replace")
             if response.status >= 300:
                 raise DeliveryError(
-                    f"{request.method} {request.url} answered {response.status}: {text.strip()}",
+                    f"{method} {url} answered {response.status}: {text.strip()}",
                     status=response.status, retryable=response.status in RETRYABLE)
             failure = answer_failure(request, text)
             if failure:
                 raise DeliveryError(f"{request.method} {request.url} answered {response.status} "
-                                    f"but {failure}", status=response.status, retryable=False)
+                                    f"but {failure}", status=response.status, retryable=False,
+                                    brief=f"the service answered {response.status} but "
+                                          f"{failure}")
             return response.status
 
 
@@ -116,6 +148,38 @@ async def _unchanged(session: aiohttp.ClientSession, request: OutgoingRequest,
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return False
     return request.unless.holds(answer)
+
+
+async def _existing(session: aiohttp.ClientSession, request: OutgoingRequest,
+                    ssl_context: ssl.SSLContext | bool, proxy: ProxyConfig | None) -> str | None:
+    """The id of the entry `request.upsert` updates (None: create one). Unlike `_unchanged`,
+    a failed look-up fails the delivery (it is retried): posting anyway would duplicate."""
+    assert request.upsert is not None
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+    async with session.get(request.upsert.list_url, headers=headers, ssl=ssl_context,
+                           proxy=proxy.address if proxy else None,
+                           proxy_auth=proxy.auth() if proxy else None,
+                           allow_redirects=False) as response:
+        text = await response.content.read(MAX_ANSWER)
+        if response.status != 200:
+            raise DeliveryError(f"GET {request.upsert.list_url} answered {response.status}: "
+                                f"{text[:2048].decode(errors='replace').strip()}",
+                                status=response.status,
+                                retryable=response.status in RETRYABLE)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        raise DeliveryError(f"GET {request.upsert.list_url}: the answer is not JSON",
+                            retryable=False, brief="the service's list is not JSON") from None
+    return request.upsert.existing(answer)
+
+
+def error_kind(err: BaseException) -> str:
+    """The kind of a connection error without where it happened (no host, no URL): its
+    class and, when it has one, the OS's or TLS's reason."""
+    inner = getattr(err, "os_error", None) or getattr(err, "certificate_error", None) or err
+    reason = getattr(inner, "reason", None) or getattr(inner, "strerror", None)
+    return f"{type(err).__name__}: {reason}" if reason else type(err).__name__
 
 
 def answer_failure(request: OutgoingRequest, text: str) -> str:
@@ -156,10 +220,11 @@ async def send(
             return await _attempt(request, timeout=timeout, tls=tls, proxy=proxy)
         except DeliveryError as err:
             error = DeliveryError(redact(str(err), secrets), status=err.status,
-                                  retryable=err.retryable)
+                                  retryable=err.retryable, brief=redact(err.brief, secrets))
         except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as err:
             what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            error = DeliveryError(redact(f"{request.method} {request.url}: {what}", secrets))
+            error = DeliveryError(redact(f"{request.method} {request.url}: {what}", secrets),
+                                  brief=redact(error_kind(err), secrets))
         if not error.retryable or attempt == retries:
             raise error
         await sleep(delay)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import kopf
 from afflux.controllers.runtime import Operator, addr_arg, duration_arg
 
 from ._dispatch import EVENTS, Dispatcher
+from ._oidc import GOOGLE_ISSUER
 from ._reconcile import (
     PROVIDERS,
     Services,
@@ -79,8 +81,12 @@ def setup(operator: Operator) -> Dispatcher:
 
     operator.watch(PROVIDERS, on_provider, key=provider_readiness)
     operator.watch(EVENTS, dispatcher.on_core_event)
+    # gcr Receivers verify Google's ID tokens with Google's keys; AFFLUX_GCR_ISSUER_URL
+    # points at a stand-in of Google's issuer (the tests'; an operator's admin sets it, never
+    # an object)
     listeners = Listeners(kube=operator.kube, dispatcher=dispatcher, receivers=receivers,
-                          events_addr=extra.events_addr, receiver_addr=extra.receiver_addr)
+                          events_addr=extra.events_addr, receiver_addr=extra.receiver_addr,
+                          google_issuer=os.environ.get("AFFLUX_GCR_ISSUER_URL") or GOOGLE_ISSUER)
 
     @kopf.on.startup(registry=operator.registry, id="notification-listeners")
     async def _start(**_: Any) -> None:

@@ -44,6 +44,28 @@ def event_annotations(api_version: str, metadata: Mapping[str, str] | None) -> d
     return result
 
 
+#: annotations of an object that Flux copies into every event about it
+EVENT_ANNOTATION_PREFIX = "event.toolkit.fluxcd.io/"
+#: how much of them (keys and values) an Event carries at most
+MAX_OBJECT_EVENT_METADATA = 4096
+
+
+def object_event_metadata(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The object's `event.toolkit.fluxcd.io/*` annotations (e.g. `change_request`, the pull
+    request a change request comment Provider comments on), bounded, as Flux's recorders
+    copy them into the event's metadata."""
+    result: dict[str, str] = {}
+    size = 0
+    for key, value in sorted((meta.get("annotations") or {}).items()):
+        if not str(key).startswith(EVENT_ANNOTATION_PREFIX):
+            continue
+        size += len(key) + len(str(value))
+        if size > MAX_OBJECT_EVENT_METADATA:
+            break
+        result[str(key)] = str(value)
+    return result
+
+
 def build_event(
     involved: Mapping[str, Any],
     event_type: str,
@@ -85,7 +107,7 @@ def build_event(
         "lastTimestamp": stamp,
         "count": 1,
     }
-    annotations = event_annotations(api_version, metadata)
+    annotations = {**object_event_metadata(meta), **event_annotations(api_version, metadata)}
     if annotations:
         event["metadata"]["annotations"] = annotations
     return event

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from afflux.cli.devenv import free_port
 
-from .wait import eventually
+from .daemon import Daemon
 
 __all__ = ["Alertmanager", "alertmanager"]
 
@@ -44,12 +43,10 @@ class Alertmanager:
         self.directory = directory
         self.port = free_port()
         (directory / "alertmanager.yml").write_text(CONFIG)
-        self.argv = [binary, f"--config.file={directory / 'alertmanager.yml'}",
-                     f"--storage.path={directory / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{self.port}",
-                     "--cluster.listen-address=", "--log.level=warn"]
-        self.log = directory / "alertmanager.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.daemon = Daemon("alertmanager", [
+            binary, f"--config.file={directory / 'alertmanager.yml'}",
+            f"--storage.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=", "--log.level=warn"], directory / "alertmanager.log")
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -62,21 +59,11 @@ class Alertmanager:
         return list(self._get("/api/v2/alerts"))
 
     def start(self) -> Alertmanager:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (
-                f"alertmanager exited:\n{self.log.read_text(errors='replace')[-2000:]}")
-            return self._get("/api/v2/status") is not None
-        eventually(ready, 30, message="alertmanager ready")
+        self.daemon.start(lambda: self._get("/api/v2/status") is not None)
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        self.daemon.stop()
 
 
 @pytest.fixture(scope="session")

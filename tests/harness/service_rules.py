@@ -551,6 +551,100 @@ def azuredevops(req: Request, expect: Expect) -> Answer:
     return Answer(201, {"id": 1, "state": data["state"]})
 
 
+# --- pull (merge) request comments ----------------------------------------------------------
+
+
+def _comment_body(req: Request, limit: int) -> None:
+    data = _json(req)
+    _string(data, "body", limit=limit)
+    _need(set(data) <= {"body", "internal"}, f"unexpected fields {sorted(set(data) - {'body'})}",
+          422)
+
+
+def githubpullrequestcomment(req: Request, expect: Expect) -> Answer:
+    """Issue comments (a pull request is an issue): `GET|POST /api/v3/repos/{owner}/{repo}/
+    issues/{number}/comments` (body, at most 65536 characters), `PATCH .../issues/comments/
+    {id}`; none exist here, so the list is empty."""
+    _user_agent(req)
+    _need(req.header("Authorization") in (f"Bearer {expect.token}", f"token {expect.token}"),
+          "Bad credentials", 401)
+    if req.method == "GET":
+        _path(req, r"/api/v3/repos/[^/]+/[^/]+/issues/[0-9]+/comments")
+        return Answer(200, [])
+    if req.method == "PATCH":
+        _path(req, r"/api/v3/repos/[^/]+/[^/]+/issues/comments/[0-9]+")
+        _comment_body(req, 65536)
+        return Answer(200, {"id": 1})
+    _method(req, "POST")
+    _path(req, r"/api/v3/repos/[^/]+/[^/]+/issues/[0-9]+/comments")
+    _comment_body(req, 65536)
+    return Answer(201, {"id": 1})
+
+
+def gitlabmergerequestcomment(req: Request, expect: Expect) -> Answer:
+    """Merge request notes: `GET|POST /api/v4/projects/{id or url-encoded path}/
+    merge_requests/{iid}/notes` (body, at most 1000000 characters), `PUT .../notes/{id}`,
+    `PRIVATE-TOKEN`; none exist here."""
+    _need(req.header("PRIVATE-TOKEN") == expect.token, "401 Unauthorized", 401)
+    notes = r"/api/v4/projects/[^/]+/merge_requests/[0-9]+/notes"
+    if req.method == "GET":
+        _path(req, notes)
+        return Answer(200, [])
+    if req.method == "PUT":
+        _path(req, notes + r"/[0-9]+")
+        _comment_body(req, 1_000_000)
+        return Answer(200, {"id": 1})
+    _method(req, "POST")
+    _path(req, notes)
+    _comment_body(req, 1_000_000)
+    return Answer(201, {"id": 1})
+
+
+def zulip(req: Request, expect: Expect) -> Answer:
+    """`POST /api/v1/messages`, basic auth (the bot's e-mail and API key), form-encoded:
+    type (stream/channel/direct/private), to, topic (at most 60), content (at most 10000
+    bytes)."""
+    _method(req, "POST")
+    _path(req, r"/api/v1/messages")
+    _auth(req, _basic(expect.username, expect.password))
+    _need(req.header("Content-Type").startswith("application/x-www-form-urlencoded"),
+          "the body must be form-encoded")
+    form = {k: v[0] for k, v in parse_qs(req.body.decode(), keep_blank_values=True).items()}
+    _need(form.get("type") in ("stream", "channel", "direct", "private"),
+          "Invalid message type")
+    _need(form.get("to") == expect.channel.partition("/")[0], "Invalid channel")
+    _need(0 < len(form.get("topic", "")) <= 60, "Topic is required (at most 60 characters)")
+    _need(0 < len(form.get("content", "").encode()) <= 10000, "Message must not be empty "
+          "(at most 10000 bytes)")
+    return Answer(200, {"result": "success", "msg": "", "id": 42})
+
+
+def otel(req: Request, expect: Expect) -> Answer:
+    """OTLP/HTTP `POST /v1/traces` with the JSON encoding: resourceSpans[].scopeSpans[].
+    spans[] each with a 32-hex traceId (not all zero), a 16-hex spanId, a name and a start
+    time; basic auth when a user is expected."""
+    _method(req, "POST")
+    _path(req, r"/v1/traces")
+    if expect.username:
+        _auth(req, _basic(expect.username, expect.password))
+    _need(req.header("Content-Type").startswith("application/json"),
+          "Content-Type must be application/json (or protobuf)", 415)
+    data = _json(req)
+    resource_spans = data.get("resourceSpans")
+    _need(isinstance(resource_spans, list) and bool(resource_spans), "resourceSpans is empty")
+    for resource in resource_spans:
+        for scope in resource.get("scopeSpans") or ():
+            for span in scope.get("spans") or ():
+                _need(bool(re.fullmatch(r"[0-9a-f]{32}", str(span.get("traceId"))))
+                      and set(str(span["traceId"])) != {"0"}, "invalid traceId")
+                _need(bool(re.fullmatch(r"[0-9a-f]{16}", str(span.get("spanId")))),
+                      "invalid spanId")
+                _string(span, "name")
+                _need(str(span.get("startTimeUnixNano", "")).isdigit(),
+                      "startTimeUnixNano is required")
+    return Answer(200, {})
+
+
 # --- generic (for the TLS and proxy cases) -------------------------------------------------
 
 
@@ -573,6 +667,8 @@ RULES: dict[str, Rule] = {
     "sentry": sentry, "grafana": grafana, "githubdispatch": githubdispatch, "github": github,
     "gitlab": gitlab, "gitea": gitea, "bitbucket": bitbucket,
     "bitbucketserver": bitbucketserver, "azuredevops": azuredevops, "generic": generic,
+    "githubpullrequestcomment": githubpullrequestcomment,
+    "gitlabmergerequestcomment": gitlabmergerequestcomment, "zulip": zulip, "otel": otel,
 }
 
 

@@ -23,7 +23,8 @@ from harness.fixtures_cluster import Cluster
 from harness.sink import HTTPSink
 from harness.wait import eventually
 
-__all__ = ["GROUP", "KINDS", "SOURCE", "TIMEOUT", "Env", "name", "notification_env"]
+__all__ = ["GROUP", "KINDS", "SOURCE", "TIMEOUT", "Env", "name", "notification_env",
+           "watched_namespace"]
 
 GROUP = "notification.toolkit.fluxcd.io"
 SOURCE = "source.toolkit.fluxcd.io"
@@ -37,7 +38,16 @@ KINDS = {
     "Receiver": (GROUP, "v1", "receivers"),
     "GitRepository": (SOURCE, "v1", "gitrepositories"),
     "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
+    "ImageRepository": ("image.toolkit.fluxcd.io", "v1", "imagerepositories"),
+    "ImagePolicy": ("image.toolkit.fluxcd.io", "v1", "imagepolicies"),
 }
+
+
+def watched_namespace(cluster: Cluster, prefix: str) -> tuple[str, list[str]]:
+    """A new namespace `<prefix>-<random>`, and the flags that make an operator watch only it."""
+    namespace = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    return namespace, ["--watch-all-namespaces=false", f"--namespace={namespace}"]
 
 
 def name(prefix: str = "n") -> str:
@@ -59,11 +69,13 @@ class Env:
     events_port: int
     receiver_port: int
     controller: Any = None
+    controller_env: dict[str, str] | None = None  # extra environment of the process
 
     # --- notification-controller ------------------------------------------------------
 
     def start(self) -> None:
-        self.controller = self.start_controller("notification", *self.args)
+        self.controller = self.start_controller("notification", *self.args,
+                                                env=self.controller_env)
 
     def stop(self) -> None:
         self.controller.stop()
@@ -76,11 +88,15 @@ class Env:
             "data": {k: b64encode(v.encode()).decode() for k, v in data.items()}})
         return secret_name
 
-    def create(self, kind: str, obj_name: str, spec: Mapping[str, Any]) -> str:
+    def create(self, kind: str, obj_name: str, spec: Mapping[str, Any],
+               annotations: Mapping[str, str] | None = None) -> str:
         group, version, plural = KINDS[kind]
+        meta: dict[str, Any] = {"name": obj_name}
+        if annotations:
+            meta["annotations"] = dict(annotations)
         self.api.create_namespaced_custom_object(group, version, self.namespace, plural, {
-            "apiVersion": f"{group}/{version}", "kind": kind,
-            "metadata": {"name": obj_name}, "spec": dict(spec)})
+            "apiVersion": f"{group}/{version}", "kind": kind, "metadata": meta,
+            "spec": dict(spec)})
         return obj_name
 
     def get(self, kind: str, obj_name: str) -> dict[str, Any]:
@@ -152,7 +168,8 @@ class Env:
 
 @contextlib.contextmanager
 def notification_env(cluster: Cluster, start_controller: Any, git: GitHTTPServer,
-                     namespace: str) -> Iterator[Env]:
+                     namespace: str, controller_env: dict[str, str] | None = None
+                     ) -> Iterator[Env]:
     """notification-controller watching `namespace` (which exists), with its event API and
     receiver on free ports, a recording sink; the namespace is deleted at the end."""
     events_port, receiver_port = free_port(), free_port()
@@ -162,7 +179,7 @@ def notification_env(cluster: Cluster, start_controller: Any, git: GitHTTPServer
     with HTTPSink() as sink:
         env = Env(sink, git, start_controller, cluster, namespace,
                   k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client), args, events_port,
-                  receiver_port)
+                  receiver_port, controller_env=controller_env)
         env.start()
         try:
             yield env

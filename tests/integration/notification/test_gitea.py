@@ -6,6 +6,9 @@ processes.
   `gitea` Provider turns into a commit status on the applied commit, under the stable key
   `kustomization/<name>/<provider uid prefix>`; a later event about the same commit
   updates that status (Gitea's combined status keeps one entry for the key);
+- pull request comment: events about an object whose change_request names a Gitea pull
+  request become one comment on it (found again by its hidden marker and edited, not
+  duplicated, by the next event);
 - push webhook: a `git push` to Gitea makes Gitea POST its push webhook (which carries
   GitHub's `X-GitHub-Event` and `X-Hub-Signature-256`) to a `github` Receiver, which sets
   requestedAt on the GitRepository; the Kustomization then applies the pushed change, with
@@ -14,13 +17,14 @@ processes.
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from notify_env import TIMEOUT, Env, name, notification_env
+from notify_env import TIMEOUT, Env, name, notification_env, watched_namespace
 
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
@@ -36,9 +40,7 @@ KS = "kustomize.toolkit.fluxcd.io"
 @pytest.fixture(scope="module")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    namespace = f"t-gitea-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", namespace)
-    scope = ["--watch-all-namespaces=false", f"--namespace={namespace}"]
+    namespace, scope = watched_namespace(cluster, "t-gitea")
     storage, port = tmp_path_factory.mktemp("gitea-storage"), free_port()
     start_controller("source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
                      f"--storage-adv-addr=127.0.0.1:{port}", *scope)
@@ -72,12 +74,18 @@ def applied(env: Env, ks: str, sha: str) -> None:
     eventually(check, TIMEOUT, message=f"Kustomization {ks} applied {sha[:8]}")
 
 
-def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
-    repo = f"status-{uuid.uuid4().hex[:6]}"
+def repo_with_commit(env: Env, gitea: Gitea, prefix: str) -> tuple[str, str, str]:
+    """A new Gitea repository with one commit, and a Secret with the API token:
+    (repository, commit SHA, Secret name)."""
+    repo = f"{prefix}-{uuid.uuid4().hex[:6]}"
     url = gitea.create_repo(repo)
     sha = git_push_files(url, {"deploy/cm.yaml": configmap("1")}, message="first",
                          auth=gitea.auth)
-    token = env.secret(name("tok"), {"token": gitea.token})
+    return repo, sha, env.secret(name("tok"), {"token": gitea.token})
+
+
+def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
+    repo, sha, token = repo_with_commit(env, gitea, "status")
     provider = env.provider({"type": "gitea", "address": gitea.repo_url(repo),
                              "secretRef": {"name": token}})
     env.alert(provider, eventSources=[{"kind": "Kustomization", "name": "*"}])
@@ -148,3 +156,78 @@ def test_gitea_push_webhook_triggers_the_apply(env: Env, gitea: Gitea) -> None:
     assert eventually(lambda: value() == "after", TIMEOUT, message="the pushed value applied")
     annotations = env.get("GitRepository", source)["metadata"]["annotations"]
     assert "reconcile.fluxcd.io/requestedAt" in annotations
+
+
+def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) -> None:
+    repo, _, token = repo_with_commit(env, gitea, "pr")
+    owner = gitea.auth.username
+    gitea.api("POST", f"/repos/{owner}/{repo}/contents/deploy/cm2.yaml", {
+        "content": base64.b64encode(configmap("2").encode()).decode(),
+        "branch": "main", "new_branch": "feature", "message": "a change"})
+    pull = gitea.api("POST", f"/repos/{owner}/{repo}/pulls",
+                     {"head": "feature", "base": "main", "title": "a change"})
+    number = int(pull["number"])
+    gitea.api("POST", f"/repos/{owner}/{repo}/issues/{number}/comments",
+              {"body": "a reviewer's comment"})  # not ours: left alone
+    provider = env.provider({"type": "giteapullrequestcomment",
+                             "address": gitea.repo_url(repo), "secretRef": {"name": token}})
+    ks = name("ks")
+    env.alert(provider, eventSources=[{"kind": "Kustomization", "name": ks}])
+
+    def event(severity: str, message: str, change_request: str | None) -> None:
+        metadata = {f"{KS}/revision": "feature@sha1:" + "3" * 40}
+        if change_request:
+            metadata["event.toolkit.fluxcd.io/change_request"] = change_request
+        assert env.post_event({
+            "involvedObject": {"apiVersion": f"{KS}/v1", "kind": "Kustomization", "name": ks,
+                               "namespace": env.namespace},
+            "severity": severity, "message": message, "reason": "Progressing",
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "metadata": metadata, "reportingController": "kustomize-controller"}) == 202
+
+    def ours(text: str) -> dict[str, Any]:
+        comments = gitea.api("GET", f"/repos/{owner}/{repo}/issues/{number}/comments")
+        flux = [c for c in comments if "flux-pr-comment-key:" in c["body"]]
+        assert len(flux) == 1, [c["body"][:80] for c in comments]
+        assert text in flux[0]["body"], flux[0]["body"]
+        assert len(comments) == 2  # the reviewer's and ours
+        return dict(flux[0])
+
+    event("info", "Applied revision feature@sha1:333", str(number))
+    first = eventually(lambda: ours("Applied revision"), TIMEOUT, message="a comment posted")
+    assert "## Flux Status" in first["body"] and f"Kustomization/{env.namespace}/{ks}" in (
+        first["body"])
+    event("error", "Health check failed after 1m", str(number))
+    second = eventually(lambda: ours("Health check failed after 1m"), TIMEOUT,
+                        message="the comment edited")
+    assert second["id"] == first["id"]
+
+
+def test_commit_status_expr_names_the_gitea_status(env: Env, gitea: Gitea) -> None:
+    repo, sha, token = repo_with_commit(env, gitea, "expr")
+    provider = env.provider({
+        "type": "gitea", "address": gitea.repo_url(repo), "secretRef": {"name": token},
+        "commitStatusExpr": "(event.involvedObject.kind + '/' + event.involvedObject.name + "
+                            "'/' + alert.metadata.name).lowerAscii()"})
+    ks = name("ks")
+    alert = env.alert(provider, eventSources=[{"kind": "Kustomization", "name": ks}])
+    assert env.post_event({
+        "involvedObject": {"apiVersion": f"{KS}/v1", "kind": "Kustomization", "name": ks,
+                           "namespace": env.namespace},
+        "severity": "info", "message": "Applied revision", "reason": "ReconciliationSucceeded",
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "metadata": {f"{KS}/revision": f"main@sha1:{sha}"},
+        "reportingController": "kustomize-controller"}) == 202
+    expected = f"kustomization/{ks}/{alert}"
+
+    def contexts() -> set[str]:
+        found = {s["context"] for s in gitea.statuses(repo, sha)}
+        assert found == {expected}, found
+        return found
+    eventually(contexts, TIMEOUT, message=f"a status {expected}")
+
+    broken = env.create("Provider", name("p"), {
+        "type": "gitea", "address": gitea.repo_url(repo), "secretRef": {"name": token},
+        "commitStatusExpr": "event.involvedObject.("})
+    cond = env.condition("Provider", broken, "False", "InvalidCELExpression")
+    assert "spec.commitStatusExpr" in cond["message"]

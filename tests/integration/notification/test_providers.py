@@ -11,6 +11,7 @@ Alertmanager listing the alert a Provider of type alertmanager sent.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from afflux.cli.devenv import GitHTTPServer, TestCA
 from harness.alertmanager import Alertmanager
 from harness.fixtures_cluster import Cluster
 from harness.leaks import remember
+from harness.nats import NatsServer
 from harness.proxy import TunnelProxy
 from harness.service_rules import Expect
 from harness.services import Seen, StrictService
@@ -53,6 +55,7 @@ class Case:
     secret: dict[str, str] = field(default_factory=dict)  # besides the CA
     channel: str = ""
     address_in_secret: bool = False
+    per_event: int = 1  # requests per event (a comment: look for ours, then post it)
 
     def url(self, svc: StrictService) -> str:
         base = svc.url("")
@@ -91,12 +94,21 @@ CASES: dict[str, Case] = {
                       {"token": f"me:{TOKEN}"}),
     "bitbucketserver": Case("/scm/ops/fleet.git", Expect(token=TOKEN), {"token": TOKEN}),
     "azuredevops": Case("/acme/ops/_git/fleet", Expect(token=TOKEN), {"token": TOKEN}),
+    "githubpullrequestcomment": Case("/acme/fleet", Expect(token=TOKEN), {"token": TOKEN},
+                                     per_event=2),
+    "gitlabmergerequestcomment": Case("/acme/platform/fleet", Expect(token=TOKEN),
+                                      {"token": TOKEN}, per_event=2),
+    "zulip": Case("{base}", Expect(username="bot@zulip.test", password=TOKEN, channel="ops/flux"),
+                  {"username": "bot@zulip.test", "password": TOKEN}, channel="ops/flux"),
+    "otel": Case("{base}", Expect(username="collector", password=TOKEN),
+                 {"username": "collector", "password": TOKEN}),
 }
 
 
 def post(env: Env, obj: str, message: str, severity: str = "error") -> None:
     event = env.flux_event(obj, message, severity)
-    event["metadata"] = {"source.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}"}
+    event["metadata"] = {"source.toolkit.fluxcd.io/revision": f"main@sha1:{SHA}",
+                         "event.toolkit.fluxcd.io/change_request": "7"}
     assert env.post_event(event) == 202
 
 
@@ -137,7 +149,7 @@ def test_provider_sends_the_documented_request(env: Env, test_ca: TestCA, kind: 
         obj = alert_for(env, provider)
         post(env, obj, f"{kind}: health check failed")
         post(env, obj, f"{kind}: reconciliation finished", "info")
-        delivered(svc, 2)
+        delivered(svc, 2 * case.per_event)
         env.ready("Provider", provider)
         if kind in ("slack", "discord", "rocket", "msteams", "googlechat", "lark", "sentry"):
             # a webhook URL (or DSN) from a Secret is a secret too
@@ -159,7 +171,8 @@ def test_client_certificate_from_cert_secret_ref(env: Env, test_ca: TestCA) -> N
                                 "certSecretRef": {"name": ca_secret(env, test_ca)}})
         post(env, alert_for(env, without), "no client certificate")
         cond = env.condition("Provider", without, "False", "DeliveryFailed")
-        assert "/mtls" in cond["message"]
+        assert cond["message"].startswith("sending to the generic Provider failed: ")
+        assert svc.url("") not in cond["message"], cond["message"]  # never the address
         assert len(svc.accepted) == 1
 
 
@@ -190,5 +203,62 @@ def test_alertmanager_lists_the_alert(env: Env, alertmanager: Alertmanager) -> N
     assert alert["labels"]["severity"] == "error"
     assert alert["labels"]["namespace"] == env.namespace
     assert alert["annotations"]["message"] == "health check failed in alertmanager test"
-    assert alert["annotations"]["source_toolkit_fluxcd_io_revision"] == f"main@sha1:{SHA}"
+    assert alert["annotations"]["revision"] == f"main@sha1:{SHA}"
     assert alert["status"]["state"] == "active"
+
+
+def test_nats_subscriber_receives_the_event(env: Env, nats: NatsServer) -> None:
+    """A real nats-server: the event's JSON arrives on the subject, published with a
+    password or with an NKey; a subject the user may not publish on fails the delivery and
+    the Provider says so, without the password."""
+    remember(nats.password)
+    remember(nats.seed)
+    with_password = env.provider({
+        "type": "nats", "address": nats.address, "channel": "flux.events",
+        "secretRef": {"name": env.secret(name("nats"), {"username": "flux",
+                                                         "password": nats.password})}})
+    with_nkey = env.provider({
+        "type": "nats", "address": nats.address, "channel": "nkey.events",
+        "secretRef": {"name": env.secret(name("nats"), {"nkey": nats.seed})}})
+    with nats.subscribe("flux.events") as flux_sub, nats.subscribe("nkey.events") as nkey_sub:
+        post(env, alert_for(env, with_password), "nats: health check failed")
+        post(env, alert_for(env, with_nkey), "nats: by nkey")
+
+        def received(sub: Any, message: str) -> dict[str, Any]:
+            assert sub.messages, "nothing yet"
+            event = json.loads(sub.messages[-1][1])
+            assert event["message"] == message
+            return dict(event)
+        event = eventually(lambda: received(flux_sub, "nats: health check failed"), TIMEOUT,
+                           message="the subscriber got the event")
+        assert event["involvedObject"]["kind"] == "GitRepository"
+        assert event["metadata"]["revision"] == f"main@sha1:{SHA}"
+        eventually(lambda: received(nkey_sub, "nats: by nkey"), TIMEOUT,
+                   message="the NKey publish arrived")
+
+    forbidden = env.provider({
+        "type": "nats", "address": nats.address, "channel": "other.events",
+        "secretRef": {"name": env.secret(name("nats"), {"username": "flux",
+                                                         "password": nats.password})}})
+    post(env, alert_for(env, forbidden), "nats: not allowed")
+    cond = env.condition("Provider", forbidden, "False", "DeliveryFailed")
+    assert "Permissions Violation" in cond["message"], cond
+
+
+def test_nats_over_tls(env: Env, nats_tls: NatsServer, test_ca: TestCA) -> None:
+    """A nats-server that requires TLS: the Provider upgrades after INFO and trusts the
+    server through certSecretRef; without the CA the delivery fails and says so."""
+    remember(nats_tls.password)
+    creds = env.secret(name("nats"), {"username": "flux", "password": nats_tls.password})
+    trusted = env.provider({"type": "nats", "address": nats_tls.address,
+                            "channel": "flux.tls", "secretRef": {"name": creds},
+                            "certSecretRef": {"name": ca_secret(env, test_ca)}})
+    with nats_tls.subscribe("flux.tls") as sub:
+        post(env, alert_for(env, trusted), "nats: over tls")
+        eventually(lambda: [m for m in sub.messages if b"nats: over tls" in m[1]], TIMEOUT,
+                   message="the event arrived over TLS")
+    untrusted = env.provider({"type": "nats", "address": nats_tls.address,
+                              "channel": "flux.tls", "secretRef": {"name": creds}})
+    post(env, alert_for(env, untrusted), "nats: no ca")
+    cond = env.condition("Provider", untrusted, "False", "DeliveryFailed")
+    assert "SSL" in cond["message"] or "certificate" in cond["message"], cond["message"]

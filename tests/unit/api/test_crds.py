@@ -199,7 +199,7 @@ REQUIRED = [
     ("HelmRelease", "spec", ["interval"]),
     ("ImagePolicy", "spec", ["imageRepositoryRef", "policy"]),
     ("ImageUpdateAutomation", "spec.git.commit.author", ["email"]),
-    ("Receiver", "spec", ["resources", "secretRef", "type"]),
+    ("Receiver", "spec", ["resources", "type"]),  # secretRef: by rule (not generic-oidc)
     (
         "GitRepository",
         "status.conditions.[]",

@@ -30,7 +30,6 @@ FIELDS_FILE = Path(__file__).with_name("flux-2.9-fields.txt")
 # everyone removes the ones their change closes (the test fails on a stale entry).
 
 _HELM = "helm-controller work (api/_helm_v2.py)"
-_NOTIFICATION = "notification-controller work (api/_notification_*)"
 
 EXPECTED_GAPS: dict[str, dict[str, str]] = {
     # HelmRelease: the newer fields land with the helm operator.
@@ -78,24 +77,6 @@ EXPECTED_GAPS: dict[str, dict[str, str]] = {
         "status.observedCommonMetadataDigest",
         "status.observedPostRenderersDigest",
     ), _HELM),
-    # Notification: OIDC receivers, resource filters and the newer provider types.
-    "Provider": dict.fromkeys(("spec.type",), _NOTIFICATION),
-    "Receiver": dict.fromkeys((
-        "spec.oidcProviders",
-        "spec.oidcProviders[]",
-        "spec.oidcProviders[].audience",
-        "spec.oidcProviders[].issuerURL",
-        "spec.oidcProviders[].validations",
-        "spec.oidcProviders[].validations[]",
-        "spec.oidcProviders[].validations[].expression",
-        "spec.oidcProviders[].validations[].message",
-        "spec.oidcProviders[].variables",
-        "spec.oidcProviders[].variables[]",
-        "spec.oidcProviders[].variables[].expression",
-        "spec.oidcProviders[].variables[].name",
-        "spec.resources[].filter",
-        "spec.type",
-    ), _NOTIFICATION),
 }
 
 

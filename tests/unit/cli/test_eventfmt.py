@@ -125,3 +125,15 @@ def test_involved_key() -> None:
     from afflux.cli._eventfmt import involved_key
 
     assert involved_key(_event("e1")) == ("Kustomization", "apps", "flux-system")
+
+
+def test_alerts_of_provider_are_those_that_send_through_it() -> None:
+    from afflux.cli._eventfmt import alerts_of_provider
+
+    provider = {"metadata": {"name": "slack", "namespace": "ops"}}
+    def alert(name: str, namespace: str, provider: str) -> dict:
+        return {"metadata": {"name": name, "namespace": namespace},
+                "spec": {"providerRef": {"name": provider}}}
+
+    alerts = [alert("a1", "ops", "slack"), alert("a2", "ops", "teams"), alert("a3", "dev", "slack")]
+    assert alerts_of_provider(provider, alerts) == [("Alert", "a1", "ops")]

@@ -89,13 +89,27 @@ def test_invalid_regex_names_the_entry() -> None:
         compile_patterns("exclusionList", ["ok", "[a-"])
 
 
-def test_notification_adds_metadata_and_summary_without_overriding() -> None:
-    body = alert(summary="prod eu-1", eventMetadata={
-        "env": "prod", "kustomize.toolkit.fluxcd.io/revision": "overridden?"})
-    sent = notification_for(event(), body)
-    assert sent["metadata"] == {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:" + "a" * 40,
-                                "env": "prod", "summary": "prod eu-1"}
-    assert event()["metadata"] == {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:" + "a" * 40}
+REVISION = "main@sha1:" + "a" * 40
+
+
+@pytest.mark.parametrize(("metadata", "spec", "sent"), [
+    ({"kustomize.toolkit.fluxcd.io/revision": REVISION},
+     {"summary": "prod eu-1", "eventMetadata": {"env": "prod"}},
+     {"revision": REVISION, "env": "prod", "summary": "prod eu-1"}),
+    # the object's annotations < the Alert's eventMetadata < summary < the operator's keys
+    ({"event.toolkit.fluxcd.io/env": "from-object", "event.toolkit.fluxcd.io/team": "a",
+      "kustomize.toolkit.fluxcd.io/revision": REVISION},
+     {"eventMetadata": {"env": "from-alert", "revision": "overridden?", "summary": "x"},
+      "summary": "from-summary"},
+     {"env": "from-alert", "team": "a", "summary": "from-summary", "revision": REVISION}),
+    ({"other.io/key": "dropped"}, {}, {}),
+], ids=["adds", "precedence", "unprefixed-dropped"])
+def test_notification_metadata_is_combined_as_flux(metadata: dict[str, str],
+                                                   spec: dict[str, Any],
+                                                   sent: dict[str, str]) -> None:
+    original = {**event(), "metadata": metadata}
+    assert notification_for(original, alert(**spec))["metadata"] == sent
+    assert original["metadata"] == metadata  # the event itself is left alone
 
 
 KEYS = [

@@ -273,7 +273,7 @@ ERRORS = [
      "username"),
     ("azure-not-git", cfg("azuredevops", address="https://dev.azure.com/a/b/c/d", token="t"),
      "_git"),
-    ("unsupported", cfg("nats", address="nats://x"), "not supported"),
+    ("unsupported", cfg("azureeventhub", address="https://x"), "not supported"),
 ]
 
 
@@ -323,3 +323,31 @@ def test_commit_status_unchanged(type_: str, answer: Any, unchanged: bool) -> No
     assert req.unless is not None
     assert req.unless.url.endswith(f"/repos/acme/fleet/commits/{SHA}/status")
     assert req.unless.holds(answer) is unchanged
+
+
+FLUX_EXAMPLE = ("(event.involvedObject.kind + '/' + event.involvedObject.name + '/' + "
+                "event.metadata.summary + '/' + provider.metadata.uid.split('-').first().value())"
+                ".lowerAscii()")
+
+
+@pytest.mark.parametrize(("expression", "key"), [
+    (FLUX_EXAMPLE, "kustomization/webapp/prod/8f1c2b3a"),
+    ("alert.metadata.name + ':' + event.involvedObject.name", "a1:webapp"),
+], ids=["flux-docs-example", "alert-name"])
+def test_commit_status_expr_gives_the_key(expression: str, key: str) -> None:
+    config = cfg("gitea", address="https://g.test/acme/fleet", token="t",
+                 commit_status_expr=expression, provider={"metadata": {"uid": UID}},
+                 alert={"metadata": {"name": "a1"}})
+    assert body(build_request(config, EVENT))["context"] == key
+
+
+@pytest.mark.parametrize(("expression", "says"), [
+    ("event.nope", "no such member"),
+    ("1 + 1", "non-empty string"),
+    ("res.metadata.name", "undeclared reference to res"),
+], ids=["missing-field", "not-a-string", "undeclared"])
+def test_commit_status_expr_errors(expression: str, says: str) -> None:
+    config = cfg("github", address="https://github.com/acme/fleet", token="t",
+                 commit_status_expr=expression)
+    with pytest.raises(ConfigError, match=says):
+        build_request(config, EVENT)

@@ -69,7 +69,7 @@ BAD = [
     ("nexus-wrong", "nexus", {"X-Nexus-Webhook-Signature": mac("sha256")}, BODY),
     ("acr-shape", "acr", {}, b'{"action": "push"}'),
     ("cdevents-no-type", "cdevents", {}, b"{}"),
-    ("unsupported-type", "gcr", {}, BODY),
+    ("oidc-type-not-token-checked", "gcr", {}, BODY),
 ]
 
 

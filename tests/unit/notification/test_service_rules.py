@@ -20,6 +20,7 @@ from afflux.controllers.notification._providers import (
 from afflux.controllers.notification._sender import answer_failure
 from harness.service_rules import Expect, Rejected, Request, check
 
+from .test_comments import alert_body
 from .test_providers import EVENT as SAMPLE
 from .test_providers import SHA
 
@@ -27,7 +28,9 @@ ROUTING_KEY = "r" * 32
 TOKEN = "tok3n"
 BASE = "https://svc.test"
 #: the sample error event, with a message longer than several services take
-EVENT: dict[str, Any] = {**SAMPLE, "message": "Health check failed " + "x" * 5000}
+EVENT: dict[str, Any] = {**SAMPLE, "message": "Health check failed " + "x" * 5000,
+                         "metadata": {**SAMPLE["metadata"],
+                                      "event.toolkit.fluxcd.io/change_request": "7"}}
 INFO = {**EVENT, "severity": "info", "message": "Reconciliation finished"}
 NO_TIME = {k: v for k, v in EVENT.items() if k != "timestamp"}
 
@@ -76,6 +79,17 @@ CASES: dict[str, tuple[ProviderConfig, Expect]] = {
     "azuredevops": (ProviderConfig("azuredevops", f"{BASE}/acme/ops/_git/fleet", token=TOKEN,
                                    uid="a-b"), Expect(token=TOKEN)),
     "generic": (ProviderConfig("generic", f"{BASE}/hook"), Expect()),
+    "githubpullrequestcomment": (ProviderConfig("githubpullrequestcomment", f"{BASE}/acme/fleet",
+                                                token=TOKEN, uid="a-b"), Expect(token=TOKEN)),
+    "gitlabmergerequestcomment": (ProviderConfig("gitlabmergerequestcomment",
+                                                 f"{BASE}/acme/sub/fleet", token=TOKEN, uid="a-b"),
+                                  Expect(token=TOKEN)),
+    "zulip": (ProviderConfig("zulip", BASE, channel="ops/flux", username="bot@z.test",
+                             password=TOKEN), Expect(username="bot@z.test", password=TOKEN,
+                                                     channel="ops/flux")),
+    "otel": (ProviderConfig("otel", BASE, username="u", password=TOKEN,
+                            alert=alert_body("apps", "a1", "uid-1")),
+             Expect(username="u", password=TOKEN)),
 }
 
 
@@ -143,10 +157,10 @@ def test_answer_failure(success: Any, answer: str, failure: str) -> None:
     (ProviderConfig("slack", f"{BASE}/api/chat.postMessage", token=TOKEN), "spec.channel"),
     (ProviderConfig("sentry", "https://svc.test/42"), "DSN"),
     (ProviderConfig("sentry", f"https://{TOKEN}@svc.test/project"), "DSN"),
-    (ProviderConfig("nats", "nats://127.0.0.1:4222"), "NATS speaks its own protocol"),
+    (ProviderConfig("azureeventhub", "https://x.test"), "AMQP"),
     (ProviderConfig("googlepubsub", ""), "service-account OAuth"),
 ], ids=["slack-bot-without-channel", "sentry-dsn-without-key", "sentry-dsn-without-project",
-        "nats", "googlepubsub"])
+        "azureeventhub", "googlepubsub"])
 def test_config_errors(config: ProviderConfig, says: str) -> None:
     with pytest.raises(ConfigError) as err:
         build_request(config, EVENT)

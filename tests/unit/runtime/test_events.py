@@ -45,6 +45,20 @@ def test_build_event() -> None:
     assert event["count"] == 1
 
 
+def test_object_event_annotations_travel_with_every_event() -> None:
+    """The object's event.toolkit.fluxcd.io/* annotations (e.g. the pull request a change
+    request comment Provider comments on) become event metadata, as Flux's recorders do;
+    other annotations do not, and the copy is bounded."""
+    annotated = {**KS, "metadata": {**KS["metadata"], "annotations": {
+        "event.toolkit.fluxcd.io/change_request": "12", "team": "a",
+        "event.toolkit.fluxcd.io/huge": "x" * 5000}}}
+    event = build_event(annotated, "Normal", "Progressing", "m", component="c", instance="i",
+                        metadata={"revision": "r"}, now=NOW, name_suffix="x1")
+    assert event["metadata"]["annotations"] == {
+        "event.toolkit.fluxcd.io/change_request": "12",
+        "kustomize.toolkit.fluxcd.io/revision": "r"}
+
+
 class Tick:
     def __init__(self) -> None:
         self.t = 0.0
