@@ -4,7 +4,8 @@ Each function returns (arguments after `helm`, the action's timeout in seconds).
 chart directory, the values file, the post-renderer) are given by the caller; nothing here
 carries a value or a secret. Flux's defaults: wait for readiness and for Jobs unless
 `disableWait`/`disableWaitForJobs`; take ownership of existing objects unless
-`disableTakeOwnership`; upgrades reset the values to the chart's and the given ones unless
+`disableTakeOwnership`; `disableSchemaValidation` is `--skip-schema-validation` (the values
+are not checked against the chart's values.schema.json); upgrades reset the values to the chart's and the given ones unless
 `preserveValues` (`--reuse-values`); `maxHistory` (5 by default, 0 unlimited) bounds the
 records an upgrade or rollback keeps; `install.crds: Skip` (or `skipCRDs`) is
 `--skip-crds`; what Helm does not do itself (replace CRDs, create them on upgrade) is
@@ -57,7 +58,8 @@ def _common(args: list[str], action: Any, post_renderer: Sequence[str]) -> None:
     _wait(args, action)
     _flag(args, action and action.disable_hooks, "--no-hooks")
     _flag(args, action and action.disable_open_api_validation, "--disable-openapi-validation")
-    if not (action and getattr(action, "disable_take_ownership", None)):
+    _flag(args, action and action.disable_schema_validation, "--skip-schema-validation")
+    if not (action and action.disable_take_ownership):
         args.append("--take-ownership")
     args.extend(post_renderer)
 

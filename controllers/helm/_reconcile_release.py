@@ -32,13 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from afflux.api import HelmRelease
 from afflux.api._helm_v2 import (
     ACTION_INSTALL,
+    ACTION_ROLLBACK,
+    ACTION_UNINSTALL,
+    ACTION_UNINSTALL_REMEDIATION,
     ACTION_UPGRADE,
+    CHART_NAME_IN_PLACE,
     GET_LAST_RELEASE_FAILED,
     INIT_FAILED,
     INSTALL_FAILED,
@@ -50,6 +55,7 @@ from afflux.api._helm_v2 import (
     TEST_SUCCEEDED,
     UNINSTALL_FAILED,
     UNINSTALL_SUCCEEDED,
+    UNSUPPORTED_BY_ENGINE,
     UPGRADE_FAILED,
     UPGRADE_SUCCEEDED,
 )
@@ -62,6 +68,7 @@ from afflux.api._meta import (
     RESET_AT_ANNOTATION,
     TEST_SUCCESS,
 )
+from afflux.api._refs import parse_inventory_id
 from afflux.controllers.runtime import (
     ApiError,
     ApplyError,
@@ -74,17 +81,28 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     StallingError,
+    UnknownKindError,
+    WaitingError,
+    format_duration,
     get_condition,
     service_account_user,
 )
 
 from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
+from ._engine import (
+    common_metadata_digest,
+    post_renderers_digest,
+    release_inventory,
+    retry_interval,
+    unsupported,
+    unsupported_message,
+)
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
 from ._postrender import post_renderer_args
-from ._reconcile_drift import detect_and_correct_drift
+from ._reconcile_drift import detect_and_correct_drift, manifest_objects
 from ._reconcile_source import SourceChart
 from ._release import (
     RecordError,
@@ -110,6 +128,7 @@ from ._storage import recover, staged
 __all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
 
 MAX_STEPS = 8
+_CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _KUBECONFIG_KEYS = ("value", "value.yaml")
 
 
@@ -148,6 +167,9 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
     account = hr.spec.service_account_name or ctx.options.default_service_account
     user = service_account_user(hr.namespace, account) if account else None
     clusters = state.services.clusters
+    if hr.spec.kube_config is not None and hr.spec.kube_config.config_map_ref is not None:
+        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
+                            "supported yet: use spec.kubeConfig.secretRef")
     ref = hr.spec.kube_config.secret_ref if hr.spec.kube_config else None
     if ref is None:
         state.cluster = clusters.get(user=user)
@@ -194,6 +216,8 @@ class _Run:
         self.history: list[dict[str, Any]] = list(ctx.status.get("history") or [])
         self.records: list[ReleaseInfo] = []
         self.meta = event_metadata(state)
+        self.crds: list[dict[str, Any]] | None = None  # the chart's, once fetched
+        self.rendered = False  # an install or upgrade of this run went through
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -214,16 +238,51 @@ class _Run:
         self.history = refresh_statuses(self.history, self.records)
         return latest_release(self.records)
 
-    async def snapshot_latest(self) -> ReleaseInfo | None:
-        """Re-read the records after an action and put the latest first in the history."""
+    async def snapshot_latest(self, action: str | None = None) -> ReleaseInfo | None:
+        """Re-read the records after an action and put the latest first in the history
+        (`action` made it: history[].action; None keeps the snapshot's), and the release's
+        inventory in the status."""
         latest = await self.observe()
         if latest is not None:
             self.history = record_snapshot(self.history, latest, self.hr.max_history,
-                                           oci_digest=self.state.oci_digest)
+                                           oci_digest=self.state.oci_digest, action=action)
         elif self.history and self.history[0].get("name") == self.hr.release_name:
-            self.history[0] = {**self.history[0], "status": "uninstalled"}
+            self.history[0] = {**self.history[0], "status": "uninstalled",
+                               **({"action": action} if action else {})}
         self.status["history"] = self.history
+        await self.update_inventory(latest)
         return latest
+
+    async def update_inventory(self, latest: ReleaseInfo | None) -> None:
+        """`status.inventory` of the release (`_engine.release_inventory`); none once it is
+        uninstalled. The chart's CRDs are those of the chart last installed or upgraded to
+        (kept from the inventory otherwise)."""
+        if latest is None or latest.absent:
+            self.status.pop("inventory", None)
+            return
+        objects = manifest_objects(latest.manifest)
+        scopes: dict[tuple[str, str], bool | None] = {}
+        manager = self.state.cluster.manager if self.state.cluster else None
+        for obj in objects:
+            key = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
+            if key in scopes or (obj.get("metadata") or {}).get("namespace"):
+                continue
+            try:
+                scopes[key] = ((await manager.resource(ObjectKey.of(obj))).namespaced
+                               if manager is not None else None)
+            except UnknownKindError:
+                scopes[key] = None
+            except ApiError as err:
+                self.ctx.logger.warning("inventory of %s not updated: %s", latest.ref, err)
+                return
+        crds = self.crds
+        if crds is None:
+            kept = [parse_inventory_id(e["id"], e.get("v", "")) for e in
+                    (self.status.get("inventory") or {}).get("entries") or ()]
+            crds = [{"apiVersion": r.api_version, "kind": r.kind, "metadata": {"name": r.name}}
+                    for r in kept if (r.group, r.kind) == _CRD]
+        self.status["inventory"] = {"entries": release_inventory(
+            objects, latest.namespace, lambda v, k: scopes.get((v, k)), crds)}
 
     async def attempt(self, ws: Workspace, args: list[str], timeout: float) -> str | None:
         """Run helm (the records staged in the release namespace, `_storage`); its error
@@ -265,10 +324,14 @@ class _Run:
                 raise GenericError(INIT_FAILED, str(err)) from None
             build = install_args if verb == ACTION_INSTALL else upgrade_args
             args, timeout = build(hr, str(chart_dir), str(values), post)
+            self.crds = chart_crds(chart_dir)
+            started = time.monotonic()
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
-        latest = await self.snapshot_latest()
+            self.status["lastAttemptedReleaseActionDuration"] = format_duration(
+                round(time.monotonic() - started, 3))
+        latest = await self.snapshot_latest(verb)
         if error is not None or latest is None:
             self._bump("failures")
             self._bump("installFailures" if verb == ACTION_INSTALL else "upgradeFailures")
@@ -278,6 +341,7 @@ class _Run:
             self.ctx.conditions.mark_false(RELEASED, reason, message)
             await self.event(True, reason, message)
             raise _Failed(reason, message)
+        self.rendered = True
         reason = INSTALL_SUCCEEDED if verb == ACTION_INSTALL else UPGRADE_SUCCEEDED
         message = success_message(verb, latest)
         self.ctx.conditions.mark_true(RELEASED, reason, message)
@@ -328,14 +392,15 @@ class _Run:
 
     async def rollback(self, current: ReleaseInfo, version: int) -> None:
         error = await self.action(*rollback_args(self.hr, version))
+        if error is None:
+            latest = await self.snapshot_latest(ACTION_ROLLBACK)
+            assert latest is not None
         if error is not None:
             self._bump("failures")
             message = rollback_message(current, error)
             self.ctx.conditions.mark_false(REMEDIATED, ROLLBACK_FAILED, message)
             await self.event(True, ROLLBACK_FAILED, message)
             raise _Failed(ROLLBACK_FAILED, message)
-        latest = await self.snapshot_latest()
-        assert latest is not None
         message = rollback_message(latest)
         self.ctx.conditions.mark_true(REMEDIATED, ROLLBACK_SUCCEEDED, message)
         await self.event(False, ROLLBACK_SUCCEEDED, message)
@@ -350,7 +415,8 @@ class _Run:
                 self.ctx.conditions.mark_false(REMEDIATED, UNINSTALL_FAILED, message)
             await self.event(True, UNINSTALL_FAILED, message)
             raise _Failed(UNINSTALL_FAILED, message)
-        await self.snapshot_latest()
+        await self.snapshot_latest(ACTION_UNINSTALL_REMEDIATION if remediation
+                                   else ACTION_UNINSTALL)
         message = uninstall_message(current)
         if remediation:
             self.ctx.conditions.mark_true(REMEDIATED, UNINSTALL_SUCCEEDED, message)
@@ -384,9 +450,31 @@ class _Run:
         install, upgrade = desired_remediations(self.hr)
         assert self.state.chart is not None
         test = self.hr.spec.test
+        spec = self.ctx.body.get("spec") or {}
+        upg = self.hr.spec.upgrade
         return Desired(self.state.chart.name, self.state.chart.version,
                        self.state.config_digest, test_enabled=bool(test and test.enable),
-                       install=install, upgrade=upgrade, force=force)
+                       install=install, upgrade=upgrade, force=force,
+                       chart_in_place=bool(upg and upg.chart_name_change_strategy
+                                           == CHART_NAME_IN_PLACE),
+                       render_changed=self.render_changed,
+                       retry_install=retry_interval(spec, ACTION_INSTALL) is not None,
+                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None)
+
+    @property
+    def render_changed(self) -> str:
+        """Why the release must be rendered again although chart and values are the same:
+        at a new generation, post-renderers or commonMetadata that differ from the ones the
+        current release was made with (their observed digests)."""
+        prev = self.ctx.body.get("status") or {}
+        if self.rendered or prev.get("observedGeneration") == self.ctx.generation:
+            return ""
+        spec = self.ctx.body.get("spec") or {}
+        if post_renderers_digest(spec) != prev.get("observedPostRenderersDigest"):
+            return "the post-renderers changed"
+        if common_metadata_digest(spec) != prev.get("observedCommonMetadataDigest"):
+            return "the common metadata changed"
+        return ""
 
     def observed(self, current: ReleaseInfo | None) -> Observed:
         return Observed(current, self.history, self._count("installFailures"),
@@ -422,6 +510,8 @@ class _Run:
             if (step.action is Action.NONE and failure is None
                     and (released.get("status") == "True" or refresh is None)):
                 assert current is not None
+                if "inventory" not in self.status:  # a release made before inventories
+                    await self.update_inventory(current)
                 await detect_and_correct_drift(self.ctx, self.state, current, self.event)
                 self._ready()
                 return
@@ -434,6 +524,11 @@ class _Run:
                 detail = f": {failure.message}" if failure else self._released_failure()
                 raise StallingError(RETRIES_EXCEEDED, f"{step.message}{detail}")
             if failure is not None and not step.remediation:
+                retry = retry_interval(self.ctx.body.get("spec") or {},
+                                       self.status.get("lastAttemptedReleaseAction"))
+                if retry is not None:  # RetryOnFailure: no remediation, the same again later
+                    raise WaitingError(failure.reason, f"{failure.message} (retrying after "
+                                       f"{format_duration(retry, compact=True)})", retry)
                 raise GenericError(failure.reason, failure.message)
             if step.action in (Action.INSTALL, Action.UPGRADE):
                 if released_by_us:  # it went through, yet the release still differs
@@ -468,6 +563,13 @@ class _Run:
         return ""
 
     def _ready(self) -> None:
+        spec = self.ctx.body.get("spec") or {}
+        for key, digest in (("observedPostRenderersDigest", post_renderers_digest(spec)),
+                            ("observedCommonMetadataDigest", common_metadata_digest(spec))):
+            if digest is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = digest
         tested = self.ctx.conditions.get(TEST_SUCCESS)
         released = self.ctx.conditions.get(RELEASED)
         test_enabled = bool(self.hr.spec.test and self.hr.spec.test.enable)
@@ -550,6 +652,9 @@ async def _recover(kube: Any, name: str, storage: str, namespace: str) -> bool:
 async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
     state = run_of(ctx)
     hr = ctx.obj
+    found = unsupported(ctx.body.get("spec") or {})
+    if found:
+        raise StallingError(UNSUPPORTED_BY_ENGINE, unsupported_message(found))
     assert state.chart is not None and state.source is not None
     ctx.event_metadata = event_metadata(state)
     target = await target_of(ctx, state)

@@ -1,0 +1,221 @@
+"""Flux 2.9's newer HelmRelease fields (helm-controller v1.6) against the real helm, cluster
+and chart repository: commonMetadata, post-renderer digests, valuesFrom literal, free-form
+values, schema validation, RetryOnFailure, chartNameChangeStrategy, status.inventory,
+history[].action, lastAttemptedReleaseActionDuration, and the Helm 4 settings afflux's
+Helm 3 engine refuses with a Stalled condition that says what to change."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from helm_env import HOOKS, TEST, WORKLOADS, HelmEnv, chart_spec, cond, helm_repository
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+from source_env import obj_name
+
+from harness.fixtures_helm import ChartRepoServer, HelmTool
+
+pytestmark = pytest.mark.integration
+ENV_LABEL = "helm29"
+
+#: values.schema.json of the `strict` chart: replicas must be an integer
+SCHEMA = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+                     "properties": {"replicas": {"type": "integer"}}})
+FILES = {"templates/hooks.yaml": HOOKS, "templates/tests/test.yaml": TEST,
+         "templates/workloads.yaml": WORKLOADS}
+
+
+@pytest.fixture(scope="module")
+def charts(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+           tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A repository with `life` and `life2` (the same templates under another chart name)
+    and `strict` (a values schema)."""
+    src, out = tmp_path_factory.mktemp("c29-src"), tmp_path_factory.mktemp("c29-pkg")
+    packages = [helm_tool.package(helm_tool.make_chart(
+        src, name, "1.0.0", values={"replicas": 1, "hooks": {}}, files=FILES), out)
+        for name in ("life", "life2")]
+    strict = helm_tool.make_chart(src, "strict", "1.0.0",
+                                  files={"values.schema.json": SCHEMA})
+    packages.append(helm_tool.package(strict, out))
+    return helm_repository(env, helm_repo_server, packages)
+
+
+def create(env: HelmEnv, repo: str, chart: str = "life", **spec: Any) -> str:
+    return env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart=chart), **spec})
+
+
+def deployment(env: HelmEnv, name: str) -> Any:
+    return k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
+        name, env.namespace)
+
+
+def helm_values(env: HelmEnv, name: str) -> dict[str, Any]:
+    return json.loads(env.helm_run("get", "values", name, "-o", "json"))
+
+
+def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "true"},
+                                       "hooks": {"post-install": "0"}},
+                  commonMetadata={"labels": {"team": "platform"},
+                                  "annotations": {"owner": "ops"}})
+    obj = env.ready(name, "InstallSucceeded")
+    status = obj["status"]
+    assert status["observedCommonMetadataDigest"].startswith("sha256:")
+    assert status["history"][0]["action"] == "install"
+    assert re.fullmatch(r"[0-9.]+(ms|s)|[0-9]+m[0-9.]+s", status[
+        "lastAttemptedReleaseActionDuration"]), status["lastAttemptedReleaseActionDuration"]
+    ids = {e["id"]: e["v"] for e in status["inventory"]["entries"]}
+    assert ids == {f"{env.namespace}_{name}__ConfigMap": "v1",
+                   f"{env.namespace}_{name}_apps_Deployment": "v1"}, "hooks are not listed"
+    for meta in (env.configmap(name)["metadata"], deployment(env, name).metadata.to_dict()):
+        assert meta["labels"]["team"] == "platform" and meta["annotations"]["owner"] == "ops"
+    hook = k8s.BatchV1Api(env.source.core.api_client).read_namespaced_job(
+        f"{name}-post-install", env.namespace)
+    assert "team" not in (hook.metadata.labels or {}), "hooks skip post-renderers (nohooks)"
+
+    # same chart and values, new common metadata: a new generation re-renders the release
+    env.patch_spec(name, {"commonMetadata": {"labels": {"team": "web"}, "annotations": None}})
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert obj["status"]["history"][0]["action"] == "upgrade"
+    assert obj["status"]["observedCommonMetadataDigest"] != status[
+        "observedCommonMetadataDigest"]
+    meta = env.configmap(name)["metadata"]
+    assert meta["labels"]["team"] == "web" and "owner" not in (meta["annotations"] or {})
+    env.delete(name)
+
+
+def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: str) -> None:
+    patch = {"patch": "- op: add\n  path: /data/extra\n  value: one\n",
+             "target": {"kind": "ConfigMap"}}
+    name = create(env, charts, postRenderers=[{"kustomize": {"patches": [patch]}}])
+    first = env.ready(name, "InstallSucceeded")["status"]["observedPostRenderersDigest"]
+    assert env.configmap(name)["data"]["extra"] == "one"
+    patch["patch"] = patch["patch"].replace("one", "two")
+    env.patch_spec(name, {"postRenderers": [{"kustomize": {"patches": [patch]}}]})
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert obj["status"]["observedPostRenderersDigest"] not in (None, first)
+    assert env.configmap(name)["data"]["extra"] == "two"
+    env.delete(name)
+
+
+def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) -> None:
+    env.source.core.create_namespaced_config_map(env.namespace, k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(name="flags"), data={"on": "true", "n": "42"}))
+    name = create(env, charts, valuesFrom=[
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "on", "targetPath": "typed"},
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "on", "targetPath": "text",
+         "literal": True},
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "n", "targetPath": "count",
+         "literal": True}])
+    env.ready(name, "InstallSucceeded")
+    assert helm_values(env, name) == {"typed": True, "text": "true", "count": "42"}
+    env.delete(name)
+
+
+def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
+                                                             charts: str) -> None:
+    name = create(env, charts, values=["replicas", 2])  # the schema takes any JSON value
+    obj = env.failing(name, "InitFailed", stalled=True)
+    assert "spec.values must be a map" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
+
+
+def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
+                                                                 charts: str) -> None:
+    checked = create(env, charts, chart="strict", values={"replicas": "two"})
+    obj = env.failing(checked, "RetriesExceeded", stalled=True)
+    assert "replicas" in cond(obj, "Released")["message"]
+    unchecked = create(env, charts, chart="strict", values={"replicas": "two"},
+                       install={"disableSchemaValidation": True})
+    env.ready(unchecked, "InstallSucceeded")
+    assert env.configmap(unchecked)["data"]["replicas"] == "two"
+    env.delete(checked)
+    env.delete(unchecked)
+
+
+def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: str) -> None:
+    retry = {"strategy": {"name": "RetryOnFailure", "retryInterval": "3s"}}
+    name = create(env, charts, values={"hooks": {"pre-install": "1", "pre-upgrade": "1"}},
+                  install=retry, upgrade=retry)
+    obj = env.failing(name, "InstallFailed", stalled=False)
+    assert "retrying after 3s" in cond(obj, "Ready")["message"]
+    reconciling = cond(obj, "Reconciling")
+    assert reconciling["reason"] == "ProgressingWithRetry"
+    assert obj["status"].get("conditions") and not any(
+        c["type"] in ("Remediated", "Stalled") for c in obj["status"]["conditions"])
+    # retried every 3s (an upgrade of the failed release, as Flux), never uninstalled
+    obj = env.failing(name, "UpgradeFailed", stalled=False,
+                      check=lambda o: o["status"].get("upgradeFailures", 0) >= 2)
+    assert [r["status"] for r in env.helm_history(name)][:2] == ["failed", "failed"]
+
+    env.patch_spec(name, {"values": {"hooks": None}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
+        env: HelmEnv, charts: str) -> None:
+    with pytest.raises(ApiException) as err:
+        create(env, charts, upgrade={"strategy": {"name": "RemediateOnFailure",
+                                                  "retryInterval": "1m"}})
+    assert err.value.status == 422 and "retryInterval" in err.value.body
+
+
+def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, upgrade={"chartNameChangeStrategy": "InPlaceUpdate"})
+    env.ready(name, "InstallSucceeded")
+    uid = env.configmap(name)["metadata"]["uid"]
+    env.patch_spec(name, chart_spec(charts, "1.0.0", chart="life2"))
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["chartName"] == "life2")
+    assert obj["status"]["history"][0]["version"] == 2
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("life-1.0.0", "superseded"), ("life2-1.0.0", "deployed")]
+    assert env.configmap(name)["metadata"]["uid"] == uid, "not uninstalled in between"
+    env.delete(name)
+
+
+def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, upgrade={"remediation": {"retries": 0,
+                                                        "remediateLastFailure": True}})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "1"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert [h["action"] for h in obj["status"]["history"]] == ["rollback", "upgrade",
+                                                              "install"]
+    env.delete(name)
+
+
+@pytest.mark.parametrize(("spec", "named"), [
+    pytest.param({"upgrade": {"serverSideApply": "enabled"}},
+                 "spec.upgrade.serverSideApply: enabled", id="server-side-upgrade"),
+    pytest.param({"install": {"serverSideApply": True}, "waitStrategy": {"name": "poller"},
+                  "postRenderStrategy": "combined"},
+                 "spec.waitStrategy.name: poller", id="helm4-defaults-asked-for"),
+])
+def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
+                                                     spec: dict[str, Any], named: str) -> None:
+    name = create(env, charts, **spec)
+    obj = env.failing(name, "UnsupportedByEngine", stalled=True)
+    message = cond(obj, "Ready")["message"]
+    assert named in message and "Helm 3" in message
+    assert name not in env.helm_list()
+    env.patch_spec(name, {key: None for key in spec})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+
+
+def test_kubeconfig_from_a_configmap_stalls_rather_than_using_the_own_cluster(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, kubeConfig={"configMapRef": {"name": "remote"}})
+    obj = env.failing(name, "KubeConfigRefused", stalled=True)
+    assert "configMapRef" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
