@@ -242,8 +242,8 @@ class WaitStrategy(Model):
     """How Helm waits for the released objects to be ready."""
 
     name: str = field(
-        doc="legacy (Helm's own --wait; afflux's engine, Helm 3) or poller (kstatus "
-        "polling, Helm 4: not supported by afflux's engine, the release stalls).",
+        doc="legacy (Helm's own --wait, the default) or poller (the objects polled with "
+        "kstatus and healthCheckExprs until Current).",
         required=True, enum=("poller", "legacy"))
 
 
@@ -487,10 +487,10 @@ class HelmReleaseSpec(Model):
     common_metadata: CommonMetadata | None = field(
         doc="Labels and annotations put on every object the chart renders (hooks aside).")
     wait_strategy: WaitStrategy | None = field(
-        doc="How Helm waits for the released objects; legacy (Helm's --wait) by default.")
+        doc="How the released objects are waited for; legacy (Helm's --wait) by default.")
     health_check_exprs: list[CustomHealthCheck] | None = field(
-        doc="CEL health checks for custom resources; Flux evaluates them with the poller "
-        "wait strategy only.")
+        doc="CEL health checks for custom resources, evaluated by the poller wait strategy "
+        "(when the action waits).")
 
 
 class ReleaseTestHookStatus(Model):

@@ -5,11 +5,12 @@ Flux 2.9's helm-controller runs on Helm 4; afflux runs the pinned Helm 3 binary 
 Flux keeps Helm 3's behaviour behind its `UseHelm3Defaults` feature gate, and afflux's
 defaults are exactly those: client-side apply (`install.serverSideApply: false`,
 `upgrade/rollback.serverSideApply: disabled`), Helm's own wait (`waitStrategy: legacy`) and
-post-renderers that do not see hooks (`postRenderStrategy: nohooks`). A HelmRelease that asks
-for a Helm 4 behaviour explicitly (`serverSideApply: true|enabled`, `waitStrategy: poller`,
-`postRenderStrategy: combined|separate`) is not silently given Helm 3's: `unsupported` names
-each such setting and the release phase stalls with `UnsupportedByEngine` until the spec
-changes. `upgrade/rollback.serverSideApply: auto` means "as the release was made": every
+post-renderers that do not see hooks (`postRenderStrategy: nohooks`). `waitStrategy: poller`
+is afflux's own (helm runs without `--wait`, the release phase polls the objects with kstatus
+and `healthCheckExprs`). A HelmRelease that asks for another Helm 4 behaviour explicitly
+(`serverSideApply: true|enabled`, `postRenderStrategy: combined|separate`) is not silently
+given Helm 3's: `unsupported` names each such setting and the release phase stalls with
+`UnsupportedByEngine` until the spec changes. `upgrade/rollback.serverSideApply: auto` means "as the release was made": every
 release afflux makes or takes over is client-side (a release Helm 4 made server-side cannot
 be told apart here, so it is upgraded client-side, as Helm 4 itself does with Helm 3's).
 
@@ -63,9 +64,6 @@ def unsupported(spec: Mapping[str, Any]) -> list[str]:
         if (spec.get(action) or {}).get("serverSideApply") == "enabled":
             found.append(f"spec.{action}.serverSideApply: enabled (use disabled or auto, or "
                          "leave it out)")
-    if (spec.get("waitStrategy") or {}).get("name") == "poller":
-        found.append("spec.waitStrategy.name: poller (use legacy, Helm's own wait, or leave "
-                     "it out)")
     strategy = spec.get("postRenderStrategy")
     if strategy in ("combined", "separate"):
         found.append(f"spec.postRenderStrategy: {strategy} (use nohooks or leave it out)")

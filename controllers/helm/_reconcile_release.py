@@ -61,6 +61,7 @@ from afflux.api._helm_v2 import (
 )
 from afflux.api._meta import (
     FORCE_AT_ANNOTATION,
+    INVALID_CEL_EXPRESSION,
     KUBECONFIG_REFUSED,
     RELEASED,
     REMEDIATED,
@@ -74,6 +75,8 @@ from afflux.controllers.runtime import (
     ApplyError,
     ApplyOptions,
     GenericError,
+    HealthExprError,
+    HealthExprs,
     KubeConfigError,
     KubeConfigRefused,
     ObjectKey,
@@ -82,13 +85,23 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     StallingError,
     UnknownKindError,
+    WaitError,
     WaitingError,
+    compile_health_exprs,
     format_duration,
     get_condition,
     service_account_user,
 )
 
-from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
+from ._args import (
+    install_args,
+    polls,
+    rollback_args,
+    test_args,
+    timeout_of,
+    uninstall_args,
+    upgrade_args,
+)
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._engine import (
     common_metadata_digest,
@@ -128,6 +141,7 @@ from ._storage import recover, staged
 __all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
 
 MAX_STEPS = 8
+POLL_INTERVAL = 1.0
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _KUBECONFIG_KEYS = ("value", "value.yaml")
 
@@ -218,6 +232,7 @@ class _Run:
         self.meta = event_metadata(state)
         self.crds: list[dict[str, Any]] | None = None  # the chart's, once fetched
         self.rendered = False  # an install or upgrade of this run went through
+        self.exprs: HealthExprs | None = None  # spec.healthCheckExprs, compiled
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -260,21 +275,9 @@ class _Run:
         if latest is None or latest.absent:
             self.status.pop("inventory", None)
             return
-        objects = manifest_objects(latest.manifest)
-        scopes: dict[tuple[str, str], bool | None] = {}
-        manager = self.state.cluster.manager if self.state.cluster else None
-        for obj in objects:
-            key = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
-            if key in scopes or (obj.get("metadata") or {}).get("namespace"):
-                continue
-            try:
-                scopes[key] = ((await manager.resource(ObjectKey.of(obj))).namespaced
-                               if manager is not None else None)
-            except UnknownKindError:
-                scopes[key] = None
-            except ApiError as err:
-                self.ctx.logger.warning("inventory of %s not updated: %s", latest.ref, err)
-                return
+        objects = await self.scoped_objects(latest)
+        if objects is None:
+            return
         crds = self.crds
         if crds is None:
             kept = [parse_inventory_id(e["id"], e.get("v", "")) for e in
@@ -282,7 +285,7 @@ class _Run:
             crds = [{"apiVersion": r.api_version, "kind": r.kind, "metadata": {"name": r.name}}
                     for r in kept if (r.group, r.kind) == _CRD]
         self.status["inventory"] = {"entries": release_inventory(
-            objects, latest.namespace, lambda v, k: scopes.get((v, k)), crds)}
+            objects, latest.namespace, lambda v, k: False, crds)}
 
     async def attempt(self, ws: Workspace, args: list[str], timeout: float) -> str | None:
         """Run helm (the records staged in the release namespace, `_storage`); its error
@@ -329,6 +332,9 @@ class _Run:
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
+            action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
+            if error is None and polls(hr, action):
+                error = await self.poll(action, timeout)
             self.status["lastAttemptedReleaseActionDuration"] = format_duration(
                 round(time.monotonic() - started, 3))
         latest = await self.snapshot_latest(verb)
@@ -392,6 +398,9 @@ class _Run:
 
     async def rollback(self, current: ReleaseInfo, version: int) -> None:
         error = await self.action(*rollback_args(self.hr, version))
+        if error is None and polls(self.hr, self.hr.spec.rollback):
+            error = await self.poll(self.hr.spec.rollback, timeout_of(self.hr,
+                                                                      self.hr.spec.rollback))
         if error is None:
             latest = await self.snapshot_latest(ACTION_ROLLBACK)
             assert latest is not None
@@ -424,6 +433,13 @@ class _Run:
 
     async def unlock(self, current: ReleaseInfo) -> None:
         """Mark a release stuck in pending-* as failed (helm refuses to act on it)."""
+        await self.mark_failed(current, f"Release unlocked from stale '{current.status}' "
+                               "state")
+        await self.snapshot_latest()
+
+    async def mark_failed(self, current: ReleaseInfo, description: str) -> None:
+        """Rewrite the release's record as failed, with `description` (Helm's own words
+        for a release it gave up on)."""
         kube = self.state.cluster.kube if self.state.cluster else self.ctx.kube
         name = f"sh.helm.release.v1.{current.name}.v{current.version}"
         ref = ObjectRef(SECRETS, self.target.storage_namespace, name)
@@ -434,15 +450,61 @@ class _Run:
             release, _ = decode_record(secret)
             info = release.setdefault("info", {})
             info["status"] = "failed"
-            info["description"] = f"Release unlocked from stale '{current.status}' state"
+            info["description"] = description
             secret = {**secret, "data": {**secret["data"], "release": encode_record(release)}}
             secret["metadata"] = {**secret["metadata"], "labels": {
                 **(secret["metadata"].get("labels") or {}), "status": "failed"}}
             await kube.replace(ref, secret)
         except (ApiError, RecordError) as err:
             raise GenericError(GET_LAST_RELEASE_FAILED,
-                               f"could not unlock release {current.ref}: {err}") from None
-        await self.snapshot_latest()
+                               f"could not mark release {current.ref} failed: {err}") from None
+
+    async def scoped_objects(self, release: ReleaseInfo) -> list[dict[str, Any]] | None:
+        """The objects of the release's manifest, namespaced ones without a namespace in the
+        release's (None when discovery could not say)."""
+        objects = manifest_objects(release.manifest)
+        manager = self.state.cluster.manager if self.state.cluster else None
+        scopes: dict[tuple[str, str], bool] = {}
+        for obj in objects:
+            meta = obj.get("metadata")
+            if not isinstance(meta, dict):
+                meta = obj["metadata"] = {}
+            if meta.get("namespace") or manager is None:
+                continue
+            key = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
+            if key not in scopes:
+                try:
+                    scopes[key] = (await manager.resource(ObjectKey.of(obj))).namespaced
+                except UnknownKindError:
+                    scopes[key] = False
+                except ApiError as err:
+                    self.ctx.logger.warning("the objects of %s: %s", release.ref, err)
+                    return None
+            if scopes[key]:
+                meta["namespace"] = release.namespace
+        return objects
+
+    async def poll(self, action: Any, timeout: float) -> str | None:
+        """`waitStrategy: poller`: helm ran without --wait; poll every object of the new
+        release until kstatus (or `healthCheckExprs`) says Current, Jobs too unless
+        `disableWaitForJobs`. When they are not within the action's timeout the release is
+        marked failed, as Helm 4's wait does, and the error is returned."""
+        latest = await self.observe()
+        if latest is None or self.state.cluster is None:
+            return None
+        objects = await self.scoped_objects(latest)
+        if objects is None:
+            return "could not read the kinds of the release's objects to wait for them"
+        jobs = not (action and action.disable_wait_for_jobs)
+        keys = [ObjectKey.of(o) for o in objects if jobs or o.get("kind") != "Job"]
+        try:
+            await self.state.cluster.manager.wait_for(keys, interval=POLL_INTERVAL,
+                                                      timeout=timeout, reader=self.exprs)
+        except WaitError as err:
+            error = f"resources not ready (waitStrategy poller): {err}"
+            await self.mark_failed(latest, f"Release failed: {error}")
+            return error
+        return None
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -676,6 +738,11 @@ async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | Non
 
     force_at = _begin_attempt(ctx, state, ctx.body.get("status") or {})
     run = _Run(ctx, state, target, state.source)
+    if hr.spec.health_check_exprs:
+        try:
+            run.exprs = compile_health_exprs(hr.spec.health_check_exprs)
+        except HealthExprError as err:
+            raise StallingError(INVALID_CEL_EXPRESSION, str(err)) from None
 
     async def refresh() -> bool | None:
         """Before the first action (or before saying Ready without a Released condition):

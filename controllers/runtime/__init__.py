@@ -79,6 +79,7 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
+from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
     REQUEST_TIMEOUT,
@@ -187,6 +188,8 @@ __all__ = [
     "GitCallbacks",
     "GitCredentials",
     "GitError",
+    "HealthExprError",
+    "HealthExprs",
     "HealthResult",
     "HealthStatus",
     "KubeClient",
@@ -227,6 +230,7 @@ __all__ = [
     "build_parser",
     "check_dependencies",
     "comparable",
+    "compile_health_exprs",
     "configure_logging",
     "credentials_for",
     "disposition",

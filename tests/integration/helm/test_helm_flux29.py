@@ -193,12 +193,49 @@ def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: st
     env.delete(name)
 
 
+def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_ready(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "false"}},
+                  waitStrategy={"name": "poller"}, install={"timeout": "4s"})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "InstallFailed"
+    assert "resources not ready (waitStrategy poller)" in released["message"]
+    assert f"Deployment/{env.namespace}/{name}" in released["message"]
+    [record] = env.helm_history(name)
+    assert record["status"] == "failed" and "not ready" in record["description"]
+
+    env.patch_spec(name, {"values": {"deployment": {"ready": "true"}}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
+                                                             charts: str) -> None:
+    exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas == '3'"}]
+    name = create(env, charts, values={"replicas": 1}, waitStrategy={"name": "poller"},
+                  healthCheckExprs=exprs, install={"timeout": "4s"})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert "healthCheckExprs" in cond(obj, "Released")["message"]
+    env.patch_spec(name, {"values": {"replicas": 3}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[
+        {"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas =="}])
+    obj = env.failing(name, "InvalidCELExpression", stalled=True)
+    assert "spec.healthCheckExprs[0]" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
+
+
 @pytest.mark.parametrize(("spec", "named"), [
     pytest.param({"upgrade": {"serverSideApply": "enabled"}},
                  "spec.upgrade.serverSideApply: enabled", id="server-side-upgrade"),
-    pytest.param({"install": {"serverSideApply": True}, "waitStrategy": {"name": "poller"},
-                  "postRenderStrategy": "combined"},
-                 "spec.waitStrategy.name: poller", id="helm4-defaults-asked-for"),
+    pytest.param({"install": {"serverSideApply": True}, "postRenderStrategy": "combined"},
+                 "spec.postRenderStrategy: combined", id="helm4-defaults-asked-for"),
 ])
 def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
                                                      spec: dict[str, Any], named: str) -> None:

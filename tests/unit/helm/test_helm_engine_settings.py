@@ -28,7 +28,7 @@ UNSUPPORTED_CASES = [
     ("server-side upgrade and rollback", {"upgrade": {"serverSideApply": "enabled"},
                                           "rollback": {"serverSideApply": "enabled"}},
      ["spec.upgrade.serverSideApply: enabled", "spec.rollback.serverSideApply: enabled"]),
-    ("kstatus poller", {"waitStrategy": {"name": "poller"}}, ["spec.waitStrategy.name: poller"]),
+    ("kstatus poller is afflux's own", {"waitStrategy": {"name": "poller"}}, []),
     ("hooks through post-renderers", {"postRenderStrategy": "combined"},
      ["spec.postRenderStrategy: combined"]),
     ("separate hook stream", {"postRenderStrategy": "separate"},
