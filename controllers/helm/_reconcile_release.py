@@ -21,6 +21,10 @@
 
 6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
 
+An uninstall that a change of chart name (upgrade.chartNameChangeStrategy Reinstall) or of
+release name, namespace or storage namespace causes goes through the mass-deletion guard
+first (`guard_uninstall`, condition PruneHeld).
+
 Conditions: Released (InstallSucceeded|UpgradeSucceeded, or the *Failed reason),
 TestSuccess (TestSucceeded|TestFailed), Remediated (RollbackSucceeded|UninstallSucceeded or
 *Failed; removed by the next successful install or upgrade). Events (Normal for a success,
@@ -63,6 +67,7 @@ from afflux.api._meta import (
     FORCE_AT_ANNOTATION,
     INVALID_CEL_EXPRESSION,
     KUBECONFIG_REFUSED,
+    PRUNE_HELD,
     RELEASED,
     REMEDIATED,
     REQUESTED_AT_ANNOTATION,
@@ -90,6 +95,8 @@ from afflux.controllers.runtime import (
     compile_health_exprs,
     format_duration,
     get_condition,
+    held_message,
+    hold_prune,
     service_account_user,
 )
 
@@ -104,6 +111,7 @@ from ._args import (
 )
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._engine import (
+    HOOK_ANNOTATION,
     common_metadata_digest,
     post_renderers_digest,
     release_inventory,
@@ -555,6 +563,8 @@ class _Run:
             await self.rollback(current, step.rollback_to)
         elif step.action is Action.UNINSTALL:
             assert current is not None
+            if not step.remediation:  # the chart's name changed (Reinstall)
+                await guard_uninstall(self.ctx, self.state, current, step.message)
             await self.uninstall(current, step.remediation)
         elif step.action is Action.UNLOCK:
             assert current is not None
@@ -653,16 +663,42 @@ def _requested(annotations: Mapping[str, str], key: str, handled: Any) -> str | 
     return value if requested is None or requested == value else None
 
 
+async def guard_uninstall(ctx: ReconcileContext[HelmRelease], state: RunState,
+                          release: ReleaseInfo, why: str) -> None:
+    """The mass-deletion guard (the runtime's `hold_prune`) before an uninstall that a
+    change of chart name or release name causes: every object of the release would be
+    deleted. Held: PruneHeld=True, a Warning event, and the run waits (WaitingError) until
+    `afflux.toolkit.fluxcd.io/allow-prune` names the revision (the chart version, as
+    `status.lastAttemptedRevision` says) or the guard is off for this HelmRelease."""
+    hr = ctx.obj
+    objects = [o for o in manifest_objects(release.manifest)
+               if HOOK_ANNOTATION not in ((o.get("metadata") or {}).get("annotations") or {})]
+    revision = state.chart.version if state.chart else ""
+    if not hold_prune(state.services.prune_guard, inventory=len(objects), stale=len(objects),
+                      revision=revision, annotations=hr.annotations):
+        return
+    message = f"{why}: " + held_message(
+        (str(o.get("kind")) for o in objects), len(objects), revision, hr.name,
+        held=f"uninstall of release {release.ref}", kind="HelmRelease", short="hr")
+    ctx.conditions.mark_true(PRUNE_HELD, PRUNE_HELD, message)
+    await ctx.events.warning(PRUNE_HELD, message)
+    raise WaitingError(PRUNE_HELD, message, hr.interval)
+
+
 async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
-                            target: Target, name: str) -> ReleaseInfo | None:
+                            target: Target, name: str, *,
+                            guard: str | None = None) -> ReleaseInfo | None:
     """Uninstall release `name` of the target's namespace if it has records in the target's
-    storage namespace (finalizer, moved releases). Returns the release that was uninstalled."""
+    storage namespace (finalizer, moved releases; `guard`: why, and the mass-deletion guard
+    applies). Returns the release that was uninstalled."""
     kube = state.cluster.kube if state.cluster else ctx.kube
     storage = target.storage_namespace
     await recover(kube, name, storage, target.namespace)
     current = latest_release(await read_records(kube, storage, name))
     if current is None or current.absent:
         return None
+    if guard is not None:
+        await guard_uninstall(ctx, state, current, guard)
     args, timeout = uninstall_args(ctx.obj, name)
     async with (state.services.helm.workspace(target) as ws,
                 staged(kube, name, storage, target.namespace)):
@@ -729,10 +765,13 @@ async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | Non
     old = moved_release(ctx.status.get("history") or [],
                         storage if moved else ctx.status.get("storageNamespace"),
                         hr.release_name, hr.release_namespace, storage)
+    ctx.conditions.remove(PRUNE_HELD)
     if old is not None:
         name, namespace, old_storage = old
         await uninstall_release(ctx, state, dataclasses.replace(
-            target, namespace=namespace, storage=old_storage), name)
+            target, namespace=namespace, storage=old_storage), name,
+            guard=f"the release moved from {old_storage}:{namespace}/{name} to "
+            f"{storage}:{hr.release_namespace}/{hr.release_name}")
         ctx.status["history"] = []
     ctx.status["storageNamespace"] = storage
 

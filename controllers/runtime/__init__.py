@@ -117,6 +117,7 @@ from ._pipeline import (
     ReconcileResult,
     WorkingStatus,
 )
+from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._selectors import selector_matches
@@ -188,6 +189,7 @@ __all__ = [
     "GitCallbacks",
     "GitCredentials",
     "GitError",
+    "Guard",
     "HealthExprError",
     "HealthExprs",
     "HealthResult",
@@ -224,6 +226,7 @@ __all__ = [
     "WaitError",
     "WaitingError",
     "WorkingStatus",
+    "add_guard_flags",
     "addr_arg",
     "api_error",
     "backoff",
@@ -238,6 +241,8 @@ __all__ = [
     "format_duration",
     "format_time",
     "generic_status",
+    "held_message",
+    "hold_prune",
     "get_condition",
     "is_true",
     "jittered",

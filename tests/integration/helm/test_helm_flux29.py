@@ -26,13 +26,24 @@ SCHEMA = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "type
                      "properties": {"replicas": {"type": "integer"}}})
 FILES = {"templates/hooks.yaml": HOOKS, "templates/tests/test.yaml": TEST,
          "templates/workloads.yaml": WORKLOADS}
+#: .Values.count more ConfigMaps (the `many` charts: past the mass-deletion guard's minimum)
+MANY = """\
+{{- range $i := until (int .Values.count) }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ $.Release.Name }}-{{ $i }}
+{{- end }}
+"""
+ALLOW_PRUNE = "afflux.toolkit.fluxcd.io/allow-prune"
 
 
 @pytest.fixture(scope="module")
 def charts(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
            tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A repository with `life` and `life2` (the same templates under another chart name)
-    and `strict` (a values schema)."""
+    """A repository with `life` and `life2` (the same templates under another chart name),
+    `strict` (a values schema), `many` and `many2` (13 ConfigMaps)."""
     src, out = tmp_path_factory.mktemp("c29-src"), tmp_path_factory.mktemp("c29-pkg")
     packages = [helm_tool.package(helm_tool.make_chart(
         src, name, "1.0.0", values={"replicas": 1, "hooks": {}}, files=FILES), out)
@@ -40,6 +51,9 @@ def charts(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
     strict = helm_tool.make_chart(src, "strict", "1.0.0",
                                   files={"values.schema.json": SCHEMA})
     packages.append(helm_tool.package(strict, out))
+    packages += [helm_tool.package(helm_tool.make_chart(
+        src, name, "1.0.0", values={"replicas": 1, "count": 12},
+        files={"templates/many.yaml": MANY}), out) for name in ("many", "many2")]
     return helm_repository(env, helm_repo_server, packages)
 
 
@@ -255,4 +269,53 @@ def test_kubeconfig_from_a_configmap_stalls_rather_than_using_the_own_cluster(
     obj = env.failing(name, "KubeConfigRefused", stalled=True)
     assert "configMapRef" in cond(obj, "Ready")["message"]
     assert name not in env.helm_list()
+    env.delete(name)
+
+
+def annotate(env: HelmEnv, name: str, annotations: dict[str, str]) -> None:
+    """Set `annotations` and request a reconcile, as `afflux reconcile hr --allow-prune`."""
+    env.source.api.patch_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io", "v2", env.namespace, "helmreleases", name,
+        {"metadata": {"annotations": annotations}})
+    env.request(name)
+
+
+def test_a_chart_name_change_that_would_uninstall_many_objects_is_held(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, chart="many")
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, chart_spec(charts, "1.0.0", chart="many2"))
+    obj = env.failing(name, "PruneHeld", stalled=False)
+    held = cond(obj, "PruneHeld")
+    assert held["status"] == "True"
+    assert "chart 'many', not 'many2'" in held["message"]
+    assert "would delete 13 of 13 objects (ConfigMap x13)" in held["message"]
+    assert f"{ALLOW_PRUNE}=1.0.0" in held["message"]
+    assert "PruneHeld" in env.source.event_reasons(name)
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("many-1.0.0", "deployed")], "nothing was uninstalled"
+
+    annotate(env, name, {ALLOW_PRUNE: "1.0.0"})
+    obj = env.ready(name, "InstallSucceeded",
+                    check=lambda o: o["status"]["history"][0]["chartName"] == "many2")
+    assert not any(c["type"] == "PruneHeld" for c in obj["status"]["conditions"])
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("many2-1.0.0", "deployed")]
+    env.delete(name)
+
+
+def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
+                                                              charts: str) -> None:
+    name = create(env, charts, chart="many")
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"releaseName": f"{name}-renamed"})
+    obj = env.failing(name, "PruneHeld", stalled=False)
+    assert f"the release moved from {env.namespace}:{env.namespace}/{name}" in cond(
+        obj, "PruneHeld")["message"]
+    assert name in env.helm_list()
+
+    annotate(env, name, {"afflux.toolkit.fluxcd.io/prune-guard": "disabled"})
+    env.ready(name, "InstallSucceeded",
+              check=lambda o: o["status"]["history"][0]["name"] == f"{name}-renamed")
+    assert env.helm_list() == [f"{name}-renamed"] or name not in env.helm_list()
     env.delete(name)
