@@ -18,8 +18,14 @@ would become) to `object_drift`, which:
 An object missing from the cluster is "removed" (Flux's word: removed from the cluster).
 `summary` says, per object, what Flux says ("ConfigMap/ns/name changed (1 additions,
 2 changes, 0 removals)") followed by the paths that differ, so the condition and the event
-name the objects and the fields. No value is ever put in a summary (a Secret's data must
-not leak).
+name the objects and the fields. No value is ever put in a summary.
+
+Explained drift (afflux's own, issue #16): `explained` adds one line per drifted path (at
+most ten an object) with the value in the cluster and in the release (compact JSON, cut;
+anything of a Secret but its labels "(masked)") and the field manager that holds the
+field (the runtime's `field_manager` over managedFields; for a field someone removed, the
+object's last writer). `drift_message` puts these in the Drifted condition and the event,
+cut at 4000 characters.
 """
 
 from __future__ import annotations
@@ -30,10 +36,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from afflux.controllers.runtime import comparable, selector_matches
+from afflux.controllers.runtime import (
+    comparable,
+    field_manager,
+    newest_manager,
+    pointer_tokens,
+    selector_matches,
+    shown_value,
+)
 
 __all__ = [
     "DISABLED_KEY",
+    "Change",
     "ObjectDrift",
     "correction_patch",
     "drift_message",
@@ -48,16 +62,42 @@ __all__ = [
 #: A label or annotation (value `disabled`) that keeps an object out of drift detection.
 DISABLED_KEY = "helm.toolkit.fluxcd.io/driftDetection"
 MAX_PATHS = 10
+MAX_MESSAGE = 4000
+
+
+@dataclass(frozen=True)
+class Change:
+    """One drifted path, explained (afflux's own, #16): the cluster's value and the
+    release's (None: absent), already shown safely, and who holds the field."""
+
+    path: str
+    live: str | None
+    want: str | None
+    manager: str | None
+
+    def line(self, last_writer: str | None) -> str:
+        who = (f"by {self.manager}" if self.manager else
+               f"last write by {last_writer}" if last_writer else "manager unknown")
+        return (f"  {self.path}: {self.live or 'absent'} in the cluster, "
+                f"{self.want or 'absent'} in the release ({who})")
 
 
 @dataclass(frozen=True)
 class ObjectDrift:
     """One drifted object: its `Kind/namespace/name`, and the patch that corrects it
-    (empty for a missing object, which is applied whole)."""
+    (empty for a missing object, which is applied whole); `changes` explain the paths
+    and `last_writer` is the object's newest writer."""
 
     subject: str
     missing: bool = False
     patch: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    last_writer: str | None = None
+
+    def explained(self) -> str:
+        """The summary, then one line per path (at most MAX_PATHS)."""
+        return "\n".join([self.summary(), *(c.line(self.last_writer)
+                                            for c in self.changes[:MAX_PATHS])])
 
     def summary(self) -> str:
         if self.missing:
@@ -71,11 +111,17 @@ class ObjectDrift:
                 f"{count['remove']} removals): {shown}")
 
 
-def drift_message(release_ref: str, drifts: Sequence[ObjectDrift], *, corrected: bool) -> str:
-    """The Drifted condition's and the event's message."""
+def drift_message(release_ref: str, drifts: Sequence[ObjectDrift], *, corrected: bool,
+                  limit: int = MAX_MESSAGE) -> str:
+    """The Drifted condition's and the event's message: each object's summary and its
+    explained paths, cut at `limit` characters."""
     what = "has been corrected" if corrected else "has drifted from the desired state"
-    return f"Cluster state of release {release_ref} {what}:\n" + "\n".join(
-        d.summary() for d in drifts)
+    text = f"Cluster state of release {release_ref} {what}:\n" + "\n".join(
+        d.explained() for d in drifts)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 40].rsplit("\n", 1)[0]
+    return f"{cut}\n... ({len(text) - len(cut)} more characters)"
 
 
 # --- JSON pointers ----------------------------------------------------------------------
@@ -195,4 +241,25 @@ def object_drift(subject: str, live: Mapping[str, Any] | None,
             remove_pointer(doc, pointer)
         sides.append(doc)
     patch = json_patch(sides[0], sides[1])
-    return ObjectDrift(subject, patch=patch) if patch else None
+    if not patch:
+        return None
+    managed = (live.get("metadata") or {}).get("managedFields")
+    secret = live.get("kind") == "Secret" and live.get("apiVersion") == "v1"
+    changes = []
+    for op in patch[:MAX_PATHS]:
+        path = op["path"]
+        before = _at(sides[0], path)
+        changes.append(Change(
+            path,
+            None if op["op"] == "add" else shown_value(before, secret=secret, pointer=path),
+            None if op["op"] == "remove" else shown_value(op["value"], secret=secret,
+                                                          pointer=path),
+            field_manager(managed, live, path) if op["op"] != "add" else None))
+    return ObjectDrift(subject, patch=patch, changes=changes,
+                       last_writer=newest_manager(managed))
+
+
+def _at(doc: Any, pointer: str) -> Any:
+    for token in pointer_tokens(pointer):
+        doc = doc[int(token)] if isinstance(doc, list) else doc.get(token)
+    return doc

@@ -79,6 +79,7 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
+from ._explain import field_manager, newest_manager, pointer_tokens, shown_value
 from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
@@ -238,6 +239,7 @@ __all__ = [
     "credentials_for",
     "disposition",
     "duration_arg",
+    "field_manager",
     "format_duration",
     "format_time",
     "generic_status",
@@ -249,12 +251,14 @@ __all__ = [
     "kopf_settings",
     "lists_dependency",
     "load_api_client",
+    "newest_manager",
     "object_logger",
     "parse_addr",
     "parse_bool",
     "parse_docker_config_secret",
     "parse_duration",
     "parse_options",
+    "pointer_tokens",
     "positive_int_arg",
     "readiness_problem",
     "redact_url",
@@ -262,6 +266,7 @@ __all__ = [
     "run_operator",
     "safe_extract",
     "selector_matches",
+    "shown_value",
     "service_account_user",
     "set_condition",
     "translate_git_error",

@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 from source_env import obj_name
 
 from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 ENV_LABEL = "helm29"
@@ -318,4 +319,31 @@ def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
     env.ready(name, "InstallSucceeded",
               check=lambda o: o["status"]["history"][0]["name"] == f"{name}-renamed")
     assert env.helm_list() == [f"{name}-renamed"] or name not in env.helm_list()
+    env.delete(name)
+
+
+def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
+                                                              charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "true"}},
+                  driftDetection={"mode": "warn"})
+    env.ready(name, "InstallSucceeded")
+    ns = env.namespace
+    env.source.core.patch_namespaced_config_map(name, ns, {"data": {"replicas": "9"}},
+                                                field_manager="kubectl-edit")
+    k8s.AppsV1Api(env.source.core.api_client).patch_namespaced_deployment_scale(
+        name, ns, {"spec": {"replicas": 3}}, field_manager="autoscaler")
+
+    def explained() -> str:
+        env.request(name)
+        drifted = cond(env.get(name), "Drifted")
+        assert drifted["status"] == "True"
+        message = str(drifted["message"])
+        assert '/data/replicas: "9" in the cluster, "1" in the release (by kubectl-edit)' in (
+            message)
+        assert "/spec/replicas: 3 in the cluster, 1 in the release (by autoscaler)" in message
+        return message
+
+    eventually(explained, 90, interval=2.0, message="Drifted, explained")
+    events = [e.message for e in env.source.events(name) if e.reason == "DriftDetected"]
+    assert any("(by kubectl-edit)" in m for m in events), events
     env.delete(name)
