@@ -240,6 +240,8 @@ class _Run:
         self.meta = event_metadata(state)
         self.crds: list[dict[str, Any]] | None = None  # the chart's, once fetched
         self.rendered = False  # an install or upgrade of this run went through
+        #: the status the previous run left (the watch's, or the one `refresh` read)
+        self.prev: Mapping[str, Any] = ctx.body.get("status") or {}
         self.exprs: HealthExprs | None = None  # spec.healthCheckExprs, compiled
 
     # --- bookkeeping -------------------------------------------------------------------
@@ -536,7 +538,7 @@ class _Run:
         """Why the release must be rendered again although chart and values are the same:
         at a new generation, post-renderers or commonMetadata that differ from the ones the
         current release was made with (their observed digests)."""
-        prev = self.ctx.body.get("status") or {}
+        prev = self.prev
         if self.rendered or prev.get("observedGeneration") == self.ctx.generation:
             return ""
         spec = self.ctx.body.get("spec") or {}
@@ -807,6 +809,7 @@ async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | Non
                 ctx.conditions.set(type_, str(cond.get("status")), str(cond.get("reason")),
                                    str(cond.get("message")))
         force_at = _begin_attempt(ctx, state, prev)
+        run.prev = prev
         if old is None:
             run.history = list(prev.get("history") or [])
         return force_at is not None
