@@ -31,6 +31,7 @@ import yaml
 
 from afflux.api import HelmRelease
 
+from ._engine import HOOK_ANNOTATION
 from ._helm import Workspace, find_tool
 
 __all__ = ["kustomization_for", "main", "post_renderer_args", "with_common_metadata"]
@@ -88,7 +89,7 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
 
 def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
     """`manifests` (YAML documents) with `commonMetadata`'s labels and annotations set on
-    every object (pure)."""
+    every object but hooks (pure)."""
     if not common or not (common.get("labels") or common.get("annotations")):
         return manifests
     docs = []
@@ -96,6 +97,9 @@ def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
         if not isinstance(doc, dict):
             continue
         meta = doc["metadata"] = doc.get("metadata") or {}
+        if HOOK_ANNOTATION in (meta.get("annotations") or {}):  # `helm template` has them
+            docs.append(doc)
+            continue
         for key in ("labels", "annotations"):
             if common.get(key):
                 meta[key] = {**(meta.get(key) or {}), **common[key]}

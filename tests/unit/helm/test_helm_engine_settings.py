@@ -117,6 +117,12 @@ metadata:
 apiVersion: v1
 kind: Service
 metadata: null
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: test
+  annotations: {helm.sh/hook: test}
 """
 
 
@@ -130,8 +136,9 @@ metadata: null
 def test_common_metadata_post_render(common: dict[str, Any], labels: list[Any],
                                      annotations: list[Any]) -> None:
     docs = list(yaml.safe_load_all(with_common_metadata(RENDERED, common)))
-    assert [d["metadata"].get("labels") for d in docs] == labels
-    assert [d["metadata"].get("annotations") for d in docs] == annotations
+    assert [d["metadata"].get("labels") for d in docs[:2]] == labels
+    assert [d["metadata"].get("annotations") for d in docs[:2]] == annotations
+    assert docs[2]["metadata"] == {"name": "test", "annotations": {"helm.sh/hook": "test"}}
 
 
 def test_no_common_metadata_leaves_the_manifests_alone() -> None:
