@@ -89,10 +89,14 @@ dev-up: install tools ## Start the dev environment (cluster, Git server, registr
 dev-down: $(STAMP) ## Stop the dev environment and every process it started
 	@$(VENV)/bin/afflux dev down
 
+.PHONY: prometheus
+prometheus: ## Run Prometheus on 127.0.0.1:9090 with config/monitoring (scrapes the dev environment's operators; docs/monitoring.md)
+	prometheus --config.file=config/monitoring/prometheus.yaml --storage.tsdb.path=.local/prometheus --web.listen-address=127.0.0.1:9090
+
 # The benchmarks in hack/bench: BENCH picks some of them (BENCH=kustomize_scale), BENCH_ARGS
 # passes flags to each (BENCH_ARGS="--scale 0.1"; see hack/bench/<name>.py --help). Each one
 # starts its own cluster, Git server, registry and operators in a temp dir and stops them.
-BENCH ?= source_git_large source_many kustomize_scale push_to_apply image_scale notification_events helm_scale ui_load drift_latency
+BENCH ?= source_git_large source_many kustomize_scale push_to_apply image_scale notification_events helm_scale ui_load drift_latency metrics_scrape
 BENCH_ARGS ?=
 
 .PHONY: bench

@@ -52,6 +52,12 @@ PROGRESSING: Final = "Progressing"
 PROGRESSING_WITH_RETRY: Final = "ProgressingWithRetry"
 SUSPENDED: Final = "Suspended"
 DEPENDENCY_NOT_READY: Final = "DependencyNotReady"
+#: afflux: the dependencies (dependsOn and the depends-on annotation) form a cycle.
+DEPENDENCY_CYCLE: Final = "DependencyCycle"
+#: afflux: the depends-on annotation is not a list of Kind/namespace/name.
+INVALID_DEPENDS_ON: Final = "InvalidDependsOn"
+#: afflux: kustomize-controller put back fields someone else changed (an Event reason).
+DRIFT_CORRECTED: Final = "DriftCorrected"
 RECONCILIATION_SUCCEEDED: Final = "ReconciliationSucceeded"
 RECONCILIATION_FAILED: Final = "ReconciliationFailed"
 INVALID_URL: Final = "URLInvalid"

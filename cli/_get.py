@@ -3,6 +3,9 @@ namespaces with -A, filtered with --status-selector, and streamed with --watch.
 
 `get all`, `get sources all` and `get images all` print one table per kind, the names as
 `<kind>/<name>`.
+
+`get ks NAME --drift` prints what kustomize-controller put back on the Kustomization's
+objects after others changed them (`_drift`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from . import _columns
 from ._context import Context
+from ._drift import run_drift
 from ._errors import CLIError, NotFoundError
 from ._format import column_widths, dump_json, dump_yaml, render_table
 from ._kinds import NOUNS, Noun, add_noun_parsers
@@ -59,6 +63,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         if noun.kind.KIND in _columns.SHOW_SOURCE_KINDS:
             lp.add_argument("--show-source", action="store_true",
                             help=f"add a SOURCE column: each {noun.kind.KIND}'s source")
+        if noun.kind.KIND == "Kustomization":
+            lp.add_argument("--drift", action="store_true",
+                            help="what kustomize-controller put back on the objects of the "
+                                 "named Kustomization after others changed them (from its "
+                                 "DriftCorrected Events), newest first")
         lp.set_defaults(func=run, nouns=(noun,))
 
     def group_all(gp: argparse.ArgumentParser, group: str, members: tuple[Noun, ...]) -> None:
@@ -115,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
             f"{noun.kind.KIND} object '{name}' not found in {_where(ctx)}",
             f"list them with `afflux get {noun.get_cli} -A`",
         )
+    if getattr(args, "drift", False):
+        return run_drift(ctx, args, name, objs)
     shown = _filter(objs, args)
     if getattr(args, "watch", False):
         return _watch(ctx, args, noun, shown, version)

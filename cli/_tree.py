@@ -12,6 +12,7 @@ object manages, as a tree, the way `flux tree` prints it.
   Helm's own labels), plus the CRDs labelled with the HelmRelease when its install or
   upgrade creates CRDs. A release on another cluster (`spec.kubeConfig`) is not read.
 - An ArtifactGenerator's ExternalArtifacts (`status.inventory`).
+- `tree --graph`: the whole dependency graph (`_graph`).
 
 `-o json|yaml` prints flux's shape (`_treefmt.tree_to_dict`).
 """
@@ -27,6 +28,7 @@ from afflux.api import ObjectRef, helm_release_name, meta
 from ._clean import _sorted
 from ._context import Context
 from ._format import dump_json, dump_yaml
+from ._graph import run_graph
 from ._kinds import noun_for_kind
 from ._kube import CRDS, SECRETS, Kube, KubeError, resource_of
 from ._objects import get_object
@@ -49,10 +51,17 @@ _EXTERNAL_ARTIFACT = ("source.toolkit.fluxcd.io", "ExternalArtifact")
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("tree", parents=list(parents),
-                       help="print the objects a Flux object manages as a tree",
-                       description="Print the objects a Flux object manages as a tree.")
+                       help="print the objects a Flux object manages as a tree, or --graph",
+                       description="Print the objects a Flux object manages as a tree; "
+                       "with --graph, the dependency graph of every Flux object.")
+    p.add_argument("--graph", action="store_true",
+                   help="the whole graph, every namespace: sources -> Kustomizations and "
+                   "HelmReleases, dependsOn and depends-on edges, cycles")
+    p.add_argument("-o", "--output", choices=("tree", "json", "yaml"), default="tree",
+                   help="output format (default tree)")
+    p.set_defaults(func=run_graph)
     kinds = p.add_subparsers(dest="kind_word", metavar="<kind>")
-    kinds.required = True
+    kinds.required = False  # `tree --graph` names none
 
     def leaf(lp: argparse.ArgumentParser, kind: str, compact: bool = True) -> None:
         lp.add_argument("name", help=f"the name of the {kind}")

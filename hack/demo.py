@@ -158,6 +158,9 @@ def main() -> int:
                 "stops it)")
             say(f"The web UI: `KUBECONFIG={STATE / 'cluster' / 'kubeconfig'} .venv/bin/afflux "
                 "ui`, then open http://127.0.0.1:9080/")
+            say("Metrics: `make prometheus` (prometheus --config.file=config/monitoring/"
+                "prometheus.yaml) scrapes the operators on http://127.0.0.1:9090/ "
+                "(docs/monitoring.md)")
         elif step != "start":
             say("Stopping the dev environment")
             afflux("dev", "down", "--state-dir", str(STATE), check=False)

@@ -12,6 +12,7 @@ packages=(
   gnupg            # GPG: signed commits and tags (source verify, automation signing)
   age              # age keys for SOPS tests
   prometheus-alertmanager  # a real Alertmanager for the alertmanager Provider's test
+  prometheus       # a real Prometheus for config/monitoring's test (dashboards, alert rules)
   chromium         # the headless browser the UI's tests drive (Playwright, no browser download)
   ca-certificates
   make

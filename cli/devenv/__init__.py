@@ -10,6 +10,7 @@ leaves no process behind when stopped:
 - `GitSSHServer`: Git over SSH (OpenSSH `sshd` + `git-shell`), key auth.
 - `Registry`: an OCI registry (distribution 2.8), htpasswd auth, TLS.
 - `LocalCluster`: the local Kubernetes control plane (see `_cluster`).
+- `prometheus_targets` / `write_targets`: Prometheus file discovery of local operators.
 
 The pytest fixtures in tests/harness/fixtures_servers.py and `afflux dev up` both build
 on these.
@@ -18,6 +19,7 @@ on these.
 from ._ca import CertPair, TestCA
 from ._cluster import ClusterError, LocalCluster
 from ._gitserver import GitHTTPServer
+from ._monitoring import TARGETS_FILE, prometheus_targets, write_targets
 from ._procs import DevEnvError, ServerStartError, free_port
 from ._registry import Registry
 from ._repos import GitRequest
@@ -31,10 +33,13 @@ __all__ = [
     "GitRequest",
     "GitSSHServer",
     "LocalCluster",
+    "TARGETS_FILE",
     "Registry",
     "ServerStartError",
     "TestCA",
     "free_port",
     "generate_ssh_key",
     "known_hosts_line",
+    "prometheus_targets",
+    "write_targets",
 ]

@@ -52,6 +52,7 @@ from ._ca import TestCA
 from ._cluster import LocalCluster
 from ._conversion import ConversionEndpoints
 from ._gitserver import GitHTTPServer
+from ._monitoring import TARGETS_FILE, write_targets
 from ._procs import (
     DevEnvError,
     ManagedProcess,
@@ -215,6 +216,10 @@ class DevEnvironment:
             operators[name] = self._operator_up(name, operators.get(name) or {}, state)
             state["operators"] = operators
             self._save(state)
+        if self.operators:
+            write_targets(self.root / TARGETS_FILE, {
+                name: int(rec["metrics_port"]) for name, rec in operators.items()
+                if name in self.operators and rec.get("metrics_port")})
         self.log(f"✔ dev environment ready in {time.monotonic() - t0:.1f}s")
         return self.info(state)
 

@@ -1,7 +1,8 @@
 """What the UI shows, computed from the plain objects the API server returns: one fleet row
 per Flux object (its state, message, revision), the fleet grouped by kind and namespace with
 failing objects first, and the graph (sources -> Kustomizations/HelmReleases -> the objects
-they applied, dependsOn edges). Pure: no I/O; the server feeds it its watch cache.
+they applied, dependsOn edges and the `afflux.toolkit.fluxcd.io/depends-on` annotation's
+edges across kinds). Pure: no I/O; the server feeds it its watch cache.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from afflux.api import meta
+from afflux.api._depends import DEPENDS_ON_ANNOTATION, parse_depends_on
 
 from .._kinds import NOUNS
 from .._status import (
@@ -34,6 +36,7 @@ __all__ = [
     "focus",
     "history_rows",
     "image_tables",
+    "last_change",
     "object_key",
     "state_of",
 ]
@@ -152,7 +155,8 @@ class GraphNode:
 class Edge:
     source: str
     target: str
-    #: "source" (feeds), "dependsOn" (target waits for source), "applies" (inventory)
+    #: "source" (feeds), "dependsOn" (target waits for source), "depends-on" (the same,
+    #: by the afflux annotation, across kinds), "applies" (inventory)
     type: str
 
 
@@ -194,9 +198,21 @@ def _depends_on(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _annotated_depends_on(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The annotation's dependencies (a malformed annotation: none; the operator reports it)."""
+    text = (get_path(obj, "metadata", "annotations") or {}).get(DEPENDS_ON_ANNOTATION)
+    if not text:
+        return []
+    try:
+        refs = parse_depends_on(str(text), str(get_path(obj, "metadata", "namespace") or ""))
+    except ValueError:
+        return []
+    return [(r.kind, r.namespace, r.name) for r in refs]
+
+
 def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> Graph:
     """The graph of the Flux objects: an edge from each source to what reads it, from each
-    dependency to its dependent, and (with `applied`) from each Kustomization to the objects
+    dependency to its dependent (dependsOn, and the depends-on annotation), and (with `applied`) from each Kustomization to the objects
     of its inventory (a Flux object in an inventory is that object's node, not a new one).
     References to objects not in `objs` get a node of state "unknown"."""
     graph = Graph()
@@ -228,6 +244,8 @@ def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> G
             add(Edge(ensure(src[0], src[1], src[2], "flux"), me, "source"))
         for dep in _depends_on(obj):
             add(Edge(ensure(*dep, "flux"), me, "dependsOn"))
+        for dep in _annotated_depends_on(obj):
+            add(Edge(ensure(*dep, "flux"), me, "depends-on"))
         if applied and obj.get("kind") == "Kustomization":
             for ref in inventory_refs(obj):
                 flux = ref.group.endswith(".toolkit.fluxcd.io")
@@ -251,6 +269,30 @@ def focus(graph: Graph, text: str) -> Graph:
             keep.add(e.source)
     return Graph({k: n for k, n in graph.nodes.items() if k in keep},
                  [e for e in graph.edges if e.source in keep and e.target in keep])
+
+
+# --- the object page ---------------------------------------------------------------------------
+
+
+def last_change(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The newest `Progressing` event of an object that lists a change set (`Kind/ns/name
+    created|configured|deleted` per line): what its last apply or prune changed, with the
+    revision from the event's metadata; None when the events hold none."""
+    newest: tuple[str, dict[str, Any]] | None = None
+    for event in events:
+        lines = str(event.get("message") or "").splitlines()
+        if event.get("reason") != "Progressing" or not lines or not all(
+                line.rsplit(" ", 1)[-1] in ("created", "configured", "deleted")
+                for line in lines):
+            continue
+        when = str(event.get("lastTimestamp") or event.get("eventTime")
+                   or get_path(event, "metadata", "creationTimestamp") or "")
+        annotations = get_path(event, "metadata", "annotations") or {}
+        revision = next((str(v) for k, v in sorted(annotations.items())
+                         if k.endswith("/revision")), "")
+        if newest is None or when >= newest[0]:
+            newest = when, {"time": when, "revision": revision, "changes": lines}
+    return newest[1] if newest else None
 
 
 # --- image automation --------------------------------------------------------------------------

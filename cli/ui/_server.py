@@ -22,6 +22,7 @@ from aiohttp import web
 from afflux.api import ObjectRef, meta
 
 from .._context import Context
+from .._driftfmt import drift_records
 from .._errors import CLIError
 from .._kinds import noun_for_kind
 from .._kube import EVENTS, Kube, KubeError, KubeNotFound, Unreachable, resource_of
@@ -39,6 +40,7 @@ from ._model import (
     focus,
     history_rows,
     image_tables,
+    last_change,
     tree_for_page,
 )
 from ._watch import FleetCache
@@ -208,7 +210,8 @@ def _act(kube: Kube, action: str, noun: Any, name: str, namespace: str) -> str:
 
 
 def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
-    """What the object page shows: the row, conditions, events, inventory tree, history."""
+    """What the object page shows: the row, conditions, events, inventory tree, history, the
+    drift corrected (from the DriftCorrected events) and the last change set."""
     md = obj.get("metadata") or {}
     md.pop("managedFields", None)
     kind, ns, name = str(obj.get("kind")), str(md.get("namespace", "")), str(md["name"])
@@ -235,6 +238,8 @@ def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
             "message": e.get("message", ""), "count": e.get("count", 1),
             "last": e.get("lastTimestamp") or e.get("eventTime") or "",
         } for e in events[-50:]]
+        out["drift"] = drift_records(events)[:10]
+        out["lastChange"] = last_change(events)
     except KubeError as err:
         out["events"], out["eventsError"] = [], err.message
     if kind in ("Kustomization", "HelmRelease"):

@@ -21,11 +21,11 @@ An object missing from the cluster is "removed" (Flux's word: removed from the c
 name the objects and the fields. No value is ever put in a summary.
 
 Explained drift (afflux's own, issue #16): `explained` adds one line per drifted path (at
-most ten an object) with the value in the cluster and in the release (compact JSON, cut;
-anything of a Secret but its labels "(masked)") and the field manager that holds the
-field (the runtime's `field_manager` over managedFields; for a field someone removed, the
-object's last writer). `drift_message` puts these in the Drifted condition and the event,
-cut at 4000 characters.
+most ten an object), from the runtime's `explain_drift` (the same explanation
+kustomize-controller gives): the value in the cluster and in the release (compact JSON,
+cut; a Secret's data masked) and the field manager that last wrote the field, from
+managedFields. `drift_message` puts these in the Drifted condition and the event, cut at
+4000 characters.
 """
 
 from __future__ import annotations
@@ -36,18 +36,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from afflux.controllers.runtime import (
-    comparable,
-    field_manager,
-    newest_manager,
-    pointer_tokens,
-    selector_matches,
-    shown_value,
-)
+from afflux.controllers.runtime import ObjectDrift as FieldsExplained
+from afflux.controllers.runtime import comparable, explain_drift, selector_matches
 
 __all__ = [
     "DISABLED_KEY",
-    "Change",
     "ObjectDrift",
     "correction_patch",
     "drift_message",
@@ -66,38 +59,20 @@ MAX_MESSAGE = 4000
 
 
 @dataclass(frozen=True)
-class Change:
-    """One drifted path, explained (afflux's own, #16): the cluster's value and the
-    release's (None: absent), already shown safely, and who holds the field."""
-
-    path: str
-    live: str | None
-    want: str | None
-    manager: str | None
-
-    def line(self, last_writer: str | None) -> str:
-        who = (f"by {self.manager}" if self.manager else
-               f"last write by {last_writer}" if last_writer else "manager unknown")
-        return (f"  {self.path}: {self.live or 'absent'} in the cluster, "
-                f"{self.want or 'absent'} in the release ({who})")
-
-
-@dataclass(frozen=True)
 class ObjectDrift:
     """One drifted object: its `Kind/namespace/name`, and the patch that corrects it
-    (empty for a missing object, which is applied whole); `changes` explain the paths
-    and `last_writer` is the object's newest writer."""
+    (empty for a missing object, which is applied whole); `explanation` explains the paths
+    (the runtime's `explain_drift`)."""
 
     subject: str
     missing: bool = False
     patch: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-    last_writer: str | None = None
+    explanation: FieldsExplained | None = None
 
     def explained(self) -> str:
-        """The summary, then one line per path (at most MAX_PATHS)."""
-        return "\n".join([self.summary(), *(c.line(self.last_writer)
-                                            for c in self.changes[:MAX_PATHS])])
+        """The summary, then one line per path (the runtime's explained drift)."""
+        lines = self.explanation.lines()[1:] if self.explanation else []
+        return "\n".join([self.summary(), *lines])
 
     def summary(self) -> str:
         if self.missing:
@@ -236,30 +211,12 @@ def object_drift(subject: str, live: Mapping[str, Any] | None,
     ignore = ignored_paths(rules, live)
     sides = []
     for side in (live, dry_run):
-        doc = comparable(side)
+        doc = copy.deepcopy(dict(side))
         for pointer in ignore:
             remove_pointer(doc, pointer)
         sides.append(doc)
-    patch = json_patch(sides[0], sides[1])
+    patch = json_patch(comparable(sides[0]), comparable(sides[1]))
     if not patch:
         return None
-    managed = (live.get("metadata") or {}).get("managedFields")
-    secret = live.get("kind") == "Secret" and live.get("apiVersion") == "v1"
-    changes = []
-    for op in patch[:MAX_PATHS]:
-        path = op["path"]
-        before = _at(sides[0], path)
-        changes.append(Change(
-            path,
-            None if op["op"] == "add" else shown_value(before, secret=secret, pointer=path),
-            None if op["op"] == "remove" else shown_value(op["value"], secret=secret,
-                                                          pointer=path),
-            field_manager(managed, live, path) if op["op"] != "add" else None))
-    return ObjectDrift(subject, patch=patch, changes=changes,
-                       last_writer=newest_manager(managed))
-
-
-def _at(doc: Any, pointer: str) -> Any:
-    for token in pointer_tokens(pointer):
-        doc = doc[int(token)] if isinstance(doc, list) else doc.get(token)
-    return doc
+    return ObjectDrift(subject, patch=patch, explanation=explain_drift(
+        sides[0], sides[1], subject=subject, max_fields=MAX_PATHS))

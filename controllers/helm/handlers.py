@@ -7,8 +7,8 @@
 2. registers the HelmRelease `Reconciler` (`_reconcile`);
 3. watches HelmCharts and OCIRepositories: when a source's artifact revision or readiness
    changes, the HelmReleases that take their chart from it are reconciled at once;
-4. watches HelmReleases: when one's readiness changes, those that depend on it are
-   reconciled at once;
+4. watches HelmReleases (and Kustomizations, for the `afflux.toolkit.fluxcd.io/depends-on`
+   annotation): when one's readiness changes, those that depend on it are reconciled at once;
 5. watches ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when one
    changes, the HelmReleases of its namespace that read it (valuesFrom, kubeConfig) are
    reconciled at once.
@@ -30,6 +30,7 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    GRAPH_KINDS,
     ClusterClients,
     Guard,
     KubeConfigPolicy,
@@ -110,6 +111,9 @@ def setup(operator: Operator) -> Services:
             scheduler, lambda hr, ns, name, kind=kind: references_source(hr, kind, ns, name)),
             key=source_key)
     operator.watch(HELMRELEASE, _trigger_readers(scheduler, depends_on), key=source_key)
+    operator.watch(GRAPH_KINDS["Kustomization"], _trigger_readers(  # the depends-on annotation
+        scheduler, lambda hr, ns, name: depends_on(hr, ns, name, "Kustomization")),
+        key=source_key)
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, _trigger_readers(
             scheduler, lambda hr, ns, name, kind=resource.kind: reads_config(hr, kind, ns, name)),

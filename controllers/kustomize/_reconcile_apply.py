@@ -12,7 +12,8 @@ objects that exist (`_ignore`), then applies the built set with the server-side 
 the field manager `kustomize-controller`, with Flux's per-object policies: `ssa: Merge |
 IfNotPresent | Ignore`, `reconcile: disabled`, `force: enabled` (or `spec.force`) to recreate on
 immutable fields, and kubectl's leftovers taken over unless `Merge`. Run every interval, the
-dry-runs find objects changed by hand and put them back (drift). The new inventory is what
+dry-runs find objects changed by hand and put them back (drift), and say what they put
+back (`_reconcile_drift.report_drift`). The new inventory is what
 the apply touched; when the apply stops half-way, the inventory becomes the old one plus
 what was applied, so nothing applied is ever forgotten (and nothing is pruned). Changes are
 recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
@@ -72,7 +73,7 @@ from ._history import record_history
 from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
 from ._reconcile_build import SECRETS
-from ._reconcile_drift import SKIPPED, recorded, try_skip
+from ._reconcile_drift import SKIPPED, recorded, report_drift, try_skip
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
 
 __all__ = [
@@ -253,6 +254,7 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     changed = change_set.changed()
     if changed:
         await ctx.events.record("Normal", PROGRESSING, str(changed), event_metadata(state))
+    await report_drift(ctx, state)
     return None
 
 

@@ -1,4 +1,6 @@
-"""The dependencies phase: every Kustomization in `spec.dependsOn` must be ready first.
+"""The dependencies phase: every Kustomization in `spec.dependsOn`, and every Kustomization
+or HelmRelease in the `afflux.toolkit.fluxcd.io/depends-on` annotation, must be ready first;
+a cycle through this Kustomization stalls it (the runtime's `check_dependencies`).
 
 A dependency is ready by the runtime's rule (`check_dependencies`: it exists, Ready=True at
 its current generation). When it builds the same source as this
@@ -57,8 +59,6 @@ def dependency_problem(
 async def dependencies_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
     ks = ctx.obj
     deps = ks.spec.depends_on or []
-    if not deps:
-        return None
     state = run_of(ctx)
     ref = ks.spec.source_ref
     source = (ref.kind, ref.namespace or ks.namespace, ref.name)

@@ -12,6 +12,13 @@ row were skipped. A skipped apply leaves the inventory as it is and hands the la
 the change set of an apply that changed nothing (the objects the last apply skipped stay
 skipped). `afflux_apply_skipped_total` counts them.
 
+`report_drift` runs after a successful apply that put back fields someone else changed
+(`ChangeSet.drifts()`: the runtime's explained drift): one `DriftCorrected` Event whose
+message lists per object the paths, the value found, the value restored and the field
+manager that wrote it, and whose `afflux.toolkit.fluxcd.io/drift` annotation carries the
+same as JSON (what `afflux get ks NAME --drift` and the UI read back), beside Flux's event
+metadata (the revision); `afflux_drift_corrections_total` counts the corrections per object.
+
 `recorded` runs after a successful apply: the new inventory goes into the index at once
 (so that the deletion of what the prune phase removes next is not taken for drift) with
 the digest and the sequence number the apply started at.
@@ -22,19 +29,22 @@ from __future__ import annotations
 import logging
 
 from afflux.api import Kustomization
-from afflux.api._meta import REQUESTED_AT_ANNOTATION
+from afflux.api._meta import DRIFT_CORRECTED, REQUESTED_AT_ANNOTATION
 from afflux.controllers.runtime import (
+    DRIFT_ANNOTATION,
     Action,
     ChangeSet,
     ChangeSetEntry,
     ObjectKey,
     ReconcileContext,
+    drift_message,
+    encode_drift,
 )
 
 from ._drift import KsKey, skip_apply
-from ._reconcile_state import RunState
+from ._reconcile_state import RunState, event_metadata
 
-__all__ = ["SKIPPED", "recorded", "try_skip"]
+__all__ = ["SKIPPED", "recorded", "report_drift", "try_skip"]
 
 #: what `try_skip` returns when it skipped the apply
 SKIPPED = -1
@@ -94,3 +104,18 @@ def recorded(ctx: ReconcileContext[Kustomization], state: RunState, seq: int | N
         return
     skipped = frozenset(e.key for e in state.change_set if e.action is Action.SKIPPED)
     drift.applied(_key(ctx), state.entries, applied_digest(ctx, state), seq, skipped)
+
+
+async def report_drift(ctx: ReconcileContext[Kustomization], state: RunState) -> None:
+    """The apply put back fields others changed: an Event that says which, and the metric."""
+    drifted = [e for e in state.change_set if e.drift is not None]
+    if not drifted:
+        return
+    drifts = [e.drift for e in drifted if e.drift is not None]
+    metadata = {**event_metadata(state), DRIFT_ANNOTATION: encode_drift(drifts)}
+    await ctx.events.record("Normal", DRIFT_CORRECTED, drift_message(drifts), metadata)
+    count = state.services.on_drift
+    if count is not None:
+        for entry in drifted:
+            count("Kustomization", ctx.obj.namespace or "", ctx.obj.name, entry.key.kind,
+                  entry.key.namespace, entry.key.name)

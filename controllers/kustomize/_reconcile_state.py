@@ -106,6 +106,8 @@ class Services:
     builds: BuildCache = dataclasses.field(default_factory=BuildCache)
     drift: ManagedWatches | None = None  # --drift-watch
     on_skip: Callable[[], None] | None = None  # an apply skipped (a metric)
+    #: a drift corrected: (kind, namespace, name, object kind, namespace, name) (a metric)
+    on_drift: Callable[..., None] | None = None
 
 
 @dataclasses.dataclass

@@ -11,6 +11,8 @@
 4. watches Kustomizations themselves: when one's readiness (Ready, observedGeneration,
    lastAppliedRevision) changes, the Kustomizations that depend on it are reconciled at once
    (not while its Ready is Unknown, a run in progress: they would only find it not ready);
+   and HelmReleases likewise, for the Kustomizations whose
+   `afflux.toolkit.fluxcd.io/depends-on` annotation names one;
 5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
    the data of one changes (or it goes), the Kustomizations of its namespace that read it
    (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
@@ -37,6 +39,7 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    GRAPH_KINDS,
     ChangeFilter,
     ClusterClients,
     KubeConfigPolicy,
@@ -194,6 +197,12 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
     return callback
 
 
+def on_helm_release_change(scheduler: Scheduler) -> WatchCallback:
+    """Trigger the Kustomizations whose depends-on annotation names a HelmRelease whose
+    readiness changed."""
+    return _on_change(scheduler, lambda ks, ns, name: depends_on(ks, ns, name, "HelmRelease"))
+
+
 def on_kustomization_change(scheduler: Scheduler, drift: ManagedWatches | None
                             ) -> WatchCallback:
     """The Kustomization watch: inventories into the drift index, and dependents
@@ -263,10 +272,17 @@ def setup(operator: Operator) -> Services:
         "afflux_apply_skipped_total",
         "Interval reconciles that skipped the apply: inputs unchanged and no foreign change "
         "to their objects since the last apply (--drift-watch).")
+    services.on_drift = operator.metrics.labelled_counter(
+        "afflux_drift_corrections_total",
+        "Objects put back by an apply after someone else changed them, per Kustomization "
+        "and object.", ("kind", "namespace", "name", "object_kind", "object_namespace",
+                        "object_name"))
     for kind, resource in SOURCE_KINDS.items():
         operator.watch(resource, on_source_change(scheduler, kind), key=artifact_revision)
     operator.watch(KUSTOMIZATION, on_kustomization_change(scheduler, services.drift),
                    key=inventory_and_readiness_key)
+    operator.watch(GRAPH_KINDS["HelmRelease"], on_helm_release_change(scheduler),
+                   key=readiness_key)
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, on_config_change(scheduler, resource.kind), key=config_key,
                        labels={WATCH_LABEL: WATCH_LABEL_ENABLED})

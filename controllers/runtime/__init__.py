@@ -61,7 +61,12 @@ from ._conditions import (
     remove_condition,
     set_condition,
 )
-from ._dependencies import check_dependencies, lists_dependency, readiness_problem
+from ._dependencies import (
+    GRAPH_KINDS,
+    check_dependencies,
+    lists_dependency,
+    readiness_problem,
+)
 from ._discovery import RESTMapper, UnknownKindError
 from ._dockerconfig import (
     DockerConfigError,
@@ -69,6 +74,10 @@ from ._dockerconfig import (
     credentials_for,
     parse_docker_config_secret,
 )
+from ._driftexplain import DRIFT_ANNOTATION, FieldDrift, ObjectDrift, drift_message
+from ._driftexplain import decode as decode_drift
+from ._driftexplain import encode as encode_drift
+from ._driftexplain import explain as explain_drift
 from ._duration import backoff, format_duration, jittered, parse_duration
 from ._errors import (
     GenericError,
@@ -79,7 +88,6 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
-from ._explain import field_manager, newest_manager, pointer_tokens, shown_value
 from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
@@ -162,6 +170,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CONTINUE",
+    "DRIFT_ANNOTATION",
+    "GRAPH_KINDS",
     "FALSE",
     "NORMAL",
     "REQUEST_TIMEOUT",
@@ -184,6 +194,7 @@ __all__ = [
     "DockerConfigError",
     "Environment",
     "EventRecorder",
+    "FieldDrift",
     "FieldManager",
     "GenericError",
     "GitAuthError",
@@ -205,6 +216,7 @@ __all__ = [
     "Metrics",
     "NotFoundError",
     "ObjectEvents",
+    "ObjectDrift",
     "ObjectKey",
     "ObjectRef",
     "Operator",
@@ -219,6 +231,10 @@ __all__ = [
     "RegistryCredentials",
     "Resource",
     "RunStates",
+    "decode_drift",
+    "drift_message",
+    "encode_drift",
+    "explain_drift",
     "Scheduler",
     "StallingError",
     "Timing",
@@ -239,7 +255,6 @@ __all__ = [
     "credentials_for",
     "disposition",
     "duration_arg",
-    "field_manager",
     "format_duration",
     "format_time",
     "generic_status",
@@ -251,14 +266,12 @@ __all__ = [
     "kopf_settings",
     "lists_dependency",
     "load_api_client",
-    "newest_manager",
     "object_logger",
     "parse_addr",
     "parse_bool",
     "parse_docker_config_secret",
     "parse_duration",
     "parse_options",
-    "pointer_tokens",
     "positive_int_arg",
     "readiness_problem",
     "redact_url",
@@ -266,7 +279,6 @@ __all__ = [
     "run_operator",
     "safe_extract",
     "selector_matches",
-    "shown_value",
     "service_account_user",
     "set_condition",
     "translate_git_error",

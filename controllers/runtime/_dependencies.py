@@ -1,11 +1,23 @@
-"""`spec.dependsOn`: the objects of the same kind that must be ready before this one runs.
+"""Dependencies: the objects that must be ready before this one runs, `spec.dependsOn` (of the
+same kind, Flux's) and the `afflux.toolkit.fluxcd.io/depends-on` annotation (of either
+kind, Kustomization or HelmRelease: `afflux.api._depends`).
 
 Kustomizations and HelmReleases share the rule (Flux's): a dependency (its namespace
 defaults to the dependent's) is ready when it exists, its Ready condition is True and its
 `status.observedGeneration` equals its `metadata.generation` (the Ready it shows is about
-its current spec). A kind may add its own check (`problem`). Otherwise the run waits:
-`WaitingError(DependencyNotReady)`, retried after `--requeue-dependency` (and at once when
-the dependency becomes ready, if the operator watches its kind for that).
+its current spec). A kind may add its own check for dependencies of its own kind
+(`problem`). Otherwise the run waits: `WaitingError(DependencyNotReady)`, retried after
+`--requeue-dependency` (and at once when the dependency becomes ready, if the operator
+watches its kind for that). The other kind's status is read through the API like any
+object: an operator never imports the other's code.
+
+Before that, the graph reachable from the object (both kinds of edges, read through the
+API, at most `GRAPH_LIMIT` objects) is searched for a cycle through it: one is
+`StallingError(DependencyCycle)` naming the cycle (`Kustomization/ns/a ->
+HelmRelease/ns/b -> Kustomization/ns/a`), which Flux would leave waiting for ever. A
+malformed annotation is `StallingError(InvalidDependsOn)` saying what to write. The
+scheduler runs an object again when its annotation changes, and the watches of the
+dependencies trigger their dependents, so breaking a cycle anywhere un-stalls it.
 
 `lists_dependency` and `readiness_problem` are pure; `check_dependencies` reads the objects.
 """
@@ -15,25 +27,50 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from afflux.api._meta import DEPENDENCY_NOT_READY
+from afflux.api._depends import (
+    DEPENDS_ON_ANNOTATION,
+    DependencyRef,
+    dependencies_of,
+    find_cycle,
+    parse_depends_on,
+)
+from afflux.api._meta import DEPENDENCY_CYCLE, DEPENDENCY_NOT_READY, INVALID_DEPENDS_ON
 
 from ._conditions import get_condition
-from ._errors import WaitingError
+from ._errors import StallingError, WaitingError
 from ._kube import ApiError
 from ._object import ObjectRef, Resource
 from ._pipeline import ReconcileContext
 
-__all__ = ["check_dependencies", "lists_dependency", "readiness_problem"]
+__all__ = ["GRAPH_KINDS", "GRAPH_LIMIT", "check_dependencies", "lists_dependency",
+           "readiness_problem"]
 
 #: (the dependency's body or None, its `namespace/name`) -> why it is not ready, or None.
 Problem = Callable[[Mapping[str, Any] | None, str], str | None]
 
+#: the kinds the graph spans, addressed without importing their operators
+GRAPH_KINDS: dict[str, Resource] = {
+    "Kustomization": Resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization",
+                              "kustomizations"),
+    "HelmRelease": Resource("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases"),
+}
+#: objects read at most when searching for a cycle
+GRAPH_LIMIT = 256
 
-def lists_dependency(body: Mapping[str, Any], namespace: str, name: str) -> bool:
-    """Whether the object `body` lists namespace/name in its spec.dependsOn."""
+
+def lists_dependency(body: Mapping[str, Any], namespace: str, name: str,
+                     kind: str | None = None) -> bool:
+    """Whether the object `body` depends on the `kind` (default: its own) namespace/name,
+    in its spec.dependsOn (own kind) or its depends-on annotation."""
+    own_kind = str(body.get("kind") or "")
+    kind = kind or own_kind
     own = (body.get("metadata") or {}).get("namespace") or ""
-    return any(dep.get("name") == name and (dep.get("namespace") or own) == namespace
-               for dep in (body.get("spec") or {}).get("dependsOn") or ())
+    if kind == own_kind and any(
+            dep.get("name") == name and (dep.get("namespace") or own) == namespace
+            for dep in (body.get("spec") or {}).get("dependsOn") or ()):
+        return True
+    wanted = DependencyRef(kind, namespace, name)
+    return any(ref == wanted for ref in dependencies_of(body))
 
 
 def readiness_problem(dep: Mapping[str, Any] | None, key: str) -> str | None:
@@ -49,19 +86,64 @@ def readiness_problem(dep: Mapping[str, Any] | None, key: str) -> str | None:
     return None
 
 
+def _own_dependencies(ctx: ReconcileContext[Any], kind: str, deps: Sequence[Any]
+                      ) -> list[tuple[DependencyRef, bool]]:
+    """(reference, from spec.dependsOn) of the object: dependsOn, then the annotation."""
+    namespace = ctx.obj.namespace or ""
+    refs = [(DependencyRef(kind, dep.namespace or namespace, dep.name), True) for dep in deps]
+    text = ((ctx.body.get("metadata") or {}).get("annotations") or {}).get(
+        DEPENDS_ON_ANNOTATION)
+    if text:
+        try:
+            extra = parse_depends_on(str(text), namespace)
+        except ValueError as err:
+            raise StallingError(INVALID_DEPENDS_ON, f"{err}; e.g. "
+                                f"'HelmRelease/{namespace}/name,Kustomization/name'") from None
+        known = {r for r, _ in refs}
+        refs.extend((r, False) for r in extra if r not in known)
+    return refs
+
+
+async def _read(ctx: ReconcileContext[Any], ref: DependencyRef) -> Mapping[str, Any] | None:
+    return await ctx.kube.get(ObjectRef(GRAPH_KINDS[ref.kind], ref.namespace, ref.name))
+
+
 async def check_dependencies(ctx: ReconcileContext[Any], resource: Resource,
                              deps: Sequence[Any], problem: Problem = readiness_problem
                              ) -> None:
-    """Raise WaitingError(DependencyNotReady) at the first of `deps` (items with `name`
-    and `namespace`) that is not ready."""
-    for dep in deps:
-        namespace = dep.namespace or ctx.obj.namespace
-        key = f"{namespace}/{dep.name}"
+    """Stall on a malformed annotation or a cycle through the object; else raise
+    WaitingError(DependencyNotReady) at the first dependency (`deps`: its spec.dependsOn,
+    items with `name` and `namespace`; then its annotation's) that is not ready."""
+    own = _own_dependencies(ctx, resource.kind, deps)
+    if not own:
+        return
+    me = DependencyRef(resource.kind, ctx.obj.namespace or "", ctx.obj.name)
+    bodies: dict[DependencyRef, Mapping[str, Any] | None] = {}
+    failures: dict[DependencyRef, ApiError] = {}
+    edges: dict[DependencyRef, list[DependencyRef]] = {me: [r for r, _ in own]}
+    todo = [r for r, _ in own]
+    while todo and len(edges) < GRAPH_LIMIT:
+        ref = todo.pop(0)
+        if ref in edges:
+            continue
         try:
-            body = await ctx.kube.get(ObjectRef(resource, namespace, dep.name))
+            body = bodies[ref] = await _read(ctx, ref)
         except ApiError as err:
+            failures[ref] = err
+            body = None
+        edges[ref] = dependencies_of(body) if body is not None else []
+        todo.extend(r for r in edges[ref] if r not in edges)
+    cycle = find_cycle(me, lambda node: edges.get(node, ()), limit=GRAPH_LIMIT)
+    if cycle:
+        raise StallingError(DEPENDENCY_CYCLE, "dependency cycle: " + " -> ".join(map(str, cycle))
+                            + "; remove one of these dependencies (spec.dependsOn or the "
+                            f"{DEPENDS_ON_ANNOTATION} annotation)")
+    for ref, listed in own:
+        key = f"{ref.namespace}/{ref.name}" if listed else str(ref)
+        if ref in failures:
             raise WaitingError(DEPENDENCY_NOT_READY,
-                               f"unable to get dependency '{key}': {err}") from None
-        why = problem(body, key)
+                               f"unable to get dependency '{key}': {failures[ref]}")
+        check = problem if ref.kind == resource.kind else readiness_problem
+        why = check(bodies.get(ref), key)
         if why is not None:
             raise WaitingError(DEPENDENCY_NOT_READY, why)

@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -117,9 +117,13 @@ class KubernetesClient:
     """`KubeClient` over `kubernetes.client.ApiClient` (sync calls in worker threads)."""
 
     def __init__(self, api_client: Any, *, max_workers: int = 8,
-                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+                 request_timeout: float = REQUEST_TIMEOUT,
+                 on_request: Callable[[str, str], None] | None = None) -> None:
+        """`on_request(method, code)` is called after every request, from a worker thread
+        (`code`: the HTTP status, or `<error>` when no response came)."""
         self.api_client = api_client
         self.request_timeout = request_timeout
+        self._on_request = on_request
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_workers, thread_name_prefix="kube"
         )
@@ -147,7 +151,13 @@ class KubernetesClient:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api_client.call_api(*params, _request_timeout=self.request_timeout)
+        code = "<error>"
+        try:
+            response = self.api_client.call_api(*params, _request_timeout=self.request_timeout)
+            code = str(response.status)
+        finally:
+            if self._on_request is not None:
+                self._on_request(method, code)
         response.read()
         data = response.data
         if not 200 <= response.status <= 299:

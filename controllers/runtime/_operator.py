@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -144,9 +145,13 @@ class Operator:
         self.api_client = api_client if api_client is not None else load_api_client(
             options.kubeconfig)
         self._own_kube = kube is None
-        self.kube: KubeClient = kube if kube is not None else KubernetesClient(
-            self.api_client, max_workers=options.concurrent + 4)
         self.metrics = Metrics()
+        if kube is None:
+            host = urllib.parse.urlsplit(self.api_client.configuration.host).netloc
+            kube = KubernetesClient(
+                self.api_client, max_workers=options.concurrent + 4,
+                on_request=lambda method, code: self.metrics.count_request(code, method, host))
+        self.kube: KubeClient = kube
         self.recorder = EventRecorder(self.kube, name)
         self.semaphore = asyncio.Semaphore(options.concurrent)
         self.health = TaskHealth()
@@ -159,6 +164,8 @@ class Operator:
                 retry_period=options.leader_election_retry_period,
                 heartbeat=lambda: self.health.beat(LEADER_TASK),
             )
+        leader = self.leader
+        self.metrics.leading = lambda: leader is None or leader.is_leader
         self._supervised: dict[str, Callable[[], Awaitable[None]]] = {}
         self.registry = kopf.OperatorRegistry()
         self.settings = kopf_settings()
@@ -193,6 +200,7 @@ class Operator:
         scheduler = Scheduler(reconciler, env, semaphore=self.semaphore, metrics=self.metrics,
                               leader=self.leader)
         self._schedulers[resource] = scheduler
+        self.metrics.set_max_concurrent(scheduler.controller, self.options.concurrent)
 
         async def _on_event(event: Mapping[str, Any], **_: Any) -> None:
             scheduler.observe(event.get("type"), event["object"])

@@ -14,6 +14,7 @@ The worker asks the pure `decide` what to do, in this order:
 4. `spec.suspend` is true                           -> nothing (suspended)
 5. it was never reconciled by this process          -> reconcile ("first")
 6. `metadata.generation` changed since the last run -> reconcile ("generation")
+   (or the `afflux.toolkit.fluxcd.io/depends-on` annotation did -> reconcile ("dependencies"))
 7. `reconcile.fluxcd.io/requestedAt` differs from the last handled value
                                                     -> reconcile ("requested")
 8. `trigger()` was called since the last run         -> reconcile ("triggered")
@@ -44,12 +45,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from afflux.api._depends import DEPENDS_ON_ANNOTATION
 from afflux.api._meta import FINALIZER, REQUESTED_AT_ANNOTATION
 
 from ._duration import backoff, format_duration, jittered
 from ._errors import OutcomeKind
 from ._logging import object_extra
-from ._metrics import Metrics
+from ._metrics import Metrics, controller_name
 from ._pipeline import Environment, Reconciler, ReconcileResult
 
 _log = logging.getLogger("afflux.runtime.scheduler")
@@ -86,10 +88,16 @@ class ObjectState:
     failures: int = 0
     triggered: bool = False
     finalize_retry_at: float | None = None
+    reconciled_depends_on: str | None = None  # the depends-on annotation of the last run
 
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body.get("metadata") or {}
+
+
+def depends_on_annotation(body: Mapping[str, Any]) -> str | None:
+    value = (_meta(body).get("annotations") or {}).get(DEPENDS_ON_ANNOTATION)
+    return None if value is None else str(value)
 
 
 def requested_at(body: Mapping[str, Any]) -> str | None:
@@ -115,6 +123,8 @@ def decide(state: ObjectState, now: float, *, suspended: bool) -> Decision:
         return Decision(Action.RECONCILE, "first")
     if meta.get("generation") != state.reconciled_generation:
         return Decision(Action.RECONCILE, "generation")
+    if depends_on_annotation(body) != state.reconciled_depends_on:
+        return Decision(Action.RECONCILE, "dependencies")
     req = requested_at(body)
     if req is not None and req != state.handled_requested_at:
         return Decision(Action.RECONCILE, "requested")
@@ -166,6 +176,16 @@ def next_delay(
     return backoff(failures, base=timing.min_retry_delay, cap=max(cap, timing.min_retry_delay)), (
         "backoff"
     )
+
+
+def result_label(kind: OutcomeKind, delay: float | None) -> str:
+    """The `result` label of `controller_runtime_reconcile_total` for a run, as Flux's
+    controllers report theirs: a failure is `error`; a run after which the object comes
+    back on a timer (interval, dependency wait) is `requeue_after`; a run with nothing
+    scheduled (stalled) is `success`."""
+    if kind is OutcomeKind.FAILED:
+        return "error"
+    return "success" if delay is None else "requeue_after"
 
 
 def apply_result(
@@ -226,6 +246,7 @@ class Scheduler:
         self.reconciler = reconciler
         self.env = env
         self.kind = reconciler.resource.kind
+        self.controller = controller_name(self.kind)
         self._semaphore = semaphore
         self._metrics = metrics
         self._leader = leader
@@ -274,6 +295,8 @@ class Scheduler:
         if self._metrics is not None:
             self._metrics.record_suspend(self.kind, key[0], key[1],
                                          self.reconciler.suspended(snapshot))
+            resource = self.reconciler.resource
+            self._metrics.record_object(resource.group, resource.version, self.kind, snapshot)
 
     def trigger(self, namespace: str | None, name: str) -> bool:
         """Reconcile this object soon (even if stalled); False if it is not known.
@@ -338,12 +361,24 @@ class Scheduler:
         if self._leader is not None and not self._leader.is_leader:
             await self._leader.wait()
             return True
+        metrics = self._metrics
+        enqueued = metrics.enqueue(self.controller) if metrics is not None else 0.0
         async with self._semaphore:
+            if metrics is not None:
+                metrics.dequeue(self.controller, enqueued)
             decision = self._decide(state)  # the body may have moved on meanwhile
-            if decision.action is Action.RECONCILE:
-                await self._reconcile(key, state, decision)
-            elif decision.action is Action.FINALIZE:
-                await self._finalize(state)
+            if decision.action not in (Action.RECONCILE, Action.FINALIZE):
+                return True
+            work = metrics.begin_work(self.controller) if metrics is not None else None
+            result = "error"
+            try:
+                if decision.action is Action.RECONCILE:
+                    result = await self._reconcile(key, state, decision)
+                else:
+                    result = await self._finalize(state)
+            finally:
+                if metrics is not None and work is not None:
+                    metrics.end_work(work, result)
         return True
 
     def _decide(self, state: ObjectState) -> Decision:
@@ -351,12 +386,14 @@ class Scheduler:
         suspended = body is not None and self.reconciler.suspended(body)
         return decide(state, self._clock(), suspended=suspended)
 
-    async def _reconcile(self, key: Key, state: ObjectState, decision: Decision) -> None:
+    async def _reconcile(self, key: Key, state: ObjectState, decision: Decision) -> str:
+        """One run; returns its `result` label (`result_label`)."""
         assert state.body is not None
         body = copy.deepcopy(state.body)
         state.triggered = False
         generation = _meta(body).get("generation")
         requested = requested_at(body)
+        state.reconciled_depends_on = depends_on_annotation(body)
         started = self._clock()
         _log.debug("reconciling", extra=object_extra(self.kind, key[1], key[0],
                                                      trigger=decision.why))
@@ -364,7 +401,7 @@ class Scheduler:
         if result.gone:  # deleted while our watch missed it: forget it as if told
             if self._states.get(key) is state:
                 self.observe("DELETED", body)
-            return
+            return "success"
         finished = self._clock()
         delay = apply_result(
             state, result, generation=generation, requested=requested, now=finished,
@@ -379,8 +416,10 @@ class Scheduler:
             else f"in {format_duration(round(delay, 3))}",
             extra=object_extra(self.kind, key[1], key[0], outcome=result.kind.value),
         )
+        return result_label(result.kind, delay)
 
-    async def _finalize(self, state: ObjectState) -> None:
+    async def _finalize(self, state: ObjectState) -> str:
+        """One finalize run; returns its `result` label."""
         assert state.body is not None
         result = await self.reconciler.finalize_object(copy.deepcopy(state.body), self.env)
         if result.kind is OutcomeKind.SUCCESS:
@@ -392,11 +431,12 @@ class Scheduler:
                 meta = _meta(body)
                 kept = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
                 state.body = dict(body, metadata=dict(meta, finalizers=kept))
-            return
+            return "success"
         state.failures += 1
         delay = backoff(state.failures, base=self._timing.min_retry_delay,
                         cap=self._timing.max_retry_delay)
         state.finalize_retry_at = self._clock() + delay
+        return "error"
 
     # --- lifecycle -----------------------------------------------------------------------
 

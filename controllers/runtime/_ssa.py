@@ -26,7 +26,9 @@ Applying one object (`apply`, and each object of `apply_all`):
    resourceVersion, generation and timestamps never count). No resourceVersion in the dry-run
    result means it does not exist: `created`; a difference (or a cleanup) means `configured`;
    otherwise `unchanged`, and nothing is written, so an unchanged object keeps its
-   resourceVersion;
+   resourceVersion. A configured object whose differing fields another field manager wrote
+   last has drifted: its change-set entry carries the explanation (`_driftexplain`: the
+   paths, both values, the writers), `ChangeSet.drifts()` collects them;
 5. apply for real (forcing ownership) when created or configured.
 
 `apply_all` dry-runs every object of a set first (a few at a time) and applies only when all
@@ -59,6 +61,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._discovery import RESTMapper, UnknownKindError, split_api_version
+from ._driftexplain import ObjectDrift, explain
 from ._kstatus import HealthResult, HealthStatus, compute
 from ._kube import ApiError, KubeClient
 from ._object import ObjectRef, Resource
@@ -149,6 +152,8 @@ class ChangeSetEntry:
 
     key: ObjectKey
     action: Action
+    #: what differed in the cluster, for a configured object that had drifted
+    drift: ObjectDrift | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def subject(self) -> str:
@@ -184,6 +189,10 @@ class ChangeSet:
 
     def keys(self) -> list[ObjectKey]:
         return [e.key for e in self.entries]
+
+    def drifts(self) -> list[ObjectDrift]:
+        """The explained drift of the entries that had drifted, in order."""
+        return [e.drift for e in self.entries if e.drift is not None]
 
     def to_map(self) -> dict[str, str]:
         return {e.subject: str(e.action) for e in self.entries}
@@ -487,6 +496,7 @@ class _Plan:
     body: dict[str, Any]
     action: Action
     write: bool
+    drift: ObjectDrift | None = None
 
 
 def _default_sleep(seconds: float) -> Awaitable[None]:
@@ -609,7 +619,11 @@ class ResourceManager:
                 patched = True
         if live is None or not (dry.get("metadata") or {}).get("resourceVersion"):
             return _Plan(key, ref, body, Action.CREATED, True)
-        if patched or has_drifted(live, dry):
+        if has_drifted(live, dry):
+            drift = explain(live, dry, subject=key.subject)
+            return _Plan(key, ref, body, Action.CONFIGURED, True,
+                         drift if drift.by_others(self.field_manager) else None)
+        if patched:
             return _Plan(key, ref, body, Action.CONFIGURED, True)
         return _Plan(key, ref, body, Action.UNCHANGED, False)
 
@@ -676,7 +690,7 @@ class ResourceManager:
         plan = await self._plan(obj, opts)
         if plan.write:
             await self._commit(plan)
-        return ChangeSetEntry(plan.key, plan.action)
+        return ChangeSetEntry(plan.key, plan.action, plan.drift)
 
     async def apply_all(self, objects: Iterable[Mapping[str, Any]],
                         opts: ApplyOptions | None = None) -> ChangeSet:
@@ -706,7 +720,7 @@ class ResourceManager:
             except ApplyError as err:
                 err.change_set = done
                 raise
-            done.add(ChangeSetEntry(plan_.key, plan_.action))
+            done.add(ChangeSetEntry(plan_.key, plan_.action, plan_.drift))
         order = {p.key: i for i, p in enumerate(plans)}
         done.entries.sort(key=lambda e: order[e.key])
         return done

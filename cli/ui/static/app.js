@@ -164,6 +164,18 @@ function objectView(kind, ns, name) {
       h("section", {}, h("h2", {}, "Events"), d.eventsError ? h("p", {}, d.eventsError) :
         table(["last seen", "type", "reason", "count", "message"], d.events.map((e) => [e.last, e.type, e.reason, e.count, e.message]).reverse())),
     ];
+    if (d.lastChange) {
+      const c = d.lastChange;
+      parts.push(h("section", { id: "last-change" }, h("h2", {}, "Last change"),
+        h("p", {}, c.time, c.revision ? ` · revision ${c.revision}` : ""), h("pre", {}, c.changes.join("\n"))));
+    }
+    if (d.drift && d.drift.length) {
+      parts.push(h("section", { id: "drift" }, h("h2", {}, "Drift corrected"), d.drift.flatMap((rec) => [
+        h("p", {}, rec.time, rec.count > 1 ? ` · ${rec.count} times` : "", rec.revision ? ` · revision ${rec.revision}` : ""),
+        table(["object", "field", "in the cluster", "put back", "changed by"], rec.objects.flatMap((o) =>
+          o.fields.map((f) => [o.object, f.path, f.live ?? "(absent)", f.applied ?? "(absent)", f.manager || "-"]))),
+      ])));
+    }
     if (d.tree) parts.push(h("section", { id: "inventory" }, h("h2", {}, "Inventory"), h("ul", { class: "tree" }, treeList(d.tree))));
     if (d.history.length) {
       const cols = [...new Set(d.history.flatMap((s) => Object.keys(s)))];
@@ -189,7 +201,7 @@ function graphView() {
   const filter = h("input", { type: "search", id: "graph-filter", placeholder: "focus: kind, namespace, name" });
   const svg = h("svg:svg", { id: "graph" });
   const legend = h("span", { class: "legend" }, ["ready", "failing", "progressing", "suspended", "unknown"].map((s) => h("span", {}, badge(s))),
-    h("span", {}, "— source  ", "‐ ‐ dependsOn"));
+    h("span", {}, "— source  ", "‐ ‐ dependsOn  ", "··· depends-on (across kinds)"));
   main.replaceChildren(h("div", { class: "toolbar" }, filter, h("label", {}, applied, " applied objects"), legend, h("span", { id: "graph-count" })), svg);
   let box = null;
   const setBox = () => svg.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);

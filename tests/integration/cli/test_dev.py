@@ -5,14 +5,17 @@ touched. It takes a few minutes: one test."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from afflux.cli.devenv._env import DevEnvironment
+from afflux.cli.devenv import TARGETS_FILE
+from afflux.cli.devenv._env import OPERATOR_MODULES, DevEnvironment
 from afflux.cli.devenv._procs import pid_alive
 from harness.fixtures_cluster import REPO
 
@@ -69,6 +72,22 @@ def test_make_demo_then_dev_up_is_idempotent_and_down_leaves_nothing(tmp_path: P
         assert status.returncode == 0, status.stderr
         assert "✗" not in status.stderr
         assert (state / "logs" / "source-controller.log").stat().st_size > 0
+        # KEEP=1 ends with how to open the UI and scrape the operators; the scrape targets
+        # file names each operator's metrics port, and each answers with Flux's series
+        assert "then open http://127.0.0.1:9080/" in output, output[-3000:]
+        assert "Metrics: `make prometheus` (prometheus --config.file=config/monitoring/" in output
+        groups = json.loads((state / TARGETS_FILE).read_text())
+        assert sorted(g["labels"]["app"] for g in groups) == sorted(OPERATOR_MODULES)
+        for group in groups:
+            [target] = group["targets"]
+            with urllib.request.urlopen(f"http://{target}/metrics", timeout=10) as resp:
+                text = resp.read().decode()
+            assert "# TYPE gotk_resource_info gauge" in text, group
+            assert "controller_runtime_max_concurrent_reconciles{" in text, group
+        kustomize = next(g for g in groups if g["labels"]["app"] == "kustomize-controller")
+        with urllib.request.urlopen(f"http://{kustomize['targets'][0]}/metrics",
+                                    timeout=10) as resp:
+            assert 'customresource_kind="Kustomization"' in resp.read().decode()
     finally:
         down = afflux("dev", "down", "--state-dir", str(state), env=env)
     assert down.returncode == 0, down.stderr

@@ -338,9 +338,8 @@ def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
         drifted = cond(env.get(name), "Drifted")
         assert drifted["status"] == "True"
         message = str(drifted["message"])
-        assert '/data/replicas: "9" in the cluster, "1" in the release (by kubectl-edit)' in (
-            message)
-        assert "/spec/replicas: 3 in the cluster, 1 in the release (by autoscaler)" in message
+        assert 'data.replicas: "9" -> "1" (by kubectl-edit)' in message
+        assert "spec.replicas: 3 -> 1 (by autoscaler)" in message
         return message
 
     eventually(explained, 90, interval=2.0, message="Drifted, explained")

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from afflux.cli import main as afflux_main
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import KS, Env, configmap, deployment, dump, make_env, replicas
@@ -73,6 +74,45 @@ def test_edit_by_another_manager_is_corrected_within_seconds(env: Env) -> None:
     eventually(lambda: replicas(env, "edited-web") == 1, SOON,
                message="the Deployment scaled by hand put back")
     assert env.metric(TRIGGERS) >= before + 2
+
+
+def drift_events(env: Env, name: str) -> list[dict[str, Any]]:
+    return [e for e in env.events(name) if e.get("reason") == "DriftCorrected"]
+
+
+def test_a_kubectl_edit_is_explained_in_an_event_the_cli_and_a_metric(
+        env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    ns = env.namespace
+    sha = applied(env, "explained", {"app.yaml": dump(deployment("explained-web", namespace=ns))})
+    assert drift_events(env, "explained") == []
+
+    patch(env, "deployment", "explained-web", {"spec": {"replicas": 3}}, "kubectl-edit")
+    eventually(lambda: replicas(env, "explained-web") == 1, SOON,
+               message="the Deployment scaled by hand put back")
+    event = eventually(lambda: drift_events(env, "explained")[0], SOON,
+                       message="a DriftCorrected event")
+    assert event["type"] == "Normal"
+    assert event["message"] == ("drift corrected:\n"
+                                f"Deployment/{ns}/explained-web:\n"
+                                "  spec.replicas: 3 -> 1 (by kubectl-edit)")
+    annotations = event["metadata"]["annotations"]
+    assert annotations["kustomize.toolkit.fluxcd.io/revision"] == f"main@sha1:{sha}"
+    assert json.loads(annotations["afflux.toolkit.fluxcd.io/drift"]) == [
+        {"object": f"Deployment/{ns}/explained-web", "fields": [
+            {"path": "spec.replicas", "live": "3", "applied": "1", "manager": "kubectl-edit"}]}]
+
+    capsys.readouterr()
+    code = afflux_main(["--kubeconfig", str(env.cluster.kubeconfig), "-n", ns,
+                        "get", "ks", "explained", "--drift"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert f"at revision main@sha1:{sha}:\n  Deployment/{ns}/explained-web\n" in out
+    assert "    spec.replicas: 3 -> 1  by kubectl-edit\n" in out
+
+    series = (f'afflux_drift_corrections_total{{kind="Kustomization",namespace="{ns}",'
+              f'name="explained",object_kind="Deployment",object_namespace="{ns}",'
+              'object_name="explained-web"} 1')
+    assert series in env.kustomize_controller.metrics()
 
 
 def test_a_change_by_kustomize_controller_itself_triggers_nothing(env: Env) -> None:

@@ -2,7 +2,9 @@
 (their status set through the status subresource, no operators), the page driven by
 Playwright. The fleet puts the failing object first and shows a status change without a
 reload; the reconcile button sets requestedAt; a user without patch rights sees the API
-server's own refusal; the graph draws every node and the dependsOn edges, and pans and zooms.
+server's own refusal; the graph draws every node and the dependsOn edges (and the
+depends-on annotation's across kinds), and pans and zooms; an object page shows the drift
+corrected and the last change set from the events kustomize-controller records.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,6 +23,14 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from afflux.cli import main
+from afflux.controllers.runtime import (
+    DRIFT_ANNOTATION,
+    FieldDrift,
+    ObjectDrift,
+    drift_message,
+    encode_drift,
+)
+from afflux.controllers.runtime._events import build_event
 from harness.fixtures_cluster import REPO, Cluster
 from harness.wait import eventually
 
@@ -142,6 +153,42 @@ def test_object_page_shows_conditions_and_inventory(
     expect(history.locator("td").first).to_have_text("main@sha1:feedbeef")
 
 
+def _record_event(cluster: Cluster, namespace: str, involved: dict[str, Any], reason: str,
+                  message: str, metadata: dict[str, str]) -> None:
+    """An Event built as kustomize-controller builds it (the runtime's `build_event`)."""
+    event = build_event(involved, "Normal", reason, message, component="kustomize-controller",
+                        instance="test", metadata=metadata, now=datetime.now(UTC))
+    cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(event))
+
+
+def test_object_page_shows_the_drift_and_the_last_change(
+    start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
+) -> None:
+    involved = json.loads(flux_crds.kubectl("get", "kustomization", "a-ok", "-n", fleet,
+                                            "-o", "json").stdout)
+    revision = {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:1111111"}
+    _record_event(flux_crds, fleet, involved, "Progressing",
+                  f"ConfigMap/{fleet}/settings created\nDeployment/{fleet}/web configured",
+                  revision)
+    drift = [ObjectDrift(f"Deployment/{fleet}/web", (
+        FieldDrift("spec.replicas", "3", "1", "kubectl-edit"),
+        FieldDrift("metadata.labels.team", None, '"a"', None)))]
+    _record_event(flux_crds, fleet, involved, "DriftCorrected", drift_message(drift),
+                  {**revision, DRIFT_ANNOTATION: encode_drift(drift)})
+    ui = start_ui()
+    page.goto(f"{ui.url}/#/object/Kustomization/{fleet}/a-ok")
+    last = page.locator("#last-change")
+    expect(last).to_contain_text("revision main@sha1:1111111", timeout=WAIT_MS)
+    expect(last.locator("pre")).to_have_text(
+        f"ConfigMap/{fleet}/settings created\nDeployment/{fleet}/web configured")
+    rows = page.locator("#drift tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td")).to_have_text(
+        [f"Deployment/{fleet}/web", "spec.replicas", "3", "1", "kubectl-edit"])
+    expect(rows.nth(1).locator("td")).to_have_text(
+        [f"Deployment/{fleet}/web", "metadata.labels.team", "(absent)", '"a"', "-"])
+
+
 def test_reconcile_button_sets_requested_at(
     start_ui: Callable[..., Any], page: Page, fleet: str, flux_crds: Cluster
 ) -> None:
@@ -243,6 +290,29 @@ def test_graph_draws_nodes_and_depends_on_edges(
     page.locator(f'#graph .node[data-id="Kustomization/{namespace}/k13"]').click()
     expect(page.locator("h2").first).to_contain_text(f"Kustomization {namespace}/k13",
                                                      timeout=WAIT_MS)
+
+
+def test_graph_shows_the_depends_on_annotation_edges_across_kinds(
+    start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
+) -> None:
+    app = _ks("app")
+    app["metadata"]["annotations"] = {"afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/db"}
+    db = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+          "metadata": {"name": "db", "annotations": {
+              "afflux.toolkit.fluxcd.io/depends-on": "Kustomization/infra"}},
+          "spec": {"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "charts"}}}
+    _apply(flux_crds, namespace, _git("repo"), _ks("infra"), app, db)
+    ui = start_ui()
+    page.goto(ui.url + "/#/graph")
+    page.fill("#graph-filter", namespace)
+    across = page.locator("#graph path.edge.depends-on")
+    expect(across).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator(f'#graph path.edge.depends-on[data-source="HelmRelease/{namespace}/db"]'
+                        f'[data-target="Kustomization/{namespace}/app"]')).to_have_count(1)
+    expect(page.locator(f'#graph path.edge.depends-on'
+                        f'[data-source="Kustomization/{namespace}/infra"]'
+                        f'[data-target="HelmRelease/{namespace}/db"]')).to_have_count(1)
+    expect(page.locator(".legend")).to_contain_text("depends-on (across kinds)")
 
 
 def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:

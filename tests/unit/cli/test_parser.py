@@ -83,6 +83,10 @@ def _kind(args: Any) -> str | None:
                      id="logs"),
         pytest.param(["tree", "ks", "apps", "--compact"], "_tree.run", None,
                      {"name": "apps", "compact": True, "output": "tree"}, id="tree"),
+        pytest.param(["tree", "--graph", "-o", "json"], "_graph.run_graph", None,
+                     {"graph": True, "output": "json"}, id="tree-graph"),
+        pytest.param(["get", "ks", "apps", "--drift", "-o", "json"], "_get.run", "Kustomization",
+                     {"drift": True, "name": "apps", "output": "json"}, id="get-ks-drift"),
         pytest.param(["trace", "deployment", "web", "-n", "apps"], "_trace.run", None,
                      {"targets": ["deployment", "web"]}, id="trace"),
         pytest.param(["trace", "web", "--kind", "Deployment", "--api-version", "apps/v1"],
@@ -127,11 +131,19 @@ def test_parse(argv: list[str], func: str, kind: str | None, fields: dict[str, A
                      id="with-source-only-for-ks-hr"),
         pytest.param(["create", "source", "git", "x"], id="create-without-url"),
         pytest.param(["install", "--components", "nope-controller"], id="unknown-component"),
+        pytest.param(["get", "hr", "web", "--drift"], id="drift-only-for-kustomizations"),
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def test_tree_without_kind_or_graph_says_what_to_write(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tree"]) == 1
+    err = capsys.readouterr().err
+    assert "name the object to print the tree of" in err and "afflux tree --graph" in err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ from afflux.cli.ui._model import (
     focus,
     history_rows,
     image_tables,
+    last_change,
     state_of,
 )
 
@@ -149,6 +150,13 @@ APPS = _with("Kustomization", "apps", "flux-system", cond("Ready", "False"),
                    "dependsOn": [{"name": "infra"}]})
 HR = _with("HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
            spec={"chartRef": {"kind": "OCIRepository", "name": "charts", "namespace": "src"}})
+APPS_AFTER_HR = _with("Kustomization", "apps", "flux-system", cond("Ready", "False"),
+                      spec={"sourceRef": {"kind": "GitRepository", "name": "repo"}})
+APPS_AFTER_HR["metadata"]["annotations"] = {
+    "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/podinfo,Kustomization/ops/infra"}
+HR_AFTER_KS = _with("HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
+                    spec={"chartRef": {"kind": "OCIRepository", "name": "charts"}})
+HR_AFTER_KS["metadata"]["annotations"] = {"afflux.toolkit.fluxcd.io/depends-on": "nonsense"}
 POLICY = _with("ImagePolicy", "web", "flux-system",
                spec={"imageRepositoryRef": {"name": "web"}})
 
@@ -172,6 +180,12 @@ def _edges(graph: Graph) -> set[tuple[str, str, str]]:
             ("Kustomization/flux-system/infra", "HelmRelease/flux-system/podinfo", "applies"),
             ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
         }, id="inventory-with-a-flux-object-reuses-its-node"),
+        pytest.param([APPS_AFTER_HR, HR_AFTER_KS], False, {
+            ("GitRepository/flux-system/repo", "Kustomization/flux-system/apps", "source"),
+            ("OCIRepository/flux-system/charts", "HelmRelease/flux-system/podinfo", "source"),
+            ("HelmRelease/flux-system/podinfo", "Kustomization/flux-system/apps", "depends-on"),
+            ("Kustomization/ops/infra", "Kustomization/flux-system/apps", "depends-on"),
+        }, id="depends-on-annotation-across-kinds-malformed-ignored"),
         pytest.param([POLICY], True, {
             ("ImageRepository/flux-system/web", "ImagePolicy/flux-system/web", "source"),
         }, id="image-policy-reads-its-repository"),
@@ -355,3 +369,32 @@ def test_tree_for_page_has_the_page_shape_not_the_cli_json() -> None:
         "apiVersion": "kustomize.toolkit.fluxcd.io",
         "resources": [{"kind": "Deployment", "name": "web", "namespace": "ns",
                        "apiVersion": "apps/v1"}]}
+
+
+# --- the object page ---------------------------------------------------------------------------
+
+
+def _event(reason: str, message: str, time: str, **annotations: str) -> dict[str, Any]:
+    return {"reason": reason, "message": message, "lastTimestamp": time,
+            "metadata": {"annotations": annotations}}
+
+
+@pytest.mark.parametrize(
+    ("events", "change"),
+    [
+        pytest.param([], None, id="no-events"),
+        pytest.param([_event("Progressing", "Health check passed", "t1")], None,
+                     id="progressing-without-a-change-set"),
+        pytest.param([_event("DriftCorrected", "Deployment/a/web configured", "t1")], None,
+                     id="other-reason"),
+        pytest.param([
+            _event("Progressing", "ConfigMap/a/c created\nDeployment/a/web configured", "t2",
+                   **{"kustomize.toolkit.fluxcd.io/revision": "main@sha1:2"}),
+            _event("Progressing", "ConfigMap/a/old deleted", "t1"),
+        ], {"time": "t2", "revision": "main@sha1:2",
+            "changes": ["ConfigMap/a/c created", "Deployment/a/web configured"]},
+            id="newest-change-set-with-its-revision"),
+    ],
+)
+def test_last_change(events: list[dict[str, Any]], change: dict[str, Any] | None) -> None:
+    assert last_change(events) == change

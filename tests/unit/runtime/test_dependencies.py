@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from afflux.controllers.runtime import lists_dependency, readiness_problem
+from afflux.controllers.runtime import (
+    GRAPH_KINDS,
+    StallingError,
+    WaitingError,
+    check_dependencies,
+    lists_dependency,
+    readiness_problem,
+)
+from afflux.controllers.runtime._dependencies import GRAPH_LIMIT
+
+from .fakes import FakeKube
 
 
 def _dep(ready: str | None, generation: int = 2, observed: int = 2) -> dict[str, Any]:
@@ -38,3 +50,108 @@ def test_lists_dependency(namespace: str, name: str, listed: bool) -> None:
     body = {"metadata": {"namespace": "ns"},
             "spec": {"dependsOn": [{"name": "base"}, {"name": "infra", "namespace": "ops"}]}}
     assert lists_dependency(body, namespace, name) is listed
+
+
+@pytest.mark.parametrize(("kind", "namespace", "name", "listed"), [
+    pytest.param("HelmRelease", "ns", "db", True, id="annotation-other-kind"),
+    pytest.param("Kustomization", "ops", "infra", True, id="annotation-own-kind"),
+    pytest.param(None, "ops", "infra", True, id="own-kind-by-default"),
+    pytest.param("HelmRelease", "ns", "base", False, id="dependsOn-is-own-kind-only"),
+    pytest.param("Kustomization", "ns", "base", True, id="dependsOn"),
+])
+def test_lists_dependency_across_kinds(kind: str | None, namespace: str, name: str,
+                                       listed: bool) -> None:
+    body = {"kind": "Kustomization",
+            "metadata": {"namespace": "ns", "annotations": {
+                "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/db,Kustomization/ops/infra"}},
+            "spec": {"dependsOn": [{"name": "base"}]}}
+    assert lists_dependency(body, namespace, name, kind) is listed
+
+
+# --- check_dependencies over an in-memory API: the graph walk, cycles, readiness -------------
+
+KS_RES, HR_RES = GRAPH_KINDS["Kustomization"], GRAPH_KINDS["HelmRelease"]
+DEP = "afflux.toolkit.fluxcd.io/depends-on"
+
+
+def _obj(kind: str, name: str, *, deps: tuple[str, ...] = (), annotation: str = "",
+         ready: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "generation": 1}
+    if annotation:
+        meta["annotations"] = {DEP: annotation}
+    return {"kind": kind, "metadata": meta,
+            "spec": {"dependsOn": [{"name": d} for d in deps]},
+            "status": {"observedGeneration": 1, "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def _check(objects: list[dict[str, Any]], me: dict[str, Any]) -> tuple[Any, FakeKube]:
+    kube = FakeKube()
+    for body in objects:
+        kube.put(KS_RES if body["kind"] == "Kustomization" else HR_RES, body)
+    resource = KS_RES if me["kind"] == "Kustomization" else HR_RES
+    deps = [SimpleNamespace(name=d["name"], namespace=None) for d in me["spec"]["dependsOn"]]
+    ctx = SimpleNamespace(obj=SimpleNamespace(namespace="ns", name=me["metadata"]["name"]),
+                          body=me, kube=kube)
+    try:
+        asyncio.run(check_dependencies(ctx, resource, deps))  # type: ignore[arg-type]
+    except (StallingError, WaitingError) as err:
+        return err, kube
+    return None, kube
+
+
+def test_no_dependencies_reads_nothing() -> None:
+    err, kube = _check([], _obj("Kustomization", "a"))
+    assert err is None and kube.calls == []
+
+
+def test_ready_across_kinds() -> None:
+    err, _ = _check([_obj("HelmRelease", "db")], _obj("Kustomization", "a", annotation="HelmRelease/db"))
+    assert err is None
+
+
+@pytest.mark.parametrize(("objects", "me", "kind", "reason", "message"), [
+    pytest.param([_obj("HelmRelease", "db", ready=False)],
+                 _obj("Kustomization", "a", annotation="HelmRelease/db"), WaitingError,
+                 "DependencyNotReady", "dependency 'HelmRelease/ns/db' is not ready",
+                 id="other-kind-not-ready"),
+    pytest.param([], _obj("HelmRelease", "db", annotation="Kustomization/infra"), WaitingError,
+                 "DependencyNotReady", "dependency 'Kustomization/ns/infra' not found",
+                 id="other-kind-missing"),
+    pytest.param([_obj("Kustomization", "b", ready=False)],
+                 _obj("Kustomization", "a", deps=("b",), annotation="HelmRelease/db"),
+                 WaitingError, "DependencyNotReady", "dependency 'ns/b' is not ready",
+                 id="dependsOn-first-in-flux-words"),
+    pytest.param([_obj("HelmRelease", "db", annotation="Kustomization/a")],
+                 _obj("Kustomization", "a", annotation="HelmRelease/db"), StallingError,
+                 "DependencyCycle", "dependency cycle: Kustomization/ns/a -> HelmRelease/ns/db "
+                 "-> Kustomization/ns/a; remove one", id="cycle-across-kinds"),
+    pytest.param([_obj("Kustomization", "b", deps=("c",)), _obj("Kustomization", "c", deps=("a",))],
+                 _obj("Kustomization", "a", deps=("b",)), StallingError, "DependencyCycle",
+                 "dependency cycle: Kustomization/ns/a -> Kustomization/ns/b -> "
+                 "Kustomization/ns/c -> Kustomization/ns/a", id="cycle-through-dependsOn-only"),
+    pytest.param([], _obj("Kustomization", "a", annotation="Bucket/x"), StallingError,
+                 "InvalidDependsOn", "kind 'Bucket' is not one of Kustomization, HelmRelease",
+                 id="malformed-annotation"),
+])
+def test_check_dependencies(objects: list[dict[str, Any]], me: dict[str, Any], kind: type,
+                            reason: str, message: str) -> None:
+    err, _ = _check(objects, me)
+    assert isinstance(err, kind), err
+    assert err.reason == reason
+    assert message in err.message
+
+
+def test_a_cycle_upstream_is_not_the_objects_own() -> None:
+    # b and c wait for each other (they are stalled, not this one): a waits on b as usual
+    loop = [_obj("Kustomization", "b", deps=("c",), ready=False),
+            _obj("Kustomization", "c", deps=("b",), ready=False)]
+    err, _ = _check(loop, _obj("Kustomization", "a", deps=("b",)))
+    assert isinstance(err, WaitingError) and err.message == "dependency 'ns/b' is not ready"
+
+
+def test_the_walk_is_bounded() -> None:
+    chain = [_obj("Kustomization", f"k{i}", deps=(f"k{i + 1}",)) for i in range(400)]
+    err, kube = _check(chain, _obj("Kustomization", "a", deps=("k0",)))
+    assert err is None
+    assert len(kube.calls) < GRAPH_LIMIT

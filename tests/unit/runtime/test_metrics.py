@@ -94,3 +94,104 @@ def test_own_counters_render_after_the_flux_families() -> None:
     assert text.endswith("# HELP afflux_things_total Things done.\n"
                          "# TYPE afflux_things_total counter\nafflux_things_total 3\n")
     assert text.index("gotk_suspend_status") < text.index("afflux_things_total")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _value(text: str, prefix: str) -> str:
+    return next(x for x in _lines(text) if x.startswith(prefix + " ")).rsplit(" ", 1)[1]
+
+
+def test_controller_runtime_and_workqueue_families() -> None:
+    clock = Clock()
+    m = Metrics(clock=clock, process=None)
+    m.set_max_concurrent("kustomization", 4)
+    queued = m.enqueue("kustomization")
+    clock.now += 2
+    m.dequeue("kustomization", queued)
+    ok = m.begin_work("kustomization")
+    clock.now += 0.5
+    m.end_work(ok, "requeue_after")
+    failing = m.begin_work("kustomization")
+    clock.now += 3
+    text = m.render()
+    c, q = 'controller="kustomization"', 'controller="kustomization",name="kustomization"'
+    assert _value(text, f"controller_runtime_active_workers{{{c}}}") == "1"
+    assert _value(text, f"workqueue_longest_running_processor_seconds{{{q}}}") == "3"
+    assert _value(text, f"workqueue_unfinished_work_seconds{{{q}}}") == "3"
+    m.end_work(failing, "error")
+    text = m.render()
+    assert _value(text, f'controller_runtime_reconcile_total{{{c},result="requeue_after"}}') == "1"
+    assert _value(text, f'controller_runtime_reconcile_total{{{c},result="error"}}') == "1"
+    assert _value(text, f'controller_runtime_reconcile_total{{{c},result="success"}}') == "0"
+    assert _value(text, f"controller_runtime_reconcile_errors_total{{{c}}}") == "1"
+    assert _value(text, f"controller_runtime_max_concurrent_reconciles{{{c}}}") == "4"
+    assert _value(text, f"controller_runtime_active_workers{{{c}}}") == "0"
+    assert _value(text, f"controller_runtime_reconcile_time_seconds_count{{{c}}}") == "2"
+    assert _value(text, f"controller_runtime_reconcile_time_seconds_sum{{{c}}}") == "3.5"
+    assert _value(text, f"workqueue_depth{{{q}}}") == "0"
+    assert _value(text, f"workqueue_adds_total{{{q}}}") == "1"
+    assert _value(text, f"workqueue_retries_total{{{q}}}") == "1"
+    assert _value(text, f"workqueue_queue_duration_seconds_sum{{{q}}}") == "2"
+    assert _value(text, f"workqueue_longest_running_processor_seconds{{{q}}}") == "0"
+    for line in _lines(text):
+        assert line.startswith("# ") or SAMPLE.match(line), line
+
+
+def test_resource_info_only_while_leading_and_forgotten_with_the_object() -> None:
+    leading = [True]
+    m = Metrics(leading=lambda: leading[0], process=None)
+    m.record_object("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", {
+        "metadata": {"name": "apps", "namespace": "ns"},
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]}})
+    line = ('gotk_resource_info{customresource_group="kustomize.toolkit.fluxcd.io",'
+            'customresource_kind="Kustomization",customresource_version="v1",'
+            'exported_namespace="ns",name="apps",suspended="",ready="False",revision="",'
+            'source_name=""} 1')
+    assert line in _lines(m.render())
+    leading[0] = False
+    assert "gotk_resource_info{" not in m.render()
+    leading[0] = True
+    m.forget("Kustomization", "ns", "apps")
+    assert "gotk_resource_info{" not in m.render()
+
+
+def test_process_samples_are_rendered_as_given() -> None:
+    m = Metrics(process=lambda: [("process_open_fds", "gauge", "Open fds.", (), 7.0)])
+    text = m.render()
+    assert "# TYPE process_open_fds gauge" in text
+    assert "process_open_fds 7" in _lines(text)
+
+
+def test_rest_client_requests_by_code_host_and_method() -> None:
+    m = Metrics(process=None)
+    m.count_request("200", "GET", "127.0.0.1:6443")
+    m.count_request("200", "GET", "127.0.0.1:6443")
+    m.count_request("<error>", "PATCH", "127.0.0.1:6443")
+    lines = _lines(m.render())
+    assert "# TYPE rest_client_requests_total counter" in lines
+    assert 'rest_client_requests_total{code="200",host="127.0.0.1:6443",method="GET"} 2' in lines
+    assert ('rest_client_requests_total{code="<error>",host="127.0.0.1:6443",method="PATCH"} 1'
+            in lines)
+
+
+def test_a_labelled_counter_renders_one_series_per_label_values_and_forgets_an_object() -> None:
+    m = Metrics()
+    inc = m.labelled_counter("afflux_drift_corrections_total", "Drift put back.",
+                             ("kind", "namespace", "name", "object_kind"))
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "web", "Deployment")
+    inc("Kustomization", "apps", "db", "ConfigMap")
+    text = m.render()
+    assert "# TYPE afflux_drift_corrections_total counter" in text
+    assert ('afflux_drift_corrections_total{kind="Kustomization",namespace="apps",name="web",'
+            'object_kind="Deployment"} 2') in text
+    m.forget("Kustomization", "apps", "web")
+    text = m.render()
+    assert 'name="web"' not in text and 'name="db"' in text

@@ -8,6 +8,7 @@ from typing import Any
 from afflux.controllers.runtime import (
     Environment,
     EventRecorder,
+    Metrics,
     ObjectRef,
     Options,
     PhaseResult,
@@ -36,6 +37,7 @@ async def until(check: Any, timeout: float = TIMEOUT) -> None:
 class Harness:
     def __init__(self, concurrent: int = 4) -> None:
         self.kube = FakeKube()
+        self.metrics = Metrics(process=None)
         self.runs: list[tuple[str, int]] = []
         self.active = 0
         self.max_active = 0
@@ -58,7 +60,7 @@ class Harness:
                           options=Options(name="c"))
         self.scheduler = Scheduler(
             Reconciler(WIDGET, [phase]), env, semaphore=asyncio.Semaphore(concurrent),
-            timing=Timing(jitter_percent=0, min_retry_delay=0.01))
+            metrics=self.metrics, timing=Timing(jitter_percent=0, min_retry_delay=0.01))
 
     def add(self, name: str, **spec: Any) -> None:
         body = self.kube.put(WIDGET, {"metadata": {"name": name, "namespace": "ns"},
@@ -192,6 +194,40 @@ def test_object_found_gone_is_forgotten() -> None:
         h.scheduler.observe("ADDED", body)
         await until(lambda: not h.scheduler.objects())
         assert h.runs_of("ghost") == 0
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
+
+
+def test_runs_are_counted_per_controller_and_objects_exported() -> None:
+    def sample(text: str, prefix: str) -> str:
+        return next(x for x in text.splitlines() if x.startswith(prefix + " ")).rsplit(" ", 1)[1]
+
+    async def scenario() -> None:
+        h = Harness(concurrent=1)
+        h.gate = asyncio.Event()
+        h.add("ok")
+        h.add("stuck", mode="stall")
+        await until(lambda: h.active == 1)
+        text = h.metrics.render()  # one run in flight, the other waiting for the slot
+        c, q = 'controller="widget"', 'controller="widget",name="widget"'
+        assert sample(text, f"controller_runtime_active_workers{{{c}}}") == "1"
+        assert sample(text, f"workqueue_depth{{{q}}}") == "1"
+        h.gate.set()
+        await until(lambda: len(h.runs) == 2 and h.active == 0)
+        await until(lambda: sample(h.metrics.render(),
+                                   f"controller_runtime_active_workers{{{c}}}") == "0")
+        text = h.metrics.render()
+        reconciles = f"controller_runtime_reconcile_total{{{c},result="
+        assert sample(text, reconciles + '"requeue_after"}') == "1"  # next run on its interval
+        assert sample(text, reconciles + '"success"}') == "1"  # stalled: nothing scheduled
+        assert sample(text, f"workqueue_adds_total{{{q}}}") == "2"
+        assert sample(text, f"workqueue_depth{{{q}}}") == "0"
+        info = [x for x in text.splitlines() if x.startswith("gotk_resource_info{")]
+        assert len(info) == 2 and all('customresource_kind="Widget"' in x for x in info)
+        h.kube.objects.pop(ObjectRef(WIDGET, "ns", "ok").path())
+        h.scheduler.observe("DELETED", {"metadata": {"name": "ok", "namespace": "ns"}})
+        assert 'name="ok"' not in h.metrics.render()
         await h.scheduler.stop()
 
     asyncio.run(scenario())

@@ -14,6 +14,7 @@ from afflux.controllers.runtime._scheduler import (
     apply_result,
     decide,
     next_delay,
+    result_label,
 )
 
 NOW = 1000.0
@@ -29,6 +30,12 @@ def body(*, generation: int = 2, requested: str | None = None, deleting: bool = 
     if deleting:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
     return {"metadata": meta, "spec": {"interval": "1m"}}
+
+
+def annotated(obj: dict[str, Any], depends_on: str) -> dict[str, Any]:
+    obj["metadata"].setdefault("annotations", {})[
+        "afflux.toolkit.fluxcd.io/depends-on"] = depends_on
+    return obj
 
 
 def seen(**changes: Any) -> ObjectState:
@@ -71,6 +78,14 @@ CASES: dict[str, tuple[ObjectState, bool, Action, str]] = {
                           Action.RECONCILE, "requested"),
     "stalled-triggered": (seen(stalled=True, due_at=None, triggered=True), False,
                           Action.RECONCILE, "triggered"),
+    "stalled-depends-on-changed": (
+        seen(stalled=True, due_at=None, body=annotated(body(), "HelmRelease/ns/b")), False,
+        Action.RECONCILE, "dependencies"),
+    "depends-on-unchanged": (
+        seen(body=annotated(body(), "HelmRelease/ns/b"), reconciled_depends_on="HelmRelease/ns/b"),
+        False, Action.WAIT, "interval"),
+    "depends-on-removed": (seen(reconciled_depends_on="HelmRelease/ns/b"), False,
+                           Action.RECONCILE, "dependencies"),
     "interval-not-due": (seen(), False, Action.WAIT, "interval"),
     "interval-due": (seen(due_at=NOW), False, Action.RECONCILE, "interval"),
     "backoff-due": (seen(due_at=NOW - 1, due_reason="backoff"), False, Action.RECONCILE,
@@ -153,3 +168,17 @@ def test_apply_result_records_handled_generation_and_request() -> None:
     apply_result(state, _result(OutcomeKind.SUCCESS), generation=5, requested=None, now=NOW,
                  interval=60, timing=TIMING)
     assert state.handled_requested_at == "r1" and not state.stalled
+
+
+RESULT_LABELS = {
+    "success with an interval": (OutcomeKind.SUCCESS, 600.0, "requeue_after"),
+    "waiting for a dependency": (OutcomeKind.WAITING, 30.0, "requeue_after"),
+    "stalled, nothing scheduled": (OutcomeKind.STALLED, None, "success"),
+    "failed with backoff": (OutcomeKind.FAILED, 1.5, "error"),
+}
+
+
+@pytest.mark.parametrize(("kind", "delay", "label"), RESULT_LABELS.values(),
+                         ids=RESULT_LABELS.keys())
+def test_result_label(kind: OutcomeKind, delay: float | None, label: str) -> None:
+    assert result_label(kind, delay) == label
