@@ -191,3 +191,11 @@ def test_a_drift_message_is_bounded() -> None:
                            _cm({})) for i in range(20)]
     message = drift_message("ns/rel.v1", [d for d in drifts if d], corrected=False)
     assert len(message) <= 4000 and message.endswith("more characters)")
+
+
+def test_ignored_paths_stay_out_of_the_explanation() -> None:
+    rules = [{"paths": ["/data/b"]}]
+    drift = object_drift("ConfigMap/ns/app", _cm({"a": "2", "b": "9"}), _cm({"a": "1", "b": "1"}),
+                         rules)
+    assert drift is not None
+    assert "data.a" in drift.explained() and "data.b" not in drift.explained()
