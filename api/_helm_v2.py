@@ -17,7 +17,7 @@ from ._common import (
     CrossNamespaceDependencyReference,
     Image,
     JSON6902Patch,
-    KubeConfigReference,
+    KubeConfigSourceReference,
     LocalObjectReference,
     Patch,
     PrinterColumn,
@@ -25,6 +25,7 @@ from ._common import (
     Resource,
     Selector,
 )
+from ._kustomize_v1 import CommonMetadata, CustomHealthCheck
 from ._model import Model, Rule, duration, field
 from ._refs import helm_chart_name, helm_release_name
 
@@ -43,16 +44,21 @@ __all__ = [
     "IgnoreRule",
     "Install",
     "InstallRemediation",
+    "InstallStrategy",
     "PostRenderer",
     "PostRendererKustomize",
     "ReleaseSnapshot",
     "Rollback",
     "ReleaseTest",
     "ReleaseTestHookStatus",
+    "ResourceInventory",
+    "ResourceRef",
     "Uninstall",
     "Upgrade",
     "UpgradeRemediation",
+    "UpgradeStrategy",
     "ValuesReference",
+    "WaitStrategy",
 ]
 
 GROUP = _meta.HELM_GROUP
@@ -200,6 +206,47 @@ class UpgradeRemediation(Model):
     )
 
 
+_STRATEGIES = ("RemediateOnFailure", "RetryOnFailure")
+#: Tri-state server-side apply of upgrade and rollback ("auto": as the release was made).
+_SSA_MODES = ("enabled", "disabled", "auto")
+
+
+class InstallStrategy(Model):
+    """What happens after a failed install."""
+
+    VALIDATIONS = (
+        Rule("!has(self.retryInterval) || self.name != 'RemediateOnFailure'",
+             ".retryInterval cannot be set when .name is 'RemediateOnFailure'",
+             lambda s: "retryInterval" not in s or s.get("name") != "RemediateOnFailure"),
+    )
+
+    name: str = field(
+        doc="RemediateOnFailure (the action's remediation applies) or RetryOnFailure (no "
+        "remediation: the failed release is upgraded again every retryInterval).",
+        required=True, enum=_STRATEGIES)
+    retry_interval: str | None = duration(
+        doc="Time between retries (RetryOnFailure only); 5m by default.")
+
+
+class UpgradeStrategy(InstallStrategy):
+    """What happens after a failed upgrade."""
+
+    VALIDATIONS = (
+        Rule("!has(self.retryInterval) || self.name == 'RetryOnFailure'",
+             ".retryInterval can only be set when .name is 'RetryOnFailure'",
+             lambda s: "retryInterval" not in s or s.get("name") == "RetryOnFailure"),
+    )
+
+
+class WaitStrategy(Model):
+    """How Helm waits for the released objects to be ready."""
+
+    name: str = field(
+        doc="legacy (Helm's own --wait, the default) or poller (the objects polled with "
+        "kstatus and healthCheckExprs until Current).",
+        required=True, enum=("poller", "legacy"))
+
+
 class Install(Model):
     """Options of Helm install."""
 
@@ -221,6 +268,14 @@ class Install(Model):
         enum=_CRDS_POLICIES,
     )
     create_namespace: bool | None = field(doc="Create the target namespace if it does not exist.")
+    disable_schema_validation: bool | None = field(
+        doc="Do not validate the values against the chart's values.schema.json.")
+    disable_take_ownership: bool | None = field(
+        doc="Do not take over objects that exist and belong to no release (or another one).")
+    server_side_apply: bool | None = field(
+        doc="Apply with server-side apply (Helm 4). afflux's engine (Helm 3) applies "
+        "client-side: false or unset only; true stalls the release.")
+    strategy: InstallStrategy | None = field(doc="What happens after a failed install.")
 
 
 class Upgrade(Model):
@@ -244,6 +299,19 @@ class Upgrade(Model):
         doc="CRDs in the chart's crds/ directory: Skip (the default), Create or CreateReplace.",
         enum=_CRDS_POLICIES,
     )
+    disable_schema_validation: bool | None = field(
+        doc="Do not validate the values against the chart's values.schema.json.")
+    disable_take_ownership: bool | None = field(
+        doc="Do not take over objects that exist and belong to no release (or another one).")
+    server_side_apply: str | None = field(
+        doc="enabled, disabled or auto (as the release was made). afflux's engine (Helm 3) "
+        "applies client-side: disabled, auto or unset only; enabled stalls the release.",
+        enum=_SSA_MODES)
+    strategy: UpgradeStrategy | None = field(doc="What happens after a failed upgrade.")
+    chart_name_change_strategy: str | None = field(
+        doc="When the chart's name changes: Reinstall (the default: uninstall, then install) "
+        "or InPlaceUpdate (upgrade the release to the new chart).",
+        enum=("InPlaceUpdate", "Reinstall"))
 
 
 class Filter(Model):
@@ -272,6 +340,10 @@ class Rollback(Model):
     recreate: bool | None = field(doc="Restart pods of the rolled-back objects.")
     force: bool | None = field(doc="Replace objects that cannot be updated in place.")
     cleanup_on_fail: bool | None = field(doc="Delete objects created by a failed rollback.")
+    server_side_apply: str | None = field(
+        doc="enabled, disabled or auto (as the release was made). afflux's engine (Helm 3) "
+        "applies client-side: disabled, auto or unset only; enabled stalls the release.",
+        enum=_SSA_MODES)
 
 
 class Uninstall(Model):
@@ -313,6 +385,10 @@ class ValuesReference(Model):
     )
     optional: bool | None = field(
         doc="Carry on when the ConfigMap or Secret (not the key) is missing."
+    )
+    literal: bool | None = field(
+        doc="With targetPath: keep the text a string (helm --set-literal) instead of typing "
+        "true/false/null/integers."
     )
 
 
@@ -357,7 +433,7 @@ class HelmReleaseSpec(Model):
         doc="An existing OCIRepository or HelmChart with the chart as its artifact."
     )
     interval: str = duration(doc="How often to reconcile the release.", required=True)
-    kube_config: KubeConfigReference | None = field(
+    kube_config: KubeConfigSourceReference | None = field(
         doc="Release to a remote cluster with this kubeconfig."
     )
     suspend: bool | None = field(doc="Stop reconciling until set back to false.")
@@ -402,8 +478,19 @@ class HelmReleaseSpec(Model):
         doc="ConfigMaps and Secrets with values, merged in order before the inline values "
         "(entries with targetPath win over everything)."
     )
-    values: dict[str, Any] | None = field(doc="Inline values for the chart.", preserve_unknown=True)
+    values: Any = field(doc="Inline values for the chart (a map).", preserve_unknown=True)
     post_renderers: list[PostRenderer] | None = field(doc="Post-renderers applied in order.")
+    post_render_strategy: str | None = field(
+        doc="Whether hooks go through the post-renderers: nohooks (Helm 3: they do not, "
+        "afflux's engine), combined or separate (Helm 4: not supported, the release stalls).",
+        enum=("nohooks", "combined", "separate"))
+    common_metadata: CommonMetadata | None = field(
+        doc="Labels and annotations put on every object the chart renders (hooks aside).")
+    wait_strategy: WaitStrategy | None = field(
+        doc="How the released objects are waited for; legacy (Helm's --wait) by default.")
+    health_check_exprs: list[CustomHealthCheck] | None = field(
+        doc="CEL health checks for custom resources, evaluated by the poller wait strategy "
+        "(when the action waits).")
 
 
 class ReleaseTestHookStatus(Model):
@@ -440,6 +527,22 @@ class ReleaseSnapshot(Model):
         doc="The chart tests that ran, by name."
     )
     oci_digest: str | None = field(doc="Digest of the OCI artifact the chart came from.")
+    action: str | None = field(
+        doc="The action that made this snapshot: install, upgrade, rollback, uninstall or "
+        "uninstall-remediation.")
+
+
+class ResourceRef(Model):
+    """One object of the release."""
+
+    id: str = field(doc="<namespace>_<name>_<group>_<kind>.", required=True)
+    v: str = field(doc="API version of the object.", required=True)
+
+
+class ResourceInventory(Model):
+    """The objects of the current release (its manifest and the chart's CRDs)."""
+
+    entries: list[ResourceRef] = field(doc="The objects.", required=True)
 
 
 class HelmReleaseStatus(ReconcileStatus):
@@ -491,6 +594,13 @@ class HelmReleaseStatus(ReconcileStatus):
     last_handled_reset_at: str | None = field(
         doc="The reconcile.fluxcd.io/resetAt value handled last."
     )
+    last_attempted_release_action_duration: str | None = field(
+        doc="How long the last install or upgrade took (a Go duration).")
+    inventory: ResourceInventory | None = field(doc="The objects of the current release.")
+    observed_post_renderers_digest: str | None = field(
+        doc="Digest of the spec.postRenderers the current release was made with.")
+    observed_common_metadata_digest: str | None = field(
+        doc="Digest of the spec.commonMetadata the current release was made with.")
 
 
 class HelmRelease(Resource):
@@ -593,6 +703,19 @@ REVISION_METADATA = f"{GROUP}/revision"
 TOKEN_METADATA = f"{GROUP}/token"
 OCI_DIGEST_METADATA = f"{GROUP}/oci-digest"
 
-#: The actions recorded as status.lastAttemptedReleaseAction.
+#: The actions recorded as status.lastAttemptedReleaseAction (and history[].action, with
+#: the three after them).
 ACTION_INSTALL = "install"
 ACTION_UPGRADE = "upgrade"
+ACTION_ROLLBACK = "rollback"
+ACTION_UNINSTALL = "uninstall"
+ACTION_UNINSTALL_REMEDIATION = "uninstall-remediation"
+
+#: Reason of a spec that asks for what afflux's Helm 3 engine cannot do (Stalled).
+UNSUPPORTED_BY_ENGINE = "UnsupportedByEngine"
+#: Install/upgrade strategy names.
+STRATEGY_REMEDIATE = "RemediateOnFailure"
+STRATEGY_RETRY = "RetryOnFailure"
+#: upgrade.chartNameChangeStrategy values.
+CHART_NAME_REINSTALL = "Reinstall"
+CHART_NAME_IN_PLACE = "InPlaceUpdate"

@@ -85,11 +85,15 @@ def template_args(hr: HelmRelease, chart: str, values_file: str, *, upgrade: boo
     """`helm template` arguments that render what `helm upgrade` (or install) would apply:
     the release name and namespace, the values file, `--is-upgrade` when a release exists
     (templates see `.Release.IsUpgrade`); CRDs of the chart's crds/ directory are left out,
-    as Helm leaves them out of a release's manifest."""
+    as Helm leaves them out of a release's manifest. `disableSchemaValidation` of the action
+    is `--skip-schema-validation`, as the controller runs it."""
     args = ["template", hr.release_name, chart, "--namespace", hr.release_namespace,
             "--values", values_file]
     if upgrade:
         args.append("--is-upgrade")
+    action = hr.spec.upgrade if upgrade else hr.spec.install
+    if action is not None and action.disable_schema_validation:
+        args.append("--skip-schema-validation")
     return args
 
 

@@ -47,10 +47,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         if noun.kind.KIND in ("Kustomization", "HelmRelease"):
             lp.add_argument("--with-source", action="store_true",
                             help="reconcile the source first")
-        if noun.kind.KIND == "Kustomization":
+        if noun.kind.KIND in ("Kustomization", "HelmRelease"):
             lp.add_argument("--allow-prune", action="store_true",
-                            help="allow the prune the mass-deletion guard holds for the "
-                            f"revision the Kustomization is at ({meta.ALLOW_PRUNE_ANNOTATION})")
+                            help="allow the prune (a HelmRelease: the uninstall) the "
+                            "mass-deletion guard holds for the revision the object is at "
+                            f"({meta.ALLOW_PRUNE_ANNOTATION})")
         if noun.kind.KIND == "HelmRelease":
             lp.add_argument("--force", action="store_true",
                             help="force a one-off install or upgrade (reconcile.fluxcd.io/forceAt)")

@@ -4,8 +4,8 @@
 `_reconcile`; why the `helm` binary is the engine is in `_helm`; the pure parts are the
 action planner (`_planner`), the values composition and digest (`_values`), the release
 records and snapshots (`_release`), the status messages and history upkeep (`_status`),
-the command lines (`_args`), the drift of a release's objects (`_drift`) and the CRD
-policies (`_crds`). Around them: drift detection and correction (`_reconcile_drift`) and the
+the command lines (`_args`), the drift of a release's objects (`_drift`), the CRD
+policies (`_crds`) and Flux 2.9's newer settings against the Helm 3 engine (`_engine`). Around them: drift detection and correction (`_reconcile_drift`) and the
 storage namespace, for which the records are staged around each helm action (`_storage`).
 
 The public surface below is what other parts of afflux (the CLI's `diff helmrelease`) use to
@@ -15,6 +15,7 @@ it imports nothing of the operator runtime, so it stays cheap to import.
 
 from ._helm import HelmError, find_tool
 from ._postrender import render as post_render
+from ._postrender import with_common_metadata
 from ._values import (
     DEFAULT_VALUES_KEY,
     ValuesError,
@@ -33,5 +34,6 @@ __all__ = [
     "config_digest",
     "find_tool",
     "post_render",
+    "with_common_metadata",
     "values_text",
 ]

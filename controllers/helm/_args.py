@@ -3,8 +3,10 @@
 Each function returns (arguments after `helm`, the action's timeout in seconds). Paths (the
 chart directory, the values file, the post-renderer) are given by the caller; nothing here
 carries a value or a secret. Flux's defaults: wait for readiness and for Jobs unless
-`disableWait`/`disableWaitForJobs`; take ownership of existing objects unless
-`disableTakeOwnership`; upgrades reset the values to the chart's and the given ones unless
+`disableWait`/`disableWaitForJobs` (with `waitStrategy: poller` helm does not wait: the
+release phase polls the objects with kstatus instead); take ownership of existing objects unless
+`disableTakeOwnership`; `disableSchemaValidation` is `--skip-schema-validation` (the values
+are not checked against the chart's values.schema.json); upgrades reset the values to the chart's and the given ones unless
 `preserveValues` (`--reuse-values`); `maxHistory` (5 by default, 0 unlimited) bounds the
 records an upgrade or rollback keeps; `install.crds: Skip` (or `skipCRDs`) is
 `--skip-crds`; what Helm does not do itself (replace CRDs, create them on upgrade) is
@@ -20,6 +22,7 @@ from afflux.api import HelmRelease, parse_duration
 
 __all__ = [
     "install_args",
+    "polls",
     "rollback_args",
     "test_args",
     "timeout_of",
@@ -46,18 +49,27 @@ def _flag(args: list[str], on: Any, flag: str) -> None:
         args.append(flag)
 
 
-def _wait(args: list[str], action: Any) -> None:
-    if not (action and action.disable_wait):
+def polls(hr: HelmRelease, action: Any) -> bool:
+    """Whether the action waits by polling (`waitStrategy: poller`) instead of helm's
+    `--wait`: only when it waits at all."""
+    strategy = hr.spec.wait_strategy
+    return bool(strategy and strategy.name == "poller") and not (action and action.disable_wait)
+
+
+def _wait(args: list[str], action: Any, hr: HelmRelease) -> None:
+    if not (action and action.disable_wait) and not polls(hr, action):
         args.append("--wait")
         if not (action and action.disable_wait_for_jobs):
             args.append("--wait-for-jobs")
 
 
-def _common(args: list[str], action: Any, post_renderer: Sequence[str]) -> None:
-    _wait(args, action)
+def _common(args: list[str], action: Any, post_renderer: Sequence[str],
+            hr: HelmRelease) -> None:
+    _wait(args, action, hr)
     _flag(args, action and action.disable_hooks, "--no-hooks")
     _flag(args, action and action.disable_open_api_validation, "--disable-openapi-validation")
-    if not (action and getattr(action, "disable_take_ownership", None)):
+    _flag(args, action and action.disable_schema_validation, "--skip-schema-validation")
+    if not (action and action.disable_take_ownership):
         args.append("--take-ownership")
     args.extend(post_renderer)
 
@@ -68,7 +80,7 @@ def install_args(hr: HelmRelease, chart: str, values_file: str,
     timeout = timeout_of(hr, inst)
     args = ["install", hr.release_name, chart, "--values", values_file,
             "--timeout", _seconds(timeout)]
-    _common(args, inst, post_renderer)
+    _common(args, inst, post_renderer, hr)
     _flag(args, inst and inst.create_namespace, "--create-namespace")
     _flag(args, inst and inst.replace, "--replace")
     _flag(args, inst and (inst.skip_crds or inst.crds == "Skip"), "--skip-crds")
@@ -81,7 +93,7 @@ def upgrade_args(hr: HelmRelease, chart: str, values_file: str,
     timeout = timeout_of(hr, upg)
     args = ["upgrade", hr.release_name, chart, "--values", values_file,
             "--timeout", _seconds(timeout), "--history-max", str(hr.max_history)]
-    _common(args, upg, post_renderer)
+    _common(args, upg, post_renderer, hr)
     args.append("--reuse-values" if upg and upg.preserve_values else "--reset-values")
     _flag(args, upg and upg.force, "--force")
     _flag(args, upg and upg.cleanup_on_fail, "--cleanup-on-fail")
@@ -93,7 +105,7 @@ def rollback_args(hr: HelmRelease, version: int) -> tuple[list[str], float]:
     timeout = timeout_of(hr, rb)
     args = ["rollback", hr.release_name, str(version), "--timeout", _seconds(timeout),
             "--history-max", str(hr.max_history)]
-    _wait(args, rb)
+    _wait(args, rb, hr)
     _flag(args, rb and rb.disable_hooks, "--no-hooks")
     _flag(args, rb and rb.force, "--force")
     _flag(args, rb and rb.recreate, "--recreate-pods")

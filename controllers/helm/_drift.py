@@ -18,8 +18,14 @@ would become) to `object_drift`, which:
 An object missing from the cluster is "removed" (Flux's word: removed from the cluster).
 `summary` says, per object, what Flux says ("ConfigMap/ns/name changed (1 additions,
 2 changes, 0 removals)") followed by the paths that differ, so the condition and the event
-name the objects and the fields. No value is ever put in a summary (a Secret's data must
-not leak).
+name the objects and the fields. No value is ever put in a summary.
+
+Explained drift (afflux's own, issue #16): `explained` adds one line per drifted path (at
+most ten an object), from the runtime's `explain_drift` (the same explanation
+kustomize-controller gives): the value in the cluster and in the release (compact JSON,
+cut; a Secret's data masked) and the field manager that last wrote the field, from
+managedFields. `drift_message` puts these in the Drifted condition and the event, cut at
+4000 characters.
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from afflux.controllers.runtime import comparable, selector_matches
+from afflux.controllers.runtime import ObjectDrift as FieldsExplained
+from afflux.controllers.runtime import comparable, explain_drift, selector_matches
 
 __all__ = [
     "DISABLED_KEY",
@@ -48,16 +55,24 @@ __all__ = [
 #: A label or annotation (value `disabled`) that keeps an object out of drift detection.
 DISABLED_KEY = "helm.toolkit.fluxcd.io/driftDetection"
 MAX_PATHS = 10
+MAX_MESSAGE = 4000
 
 
 @dataclass(frozen=True)
 class ObjectDrift:
     """One drifted object: its `Kind/namespace/name`, and the patch that corrects it
-    (empty for a missing object, which is applied whole)."""
+    (empty for a missing object, which is applied whole); `explanation` explains the paths
+    (the runtime's `explain_drift`)."""
 
     subject: str
     missing: bool = False
     patch: list[dict[str, Any]] = field(default_factory=list)
+    explanation: FieldsExplained | None = None
+
+    def explained(self) -> str:
+        """The summary, then one line per path (the runtime's explained drift)."""
+        lines = self.explanation.lines()[1:] if self.explanation else []
+        return "\n".join([self.summary(), *lines])
 
     def summary(self) -> str:
         if self.missing:
@@ -71,11 +86,17 @@ class ObjectDrift:
                 f"{count['remove']} removals): {shown}")
 
 
-def drift_message(release_ref: str, drifts: Sequence[ObjectDrift], *, corrected: bool) -> str:
-    """The Drifted condition's and the event's message."""
+def drift_message(release_ref: str, drifts: Sequence[ObjectDrift], *, corrected: bool,
+                  limit: int = MAX_MESSAGE) -> str:
+    """The Drifted condition's and the event's message: each object's summary and its
+    explained paths, cut at `limit` characters."""
     what = "has been corrected" if corrected else "has drifted from the desired state"
-    return f"Cluster state of release {release_ref} {what}:\n" + "\n".join(
-        d.summary() for d in drifts)
+    text = f"Cluster state of release {release_ref} {what}:\n" + "\n".join(
+        d.explained() for d in drifts)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 40].rsplit("\n", 1)[0]
+    return f"{cut}\n... ({len(text) - len(cut)} more characters)"
 
 
 # --- JSON pointers ----------------------------------------------------------------------
@@ -190,9 +211,12 @@ def object_drift(subject: str, live: Mapping[str, Any] | None,
     ignore = ignored_paths(rules, live)
     sides = []
     for side in (live, dry_run):
-        doc = comparable(side)
+        doc = copy.deepcopy(dict(side))
         for pointer in ignore:
             remove_pointer(doc, pointer)
         sides.append(doc)
-    patch = json_patch(sides[0], sides[1])
-    return ObjectDrift(subject, patch=patch) if patch else None
+    patch = json_patch(comparable(sides[0]), comparable(sides[1]))
+    if not patch:
+        return None
+    return ObjectDrift(subject, patch=patch, explanation=explain_drift(
+        sides[0], sides[1], subject=subject, max_fields=MAX_PATHS))

@@ -10,10 +10,10 @@ of the release, in this order of checks (helm-controller's release states):
 | ------------ | ------------------------------------------------------------ | ------ |
 | absent       | no record, or the latest is uninstalled                      | install (stall when install retries are exhausted) |
 | locked       | the latest record is pending-install/-upgrade/-rollback      | unlock (mark it failed) |
-| other chart  | the latest record is of another chart name                   | uninstall, then install |
+| other chart  | the latest record is of another chart name (chartNameChangeStrategy Reinstall, the default) | uninstall, then install |
 | unmanaged    | no history, or the latest record is not the last snapshot    | upgrade (take it over) |
 | failed       | the latest record failed, or its tests failed (not ignored)  | remediation of the last action, below |
-| out of sync  | chart version or values differ from the wanted ones          | upgrade (stall when upgrade retries are exhausted) |
+| out of sync  | chart name (InPlaceUpdate), version or values differ from the wanted ones, or the post-renderers/commonMetadata changed at a new generation | upgrade (stall when upgrade retries are exhausted) |
 | untested     | tests enabled and not run on the latest record               | test |
 | in sync      | otherwise                                                    | nothing |
 
@@ -24,6 +24,8 @@ failures reset by a new chart or values -> upgrade at once; retries left, or exh
 or uninstall (install remediation, strategy uninstall); otherwise stall. Retries are
 exhausted when `retries >= 0` and the failures counted exceed them (negative retries:
 forever). Upgrade's `remediateLastFailure` defaults to `retries > 0`, install's to false.
+With the last action's `strategy: RetryOnFailure` there is no remediation and no stall: a
+failed release is upgraded again (the release phase waits `retryInterval` between tries).
 """
 
 from __future__ import annotations
@@ -100,6 +102,10 @@ class Desired:
     install: Remediation = Remediation(strategy=STRATEGY_UNINSTALL)
     upgrade: Remediation = Remediation()
     force: bool = False  # a forceAt not handled yet
+    chart_in_place: bool = False  # upgrade.chartNameChangeStrategy: InPlaceUpdate
+    render_changed: str = ""  # why the post-renderers/commonMetadata differ ("" if not)
+    retry_install: bool = False  # install.strategy RetryOnFailure
+    retry_upgrade: bool = False  # upgrade.strategy RetryOnFailure
 
 
 @dataclass(frozen=True)
@@ -173,15 +179,18 @@ def release_state(desired: Desired, observed: Observed) -> tuple[State, str]:
         return State.ABSENT, f"release {cur.ref} is {cur.status}"
     if cur.pending:
         return State.LOCKED, f"release {cur.ref} is locked in {cur.status}"
-    if cur.chart_name != desired.chart_name:
+    if cur.chart_name != desired.chart_name and not desired.chart_in_place:
         return State.OTHER_CHART, (f"release {cur.ref} is of chart '{cur.chart_name}', "
                                    f"not '{desired.chart_name}'")
     if not observed.history or not _matches(observed.history[0], cur):
         return State.UNMANAGED, f"release {cur.ref} is not the one last made by this object"
     if cur.status == "failed":
         return State.FAILED, f"release {cur.ref} is failed"
-    if cur.chart_version != desired.chart_version or cur.config_digest != desired.config_digest:
+    if (cur.chart_name != desired.chart_name or cur.chart_version != desired.chart_version
+            or cur.config_digest != desired.config_digest):
         return State.OUT_OF_SYNC, f"release {cur.ref} differs from the wanted chart or values"
+    if desired.render_changed:
+        return State.OUT_OF_SYNC, f"release {cur.ref}: {desired.render_changed}"
     if desired.test_enabled:
         if not cur.tests_ran:
             return State.UNTESTED, f"release {cur.ref} has not been tested"
@@ -223,13 +232,16 @@ def plan(desired: Desired, observed: Observed) -> Plan:
         verb = "install" if install else "upgrade"
         limits = desired.install if install else desired.upgrade
         failures = observed.install_failures if install else observed.upgrade_failures
-        if limits.exhausted(failures):
+        retry = desired.retry_install if install else desired.retry_upgrade
+        if limits.exhausted(failures) and not retry:
             return Plan(Action.STALL, state, _exhausted(verb, failures))
         return Plan(Action.INSTALL if install else Action.UPGRADE, state, why)
     if state in _SIMPLE:
         return Plan(_SIMPLE[state], state, why)
     # failed
     remediation, failures, verb = _active(desired, observed)
+    if desired.retry_install if verb == "install" else desired.retry_upgrade:
+        return Plan(Action.UPGRADE, state, f"{why}; retrying ({verb} strategy RetryOnFailure)")
     if failures <= 0:
         return Plan(Action.UPGRADE, state, f"{why}; the chart or values changed since")
     if remediation.exhausted(failures) and not remediation.remediate_last_failure:

@@ -9,6 +9,11 @@ post-renderer in order, writes the manifests and a kustomization.yaml (`resource
 `patches` with their targets, `images`) into a temporary directory and runs the real
 `kustomize build` on it. The deprecated `patchesStrategicMerge` and `patchesJson6902` are
 turned into `patches`.
+
+`spec.commonMetadata` is a last step of its own (no kustomize needed): its labels and
+annotations are set on the metadata of every rendered object, overriding equal keys, as
+Flux's common-metadata post-renderer does. Hooks never reach a post-renderer (Helm 3,
+`postRenderStrategy: nohooks`), so they get neither.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import yaml
 
 from afflux.api import HelmRelease
 
+from ._engine import HOOK_ANNOTATION
 from ._helm import Workspace, find_tool
 
-__all__ = ["kustomization_for", "main", "post_renderer_args"]
+__all__ = ["kustomization_for", "main", "post_renderer_args", "with_common_metadata"]
 
 
 def kustomization_for(renderer: dict[str, Any]) -> dict[str, Any]:
@@ -53,12 +59,15 @@ def post_renderer_args(hr: HelmRelease, ws: Workspace) -> list[str]:
     """`--post-renderer <program>` for the HelmRelease's post-renderers (none: []).
     Raises HelmError when kustomize is not installed."""
     renderers = [r.to_dict() for r in hr.spec.post_renderers or [] if r.kustomize is not None]
-    if not renderers:
+    common = hr.spec.common_metadata.to_dict() if hr.spec.common_metadata else None
+    if not renderers and not common:
         return []
-    config = ws.write("postrender.json", json.dumps(renderers))
+    config = ws.write("postrender.json", json.dumps({"renderers": renderers,
+                                                     "commonMetadata": common}))
+    kustomize = find_tool("kustomize") if renderers else ""
     program = ws.write("post-render", "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in (
         sys.executable, "-m", "afflux.controllers.helm._postrender", str(config),
-        find_tool("kustomize"))) + "\n")
+        kustomize)) + "\n")
     os.chmod(program, 0o700)
     return ["--post-renderer", str(program)]
 
@@ -78,10 +87,33 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
     return manifests
 
 
+def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
+    """`manifests` (YAML documents) with `commonMetadata`'s labels and annotations set on
+    every object but hooks (pure)."""
+    if not common or not (common.get("labels") or common.get("annotations")):
+        return manifests
+    docs = []
+    for doc in yaml.safe_load_all(manifests):
+        if not isinstance(doc, dict):
+            continue
+        meta = doc["metadata"] = doc.get("metadata") or {}
+        if HOOK_ANNOTATION in (meta.get("annotations") or {}):  # `helm template` has them
+            docs.append(doc)
+            continue
+        for key in ("labels", "annotations"):
+            if common.get(key):
+                meta[key] = {**(meta.get(key) or {}), **common[key]}
+        docs.append(doc)
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    renderers = json.loads(Path(args[0]).read_text())
-    sys.stdout.write(render(sys.stdin.read(), renderers, args[1]))
+    config = json.loads(Path(args[0]).read_text())
+    manifests = sys.stdin.read()
+    if config["renderers"]:
+        manifests = render(manifests, config["renderers"], args[1])
+    sys.stdout.write(with_common_metadata(manifests, config.get("commonMetadata")))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ async def _drifts(ctx: ReconcileContext[HelmRelease], state: RunState,
         if resource.namespaced and not key.namespace:
             obj.setdefault("metadata", {})["namespace"] = release.namespace
         try:
-            entry, live, dry = await manager.diff(obj, _OPTIONS)
+            entry, live, dry = await manager.diff(obj, _OPTIONS, keep_managed_fields=True)
         except ApplyError as err:
             raise GenericError(DRIFT_DETECTED, f"drift detection failed: {err}") from None
         if entry.action.value == "skipped":

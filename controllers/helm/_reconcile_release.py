@@ -21,6 +21,10 @@
 
 6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
 
+An uninstall that a change of chart name (upgrade.chartNameChangeStrategy Reinstall) or of
+release name, namespace or storage namespace causes goes through the mass-deletion guard
+first (`guard_uninstall`, condition PruneHeld).
+
 Conditions: Released (InstallSucceeded|UpgradeSucceeded, or the *Failed reason),
 TestSuccess (TestSucceeded|TestFailed), Remediated (RollbackSucceeded|UninstallSucceeded or
 *Failed; removed by the next successful install or upgrade). Events (Normal for a success,
@@ -32,13 +36,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from afflux.api import HelmRelease
 from afflux.api._helm_v2 import (
     ACTION_INSTALL,
+    ACTION_ROLLBACK,
+    ACTION_UNINSTALL,
+    ACTION_UNINSTALL_REMEDIATION,
     ACTION_UPGRADE,
+    CHART_NAME_IN_PLACE,
     GET_LAST_RELEASE_FAILED,
     INIT_FAILED,
     INSTALL_FAILED,
@@ -50,23 +59,29 @@ from afflux.api._helm_v2 import (
     TEST_SUCCEEDED,
     UNINSTALL_FAILED,
     UNINSTALL_SUCCEEDED,
+    UNSUPPORTED_BY_ENGINE,
     UPGRADE_FAILED,
     UPGRADE_SUCCEEDED,
 )
 from afflux.api._meta import (
     FORCE_AT_ANNOTATION,
+    INVALID_CEL_EXPRESSION,
     KUBECONFIG_REFUSED,
+    PRUNE_HELD,
     RELEASED,
     REMEDIATED,
     REQUESTED_AT_ANNOTATION,
     RESET_AT_ANNOTATION,
     TEST_SUCCESS,
 )
+from afflux.api._refs import parse_inventory_id
 from afflux.controllers.runtime import (
     ApiError,
     ApplyError,
     ApplyOptions,
     GenericError,
+    HealthExprError,
+    HealthExprs,
     KubeConfigError,
     KubeConfigRefused,
     ObjectKey,
@@ -74,17 +89,41 @@ from afflux.controllers.runtime import (
     PhaseResult,
     ReconcileContext,
     StallingError,
+    UnknownKindError,
+    WaitError,
+    WaitingError,
+    compile_health_exprs,
+    format_duration,
     get_condition,
+    held_message,
+    hold_prune,
     service_account_user,
 )
 
-from ._args import install_args, rollback_args, test_args, uninstall_args, upgrade_args
+from ._args import (
+    install_args,
+    polls,
+    rollback_args,
+    test_args,
+    timeout_of,
+    uninstall_args,
+    upgrade_args,
+)
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
+from ._engine import (
+    HOOK_ANNOTATION,
+    common_metadata_digest,
+    post_renderers_digest,
+    release_inventory,
+    retry_interval,
+    unsupported,
+    unsupported_message,
+)
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
 from ._postrender import post_renderer_args
-from ._reconcile_drift import detect_and_correct_drift
+from ._reconcile_drift import detect_and_correct_drift, manifest_objects
 from ._reconcile_source import SourceChart
 from ._release import (
     RecordError,
@@ -110,6 +149,8 @@ from ._storage import recover, staged
 __all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
 
 MAX_STEPS = 8
+POLL_INTERVAL = 1.0
+_CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _KUBECONFIG_KEYS = ("value", "value.yaml")
 
 
@@ -148,6 +189,9 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
     account = hr.spec.service_account_name or ctx.options.default_service_account
     user = service_account_user(hr.namespace, account) if account else None
     clusters = state.services.clusters
+    if hr.spec.kube_config is not None and hr.spec.kube_config.config_map_ref is not None:
+        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
+                            "supported yet: use spec.kubeConfig.secretRef")
     ref = hr.spec.kube_config.secret_ref if hr.spec.kube_config else None
     if ref is None:
         state.cluster = clusters.get(user=user)
@@ -194,6 +238,11 @@ class _Run:
         self.history: list[dict[str, Any]] = list(ctx.status.get("history") or [])
         self.records: list[ReleaseInfo] = []
         self.meta = event_metadata(state)
+        self.crds: list[dict[str, Any]] | None = None  # the chart's, once fetched
+        self.rendered = False  # an install or upgrade of this run went through
+        #: the status the previous run left (the watch's, or the one `refresh` read)
+        self.prev: Mapping[str, Any] = ctx.body.get("status") or {}
+        self.exprs: HealthExprs | None = None  # spec.healthCheckExprs, compiled
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -214,16 +263,39 @@ class _Run:
         self.history = refresh_statuses(self.history, self.records)
         return latest_release(self.records)
 
-    async def snapshot_latest(self) -> ReleaseInfo | None:
-        """Re-read the records after an action and put the latest first in the history."""
+    async def snapshot_latest(self, action: str | None = None) -> ReleaseInfo | None:
+        """Re-read the records after an action and put the latest first in the history
+        (`action` made it: history[].action; None keeps the snapshot's), and the release's
+        inventory in the status."""
         latest = await self.observe()
         if latest is not None:
             self.history = record_snapshot(self.history, latest, self.hr.max_history,
-                                           oci_digest=self.state.oci_digest)
+                                           oci_digest=self.state.oci_digest, action=action)
         elif self.history and self.history[0].get("name") == self.hr.release_name:
-            self.history[0] = {**self.history[0], "status": "uninstalled"}
+            self.history[0] = {**self.history[0], "status": "uninstalled",
+                               **({"action": action} if action else {})}
         self.status["history"] = self.history
+        await self.update_inventory(latest)
         return latest
+
+    async def update_inventory(self, latest: ReleaseInfo | None) -> None:
+        """`status.inventory` of the release (`_engine.release_inventory`); none once it is
+        uninstalled. The chart's CRDs are those of the chart last installed or upgraded to
+        (kept from the inventory otherwise)."""
+        if latest is None or latest.absent:
+            self.status.pop("inventory", None)
+            return
+        objects = await self.scoped_objects(latest)
+        if objects is None:
+            return
+        crds = self.crds
+        if crds is None:
+            kept = [parse_inventory_id(e["id"], e.get("v", "")) for e in
+                    (self.status.get("inventory") or {}).get("entries") or ()]
+            crds = [{"apiVersion": r.api_version, "kind": r.kind, "metadata": {"name": r.name}}
+                    for r in kept if (r.group, r.kind) == _CRD]
+        self.status["inventory"] = {"entries": release_inventory(
+            objects, latest.namespace, lambda v, k: False, crds)}
 
     async def attempt(self, ws: Workspace, args: list[str], timeout: float) -> str | None:
         """Run helm (the records staged in the release namespace, `_storage`); its error
@@ -265,10 +337,17 @@ class _Run:
                 raise GenericError(INIT_FAILED, str(err)) from None
             build = install_args if verb == ACTION_INSTALL else upgrade_args
             args, timeout = build(hr, str(chart_dir), str(values), post)
+            self.crds = chart_crds(chart_dir)
+            started = time.monotonic()
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
-        latest = await self.snapshot_latest()
+            action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
+            if error is None and polls(hr, action):
+                error = await self.poll(action, timeout)
+            self.status["lastAttemptedReleaseActionDuration"] = format_duration(
+                round(time.monotonic() - started, 3))
+        latest = await self.snapshot_latest(verb)
         if error is not None or latest is None:
             self._bump("failures")
             self._bump("installFailures" if verb == ACTION_INSTALL else "upgradeFailures")
@@ -278,6 +357,7 @@ class _Run:
             self.ctx.conditions.mark_false(RELEASED, reason, message)
             await self.event(True, reason, message)
             raise _Failed(reason, message)
+        self.rendered = True
         reason = INSTALL_SUCCEEDED if verb == ACTION_INSTALL else UPGRADE_SUCCEEDED
         message = success_message(verb, latest)
         self.ctx.conditions.mark_true(RELEASED, reason, message)
@@ -328,14 +408,18 @@ class _Run:
 
     async def rollback(self, current: ReleaseInfo, version: int) -> None:
         error = await self.action(*rollback_args(self.hr, version))
+        if error is None and polls(self.hr, self.hr.spec.rollback):
+            error = await self.poll(self.hr.spec.rollback, timeout_of(self.hr,
+                                                                      self.hr.spec.rollback))
+        if error is None:
+            latest = await self.snapshot_latest(ACTION_ROLLBACK)
+            assert latest is not None
         if error is not None:
             self._bump("failures")
             message = rollback_message(current, error)
             self.ctx.conditions.mark_false(REMEDIATED, ROLLBACK_FAILED, message)
             await self.event(True, ROLLBACK_FAILED, message)
             raise _Failed(ROLLBACK_FAILED, message)
-        latest = await self.snapshot_latest()
-        assert latest is not None
         message = rollback_message(latest)
         self.ctx.conditions.mark_true(REMEDIATED, ROLLBACK_SUCCEEDED, message)
         await self.event(False, ROLLBACK_SUCCEEDED, message)
@@ -350,7 +434,8 @@ class _Run:
                 self.ctx.conditions.mark_false(REMEDIATED, UNINSTALL_FAILED, message)
             await self.event(True, UNINSTALL_FAILED, message)
             raise _Failed(UNINSTALL_FAILED, message)
-        await self.snapshot_latest()
+        await self.snapshot_latest(ACTION_UNINSTALL_REMEDIATION if remediation
+                                   else ACTION_UNINSTALL)
         message = uninstall_message(current)
         if remediation:
             self.ctx.conditions.mark_true(REMEDIATED, UNINSTALL_SUCCEEDED, message)
@@ -358,6 +443,13 @@ class _Run:
 
     async def unlock(self, current: ReleaseInfo) -> None:
         """Mark a release stuck in pending-* as failed (helm refuses to act on it)."""
+        await self.mark_failed(current, f"Release unlocked from stale '{current.status}' "
+                               "state")
+        await self.snapshot_latest()
+
+    async def mark_failed(self, current: ReleaseInfo, description: str) -> None:
+        """Rewrite the release's record as failed, with `description` (Helm's own words
+        for a release it gave up on)."""
         kube = self.state.cluster.kube if self.state.cluster else self.ctx.kube
         name = f"sh.helm.release.v1.{current.name}.v{current.version}"
         ref = ObjectRef(SECRETS, self.target.storage_namespace, name)
@@ -368,15 +460,61 @@ class _Run:
             release, _ = decode_record(secret)
             info = release.setdefault("info", {})
             info["status"] = "failed"
-            info["description"] = f"Release unlocked from stale '{current.status}' state"
+            info["description"] = description
             secret = {**secret, "data": {**secret["data"], "release": encode_record(release)}}
             secret["metadata"] = {**secret["metadata"], "labels": {
                 **(secret["metadata"].get("labels") or {}), "status": "failed"}}
             await kube.replace(ref, secret)
         except (ApiError, RecordError) as err:
             raise GenericError(GET_LAST_RELEASE_FAILED,
-                               f"could not unlock release {current.ref}: {err}") from None
-        await self.snapshot_latest()
+                               f"could not mark release {current.ref} failed: {err}") from None
+
+    async def scoped_objects(self, release: ReleaseInfo) -> list[dict[str, Any]] | None:
+        """The objects of the release's manifest, namespaced ones without a namespace in the
+        release's (None when discovery could not say)."""
+        objects = manifest_objects(release.manifest)
+        manager = self.state.cluster.manager if self.state.cluster else None
+        scopes: dict[tuple[str, str], bool] = {}
+        for obj in objects:
+            meta = obj.get("metadata")
+            if not isinstance(meta, dict):
+                meta = obj["metadata"] = {}
+            if meta.get("namespace") or manager is None:
+                continue
+            key = (str(obj.get("apiVersion") or ""), str(obj.get("kind") or ""))
+            if key not in scopes:
+                try:
+                    scopes[key] = (await manager.resource(ObjectKey.of(obj))).namespaced
+                except UnknownKindError:
+                    scopes[key] = False
+                except ApiError as err:
+                    self.ctx.logger.warning("the objects of %s: %s", release.ref, err)
+                    return None
+            if scopes[key]:
+                meta["namespace"] = release.namespace
+        return objects
+
+    async def poll(self, action: Any, timeout: float) -> str | None:
+        """`waitStrategy: poller`: helm ran without --wait; poll every object of the new
+        release until kstatus (or `healthCheckExprs`) says Current, Jobs too unless
+        `disableWaitForJobs`. When they are not within the action's timeout the release is
+        marked failed, as Helm 4's wait does, and the error is returned."""
+        latest = await self.observe()
+        if latest is None or self.state.cluster is None:
+            return None
+        objects = await self.scoped_objects(latest)
+        if objects is None:
+            return "could not read the kinds of the release's objects to wait for them"
+        jobs = not (action and action.disable_wait_for_jobs)
+        keys = [ObjectKey.of(o) for o in objects if jobs or o.get("kind") != "Job"]
+        try:
+            await self.state.cluster.manager.wait_for(keys, interval=POLL_INTERVAL,
+                                                      timeout=timeout, reader=self.exprs)
+        except WaitError as err:
+            error = f"resources not ready (waitStrategy poller): {err}"
+            await self.mark_failed(latest, f"Release failed: {error}")
+            return error
+        return None
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -384,9 +522,31 @@ class _Run:
         install, upgrade = desired_remediations(self.hr)
         assert self.state.chart is not None
         test = self.hr.spec.test
+        spec = self.ctx.body.get("spec") or {}
+        upg = self.hr.spec.upgrade
         return Desired(self.state.chart.name, self.state.chart.version,
                        self.state.config_digest, test_enabled=bool(test and test.enable),
-                       install=install, upgrade=upgrade, force=force)
+                       install=install, upgrade=upgrade, force=force,
+                       chart_in_place=bool(upg and upg.chart_name_change_strategy
+                                           == CHART_NAME_IN_PLACE),
+                       render_changed=self.render_changed,
+                       retry_install=retry_interval(spec, ACTION_INSTALL) is not None,
+                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None)
+
+    @property
+    def render_changed(self) -> str:
+        """Why the release must be rendered again although chart and values are the same:
+        at a new generation, post-renderers or commonMetadata that differ from the ones the
+        current release was made with (their observed digests)."""
+        prev = self.prev
+        if self.rendered or prev.get("observedGeneration") == self.ctx.generation:
+            return ""
+        spec = self.ctx.body.get("spec") or {}
+        if post_renderers_digest(spec) != prev.get("observedPostRenderersDigest"):
+            return "the post-renderers changed"
+        if common_metadata_digest(spec) != prev.get("observedCommonMetadataDigest"):
+            return "the common metadata changed"
+        return ""
 
     def observed(self, current: ReleaseInfo | None) -> Observed:
         return Observed(current, self.history, self._count("installFailures"),
@@ -405,6 +565,8 @@ class _Run:
             await self.rollback(current, step.rollback_to)
         elif step.action is Action.UNINSTALL:
             assert current is not None
+            if not step.remediation:  # the chart's name changed (Reinstall)
+                await guard_uninstall(self.ctx, self.state, current, step.message)
             await self.uninstall(current, step.remediation)
         elif step.action is Action.UNLOCK:
             assert current is not None
@@ -422,6 +584,8 @@ class _Run:
             if (step.action is Action.NONE and failure is None
                     and (released.get("status") == "True" or refresh is None)):
                 assert current is not None
+                if "inventory" not in self.status:  # a release made before inventories
+                    await self.update_inventory(current)
                 await detect_and_correct_drift(self.ctx, self.state, current, self.event)
                 self._ready()
                 return
@@ -434,6 +598,11 @@ class _Run:
                 detail = f": {failure.message}" if failure else self._released_failure()
                 raise StallingError(RETRIES_EXCEEDED, f"{step.message}{detail}")
             if failure is not None and not step.remediation:
+                retry = retry_interval(self.ctx.body.get("spec") or {},
+                                       self.status.get("lastAttemptedReleaseAction"))
+                if retry is not None:  # RetryOnFailure: no remediation, the same again later
+                    raise WaitingError(failure.reason, f"{failure.message} (retrying after "
+                                       f"{format_duration(retry, compact=True)})", retry)
                 raise GenericError(failure.reason, failure.message)
             if step.action in (Action.INSTALL, Action.UPGRADE):
                 if released_by_us:  # it went through, yet the release still differs
@@ -468,6 +637,13 @@ class _Run:
         return ""
 
     def _ready(self) -> None:
+        spec = self.ctx.body.get("spec") or {}
+        for key, digest in (("observedPostRenderersDigest", post_renderers_digest(spec)),
+                            ("observedCommonMetadataDigest", common_metadata_digest(spec))):
+            if digest is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = digest
         tested = self.ctx.conditions.get(TEST_SUCCESS)
         released = self.ctx.conditions.get(RELEASED)
         test_enabled = bool(self.hr.spec.test and self.hr.spec.test.enable)
@@ -489,16 +665,42 @@ def _requested(annotations: Mapping[str, str], key: str, handled: Any) -> str | 
     return value if requested is None or requested == value else None
 
 
+async def guard_uninstall(ctx: ReconcileContext[HelmRelease], state: RunState,
+                          release: ReleaseInfo, why: str) -> None:
+    """The mass-deletion guard (the runtime's `hold_prune`) before an uninstall that a
+    change of chart name or release name causes: every object of the release would be
+    deleted. Held: PruneHeld=True, a Warning event, and the run waits (WaitingError) until
+    `afflux.toolkit.fluxcd.io/allow-prune` names the revision (the chart version, as
+    `status.lastAttemptedRevision` says) or the guard is off for this HelmRelease."""
+    hr = ctx.obj
+    objects = [o for o in manifest_objects(release.manifest)
+               if HOOK_ANNOTATION not in ((o.get("metadata") or {}).get("annotations") or {})]
+    revision = state.chart.version if state.chart else ""
+    if not hold_prune(state.services.prune_guard, inventory=len(objects), stale=len(objects),
+                      revision=revision, annotations=hr.annotations):
+        return
+    message = f"{why}: " + held_message(
+        (str(o.get("kind")) for o in objects), len(objects), revision, hr.name,
+        held=f"uninstall of release {release.ref}", kind="HelmRelease", short="hr")
+    ctx.conditions.mark_true(PRUNE_HELD, PRUNE_HELD, message)
+    await ctx.events.warning(PRUNE_HELD, message)
+    raise WaitingError(PRUNE_HELD, message, hr.interval)
+
+
 async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
-                            target: Target, name: str) -> ReleaseInfo | None:
+                            target: Target, name: str, *,
+                            guard: str | None = None) -> ReleaseInfo | None:
     """Uninstall release `name` of the target's namespace if it has records in the target's
-    storage namespace (finalizer, moved releases). Returns the release that was uninstalled."""
+    storage namespace (finalizer, moved releases; `guard`: why, and the mass-deletion guard
+    applies). Returns the release that was uninstalled."""
     kube = state.cluster.kube if state.cluster else ctx.kube
     storage = target.storage_namespace
     await recover(kube, name, storage, target.namespace)
     current = latest_release(await read_records(kube, storage, name))
     if current is None or current.absent:
         return None
+    if guard is not None:
+        await guard_uninstall(ctx, state, current, guard)
     args, timeout = uninstall_args(ctx.obj, name)
     async with (state.services.helm.workspace(target) as ws,
                 staged(kube, name, storage, target.namespace)):
@@ -550,6 +752,9 @@ async def _recover(kube: Any, name: str, storage: str, namespace: str) -> bool:
 async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
     state = run_of(ctx)
     hr = ctx.obj
+    found = unsupported(ctx.body.get("spec") or {})
+    if found:
+        raise StallingError(UNSUPPORTED_BY_ENGINE, unsupported_message(found))
     assert state.chart is not None and state.source is not None
     ctx.event_metadata = event_metadata(state)
     target = await target_of(ctx, state)
@@ -562,15 +767,23 @@ async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | Non
     old = moved_release(ctx.status.get("history") or [],
                         storage if moved else ctx.status.get("storageNamespace"),
                         hr.release_name, hr.release_namespace, storage)
+    ctx.conditions.remove(PRUNE_HELD)
     if old is not None:
         name, namespace, old_storage = old
         await uninstall_release(ctx, state, dataclasses.replace(
-            target, namespace=namespace, storage=old_storage), name)
+            target, namespace=namespace, storage=old_storage), name,
+            guard=f"the release moved from {old_storage}:{namespace}/{name} to "
+            f"{storage}:{hr.release_namespace}/{hr.release_name}")
         ctx.status["history"] = []
     ctx.status["storageNamespace"] = storage
 
     force_at = _begin_attempt(ctx, state, ctx.body.get("status") or {})
     run = _Run(ctx, state, target, state.source)
+    if hr.spec.health_check_exprs:
+        try:
+            run.exprs = compile_health_exprs(hr.spec.health_check_exprs)
+        except HealthExprError as err:
+            raise StallingError(INVALID_CEL_EXPRESSION, str(err)) from None
 
     async def refresh() -> bool | None:
         """Before the first action (or before saying Ready without a Released condition):
@@ -596,6 +809,7 @@ async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | Non
                 ctx.conditions.set(type_, str(cond.get("status")), str(cond.get("reason")),
                                    str(cond.get("message")))
         force_at = _begin_attempt(ctx, state, prev)
+        run.prev = prev
         if old is None:
             run.history = list(prev.get("history") or [])
         return force_at is not None

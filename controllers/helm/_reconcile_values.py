@@ -19,6 +19,7 @@ from afflux.controllers.runtime import (
     ObjectRef,
     PhaseResult,
     ReconcileContext,
+    StallingError,
 )
 
 from ._state import CONFIGMAPS, SECRETS, run_of
@@ -57,6 +58,9 @@ async def values_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None
                                f"'{key}' (set valuesKey to the key holding the values)")
         sources.append(ValuesSource(text, f"key '{key}' of {where}", ref.target_path,
                                     bool(getattr(ref, "literal", False))))
+    if hr.spec.values is not None and not isinstance(hr.spec.values, dict):
+        raise StallingError(INIT_FAILED, "spec.values must be a map of values (key: value), "
+                            f"not a {type(hr.spec.values).__name__}")
     try:
         state.values = compose_values(sources, hr.spec.values)
     except ValuesError as err:

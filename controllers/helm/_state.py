@@ -18,6 +18,7 @@ from afflux.api._meta import SOURCE_GROUP
 from afflux.controllers.runtime import (
     Cluster,
     ClusterClients,
+    Guard,
     PhaseResult,
     ReconcileContext,
     Resource,
@@ -59,6 +60,7 @@ class Services:
     kubeconfig: str | None = None
     charts: ChartCache = dataclasses.field(default_factory=ChartCache)
     http_timeout: float = 60.0
+    prune_guard: Guard = dataclasses.field(default_factory=Guard)
 
 
 @dataclasses.dataclass

@@ -5,7 +5,9 @@
   <ns>/<name> with chart <chart>@<version>: <helm's error>", "Helm rollback to previous
   release <ns>/<name>.v<N> with chart <chart>@<version> succeeded", ...
 - `record_snapshot` puts the snapshot of the latest release first in `status.history` (the
-  same revision is replaced: a test run or an unlock changes a record in place) and keeps
+  same revision is replaced: a test run or an unlock changes a record in place; the
+  snapshot says which action made it, Flux's `action`: install, upgrade, rollback,
+  uninstall or uninstall-remediation) and keeps
   what `truncate_history` keeps; `refresh_statuses` copies the statuses Helm changed since
   (deployed -> superseded) into older snapshots.
 - `counters_reset` says when `failures`, `installFailures` and `upgradeFailures` start from
@@ -66,14 +68,20 @@ def uninstall_message(release: ReleaseInfo, error: str | None = None) -> str:
 
 
 def record_snapshot(history: Sequence[Mapping[str, Any]], release: ReleaseInfo,
-                    max_history: int, *, oci_digest: str | None = None) -> list[dict[str, Any]]:
-    """`history` with the snapshot of `release` first (module docstring)."""
+                    max_history: int, *, oci_digest: str | None = None,
+                    action: str | None = None) -> list[dict[str, Any]]:
+    """`history` with the snapshot of `release` first (module docstring); `action` is the
+    action that made it (None: the same revision's snapshot keeps its own)."""
     snap = snapshot(release, oci_digest=oci_digest)
+    if action:
+        snap["action"] = action
     rest = [dict(h) for h in history]
     if rest and (rest[0].get("name"), rest[0].get("namespace"), rest[0].get("version")) == (
             release.name, release.namespace, release.version):
         if oci_digest is None and rest[0].get("ociDigest"):
             snap["ociDigest"] = rest[0]["ociDigest"]
+        if action is None and rest[0].get("action"):
+            snap["action"] = rest[0]["action"]
         rest = rest[1:]
     return truncate_history([snap, *rest], max_history)
 

@@ -32,9 +32,11 @@ from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
     GRAPH_KINDS,
     ClusterClients,
+    Guard,
     KubeConfigPolicy,
     Operator,
     Scheduler,
+    add_guard_flags,
 )
 
 from ._helm import HelmRunner
@@ -51,6 +53,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--helm-binary", default=None,
                         help="the helm program (default: $AFFLUX_HELM, helm on $PATH, then the "
                         "tool cache)")
+    add_guard_flags(parser, "an uninstall (of a chart name or release name change)")
 
 
 def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -100,7 +103,8 @@ def setup(operator: Operator) -> Services:
                                   allow_exec=options.insecure_kubeconfig_exec,
                                   allow_insecure_tls=options.insecure_kubeconfig_tls))
     services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None)),
-                        kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"))
+                        kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
+                        prune_guard=Guard.from_flags(extra))
     scheduler = operator.register(helm_release_reconciler(services))
     for kind, resource in CHART_REF_KINDS.items():
         operator.watch(resource, _trigger_readers(

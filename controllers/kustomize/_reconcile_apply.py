@@ -21,7 +21,7 @@ With `--drift-watch`, an interval reconcile the cluster cannot have drifted from
 of this (`_reconcile_drift`).
 
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
-one lacks (unless the mass-deletion guard holds it: `_pruneguard`), in reverse apply order with background propagation, keeping those labelled or
+one lacks (unless the mass-deletion guard holds it: the runtime's `hold_prune`), in reverse apply order with background propagation, keeping those labelled or
 annotated `prune: disabled` / `reconcile: disabled` and those that no longer carry this
 Kustomization's owner labels. An object whose deletion fails (Forbidden, say) stays in the
 inventory, so the next run tries again and it is never orphaned; the failure is PruneFailed.
@@ -64,13 +64,14 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     StallingError,
     WaitingError,
+    held_message,
+    hold_prune,
     service_account_user,
 )
 
 from ._history import record_history
 from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
-from ._pruneguard import held_message, hold_prune
 from ._reconcile_build import SECRETS
 from ._reconcile_drift import SKIPPED, recorded, report_drift, try_skip
 from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of

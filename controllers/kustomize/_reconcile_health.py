@@ -6,7 +6,7 @@ With `wait: true` every object of the apply's change set is checked (skipped one
 group's preferred version; without `namespace`, the Kustomization's. The objects are polled
 in the target cluster (impersonated or remote, like the apply).
 
-`spec.healthCheckExprs` (`_healthexprs`) decide the health of the objects of the kinds they
+`spec.healthCheckExprs` (the runtime's `compile_health_exprs`) decide the health of the objects of the kinds they
 name, in place of kstatus' rules; an expression that does not compile stalls the
 Kustomization (`InvalidCELExpression`) until the spec changes.
 
@@ -39,16 +39,18 @@ from afflux.api._meta import (
 from afflux.controllers.runtime import (
     Action,
     GenericError,
+    HealthExprError,
+    HealthExprs,
     ObjectKey,
     PhaseResult,
     ReconcileContext,
     RESTMapper,
     StallingError,
     WaitError,
+    compile_health_exprs,
     format_duration,
 )
 
-from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._history import record_history
 from ._reconcile_apply import target_cluster
 from ._reconcile_state import run_of

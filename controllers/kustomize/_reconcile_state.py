@@ -19,6 +19,7 @@ from afflux.controllers.runtime import (
     ChangeSet,
     Cluster,
     ClusterClients,
+    Guard,
     PhaseResult,
     ReconcileContext,
     Resource,
@@ -27,7 +28,6 @@ from afflux.controllers.runtime import (
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
 from ._buildcache import BuildCache
-from ._pruneguard import Guard
 from ._sops import DecryptionKeys
 
 if TYPE_CHECKING:
@@ -90,8 +90,7 @@ class Settings:
         gates = parse_feature_gates(getattr(extra, "feature_gates", None))
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
-                   prune_guard=Guard(getattr(extra, "prune_guard_ratio", 0.5),
-                                     getattr(extra, "prune_guard_min", 10)),
+                   prune_guard=Guard.from_flags(extra),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 

@@ -45,6 +45,7 @@ from afflux.controllers.runtime import (
     KubeConfigPolicy,
     Operator,
     Scheduler,
+    add_guard_flags,
     parse_bool,
     positive_int_arg,
 )
@@ -81,13 +82,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
         help="memory for the last builds, reused while artifact, spec and keys are unchanged "
         f"(default {DEFAULT_SIZE}; 0 turns the cache off)")
-    parser.add_argument(
-        "--prune-guard-ratio", type=_ratio, default=0.5, metavar="RATIO",
-        help="hold a prune that would delete more than this share of an inventory (default "
-        "0.5; 1 turns the guard off); see afflux.toolkit.fluxcd.io/allow-prune")
-    parser.add_argument(
-        "--prune-guard-min", type=int, default=10, metavar="N",
-        help="inventories of at most N objects are never held (default 10)")
+    add_guard_flags(parser)
     parser.add_argument(
         "--drift-watch", nargs="?", const=True, default=True, type=parse_bool,
         metavar="BOOL",
@@ -98,16 +93,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="with --drift-watch, an interval reconcile with unchanged inputs and objects "
         "skips the apply, but at least every N-th interval applies in full (default 6; "
         "1 never skips)")
-
-
-def _ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in (0, 1]")
-    return value
 
 
 def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -77,6 +77,7 @@ from ._dockerconfig import (
 from ._driftexplain import DRIFT_ANNOTATION, FieldDrift, ObjectDrift, drift_message
 from ._driftexplain import decode as decode_drift
 from ._driftexplain import encode as encode_drift
+from ._driftexplain import explain as explain_drift
 from ._duration import backoff, format_duration, jittered, parse_duration
 from ._errors import (
     GenericError,
@@ -87,6 +88,7 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
+from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
     REQUEST_TIMEOUT,
@@ -124,6 +126,7 @@ from ._pipeline import (
     ReconcileResult,
     WorkingStatus,
 )
+from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._selectors import selector_matches
@@ -198,6 +201,9 @@ __all__ = [
     "GitCallbacks",
     "GitCredentials",
     "GitError",
+    "Guard",
+    "HealthExprError",
+    "HealthExprs",
     "HealthResult",
     "HealthStatus",
     "KubeClient",
@@ -228,6 +234,7 @@ __all__ = [
     "decode_drift",
     "drift_message",
     "encode_drift",
+    "explain_drift",
     "Scheduler",
     "StallingError",
     "Timing",
@@ -236,12 +243,14 @@ __all__ = [
     "WaitError",
     "WaitingError",
     "WorkingStatus",
+    "add_guard_flags",
     "addr_arg",
     "api_error",
     "backoff",
     "build_parser",
     "check_dependencies",
     "comparable",
+    "compile_health_exprs",
     "configure_logging",
     "credentials_for",
     "disposition",
@@ -249,6 +258,8 @@ __all__ = [
     "format_duration",
     "format_time",
     "generic_status",
+    "held_message",
+    "hold_prune",
     "get_condition",
     "is_true",
     "jittered",

@@ -649,11 +649,13 @@ class ResourceManager:
             raise ApplyError(plan.key.subject, f"apply failed {_server_message(err)}",
                              status=err.status) from None
 
-    async def diff(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None
+    async def diff(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None, *,
+                   keep_managed_fields: bool = False
                    ) -> tuple[ChangeSetEntry, dict[str, Any] | None, dict[str, Any] | None]:
         """What applying `obj` would do, writing nothing: the entry (created, configured,
         unchanged or skipped), the object in the cluster and the dry-run result (both without
-        managed fields; None when absent or skipped). A `diff` command shows the two; take
+        managed fields, unless `keep_managed_fields` keeps the cluster's; None when absent
+        or skipped). A `diff` command shows the two; take
         care to mask Secret data before printing. Immutable-field errors are not recreated:
         they raise ApplyError like any dry-run failure."""
         opts = opts or ApplyOptions()
@@ -673,7 +675,7 @@ class ResourceManager:
         except ApiError as err:
             raise ApplyError(key.subject, f"dry-run failed {_server_message(err)}",
                              status=err.status) from None
-        for copy_ in (live, dry):
+        for copy_ in (dry,) if keep_managed_fields else (live, dry):
             if copy_ is not None:
                 (copy_.get("metadata") or {}).pop("managedFields", None)
         if live is None:

@@ -99,6 +99,15 @@ def test_diff_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str, helm_
     assert res.code == 0, res.out + res.err
     assert "no changes" in res.err
 
+    # commonMetadata, as the controller's post-renderer sets it
+    flux_crds.kubectl("patch", "helmrelease", "web", "-n", ns, "--type=merge", "-p",
+                      '{"spec": {"commonMetadata": {"labels": {"team": "platform"}}}}')
+    res = afflux("diff", "hr", "web", "-n", ns)
+    assert res.code == 1, res.out + res.err
+    assert f"► ConfigMap/{ns}/web drifted" in res.out and "+    team: platform" in res.out
+    flux_crds.kubectl("patch", "helmrelease", "web", "-n", ns, "--type=merge", "-p",
+                      '{"spec": {"commonMetadata": null}}')
+
     # the release's objects, as tree and trace find them (Helm's own storage and annotations)
     res = afflux("tree", "hr", "web", "-n", ns)
     assert res.out == f"HelmRelease/{ns}/web\n└── ConfigMap/{ns}/web\n", res.err

@@ -95,7 +95,7 @@ class HelmEnv:
         return eventually(is_ready, timeout, message=f"HelmRelease {name} Ready")
 
     def failing(self, name: str, reason: str, *, stalled: bool | None = None,
-                timeout: float = TIMEOUT) -> dict[str, Any]:
+                check: Any = None, timeout: float = TIMEOUT) -> dict[str, Any]:
         def failed() -> dict[str, Any]:
             obj = self.get(name)
             cond = SourceEnv.condition(obj, "Ready")
@@ -103,6 +103,8 @@ class HelmEnv:
             if stalled is not None:
                 stall = SourceEnv.condition(obj, "Stalled")
                 assert (stall is not None and stall["status"] == "True") is stalled, stall
+            if check is not None:
+                assert check(obj) is not False, obj["status"]
             return obj
 
         return eventually(failed, timeout, message=f"HelmRelease {name} failing with {reason}")

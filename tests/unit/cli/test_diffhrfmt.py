@@ -62,6 +62,9 @@ def test_template_args() -> None:
         "template", "site", "/c.tgz", "--namespace", "prod", "--values", "/v.yaml",
         "--is-upgrade"]
     assert "--is-upgrade" not in template_args(hr, "c", "v", upgrade=False)
+    lax = _hr(**CHART, upgrade={"disableSchemaValidation": True})
+    assert template_args(lax, "c", "v", upgrade=True)[-1] == "--skip-schema-validation"
+    assert "--skip-schema-validation" not in template_args(lax, "c", "v", upgrade=False)
 
 
 MANIFEST = """---

@@ -156,3 +156,46 @@ def test_drift_message() -> None:
 def test_correction_patch(meta: dict[str, Any], first: list[dict[str, Any]]) -> None:
     patch = [{"op": "add", "path": "/metadata/labels/app", "value": "web"}]
     assert correction_patch({"metadata": meta}, patch) == first + patch
+
+
+def test_an_explained_drift_names_values_and_the_manager() -> None:
+    live = _cm({"a": "2", "b": "1"}, labels={"x": "y"})
+    live["metadata"]["managedFields"] = [
+        {"manager": "helm", "time": "2026-01-01T00:00:00Z",
+         "fieldsV1": {"f:data": {"f:a": {}, "f:b": {}}}},
+        {"manager": "kubectl-edit", "time": "2026-01-02T00:00:00Z",
+         "fieldsV1": {"f:data": {"f:a": {}}, "f:metadata": {"f:labels": {"f:x": {}}}}}]
+    drift = object_drift("ConfigMap/ns/app", live, _cm({"a": "1", "c": "3"}))
+    assert drift is not None
+    lines = drift.explained().splitlines()
+    assert lines[0] == ("ConfigMap/ns/app changed (1 additions, 1 changes, 2 removals): "
+                        "/data/a, /data/b, /data/c, /metadata/labels/x")
+    assert lines[1:] == [
+        '  data.a: "2" -> "1" (by kubectl-edit)',
+        '  data.b: "1" -> (absent) (by helm)',
+        '  data.c: (absent) -> "3"',
+        '  metadata: {"labels":{"x":"y"}} -> (absent) (by kubectl-edit)']
+
+
+def test_an_explained_secret_drift_masks_values() -> None:
+    live = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"k": "c2VjcmV0"}}
+    drift = object_drift("Secret/ns/s", live, {**live, "data": {"k": "b3RoZXI="}})
+    assert drift is not None
+    assert "c2VjcmV0" not in drift.explained() and "b3RoZXI=" not in drift.explained()
+    assert "data.k: *** -> ***" in drift.explained()
+
+
+def test_a_drift_message_is_bounded() -> None:
+    drifts = [object_drift(f"ConfigMap/ns/c{i}", _cm({f"k{j}": "v" * 60 for j in range(10)}),
+                           _cm({})) for i in range(20)]
+    message = drift_message("ns/rel.v1", [d for d in drifts if d], corrected=False)
+    assert len(message) <= 4000 and message.endswith("more characters)")
+
+
+def test_ignored_paths_stay_out_of_the_explanation() -> None:
+    rules = [{"paths": ["/data/b"]}]
+    drift = object_drift("ConfigMap/ns/app", _cm({"a": "2", "b": "9"}), _cm({"a": "1", "b": "1"}),
+                         rules)
+    assert drift is not None
+    assert "data.a" in drift.explained() and "data.b" not in drift.explained()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from afflux.controllers.kustomize._pruneguard import (
+from afflux.controllers.runtime._pruneguard import (
     ALLOW_PRUNE_ANNOTATION,
     GUARD_ANNOTATION,
     Guard,
@@ -44,3 +44,11 @@ def test_held_message_counts_kinds_and_says_how_to_allow() -> None:
                               "(ConfigMap x5, Deployment x2)")
     assert f"{ALLOW_PRUNE_ANNOTATION}={REV}" in message
     assert "afflux reconcile ks apps --allow-prune" in message
+
+
+def test_held_uninstall_names_the_helmrelease_command() -> None:
+    message = held_message(["ConfigMap"] * 12, 12, "1.0.0", "web", held="uninstall",
+                           kind="HelmRelease", short="hr")
+    assert message.startswith("uninstall held: revision 1.0.0 would delete 12 of 12 objects")
+    assert "afflux reconcile hr web --allow-prune" in message
+    assert message.endswith("for this HelmRelease")

@@ -1,4 +1,5 @@
-"""`spec.healthCheckExprs`: the health of custom resources, said in CEL.
+"""`spec.healthCheckExprs` (Kustomization and HelmRelease): the health of custom resources,
+said in CEL.
 
 Each entry names an `apiVersion` and `kind` and gives CEL expressions over the object (its
 top-level fields are the variables: `metadata`, `spec`, `status`, ...): `current`
@@ -16,8 +17,8 @@ fields that appear late.
 `HealthExprError` naming the entry and the field (the reconciler stalls with
 `InvalidCELExpression` until the spec changes). Compiled programs are cached by their text.
 
-The CEL implementation is cel-python (`celpy`), imported when a Kustomization first has
-health expressions; it covers the CEL standard library and macros (`has`, `all`,
+The CEL implementation is cel-python (`celpy`), imported when an object first has health
+expressions; it covers the CEL standard library and macros (`has`, `all`,
 `exists`, `exists_one`, `filter`, `map`), not the optional-field syntax (`a.?b`).
 """
 
@@ -28,7 +29,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from afflux.controllers.runtime import HealthResult, HealthStatus, generic_status
+from ._kstatus import HealthResult, HealthStatus, generic_status
 
 __all__ = ["HealthExprError", "HealthExprs", "compile_health_exprs"]
 
@@ -39,7 +40,7 @@ class HealthExprError(ValueError):
 
 @functools.lru_cache(maxsize=256)
 def _program(expression: str) -> Any:
-    import celpy  # noqa: PLC0415 - only Kustomizations with health expressions need CEL
+    import celpy  # noqa: PLC0415 - only objects with health expressions need CEL
 
     env = celpy.Environment()
     return env.program(env.compile(expression))

@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from afflux.controllers.kustomize._healthexprs import HealthExprError, compile_health_exprs
-from afflux.controllers.runtime import HealthStatus
+from afflux.controllers.runtime import HealthExprError, HealthStatus, compile_health_exprs
 
 READY = "status.conditions.filter(e, e.type == 'Ready').all(e, e.status == 'True')"
 CHECK = {

@@ -1,0 +1,348 @@
+"""Flux 2.9's newer HelmRelease fields (helm-controller v1.6) against the real helm, cluster
+and chart repository: commonMetadata, post-renderer digests, valuesFrom literal, free-form
+values, schema validation, RetryOnFailure, chartNameChangeStrategy, status.inventory,
+history[].action, lastAttemptedReleaseActionDuration, and the Helm 4 settings afflux's
+Helm 3 engine refuses with a Stalled condition that says what to change."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from helm_env import HOOKS, TEST, WORKLOADS, HelmEnv, chart_spec, cond, helm_repository
+from kubernetes import client as k8s
+from kubernetes.client.rest import ApiException
+from source_env import obj_name
+
+from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+ENV_LABEL = "helm29"
+
+#: values.schema.json of the `strict` chart: replicas must be an integer
+SCHEMA = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+                     "properties": {"replicas": {"type": "integer"}}})
+FILES = {"templates/hooks.yaml": HOOKS, "templates/tests/test.yaml": TEST,
+         "templates/workloads.yaml": WORKLOADS}
+#: .Values.count more ConfigMaps (the `many` charts: past the mass-deletion guard's minimum)
+MANY = """\
+{{- range $i := until (int .Values.count) }}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ $.Release.Name }}-{{ $i }}
+{{- end }}
+"""
+ALLOW_PRUNE = "afflux.toolkit.fluxcd.io/allow-prune"
+
+
+@pytest.fixture(scope="module")
+def charts(env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+           tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A repository with `life` and `life2` (the same templates under another chart name),
+    `strict` (a values schema), `many` and `many2` (13 ConfigMaps)."""
+    src, out = tmp_path_factory.mktemp("c29-src"), tmp_path_factory.mktemp("c29-pkg")
+    packages = [helm_tool.package(helm_tool.make_chart(
+        src, name, "1.0.0", values={"replicas": 1, "hooks": {}}, files=FILES), out)
+        for name in ("life", "life2")]
+    strict = helm_tool.make_chart(src, "strict", "1.0.0",
+                                  files={"values.schema.json": SCHEMA})
+    packages.append(helm_tool.package(strict, out))
+    packages += [helm_tool.package(helm_tool.make_chart(
+        src, name, "1.0.0", values={"replicas": 1, "count": 12},
+        files={"templates/many.yaml": MANY}), out) for name in ("many", "many2")]
+    return helm_repository(env, helm_repo_server, packages)
+
+
+def create(env: HelmEnv, repo: str, chart: str = "life", **spec: Any) -> str:
+    return env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart=chart), **spec})
+
+
+def deployment(env: HelmEnv, name: str) -> Any:
+    return k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
+        name, env.namespace)
+
+
+def helm_values(env: HelmEnv, name: str) -> dict[str, Any]:
+    return json.loads(env.helm_run("get", "values", name, "-o", "json"))
+
+
+def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "true"},
+                                       "hooks": {"post-install": "0"}},
+                  commonMetadata={"labels": {"team": "platform"},
+                                  "annotations": {"owner": "ops"}})
+    obj = env.ready(name, "InstallSucceeded")
+    status = obj["status"]
+    assert status["observedCommonMetadataDigest"].startswith("sha256:")
+    assert status["history"][0]["action"] == "install"
+    assert re.fullmatch(r"[0-9.]+(ms|s)|[0-9]+m[0-9.]+s", status[
+        "lastAttemptedReleaseActionDuration"]), status["lastAttemptedReleaseActionDuration"]
+    ids = {e["id"]: e["v"] for e in status["inventory"]["entries"]}
+    assert ids == {f"{env.namespace}_{name}__ConfigMap": "v1",
+                   f"{env.namespace}_{name}_apps_Deployment": "v1"}, "hooks are not listed"
+    for meta in (env.configmap(name)["metadata"], deployment(env, name).metadata.to_dict()):
+        assert meta["labels"]["team"] == "platform" and meta["annotations"]["owner"] == "ops"
+    hook = k8s.BatchV1Api(env.source.core.api_client).read_namespaced_job(
+        f"{name}-post-install", env.namespace)
+    assert "team" not in (hook.metadata.labels or {}), "hooks skip post-renderers (nohooks)"
+
+    # same chart and values, new common metadata: a new generation re-renders the release
+    env.patch_spec(name, {"commonMetadata": {"labels": {"team": "web"}, "annotations": None}})
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert obj["status"]["history"][0]["action"] == "upgrade"
+    assert obj["status"]["observedCommonMetadataDigest"] != status[
+        "observedCommonMetadataDigest"]
+    meta = env.configmap(name)["metadata"]
+    assert meta["labels"]["team"] == "web" and "owner" not in (meta["annotations"] or {})
+    env.delete(name)
+
+
+def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: str) -> None:
+    patch = {"patch": "- op: add\n  path: /data/extra\n  value: one\n",
+             "target": {"kind": "ConfigMap"}}
+    name = create(env, charts, postRenderers=[{"kustomize": {"patches": [patch]}}])
+    first = env.ready(name, "InstallSucceeded")["status"]["observedPostRenderersDigest"]
+    assert env.configmap(name)["data"]["extra"] == "one"
+    patch["patch"] = patch["patch"].replace("one", "two")
+    env.patch_spec(name, {"postRenderers": [{"kustomize": {"patches": [patch]}}]})
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert obj["status"]["observedPostRenderersDigest"] not in (None, first)
+    assert env.configmap(name)["data"]["extra"] == "two"
+    env.delete(name)
+
+
+def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) -> None:
+    env.source.core.create_namespaced_config_map(env.namespace, k8s.V1ConfigMap(
+        metadata=k8s.V1ObjectMeta(name="flags"), data={"on": "true", "n": "42"}))
+    name = create(env, charts, valuesFrom=[
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "on", "targetPath": "typed"},
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "on", "targetPath": "text",
+         "literal": True},
+        {"kind": "ConfigMap", "name": "flags", "valuesKey": "n", "targetPath": "count",
+         "literal": True}])
+    env.ready(name, "InstallSucceeded")
+    assert helm_values(env, name) == {"typed": True, "text": "true", "count": "42"}
+    env.delete(name)
+
+
+def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
+                                                             charts: str) -> None:
+    name = create(env, charts, values=["replicas", 2])  # the schema takes any JSON value
+    obj = env.failing(name, "InitFailed", stalled=True)
+    assert "spec.values must be a map" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
+
+
+def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
+                                                                 charts: str) -> None:
+    checked = create(env, charts, chart="strict", values={"replicas": "two"})
+    obj = env.failing(checked, "RetriesExceeded", stalled=True)
+    assert "replicas" in cond(obj, "Released")["message"]
+    unchecked = create(env, charts, chart="strict", values={"replicas": "two"},
+                       install={"disableSchemaValidation": True})
+    env.ready(unchecked, "InstallSucceeded")
+    assert env.configmap(unchecked)["data"]["replicas"] == "two"
+    env.delete(checked)
+    env.delete(unchecked)
+
+
+def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: str) -> None:
+    retry = {"strategy": {"name": "RetryOnFailure", "retryInterval": "3s"}}
+    name = create(env, charts, values={"hooks": {"pre-install": "1", "pre-upgrade": "1"}},
+                  install=retry, upgrade=retry)
+    obj = env.failing(name, "InstallFailed", stalled=False)
+    assert "retrying after 3s" in cond(obj, "Ready")["message"]
+    reconciling = cond(obj, "Reconciling")
+    assert reconciling["reason"] == "ProgressingWithRetry"
+    assert obj["status"].get("conditions") and not any(
+        c["type"] in ("Remediated", "Stalled") for c in obj["status"]["conditions"])
+    # retried every 3s (an upgrade of the failed release, as Flux), never uninstalled
+    obj = env.failing(name, "UpgradeFailed", stalled=False,
+                      check=lambda o: o["status"].get("upgradeFailures", 0) >= 2)
+    assert [r["status"] for r in env.helm_history(name)][:2] == ["failed", "failed"]
+
+    env.patch_spec(name, {"values": {"hooks": None}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
+        env: HelmEnv, charts: str) -> None:
+    with pytest.raises(ApiException) as err:
+        create(env, charts, upgrade={"strategy": {"name": "RemediateOnFailure",
+                                                  "retryInterval": "1m"}})
+    assert err.value.status == 422 and "retryInterval" in err.value.body
+
+
+def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, upgrade={"chartNameChangeStrategy": "InPlaceUpdate"})
+    env.ready(name, "InstallSucceeded")
+    uid = env.configmap(name)["metadata"]["uid"]
+    env.patch_spec(name, chart_spec(charts, "1.0.0", chart="life2"))
+    obj = env.ready(name, "UpgradeSucceeded",
+                    check=lambda o: o["status"]["history"][0]["chartName"] == "life2")
+    assert obj["status"]["history"][0]["version"] == 2
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("life-1.0.0", "superseded"), ("life2-1.0.0", "deployed")]
+    assert env.configmap(name)["metadata"]["uid"] == uid, "not uninstalled in between"
+    env.delete(name)
+
+
+def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, upgrade={"remediation": {"retries": 0,
+                                                        "remediateLastFailure": True}})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "1"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert [h["action"] for h in obj["status"]["history"]] == ["rollback", "upgrade",
+                                                              "install"]
+    env.delete(name)
+
+
+def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_ready(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "false"}},
+                  waitStrategy={"name": "poller"}, install={"timeout": "4s"})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "InstallFailed"
+    assert "resources not ready (waitStrategy poller)" in released["message"]
+    assert f"Deployment/{env.namespace}/{name}" in released["message"]
+    [record] = env.helm_history(name)
+    assert record["status"] == "failed" and "not ready" in record["description"]
+
+    env.patch_spec(name, {"values": {"deployment": {"ready": "true"}}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
+                                                             charts: str) -> None:
+    exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas == '3'"}]
+    name = create(env, charts, values={"replicas": 1}, waitStrategy={"name": "poller"},
+                  healthCheckExprs=exprs, install={"timeout": "4s"})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert "healthCheckExprs" in cond(obj, "Released")["message"]
+    env.patch_spec(name, {"values": {"replicas": 3}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
+def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[
+        {"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas =="}])
+    obj = env.failing(name, "InvalidCELExpression", stalled=True)
+    assert "spec.healthCheckExprs[0]" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
+
+
+@pytest.mark.parametrize(("spec", "named"), [
+    pytest.param({"upgrade": {"serverSideApply": "enabled"}},
+                 "spec.upgrade.serverSideApply: enabled", id="server-side-upgrade"),
+    pytest.param({"install": {"serverSideApply": True}, "postRenderStrategy": "combined"},
+                 "spec.postRenderStrategy: combined", id="helm4-defaults-asked-for"),
+])
+def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
+                                                     spec: dict[str, Any], named: str) -> None:
+    name = create(env, charts, **spec)
+    obj = env.failing(name, "UnsupportedByEngine", stalled=True)
+    message = cond(obj, "Ready")["message"]
+    assert named in message and "Helm 3" in message
+    assert name not in env.helm_list()
+    env.patch_spec(name, {key: None for key in spec})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+
+
+def test_kubeconfig_from_a_configmap_stalls_rather_than_using_the_own_cluster(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, kubeConfig={"configMapRef": {"name": "remote"}})
+    obj = env.failing(name, "KubeConfigRefused", stalled=True)
+    assert "configMapRef" in cond(obj, "Ready")["message"]
+    assert name not in env.helm_list()
+    env.delete(name)
+
+
+def annotate(env: HelmEnv, name: str, annotations: dict[str, str]) -> None:
+    """Set `annotations` and request a reconcile, as `afflux reconcile hr --allow-prune`."""
+    env.source.api.patch_namespaced_custom_object(
+        "helm.toolkit.fluxcd.io", "v2", env.namespace, "helmreleases", name,
+        {"metadata": {"annotations": annotations}})
+    env.request(name)
+
+
+def test_a_chart_name_change_that_would_uninstall_many_objects_is_held(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, chart="many")
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, chart_spec(charts, "1.0.0", chart="many2"))
+    obj = env.failing(name, "PruneHeld", stalled=False)
+    held = cond(obj, "PruneHeld")
+    assert held["status"] == "True"
+    assert "chart 'many', not 'many2'" in held["message"]
+    assert "would delete 13 of 13 objects (ConfigMap x13)" in held["message"]
+    assert f"{ALLOW_PRUNE}=1.0.0" in held["message"]
+    assert "PruneHeld" in env.source.event_reasons(name)
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("many-1.0.0", "deployed")], "nothing was uninstalled"
+
+    annotate(env, name, {ALLOW_PRUNE: "1.0.0"})
+    obj = env.ready(name, "InstallSucceeded",
+                    check=lambda o: o["status"]["history"][0]["chartName"] == "many2")
+    assert not any(c["type"] == "PruneHeld" for c in obj["status"]["conditions"])
+    assert [(r["chart"], r["status"]) for r in env.helm_history(name)] == [
+        ("many2-1.0.0", "deployed")]
+    env.delete(name)
+
+
+def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
+                                                              charts: str) -> None:
+    name = create(env, charts, chart="many")
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"releaseName": f"{name}-renamed"})
+    obj = env.failing(name, "PruneHeld", stalled=False)
+    assert f"the release moved from {env.namespace}:{env.namespace}/{name}" in cond(
+        obj, "PruneHeld")["message"]
+    assert name in env.helm_list()
+
+    annotate(env, name, {"afflux.toolkit.fluxcd.io/prune-guard": "disabled"})
+    env.ready(name, "InstallSucceeded",
+              check=lambda o: o["status"]["history"][0]["name"] == f"{name}-renamed")
+    assert env.helm_list() == [f"{name}-renamed"] or name not in env.helm_list()
+    env.delete(name)
+
+
+def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
+                                                              charts: str) -> None:
+    name = create(env, charts, values={"deployment": {"ready": "true"}},
+                  driftDetection={"mode": "warn"})
+    env.ready(name, "InstallSucceeded")
+    ns = env.namespace
+    env.source.core.patch_namespaced_config_map(name, ns, {"data": {"replicas": "9"}},
+                                                field_manager="kubectl-edit")
+    k8s.AppsV1Api(env.source.core.api_client).patch_namespaced_deployment_scale(
+        name, ns, {"spec": {"replicas": 3}}, field_manager="autoscaler")
+
+    def explained() -> str:
+        env.request(name)
+        drifted = cond(env.get(name), "Drifted")
+        assert drifted["status"] == "True"
+        message = str(drifted["message"])
+        assert 'data.replicas: "9" -> "1" (by kubectl-edit)' in message
+        assert "spec.replicas: 3 -> 1 (by autoscaler)" in message
+        return message
+
+    eventually(explained, 90, interval=2.0, message="Drifted, explained")
+    events = [e.message for e in env.source.events(name) if e.reason == "DriftDetected"]
+    assert any("(by kubectl-edit)" in m for m in events), events
+    env.delete(name)
