@@ -1,0 +1,149 @@
+"""`afflux preview --ref` against the real cluster, Git server and operators: a branch of a
+private repository (fetched with the GitRepository's own secretRef credentials) is
+rendered, dry-run and compared with the live objects and the inventory; the report names
+exactly the objects the branch changes (Secret values masked), nothing is applied by it,
+and after the branch is merged the kustomize-controller applies and prunes exactly those."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cli_harness import Run
+
+from afflux.cli.devenv import GitHTTPServer
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import GitAuth, git_push_files
+from harness.kustomize_env import Env, Repo, configmap, dump, make_env
+from harness.wait import eventually
+
+pytestmark = pytest.mark.integration
+
+OLD_TOKEN, NEW_TOKEN = "old-token-value", "new-token-value"
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+def secret(name: str, token: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": ns},
+            "data": {"token": base64.b64encode(token.encode()).decode()}}
+
+
+def app(ns: str, *docs: dict[str, Any]) -> dict[str, str | None]:
+    return {"app/all.yaml": dump(*docs)}
+
+
+def private_source(env: Env) -> tuple[Repo, str]:
+    """A private repository and a GitRepository reading it with basic-auth credentials."""
+    name = f"preview/{uuid.uuid4().hex[:10]}"
+    env.git.create_repo(name)
+    repo = Repo(env.git.url(name), GitAuth.for_server(env.git))
+    source = f"src-{uuid.uuid4().hex[:6]}"
+    env.apply({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": f"{source}-auth", "namespace": env.namespace},
+               "stringData": {"username": env.git.username, "password": env.git.password}},
+              {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": source, "namespace": env.namespace},
+               "spec": {"url": repo.url, "interval": "10m", "ref": {"branch": "main"},
+                        "secretRef": {"name": f"{source}-auth"}}})
+    return repo, source
+
+
+def change_lines(env: Env, name: str, revision: str) -> set[str]:
+    """The change-set lines of the Progressing events the run at `revision` recorded."""
+    lines: set[str] = set()
+    for event in env.events(name):
+        notes = event["metadata"].get("annotations") or {}
+        if event["reason"] == "Progressing" and \
+                notes.get("kustomize.toolkit.fluxcd.io/revision") == revision:
+            lines |= set(event["message"].splitlines())
+    return lines
+
+
+def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
+        env: Env, afflux: Run) -> None:
+    ns = env.namespace
+    repo, source = private_source(env)
+    main = app(ns, configmap("a", {"v": "1"}, namespace=ns),
+               configmap("b", {"v": "1"}, namespace=ns),
+               configmap("c", {"v": "1"}, namespace=ns), secret("s", OLD_TOKEN, ns))
+    sha = repo.push(main, "initial")
+    ks = env.kustomization("app", source, path="./app")
+    env.wait_applied(ks, sha)
+
+    # the branch changes a and the Secret, adds d, drops c, leaves b alone
+    feature = app(ns, configmap("a", {"v": "2"}, namespace=ns),
+                  configmap("b", {"v": "1"}, namespace=ns), secret("s", NEW_TOKEN, ns),
+                  configmap("d", {"v": "1"}, namespace=ns))
+    feature_sha = git_push_files(repo.url, feature, branch="feature", message="feature",
+                                 auth=repo.auth)
+
+    res = afflux("preview", "--ref", "feature", "--source", source, "-n", ns, "-o", "json")
+    assert res.code == 1, res.out + res.err
+    report = json.loads(res.out)
+    assert report["revision"] == f"feature@sha1:{feature_sha}"
+    [app_ks] = report["kustomizations"]
+    assert (app_ks["namespace"], app_ks["name"], app_ks["error"]) == (ns, "app", "")
+    assert app_ks["created"] == [f"ConfigMap/{ns}/d"]
+    assert set(app_ks["changed"]) == {f"ConfigMap/{ns}/a", f"Secret/{ns}/s"}
+    assert "-  v: '1'\n" in app_ks["changed"][f"ConfigMap/{ns}/a"]
+    assert "+  v: '2'\n" in app_ks["changed"][f"ConfigMap/{ns}/a"]
+    assert "+  token: '***** (after)'\n" in app_ks["changed"][f"Secret/{ns}/s"]
+    assert app_ks["pruned"] == [f"ConfigMap/{ns}/c"] and app_ks["held"] == ""
+    assert report["summary"]["changes"] == 4
+    for value in (OLD_TOKEN, NEW_TOKEN):
+        assert value not in res.out and base64.b64encode(value.encode()).decode() not in res.out
+
+    res = afflux("preview", "--ref", "feature", "--source", source, "-n", ns,
+                 "-o", "markdown")
+    assert res.code == 1, res.err
+    assert f"| `{ns}/app` | 1 | 2 | 1 |" in res.out and "```diff\n" in res.out
+
+    # the preview applied nothing
+    live = env.get("configmap", "a")
+    assert live is not None and live["data"] == {"v": "1"}
+    assert env.exists("configmap", "c") and not env.exists("configmap", "d")
+
+    # merged: main gets the branch's tree; the reconcile does exactly what was previewed
+    merged = env.push(repo, source, feature, "merge feature")
+    env.wait_applied(ks, merged)
+    expected = {f"ConfigMap/{ns}/a configured", f"Secret/{ns}/s configured",
+                f"ConfigMap/{ns}/d created", f"ConfigMap/{ns}/c deleted"}
+
+    def recorded() -> bool:
+        lines = change_lines(env, ks, f"main@sha1:{merged}")
+        assert lines == expected, lines
+        return True
+
+    eventually(recorded, 30, message="the change set of the merge")
+
+    res = afflux("preview", "--ref", "main", "--source", source, "-n", ns)
+    assert res.code == 0, res.out + res.err
+    assert f"► Kustomization {ns}/app (./app): no changes\n" in res.out
+    assert res.out.endswith("Summary: 0 created, 0 changed, 0 pruned, 0 held, 0 failed\n")
+
+
+def test_preview_reports_a_build_failure_with_its_own_exit_code(
+        env: Env, afflux: Run) -> None:
+    ns = env.namespace
+    repo, source = private_source(env)
+    sha = repo.push(app(ns, configmap("x", namespace=ns)), "initial")
+    ks = env.kustomization("broken", source, path="./app")
+    env.wait_applied(ks, sha)
+    git_push_files(repo.url, {"app/kustomization.yaml": "resources: [missing.yaml]\n"},
+                   branch="bad", message="bad", auth=repo.auth)
+    res = afflux("preview", "--ref", "bad", "--source", source, "-n", ns)
+    assert res.code == 7, res.out + res.err
+    assert f"► Kustomization {ns}/broken (./app): failed\n" in res.out
+    assert "missing.yaml" in res.out
+
+    res = afflux("preview", "--ref", "no-such-branch", "--source", source, "-n", ns)
+    assert res.code == 7 and "'no-such-branch' is no branch, tag or commit" in res.err

@@ -1,0 +1,82 @@
+"""The preview report (`afflux.cli._previewfmt`): counts, exit decisions and the text,
+JSON and Markdown forms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from afflux.cli._previewfmt import KustomizationPreview, Preview, changes, failed, render, summary
+
+DIFF = "--- live ConfigMap/apps/a\n+++ merged ConfigMap/apps/a\n@@ -1 +1 @@\n-v: 1\n+v: 2\n"
+
+
+def preview(*ks: KustomizationPreview) -> Preview:
+    return Preview("flux-system/flux-system", "feature", "feature@sha1:abc", list(ks))
+
+
+def apps(**kw: object) -> KustomizationPreview:
+    return KustomizationPreview("flux-system", "apps", "./apps", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("report", "n", "is_failed", "line"), [
+    pytest.param(preview(apps()), 0, False, "0 created, 0 changed, 0 pruned, 0 held, 0 failed",
+                 id="nothing"),
+    pytest.param(preview(apps(created=["ConfigMap/apps/b"], changed={"ConfigMap/apps/a": DIFF},
+                              pruned=["Service/apps/c"])),
+                 3, False, "1 created, 1 changed, 1 pruned, 0 held, 0 failed", id="all-three"),
+    pytest.param(preview(apps(pruned=["ConfigMap/apps/x"] * 11, held="prune held: ...")),
+                 0, False, "0 created, 0 changed, 0 pruned, 11 held, 0 failed",
+                 id="held-prune-changes-nothing"),
+    pytest.param(preview(apps(error="build failed: no such file")), 0, True,
+                 "0 created, 0 changed, 0 pruned, 0 held, 1 failed", id="failed"),
+    pytest.param(preview(apps(skipped="suspended")), 0, False,
+                 "0 created, 0 changed, 0 pruned, 0 held, 0 failed", id="suspended"),
+])
+def test_counts(report: Preview, n: int, is_failed: bool, line: str) -> None:
+    assert (changes(report), failed(report), summary(report)) == (n, is_failed, line)
+
+
+def test_text_lists_each_change_with_its_diff() -> None:
+    out = render(preview(apps(created=["ConfigMap/apps/b"], changed={"ConfigMap/apps/a": DIFF},
+                              pruned=["Service/apps/c"]),
+                         KustomizationPreview("flux-system", "infra", "./infra")), "text")
+    assert out == (
+        "Preview of GitRepository flux-system/flux-system at feature@sha1:abc\n"
+        "► Kustomization flux-system/apps (./apps)\n"
+        "  + ConfigMap/apps/b created\n"
+        "  ~ ConfigMap/apps/a changed\n"
+        "    --- live ConfigMap/apps/a\n    +++ merged ConfigMap/apps/a\n    @@ -1 +1 @@\n"
+        "    -v: 1\n    +v: 2\n"
+        "  - Service/apps/c pruned\n"
+        "► Kustomization flux-system/infra (./infra): no changes\n"
+        "Summary: 1 created, 1 changed, 1 pruned, 0 held, 0 failed\n")
+
+
+def test_text_of_a_held_prune_and_a_failure() -> None:
+    out = render(preview(apps(pruned=["ConfigMap/apps/x"], held="prune held: 1 of 12"),
+                         KustomizationPreview("ns", "bad", "./bad", new=True,
+                                              error="build failed: boom")), "text")
+    assert "  - ConfigMap/apps/x pruned (held by the guard)\n  ⚠ prune held: 1 of 12\n" in out
+    assert "► Kustomization ns/bad (./bad) [new]: failed\n  ✗ build failed: boom\n" in out
+
+
+def test_json_has_the_objects_and_a_summary() -> None:
+    data = json.loads(render(preview(apps(created=["ConfigMap/apps/b"])), "json"))
+    assert data["revision"] == "feature@sha1:abc"
+    assert data["kustomizations"][0]["created"] == ["ConfigMap/apps/b"]
+    assert data["summary"] == {"created": 1, "changed": 0, "pruned": 0, "held": 0,
+                               "failed": 0, "changes": 1}
+
+
+def test_markdown_for_a_pull_request_comment() -> None:
+    diff_with_fence = DIFF + "+```\n"
+    out = render(preview(apps(changed={"ConfigMap/apps/a": diff_with_fence},
+                              pruned=["Service/apps/c"], held="prune held: x")), "markdown")
+    assert out.startswith("### afflux preview of `feature`\n")
+    assert "| `flux-system/apps` | 0 | 1 | 1 | prune **held** |\n" in out
+    assert "- pruned `Service/apps/c` (held)\n" in out
+    # the diff's own backticks cannot close the fence
+    assert "<details><summary>changed <code>ConfigMap/apps/a</code></summary>\n\n````diff\n" \
+        in out
