@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cli_harness import Run
+from cli_harness import Run, private_git_source
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.fixtures_servers import GitAuth, git_push_files
-from harness.kustomize_env import Env, Repo, configmap, dump, make_env
+from harness.fixtures_servers import git_push_files
+from harness.kustomize_env import Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
 OLD_TOKEN, NEW_TOKEN = "old-token-value", "new-token-value"
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 def secret(name: str, token: str, ns: str) -> dict[str, Any]:
@@ -39,22 +29,6 @@ def secret(name: str, token: str, ns: str) -> dict[str, Any]:
 
 def app(ns: str, *docs: dict[str, Any]) -> dict[str, str | None]:
     return {"app/all.yaml": dump(*docs)}
-
-
-def private_source(env: Env) -> tuple[Repo, str]:
-    """A private repository and a GitRepository reading it with basic-auth credentials."""
-    name = f"preview/{uuid.uuid4().hex[:10]}"
-    env.git.create_repo(name)
-    repo = Repo(env.git.url(name), GitAuth.for_server(env.git))
-    source = f"src-{uuid.uuid4().hex[:6]}"
-    env.apply({"apiVersion": "v1", "kind": "Secret",
-               "metadata": {"name": f"{source}-auth", "namespace": env.namespace},
-               "stringData": {"username": env.git.username, "password": env.git.password}},
-              {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-               "metadata": {"name": source, "namespace": env.namespace},
-               "spec": {"url": repo.url, "interval": "10m", "ref": {"branch": "main"},
-                        "secretRef": {"name": f"{source}-auth"}}})
-    return repo, source
 
 
 def change_lines(env: Env, name: str, revision: str) -> set[str]:
@@ -71,7 +45,7 @@ def change_lines(env: Env, name: str, revision: str) -> set[str]:
 def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
         env: Env, afflux: Run) -> None:
     ns = env.namespace
-    repo, source = private_source(env)
+    repo, source, _ = private_git_source(env)
     main = app(ns, configmap("a", {"v": "1"}, namespace=ns),
                configmap("b", {"v": "1"}, namespace=ns),
                configmap("c", {"v": "1"}, namespace=ns), secret("s", OLD_TOKEN, ns))
@@ -134,7 +108,7 @@ def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
 def test_preview_reports_a_build_failure_with_its_own_exit_code(
         env: Env, afflux: Run) -> None:
     ns = env.namespace
-    repo, source = private_source(env)
+    repo, source, _ = private_git_source(env)
     sha = repo.push(app(ns, configmap("x", namespace=ns)), "initial")
     ks = env.kustomization("broken", source, path="./app")
     env.wait_applied(ks, sha)
