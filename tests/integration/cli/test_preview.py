@@ -121,3 +121,43 @@ def test_preview_reports_a_build_failure_with_its_own_exit_code(
 
     res = afflux("preview", "--ref", "no-such-branch", "--source", source, "-n", ns)
     assert res.code == 7 and "'no-such-branch' is no branch, tag or commit" in res.err
+
+
+def child(name: str, source: str, path: str, ns: str) -> dict[str, Any]:
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"interval": "10m", "prune": True, "path": path,
+                     "sourceRef": {"kind": "GitRepository", "name": source}}}
+
+
+def test_preview_renders_the_kustomizations_a_parent_changes_or_adds(
+        env: Env, afflux: Run) -> None:
+    ns = env.namespace
+    repo, source, _ = private_git_source(env)
+    tree = {
+        "clusters/apps.yaml": dump(child("child", source, "./apps/v1", ns)),
+        "apps/v1/cm.yaml": dump(configmap("one", {"v": "1"}, namespace=ns)),
+        "apps/v2/cm.yaml": dump(configmap("one", {"v": "2"}, namespace=ns),
+                                configmap("two", namespace=ns)),
+        "apps/extra/cm.yaml": dump(configmap("three", namespace=ns)),
+    }
+    sha = repo.push(tree, "initial")
+    parent = env.kustomization("parent", source, path="./clusters")
+    env.wait_applied(parent, sha)
+    env.wait_applied("child", sha)
+
+    # the branch moves the child to apps/v2 and adds a Kustomization for apps/extra
+    moved = {**tree, "clusters/apps.yaml": dump(child("child", source, "./apps/v2", ns),
+                                                child("extra", source, "./apps/extra", ns))}
+    git_push_files(repo.url, moved, branch="move", message="move", auth=repo.auth)
+    res = afflux("preview", "--ref", "move", "--source", source, "-n", ns, "-o", "json")
+    assert res.code == 1, res.out + res.err
+    found = {k["name"]: k for k in json.loads(res.out)["kustomizations"]}
+    assert set(found) == {"parent", "child", "extra"}
+    assert found["parent"]["created"] == [f"Kustomization/{ns}/extra"]
+    assert list(found["parent"]["changed"]) == [f"Kustomization/{ns}/child"]
+    assert (found["child"]["path"], found["child"]["new"]) == ("./apps/v2", False)
+    assert found["child"]["created"] == [f"ConfigMap/{ns}/two"]
+    assert list(found["child"]["changed"]) == [f"ConfigMap/{ns}/one"]
+    assert (found["extra"]["new"], found["extra"]["created"]) == (True, [f"ConfigMap/{ns}/three"])
+    assert not any(k["pruned"] or k["error"] for k in found.values())
