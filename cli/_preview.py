@@ -23,6 +23,9 @@ the ref has it), it:
    (`_diff.stale_objects`), and asks the mass-deletion guard (`_pruneguard.hold_prune`, with
    `--prune-guard-ratio`/`--prune-guard-min` as the operator's flags) whether it would hold.
 
+Then the HelmReleases whose chart is in that repository, and those the Kustomizations'
+builds create or change, are rendered as helm-controller would upgrade them (`_previewhr`).
+
 It prints one report (`_previewfmt`: text, JSON, or Markdown for a pull-request comment)
 on stdout. Exit status: 0 nothing would change, 1 something would, `EXIT_PREVIEW_FAILED`
 (7) a build or dry-run failed (the report still shows the rest); a missing object or an
@@ -40,7 +43,7 @@ from typing import Any
 
 import pygit2
 
-from afflux.api import Kustomization
+from afflux.api import HelmRelease, Kustomization
 from afflux.controllers.kustomize._build import BuildError, resolve_path
 from afflux.controllers.kustomize._pruneguard import Guard, held_message, hold_prune
 
@@ -50,8 +53,9 @@ from ._buildks import build_objects
 from ._context import Context
 from ._diff import CHANGED, compare_object, stale_objects
 from ._errors import EXIT_DIFF, EXIT_OK, EXIT_PREVIEW_FAILED, CLIError
-from ._kube import KubeError, resource_of
-from ._previewfmt import OUTPUTS, KustomizationPreview, Preview, changes, failed, render
+from ._kube import KubeError, KubeNotFound, resource_of
+from ._previewfmt import OUTPUTS, ObjectPreview, Preview, changes, failed, render
+from ._previewhr import preview_release, uses_chart_source
 
 __all__ = ["register", "run"]
 
@@ -106,11 +110,14 @@ class Previewer:
         self.guard = guard
         #: Kustomization bodies as the ref's builds render them
         self.rendered: dict[Key, dict[str, Any]] = {}
+        #: HelmRelease bodies the ref's builds create or change
+        self.rendered_releases: dict[Key, dict[str, Any]] = {}
 
-    def effective(self, key: Key, live: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """The Kustomization as it would be at the ref: the rendered spec (when a parent
-        renders it) over the live object's metadata and status (its inventory)."""
-        rendered = self.rendered.get(key)
+    @staticmethod
+    def effective(rendered: Mapping[str, Any] | None, live: Mapping[str, Any] | None
+                  ) -> dict[str, Any] | None:
+        """The object as it would be at the ref: the rendered spec (when a parent renders
+        it) over the live object's metadata and status (a Kustomization's inventory)."""
         if rendered is None:
             return dict(live) if live is not None else None
         body = dict(live or {})
@@ -119,10 +126,10 @@ class Previewer:
         body["spec"] = rendered.get("spec") or {}
         return body
 
-    def preview(self, ks: Mapping[str, Any], new: bool) -> KustomizationPreview:
+    def preview(self, ks: Mapping[str, Any], new: bool) -> ObjectPreview:
         namespace, name = _key(ks)
         spec = ks.get("spec") or {}
-        out = KustomizationPreview(namespace, name, str(spec.get("path") or "./"), new=new)
+        out = ObjectPreview(namespace, name, str(spec.get("path") or "./"), new=new)
         if spec.get("suspend"):
             out.skipped = "suspended (the controller would not apply it)"
             return out
@@ -148,7 +155,7 @@ class Previewer:
                                     self.revision or "(a local checkout)", name)
         return out
 
-    def _compare(self, out: KustomizationPreview, obj: dict[str, Any], default_ns: str,
+    def _compare(self, out: ObjectPreview, obj: dict[str, Any], default_ns: str,
                  new_namespaces: set[Any]) -> None:
         try:
             change = compare_object(self.ctx.kube, obj, default_ns, validate_new=True)
@@ -167,18 +174,23 @@ class Previewer:
         if obj.get("kind") == Kustomization.KIND and \
                 str(obj.get("apiVersion", "")).startswith(f"{Kustomization.GROUP}/"):
             self.rendered[_key(obj)] = obj
+        label = fmt.object_label(obj)
+        if obj.get("kind") == HelmRelease.KIND and \
+                str(obj.get("apiVersion", "")).startswith(f"{HelmRelease.GROUP}/") and \
+                (label in out.changed or label in out.created):
+            self.rendered_releases[_key(obj)] = obj
 
-    def run(self, live: dict[Key, dict[str, Any]]) -> list[KustomizationPreview]:
+    def run(self, live: dict[Key, dict[str, Any]]) -> list[ObjectPreview]:
         """Every Kustomization of the source, and those the builds render, until the
         rendered specs stop changing (a bound stops a parent that renders itself)."""
-        done: dict[Key, tuple[str, KustomizationPreview]] = {}
+        done: dict[Key, tuple[str, ObjectPreview]] = {}
         order: list[Key] = []
         for _ in range(len(live) + 8):
             progressed = False
             keys = sorted({k for k, body in live.items() if uses_source(body, self.source)}
                           | set(self.rendered))
             for key in keys:
-                body = self.effective(key, live.get(key))
+                body = self.effective(self.rendered.get(key), live.get(key))
                 if body is None or not uses_source(body, self.source):
                     done.pop(key, None)
                     continue
@@ -192,6 +204,17 @@ class Previewer:
             if not progressed:
                 break
         return [done[k][1] for k in order if k in done]
+
+    def run_releases(self, live: dict[Key, dict[str, Any]]) -> list[ObjectPreview]:
+        """The HelmReleases whose chart is the source's, and those the builds change."""
+        keys = sorted({k for k, body in live.items() if uses_chart_source(body, self.source)}
+                      | set(self.rendered_releases))
+        out = []
+        for key in keys:
+            body = self.effective(self.rendered_releases.get(key), live.get(key))
+            assert body is not None
+            out.append(preview_release(self.ctx, body, live.get(key), self.tree, self.source))
+        return out
 
 
 def _local_revision(path: Path) -> str:
@@ -220,6 +243,10 @@ def _run(ctx: Context, args: argparse.Namespace, source: Key) -> int:
         raise CLIError(f"GitRepository '{source[0]}/{source[1]}' not found",
                        "name the source with --source and -n/--namespace", exit_code=3)
     live = {_key(ks): ks for ks in ctx.kube.list(resource_of(Kustomization))}
+    try:
+        releases = {_key(hr): hr for hr in ctx.kube.list(resource_of(HelmRelease))}
+    except KubeNotFound:  # no HelmRelease kind in this cluster
+        releases = {}
     guard = Guard(args.prune_guard_ratio, args.prune_guard_min)
     with tempfile.TemporaryDirectory(prefix="afflux-preview-") as tmp:
         if args.path is not None:
@@ -238,6 +265,7 @@ def _run(ctx: Context, args: argparse.Namespace, source: Key) -> int:
                            f"{source[0]}/{source[1]} at {revision or ref}")
         previewer = Previewer(ctx, tree, source, revision, guard)
         preview = Preview(f"{source[0]}/{source[1]}", ref, revision, previewer.run(live))
+        preview.helm_releases = previewer.run_releases(releases)
     ctx.printer.result(render(preview, args.output), end="")
     if failed(preview):
         ctx.printer.failure("the build or dry-run of at least one Kustomization failed")

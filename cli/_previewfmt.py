@@ -1,8 +1,8 @@
 """The report of `afflux preview`, as data and as text, JSON or Markdown (pure, no I/O).
 
-A `Preview` holds one `KustomizationPreview` per Kustomization rendered at the ref: the
-objects its apply would create and change (each with a unified diff, Secret values already
-masked), the objects its prune would delete, what the mass-deletion guard would hold, and
+A `Preview` holds one `ObjectPreview` per Kustomization (and per HelmRelease) rendered at
+the ref: the objects its apply (upgrade) would create and change (each with a unified diff, Secret values already
+masked), the objects its prune (upgrade) would delete, what the mass-deletion guard would hold, and
 the error that stopped its build or dry-run. `render(preview, output)` formats it;
 `changes(preview)` and `failed(preview)` decide the exit status.
 """
@@ -14,15 +14,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["OUTPUTS", "KustomizationPreview", "Preview", "changes", "failed", "render",
+__all__ = ["OUTPUTS", "ObjectPreview", "Preview", "changes", "failed", "render",
            "summary"]
 
 OUTPUTS = ("text", "json", "markdown")
 
 
 @dataclass
-class KustomizationPreview:
-    """What the ref does to one Kustomization's objects."""
+class ObjectPreview:
+    """What the ref does to the objects of one Kustomization or HelmRelease."""
 
     namespace: str
     name: str
@@ -38,6 +38,7 @@ class KustomizationPreview:
     error: str = ""
     #: why it was not rendered (suspended) ('' when it was)
     skipped: str = ""
+    kind: str = "Kustomization"
 
     @property
     def key(self) -> str:
@@ -55,24 +56,29 @@ class Preview:
     source: str
     ref: str
     revision: str
-    kustomizations: list[KustomizationPreview] = field(default_factory=list)
+    kustomizations: list[ObjectPreview] = field(default_factory=list)
+    helm_releases: list[ObjectPreview] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[ObjectPreview]:
+        return [*self.kustomizations, *self.helm_releases]
 
 
 def changes(preview: Preview) -> int:
-    return sum(k.changes() for k in preview.kustomizations)
+    return sum(k.changes() for k in preview.items)
 
 
 def failed(preview: Preview) -> bool:
-    return any(k.error for k in preview.kustomizations)
+    return any(k.error for k in preview.items)
 
 
-def _count(items: Iterable[KustomizationPreview], what: str) -> int:
+def _count(items: Iterable[ObjectPreview], what: str) -> int:
     return sum(len(getattr(k, what)) for k in items)
 
 
 def summary(preview: Preview) -> str:
     """`1 created, 2 changed, 1 pruned, 0 held, 0 failed` over all Kustomizations."""
-    ks = preview.kustomizations
+    ks = preview.items
     held = sum(len(k.pruned) for k in ks if k.held)
     pruned = _count(ks, "pruned") - held
     return (f"{_count(ks, 'created')} created, {_count(ks, 'changed')} changed, {pruned} "
@@ -89,12 +95,12 @@ def render(preview: Preview, output: str) -> str:
 
 def _json(preview: Preview) -> str:
     data = asdict(preview)
-    data["summary"] = {"created": _count(preview.kustomizations, "created"),
-                       "changed": _count(preview.kustomizations, "changed"),
-                       "pruned": sum(len(k.pruned) for k in preview.kustomizations
-                                     if not k.held),
-                       "held": sum(len(k.pruned) for k in preview.kustomizations if k.held),
-                       "failed": sum(1 for k in preview.kustomizations if k.error),
+    items = preview.items
+    data["summary"] = {"created": _count(items, "created"),
+                       "changed": _count(items, "changed"),
+                       "pruned": sum(len(k.pruned) for k in items if not k.held),
+                       "held": sum(len(k.pruned) for k in items if k.held),
+                       "failed": sum(1 for k in items if k.error),
                        "changes": changes(preview)}
     return json.dumps(data, indent=2) + "\n"
 
@@ -105,8 +111,8 @@ def _indent(text: str, prefix: str) -> str:
 
 def _text(preview: Preview) -> str:
     out = [f"Preview of GitRepository {preview.source} at {preview.revision or preview.ref}\n"]
-    for ks in preview.kustomizations:
-        title = f"Kustomization {ks.key}" + (f" ({ks.path})" if ks.path else "") + \
+    for ks in preview.items:
+        title = f"{ks.kind} {ks.key}" + (f" ({ks.path})" if ks.path else "") + \
             (" [new]" if ks.new else "")
         if ks.skipped:
             out.append(f"► {title}: skipped, {ks.skipped}\n")
@@ -140,9 +146,9 @@ def _markdown(preview: Preview) -> str:
     out = [f"### afflux preview of `{preview.ref}`\n\n",
            f"GitRepository `{preview.source}` at `{preview.revision or preview.ref}`: "
            f"**{summary(preview)}**\n\n",
-           "| Kustomization | created | changed | pruned | note |\n",
+           "| object | created | changed | pruned | note |\n",
            "| --- | ---: | ---: | ---: | --- |\n"]
-    for ks in preview.kustomizations:
+    for ks in preview.items:
         note = ("new" if ks.new else "") or ""
         if ks.skipped:
             note = f"skipped: {ks.skipped}"
@@ -150,12 +156,12 @@ def _markdown(preview: Preview) -> str:
             note = "**failed**"
         elif ks.held:
             note = "prune **held**"
-        out.append(f"| `{ks.key}` | {len(ks.created)} | {len(ks.changed)} | "
+        out.append(f"| {ks.kind} `{ks.key}` | {len(ks.created)} | {len(ks.changed)} | "
                    f"{len(ks.pruned)} | {note} |\n")
-    for ks in preview.kustomizations:
+    for ks in preview.items:
         if not (ks.created or ks.changed or ks.pruned or ks.error):
             continue
-        out.append(f"\n#### `{ks.key}`\n\n")
+        out.append(f"\n#### {ks.kind} `{ks.key}`\n\n")
         if ks.error:
             out.append(f"> :x: {ks.error}\n\n")
         out += [f"- created `{label}`\n" for label in ks.created]

@@ -14,7 +14,7 @@ import pytest
 from cli_harness import Run, private_git_source
 
 from harness.fixtures_servers import git_push_files
-from harness.kustomize_env import Env, configmap, dump
+from harness.kustomize_env import KS, Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
     res = afflux("preview", "--ref", "feature", "--source", source, "-n", ns,
                  "-o", "markdown")
     assert res.code == 1, res.err
-    assert f"| `{ns}/app` | 1 | 2 | 1 |" in res.out and "```diff\n" in res.out
+    assert f"| Kustomization `{ns}/app` | 1 | 2 | 1 |" in res.out and "```diff\n" in res.out
 
     # the preview applied nothing
     live = env.get("configmap", "a")
@@ -161,3 +161,68 @@ def test_preview_renders_the_kustomizations_a_parent_changes_or_adds(
     assert list(found["child"]["changed"]) == [f"ConfigMap/{ns}/one"]
     assert (found["extra"]["new"], found["extra"]["created"]) == (True, [f"ConfigMap/{ns}/three"])
     assert not any(k["pruned"] or k["error"] for k in found.values())
+
+
+CHART = {
+    "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    "charts/web/values.yaml": "greeting: hello\n",
+    "charts/web/templates/config.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+        "data:\n  greeting: {{ .Values.greeting | quote }}\n"
+        "  who: {{ .Values.who | default \"world\" | quote }}\n"),
+}
+EXTRA = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra\n"
+         "data:\n  a: b\n")
+
+
+def helm_release(source: str, ns: str, who: str) -> dict[str, Any]:
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {"interval": "10m", "values": {"who": who}, "chart": {"spec": {
+                "chart": "./charts/web", "interval": "10m",
+                "sourceRef": {"kind": "GitRepository", "name": source}}}}}
+
+
+def test_preview_renders_a_helmrelease_whose_chart_and_values_the_ref_changes(
+        env: Env, afflux: Run, start_controller: Any) -> None:
+    ns = env.namespace
+    helm = start_controller("helm", "--watch-all-namespaces=false", f"--namespace={ns}")
+    try:
+        repo, source, _ = private_git_source(env)
+        tree = {**CHART, "releases/web.yaml": dump(helm_release(source, ns, "team"))}
+        sha = repo.push(tree, "initial")
+        ks = env.kustomization("releases", source, path="./releases")
+        env.wait_applied(ks, sha)
+
+        def installed() -> dict[str, Any]:
+            config = env.get("configmap", "web-config")
+            assert config is not None and config["data"] == {"greeting": "hello",
+                                                             "who": "team"}, config
+            return config
+
+        eventually(installed, 120, message="the release installed by helm-controller")
+
+        # the branch changes the chart (a default value, a new template) and the values
+        branch = {**tree, "charts/web/values.yaml": "greeting: hi\n",
+                  "charts/web/templates/extra.yaml": EXTRA,
+                  "releases/web.yaml": dump(helm_release(source, ns, "everyone"))}
+        git_push_files(repo.url, branch, branch="chart", message="chart", auth=repo.auth)
+        res = afflux("preview", "--ref", "chart", "--source", source, "-n", ns, "-o", "json")
+        assert res.code == 1, res.out + res.err
+        report = json.loads(res.out)
+        [releases] = report["kustomizations"]
+        assert list(releases["changed"]) == [f"HelmRelease/{ns}/web"]
+        [web] = report["helm_releases"]
+        assert (web["kind"], web["name"], web["path"], web["error"]) == \
+            ("HelmRelease", "web", "./charts/web", "")
+        assert web["created"] == [f"ConfigMap/{ns}/web-extra"]
+        diff = web["changed"][f"ConfigMap/{ns}/web-config"]
+        assert "+  greeting: hi\n" in diff and "+  who: everyone\n" in diff
+        assert list(web["changed"]) == [f"ConfigMap/{ns}/web-config"] and web["pruned"] == []
+        assert not env.exists("configmap", "web-extra")  # nothing applied
+    finally:  # the release goes (its finalizer) while helm-controller still runs
+        env.kubectl("delete", KS, "releases", "--ignore-not-found", "--wait=false")
+        env.kubectl("delete", "helmrelease", "web", "--ignore-not-found", "--wait=false")
+        eventually(lambda: not env.exists("helmrelease", "web"), 60,
+                   message="the HelmRelease uninstalled")
+        helm.stop()

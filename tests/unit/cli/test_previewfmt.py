@@ -7,17 +7,18 @@ import json
 
 import pytest
 
-from afflux.cli._previewfmt import KustomizationPreview, Preview, changes, failed, render, summary
+from afflux.cli._previewfmt import ObjectPreview, Preview, changes, failed, render, summary
+from afflux.cli._previewhr import same_chart, uses_chart_source
 
 DIFF = "--- live ConfigMap/apps/a\n+++ merged ConfigMap/apps/a\n@@ -1 +1 @@\n-v: 1\n+v: 2\n"
 
 
-def preview(*ks: KustomizationPreview) -> Preview:
+def preview(*ks: ObjectPreview) -> Preview:
     return Preview("flux-system/flux-system", "feature", "feature@sha1:abc", list(ks))
 
 
-def apps(**kw: object) -> KustomizationPreview:
-    return KustomizationPreview("flux-system", "apps", "./apps", **kw)  # type: ignore[arg-type]
+def apps(**kw: object) -> ObjectPreview:
+    return ObjectPreview("flux-system", "apps", "./apps", **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("report", "n", "is_failed", "line"), [
@@ -41,7 +42,7 @@ def test_counts(report: Preview, n: int, is_failed: bool, line: str) -> None:
 def test_text_lists_each_change_with_its_diff() -> None:
     out = render(preview(apps(created=["ConfigMap/apps/b"], changed={"ConfigMap/apps/a": DIFF},
                               pruned=["Service/apps/c"]),
-                         KustomizationPreview("flux-system", "infra", "./infra")), "text")
+                         ObjectPreview("flux-system", "infra", "./infra")), "text")
     assert out == (
         "Preview of GitRepository flux-system/flux-system at feature@sha1:abc\n"
         "► Kustomization flux-system/apps (./apps)\n"
@@ -56,7 +57,7 @@ def test_text_lists_each_change_with_its_diff() -> None:
 
 def test_text_of_a_held_prune_and_a_failure() -> None:
     out = render(preview(apps(pruned=["ConfigMap/apps/x"], held="prune held: 1 of 12"),
-                         KustomizationPreview("ns", "bad", "./bad", new=True,
+                         ObjectPreview("ns", "bad", "./bad", new=True,
                                               error="build failed: boom")), "text")
     assert "  - ConfigMap/apps/x pruned (held by the guard)\n  ⚠ prune held: 1 of 12\n" in out
     assert "► Kustomization ns/bad (./bad) [new]: failed\n  ✗ build failed: boom\n" in out
@@ -75,8 +76,51 @@ def test_markdown_for_a_pull_request_comment() -> None:
     out = render(preview(apps(changed={"ConfigMap/apps/a": diff_with_fence},
                               pruned=["Service/apps/c"], held="prune held: x")), "markdown")
     assert out.startswith("### afflux preview of `feature`\n")
-    assert "| `flux-system/apps` | 0 | 1 | 1 | prune **held** |\n" in out
+    assert "| Kustomization `flux-system/apps` | 0 | 1 | 1 | prune **held** |\n" in out
     assert "- pruned `Service/apps/c` (held)\n" in out
     # the diff's own backticks cannot close the fence
     assert "<details><summary>changed <code>ConfigMap/apps/a</code></summary>\n\n````diff\n" \
         in out
+
+
+def release(chart: dict[str, object] | None = None, chart_ref: object = None,
+            namespace: str = "apps") -> dict[str, object]:
+    spec: dict[str, object] = {}
+    if chart is not None:
+        spec["chart"] = {"spec": chart}
+    if chart_ref is not None:
+        spec["chartRef"] = chart_ref
+    return {"metadata": {"name": "web", "namespace": namespace}, "spec": spec}
+
+
+GIT = {"kind": "GitRepository", "name": "repo"}
+
+
+@pytest.mark.parametrize(("body", "uses"), [
+    pytest.param(release({"chart": "./charts/web", "sourceRef": GIT}), True,
+                 id="same-namespace-by-default"),
+    pytest.param(release({"chart": "./c", "sourceRef": {**GIT, "namespace": "apps"}}), True,
+                 id="namespace-given"),
+    pytest.param(release({"chart": "./c", "sourceRef": {**GIT, "namespace": "other"}}), False,
+                 id="another-namespace"),
+    pytest.param(release({"chart": "web", "sourceRef": {"kind": "HelmRepository",
+                                                        "name": "repo"}}), False,
+                 id="a-helm-repository"),
+    pytest.param(release(chart_ref={"kind": "OCIRepository", "name": "repo"}), False,
+                 id="chart-ref"),
+])
+def test_uses_chart_source(body: dict[str, object], uses: bool) -> None:
+    assert uses_chart_source(body, ("apps", "repo")) is uses
+
+
+@pytest.mark.parametrize(("live", "body", "same"), [
+    pytest.param(release({"chart": "web", "version": "*", "reconcileStrategy": "ChartVersion"}),
+                 release({"chart": "web"}), True, id="defaults-left-out"),
+    pytest.param(release({"chart": "web", "version": "1.0.0"}),
+                 release({"chart": "web", "version": "1.1.0"}), False, id="new-version"),
+    pytest.param(release(chart_ref={"kind": "OCIRepository", "name": "a"}),
+                 release(chart_ref={"kind": "OCIRepository", "name": "b"}), False,
+                 id="new-chart-ref"),
+])
+def test_same_chart(live: dict[str, object], body: dict[str, object], same: bool) -> None:
+    assert same_chart(live, body) is same
