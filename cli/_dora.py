@@ -11,13 +11,14 @@ remediated, each with the revision it was at:
   `kustomize.toolkit.fluxcd.io/revision` annotation. HelmRelease: `InstallSucceeded` /
   `UpgradeSucceeded` are successes, `InstallFailed` / `UpgradeFailed` / `TestFailed`
   failures, `RollbackSucceeded` / `UninstallSucceeded` remediations, with the
-  `helm.toolkit.fluxcd.io/revision` annotation (the chart version). An Event repeated
+  `helm.toolkit.fluxcd.io/revision` and `.../token` annotations (the chart version and
+  the values' digest: `release_revision`). An Event repeated
   (`count` > 1) gives its first and its last time.
 - `history_outcomes(kind, status)`: `status.history`. A Kustomization's entries (a success
   or a failure reason, at `firstReconciled` and `lastReconciled`, revision in
   `metadata.revision`); a HelmRelease's release snapshots (`deployed`/`superseded` a
   success at `firstDeployed`, `failed` a failure at `lastDeployed`, revision the chart
-  version).
+  version and `configDigest`).
 
 `figures(outcomes, commit_times, since, until)` then gives, over the window:
 
@@ -53,6 +54,9 @@ from afflux.api._helm_v2 import (
 from afflux.api._helm_v2 import (
     REVISION_METADATA as HELM_REVISION,
 )
+from afflux.api._helm_v2 import (
+    TOKEN_METADATA as HELM_TOKEN,
+)
 from afflux.api._meta import (
     ARTIFACT_FAILED,
     BUILD_FAILED,
@@ -66,7 +70,7 @@ from afflux.api._meta import (
 from ._format import parse_time
 
 __all__ = ["FAILURE", "REMEDIATION", "SUCCESS", "Figures", "Outcome", "commit_sha",
-           "event_outcome", "figures", "history_outcomes"]
+           "event_outcome", "figures", "history_outcomes", "release_revision"]
 
 SUCCESS, FAILURE, REMEDIATION = "success", "failure", "remediation"
 
@@ -80,7 +84,7 @@ _REASONS: dict[str, dict[str, str]] = {
                     ROLLBACK_SUCCEEDED: REMEDIATION, UNINSTALL_SUCCEEDED: REMEDIATION},
 }
 _REVISION_KEYS = {"Kustomization": KUSTOMIZE_REVISION_METADATA, "HelmRelease": HELM_REVISION}
-_SHA = re.compile(r"(?:@sha1:|^sha1:|^[^/@]+/)([0-9a-f]{40})$|\+([0-9a-f]{7,40})$")
+_SHA = re.compile(r"(?:@sha1:|^sha1:|^[^/@ ]+/)([0-9a-f]{40})$|\+([0-9a-f]{7,40})(?: |$)")
 
 
 @dataclass(frozen=True, order=True)
@@ -120,6 +124,12 @@ def commit_sha(revision: str) -> str:
     return (m.group(1) or m.group(2)) if m else ""
 
 
+def release_revision(chart_version: str, config_digest: str) -> str:
+    """What a HelmRelease change is: the chart version and the values' digest
+    (`1.2.3 sha256:...`), so an upgrade that changes only values is a change too."""
+    return f"{chart_version} {config_digest}" if config_digest else chart_version
+
+
 def event_outcome(event: Mapping[str, Any]) -> list[Outcome]:
     """The outcomes an Event stands for (none for the other events)."""
     involved = event.get("involvedObject") or {}
@@ -132,6 +142,8 @@ def event_outcome(event: Mapping[str, Any]) -> list[Outcome]:
         return []
     notes = (event.get("metadata") or {}).get("annotations") or {}
     revision = str(notes.get(_REVISION_KEYS[kind], ""))
+    if kind == "HelmRelease":
+        revision = release_revision(revision, str(notes.get(HELM_TOKEN, "")))
     first = parse_time(event.get("firstTimestamp") or event.get("eventTime"))
     last = parse_time(event.get("lastTimestamp") or event.get("eventTime")) or first
     times = {t for t in (first, last if int(event.get("count") or 1) > 1 else None) if t}
@@ -155,7 +167,9 @@ def history_outcomes(kind: str, status: Mapping[str, Any]) -> list[Outcome]:
                 what, stamps = FAILURE, (entry.get("lastDeployed"),)
             else:
                 continue
-            reason, revision = state, str(entry.get("chartVersion", ""))
+            reason = state
+            revision = release_revision(str(entry.get("chartVersion", "")),
+                                        str(entry.get("configDigest", "")))
         for stamp in stamps:
             when = parse_time(stamp)
             if when is not None:

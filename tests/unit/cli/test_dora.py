@@ -84,6 +84,8 @@ def test_figures(outcomes: list[Outcome], commits: dict[str, datetime],
     pytest.param(f"main/{A}", A, id="old-format"),
     pytest.param("1.2.3+0123456789ab", "0123456789ab", id="helmchart-revision-strategy"),
     pytest.param("1.2.3", "", id="chart-version"),
+    pytest.param("1.2.3+0123456789ab sha256:" + "e" * 64, "0123456789ab",
+                 id="helmrelease-revision-with-values-digest"),
     pytest.param("latest@sha256:" + "d" * 64, "", id="oci"),
     pytest.param("", "", id="empty"),
 ])
@@ -92,9 +94,11 @@ def test_commit_sha(revision: str, sha: str) -> None:
 
 
 def event(kind: str, reason: str, type_: str = "Normal", count: int = 1,
-          revision: str = "") -> dict[str, Any]:
+          revision: str = "", token: str = "") -> dict[str, Any]:
     group = "kustomize" if kind == "Kustomization" else "helm"
     notes = {f"{group}.toolkit.fluxcd.io/revision": revision} if revision else {}
+    if token:
+        notes[f"{group}.toolkit.fluxcd.io/token"] = token
     return {"involvedObject": {"kind": kind}, "reason": reason, "type": type_,
             "count": count, "metadata": {"annotations": notes},
             "firstTimestamp": "2026-11-01T01:00:00Z", "lastTimestamp": "2026-11-01T03:00:00Z"}
@@ -113,6 +117,9 @@ def event(kind: str, reason: str, type_: str = "Normal", count: int = 1,
                  id="ks-waiting-is-no-failure"),
     pytest.param(event("HelmRelease", "UpgradeFailed", "Warning", revision="1.0.1"),
                  [Outcome(at(1), FAILURE, "1.0.1", "UpgradeFailed")], id="hr-upgrade-failed"),
+    pytest.param(event("HelmRelease", "UpgradeSucceeded", revision="1.0.1", token="sha256:d"),
+                 [Outcome(at(1), SUCCESS, "1.0.1 sha256:d", "UpgradeSucceeded")],
+                 id="hr-upgrade-revision-and-values-digest"),
     pytest.param(event("HelmRelease", "RollbackSucceeded", revision="1.0.1"),
                  [Outcome(at(1), REMEDIATION, "1.0.1", "RollbackSucceeded")],
                  id="hr-rollback"),
@@ -135,9 +142,9 @@ def test_history_outcomes_of_both_kinds() -> None:
     hr = {"history": [
         {"status": "failed", "chartVersion": "1.0.1", "firstDeployed": "2026-11-01T01:00:00Z",
          "lastDeployed": "2026-11-01T02:00:00Z"},
-        {"status": "superseded", "chartVersion": "1.0.0",
+        {"status": "superseded", "chartVersion": "1.0.0", "configDigest": "sha256:d",
          "firstDeployed": "2026-11-01T01:00:00Z", "lastDeployed": "2026-11-01T01:00:00Z"},
         {"status": "pending-upgrade", "chartVersion": "1.0.2"}]}
     assert history_outcomes("HelmRelease", hr) == [
         Outcome(at(2), FAILURE, "1.0.1", "failed"),
-        Outcome(at(1), SUCCESS, "1.0.0", "superseded")]
+        Outcome(at(1), SUCCESS, "1.0.0 sha256:d", "superseded")]
