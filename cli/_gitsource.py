@@ -12,13 +12,17 @@ removed afterwards) and never to the output.
 `resolve(repo, ref)` turns a branch, tag or (full or abbreviated) commit SHA into the
 commit and the revision source-controller would write for it (`<branch>@sha1:<sha>`,
 `<tag>@sha1:<sha>`, `sha1:<sha>`); `checkout(repo, sha, directory)` writes that commit's
-tree; `commit_time(repo, sha)` is the commit's committer time (for lead times).
+tree; `artifact_tree(tree, ignore, directory)` copies what source-controller would put in
+the artifact (its own archive walk and ignore rules: `.git`, Flux's default exclusions or
+the `.sourceignore` files, then `spec.ignore`; no symlinks); `commit_time(repo, sha)` is
+the commit's committer time (for lead times).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,12 +33,14 @@ from typing import Any
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from afflux.controllers.source._archive import ArchiveError, tree_matcher, walk_files
+
 from ._context import Context
 from ._errors import CLIError
 from ._git import GitAuth, _Callbacks, _known_hosts, _scheme, explain, trust_ca
 from ._kube import KubeError, ResourceType
 
-__all__ = ["Resolved", "SourceAuth", "checkout", "commit_time", "fetch", "resolve",
+__all__ = ["Resolved", "SourceAuth", "artifact_tree", "checkout", "commit_time", "fetch", "resolve",
            "source_auth"]
 
 GITREPOSITORIES = ResourceType("source.toolkit.fluxcd.io", "v1", "GitRepository",
@@ -170,6 +176,21 @@ def checkout(repo: pygit2.Repository, sha: str, directory: Path) -> None:
     assert isinstance(commit, pygit2.Commit)
     directory.mkdir(parents=True, exist_ok=True)
     repo.checkout_tree(commit.tree, directory=str(directory), strategy=CheckoutStrategy.FORCE)
+
+
+def artifact_tree(tree: Path, ignore: str | None, directory: Path) -> None:
+    """The files of `tree` source-controller would archive (module docstring), copied to
+    `directory`."""
+    try:
+        for entry in walk_files(tree, tree_matcher(tree, ignore)):
+            target = directory / entry.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(entry.fd, "rb", closefd=False) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            if entry.executable:
+                target.chmod(0o755)
+    except (ArchiveError, OSError) as err:
+        raise CLIError(f"cannot read the source tree: {err}") from None
 
 
 def commit_time(repo: pygit2.Repository, sha: str) -> datetime | None:

@@ -13,10 +13,11 @@ ones are listed, not rendered), and every Kustomization those render (a parent t
 Kustomization, or changes one's spec, at the ref: the child is rendered with the spec as
 the ref has it), it:
 
-1. builds the Kustomization's `spec.path` of the ref's tree with kustomize-controller's own
-   build library (`_buildks.build_objects`: the generated kustomization.yaml, the overlay
-   fields, the real kustomize binary, postBuild substitution with substituteFrom read from
-   the cluster, commonMetadata, owner labels);
+1. builds the Kustomization's `spec.path` of the ref's tree, as the artifact would hold it
+   (source-controller's archive walk and ignore rules: `.sourceignore`, `spec.ignore`),
+   with kustomize-controller's own build library (`_buildks.build_objects`: the generated
+   kustomization.yaml, the overlay fields, the real kustomize binary, postBuild
+   substitution with substituteFrom read from the cluster, commonMetadata, owner labels);
 2. server-side dry-runs each object against the live cluster as the controller's field
    manager (`_diff.compare_object`), new ones too, so the API server validates them;
 3. compares the build with the Kustomization's inventory for what `spec.prune` would delete
@@ -252,15 +253,17 @@ def _run(ctx: Context, args: argparse.Namespace, source: Key) -> int:
         if args.path is not None:
             if not args.path.is_dir():
                 raise CLIError(f"--path {args.path} is not a directory")
-            tree, ref, revision = args.path.resolve(), str(args.path), \
+            checkout, ref, revision = args.path.resolve(), str(args.path), \
                 _local_revision(args.path)
         else:
             auth = gitsource.source_auth(ctx, repo_body)
             ctx.printer.action(f"fetching {auth.url}")
             fetched = gitsource.fetch(auth, Path(tmp) / "repo.git")
             resolved = gitsource.resolve(fetched, args.ref)
-            tree, ref, revision = Path(tmp) / "tree", args.ref, resolved.revision
-            gitsource.checkout(fetched, resolved.sha, tree)
+            checkout, ref, revision = Path(tmp) / "checkout", args.ref, resolved.revision
+            gitsource.checkout(fetched, resolved.sha, checkout)
+        tree = Path(tmp) / "artifact"
+        gitsource.artifact_tree(checkout, (repo_body.get("spec") or {}).get("ignore"), tree)
         ctx.printer.action(f"rendering the Kustomizations of GitRepository "
                            f"{source[0]}/{source[1]} at {revision or ref}")
         previewer = Previewer(ctx, tree, source, revision, guard)

@@ -53,10 +53,13 @@ def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
     ks = env.kustomization("app", source, path="./app")
     env.wait_applied(ks, sha)
 
-    # the branch changes a and the Secret, adds d, drops c, leaves b alone
-    feature = app(ns, configmap("a", {"v": "2"}, namespace=ns),
-                  configmap("b", {"v": "1"}, namespace=ns), secret("s", NEW_TOKEN, ns),
-                  configmap("d", {"v": "1"}, namespace=ns))
+    # the branch changes a and the Secret, adds d, drops c, leaves b alone, and adds a
+    # file its .sourceignore leaves out of the artifact (so out of the build)
+    feature = {**app(ns, configmap("a", {"v": "2"}, namespace=ns),
+                     configmap("b", {"v": "1"}, namespace=ns), secret("s", NEW_TOKEN, ns),
+                     configmap("d", {"v": "1"}, namespace=ns)),
+               ".sourceignore": "app/notes.yaml\n",
+               "app/notes.yaml": dump(configmap("ignored", namespace=ns))}
     feature_sha = git_push_files(repo.url, feature, branch="feature", message="feature",
                                  auth=repo.auth)
 
@@ -85,6 +88,7 @@ def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
     live = env.get("configmap", "a")
     assert live is not None and live["data"] == {"v": "1"}
     assert env.exists("configmap", "c") and not env.exists("configmap", "d")
+    assert "ignored" not in res.out
 
     # merged: main gets the branch's tree; the reconcile does exactly what was previewed
     merged = env.push(repo, source, feature, "merge feature")
@@ -98,6 +102,7 @@ def test_preview_of_a_branch_reports_exactly_what_merging_it_applies(
         return True
 
     eventually(recorded, 30, message="the change set of the merge")
+    assert not env.exists("configmap", "ignored")
 
     res = afflux("preview", "--ref", "main", "--source", source, "-n", ns)
     assert res.code == 0, res.out + res.err
