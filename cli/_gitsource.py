@@ -20,7 +20,9 @@ the commit's committer time (for lead times).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -108,15 +110,29 @@ def source_auth(ctx: Context, repo: Mapping[str, Any]) -> SourceAuth:
                       identity_pem=_decode(data, "identity"))
 
 
+_CA_DIR: list[str] = []
+
+
+def _trust(ca_pem: str) -> None:
+    """Make libgit2 trust `ca_pem`: a setting of the whole process that names a file, so the
+    file lives (in a private directory) until the process ends."""
+    if not _CA_DIR:
+        _CA_DIR.append(tempfile.mkdtemp(prefix="afflux-ca-"))
+        atexit.register(shutil.rmtree, _CA_DIR[0], True)
+    ca = Path(_CA_DIR[0]) / f"{hashlib.sha256(ca_pem.encode()).hexdigest()[:16]}.crt"
+    if not ca.exists():
+        ca.write_text(ca_pem)
+    trust_ca(ca)
+
+
 @contextlib.contextmanager
 def _materialised(source: SourceAuth) -> Iterator[GitAuth]:
-    """The GitAuth with the private key and the CA in private files while in use."""
+    """The GitAuth with the private key in a private file while in use, and its CA trusted
+    (libgit2 trusts one CA file at a time: the last GitRepository's wins)."""
     with tempfile.TemporaryDirectory(prefix="afflux-gitauth-") as tmp:
         auth = source.auth
         if source.ca_pem:
-            ca = Path(tmp) / "ca.crt"
-            ca.write_text(source.ca_pem)
-            trust_ca(ca)
+            _trust(source.ca_pem)
         if source.identity_pem:
             key = Path(tmp) / "identity"
             fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
