@@ -242,8 +242,12 @@ def build_objects(ctx: Context | None, ks: Mapping[str, Any], path: Path, *,
     rel = os.path.relpath(path.resolve(), root)
     spec["path"] = "" if rel == "." else rel
     with tempfile.TemporaryDirectory(prefix="afflux-build-") as tmp:
-        src = Path(tmp) / "src"
-        _copy(root, src, ignore)
+        # the build copies only what it reads and never writes `root`: a copy first is
+        # needed only to leave out the files of --ignore-paths and a checkout's .git
+        src = root
+        if ignore or (root / ".git").exists():
+            src = Path(tmp) / "src"
+            _copy(root, src, ignore)
         try:
             objects = build(src, BuildOptions.from_spec(spec))
         except BuildError as err:

@@ -204,7 +204,14 @@ class Previewer:
                 progressed = True
             if not progressed:
                 break
-        return [done[k][1] for k in order if k in done]
+        results = [done[k][1] for k in order if k in done]
+        pruned = {label for p in results if not p.held for label in p.pruned}
+        for p in results:
+            if f"{Kustomization.KIND}/{p.namespace}/{p.name}" in pruned:
+                p.created, p.changed, p.pruned, p.held, p.error = [], {}, [], "", ""
+                p.skipped = ("a parent prunes it at this ref (what it applied follows its "
+                             "deletionPolicy)")
+        return results
 
     def run_releases(self, live: dict[Key, dict[str, Any]]) -> list[ObjectPreview]:
         """The HelmReleases whose chart is the source's, and those the builds change."""

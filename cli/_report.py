@@ -32,7 +32,7 @@ from ._context import Context, duration_arg
 from ._dora import Outcome, commit_sha, event_outcome, figures, history_outcomes
 from ._errors import CLIError
 from ._format import human_duration
-from ._kube import ResourceType, resource_of
+from ._kube import KubeNotFound, ResourceType, resource_of
 from ._reportfmt import OUTPUTS, Row, render
 
 __all__ = ["register", "run"]
@@ -100,7 +100,11 @@ def run(args: argparse.Namespace) -> int:
     since = until - timedelta(seconds=args.since)
     objects: list[tuple[str, dict[str, Any]]] = []
     for api_kind in (Kustomization, HelmRelease):
-        objects += [(api_kind.KIND, o) for o in ctx.kube.list(resource_of(api_kind), namespace)]
+        try:
+            found = ctx.kube.list(resource_of(api_kind), namespace)
+        except KubeNotFound:  # the kind is not installed (no helm-controller, say)
+            continue
+        objects += [(api_kind.KIND, o) for o in found]
     outcomes: dict[tuple[str, str, str], list[Outcome]] = {}
     for kind, body in objects:
         meta = body.get("metadata") or {}

@@ -140,7 +140,9 @@ def test_preview_renders_the_kustomizations_a_parent_changes_or_adds(
     ns = env.namespace
     repo, source, _ = private_git_source(env)
     tree = {
-        "clusters/apps.yaml": dump(child("child", source, "./apps/v1", ns)),
+        "clusters/apps.yaml": dump(child("child", source, "./apps/v1", ns),
+                                   child("gone", source, "./apps/gone", ns)),
+        "apps/gone/cm.yaml": dump(configmap("four", namespace=ns)),
         "apps/v1/cm.yaml": dump(configmap("one", {"v": "1"}, namespace=ns)),
         "apps/v2/cm.yaml": dump(configmap("one", {"v": "2"}, namespace=ns),
                                 configmap("two", namespace=ns)),
@@ -150,22 +152,26 @@ def test_preview_renders_the_kustomizations_a_parent_changes_or_adds(
     parent = env.kustomization("parent", source, path="./clusters")
     env.wait_applied(parent, sha)
     env.wait_applied("child", sha)
+    env.wait_applied("gone", sha)
 
-    # the branch moves the child to apps/v2 and adds a Kustomization for apps/extra
+    # the branch moves the child to apps/v2, adds a Kustomization for apps/extra and drops
+    # the one of apps/gone
     moved = {**tree, "clusters/apps.yaml": dump(child("child", source, "./apps/v2", ns),
                                                 child("extra", source, "./apps/extra", ns))}
     git_push_files(repo.url, moved, branch="move", message="move", auth=repo.auth)
     res = afflux("preview", "--ref", "move", "--source", source, "-n", ns, "-o", "json")
     assert res.code == 1, res.out + res.err
     found = {k["name"]: k for k in json.loads(res.out)["kustomizations"]}
-    assert set(found) == {"parent", "child", "extra"}
+    assert set(found) == {"parent", "child", "extra", "gone"}
     assert found["parent"]["created"] == [f"Kustomization/{ns}/extra"]
+    assert found["parent"]["pruned"] == [f"Kustomization/{ns}/gone"]
+    assert found["gone"]["skipped"].startswith("a parent prunes it at this ref")
     assert list(found["parent"]["changed"]) == [f"Kustomization/{ns}/child"]
     assert (found["child"]["path"], found["child"]["new"]) == ("./apps/v2", False)
     assert found["child"]["created"] == [f"ConfigMap/{ns}/two"]
     assert list(found["child"]["changed"]) == [f"ConfigMap/{ns}/one"]
     assert (found["extra"]["new"], found["extra"]["created"]) == (True, [f"ConfigMap/{ns}/three"])
-    assert not any(k["pruned"] or k["error"] for k in found.values())
+    assert not any(k["pruned"] or k["error"] for n, k in found.items() if n != "parent")
 
 
 CHART = {
