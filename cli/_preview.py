@@ -28,7 +28,8 @@ Then the HelmReleases whose chart is in that repository, and those the Kustomiza
 builds create or change, are rendered as helm-controller would upgrade them (`_previewhr`).
 
 It prints one report (`_previewfmt`: text, JSON, or Markdown for a pull-request comment)
-on stdout. Exit status: 0 nothing would change, 1 something would, `EXIT_PREVIEW_FAILED`
+on stdout. Exit status: 0 nothing would change, 1 something would (or the guard would hold
+a prune, which leaves the Kustomization PruneHeld), `EXIT_PREVIEW_FAILED`
 (7) a build or dry-run failed (the report still shows the rest); a missing object or an
 unreachable cluster keep their own codes (3, 5).
 """
@@ -55,7 +56,7 @@ from ._context import Context
 from ._diff import CHANGED, compare_object, stale_objects
 from ._errors import EXIT_DIFF, EXIT_OK, EXIT_PREVIEW_FAILED, CLIError
 from ._kube import KubeError, KubeNotFound, resource_of
-from ._previewfmt import OUTPUTS, ObjectPreview, Preview, changes, failed, render
+from ._previewfmt import OUTPUTS, ObjectPreview, Preview, changes, failed, held, render
 from ._previewhr import preview_release, uses_chart_source
 
 __all__ = ["register", "run"]
@@ -280,8 +281,9 @@ def _run(ctx: Context, args: argparse.Namespace, source: Key) -> int:
     if failed(preview):
         ctx.printer.failure("the build or dry-run of at least one Kustomization failed")
         return EXIT_PREVIEW_FAILED
-    if changes(preview):
-        ctx.printer.warning(f"{changes(preview)} change(s): exiting with a non-zero status")
+    if changes(preview) or held(preview):  # a held prune leaves a Kustomization PruneHeld
+        ctx.printer.warning(f"{changes(preview)} change(s), {held(preview)} held prune(s): "
+                            "exiting with a non-zero status")
         return EXIT_DIFF
     ctx.printer.success("no changes")
     return EXIT_OK

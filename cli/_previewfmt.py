@@ -4,7 +4,7 @@ A `Preview` holds one `ObjectPreview` per Kustomization (and per HelmRelease) re
 the ref: the objects its apply (upgrade) would create and change (each with a unified diff, Secret values already
 masked), the objects its prune (upgrade) would delete, what the mass-deletion guard would hold, and
 the error that stopped its build or dry-run. `render(preview, output)` formats it;
-`changes(preview)` and `failed(preview)` decide the exit status.
+`changes(preview)`, `held(preview)` and `failed(preview)` decide the exit status.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["OUTPUTS", "ObjectPreview", "Preview", "changes", "failed", "render",
+__all__ = ["OUTPUTS", "ObjectPreview", "Preview", "changes", "failed", "held", "render",
            "summary"]
 
 OUTPUTS = ("text", "json", "markdown")
@@ -66,6 +66,11 @@ class Preview:
 
 def changes(preview: Preview) -> int:
     return sum(k.changes() for k in preview.items)
+
+
+def held(preview: Preview) -> int:
+    """Objects whose prune the guard would hold (the Kustomization would be PruneHeld)."""
+    return sum(len(k.pruned) for k in preview.items if k.held)
 
 
 def failed(preview: Preview) -> bool:

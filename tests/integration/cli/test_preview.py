@@ -237,3 +237,34 @@ def test_preview_renders_a_helmrelease_whose_chart_and_values_the_ref_changes(
         eventually(lambda: not env.exists("helmrelease", "web"), 60,
                    message="the HelmRelease uninstalled")
         helm.stop()
+
+
+def test_preview_says_what_the_mass_deletion_guard_would_hold(env: Env, afflux: Run) -> None:
+    ns = env.namespace
+    repo, source, _ = private_git_source(env)
+    names = [f"kept-{i:02d}" for i in range(12)]
+    sha = repo.push(app(ns, *(configmap(n, namespace=ns) for n in names)), "initial")
+    ks = env.kustomization("guarded", source, path="./app")
+    env.wait_applied(ks, sha)
+    wipe = git_push_files(repo.url, app(ns, configmap(names[0], namespace=ns)),
+                          branch="wipe", message="wipe", auth=repo.auth)
+    revision = f"wipe@sha1:{wipe}"
+
+    res = afflux("preview", "--ref", "wipe", "--source", source, "-n", ns, "-o", "json")
+    [guarded] = json.loads(res.out)["kustomizations"]
+    assert sorted(guarded["pruned"]) == [f"ConfigMap/{ns}/{n}" for n in names[1:]]
+    assert guarded["held"].startswith(f"prune held: revision {revision} would delete 11 of "
+                                      "12 objects (ConfigMap x11)")
+    assert res.code == 1, res.err  # nothing deleted, but the Kustomization goes PruneHeld
+    assert json.loads(res.out)["summary"]["changes"] == 0
+    res = afflux("preview", "--ref", "wipe", "--source", source, "-n", ns)
+    assert f"  - ConfigMap/{ns}/{names[1]} pruned (held by the guard)\n" in res.out
+
+    # allowed for that revision, or a looser guard: the prune would go through
+    env.kubectl("annotate", KS, ks, f"afflux.toolkit.fluxcd.io/allow-prune={revision}")
+    res = afflux("preview", "--ref", "wipe", "--source", source, "-n", ns, "-o", "json")
+    assert res.code == 1 and json.loads(res.out)["kustomizations"][0]["held"] == ""
+    env.kubectl("annotate", KS, ks, "afflux.toolkit.fluxcd.io/allow-prune-")
+    res = afflux("preview", "--ref", "wipe", "--source", source, "-n", ns, "-o", "json",
+                 "--prune-guard-ratio", "1")
+    assert res.code == 1 and json.loads(res.out)["summary"]["pruned"] == 11

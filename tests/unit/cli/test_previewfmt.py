@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from afflux.cli._previewfmt import ObjectPreview, Preview, changes, failed, render, summary
+from afflux.cli._previewfmt import (
+    ObjectPreview,
+    Preview,
+    changes,
+    failed,
+    held,
+    render,
+    summary,
+)
 from afflux.cli._previewhr import same_chart, uses_chart_source
 
 DIFF = "--- live ConfigMap/apps/a\n+++ merged ConfigMap/apps/a\n@@ -1 +1 @@\n-v: 1\n+v: 2\n"
@@ -21,22 +29,23 @@ def apps(**kw: object) -> ObjectPreview:
     return ObjectPreview("flux-system", "apps", "./apps", **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("report", "n", "is_failed", "line"), [
+@pytest.mark.parametrize(("report", "n", "is_failed", "line", "n_held"), [
     pytest.param(preview(apps()), 0, False, "0 created, 0 changed, 0 pruned, 0 held, 0 failed",
-                 id="nothing"),
+                 0, id="nothing"),
     pytest.param(preview(apps(created=["ConfigMap/apps/b"], changed={"ConfigMap/apps/a": DIFF},
                               pruned=["Service/apps/c"])),
-                 3, False, "1 created, 1 changed, 1 pruned, 0 held, 0 failed", id="all-three"),
+                 3, False, "1 created, 1 changed, 1 pruned, 0 held, 0 failed", 0, id="all-three"),
     pytest.param(preview(apps(pruned=["ConfigMap/apps/x"] * 11, held="prune held: ...")),
-                 0, False, "0 created, 0 changed, 0 pruned, 11 held, 0 failed",
+                 0, False, "0 created, 0 changed, 0 pruned, 11 held, 0 failed", 11,
                  id="held-prune-changes-nothing"),
     pytest.param(preview(apps(error="build failed: no such file")), 0, True,
-                 "0 created, 0 changed, 0 pruned, 0 held, 1 failed", id="failed"),
+                 "0 created, 0 changed, 0 pruned, 0 held, 1 failed", 0, id="failed"),
     pytest.param(preview(apps(skipped="suspended")), 0, False,
-                 "0 created, 0 changed, 0 pruned, 0 held, 0 failed", id="suspended"),
+                 "0 created, 0 changed, 0 pruned, 0 held, 0 failed", 0, id="suspended"),
 ])
-def test_counts(report: Preview, n: int, is_failed: bool, line: str) -> None:
-    assert (changes(report), failed(report), summary(report)) == (n, is_failed, line)
+def test_counts(report: Preview, n: int, is_failed: bool, line: str, n_held: int) -> None:
+    assert (changes(report), failed(report), summary(report), held(report)) == \
+        (n, is_failed, line, n_held)
 
 
 def test_text_lists_each_change_with_its_diff() -> None:
