@@ -2,18 +2,22 @@
 private repository (fetched with the GitRepository's own secretRef credentials) is
 rendered, dry-run and compared with the live objects and the inventory; the report names
 exactly the objects the branch changes (Secret values masked), nothing is applied by it,
-and after the branch is merged the kustomize-controller applies and prunes exactly those."""
+and after the branch is merged the kustomize-controller applies and prunes exactly those.
+Also: Kustomizations a parent adds, changes or prunes at the ref; a HelmRelease whose chart
+and values the ref changes (with a real helm-controller); the guard's held prunes; a
+build failure's exit code; a local checkout with uncommitted work (`--path`)."""
 
 from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_harness import Run, private_git_source
 
-from harness.fixtures_servers import git_push_files
+from harness.fixtures_servers import git_clone, git_push_files
 from harness.kustomize_env import KS, Env, configmap, dump
 from harness.wait import eventually
 
@@ -268,3 +272,23 @@ def test_preview_says_what_the_mass_deletion_guard_would_hold(env: Env, afflux: 
     res = afflux("preview", "--ref", "wipe", "--source", source, "-n", ns, "-o", "json",
                  "--prune-guard-ratio", "1")
     assert res.code == 1 and json.loads(res.out)["summary"]["pruned"] == 11
+
+
+def test_preview_of_a_local_checkout_with_uncommitted_work(
+        env: Env, afflux: Run, tmp_path: Path) -> None:
+    ns = env.namespace
+    repo, source, _ = private_git_source(env)
+    sha = repo.push(app(ns, configmap("local", {"v": "1"}, namespace=ns)), "initial")
+    ks = env.kustomization("local", source, path="./app")
+    env.wait_applied(ks, sha)
+    checkout = git_clone(repo.url, tmp_path / "checkout", auth=repo.auth)
+    (tmp_path / "checkout" / "app" / "all.yaml").write_text(
+        dump(configmap("local", {"v": "2"}, namespace=ns)))
+
+    res = afflux("preview", "--path", str(tmp_path / "checkout"), "--source", source, "-n", ns,
+                 "-o", "json")
+    assert res.code == 1, res.out + res.err
+    report = json.loads(res.out)
+    assert report["revision"] == f"sha1:{checkout.head.target}"
+    [local] = report["kustomizations"]
+    assert list(local["changed"]) == [f"ConfigMap/{ns}/local"] and local["created"] == []
