@@ -123,8 +123,12 @@ class Previewer:
         if rendered is None:
             return dict(live) if live is not None else None
         body = dict(live or {})
-        body["metadata"] = {**(body.get("metadata") or {}),
-                            **(rendered.get("metadata") or {})}
+        old, new = body.get("metadata") or {}, rendered.get("metadata") or {}
+        body["metadata"] = {**old, **new}
+        for key in ("labels", "annotations"):  # others' (kubectl's) stay, as with SSA
+            merged = {**(old.get(key) or {}), **(new.get(key) or {})}
+            if merged:
+                body["metadata"][key] = merged
         body["spec"] = rendered.get("spec") or {}
         return body
 
