@@ -217,6 +217,14 @@ def test_preview_renders_a_helmrelease_whose_chart_and_values_the_ref_changes(
 
         eventually(installed, 120, message="the release installed by helm-controller")
 
+        def reported() -> dict[str, Any]:  # the install's event and history agree: 1 change
+            res = afflux("report", "-n", ns, "--since", "1h", "-o", "json")
+            [row] = [i for i in json.loads(res.out)["items"] if i["kind"] == "HelmRelease"]
+            assert (row["deployments"], row["changes"], row["failed_changes"]) == (1, 1, 0), row
+            return row
+
+        eventually(reported, 60, message="the install in afflux report")
+
         # the branch changes the chart (a default value, a new template) and the values
         branch = {**tree, "charts/web/values.yaml": "greeting: hi\n",
                   "charts/web/templates/extra.yaml": EXTRA,
