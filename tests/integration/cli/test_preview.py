@@ -5,19 +5,22 @@ exactly the objects the branch changes (Secret values masked), nothing is applie
 and after the branch is merged the kustomize-controller applies and prunes exactly those.
 Also: Kustomizations a parent adds, changes or prunes at the ref; a HelmRelease whose chart
 and values the ref changes (with a real helm-controller); the guard's held prunes; a
-build failure's exit code; a local checkout with uncommitted work (`--path`)."""
+build failure's exit code; a local checkout with uncommitted work (`--path`); SSH with the
+Secret's key and known_hosts (and a host key it does not list refused)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_harness import Run, private_git_source
 
-from harness.fixtures_servers import git_clone, git_push_files
+from afflux.cli.devenv import GitSSHServer
+from harness.fixtures_servers import GitAuth, git_clone, git_push_files
 from harness.kustomize_env import KS, Env, configmap, dump
 from harness.wait import eventually
 
@@ -300,3 +303,40 @@ def test_preview_of_a_local_checkout_with_uncommitted_work(
     assert report["revision"] == f"sha1:{checkout.head.target}"
     [local] = report["kustomizations"]
     assert list(local["changed"]) == [f"ConfigMap/{ns}/local"] and local["created"] == []
+
+
+def test_preview_fetches_over_ssh_with_the_secrets_key_and_host_keys(
+        env: Env, afflux: Run, ssh_git_server: GitSSHServer) -> None:
+    ns = env.namespace
+    name = f"cli/ssh-{uuid.uuid4().hex[:8]}"
+    ssh_git_server.create_repo(name)
+    url = ssh_git_server.url(name)
+    git_push_files(url, app(ns, configmap("over-ssh", namespace=ns)),
+                   auth=GitAuth.for_server(ssh_git_server))
+    key = Path(ssh_git_server.client_key).read_text()
+
+    def source(known_hosts: str) -> str:
+        src = f"ssh-{uuid.uuid4().hex[:6]}"
+        env.apply({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": src, "namespace": ns},
+                   "stringData": {"identity": key, "known_hosts": known_hosts}},
+                  {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                   "metadata": {"name": src, "namespace": ns},
+                   "spec": {"url": url, "interval": "10m", "ref": {"branch": "main"},
+                            "suspend": True, "secretRef": {"name": src}}})
+        env.kustomization(f"{src}-app", src, path="./app", suspend=False)
+        return src
+
+    good = source(ssh_git_server.known_hosts)
+    res = afflux("preview", "--ref", "main", "--source", good, "-n", ns, "-o", "json")
+    assert res.code == 1, res.out + res.err
+    [ks] = json.loads(res.out)["kustomizations"]
+    assert ks["created"] == [f"ConfigMap/{ns}/over-ssh"]
+    assert key.strip().splitlines()[1] not in res.out + res.err
+
+    # a host key the Secret does not list: refused, nothing fetched
+    other = ssh_git_server.known_hosts.rsplit(" ", 1)[0] + \
+        " AAAAC3NzaC1lZDI1NTE5AAAAIHVKcNtf2JfGHbMHOiT6VNBBpJIlMJpp7DXYjPJdJ7Zk"
+    res = afflux("preview", "--ref", "main", "--source", source(other), "-n", ns)
+    assert res.code == 7, res.out + res.err
+    assert "host key" in res.err and res.out == ""
