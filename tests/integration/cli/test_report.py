@@ -2,7 +2,9 @@
 server and operators: commit A applies, commit B breaks the build, commit C repairs it.
 The report must say 2 deployments (A, C), 3 changes of which 1 failed (B), one restore
 lasting from B's first failure to C's application, and lead times equal to the applied
-events' times minus the commits' times in Git (fetched with the GitRepository's secretRef)."""
+events' times minus the commits' times in Git (fetched with the GitRepository's secretRef).
+And a HelmRelease (real helm-controller) installed, upgraded with values its chart refuses,
+then repaired: 2 deployments, 3 changes of which 1 failed, one restore."""
 
 from __future__ import annotations
 
@@ -78,3 +80,59 @@ def test_report_prints_the_known_figures(env: Env, afflux: Run) -> None:
     labels = f'kind="Kustomization",namespace="{ns}",name="{ks}",window="60m"'
     assert f"afflux_delivery_deployments{{{labels}}} 2\n" in res.out
     assert f"afflux_delivery_failed_changes{{{labels}}} 1\n" in res.out
+
+
+CHART = {
+    "charts/web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    "charts/web/values.yaml": "{}\n",
+    "charts/web/templates/config.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n"
+        "data:\n  x: {{ required \"x is required\" .Values.x | quote }}\n"),
+}
+
+
+def test_report_of_a_helmrelease_with_a_failed_upgrade(
+        env: Env, afflux: Run, start_controller: Any) -> None:
+    ns = env.namespace
+    helm = start_controller("helm", "--watch-all-namespaces=false", f"--namespace={ns}")
+    try:
+        repo, source, _ = private_git_source(env)
+        repo.push(CHART, "chart")
+        env.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                   "metadata": {"name": "web", "namespace": ns},
+                   "spec": {"interval": "10m", "values": {"x": "one"}, "chart": {"spec": {
+                       "chart": "./charts/web", "interval": "10m",
+                       "sourceRef": {"kind": "GitRepository", "name": source}}}}})
+
+        def ready(reason: str, status: str = "True") -> None:
+            def check() -> bool:
+                body = env.get("helmrelease", "web") or {}
+                cond = env.condition(body.get("status") or {}, "Ready")
+                assert cond is not None and (cond["status"], cond["reason"]) == (status, reason)
+                return True
+
+            eventually(check, 120, message=f"HelmRelease web {status} {reason}")
+
+        ready("InstallSucceeded")
+        # values without the required x: the upgrade fails; then x again: it is restored
+        env.kubectl("patch", "helmrelease", "web", "--type=merge",
+                    "-p", '{"spec":{"values":{"x":null,"y":"1"}}}')
+        ready("RetriesExceeded", "False")  # no remediation retries: it stops there
+        env.kubectl("patch", "helmrelease", "web", "--type=merge",
+                    "-p", '{"spec":{"values":{"x":"two","y":null}}}')
+        ready("UpgradeSucceeded")
+
+        def reported() -> dict[str, Any]:
+            res = afflux("report", "-n", ns, "--since", "1h", "-o", "json")
+            [row] = [i for i in json.loads(res.out)["items"] if i["kind"] == "HelmRelease"]
+            assert (row["deployments"], row["changes"], row["failed_changes"]) == (2, 3, 1), row
+            assert row["failures"] >= 1 and len(row["restores"]) == 1, row
+            assert row["failing_since"] is None and row["change_failure_rate"] == round(1 / 3, 6)
+            return row
+
+        eventually(reported, 60, message="the HelmRelease's figures")
+    finally:  # the release goes (its finalizer) while helm-controller still runs
+        env.kubectl("delete", "helmrelease", "web", "--ignore-not-found", "--wait=false")
+        eventually(lambda: not env.exists("helmrelease", "web"), 60,
+                   message="the HelmRelease uninstalled")
+        helm.stop()
