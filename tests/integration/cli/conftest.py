@@ -17,6 +17,7 @@ from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, make_env
+from harness.wait import eventually
 
 FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
 
@@ -34,6 +35,19 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     """A namespace of its own watched by a real source- and kustomize-controller, for the
     module's tests (`harness.kustomize_env`)."""
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+@pytest.fixture
+def helm_controller(env: Env, start_controller: Any) -> Iterator[Any]:
+    """A helm-controller for `env`'s namespace, for one test; the namespace's HelmReleases
+    are uninstalled (their finalizer) while it still runs, then it stops."""
+    helm = start_controller("helm", "--watch-all-namespaces=false",
+                            f"--namespace={env.namespace}")
+    yield helm
+    env.kubectl("delete", "helmreleases", "--all", "--wait=false")
+    eventually(lambda: not env.kubectl("get", "helmreleases", "-o", "name").stdout.strip(),
+               60, message="the HelmReleases uninstalled")
+    helm.stop()
 
 
 @pytest.fixture

@@ -202,9 +202,8 @@ def helm_release(source: str, ns: str, who: str) -> dict[str, Any]:
 
 
 def test_preview_renders_a_helmrelease_whose_chart_and_values_the_ref_changes(
-        env: Env, afflux: Run, start_controller: Any) -> None:
+        env: Env, afflux: Run, helm_controller: Any) -> None:
     ns = env.namespace
-    helm = start_controller("helm", "--watch-all-namespaces=false", f"--namespace={ns}")
     try:
         repo, source, _ = private_git_source(env)
         tree = {**CHART, "releases/web.yaml": dump(helm_release(source, ns, "team"))}
@@ -246,12 +245,8 @@ def test_preview_renders_a_helmrelease_whose_chart_and_values_the_ref_changes(
         assert "+  greeting: hi\n" in diff and "+  who: everyone\n" in diff
         assert list(web["changed"]) == [f"ConfigMap/{ns}/web-config"] and web["pruned"] == []
         assert not env.exists("configmap", "web-extra")  # nothing applied
-    finally:  # the release goes (its finalizer) while helm-controller still runs
+    finally:  # so that it does not apply the HelmRelease again while it is uninstalled
         env.kubectl("delete", KS, "releases", "--ignore-not-found", "--wait=false")
-        env.kubectl("delete", "helmrelease", "web", "--ignore-not-found", "--wait=false")
-        eventually(lambda: not env.exists("helmrelease", "web"), 60,
-                   message="the HelmRelease uninstalled")
-        helm.stop()
 
 
 def test_preview_says_what_the_mass_deletion_guard_would_hold(env: Env, afflux: Run) -> None:

@@ -92,47 +92,40 @@ CHART = {
 
 
 def test_report_of_a_helmrelease_with_a_failed_upgrade(
-        env: Env, afflux: Run, start_controller: Any) -> None:
+        env: Env, afflux: Run, helm_controller: Any) -> None:
     ns = env.namespace
-    helm = start_controller("helm", "--watch-all-namespaces=false", f"--namespace={ns}")
-    try:
-        repo, source, _ = private_git_source(env)
-        repo.push(CHART, "chart")
-        env.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-                   "metadata": {"name": "web", "namespace": ns},
-                   "spec": {"interval": "10m", "values": {"x": "one"}, "chart": {"spec": {
-                       "chart": "./charts/web", "interval": "10m",
-                       "sourceRef": {"kind": "GitRepository", "name": source}}}}})
+    repo, source, _ = private_git_source(env)
+    repo.push(CHART, "chart")
+    env.apply({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "web", "namespace": ns},
+               "spec": {"interval": "10m", "values": {"x": "one"}, "chart": {"spec": {
+                   "chart": "./charts/web", "interval": "10m",
+                   "sourceRef": {"kind": "GitRepository", "name": source}}}}})
 
-        def ready(reason: str, status: str = "True") -> None:
-            def check() -> bool:
-                body = env.get("helmrelease", "web") or {}
-                cond = env.condition(body.get("status") or {}, "Ready")
-                assert cond is not None and (cond["status"], cond["reason"]) == (status, reason)
-                return True
+    def ready(reason: str, status: str = "True") -> None:
+        def check() -> bool:
+            body = env.get("helmrelease", "web") or {}
+            cond = env.condition(body.get("status") or {}, "Ready")
+            assert cond is not None and (cond["status"], cond["reason"]) == (status, reason)
+            return True
 
-            eventually(check, 120, message=f"HelmRelease web {status} {reason}")
+        eventually(check, 120, message=f"HelmRelease web {status} {reason}")
 
-        ready("InstallSucceeded")
-        # values without the required x: the upgrade fails; then x again: it is restored
-        env.kubectl("patch", "helmrelease", "web", "--type=merge",
-                    "-p", '{"spec":{"values":{"x":null,"y":"1"}}}')
-        ready("RetriesExceeded", "False")  # no remediation retries: it stops there
-        env.kubectl("patch", "helmrelease", "web", "--type=merge",
-                    "-p", '{"spec":{"values":{"x":"two","y":null}}}')
-        ready("UpgradeSucceeded")
+    ready("InstallSucceeded")
+    # values without the required x: the upgrade fails; then x again: it is restored
+    env.kubectl("patch", "helmrelease", "web", "--type=merge",
+                "-p", '{"spec":{"values":{"x":null,"y":"1"}}}')
+    ready("RetriesExceeded", "False")  # no remediation retries: it stops there
+    env.kubectl("patch", "helmrelease", "web", "--type=merge",
+                "-p", '{"spec":{"values":{"x":"two","y":null}}}')
+    ready("UpgradeSucceeded")
 
-        def reported() -> dict[str, Any]:
-            res = afflux("report", "-n", ns, "--since", "1h", "-o", "json")
-            [row] = [i for i in json.loads(res.out)["items"] if i["kind"] == "HelmRelease"]
-            assert (row["deployments"], row["changes"], row["failed_changes"]) == (2, 3, 1), row
-            assert row["failures"] >= 1 and len(row["restores"]) == 1, row
-            assert row["failing_since"] is None and row["change_failure_rate"] == round(1 / 3, 6)
-            return row
+    def reported() -> dict[str, Any]:
+        res = afflux("report", "-n", ns, "--since", "1h", "-o", "json")
+        [row] = [i for i in json.loads(res.out)["items"] if i["kind"] == "HelmRelease"]
+        assert (row["deployments"], row["changes"], row["failed_changes"]) == (2, 3, 1), row
+        assert row["failures"] >= 1 and len(row["restores"]) == 1, row
+        assert row["failing_since"] is None and row["change_failure_rate"] == round(1 / 3, 6)
+        return row
 
-        eventually(reported, 60, message="the HelmRelease's figures")
-    finally:  # the release goes (its finalizer) while helm-controller still runs
-        env.kubectl("delete", "helmrelease", "web", "--ignore-not-found", "--wait=false")
-        eventually(lambda: not env.exists("helmrelease", "web"), 60,
-                   message="the HelmRelease uninstalled")
-        helm.stop()
+    eventually(reported, 60, message="the HelmRelease's figures")
