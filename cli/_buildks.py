@@ -230,18 +230,24 @@ def substitution_variables(ctx: Context | None, ks: Mapping[str, Any]) -> dict[s
 
 
 def build_objects(ctx: Context | None, ks: Mapping[str, Any], path: Path, *,
-                  ignore: Sequence[str] = (), strict: bool = False) -> list[dict[str, Any]]:
-    """The objects `ks` would apply with `path` as its spec.path (module docstring)."""
+                  ignore: Sequence[str] = (), strict: bool = False,
+                  root: Path | None = None) -> list[dict[str, Any]]:
+    """The objects `ks` would apply with `path` as its spec.path (module docstring); `root`
+    is the source's root (default: what `source_root` finds)."""
     if not path.is_dir():
         raise CLIError(f"--path {path} is not a directory")
     spec = dict(ks.get("spec") or {})
     meta = ks.get("metadata") or {}
-    root = source_root(path)
+    root = root.resolve() if root is not None else source_root(path)
     rel = os.path.relpath(path.resolve(), root)
     spec["path"] = "" if rel == "." else rel
     with tempfile.TemporaryDirectory(prefix="afflux-build-") as tmp:
-        src = Path(tmp) / "src"
-        _copy(root, src, ignore)
+        # the build copies only what it reads and never writes `root`: a copy first is
+        # needed only to leave out the files of --ignore-paths and a checkout's .git
+        src = root
+        if ignore or (root / ".git").exists():
+            src = Path(tmp) / "src"
+            _copy(root, src, ignore)
         try:
             objects = build(src, BuildOptions.from_spec(spec))
         except BuildError as err:

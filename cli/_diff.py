@@ -20,16 +20,17 @@ as flux's: 0 no difference, 1 differences, >1 the diff itself failed.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import _difffmt as fmt
 from ._buildks import add_build_flags, build_objects, load_kustomization
 from ._context import Context
 from ._errors import EXIT_DIFF, EXIT_OK, CLIError
-from ._kube import KubeError, KubeNotFound, ResourceType
+from ._kube import Kube, KubeError, KubeNotFound, ResourceType
 
-__all__ = ["register", "run"]
+__all__ = ["ObjectChange", "compare_object", "register", "run", "stale_objects"]
 
 FIELD_MANAGER = "kustomize-controller"
 #: Exit status of a diff that could not be made (flux: "> 1").
@@ -54,6 +55,79 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     _diffhr.register(nouns, parents)
 
 
+CREATED, CHANGED = "created", "changed"
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """What applying one object would do: `created` or `changed` (with the diff)."""
+
+    action: str
+    label: str
+    diff: str = ""
+
+
+def _resource(kube: Kube, obj: Mapping[str, Any]) -> ResourceType | None:
+    try:
+        return kube.resource_for(str(obj.get("apiVersion")), str(obj.get("kind")))
+    except KubeNotFound:
+        return None
+
+
+def compare_object(kube: Kube, obj: dict[str, Any], default_namespace: str,
+                   field_manager: str = FIELD_MANAGER, *, validate_new: bool = False
+                   ) -> ObjectChange | None:
+    """What the controller's apply of `obj` would change in the cluster (None: nothing):
+    a server-side dry-run apply compared with the live object, Secret values masked.
+    Objects the controller leaves alone (`reconcile: disabled`, `ssa: Ignore`, and
+    `ssa: IfNotPresent` once they exist) change nothing. With `validate_new`, a new object
+    is dry-run too, so the API server checks it. KubeError when a dry-run is refused."""
+    if fmt.reconcile_disabled(obj) or fmt.ssa_policy(obj) == "ignore":
+        return None
+    rt = _resource(kube, obj)
+    meta = obj.setdefault("metadata", {})
+    if rt is not None and rt.namespaced and not meta.get("namespace"):
+        meta["namespace"] = default_namespace
+    if rt is not None and not rt.namespaced:
+        meta.pop("namespace", None)
+    label = fmt.object_label(obj)
+    if rt is None:  # a kind the cluster does not have yet (its CRD comes with the build)
+        return ObjectChange(CREATED, label)
+    live = kube.get_or_none(rt, str(meta.get("name")), meta.get("namespace"))
+    if live is None:
+        if validate_new:
+            kube.apply(rt, obj, field_manager=field_manager, force=True, dry_run=True)
+        return ObjectChange(CREATED, label)
+    if fmt.ssa_policy(obj) == "ifnotpresent":
+        return None
+    merged = kube.apply(rt, obj, field_manager=field_manager, force=True, dry_run=True)
+    before, after = fmt.mask_secrets(fmt.normalize(live), fmt.normalize(merged))
+    if before == after:
+        return None
+    return ObjectChange(CHANGED, label, fmt.unified_diff(before, after, label))
+
+
+def stale_objects(kube: Kube, ks: Mapping[str, Any], built: list[dict[str, Any]]) -> list[str]:
+    """`Kind/ns/name` of what a prune would delete (with `spec.prune`): the inventory's
+    objects the build lacks that are still there, unless marked `prune: disabled`."""
+    if not (ks.get("spec") or {}).get("prune"):
+        return []
+    wanted = {fmt.object_id(o) for o in built}
+    out = []
+    for ident, ns, name, api_version, kind in fmt.inventory_ids(ks):
+        if ident in wanted:
+            continue
+        try:
+            rt = kube.resource_for(api_version, kind)
+        except KubeNotFound:
+            continue
+        live = kube.get_or_none(rt, name, ns or None)
+        if live is None or fmt.prune_disabled(live):
+            continue
+        out.append(fmt.object_label({"kind": kind, "metadata": {"namespace": ns, "name": name}}))
+    return out
+
+
 class Differ:
     def __init__(self, ctx: Context, field_manager: str = FIELD_MANAGER) -> None:
         self.ctx = ctx
@@ -63,48 +137,24 @@ class Differ:
         self.deleted: list[str] = []
         self.failed: list[str] = []
 
-    def _rt(self, obj: dict[str, Any]) -> ResourceType | None:
-        try:
-            return self.ctx.kube.resource_for(str(obj.get("apiVersion")), str(obj.get("kind")))
-        except KubeNotFound:
-            return None
-
     def show(self, line: str, diff: str = "") -> None:
         self.ctx.printer.result(f"► {line}")
         if diff:
             self.ctx.printer.result(diff, end="")
 
     def compare(self, obj: dict[str, Any], default_namespace: str) -> None:
-        if fmt.reconcile_disabled(obj):
-            return
-        rt = self._rt(obj)
-        meta = obj.setdefault("metadata", {})
-        if rt is not None and rt.namespaced and not meta.get("namespace"):
-            meta["namespace"] = default_namespace
-        if rt is not None and not rt.namespaced:
-            meta.pop("namespace", None)
-        label = fmt.object_label(obj)
-        if rt is None:  # a kind the cluster does not have yet (its CRD comes with the build)
-            self.created.append(label)
-            self.show(f"{label} created")
-            return
-        kube = self.ctx.kube
-        live = kube.get_or_none(rt, str(meta.get("name")), meta.get("namespace"))
-        if live is None:
-            self.created.append(label)
-            self.show(f"{label} created")
-            return
         try:
-            merged = kube.apply(rt, obj, field_manager=self.field_manager, force=True,
-                                dry_run=True)
+            change = compare_object(self.ctx.kube, obj, default_namespace, self.field_manager)
         except KubeError as err:
+            label = fmt.object_label(obj)
             self.failed.append(f"{label}: {err.message}")
             self.ctx.printer.failure(f"{label} dry-run failed: {err.message}")
             return
-        before, after = fmt.mask_secrets(fmt.normalize(live), fmt.normalize(merged))
-        if before != after:
-            self.drifted.append(label)
-            self.show(f"{label} drifted", fmt.unified_diff(before, after, label))
+        if change is None:
+            return
+        (self.created if change.action == CREATED else self.drifted).append(change.label)
+        self.show(f"{change.label} {'created' if change.action == CREATED else 'drifted'}",
+                  change.diff)
 
     def finish(self, fix: str) -> int:
         """The exit status (flux's): a failed dry-run fails the diff (>1, `fix` as the
@@ -121,21 +171,7 @@ class Differ:
         return EXIT_OK
 
     def prune(self, ks: dict[str, Any], built: list[dict[str, Any]]) -> None:
-        if not (ks.get("spec") or {}).get("prune"):
-            return
-        wanted = {fmt.object_id(o) for o in built}
-        for ident, ns, name, api_version, kind in fmt.inventory_ids(ks):
-            if ident in wanted:
-                continue
-            try:
-                rt = self.ctx.kube.resource_for(api_version, kind)
-            except KubeNotFound:
-                continue
-            live = self.ctx.kube.get_or_none(rt, name, ns or None)
-            if live is None or fmt.prune_disabled(live):
-                continue
-            label = fmt.object_label({"kind": kind, "metadata": {"namespace": ns,
-                                                                 "name": name}})
+        for label in stale_objects(self.ctx.kube, ks, built):
             self.deleted.append(label)
             self.show(f"{label} deleted")
 

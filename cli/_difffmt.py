@@ -25,6 +25,7 @@ __all__ = [
     "normalize",
     "object_id",
     "object_label",
+    "ssa_policy",
     "unified_diff",
 ]
 
@@ -118,6 +119,16 @@ def reconcile_disabled(obj: Mapping[str, Any]) -> bool:
 
 def prune_disabled(obj: Mapping[str, Any]) -> bool:
     return disabled(obj, meta.KUSTOMIZE_PRUNE_ANNOTATION)
+
+
+def ssa_policy(obj: Mapping[str, Any]) -> str:
+    """The object's `kustomize.toolkit.fluxcd.io/ssa` policy, lower case ('' when unset)."""
+    m = obj.get("metadata") or {}
+    for source in (m.get("annotations") or {}, m.get("labels") or {}):
+        value = source.get(meta.KUSTOMIZE_SSA_ANNOTATION)
+        if value:
+            return str(value).lower()
+    return ""
 
 
 def _yaml(obj: Mapping[str, Any] | None) -> list[str]:

@@ -64,7 +64,7 @@ from ._kube import SECRETS, KubeError, KubeNotFound, ResourceType
 from ._objects import get_object
 from ._tree import release_record
 
-__all__ = ["FIELD_MANAGER", "register", "run"]
+__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "run"]
 
 FIELD_MANAGER = "helm-controller"
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps")
@@ -171,29 +171,50 @@ def run(args: argparse.Namespace) -> int:
 def _run(ctx: Context, name: str) -> int:
     body = get_object(ctx, noun_for_kind("HelmRelease"), name, ctx.namespace)
     hr = HelmRelease.from_dict(body)
+    with tempfile.TemporaryDirectory(prefix="afflux-diff-hr-") as d:
+        work = Path(d)
+        os.chmod(work, 0o700)
+        chart = current_chart(ctx, hr, work)
+        desired, removed = plan(ctx, hr, body, chart, work)
+    differ = Differ(ctx, FIELD_MANAGER)
+    for obj in desired:
+        differ.compare(obj, hr.release_namespace)
+    for obj in removed:
+        label = fmt.object_label(obj)
+        differ.deleted.append(label)
+        differ.show(f"{label} deleted")
+    return differ.finish("fix the chart or the values so the API server accepts them")
+
+
+def current_chart(ctx: Context, hr: HelmRelease, work: Path) -> Path:
+    """The chart artifact the HelmRelease's source serves now, downloaded into `work` and
+    checked against its digest."""
     try:
         kind, source_ns, source_name = chart_source(hr)
         source_noun = noun_for_kind(kind)
     except (ValueError, KeyError) as err:
-        raise _failed(f"HelmRelease '{ctx.namespace}/{name}': {err}") from None
+        raise _failed(f"HelmRelease '{hr.namespace}/{hr.name}': {err}") from None
     source = get_object(ctx, source_noun, source_name, source_ns)
     artifact = (source.get("status") or {}).get("artifact") or {}
     if not artifact.get("url"):
         raise _failed(f"{kind} '{source_ns}/{source_name}' has no artifact yet",
                       f"`afflux get {source_noun.get_cli} -n {source_ns}` shows why")
+    ctx.printer.action(f"rendering {kind} {source_ns}/{source_name} revision "
+                       f"{artifact.get('revision', '')} for release {hr.release_namespace}/"
+                       f"{hr.release_name}")
+    return _download(str(artifact["url"]), artifact.get("digest"), work, ctx.timeout)
+
+
+def plan(ctx: Context, hr: HelmRelease, body: dict[str, Any], chart: Path, work: Path
+         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the next upgrade of `hr` with `chart` (a packaged chart or a chart directory)
+    would apply, and the live objects of the current release it would delete."""
     values = _values(ctx, hr)
     try:
         record = release_record(ctx.kube, body)
     except (ValueError, OSError) as err:
         raise _failed(f"cannot read the current release: {err}") from None
-    ctx.printer.action(f"rendering {kind} {source_ns}/{source_name} revision "
-                       f"{artifact.get('revision', '')} for release {hr.release_namespace}/"
-                       f"{hr.release_name}")
-    with tempfile.TemporaryDirectory(prefix="afflux-diff-hr-") as d:
-        work = Path(d)
-        os.chmod(work, 0o700)
-        chart = _download(str(artifact["url"]), artifact.get("digest"), work, ctx.timeout)
-        manifest = _render(ctx, hr, chart, values, work, upgrade=record is not None)
+    manifest = _render(ctx, hr, chart, values, work, upgrade=record is not None)
 
     def namespaced(api_version: str, kind: str) -> bool | None:
         try:
@@ -202,12 +223,10 @@ def _run(ctx: Context, name: str) -> int:
             return None
 
     desired = manifest_objects(manifest, hr.release_namespace, namespaced)
-    differ = Differ(ctx, FIELD_MANAGER)
-    for obj in desired:
-        differ.compare(obj, hr.release_namespace)
     current = manifest_objects(str((record or {}).get("manifest", "")),
                                str((record or {}).get("namespace") or hr.release_namespace),
                                namespaced)
+    removed = []
     for obj in removed_objects(current, desired):
         m = obj.get("metadata") or {}
         try:
@@ -216,7 +235,5 @@ def _run(ctx: Context, name: str) -> int:
         except KubeError:
             continue
         if live is not None:
-            label = fmt.object_label(obj)
-            differ.deleted.append(label)
-            differ.show(f"{label} deleted")
-    return differ.finish("fix the chart or the values so the API server accepts them")
+            removed.append(obj)
+    return desired, removed

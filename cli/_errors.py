@@ -19,6 +19,8 @@ EXIT_TIMEOUT: Final = 4
 EXIT_UNREACHABLE: Final = 5
 #: The user said no to a confirmation prompt.
 EXIT_CANCELLED: Final = 6
+#: `preview` could not build or dry-run what a ref holds (a change is EXIT_DIFF).
+EXIT_PREVIEW_FAILED: Final = 7
 #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED: Final = 130
 

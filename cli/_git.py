@@ -87,8 +87,9 @@ class _Callbacks(pygit2.RemoteCallbacks):
         user = username_from_url or auth.username or "git"
         if allowed_types & CredentialType.SSH_KEY and auth.private_key_file is not None:
             kind = "SSH key"
-            cred = pygit2.Keypair(user, str(auth.public_key_file or ""),
-                                  str(auth.private_key_file), auth.passphrase)
+            # no public key file: libssh2 derives it from the private key
+            cred = pygit2.Keypair(user, str(auth.public_key_file) if auth.public_key_file
+                                  else None, str(auth.private_key_file), auth.passphrase)
         elif allowed_types & CredentialType.SSH_KEY and auth.use_agent:
             kind, cred = "ssh-agent keys", pygit2.KeypairFromAgent(user)
         elif allowed_types & CredentialType.USERNAME:

@@ -25,7 +25,9 @@ from . import (
     _install,
     _logs,
     _migrate,
+    _preview,
     _reconcile,
+    _report,
     _stats,
     _suspend,
     _trace,
@@ -64,6 +66,8 @@ _COMMANDS = (
     _trigger,
     _completion,
     _migrate,
+    _preview,
+    _report,
     ui,
 )
 

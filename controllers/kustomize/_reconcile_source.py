@@ -7,7 +7,9 @@ A reference to another namespace is refused when the operator runs with
 no artifact yet, is not an error to retry with backoff: Ready=False with ArtifactFailed and
 a new attempt after `retryInterval` (or at once, when the source's artifact changes).
 It records the artifact's revision as `status.lastAttemptedRevision`, and its origin
-revision (`org.opencontainers.image.revision` in the artifact metadata) for later.
+revision (`org.opencontainers.image.revision` in the artifact metadata) for later, and puts
+both in the run's event metadata, so a failure event of a later phase names the revision it
+failed at (as Flux's do; `afflux report` counts failed changes by it).
 
 `artifact_phase` takes a lease on the artifact unpacked (`_artifacts.ArtifactCache`, shared by
 every Kustomization of the controller): on a cache miss it downloads `status.artifact.url`,
@@ -32,7 +34,7 @@ from afflux.controllers.runtime import (
     WaitingError,
 )
 
-from ._reconcile_state import SOURCE_KINDS, run_of
+from ._reconcile_state import SOURCE_KINDS, event_metadata, run_of
 
 __all__ = [
     "ORIGIN_REVISION_KEY",
@@ -105,6 +107,8 @@ async def source_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | No
     state.revision = str(artifact["revision"])
     state.origin_revision = (artifact.get("metadata") or {}).get(ORIGIN_REVISION_KEY)
     ctx.status["lastAttemptedRevision"] = state.revision
+    # a failure later in this run is recorded with the revision it failed at (as Flux does)
+    ctx.event_metadata.update(event_metadata(state))
     return None
 
 

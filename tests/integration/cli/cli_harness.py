@@ -151,3 +151,24 @@ def new_repo(server: Any, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     server.create_repo(name)
     return name
+
+
+def private_git_source(env: Any) -> tuple[Any, str, str]:
+    """A private repository on the test Git server and a GitRepository (in the kustomize
+    test environment `env`) that reads it with basic-auth credentials from its secretRef:
+    (the harness's Repo, the GitRepository's name, the repository's name on the server)."""
+    from harness.fixtures_servers import GitAuth  # noqa: PLC0415 - only these tests need it
+    from harness.kustomize_env import Repo  # noqa: PLC0415
+
+    name = f"cli/{uuid.uuid4().hex[:10]}"
+    env.git.create_repo(name)
+    repo = Repo(env.git.url(name), GitAuth.for_server(env.git))
+    source = f"src-{uuid.uuid4().hex[:6]}"
+    env.apply({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": f"{source}-auth", "namespace": env.namespace},
+               "stringData": {"username": env.git.username, "password": env.git.password}},
+              {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"name": source, "namespace": env.namespace},
+               "spec": {"url": repo.url, "interval": "10m", "ref": {"branch": "main"},
+                        "secretRef": {"name": f"{source}-auth"}}})
+    return repo, source, name

@@ -1,7 +1,8 @@
 """Fixtures for the CLI's integration tests: `afflux` runs the CLI in-process against the
 test cluster; `controller` starts a simulated Flux controller (see cli_harness);
 `operators` runs the real source- and kustomize-controller for the test's namespace only
-(what `bootstrap --local` expects)."""
+(what `bootstrap --local` expects); `env` is the kustomize test environment (a namespace
+with its own source- and kustomize-controller and the Git server) for a whole module."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 from cli_harness import Result, Run, SimulatedController
 
 from afflux.cli import main
-from afflux.cli.devenv import free_port
+from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
+from harness.kustomize_env import Env, make_env
+from harness.wait import eventually
 
 FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
 
@@ -24,6 +27,27 @@ def strip_finalizers(cluster: Cluster, namespace: str) -> None:
     for name in out.split():
         cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
                         "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+
+@pytest.fixture(scope="module")
+def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    """A namespace of its own watched by a real source- and kustomize-controller, for the
+    module's tests (`harness.kustomize_env`)."""
+    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
+
+
+@pytest.fixture
+def helm_controller(env: Env, start_controller: Any) -> Iterator[Any]:
+    """A helm-controller for `env`'s namespace, for one test; the namespace's HelmReleases
+    are uninstalled (their finalizer) while it still runs, then it stops."""
+    helm = start_controller("helm", "--watch-all-namespaces=false",
+                            f"--namespace={env.namespace}")
+    yield helm
+    env.kubectl("delete", "helmreleases", "--all", "--wait=false")
+    eventually(lambda: not env.kubectl("get", "helmreleases", "-o", "name").stdout.strip(),
+               60, message="the HelmReleases uninstalled")
+    helm.stop()
 
 
 @pytest.fixture
