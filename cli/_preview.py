@@ -47,7 +47,7 @@ import pygit2
 
 from afflux.api import HelmRelease, Kustomization
 from afflux.controllers.kustomize._build import BuildError, resolve_path
-from afflux.controllers.kustomize._pruneguard import Guard, held_message, hold_prune
+from afflux.controllers.runtime import Guard, held_message, hold_prune
 
 from . import _difffmt as fmt
 from . import _gitsource as gitsource
