@@ -96,7 +96,7 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import ChangeFilter, Operator, kopf_settings
+from ._operator import ChangeFilter, Operator, kopf_settings, lease_name
 from ._options import (
     Options,
     addr_arg,
@@ -118,7 +118,7 @@ from ._pipeline import (
 )
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
-from ._selectors import selector_matches
+from ._selectors import check_selector, selector_matches
 from ._ssa import (
     Action,
     ApplyError,
@@ -237,7 +237,9 @@ __all__ = [
     "get_condition",
     "is_true",
     "jittered",
+    "check_selector",
     "kopf_settings",
+    "lease_name",
     "lists_dependency",
     "load_api_client",
     "object_logger",

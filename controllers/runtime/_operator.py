@@ -21,6 +21,13 @@ raises `OperatorFailed`, so the process exits non-zero and its Deployment restar
 or a loop that stopped beating (leader election beats every round). kopf's watch and
 request timeouts are set, so that a frozen API server ends in a reconnect, not a hang.
 
+Sharding (`--watch-label-selector`, Flux's flag and meaning): the selector goes to the API
+server with every list and watch of the operator's own kinds (kopf's server-side label
+selectors), so a shard never even receives another shard's objects; an object whose labels
+stop matching arrives as a deletion and is forgotten (not finalized). Watches of other kinds
+(sources, Secrets, Events) are not narrowed, as in Flux. Each shard elects its own leader
+on a Lease of its own (`lease_name`).
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -33,6 +40,7 @@ resources; without it kopf only discovers at start-up and says so in its log).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -79,6 +87,17 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.networking.request_timeout = REQUEST_TIMEOUT
     settings.networking.connect_timeout = 30
     return settings
+
+
+def lease_name(controller: str, selector: str = "") -> str:
+    """The leader-election Lease of `controller`: `<controller>-leader-election`, and for a
+    shard (a `--watch-label-selector`) that name with a digest of the selector appended, so
+    that each shard elects its own leader and the shards of one controller never wait on
+    each other's Lease."""
+    base = f"{controller}-leader-election"
+    if not selector:
+        return base
+    return f"{base}-{hashlib.sha256(selector.encode()).hexdigest()[:8]}"
 
 
 def connection_info(api_client: Any) -> kopf.ConnectionInfo:
@@ -153,7 +172,8 @@ class Operator:
         self.leader: LeaderElector | None = None
         if options.enable_leader_election:
             self.leader = LeaderElector(
-                self.kube, name=f"{name}-leader-election", namespace=options.namespace,
+                self.kube, name=lease_name(name, options.watch_label_selector),
+                namespace=options.namespace,
                 lease_duration=options.leader_election_lease_duration,
                 renew_deadline=options.leader_election_renew_deadline,
                 retry_period=options.leader_election_retry_period,
@@ -261,10 +281,16 @@ class Operator:
             self.health.expect(LEADER_TASK, 2 * leader.retry_period + REQUEST_TIMEOUT + 10)
             supervised[LEADER_TASK] = leader.run
         tasks = {asyncio.create_task(run(), name=name): name for name, run in supervised.items()}
+        if self.options.watch_label_selector:
+            for resource in self._schedulers:
+                self.settings.watching.label_selectors[
+                    resource.group, resource.version, resource.plural] = (
+                    self.options.watch_label_selector)
         namespaces: dict[str, Any] = (
             {"clusterwide": True} if self.options.watch_all_namespaces
             else {"namespaces": [self.options.namespace]})
         _log.info("starting", extra={"kinds": [str(r) for r in self._schedulers],
+                                     "watchLabelSelector": self.options.watch_label_selector,
                                      "metricsPort": self.servers.metrics_port,
                                      "healthPort": self.servers.health_port, **namespaces})
         watching = asyncio.create_task(
