@@ -34,6 +34,7 @@ from ._context import Context
 from ._errors import EXIT_FAILURE
 from ._kinds import COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS, controller_for
 from ._kube import CRDS, DEPLOYMENTS, LEASES, NAMESPACES, KubeError, ResourceType
+from ._shards import instance_lease
 
 __all__ = ["register", "run"]
 
@@ -87,7 +88,7 @@ def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
         images = [str(c.get("image", "")) for c in ((dep.get("spec") or {}).get(
             "template") or {}).get("spec", {}).get("containers") or []]
         return healthy, message, images
-    lease = ctx.kube.get_or_none(LEASES, f"{name}-leader-election", ctx.namespace)
+    lease = ctx.kube.get_or_none(LEASES, instance_lease(name, dep), ctx.namespace)
     if lease is not None:
         healthy, message = lease_health(lease, datetime.now(UTC))
         return healthy, message, []

@@ -40,7 +40,6 @@ resources; without it kopf only discovers at start-up and says so in its log).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,6 +48,7 @@ from typing import Any
 import kopf
 
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
+from afflux.api._sharding import leader_lease_name
 
 from ._conversion import ConversionServer
 from ._events import EventRecorder
@@ -89,15 +89,8 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
-def lease_name(controller: str, selector: str = "") -> str:
-    """The leader-election Lease of `controller`: `<controller>-leader-election`, and for a
-    shard (a `--watch-label-selector`) that name with a digest of the selector appended, so
-    that each shard elects its own leader and the shards of one controller never wait on
-    each other's Lease."""
-    base = f"{controller}-leader-election"
-    if not selector:
-        return base
-    return f"{base}-{hashlib.sha256(selector.encode()).hexdigest()[:8]}"
+#: the Lease an instance takes (the selector's digest appended for a shard)
+lease_name = leader_lease_name
 
 
 def connection_info(api_client: Any) -> kopf.ConnectionInfo:
