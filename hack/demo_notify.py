@@ -77,11 +77,10 @@ class Notifications:
     def _receiver_url(self, kube: Any) -> str:
         from afflux.api import Receiver
         from afflux.cli._kube import resource_of
-        from afflux.cli.devenv._env import DevEnvironment
+        from afflux.cli.devenv._launcher import read_state
 
-        record = (DevEnvironment(self.state).load().get("operators") or {}).get(
-            "notification-controller") or {}
-        port = int(record.get("receiver_port") or 0)
+        record = read_state(Path(self.state)).get("notification-controller")
+        port = int(record.ports.get("receiver") or 0) if record else 0
         if not port:
             raise RuntimeError("notification-controller's receiver port is not in the dev "
                                "environment's state")

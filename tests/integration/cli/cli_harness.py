@@ -151,3 +151,13 @@ def new_repo(server: Any, prefix: str) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     server.create_repo(name)
     return name
+
+
+FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def strip_finalizers(cluster: Cluster, namespace: str) -> None:
+    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
+    for name in out.split():
+        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)
