@@ -25,9 +25,11 @@ from typing import Any
 from afflux.api._sharding import MAIN_SELECTOR, SHARD_KEY, leader_lease_name, shard_selector
 
 __all__ = [
+    "COMPONENT_LABEL",
     "MAIN_SELECTOR",
     "SHARDED_CONTROLLERS",
     "SHARD_KEY",
+    "SHARD_ROLE_LABEL",
     "deployment_args",
     "instance_lease",
     "instance_names",

@@ -13,7 +13,7 @@ import yaml
 from cli_harness import Run
 
 from afflux.api import KINDS
-from afflux.api._sharding import MAIN_SELECTOR, leader_lease_name
+from afflux.api._sharding import MAIN_SELECTOR, SHARD_KEY, leader_lease_name
 from afflux.cli import main
 from afflux.cli._bootstrapgen import LOCAL_DEPLOYMENT_ANNOTATION
 from afflux.cli._errors import EXIT_UNREACHABLE
@@ -186,15 +186,28 @@ def test_install_export_shards_apply_and_check_finds_a_sharded_local_operator(
                              input=yaml.safe_dump_all(workloads), check=False)
     assert done.returncode == 0, done.stderr
     # a local install of it: the main kustomize-controller takes the Lease of its selector
-    main = deployments["kustomize-controller"]
-    main["metadata"].setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
-    main["spec"]["replicas"] = 0
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-             "metadata": {"name": leader_lease_name("kustomize-controller", MAIN_SELECTOR),
-                          "namespace": namespace},
-             "spec": {"holderIdentity": "laptop_main", "leaseDurationSeconds": 3600,
-                      "renewTime": now, "acquireTime": now}}
-    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([main, lease]))
+    applied = []
+    for name, selector, holder in (
+            ("kustomize-controller", MAIN_SELECTOR, "laptop_main"),
+            ("kustomize-controller-shard1", f"{SHARD_KEY} in (shard1)", "laptop_shard1")):
+        dep = deployments[name]
+        dep["metadata"].setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
+        dep["spec"]["replicas"] = 0
+        applied += [dep, {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": leader_lease_name("kustomize-controller", selector),
+                         "namespace": namespace},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3600,
+                     "renewTime": now, "acquireTime": now}}]
+    # shard 2's Deployment is there, but nothing runs it
+    shard2 = deployments["kustomize-controller-shard2"]
+    shard2["metadata"].setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
+    shard2["spec"]["replicas"] = 0
+    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*applied, shard2]))
     res = afflux("check", "-n", namespace, "--components", "kustomize-controller")
     assert "✔ kustomize-controller: running (leader lease held by laptop_main" in res.err
+    assert "✔ kustomize-controller-shard1: running (leader lease held by laptop_shard1" \
+        in res.err
+    assert "✗ kustomize-controller-shard2: runs locally" in res.err
+    assert res.code == 1
