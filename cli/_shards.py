@@ -22,6 +22,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from afflux.api._distribution import COMPONENT_LABEL
 from afflux.api._sharding import MAIN_SELECTOR, SHARD_KEY, leader_lease_name, shard_selector
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 
 SHARD_ROLE_LABEL = "sharding.fluxcd.io/role"
 SHARDED_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller")
-COMPONENT_LABEL = "app.kubernetes.io/component"
 MAX_SHARDS = 64
 _SELECTOR_FLAG = "--watch-label-selector"
 

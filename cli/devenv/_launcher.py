@@ -218,6 +218,10 @@ class Launcher:
                                   sort_keys=True) + "\n")
         os.replace(tmp, self.root / STATE_FILE)
 
+    def wake(self) -> None:
+        """Make the loop look again now (e.g. after its stop event was set)."""
+        self._changed.set()
+
     def stop_all(self) -> None:
         for run in self._running.values():
             run.proc.stop()
@@ -313,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def _stop(*_: Any) -> None:
         stop.set()
-        launcher._changed.set()
+        launcher.wake()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

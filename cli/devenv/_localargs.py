@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from afflux.api._distribution import COMPONENT_LABEL
+from afflux.cli._bootstrapgen import LOCAL_DEPLOYMENT_ANNOTATION
+
 __all__ = [
     "LOCAL_ANNOTATION",
     "LOCAL_MAPPING",
@@ -48,8 +51,8 @@ __all__ = [
     "ports_needed",
 ]
 
-LOCAL_ANNOTATION = "afflux.toolkit.fluxcd.io/local"
-COMPONENT_LABEL = "app.kubernetes.io/component"
+#: on a Deployment of a `--local` install: its operator runs outside the cluster
+LOCAL_ANNOTATION = LOCAL_DEPLOYMENT_ANNOTATION
 RUNTIME_NAMESPACE = "$(RUNTIME_NAMESPACE)"
 
 #: the flags of a Deployment the launcher replaces, and what with (the docs' table)

@@ -68,7 +68,7 @@ def launcher(flux_crds: Cluster, namespace: str, tmp_path: Path) -> Iterator[Pat
         yield root
     finally:
         stop.set()
-        run._changed.set()
+        run.wake()
         thread.join(timeout=120)
         strip_finalizers(flux_crds, namespace)
         assert not thread.is_alive()
