@@ -2,7 +2,8 @@
 Git server and operators: it runs source- and kustomize-controller with the args of their
 Deployments, and a commit that patches a flag into a Deployment restarts that operator
 with the flag, which then acts (Flux's multi-tenancy lockdown flag refuses a
-cross-namespace source). The launched operators are pinned to the test's namespace; the
+cross-namespace source); `bootstrap --local --shards 1` gets a process per shard. The
+launched operators are pinned to the test's namespace; the
 launcher stops before the namespace goes, so the flux-system Kustomization prunes
 nothing."""
 
@@ -145,3 +146,50 @@ def test_a_committed_flag_patch_restarts_the_local_operator_with_it(
     assert message.startswith("AccessDenied: ") and "cross-namespace references are " \
         "disabled" in message
     flux_crds.kubectl("delete", "-n", namespace, "kustomization", "cross", "--wait=false")
+
+
+def _logged(path: str, name: str) -> bool:
+    return any(json.loads(line).get("name") == name
+               for line in Path(path).read_text().splitlines() if line.startswith("{"))
+
+
+def test_bootstrap_with_shards_runs_each_shard_as_a_local_process(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, launcher: Path,
+) -> None:
+    eventually(lambda: running(launcher), timeout=120, message="operators ready")
+    repo = new_repo(git_server, "shards")
+    res = afflux(*local_bootstrap(namespace, *https_flags(git_server, repo, test_ca.ca_cert),
+                                  "--shards=1", path=PATH, timeout="4m"))
+    assert res.code == 0, res.err
+    assert "✔ kustomize-controller-shard1: running" in res.err
+
+    def sharded() -> dict[str, LauncherState]:
+        state = read_state(launcher)
+        assert set(state) == {*CONTROLLERS, *(f"{c}-shard1" for c in CONTROLLERS)}, state
+        assert all(_ready(rec) for rec in state.values())
+        return state
+
+    state = eventually(sharded, timeout=120, message="the shards run")
+    assert "--watch-label-selector=!sharding.fluxcd.io/key" in _cmdline(
+        state["kustomize-controller"].pid)
+    assert "--watch-label-selector=sharding.fluxcd.io/key in (shard1)" in _cmdline(
+        state["kustomize-controller-shard1"].pid)
+
+    ks = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+          "metadata": {"name": "team-a", "namespace": namespace,
+                       "labels": {"sharding.fluxcd.io/key": "shard1"}},
+          "spec": {"interval": "1h", "path": f"./{PATH}/flux-system", "prune": False,
+                   "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(ks))
+
+    def ready() -> bool:
+        obj = json.loads(flux_crds.kubectl("get", "-n", namespace, "kustomization", "team-a",
+                                           "-o", "json").stdout)
+        return any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in (obj.get("status") or {}).get("conditions") or [])
+
+    eventually(ready, timeout=120, message="the shard reconciles team-a")
+    assert _logged(state["kustomize-controller-shard1"].log, "team-a")
+    assert not _logged(state["kustomize-controller"].log, "team-a")
+    flux_crds.kubectl("delete", "-n", namespace, "kustomization", "team-a", "--wait=false")
