@@ -196,6 +196,7 @@ class Launcher:
                 _log.warning("%s exited with status %s: restarting in %.0fs (see %s)", name,
                              run.proc.returncode, delay, run.proc.log_path)
             elif now >= run.retry_at:
+                run.retry_at = 0.0  # a start that fails counts as another death
                 self._start(run.instance, run.ports, run.restarts + 1, now)
                 self._running[name].failures = run.failures
                 revived = True
@@ -270,11 +271,14 @@ class Launcher:
                     except Exception as err:  # noqa: BLE001 - crash-only: log and retry
                         failures += 1
                         delay = min(2.0 ** failures, 30.0)
-                        _log.warning("listing the Deployments of %s failed (attempt %d, "
+                        _log.warning("following the Deployments of %s failed (attempt %d, "
                                      "retrying in %.0fs): %s", self.namespace, failures,
                                      delay, err)
                         next_sync = now + delay
-                self.revive(time.monotonic())
+                try:
+                    self.revive(time.monotonic())
+                except Exception as err:  # noqa: BLE001 - crash-only: log, try next round
+                    _log.warning("restarting a dead operator failed: %s", err)
                 self._changed.wait(0.5)
         finally:
             self.stop_all()

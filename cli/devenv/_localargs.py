@@ -39,6 +39,7 @@ from typing import Any
 
 from afflux.api._distribution import COMPONENT_LABEL
 from afflux.cli._bootstrapgen import LOCAL_DEPLOYMENT_ANNOTATION
+from afflux.cli._shards import deployment_args
 
 __all__ = [
     "LOCAL_ANNOTATION",
@@ -175,19 +176,11 @@ def _labels(doc: Mapping[str, Any]) -> Mapping[str, str]:
     return (doc.get("metadata") or {}).get("labels") or {}
 
 
-def _container_args(doc: Mapping[str, Any]) -> tuple[str, ...]:
-    pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
-    containers = pod.get("containers") or []
-    chosen = next((c for c in containers if c.get("name") == "manager"),
-                  containers[0] if containers else {})
-    return tuple(str(a) for a in chosen.get("args") or [])
-
-
 def _instance(doc: Mapping[str, Any], namespace: str) -> Instance:
     meta = doc.get("metadata") or {}
     return Instance(name=str(meta.get("name")), namespace=meta.get("namespace") or namespace,
                     controller=str(_labels(doc).get(COMPONENT_LABEL)),
-                    args=_container_args(doc))
+                    args=tuple(deployment_args(doc)))
 
 
 def _is_local(doc: Mapping[str, Any]) -> bool:
