@@ -73,6 +73,7 @@ from ._manifests import (
 )
 from ._prompt import confirm
 from ._reconcile import request_reconcile
+from ._shards import SHARDS_HELP, instance_lease, instance_names, shard_docs, shards_arg
 from ._sshkeys import KEY_ALGORITHMS, generate_key, public_key_of, scan_host_keys
 from ._status import condition, get_path, ready_message, unresolvable
 from ._version import version as afflux_version
@@ -155,6 +156,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="the operators run as local processes (started with "
                         "--enable-leader-election), not in the cluster: their Deployments get "
                         "zero replicas")
+    g.add_argument("--shards", type=shards_arg, default=0, metavar="N", help=SHARDS_HELP)
     g.add_argument("--manifests", type=Path,
                    help="afflux's config/ directory (default: the one beside the package)")
     g.add_argument("--registry", default=DEFAULT_REGISTRY,
@@ -264,6 +266,7 @@ class Bootstrap:
     def component_docs(self) -> list[dict[str, Any]]:
         docs = select_components(build_install_docs(find_config_dir(self.args.manifests)),
                                  self.components)
+        docs = shard_docs(docs, self.args.shards)
         docs = set_operator_image(docs, operator_image(self.args.registry, self.version))
         if self.namespace != gen.NAME:
             docs = retarget_namespace(docs, self.namespace)
@@ -468,9 +471,10 @@ class Bootstrap:
         kube = self.ctx.kube
         while True:
             results: list[tuple[str, bool, str]] = []
-            for name in self.components:
+            for name in instance_names(self.components, self.args.shards):
                 if self.args.local:
-                    lease = kube.get_or_none(LEASES, f"{name}-leader-election", self.namespace)
+                    dep = kube.get_or_none(DEPLOYMENTS, name, self.namespace)
+                    lease = kube.get_or_none(LEASES, instance_lease(name, dep), self.namespace)
                     ok, text = lease_health(lease, datetime.now(UTC)) if lease else \
                         (False, "no leader-election Lease: is it running locally with "
                                 f"--enable-leader-election --namespace={self.namespace}?")

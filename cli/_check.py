@@ -34,6 +34,7 @@ from ._context import Context
 from ._errors import EXIT_FAILURE
 from ._kinds import COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS, controller_for
 from ._kube import CRDS, DEPLOYMENTS, LEASES, NAMESPACES, KubeError, ResourceType
+from ._shards import COMPONENT_LABEL, SHARD_ROLE_LABEL, instance_lease
 
 __all__ = ["register", "run"]
 
@@ -87,7 +88,7 @@ def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
         images = [str(c.get("image", "")) for c in ((dep.get("spec") or {}).get(
             "template") or {}).get("spec", {}).get("containers") or []]
         return healthy, message, images
-    lease = ctx.kube.get_or_none(LEASES, f"{name}-leader-election", ctx.namespace)
+    lease = ctx.kube.get_or_none(LEASES, instance_lease(name, dep), ctx.namespace)
     if lease is not None:
         healthy, message = lease_health(lease, datetime.now(UTC))
         return healthy, message, []
@@ -97,6 +98,15 @@ def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
                        "is it running (`afflux dev up`)?"), []
     return False, (f"not found (no Deployment and no leader-election Lease in the "
                    f"{ctx.namespace} namespace)"), []
+
+
+def shard_deployments(ctx: Context, controllers: Sequence[str]) -> list[str]:
+    """The shard Deployments of `controllers` in the namespace (`install --shards`'s,
+    labelled `sharding.fluxcd.io/role: shard`), by name."""
+    found = ctx.kube.list(DEPLOYMENTS, ctx.namespace,
+                          label_selector=f"{SHARD_ROLE_LABEL}=shard")
+    return sorted(str(d["metadata"]["name"]) for d in found
+                  if ((d["metadata"].get("labels") or {}).get(COMPONENT_LABEL) in controllers))
 
 
 def check_controllers(ctx: Context, controllers: Sequence[str]) -> tuple[bool, dict[str, bool]]:
@@ -185,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         components = args.components or installed_components(ctx)
         controllers = list(dict.fromkeys([*components, *args.components_extra]))
-        ok, running = check_controllers(ctx, controllers)
+        ok, running = check_controllers(ctx, [*controllers, *shard_deployments(ctx, controllers)])
         crds_ok, installed = check_crds(ctx)
         ok = check_objects(ctx, running, installed) and crds_ok and ok
     except KubeError as err:

@@ -1,7 +1,8 @@
 """`afflux install` and `afflux uninstall`.
 
 install: the CRDs, RBAC and the operators' Deployments from afflux's `config/default`
-(`--components` to choose operators). `--export` prints the manifests; otherwise they are
+(`--components` to choose operators; `--shards N` adds N shards of source-, kustomize-
+and helm-controller, see `_shards`). `--export` prints the manifests; otherwise they are
 applied server-side (field manager `afflux`), CRDs first.
 
 uninstall: deletes what install made (Deployments, Services, RBAC), then the CRDs (which
@@ -35,6 +36,7 @@ from ._manifests import (
     set_operator_image,
 )
 from ._prompt import confirm
+from ._shards import SHARDS_HELP, shard_docs, shards_arg
 from ._version import version as afflux_version
 
 __all__ = ["register", "run_install", "run_uninstall"]
@@ -64,6 +66,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help=COMPONENTS_HELP)
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more operators to install, comma-separated")
+    p.add_argument("--shards", type=shards_arg, default=0, metavar="N", help=SHARDS_HELP)
     p.add_argument("--manifests", type=Path, help="afflux's config/ directory (default: the "
                    "one beside the installed package)")
     p.add_argument("--registry", default=DEFAULT_REGISTRY,
@@ -89,6 +92,7 @@ def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any
     components = list(dict.fromkeys([*getattr(args, "components", CONTROLLERS),
                                      *getattr(args, "components_extra", [])]))
     docs = select_components(build_install_docs(config), components)
+    docs = shard_docs(docs, getattr(args, "shards", 0))
     registry = getattr(args, "registry", None) or DEFAULT_REGISTRY
     docs = set_operator_image(docs, operator_image(registry, afflux_version()))
     if namespace != "flux-system":

@@ -101,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     controllers = tuple(args.controller or CONTROLLERS)
     log_dir = args.log_dir or default_log_dir()
-    files = [log_dir / f"{c}.log" for c in controllers if (log_dir / f"{c}.log").is_file()]
+    # each controller's log, then its shards' (`<controller>-shard<i>.log`, the local launcher's)
+    files = [f for c in controllers
+             for f in [log_dir / f"{c}.log", *sorted(log_dir.glob(f"{c}-shard*.log"))]
+             if f.is_file()]
     source = args.source
     if source == "auto":
         source = "local" if files else "cluster"

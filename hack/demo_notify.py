@@ -83,15 +83,14 @@ class Notifications:
 
     def _receiver_base(self, kube: Any) -> str:
         from afflux.cli._kube import ResourceType
-        from afflux.cli.devenv._env import DevEnvironment
+        from afflux.cli.devenv._launcher import read_state
 
         if self.in_cluster:
             services = ResourceType("", "v1", "Service", "services")
             svc = kube.get(services, "webhook-receiver", NAMESPACE)
             return f"http://{svc['spec']['clusterIP']}:{svc['spec']['ports'][0]['port']}"
-        record = (DevEnvironment(self.state).load().get("operators") or {}).get(
-            "notification-controller") or {}
-        port = int(record.get("receiver_port") or 0)
+        record = read_state(Path(self.state)).get("notification-controller")
+        port = int(record.ports.get("receiver") or 0) if record else 0
         if not port:
             raise RuntimeError("notification-controller's receiver port is not in the dev "
                                "environment's state")

@@ -11,20 +11,24 @@ command that started them:
     charts/       a Helm chart repository: static files (index.yaml, *.tgz) served over
                   plain HTTP on loopback (the node's address with a real node), for
                   HelmRepositories (`charts_dir`, `charts_url`)
-    logs/         one log per operator: `<controller>.log` (what `afflux logs` reads)
+    logs/         one log per operator Deployment: `<deployment>.log` (`<controller>.log`
+                  for the main instance: what `afflux logs` reads), and `launcher.log`
     operators/    the operators' storage (source-controller artifacts, image tag store)
     dev.json      pids, ports and credentials of the above, so another process can find
                   them, restart what died (`up` again) or stop everything (`down`)
+    launcher.json the operator processes the launcher runs (pid, ports, Deployment args)
 
 and prepares the cluster for afflux: the Flux CRDs, the `flux-system` namespace, and in it
 the Secrets `registry-credentials` (dockerconfigjson) and `registry-ca` (`ca.crt`) and the
 ConfigMap `dev-env` (`DEV_REGISTRY`, `DEV_GIT_URL`, `DEV_CHARTS_URL`) that examples/fleet
 refers to.
 
-The operators (source, kustomize, helm, image-reflector, image-automation) run out of cluster,
-with the cluster's admin kubeconfig, watching every namespace, with leader election on so
-that each keeps a `<controller>-leader-election` Lease in `flux-system` fresh (that is how
-`afflux check` sees a local operator). The local cluster's nodes are kwok's fake nodes,
+The operators run out of cluster, under the launcher (`_launcher`): one process per operator
+Deployment of a `--local` install (shards included), with that Deployment's args as the
+cluster has it (mapped for a local process by `_localargs`; before bootstrap, the args of
+afflux's own Deployments), restarted when those args change; with the cluster's admin
+kubeconfig and leader election on, so that each keeps its Lease in `flux-system` fresh
+(that is how `afflux check` sees a local operator). The local cluster's nodes are kwok's fake nodes,
 which run no containers: this is why the operators are processes and why bootstrap has
 `--local`.
 
@@ -53,7 +57,7 @@ from ._ca import TestCA
 from ._cluster import LocalCluster
 from ._conversion import ConversionEndpoints
 from ._gitserver import GitHTTPServer
-from ._monitoring import TARGETS_FILE, write_targets
+from ._launcher import read_state
 from ._procs import (
     DevEnvError,
     ManagedProcess,
@@ -213,15 +217,9 @@ class DevEnvironment:
                 mirror_of=("ghcr.io",))
             self._push_operator_image(ca, reg)
         self._prepare_cluster(state, ca)
-        operators = dict(state.get("operators") or {})
-        for name in self.operators:
-            operators[name] = self._operator_up(name, operators.get(name) or {}, state)
-            state["operators"] = operators
-            self._save(state)
         if self.operators:
-            write_targets(self.root / TARGETS_FILE, {
-                name: int(rec["metrics_port"]) for name, rec in operators.items()
-                if name in self.operators and rec.get("metrics_port")})
+            state["launcher"] = self._launcher_up(state.get("launcher") or {}, state)
+            self._save(state)
         self.log(f"✔ dev environment ready in {time.monotonic() - t0:.1f}s")
         return self.info(state)
 
@@ -363,51 +361,58 @@ class DevEnvironment:
         self.log(f"✔ cluster prepared: Flux CRDs, namespace {NAMESPACE}, registry-credentials, "
                  "registry-ca, dev-env")
 
-    def _operator_up(self, name: str, rec: dict[str, Any], state: dict[str, Any]) -> dict:
+    def _launcher_up(self, rec: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+        """The launcher (`_launcher`): one process that runs an operator process per local
+        Deployment (the defaults before bootstrap) and follows the Deployments' args; then
+        wait until every operator it runs answers /readyz."""
         pid = int(rec.get("pid") or 0)
-        if pid_alive(pid) and _ready(int(rec.get("health_port") or 0)):
-            self.log(f"✔ {name}: pid {pid} (already running)")
-            return rec
-        if pid:
-            stop_pid(pid)
-        health, metrics = free_port(), free_port()
-        argv = [
-            self.python, "-m", f"afflux.controllers.{OPERATOR_MODULES[name]}",
-            f"--kubeconfig={self.cluster.kubeconfig}",
-            f"--metrics-addr=127.0.0.1:{metrics}",
-            f"--health-addr=127.0.0.1:{health}",
-            f"--namespace={NAMESPACE}",
-            "--watch-all-namespaces=true",
-            "--enable-leader-election",
-            "--log-encoding=json",
-            *self._conversion(state).args(name),
-        ]
-        new = {"health_port": health, "metrics_port": metrics}
-        if name == "source-controller":
-            port = int(rec.get("storage_port") or 0) or free_port()
-            if port_open("127.0.0.1", port):
-                port = free_port()
-            storage = self.storage / "source-controller"
-            argv += [f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
-                     f"--storage-adv-addr=127.0.0.1:{port}"]
-            new["storage_port"] = port
-        elif name == "image-reflector-controller":
-            argv.append(f"--storage-path={self.storage / 'image-reflector-controller'}")
-        elif name == "notification-controller":
-            events, receiver = free_port(), free_port()
-            argv += [f"--events-addr=127.0.0.1:{events}", f"--receiverAddr=127.0.0.1:{receiver}"]
-            new.update(events_port=events, receiver_port=receiver)
-        (self.storage / name).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("KUBECONFIG", None)
-        proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env=env,
-                              cwd=self.storage / name, persistent=True)
-        proc.start()
-        proc.wait_until(lambda: _ready(health), f"ready on 127.0.0.1:{health}/readyz",
-                        timeout=90)
-        new["pid"] = proc.pid
-        self.log(f"✚ {name}: pid {proc.pid}, log {self.logs / (name + '.log')}")
-        return new
+        proc: ManagedProcess | None = None
+        if pid_alive(pid):
+            self.log(f"✔ launcher: pid {pid} (already running)")
+        else:
+            if pid:
+                stop_pid(pid)
+            conversion = self._conversion(state)
+            argv = [self.python, "-m", "afflux.cli.devenv._launcher",
+                    "--root", str(self.root), "--logs", str(self.logs),
+                    "--storage", str(self.storage),
+                    "--kubeconfig", str(self.cluster.kubeconfig), "--namespace", NAMESPACE,
+                    "--controllers", ",".join(self.operators),
+                    "--conversion", json.dumps({c: conversion.args(c) for c in self.operators})]
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            env.pop("KUBECONFIG", None)
+            proc = ManagedProcess("launcher", argv, self.logs / "launcher.log", env=env,
+                                  persistent=True)
+            proc.start()
+            pid = proc.pid or 0
+            self.log(f"✚ launcher: pid {pid}, log {self.logs / 'launcher.log'}")
+        self._wait_operators(pid, proc, already=proc is None)
+        return {"pid": pid}
+
+    def _wait_operators(self, pid: int, proc: ManagedProcess | None, *, already: bool,
+                        timeout: float = 300.0) -> None:
+        """Until the launcher runs at least one ready process of each operator."""
+        deadline = time.monotonic() + timeout
+        while True:
+            instances = read_state(self.root)
+            ready = {n: r for n, r in instances.items() if pid_alive(r.pid)
+                     and _ready(int(r.ports.get("health") or 0))}
+            if {r.controller for r in ready.values()} >= set(self.operators):
+                break
+            if not pid_alive(pid):
+                log = proc.log_text() if proc else ""
+                raise ServerStartError("launcher", "exited before the operators were ready", log)
+            if time.monotonic() >= deadline:
+                waiting = sorted(set(self.operators) - {r.controller for r in ready.values()})
+                raise ServerStartError(
+                    "launcher", f"{', '.join(waiting)} not ready after {timeout:.0f}s (see "
+                    f"{self.logs}/<deployment>.log)", proc.log_text() if proc else "")
+            time.sleep(0.5)
+        for name, rec in sorted(ready.items()):
+            if already:
+                self.log(f"✔ {name}: pid {rec.pid} (already running)")
+            else:
+                self.log(f"✚ {name}: pid {rec.pid}, log {rec.log}")
 
     # --- conversion webhooks ---------------------------------------------------------------
     def _conversion_up(self, ca: TestCA, rec: dict[str, Any]) -> ConversionEndpoints:
@@ -447,16 +452,21 @@ class DevEnvironment:
                 out[label] = (pid_alive(int(rec.get("pid") or 0))
                               and port_open(host, int(rec.get("port") or 0)),
                               f"{host}:{rec.get('port')} (pid {rec.get('pid')})")
-        for name, rec in (state.get("operators") or {}).items():
-            pid = int(rec.get("pid") or 0)
-            out[name] = (pid_alive(pid) and _ready(int(rec.get("health_port") or 0)),
-                         f"pid {pid}, log {self.logs / (name + '.log')}")
+        launcher = int((state.get("launcher") or {}).get("pid") or 0)
+        if launcher:
+            out["launcher"] = (pid_alive(launcher),
+                               f"pid {launcher}, log {self.logs / 'launcher.log'}")
+            for name, rec in read_state(self.root).items():
+                out[name] = (pid_alive(rec.pid) and _ready(int(rec.ports.get("health") or 0)),
+                             f"pid {rec.pid}, log {rec.log}")
         return out
 
     def pids(self) -> list[int]:
         """Every pid the state file records (operators, servers, cluster)."""
         state = self.load()
-        found = [int(r.get("pid") or 0) for r in (state.get("operators") or {}).values()]
+        found = [int((state.get("launcher") or {}).get("pid") or 0)]
+        if found[0]:
+            found += [r.pid for r in read_state(self.root).values()]
         found += [int((state.get(k) or {}).get("pid") or 0)
                   for k in ("git", "registry", "charts")]
         found += list(self.cluster.state.pids.values())
@@ -465,8 +475,11 @@ class DevEnvironment:
     def down(self) -> None:
         """Stop the operators, the servers and the cluster; leave no process behind."""
         state = self.load()
-        for name, rec in (state.get("operators") or {}).items():
-            if stop_pid(int(rec.get("pid") or 0)):
+        instances = read_state(self.root)
+        if stop_pid(int((state.get("launcher") or {}).get("pid") or 0)):
+            self.log("✔ launcher stopped")
+        for name, rec in instances.items():  # the launcher stops them; any left over:
+            if stop_pid(rec.pid):
                 self.log(f"✔ {name} stopped")
         for key, label in (("charts", "chart repository"), ("registry", "registry"),
                            ("git", "git server")):
@@ -477,7 +490,7 @@ class DevEnvironment:
         self.cluster.down(quiet=True)
         if running:
             self.log("✔ cluster stopped")
-        state.pop("operators", None)
+        state.pop("launcher", None)
         for key in ("git", "registry", "charts"):
             if state.get(key):
                 state[key]["pid"] = 0

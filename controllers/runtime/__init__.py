@@ -106,7 +106,7 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import ChangeFilter, Operator, kopf_settings
+from ._operator import ChangeFilter, Operator, kopf_settings, lease_name
 from ._options import (
     Options,
     addr_arg,
@@ -129,7 +129,7 @@ from ._pipeline import (
 from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
-from ._selectors import selector_matches
+from ._selectors import check_selector, selector_matches
 from ._ssa import (
     Action,
     ApplyError,
@@ -263,7 +263,9 @@ __all__ = [
     "get_condition",
     "is_true",
     "jittered",
+    "check_selector",
     "kopf_settings",
+    "lease_name",
     "lists_dependency",
     "load_api_client",
     "object_logger",

@@ -21,6 +21,13 @@ raises `OperatorFailed`, so the process exits non-zero and its Deployment restar
 or a loop that stopped beating (leader election beats every round). kopf's watch and
 request timeouts are set, so that a frozen API server ends in a reconnect, not a hang.
 
+Sharding (`--watch-label-selector`, Flux's flag and meaning): the selector goes to the API
+server with every list and watch of the operator's own kinds (kopf's server-side label
+selectors), so a shard never even receives another shard's objects; an object whose labels
+stop matching arrives as a deletion and is forgotten (not finalized). Watches of other kinds
+(sources, Secrets, Events) are not narrowed, as in Flux. Each shard elects its own leader
+on a Lease of its own (`lease_name`).
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -43,6 +50,7 @@ import kopf
 
 from afflux.api._legacy import CONVERSION_SERVICE
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
+from afflux.api._sharding import leader_lease_name
 from afflux.api.conversion import CONVERTIBLE
 
 from ._convcert import CertificateKeeper, manager_name
@@ -83,6 +91,10 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.networking.request_timeout = REQUEST_TIMEOUT
     settings.networking.connect_timeout = 30
     return settings
+
+
+#: the Lease an instance takes (the selector's digest appended for a shard)
+lease_name = leader_lease_name
 
 
 def connection_info(api_client: Any) -> kopf.ConnectionInfo:
@@ -161,7 +173,8 @@ class Operator:
         self.leader: LeaderElector | None = None
         if options.enable_leader_election:
             self.leader = LeaderElector(
-                self.kube, name=f"{name}-leader-election", namespace=options.namespace,
+                self.kube, name=lease_name(name, options.watch_label_selector),
+                namespace=options.namespace,
                 lease_duration=options.leader_election_lease_duration,
                 renew_deadline=options.leader_election_renew_deadline,
                 retry_period=options.leader_election_retry_period,
@@ -272,10 +285,16 @@ class Operator:
             self.health.expect(LEADER_TASK, 2 * leader.retry_period + REQUEST_TIMEOUT + 10)
             supervised[LEADER_TASK] = leader.run
         tasks = {asyncio.create_task(run(), name=name): name for name, run in supervised.items()}
+        if self.options.watch_label_selector:
+            for resource in self._schedulers:
+                self.settings.watching.label_selectors[
+                    resource.group, resource.version, resource.plural] = (
+                    self.options.watch_label_selector)
         namespaces: dict[str, Any] = (
             {"clusterwide": True} if self.options.watch_all_namespaces
             else {"namespaces": [self.options.namespace]})
         _log.info("starting", extra={"kinds": [str(r) for r in self._schedulers],
+                                     "watchLabelSelector": self.options.watch_label_selector,
                                      "metricsPort": self.servers.metrics_port,
                                      "healthPort": self.servers.health_port, **namespaces})
         watching = asyncio.create_task(

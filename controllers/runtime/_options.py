@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ._duration import parse_duration
 from ._fluxflags import FluxFlag, flux_flags, ignored_notes
 from ._logging import ENCODINGS, LEVELS
+from ._selectors import check_selector
 
 _TRUE = {"true", "1", "t", "yes", "y", "on"}
 _FALSE = {"false", "0", "f", "no", "n", "off"}
@@ -93,6 +94,9 @@ class Options:
 
     name: str
     watch_all_namespaces: bool = True
+    #: Kubernetes label selector: only the objects of the operator's kinds it selects are
+    #: listed, watched and reconciled (sharding); empty: all
+    watch_label_selector: str = ""
     namespace: str = "flux-system"
     concurrent: int = 4
     requeue_dependency: float = 30.0
@@ -131,6 +135,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                                 description=f"afflux {name}", allow_abbrev=False)
     _bool_flag(p, "--watch-all-namespaces", True,
                "watch every namespace; false watches only --namespace")
+    p.add_argument("--watch-label-selector", type=_checked(check_selector), default="",
+                   metavar="SELECTOR",
+                   help="reconcile only the objects of this operator's kinds whose labels match "
+                        "this Kubernetes label selector, e.g. 'sharding.fluxcd.io/key in "
+                        "(shard1)' for a shard, '!sharding.fluxcd.io/key' for the main "
+                        "instance (default: all)")
     p.add_argument("--namespace", default=os.environ.get("RUNTIME_NAMESPACE") or "flux-system",
                    help="the namespace watched when not watching all, and of the leader Lease")
     p.add_argument("--concurrent", type=positive_int_arg, default=4,

@@ -1,15 +1,61 @@
 """Kubernetes label selector strings matched against a label map (pure, no I/O): what the
 `labelSelector` / `annotationSelector` of Flux's patch and ignore-rule targets mean, shared by
-kustomize-controller's `spec.ignore` and helm-controller's drift ignore rules."""
+kustomize-controller's `spec.ignore` and helm-controller's drift ignore rules; and
+`check_selector`, which refuses a selector the API server would refuse (the operators'
+`--watch-label-selector`, sent to the API server with every list and watch of their kinds)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-__all__ = ["selector_matches"]
+__all__ = ["check_selector", "selector_matches"]
 
 _SET_TERM = re.compile(r"^([^\s!=]+)\s+(in|notin)\s+\((.*)\)$")
+
+
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
+_VALUE = re.compile(rf"^({_NAME})?$")
+_EQUALITY = re.compile(r"^([^\s!=]+)\s*(==|=|!=)\s*(\S*)$")
+
+
+def _check_key(key: str, term: str) -> None:
+    if not _KEY.match(key):
+        raise ValueError(f"label selector term {term!r}: {key!r} is not a valid label key "
+                         "(an optional DNS prefix and '/', then up to 63 letters, digits, "
+                         "'-', '_' or '.')")
+
+
+def _check_value(value: str, term: str) -> None:
+    if not _VALUE.match(value):
+        raise ValueError(f"label selector term {term!r}: {value!r} is not a valid label value "
+                         "(up to 63 letters, digits, '-', '_' or '.', starting and ending "
+                         "with a letter or digit)")
+
+
+def check_selector(selector: str) -> str:
+    """`selector` when it is a valid Kubernetes label selector (`a=b`, `a!=b`,
+    `a in (x,y)`, `a notin (z)`, `a`, `!a`, comma-separated; empty selects everything);
+    ValueError naming the bad term otherwise."""
+    if selector.count("(") != selector.count(")"):
+        raise ValueError(f"label selector {selector!r}: unbalanced parentheses")
+    for term in _split_terms(selector):
+        match = _SET_TERM.match(term)
+        if match:
+            key, _, values = match.groups()
+            _check_key(key, term)
+            for value in values.split(","):
+                _check_value(value.strip(), term)
+            continue
+        match = _EQUALITY.match(term)
+        if match:
+            key, _, value = match.groups()
+            _check_key(key, term)
+            _check_value(value, term)
+            continue
+        _check_key(term[1:].strip() if term.startswith("!") else term, term)
+    return selector
 
 
 def _split_terms(selector: str) -> list[str]:

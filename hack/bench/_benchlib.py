@@ -654,16 +654,15 @@ class Controller:
         assert self.proc.pid is not None
         return self.proc.pid
 
+    def ready_now(self) -> bool:
+        """Whether /readyz answers 200 now."""
+        with requests.get(f"http://127.0.0.1:{self.health_port}/readyz", timeout=1) as resp:
+            return resp.status_code == 200
+
     def start(self, timeout: float = 120.0) -> Controller:
         self.started_at = time.monotonic()
         self.proc.start()
-        url = f"http://127.0.0.1:{self.health_port}/readyz"
-
-        def ready() -> bool:
-            with requests.get(url, timeout=1) as resp:
-                return resp.status_code == 200
-
-        self.proc.wait_until(ready, "ready (/readyz)", timeout=timeout)
+        self.proc.wait_until(self.ready_now, "ready (/readyz)", timeout=timeout)
         self.ready_after = time.monotonic() - self.started_at
         return self
 
@@ -876,6 +875,35 @@ class LocalRepo:
             f"refs/heads/{self.branch}:refs/heads/{self.branch}",
         )
         return time.monotonic() - t0
+
+
+def push_fleet(bench: Bench, git: GitHTTPServer, name: str, files: Mapping[str, str],
+               message: str) -> str:
+    """A new public repository `name` on `git` holding `files` in one commit; the
+    revision a GitRepository of its main branch reports (`main@sha1:<sha>`)."""
+    git.create_repo(name, public=True)
+    local = LocalRepo(bench.workdir / f"local-{name}.git", auth_url(git, name))
+    sha = local.commit(dict(files), message)
+    local.push()
+    return f"main@sha1:{sha}"
+
+
+def git_repository(name: str, namespace: str, url: str) -> dict[str, Any]:
+    """A GitRepository of `url`'s main branch, fetched hourly."""
+    return {"apiVersion": "/".join(SOURCE), "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"url": url, "interval": "1h", "ref": {"branch": "main"}}}
+
+
+def app_kustomization(index: int, namespace: str, interval: str = "1h",
+                      labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Kustomization `app-<index>` of `./apps/app-<index>` from the GitRepository `fleet`."""
+    return {"apiVersion": "/".join(KUSTOMIZE), "kind": "Kustomization",
+            "metadata": {"name": f"app-{index:04d}", "namespace": namespace,
+                         "labels": dict(labels or {})},
+            "spec": {"interval": interval, "prune": True, "targetNamespace": namespace,
+                     "path": f"./apps/app-{index:04d}",
+                     "sourceRef": {"kind": "GitRepository", "name": "fleet"}}}
 
 
 def remote_head(server: GitHTTPServer, name: str, branch: str = "main") -> str | None:

@@ -38,15 +38,16 @@ from _benchlib import (  # noqa: E402
     KUSTOMIZE,
     SOURCE,
     Bench,
-    LocalRepo,
-    auth_url,
+    app_kustomization,
     coll_path,
     common_args,
     fmt_mib,
     fmt_s,
     fmt_summary,
+    git_repository,
     is_ready,
     log,
+    push_fleet,
     scaled,
     summary,
 )
@@ -87,28 +88,16 @@ def main() -> None:
         res = bench.results
         kube = bench.cluster()
         git = bench.git_server()
-        git.create_repo("fleet", public=True)
-        local = LocalRepo(bench.workdir / "local-fleet.git", auth_url(git, "fleet"))
-        sha = local.commit(app_files(count), f"{count} apps")
-        local.push()
-        revision = f"main@sha1:{sha}"
+        revision = push_fleet(bench, git, "fleet", app_files(count), f"{count} apps")
 
         ns = kube.create_namespace("bench-drift")
         bench.source_controller(kube, ns)
         repos = coll_path(*SOURCE, "gitrepositories", ns)
         kss = coll_path(*KUSTOMIZE, "kustomizations", ns)
         cms = coll_path("", "v1", "configmaps", ns)
-        kube.create(repos, {
-            "apiVersion": "/".join(SOURCE), "kind": "GitRepository",
-            "metadata": {"name": "fleet", "namespace": ns},
-            "spec": {"url": git.url("fleet"), "interval": "1h", "ref": {"branch": "main"}}})
+        kube.create(repos, git_repository("fleet", ns, git.url("fleet")))
         for i in range(count):
-            kube.create(kss, {
-                "apiVersion": "/".join(KUSTOMIZE), "kind": "Kustomization",
-                "metadata": {"name": f"app-{i:04d}", "namespace": ns},
-                "spec": {"interval": "1h", "prune": True, "targetNamespace": ns,
-                         "path": f"./apps/app-{i:04d}",
-                         "sourceRef": {"kind": "GitRepository", "name": "fleet"}}})
+            kube.create(kss, app_kustomization(i, ns))
         ks_w = bench.watch(kube, kss)
         cm_w = bench.watch(kube, cms)
         ks = bench.controller(kube, "kustomize", "--watch-all-namespaces=false",

@@ -48,6 +48,7 @@ from afflux.controllers.runtime import (
     StallingError,
     WaitingError,
     get_condition,
+    lease_name,
     parse_options,
 )
 from harness.wait import eventually
@@ -530,10 +531,10 @@ class Gadgets:
         self.api = client.CustomObjectsApi(cluster.api_client())
         self.ns = namespace
 
-    def create(self, name: str) -> None:
+    def create(self, name: str, labels: dict[str, str] | None = None) -> None:
         self.api.create_namespaced_custom_object(GROUP, VERSION, self.ns, GADGET.plural, {
             "apiVersion": GADGET.api_version, "kind": GADGET.kind,
-            "metadata": {"name": name}, "spec": {"interval": "1h"}})
+            "metadata": {"name": name, "labels": labels or {}}, "spec": {"interval": "1h"}})
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
@@ -620,6 +621,56 @@ def test_leader_election_only_the_leader_reconciles(
         first.stop()
         second.stop()
         gadgets.release("g")
+
+
+SHARD_KEY = "sharding.fluxcd.io/key"
+
+
+def test_watch_label_selector_shards_the_objects_and_each_shard_leads_its_own_lease(
+        cluster: Any, gadget_crd: None, namespace: str, tmp_path: Path) -> None:
+    gadgets = Gadgets(cluster, namespace)
+    election = ["--enable-leader-election", "--leader-election-retry-period=500ms"]
+    main = OperatorProcess(tmp_path, cluster, namespace, "main", *election,
+                           f"--watch-label-selector=!{SHARD_KEY}")
+    shard = OperatorProcess(tmp_path, cluster, namespace, "shard1", *election,
+                            f"--watch-label-selector={SHARD_KEY} in (shard1)")
+    try:
+        eventually(main.ready, timeout=60, message="main /readyz")
+        eventually(shard.ready, timeout=60, message="shard1 /readyz")
+        gadgets.create("plain")
+        gadgets.create("sharded", labels={SHARD_KEY: "shard1"})
+        gadgets.create("other", labels={SHARD_KEY: "shard2"})
+        eventually(lambda: gadgets.ready_message("plain") == "reconciled by main", timeout=30)
+        eventually(lambda: gadgets.ready_message("sharded") == "reconciled by shard1",
+                   timeout=30)
+        # both lead at once: one Lease each
+        leases = client.CoordinationV1Api(cluster.api_client()).list_namespaced_lease(namespace)
+        names = {lease.metadata.name for lease in leases.items}
+        assert {lease_name(GADGET_CONTROLLER, f"!{SHARD_KEY}"),
+                lease_name(GADGET_CONTROLLER, f"{SHARD_KEY} in (shard1)")} <= names
+        # moving an object to the shard: the shard takes it, the main instance lets go
+        gadgets.api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, GADGET.plural, "plain",
+            {"metadata": {"labels": {SHARD_KEY: "shard1"}}})
+        eventually(lambda: gadgets.ready_message("plain") == "reconciled by shard1",
+                   timeout=30, message="the shard reconciles the relabelled object")
+        assert main.reconciled("sharded") == [] and shard.reconciled("other") == []
+        assert main.reconciled("other") == []
+        assert gadgets.ready_message("other") is None  # no shard2 runs
+        # the server filters: a shard's log never names another shard's object
+        assert not [line for line in shard.lines() if line.get("name") == "other"]
+        for name in ("plain", "sharded"):
+            gadgets.delete(name)
+        eventually(lambda: gadgets.get("plain") is None and gadgets.get("sharded") is None,
+                   timeout=30, message="finalized by the shard")
+        assert main.stop() == 0 and shard.stop() == 0
+    finally:
+        main.stop()
+        shard.stop()
+        for name in ("plain", "sharded", "other"):
+            gadgets.release(name)
+            if gadgets.get(name) is not None:
+                gadgets.delete(name)
 
 
 def test_event_recorder_bumps_repeats_on_the_api(cluster: Any, namespace: str) -> None:

@@ -172,3 +172,13 @@ def private_git_source(env: Any) -> tuple[Any, str, str]:
                "spec": {"url": repo.url, "interval": "10m", "ref": {"branch": "main"},
                         "secretRef": {"name": f"{source}-auth"}}})
     return repo, source, name
+
+
+FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def strip_finalizers(cluster: Cluster, namespace: str) -> None:
+    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
+    for name in out.split():
+        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
+                        "-p", '{"metadata":{"finalizers":null}}', check=False)

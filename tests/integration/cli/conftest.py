@@ -11,22 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_harness import Result, Run, SimulatedController
+from cli_harness import Result, Run, SimulatedController, strip_finalizers
 
 from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, make_env
 from harness.wait import eventually
-
-FLUX_KINDS = "gitrepositories.source.toolkit.fluxcd.io,kustomizations.kustomize.toolkit.fluxcd.io"
-
-
-def strip_finalizers(cluster: Cluster, namespace: str) -> None:
-    out = cluster.kubectl("get", FLUX_KINDS, "-n", namespace, "-o", "name", check=False).stdout
-    for name in out.split():
-        cluster.kubectl("patch", "-n", namespace, name, "--type=merge",
-                        "-p", '{"metadata":{"finalizers":null}}', check=False)
 
 
 @pytest.fixture(scope="module")

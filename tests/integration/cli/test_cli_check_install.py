@@ -1,10 +1,11 @@
 """`check --pre` and `check` against the test cluster, `install --export` accepted by the API
-server (dry run), `uninstall --dry-run` leaving everything in place, and `version`."""
+server (dry run), with `--shards` too, `uninstall --dry-run` leaving everything in place, and `version`."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ import yaml
 from cli_harness import Run
 
 from afflux.api import KINDS
+from afflux.api._sharding import MAIN_SELECTOR, SHARD_KEY, leader_lease_name
 from afflux.cli import main
+from afflux.cli._bootstrapgen import LOCAL_DEPLOYMENT_ANNOTATION
 from afflux.cli._errors import EXIT_UNREACHABLE
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_controllers import conversion
@@ -163,3 +166,48 @@ def test_install_dry_run_applies_every_object(afflux: Run, namespace: str) -> No
     assert "✔ CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io applied " \
         "(dry run)" in lines
     assert lines[-1] == "✔ install finished (dry run)"
+
+
+def test_install_export_shards_apply_and_check_finds_a_sharded_local_operator(
+        afflux: Run, flux_crds: Cluster, namespace: str) -> None:
+    res = afflux("install", "--export", "--shards", "2", "-n", namespace,
+                 "--components", "source-controller,kustomize-controller")
+    assert res.code == 0, res.err
+    docs = [d for d in yaml.safe_load_all(res.out) if d]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == {f"{c}{s}" for c in ("source-controller", "kustomize-controller")
+                                for s in ("", "-shard1", "-shard2")}
+    assert {d["metadata"]["name"] for d in docs if d["kind"] == "Service"} >= {
+        "source-controller-shard1", "source-controller-shard2"}
+    # the API server takes the sharded Deployments and Services as they are
+    workloads = [d for d in docs if d["kind"] in ("Deployment", "Service", "ServiceAccount")]
+    done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
+                             "--field-manager=afflux", "-f", "-",
+                             input=yaml.safe_dump_all(workloads), check=False)
+    assert done.returncode == 0, done.stderr
+    # a local install of it: the main kustomize-controller takes the Lease of its selector
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    applied = []
+    for name, selector, holder in (
+            ("kustomize-controller", MAIN_SELECTOR, "laptop_main"),
+            ("kustomize-controller-shard1", f"{SHARD_KEY} in (shard1)", "laptop_shard1")):
+        dep = deployments[name]
+        dep["metadata"].setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
+        dep["spec"]["replicas"] = 0
+        applied += [dep, {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": leader_lease_name("kustomize-controller", selector),
+                         "namespace": namespace},
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 3600,
+                     "renewTime": now, "acquireTime": now}}]
+    # shard 2's Deployment is there, but nothing runs it
+    shard2 = deployments["kustomize-controller-shard2"]
+    shard2["metadata"].setdefault("annotations", {})[LOCAL_DEPLOYMENT_ANNOTATION] = "true"
+    shard2["spec"]["replicas"] = 0
+    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([*applied, shard2]))
+    res = afflux("check", "-n", namespace, "--components", "kustomize-controller")
+    assert "✔ kustomize-controller: running (leader lease held by laptop_main" in res.err
+    assert "✔ kustomize-controller-shard1: running (leader lease held by laptop_shard1" \
+        in res.err
+    assert "✗ kustomize-controller-shard2: runs locally" in res.err
+    assert res.code == 1

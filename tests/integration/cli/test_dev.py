@@ -46,11 +46,12 @@ def test_make_demo_then_dev_up_is_idempotent_and_down_leaves_nothing(tmp_path: P
 
         dev = DevEnvironment(state, log=lambda _: None)
         pids = sorted(dev.pids())
-        # six operators; the Git server, the registry and the chart repository; the cluster
-        assert len(pids) == 6 + 3 + 5
+        # the launcher and its six operators; the Git server, the registry and the chart
+        # repository; the cluster
+        assert len(pids) == 1 + 6 + 3 + 5
         again = afflux("dev", "up", "--state-dir", str(state), env=env)
         assert again.returncode == 0, again.stderr
-        assert again.stderr.count("(already running)") == 1 + 3 + 6, again.stderr
+        assert again.stderr.count("(already running)") == 1 + 3 + 1 + 6, again.stderr
         assert sorted(dev.pids()) == pids
         assert "export KUBECONFIG=" in again.stdout
         status = afflux("dev", "status", "--state-dir", str(state), env=env)

@@ -85,3 +85,13 @@ def test_since_time_errors(capsys: pytest.CaptureFixture[str], log_dir: Path) ->
     assert main(["logs", "--log-dir", str(log_dir), "--since", "1m", "--since-time",
                  "2024-05-01T12:00:00Z"]) == 1
     assert "at most one of `sinceTime` or `sinceDuration`" in capsys.readouterr().err
+
+
+def test_a_controllers_shards_are_read_with_it(capsys: pytest.CaptureFixture[str],
+                                               log_dir: Path) -> None:
+    (log_dir / "kustomize-controller-shard1.log").write_text(_line(
+        "2024-05-01T12:00:05.000Z", "info", "applied", kind="Kustomization", name="team-a",
+        namespace="flux-system") + "\n")
+    assert _run(capsys, log_dir, "--controller", "kustomize-controller", "--name",
+                "team-a") == [
+        "2024-05-01T12:00:05.000Z info Kustomization/team-a.flux-system - applied"]

@@ -68,10 +68,7 @@ def test_implemented_flags_keep_fluxs_meaning(argv: list[str], expected: dict[st
                  [("info", "--no-remote-bases=false has no effect in afflux: afflux never "
                    "fetches remote bases: a kustomization refers only to files in the source "
                    "artifact, as with --no-remote-bases=true")], id="remote-bases-allowed"),
-    pytest.param("helm-controller", {"watch-label-selector": "shard=1"},
-                 [("warn", "--watch-label-selector=shard=1 has no effect in afflux: sharding "
-                   "by label is not implemented: every object is reconciled")],
-                 id="sharding"),
+    pytest.param("helm-controller", {"watch-label-selector": "shard=1"}, [], id="sharding"),
     pytest.param("source-controller", {"helm-cache-max-size": "0"}, [], id="flux-default"),
     pytest.param("source-controller", {"events-addr": "http://nc/"},
                  [("info", "--events-addr=http://nc/ has no effect in afflux: not needed: "
