@@ -128,8 +128,10 @@ class Notifications:
                     inv = event.get("involvedObject") or {}
                     meta = event.get("metadata") or {}
                     if (inv.get("kind"), inv.get("name")) == ("Kustomization", kustomization) \
-                            and meta.get("kustomize.toolkit.fluxcd.io/revision", "").endswith(
-                                sha) and event.get("severity") == "info":
+                            and str(meta.get("revision", "")).endswith(sha) \
+                            and event.get("severity") == "info":
+                        # Flux's notification-controller sends the metadata keys of the
+                        # object's own API group without the group: `revision`
                         return event
             return None
 
