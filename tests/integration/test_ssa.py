@@ -96,6 +96,11 @@ def get_json(cluster: Any, *args: str) -> dict[str, Any]:
     return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
 
 
+def own_entry(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The managedFields entries of our field manager (their time changes on every write)."""
+    return [e for e in obj["metadata"].get("managedFields", []) if e.get("manager") == MANAGER]
+
+
 def actions(change_set: Any) -> dict[str, str]:
     return change_set.to_map()
 
@@ -110,12 +115,19 @@ def test_created_then_unchanged_then_configured_after_drift(
     first = run(manager.apply_all_staged(objects, OPTIONS))
     assert actions(first) == {f"ConfigMap/{namespace}/settings": "created",
                               f"Deployment/{namespace}/web": "created"}
-    before = get_json(cluster, "-n", namespace, "deployment", "web")
+    before = get_json(cluster, "-n", namespace, "configmap", "settings")
+    before_web = get_json(cluster, "-n", namespace, "deployment", "web")
 
     second = run(manager.apply_all_staged(objects, OPTIONS))
     assert {e.action for e in second} == {Action.UNCHANGED}
-    after = get_json(cluster, "-n", namespace, "deployment", "web")
+    # Nothing was written: the ConfigMap (which no controller touches) kept its version,
+    # and the Deployment (whose status the cluster's controllers update, bumping its
+    # resourceVersion) kept its generation and our field manager's entry.
+    after = get_json(cluster, "-n", namespace, "configmap", "settings")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    after_web = get_json(cluster, "-n", namespace, "deployment", "web")
+    assert after_web["metadata"]["generation"] == before_web["metadata"]["generation"]
+    assert own_entry(after_web) == own_entry(before_web)
 
     cluster.kubectl("-n", namespace, "scale", "deployment/web", "--replicas=5")
     third = run(manager.apply_all_staged(objects, OPTIONS))
