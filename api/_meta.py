@@ -71,6 +71,8 @@ BUILD_FAILED: Final = "BuildFailed"
 PRUNE_FAILED: Final = "PruneFailed"
 #: A kubeConfig from an object names a file or program, or turns off TLS (afflux).
 KUBECONFIG_REFUSED: Final = "KubeConfigRefused"
+#: A feature the object asks for is behind a feature gate the controller does not enable.
+FEATURE_GATE_DISABLED: Final = "FeatureGateDisabled"
 # source-controller reasons
 GIT_OPERATION_FAILED: Final = "GitOperationFailed"
 NEW_REVISION: Final = "NewRevision"

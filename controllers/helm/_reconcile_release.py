@@ -2,7 +2,10 @@
 
 1. The target: the controller's own cluster, or `spec.kubeConfig.secretRef` (the Secret's
    `value`/`value.yaml` key, or the key named) loaded by the runtime's `ClusterClients`
-   (which refuses what a kubeconfig from a Secret must not do); as
+   (which refuses what a kubeconfig from a Secret must not do), or
+   `spec.kubeConfig.configMapRef` (provider `generic`: a ServiceAccount token for the
+   ConfigMap's address and CA, `runtime._workload`; helm's file holds a token valid for
+   `HELM_TOKEN_MIN_VALID` more seconds); as
    `spec.serviceAccountName` (or `--default-service-account`) when set, by impersonation
    (`--kube-as-user` for helm, `Impersonate-User` for our reads of the release records).
    helm gets a kubeconfig file made from that loaded connection, never the Secret's bytes.
@@ -34,6 +37,7 @@ and `token` metadata.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import time
@@ -152,6 +156,9 @@ MAX_STEPS = 8
 POLL_INTERVAL = 1.0
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _KUBECONFIG_KEYS = ("value", "value.yaml")
+#: seconds a remote cluster's token written for helm stays valid at least (its actions and
+#: waits of one reconcile)
+HELM_TOKEN_MIN_VALID = 1800.0
 
 
 class _Failed(Exception):
@@ -190,8 +197,19 @@ async def target_of(ctx: ReconcileContext[HelmRelease], state: RunState) -> Targ
     user = service_account_user(hr.namespace, account) if account else None
     clusters = state.services.clusters
     if hr.spec.kube_config is not None and hr.spec.kube_config.config_map_ref is not None:
-        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
-                            "supported yet: use spec.kubeConfig.secretRef")
+        remote = await clusters.remote_or_fail(
+            hr.namespace, hr.spec.kube_config.config_map_ref.name, INIT_FAILED)
+        state.cluster = clusters.get(user=user, remote=remote)
+        # helm gets a file with a token valid for longer than its actions take
+        try:
+            token = await asyncio.to_thread(remote.token, HELM_TOKEN_MIN_VALID)
+        except ApiError as err:
+            raise GenericError(INIT_FAILED, f"could not get a token of {remote.subject}: "
+                               f"{err}") from None
+        configuration = state.cluster.kube.api_client.configuration
+        configuration.api_key["authorization"] = f"Bearer {token}"
+        return Target(hr.release_namespace, kubeconfig_data=helm_kubeconfig(configuration),
+                      as_user=user, storage=hr.storage_namespace)
     ref = hr.spec.kube_config.secret_ref if hr.spec.kube_config else None
     if ref is None:
         state.cluster = clusters.get(user=user)

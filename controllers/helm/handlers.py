@@ -36,7 +36,9 @@ from afflux.controllers.runtime import (
     KubeConfigPolicy,
     Operator,
     Scheduler,
+    WorkloadIdentity,
     add_guard_flags,
+    add_workload_identity_flags,
 )
 
 from ._helm import HelmRunner
@@ -54,6 +56,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         help="the helm program (default: $AFFLUX_HELM, helm on $PATH, then the "
                         "tool cache)")
     add_guard_flags(parser, "an uninstall (of a chart name or release name change)")
+    parser.add_argument(
+        "--feature-gates", default="",
+        help="comma-separated Name=true|false; ObjectLevelWorkloadIdentity=true lets a "
+        "kubeConfig ConfigMap name a ServiceAccount of the object's namespace (Flux's other "
+        "gates are accepted and have no effect)")
+    add_workload_identity_flags(parser)
 
 
 def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -73,8 +81,9 @@ def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) 
     if any(ref.get("kind") == kind and ref.get("name") == name
            for ref in spec.get("valuesFrom") or ()):
         return True
-    secret = ((spec.get("kubeConfig") or {}).get("secretRef") or {}).get("name")
-    return kind == "Secret" and secret == name
+    kube_config = spec.get("kubeConfig") or {}
+    ref = kube_config.get("secretRef" if kind == "Secret" else "configMapRef") or {}
+    return ref.get("name") == name
 
 
 def config_key(body: Mapping[str, Any]) -> str:
@@ -101,7 +110,8 @@ def setup(operator: Operator) -> Services:
                               workers=max(4, options.concurrent),
                               policy=KubeConfigPolicy(
                                   allow_exec=options.insecure_kubeconfig_exec,
-                                  allow_insecure_tls=options.insecure_kubeconfig_tls))
+                                  allow_insecure_tls=options.insecure_kubeconfig_tls),
+                              identity=WorkloadIdentity.from_flags(extra))
     services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None)),
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
                         prune_guard=Guard.from_flags(extra))

@@ -1,7 +1,10 @@
 """The apply and prune phases, and the cluster they act on.
 
 `target_cluster` picks the cluster and identity: the Secret of `spec.kubeConfig.secretRef`
-(key `value`, then `value.yaml`, unless the reference names one) for a remote cluster, and
+(key `value`, then `value.yaml`, unless the reference names one) for a remote cluster, or
+the ConfigMap of `spec.kubeConfig.configMapRef` (provider `generic`: the remote API server
+reached with a ServiceAccount token, `runtime._workload`; a ConfigMap that cannot work
+stalls with a message naming the key or the feature gate), and
 `spec.serviceAccountName` (or `--default-service-account`) to impersonate
 `system:serviceaccount:<namespace>:<name>` there; the API server's RBAC for that account then
 decides what may be applied, and a refusal is reported with the server's own words (which
@@ -62,6 +65,7 @@ from afflux.controllers.runtime import (
     ObjectRef,
     PhaseResult,
     ReconcileContext,
+    RemoteAccess,
     StallingError,
     WaitingError,
     held_message,
@@ -149,10 +153,11 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
         return state.cluster
     ks = ctx.obj
     kubeconfig: bytes | None = None
+    remote: RemoteAccess | None = None
     where = ""
     if ks.spec.kube_config is not None and ks.spec.kube_config.config_map_ref is not None:
-        raise StallingError(KUBECONFIG_REFUSED, "spec.kubeConfig.configMapRef is not "
-                            "supported yet: use spec.kubeConfig.secretRef")
+        remote = await state.services.clusters.remote_or_fail(
+            ks.namespace, ks.spec.kube_config.config_map_ref.name, RECONCILIATION_FAILED)
     if ks.spec.kube_config is not None and ks.spec.kube_config.secret_ref is not None:
         ref = ks.spec.kube_config.secret_ref
         where = f"{ks.namespace}/{ref.name}"
@@ -167,7 +172,8 @@ async def target_cluster(ctx: ReconcileContext[Kustomization], state: RunState) 
         kubeconfig = kubeconfig_from_secret(secret, ref.key, where)
     user = impersonated_user(ks, ctx.options.default_service_account)
     try:
-        state.cluster = state.services.clusters.get(user=user, kubeconfig=kubeconfig)
+        state.cluster = state.services.clusters.get(user=user, kubeconfig=kubeconfig,
+                                                    remote=remote)
     except KubeConfigRefused as err:
         raise StallingError(KUBECONFIG_REFUSED, f"KubeConfig Secret '{where}': {err}") from None
     except KubeConfigError as err:

@@ -24,6 +24,7 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     Resource,
     RunStates,
+    parse_feature_gates,
 )
 
 from ._artifacts import ArtifactCache, Checkout, Fetch
@@ -58,20 +59,6 @@ SOURCE_KINDS: dict[str, Resource] = {
 }
 
 STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"
-
-
-def parse_feature_gates(text: str | None) -> dict[str, bool]:
-    """`A=true,B=false` (Flux's `--feature-gates`) -> {"A": True, "B": False}."""
-    gates: dict[str, bool] = {}
-    for item in (text or "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        if not sep or value.strip().lower() not in ("true", "false"):
-            raise argparse.ArgumentTypeError(f"invalid feature gate {item!r}: want Name=true|false")
-        gates[name.strip()] = value.strip().lower() == "true"
-    return gates
 
 
 @dataclasses.dataclass(frozen=True)

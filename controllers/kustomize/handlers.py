@@ -15,7 +15,8 @@
    `afflux.toolkit.fluxcd.io/depends-on` annotation names one;
 5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
    the data of one changes (or it goes), the Kustomizations of its namespace that read it
-   (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef`) are
+   (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef` and
+   `.configMapRef`) are
    reconciled at once. Unlabelled ones are read at each reconcile, as in Flux;
 6. with `--drift-watch` (default on), watches the metadata of the kinds the inventories
    hold (`_watches.ManagedWatches`, supervised): a Kustomization whose object someone
@@ -45,7 +46,9 @@ from afflux.controllers.runtime import (
     KubeConfigPolicy,
     Operator,
     Scheduler,
+    WorkloadIdentity,
     add_guard_flags,
+    add_workload_identity_flags,
     parse_bool,
     positive_int_arg,
 )
@@ -71,7 +74,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feature-gates", default="",
         help="comma-separated Name=true|false; StrictPostBuildSubstitutions=true makes an "
-        "undefined ${var} without a default a build failure")
+        "undefined ${var} without a default a build failure; ObjectLevelWorkloadIdentity=true "
+        "lets a kubeConfig ConfigMap name a ServiceAccount of the object's namespace")
+    add_workload_identity_flags(parser)
     parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",
         help=f"largest artifact downloaded, and largest content unpacked (default {MAX_BYTES})")
@@ -105,8 +110,9 @@ def readiness_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) -> bool:
     """Whether the Kustomization `body` reads the ConfigMap or Secret kind/namespace/name
-    (`postBuild.substituteFrom`; for a Secret also `decryption.secretRef` and
-    `kubeConfig.secretRef`). All of them live in the Kustomization's namespace."""
+    (`postBuild.substituteFrom` and `kubeConfig.configMapRef`; for a Secret also
+    `decryption.secretRef` and `kubeConfig.secretRef`). All of them live in the
+    Kustomization's namespace."""
     meta = body.get("metadata") or {}
     if meta.get("namespace") != namespace:
         return False
@@ -114,6 +120,8 @@ def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) 
     for ref in (spec.get("postBuild") or {}).get("substituteFrom") or ():
         if ref.get("kind") == kind and ref.get("name") == name:
             return True
+    if kind == "ConfigMap":
+        return ((spec.get("kubeConfig") or {}).get("configMapRef") or {}).get("name") == name
     if kind != "Secret":
         return False
     secret_refs = [(spec.get("decryption") or {}).get("secretRef"),
@@ -248,7 +256,8 @@ def setup(operator: Operator) -> Services:
                               workers=max(4, options.concurrent),
                               policy=KubeConfigPolicy(
                                   allow_exec=options.insecure_kubeconfig_exec,
-                                  allow_insecure_tls=options.insecure_kubeconfig_tls))
+                                  allow_insecure_tls=options.insecure_kubeconfig_tls),
+                              identity=WorkloadIdentity.from_flags(options.extra))
     downloaded = operator.metrics.counter(
         "afflux_artifact_downloads_total",
         "Source artifacts downloaded and unpacked (the other reconciles used the cache).")

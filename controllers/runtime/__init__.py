@@ -100,7 +100,7 @@ from ._kube import (
     api_error,
     load_api_client,
 )
-from ._kubeconfig import KubeConfigPolicy
+from ._kubeconfig import OBJECT_LEVEL_GATE, KubeConfigPolicy, RemoteConfigError
 from ._leader import LeaderElector
 from ._logging import configure_logging, object_logger
 from ._main import run_operator
@@ -144,6 +144,16 @@ from ._ssa import (
     comparable,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
+from ._workload import (
+    RemoteAccess,
+    RemoteConfigUnavailable,
+    ServiceAccountTokens,
+    WorkloadIdentity,
+    add_workload_identity_flags,
+    api_token_issuer,
+    parse_feature_gates,
+    resolve_remote_access,
+)
 
 if TYPE_CHECKING:
     from ._gitauth import (
@@ -210,6 +220,16 @@ __all__ = [
     "KubeConfigError",
     "KubeConfigPolicy",
     "KubeConfigRefused",
+    "OBJECT_LEVEL_GATE",
+    "RemoteAccess",
+    "RemoteConfigError",
+    "RemoteConfigUnavailable",
+    "ServiceAccountTokens",
+    "WorkloadIdentity",
+    "add_workload_identity_flags",
+    "api_token_issuer",
+    "parse_feature_gates",
+    "resolve_remote_access",
     "KubeObject",
     "KubernetesClient",
     "LeaderElector",

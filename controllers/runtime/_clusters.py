@@ -17,15 +17,23 @@ for that combination:
   insecure-skip-tls-verify only when the operator's flags allow them), and a refused one
   raises `KubeConfigRefused` (the caller stalls: nothing but a new Secret fixes it).
 
+- a `RemoteAccess` (`spec.kubeConfig.configMapRef`, `_workload`): a connection to its
+  address, trusting its `ca.crt` (kept in a private 0600 file while the connection is
+  cached), with a ServiceAccount token asked for before every request.
+
 No message here copies content of the kubeconfig: a YAML error gives only its position.
 
-Clients are kept per (kubeconfig digest, user) and reused; the least recently used are
-closed beyond `max_clients`.
+Clients are kept per (kubeconfig digest or remote key, user) and reused; the least recently
+used are closed beyond `max_clients`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import shutil
+import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,10 +41,22 @@ from typing import Any
 
 import yaml
 
+from afflux.api._meta import FEATURE_GATE_DISABLED
+
 from ._discovery import RESTMapper
+from ._errors import GenericError, StallingError
 from ._kube import KubeClient, KubernetesClient
 from ._kubeconfig import KubeConfigPolicy, KubeConfigRefusal, kubeconfig_refusals
 from ._ssa import ResourceManager
+from ._workload import (
+    RemoteAccess,
+    RemoteConfigError,
+    RemoteConfigUnavailable,
+    ServiceAccountTokens,
+    WorkloadIdentity,
+    api_token_issuer,
+    resolve_remote_access,
+)
 
 __all__ = ["Cluster", "ClusterClients", "KubeConfigError", "KubeConfigRefused",
            "service_account_user"]
@@ -111,14 +131,32 @@ def _copy_api_client(api_client: Any) -> Any:
     return copy
 
 
+def _api_client_for_remote(remote: RemoteAccess, ca_file: str | None) -> Any:
+    from kubernetes import client  # noqa: PLC0415
+
+    configuration = client.Configuration()
+    configuration.host = remote.config.address
+    configuration.verify_ssl = True
+    configuration.ssl_ca_cert = ca_file
+    configuration.api_key = {"authorization": f"Bearer {remote.token()}"}
+    configuration.refresh_api_key_hook = remote.refresh_hook()
+    return client.ApiClient(configuration=configuration)
+
+
 class ClusterClients:
     """Builds and caches `Cluster`s from the operator's own connection (module docstring)."""
 
     def __init__(self, api_client: Any, kube: KubeClient, *, field_manager: str,
                  max_clients: int = 32, workers: int = 4,
-                 policy: KubeConfigPolicy | None = None) -> None:
+                 policy: KubeConfigPolicy | None = None,
+                 identity: WorkloadIdentity | None = None) -> None:
         self.api_client = api_client
+        self.kube = kube
         self.policy = policy or KubeConfigPolicy()
+        self.identity = identity or WorkloadIdentity()
+        self.tokens = ServiceAccountTokens(api_token_issuer(api_client),
+                                           max_size=self.identity.cache_max_size,
+                                           max_duration=self.identity.cache_max_duration)
         self.field_manager = field_manager
         self.max_clients = max_clients
         self.workers = workers
@@ -126,19 +164,66 @@ class ClusterClients:
         self.local = Cluster(kube, mapper, ResourceManager(kube, field_manager=field_manager,
                                                            mapper=mapper))
         self._cache: OrderedDict[tuple[str, str], Cluster] = OrderedDict()
+        self._ca_files: dict[tuple[str, str], str] = {}  # remote connection -> its CA file
+        self._ca_dir: str | None = None
 
-    def get(self, *, user: str | None = None, kubeconfig: bytes | str | None = None) -> Cluster:
-        """The cluster for this user (None: no impersonation) and kubeconfig (None: local)."""
-        if not user and kubeconfig is None:
+    async def remote_access(self, namespace: str, config_map: str) -> RemoteAccess:
+        """The remote cluster a kubeConfig ConfigMap names, read with the operator's own
+        client, a first token issued (`_workload.resolve_remote_access`)."""
+        return await resolve_remote_access(self.kube, namespace, config_map, self.identity,
+                                           self.tokens)
+
+    async def remote_or_fail(self, namespace: str, config_map: str, reason: str
+                             ) -> RemoteAccess:
+        """`remote_access`, its errors as a reconcile's: a missing feature gate stalls
+        FeatureGateDisabled, a ConfigMap that cannot work stalls with `reason`, a missing
+        ConfigMap or ServiceAccount (or the API refusing a token) is retried with `reason`."""
+        try:
+            return await self.remote_access(namespace, config_map)
+        except RemoteConfigError as err:
+            raise StallingError(FEATURE_GATE_DISABLED if err.gate else reason, str(err)
+                                ) from None
+        except RemoteConfigUnavailable as err:
+            raise GenericError(reason, str(err)) from None
+
+    def _ca_file(self, pem: str) -> str:
+        if self._ca_dir is None:
+            self._ca_dir = tempfile.mkdtemp(prefix="afflux-remote-ca-")  # 0700
+        path = os.path.join(self._ca_dir, hashlib.sha256(pem.encode()).hexdigest() + ".crt")
+        if not os.path.exists(path):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(pem)
+        return path
+
+    def _forget_ca(self, key: tuple[str, str]) -> None:
+        path = self._ca_files.pop(key, None)
+        if path is not None and path not in self._ca_files.values():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def get(self, *, user: str | None = None, kubeconfig: bytes | str | None = None,
+            remote: RemoteAccess | None = None) -> Cluster:
+        """The cluster for this user (None: no impersonation) and kubeconfig or remote
+        access (both None: local)."""
+        if not user and kubeconfig is None and remote is None:
             return self.local
         raw = kubeconfig.encode() if isinstance(kubeconfig, str) else kubeconfig
-        digest = hashlib.sha256(raw).hexdigest() if raw is not None else ""
+        if remote is not None:
+            digest = f"remote:{remote.key}"
+        else:
+            digest = hashlib.sha256(raw).hexdigest() if raw is not None else ""
         key = (digest, user or "")
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        if raw is not None:
+        if remote is not None:
+            ca_file = self._ca_file(remote.config.ca_pem) if remote.config.ca_pem else None
+            if ca_file is not None:
+                self._ca_files[key] = ca_file
+            api_client = _api_client_for_remote(remote, ca_file)
+        elif raw is not None:
             api_client = _api_client_from_kubeconfig(_parse_kubeconfig(raw, self.policy))
         else:
             api_client = _copy_api_client(self.api_client)
@@ -148,12 +233,13 @@ class ClusterClients:
         mapper = RESTMapper(kube)
         cluster = Cluster(kube, mapper, ResourceManager(kube, field_manager=self.field_manager,
                                                         mapper=mapper),
-                          user=user or None, remote=raw is not None)
+                          user=user or None, remote=raw is not None or remote is not None)
         self._cache[key] = cluster
         while len(self._cache) > self.max_clients:
-            _, old = self._cache.popitem(last=False)
+            old_key, old = self._cache.popitem(last=False)
             if isinstance(old.kube, KubernetesClient):
                 old.kube.close()
+            self._forget_ca(old_key)
         return cluster
 
     def close(self) -> None:
@@ -161,3 +247,8 @@ class ClusterClients:
             if isinstance(cluster.kube, KubernetesClient):
                 cluster.kube.close()
         self._cache.clear()
+        self._ca_files.clear()
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
+            self._ca_dir = None
+

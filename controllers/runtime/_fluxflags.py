@@ -72,17 +72,23 @@ _COMMON: Final = (
        "afflux watches the ConfigMaps and Secrets labelled reconcile.fluxcd.io/watch=Enabled"),
     _f("feature-gates", "str", "", "ObjectLevelWorkloadIdentity=true",
        "afflux has none of Flux's feature gates but kustomize-controller's "
-       "StrictPostBuildSubstitutions"),
+       "StrictPostBuildSubstitutions and kustomize- and helm-controller's "
+       "ObjectLevelWorkloadIdentity"),
     _f("token-cache-max-size", "int", "100", "0", _NO_CLOUD),
     _f("token-cache-max-duration", "duration", "1h", "30m", _NO_CLOUD),
     _f("default-service-account", "str", "", "default"),
 )
 _ACL = (_f("no-cross-namespace-refs", "bool", "false", "true"),)
 _JITTER = (_f("interval-jitter-percentage", "int", "5", "10"),)
+# kustomize- and helm-controller: remote clusters of kubeConfig.configMapRef (provider
+# generic) take ServiceAccount tokens (runtime._workload), so these flags act there
 _KUBECONFIG = (
     _f("insecure-kubeconfig-exec", "bool", "false", "true"),
     _f("insecure-kubeconfig-tls", "bool", "false", "true"),
-    _f("default-kubeconfig-service-account", "str", "", "flux-remote", _NO_CLOUD),
+    _f("default-kubeconfig-service-account", "str", "", "flux-remote"),
+    _f("feature-gates", "str", "", "ObjectLevelWorkloadIdentity=true"),
+    _f("token-cache-max-size", "int", "100", "0"),
+    _f("token-cache-max-duration", "duration", "1h", "30m"),
 )
 _REQUEUE = (_f("requeue-dependency", "duration", "30s", "5s"),)
 _SSH = (

@@ -264,11 +264,12 @@ def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
     env.delete(name)
 
 
-def test_kubeconfig_from_a_configmap_stalls_rather_than_using_the_own_cluster(
+def test_kubeconfig_from_a_missing_configmap_is_retried_not_the_own_cluster(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, kubeConfig={"configMapRef": {"name": "remote"}})
-    obj = env.failing(name, "KubeConfigRefused", stalled=True)
-    assert "configMapRef" in cond(obj, "Ready")["message"]
+    obj = env.failing(name, "InitFailed", stalled=False)
+    assert f"kubeConfig ConfigMap '{env.namespace}/remote' not found" in cond(
+        obj, "Ready")["message"]
     assert name not in env.helm_list()
     env.delete(name)
 

@@ -509,6 +509,10 @@ READS = {
         "ConfigMap", NS, "keys", False),
     "kubeconfig-secret": ({"kubeConfig": {"secretRef": {"name": "remote"}}},
                           "Secret", NS, "remote", True),
+    "kubeconfig-configmap": ({"kubeConfig": {"configMapRef": {"name": "remote"}}},
+                             "ConfigMap", NS, "remote", True),
+    "kubeconfig-configmap-is-no-secret": ({"kubeConfig": {"configMapRef": {"name": "remote"}}},
+                                          "Secret", NS, "remote", False),
     "unrelated": ({}, "Secret", NS, "keys", False),
 }
 
