@@ -1,6 +1,7 @@
 """Kustomization end to end, how and where it applies: dependsOn, health checks, a CRD with
 its custom resources, impersonation refused (then allowed) by RBAC, a remote cluster through
-a kubeconfig Secret, cross-namespace references refused by flag, the per-object annotations,
+a kubeconfig Secret (and a kubeConfig ConfigMap that needs the feature gate this controller
+lacks), cross-namespace references refused by flag, the per-object annotations,
 and deletion with its policies.
 
 The real source-controller and kustomize-controller run as processes (see
@@ -317,6 +318,22 @@ def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: P
                                kubeConfig={"secretRef": {"name": "nope"}})
     ready = env.wait_failed(broken, "ReconciliationFailed")
     assert f"KubeConfig Secret '{env.namespace}/nope'" in ready["message"]
+
+
+def test_kubeconfig_configmap_naming_an_account_needs_the_feature_gate(env: Env) -> None:
+    # this env's kustomize-controller runs without --feature-gates (Flux's default: off)
+    env.apply({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "remote-wi", "namespace": env.namespace},
+               "data": {"provider": "generic", "address": "https://127.0.0.1:1",
+                        "serviceAccountName": "deployer"}})
+    repo, _ = env.repo({"cm.yaml": dump(configmap("gated", namespace=env.namespace))})
+    ks = env.kustomization("remote-gated", env.source(repo),
+                           kubeConfig={"configMapRef": {"name": "remote-wi"}})
+    ready = env.wait_failed(ks, "FeatureGateDisabled")
+    assert "--feature-gates=ObjectLevelWorkloadIdentity=true" in ready["message"]
+    stalled = env.condition(env.status(ks), "Stalled")
+    assert stalled is not None and stalled["status"] == "True"
+    assert not env.exists("configmap", "gated")
 
 
 def test_source_not_found_then_found(env: Env) -> None:
