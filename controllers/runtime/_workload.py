@@ -273,9 +273,10 @@ class RemoteAccess:
             try:
                 configuration.api_key["authorization"] = f"Bearer {self.token()}"
             except Exception as err:  # noqa: BLE001 - keep the connection usable
+                # the API's words name the account; any other error only by its type
+                why = str(err) if isinstance(err, ApiError) else type(err).__name__
                 _log.warning("could not renew the token of %s for %s: %s", self.subject,
-                             self.config.address, type(err).__name__ if not isinstance(
-                                 err, ApiError) else err)
+                             self.config.address, why)
 
         return refresh
 

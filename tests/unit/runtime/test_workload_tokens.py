@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from afflux.controllers.runtime._kube import ApiError
-from afflux.controllers.runtime._kubeconfig import RemoteConfigError
+from afflux.controllers.runtime._kubeconfig import RemoteConfigError, remote_cluster_config
 from afflux.controllers.runtime._workload import (
     CONFIGMAPS,
     IssuedToken,
+    RemoteAccess,
     RemoteConfigUnavailable,
     ServiceAccountTokens,
     WorkloadIdentity,
@@ -179,3 +180,31 @@ def test_resolve_errors(data: dict[str, str] | None, identity: WorkloadIdentity,
     with pytest.raises(error) as err:
         _resolve(_kube_with(data), identity, Issuer(Clock(), fail=fail))
     assert message in str(err.value)
+
+
+class _Configuration:
+    def __init__(self) -> None:
+        self.api_key = {"authorization": "Bearer s3cret-old"}
+
+
+def _access(issuer: Issuer) -> RemoteAccess:
+    config = remote_cluster_config(GENERIC, "ConfigMap 'apps/remote'")
+    return RemoteAccess(config, "apps", "deployer",
+                        ServiceAccountTokens(issuer, clock=issuer.clock))
+
+
+def test_refresh_hook_sets_a_current_token_before_each_request() -> None:
+    configuration = _Configuration()
+    _access(Issuer(Clock())).refresh_hook()(configuration)
+    assert configuration.api_key["authorization"] == "Bearer t1"
+
+
+def test_refresh_hook_keeps_the_last_token_when_none_can_be_had(
+        caplog: pytest.LogCaptureFixture) -> None:
+    configuration = _Configuration()
+    failing = Issuer(Clock(), fail=ApiError(403, "Forbidden",
+                                            "cannot create serviceaccounts/token"))
+    _access(failing).refresh_hook()(configuration)
+    assert configuration.api_key["authorization"] == "Bearer s3cret-old"
+    assert "cannot create serviceaccounts/token" in caplog.text
+    assert "s3cret" not in caplog.text
