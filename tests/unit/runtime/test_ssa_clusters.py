@@ -1,15 +1,19 @@
 """Target-cluster clients for the apply engine: impersonation headers, kubeconfig Secrets,
-caching (no network: clients are built, never used)."""
+kubeConfig ConfigMaps (workload identity), caching (no network: clients are built, never
+used)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
+from afflux.api._servingcert import new_authority
 from afflux.controllers.runtime._clusters import (
     IMPERSONATE_USER,
     ClusterClients,
@@ -18,6 +22,8 @@ from afflux.controllers.runtime._clusters import (
     service_account_user,
 )
 from afflux.controllers.runtime._kube import KubernetesClient
+from afflux.controllers.runtime._kubeconfig import remote_cluster_config
+from afflux.controllers.runtime._workload import IssuedToken, RemoteAccess, ServiceAccountTokens
 
 KUBECONFIG = json.dumps({
     "apiVersion": "v1", "kind": "Config", "current-context": "remote",
@@ -109,5 +115,45 @@ def test_least_recently_used_clients_are_closed() -> None:
     clients.get(user="b")
     clients.get(user="c")
     assert clients.get(user="a") is not first
+    clients.close()
+    local.close()
+
+
+def _remote(ca: str | None) -> RemoteAccess:
+    data = {"provider": "generic", "address": "https://remote.invalid:6443"}
+    if ca:
+        data["ca.crt"] = ca
+    config = remote_cluster_config(data, "ConfigMap 'apps/remote'")
+    tokens = ServiceAccountTokens(lambda ns, name, aud: IssuedToken(f"tok-{name}", 1e12))
+    return RemoteAccess(config, "apps", "deployer", tokens)
+
+
+def test_remote_access_connects_to_the_address_with_its_ca_and_a_token(
+        clients: ClusterClients) -> None:
+    ca = new_authority(common_name="remote").cert
+    cluster = clients.get(remote=_remote(ca), user=service_account_user("apps", "app"))
+    configuration = cluster.kube.api_client.configuration  # type: ignore[attr-defined]
+    assert cluster.remote
+    assert configuration.host == "https://remote.invalid:6443"
+    ca_file = Path(configuration.ssl_ca_cert)
+    assert ca_file.read_text() == ca
+    assert stat.S_IMODE(ca_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ca_file.parent.stat().st_mode) == 0o700
+    assert configuration.get_api_key_with_prefix("authorization") == "Bearer tok-deployer"
+    assert _headers(cluster)[IMPERSONATE_USER] == "system:serviceaccount:apps:app"
+    assert clients.get(remote=_remote(ca), user=service_account_user("apps", "app")) is cluster
+    clients.close()
+    assert not ca_file.exists()
+
+
+def test_remote_ca_file_goes_with_the_last_client_using_it() -> None:
+    api_client = client.ApiClient(client.Configuration())
+    local = KubernetesClient(api_client, max_workers=1)
+    clients = ClusterClients(api_client, local, field_manager="m", max_clients=1)
+    ca = new_authority(common_name="remote").cert
+    first = clients.get(remote=_remote(ca))
+    ca_file = Path(first.kube.api_client.configuration.ssl_ca_cert)  # type: ignore[attr-defined]
+    clients.get(remote=_remote(None))  # evicts the first
+    assert not ca_file.exists()
     clients.close()
     local.close()
