@@ -64,7 +64,7 @@ from ._kube import SECRETS, KubeError, KubeNotFound, ResourceType
 from ._objects import get_object
 from ._tree import release_record
 
-__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "run"]
+__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "resolve_values", "run"]
 
 FIELD_MANAGER = "helm-controller"
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps")
@@ -147,13 +147,20 @@ def _render(ctx: Context, hr: HelmRelease, chart: Path, values: dict[str, Any], 
     return manifest
 
 
-def _values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
+def resolve_values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
+    """The values the controller would install `hr` with: its `valuesFrom` objects read from
+    the cluster and composed with `values` (`release_values`); ValuesError when they cannot
+    be (a missing object that is not optional, a missing key, YAML that is not a map)."""
     found: dict[tuple[str, str], dict[str, Any] | None] = {}
     for kind, name in values_refs(hr):
         rt = SECRETS if kind == "Secret" else CONFIGMAPS
         found[(kind, name)] = ctx.kube.get_or_none(rt, name, hr.namespace)
+    return release_values(hr, found)
+
+
+def _values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
     try:
-        return release_values(hr, found)
+        return resolve_values(ctx, hr)
     except ValuesError as err:
         raise _failed(f"could not resolve values: {err}") from None
 
