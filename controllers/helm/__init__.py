@@ -14,8 +14,8 @@ it imports nothing of the operator runtime, so it stays cheap to import.
 """
 
 from ._helm import HelmError, find_tool
+from ._postrender import origin_labels, with_common_metadata, with_release_metadata
 from ._postrender import render as post_render
-from ._postrender import with_common_metadata
 from ._values import (
     DEFAULT_VALUES_KEY,
     ValuesError,
@@ -33,7 +33,9 @@ __all__ = [
     "compose_values",
     "config_digest",
     "find_tool",
+    "origin_labels",
     "post_render",
-    "with_common_metadata",
     "values_text",
+    "with_common_metadata",
+    "with_release_metadata",
 ]

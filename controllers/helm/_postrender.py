@@ -10,10 +10,15 @@ post-renderer in order, writes the manifests and a kustomization.yaml (`resource
 `kustomize build` on it. The deprecated `patchesStrategicMerge` and `patchesJson6902` are
 turned into `patches`.
 
-`spec.commonMetadata` is a last step of its own (no kustomize needed): its labels and
+`spec.commonMetadata` is a step of its own (no kustomize needed): its labels and
 annotations are set on the metadata of every rendered object, overriding equal keys, as
-Flux's common-metadata post-renderer does. Hooks never reach a post-renderer (Helm 3,
-`postRenderStrategy: nohooks`), so they get neither.
+Flux's common-metadata post-renderer does. Last come helm-controller's origin labels,
+`helm.toolkit.fluxcd.io/name` and `helm.toolkit.fluxcd.io/namespace` (the HelmRelease's
+name and namespace), on every object of every release, over equal keys of the chart or of
+commonMetadata, as Flux's helm-controller sets them: `afflux tree`, `trace` and the flux CLI
+find a release's objects by them. So every release has a post-renderer. Hooks never reach
+a post-renderer (Helm 3, `postRenderStrategy: nohooks`), and CRDs of a chart's `crds/`
+directory are installed before rendering, so they get none of this.
 """
 
 from __future__ import annotations
@@ -29,12 +34,19 @@ from typing import Any
 
 import yaml
 
-from afflux.api import HelmRelease
+from afflux.api import HelmRelease, meta
 
 from ._engine import HOOK_ANNOTATION
 from ._helm import Workspace, find_tool
 
-__all__ = ["kustomization_for", "main", "post_renderer_args", "with_common_metadata"]
+__all__ = [
+    "kustomization_for",
+    "main",
+    "origin_labels",
+    "post_renderer_args",
+    "with_common_metadata",
+    "with_release_metadata",
+]
 
 
 def kustomization_for(renderer: dict[str, Any]) -> dict[str, Any]:
@@ -56,14 +68,13 @@ def kustomization_for(renderer: dict[str, Any]) -> dict[str, Any]:
 
 
 def post_renderer_args(hr: HelmRelease, ws: Workspace) -> list[str]:
-    """`--post-renderer <program>` for the HelmRelease's post-renderers (none: []).
-    Raises HelmError when kustomize is not installed."""
+    """`--post-renderer <program>` for the HelmRelease's post-renderers, commonMetadata and
+    origin labels. Raises HelmError when kustomize is needed and not installed."""
     renderers = [r.to_dict() for r in hr.spec.post_renderers or [] if r.kustomize is not None]
     common = hr.spec.common_metadata.to_dict() if hr.spec.common_metadata else None
-    if not renderers and not common:
-        return []
-    config = ws.write("postrender.json", json.dumps({"renderers": renderers,
-                                                     "commonMetadata": common}))
+    config = ws.write("postrender.json", json.dumps({
+        "renderers": renderers, "commonMetadata": common,
+        "origin": {"name": hr.name, "namespace": hr.namespace}}))
     kustomize = find_tool("kustomize") if renderers else ""
     program = ws.write("post-render", "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in (
         sys.executable, "-m", "afflux.controllers.helm._postrender", str(config),
@@ -87,24 +98,46 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
     return manifests
 
 
-def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
-    """`manifests` (YAML documents) with `commonMetadata`'s labels and annotations set on
-    every object but hooks (pure)."""
-    if not common or not (common.get("labels") or common.get("annotations")):
+def origin_labels(name: str, namespace: str) -> dict[str, str]:
+    """helm-controller's labels naming the HelmRelease an object was rendered for."""
+    return {meta.HELM_NAME_LABEL: name, meta.HELM_NAMESPACE_LABEL: namespace}
+
+
+def _with_metadata(manifests: str, labels: dict[str, str] | None,
+                   annotations: dict[str, str] | None) -> str:
+    """`manifests` (YAML documents) with `labels` and `annotations` set on every object but
+    hooks, over equal keys (pure)."""
+    if not labels and not annotations:
         return manifests
     docs = []
     for doc in yaml.safe_load_all(manifests):
         if not isinstance(doc, dict):
             continue
-        meta = doc["metadata"] = doc.get("metadata") or {}
-        if HOOK_ANNOTATION in (meta.get("annotations") or {}):  # `helm template` has them
+        md = doc["metadata"] = doc.get("metadata") or {}
+        if HOOK_ANNOTATION in (md.get("annotations") or {}):  # `helm template` has them
             docs.append(doc)
             continue
-        for key in ("labels", "annotations"):
-            if common.get(key):
-                meta[key] = {**(meta.get(key) or {}), **common[key]}
+        for key, extra in (("labels", labels), ("annotations", annotations)):
+            if extra:
+                md[key] = {**(md.get(key) or {}), **extra}
         docs.append(doc)
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
+    """`manifests` (YAML documents) with `commonMetadata`'s labels and annotations set on
+    every object but hooks (pure)."""
+    common = common or {}
+    return _with_metadata(manifests, common.get("labels"), common.get("annotations"))
+
+
+def with_release_metadata(manifests: str, common: dict[str, Any] | None, name: str,
+                          namespace: str) -> str:
+    """What follows the kustomize post-renderers (pure): `commonMetadata`, then the origin
+    labels of the HelmRelease `namespace/name` over it."""
+    common = common or {}
+    labels = {**(common.get("labels") or {}), **origin_labels(name, namespace)}
+    return _with_metadata(manifests, labels, common.get("annotations"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,7 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     manifests = sys.stdin.read()
     if config["renderers"]:
         manifests = render(manifests, config["renderers"], args[1])
-    sys.stdout.write(with_common_metadata(manifests, config.get("commonMetadata")))
+    origin = config.get("origin") or {}
+    sys.stdout.write(with_release_metadata(manifests, config.get("commonMetadata"),
+                                           str(origin.get("name", "")),
+                                           str(origin.get("namespace", ""))))
 
 
 if __name__ == "__main__":
