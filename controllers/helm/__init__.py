@@ -22,6 +22,7 @@ from ._values import (
     ValuesSource,
     compose_values,
     config_digest,
+    values_sources,
     values_text,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "find_tool",
     "origin_labels",
     "post_render",
+    "values_sources",
     "values_text",
     "with_common_metadata",
     "with_release_metadata",

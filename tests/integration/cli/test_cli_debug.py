@@ -2,7 +2,7 @@
 as kustomize-controller resolves them (substituteFrom ConfigMap then Secret, a missing
 optional one skipped, inline substitute over all, newlines stripped), the values as
 helm-controller composes them (valuesFrom in order with targetPath and literal, a missing
-optional Secret skipped, spec.values over all), status and history as YAML, and the errors:
+optional Secret and an optional reference to a missing key skipped, spec.values over all), status and history as YAML, and the errors:
 not found (exit 3), a missing reference that is not optional, no postBuild, no flag (exit 2)."""
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def test_debug_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str) -> N
                "targetPath": "literal", "literal": True},
               {"kind": "Secret", "name": "auth", "valuesKey": "password",
                "targetPath": "auth.password"},
-              {"kind": "Secret", "name": "absent", "optional": True}],
+              {"kind": "Secret", "name": "absent", "optional": True},
+              {"kind": "ConfigMap", "name": "pins", "valuesKey": "nokey", "optional": True}],
               values={"replicas": 3, "image": {"repo": "mirror/web"}}),
           _hr("broken", [{"kind": "ConfigMap", "name": "gone"}]))
 
