@@ -3,16 +3,28 @@ as kustomize-controller resolves them (substituteFrom ConfigMap then Secret, a m
 optional one skipped, inline substitute over all, newlines stripped), the values as
 helm-controller composes them (valuesFrom in order with targetPath and literal, a missing
 optional Secret and an optional reference to a missing key skipped, spec.values over all), status and history as YAML, and the errors:
-not found (exit 3), a missing reference that is not optional, no postBuild, no flag (exit 2)."""
+not found (exit 3), a missing reference that is not optional, no postBuild, no flag (exit 2).
+The pinned flux CLI's `flux debug` prints the same on the same objects."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 import yaml
 from cli_harness import Run, apply, patch_status, ready_condition
 
 from afflux.cli._errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE
+from afflux.cli.devenv._tools import tool_path
 from harness.fixtures_cluster import Cluster
+
+
+def flux(cluster: Cluster, *args: str) -> str:
+    """The pinned flux CLI's output for the same command (it must succeed)."""
+    done = subprocess.run([str(tool_path("flux")), f"--kubeconfig={cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +65,7 @@ def test_debug_kustomization(afflux: Run, flux_crds: Cluster, namespace: str) ->
     assert res.code == 0, res.err
     assert res.out == ("BY_SECRET=secret\nCLUSTER=dev\nMULTI=ab\nREGION=eu-1\n"
                        "SHARED=inline\nTOKEN=s3cret\n")
+    assert res.out == flux(flux_crds, "debug", "ks", "apps", "--show-vars", "-n", ns)
 
     patch_status(flux_crds, ns, "kustomizations", "apps", {
         "observedGeneration": 1, "lastAppliedRevision": "main@sha1:0123",
@@ -66,6 +79,9 @@ def test_debug_kustomization(afflux: Run, flux_crds: Cluster, namespace: str) ->
     assert status["lastAppliedRevision"] == "main@sha1:0123"
     assert status["conditions"][0]["message"] == "Applied revision: main@sha1:0123"
     assert body.index("conditions:") < body.index("lastAppliedRevision:")  # sorted, as flux
+    theirs = flux(flux_crds, "debug", "ks", "apps", "--show-status", "-n", ns)
+    assert theirs.partition("\n")[0] == head
+    assert yaml.safe_load(theirs.partition("\n")[2]) == status
 
     res = afflux("debug", "ks", "apps", "--show-history", "-n", ns)
     assert res.code == 0, res.err
@@ -128,6 +144,8 @@ def test_debug_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str) -> N
         "replicas": 3, "debug": False, "image": {"repo": "mirror/web", "tag": "v2"},
         "typed": True, "literal": "true", "auth": {"password": "s3cret"}}
     assert res.out.startswith("auth:\n  password: s3cret\ndebug: false\n")  # sorted
+    assert yaml.safe_load(flux(flux_crds, "debug", "hr", "web", "--show-values", "-n", ns)) \
+        == yaml.safe_load(res.out)
 
     patch_status(flux_crds, ns, "helmreleases", "web", {
         "observedGeneration": 1, "lastAttemptedRevision": "1.0.0",
