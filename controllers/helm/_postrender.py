@@ -2,9 +2,10 @@
 
 helm's `--post-renderer` runs a program with the rendered manifests on stdin and installs
 what it prints. `post_renderer_args` writes, into the action's private workspace, the
-post-renderers as JSON and a small executable that runs this module
-(`python -m afflux.controllers.helm._postrender <config.json> <kustomize>`, the
-`kustomize` program found by the controller). `main` then, for each
+post-renderers as JSON and a small executable that runs this module's `main`
+(`python -c <import and call main> <config.json> <kustomize>`, the `kustomize` program
+found by the controller; not `python -m`, which would import the module twice, through
+its package first, and warn). `main` then, for each
 post-renderer in order, writes the manifests and a kustomization.yaml (`resources`,
 `patches` with their targets, `images`) into a temporary directory and runs the real
 `kustomize build` on it. The deprecated `patchesStrategicMerge` and `patchesJson6902` are
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 
+#: What the post-render program runs (`main` with the program's arguments).
+_ENTRY = "from afflux.controllers.helm._postrender import main; main()"
+
+
 def kustomization_for(renderer: dict[str, Any]) -> dict[str, Any]:
     """The kustomization.yaml of one post-renderer's `kustomize` (pure)."""
     spec = renderer.get("kustomize") or {}
@@ -77,8 +82,7 @@ def post_renderer_args(hr: HelmRelease, ws: Workspace) -> list[str]:
         "origin": {"name": hr.name, "namespace": hr.namespace}}))
     kustomize = find_tool("kustomize") if renderers else ""
     program = ws.write("post-render", "#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in (
-        sys.executable, "-m", "afflux.controllers.helm._postrender", str(config),
-        kustomize)) + "\n")
+        sys.executable, "-c", _ENTRY, str(config), kustomize)) + "\n")
     os.chmod(program, 0o700)
     return ["--post-renderer", str(program)]
 
