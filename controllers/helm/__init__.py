@@ -8,7 +8,7 @@ the command lines (`_args`), the drift of a release's objects (`_drift`), the CR
 policies (`_crds`) and Flux 2.9's newer settings against the Helm 3 engine (`_engine`). Around them: drift detection and correction (`_reconcile_drift`) and the
 storage namespace, for which the records are staged around each helm action (`_storage`).
 
-The public surface below is what other parts of afflux (the CLI's `diff helmrelease`) use to
+The public surface below is what other parts of afflux (the CLI's `diff` and `debug hr`) use to
 compose a release's values and post-render its manifests exactly as the controller does;
 it imports nothing of the operator runtime, so it stays cheap to import.
 """

@@ -1,12 +1,13 @@
 """The values phase: read `spec.valuesFrom`, compose the release's values, digest them.
 
-Each ConfigMap or Secret is read from the HelmRelease's namespace (with the controller's
-own client, as Flux does); its `valuesKey` (`values.yaml` by default) from `data` (Secrets:
+Each ConfigMap or Secret is read from the HelmRelease's namespace (with the controller's own
+client, as Flux does); its `valuesKey` (`values.yaml` by default) from `data` (Secrets:
 base64-decoded) or `binaryData`, each object read once. A missing object or key is skipped
 when `optional: true` (as Flux); otherwise the run fails with InitFailed and a message
-naming what to create (`_values.values_sources`). The composition itself is `_values.compose_values`; the digest of the result
-(`sha256:`, Flux's) becomes `lastAttemptedConfigDigest` and the event token. Nothing read
-from a Secret is logged or put in a message.
+naming what to create (`_values.values_sources`). The composition itself is
+`_values.compose_values`; the digest of the result (`sha256:`, Flux's) becomes
+`lastAttemptedConfigDigest` and the event token. Nothing read from a Secret is logged or put
+in a message.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""`afflux debug kustomization|helmrelease` on the real API server: the post-build variables
-as kustomize-controller resolves them (substituteFrom ConfigMap then Secret, a missing
-optional one skipped, inline substitute over all, newlines stripped), the values as
-helm-controller composes them (valuesFrom in order with targetPath and literal, a missing
-optional Secret and an optional reference to a missing key skipped, spec.values over all), status and history as YAML, and the errors:
-not found (exit 3), a missing reference that is not optional, no postBuild, no flag (exit 2).
-The pinned flux CLI's `flux debug` prints the same on the same objects."""
+"""`afflux debug kustomization|helmrelease` on the real API server: the post-build variables as
+kustomize-controller resolves them (substituteFrom ConfigMap then Secret, a missing optional
+one skipped, inline substitute over all, newlines stripped), the values as helm-controller
+composes them (valuesFrom in order with targetPath and literal, a missing optional Secret
+and an optional reference to a missing key skipped, spec.values over all), status and
+history as YAML, and the errors: not found (exit 3), a missing reference that is not
+optional, no postBuild, no flag (exit 2). The pinned flux CLI's `flux debug` prints the same
+on the same objects."""
 
 from __future__ import annotations
 
