@@ -1,19 +1,20 @@
 """helm-controller's origin labels (`helm.toolkit.fluxcd.io/name|namespace`): set on every
 rendered object but hooks, after commonMetadata and over equal keys of the chart and of
-commonMetadata; the post-render program applies them to every release."""
+commonMetadata; the post-render program helm runs applies them to every release."""
 
 from __future__ import annotations
 
-import io
-import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from afflux.api import HelmRelease
 from afflux.controllers.helm import origin_labels, with_release_metadata
-from afflux.controllers.helm._postrender import main
+from afflux.controllers.helm._helm import Workspace
+from afflux.controllers.helm._postrender import post_renderer_args
 
 ORIGIN = {"helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": "apps"}
 
@@ -61,14 +62,18 @@ def test_with_release_metadata(common: dict[str, Any] | None, labels: list[Any],
     assert docs[2]["metadata"] == {"name": "test", "annotations": {"helm.sh/hook": "test"}}
 
 
-def test_post_render_program_labels_every_release(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    config = tmp_path / "postrender.json"
-    config.write_text(json.dumps({"renderers": [], "commonMetadata": None,
-                                  "origin": {"name": "web", "namespace": "apps"}}))
-    out = io.StringIO()
-    monkeypatch.setattr("sys.stdin", io.StringIO(RENDERED))
-    monkeypatch.setattr("sys.stdout", out)
-    main([str(config), ""])
-    docs = list(yaml.safe_load_all(out.getvalue()))
+def test_the_post_render_program_labels_every_release(tmp_path: Path) -> None:
+    """The program helm runs, as `post_renderer_args` writes it, on a release with neither
+    postRenderers nor commonMetadata: it loads `_postrender_prog` by its path and labels."""
+    hr = HelmRelease.from_dict({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "c"}}})
+    args = post_renderer_args(hr, Workspace(tmp_path))
+    assert args[0] == "--post-renderer"
+    done = subprocess.run([args[1]], input=RENDERED, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stderr == ""
+    docs = list(yaml.safe_load_all(done.stdout))
     assert [d["metadata"]["labels"] for d in docs[:2]] == [{"app": "web", **ORIGIN}, ORIGIN]
+    assert "labels" not in docs[2]["metadata"]  # the hook
