@@ -130,6 +130,9 @@ SOURCE_GROUP: Final = "source.toolkit.fluxcd.io"
 #: Flux 2.7's source-watcher API (ArtifactGenerator).
 SOURCE_EXTENSIONS_GROUP: Final = "source.extensions.fluxcd.io"
 HELM_GROUP: Final = "helm.toolkit.fluxcd.io"
+#: helm-controller's origin labels, on every object its post-renderer sees (hooks do not).
+HELM_NAME_LABEL: Final = f"{HELM_GROUP}/name"
+HELM_NAMESPACE_LABEL: Final = f"{HELM_GROUP}/namespace"
 IMAGE_GROUP: Final = "image.toolkit.fluxcd.io"
 NOTIFICATION_GROUP: Final = "notification.toolkit.fluxcd.io"
 # (KUSTOMIZE_GROUP is defined with the kustomize annotations above.)

@@ -5,7 +5,9 @@ the artifact its HelmChart (for `spec.chart`) or `spec.chartRef` (OCIRepository,
 serves, downloaded and checked against the artifact's digest, `helm template` with the
 values composed as the controller composes them (`valuesFrom` in order, then `values`:
 `afflux.controllers.helm.compose_values`) and the `postRenderers` applied by the
-controller's own post-renderer, and `commonMetadata` as the controller sets it. Then, as `diff kustomization`:
+controller's own post-renderer, then `commonMetadata` and the origin labels
+(`helm.toolkit.fluxcd.io/name|namespace`) as the controller sets them. Then, as
+`diff kustomization`:
 
     ► Deployment/apps/web drifted          the live object against a server-side dry-run
     --- live Deployment/apps/web            apply of the rendered one (field manager
@@ -44,7 +46,7 @@ from afflux.controllers.helm import (
     ValuesError,
     find_tool,
     post_render,
-    with_common_metadata,
+    with_release_metadata,
 )
 
 from . import _difffmt as fmt
@@ -64,7 +66,7 @@ from ._kube import SECRETS, KubeError, KubeNotFound, ResourceType
 from ._objects import get_object
 from ._tree import release_record
 
-__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "run"]
+__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "resolve_values", "run"]
 
 FIELD_MANAGER = "helm-controller"
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps")
@@ -142,18 +144,24 @@ def _render(ctx: Context, hr: HelmRelease, chart: Path, values: dict[str, Any], 
             manifest = post_render(manifest, renderers, find_tool("kustomize"))
         except (SystemExit, HelmError) as err:
             raise _failed(f"post-rendering failed: {err}") from None
-    if hr.spec.common_metadata is not None:
-        manifest = with_common_metadata(manifest, hr.spec.common_metadata.to_dict())
-    return manifest
+    common = hr.spec.common_metadata.to_dict() if hr.spec.common_metadata else None
+    return with_release_metadata(manifest, common, hr.name, hr.namespace)
 
 
-def _values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
+def resolve_values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
+    """The values the controller would install `hr` with: its `valuesFrom` objects read from
+    the cluster and composed with `values` (`release_values`); ValuesError when they cannot
+    be (a missing object that is not optional, a missing key, YAML that is not a map)."""
     found: dict[tuple[str, str], dict[str, Any] | None] = {}
     for kind, name in values_refs(hr):
         rt = SECRETS if kind == "Secret" else CONFIGMAPS
         found[(kind, name)] = ctx.kube.get_or_none(rt, name, hr.namespace)
+    return release_values(hr, found)
+
+
+def _values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
     try:
-        return release_values(hr, found)
+        return resolve_values(ctx, hr)
     except ValuesError as err:
         raise _failed(f"could not resolve values: {err}") from None
 

@@ -5,8 +5,8 @@ rendered manifest, and the objects an upgrade would delete.
 
 Values are composed by `afflux.controllers.helm.compose_values` from the ConfigMaps and
 Secrets the command read (`found`: `(kind, name)` -> object, None when absent), with the
-controller's rules and error words: a missing reference fails unless `optional`, a missing
-key always does.
+controller's rules and error words (`values_sources`): a missing reference or key fails
+unless `optional`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ from typing import Any
 import yaml
 
 from afflux.api import HelmRelease
-from afflux.controllers.helm import (
-    DEFAULT_VALUES_KEY,
-    ValuesError,
-    ValuesSource,
-    compose_values,
-    values_text,
-)
+from afflux.controllers.helm import compose_values, values_sources
 
 from ._difffmt import object_id
 
@@ -61,22 +55,7 @@ def release_values(hr: HelmRelease, found: Mapping[tuple[str, str], Mapping[str,
                    ) -> dict[str, Any]:
     """The values the next upgrade installs with (see the module docstring); ValuesError
     with a message that says what to fix."""
-    sources: list[ValuesSource] = []
-    for ref in hr.spec.values_from or []:
-        where = f"{ref.kind} '{hr.namespace}/{ref.name}'"
-        key = ref.values_key or DEFAULT_VALUES_KEY
-        obj = found.get((ref.kind, ref.name))
-        if obj is None:
-            if ref.optional:
-                continue
-            raise ValuesError(f"{where} not found; create it, or set optional: true in "
-                              "spec.valuesFrom")
-        text = values_text(dict(obj), ref.kind, key)
-        if text is None:
-            raise ValuesError(f"{where} has no key '{key}' (set valuesKey to the key holding "
-                              "the values)")
-        sources.append(ValuesSource(text, f"key '{key}' of {where}", ref.target_path,
-                                    bool(getattr(ref, "literal", False))))
+    sources = values_sources(hr.spec.values_from or [], hr.namespace, found)
     return compose_values(sources, hr.spec.values)
 
 

@@ -23,8 +23,8 @@ __all__ = [
     "source_ref",
 ]
 
-HELM_NAME_LABEL = f"{meta.HELM_GROUP}/name"
-HELM_NAMESPACE_LABEL = f"{meta.HELM_GROUP}/namespace"
+HELM_NAME_LABEL = meta.HELM_NAME_LABEL
+HELM_NAMESPACE_LABEL = meta.HELM_NAMESPACE_LABEL
 _WIDTH = 17  # "Origin Revision: "
 
 Obj = Mapping[str, Any]

@@ -8,20 +8,21 @@ the command lines (`_args`), the drift of a release's objects (`_drift`), the CR
 policies (`_crds`) and Flux 2.9's newer settings against the Helm 3 engine (`_engine`). Around them: drift detection and correction (`_reconcile_drift`) and the
 storage namespace, for which the records are staged around each helm action (`_storage`).
 
-The public surface below is what other parts of afflux (the CLI's `diff helmrelease`) use to
+The public surface below is what other parts of afflux (the CLI's `diff` and `debug hr`) use to
 compose a release's values and post-render its manifests exactly as the controller does;
 it imports nothing of the operator runtime, so it stays cheap to import.
 """
 
 from ._helm import HelmError, find_tool
+from ._postrender import origin_labels, with_common_metadata, with_release_metadata
 from ._postrender import render as post_render
-from ._postrender import with_common_metadata
 from ._values import (
     DEFAULT_VALUES_KEY,
     ValuesError,
     ValuesSource,
     compose_values,
     config_digest,
+    values_sources,
     values_text,
 )
 
@@ -33,7 +34,10 @@ __all__ = [
     "compose_values",
     "config_digest",
     "find_tool",
+    "origin_labels",
     "post_render",
-    "with_common_metadata",
+    "values_sources",
     "values_text",
+    "with_common_metadata",
+    "with_release_metadata",
 ]

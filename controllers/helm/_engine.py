@@ -39,6 +39,8 @@ from afflux.api import parse_duration
 from afflux.api._helm_v2 import STRATEGY_RETRY
 from afflux.api._refs import inventory_id
 
+from ._postrender_prog import HOOK_ANNOTATION
+
 __all__ = [
     "DEFAULT_RETRY_INTERVAL",
     "HOOK_ANNOTATION",
@@ -51,7 +53,6 @@ __all__ = [
 ]
 
 DEFAULT_RETRY_INTERVAL = 300.0
-HOOK_ANNOTATION = "helm.sh/hook"
 
 
 def unsupported(spec: Mapping[str, Any]) -> list[str]:

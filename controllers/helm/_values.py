@@ -10,6 +10,9 @@ Flux composes the values a release gets like this (helm-controller's
    typed as in `--set`; `literal: true` keeps the text a string, like `--set-literal`);
 2. the inline `spec.values` deep-merged last (they win over every valuesFrom).
 
+A reference whose object is missing, or whose object lacks the key, fails the run unless it
+is `optional: true`, then it is skipped (`values_sources`, as Flux's chartutil does it).
+
 A deep merge replaces everything but maps: maps merge key by key, a later list or scalar
 replaces the earlier value.
 
@@ -40,6 +43,7 @@ __all__ = [
     "go_json",
     "merge_maps",
     "set_path",
+    "values_sources",
     "values_text",
 ]
 
@@ -193,6 +197,33 @@ def go_json(value: Any) -> str:
 def config_digest(values: Mapping[str, Any] | None) -> str:
     """`sha256:<hex>` of the values (module docstring)."""
     return "sha256:" + hashlib.sha256(go_json(dict(values or {})).encode()).hexdigest()
+
+
+def values_sources(refs: Sequence[Any], namespace: str,
+                   found: Mapping[tuple[str, str], Mapping[str, Any] | None]
+                   ) -> list[ValuesSource]:
+    """The texts of `spec.valuesFrom` (`refs`, in order) from `found`, (kind, name) -> the
+    ConfigMap or Secret read from `namespace` (None: not there). A missing object or key is
+    skipped when the reference is optional; otherwise ValuesError says what to fix."""
+    sources: list[ValuesSource] = []
+    for ref in refs:
+        where = f"{ref.kind} '{namespace}/{ref.name}'"
+        key = ref.values_key or DEFAULT_VALUES_KEY
+        obj = found.get((ref.kind, ref.name))
+        if obj is None:
+            if ref.optional:
+                continue
+            raise ValuesError(f"{where} not found; create it, or set optional: true in "
+                              "spec.valuesFrom")
+        text = values_text(dict(obj), ref.kind, key)
+        if text is None:
+            if ref.optional:
+                continue
+            raise ValuesError(f"{where} has no key '{key}' (set valuesKey to the key holding "
+                              "the values, or optional: true)")
+        sources.append(ValuesSource(text, f"key '{key}' of {where}", ref.target_path,
+                                    bool(getattr(ref, "literal", False))))
+    return sources
 
 
 def values_text(obj: dict[str, Any], kind: str, key: str) -> str | None:

@@ -1,7 +1,8 @@
 """`afflux diff helmrelease` on the real cluster with the real `helm`: a release installed by
 `helm install`, a chart artifact served over HTTP as a HelmChart's artifact, values from a
-ConfigMap and inline; the diff shows the drifted and the deleted object and exits 1, and 0
-once `helm upgrade` applied the same values; a missing valuesFrom fails with exit 2. `tree
+ConfigMap and inline; the diff shows the drifted (values, helm-controller's origin labels)
+and the deleted object and exits 1, and 0 once `helm upgrade` applied the same values (and
+the labels are there); a missing valuesFrom fails with exit 2. `tree
 hr` and `trace` read the same release."""
 
 from __future__ import annotations
@@ -89,11 +90,15 @@ def test_diff_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str, helm_
     assert res.code == 1, res.err
     assert f"► ConfigMap/{ns}/web drifted" in res.out
     assert "-  replicas: '1'" in res.out and "+  replicas: '2'" in res.out
+    assert "+    helm.toolkit.fluxcd.io/name: web" in res.out  # the controller's origin labels
+    assert f"+    helm.toolkit.fluxcd.io/namespace: {ns}" in res.out
     assert f"► ConfigMap/{ns}/web-extra deleted" in res.out
     assert "created" not in res.out
 
     helm_tool.run("upgrade", "web", str(tgz), "-n", ns, "--kubeconfig", kubeconfig,
                   "--set", "replicas=2", "--set", "extra=false")
+    flux_crds.kubectl("label", "configmap", "web", "-n", ns, "helm.toolkit.fluxcd.io/name=web",
+                      f"helm.toolkit.fluxcd.io/namespace={ns}")
     patch_status(flux_crds, ns, "helmreleases", "web", _history(ns, 2))
     res = afflux("diff", "helmrelease", "web", "-n", ns)
     assert res.code == 0, res.out + res.err

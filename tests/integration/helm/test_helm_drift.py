@@ -35,6 +35,11 @@ def test_warn_reports_drift_and_enabled_corrects_it(env: HelmEnv, repo: str) -> 
     env.ready(name, "InstallSucceeded")
     apps = k8s.AppsV1Api(env.source.core.api_client)
     ns = env.namespace
+    # helm-controller's origin labels on what it installed (and no drift because of them)
+    origin = {"helm.toolkit.fluxcd.io/name": name, "helm.toolkit.fluxcd.io/namespace": ns}
+    assert origin.items() <= env.configmap(name)["metadata"]["labels"].items()
+    assert origin.items() <= apps.read_namespaced_deployment(name, ns).metadata.labels.items()
+    assert SourceEnv.condition(reconciled(env, name), "Drifted") is None
     env.source.core.patch_namespaced_config_map(name, ns, {"data": {"replicas": "9"},
                                                            "metadata": {"labels": {"x": "y"}}})
     apps.patch_namespaced_deployment_scale(name, ns, {"spec": {"replicas": 3}})

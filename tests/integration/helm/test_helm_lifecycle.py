@@ -27,6 +27,10 @@ def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -
     env.ready(name, "InstallSucceeded")
     assert job_succeeded(env, f"{name}-pre-install")
     assert job_succeeded(env, f"{name}-post-install")
+    batch = k8s.BatchV1Api(env.source.core.api_client)
+    hook = batch.read_namespaced_job(f"{name}-pre-install", env.namespace)
+    assert "helm.toolkit.fluxcd.io/name" not in (hook.metadata.labels or {})  # not post-rendered
+    assert env.configmap(name)["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == name
     env.patch_spec(name, {"values": {"replicas": 2}})
     env.ready(name, "UpgradeSucceeded",
               check=lambda o: o["status"]["history"][0]["version"] == 2)

@@ -1,9 +1,11 @@
-"""Values composition (valuesFrom, targetPath, inline) and Flux's config digest."""
+"""Values composition (valuesFrom, targetPath, inline), the valuesFrom references read
+(missing objects and keys, optional ones) and Flux's config digest."""
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from afflux.controllers.helm._values import (
     go_json,
     merge_maps,
     set_path,
+    values_sources,
 )
 
 MERGE_CASES = [
@@ -113,3 +116,33 @@ def test_config_digest_is_sha256_of_go_json() -> None:
 ])
 def test_values_json(values: dict[str, Any], text: str) -> None:
     assert values_json(values) == text
+
+
+class _Ref:
+    def __init__(self, kind: str, name: str, key: str | None = None, optional: bool = False,
+                 target: str | None = None) -> None:
+        self.kind, self.name, self.values_key = kind, name, key
+        self.optional, self.target_path, self.literal = optional, target, False
+
+
+SOURCE_CASES = [
+    ("present", [_Ref("ConfigMap", "a")], ["a: 1\n"], ""),
+    ("missing optional object skipped", [_Ref("ConfigMap", "gone", optional=True)], [], ""),
+    ("missing optional key skipped", [_Ref("ConfigMap", "a", key="x", optional=True)], [], ""),
+    ("missing object fails", [_Ref("Secret", "gone")], [],
+     "Secret 'apps/gone' not found; create it, or set optional: true"),
+    ("missing key fails", [_Ref("ConfigMap", "a", key="x")], [],
+     "ConfigMap 'apps/a' has no key 'x' (set valuesKey"),
+]
+
+
+@pytest.mark.parametrize(("refs", "texts", "error"), [c[1:] for c in SOURCE_CASES],
+                         ids=[c[0] for c in SOURCE_CASES])
+def test_values_sources(refs: list[_Ref], texts: list[str], error: str) -> None:
+    found = {("ConfigMap", "a"): {"data": {"values.yaml": "a: 1\n"}},
+             ("Secret", "gone"): None}
+    if error:
+        with pytest.raises(ValuesError, match=re.escape(error)):
+            values_sources(refs, "apps", found)
+        return
+    assert [s.text for s in values_sources(refs, "apps", found)] == texts
