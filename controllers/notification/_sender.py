@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
@@ -82,6 +82,14 @@ class ProxyConfig:
 
     def auth(self) -> aiohttp.BasicAuth | None:
         return aiohttp.BasicAuth(self.username, self.password) if self.username else None
+
+    def secrets(self) -> tuple[str, ...]:
+        """What to redact: the password, and one in the address (`http://u:pw@proxy`)."""
+        try:
+            in_address = unquote(urlsplit(self.address).password or "")
+        except ValueError:
+            in_address = ""
+        return tuple(v for v in (self.password, in_address) if v)
 
 
 async def _publish(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None) -> int:
@@ -213,7 +221,7 @@ async def send(
     """Send `request`; retry `retries` times on retryable failures; return the status code
     (`UNCHANGED` when `request.unless` held and nothing was sent).
     Raises `DeliveryError` (message redacted) when every attempt failed."""
-    secrets = (*request.secrets, *((proxy.password,) if proxy else ()))
+    secrets = (*request.secrets, *(proxy.secrets() if proxy else ()))
     delay = backoff
     for attempt in range(retries + 1):
         try:

@@ -19,6 +19,7 @@ from afflux.controllers.notification._providers import (
     build_request,
     label_name,
 )
+from afflux.controllers.notification._sender import ProxyConfig
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 UID = "8f1c2b3a-1111-2222-3333-444455556666"
@@ -288,6 +289,26 @@ def test_secrets_are_listed_for_redaction() -> None:
                  channel="ops", headers={"X-Key": "hk"}, address_from_secret=True)
     assert set(build_request(config, EVENT).secrets) == {
         TOKEN, "hk", "https://hooks.slack.com/services/T/B/X"}
+
+
+@pytest.mark.parametrize(("address", "secrets"), [
+    ("nats://flux:s%40cret@127.0.0.1:4222", {"s@cret"}),
+    ("nats://flux@127.0.0.1:4222", set()),
+    ("nats://127.0.0.1:4222", set()),
+    ("nats://flux:pw@[::1", set()),
+], ids=["password-in-spec-address", "user-only", "no-userinfo", "unparsable"])
+def test_a_password_in_the_address_is_redacted(address: str, secrets: set[str]) -> None:
+    config = cfg("nats", address=address, channel="flux.events")
+    assert set(config.secrets) == secrets
+
+
+@pytest.mark.parametrize(("proxy", "secrets"), [
+    (ProxyConfig("http://proxy:3128", "u", "pw"), ("pw",)),
+    (ProxyConfig("http://u:in%20url@proxy:3128"), ("in url",)),
+    (ProxyConfig("http://proxy:3128"), ()),
+], ids=["password", "password-in-address", "none"])
+def test_proxy_secrets(proxy: ProxyConfig, secrets: tuple[str, ...]) -> None:
+    assert proxy.secrets() == secrets
 
 
 @pytest.mark.parametrize(("key", "name"), [
