@@ -6,8 +6,9 @@ the same retries. Each delivery is its own task, so a slow or failing
 Provider never holds up another.
 
 Errors come back as `DeliveryError` whose message has every secret value redacted (the
-token, the password, header values, a webhook URL from a Secret), so it can go into logs,
-events and status.
+token, the password, header values, a webhook URL from a Secret, a password in a URL, the
+credentials of an `Authorization` header, base64 and all, which a service may quote back),
+so it can go into logs, events and status.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import json
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -26,13 +27,32 @@ import aiohttp
 from ._nats import NatsError, publish
 from ._providers import OutgoingRequest
 
-__all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
+__all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure",
+           "header_credentials", "redact", "send"]
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: what `send` returns when `request.unless` held and nothing was sent
 UNCHANGED = 304
 #: how much of a combined-status answer is read (a commit with many contexts)
 MAX_ANSWER = 1 << 20
+
+
+#: headers whose values are credentials whatever the Provider type
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-sentry-auth"})
+
+
+def header_credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials a request's headers carry, to redact: the whole value of an
+    `Authorization` (and the like) header, and its part after the scheme (`Basic <b64>`:
+    the base64 of user:password, which a service may quote back)."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS and value:
+            found.append(value)
+            scheme, _, credential = value.partition(" ")
+            if credential.strip():
+                found.append(credential.strip())
+    return tuple(found)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -221,7 +241,8 @@ async def send(
     """Send `request`; retry `retries` times on retryable failures; return the status code
     (`UNCHANGED` when `request.unless` held and nothing was sent).
     Raises `DeliveryError` (message redacted) when every attempt failed."""
-    secrets = (*request.secrets, *(proxy.secrets() if proxy else ()))
+    secrets = (*request.secrets, *header_credentials(request.headers),
+               *(proxy.secrets() if proxy else ()))
     delay = backoff
     for attempt in range(retries + 1):
         try:

@@ -11,6 +11,7 @@ Alertmanager listing the alert a Provider of type alertmanager sent.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -324,3 +325,32 @@ def test_nats_credentials_never_show(env: Env, nats: NatsServer, nats_tls: NatsS
     said = said_in(env)
     assert "Authorization Violation" in said["log"]  # the failures were logged, and read
     assert find_leaks(said, secrets) == []
+
+
+def test_a_service_quoting_the_credentials_back_shows_none(env: Env) -> None:
+    """A service that refuses the call and quotes the request's headers in its answer: the
+    Basic credentials (base64 of user:password), a bearer token and a header from the
+    Secret are redacted from the log, and the status and Events say only the status code."""
+    password, token, api_key = (f"{what}-{uuid.uuid4().hex}" for what in ("pw", "tok", "key"))
+    basic = base64.b64encode(f"grafana:{password}".encode()).decode()
+    env.sink.answer("/echo", 401, echo=True)
+    providers = {
+        "basic": env.provider({"type": "grafana", "address": env.sink.url("/echo"),
+                               "secretRef": {"name": env.secret(name("cred"), {
+                                   "username": "grafana", "password": password})}}),
+        "bearer": env.provider({"type": "alertmanager", "address": env.sink.url("/echo"),
+                                "secretRef": {"name": env.secret(name("cred"),
+                                                                 {"token": token})}}),
+        "header": env.provider({"type": "generic", "address": env.sink.url("/echo"),
+                                "secretRef": {"name": env.secret(name("cred"), {
+                                    "headers": f"X-Api-Key: {api_key}"})}}),
+    }
+    for provider_name in providers.values():
+        post(env, alert_for(env, provider_name), "quoted back")
+    for why, provider_name in providers.items():
+        cond = env.condition("Provider", provider_name, "False", "DeliveryFailed")
+        assert cond["message"].endswith("the service answered 401"), (why, cond["message"])
+    eventually(lambda: said_in(env)["log"].count("answered 401: ") >= 3, TIMEOUT,
+               message="the three failures logged with the service's answer")
+    said = said_in(env)
+    assert find_leaks(said, [password, basic, token, api_key]) == []

@@ -19,7 +19,7 @@ from afflux.controllers.notification._providers import (
     build_request,
     label_name,
 )
-from afflux.controllers.notification._sender import ProxyConfig
+from afflux.controllers.notification._sender import ProxyConfig, header_credentials
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 UID = "8f1c2b3a-1111-2222-3333-444455556666"
@@ -372,3 +372,14 @@ def test_commit_status_expr_errors(expression: str, says: str) -> None:
                  commit_status_expr=expression)
     with pytest.raises(ConfigError, match=says):
         build_request(config, EVENT)
+
+
+@pytest.mark.parametrize(("headers", "secrets"), [
+    ({"Authorization": "Basic dTpwdw=="}, ("Basic dTpwdw==", "dTpwdw==")),
+    ({"authorization": "Bearer t0k"}, ("Bearer t0k", "t0k")),
+    ({"X-Sentry-Auth": "Sentry sentry_key=k"}, ("Sentry sentry_key=k", "sentry_key=k")),
+    ({"Authorization": "opaque"}, ("opaque",)),
+    ({"Content-Type": "application/json", "Gotk-Component": "source-controller"}, ()),
+], ids=["basic", "bearer-lower-case-name", "sentry", "no-scheme", "no-credentials"])
+def test_header_credentials(headers: dict[str, str], secrets: tuple[str, ...]) -> None:
+    assert header_credentials(headers) == secrets
