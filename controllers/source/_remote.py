@@ -76,11 +76,12 @@ def _credentials_from(data: dict[str, bytes], host: str, where: str) -> Registry
         except DockerConfigError as err:
             raise GenericError(AUTHENTICATION_FAILED, f"{where}: {err}") from None
         return credentials_for(config, host)
-    username = data.get("username")
-    password = data.get("password")
-    if username is not None or password is not None:
-        return RegistryCredentials(username=(username or b"").decode(),
-                                   password=(password or b"").decode())
+    if "username" in data or "password" in data:
+        try:
+            keys = auth_keys(data)
+        except SecretKeyError as err:
+            raise GenericError(AUTHENTICATION_FAILED, f"{where}: {err}") from None
+        return RegistryCredentials(username=keys.username or "", password=keys.password or "")
     raise GenericError(
         AUTHENTICATION_FAILED,
         f"{where} has neither '.dockerconfigjson' nor 'username'/'password': create it with "
