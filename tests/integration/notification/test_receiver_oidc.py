@@ -24,6 +24,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -278,3 +279,32 @@ def test_a_slow_issuer_fails_its_calls_and_holds_up_no_other(
     asked = hostile.requests.count("/slow/.well-known/openid-configuration")
     assert answer(env, slow_path, {}, hostile.sign("slow"))[0] == 401
     assert hostile.requests.count("/slow/.well-known/openid-configuration") == asked
+
+
+def test_a_gcr_receiver_refuses_a_hostile_stand_in_for_google(
+        cluster: Cluster, start_controller: Any, git_server: GitHTTPServer, test_ca: TestCA,
+        hostile: HostileIssuer) -> None:
+    """gcr Receivers fetch Google's keys through the same bounded client: a stand-in for
+    accounts.google.com that answers 50 MiB (chunked) gets the push refused with 401."""
+    namespace = f"t-gcr-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    issuer_url = hostile.issuer_url("huge-chunked")
+    with notification_env(cluster, start_controller, git_server, namespace,
+                          {"SSL_CERT_FILE": str(test_ca.ca_cert),
+                           "AFFLUX_GCR_ISSUER_URL": issuer_url}) as env:
+        repo = repository(env, "a", "production")
+        receiver, email = name("gcr"), "pusher@project.iam.gserviceaccount.com"
+        audience = f"https://hooks.test/{receiver}"
+        secret = env.secret(name("gcr"), {"token": uuid.uuid4().hex, "email": email,
+                                          "audience": audience})
+        env.create("Receiver", receiver, {"type": "gcr", "secretRef": {"name": secret},
+                                          "resources": [{"kind": "GitRepository", "name": "*"}]})
+        env.ready("Receiver", receiver)
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        now = int(time.time())
+        token = hostile.signer.sign({"iss": issuer_url, "aud": audience, "email": email,
+                                     "email_verified": True, "iat": now, "exp": now + 300})
+        status, text = answer(env, path, {"message": {"data": ""}}, token)
+        assert (status, "discovery document is larger than" in text) == (401, True), text
+        assert requested(env, repo) is None
+        env.stop()
