@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ._cel import CELError, compile_expression, evaluate, evaluate_bool
+from ._sender import BodyTooLarge, read_body
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -256,24 +257,16 @@ class IssuerKeys:
         self._failed: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    @staticmethod
-    async def _read(response: aiohttp.ClientResponse, what: str) -> bytes:
-        """The body, or `InvalidToken` as soon as it says or turns out to be too large."""
-        if (response.content_length or 0) > MAX_DOCUMENT:
-            raise InvalidToken(f"the issuer's {what} is larger than {MAX_DOCUMENT} bytes")
-        data = bytearray()
-        while chunk := await response.content.read(_READ_CHUNK):
-            data += chunk
-            if len(data) > MAX_DOCUMENT:
-                raise InvalidToken(f"the issuer's {what} is larger than {MAX_DOCUMENT} bytes")
-        return bytes(data)
-
     async def _get_json(self, session: aiohttp.ClientSession, url: str, what: str) -> Any:
         async with session.get(url, allow_redirects=False,
                                headers={"Accept-Encoding": "identity"}) as response:
             if response.status != 200:
                 raise InvalidToken(f"the issuer's {what} answered {response.status}")
-            data = await self._read(response, what)
+            try:
+                data = await read_body(response, MAX_DOCUMENT, _READ_CHUNK)
+            except BodyTooLarge:
+                raise InvalidToken(f"the issuer's {what} is larger than {MAX_DOCUMENT} bytes"
+                                   ) from None
         try:
             return json.loads(data)
         except ValueError:

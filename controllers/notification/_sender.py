@@ -27,8 +27,8 @@ import aiohttp
 from ._nats import NatsError, publish
 from ._providers import OutgoingRequest
 
-__all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure",
-           "header_credentials", "redact", "send"]
+__all__ = ["UNCHANGED", "BodyTooLarge", "DeliveryError", "TLSConfig", "ProxyConfig",
+           "answer_failure", "header_credentials", "read_body", "redact", "send"]
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: what `send` returns when `request.unless` held and nothing was sent
@@ -53,6 +53,24 @@ def header_credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
             if credential.strip():
                 found.append(credential.strip())
     return tuple(found)
+
+
+class BodyTooLarge(Exception):  # noqa: N818 - a condition, named as what happened
+    """An answer declared or turned out larger than the reader's limit."""
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int, chunk: int = 64 * 1024
+                    ) -> bytes:
+    """The whole body of `response`, read chunk by chunk (one `read(n)` may return less
+    than the body); `BodyTooLarge` as soon as it says or turns out to be over `limit`."""
+    if (response.content_length or 0) > limit:
+        raise BodyTooLarge
+    data = bytearray()
+    while part := await response.content.read(chunk):
+        data += part
+        if len(data) > limit:
+            raise BodyTooLarge
+    return bytes(data)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -172,8 +190,8 @@ async def _unchanged(session: aiohttp.ClientSession, request: OutgoingRequest,
                                allow_redirects=False) as response:
             if response.status != 200:
                 return False
-            answer = json.loads(await response.content.read(MAX_ANSWER))
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            answer = json.loads(await read_body(response, MAX_ANSWER))
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, BodyTooLarge):
         return False
     return request.unless.holds(answer)
 
@@ -188,12 +206,18 @@ async def _existing(session: aiohttp.ClientSession, request: OutgoingRequest,
                            proxy=proxy.address if proxy else None,
                            proxy_auth=proxy.auth() if proxy else None,
                            allow_redirects=False) as response:
-        text = await response.content.read(MAX_ANSWER)
         if response.status != 200:
+            text = await response.content.read(2048)
             raise DeliveryError(f"GET {request.upsert.list_url} answered {response.status}: "
-                                f"{text[:2048].decode(errors='replace').strip()}",
+                                f"{text.decode(errors='replace').strip()}",
                                 status=response.status,
                                 retryable=response.status in RETRYABLE)
+        try:
+            text = await read_body(response, MAX_ANSWER)
+        except BodyTooLarge:
+            raise DeliveryError(f"GET {request.upsert.list_url}: the answer is larger than "
+                                f"{MAX_ANSWER} bytes", retryable=False,
+                                brief="the service's list is too large") from None
     try:
         answer = json.loads(text)
     except ValueError:
