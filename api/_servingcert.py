@@ -163,11 +163,15 @@ def _same_key(cert: Any, key: Any) -> bool:
 def check_secret(data: Mapping[str, str], hosts: Sequence[str],
                  now: datetime.datetime | None = None) -> Verdict:
     """Whether the PEM texts in `data` (the Secret's ca.crt, ca.key, tls.crt, tls.key) still
-    serve `hosts` at `now`, and if not, the least that must be made again."""
+    serve `hosts` at `now`, and if not, the least that must be made again. Whatever the
+    Secret holds (garbage, an encrypted or unknown key, a key of another certificate) gives
+    a verdict, never an exception; the reason never quotes the Secret."""
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+    _UNUSABLE = (ValueError, TypeError, UnsupportedAlgorithm)  # noqa: N806 - a constant
     now = now or _now()
     missing = [k for k in ("ca.crt", "ca.key") if not data.get(k)]
     if missing:
@@ -175,8 +179,10 @@ def check_secret(data: Mapping[str, str], hosts: Sequence[str],
     try:
         ca = x509.load_pem_x509_certificate(data["ca.crt"].encode())
         ca_key: Any = serialization.load_pem_private_key(data["ca.key"].encode(), password=None)
-    except ValueError:
+    except _UNUSABLE:  # garbage, an encrypted key (TypeError), an unknown algorithm
         return Verdict(NEW_AUTHORITY, "the CA does not parse")
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        return Verdict(NEW_AUTHORITY, "ca.key is neither an EC nor an RSA key")
     if not _same_key(ca, ca_key):
         return Verdict(NEW_AUTHORITY, "ca.key is not the CA's key")
     if ca.not_valid_after_utc - now < CA_RENEW_BEFORE:
@@ -186,13 +192,13 @@ def check_secret(data: Mapping[str, str], hosts: Sequence[str],
     try:
         cert = x509.load_pem_x509_certificate(data["tls.crt"].encode())
         key: Any = serialization.load_pem_private_key(data["tls.key"].encode(), password=None)
-    except ValueError:
+    except _UNUSABLE:
         return Verdict(REISSUE, "the serving certificate does not parse")
     if not _same_key(cert, key):
         return Verdict(REISSUE, "tls.key is not the serving certificate's key")
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+    except (*_UNUSABLE, InvalidSignature):
         return Verdict(REISSUE, "the serving certificate is not signed by the CA")
     if cert.not_valid_after_utc - now < CERT_RENEW_BEFORE:
         return Verdict(REISSUE, "the serving certificate expires on "

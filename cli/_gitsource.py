@@ -35,6 +35,13 @@ from typing import Any
 import pygit2
 from pygit2.enums import CheckoutStrategy
 
+from afflux.controllers.runtime import (
+    AuthKeys,
+    SecretKeyError,
+    auth_keys,
+    decode_secret,
+    secret_text,
+)
 from afflux.controllers.source._archive import ArchiveError, tree_matcher, walk_files
 
 from ._context import Context
@@ -68,17 +75,14 @@ class SourceAuth:
     identity_pem: str = ""
 
 
-def _decode(data: Mapping[str, Any], key: str) -> str:
-    import base64  # noqa: PLC0415 - only here
-
-    value = data.get(key)
-    if not value:
-        return ""
+def _read_keys(data: Mapping[str, Any]) -> tuple[AuthKeys, dict[str, str]]:
+    """The Secret's credentials, and its `ca.crt`, `identity`, `known_hosts` as text."""
     try:
-        return base64.b64decode(str(value), validate=True).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise CLIError(f"the GitRepository's Secret key {key!r} is not valid base64 text",
-                       "fix the Secret") from None
+        decoded = decode_secret(data)
+        return auth_keys(decoded), {k: secret_text(decoded, k) or ""
+                                    for k in ("ca.crt", "identity", "known_hosts")}
+    except SecretKeyError as err:
+        raise CLIError(f"the GitRepository's Secret: {err}", "fix the Secret") from None
 
 
 def source_auth(ctx: Context, repo: Mapping[str, Any]) -> SourceAuth:
@@ -100,14 +104,12 @@ def source_auth(ctx: Context, repo: Mapping[str, Any]) -> SourceAuth:
     if secret is None:
         raise CLIError(f"the GitRepository's Secret {meta.get('namespace')}/{ref} is not "
                        "there", "create it, or use --path with a local checkout")
-    data = secret.get("data") or {}
-    username, password = _decode(data, "username"), _decode(data, "password")
-    auth = GitAuth(username=username or None, password=password or None,
-                   bearer_token=_decode(data, "bearerToken") or None,
-                   passphrase=password if _scheme(url) == "ssh" else "",
-                   known_hosts=_decode(data, "known_hosts"))
-    return SourceAuth(url, auth, ca_pem=_decode(data, "ca.crt"),
-                      identity_pem=_decode(data, "identity"))
+    keys, texts = _read_keys(secret.get("data") or {})
+    auth = GitAuth(username=keys.username, password=keys.password,
+                   bearer_token=keys.bearer_token,
+                   passphrase=(keys.password or "") if _scheme(url) == "ssh" else "",
+                   known_hosts=texts["known_hosts"])
+    return SourceAuth(url, auth, ca_pem=texts["ca.crt"], identity_pem=texts["identity"])
 
 
 _CA_DIR: list[str] = []

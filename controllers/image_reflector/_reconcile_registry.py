@@ -19,12 +19,9 @@ change: reason `AuthenticationFailed` for credentials and TLS material (as Flux)
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from afflux.api import ImageRepository
 from afflux.api._meta import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
@@ -35,8 +32,11 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     RegistryCredentials,
     Resource,
+    SecretKeyError,
     credentials_for,
+    decode_secret,
     parse_docker_config_secret,
+    proxy_keys,
 )
 
 from ._imagename import ImageName, parse_image
@@ -96,34 +96,14 @@ async def read_secret(
     return body.get("data") or {}
 
 
-def _decoded(data: Mapping[str, str], key: str, field: str) -> str | None:
-    raw = data.get(key)
-    if raw is None:
-        return None
+def proxy_url(data: Mapping[str, str], field: str = "spec.proxySecretRef") -> str:
+    """The proxy URL of a proxy Secret's data (base64 values): `address` (http or https)
+    with `username` and `password`, if any, put in."""
     try:
-        return base64.b64decode(raw, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError) as err:
-        raise GenericError(
-            READ_OPERATION_FAILED, f"key '{key}' of the Secret of {field} is not base64 text"
-        ) from err
-
-
-def proxy_url(address: str, username: str | None, password: str | None) -> str:
-    """The proxy URL for a proxy Secret: `address` with the credentials, if any, put in."""
-    parts = urlsplit(address.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise GenericError(
-            READ_OPERATION_FAILED,
-            f"invalid proxy address '{address}' in the Secret of spec.proxySecretRef: it must "
-            "be an http:// or https:// URL with a host",
-        )
-    if not username:
-        return address.strip()
-    userinfo = quote(username, safe="")
-    if password:
-        userinfo += ":" + quote(password, safe="")
-    netloc = f"{userinfo}@{parts.netloc.rsplit('@', 1)[-1]}"
-    return parts._replace(netloc=netloc).geturl()
+        return proxy_keys(decode_secret(data)).url()
+    except SecretKeyError as err:
+        raise GenericError(READ_OPERATION_FAILED,
+                           f"invalid proxy address in the Secret of {field}: {err}") from None
 
 
 async def _service_account_credentials(
@@ -193,16 +173,7 @@ async def registry_access(ctx: ReconcileContext[Any], repo: ImageRepository) -> 
         data = await read_secret(
             ctx, namespace, spec.proxy_secret_ref.name, field, READ_OPERATION_FAILED
         )
-        address = _decoded(data, "address", field)
-        if not address:
-            raise GenericError(
-                READ_OPERATION_FAILED,
-                f"the Secret '{namespace}/{spec.proxy_secret_ref.name}' of {field} has no "
-                "'address' key",
-            )
-        proxy = proxy_url(
-            address, _decoded(data, "username", field), _decoded(data, "password", field)
-        )
+        proxy = proxy_url(data, field)
     return RegistryAccess(
         image=image,
         credentials=credentials,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import json
 import ssl
@@ -44,7 +43,14 @@ from urllib.parse import urlencode, urljoin
 import aiohttp
 
 from afflux.api._meta import AUTHENTICATION_FAILED, READ_OPERATION_FAILED
-from afflux.controllers.runtime import GenericError, RegistryCredentials, StallingError
+from afflux.controllers.runtime import (
+    GenericError,
+    RegistryCredentials,
+    SecretKeyError,
+    StallingError,
+    decode_secret,
+    tls_keys,
+)
 
 from ._goregex import GoRegexError, compile_go_regex
 from ._imagename import ImageName, parse_image
@@ -206,31 +212,11 @@ def tls_from_secret(data: Mapping[str, str | bytes], *, base64_values: bool = Tr
     """Read `ca.crt`, `tls.crt`, `tls.key` (or the deprecated `caFile`, `certFile`,
     `keyFile`) from a Secret's data (base64 values as the API returns them, unless
     `base64_values` is False)."""
-
-    def value(*keys: str) -> bytes | None:
-        for key in keys:
-            raw = data.get(key)
-            if raw is None:
-                continue
-            if base64_values:
-                try:
-                    return base64.b64decode(raw, validate=True)
-                except (binascii.Error, ValueError) as err:
-                    raise AuthenticationFailed(
-                        f"key '{key}' of spec.certSecretRef is not base64"
-                    ) from err
-            return raw.encode("utf-8") if isinstance(raw, str) else raw
-        return None
-
-    ca = value("ca.crt", "caFile")
-    cert = value("tls.crt", "certFile")
-    key = value("tls.key", "keyFile")
-    if bool(cert) != bool(key):
-        raise AuthenticationFailed(
-            "spec.certSecretRef must have both 'tls.crt' and 'tls.key' for a client certificate, "
-            "or neither"
-        )
-    return TLSConfig(ca_pem=ca or None, cert_pem=cert or None, key_pem=key or None)
+    try:
+        keys = tls_keys(decode_secret(data) if base64_values else data, legacy=True)
+    except SecretKeyError as err:
+        raise AuthenticationFailed(f"spec.certSecretRef: {err}") from None
+    return TLSConfig(ca_pem=keys.ca, cert_pem=keys.cert, key_pem=keys.key)
 
 
 # --- the client -------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ change and never contains a secret value.
 
 from __future__ import annotations
 
-import base64
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,16 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from afflux.controllers.runtime import KubeClient, ObjectRef, Resource, parse_duration
+from afflux.controllers.runtime import (
+    KubeClient,
+    ObjectRef,
+    Resource,
+    SecretKeyError,
+    decode_secret,
+    parse_duration,
+    proxy_keys,
+    tls_keys,
+)
 
 from ._providers import ConfigError, ProviderConfig
 from ._sender import ProxyConfig, TLSConfig
@@ -51,8 +59,11 @@ async def read_secret(kube: KubeClient, namespace: str, name: str, field: str
     if body is None:
         raise SecretNotFound(f"Secret '{namespace}/{name}' (spec.{field}) not found: create it "
                              f"or fix spec.{field}")
-    data = {k: base64.b64decode(v).decode(errors="replace")
-            for k, v in (body.get("data") or {}).items()}
+    try:
+        raw = decode_secret(body.get("data"))
+    except SecretKeyError as err:
+        raise ConfigError(f"Secret '{namespace}/{name}' (spec.{field}): {err}") from None
+    data = {k: v.decode(errors="replace") for k, v in raw.items()}
     data.update(body.get("stringData") or {})
     return data
 
@@ -77,12 +88,11 @@ def _headers(text: str, name: str) -> dict[str, str]:
 
 async def _tls(kube: KubeClient, namespace: str, name: str) -> TLSConfig:
     data = await read_secret(kube, namespace, name, "certSecretRef.name")
-    cert, key = data.get("tls.crt"), data.get("tls.key")
-    if bool(cert) != bool(key):
-        raise ConfigError(f"Secret '{namespace}/{name}' must have both 'tls.crt' and 'tls.key', "
-                          "or neither")
-    tls = TLSConfig(ca_pem=(data.get("ca.crt") or "").encode() or None,
-                    cert_pem=cert.encode() if cert else None, key_pem=key.encode() if key else None)
+    try:
+        keys = tls_keys(data)
+    except SecretKeyError as err:
+        raise ConfigError(f"Secret '{namespace}/{name}' (spec.certSecretRef): {err}") from None
+    tls = TLSConfig(ca_pem=keys.ca, cert_pem=keys.cert, key_pem=keys.key)
     if not (tls.ca_pem or tls.cert_pem):
         raise ConfigError(f"Secret '{namespace}/{name}' has neither 'ca.crt' nor 'tls.crt' and "
                           "'tls.key'")
@@ -96,11 +106,11 @@ async def _tls(kube: KubeClient, namespace: str, name: str) -> TLSConfig:
 
 async def _proxy(kube: KubeClient, namespace: str, name: str) -> ProxyConfig:
     data = await read_secret(kube, namespace, name, "proxySecretRef.name")
-    address = data.get("address", "")
-    if not address:
-        raise ConfigError(f"Secret '{namespace}/{name}' (spec.proxySecretRef) has no 'address'")
-    _check_url(address, f"the proxy address in Secret '{namespace}/{name}'")
-    return ProxyConfig(address, data.get("username", ""), data.get("password", ""))
+    try:
+        keys = proxy_keys(data)
+    except SecretKeyError as err:
+        raise ConfigError(f"Secret '{namespace}/{name}' (spec.proxySecretRef): {err}") from None
+    return ProxyConfig(keys.address, keys.username or "", keys.password or "")
 
 
 async def resolve_provider(kube: KubeClient, provider: Mapping[str, Any]) -> Resolved:

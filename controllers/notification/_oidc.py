@@ -9,10 +9,15 @@ ES256/384/512, EdDSA), `exp`, `nbf` and the audience (`aud`, the issuer's `audie
 (exposed as `vars`) and `validations` over `claims`; the first validation that is false
 rejects the call with its message.
 
-Pure parts (`parse_token`, `verify_signature`, `check_claims`, `check_rules`) do no I/O;
-`IssuerKeys` fetches and caches the keys (bounded answers, a timeout, the system's CAs,
-at most one refresh per issuer every `MIN_REFRESH` seconds when a token names an unknown
-key). Nothing here logs or returns a token or a claim value.
+Pure parts (`parse_token`, `verify_signature`, `check_claims`, `check_rules`,
+`usable_keys`) do no I/O; `IssuerKeys` fetches and caches the keys, as a hostile issuer
+cannot make it hang or swell: every answer is read up to `MAX_DOCUMENT` bytes (a longer
+one, declared or streamed, fails), undecoded (`Accept-Encoding: identity`, no gzip bomb),
+within `FETCH_TIMEOUT` seconds in all, without following redirects, from a key set of at
+most `MAX_KEYS` keys; a failed fetch is remembered for `FAILURE_HOLD` seconds, so calls
+queued behind a slow issuer fail at once instead of each waiting out the timeout. The
+system's CAs are trusted; at most one refresh per issuer every `MIN_REFRESH` seconds when a
+token names an unknown key. Nothing here logs or returns a token or a claim value.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ._cel import CELError, compile_expression, evaluate, evaluate_bool
+from ._sender import BodyTooLarge, read_body
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -46,6 +52,7 @@ __all__ = [
     "check_rules",
     "compile_rules",
     "parse_token",
+    "usable_keys",
     "verify_signature",
 ]
 
@@ -58,6 +65,11 @@ MAX_DOCUMENT = 256 * 1024
 CACHE_FOR = 3600.0
 MIN_REFRESH = 30.0
 FETCH_TIMEOUT = 10.0
+#: the most keys an issuer's key set may hold (real issuers publish a handful)
+MAX_KEYS = 100
+#: how long a failed fetch answers for the issuer before it is tried again
+FAILURE_HOLD = 10.0
+_READ_CHUNK = 64 * 1024
 
 
 class InvalidToken(Exception):  # noqa: N818 - answered 401
@@ -223,6 +235,17 @@ def check_rules(rules: Rules, claims: Mapping[str, Any]) -> None:
         raise InvalidToken(f"a CEL expression failed: {err}") from None
 
 
+def usable_keys(jwks: Any) -> list[dict[str, Any]]:
+    """The keys (JSON objects) of a key set document; `InvalidToken` if it has none or more
+    than `MAX_KEYS` entries."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise InvalidToken("the issuer's key set has no keys")
+    if len(keys) > MAX_KEYS:
+        raise InvalidToken(f"the issuer's key set has {len(keys)} keys, more than {MAX_KEYS}")
+    return [k for k in keys if isinstance(k, dict)]
+
+
 class IssuerKeys:
     """The signing keys of each issuer, fetched through discovery and cached."""
 
@@ -231,15 +254,19 @@ class IssuerKeys:
         self._clock = clock
         self._ssl = ssl_context
         self._cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._failed: dict[str, tuple[float, str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _get_json(self, session: aiohttp.ClientSession, url: str, what: str) -> Any:
-        async with session.get(url, allow_redirects=False) as response:
-            data = await response.content.read(MAX_DOCUMENT + 1)
+        async with session.get(url, allow_redirects=False,
+                               headers={"Accept-Encoding": "identity"}) as response:
             if response.status != 200:
                 raise InvalidToken(f"the issuer's {what} answered {response.status}")
-        if len(data) > MAX_DOCUMENT:
-            raise InvalidToken(f"the issuer's {what} is larger than {MAX_DOCUMENT} bytes")
+            try:
+                data = await read_body(response, MAX_DOCUMENT, _READ_CHUNK)
+            except BodyTooLarge:
+                raise InvalidToken(f"the issuer's {what} is larger than {MAX_DOCUMENT} bytes"
+                                   ) from None
         try:
             return json.loads(data)
         except ValueError:
@@ -251,7 +278,8 @@ class IssuerKeys:
         timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
         connector = aiohttp.TCPConnector(ssl=self._ssl)
         try:
-            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector,
+                                             auto_decompress=False) as session:
                 url = issuer.rstrip("/") + "/.well-known/openid-configuration"
                 discovery = await self._get_json(session, url, "discovery document")
                 if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
@@ -263,10 +291,7 @@ class IssuerKeys:
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             raise InvalidToken(f"the issuer's keys could not be fetched: "
                                f"{type(err).__name__}") from None
-        keys = jwks.get("keys") if isinstance(jwks, dict) else None
-        if not isinstance(keys, list):
-            raise InvalidToken("the issuer's key set has no keys")
-        return [k for k in keys if isinstance(k, dict)]
+        return usable_keys(jwks)
 
     async def keys(self, issuer: str, kid: str | None = None) -> list[dict[str, Any]]:
         """The issuer's keys; refetched when stale, or when none has `kid` (rate-limited)."""
@@ -279,7 +304,15 @@ class IssuerKeys:
                 known = kid is None or any(k.get("kid") == kid for k in keys)
                 if now - fetched < CACHE_FOR and (known or now - fetched < MIN_REFRESH):
                     return keys
-            keys = await self._fetch(issuer)
+            failed = self._failed.get(issuer)
+            if failed is not None and self._clock() - failed[0] < FAILURE_HOLD:
+                raise InvalidToken(failed[1])
+            try:
+                keys = await self._fetch(issuer)
+            except InvalidToken as err:
+                self._failed[issuer] = (self._clock(), str(err))
+                raise
+            self._failed.pop(issuer, None)
             self._cache[issuer] = (now, keys)
             return keys
 

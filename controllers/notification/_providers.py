@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ._nats import NatsAuth, NatsError, parse_creds
 
@@ -84,6 +84,10 @@ class ProviderConfig:
         values = [self.token, self.password, self.creds, self.nkey, *self.headers.values()]
         if self.address_from_secret:
             values.append(self.address)
+        try:  # a password in the address (`nats://user:pw@host`), even in spec.address
+            values.append(unquote(urlsplit(self.address).password or ""))
+        except ValueError:
+            pass
         return tuple(v for v in values if v)
 
 

@@ -6,8 +6,9 @@ the same retries. Each delivery is its own task, so a slow or failing
 Provider never holds up another.
 
 Errors come back as `DeliveryError` whose message has every secret value redacted (the
-token, the password, header values, a webhook URL from a Secret), so it can go into logs,
-events and status.
+token, the password, header values, a webhook URL from a Secret, a password in a URL, the
+credentials of an `Authorization` header, base64 and all, which a service may quote back),
+so it can go into logs, events and status.
 """
 
 from __future__ import annotations
@@ -16,23 +17,60 @@ import asyncio
 import json
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
 from ._nats import NatsError, publish
 from ._providers import OutgoingRequest
 
-__all__ = ["UNCHANGED", "DeliveryError", "TLSConfig", "ProxyConfig", "answer_failure", "redact", "send"]
+__all__ = ["UNCHANGED", "BodyTooLarge", "DeliveryError", "TLSConfig", "ProxyConfig",
+           "answer_failure", "header_credentials", "read_body", "redact", "send"]
 
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 #: what `send` returns when `request.unless` held and nothing was sent
 UNCHANGED = 304
 #: how much of a combined-status answer is read (a commit with many contexts)
 MAX_ANSWER = 1 << 20
+
+
+#: headers whose values are credentials whatever the Provider type
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-sentry-auth"})
+
+
+def header_credentials(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The credentials a request's headers carry, to redact: the whole value of an
+    `Authorization` (and the like) header, and its part after the scheme (`Basic <b64>`:
+    the base64 of user:password, which a service may quote back)."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _CREDENTIAL_HEADERS and value:
+            found.append(value)
+            scheme, _, credential = value.partition(" ")
+            if credential.strip():
+                found.append(credential.strip())
+    return tuple(found)
+
+
+class BodyTooLarge(Exception):  # noqa: N818 - a condition, named as what happened
+    """An answer declared or turned out larger than the reader's limit."""
+
+
+async def read_body(response: aiohttp.ClientResponse, limit: int, chunk: int = 64 * 1024
+                    ) -> bytes:
+    """The whole body of `response`, read chunk by chunk (one `read(n)` may return less
+    than the body); `BodyTooLarge` as soon as it says or turns out to be over `limit`."""
+    if (response.content_length or 0) > limit:
+        raise BodyTooLarge
+    data = bytearray()
+    while part := await response.content.read(chunk):
+        data += part
+        if len(data) > limit:
+            raise BodyTooLarge
+    return bytes(data)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -82,6 +120,14 @@ class ProxyConfig:
 
     def auth(self) -> aiohttp.BasicAuth | None:
         return aiohttp.BasicAuth(self.username, self.password) if self.username else None
+
+    def secrets(self) -> tuple[str, ...]:
+        """What to redact: the password, and one in the address (`http://u:pw@proxy`)."""
+        try:
+            in_address = unquote(urlsplit(self.address).password or "")
+        except ValueError:
+            in_address = ""
+        return tuple(v for v in (self.password, in_address) if v)
 
 
 async def _publish(request: OutgoingRequest, *, timeout: float, tls: TLSConfig | None) -> int:
@@ -144,8 +190,8 @@ async def _unchanged(session: aiohttp.ClientSession, request: OutgoingRequest,
                                allow_redirects=False) as response:
             if response.status != 200:
                 return False
-            answer = json.loads(await response.content.read(MAX_ANSWER))
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+            answer = json.loads(await read_body(response, MAX_ANSWER))
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, BodyTooLarge):
         return False
     return request.unless.holds(answer)
 
@@ -160,12 +206,18 @@ async def _existing(session: aiohttp.ClientSession, request: OutgoingRequest,
                            proxy=proxy.address if proxy else None,
                            proxy_auth=proxy.auth() if proxy else None,
                            allow_redirects=False) as response:
-        text = await response.content.read(MAX_ANSWER)
         if response.status != 200:
+            text = await response.content.read(2048)
             raise DeliveryError(f"GET {request.upsert.list_url} answered {response.status}: "
-                                f"{text[:2048].decode(errors='replace').strip()}",
+                                f"{text.decode(errors='replace').strip()}",
                                 status=response.status,
                                 retryable=response.status in RETRYABLE)
+        try:
+            text = await read_body(response, MAX_ANSWER)
+        except BodyTooLarge:
+            raise DeliveryError(f"GET {request.upsert.list_url}: the answer is larger than "
+                                f"{MAX_ANSWER} bytes", retryable=False,
+                                brief="the service's list is too large") from None
     try:
         answer = json.loads(text)
     except ValueError:
@@ -213,7 +265,8 @@ async def send(
     """Send `request`; retry `retries` times on retryable failures; return the status code
     (`UNCHANGED` when `request.unless` held and nothing was sent).
     Raises `DeliveryError` (message redacted) when every attempt failed."""
-    secrets = (*request.secrets, *((proxy.password,) if proxy else ()))
+    secrets = (*request.secrets, *header_credentials(request.headers),
+               *(proxy.secrets() if proxy else ()))
     delay = backoff
     for attempt in range(retries + 1):
         try:

@@ -34,7 +34,8 @@ the server-side apply engine (`ChangeSet`, `ApplyOptions`, `ApplyError`, `WaitEr
 clients for the cluster an object is applied to, impersonated or remote (`Cluster`,
 `ClusterClients`), discovery (`RESTMapper`: apiVersion + kind -> resource), safe extraction
 of artifact tarballs (`safe_extract`, `UnsafeArchiveError`), registry credentials from
-dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the argparse
+dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the well-known keys of a Secret's data
+(`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the argparse
 types of the common flags (`duration_arg`, `addr_arg`, ...), and git authentication for
 pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...). The git names are loaded on
 first use (module `__getattr__`), so importing the runtime does not import pygit2.
@@ -129,6 +130,17 @@ from ._pipeline import (
 from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
+from ._secretkeys import (
+    AuthKeys,
+    ProxyKeys,
+    SecretKeyError,
+    TLSKeys,
+    auth_keys,
+    proxy_keys,
+    tls_keys,
+)
+from ._secretkeys import decode as decode_secret
+from ._secretkeys import text as secret_text
 from ._selectors import check_selector, selector_matches
 from ._ssa import (
     Action,
@@ -179,6 +191,15 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AuthKeys",
+    "ProxyKeys",
+    "SecretKeyError",
+    "TLSKeys",
+    "auth_keys",
+    "decode_secret",
+    "proxy_keys",
+    "secret_text",
+    "tls_keys",
     "CONTINUE",
     "DRIFT_ANNOTATION",
     "GRAPH_KINDS",

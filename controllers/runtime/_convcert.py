@@ -110,10 +110,13 @@ class CertificateKeeper:
             verdict = check_secret(data, self.hosts)
             if verdict.action == KEEP:
                 return data
-            _log.info("conversion webhook certificate: %s: making %s", verdict.reason,
-                      "a new CA and certificate" if verdict.action == NEW_AUTHORITY
-                      else "a new serving certificate",
-                      extra={"secret": f"{self.namespace}/{self.secret}"})
+            # the Secret's name and the reason, never what it holds
+            log = _log.info if live is None else _log.warning
+            log("conversion webhook certificate in Secret %s/%s: %s: making %s",
+                self.namespace, self.secret, verdict.reason,
+                "a new CA and certificate" if verdict.action == NEW_AUTHORITY
+                else "a new serving certificate",
+                extra={"secret": f"{self.namespace}/{self.secret}"})
             authority = (new_authority() if verdict.action == NEW_AUTHORITY
                          else Authority(cert=data["ca.crt"], key=data["ca.key"]))
             made = issue(authority, self.hosts)

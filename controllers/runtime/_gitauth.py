@@ -60,6 +60,7 @@ from pygit2.enums import CredentialType
 from afflux.api._meta import AUTHENTICATION_FAILED, GIT_OPERATION_FAILED
 
 from ._errors import GenericError
+from ._secretkeys import auth_keys
 
 __all__ = [
     "GitAuthError",
@@ -176,10 +177,11 @@ class GitCredentials:
             value = data.get(key)
             return value if value not in (None, b"", "") else None
 
+        auth = auth_keys(data)
         return cls(
-            username=_text(get("username")),
-            password=_text(get("password")),
-            bearer_token=_text(get("bearerToken")),
+            username=auth.username,
+            password=auth.password,
+            bearer_token=auth.bearer_token,
             ca_cert=_bytes(get("ca.crt")),
             client_cert=_bytes(get("tls.crt")),
             client_key=_bytes(get("tls.key")),

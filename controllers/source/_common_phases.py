@@ -25,7 +25,6 @@ Blocking storage work runs in worker threads (`asyncio.to_thread`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import shutil
 import tempfile
@@ -51,6 +50,8 @@ from afflux.controllers.runtime import (
     ReconcileError,
     Reconciler,
     Resource,
+    SecretKeyError,
+    decode_secret,
 )
 
 from ._context import SECRETS, SourceContext
@@ -100,14 +101,10 @@ async def read_secret(
             f"secret '{namespace}/{name}' referenced by {field} not found: create it, or "
             f"correct {field}.name",
         )
-    data: dict[str, bytes] = {}
-    for key, value in (body.get("data") or {}).items():
-        try:
-            data[key] = base64.b64decode(value or "")
-        except (ValueError, TypeError):
-            raise GenericError(
-                reason, f"secret '{namespace}/{name}': key '{key}' is not valid base64"
-            ) from None
+    try:
+        data = decode_secret(body.get("data"))
+    except SecretKeyError as err:
+        raise GenericError(reason, f"secret '{namespace}/{name}': {err}") from None
     for key, value in (body.get("stringData") or {}).items():  # never stored, but harmless
         data.setdefault(key, str(value).encode())
     return data

@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from afflux.api import Artifact, GitRepository, GitRepositoryInclude
 from afflux.api._meta import (
@@ -69,9 +68,11 @@ from afflux.controllers.runtime import (
     ReconcileError,
     Reconciler,
     Resource,
+    SecretKeyError,
     StallingError,
     UnsafeArchiveError,
     WaitingError,
+    proxy_keys,
     safe_extract,
 )
 
@@ -92,6 +93,7 @@ from ._common_phases import (
 from ._context import SourceContext
 from ._git import CheckoutResult, GitRef, RemoteRevision, checkout, remote_revision
 from ._storage import StorageError
+from ._transport import PROXY_SCHEMES
 from ._verify import normalize_mode, verify_revision
 
 __all__ = [
@@ -214,24 +216,10 @@ def commit_subject(message: str) -> str:
 
 def proxy_url(data: Mapping[str, bytes]) -> str:
     """The proxy URL from a `proxySecretRef` Secret (`address`, `username`, `password`)."""
-    address = (data.get("address") or b"").decode().strip()
-    if not address:
-        raise StallingError(AUTHENTICATION_FAILED,
-                            "invalid proxy secret: the 'address' key is missing or empty")
-    parts = urlsplit(address)
-    if parts.scheme not in ("http", "https", "socks5") or not parts.hostname:
-        raise StallingError(
-            AUTHENTICATION_FAILED,
-            f"invalid proxy secret: address {address!r} must be an http://, https:// or "
-            "socks5:// URL")
-    username = (data.get("username") or b"").decode()
-    password = (data.get("password") or b"").decode()
-    if not username:
-        return address
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    userinfo = quote(username, safe="") + (f":{quote(password, safe='')}" if password else "")
-    return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query,
-                       parts.fragment))
+    try:
+        return proxy_keys(data, schemes=PROXY_SCHEMES).url()
+    except SecretKeyError as err:
+        raise StallingError(AUTHENTICATION_FAILED, f"invalid proxy secret: {err}") from None
 
 
 def secret_names(body: Mapping[str, Any]) -> list[str]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from afflux.api._meta import AUTHENTICATION_FAILED
 from afflux.controllers.runtime import (
@@ -31,12 +30,15 @@ from afflux.controllers.runtime import (
     ReconcileContext,
     RegistryCredentials,
     Resource,
+    SecretKeyError,
+    auth_keys,
     credentials_for,
     parse_docker_config_secret,
+    proxy_keys,
 )
 
 from ._common_phases import read_secret
-from ._transport import TLSConfigError, TLSMaterial
+from ._transport import PROXY_SCHEMES, TLSConfigError, TLSMaterial
 
 __all__ = [
     "SERVICE_ACCOUNTS",
@@ -74,11 +76,12 @@ def _credentials_from(data: dict[str, bytes], host: str, where: str) -> Registry
         except DockerConfigError as err:
             raise GenericError(AUTHENTICATION_FAILED, f"{where}: {err}") from None
         return credentials_for(config, host)
-    username = data.get("username")
-    password = data.get("password")
-    if username is not None or password is not None:
-        return RegistryCredentials(username=(username or b"").decode(),
-                                   password=(password or b"").decode())
+    if "username" in data or "password" in data:
+        try:
+            keys = auth_keys(data)
+        except SecretKeyError as err:
+            raise GenericError(AUTHENTICATION_FAILED, f"{where}: {err}") from None
+        return RegistryCredentials(username=keys.username or "", password=keys.password or "")
     raise GenericError(
         AUTHENTICATION_FAILED,
         f"{where} has neither '.dockerconfigjson' nor 'username'/'password': create it with "
@@ -128,36 +131,29 @@ async def basic_auth(ctx: ReconcileContext[Any], name: str | None
     if not name:
         return None, None
     data = await read_secret(ctx.kube, ctx.namespace or "", name, "spec.secretRef")
-    username, password = data.get("username"), data.get("password")
-    if username is None and password is None:
+    where = f"secret '{ctx.namespace}/{name}' (spec.secretRef)"
+    try:
+        keys = auth_keys(data)
+    except SecretKeyError as err:
+        raise GenericError(AUTHENTICATION_FAILED, f"{where}: {err}") from None
+    if "username" not in data and "password" not in data:
         return None, None  # e.g. a Secret holding only TLS material (deprecated use)
-    if not username or not password:
-        raise GenericError(
-            AUTHENTICATION_FAILED,
-            f"secret '{ctx.namespace}/{name}' (spec.secretRef) must have both 'username' and "
-            "'password'")
-    return username.decode(), password.decode()
+    if not keys.username or not keys.password:
+        raise GenericError(AUTHENTICATION_FAILED,
+                           f"{where} must have both 'username' and 'password'")
+    return keys.username, keys.password
 
 
 async def proxy_address(ctx: ReconcileContext[Any], name: str | None) -> str | None:
     if not name:
         return None
     data = await read_secret(ctx.kube, ctx.namespace or "", name, "spec.proxySecretRef")
-    address = (data.get("address") or b"").decode().strip()
-    parts = urlsplit(address)
-    if parts.scheme not in ("http", "https", "socks5") or not parts.hostname:
-        raise GenericError(
-            AUTHENTICATION_FAILED,
-            f"secret '{ctx.namespace}/{name}' (spec.proxySecretRef): 'address' must be an "
-            "http://, https:// or socks5:// URL")
-    username = (data.get("username") or b"").decode()
-    if not username:
-        return address
-    password = (data.get("password") or b"").decode()
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    userinfo = quote(username, safe="") + (f":{quote(password, safe='')}" if password else "")
-    return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query,
-                       parts.fragment))
+    try:
+        return proxy_keys(data, schemes=PROXY_SCHEMES).url()
+    except SecretKeyError as err:
+        raise GenericError(AUTHENTICATION_FAILED,
+                           f"secret '{ctx.namespace}/{name}' (spec.proxySecretRef): {err}"
+                           ) from None
 
 
 async def run_blocking(limit: float, what: str, func: Callable[..., T], /, *args: Any,

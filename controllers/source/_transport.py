@@ -28,16 +28,21 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from afflux.controllers.runtime import SecretKeyError, tls_keys
+
 __all__ = [
     "CA_KEY",
     "CERT_KEY",
     "KEY_KEY",
+    "PROXY_SCHEMES",
     "TLSConfigError",
     "TLSMaterial",
     "http_session",
     "ssl_context",
 ]
 
+#: the schemes a `proxySecretRef`'s address may have
+PROXY_SCHEMES = ("http", "https", "socks5")
 CA_KEY = "ca.crt"
 CERT_KEY = "tls.crt"
 KEY_KEY = "tls.key"
@@ -59,13 +64,11 @@ class TLSMaterial:
     @classmethod
     def from_secret(cls, data: Mapping[str, bytes]) -> TLSMaterial:
         """From a Secret's decoded data; `tls.crt` and `tls.key` must come together."""
-        cert, key = data.get(CERT_KEY) or None, data.get(KEY_KEY) or None
-        if (cert is None) != (key is None):
-            raise TLSConfigError(
-                f"'{CERT_KEY}' and '{KEY_KEY}' must both be set for a client certificate, "
-                f"or neither"
-            )
-        return cls(ca=data.get(CA_KEY) or None, cert=cert, key=key)
+        try:
+            keys = tls_keys(data)
+        except SecretKeyError as err:
+            raise TLSConfigError(str(err)) from None
+        return cls(ca=keys.ca, cert=keys.cert, key=keys.key)
 
     @property
     def empty(self) -> bool:

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from afflux.api._meta import FINALIZER
 from afflux.cli.devenv import free_port
 from afflux.cli.devenv._conversion import ConversionEndpoints
 
+from .daemon import Daemon
 from .fixtures_cluster import REPO, Cluster
 from .leaks import find_leaks
 
@@ -67,7 +66,8 @@ def conversion() -> ConversionEndpoints:
 
 
 class ControllerProcess:
-    """One operator process; `.log_text()` is its output so far."""
+    """One operator process (a `Daemon`, ready when `/readyz` answers 200); `.log_text()`
+    is its output so far."""
 
     def __init__(self, name: str, argv: list[str], log_path: Path, health_port: int,
                  metrics_port: int, env: dict[str, str]) -> None:
@@ -77,11 +77,13 @@ class ControllerProcess:
         self.log_path = log_path
         self.health_port = health_port
         self.metrics_port = metrics_port
-        self._logf = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=REPO, start_new_session=True,
-        )
+        self.daemon = Daemon(name, argv, log_path, cwd=REPO, env=env, tail=6000)
+        self.daemon.spawn()
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.daemon.proc is not None
+        return self.daemon.proc
 
     def log_text(self, tail: int = 60) -> str:
         try:
@@ -107,57 +109,24 @@ class ControllerProcess:
             return 0
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.daemon.alive()
 
     def kill(self) -> None:
         """SIGKILL the operator's process group (a crash: nothing runs on the way out)."""
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self.daemon.kill()
 
     def restart(self) -> None:
         """Start the operator again with the same arguments (after `kill()` or a crash),
         logging to the same file, and wait until it is ready."""
         self.kill()
-        self._logf.close()
-        self._logf = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.argv, stdout=self._logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self.env, cwd=REPO, start_new_session=True,
-        )
+        self.daemon.spawn()
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.health_port}/readyz"
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
-                    f"{self.log_text()}"
-                )
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} not ready after {timeout}s:\n{self.log_text()}")
-            time.sleep(0.2)
+        self.daemon.wait(lambda: self.probe("/readyz") == 200, timeout)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-        self._logf.close()
+        self.daemon.stop(grace=15)
 
 
 StartController = Callable[..., ControllerProcess]

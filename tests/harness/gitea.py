@@ -28,10 +28,10 @@ import pytest
 
 from afflux.cli.devenv import free_port
 
+from .daemon import Daemon
 from .fixtures_cluster import REPO
 from .fixtures_servers import GitAuth
 from .leaks import remember
-from .wait import eventually
 
 __all__ = ["Gitea", "gitea"]
 
@@ -61,7 +61,8 @@ class Gitea:
         self.token = ""
         self.config = directory / "app.ini"
         self.log = directory / "gitea.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.daemon = Daemon("gitea", [str(self.binary), "--config", str(self.config), "web"],
+                             self.log, cwd=directory, env=self._env(), tail=3000)
         self.config.write_text(f"""\
 APP_NAME = afflux tests
 RUN_MODE = prod
@@ -142,17 +143,7 @@ LEVEL = warn
         self._cli("migrate")
         self._cli("admin", "user", "create", "--username", USER, "--password", self.password,
                   "--email", "afflux@tests.invalid", "--admin", "--must-change-password=false")
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(self.binary), "--config", str(self.config), "web"], stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory,
-                env=self._env(), start_new_session=True)
-
-        def up() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (
-                f"gitea exited:\n{self.log.read_text(errors='replace')[-3000:]}")
-            return bool(self.api("GET", "/version"))
-        eventually(up, 60, message="gitea answering /api/v1/version")
+        self.daemon.start(lambda: bool(self.api("GET", "/version")), 60)
         token = self.api("POST", f"/users/{USER}/tokens", {"name": "tests", "scopes": ["all"]},
                          basic=True)
         self.token = token["sha1"]
@@ -160,9 +151,7 @@ LEVEL = warn
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
+        self.daemon.stop()
 
     # --- API --------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +25,7 @@ import yaml
 
 from afflux.cli.devenv import free_port, write_targets
 
-from .wait import eventually
+from .daemon import Daemon
 
 __all__ = ["Prometheus", "prometheus_binary"]
 
@@ -59,11 +58,11 @@ class Prometheus:
                 sd["files"] = [str(self.targets_file)]
                 sd["refresh_interval"] = "1s"
         (directory / "prometheus.yaml").write_text(yaml.safe_dump(conf))
-        self.argv = [prometheus_binary(), f"--config.file={directory / 'prometheus.yaml'}",
-                     f"--storage.tsdb.path={directory / 'data'}",
-                     f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
         self.log = directory / "prometheus.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.daemon = Daemon("prometheus", [
+            prometheus_binary(), f"--config.file={directory / 'prometheus.yaml'}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"], self.log)
 
     def _get(self, path: str, **params: str) -> Any:
         url = f"http://127.0.0.1:{self.port}{path}"
@@ -89,20 +88,12 @@ class Prometheus:
         return list(self._get("/api/v1/targets")["activeTargets"])
 
     def start(self) -> Prometheus:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-
         def ready() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, (
-                f"prometheus exited:\n{self.log.read_text(errors='replace')[-2000:]}")
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready",
                                         timeout=2) as resp:
                 return resp.status == 200
-        eventually(ready, 30, message="prometheus ready")
+        self.daemon.start(ready, 30)
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
+        self.daemon.stop(grace=15)

@@ -4,6 +4,7 @@ what notification-controller sends (Providers) and of anything else that POSTs.
     with HTTPSink() as sink:
         url = sink.url("/hooks/a")          # answered 200 by default
         sink.answer("/fail", 400)            # this path answers 400
+        sink.answer("/echo", 401, echo=True) # ... and quotes the request's headers
         ...
         [req] = eventually(lambda: sink.requests("/hooks/a"))
         req.json()["message"], req.headers["X-Signature"]
@@ -57,6 +58,7 @@ class HTTPSink(Serving):
         self._lock = threading.Lock()
         self._requests: list[Recorded] = []
         self._answers: dict[str, int] = {}
+        self._echo: set[str] = set()
         sink = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -67,9 +69,14 @@ class HTTPSink(Serving):
                     sink._requests.append(Recorded(self.command, self.path,
                                                    dict(self.headers.items()), body))
                     status = sink._answers.get(self.path.split("?", 1)[0], 200)
+                    echo = self.path.split("?", 1)[0] in sink._echo
+                # a service that quotes the request's headers in its answer
+                data = "".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode() \
+                    if echo else b""
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                self.wfile.write(data)
 
             do_POST = do_PUT = _record  # noqa: N815 - http.server's naming
 
@@ -81,9 +88,12 @@ class HTTPSink(Serving):
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def answer(self, path: str, status: int) -> None:
+    def answer(self, path: str, status: int, *, echo: bool = False) -> None:
+        """Answer `status` on `path` (with `echo`: the request's headers as the body)."""
         with self._lock:
             self._answers[path] = status
+            if echo:
+                self._echo.add(path)
 
     def requests(self, path: str | None = None) -> list[Recorded]:
         with self._lock:

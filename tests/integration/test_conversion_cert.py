@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import secrets
 import socket
@@ -91,18 +92,29 @@ def served_serial(port: int, ca_pem: str, host: str) -> int:
     return int(x509.load_der_x509_certificate(der).serial_number)
 
 
-def test_the_keeper_makes_serves_renews_and_restores_the_certificate(
-        cluster: Cluster, namespace: str, crd: str, loop: asyncio.AbstractEventLoop,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_conversion, "RENEW_CHECK", 0.5)
+@contextlib.contextmanager
+def keeping(cluster: Cluster, namespace: str, crd: str, loop: asyncio.AbstractEventLoop
+            ) -> Iterator[int]:
+    """A conversion webhook whose certificate a keeper of the Secret `webhook-cert` (for
+    the Service `webhook`) looks after, started on `loop`; yields its port."""
     kube = KubernetesClient(cluster.api_client())
     keeper = CertificateKeeper(kube, namespace=namespace, secret="webhook-cert",
                                service="webhook", crds=[crd], manager="afflux-conversion-test")
     server = ConversionServer([KUSTOMIZATION], "127.0.0.1:0", keeper=keeper)
-    host = f"webhook.{namespace}.svc"
     try:
         asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
-        port = eventually(lambda: server.port, 60, message="the webhook serving")
+        yield eventually(lambda: server.port, 60, message="the webhook serving")
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+        kube.close()
+
+
+def test_the_keeper_makes_serves_renews_and_restores_the_certificate(
+        cluster: Cluster, namespace: str, crd: str, loop: asyncio.AbstractEventLoop,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_conversion, "RENEW_CHECK", 0.5)
+    host = f"webhook.{namespace}.svc"
+    with keeping(cluster, namespace, crd, loop) as port:
         data = secret_data(cluster, namespace)
         assert ca_bundle(cluster, crd) == base64.b64encode(data["ca.crt"].encode()).decode()
         first = served_serial(port, data["ca.crt"], host)
@@ -132,6 +144,49 @@ def test_the_keeper_makes_serves_renews_and_restores_the_certificate(
             {"op": "remove", "path": "/spec/conversion/webhook/clientConfig/caBundle"}]))
         eventually(lambda: ca_bundle(cluster, crd) == bundle, 30,
                    message="the caBundle put back")
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        kube.close()
+
+
+@pytest.mark.parametrize("tamper", ["wrong-key", "garbage-pem", "encrypted-key"])
+def test_a_tampered_secret_is_reissued_not_served(
+        cluster: Cluster, namespace: str, crd: str, loop: asyncio.AbstractEventLoop,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tamper: str) -> None:
+    """Someone writes a key that is not the certificate's, a PEM that does not parse, or an
+    encrypted key into the Secret: the keeper re-issues a certificate by the same CA and
+    the webhook serves it (verifying for the Service's name); the log names the Secret and
+    holds no line of any key."""
+    from cryptography.hazmat.primitives import serialization
+
+    monkeypatch.setattr(_conversion, "RENEW_CHECK", 0.5)
+    host = f"webhook.{namespace}.svc"
+    with caplog.at_level("DEBUG"), keeping(cluster, namespace, crd, loop) as port:
+        data = secret_data(cluster, namespace)
+        first = served_serial(port, data["ca.crt"], host)
+        other = issue(Authority(cert=data["ca.crt"], key=data["ca.key"]), [host])
+        key = serialization.load_pem_private_key(data["tls.key"].encode(), None)
+        bad = {
+            "wrong-key": {"tls.key": other.key},
+            "garbage-pem": {"tls.crt": "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n"
+                                       "-----END CERTIFICATE-----\n"},
+            "encrypted-key": {"tls.key": key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(b"passphrase")).decode()},
+        }[tamper]
+        cluster.kubectl("-n", namespace, "patch", "secret", "webhook-cert", "--type=merge",
+                        "-p", json.dumps({"data": {
+                            k: base64.b64encode(v.encode()).decode()
+                            for k, v in bad.items()}}))
+
+        def reissued() -> dict[str, str]:
+            now = secret_data(cluster, namespace)
+            assert now["tls.crt"] != data["tls.crt"] and now["tls.key"] not in (
+                data["tls.key"], *bad.values())
+            assert served_serial(port, data["ca.crt"], host) != first
+            return now
+
+        now = eventually(reissued, 30, message="a re-issued certificate served")
+    assert now["ca.crt"] == data["ca.crt"]
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert f"Secret {namespace}/webhook-cert" in logged
+    for value in (data["tls.key"], data["ca.key"], now["tls.key"], *bad.values()):
+        for line in value.splitlines():
+            assert "-----" in line or len(line) < 16 or line not in logged

@@ -11,6 +11,7 @@ Alertmanager listing the alert a Provider of type alertmanager sent.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -18,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from notify_env import TIMEOUT, Env, name, notification_env
+from notify_env import KINDS, TIMEOUT, Env, name, notification_env
 
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from harness.alertmanager import Alertmanager
 from harness.fixtures_cluster import Cluster
-from harness.leaks import remember
-from harness.nats import NatsServer
+from harness.leaks import find_leaks, remember
+from harness.nats import NatsServer, user_seed
 from harness.proxy import TunnelProxy
 from harness.service_rules import Expect
 from harness.services import Seen, StrictService
@@ -262,3 +263,94 @@ def test_nats_over_tls(env: Env, nats_tls: NatsServer, test_ca: TestCA) -> None:
     post(env, alert_for(env, untrusted), "nats: no ca")
     cond = env.condition("Provider", untrusted, "False", "DeliveryFailed")
     assert "SSL" in cond["message"] or "certificate" in cond["message"], cond["message"]
+
+
+def said_in(env: Env) -> dict[str, str]:
+    """What the notification-controller said about this module's namespace: its whole
+    log, the namespace's Events, the status of its Providers and Alerts."""
+    said = {"log": env.controller.log_path.read_text(errors="replace")}
+    events = env.core.list_namespaced_event(env.namespace)
+    said["events"] = "\n".join(f"{e.reason} {e.message} {e.metadata.annotations}"
+                               for e in events.items)
+    for kind in ("Provider", "Alert"):
+        group, version, plural = KINDS[kind]
+        for item in env.api.list_namespaced_custom_object(group, version, env.namespace,
+                                                          plural)["items"]:
+            said[f"status of {kind} {item['metadata']['name']}"] = json.dumps(
+                item.get("status") or {})
+    return said
+
+
+def test_nats_credentials_never_show(env: Env, nats: NatsServer, nats_tls: NatsServer,
+                                     test_ca: TestCA) -> None:
+    """Credentials the NATS servers refuse (a wrong password, in the Secret, in a Secret's
+    address or in spec.address; an NKey seed or a .creds file the server does not know; a TLS client key) and
+    a permission violation: each Provider fails with the server's reason, and no password,
+    seed, creds file or key shows in the controller's log, an Event, or a status."""
+    wrong = "wr0ng-" + uuid.uuid4().hex
+    stranger = user_seed()
+    creds = (f"-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.{uuid.uuid4().hex}.sig\n"
+             "------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n"
+             f"{stranger}\n------END USER NKEY SEED------\n")
+    client = test_ca.issue_client("nats-client")
+    key_line = client.key_pem.strip().splitlines()[1]  # a line of the key's base64
+    secrets = [wrong, stranger, nats.password, nats_tls.password, key_line]
+    host = f"127.0.0.1:{nats.port}"
+
+    def provider(secret: dict[str, str], channel: str = "flux.x", **spec: Any) -> str:
+        spec.setdefault("address", nats.address)
+        spec = {k: v for k, v in spec.items() if v is not None}
+        return env.provider({"type": "nats", "channel": channel,
+                             "secretRef": {"name": env.secret(name("nats"), secret)}, **spec})
+    refused = {
+        "wrong-password": provider({"username": "flux", "password": wrong}),
+        "wrong-password-in-address": provider(
+            {"address": f"nats://flux:{wrong}@{host}"}, address=None),
+        "wrong-password-in-spec-address": provider({}, address=f"nats://flux:{wrong}@{host}"),
+        "unknown-nkey": provider({"nkey": stranger}),
+        "unknown-creds": provider({"creds": creds}),
+        "tls-client-key": provider(
+            {"username": "flux", "password": wrong}, address=nats_tls.address,
+            certSecretRef={"name": ca_secret(env, test_ca, **{"tls.crt": client.cert_pem,
+                                                               "tls.key": client.key_pem})}),
+    }
+    forbidden = provider({"username": "flux", "password": nats.password}, "other.subject")
+    for provider_name in [*refused.values(), forbidden]:
+        post(env, alert_for(env, provider_name), "nats: credentials")
+    for why, provider_name in refused.items():
+        cond = env.condition("Provider", provider_name, "False", "DeliveryFailed")
+        assert "Authorization Violation" in cond["message"], (why, cond["message"])
+    cond = env.condition("Provider", forbidden, "False", "DeliveryFailed")
+    assert "Permissions Violation" in cond["message"], cond["message"]
+    said = said_in(env)
+    assert "Authorization Violation" in said["log"]  # the failures were logged, and read
+    assert find_leaks(said, secrets) == []
+
+
+def test_a_service_quoting_the_credentials_back_shows_none(env: Env) -> None:
+    """A service that refuses the call and quotes the request's headers in its answer: the
+    Basic credentials (base64 of user:password), a bearer token and a header from the
+    Secret are redacted from the log, and the status and Events say only the status code."""
+    password, token, api_key = (f"{what}-{uuid.uuid4().hex}" for what in ("pw", "tok", "key"))
+    basic = base64.b64encode(f"grafana:{password}".encode()).decode()
+    env.sink.answer("/echo", 401, echo=True)
+    providers = {
+        "basic": env.provider({"type": "grafana", "address": env.sink.url("/echo"),
+                               "secretRef": {"name": env.secret(name("cred"), {
+                                   "username": "grafana", "password": password})}}),
+        "bearer": env.provider({"type": "alertmanager", "address": env.sink.url("/echo"),
+                                "secretRef": {"name": env.secret(name("cred"),
+                                                                 {"token": token})}}),
+        "header": env.provider({"type": "generic", "address": env.sink.url("/echo"),
+                                "secretRef": {"name": env.secret(name("cred"), {
+                                    "headers": f"X-Api-Key: {api_key}"})}}),
+    }
+    for provider_name in providers.values():
+        post(env, alert_for(env, provider_name), "quoted back")
+    for why, provider_name in providers.items():
+        cond = env.condition("Provider", provider_name, "False", "DeliveryFailed")
+        assert cond["message"].endswith("the service answered 401"), (why, cond["message"])
+    eventually(lambda: said_in(env)["log"].count("answered 401: ") >= 3, TIMEOUT,
+               message="the three failures logged with the service's answer")
+    said = said_in(env)
+    assert find_leaks(said, [password, basic, token, api_key]) == []

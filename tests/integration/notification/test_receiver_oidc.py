@@ -12,6 +12,10 @@ document, JWKS, RS256 and ES256 tokens signed with `cryptography`) authenticates
 - gcr: a Pub/Sub push with a Google ID token (the local issuer standing in for
   accounts.google.com) for the Secret's audience and email; `req` of the filter is the
   registry's event inside the push.
+- hostile issuers (`harness.oidc.HostileIssuer`): a 50 MiB discovery document (declared or
+  chunked), one sent a byte at a time, a redirect to another host, a key set of thousands
+  of keys: each call is refused with 401 saying why, the controller's memory does not grow
+  by the document, and a Receiver of a good issuer answers while a slow one is pending.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,7 +37,8 @@ from notify_env import Env, name, notification_env
 
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from harness.fixtures_cluster import Cluster
-from harness.oidc import OIDCIssuer, Signer
+from harness.oidc import HostileIssuer, OIDCIssuer, Signer
+from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +61,12 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
                           {"SSL_CERT_FILE": str(test_ca.ca_cert),
                            "AFFLUX_GCR_ISSUER_URL": issuer.url}) as env:
         yield env
+
+
+@pytest.fixture(scope="module")
+def hostile(test_ca: TestCA) -> Iterator[HostileIssuer]:
+    with HostileIssuer(test_ca) as served:
+        yield served
 
 
 def answer(env: Env, path: str, body: dict[str, Any], token: str | None) -> tuple[int, str]:
@@ -207,3 +221,90 @@ def test_gcr_receiver(env: Env, issuer: OIDCIssuer) -> None:
         "resources": [{"kind": "GitRepository", "name": "*"}]})
     cond = env.condition("Receiver", incomplete, "False", "TokenNotFound")
     assert "'email', 'audience'" in cond["message"]
+
+
+def oidc_receiver(env: Env, issuer_url: str) -> str:
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic-oidc", "oidcProviders": [{"issuerURL": issuer_url, "validations": []}],
+        "resources": [{"kind": "GitRepository", "name": "*"}]})
+    env.ready("Receiver", receiver)
+    return str(env.get("Receiver", receiver)["status"]["webhookPath"])
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    ("huge", "discovery document is larger than"),
+    ("huge-chunked", "discovery document is larger than"),
+    ("redirect", "discovery document answered 302"),
+    ("many-keys", "more than 100"),
+], ids=["declared-50MiB", "chunked-50MiB", "redirect-to-another-host", "thousands-of-keys"])
+def test_a_hostile_issuer_is_refused(env: Env, hostile: HostileIssuer, mode: str,
+                                     why: str) -> None:
+    repo = repository(env, "a", "production")
+    path = oidc_receiver(env, hostile.issuer_url(mode))
+    before = peak_memory(env.controller.proc.pid)
+    status, text = answer(env, path, {}, hostile.sign(mode))
+    assert (status, why in text) == (401, True), text
+    # the 50 MiB were not taken in: the peak grew by far less than the document
+    assert peak_memory(env.controller.proc.pid) - before < 16 * 1024 * 1024
+    assert requested(env, repo) is None
+
+
+def test_a_slow_issuer_fails_its_calls_and_holds_up_no_other(
+        env: Env, issuer: OIDCIssuer, hostile: HostileIssuer) -> None:
+    slow_path = oidc_receiver(env, hostile.issuer_url("slow"))
+    good_path = oidc_receiver(env, issuer.url)
+    answers: list[tuple[int, str]] = []
+    pending = threading.Thread(target=lambda: answers.append(
+        answer(env, slow_path, {}, hostile.sign("slow"))))
+    pending.start()
+    eventually(lambda: hostile.sent["slow"] > 0, 10, message="the slow issuer trickling")
+    # while the slow issuer holds its call, another Receiver answers
+    assert call(env, good_path, {}, issuer.sign(issuer.claims())) == 200
+    assert pending.is_alive()
+    pending.join(40)
+    assert not pending.is_alive()
+    status, text = answers[0]
+    assert status == 401 and "could not be fetched: TimeoutError" in text, text
+    # the whole document takes over a minute to send: the fetch gave up long before
+    assert hostile.sent["slow"] < len(hostile.discovery("slow"))
+    # a call right after is refused at once, without waiting out the timeout again
+    asked = hostile.requests.count("/slow/.well-known/openid-configuration")
+    assert answer(env, slow_path, {}, hostile.sign("slow"))[0] == 401
+    assert hostile.requests.count("/slow/.well-known/openid-configuration") == asked
+
+
+def test_a_gcr_receiver_refuses_a_hostile_stand_in_for_google(
+        cluster: Cluster, start_controller: Any, git_server: GitHTTPServer, test_ca: TestCA,
+        hostile: HostileIssuer) -> None:
+    """gcr Receivers fetch Google's keys through the same bounded client: a stand-in for
+    accounts.google.com that answers 50 MiB (chunked) gets the push refused with 401."""
+    namespace = f"t-gcr-{uuid.uuid4().hex[:6]}"
+    cluster.kubectl("create", "namespace", namespace)
+    issuer_url = hostile.issuer_url("huge-chunked")
+    with notification_env(cluster, start_controller, git_server, namespace,
+                          {"SSL_CERT_FILE": str(test_ca.ca_cert),
+                           "AFFLUX_GCR_ISSUER_URL": issuer_url}) as env:
+        repo = repository(env, "a", "production")
+        receiver, email = name("gcr"), "pusher@project.iam.gserviceaccount.com"
+        audience = f"https://hooks.test/{receiver}"
+        secret = env.secret(name("gcr"), {"token": uuid.uuid4().hex, "email": email,
+                                          "audience": audience})
+        env.create("Receiver", receiver, {"type": "gcr", "secretRef": {"name": secret},
+                                          "resources": [{"kind": "GitRepository", "name": "*"}]})
+        env.ready("Receiver", receiver)
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        now = int(time.time())
+        token = hostile.signer.sign({"iss": issuer_url, "aud": audience, "email": email,
+                                     "email_verified": True, "iat": now, "exp": now + 300})
+        status, text = answer(env, path, {"message": {"data": ""}}, token)
+        assert (status, "discovery document is larger than" in text) == (401, True), text
+        assert requested(env, repo) is None
+        env.stop()

@@ -17,6 +17,35 @@ from afflux.api._servingcert import (
 )
 
 HOSTS = ["kustomize-controller.flux-system.svc", "kustomize-controller.flux-system"]
+
+
+def encrypted(pem_key: str) -> str:
+    """The key, encrypted with a passphrase (loading it without one is a TypeError)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(pem_key.encode(), password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.BestAvailableEncryption(b"pass")).decode()
+
+
+def ed25519_authority() -> tuple[str, str]:
+    """A self-signed CA whose key is Ed25519 (which `issue` cannot sign with SHA-256)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.x509.oid import NameOID
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ed CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(NOW - datetime.timedelta(days=1))
+            .not_valid_after(NOW + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, None))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
 NOW = datetime.datetime(2030, 6, 1, tzinfo=datetime.UTC)
 CA = new_authority(now=NOW)
 OTHER_CA = new_authority(now=NOW)
@@ -46,6 +75,21 @@ CASES: list[tuple[str, Callable[[], dict[str, str]], datetime.datetime, str, str
      NOW, REISSUE, "not signed by the CA"),
     ("certificate in its last month", secret, NOW + datetime.timedelta(days=350), REISSUE,
      "expires on"),
+    ("CA key encrypted", lambda: secret(ca_key=encrypted(CA.key)), NOW, NEW_AUTHORITY,
+     "does not parse"),
+    ("CA key Ed25519", lambda: secret(**dict(zip(("ca_crt", "ca_key"), ed25519_authority(),
+                                                 strict=True))), NOW, NEW_AUTHORITY,
+     "neither an EC nor an RSA key"),
+    ("serving certificate garbage", lambda: secret(tls_crt="-----BEGIN CERTIFICATE-----\nAAAA"
+                                                   "\n-----END CERTIFICATE-----\n"),
+     NOW, REISSUE, "does not parse"),
+    ("serving key garbage", lambda: secret(tls_key="not a key"), NOW, REISSUE,
+     "does not parse"),
+    ("serving key encrypted", lambda: secret(tls_key=encrypted(GOOD.key)), NOW, REISSUE,
+     "does not parse"),
+    ("certificate for another name", lambda: secret(**dict(zip(
+        ("tls_crt", "tls_key"), issue(CA, ["evil.example.com"], now=NOW)[1:], strict=True))),
+     NOW, REISSUE, "does not name kustomize-controller.flux-system.svc"),
     ("a host name missing", lambda: secret(**dict(zip(
         ("tls_crt", "tls_key"), issue(CA, HOSTS[:1], now=NOW)[1:], strict=True))),
      NOW, REISSUE, "does not name kustomize-controller.flux-system"),

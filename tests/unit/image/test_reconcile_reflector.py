@@ -206,21 +206,28 @@ def test_policy_interval(spec: dict[str, Any], seconds: float) -> None:
     assert policy_interval({"spec": spec}) == seconds
 
 
+def _b64(data: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
 @pytest.mark.parametrize(
-    ("address", "user", "password", "url"),
+    ("data", "url"),
     [
-        ("http://proxy:3128", None, None, "http://proxy:3128"),
-        ("http://proxy:3128", "u", "p@ss", "http://u:p%40ss@proxy:3128"),
-        ("https://old:x@proxy", "u", None, "https://u@proxy"),
+        ({"address": "http://proxy:3128"}, "http://proxy:3128"),
+        ({"address": "http://proxy:3128", "username": "u", "password": "p@ss"},
+         "http://u:p%40ss@proxy:3128"),
+        ({"address": "https://old:x@proxy", "username": "u"}, "https://u@proxy"),
     ],
+    ids=["address-only", "with-credentials", "replaces-userinfo"],
 )
-def test_proxy_url(address: str, user: str | None, password: str | None, url: str) -> None:
-    assert proxy_url(address, user, password) == url
+def test_proxy_url(data: dict[str, str], url: str) -> None:
+    assert proxy_url(_b64(data)) == url
 
 
-def test_proxy_url_needs_an_http_address() -> None:
-    with pytest.raises(GenericError, match="invalid proxy address"):
-        proxy_url("socks5://proxy:1080", None, None)
+def test_proxy_url_needs_an_http_address_and_never_quotes_it() -> None:
+    with pytest.raises(GenericError, match="invalid proxy address") as err:
+        proxy_url(_b64({"address": "socks5://u:hunter2@proxy:1080"}))
+    assert "hunter2" not in str(err.value)
 
 
 # --- the ImagePolicy reconcile over fakes ---------------------------------------------------------

@@ -129,7 +129,7 @@ def test_tls_from_secret_deprecated_keys_and_decoded_values() -> None:
     ids=["cert-without-key", "key-without-cert"],
 )
 def test_client_certificate_needs_both_halves(data: dict[str, str]) -> None:
-    with pytest.raises(AuthenticationFailed, match="both 'tls.crt' and 'tls.key'") as info:
+    with pytest.raises(AuthenticationFailed, match="'tls.crt' and 'tls.key' must both be set") as info:
         tls_from_secret(data)
     assert isinstance(info.value, GenericError)
 

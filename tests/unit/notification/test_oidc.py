@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from afflux.controllers.notification import _oidc
 from afflux.controllers.notification._cel import CELError
 from afflux.controllers.notification._oidc import (
     GOOGLE_ISSUER,
@@ -23,6 +24,7 @@ from afflux.controllers.notification._oidc import (
     check_rules,
     compile_rules,
     parse_token,
+    usable_keys,
     verify_signature,
 )
 from afflux.controllers.notification._receivers import Unauthorized, gcr_payload
@@ -179,3 +181,50 @@ def test_gcr_payload(body: bytes, event: dict[str, Any] | None) -> None:
     else:
         with pytest.raises(Unauthorized):
             gcr_payload(body)
+
+
+@pytest.mark.parametrize(("jwks", "count", "why"), [
+    ({"keys": KEYS}, 2, None),
+    ({"keys": [*KEYS, "not-a-key", 3]}, 2, None),
+    ({"keys": [EC.jwk] * _oidc.MAX_KEYS}, _oidc.MAX_KEYS, None),
+    ({"keys": [EC.jwk] * (_oidc.MAX_KEYS + 1)}, 0, f"more than {_oidc.MAX_KEYS}"),
+    ({"keys": [EC.jwk] * 5000}, 0, "5000 keys"),
+    ({"keys": {"a": 1}}, 0, "no keys"),
+    ([], 0, "no keys"),
+], ids=["two", "non-objects-dropped", "at-the-limit", "one-too-many", "thousands",
+        "keys-not-a-list", "not-an-object"])
+def test_usable_keys(jwks: Any, count: int, why: str | None) -> None:
+    if why is None:
+        assert len(usable_keys(jwks)) == count
+    else:
+        with pytest.raises(InvalidToken, match=why):
+            usable_keys(jwks)
+
+
+class FailingIssuer(IssuerKeys):
+    """Whose fetch fails (counted), on a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(clock=lambda: self.now)
+        self.fetches = 0
+
+    async def _fetch(self, issuer: str) -> list[dict[str, Any]]:
+        self.fetches += 1
+        raise InvalidToken("the issuer's keys could not be fetched: TimeoutError")
+
+
+def test_a_failed_fetch_is_held_then_tried_again() -> None:
+    keys = FailingIssuer()
+
+    async def attempt() -> str:
+        with pytest.raises(InvalidToken) as err:
+            await keys.keys(ISSUER)
+        return str(err.value)
+    assert asyncio.run(attempt()).endswith("TimeoutError")
+    for _ in range(3):  # within the hold: the same answer, no new fetch
+        assert asyncio.run(attempt()).endswith("TimeoutError")
+    assert keys.fetches == 1
+    keys.now += _oidc.FAILURE_HOLD
+    asyncio.run(attempt())
+    assert keys.fetches == 2

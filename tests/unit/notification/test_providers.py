@@ -19,6 +19,7 @@ from afflux.controllers.notification._providers import (
     build_request,
     label_name,
 )
+from afflux.controllers.notification._sender import ProxyConfig, header_credentials
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 UID = "8f1c2b3a-1111-2222-3333-444455556666"
@@ -290,6 +291,26 @@ def test_secrets_are_listed_for_redaction() -> None:
         TOKEN, "hk", "https://hooks.slack.com/services/T/B/X"}
 
 
+@pytest.mark.parametrize(("address", "secrets"), [
+    ("nats://flux:s%40cret@127.0.0.1:4222", {"s@cret"}),
+    ("nats://flux@127.0.0.1:4222", set()),
+    ("nats://127.0.0.1:4222", set()),
+    ("nats://flux:pw@[::1", set()),
+], ids=["password-in-spec-address", "user-only", "no-userinfo", "unparsable"])
+def test_a_password_in_the_address_is_redacted(address: str, secrets: set[str]) -> None:
+    config = cfg("nats", address=address, channel="flux.events")
+    assert set(config.secrets) == secrets
+
+
+@pytest.mark.parametrize(("proxy", "secrets"), [
+    (ProxyConfig("http://proxy:3128", "u", "pw"), ("pw",)),
+    (ProxyConfig("http://u:in%20url@proxy:3128"), ("in url",)),
+    (ProxyConfig("http://proxy:3128"), ()),
+], ids=["password", "password-in-address", "none"])
+def test_proxy_secrets(proxy: ProxyConfig, secrets: tuple[str, ...]) -> None:
+    assert proxy.secrets() == secrets
+
+
 @pytest.mark.parametrize(("key", "name"), [
     ("kustomize.toolkit.fluxcd.io/revision", "kustomize_toolkit_fluxcd_io_revision"),
     ("summary", "summary"), ("9lives", "_9lives"), ("a-b c", "a_b_c"), ("", "_"),
@@ -351,3 +372,14 @@ def test_commit_status_expr_errors(expression: str, says: str) -> None:
                  commit_status_expr=expression)
     with pytest.raises(ConfigError, match=says):
         build_request(config, EVENT)
+
+
+@pytest.mark.parametrize(("headers", "secrets"), [
+    ({"Authorization": "Basic dTpwdw=="}, ("Basic dTpwdw==", "dTpwdw==")),
+    ({"authorization": "Bearer t0k"}, ("Bearer t0k", "t0k")),
+    ({"X-Sentry-Auth": "Sentry sentry_key=k"}, ("Sentry sentry_key=k", "sentry_key=k")),
+    ({"Authorization": "opaque"}, ("opaque",)),
+    ({"Content-Type": "application/json", "Gotk-Component": "source-controller"}, ()),
+], ids=["basic", "bearer-lower-case-name", "sentry", "no-scheme", "no-credentials"])
+def test_header_credentials(headers: dict[str, str], secrets: tuple[str, ...]) -> None:
+    assert header_credentials(headers) == secrets

@@ -151,3 +151,46 @@ def test_which_certificate_the_operator_serves(cert_dir: str | None, secret: str
         assert server._keeper.crds == [CRD]
         assert server._keeper.service == "kustomize-controller"
         assert server._keeper.manager == manager_name("kustomize-controller")
+
+
+def _tampered(kind: str, good: dict[str, str]) -> dict[str, str]:
+    from afflux.api._servingcert import Authority, issue, new_authority
+
+    other = issue(new_authority(), ["elsewhere.example.com"])
+    return {
+        "wrong-key": {**good, "tls.key": other.key},
+        "garbage-pem": {**good, "tls.crt": "-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n"
+                                           "-----END CERTIFICATE-----\n"},
+        "garbage-ca": {**good, "ca.crt": "garbage", "ca.key": "more garbage"},
+        "cert-for-another-name": {**good, **dict(zip(("tls.crt", "tls.key"), issue(
+            Authority(good["ca.crt"], good["ca.key"]), ["evil.example.com"])[1:],
+            strict=True))},
+        "another-ca": {**good, "ca.crt": other.ca, "ca.key": other.key},
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["wrong-key", "garbage-pem", "garbage-ca",
+                                  "cert-for-another-name", "another-ca"])
+def test_a_tampered_secret_is_remade_and_the_log_names_it_without_its_content(
+        kind: str, caplog: pytest.LogCaptureFixture) -> None:
+    kube = FakeKube()
+    kube.put(CRDS, crd(SERVICE))
+    good = asyncio.run(keeper(kube).ensure())
+    data = {"ca.crt": good.ca, "ca.key": secret_data(kube)["ca.key"], "tls.crt": good.cert,
+            "tls.key": good.key}
+    bad = _tampered(kind, data)
+    body = kube.body(ObjectRef(SECRETS, "flux-system", "kc-cert"))
+    body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in bad.items()}
+    kube.put(SECRETS, body)
+    with caplog.at_level("DEBUG"):
+        made = asyncio.run(keeper(kube).ensure())
+    now = secret_data(kube)
+    assert check_secret(now, keeper(kube).hosts).action == KEEP
+    assert (made.cert, made.key) == (now["tls.crt"], now["tls.key"])
+    assert made.key not in bad.values() and made.cert not in bad.values()
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "Secret flux-system/kc-cert" in logged
+    for value in {*bad.values(), *now.values()}:  # no line of any PEM, old or new
+        for line in value.splitlines():
+            if len(line) >= 16 and "-----" not in line:
+                assert line not in logged, kind
