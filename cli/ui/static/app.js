@@ -197,8 +197,13 @@ function objectView(kind, ns, name) {
 
 // What the next reconcile would change: computed on demand (GET /api/next/..., cli/ui/_next.py).
 function nextSection(me, kind, ns, name) {
-  const out = h("div", { id: "next-result" });
+  // the page is redrawn when the object changes: the result lives in me.next, and is shown in
+  // whichever #next-result is on the page when it comes
   const show = (d) => {
+    const out = document.getElementById("next-result");
+    if (!out || !d) return;
+    document.getElementById("next-compute").textContent = "Recompute";
+    if (d.pending) { out.replaceChildren(h("p", {}, "computing…")); return; }
     if (d.error) { out.replaceChildren(h("p", { class: "error" }, d.error)); return; }
     if (d.skipped) { out.replaceChildren(h("p", {}, d.skipped)); return; }
     const n = d.created.length + d.changed.length + d.pruned.length;
@@ -212,8 +217,10 @@ function nextSection(me, kind, ns, name) {
     if (d.pruned.length) parts.push(h("h3", {}, "Pruned"), h("ul", { id: "next-pruned" }, d.pruned.map((o) => h("li", {}, o))));
     out.replaceChildren(...parts);
   };
-  const compute = async (refresh) => {
-    out.replaceChildren(h("p", {}, "computing…"));
+  const compute = async () => {
+    const refresh = me.next !== null;
+    me.next = { pending: true };
+    show(me.next);
     const path = `/api/next/${encodeURIComponent(kind)}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}${refresh ? "?refresh=1" : ""}`;
     const resp = await fetch(path);
     const d = await resp.json().catch(() => ({ error: `${resp.status} ${resp.statusText}` }));
@@ -221,11 +228,11 @@ function nextSection(me, kind, ns, name) {
     me.next = d;
     show(d);
   };
-  if (me.next) show(me.next);
+  queueMicrotask(() => show(me.next));
   return h("section", { id: "next" }, h("h2", {}, "What the next reconcile would change"),
     h("div", { class: "actions" },
-      h("button", { id: "next-compute", onclick: () => compute(me.next !== null) }, me.next ? "Recompute" : "Compute")),
-    out);
+      h("button", { id: "next-compute", onclick: compute }, me.next ? "Recompute" : "Compute")),
+    h("div", { id: "next-result" }));
 }
 
 // --- the graph ----------------------------------------------------------------------------------
