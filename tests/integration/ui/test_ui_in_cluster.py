@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yaml
 from playwright.sync_api import Browser, expect
 
+from afflux.cli import main
+from afflux.cli._manifests import DEFAULT_REGISTRY, operator_image
+from afflux.cli._version import version
 from harness.fixtures_cluster import Cluster
 from harness.wait import eventually
 
@@ -251,3 +255,35 @@ def test_the_page_in_a_browser_with_the_user_s_token(
         expect(page.locator("#act-suspend")).to_be_visible(timeout=WAIT_MS)
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "ui"),
+    [
+        pytest.param(["install", "--export"], False, id="install"),
+        pytest.param(["install", "--export", "--with-ui"], True, id="install-with-ui"),
+    ],
+)
+def test_install_with_ui_exports_the_ui_and_the_api_server_accepts_it(
+    flux_crds: Cluster, namespace: str, capsys: pytest.CaptureFixture[str],
+    command: list[str], ui: bool,
+) -> None:
+    capsys.readouterr()
+    assert main(["--kubeconfig", str(flux_crds.kubeconfig), *command, "-n", namespace]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    mine = [d for d in docs if (d["metadata"].get("labels") or {}).get(
+        "app.kubernetes.io/component") == "afflux-ui"]
+    if not ui:
+        assert mine == []
+        return
+    assert sorted(f"{d['kind']}/{d['metadata']['namespace']}/{d['metadata']['name']}"
+                  for d in mine) == [f"Deployment/{namespace}/afflux-ui",
+                                     f"Service/{namespace}/afflux-ui",
+                                     f"ServiceAccount/{namespace}/afflux-ui"]
+    [deployment] = [d for d in mine if d["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == operator_image(DEFAULT_REGISTRY, version())
+    done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
+                             "--field-manager=afflux", "-f", "-",
+                             input=yaml.safe_dump_all(mine), check=False)
+    assert done.returncode == 0, done.stderr

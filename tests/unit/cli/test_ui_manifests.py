@@ -116,3 +116,4 @@ def test_the_cluster_entry_carries_no_credentials(
         (tmp_path / "kubeconfig").write_text(KUBECONFIG)
         flags = {**flags, "kubeconfig": str(tmp_path / "kubeconfig")}
     assert cluster_entry(_args(**flags), env) == expected
+
