@@ -5,6 +5,8 @@ kustomize-controller applies them (the CLI's own build, a server-side apply with
 manager). The one whose ConfigMap and Secret were edited by hand shows both as changed, with
 the diff (the Secret's values masked), and the object its inventory has that the build lacks
 as pruned; the one in sync shows nothing to change. Through the JSON API and in Chromium.
+A HelmRelease whose release (installed by the real helm) has other values than its spec
+shows the object an upgrade changes and the one it removes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from playwright.sync_api import Page, expect
 from afflux.cli import main
 from harness.archives import targz
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_helm import HelmTool
 
 pytestmark = pytest.mark.integration
 
@@ -131,11 +134,11 @@ def deployed(flux_crds: Cluster, namespace: str, artifacts: tuple[str, dict[str,
     return namespace
 
 
-def _next(ui: Any, namespace: str, name: str, refresh: bool = False) -> dict[str, Any]:
+def _next(ui: Any, namespace: str, name: str, refresh: bool = False,
+          kind: str = "Kustomization") -> dict[str, Any]:
     import urllib.request
 
-    url = f"{ui.url}/api/next/Kustomization/{namespace}/{name}" + ("?refresh=1" if refresh
-                                                                   else "")
+    url = f"{ui.url}/api/next/{kind}/{namespace}/{name}" + ("?refresh=1" if refresh else "")
     with urllib.request.urlopen(url, timeout=120) as resp:
         result: dict[str, Any] = json.loads(resp.read())
     return result
@@ -193,3 +196,48 @@ def test_the_object_page_computes_the_next_reconcile(
     page.click("#next-compute")
     expect(page.locator("#next-summary")).to_contain_text("nothing to change", timeout=WAIT_MS)
     expect(page.locator("#next-changed")).to_have_count(0)
+
+
+EXTRA = ("{{ if .Values.extra }}apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+         "  name: {{ .Release.Name }}-extra\ndata:\n  on: \"yes\"\n{{ end }}\n")
+
+
+def test_the_next_upgrade_of_a_helm_release(
+    start_ui: Callable[..., Any], flux_crds: Cluster, namespace: str, helm_tool: HelmTool,
+    artifacts: tuple[str, dict[str, bytes]], tmp_path: Path,
+) -> None:
+    ns = namespace
+    base, served = artifacts
+    chart = helm_tool.make_chart(tmp_path / "src", "web", "1.0.0",
+                                 values={"replicas": 1, "extra": False},
+                                 files={"templates/extra.yaml": EXTRA})
+    tgz = helm_tool.package(chart, tmp_path / "www")
+    served[f"/{ns}/{tgz.name}"] = tgz.read_bytes()
+    helm_tool.run("install", "web", str(tgz), "-n", ns, "--kubeconfig",
+                  str(flux_crds.kubeconfig), "--set", "replicas=1", "--set", "extra=true")
+    source = {"kind": "HelmRepository", "name": "charts"}
+    _apply(flux_crds, ns, [
+        {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+         "metadata": {"name": f"{ns}-web"},
+         "spec": {"chart": "web", "interval": "5m", "sourceRef": source}},
+        {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+         "metadata": {"name": "web"},
+         "spec": {"interval": "5m", "values": {"replicas": 2, "extra": False},
+                  "chart": {"spec": {"chart": "web", "sourceRef": source}}}}])
+    _status(flux_crds, ns, "helmchart", f"{ns}-web", artifact={
+        "path": f"helmchart/{ns}/web/{tgz.name}", "url": f"{base}/{ns}/{tgz.name}",
+        "revision": "1.0.0", "digest": "sha256:" + hashlib.sha256(tgz.read_bytes()).hexdigest(),
+        "lastUpdateTime": "2026-01-01T00:00:00Z"})
+    _status(flux_crds, ns, "helmrelease", "web", storageNamespace=ns, history=[{
+        "name": "web", "namespace": ns, "version": 1, "chartName": "web",
+        "chartVersion": "1.0.0", "configDigest": "sha256:0", "digest": "sha256:0",
+        "firstDeployed": "2026-01-01T00:00:00Z", "lastDeployed": "2026-01-01T00:00:00Z",
+        "status": "deployed"}])
+    ui = start_ui()
+    result = _next(ui, ns, "web", kind="HelmRelease")
+    assert result["error"] == "", result["error"]
+    assert (result["created"], result["pruned"]) == ([], [f"ConfigMap/{ns}/web-extra"])
+    [changed] = result["changed"]
+    assert changed["object"] == f"ConfigMap/{ns}/web"
+    lines = changed["diff"].splitlines()
+    assert "-  replicas: '1'" in lines and "+  replicas: '2'" in lines, lines
