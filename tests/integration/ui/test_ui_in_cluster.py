@@ -9,12 +9,14 @@ credentials gets 401, sessions are bounded, and no token reaches the server's lo
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,12 +26,13 @@ from playwright.sync_api import Browser, expect
 from afflux.cli import main
 from afflux.cli._manifests import DEFAULT_REGISTRY, operator_image
 from afflux.cli._version import version
-from harness.fixtures_cluster import Cluster
+from harness.fixtures_cluster import REPO, Cluster
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
 WAIT_MS = 15_000
+ARTIFACTS = Path(os.environ.get("AFFLUX_ARTIFACTS", REPO / ".local" / "artifacts")) / "ui"
 
 
 @dataclass
@@ -245,6 +248,8 @@ def test_the_page_in_a_browser_with_the_user_s_token(
         expect(page.locator("#user")).to_have_text(alice.user)
         rows = page.locator("tr.row")
         expect(rows).to_have_count(2, timeout=WAIT_MS)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "in-cluster-fleet.png"), full_page=True)
         assert sorted(rows.nth(i).get_attribute("data-key") or "" for i in range(2)) == [
             f"GitRepository/{alice.namespace}/repo", f"Kustomization/{alice.namespace}/app"]
         page.locator(f'tr.row[data-key="Kustomization/{alice.namespace}/app"] a').click()
