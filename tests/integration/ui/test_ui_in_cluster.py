@@ -152,6 +152,25 @@ def test_each_user_sees_only_its_namespace(
         403, got.stderr.strip().removeprefix("Error from server (Forbidden): "))
 
 
+def test_the_next_reconcile_is_computed_as_the_user(
+    ui: Any, tenants: tuple[Tenant, Tenant], flux_crds: Cluster
+) -> None:
+    alice, bob = tenants
+    # bob's Kustomization: the API server's refusal of alice's read, word for word
+    code, body, _ = _call(f"{ui.url}/api/next/Kustomization/{bob.namespace}/app",
+                          headers=_bearer(alice))
+    got = flux_crds.kubectl("get", "kustomization", "app", "-n", bob.namespace,
+                            f"--as={alice.user}", check=False)
+    assert (code, body["error"]) == (
+        403, got.stderr.strip().removeprefix("Error from server (Forbidden): "))
+    # her own: read as her, up to the source that has no artifact yet
+    code, body, _ = _call(f"{ui.url}/api/next/Kustomization/{alice.namespace}/app",
+                          headers=_bearer(alice))
+    assert (code, body["error"]) == (
+        409, f"GitRepository {alice.namespace}/repo has no artifact yet")
+    assert _call(f"{ui.url}/api/next/Kustomization/{alice.namespace}/app")[0] == 401
+
+
 def _post_headers(ui: Any, t: Tenant) -> dict[str, str]:
     _, session, _ = _call(ui.url + "/api/session", headers=_bearer(t))
     return {**_bearer(t), "Origin": ui.url, "X-CSRF-Token": session["csrf"]}
