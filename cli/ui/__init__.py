@@ -1,12 +1,15 @@
 """`afflux ui [--addr HOST:PORT] [--as USER]`: a web UI over the Flux objects, served with the
 user's kubeconfig (every read and action is the user's own); `afflux ui --in-cluster
 --auth=token`: the same UI as a shared server (config/ui/), where every read and action is
-made with the caller's own bearer token and the server holds no rights of its own.
+made with the caller's own bearer token and the server holds no rights of its own;
+`--auth=proxy` (config/ui/proxy/): behind an authenticating proxy, impersonating the user and
+groups it names.
 docs/ui.md describes both."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +24,7 @@ __all__ = ["cluster_entry", "parse_addr", "register", "run"]
 DEFAULT_ADDR = "127.0.0.1:9080"
 #: Where a pod finds the cluster's CA (config/ui mounts the kube-root-ca.crt ConfigMap there).
 IN_CLUSTER_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
-AUTH_MODES = ("token",)
+AUTH_MODES = ("token", "proxy")
 
 
 def parse_addr(text: str) -> tuple[str, int]:
@@ -47,7 +50,13 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    "identity (--auth), never with the server's")
     p.add_argument("--auth", choices=AUTH_MODES, default="token",
                    help="with --in-cluster, how callers prove who they are: token = the "
-                   "`Authorization: Bearer` header their authenticating proxy sends")
+                   "`Authorization: Bearer` header their authenticating proxy sends (the UI "
+                   "has no rights); proxy = the X-Forwarded-User/-Groups headers of a proxy "
+                   "that sends the shared secret of --proxy-secret-file (the UI impersonates "
+                   "them with its own credentials)")
+    p.add_argument("--proxy-secret-file", type=Path, metavar="FILE",
+                   help="with --auth=proxy, the file holding the secret the proxy sends in "
+                   "X-Afflux-Proxy-Secret (at least 16 characters)")
     p.add_argument("--api-ca", default=IN_CLUSTER_CA, metavar="FILE",
                    help="with --in-cluster and no kubeconfig, the API server's CA "
                    f"(default {IN_CLUSTER_CA})")
@@ -114,10 +123,31 @@ def token_client(cluster: dict[str, Any]) -> Callable[[str], Kube]:
     return connect
 
 
+def _proxy_secret(path: Path | None) -> str:
+    """The proxy's shared secret (`--proxy-secret-file`)."""
+    if path is None:
+        raise CLIError("--auth=proxy needs --proxy-secret-file", "name the file holding the "
+                       "secret the authenticating proxy sends in X-Afflux-Proxy-Secret")
+    try:
+        secret = path.read_text().strip()
+    except OSError as err:
+        raise CLIError(f"cannot read --proxy-secret-file {path}: {err.strerror or err}") \
+            from None
+    if len(secret) < 16:
+        raise CLIError(f"the proxy secret in {path} is shorter than 16 characters",
+                       "use a long random one, e.g. `openssl rand -hex 32`")
+    return secret
+
+
 def run(args: argparse.Namespace) -> int:
     from aiohttp import web  # noqa: PLC0415 - keep import cost off the other commands
 
-    from ._auth import bearer_token  # noqa: PLC0415
+    from ._auth import (  # noqa: PLC0415
+        bearer_token,
+        identity_key,
+        proxy_identity,
+        session_key,
+    )
     from ._next import NextReconcile  # noqa: PLC0415
     from ._server import make_app  # noqa: PLC0415
     from ._sessions import Session, Sessions  # noqa: PLC0415
@@ -126,16 +156,36 @@ def run(args: argparse.Namespace) -> int:
     host, port = args.addr or parse_addr("0.0.0.0:9080" if args.in_cluster else DEFAULT_ADDR)
     shown = f"[{host}]" if ":" in host else host
     next_reconcile = NextReconcile(timeout=args.preview_timeout)
-    if args.in_cluster:
+    if args.in_cluster and args.auth == "token":
         if args.as_user or args.as_groups or args.token:
-            raise CLIError("--in-cluster acts with each caller's token: --as, --as-group and "
-                           "--token do not apply", "leave them out")
+            raise CLIError("--in-cluster --auth=token acts with each caller's token: --as, "
+                           "--as-group and --token do not apply", "leave them out")
         sessions = Sessions(token_client(cluster_entry(args)), limit=args.max_sessions,
                             idle=args.session_idle, log=ctx.printer.action)
 
         async def resolve(request: web.Request) -> Session:
-            return await sessions.get(bearer_token(request.headers))
+            token = bearer_token(request.headers)
+            return await sessions.get(session_key(token), token)
 
+    elif args.in_cluster:
+        if args.as_user or args.as_groups:
+            raise CLIError("--auth=proxy impersonates the user the proxy names: --as and "
+                           "--as-group do not apply", "leave them out")
+        secret = _proxy_secret(args.proxy_secret_file)
+        base = overrides_of(args)  # the UI's own credentials, which may impersonate
+
+        def impersonate(identity: tuple[str, tuple[str, ...]]) -> Kube:
+            return Kube.connect(args.kubeconfig, args.context, overrides=dataclasses.replace(
+                base, as_user=identity[0], as_groups=identity[1], as_uid=None))
+
+        sessions = Sessions(impersonate, limit=args.max_sessions, idle=args.session_idle,
+                            log=ctx.printer.action, credentials="the UI's own credentials")
+
+        async def resolve(request: web.Request) -> Session:
+            user, groups = proxy_identity(request.headers, secret)
+            return await sessions.get(identity_key(user, groups), (user, groups))
+
+    if args.in_cluster:
         app = make_app(resolve, set(args.allowed_host) or None, in_cluster=True,
                        on_stop=sessions.stop, reap=sessions.reap,
                        next_reconcile=next_reconcile)

@@ -2,8 +2,9 @@
 caches, so one user never sees what another's rights let them see.
 
 Local mode (`afflux ui`) has one session, the kubeconfig's. In-cluster mode (`--in-cluster`)
-has one per bearer token (`Sessions`): made on the token's first request (checked with a
-SelfSubjectReview, which also names the user), kept while it is used, and ended when idle
+has one per identity (`Sessions`): per bearer token (`--auth=token`), or per user and groups
+the authenticating proxy names (`--auth=proxy`). A session is made on the identity's first
+request (checked with a SelfSubjectReview, which also names the user), kept while it is used, and ended when idle
 for `idle` seconds (its watches stop within `WATCH_TIMEOUT`); at most `limit` live at once
 (the least recently used idle one makes room; if every one has an open page, a new user
 gets 503). A session holds at most `MAX_SCOPES` watch caches (all namespaces, or one
@@ -18,9 +19,10 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._kube import Kube, KubeError
-from ._auth import AuthError, csrf_token, session_key
+from ._auth import AuthError, csrf_token
 from ._watch import FleetCache
 
 __all__ = ["MAX_SCOPES", "WATCH_TIMEOUT", "Session", "Sessions", "whoami"]
@@ -86,12 +88,16 @@ class Session:
 
 
 class Sessions:
-    """The in-cluster mode's sessions, by token (module docstring)."""
+    """The in-cluster mode's sessions, by identity (module docstring): `connect` makes the
+    client of a credential (a token, or the user and groups to impersonate)."""
 
-    def __init__(self, connect: Callable[[str], Kube], *, limit: int = 32,
+    def __init__(self, connect: Callable[[Any], Kube], *, limit: int = 32,
                  idle: float = 600.0, clock: Callable[[], float] = time.monotonic,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None,
+                 credentials: str = "the bearer token") -> None:
         self._connect = connect
+        #: what a 401 refused: the caller's token, or (impersonating) the UI's own credentials
+        self._credentials = credentials
         self._log = log
         self.limit = limit
         self.idle = idle
@@ -103,28 +109,29 @@ class Sessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    async def get(self, token: str) -> Session:
-        """The session of `token`, made (and the token checked) on its first use."""
-        key = session_key(token)
+    async def get(self, key: str, credential: Any) -> Session:
+        """The session `key` of `credential`, made (and checked) on its first use."""
         session = self._sessions.get(key)
         if session is None:
             pending = self._pending.get(key)
             if pending is None:
-                pending = asyncio.ensure_future(self._open(key, token))
+                pending = asyncio.ensure_future(self._open(key, credential))
                 self._pending[key] = pending
                 pending.add_done_callback(lambda _: self._pending.pop(key, None))
             session = await asyncio.shield(pending)
         session.last_used = self._clock()
         return session
 
-    async def _open(self, key: str, token: str) -> Session:
-        kube = await asyncio.to_thread(self._connect, token)
+    async def _open(self, key: str, credential: Any) -> Session:
+        kube = await asyncio.to_thread(self._connect, credential)
         try:
             user, groups = await asyncio.to_thread(whoami, kube)
         except KubeError as err:
             if err.status == 401:
-                raise AuthError(401, "the API server did not accept the bearer token: "
+                raise AuthError(401, f"the API server did not accept {self._credentials}: "
                                 f"{err.message}") from None
+            if err.status == 403:  # the UI may not impersonate that user or group
+                raise AuthError(403, err.message) from None
             raise
         self.reap()
         if len(self._sessions) >= self.limit:

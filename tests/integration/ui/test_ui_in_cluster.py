@@ -4,6 +4,9 @@ bearer tokens. Each sees only its namespace's objects (the fleet API and the pag
 Chromium), a reconcile in the other's namespace is refused with the API server's message,
 a POST without the CSRF token or from another origin is refused, a request without
 credentials gets 401, sessions are bounded, and no token reaches the server's log.
+With `--auth=proxy` (the UI's own token may only impersonate, config/ui/proxy's ClusterRole),
+only requests carrying the proxy's secret are believed, never for a system identity, and the
+named user and groups are what the API server judges.
 """
 
 from __future__ import annotations
@@ -310,4 +313,150 @@ def test_install_with_ui_exports_the_ui_and_the_api_server_accepts_it(
     done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
                              "--field-manager=afflux", "-f", "-",
                              input=yaml.safe_dump_all(mine), check=False)
+    assert done.returncode == 0, done.stderr
+
+
+# --- --auth=proxy: behind a proxy that names the user, impersonating it ---------------------
+
+PROXY_SECRET = "s3cret-" + uuid.uuid4().hex
+PEOPLE = "alice@example.com"
+
+
+@pytest.fixture(scope="module")
+def proxy_kubeconfig(flux_crds: Cluster, tenants: tuple[Tenant, Tenant],
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The UI's own identity: a ServiceAccount bound to config/ui/proxy's ClusterRole (it may
+    impersonate, nothing else), as a kubeconfig with its token only. And the people: alice
+    may use her tenant Role in the first namespace, the group team-two in the second."""
+    ns = f"ui-proxy-{uuid.uuid4().hex[:6]}"
+    flux_crds.kubectl("create", "namespace", ns)
+    flux_crds.kubectl("create", "serviceaccount", "afflux-ui", "-n", ns)
+    rbac = [d for d in yaml.safe_load_all((REPO / "config" / "ui" / "proxy" / "rbac.yaml")
+                                          .read_text()) if d]
+    for doc in rbac:
+        doc["metadata"]["name"] += f"-{ns}"
+        if doc["kind"] == "ClusterRoleBinding":
+            doc["roleRef"]["name"] += f"-{ns}"
+            doc["subjects"][0]["namespace"] = ns
+    flux_crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
+    one, two = tenants
+    flux_crds.kubectl("create", "rolebinding", "people", "-n", one.namespace, "--role=tenant",
+                      f"--user={PEOPLE}")
+    flux_crds.kubectl("create", "rolebinding", "people", "-n", two.namespace, "--role=tenant",
+                      "--group=team-two")
+    token = flux_crds.kubectl("create", "token", "afflux-ui", "-n", ns,
+                              "--duration=1h").stdout.strip()
+    from afflux.cli._main import parse_args
+    from afflux.cli.ui import cluster_entry
+
+    cluster = cluster_entry(parse_args(["--kubeconfig", str(flux_crds.kubeconfig), "ui"]))
+    path = tmp_path_factory.mktemp("ui-proxy") / "kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "ui",
+        "clusters": [{"name": "c", "cluster": cluster}],
+        "users": [{"name": "ui", "user": {"token": token}}],
+        "contexts": [{"name": "ui", "context": {"cluster": "c", "user": "ui"}}]}))
+    yield path
+    for doc in rbac:
+        flux_crds.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"],
+                          "--wait=false", check=False)
+    flux_crds.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+@pytest.fixture
+def proxy_ui(start_ui: Callable[..., Any], proxy_kubeconfig: Path, tmp_path: Path) -> Any:
+    secret = tmp_path / "proxy-secret"
+    secret.write_text(PROXY_SECRET + "\n")
+    return start_ui(None, "--kubeconfig", str(proxy_kubeconfig), "--in-cluster",
+                    "--auth=proxy", "--proxy-secret-file", str(secret))
+
+
+def _proxied(user: str = PEOPLE, groups: str = "") -> dict[str, str]:
+    headers = {"X-Afflux-Proxy-Secret": PROXY_SECRET, "X-Forwarded-User": user}
+    if groups:
+        headers["X-Forwarded-Groups"] = groups
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        pytest.param({"X-Forwarded-User": PEOPLE}, 401, "no or wrong X-Afflux-Proxy-Secret",
+                     id="not-through-the-proxy"),
+        pytest.param({"X-Forwarded-User": PEOPLE, "X-Afflux-Proxy-Secret": "guess"}, 401,
+                     "no or wrong X-Afflux-Proxy-Secret", id="wrong-secret"),
+        pytest.param({"X-Afflux-Proxy-Secret": PROXY_SECRET}, 401, "named no user",
+                     id="no-user"),
+        pytest.param(_proxied("system:admin"), 403, "Kubernetes system identity",
+                     id="system-user"),
+        pytest.param(_proxied(PEOPLE, "team-two,system:masters"), 403,
+                     "Kubernetes system identity", id="system-group"),
+    ],
+)
+def test_proxy_mode_believes_only_its_proxy(
+    proxy_ui: Any, headers: dict[str, str], status: int, error: str
+) -> None:
+    code, body, _ = _call(proxy_ui.url + "/api/fleet", headers=headers)
+    assert (code, error in body.get("error", "")) == (status, True), body
+
+
+def test_proxy_mode_acts_as_the_named_user_and_groups(
+    proxy_ui: Any, tenants: tuple[Tenant, Tenant], flux_crds: Cluster
+) -> None:
+    one, two = tenants
+    code, me, _ = _call(proxy_ui.url + "/api/session", headers=_proxied(PEOPLE, "team-two"))
+    assert (code, me["user"], "team-two" in me["groups"]) == (200, PEOPLE, True)
+
+    def sees(headers: dict[str, str], t: Tenant) -> bool:
+        code, body, _ = _call(f"{proxy_ui.url}/api/fleet?namespace={t.namespace}",
+                              headers=headers)
+        assert code == 200, body
+        assert _keys(body) == [f"GitRepository/{t.namespace}/repo",
+                               f"Kustomization/{t.namespace}/app"], body
+        return True
+
+    eventually(lambda: sees(_proxied(), one), timeout=30, message="alice's namespace")
+    # the second namespace only with the group that has a Role there
+    eventually(lambda: sees(_proxied(PEOPLE, "team-two"), two), timeout=30,
+               message="team-two's namespace")
+    code, body, _ = _call(f"{proxy_ui.url}/api/object/Kustomization/{two.namespace}/app",
+                          headers=_proxied())
+    got = flux_crds.kubectl("get", "kustomization", "app", "-n", two.namespace,
+                            f"--as={PEOPLE}", check=False)
+    assert (code, body["error"]) == (
+        403, got.stderr.strip().removeprefix("Error from server (Forbidden): "))
+    # actions: same origin and the session's CSRF token, as the user
+    headers = {**_proxied(), "Origin": proxy_ui.url, "X-CSRF-Token": me["csrf"]}
+    code, body, _ = _call(f"{proxy_ui.url}/api/reconcile/Kustomization/{one.namespace}/app",
+                          "POST", headers)
+    assert (code, "missing or stale CSRF token" in body["error"]) == (403, True), \
+        "the session of alice with team-two is not alice's alone"
+    _, mine, _ = _call(proxy_ui.url + "/api/session", headers=_proxied())
+    headers["X-CSRF-Token"] = mine["csrf"]
+    code, body, _ = _call(f"{proxy_ui.url}/api/reconcile/Kustomization/{one.namespace}/app",
+                          "POST", headers)
+    assert code == 200, body
+    assert _requested_at(flux_crds, one.namespace) != ""
+
+
+def test_config_ui_proxy_builds_and_the_api_server_accepts_it(
+    flux_crds: Cluster, namespace: str
+) -> None:
+    built = flux_crds.kubectl("kustomize", str(REPO / "config" / "ui" / "proxy")).stdout
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    assert sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs) == [
+        "ClusterRole/afflux-ui-impersonate", "ClusterRoleBinding/afflux-ui-impersonate",
+        "Deployment/afflux-ui", "Service/afflux-ui", "ServiceAccount/afflux-ui"]
+    [deployment] = [d for d in docs if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    args = pod["containers"][0]["args"]
+    assert "--auth=proxy" in args and "--auth=token" not in args
+    assert "--proxy-secret-file=/etc/afflux-ui/proxy/secret" in args
+    for doc in docs:  # into the test's namespace; the cluster-wide ones as they are
+        if "namespace" in doc["metadata"]:
+            doc["metadata"]["namespace"] = namespace
+    done = flux_crds.kubectl("apply", "--server-side", "--dry-run=server",
+                             "--field-manager=afflux", "-f", "-",
+                             input=yaml.safe_dump_all(docs), check=False)
     assert done.returncode == 0, done.stderr

@@ -15,9 +15,11 @@ from afflux.cli.ui._auth import (
     bearer_token,
     check_same_origin,
     csrf_token,
+    identity_key,
+    proxy_identity,
     session_key,
 )
-from afflux.cli.ui._sessions import Sessions
+from afflux.cli.ui._sessions import Sessions as _Sessions
 
 CSRF = csrf_token(b"k" * 32, "sha256:abc")
 
@@ -48,6 +50,40 @@ def test_session_key_names_a_token_without_holding_it() -> None:
     assert key == session_key("secret-token") != session_key("other-token")
 
 
+SECRET = "proxy-shared-secret-0123"
+VIA = {"X-Afflux-Proxy-Secret": SECRET}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param({**VIA, "X-Forwarded-User": "alice"}, ("alice", ()), id="user"),
+        pytest.param({**VIA, "X-Forwarded-User": "alice", "X-Forwarded-Groups": "b, a,,b"},
+                     ("alice", ("a", "b")), id="groups-sorted-once"),
+        pytest.param({"X-Forwarded-User": "alice"}, 401, id="not-through-the-proxy"),
+        pytest.param({"X-Afflux-Proxy-Secret": SECRET[:-1], "X-Forwarded-User": "alice"}, 401,
+                     id="wrong-secret"),
+        pytest.param(VIA, 401, id="no-user"),
+        pytest.param({**VIA, "X-Forwarded-User": "system:admin"}, 403, id="system-user"),
+        pytest.param({**VIA, "X-Forwarded-User": "alice",
+                      "X-Forwarded-Groups": "system:masters"}, 403, id="system-group"),
+    ],
+)
+def test_proxy_identity(headers: dict[str, str], expected: Any) -> None:
+    if isinstance(expected, int):
+        with pytest.raises(AuthError) as err:
+            proxy_identity(headers, SECRET)
+        assert err.value.status == expected
+    else:
+        assert proxy_identity(headers, SECRET) == expected
+
+
+def test_identity_key_tells_groups_apart() -> None:
+    assert identity_key("alice", ()) != identity_key("alice", ("team",))
+    assert identity_key("a", ("b",)) != identity_key("a,b", ())
+    assert identity_key("alice", ("team",)) == identity_key("alice", ("team",))
+
+
 GOOD = {"Origin": "https://ui.example", "X-CSRF-Token": CSRF, "Sec-Fetch-Site": "same-origin"}
 
 
@@ -75,6 +111,13 @@ def test_check_same_origin(headers: dict[str, str], error: str | None) -> None:
     with pytest.raises(AuthError) as err:
         check_same_origin(headers, "ui.example", CSRF)
     assert err.value.status == 403 and error in err.value.message
+
+
+class Sessions(_Sessions):
+    """Sessions by token, as `--auth=token` uses them."""
+
+    async def get(self, token: str) -> Any:  # type: ignore[override]
+        return await super().get(session_key(token), token)
 
 
 class ReviewKube:

@@ -17,9 +17,11 @@ UI = Path(__file__).resolve().parents[3] / "config" / "ui"
 
 
 def _docs() -> list[dict[str, Any]]:
-    kustomization = yaml.safe_load((UI / "kustomization.yaml").read_text())
+    """config/ui (the token mode's objects, in config/ui/token)."""
+    assert yaml.safe_load((UI / "kustomization.yaml").read_text())["resources"] == ["token"]
+    kustomization = yaml.safe_load((UI / "token" / "kustomization.yaml").read_text())
     return [d for entry in kustomization["resources"]
-            for d in yaml.safe_load_all((UI / entry).read_text()) if d]
+            for d in yaml.safe_load_all((UI / "token" / entry).read_text()) if d]
 
 
 DOCS = _docs()
@@ -39,7 +41,8 @@ def test_the_ui_has_no_rights_and_no_token() -> None:
     assert pod["serviceAccountName"] == _one("ServiceAccount")["metadata"]["name"]
     # the CA only, from the namespace's kube-root-ca.crt, where --api-ca looks
     [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kube-ca"]
-    assert str(Path(mount["mountPath"]) / "ca.crt") == IN_CLUSTER_CA
+    args = parse_args(pod["containers"][0]["args"])
+    assert str(Path(mount["mountPath"]) / "ca.crt") == args.api_ca
     [volume] = [v for v in pod["volumes"] if v["name"] == "kube-ca"]
     assert volume["configMap"] == {"name": "kube-root-ca.crt",
                                    "items": [{"key": "ca.crt", "path": "ca.crt"}]}
