@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if args.in_cluster:
         app = make_app(resolve, set(args.allowed_host) or None, in_cluster=True,
                        on_stop=sessions.stop, reap=sessions.reap,
+                       reap_every=min(30.0, max(1.0, args.session_idle / 2)),
                        next_reconcile=next_reconcile)
         ctx.printer.success(f"afflux ui (in-cluster, --auth={args.auth}): "
                             f"http://{shown}:{port}/")

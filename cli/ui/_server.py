@@ -60,7 +60,7 @@ _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
           ".svg": "image/svg+xml"}
 #: Seconds between the comments that keep an idle event stream open through proxies.
 KEEPALIVE = 15.0
-#: Seconds between two looks for idle sessions to end.
+#: Seconds between two looks for idle sessions to end (at most).
 REAP_EVERY = 30.0
 
 
@@ -78,12 +78,13 @@ Resolve = Callable[[web.Request], Awaitable[Session]]
 def make_app(resolve: Resolve, allowed_hosts: set[str] | None, *, in_cluster: bool = False,
              on_stop: Callable[[], None] | None = None,
              next_reconcile: NextReconcile | None = None,
-             reap: Callable[[], object] | None = None) -> web.Application:
+             reap: Callable[[], object] | None = None,
+             reap_every: float = REAP_EVERY) -> web.Application:
     """The application. `resolve` gives the session of a request (the local user's, or the
     caller's own in-cluster: AuthError when it has no credentials); `allowed_hosts` are the
     Host headers answered (None: any); `in_cluster` asks every POST for the same origin and
     the session's CSRF token (else for the `X-Afflux-UI` header); `reap` is called every
-    `REAP_EVERY` seconds (ending idle sessions); `on_stop` when the server stops."""
+    `reap_every` seconds (ending idle sessions); `on_stop` when the server stops."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -127,7 +128,7 @@ def make_app(resolve: Resolve, allowed_hosts: set[str] | None, *, in_cluster: bo
 
     async def reaper() -> None:
         while reap is not None:
-            await asyncio.sleep(REAP_EVERY)
+            await asyncio.sleep(reap_every)
             reap()
 
     async def on_startup(app: web.Application) -> None:

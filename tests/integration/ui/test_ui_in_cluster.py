@@ -257,6 +257,21 @@ def test_sessions_are_bounded_and_no_token_is_logged(
     assert alice.token not in log and bob.token not in log
 
 
+def test_an_idle_session_ends(
+    start_ui: Callable[..., Any], tenants: tuple[Tenant, Tenant]
+) -> None:
+    alice, _ = tenants
+    ui = start_ui(None, "--in-cluster", "--session-idle", "2s")
+    code, body, _ = _call(f"{ui.url}/api/fleet?namespace={alice.namespace}",
+                          headers=_bearer(alice))
+    assert code == 200, body
+    eventually(lambda: f"session of {alice.user} ended" in ui.log.read_text(), timeout=30,
+               message="the idle session to end")
+    # the next request opens a new one
+    assert _call(ui.url + "/api/session", headers=_bearer(alice))[0] == 200
+    assert ui.log.read_text().count(f"session opened for {alice.user}") == 2
+
+
 def test_the_page_in_a_browser_with_the_user_s_token(
     ui: Any, tenants: tuple[Tenant, Tenant], browser: Browser, flux_crds: Cluster
 ) -> None:
