@@ -96,7 +96,7 @@ prometheus: ## Run Prometheus on 127.0.0.1:9090 with config/monitoring (scrapes 
 # The benchmarks in hack/bench: BENCH picks some of them (BENCH=kustomize_scale), BENCH_ARGS
 # passes flags to each (BENCH_ARGS="--scale 0.1"; see hack/bench/<name>.py --help). Each one
 # starts its own cluster, Git server, registry and operators in a temp dir and stops them.
-BENCH ?= source_git_large source_many kustomize_scale push_to_apply image_scale notification_events helm_scale ui_load drift_latency metrics_scrape shard_scale preview_scale
+BENCH ?= source_git_large source_many kustomize_scale push_to_apply image_scale notification_events helm_scale ui_load ui_sessions drift_latency metrics_scrape shard_scale preview_scale
 BENCH_ARGS ?=
 
 .PHONY: bench

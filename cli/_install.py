@@ -1,7 +1,7 @@
 """`afflux install` and `afflux uninstall`.
 
 install: the CRDs, RBAC and the operators' Deployments from afflux's `config/default`
-(`--components` to choose operators; `--shards N` adds N shards of source-, kustomize-
+(`--components` to choose operators; `--with-ui` adds the web UI of `config/ui`; `--shards N` adds N shards of source-, kustomize-
 and helm-controller, see `_shards`). `--export` prints the manifests; otherwise they are
 applied server-side (field manager `afflux`), CRDs first.
 
@@ -28,6 +28,7 @@ from ._kube import CRDS, KubeError, KubeNotFound, ResourceType, resource_of
 from ._manifests import (
     DEFAULT_REGISTRY,
     build_install_docs,
+    build_ui_docs,
     find_config_dir,
     install_order,
     operator_image,
@@ -67,6 +68,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more operators to install, comma-separated")
     p.add_argument("--shards", type=shards_arg, default=0, metavar="N", help=SHARDS_HELP)
+    p.add_argument("--with-ui", action="store_true",
+                   help="also install the web UI (config/ui: `afflux ui --in-cluster`, acting "
+                        "with each caller's own token; docs/ui.md)")
     p.add_argument("--manifests", type=Path, help="afflux's config/ directory (default: the "
                    "one beside the installed package)")
     p.add_argument("--registry", default=DEFAULT_REGISTRY,
@@ -86,12 +90,14 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
 
 
 def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any]]:
-    """The install manifests of `args.components` (+ extras); uninstall has no such flag
-    and gets every component's."""
+    """The install manifests of `args.components` (+ extras, + the UI with `--with-ui`);
+    uninstall has no such flags and gets every component's and the UI's."""
     config = find_config_dir(args.manifests)
     components = list(dict.fromkeys([*getattr(args, "components", CONTROLLERS),
                                      *getattr(args, "components_extra", [])]))
     docs = select_components(build_install_docs(config), components)
+    if getattr(args, "with_ui", True):
+        docs += build_ui_docs(config)
     docs = shard_docs(docs, getattr(args, "shards", 0))
     registry = getattr(args, "registry", None) or DEFAULT_REGISTRY
     docs = set_operator_image(docs, operator_image(registry, afflux_version()))

@@ -110,6 +110,11 @@ def build_install_docs(config_dir: Path, *, use_kustomize: bool = True) -> list[
     return _read_kustomization(default)
 
 
+def build_ui_docs(config_dir: Path) -> list[dict[str, Any]]:
+    """The objects of `config_dir/ui`: the in-cluster web UI (`afflux install --with-ui`)."""
+    return _read_kustomization(config_dir / "ui")
+
+
 def select_components(
     docs: Iterable[Mapping[str, Any]], components: Sequence[str]
 ) -> list[dict[str, Any]]:

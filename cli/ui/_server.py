@@ -3,9 +3,13 @@ Server-Sent Events stream of changes, and the actions (reconcile, suspend, resum
 the CLI's own library calls and the user's own client, so the API server decides what the
 user may do and its refusal is shown as it is.
 
-Requests that change anything must carry `X-Afflux-UI: 1` (a page on another origin cannot
-send it without a CORS preflight, which is never granted), and every request must name this
-server's own host (no DNS rebinding).
+Every `/api/` request is made in a session (`_sessions`): the local user's, or in-cluster
+the caller's own (its bearer token; 401 without one). Locally, requests that change
+anything must carry `X-Afflux-UI: 1` (a page on another origin cannot send it without a
+CORS preflight, which is never granted), and every request must name this server's own host
+(no DNS rebinding); in-cluster they must come from this origin with the session's CSRF
+token (`_auth.check_same_origin`). `/api/next/...` is what the next reconcile would change
+(`_next`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -32,6 +36,7 @@ from .._status import is_suspended
 from .._suspend import suspend
 from .._tree import _Builder
 from .._treefmt import Node
+from ._auth import AuthError, check_same_origin
 from ._layout import layout
 from ._model import (
     build_graph,
@@ -43,6 +48,8 @@ from ._model import (
     last_change,
     tree_for_page,
 )
+from ._next import NextReconcile
+from ._sessions import Session
 from ._watch import FleetCache
 
 __all__ = ["make_app"]
@@ -53,6 +60,8 @@ _TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css",
           ".svg": "image/svg+xml"}
 #: Seconds between the comments that keep an idle event stream open through proxies.
 KEEPALIVE = 15.0
+#: Seconds between two looks for idle sessions to end (at most).
+REAP_EVERY = 30.0
 
 
 def _ctx(kube: Kube) -> Context:
@@ -63,19 +72,42 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
-             namespace: str | None = None) -> web.Application:
-    """The application; `connect` makes a client with the user's credentials; `namespace`
-    limits the watches to one namespace (for a user who may not list cluster-wide)."""
-    kube = connect()
-    fleet = FleetCache(connect, namespace=namespace)
+Resolve = Callable[[web.Request], Awaitable[Session]]
+
+
+def make_app(resolve: Resolve, allowed_hosts: set[str] | None, *, in_cluster: bool = False,
+             on_stop: Callable[[], None] | None = None,
+             next_reconcile: NextReconcile | None = None,
+             reap: Callable[[], object] | None = None,
+             reap_every: float = REAP_EVERY) -> web.Application:
+    """The application. `resolve` gives the session of a request (the local user's, or the
+    caller's own in-cluster: AuthError when it has no credentials); `allowed_hosts` are the
+    Host headers answered (None: any); `in_cluster` asks every POST for the same origin and
+    the session's CSRF token (else for the `X-Afflux-UI` header); `reap` is called every
+    `reap_every` seconds (ending idle sessions); `on_stop` when the server stops."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.host not in allowed_hosts:
+        if allowed_hosts is not None and request.host not in allowed_hosts:
             return _error(421, f"this server answers for {', '.join(sorted(allowed_hosts))}")
-        if request.method != "GET" and request.headers.get("X-Afflux-UI") != "1":
-            return _error(403, "missing X-Afflux-UI header")
+        if not request.path.startswith("/api/"):
+            return await handler(request)  # the page itself and /healthz: no cluster data
+        try:
+            session = await resolve(request)
+            if request.method != "GET":
+                if in_cluster:
+                    check_same_origin(request.headers, request.host, session.csrf)
+                elif request.headers.get("X-Afflux-UI") != "1":
+                    return _error(403, "missing X-Afflux-UI header")
+        except AuthError as err:
+            resp = _error(err.status, err.message)
+            if err.status == 401:
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="afflux-ui"'
+            return resp
+        except Unreachable as err:
+            return _error(502, err.message)
+        request["session"] = session
+        session.touch()
         try:
             return await handler(request)
         except KubeError as err:
@@ -87,11 +119,25 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
 
     app = web.Application(middlewares=[guard])
 
-    async def on_startup(_: web.Application) -> None:
-        fleet.start(asyncio.get_running_loop())
+    def session_of(request: web.Request) -> Session:
+        session: Session = request["session"]
+        return session
 
-    async def on_shutdown(_: web.Application) -> None:
-        fleet.stop()
+    def fleet_of(request: web.Request) -> FleetCache:
+        return session_of(request).fleet(request.query.get("namespace", ""))
+
+    async def reaper() -> None:
+        while reap is not None:
+            await asyncio.sleep(reap_every)
+            reap()
+
+    async def on_startup(app: web.Application) -> None:
+        app["reaper"] = asyncio.ensure_future(reaper())
+
+    async def on_shutdown(app: web.Application) -> None:
+        app["reaper"].cancel()
+        if on_stop is not None:
+            on_stop()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
@@ -105,13 +151,25 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
         return web.Response(body=item.read_bytes(), content_type=_TYPES[suffix],
                             headers={"Cache-Control": "no-cache"})
 
-    async def api_fleet(_: web.Request) -> web.Response:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def api_session(request: web.Request) -> web.Response:
+        session = session_of(request)
+        return web.json_response({"user": session.user, "groups": session.groups,
+                                  "csrf": session.csrf, "inCluster": in_cluster,
+                                  "namespace": session.default_namespace or ""})
+
+    async def api_fleet(request: web.Request) -> web.Response:
+        fleet = fleet_of(request)
         return web.json_response({"groups": fleet_groups(fleet.rows()),
                                   "errors": {k: v for k, v in fleet.errors.items() if v}})
 
     async def api_stream(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-cache"})
+        fleet = fleet_of(request)
+        session = session_of(request)
         await resp.prepare(request)
         queue = fleet.subscribe()
 
@@ -128,6 +186,7 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
                 try:
                     message = await asyncio.wait_for(queue.get(), KEEPALIVE)
                 except TimeoutError:
+                    session.touch()
                     await resp.write(b": keepalive\n\n")
                     continue
                 if message is None:
@@ -143,14 +202,15 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
         return resp
 
     async def api_graph(request: web.Request) -> web.Response:
+        fleet = fleet_of(request)
         graph = focus(build_graph(fleet.objects.values(),
                                   applied=request.query.get("applied", "1") != "0"),
                       request.query.get("q", ""))
         size = layout(graph)
         return web.json_response({**graph.to_dict(), **size})
 
-    async def api_images(_: web.Request) -> web.Response:
-        return web.json_response(image_tables(fleet.objects.values()))
+    async def api_images(request: web.Request) -> web.Response:
+        return web.json_response(image_tables(fleet_of(request).objects.values()))
 
     def _target(request: web.Request) -> tuple[Any, str, str]:
         info = request.match_info
@@ -162,24 +222,37 @@ def make_app(connect: Callable[[], Kube], allowed_hosts: set[str],
 
     async def api_object(request: web.Request) -> web.Response:
         noun, ns, name = _target(request)
+        kube = session_of(request).kube
         obj = await asyncio.to_thread(kube.get, resource_of(noun.kind), name, ns)
         return web.json_response(await asyncio.to_thread(_details, kube, obj))
+
+    async def api_next(request: web.Request) -> web.Response:
+        if next_reconcile is None:
+            raise web.HTTPNotFound(text="previews are off")
+        info = request.match_info
+        session = session_of(request)
+        return web.json_response(await next_reconcile.compute(
+            session.key, session.kube, info["kind"], info["namespace"], info["name"],
+            refresh=request.query.get("refresh", "") == "1"))
 
     async def api_action(request: web.Request) -> web.Response:
         noun, ns, name = _target(request)
         action = request.match_info["action"]
         if action not in ACTIONS:
             raise web.HTTPNotFound(text=f"no action {action}")
-        message = await asyncio.to_thread(_act, kube, action, noun, name, ns)
+        message = await asyncio.to_thread(_act, session_of(request).kube, action, noun, name, ns)
         return web.json_response({"message": message})
 
     app.router.add_get("/", static)
     app.router.add_get("/static/{name}", static)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/session", api_session)
     app.router.add_get("/api/fleet", api_fleet)
     app.router.add_get("/api/stream", api_stream)
     app.router.add_get("/api/graph", api_graph)
     app.router.add_get("/api/images", api_images)
     app.router.add_get("/api/object/{kind}/{namespace}/{name}", api_object)
+    app.router.add_get("/api/next/{kind}/{namespace}/{name}", api_next)
     app.router.add_post("/api/{action}/{kind}/{namespace}/{name}", api_action)
     return app
 

@@ -44,8 +44,10 @@ class FleetCache:
     backlog = 10_000
 
     def __init__(self, connect: Callable[[], Kube], nouns: tuple[Noun, ...] = NOUNS,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None, watch_timeout: int = 300) -> None:
         self._connect = connect
+        #: seconds a watch runs before the server ends it (and `stop` is noticed)
+        self.watch_timeout = watch_timeout
         self._nouns = nouns
         #: watch this namespace only (None: all of them)
         self.namespace = namespace
@@ -75,6 +77,11 @@ class FleetCache:
 
     def unsubscribe(self, q: asyncio.Queue[Message | None]) -> None:
         self._subscribers.discard(q)
+
+    @property
+    def subscribers(self) -> int:
+        """How many pages follow this cache now."""
+        return len(self._subscribers)
 
     def rows(self) -> list[dict[str, Any]]:
         return [fleet_row(o) for o in self.objects.values()]
@@ -128,7 +135,7 @@ class FleetCache:
                 while not self._stop.is_set():
                     expired = False
                     for type_, obj in kube.watch(rt, self.namespace, resource_version=version,
-                                                 timeout_seconds=300):
+                                                 timeout_seconds=self.watch_timeout):
                         if type_ == "ERROR":
                             expired = True
                             break

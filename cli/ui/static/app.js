@@ -6,6 +6,10 @@ const SVG = "http://www.w3.org/2000/svg";
 const rows = new Map();   // key -> fleet row (see cli/ui/_model.py fleet_row)
 let kindErrors = {};
 let view = null;          // {name, render(), onChange(row)}
+// the namespace shown (?namespace=...; empty: all namespaces, or the server's --watch-namespace)
+const NS = new URLSearchParams(location.search).get("namespace") || "";
+const scoped = (path) => (NS ? `${path}${path.includes("?") ? "&" : "?"}namespace=${encodeURIComponent(NS)}` : path);
+let session = { csrf: "", user: "" };  // /api/session: who the server acts as, the CSRF token
 
 function h(tag, attrs = {}, ...children) {
   const el = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -40,7 +44,7 @@ function badge(state) { return h("span", { class: `badge ${state}` }, state); }
 
 function connect() {
   const conn = document.getElementById("conn");
-  const es = new EventSource("/api/stream");
+  const es = new EventSource(scoped("/api/stream"));
   es.addEventListener("open", () => { conn.textContent = "live"; conn.className = "conn live"; });
   es.addEventListener("error", () => { conn.textContent = "reconnecting…"; conn.className = "conn"; });
   es.addEventListener("snapshot", (e) => {
@@ -120,7 +124,7 @@ function fleetView() {
 
 async function act(action, kind, ns, name) {
   const path = `/api/${action}/${encodeURIComponent(kind)}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}`;
-  const resp = await fetch(path, { method: "POST", headers: { "X-Afflux-UI": "1" } });
+  const resp = await fetch(path, { method: "POST", headers: { "X-Afflux-UI": "1", "X-CSRF-Token": session.csrf } });
   const data = await resp.json().catch(() => ({ error: `${resp.status} ${resp.statusText}` }));
   if (resp.ok) toast(data.message); else toast(data.error, true);
 }
@@ -176,6 +180,7 @@ function objectView(kind, ns, name) {
           o.fields.map((f) => [o.object, f.path, f.live ?? "(absent)", f.applied ?? "(absent)", f.manager || "-"]))),
       ])));
     }
+    if (d.row.kind === "Kustomization" || d.row.kind === "HelmRelease") parts.push(nextSection(me, kind, ns, name));
     if (d.tree) parts.push(h("section", { id: "inventory" }, h("h2", {}, "Inventory"), h("ul", { class: "tree" }, treeList(d.tree))));
     if (d.history.length) {
       const cols = [...new Set(d.history.flatMap((s) => Object.keys(s)))];
@@ -186,8 +191,48 @@ function objectView(kind, ns, name) {
   };
   // filter, then debounce: a debounced call sees only the last change, maybe another object's
   const later = debounce(render, 100);
-  const me = { name: "object", seq: 0, render, onChange: (row) => { if (row.key === key) later(); } };
+  const me = { name: "object", seq: 0, next: null, render, onChange: (row) => { if (row.key === key) later(); } };
   return me;
+}
+
+// What the next reconcile would change: computed on demand (GET /api/next/..., cli/ui/_next.py).
+function nextSection(me, kind, ns, name) {
+  // the page is redrawn when the object changes: the result lives in me.next, and is shown in
+  // whichever #next-result is on the page when it comes
+  const show = (d) => {
+    const out = document.getElementById("next-result");
+    if (!out || !d) return;
+    document.getElementById("next-compute").textContent = "Recompute";
+    if (d.pending) { out.replaceChildren(h("p", {}, "computing…")); return; }
+    if (d.error) { out.replaceChildren(h("p", { class: "error" }, d.error)); return; }
+    if (d.skipped) { out.replaceChildren(h("p", {}, d.skipped)); return; }
+    const n = d.created.length + d.changed.length + d.pruned.length;
+    const when = d.at ? new Date(d.at * 1000).toLocaleTimeString() : "";
+    const parts = [h("p", { id: "next-summary" }, n ? `${d.created.length} to create, ${d.changed.length} to change, ${d.pruned.length} to prune` : "nothing to change",
+      ` · revision ${d.revision || "-"} · computed ${when}${d.cached ? " (cached)" : ""}`)];
+    if (d.held) parts.push(h("p", { class: "error" }, d.held));
+    if (d.created.length) parts.push(h("h3", {}, "Created"), h("ul", { id: "next-created" }, d.created.map((o) => h("li", {}, o))));
+    if (d.changed.length) parts.push(h("h3", {}, "Changed"), h("div", { id: "next-changed" }, d.changed.map((c) =>
+      h("details", { open: "", "data-object": c.object }, h("summary", {}, c.object), h("pre", { class: "diff" }, c.diff)))));
+    if (d.pruned.length) parts.push(h("h3", {}, "Pruned"), h("ul", { id: "next-pruned" }, d.pruned.map((o) => h("li", {}, o))));
+    out.replaceChildren(...parts);
+  };
+  const compute = async () => {
+    const refresh = me.next !== null;
+    me.next = { pending: true };
+    show(me.next);
+    const path = `/api/next/${encodeURIComponent(kind)}/${encodeURIComponent(ns)}/${encodeURIComponent(name)}${refresh ? "?refresh=1" : ""}`;
+    const resp = await fetch(path);
+    const d = await resp.json().catch(() => ({ error: `${resp.status} ${resp.statusText}` }));
+    if (view !== me) return;
+    me.next = d;
+    show(d);
+  };
+  queueMicrotask(() => show(me.next));
+  return h("section", { id: "next" }, h("h2", {}, "What the next reconcile would change"),
+    h("div", { class: "actions" },
+      h("button", { id: "next-compute", onclick: compute }, me.next ? "Recompute" : "Compute")),
+    h("div", { id: "next-result" }));
 }
 
 // --- the graph ----------------------------------------------------------------------------------
@@ -225,7 +270,7 @@ function graphView() {
   }, { passive: false });
   const render = async () => {
     const q = encodeURIComponent(filter.value), seq = ++me.seq;
-    const g = await (await fetch(`/api/graph?applied=${applied.checked ? 1 : 0}&q=${q}`)).json();
+    const g = await (await fetch(scoped(`/api/graph?applied=${applied.checked ? 1 : 0}&q=${q}`))).json();
     if (view !== me || seq !== me.seq) return;
     const pos = new Map(g.nodes.map((n) => [n.id, n]));
     const edges = g.edges.map((e) => {
@@ -269,7 +314,7 @@ function imagesView() {
   const link = (r) => h("a", { href: objectHref(r.key.split("/")[0], r.namespace, r.name) }, `${r.namespace}/${r.name}`);
   const render = async () => {
     const seq = ++me.seq;
-    const t = await (await fetch("/api/images")).json();
+    const t = await (await fetch(scoped("/api/images"))).json();
     if (view !== me || seq !== me.seq) return;
     main.replaceChildren(
       h("section", { id: "image-policies" }, h("h2", {}, "Image policies"),
@@ -299,6 +344,22 @@ function route() {
   view.render();
 }
 
-window.addEventListener("hashchange", route);
-route();
-connect();
+function header() {
+  const box = h("input", { type: "search", id: "namespace", placeholder: "all namespaces", value: NS, size: 16,
+    title: "the namespace to show (for a user who may not list every namespace)" });
+  box.addEventListener("change", () => { const q = new URLSearchParams(location.search); if (box.value) q.set("namespace", box.value); else q.delete("namespace"); location.search = q.toString(); });
+  document.getElementById("scope").replaceChildren(h("span", { id: "user" }, session.user), " namespace ", box);
+}
+
+async function start() {
+  const resp = await fetch("/api/session");
+  const d = await resp.json().catch(() => ({ error: `${resp.status} ${resp.statusText}` }));
+  if (!resp.ok) { document.getElementById("errors").replaceChildren(h("div", {}, d.error)); return; }
+  session = d;
+  header();
+  window.addEventListener("hashchange", route);
+  route();
+  connect();
+}
+
+start();

@@ -1,7 +1,8 @@
 """Fixtures for the UI's browser tests: `cluster` and `flux_crds` are, for this directory, a
 local cluster of its own with the Flux CRDs (the UI lists every namespace, so objects other
 tests leave on the shared cluster would change what it shows); `start_ui(as_user=None)` runs
-`afflux ui` (a real process, the user's kubeconfig) against it; `page` is a tab of a real headless
+`afflux ui` (a real process, the user's kubeconfig, or with `--in-cluster` among the extra
+arguments the callers' tokens) against it; `page` is a tab of a real headless
 Chromium (Debian's, driven by Playwright; no browser download) whose screenshot is saved as an
 artefact when the test ends, in $AFFLUX_ARTIFACTS/ui (default .local/artifacts/ui)."""
 
@@ -70,7 +71,7 @@ def start_ui(flux_crds: Cluster, tmp_path: Path) -> Iterator[Callable[..., UISer
 
         def answers() -> bool:
             assert proc.poll() is None, f"afflux ui exited {proc.returncode}:\n{log.read_text()}"
-            with urllib.request.urlopen(server.url + "/api/fleet", timeout=5) as resp:
+            with urllib.request.urlopen(server.url + "/healthz", timeout=5) as resp:
                 return resp.status == 200
 
         eventually(answers, timeout=30, message="afflux ui to answer")
