@@ -12,8 +12,9 @@ turned into `patches`.
 
 `spec.commonMetadata` is a last step of its own (no kustomize needed): its labels and
 annotations are set on the metadata of every rendered object, overriding equal keys, as
-Flux's common-metadata post-renderer does. Hooks never reach a post-renderer (Helm 3,
-`postRenderStrategy: nohooks`), so they get neither.
+Flux's common-metadata post-renderer does. With Helm 3 (`postRenderStrategy: nohooks`)
+hooks never reach the post-renderer, so they get neither; with Helm 4 they do as the
+strategy says (`_plugin`), and then get both, as in Flux.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
     return manifests
 
 
-def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
+def with_common_metadata(manifests: str, common: dict[str, Any] | None, *,
+                         hooks: bool = False) -> str:
     """`manifests` (YAML documents) with `commonMetadata`'s labels and annotations set on
-    every object but hooks (pure)."""
+    every object but hooks, unless `hooks` (pure)."""
     if not common or not (common.get("labels") or common.get("annotations")):
         return manifests
     docs = []
@@ -97,7 +99,7 @@ def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
         if not isinstance(doc, dict):
             continue
         meta = doc["metadata"] = doc.get("metadata") or {}
-        if HOOK_ANNOTATION in (meta.get("annotations") or {}):  # `helm template` has them
+        if not hooks and HOOK_ANNOTATION in (meta.get("annotations") or {}):  # `helm template`
             docs.append(doc)
             continue
         for key in ("labels", "annotations"):
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     manifests = sys.stdin.read()
     if config["renderers"]:
         manifests = render(manifests, config["renderers"], args[1])
-    sys.stdout.write(with_common_metadata(manifests, config.get("commonMetadata")))
+    sys.stdout.write(with_common_metadata(manifests, config.get("commonMetadata"), hooks=True))
 
 
 if __name__ == "__main__":

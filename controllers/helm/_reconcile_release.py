@@ -116,7 +116,9 @@ from ._args import (
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._engine import (
     HOOK_ANNOTATION,
+    Engine,
     common_metadata_digest,
+    post_render_strategy,
     post_renderers_digest,
     release_inventory,
     retry_interval,
@@ -126,6 +128,7 @@ from ._engine import (
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
+from ._plugin import plugin_args
 from ._postrender import post_renderer_args
 from ._reconcile_drift import detect_and_correct_drift, manifest_objects
 from ._reconcile_source import SourceChart
@@ -328,6 +331,10 @@ class _Run:
         return None
 
     @property
+    def engine(self) -> Engine:
+        return self.state.services.helm.engine
+
+    @property
     def kube(self) -> Any:
         """The client of the target cluster (as the release's identity)."""
         return self.state.cluster.kube if self.state.cluster else self.ctx.kube
@@ -353,15 +360,23 @@ class _Run:
                 post = post_renderer_args(hr, ws)
             except HelmError as err:
                 raise GenericError(INIT_FAILED, str(err)) from None
-            build = install_args if verb == ACTION_INSTALL else upgrade_args
-            args, timeout = build(hr, str(chart_dir), str(values), post)
+            engine = self.engine
+            if engine is Engine.HELM4:
+                post = plugin_args(ws, post, post_render_strategy(
+                    self.ctx.body.get("spec") or {}, engine))
+            if verb == ACTION_INSTALL:
+                args, timeout = install_args(hr, str(chart_dir), str(values), post, engine)
+            else:
+                current = latest_release(self.records)
+                args, timeout = upgrade_args(hr, str(chart_dir), str(values), post, engine,
+                                             current.apply_method if current else "")
             self.crds = chart_crds(chart_dir)
             started = time.monotonic()
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
             action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
-            if error is None and polls(hr, action):
+            if error is None and polls(hr, action, engine):
                 error = await self.poll(action, timeout)
             self.status["lastAttemptedReleaseActionDuration"] = format_duration(
                 round(time.monotonic() - started, 3))
@@ -425,8 +440,14 @@ class _Run:
         raise _Failed(TEST_FAILED, message)
 
     async def rollback(self, current: ReleaseInfo, version: int) -> None:
-        error = await self.action(*rollback_args(self.hr, version))
-        if error is None and polls(self.hr, self.hr.spec.rollback):
+        engine = self.engine
+        to = next((r for r in self.records if r.version == version), None)
+        rb = self.hr.spec.rollback
+        if engine is Engine.HELM4 and rb and rb.recreate:
+            self.ctx.logger.warning("spec.rollback.recreate has no effect with Helm 4")
+        error = await self.action(*rollback_args(self.hr, version, engine,
+                                                 to.apply_method if to else ""))
+        if error is None and polls(self.hr, self.hr.spec.rollback, engine):
             error = await self.poll(self.hr.spec.rollback, timeout_of(self.hr,
                                                                       self.hr.spec.rollback))
         if error is None:
@@ -444,7 +465,7 @@ class _Run:
 
     async def uninstall(self, current: ReleaseInfo, remediation: bool) -> None:
         error = await self.action(*uninstall_args(
-            self.hr, keep_history=None if remediation else False))
+            self.hr, keep_history=None if remediation else False, engine=self.engine))
         if error is not None:
             self._bump("failures")
             message = uninstall_message(current, error)
@@ -719,7 +740,7 @@ async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
         return None
     if guard is not None:
         await guard_uninstall(ctx, state, current, guard)
-    args, timeout = uninstall_args(ctx.obj, name)
+    args, timeout = uninstall_args(ctx.obj, name, engine=state.services.helm.engine)
     async with (state.services.helm.workspace(target) as ws,
                 staged(kube, name, storage, target.namespace)):
         try:
@@ -770,7 +791,7 @@ async def _recover(kube: Any, name: str, storage: str, namespace: str) -> bool:
 async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
     state = run_of(ctx)
     hr = ctx.obj
-    found = unsupported(ctx.body.get("spec") or {})
+    found = unsupported(ctx.body.get("spec") or {}, state.services.helm.engine)
     if found:
         raise StallingError(UNSUPPORTED_BY_ENGINE, unsupported_message(found))
     assert state.chart is not None and state.source is not None
