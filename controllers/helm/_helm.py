@@ -17,10 +17,9 @@ Why the binary and not a Helm reimplementation or a Go helper of our own:
   happen, so a reconcile that finds the release in sync starts no process at all.
 
 Two engines (`_engine.Engine`): the Helm 3 program `helm` (afflux's default) or, with
-`--feature-gates=UseHelm3Defaults=false`, the Helm 4 program `helm4`. Helm 4 names the
-field manager of what it applies after its own program name (`argv[0]`); Flux's Helm 4
-writes as `helm-controller`, so `helm4` runs as `helm-controller`, which is also the
-manager afflux's drift correction applies with. Helm 3 keeps writing as `helm`.
+`--feature-gates=UseHelm3Defaults=false`, the Helm 4 program `helm4`. Both write objects
+under the field manager `helm` (the helm program sets it; Flux's SDK use writes as
+`helm-controller`, the manager afflux's drift correction applies with).
 
 What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
 other than the release's (`helm -n` is both). `_storage` makes up for it by staging the
@@ -66,8 +65,6 @@ _MAX_ERROR = 2000
 _GRACE = 30.0
 #: where a Helm 4 post-renderer plugin leaves its error (helm drops its stderr)
 POST_RENDER_ERROR = "post-render.error"
-#: Helm 4's field manager (its argv[0]), as Flux's
-HELM4_FIELD_MANAGER = "helm-controller"
 
 
 class HelmError(Exception):
@@ -173,11 +170,8 @@ class HelmRunner:
         argv = [self.binary, *args, "--namespace", target.namespace]
         if target.as_user:
             argv += ["--kube-as-user", target.as_user]
-        if self.engine is Engine.HELM4:
-            argv[0] = HELM4_FIELD_MANAGER
         proc = await asyncio.create_subprocess_exec(
-            *argv, executable=self.binary, env=ws.env, cwd=ws.root,
-            stdin=asyncio.subprocess.DEVNULL,
+            *argv, env=ws.env, cwd=ws.root, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True)
         try:
