@@ -86,6 +86,8 @@ from afflux.controllers.runtime import (
     GenericError,
     HealthExprError,
     HealthExprs,
+    HealthResult,
+    HealthStatus,
     KubeConfigError,
     KubeConfigRefused,
     ObjectKey,
@@ -153,7 +155,8 @@ from ._status import (
 )
 from ._storage import recover, staged
 
-__all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
+__all__ = ["completed_jobs", "read_records", "release_phase", "target_of",
+           "uninstall_release"]
 
 MAX_STEPS = 8
 POLL_INTERVAL = 1.0
@@ -162,6 +165,29 @@ _KUBECONFIG_KEYS = ("value", "value.yaml")
 #: seconds a remote cluster's token written for helm stays valid at least (its actions and
 #: waits of one reconcile)
 HELM_TOKEN_MIN_VALID = 1800.0
+
+
+def completed_jobs(exprs: HealthExprs | None) -> Callable[[Mapping[str, Any]],
+                                                          HealthResult | None]:
+    """The poller's health reader: `healthCheckExprs` first (None when they do not cover
+    the kind), then Jobs as Flux's poller reads them — ready once Complete, failed once
+    Failed, in progress until then (kstatus alone counts a started Job as Current)."""
+    def read(obj: Mapping[str, Any]) -> HealthResult | None:
+        result = exprs(obj) if exprs is not None else None
+        if result is not None or obj.get("kind") != "Job" or not str(
+                obj.get("apiVersion") or "").startswith("batch/"):
+            return result
+        for condition in (obj.get("status") or {}).get("conditions") or ():
+            if condition.get("status") != "True":
+                continue
+            if condition.get("type") == "Complete":
+                return HealthResult(HealthStatus.CURRENT, "Job completed")
+            if condition.get("type") == "Failed":
+                return HealthResult(HealthStatus.FAILED, "Job failed: "
+                                    f"{condition.get('message') or condition.get('reason')}",
+                                    "JobFailed")
+        return HealthResult(HealthStatus.IN_PROGRESS, "Job not completed", "JobInProgress")
+    return read
 
 
 class _Failed(Exception):
@@ -548,7 +574,8 @@ class _Run:
         keys = [ObjectKey.of(o) for o in objects if jobs or o.get("kind") != "Job"]
         try:
             await self.state.cluster.manager.wait_for(keys, interval=POLL_INTERVAL,
-                                                      timeout=timeout, reader=self.exprs)
+                                                      timeout=timeout,
+                                                      reader=completed_jobs(self.exprs))
         except WaitError as err:
             error = f"resources not ready (waitStrategy poller): {err}"
             await self.mark_failed(latest, f"Release failed: {error}")

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helm_env import HelmEnv, chart_spec, helm_repository, start_helm_env
+from helm_env import (
+    HelmEnv,
+    chart_spec,
+    helm_repository,
+    job_succeeded,
+    release,
+    start_helm_env,
+)
 from source_env import obj_name
 
 from afflux.controllers.helm._release import decode_record
@@ -156,3 +163,19 @@ def test_a_helm3_release_is_upgraded_client_side_by_helm4(
     assert apply_methods(env, name) == {1: "", 2: "csa"}
     assert (MANAGER, "Apply") not in managers(env, name), managers(env, name)
     env.delete(name)
+
+
+def test_the_default_poller_waits_for_jobs_to_complete(env: HelmEnv, repo: str) -> None:
+    """Helm 4's default wait is the poller: a Job that fails fails the install (kstatus
+    alone would call it ready as soon as it started), one that succeeds is waited for."""
+    failing = release(env, repo, {"job": "1"}, timeout="15s")
+    obj = env.failing(failing, "RetriesExceeded", stalled=True)
+    released = next(c for c in obj["status"]["conditions"] if c["type"] == "Released")
+    assert released["reason"] == "InstallFailed", released
+    assert "waitStrategy poller" in released["message"], released
+    assert f"Job/{env.namespace}/{failing}-job" in released["message"], released
+    passing = release(env, repo, {"job": "0"}, timeout="60s")
+    env.ready(passing, "InstallSucceeded")
+    assert job_succeeded(env, f"{passing}-job")
+    for name in (failing, passing):
+        env.delete(name)

@@ -1,6 +1,7 @@
 """The Helm 3 and Helm 4 engines: the gate that picks one, Flux's Helm 4 defaults and
-`auto` (`_engine`), the helm command lines of each (`_args`), and the post-render
-strategies of Helm 4's plugin (`_plugin`). Table-driven."""
+`auto` (`_engine`), the helm command lines of each (`_args`), the post-render strategies
+of Helm 4's plugin (`_plugin`), and how the poller (Helm 4's default wait) reads Jobs.
+Table-driven."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from afflux.controllers.helm._engine import (
     wait_strategy,
 )
 from afflux.controllers.helm._plugin import partition, render, split_documents
+from afflux.controllers.helm._reconcile_release import completed_jobs
+from afflux.controllers.runtime import HealthStatus
 
 from .objects import helm_release
 
@@ -242,3 +245,30 @@ def test_post_render_strategies(marker: str, strategy: str,
     seen = {d["metadata"]["name"]: (d["metadata"].get("labels") or {}).get("seen")
             for d in out if d}
     assert seen == expected
+
+
+def _job(*conditions: tuple[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "status": {"startTime": "2026-01-01T00:00:00Z", "active": 1, "conditions": [
+                {"type": t, "status": s, "reason": "R"} for t, s in conditions]}}
+
+
+JOB_CASES = [
+    ("a started Job is not ready yet", _job(), HealthStatus.IN_PROGRESS),
+    ("a complete Job is ready", _job(("Complete", "True")), HealthStatus.CURRENT),
+    ("a failed Job fails", _job(("Failed", "True")), HealthStatus.FAILED),
+    ("a condition that is not True does not count", _job(("Complete", "False")),
+     HealthStatus.IN_PROGRESS),
+]
+
+
+@pytest.mark.parametrize(("obj", "expected"), [c[1:] for c in JOB_CASES],
+                         ids=[c[0] for c in JOB_CASES])
+def test_the_poller_waits_for_jobs_to_complete(obj: dict[str, Any],
+                                               expected: HealthStatus) -> None:
+    result = completed_jobs(None)(obj)
+    assert result is not None and result.status is expected
+
+
+def test_the_poller_leaves_other_kinds_to_kstatus() -> None:
+    assert completed_jobs(None)({"apiVersion": "v1", "kind": "ConfigMap"}) is None
