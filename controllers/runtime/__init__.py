@@ -63,7 +63,9 @@ from ._conditions import (
 )
 from ._dependencies import (
     GRAPH_KINDS,
+    DependentsIndex,
     check_dependencies,
+    dependency_refs,
     lists_dependency,
     readiness_problem,
 )
@@ -231,7 +233,9 @@ __all__ = [
     "RegistryCredentials",
     "Resource",
     "RunStates",
+    "DependentsIndex",
     "decode_drift",
+    "dependency_refs",
     "drift_message",
     "encode_drift",
     "explain_drift",

@@ -28,6 +28,10 @@ and `next_delay` computes the due time after a run: success -> the interval with
 one (Kustomization's `spec.retryInterval`), else exponential backoff from
 `--min-retry-delay` capped by `--max-retry-delay` and by the interval.
 
+The scheduler also keeps the kind's `DependentsIndex` (`_dependencies`), updated by every
+body `observe` records and emptied of an object when it goes, so that `dependents(...)`
+answers "who depends on this" without scanning every object.
+
 Triggers that arrive during a run are not lost: the worker decides again after each run.
 With leader election on, workers wait for leadership before each run (the watch and the
 cache keep running, so a new leader starts warm).
@@ -48,6 +52,7 @@ from typing import Any, Protocol
 from afflux.api._depends import DEPENDS_ON_ANNOTATION
 from afflux.api._meta import FINALIZER, REQUESTED_AT_ANNOTATION
 
+from ._dependencies import DependentsIndex
 from ._duration import backoff, format_duration, jittered
 from ._errors import OutcomeKind
 from ._logging import object_extra
@@ -261,6 +266,7 @@ class Scheduler:
         self._states: dict[Key, ObjectState] = {}
         self._wakes: dict[Key, asyncio.Event] = {}
         self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._dependents = DependentsIndex(self.kind)
         self._closed = False
 
     # --- inputs ------------------------------------------------------------------------
@@ -273,6 +279,7 @@ class Scheduler:
             state = self._states.pop(key, None)
             wake = self._wakes.pop(key, None)
             self._workers.pop(key, None)
+            self._dependents.remove(key)
             if state is not None:
                 state.body = None
             if wake is not None:
@@ -283,6 +290,7 @@ class Scheduler:
         if self._closed:
             return
         snapshot = copy.deepcopy(dict(body))
+        self._dependents.update(key, snapshot)
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = ObjectState(body=snapshot)
@@ -323,6 +331,11 @@ class Scheduler:
         objects cost N² copies."""
         return [copy.deepcopy(s.body) for s in self._states.values()
                 if s.body is not None and predicate(s.body)]
+
+    def dependents(self, kind: str, namespace: str, name: str) -> list[Key]:
+        """The objects of this kind that depend on `kind` namespace/name (spec.dependsOn,
+        or the depends-on annotation), from the index: no scan."""
+        return self._dependents.dependents(kind, namespace, name)
 
     def keys(self) -> Iterable[Key]:
         return list(self._states)

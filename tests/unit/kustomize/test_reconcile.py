@@ -52,6 +52,7 @@ from afflux.controllers.kustomize._reconcile_state import (
 from afflux.controllers.kustomize.handlers import (
     config_key,
     on_config_change,
+    on_helm_release_change,
     on_readiness_change,
     on_source_change,
     readiness_key,
@@ -70,6 +71,7 @@ from afflux.controllers.runtime import (
 )
 from afflux.controllers.runtime._ssa import Action, ChangeSet, ChangeSetEntry, ObjectKey
 from harness.archives import targz
+from harness.scheduler_fakes import RecordingScheduler
 
 NS = "apps"
 SHA = "a" * 40
@@ -449,19 +451,6 @@ def test_run_state_close_releases_the_artifact_lease() -> None:
     assert state.checkout is None and not path.exists()
 
 
-class RecordingScheduler:
-    def __init__(self, *bodies: dict[str, Any]) -> None:
-        self.bodies = list(bodies)
-        self.triggered: list[tuple[str, str]] = []
-
-    def find(self, predicate: Any) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if predicate(b)]
-
-    def trigger(self, namespace: str, name: str) -> bool:
-        self.triggered.append((namespace, name))
-        return True
-
-
 def test_source_watch_triggers_its_kustomizations_after_first_sight() -> None:
     other = ks_body(sourceRef={"kind": "GitRepository", "name": "other"})
     other["metadata"] = {**other["metadata"], "name": "unrelated"}
@@ -476,10 +465,27 @@ def test_source_watch_triggers_its_kustomizations_after_first_sight() -> None:
 
 
 def test_readiness_watch_triggers_dependents() -> None:
-    scheduler = RecordingScheduler(ks_body(dependsOn=[{"name": "base"}]), ks_body())
+    independent = ks_body()
+    independent["metadata"] = {**independent["metadata"], "name": "independent"}
+    scheduler = RecordingScheduler(ks_body(dependsOn=[{"name": "base"}]), independent)
     callback = on_readiness_change(scheduler)  # type: ignore[arg-type]
     callback(None, dep())
     callback("MODIFIED", dep())
+    assert scheduler.triggered == [(NS, "app")]
+
+
+def test_helm_release_watch_triggers_the_kustomizations_whose_annotation_names_it() -> None:
+    dependent = ks_body()
+    dependent["metadata"] = {**dependent["metadata"], "annotations": {
+        "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/db"}}
+    same_name = ks_body(dependsOn=[{"name": "db"}])  # a Kustomization named db: not the same
+    same_name["metadata"] = {**same_name["metadata"], "name": "other"}
+    scheduler = RecordingScheduler(dependent, same_name)
+    callback = on_helm_release_change(scheduler)  # type: ignore[arg-type]
+    release = {"kind": "HelmRelease", "metadata": {"name": "db", "namespace": NS}}
+    callback(None, release)  # first sight: nothing
+    assert scheduler.triggered == []
+    callback("MODIFIED", release)
     assert scheduler.triggered == [(NS, "app")]
 
 
@@ -577,21 +583,8 @@ def test_waits_on_health(spec: dict[str, Any], waits: bool) -> None:
 ])
 def test_dependents_are_not_triggered_while_a_run_is_in_progress(ready: str,
                                                                  triggered: bool) -> None:
-    from afflux.controllers.kustomize.handlers import on_readiness_change
-
-    class Sched:
-        def __init__(self) -> None:
-            self.triggered: list[tuple[str, str]] = []
-
-        def find(self, pred: Any) -> list[dict[str, Any]]:
-            dependent = {"metadata": {"namespace": "ns", "name": "app"},
-                         "spec": {"dependsOn": [{"name": "infra"}]}}
-            return [dependent] if pred(dependent) else []
-
-        def trigger(self, namespace: str, name: str) -> None:
-            self.triggered.append((namespace, name))
-
-    sched = Sched()
+    sched = RecordingScheduler({"metadata": {"namespace": "ns", "name": "app"},
+                                "spec": {"dependsOn": [{"name": "infra"}]}})
     callback = on_readiness_change(sched)  # type: ignore[arg-type]
     body = {"metadata": {"namespace": "ns", "name": "infra"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
