@@ -16,6 +16,7 @@ import pytest
 
 from afflux.api import Kustomization
 from afflux.controllers.kustomize._artifacts import ArtifactCache
+from afflux.controllers.kustomize._buildcache import build_key
 from afflux.controllers.kustomize._history import HISTORY_MAX, update_history
 from afflux.controllers.kustomize._reconcile_apply import (
     apply_options,
@@ -24,6 +25,8 @@ from afflux.controllers.kustomize._reconcile_apply import (
     kubeconfig_from_secret,
 )
 from afflux.controllers.kustomize._reconcile_build import (
+    build_phase,
+    decryption_phase,
     set_digest,
     substitute_phase,
     variables_of,
@@ -34,7 +37,11 @@ from afflux.controllers.kustomize._reconcile_deps import (
     depends_on,
 )
 from afflux.controllers.kustomize._reconcile_finalize import DeletionPlan, deletion_plan
-from afflux.controllers.kustomize._reconcile_health import progress_message, waits_on_health
+from afflux.controllers.kustomize._reconcile_health import (
+    progress_message,
+    progress_phase,
+    waits_on_health,
+)
 from afflux.controllers.kustomize._reconcile_source import (
     artifact_phase,
     references_source,
@@ -47,6 +54,7 @@ from afflux.controllers.kustomize._reconcile_state import (
     Settings,
     begin,
     parse_feature_gates,
+    report_work,
     run_of,
 )
 from afflux.controllers.kustomize.handlers import (
@@ -103,13 +111,14 @@ def ks_body(**spec: Any) -> dict[str, Any]:
 
 
 def context(body: Mapping[str, Any], kube: MemoryKube, *, fetch: Any = None,
-            **options: Any) -> ReconcileContext[Kustomization]:
+            services: Services | None = None, **options: Any) -> ReconcileContext[Kustomization]:
     env = Environment(kube=kube, recorder=EventRecorder(kube, "kustomize-controller"),  # type: ignore[arg-type]
                       options=Options(name="kustomize-controller", **options))
     ctx: ReconcileContext[Kustomization] = ReconcileContext(
         obj=Kustomization.from_dict(body), body=body, resource=KUSTOMIZATION, env=env,
         logger=object_logger("test", kind="Kustomization", name="app", namespace=NS))
-    services = Services(clusters=None, settings=Settings(), fetch=fetch)  # type: ignore[arg-type]
+    if services is None:
+        services = Services(clusters=None, settings=Settings(), fetch=fetch)  # type: ignore[arg-type]
     asyncio.run(begin(services)(ctx))
     return ctx
 
@@ -592,3 +601,65 @@ def test_dependents_are_not_triggered_while_a_run_is_in_progress(ready: str,
     body["status"]["conditions"][0]["status"] = ready
     callback("MODIFIED", body)
     assert sched.triggered == ([("ns", "app")] if triggered else [])
+
+
+# --- the progress patch waits for real work -------------------------------------------------------
+
+
+class StatusRecordingKube(MemoryKube):
+    def __init__(self, *objects: tuple[str, Mapping[str, Any]]) -> None:
+        super().__init__(*objects)
+        self.status_patches: list[dict[str, Any]] = []
+
+    async def patch(self, ref: ObjectRef, body: Mapping[str, Any], *_: Any,
+                    subresource: str | None = None, **__: Any) -> dict[str, Any]:
+        if subresource == "status":
+            self.status_patches.append(copy.deepcopy(dict(body["status"])))
+        return {}
+
+
+def _progress_of(patch: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted((c["type"], c["status"], c["message"]) for c in patch["conditions"])
+
+
+#: (the artifact already unpacked, the build already cached) -> status patches written
+WORK = {
+    "no-change-run": (True, True, 0),
+    "download": (False, True, 1),
+    "build": (True, False, 1),
+    "download-and-build": (False, False, 1),  # one progress patch per run at most
+}
+
+
+@pytest.mark.parametrize(("unpacked", "built", "patches"), WORK.values(), ids=WORK.keys())
+def test_the_progress_patch_waits_for_the_runs_first_real_work(
+        unpacked: bool, built: bool, patches: int) -> None:
+    services = Services(clusters=None, settings=Settings(),  # type: ignore[arg-type]
+                        fetch=_fetcher(TARBALL), artifacts=ArtifactCache(keep=2))
+    body = ks_body(path="./not-there")  # a build stops before kustomize: ArtifactFailed
+    if unpacked:
+        run(services.artifacts.checkout(ARTIFACT["url"], ARTIFACT["digest"], _fetcher(TARBALL),
+                                        5.0)).release()
+    if built:
+        services.builds.put(build_key(ARTIFACT["digest"], body["spec"], None),
+                            [{"apiVersion": "v1", "kind": "ConfigMap"}])
+    kube = StatusRecordingKube(gitrepo(ARTIFACT))
+    ctx = context(body, kube, services=services)
+    run(source_phase(ctx))
+    run(progress_phase(ctx))
+    assert kube.status_patches == []  # pending until the run does real work
+    run(artifact_phase(ctx))
+    run(decryption_phase(ctx))
+    if built:
+        run(build_phase(ctx))
+    else:
+        with pytest.raises(GenericError, match="kustomization path not found"):
+            run(build_phase(ctx))
+    assert len(kube.status_patches) == patches
+    if patches:
+        assert _progress_of(kube.status_patches[0]) == [
+            ("Ready", "Unknown", "Reconciliation in progress"),
+            ("Reconciling", "True",
+             progress_message("Fetching manifests", REVISION, ctx.obj.timeout))]
+    run(report_work(ctx))  # an apply that is not skipped: written now if not yet, never twice
+    assert len(kube.status_patches) == 1
