@@ -28,9 +28,10 @@ and `next_delay` computes the due time after a run: success -> the interval with
 one (Kustomization's `spec.retryInterval`), else exponential backoff from
 `--min-retry-delay` capped by `--max-retry-delay` and by the interval.
 
-The scheduler also keeps the kind's `DependentsIndex` (`_dependencies`), updated by every
-body `observe` records and emptied of an object when it goes, so that `dependents(...)`
-answers "who depends on this" without scanning every object.
+The scheduler keeps the latest body of each object (`cached_body`: without managedFields,
+its short strings shared by all objects) and the kind's `DependentsIndex` (`_dependencies`),
+updated by every body `observe` records and emptied of an object when it goes, so that
+`dependents(...)` answers "who depends on this" without scanning every object.
 
 Triggers that arrive during a run are not lost: the worker decides again after each run.
 With leader election on, workers wait for leadership before each run (the watch and the
@@ -40,10 +41,10 @@ cache keep running, so a new leader starts warm).
 from __future__ import annotations
 
 import asyncio
-import copy
 import enum
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,35 @@ class ObjectState:
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body.get("metadata") or {}
+
+
+#: strings up to this length are interned in the cached bodies (keys, kinds, reasons, names)
+INTERN_MAX = 64
+
+
+def _compact(value: Any) -> Any:
+    """A deep copy of a JSON value whose dict keys and short strings are interned, so the
+    thousands of cached bodies of a kind share one copy of each ("metadata", "Ready",
+    "ReconciliationSucceeded", ...) instead of holding the copies each watch event's JSON
+    parse made."""
+    if isinstance(value, dict):
+        return {sys.intern(k) if type(k) is str else k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    if type(value) is str and len(value) <= INTERN_MAX:
+        return sys.intern(value)
+    return value
+
+
+def cached_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the scheduler keeps of a watched body: a compact deep copy without
+    `metadata.managedFields` (no phase reads its own object's field managers, and they were
+    half of a Kustomization's cached body). Pure."""
+    meta = _meta(body)
+    out: dict[str, Any] = _compact({k: v for k, v in body.items() if k != "metadata"})
+    if "metadata" in body:
+        out["metadata"] = _compact({k: v for k, v in meta.items() if k != "managedFields"})
+    return out
 
 
 def depends_on_annotation(body: Mapping[str, Any]) -> str | None:
@@ -289,7 +319,7 @@ class Scheduler:
             return
         if self._closed:
             return
-        snapshot = copy.deepcopy(dict(body))
+        snapshot = cached_body(body)
         self._dependents.update(key, snapshot)
         state = self._states.get(key)
         if state is None:
@@ -322,14 +352,14 @@ class Scheduler:
 
     def objects(self) -> list[dict[str, Any]]:
         """Copies of the latest body of every known object."""
-        return [copy.deepcopy(s.body) for s in self._states.values() if s.body is not None]
+        return [_compact(s.body) for s in self._states.values() if s.body is not None]
 
     def find(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
         """Copies of the bodies `predicate` accepts. It sees the scheduler's own bodies (it
         must not change them); only the matches are copied, since watch callbacks call
         this for every event of a kind: copying every body each time made a start with N
         objects cost N² copies."""
-        return [copy.deepcopy(s.body) for s in self._states.values()
+        return [_compact(s.body) for s in self._states.values()
                 if s.body is not None and predicate(s.body)]
 
     def dependents(self, kind: str, namespace: str, name: str) -> list[Key]:
@@ -402,7 +432,7 @@ class Scheduler:
     async def _reconcile(self, key: Key, state: ObjectState, decision: Decision) -> str:
         """One run; returns its `result` label (`result_label`)."""
         assert state.body is not None
-        body = copy.deepcopy(state.body)
+        body = _compact(state.body)
         state.triggered = False
         generation = _meta(body).get("generation")
         requested = requested_at(body)
@@ -434,7 +464,7 @@ class Scheduler:
     async def _finalize(self, state: ObjectState) -> str:
         """One finalize run; returns its `result` label."""
         assert state.body is not None
-        result = await self.reconciler.finalize_object(copy.deepcopy(state.body), self.env)
+        result = await self.reconciler.finalize_object(_compact(state.body), self.env)
         if result.kind is OutcomeKind.SUCCESS:
             state.failures = 0
             state.finalize_retry_at = None
