@@ -87,8 +87,8 @@ def _trigger_readers(scheduler: Scheduler, reads: Reads
     def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        for hr in scheduler.find(lambda b: reads(b, namespace, name)):
-            scheduler.trigger(hr["metadata"].get("namespace"), hr["metadata"]["name"])
+        for key in scheduler.keys_where(lambda b: reads(b, namespace, name)):
+            scheduler.trigger(*key)
 
     return callback
 

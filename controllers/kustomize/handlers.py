@@ -131,12 +131,6 @@ def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
-def _trigger_all(scheduler: Scheduler, bodies: list[dict[str, Any]]) -> None:
-    for ks in bodies:
-        namespace, name = _identity(ks)
-        scheduler.trigger(namespace, name)
-
-
 class Seen:
     """Which objects a watch has shown before: the first sight of an object (the listing at
     start-up, or a new object without an artifact yet) triggers nothing, since every
@@ -166,7 +160,8 @@ def _on_change(scheduler: Scheduler,
         if not seen.again(event_type, body):
             return
         namespace, name = _identity(body)
-        _trigger_all(scheduler, scheduler.find(lambda ks: reads(ks, namespace, name)))
+        for key in scheduler.keys_where(lambda ks: reads(ks, namespace, name)):
+            scheduler.trigger(*key)
 
     return callback
 

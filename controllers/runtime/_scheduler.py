@@ -362,6 +362,12 @@ class Scheduler:
         return [_compact(s.body) for s in self._states.values()
                 if s.body is not None and predicate(s.body)]
 
+    def keys_where(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[Key]:
+        """The keys of the objects whose body `predicate` accepts (it must not change them):
+        for a watch callback that only triggers, no copy of any body."""
+        return [key for key, s in self._states.items()
+                if s.body is not None and predicate(s.body)]
+
     def dependents(self, kind: str, namespace: str, name: str) -> list[Key]:
         """The objects of this kind that depend on `kind` namespace/name (spec.dependsOn,
         or the depends-on annotation), from the index: no scan."""

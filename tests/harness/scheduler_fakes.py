@@ -1,6 +1,6 @@
 """A scheduler for the watch callbacks' unit tests: its lookups over a list of bodies (a
-scan for `find`, the runtime's real `DependentsIndex` for `dependents`), recording what the
-callbacks trigger."""
+scan for `keys_where`, the runtime's real `DependentsIndex` for `dependents`),
+recording what the callbacks trigger."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ class RecordingScheduler:
         self.kind = kind
         self.triggered: list[tuple[str, str]] = []
 
-    def find(self, predicate: Any) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if predicate(b)]
+    def keys_where(self, predicate: Any) -> list[tuple[str, str]]:
+        return [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in self.bodies
+                if predicate(b)]
 
     def dependents(self, kind: str, namespace: str, name: str) -> list[tuple[str, str]]:
         index = DependentsIndex(self.kind)  # built from the bodies as they are now

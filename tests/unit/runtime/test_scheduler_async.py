@@ -240,6 +240,8 @@ def test_the_index_of_dependents_follows_every_observed_body() -> None:
         h.add("web", dependsOn=[{"name": "base"}, {"name": "db", "namespace": "data"}])
         assert h.scheduler.dependents("Widget", "ns", "base") == [("ns", "app"), ("ns", "web")]
         assert h.scheduler.dependents("Widget", "data", "db") == [("ns", "web")]
+        assert h.scheduler.keys_where(lambda b: len(b["spec"].get("dependsOn", [])) == 2) == [
+            ("ns", "web")]
         h.update("app", {"spec": {"dependsOn": [{"name": "db", "namespace": "data"}]}})
         assert h.scheduler.dependents("Widget", "ns", "base") == [("ns", "web")]
         assert h.scheduler.dependents("Widget", "data", "db") == [("ns", "app"), ("ns", "web")]
