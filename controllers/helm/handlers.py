@@ -14,8 +14,8 @@
    changes, the HelmReleases of its namespace that read it (valuesFrom, kubeConfig) are
    reconciled at once.
 
-No handler does any work itself: the callbacks only look up the scheduler's cache and
-`trigger()`.
+No handler does any work itself: the callbacks only look up the scheduler's cache (or its
+index of dependents, for 4) and `trigger()`.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ from afflux.controllers.runtime import (
 from ._engine import Engine
 from ._helm import HelmRunner
 from ._reconcile import helm_release_reconciler
-from ._reconcile_source import depends_on, references_source
+from ._reconcile_source import references_source
 from ._state import CHART_REF_KINDS, CONFIGMAPS, CONTROLLER_NAME, HELMRELEASE, SECRETS, Services
 
-__all__ = ["add_flags", "reads_config", "setup", "source_key"]
+__all__ = ["add_flags", "reads_config", "setup", "source_key", "trigger_dependents"]
 
 Reads = Callable[[Mapping[str, Any], str, str], bool]
 
@@ -101,8 +101,22 @@ def _trigger_readers(scheduler: Scheduler, reads: Reads
     def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        for hr in scheduler.find(lambda b: reads(b, namespace, name)):
-            scheduler.trigger(hr["metadata"].get("namespace"), hr["metadata"]["name"])
+        for key in scheduler.keys_where(lambda b: reads(b, namespace, name)):
+            scheduler.trigger(*key)
+
+    return callback
+
+
+def trigger_dependents(scheduler: Scheduler, kind: str
+                       ) -> Callable[[str | None, Mapping[str, Any]], None]:
+    """A watch callback for `kind` objects: trigger the HelmReleases that depend on the
+    changed one (spec.dependsOn, or the depends-on annotation), found in the scheduler's
+    index of dependents, not by scanning every HelmRelease."""
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        for key in scheduler.dependents(kind, meta.get("namespace") or "",
+                                        meta.get("name") or ""):
+            scheduler.trigger(*key)
 
     return callback
 
@@ -127,10 +141,9 @@ def setup(operator: Operator) -> Services:
         operator.watch(resource, _trigger_readers(
             scheduler, lambda hr, ns, name, kind=kind: references_source(hr, kind, ns, name)),
             key=source_key)
-    operator.watch(HELMRELEASE, _trigger_readers(scheduler, depends_on), key=source_key)
-    operator.watch(GRAPH_KINDS["Kustomization"], _trigger_readers(  # the depends-on annotation
-        scheduler, lambda hr, ns, name: depends_on(hr, ns, name, "Kustomization")),
-        key=source_key)
+    operator.watch(HELMRELEASE, trigger_dependents(scheduler, "HelmRelease"), key=source_key)
+    operator.watch(GRAPH_KINDS["Kustomization"],  # the depends-on annotation
+                   trigger_dependents(scheduler, "Kustomization"), key=source_key)
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, _trigger_readers(
             scheduler, lambda hr, ns, name, kind=resource.kind: reads_config(hr, kind, ns, name)),

@@ -193,6 +193,14 @@ class ArtifactCache:
         """The digests unpacked now, least recently used first."""
         return list(self._entries)
 
+    def holds(self, digest: str | None) -> bool:
+        """Whether a checkout of `digest` now would find it unpacked (no download)."""
+        match = _DIGEST.match(digest or "")
+        if match is None:
+            return False
+        entry = self._entries.get(f"{match[1]}-{match[2]}")
+        return entry is not None and entry.path.is_dir()
+
     async def checkout(self, url: str, digest: str | None, fetch: Fetch,
                        timeout: float) -> Checkout:
         """A lease on the artifact at `url` unpacked (downloaded and checked only when the

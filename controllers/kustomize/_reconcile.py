@@ -7,7 +7,7 @@
 | -------------- | -------------------- | ------------------------------------------------- | ---------- |
 | source         | `_reconcile_source`  | finds the sourceRef and its artifact (ACL checked), sets lastAttemptedRevision | ArtifactFailed (waiting), AccessDenied (stalled) |
 | dependencies   | `_reconcile_deps`    | every dependsOn Kustomization Ready at its generation (and at our revision when it builds the same source) | DependencyNotReady (waiting) |
-| progress       | `_reconcile_health`  | the run's one progress patch, when no health wait will follow: Ready=Unknown "Reconciliation in progress", Reconciling "Fetching manifests for revision ... with a timeout of ..." | - |
+| progress       | `_reconcile_health`  | the run's one progress patch, when no health wait will follow: Ready=Unknown "Reconciliation in progress", Reconciling "Fetching manifests for revision ... with a timeout of ...", written before the run's first real work (download, build, apply: `report_work`), so never by a no-change run | - |
 | artifact       | `_reconcile_source`  | downloads the artifact, verifies its digest        | ArtifactFailed |
 | decryption     | `_reconcile_build`   | reads the SOPS keys of `spec.decryption`            | DecryptionFailed |
 | build          | `_reconcile_build`   | unpacks and builds (decrypting inside); nothing is applied from a failed build | BuildFailed |

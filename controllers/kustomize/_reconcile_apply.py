@@ -78,7 +78,7 @@ from ._ignore import ignored_paths, keep_live_values
 from ._inventory import inventory_entries, prune_blocker, refs_from_entries, stale_refs
 from ._reconcile_build import SECRETS
 from ._reconcile_drift import SKIPPED, recorded, report_drift, try_skip
-from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, run_of
+from ._reconcile_state import CONTROLLER_NAME, RunState, event_metadata, report_work, run_of
 
 __all__ = [
     "KUBECONFIG_KEYS",
@@ -236,6 +236,7 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     seq = try_skip(ctx, state)  # the drift watches say nothing moved: no dry-runs
     if seq == SKIPPED:
         return None
+    await report_work(ctx)
     cluster = await target_cluster(ctx, state)
     if ks.spec.ignore:
         state.objects = await with_ignored_fields(

@@ -42,7 +42,7 @@ from ._build import BuildOptions, build, resolve_path
 from ._buildcache import build_key
 from ._errors import BuildError
 from ._objects import set_common_metadata, set_owner_labels
-from ._reconcile_state import run_of
+from ._reconcile_state import report_work, run_of
 from ._sops import DecryptionKeys, SopsDecryptor
 from ._substitute import SubstitutionError, merge_variables, substitute_objects
 from ._tools import ToolNotFoundError
@@ -134,6 +134,7 @@ async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
         state.objects = cached
         state.close()
         return None
+    await report_work(ctx)
     try:
         state.objects = await asyncio.to_thread(
             _build, state.checkout.path, spec, state.keys, ctx.obj.timeout or 300.0)

@@ -22,6 +22,14 @@ so what the run created is visible (`afflux tree`) while it waits; any other run
 its start (`progress_phase`, after the source and the dependencies are ready, where Flux
 reports it): "Fetching manifests for revision <rev> with a timeout of 5m0s". A run that
 stops before (source not ready, dependency not ready) writes only its result.
+
+Unlike Flux, that start-of-run patch waits for the run's first real work (a download, a
+`kustomize build`, an apply: `report_work`), a few milliseconds after the phase: a
+no-change interval run (artifact unpacked, build cached, apply skipped by the drift
+watches) does none, takes milliseconds, and writes only its result (one status write per
+run instead of two, and Ready never flips to Unknown and back, which would also wake every
+watcher of the Kustomization for nothing). Every run that changes or checks anything in
+the cluster still shows Ready=Unknown while it does.
 """
 
 from __future__ import annotations
@@ -69,11 +77,13 @@ def progress_message(doing: str, revision: str, timeout: float | None) -> str:
 
 
 async def progress_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
-    """The run's progress patch at its start, unless the health phase will report it."""
+    """The run's progress patch at its start, unless the health phase will report it:
+    pending until the run does real work (`report_work`: a download, a build, an apply), so
+    that a no-change run writes its status once."""
     ks = ctx.obj
     if not waits_on_health(ks):
-        await ctx.report_progress(progress_message("Fetching manifests", run_of(ctx).revision,
-                                                   ks.timeout))
+        run_of(ctx).progress = progress_message("Fetching manifests", run_of(ctx).revision,
+                                                ks.timeout)
     return None
 
 

@@ -34,7 +34,7 @@ from afflux.controllers.runtime import (
     WaitingError,
 )
 
-from ._reconcile_state import SOURCE_KINDS, event_metadata, run_of
+from ._reconcile_state import SOURCE_KINDS, event_metadata, report_work, run_of
 
 __all__ = [
     "ORIGIN_REVISION_KEY",
@@ -129,6 +129,8 @@ async def artifact_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | 
     state = run_of(ctx)
     assert state.artifact is not None
     state.close()
+    if not state.services.artifacts.holds(state.artifact.get("digest")):
+        await report_work(ctx)  # a download and an unpack follow
     state.checkout = await state.services.artifacts.checkout(
         str(state.artifact["url"]), state.artifact.get("digest"),
         state.services.fetch or download, state.services.settings.http_timeout)

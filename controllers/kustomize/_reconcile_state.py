@@ -3,6 +3,11 @@
 The first phase, `begin(services)`, attaches a fresh `RunState` to the reconcile context;
 every later phase reaches it with `run_of(ctx)`. `Services` are the controller's long-lived
 helpers (the target-cluster clients, the artifact download, the settings from its flags).
+
+`report_work(ctx)` writes the run's pending progress patch (`RunState.progress`, set by
+`progress_phase`) just before the run does real work: a download, a `kustomize build`, an
+apply. A run that does none of them (a no-change interval run: artifact unpacked, build
+cached, apply skipped) never writes it, and costs one status write, not two.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ __all__ = [
     "begin",
     "event_metadata",
     "parse_feature_gates",
+    "report_work",
     "run_of",
 ]
 
@@ -115,6 +121,8 @@ class RunState:
     change_set: ChangeSet = dataclasses.field(default_factory=ChangeSet)
     pruned: ChangeSet = dataclasses.field(default_factory=ChangeSet)
     entries: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    #: the progress message to write before the run's first real work (`report_work`)
+    progress: str | None = None
 
     def close(self) -> None:
         """Release the lease on the unpacked artifact (idempotent)."""
@@ -136,6 +144,14 @@ def begin(services: Services) -> Callable[[ReconcileContext[Kustomization]],
     """The first phase: attach a fresh `RunState` carrying `services` to the context (its
     lease on the unpacked artifact is released when the run's context goes away)."""
     return _RUNS.begin(lambda: RunState(services), RunState.close)
+
+
+async def report_work(ctx: ReconcileContext[Kustomization]) -> None:
+    """The run is about to do real work: write its pending progress patch, if any (once)."""
+    state = run_of(ctx)
+    if state.progress is not None:
+        message, state.progress = state.progress, None
+        await ctx.report_progress(message)
 
 
 def event_metadata(state: RunState) -> dict[str, str]:

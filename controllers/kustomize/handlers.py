@@ -23,8 +23,8 @@
    else changed or deleted is reconciled at once, and an unchanged interval reconcile may
    skip its apply (`--drift-full-apply-every`).
 
-No handler does any work itself: the callbacks only look up the scheduler's cache and
-`trigger()`.
+No handler does any work itself: the callbacks only look up the scheduler's cache (or its
+index of dependents, for 4) and `trigger()`.
 """
 
 from __future__ import annotations
@@ -57,7 +57,6 @@ from ._artifacts import MAX_BYTES, MAX_FILES, ArtifactCache, remove_leftovers
 from ._buildcache import DEFAULT_SIZE, BuildCache
 from ._reconcile import kustomization_reconciler
 from ._reconcile_build import CONFIGMAPS, SECRETS
-from ._reconcile_deps import depends_on
 from ._reconcile_source import artifact_revision, references_source
 from ._reconcile_state import CONTROLLER_NAME, KUSTOMIZATION, SOURCE_KINDS, Services, Settings
 from ._watches import TASK as DRIFT_TASK
@@ -140,12 +139,6 @@ def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
     return meta.get("namespace") or "", meta.get("name") or ""
 
 
-def _trigger_all(scheduler: Scheduler, bodies: list[dict[str, Any]]) -> None:
-    for ks in bodies:
-        namespace, name = _identity(ks)
-        scheduler.trigger(namespace, name)
-
-
 class Seen:
     """Which objects a watch has shown before: the first sight of an object (the listing at
     start-up, or a new object without an artifact yet) triggers nothing, since every
@@ -175,7 +168,8 @@ def _on_change(scheduler: Scheduler,
         if not seen.again(event_type, body):
             return
         namespace, name = _identity(body)
-        _trigger_all(scheduler, scheduler.find(lambda ks: reads(ks, namespace, name)))
+        for key in scheduler.keys_where(lambda ks: reads(ks, namespace, name)):
+            scheduler.trigger(*key)
 
     return callback
 
@@ -199,16 +193,29 @@ def on_readiness_change(scheduler: Scheduler) -> WatchCallback:
             return
         if event_type != "DELETED" and readiness_key(body)[0] == "Unknown":
             return  # a run in progress: its result will trigger them
-        namespace, name = _identity(body)
-        _trigger_all(scheduler, scheduler.find(lambda ks: depends_on(ks, namespace, name)))
+        _trigger_dependents(scheduler, "Kustomization", body)
 
     return callback
 
 
+def _trigger_dependents(scheduler: Scheduler, kind: str, body: Mapping[str, Any]) -> None:
+    """Trigger the Kustomizations that depend on the `kind` object `body`: the scheduler's
+    index of dependents answers, no scan of every Kustomization."""
+    namespace, name = _identity(body)
+    for key in scheduler.dependents(kind, namespace, name):
+        scheduler.trigger(*key)
+
+
 def on_helm_release_change(scheduler: Scheduler) -> WatchCallback:
     """Trigger the Kustomizations whose depends-on annotation names a HelmRelease whose
-    readiness changed."""
-    return _on_change(scheduler, lambda ks, ns, name: depends_on(ks, ns, name, "HelmRelease"))
+    readiness changed (after its first sight, `Seen`)."""
+    seen = Seen()
+
+    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
+        if seen.again(event_type, body):
+            _trigger_dependents(scheduler, "HelmRelease", body)
+
+    return callback
 
 
 def on_kustomization_change(scheduler: Scheduler, drift: ManagedWatches | None

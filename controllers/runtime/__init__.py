@@ -64,7 +64,9 @@ from ._conditions import (
 )
 from ._dependencies import (
     GRAPH_KINDS,
+    DependentsIndex,
     check_dependencies,
+    dependency_refs,
     lists_dependency,
     readiness_problem,
 )
@@ -272,7 +274,9 @@ __all__ = [
     "RegistryCredentials",
     "Resource",
     "RunStates",
+    "DependentsIndex",
     "decode_drift",
+    "dependency_refs",
     "drift_message",
     "encode_drift",
     "explain_drift",

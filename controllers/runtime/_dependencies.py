@@ -19,7 +19,14 @@ malformed annotation is `StallingError(InvalidDependsOn)` saying what to write. 
 scheduler runs an object again when its annotation changes, and the watches of the
 dependencies trigger their dependents, so breaking a cycle anywhere un-stalls it.
 
-`lists_dependency` and `readiness_problem` are pure; `check_dependencies` reads the objects.
+The other direction, who depends on an object, is `DependentsIndex`: the scheduler of a
+kind keeps one, updated with every body it observes (so a `spec.dependsOn` or annotation
+edit, and a deletion, move it at once), and the watch callbacks that trigger dependents ask
+it (`Scheduler.dependents`): a lookup costs the number of dependents, not a scan of every
+object of the kind (a scan on each readiness change made a start with N objects N²).
+
+`lists_dependency`, `readiness_problem` and `DependentsIndex` are pure; `check_dependencies`
+reads the objects.
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ from ._kube import ApiError
 from ._object import ObjectRef, Resource
 from ._pipeline import ReconcileContext
 
-__all__ = ["GRAPH_KINDS", "GRAPH_LIMIT", "check_dependencies", "lists_dependency",
-           "readiness_problem"]
+__all__ = ["GRAPH_KINDS", "GRAPH_LIMIT", "DependentsIndex", "check_dependencies",
+           "dependency_refs", "lists_dependency", "readiness_problem"]
 
 #: (the dependency's body or None, its `namespace/name`) -> why it is not ready, or None.
 Problem = Callable[[Mapping[str, Any] | None, str], str | None]
@@ -71,6 +78,69 @@ def lists_dependency(body: Mapping[str, Any], namespace: str, name: str,
         return True
     wanted = DependencyRef(kind, namespace, name)
     return any(ref == wanted for ref in dependencies_of(body))
+
+
+def dependency_refs(body: Mapping[str, Any], kind: str) -> frozenset[DependencyRef]:
+    """What the object `body` of `kind` depends on: its spec.dependsOn (of `kind`, the
+    namespace defaulting to the object's) and its depends-on annotation (lenient: a malformed
+    one adds nothing; the dependencies phase stalls on it)."""
+    if not body.get("kind"):
+        body = {**body, "kind": kind}
+    return frozenset(dependencies_of(body))
+
+
+#: an object of the indexed kind: (namespace, name)
+Key = tuple[str, str]
+
+
+class DependentsIndex:
+    """Dependency -> the objects (of one kind) that list it, kept up to date by `update`
+    (with an object's latest body) and `remove` (when it is gone). Pure."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._deps: dict[Key, frozenset[DependencyRef]] = {}
+        self._dependents: dict[DependencyRef, set[Key]] = {}
+
+    def update(self, key: Key, body: Mapping[str, Any]) -> None:
+        """Record the dependencies of the object `key` as its body `body` lists them."""
+        new = dependency_refs(body, self.kind)
+        old = self._deps.get(key, frozenset())
+        if new == old:
+            return
+        for ref in old - new:
+            keys = self._dependents.get(ref)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._dependents[ref]
+        for ref in new - old:
+            self._dependents.setdefault(ref, set()).add(key)
+        if new:
+            self._deps[key] = new
+        else:
+            self._deps.pop(key, None)
+
+    def remove(self, key: Key) -> None:
+        """The object `key` is gone: it depends on nothing any more."""
+        for ref in self._deps.pop(key, frozenset()):
+            keys = self._dependents.get(ref)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._dependents[ref]
+
+    def dependents(self, kind: str, namespace: str, name: str) -> list[Key]:
+        """The objects that depend on `kind` namespace/name, sorted."""
+        return sorted(self._dependents.get(DependencyRef(kind, namespace, name), ()))
+
+    def dependencies(self, key: Key) -> frozenset[DependencyRef]:
+        """What the object `key` depends on, as last recorded."""
+        return self._deps.get(key, frozenset())
+
+    def __len__(self) -> int:
+        """How many objects depend on something."""
+        return len(self._deps)
 
 
 def readiness_problem(dep: Mapping[str, Any] | None, key: str) -> str | None:

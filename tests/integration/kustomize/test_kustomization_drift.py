@@ -3,7 +3,7 @@ the managed kinds (`--drift-watch`, default on) reconcile a Kustomization as soo
 else changes or deletes one of its objects, although its interval is an hour; a change by
 kustomize-controller itself triggers nothing; with `--drift-watch=false` nothing happens
 until the interval (or a request). And an interval reconcile with nothing changed skips the
-apply (`afflux_apply_skipped_total`).
+apply (`afflux_apply_skipped_total`) and writes its status once (no progress patch).
 
 The real source-controller and kustomize-controller run as processes (see
 `test_kustomization` for the environment).
@@ -167,6 +167,46 @@ def test_an_unchanged_interval_reconcile_skips_the_apply(env: Env) -> None:
     # and drift is still put back at once, by the watch
     patch(env, "configmap", "quiet-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
     eventually(lambda: data(env, "quiet-cm") == {"key": "value"}, SOON)
+
+
+def _writes(env: Env, name: str, enough: int) -> list[tuple[str, int]]:
+    """(Ready status, history[0].totalReconciliations) of each status write of the
+    Kustomization `name` seen by a watch from now, until `enough` no-change runs (a Ready=True
+    write right after another) were seen or SOON seconds passed."""
+    from kubernetes import client, watch
+
+    api = client.CustomObjectsApi(env.cluster.api_client())
+    group, version, plural = "kustomize.toolkit.fluxcd.io", "v1", "kustomizations"
+    listed = api.list_namespaced_custom_object(group, version, env.namespace, plural,
+                                               field_selector=f"metadata.name={name}")
+    seen: list[tuple[str, int]] = []
+    stream = watch.Watch()
+    for event in stream.stream(api.list_namespaced_custom_object, group, version,
+                               env.namespace, plural, field_selector=f"metadata.name={name}",
+                               resource_version=listed["metadata"]["resourceVersion"],
+                               timeout_seconds=int(SOON)):
+        status = event["object"].get("status") or {}
+        ready = env.condition(status, "Ready") or {}
+        history = status.get("history") or [{}]
+        seen.append((ready.get("status", ""), int(history[0].get("totalReconciliations") or 0)))
+        single = [b for a, b in zip(seen, seen[1:], strict=False)
+                  if a[0] == b[0] == "True" and b[1] == a[1] + 1]
+        if len(single) >= enough:
+            stream.stop()
+    return seen
+
+
+def test_a_no_change_interval_run_writes_its_status_once_and_stays_ready(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "steady", {"cm.yaml": dump(configmap("steady-cm", namespace=ns))})
+    env.kubectl("patch", KS, "steady", "--type=merge", "-p", '{"spec":{"interval":"2s"}}')
+    seen = _writes(env, "steady", enough=2)
+    # a run with real work (the new generation's build, a periodic full apply) writes
+    # Ready=Unknown, then its result; a run that skips the apply writes only its result
+    single = [b for a, b in zip(seen, seen[1:], strict=False)
+              if a[0] == b[0] == "True" and b[1] == a[1] + 1]
+    assert len(single) >= 2, seen
+    assert env.condition(env.status("steady"), "Reconciling") is None
 
 
 def test_with_drift_watch_off_nothing_happens_until_the_interval(env_off: Env) -> None:

@@ -23,6 +23,7 @@ from afflux.controllers.kustomize.handlers import (
     inventory_and_readiness_key,
     on_kustomization_change,
 )
+from harness.scheduler_fakes import RecordingScheduler
 
 OURS = "kustomize-controller"
 
@@ -213,19 +214,6 @@ def test_skip_apply(changes: dict[str, Any], skip: bool, why: str) -> None:
 # --- the Kustomization watch feeds the index and still triggers dependents ---------------------
 
 
-class _Scheduler:
-    def __init__(self, *bodies: dict[str, Any]) -> None:
-        self.bodies = list(bodies)
-        self.triggered: list[tuple[str, str]] = []
-
-    def find(self, predicate: Any) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if predicate(b)]
-
-    def trigger(self, namespace: str, name: str) -> bool:
-        self.triggered.append((namespace, name))
-        return True
-
-
 class _Drift:
     def __init__(self) -> None:
         self.seen: list[tuple[str | None, list[dict[str, str]]]] = []
@@ -244,7 +232,7 @@ def _ks(name: str, entries: list[dict[str, str]], ready: str = "True",
 
 def test_kustomization_watch_feeds_the_index_and_triggers_dependents_on_readiness() -> None:
     dependent = _ks("app", [], dependsOn=[{"name": "base"}])
-    scheduler, drift = _Scheduler(dependent), _Drift()
+    scheduler, drift = RecordingScheduler(dependent), _Drift()
     callback = on_kustomization_change(scheduler, drift)  # type: ignore[arg-type]
     callback(None, _ks("base", [A]))  # first sight: nothing triggered
     callback("MODIFIED", _ks("base", [A, B]))  # only the inventory moved

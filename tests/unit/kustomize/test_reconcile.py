@@ -16,6 +16,7 @@ import pytest
 
 from afflux.api import Kustomization
 from afflux.controllers.kustomize._artifacts import ArtifactCache
+from afflux.controllers.kustomize._buildcache import build_key
 from afflux.controllers.kustomize._history import HISTORY_MAX, update_history
 from afflux.controllers.kustomize._reconcile_apply import (
     apply_options,
@@ -24,6 +25,8 @@ from afflux.controllers.kustomize._reconcile_apply import (
     kubeconfig_from_secret,
 )
 from afflux.controllers.kustomize._reconcile_build import (
+    build_phase,
+    decryption_phase,
     set_digest,
     substitute_phase,
     variables_of,
@@ -34,7 +37,11 @@ from afflux.controllers.kustomize._reconcile_deps import (
     depends_on,
 )
 from afflux.controllers.kustomize._reconcile_finalize import DeletionPlan, deletion_plan
-from afflux.controllers.kustomize._reconcile_health import progress_message, waits_on_health
+from afflux.controllers.kustomize._reconcile_health import (
+    progress_message,
+    progress_phase,
+    waits_on_health,
+)
 from afflux.controllers.kustomize._reconcile_source import (
     artifact_phase,
     references_source,
@@ -47,11 +54,13 @@ from afflux.controllers.kustomize._reconcile_state import (
     Settings,
     begin,
     parse_feature_gates,
+    report_work,
     run_of,
 )
 from afflux.controllers.kustomize.handlers import (
     config_key,
     on_config_change,
+    on_helm_release_change,
     on_readiness_change,
     on_source_change,
     readiness_key,
@@ -70,6 +79,7 @@ from afflux.controllers.runtime import (
 )
 from afflux.controllers.runtime._ssa import Action, ChangeSet, ChangeSetEntry, ObjectKey
 from harness.archives import targz
+from harness.scheduler_fakes import RecordingScheduler
 
 NS = "apps"
 SHA = "a" * 40
@@ -101,13 +111,14 @@ def ks_body(**spec: Any) -> dict[str, Any]:
 
 
 def context(body: Mapping[str, Any], kube: MemoryKube, *, fetch: Any = None,
-            **options: Any) -> ReconcileContext[Kustomization]:
+            services: Services | None = None, **options: Any) -> ReconcileContext[Kustomization]:
     env = Environment(kube=kube, recorder=EventRecorder(kube, "kustomize-controller"),  # type: ignore[arg-type]
                       options=Options(name="kustomize-controller", **options))
     ctx: ReconcileContext[Kustomization] = ReconcileContext(
         obj=Kustomization.from_dict(body), body=body, resource=KUSTOMIZATION, env=env,
         logger=object_logger("test", kind="Kustomization", name="app", namespace=NS))
-    services = Services(clusters=None, settings=Settings(), fetch=fetch)  # type: ignore[arg-type]
+    if services is None:
+        services = Services(clusters=None, settings=Settings(), fetch=fetch)  # type: ignore[arg-type]
     asyncio.run(begin(services)(ctx))
     return ctx
 
@@ -449,19 +460,6 @@ def test_run_state_close_releases_the_artifact_lease() -> None:
     assert state.checkout is None and not path.exists()
 
 
-class RecordingScheduler:
-    def __init__(self, *bodies: dict[str, Any]) -> None:
-        self.bodies = list(bodies)
-        self.triggered: list[tuple[str, str]] = []
-
-    def find(self, predicate: Any) -> list[dict[str, Any]]:
-        return [b for b in self.bodies if predicate(b)]
-
-    def trigger(self, namespace: str, name: str) -> bool:
-        self.triggered.append((namespace, name))
-        return True
-
-
 def test_source_watch_triggers_its_kustomizations_after_first_sight() -> None:
     other = ks_body(sourceRef={"kind": "GitRepository", "name": "other"})
     other["metadata"] = {**other["metadata"], "name": "unrelated"}
@@ -476,10 +474,27 @@ def test_source_watch_triggers_its_kustomizations_after_first_sight() -> None:
 
 
 def test_readiness_watch_triggers_dependents() -> None:
-    scheduler = RecordingScheduler(ks_body(dependsOn=[{"name": "base"}]), ks_body())
+    independent = ks_body()
+    independent["metadata"] = {**independent["metadata"], "name": "independent"}
+    scheduler = RecordingScheduler(ks_body(dependsOn=[{"name": "base"}]), independent)
     callback = on_readiness_change(scheduler)  # type: ignore[arg-type]
     callback(None, dep())
     callback("MODIFIED", dep())
+    assert scheduler.triggered == [(NS, "app")]
+
+
+def test_helm_release_watch_triggers_the_kustomizations_whose_annotation_names_it() -> None:
+    dependent = ks_body()
+    dependent["metadata"] = {**dependent["metadata"], "annotations": {
+        "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/db"}}
+    same_name = ks_body(dependsOn=[{"name": "db"}])  # a Kustomization named db: not the same
+    same_name["metadata"] = {**same_name["metadata"], "name": "other"}
+    scheduler = RecordingScheduler(dependent, same_name)
+    callback = on_helm_release_change(scheduler)  # type: ignore[arg-type]
+    release = {"kind": "HelmRelease", "metadata": {"name": "db", "namespace": NS}}
+    callback(None, release)  # first sight: nothing
+    assert scheduler.triggered == []
+    callback("MODIFIED", release)
     assert scheduler.triggered == [(NS, "app")]
 
 
@@ -581,21 +596,8 @@ def test_waits_on_health(spec: dict[str, Any], waits: bool) -> None:
 ])
 def test_dependents_are_not_triggered_while_a_run_is_in_progress(ready: str,
                                                                  triggered: bool) -> None:
-    from afflux.controllers.kustomize.handlers import on_readiness_change
-
-    class Sched:
-        def __init__(self) -> None:
-            self.triggered: list[tuple[str, str]] = []
-
-        def find(self, pred: Any) -> list[dict[str, Any]]:
-            dependent = {"metadata": {"namespace": "ns", "name": "app"},
-                         "spec": {"dependsOn": [{"name": "infra"}]}}
-            return [dependent] if pred(dependent) else []
-
-        def trigger(self, namespace: str, name: str) -> None:
-            self.triggered.append((namespace, name))
-
-    sched = Sched()
+    sched = RecordingScheduler({"metadata": {"namespace": "ns", "name": "app"},
+                                "spec": {"dependsOn": [{"name": "infra"}]}})
     callback = on_readiness_change(sched)  # type: ignore[arg-type]
     body = {"metadata": {"namespace": "ns", "name": "infra"},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
@@ -603,3 +605,65 @@ def test_dependents_are_not_triggered_while_a_run_is_in_progress(ready: str,
     body["status"]["conditions"][0]["status"] = ready
     callback("MODIFIED", body)
     assert sched.triggered == ([("ns", "app")] if triggered else [])
+
+
+# --- the progress patch waits for real work -------------------------------------------------------
+
+
+class StatusRecordingKube(MemoryKube):
+    def __init__(self, *objects: tuple[str, Mapping[str, Any]]) -> None:
+        super().__init__(*objects)
+        self.status_patches: list[dict[str, Any]] = []
+
+    async def patch(self, ref: ObjectRef, body: Mapping[str, Any], *_: Any,
+                    subresource: str | None = None, **__: Any) -> dict[str, Any]:
+        if subresource == "status":
+            self.status_patches.append(copy.deepcopy(dict(body["status"])))
+        return {}
+
+
+def _progress_of(patch: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    return sorted((c["type"], c["status"], c["message"]) for c in patch["conditions"])
+
+
+#: (the artifact already unpacked, the build already cached) -> status patches written
+WORK = {
+    "no-change-run": (True, True, 0),
+    "download": (False, True, 1),
+    "build": (True, False, 1),
+    "download-and-build": (False, False, 1),  # one progress patch per run at most
+}
+
+
+@pytest.mark.parametrize(("unpacked", "built", "patches"), WORK.values(), ids=WORK.keys())
+def test_the_progress_patch_waits_for_the_runs_first_real_work(
+        unpacked: bool, built: bool, patches: int) -> None:
+    services = Services(clusters=None, settings=Settings(),  # type: ignore[arg-type]
+                        fetch=_fetcher(TARBALL), artifacts=ArtifactCache(keep=2))
+    body = ks_body(path="./not-there")  # a build stops before kustomize: ArtifactFailed
+    if unpacked:
+        run(services.artifacts.checkout(ARTIFACT["url"], ARTIFACT["digest"], _fetcher(TARBALL),
+                                        5.0)).release()
+    if built:
+        services.builds.put(build_key(ARTIFACT["digest"], body["spec"], None),
+                            [{"apiVersion": "v1", "kind": "ConfigMap"}])
+    kube = StatusRecordingKube(gitrepo(ARTIFACT))
+    ctx = context(body, kube, services=services)
+    run(source_phase(ctx))
+    run(progress_phase(ctx))
+    assert kube.status_patches == []  # pending until the run does real work
+    run(artifact_phase(ctx))
+    run(decryption_phase(ctx))
+    if built:
+        run(build_phase(ctx))
+    else:
+        with pytest.raises(GenericError, match="kustomization path not found"):
+            run(build_phase(ctx))
+    assert len(kube.status_patches) == patches
+    if patches:
+        assert _progress_of(kube.status_patches[0]) == [
+            ("Ready", "Unknown", "Reconciliation in progress"),
+            ("Reconciling", "True",
+             progress_message("Fetching manifests", REVISION, ctx.obj.timeout))]
+    run(report_work(ctx))  # an apply that is not skipped: written now if not yet, never twice
+    assert len(kube.status_patches) == 1

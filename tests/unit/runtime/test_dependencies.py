@@ -10,6 +10,7 @@ import pytest
 
 from afflux.controllers.runtime import (
     GRAPH_KINDS,
+    DependentsIndex,
     StallingError,
     WaitingError,
     check_dependencies,
@@ -155,3 +156,102 @@ def test_the_walk_is_bounded() -> None:
     err, kube = _check(chain, _obj("Kustomization", "a", deps=("k0",)))
     assert err is None
     assert len(kube.calls) < GRAPH_LIMIT
+
+
+# --- DependentsIndex: who depends on an object, kept up to date body by body ----------------
+
+
+def _body(name: str, namespace: str = "ns", *, deps: list[dict[str, str]] | None = None,
+          annotation: str | None = None, kind: str | None = "Kustomization") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotation is not None:
+        meta["annotations"] = {DEP: annotation}
+    body: dict[str, Any] = {"metadata": meta, "spec": {"dependsOn": deps or []}}
+    if kind is not None:
+        body["kind"] = kind
+    return body
+
+
+#: (steps: ("update", body) or ("remove", (ns, name)), the dependency asked about
+#: (kind, namespace, name), the dependents expected)
+INDEX_CASES = {
+    "dependsOn-same-namespace-by-default": (
+        [("update", _body("app", deps=[{"name": "base"}]))],
+        ("Kustomization", "ns", "base"), [("ns", "app")]),
+    "dependsOn-other-namespace-named": (
+        [("update", _body("app", deps=[{"name": "infra", "namespace": "ops"}]))],
+        ("Kustomization", "ops", "infra"), [("ns", "app")]),
+    "dependsOn-namespace-is-the-dependents-not-the-askers": (
+        [("update", _body("app", deps=[{"name": "base"}]))],
+        ("Kustomization", "ops", "base"), []),
+    "dependsOn-is-of-the-own-kind": (
+        [("update", _body("app", deps=[{"name": "base"}]))],
+        ("HelmRelease", "ns", "base"), []),
+    "own-kind-from-the-index-when-the-body-has-none": (
+        [("update", _body("app", deps=[{"name": "base"}], kind=None))],
+        ("Kustomization", "ns", "base"), [("ns", "app")]),
+    "several-dependents-sorted": (
+        [("update", _body("b", deps=[{"name": "base"}])),
+         ("update", _body("a", "other", deps=[{"name": "base", "namespace": "ns"}])),
+         ("update", _body("c"))],
+        ("Kustomization", "ns", "base"), [("ns", "b"), ("other", "a")]),
+    "annotation-cross-kind": (
+        [("update", _body("app", annotation="HelmRelease/db, Kustomization/ops/infra"))],
+        ("HelmRelease", "ns", "db"), [("ns", "app")]),
+    "annotation-own-kind-other-namespace": (
+        [("update", _body("app", annotation="HelmRelease/db, Kustomization/ops/infra"))],
+        ("Kustomization", "ops", "infra"), [("ns", "app")]),
+    "malformed-annotation-adds-nothing": (
+        [("update", _body("app", deps=[{"name": "base"}], annotation="Secret/x"))],
+        ("Kustomization", "ns", "base"), [("ns", "app")]),
+    "dependsOn-edited-away": (
+        [("update", _body("app", deps=[{"name": "base"}])),
+         ("update", _body("app", deps=[{"name": "other"}]))],
+        ("Kustomization", "ns", "base"), []),
+    "dependsOn-edited-to": (
+        [("update", _body("app", deps=[{"name": "base"}])),
+         ("update", _body("app", deps=[{"name": "other"}]))],
+        ("Kustomization", "ns", "other"), [("ns", "app")]),
+    "annotation-removed": (
+        [("update", _body("app", annotation="HelmRelease/db")),
+         ("update", _body("app"))],
+        ("HelmRelease", "ns", "db"), []),
+    "deleted-dependent": (
+        [("update", _body("app", deps=[{"name": "base"}])),
+         ("update", _body("web", deps=[{"name": "base"}])),
+         ("remove", ("ns", "app"))],
+        ("Kustomization", "ns", "base"), [("ns", "web")]),
+    "removing-an-unknown-object": (
+        [("remove", ("ns", "ghost"))], ("Kustomization", "ns", "base"), []),
+}
+
+
+@pytest.mark.parametrize(("steps", "asked", "expected"), INDEX_CASES.values(),
+                         ids=INDEX_CASES.keys())
+def test_dependents_index(steps: list[tuple[str, Any]], asked: tuple[str, str, str],
+                          expected: list[tuple[str, str]]) -> None:
+    index = DependentsIndex("Kustomization")
+    for step, arg in steps:
+        if step == "update":
+            meta = arg["metadata"]
+            index.update((meta["namespace"], meta["name"]), arg)
+        else:
+            index.remove(arg)
+    assert index.dependents(*asked) == expected
+
+
+def test_dependents_index_answers_as_a_scan_would_and_forgets_the_independent() -> None:
+    bodies = [_body(f"app-{i}", deps=[{"name": f"app-{i - 1}"}] if i % 3 else None,
+                    annotation="HelmRelease/db" if i % 5 == 0 else None) for i in range(30)]
+    index = DependentsIndex("Kustomization")
+    for body in bodies:
+        index.update(("ns", body["metadata"]["name"]), body)
+    for kind, name in [("Kustomization", f"app-{i}") for i in range(30)] + [
+            ("HelmRelease", "db")]:
+        scan = sorted(("ns", b["metadata"]["name"]) for b in bodies
+                      if lists_dependency(b, "ns", name, kind))
+        assert index.dependents(kind, "ns", name) == scan, (kind, name)
+    assert len(index) == sum(1 for i in range(30) if i % 3 or i % 5 == 0)
+    for body in bodies:
+        index.remove(("ns", body["metadata"]["name"]))
+    assert len(index) == 0 and index.dependents("HelmRelease", "ns", "db") == []

@@ -231,3 +231,28 @@ def test_runs_are_counted_per_controller_and_objects_exported() -> None:
         await h.scheduler.stop()
 
     asyncio.run(scenario())
+
+
+def test_the_index_of_dependents_follows_every_observed_body() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.add("app", dependsOn=[{"name": "base"}])
+        h.add("web", dependsOn=[{"name": "base"}, {"name": "db", "namespace": "data"}])
+        assert h.scheduler.dependents("Widget", "ns", "base") == [("ns", "app"), ("ns", "web")]
+        assert h.scheduler.dependents("Widget", "data", "db") == [("ns", "web")]
+        assert h.scheduler.keys_where(lambda b: len(b["spec"].get("dependsOn", [])) == 2) == [
+            ("ns", "web")]
+        h.update("app", {"spec": {"dependsOn": [{"name": "db", "namespace": "data"}]}})
+        assert h.scheduler.dependents("Widget", "ns", "base") == [("ns", "web")]
+        assert h.scheduler.dependents("Widget", "data", "db") == [("ns", "app"), ("ns", "web")]
+        h.update("web", {"metadata": {"annotations": {
+            "afflux.toolkit.fluxcd.io/depends-on": "HelmRelease/cache"}}})
+        assert h.scheduler.dependents("HelmRelease", "ns", "cache") == [("ns", "web")]
+        body = h.kube.objects.pop(ObjectRef(WIDGET, "ns", "web").path())
+        h.scheduler.observe("DELETED", body)
+        assert h.scheduler.dependents("Widget", "ns", "base") == []
+        assert h.scheduler.dependents("Widget", "data", "db") == [("ns", "app")]
+        assert h.scheduler.dependents("HelmRelease", "ns", "cache") == []
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -12,6 +13,7 @@ from afflux.controllers.runtime._scheduler import (
     Action,
     ObjectState,
     apply_result,
+    cached_body,
     decide,
     next_delay,
     result_label,
@@ -182,3 +184,50 @@ RESULT_LABELS = {
                          ids=RESULT_LABELS.keys())
 def test_result_label(kind: OutcomeKind, delay: float | None, label: str) -> None:
     assert result_label(kind, delay) == label
+
+
+# --- what the scheduler keeps of a body -----------------------------------------------------------
+
+WATCHED = json.dumps({
+    "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+    "metadata": {"name": "app", "namespace": "ns", "generation": 3,
+                 "annotations": {"reconcile.fluxcd.io/requestedAt": "t1"},
+                 "managedFields": [{"manager": "kustomize-controller", "operation": "Update",
+                                    "fieldsV1": {"f:status": {"f:inventory": {}}}}]},
+    "spec": {"interval": "5m", "dependsOn": [{"name": "base"}], "suspend": False},
+    "status": {"conditions": [{"type": "Ready", "status": "True",
+                               "message": "Applied revision: main@sha1:" + "a" * 40}],
+               "inventory": {"entries": [{"id": "ns_cm__ConfigMap", "v": "v1"}]}},
+})
+
+
+def test_cached_body_drops_managed_fields_and_keeps_the_rest() -> None:
+    original = json.loads(WATCHED)
+    kept = cached_body(original)
+    expected = json.loads(WATCHED)
+    del expected["metadata"]["managedFields"]
+    assert kept == expected
+    assert original == json.loads(WATCHED)  # the watch's body is left as it was
+
+
+def test_cached_body_is_a_deep_copy() -> None:
+    original = json.loads(WATCHED)
+    kept = cached_body(original)
+    kept["status"]["conditions"][0]["status"] = "False"
+    kept["spec"]["dependsOn"].append({"name": "other"})
+    assert original["status"]["conditions"][0]["status"] == "True"
+    assert original["spec"]["dependsOn"] == [{"name": "base"}]
+
+
+def test_cached_bodies_share_their_keys_and_short_strings() -> None:
+    one, two = cached_body(json.loads(WATCHED)), cached_body(json.loads(WATCHED))
+    key_one = next(k for k in one["status"] if k == "conditions")
+    key_two = next(k for k in two["status"] if k == "conditions")
+    assert key_one is key_two  # one string for every cached body's key
+    assert one["status"]["conditions"][0]["type"] is two["status"]["conditions"][0]["type"]
+    long_one = one["status"]["conditions"][0]["message"]
+    assert long_one == two["status"]["conditions"][0]["message"]  # long: equal, not interned
+
+
+def test_cached_body_without_metadata() -> None:
+    assert cached_body({"spec": {"a": [1, {"b": None}]}}) == {"spec": {"a": [1, {"b": None}]}}
