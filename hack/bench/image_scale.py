@@ -25,17 +25,12 @@ under each tag). Then:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +39,7 @@ from _benchlib import (  # noqa: E402
     SOURCE,
     Bench,
     LocalRepo,
+    Tagger,
     auth_url,
     coll_path,
     common_args,
@@ -57,75 +53,9 @@ from _benchlib import (  # noqa: E402
     summary,
 )
 
-from afflux.cli.devenv import Registry  # noqa: E402
 from afflux.controllers.runtime._duration import parse_duration  # noqa: E402
 
 NAME = "image_scale"
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-
-
-class Tagger:
-    """Pushes one tiny image, then PUTs its manifest under many tags (threads, keep-alive)."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.base = registry.url
-        self.auth = (registry.username, registry.password)
-        self.verify = str(registry.ca_cert)
-        self._local = threading.local()
-        self.manifests: dict[str, bytes] = {}
-
-    def session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = requests.Session()
-            s.trust_env = False
-            s.auth = self.auth
-            s.verify = self.verify
-            self._local.session = s
-        return s
-
-    def _blob(self, repo: str, data: bytes, media_type: str) -> dict[str, Any]:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        s = self.session()
-        start = s.post(f"{self.base}/v2/{repo}/blobs/uploads/", timeout=30)
-        start.raise_for_status()
-        loc = start.headers["Location"]
-        url = loc if loc.startswith("http") else self.base + loc
-        done = s.put(f"{url}{'&' if '?' in url else '?'}digest={digest}", data=data, timeout=30)
-        done.raise_for_status()
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    def image(self, repo: str) -> bytes:
-        if repo not in self.manifests:
-            config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-            self.manifests[repo] = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": MANIFEST_TYPE,
-                    "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
-                    "layers": [
-                        self._blob(repo, b"bench layer", "application/vnd.oci.image.layer.v1.tar")
-                    ],
-                }
-            ).encode()
-        return self.manifests[repo]
-
-    def tag(self, repo: str, tag: str) -> None:
-        resp = self.session().put(
-            f"{self.base}/v2/{repo}/manifests/{tag}",
-            data=self.image(repo),
-            headers={"Content-Type": MANIFEST_TYPE},
-            timeout=60,
-        )
-        if resp.status_code != 201:
-            raise RuntimeError(f"PUT manifest {repo}:{tag}: {resp.status_code} {resp.text}")
-
-    def tags(self, repo: str, tags: list[str], threads: int = 8) -> float:
-        self.image(repo)
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda t: self.tag(repo, t), tags))
-        return time.monotonic() - t0
 
 
 def tag_name(i: int) -> str:
