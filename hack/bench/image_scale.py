@@ -10,6 +10,8 @@ under each tag). Then:
   controller's peak RSS (VmHWM) and the tag store's size on disk;
 - policies: `--policies` ImagePolicies (default 100; semver ranges, alphabetical and
   numerical with filterTags/extract, in turn) -> all have `status.latestRef`; peak RSS;
+  the reflector's CPU for them; then a no-change round (requestedAt on every policy, the
+  tags unchanged): CPU and API requests per policy reconcile;
 - automation: a second, small image repository and a Git repository with a setter marker,
   the ImageRepository and the ImageUpdateAutomation on `--auto-interval` (default 10s).
   `--repeat` times: a higher tag is pushed (at a random moment of the scan cycle), and the
@@ -29,6 +31,7 @@ import json
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,7 @@ from _benchlib import (  # noqa: E402
     log,
     remote_head,
     scaled,
+    stamp,
     summary,
 )
 
@@ -80,6 +84,38 @@ def policy_spec(i: int, tags: int) -> dict[str, Any]:
             "extract": "$patch",
         },
     }
+
+
+def no_change_round(kube: Any, refl: Any, ips: str, watch: Any, npol: int) -> dict[str, Any]:
+    """requestedAt on every policy (the tags unchanged) -> all handled: reconciles, CPU and
+    API requests per reconcile (the benchmark's own requestedAt patches taken out)."""
+    n0, s0 = refl.reconciles("ImagePolicy")
+    c0 = refl.cpu()
+    a0 = kube.apiserver_counts()
+    value = stamp()
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: kube.request_reconcile(f"{ips}/p{i:03d}", value), range(npol)))
+    t1 = watch.wait_all(
+        lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == value,
+        npol, timeout=1800, what="all policies' requestedAt handled")
+    time.sleep(1.0)  # the metric is observed after the status patch
+    n1, s1 = refl.reconciles("ImagePolicy")
+    cpu = refl.cpu()["total"] - c0["total"]
+    api = kube.apiserver_counts() - a0
+    ops = sum(api.operator_side().values()) - npol
+    reconciles = n1 - n0
+    out = {
+        "seconds": round(t1 - t0, 2),
+        "reconciles": reconciles,
+        "reconcile_s_mean": round((s1 - s0) / reconciles, 4) if reconciles else None,
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_reconcile": round(1000 * cpu / reconciles, 1) if reconciles else None,
+        "api_requests_per_reconcile": round(ops / reconciles, 2) if reconciles else None,
+        "apiserver": api.as_json(),
+    }
+    log(f"no-change round: {reconciles} policy reconciles in {t1 - t0:.1f}s, CPU {cpu:.1f}s")
+    return out
 
 
 def du_kib(path: Path) -> int:
@@ -204,6 +240,7 @@ def main() -> None:
         res["rescan"] = summary(times)
 
         # policies
+        cpu0 = refl.cpu()
         t0 = time.monotonic()
         for i in range(npol):
             kube.create(
@@ -222,10 +259,13 @@ def main() -> None:
             what="all policies",
         )
         st = refl.status()
+        cpu_pol = refl.cpu()["total"] - cpu0["total"]
         res["policies"] = {
             "count": npol,
             "seconds": round(t1 - t0, 3),
             "per_policy_ms": round(1000 * (t1 - t0) / npol, 1),
+            "cpu_s": round(cpu_pol, 2),
+            "cpu_ms_per_policy": round(1000 * cpu_pol / npol, 1),
             "vmhwm_kib": st["VmHWM"],
             "cpu_s_total": round(refl.cpu()["total"], 2),
             "sample": {
@@ -233,7 +273,8 @@ def main() -> None:
                 for n in [f"p{i:03d}" for i in range(min(3, npol))]
             },
         }
-        log(f"{npol} policies resolved in {t1 - t0:.2f}s")
+        log(f"{npol} policies resolved in {t1 - t0:.2f}s, CPU {cpu_pol:.1f}s")
+        res["policies_no_change"] = no_change_round(kube, refl, ips, ip_w, npol)
 
         # automation: tag pushed -> commit pushed
         tagger.tags("bench/auto", ["1.0.0"])
@@ -379,7 +420,14 @@ def main() -> None:
         )
         bench.row(
             f"{npol} policies -> latestRef",
-            f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms each)",
+            f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms "
+            f"each; reflector CPU {res['policies']['cpu_ms_per_policy']} ms each)",
+        )
+        nc = res["policies_no_change"]
+        bench.row(
+            "no-change policy round",
+            f"{nc['reconciles']} in {fmt_s(nc['seconds'])}: {nc['cpu_ms_per_reconcile']} ms CPU "
+            f"and {nc['api_requests_per_reconcile']} API requests each",
         )
         for label, key in (
             (f"interval {args.auto_interval}", "on_interval"),
