@@ -5,11 +5,15 @@ behind htpasswd basic auth (bcrypt, made with `htpasswd -Bbn`; `auth=False` turn
 off), with deletes enabled and storage in the given directory. State files:
 
     config.yml, htpasswd, tls/, data/ (the blobs and manifests), registry.log
+
+`served()` reads the requests the registry answered back from its access log (method,
+path, status, user agent), from a byte offset on (`log_offset()` marks a point).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import ssl
@@ -17,6 +21,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 from ._ca import TestCA
 from ._procs import (
@@ -29,6 +34,29 @@ from ._procs import (
 )
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
+
+# the access log's combined format: addr - user [time] "METHOD PATH PROTO" status size "ref" "ua"
+_ACCESS_LINE = re.compile(
+    r'^\S+ - \S+ \[[^\]]*\] "(\S+) (\S+) HTTP/[\d.]+" (\d+) \S+ "[^"]*" "([^"]*)"')
+
+
+class RegistryRequest(NamedTuple):
+    """One request the registry answered, from its access log."""
+
+    method: str
+    path: str
+    status: int
+    user_agent: str
+
+
+def parse_access_log(text: str) -> list[RegistryRequest]:
+    """The requests in `text` (the registry's log; other lines are skipped). Pure."""
+    out = []
+    for line in text.splitlines():
+        m = _ACCESS_LINE.match(line)
+        if m:
+            out.append(RegistryRequest(m[1], m[2], int(m[3]), m[4]))
+    return out
 
 
 def registry_config(
@@ -128,6 +156,21 @@ class Registry(ProcessServer):
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    def log_offset(self) -> int:
+        """Where the log ends now: `served(since=...)` counts from there."""
+        try:
+            return self.log_path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def served(self, since: int = 0, user_agent: str | None = None) -> list[RegistryRequest]:
+        """The requests answered since the log offset `since` (of one user agent)."""
+        with open(self.log_path, "rb") as handle:
+            handle.seek(since)
+            text = handle.read().decode("utf-8", "replace")
+        return [r for r in parse_access_log(text)
+                if user_agent is None or r.user_agent == user_agent]
 
     def start(self) -> Registry:
         if self._proc is not None and self._proc.alive():

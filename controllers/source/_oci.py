@@ -13,7 +13,10 @@ Two halves:
   verified. Authentication is what the registry asks for in `WWW-Authenticate`: `Basic`
   with the credentials of a dockerconfigjson Secret, or `Bearer` (a token from the realm,
   fetched with those credentials, an identity token as a refresh token, or anonymously);
-  a registry token is sent as a bearer token as is. TLS comes from `_transport`
+  a registry token is sent as a bearer token as is. A registry that asked for `Basic`
+  once is remembered (`BasicHosts`, bounded, per process): the next client with
+  credentials for it sends them with its first request, so a no-change reconcile is one
+  manifest HEAD, not a 401 and the HEAD again. TLS comes from `_transport`
   (certSecretRef); `insecure` means plain HTTP.
 
 Why not oras-py for pulling: it reads the user's Docker config files, retries with sleeps
@@ -36,7 +39,9 @@ import io
 import json
 import os
 import re
+import threading
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -55,6 +60,7 @@ __all__ = [
     "HELM_CHART_CONTENT_MEDIA_TYPE",
     "HELM_CONFIG_MEDIA_TYPE",
     "OCI_MANIFEST",
+    "BasicHosts",
     "Manifest",
     "OCIURL",
     "RegistryClient",
@@ -298,6 +304,39 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
+class BasicHosts:
+    """The registries (base URLs) that answered a request with a `Basic` challenge, the
+    `limit` most recent ones. Thread-safe: the reconcilers' worker threads share one."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self._bases: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, base: object) -> bool:
+        with self._lock:
+            return base in self._bases
+
+    def add(self, base: str) -> None:
+        with self._lock:
+            self._bases[base] = None
+            self._bases.move_to_end(base)
+            while len(self._bases) > self.limit:
+                self._bases.popitem(last=False)
+
+    def discard(self, base: str) -> None:
+        with self._lock:
+            self._bases.pop(base, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._bases)
+
+
+#: What this process learned about its registries (see `BasicHosts`).
+BASIC_HOSTS = BasicHosts()
+
+
 class RegistryClient:
     """One registry host; see the module docstring. Blocking: call it from a thread."""
 
@@ -310,8 +349,10 @@ class RegistryClient:
         insecure: bool = False,
         timeout: float = 60.0,
         proxy: str | None = None,
+        basic_hosts: BasicHosts | None = None,
     ) -> None:
         self.host = host
+        self.basic_hosts = BASIC_HOSTS if basic_hosts is None else basic_hosts
         self.base = f"{'http' if insecure else 'https'}://{host}"
         self.credentials = credentials if credentials and not credentials.anonymous else None
         self.timeout = timeout
@@ -394,12 +435,17 @@ class RegistryClient:
         sent = dict(headers or {})
         if self.credentials is not None and self.credentials.registry_token:
             self._auth.setdefault(scope, f"Bearer {self.credentials.registry_token}")
+        if scope not in self._auth and self.base in self.basic_hosts:
+            basic = self._basic()
+            if basic is not None:  # it asked for Basic before: no 401 round trip
+                self._auth[scope] = basic
         if scope in self._auth:
             sent["Authorization"] = self._auth[scope]
         response = self._get(url, method=method, headers=sent, stream=stream)
         if response.status_code != 401:
             return response
         response.close()
+        self.basic_hosts.discard(self.base)
         challenge = response.headers.get("WWW-Authenticate", "")
         scheme, params = _parse_challenge(challenge)
         if scheme == "basic":
@@ -421,6 +467,8 @@ class RegistryClient:
             who = "the credentials were refused" if self.credentials else "anonymous access denied"
             raise RegistryError(
                 "auth", f"{self.base}: {who} (HTTP 401); check the Secret's registry credentials")
+        if scheme == "basic":
+            self.basic_hosts.add(self.base)
         return response
 
     def _check(self, response: requests.Response, what: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -44,6 +45,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -1172,3 +1174,110 @@ class Bench:
             f" ({os.cpu_count()} CPUs)"
         )
         print(f"  {'result':<{width}}  {out}")
+
+
+# --- OCI registry -------------------------------------------------------------------------
+
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+TAR_GZ_LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def tar_gz(files: Mapping[str, str]) -> bytes:
+    """A deterministic tar.gz of `files` (path -> text): a layer an OCIRepository extracts."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), EPOCH, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+class RegistryLog:
+    """The requests the registry served (its access log), from a mark on."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._offset = 0
+
+    def mark(self) -> None:
+        self._offset = self.registry.log_offset()
+
+    def requests(self, user_agent: str | None = None) -> list[dict[str, Any]]:
+        return [r._asdict() for r in self.registry.served(self._offset, user_agent)]
+
+
+class Tagger:
+    """Pushes one tiny image, then PUTs its manifest under many tags (threads, keep-alive).
+
+    `layer` and `layer_type`: the image's one layer (default: a few bytes that are not an
+    archive; an OCIRepository that extracts it needs a real tar.gz, see `tar_gz`)."""
+
+    def __init__(self, registry: Registry, layer: bytes = b"bench layer",
+                 layer_type: str = "application/vnd.oci.image.layer.v1.tar") -> None:
+        self.layer = layer
+        self.layer_type = layer_type
+        self.base = registry.url
+        self.auth = (registry.username, registry.password)
+        self.verify = str(registry.ca_cert)
+        self._local = threading.local()
+        self.manifests: dict[str, bytes] = {}
+
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            s.trust_env = False
+            s.auth = self.auth
+            s.verify = self.verify
+            self._local.session = s
+        return s
+
+    def _blob(self, repo: str, data: bytes, media_type: str) -> dict[str, Any]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        s = self.session()
+        start = s.post(f"{self.base}/v2/{repo}/blobs/uploads/", timeout=30)
+        start.raise_for_status()
+        loc = start.headers["Location"]
+        url = loc if loc.startswith("http") else self.base + loc
+        done = s.put(f"{url}{'&' if '?' in url else '?'}digest={digest}", data=data, timeout=30)
+        done.raise_for_status()
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def image(self, repo: str) -> bytes:
+        if repo not in self.manifests:
+            config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+            self.manifests[repo] = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": MANIFEST_TYPE,
+                    "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
+                    "layers": [
+                        self._blob(repo, self.layer, self.layer_type)
+                    ],
+                }
+            ).encode()
+        return self.manifests[repo]
+
+    def tag(self, repo: str, tag: str) -> None:
+        resp = self.session().put(
+            f"{self.base}/v2/{repo}/manifests/{tag}",
+            data=self.image(repo),
+            headers={"Content-Type": MANIFEST_TYPE},
+            timeout=60,
+        )
+        if resp.status_code != 201:
+            raise RuntimeError(f"PUT manifest {repo}:{tag}: {resp.status_code} {resp.text}")
+
+    def tags(self, repo: str, tags: list[str], threads: int = 8) -> float:
+        self.image(repo)
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda t: self.tag(repo, t), tags))
+        return time.monotonic() - t0

@@ -10,6 +10,8 @@ under each tag). Then:
   controller's peak RSS (VmHWM) and the tag store's size on disk;
 - policies: `--policies` ImagePolicies (default 100; semver ranges, alphabetical and
   numerical with filterTags/extract, in turn) -> all have `status.latestRef`; peak RSS;
+  the reflector's CPU for them; then a no-change round (requestedAt on every policy, the
+  tags unchanged): CPU and API requests per policy reconcile;
 - automation: a second, small image repository and a Git repository with a setter marker,
   the ImageRepository and the ImageUpdateAutomation on `--auto-interval` (default 10s).
   `--repeat` times: a higher tag is pushed (at a random moment of the scan cycle), and the
@@ -25,17 +27,13 @@ under each tag). Then:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +42,7 @@ from _benchlib import (  # noqa: E402
     SOURCE,
     Bench,
     LocalRepo,
+    Tagger,
     auth_url,
     coll_path,
     common_args,
@@ -54,78 +53,13 @@ from _benchlib import (  # noqa: E402
     log,
     remote_head,
     scaled,
+    stamp,
     summary,
 )
 
-from afflux.cli.devenv import Registry  # noqa: E402
 from afflux.controllers.runtime._duration import parse_duration  # noqa: E402
 
 NAME = "image_scale"
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-
-
-class Tagger:
-    """Pushes one tiny image, then PUTs its manifest under many tags (threads, keep-alive)."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.base = registry.url
-        self.auth = (registry.username, registry.password)
-        self.verify = str(registry.ca_cert)
-        self._local = threading.local()
-        self.manifests: dict[str, bytes] = {}
-
-    def session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = requests.Session()
-            s.trust_env = False
-            s.auth = self.auth
-            s.verify = self.verify
-            self._local.session = s
-        return s
-
-    def _blob(self, repo: str, data: bytes, media_type: str) -> dict[str, Any]:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        s = self.session()
-        start = s.post(f"{self.base}/v2/{repo}/blobs/uploads/", timeout=30)
-        start.raise_for_status()
-        loc = start.headers["Location"]
-        url = loc if loc.startswith("http") else self.base + loc
-        done = s.put(f"{url}{'&' if '?' in url else '?'}digest={digest}", data=data, timeout=30)
-        done.raise_for_status()
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    def image(self, repo: str) -> bytes:
-        if repo not in self.manifests:
-            config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
-            self.manifests[repo] = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": MANIFEST_TYPE,
-                    "config": self._blob(repo, config, "application/vnd.oci.image.config.v1+json"),
-                    "layers": [
-                        self._blob(repo, b"bench layer", "application/vnd.oci.image.layer.v1.tar")
-                    ],
-                }
-            ).encode()
-        return self.manifests[repo]
-
-    def tag(self, repo: str, tag: str) -> None:
-        resp = self.session().put(
-            f"{self.base}/v2/{repo}/manifests/{tag}",
-            data=self.image(repo),
-            headers={"Content-Type": MANIFEST_TYPE},
-            timeout=60,
-        )
-        if resp.status_code != 201:
-            raise RuntimeError(f"PUT manifest {repo}:{tag}: {resp.status_code} {resp.text}")
-
-    def tags(self, repo: str, tags: list[str], threads: int = 8) -> float:
-        self.image(repo)
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda t: self.tag(repo, t), tags))
-        return time.monotonic() - t0
 
 
 def tag_name(i: int) -> str:
@@ -150,6 +84,38 @@ def policy_spec(i: int, tags: int) -> dict[str, Any]:
             "extract": "$patch",
         },
     }
+
+
+def no_change_round(kube: Any, refl: Any, ips: str, watch: Any, npol: int) -> dict[str, Any]:
+    """requestedAt on every policy (the tags unchanged) -> all handled: reconciles, CPU and
+    API requests per reconcile (the benchmark's own requestedAt patches taken out)."""
+    n0, s0 = refl.reconciles("ImagePolicy")
+    c0 = refl.cpu()
+    a0 = kube.apiserver_counts()
+    value = stamp()
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: kube.request_reconcile(f"{ips}/p{i:03d}", value), range(npol)))
+    t1 = watch.wait_all(
+        lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == value,
+        npol, timeout=1800, what="all policies' requestedAt handled")
+    time.sleep(1.0)  # the metric is observed after the status patch
+    n1, s1 = refl.reconciles("ImagePolicy")
+    cpu = refl.cpu()["total"] - c0["total"]
+    api = kube.apiserver_counts() - a0
+    ops = sum(api.operator_side().values()) - npol
+    reconciles = n1 - n0
+    out = {
+        "seconds": round(t1 - t0, 2),
+        "reconciles": reconciles,
+        "reconcile_s_mean": round((s1 - s0) / reconciles, 4) if reconciles else None,
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_reconcile": round(1000 * cpu / reconciles, 1) if reconciles else None,
+        "api_requests_per_reconcile": round(ops / reconciles, 2) if reconciles else None,
+        "apiserver": api.as_json(),
+    }
+    log(f"no-change round: {reconciles} policy reconciles in {t1 - t0:.1f}s, CPU {cpu:.1f}s")
+    return out
 
 
 def du_kib(path: Path) -> int:
@@ -274,6 +240,7 @@ def main() -> None:
         res["rescan"] = summary(times)
 
         # policies
+        cpu0 = refl.cpu()
         t0 = time.monotonic()
         for i in range(npol):
             kube.create(
@@ -292,10 +259,13 @@ def main() -> None:
             what="all policies",
         )
         st = refl.status()
+        cpu_pol = refl.cpu()["total"] - cpu0["total"]
         res["policies"] = {
             "count": npol,
             "seconds": round(t1 - t0, 3),
             "per_policy_ms": round(1000 * (t1 - t0) / npol, 1),
+            "cpu_s": round(cpu_pol, 2),
+            "cpu_ms_per_policy": round(1000 * cpu_pol / npol, 1),
             "vmhwm_kib": st["VmHWM"],
             "cpu_s_total": round(refl.cpu()["total"], 2),
             "sample": {
@@ -303,7 +273,8 @@ def main() -> None:
                 for n in [f"p{i:03d}" for i in range(min(3, npol))]
             },
         }
-        log(f"{npol} policies resolved in {t1 - t0:.2f}s")
+        log(f"{npol} policies resolved in {t1 - t0:.2f}s, CPU {cpu_pol:.1f}s")
+        res["policies_no_change"] = no_change_round(kube, refl, ips, ip_w, npol)
 
         # automation: tag pushed -> commit pushed
         tagger.tags("bench/auto", ["1.0.0"])
@@ -449,7 +420,14 @@ def main() -> None:
         )
         bench.row(
             f"{npol} policies -> latestRef",
-            f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms each)",
+            f"{fmt_s(res['policies']['seconds'])} ({res['policies']['per_policy_ms']:.0f} ms "
+            f"each; reflector CPU {res['policies']['cpu_ms_per_policy']} ms each)",
+        )
+        nc = res["policies_no_change"]
+        bench.row(
+            "no-change policy round",
+            f"{nc['reconciles']} in {fmt_s(nc['seconds'])}: {nc['cpu_ms_per_reconcile']} ms CPU "
+            f"and {nc['api_requests_per_reconcile']} API requests each",
         )
         for label, key in (
             (f"interval {args.auto_interval}", "on_interval"),

@@ -231,11 +231,17 @@ def test_no_pull_when_the_digest_is_unchanged(
                                          "ref": {"tag": "stable"},
                                          **registry_secrets(env, registry)})
     first = env.wait_ready(KIND, name, f"stable@{digest}")["status"]["artifact"]
+    mark = registry.log_offset()
     stamp = env.request_reconcile(KIND, name)
     obj = eventually(lambda: (o := env.get(KIND, name))["status"].get(
         "lastHandledReconcileAt") == stamp and o, TIMEOUT)
     assert obj["status"]["artifact"] == first
     assert "no pull: artifact up-to-date with remote revision" in env.controller.log_text(400)
+    # one manifest lookup, the credentials sent at once (the registry asked for Basic
+    # before): no 401 round trip, no manifest GET, no blob
+    served = [(r.method, r.path, r.status)
+              for r in registry.served(mark, "afflux-source-controller") if f"/{repo}/" in r.path]
+    assert served == [("HEAD", f"/v2/{repo}/manifests/stable", 200)]
 
     # the same tag pushed again with new content: a new digest, a new artifact
     digest2 = pusher.push(repo, "stable", {"a.yaml": "a: 2\n"})

@@ -10,11 +10,13 @@ from afflux.api._image_v1 import ImagePolicyChoice, TagFilter
 from afflux.controllers.image_reflector._policy import (
     INVALID_POLICY_REASON,
     InvalidPolicyError,
+    LatestMemo,
     NoMatchingTagError,
     NoTagsError,
     compile_policy,
     digest_to_reuse,
     ready_message,
+    rule_key,
     select_latest_tag,
     should_fetch_digest,
 )
@@ -291,3 +293,54 @@ def test_ready_message(
     latest: dict[str, str], previous: dict[str, str] | None, expected: str
 ) -> None:
     assert ready_message(latest, previous) == expected
+
+
+# --- LatestMemo: a pick reused for the same ordered tag list and rule ---------------------
+
+SEMVER = rule_key({"policy": {"semver": {"range": ">=1.0.0"}}})
+ALPHA = rule_key({"policy": {"alphabetical": {"order": "asc"}}})
+
+
+@pytest.mark.parametrize(
+    ("second_tags", "second_rule", "chosen_again"),
+    [
+        pytest.param(["1.0.0", "1.2.0"], SEMVER, False, id="same-list-same-rule-reused"),
+        pytest.param(["1.0.0", "1.2.0", "1.3.0"], SEMVER, True, id="new-tag-recomputed"),
+        pytest.param(["1.2.0", "1.0.0"], SEMVER, True, id="other-order-recomputed"),
+        pytest.param(["1.0.0", "1.2.0"], ALPHA, True, id="other-rule-recomputed"),
+    ],
+)
+def test_latest_memo_reuses_a_pick_only_for_the_same_list_and_rule(
+        second_tags: list[str], second_rule: str, chosen_again: bool) -> None:
+    memo, calls = LatestMemo(), []
+
+    def choose(tags: Any) -> str:
+        calls.append(list(tags))
+        return max(tags)
+
+    assert memo.latest(["1.0.0", "1.2.0"], SEMVER, choose) == "1.2.0"
+    assert memo.latest(second_tags, second_rule, choose) == max(second_tags)
+    assert len(calls) == (2 if chosen_again else 1)
+
+
+def test_latest_memo_keeps_no_failure_and_stays_bounded() -> None:
+    memo = LatestMemo(limit=2)
+
+    def fail(tags: Any) -> str:
+        raise NoMatchingTagError("none")
+
+    for _ in range(2):  # a failing rule runs (and fails) every time
+        with pytest.raises(NoMatchingTagError):
+            memo.latest(["a"], ALPHA, fail)
+    for tag in ("a", "b", "c"):
+        memo.latest([tag], ALPHA, max)
+    assert len(memo) == 2
+
+
+def test_rule_key_is_the_rule_and_filter_only() -> None:
+    a = {"policy": {"semver": {"range": "1.x"}}, "filterTags": {"pattern": "^1", "extract": "$0"},
+         "interval": "1m", "imageRepositoryRef": {"name": "a"}}
+    b = {"filterTags": {"extract": "$0", "pattern": "^1"}, "policy": {"semver": {"range": "1.x"}},
+         "imageRepositoryRef": {"name": "b"}}
+    assert rule_key(a) == rule_key(b)
+    assert rule_key(a) != rule_key({**a, "policy": {"semver": {"range": "2.x"}}})

@@ -11,10 +11,12 @@ import zlib
 import pytest
 
 from afflux.api import Artifact
+from afflux.cli.devenv._registry import RegistryRequest, parse_access_log
 from afflux.controllers.runtime import StallingError
 from afflux.controllers.runtime._tarball import safe_extract
 from afflux.controllers.source._oci import (
     OCIURL,
+    BasicHosts,
     RegistryError,
     ResolvedRef,
     _next_link,
@@ -208,6 +210,33 @@ def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> No
 )
 def test_next_link(header: str | None, link: str | None) -> None:
     assert _next_link(header) == link
+
+
+def test_basic_hosts_remembers_the_most_recent_within_its_limit() -> None:
+    hosts = BasicHosts(limit=2)
+    for base in ("https://a:5000", "https://b:5000", "https://a:5000", "https://c:5000"):
+        hosts.add(base)
+    # b was the least recently added: it went when c came
+    assert [b in hosts for b in ("https://a:5000", "https://b:5000", "https://c:5000")] == [
+        True, False, True]
+    assert len(hosts) == 2
+    hosts.discard("https://a:5000")
+    hosts.discard("https://never:1")
+    assert "https://a:5000" not in hosts and len(hosts) == 1
+
+
+ACCESS_LOG = """\
+time="2026-12-01T19:58:53Z" level=info msg="response completed" http.request.method=HEAD
+127.0.0.1 - - [01/Dec/2026:19:58:53 +0000] "HEAD /v2/a/manifests/1.0.0 HTTP/1.1" 401 87 "" "afflux-source-controller"
+127.0.0.1 - - [01/Dec/2026:19:58:53 +0000] "GET /v2/a/blobs/sha256:c1 HTTP/1.1" 200 485 "" "oras-py"
+"""
+
+
+def test_parse_access_log_reads_the_requests_and_skips_the_rest() -> None:
+    assert parse_access_log(ACCESS_LOG) == [
+        RegistryRequest("HEAD", "/v2/a/manifests/1.0.0", 401, "afflux-source-controller"),
+        RegistryRequest("GET", "/v2/a/blobs/sha256:c1", 200, "oras-py"),
+    ]
 
 
 # --- the OCIRepository reconciler's decisions ----------------------------------------------
