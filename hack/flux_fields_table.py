@@ -70,9 +70,7 @@ def _is_under(path: str, ancestor: str) -> bool:
 
 def leaves(paths: list[str]) -> list[str]:
     """The paths with no other path under them."""
-    ordered = sorted(paths)
-    return [p for i, p in enumerate(ordered)
-            if not (i + 1 < len(ordered) and _is_under(ordered[i + 1], p))]
+    return [p for p in paths if not any(q != p and _is_under(q, p) for q in paths)]
 
 
 # --- the markers -----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
 # --- ordering and health -----------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.dependsOn[].name")
 def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
     ns = env.namespace
     repo, sha = env.repo({"base/cm.yaml": dump(configmap("dep-base", namespace=ns)),
@@ -63,6 +64,11 @@ def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
     assert env.exists("configmap", "dep-app")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthChecks[].apiVersion",
+                         "spec.healthChecks[].kind", "spec.healthChecks[].name", "spec.timeout",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message",
+                         "status.lastAttemptedRevision", "status.history[].lastReconciledStatus")
 def test_failing_health_check_is_reported_within_the_timeout(env: Env) -> None:
     ns = env.namespace
     stuck = deployment("stuck", namespace=ns, nodeSelector={"afflux.dev/no-such-node": "x"})
@@ -87,6 +93,7 @@ def test_failing_health_check_is_reported_within_the_timeout(env: Env) -> None:
         f"{ns}_stuck_apps_Deployment", f"{ns}_fine_apps_Deployment"}
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.wait")
 def test_wait_checks_everything_applied(env: Env) -> None:
     ns = env.namespace
     repo, sha = env.repo({"app.yaml": dump(deployment("waited", namespace=ns),
@@ -140,6 +147,8 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
         env.cluster.kubectl("delete", "crd", f"gizmos.{group}", "--wait=false", check=False)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].apiVersion",
+                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
 def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     """wait: true with healthCheckExprs for a custom kind: the health check fails while the
     CEL `current` expression is not true of the object, and passes once it is (its status
@@ -187,6 +196,7 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
 # --- who applies where -------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.serviceAccountName")
 def test_impersonation_denied_by_rbac_is_reported_then_allowed(env: Env) -> None:
     ns = env.namespace
     env.kubectl("create", "serviceaccount", "limited")
@@ -290,6 +300,7 @@ def _self_contained_kubeconfig(kubeconfig: Path) -> str:
     return json.dumps(config)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.secretRef.name")
 def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: Path) -> None:
     # A second, separate control plane (its own etcd and kube-apiserver): what the
     # Kustomization applies must land there, and not in the cluster the controller runs in.
@@ -320,6 +331,7 @@ def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: P
     assert f"KubeConfig Secret '{env.namespace}/nope'" in ready["message"]
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.configMapRef.name")
 def test_kubeconfig_configmap_naming_an_account_needs_the_feature_gate(env: Env) -> None:
     # this env's kustomize-controller runs without --feature-gates (Flux's default: off)
     env.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -377,6 +389,7 @@ def test_reconcile_disabled_object_is_left_alone(env: Env) -> None:
     ("Orphan", True, False),
     ("WaitForTermination", True, True),
 ], ids=["mirror-prune-true", "mirror-prune-false", "delete", "orphan", "wait-for-termination"])
+@pytest.mark.flux_fields("Kustomization", "spec.deletionPolicy", "spec.prune")
 def test_deletion_policy(env: Env, policy: str | None, prune: bool, deleted: bool) -> None:
     name = f"del-{uuid.uuid4().hex[:6]}"
     repo, sha = env.repo({"cm.yaml": dump(configmap(name, namespace=env.namespace))})

@@ -35,6 +35,8 @@ def _reconcile(env: Env, name: str) -> str:
     return token
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.ignore[].paths", "spec.ignore[].target.kind",
+                         "spec.ignore[].target.name")
 def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
         env: Env) -> None:
     name = f"ign-{uuid.uuid4().hex[:6]}"
@@ -60,6 +62,7 @@ def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
     eventually(corrected, TIMEOUT, message="drift corrected except the ignored key")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.buildMetadata")
 def test_build_metadata_adds_origin_annotations(env: Env) -> None:
     name = f"bm-{uuid.uuid4().hex[:6]}"
     repo, sha = env.repo({
@@ -74,6 +77,7 @@ def test_build_metadata_adds_origin_annotations(env: Env) -> None:
     assert "path: cm.yaml" in origin
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.postBuild.substituteStrategy")
 def test_substitute_strategy_always_resolves_defaults_without_variables(env: Env) -> None:
     name = f"ss-{uuid.uuid4().hex[:6]}"
     cm = configmap(name, {"region": "${region:=eu-west-1}", "literal": "$${kept}"},

@@ -81,6 +81,16 @@ def _ready(env: Env, kind: str, name: str) -> dict[str, Any]:
     return env.condition(body.get("status") or {}, "Ready") or {}
 
 
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.sources[].alias", "spec.sources[].kind",
+                         "spec.sources[].name", "spec.artifacts[].name",
+                         "spec.artifacts[].originRevision", "spec.artifacts[].copy[].from",
+                         "spec.artifacts[].copy[].to", "status.inventory[].name",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
+@pytest.mark.flux_fields("ExternalArtifact", "spec.sourceRef.kind", "spec.sourceRef.name",
+                         "status.artifact.revision", "status.artifact.digest",
+                         "status.artifact.metadata", "status.artifact.url")
+@pytest.mark.flux_fields("Kustomization", "spec.sourceRef.kind")
 def test_generator_splits_a_repository_into_external_artifacts_kustomizations_apply(
         env: Env) -> None:
     repo, sha = env.repo(_repo_files(env, "staging-1"))
@@ -163,6 +173,8 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
         EA, f"{gen}-infrastructure"), TIMEOUT, message="ExternalArtifacts deleted")
 
 
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.sources[].alias",
+                         "spec.artifacts[].copy[].from")
 def test_invalid_generator_stalls(env: Env) -> None:
     gen = f"bad-{uuid.uuid4().hex[:6]}"
     env.apply({

@@ -75,6 +75,13 @@ FILES = {
 }
 
 
+@pytest.mark.flux_fields("Bucket", "spec.bucketName", "spec.endpoint", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path",
+                         "status.artifact.revision", "status.artifact.url",
+                         "status.artifact.digest", "status.artifact.size",
+                         "status.url", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_artifact_revision_and_root_sourceignore(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, FILES)
     name = env.create(KIND, obj_name(), {"bucketName": bucket,
@@ -98,6 +105,7 @@ def test_artifact_revision_and_root_sourceignore(env: SourceEnv, s3_server: S3Se
                            for e in env.events(name)), TIMEOUT)
 
 
+@pytest.mark.flux_fields("Bucket", "status.lastHandledReconcileAt")
 def test_revision_moves_only_when_objects_do(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
     name = env.create(KIND, obj_name(), {"bucketName": bucket, **credentials(env, s3_server)})
@@ -126,6 +134,7 @@ def test_revision_moves_only_when_objects_do(env: SourceEnv, s3_server: S3Server
     assert env.members(obj["status"]["artifact"]) == {"a.yaml": b"a: 2\n", "c.yaml": b"c\n"}
 
 
+@pytest.mark.flux_fields("Bucket", "spec.prefix", "spec.ignore", "status.observedIgnore")
 def test_prefix_and_spec_ignore(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"team-a/app.yaml": "a\n", "team-a/notes.md": "n\n",
                                             "team-b/app.yaml": "b\n", "top.yaml": "t\n"})
@@ -136,6 +145,8 @@ def test_prefix_and_spec_ignore(env: SourceEnv, s3_server: S3Server) -> None:
     assert obj["status"]["observedIgnore"] == "*.md\n"
 
 
+@pytest.mark.flux_fields("Bucket", "spec.secretRef.name", "spec.certSecretRef.name",
+                         "spec.endpoint", "spec.bucketName")
 def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"a.yaml": "a\n"})
     name = env.create(KIND, obj_name(), {"bucketName": bucket, **credentials(env, s3_server)})
@@ -175,6 +186,7 @@ def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Ser
     assert "BucketOperationFailed" in env.event_reasons(name)
 
 
+@pytest.mark.flux_fields("Bucket", "spec.insecure")
 def test_insecure_plain_http(env: SourceEnv, s3_plain_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_plain_server, {"p.yaml": "p\n"})
     env.secret("s3-plain-keys", {"accesskey": s3_plain_server.access_key,

@@ -191,6 +191,12 @@ def obj_name() -> str:
 # --- refs -------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.url", "spec.ref.branch", "spec.ref.tag",
+                         "spec.ref.semver", "spec.ref.name", "spec.ref.commit",
+                         "status.artifact.path", "status.artifact.revision", "status.artifact.url",
+                         "status.artifact.digest", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_every_ref_kind(env: Env, tmp_path: Path) -> None:
     repo, _ = new_repo(env, tmp_path)
     c1 = repo.commit({"a.yaml": "a: 1\n"}, branch="master", message="first")
@@ -244,6 +250,7 @@ def test_every_ref_kind(env: Env, tmp_path: Path) -> None:
 # --- credentials ------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.secretRef.name")
 def test_every_kind_of_credentials(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"x.yaml": "x: 1\n"}, message="over http")
@@ -284,6 +291,9 @@ def test_every_kind_of_credentials(env: Env, tmp_path: Path) -> None:
 # --- what goes into an artifact ---------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.ignore", "spec.sparseCheckout",
+                         "status.observedIgnore", "status.observedSparseCheckout",
+                         "status.artifact.size", "status.artifact.digest")
 def test_artifact_content_ignore_rules_and_digest(env: Env, tmp_path: Path) -> None:
     repo, _ = new_repo(env, tmp_path)
     common: dict[str, Any] = {
@@ -346,6 +356,7 @@ def test_artifact_content_ignore_rules_and_digest(env: Env, tmp_path: Path) -> N
 # --- no clone when nothing changed; new commits; garbage collection ---------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "status.lastHandledReconcileAt")
 def test_no_clone_when_unchanged_then_new_commits_and_gc(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     first = repo.commit({"v.txt": "1\n"}, message="commit 1")
@@ -393,6 +404,9 @@ def test_no_clone_when_unchanged_then_new_commits_and_gc(env: Env, tmp_path: Pat
 # --- includes --------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.include[].repository.name",
+                         "spec.include[].fromPath", "spec.include[].toPath",
+                         "status.includedArtifacts", "status.observedInclude")
 def test_include_and_its_changes(env: Env, tmp_path: Path) -> None:
     secret = basic_auth(env)
     lib, _ = new_repo(env, tmp_path)
@@ -461,6 +475,8 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
     s.close()
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.verify.mode", "spec.verify.secretRef.name",
+                         "status.sourceVerificationMode")
 def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None:
     repo, _ = new_repo(env, tmp_path)
     signed = repo.commit({"s.yaml": "s\n"}, branch="signed", message="signed",
@@ -590,6 +606,7 @@ def test_bad_input_keeps_the_last_good_artifact(env: Env, tmp_path: Path) -> Non
     assert name
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.url")
 def test_invalid_url_is_rejected_by_the_schema(env: Env) -> None:
     with pytest.raises(ApiException) as err:
         env.create("bad-url", {"url": "ftp://example.com/repo.git"})
@@ -600,6 +617,7 @@ def test_invalid_url_is_rejected_by_the_schema(env: Env) -> None:
 # --- suspend and deletion --------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.suspend")
 def test_suspend_and_resume(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"a": "1\n"}, message="one")
@@ -663,6 +681,8 @@ def test_fixing_a_secret_recovers_without_a_spec_change(env: Env, tmp_path: Path
     assert env.condition(obj, "FetchFailed") is None
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.recurseSubmodules",
+                         "status.observedRecurseSubmodules")
 def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
     sub, sub_name = new_repo(env, tmp_path)
     sub_sha = sub.commit({"lib.yaml": "lib: 1\n"}, message="sub")
@@ -720,6 +740,7 @@ class SilentServer:
         self.sock.close()
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.timeout")
 def test_timeout_is_honoured(env: Env) -> None:
     server = SilentServer()
     try:
@@ -732,6 +753,7 @@ def test_timeout_is_honoured(env: Env) -> None:
         server.close()
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.proxySecretRef.name")
 def test_proxy_secret(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"p.yaml": "p\n"}, message="via proxy")

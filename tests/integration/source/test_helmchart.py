@@ -63,6 +63,12 @@ def save(env: SourceEnv, artifact: dict[str, Any], tmp_path: Path) -> Path:
 # --- HelmRepository (HTTPS index) ------------------------------------------------------
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.chart", "spec.version", "spec.sourceRef.kind",
+                         "spec.sourceRef.name", "status.artifact.path", "status.artifact.revision",
+                         "status.artifact.url", "status.artifact.digest", "status.artifact.size",
+                         "status.observedSourceArtifactRevision", "status.observedChartName",
+                         "status.url", "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_from_helm_repository_and_new_versions_follow_the_index(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path], tmp_path: Path) -> None:
@@ -99,6 +105,8 @@ def test_from_helm_repository_and_new_versions_follow_the_index(
         "1.2.0")
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.valuesFiles", "spec.ignoreMissingValuesFiles",
+                         "status.observedValuesFiles")
 def test_values_files_are_merged_into_a_repackaged_chart(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path], tmp_path: Path) -> None:
@@ -132,6 +140,8 @@ def test_values_files_are_merged_into_a_repackaged_chart(
     assert helm_tool.show_values(package) == {"replicas": 3, "image": {"tag": "prod"}}
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.suspend")
+@pytest.mark.flux_fields("HelmChart", "spec.version", "spec.chart", "spec.sourceRef.name")
 def test_bad_input_keeps_the_last_package(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path]) -> None:
@@ -173,6 +183,8 @@ def test_bad_input_keeps_the_last_package(
 # --- HelmRepository (OCI) ---------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.type", "spec.secretRef.name",
+                         "spec.certSecretRef.name")
 def test_from_an_oci_helm_repository(
         env: SourceEnv, helm_tool: HelmTool, registry: Registry, packages: dict[str, Path],
         tmp_path: Path) -> None:
@@ -222,6 +234,8 @@ CHART_FILES = {
 }
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.reconcileStrategy", "spec.sourceRef.kind",
+                         "spec.valuesFiles")
 def test_from_a_git_repository_path(
         env: SourceEnv, git_server: GitHTTPServer, helm_tool: HelmTool, tmp_path: Path) -> None:
     repo_name = f"charts/{uuid.uuid4().hex[:10]}"
@@ -279,6 +293,7 @@ def test_from_a_git_repository_path(
     assert obj["status"]["artifact"]["revision"] == "0.2.0"
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.sourceRef.kind", "spec.reconcileStrategy")
 def test_from_a_bucket_path_with_a_local_dependency(
         env: SourceEnv, s3_server: S3Server, helm_tool: HelmTool, tmp_path: Path) -> None:
     bucket = f"charts-{uuid.uuid4().hex[:8]}"

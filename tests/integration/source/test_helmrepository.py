@@ -48,6 +48,13 @@ def credentials(env: SourceEnv, server: ChartRepoServer, password: str | None = 
     return {"secretRef": {"name": "repo-auth"}, "certSecretRef": {"name": "repo-ca"}}
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.url", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path",
+                         "status.artifact.revision", "status.artifact.digest",
+                         "status.artifact.size", "status.artifact.url", "status.url",
+                         "status.lastHandledReconcileAt", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_index_artifact_revision_and_status(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         charts: dict[str, Path]) -> None:
@@ -107,6 +114,8 @@ def test_revision_ignores_the_servers_ordering(
     assert a["status"]["artifact"]["revision"] == b["status"]["artifact"]["revision"]
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.secretRef.name", "spec.certSecretRef.name",
+                         "spec.url")
 def test_bad_input_keeps_the_last_good_index(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         charts: dict[str, Path]) -> None:
@@ -149,6 +158,7 @@ def test_bad_input_keeps_the_last_good_index(
     assert env.condition(obj, "FetchFailed") is None and env.condition(obj, "Stalled") is None
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.type")
 def test_oci_type_is_static(env: SourceEnv) -> None:
     name = env.create(KIND, obj_name(), {"type": "oci", "url": "oci://127.0.0.1:1/charts"})
     obj = env.wait_ready(KIND, name)

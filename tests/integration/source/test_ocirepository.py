@@ -153,6 +153,13 @@ APP = {
 # --- tests ------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.url", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path", "status.artifact.url",
+                         "status.artifact.metadata", "status.artifact.revision",
+                         "status.artifact.digest", "status.artifact.size",
+                         "status.url", "status.observedLayerSelector",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_default_tag_latest_artifact_status_and_metadata(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -184,6 +191,8 @@ def test_default_tag_latest_artifact_status_and_metadata(
     eventually(lambda: "NewArtifact" in env.event_reasons(name), TIMEOUT)
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.ref.tag", "spec.ref.semver",
+                         "spec.ref.semverFilter", "spec.ref.digest")
 def test_semver_filter_digest_and_a_new_tag(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -223,6 +232,7 @@ def test_semver_filter_digest_and_a_new_tag(
     eventually(collected, TIMEOUT)
 
 
+@pytest.mark.flux_fields("OCIRepository", "status.lastHandledReconcileAt")
 def test_no_pull_when_the_digest_is_unchanged(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -244,6 +254,7 @@ def test_no_pull_when_the_digest_is_unchanged(
     assert env.members(obj["status"]["artifact"]) == {"a.yaml": b"a: 2\n"}
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.ignore", "status.observedIgnore")
 def test_ignore_rules_on_extracted_content(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -267,6 +278,9 @@ def test_ignore_rules_on_extracted_content(
     assert "secret.env" in env.members(obj["status"]["artifact"])
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.layerSelector.mediaType",
+                         "spec.layerSelector.operation", "status.observedLayerSelector.mediaType",
+                         "status.observedLayerSelector.operation")
 def test_layer_selector_extract_and_copy(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -363,6 +377,7 @@ def test_bad_input_keeps_the_last_good_artifact(
     assert "AuthenticationFailed" in env.event_reasons(name)
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.insecure")
 def test_insecure_plain_http_registry(
         env: SourceEnv, plain_registry: Registry, tmp_path: Path) -> None:
     plain = Pusher(plain_registry, tmp_path / "oras", tls=False)
@@ -377,6 +392,7 @@ def test_insecure_plain_http_registry(
     env.wait_failed(KIND, refused, "OCIArtifactPullFailed")
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.suspend")
 def test_suspend_and_deletion(env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
     digest = pusher.push(repo, "v1", {"a": "1"})
@@ -418,6 +434,7 @@ def test_extract_a_helm_chart_layer(env: SourceEnv, registry: Registry, helm_too
     assert "demo/templates/configmap.yaml" in members
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.serviceAccountName")
 def test_credentials_from_a_service_accounts_pull_secrets(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()

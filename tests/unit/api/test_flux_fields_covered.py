@@ -135,6 +135,12 @@ def test_is_under(path, ancestor, under):
     assert table._is_under(path, ancestor) is under
 
 
+def test_leaves_of_a_sibling_with_a_longer_name():
+    # "spec.ignoreMissing" sorts between "spec.ignore" and "spec.ignore[]"
+    assert table.leaves(["spec", "spec.ignore", "spec.ignoreMissing", "spec.ignore[]",
+                         "spec.ignore[].paths"]) == ["spec.ignoreMissing", "spec.ignore[].paths"]
+
+
 def test_minimal_gaps_keeps_reasons_and_takes_largest_subtrees():
     cov = table.coverage(FIELDS, _marks("spec.obj.x"), {})["Demo"]
     gaps = table.minimal_gaps(cov, {"spec.list[].z": "no behaviour", "spec.a": "why a"})
