@@ -147,6 +147,8 @@ def test_prefix_and_spec_ignore(env: SourceEnv, s3_server: S3Server) -> None:
 
 @pytest.mark.flux_fields("Bucket", "spec.secretRef.name", "spec.certSecretRef.name",
                          "spec.endpoint", "spec.bucketName")
+@pytest.mark.flux_fields("Bucket", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"a.yaml": "a\n"})
     name = env.create(KIND, obj_name(), {"bucketName": bucket, **credentials(env, s3_server)})

@@ -10,12 +10,9 @@ bytes, skipping the clone when nothing changed, new commits, garbage collection,
 
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
 import subprocess
 import tarfile
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -34,6 +31,7 @@ from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth
 from harness.gpg import Signer
 from harness.proxy import TunnelProxy
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -533,6 +531,7 @@ def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None
 # --- bad input ---------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_artifact(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"good.yaml": "good\n"}, message="good")
@@ -618,6 +617,7 @@ def test_invalid_url_is_rejected_by_the_schema(env: Env) -> None:
 
 
 @pytest.mark.flux_fields("GitRepository", "spec.suspend")
+@pytest.mark.flux_fields("GitRepository", "status.observedGeneration")
 def test_suspend_and_resume(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"a": "1\n"}, message="one")
@@ -718,28 +718,6 @@ def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
 # --- timeout and proxy ------------------------------------------------------------------
 
 
-class SilentServer:
-    """Accepts TCP connections and never answers (a hung Git server)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                self.conns.append(conn)
-
-    def close(self) -> None:
-        for conn in self.conns:
-            conn.close()
-        self.sock.close()
-
-
 @pytest.mark.flux_fields("GitRepository", "spec.timeout")
 def test_timeout_is_honoured(env: Env) -> None:
     server = SilentServer()
@@ -797,3 +775,36 @@ def test_an_artifact_lost_from_storage_is_rebuilt(env: Env, tmp_path: Path) -> N
     assert env.git.fetches(name) > fetches, "the lost artifact was not rebuilt from the remote"
     assert obj["status"]["artifact"]["digest"] == artifact["digest"]  # deterministic archive
     assert env.members(obj["status"]["artifact"]) == {"a": b"1\n"}
+
+
+# --- the interval, and what the status says about time ----------------------------------
+
+
+@pytest.mark.flux_fields("GitRepository", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_new_commit(env: Env, tmp_path: Path) -> None:
+    repo, _ = new_repo(env, tmp_path)
+    first = repo.commit({"a": "1\n"}, message="one")
+    repo.push()
+    env.create("every-2s", {"url": repo.url, "ref": {"branch": "main"}, "interval": "2s",
+                            "secretRef": {"name": basic_auth(env)}})
+    before = env.wait_ready("every-2s", f"main@sha1:{first}")
+    second = repo.commit({"a": "2\n"}, message="two")
+    repo.push()  # no requestedAt: only the 2s interval can notice
+    after = env.source.wait_moved_by_interval(env.KIND, before)
+    assert after["status"]["artifact"]["revision"] == f"main@sha1:{second}"
+
+
+def test_a_cloud_provider_is_refused_with_what_to_use(env: Env, tmp_path: Path) -> None:
+    """afflux has no Azure / GitHub App credentials flow: `spec.provider` other than generic
+    stalls and says so, instead of trying without credentials."""
+    repo, _ = new_repo(env, tmp_path)
+    repo.commit({"a": "1\n"}, message="one")
+    repo.push()
+    env.create("from-azure", {"url": repo.url, "ref": {"branch": "main"}, "provider": "azure"})
+    obj = env.wait_failed("from-azure", "GitOperationFailed")
+    ready = env.condition(obj, "Ready")
+    assert ready is not None and "spec.provider 'azure'" in ready["message"], ready
+    assert "generic" in ready["message"]
+    stalled = env.condition(obj, "Stalled")
+    assert stalled is not None and stalled["status"] == "True"

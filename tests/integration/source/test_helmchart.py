@@ -142,6 +142,8 @@ def test_values_files_are_merged_into_a_repackaged_chart(
 
 @pytest.mark.flux_fields("HelmRepository", "spec.suspend")
 @pytest.mark.flux_fields("HelmChart", "spec.version", "spec.chart", "spec.sourceRef.name")
+@pytest.mark.flux_fields("HelmChart", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_package(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path]) -> None:

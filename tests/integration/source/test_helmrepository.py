@@ -116,6 +116,8 @@ def test_revision_ignores_the_servers_ordering(
 
 @pytest.mark.flux_fields("HelmRepository", "spec.secretRef.name", "spec.certSecretRef.name",
                          "spec.url")
+@pytest.mark.flux_fields("HelmRepository", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_index(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         charts: dict[str, Path]) -> None:
