@@ -5,12 +5,14 @@ Kustomization's status and events (for the kustomize tests and the attack and fa
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from .fixtures_servers import GitAuth, git_push_files
 from .wait import eventually
 
 __all__ = ["GITREPO", "KS", "TIMEOUT", "Env", "Repo", "configmap", "deployment", "dump",
-           "image", "make_env", "replicas", "service"]
+           "image", "make_env", "replicas", "self_contained_kubeconfig", "service"]
 
 TIMEOUT = 60.0
 KS = "kustomizations.kustomize.toolkit.fluxcd.io"
@@ -223,3 +225,20 @@ def image(env: Env, name: str, namespace: str | None = None) -> str:
     body = env.get("deployment", name, namespace)
     assert body is not None
     return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def self_contained_kubeconfig(kubeconfig: Path) -> str:
+    """A cluster's kubeconfig with its certificate files embedded (as a kubeconfig
+    in a Secret must be: nothing of the controller's file system may be needed)."""
+    config = json.loads(kubeconfig.read_text())
+
+    def embed(section: dict[str, Any], key: str) -> None:
+        if key in section:
+            section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).read_bytes()).decode()
+
+    for cluster in config["clusters"]:
+        embed(cluster["cluster"], "certificate-authority")
+    for user in config["users"]:
+        embed(user["user"], "client-certificate")
+        embed(user["user"], "client-key")
+    return json.dumps(config)

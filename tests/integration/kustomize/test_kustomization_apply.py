@@ -10,7 +10,6 @@ The real source-controller and kustomize-controller run as processes (see
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from harness.kustomize_env import (
     dump,
     make_env,
     replicas,
+    self_contained_kubeconfig,
 )
 from harness.wait import eventually
 
@@ -283,23 +283,6 @@ def test_deletion_whose_garbage_collection_fails_still_releases_the_finalizer(en
     assert "Attempt to overwrite" not in env.kustomize_controller.log_text(2000)
 
 
-def _self_contained_kubeconfig(kubeconfig: Path) -> str:
-    """The test cluster's kubeconfig with its certificate files embedded (as a kubeconfig
-    in a Secret must be: nothing of the controller's file system may be needed)."""
-    config = json.loads(kubeconfig.read_text())
-
-    def embed(section: dict[str, Any], key: str) -> None:
-        if key in section:
-            section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).read_bytes()).decode()
-
-    for cluster in config["clusters"]:
-        embed(cluster["cluster"], "certificate-authority")
-    for user in config["users"]:
-        embed(user["user"], "client-certificate")
-        embed(user["user"], "client-key")
-    return json.dumps(config)
-
-
 @pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.secretRef.name")
 def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: Path) -> None:
     # A second, separate control plane (its own etcd and kube-apiserver): what the
@@ -310,7 +293,7 @@ def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: P
         remote_cluster = Cluster(remote.kubeconfig)
         remote_cluster.kubectl("create", "namespace", env.namespace)
         config = tmp_path / "value.yaml"
-        config.write_text(_self_contained_kubeconfig(remote.kubeconfig))
+        config.write_text(self_contained_kubeconfig(remote.kubeconfig))
         env.kubectl("create", "secret", "generic", "remote-kubeconfig",
                     f"--from-file=value.yaml={config}")
         repo, sha = env.repo({"cm.yaml": dump(configmap("remote", namespace=env.namespace))})
