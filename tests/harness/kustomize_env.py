@@ -132,6 +132,16 @@ class Env:
         self.kubectl("annotate", "--overwrite", GITREPO, source,
                      f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
 
+    def reconcile_now(self, name: str) -> str:
+        """Ask for a reconcile of the Kustomization `name` (requestedAt) and wait until it
+        handled it; returns the token."""
+        token = uuid.uuid4().hex
+        self.kubectl("annotate", "--overwrite", KS, name,
+                     f"reconcile.fluxcd.io/requestedAt={token}")
+        eventually(lambda: self.status(name).get("lastHandledReconcileAt") == token, TIMEOUT,
+                   message=f"{name} reconciled for {token}")
+        return token
+
     def push(self, repo: Repo, source: str, files: Mapping[str, str | None],
              message: str = "change") -> str:
         sha = repo.push(files, message)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from harness.kustomize_env import (
     make_env,
     self_contained_kubeconfig,
 )
-from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +40,6 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
-
-
-def _request(env: Env, name: str) -> str:
-    token = uuid.uuid4().hex
-    env.kubectl("annotate", "--overwrite", KS, name, f"reconcile.fluxcd.io/requestedAt={token}")
-    eventually(lambda: env.status(name).get("lastHandledReconcileAt") == token, TIMEOUT,
-               message=f"{name} reconciled for {token}")
-    return token
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.commonMetadata")
@@ -112,7 +102,7 @@ def test_retry_interval_decides_when_a_failed_run_is_tried_again(env: Env) -> No
     ready = env.condition(env.status(patient), "Ready")
     assert ready is not None and ready["reason"] == "BuildFailed", ready
     assert not env.exists("configmap", "retried")
-    _request(env, patient)
+    env.reconcile_now(patient)
     env.wait_applied(patient, sha)
     assert env.get("configmap", "retried")["data"] == {"v": "here"}
 
@@ -203,8 +193,8 @@ def test_history_counts_runs_of_one_applied_set(env: Env) -> None:
     ready_since = env.condition(first, "Ready")["lastTransitionTime"]
     assert RFC3339.match(ready_since)
 
-    _request(env, ks)  # the same revision, the same applied set
-    _request(env, ks)
+    env.reconcile_now(ks)  # the same revision, the same applied set
+    env.reconcile_now(ks)
     again = env.status(ks)
     same = again["history"][0]
     assert len(again["history"]) == 1, again["history"]
