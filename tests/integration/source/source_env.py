@@ -160,6 +160,24 @@ class SourceEnv:
 
         return eventually(failed, timeout, message=f"{kind} {name} failing with {reason}")
 
+    def check_suspend(self, kind: str, spec: Mapping[str, Any], revision: str) -> str:
+        """An object of `spec` created with `suspend: true` does nothing (no conditions, no
+        requestedAt handled, nothing stored) while a twin created after it becomes Ready; on
+        resume it becomes Ready at `revision`. Returns the twin's name."""
+        suspended = self.create(kind, obj_name(), {**spec, "suspend": True})
+        marker = self.create(kind, obj_name(), spec)  # created after: once Ready, both seen
+        self.wait_ready(kind, marker)
+        stamp = self.request_reconcile(kind, suspended)
+        marker_stamp = self.request_reconcile(kind, marker)
+        eventually(lambda: self.get(kind, marker)["status"].get("lastHandledReconcileAt")
+                   == marker_stamp, TIMEOUT)
+        status = self.get(kind, suspended).get("status") or {}
+        assert not status.get("conditions") and status.get("lastHandledReconcileAt") != stamp
+        assert self.stored_files(kind, suspended) == []
+        self.patch_spec(kind, suspended, {"suspend": False})
+        self.wait_ready(kind, suspended, revision)
+        return marker
+
     def wait_moved_by_interval(self, kind: str, before: Mapping[str, Any],
                                timeout: float = TIMEOUT) -> dict[str, Any]:
         """After the remote changed (and nobody asked for a reconcile): the object `before`

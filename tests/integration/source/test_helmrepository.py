@@ -18,6 +18,7 @@ from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env
 from afflux.cli.devenv import free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -183,3 +184,37 @@ def test_public_repository_and_deletion(
     env.delete(KIND, name)
     eventually(lambda: not env.exists(KIND, name), TIMEOUT)
     assert not (env.storage / "helmrepository" / env.namespace / name).exists()
+
+
+# --- the interval and the timeout ----------------------------------------------------------
+
+
+@pytest.mark.flux_fields("HelmRepository", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_new_index(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        charts: dict[str, Path]) -> None:
+    url = helm_repo_server.publish(helm_tool, [charts["app-1.0.0"]])
+    name = env.create(KIND, obj_name(), {"url": url, "interval": "2s",
+                                         **credentials(env, helm_repo_server)})
+    before = env.wait_ready(KIND, name)
+    directory = helm_repo_server.directory(url)
+    (directory / charts["app-1.1.0"].name).write_bytes(charts["app-1.1.0"].read_bytes())
+    helm_tool.run("repo", "index", str(directory), "--url", url.rstrip("/"))  # no requestedAt
+    after = env.wait_moved_by_interval(KIND, before)
+    index = yaml.safe_load(env.download(after["status"]["artifact"]))
+    assert [v["version"] for v in index["entries"]["app"]] == ["1.1.0", "1.0.0"]
+
+
+@pytest.mark.flux_fields("HelmRepository", "spec.timeout")
+def test_a_hung_server_fails_within_the_timeout(env: SourceEnv) -> None:
+    server = SilentServer()
+    try:
+        name = env.create(KIND, obj_name(), {"url": f"http://127.0.0.1:{server.port}/charts/",
+                                             "timeout": "2s"})
+        # within 30s: the default timeout (60s) would not have given up yet
+        obj = env.wait_failed(KIND, name, "IndexationFailed", timeout=30)
+        message = env.condition(obj, "Ready")["message"]
+        assert "timed out" in message, message
+    finally:
+        server.close()

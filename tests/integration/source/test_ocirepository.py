@@ -402,18 +402,7 @@ def test_suspend_and_deletion(env: SourceEnv, registry: Registry, pusher: Pusher
     digest = pusher.push(repo, "v1", {"a": "1"})
     spec = {"url": f"oci://{registry.host}/{repo}", "ref": {"tag": "v1"},
             **registry_secrets(env, registry)}
-    suspended = env.create(KIND, obj_name(), {**spec, "suspend": True})
-    marker = env.create(KIND, obj_name(), spec)
-    env.wait_ready(KIND, marker)
-    stamp = env.request_reconcile(KIND, suspended)
-    marker_stamp = env.request_reconcile(KIND, marker)
-    eventually(lambda: env.get(KIND, marker)["status"].get("lastHandledReconcileAt")
-               == marker_stamp, TIMEOUT)
-    status = env.get(KIND, suspended).get("status") or {}
-    assert not status.get("conditions") and status.get("lastHandledReconcileAt") != stamp
-    assert env.stored_files(KIND, suspended) == []
-    env.patch_spec(KIND, suspended, {"suspend": False})
-    env.wait_ready(KIND, suspended, f"v1@{digest}")
+    marker = env.check_suspend(KIND, spec, f"v1@{digest}")
 
     assert env.stored_files(KIND, marker)
     env.delete(KIND, marker)
