@@ -112,6 +112,11 @@ def _ready(env: Env, kind: str, name: str) -> dict[str, Any]:
                          "status.artifact.revision", "status.artifact.digest",
                          "status.artifact.metadata", "status.artifact.url")
 @pytest.mark.flux_fields("Kustomization", "spec.sourceRef.kind")
+@pytest.mark.flux_fields("ArtifactGenerator", "status.lastHandledReconcileAt",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
+@pytest.mark.flux_fields("ExternalArtifact", "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 @pytest.mark.flux_fields("ArtifactGenerator", "spec.commonMetadata", "spec.sources[].namespace",
                          "spec.artifacts[].copy[].exclude", "status.inventory[].digest",
                          "status.inventory[].filename", "status.inventory[].namespace",
@@ -183,6 +188,16 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
         assert produced["path"].endswith("/" + entry["filename"])
     sources_digest = generator["status"]["observedSourcesDigest"]
     assert re.match(r"^sha256:[0-9a-f]{64}$", sources_digest)
+    # the conditions' bookkeeping, on the generator and on what it wrote
+    for kind, body in ((AG, generator), (EA, ea)):
+        ready = env.condition(body["status"], "Ready")
+        assert ready is not None, body["status"]
+        assert ready["observedGeneration"] == body["metadata"]["generation"], (kind, ready)
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", ready["lastTransitionTime"])
+    token = uuid.uuid4().hex
+    env.kubectl("annotate", "--overwrite", AG, gen, f"reconcile.fluxcd.io/requestedAt={token}")
+    eventually(lambda: (env.get(AG, gen) or {}).get("status", {}).get(
+        "lastHandledReconcileAt") == token, TIMEOUT, message="the requested reconcile handled")
 
     cm = env.get("configmap", "infra-controller")
     assert cm is not None and cm["data"] == {"role": "controller"}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env
+from source_env import TIMEOUT, SourceEnv, obj_name, rfc3339, start_source_env
 
 from afflux.cli.devenv import GitHTTPServer, Registry
 from harness.fixtures_cluster import Cluster
@@ -336,3 +336,21 @@ def test_deletion_removes_the_package(
     env.delete(KIND, name)
     eventually(lambda: not env.exists(KIND, name), TIMEOUT)
     assert not (env.storage / "helmchart" / env.namespace / name).exists()
+
+
+@pytest.mark.flux_fields("HelmChart", "spec.suspend", "status.lastHandledReconcileAt",
+                         "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_suspend_then_resume_and_the_status_times(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        packages: dict[str, Path]) -> None:
+    url = helm_repo_server.publish(helm_tool, [packages["app-1.0.0"]])
+    repo = helm_repository(env, helm_repo_server, url)
+    env.wait_ready("HelmRepository", repo)
+    spec = {"chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo}}
+    marker = env.check_suspend(KIND, spec, "1.0.0")
+    obj = env.get(KIND, marker)
+    created = rfc3339(obj["metadata"]["creationTimestamp"])
+    stored = rfc3339(obj["status"]["artifact"]["lastUpdateTime"])
+    since = rfc3339(env.condition(obj, "Ready")["lastTransitionTime"])
+    assert created <= stored and created <= since, obj["status"]
