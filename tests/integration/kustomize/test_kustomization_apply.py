@@ -147,7 +147,8 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
         env.cluster.kubectl("delete", "crd", f"gizmos.{group}", "--wait=false", check=False)
 
 
-@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].apiVersion",
+@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].failed",
+                         "spec.healthCheckExprs[].apiVersion",
                          "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
 def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     """wait: true with healthCheckExprs for a custom kind: the health check fails while the
@@ -174,6 +175,12 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
         status = env.wait_applied(ks, sha)
         healthy = env.condition(status, "Healthy")
         assert healthy is not None and healthy["status"] == "True", healthy
+        # the `failed` expression true: a failure, said at once (not waited out as InProgress)
+        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
+                    "--type=merge", "-p", '{"status":{"phase":"Broken"}}')
+        env.reconcile_now(ks)
+        failed = env.wait_failed(ks, "HealthCheckFailed")
+        assert f"Widget/{env.namespace}/w1 status: 'Failed'" in failed["message"], failed
 
         bad = [{**exprs[0], "current": "status.phase =="}]
         env.kubectl("patch", KS, ks, "--type=merge",
