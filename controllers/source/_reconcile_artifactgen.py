@@ -415,8 +415,9 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
         try:
             applied = await ctx.kube.patch(ref, body, patch_type="apply",
                                            field_manager=FIELD_MANAGER, force=True)
-            status["observedGeneration"] = (applied.get("metadata") or {}).get(
-                "generation", 1)
+            generation = (applied.get("metadata") or {}).get("generation", 1)
+            status["observedGeneration"] = generation
+            status["conditions"][0]["observedGeneration"] = generation
             await ctx.kube.patch(ref, {"status": status}, patch_type="merge",
                                  subresource="status", field_manager=FIELD_MANAGER)
         except ApiError as err:

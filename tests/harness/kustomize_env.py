@@ -5,12 +5,14 @@ Kustomization's status and events (for the kustomize tests and the attack and fa
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from .fixtures_servers import GitAuth, git_push_files
 from .wait import eventually
 
 __all__ = ["GITREPO", "KS", "TIMEOUT", "Env", "Repo", "configmap", "deployment", "dump",
-           "image", "make_env", "replicas", "service"]
+           "image", "make_env", "replicas", "self_contained_kubeconfig", "service"]
 
 TIMEOUT = 60.0
 KS = "kustomizations.kustomize.toolkit.fluxcd.io"
@@ -130,6 +132,16 @@ class Env:
         self.kubectl("annotate", "--overwrite", GITREPO, source,
                      f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}")
 
+    def reconcile_now(self, name: str) -> str:
+        """Ask for a reconcile of the Kustomization `name` (requestedAt) and wait until it
+        handled it; returns the token."""
+        token = uuid.uuid4().hex
+        self.kubectl("annotate", "--overwrite", KS, name,
+                     f"reconcile.fluxcd.io/requestedAt={token}")
+        eventually(lambda: self.status(name).get("lastHandledReconcileAt") == token, TIMEOUT,
+                   message=f"{name} reconciled for {token}")
+        return token
+
     def push(self, repo: Repo, source: str, files: Mapping[str, str | None],
              message: str = "change") -> str:
         sha = repo.push(files, message)
@@ -223,3 +235,20 @@ def image(env: Env, name: str, namespace: str | None = None) -> str:
     body = env.get("deployment", name, namespace)
     assert body is not None
     return str(body["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def self_contained_kubeconfig(kubeconfig: Path) -> str:
+    """A cluster's kubeconfig with its certificate files embedded (as a kubeconfig
+    in a Secret must be: nothing of the controller's file system may be needed)."""
+    config = json.loads(kubeconfig.read_text())
+
+    def embed(section: dict[str, Any], key: str) -> None:
+        if key in section:
+            section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).read_bytes()).decode()
+
+    for cluster in config["clusters"]:
+        embed(cluster["cluster"], "certificate-authority")
+    for user in config["users"]:
+        embed(user["user"], "client-certificate")
+        embed(user["user"], "client-key")
+    return json.dumps(config)

@@ -123,6 +123,8 @@ def test_overlays(kustomize: str, source: Path, path: str, name: str, replicas: 
     assert objects[f"Deployment//{name}"]["spec"]["replicas"] == replicas
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.targetNamespace", "spec.namePrefix",
+                         "spec.nameSuffix")
 def test_spec_overlay_namespace_prefix_suffix(kustomize: str, source: Path) -> None:
     write(source, {"overlays/dev/namespace.yaml": NAMESPACE})
     (source / "overlays/dev/kustomization.yaml").write_text(
@@ -156,6 +158,9 @@ PATCH_CASES = [
 @pytest.mark.parametrize(
     ("patch", "field", "value"), [c[1:] for c in PATCH_CASES], ids=[c[0] for c in PATCH_CASES]
 )
+@pytest.mark.flux_fields("Kustomization", "spec.patches[].patch", "spec.patches[].target.kind",
+                         "spec.patches[].target.labelSelector", "spec.patches[].target.group",
+                         "spec.patches[].target.version", "spec.patches[].target.name")
 def test_patches(kustomize: str, source: Path, patch: dict, field: tuple, value: object) -> None:
     objects = by_id(build(source, BuildOptions(path="base", patches=(patch,)),
                           kustomize=kustomize))
@@ -189,6 +194,8 @@ def test_patch_target_that_matches_nothing_leaves_objects_alone(
     ],
     ids=["new-tag", "new-name", "digest", "two-images"],
 )
+@pytest.mark.flux_fields("Kustomization", "spec.images[].name", "spec.images[].newTag",
+                         "spec.images[].newName", "spec.images[].digest")
 def test_images(kustomize: str, source: Path, images: list, expected: list) -> None:
     objects = by_id(build(source, BuildOptions(path="base", images=tuple(images)),
                           kustomize=kustomize))
@@ -230,6 +237,7 @@ COMPONENT = {
 }
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.components")
 def test_components(kustomize: str, source: Path) -> None:
     write(source, COMPONENT)
     options = BuildOptions(path="overlays/dev", components=("../../components/monitoring",))
@@ -238,6 +246,7 @@ def test_components(kustomize: str, source: Path) -> None:
     assert objects["Deployment//dev-web"]["metadata"]["annotations"] == {"monitored": "yes"}
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.components", "spec.ignoreMissingComponents")
 def test_missing_component_fails_unless_ignored(kustomize: str, source: Path) -> None:
     options = BuildOptions(path="base", components=("../components/nope",))
     with pytest.raises(BuildError):

@@ -48,6 +48,8 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
 # --- the seed scenarios ------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.path", "spec.sourceRef.kind", "spec.sourceRef.name",
+                         "status.inventory.entries[].id", "status.lastAppliedRevision")
 def test_drift_is_put_back_and_a_deleted_service_comes_back(env: Env) -> None:
     repo, sha = env.repo({"app/web.yaml": dump(deployment("web", replicas=2, namespace=env.namespace),
                                                service("web", env.namespace))})
@@ -67,6 +69,7 @@ def test_drift_is_put_back_and_a_deleted_service_comes_back(env: Env) -> None:
     eventually(lambda: env.exists("service", "web"), TIMEOUT, message="the Service back")
 
 
+@pytest.mark.flux_fields("Kustomization", "status.history[].metadata")
 def test_new_image_tag_rolls_out_and_git_revert_rolls_back(env: Env, tmp_path: Any) -> None:
     repo, first = env.repo({"web.yaml": dump(deployment("roll", "example.invalid/web:1.0",
                                                         namespace=env.namespace))})
@@ -98,6 +101,7 @@ def test_new_image_tag_rolls_out_and_git_revert_rolls_back(env: Env, tmp_path: A
         f"main@sha1:{reverted}", f"main@sha1:{second}"]
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.prune")
 def test_object_removed_from_git_is_pruned(env: Env) -> None:
     ns = env.namespace
     repo, first = env.repo({"a.yaml": dump(configmap("prune-a", namespace=ns)),
@@ -155,6 +159,7 @@ def test_kustomizations_of_one_revision_share_one_download(env: Env) -> None:
     assert cm is not None and cm["data"] == {"v": "2"}
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.namePrefix", "status.lastHandledReconcileAt")
 def test_a_no_change_reconcile_reuses_the_last_build(env: Env) -> None:
     """Same artifact, spec and keys: the build is reused (no `kustomize build`), yet drift is
     still put back; a spec change builds again."""

@@ -10,7 +10,6 @@ The real source-controller and kustomize-controller run as processes (see
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from harness.kustomize_env import (
     dump,
     make_env,
     replicas,
+    self_contained_kubeconfig,
 )
 from harness.wait import eventually
 
@@ -45,6 +45,7 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
 # --- ordering and health -----------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.dependsOn[].name")
 def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
     ns = env.namespace
     repo, sha = env.repo({"base/cm.yaml": dump(configmap("dep-base", namespace=ns)),
@@ -63,6 +64,11 @@ def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
     assert env.exists("configmap", "dep-app")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthChecks[].apiVersion",
+                         "spec.healthChecks[].kind", "spec.healthChecks[].name", "spec.timeout",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message",
+                         "status.lastAttemptedRevision", "status.history[].lastReconciledStatus")
 def test_failing_health_check_is_reported_within_the_timeout(env: Env) -> None:
     ns = env.namespace
     stuck = deployment("stuck", namespace=ns, nodeSelector={"afflux.dev/no-such-node": "x"})
@@ -87,6 +93,7 @@ def test_failing_health_check_is_reported_within_the_timeout(env: Env) -> None:
         f"{ns}_stuck_apps_Deployment", f"{ns}_fine_apps_Deployment"}
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.wait")
 def test_wait_checks_everything_applied(env: Env) -> None:
     ns = env.namespace
     repo, sha = env.repo({"app.yaml": dump(deployment("waited", namespace=ns),
@@ -140,6 +147,9 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
         env.cluster.kubectl("delete", "crd", f"gizmos.{group}", "--wait=false", check=False)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].failed",
+                         "spec.healthCheckExprs[].apiVersion",
+                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
 def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     """wait: true with healthCheckExprs for a custom kind: the health check fails while the
     CEL `current` expression is not true of the object, and passes once it is (its status
@@ -165,6 +175,12 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
         status = env.wait_applied(ks, sha)
         healthy = env.condition(status, "Healthy")
         assert healthy is not None and healthy["status"] == "True", healthy
+        # the `failed` expression true: a failure, said at once (not waited out as InProgress)
+        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
+                    "--type=merge", "-p", '{"status":{"phase":"Broken"}}')
+        env.reconcile_now(ks)
+        failed = env.wait_failed(ks, "HealthCheckFailed")
+        assert f"Widget/{env.namespace}/w1 status: 'Failed'" in failed["message"], failed
 
         bad = [{**exprs[0], "current": "status.phase =="}]
         env.kubectl("patch", KS, ks, "--type=merge",
@@ -187,6 +203,7 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
 # --- who applies where -------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.serviceAccountName")
 def test_impersonation_denied_by_rbac_is_reported_then_allowed(env: Env) -> None:
     ns = env.namespace
     env.kubectl("create", "serviceaccount", "limited")
@@ -273,23 +290,7 @@ def test_deletion_whose_garbage_collection_fails_still_releases_the_finalizer(en
     assert "Attempt to overwrite" not in env.kustomize_controller.log_text(2000)
 
 
-def _self_contained_kubeconfig(kubeconfig: Path) -> str:
-    """The test cluster's kubeconfig with its certificate files embedded (as a kubeconfig
-    in a Secret must be: nothing of the controller's file system may be needed)."""
-    config = json.loads(kubeconfig.read_text())
-
-    def embed(section: dict[str, Any], key: str) -> None:
-        if key in section:
-            section[f"{key}-data"] = base64.b64encode(Path(section.pop(key)).read_bytes()).decode()
-
-    for cluster in config["clusters"]:
-        embed(cluster["cluster"], "certificate-authority")
-    for user in config["users"]:
-        embed(user["user"], "client-certificate")
-        embed(user["user"], "client-key")
-    return json.dumps(config)
-
-
+@pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.secretRef.name")
 def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: Path) -> None:
     # A second, separate control plane (its own etcd and kube-apiserver): what the
     # Kustomization applies must land there, and not in the cluster the controller runs in.
@@ -299,7 +300,7 @@ def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: P
         remote_cluster = Cluster(remote.kubeconfig)
         remote_cluster.kubectl("create", "namespace", env.namespace)
         config = tmp_path / "value.yaml"
-        config.write_text(_self_contained_kubeconfig(remote.kubeconfig))
+        config.write_text(self_contained_kubeconfig(remote.kubeconfig))
         env.kubectl("create", "secret", "generic", "remote-kubeconfig",
                     f"--from-file=value.yaml={config}")
         repo, sha = env.repo({"cm.yaml": dump(configmap("remote", namespace=env.namespace))})
@@ -320,6 +321,7 @@ def test_kubeconfig_secret_applies_to_the_cluster_it_names(env: Env, tmp_path: P
     assert f"KubeConfig Secret '{env.namespace}/nope'" in ready["message"]
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.configMapRef.name")
 def test_kubeconfig_configmap_naming_an_account_needs_the_feature_gate(env: Env) -> None:
     # this env's kustomize-controller runs without --feature-gates (Flux's default: off)
     env.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -377,6 +379,7 @@ def test_reconcile_disabled_object_is_left_alone(env: Env) -> None:
     ("Orphan", True, False),
     ("WaitForTermination", True, True),
 ], ids=["mirror-prune-true", "mirror-prune-false", "delete", "orphan", "wait-for-termination"])
+@pytest.mark.flux_fields("Kustomization", "spec.deletionPolicy", "spec.prune")
 def test_deletion_policy(env: Env, policy: str | None, prune: bool, deleted: bool) -> None:
     name = f"del-{uuid.uuid4().hex[:6]}"
     repo, sha = env.repo({"cm.yaml": dump(configmap(name, namespace=env.namespace))})

@@ -33,6 +33,7 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.path")
 def test_generated_kustomization_covers_nested_directories(env: Env) -> None:
     ns = env.namespace
     repo, sha = env.repo({
@@ -52,6 +53,9 @@ def test_generated_kustomization_covers_nested_directories(env: Env) -> None:
         f"{ns}_gen-a__ConfigMap", f"{ns}_gen-b__ConfigMap", f"{ns}_gen-c__ConfigMap"]
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.targetNamespace", "spec.namePrefix",
+                         "spec.patches[].patch", "spec.patches[].target.kind", "spec.images[].name",
+                         "spec.images[].newTag")
 def test_overlay_target_namespace_prefix_patches_and_images(env: Env) -> None:
     target = f"t-ks-target-{uuid.uuid4().hex[:6]}"
     env.cluster.kubectl("create", "namespace", target)
@@ -80,6 +84,10 @@ def test_overlay_target_namespace_prefix_patches_and_images(env: Env) -> None:
         env.cluster.kubectl("delete", "namespace", target, "--wait=false", check=False)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.postBuild.substitute",
+                         "spec.postBuild.substituteFrom[].kind",
+                         "spec.postBuild.substituteFrom[].name",
+                         "spec.postBuild.substituteFrom[].optional")
 def test_post_build_substitution_inline_configmap_and_secret(env: Env) -> None:
     ns = env.namespace
     env.kubectl("create", "configmap", "vars-cm", "--from-literal=region=eu-west",
@@ -143,6 +151,8 @@ def _age_key(directory: Path) -> tuple[str, str]:
     return public, private
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.decryption.provider",
+                         "spec.decryption.secretRef.name")
 def test_sops_secret_is_decrypted_with_a_real_age_key(env: Env, tmp_path: Path) -> None:
     from afflux.controllers.kustomize._tools import find_tool
 
@@ -174,6 +184,8 @@ def test_sops_secret_is_decrypted_with_a_real_age_key(env: Env, tmp_path: Path) 
     assert private  # the key stayed in the test and in the Secret
 
 
+@pytest.mark.flux_fields("Kustomization", "status.lastAttemptedRevision",
+                         "status.lastAppliedRevision", "status.inventory.entries[].id")
 def test_invalid_yaml_fails_the_build_and_nothing_is_applied_or_pruned(env: Env) -> None:
     ns = env.namespace
     repo, first = env.repo({"keep.yaml": dump(configmap("bf-keep", namespace=ns))})

@@ -157,6 +157,7 @@ def test_a_pruned_object_is_not_taken_for_drift(env: Env) -> None:
     assert env.metric(TRIGGERS) == before + 1
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.interval")
 def test_an_unchanged_interval_reconcile_skips_the_apply(env: Env) -> None:
     ns = env.namespace
     applied(env, "quiet", {"cm.yaml": dump(configmap("quiet-cm", namespace=ns))})

@@ -29,6 +29,7 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
                         "--feature-gates=StrictPostBuildSubstitutions=true")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.sourceRef.namespace")
 def test_cross_namespace_source_is_refused(env: Env) -> None:
     ks = env.kustomization("cross", "repo", sourceRef={
         "kind": "GitRepository", "name": "repo", "namespace": "somewhere-else"})
@@ -56,6 +57,7 @@ def test_strict_substitution_fails_on_an_undefined_variable(env: Env) -> None:
                                              "undefined": "now"}
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.suspend")
 def test_suspended_kustomization_leaves_drift_alone(env: Env) -> None:
 
     repo, sha = env.repo({"web.yaml": dump(deployment("paused", namespace=env.namespace))})

@@ -26,15 +26,8 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
-def _reconcile(env: Env, name: str) -> str:
-    token = uuid.uuid4().hex
-    env.kubectl("annotate", "--overwrite", "kustomizations.kustomize.toolkit.fluxcd.io", name,
-                f"reconcile.fluxcd.io/requestedAt={token}")
-    eventually(lambda: env.status(name).get("lastHandledReconcileAt") == token, TIMEOUT,
-               message=f"{name} reconciled for {token}")
-    return token
-
-
+@pytest.mark.flux_fields("Kustomization", "spec.ignore[].paths", "spec.ignore[].target.kind",
+                         "spec.ignore[].target.name")
 def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
         env: Env) -> None:
     name = f"ign-{uuid.uuid4().hex[:6]}"
@@ -49,7 +42,7 @@ def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
     patch = json.dumps({"data": {"managed": "drifted", "ignored": "other"}})
     env.kubectl("patch", "configmap", name, "--type=merge", "-p", patch,
                 "--field-manager=other-controller")
-    _reconcile(env, ks)
+    env.reconcile_now(ks)
 
     def corrected() -> bool:
         live = env.get("configmap", name)
@@ -60,6 +53,7 @@ def test_ignored_fields_keep_what_another_manager_set_and_the_rest_is_corrected(
     eventually(corrected, TIMEOUT, message="drift corrected except the ignored key")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.buildMetadata")
 def test_build_metadata_adds_origin_annotations(env: Env) -> None:
     name = f"bm-{uuid.uuid4().hex[:6]}"
     repo, sha = env.repo({
@@ -74,6 +68,7 @@ def test_build_metadata_adds_origin_annotations(env: Env) -> None:
     assert "path: cm.yaml" in origin
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.postBuild.substituteStrategy")
 def test_substitute_strategy_always_resolves_defaults_without_variables(env: Env) -> None:
     name = f"ss-{uuid.uuid4().hex[:6]}"
     cm = configmap(name, {"region": "${region:=eu-west-1}", "literal": "$${kept}"},

@@ -25,6 +25,10 @@ def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthChecks[].apiVersion",
+                         "spec.healthChecks[].kind", "spec.healthChecks[].name", "spec.timeout",
+                         "status.inventory.entries[].id", "status.inventory.entries[].v",
+                         "status.observedGeneration")
 def test_a_run_waiting_on_health_checks_says_so_and_shows_its_inventory(
         env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     repo, sha = env.repo({"app/cm.yaml": dump(configmap("settings", namespace=env.namespace))})
@@ -61,6 +65,7 @@ def test_a_run_waiting_on_health_checks_says_so_and_shows_its_inventory(
     assert reconciling and reconciling["reason"] == "ProgressingWithRetry"
 
 
+@pytest.mark.flux_fields("Kustomization", "status.observedGeneration")
 def test_a_run_without_health_checks_ends_ready(env: Env) -> None:
     repo, sha = env.repo({"app/cm.yaml": dump(configmap("plain", namespace=env.namespace))})
     ks = env.kustomization("plain", env.source(repo), path="./app")

@@ -39,6 +39,7 @@ def _configmap(env: Env, name: str, data: dict[str, str]) -> None:
                "metadata": {"name": name, "namespace": env.namespace}, "data": data})
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.kubeConfig.configMapRef.name")
 def test_applies_as_the_configmaps_service_account(env: Env) -> None:
     ns = env.namespace
     other = f"t-other-{uuid.uuid4().hex[:6]}"

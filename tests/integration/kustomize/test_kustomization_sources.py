@@ -48,6 +48,8 @@ def wait_revision(env: Env, name: str, revision: str) -> dict[str, Any]:
     return eventually(applied, TIMEOUT, message=f"{name} at {revision}")
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.sourceRef.kind", "status.lastAppliedOriginRevision",
+                         "status.history[].metadata")
 def test_oci_repository_source_and_origin_revision(env: Env, registry: Registry,
                                                    tmp_path: Path) -> None:
     repository = f"afflux/ks-{uuid.uuid4().hex[:8]}"
@@ -81,6 +83,7 @@ def test_oci_repository_source_and_origin_revision(env: Env, registry: Registry,
         "kustomize.toolkit.fluxcd.io/originRevision") == newer for e in events)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.sourceRef.kind")
 def test_bucket_source(env: Env, s3_plain_server: S3Server) -> None:
     bucket = f"afx-ks-{uuid.uuid4().hex[:8]}"
     s3_plain_server.bucket(bucket, {

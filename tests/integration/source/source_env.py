@@ -160,6 +160,46 @@ class SourceEnv:
 
         return eventually(failed, timeout, message=f"{kind} {name} failing with {reason}")
 
+    def check_suspend(self, kind: str, spec: Mapping[str, Any], revision: str) -> str:
+        """An object of `spec` created with `suspend: true` does nothing (no conditions, no
+        requestedAt handled, nothing stored) while a twin created after it becomes Ready; on
+        resume it becomes Ready at `revision`. Returns the twin's name."""
+        suspended = self.create(kind, obj_name(), {**spec, "suspend": True})
+        marker = self.create(kind, obj_name(), spec)  # created after: once Ready, both seen
+        self.wait_ready(kind, marker)
+        stamp = self.request_reconcile(kind, suspended)
+        marker_stamp = self.request_reconcile(kind, marker)
+        eventually(lambda: self.get(kind, marker)["status"].get("lastHandledReconcileAt")
+                   == marker_stamp, TIMEOUT)
+        status = self.get(kind, suspended).get("status") or {}
+        assert not status.get("conditions") and status.get("lastHandledReconcileAt") != stamp
+        assert self.stored_files(kind, suspended) == []
+        self.patch_spec(kind, suspended, {"suspend": False})
+        self.wait_ready(kind, suspended, revision)
+        return marker
+
+    def wait_moved_by_interval(self, kind: str, before: Mapping[str, Any],
+                               timeout: float = TIMEOUT) -> dict[str, Any]:
+        """After the remote changed (and nobody asked for a reconcile): the object `before`
+        (Ready, with a short `spec.interval`) once its interval alone stored a new artifact.
+        The new artifact's lastUpdateTime is later, the Ready condition's lastTransitionTime
+        is not earlier and not after the new artifact, and no requestedAt was handled."""
+        name = before["metadata"]["name"]
+        old = before["status"]["artifact"]
+        after = self.wait_ready(kind, name, check=lambda o: o["status"]["artifact"]["revision"]
+                                != old["revision"], timeout=timeout)
+        ready_before, ready_after = self.condition(before, "Ready"), self.condition(after, "Ready")
+        assert ready_before and ready_after
+        assert rfc3339(ready_after["lastTransitionTime"]) >= rfc3339(
+            ready_before["lastTransitionTime"])
+        assert rfc3339(after["status"]["artifact"]["lastUpdateTime"]) > rfc3339(
+            old["lastUpdateTime"])
+        assert rfc3339(ready_after["lastTransitionTime"]) <= rfc3339(
+            after["status"]["artifact"]["lastUpdateTime"])
+        assert after["status"].get("lastHandledReconcileAt") == before["status"].get(
+            "lastHandledReconcileAt")
+        return after
+
     def events(self, name: str) -> list[Any]:
         return self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name}").items
@@ -196,6 +236,12 @@ def tar_members(data: bytes) -> dict[str, bytes]:
             assert f is not None
             result[member.name] = f.read()
     return result
+
+
+def rfc3339(value: str) -> datetime:
+    """A status timestamp (`2026-01-01T00:00:00Z`, as metav1.Time writes it), parsed."""
+    assert value.endswith("Z"), value
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
 
 
 def start_source_env(cluster: Cluster, start_controller: Any,

@@ -9,6 +9,11 @@ Kustomizations: an ArtifactGenerator splits the cluster's GitRepository into an
 
 from __future__ import annotations
 
+import hashlib
+import io
+import re
+import tarfile
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -41,6 +46,7 @@ def _repo_files(env: Env, app_value: str) -> dict[str, str]:
         "infrastructure/configs/ignored.yaml": dump(configmap("not-applied", namespace=ns)),
         "apps/base/podinfo/kustomization.yaml": "resources: [app.yaml]\n",
         "apps/base/podinfo/app.yaml": dump(configmap("podinfo", {"v": "base"}, namespace=ns)),
+        "apps/base/podinfo/NOTES.md": "excluded from the artifact\n",
         "apps/staging/kustomization.yaml": (
             "resources: [../base/podinfo]\n"
             "patches:\n  - path: values.yaml\n"),
@@ -55,12 +61,16 @@ def _generator(env: Env, name: str, source: str, apps_from: str = "@monorepo/app
         "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
         "metadata": {"name": name, "namespace": env.namespace},
         "spec": {
-            "sources": [{"alias": "monorepo", "kind": "GitRepository", "name": source}],
+            "commonMetadata": {"labels": {"team": "platform"},
+                               "annotations": {"owner": "ops"}},
+            "sources": [{"alias": "monorepo", "kind": "GitRepository", "name": source,
+                         "namespace": env.namespace}],
             "artifacts": [
                 {"name": f"{name}-infrastructure", "originRevision": "@monorepo",
                  "copy": [{"from": "@monorepo/infrastructure/**", "to": "@artifact/"}]},
                 {"name": f"{name}-apps", "originRevision": "@monorepo",
-                 "copy": [{"from": "@monorepo/apps/base/**", "to": "@artifact/base/"},
+                 "copy": [{"from": "@monorepo/apps/base/**", "to": "@artifact/base/",
+                           "exclude": ["*.md"]},
                           {"from": apps_from, "to": "@artifact/staging/"}]},
             ],
         },
@@ -75,12 +85,48 @@ def _artifact(env: Env, name: str) -> dict[str, Any]:
     return dict(artifact)
 
 
+def _members(artifact: dict[str, Any]) -> dict[str, bytes]:
+    """The files of a served artifact, its digest and size checked."""
+    with urllib.request.urlopen(artifact["url"], timeout=10) as resp:
+        data = resp.read()
+    assert artifact["digest"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert artifact["size"] == len(data)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tar.getmembers() if m.isfile()}
+
+
 def _ready(env: Env, kind: str, name: str) -> dict[str, Any]:
     body = env.get(kind, name)
     assert body is not None
     return env.condition(body.get("status") or {}, "Ready") or {}
 
 
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.sources[].alias", "spec.sources[].kind",
+                         "spec.sources[].name", "spec.artifacts[].name",
+                         "spec.artifacts[].originRevision", "spec.artifacts[].copy[].from",
+                         "spec.artifacts[].copy[].to", "status.inventory[].name",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
+@pytest.mark.flux_fields("ExternalArtifact", "spec.sourceRef.kind", "spec.sourceRef.name",
+                         "status.artifact.revision", "status.artifact.digest",
+                         "status.artifact.metadata", "status.artifact.url")
+@pytest.mark.flux_fields("Kustomization", "spec.sourceRef.kind")
+@pytest.mark.flux_fields("ArtifactGenerator", "status.lastHandledReconcileAt",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
+@pytest.mark.flux_fields("ExternalArtifact", "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.commonMetadata", "spec.sources[].namespace",
+                         "spec.artifacts[].copy[].exclude", "status.inventory[].digest",
+                         "status.inventory[].filename", "status.inventory[].namespace",
+                         "status.observedSourcesDigest")
+@pytest.mark.flux_fields("ExternalArtifact", "spec.sourceRef.apiVersion",
+                         "spec.sourceRef.namespace", "status.conditions[].reason",
+                         "status.conditions[].message", "status.artifact.path",
+                         "status.artifact.size", "status.artifact.lastUpdateTime",
+                         "status.conditions[].type",
+                         "status.conditions[].status")
 def test_generator_splits_a_repository_into_external_artifacts_kustomizations_apply(
         env: Env) -> None:
     repo, sha = env.repo(_repo_files(env, "staging-1"))
@@ -111,9 +157,23 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
     assert first_infra["digest"].startswith("sha256:")
     assert first_infra["metadata"] == {"org.opencontainers.image.revision": origin}
     assert first_infra["url"].endswith(".tar.gz")
+    assert first_infra["url"].endswith(first_infra["path"])
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", first_infra["lastUpdateTime"])
+    apps_files = _members(_artifact(env, f"{gen}-apps"))
+    assert sorted(apps_files) == ["base/podinfo/app.yaml", "base/podinfo/kustomization.yaml",
+                                  "staging/kustomization.yaml", "staging/values.yaml"]
     assert infra_status["lastAppliedRevision"] == first_infra["revision"]
     ea = env.get(EA, f"{gen}-apps")
     assert ea is not None
+    assert ea["spec"]["sourceRef"]["apiVersion"] == "source.extensions.fluxcd.io/v1beta1"
+    assert ea["spec"]["sourceRef"]["namespace"] == env.namespace
+    ea_ready = _ready(env, EA, f"{gen}-apps")
+    assert ea_ready["reason"] == "Succeeded", ea_ready
+    assert ea_ready["message"] == (
+        f"stored artifact for revision '{_artifact(env, f'{gen}-apps')['revision']}'")
+    assert ea["metadata"]["labels"]["team"] == "platform"
+    assert ea["metadata"]["annotations"]["owner"] == "ops"
+    assert _ready(env, EA, f"{gen}-apps")["status"] == "True"
     assert ea["spec"]["sourceRef"]["kind"] == "ArtifactGenerator"
     assert ea["spec"]["sourceRef"]["name"] == gen
     generator = env.get(AG, gen)
@@ -121,6 +181,23 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
     assert _ready(env, AG, gen)["status"] == "True"
     assert sorted(e["name"] for e in generator["status"]["inventory"]) == [
         f"{gen}-apps", f"{gen}-infrastructure"]
+    for entry in generator["status"]["inventory"]:
+        produced = _artifact(env, entry["name"])
+        assert entry["namespace"] == env.namespace
+        assert entry["digest"] == produced["digest"]
+        assert produced["path"].endswith("/" + entry["filename"])
+    sources_digest = generator["status"]["observedSourcesDigest"]
+    assert re.match(r"^sha256:[0-9a-f]{64}$", sources_digest)
+    # the conditions' bookkeeping, on the generator and on what it wrote
+    for kind, body in ((AG, generator), (EA, ea)):
+        ready = env.condition(body["status"], "Ready")
+        assert ready is not None, body["status"]
+        assert ready["observedGeneration"] == body["metadata"]["generation"], (kind, ready)
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", ready["lastTransitionTime"])
+    token = uuid.uuid4().hex
+    env.kubectl("annotate", "--overwrite", AG, gen, f"reconcile.fluxcd.io/requestedAt={token}")
+    eventually(lambda: (env.get(AG, gen) or {}).get("status", {}).get(
+        "lastHandledReconcileAt") == token, TIMEOUT, message="the requested reconcile handled")
 
     cm = env.get("configmap", "infra-controller")
     assert cm is not None and cm["data"] == {"role": "controller"}
@@ -139,6 +216,9 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
         return True
 
     eventually(rolled_out, TIMEOUT, message="apps change rolled out")
+    generator = env.get(AG, gen)
+    assert generator is not None
+    assert generator["status"]["observedSourcesDigest"] != sources_digest  # a new revision
     later_infra = _artifact(env, f"{gen}-infrastructure")
     assert later_infra["revision"] == first_infra["revision"]
     assert later_infra["digest"] == first_infra["digest"]
@@ -163,6 +243,8 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
         EA, f"{gen}-infrastructure"), TIMEOUT, message="ExternalArtifacts deleted")
 
 
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.sources[].alias",
+                         "spec.artifacts[].copy[].from")
 def test_invalid_generator_stalls(env: Env) -> None:
     gen = f"bad-{uuid.uuid4().hex[:6]}"
     env.apply({

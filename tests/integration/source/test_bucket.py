@@ -18,6 +18,7 @@ from afflux.controllers.source._s3 import S3Client
 from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_s3 import S3Server
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -75,6 +76,13 @@ FILES = {
 }
 
 
+@pytest.mark.flux_fields("Bucket", "spec.bucketName", "spec.endpoint", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path",
+                         "status.artifact.revision", "status.artifact.url",
+                         "status.artifact.digest", "status.artifact.size",
+                         "status.url", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_artifact_revision_and_root_sourceignore(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, FILES)
     name = env.create(KIND, obj_name(), {"bucketName": bucket,
@@ -98,6 +106,7 @@ def test_artifact_revision_and_root_sourceignore(env: SourceEnv, s3_server: S3Se
                            for e in env.events(name)), TIMEOUT)
 
 
+@pytest.mark.flux_fields("Bucket", "status.lastHandledReconcileAt")
 def test_revision_moves_only_when_objects_do(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
     name = env.create(KIND, obj_name(), {"bucketName": bucket, **credentials(env, s3_server)})
@@ -126,6 +135,7 @@ def test_revision_moves_only_when_objects_do(env: SourceEnv, s3_server: S3Server
     assert env.members(obj["status"]["artifact"]) == {"a.yaml": b"a: 2\n", "c.yaml": b"c\n"}
 
 
+@pytest.mark.flux_fields("Bucket", "spec.prefix", "spec.ignore", "status.observedIgnore")
 def test_prefix_and_spec_ignore(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"team-a/app.yaml": "a\n", "team-a/notes.md": "n\n",
                                             "team-b/app.yaml": "b\n", "top.yaml": "t\n"})
@@ -136,6 +146,10 @@ def test_prefix_and_spec_ignore(env: SourceEnv, s3_server: S3Server) -> None:
     assert obj["status"]["observedIgnore"] == "*.md\n"
 
 
+@pytest.mark.flux_fields("Bucket", "spec.secretRef.name", "spec.certSecretRef.name",
+                         "spec.endpoint", "spec.bucketName")
+@pytest.mark.flux_fields("Bucket", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_server, {"a.yaml": "a\n"})
     name = env.create(KIND, obj_name(), {"bucketName": bucket, **credentials(env, s3_server)})
@@ -175,6 +189,7 @@ def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Ser
     assert "BucketOperationFailed" in env.event_reasons(name)
 
 
+@pytest.mark.flux_fields("Bucket", "spec.insecure")
 def test_insecure_plain_http(env: SourceEnv, s3_plain_server: S3Server) -> None:
     bucket, etags = make_bucket(s3_plain_server, {"p.yaml": "p\n"})
     env.secret("s3-plain-keys", {"accesskey": s3_plain_server.access_key,
@@ -208,3 +223,53 @@ def test_deletion_removes_storage(env: SourceEnv, s3_server: S3Server) -> None:
     env.delete(KIND, name)
     eventually(lambda: not env.exists(KIND, name), TIMEOUT)
     assert not (env.storage / "bucket" / env.namespace / name).exists()
+
+
+# --- the interval, suspend, timeout and what afflux refuses ---------------------------------
+
+
+@pytest.mark.flux_fields("Bucket", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_changed_object(
+        env: SourceEnv, s3_server: S3Server) -> None:
+    bucket, etags = make_bucket(s3_server, {"a.yaml": "a: 1\n"})
+    name = env.create(KIND, obj_name(), {"bucketName": bucket, "interval": "2s",
+                                         **credentials(env, s3_server)})
+    before = env.wait_ready(KIND, name, revision_of(etags))
+    (etag,) = s3_server.apply([("put", bucket, "a.yaml", "a: 2\n")])  # no requestedAt
+    after = env.wait_moved_by_interval(KIND, before)
+    assert after["status"]["artifact"]["revision"] == revision_of({"a.yaml": etag})
+    assert env.members(after["status"]["artifact"]) == {"a.yaml": b"a: 2\n"}
+
+
+@pytest.mark.flux_fields("Bucket", "spec.suspend")
+def test_suspended_then_resumed(env: SourceEnv, s3_server: S3Server) -> None:
+    bucket, etags = make_bucket(s3_server, {"s.yaml": "s\n"})
+    spec = {"bucketName": bucket, **credentials(env, s3_server)}
+    env.check_suspend(KIND, spec, revision_of(etags))
+
+
+@pytest.mark.flux_fields("Bucket", "spec.timeout")
+def test_a_hung_endpoint_fails_within_the_timeout(env: SourceEnv) -> None:
+    server = SilentServer()
+    try:
+        env.secret("s3-any", {"accesskey": "a", "secretkey": "b"})
+        name = env.create(KIND, obj_name(), {
+            "bucketName": "hung", "endpoint": f"127.0.0.1:{server.port}", "insecure": True,
+            "secretRef": {"name": "s3-any"}, "timeout": "2s"})
+        obj = env.wait_failed(KIND, name, "BucketOperationFailed", timeout=30)
+        message = env.condition(obj, "Ready")["message"]
+        assert "2s" in message, message
+    finally:
+        server.close()
+
+
+def test_sts_is_refused_with_what_to_use(env: SourceEnv, s3_server: S3Server) -> None:
+    """afflux has no STS (temporary credentials) flow: `spec.sts` stalls and says to use
+    static keys, instead of fetching without the credentials the user asked for."""
+    bucket, _ = make_bucket(s3_server, {"x": "x"})
+    name = env.create(KIND, obj_name(), {
+        "bucketName": bucket, "provider": "aws", **credentials(env, s3_server),
+        "sts": {"provider": "aws", "endpoint": "https://sts.example.invalid"}})
+    obj = env.wait_failed(KIND, name, "BucketOperationFailed", stalled=True)
+    assert "spec.sts" in env.condition(obj, "Ready")["message"]

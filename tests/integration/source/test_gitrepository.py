@@ -10,12 +10,9 @@ bytes, skipping the clone when nothing changed, new commits, garbage collection,
 
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
 import subprocess
 import tarfile
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -34,6 +31,7 @@ from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth
 from harness.gpg import Signer
 from harness.proxy import TunnelProxy
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -191,6 +189,12 @@ def obj_name() -> str:
 # --- refs -------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.url", "spec.ref.branch", "spec.ref.tag",
+                         "spec.ref.semver", "spec.ref.name", "spec.ref.commit",
+                         "status.artifact.path", "status.artifact.revision", "status.artifact.url",
+                         "status.artifact.digest", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_every_ref_kind(env: Env, tmp_path: Path) -> None:
     repo, _ = new_repo(env, tmp_path)
     c1 = repo.commit({"a.yaml": "a: 1\n"}, branch="master", message="first")
@@ -244,6 +248,7 @@ def test_every_ref_kind(env: Env, tmp_path: Path) -> None:
 # --- credentials ------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.secretRef.name")
 def test_every_kind_of_credentials(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"x.yaml": "x: 1\n"}, message="over http")
@@ -284,6 +289,9 @@ def test_every_kind_of_credentials(env: Env, tmp_path: Path) -> None:
 # --- what goes into an artifact ---------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.ignore", "spec.sparseCheckout",
+                         "status.observedIgnore", "status.observedSparseCheckout",
+                         "status.artifact.size", "status.artifact.digest")
 def test_artifact_content_ignore_rules_and_digest(env: Env, tmp_path: Path) -> None:
     repo, _ = new_repo(env, tmp_path)
     common: dict[str, Any] = {
@@ -346,6 +354,7 @@ def test_artifact_content_ignore_rules_and_digest(env: Env, tmp_path: Path) -> N
 # --- no clone when nothing changed; new commits; garbage collection ---------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "status.lastHandledReconcileAt")
 def test_no_clone_when_unchanged_then_new_commits_and_gc(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     first = repo.commit({"v.txt": "1\n"}, message="commit 1")
@@ -393,6 +402,9 @@ def test_no_clone_when_unchanged_then_new_commits_and_gc(env: Env, tmp_path: Pat
 # --- includes --------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.include[].repository.name",
+                         "spec.include[].fromPath", "spec.include[].toPath",
+                         "status.includedArtifacts", "status.observedInclude")
 def test_include_and_its_changes(env: Env, tmp_path: Path) -> None:
     secret = basic_auth(env)
     lib, _ = new_repo(env, tmp_path)
@@ -461,6 +473,8 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signer]:
     s.close()
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.verify.mode", "spec.verify.secretRef.name",
+                         "status.sourceVerificationMode")
 def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None:
     repo, _ = new_repo(env, tmp_path)
     signed = repo.commit({"s.yaml": "s\n"}, branch="signed", message="signed",
@@ -517,6 +531,7 @@ def test_verify_signed_commits(env: Env, tmp_path: Path, signer: Signer) -> None
 # --- bad input ---------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_artifact(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"good.yaml": "good\n"}, message="good")
@@ -590,6 +605,7 @@ def test_bad_input_keeps_the_last_good_artifact(env: Env, tmp_path: Path) -> Non
     assert name
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.url")
 def test_invalid_url_is_rejected_by_the_schema(env: Env) -> None:
     with pytest.raises(ApiException) as err:
         env.create("bad-url", {"url": "ftp://example.com/repo.git"})
@@ -600,6 +616,8 @@ def test_invalid_url_is_rejected_by_the_schema(env: Env) -> None:
 # --- suspend and deletion --------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.suspend")
+@pytest.mark.flux_fields("GitRepository", "status.observedGeneration")
 def test_suspend_and_resume(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"a": "1\n"}, message="one")
@@ -663,6 +681,8 @@ def test_fixing_a_secret_recovers_without_a_spec_change(env: Env, tmp_path: Path
     assert env.condition(obj, "FetchFailed") is None
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.recurseSubmodules",
+                         "status.observedRecurseSubmodules")
 def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
     sub, sub_name = new_repo(env, tmp_path)
     sub_sha = sub.commit({"lib.yaml": "lib: 1\n"}, message="sub")
@@ -698,28 +718,7 @@ def test_recurse_submodules(env: Env, tmp_path: Path) -> None:
 # --- timeout and proxy ------------------------------------------------------------------
 
 
-class SilentServer:
-    """Accepts TCP connections and never answers (a hung Git server)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                self.conns.append(conn)
-
-    def close(self) -> None:
-        for conn in self.conns:
-            conn.close()
-        self.sock.close()
-
-
+@pytest.mark.flux_fields("GitRepository", "spec.timeout")
 def test_timeout_is_honoured(env: Env) -> None:
     server = SilentServer()
     try:
@@ -732,6 +731,7 @@ def test_timeout_is_honoured(env: Env) -> None:
         server.close()
 
 
+@pytest.mark.flux_fields("GitRepository", "spec.proxySecretRef.name")
 def test_proxy_secret(env: Env, tmp_path: Path) -> None:
     repo, name = new_repo(env, tmp_path)
     sha = repo.commit({"p.yaml": "p\n"}, message="via proxy")
@@ -775,3 +775,36 @@ def test_an_artifact_lost_from_storage_is_rebuilt(env: Env, tmp_path: Path) -> N
     assert env.git.fetches(name) > fetches, "the lost artifact was not rebuilt from the remote"
     assert obj["status"]["artifact"]["digest"] == artifact["digest"]  # deterministic archive
     assert env.members(obj["status"]["artifact"]) == {"a": b"1\n"}
+
+
+# --- the interval, and what the status says about time ----------------------------------
+
+
+@pytest.mark.flux_fields("GitRepository", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_new_commit(env: Env, tmp_path: Path) -> None:
+    repo, _ = new_repo(env, tmp_path)
+    first = repo.commit({"a": "1\n"}, message="one")
+    repo.push()
+    env.create("every-2s", {"url": repo.url, "ref": {"branch": "main"}, "interval": "2s",
+                            "secretRef": {"name": basic_auth(env)}})
+    before = env.wait_ready("every-2s", f"main@sha1:{first}")
+    second = repo.commit({"a": "2\n"}, message="two")
+    repo.push()  # no requestedAt: only the 2s interval can notice
+    after = env.source.wait_moved_by_interval(env.KIND, before)
+    assert after["status"]["artifact"]["revision"] == f"main@sha1:{second}"
+
+
+def test_a_cloud_provider_is_refused_with_what_to_use(env: Env, tmp_path: Path) -> None:
+    """afflux has no Azure / GitHub App credentials flow: `spec.provider` other than generic
+    stalls and says so, instead of trying without credentials."""
+    repo, _ = new_repo(env, tmp_path)
+    repo.commit({"a": "1\n"}, message="one")
+    repo.push()
+    env.create("from-azure", {"url": repo.url, "ref": {"branch": "main"}, "provider": "azure"})
+    obj = env.wait_failed("from-azure", "GitOperationFailed")
+    ready = env.condition(obj, "Ready")
+    assert ready is not None and "spec.provider 'azure'" in ready["message"], ready
+    assert "generic" in ready["message"]
+    stalled = env.condition(obj, "Stalled")
+    assert stalled is not None and stalled["status"] == "True"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env
+from source_env import TIMEOUT, SourceEnv, obj_name, rfc3339, start_source_env
 
 from afflux.cli.devenv import GitHTTPServer, Registry
 from harness.fixtures_cluster import Cluster
@@ -63,6 +63,12 @@ def save(env: SourceEnv, artifact: dict[str, Any], tmp_path: Path) -> Path:
 # --- HelmRepository (HTTPS index) ------------------------------------------------------
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.chart", "spec.version", "spec.sourceRef.kind",
+                         "spec.sourceRef.name", "status.artifact.path", "status.artifact.revision",
+                         "status.artifact.url", "status.artifact.digest", "status.artifact.size",
+                         "status.observedSourceArtifactRevision", "status.observedChartName",
+                         "status.url", "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_from_helm_repository_and_new_versions_follow_the_index(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path], tmp_path: Path) -> None:
@@ -99,6 +105,8 @@ def test_from_helm_repository_and_new_versions_follow_the_index(
         "1.2.0")
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.valuesFiles", "spec.ignoreMissingValuesFiles",
+                         "status.observedValuesFiles")
 def test_values_files_are_merged_into_a_repackaged_chart(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path], tmp_path: Path) -> None:
@@ -132,6 +140,10 @@ def test_values_files_are_merged_into_a_repackaged_chart(
     assert helm_tool.show_values(package) == {"replicas": 3, "image": {"tag": "prod"}}
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.suspend")
+@pytest.mark.flux_fields("HelmChart", "spec.version", "spec.chart", "spec.sourceRef.name")
+@pytest.mark.flux_fields("HelmChart", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_package(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         packages: dict[str, Path]) -> None:
@@ -173,6 +185,8 @@ def test_bad_input_keeps_the_last_package(
 # --- HelmRepository (OCI) ---------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.type", "spec.secretRef.name",
+                         "spec.certSecretRef.name")
 def test_from_an_oci_helm_repository(
         env: SourceEnv, helm_tool: HelmTool, registry: Registry, packages: dict[str, Path],
         tmp_path: Path) -> None:
@@ -222,6 +236,8 @@ CHART_FILES = {
 }
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.reconcileStrategy", "spec.sourceRef.kind",
+                         "spec.valuesFiles")
 def test_from_a_git_repository_path(
         env: SourceEnv, git_server: GitHTTPServer, helm_tool: HelmTool, tmp_path: Path) -> None:
     repo_name = f"charts/{uuid.uuid4().hex[:10]}"
@@ -279,6 +295,7 @@ def test_from_a_git_repository_path(
     assert obj["status"]["artifact"]["revision"] == "0.2.0"
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.sourceRef.kind", "spec.reconcileStrategy")
 def test_from_a_bucket_path_with_a_local_dependency(
         env: SourceEnv, s3_server: S3Server, helm_tool: HelmTool, tmp_path: Path) -> None:
     bucket = f"charts-{uuid.uuid4().hex[:8]}"
@@ -319,3 +336,21 @@ def test_deletion_removes_the_package(
     env.delete(KIND, name)
     eventually(lambda: not env.exists(KIND, name), TIMEOUT)
     assert not (env.storage / "helmchart" / env.namespace / name).exists()
+
+
+@pytest.mark.flux_fields("HelmChart", "spec.suspend", "status.lastHandledReconcileAt",
+                         "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_suspend_then_resume_and_the_status_times(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        packages: dict[str, Path]) -> None:
+    url = helm_repo_server.publish(helm_tool, [packages["app-1.0.0"]])
+    repo = helm_repository(env, helm_repo_server, url)
+    env.wait_ready("HelmRepository", repo)
+    spec = {"chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo}}
+    marker = env.check_suspend(KIND, spec, "1.0.0")
+    obj = env.get(KIND, marker)
+    created = rfc3339(obj["metadata"]["creationTimestamp"])
+    stored = rfc3339(obj["status"]["artifact"]["lastUpdateTime"])
+    since = rfc3339(env.condition(obj, "Ready")["lastTransitionTime"])
+    assert created <= stored and created <= since, obj["status"]

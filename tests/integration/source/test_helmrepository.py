@@ -18,6 +18,7 @@ from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env
 from afflux.cli.devenv import free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -48,6 +49,13 @@ def credentials(env: SourceEnv, server: ChartRepoServer, password: str | None = 
     return {"secretRef": {"name": "repo-auth"}, "certSecretRef": {"name": "repo-ca"}}
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.url", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path",
+                         "status.artifact.revision", "status.artifact.digest",
+                         "status.artifact.size", "status.artifact.url", "status.url",
+                         "status.lastHandledReconcileAt", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].reason",
+                         "status.conditions[].message")
 def test_index_artifact_revision_and_status(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         charts: dict[str, Path]) -> None:
@@ -107,6 +115,10 @@ def test_revision_ignores_the_servers_ordering(
     assert a["status"]["artifact"]["revision"] == b["status"]["artifact"]["revision"]
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.secretRef.name", "spec.certSecretRef.name",
+                         "spec.url")
+@pytest.mark.flux_fields("HelmRepository", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_index(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
         charts: dict[str, Path]) -> None:
@@ -149,6 +161,7 @@ def test_bad_input_keeps_the_last_good_index(
     assert env.condition(obj, "FetchFailed") is None and env.condition(obj, "Stalled") is None
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.type")
 def test_oci_type_is_static(env: SourceEnv) -> None:
     name = env.create(KIND, obj_name(), {"type": "oci", "url": "oci://127.0.0.1:1/charts"})
     obj = env.wait_ready(KIND, name)
@@ -171,3 +184,37 @@ def test_public_repository_and_deletion(
     env.delete(KIND, name)
     eventually(lambda: not env.exists(KIND, name), TIMEOUT)
     assert not (env.storage / "helmrepository" / env.namespace / name).exists()
+
+
+# --- the interval and the timeout ----------------------------------------------------------
+
+
+@pytest.mark.flux_fields("HelmRepository", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_new_index(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        charts: dict[str, Path]) -> None:
+    url = helm_repo_server.publish(helm_tool, [charts["app-1.0.0"]])
+    name = env.create(KIND, obj_name(), {"url": url, "interval": "2s",
+                                         **credentials(env, helm_repo_server)})
+    before = env.wait_ready(KIND, name)
+    directory = helm_repo_server.directory(url)
+    (directory / charts["app-1.1.0"].name).write_bytes(charts["app-1.1.0"].read_bytes())
+    helm_tool.run("repo", "index", str(directory), "--url", url.rstrip("/"))  # no requestedAt
+    after = env.wait_moved_by_interval(KIND, before)
+    index = yaml.safe_load(env.download(after["status"]["artifact"]))
+    assert [v["version"] for v in index["entries"]["app"]] == ["1.1.0", "1.0.0"]
+
+
+@pytest.mark.flux_fields("HelmRepository", "spec.timeout")
+def test_a_hung_server_fails_within_the_timeout(env: SourceEnv) -> None:
+    server = SilentServer()
+    try:
+        name = env.create(KIND, obj_name(), {"url": f"http://127.0.0.1:{server.port}/charts/",
+                                             "timeout": "2s"})
+        # within 30s: the default timeout (60s) would not have given up yet
+        obj = env.wait_failed(KIND, name, "IndexationFailed", timeout=30)
+        message = env.condition(obj, "Ready")["message"]
+        assert "timed out" in message, message
+    finally:
+        server.close()

@@ -91,6 +91,7 @@ def wait_unverified(env: SourceEnv, name: str, *words: str, after: str | None = 
 # --- cosign ----------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.provider", "spec.verify.secretRef.name")
 def test_cosign_signed_artifact_is_verified_and_stored(
         env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign) -> None:
     repo = repo_name()
@@ -174,6 +175,7 @@ def test_cosign_keyless_is_refused_with_a_reason(
 
 
 @pytest.mark.parametrize("signature_format", ["jws", "cose"])
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.provider", "spec.verify.secretRef.name")
 def test_notation_signed_artifact_is_verified(
         env: SourceEnv, registry: Registry, pusher: Pusher, notation: Notation,
         signature_format: str) -> None:
@@ -238,6 +240,7 @@ def test_notation_unsigned_and_missing_trust_policy(
 # --- HelmChart from an OCI HelmRepository ---------------------------------------------
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.verify.provider", "spec.verify.secretRef.name")
 def test_helmchart_from_an_oci_repository_verifies_the_chart(
         env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign: Cosign,
         tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ from source_env import TIMEOUT, SourceEnv, obj_name, start_source_env, tar_membe
 from afflux.cli.devenv import Registry, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
+from harness.proxy import TunnelProxy
+from harness.silent import SilentServer
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -153,6 +155,13 @@ APP = {
 # --- tests ------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.url", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.artifact.path", "status.artifact.url",
+                         "status.artifact.metadata", "status.artifact.revision",
+                         "status.artifact.digest", "status.artifact.size",
+                         "status.url", "status.observedLayerSelector",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_default_tag_latest_artifact_status_and_metadata(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -184,6 +193,8 @@ def test_default_tag_latest_artifact_status_and_metadata(
     eventually(lambda: "NewArtifact" in env.event_reasons(name), TIMEOUT)
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.ref.tag", "spec.ref.semver",
+                         "spec.ref.semverFilter", "spec.ref.digest")
 def test_semver_filter_digest_and_a_new_tag(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -223,6 +234,7 @@ def test_semver_filter_digest_and_a_new_tag(
     eventually(collected, TIMEOUT)
 
 
+@pytest.mark.flux_fields("OCIRepository", "status.lastHandledReconcileAt")
 def test_no_pull_when_the_digest_is_unchanged(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -250,6 +262,7 @@ def test_no_pull_when_the_digest_is_unchanged(
     assert env.members(obj["status"]["artifact"]) == {"a.yaml": b"a: 2\n"}
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.ignore", "status.observedIgnore")
 def test_ignore_rules_on_extracted_content(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -273,6 +286,9 @@ def test_ignore_rules_on_extracted_content(
     assert "secret.env" in env.members(obj["status"]["artifact"])
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.layerSelector.mediaType",
+                         "spec.layerSelector.operation", "status.observedLayerSelector.mediaType",
+                         "status.observedLayerSelector.operation")
 def test_layer_selector_extract_and_copy(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -305,6 +321,8 @@ def test_layer_selector_extract_and_copy(
     assert "no layer of media type 'x/y'" in env.condition(obj, "Ready")["message"]
 
 
+@pytest.mark.flux_fields("OCIRepository", "status.observedGeneration",
+                         "status.conditions[].observedGeneration")
 def test_bad_input_keeps_the_last_good_artifact(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -369,6 +387,7 @@ def test_bad_input_keeps_the_last_good_artifact(
     assert "AuthenticationFailed" in env.event_reasons(name)
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.insecure")
 def test_insecure_plain_http_registry(
         env: SourceEnv, plain_registry: Registry, tmp_path: Path) -> None:
     plain = Pusher(plain_registry, tmp_path / "oras", tls=False)
@@ -383,23 +402,13 @@ def test_insecure_plain_http_registry(
     env.wait_failed(KIND, refused, "OCIArtifactPullFailed")
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.suspend")
 def test_suspend_and_deletion(env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
     digest = pusher.push(repo, "v1", {"a": "1"})
     spec = {"url": f"oci://{registry.host}/{repo}", "ref": {"tag": "v1"},
             **registry_secrets(env, registry)}
-    suspended = env.create(KIND, obj_name(), {**spec, "suspend": True})
-    marker = env.create(KIND, obj_name(), spec)
-    env.wait_ready(KIND, marker)
-    stamp = env.request_reconcile(KIND, suspended)
-    marker_stamp = env.request_reconcile(KIND, marker)
-    eventually(lambda: env.get(KIND, marker)["status"].get("lastHandledReconcileAt")
-               == marker_stamp, TIMEOUT)
-    status = env.get(KIND, suspended).get("status") or {}
-    assert not status.get("conditions") and status.get("lastHandledReconcileAt") != stamp
-    assert env.stored_files(KIND, suspended) == []
-    env.patch_spec(KIND, suspended, {"suspend": False})
-    env.wait_ready(KIND, suspended, f"v1@{digest}")
+    marker = env.check_suspend(KIND, spec, f"v1@{digest}")
 
     assert env.stored_files(KIND, marker)
     env.delete(KIND, marker)
@@ -424,6 +433,7 @@ def test_extract_a_helm_chart_layer(env: SourceEnv, registry: Registry, helm_too
     assert "demo/templates/configmap.yaml" in members
 
 
+@pytest.mark.flux_fields("OCIRepository", "spec.serviceAccountName")
 def test_credentials_from_a_service_accounts_pull_secrets(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
@@ -439,3 +449,68 @@ def test_credentials_from_a_service_accounts_pull_secrets(
     obj = env.wait_ready(KIND, name, f"v1@{digest}")
     assert env.members(obj["status"]["artifact"]) == {"sa.yaml": b"sa\n"}
 
+
+# --- the interval, timeout, proxy and provider -------------------------------------------
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.interval", "status.artifact.lastUpdateTime",
+                         "status.conditions[].lastTransitionTime")
+def test_the_interval_alone_picks_up_a_moved_tag(
+        env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
+    repo = repo_name()
+    pusher.push(repo, "stable", {"a.yaml": "a: 1\n"})
+    name = env.create(KIND, obj_name(), {"url": f"oci://{registry.host}/{repo}",
+                                         "ref": {"tag": "stable"}, "interval": "2s",
+                                         **registry_secrets(env, registry)})
+    before = env.wait_ready(KIND, name)
+    moved = pusher.push(repo, "stable", {"a.yaml": "a: 2\n"})  # no requestedAt
+    after = env.wait_moved_by_interval(KIND, before)
+    assert after["status"]["artifact"]["revision"] == f"stable@{moved}"
+    assert env.members(after["status"]["artifact"]) == {"a.yaml": b"a: 2\n"}
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.timeout")
+def test_a_hung_registry_fails_within_the_timeout(env: SourceEnv) -> None:
+    server = SilentServer()
+    try:
+        name = env.create(KIND, obj_name(), {"url": f"oci://127.0.0.1:{server.port}/app",
+                                             "ref": {"tag": "v1"}, "timeout": "2s"})
+        obj = env.wait_failed(KIND, name, "OCIArtifactPullFailed", timeout=30)
+        message = env.condition(obj, "Ready")["message"]
+        assert "did not answer within 2s" in message, message
+    finally:
+        server.close()
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.proxySecretRef.name")
+def test_pulls_through_the_proxy_of_the_secret(
+        env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"p.yaml": "p\n"})
+    with TunnelProxy("proxy-user", "proxy-p@ss") as proxy:
+        env.secret("oci-proxy", {"address": proxy.address, "username": "proxy-user",
+                                 "password": "proxy-p@ss"})
+        name = env.create(KIND, obj_name(), {"url": f"oci://{registry.host}/{repo}",
+                                             "ref": {"tag": "v1"},
+                                             "proxySecretRef": {"name": "oci-proxy"},
+                                             **registry_secrets(env, registry)})
+        obj = env.wait_ready(KIND, name, f"v1@{digest}")
+        assert env.members(obj["status"]["artifact"]) == {"p.yaml": b"p\n"}
+        assert proxy.seen and set(proxy.seen) == {registry.host}, proxy.seen
+        # a proxy that refuses the credentials: the pull fails, through the proxy
+        env.secret("oci-proxy-wrong", {"address": proxy.address, "username": "proxy-user",
+                                       "password": "wrong"})
+        env.patch_spec(KIND, name, {"proxySecretRef": {"name": "oci-proxy-wrong"}})
+        obj = env.wait_failed(KIND, name, "OCIArtifactPullFailed")
+        assert obj["status"]["artifact"]["revision"] == f"v1@{digest}"
+
+
+def test_a_cloud_provider_is_refused_with_what_to_use(
+        env: SourceEnv, registry: Registry) -> None:
+    """afflux has no cloud registry login (ECR, ACR, GAR): `spec.provider` other than
+    generic stalls and says what to use instead of pulling without credentials."""
+    name = env.create(KIND, obj_name(), {"url": f"oci://{registry.host}/any",
+                                         "ref": {"tag": "v1"}, "provider": "aws"})
+    obj = env.wait_failed(KIND, name, "OCIArtifactPullFailed", stalled=True)
+    message = env.condition(obj, "Ready")["message"]
+    assert "spec.provider 'aws'" in message and "generic" in message, message
