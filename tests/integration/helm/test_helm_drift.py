@@ -29,6 +29,7 @@ def events_of(env: HelmEnv, name: str, reason: str) -> list[str]:
     return [e.message for e in events if e.reason == reason]
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode")
 def test_warn_reports_drift_and_enabled_corrects_it(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"deployment": {"ready": "true"}},
                    driftDetection={"mode": "warn"})
@@ -86,6 +87,9 @@ def test_warn_reports_drift_and_enabled_corrects_it(env: HelmEnv, repo: str) -> 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode",
+                         "spec.driftDetection.ignore[].paths[]",
+                         "spec.driftDetection.ignore[].target.kind")
 def test_ignore_rules_and_the_disabled_annotation(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"deployment": {"ready": "true"}}, driftDetection={
         "mode": "enabled",

@@ -71,6 +71,11 @@ def helm_values(env: HelmEnv, name: str) -> dict[str, Any]:
     return json.loads(env.helm_run("get", "values", name, "-o", "json"))
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.commonMetadata.labels{*}",
+                         "spec.commonMetadata.annotations{*}",
+                         "status.observedCommonMetadataDigest", "status.history[].action",
+                         "status.lastAttemptedReleaseActionDuration",
+                         "status.inventory.entries[].id", "status.inventory.entries[].v")
 def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "true"},
@@ -104,6 +109,9 @@ def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.postRenderers[].kustomize.patches[].patch",
+                         "spec.postRenderers[].kustomize.patches[].target.kind",
+                         "status.observedPostRenderersDigest")
 def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: str) -> None:
     patch = {"patch": "- op: add\n  path: /data/extra\n  value: one\n",
              "target": {"kind": "ConfigMap"}}
@@ -119,6 +127,8 @@ def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.valuesFrom[].literal",
+                         "spec.valuesFrom[].targetPath", "spec.valuesFrom[].valuesKey")
 def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) -> None:
     env.source.core.create_namespaced_config_map(env.namespace, k8s.V1ConfigMap(
         metadata=k8s.V1ObjectMeta(name="flags"), data={"on": "true", "n": "42"}))
@@ -133,6 +143,7 @@ def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.values")
 def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
                                                              charts: str) -> None:
     name = create(env, charts, values=["replicas", 2])  # the schema takes any JSON value
@@ -142,6 +153,7 @@ def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.disableSchemaValidation")
 def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
                                                                  charts: str) -> None:
     checked = create(env, charts, chart="strict", values={"replicas": "two"})
@@ -155,6 +167,9 @@ def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
     env.delete(unchecked)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.strategy.name",
+                         "spec.install.strategy.retryInterval", "spec.upgrade.strategy.name",
+                         "spec.upgrade.strategy.retryInterval")
 def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: str) -> None:
     retry = {"strategy": {"name": "RetryOnFailure", "retryInterval": "3s"}}
     name = create(env, charts, values={"hooks": {"pre-install": "1", "pre-upgrade": "1"}},
@@ -175,6 +190,7 @@ def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: s
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.strategy.retryInterval")
 def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
         env: HelmEnv, charts: str) -> None:
     with pytest.raises(ApiException) as err:
@@ -183,6 +199,7 @@ def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
     assert err.value.status == 422 and "retryInterval" in err.value.body
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.chartNameChangeStrategy")
 def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, upgrade={"chartNameChangeStrategy": "InPlaceUpdate"})
     env.ready(name, "InstallSucceeded")
@@ -197,6 +214,7 @@ def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: s
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.history[].action")
 def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, upgrade={"remediation": {"retries": 0,
                                                         "remediateLastFailure": True}})
@@ -208,6 +226,7 @@ def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: st
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.waitStrategy.name", "spec.install.timeout")
 def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_ready(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "false"}},
@@ -225,6 +244,8 @@ def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_re
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].apiVersion",
+                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
 def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
                                                              charts: str) -> None:
     exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas == '3'"}]
@@ -237,6 +258,7 @@ def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].current")
 def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[
         {"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas =="}])
@@ -252,6 +274,8 @@ def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) ->
     pytest.param({"install": {"serverSideApply": True}, "postRenderStrategy": "combined"},
                  "spec.postRenderStrategy: combined", id="helm4-defaults-asked-for"),
 ])
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.serverSideApply",
+                         "spec.install.serverSideApply", "spec.postRenderStrategy")
 def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
                                                      spec: dict[str, Any], named: str) -> None:
     name = create(env, charts, **spec)
@@ -264,6 +288,7 @@ def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.configMapRef.name")
 def test_kubeconfig_from_a_missing_configmap_is_retried_not_the_own_cluster(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, kubeConfig={"configMapRef": {"name": "remote"}})
@@ -306,6 +331,7 @@ def test_a_chart_name_change_that_would_uninstall_many_objects_is_held(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.releaseName")
 def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
                                                               charts: str) -> None:
     name = create(env, charts, chart="many")
@@ -323,6 +349,7 @@ def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode")
 def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
                                                               charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "true"}},

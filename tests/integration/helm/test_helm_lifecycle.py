@@ -40,6 +40,7 @@ def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.installFailures")
 def test_a_failing_pre_install_hook_fails_the_install_until_the_values_change(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"hooks": {"pre-install": "1"}})
@@ -59,6 +60,8 @@ def test_a_failing_pre_install_hook_fails_the_install_until_the_values_change(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.remediation.retries",
+                         "spec.upgrade.remediation.remediateLastFailure")
 def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {}, upgrade={"remediation": {"retries": 0,
                                                            "remediateLastFailure": True}})
@@ -74,6 +77,8 @@ def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "status.history[].testHooks{*}.phase",
+                         "status.history[].testHooks{*}.lastCompleted")
 def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "0"}, test={"enable": True})
@@ -88,6 +93,7 @@ def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "spec.test.ignoreFailures")
 def test_a_failing_helm_test_fails_the_release_until_failures_are_ignored(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "1"}, test={"enable": True})
@@ -106,6 +112,8 @@ def test_a_failing_helm_test_fails_the_release_until_failures_are_ignored(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.remediation.ignoreTestFailures",
+                         "spec.upgrade.remediation.ignoreTestFailures")
 def test_remediation_ignore_test_failures_on_install_and_upgrade(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "1"}, test={"enable": True},
@@ -121,6 +129,7 @@ def test_remediation_ignore_test_failures_on_install_and_upgrade(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.timeout", "spec.install.disableWait")
 def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
         env: HelmEnv, repo: str) -> None:
     values = {"deployment": {"ready": "false"}}
@@ -140,6 +149,7 @@ def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
         env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.timeout", "spec.install.disableWaitForJobs")
 def test_wait_for_jobs_fails_on_a_failing_job_unless_disabled(env: HelmEnv, repo: str) -> None:
     waits = release(env, repo, {"job": "1"}, timeout="10s")
     obj = env.failing(waits, "RetriesExceeded", stalled=True)

@@ -42,6 +42,20 @@ def packages(helm_tool: HelmTool, tmp_path_factory: pytest.TempPathFactory) -> d
     return result
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.chart", "spec.chart.spec.version",
+                         "spec.chart.spec.sourceRef.kind", "spec.chart.spec.sourceRef.name",
+                         "spec.values", "spec.valuesFrom[].kind", "spec.valuesFrom[].name",
+                         "spec.valuesFrom[].valuesKey", "spec.valuesFrom[].targetPath",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message",
+                         "status.helmChart", "status.storageNamespace",
+                         "status.lastAttemptedRevision", "status.lastAttemptedReleaseAction",
+                         "status.lastAttemptedConfigDigest", "status.lastHandledReconcileAt",
+                         "status.history[].name", "status.history[].namespace",
+                         "status.history[].version", "status.history[].status",
+                         "status.history[].chartName", "status.history[].chartVersion",
+                         "status.history[].appVersion", "status.history[].configDigest",
+                         "status.history[].digest")
 def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server, [packages["app-1.0.0"], packages["app-1.1.0"]])
@@ -121,6 +135,9 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
     assert err.value.status == 404
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.remediation.retries",
+                         "spec.upgrade.remediation.remediateLastFailure", "status.upgradeFailures",
+                         "status.failures")
 def test_a_failed_upgrade_is_rolled_back_then_stalls_until_the_values_change(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server, [packages["app-1.0.0"]])
@@ -157,6 +174,10 @@ def test_a_failed_upgrade_is_rolled_back_then_stalls_until_the_values_change(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.chartRef.kind", "spec.chartRef.name",
+                         "spec.postRenderers[].kustomize.patches[].patch",
+                         "spec.postRenderers[].kustomize.patches[].target.kind",
+                         "status.lastAttemptedRevisionDigest", "status.history[].ociDigest")
 def test_chart_ref_to_an_oci_repository_with_a_post_renderer(env: HelmEnv, registry: Registry,
                                         packages: dict[str, Path]) -> None:
     repository = f"charts-{uuid.uuid4().hex[:6]}"
@@ -190,6 +211,7 @@ def test_chart_ref_to_an_oci_repository_with_a_post_renderer(env: HelmEnv, regis
     eventually(lambda: name not in env.helm_list(), TIMEOUT, message="release uninstalled")
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.valuesFrom[].optional", "status.installFailures")
 def test_bad_input_ends_in_a_condition_that_says_what_to_change(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server,

@@ -327,6 +327,26 @@ def git_secret(git_server: GitHTTPServer):
 # --- the whole story ------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.image", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.canonicalImageName",
+                         "status.lastScanResult.tagCount", "status.lastScanResult.latestTags[]",
+                         "status.observedExclusionList[]", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].message")
+@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.name", "spec.policy.semver.range",
+                         "status.latestRef.name", "status.latestRef.tag",
+                         "status.observedPreviousRef.name", "status.observedPreviousRef.tag",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].message")
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.kind", "spec.sourceRef.name",
+                         "spec.git.commit.author.name", "spec.git.commit.author.email",
+                         "spec.git.commit.messageTemplate",
+                         "spec.git.commit.messageTemplateValues{*}", "spec.git.push.branch",
+                         "spec.update.path", "spec.update.strategy", "status.lastPushCommit",
+                         "status.lastPushTime", "status.lastAutomationRunTime",
+                         "status.observedPolicies{*}.name", "status.observedPolicies{*}.tag",
+                         "status.observedSourceRevision", "status.lastHandledReconcileAt",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].message")
 def test_tags_to_policy_to_commits(
     controllers: None,
     cluster: Cluster,
@@ -482,6 +502,9 @@ def test_tags_to_policy_to_commits(
 # --- policies ------------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImagePolicy", "spec.policy.numerical.order",
+                         "spec.policy.alphabetical.order", "spec.filterTags.pattern",
+                         "spec.filterTags.extract")
 def test_alphabetical_and_numerical_policies_with_filter_tags(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -532,6 +555,7 @@ def test_alphabetical_and_numerical_policies_with_filter_tags(
         assert body["status"]["latestRef"] == {"name": image, "tag": tag}, name
 
 
+@pytest.mark.flux_fields("ImagePolicy", "spec.digestReflectionPolicy", "status.latestRef.digest")
 def test_digest_reflection(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -561,6 +585,10 @@ def test_digest_reflection(
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.secretRef.name", "spec.exclusionList[]",
+                         "status.conditions[].reason")
+@pytest.mark.flux_fields("ImagePolicy", "spec.policy.semver.range", "spec.filterTags.pattern",
+                         "status.conditions[].reason")
 def test_bad_policies_and_repositories(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -647,6 +675,8 @@ def test_bad_policies_and_repositories(
     assert "does not exist" in condition(no_repo, "Ready")["message"]
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.accessFrom.namespaceSelectors[].matchLabels{*}")
+@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.namespace")
 def test_cross_namespace_policy_needs_access_from(
     controllers: None,
     cluster: Cluster,
@@ -708,6 +738,8 @@ def _policy_with_latest(cluster: Cluster, namespace: str, registry: Registry, pu
     return image
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.commit.messageTemplate",
+                         "status.conditions[].reason")
 def test_template_that_does_not_render_stalls_and_pushes_nothing(
     controllers: None,
     cluster: Cluster,
@@ -784,6 +816,7 @@ def test_push_without_write_access_fails_clearly_and_pushes_nothing(
     assert "lastPushCommit" not in failed["status"]
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.name")
 def test_missing_git_repository_is_not_ready(
     controllers: None, cluster: Cluster, namespace: str
 ) -> None:
@@ -800,6 +833,9 @@ def test_missing_git_repository_is_not_ready(
     assert "GitRepository" in condition(waiting, "Ready")["message"]
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.policySelector.matchExpressions[].key",
+                         "spec.policySelector.matchExpressions[].operator",
+                         "spec.policySelector.matchExpressions[].values[]")
 def test_policy_selector_limits_the_policies_applied(
     controllers: None,
     cluster: Cluster,

@@ -76,6 +76,9 @@ def received(env: Env, path: str, count: int = 1) -> list[Recorded]:
 # --- events out --------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.address")
+@pytest.mark.flux_fields("Alert", "spec.providerRef.name", "spec.eventSources[].kind",
+                         "spec.eventSources[].name", "spec.summary", "spec.eventMetadata{*}")
 def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
     path = f"/generic/{uuid.uuid4().hex[:6]}"
     provider = env.provider({"type": "generic", "address": env.sink.url(path)})
@@ -102,6 +105,7 @@ def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
                                  "env": "test"}
 
 
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.secretRef.name")
 def test_generic_hmac_signature_verifies(env: Env) -> None:
     path = f"/hmac/{uuid.uuid4().hex[:6]}"
     token = uuid.uuid4().hex
@@ -117,6 +121,7 @@ def test_generic_hmac_signature_verifies(env: Env) -> None:
     assert req.json()["message"] == "a signed event"
 
 
+@pytest.mark.flux_fields("Alert", "spec.inclusionList[]", "spec.exclusionList[]")
 def test_exclusion_list_wins(env: Env) -> None:
     path = f"/excl/{uuid.uuid4().hex[:6]}"
     provider = env.provider({"type": "generic", "address": env.sink.url(path)})
@@ -161,6 +166,7 @@ def test_event_recorded_while_stopped_is_delivered_once(env: Env) -> None:
         "recorded while notification was down", "after the second restart"]
 
 
+@pytest.mark.flux_fields("Provider", "spec.secretRef.name")
 def test_failing_provider_is_reported_without_its_secret(env: Env) -> None:
     path = f"/fail/{uuid.uuid4().hex[:6]}-secret-part"
     env.sink.answer(path, 400)
@@ -241,6 +247,9 @@ def call_hook(env: Env, path: str, body: bytes, headers: Mapping[str, str]) -> i
         return err.code
 
 
+@pytest.mark.flux_fields("Receiver", "spec.type", "spec.events[]", "spec.secretRef.name",
+                         "spec.resources[].kind", "spec.resources[].name", "status.webhookPath",
+                         "status.conditions[].type", "status.conditions[].status")
 def test_github_receiver_requests_a_reconcile(env: Env) -> None:
     url, _ = repo_with_commit(env)
     repo = git_repository(env, url)
@@ -277,6 +286,7 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
 # --- bad input ----------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Provider", "spec.type")
 def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
     with pytest.raises(ApiException) as err:
         env.create("Provider", name("p"), {"type": "carrier-pigeon", "address": "http://x/"})
@@ -296,12 +306,14 @@ def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
     ({"type": "nats", "address": "https://nats.test:4222", "channel": "flux"},
      "ValidationFailed", "must be an absolute nats or tls URL"),
 ], ids=["bad-scheme", "missing-secret", "missing-channel", "unsupported-type", "nats-scheme"])
+@pytest.mark.flux_fields("Provider", "spec.address", "spec.channel", "spec.secretRef.name")
 def test_bad_provider(env: Env, spec: dict[str, Any], reason: str, says: str) -> None:
     provider = env.create("Provider", name("p"), spec)
     cond = env.condition("Provider", provider, "False", reason)
     assert says.format(ns=env.namespace) in cond["message"]
 
 
+@pytest.mark.flux_fields("Alert", "spec.inclusionList[]", "spec.providerRef.name")
 def test_bad_alerts(env: Env) -> None:
     provider = env.provider({"type": "generic", "address": env.sink.url("/unused")})
     bad_regex = env.create("Alert", name("a"), {
@@ -318,6 +330,8 @@ def test_bad_alerts(env: Env) -> None:
     env.ready("Alert", orphan)  # the Provider's readiness triggers the Alert
 
 
+@pytest.mark.flux_fields("Receiver", "spec.secretRef.name", "spec.resourceFilter",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_receiver_without_token_or_with_a_bad_cel_filter(env: Env) -> None:
     resources = [{"kind": "GitRepository", "name": "*"}]
     missing = env.create("Receiver", name("r"), {
