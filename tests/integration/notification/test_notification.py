@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.rest import ApiException
-from notify_env import TIMEOUT, Env, name, notification_env
+from notify_env import KINDS, TIMEOUT, Env, name, notification_env
 
 from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, free_port
@@ -234,6 +234,62 @@ def test_afflux_events_shows_what_was_sent_where(env: Env,
         "notification.toolkit.fluxcd.io/reason": "Info"}
 
 
+
+def labelled_repository(env: Env, labels: Mapping[str, str], namespace: str | None = None,
+                        repo_name: str | None = None) -> str:
+    """A suspended GitRepository (nothing reconciles it) with `labels`, for selectors."""
+    group, version, plural = KINDS["GitRepository"]
+    repo_name = repo_name or name("lab")
+    env.api.create_namespaced_custom_object(group, version, namespace or env.namespace, plural, {
+        "apiVersion": f"{group}/{version}", "kind": "GitRepository",
+        "metadata": {"name": repo_name, "labels": dict(labels)},
+        "spec": {"url": "https://git.invalid/repo", "interval": "10m", "suspend": True}})
+    return repo_name
+
+
+@pytest.mark.flux_fields("Alert", "spec.eventSeverity", "spec.eventSources[].namespace",
+                         "spec.eventSources[].matchLabels{*}", "spec.suspend")
+@pytest.mark.flux_fields("Provider", "spec.suspend")
+def test_alert_takes_only_its_severity_namespace_and_labels_until_suspended(env: Env) -> None:
+    path = f"/select/{uuid.uuid4().hex[:6]}"
+    provider = env.provider({"type": "generic", "address": env.sink.url(path)})
+    team_a, team_b = labelled_repository(env, {"team": "a"}), labelled_repository(env, {"team": "b"})
+    source = {"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}}
+    env.alert(provider, eventSeverity="error", summary="here",
+              eventSources=[{**source, "namespace": env.namespace}])
+    env.alert(provider, summary="elsewhere",
+              eventSources=[{**source, "namespace": f"{env.namespace}-elsewhere"}])
+    tag = uuid.uuid4().hex[:6]
+    assert env.post_event(env.flux_event(team_a, f"info {tag}")) == 202  # not an error
+    assert env.post_event(env.flux_event(team_b, f"b {tag}", "error")) == 202  # not team a
+    assert env.post_event(env.flux_event(team_a, f"a {tag}", "error")) == 202
+    received(env, path)
+    sent = [(r.json()["message"], r.json()["metadata"]["summary"])
+            for r in env.sink.requests(path)]
+    assert sent == [(f"a {tag}", "here")], sent
+
+    # a suspended Alert sends nothing, nor does any Alert through a suspended Provider
+    group, version, plural = KINDS["Alert"]
+    for alert in env.api.list_namespaced_custom_object(group, version, env.namespace,
+                                                       plural)["items"]:
+        if alert["spec"]["providerRef"]["name"] == provider:
+            env.api.patch_namespaced_custom_object(group, version, env.namespace, plural,
+                                                   alert["metadata"]["name"],
+                                                   {"spec": {"suspend": True}})
+    other = f"/select-other/{uuid.uuid4().hex[:6]}"
+    paused = env.provider({"type": "generic", "address": env.sink.url(other)})
+    env.alert(paused, eventSources=[source])
+    group, version, plural = KINDS["Provider"]
+    env.api.patch_namespaced_custom_object(group, version, env.namespace, plural, paused,
+                                           {"spec": {"suspend": True}})
+    live = f"/select-live/{uuid.uuid4().hex[:6]}"
+    env.alert(env.provider({"type": "generic", "address": env.sink.url(live)}),
+              eventSources=[source])
+    assert env.post_event(env.flux_event(team_a, f"later {tag}", "error")) == 202
+    [late] = received(env, live)  # the event went out, to the live Alert only
+    assert late.json()["message"] == f"later {tag}"
+    assert len(env.sink.requests(path)) == 1 and env.sink.requests(other) == []
+
 # --- webhooks in --------------------------------------------------------------------------
 
 
@@ -282,6 +338,52 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
         return str(requested)
     eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
 
+
+
+@pytest.mark.flux_fields("Receiver", "spec.resources[].matchLabels{*}",
+                         "spec.resources[].namespace", "spec.suspend")
+def test_receiver_selects_by_labels_and_namespace_and_refuses_while_suspended(
+        env: Env) -> None:
+    elsewhere = f"{env.namespace}-x"
+    env.cluster.kubectl("create", "namespace", elsewhere)
+    try:
+        team_a, team_b = labelled_repository(env, {"team": "a"}), labelled_repository(
+            env, {"team": "b"})
+        shared = name("shared")
+        labelled_repository(env, {}, repo_name=shared)
+        labelled_repository(env, {}, namespace=elsewhere, repo_name=shared)
+        token = uuid.uuid4().hex
+        secret = env.secret(name("tok"), {"token": token})
+        receiver = env.create("Receiver", name("r"), {
+            "type": "generic", "secretRef": {"name": secret}, "resources": [
+                {"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}},
+                {"kind": "GitRepository", "name": shared, "namespace": elsewhere}]})
+        env.ready("Receiver", receiver)
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        assert call_hook(env, path, b"{}", {"Content-Type": "application/json"}) == 200
+
+        group, version, plural = KINDS["GitRepository"]
+
+        def requested(namespace: str, repo: str) -> bool:
+            obj = env.api.get_namespaced_custom_object(group, version, namespace, plural, repo)
+            return "reconcile.fluxcd.io/requestedAt" in (obj["metadata"].get("annotations")
+                                                         or {})
+        eventually(lambda: requested(env.namespace, team_a) and requested(elsewhere, shared),
+                   TIMEOUT, message="the selected objects asked to reconcile")
+        assert not requested(env.namespace, team_b), "labels do not match"
+        assert not requested(env.namespace, shared), "the entry names the other namespace"
+
+        group, version, plural = KINDS["Receiver"]
+        env.api.patch_namespaced_custom_object(group, version, env.namespace, plural,
+                                               receiver, {"spec": {"suspend": True}})
+
+        def refused() -> int:
+            code = call_hook(env, path, b"{}", {"Content-Type": "application/json"})
+            assert code == 503, code
+            return code
+        eventually(refused, TIMEOUT, message="the suspended Receiver refuses calls")
+    finally:
+        env.cluster.kubectl("delete", "namespace", elsewhere, "--wait=false", check=False)
 
 # --- bad input ----------------------------------------------------------------------------
 
