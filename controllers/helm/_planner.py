@@ -192,7 +192,9 @@ def release_state(desired: Desired, observed: Observed) -> tuple[State, str]:
     if desired.render_changed:
         return State.OUT_OF_SYNC, f"release {cur.ref}: {desired.render_changed}"
     if desired.test_enabled:
-        if not cur.tests_ran:
+        # a test run that ran no test (none in the chart, or all filtered out) leaves no
+        # trace in Helm's record: the snapshot's testHooks (empty) says it ran, as Flux's
+        if not cur.tests_ran and "testHooks" not in observed.history[0]:
             return State.UNTESTED, f"release {cur.ref} has not been tested"
         remediation, _, _ = _active(desired, observed)
         if cur.tests_failed and not remediation.ignore_test_failures:

@@ -407,6 +407,8 @@ class _Run:
         error = await self.action(*test_args(self.hr))
         latest = await self.snapshot_latest()
         assert latest is not None
+        if self.history and "testHooks" not in self.history[0]:
+            self.history[0]["testHooks"] = {}  # tested, though no test ran (none, or filtered)
         if error is None:
             message = test_message(latest)
             self.ctx.conditions.mark_true(TEST_SUCCESS, TEST_SUCCEEDED, message)

@@ -26,7 +26,7 @@ ENV_LABEL = "helm29"
 SCHEMA = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
                      "properties": {"replicas": {"type": "integer"}}})
 FILES = {"templates/hooks.yaml": HOOKS, "templates/tests/test.yaml": TEST,
-         "templates/workloads.yaml": WORKLOADS}
+         "templates/workloads.yaml": WORKLOADS, "values-prod.yaml": "replicas: 4\n"}
 #: .Values.count more ConfigMaps (the `many` charts: past the mass-deletion guard's minimum)
 MANY = """\
 {{- range $i := until (int .Values.count) }}
@@ -373,4 +373,50 @@ def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
     eventually(explained, 90, interval=2.0, message="Drifted, explained")
     events = [e.message for e in env.source.events(name) if e.reason == "DriftDetected"]
     assert any("(by kubectl-edit)" in m for m in events), events
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.valuesFiles[]",
+                         "spec.chart.spec.ignoreMissingValuesFiles",
+                         "spec.chart.spec.reconcileStrategy", "spec.chart.spec.interval",
+                         "spec.chart.metadata.labels{*}", "spec.chart.metadata.annotations{*}")
+def test_chart_template_settings_reach_the_helm_chart_and_its_values_files_the_release(
+        env: HelmEnv, charts: str) -> None:
+    template = chart_spec(charts, "1.0.0", chart="life")
+    template["chart"]["spec"].update({
+        "valuesFiles": ["values.yaml", "values-prod.yaml", "values-absent.yaml"],
+        "ignoreMissingValuesFiles": True, "reconcileStrategy": "Revision", "interval": "7m"})
+    template["chart"]["metadata"] = {"labels": {"team": "web"}, "annotations": {"note": "x"}}
+    name = env.create(obj_name("hr"), template)
+    env.ready(name, "InstallSucceeded")
+    assert env.configmap(name)["data"] == {"replicas": "4"}  # values-prod.yaml over the chart's
+    chart = env.source.get("HelmChart", f"{env.namespace}-{name}")
+    spec = chart["spec"]
+    assert spec["valuesFiles"] == ["values.yaml", "values-prod.yaml", "values-absent.yaml"]
+    assert spec["ignoreMissingValuesFiles"] is True
+    assert (spec["reconcileStrategy"], spec["interval"]) == ("Revision", "7m")
+    assert chart["metadata"]["labels"]["team"] == "web"
+    assert chart["metadata"]["annotations"]["note"] == "x"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.postRenderers[].kustomize.images[].name",
+                         "spec.postRenderers[].kustomize.images[].newName",
+                         "spec.postRenderers[].kustomize.images[].newTag",
+                         "spec.postRenderers[].kustomize.images[].digest")
+def test_post_renderer_images_set_the_image_of_the_rendered_workloads(env: HelmEnv,
+                                                                      charts: str) -> None:
+    renamed = {"name": "busybox", "newName": "mirror.example/busybox", "newTag": "1.36"}
+    name = create(env, charts, values={"deployment": {"ready": "true"}},
+                  postRenderers=[{"kustomize": {"images": [renamed]}}])
+    env.ready(name, "InstallSucceeded")
+    [container] = deployment(env, name).spec.template.spec.containers
+    assert container.image == "mirror.example/busybox:1.36"
+
+    digest = "sha256:" + "a" * 64
+    env.patch_spec(name, {"postRenderers": [{"kustomize": {"images": [
+        {"name": "busybox", "newName": "mirror.example/busybox", "digest": digest}]}}]})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    [container] = deployment(env, name).spec.template.spec.containers
+    assert container.image == f"mirror.example/busybox@{digest}"
     env.delete(name)
