@@ -149,6 +149,7 @@ from ._status import (
     uninstall_message,
 )
 from ._storage import recover, staged
+from ._values import config_digest, reused_values
 
 __all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
 
@@ -544,6 +545,9 @@ class _Run:
         test = self.hr.spec.test
         spec = self.ctx.body.get("spec") or {}
         upg = self.hr.spec.upgrade
+        latest = latest_release(self.records)
+        reused = (config_digest(reused_values(self.state.values, latest.config)),) if (
+            upg and upg.preserve_values and latest is not None) else ()
         return Desired(self.state.chart.name, self.state.chart.version,
                        self.state.config_digest, test_enabled=bool(test and test.enable),
                        install=install, upgrade=upgrade, force=force,
@@ -551,7 +555,8 @@ class _Run:
                                            == CHART_NAME_IN_PLACE),
                        render_changed=self.render_changed,
                        retry_install=retry_interval(spec, ACTION_INSTALL) is not None,
-                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None)
+                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None,
+                       also_in_sync=reused)
 
     @property
     def render_changed(self) -> str:

@@ -117,3 +117,15 @@ def test_ignore_rules_and_the_disabled_annotation(env: HelmEnv, repo: str) -> No
     assert env.configmap(name)["data"] == {"replicas": "8"}
     assert not events_of(env, name, "DriftDetected")
     env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.interval")
+def test_drift_is_corrected_on_the_interval_without_a_request(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, interval="3s", driftDetection={"mode": "enabled"})
+    env.ready(name, "InstallSucceeded")
+    env.source.core.patch_namespaced_config_map(name, env.namespace, {"data": {"replicas": "9"}})
+    eventually(lambda: env.configmap(name)["data"] == {"replicas": "1"}, 60,
+               message="the drift corrected by the next run of the interval")
+    assert "reconcile.fluxcd.io/requestedAt" not in (env.get(name)["metadata"].get(
+        "annotations") or {})
+    env.delete(name)

@@ -231,3 +231,18 @@ def test_uninstall_keep_history_keeps_the_release_records(env: HelmEnv, repo: st
     assert record["status"] == "uninstalled"
     with pytest.raises(k8s.ApiException):
         env.configmap(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.preserveValues")
+def test_preserve_values_keeps_the_last_release_values_on_upgrade(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {"replicas": 2}, upgrade={"preserveValues": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"replicas": None, "extra": "x"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert env.configmap(name)["data"] == {"replicas": "2"}, "the last release's value kept"
+
+    env.patch_spec(name, {"upgrade": {"preserveValues": False}, "values": {"extra": "y"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 3)
+    assert env.configmap(name)["data"] == {"replicas": "1"}, "back to the chart's default"
+    env.delete(name)
