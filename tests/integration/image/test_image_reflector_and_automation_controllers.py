@@ -889,3 +889,58 @@ def test_policy_selector_limits_the_policies_applied(
     assert commit.message == "Update from image update automation"
     status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
     assert status["observedPolicies"] == {"selected": {"name": image, "tag": "1.3.0"}}
+
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.checkout.ref.branch",
+                         "spec.policySelector.matchLabels{*}")
+def test_checkout_branch_and_policy_labels(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    repo_path = f"afflux/branch-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.3.0", "2.1.0")
+    selected = image_policy(namespace, "selected", "app", {"semver": {"range": "1.x"}})
+    selected["metadata"]["labels"] = {"team": "a"}
+    ignored = image_policy(namespace, "ignored", "app", {"semver": {"range": "2.x"}})
+    ignored["metadata"]["labels"] = {"team": "b"}
+    apply(cluster, *registry_secrets(namespace, registry),
+          image_repository(namespace, "app", image), selected, ignored)
+    wait_condition(cluster, "imagepolicy", namespace, "selected")
+    wait_condition(cluster, "imagepolicy", namespace, "ignored")
+
+    name = f"branch-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    on_main = git_push_files(url, {"README.md": "main only\n"}, auth=auth)
+    before = deployment(
+        f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:selected"}}',
+        f"        - name: other\n          image: {image}:1.0.0 "
+        f'# {{"$imagepolicy": "{namespace}:ignored"}}\n',
+    )
+    seed = git_push_files(url, {"apps/web.yaml": before}, branch="staging", auth=auth)
+    auto = automation(namespace, "auto", "repo")
+    auto["spec"]["git"]["checkout"] = {"ref": {"branch": "staging"}}
+    auto["spec"]["git"]["push"] = {"branch": "staging"}
+    auto["spec"]["policySelector"] = {"matchLabels": {"team": "a"}}
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), auto)
+
+    def pushed() -> pygit2.Commit:
+        commit = head(git_server, name, "staging")
+        assert str(commit.id) != seed
+        return commit
+
+    commit = eventually(pushed, 90, message="the automation commit on the checkout branch")
+    assert [str(p) for p in commit.parent_ids] == [seed]
+    assert blob(commit, "apps/web.yaml") == before.replace(
+        f"{image}:1.0.0 # {{", f"{image}:1.3.0 # {{", 1
+    )
+    assert str(head(git_server, name).id) == on_main, "main untouched"
+    status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
+    assert status["observedPolicies"] == {"selected": {"name": image, "tag": "1.3.0"}}
