@@ -17,6 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,25 @@ def request_reconcile(cluster: Cluster, kind: str, namespace: str, name: str) ->
         name,
         f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}",
     )
+
+
+
+def observed_request(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    """Wait until the object handled its requestedAt; check the status's generations and
+    the conditions' transition times on the way."""
+
+    def check() -> dict[str, Any]:
+        body = get(cluster, kind, namespace, name)
+        status, generation = body["status"], body["metadata"]["generation"]
+        requested = body["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+        assert status.get("lastHandledReconcileAt") == requested, status
+        assert status["observedGeneration"] == generation, status
+        for cond in status["conditions"]:
+            assert cond["observedGeneration"] == generation, cond
+            datetime.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")
+        return body
+
+    return eventually(check, 60, message=f"{kind} {namespace}/{name} handled the request")
 
 
 def secret(namespace: str, name: str, data: dict[str, str | bytes], type_: str = "Opaque"):
@@ -331,7 +351,10 @@ def git_secret(git_server: GitHTTPServer):
                          "spec.certSecretRef.name", "status.canonicalImageName",
                          "status.lastScanResult.tagCount", "status.lastScanResult.latestTags[]",
                          "status.observedExclusionList[]", "status.conditions[].type",
-                         "status.conditions[].status", "status.conditions[].message")
+                         "status.conditions[].status", "status.conditions[].message",
+                         "status.lastHandledReconcileAt", "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 @pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.name", "spec.policy.semver.range",
                          "status.latestRef.name", "status.latestRef.tag",
                          "status.observedPreviousRef.name", "status.observedPreviousRef.tag",
@@ -455,6 +478,7 @@ def test_tags_to_policy_to_commits(
         return body
 
     policy = eventually(updated_policy, 60, message="the policy to pick 1.2.0")
+    observed_request(cluster, "imagerepository", namespace, "app")
     assert policy["status"]["observedPreviousRef"] == {"name": image, "tag": "1.1.0"}
     assert policy["status"]["observedPreviousImage"] == f"{image}:1.1.0"
     assert condition(policy, "Ready")["message"] == (
@@ -676,7 +700,10 @@ def test_bad_policies_and_repositories(
 
 
 @pytest.mark.flux_fields("ImageRepository", "spec.accessFrom.namespaceSelectors[].matchLabels{*}")
-@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.namespace")
+@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.namespace",
+                         "status.lastHandledReconcileAt", "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 def test_cross_namespace_policy_needs_access_from(
     controllers: None,
     cluster: Cluster,
@@ -716,6 +743,7 @@ def test_cross_namespace_policy_needs_access_from(
         )
         request_reconcile(cluster, "imagepolicy", other, "app")
         allowed = wait_condition(cluster, "imagepolicy", other, "app")
+        observed_request(cluster, "imagepolicy", other, "app")
         assert allowed["status"]["latestRef"] == {"name": image, "tag": "3.0.0"}
     finally:
         _delete_namespace(cluster, other)
