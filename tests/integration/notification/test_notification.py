@@ -305,7 +305,9 @@ def call_hook(env: Env, path: str, body: bytes, headers: Mapping[str, str]) -> i
 
 @pytest.mark.flux_fields("Receiver", "spec.type", "spec.events[]", "spec.secretRef.name",
                          "spec.resources[].kind", "spec.resources[].name", "status.webhookPath",
-                         "status.conditions[].type", "status.conditions[].status")
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.observedGeneration", "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 def test_github_receiver_requests_a_reconcile(env: Env) -> None:
     url, _ = repo_with_commit(env)
     repo = git_repository(env, url)
@@ -315,9 +317,14 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
         "type": "github", "events": ["push"], "secretRef": {"name": secret},
         "resources": [{"kind": "GitRepository", "name": repo}]})
     env.ready("Receiver", receiver)
-    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    obj = env.get("Receiver", receiver)
+    path = obj["status"]["webhookPath"]
     assert path == "/hook/" + hashlib.sha256(
         f"{token}{receiver}{env.namespace}".encode()).hexdigest()
+    generation = obj["metadata"]["generation"]
+    assert obj["status"]["observedGeneration"] == generation
+    [ready] = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready["observedGeneration"] == generation and ready["lastTransitionTime"]
     body = json.dumps({"ref": "refs/heads/main"}).encode()
 
     bad = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64,
