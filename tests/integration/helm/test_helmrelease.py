@@ -6,6 +6,7 @@ repository and pushed to the real OCI registry."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def packages(helm_tool: HelmTool, tmp_path_factory: pytest.TempPathFactory) -> d
                          "spec.valuesFrom[].valuesKey", "spec.valuesFrom[].targetPath",
                          "status.conditions[].type", "status.conditions[].status",
                          "status.conditions[].reason", "status.conditions[].message",
+                         "status.conditions[].observedGeneration",
+                         "status.lastAttemptedGeneration", "status.history[].firstDeployed",
+                         "status.history[].lastDeployed",
                          "status.helmChart", "status.storageNamespace",
                          "status.lastAttemptedRevision", "status.lastAttemptedReleaseAction",
                          "status.lastAttemptedConfigDigest", "status.lastHandledReconcileAt",
@@ -86,6 +90,12 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
         release, env.namespace, 1, "deployed", "app", "1.0.0", "1.0.0")
     assert snap["configDigest"] == status["lastAttemptedConfigDigest"]
     assert snap["digest"].startswith("sha256:")
+    generation = obj["metadata"]["generation"]
+    assert ready["observedGeneration"] == generation
+    assert status["lastAttemptedGeneration"] == generation
+    first_deployed = snap["firstDeployed"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first_deployed), first_deployed
+    assert snap["lastDeployed"] == first_deployed  # helm stamps both at install
     chart = env.source.get("HelmChart", f"{env.namespace}-{name}")
     assert chart["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": repo}
 
@@ -103,6 +113,8 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
                     check=lambda o: o["status"]["history"][0]["version"] == 2)
     assert [r["status"] for r in env.helm_history(release)] == ["superseded", "deployed"]
     assert [s["version"] for s in obj["status"]["history"]] == [2, 1]
+    assert obj["status"]["history"][0]["firstDeployed"] == first_deployed  # kept by upgrades
+    assert obj["status"]["history"][0]["lastDeployed"] >= first_deployed
     assert obj["status"]["history"][1]["status"] == "superseded"
     assert env.configmap(release)["data"] == {"replicas": "3"}
 
