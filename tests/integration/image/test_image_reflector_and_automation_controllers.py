@@ -368,6 +368,9 @@ def git_secret(git_server: GitHTTPServer):
                          "status.lastPushTime", "status.lastAutomationRunTime",
                          "status.observedPolicies{*}.name", "status.observedPolicies{*}.tag",
                          "status.observedSourceRevision", "status.lastHandledReconcileAt",
+                         "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime",
                          "status.conditions[].type", "status.conditions[].status",
                          "status.conditions[].message")
 def test_tags_to_policy_to_commits(
@@ -508,6 +511,7 @@ def test_tags_to_policy_to_commits(
 
     # a requested run with nothing new to write pushes nothing
     request_reconcile(cluster, "imageupdateautomation", namespace, "auto")
+    observed_request(cluster, "imageupdateautomation", namespace, "auto")
     eventually(
         lambda: (
             get(cluster, "imageupdateautomation", namespace, "auto")["status"].get(
