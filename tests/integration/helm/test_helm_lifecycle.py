@@ -246,3 +246,17 @@ def test_preserve_values_keeps_the_last_release_values_on_upgrade(env: HelmEnv,
     env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 3)
     assert env.configmap(name)["data"] == {"replicas": "1"}, "back to the chart's default"
     env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.disableHooks")
+def test_uninstall_disable_hooks_skips_a_failing_pre_delete_hook(env: HelmEnv,
+                                                                 repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-delete": "1"}},
+                   uninstall={"disableHooks": True})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    assert name not in env.helm_list()
+    jobs = [j.metadata.name for j in k8s.BatchV1Api(
+        env.source.core.api_client).list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-delete" not in jobs, "the pre-delete hook did not run"
