@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|flux|coredns|podinfo)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|flux|coredns|podinfo)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -138,15 +138,16 @@ build_etcd() {
   install -m 0755 "$dir/etcd" "$bin/etcd-$v"; link etcd "$v"
 }
 
-# go_install TOOL NAME PKG VERSION [LDFLAGS]: a plain `go install` into the cache.
+# go_install TOOL NAME PKG VERSION [LDFLAGS] [AS]: a plain `go install` into the cache, as
+# AS (default NAME).
 go_install() {
-  local tool=$1 name=$2 pkg=$3 v=$4 ldflags=${5:-"-s -w"}
-  if have "$name" "$v"; then link "$name" "$v"; step "$name $v: cached"; return; fi
-  step "$name $v: building"
+  local tool=$1 name=$2 pkg=$3 v=$4 ldflags=${5:-"-s -w"} as=${6:-$2}
+  if have "$as" "$v"; then link "$as" "$v"; step "$as $v: cached"; return; fi
+  step "$as $v: building"
   local dir=$work/$tool-$v
   rm -rf "$dir"; mkdir -p "$dir"
   run "$tool" "go install" env GOBIN="$dir" go install -trimpath -ldflags "$ldflags" "$pkg@$v"
-  install -m 0755 "$dir/$name" "$bin/$name-$v"; link "$name" "$v"
+  install -m 0755 "$dir/$name" "$bin/$as-$v"; link "$as" "$v"
 }
 
 # coredns: the node's cluster DNS (Service names resolve in Pods).
@@ -246,15 +247,22 @@ build_helm() {
   go_install helm helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
     "-s -w -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
+# Helm 4, the helm operator's second engine (controllers/helm/_engine.py), as `helm4` beside
+# Helm 3. Its default Kubernetes version (only used without a cluster, e.g. `helm template`)
+# is not an ldflag any more: Helm 4 derives it from the k8s.io/client-go it is built with.
+build_helm4() {
+  go_install helm4 helm helm.sh/helm/v4/cmd/helm "$HELM4_VERSION" \
+    "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm4
+}
 
-all=(etcd kwok kustomize helm sops cosign notation gitea kubernetes flux node coredns podinfo)
+all=(etcd kwok kustomize helm helm4 sops cosign notation gitea kubernetes flux node coredns podinfo)
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
 step "cache: $bin"
 t_all=$SECONDS
 for t in "${wanted[@]}"; do
   case "$t" in
-    etcd|kwok|kustomize|helm|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
+    etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
     *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
   esac
 done

@@ -20,6 +20,7 @@ VERSION_KEYS = {
     "kwok": "KWOK_VERSION",
     "kustomize": "KUSTOMIZE_VERSION",
     "helm": "HELM_VERSION",
+    "helm4": "HELM4_VERSION",  # the helm operator's Helm 4 engine
     "sops": "SOPS_VERSION",
     "cosign": "COSIGN_VERSION",
     "notation": "NOTATION_VERSION",

@@ -1,18 +1,35 @@
-"""Flux 2.9's newer HelmRelease settings (helm-controller v1.6) against afflux's Helm engine.
-Pure: no I/O, table-tested.
+"""Flux 2.9's newer HelmRelease settings (helm-controller v1.6) against afflux's two Helm
+engines. Pure: no I/O, table-tested.
 
-Flux 2.9's helm-controller runs on Helm 4; afflux runs the pinned Helm 3 binary (`_helm`).
-Flux keeps Helm 3's behaviour behind its `UseHelm3Defaults` feature gate, and afflux's
-defaults are exactly those: client-side apply (`install.serverSideApply: false`,
-`upgrade/rollback.serverSideApply: disabled`), Helm's own wait (`waitStrategy: legacy`) and
-post-renderers that do not see hooks (`postRenderStrategy: nohooks`). `waitStrategy: poller`
-is afflux's own (helm runs without `--wait`, the release phase polls the objects with kstatus
-and `healthCheckExprs`). A HelmRelease that asks for another Helm 4 behaviour explicitly
-(`serverSideApply: true|enabled`, `postRenderStrategy: combined|separate`) is not silently
-given Helm 3's: `unsupported` names each such setting and the release phase stalls with
-`UnsupportedByEngine` until the spec changes. `upgrade/rollback.serverSideApply: auto` means "as the release was made": every
-release afflux makes or takes over is client-side (a release Helm 4 made server-side cannot
-be told apart here, so it is upgraded client-side, as Helm 4 itself does with Helm 3's).
+Flux 2.9's helm-controller runs on the Helm 4 SDK and defaults to Helm 4's behaviour; its
+`--feature-gates=UseHelm3Defaults=true` brings back Helm 3's defaults. afflux runs the
+`helm` program (`_helm`), and has two: the pinned Helm 3 (`helm`, v3.20.x) and the pinned
+Helm 4 (`helm4`, v4.3.x), both built by `hack/tools.sh`. `Engine.of(gates)` picks one from
+the helm operator's `--feature-gates`:
+
+- no `UseHelm3Defaults` gate, or `UseHelm3Defaults=true`: HELM3, afflux's default. Flux's
+  Helm 3 defaults: client-side apply (`install.serverSideApply: false`,
+  `upgrade/rollback.serverSideApply: disabled`), Helm's own wait (`waitStrategy: legacy`) and
+  post-renderers that do not see hooks (`postRenderStrategy: nohooks`). `waitStrategy:
+  poller` is afflux's own (helm runs without `--wait`, the release phase polls the objects
+  with kstatus and `healthCheckExprs`). A HelmRelease that asks for a Helm 4 behaviour
+  explicitly (`serverSideApply: true|enabled`, `postRenderStrategy: combined|separate`) is not
+  silently given Helm 3's: `unsupported` names each such setting and the release phase
+  stalls with `UnsupportedByEngine` until the spec changes.
+- `UseHelm3Defaults=false`: HELM4, Flux 2.9's defaults and every Helm 4 setting. An install
+  applies server-side unless `install.serverSideApply: false`; an upgrade or rollback applies
+  as `upgrade/rollback.serverSideApply` says, `auto` (the default) as the release it starts
+  from was applied (its record's `apply_method`, `ssa` or `csa`; a release Helm 3 made has
+  none: client-side), exactly as Flux decides it (`server_side`). Server-side apply always
+  forces conflicts (Flux does; helm's `--force-conflicts`), and `force` (replace) is only
+  used client-side. The wait defaults to `poller` (afflux's kstatus poll, as Flux's
+  kstatus-based waiter), the post-render strategy to `combined` (`post_render_strategy`).
+
+Why Helm 3 stays the default rather than following Flux 2.9: a controller upgrade must not
+change how existing releases are applied under their owners' feet (server-side apply takes
+field ownership and fails where client-side apply did not, e.g. duplicate list keys), and
+afflux's drift detection, `diff helmrelease` and demo were built and measured on Helm 3; the
+Helm 4 engine is opt-in with Flux's own gate until it has carried the whole helm test suite.
 
 The rest of this module:
 - `post_renderers_digest` / `common_metadata_digest`: `sha256:<hex>` of the JSON of
@@ -30,6 +47,7 @@ The rest of this module:
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -43,21 +61,89 @@ from ._postrender_prog import HOOK_ANNOTATION
 
 __all__ = [
     "DEFAULT_RETRY_INTERVAL",
+    "HELM3_DEFAULTS_GATE",
     "HOOK_ANNOTATION",
+    "Engine",
     "common_metadata_digest",
+    "install_server_side",
+    "post_render_strategy",
     "post_renderers_digest",
     "release_inventory",
     "retry_interval",
+    "server_side",
     "unsupported",
     "unsupported_message",
+    "wait_strategy",
 ]
 
 DEFAULT_RETRY_INTERVAL = 300.0
+#: Flux's feature gate: true (afflux's default) keeps Helm 3; false runs Helm 4
+HELM3_DEFAULTS_GATE = "UseHelm3Defaults"
+#: a release record's `apply_method` when it was applied server-side (Helm 4)
+SERVER_SIDE = "ssa"
 
 
-def unsupported(spec: Mapping[str, Any]) -> list[str]:
-    """Each setting of the HelmRelease spec (its JSON) that afflux's Helm 3 engine cannot
-    honour, said as what to change (empty: none)."""
+class Engine(enum.Enum):
+    """The Helm that runs a release's actions (module docstring)."""
+
+    HELM3 = "helm"
+    HELM4 = "helm4"
+
+    @property
+    def program(self) -> str:
+        """The name of its binary (`find_tool`)."""
+        return self.value
+
+    @classmethod
+    def of(cls, gates: Mapping[str, bool]) -> Engine:
+        """The engine `--feature-gates` (parsed) selects."""
+        return cls.HELM3 if gates.get(HELM3_DEFAULTS_GATE, True) else cls.HELM4
+
+
+def install_server_side(spec: Mapping[str, Any], engine: Engine) -> bool:
+    """Whether an install applies server-side: `install.serverSideApply`, else the
+    engine's default (Helm 4: yes)."""
+    value = (spec.get("install") or {}).get("serverSideApply")
+    if value is not None:
+        return bool(value)
+    return engine is Engine.HELM4
+
+
+def server_side(spec: Mapping[str, Any], action: str, apply_method: str) -> bool:
+    """Whether an upgrade or rollback applies server-side: `<action>.serverSideApply`
+    `enabled`/`disabled`, else (`auto`, the default for both engines, as Flux) as the
+    release it starts from was applied (`apply_method` of its record: "ssa", "csa", or ""
+    for a release Helm 3 made)."""
+    value = (spec.get(action) or {}).get("serverSideApply") or "auto"
+    if value == "enabled":
+        return True
+    if value == "disabled":
+        return False
+    return apply_method == SERVER_SIDE
+
+
+def wait_strategy(spec: Mapping[str, Any], engine: Engine) -> str:
+    """`waitStrategy.name`, else the engine's default (Helm 4 `poller`, Helm 3 `legacy`)."""
+    name = (spec.get("waitStrategy") or {}).get("name")
+    if name:
+        return str(name)
+    return "poller" if engine is Engine.HELM4 else "legacy"
+
+
+def post_render_strategy(spec: Mapping[str, Any], engine: Engine) -> str:
+    """`postRenderStrategy`, else the engine's default (Helm 4 `combined`, Helm 3
+    `nohooks`)."""
+    value = spec.get("postRenderStrategy")
+    if value:
+        return str(value)
+    return "combined" if engine is Engine.HELM4 else "nohooks"
+
+
+def unsupported(spec: Mapping[str, Any], engine: Engine = Engine.HELM3) -> list[str]:
+    """Each setting of the HelmRelease spec (its JSON) that the engine cannot honour, said
+    as what to change (empty: none; Helm 4 honours them all)."""
+    if engine is Engine.HELM4:
+        return []
     found = []
     if (spec.get("install") or {}).get("serverSideApply") is True:
         found.append("spec.install.serverSideApply: true (set it to false or leave it out)")
@@ -73,7 +159,8 @@ def unsupported(spec: Mapping[str, Any]) -> list[str]:
 
 def unsupported_message(found: Iterable[str]) -> str:
     return ("afflux runs Helm 3, which cannot do what these settings ask for (Helm 4 "
-            "behaviour): " + "; ".join(found))
+            "behaviour): " + "; ".join(found) + "; or start the helm operator with "
+            f"--feature-gates={HELM3_DEFAULTS_GATE}=false (Helm 4)")
 
 
 def _digest(value: Any) -> str | None:

@@ -16,6 +16,11 @@ Why the binary and not a Helm reimplementation or a Go helper of our own:
   controller reads the release records itself (`_release`) to decide whether anything must
   happen, so a reconcile that finds the release in sync starts no process at all.
 
+Two engines (`_engine.Engine`): the Helm 3 program `helm` (afflux's default) or, with
+`--feature-gates=UseHelm3Defaults=false`, the Helm 4 program `helm4`. Both write objects
+under the field manager `helm` (the helm program sets it; Flux's SDK use writes as
+`helm-controller`, the manager afflux's drift correction applies with).
+
 What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
 other than the release's (`helm -n` is both). `_storage` makes up for it by staging the
 records in the release namespace for the duration of each action.
@@ -43,6 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._engine import Engine
+
 __all__ = [
     "HelmError",
     "HelmRunner",
@@ -56,6 +63,8 @@ _PASS_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HTTPS_PROXY"
              "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
 _MAX_ERROR = 2000
 _GRACE = 30.0
+#: where a Helm 4 post-renderer plugin leaves its error (helm drops its stderr)
+POST_RENDER_ERROR = "post-render.error"
 
 
 class HelmError(Exception):
@@ -126,8 +135,10 @@ def values_json(values: Mapping[str, Any]) -> str:
 class HelmRunner:
     """Runs helm actions (see the module docstring)."""
 
-    def __init__(self, binary: str | None = None, *, scratch: str | None = None) -> None:
-        self.binary = find_tool("helm", binary)
+    def __init__(self, binary: str | None = None, *, scratch: str | None = None,
+                 engine: Engine = Engine.HELM3) -> None:
+        self.engine = engine
+        self.binary = find_tool(engine.program, binary)
         self.scratch = scratch
 
     @contextlib.asynccontextmanager
@@ -173,6 +184,9 @@ class HelmRunner:
                             ) from None
         if proc.returncode != 0:
             text = (err.decode(errors="replace") or out.decode(errors="replace")).strip()
+            detail = ws.root / POST_RENDER_ERROR  # a Helm 4 post-renderer plugin's (`_plugin`)
+            if detail.is_file():
+                text += f" (post-renderer: {detail.read_text(errors='replace')[:_MAX_ERROR]})"
             text = text.removeprefix("Error: ").replace("\n", "; ")
             if len(text) > _MAX_ERROR:
                 text = text[:_MAX_ERROR] + " ..."

@@ -14,7 +14,10 @@ keys of the chart or of commonMetadata, as Flux's helm-controller sets them: `af
 `trace` and the flux CLI find a release's objects by them. So every release has a
 post-renderer. Hooks never reach a post-renderer (Helm 3, `postRenderStrategy: nohooks`),
 and CRDs of a chart's `crds/` directory are installed before rendering, so they get none of
-this. The CLI's `diff helmrelease` applies the same functions to `helm template`'s output.
+this. With Helm 4 (`_plugin`) hooks do reach it as `postRenderStrategy` says, and then get
+all of it, as in Flux: the program itself applies everything to every object it is given.
+The CLI's `diff helmrelease` applies the same functions to `helm template`'s output, whose
+hooks are left alone.
 """
 
 from __future__ import annotations

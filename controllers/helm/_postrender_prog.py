@@ -14,8 +14,9 @@ The program reads the manifests on stdin and the JSON config (`renderers`,
    kustomization.yaml (`resources`, `patches` with their targets, `images`; the deprecated
    `patchesStrategicMerge` and `patchesJson6902` turned into `patches`);
 2. then `commonMetadata`'s labels and annotations, then the origin labels over them, set on
-   the metadata of every object but hooks (`helm template` prints hooks; helm's
-   post-renderer never gets them), over equal keys.
+   the metadata of every object it is given, over equal keys (Helm 3 never gives it hooks;
+   Helm 4 gives it the ones `postRenderStrategy` says). The CLI applies the same step to
+   `helm template`'s output, which prints hooks, and leaves those alone.
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ def render(manifests: str, renderers: list[dict[str, Any]], kustomize: str) -> s
 
 
 def with_metadata(manifests: str, labels: Mapping[str, str] | None,
-                  annotations: Mapping[str, str] | None) -> str:
+                  annotations: Mapping[str, str] | None, *, hooks: bool = False) -> str:
     """`manifests` (YAML documents) with `labels` and `annotations` set on every object but
-    hooks, over equal keys (pure); unchanged when there is nothing to set."""
+    hooks (unless `hooks`), over equal keys (pure); unchanged when there is nothing to set."""
     if not labels and not annotations:
         return manifests
     docs = []
@@ -81,7 +82,7 @@ def with_metadata(manifests: str, labels: Mapping[str, str] | None,
         if not isinstance(doc, dict):
             continue
         md = doc["metadata"] = doc.get("metadata") or {}
-        if HOOK_ANNOTATION in (md.get("annotations") or {}):
+        if not hooks and HOOK_ANNOTATION in (md.get("annotations") or {}):
             docs.append(doc)
             continue
         for key, extra in (("labels", labels), ("annotations", annotations)):
@@ -92,11 +93,11 @@ def with_metadata(manifests: str, labels: Mapping[str, str] | None,
 
 
 def finish(manifests: str, common: Mapping[str, Any] | None,
-           origin: Mapping[str, str] | None) -> str:
-    """Step 2 of the module docstring (pure)."""
+           origin: Mapping[str, str] | None, *, hooks: bool = False) -> str:
+    """Step 2 of the module docstring (pure); hooks too when `hooks`."""
     common = common or {}
     labels = {**(common.get("labels") or {}), **(origin or {})}
-    return with_metadata(manifests, labels, common.get("annotations"))
+    return with_metadata(manifests, labels, common.get("annotations"), hooks=hooks)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     manifests = sys.stdin.read()
     if config.get("renderers"):
         manifests = render(manifests, config["renderers"], args[1])
-    sys.stdout.write(finish(manifests, config.get("commonMetadata"), config.get("originLabels")))
+    # Every object given is rendered: Helm 3 never hands hooks to a post-renderer, and with
+    # Helm 4 `_plugin` hands over the ones `postRenderStrategy` says.
+    sys.stdout.write(finish(manifests, config.get("commonMetadata"), config.get("originLabels"),
+                            hooks=True))
 
 
 if __name__ == "__main__":

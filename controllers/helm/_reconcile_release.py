@@ -86,6 +86,8 @@ from afflux.controllers.runtime import (
     GenericError,
     HealthExprError,
     HealthExprs,
+    HealthResult,
+    HealthStatus,
     KubeConfigError,
     KubeConfigRefused,
     ObjectKey,
@@ -116,7 +118,9 @@ from ._args import (
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._engine import (
     HOOK_ANNOTATION,
+    Engine,
     common_metadata_digest,
+    post_render_strategy,
     post_renderers_digest,
     release_inventory,
     retry_interval,
@@ -126,6 +130,7 @@ from ._engine import (
 from ._helm import HelmError, Target, Workspace
 from ._kubeconfig import helm_kubeconfig
 from ._planner import Action, Desired, Observed, Plan, desired_remediations, moved_release, plan
+from ._plugin import plugin_args
 from ._postrender import post_renderer_args
 from ._reconcile_drift import detect_and_correct_drift, manifest_objects
 from ._reconcile_source import SourceChart
@@ -151,7 +156,8 @@ from ._status import (
 from ._storage import recover, staged
 from ._values import config_digest, reused_values
 
-__all__ = ["read_records", "release_phase", "target_of", "uninstall_release"]
+__all__ = ["completed_jobs", "read_records", "release_phase", "target_of",
+           "uninstall_release"]
 
 MAX_STEPS = 8
 POLL_INTERVAL = 1.0
@@ -160,6 +166,29 @@ _KUBECONFIG_KEYS = ("value", "value.yaml")
 #: seconds a remote cluster's token written for helm stays valid at least (its actions and
 #: waits of one reconcile)
 HELM_TOKEN_MIN_VALID = 1800.0
+
+
+def completed_jobs(exprs: HealthExprs | None) -> Callable[[Mapping[str, Any]],
+                                                          HealthResult | None]:
+    """The poller's health reader: `healthCheckExprs` first (None when they do not cover
+    the kind), then Jobs as Flux's poller reads them — ready once Complete, failed once
+    Failed, in progress until then (kstatus alone counts a started Job as Current)."""
+    def read(obj: Mapping[str, Any]) -> HealthResult | None:
+        result = exprs(obj) if exprs is not None else None
+        if result is not None or obj.get("kind") != "Job" or not str(
+                obj.get("apiVersion") or "").startswith("batch/"):
+            return result
+        for condition in (obj.get("status") or {}).get("conditions") or ():
+            if condition.get("status") != "True":
+                continue
+            if condition.get("type") == "Complete":
+                return HealthResult(HealthStatus.CURRENT, "Job completed")
+            if condition.get("type") == "Failed":
+                return HealthResult(HealthStatus.FAILED, "Job failed: "
+                                    f"{condition.get('message') or condition.get('reason')}",
+                                    "JobFailed")
+        return HealthResult(HealthStatus.IN_PROGRESS, "Job not completed", "JobInProgress")
+    return read
 
 
 class _Failed(Exception):
@@ -329,6 +358,10 @@ class _Run:
         return None
 
     @property
+    def engine(self) -> Engine:
+        return self.state.services.helm.engine
+
+    @property
     def kube(self) -> Any:
         """The client of the target cluster (as the release's identity)."""
         return self.state.cluster.kube if self.state.cluster else self.ctx.kube
@@ -354,15 +387,23 @@ class _Run:
                 post = post_renderer_args(hr, ws)
             except HelmError as err:
                 raise GenericError(INIT_FAILED, str(err)) from None
-            build = install_args if verb == ACTION_INSTALL else upgrade_args
-            args, timeout = build(hr, str(chart_dir), str(values), post)
+            engine = self.engine
+            if engine is Engine.HELM4:
+                post = plugin_args(ws, post, post_render_strategy(
+                    self.ctx.body.get("spec") or {}, engine))
+            if verb == ACTION_INSTALL:
+                args, timeout = install_args(hr, str(chart_dir), str(values), post, engine)
+            else:
+                current = latest_release(self.records)
+                args, timeout = upgrade_args(hr, str(chart_dir), str(values), post, engine,
+                                             current.apply_method if current else "")
             self.crds = chart_crds(chart_dir)
             started = time.monotonic()
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
             action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
-            if error is None and polls(hr, action):
+            if error is None and polls(hr, action, engine):
                 error = await self.poll(action, timeout)
             self.status["lastAttemptedReleaseActionDuration"] = format_duration(
                 round(time.monotonic() - started, 3))
@@ -428,8 +469,14 @@ class _Run:
         raise _Failed(TEST_FAILED, message)
 
     async def rollback(self, current: ReleaseInfo, version: int) -> None:
-        error = await self.action(*rollback_args(self.hr, version))
-        if error is None and polls(self.hr, self.hr.spec.rollback):
+        engine = self.engine
+        to = next((r for r in self.records if r.version == version), None)
+        rb = self.hr.spec.rollback
+        if engine is Engine.HELM4 and rb and rb.recreate:
+            self.ctx.logger.warning("spec.rollback.recreate has no effect with Helm 4")
+        error = await self.action(*rollback_args(self.hr, version, engine,
+                                                 to.apply_method if to else ""))
+        if error is None and polls(self.hr, self.hr.spec.rollback, engine):
             error = await self.poll(self.hr.spec.rollback, timeout_of(self.hr,
                                                                       self.hr.spec.rollback))
         if error is None:
@@ -447,7 +494,7 @@ class _Run:
 
     async def uninstall(self, current: ReleaseInfo, remediation: bool) -> None:
         error = await self.action(*uninstall_args(
-            self.hr, keep_history=None if remediation else False))
+            self.hr, keep_history=None if remediation else False, engine=self.engine))
         if error is not None:
             self._bump("failures")
             message = uninstall_message(current, error)
@@ -530,7 +577,8 @@ class _Run:
         keys = [ObjectKey.of(o) for o in objects if jobs or o.get("kind") != "Job"]
         try:
             await self.state.cluster.manager.wait_for(keys, interval=POLL_INTERVAL,
-                                                      timeout=timeout, reader=self.exprs)
+                                                      timeout=timeout,
+                                                      reader=completed_jobs(self.exprs))
         except WaitError as err:
             error = f"resources not ready (waitStrategy poller): {err}"
             await self.mark_failed(latest, f"Release failed: {error}")
@@ -726,7 +774,7 @@ async def uninstall_release(ctx: ReconcileContext[HelmRelease], state: RunState,
         return None
     if guard is not None:
         await guard_uninstall(ctx, state, current, guard)
-    args, timeout = uninstall_args(ctx.obj, name)
+    args, timeout = uninstall_args(ctx.obj, name, engine=state.services.helm.engine)
     async with (state.services.helm.workspace(target) as ws,
                 staged(kube, name, storage, target.namespace)):
         try:
@@ -777,7 +825,7 @@ async def _recover(kube: Any, name: str, storage: str, namespace: str) -> bool:
 async def release_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
     state = run_of(ctx)
     hr = ctx.obj
-    found = unsupported(ctx.body.get("spec") or {})
+    found = unsupported(ctx.body.get("spec") or {}, state.services.helm.engine)
     if found:
         raise StallingError(UNSUPPORTED_BY_ENGINE, unsupported_message(found))
     assert state.chart is not None and state.source is not None

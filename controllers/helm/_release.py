@@ -5,7 +5,9 @@ Helm (the `secret` storage driver, its default) keeps each revision of a release
 namespace, labelled `owner=helm`, `name=<name>`, `status=<status>`, `version=<revision>`.
 Its `data.release` is base64 (Helm's own, inside the Secret's) of the gzipped JSON of the
 release: name, namespace, version, info (status, first/last deployed, deleted, description),
-chart (metadata, templates, values), config (the values given), manifest and hooks.
+chart (metadata, templates, values), config (the values given), manifest and hooks. Helm 4
+writes the same records, with one more field, `apply_method` (`ssa` or `csa`), and reads
+Helm 3's (no `apply_method`: client-side), so each engine takes over the other's releases.
 
 `decode_record` and `encode_record` turn that into a dict and back; `ReleaseInfo` is what the
 planner and the status need of one record; its `digest` is the `sha256:` of the release JSON,
@@ -105,6 +107,7 @@ class ReleaseInfo:
     description: str = ""
     test_hooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     manifest: str = field(default="", repr=False)  # the rendered (post-rendered) objects
+    apply_method: str = ""  # Helm 4's: "ssa" (server-side) or "csa"; "" from Helm 3
 
     @classmethod
     def from_record(cls, release: Mapping[str, Any], raw: bytes) -> ReleaseInfo:
@@ -136,6 +139,7 @@ class ReleaseInfo:
             description=str(info.get("description") or ""),
             test_hooks=tests,
             manifest=str(release.get("manifest") or ""),
+            apply_method=str(release.get("apply_method") or ""),
         )
 
     @property

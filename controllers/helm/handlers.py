@@ -3,7 +3,8 @@
 `setup(operator)` (what `__main__` hands to `run_operator`):
 
 1. builds the `Services` (target-cluster clients under the field manager `helm-controller`,
-   the helm runner, the controller's own kubeconfig path for helm);
+   the helm runner of the engine `--feature-gates` selects (`_engine.Engine`), the
+   controller's own kubeconfig path for helm);
 2. registers the HelmRelease `Reconciler` (`_reconcile`);
 3. watches HelmCharts and OCIRepositories: when a source's artifact revision or readiness
    changes, the HelmReleases that take their chart from it are reconciled at once;
@@ -39,8 +40,10 @@ from afflux.controllers.runtime import (
     WorkloadIdentity,
     add_guard_flags,
     add_workload_identity_flags,
+    parse_feature_gates,
 )
 
+from ._engine import Engine
 from ._helm import HelmRunner
 from ._reconcile import helm_release_reconciler
 from ._reconcile_source import depends_on, references_source
@@ -53,14 +56,16 @@ Reads = Callable[[Mapping[str, Any], str, str], bool]
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--helm-binary", default=None,
-                        help="the helm program (default: $AFFLUX_HELM, helm on $PATH, then the "
-                        "tool cache)")
+                        help="the helm program of the engine (default: $AFFLUX_HELM, or "
+                        "$AFFLUX_HELM4 with Helm 4; then helm/helm4 on $PATH, then the tool "
+                        "cache)")
     add_guard_flags(parser, "an uninstall (of a chart name or release name change)")
     parser.add_argument(
         "--feature-gates", default="",
         help="comma-separated Name=true|false; ObjectLevelWorkloadIdentity=true lets a "
-        "kubeConfig ConfigMap name a ServiceAccount of the object's namespace (Flux's other "
-        "gates are accepted and have no effect)")
+        "kubeConfig ConfigMap name a ServiceAccount of the object's namespace; "
+        "UseHelm3Defaults=false runs Helm 4 with Flux 2.9's defaults (default: Helm 3, as "
+        "UseHelm3Defaults=true; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
 
 
@@ -112,7 +117,9 @@ def setup(operator: Operator) -> Services:
                                   allow_exec=options.insecure_kubeconfig_exec,
                                   allow_insecure_tls=options.insecure_kubeconfig_tls),
                               identity=WorkloadIdentity.from_flags(extra))
-    services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None)),
+    engine = Engine.of(parse_feature_gates(getattr(extra, "feature_gates", None)))
+    services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None),
+                                             engine=engine),
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
                         prune_guard=Guard.from_flags(extra))
     scheduler = operator.register(helm_release_reconciler(services))

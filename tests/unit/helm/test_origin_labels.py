@@ -1,6 +1,8 @@
 """helm-controller's origin labels (`helm.toolkit.fluxcd.io/name|namespace`): set on every
-rendered object but hooks, after commonMetadata and over equal keys of the chart and of
-commonMetadata; the post-render program helm runs applies them to every release."""
+rendered object but hooks (`helm template`'s output), after commonMetadata and over equal keys
+of the chart and of commonMetadata; the post-render program helm runs applies them to every
+release, and to every object it is handed (Helm 3 hands it no hooks; Helm 4's plugin hands
+it those `postRenderStrategy` says)."""
 
 from __future__ import annotations
 
@@ -76,4 +78,5 @@ def test_the_post_render_program_labels_every_release(tmp_path: Path) -> None:
     assert done.stderr == ""
     docs = list(yaml.safe_load_all(done.stdout))
     assert [d["metadata"]["labels"] for d in docs[:2]] == [{"app": "web", **ORIGIN}, ORIGIN]
-    assert "labels" not in docs[2]["metadata"]  # the hook
+    # a hook handed over (Helm 4, postRenderStrategy combined or separate) is labelled too
+    assert docs[2]["metadata"]["labels"] == ORIGIN
