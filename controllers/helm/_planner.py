@@ -106,6 +106,9 @@ class Desired:
     render_changed: str = ""  # why the post-renderers/commonMetadata differ ("" if not)
     retry_install: bool = False  # install.strategy RetryOnFailure
     retry_upgrade: bool = False  # upgrade.strategy RetryOnFailure
+    #: other values digests that count as in sync: with upgrade.preserveValues, the
+    #: values helm made of the spec's and the last release's (`reused_values`)
+    also_in_sync: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,12 +190,14 @@ def release_state(desired: Desired, observed: Observed) -> tuple[State, str]:
     if cur.status == "failed":
         return State.FAILED, f"release {cur.ref} is failed"
     if (cur.chart_name != desired.chart_name or cur.chart_version != desired.chart_version
-            or cur.config_digest != desired.config_digest):
+            or cur.config_digest not in (desired.config_digest, *desired.also_in_sync)):
         return State.OUT_OF_SYNC, f"release {cur.ref} differs from the wanted chart or values"
     if desired.render_changed:
         return State.OUT_OF_SYNC, f"release {cur.ref}: {desired.render_changed}"
     if desired.test_enabled:
-        if not cur.tests_ran:
+        # a test run that ran no test (none in the chart, or all filtered out) leaves no
+        # trace in Helm's record: the snapshot's testHooks (empty) says it ran, as Flux's
+        if not cur.tests_ran and "testHooks" not in observed.history[0]:
             return State.UNTESTED, f"release {cur.ref} has not been tested"
         remediation, _, _ = _active(desired, observed)
         if cur.tests_failed and not remediation.ignore_test_failures:

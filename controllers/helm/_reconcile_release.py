@@ -154,6 +154,7 @@ from ._status import (
     uninstall_message,
 )
 from ._storage import recover, staged
+from ._values import config_digest, reused_values
 
 __all__ = ["completed_jobs", "read_records", "release_phase", "target_of",
            "uninstall_release"]
@@ -448,6 +449,8 @@ class _Run:
         error = await self.action(*test_args(self.hr))
         latest = await self.snapshot_latest()
         assert latest is not None
+        if self.history and "testHooks" not in self.history[0]:
+            self.history[0]["testHooks"] = {}  # tested, though no test ran (none, or filtered)
         if error is None:
             message = test_message(latest)
             self.ctx.conditions.mark_true(TEST_SUCCESS, TEST_SUCCEEDED, message)
@@ -590,6 +593,9 @@ class _Run:
         test = self.hr.spec.test
         spec = self.ctx.body.get("spec") or {}
         upg = self.hr.spec.upgrade
+        latest = latest_release(self.records)
+        reused = (config_digest(reused_values(self.state.values, latest.config)),) if (
+            upg and upg.preserve_values and latest is not None) else ()
         return Desired(self.state.chart.name, self.state.chart.version,
                        self.state.config_digest, test_enabled=bool(test and test.enable),
                        install=install, upgrade=upgrade, force=force,
@@ -597,7 +603,8 @@ class _Run:
                                            == CHART_NAME_IN_PLACE),
                        render_changed=self.render_changed,
                        retry_install=retry_interval(spec, ACTION_INSTALL) is not None,
-                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None)
+                       retry_upgrade=retry_interval(spec, ACTION_UPGRADE) is not None,
+                       also_in_sync=reused)
 
     @property
     def render_changed(self) -> str:

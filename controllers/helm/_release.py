@@ -207,10 +207,11 @@ def snapshot(release: ReleaseInfo, *, oci_digest: str | None = None) -> dict[str
         snap["appVersion"] = release.app_version
     if _go_time(release.deleted):
         snap["deleted"] = _go_time(release.deleted)
-    if release.test_hooks:
+    ran = {name: hook for name, hook in release.test_hooks.items() if hook.get("phase")}
+    if ran:  # the tests that ran (none: not tested, or tested with every test filtered out)
         snap["testHooks"] = {name: {k: (_go_time(v) if k != "phase" else v)
                                     for k, v in hook.items()}
-                             for name, hook in release.test_hooks.items()}
+                             for name, hook in ran.items()}
     if oci_digest:
         snap["ociDigest"] = oci_digest
     return snap

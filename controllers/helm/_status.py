@@ -82,6 +82,8 @@ def record_snapshot(history: Sequence[Mapping[str, Any]], release: ReleaseInfo,
             snap["ociDigest"] = rest[0]["ociDigest"]
         if action is None and rest[0].get("action"):
             snap["action"] = rest[0]["action"]
+        if "testHooks" not in snap and "testHooks" in rest[0]:
+            snap["testHooks"] = rest[0]["testHooks"]  # tested, with no test run
         rest = rest[1:]
     return truncate_history([snap, *rest], max_history)
 

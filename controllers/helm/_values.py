@@ -42,6 +42,7 @@ __all__ = [
     "config_digest",
     "go_json",
     "merge_maps",
+    "reused_values",
     "set_path",
     "values_sources",
     "values_text",
@@ -192,6 +193,22 @@ def go_json(value: Any) -> str:
     for char, escape in _GO_ESCAPES.items():
         text = text.replace(char, escape)
     return text
+
+
+def reused_values(values: Mapping[str, Any], previous: Mapping[str, Any]) -> dict[str, Any]:
+    """The values `helm upgrade --reuse-values` (`upgrade.preserveValues`) gives a release:
+    the previous release's values under the new ones (maps merged key by key, the new side
+    winning), a null on the new side removing the key."""
+    result: dict[str, Any] = {}
+    for key in {**previous, **values}:
+        new, old = values.get(key), previous.get(key)
+        if key in values and new is None:
+            continue
+        if isinstance(new, Mapping) and isinstance(old, Mapping):
+            result[key] = reused_values(new, old)
+        else:
+            result[key] = new if key in values else old
+    return result
 
 
 def config_digest(values: Mapping[str, Any] | None) -> str:

@@ -39,6 +39,7 @@ def _kubeconfig(user: dict[str, Any]) -> bytes:
     }).encode()
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.secretRef.name")
 def test_kubeconfig_exec_and_files_are_refused(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path],  # noqa: F811
         tmp_path: Path) -> None:

@@ -80,6 +80,7 @@ def properties(env: HelmEnv, name: str) -> list[str] | None:
     return sorted(schema.properties["spec"].properties)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.crds")
 def test_crds_created_on_install_then_by_the_upgrade_policy(
         env: HelmEnv, crd_repo: str, group: str, tmp_path: Path) -> None:
     widgets, gadgets = f"widgets.{group}", f"gadgets.{group}"

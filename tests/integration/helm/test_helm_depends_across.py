@@ -108,6 +108,7 @@ def ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
     return SourceEnv.condition(obj, "Ready")
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.conditions[].lastTransitionTime")
 def test_a_kustomization_waits_for_a_helmrelease_and_applies_once_it_is_ready(
         env: HelmEnv, repo: str, kustomize: Any, git_source: str) -> None:
     kustomization(env, "waits", git_source, "HelmRelease/db")

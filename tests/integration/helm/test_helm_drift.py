@@ -29,6 +29,7 @@ def events_of(env: HelmEnv, name: str, reason: str) -> list[str]:
     return [e.message for e in events if e.reason == reason]
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode")
 def test_warn_reports_drift_and_enabled_corrects_it(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"deployment": {"ready": "true"}},
                    driftDetection={"mode": "warn"})
@@ -86,6 +87,9 @@ def test_warn_reports_drift_and_enabled_corrects_it(env: HelmEnv, repo: str) -> 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode",
+                         "spec.driftDetection.ignore[].paths[]",
+                         "spec.driftDetection.ignore[].target.kind")
 def test_ignore_rules_and_the_disabled_annotation(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"deployment": {"ready": "true"}}, driftDetection={
         "mode": "enabled",
@@ -112,4 +116,16 @@ def test_ignore_rules_and_the_disabled_annotation(env: HelmEnv, repo: str) -> No
     assert SourceEnv.condition(obj, "Drifted") is None
     assert env.configmap(name)["data"] == {"replicas": "8"}
     assert not events_of(env, name, "DriftDetected")
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.interval")
+def test_drift_is_corrected_on_the_interval_without_a_request(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, interval="3s", driftDetection={"mode": "enabled"})
+    env.ready(name, "InstallSucceeded")
+    env.source.core.patch_namespaced_config_map(name, env.namespace, {"data": {"replicas": "9"}})
+    eventually(lambda: env.configmap(name)["data"] == {"replicas": "1"}, 60,
+               message="the drift corrected by the next run of the interval")
+    assert "reconcile.fluxcd.io/requestedAt" not in (env.get(name)["metadata"].get(
+        "annotations") or {})
     env.delete(name)

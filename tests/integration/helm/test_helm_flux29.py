@@ -26,7 +26,7 @@ ENV_LABEL = "helm29"
 SCHEMA = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
                      "properties": {"replicas": {"type": "integer"}}})
 FILES = {"templates/hooks.yaml": HOOKS, "templates/tests/test.yaml": TEST,
-         "templates/workloads.yaml": WORKLOADS}
+         "templates/workloads.yaml": WORKLOADS, "values-prod.yaml": "replicas: 4\n"}
 #: .Values.count more ConfigMaps (the `many` charts: past the mass-deletion guard's minimum)
 MANY = """\
 {{- range $i := until (int .Values.count) }}
@@ -71,6 +71,11 @@ def helm_values(env: HelmEnv, name: str) -> dict[str, Any]:
     return json.loads(env.helm_run("get", "values", name, "-o", "json"))
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.commonMetadata.labels{*}",
+                         "spec.commonMetadata.annotations{*}",
+                         "status.observedCommonMetadataDigest", "status.history[].action",
+                         "status.lastAttemptedReleaseActionDuration",
+                         "status.inventory.entries[].id", "status.inventory.entries[].v")
 def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "true"},
@@ -104,6 +109,9 @@ def test_common_metadata_labels_every_rendered_object_and_a_change_upgrades(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.postRenderers[].kustomize.patches[].patch",
+                         "spec.postRenderers[].kustomize.patches[].target.kind",
+                         "status.observedPostRenderersDigest")
 def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: str) -> None:
     patch = {"patch": "- op: add\n  path: /data/extra\n  value: one\n",
              "target": {"kind": "ConfigMap"}}
@@ -119,6 +127,8 @@ def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.valuesFrom[].literal",
+                         "spec.valuesFrom[].targetPath", "spec.valuesFrom[].valuesKey")
 def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) -> None:
     env.source.core.create_namespaced_config_map(env.namespace, k8s.V1ConfigMap(
         metadata=k8s.V1ObjectMeta(name="flags"), data={"on": "true", "n": "42"}))
@@ -133,6 +143,7 @@ def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.values")
 def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
                                                              charts: str) -> None:
     name = create(env, charts, values=["replicas", 2])  # the schema takes any JSON value
@@ -142,6 +153,7 @@ def test_values_that_are_not_a_map_stall_with_what_to_change(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.disableSchemaValidation")
 def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
                                                                  charts: str) -> None:
     checked = create(env, charts, chart="strict", values={"replicas": "two"})
@@ -155,6 +167,9 @@ def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
     env.delete(unchecked)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.strategy.name",
+                         "spec.install.strategy.retryInterval", "spec.upgrade.strategy.name",
+                         "spec.upgrade.strategy.retryInterval")
 def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: str) -> None:
     retry = {"strategy": {"name": "RetryOnFailure", "retryInterval": "3s"}}
     name = create(env, charts, values={"hooks": {"pre-install": "1", "pre-upgrade": "1"}},
@@ -175,6 +190,7 @@ def test_retry_on_failure_retries_instead_of_remediating(env: HelmEnv, charts: s
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.strategy.retryInterval")
 def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
         env: HelmEnv, charts: str) -> None:
     with pytest.raises(ApiException) as err:
@@ -183,6 +199,7 @@ def test_retry_on_failure_cannot_have_a_retry_interval_with_remediation(
     assert err.value.status == 422 and "retryInterval" in err.value.body
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.chartNameChangeStrategy")
 def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, upgrade={"chartNameChangeStrategy": "InPlaceUpdate"})
     env.ready(name, "InstallSucceeded")
@@ -197,6 +214,7 @@ def test_chart_name_change_in_place_upgrades_the_release(env: HelmEnv, charts: s
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.history[].action")
 def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, upgrade={"remediation": {"retries": 0,
                                                         "remediateLastFailure": True}})
@@ -208,6 +226,7 @@ def test_rollback_remediation_is_recorded_as_its_action(env: HelmEnv, charts: st
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.waitStrategy.name", "spec.install.timeout")
 def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_ready(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "false"}},
@@ -225,6 +244,8 @@ def test_poller_waits_for_the_objects_and_fails_the_release_when_they_are_not_re
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].apiVersion",
+                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
 def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
                                                              charts: str) -> None:
     exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas == '3'"}]
@@ -237,6 +258,7 @@ def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].current")
 def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[
         {"apiVersion": "v1", "kind": "ConfigMap", "current": "data.replicas =="}])
@@ -252,6 +274,8 @@ def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) ->
     pytest.param({"install": {"serverSideApply": True}, "postRenderStrategy": "combined"},
                  "spec.postRenderStrategy: combined", id="helm4-defaults-asked-for"),
 ])
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.serverSideApply",
+                         "spec.install.serverSideApply", "spec.postRenderStrategy")
 def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
                                                      spec: dict[str, Any], named: str) -> None:
     name = create(env, charts, **spec)
@@ -264,6 +288,7 @@ def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, charts: str,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.configMapRef.name")
 def test_kubeconfig_from_a_missing_configmap_is_retried_not_the_own_cluster(
         env: HelmEnv, charts: str) -> None:
     name = create(env, charts, kubeConfig={"configMapRef": {"name": "remote"}})
@@ -306,6 +331,7 @@ def test_a_chart_name_change_that_would_uninstall_many_objects_is_held(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.releaseName")
 def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
                                                               charts: str) -> None:
     name = create(env, charts, chart="many")
@@ -323,6 +349,7 @@ def test_a_release_name_change_is_held_until_the_guard_is_off(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.mode")
 def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
                                                               charts: str) -> None:
     name = create(env, charts, values={"deployment": {"ready": "true"}},
@@ -346,4 +373,50 @@ def test_drift_is_explained_with_values_and_the_field_manager(env: HelmEnv,
     eventually(explained, 90, interval=2.0, message="Drifted, explained")
     events = [e.message for e in env.source.events(name) if e.reason == "DriftDetected"]
     assert any("(by kubectl-edit)" in m for m in events), events
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.valuesFiles[]",
+                         "spec.chart.spec.ignoreMissingValuesFiles",
+                         "spec.chart.spec.reconcileStrategy", "spec.chart.spec.interval",
+                         "spec.chart.metadata.labels{*}", "spec.chart.metadata.annotations{*}")
+def test_chart_template_settings_reach_the_helm_chart_and_its_values_files_the_release(
+        env: HelmEnv, charts: str) -> None:
+    template = chart_spec(charts, "1.0.0", chart="life")
+    template["chart"]["spec"].update({
+        "valuesFiles": ["values.yaml", "values-prod.yaml", "values-absent.yaml"],
+        "ignoreMissingValuesFiles": True, "reconcileStrategy": "Revision", "interval": "7m"})
+    template["chart"]["metadata"] = {"labels": {"team": "web"}, "annotations": {"note": "x"}}
+    name = env.create(obj_name("hr"), template)
+    env.ready(name, "InstallSucceeded")
+    assert env.configmap(name)["data"] == {"replicas": "4"}  # values-prod.yaml over the chart's
+    chart = env.source.get("HelmChart", f"{env.namespace}-{name}")
+    spec = chart["spec"]
+    assert spec["valuesFiles"] == ["values.yaml", "values-prod.yaml", "values-absent.yaml"]
+    assert spec["ignoreMissingValuesFiles"] is True
+    assert (spec["reconcileStrategy"], spec["interval"]) == ("Revision", "7m")
+    assert chart["metadata"]["labels"]["team"] == "web"
+    assert chart["metadata"]["annotations"]["note"] == "x"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.postRenderers[].kustomize.images[].name",
+                         "spec.postRenderers[].kustomize.images[].newName",
+                         "spec.postRenderers[].kustomize.images[].newTag",
+                         "spec.postRenderers[].kustomize.images[].digest")
+def test_post_renderer_images_set_the_image_of_the_rendered_workloads(env: HelmEnv,
+                                                                      charts: str) -> None:
+    renamed = {"name": "busybox", "newName": "mirror.example/busybox", "newTag": "1.36"}
+    name = create(env, charts, values={"deployment": {"ready": "true"}},
+                  postRenderers=[{"kustomize": {"images": [renamed]}}])
+    env.ready(name, "InstallSucceeded")
+    [container] = deployment(env, name).spec.template.spec.containers
+    assert container.image == "mirror.example/busybox:1.36"
+
+    digest = "sha256:" + "a" * 64
+    env.patch_spec(name, {"postRenderers": [{"kustomize": {"images": [
+        {"name": "busybox", "newName": "mirror.example/busybox", "digest": digest}]}}]})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    [container] = deployment(env, name).spec.template.spec.containers
+    assert container.image == f"mirror.example/busybox@{digest}"
     env.delete(name)

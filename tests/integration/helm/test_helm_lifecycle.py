@@ -9,11 +9,13 @@ import pytest
 from helm_env import (
     TIMEOUT,
     HelmEnv,
+    chart_spec,
     cond,
     job_succeeded,
     release,
 )
 from kubernetes import client as k8s
+from source_env import obj_name
 
 from harness.wait import eventually
 
@@ -40,6 +42,7 @@ def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.installFailures")
 def test_a_failing_pre_install_hook_fails_the_install_until_the_values_change(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"hooks": {"pre-install": "1"}})
@@ -59,6 +62,8 @@ def test_a_failing_pre_install_hook_fails_the_install_until_the_values_change(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.remediation.retries",
+                         "spec.upgrade.remediation.remediateLastFailure")
 def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {}, upgrade={"remediation": {"retries": 0,
                                                            "remediateLastFailure": True}})
@@ -74,6 +79,8 @@ def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "status.history[].testHooks{*}.phase",
+                         "status.history[].testHooks{*}.lastCompleted")
 def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "0"}, test={"enable": True})
@@ -88,6 +95,7 @@ def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "spec.test.ignoreFailures")
 def test_a_failing_helm_test_fails_the_release_until_failures_are_ignored(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "1"}, test={"enable": True})
@@ -106,6 +114,8 @@ def test_a_failing_helm_test_fails_the_release_until_failures_are_ignored(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.remediation.ignoreTestFailures",
+                         "spec.upgrade.remediation.ignoreTestFailures")
 def test_remediation_ignore_test_failures_on_install_and_upgrade(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "1"}, test={"enable": True},
@@ -121,6 +131,7 @@ def test_remediation_ignore_test_failures_on_install_and_upgrade(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.timeout", "spec.install.disableWait")
 def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
         env: HelmEnv, repo: str) -> None:
     values = {"deployment": {"ready": "false"}}
@@ -140,6 +151,7 @@ def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
         env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.timeout", "spec.install.disableWaitForJobs")
 def test_wait_for_jobs_fails_on_a_failing_job_unless_disabled(env: HelmEnv, repo: str) -> None:
     waits = release(env, repo, {"job": "1"}, timeout="10s")
     obj = env.failing(waits, "RetriesExceeded", stalled=True)
@@ -158,3 +170,93 @@ def test_wait_for_jobs_fails_on_a_failing_job_unless_disabled(env: HelmEnv, repo
     eventually(job_failed, TIMEOUT, message="the release's Job failed (and helm did not wait)")
     for name in (waits, no_wait):
         env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.disableHooks", "spec.upgrade.disableHooks")
+def test_disabled_hooks_do_not_run_on_install_and_upgrade(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-install": "1"}},
+                   install={"disableHooks": True}, upgrade={"disableHooks": True})
+    env.ready(name, "InstallSucceeded")  # the failing pre-install hook did not run
+    batch = k8s.BatchV1Api(env.source.core.api_client)
+    jobs = [j.metadata.name for j in batch.list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-install" not in jobs
+    env.patch_spec(name, {"values": {"hooks": {"pre-upgrade": "1"}, "replicas": 2}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    jobs = [j.metadata.name for j in batch.list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-upgrade" not in jobs
+    assert env.configmap(name)["data"] == {"replicas": "2"}
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.test.filters[].name", "spec.test.filters[].exclude",
+                         "spec.test.timeout")
+def test_test_filters_leave_out_the_excluded_tests(env: HelmEnv, repo: str) -> None:
+    name = obj_name("hr")
+    env.create(name, {**chart_spec(repo, "1.0.0", chart="life"), "values": {"test": "1"},
+                      "test": {"enable": True, "timeout": "2m",
+                               "filters": [{"name": f"{name}-test", "exclude": True}]}})
+    obj = env.ready(name)
+    hooks = obj["status"]["history"][0].get("testHooks") or {}
+    assert f"{name}-test" not in hooks, "the failing test was excluded, so it did not run"
+    with pytest.raises(k8s.ApiException) as err:
+        env.source.core.read_namespaced_pod(f"{name}-test", env.namespace)
+    assert err.value.status == 404
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.disableWait", "spec.upgrade.timeout")
+def test_upgrade_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"deployment": {"ready": "true"}}, upgrade={"timeout": "6s"})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "UpgradeFailed"
+    assert "context deadline exceeded" in released["message"], released
+
+    env.patch_spec(name, {"values": {"deployment": {"ready": "false"}, "replicas": 2},
+                          "upgrade": {"timeout": "6s", "disableWait": True}})
+    env.ready(name, "UpgradeSucceeded")
+    assert env.configmap(name)["data"] == {"replicas": "2"}
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.keepHistory")
+def test_uninstall_keep_history_keeps_the_release_records(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, uninstall={"keepHistory": True})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    [record] = env.helm_history(name)
+    assert record["status"] == "uninstalled"
+    with pytest.raises(k8s.ApiException):
+        env.configmap(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.preserveValues")
+def test_preserve_values_keeps_the_last_release_values_on_upgrade(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {"replicas": 2}, upgrade={"preserveValues": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"replicas": None, "extra": "x"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert env.configmap(name)["data"] == {"replicas": "2"}, "the last release's value kept"
+
+    env.patch_spec(name, {"upgrade": {"preserveValues": False}, "values": {"extra": "y"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 3)
+    assert env.configmap(name)["data"] == {"replicas": "1"}, "back to the chart's default"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.disableHooks")
+def test_uninstall_disable_hooks_skips_a_failing_pre_delete_hook(env: HelmEnv,
+                                                                 repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-delete": "1"}},
+                   uninstall={"disableHooks": True})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    assert name not in env.helm_list()
+    jobs = [j.metadata.name for j in k8s.BatchV1Api(
+        env.source.core.api_client).list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-delete" not in jobs, "the pre-delete hook did not run"

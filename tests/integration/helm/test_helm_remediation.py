@@ -40,6 +40,9 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.remediation.retries",
+                         "spec.install.remediation.remediateLastFailure", "status.installFailures",
+                         "status.failures")
 def test_install_remediation_retries_then_uninstalls_the_last_failure(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"hooks": {"pre-install": "1"}},
@@ -56,6 +59,7 @@ def test_install_remediation_retries_then_uninstalls_the_last_failure(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.remediation.strategy")
 def test_upgrade_remediation_strategy_uninstall_then_installs_again(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {}, upgrade={"remediation": {
@@ -76,6 +80,8 @@ def test_upgrade_remediation_strategy_uninstall_then_installs_again(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "status.lastHandledForceAt",
+                         "status.lastHandledReconcileAt")
 def test_force_at_upgrades_an_unchanged_release(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {})
     env.ready(name, "InstallSucceeded")
@@ -96,6 +102,7 @@ def test_force_at_upgrades_an_unchanged_release(env: HelmEnv, repo: str) -> None
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.targetNamespace", "status.lastHandledResetAt")
 def test_reset_at_retries_a_stalled_install_and_create_namespace(
         env: HelmEnv, repo: str, other_namespace: str) -> None:
     name = release(env, repo, {}, targetNamespace=other_namespace)
@@ -117,6 +124,7 @@ def test_reset_at_retries_a_stalled_install_and_create_namespace(
                message="the release uninstalled")
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.install.createNamespace", "spec.targetNamespace")
 def test_install_create_namespace(env: HelmEnv, repo: str, other_namespace: str) -> None:
     name = release(env, repo, {}, targetNamespace=other_namespace,
                    install={"createNamespace": True})
@@ -136,6 +144,7 @@ def _record(env: HelmEnv, release_name: str, version: int) -> tuple[str, dict[st
 
 
 @pytest.mark.parametrize("locked", ["pending-install", "pending-upgrade"])
+@pytest.mark.flux_fields("HelmRelease", "spec.suspend")
 def test_a_release_locked_by_a_crash_is_unlocked_and_upgraded(
         env: HelmEnv, repo: str, locked: str) -> None:
     name = release(env, repo, {})
@@ -166,6 +175,7 @@ def test_a_release_locked_by_a_crash_is_unlocked_and_upgraded(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.dependsOn[].name")
 def test_depends_on_waits_for_the_dependency(env: HelmEnv, repo: str) -> None:
     base = obj_name("base")
     app = release(env, repo, {}, dependsOn=[{"name": base}])
@@ -184,6 +194,7 @@ def release_spec(repo: str) -> dict[str, Any]:
     return {**chart_spec(repo, "1.0.0", chart="life"), "values": {}}
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.serviceAccountName")
 def test_service_account_impersonation_denied_then_allowed(env: HelmEnv, repo: str) -> None:
     account = obj_name("deployer")
     env.source.core.create_namespaced_service_account(env.namespace,
@@ -209,6 +220,7 @@ def test_service_account_impersonation_denied_then_allowed(env: HelmEnv, repo: s
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.maxHistory")
 def test_max_history_bounds_helm_records_and_status_history(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {}, maxHistory=2)
     env.ready(name, "InstallSucceeded")
@@ -221,6 +233,7 @@ def test_max_history_bounds_helm_records_and_status_history(env: HelmEnv, repo: 
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.targetNamespace")
 def test_a_release_name_over_53_characters_is_cut_and_hashed(
         env: HelmEnv, repo: str, other_namespace: str) -> None:
     name = f"a-helmrelease-with-a-rather-long-name-{uuid.uuid4().hex[:8]}"

@@ -56,6 +56,7 @@ def _configmap(env: HelmEnv, name: str, data: dict[str, str]) -> None:
         env.namespace, {"metadata": {"name": name}, "data": data})
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.configMapRef.name")
 def test_installs_as_the_configmaps_service_account(env: HelmEnv, charts: str) -> None:
     ns = env.namespace
     other = f"t-other-{uuid.uuid4().hex[:6]}"
@@ -99,6 +100,7 @@ def test_installs_as_the_configmaps_service_account(env: HelmEnv, charts: str) -
                  "provider 'gcp' needs the gcp cloud's credentials", id="cloud-provider"),
     pytest.param({"provider": "generic"}, True, "has no key 'address'", id="no-address"),
 ])
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.configMapRef.name")
 def test_configmap_that_cannot_work(env: HelmEnv, charts: str, data: dict[str, str] | None,
                                     stalled: bool, message: str) -> None:
     cm = f"kc-{uuid.uuid4().hex[:6]}"

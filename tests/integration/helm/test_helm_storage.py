@@ -53,6 +53,8 @@ def configmap_in(env: HelmEnv, namespace: str, name: str) -> dict[str, str] | No
         raise
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.storageNamespace", "spec.targetNamespace",
+                         "status.storageNamespace", "status.observedGeneration")
 def test_records_in_the_storage_namespace_objects_in_the_target(
         env: HelmEnv, repo: str, namespaces: tuple[str, str]) -> None:
     target, storage = namespaces

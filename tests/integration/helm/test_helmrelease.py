@@ -6,6 +6,7 @@ repository and pushed to the real OCI registry."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -42,6 +43,23 @@ def packages(helm_tool: HelmTool, tmp_path_factory: pytest.TempPathFactory) -> d
     return result
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.chart", "spec.chart.spec.version",
+                         "spec.chart.spec.sourceRef.kind", "spec.chart.spec.sourceRef.name",
+                         "spec.values", "spec.valuesFrom[].kind", "spec.valuesFrom[].name",
+                         "spec.valuesFrom[].valuesKey", "spec.valuesFrom[].targetPath",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].reason", "status.conditions[].message",
+                         "status.conditions[].observedGeneration",
+                         "status.lastAttemptedGeneration", "status.history[].firstDeployed",
+                         "status.history[].lastDeployed",
+                         "status.helmChart", "status.storageNamespace",
+                         "status.lastAttemptedRevision", "status.lastAttemptedReleaseAction",
+                         "status.lastAttemptedConfigDigest", "status.lastHandledReconcileAt",
+                         "status.history[].name", "status.history[].namespace",
+                         "status.history[].version", "status.history[].status",
+                         "status.history[].chartName", "status.history[].chartVersion",
+                         "status.history[].appVersion", "status.history[].configDigest",
+                         "status.history[].digest")
 def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server, [packages["app-1.0.0"], packages["app-1.1.0"]])
@@ -72,6 +90,12 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
         release, env.namespace, 1, "deployed", "app", "1.0.0", "1.0.0")
     assert snap["configDigest"] == status["lastAttemptedConfigDigest"]
     assert snap["digest"].startswith("sha256:")
+    generation = obj["metadata"]["generation"]
+    assert ready["observedGeneration"] == generation
+    assert status["lastAttemptedGeneration"] == generation
+    first_deployed = snap["firstDeployed"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first_deployed), first_deployed
+    assert snap["lastDeployed"] == first_deployed  # helm stamps both at install
     chart = env.source.get("HelmChart", f"{env.namespace}-{name}")
     assert chart["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": repo}
 
@@ -89,6 +113,8 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
                     check=lambda o: o["status"]["history"][0]["version"] == 2)
     assert [r["status"] for r in env.helm_history(release)] == ["superseded", "deployed"]
     assert [s["version"] for s in obj["status"]["history"]] == [2, 1]
+    assert obj["status"]["history"][0]["firstDeployed"] == first_deployed  # kept by upgrades
+    assert obj["status"]["history"][0]["lastDeployed"] >= first_deployed
     assert obj["status"]["history"][1]["status"] == "superseded"
     assert env.configmap(release)["data"] == {"replicas": "3"}
 
@@ -121,6 +147,9 @@ def test_install_upgrade_no_op_and_uninstall_from_a_helm_repository(
     assert err.value.status == 404
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.remediation.retries",
+                         "spec.upgrade.remediation.remediateLastFailure", "status.upgradeFailures",
+                         "status.failures")
 def test_a_failed_upgrade_is_rolled_back_then_stalls_until_the_values_change(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server, [packages["app-1.0.0"]])
@@ -157,6 +186,10 @@ def test_a_failed_upgrade_is_rolled_back_then_stalls_until_the_values_change(
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.chartRef.kind", "spec.chartRef.name",
+                         "spec.postRenderers[].kustomize.patches[].patch",
+                         "spec.postRenderers[].kustomize.patches[].target.kind",
+                         "status.lastAttemptedRevisionDigest", "status.history[].ociDigest")
 def test_chart_ref_to_an_oci_repository_with_a_post_renderer(env: HelmEnv, registry: Registry,
                                         packages: dict[str, Path]) -> None:
     repository = f"charts-{uuid.uuid4().hex[:6]}"
@@ -190,6 +223,7 @@ def test_chart_ref_to_an_oci_repository_with_a_post_renderer(env: HelmEnv, regis
     eventually(lambda: name not in env.helm_list(), TIMEOUT, message="release uninstalled")
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.valuesFrom[].optional", "status.installFailures")
 def test_bad_input_ends_in_a_condition_that_says_what_to_change(
         env: HelmEnv, helm_repo_server: ChartRepoServer, packages: dict[str, Path]) -> None:
     repo = helm_repository(env, helm_repo_server,

@@ -181,6 +181,7 @@ def test_concurrent_commit_is_kept_and_the_update_reapplied(git_server: GitHTTPS
     assert outcome.source_revision == f"main@sha1:{before}"
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.push.branch")
 def test_push_to_a_new_branch_creates_it_from_the_checkout(git_server: GitHTTPServer) -> None:
     url, before = seed(git_server, "auto-new-branch")
     outcome = run(url, git_server, push=PushSpec(branch="image-updates"))
@@ -210,6 +211,8 @@ def test_existing_push_branch_gets_a_commit_on_top_never_a_force_push(
     assert blob(updated, "notes.txt") == b"on the branch\n"
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.push.refspec",
+                         "spec.git.push.options{*}")
 def test_refspec_and_push_options(git_server: GitHTTPServer, tmp_path: Path) -> None:
     url, _ = seed(git_server, "auto-refspec")
     path = git_server.repo_path("auto-refspec")
@@ -238,6 +241,7 @@ def test_refspec_and_push_options(git_server: GitHTTPServer, tmp_path: Path) -> 
     ]
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.checkout.ref.tag")
 def test_checkout_by_tag_needs_a_push_branch(git_server: GitHTTPServer) -> None:
     url, _ = seed(git_server, "auto-tag")
     tagged = git_push_files(
@@ -274,6 +278,7 @@ def gpg(home: Path, *args: str, stdin: bytes = b"") -> bytes:
     return done.stdout
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.commit.signingKey.secretRef.name")
 def test_commits_are_signed_with_the_key_of_the_secret(
     git_server: GitHTTPServer, tmp_path: Path
 ) -> None:

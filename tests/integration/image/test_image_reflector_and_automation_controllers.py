@@ -17,6 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,25 @@ def request_reconcile(cluster: Cluster, kind: str, namespace: str, name: str) ->
         name,
         f"reconcile.fluxcd.io/requestedAt={uuid.uuid4().hex}",
     )
+
+
+
+def observed_request(cluster: Cluster, kind: str, namespace: str, name: str) -> dict[str, Any]:
+    """Wait until the object handled its requestedAt; check the status's generations and
+    the conditions' transition times on the way."""
+
+    def check() -> dict[str, Any]:
+        body = get(cluster, kind, namespace, name)
+        status, generation = body["status"], body["metadata"]["generation"]
+        requested = body["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"]
+        assert status.get("lastHandledReconcileAt") == requested, status
+        assert status["observedGeneration"] == generation, status
+        for cond in status["conditions"]:
+            assert cond["observedGeneration"] == generation, cond
+            datetime.strptime(cond["lastTransitionTime"], "%Y-%m-%dT%H:%M:%SZ")
+        return body
+
+    return eventually(check, 60, message=f"{kind} {namespace}/{name} handled the request")
 
 
 def secret(namespace: str, name: str, data: dict[str, str | bytes], type_: str = "Opaque"):
@@ -327,6 +347,32 @@ def git_secret(git_server: GitHTTPServer):
 # --- the whole story ------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.image", "spec.secretRef.name",
+                         "spec.certSecretRef.name", "status.canonicalImageName",
+                         "status.lastScanResult.tagCount", "status.lastScanResult.latestTags[]",
+                         "status.observedExclusionList[]", "status.conditions[].type",
+                         "status.conditions[].status", "status.conditions[].message",
+                         "status.lastHandledReconcileAt", "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
+@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.name", "spec.policy.semver.range",
+                         "status.latestRef.name", "status.latestRef.tag",
+                         "status.observedPreviousRef.name", "status.observedPreviousRef.tag",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].message")
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.kind", "spec.sourceRef.name",
+                         "spec.git.commit.author.name", "spec.git.commit.author.email",
+                         "spec.git.commit.messageTemplate",
+                         "spec.git.commit.messageTemplateValues{*}", "spec.git.push.branch",
+                         "spec.update.path", "spec.update.strategy", "status.lastPushCommit",
+                         "status.lastPushTime", "status.lastAutomationRunTime",
+                         "status.observedPolicies{*}.name", "status.observedPolicies{*}.tag",
+                         "status.observedSourceRevision", "status.lastHandledReconcileAt",
+                         "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.conditions[].message")
 def test_tags_to_policy_to_commits(
     controllers: None,
     cluster: Cluster,
@@ -435,6 +481,7 @@ def test_tags_to_policy_to_commits(
         return body
 
     policy = eventually(updated_policy, 60, message="the policy to pick 1.2.0")
+    observed_request(cluster, "imagerepository", namespace, "app")
     assert policy["status"]["observedPreviousRef"] == {"name": image, "tag": "1.1.0"}
     assert policy["status"]["observedPreviousImage"] == f"{image}:1.1.0"
     assert condition(policy, "Ready")["message"] == (
@@ -464,6 +511,7 @@ def test_tags_to_policy_to_commits(
 
     # a requested run with nothing new to write pushes nothing
     request_reconcile(cluster, "imageupdateautomation", namespace, "auto")
+    observed_request(cluster, "imageupdateautomation", namespace, "auto")
     eventually(
         lambda: (
             get(cluster, "imageupdateautomation", namespace, "auto")["status"].get(
@@ -482,6 +530,9 @@ def test_tags_to_policy_to_commits(
 # --- policies ------------------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImagePolicy", "spec.policy.numerical.order",
+                         "spec.policy.alphabetical.order", "spec.filterTags.pattern",
+                         "spec.filterTags.extract")
 def test_alphabetical_and_numerical_policies_with_filter_tags(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -532,6 +583,7 @@ def test_alphabetical_and_numerical_policies_with_filter_tags(
         assert body["status"]["latestRef"] == {"name": image, "tag": tag}, name
 
 
+@pytest.mark.flux_fields("ImagePolicy", "spec.digestReflectionPolicy", "status.latestRef.digest")
 def test_digest_reflection(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -561,6 +613,10 @@ def test_digest_reflection(
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.secretRef.name", "spec.exclusionList[]",
+                         "status.conditions[].reason")
+@pytest.mark.flux_fields("ImagePolicy", "spec.policy.semver.range", "spec.filterTags.pattern",
+                         "status.conditions[].reason")
 def test_bad_policies_and_repositories(
     controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
 ) -> None:
@@ -647,6 +703,11 @@ def test_bad_policies_and_repositories(
     assert "does not exist" in condition(no_repo, "Ready")["message"]
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.accessFrom.namespaceSelectors[].matchLabels{*}")
+@pytest.mark.flux_fields("ImagePolicy", "spec.imageRepositoryRef.namespace",
+                         "status.lastHandledReconcileAt", "status.observedGeneration",
+                         "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 def test_cross_namespace_policy_needs_access_from(
     controllers: None,
     cluster: Cluster,
@@ -686,6 +747,7 @@ def test_cross_namespace_policy_needs_access_from(
         )
         request_reconcile(cluster, "imagepolicy", other, "app")
         allowed = wait_condition(cluster, "imagepolicy", other, "app")
+        observed_request(cluster, "imagepolicy", other, "app")
         assert allowed["status"]["latestRef"] == {"name": image, "tag": "3.0.0"}
     finally:
         _delete_namespace(cluster, other)
@@ -708,6 +770,8 @@ def _policy_with_latest(cluster: Cluster, namespace: str, registry: Registry, pu
     return image
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.commit.messageTemplate",
+                         "status.conditions[].reason")
 def test_template_that_does_not_render_stalls_and_pushes_nothing(
     controllers: None,
     cluster: Cluster,
@@ -784,6 +848,7 @@ def test_push_without_write_access_fails_clearly_and_pushes_nothing(
     assert "lastPushCommit" not in failed["status"]
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.name")
 def test_missing_git_repository_is_not_ready(
     controllers: None, cluster: Cluster, namespace: str
 ) -> None:
@@ -800,6 +865,9 @@ def test_missing_git_repository_is_not_ready(
     assert "GitRepository" in condition(waiting, "Ready")["message"]
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.policySelector.matchExpressions[].key",
+                         "spec.policySelector.matchExpressions[].operator",
+                         "spec.policySelector.matchExpressions[].values[]")
 def test_policy_selector_limits_the_policies_applied(
     controllers: None,
     cluster: Cluster,
@@ -851,5 +919,60 @@ def test_policy_selector_limits_the_policies_applied(
         f"{image}:1.0.0 # {{", f"{image}:1.3.0 # {{", 1
     )
     assert commit.message == "Update from image update automation"
+    status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
+    assert status["observedPolicies"] == {"selected": {"name": image, "tag": "1.3.0"}}
+
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.checkout.ref.branch",
+                         "spec.policySelector.matchLabels{*}")
+def test_checkout_branch_and_policy_labels(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    repo_path = f"afflux/branch-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.3.0", "2.1.0")
+    selected = image_policy(namespace, "selected", "app", {"semver": {"range": "1.x"}})
+    selected["metadata"]["labels"] = {"team": "a"}
+    ignored = image_policy(namespace, "ignored", "app", {"semver": {"range": "2.x"}})
+    ignored["metadata"]["labels"] = {"team": "b"}
+    apply(cluster, *registry_secrets(namespace, registry),
+          image_repository(namespace, "app", image), selected, ignored)
+    wait_condition(cluster, "imagepolicy", namespace, "selected")
+    wait_condition(cluster, "imagepolicy", namespace, "ignored")
+
+    name = f"branch-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    on_main = git_push_files(url, {"README.md": "main only\n"}, auth=auth)
+    before = deployment(
+        f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:selected"}}',
+        f"        - name: other\n          image: {image}:1.0.0 "
+        f'# {{"$imagepolicy": "{namespace}:ignored"}}\n',
+    )
+    seed = git_push_files(url, {"apps/web.yaml": before}, branch="staging", auth=auth)
+    auto = automation(namespace, "auto", "repo")
+    auto["spec"]["git"]["checkout"] = {"ref": {"branch": "staging"}}
+    auto["spec"]["git"]["push"] = {"branch": "staging"}
+    auto["spec"]["policySelector"] = {"matchLabels": {"team": "a"}}
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), auto)
+
+    def pushed() -> pygit2.Commit:
+        commit = head(git_server, name, "staging")
+        assert str(commit.id) != seed
+        return commit
+
+    commit = eventually(pushed, 90, message="the automation commit on the checkout branch")
+    assert [str(p) for p in commit.parent_ids] == [seed]
+    assert blob(commit, "apps/web.yaml") == before.replace(
+        f"{image}:1.0.0 # {{", f"{image}:1.3.0 # {{", 1
+    )
+    assert str(head(git_server, name).id) == on_main, "main untouched"
     status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
     assert status["observedPolicies"] == {"selected": {"name": image, "tag": "1.3.0"}}

@@ -124,6 +124,8 @@ def tls(registry: Registry) -> TLSConfig:
     return TLSConfig(ca_pem=registry.ca_cert.read_bytes())
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.exclusionList[]",
+                         "status.lastScanResult.revision", "status.lastScanResult.scanTime")
 def test_scan_pages_through_all_tags_and_applies_the_exclusion_list(
     registry: Registry, pushed: dict[str, str], tmp_path
 ) -> None:
@@ -220,6 +222,7 @@ def test_unknown_repository_is_a_read_failure(registry: Registry, pushed: dict[s
         )
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.insecure")
 def test_plain_http_to_a_tls_registry_fails_clearly(
     registry: Registry, pushed: dict[str, str]
 ) -> None:

@@ -84,6 +84,7 @@ def repo_with_commit(env: Env, gitea: Gitea, prefix: str) -> tuple[str, str, str
     return repo, sha, env.secret(name("tok"), {"token": gitea.token})
 
 
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.address")
 def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gitea) -> None:
     repo, sha, token = repo_with_commit(env, gitea, "status")
     provider = env.provider({"type": "gitea", "address": gitea.repo_url(repo),
@@ -128,6 +129,8 @@ def test_kustomization_events_become_one_gitea_commit_status(env: Env, gitea: Gi
     assert len(gitea.statuses(repo, sha)) == len(posted)
 
 
+@pytest.mark.flux_fields("Receiver", "spec.resources[].apiVersion", "spec.resources[].kind",
+                         "spec.resources[].name")
 def test_gitea_push_webhook_triggers_the_apply(env: Env, gitea: Gitea) -> None:
     repo = f"push-{uuid.uuid4().hex[:6]}"
     url = gitea.create_repo(repo)
@@ -203,6 +206,7 @@ def test_events_become_one_gitea_pull_request_comment(env: Env, gitea: Gitea) ->
     assert second["id"] == first["id"]
 
 
+@pytest.mark.flux_fields("Provider", "spec.commitStatusExpr")
 def test_commit_status_expr_names_the_gitea_status(env: Env, gitea: Gitea) -> None:
     repo, sha, token = repo_with_commit(env, gitea, "expr")
     provider = env.provider({

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.rest import ApiException
-from notify_env import TIMEOUT, Env, name, notification_env
+from notify_env import KINDS, TIMEOUT, Env, name, notification_env
 
 from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, free_port
@@ -76,6 +76,9 @@ def received(env: Env, path: str, count: int = 1) -> list[Recorded]:
 # --- events out --------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.address")
+@pytest.mark.flux_fields("Alert", "spec.providerRef.name", "spec.eventSources[].kind",
+                         "spec.eventSources[].name", "spec.summary", "spec.eventMetadata{*}")
 def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
     path = f"/generic/{uuid.uuid4().hex[:6]}"
     provider = env.provider({"type": "generic", "address": env.sink.url(path)})
@@ -102,6 +105,7 @@ def test_source_controller_event_reaches_a_generic_provider(env: Env) -> None:
                                  "env": "test"}
 
 
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.secretRef.name")
 def test_generic_hmac_signature_verifies(env: Env) -> None:
     path = f"/hmac/{uuid.uuid4().hex[:6]}"
     token = uuid.uuid4().hex
@@ -117,6 +121,7 @@ def test_generic_hmac_signature_verifies(env: Env) -> None:
     assert req.json()["message"] == "a signed event"
 
 
+@pytest.mark.flux_fields("Alert", "spec.inclusionList[]", "spec.exclusionList[]")
 def test_exclusion_list_wins(env: Env) -> None:
     path = f"/excl/{uuid.uuid4().hex[:6]}"
     provider = env.provider({"type": "generic", "address": env.sink.url(path)})
@@ -161,6 +166,7 @@ def test_event_recorded_while_stopped_is_delivered_once(env: Env) -> None:
         "recorded while notification was down", "after the second restart"]
 
 
+@pytest.mark.flux_fields("Provider", "spec.secretRef.name")
 def test_failing_provider_is_reported_without_its_secret(env: Env) -> None:
     path = f"/fail/{uuid.uuid4().hex[:6]}-secret-part"
     env.sink.answer(path, 400)
@@ -228,6 +234,62 @@ def test_afflux_events_shows_what_was_sent_where(env: Env,
         "notification.toolkit.fluxcd.io/reason": "Info"}
 
 
+
+def labelled_repository(env: Env, labels: Mapping[str, str], namespace: str | None = None,
+                        repo_name: str | None = None) -> str:
+    """A suspended GitRepository (nothing reconciles it) with `labels`, for selectors."""
+    group, version, plural = KINDS["GitRepository"]
+    repo_name = repo_name or name("lab")
+    env.api.create_namespaced_custom_object(group, version, namespace or env.namespace, plural, {
+        "apiVersion": f"{group}/{version}", "kind": "GitRepository",
+        "metadata": {"name": repo_name, "labels": dict(labels)},
+        "spec": {"url": "https://git.invalid/repo", "interval": "10m", "suspend": True}})
+    return repo_name
+
+
+@pytest.mark.flux_fields("Alert", "spec.eventSeverity", "spec.eventSources[].namespace",
+                         "spec.eventSources[].matchLabels{*}", "spec.suspend")
+@pytest.mark.flux_fields("Provider", "spec.suspend")
+def test_alert_takes_only_its_severity_namespace_and_labels_until_suspended(env: Env) -> None:
+    path = f"/select/{uuid.uuid4().hex[:6]}"
+    provider = env.provider({"type": "generic", "address": env.sink.url(path)})
+    team_a, team_b = labelled_repository(env, {"team": "a"}), labelled_repository(env, {"team": "b"})
+    source = {"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}}
+    env.alert(provider, eventSeverity="error", summary="here",
+              eventSources=[{**source, "namespace": env.namespace}])
+    env.alert(provider, summary="elsewhere",
+              eventSources=[{**source, "namespace": f"{env.namespace}-elsewhere"}])
+    tag = uuid.uuid4().hex[:6]
+    assert env.post_event(env.flux_event(team_a, f"info {tag}")) == 202  # not an error
+    assert env.post_event(env.flux_event(team_b, f"b {tag}", "error")) == 202  # not team a
+    assert env.post_event(env.flux_event(team_a, f"a {tag}", "error")) == 202
+    received(env, path)
+    sent = [(r.json()["message"], r.json()["metadata"]["summary"])
+            for r in env.sink.requests(path)]
+    assert sent == [(f"a {tag}", "here")], sent
+
+    # a suspended Alert sends nothing, nor does any Alert through a suspended Provider
+    group, version, plural = KINDS["Alert"]
+    for alert in env.api.list_namespaced_custom_object(group, version, env.namespace,
+                                                       plural)["items"]:
+        if alert["spec"]["providerRef"]["name"] == provider:
+            env.api.patch_namespaced_custom_object(group, version, env.namespace, plural,
+                                                   alert["metadata"]["name"],
+                                                   {"spec": {"suspend": True}})
+    other = f"/select-other/{uuid.uuid4().hex[:6]}"
+    paused = env.provider({"type": "generic", "address": env.sink.url(other)})
+    env.alert(paused, eventSources=[source])
+    group, version, plural = KINDS["Provider"]
+    env.api.patch_namespaced_custom_object(group, version, env.namespace, plural, paused,
+                                           {"spec": {"suspend": True}})
+    live = f"/select-live/{uuid.uuid4().hex[:6]}"
+    env.alert(env.provider({"type": "generic", "address": env.sink.url(live)}),
+              eventSources=[source])
+    assert env.post_event(env.flux_event(team_a, f"later {tag}", "error")) == 202
+    [late] = received(env, live)  # the event went out, to the live Alert only
+    assert late.json()["message"] == f"later {tag}"
+    assert len(env.sink.requests(path)) == 1 and env.sink.requests(other) == []
+
 # --- webhooks in --------------------------------------------------------------------------
 
 
@@ -241,6 +303,11 @@ def call_hook(env: Env, path: str, body: bytes, headers: Mapping[str, str]) -> i
         return err.code
 
 
+@pytest.mark.flux_fields("Receiver", "spec.type", "spec.events[]", "spec.secretRef.name",
+                         "spec.resources[].kind", "spec.resources[].name", "status.webhookPath",
+                         "status.conditions[].type", "status.conditions[].status",
+                         "status.observedGeneration", "status.conditions[].observedGeneration",
+                         "status.conditions[].lastTransitionTime")
 def test_github_receiver_requests_a_reconcile(env: Env) -> None:
     url, _ = repo_with_commit(env)
     repo = git_repository(env, url)
@@ -250,9 +317,14 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
         "type": "github", "events": ["push"], "secretRef": {"name": secret},
         "resources": [{"kind": "GitRepository", "name": repo}]})
     env.ready("Receiver", receiver)
-    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    obj = env.get("Receiver", receiver)
+    path = obj["status"]["webhookPath"]
     assert path == "/hook/" + hashlib.sha256(
         f"{token}{receiver}{env.namespace}".encode()).hexdigest()
+    generation = obj["metadata"]["generation"]
+    assert obj["status"]["observedGeneration"] == generation
+    [ready] = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready["observedGeneration"] == generation and ready["lastTransitionTime"]
     body = json.dumps({"ref": "refs/heads/main"}).encode()
 
     bad = {"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64,
@@ -274,9 +346,56 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
     eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
 
 
+
+@pytest.mark.flux_fields("Receiver", "spec.resources[].matchLabels{*}",
+                         "spec.resources[].namespace", "spec.suspend")
+def test_receiver_selects_by_labels_and_namespace_and_refuses_while_suspended(
+        env: Env) -> None:
+    elsewhere = f"{env.namespace}-x"
+    env.cluster.kubectl("create", "namespace", elsewhere)
+    try:
+        team_a, team_b = labelled_repository(env, {"team": "a"}), labelled_repository(
+            env, {"team": "b"})
+        shared = name("shared")
+        labelled_repository(env, {}, repo_name=shared)
+        labelled_repository(env, {}, namespace=elsewhere, repo_name=shared)
+        token = uuid.uuid4().hex
+        secret = env.secret(name("tok"), {"token": token})
+        receiver = env.create("Receiver", name("r"), {
+            "type": "generic", "secretRef": {"name": secret}, "resources": [
+                {"kind": "GitRepository", "name": "*", "matchLabels": {"team": "a"}},
+                {"kind": "GitRepository", "name": shared, "namespace": elsewhere}]})
+        env.ready("Receiver", receiver)
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        assert call_hook(env, path, b"{}", {"Content-Type": "application/json"}) == 200
+
+        group, version, plural = KINDS["GitRepository"]
+
+        def requested(namespace: str, repo: str) -> bool:
+            obj = env.api.get_namespaced_custom_object(group, version, namespace, plural, repo)
+            return "reconcile.fluxcd.io/requestedAt" in (obj["metadata"].get("annotations")
+                                                         or {})
+        eventually(lambda: requested(env.namespace, team_a) and requested(elsewhere, shared),
+                   TIMEOUT, message="the selected objects asked to reconcile")
+        assert not requested(env.namespace, team_b), "labels do not match"
+        assert not requested(env.namespace, shared), "the entry names the other namespace"
+
+        group, version, plural = KINDS["Receiver"]
+        env.api.patch_namespaced_custom_object(group, version, env.namespace, plural,
+                                               receiver, {"spec": {"suspend": True}})
+
+        def refused() -> int:
+            code = call_hook(env, path, b"{}", {"Content-Type": "application/json"})
+            assert code == 503, code
+            return code
+        eventually(refused, TIMEOUT, message="the suspended Receiver refuses calls")
+    finally:
+        env.cluster.kubectl("delete", "namespace", elsewhere, "--wait=false", check=False)
+
 # --- bad input ----------------------------------------------------------------------------
 
 
+@pytest.mark.flux_fields("Provider", "spec.type")
 def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
     with pytest.raises(ApiException) as err:
         env.create("Provider", name("p"), {"type": "carrier-pigeon", "address": "http://x/"})
@@ -296,12 +415,14 @@ def test_unknown_provider_type_is_rejected_by_the_schema(env: Env) -> None:
     ({"type": "nats", "address": "https://nats.test:4222", "channel": "flux"},
      "ValidationFailed", "must be an absolute nats or tls URL"),
 ], ids=["bad-scheme", "missing-secret", "missing-channel", "unsupported-type", "nats-scheme"])
+@pytest.mark.flux_fields("Provider", "spec.address", "spec.channel", "spec.secretRef.name")
 def test_bad_provider(env: Env, spec: dict[str, Any], reason: str, says: str) -> None:
     provider = env.create("Provider", name("p"), spec)
     cond = env.condition("Provider", provider, "False", reason)
     assert says.format(ns=env.namespace) in cond["message"]
 
 
+@pytest.mark.flux_fields("Alert", "spec.inclusionList[]", "spec.providerRef.name")
 def test_bad_alerts(env: Env) -> None:
     provider = env.provider({"type": "generic", "address": env.sink.url("/unused")})
     bad_regex = env.create("Alert", name("a"), {
@@ -318,6 +439,8 @@ def test_bad_alerts(env: Env) -> None:
     env.ready("Alert", orphan)  # the Provider's readiness triggers the Alert
 
 
+@pytest.mark.flux_fields("Receiver", "spec.secretRef.name", "spec.resourceFilter",
+                         "status.conditions[].reason", "status.conditions[].message")
 def test_receiver_without_token_or_with_a_bad_cel_filter(env: Env) -> None:
     resources = [{"kind": "GitRepository", "name": "*"}]
     missing = env.create("Receiver", name("r"), {

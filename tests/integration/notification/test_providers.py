@@ -133,6 +133,8 @@ def ca_secret(env: Env, ca: TestCA, **extra: str) -> str:
 
 
 @pytest.mark.parametrize("kind", list(CASES))
+@pytest.mark.flux_fields("Provider", "spec.type", "spec.address", "spec.channel",
+                         "spec.secretRef.name", "spec.certSecretRef.name")
 def test_provider_sends_the_documented_request(env: Env, test_ca: TestCA, kind: str) -> None:
     case = CASES[kind]
     with StrictService(kind, test_ca, case.expect) as svc:
@@ -157,6 +159,7 @@ def test_provider_sends_the_documented_request(env: Env, test_ca: TestCA, kind: 
             assert TOKEN not in env.controller.log_text(400)
 
 
+@pytest.mark.flux_fields("Provider", "spec.certSecretRef.name")
 def test_client_certificate_from_cert_secret_ref(env: Env, test_ca: TestCA) -> None:
     client = test_ca.issue_client("notification-controller")
     with StrictService("generic", test_ca, client_ca=True) as svc:
@@ -177,6 +180,7 @@ def test_client_certificate_from_cert_secret_ref(env: Env, test_ca: TestCA) -> N
         assert len(svc.accepted) == 1
 
 
+@pytest.mark.flux_fields("Provider", "spec.proxySecretRef.name")
 def test_proxy_secret_ref(env: Env, test_ca: TestCA) -> None:
     with StrictService("generic", test_ca) as svc, TunnelProxy("proxy-user", TOKEN) as proxy:
         proxy_secret = env.secret(name("proxy"), {"address": proxy.address,

@@ -102,6 +102,12 @@ def requested(env: Env, repo: str) -> str | None:
     return annotations.get(REQUESTED)
 
 
+@pytest.mark.flux_fields("Receiver", "spec.oidcProviders[].issuerURL",
+                         "spec.oidcProviders[].variables[].name",
+                         "spec.oidcProviders[].variables[].expression",
+                         "spec.oidcProviders[].validations[].expression",
+                         "spec.oidcProviders[].validations[].message", "spec.resourceFilter",
+                         "spec.resources[].filter", "status.webhookPath")
 def test_oidc_receiver_with_filters(env: Env, issuer: OIDCIssuer) -> None:
     team_a_prod = repository(env, "a", "production")
     team_a_dev = repository(env, "a", "dev")
@@ -148,6 +154,8 @@ def test_oidc_receiver_with_filters(env: Env, issuer: OIDCIssuer) -> None:
     assert requested(env, team_a_dev) is None and requested(env, team_a_prod) == first
 
 
+@pytest.mark.flux_fields("Receiver", "spec.oidcProviders[].validations[].expression",
+                         "spec.resourceFilter")
 def test_invalid_cel_stalls_the_receiver(env: Env, issuer: OIDCIssuer) -> None:
     receiver = env.create("Receiver", name("r"), {
         "type": "generic-oidc",

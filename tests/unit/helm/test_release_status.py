@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -137,6 +138,14 @@ def test_record_snapshot_replaces_the_same_revision_and_prepends_a_new_one() -> 
     assert [s["version"] for s in newer] == [2, 1]
     refreshed = refresh_statuses(newer, [info(1, "superseded"), info(2)])
     assert [s["status"] for s in refreshed] == ["deployed", "superseded"]
+
+
+def test_record_snapshot_keeps_the_mark_of_a_test_run_that_ran_no_test() -> None:
+    one, two = (replace(info(v), test_hooks={"web-test": {}}) for v in (1, 2))  # none ran
+    assert "testHooks" not in record_snapshot([], one, 5)[0]
+    tested = [{**record_snapshot([], one, 5)[0], "testHooks": {}}]
+    assert record_snapshot(tested, one, 5)[0]["testHooks"] == {}
+    assert "testHooks" not in record_snapshot(tested, two, 5)[0]
 
 
 MESSAGE_CASES = [

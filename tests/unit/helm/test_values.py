@@ -18,6 +18,7 @@ from afflux.controllers.helm._values import (
     config_digest,
     go_json,
     merge_maps,
+    reused_values,
     set_path,
     values_sources,
 )
@@ -146,3 +147,20 @@ def test_values_sources(refs: list[_Ref], texts: list[str], error: str) -> None:
             values_sources(refs, "apps", found)
         return
     assert [s.text for s in values_sources(refs, "apps", found)] == texts
+
+
+REUSE_CASES = [
+    ("the previous value kept", {"extra": "x"}, {"replicas": 2}, {"extra": "x", "replicas": 2}),
+    ("the new value wins", {"replicas": 3}, {"replicas": 2}, {"replicas": 3}),
+    ("maps merged key by key", {"image": {"tag": "2"}}, {"image": {"repo": "r", "tag": "1"}},
+     {"image": {"repo": "r", "tag": "2"}}),
+    ("a null removes the key", {"replicas": None}, {"replicas": 2}, {}),
+    ("a map replaced by a scalar", {"image": "r:2"}, {"image": {"tag": "1"}}, {"image": "r:2"}),
+]
+
+
+@pytest.mark.parametrize(("new", "previous", "expected"), [c[1:] for c in REUSE_CASES],
+                         ids=[c[0] for c in REUSE_CASES])
+def test_reused_values(new: dict[str, Any], previous: dict[str, Any],
+                       expected: dict[str, Any]) -> None:
+    assert reused_values(new, previous) == expected
