@@ -16,7 +16,8 @@ artifact digest, or from downloading and unpacking the artifact once
 `lastAttemptedRevisionDigest` are recorded.
 
 `dependencies_phase`: every `dependsOn` HelmRelease must exist and be Ready for its current
-generation (DependencyNotReady, retried after `--requeue-dependency`, and at once when it
+generation, or satisfy its `readyExpr` (with the built-in rule too under
+`--feature-gates=AdditiveCELDependencyCheck=true`) (DependencyNotReady, retried after `--requeue-dependency`, and at once when it
 becomes ready: `handlers` watches HelmReleases for that).
 """
 
@@ -257,5 +258,6 @@ depends_on = lists_dependency
 
 
 async def dependencies_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None:
-    await check_dependencies(ctx, HELMRELEASE, ctx.obj.spec.depends_on or [])
+    await check_dependencies(ctx, HELMRELEASE, ctx.obj.spec.depends_on or [],
+                             additive=run_of(ctx).services.additive_cel_dependency_check)
     return None

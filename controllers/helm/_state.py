@@ -61,6 +61,7 @@ class Services:
     charts: ChartCache = dataclasses.field(default_factory=ChartCache)
     http_timeout: float = 60.0
     prune_guard: Guard = dataclasses.field(default_factory=Guard)
+    additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
 
 
 @dataclasses.dataclass

@@ -31,6 +31,7 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
     GRAPH_KINDS,
     ClusterClients,
     Guard,
@@ -64,7 +65,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--feature-gates", default="",
         help="comma-separated Name=true|false; ObjectLevelWorkloadIdentity=true lets a "
         "kubeConfig ConfigMap name a ServiceAccount of the object's namespace; "
-        "UseHelm3Defaults=false runs Helm 4 with Flux 2.9's defaults (default: Helm 3, as "
+        "AdditiveCELDependencyCheck=true makes a dependsOn readyExpr add to the built-in "
+        "readiness check instead of replacing it; UseHelm3Defaults=false runs Helm 4 with Flux 2.9's defaults (default: Helm 3, as "
         "UseHelm3Defaults=true; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
 
@@ -131,11 +133,14 @@ def setup(operator: Operator) -> Services:
                                   allow_exec=options.insecure_kubeconfig_exec,
                                   allow_insecure_tls=options.insecure_kubeconfig_tls),
                               identity=WorkloadIdentity.from_flags(extra))
-    engine = Engine.of(parse_feature_gates(getattr(extra, "feature_gates", None)))
+    gates = parse_feature_gates(getattr(extra, "feature_gates", None))
+    engine = Engine.of(gates)
     services = Services(clusters, HelmRunner(getattr(extra, "helm_binary", None),
                                              engine=engine),
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
-                        prune_guard=Guard.from_flags(extra))
+                        prune_guard=Guard.from_flags(extra),
+                        additive_cel_dependency_check=gates.get(
+                            ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False))
     scheduler = operator.register(helm_release_reconciler(services))
     for kind, resource in CHART_REF_KINDS.items():
         operator.watch(resource, _trigger_readers(

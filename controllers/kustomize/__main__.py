@@ -1,7 +1,7 @@
 """`python -m afflux.controllers.kustomize`: run kustomize-controller.
 
 Besides the common flags (`afflux.controllers.runtime._options`), it takes
-`--feature-gates` (`StrictPostBuildSubstitutions=true`).
+`--feature-gates` (`StrictPostBuildSubstitutions=true`, `AdditiveCELDependencyCheck=true`).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from afflux.api import Kustomization
 from afflux.api._meta import KUSTOMIZE_REVISION_METADATA, SOURCE_GROUP
 from afflux.controllers.runtime import (
+    ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
     ChangeSet,
     Cluster,
     ClusterClients,
@@ -77,11 +78,14 @@ class Settings:
     http_timeout: float = 60.0
     prune_guard: Guard = Guard()
     full_apply_every: int = 6
+    additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
         gates = parse_feature_gates(getattr(extra, "feature_gates", None))
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
+                   additive_cel_dependency_check=gates.get(ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
+                                                           False),
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard.from_flags(extra),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))

@@ -74,7 +74,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--feature-gates", default="",
         help="comma-separated Name=true|false; StrictPostBuildSubstitutions=true makes an "
         "undefined ${var} without a default a build failure; ObjectLevelWorkloadIdentity=true "
-        "lets a kubeConfig ConfigMap name a ServiceAccount of the object's namespace")
+        "lets a kubeConfig ConfigMap name a ServiceAccount of the object's namespace; "
+        "AdditiveCELDependencyCheck=true makes a dependsOn readyExpr add to the built-in "
+        "readiness check instead of replacing it")
     add_workload_identity_flags(parser)
     parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",

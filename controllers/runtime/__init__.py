@@ -130,6 +130,7 @@ from ._pipeline import (
     WorkingStatus,
 )
 from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
+from ._readyexpr import ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, ReadyExprError
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
 from ._secretkeys import (
@@ -252,6 +253,8 @@ __all__ = [
     "add_workload_identity_flags",
     "api_token_issuer",
     "parse_feature_gates",
+    "ADDITIVE_CEL_DEPENDENCY_CHECK_GATE",
+    "ReadyExprError",
     "resolve_remote_access",
     "KubeObject",
     "KubernetesClient",

@@ -6,9 +6,14 @@ Kustomizations and HelmReleases share the rule (Flux's): a dependency (its names
 defaults to the dependent's) is ready when it exists, its Ready condition is True and its
 `status.observedGeneration` equals its `metadata.generation` (the Ready it shows is about
 its current spec). A kind may add its own check for dependencies of its own kind
-(`problem`). Otherwise the run waits: `WaitingError(DependencyNotReady)`, retried after
+(`extra`). Otherwise the run waits: `WaitingError(DependencyNotReady)`, retried after
 `--requeue-dependency` (and at once when the dependency becomes ready, if the operator
-watches its kind for that). The other kind's status is read through the API like any
+watches its kind for that). A `spec.dependsOn[].readyExpr` (CEL over `self` and `dep`,
+`_readyexpr`) replaces the built-in check, Ready at the current generation (the kind's own
+check still applies), or adds to it when `additive` (the operator's
+`--feature-gates=AdditiveCELDependencyCheck=true`); one that does not compile is
+`StallingError(InvalidCELExpression)`, one that is false or cannot be evaluated waits like
+any dependency that is not ready. The other kind's status is read through the API like any
 object: an operator never imports the other's code.
 
 Before that, the graph reachable from the object (both kinds of edges, read through the
@@ -41,13 +46,19 @@ from afflux.api._depends import (
     find_cycle,
     parse_depends_on,
 )
-from afflux.api._meta import DEPENDENCY_CYCLE, DEPENDENCY_NOT_READY, INVALID_DEPENDS_ON
+from afflux.api._meta import (
+    DEPENDENCY_CYCLE,
+    DEPENDENCY_NOT_READY,
+    INVALID_CEL_EXPRESSION,
+    INVALID_DEPENDS_ON,
+)
 
 from ._conditions import get_condition
 from ._errors import StallingError, WaitingError
 from ._kube import ApiError
 from ._object import ObjectRef, Resource
 from ._pipeline import ReconcileContext
+from ._readyexpr import ReadyExprError, compile_ready_expr, ready_by_expr
 
 __all__ = ["GRAPH_KINDS", "GRAPH_LIMIT", "DependentsIndex", "check_dependencies",
            "dependency_refs", "lists_dependency", "readiness_problem"]
@@ -178,12 +189,41 @@ async def _read(ctx: ReconcileContext[Any], ref: DependencyRef) -> Mapping[str, 
     return await ctx.kube.get(ObjectRef(GRAPH_KINDS[ref.kind], ref.namespace, ref.name))
 
 
+def _ready_programs(deps: Sequence[Any]) -> list[Any]:
+    """The compiled readyExpr of each spec.dependsOn item (None where it has none)."""
+    programs = []
+    for i, dep in enumerate(deps):
+        text = getattr(dep, "ready_expr", None)
+        try:
+            programs.append(compile_ready_expr(text, f"spec.dependsOn[{i}].readyExpr")
+                            if text else None)
+        except ReadyExprError as err:
+            raise StallingError(INVALID_CEL_EXPRESSION, str(err)) from None
+    return programs
+
+
+def _expr_problem(program: Any, me: Mapping[str, Any], dep: Mapping[str, Any] | None,
+                  key: str) -> str | None:
+    """Why the readyExpr `program` does not hold for the dependency `dep`, or None."""
+    if dep is None:
+        return f"dependency '{key}' not found"
+    try:
+        ready = ready_by_expr(program, me, dep)
+    except ReadyExprError as err:
+        return f"dependency '{key}' is not ready: its readyExpr failed to evaluate: {err}"
+    return None if ready else f"dependency '{key}' is not ready according to its readyExpr"
+
+
 async def check_dependencies(ctx: ReconcileContext[Any], resource: Resource,
-                             deps: Sequence[Any], problem: Problem = readiness_problem
-                             ) -> None:
-    """Stall on a malformed annotation or a cycle through the object; else raise
-    WaitingError(DependencyNotReady) at the first dependency (`deps`: its spec.dependsOn,
-    items with `name` and `namespace`; then its annotation's) that is not ready."""
+                             deps: Sequence[Any], extra: Problem | None = None, *,
+                             additive: bool = False) -> None:
+    """Stall on a malformed annotation, a readyExpr that does not compile or a cycle through
+    the object; else raise WaitingError(DependencyNotReady) at the first dependency (`deps`:
+    its spec.dependsOn, items with `name`, `namespace` and `ready_expr`; then its
+    annotation's) that is not ready. `extra` is the kind's own check for dependencies of its
+    kind, after the readiness rule; `additive`: a readyExpr adds to the built-in rule
+    instead of replacing it."""
+    programs = _ready_programs(deps)
     own = _own_dependencies(ctx, resource.kind, deps)
     if not own:
         return
@@ -208,12 +248,21 @@ async def check_dependencies(ctx: ReconcileContext[Any], resource: Resource,
         raise StallingError(DEPENDENCY_CYCLE, "dependency cycle: " + " -> ".join(map(str, cycle))
                             + "; remove one of these dependencies (spec.dependsOn or the "
                             f"{DEPENDS_ON_ANNOTATION} annotation)")
-    for ref, listed in own:
+    for i, (ref, listed) in enumerate(own):
         key = f"{ref.namespace}/{ref.name}" if listed else str(ref)
         if ref in failures:
             raise WaitingError(DEPENDENCY_NOT_READY,
                                f"unable to get dependency '{key}': {failures[ref]}")
-        check = problem if ref.kind == resource.kind else readiness_problem
-        why = check(bodies.get(ref), key)
-        if why is not None:
-            raise WaitingError(DEPENDENCY_NOT_READY, why)
+        body = bodies.get(ref)
+        program = programs[i] if listed else None
+        checks: list[Problem] = []
+        if program is not None:
+            checks.append(lambda b, k, p=program: _expr_problem(p, ctx.body, b, k))
+        if program is None or additive:
+            checks.append(readiness_problem)
+        if extra is not None and ref.kind == resource.kind:
+            checks.append(extra)
+        for check in checks:
+            why = check(body, key)
+            if why is not None:
+                raise WaitingError(DEPENDENCY_NOT_READY, why)

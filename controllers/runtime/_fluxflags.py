@@ -73,7 +73,8 @@ _COMMON: Final = (
     _f("feature-gates", "str", "", "ObjectLevelWorkloadIdentity=true",
        "afflux has none of Flux's feature gates but kustomize-controller's "
        "StrictPostBuildSubstitutions, kustomize- and helm-controller's "
-       "ObjectLevelWorkloadIdentity and helm-controller's UseHelm3Defaults"),
+       "ObjectLevelWorkloadIdentity and AdditiveCELDependencyCheck and helm-controller's "
+       "UseHelm3Defaults"),
     _f("token-cache-max-size", "int", "100", "0", _NO_CLOUD),
     _f("token-cache-max-duration", "duration", "1h", "30m", _NO_CLOUD),
     _f("default-service-account", "str", "", "default"),

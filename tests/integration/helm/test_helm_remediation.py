@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 from helm_env import (
+    GROUP,
+    PLURAL,
     TIMEOUT,
+    VERSION,
     HelmEnv,
     chart_spec,
     cond,
@@ -185,6 +188,27 @@ def test_depends_on_waits_for_the_dependency(env: HelmEnv, repo: str) -> None:
     assert app not in env.helm_list()
     env.create(base, release_spec(repo))
     env.ready(base, "InstallSucceeded")
+    env.ready(app, "InstallSucceeded")
+    for name in (app, base):
+        env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.dependsOn[].readyExpr")
+def test_ready_expr_replaces_the_readiness_check(env: HelmEnv, repo: str) -> None:
+    # the dependency never becomes Ready (no such chart version): only the expression decides
+    base = env.create(obj_name("base"), chart_spec(repo, "9.9.9", chart="life"))
+    env.failing(base, "ArtifactFailed")
+    expr = ("has(dep.metadata.labels) && 'stage' in dep.metadata.labels && "
+            "dep.metadata.labels['stage'] == 'done' && "
+            "self.metadata.namespace == dep.metadata.namespace")
+    app = release(env, repo, {}, dependsOn=[{"name": base, "readyExpr": expr}])
+    obj = env.failing(app, "DependencyNotReady")
+    assert cond(obj, "Ready")["message"].startswith(
+        f"dependency '{env.namespace}/{base}' is not ready according to its readyExpr")
+    assert app not in env.helm_list()
+
+    env.source.api.patch_namespaced_custom_object(
+        GROUP, VERSION, env.namespace, PLURAL, base, {"metadata": {"labels": {"stage": "done"}}})
     env.ready(app, "InstallSucceeded")
     for name in (app, base):
         env.delete(name)

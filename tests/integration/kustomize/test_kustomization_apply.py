@@ -64,6 +64,44 @@ def test_depends_on_waits_until_the_dependency_is_ready(env: Env) -> None:
     assert env.exists("configmap", "dep-app")
 
 
+#: ready once the dependency carries the label stage=done (and sits in this namespace)
+STAGE_DONE = ("has(dep.metadata.labels) && 'stage' in dep.metadata.labels && "
+              "dep.metadata.labels['stage'] == 'done' && "
+              "self.metadata.namespace == dep.metadata.namespace")
+
+
+@pytest.mark.flux_fields("Kustomization", "spec.dependsOn[].readyExpr")
+def test_ready_expr_replaces_the_readiness_check(env: Env) -> None:
+    ns = env.namespace
+    repo, sha = env.repo({"app/cm.yaml": dump(configmap("expr-app", namespace=ns))})
+    source = env.source(repo)
+    # the dependency never becomes Ready (its source does not exist): only the expression
+    # decides
+    env.kustomization("expr-base", "no-such-source", path="./base")
+    env.wait_failed("expr-base", "ArtifactFailed")
+    app = env.kustomization("expr-app", source, path="./app",
+                            dependsOn=[{"name": "expr-base", "readyExpr": STAGE_DONE}])
+    ready = env.wait_failed(app, "DependencyNotReady")
+    assert ready["message"].startswith(
+        f"dependency '{ns}/expr-base' is not ready according to its readyExpr"), ready
+    assert not env.exists("configmap", "expr-app")
+
+    env.kubectl("label", KS, "expr-base", "stage=done")
+    env.wait_applied(app, sha)
+    assert env.exists("configmap", "expr-app")
+
+
+@pytest.mark.flux_fields("Kustomization", "spec.dependsOn[].readyExpr")
+def test_ready_expr_that_does_not_compile_stalls(env: Env) -> None:
+    repo, _ = env.repo({"app/cm.yaml": dump(configmap("expr-bad", namespace=env.namespace))})
+    app = env.kustomization("expr-bad", env.source(repo), path="./app",
+                            dependsOn=[{"name": "expr-base", "readyExpr": "dep.metadata.("}])
+    ready = env.wait_failed(app, "InvalidCELExpression")
+    assert "spec.dependsOn[0].readyExpr: invalid CEL expression" in ready["message"]
+    stalled = env.condition(env.status(app), "Stalled")
+    assert stalled is not None and stalled["status"] == "True", stalled
+
+
 @pytest.mark.flux_fields("Kustomization", "spec.healthChecks[].apiVersion",
                          "spec.healthChecks[].kind", "spec.healthChecks[].name", "spec.timeout",
                          "status.conditions[].type", "status.conditions[].status",

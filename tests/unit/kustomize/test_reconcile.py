@@ -436,6 +436,10 @@ def test_feature_gates() -> None:
         "StrictPostBuildSubstitutions": True, "Other": False}
     assert Settings.from_flags(argparse.Namespace(
         feature_gates="StrictPostBuildSubstitutions=true")).strict_substitution
+    additive = Settings.from_flags(argparse.Namespace(
+        feature_gates="AdditiveCELDependencyCheck=true"))
+    assert additive.additive_cel_dependency_check and not additive.strict_substitution
+    assert not Settings.from_flags(argparse.Namespace()).additive_cel_dependency_check
     with pytest.raises(argparse.ArgumentTypeError):
         parse_feature_gates("Strict")
 

@@ -255,3 +255,77 @@ def test_dependents_index_answers_as_a_scan_would_and_forgets_the_independent() 
     for body in bodies:
         index.remove(("ns", body["metadata"]["name"]))
     assert len(index) == 0 and index.dependents("HelmRelease", "ns", "db") == []
+
+
+# --- spec.dependsOn[].readyExpr: replaces the built-in rule, or adds to it ---------------------
+
+LABELLED = "dep.metadata.labels.stage == 'done' && self.metadata.name == 'a'"
+
+
+def _labelled(stage: str | None, ready: bool) -> dict[str, Any]:
+    body = _obj("Kustomization", "b", ready=ready)
+    if stage is not None:
+        body["metadata"]["labels"] = {"stage": stage}
+    return body
+
+
+def _check_expr(dep: dict[str, Any], expr: str, additive: bool,
+                extra: Any = None) -> StallingError | WaitingError | None:
+    kube = FakeKube()
+    kube.put(KS_RES, dep)
+    me = _obj("Kustomization", "a", deps=("b",))
+    deps = [SimpleNamespace(name="b", namespace=None, ready_expr=expr)]
+    ctx = SimpleNamespace(obj=SimpleNamespace(namespace="ns", name="a"), body=me, kube=kube)
+    try:
+        asyncio.run(check_dependencies(ctx, KS_RES, deps, extra,  # type: ignore[arg-type]
+                                       additive=additive))
+    except (StallingError, WaitingError) as err:
+        return err
+    return None
+
+
+@pytest.mark.parametrize(("dep", "expr", "additive", "reason", "message"), [
+    pytest.param(_labelled("done", ready=False), LABELLED, False, None, "",
+                 id="replaces-builtin-true-although-not-Ready"),
+    pytest.param(_labelled("done", ready=False), LABELLED, True, "DependencyNotReady",
+                 "dependency 'ns/b' is not ready", id="additive-true-but-not-Ready"),
+    pytest.param(_labelled("done", ready=True), LABELLED, True, None, "",
+                 id="additive-both-hold"),
+    pytest.param(_labelled("wip", ready=True), LABELLED, False, "DependencyNotReady",
+                 "dependency 'ns/b' is not ready according to its readyExpr",
+                 id="false-although-Ready"),
+    pytest.param(_labelled("wip", ready=True), LABELLED, True, "DependencyNotReady",
+                 "dependency 'ns/b' is not ready according to its readyExpr",
+                 id="additive-false"),
+    pytest.param(_labelled(None, ready=True), LABELLED, False, "DependencyNotReady",
+                 "its readyExpr failed to evaluate: no such member", id="field-missing"),
+    pytest.param(_labelled("done", ready=True), "dep.metadata.labels", False,
+                 "DependencyNotReady", "failed to evaluate: the result is MapType, not a "
+                 "boolean", id="non-bool-result"),
+    pytest.param(_labelled("done", ready=True), "dep.metadata.(", False, "InvalidCELExpression",
+                 "spec.dependsOn[0].readyExpr: invalid CEL expression 'dep.metadata.('",
+                 id="compile-error-stalls"),
+])
+def test_ready_expr(dep: dict[str, Any], expr: str, additive: bool, reason: str | None,
+                    message: str) -> None:
+    err = _check_expr(dep, expr, additive)
+    if reason is None:
+        assert err is None, err
+        return
+    assert err is not None and err.reason == reason
+    assert isinstance(err, StallingError if reason == "InvalidCELExpression" else WaitingError)
+    assert message in err.message
+
+
+def test_ready_expr_keeps_the_kinds_own_check() -> None:
+    err = _check_expr(_labelled("done", ready=False), LABELLED, False,
+                      extra=lambda body, key: f"dependency '{key}' revision is not up to date")
+    assert isinstance(err, WaitingError)
+    assert err.message == "dependency 'ns/b' revision is not up to date"
+
+
+def test_ready_expr_missing_dependency() -> None:
+    kube_dep = _labelled("done", ready=True)
+    kube_dep["metadata"]["name"] = "other"
+    err = _check_expr(kube_dep, LABELLED, False)
+    assert isinstance(err, WaitingError) and err.message == "dependency 'ns/b' not found"
