@@ -214,8 +214,9 @@ def _annotated_depends_on(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> Graph:
     """The graph of the Flux objects: an edge from each source to what reads it, from each
-    dependency to its dependent (dependsOn, and the depends-on annotation), and (with `applied`) from each Kustomization to the objects
-    of its inventory (a Flux object in an inventory is that object's node, not a new one).
+    dependency to its dependent (dependsOn, and the depends-on annotation), and (with
+    `applied`) from each Kustomization and HelmRelease to the objects of its
+    `status.inventory` (a Flux object in an inventory is that object's node, not a new one).
     References to objects not in `objs` get a node of state "unknown"."""
     graph = Graph()
     objs = list(objs)
@@ -248,7 +249,7 @@ def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> G
             add(Edge(ensure(*dep, "flux"), me, "dependsOn"))
         for dep in _annotated_depends_on(obj):
             add(Edge(ensure(*dep, "flux"), me, "depends-on"))
-        if applied and obj.get("kind") == "Kustomization":
+        if applied and obj.get("kind") in ("Kustomization", "HelmRelease"):
             for ref in inventory_refs(obj):
                 flux = ref.group.endswith(".toolkit.fluxcd.io")
                 add(Edge(me, ensure(ref.kind, ref.namespace, ref.name,

@@ -293,7 +293,7 @@ def test_graph_draws_nodes_and_depends_on_edges(
                                                      timeout=WAIT_MS)
 
 
-def test_graph_shows_the_depends_on_annotation_edges_across_kinds(
+def test_graph_shows_annotation_edges_across_kinds_and_helm_release_objects(
     start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
 ) -> None:
     app = _ks("app")
@@ -314,6 +314,15 @@ def test_graph_shows_the_depends_on_annotation_edges_across_kinds(
                         f'[data-source="Kustomization/{namespace}/infra"]'
                         f'[data-target="HelmRelease/{namespace}/db"]')).to_have_count(1)
     expect(page.locator(".legend")).to_contain_text("depends-on (across kinds)")
+
+    # the HelmRelease's objects, from its status.inventory as helm-controller writes it
+    _set_ready(flux_crds, namespace, "helmrelease", "db", True, "installed",
+               inventory={"entries": [{"id": f"{namespace}_db_apps_StatefulSet", "v": "v1"}]})
+    applies = page.locator(f'#graph path.edge.applies[data-source="HelmRelease/{namespace}/db"]'
+                           f'[data-target="StatefulSet/{namespace}/db"]')
+    expect(applies).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator(f'#graph .node[data-id="StatefulSet/{namespace}/db"]')) \
+        .to_have_class(re.compile(r"\bapplied\b"))
 
 
 def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:

@@ -158,6 +158,12 @@ APPS_AFTER_HR["metadata"]["annotations"] = {
 HR_AFTER_KS = _with("HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
                     spec={"chartRef": {"kind": "OCIRepository", "name": "charts"}})
 HR_AFTER_KS["metadata"]["annotations"] = {"afflux.toolkit.fluxcd.io/depends-on": "nonsense"}
+HR_WITH_INVENTORY = _with(
+    "HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
+    spec={"chartRef": {"kind": "OCIRepository", "name": "charts", "namespace": "src"}},
+    inventory={"entries": [{"id": "podinfo_web_apps_Deployment", "v": "v1"},
+                           {"id": "podinfo_web__Service", "v": "v1"},
+                           {"id": "unreadable", "v": "v1"}]})
 POLICY = _with("ImagePolicy", "web", "flux-system",
                spec={"imageRepositoryRef": {"name": "web"}})
 
@@ -181,6 +187,14 @@ def _edges(graph: Graph) -> set[tuple[str, str, str]]:
             ("Kustomization/flux-system/infra", "HelmRelease/flux-system/podinfo", "applies"),
             ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
         }, id="inventory-with-a-flux-object-reuses-its-node"),
+        pytest.param([HR_WITH_INVENTORY], True, {
+            ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
+            ("HelmRelease/flux-system/podinfo", "Deployment/podinfo/web", "applies"),
+            ("HelmRelease/flux-system/podinfo", "Service/podinfo/web", "applies"),
+        }, id="helm-release-inventory"),
+        pytest.param([HR_WITH_INVENTORY], False, {
+            ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
+        }, id="helm-release-inventory-hidden-without-applied"),
         pytest.param([APPS_AFTER_HR, HR_AFTER_KS], False, {
             ("GitRepository/flux-system/repo", "Kustomization/flux-system/apps", "source"),
             ("OCIRepository/flux-system/charts", "HelmRelease/flux-system/podinfo", "source"),
