@@ -197,15 +197,18 @@ def test_the_pushes_of_an_automation_are_read_as_the_user(
                                   "time": event["lastTimestamp"]}]
         return True
 
-    eventually(alice_sees_it, timeout=30, message="alice to see the push")
-
     def carol_refused() -> bool:
         row = automation_of({"Authorization": f"Bearer {token}"})
         assert row["pushes"] == []
         assert f'User "{carol}" cannot list resource "events"' in row["pushesError"]
         return True
 
-    eventually(carol_refused, timeout=30, message="carol refused the events")
+    try:
+        eventually(alice_sees_it, timeout=30, message="alice to see the push")
+        eventually(carol_refused, timeout=30, message="carol refused the events")
+    finally:  # the other tests of this module count alice's objects
+        flux_crds.kubectl("delete", "imageupdateautomation", "bump", "-n", alice.namespace,
+                          check=False)
 
 
 def test_the_next_reconcile_is_computed_as_the_user(
