@@ -83,8 +83,8 @@ def tree_to_dict(node: Node) -> dict[str, Any]:
 
 
 def inventory_refs(obj: Mapping[str, Any]) -> list[ObjectRef]:
-    """The objects in a Kustomization's `status.inventory.entries`, in their order; entries
-    whose id cannot be read are skipped."""
+    """The objects in a Kustomization's or HelmRelease's `status.inventory.entries`, in
+    their order; entries whose id cannot be read are skipped."""
     out = []
     for entry in ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []:
         try:

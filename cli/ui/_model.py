@@ -7,6 +7,7 @@ edges across kinds). Pure: no I/O; the server feeds it its watch cache.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "image_tables",
     "last_change",
     "object_key",
+    "push_records",
     "state_of",
 ]
 
@@ -212,8 +214,9 @@ def _annotated_depends_on(obj: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> Graph:
     """The graph of the Flux objects: an edge from each source to what reads it, from each
-    dependency to its dependent (dependsOn, and the depends-on annotation), and (with `applied`) from each Kustomization to the objects
-    of its inventory (a Flux object in an inventory is that object's node, not a new one).
+    dependency to its dependent (dependsOn, and the depends-on annotation), and (with
+    `applied`) from each Kustomization and HelmRelease to the objects of its
+    `status.inventory` (a Flux object in an inventory is that object's node, not a new one).
     References to objects not in `objs` get a node of state "unknown"."""
     graph = Graph()
     objs = list(objs)
@@ -246,7 +249,7 @@ def build_graph(objs: Iterable[Mapping[str, Any]], *, applied: bool = True) -> G
             add(Edge(ensure(*dep, "flux"), me, "dependsOn"))
         for dep in _annotated_depends_on(obj):
             add(Edge(ensure(*dep, "flux"), me, "depends-on"))
-        if applied and obj.get("kind") == "Kustomization":
+        if applied and obj.get("kind") in ("Kustomization", "HelmRelease"):
             for ref in inventory_refs(obj):
                 flux = ref.group.endswith(".toolkit.fluxcd.io")
                 add(Edge(me, ensure(ref.kind, ref.namespace, ref.name,
@@ -304,6 +307,39 @@ def _image_ref(ref: Any) -> str:
     return f"{ref['name']}:{ref.get('tag', '')}"
 
 
+#: How many pushes the images page lists per ImageUpdateAutomation.
+MAX_PUSHES = 20
+_PUSHED = re.compile(r"^pushed commit '([0-9a-f]+)' to (.+)$")
+_BRANCH = re.compile(r"branch '([^']*)'")
+
+
+def push_records(events: Iterable[Mapping[str, Any]],
+                 limit: int = MAX_PUSHES) -> list[dict[str, Any]]:
+    """The pushes of an ImageUpdateAutomation, from its Normal `Succeeded` events
+    (`pushed commit '<short sha>' to branch '<b>'` then the commit message, the revision
+    `<branch>@sha1:<sha>` or `sha1:<sha>` in the annotations): newest first, at most `limit`,
+    each with the commit (the revision's full sha when there is one), the branch (or the
+    refspecs), the time and the commit message's first line."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for event in events:
+        lines = str(event.get("message") or "").splitlines()
+        match = _PUSHED.match(lines[0]) if lines and event.get("reason") == "Succeeded" else None
+        if match is None:
+            continue
+        annotations = get_path(event, "metadata", "annotations") or {}
+        revision = next((str(v) for k, v in sorted(annotations.items())
+                         if k.endswith("/revision")), "")
+        commit = revision.rsplit("sha1:", 1)[1] if "sha1:" in revision else match[1]
+        branch = _BRANCH.search(match[2])
+        when = str(event.get("lastTimestamp") or event.get("eventTime")
+                   or get_path(event, "metadata", "creationTimestamp") or "")
+        out.append((when, {
+            "commit": commit, "branch": branch[1] if branch else match[2], "time": when,
+            "subject": next((line for line in lines[1:] if line.strip()), "")}))
+    out.sort(key=lambda item: item[0], reverse=True)
+    return [record for _, record in out[:limit]]
+
+
 def image_tables(objs: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The image automation page: each ImageRepository (image, tags found, last scan), each
     ImagePolicy (its repository, the latest image and the one before) and each
@@ -340,7 +376,8 @@ def image_tables(objs: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, 
                 "commit": str(status.get("lastPushCommit") or ""),
                 "pushed": str(status.get("lastPushTime") or ""),
                 "lastRun": str(status.get("lastAutomationRunTime") or ""),
-                "images": sorted(f"{k}: {_image_ref(v)}" for k, v in observed.items())})
+                "images": sorted(f"{k}: {_image_ref(v)}" for k, v in observed.items()),
+                "pushes": []})
     for rows in tables.values():
         rows.sort(key=lambda r: (r["rank"], r["namespace"], r["name"]))
     return tables

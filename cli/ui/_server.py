@@ -32,7 +32,7 @@ from .._kinds import noun_for_kind
 from .._kube import EVENTS, Kube, KubeError, KubeNotFound, Unreachable, resource_of
 from .._output import Printer
 from .._reconcile import request_reconcile, source_of
-from .._status import is_suspended
+from .._status import get_path, is_suspended
 from .._suspend import suspend
 from .._tree import _Builder
 from .._treefmt import Node
@@ -46,6 +46,7 @@ from ._model import (
     history_rows,
     image_tables,
     last_change,
+    push_records,
     tree_for_page,
 )
 from ._next import NextReconcile
@@ -210,7 +211,9 @@ def make_app(resolve: Resolve, allowed_hosts: set[str] | None, *, in_cluster: bo
         return web.json_response({**graph.to_dict(), **size})
 
     async def api_images(request: web.Request) -> web.Response:
-        return web.json_response(image_tables(fleet_of(request).objects.values()))
+        tables = image_tables(fleet_of(request).objects.values())
+        await asyncio.to_thread(_add_pushes, session_of(request).kube, tables["automations"])
+        return web.json_response(tables)
 
     def _target(request: web.Request) -> tuple[Any, str, str]:
         info = request.match_info
@@ -280,6 +283,24 @@ def _act(kube: Kube, action: str, noun: Any, name: str, namespace: str) -> str:
     request_reconcile(ctx, noun, name, namespace)
     done.append(f"{kind} {namespace}/{name}")
     return "reconciliation requested: " + ", ".join(done)
+
+
+def _add_pushes(kube: Kube, automations: list[dict[str, Any]]) -> None:
+    """Fill each automation row's `pushes` from its namespace's `Succeeded` events of
+    ImageUpdateAutomations, read with the user's identity (one list per namespace); a
+    namespace whose events the user may not list gets `pushesError` on its rows."""
+    for namespace in sorted({row["namespace"] for row in automations}):
+        rows = [row for row in automations if row["namespace"] == namespace]
+        try:
+            events = kube.list(EVENTS, namespace, field_selector=(
+                "involvedObject.kind=ImageUpdateAutomation,reason=Succeeded"))
+        except KubeError as err:
+            for row in rows:
+                row["pushesError"] = err.message
+            continue
+        for row in rows:
+            row["pushes"] = push_records(
+                e for e in events if get_path(e, "involvedObject", "name") == row["name"])
 
 
 def _details(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:

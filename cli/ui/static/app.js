@@ -309,6 +309,13 @@ function graphView() {
 
 // --- image automation -------------------------------------------------------------------------
 
+function pushList(r) {
+  if (r.pushesError) return h("span", { class: "error" }, r.pushesError);
+  return h("ol", { class: "pushes" }, ...r.pushes.map((p) => h("li", {},
+    h("code", { class: "push-commit" }, p.commit.slice(0, 7)), ` ${p.branch} ${p.time} `,
+    h("span", { class: "push-subject" }, p.subject))));
+}
+
 function imagesView() {
   const main = document.getElementById("main");
   const link = (r) => h("a", { href: objectHref(r.key.split("/")[0], r.namespace, r.name) }, `${r.namespace}/${r.name}`);
@@ -321,9 +328,9 @@ function imagesView() {
         table(["state", "policy", "repository", "latest image", "previous", "message"], t.policies.map((r) =>
           [badge(r.state), link(r), r.repository, h("code", { class: "latest" }, r.latest), r.previous, r.message]))),
       h("section", { id: "image-automations" }, h("h2", {}, "Image update automations"),
-        table(["state", "automation", "source", "last commit pushed", "pushed at", "images written", "message"], t.automations.map((r) =>
+        table(["state", "automation", "source", "last commit pushed", "pushed at", "images written", "pushes (newest first)", "message"], t.automations.map((r) =>
           [badge(r.state), link(r), r.source, h("code", { class: "commit" }, r.commit.slice(0, 12)), r.pushed,
-            r.images.join(", "), r.message]))),
+            r.images.join(", "), pushList(r), r.message]))),
       h("section", { id: "image-repositories" }, h("h2", {}, "Image repositories"),
         table(["state", "repository", "image", "tags", "latest tags", "scanned", "message"], t.repositories.map((r) =>
           [badge(r.state), link(r), r.image, r.tags ?? "", r.latestTags.join(", "), r.scanned, r.message]))));

@@ -15,6 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,8 +29,8 @@ import pytest
 import requests
 import yaml
 
-from afflux.cli.devenv import GitHTTPServer, Registry
-from harness.fixtures_cluster import Cluster
+from afflux.cli.devenv import GitHTTPServer, Registry, free_port
+from harness.fixtures_cluster import REPO, Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
 from harness.wait import eventually
 
@@ -279,6 +282,33 @@ def deployment(image_line: str, extra: str = "") -> str:
     )
 
 
+def ui_pushes(cluster: Cluster, namespace: str, name: str, tmp: Path) -> list[dict[str, Any]]:
+    """The pushes `afflux ui` (a real process, the cluster's kubeconfig) lists for an
+    ImageUpdateAutomation on its images page (`GET /api/images`)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / f"ui-{port}.log"
+    argv = [sys.executable, "-m", "afflux.cli", "--kubeconfig", str(cluster.kubeconfig),
+            "ui", "--addr", f"127.0.0.1:{port}"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=REPO)
+    try:
+        def pushes() -> list[dict[str, Any]]:
+            assert proc.poll() is None, f"afflux ui exited {proc.returncode}:\n{log.read_text()}"
+            with urllib.request.urlopen(f"{url}/api/images?namespace={namespace}",
+                                        timeout=10) as resp:
+                rows = json.load(resp)["automations"]
+            row = next(r for r in rows if r["namespace"] == namespace and r["name"] == name)
+            assert len(row["pushes"]) >= 2, row
+            return list(row["pushes"])
+
+        return eventually(pushes, 30, message="afflux ui to list the pushes")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def uid() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -381,6 +411,7 @@ def test_tags_to_policy_to_commits(
     pusher: Pusher,
     git_server: GitHTTPServer,
     git_secret,
+    tmp_path: Path,
 ) -> None:
     repo_path = f"afflux/app-{uid()}"
     image = f"{registry.host}/{repo_path}"
@@ -508,6 +539,13 @@ def test_tags_to_policy_to_commits(
 
     status = eventually(observed, 30, message="the automation status after the second push")
     assert status["observedPolicies"] == {"app": {"name": image, "tag": "1.2.0"}}
+
+    # `afflux ui`'s images page lists both pushes, newest first, from the controller's events
+    pushes = ui_pushes(cluster, namespace, "auto", tmp_path)
+    assert [(p["commit"], p["branch"], p["subject"]) for p in pushes[:2]] == [
+        (str(second.id), "main", "Automated update by auto for prod"),
+        (str(commit.id), "main", "Automated update by auto for prod"),
+    ]
 
     # a requested run with nothing new to write pushes nothing
     request_reconcile(cluster, "imageupdateautomation", namespace, "auto")

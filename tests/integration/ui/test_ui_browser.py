@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -154,10 +154,11 @@ def test_object_page_shows_conditions_and_inventory(
 
 
 def _record_event(cluster: Cluster, namespace: str, involved: dict[str, Any], reason: str,
-                  message: str, metadata: dict[str, str]) -> None:
-    """An Event built as kustomize-controller builds it (the runtime's `build_event`)."""
-    event = build_event(involved, "Normal", reason, message, component="kustomize-controller",
-                        instance="test", metadata=metadata, now=datetime.now(UTC))
+                  message: str, metadata: dict[str, str],
+                  component: str = "kustomize-controller", now: datetime | None = None) -> None:
+    """An Event built as a controller builds it (the runtime's `build_event`)."""
+    event = build_event(involved, "Normal", reason, message, component=component,
+                        instance="test", metadata=metadata, now=now or datetime.now(UTC))
     cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(event))
 
 
@@ -292,7 +293,7 @@ def test_graph_draws_nodes_and_depends_on_edges(
                                                      timeout=WAIT_MS)
 
 
-def test_graph_shows_the_depends_on_annotation_edges_across_kinds(
+def test_graph_shows_annotation_edges_across_kinds_and_helm_release_objects(
     start_ui: Callable[..., Any], page: Page, flux_crds: Cluster, namespace: str
 ) -> None:
     app = _ks("app")
@@ -313,6 +314,15 @@ def test_graph_shows_the_depends_on_annotation_edges_across_kinds(
                         f'[data-source="Kustomization/{namespace}/infra"]'
                         f'[data-target="HelmRelease/{namespace}/db"]')).to_have_count(1)
     expect(page.locator(".legend")).to_contain_text("depends-on (across kinds)")
+
+    # the HelmRelease's objects, from its status.inventory as helm-controller writes it
+    _set_ready(flux_crds, namespace, "helmrelease", "db", True, "installed",
+               inventory={"entries": [{"id": f"{namespace}_db_apps_StatefulSet", "v": "v1"}]})
+    applies = page.locator(f'#graph path.edge.applies[data-source="HelmRelease/{namespace}/db"]'
+                           f'[data-target="StatefulSet/{namespace}/db"]')
+    expect(applies).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator(f'#graph .node[data-id="StatefulSet/{namespace}/db"]')) \
+        .to_have_class(re.compile(r"\bapplied\b"))
 
 
 def _post(url: str, headers: dict[str, str]) -> tuple[int, str]:
@@ -416,6 +426,26 @@ def test_images_page_shows_latest_image_and_pushed_commit_live(
                latestRef={"name": image, "tag": "1.3.0"},
                observedPreviousRef={"name": image, "tag": "1.2.0"})
     expect(policy.locator("code.latest")).to_have_text(f"{image}:1.3.0", timeout=WAIT_MS)
+
+    # two pushes (Events as image-automation-controller records them), listed newest first
+    expect(automation.locator("ol.pushes li")).to_have_count(0)
+    involved = json.loads(flux_crds.kubectl("get", "imageupdateautomation", "fleet", "-n",
+                                            namespace, "-o", "json").stdout)
+    second = "beef0123456789abcdef0123456789abcdef0123"
+    for sha, tag, ago in ((commit, "1.2.0", 120), (second, "1.3.0", 60)):
+        _record_event(flux_crds, namespace, involved, "Succeeded",
+                      f"pushed commit '{sha[:7]}' to branch 'main'\nbump web to {tag}\n\n- x",
+                      {"revision": f"main@sha1:{sha}"}, component="image-automation-controller",
+                      now=datetime.now(UTC) - timedelta(seconds=ago))
+    _set_ready(flux_crds, namespace, "imageupdateautomation", "fleet", True, "pushed",
+               lastPushCommit=second, lastPushTime=NOW,
+               observedPolicies={f"{namespace}/web": {"name": image, "tag": "1.3.0"}})
+    pushes = automation.locator("ol.pushes li")
+    expect(pushes).to_have_count(2, timeout=WAIT_MS)
+    expect(pushes.nth(0)).to_contain_text(f"{second[:7]} main")
+    expect(pushes.nth(0).locator(".push-subject")).to_have_text("bump web to 1.3.0")
+    expect(pushes.nth(1)).to_contain_text(f"{commit[:7]} main")
+    expect(pushes.nth(1).locator(".push-subject")).to_have_text("bump web to 1.2.0")
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 

@@ -19,6 +19,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from playwright.sync_api import Browser, expect
 from afflux.cli import main
 from afflux.cli._manifests import DEFAULT_REGISTRY, operator_image
 from afflux.cli._version import version
+from afflux.controllers.runtime._events import build_event
 from harness.fixtures_cluster import REPO, Cluster
 from harness.wait import eventually
 
@@ -153,6 +155,60 @@ def test_each_user_sees_only_its_namespace(
                             f"--as={alice.user}", check=False)
     assert (code, body["error"]) == (
         403, got.stderr.strip().removeprefix("Error from server (Forbidden): "))
+
+
+def test_the_pushes_of_an_automation_are_read_as_the_user(
+    ui: Any, tenants: tuple[Tenant, Tenant], flux_crds: Cluster
+) -> None:
+    alice, _ = tenants
+    auto = {"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "bump", "namespace": alice.namespace},
+            "spec": {"interval": "5m", "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                     "git": {"commit": {"author": {"email": "bot@example.com"}}}}}
+    flux_crds.kubectl("apply", "-f", "-", input=json.dumps(auto))
+    involved = json.loads(flux_crds.kubectl("get", "imageupdateautomation", "bump", "-n",
+                                            alice.namespace, "-o", "json").stdout)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    event = build_event(involved, "Normal", "Succeeded",
+                        f"pushed commit '{sha[:7]}' to branch 'main'\nbump web",
+                        component="image-automation-controller", instance="test",
+                        metadata={"revision": f"main@sha1:{sha}"}, now=datetime.now(UTC))
+    flux_crds.kubectl("create", "-n", alice.namespace, "-f", "-", input=json.dumps(event))
+    # a user who may read the automation but not the Events: the API server's refusal
+    carol = f"system:serviceaccount:{alice.namespace}:carol"
+    flux_crds.kubectl("create", "serviceaccount", "carol", "-n", alice.namespace)
+    flux_crds.kubectl("create", "role", "images-only", "-n", alice.namespace,
+                      "--verb=get,list,watch",
+                      "--resource=imageupdateautomations.image.toolkit.fluxcd.io")
+    flux_crds.kubectl("create", "rolebinding", "images-only", "-n", alice.namespace,
+                      "--role=images-only", f"--serviceaccount={alice.namespace}:carol")
+    token = flux_crds.kubectl("create", "token", "carol", "-n", alice.namespace,
+                              "--duration=1h").stdout.strip()
+
+    def automation_of(headers: dict[str, str]) -> dict[str, Any]:
+        code, body, _ = _call(f"{ui.url}/api/images?namespace={alice.namespace}",
+                              headers=headers)
+        assert code == 200, body
+        return next(r for r in body["automations"] if r["name"] == "bump")
+
+    def alice_sees_it() -> bool:
+        row = automation_of(_bearer(alice))
+        assert row["pushes"] == [{"commit": sha, "branch": "main", "subject": "bump web",
+                                  "time": event["lastTimestamp"]}]
+        return True
+
+    def carol_refused() -> bool:
+        row = automation_of({"Authorization": f"Bearer {token}"})
+        assert row["pushes"] == []
+        assert f'User "{carol}" cannot list resource "events"' in row["pushesError"]
+        return True
+
+    try:
+        eventually(alice_sees_it, timeout=30, message="alice to see the push")
+        eventually(carol_refused, timeout=30, message="carol refused the events")
+    finally:  # the other tests of this module count alice's objects
+        flux_crds.kubectl("delete", "imageupdateautomation", "bump", "-n", alice.namespace,
+                          check=False)
 
 
 def test_the_next_reconcile_is_computed_as_the_user(

@@ -21,6 +21,7 @@ from afflux.cli.ui._model import (
     history_rows,
     image_tables,
     last_change,
+    push_records,
     state_of,
 )
 
@@ -157,6 +158,12 @@ APPS_AFTER_HR["metadata"]["annotations"] = {
 HR_AFTER_KS = _with("HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
                     spec={"chartRef": {"kind": "OCIRepository", "name": "charts"}})
 HR_AFTER_KS["metadata"]["annotations"] = {"afflux.toolkit.fluxcd.io/depends-on": "nonsense"}
+HR_WITH_INVENTORY = _with(
+    "HelmRelease", "podinfo", "flux-system", cond("Ready", "True"),
+    spec={"chartRef": {"kind": "OCIRepository", "name": "charts", "namespace": "src"}},
+    inventory={"entries": [{"id": "podinfo_web_apps_Deployment", "v": "v1"},
+                           {"id": "podinfo_web__Service", "v": "v1"},
+                           {"id": "unreadable", "v": "v1"}]})
 POLICY = _with("ImagePolicy", "web", "flux-system",
                spec={"imageRepositoryRef": {"name": "web"}})
 
@@ -180,6 +187,14 @@ def _edges(graph: Graph) -> set[tuple[str, str, str]]:
             ("Kustomization/flux-system/infra", "HelmRelease/flux-system/podinfo", "applies"),
             ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
         }, id="inventory-with-a-flux-object-reuses-its-node"),
+        pytest.param([HR_WITH_INVENTORY], True, {
+            ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
+            ("HelmRelease/flux-system/podinfo", "Deployment/podinfo/web", "applies"),
+            ("HelmRelease/flux-system/podinfo", "Service/podinfo/web", "applies"),
+        }, id="helm-release-inventory"),
+        pytest.param([HR_WITH_INVENTORY], False, {
+            ("OCIRepository/src/charts", "HelmRelease/flux-system/podinfo", "source"),
+        }, id="helm-release-inventory-hidden-without-applied"),
         pytest.param([APPS_AFTER_HR, HR_AFTER_KS], False, {
             ("GitRepository/flux-system/repo", "Kustomization/flux-system/apps", "source"),
             ("OCIRepository/flux-system/charts", "HelmRelease/flux-system/podinfo", "source"),
@@ -398,3 +413,40 @@ def _event(reason: str, message: str, time: str, **annotations: str) -> dict[str
 )
 def test_last_change(events: list[dict[str, Any]], change: dict[str, Any] | None) -> None:
     assert last_change(events) == change
+
+
+_REV = "image.toolkit.fluxcd.io/revision"
+_FULL = "abcdef0123456789abcdef0123456789abcdef01"
+
+
+@pytest.mark.parametrize(
+    ("events", "pushes"),
+    [
+        pytest.param([], [], id="no-events"),
+        pytest.param([_event("Succeeded", "repository up-to-date", "t1")], [],
+                     id="succeeded-without-a-push"),
+        pytest.param([_event("Progressing", "pushed commit 'abcdef0' to branch 'main'", "t1")],
+                     [], id="other-reason"),
+        pytest.param([
+            _event("Succeeded", "pushed commit 'abcdef0' to branch 'main'\nfirst\n\n- a -> b",
+                   "t1", **{_REV: f"main@sha1:{_FULL}"}),
+            _event("Succeeded", "pushed commit '1234567' to branch 'auto'\nsecond", "t2"),
+        ], [
+            {"commit": "1234567", "branch": "auto", "time": "t2", "subject": "second"},
+            {"commit": _FULL, "branch": "main", "time": "t1", "subject": "first"},
+        ], id="newest-first-full-sha-from-the-revision"),
+        pytest.param([
+            _event("Succeeded", "pushed commit 'abcdef0' to refspec 'HEAD:refs/heads/x'", "t1",
+                   **{_REV: f"sha1:{_FULL}"}),
+        ], [{"commit": _FULL, "branch": "refspec 'HEAD:refs/heads/x'", "time": "t1",
+             "subject": ""}], id="refspec-only-no-message"),
+    ],
+)
+def test_push_records(events: list[dict[str, Any]], pushes: list[dict[str, Any]]) -> None:
+    assert push_records(events) == pushes
+
+
+def test_push_records_keeps_the_newest() -> None:
+    events = [_event("Succeeded", f"pushed commit '{i:07x}' to branch 'main'\nc{i}", f"t{i:02}")
+              for i in range(30)]
+    assert [p["subject"] for p in push_records(events, limit=3)] == ["c29", "c28", "c27"]
