@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helm_env import HelmEnv, cond, release
+from helm_env import HelmEnv, chart_spec, cond, release
 from kubernetes import client as k8s
-from source_env import SourceEnv
+from source_env import SourceEnv, obj_name
 
 from harness.wait import eventually
 
@@ -116,6 +116,45 @@ def test_ignore_rules_and_the_disabled_annotation(env: HelmEnv, repo: str) -> No
     assert SourceEnv.condition(obj, "Drifted") is None
     assert env.configmap(name)["data"] == {"replicas": "8"}
     assert not events_of(env, name, "DriftDetected")
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.driftDetection.ignore[].target.group",
+                         "spec.driftDetection.ignore[].target.version",
+                         "spec.driftDetection.ignore[].target.name",
+                         "spec.driftDetection.ignore[].target.namespace",
+                         "spec.driftDetection.ignore[].target.labelSelector",
+                         "spec.driftDetection.ignore[].target.annotationSelector")
+def test_ignore_rules_apply_only_to_the_objects_their_target_selects(env: HelmEnv,
+                                                                     repo: str) -> None:
+    """The Deployment (labelled and annotated by a post-renderer) matches every field of the
+    first rule and keeps its drifted replicas; each other rule misses the ConfigMap by one
+    target field, so its drifted data is corrected."""
+    name, ns = obj_name("hr"), env.namespace
+    mark = {"target": {"kind": "Deployment"},
+            "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: any\n"
+                     "  labels: {tier: web}\n  annotations: {team: a}\n"}
+    data = "/data/replicas"
+    env.create(name, {**chart_spec(repo, "1.0.0", chart="life"),
+                      "values": {"deployment": {"ready": "true"}},
+                      "postRenderers": [{"kustomize": {"patches": [mark]}}],
+                      "driftDetection": {"mode": "enabled", "ignore": [
+                          {"paths": ["/spec/replicas"], "target": {
+                              "group": "apps", "version": "v1", "name": name, "namespace": ns,
+                              "labelSelector": "tier=web", "annotationSelector": "team=a"}},
+                          {"paths": [data], "target": {"labelSelector": "tier=web"}},
+                          {"paths": [data], "target": {"annotationSelector": "team=a"}},
+                          {"paths": [data], "target": {"group": "apps"}},
+                          {"paths": [data], "target": {"version": "v2"}},
+                          {"paths": [data], "target": {"name": f"{name}-other"}},
+                          {"paths": [data], "target": {"namespace": "elsewhere"}}]}})
+    env.ready(name, "InstallSucceeded")
+    apps = k8s.AppsV1Api(env.source.core.api_client)
+    apps.patch_namespaced_deployment_scale(name, ns, {"spec": {"replicas": 4}})
+    env.source.core.patch_namespaced_config_map(name, ns, {"data": {"replicas": "7"}})
+    reconciled(env, name)
+    assert env.configmap(name)["data"] == {"replicas": "1"}  # no rule selects it: corrected
+    assert apps.read_namespaced_deployment(name, ns).spec.replicas == 4  # selected: kept
     env.delete(name)
 
 

@@ -127,6 +127,47 @@ def test_a_post_renderers_change_upgrades_and_is_recorded(env: HelmEnv, charts: 
     env.delete(name)
 
 
+def _annotate(target: dict[str, str], key: str) -> dict[str, Any]:
+    """A strategic-merge post-renderer patch adding annotation `key` to what `target` selects."""
+    return {"target": target, "patch": "apiVersion: v1\nkind: Any\nmetadata:\n  name: any\n"
+                                       f"  annotations: {{{key}: 'yes'}}\n"}
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.postRenderers[].kustomize.patches[].target.group",
+                         "spec.postRenderers[].kustomize.patches[].target.version",
+                         "spec.postRenderers[].kustomize.patches[].target.name",
+                         "spec.postRenderers[].kustomize.patches[].target.namespace",
+                         "spec.postRenderers[].kustomize.patches[].target.labelSelector",
+                         "spec.postRenderers[].kustomize.patches[].target.annotationSelector")
+def test_post_renderer_patch_targets_select_the_objects_they_name(env: HelmEnv,
+                                                                  charts: str) -> None:
+    """The first post-renderer marks the ConfigMap (a label and an annotation); the second
+    patches by selector, by group/version/name, and with targets that select nothing."""
+    mark = {"target": {"kind": "ConfigMap"},
+            "patch": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: any\n"
+                     "  labels: {tier: web}\n  annotations: {team: a}\n"}
+    name = obj_name("hr")
+    second = [_annotate({"labelSelector": "tier=web"}, "by-label"),
+              _annotate({"annotationSelector": "team=a"}, "by-annotation"),
+              _annotate({"group": "apps", "version": "v1", "name": name}, "by-gvk"),
+              _annotate({"group": "apps", "version": "v1beta1"}, "wrong-version"),
+              _annotate({"group": "batch"}, "wrong-group"),
+              _annotate({"name": f"{name}-other"}, "wrong-name"),
+              _annotate({"namespace": "elsewhere"}, "wrong-namespace")]
+    env.create(name, {**chart_spec(charts, "1.0.0", chart="life"),
+                      "values": {"deployment": {"ready": "true"}},
+                      "postRenderers": [{"kustomize": {"patches": [mark]}},
+                                        {"kustomize": {"patches": second}}]})
+    env.ready(name, "InstallSucceeded")
+    marks = {"by-label", "by-annotation", "by-gvk", "wrong-version", "wrong-group",
+             "wrong-name", "wrong-namespace"}
+    cm = env.configmap(name)["metadata"]["annotations"] or {}
+    assert {k for k in cm if k in marks} == {"by-label", "by-annotation"}, cm
+    dep = deployment(env, name).metadata.annotations or {}
+    assert {k for k in dep if k in marks} == {"by-gvk"}, dep
+    env.delete(name)
+
+
 @pytest.mark.flux_fields("HelmRelease", "spec.valuesFrom[].literal",
                          "spec.valuesFrom[].targetPath", "spec.valuesFrom[].valuesKey")
 def test_values_from_literal_keeps_the_text_a_string(env: HelmEnv, charts: str) -> None:

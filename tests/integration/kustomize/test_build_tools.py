@@ -180,6 +180,29 @@ def test_patch_target_that_matches_nothing_leaves_objects_alone(
     assert objects["Deployment//web"]["spec"]["replicas"] == 1
 
 
+def _config_map(name: str, namespace: str, annotations: dict[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "data": {"patched": "no"}}
+
+
+@pytest.mark.flux_fields("Kustomization", "spec.patches[].target.annotationSelector",
+                         "spec.patches[].target.namespace")
+def test_patch_target_selects_by_annotation_and_namespace(kustomize: str, tmp_path: Path) -> None:
+    objects = [_config_map("a", "team-a", {"patch-me": "true"}),
+               _config_map("b", "team-a", {"patch-me": "false"}),
+               _config_map("c", "team-b", {"patch-me": "true"})]
+    write(tmp_path, {"app/objects.yaml": yaml.safe_dump_all(objects),
+                     "app/kustomization.yaml": "resources: [objects.yaml]\n"})
+    patch = {"patch": "- op: replace\n  path: /data/patched\n  value: 'yes'\n",
+             "target": {"kind": "ConfigMap", "namespace": "team-a",
+                        "annotationSelector": "patch-me=true"}}
+    built = by_id(build(tmp_path, BuildOptions(path="app", patches=(patch,)),
+                        kustomize=kustomize))
+    assert {key: obj["data"]["patched"] for key, obj in built.items()} == {
+        "ConfigMap/team-a/a": "yes", "ConfigMap/team-a/b": "no", "ConfigMap/team-b/c": "no"}
+
+
 @pytest.mark.parametrize(
     ("images", "expected"),
     [

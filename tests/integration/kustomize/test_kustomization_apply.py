@@ -187,7 +187,8 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
 
 @pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].failed",
                          "spec.healthCheckExprs[].apiVersion",
-                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current")
+                         "spec.healthCheckExprs[].kind", "spec.healthCheckExprs[].current",
+                         "spec.healthCheckExprs[].inProgress")
 def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     """wait: true with healthCheckExprs for a custom kind: the health check fails while the
     CEL `current` expression is not true of the object, and passes once it is (its status
@@ -199,7 +200,8 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
               "metadata": {"name": "w1", "namespace": env.namespace}, "spec": {"size": 1}}
     exprs = [{"apiVersion": f"{group}/v1", "kind": "Widget",
               "failed": "has(status.phase) && status.phase == 'Broken'",
-              "current": "has(status.phase) && status.phase == 'Ready'"}]
+              "current": "has(status.phase) && status.phase == 'Ready'",
+              "inProgress": "has(status.migrating) && status.migrating"}]
     repo, sha = env.repo({"crd.yaml": dump(crd), "widget.yaml": dump(widget)})
     try:
         ks = env.kustomization("cel", env.source(repo), wait=True, timeout="10s",
@@ -213,9 +215,15 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
         status = env.wait_applied(ks, sha)
         healthy = env.condition(status, "Healthy")
         assert healthy is not None and healthy["status"] == "True", healthy
+        # `inProgress` true wins over `current` true: the object is waited for again
+        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
+                    "--type=merge", "-p", '{"status":{"migrating":true}}')
+        env.reconcile_now(ks)
+        failed = env.wait_failed(ks, "HealthCheckFailed")
+        assert f"Widget/{env.namespace}/w1 status: 'InProgress'" in failed["message"], failed
         # the `failed` expression true: a failure, said at once (not waited out as InProgress)
         env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
-                    "--type=merge", "-p", '{"status":{"phase":"Broken"}}')
+                    "--type=merge", "-p", '{"status":{"phase":"Broken","migrating":false}}')
         env.reconcile_now(ks)
         failed = env.wait_failed(ks, "HealthCheckFailed")
         assert f"Widget/{env.namespace}/w1 status: 'Failed'" in failed["message"], failed

@@ -91,3 +91,53 @@ def test_substitute_strategy_always_resolves_defaults_without_variables(env: Env
         return True
 
     eventually(substituted, TIMEOUT, message="defaults substituted with strategy Always")
+
+
+@pytest.mark.flux_fields("Kustomization", "spec.ignore[].target.group",
+                         "spec.ignore[].target.version", "spec.ignore[].target.namespace",
+                         "spec.ignore[].target.labelSelector",
+                         "spec.ignore[].target.annotationSelector")
+def test_ignore_rules_apply_only_to_the_objects_their_target_selects(env: Env) -> None:
+    """One object matches every field of the first rule and keeps its drift; each other object
+    misses exactly one target field (a label, an annotation, the group, the version, the
+    namespace) and is corrected."""
+    prefix = f"igt-{uuid.uuid4().hex[:6]}"
+    marks = {"labels": {"ign": "yes"}, "annotations": {"keep": "true"}}
+    objects = {}
+    for suffix, meta in {"match": marks, "nolabel": {"annotations": {"keep": "true"}},
+                         "noannotation": {"labels": {"ign": "yes"}}, "group": marks,
+                         "version": marks, "namespace": marks}.items():
+        cm = configmap(f"{prefix}-{suffix}", {"ignored": "git"}, namespace=env.namespace)
+        cm["metadata"].update(meta)
+        objects[suffix] = cm
+    repo, sha = env.repo({f"deploy/{s}.yaml": dump(o) for s, o in objects.items()})
+    source = env.source(repo)
+    selected = {"labelSelector": "ign=yes", "annotationSelector": "keep=true"}
+    ks = env.kustomization(prefix, source, path="./deploy", ignore=[
+        {"paths": ["/data/ignored"], "target": {
+            "version": "v1", "namespace": env.namespace, "kind": "ConfigMap",
+            "name": f"{prefix}-(match|nolabel|noannotation)", **selected}},
+        {"paths": ["/data/ignored"], "target": {"group": "apps", "name": f"{prefix}-group"}},
+        {"paths": ["/data/ignored"], "target": {"version": "v2", "name": f"{prefix}-version"}},
+        {"paths": ["/data/ignored"],
+         "target": {"namespace": "elsewhere", "name": f"{prefix}-namespace"}}])
+    env.wait_applied(ks, sha)
+
+    for suffix in objects:
+        env.kubectl("patch", "configmap", f"{prefix}-{suffix}", "--type=merge",
+                    "-p", json.dumps({"data": {"ignored": "other"}}),
+                    "--field-manager=other-controller")
+    env.reconcile_now(ks)
+
+    def only_the_selected_object_keeps_its_drift() -> bool:
+        got = {}
+        for suffix in objects:
+            live = env.get("configmap", f"{prefix}-{suffix}")
+            assert live is not None
+            got[suffix] = live["data"]["ignored"]
+        assert got == {"match": "other", "nolabel": "git", "noannotation": "git",
+                       "group": "git", "version": "git", "namespace": "git"}, got
+        return True
+
+    eventually(only_the_selected_object_keeps_its_drift, TIMEOUT,
+               message="drift kept only where the ignore rule's target selects the object")
