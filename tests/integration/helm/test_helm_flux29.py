@@ -299,6 +299,31 @@ def test_health_check_exprs_decide_readiness_with_the_poller(env: HelmEnv,
     env.delete(name)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].inProgress",
+                         "spec.healthCheckExprs[].failed")
+def test_health_check_exprs_in_progress_and_failed_win_over_current(env: HelmEnv,
+                                                                     charts: str) -> None:
+    exprs = [{"apiVersion": "v1", "kind": "ConfigMap", "current": "true",
+              "inProgress": "data.replicas == '5'", "failed": "data.replicas == '9'"}]
+    name = create(env, charts, values={"replicas": 5}, waitStrategy={"name": "poller"},
+                  healthCheckExprs=exprs, install={"timeout": "4s"},
+                  upgrade={"timeout": "4s"})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")["message"]
+    assert "status: 'InProgress': healthCheckExprs: the inProgress expression is true" \
+        in released, released
+    env.patch_spec(name, {"values": {"replicas": 9}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True,
+                      check=lambda o: (o["status"]["history"][0]["version"],
+                                       o["status"]["history"][0]["status"]) == (2, "failed"))
+    released = cond(obj, "Released")["message"]
+    assert "status: 'Failed': healthCheckExprs: the failed expression is true" in released, \
+        released
+    env.patch_spec(name, {"values": {"replicas": 1}})
+    env.ready(name, "UpgradeSucceeded")
+    env.delete(name)
+
+
 @pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].current")
 def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[
