@@ -6,6 +6,7 @@ createNamespace, and the releaseName cut at 53 characters."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -191,6 +192,35 @@ def test_depends_on_waits_for_the_dependency(env: HelmEnv, repo: str) -> None:
     env.ready(app, "InstallSucceeded")
     for name in (app, base):
         env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.dependsOn[].namespace")
+def test_depends_on_a_release_in_another_namespace(env: HelmEnv, repo: str) -> None:
+    """The dependency lives in a namespace this controller does not reconcile: its Ready
+    status (written through the status subresource, as its own controller would) is what
+    the dependent waits for."""
+    other = f"{env.namespace}-dep"
+    kubectl = env.source.cluster.kubectl
+    kubectl("create", "namespace", other)
+    try:
+        base = obj_name("base")
+        app = release(env, repo, {}, dependsOn=[{"name": base, "namespace": other}])
+        obj = env.failing(app, "DependencyNotReady")
+        assert cond(obj, "Ready")["message"] == f"dependency '{other}/{base}' not found"
+        kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "HelmRelease",
+            "metadata": {"name": base, "namespace": other},
+            "spec": {"interval": "1h", "suspend": True, **release_spec(repo)}}))
+        status = {"status": {"observedGeneration": 1, "conditions": [{
+            "type": "Ready", "status": "True", "reason": "InstallSucceeded",
+            "message": "installed by hand", "observedGeneration": 1,
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+        kubectl("-n", other, "patch", PLURAL, base, "--subresource=status", "--type=merge",
+                "-p", json.dumps(status))
+        env.ready(app, "InstallSucceeded")
+        env.delete(app)
+    finally:
+        kubectl("delete", "namespace", other, "--wait=false", check=False)
 
 
 @pytest.mark.flux_fields("HelmRelease", "spec.dependsOn[].readyExpr")
