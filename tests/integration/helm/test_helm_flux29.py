@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 from source_env import obj_name
 
 from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.kustomize_env import self_contained_kubeconfig
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -322,6 +323,25 @@ def test_health_check_exprs_in_progress_and_failed_win_over_current(env: HelmEnv
     env.patch_spec(name, {"values": {"replicas": 1}})
     env.ready(name, "UpgradeSucceeded")
     env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.kubeConfig.secretRef.key")
+def test_kubeconfig_secret_key_names_the_entry_to_read(env: HelmEnv, charts: str) -> None:
+    config = self_contained_kubeconfig(env.source.cluster.kubeconfig)
+    secret = obj_name("kc")
+    env.source.secret(secret, {"cluster.kubeconfig": config.encode()})
+    name = create(env, charts, kubeConfig={"secretRef": {"name": secret,
+                                                         "key": "cluster.kubeconfig"}})
+    env.ready(name, "InstallSucceeded")
+    assert env.configmap(name)["data"] == {"replicas": "1"}
+    # without the key, the default `value`/`value.yaml` is looked for and is not there
+    missing = create(env, charts, kubeConfig={"secretRef": {"name": secret}})
+    message = cond(env.failing(missing, "InitFailed"), "Ready")["message"]
+    assert f"no kubeconfig in Secret '{env.namespace}/{secret}'" in message, message
+    assert "'value'" in message, message
+    assert missing not in env.helm_list()
+    env.delete(name)
+    env.delete(missing)
 
 
 @pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].current")
