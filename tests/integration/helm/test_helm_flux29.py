@@ -344,6 +344,40 @@ def test_kubeconfig_secret_key_names_the_entry_to_read(env: HelmEnv, charts: str
     env.delete(missing)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.sourceRef.namespace",
+                         "spec.chartRef.namespace")
+def test_chart_sources_in_another_namespace_are_where_the_release_looks(env: HelmEnv,
+                                                                      charts: str) -> None:
+    """A chart template whose HelmRepository is in another namespace makes its HelmChart
+    there (named `<namespace>-<name>`); a chartRef with a namespace reads that namespace.
+    No source-controller reconciles the other namespace here, so both wait for an artifact
+    and say which object they wait for."""
+    ns, other = env.namespace, f"{env.namespace}-src"
+    env.source.cluster.kubectl("create", "namespace", other)
+    try:
+        name = obj_name("hr")
+        spec = chart_spec(charts, "1.0.0", chart="life")
+        spec["chart"]["spec"]["sourceRef"]["namespace"] = other
+        env.create(name, spec)
+        helm_chart = f"{other}/{ns}-{name}"
+        obj = env.failing(name, "ArtifactFailed",
+                          check=lambda o: o["status"].get("helmChart") == helm_chart)
+        assert f"HelmChart '{helm_chart}'" in cond(obj, "Ready")["message"]
+        made = env.source.api.get_namespaced_custom_object(
+            "source.toolkit.fluxcd.io", "v1", other, "helmcharts", f"{ns}-{name}")
+        assert made["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": charts}
+
+        by_ref = env.create(obj_name("hr"), {"chartRef": {
+            "kind": "HelmChart", "name": f"{ns}-{name}", "namespace": other}})
+        obj = env.failing(by_ref, "ArtifactFailed")
+        assert f"HelmChart '{helm_chart}'" in cond(obj, "Ready")["message"]
+        assert not {name, by_ref} & set(env.helm_list())
+        env.delete(by_ref)
+        env.delete(name)
+    finally:
+        env.source.cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
 @pytest.mark.flux_fields("HelmRelease", "spec.healthCheckExprs[].current")
 def test_an_invalid_health_check_expression_stalls(env: HelmEnv, charts: str) -> None:
     name = create(env, charts, waitStrategy={"name": "poller"}, healthCheckExprs=[

@@ -17,6 +17,7 @@ from source_env import SourceEnv, obj_name
 
 from afflux.cli.devenv import Registry
 from harness.fixtures_helm import ChartRepoServer, HelmTool
+from harness.signing import Cosign
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -266,4 +267,42 @@ def test_bad_input_ends_in_a_condition_that_says_what_to_change(
     assert obj["status"]["installFailures"] == 1
     assert broken not in env.helm_list()
     for name in (missing, novalues, broken):
+        env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.chart.spec.verify.provider",
+                         "spec.chart.spec.verify.secretRef.name")
+def test_chart_from_an_oci_helm_repository_is_verified_with_cosign(
+        env: HelmEnv, registry: Registry, packages: dict[str, Path], tmp_path: Path) -> None:
+    """The chart template's `verify` goes into its HelmChart: a chart signed with the key of
+    the Secret is installed (SourceVerified on the HelmChart); with another key, nothing is."""
+    base = f"charts-{uuid.uuid4().hex[:6]}"
+    signed = env.helm.push(registry, packages["app-1.1.0"], base)
+    cosign = Cosign(tmp_path, registry)
+    keys = {"right": cosign.generate_key_pair("right"), "wrong": cosign.generate_key_pair("wrong")}
+    cosign.sign(f"{registry.host}/{base}/app@{signed}", "right")
+    regcred, ca = obj_name("regcred"), obj_name("registry-ca")
+    env.source.secret(regcred, {".dockerconfigjson": json.dumps({"auths": {registry.host: {
+        "username": registry.username, "password": registry.password}}})},
+        "kubernetes.io/dockerconfigjson")
+    env.source.secret(ca, {"ca.crt": registry.ca_cert.read_bytes()})
+    repo = env.source.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}",
+        "secretRef": {"name": regcred}, "certSecretRef": {"name": ca}})
+    names = {}
+    for which, key in keys.items():
+        secret = env.source.secret(obj_name(f"cosign-{which}"), {"cosign.pub": key})
+        spec = chart_spec(repo, "1.1.0")
+        spec["chart"]["spec"]["verify"] = {"provider": "cosign", "secretRef": {"name": secret}}
+        names[which] = env.create(obj_name(f"hr-{which}"), spec)
+    obj = env.ready(names["right"], "InstallSucceeded")
+    namespace, _, chart = obj["status"]["helmChart"].partition("/")
+    helm_chart = env.source.get("HelmChart", chart)
+    verified = SourceEnv.condition(helm_chart, "SourceVerified")
+    assert verified is not None and verified["status"] == "True", helm_chart["status"]
+    assert env.configmap(names["right"])["data"] == {"replicas": "1"}
+
+    obj = env.failing(names["wrong"], "ArtifactFailed")
+    assert names["wrong"] not in env.helm_list()
+    for name in names.values():
         env.delete(name)
