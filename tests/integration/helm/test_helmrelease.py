@@ -296,13 +296,21 @@ def test_chart_from_an_oci_helm_repository_is_verified_with_cosign(
         spec["chart"]["spec"]["verify"] = {"provider": "cosign", "secretRef": {"name": secret}}
         names[which] = env.create(obj_name(f"hr-{which}"), spec)
     obj = env.ready(names["right"], "InstallSucceeded")
-    namespace, _, chart = obj["status"]["helmChart"].partition("/")
-    helm_chart = env.source.get("HelmChart", chart)
+    helm_chart = env.source.get("HelmChart", obj["status"]["helmChart"].partition("/")[2])
     verified = SourceEnv.condition(helm_chart, "SourceVerified")
     assert verified is not None and verified["status"] == "True", helm_chart["status"]
     assert env.configmap(names["right"])["data"] == {"replicas": "1"}
 
-    obj = env.failing(names["wrong"], "ArtifactFailed")
+    obj = env.failing(names["wrong"], "ArtifactFailed",
+                      check=lambda o: bool(o["status"].get("helmChart")))
+    wrong_chart = obj["status"]["helmChart"].partition("/")[2]
+
+    def refused() -> dict:
+        found = SourceEnv.condition(env.source.get("HelmChart", wrong_chart), "SourceVerified")
+        assert found is not None and found["status"] == "False", found
+        return found
+
+    eventually(refused, TIMEOUT, message="the chart signed with another key is refused")
     assert names["wrong"] not in env.helm_list()
     for name in names.values():
         env.delete(name)
