@@ -5,6 +5,8 @@ helm-controller makes of each: conditions, remediation, history."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from helm_env import (
     TIMEOUT,
@@ -80,7 +82,9 @@ def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> 
 
 
 @pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "status.history[].testHooks{*}.phase",
-                         "status.history[].testHooks{*}.lastCompleted")
+                         "status.history[].testHooks{*}.lastCompleted",
+                         "status.history[].testHooks{*}.lastStarted",
+                         "status.history[].apiVersion")
 def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "0"}, test={"enable": True})
@@ -91,6 +95,8 @@ def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
     hooks = obj["status"]["history"][0]["testHooks"]
     assert hooks[f"{name}-test"]["phase"] == "Succeeded"
     assert hooks[f"{name}-test"]["lastCompleted"]
+    assert hooks[f"{name}-test"]["lastStarted"] <= hooks[f"{name}-test"]["lastCompleted"]
+    assert obj["status"]["history"][0]["apiVersion"] == "v2"
     assert "TestSucceeded" in env.source.event_reasons(name)
     env.delete(name)
 
@@ -260,3 +266,59 @@ def test_uninstall_disable_hooks_skips_a_failing_pre_delete_hook(env: HelmEnv,
     jobs = [j.metadata.name for j in k8s.BatchV1Api(
         env.source.core.api_client).list_namespaced_job(env.namespace).items]
     assert f"{name}-pre-delete" not in jobs, "the pre-delete hook did not run"
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.disableHooks")
+def test_rollback_disable_hooks_skips_the_failing_pre_rollback_hook(env: HelmEnv,
+                                                                    repo: str) -> None:
+    # the release rolled back to has a failing pre-rollback hook: it does not run
+    name = release(env, repo, {"hooks": {"pre-rollback": "1"}},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"disableHooks": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"pre-rollback": "1", "post-upgrade": "2"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Remediated")["reason"] == "RollbackSucceeded"
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    jobs = [j.metadata.name for j in k8s.BatchV1Api(
+        env.source.core.api_client).list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-rollback" not in jobs, "the pre-rollback hook did not run"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.force")
+def test_upgrade_force_replaces_the_objects(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"force": True})
+    env.ready(name, "InstallSucceeded")
+    # a label added out of band: a three-way merge keeps it, a replacement drops it
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
+    env.patch_spec(name, {"values": {"replicas": 2}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    found = env.configmap(name)
+    assert found["data"] == {"replicas": "2"}
+    assert "added" not in (found["metadata"]["labels"] or {}), "replaced, not patched"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.deletionPropagation")
+def test_uninstall_orphan_propagation_leaves_the_dependents(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"deployment": {"ready": "true"}},
+                   uninstall={"deletionPropagation": "orphan"})
+    env.ready(name, "InstallSucceeded")
+    apps = k8s.AppsV1Api(env.source.core.api_client)
+
+    def replica_sets() -> list[Any]:
+        found = apps.list_namespaced_replica_set(env.namespace,
+                                                 label_selector=f"app={name}").items
+        assert found, "the Deployment's ReplicaSet"
+        return found
+
+    eventually(replica_sets, TIMEOUT)
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    with pytest.raises(k8s.ApiException):
+        apps.read_namespaced_deployment(name, env.namespace)
+    [orphan] = replica_sets()
+    assert not orphan.metadata.owner_references, "orphaned, not collected"
+    apps.delete_namespaced_replica_set(orphan.metadata.name, env.namespace)
