@@ -322,3 +322,100 @@ def test_uninstall_orphan_propagation_leaves_the_dependents(env: HelmEnv, repo: 
     [orphan] = replica_sets()
     assert not orphan.metadata.owner_references, "orphaned, not collected"
     apps.delete_namespaced_replica_set(orphan.metadata.name, env.namespace)
+
+
+def remediated(env: HelmEnv, name: str, reason: str) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        obj = env.get(name)
+        assert cond(obj, "Remediated")["reason"] == reason, obj["status"].get("conditions")
+        return obj
+
+    return eventually(check, TIMEOUT, message=f"HelmRelease {name} remediated: {reason}")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.timeout", "spec.rollback.disableWait")
+def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
+    # the release rolled back to has a Deployment that never becomes ready
+    values = {"deployment": {"ready": "false"}}
+    failing_upgrade = {"values": {**values, "hooks": {"post-upgrade": "2"}}}
+    names = {}
+    for case, rollback in (("waits", {"timeout": "5s"}),
+                           ("no_wait", {"timeout": "5s", "disableWait": True})):
+        names[case] = release(env, repo, values, install={"disableWait": True},
+                              upgrade={"disableWait": True, "remediation": {
+                                  "retries": 0, "remediateLastFailure": True}},
+                              rollback=rollback)
+        env.ready(names[case], "InstallSucceeded")
+        env.patch_spec(names[case], failing_upgrade)
+    obj = remediated(env, names["waits"], "RollbackFailed")
+    assert "context deadline exceeded" in cond(obj, "Remediated")["message"], obj
+    remediated(env, names["no_wait"], "RollbackSucceeded")
+    assert env.helm_history(names["no_wait"])[-1]["status"] == "deployed"
+    for name in names.values():
+        env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.cleanupOnFail")
+def test_upgrade_cleanup_on_fail_deletes_what_the_failed_upgrade_created(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Released")["reason"] == "UpgradeFailed"
+    assert [r["status"] for r in env.helm_history(name)] == ["deployed", "failed"]
+    with pytest.raises(k8s.ApiException) as err:  # created by the upgrade, then deleted
+        k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
+            name, env.namespace)
+    assert err.value.status == 404
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.disableWaitForJobs")
+def test_upgrade_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"timeout": "8s", "disableWaitForJobs": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"job": "1"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    batch = k8s.BatchV1Api(env.source.core.api_client)
+    eventually(lambda: bool(batch.read_namespaced_job(f"{name}-job", env.namespace).status.failed),
+               TIMEOUT, message="the upgrade's Job failed (and helm did not wait)")
+    env.delete(name)
+
+
+def unowned_deployment(env: HelmEnv, name: str) -> None:
+    labels = {"app": name}
+    k8s.AppsV1Api(env.source.core.api_client).create_namespaced_deployment(env.namespace, {
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}})
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.disableTakeOwnership",
+                         "spec.upgrade.disableTakeOwnership")
+def test_disable_take_ownership_refuses_objects_helm_does_not_own(env: HelmEnv,
+                                                                  repo: str) -> None:
+    values = {"deployment": {"ready": "true"}}
+    install = obj_name("hr")
+    unowned_deployment(env, install)
+    env.create(install, {**chart_spec(repo, "1.0.0", chart="life"), "values": values,
+                         "install": {"disableTakeOwnership": True}})
+    obj = env.failing(install, "RetriesExceeded", stalled=True)
+    assert "invalid ownership metadata" in cond(obj, "Released")["message"], obj
+
+    upgrade = release(env, repo, {}, upgrade={"disableTakeOwnership": True})
+    env.ready(upgrade, "InstallSucceeded")
+    unowned_deployment(env, upgrade)
+    env.patch_spec(upgrade, {"values": values})
+    obj = env.failing(upgrade, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "UpgradeFailed"
+    assert "invalid ownership metadata" in released["message"], released
+
+    # by default (Flux's), helm takes the object over
+    env.patch_spec(upgrade, {"upgrade": {"disableTakeOwnership": False}})
+    env.ready(upgrade, "UpgradeSucceeded")
+    for name in (install, upgrade):
+        env.delete(name)
