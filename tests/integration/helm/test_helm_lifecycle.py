@@ -419,3 +419,62 @@ def test_disable_take_ownership_refuses_objects_helm_does_not_own(env: HelmEnv,
     env.ready(upgrade, "UpgradeSucceeded")
     for name in (install, upgrade):
         env.delete(name)
+
+
+def hold(env: HelmEnv, name: str, finalizers: list[str] | None) -> None:
+    """Put (a list) or take (None) a finalizer on the release's ConfigMap."""
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"finalizers": finalizers}})
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.timeout", "spec.uninstall.disableWait")
+def test_uninstall_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
+    # the release's ConfigMap is held by a finalizer: it is deleted, but not gone
+    waits = release(env, repo, {}, uninstall={"timeout": "3s"})
+    no_wait = release(env, repo, {}, uninstall={"timeout": "3s", "disableWait": True})
+    for name in (waits, no_wait):
+        env.ready(name, "InstallSucceeded")
+        hold(env, name, ["afflux.dev/test"])
+        env.delete(name)
+    eventually(lambda: env.gone(no_wait), TIMEOUT, message="HelmRelease deleted")
+    assert env.configmap(no_wait)["metadata"]["deletion_timestamp"]  # not waited for
+    assert "UninstallFailed" not in env.source.event_reasons(no_wait)
+
+    def timed_out() -> list[str]:  # helm waited 3s, then failed (and deleted the records)
+        failed = [e.message for e in env.source.events(waits) if e.reason == "UninstallFailed"]
+        assert any("context deadline exceeded" in m for m in failed), failed
+        return failed
+
+    eventually(timed_out, TIMEOUT, message="the uninstall timed out")
+    for name in (waits, no_wait):
+        hold(env, name, None)
+    eventually(lambda: env.gone(waits), TIMEOUT, message="HelmRelease deleted")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.replace")
+def test_install_replace_reuses_the_name_of_an_uninstalled_release(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {}, uninstall={"keepHistory": True})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    assert [r["status"] for r in env.helm_history(name)] == ["uninstalled"]
+    env.create(name, {**chart_spec(repo, "1.0.0", chart="life"), "values": {"replicas": 3},
+                      "install": {"replace": True}})
+    env.ready(name, "InstallSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "deployed"]
+    assert env.configmap(name)["data"] == {"replicas": "3"}
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "status.history[].deleted")
+def test_an_uninstalled_failed_install_records_when_it_was_deleted(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-install": "1"}},
+                   install={"remediation": {"retries": 0, "remediateLastFailure": True}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True,
+                      check=lambda o: cond(o, "Remediated")["reason"] == "UninstallSucceeded")
+    snap = obj["status"]["history"][0]
+    assert snap["status"] == "uninstalled", snap
+    assert snap["firstDeployed"] <= snap["deleted"], snap
+    env.delete(name)
