@@ -478,3 +478,50 @@ def test_an_uninstalled_failed_install_records_when_it_was_deleted(env: HelmEnv,
     assert snap["status"] == "uninstalled", snap
     assert snap["firstDeployed"] <= snap["deleted"], snap
     env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.disableWaitForJobs")
+def test_rollback_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
+        env: HelmEnv, repo: str) -> None:
+    # the release rolled back to has a failing Job: waited for, the rollback would time out
+    name = release(env, repo, {"job": "1"}, install={"disableWaitForJobs": True},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"disableWaitForJobs": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
+    remediated(env, name, "RollbackSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force", "spec.rollback.recreate")
+def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv,
+                                                                     repo: str) -> None:
+    name = release(env, repo, {"deployment": {"ready": "true"}},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"force": True, "recreate": True})
+    env.ready(name, "InstallSucceeded")
+
+    def pods() -> set[str]:
+        found = {p.metadata.name for p in env.source.core.list_namespaced_pod(
+            env.namespace, label_selector=f"app={name}").items
+            if not p.metadata.deletion_timestamp}
+        assert found, "the Deployment's Pods"
+        return found
+
+    before = eventually(pods, TIMEOUT)
+    # a label added out of band: the forced rollback replaces the ConfigMap, dropping it
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
+    remediated(env, name, "RollbackSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    assert "added" not in (env.configmap(name)["metadata"]["labels"] or {}), "replaced"
+
+    def recreated() -> set[str]:
+        now = pods()
+        assert not now & before, (before, now)
+        return now
+
+    eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
+    env.delete(name)
