@@ -525,4 +525,3 @@ def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv
 
     eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
     env.delete(name)
-
