@@ -100,6 +100,7 @@ from afflux.controllers.runtime import (
     WaitingError,
     compile_health_exprs,
     format_duration,
+    format_time,
     get_condition,
     held_message,
     hold_prune,
@@ -320,7 +321,10 @@ class _Run:
             self.history = record_snapshot(self.history, latest, self.hr.max_history,
                                            oci_digest=self.state.oci_digest, action=action)
         elif self.history and self.history[0].get("name") == self.hr.release_name:
+            # the records went with the uninstall: it happened now (helm's info.deleted)
             self.history[0] = {**self.history[0], "status": "uninstalled",
+                               "deleted": self.history[0].get("deleted")
+                               or format_time(self.ctx.now()),
                                **({"action": action} if action else {})}
         self.status["history"] = self.history
         await self.update_inventory(latest)

@@ -106,3 +106,35 @@ def test_crds_created_on_install_then_by_the_upgrade_policy(
     upgraded(4, upgrade={"crds": "CreateReplace"}, values={"n": 2})
     assert properties(env, widgets) == ["color", "size"]
     env.delete(name)
+
+
+@pytest.fixture(scope="module")
+def skip_group(cluster: Cluster) -> Iterator[str]:
+    """Another group (the one above's CRDs stay after its test): none of its CRDs exist."""
+    name = f"s{uuid.uuid4().hex[:6]}.afflux.dev"
+    yield name
+    cluster.kubectl("delete", "crd", f"widgets.{name}", "--ignore-not-found", "--wait=false")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.crds", "spec.install.skipCRDs")
+def test_install_crds_skip_and_skip_crds_leave_the_crds_out(
+        env: HelmEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        tmp_path: Path, skip_group: str) -> None:
+    chart = helm_tool.make_chart(tmp_path / "src", "skipcrds", "1.0.0", files={
+        "crds/widgets.yaml": crd(skip_group, "widgets", ["size"])})
+    repo = helm_repository(env, helm_repo_server, [helm_tool.package(chart, tmp_path)])
+    widgets = f"widgets.{skip_group}"
+    names = [env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart="skipcrds"),
+                                         "install": install})
+             for install in ({"crds": "Skip"}, {"skipCRDs": True})]
+    for name in names:
+        env.ready(name, "InstallSucceeded")
+    assert properties(env, widgets) is None, "no CRD installed"
+
+    # install.crds Create (the default): installed
+    created = env.create(obj_name("hr"), {**chart_spec(repo, "1.0.0", chart="skipcrds"),
+                                          "install": {"crds": "Create"}})
+    env.ready(created, "InstallSucceeded")
+    assert properties(env, widgets) == ["size"]
+    for name in (*names, created):
+        env.delete(name)

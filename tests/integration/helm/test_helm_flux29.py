@@ -209,6 +209,18 @@ def test_disable_schema_validation_skips_the_chart_values_schema(env: HelmEnv,
     env.delete(unchecked)
 
 
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.disableSchemaValidation")
+def test_upgrade_disable_schema_validation_skips_the_chart_values_schema(
+        env: HelmEnv, charts: str) -> None:
+    name = create(env, charts, chart="strict", values={"replicas": 1},
+                  upgrade={"disableSchemaValidation": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"replicas": "two"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    assert env.configmap(name)["data"]["replicas"] == "two"
+    env.delete(name)
+
+
 @pytest.mark.flux_fields("HelmRelease", "spec.install.strategy.name",
                          "spec.install.strategy.retryInterval", "spec.upgrade.strategy.name",
                          "spec.upgrade.strategy.retryInterval")

@@ -5,6 +5,8 @@ helm-controller makes of each: conditions, remediation, history."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from helm_env import (
     TIMEOUT,
@@ -80,7 +82,9 @@ def test_a_failing_post_upgrade_hook_is_rolled_back(env: HelmEnv, repo: str) -> 
 
 
 @pytest.mark.flux_fields("HelmRelease", "spec.test.enable", "status.history[].testHooks{*}.phase",
-                         "status.history[].testHooks{*}.lastCompleted")
+                         "status.history[].testHooks{*}.lastCompleted",
+                         "status.history[].testHooks{*}.lastStarted",
+                         "status.history[].apiVersion")
 def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
         env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {"test": "0"}, test={"enable": True})
@@ -91,6 +95,8 @@ def test_a_passing_helm_test_makes_the_release_ready_with_test_succeeded(
     hooks = obj["status"]["history"][0]["testHooks"]
     assert hooks[f"{name}-test"]["phase"] == "Succeeded"
     assert hooks[f"{name}-test"]["lastCompleted"]
+    assert hooks[f"{name}-test"]["lastStarted"] <= hooks[f"{name}-test"]["lastCompleted"]
+    assert obj["status"]["history"][0]["apiVersion"] == "v2"
     assert "TestSucceeded" in env.source.event_reasons(name)
     env.delete(name)
 
@@ -260,3 +266,262 @@ def test_uninstall_disable_hooks_skips_a_failing_pre_delete_hook(env: HelmEnv,
     jobs = [j.metadata.name for j in k8s.BatchV1Api(
         env.source.core.api_client).list_namespaced_job(env.namespace).items]
     assert f"{name}-pre-delete" not in jobs, "the pre-delete hook did not run"
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.disableHooks")
+def test_rollback_disable_hooks_skips_the_failing_pre_rollback_hook(env: HelmEnv,
+                                                                    repo: str) -> None:
+    # the release rolled back to has a failing pre-rollback hook: it does not run
+    name = release(env, repo, {"hooks": {"pre-rollback": "1"}},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"disableHooks": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"pre-rollback": "1", "post-upgrade": "2"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Remediated")["reason"] == "RollbackSucceeded"
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    jobs = [j.metadata.name for j in k8s.BatchV1Api(
+        env.source.core.api_client).list_namespaced_job(env.namespace).items]
+    assert f"{name}-pre-rollback" not in jobs, "the pre-rollback hook did not run"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.force")
+def test_upgrade_force_replaces_the_objects(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"force": True})
+    env.ready(name, "InstallSucceeded")
+    # a label added out of band: a three-way merge keeps it, a replacement drops it
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
+    env.patch_spec(name, {"values": {"replicas": 2}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    found = env.configmap(name)
+    assert found["data"] == {"replicas": "2"}
+    assert "added" not in (found["metadata"]["labels"] or {}), "replaced, not patched"
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.deletionPropagation")
+def test_uninstall_orphan_propagation_leaves_the_dependents(env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {"deployment": {"ready": "true"}},
+                   uninstall={"deletionPropagation": "orphan"})
+    env.ready(name, "InstallSucceeded")
+    apps = k8s.AppsV1Api(env.source.core.api_client)
+
+    def replica_sets() -> list[Any]:
+        found = apps.list_namespaced_replica_set(env.namespace,
+                                                 label_selector=f"app={name}").items
+        assert found, "the Deployment's ReplicaSet"
+        return found
+
+    eventually(replica_sets, TIMEOUT)
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    with pytest.raises(k8s.ApiException):
+        apps.read_namespaced_deployment(name, env.namespace)
+    [orphan] = replica_sets()
+    assert not orphan.metadata.owner_references, "orphaned, not collected"
+    apps.delete_namespaced_replica_set(orphan.metadata.name, env.namespace)
+
+
+def remediated(env: HelmEnv, name: str, reason: str) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        obj = env.get(name)
+        assert cond(obj, "Remediated")["reason"] == reason, obj["status"].get("conditions")
+        return obj
+
+    return eventually(check, TIMEOUT, message=f"HelmRelease {name} remediated: {reason}")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.timeout", "spec.rollback.disableWait")
+def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
+    # the release rolled back to has a Deployment that never becomes ready
+    values = {"deployment": {"ready": "false"}}
+    failing_upgrade = {"values": {**values, "hooks": {"post-upgrade": "2"}}}
+    names = {}
+    for case, rollback in (("waits", {"timeout": "5s"}),
+                           ("no_wait", {"timeout": "5s", "disableWait": True})):
+        names[case] = release(env, repo, values, install={"disableWait": True},
+                              upgrade={"disableWait": True, "remediation": {
+                                  "retries": 0, "remediateLastFailure": True}},
+                              rollback=rollback)
+        env.ready(names[case], "InstallSucceeded")
+        env.patch_spec(names[case], failing_upgrade)
+    obj = remediated(env, names["waits"], "RollbackFailed")
+    assert "context deadline exceeded" in cond(obj, "Remediated")["message"], obj
+    remediated(env, names["no_wait"], "RollbackSucceeded")
+    assert env.helm_history(names["no_wait"])[-1]["status"] == "deployed"
+    for name in names.values():
+        env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.cleanupOnFail")
+def test_upgrade_cleanup_on_fail_deletes_what_the_failed_upgrade_created(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Released")["reason"] == "UpgradeFailed"
+    assert [r["status"] for r in env.helm_history(name)] == ["deployed", "failed"]
+    with pytest.raises(k8s.ApiException) as err:  # created by the upgrade, then deleted
+        k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
+            name, env.namespace)
+    assert err.value.status == 404
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.disableWaitForJobs")
+def test_upgrade_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
+        env: HelmEnv, repo: str) -> None:
+    name = release(env, repo, {}, upgrade={"timeout": "8s", "disableWaitForJobs": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"job": "1"}})
+    env.ready(name, "UpgradeSucceeded", check=lambda o: o["status"]["history"][0]["version"] == 2)
+    batch = k8s.BatchV1Api(env.source.core.api_client)
+    eventually(lambda: bool(batch.read_namespaced_job(f"{name}-job", env.namespace).status.failed),
+               TIMEOUT, message="the upgrade's Job failed (and helm did not wait)")
+    env.delete(name)
+
+
+def unowned_deployment(env: HelmEnv, name: str) -> None:
+    labels = {"app": name}
+    k8s.AppsV1Api(env.source.core.api_client).create_namespaced_deployment(env.namespace, {
+        "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "busybox"}]}}}})
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.disableTakeOwnership",
+                         "spec.upgrade.disableTakeOwnership")
+def test_disable_take_ownership_refuses_objects_helm_does_not_own(env: HelmEnv,
+                                                                  repo: str) -> None:
+    values = {"deployment": {"ready": "true"}}
+    install = obj_name("hr")
+    unowned_deployment(env, install)
+    env.create(install, {**chart_spec(repo, "1.0.0", chart="life"), "values": values,
+                         "install": {"disableTakeOwnership": True}})
+    obj = env.failing(install, "RetriesExceeded", stalled=True)
+    assert "invalid ownership metadata" in cond(obj, "Released")["message"], obj
+
+    upgrade = release(env, repo, {}, upgrade={"disableTakeOwnership": True})
+    env.ready(upgrade, "InstallSucceeded")
+    unowned_deployment(env, upgrade)
+    env.patch_spec(upgrade, {"values": values})
+    obj = env.failing(upgrade, "RetriesExceeded", stalled=True)
+    released = cond(obj, "Released")
+    assert released["reason"] == "UpgradeFailed"
+    assert "invalid ownership metadata" in released["message"], released
+
+    # by default (Flux's), helm takes the object over
+    env.patch_spec(upgrade, {"upgrade": {"disableTakeOwnership": False}})
+    env.ready(upgrade, "UpgradeSucceeded")
+    for name in (install, upgrade):
+        env.delete(name)
+
+
+def hold(env: HelmEnv, name: str, finalizers: list[str] | None) -> None:
+    """Put (a list) or take (None) a finalizer on the release's ConfigMap."""
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"finalizers": finalizers}})
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.uninstall.timeout", "spec.uninstall.disableWait")
+def test_uninstall_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
+    # the release's ConfigMap is held by a finalizer: it is deleted, but not gone
+    waits = release(env, repo, {}, uninstall={"timeout": "3s"})
+    no_wait = release(env, repo, {}, uninstall={"timeout": "3s", "disableWait": True})
+    for name in (waits, no_wait):
+        env.ready(name, "InstallSucceeded")
+        hold(env, name, ["afflux.dev/test"])
+        env.delete(name)
+    eventually(lambda: env.gone(no_wait), TIMEOUT, message="HelmRelease deleted")
+    assert env.configmap(no_wait)["metadata"]["deletion_timestamp"]  # not waited for
+    assert "UninstallFailed" not in env.source.event_reasons(no_wait)
+
+    def timed_out() -> list[str]:  # helm waited 3s, then failed (and deleted the records)
+        failed = [e.message for e in env.source.events(waits) if e.reason == "UninstallFailed"]
+        assert any("context deadline exceeded" in m for m in failed), failed
+        return failed
+
+    eventually(timed_out, TIMEOUT, message="the uninstall timed out")
+    for name in (waits, no_wait):
+        hold(env, name, None)
+    eventually(lambda: env.gone(waits), TIMEOUT, message="HelmRelease deleted")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.install.replace")
+def test_install_replace_reuses_the_name_of_an_uninstalled_release(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {}, uninstall={"keepHistory": True})
+    env.ready(name, "InstallSucceeded")
+    env.delete(name)
+    eventually(lambda: env.gone(name), TIMEOUT, message="HelmRelease deleted")
+    assert [r["status"] for r in env.helm_history(name)] == ["uninstalled"]
+    env.create(name, {**chart_spec(repo, "1.0.0", chart="life"), "values": {"replicas": 3},
+                      "install": {"replace": True}})
+    env.ready(name, "InstallSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "deployed"]
+    assert env.configmap(name)["data"] == {"replicas": "3"}
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "status.history[].deleted")
+def test_an_uninstalled_failed_install_records_when_it_was_deleted(env: HelmEnv,
+                                                                   repo: str) -> None:
+    name = release(env, repo, {"hooks": {"pre-install": "1"}},
+                   install={"remediation": {"retries": 0, "remediateLastFailure": True}})
+    obj = env.failing(name, "RetriesExceeded", stalled=True,
+                      check=lambda o: cond(o, "Remediated")["reason"] == "UninstallSucceeded")
+    snap = obj["status"]["history"][0]
+    assert snap["status"] == "uninstalled", snap
+    assert snap["firstDeployed"] <= snap["deleted"], snap
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.disableWaitForJobs")
+def test_rollback_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
+        env: HelmEnv, repo: str) -> None:
+    # the release rolled back to has a failing Job: waited for, the rollback would time out
+    name = release(env, repo, {"job": "1"}, install={"disableWaitForJobs": True},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"disableWaitForJobs": True})
+    env.ready(name, "InstallSucceeded")
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
+    remediated(env, name, "RollbackSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    env.delete(name)
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force", "spec.rollback.recreate")
+def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv,
+                                                                     repo: str) -> None:
+    name = release(env, repo, {"deployment": {"ready": "true"}},
+                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
+                   rollback={"force": True, "recreate": True})
+    env.ready(name, "InstallSucceeded")
+
+    def pods() -> set[str]:
+        found = {p.metadata.name for p in env.source.core.list_namespaced_pod(
+            env.namespace, label_selector=f"app={name}").items
+            if not p.metadata.deletion_timestamp}
+        assert found, "the Deployment's Pods"
+        return found
+
+    before = eventually(pods, TIMEOUT)
+    # a label added out of band: the forced rollback replaces the ConfigMap, dropping it
+    env.source.core.patch_namespaced_config_map(
+        name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
+    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
+    remediated(env, name, "RollbackSucceeded")
+    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
+    assert "added" not in (env.configmap(name)["metadata"]["labels"] or {}), "replaced"
+
+    def recreated() -> set[str]:
+        now = pods()
+        assert not now & before, (before, now)
+        return now
+
+    eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
+    env.delete(name)
