@@ -648,6 +648,53 @@ def test_digest_reflection(
     }
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.interval", "spec.suspend")
+@pytest.mark.flux_fields("ImagePolicy", "status.observedPreviousRef.digest")
+def test_interval_rescans_and_suspend_stops_them(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """With spec.interval 2s a new tag is scanned without any request and the policy moves
+    on, keeping the digest of the tag it left in observedPreviousRef; a suspended
+    ImageRepository on the same image does not scan the next tag while its unsuspended
+    sibling scans it and two more intervals pass."""
+    repo_path = f"afflux/interval-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    digests = pusher.push(repo_path, "1.0.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image, interval="2s"),
+        image_repository(namespace, "frozen", image, interval="2s"),
+        image_policy(namespace, "latest", "app", {"semver": {"range": "1.x"}},
+                     digestReflectionPolicy="IfNotPresent"),
+    )
+    wait_condition(cluster, "imagepolicy", namespace, "latest")
+    wait_condition(cluster, "imagerepository", namespace, "frozen")
+    cluster.kubectl("patch", "imagerepository", "frozen", "-n", namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": True}}))
+    digests.update(pusher.push(repo_path, "1.1.0"))
+
+    def moved() -> dict[str, Any]:
+        status = get(cluster, "imagepolicy", namespace, "latest")["status"]
+        assert status["latestRef"]["tag"] == "1.1.0", status
+        return dict(status)
+    status = eventually(moved, 60, message="the policy follows the scan of the interval")
+    assert status["observedPreviousRef"] == {"name": image, "tag": "1.0.0",
+                                             "digest": digests["1.0.0"]}
+
+    seen = get(cluster, "imagerepository", namespace, "app")["status"]["lastScanResult"]
+    first = datetime.strptime(seen["scanTime"], "%Y-%m-%dT%H:%M:%SZ")
+
+    def two_more_scans() -> bool:
+        scan = get(cluster, "imagerepository", namespace, "app")["status"]["lastScanResult"]
+        when = datetime.strptime(scan["scanTime"], "%Y-%m-%dT%H:%M:%SZ")
+        assert (when - first).total_seconds() >= 4, scan
+        return True
+    eventually(two_more_scans, 60, message="the unsuspended sibling scans again")
+    frozen = get(cluster, "imagerepository", namespace, "frozen")["status"]["lastScanResult"]
+    assert frozen["tagCount"] == 1, frozen
+
+
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
