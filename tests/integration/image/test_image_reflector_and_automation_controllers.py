@@ -71,11 +71,13 @@ class Pusher:
         assert done.status_code == 201, done.text
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
-    def push(self, repo: str, *tags: str) -> dict[str, str]:
-        """One distinct image per tag; returns tag -> manifest digest."""
+    def push(self, repo: str, *tags: str, salt: str = "") -> dict[str, str]:
+        """One distinct image per tag (another `salt` makes another image under the same
+        tag); returns tag -> manifest digest."""
         digests = {}
         for tag in tags:
-            config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+            config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag,
+                                 "salt": salt}).encode()
             manifest = {
                 "schemaVersion": 2,
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -693,6 +695,45 @@ def test_interval_rescans_and_suspend_stops_them(
     eventually(two_more_scans, 60, message="the unsuspended sibling scans again")
     frozen = get(cluster, "imagerepository", namespace, "frozen")["status"]["lastScanResult"]
     assert frozen["tagCount"] == 1, frozen
+
+
+@pytest.mark.flux_fields("ImagePolicy", "spec.interval", "spec.suspend")
+def test_policy_interval_follows_a_moved_tag_unless_suspended(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """digestReflectionPolicy Always with spec.interval 2s: the tag 1.0.0 is pushed again as
+    another image and the policy records the new digest on its own interval (the
+    ImageRepository, interval 1h, does not rescan: its tag list is the same anyway); a
+    suspended policy on the same repository keeps the old digest."""
+    repo_path = f"afflux/moved-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    first = pusher.push(repo_path, "1.0.0")["1.0.0"]
+    always = {"digestReflectionPolicy": "Always", "interval": "2s"}
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        image_policy(namespace, "follows", "app", {"semver": {"range": "1.x"}}, **always),
+        image_policy(namespace, "held", "app", {"semver": {"range": "1.x"}}, **always),
+    )
+    for name in ("follows", "held"):
+        body = wait_condition(cluster, "imagepolicy", namespace, name)
+        assert body["status"]["latestRef"]["digest"] == first, name
+    cluster.kubectl("patch", "imagepolicy", "held", "-n", namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": True}}))
+    # three moves, each seen by the unsuspended policy before the next: at least two of
+    # its 2s intervals pass, in which the suspended one would have moved too
+    for salt in ("moved", "again", "third"):
+        moved = pusher.push(repo_path, "1.0.0", salt=salt)["1.0.0"]
+        assert moved != first
+
+        def follows(digest: str = moved) -> bool:
+            ref = get(cluster, "imagepolicy", namespace, "follows")["status"]["latestRef"]
+            assert ref == {"name": image, "tag": "1.0.0", "digest": digest}, ref
+            return True
+        eventually(follows, 60, message=f"the policy resolves the tag {salt} on its interval")
+    held = get(cluster, "imagepolicy", namespace, "held")["status"]["latestRef"]
+    assert held["digest"] == first, held
 
 
 # --- bad inputs: image-reflector -------------------------------------------------------------------
