@@ -736,6 +736,59 @@ def test_policy_interval_follows_a_moved_tag_unless_suspended(
     assert held["digest"] == first, held
 
 
+@pytest.mark.parametrize("ref_kind", ["semver", "name", "commit"])
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.checkout.ref.semver",
+                         "spec.git.checkout.ref.name", "spec.git.checkout.ref.commit",
+                         "status.observedPolicies{*}.digest")
+def test_checkout_ref_by_semver_name_or_commit(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+    ref_kind: str,
+) -> None:
+    """The checkout is the commit tagged v1.2.0, not main's head, whether the ref names it
+    by a semver range over the tags, by its full tag name, or by its SHA: the automation's
+    commit on the push branch has that commit as its parent; the policy reflects digests,
+    so observedPolicies carries the digest."""
+    repo_path = f"afflux/ref-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    digests = pusher.push(repo_path, "1.0.0", "1.4.0")
+    apply(cluster, *registry_secrets(namespace, registry),
+          image_repository(namespace, "app", image),
+          image_policy(namespace, "app", "app", {"semver": {"range": "1.x"}},
+                       digestReflectionPolicy="IfNotPresent"))
+    wait_condition(cluster, "imagepolicy", namespace, "app")
+
+    name = f"ref-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    git_push_files(url, {"apps/web.yaml": marked, "v.txt": "1.0.0\n"}, auth=auth, tag="v1.0.0")
+    tagged = git_push_files(url, {"v.txt": "1.2.0\n"}, auth=auth, tag="v1.2.0")
+    git_push_files(url, {"v.txt": "unreleased\n"}, auth=auth)
+    ref = {"semver": {"semver": ">=1.0.0 <2.0.0"}, "name": {"name": "refs/tags/v1.2.0"},
+           "commit": {"commit": tagged}}[ref_kind]
+    auto = automation(namespace, "auto", "repo")
+    auto["spec"]["git"]["checkout"] = {"ref": ref}
+    auto["spec"]["git"]["push"] = {"branch": "release"}
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), auto)
+
+    commit = eventually(lambda: head(git_server, name, "release"), 90,
+                        message="the automation commit on the release branch")
+    assert [str(p) for p in commit.parent_ids] == [tagged]
+    assert blob(commit, "v.txt") == "1.2.0\n"
+    # with a digest the setter pins it: name:tag@digest
+    assert f"{image}:1.4.0@{digests['1.4.0']} # {{" in blob(commit, "apps/web.yaml")
+    status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
+    assert status["observedPolicies"] == {
+        "app": {"name": image, "tag": "1.4.0", "digest": digests["1.4.0"]}}
+
+
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
