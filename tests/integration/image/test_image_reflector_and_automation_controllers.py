@@ -789,6 +789,59 @@ def test_checkout_ref_by_semver_name_or_commit(
         "app": {"name": image, "tag": "1.4.0", "digest": digests["1.4.0"]}}
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.interval", "spec.suspend")
+def test_automation_interval_reapplies_unless_suspended(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    """Two automations with spec.interval 2s, each pushing to its own branch; someone sets
+    the image back on both branches (the GitRepository, interval 1h, sees nothing new):
+    the running automation sets it again on its interval, three times; the suspended one
+    leaves its branch as it was over the last two (at least one whole interval)."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"interval-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    git_push_files(url, {"apps/web.yaml": marked}, auth=auth)
+    autos = []
+    for branch in ("running", "held"):
+        auto = automation(namespace, branch, "repo")
+        auto["spec"]["interval"] = "2s"
+        auto["spec"]["git"]["push"] = {"branch": branch}
+        autos.append(auto)
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), *autos)
+
+    def updated(branch: str) -> str:
+        commit = head(git_server, name, branch)
+        assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml"), branch
+        return str(commit.id)
+    for branch in ("running", "held"):
+        eventually(lambda b=branch: updated(b), 90, message=f"the first push to {branch}")
+    cluster.kubectl("patch", "imageupdateautomation", "held", "-n", namespace,
+                    "--type=merge", "-p", json.dumps({"spec": {"suspend": True}}))
+    held = ""
+    for round_ in (1, 2, 3):
+        if round_ == 2:  # a run of `held` that began before the suspension is over by now
+            held = git_push_files(url, {"apps/web.yaml": marked}, branch="held", auth=auth)
+        reverted = git_push_files(url, {"apps/web.yaml": marked}, branch="running", auth=auth,
+                                  message=f"set back {round_}")
+
+        def fixed(before: str = reverted) -> bool:
+            commit = head(git_server, name, "running")
+            assert [str(p) for p in commit.parent_ids] == [before], "not yet"
+            updated("running")
+            return True
+        eventually(fixed, 60, message=f"the automation sets the image again ({round_})")
+    assert str(head(git_server, name, "held").id) == held
+
+
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
