@@ -346,6 +346,25 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
     eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
 
 
+@pytest.mark.flux_fields("Receiver", "status.lastHandledReconcileAt")
+def test_receiver_handles_a_reconcile_request(env: Env) -> None:
+    """`flux reconcile receiver`: the requestedAt annotation is handled and recorded."""
+    secret = env.secret(name("hook"), {"token": uuid.uuid4().hex})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": secret},
+        "resources": [{"kind": "GitRepository", "name": "any"}]})
+    env.ready("Receiver", receiver)
+    requested = uuid.uuid4().hex
+    env.cluster.kubectl("annotate", "--overwrite", "-n", env.namespace, "receiver", receiver,
+                        f"reconcile.fluxcd.io/requestedAt={requested}")
+
+    def handled() -> bool:
+        status = env.get("Receiver", receiver)["status"]
+        assert status.get("lastHandledReconcileAt") == requested, status
+        return True
+    eventually(handled, TIMEOUT, message="the Receiver handled the requestedAt")
+
+
 
 @pytest.mark.flux_fields("Receiver", "spec.resources[].matchLabels{*}",
                          "spec.resources[].namespace", "spec.suspend")
