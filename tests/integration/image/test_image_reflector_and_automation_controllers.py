@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ import yaml
 from afflux.cli.devenv import GitHTTPServer, Registry, free_port
 from harness.fixtures_cluster import REPO, Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
+from harness.proxy import TunnelProxy
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -840,6 +843,59 @@ def test_automation_interval_reapplies_unless_suspended(
             return True
         eventually(fixed, 60, message=f"the automation sets the image again ({round_})")
     assert str(head(git_server, name, "held").id) == held
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.proxySecretRef.name")
+def test_scan_through_proxy_secret_ref(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    repo_path = f"afflux/proxied-{uid()}"
+    pusher.push(repo_path, "1.0.0", "1.1.0")
+    password = uuid.uuid4().hex
+    with TunnelProxy("scanner", password) as proxy:
+        apply(
+            cluster,
+            *registry_secrets(namespace, registry),
+            secret(namespace, "proxy", {"address": proxy.address, "username": "scanner",
+                                        "password": password}),
+            image_repository(namespace, "app", f"{registry.host}/{repo_path}",
+                             proxySecretRef={"name": "proxy"}),
+        )
+        body = wait_condition(cluster, "imagerepository", namespace, "app")
+        assert body["status"]["lastScanResult"]["tagCount"] == 2
+        assert registry.host in proxy.seen, proxy.seen
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.timeout")
+def test_scan_timeout_ends_a_hanging_scan(
+    controllers: None, cluster: Cluster, namespace: str
+) -> None:
+    """A registry that accepts connections and never answers: with spec.timeout 1s the
+    scan fails and Ready=False says so, well before the 60 s default would end it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])  # never answered
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        apply(cluster, image_repository(namespace, "hangs", f"127.0.0.1:{port}/app",
+                                        insecure=True, timeout="1s", secretRef=None,
+                                        certSecretRef=None))
+        body = wait_condition(cluster, "imagerepository", namespace, "hangs", status="False",
+                              timeout=40)
+        message = condition(body, "Ready")["message"]
+        assert "timeout" in message.lower() or "timed out" in message.lower(), message
+        assert held, "the scan reached the registry"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
 
 
 # --- bad inputs: image-reflector -------------------------------------------------------------------
