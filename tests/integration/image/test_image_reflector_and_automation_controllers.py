@@ -866,6 +866,30 @@ def test_scan_through_proxy_secret_ref(
         assert registry.host in proxy.seen, proxy.seen
 
 
+@pytest.mark.flux_fields("ImageRepository", "spec.serviceAccountName")
+def test_scan_with_the_pull_secrets_of_a_service_account(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """No secretRef: the credentials come from the imagePullSecrets of the ServiceAccount
+    (the registry refuses anonymous reads); a ServiceAccount that does not exist says so."""
+    repo_path = f"afflux/sa-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0", "1.2.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "puller", "namespace": namespace},
+         "imagePullSecrets": [{"name": "regcred"}]},
+        image_repository(namespace, "app", image, secretRef=None, serviceAccountName="puller"),
+        image_repository(namespace, "nosa", image, secretRef=None, serviceAccountName="nobody"),
+    )
+    body = wait_condition(cluster, "imagerepository", namespace, "app")
+    assert body["status"]["lastScanResult"]["tagCount"] == 3
+    missing = wait_condition(cluster, "imagerepository", namespace, "nosa", status="False")
+    assert "nobody" in condition(missing, "Ready")["message"]
+
+
 @pytest.mark.flux_fields("ImageRepository", "spec.timeout")
 def test_scan_timeout_ends_a_hanging_scan(
     controllers: None, cluster: Cluster, namespace: str
