@@ -286,7 +286,6 @@ def test_merge_and_extract_strategies_and_the_source_revision(env: Env) -> None:
     members = _members(artifact)
     assert sorted(members) == ["unpacked/chart/Chart.yaml", "unpacked/chart/values.yaml",
                                "values.yaml"]
-
     assert yaml.safe_load(members["values.yaml"]) == {
         "replicas": 1, "image": {"repo": "web", "tag": "2.0"}, "prod": True}
     assert members["unpacked/chart/Chart.yaml"] == b"name: web\n"
