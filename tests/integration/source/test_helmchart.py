@@ -223,6 +223,30 @@ def test_from_an_oci_helm_repository(
     assert obj["status"]["artifact"]["revision"] == "1.1.0"
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.insecure")
+def test_from_a_plain_http_oci_registry_with_insecure(
+        env: SourceEnv, helm_tool: HelmTool, packages: dict[str, Path],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`insecure: true` lets the chart be pulled over plain HTTP; without it the controller
+    speaks TLS to the same registry and the pull fails."""
+    with Registry(tmp_path_factory.mktemp("plain-registry"), tls=False, auth=False) as plain:
+        base = f"charts-{uuid.uuid4().hex[:8]}"
+        helm_tool.push(plain, packages["app-1.0.0"], base, plain_http=True)
+        url = f"oci://{plain.host}/{base}"
+        insecure = env.create("HelmRepository", obj_name("oci"),
+                              {"type": "oci", "url": url, "insecure": True})
+        name = env.create(KIND, obj_name(), {
+            "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": insecure}})
+        obj = env.wait_ready(KIND, name, "1.0.0")
+        assert env.download(obj["status"]["artifact"]) == packages["app-1.0.0"].read_bytes()
+
+        secure = env.create("HelmRepository", obj_name("oci"), {"type": "oci", "url": url})
+        refused = env.create(KIND, obj_name(), {
+            "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": secure}})
+        obj = env.wait_failed(KIND, refused, "ChartPullFailed")
+        assert "artifact" not in (obj.get("status") or {})
+
+
 # --- GitRepository and Bucket ------------------------------------------------------------
 
 
