@@ -224,11 +224,13 @@ def test_from_an_oci_helm_repository(
 
 
 @pytest.mark.flux_fields("HelmRepository", "spec.insecure")
+@pytest.mark.flux_fields("HelmChart", "spec.interval")
 def test_from_a_plain_http_oci_registry_with_insecure(
         env: SourceEnv, helm_tool: HelmTool, packages: dict[str, Path],
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    """`insecure: true` lets the chart be pulled over plain HTTP; without it the controller
-    speaks TLS to the same registry and the pull fails."""
+    """`insecure: true` lets the chart be pulled over plain HTTP, and the chart's interval
+    picks up a new version; without `insecure` the controller speaks TLS to the same
+    registry and the pull fails."""
     with Registry(tmp_path_factory.mktemp("plain-registry"), tls=False, auth=False) as plain:
         base = f"charts-{uuid.uuid4().hex[:8]}"
         helm_tool.push(plain, packages["app-1.0.0"], base, plain_http=True)
@@ -236,9 +238,15 @@ def test_from_a_plain_http_oci_registry_with_insecure(
         insecure = env.create("HelmRepository", obj_name("oci"),
                               {"type": "oci", "url": url, "insecure": True})
         name = env.create(KIND, obj_name(), {
-            "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": insecure}})
+            "chart": "app", "interval": "2s",
+            "sourceRef": {"kind": "HelmRepository", "name": insecure}})
         obj = env.wait_ready(KIND, name, "1.0.0")
         assert env.download(obj["status"]["artifact"]) == packages["app-1.0.0"].read_bytes()
+        # an OCI HelmRepository has no artifact to follow: the chart's own spec.interval
+        # looks for the new version (the default 10m would not within the wait)
+        helm_tool.push(plain, packages["app-1.1.0"], base, plain_http=True)
+        obj = env.wait_ready(KIND, name, "1.1.0")
+        assert env.download(obj["status"]["artifact"]) == packages["app-1.1.0"].read_bytes()
 
         secure = env.create("HelmRepository", obj_name("oci"), {"type": "oci", "url": url})
         refused = env.create(KIND, obj_name(), {
