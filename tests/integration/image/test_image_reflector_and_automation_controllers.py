@@ -922,6 +922,42 @@ def test_scan_timeout_ends_a_hanging_scan(
             conn.close()
 
 
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.namespace")
+def test_automation_with_a_source_in_another_namespace(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    """The GitRepository (and its credentials) live in another namespace: the automation
+    finds it by spec.sourceRef.namespace and pushes (cross-namespace refs are allowed by
+    default, as in Flux)."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"xns-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    other = f"{namespace[:50]}-src"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        auto = automation(namespace, "auto", "repo")
+        auto["spec"]["sourceRef"]["namespace"] = other
+        apply(cluster, git_secret(other), git_repository(other, "repo", url), auto)
+
+        def pushed() -> pygit2.Commit:
+            commit = head(git_server, name)
+            assert str(commit.id) != seed
+            return commit
+        commit = eventually(pushed, 90, message="the automation commit")
+        assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml")
+    finally:
+        _delete_namespace(cluster, other)
+
+
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
