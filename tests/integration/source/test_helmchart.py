@@ -223,6 +223,32 @@ def test_from_an_oci_helm_repository(
     assert obj["status"]["artifact"]["revision"] == "1.1.0"
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.passCredentials")
+def test_pass_credentials_to_chart_urls_on_another_host(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        packages: dict[str, Path]) -> None:
+    """The index (at 127.0.0.1) names its packages on `localhost`, another host: the
+    credentials go there only with passCredentials; without it the download is refused."""
+    name = uuid.uuid4().hex[:10]
+    url = helm_repo_server.publish(
+        helm_tool, [packages["app-1.0.0"]], name=name,
+        url=f"https://localhost:{helm_repo_server.port}/{name}")
+    passing = helm_repository(env, helm_repo_server, url, passCredentials=True)
+    chart = env.create(KIND, obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": passing}})
+    obj = env.wait_ready(KIND, chart, "1.0.0")
+    assert env.download(obj["status"]["artifact"]) == packages["app-1.0.0"].read_bytes()
+
+    keeping = helm_repository(env, helm_repo_server, url)
+    refused = env.create(KIND, obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": keeping}})
+    obj = env.wait_failed(KIND, refused, "ChartPullFailed")
+    assert "artifact" not in (obj.get("status") or {})
+    downloads = [user for method, path, user in helm_repo_server.request_log
+                 if path.endswith(".tgz") and method == "GET"]
+    assert None in downloads and helm_repo_server.username in downloads, downloads
+
+
 @pytest.mark.flux_fields("HelmRepository", "spec.insecure")
 @pytest.mark.flux_fields("HelmChart", "spec.interval")
 def test_from_a_plain_http_oci_registry_with_insecure(
