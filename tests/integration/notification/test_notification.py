@@ -13,6 +13,7 @@ bad input reported on conditions.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -344,6 +345,28 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
         assert obj["status"].get("lastHandledReconcileAt") == requested
         return str(requested)
     eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
+
+
+@pytest.mark.flux_fields("Receiver", "spec.interval")
+def test_receiver_interval_picks_up_a_new_token(env: Env) -> None:
+    """The Receiver is reconciled every spec.interval (2s here) with its Secret: a new
+    token gives a new webhookPath without any change to the Receiver."""
+    secret = env.secret(name("hook"), {"token": "first-" + uuid.uuid4().hex})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic", "interval": "2s", "secretRef": {"name": secret},
+        "resources": [{"kind": "GitRepository", "name": "any"}]})
+    env.ready("Receiver", receiver)
+    token = "second-" + uuid.uuid4().hex
+    env.core.patch_namespaced_secret(secret, env.namespace, {"data": {
+        "token": base64.b64encode(token.encode()).decode()}})
+    expected = "/hook/" + hashlib.sha256(
+        f"{token}{receiver}{env.namespace}".encode()).hexdigest()
+
+    def moved() -> bool:
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        assert path == expected, path
+        return True
+    eventually(moved, TIMEOUT, message="the webhookPath of the new token")
 
 
 @pytest.mark.flux_fields("Receiver", "status.lastHandledReconcileAt")
