@@ -98,14 +98,19 @@ class HelmTool:
         out = self.run("package", str(chart_dir), "--destination", str(dest))
         return Path(out.strip().rsplit(": ", 1)[1])
 
-    def push(self, registry: Registry, chart_tgz: Path, repository: str) -> str:
-        """`helm push` the package to `oci://<registry>/<repository>`; returns the
-        manifest digest helm reports."""
-        self.run("registry", "login", registry.host, "--username", registry.username,
-                 "--password", registry.password, "--ca-file", str(registry.ca_cert))
+    def push(self, registry: Registry, chart_tgz: Path, repository: str, *,
+             plain_http: bool = False) -> str:
+        """`helm push` the package to `oci://<registry>/<repository>` (`plain_http`: a
+        registry without TLS nor auth); returns the manifest digest helm reports."""
+        if plain_http:
+            transport = ["--plain-http"]
+        else:
+            self.run("registry", "login", registry.host, "--username", registry.username,
+                     "--password", registry.password, "--ca-file", str(registry.ca_cert))
+            transport = ["--ca-file", str(registry.ca_cert)]
         done = subprocess.run(
             [self.binary, "push", str(chart_tgz), f"oci://{registry.host}/{repository}",
-             "--ca-file", str(registry.ca_cert)],
+             *transport],
             env=self.env, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise AssertionError(f"helm push failed:\n{done.stderr}{done.stdout}")

@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ import yaml
 from afflux.cli.devenv import GitHTTPServer, Registry, free_port
 from harness.fixtures_cluster import REPO, Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
+from harness.proxy import TunnelProxy
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -71,11 +74,13 @@ class Pusher:
         assert done.status_code == 201, done.text
         return {"mediaType": media_type, "digest": digest, "size": len(data)}
 
-    def push(self, repo: str, *tags: str) -> dict[str, str]:
-        """One distinct image per tag; returns tag -> manifest digest."""
+    def push(self, repo: str, *tags: str, salt: str = "") -> dict[str, str]:
+        """One distinct image per tag (another `salt` makes another image under the same
+        tag); returns tag -> manifest digest."""
         digests = {}
         for tag in tags:
-            config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+            config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag,
+                                 "salt": salt}).encode()
             manifest = {
                 "schemaVersion": 2,
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -646,6 +651,311 @@ def test_digest_reflection(
         "tag": "1.1.0",
         "digest": digests["1.1.0"],
     }
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.interval", "spec.suspend")
+@pytest.mark.flux_fields("ImagePolicy", "status.observedPreviousRef.digest")
+def test_interval_rescans_and_suspend_stops_them(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """With spec.interval 2s a new tag is scanned without any request and the policy moves
+    on, keeping the digest of the tag it left in observedPreviousRef; a suspended
+    ImageRepository on the same image does not scan the next tag while its unsuspended
+    sibling scans it and two more intervals pass."""
+    repo_path = f"afflux/interval-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    digests = pusher.push(repo_path, "1.0.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image, interval="2s"),
+        image_repository(namespace, "frozen", image, interval="2s"),
+        image_policy(namespace, "latest", "app", {"semver": {"range": "1.x"}},
+                     digestReflectionPolicy="IfNotPresent"),
+    )
+    wait_condition(cluster, "imagepolicy", namespace, "latest")
+    wait_condition(cluster, "imagerepository", namespace, "frozen")
+    cluster.kubectl("patch", "imagerepository", "frozen", "-n", namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": True}}))
+    digests.update(pusher.push(repo_path, "1.1.0"))
+
+    def moved() -> dict[str, Any]:
+        status = get(cluster, "imagepolicy", namespace, "latest")["status"]
+        assert status["latestRef"]["tag"] == "1.1.0", status
+        return dict(status)
+    status = eventually(moved, 60, message="the policy follows the scan of the interval")
+    assert status["observedPreviousRef"] == {"name": image, "tag": "1.0.0",
+                                             "digest": digests["1.0.0"]}
+
+    seen = get(cluster, "imagerepository", namespace, "app")["status"]["lastScanResult"]
+    first = datetime.strptime(seen["scanTime"], "%Y-%m-%dT%H:%M:%SZ")
+
+    def two_more_scans() -> bool:
+        scan = get(cluster, "imagerepository", namespace, "app")["status"]["lastScanResult"]
+        when = datetime.strptime(scan["scanTime"], "%Y-%m-%dT%H:%M:%SZ")
+        assert (when - first).total_seconds() >= 4, scan
+        return True
+    eventually(two_more_scans, 60, message="the unsuspended sibling scans again")
+    frozen = get(cluster, "imagerepository", namespace, "frozen")["status"]["lastScanResult"]
+    assert frozen["tagCount"] == 1, frozen
+
+
+@pytest.mark.flux_fields("ImagePolicy", "spec.interval", "spec.suspend")
+def test_policy_interval_follows_a_moved_tag_unless_suspended(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """digestReflectionPolicy Always with spec.interval 2s: the tag 1.0.0 is pushed again as
+    another image and the policy records the new digest on its own interval (the
+    ImageRepository, interval 1h, does not rescan: its tag list is the same anyway); a
+    suspended policy on the same repository keeps the old digest."""
+    repo_path = f"afflux/moved-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    first = pusher.push(repo_path, "1.0.0")["1.0.0"]
+    always = {"digestReflectionPolicy": "Always", "interval": "2s"}
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "app", image),
+        image_policy(namespace, "follows", "app", {"semver": {"range": "1.x"}}, **always),
+        image_policy(namespace, "held", "app", {"semver": {"range": "1.x"}}, **always),
+    )
+    for name in ("follows", "held"):
+        body = wait_condition(cluster, "imagepolicy", namespace, name)
+        assert body["status"]["latestRef"]["digest"] == first, name
+    cluster.kubectl("patch", "imagepolicy", "held", "-n", namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": True}}))
+    # three moves, each seen by the unsuspended policy before the next: at least two of
+    # its 2s intervals pass, in which the suspended one would have moved too
+    for salt in ("moved", "again", "third"):
+        moved = pusher.push(repo_path, "1.0.0", salt=salt)["1.0.0"]
+        assert moved != first
+
+        def follows(digest: str = moved) -> bool:
+            ref = get(cluster, "imagepolicy", namespace, "follows")["status"]["latestRef"]
+            assert ref == {"name": image, "tag": "1.0.0", "digest": digest}, ref
+            return True
+        eventually(follows, 60, message=f"the policy resolves the tag {salt} on its interval")
+    held = get(cluster, "imagepolicy", namespace, "held")["status"]["latestRef"]
+    assert held["digest"] == first, held
+
+
+@pytest.mark.parametrize("ref_kind", ["semver", "name", "commit"])
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.checkout.ref.semver",
+                         "spec.git.checkout.ref.name", "spec.git.checkout.ref.commit",
+                         "status.observedPolicies{*}.digest")
+def test_checkout_ref_by_semver_name_or_commit(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+    ref_kind: str,
+) -> None:
+    """The checkout is the commit tagged v1.2.0, not main's head, whether the ref names it
+    by a semver range over the tags, by its full tag name, or by its SHA: the automation's
+    commit on the push branch has that commit as its parent; the policy reflects digests,
+    so observedPolicies carries the digest."""
+    repo_path = f"afflux/ref-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    digests = pusher.push(repo_path, "1.0.0", "1.4.0")
+    apply(cluster, *registry_secrets(namespace, registry),
+          image_repository(namespace, "app", image),
+          image_policy(namespace, "app", "app", {"semver": {"range": "1.x"}},
+                       digestReflectionPolicy="IfNotPresent"))
+    wait_condition(cluster, "imagepolicy", namespace, "app")
+
+    name = f"ref-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    git_push_files(url, {"apps/web.yaml": marked, "v.txt": "1.0.0\n"}, auth=auth, tag="v1.0.0")
+    tagged = git_push_files(url, {"v.txt": "1.2.0\n"}, auth=auth, tag="v1.2.0")
+    git_push_files(url, {"v.txt": "unreleased\n"}, auth=auth)
+    ref = {"semver": {"semver": ">=1.0.0 <2.0.0"}, "name": {"name": "refs/tags/v1.2.0"},
+           "commit": {"commit": tagged}}[ref_kind]
+    auto = automation(namespace, "auto", "repo")
+    auto["spec"]["git"]["checkout"] = {"ref": ref}
+    auto["spec"]["git"]["push"] = {"branch": "release"}
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), auto)
+
+    commit = eventually(lambda: head(git_server, name, "release"), 90,
+                        message="the automation commit on the release branch")
+    assert [str(p) for p in commit.parent_ids] == [tagged]
+    assert blob(commit, "v.txt") == "1.2.0\n"
+    # with a digest the setter pins it: name:tag@digest
+    assert f"{image}:1.4.0@{digests['1.4.0']} # {{" in blob(commit, "apps/web.yaml")
+    status = wait_condition(cluster, "imageupdateautomation", namespace, "auto")["status"]
+    assert status["observedPolicies"] == {
+        "app": {"name": image, "tag": "1.4.0", "digest": digests["1.4.0"]}}
+
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.interval", "spec.suspend")
+def test_automation_interval_reapplies_unless_suspended(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    """Two automations with spec.interval 2s, each pushing to its own branch; someone sets
+    the image back on both branches (the GitRepository, interval 1h, sees nothing new):
+    the running automation sets it again on its interval, three times; the suspended one
+    leaves its branch as it was over the last two (at least one whole interval)."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"interval-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    auth = GitAuth.for_server(git_server)
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    git_push_files(url, {"apps/web.yaml": marked}, auth=auth)
+    autos = []
+    for branch in ("running", "held"):
+        auto = automation(namespace, branch, "repo")
+        auto["spec"]["interval"] = "2s"
+        auto["spec"]["git"]["push"] = {"branch": branch}
+        autos.append(auto)
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), *autos)
+
+    def updated(branch: str) -> str:
+        commit = head(git_server, name, branch)
+        assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml"), branch
+        return str(commit.id)
+    for branch in ("running", "held"):
+        eventually(lambda b=branch: updated(b), 90, message=f"the first push to {branch}")
+    cluster.kubectl("patch", "imageupdateautomation", "held", "-n", namespace,
+                    "--type=merge", "-p", json.dumps({"spec": {"suspend": True}}))
+    held = ""
+    for round_ in (1, 2, 3):
+        if round_ == 2:  # a run of `held` that began before the suspension is over by now
+            held = git_push_files(url, {"apps/web.yaml": marked}, branch="held", auth=auth)
+        reverted = git_push_files(url, {"apps/web.yaml": marked}, branch="running", auth=auth,
+                                  message=f"set back {round_}")
+
+        def fixed(before: str = reverted) -> bool:
+            commit = head(git_server, name, "running")
+            assert [str(p) for p in commit.parent_ids] == [before], "not yet"
+            updated("running")
+            return True
+        eventually(fixed, 60, message=f"the automation sets the image again ({round_})")
+    assert str(head(git_server, name, "held").id) == held
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.proxySecretRef.name")
+def test_scan_through_proxy_secret_ref(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    repo_path = f"afflux/proxied-{uid()}"
+    pusher.push(repo_path, "1.0.0", "1.1.0")
+    password = uuid.uuid4().hex
+    with TunnelProxy("scanner", password) as proxy:
+        apply(
+            cluster,
+            *registry_secrets(namespace, registry),
+            secret(namespace, "proxy", {"address": proxy.address, "username": "scanner",
+                                        "password": password}),
+            image_repository(namespace, "app", f"{registry.host}/{repo_path}",
+                             proxySecretRef={"name": "proxy"}),
+        )
+        body = wait_condition(cluster, "imagerepository", namespace, "app")
+        assert body["status"]["lastScanResult"]["tagCount"] == 2
+        assert registry.host in proxy.seen, proxy.seen
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.serviceAccountName")
+def test_scan_with_the_pull_secrets_of_a_service_account(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """No secretRef: the credentials come from the imagePullSecrets of the ServiceAccount
+    (the registry refuses anonymous reads); a ServiceAccount that does not exist says so."""
+    repo_path = f"afflux/sa-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0", "1.2.0")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "puller", "namespace": namespace},
+         "imagePullSecrets": [{"name": "regcred"}]},
+        image_repository(namespace, "app", image, secretRef=None, serviceAccountName="puller"),
+        image_repository(namespace, "nosa", image, secretRef=None, serviceAccountName="nobody"),
+    )
+    body = wait_condition(cluster, "imagerepository", namespace, "app")
+    assert body["status"]["lastScanResult"]["tagCount"] == 3
+    missing = wait_condition(cluster, "imagerepository", namespace, "nosa", status="False")
+    assert "nobody" in condition(missing, "Ready")["message"]
+
+
+@pytest.mark.flux_fields("ImageRepository", "spec.timeout")
+def test_scan_timeout_ends_a_hanging_scan(
+    controllers: None, cluster: Cluster, namespace: str
+) -> None:
+    """A registry that accepts connections and never answers: with spec.timeout 1s the
+    scan fails and Ready=False says so, well before the 60 s default would end it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])  # never answered
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        apply(cluster, image_repository(namespace, "hangs", f"127.0.0.1:{port}/app",
+                                        insecure=True, timeout="1s", secretRef=None,
+                                        certSecretRef=None))
+        body = wait_condition(cluster, "imagerepository", namespace, "hangs", status="False",
+                              timeout=40)
+        message = condition(body, "Ready")["message"]
+        assert "timeout" in message.lower() or "timed out" in message.lower(), message
+        assert held, "the scan reached the registry"
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.namespace")
+def test_automation_with_a_source_in_another_namespace(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    """The GitRepository (and its credentials) live in another namespace: the automation
+    finds it by spec.sourceRef.namespace and pushes (cross-namespace refs are allowed by
+    default, as in Flux)."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name = f"xns-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    other = f"{namespace[:50]}-src"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        auto = automation(namespace, "auto", "repo")
+        auto["spec"]["sourceRef"]["namespace"] = other
+        apply(cluster, git_secret(other), git_repository(other, "repo", url), auto)
+
+        def pushed() -> pygit2.Commit:
+            commit = head(git_server, name)
+            assert str(commit.id) != seed
+            return commit
+        commit = eventually(pushed, 90, message="the automation commit")
+        assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml")
+    finally:
+        _delete_namespace(cluster, other)
 
 
 # --- bad inputs: image-reflector -------------------------------------------------------------------

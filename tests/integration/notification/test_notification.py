@@ -13,6 +13,7 @@ bad input reported on conditions.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -344,6 +345,47 @@ def test_github_receiver_requests_a_reconcile(env: Env) -> None:
         assert obj["status"].get("lastHandledReconcileAt") == requested
         return str(requested)
     eventually(handled, TIMEOUT, message="source-controller handled the requestedAt")
+
+
+@pytest.mark.flux_fields("Receiver", "spec.interval")
+def test_receiver_interval_picks_up_a_new_token(env: Env) -> None:
+    """The Receiver is reconciled every spec.interval (2s here) with its Secret: a new
+    token gives a new webhookPath without any change to the Receiver."""
+    secret = env.secret(name("hook"), {"token": "first-" + uuid.uuid4().hex})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic", "interval": "2s", "secretRef": {"name": secret},
+        "resources": [{"kind": "GitRepository", "name": "any"}]})
+    env.ready("Receiver", receiver)
+    token = "second-" + uuid.uuid4().hex
+    env.core.patch_namespaced_secret(secret, env.namespace, {"data": {
+        "token": base64.b64encode(token.encode()).decode()}})
+    expected = "/hook/" + hashlib.sha256(
+        f"{token}{receiver}{env.namespace}".encode()).hexdigest()
+
+    def moved() -> bool:
+        path = env.get("Receiver", receiver)["status"]["webhookPath"]
+        assert path == expected, path
+        return True
+    eventually(moved, TIMEOUT, message="the webhookPath of the new token")
+
+
+@pytest.mark.flux_fields("Receiver", "status.lastHandledReconcileAt")
+def test_receiver_handles_a_reconcile_request(env: Env) -> None:
+    """`flux reconcile receiver`: the requestedAt annotation is handled and recorded."""
+    secret = env.secret(name("hook"), {"token": uuid.uuid4().hex})
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic", "secretRef": {"name": secret},
+        "resources": [{"kind": "GitRepository", "name": "any"}]})
+    env.ready("Receiver", receiver)
+    requested = uuid.uuid4().hex
+    env.cluster.kubectl("annotate", "--overwrite", "-n", env.namespace, "receiver", receiver,
+                        f"reconcile.fluxcd.io/requestedAt={requested}")
+
+    def handled() -> bool:
+        status = env.get("Receiver", receiver)["status"]
+        assert status.get("lastHandledReconcileAt") == requested, status
+        return True
+    eventually(handled, TIMEOUT, message="the Receiver handled the requestedAt")
 
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -191,6 +193,53 @@ def test_proxy_secret_ref(env: Env, test_ca: TestCA) -> None:
         post(env, alert_for(env, provider), "through the proxy")
         delivered(svc)
         assert proxy.seen == [f"127.0.0.1:{svc.port}"]
+
+
+@pytest.mark.flux_fields("Provider", "spec.username", "spec.proxy")
+def test_username_and_proxy_address(env: Env, test_ca: TestCA) -> None:
+    """spec.username names the sender in the Slack payload; spec.proxy (the deprecated
+    address field, credentials in its userinfo) tunnels the delivery through the proxy."""
+    hook = "h" + uuid.uuid4().hex[:12]
+    with StrictService("slack", test_ca, Expect(token=hook)) as svc, \
+            TunnelProxy("spec-user", "spec-pass") as proxy:
+        provider = env.provider({"type": "slack", "address": svc.url(f"/services/T01/B02/{hook}"),
+                                 "username": "afflux-bot",
+                                 "proxy": f"http://spec-user:spec-pass@127.0.0.1:{proxy.port}",
+                                 "certSecretRef": {"name": ca_secret(env, test_ca)}})
+        post(env, alert_for(env, provider), "as afflux-bot")
+        [seen] = delivered(svc)
+        assert seen.json()["username"] == "afflux-bot"
+        assert proxy.seen == [f"127.0.0.1:{svc.port}"]
+
+
+@pytest.mark.flux_fields("Provider", "spec.timeout")
+def test_timeout_bounds_each_attempt(env: Env) -> None:
+    """A service that accepts the connection and never answers: with spec.timeout 1s the
+    five attempts (four retries with backoff 1+2+4+8 s) end in DeliveryFailed well within
+    the wait; the 15 s default would take over 90 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            held.append(conn)  # never answered
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        port = listener.getsockname()[1]
+        provider = env.provider({"type": "generic", "address": f"http://127.0.0.1:{port}/hook",
+                                 "timeout": "1s"})
+        post(env, alert_for(env, provider), "nobody answers")
+        cond = env.condition("Provider", provider, "False", "DeliveryFailed")
+        assert "Timeout" in cond["message"], cond["message"]
+        assert len(held) == 5, len(held)  # the first attempt and four retries, each cut off
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
 
 
 def test_alertmanager_lists_the_alert(env: Env, alertmanager: Alertmanager) -> None:

@@ -154,6 +154,24 @@ def test_oidc_receiver_with_filters(env: Env, issuer: OIDCIssuer) -> None:
     assert requested(env, team_a_dev) is None and requested(env, team_a_prod) == first
 
 
+@pytest.mark.flux_fields("Receiver", "spec.oidcProviders[].audience")
+def test_oidc_audience(env: Env, issuer: OIDCIssuer) -> None:
+    """With `audience` set, a token must be issued for it: the default audience
+    (notification-controller) is refused, the configured one accepted."""
+    repo = repository(env, "aud", "production")
+    receiver = env.create("Receiver", name("r"), {
+        "type": "generic-oidc",
+        "oidcProviders": [{"issuerURL": issuer.url, "audience": "fleet-hooks",
+                           "validations": [{"expression": "true", "message": "ok"}]}],
+        "resources": [{"kind": "GitRepository", "name": repo}]})
+    env.ready("Receiver", receiver)
+    path = env.get("Receiver", receiver)["status"]["webhookPath"]
+    assert call(env, path, {}, issuer.sign(issuer.claims())) == 401
+    assert requested(env, repo) is None
+    assert call(env, path, {}, issuer.sign(issuer.claims("fleet-hooks"))) == 200
+    assert requested(env, repo) is not None
+
+
 @pytest.mark.flux_fields("Receiver", "spec.oidcProviders[].validations[].expression",
                          "spec.resourceFilter")
 def test_invalid_cel_stalls_the_receiver(env: Env, issuer: OIDCIssuer) -> None:

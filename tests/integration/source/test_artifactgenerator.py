@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
@@ -241,6 +242,53 @@ def test_generator_splits_a_repository_into_external_artifacts_kustomizations_ap
     env.kubectl("delete", AG, gen, "--wait=true", "--timeout=60s")
     eventually(lambda: not env.exists(EA, f"{gen}-apps") and not env.exists(
         EA, f"{gen}-infrastructure"), TIMEOUT, message="ExternalArtifacts deleted")
+
+
+def _tgz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.artifacts[].copy[].strategy",
+                         "spec.artifacts[].revision")
+def test_merge_and_extract_strategies_and_the_source_revision(env: Env) -> None:
+    """Overwrite (the default) then Merge of a YAML file over it, Extract of a tarball into
+    a directory; `revision: @alias` makes the artifact's revision the source's."""
+    files: dict[str, Any] = {
+        "values/base.yaml": "replicas: 1\nimage:\n  repo: web\n  tag: '1.0'\n",
+        "values/prod.yaml": "image:\n  tag: '2.0'\nprod: true\n",
+        "bundle.tgz": _tgz({"chart/Chart.yaml": b"name: web\n", "chart/values.yaml": b"x: 1\n"}),
+    }
+    repo, sha = env.repo(files)
+    source = env.source(repo)
+    gen = f"strat-{uuid.uuid4().hex[:6]}"
+    env.apply({
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "metadata": {"name": gen, "namespace": env.namespace},
+        "spec": {
+            "sources": [{"alias": "repo", "kind": "GitRepository", "name": source}],
+            "artifacts": [{"name": gen, "revision": "@repo", "copy": [
+                {"from": "@repo/values/base.yaml", "to": "@artifact/values.yaml"},
+                {"from": "@repo/values/prod.yaml", "to": "@artifact/values.yaml",
+                 "strategy": "Merge"},
+                {"from": "@repo/bundle.tgz", "to": "@artifact/unpacked/",
+                 "strategy": "Extract"},
+            ]}],
+        },
+    })
+    artifact = eventually(lambda: _artifact(env, gen), TIMEOUT, message="the artifact")
+    assert artifact["revision"] == f"main@sha1:{sha}"
+    members = _members(artifact)
+    assert sorted(members) == ["unpacked/chart/Chart.yaml", "unpacked/chart/values.yaml",
+                               "values.yaml"]
+    assert yaml.safe_load(members["values.yaml"]) == {
+        "replicas": 1, "image": {"repo": "web", "tag": "2.0"}, "prod": True}
+    assert members["unpacked/chart/Chart.yaml"] == b"name: web\n"
 
 
 @pytest.mark.flux_fields("ArtifactGenerator", "spec.sources[].alias",

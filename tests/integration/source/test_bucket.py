@@ -18,6 +18,7 @@ from afflux.controllers.source._s3 import S3Client
 from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_s3 import S3Server
+from harness.proxy import TunnelProxy
 from harness.silent import SilentServer
 from harness.wait import eventually
 
@@ -187,6 +188,21 @@ def test_bad_input_keeps_the_last_good_artifact(env: SourceEnv, s3_server: S3Ser
     obj = env.wait_ready(KIND, name, good["revision"])
     assert env.condition(obj, "FetchFailed") is None
     assert "BucketOperationFailed" in env.event_reasons(name)
+
+
+@pytest.mark.flux_fields("Bucket", "spec.proxySecretRef")
+def test_through_proxy_secret_ref(env: SourceEnv, s3_server: S3Server) -> None:
+    bucket, etags = make_bucket(s3_server, {"a.yaml": "a: 1\n"})
+    password = uuid.uuid4().hex
+    with TunnelProxy("fetcher", password) as proxy:
+        env.secret("s3-proxy", {"address": proxy.address, "username": "fetcher",
+                                "password": password})
+        name = env.create(KIND, obj_name(), {"bucketName": bucket,
+                                             "proxySecretRef": {"name": "s3-proxy"},
+                                             **credentials(env, s3_server)})
+        obj = env.wait_ready(KIND, name, revision_of(etags))
+        assert s3_server.host in proxy.seen, proxy.seen
+        assert obj["status"]["artifact"]["revision"] == revision_of(etags)
 
 
 @pytest.mark.flux_fields("Bucket", "spec.insecure")

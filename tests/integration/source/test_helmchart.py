@@ -223,6 +223,64 @@ def test_from_an_oci_helm_repository(
     assert obj["status"]["artifact"]["revision"] == "1.1.0"
 
 
+@pytest.mark.flux_fields("HelmRepository", "spec.passCredentials")
+def test_pass_credentials_to_chart_urls_on_another_host(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        packages: dict[str, Path]) -> None:
+    """The index (at 127.0.0.1) names its packages on `localhost`, another host: the
+    credentials go there only with passCredentials; without it the download is refused."""
+    name = uuid.uuid4().hex[:10]
+    url = helm_repo_server.publish(
+        helm_tool, [packages["app-1.0.0"]], name=name,
+        url=f"https://localhost:{helm_repo_server.port}/{name}")
+    passing = helm_repository(env, helm_repo_server, url, passCredentials=True)
+    chart = env.create(KIND, obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": passing}})
+    obj = env.wait_ready(KIND, chart, "1.0.0")
+    assert env.download(obj["status"]["artifact"]) == packages["app-1.0.0"].read_bytes()
+
+    keeping = helm_repository(env, helm_repo_server, url)
+    refused = env.create(KIND, obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": keeping}})
+    obj = env.wait_failed(KIND, refused, "ChartPullFailed")
+    assert "artifact" not in (obj.get("status") or {})
+    downloads = [user for method, path, user in helm_repo_server.request_log
+                 if path.endswith(".tgz") and method == "GET"]
+    assert None in downloads and helm_repo_server.username in downloads, downloads
+
+
+@pytest.mark.flux_fields("HelmRepository", "spec.insecure")
+@pytest.mark.flux_fields("HelmChart", "spec.interval")
+def test_from_a_plain_http_oci_registry_with_insecure(
+        env: SourceEnv, helm_tool: HelmTool, packages: dict[str, Path],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`insecure: true` lets the chart be pulled over plain HTTP, and the chart's interval
+    picks up a new version; without `insecure` the controller speaks TLS to the same
+    registry and the pull fails."""
+    with Registry(tmp_path_factory.mktemp("plain-registry"), tls=False, auth=False) as plain:
+        base = f"charts-{uuid.uuid4().hex[:8]}"
+        helm_tool.push(plain, packages["app-1.0.0"], base, plain_http=True)
+        url = f"oci://{plain.host}/{base}"
+        insecure = env.create("HelmRepository", obj_name("oci"),
+                              {"type": "oci", "url": url, "insecure": True})
+        name = env.create(KIND, obj_name(), {
+            "chart": "app", "interval": "2s",
+            "sourceRef": {"kind": "HelmRepository", "name": insecure}})
+        obj = env.wait_ready(KIND, name, "1.0.0")
+        assert env.download(obj["status"]["artifact"]) == packages["app-1.0.0"].read_bytes()
+        # an OCI HelmRepository has no artifact to follow: the chart's own spec.interval
+        # looks for the new version (the default 10m would not within the wait)
+        helm_tool.push(plain, packages["app-1.1.0"], base, plain_http=True)
+        obj = env.wait_ready(KIND, name, "1.1.0")
+        assert env.download(obj["status"]["artifact"]) == packages["app-1.1.0"].read_bytes()
+
+        secure = env.create("HelmRepository", obj_name("oci"), {"type": "oci", "url": url})
+        refused = env.create(KIND, obj_name(), {
+            "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": secure}})
+        obj = env.wait_failed(KIND, refused, "ChartPullFailed")
+        assert "artifact" not in (obj.get("status") or {})
+
+
 # --- GitRepository and Bucket ------------------------------------------------------------
 
 
