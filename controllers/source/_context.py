@@ -16,7 +16,10 @@ Besides the storage, a factory can use it to react to other objects' artifacts:
   `references(body)` names it is reconciled; so fixing a Secret un-stalls an object
   without touching its spec;
 - `trigger(resource, namespace, name)` asks the kind's scheduler for a reconcile soon;
-- `objects(resource)` lists the latest bodies the scheduler of a registered kind knows.
+- `objects(resource)` lists the latest bodies the scheduler of a registered kind knows
+  (copies); `keys_where(resource, predicate)` only the keys of those `predicate` accepts,
+  copying no body: what a watch callback that runs on every event of a kind must use,
+  since copying every body per event made a start with N objects cost N² copies.
 
 Nothing here does I/O by itself; it is plain shared state plus thin delegation to the
 `Operator`.
@@ -177,13 +180,14 @@ class SourceContext:
             return
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "", meta.get("name")
+
+        def uses(references: SecretReferences) -> Callable[[Mapping[str, Any]], bool]:
+            return lambda obj: ((obj.get("metadata") or {}).get("namespace") == namespace
+                                and name in set(references(obj)))
+
         for resource, references in self._secret_referrers:
-            for obj in self.objects(resource):
-                obj_meta = obj.get("metadata") or {}
-                if obj_meta.get("namespace") != namespace:
-                    continue
-                if name in set(references(obj)):
-                    self.trigger(resource, namespace, obj_meta.get("name") or "")
+            for obj_ns, obj_name in self.keys_where(resource, uses(references)):
+                self.trigger(resource, obj_ns, obj_name)
 
     def trigger(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """Ask for a reconcile of that object soon; False if it is not known (yet)."""
@@ -194,6 +198,19 @@ class SourceContext:
         except KeyError:
             return False
         return scheduler.trigger(namespace, name)
+
+    def keys_where(self, resource: Resource, predicate: Callable[[Mapping[str, Any]], bool]
+                   ) -> list[tuple[str, str]]:
+        """(namespace, name) of the objects of a registered kind whose latest body
+        `predicate` accepts (it must not change the body: it sees the scheduler's own); no
+        body is copied. Empty if the kind is not registered."""
+        if self.operator is None:
+            return []
+        try:
+            scheduler = self.operator.scheduler(resource)
+        except KeyError:
+            return []
+        return scheduler.keys_where(predicate)
 
     def objects(self, resource: Resource) -> list[dict[str, Any]]:
         """The latest bodies of a registered kind (empty if it is not registered)."""

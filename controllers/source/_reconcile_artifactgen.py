@@ -104,18 +104,20 @@ MAX_FILES = 100_000
 _CHUNK = 1 << 16
 
 
+def generator_uses(body: Mapping[str, Any], kind: str, namespace: str, name: str) -> bool:
+    """Whether the generator `body` lists kind/namespace/name among its sources (pure)."""
+    own_ns = (body.get("metadata") or {}).get("namespace") or ""
+    return any(src.get("kind") == kind and src.get("name") == name
+               and (src.get("namespace") or own_ns) == namespace
+               for src in (body.get("spec") or {}).get("sources") or ())
+
+
 def generators_using(generators: list[dict[str, Any]], kind: str, namespace: str,
                      name: str) -> list[tuple[str, str]]:
     """(namespace, name) of the generators whose sources include kind/namespace/name (pure)."""
-    out = []
-    for body in generators:
-        meta = body.get("metadata") or {}
-        own_ns = meta.get("namespace") or ""
-        if any(src.get("kind") == kind and src.get("name") == name
-               and (src.get("namespace") or own_ns) == namespace
-               for src in (body.get("spec") or {}).get("sources") or ()):
-            out.append((own_ns, meta.get("name") or ""))
-    return out
+    return [((b.get("metadata") or {}).get("namespace") or "",
+             (b.get("metadata") or {}).get("name") or "")
+            for b in generators if generator_uses(b, kind, namespace, name)]
 
 
 def _files_of(root: Path) -> list[str]:
@@ -166,8 +168,9 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
         def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
             meta = body.get("metadata") or {}
             namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-            for gen_ns, gen in generators_using(self.source.objects(ARTIFACT_GENERATOR), kind,
-                                                namespace, name):
+            # every artifact change of the kind: keys only, no copy of every generator's body
+            for gen_ns, gen in self.source.keys_where(
+                    ARTIFACT_GENERATOR, lambda b: generator_uses(b, kind, namespace, name)):
                 self.source.trigger(ARTIFACT_GENERATOR, gen_ns, gen)
 
         return callback

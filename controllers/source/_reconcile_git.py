@@ -24,7 +24,8 @@ lost"). Blocking work (git, archiving, storage) runs in worker threads, bounded 
 `spec.timeout`. Deleting a GitRepository removes its storage directory (finalizer).
 
 A change of a GitRepository's artifact triggers a reconcile of every GitRepository in
-its namespace that includes it (`watch_artifacts`); a change of a Secret one uses
+its namespace that includes it (`watch_artifacts`; the includers come from an index each
+reconcile updates, `_includers`, not from a scan of every object); a change of a Secret one uses
 (`secretRef`, `verify.secretRef`, `proxySecretRef`) triggers its reconcile
 (`watch_secrets`), so fixing a Secret also recovers a stalled object.
 """
@@ -92,6 +93,7 @@ from ._common_phases import (
 )
 from ._context import SourceContext
 from ._git import CheckoutResult, GitRef, RemoteRevision, checkout, remote_revision
+from ._includers import IncludersIndex
 from ._storage import StorageError
 from ._transport import PROXY_SCHEMES
 from ._verify import normalize_mode, verify_revision
@@ -104,7 +106,6 @@ __all__ = [
     "commit_subject",
     "desired_config",
     "git_reconciler",
-    "includers_of",
     "must_clone",
     "observed_config",
     "proxy_url",
@@ -230,20 +231,6 @@ def secret_names(body: Mapping[str, Any]) -> list[str]:
     return [r["name"] for r in refs if isinstance(r, Mapping) and r.get("name")]
 
 
-def includers_of(objects: Sequence[Mapping[str, Any]], namespace: str, name: str) -> list[str]:
-    """Names of the GitRepositories in `namespace` whose spec.include names `name`. Pure."""
-    found = []
-    for body in objects:
-        meta = body.get("metadata") or {}
-        if meta.get("namespace") != namespace:
-            continue
-        for inc in (body.get("spec") or {}).get("include") or []:
-            if ((inc or {}).get("repository") or {}).get("name") == name:
-                found.append(meta.get("name"))
-                break
-    return found
-
-
 def _clean_relpath(value: str, what: str) -> str:
     """A relative path inside the artifact (no `..`, not absolute); `` for the root."""
     parts = [p for p in value.replace("\\", "/").split("/") if p not in ("", ".")]
@@ -287,6 +274,11 @@ class GitRepositoryReconciler(SourceReconcilerBase[_GitRun]):
 
     run_type = _GitRun
 
+    def __init__(self, source: SourceContext) -> None:
+        super().__init__(source)
+        #: who includes whom, as of each object's latest reconcile (see `_includers`)
+        self.includers = IncludersIndex()
+
     def reconciler(self) -> Reconciler[GitRepository]:
         return self.wire(
             GIT_REPOSITORY, KIND, GitRepository.from_dict,
@@ -325,6 +317,9 @@ class GitRepositoryReconciler(SourceReconcilerBase[_GitRun]):
         return proxy_url(data)
 
     async def _include_sources(self, ctx: ReconcileContext[GitRepository]) -> list[IncludeSource]:
+        # recorded before the artifacts are read: any later change of one triggers this object
+        self.includers.record(ctx.obj.namespace, ctx.obj.name,
+                              [inc.repository.name for inc in ctx.obj.spec.include or []])
         result = []
         for inc in ctx.obj.spec.include or []:
             name = inc.repository.name
@@ -560,16 +555,18 @@ class GitRepositoryReconciler(SourceReconcilerBase[_GitRun]):
 
     async def finalize(self, ctx: ReconcileContext[GitRepository]) -> None:
         obj = ctx.obj
+        self.includers.forget(obj.namespace, obj.name)
         if await remove_artifacts(self.storage, KIND, obj.namespace, obj.name):
             ctx.logger.info("removed the stored artifacts")
 
     # --- watches ---------------------------------------------------------------------------
 
     def on_artifact_change(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        """Another GitRepository's artifact moved: reconcile those that include it."""
+        """Another GitRepository's artifact moved: reconcile those that include it (from
+        the index: this runs for every artifact change, so it must not scan every object)."""
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        for includer in includers_of(self.source.objects(GIT_REPOSITORY), namespace, name):
+        for includer in self.includers.includers(namespace, name):
             self.source.trigger(GIT_REPOSITORY, namespace, includer)
 
 

@@ -169,17 +169,18 @@ def ready_for(name: str, version: str, packaged: bool) -> tuple[str, str]:
     return CHART_PULL_SUCCEEDED, f"pulled '{name}' chart with version '{version}'"
 
 
+def chart_uses(body: Mapping[str, Any], kind: str, namespace: str, name: str) -> bool:
+    """Whether the HelmChart `body` is in `namespace` and its sourceRef is `kind`/`name`."""
+    ref = (body.get("spec") or {}).get("sourceRef") or {}
+    return ((body.get("metadata") or {}).get("namespace") == namespace
+            and ref.get("kind") == kind and ref.get("name") == name)
+
+
 def charts_using(objects: Sequence[Mapping[str, Any]], kind: str, namespace: str,
                  name: str) -> list[str]:
     """Names of the HelmCharts in `namespace` whose sourceRef is `kind`/`name`."""
-    found = []
-    for body in objects:
-        meta = body.get("metadata") or {}
-        ref = (body.get("spec") or {}).get("sourceRef") or {}
-        if (meta.get("namespace") == namespace and ref.get("kind") == kind
-                and ref.get("name") == name):
-            found.append(str(meta.get("name")))
-    return found
+    return [str((body.get("metadata") or {}).get("name")) for body in objects
+            if chart_uses(body, kind, namespace, name)]
 
 
 # --- per-reconcile state ---------------------------------------------------------------------
@@ -554,8 +555,10 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         def on_change(event_type: str | None, body: Mapping[str, Any]) -> None:
             meta = body.get("metadata") or {}
             namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-            for chart in charts_using(self.source.objects(HELM_CHART), kind, namespace, name):
-                self.source.trigger(HELM_CHART, namespace, chart)
+            # every artifact change of the kind: keys only, no copy of every chart's body
+            for chart_ns, chart in self.source.keys_where(
+                    HELM_CHART, lambda b: chart_uses(b, kind, namespace, name)):
+                self.source.trigger(HELM_CHART, chart_ns, chart)
 
         return on_change
 

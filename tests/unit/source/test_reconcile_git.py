@@ -12,7 +12,6 @@ from afflux.controllers.source._reconcile_git import (
     _clean_relpath,
     commit_subject,
     desired_config,
-    includers_of,
     must_clone,
     observed_config,
     proxy_url,
@@ -116,23 +115,6 @@ def test_proxy_url(data: dict, expected: str) -> None:
 def test_proxy_url_invalid_is_stalling(data: dict) -> None:
     with pytest.raises(StallingError, match="address"):
         proxy_url(data)
-
-
-def _repo(ns: str, name: str, *includes: str) -> dict:
-    return {"metadata": {"namespace": ns, "name": name},
-            "spec": {"include": [{"repository": {"name": n}} for n in includes]}}
-
-
-def test_includers_of() -> None:
-    objects = [
-        _repo("a", "app", "lib", "other"),
-        _repo("a", "tool", "lib"),
-        _repo("b", "foreign", "lib"),  # another namespace: not ours
-        _repo("a", "plain"),
-        {"metadata": {"namespace": "a", "name": "odd"}, "spec": {"include": [None]}},
-    ]
-    assert includers_of(objects, "a", "lib") == ["app", "tool"]
-    assert includers_of(objects, "a", "nothing") == []
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,9 @@ class FakeScheduler:
         self._objects = objects
         self.triggered: list[tuple[str | None, str]] = []
 
-    def objects(self) -> list[dict[str, Any]]:
-        return self._objects
+    def keys_where(self, predicate: Any) -> list[tuple[str, str]]:
+        return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in self._objects
+                if predicate(o)]
 
     def trigger(self, namespace: str | None, name: str) -> bool:
         self.triggered.append((namespace, name))
@@ -119,7 +120,10 @@ def test_one_watch_per_kind_of_change(tmp_path: Any) -> None:
 
 def test_artifact_change_triggers_includers(tmp_path: Any) -> None:
     ctx, operator = context(tmp_path, OBJECTS)
-    GitRepositoryReconciler(ctx).on_artifact_change("MODIFIED", repo("a", "auth"))
+    reconciler = GitRepositoryReconciler(ctx)
+    reconciler.includers.record("a", "app", ["auth"])  # as app's reconcile does
+    reconciler.on_artifact_change("MODIFIED", repo("a", "auth"))
+    reconciler.on_artifact_change("MODIFIED", repo("a", "keys"))
     assert operator.sched.triggered == [("a", "app")]
 
 
