@@ -61,6 +61,10 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "config" / "crd" / "bases"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+#: objects per page when a `Watch` lists its collection, or `count_objects` counts
+LIST_PAGE = 500
+#: seconds between two progress lines of a long wait (`Watch.wait_all`)
+PROGRESS_EVERY = 30.0
 
 SOURCE = ("source.toolkit.fluxcd.io", "v1")
 KUSTOMIZE = ("kustomize.toolkit.fluxcd.io", "v1")
@@ -294,6 +298,24 @@ class Kube:
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         return self.request("GET", path, **params)
 
+    def count(self, path: str, **params: Any) -> int:
+        """How many objects the collection `path` holds (with `params`, e.g. a
+        labelSelector): listed as metadata only, in pages of `LIST_PAGE`, so 100,000
+        ConfigMaps are not one response of their whole bodies."""
+        accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+        total, token = 0, None
+        while True:
+            query = {**params, "limit": LIST_PAGE, **({"continue": token} if token else {})}
+            resp = self.session.get(self.server + path, params=query,
+                                    headers={"Accept": accept}, timeout=120)
+            if resp.status_code != 200:
+                raise KubeError(f"GET {path}: {resp.status_code} {resp.text[:500]}")
+            body = resp.json()
+            total += len(body.get("items") or [])
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                return total
+
     def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self.request("POST", path, body)
 
@@ -517,21 +539,37 @@ class Watch:
             self.events += 1
             self._cond.notify_all()
 
+    def _list(self) -> tuple[dict[str, dict[str, Any]], str]:
+        """Every object of the collection, in pages of `LIST_PAGE` (a relist of 10,000
+        Kustomizations in one response is tens of MB, parsed at once); the list's
+        resourceVersion. An expired continue token (410) starts the list again."""
+        objects: dict[str, dict[str, Any]] = {}
+        params: dict[str, Any] = {"limit": LIST_PAGE}
+        while True:
+            resp = self._session.get(self.kube.server + self.path, params=params, timeout=120)
+            if resp.status_code == 410 and "continue" in params:
+                objects, params = {}, {"limit": LIST_PAGE}
+                continue
+            resp.raise_for_status()
+            body = resp.json()
+            objects.update((o["metadata"]["name"], o) for o in body.get("items") or [])
+            token = body["metadata"].get("continue")
+            if not token:
+                return objects, body["metadata"]["resourceVersion"]
+            params = {"limit": LIST_PAGE, "continue": token}
+
     def _run(self) -> None:
         server = self.kube.server
         while not self._stop.is_set():
             try:
-                listing = self._session.get(server + self.path, timeout=60)
-                listing.raise_for_status()
-                body = listing.json()
+                listed, rv = self._list()
                 now = time.monotonic()
                 with self._cond:
-                    self.objects = {o["metadata"]["name"]: o for o in body.get("items") or []}
+                    self.objects = listed
                     self._recount()
                     self._last_change = now
                     self._cond.notify_all()
                 self._synced.set()
-                rv = body["metadata"]["resourceVersion"]
                 while not self._stop.is_set():
                     self._resp = self._session.get(
                         server + self.path,
@@ -576,21 +614,39 @@ class Watch:
             return self.objects.get(name)
 
     def wait_all(
-        self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float, what: str = ""
+        self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float, what: str = "",
+        progress: float = PROGRESS_EVERY, status: Callable[[], str] | None = None,
     ) -> float:
-        """Until `count` objects satisfy `pred`; the time of the event that did it."""
-        deadline = time.monotonic() + timeout
+        """Until `count` objects satisfy `pred`; the time of the event that did it.
+
+        Every `progress` seconds (0: never) it logs how many do, the rate since the last
+        line and `status()` (e.g. an operator's CPU and RSS), so a long run can be
+        followed."""
+        start = last_t = time.monotonic()
+        deadline = start + timeout
+        last_n = -1
         with self._cond:
             self._obj_pred = pred
             self._recount()
             try:
                 while len(self._satisfied) < count:
-                    left = deadline - time.monotonic()
+                    now = time.monotonic()
+                    left = deadline - now
                     if left <= 0:
                         raise TimeoutError(
                             f"timed out after {timeout:.0f}s waiting for {what or self.path}: "
                             f"{len(self._satisfied)}/{count}"
                         )
+                    if progress and now - last_t >= progress:
+                        n = len(self._satisfied)
+                        rate = (n - max(last_n, 0)) / (now - last_t)
+                        extra = ""
+                        if status is not None:
+                            with contextlib.suppress(Exception):
+                                extra = f"; {status()}"
+                        log(f"  {what or self.path}: {n}/{count} after {now - start:.0f}s "
+                            f"({rate:.1f}/s lately){extra}")
+                        last_t, last_n = now, n
                     self._cond.wait(min(left, 1.0))
                 return self._last_change
             finally:
@@ -684,6 +740,11 @@ class Controller:
     def cpu(self) -> dict[str, float]:
         self.check_alive()
         return proc_cpu(self.pid)
+
+    def brief(self) -> str:
+        """`name CPU 12.3s, RSS 150 MiB` for a progress line."""
+        cpu, st = self.cpu(), self.status()
+        return f"{self.name} CPU {cpu['total']:.1f}s, RSS {fmt_mib(st['VmRSS'])}"
 
     def metrics(self) -> list[tuple[str, dict[str, str], float]]:
         with requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30) as resp:

@@ -195,6 +195,7 @@ def main() -> None:
             count,
             timeout=3600,
             what="all first artifacts",
+            status=ctl.brief,
         )
         initial = t1 - t0
         cpu1 = ctl.cpu()
@@ -257,6 +258,7 @@ def main() -> None:
             count,
             timeout=3600,
             what="all requestedAt handled",
+            status=ctl.brief,
         )
         burst = t1 - t0
         time.sleep(1.0)  # the metric is observed after the status patch
