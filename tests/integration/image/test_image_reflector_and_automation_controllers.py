@@ -1066,6 +1066,34 @@ def test_source_ref_api_version_is_not_compared_and_only_git_repository_is_admit
 # --- bad inputs: image-reflector -------------------------------------------------------------------
 
 
+def test_a_cloud_provider_of_an_image_repository_is_refused_with_what_to_use(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """spec.provider generic scans with spec.secretRef; aws, azure and gcp (a cloud
+    registry login through workload identity, which afflux does not have) stall before any
+    scan, saying what to use instead."""
+    repo_path = f"afflux/provider-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0")
+    clouds = ("aws", "azure", "gcp")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "generic", image, provider="generic"),
+        *(image_repository(namespace, cloud, image, provider=cloud) for cloud in clouds),
+    )
+    scanned = wait_condition(cluster, "imagerepository", namespace, "generic")
+    assert scanned["status"]["lastScanResult"]["tagCount"] == 2
+    for cloud in clouds:
+        stalled = wait_condition(cluster, "imagerepository", namespace, cloud, "Stalled",
+                                 reason="AuthenticationFailed")
+        message = condition(stalled, "Stalled")["message"]
+        assert f"spec.provider '{cloud}' is not supported" in message, message
+        assert "spec.provider: generic" in message and "spec.secretRef" in message, message
+        assert condition(stalled, "Ready")["status"] == "False"
+        assert "lastScanResult" not in stalled["status"]
+
+
 @pytest.mark.flux_fields("ImageRepository", "spec.secretRef.name", "spec.exclusionList[]",
                          "status.conditions[].reason")
 @pytest.mark.flux_fields("ImagePolicy", "spec.policy.semver.range", "spec.filterTags.pattern",
