@@ -93,6 +93,8 @@ IMAGE_URL_INVALID: Final = "ImageURLInvalid"
 READ_OPERATION_FAILED: Final = "ReadOperationFailed"
 INVALID_SOURCE_CONFIGURATION: Final = "InvalidSourceConfiguration"
 UPDATE_FAILED: Final = "UpdateFailed"
+#: ImageUpdateAutomation: the Git source (its credentials, the signing key) cannot be set up
+SOURCE_MANAGER_FAILED: Final = "SourceManagerFailed"
 DEPENDENCY_NOT_FOUND: Final = "DependencyNotFound"
 
 # --- annotations, labels, finalizers --------------------------------------------------

@@ -12,8 +12,10 @@ One run (`run_automation`):
 3. call the change function on the work tree (the setters), stage what it changed;
    nothing changed -> no commit, no push;
 4. commit as `spec.git.commit.author` (author and committer), with the message the
-   message function renders from the change result, signed with the OpenPGP key of
-   `signingKey` (the real `gpg`, in a throw-away home) when one is given;
+   message function renders from the change result, signed when a key is given: an
+   OpenPGP `SigningKey` with the real `gpg` (in a throw-away home), an `SSHSigningKey`
+   as an SSHSIG signature (`_sshsig`, what git writes with `gpg.format=ssh`); either
+   goes into the commit's `gpgsig` header;
 5. push the push branch, with `spec.git.push.options`; when the push is rejected (the
    branch moved), fetch the new head, check it out and run the change function again
    on it (no rebase of our commit), commit and push again, a few times with backoff.
@@ -52,6 +54,8 @@ from afflux.controllers.runtime import (
     url_transport,
 )
 
+from ._sshsig import SSHPrivateKey, sign_armored
+
 __all__ = [
     "DEFAULT_BRANCH",
     "AutomationOutcome",
@@ -59,6 +63,7 @@ __all__ = [
     "CommitAuthor",
     "InvalidSourceConfiguration",
     "PushSpec",
+    "SSHSigningKey",
     "SigningError",
     "SigningKey",
     "run_automation",
@@ -141,6 +146,17 @@ class SigningKey:
 
     def __repr__(self) -> str:
         return "SigningKey(***)"
+
+
+@dataclass(frozen=True)
+class SSHSigningKey:
+    """The SSH private key of the signing Secret's `identity`, loaded and checked by
+    `_sshsig.load_private_key`."""
+
+    key: SSHPrivateKey
+
+    def __repr__(self) -> str:
+        return "SSHSigningKey(***)"
 
 
 @dataclass
@@ -491,7 +507,7 @@ def _commit(
     tree: pygit2.Oid,
     author: CommitAuthor,
     message: str,
-    signing: SigningKey | None,
+    signing: SigningKey | SSHSigningKey | None,
 ) -> str:
     repo = work.repo
     signature = author.signature()
@@ -502,8 +518,11 @@ def _commit(
             repo.set_head(oid)
         return str(oid)
     payload = repo.create_commit_string(signature, signature, message, tree, [parent.id])
-    with _GPG(signing) as gpg:
-        armored = gpg.sign(payload)
+    if isinstance(signing, SSHSigningKey):
+        armored = sign_armored(signing.key, payload.encode("utf-8"))
+    else:
+        with _GPG(signing) as gpg:
+            armored = gpg.sign(payload)
     oid = repo.create_commit_with_signature(payload, armored)
     if branch:
         repo.create_reference(f"refs/heads/{branch}", oid, force=True)
@@ -539,7 +558,7 @@ def run_automation(
     author: CommitAuthor,
     update: Callable[[Path], T],
     message: Callable[[T], str],
-    signing_key: SigningKey | None = None,
+    signing_key: SigningKey | SSHSigningKey | None = None,
     timeout: float = 60.0,
     max_attempts: int = 5,
     retry_delay: float = 1.0,

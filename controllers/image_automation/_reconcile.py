@@ -7,7 +7,7 @@ Phases (`AutomationReconcile.phases`):
    `--no-cross-namespace-refs` (`AccessDenied`), no `spec.git.commit.author.email`
    (`InvalidSourceConfiguration`), a strategy other than Setters (`InvalidUpdateStrategy`),
    an invalid `spec.policySelector` (`InvalidPolicySelector`), a commit message template
-   that does not parse (`UpdateFailed`), an SSH signing key (not supported).
+   that does not parse (`UpdateFailed`).
 2. `automate`:
    - `status.lastAutomationRunTime` is set on every run, as in Flux;
    - the GitRepository of `spec.sourceRef` (not found: Ready=False, retried) gives the URL,
@@ -25,8 +25,12 @@ Phases (`AutomationReconcile.phases`):
      as Flux);
    - the run (`_gitops.run_automation`, in a worker thread): clone, apply the setters under
      `spec.update.path`, commit as `spec.git.commit.author` with the rendered
-     `messageTemplate` (and `messageTemplateValues`), signed with the OpenPGP key of
-     `spec.git.commit.signingKey` (`git.asc`, `passphrase`) if any, push to the push
+     `messageTemplate` (and `messageTemplateValues`), signed with the key of
+     `spec.git.commit.signingKey` if any (type `gpg`, the default: an OpenPGP key in
+     `git.asc`, its passphrase in `passphrase`; type `ssh`: an OpenSSH private key in
+     `identity`, its passphrase in `password`, as a GitRepository's SSH Secret, so one
+     Secret can serve both; a key that cannot sign stalls the object with
+     `SourceManagerFailed`, before anything is cloned), push to the push
      branch / refspec with `spec.git.push.options`. Nothing changed: no commit. A template
      that fails to render stalls before anything is committed; a push that is refused
      fails the run with nothing pushed (a rejected non-fast-forward push is redone on top
@@ -62,6 +66,7 @@ from afflux.api._meta import (
     IMAGE_GROUP,
     INVALID_SOURCE_CONFIGURATION,
     SOURCE_GROUP,
+    SOURCE_MANAGER_FAILED,
     SUCCEEDED,
     UPDATE_FAILED,
 )
@@ -90,9 +95,11 @@ from ._gitops import (
     CommitAuthor,
     PushSpec,
     SigningKey,
+    SSHSigningKey,
     run_automation,
 )
 from ._setters import Result, SetterError, update_with_setters
+from ._sshsig import SSHKeyError, load_private_key
 from ._template import (
     NamespacedName,
     TemplateData,
@@ -441,13 +448,6 @@ class AutomationReconcile:
                 INVALID_POLICY_SELECTOR, f"invalid spec.policySelector: {err}"
             ) from err
         validate_commit_template(spec.git.commit.message_template)
-        signing = spec.git.commit.signing_key
-        if signing is not None and (signing.type or "gpg") != "gpg":
-            raise StallingError(
-                INVALID_SOURCE_CONFIGURATION,
-                f"signing key type '{signing.type}' is not supported: use an OpenPGP key "
-                "(type gpg, the default) in 'git.asc'",
-            )
         return None
 
     @staticmethod
@@ -571,18 +571,38 @@ class AutomationReconcile:
         ]
         return observed_policies(selected)
 
-    async def _signing_key(self, ctx: ReconcileContext[ImageUpdateAutomation]) -> SigningKey | None:
+    async def _signing_key(
+        self, ctx: ReconcileContext[ImageUpdateAutomation]
+    ) -> SigningKey | SSHSigningKey | None:
         git = ctx.obj.spec.git
         signing = git.commit.signing_key if git is not None else None
         if signing is None:
             return None
         what = "spec.git.commit.signingKey.secretRef"
+        name = f"{ctx.obj.namespace}/{signing.secret_ref.name}"
         data = await self._secret(ctx, ctx.obj.namespace, signing.secret_ref.name, what)
+        if (signing.type or "gpg") == "ssh":
+            identity = data.get("identity")
+            if not identity:
+                raise StallingError(
+                    SOURCE_MANAGER_FAILED,
+                    f"the Secret '{name}' of {what} has no 'identity' key: signingKey.type "
+                    "ssh needs an OpenSSH private key there (and its passphrase, if any, "
+                    "in 'password')",
+                )
+            try:
+                key = load_private_key(identity, data.get("password"))
+            except SSHKeyError as err:
+                raise StallingError(
+                    SOURCE_MANAGER_FAILED,
+                    f"cannot sign commits with the Secret '{name}' of {what}: {err}",
+                ) from None
+            return SSHSigningKey(key)
         armored = data.get("git.asc")
         if not armored:
             raise GenericError(
                 GIT_OPERATION_FAILED,
-                f"the Secret '{ctx.obj.namespace}/{signing.secret_ref.name}' of {what} has no "
+                f"the Secret '{name}' of {what} has no "
                 "'git.asc' key (an ASCII-armored OpenPGP private key)",
             )
         passphrase = data.get("passphrase")

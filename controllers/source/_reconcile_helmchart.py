@@ -17,7 +17,8 @@ Phases, in order (each sets only its own conditions):
      repackaged with the merged values and version `<version>+<generation>`.
    - HelmRepository of type oci: the tags of `oci://<repo>/<chart>` give the versions (`_`
      read as `+`); the chart layer is pulled with the repository's registry credentials,
-     TLS and `insecure`. With `spec.verify` (OCI HelmRepositories only), the version's
+     TLS and `insecure` (a repository whose `spec.provider` is a cloud one fails the chart
+     with AuthenticationFailed, retried: afflux has no cloud registry login). With `spec.verify` (OCI HelmRepositories only), the version's
      manifest digest is verified first, at every reconcile unless that digest was
      verified for this generation already (`_ociverify`; SourceVerified "verified
      signature of version <v>"), and the chart is pulled by that digest; a failure is
@@ -121,7 +122,13 @@ from ._oci import (
     select_layer,
 )
 from ._ociverify import verify_source
-from ._remote import basic_auth, registry_credentials, run_blocking, tls_material
+from ._remote import (
+    basic_auth,
+    registry_credentials,
+    registry_provider_refusal,
+    run_blocking,
+    tls_material,
+)
 from ._storage import StorageError
 from ._transport import TLSConfigError, TLSMaterial, http_session
 
@@ -393,6 +400,9 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
                         run: _ChartRun) -> None:
         obj = ctx.obj
         chart = obj.spec.chart
+        refusal = registry_provider_refusal(repo.spec.provider)
+        if refusal is not None:
+            raise ChartError(AUTHENTICATION_FAILED, f"HelmRepository '{repo.name}': {refusal}")
         try:
             url = parse_oci_url(repo.spec.url).child(chart)
         except RegistryError as err:

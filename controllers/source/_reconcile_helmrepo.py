@@ -17,7 +17,11 @@
 
 `type: oci` is a static object (Flux: a data container for HelmCharts): nothing is
 fetched and nothing stored; the URL must be `oci://`; Ready=True "Helm repository is
-ready". A failure keeps the last good index. Deleting the object removes its storage.
+ready". Its `spec.provider` (the registry login of the HelmCharts that use it) must be
+`generic`: aws, azure and gcp need a cloud workload identity afflux does not have, so
+the object stalls (AuthenticationFailed) saying to use a Secret with a registry token
+(`spec.provider` is read for type oci only, as Flux). A failure keeps the last good
+index. Deleting the object removes its storage.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from ._common_phases import (
 )
 from ._context import SourceContext
 from ._helmindex import HelmIndex, fetch_index, parse_index
-from ._remote import basic_auth, run_blocking
+from ._remote import basic_auth, registry_provider_refusal, run_blocking
 from ._storage import StorageError
 from ._transport import TLSConfigError, TLSMaterial
 
@@ -151,6 +155,9 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             fetch_failed(ctx, err)
             raise
         if repo_type == "oci":
+            refusal = registry_provider_refusal(obj.spec.provider)
+            if refusal is not None:
+                raise fetch_failed(ctx, StallingError(AUTHENTICATION_FAILED, refusal))
             await self._become_static(ctx)
             run.static = True
             return PhaseResult(stop=True)

@@ -9,7 +9,10 @@ cluster before they talk to a server, and how they run blocking work.
 - `proxy_address(ctx, name)`: the proxy URL of a `proxySecretRef` Secret (`address`,
   `username`, `password`);
 - `run_blocking(timeout, what, func, ...)`: `func` in a worker thread, bounded by the
-  object's `spec.timeout` (plus a grace period, since the clients time out themselves).
+  object's `spec.timeout` (plus a grace period, since the clients time out themselves);
+- `registry_provider_refusal(provider)`: why a cloud `spec.provider` (aws, azure, gcp) of
+  a registry login cannot work here and what to use instead (None for `generic`): afflux
+  has no cloud workload identity, and never asks a cloud metadata endpoint for one.
 
 A missing Secret or unusable material is a `GenericError` with reason
 AuthenticationFailed (it is retried: fixing a Secret does not change the spec). Nothing
@@ -46,6 +49,7 @@ __all__ = [
     "basic_auth",
     "proxy_address",
     "registry_credentials",
+    "registry_provider_refusal",
     "run_blocking",
     "tls_material",
 ]
@@ -55,6 +59,19 @@ SERVICE_ACCOUNTS = Resource("", "v1", "ServiceAccount", "serviceaccounts")
 THREAD_GRACE = 15.0
 
 T = TypeVar("T")
+
+
+def registry_provider_refusal(provider: str | None) -> str | None:
+    """The message for a registry `spec.provider` afflux cannot log in with (None when it
+    is `generic`, the default)."""
+    if (provider or "generic") == "generic":
+        return None
+    return (
+        f"spec.provider '{provider}' is not supported by afflux: it has no cloud workload "
+        "identity to log in to the registry with; use provider 'generic' (the default) with "
+        "spec.secretRef naming a Secret that holds a registry token (a dockerconfigjson, or "
+        "'username' and 'password')"
+    )
 
 
 async def tls_material(ctx: ReconcileContext[Any], name: str | None,

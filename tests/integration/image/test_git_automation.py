@@ -1,7 +1,8 @@
 """ImageUpdateAutomation's Git side against the real test Git server (smart HTTPS with
 basic auth): setters applied to a clone, templated commit, push; the retry when the
 branch moved; no commit when nothing changed; new and existing push branches; refspecs
-and push options; GPG-signed commits; refused credentials."""
+and push options; GPG- and SSH-signed commits (checked by the real gpg and `git
+verify-commit`); refused credentials."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from afflux.controllers.image_automation._gitops import (
     InvalidSourceConfiguration,
     PushSpec,
     SigningKey,
+    SSHSigningKey,
     run_automation,
 )
 from afflux.controllers.image_automation._setters import PolicyImage, Result, update_with_setters
+from afflux.controllers.image_automation._sshsig import load_private_key
 from afflux.controllers.image_automation._template import (
     NamespacedName,
     TemplateData,
@@ -30,6 +33,7 @@ from afflux.controllers.image_automation._template import (
 )
 from afflux.controllers.runtime._gitauth import GitAuthError, GitCredentials
 from harness.fixtures_servers import GitAuth, git_push_files
+from harness.sshsign import new_ssh_key, verify_commit
 
 pytestmark = pytest.mark.integration
 
@@ -355,3 +359,38 @@ def test_ssh_remote_with_identity_and_known_hosts(ssh_git_server: GitSSHServer) 
     assert outcome.commit == str(pushed.id)
     assert [str(p) for p in pushed.parent_ids] == [before]
     assert b"ghcr.io/org/app:1.2.0" in blob(pushed, "apps/deploy.yaml")
+
+
+@pytest.mark.parametrize(
+    ("key_type", "passphrase"),
+    [
+        pytest.param("ed25519", "", id="ed25519"),
+        pytest.param("ed25519", "s3cret", id="ed25519-encrypted"),
+        pytest.param("ecdsa -b 256", "", id="ecdsa-p256"),
+        pytest.param("ecdsa -b 521", "pw", id="ecdsa-p521-encrypted"),
+        pytest.param("rsa -b 2048", "", id="rsa-2048"),
+    ],
+)
+def test_commits_signed_with_an_ssh_key_pass_git_verify_commit(
+    git_server: GitHTTPServer, tmp_path: Path, key_type: str, passphrase: str
+) -> None:
+    key = new_ssh_key(tmp_path, "signer", key_type, passphrase)
+    signing = SSHSigningKey(load_private_key(key.private, passphrase.encode() or None))
+    repo = f"auto-sshsig-{key_type.split()[0]}-{len(passphrase)}"
+    url, before = seed(git_server, repo)
+
+    outcome = run(url, git_server, signing_key=signing)
+
+    signed = head(git_server, repo)
+    assert str(signed.id) == outcome.commit
+    assert [str(p) for p in signed.parent_ids] == [before]
+    signature, _ = signed.gpg_signature
+    assert signature.startswith(b"-----BEGIN SSH SIGNATURE-----")
+    good = verify_commit(git_server.repo_path(repo), str(signed.id), {AUTHOR.email: key}, tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert f'Good "git" signature for {AUTHOR.email}' in good.stderr
+    other = new_ssh_key(tmp_path, "other", "ed25519")
+    untrusted = verify_commit(
+        git_server.repo_path(repo), str(signed.id), {AUTHOR.email: other}, tmp_path
+    )
+    assert untrusted.returncode != 0

@@ -35,6 +35,7 @@ from afflux.cli.devenv import GitHTTPServer, Registry, free_port
 from harness.fixtures_cluster import REPO, Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
 from harness.proxy import TunnelProxy
+from harness.sshsign import garble, new_ssh_key, verify_commit
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -936,11 +937,7 @@ def test_automation_with_a_source_in_another_namespace(
     finds it by spec.sourceRef.namespace and pushes (cross-namespace refs are allowed by
     default, as in Flux)."""
     image = _policy_with_latest(cluster, namespace, registry, pusher)
-    name = f"xns-{uid()}"
-    git_server.create_repo(name)
-    url = git_server.url(name, "https")
-    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
-    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    name, url, seed = _marked_repo(git_server, namespace, image, "xns")
     other = f"{namespace[:50]}-src"
     cluster.kubectl("create", "namespace", other)
     try:
@@ -958,7 +955,143 @@ def test_automation_with_a_source_in_another_namespace(
         _delete_namespace(cluster, other)
 
 
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.commit.signingKey.type",
+                         "spec.git.commit.signingKey.secretRef.name",
+                         "status.conditions[].reason")
+def test_ssh_signing_key_signs_commits_and_a_garbled_one_stalls(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+    tmp_path: Path,
+) -> None:
+    """signingKey.type ssh: the commit carries an SSH signature made with the Secret's
+    `identity` (decrypted with its `password`) that the real `git verify-commit` accepts;
+    a garbled key stalls the automation, pushes nothing, and its message says what to
+    change without quoting the Secret."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name, url, seed = _marked_repo(git_server, namespace, image, "sshsig")
+    key = new_ssh_key(tmp_path, "signer", "ed25519", "s3cret-passphrase")
+    plain = new_ssh_key(tmp_path, "plain", "ed25519")
+    bad_identity = garble(plain.private, 64)
+    autos = []
+    for auto_name, secret_name in (("signed", "ssh-signing"), ("garbled", "ssh-garbled")):
+        auto = automation(namespace, auto_name, "repo",
+                          signingKey={"type": "ssh", "secretRef": {"name": secret_name}})
+        auto["spec"]["git"]["push"] = {"branch": auto_name}
+        autos.append(auto)
+    apply(
+        cluster,
+        git_secret(namespace),
+        git_repository(namespace, "repo", url),
+        secret(namespace, "ssh-signing", {"identity": key.private, "password": key.passphrase}),
+        secret(namespace, "ssh-garbled", {"identity": bad_identity}),
+        *autos,
+    )
+
+    def pushed() -> pygit2.Commit:
+        commit = head(git_server, name, "signed")
+        assert str(commit.id) != seed
+        return commit
+    commit = eventually(pushed, 90, message="the signed automation commit")
+    assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml")
+    assert commit.gpg_signature[0].startswith(b"-----BEGIN SSH SIGNATURE-----")
+    verified = verify_commit(
+        git_server.repo_path(name), str(commit.id), {AUTHOR_EMAIL: key}, tmp_path
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert f'Good "git" signature for {AUTHOR_EMAIL}' in verified.stderr
+    wait_condition(cluster, "imageupdateautomation", namespace, "signed")
+
+    stalled = wait_condition(cluster, "imageupdateautomation", namespace, "garbled", "Stalled",
+                             reason="SourceManagerFailed", timeout=90)
+    message = condition(stalled, "Stalled")["message"]
+    assert f"Secret '{namespace}/ssh-garbled'" in message, message
+    assert "corrupt or truncated" in message, message
+    body = b"".join(bad_identity.splitlines()[1:-1]).decode()
+    for i in range(0, len(body) - 8, 8):
+        assert body[i : i + 8] not in message
+    assert condition(stalled, "Ready")["status"] == "False"
+    assert "refs/heads/garbled" not in pygit2.Repository(
+        str(git_server.repo_path(name))).references
+    assert "lastPushCommit" not in stalled["status"]
+
+
+@pytest.mark.flux_fields("ImageUpdateAutomation", "spec.sourceRef.apiVersion")
+def test_source_ref_api_version_is_not_compared_and_only_git_repository_is_admitted(
+    controllers: None,
+    cluster: Cluster,
+    namespace: str,
+    registry: Registry,
+    pusher: Pusher,
+    git_server: GitHTTPServer,
+    git_secret,
+) -> None:
+    """As in Flux, spec.sourceRef.apiVersion is optional, has no default and is not
+    compared: the GitRepository is found by kind, name and namespace whatever version is
+    written there (an older one here). Any kind other than GitRepository is refused by
+    the API server (the CRD's enum)."""
+    image = _policy_with_latest(cluster, namespace, registry, pusher)
+    name, url, seed = _marked_repo(git_server, namespace, image, "apiversion")
+    older = automation(namespace, "older", "repo")
+    older["spec"]["sourceRef"]["apiVersion"] = "source.toolkit.fluxcd.io/v1beta2"
+    older["spec"]["git"]["push"] = {"branch": "older"}
+    unset = automation(namespace, "unset", "repo")
+    unset["spec"]["git"]["push"] = {"branch": "unset"}
+    apply(cluster, git_secret(namespace), git_repository(namespace, "repo", url), older, unset)
+
+    def pushed(branch: str) -> pygit2.Commit:
+        commit = head(git_server, name, branch)
+        assert str(commit.id) != seed
+        return commit
+    for branch in ("older", "unset"):
+        commit = eventually(lambda b=branch: pushed(b), 90, message=f"the push to {branch}")
+        assert f"{image}:1.5.0 # {{" in blob(commit, "apps/web.yaml")
+    assert get(cluster, "imageupdateautomation", namespace, "older")["spec"]["sourceRef"][
+        "apiVersion"] == "source.toolkit.fluxcd.io/v1beta2"
+    assert "apiVersion" not in get(
+        cluster, "imageupdateautomation", namespace, "unset")["spec"]["sourceRef"]
+
+    other_kind = automation(namespace, "oci", "repo")
+    other_kind["spec"]["sourceRef"].update(
+        apiVersion="source.toolkit.fluxcd.io/v1", kind="OCIRepository")
+    refused = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(other_kind), check=False)
+    assert refused.returncode != 0
+    assert "spec.sourceRef.kind" in refused.stderr and "GitRepository" in refused.stderr
+
 # --- bad inputs: image-reflector -------------------------------------------------------------------
+
+
+def test_a_cloud_provider_of_an_image_repository_is_refused_with_what_to_use(
+    controllers: None, cluster: Cluster, namespace: str, registry: Registry, pusher: Pusher
+) -> None:
+    """spec.provider generic scans with spec.secretRef; aws, azure and gcp (a cloud
+    registry login through workload identity, which afflux does not have) stall before any
+    scan, saying what to use instead."""
+    repo_path = f"afflux/provider-{uid()}"
+    image = f"{registry.host}/{repo_path}"
+    pusher.push(repo_path, "1.0.0", "1.1.0")
+    clouds = ("aws", "azure", "gcp")
+    apply(
+        cluster,
+        *registry_secrets(namespace, registry),
+        image_repository(namespace, "generic", image, provider="generic"),
+        *(image_repository(namespace, cloud, image, provider=cloud) for cloud in clouds),
+    )
+    scanned = wait_condition(cluster, "imagerepository", namespace, "generic")
+    assert scanned["status"]["lastScanResult"]["tagCount"] == 2
+    for cloud in clouds:
+        stalled = wait_condition(cluster, "imagerepository", namespace, cloud, "Stalled",
+                                 reason="AuthenticationFailed")
+        message = condition(stalled, "Stalled")["message"]
+        assert f"spec.provider '{cloud}' is not supported" in message, message
+        assert "spec.provider: generic" in message and "spec.secretRef" in message, message
+        assert condition(stalled, "Ready")["status"] == "False"
+        assert "lastScanResult" not in stalled["status"]
 
 
 @pytest.mark.flux_fields("ImageRepository", "spec.secretRef.name", "spec.exclusionList[]",
@@ -1118,6 +1251,19 @@ def _policy_with_latest(cluster: Cluster, namespace: str, registry: Registry, pu
     return image
 
 
+def _marked_repo(
+    git_server: GitHTTPServer, namespace: str, image: str, prefix: str
+) -> tuple[str, str, str]:
+    """A new repository on the Git server whose apps/web.yaml marks `image:1.0.0` with the
+    policy `<namespace>:app`: its name, https URL and first commit."""
+    name = f"{prefix}-{uid()}"
+    git_server.create_repo(name)
+    url = git_server.url(name, "https")
+    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
+    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    return name, url, seed
+
+
 @pytest.mark.flux_fields("ImageUpdateAutomation", "spec.git.commit.messageTemplate",
                          "status.conditions[].reason")
 def test_template_that_does_not_render_stalls_and_pushes_nothing(
@@ -1130,11 +1276,7 @@ def test_template_that_does_not_render_stalls_and_pushes_nothing(
     git_secret,
 ) -> None:
     image = _policy_with_latest(cluster, namespace, registry, pusher)
-    name = f"tmpl-{uid()}"
-    git_server.create_repo(name)
-    url = git_server.url(name, "https")
-    marked = deployment(f'{image}:1.0.0 # {{"$imagepolicy": "{namespace}:app"}}')
-    seed = git_push_files(url, {"apps/web.yaml": marked}, auth=GitAuth.for_server(git_server))
+    name, url, seed = _marked_repo(git_server, namespace, image, "tmpl")
     apply(
         cluster,
         git_secret(namespace),

@@ -19,6 +19,7 @@ from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_s3 import S3Server
 from harness.proxy import TunnelProxy
+from harness.relay import SigV4Relay
 from harness.silent import SilentServer
 from harness.wait import eventually
 
@@ -216,6 +217,34 @@ def test_insecure_plain_http(env: SourceEnv, s3_plain_server: S3Server) -> None:
     obj = env.wait_ready(KIND, name, revision_of(etags))
     assert env.members(obj["status"]["artifact"]) == {"p.yaml": b"p\n"}
 
+
+@pytest.mark.flux_fields("Bucket", "spec.region")
+def test_region_is_the_one_the_requests_are_signed_for(
+        env: SourceEnv, s3_plain_server: S3Server) -> None:
+    """moto accepts a SigV4 signature for any region, so the region is read off the
+    requests: each carries `Credential=<key>/<date>/<region>/s3/aws4_request`, seen by a
+    relay in front of the server (only that scope is kept). spec.region is used; without
+    it, us-east-1."""
+    bucket, etags = make_bucket(s3_plain_server, {"r.yaml": "r\n"})
+    env.secret("s3-region-keys", {"accesskey": s3_plain_server.access_key,
+                                  "secretkey": s3_plain_server.secret_key})
+    with SigV4Relay("127.0.0.1", s3_plain_server.port) as relay:
+        name = env.create(KIND, obj_name(), {
+            "bucketName": bucket, "endpoint": relay.host, "insecure": True,
+            "region": "eu-west-3", "secretRef": {"name": "s3-region-keys"}})
+        env.wait_ready(KIND, name, revision_of(etags))
+        assert relay.regions() == {"eu-west-3"}, relay.scopes
+        assert {service for _, _, service in relay.scopes} == {"s3"}
+
+        relay.clear()
+        env.patch_spec(KIND, name, {"region": "ap-south-1"})
+        env.wait_ready(KIND, name, revision_of(etags))
+        assert relay.regions() == {"ap-south-1"}, relay.scopes
+
+        relay.clear()
+        env.patch_spec(KIND, name, {"region": None})
+        env.wait_ready(KIND, name, revision_of(etags))
+        assert relay.regions() == {"us-east-1"}, relay.scopes
 
 def test_client_pages_through_listings(s3_server: S3Server) -> None:
     objects = {f"k{i:02d}.yaml": str(i) for i in range(7)}

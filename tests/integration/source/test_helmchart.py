@@ -223,6 +223,50 @@ def test_from_an_oci_helm_repository(
     assert obj["status"]["artifact"]["revision"] == "1.1.0"
 
 
+def test_a_cloud_provider_of_an_oci_helm_repository_is_refused_with_what_to_use(
+        env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+        registry: Registry, packages: dict[str, Path]) -> None:
+    """spec.provider is the registry login of an OCI HelmRepository's charts: `generic`
+    (the default) logs in with spec.secretRef; aws, azure and gcp need a cloud workload
+    identity afflux does not have, so the repository stalls saying to use a Secret with a
+    registry token, and its charts fail (keeping the last chart) instead of pulling
+    without credentials. A repository of the default type ignores the field, as Flux."""
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    helm_tool.push(registry, packages["app-1.1.0"], base)
+    env.secret("cloud-cred", {".dockerconfigjson": json.dumps({"auths": {registry.host: {
+        "username": registry.username, "password": registry.password}}})},
+        "kubernetes.io/dockerconfigjson")
+    env.secret("cloud-ca", {"ca.crt": registry.ca_cert.read_bytes()})
+    repo = env.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}", "provider": "generic",
+        "secretRef": {"name": "cloud-cred"}, "certSecretRef": {"name": "cloud-ca"}})
+    env.wait_ready("HelmRepository", repo)
+    chart = env.create(KIND, obj_name(), {"chart": "app",
+                                          "sourceRef": {"kind": "HelmRepository", "name": repo}})
+    env.wait_ready(KIND, chart, "1.1.0")
+
+    env.patch_spec("HelmRepository", repo, {"provider": "aws"})
+    stalled = env.wait_failed("HelmRepository", repo, "AuthenticationFailed", stalled=True)
+    message = env.condition(stalled, "Ready")["message"]
+    assert "spec.provider 'aws' is not supported" in message, message
+    assert "workload identity" in message and "spec.secretRef" in message, message
+    assert env.condition(stalled, "FetchFailed")["reason"] == "AuthenticationFailed"
+    after = env.request_reconcile(KIND, chart)
+    failed = env.wait_failed(KIND, chart, "AuthenticationFailed", after=after)
+    assert f"HelmRepository '{repo}': spec.provider 'aws'" in (
+        env.condition(failed, "Ready")["message"])
+    assert failed["status"]["artifact"]["revision"] == "1.1.0"
+
+    for provider in ("azure", "gcp"):
+        other = env.create("HelmRepository", obj_name("oci"), {
+            "type": "oci", "url": f"oci://{registry.host}/{base}", "provider": provider})
+        obj = env.wait_failed("HelmRepository", other, "AuthenticationFailed", stalled=True)
+        assert f"spec.provider '{provider}'" in env.condition(obj, "Ready")["message"]
+
+    url = helm_repo_server.publish(helm_tool, [packages["app-1.0.0"]])
+    index = helm_repository(env, helm_repo_server, url, provider="aws")
+    assert env.wait_ready("HelmRepository", index)["status"]["artifact"]["revision"]
+
 @pytest.mark.flux_fields("HelmRepository", "spec.passCredentials")
 def test_pass_credentials_to_chart_urls_on_another_host(
         env: SourceEnv, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,

@@ -10,10 +10,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from runtime.fakes import FakeKube
 
 from afflux.api import ImageUpdateAutomation
-from afflux.controllers.image_automation._gitops import AutomationOutcome, CheckoutRef, PushSpec
+from afflux.controllers.image_automation._gitops import (
+    AutomationOutcome,
+    CheckoutRef,
+    PushSpec,
+    SSHSigningKey,
+)
 from afflux.controllers.image_automation._reconcile import (
     GIT_REPOSITORY,
     SECRETS,
@@ -32,6 +39,7 @@ from afflux.controllers.image_automation._reconcile import (
     setter_policies,
     switches_branch,
 )
+from afflux.controllers.image_automation._sshsig import public_key_blob
 from afflux.controllers.runtime import GenericError, StallingError, WaitingError
 
 APP = {"name": "ghcr.io/org/app", "tag": "1.1.0"}
@@ -412,3 +420,49 @@ def test_signing_key_comes_from_git_asc_and_passphrase() -> None:
     kube.put(SECRETS, {"metadata": {"name": "signing", "namespace": "apps"}, "data": {}})
     with pytest.raises(GenericError, match="no 'git.asc' key"):
         asyncio.run(AutomationReconcile()._signing_key(_ctx(kube, auto)))
+
+
+_SSH_KEY = ed25519.Ed25519PrivateKey.generate()
+_SSH_IDENTITY = _SSH_KEY.private_bytes(
+    serialization.Encoding.PEM,
+    serialization.PrivateFormat.OpenSSH,
+    serialization.BestAvailableEncryption(b"pw"),
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "outcome"),
+    [
+        pytest.param({"identity": _SSH_IDENTITY, "password": b"pw"}, None, id="identity-and-password"),
+        pytest.param({"git.asc": b"-----BEGIN PGP..."}, "has no 'identity' key", id="gpg-secret"),
+        pytest.param({"identity": _SSH_IDENTITY}, "put its passphrase", id="no-password"),
+        pytest.param({"identity": b"garbled"}, "does not hold an SSH private key", id="garbled"),
+    ],
+)
+def test_ssh_signing_key_comes_from_identity_and_password(
+    data: dict[str, bytes], outcome: str | None
+) -> None:
+    kube = FakeKube()
+    kube.put(
+        SECRETS,
+        {
+            "metadata": {"name": "signing", "namespace": "apps"},
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        },
+    )
+    auto = _automation(
+        commit={
+            "author": {"email": "b@x"},
+            "signingKey": {"type": "ssh", "secretRef": {"name": "signing"}},
+        }
+    )
+    if outcome is None:
+        key = asyncio.run(AutomationReconcile()._signing_key(_ctx(kube, auto)))
+        assert isinstance(key, SSHSigningKey)
+        assert public_key_blob(key.key) == public_key_blob(_SSH_KEY)
+        return
+    with pytest.raises(StallingError) as caught:
+        asyncio.run(AutomationReconcile()._signing_key(_ctx(kube, auto)))
+    assert caught.value.reason == "SourceManagerFailed"
+    assert outcome in caught.value.message
+    assert "Secret 'apps/signing' of spec.git.commit.signingKey.secretRef" in caught.value.message

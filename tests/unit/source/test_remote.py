@@ -21,6 +21,7 @@ from afflux.controllers.source._remote import (
     basic_auth,
     proxy_address,
     registry_credentials,
+    registry_provider_refusal,
     run_blocking,
     tls_material,
 )
@@ -149,3 +150,24 @@ def test_run_blocking_times_out_with_the_callers_error() -> None:
         remote.THREAD_GRACE = grace
         release.set()
     assert err.value.reason == "Slow"
+
+
+@pytest.mark.parametrize(
+    ("provider", "refused"),
+    [
+        pytest.param(None, False, id="unset-is-generic"),
+        pytest.param("", False, id="empty-is-generic"),
+        pytest.param("generic", False, id="generic"),
+        pytest.param("aws", True, id="aws"),
+        pytest.param("azure", True, id="azure"),
+        pytest.param("gcp", True, id="gcp"),
+    ],
+)
+def test_registry_provider_refusal_says_what_to_use(provider: str | None, refused: bool) -> None:
+    message = registry_provider_refusal(provider)
+    if not refused:
+        assert message is None
+        return
+    assert message is not None
+    assert f"spec.provider '{provider}'" in message
+    assert "workload identity" in message and "spec.secretRef" in message
