@@ -18,10 +18,6 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 
 from ._errors import CLIError
 
@@ -121,17 +117,10 @@ class GPGSigner:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def _load_key(data: bytes, passphrase: bytes | None) -> Any:
-    """An OpenSSH- or PEM-format private key."""
-    if b"OPENSSH PRIVATE KEY" in data:
-        return serialization.load_ssh_private_key(data, passphrase)
-    return serialization.load_pem_private_key(data, passphrase)
-
-
 class SSHSigner:
     """Signs with the SSH private key `--ssh-signing-key-file` (namespace `git`). A key with a
-    passphrase is decrypted once (in-process) into the signer's private directory (0700),
-    removed when the run ends."""
+    passphrase is copied into the signer's private directory (0700) and its passphrase taken
+    off there once, so signing never asks; the directory is removed when the run ends."""
 
     def __init__(self, key_file: Path, passphrase: str = "") -> None:
         self.ssh_keygen = _program("ssh-keygen", "OpenSSH (ssh-keygen)")
@@ -141,25 +130,36 @@ class SSHSigner:
         self.home = tempfile.mkdtemp(prefix="afflux-sshsig-")
         try:
             self.key = Path(self.home) / "key"
-            try:
-                private = _load_key(key.read_bytes(), passphrase.encode() or None)
-            except (ValueError, TypeError, UnsupportedAlgorithm) as err:
-                raise CLIError(f"invalid SSH signing key: {err}",
-                               "check --ssh-signing-key-file and --ssh-signing-password") from None
             fd = os.open(self.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
-                out.write(private.private_bytes(serialization.Encoding.PEM,
-                                                serialization.PrivateFormat.OpenSSH,
-                                                serialization.NoEncryption()))
+                out.write(key.read_bytes())
+            if passphrase:
+                self._decrypt(passphrase)
             self(f"afflux signing probe {os.getpid()}\n")
         except BaseException:
             self.close()
             raise
 
+    def _decrypt(self, passphrase: str) -> None:
+        """Take the passphrase off the private copy (`ssh-keygen -p`), the old passphrase
+        given by an askpass helper that reads it from its environment (not an argument)."""
+        askpass = Path(self.home) / "askpass"
+        askpass.write_text('#!/bin/sh\nprintf \'%s\\n\' "$AFFLUX_SSH_SIGNING_PASSPHRASE"\n')
+        askpass.chmod(0o700)
+        env = {**os.environ, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+               "AFFLUX_SSH_SIGNING_PASSPHRASE": passphrase}
+        done = subprocess.run([self.ssh_keygen, "-p", "-q", "-N", "", "-f", str(self.key)],
+                              capture_output=True, stdin=subprocess.DEVNULL, env=env,
+                              timeout=_TIMEOUT, check=False, start_new_session=True)
+        if done.returncode != 0:
+            raise CLIError("invalid SSH signing key: "
+                           f"{_last_line(done.stderr.decode(errors='replace'))}",
+                           "check --ssh-signing-key-file and --ssh-signing-password")
+
     def __call__(self, content: str) -> str:
         done = subprocess.run([self.ssh_keygen, "-Y", "sign", "-n", "git", "-f", str(self.key)],
                               input=content.encode(), capture_output=True, timeout=_TIMEOUT,
-                              check=False)
+                              check=False, start_new_session=True)
         if done.returncode != 0:
             raise CLIError("signing the commit failed: "
                            f"{_last_line(done.stderr.decode(errors='replace'))}",
