@@ -76,7 +76,13 @@ from ._prompt import confirm
 from ._reconcile import request_reconcile
 from ._shards import SHARDS_HELP, instance_lease, instance_names, shard_docs, shards_arg
 from ._signing import GPGSigner, SSHSigner
-from ._sshkeys import KEY_ALGORITHMS, generate_key, public_key_of, scan_host_keys
+from ._sshkeys import (
+    ECDSA_CURVES,
+    KEY_ALGORITHMS,
+    generate_key,
+    public_key_of,
+    scan_host_keys,
+)
 from ._status import condition, get_path, ready_message, unresolvable
 from ._version import version as afflux_version
 from ._wait import wait_for
@@ -95,6 +101,18 @@ def _components(text: str) -> list[str]:
             f"unknown component(s) {', '.join(unknown)}; choose from "
             f"{', '.join(AVAILABLE_CONTROLLERS)}")
     return names
+
+
+def _rsa_bits(text: str) -> int:
+    try:
+        bits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bits") from None
+    if bits < 1024:
+        raise argparse.ArgumentTypeError("RSA key bit size must be at least 1024")
+    if bits % 8:
+        raise argparse.ArgumentTypeError("RSA key bit size must be a multiple of 8")
+    return bits
 
 
 def _list(text: str) -> list[str]:
@@ -138,6 +156,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                         "push and a new deploy key is generated for the cluster")
     g.add_argument("--ssh-key-algorithm", choices=sorted(KEY_ALGORITHMS), default="ed25519",
                    help="the algorithm of a generated deploy key (default ed25519)")
+    g.add_argument("--ssh-rsa-bits", type=_rsa_bits, default=None, metavar="BITS",
+                   help="size of a generated RSA deploy key (multiple of 8, at least 1024; "
+                        "default 4096)")
+    g.add_argument("--ssh-ecdsa-curve", choices=sorted(ECDSA_CURVES), default=None,
+                   help="curve of a generated ECDSA deploy key (default p384)")
     g.add_argument("--ssh-hostkey-algos", type=_list, default=[],
                    help="host key algorithms to scan into known_hosts, comma-separated "
                         "(default: all the server offers)")
@@ -476,8 +499,11 @@ class Bootstrap:
                 data["identity.pub"] = base64.b64decode(old["identity.pub"]).decode()
             else:
                 self.printer.action("generating source secret")
-                private, public = generate_key(self.args.ssh_key_algorithm,
-                                               comment=f"afflux-{self.namespace}")
+                algorithm = self.args.ssh_key_algorithm
+                size = {"rsa": self.args.ssh_rsa_bits,
+                        "ecdsa": ECDSA_CURVES.get(self.args.ssh_ecdsa_curve or "")}.get(algorithm)
+                private, public = generate_key(algorithm, comment=f"afflux-{self.namespace}",
+                                               size=size)
                 data.update(identity=private, **{"identity.pub": public})
                 self.generated_key = True
                 self.printer.success(f"public key: {public}")

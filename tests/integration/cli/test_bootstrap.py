@@ -27,6 +27,7 @@ import yaml
 from cli_harness import Result, Run, https_flags, local_bootstrap, new_repo
 
 from afflux.cli._git import WorkingCopy
+from afflux.cli._sshkeys import generate_key
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
@@ -434,3 +435,18 @@ def test_bootstrap_with_flux_options_signs_its_commits(
     assert done.returncode == 0, done.stderr
     assert 'Good "git" signature for bot@example.com' in done.stderr
     assert_synced(flux_crds, namespace, str(second.id))
+
+
+@pytest.mark.parametrize(("algorithm", "size", "fingerprint"), [
+    pytest.param("rsa", 2048, "2048 SHA256:", id="ssh-rsa-bits"),
+    pytest.param("ecdsa", 256, "256 SHA256:", id="ssh-ecdsa-curve-p256"),
+    pytest.param("ecdsa", 521, "521 SHA256:", id="ssh-ecdsa-curve-p521"),
+])
+def test_generated_deploy_key_has_the_asked_size(algorithm: str, size: int, fingerprint: str,
+                                                 tmp_path: Path) -> None:
+    """What `--ssh-rsa-bits` / `--ssh-ecdsa-curve` ask of the real ssh-keygen."""
+    _, public = generate_key(algorithm, comment="t", size=size)
+    (tmp_path / "k.pub").write_text(public + "\n")
+    done = subprocess.run(["ssh-keygen", "-l", "-f", str(tmp_path / "k.pub")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.startswith(fingerprint), done.stdout

@@ -11,7 +11,7 @@ import yaml
 from afflux.cli import _bootstrapgen as gen
 from afflux.cli._errors import CLIError
 from afflux.cli._main import parse_args
-from afflux.cli._sshkeys import keyscan_types
+from afflux.cli._sshkeys import key_args, keyscan_types
 
 
 @pytest.mark.parametrize(
@@ -275,3 +275,20 @@ def test_bootstrap_takes_flux_install_flags() -> None:
             args.toolkit_version, args.force) == (
         False, False, ["a", "b"], "debug", "corp.example", True, ["clusters"], "creds",
         "[ci skip]", "v0.1.0", True)
+
+
+@pytest.mark.parametrize(("algorithm", "size", "args"), [
+    pytest.param("rsa", None, ["-t", "rsa", "-b", "4096"], id="rsa-default"),
+    pytest.param("rsa", 2048, ["-t", "rsa", "-b", "2048"], id="rsa-bits"),
+    pytest.param("ecdsa", 256, ["-t", "ecdsa", "-b", "256"], id="ecdsa-p256"),
+    pytest.param("ed25519", 256, ["-t", "ed25519"], id="ed25519-has-no-size"),
+])
+def test_deploy_key_size(algorithm: str, size: int | None, args: list[str]) -> None:
+    assert key_args(algorithm, size) == args
+
+
+@pytest.mark.parametrize("bits", ["512", "2049", "many"])
+def test_ssh_rsa_bits_refused(bits: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["bootstrap", "git", "--url=ssh://git@h/r.git", f"--ssh-rsa-bits={bits}"])
+    assert "--ssh-rsa-bits" in capsys.readouterr().err
