@@ -48,7 +48,8 @@ from ._checkfmt import deployment_health, lease_health
 from ._context import Context
 from ._errors import EXIT_CANCELLED, CLIError, WaitTimeout
 from ._git import GitAuth, NonFastForward, WorkingCopy, trust_ca
-from ._install import FIELD_MANAGER
+from ._install import FIELD_MANAGER, confirm_override, image_pull_secret
+from ._installopts import add_install_flags, check_version, customize, options_from_args
 from ._kinds import AVAILABLE_CONTROLLERS, COMPONENTS_HELP, DEFAULT_COMPONENTS, noun_for_kind
 from ._kube import (
     CRDS,
@@ -74,7 +75,14 @@ from ._manifests import (
 from ._prompt import confirm
 from ._reconcile import request_reconcile
 from ._shards import SHARDS_HELP, instance_lease, instance_names, shard_docs, shards_arg
-from ._sshkeys import KEY_ALGORITHMS, generate_key, public_key_of, scan_host_keys
+from ._signing import GPGSigner, SSHSigner
+from ._sshkeys import (
+    ECDSA_CURVES,
+    KEY_ALGORITHMS,
+    generate_key,
+    public_key_of,
+    scan_host_keys,
+)
 from ._status import condition, get_path, ready_message, unresolvable
 from ._version import version as afflux_version
 from ._wait import wait_for
@@ -93,6 +101,18 @@ def _components(text: str) -> list[str]:
             f"unknown component(s) {', '.join(unknown)}; choose from "
             f"{', '.join(AVAILABLE_CONTROLLERS)}")
     return names
+
+
+def _rsa_bits(text: str) -> int:
+    try:
+        bits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bits") from None
+    if bits < 1024:
+        raise argparse.ArgumentTypeError("RSA key bit size must be at least 1024")
+    if bits % 8:
+        raise argparse.ArgumentTypeError("RSA key bit size must be a multiple of 8")
+    return bits
 
 
 def _list(text: str) -> list[str]:
@@ -136,6 +156,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                         "push and a new deploy key is generated for the cluster")
     g.add_argument("--ssh-key-algorithm", choices=sorted(KEY_ALGORITHMS), default="ed25519",
                    help="the algorithm of a generated deploy key (default ed25519)")
+    g.add_argument("--ssh-rsa-bits", type=_rsa_bits, default=None, metavar="BITS",
+                   help="size of a generated RSA deploy key (multiple of 8, at least 1024; "
+                        "default 4096)")
+    g.add_argument("--ssh-ecdsa-curve", choices=sorted(ECDSA_CURVES), default=None,
+                   help="curve of a generated ECDSA deploy key (default p384)")
     g.add_argument("--ssh-hostkey-algos", type=_list, default=[],
                    help="host key algorithms to scan into known_hosts, comma-separated "
                         "(default: all the server offers)")
@@ -162,6 +187,29 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     g.add_argument("--registry", default=DEFAULT_REGISTRY,
                    help="container registry the operators' image is pulled from: "
                         f"<registry>/afflux:v<version> (default {DEFAULT_REGISTRY})")
+    add_install_flags(g, "bootstrap")
+    g.add_argument("--secret-name", default=gen.NAME,
+                   help="the Secret (in the namespace) the sync credentials are kept in and "
+                        f"the GitRepository names (default {gen.NAME})")
+    g.add_argument("--commit-message-appendix", default="",
+                   help="text added to the commit messages as its own paragraph, e.g. "
+                        "'[ci skip]'")
+    g.add_argument("--recurse-submodules", action="store_true",
+                   help="the GitRepository also fetches the repository's submodules")
+    g.add_argument("--sparse-checkout", type=_list, default=[],
+                   help="the only directories the GitRepository checks out, comma-separated; "
+                        "--path must be inside one of them")
+    g.add_argument("--gpg-key-ring", type=Path,
+                   help="key ring file (gpg --export-secret-keys) to sign the commits with")
+    g.add_argument("--gpg-key-id", default="", help="the key of --gpg-key-ring to sign with "
+                   "(default: its first secret key)")
+    g.add_argument("--gpg-passphrase", default="", help="the passphrase of the GPG key")
+    g.add_argument("--ssh-signing-key-file", type=Path,
+                   help="SSH private key to sign the commits with (SSH signatures)")
+    g.add_argument("--ssh-signing-password", default="",
+                   help="the passphrase of --ssh-signing-key-file")
+    g.add_argument("--ssh-signing-reuse-private-key", action="store_true",
+                   help="sign the commits with --private-key-file (the SSH transport key)")
     g.set_defaults(func=run)
 
 
@@ -174,7 +222,7 @@ class Bootstrap:
         self.printer = ctx.printer
         self.namespace = ctx.namespace
         self.deadline = time.monotonic() + ctx.timeout
-        self.version = "v" + afflux_version()
+        self.version = check_version(args.toolkit_version, afflux_version())
         self.author = (args.author_name, args.author_email)
         self.password = args.password if args.password is not None else \
             os.environ.get("GIT_PASSWORD")
@@ -193,12 +241,45 @@ class Bootstrap:
             self.interval = go_duration(args.interval)
         except BuildError as err:
             raise CLIError(str(err)) from None
+        self.sparse_checkout = gen.check_sparse_checkout(args.sparse_checkout, self.path)
+        self.secret_name = args.secret_name.strip()
+        if not self.secret_name:
+            raise CLIError("--secret-name must not be empty", f"e.g. --secret-name={gen.NAME}")
+        self.pull_secret = image_pull_secret(args, self.namespace)
+        self.sign = self.signer()
         self.existing_ks: dict[str, Any] | None = None
         self.auth = GitAuth()
         self.secret_data: dict[str, str] = {}
         self.generated_key = False
 
     # --- 1. checks --------------------------------------------------------------------------
+    def signer(self) -> GPGSigner | SSHSigner | None:
+        """The signer of the commits (`--gpg-*` or `--ssh-signing-*`), checked by a probe
+        signature before anything else happens; None for unsigned commits."""
+        args = self.args
+        ssh_key = args.ssh_signing_key_file
+        if args.ssh_signing_reuse_private_key:
+            if ssh_key is not None:
+                raise CLIError("--ssh-signing-key-file and --ssh-signing-reuse-private-key are "
+                               "mutually exclusive", "pass one of them")
+            if args.private_key_file is None:
+                raise CLIError("--ssh-signing-reuse-private-key requires --private-key-file")
+            ssh_key = args.private_key_file
+        if args.gpg_key_ring is not None and ssh_key is not None:
+            raise CLIError("--gpg-* and --ssh-signing-* are mutually exclusive",
+                           "pick one signing format")
+        if args.ssh_signing_password and args.ssh_signing_key_file is None:
+            raise CLIError("--ssh-signing-password requires --ssh-signing-key-file")
+        if args.gpg_key_ring is not None:
+            return GPGSigner(args.gpg_key_ring, args.gpg_key_id, args.gpg_passphrase)
+        if (args.gpg_key_id or args.gpg_passphrase):
+            raise CLIError("--gpg-key-id and --gpg-passphrase need --gpg-key-ring")
+        if ssh_key is not None:
+            password = args.ssh_signing_password if args.ssh_signing_key_file is not None \
+                else (self.password or "")
+            return SSHSigner(ssh_key, password)
+        return None
+
     def check_credentials(self, scratch: Path) -> None:
         args, url = self.args, self.url
         if args.ca_file is not None:
@@ -270,6 +351,7 @@ class Bootstrap:
         docs = set_operator_image(docs, operator_image(self.args.registry, self.version))
         if self.namespace != gen.NAME:
             docs = retarget_namespace(docs, self.namespace)
+        docs = customize(docs, self.namespace, options_from_args(self.args, self.components))
         docs = [dict(d) for d in install_order(docs)]
         if self.args.local:
             docs = gen.local_components(docs, self.components)
@@ -285,7 +367,9 @@ class Bootstrap:
         if with_sync:
             objects = gen.sync_objects(namespace=self.namespace, url=self.url.url,
                                        branch=self.branch, path=self.path,
-                                       interval=self.interval)
+                                       interval=self.interval, secret=self.secret_name,
+                                       recurse_submodules=self.args.recurse_submodules,
+                                       sparse_checkout=self.sparse_checkout)
             kfile = gen.file_in(self.path, gen.KUSTOMIZATION_FILE)
             files[gen.file_in(self.path, gen.SYNC_FILE)] = gen.sync_file(objects)
             files[kfile] = gen.kustomization_file(wc.read(kfile))
@@ -298,7 +382,8 @@ class Bootstrap:
             files = make_files(wc)
             for rel, text in files.items():
                 wc.write(rel, text)
-            sha = wc.commit(list(files), message, self.author)
+            sha = wc.commit(list(files), gen.with_appendix(
+                message, self.args.commit_message_appendix), self.author, self.sign)
             if sha is None:
                 self.printer.success(f"{what} are up to date")
                 return wc
@@ -383,17 +468,27 @@ class Bootstrap:
     def install(self, docs: Sequence[Mapping[str, Any]]) -> None:
         applied = get_path(self.existing_ks or {}, "status", "lastAppliedRevision")
         if self.existing_ks is not None and applied:
+            self.reconcile_pull_secret()
             self.printer.success("reconciled components")
             return
         self.printer.action(f'installing components in "{self.namespace}" namespace')
         self.apply(docs)
         self.wait_crds(docs)
         self.printer.success("installed components")
+        self.reconcile_pull_secret()
         self.printer.success("reconciled components")
 
+    def reconcile_pull_secret(self) -> None:
+        """The image pull Secret of `--registry-creds` (in the cluster, never in Git)."""
+        if self.pull_secret is not None:
+            self.apply([self.pull_secret])
+            self.printer.success("reconciled image pull secret "
+                                 f"{self.pull_secret['metadata']['name']}")
+
     def source_secret(self) -> None:
-        self.printer.action(f'determining if source secret "{self.namespace}/{gen.NAME}" exists')
-        existing = self.ctx.kube.get_or_none(SECRETS, gen.NAME, self.namespace)
+        name = self.secret_name
+        self.printer.action(f'determining if source secret "{self.namespace}/{name}" exists')
+        existing = self.ctx.kube.get_or_none(SECRETS, name, self.namespace)
         data = dict(self.secret_data)
         if self.url.scheme == "ssh" and "identity" not in data:
             old = (existing or {}).get("data") or {}
@@ -404,8 +499,11 @@ class Bootstrap:
                 data["identity.pub"] = base64.b64decode(old["identity.pub"]).decode()
             else:
                 self.printer.action("generating source secret")
-                private, public = generate_key(self.args.ssh_key_algorithm,
-                                               comment=f"afflux-{self.namespace}")
+                algorithm = self.args.ssh_key_algorithm
+                size = {"rsa": self.args.ssh_rsa_bits,
+                        "ecdsa": ECDSA_CURVES.get(self.args.ssh_ecdsa_curve or "")}.get(algorithm)
+                private, public = generate_key(algorithm, comment=f"afflux-{self.namespace}",
+                                               size=size)
                 data.update(identity=private, **{"identity.pub": public})
                 self.generated_key = True
                 self.printer.success(f"public key: {public}")
@@ -413,8 +511,8 @@ class Bootstrap:
                         "Please give the key access to your repository"):
                     raise CLIError("bootstrap cancelled: the deploy key was not given access",
                                    exit_code=EXIT_CANCELLED)
-        self.printer.action(f'applying source secret "{self.namespace}/{gen.NAME}"')
-        self.apply([gen.secret_object(self.namespace, data)])
+        self.printer.action(f'applying source secret "{self.namespace}/{name}"')
+        self.apply([gen.secret_object(self.namespace, data, name)])
         self.printer.success("reconciled source secret")
 
     def wait_synced(self, revision: str) -> None:
@@ -494,7 +592,16 @@ class Bootstrap:
 
     # --- the whole run -------------------------------------------------------------------------
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            if self.sign is not None:
+                self.sign.close()
+
+    def _run(self) -> None:
         p = self.printer
+        confirm_override(self.ctx, self.args.force, refuse_bootstrapped=False,
+                         what="bootstrap")
         self.check_cluster()
         docs = self.component_docs()
         components_text = gen.components_file(docs, self.version, self.components,

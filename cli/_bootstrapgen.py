@@ -35,6 +35,7 @@ __all__ = [
     "LOCAL_ANNOTATION",
     "LOCAL_DEPLOYMENT_ANNOTATION",
     "GitURL",
+    "check_sparse_checkout",
     "components_file",
     "components_message",
     "kustomization_file",
@@ -46,6 +47,7 @@ __all__ = [
     "sync_message",
     "sync_objects",
     "sync_path",
+    "with_appendix",
 ]
 
 NAME = "flux-system"
@@ -146,6 +148,27 @@ def sync_message(version: str) -> str:  # noqa: ARG001 - flux's wording has no v
     return "Add Flux sync manifests"
 
 
+def with_appendix(message: str, appendix: str) -> str:
+    """A commit message with `--commit-message-appendix` as its own paragraph (Flux's)."""
+    return f"{message}\n\n{appendix}" if appendix else message
+
+
+def check_sparse_checkout(directories: Sequence[str], path: str) -> list[str]:
+    """`--sparse-checkout` directories as clean relative paths; CLIError unless the synced
+    `--path` is inside one of them (else the cluster would sync an empty directory)."""
+    out = []
+    for d in directories:
+        clean = normalize_path(d)
+        if not clean:
+            raise CLIError(f"--sparse-checkout {d!r} names the repository root",
+                           "list directories, e.g. --sparse-checkout=clusters,apps")
+        out.append(clean)
+    if out and not any(path == d or path.startswith(f"{d}/") for d in out):
+        raise CLIError(f"--path {sync_path(path)!r} is not inside any --sparse-checkout "
+                       "directory", f"add {path or '.'} (or a parent of it) to --sparse-checkout")
+    return out
+
+
 def local_components(docs: Iterable[Mapping[str, Any]],
                      operators: Sequence[str]) -> list[dict[str, Any]]:
     """The install objects without the operators' Services, their Deployments at zero
@@ -179,11 +202,16 @@ def components_file(docs: Iterable[Mapping[str, Any]], version: str,
 
 
 def sync_objects(*, namespace: str, url: str, branch: str, path: str, interval: str,
-                 secret: str | None = NAME) -> list[dict[str, Any]]:
+                 secret: str | None = NAME, recurse_submodules: bool = False,
+                 sparse_checkout: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The GitRepository and the Kustomization named flux-system (gotk-sync.yaml)."""
     git_spec: dict[str, Any] = {"interval": interval, "ref": {"branch": branch}}
+    if recurse_submodules:
+        git_spec["recurseSubmodules"] = True
     if secret:
         git_spec["secretRef"] = {"name": secret}
+    if sparse_checkout:
+        git_spec["sparseCheckout"] = list(sparse_checkout)
     git_spec["url"] = url
     return [
         {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
@@ -230,13 +258,15 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def secret_object(namespace: str, data: Mapping[str, str]) -> dict[str, Any]:
-    """The `flux-system` Secret with `data` (identity/identity.pub/known_hosts for SSH;
-    username/password or bearerToken, and ca.crt, for HTTPS)."""
+def secret_object(namespace: str, data: Mapping[str, str],
+                  name: str = NAME) -> dict[str, Any]:
+    """The sync Secret (`--secret-name`, default flux-system) with `data` (identity/
+    identity.pub/known_hosts for SSH; username/password or bearerToken, and ca.crt, for
+    HTTPS)."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": NAME, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace},
         "type": "Opaque",
         "data": {k: _b64(v) for k, v in sorted(data.items())},
     }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -242,9 +242,11 @@ class WorkingCopy:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text)
 
-    def commit(self, paths: Sequence[str], message: str, author: tuple[str, str]) -> str | None:
+    def commit(self, paths: Sequence[str], message: str, author: tuple[str, str],
+               sign: Callable[[str], str] | None = None) -> str | None:
         """Commit the current content of `paths`; the new commit's SHA, or None when the
-        tree did not change."""
+        tree did not change. `sign` (the commit's text -> an armored signature) makes a
+        signed commit (the signature in its `gpgsig` header)."""
         index = self.repo.index
         index.read()
         for rel in paths:
@@ -261,7 +263,12 @@ class WorkingCopy:
             if parent.tree_id == tree:
                 return None
         signature = pygit2.Signature(author[0], author[1])
-        oid = self.repo.create_commit("HEAD", signature, signature, message, tree, parents)
+        if sign is None:
+            oid = self.repo.create_commit("HEAD", signature, signature, message, tree, parents)
+            return str(oid)
+        content = self.repo.create_commit_string(signature, signature, message, tree, parents)
+        oid = self.repo.create_commit_with_signature(content, sign(content), "gpgsig")
+        self.repo.references.create(self.ref, oid, force=True)
         return str(oid)
 
     def push(self) -> None:

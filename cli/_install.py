@@ -23,6 +23,16 @@ from afflux.api._legacy import follow_live_conversion, point_conversion
 from ._context import Context
 from ._errors import EXIT_CANCELLED, CLIError
 from ._format import dump_yaml
+from ._installopts import (
+    add_install_flags,
+    bootstrapped,
+    check_version,
+    customize,
+    options_from_args,
+    other_manager,
+    pull_secret,
+    split_registry_creds,
+)
 from ._kinds import AVAILABLE_CONTROLLERS, COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS
 from ._kube import CRDS, KubeError, KubeNotFound, ResourceType, resource_of
 from ._manifests import (
@@ -36,7 +46,7 @@ from ._manifests import (
     select_components,
     set_operator_image,
 )
-from ._prompt import confirm
+from ._prompt import confirm, is_interactive
 from ._shards import SHARDS_HELP, shard_docs, shards_arg
 from ._version import version as afflux_version
 
@@ -76,6 +86,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.add_argument("--registry", default=DEFAULT_REGISTRY,
                    help="container registry the operators' image is pulled from: "
                         f"<registry>/afflux:v<version> (default {DEFAULT_REGISTRY})")
+    add_install_flags(p)
     p.set_defaults(func=run_install)
 
     u = sub.add_parser("uninstall", parents=list(parents),
@@ -100,9 +111,11 @@ def install_docs(args: argparse.Namespace, namespace: str) -> list[dict[str, Any
         docs += build_ui_docs(config)
     docs = shard_docs(docs, getattr(args, "shards", 0))
     registry = getattr(args, "registry", None) or DEFAULT_REGISTRY
-    docs = set_operator_image(docs, operator_image(registry, afflux_version()))
+    version = check_version(getattr(args, "toolkit_version", ""), afflux_version())
+    docs = set_operator_image(docs, operator_image(registry, version))
     if namespace != "flux-system":
         docs = retarget_namespace(docs, namespace)
+    docs = customize(docs, namespace, options_from_args(args, components))
     return [dict(d) for d in install_order(docs)]
 
 
@@ -115,16 +128,51 @@ def _label(doc: Mapping[str, Any]) -> str:
     return "/".join(p for p in (str(doc.get("kind")), m.get("namespace"), m.get("name")) if p)
 
 
+def image_pull_secret(args: argparse.Namespace, namespace: str) -> dict[str, Any] | None:
+    """The Secret `--registry-creds` asks for (None without it); CLIError when malformed."""
+    if not args.registry_creds:
+        return None
+    user, password = split_registry_creds(args.registry_creds, args.image_pull_secret)
+    return pull_secret(args.image_pull_secret, namespace,
+                       args.registry or DEFAULT_REGISTRY, user, password)
+
+
+def confirm_override(ctx: Context, force: bool, *, refuse_bootstrapped: bool,
+                     what: str = "install") -> None:
+    """Flux's checks of an existing install (the labels of the GitRepository CRD): `install`
+    refuses a bootstrapped cluster (bootstrap upgrades it); an install another tool manages
+    (such as Helm) is overridden only when confirmed or with --force."""
+    try:
+        crd = ctx.kube.get_or_none(CRDS, "gitrepositories.source.toolkit.fluxcd.io")
+    except KubeError as err:
+        raise CLIError(f"cluster info unavailable: {err.message}") from None
+    labels = ((crd or {}).get("metadata") or {}).get("labels") or {}
+    version = labels.get("app.kubernetes.io/version", "")
+    if refuse_bootstrapped and bootstrapped(labels):
+        raise CLIError(f"this cluster has already been bootstrapped with {version or 'afflux'}",
+                       "run `afflux bootstrap git` to upgrade it")
+    manager = other_manager(labels)
+    if manager is None or force:
+        return
+    ctx.printer.warning(f"afflux {version} has been installed on this cluster with {manager}")
+    if not is_interactive() or not confirm(
+            f"Are you sure you want to override the {manager} installation?"):
+        raise CLIError(f"{what} cancelled", f"pass --force to override the {manager} "
+                       "installation", exit_code=EXIT_CANCELLED)
+
+
 def run_install(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     docs = install_docs(args, ctx.namespace)
+    secret = image_pull_secret(args, ctx.namespace)
     if args.export:
         ctx.printer.result(dump_yaml(docs), end="")
         return 0
     printer = ctx.printer
     suffix = " (dry run)" if args.dry_run else ""
+    confirm_override(ctx, args.force, refuse_bootstrapped=not args.dry_run)
     printer.action(f"installing components in {ctx.namespace} namespace{suffix}")
-    for doc in _conversion_targets(ctx, docs):
+    for doc in _conversion_targets(ctx, docs) + ([secret] if secret else []):
         try:
             ctx.kube.apply(_rt(ctx, doc), doc, field_manager=FIELD_MANAGER,
                            dry_run=args.dry_run)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ._errors import CLIError
 
-__all__ = ["KEY_ALGORITHMS", "generate_key", "keyscan_types", "public_key_of", "scan_host_keys"]
+__all__ = ["ECDSA_CURVES", "KEY_ALGORITHMS", "generate_key", "key_args", "keyscan_types",
+           "public_key_of", "scan_host_keys"]
 
 #: `--ssh-key-algorithm` values -> ssh-keygen arguments
 KEY_ALGORITHMS: dict[str, list[str]] = {
@@ -52,15 +53,30 @@ def keyscan_types(algorithms: Sequence[str]) -> list[str]:
     return out
 
 
-def generate_key(algorithm: str = "ed25519", comment: str = "afflux") -> tuple[str, str]:
-    """A new unencrypted key pair: (private key in OpenSSH format, public key line)."""
+#: `--ssh-ecdsa-curve` values -> key sizes
+ECDSA_CURVES: dict[str, int] = {"p256": 256, "p384": 384, "p521": 521}
+
+
+def key_args(algorithm: str, size: int | None = None) -> list[str]:
+    """ssh-keygen's `-t`/`-b` for an algorithm and, when given, a key size (RSA bits, ECDSA
+    curve size) in place of the default."""
     if algorithm not in KEY_ALGORITHMS:
         raise CLIError(f"unknown SSH key algorithm {algorithm!r}",
                        f"choose one of {', '.join(KEY_ALGORITHMS)}")
+    args = list(KEY_ALGORITHMS[algorithm])
+    if size is not None and "-b" in args:
+        args[args.index("-b") + 1] = str(size)
+    return args
+
+
+def generate_key(algorithm: str = "ed25519", comment: str = "afflux",
+                 size: int | None = None) -> tuple[str, str]:
+    """A new unencrypted key pair: (private key in OpenSSH format, public key line)."""
+    args = key_args(algorithm, size)
     with tempfile.TemporaryDirectory(prefix="afflux-key-") as tmp:
         key = Path(tmp) / "identity"
         done = subprocess.run(
-            [_tool("ssh-keygen"), "-q", *KEY_ALGORITHMS[algorithm], "-N", "", "-C", comment,
+            [_tool("ssh-keygen"), "-q", *args, "-N", "", "-C", comment,
              "-f", str(key)], capture_output=True, text=True, stdin=subprocess.DEVNULL,
             timeout=60, check=False)
         if done.returncode != 0:

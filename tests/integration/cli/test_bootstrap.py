@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ import yaml
 from cli_harness import Result, Run, https_flags, local_bootstrap, new_repo
 
 from afflux.cli._git import WorkingCopy
+from afflux.cli._sshkeys import generate_key
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA, free_port
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_servers import GitAuth, git_push_files
@@ -319,3 +322,131 @@ def test_bootstrap_and_reconcile_fail_at_once_on_a_failed_build(
     assert res.code == 1, res.err
     assert time.monotonic() - started < 120
     assert "✗ Kustomization reconciliation failed: " in res.err and "missing.yaml" in res.err
+
+
+@pytest.fixture
+def gpg_home() -> Iterator[Path]:
+    """A throwaway GnuPG home with one signing key (passphrase `s3cret`); short, so the
+    agent's socket path fits."""
+    home = Path(tempfile.mkdtemp(prefix="gpg-"))
+    home.chmod(0o700)
+    try:
+        gpg(home, "--quick-gen-key", "Fleet Bot <bot@example.com>", "ed25519", "sign", "never")
+        yield home
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       capture_output=True, check=False)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def gpg(home: Path, *args: str) -> str:
+    done = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--pinentry-mode",
+                           "loopback", "--passphrase", "s3cret", *args],
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def verify_commit(server: GitHTTPServer, repo: str, sha: str, *config: str,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    git_dir = str(server.repo_root / f"{repo}.git")
+    return subprocess.run(["git", *config, "--git-dir", git_dir, "verify-commit", "-v", sha],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          check=False)
+
+
+def test_bootstrap_with_flux_options_signs_its_commits(
+    afflux: Run, flux_crds: Cluster, git_server: GitHTTPServer, test_ca: TestCA,
+    namespace: str, operators: None, gpg_home: Path, tmp_path: Path,
+) -> None:
+    repo = new_repo(git_server, "boot-opts")
+    ring = tmp_path / "ring.asc"
+    ring.write_text(gpg(gpg_home, "--armor", "--export-secret-keys"))
+    fingerprint = next(line.split(":")[9] for line in gpg(
+        gpg_home, "--with-colons", "--list-secret-keys").splitlines() if line.startswith("fpr"))
+    args = local_bootstrap(
+        namespace, *https_flags(git_server, repo, test_ca.ca_cert),
+        "--secret-name=git-creds", "--commit-message-appendix=[ci skip]",
+        "--sparse-checkout=clusters", "--recurse-submodules=true",
+        "--watch-all-namespaces=false", "--toleration-keys=dedicated", "--log-level=debug",
+        "--image-pull-secret=regcred", "--registry-creds=robot:pull-token",
+        "--author-email=bot@example.com", f"--gpg-key-ring={ring}",
+        f"--gpg-key-id={fingerprint[-16:]}", "--gpg-passphrase=s3cret", path=PATH)
+
+    # a wrong passphrase fails before anything is pushed
+    bad = afflux(*[a for a in args if not a.startswith("--gpg-passphrase")],
+                 "--gpg-passphrase=wrong")
+    assert bad.code != 0 and "invalid GPG signing key" in one_line_error(bad), bad.err
+    assert head(git_server, repo) is None
+
+    res = afflux(*args)
+    assert res.code == 0, res.err
+    first = head(git_server, repo)
+    assert first is not None
+    assert messages(first) == ["Add Flux sync manifests\n\n[ci skip]",
+                               "Add Flux v0.1.0 component manifests\n\n[ci skip]"]
+    for commit in (first, first.parents[0]):
+        done = verify_commit(git_server, repo, str(commit.id), env={"GNUPGHOME": str(gpg_home)})
+        assert done.returncode == 0, done.stderr
+        assert 'Good signature from "Fleet Bot <bot@example.com>"' in done.stderr
+    assert_synced(flux_crds, namespace, str(first.id))
+    git = get(flux_crds, namespace, "gitrepositories.source.toolkit.fluxcd.io") or {}
+    assert git["spec"]["secretRef"] == {"name": "git-creds"}
+    assert git["spec"]["sparseCheckout"] == ["clusters"]
+    assert git["spec"]["recurseSubmodules"] is True
+    assert set(secret_data(flux_crds, namespace)) == set()  # no flux-system Secret
+    creds = get(flux_crds, namespace, "secret", "git-creds") or {}
+    assert set(creds["data"]) == {"username", "password", "ca.crt"}
+    pull = get(flux_crds, namespace, "secret", "regcred") or {}
+    assert pull["type"] == "kubernetes.io/dockerconfigjson"
+    dockerconfig = json.loads(base64.b64decode(pull["data"][".dockerconfigjson"]))
+    assert dockerconfig["auths"]["ghcr.io/afflux"]["username"] == "robot"
+    components = blob(first, f"{PATH}/flux-system/gotk-components.yaml")
+    assert "pull-token" not in components  # the registry credentials stay out of Git
+    docs = [d for d in yaml.safe_load_all(components) if d]
+    source = next(d for d in docs if d["kind"] == "Deployment"
+                  and d["metadata"]["name"] == "source-controller")
+    pod = source["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Exists"}]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert {"--watch-all-namespaces=false", "--log-level=debug"} <= set(
+        pod["containers"][0]["args"])
+    # the NetworkPolicies (--network-policy defaults to true), applied from Git
+    policies = flux_crds.kubectl("get", "networkpolicies", "-n", namespace, "-o", "name")
+    assert set(policies.stdout.split()) == {
+        "networkpolicy.networking.k8s.io/allow-egress",
+        "networkpolicy.networking.k8s.io/allow-scraping",
+        "networkpolicy.networking.k8s.io/allow-webhooks"}
+
+    # again with another log level, signed with an SSH key that has a passphrase
+    key = tmp_path / "signing"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "pw", "-C", "", "-f", str(key)],
+                   check=True)
+    ssh_args = [a for a in args if not a.startswith(("--gpg-", "--log-level"))]
+    res = afflux(*ssh_args, "--log-level=info", f"--ssh-signing-key-file={key}",
+                 "--ssh-signing-password=pw")
+    assert res.code == 0, res.err
+    second = head(git_server, repo)
+    assert second is not None and second.parents[0].id == first.id
+    assert messages(second)[0] == "Add Flux v0.1.0 component manifests\n\n[ci skip]"
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("bot@example.com " + Path(f"{key}.pub").read_text())
+    done = verify_commit(git_server, repo, str(second.id), "-c", "gpg.format=ssh",
+                         "-c", f"gpg.ssh.allowedSignersFile={allowed}")
+    assert done.returncode == 0, done.stderr
+    assert 'Good "git" signature for bot@example.com' in done.stderr
+    assert_synced(flux_crds, namespace, str(second.id))
+
+
+@pytest.mark.parametrize(("algorithm", "size", "fingerprint"), [
+    pytest.param("rsa", 2048, "2048 SHA256:", id="ssh-rsa-bits"),
+    pytest.param("ecdsa", 256, "256 SHA256:", id="ssh-ecdsa-curve-p256"),
+    pytest.param("ecdsa", 521, "521 SHA256:", id="ssh-ecdsa-curve-p521"),
+])
+def test_generated_deploy_key_has_the_asked_size(algorithm: str, size: int, fingerprint: str,
+                                                 tmp_path: Path) -> None:
+    """What `--ssh-rsa-bits` / `--ssh-ecdsa-curve` ask of the real ssh-keygen."""
+    _, public = generate_key(algorithm, comment="t", size=size)
+    (tmp_path / "k.pub").write_text(public + "\n")
+    done = subprocess.run(["ssh-keygen", "-l", "-f", str(tmp_path / "k.pub")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.startswith(fingerprint), done.stdout

@@ -11,7 +11,7 @@ import yaml
 from afflux.cli import _bootstrapgen as gen
 from afflux.cli._errors import CLIError
 from afflux.cli._main import parse_args
-from afflux.cli._sshkeys import keyscan_types
+from afflux.cli._sshkeys import key_args, keyscan_types
 
 
 @pytest.mark.parametrize(
@@ -219,3 +219,76 @@ def test_bootstrap_refuses_operators_that_do_not_exist(capsys: pytest.CaptureFix
         parse_args(["bootstrap", "git", "--url", "https://h/r.git",
                     "--components-extra", "flux-operator"])
     assert "unknown component(s) flux-operator" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("appendix", "message"), [
+    pytest.param("", "Add Flux sync manifests", id="none"),
+    pytest.param("[ci skip]", "Add Flux sync manifests\n\n[ci skip]", id="paragraph"),
+])
+def test_commit_message_appendix(appendix: str, message: str) -> None:
+    assert gen.with_appendix(gen.sync_message("v1"), appendix) == message
+
+
+def test_sync_objects_with_bootstrap_only_flags() -> None:
+    git, _ = gen.sync_objects(namespace="ns", url="https://h/r.git", branch="main",
+                              path="clusters/a", interval="1m0s", secret="git-creds",
+                              recurse_submodules=True, sparse_checkout=["clusters", "apps"])
+    assert git["spec"] == {"interval": "1m0s", "ref": {"branch": "main"},
+                           "recurseSubmodules": True, "secretRef": {"name": "git-creds"},
+                           "sparseCheckout": ["clusters", "apps"], "url": "https://h/r.git"}
+    assert gen.secret_object("ns", {"a": "b"}, "git-creds")["metadata"] == {
+        "name": "git-creds", "namespace": "ns"}
+
+
+@pytest.mark.parametrize(("dirs", "path", "want"), [
+    pytest.param([], "clusters/a", [], id="none"),
+    pytest.param(["./clusters/", "apps"], "clusters/a", ["clusters", "apps"], id="parent"),
+    pytest.param(["clusters/a"], "clusters/a", ["clusters/a"], id="itself"),
+])
+def test_sparse_checkout(dirs: list[str], path: str, want: list[str]) -> None:
+    assert gen.check_sparse_checkout(dirs, path) == want
+
+
+@pytest.mark.parametrize(("dirs", "path", "error"), [
+    pytest.param(["apps"], "clusters/a", "--path './clusters/a' is not inside any "
+                 "--sparse-checkout directory", id="outside"),
+    pytest.param(["clusters-a"], "clusters/a", "--path './clusters/a' is not inside any "
+                 "--sparse-checkout directory", id="prefix-is-not-parent"),
+    pytest.param(["."], "", "--sparse-checkout '.' names the repository root", id="root"),
+])
+def test_sparse_checkout_refused(dirs: list[str], path: str, error: str) -> None:
+    with pytest.raises(CLIError) as err:
+        gen.check_sparse_checkout(dirs, path)
+    assert err.value.message == error
+
+
+def test_bootstrap_takes_flux_install_flags() -> None:
+    args = parse_args(["bootstrap", "git", "--url=https://h/r.git", "--network-policy=false",
+                       "--watch-all-namespaces=false", "--toleration-keys=a,b",
+                       "--log-level=debug", "--cluster-domain=corp.example",
+                       "--recurse-submodules=true", "--sparse-checkout=clusters",
+                       "--secret-name=creds", "--commit-message-appendix=[ci skip]",
+                       "--version=v0.1.0", "--force"])
+    assert (args.network_policy, args.watch_all_namespaces, args.toleration_keys,
+            args.log_level, args.cluster_domain, args.recurse_submodules,
+            args.sparse_checkout, args.secret_name, args.commit_message_appendix,
+            args.toolkit_version, args.force) == (
+        False, False, ["a", "b"], "debug", "corp.example", True, ["clusters"], "creds",
+        "[ci skip]", "v0.1.0", True)
+
+
+@pytest.mark.parametrize(("algorithm", "size", "args"), [
+    pytest.param("rsa", None, ["-t", "rsa", "-b", "4096"], id="rsa-default"),
+    pytest.param("rsa", 2048, ["-t", "rsa", "-b", "2048"], id="rsa-bits"),
+    pytest.param("ecdsa", 256, ["-t", "ecdsa", "-b", "256"], id="ecdsa-p256"),
+    pytest.param("ed25519", 256, ["-t", "ed25519"], id="ed25519-has-no-size"),
+])
+def test_deploy_key_size(algorithm: str, size: int | None, args: list[str]) -> None:
+    assert key_args(algorithm, size) == args
+
+
+@pytest.mark.parametrize("bits", ["512", "2049", "many"])
+def test_ssh_rsa_bits_refused(bits: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["bootstrap", "git", "--url=ssh://git@h/r.git", f"--ssh-rsa-bits={bits}"])
+    assert "--ssh-rsa-bits" in capsys.readouterr().err
