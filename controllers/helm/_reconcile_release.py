@@ -569,8 +569,10 @@ class _Run:
     async def poll(self, action: Any, timeout: float) -> str | None:
         """`waitStrategy: poller`: helm ran without --wait; poll every object of the new
         release until kstatus (or `healthCheckExprs`) says Current, Jobs too unless
-        `disableWaitForJobs`. When they are not within the action's timeout the release is
-        marked failed, as Helm 4's wait does, and the error is returned."""
+        `disableWaitForJobs`. When they are not within the action's timeout, or as soon as
+        one of them is Failed (Flux's poller fails fast on the release's objects: a Job
+        failed, a `healthCheckExprs` `failed` expression true), the release is marked
+        failed, as Helm 4's wait does, and the error is returned."""
         latest = await self.observe()
         if latest is None or self.state.cluster is None:
             return None
@@ -581,7 +583,7 @@ class _Run:
         keys = [ObjectKey.of(o) for o in objects if jobs or o.get("kind") != "Job"]
         try:
             await self.state.cluster.manager.wait_for(keys, interval=POLL_INTERVAL,
-                                                      timeout=timeout,
+                                                      timeout=timeout, fail_fast=True,
                                                       reader=completed_jobs(self.exprs))
         except WaitError as err:
             error = f"resources not ready (waitStrategy poller): {err}"

@@ -1,7 +1,8 @@
 """`python -m afflux.controllers.kustomize`: run kustomize-controller.
 
 Besides the common flags (`afflux.controllers.runtime._options`), it takes
-`--feature-gates` (`StrictPostBuildSubstitutions=true`, `AdditiveCELDependencyCheck=true`).
+`--feature-gates` (`StrictPostBuildSubstitutions=true`, `AdditiveCELDependencyCheck=true`,
+`DisableFailFastBehavior=true`).
 """
 
 from __future__ import annotations

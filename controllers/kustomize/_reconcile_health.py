@@ -14,6 +14,12 @@ The phase owns the `Healthy` condition: True (`Succeeded`, "Health check passed 
 False (`HealthCheckFailed`, naming each object that is not ready, its kstatus status and
 why), or absent when there is nothing to check. A failure is retried after `retryInterval`.
 
+The wait fails fast, as Flux's kustomize-controller: as soon as one object is Failed (by
+kstatus, or a `healthCheckExprs` `failed` expression) the check fails with that object's
+status and message, without waiting out `spec.timeout`; with the operator's
+`--feature-gates=DisableFailFastBehavior=true` it waits on while other objects are still in
+progress, and stops once every object not Current is Failed.
+
 Progress (as Flux's kustomize-controller says it, in one patch per run instead of Flux's
 three or four): a run that will wait on health checks reports when the wait begins, with
 Reconciling and Healthy "Running health checks for revision <rev> with a timeout of 5m0s",
@@ -128,7 +134,7 @@ async def health_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | No
     try:
         await cluster.manager.wait_for(
             keys, interval=state.services.settings.health_poll_interval, timeout=timeout,
-            reader=reader)
+            fail_fast=state.services.settings.fail_fast, reader=reader)
     except WaitError as err:
         spent = format_duration(round(time.monotonic() - started, 3))
         message = f"Health check failed after {spent}: {err}"

@@ -66,6 +66,8 @@ SOURCE_KINDS: dict[str, Resource] = {
 }
 
 STRICT_SUBSTITUTIONS_GATE = "StrictPostBuildSubstitutions"
+#: Flux's gate that makes health checks wait out their timeout even when an object failed
+DISABLE_FAIL_FAST_GATE = "DisableFailFastBehavior"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Settings:
     prune_guard: Guard = Guard()
     full_apply_every: int = 6
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
+    fail_fast: bool = True  # not --feature-gates=DisableFailFastBehavior=true
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -86,6 +89,7 @@ class Settings:
         return cls(strict_substitution=gates.get(STRICT_SUBSTITUTIONS_GATE, False),
                    additive_cel_dependency_check=gates.get(ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
                                                            False),
+                   fail_fast=not gates.get(DISABLE_FAIL_FAST_GATE, False),
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard.from_flags(extra),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))

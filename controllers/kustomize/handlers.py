@@ -76,7 +76,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "undefined ${var} without a default a build failure; ObjectLevelWorkloadIdentity=true "
         "lets a kubeConfig ConfigMap name a ServiceAccount of the object's namespace; "
         "AdditiveCELDependencyCheck=true makes a dependsOn readyExpr add to the built-in "
-        "readiness check instead of replacing it")
+        "readiness check instead of replacing it; DisableFailFastBehavior=true makes health "
+        "checks wait on while some objects are in progress even when another has failed")
     add_workload_identity_flags(parser)
     parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",

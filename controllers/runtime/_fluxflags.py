@@ -72,8 +72,8 @@ _COMMON: Final = (
        "afflux watches the ConfigMaps and Secrets labelled reconcile.fluxcd.io/watch=Enabled"),
     _f("feature-gates", "str", "", "ObjectLevelWorkloadIdentity=true",
        "afflux has none of Flux's feature gates but kustomize-controller's "
-       "StrictPostBuildSubstitutions, kustomize- and helm-controller's "
-       "ObjectLevelWorkloadIdentity and AdditiveCELDependencyCheck and helm-controller's "
+       "StrictPostBuildSubstitutions and DisableFailFastBehavior, kustomize- and "
+       "helm-controller's ObjectLevelWorkloadIdentity and AdditiveCELDependencyCheck and helm-controller's "
        "UseHelm3Defaults"),
     _f("token-cache-max-size", "int", "100", "0", _NO_CLOUD),
     _f("token-cache-max-duration", "duration", "1h", "30m", _NO_CLOUD),

@@ -250,7 +250,7 @@ class WaitError(Exception):
     def __init__(self, pending: Sequence[ObjectHealth], *, timed_out: bool = True) -> None:
         self.pending = list(pending)
         self.timed_out = timed_out
-        what = "timeout waiting for" if timed_out else "failed objects"
+        what = "timeout waiting for" if timed_out else "failed early due to failed objects"
         super().__init__(f"{what}: [{', '.join(str(p) for p in self.pending)}]")
 
 
@@ -860,8 +860,10 @@ class ResourceManager:
                        fail_fast: bool = False,
                        reader: HealthReader | None = None) -> list[ObjectHealth]:
         """Poll until every object is Current; WaitError lists the others (with kstatus'
-        status and message) when `timeout` passes, or at the first Failed with `fail_fast`.
-        `reader` as in `health`."""
+        status and message) when `timeout` passes, or, without waiting for it (as Flux's
+        ssa wait): at the first Failed object with `fail_fast`, and in any case as soon as
+        every object that is not Current is Failed (a Failed object does not recover
+        without a change, so waiting longer cannot succeed). `reader` as in `health`."""
         keys = [i if isinstance(i, ObjectKey) else ObjectKey.of(i) for i in items]
         deadline = self._clock() + timeout
         pending = list(dict.fromkeys(keys))
@@ -880,7 +882,7 @@ class ResourceManager:
             if not pending:
                 return [last[k] for k in keys]
             failed = [last[k] for k in pending if last[k].status is HealthStatus.FAILED]
-            if fail_fast and failed:
+            if failed and (fail_fast or len(failed) == len(pending)):
                 raise WaitError(failed, timed_out=False)
             if self._clock() >= deadline:
                 raise WaitError([last[k] for k in pending])

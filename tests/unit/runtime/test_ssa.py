@@ -566,3 +566,45 @@ def test_wait_served_times_out_naming_the_crd_and_kind() -> None:
                                         r"'Unknown': Thing in x.dev/v1 is not served"):
         run(manager.wait_served([_crd([{"name": "v1"}])], interval=1, timeout=3))
     assert now[0] == 3
+
+
+def _stuck() -> dict[str, Any]:
+    """A Deployment past its progress deadline: kstatus Failed."""
+    stuck = _deployment(ready=0)
+    stuck["metadata"]["name"] = "stuck"
+    stuck["status"]["conditions"][1] = {"type": "Progressing", "status": "False",
+                                        "reason": "ProgressDeadlineExceeded"}
+    return stuck
+
+
+@pytest.mark.parametrize(("others", "fail_fast", "waited", "said"), [
+    (["in progress"], True, 0, "failed early due to failed objects: [Deployment/apps/stuck"),
+    (["in progress"], False, 10, "timeout waiting for: [Deployment/apps/stuck status: "
+                                 "'Failed': Progress deadline exceeded, Deployment/apps/web"),
+    (["current"], False, 0, "failed early due to failed objects: [Deployment/apps/stuck"),
+    ([], False, 0, "failed early due to failed objects: [Deployment/apps/stuck"),
+], ids=["fail-fast: the first Failed ends the wait",
+        "without: waits on while another object is in progress",
+        "without: ends once only Failed objects are left",
+        "without: a lone Failed object ends the wait"])
+def test_wait_for_a_failed_object(others: list[str], fail_fast: bool, waited: float,
+                                  said: str) -> None:
+    server = TinyServer()
+    server.put("/apis/apps/v1/namespaces/apps/deployments/stuck", _stuck())
+    keys = [ObjectKey("apps/v1", "Deployment", "apps", "stuck")]
+    if others:
+        server.put("/apis/apps/v1/namespaces/apps/deployments/web",
+                   _deployment(ready=int(others[0] == "current")))
+        keys.append(ObjectKey("apps/v1", "Deployment", "apps", "web"))
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    manager = ResourceManager(server, field_manager=OWNER,  # type: ignore[arg-type]
+                              clock=lambda: now[0], sleep=sleep)
+    with pytest.raises(WaitError) as caught:
+        run(manager.wait_for(keys, interval=2, timeout=10, fail_fast=fail_fast))
+    assert now[0] == waited
+    assert str(caught.value).startswith(said), str(caught.value)
+    assert caught.value.timed_out is (waited > 0)
