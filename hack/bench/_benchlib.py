@@ -101,6 +101,11 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     )
 
 
+def handled(value: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A `Watch` predicate: the object handled the requestedAt `value`."""
+    return lambda obj: (obj.get("status") or {}).get("lastHandledReconcileAt") == value
+
+
 def summary(values: Sequence[float]) -> dict[str, float]:
     """min / median / mean / p90 / p95 / max of a sample (seconds, or whatever it is)."""
     vals = sorted(values)
@@ -574,6 +579,13 @@ class Watch:
     def get(self, name: str) -> dict[str, Any] | None:
         with self._cond:
             return self.objects.get(name)
+
+    def timed_reconcile(self, kube: Kube, path: str, timeout: float, what: str = "") -> float:
+        """Seconds from a requestedAt on the object at `path` (one this watch sees) to the
+        event that says it handled it."""
+        t0 = time.monotonic()
+        value = kube.request_reconcile(path)
+        return self.wait_all(handled(value), 1, timeout=timeout, what=what) - t0
 
     def wait_all(
         self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float, what: str = ""

@@ -189,15 +189,8 @@ def main() -> None:
         for _ in range(args.repeat):
             time.sleep(1.0)  # let the previous status patch settle
             git.clear_requests()
-            t0 = time.monotonic()
-            value = kube.request_reconcile(f"{repos}/big")
-            t1 = watch.wait_all(
-                lambda o, v=value: (o.get("status") or {}).get("lastHandledReconcileAt") == v,
-                1,
-                timeout=300,
-                what="lastHandledReconcileAt",
-            )
-            times.append(t1 - t0)
+            times.append(watch.timed_reconcile(kube, f"{repos}/big", timeout=300,
+                                               what="lastHandledReconcileAt"))
             time.sleep(0.5)  # requests are logged when they end
             lookups.append(
                 [
