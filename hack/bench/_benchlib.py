@@ -966,6 +966,16 @@ def stop_cluster(cluster: LocalCluster) -> None:
     cluster.down(quiet=True)
 
 
+def bench_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of benchmark `name`: its docstring as the help text, and the
+    options every benchmark has (`common_args`)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common_args(parser, name)
+    return parser
+
+
 def common_args(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--scale",

@@ -26,7 +26,6 @@ under each tag). Then:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -44,8 +43,8 @@ from _benchlib import (  # noqa: E402
     LocalRepo,
     Tagger,
     auth_url,
+    bench_parser,
     coll_path,
-    common_args,
     fmt_mib,
     fmt_s,
     fmt_summary,
@@ -123,10 +122,7 @@ def du_kib(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    common_args(parser, NAME)
+    parser = bench_parser(NAME, __doc__)
     parser.add_argument("--tags", type=int, default=None, help="tags (default 10000 x scale)")
     parser.add_argument(
         "--policies", type=int, default=None, help="ImagePolicies (default 100 x scale)"
