@@ -105,6 +105,11 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     )
 
 
+def handled(value: str) -> Callable[[Mapping[str, Any]], bool]:
+    """A `Watch` predicate: the object handled the requestedAt `value`."""
+    return lambda obj: (obj.get("status") or {}).get("lastHandledReconcileAt") == value
+
+
 def summary(values: Sequence[float]) -> dict[str, float]:
     """min / median / mean / p90 / p95 / max of a sample (seconds, or whatever it is)."""
     vals = sorted(values)
@@ -613,6 +618,13 @@ class Watch:
         with self._cond:
             return self.objects.get(name)
 
+    def timed_reconcile(self, kube: Kube, path: str, timeout: float, what: str = "") -> float:
+        """Seconds from a requestedAt on the object at `path` (one this watch sees) to the
+        event that says it handled it."""
+        t0 = time.monotonic()
+        value = kube.request_reconcile(path)
+        return self.wait_all(handled(value), 1, timeout=timeout, what=what) - t0
+
     def wait_all(
         self, pred: Callable[[dict[str, Any]], bool], count: int, timeout: float, what: str = "",
         progress: float = PROGRESS_EVERY, status: Callable[[], str] | None = None,
@@ -1013,6 +1025,16 @@ def stop_cluster(cluster: LocalCluster) -> None:
                 break
             time.sleep(0.05)
     cluster.down(quiet=True)
+
+
+def bench_parser(name: str, doc: str | None) -> argparse.ArgumentParser:
+    """The argument parser of benchmark `name`: its docstring as the help text, and the
+    options every benchmark has (`common_args`)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    common_args(parser, name)
+    return parser
 
 
 def common_args(parser: argparse.ArgumentParser, name: str) -> None:

@@ -26,7 +26,6 @@ under each tag). Then:
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -44,11 +43,12 @@ from _benchlib import (  # noqa: E402
     LocalRepo,
     Tagger,
     auth_url,
+    bench_parser,
     coll_path,
-    common_args,
     fmt_mib,
     fmt_s,
     fmt_summary,
+    handled,
     is_ready,
     log,
     remote_head,
@@ -96,9 +96,8 @@ def no_change_round(kube: Any, refl: Any, ips: str, watch: Any, npol: int) -> di
     t0 = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: kube.request_reconcile(f"{ips}/p{i:03d}", value), range(npol)))
-    t1 = watch.wait_all(
-        lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == value,
-        npol, timeout=1800, what="all policies' requestedAt handled")
+    t1 = watch.wait_all(handled(value), npol, timeout=1800,
+                        what="all policies' requestedAt handled")
     time.sleep(1.0)  # the metric is observed after the status patch
     n1, s1 = refl.reconciles("ImagePolicy")
     cpu = refl.cpu()["total"] - c0["total"]
@@ -123,10 +122,7 @@ def du_kib(path: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    common_args(parser, NAME)
+    parser = bench_parser(NAME, __doc__)
     parser.add_argument("--tags", type=int, default=None, help="tags (default 10000 x scale)")
     parser.add_argument(
         "--policies", type=int, default=None, help="ImagePolicies (default 100 x scale)"
@@ -228,15 +224,7 @@ def main() -> None:
         times = []
         for _ in range(3):
             time.sleep(1)
-            t0 = time.monotonic()
-            v = kube.request_reconcile(f"{irs}/big")
-            t1 = ir_w.wait_all(
-                lambda o, v=v: (o.get("status") or {}).get("lastHandledReconcileAt") == v,
-                1,
-                timeout=600,
-                what="the rescan",
-            )
-            times.append(t1 - t0)
+            times.append(ir_w.timed_reconcile(kube, f"{irs}/big", timeout=600, what="the rescan"))
         res["rescan"] = summary(times)
 
         # policies

@@ -20,7 +20,6 @@ Measured:
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -35,8 +34,8 @@ from _benchlib import (  # noqa: E402
     Bench,
     LocalRepo,
     auth_url,
+    bench_parser,
     coll_path,
-    common_args,
     fmt_mib,
     fmt_s,
     fmt_summary,
@@ -67,10 +66,7 @@ def generate(files: int, total_bytes: int, seed: int = 1) -> Iterator[tuple[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    common_args(parser, NAME)
+    parser = bench_parser(NAME, __doc__)
     parser.add_argument("--files", type=int, default=None, help="files (default 10000 x scale)")
     parser.add_argument(
         "--size-mb", type=float, default=None, help="total size in MB (default 100 x scale)"
@@ -189,15 +185,8 @@ def main() -> None:
         for _ in range(args.repeat):
             time.sleep(1.0)  # let the previous status patch settle
             git.clear_requests()
-            t0 = time.monotonic()
-            value = kube.request_reconcile(f"{repos}/big")
-            t1 = watch.wait_all(
-                lambda o, v=value: (o.get("status") or {}).get("lastHandledReconcileAt") == v,
-                1,
-                timeout=300,
-                what="lastHandledReconcileAt",
-            )
-            times.append(t1 - t0)
+            times.append(watch.timed_reconcile(kube, f"{repos}/big", timeout=300,
+                                               what="lastHandledReconcileAt"))
             time.sleep(0.5)  # requests are logged when they end
             lookups.append(
                 [

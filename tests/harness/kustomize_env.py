@@ -21,7 +21,7 @@ import yaml
 from afflux.cli.devenv import GitHTTPServer, free_port
 
 from .fixtures_cluster import Cluster
-from .fixtures_controllers import release_orphans
+from .fixtures_controllers import release_orphans, stop_all
 from .fixtures_servers import GitAuth, git_push_files
 from .wait import eventually
 
@@ -220,8 +220,7 @@ def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
                 eventually(finalized, 30, message="Flux objects of the namespace finalized")
             except AssertionError:
                 pass
-        for controller in reversed(controllers):  # the next module starts its own
-            controller.stop()
+        stop_all(reversed(controllers))  # the next module starts its own
         release_orphans(cluster)
 
 

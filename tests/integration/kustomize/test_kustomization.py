@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import (
     KS,
     TIMEOUT,
@@ -30,19 +27,12 @@ from harness.kustomize_env import (
     deployment,
     dump,
     image,
-    make_env,
     replicas,
     service,
 )
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 # --- the seed scenarios ------------------------------------------------------------------------

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer, LocalCluster
+from afflux.cli.devenv import LocalCluster
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import (
     KS,
@@ -27,19 +26,12 @@ from harness.kustomize_env import (
     configmap,
     deployment,
     dump,
-    make_env,
     replicas,
     self_contained_kubeconfig,
 )
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 # --- ordering and health -----------------------------------------------------------------------
@@ -191,42 +183,57 @@ def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:
                          "spec.healthCheckExprs[].inProgress")
 def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     """wait: true with healthCheckExprs for a custom kind: the health check fails while the
-    CEL `current` expression is not true of the object, and passes once it is (its status
-    set by hand here, as its operator would); an expression that does not compile stalls
-    the Kustomization."""
+    CEL `current` expression is not true of an object, while `inProgress` is true (it wins
+    over a true `current`), and when `failed` is true, and passes once `current` alone is
+    true of every object (their status set by hand here, as their operator would); an
+    expression that does not compile stalls the Kustomization.
+
+    The three failing cases are three Widgets of one Kustomization, so one health-check
+    timeout (at least 30s, as in Flux) shows all three."""
     group = f"cel{uuid.uuid4().hex[:8]}.test.afflux.dev"
     crd = custom_resource_definition(group, "Widget", status_subresource=True)
-    widget = {"apiVersion": f"{group}/v1", "kind": "Widget",
-              "metadata": {"name": "w1", "namespace": env.namespace}, "spec": {"size": 1}}
+    widgets = [{"apiVersion": f"{group}/v1", "kind": "Widget",
+                "metadata": {"name": name, "namespace": env.namespace}, "spec": {"size": 1}}
+               for name in ("pending", "migrating", "broken")]
     exprs = [{"apiVersion": f"{group}/v1", "kind": "Widget",
               "failed": "has(status.phase) && status.phase == 'Broken'",
               "current": "has(status.phase) && status.phase == 'Ready'",
               "inProgress": "has(status.migrating) && status.migrating"}]
-    repo, sha = env.repo({"crd.yaml": dump(crd), "widget.yaml": dump(widget)})
+    repo, sha = env.repo({"crd.yaml": dump(crd), "widgets.yaml": dump(*widgets)})
+
+    def set_status(name: str, status: dict[str, Any]) -> None:
+        env.kubectl("patch", f"widgets.{group}", name, "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": status}))
+
     try:
-        ks = env.kustomization("cel", env.source(repo), wait=True, timeout="10s",
-                               retryInterval="5s", healthCheckExprs=exprs)
-        # kstatus alone would call a Widget without conditions Current at once
-        failed = env.wait_failed(ks, "HealthCheckFailed")
-        assert f"Widget/{env.namespace}/w1 status: 'InProgress'" in failed["message"], failed
-        assert "healthCheckExprs:" in failed["message"], failed
-        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
-                    "--type=merge", "-p", '{"status":{"phase":"Ready"}}')
-        status = env.wait_applied(ks, sha)
+        ks = env.kustomization("cel", env.source(repo), wait=True, timeout="30s",
+                               retryInterval="2s", healthCheckExprs=exprs)
+        eventually(lambda: all(env.exists(f"widgets.{group}", w["metadata"]["name"])
+                               for w in widgets), TIMEOUT, message="the Widgets applied")
+        # `pending` keeps no status: kstatus alone would call a Widget without conditions
+        # Current at once; `migrating`: `inProgress` and `current` both true;
+        # `broken`: `failed` true
+        set_status("migrating", {"phase": "Ready", "migrating": True})
+        set_status("broken", {"phase": "Broken"})
+        expected = [f"Widget/{env.namespace}/pending status: 'InProgress'",
+                    f"Widget/{env.namespace}/migrating status: 'InProgress'",
+                    f"Widget/{env.namespace}/broken status: 'Failed'",
+                    "healthCheckExprs:"]
+
+        def failed() -> dict[str, Any]:
+            ready = env.condition(env.status(ks), "Ready")
+            assert ready is not None and ready["reason"] == "HealthCheckFailed", ready
+            assert all(part in ready["message"] for part in expected), ready
+            return ready
+
+        # a run that began before the status patches may fail on older statuses first;
+        # the retry (2s later) sees these
+        eventually(failed, TIMEOUT + 45, message="HealthCheckFailed naming all three")
+        for name in ("pending", "migrating", "broken"):
+            set_status(name, {"phase": "Ready", "migrating": False})
+        status = env.wait_applied(ks, sha, timeout=TIMEOUT + 45)
         healthy = env.condition(status, "Healthy")
         assert healthy is not None and healthy["status"] == "True", healthy
-        # `inProgress` true wins over `current` true: the object is waited for again
-        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
-                    "--type=merge", "-p", '{"status":{"migrating":true}}')
-        env.reconcile_now(ks)
-        failed = env.wait_failed(ks, "HealthCheckFailed")
-        assert f"Widget/{env.namespace}/w1 status: 'InProgress'" in failed["message"], failed
-        # the `failed` expression true: a failure, said at once (not waited out as InProgress)
-        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
-                    "--type=merge", "-p", '{"status":{"phase":"Broken","migrating":false}}')
-        env.reconcile_now(ks)
-        failed = env.wait_failed(ks, "HealthCheckFailed")
-        assert f"Widget/{env.namespace}/w1 status: 'Failed'" in failed["message"], failed
 
         bad = [{**exprs[0], "current": "status.phase =="}]
         env.kubectl("patch", KS, ks, "--type=merge",

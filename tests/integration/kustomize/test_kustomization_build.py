@@ -12,25 +12,16 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import TIMEOUT, Env, configmap, deployment, dump, image, make_env
+from harness.kustomize_env import TIMEOUT, Env, configmap, deployment, dump, image
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.path")

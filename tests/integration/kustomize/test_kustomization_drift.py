@@ -32,12 +32,6 @@ TRIGGERS = "afflux_drift_triggers_total"
 
 
 @pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
 def env_off(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     yield from make_env(cluster, start_controller, git_server, tmp_path_factory,

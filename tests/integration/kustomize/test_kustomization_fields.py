@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import (
     KS,
     TIMEOUT,
@@ -25,7 +21,6 @@ from harness.kustomize_env import (
     configmap,
     deployment,
     dump,
-    make_env,
     self_contained_kubeconfig,
 )
 
@@ -34,12 +29,6 @@ pytestmark = pytest.mark.integration
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.commonMetadata")

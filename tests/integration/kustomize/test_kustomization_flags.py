@@ -8,25 +8,18 @@ The real source-controller and kustomize-controller run as processes (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import KS, TIMEOUT, Env, configmap, deployment, dump, make_env, replicas
+from harness.kustomize_env import KS, TIMEOUT, Env, configmap, deployment, dump, replicas
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory,
-                        "--no-cross-namespace-refs=true",
-                        "--feature-gates=StrictPostBuildSubstitutions=true")
+KUSTOMIZE_ARGS = ("--no-cross-namespace-refs=true",  # the `env` of conftest.py
+                  "--feature-gates=StrictPostBuildSubstitutions=true")
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.sourceRef.namespace")

@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.ignore[].paths", "spec.ignore[].target.kind",

@@ -8,23 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 def files(names: list[str], ns: str) -> dict[str, str | None]:

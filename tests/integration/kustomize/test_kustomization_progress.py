@@ -5,24 +5,15 @@ the run applied visible before the health wait ends (so `afflux tree` shows it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from afflux.cli import main
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import Env, configmap, dump, make_env
+from harness.kustomize_env import Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
 
 
 @pytest.mark.flux_fields("Kustomization", "spec.healthChecks[].apiVersion",
@@ -33,7 +24,7 @@ def test_a_run_waiting_on_health_checks_says_so_and_shows_its_inventory(
         env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     repo, sha = env.repo({"app/cm.yaml": dump(configmap("settings", namespace=env.namespace))})
     revision = f"main@sha1:{sha}"
-    ks = env.kustomization("waits", env.source(repo), path="./app", timeout="40s",
+    ks = env.kustomization("waits", env.source(repo), path="./app", timeout="30s",  # the least there is
                            healthChecks=[{"apiVersion": "apps/v1", "kind": "Deployment",
                                           "name": "never-created"}])
 
@@ -43,7 +34,7 @@ def test_a_run_waiting_on_health_checks_says_so_and_shows_its_inventory(
         assert ready and (ready["status"], ready["reason"], ready["message"]) == (
             "Unknown", "Progressing", "Reconciliation in progress"), ready
         assert reconciling and (reconciling["status"], reconciling["message"]) == (
-            "True", f"Running health checks for revision {revision} with a timeout of 40s")
+            "True", f"Running health checks for revision {revision} with a timeout of 30s")
         healthy = env.condition(status, "Healthy")
         assert healthy and healthy["status"] == "Unknown", healthy
         return status

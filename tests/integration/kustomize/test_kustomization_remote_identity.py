@@ -14,24 +14,16 @@ The real source-controller and kustomize-controller run as processes (see
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer
-from harness.fixtures_cluster import Cluster
-from harness.kustomize_env import Env, configmap, dump, make_env
+from harness.kustomize_env import Env, configmap, dump
 from harness.remote_identity import grant_in_namespace, remote_config
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory,
-                        "--feature-gates=ObjectLevelWorkloadIdentity=true")
+KUSTOMIZE_ARGS = ("--feature-gates=ObjectLevelWorkloadIdentity=true",)  # conftest.py `env`
 
 
 def _configmap(env: Env, name: str, data: dict[str, str]) -> None:

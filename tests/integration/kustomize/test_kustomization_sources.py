@@ -15,20 +15,13 @@ from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import GitHTTPServer, Registry
-from harness.fixtures_cluster import Cluster
+from afflux.cli.devenv import Registry
 from harness.fixtures_s3 import S3Server
 from harness.flux_oci import push_flux_artifact as push
-from harness.kustomize_env import TIMEOUT, Env, configmap, dump, make_env
+from harness.kustomize_env import TIMEOUT, Env, configmap, dump
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
-
-@pytest.fixture(scope="module")
-def env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    yield from make_env(cluster, start_controller, git_server, tmp_path_factory)
-
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
