@@ -37,6 +37,7 @@ GLOBAL_DEFAULTS: dict[str, object] = {
     "as_user": None,
     "as_groups": None,
     "as_uid": None,
+    "as_user_extra": None,
     "insecure_skip_tls_verify": False,
     "certificate_authority": None,
     "client_certificate": None,
@@ -92,6 +93,18 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                        action="append" if flag == "--as-group" else "store", help=text)
     g.add_argument("--insecure-skip-tls-verify", action="store_true", default=s,
                    help="do not check the server's certificate (insecure)")
+    g.add_argument("--as-user-extra", action="append", type=user_extra_arg, default=s,
+                   metavar="KEY=VALUE",
+                   help="a user extra to impersonate with --as (repeat, also for several "
+                        "values of one key)")
+
+
+def user_extra_arg(text: str) -> tuple[str, str]:
+    """argparse type of --as-user-extra: `key=value` -> (key, value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value, e.g. scopes=view")
+    return key, value
 
 
 def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -112,6 +125,7 @@ def overrides_of(args: argparse.Namespace) -> KubeOverrides:
     return KubeOverrides(
         server=args.server, token=token, as_user=args.as_user,
         as_groups=tuple(args.as_groups or ()), as_uid=args.as_uid,
+        as_user_extra=tuple(args.as_user_extra or ()),
         insecure_skip_tls_verify=bool(args.insecure_skip_tls_verify),
         certificate_authority=args.certificate_authority,
         client_certificate=args.client_certificate, client_key=args.client_key,

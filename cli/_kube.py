@@ -94,6 +94,7 @@ class KubeOverrides:
     as_user: str | None = None
     as_groups: tuple[str, ...] = ()
     as_uid: str | None = None
+    as_user_extra: tuple[tuple[str, str], ...] = ()
     insecure_skip_tls_verify: bool = False
     certificate_authority: str | None = None
     client_certificate: str | None = None
@@ -203,13 +204,19 @@ def merge_kubeconfigs(files: Sequence[Path]) -> dict[str, Any]:
 
 
 def impersonation_headers(o: KubeOverrides) -> list[tuple[str, str]]:
-    """The Impersonate-* headers of `--as`, `--as-group` (one header each) and `--as-uid`."""
+    """The Impersonate-* headers of `--as`, `--as-group` (one header each), `--as-uid` and
+    `--as-user-extra key=value` (`Impersonate-Extra-<key>`, the key percent-encoded as
+    Kubernetes wants it; one header per value)."""
+    from urllib.parse import quote  # noqa: PLC0415
+
     headers: list[tuple[str, str]] = []
     if o.as_user:
         headers.append(("Impersonate-User", o.as_user))
     headers.extend(("Impersonate-Group", g) for g in o.as_groups)
     if o.as_uid:
         headers.append(("Impersonate-Uid", o.as_uid))
+    headers.extend((f"Impersonate-Extra-{quote(key, safe='')}", value)
+                   for key, value in o.as_user_extra)
     return headers
 
 
