@@ -4,11 +4,12 @@ and the cluster connection (made on first use, so `--export` and `--help` need n
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 
 from afflux.api import DurationError, parse_duration
 
-from ._kube import Kube, KubeOverrides
+from ._kube import Kube, KubeOverrides, context_namespace
 from ._output import Printer
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "flux-system"
+#: Set (to anything), it makes --ns-follows-kube-context the default, as for flux.
+NS_FOLLOWS_ENV = "FLUX_NS_FOLLOWS_KUBE_CONTEXT"
 #: `--timeout` when not given: 5m, as flux.
 DEFAULT_TIMEOUT = 300.0
 
@@ -38,6 +41,7 @@ GLOBAL_DEFAULTS: dict[str, object] = {
     "as_groups": None,
     "as_uid": None,
     "as_user_extra": None,
+    "ns_follows_kube_context": False,
     "insecure_skip_tls_verify": False,
     "certificate_authority": None,
     "client_certificate": None,
@@ -93,6 +97,9 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                        action="append" if flag == "--as-group" else "store", help=text)
     g.add_argument("--insecure-skip-tls-verify", action="store_true", default=s,
                    help="do not check the server's certificate (insecure)")
+    g.add_argument("--ns-follows-kube-context", action="store_true", default=s,
+                   help="without -n, use the namespace of the kubeconfig context (also with "
+                        f"${NS_FOLLOWS_ENV} set) instead of {DEFAULT_NAMESPACE}")
     g.add_argument("--as-user-extra", action="append", type=user_extra_arg, default=s,
                    metavar="KEY=VALUE",
                    help="a user extra to impersonate with --as (repeat, also for several "
@@ -109,9 +116,17 @@ def user_extra_arg(text: str) -> tuple[str, str]:
 
 def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Set the global flags the command line left out; `timeout_given` records whether
-    --timeout was given (streams run until interrupted unless it was)."""
+    --timeout was given (streams run until interrupted unless it was). Without -n, the
+    namespace is the kubeconfig context's with --ns-follows-kube-context (or
+    $FLUX_NS_FOLLOWS_KUBE_CONTEXT) when the context names one."""
     if not hasattr(args, "timeout_given"):
         args.timeout_given = hasattr(args, "timeout")
+    if not hasattr(args, "namespace") and (getattr(args, "ns_follows_kube_context", False)
+                                           or os.environ.get(NS_FOLLOWS_ENV)):
+        namespace = context_namespace(getattr(args, "kubeconfig", None),
+                                      getattr(args, "context", None))
+        if namespace:
+            args.namespace = namespace
     for key, value in GLOBAL_DEFAULTS.items():
         if not hasattr(args, key):
             setattr(args, key, value)

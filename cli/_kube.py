@@ -203,6 +203,26 @@ def merge_kubeconfigs(files: Sequence[Path]) -> dict[str, Any]:
     return merged
 
 
+def context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    """The namespace the kubeconfig's context (`context`, else current-context) names
+    (the files as `connect` finds them: the flag, $KUBECONFIG, ~/.kube/config); None when
+    it names none or the kubeconfig cannot be read (connecting reports that)."""
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    import yaml  # noqa: PLC0415
+
+    files = [Path(p).expanduser() for p in path.split(os.pathsep) if p]
+    try:
+        merged = merge_kubeconfigs([f for f in files if f.is_file()])
+    except (OSError, ValueError, AttributeError, yaml.YAMLError, CLIError):
+        return None
+    name = context or merged.get("current-context") or ""
+    for entry in merged.get("contexts") or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            namespace = (entry.get("context") or {}).get("namespace")
+            return str(namespace) if namespace else None
+    return None
+
+
 def impersonation_headers(o: KubeOverrides) -> list[tuple[str, str]]:
     """The Impersonate-* headers of `--as`, `--as-group` (one header each), `--as-uid` and
     `--as-user-extra key=value` (`Impersonate-Extra-<key>`, the key percent-encoded as
