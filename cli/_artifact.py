@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from afflux.api._semver import SemverError, parse_constraint
+
 from . import _ociref as oci
 from ._context import Context
 from ._errors import CLIError
@@ -61,6 +63,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="more manifest annotations")
     p.add_argument("--ignore-paths", action="append", default=[],
                    help="glob patterns of paths to leave out (.git/ always is)")
+    p.add_argument("--resolve-symlinks", action="store_true",
+                   help="pack what symbolic links point to, as copies (default: leave links "
+                        "out)")
     p.add_argument("--reproducible", action="store_true",
                    help=f"set the created time to {oci.REPRODUCIBLE_CREATED}, so the same "
                         "files give the same digest")
@@ -90,6 +95,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                          "source and revision.")
     p.add_argument("url", help="oci://<host>/<repository>")
     p.add_argument("--filter-regex", help="only tags matching this regular expression")
+    p.add_argument("--filter-semver", help="only tags that are semver versions in this range, "
+                   "e.g. '>=1.0.0 <2.0.0'")
     p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     _common(p)
     p.set_defaults(func=run_list)
@@ -130,30 +137,43 @@ def _ignored(rel: str, is_dir: bool, patterns: Sequence[str]) -> bool:
     return False
 
 
-def collect_files(path: Path, ignore: Sequence[str] = ()) -> list[tuple[str, bytes | None, bool]]:
+def collect_files(path: Path, ignore: Sequence[str] = (), *, resolve_symlinks: bool = False
+                  ) -> list[tuple[str, bytes | None, bool]]:
     """(relative path, content or None for a directory, executable) of what to pack, sorted;
-    a single file is packed under its own name."""
+    a single file is packed under its own name. Symbolic links are left out, unless
+    `resolve_symlinks`: then a link to a file is packed as a copy of the file and one to a
+    directory as a copy of its tree (a link back into a directory it is in is not followed
+    again)."""
     if path.is_file():
         return [(path.name, path.read_bytes(), os.access(path, os.X_OK))]
     if not path.is_dir():
         raise CLIError(f"--path {path} does not exist")
     patterns = [*DEFAULT_IGNORE, *ignore]
     out: list[tuple[str, bytes | None, bool]] = []
-    for root, dirs, files in os.walk(path):
+    for root, dirs, files in os.walk(path, followlinks=resolve_symlinks):
         rel_root = os.path.relpath(root, path)
         rel_root = "" if rel_root == "." else rel_root
+        here = os.path.realpath(root)
         dirs.sort()
         keep = []
         for d in dirs:
             rel = f"{rel_root}/{d}" if rel_root else d
-            if not _ignored(rel, True, patterns) and not os.path.islink(os.path.join(root, d)):
-                keep.append(d)
-                out.append((rel, None, True))
+            full = os.path.join(root, d)
+            if _ignored(rel, True, patterns):
+                continue
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if not resolve_symlinks or here == target or \
+                        here.startswith(target.rstrip(os.sep) + os.sep):
+                    continue  # left out, or a cycle
+            keep.append(d)
+            out.append((rel, None, True))
         dirs[:] = keep
         for f in sorted(files):
             rel = f"{rel_root}/{f}" if rel_root else f
             full = Path(root) / f
-            if _ignored(rel, False, patterns) or full.is_symlink() or not full.is_file():
+            if _ignored(rel, False, patterns) or not full.is_file() or \
+                    (full.is_symlink() and not resolve_symlinks):
                 continue
             out.append((rel, full.read_bytes(), os.access(full, os.X_OK)))
     return sorted(out, key=lambda e: e[0])
@@ -171,7 +191,8 @@ def run_push(args: argparse.Namespace) -> int:
         oci.REVISION: args.revision,
         **oci.parse_annotations(args.annotations),
     }
-    files = collect_files(Path(args.path), args.ignore_paths)
+    files = collect_files(Path(args.path), args.ignore_paths,
+                          resolve_symlinks=args.resolve_symlinks)
     layer = oci.tar_gzip(files)
     config = b"{}"
     manifest = oci.artifact_manifest(config, layer, annotations)
@@ -224,6 +245,13 @@ def run_list(args: argparse.Namespace) -> int:
         except re.error as err:
             raise CLIError(f"--filter-regex: {err}") from None
         tags = [t for t in tags if pattern.search(t)]
+    if args.filter_semver:
+        try:
+            constraint = parse_constraint(args.filter_semver)
+        except SemverError as err:
+            raise CLIError(f"--filter-semver: {err}", "e.g. --filter-semver '>=1.0.0'") \
+                from None
+        tags = [t for t in tags if constraint.matches(t)]
     rows = []
     for tag in sorted(tags):
         manifest, digest, _, _ = client.manifest_json(ref.repository, tag)

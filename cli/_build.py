@@ -34,6 +34,7 @@ __all__ = [
     "image_repository",
     "image_update",
     "kustomization",
+    "layer_selector",
     "oci_repository",
     "parse_labels",
     "parse_source_ref",
@@ -108,9 +109,10 @@ def git_repository(
     ignore_paths: Sequence[str] | None = None,
     recurse_submodules: bool = False,
     provider: str | None = None,
+    sparse_checkout_paths: Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A GitRepository. The ref is the most specific flag given: --ref-name, --commit
+    """A GitRepository (--sparse-checkout-paths: only those directories are checked out). The ref is the most specific flag given: --ref-name, --commit
     (with --branch if given), --tag-semver, --tag, else --branch (default `master`)."""
     scheme = urlparse(url).scheme
     if scheme not in ("http", "https", "ssh"):
@@ -134,6 +136,9 @@ def git_repository(
         spec["ignore"] = "\n".join(paths)  # as flux joins them: no final newline
     if recurse_submodules:
         spec["recurseSubmodules"] = True
+    sparse = _split_list(sparse_checkout_paths)
+    if sparse:
+        spec["sparseCheckout"] = sparse
     if provider and provider != "generic":
         spec["provider"] = provider
     return _object(GitRepository, name, namespace, labels, spec)
@@ -302,9 +307,13 @@ def kustomization(
     health_checks: Sequence[str] | None = None,
     decryption_provider: str | None = None,
     decryption_secret: str | None = None,
+    health_check_timeout: str | None = None,
+    kubeconfig_secret_ref: str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A Kustomization of `path` in the source `source`."""
+    """A Kustomization of `path` in the source `source`. With --wait or --health-check,
+    spec.timeout is --health-check-timeout (default 2m, as flux) unless --timeout-apply
+    gives it."""
     spec: dict[str, Any] = {
         "interval": go_duration(interval),
         "path": path,
@@ -327,6 +336,10 @@ def kustomization(
     checks = _split_list(health_checks)
     if checks:
         spec["healthChecks"] = [_health_check(c) for c in checks]
+    if (checks or wait) and not timeout:
+        spec["timeout"] = go_duration(health_check_timeout or "2m", "--health-check-timeout")
+    if kubeconfig_secret_ref:
+        spec["kubeConfig"] = {"secretRef": {"name": kubeconfig_secret_ref}}
     if decryption_secret and not decryption_provider:
         decryption_provider = "sops"
     if decryption_provider:
@@ -386,10 +399,14 @@ def image_policy(
     select_alpha: str | None = None,
     filter_regex: str | None = None,
     filter_extract: str | None = None,
+    reflect_digest: str | None = None,
+    interval: str = "1m",
     labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """An ImagePolicy over the ImageRepository `image_ref` (`<name>` or `<name>.<namespace>`)
-    with exactly one of --select-semver, --select-numeric, --select-alpha."""
+    with exactly one of --select-semver, --select-numeric, --select-alpha; --reflect-digest
+    sets digestReflectionPolicy (with `Always`, spec.interval, which the CRD then needs, is
+    --interval)."""
     chosen = [f for f, v in (("--select-semver", select_semver),
                              ("--select-numeric", select_numeric),
                              ("--select-alpha", select_alpha)) if v]
@@ -422,7 +439,33 @@ def image_policy(
     if filter_regex:
         spec["filterTags"] = {"pattern": filter_regex,
                               **({"extract": filter_extract} if filter_extract else {})}
-    return _object(ImagePolicy, name, namespace, labels, spec)
+    if reflect_digest:
+        if reflect_digest not in REFLECT_DIGEST:
+            raise BuildError("invalid value for --reflect-digest, must be one of "
+                             + ", ".join(f"'{r}'" for r in REFLECT_DIGEST))
+        spec["digestReflectionPolicy"] = reflect_digest
+        if reflect_digest == "Always":
+            spec["interval"] = go_duration(interval)
+    return _object(ImagePolicy, name, namespace, labels, dict(sorted(spec.items())))
+
+
+REFLECT_DIGEST = ("Never", "IfNotPresent", "Always")
+SIGNING_KEY_TYPES = ("gpg", "ssh")
+
+
+def layer_selector(text: str | None) -> dict[str, str] | None:
+    """`--layer-selector <media-type>:<operation>` (operation extract or copy) -> the
+    OCIRepository's spec.layerSelector."""
+    if not text:
+        return None
+    media_type, sep, operation = text.rpartition(":")
+    if not sep or not media_type or not operation:
+        raise BuildError(f"invalid --layer-selector {text!r}: must be in the format "
+                         "'<media-type>:<operation>'")
+    if operation not in ("extract", "copy"):
+        raise BuildError(f"invalid --layer-selector {text!r}: operation must be "
+                         "'extract' or 'copy'")
+    return {"mediaType": media_type, "operation": operation}
 
 
 DEFAULT_AUTHOR_NAME = "fluxcdbot"
@@ -442,10 +485,13 @@ def image_update(
     author_email: str = DEFAULT_AUTHOR_EMAIL,
     commit_template: str | None = None,
     interval: str = "1m",
+    signing_key_secret: str | None = None,
+    signing_key_type: str | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """An ImageUpdateAutomation committing setter updates to the GitRepository
-    `git_repo_ref`."""
+    `git_repo_ref`, signing the commits with the key of --signing-key-secret (of
+    --signing-key-type gpg or ssh; the controller's default, gpg, when not given)."""
     if not git_repo_ref:
         raise BuildError("--git-repo-ref is required")
     if not author_email:
@@ -456,6 +502,13 @@ def image_update(
     commit: dict[str, Any] = {"author": {"email": author_email, "name": author_name}}
     if commit_template:
         commit["messageTemplate"] = commit_template
+    if signing_key_type and not signing_key_secret:
+        raise BuildError("--signing-key-type requires --signing-key-secret")
+    if signing_key_type and signing_key_type not in SIGNING_KEY_TYPES:
+        raise BuildError("--signing-key-type must be one of: gpg, ssh")
+    if signing_key_secret:
+        commit["signingKey"] = {"secretRef": {"name": signing_key_secret},
+                                **({"type": signing_key_type} if signing_key_type else {})}
     git: dict[str, Any] = {}
     if checkout_branch:
         git["checkout"] = {"ref": {"branch": checkout_branch}}

@@ -49,8 +49,25 @@ from afflux.controllers.kustomize._tools import ToolNotFoundError
 from ._context import Context
 from ._errors import CLIError
 from ._kube import KubeError, KubeNotFound, ResourceType, resource_of
+from ._localsources import (
+    LocalSourceError,
+    is_kustomization,
+    kustomization_path,
+    object_namespace,
+    parse_local_sources,
+)
 
-__all__ = ["build_objects", "load_kustomization", "register", "source_root"]
+__all__ = [
+    "build_objects",
+    "build_recursive",
+    "live_kustomization",
+    "load_kustomization",
+    "local_sources_of",
+    "nested_source",
+    "register",
+    "source_root",
+    "with_namespace",
+]
 
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps")
 SECRETS = ResourceType("", "v1", "Secret", "secrets")
@@ -67,6 +84,15 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
                    help="glob patterns of files to leave out of the build")
     p.add_argument("--strict-substitute", action="store_true",
                    help="fail on a variable that is not defined (and has no default)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="also build the Kustomizations the build contains, from the "
+                        "directories of --local-sources")
+    p.add_argument("--local-sources", action="append", default=[], metavar="KIND/NS/NAME=PATH",
+                   help="comma-separated local directories of sources for --recursive, "
+                        "e.g. GitRepository/flux-system/flux-system=./")
+    p.add_argument("--in-memory-build", action="store_true",
+                   help="accepted for flux compatibility: afflux always builds in a scratch "
+                        "copy and never writes into --path")
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -268,12 +294,89 @@ def build_objects(ctx: Context | None, ks: Mapping[str, Any], path: Path, *,
                             str(meta.get("namespace") or "flux-system"))
 
 
+def local_sources_of(args: argparse.Namespace) -> dict[str, Path]:
+    """--local-sources parsed; a CLIError with the expected form when one is malformed."""
+    try:
+        return parse_local_sources(args.local_sources)
+    except LocalSourceError as err:
+        raise CLIError(str(err)) from None
+
+
+def with_namespace(obj: Mapping[str, Any], default_namespace: str) -> dict[str, Any]:
+    """A copy of a built object with its namespace filled in (`default_namespace` when the
+    build left it out, where the controller would apply it)."""
+    out = dict(obj)
+    out["metadata"] = {**(obj.get("metadata") or {}),
+                       "namespace": object_namespace(obj, default_namespace)}
+    return out
+
+
+def live_kustomization(ctx: Context, namespace: str, name: str) -> dict[str, Any] | None:
+    """The cluster's Kustomization `namespace/name` (None: there is none)."""
+    try:
+        return ctx.kube.get_or_none(resource_of(Kustomization), name, namespace)
+    except KubeError as err:
+        raise CLIError(f"cannot read Kustomization {namespace}/{name}: {err.message}") \
+            from None
+
+
+def nested_source(ks: Mapping[str, Any], sources: Mapping[str, Path]) -> tuple[Path, Path]:
+    """(source root, directory) of a Kustomization found in a build (`_localsources`), as a
+    CLIError with the flag to add when --local-sources lacks its source."""
+    try:
+        root, directory = kustomization_path(ks, sources)
+    except LocalSourceError as err:
+        raise CLIError(str(err), "map each source of the nested Kustomizations to a local "
+                       "directory with --local-sources Kind/namespace/name=path") from None
+    if not directory.is_dir():
+        meta = ks.get("metadata") or {}
+        raise CLIError(f"{directory} (the spec.path of Kustomization "
+                       f"{meta.get('namespace')}/{meta.get('name')} in its local source) "
+                       "is not a directory", "check the directory given in --local-sources")
+    return root, directory
+
+
+def build_recursive(ctx: Context | None, ks: Mapping[str, Any], path: Path,
+                    sources: Mapping[str, Path], *, ignore: Sequence[str] = (),
+                    strict: bool = False, root: Path | None = None,
+                    chain: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`build_objects`, then, depth first, the objects of each Kustomization the build
+    contains, built from its source's directory in `sources` joined with its spec.path
+    (`_localsources`) with the spec of the cluster's copy when there is one, as flux (always
+    the built one with `ctx` None: --dry-run). A Kustomization already being built further
+    up (itself, or a cycle) is not descended into again."""
+    meta = ks.get("metadata") or {}
+    me = f"{meta.get('namespace')}/{meta.get('name')}"
+    objects = build_objects(ctx, ks, path, ignore=ignore, strict=strict, root=root)
+    nested: list[dict[str, Any]] = []
+    default_ns = (ks.get("spec") or {}).get("targetNamespace") or "default"
+    for obj in objects:
+        if not is_kustomization(obj):
+            continue
+        built = with_namespace(obj, default_ns)
+        namespace, name = built["metadata"]["namespace"], str(built["metadata"].get("name"))
+        if f"{namespace}/{name}" in (me, *chain):
+            continue
+        child_root, child_dir = nested_source(built, sources)
+        child = (live_kustomization(ctx, namespace, name) if ctx is not None else None) \
+            or built
+        nested += build_recursive(ctx, child, child_dir, sources, ignore=ignore,
+                                  strict=strict, root=child_root, chain=(*chain, me))
+    return objects + nested
+
+
 def run(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     if args.dry_run and args.kustomization_file is None:
         raise CLIError("--dry-run needs --kustomization-file (the cluster is not read)")
+    sources = local_sources_of(args)
     ks = load_kustomization(ctx, args.name, args.kustomization_file)
-    objects = build_objects(None if args.dry_run else ctx, ks, args.path,
-                            ignore=args.ignore_paths, strict=args.strict_substitute)
+    reader = None if args.dry_run else ctx
+    if args.recursive:
+        objects = build_recursive(reader, ks, args.path, sources, ignore=args.ignore_paths,
+                                  strict=args.strict_substitute)
+    else:
+        objects = build_objects(reader, ks, args.path, ignore=args.ignore_paths,
+                                strict=args.strict_substitute)
     ctx.printer.result("".join("---\n" + dump_object(obj) for obj in objects), end="")
     return 0

@@ -7,16 +7,22 @@ operators run locally, a leader-election Lease they keep renewing: no Deployment
 Established; the distribution their labels name), and at the objects: a kind that has objects
 while its operator is not running (in-cluster or local) fails the check, named with its
 count, since nothing reconciles them. Each check prints a ✔ or ✗ line; any ✗ exits 1.
+
+As flux's, the check waits for an in-cluster controller Deployment that is not ready yet,
+reading it again every `--poll-interval` (default 5s) until it is or `--timeout` (shared by
+all controllers) runs out. A controller with no Deployment, or a local one (its Lease), is
+judged at once: there is no rollout to wait for.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from afflux.api import KINDS
+from afflux.api import KINDS, format_duration
 from afflux.api._distribution import distribution_of
 
 from ._bootstrapgen import LOCAL_ANNOTATION, LOCAL_DEPLOYMENT_ANNOTATION
@@ -30,7 +36,7 @@ from ._checkfmt import (
     unserved_kinds,
     version_text,
 )
-from ._context import Context
+from ._context import Context, duration_arg
 from ._errors import EXIT_FAILURE
 from ._kinds import COMPONENTS_HELP, CONTROLLERS, DEFAULT_COMPONENTS, controller_for
 from ._kube import CRDS, DEPLOYMENTS, LEASES, NAMESPACES, KubeError, ResourceType
@@ -53,6 +59,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    "the namespace, else Flux's defaults)")
     p.add_argument("--components-extra", type=_components, default=[],
                    help="more controllers to check, comma-separated")
+    p.add_argument("--poll-interval", type=duration_arg, default=5.0,
+                   help="how often to read a controller Deployment that is not ready yet "
+                        "again, until --timeout (default 5s)")
     p.set_defaults(func=run)
 
 
@@ -79,25 +88,50 @@ def _is_local(dep: dict[str, Any]) -> bool:
     return annotations.get(LOCAL_DEPLOYMENT_ANNOTATION) == "true"
 
 
-def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
-    """(running, message, images) of one controller: its Deployment, or the Lease of a local
-    one (no Deployment, or the zero-replica Deployment of a `--local` install)."""
+def controller_status(ctx: Context, name: str) -> tuple[bool, str, list[str], bool]:
+    """(running, message, images, in-cluster) of one controller: its Deployment, or the
+    Lease of a local one (no Deployment, or the zero-replica Deployment of a `--local`
+    install); in-cluster: judged by a Deployment, whose rollout may still complete."""
     dep = ctx.kube.get_or_none(DEPLOYMENTS, name, ctx.namespace)
     if dep is not None and not _is_local(dep):
         healthy, message = deployment_health(dep)
         images = [str(c.get("image", "")) for c in ((dep.get("spec") or {}).get(
             "template") or {}).get("spec", {}).get("containers") or []]
-        return healthy, message, images
+        return healthy, message, images, True
     lease = ctx.kube.get_or_none(LEASES, instance_lease(name, dep), ctx.namespace)
     if lease is not None:
         healthy, message = lease_health(lease, datetime.now(UTC))
-        return healthy, message, []
+        return healthy, message, [], False
     if dep is not None:
         return False, (f"runs locally (its Deployment is annotated {LOCAL_DEPLOYMENT_ANNOTATION})"
                        f" but holds no leader-election Lease in the {ctx.namespace} namespace: "
-                       "is it running (`afflux dev up`)?"), []
+                       "is it running (`afflux dev up`)?"), [], False
     return False, (f"not found (no Deployment and no leader-election Lease in the "
-                   f"{ctx.namespace} namespace)"), []
+                   f"{ctx.namespace} namespace)"), [], False
+
+
+def controller_health(ctx: Context, name: str) -> tuple[bool, str, list[str]]:
+    """(running, message, images) of one controller now (`controller_status`)."""
+    return controller_status(ctx, name)[:3]
+
+
+def await_controller(ctx: Context, name: str, poll_interval: float, deadline: float, *,
+                     clock: Callable[[], float] = time.monotonic,
+                     sleep: Callable[[float], None] = time.sleep
+                     ) -> tuple[bool, str, list[str]]:
+    """`controller_health`, read again every `poll_interval` while an in-cluster Deployment
+    is not ready and `deadline` (of `clock`) has not passed."""
+    healthy, message, images, in_cluster = controller_status(ctx, name)
+    if healthy or not in_cluster or clock() >= deadline:
+        return healthy, message, images
+    ctx.printer.waiting(f"{name}: {message}; waiting for it to be ready (polling every "
+                        f"{format_duration(poll_interval)})")
+    while clock() < deadline:
+        sleep(max(0.0, min(poll_interval, deadline - clock())))
+        healthy, message, images, in_cluster = controller_status(ctx, name)
+        if healthy or not in_cluster:
+            return healthy, message, images
+    return healthy, f"{message} (timed out waiting for it to be ready)", images
 
 
 def shard_deployments(ctx: Context, controllers: Sequence[str]) -> list[str]:
@@ -109,14 +143,17 @@ def shard_deployments(ctx: Context, controllers: Sequence[str]) -> list[str]:
                   if ((d["metadata"].get("labels") or {}).get(COMPONENT_LABEL) in controllers))
 
 
-def check_controllers(ctx: Context, controllers: Sequence[str]) -> tuple[bool, dict[str, bool]]:
-    """Check `controllers`; return (all healthy, controller -> running)."""
+def check_controllers(ctx: Context, controllers: Sequence[str], poll_interval: float = 5.0
+                      ) -> tuple[bool, dict[str, bool]]:
+    """Check `controllers`, waiting up to --timeout for the Deployments still rolling out;
+    return (all healthy, controller -> running)."""
     printer = ctx.printer
     printer.action("checking controllers")
     ok = True
     running: dict[str, bool] = {}
+    deadline = time.monotonic() + ctx.timeout
     for name in controllers:
-        healthy, message, images = controller_health(ctx, name)
+        healthy, message, images = await_controller(ctx, name, poll_interval, deadline)
         running[name] = healthy
         (printer.success if healthy else printer.failure)(f"{name}: {message}")
         for image in images:
@@ -195,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         components = args.components or installed_components(ctx)
         controllers = list(dict.fromkeys([*components, *args.components_extra]))
-        ok, running = check_controllers(ctx, [*controllers, *shard_deployments(ctx, controllers)])
+        ok, running = check_controllers(ctx, [*controllers, *shard_deployments(ctx, controllers)],
+                                        args.poll_interval)
         crds_ok, installed = check_crds(ctx)
         ok = check_objects(ctx, running, installed) and crds_ok and ok
     except KubeError as err:

@@ -4,11 +4,12 @@ and the cluster connection (made on first use, so `--export` and `--help` need n
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 
 from afflux.api import DurationError, parse_duration
 
-from ._kube import Kube, KubeOverrides
+from ._kube import Kube, KubeOverrides, context_namespace
 from ._output import Printer
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 DEFAULT_NAMESPACE = "flux-system"
+#: Set (to anything), it makes --ns-follows-kube-context the default, as for flux.
+NS_FOLLOWS_ENV = "FLUX_NS_FOLLOWS_KUBE_CONTEXT"
 #: `--timeout` when not given: 5m, as flux.
 DEFAULT_TIMEOUT = 300.0
 
@@ -37,6 +40,8 @@ GLOBAL_DEFAULTS: dict[str, object] = {
     "as_user": None,
     "as_groups": None,
     "as_uid": None,
+    "as_user_extra": None,
+    "ns_follows_kube_context": False,
     "insecure_skip_tls_verify": False,
     "certificate_authority": None,
     "client_certificate": None,
@@ -92,13 +97,36 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                        action="append" if flag == "--as-group" else "store", help=text)
     g.add_argument("--insecure-skip-tls-verify", action="store_true", default=s,
                    help="do not check the server's certificate (insecure)")
+    g.add_argument("--ns-follows-kube-context", action="store_true", default=s,
+                   help="without -n, use the namespace of the kubeconfig context (also with "
+                        f"${NS_FOLLOWS_ENV} set) instead of {DEFAULT_NAMESPACE}")
+    g.add_argument("--as-user-extra", action="append", type=user_extra_arg, default=s,
+                   metavar="KEY=VALUE",
+                   help="a user extra to impersonate with --as (repeat, also for several "
+                        "values of one key)")
+
+
+def user_extra_arg(text: str) -> tuple[str, str]:
+    """argparse type of --as-user-extra: `key=value` -> (key, value)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected key=value, e.g. scopes=view")
+    return key, value
 
 
 def fill_global_defaults(args: argparse.Namespace) -> argparse.Namespace:
     """Set the global flags the command line left out; `timeout_given` records whether
-    --timeout was given (streams run until interrupted unless it was)."""
+    --timeout was given (streams run until interrupted unless it was). Without -n, the
+    namespace is the kubeconfig context's with --ns-follows-kube-context (or
+    $FLUX_NS_FOLLOWS_KUBE_CONTEXT) when the context names one."""
     if not hasattr(args, "timeout_given"):
         args.timeout_given = hasattr(args, "timeout")
+    if not hasattr(args, "namespace") and (getattr(args, "ns_follows_kube_context", False)
+                                           or os.environ.get(NS_FOLLOWS_ENV)):
+        namespace = context_namespace(getattr(args, "kubeconfig", None),
+                                      getattr(args, "context", None))
+        if namespace:
+            args.namespace = namespace
     for key, value in GLOBAL_DEFAULTS.items():
         if not hasattr(args, key):
             setattr(args, key, value)
@@ -112,6 +140,7 @@ def overrides_of(args: argparse.Namespace) -> KubeOverrides:
     return KubeOverrides(
         server=args.server, token=token, as_user=args.as_user,
         as_groups=tuple(args.as_groups or ()), as_uid=args.as_uid,
+        as_user_extra=tuple(args.as_user_extra or ()),
         insecure_skip_tls_verify=bool(args.insecure_skip_tls_verify),
         certificate_authority=args.certificate_authority,
         client_certificate=args.client_certificate, client_key=args.client_key,

@@ -80,6 +80,12 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-file", help="a CA certificate file for an https:// server (goes into "
                    "the Secret <name> with the credentials)")
     p.add_argument("--proxy-secret-ref", help="a Secret with the proxy address and credentials")
+    p.add_argument("--sparse-checkout-paths", action="append",
+                   help="check out only these directories (spec.sparseCheckout; "
+                        "comma-separated or repeated)")
+    p.add_argument("-s", "--silent", action="store_true",
+                   help="accepted for flux compatibility: afflux never prompts (it takes SSH "
+                        "keys from --private-key-file, it does not generate deploy keys)")
 
 
 def _oci_flags(p: argparse.ArgumentParser) -> None:
@@ -97,6 +103,8 @@ def _oci_flags(p: argparse.ArgumentParser) -> None:
                    help="a Secret with the registry's CA / client certificate (certSecretRef)")
     p.add_argument("--proxy-secret-ref", help="a Secret with the proxy address and credentials")
     p.add_argument("--service-account", help="a ServiceAccount whose image pull secrets to use")
+    p.add_argument("--layer-selector", metavar="MEDIA-TYPE:OPERATION",
+                   help="the layer to take: <media-type>:<extract|copy> (spec.layerSelector)")
     _verify_flags(p)
 
 
@@ -159,6 +167,10 @@ def _ks_flags(p: argparse.ArgumentParser) -> None:
                    help="an object to health-check: <kind>/<name>.<namespace>")
     p.add_argument("--decryption-provider", choices=("sops",), help="decrypt with sops")
     p.add_argument("--decryption-secret", help="the Secret with the decryption keys")
+    p.add_argument("--health-check-timeout",
+                   help="spec.timeout with --wait or --health-check (default 2m)")
+    p.add_argument("--kubeconfig-secret-ref",
+                   help="a Secret with the kubeconfig of the remote cluster to apply to")
 
 
 def _image_repo_flags(p: argparse.ArgumentParser) -> None:
@@ -183,6 +195,9 @@ def _image_policy_flags(p: argparse.ArgumentParser) -> None:
                    help="pick by alphabetical order (asc: last)")
     p.add_argument("--filter-regex", help="only tags matching this regular expression")
     p.add_argument("--filter-extract", help="compare this part of the tag, e.g. '$ts'")
+    p.add_argument("--reflect-digest", choices=_build.REFLECT_DIGEST,
+                   help="digestReflectionPolicy: Never, IfNotPresent or Always (Always "
+                        "re-reads the digest every --interval)")
 
 
 def _image_update_flags(p: argparse.ArgumentParser) -> None:
@@ -195,6 +210,10 @@ def _image_update_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--author-name", default=_build.DEFAULT_AUTHOR_NAME, help="commit author")
     p.add_argument("--author-email", default=_build.DEFAULT_AUTHOR_EMAIL, help="commit e-mail")
     p.add_argument("--commit-template", help="the commit message template (Go text/template)")
+    p.add_argument("--signing-key-secret",
+                   help="a Secret with the key to sign the commits with")
+    p.add_argument("--signing-key-type", choices=_build.SIGNING_KEY_TYPES,
+                   help="the signing key's format: gpg or ssh (default gpg)")
 
 
 def _secret_git_flags(p: argparse.ArgumentParser) -> None:
@@ -250,6 +269,8 @@ def _chart_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chart-version", help="a version or semver range of the chart")
     p.add_argument("--reconcile-strategy", default="ChartVersion",
                    help="when the chart is rebuilt: ChartVersion (default) or Revision")
+    p.add_argument("--fetch-timeout", help="taken, as flux takes it, and unused: a HelmChart "
+                   "has no spec.timeout")
     _verify_flags(p)
 
 
@@ -419,7 +440,8 @@ def _git(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -
         name, ns, url=args.url, branch=args.branch, tag=args.tag, semver=args.semver,
         commit=args.commit, ref_name=args.ref_name, interval=args.interval,
         secret_ref=secret_ref, ignore_paths=args.ignore_paths,
-        recurse_submodules=args.recurse_submodules, provider=args.provider, labels=labels,
+        recurse_submodules=args.recurse_submodules, provider=args.provider,
+        sparse_checkout_paths=args.sparse_checkout_paths, labels=labels,
     ), args, proxySecretRef=_ref(args.proxy_secret_ref)))
     return docs
 
@@ -434,7 +456,8 @@ def _oci(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -
                                    args.verify_issuer, args.verify_subject)
     return [_with(doc, args, certSecretRef=_ref(args.cert_ref),
                   proxySecretRef=_ref(args.proxy_secret_ref),
-                  serviceAccountName=args.service_account or None, verify=verify)]
+                  serviceAccountName=args.service_account or None, verify=verify,
+                  layerSelector=_build.layer_selector(args.layer_selector))]
 
 
 def _credentials_note(args: argparse.Namespace, secret_name: str) -> None:
@@ -506,7 +529,8 @@ def _ks(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) ->
         timeout=args.ks_timeout, retry_interval=args.retry_interval, wait=args.wait,
         service_account=args.service_account, health_checks=args.health_check,
         decryption_provider=args.decryption_provider, decryption_secret=args.decryption_secret,
-        labels=labels,
+        health_check_timeout=args.health_check_timeout,
+        kubeconfig_secret_ref=args.kubeconfig_secret_ref, labels=labels,
     )]
 
 
@@ -524,7 +548,8 @@ def _image_policy(args: argparse.Namespace, name: str, ns: str,
     return [_build.image_policy(
         name, ns, image_ref=args.image_ref, select_semver=args.select_semver,
         select_numeric=args.select_numeric, select_alpha=args.select_alpha,
-        filter_regex=args.filter_regex, filter_extract=args.filter_extract, labels=labels,
+        filter_regex=args.filter_regex, filter_extract=args.filter_extract,
+        reflect_digest=args.reflect_digest, interval=args.interval, labels=labels,
     )]
 
 
@@ -535,7 +560,8 @@ def _image_update(args: argparse.Namespace, name: str, ns: str,
         git_repo_path=args.git_repo_path, checkout_branch=args.checkout_branch,
         push_branch=args.push_branch, author_name=args.author_name,
         author_email=args.author_email, commit_template=args.commit_template,
-        interval=args.interval, labels=labels,
+        interval=args.interval, signing_key_secret=args.signing_key_secret,
+        signing_key_type=args.signing_key_type, labels=labels,
     )]
 
 

@@ -12,6 +12,15 @@ without the fields the server manages (`_difffmt.normalize`). It prints, on stdo
     ► ConfigMap/podinfo/new created
     ► Service/podinfo/old deleted        (with spec.prune: in the inventory, not in the build)
 
+With `--recursive`, each Kustomization of the build that already exists in the cluster is
+diffed too, from the directory `--local-sources` gives for its source (as `build
+--recursive`): when it would change, `📁 Kustomization/<ns>/<name> changed` and its own
+lines follow; one with `spec.kubeConfig` (a remote cluster) is skipped with a warning line.
+With `--kustomization-file`, the cluster's copy still gives the inventory (what a prune
+would delete); a Kustomization the cluster lacks is an error unless `--ignore-not-found`.
+`--progress-bar` (default true) shows the steps on stderr; `--progress-bar=false` leaves
+them out.
+
 Secret values are masked. Objects marked `kustomize.toolkit.fluxcd.io/reconcile: disabled`
 are skipped, and ones marked `.../prune: disabled` are never listed as deleted. Exit status,
 as flux's: 0 no difference, 1 differences, >1 the diff itself failed.
@@ -21,16 +30,34 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import _difffmt as fmt
-from ._buildks import add_build_flags, build_objects, load_kustomization
+from ._buildks import (
+    add_build_flags,
+    build_objects,
+    live_kustomization,
+    load_kustomization,
+    local_sources_of,
+    nested_source,
+    with_namespace,
+)
 from ._context import Context
 from ._errors import EXIT_DIFF, EXIT_OK, CLIError
 from ._kube import Kube, KubeError, KubeNotFound, ResourceType
+from ._localsources import is_kustomization
 
-__all__ = ["ObjectChange", "compare_object", "register", "run", "stale_objects"]
+__all__ = [
+    "DiffOptions",
+    "ObjectChange",
+    "compare_object",
+    "diff_kustomization",
+    "register",
+    "run",
+    "stale_objects",
+]
 
 FIELD_MANAGER = "kustomize-controller"
 #: Exit status of a diff that could not be made (flux: "> 1").
@@ -49,6 +76,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
         "and print what would change. Exit status: 0 no differences, 1 differences, >1 the "
         "diff failed.")
     add_build_flags(k)
+    k.add_argument("--ignore-not-found", action="store_true",
+                   help="diff the Kustomization of --kustomization-file even when the cluster "
+                        "has none (everything shows as created)")
+    k.add_argument("--progress-bar", action="store_true", default=True,
+                   help="show progress on stderr (default true; --progress-bar=false: quiet)")
     k.set_defaults(func=run)
     from . import _diffhr  # noqa: PLC0415 - the command module imports this one
 
@@ -129,32 +161,50 @@ def stale_objects(kube: Kube, ks: Mapping[str, Any], built: list[dict[str, Any]]
 
 
 class Differ:
-    def __init__(self, ctx: Context, field_manager: str = FIELD_MANAGER) -> None:
+    """Compares objects and prints what would change; a `buffered` one (a nested
+    Kustomization's) keeps its lines in `lines` for its parent to print."""
+
+    def __init__(self, ctx: Context, field_manager: str = FIELD_MANAGER, *,
+                 buffered: bool = False) -> None:
         self.ctx = ctx
         self.field_manager = field_manager
+        self.buffered = buffered
+        self.lines: list[str] = []
         self.created: list[str] = []
         self.drifted: list[str] = []
         self.deleted: list[str] = []
         self.failed: list[str] = []
 
-    def show(self, line: str, diff: str = "") -> None:
-        self.ctx.printer.result(f"► {line}")
-        if diff:
-            self.ctx.printer.result(diff, end="")
+    def write(self, text: str) -> None:
+        if self.buffered:
+            self.lines.append(text)
+        else:
+            self.ctx.printer.result(text, end="")
 
-    def compare(self, obj: dict[str, Any], default_namespace: str) -> None:
+    def show(self, line: str, diff: str = "") -> None:
+        self.write(f"► {line}\n")
+        if diff:
+            self.write(diff)
+
+    def compare(self, obj: dict[str, Any], default_namespace: str) -> ObjectChange | None:
+        """Compare one object (and print it); the change, None for none (a failed dry-run is
+        recorded in `failed` and printed)."""
         try:
             change = compare_object(self.ctx.kube, obj, default_namespace, self.field_manager)
         except KubeError as err:
             label = fmt.object_label(obj)
             self.failed.append(f"{label}: {err.message}")
             self.ctx.printer.failure(f"{label} dry-run failed: {err.message}")
-            return
+            return None
         if change is None:
-            return
+            return None
         (self.created if change.action == CREATED else self.drifted).append(change.label)
         self.show(f"{change.label} {'created' if change.action == CREATED else 'drifted'}",
                   change.diff)
+        return change
+
+    def changed(self) -> bool:
+        return bool(self.created or self.drifted or self.deleted)
 
     def finish(self, fix: str) -> int:
         """The exit status (flux's): a failed dry-run fails the diff (>1, `fix` as the
@@ -162,7 +212,7 @@ class Differ:
         if self.failed:
             raise CLIError(f"the dry-run of {len(self.failed)} object(s) failed: "
                            f"{self.failed[0]}", fix, exit_code=EXIT_DIFF_FAILED)
-        if self.created or self.drifted or self.deleted:
+        if self.changed():
             self.ctx.printer.warning(f"{fmt.summary(self.created, self.drifted, self.deleted)}"
                                      ": identified at least one change, exiting with a "
                                      "non-zero status")
@@ -176,19 +226,94 @@ class Differ:
             self.show(f"{label} deleted")
 
 
+@dataclass(frozen=True)
+class DiffOptions:
+    """The build flags a diff and its nested diffs share."""
+
+    ignore: Sequence[str] = ()
+    strict: bool = False
+    recursive: bool = False
+    sources: Mapping[str, Path] = field(default_factory=dict)
+    progress: bool = True
+
+
+def diff_kustomization(differ: Differ, ks: dict[str, Any], path: Path, opts: DiffOptions, *,
+                       root: Path | None = None, chain: tuple[str, ...] = ()) -> None:
+    """Build `ks` from `path`, compare each object, list what a prune would delete, and with
+    `opts.recursive` diff the nested Kustomizations that exist in the cluster (module
+    docstring)."""
+    ctx = differ.ctx
+    meta = ks.get("metadata") or {}
+    me = f"{meta.get('namespace')}/{meta.get('name')}"
+    if opts.progress:
+        ctx.printer.action(f"building Kustomization {me} from {path}")
+    objects = build_objects(ctx, ks, path, ignore=opts.ignore, strict=opts.strict, root=root)
+    default_ns = (ks.get("spec") or {}).get("targetNamespace") or "default"
+    for obj in objects:
+        failures = len(differ.failed)
+        change = differ.compare(obj, default_ns)
+        if len(differ.failed) > failures:
+            continue
+        if not opts.recursive or not is_kustomization(obj) or \
+                (change is not None and change.action == CREATED):
+            continue
+        built = with_namespace(obj, default_ns)
+        namespace, name = built["metadata"]["namespace"], str(built["metadata"].get("name"))
+        if f"{namespace}/{name}" in (me, *chain):
+            continue
+        label = fmt.object_label(built)
+        if (built.get("spec") or {}).get("kubeConfig"):
+            differ.write(f"⚠️ {label} skipped: diff not supported for remote clusters\n")
+            continue
+        child = live_kustomization(ctx, namespace, name)
+        if child is None:  # reconcile: disabled, or gone since the dry-run
+            continue
+        child_root, child_dir = nested_source(built, opts.sources)
+        sub = Differ(ctx, differ.field_manager, buffered=True)
+        diff_kustomization(sub, child, child_dir, opts, root=child_root, chain=(*chain, me))
+        differ.failed += sub.failed
+        if sub.changed():
+            differ.created += sub.created
+            differ.drifted += sub.drifted
+            differ.deleted += sub.deleted
+            differ.write(f"📁 {label} changed\n")
+            for text in sub.lines:
+                differ.write(text)
+    if not differ.failed:
+        differ.prune(ks, objects)
+
+
+def load_for_diff(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
+    """The Kustomization to diff: the cluster's, or --kustomization-file's with the
+    cluster's status (its inventory); without a cluster copy only with --ignore-not-found."""
+    if args.ignore_not_found and args.kustomization_file is None:
+        raise CLIError("--ignore-not-found needs --kustomization-file (the Kustomization to "
+                       "diff when the cluster has none)")
+    ks = load_kustomization(ctx, args.name, args.kustomization_file)
+    if args.kustomization_file is None:
+        return ks
+    namespace = str(ks["metadata"].get("namespace") or ctx.namespace)
+    live = live_kustomization(ctx, namespace, args.name)
+    if live is None:
+        if args.ignore_not_found:
+            return ks
+        raise CLIError(f"Kustomization '{namespace}/{args.name}' not found",
+                       "to diff a Kustomization the cluster does not have yet, add "
+                       "--ignore-not-found", exit_code=3)
+    if live.get("status"):
+        ks["status"] = live["status"]
+    return ks
+
+
 def run(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     try:
-        ks = load_kustomization(ctx, args.name, args.kustomization_file)
-        ctx.printer.action(f"building Kustomization {args.name} from {args.path}")
-        objects = build_objects(ctx, ks, args.path, ignore=args.ignore_paths,
-                                strict=args.strict_substitute)
-        spec = ks.get("spec") or {}
-        default_ns = spec.get("targetNamespace") or "default"
+        opts = DiffOptions(ignore=tuple(args.ignore_paths), strict=args.strict_substitute,
+                           recursive=args.recursive, sources=local_sources_of(args),
+                           progress=args.progress_bar)
+        ks = load_for_diff(ctx, args)
         differ = Differ(ctx)
-        for obj in objects:
-            differ.compare(obj, default_ns)
-        differ.prune(ks, objects)
+        diff_kustomization(differ, ks, args.path, opts)
     except CLIError as err:
         if err.exit_code == 1:
             err.exit_code = EXIT_DIFF_FAILED

@@ -49,6 +49,9 @@ def _add_flags(p: argparse.ArgumentParser, single_kind: bool) -> None:
         p.add_argument("name", nargs="?", help="the name of one object")
         p.add_argument("-w", "--watch", action="store_true",
                        help="after listing, print each change until interrupted or --timeout")
+    else:
+        p.add_argument("-w", "--watch", action="store_true",
+                       help="refused, as flux refuses it: watch needs a single kind")
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -154,7 +157,8 @@ def _dump(objs: list[dict[str, Any]], output: str, single: bool) -> str:
 
 def _run_many(ctx: Context, args: argparse.Namespace, nouns: tuple[Noun, ...]) -> int:
     if getattr(args, "watch", False):
-        raise CLIError("--watch takes a single kind", "e.g. `afflux get sources git --watch`")
+        raise CLIError("expected a single resource type, but found all",  # flux's words
+                       "watch one kind, e.g. `afflux get sources git --watch`")
     everything: list[dict[str, Any]] = []
     tables: list[str] = []
     for noun in nouns:

@@ -94,6 +94,7 @@ class KubeOverrides:
     as_user: str | None = None
     as_groups: tuple[str, ...] = ()
     as_uid: str | None = None
+    as_user_extra: tuple[tuple[str, str], ...] = ()
     insecure_skip_tls_verify: bool = False
     certificate_authority: str | None = None
     client_certificate: str | None = None
@@ -202,14 +203,40 @@ def merge_kubeconfigs(files: Sequence[Path]) -> dict[str, Any]:
     return merged
 
 
+def context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    """The namespace the kubeconfig's context (`context`, else current-context) names
+    (the files as `connect` finds them: the flag, $KUBECONFIG, ~/.kube/config); None when
+    it names none or the kubeconfig cannot be read (connecting reports that)."""
+    path = kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    import yaml  # noqa: PLC0415
+
+    files = [Path(p).expanduser() for p in path.split(os.pathsep) if p]
+    try:
+        merged = merge_kubeconfigs([f for f in files if f.is_file()])
+    except (OSError, ValueError, AttributeError, yaml.YAMLError, CLIError):
+        return None
+    name = context or merged.get("current-context") or ""
+    for entry in merged.get("contexts") or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            namespace = (entry.get("context") or {}).get("namespace")
+            return str(namespace) if namespace else None
+    return None
+
+
 def impersonation_headers(o: KubeOverrides) -> list[tuple[str, str]]:
-    """The Impersonate-* headers of `--as`, `--as-group` (one header each) and `--as-uid`."""
+    """The Impersonate-* headers of `--as`, `--as-group` (one header each), `--as-uid` and
+    `--as-user-extra key=value` (`Impersonate-Extra-<key>`, the key percent-encoded as
+    Kubernetes wants it; one header per value)."""
+    from urllib.parse import quote  # noqa: PLC0415
+
     headers: list[tuple[str, str]] = []
     if o.as_user:
         headers.append(("Impersonate-User", o.as_user))
     headers.extend(("Impersonate-Group", g) for g in o.as_groups)
     if o.as_uid:
         headers.append(("Impersonate-Uid", o.as_uid))
+    headers.extend((f"Impersonate-Extra-{quote(key, safe='')}", value)
+                   for key, value in o.as_user_extra)
     return headers
 
 

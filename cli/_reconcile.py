@@ -4,7 +4,7 @@ It sets `reconcile.fluxcd.io/requestedAt` to the current time (RFC3339Nano, merg
 field manager `flux-client-side-apply`), waits until the controller copied that value to
 `status.lastHandledReconcileAt` and Ready is True or False, and prints the result. Ready False
 exits 1 with its message; running out of --timeout exits with the timeout code. `--with-source`
-(Kustomization, HelmRelease) reconciles the source first. `resume` and `create` reuse this.
+(Kustomization, HelmRelease, HelmChart) reconciles the source first. `resume` and `create` reuse this.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
 
     def leaf(lp: argparse.ArgumentParser, noun: Noun) -> None:
         lp.add_argument("name", help=f"the name of the {noun.kind.KIND}")
-        if noun.kind.KIND in ("Kustomization", "HelmRelease"):
+        if noun.kind.KIND in ("Kustomization", "HelmRelease", "HelmChart"):
             lp.add_argument("--with-source", action="store_true",
                             help="reconcile the source first")
         if noun.kind.KIND in ("Kustomization", "HelmRelease"):
@@ -149,7 +149,7 @@ def reconcile(
 
 
 def source_of(obj: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(kind, name, namespace) of the source of a Kustomization or HelmRelease."""
+    """(kind, name, namespace) of the source of a Kustomization, HelmRelease or HelmChart."""
     spec = obj.get("spec") or {}
     namespace = obj["metadata"].get("namespace", "")
     ref = spec.get("sourceRef") or spec.get("chartRef") or \

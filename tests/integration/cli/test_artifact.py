@@ -91,6 +91,38 @@ def test_push_pull_list_tag(afflux: Run, registry: Registry, tmp_path: Path) -> 
         (digest, "https://github.com/org/fleet", "main@sha1:0123abcd")}
     res = afflux("list", "artifacts", url, "--filter-regex=^v", "-o", "yaml", *auth)
     assert [a["tag"] for a in yaml.safe_load(res.out)["artifacts"]] == ["v1.0.0"]
+    res = afflux("list", "artifacts", url, "--filter-semver=>=1.0.0", "-o", "yaml", *auth)
+    assert res.code == 0, res.err
+    assert [a["tag"] for a in yaml.safe_load(res.out)["artifacts"]] == ["v1.0.0"]
+    res = afflux("list", "artifacts", url, "--filter-semver=<1.0.0", "-o", "yaml", *auth)
+    assert yaml.safe_load(res.out)["artifacts"] == []
+    res = afflux("list", "artifacts", url, "--filter-semver=not-a-range", *auth)
+    assert res.code == 1 and "--filter-semver" in res.err
+
+
+def test_push_resolve_symlinks(afflux: Run, registry: Registry, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "base.yaml").write_text("kind: ConfigMap\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.yaml").write_text("kind: Service\n")
+    (src / "base").symlink_to(shared)
+    url = f"oci://{registry.host}/afflux/links-{uuid.uuid4().hex[:6]}"
+    auth = [f"--creds={registry.username}:{registry.password}", f"--ca-file={registry.ca_cert}"]
+    for tag, extra in (("plain", []), ("resolved", ["--resolve-symlinks"])):
+        res = afflux("push", "artifact", f"{url}:{tag}", f"--path={src}", "--source=s",
+                     "--revision=r", *extra, *auth)
+        assert res.code == 0, res.err
+        out = tmp_path / tag
+        res = afflux("pull", "artifact", f"{url}:{tag}", "-o", str(out), *auth)
+        assert res.code == 0, res.err
+        assert (out / "app.yaml").read_text() == "kind: Service\n"
+        if extra:
+            assert (out / "base" / "base.yaml").read_text() == "kind: ConfigMap\n"
+            assert not (out / "base").is_symlink()
+        else:
+            assert not (out / "base").exists()
 
 
 def test_reproducible_pushes_give_one_digest(afflux: Run, registry: Registry,

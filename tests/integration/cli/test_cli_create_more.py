@@ -64,7 +64,63 @@ EXPORTS = [
     ["secret", "githubapp", "app", "--app-id=1", "--app-installation-id=2",
      "--app-private-key={app}"],
     ["secret", "git", "git", "--url=https://example.com/r.git", "--ca-crt-file={ca}"],
+    ["kustomization", "remote", "--source=repo", "--health-check=Deployment/web.apps",
+     "--health-check-timeout=3m", "--kubeconfig-secret-ref=remote-kc"],
+    ["image", "policy", "digest", "--image-ref=podinfo", "--select-semver=>=1.0.0",
+     "--reflect-digest=Always", "--interval=5m"],
+    ["image", "update", "signed", "--git-repo-ref=repo", "--signing-key-secret=sign",
+     "--signing-key-type=ssh"],
+    ["source", "chart", "timeout", "--source=HelmRepository/podinfo", "--chart=podinfo",
+     "--fetch-timeout=90s"],
+    ["source", "oci", "chart", "--url=oci://ghcr.io/org/c", "--tag=1.0.0",
+     "--layer-selector=application/vnd.cncf.helm.chart.content.v1.tar+gzip:copy"],
+    ["source", "git", "sparse", "--url=https://example.com/r.git", "--branch=main",
+     "--sparse-checkout-paths=apps,infra", "--silent"],
 ]
+
+#: what the server stored for the new flags (applied, then read back)
+APPLIED = [
+    (["kustomization", "remote", "--source=repo", "--health-check=Deployment/web.apps",
+      "--health-check-timeout=3m", "--kubeconfig-secret-ref=remote-kc"],
+     "kustomizations.kustomize.toolkit.fluxcd.io",
+     {"timeout": "3m0s", "kubeConfig": {"secretRef": {"name": "remote-kc"}}}),
+    (["image", "policy", "digest", "--image-ref=podinfo", "--select-semver=>=1.0.0",
+      "--reflect-digest=Always", "--interval=5m"], "imagepolicies.image.toolkit.fluxcd.io",
+     {"digestReflectionPolicy": "Always", "interval": "5m0s"}),
+    (["image", "update", "signed", "--git-repo-ref=repo", "--signing-key-secret=sign",
+      "--signing-key-type=ssh"], "imageupdateautomations.image.toolkit.fluxcd.io",
+     {"git": {"commit": {"author": {"email": "fluxcdbot@users.noreply.github.com",
+                                    "name": "fluxcdbot"},
+                         "signingKey": {"secretRef": {"name": "sign"}, "type": "ssh"}}}}),
+    (["source", "oci", "chart", "--url=oci://ghcr.io/org/c", "--tag=1.0.0",
+      "--layer-selector=application/vnd.cncf.helm.chart.content.v1.tar+gzip:copy"],
+     "ocirepositories.source.toolkit.fluxcd.io",
+     {"layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                        "operation": "copy"}}),
+    (["source", "git", "sparse", "--url=https://example.com/r.git", "--branch=main",
+      "--sparse-checkout-paths=apps,infra", "--silent"],
+     "gitrepositories.source.toolkit.fluxcd.io", {"sparseCheckout": ["apps", "infra"]}),
+]
+
+
+@pytest.mark.parametrize(("argv", "resource", "fields"), APPLIED,
+                         ids=lambda a: "-".join(a[:2]) if isinstance(a, list) else "")
+def test_new_create_flags_are_stored(afflux: Run, flux_crds: Cluster, namespace: str,
+                                     argv: list[str], resource: str, fields: dict) -> None:
+    res = afflux("create", *argv, "--export", "-n", namespace)
+    assert res.code == 0, res.err
+    flux_crds.kubectl("apply", "-n", namespace, "-f", "-", input=res.out)
+    spec = get_json(flux_crds, namespace, resource, argv[2] if argv[0] in ("image", "source")
+                    else argv[1])["spec"]
+    for key, value in fields.items():
+        assert spec[key] == value, spec
+
+
+def test_create_source_chart_takes_fetch_timeout_and_sets_nothing(afflux: Run) -> None:
+    res = afflux("create", "source", "chart", "c", "--source=HelmRepository/podinfo",
+                 "--chart=podinfo", "--fetch-timeout=90s", "--export")
+    assert res.code == 0, res.err
+    assert "timeout" not in yaml.safe_load(res.out)["spec"]
 
 
 @pytest.mark.parametrize("argv", EXPORTS, ids=lambda a: "-".join(a[:2]))

@@ -92,6 +92,30 @@ def test_reconcile_with_source(afflux: Run, objects: str, controller: Start) -> 
     assert [name for name, _ in ks.handled] == ["apps"]
 
 
+def test_reconcile_source_chart_with_source(afflux: Run, flux_crds: Cluster, namespace: str,
+                                            controller: Start) -> None:
+    apply(flux_crds, namespace,
+          {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+           "metadata": {"name": "charts"},
+           "spec": {"url": "https://charts.example.com", "interval": "1h"}},
+          {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+           "metadata": {"name": "podinfo"},
+           "spec": {"chart": "podinfo", "interval": "1h",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"}}})
+    repo = controller("HelmRepository", status={"artifact": {
+        "path": "helmrepository/x/charts/index.yaml", "url": "http://x/index.yaml",
+        "revision": "sha256:" + "a" * 64, "lastUpdateTime": "2024-05-01T12:00:00Z"}})
+    chart = controller("HelmChart", status={"artifact": {
+        "path": "helmchart/x/podinfo/podinfo-6.0.0.tgz", "url": "http://x/podinfo.tgz",
+        "revision": "6.0.0", "lastUpdateTime": "2024-05-01T12:00:00Z"}})
+    res = afflux("reconcile", "source", "chart", "podinfo", "-n", namespace, "--with-source",
+                 "--timeout", "60s")
+    assert res.code == 0, res.err
+    assert res.err.splitlines()[0] == f"► annotating HelmRepository charts in {namespace} namespace"
+    assert [name for name, _ in repo.handled] == ["charts"], repo.handled
+    assert [name for name, _ in chart.handled] == ["podinfo"], chart.handled
+
+
 def test_reconcile_not_found(afflux: Run, objects: str) -> None:
     res = afflux("reconcile", "hr", "nope", "-n", objects)
     assert res.code == EXIT_NOT_FOUND

@@ -116,6 +116,24 @@ def test_collect_files(tmp_path: Path) -> None:
         collect_files(tmp_path / "nope")
 
 
+def test_collect_files_resolves_symlinks_only_when_asked(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "s.yaml").write_text("s")
+    src = tmp_path / "src"
+    (src / "apps").mkdir(parents=True)
+    (src / "apps" / "a.yaml").write_text("a")
+    (src / "link.yaml").symlink_to(src / "apps" / "a.yaml")
+    (src / "shared").symlink_to(shared)
+    (src / "apps" / "loop").symlink_to(src)  # back up: not followed again
+    (src / "broken.yaml").symlink_to(tmp_path / "missing")
+    assert [(n, c) for n, c, _ in collect_files(src)] == [("apps", None),
+                                                          ("apps/a.yaml", b"a")]
+    assert [(n, c) for n, c, _ in collect_files(src, resolve_symlinks=True)] == [
+        ("apps", None), ("apps/a.yaml", b"a"), ("link.yaml", b"a"), ("shared", None),
+        ("shared/s.yaml", b"s")]
+
+
 def test_envsubst() -> None:
     env = {"NAME": "podinfo", "EMPTY": ""}
     text = "a: ${NAME}\nb: ${MISSING:=def}\nc: $${NAME}\nd: $NAME\ne: ${NAME/pod/web}\nf: ${X}\n"

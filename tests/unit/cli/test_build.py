@@ -119,6 +119,23 @@ def test_bucket() -> None:
         pytest.param({"source": "bucket/b"},
                      {"interval": "1m0s", "path": "./", "prune": False,
                       "sourceRef": {"kind": "Bucket", "name": "b"}}, id="bucket-any-case"),
+        pytest.param({"source": "repo", "wait": True},
+                     {"interval": "1m0s", "path": "./", "prune": False, "timeout": "2m0s",
+                      "sourceRef": {"kind": "GitRepository", "name": "repo"}, "wait": True},
+                     id="wait-default-health-check-timeout"),
+        pytest.param({"source": "repo", "health_checks": ["HelmRelease/web.apps"],
+                      "health_check_timeout": "3m", "kubeconfig_secret_ref": "remote-kc"},
+                     {"healthChecks": [{"apiVersion": "helm.toolkit.fluxcd.io/v2",
+                                        "kind": "HelmRelease", "name": "web",
+                                        "namespace": "apps"}],
+                      "interval": "1m0s", "kubeConfig": {"secretRef": {"name": "remote-kc"}},
+                      "path": "./", "prune": False, "timeout": "3m0s",
+                      "sourceRef": {"kind": "GitRepository", "name": "repo"}},
+                     id="health-check-timeout-kubeconfig"),
+        pytest.param({"source": "repo", "health_check_timeout": "3m"},
+                     {"interval": "1m0s", "path": "./", "prune": False,
+                      "sourceRef": {"kind": "GitRepository", "name": "repo"}},
+                     id="health-check-timeout-without-checks-unused"),
     ],
 )
 def test_kustomization(kwargs: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -146,6 +163,14 @@ def test_image_repository() -> None:
         pytest.param({"select_alpha": "desc", "image_ref": "podinfo.images"},
                      {"imageRepositoryRef": {"name": "podinfo", "namespace": "images"},
                       "policy": {"alphabetical": {"order": "desc"}}}, id="alpha-other-ns"),
+        pytest.param({"select_semver": "1.x", "reflect_digest": "IfNotPresent"},
+                     {"digestReflectionPolicy": "IfNotPresent",
+                      "imageRepositoryRef": {"name": "podinfo"},
+                      "policy": {"semver": {"range": "1.x"}}}, id="reflect-if-not-present"),
+        pytest.param({"select_semver": "1.x", "reflect_digest": "Always", "interval": "5m"},
+                     {"digestReflectionPolicy": "Always", "imageRepositoryRef": {"name": "podinfo"},
+                      "interval": "5m0s", "policy": {"semver": {"range": "1.x"}}},
+                     id="reflect-always-with-interval"),
     ],
 )
 def test_image_policy(kwargs: dict[str, Any], spec: dict[str, Any]) -> None:
@@ -170,6 +195,45 @@ def test_image_update() -> None:
         "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
         "update": {"path": "./clusters/dev", "strategy": "Setters"},
     }
+
+
+@pytest.mark.parametrize(("kwargs", "key"), [
+    pytest.param({"signing_key_secret": "sign"}, {"secretRef": {"name": "sign"}},
+                 id="default-type"),
+    pytest.param({"signing_key_secret": "sign", "signing_key_type": "ssh"},
+                 {"secretRef": {"name": "sign"}, "type": "ssh"}, id="ssh"),
+])
+def test_image_update_signing_key(kwargs: dict[str, Any], key: dict[str, Any]) -> None:
+    doc = _build.image_update("auto", "ns", git_repo_ref="repo", **kwargs)
+    assert _spec(doc)["git"]["commit"]["signingKey"] == key
+
+
+@pytest.mark.parametrize(("text", "selector"), [
+    pytest.param("application/vnd.cncf.helm.chart.content.v1.tar+gzip:copy",
+                 {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                  "operation": "copy"}, id="copy"),
+    pytest.param("application/x-tar:extract",
+                 {"mediaType": "application/x-tar", "operation": "extract"}, id="extract"),
+    pytest.param(None, None, id="none"),
+])
+def test_layer_selector(text: str | None, selector: dict[str, str] | None) -> None:
+    assert _build.layer_selector(text) == selector
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param("application/x-tar", "format '<media-type>:<operation>'", id="no-operation"),
+    pytest.param("application/x-tar:unpack", "operation must be 'extract' or 'copy'",
+                 id="bad-operation"),
+])
+def test_layer_selector_errors(text: str, message: str) -> None:
+    with pytest.raises(BuildError, match=message):
+        _build.layer_selector(text)
+
+
+def test_git_repository_sparse_checkout() -> None:
+    doc = _build.git_repository("r", "ns", url="https://h/r",
+                                sparse_checkout_paths=["apps,infra", "clusters"])
+    assert _spec(doc)["sparseCheckout"] == ["apps", "infra", "clusters"]
 
 
 @pytest.mark.parametrize(
@@ -216,6 +280,15 @@ def test_git_secret(kwargs: dict[str, Any], data: dict[str, str]) -> None:
         pytest.param(_build.image_policy,
                      {"image_ref": "r", "select_semver": "1.x", "filter_regex": "("},
                      "--filter-regex", id="policy-bad-regex"),
+        pytest.param(_build.image_policy,
+                     {"image_ref": "r", "select_semver": "1.x", "reflect_digest": "Sometimes"},
+                     "--reflect-digest, must be one of 'Never'", id="policy-bad-reflect"),
+        pytest.param(_build.image_update, {"git_repo_ref": "r", "signing_key_type": "ssh"},
+                     "--signing-key-type requires --signing-key-secret",
+                     id="signing-type-without-secret"),
+        pytest.param(_build.image_update, {"git_repo_ref": "r", "signing_key_secret": "s",
+                                           "signing_key_type": "x509"},
+                     "--signing-key-type must be one of: gpg, ssh", id="signing-bad-type"),
         pytest.param(_build.git_secret, {"url": "ssh://git@h/r", "identity": "K"},
                      "--known-hosts", id="ssh-secret-needs-known-hosts"),
         pytest.param(_build.git_secret, {"url": "https://h/r", "username": "u"},

@@ -64,6 +64,11 @@ def test_impersonation_headers() -> None:
         ("Impersonate-User", "jane"), ("Impersonate-Group", "a"), ("Impersonate-Group", "b"),
         ("Impersonate-Uid", "42")]
     assert impersonation_headers(KubeOverrides()) == []
+    assert impersonation_headers(KubeOverrides(
+        as_user="jane", as_user_extra=(("scopes", "view"), ("scopes", "edit"),
+                                       ("acme.com/team", "web")))) == [
+        ("Impersonate-User", "jane"), ("Impersonate-Extra-scopes", "view"),
+        ("Impersonate-Extra-scopes", "edit"), ("Impersonate-Extra-acme.com%2Fteam", "web")]
     assert not KubeOverrides(as_user="jane").changes_config
 
 

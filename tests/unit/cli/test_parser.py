@@ -156,3 +156,17 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     for word in ("sources", "kustomizations", "helmreleases", "images", "alerts",
                  "alert-providers", "receivers", "all"):
         assert word in out
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["get", "all", "--watch"], id="all"),
+    pytest.param(["get", "sources", "all", "-w"], id="sources-all"),
+    pytest.param(["get", "images", "all", "--watch=true"], id="images-all"),
+])
+def test_watch_of_a_group_is_refused_as_flux_refuses_it(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # refused before any request (the kubeconfig does not exist), with flux's message
+    assert main(["--kubeconfig", "/nonexistent/kubeconfig", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "expected a single resource type, but found all" in err
+    assert "hint: watch one kind" in err
