@@ -21,7 +21,9 @@ the apply touched; when the apply stops half-way, the inventory becomes the old 
 what was applied, so nothing applied is ever forgotten (and nothing is pruned). Changes are
 recorded as a `Progressing` event with the change set (`Kind/ns/name created`, one per line).
 With `--drift-watch`, an interval reconcile the cluster cannot have drifted from skips all
-of this (`_reconcile_drift`).
+of this (`_reconcile_drift`), and an object the synced watches do not hold is created with
+one create-only apply, without the GET and the dry-run (`runtime._ssa`: when it exists
+after all, the API server refuses that apply and the full path runs).
 
 `prune_phase` (with `spec.prune`) deletes the objects of the previous inventory that the new
 one lacks (unless the mass-deletion guard holds it: the runtime's `hold_prune`), in reverse apply order with background propagation, keeping those labelled or
@@ -49,6 +51,7 @@ from afflux.api._meta import (
 )
 from afflux.api._refs import ObjectRef as InventoryRef
 from afflux.controllers.runtime import (
+    AbsenceHint,
     Action,
     ApiError,
     ApplyError,
@@ -99,8 +102,10 @@ KUBECONFIG_KEYS = ("value", "value.yaml")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def apply_options(force: bool, *, wait_interval: float, wait_timeout: float) -> ApplyOptions:
-    """kustomize-controller's apply options (Flux's selectors, cleanup and take-over)."""
+def apply_options(force: bool, *, wait_interval: float, wait_timeout: float,
+                  known_absent: AbsenceHint | None = None) -> ApplyOptions:
+    """kustomize-controller's apply options (Flux's selectors, cleanup and take-over;
+    `known_absent`: the drift watches' word on which objects do not exist)."""
     return ApplyOptions(
         force=force,
         force_selector={KUSTOMIZE_FORCE_ANNOTATION: "enabled"},
@@ -121,6 +126,7 @@ def apply_options(force: bool, *, wait_interval: float, wait_timeout: float) -> 
         ),
         wait_interval=wait_interval,
         wait_timeout=wait_timeout,
+        known_absent=known_absent,
     )
 
 
@@ -242,8 +248,12 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
         state.objects = await with_ignored_fields(
             cluster, state.objects, [r.to_dict() for r in ks.spec.ignore])
     settings = state.services.settings
+    drift = state.services.drift
+    # the watches see this cluster only: no hint for a remote one (kubeConfig)
+    hint = drift.known_absent if drift is not None and ks.spec.kube_config is None else None
     options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
-                            wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0))
+                            wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0),
+                            known_absent=hint)
     try:
         change_set = await cluster.manager.apply_all_staged(state.objects, options)
     except ApplyError as err:

@@ -24,7 +24,8 @@ When an object held by an inventory is deleted, or changes with a newest writer 
 `kustomize-controller` (`_drift.is_foreign`), the Kustomizations that hold it are triggered
 through the `Debouncer` (a burst -> one reconcile); the apply phase then corrects the drift.
 With that, `skip_facts` tells the apply phase whether an interval reconcile may trust the
-cluster (`_drift.skip_apply`).
+cluster (`_drift.skip_apply`), and `known_absent` which objects it may create without a
+GET and a dry-run (the engine's create-only apply).
 
 Why threads and not aiohttp: the watches use the same `kubernetes` client, hence the same
 credentials, TLS and proxy handling, as every other request of the operator (an aiohttp
@@ -177,6 +178,8 @@ class ManagedWatches:
         self.index = InventoryIndex()
         self.seq = 0
         self.triggers = 0
+        #: called for each object `known_absent` vouches for (a metric)
+        self.on_absent: Callable[[], None] | None = None
         self._foreign: dict[KsKey, int] = {}
         self._applied: dict[KsKey, _Applied] = {}
         self._watches: dict[GVK, _KindWatch] = {}
@@ -249,6 +252,25 @@ class ManagedWatches:
             applied_seq=record.seq if record else 0,
             foreign_seq=self._foreign.get(ks, -1), synced_seq=synced, missing=missing,
             skipped=record.skipped if record else 0, full_every=full_every)
+
+    def known_absent(self, key: Any, body: Mapping[str, Any]) -> bool:
+        """Whether an object about to be applied (an engine `ObjectKey` and its body) is
+        known not to exist: its kind's watch is synced and does not hold it, and it carries
+        the label the watches select on (so they would hold it if it existed). A stale
+        answer costs requests, never correctness: the engine's create-only apply is refused
+        by the API server when the object exists (`runtime._ssa`)."""
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if KUSTOMIZE_NAME_LABEL not in labels:
+            return False
+        group, _, version = str(key.api_version).rpartition("/")
+        watch = self._watches.get((group, version, key.kind))
+        if watch is None or not watch.synced or watch.stopped:
+            return False
+        if (key.namespace, key.name) in watch.objects:
+            return False
+        if self.on_absent is not None:
+            self.on_absent()
+        return True
 
     def _changed(self, watch: _KindWatch, event_type: str, key: Key,
                  new: ObjectMeta | None) -> None:

@@ -291,6 +291,12 @@ def setup(operator: Operator) -> Services:
         "afflux_apply_skipped_total",
         "Interval reconciles that skipped the apply: inputs unchanged and no foreign change "
         "to their objects since the last apply (--drift-watch).")
+    if services.drift is not None:
+        services.drift.on_absent = operator.metrics.counter(
+            "afflux_apply_create_only_total",
+            "Objects applied create-only, without a GET and a dry-run: the drift watches "
+            "were synced and did not hold them (an object that existed after all then "
+            "took the full path).")
     services.on_drift = operator.metrics.labelled_counter(
         "afflux_drift_corrections_total",
         "Objects put back by an apply after someone else changed them, per Kustomization "

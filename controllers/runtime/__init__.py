@@ -146,6 +146,7 @@ from ._secretkeys import decode as decode_secret
 from ._secretkeys import text as secret_text
 from ._selectors import check_selector, selector_matches
 from ._ssa import (
+    AbsenceHint,
     Action,
     ApplyError,
     ApplyOptions,
@@ -194,6 +195,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "AbsenceHint",
     "AuthKeys",
     "ProxyKeys",
     "SecretKeyError",

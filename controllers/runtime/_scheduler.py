@@ -28,8 +28,8 @@ and `next_delay` computes the due time after a run: success -> the interval with
 one (Kustomization's `spec.retryInterval`), else exponential backoff from
 `--min-retry-delay` capped by `--max-retry-delay` and by the interval.
 
-The scheduler keeps the latest body of each object (`cached_body`: without managedFields,
-its short strings shared by all objects) and the kind's `DependentsIndex` (`_dependencies`),
+The scheduler keeps the latest body of each object (`cached_body`: without managedFields;
+stored as compact JSON bytes, parsed afresh for each reader) and the kind's `DependentsIndex` (`_dependencies`),
 updated by every body `observe` records and emptied of an object when it goes, so that
 `dependents(...)` answers "who depends on this" without scanning every object.
 
@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from afflux.api._depends import DEPENDS_ON_ANNOTATION
@@ -82,9 +82,11 @@ class Decision:
 
 @dataclass
 class ObjectState:
-    """What the scheduler remembers about one object (monotonic times)."""
+    """What the scheduler remembers about one object (monotonic times). Its body is kept
+    packed (`pack`: compact JSON bytes, about a third of the memory of the parsed body);
+    reading `body` parses a fresh copy, which the reader may change or keep."""
 
-    body: dict[str, Any] | None
+    body: dict[str, Any] | None  # a property (below): stored in `packed`
     reconciled_generation: int | None = None
     handled_requested_at: str | None = None
     attempted: bool = False
@@ -95,39 +97,44 @@ class ObjectState:
     triggered: bool = False
     finalize_retry_at: float | None = None
     reconciled_depends_on: str | None = None  # the depends-on annotation of the last run
+    packed: bytes | None = field(init=False, repr=False, compare=False)  # set by `body`
+
+
+def pack(body: Mapping[str, Any] | None) -> bytes | None:
+    """A body as compact JSON bytes (None stays None)."""
+    if body is None:
+        return None
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def unpack(packed: bytes | None) -> dict[str, Any] | None:
+    return None if packed is None else json.loads(packed)
+
+
+def _get_body(state: ObjectState) -> dict[str, Any] | None:
+    return unpack(state.packed)
+
+
+def _set_body(state: ObjectState, body: Mapping[str, Any] | None) -> None:
+    state.packed = pack(body)
+
+
+ObjectState.body = property(_get_body, _set_body)  # type: ignore[assignment]
 
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return body.get("metadata") or {}
 
 
-#: strings up to this length are interned in the cached bodies (keys, kinds, reasons, names)
-INTERN_MAX = 64
-
-
-def _compact(value: Any) -> Any:
-    """A deep copy of a JSON value whose dict keys and short strings are interned, so the
-    thousands of cached bodies of a kind share one copy of each ("metadata", "Ready",
-    "ReconciliationSucceeded", ...) instead of holding the copies each watch event's JSON
-    parse made."""
-    if isinstance(value, dict):
-        return {sys.intern(k) if type(k) is str else k: _compact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_compact(v) for v in value]
-    if type(value) is str and len(value) <= INTERN_MAX:
-        return sys.intern(value)
-    return value
-
-
 def cached_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What the scheduler keeps of a watched body: a compact deep copy without
-    `metadata.managedFields` (no phase reads its own object's field managers, and they were
-    half of a Kustomization's cached body). Pure."""
+    """What the scheduler keeps of a watched body (packed by `ObjectState`): the body
+    without `metadata.managedFields` (no phase reads its own object's field managers, and
+    they were half of a Kustomization's body). A shallow view: the caller packs or reads
+    it, never changes it. Pure."""
+    if "metadata" not in body:
+        return dict(body)
     meta = _meta(body)
-    out: dict[str, Any] = _compact({k: v for k, v in body.items() if k != "metadata"})
-    if "metadata" in body:
-        out["metadata"] = _compact({k: v for k, v in meta.items() if k != "managedFields"})
-    return out
+    return {**body, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
 def depends_on_annotation(body: Mapping[str, Any]) -> str | None:
@@ -319,7 +326,7 @@ class Scheduler:
             return
         if self._closed:
             return
-        snapshot = cached_body(body)
+        snapshot = cached_body(body)  # read by the index, the metrics, `suspended`; packed
         self._dependents.update(key, snapshot)
         state = self._states.get(key)
         if state is None:
@@ -352,21 +359,21 @@ class Scheduler:
 
     def objects(self) -> list[dict[str, Any]]:
         """Copies of the latest body of every known object."""
-        return [_compact(s.body) for s in self._states.values() if s.body is not None]
+        return [b for b in (s.body for s in self._states.values()) if b is not None]
 
     def find(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
         """Copies of the bodies `predicate` accepts. It sees the scheduler's own bodies (it
         must not change them); only the matches are copied, since watch callbacks call
         this for every event of a kind: copying every body each time made a start with N
         objects cost N² copies."""
-        return [_compact(s.body) for s in self._states.values()
-                if s.body is not None and predicate(s.body)]
+        return [b for b in (s.body for s in self._states.values())
+                if b is not None and predicate(b)]
 
     def keys_where(self, predicate: Callable[[Mapping[str, Any]], bool]) -> list[Key]:
         """The keys of the objects whose body `predicate` accepts (it must not change them):
         for a watch callback that only triggers, no copy of any body."""
         return [key for key, s in self._states.items()
-                if s.body is not None and predicate(s.body)]
+                if s.packed is not None and predicate(unpack(s.packed) or {})]
 
     def dependents(self, kind: str, namespace: str, name: str) -> list[Key]:
         """The objects of this kind that depend on `kind` namespace/name (spec.dependsOn,
@@ -441,8 +448,9 @@ class Scheduler:
 
     async def _reconcile(self, key: Key, state: ObjectState, decision: Decision) -> str:
         """One run; returns its `result` label (`result_label`)."""
-        assert state.body is not None
-        body = _compact(state.body)
+        assert state.packed is not None
+        body = state.body
+        assert body is not None
         state.triggered = False
         generation = _meta(body).get("generation")
         requested = requested_at(body)
@@ -461,7 +469,7 @@ class Scheduler:
             interval=self.reconciler.interval(body), timing=self._timing,
             retry_interval=self.reconciler.retry_interval(body), rng=self._rng,
         )
-        if self._metrics is not None and state.body is not None:
+        if self._metrics is not None and state.packed is not None:
             self._metrics.observe_duration(self.kind, key[0], key[1], finished - started)
             self._metrics.record_conditions(self.kind, key[0], key[1], result.conditions)
         _log.debug(
@@ -473,8 +481,10 @@ class Scheduler:
 
     async def _finalize(self, state: ObjectState) -> str:
         """One finalize run; returns its `result` label."""
-        assert state.body is not None
-        result = await self.reconciler.finalize_object(_compact(state.body), self.env)
+        assert state.packed is not None
+        body = state.body
+        assert body is not None
+        result = await self.reconciler.finalize_object(body, self.env)
         if result.kind is OutcomeKind.SUCCESS:
             state.failures = 0
             state.finalize_retry_at = None

@@ -32,7 +32,23 @@ Applying one object (`apply`, and each object of `apply_all`):
 5. apply for real (forcing ownership) when created or configured.
 
 `apply_all` dry-runs every object of a set first (a few at a time) and applies only when all
-dry-runs passed, in a stable order. `apply_all_staged` splits a set into stages that must be
+dry-runs passed, in a stable order.
+
+**Create-only applies.** When the caller knows that an object does not exist (`ApplyOptions.
+known_absent`: kustomize-controller's drift watches are synced and do not hold it), the
+engine sends no GET: its dry-run and its apply carry a `metadata.resourceVersion`
+precondition (`CREATE_ONLY_RV`) that no existing object of the kind can match. The API
+server creates the object (201, the apply's managed fields exactly as without the
+precondition: resourceVersion is never a managed field), or, when it exists after all
+(created by someone else since the watch last spoke, or not labelled so the watch never saw
+it), refuses with 409 Conflict and writes nothing; the engine then takes the full path for
+that object (steps 1-5), so the per-object policies, cleanup, immutable fields and drift
+are decided as always. The dry-runs still all pass before anything is applied, so a set
+stays all or nothing: an invalid new object fails its dry-run (any refusal but 409 is
+retried on the full path, for the message an apply without the hint would give) before
+any object of the set is written.
+
+`apply_all_staged` splits a set into stages that must be
 in place before the next starts (`apply_stages`): CustomResourceDefinitions and Namespaces,
 which it waits for (CRDs Established, and their kinds listed by discovery) before going on;
 the other cluster-scoped objects; the namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
@@ -71,6 +87,7 @@ __all__ = [
     "ApplyError",
     "ApplyOptions",
     "ChangeSet",
+    "CREATE_ONLY_RV",
     "ChangeSetEntry",
     "Cleanup",
     "DeleteOptions",
@@ -94,6 +111,12 @@ CRD_KIND = "CustomResourceDefinition"
 CRD_GROUP = "apiextensions.k8s.io"
 NAMESPACE_KIND = "Namespace"
 BACKGROUND = "Background"
+#: The resourceVersion precondition of a create-only apply (module docstring). The generic
+#: registry ignores it on a create and compares it on an update; "1" is the etcd revision of
+#: the store's very first write, never that of an object an apply manages.
+CREATE_ONLY_RV = "1"
+#: Whether an object is known not to exist (key, desired body): a create-only apply.
+AbsenceHint = Callable[["ObjectKey", Mapping[str, Any]], bool]
 #: Custom health rules: a result for the objects it knows, None for the others (kstatus).
 HealthReader = Callable[[Mapping[str, Any]], HealthResult | None]
 
@@ -315,6 +338,8 @@ class ApplyOptions:
     wait_interval: float = 2.0
     wait_timeout: float = 60.0
     concurrency: int = 4
+    #: objects known not to exist are applied create-only (module docstring); None: never
+    known_absent: AbsenceHint | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -497,6 +522,15 @@ class _Plan:
     action: Action
     write: bool
     drift: ObjectDrift | None = None
+    #: the object was known absent: one create-only apply, the full path if it exists
+    create_only: bool = False
+    source: Mapping[str, Any] | None = None
+
+
+def _create_only_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`body` with the create-only precondition (`CREATE_ONLY_RV`) in its metadata."""
+    return {**body, "metadata": {**(body.get("metadata") or {}),
+                                 "resourceVersion": CREATE_ONLY_RV}}
 
 
 def _default_sleep(seconds: float) -> Awaitable[None]:
@@ -579,6 +613,14 @@ class ResourceManager:
 
     async def _plan(self, obj: Mapping[str, Any], opts: ApplyOptions) -> _Plan:
         key, ref, body = await self._address(obj)
+        hint = opts.known_absent
+        if hint is not None and not matches_any(body, opts.exclusion_selector) and hint(key, body):
+            try:
+                await self._dry_run(ref, _create_only_body(body))
+            except ApiError:
+                pass  # it exists (409) or it is refused: the full path decides and says why
+            else:
+                return _Plan(key, ref, body, Action.CREATED, True, create_only=True, source=obj)
         try:
             live = await self.kube.get(ref)
         except ApiError as err:
@@ -640,6 +682,25 @@ class ResourceManager:
                                  f"deleted but is still there after {opts.wait_timeout:g}s")
             await self._sleep(min(opts.wait_interval, 0.5))
 
+    async def _create_only(self, plan: _Plan, opts: ApplyOptions) -> _Plan:
+        """Apply an object known absent (its create-only dry-run passed) with the create-only
+        precondition; when it exists after all (409: made since the dry-run), the full path
+        decides and writes (module docstring)."""
+        assert plan.ref is not None and plan.source is not None
+        try:
+            await self.kube.patch(plan.ref, _create_only_body(plan.body), patch_type="apply",
+                                  field_manager=self.field_manager, force=True)
+            return plan
+        except ApiError:
+            pass
+        # it exists (409), or the create was refused (invalid, forbidden, a server error):
+        # the full path, so the outcome and the message are those of an apply without the
+        # hint (a server that is away fails its GET)
+        full = await self._plan(plan.source, dataclasses.replace(opts, known_absent=None))
+        if full.write:
+            await self._commit(full)
+        return full
+
     async def _commit(self, plan: _Plan) -> None:
         assert plan.ref is not None
         try:
@@ -688,7 +749,9 @@ class ResourceManager:
         """Apply one object (module docstring); ApplyError on failure."""
         opts = opts or ApplyOptions()
         plan = await self._plan(obj, opts)
-        if plan.write:
+        if plan.create_only:
+            plan = await self._create_only(plan, opts)
+        elif plan.write:
             await self._commit(plan)
         return ChangeSetEntry(plan.key, plan.action, plan.drift)
 
@@ -716,7 +779,13 @@ class ResourceManager:
             if not plan_.write:
                 continue
             try:
-                await self._commit(plan_)
+                if plan_.create_only:
+                    plan_ = await self._create_only(plan_, opts)
+                    if not plan_.write:
+                        done.add(ChangeSetEntry(plan_.key, plan_.action))
+                        continue
+                else:
+                    await self._commit(plan_)
             except ApplyError as err:
                 err.change_set = done
                 raise

@@ -70,6 +70,32 @@ def test_edit_by_another_manager_is_corrected_within_seconds(env: Env) -> None:
     assert env.metric(TRIGGERS) >= before + 2
 
 
+def test_new_objects_are_created_without_a_get(env: Env) -> None:
+    ns = env.namespace
+    applied(env, "watched", {"cm.yaml": dump(configmap("watched-cm", namespace=ns))})
+    # the ConfigMap watch is synced once it puts back an edit
+    patch(env, "configmap", "watched-cm", {"data": {"key": "by hand"}}, "kubectl-edit")
+    eventually(lambda: data(env, "watched-cm") == {"key": "value"}, SOON,
+               message="the ConfigMap watch synced")
+    # made by hand, without the owner labels: invisible to the watch, so called absent
+    env.kubectl("-n", ns, "create", "configmap", "adopted-cm", "--from-literal=key=mine",
+                "--from-literal=extra=x")
+    before = env.metric("afflux_apply_create_only_total")
+    fresh = [configmap(f"fresh-cm-{i}", namespace=ns) for i in range(3)]
+    applied(env, "fresh", {"cm.yaml": dump(*fresh, configmap("adopted-cm", namespace=ns))})
+    # three created without a GET; the made-by-hand one was refused by the API
+    # server and applied by the full path, which took kubectl's fields over
+    assert env.metric("afflux_apply_create_only_total") >= before + 4
+    for i in range(3):
+        body = env.get("configmap", f"fresh-cm-{i}")
+        assert body is not None and body["data"] == {"key": "value"}
+        assert body["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "fresh"
+    assert data(env, "adopted-cm") == {"key": "value"}
+    progressing = [e["message"] for e in env.events("fresh") if e.get("reason") == "Progressing"]
+    assert any(f"ConfigMap/{ns}/adopted-cm configured" in m
+               and f"ConfigMap/{ns}/fresh-cm-0 created" in m for m in progressing), progressing
+
+
 def drift_events(env: Env, name: str) -> list[dict[str, Any]]:
     return [e for e in env.events(name) if e.get("reason") == "DriftCorrected"]
 

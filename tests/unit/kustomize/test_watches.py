@@ -15,6 +15,7 @@ import pytest
 
 from afflux.controllers.kustomize._drift import Debouncer, skip_apply
 from afflux.controllers.kustomize._watches import META_ACCEPT, META_LIST_ACCEPT, ManagedWatches
+from afflux.controllers.runtime import ObjectKey
 
 OURS = "kustomize-controller"
 KS = ("flux", "apps")
@@ -237,3 +238,28 @@ def test_a_kind_no_inventory_holds_is_not_watched() -> None:
     watches.observe_kustomization("DELETED", {"metadata": {"namespace": KS[0],
                                                            "name": KS[1]}})
     assert watches.index.kinds() == set()
+
+
+LABELLED = {"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "ks"}}}
+
+
+def test_known_absent_only_from_a_synced_watch_and_a_labelled_body() -> None:
+    watches, _, _ = make([listing(cm("a", 5)), watching()])
+    counted: list[int] = []
+    watches.on_absent = lambda: counted.append(1)
+    new, held = ObjectKey("v1", "ConfigMap", "apps", "b"), ObjectKey("v1", "ConfigMap", "apps", "a")
+    other_kind = ObjectKey("v1", "Secret", "apps", "b")
+    assert not watches.known_absent(new, LABELLED)  # no watch yet: unknown
+
+    async def go() -> None:
+        task = asyncio.create_task(watches.run())
+        await until(lambda: watches.known_absent(new, LABELLED))
+        assert not watches.known_absent(held, LABELLED)  # the watch holds it
+        assert not watches.known_absent(new, {"metadata": {}})  # unlabelled: never watched
+        assert not watches.known_absent(other_kind, LABELLED)  # no watch of that kind
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
+    assert len(counted) >= 1
+    assert not watches.known_absent(new, LABELLED)  # stopped: unknown again

@@ -210,23 +210,20 @@ def test_cached_body_drops_managed_fields_and_keeps_the_rest() -> None:
     assert original == json.loads(WATCHED)  # the watch's body is left as it was
 
 
-def test_cached_body_is_a_deep_copy() -> None:
-    original = json.loads(WATCHED)
-    kept = cached_body(original)
-    kept["status"]["conditions"][0]["status"] = "False"
-    kept["spec"]["dependsOn"].append({"name": "other"})
-    assert original["status"]["conditions"][0]["status"] == "True"
-    assert original["spec"]["dependsOn"] == [{"name": "base"}]
-
-
-def test_cached_bodies_share_their_keys_and_short_strings() -> None:
-    one, two = cached_body(json.loads(WATCHED)), cached_body(json.loads(WATCHED))
-    key_one = next(k for k in one["status"] if k == "conditions")
-    key_two = next(k for k in two["status"] if k == "conditions")
-    assert key_one is key_two  # one string for every cached body's key
-    assert one["status"]["conditions"][0]["type"] is two["status"]["conditions"][0]["type"]
-    long_one = one["status"]["conditions"][0]["message"]
-    assert long_one == two["status"]["conditions"][0]["message"]  # long: equal, not interned
+def test_the_state_keeps_its_body_packed_and_hands_out_copies() -> None:
+    state = ObjectState(body=cached_body(json.loads(WATCHED)))
+    assert isinstance(state.packed, bytes)
+    assert len(state.packed) < len(WATCHED)  # compact JSON, without managedFields
+    given = state.body
+    assert given is not None
+    given["status"]["conditions"][0]["status"] = "False"
+    given["spec"]["dependsOn"].append({"name": "other"})
+    kept = state.body
+    assert kept is not None and kept is not given
+    assert kept["status"]["conditions"][0]["status"] == "True"
+    assert kept["spec"]["dependsOn"] == [{"name": "base"}]
+    state.body = None
+    assert state.packed is None and state.body is None
 
 
 def test_cached_body_without_metadata() -> None:
