@@ -273,8 +273,8 @@ class Install(Model):
     disable_take_ownership: bool | None = field(
         doc="Do not take over objects that exist and belong to no release (or another one).")
     server_side_apply: bool | None = field(
-        doc="Apply with server-side apply (Helm 4). afflux's engine (Helm 3) applies "
-        "client-side: false or unset only; true stalls the release.")
+        doc="Apply with server-side apply (Helm 4's default: unset is true). With "
+        "UseHelm3Defaults=true (Helm 3) false or unset only; true stalls the release.")
     strategy: InstallStrategy | None = field(doc="What happens after a failed install.")
 
 
@@ -304,8 +304,8 @@ class Upgrade(Model):
     disable_take_ownership: bool | None = field(
         doc="Do not take over objects that exist and belong to no release (or another one).")
     server_side_apply: str | None = field(
-        doc="enabled, disabled or auto (as the release was made). afflux's engine (Helm 3) "
-        "applies client-side: disabled, auto or unset only; enabled stalls the release.",
+        doc="enabled, disabled or auto (the default: as the release was applied). With "
+        "UseHelm3Defaults=true (Helm 3, client-side) enabled stalls the release.",
         enum=_SSA_MODES)
     strategy: UpgradeStrategy | None = field(doc="What happens after a failed upgrade.")
     chart_name_change_strategy: str | None = field(
@@ -341,8 +341,9 @@ class Rollback(Model):
     force: bool | None = field(doc="Replace objects that cannot be updated in place.")
     cleanup_on_fail: bool | None = field(doc="Delete objects created by a failed rollback.")
     server_side_apply: str | None = field(
-        doc="enabled, disabled or auto (as the release was made). afflux's engine (Helm 3) "
-        "applies client-side: disabled, auto or unset only; enabled stalls the release.",
+        doc="enabled, disabled or auto (the default: as the release rolled back to was "
+        "applied). With UseHelm3Defaults=true (Helm 3, client-side) enabled stalls the "
+        "release.",
         enum=_SSA_MODES)
 
 
@@ -481,13 +482,16 @@ class HelmReleaseSpec(Model):
     values: Any = field(doc="Inline values for the chart (a map).", preserve_unknown=True)
     post_renderers: list[PostRenderer] | None = field(doc="Post-renderers applied in order.")
     post_render_strategy: str | None = field(
-        doc="Whether hooks go through the post-renderers: nohooks (Helm 3: they do not, "
-        "afflux's engine), combined or separate (Helm 4: not supported, the release stalls).",
+        doc="Whether hooks go through the post-renderers: combined (Helm 4's default: with "
+        "the other objects), separate (in a run of their own) or nohooks (they do not; "
+        "Helm 3's default, and its only one with UseHelm3Defaults=true).",
         enum=("nohooks", "combined", "separate"))
     common_metadata: CommonMetadata | None = field(
-        doc="Labels and annotations put on every object the chart renders (hooks aside).")
+        doc="Labels and annotations put on every object the chart renders (hooks as "
+        "postRenderStrategy says).")
     wait_strategy: WaitStrategy | None = field(
-        doc="How the released objects are waited for; legacy (Helm's --wait) by default.")
+        doc="How the released objects are waited for: poller (kstatus; Helm 4's default) or "
+        "legacy (Helm's own wait; Helm 3's default).")
     health_check_exprs: list[CustomHealthCheck] | None = field(
         doc="CEL health checks for custom resources, evaluated by the poller wait strategy "
         "(when the action waits).")
@@ -711,7 +715,8 @@ ACTION_ROLLBACK = "rollback"
 ACTION_UNINSTALL = "uninstall"
 ACTION_UNINSTALL_REMEDIATION = "uninstall-remediation"
 
-#: Reason of a spec that asks for what afflux's Helm 3 engine cannot do (Stalled).
+#: Reason of a spec that asks for what the Helm 3 engine (UseHelm3Defaults=true) cannot do
+#: (Stalled).
 UNSUPPORTED_BY_ENGINE = "UnsupportedByEngine"
 #: Install/upgrade strategy names.
 STRATEGY_REMEDIATE = "RemediateOnFailure"

@@ -1,13 +1,16 @@
 """`afflux diff helmrelease <name>`: what the next upgrade of a HelmRelease would change.
 
-It renders the chart the way helm-controller would install it, with the real pinned `helm`:
-the artifact its HelmChart (for `spec.chart`) or `spec.chartRef` (OCIRepository, HelmChart)
-serves, downloaded and checked against the artifact's digest, `helm template` with the
-values composed as the controller composes them (`valuesFrom` in order, then `values`:
-`afflux.controllers.helm.compose_values`) and the `postRenderers` applied by the
-controller's own post-renderer, then `commonMetadata` and the origin labels
-(`helm.toolkit.fluxcd.io/name|namespace`) as the controller sets them. Then, as
-`diff kustomization`:
+It renders the chart the way helm-controller would install it, with the real pinned Helm
+of the engine helm-controller runs (`_diffhrfmt.helm_engine`: Helm 4 unless the
+helm-controller Deployment in flux-system has `--feature-gates=UseHelm3Defaults=true`; the
+command says which): the artifact its HelmChart (for `spec.chart`) or `spec.chartRef`
+(OCIRepository, HelmChart) serves, downloaded and checked against the artifact's digest,
+`helm template` with the values composed as the controller composes them (`valuesFrom` in
+order, then `values`: `afflux.controllers.helm.compose_values`) and the `postRenderers`
+applied by the controller's own post-renderer, then `commonMetadata` and the origin labels
+(`helm.toolkit.fluxcd.io/name|namespace`) as the controller sets them, to the objects the
+engine's `postRenderStrategy` hands over (Helm 4's `combined`: hooks too; Helm 3's
+`nohooks`: hooks as rendered). Then, as `diff kustomization`:
 
     ► Deployment/apps/web drifted          the live object against a server-side dry-run
     --- live Deployment/apps/web            apply of the rendered one (field manager
@@ -42,18 +45,24 @@ import yaml
 
 from afflux.api import HelmRelease
 from afflux.controllers.helm import (
+    Engine,
     HelmError,
     ValuesError,
     find_tool,
     post_render,
+    post_render_by_strategy,
+    post_render_strategy,
     with_release_metadata,
 )
 
 from . import _difffmt as fmt
-from ._context import Context
+from ._context import DEFAULT_NAMESPACE, Context
 from ._diff import EXIT_DIFF_FAILED, Differ
 from ._diffhrfmt import (
+    HELM_CONTROLLER,
     chart_source,
+    engine_label,
+    helm_engine,
     manifest_objects,
     release_values,
     removed_objects,
@@ -62,11 +71,12 @@ from ._diffhrfmt import (
 )
 from ._errors import CLIError
 from ._kinds import noun_for_kind
-from ._kube import SECRETS, KubeError, KubeNotFound, ResourceType
+from ._kube import DEPLOYMENTS, SECRETS, KubeError, KubeNotFound, ResourceType
 from ._objects import get_object
 from ._tree import release_record
 
-__all__ = ["FIELD_MANAGER", "current_chart", "plan", "register", "resolve_values", "run"]
+__all__ = ["FIELD_MANAGER", "controller_engine", "current_chart", "plan", "register",
+           "resolve_values", "run"]
 
 FIELD_MANAGER = "helm-controller"
 CONFIGMAPS = ResourceType("", "v1", "ConfigMap", "configmaps")
@@ -113,11 +123,11 @@ def _download(url: str, digest: str | None, dest: Path, timeout: float) -> Path:
     return path
 
 
-def _helm(args: list[str], work: Path, timeout: float) -> str:
+def _helm(engine: Engine, args: list[str], work: Path, timeout: float) -> str:
     try:
-        binary = find_tool("helm")
+        binary = find_tool(engine.program)
     except HelmError as err:
-        raise _failed(str(err), "`make tools` builds the pinned helm") from None
+        raise _failed(str(err), "`make tools` builds the pinned helm and helm4") from None
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work)}
     for name in ("cache", "config", "data"):
         env[f"HELM_{name.upper()}_HOME"] = str(work / name)
@@ -130,22 +140,38 @@ def _helm(args: list[str], work: Path, timeout: float) -> str:
     return done.stdout
 
 
+def controller_engine(ctx: Context) -> tuple[Engine, str]:
+    """The Helm engine helm-controller runs (`_diffhrfmt.helm_engine`), and why."""
+    try:
+        deployment = ctx.kube.get_or_none(DEPLOYMENTS, HELM_CONTROLLER, DEFAULT_NAMESPACE)
+    except KubeError as err:
+        engine, _ = helm_engine(None)
+        return engine, (f"cannot read Deployment {DEFAULT_NAMESPACE}/{HELM_CONTROLLER} "
+                        f"({err.message}): Flux 2.9's default")
+    return helm_engine(deployment)
+
+
 def _render(ctx: Context, hr: HelmRelease, chart: Path, values: dict[str, Any], work: Path,
-            upgrade: bool) -> str:
+            upgrade: bool, engine: Engine) -> str:
     values_file = work / "values.yaml"
     fd = os.open(values_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(values, f, sort_keys=True, allow_unicode=True)
-    manifest = _helm(template_args(hr, str(chart), str(values_file), upgrade=upgrade), work,
-                     ctx.timeout)
+    manifest = _helm(engine, template_args(hr, str(chart), str(values_file), upgrade=upgrade),
+                     work, ctx.timeout)
     renderers = [r.to_dict() for r in hr.spec.post_renderers or [] if r.kustomize is not None]
-    if renderers:
-        try:
-            manifest = post_render(manifest, renderers, find_tool("kustomize"))
-        except (SystemExit, HelmError) as err:
-            raise _failed(f"post-rendering failed: {err}") from None
     common = hr.spec.common_metadata.to_dict() if hr.spec.common_metadata else None
-    return with_release_metadata(manifest, common, hr.name, hr.namespace)
+
+    def post_renderer(stream: str) -> str:  # what the controller's post-renderer does
+        if renderers:
+            stream = post_render(stream, renderers, find_tool("kustomize"))
+        return with_release_metadata(stream, common, hr.name, hr.namespace, hooks=True)
+
+    strategy = post_render_strategy(hr.spec.to_dict(), engine)
+    try:
+        return post_render_by_strategy(strategy, post_renderer, manifest)
+    except (SystemExit, HelmError) as err:
+        raise _failed(f"post-rendering failed: {err}") from None
 
 
 def resolve_values(ctx: Context, hr: HelmRelease) -> dict[str, Any]:
@@ -183,7 +209,9 @@ def _run(ctx: Context, name: str) -> int:
         work = Path(d)
         os.chmod(work, 0o700)
         chart = current_chart(ctx, hr, work)
-        desired, removed = plan(ctx, hr, body, chart, work)
+        engine, why = controller_engine(ctx)
+        ctx.printer.action(f"rendering with {engine_label(engine)}: {why}")
+        desired, removed = plan(ctx, hr, body, chart, work, engine)
     differ = Differ(ctx, FIELD_MANAGER)
     for obj in desired:
         differ.compare(obj, hr.release_namespace)
@@ -213,16 +241,19 @@ def current_chart(ctx: Context, hr: HelmRelease, work: Path) -> Path:
     return _download(str(artifact["url"]), artifact.get("digest"), work, ctx.timeout)
 
 
-def plan(ctx: Context, hr: HelmRelease, body: dict[str, Any], chart: Path, work: Path
-         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def plan(ctx: Context, hr: HelmRelease, body: dict[str, Any], chart: Path, work: Path,
+         engine: Engine | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """What the next upgrade of `hr` with `chart` (a packaged chart or a chart directory)
-    would apply, and the live objects of the current release it would delete."""
+    would apply, and the live objects of the current release it would delete; rendered by
+    `engine`, else by the one helm-controller runs (`controller_engine`)."""
+    if engine is None:
+        engine, _ = controller_engine(ctx)
     values = _values(ctx, hr)
     try:
         record = release_record(ctx.kube, body)
     except (ValueError, OSError) as err:
         raise _failed(f"cannot read the current release: {err}") from None
-    manifest = _render(ctx, hr, chart, values, work, upgrade=record is not None)
+    manifest = _render(ctx, hr, chart, values, work, record is not None, engine)
 
     def namespaced(api_version: str, kind: str) -> bool | None:
         try:

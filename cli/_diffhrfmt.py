@@ -1,7 +1,14 @@
 """What `diff helmrelease` needs besides the cluster, as pure functions: where a
 HelmRelease's chart artifact comes from, the values it composes (valuesFrom then values,
-with helm-controller's own composition), the `helm template` command line, the objects of a
-rendered manifest, and the objects an upgrade would delete.
+with helm-controller's own composition), which Helm helm-controller runs (`helm_engine`),
+the `helm template` command line, the objects of a rendered manifest, and the objects an
+upgrade would delete.
+
+The engine: helm-controller runs Helm 4 (Flux 2.9's default) unless its Deployment's
+`--feature-gates` has `UseHelm3Defaults=true` (`afflux.controllers.helm.Engine`); the
+local launcher runs it with the same args, so the Deployment says it either way. The
+chart is rendered by that engine's program (`helm4 template` or `helm template`) and
+post-rendered as that engine would (`postRenderStrategy`, Helm 4: hooks too by default).
 
 Values are composed by `afflux.controllers.helm.compose_values` from the ConfigMaps and
 Secrets the command read (`found`: `(kind, name)` -> object, None when absent), with the
@@ -11,19 +18,25 @@ unless `optional`.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from afflux.api import HelmRelease
-from afflux.controllers.helm import compose_values, values_sources
+from afflux.controllers.helm import HELM3_DEFAULTS_GATE, Engine, compose_values, values_sources
+from afflux.controllers.runtime import parse_feature_gates
 
 from ._difffmt import object_id
+from ._shards import deployment_args, flag_value
 
 __all__ = [
+    "HELM_CONTROLLER",
     "KEEP_POLICY",
     "chart_source",
+    "engine_label",
+    "helm_engine",
     "manifest_objects",
     "release_values",
     "removed_objects",
@@ -33,6 +46,30 @@ __all__ = [
 
 #: The annotation that keeps an object when Helm would delete it.
 KEEP_POLICY = ("helm.sh/resource-policy", "keep")
+#: The Deployment whose args say which Helm helm-controller runs.
+HELM_CONTROLLER = "helm-controller"
+_GATES_FLAG = "--feature-gates"
+
+
+def helm_engine(deployment: Mapping[str, Any] | None) -> tuple[Engine, str]:
+    """The engine helm-controller runs (module docstring), and why, said for the user."""
+    default = Engine.of({})
+    if deployment is None:
+        return default, f"no {HELM_CONTROLLER} Deployment found: Flux 2.9's default"
+    text = flag_value(deployment_args(deployment), _GATES_FLAG)
+    try:
+        gates = parse_feature_gates(text)
+    except argparse.ArgumentTypeError as err:
+        return default, f"{HELM_CONTROLLER}'s {_GATES_FLAG} cannot be read ({err}): the default"
+    if HELM3_DEFAULTS_GATE not in gates:
+        return default, f"{HELM_CONTROLLER}'s default"
+    value = "true" if gates[HELM3_DEFAULTS_GATE] else "false"
+    return Engine.of(gates), f"{HELM_CONTROLLER}'s {_GATES_FLAG} {HELM3_DEFAULTS_GATE}={value}"
+
+
+def engine_label(engine: Engine) -> str:
+    """`Helm 4 (helm4)` or `Helm 3 (helm)`."""
+    return f"Helm {4 if engine is Engine.HELM4 else 3} ({engine.program})"
 
 
 def chart_source(hr: HelmRelease) -> tuple[str, str, str]:

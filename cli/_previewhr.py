@@ -12,8 +12,9 @@ in order into the chart's values, `helm dependency build` when the chart declare
 dependencies, `helm package`); for a chart from anywhere else, the artifact its source
 serves now (`_diffhr.current_chart`), unless the ref changes the chart template itself
 (that chart cannot be had before it is published: the release is reported as failed,
-saying so). Then `_diffhr.plan` renders it with the values composed as the controller
-composes them and its post-renderers, and each object is dry-run as `helm-controller`
+saying so). Then `_diffhr.plan` renders it with the Helm engine helm-controller runs (its
+Deployment's `--feature-gates`: Helm 4 unless `UseHelm3Defaults=true`), the values composed
+as the controller composes them and its post-renderers, and each object is dry-run as `helm-controller`
 (`_diff.compare_object`); objects of the current release the upgrade would no longer
 render are listed as pruned.
 """

@@ -32,6 +32,7 @@ __all__ = [
     "SHARD_KEY",
     "SHARD_ROLE_LABEL",
     "deployment_args",
+    "flag_value",
     "instance_lease",
     "instance_names",
     "shard_docs",
@@ -82,16 +83,22 @@ def deployment_args(doc: Mapping[str, Any]) -> list[str]:
     return [str(a) for a in (container or {}).get("args") or []]
 
 
-def watch_selector(args: Sequence[str]) -> str:
-    """The value of the last `--watch-label-selector` in `args` ('' when none)."""
+def flag_value(args: Sequence[str], flag: str) -> str:
+    """The value of the last `flag` in `args` (`--flag=value` or `--flag value`; '' when
+    none), as the operator's argument parser reads it."""
     value = ""
     items = list(args)
     for i, arg in enumerate(items):
-        if arg.startswith(_SELECTOR_FLAG + "="):
+        if arg.startswith(flag + "="):
             value = arg.split("=", 1)[1]
-        elif arg == _SELECTOR_FLAG and i + 1 < len(items):
+        elif arg == flag and i + 1 < len(items):
             value = items[i + 1]
     return value
+
+
+def watch_selector(args: Sequence[str]) -> str:
+    """The value of the last `--watch-label-selector` in `args` ('' when none)."""
+    return flag_value(args, _SELECTOR_FLAG)
 
 
 def instance_lease(name: str, deployment: Mapping[str, Any] | None) -> str:

@@ -15,7 +15,7 @@ Docker; this builds the same thing:
     layer 1  Debian bookworm minbase + python3, git, gnupg, openssh-client, ca-certificates
              (cached: ~/.cache/afflux/images/base-<key>.tar.gz, first build 3-6 minutes)
     layer 2  the Python dependencies (pip --target /opt/afflux/site-packages), kustomize,
-             helm and sops in /usr/local/bin, the afflux user (uid 65532), /data
+             helm, helm4 and sops in /usr/local/bin, the afflux user (uid 65532), /data
              (cached by the dependency list and the tool versions)
     layer 3  the afflux package itself (/opt/afflux/app) and the `afflux` command
 
@@ -41,7 +41,8 @@ from ._tools import cache_dir, pinned_versions, tool_path
 SUITE = "bookworm"
 MIRROR = os.environ.get("AFFLUX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("python3", "python-is-python3", "git", "gnupg", "openssh-client", "ca-certificates")
-TOOLS = ("kustomize", "helm", "sops")
+#: helm4 is the helm operator's default engine, helm its Helm 3 one (UseHelm3Defaults=true)
+TOOLS = ("kustomize", "helm", "helm4", "sops")
 USER_ID = 65532
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_NAME = "afflux/afflux"

@@ -9,7 +9,9 @@ and `afflux diff` (not a second implementation):
   inventory's objects a prune would delete, and whether the mass-deletion guard would hold
   that prune);
 - HelmRelease: `_previewhr.preview_release` with its current chart artifact (as `afflux
-  diff helmrelease`): the objects an upgrade would create, change and remove.
+  diff helmrelease`, rendered by the Helm engine helm-controller runs: Helm 4 unless its
+  Deployment has `--feature-gates=UseHelm3Defaults=true`): the objects an upgrade would
+  create, change and remove.
 
 A result is cached per user, object, source artifact (revision and digest) and object
 generation, for `ttl` seconds at most (a hand edit of a live object changes neither: the

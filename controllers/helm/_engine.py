@@ -7,8 +7,17 @@ Flux 2.9's helm-controller runs on the Helm 4 SDK and defaults to Helm 4's behav
 Helm 4 (`helm4`, v4.3.x), both built by `hack/tools.sh`. `Engine.of(gates)` picks one from
 the helm operator's `--feature-gates`:
 
-- no `UseHelm3Defaults` gate, or `UseHelm3Defaults=true`: HELM3, afflux's default. Flux's
-  Helm 3 defaults: client-side apply (`install.serverSideApply: false`,
+- no `UseHelm3Defaults` gate, or `UseHelm3Defaults=false`: HELM4, the default, as Flux
+  2.9's: Flux 2.9's defaults and every Helm 4 setting. An install applies server-side
+  unless `install.serverSideApply: false`; an upgrade or rollback applies as
+  `upgrade/rollback.serverSideApply` says, `auto` (the default) as the release it starts
+  from was applied (its record's `apply_method`, `ssa` or `csa`; a release Helm 3 made has
+  none: client-side), exactly as Flux decides it (`server_side`). Server-side apply always
+  forces conflicts (Flux does; helm's `--force-conflicts`), and `force` (replace) is only
+  used client-side. The wait defaults to `poller` (afflux's kstatus poll, as Flux's
+  kstatus-based waiter), the post-render strategy to `combined` (`post_render_strategy`).
+- `UseHelm3Defaults=true`: HELM3, the pinned Helm 3 program with Flux's Helm 3 defaults:
+  client-side apply (`install.serverSideApply: false`,
   `upgrade/rollback.serverSideApply: disabled`), Helm's own wait (`waitStrategy: legacy`) and
   post-renderers that do not see hooks (`postRenderStrategy: nohooks`). `waitStrategy:
   poller` is afflux's own (helm runs without `--wait`, the release phase polls the objects
@@ -16,20 +25,12 @@ the helm operator's `--feature-gates`:
   explicitly (`serverSideApply: true|enabled`, `postRenderStrategy: combined|separate`) is not
   silently given Helm 3's: `unsupported` names each such setting and the release phase
   stalls with `UnsupportedByEngine` until the spec changes.
-- `UseHelm3Defaults=false`: HELM4, Flux 2.9's defaults and every Helm 4 setting. An install
-  applies server-side unless `install.serverSideApply: false`; an upgrade or rollback applies
-  as `upgrade/rollback.serverSideApply` says, `auto` (the default) as the release it starts
-  from was applied (its record's `apply_method`, `ssa` or `csa`; a release Helm 3 made has
-  none: client-side), exactly as Flux decides it (`server_side`). Server-side apply always
-  forces conflicts (Flux does; helm's `--force-conflicts`), and `force` (replace) is only
-  used client-side. The wait defaults to `poller` (afflux's kstatus poll, as Flux's
-  kstatus-based waiter), the post-render strategy to `combined` (`post_render_strategy`).
 
-Why Helm 3 stays the default rather than following Flux 2.9: a controller upgrade must not
-change how existing releases are applied under their owners' feet (server-side apply takes
-field ownership and fails where client-side apply did not, e.g. duplicate list keys), and
-afflux's drift detection, `diff helmrelease` and demo were built and measured on Helm 3; the
-Helm 4 engine is opt-in with Flux's own gate until it has carried the whole helm test suite.
+Moving an installation from Helm 3 to Helm 4 (afflux's default changed with Flux 2.9's)
+keeps its releases client-side: Helm 4 reads Helm 3's records, and `auto` upgrades and
+rolls back a release Helm 3 made client-side, as Flux 2.9 does; only new installs apply
+server-side. What does change for them is the wait (`poller`) and that hooks reach the
+post-renderers (`combined`: commonMetadata and the origin labels on hooks too).
 
 The rest of this module:
 - `post_renderers_digest` / `common_metadata_digest`: `sha256:<hex>` of the JSON of
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 DEFAULT_RETRY_INTERVAL = 300.0
-#: Flux's feature gate: true (afflux's default) keeps Helm 3; false runs Helm 4
+#: Flux's feature gate: true runs Helm 3 with its defaults; false (the default) Helm 4
 HELM3_DEFAULTS_GATE = "UseHelm3Defaults"
 #: a release record's `apply_method` when it was applied server-side (Helm 4)
 SERVER_SIDE = "ssa"
@@ -97,7 +98,7 @@ class Engine(enum.Enum):
     @classmethod
     def of(cls, gates: Mapping[str, bool]) -> Engine:
         """The engine `--feature-gates` (parsed) selects."""
-        return cls.HELM3 if gates.get(HELM3_DEFAULTS_GATE, True) else cls.HELM4
+        return cls.HELM3 if gates.get(HELM3_DEFAULTS_GATE, False) else cls.HELM4
 
 
 def install_server_side(spec: Mapping[str, Any], engine: Engine) -> bool:
@@ -158,9 +159,10 @@ def unsupported(spec: Mapping[str, Any], engine: Engine = Engine.HELM3) -> list[
 
 
 def unsupported_message(found: Iterable[str]) -> str:
-    return ("afflux runs Helm 3, which cannot do what these settings ask for (Helm 4 "
-            "behaviour): " + "; ".join(found) + "; or start the helm operator with "
-            f"--feature-gates={HELM3_DEFAULTS_GATE}=false (Helm 4)")
+    return ("the helm operator runs Helm 3 (--feature-gates="
+            f"{HELM3_DEFAULTS_GATE}=true), which cannot do what these settings ask for "
+            "(Helm 4 behaviour): " + "; ".join(found) + "; or start the helm operator "
+            f"without {HELM3_DEFAULTS_GATE}=true (Helm 4, the default)")
 
 
 def _digest(value: Any) -> str | None:

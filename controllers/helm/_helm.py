@@ -16,9 +16,10 @@ Why the binary and not a Helm reimplementation or a Go helper of our own:
   controller reads the release records itself (`_release`) to decide whether anything must
   happen, so a reconcile that finds the release in sync starts no process at all.
 
-Two engines (`_engine.Engine`): the Helm 3 program `helm` (afflux's default) or, with
-`--feature-gates=UseHelm3Defaults=false`, the Helm 4 program `helm4`. Both write objects
-under the field manager `helm` (the helm program sets it; Flux's SDK use writes as
+Two engines (`_engine.Engine`): the Helm 4 program `helm4` (the default, as Flux 2.9's) or,
+with `--feature-gates=UseHelm3Defaults=true`, the Helm 3 program `helm`. Both write objects
+under the field manager `helm`: the helm program's `main` sets it before anything else
+runs, and neither has a flag or variable to change it (Flux's SDK use writes as
 `helm-controller`, the manager afflux's drift correction applies with).
 
 What the CLI cannot do that Flux's SDK use can: keep the release records in a namespace
@@ -136,7 +137,7 @@ class HelmRunner:
     """Runs helm actions (see the module docstring)."""
 
     def __init__(self, binary: str | None = None, *, scratch: str | None = None,
-                 engine: Engine = Engine.HELM3) -> None:
+                 engine: Engine = Engine.HELM4) -> None:
         self.engine = engine
         self.binary = find_tool(engine.program, binary)
         self.scratch = scratch

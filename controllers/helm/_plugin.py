@@ -24,12 +24,13 @@ to `ERROR_FILE` in the workspace, which `_helm.HelmRunner.run` adds to helm's me
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -37,7 +38,8 @@ import yaml
 from ._engine import HOOK_ANNOTATION
 from ._helm import POST_RENDER_ERROR, Workspace
 
-__all__ = ["ERROR_FILE", "PLUGIN_NAME", "main", "partition", "plugin_args", "split_documents"]
+__all__ = ["ERROR_FILE", "PLUGIN_NAME", "by_strategy", "main", "partition", "plugin_args",
+           "split_documents"]
 
 PLUGIN_NAME = "afflux-postrender"
 ERROR_FILE = POST_RENDER_ERROR
@@ -113,11 +115,20 @@ def _run(program: str, stream: str) -> str:
 
 def render(strategy: str, program: str, stream: str) -> str:
     """The post-rendered stream (module docstring)."""
+    return by_strategy(strategy, functools.partial(_run, program), stream)
+
+
+def by_strategy(strategy: str, run: Callable[[str], str], stream: str) -> str:
+    """`stream` post-rendered by `run` (a stream in, a stream out; never called with an
+    empty one) as `strategy` says (module docstring). The CLI's `diff helmrelease` renders
+    with it too, `run` being the post-render program's functions."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown post-render strategy {strategy!r}")
     if strategy == "combined":
-        return _run(program, stream)
+        return run(stream) if stream.strip() else ""
     hooks, others = partition(stream)
-    rendered = _run(program, others)
-    hooks = _run(program, hooks) if strategy == "separate" else hooks
+    rendered = run(others) if others else ""
+    hooks = run(hooks) if strategy == "separate" and hooks else hooks
     parts = [p if p.endswith("\n") else p + "\n" for p in (rendered, hooks) if p.strip()]
     return "---\n".join(p.removeprefix("---\n") for p in parts)
 

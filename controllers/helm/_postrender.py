@@ -16,8 +16,8 @@ post-renderer. Hooks never reach a post-renderer (Helm 3, `postRenderStrategy: n
 and CRDs of a chart's `crds/` directory are installed before rendering, so they get none of
 this. With Helm 4 (`_plugin`) hooks do reach it as `postRenderStrategy` says, and then get
 all of it, as in Flux: the program itself applies everything to every object it is given.
-The CLI's `diff helmrelease` applies the same functions to `helm template`'s output, whose
-hooks are left alone.
+The CLI's `diff helmrelease` applies the same functions to `helm template`'s output, to
+the objects the post-render strategy of the engine helm-controller runs hands over.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def with_common_metadata(manifests: str, common: dict[str, Any] | None) -> str:
 
 
 def with_release_metadata(manifests: str, common: dict[str, Any] | None, name: str,
-                          namespace: str) -> str:
+                          namespace: str, *, hooks: bool = False) -> str:
     """What follows the kustomize post-renderers (pure): `commonMetadata`, then the origin
-    labels of the HelmRelease `namespace/name` over it."""
-    return finish(manifests, common, origin_labels(name, namespace))
+    labels of the HelmRelease `namespace/name` over it; on hooks too when `hooks` (the
+    post-render strategy handed them over)."""
+    return finish(manifests, common, origin_labels(name, namespace), hooks=hooks)

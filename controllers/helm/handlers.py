@@ -57,8 +57,8 @@ Reads = Callable[[Mapping[str, Any], str, str], bool]
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--helm-binary", default=None,
-                        help="the helm program of the engine (default: $AFFLUX_HELM, or "
-                        "$AFFLUX_HELM4 with Helm 4; then helm/helm4 on $PATH, then the tool "
+                        help="the helm program of the engine (default: $AFFLUX_HELM4, or "
+                        "$AFFLUX_HELM with Helm 3; then helm4/helm on $PATH, then the tool "
                         "cache)")
     add_guard_flags(parser, "an uninstall (of a chart name or release name change)")
     parser.add_argument(
@@ -66,8 +66,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="comma-separated Name=true|false; ObjectLevelWorkloadIdentity=true lets a "
         "kubeConfig ConfigMap name a ServiceAccount of the object's namespace; "
         "AdditiveCELDependencyCheck=true makes a dependsOn readyExpr add to the built-in "
-        "readiness check instead of replacing it; UseHelm3Defaults=false runs Helm 4 with Flux 2.9's defaults (default: Helm 3, as "
-        "UseHelm3Defaults=true; Flux's other gates are accepted and have no effect)")
+        "readiness check instead of replacing it; UseHelm3Defaults=true runs Helm 3 with "
+        "Helm 3's defaults (default: Helm 4 with Flux 2.9's defaults, as "
+        "UseHelm3Defaults=false; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
 
 

@@ -1,4 +1,5 @@
-"""`afflux diff helmrelease` on the real cluster with the real `helm`: a release installed by
+"""`afflux diff helmrelease` on the real cluster with the real `helm4` (helm-controller's
+default engine; which one is said): a release installed by
 `helm install`, a chart artifact served over HTTP as a HelmChart's artifact, values from a
 ConfigMap and inline; the diff shows the drifted (values, helm-controller's origin labels)
 and the deleted object and exits 1, and 0 once `helm upgrade` applied the same values (and
@@ -88,6 +89,8 @@ def test_diff_helmrelease(afflux: Run, flux_crds: Cluster, namespace: str, helm_
 
     res = afflux("diff", "hr", "web", "-n", ns)
     assert res.code == 1, res.err
+    # the engine helm-controller runs by default (Flux 2.9's), said
+    assert "rendering with Helm 4 (helm4): " in res.err, res.err
     assert f"► ConfigMap/{ns}/web drifted" in res.out
     assert "-  replicas: '1'" in res.out and "+  replicas: '2'" in res.out
     assert "+    helm.toolkit.fluxcd.io/name: web" in res.out  # the controller's origin labels

@@ -14,12 +14,14 @@ from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from source_env import SourceEnv, obj_name, start_source_env
 
+from afflux.controllers.helm._release import decode_record
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
-__all__ = ["TIMEOUT", "HelmEnv", "chart_spec", "cond", "helm_repository", "job_succeeded",
-           "life_repository", "release", "start_helm_env"]
+__all__ = ["TIMEOUT", "HelmEnv", "apply_methods", "chart_spec", "cond", "field_managers",
+           "helm_repository", "job_succeeded", "life_repository", "release", "remediated",
+           "start_helm_env"]
 
 GROUP, VERSION, PLURAL = "helm.toolkit.fluxcd.io", "v2", "helmreleases"
 TIMEOUT = 90.0
@@ -247,3 +249,30 @@ def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
 def job_succeeded(env: HelmEnv, name: str) -> bool:
     job = k8s.BatchV1Api(env.source.core.api_client).read_namespaced_job(name, env.namespace)
     return bool(job.status.succeeded)
+
+
+def remediated(env: HelmEnv, name: str, reason: str) -> dict[str, Any]:
+    """The HelmRelease once its Remediated condition has `reason`."""
+    def check() -> dict[str, Any]:
+        obj = env.get(name)
+        assert cond(obj, "Remediated")["reason"] == reason, obj["status"].get("conditions")
+        return obj
+
+    return eventually(check, TIMEOUT, message=f"HelmRelease {name} remediated: {reason}")
+
+
+def field_managers(env: HelmEnv, name: str) -> set[tuple[str, str]]:
+    """(manager, operation) of each managedFields entry of ConfigMap `name`."""
+    cm = env.source.core.read_namespaced_config_map(name, env.namespace)
+    return {(f.manager, f.operation) for f in cm.metadata.managed_fields or ()}
+
+
+def apply_methods(env: HelmEnv, name: str) -> dict[int, str]:
+    """revision -> `apply_method` of the release's records ("" when there is none: Helm 3)."""
+    secrets = env.source.core.list_namespaced_secret(
+        env.namespace, label_selector=f"owner=helm,name={name}").items
+    methods = {}
+    for secret in secrets:
+        record, _ = decode_record({"data": {"release": secret.data["release"]}})
+        methods[int(record["version"])] = str(record.get("apply_method") or "")
+    return methods

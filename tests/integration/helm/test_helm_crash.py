@@ -1,6 +1,10 @@
 """helm-controller killed with SIGKILL in the middle of `helm install` (and its helm with it,
 as when a Pod dies): the release is left locked in pending-install; the restarted
-controller unlocks it and installs it again."""
+controller unlocks it and installs it again.
+
+The release asks for `waitStrategy: legacy` so that helm itself waits (Helm 4's
+`--wait=legacy`) and holds the release pending-install meanwhile; with Helm 4's default,
+the poller, helm returns at once and afflux polls, so there would be no helm to kill."""
 
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def record_status(env: HelmEnv, name: str) -> str | None:
 def test_a_release_locked_by_a_killed_controller_is_unlocked_after_restart(
         env: HelmEnv, repo: str) -> None:
     # helm waits (up to 2 minutes) for a Deployment that never becomes ready
-    name = release(env, repo, {"deployment": {"ready": "false"}}, timeout="2m")
+    name = release(env, repo, {"deployment": {"ready": "false"}}, timeout="2m",
+                   waitStrategy={"name": "legacy"})
     eventually(lambda: record_status(env, name) == "pending-install", TIMEOUT,
                message="helm install under way")
     helms = children(env.controller.proc.pid)

@@ -1,7 +1,9 @@
-"""Helm's lifecycle for real on the local cluster: hooks (Jobs) and `helm test` Pods that
-pass or fail (kwok Stages read the `afflux.dev/exit` annotation), `--wait` on a Deployment
-that never becomes ready (`afflux.dev/ready: "false"`), `--wait-for-jobs`, and what
-helm-controller makes of each: conditions, remediation, history."""
+"""Helm's lifecycle for real on the local cluster, under helm-controller's default engine
+(Helm 4, as Flux 2.9's): hooks (Jobs) and `helm test` Pods that pass or fail (kwok Stages
+read the `afflux.dev/exit` annotation), the wait (Helm 4's default, the kstatus poller) on a
+Deployment that never becomes ready (`afflux.dev/ready: "false"`) and on Jobs, and what
+helm-controller makes of each: conditions, remediation, history. Helm 3's own wait and
+`rollback.recreate` are in test_helm3_defaults.py."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from helm_env import (
     cond,
     job_succeeded,
     release,
+    remediated,
 )
 from kubernetes import client as k8s
 from source_env import obj_name
@@ -33,7 +36,8 @@ def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -
     assert job_succeeded(env, f"{name}-post-install")
     batch = k8s.BatchV1Api(env.source.core.api_client)
     hook = batch.read_namespaced_job(f"{name}-pre-install", env.namespace)
-    assert "helm.toolkit.fluxcd.io/name" not in (hook.metadata.labels or {})  # not post-rendered
+    # post-rendered with the other objects (Helm 4's combined, Flux 2.9's default)
+    assert (hook.metadata.labels or {}).get("helm.toolkit.fluxcd.io/name") == name
     assert env.configmap(name)["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == name
     env.patch_spec(name, {"values": {"replicas": 2}})
     env.ready(name, "UpgradeSucceeded",
@@ -145,7 +149,7 @@ def test_wait_fails_on_a_deployment_that_never_becomes_ready_unless_disabled(
     obj = env.failing(waits, "RetriesExceeded", stalled=True)
     released = cond(obj, "Released")
     assert released["reason"] == "InstallFailed"
-    assert "context deadline exceeded" in released["message"], released
+    assert "resources not ready (waitStrategy poller)" in released["message"], released
     assert [r["status"] for r in env.helm_history(waits)] == ["failed"]
 
     no_wait = release(env, repo, values, timeout="8s", install={"disableWait": True})
@@ -163,7 +167,7 @@ def test_wait_for_jobs_fails_on_a_failing_job_unless_disabled(env: HelmEnv, repo
     obj = env.failing(waits, "RetriesExceeded", stalled=True)
     released = cond(obj, "Released")
     assert released["reason"] == "InstallFailed"
-    assert "context deadline exceeded" in released["message"], released  # helm waited
+    assert "resources not ready (waitStrategy poller)" in released["message"], released  # waited for
 
     no_wait = release(env, repo, {"job": "1"}, timeout="10s",
                       install={"disableWaitForJobs": True})
@@ -218,7 +222,7 @@ def test_upgrade_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: st
     obj = env.failing(name, "RetriesExceeded", stalled=True)
     released = cond(obj, "Released")
     assert released["reason"] == "UpgradeFailed"
-    assert "context deadline exceeded" in released["message"], released
+    assert "resources not ready (waitStrategy poller)" in released["message"], released
 
     env.patch_spec(name, {"values": {"deployment": {"ready": "false"}, "replicas": 2},
                           "upgrade": {"timeout": "6s", "disableWait": True}})
@@ -288,7 +292,9 @@ def test_rollback_disable_hooks_skips_the_failing_pre_rollback_hook(env: HelmEnv
 
 @pytest.mark.flux_fields("HelmRelease", "spec.upgrade.force")
 def test_upgrade_force_replaces_the_objects(env: HelmEnv, repo: str) -> None:
-    name = release(env, repo, {}, upgrade={"force": True})
+    """`force` replaces objects applied client-side (Helm 4's --force-replace); a release
+    installed client-side is upgraded client-side (`auto`), as Flux decides it."""
+    name = release(env, repo, {}, upgrade={"force": True}, install={"serverSideApply": False})
     env.ready(name, "InstallSucceeded")
     # a label added out of band: a three-way merge keeps it, a replacement drops it
     env.source.core.patch_namespaced_config_map(
@@ -324,14 +330,6 @@ def test_uninstall_orphan_propagation_leaves_the_dependents(env: HelmEnv, repo: 
     apps.delete_namespaced_replica_set(orphan.metadata.name, env.namespace)
 
 
-def remediated(env: HelmEnv, name: str, reason: str) -> dict[str, Any]:
-    def check() -> dict[str, Any]:
-        obj = env.get(name)
-        assert cond(obj, "Remediated")["reason"] == reason, obj["status"].get("conditions")
-        return obj
-
-    return eventually(check, TIMEOUT, message=f"HelmRelease {name} remediated: {reason}")
-
 
 @pytest.mark.flux_fields("HelmRelease", "spec.rollback.timeout", "spec.rollback.disableWait")
 def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: str) -> None:
@@ -348,7 +346,7 @@ def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: s
         env.ready(names[case], "InstallSucceeded")
         env.patch_spec(names[case], failing_upgrade)
     obj = remediated(env, names["waits"], "RollbackFailed")
-    assert "context deadline exceeded" in cond(obj, "Remediated")["message"], obj
+    assert "resources not ready (waitStrategy poller)" in cond(obj, "Remediated")["message"], obj
     remediated(env, names["no_wait"], "RollbackSucceeded")
     assert env.helm_history(names["no_wait"])[-1]["status"] == "deployed"
     for name in names.values():
@@ -358,7 +356,11 @@ def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: s
 @pytest.mark.flux_fields("HelmRelease", "spec.upgrade.cleanupOnFail")
 def test_upgrade_cleanup_on_fail_deletes_what_the_failed_upgrade_created(
         env: HelmEnv, repo: str) -> None:
-    name = release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": True})
+    """Helm's own wait (`waitStrategy: legacy`): helm fails the upgrade and cleans up. With
+    the poller (Helm 4's default) helm has finished before afflux's poll fails, and afflux
+    does not clean up yet (docs/flux-compatibility.md: a remaining difference)."""
+    name = release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": True},
+                   waitStrategy={"name": "legacy"})
     env.ready(name, "InstallSucceeded")
     env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
     obj = env.failing(name, "RetriesExceeded", stalled=True)
@@ -494,22 +496,15 @@ def test_rollback_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
     env.delete(name)
 
 
-@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force", "spec.rollback.recreate")
-def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv,
-                                                                     repo: str) -> None:
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force")
+def test_rollback_force_replaces_objects(env: HelmEnv, repo: str) -> None:
+    """`force` replaces objects applied client-side (Helm 4's --force-replace): the release
+    rolled back to was installed client-side, so the rollback is (`auto`)."""
     name = release(env, repo, {"deployment": {"ready": "true"}},
+                   install={"serverSideApply": False},
                    upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
-                   rollback={"force": True, "recreate": True})
+                   rollback={"force": True})
     env.ready(name, "InstallSucceeded")
-
-    def pods() -> set[str]:
-        found = {p.metadata.name for p in env.source.core.list_namespaced_pod(
-            env.namespace, label_selector=f"app={name}").items
-            if not p.metadata.deletion_timestamp}
-        assert found, "the Deployment's Pods"
-        return found
-
-    before = eventually(pods, TIMEOUT)
     # a label added out of band: the forced rollback replaces the ConfigMap, dropping it
     env.source.core.patch_namespaced_config_map(
         name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
@@ -517,11 +512,4 @@ def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv
     remediated(env, name, "RollbackSucceeded")
     assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
     assert "added" not in (env.configmap(name)["metadata"]["labels"] or {}), "replaced"
-
-    def recreated() -> set[str]:
-        now = pods()
-        assert not now & before, (before, now)
-        return now
-
-    eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
     env.delete(name)

@@ -1,5 +1,6 @@
 """`diff helmrelease`'s pure parts: chart source, values as the controller composes them,
-the helm template command line, rendered objects and what an upgrade deletes."""
+the engine helm-controller runs (from its Deployment's args), the helm template command
+line, rendered objects and what an upgrade deletes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import pytest
 from afflux.api import HelmRelease
 from afflux.cli._diffhrfmt import (
     chart_source,
+    engine_label,
+    helm_engine,
     manifest_objects,
     release_values,
     removed_objects,
     template_args,
     values_refs,
 )
-from afflux.controllers.helm import ValuesError
+from afflux.controllers.helm import Engine, ValuesError
 
 
 def _hr(**spec: Any) -> HelmRelease:
@@ -101,3 +104,41 @@ def test_removed_objects_keep_policy() -> None:
 
     current = [cm("web"), cm("old"), cm("kept", **{"helm.sh/resource-policy": "keep"})]
     assert [o["metadata"]["name"] for o in removed_objects(current, [cm("web")])] == ["old"]
+
+
+def _deployment(*args: str) -> dict[str, Any]:
+    return {"spec": {"template": {"spec": {"containers": [
+        {"name": "manager", "args": list(args)}]}}}}
+
+
+ENGINE_CASES = [
+    ("no Deployment: Flux 2.9's default, Helm 4", None, Engine.HELM4, "Flux 2.9's default"),
+    ("no gates: Helm 4", _deployment("--log-level=info"), Engine.HELM4,
+     "helm-controller's default"),
+    ("other gates only: Helm 4", _deployment("--feature-gates=ObjectLevelWorkloadIdentity=true"),
+     Engine.HELM4, "helm-controller's default"),
+    ("UseHelm3Defaults=true: Helm 3",
+     _deployment("--feature-gates=AdditiveCELDependencyCheck=true,UseHelm3Defaults=true"),
+     Engine.HELM3, "--feature-gates UseHelm3Defaults=true"),
+    ("UseHelm3Defaults=false: Helm 4", _deployment("--feature-gates", "UseHelm3Defaults=false"),
+     Engine.HELM4, "--feature-gates UseHelm3Defaults=false"),
+    ("the last flag wins, as the operator reads it",
+     _deployment("--feature-gates=UseHelm3Defaults=true", "--feature-gates=UseHelm3Defaults=false"),
+     Engine.HELM4, "UseHelm3Defaults=false"),
+    ("gates that do not parse: the default, said", _deployment("--feature-gates=UseHelm3Defaults"),
+     Engine.HELM4, "cannot be read"),
+]
+
+
+@pytest.mark.parametrize(("deployment", "engine", "why"), [c[1:] for c in ENGINE_CASES],
+                         ids=[c[0] for c in ENGINE_CASES])
+def test_helm_engine_is_the_one_helm_controller_runs(deployment: dict[str, Any] | None,
+                                                     engine: Engine, why: str) -> None:
+    found, reason = helm_engine(deployment)
+    assert found is engine
+    assert why in reason, reason
+
+
+def test_engine_label_names_the_program() -> None:
+    assert engine_label(Engine.HELM4) == "Helm 4 (helm4)"
+    assert engine_label(Engine.HELM3) == "Helm 3 (helm)"

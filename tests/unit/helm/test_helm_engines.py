@@ -28,7 +28,7 @@ from afflux.controllers.helm._engine import (
     unsupported,
     wait_strategy,
 )
-from afflux.controllers.helm._plugin import partition, render, split_documents
+from afflux.controllers.helm._plugin import by_strategy, partition, render, split_documents
 from afflux.controllers.helm._reconcile_release import completed_jobs
 from afflux.controllers.runtime import HealthStatus
 
@@ -37,10 +37,10 @@ from .objects import helm_release
 H3, H4 = Engine.HELM3, Engine.HELM4
 
 GATE_CASES = [
-    ("no gate: Helm 3", {}, H3),
+    ("no gate: Helm 4, as Flux 2.9", {}, H4),
     ("UseHelm3Defaults=true: Helm 3", {"UseHelm3Defaults": True}, H3),
     ("UseHelm3Defaults=false: Helm 4", {"UseHelm3Defaults": False}, H4),
-    ("other gates do not count", {"ObjectLevelWorkloadIdentity": True}, H3),
+    ("other gates do not count", {"ObjectLevelWorkloadIdentity": True}, H4),
 ]
 
 
@@ -245,6 +245,31 @@ def test_post_render_strategies(marker: str, strategy: str,
     seen = {d["metadata"]["name"]: (d["metadata"].get("labels") or {}).get("seen")
             for d in out if d}
     assert seen == expected
+
+
+def _mark_in_process(stream: str) -> str:
+    """The `marker` program's work as a function (the CLI post-renders in process)."""
+    assert stream.strip(), "never called with an empty stream"
+    docs = [d for d in yaml.safe_load_all(stream) if d]
+    for d in docs:
+        d["metadata"].setdefault("labels", {})["seen"] = str(len(docs))
+    return yaml.safe_dump_all(docs)
+
+
+@pytest.mark.parametrize(("strategy", "expected"), [c[1:] for c in STRATEGY_CASES],
+                         ids=[c[0] for c in STRATEGY_CASES])
+def test_post_render_strategies_with_a_function(strategy: str,
+                                                expected: dict[str, str | None]) -> None:
+    out = list(yaml.safe_load_all(by_strategy(strategy, _mark_in_process, STREAM)))
+    seen = {d["metadata"]["name"]: (d["metadata"].get("labels") or {}).get("seen")
+            for d in out if d}
+    assert seen == expected
+    assert by_strategy(strategy, _mark_in_process, "") == ""
+
+
+def test_an_unknown_post_render_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown post-render strategy"):
+        by_strategy("all", _mark_in_process, STREAM)
 
 
 def _job(*conditions: tuple[str, str]) -> dict[str, Any]:
