@@ -73,11 +73,12 @@ def test_operator_deployment(name: str, module: str) -> None:
     assert container["image"] == "ghcr.io/afflux/afflux:latest"
     assert container["command"] == ["python", "-m", f"afflux.controllers.{module}"]
     assert container["args"][:4] == [
-        "--watch-all-namespaces",
+        "--watch-all-namespaces=true",
         "--metrics-addr=:8080",
         "--health-addr=:9440",
         "--enable-leader-election",  # as Flux's: one replica leads, a second one waits
     ]
+    assert container["args"][-1] == "--log-level=info"  # as Flux's manifests
     assert pod["serviceAccountName"] == name
     assert name in objects("ServiceAccount")
     selector = deployment["spec"]["selector"]["matchLabels"]

@@ -178,3 +178,28 @@ def test_existing_install(labels: dict[str, str], is_bootstrapped: bool,
                           manager: str | None) -> None:
     assert bootstrapped(labels) is is_bootstrapped
     assert other_manager(labels) == manager
+
+
+@pytest.mark.parametrize("components", [("source-controller", "kustomize-controller"),
+                                        ("source-controller", "kustomize-controller",
+                                         "helm-controller", "image-reflector-controller",
+                                         "image-automation-controller")],
+                         ids=["source-kustomize", "all-but-notification"])
+def test_default_options_leave_the_operators_args_as_config_has_them(components) -> None:
+    """`install`/`bootstrap` with no option write the Deployments' args exactly as
+    config/manager has them: the local launcher runs the operators with config's args
+    before bootstrap and restarts any whose Deployment's args differ after it."""
+    from pathlib import Path
+
+    import yaml
+
+    config = Path(__file__).resolve().parents[3] / "config" / "manager"
+    docs = [d for f in sorted(config.glob("*-controller.yaml"))
+            for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") == "Deployment"]
+    assert len(docs) == 6
+    out = customize(docs, "flux-system", InstallOptions(components=components,
+                                                        network_policy=False))
+    for before, after in zip(docs, out, strict=True):
+        assert (after["spec"]["template"]["spec"]["containers"][0]["args"]
+                == before["spec"]["template"]["spec"]["containers"][0]["args"]), (
+            before["metadata"]["name"])
