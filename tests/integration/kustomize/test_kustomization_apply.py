@@ -188,8 +188,9 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
     true of every object (their status set by hand here, as their operator would); an
     expression that does not compile stalls the Kustomization.
 
-    The three failing cases are three Widgets of one Kustomization, so one health-check
-    timeout (at least 30s, as in Flux) shows all three."""
+    The three failing cases are three Widgets of one Kustomization: the `failed` one fails
+    the check at once (fail-fast, as Flux's kustomize-controller), then, once it is
+    repaired, one health-check timeout (at least 30s, as in Flux) names the other two."""
     group = f"cel{uuid.uuid4().hex[:8]}.test.afflux.dev"
     crd = custom_resource_definition(group, "Widget", status_subresource=True)
     widgets = [{"apiVersion": f"{group}/v1", "kind": "Widget",
@@ -215,21 +216,27 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
         # `broken`: `failed` true
         set_status("migrating", {"phase": "Ready", "migrating": True})
         set_status("broken", {"phase": "Broken"})
-        expected = [f"Widget/{env.namespace}/pending status: 'InProgress'",
-                    f"Widget/{env.namespace}/migrating status: 'InProgress'",
-                    f"Widget/{env.namespace}/broken status: 'Failed'",
-                    "healthCheckExprs:"]
-
-        def failed() -> dict[str, Any]:
+        def failed(*expected: str, absent: str = "") -> dict[str, Any]:
             ready = env.condition(env.status(ks), "Ready")
             assert ready is not None and ready["reason"] == "HealthCheckFailed", ready
             assert all(part in ready["message"] for part in expected), ready
+            assert not absent or absent not in ready["message"], ready
             return ready
 
         # a run that began before the status patches may fail on older statuses first;
-        # the retry (2s later) sees these
-        eventually(failed, TIMEOUT + 45, message="HealthCheckFailed naming all three")
-        for name in ("pending", "migrating", "broken"):
+        # the retry (2s later) sees these. `broken` fails the check without waiting out
+        # the timeout, naming only itself
+        early = eventually(
+            lambda: failed("failed early", f"Widget/{env.namespace}/broken status: 'Failed'",
+                           "healthCheckExprs: the failed expression is true"),
+            TIMEOUT + 45, message="HealthCheckFailed at once on the failed Widget")
+        assert "pending" not in early["message"], early
+        set_status("broken", {"phase": "Ready", "migrating": False})
+        eventually(lambda: failed(f"Widget/{env.namespace}/pending status: 'InProgress'",
+                                  f"Widget/{env.namespace}/migrating status: 'InProgress'",
+                                  "healthCheckExprs:", absent="/broken "),
+                   TIMEOUT + 45, message="HealthCheckFailed naming the two in progress")
+        for name in ("pending", "migrating"):
             set_status(name, {"phase": "Ready", "migrating": False})
         status = env.wait_applied(ks, sha, timeout=TIMEOUT + 45)
         healthy = env.condition(status, "Healthy")
