@@ -34,6 +34,7 @@ from helm_env import WORKLOADS, HelmEnv, chart_spec, cond, helm_repository, star
 from kubernetes.client.rest import ApiException
 from source_env import obj_name
 
+from harness.crd import custom_resource_definition
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
@@ -240,14 +241,7 @@ def test_rollback_cleanup_on_fail_deletes_what_a_failed_rollback_created(
 def widgets(cluster: Cluster) -> Iterator[str]:
     """The group of a namespaced kind Widget (fields unchecked, no status subresource)."""
     group = f"hfm{uuid.uuid4().hex[:8]}.test.afflux.dev"
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": f"widgets.{group}"},
-           "spec": {"group": group, "scope": "Namespaced",
-                    "names": {"kind": "Widget", "plural": "widgets", "singular": "widget",
-                              "listKind": "WidgetList"},
-                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                        "openAPIV3Schema": {"type": "object",
-                                            "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    crd = custom_resource_definition(group, "Widget")
     cluster.kubectl("apply", "-f", "-", input=json.dumps(crd))
     cluster.kubectl("wait", "--for=condition=Established", f"crd/widgets.{group}")
     yield group

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from afflux.cli.devenv import LocalCluster
+from harness.crd import custom_resource_definition
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import (
     KS,
@@ -135,26 +136,6 @@ def test_wait_checks_everything_applied(env: Env) -> None:
     assert healthy["message"].startswith("Health check passed in ")
     body = env.get("deployment", "waited")
     assert body is not None and body["status"].get("availableReplicas") == 1
-
-
-def custom_resource_definition(group: str, kind: str, *,
-                               status_subresource: bool = False) -> dict[str, Any]:
-    """A namespaced CRD of `kind` in `group`, version v1, fields unchecked."""
-    plural = f"{kind.lower()}s"
-    version: dict[str, Any] = {
-        "name": "v1", "served": True, "storage": True,
-        "schema": {"openAPIV3Schema": {"type": "object",
-                                       "x-kubernetes-preserve-unknown-fields": True}}}
-    if status_subresource:
-        version["subresources"] = {"status": {}}
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {"group": group, "scope": "Namespaced",
-                 "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
-                           "listKind": f"{kind}List"},
-                 "versions": [version]},
-    }
 
 
 def test_crd_and_custom_resources_in_one_kustomization(env: Env) -> None:

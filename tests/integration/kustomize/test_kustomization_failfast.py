@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from afflux.cli.devenv import GitHTTPServer
+from harness.crd import custom_resource_definition
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, dump, make_env
 
@@ -33,23 +34,10 @@ def fails_fast(env: Env) -> bool:
     return not any(WAIT_ON in arg for arg in env.kustomize_controller.argv)
 
 
-def widget_crd(group: str) -> dict[str, Any]:
-    """A namespaced kind Widget, fields unchecked, no status subresource (the manifests
-    carry the status an operator would write)."""
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"widgets.{group}"},
-            "spec": {"group": group, "scope": "Namespaced",
-                     "names": {"kind": "Widget", "plural": "widgets", "singular": "widget",
-                               "listKind": "WidgetList"},
-                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                         "openAPIV3Schema": {"type": "object",
-                                             "x-kubernetes-preserve-unknown-fields": True}}}]}}
-
-
 @pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].failed")
 def test_a_failed_object_ends_the_health_check_at_once(env: Env) -> None:
     group = f"ff{uuid.uuid4().hex[:8]}.test.afflux.dev"
-    env.cluster.kubectl("apply", "-f", "-", input=json.dumps(widget_crd(group)))
+    env.cluster.kubectl("apply", "-f", "-", input=json.dumps(custom_resource_definition(group, "Widget")))
     env.cluster.kubectl("wait", "--for=condition=Established", f"crd/widgets.{group}")
 
     def widget(name: str, phase: str) -> str:
