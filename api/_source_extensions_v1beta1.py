@@ -4,6 +4,7 @@ An ArtifactGenerator reads the artifacts of several sources (each under an alias
 composes or splits them into ExternalArtifacts: each entry of `spec.artifacts` is one
 ExternalArtifact of the same name, built by copy operations `@alias/<glob>` ->
 `@artifact/<path>` with the strategies Overwrite, Merge (YAML) and Extract (tarballs).
+With `spec.pathPattern` the artifacts are templates, generated once per matching directory.
 
 The reasons and the typed error below are what the generator's reconciler reports; they
 are Flux's words.
@@ -144,8 +145,12 @@ class ArtifactGeneratorSpec(Model):
     common_metadata: CommonMetadata | None = field(
         doc="Labels and annotations for the generated ExternalArtifacts.")
     path_pattern: str | None = field(
-        doc="@alias/<glob>: generate one artifact per matching directory (not supported by "
-        "afflux yet: a generator that sets it stalls).",
+        doc="@alias/<directory pattern>, e.g. @repo/apps/{app}/envs/{env}: the artifacts "
+        "become templates, generated once for each directory of that source matching the "
+        "pattern ({name} captures part of one path segment, the rest is literal); {name} in "
+        "artifacts[].name is the captured value lowercased, in copy[].from and copy[].to the "
+        "value as captured, and each ExternalArtifact gets a label name=value per capture. "
+        "afflux generates at most 1000 ExternalArtifacts per generator.",
         pattern=FROM_PATTERN, max_length=1024)
 
 

@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,15 @@ __all__ = ["collect_files", "register"]
 DEFAULT_IGNORE = (".git/",)
 
 
+#: `--provider` values; afflux logs in to none of the cloud registries (as its operators,
+#: which refuse those spec.provider values)
+PROVIDERS = ("generic", "aws", "azure", "gcp")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provider", choices=PROVIDERS, default="generic",
+                   help="who authenticates: generic (--creds); aws, azure and gcp are "
+                        "refused, afflux has no cloud login (default generic)")
     p.add_argument("--creds", help="registry credentials: <username>[:<password>]")
     p.add_argument("--ca-file", type=Path, help="CA certificate of a registry with a "
                    "private CA")
@@ -69,6 +77,8 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.add_argument("--reproducible", action="store_true",
                    help=f"set the created time to {oci.REPRODUCIBLE_CREATED}, so the same "
                         "files give the same digest")
+    p.add_argument("--debug", action="store_true",
+                   help="show each request to the registry (method, URL, status)")
     p.add_argument("-o", "--output", choices=("json", "yaml"),
                    help="also print the pushed artifact's reference and digest")
     _common(p)
@@ -115,11 +125,24 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     p.set_defaults(func=run_tag)
 
 
-def _client(args: argparse.Namespace, ref: oci.OCIRef) -> RegistryClient:
+def _debug_to(ctx: Context) -> Callable[[str], None]:
+    def debug(message: str) -> None:
+        ctx.printer.err.write(f"  · {message}\n")
+        ctx.printer.err.flush()
+    return debug
+
+
+def _client(args: argparse.Namespace, ref: oci.OCIRef, ctx: Context) -> RegistryClient:
+    if args.provider != "generic":
+        raise CLIError(f"--provider {args.provider} is not supported by afflux: it has no "
+                       f"{args.provider} login",
+                       "use --provider generic with --creds <username>:<password> (e.g. a "
+                       "token from the cloud's own CLI)")
     if args.ca_file is not None and not args.ca_file.is_file():
         raise CLIError(f"--ca-file {args.ca_file} does not exist")
+    debug = _debug_to(ctx) if getattr(args, "debug", False) else None
     return RegistryClient(ref.host, creds=parse_creds(args.creds), ca_file=args.ca_file,
-                          insecure=args.insecure_registry)
+                          insecure=args.insecure_registry, debug=debug)
 
 
 def _ignored(rel: str, is_dir: bool, patterns: Sequence[str]) -> bool:
@@ -196,7 +219,7 @@ def run_push(args: argparse.Namespace) -> int:
     layer = oci.tar_gzip(files)
     config = b"{}"
     manifest = oci.artifact_manifest(config, layer, annotations)
-    client = _client(args, ref)
+    client = _client(args, ref, ctx)
     ctx.printer.action(f"pushing artifact to {ref}")
     client.push_blob(ref.repository, config)
     client.push_blob(ref.repository, layer)
@@ -213,7 +236,7 @@ def run_push(args: argparse.Namespace) -> int:
 def run_pull(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = oci.parse_oci_url(args.url, need_tag=True)
-    client = _client(args, ref)
+    client = _client(args, ref, ctx)
     ctx.printer.action(f"pulling artifact from {ref}")
     manifest, digest, _, _ = client.manifest_json(ref.repository, ref.reference)
     notes = manifest.get("annotations") or {}
@@ -237,7 +260,7 @@ def run_pull(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = oci.parse_oci_url(args.url, allow_tag=False)
-    client = _client(args, ref)
+    client = _client(args, ref, ctx)
     tags = client.tags(ref.repository)
     if args.filter_regex:
         try:
@@ -270,11 +293,101 @@ def run_list(args: argparse.Namespace) -> int:
 def run_tag(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     ref = oci.parse_oci_url(args.url, need_tag=True)
-    client = _client(args, ref)
+    client = _client(args, ref, ctx)
     ctx.printer.action(f"tagging artifact {ref}")
     body, media, digest = client.get_manifest(ref.repository, ref.reference)
     for tag in args.tags:
         new = oci.parse_oci_url(f"oci://{ref.name}:{tag}", need_tag=True)
         client.put_manifest(ref.repository, new.tag, body, media)
         ctx.printer.success(f"artifact tagged as {new.name}:{new.tag} ({digest})")
+    return 0
+
+
+# --- build artifact, diff artifact (registered under `build` and `diff`) ----------------------
+
+
+def register_build(nouns: argparse._SubParsersAction,
+                   parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = nouns.add_parser("artifact", parents=list(parents),
+                         help="write the tar+gzip `push artifact` would push, to a file",
+                         description="Pack a directory (or one file) into the tar+gzip "
+                         "layer `push artifact` pushes, and write it to --output.")
+    p.add_argument("-p", "--path", required=True,
+                   help="the directory or file to pack ('-': a YAML file read from stdin)")
+    p.add_argument("-o", "--output", type=Path, default=Path("artifact.tgz"),
+                   help="the file to write (default artifact.tgz)")
+    p.add_argument("--ignore-paths", action="append", default=[],
+                   help="paths to leave out, in .gitignore format (repeat; .git/ always)")
+    p.add_argument("--resolve-symlinks", action="store_true",
+                   help="pack the targets of symbolic links instead of leaving them out")
+    p.set_defaults(func=run_build)
+
+
+def register_diff(nouns: argparse._SubParsersAction,
+                  parents: Sequence[argparse.ArgumentParser]) -> None:
+    p = nouns.add_parser("artifact", parents=list(parents),
+                         help="compare a local directory with an OCI artifact",
+                         description="Compare the files of --path (packed as `push "
+                         "artifact` packs them) with those of the artifact. Exit status: 0 "
+                         "the same, 1 different (or the comparison failed), as flux.")
+    p.add_argument("url", help="oci://<host>/<repository>:<tag> (or @sha256:<digest>)")
+    p.add_argument("--path", required=True, help="the local directory or file")
+    p.add_argument("--ignore-paths", action="append", default=[],
+                   help="paths to leave out, in .gitignore format (repeat; .git/ always)")
+    _common(p)
+    p.set_defaults(func=run_diff)
+
+
+def _local_path(text: str) -> Path:
+    if text == "-":
+        import sys  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        data = sys.stdin.read().rstrip("\r\n")
+        handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+        with handle:
+            handle.write(data)
+        return Path(handle.name)
+    path = Path(text)
+    if not path.exists():
+        raise CLIError(f"invalid path '{text}', must point to an existing directory or file")
+    return path
+
+
+def run_build(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    path = _local_path(args.path)
+    try:
+        ctx.printer.action(f"building artifact from {args.path}")
+        files = collect_files(path, args.ignore_paths, resolve_symlinks=args.resolve_symlinks)
+        out: Path = args.output
+        try:
+            out.write_bytes(oci.tar_gzip(files))
+        except OSError as err:
+            raise CLIError(f"cannot write {out}: {err.strerror or err}",
+                           "check --output") from None
+    finally:
+        if args.path == "-":
+            path.unlink(missing_ok=True)
+    ctx.printer.success(f"artifact created at {out}")
+    return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    ref = oci.parse_oci_url(args.url, need_tag=True)
+    local = {rel: content for rel, content, _ in collect_files(
+        _local_path(args.path), args.ignore_paths) if content is not None}
+    client = _client(args, ref, ctx)
+    manifest, digest, _, _ = client.manifest_json(ref.repository, ref.reference)
+    layer = oci.content_layer(manifest)
+    remote = oci.files_of_layer(client.get_blob(ref.repository, str(layer["digest"])))
+    changes = oci.compare_files(local, remote)
+    if changes:
+        ctx.printer.result("\n".join(changes))
+        raise CLIError(f"the remote artifact contents differs from the local one "
+                       f"({len(changes)} file(s); + local only, - artifact only, ~ changed)",
+                       f"`afflux push artifact {args.url} --path {args.path} ...` pushes "
+                       "the local files")
+    ctx.printer.success(f"no changes detected ({ref.name}@{digest})")
     return 0

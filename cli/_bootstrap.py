@@ -1,4 +1,12 @@
 """`afflux bootstrap git`: put afflux in a cluster the GitOps way, from a Git repository.
+The engine (`Bootstrap`) is shared by the providers (`bootstrap gitea`: `_bootstrapgitea`),
+which add a repository step before the clone and give the deploy key access themselves.
+
+Transport, as Flux's: this CLI pushes over the `--url` given (ssh:// with a key file or the
+ssh-agent; https:// with --password or a bearer token). The cluster syncs over SSH with a
+deploy key unless `--token-auth`: an https `--url` becomes ssh://<user>@<host>/<path>
+(`--ssh-hostname` names another host[:port]), see `_bootstrapgen.sync_url`. With
+`--token-auth` the cluster syncs over HTTPS with the same credentials.
 
 The steps are flux's (FLUX-API §7), with every check that can be made done before the
 first push or apply, so that bad input (an unreachable URL, wrong credentials, a path an
@@ -12,8 +20,8 @@ existing bootstrap uses differently, no cluster) fails with one line and writes 
    directory (with the sync manifests and the user's kustomization.yaml) builds; commit
    "Add Flux <version> component manifests" and push when it changed;
 4. install the components when the flux-system Kustomization is missing or never applied;
-5. apply the Secret `flux-system` (ssh: identity, identity.pub, known_hosts; https:
-   username and password, or bearerToken, and ca.crt);
+5. apply the Secret `flux-system` (syncing over ssh: identity, identity.pub, known_hosts of
+   the sync host; with --token-auth: username and password, or bearerToken, and ca.crt);
 6. write gotk-sync.yaml (GitRepository and Kustomization flux-system) and kustomization.yaml
    (the user's own kept, with both files listed); commit "Add Flux sync manifests", push
    (when the branch moved on: clone again and redo);
@@ -134,26 +142,49 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     g.add_argument("--url", required=True,
                    help="the Git repository URL: https://..., ssh://user@host/..., or http:// "
                         "with --allow-insecure-http")
-    g.add_argument("--branch", default="main", help="the Git branch (default main)")
-    g.add_argument("--path", default="",
-                   help="the directory in the repository this cluster syncs, e.g. "
-                        "clusters/my-cluster (default: the root)")
-    g.add_argument("--components", type=_components, default=list(DEFAULT_COMPONENTS),
-                   help=COMPONENTS_HELP)
-    g.add_argument("--components-extra", type=_components, default=[],
-                   help="more operators, e.g. image-reflector-controller,"
-                        "image-automation-controller")
     g.add_argument("-u", "--username", default="git",
-                   help="basic auth user name for https URLs (default git)")
+                   help="basic auth user name for https URLs, and the user of the ssh URL "
+                        "the cluster syncs from (default git)")
     g.add_argument("-p", "--password", default=None,
                    help="basic auth password (or token) for https URLs, or the SSH private "
                         "key's passphrase (default $GIT_PASSWORD)")
     g.add_argument("--with-bearer-token", action="store_true",
                    help="send --password as a bearer token (Authorization header) instead "
                         "of basic auth")
+    g.add_argument("--allow-insecure-http", action="store_true",
+                   help="allow an http:// URL (credentials sent unencrypted)")
+    g.add_argument("-s", "--silent", action="store_true",
+                   help="do not ask for confirmation (e.g. to add the deploy key)")
+    add_common_flags(g)
+    g.set_defaults(func=run)
+    from ._bootstrapgitea import register_gitea  # noqa: PLC0415 - it imports this module
+
+    register_gitea(providers, parents)
+
+
+def add_common_flags(g: argparse.ArgumentParser) -> None:
+    """The flags every `bootstrap <provider>` takes (Flux's `bootstrap` flags)."""
+    g.add_argument("--branch", default="main", help="the Git branch (default main)")
+    g.add_argument("--path", default="",
+                   help="the directory in the repository this cluster syncs, e.g. "
+                        "clusters/my-cluster (default: the root)")
+    g.add_argument("--interval", default="1m",
+                   help="how often the GitRepository is fetched (default 1m)")
+    g.add_argument("--token-auth", action="store_true",
+                   help="the cluster syncs over HTTPS with the password or token; by default "
+                        "it syncs over SSH with a deploy key")
+    g.add_argument("--ssh-hostname", default="",
+                   help="host[:port] of the SSH URL the cluster syncs from, when the SSH host "
+                        "differs from the HTTPS one")
+    g.add_argument("--components", type=_components, default=list(DEFAULT_COMPONENTS),
+                   help=COMPONENTS_HELP)
+    g.add_argument("--components-extra", type=_components, default=[],
+                   help="more operators, e.g. image-reflector-controller,"
+                        "image-automation-controller")
     g.add_argument("--private-key-file", type=Path,
-                   help="SSH private key for ssh URLs; without it the ssh-agent is used to "
-                        "push and a new deploy key is generated for the cluster")
+                   help="SSH private key: pushes to an ssh:// URL, and is the cluster's key when "
+                        "it syncs over SSH; without it the ssh-agent pushes and a new deploy "
+                        "key is generated for the cluster")
     g.add_argument("--ssh-key-algorithm", choices=sorted(KEY_ALGORITHMS), default="ed25519",
                    help="the algorithm of a generated deploy key (default ed25519)")
     g.add_argument("--ssh-rsa-bits", type=_rsa_bits, default=None, metavar="BITS",
@@ -167,16 +198,10 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     g.add_argument("--ca-file", type=Path,
                    help="CA certificate for an https Git server with a private CA (also "
                         "stored in the cluster as ca.crt)")
-    g.add_argument("--allow-insecure-http", action="store_true",
-                   help="allow an http:// URL (credentials sent unencrypted)")
-    g.add_argument("--interval", default="1m",
-                   help="how often the GitRepository is fetched (default 1m)")
     g.add_argument("--author-name", default="afflux", help="author of the commits "
                    "(default afflux)")
     g.add_argument("--author-email", default="afflux@users.noreply.local",
                    help="author e-mail of the commits")
-    g.add_argument("-s", "--silent", action="store_true",
-                   help="do not ask for confirmation (e.g. to add the deploy key)")
     g.add_argument("--local", action="store_true",
                    help="the operators run as local processes (started with "
                         "--enable-leader-election), not in the cluster: their Deployments get "
@@ -210,7 +235,6 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="the passphrase of --ssh-signing-key-file")
     g.add_argument("--ssh-signing-reuse-private-key", action="store_true",
                    help="sign the commits with --private-key-file (the SSH transport key)")
-    g.set_defaults(func=run)
 
 
 class Bootstrap:
@@ -227,6 +251,11 @@ class Bootstrap:
         self.password = args.password if args.password is not None else \
             os.environ.get("GIT_PASSWORD")
         self.url = gen.parse_git_url(args.url, allow_insecure_http=args.allow_insecure_http)
+        if args.with_bearer_token and self.url.scheme == "ssh":
+            raise CLIError("--with-bearer-token is for https URLs",
+                           "use --private-key-file with ssh:// URLs")
+        self.sync = gen.sync_url(self.url, token_auth=args.token_auth or args.with_bearer_token,
+                                 username=args.username, ssh_hostname=args.ssh_hostname)
         self.path = gen.normalize_path(args.path)
         self.branch = args.branch.strip()
         if not self.branch:
@@ -281,29 +310,36 @@ class Bootstrap:
         return None
 
     def check_credentials(self, scratch: Path) -> None:
-        args, url = self.args, self.url
+        args = self.args
         if args.ca_file is not None:
             if not args.ca_file.is_file():
                 raise CLIError(f"--ca-file {args.ca_file} does not exist")
             trust_ca(args.ca_file)
+        self.check_push_credentials(scratch)
+        self.check_sync_credentials()
+
+    def key_file(self) -> tuple[Path, str] | None:
+        """`--private-key-file` and its public key (None without it)."""
+        if self.args.private_key_file is None:
+            return None
+        key = self.args.private_key_file.expanduser()
+        if not key.is_file():
+            raise CLIError(f"--private-key-file {key} does not exist")
+        return key, public_key_of(key, self.password or "")
+
+    def check_push_credentials(self, scratch: Path) -> None:
+        """What this CLI pushes with: a key file or the ssh-agent (ssh://), or the password
+        or token (https)."""
+        args, url = self.args, self.url
         if url.scheme == "ssh":
-            if args.with_bearer_token:
-                raise CLIError("--with-bearer-token is for https URLs",
-                               "use --private-key-file with ssh:// URLs")
             known_hosts = scan_host_keys(url.host, url.port, args.ssh_hostkey_algos)
-            self.secret_data["known_hosts"] = known_hosts
-            if args.private_key_file is not None:
-                key = args.private_key_file.expanduser()
-                if not key.is_file():
-                    raise CLIError(f"--private-key-file {key} does not exist")
-                public = public_key_of(key, self.password or "")
+            pair = self.key_file()
+            if pair is not None:
+                key, public = pair
                 pub_file = scratch / "identity.pub"
                 pub_file.write_text(public + "\n")
                 self.auth = GitAuth(private_key_file=key, public_key_file=pub_file,
                                     passphrase=self.password or "", known_hosts=known_hosts)
-                self.secret_data.update(identity=key.read_text(), **{"identity.pub": public})
-                if self.password:
-                    self.secret_data["password"] = self.password
             else:
                 if not os.environ.get("SSH_AUTH_SOCK"):
                     raise CLIError("no --private-key-file and no ssh-agent (SSH_AUTH_SOCK is "
@@ -312,18 +348,48 @@ class Bootstrap:
                                    "a key with write access")
                 self.auth = GitAuth(use_agent=True, known_hosts=known_hosts)
             return
-        if args.private_key_file is not None:
-            raise CLIError("--private-key-file is for ssh:// URLs",
-                           "use --username and --password with https URLs")
         if not self.password:
             raise CLIError(f"a password or token is needed to push to {url.url}",
                            "pass --password (or set GIT_PASSWORD)")
         if args.with_bearer_token:
             self.auth = GitAuth(bearer_token=self.password)
-            self.secret_data["bearerToken"] = self.password
         else:
             self.auth = GitAuth(username=args.username, password=self.password)
-            self.secret_data.update(username=args.username, password=self.password)
+
+    def check_sync_credentials(self) -> None:
+        """What the cluster syncs with (the Secret's data): over SSH the known_hosts of the
+        sync host and `--private-key-file` (else a key is generated later); over HTTPS
+        (`--token-auth`) the password or bearer token, and the CA."""
+        args, sync = self.args, self.sync
+        if sync.scheme == "ssh":
+            try:
+                known_hosts = scan_host_keys(sync.host, sync.port, args.ssh_hostkey_algos)
+            except CLIError as err:
+                if self.url.scheme == "ssh" and not args.ssh_hostname:
+                    raise
+                raise CLIError(f"{err.message} (the cluster syncs from {sync.url} without "
+                               "--token-auth)",
+                               "pass --ssh-hostname=host:port of the Git server's SSH "
+                               "service, or --token-auth to sync over HTTPS") from None
+            self.secret_data["known_hosts"] = known_hosts
+            pair = self.key_file()
+            if pair is not None:
+                key, public = pair
+                self.secret_data.update(identity=key.read_text(), **{"identity.pub": public})
+                if self.password and self.url.scheme == "ssh":
+                    self.secret_data["password"] = self.password
+            return
+        if args.private_key_file is not None and self.url.scheme != "ssh":
+            raise CLIError("--private-key-file is for SSH",
+                           "with --token-auth the cluster syncs over HTTPS with --password; "
+                           "drop --private-key-file or --token-auth")
+        if not self.password:
+            raise CLIError("--token-auth: the cluster syncs over HTTPS with --password, and "
+                           "none was given", "pass --password (or set GIT_PASSWORD)")
+        if args.with_bearer_token:
+            self.secret_data["bearerToken"] = self.password or ""
+        else:
+            self.secret_data.update(username=args.username, password=self.password or "")
         if args.ca_file is not None:
             self.secret_data["ca.crt"] = args.ca_file.read_text()
 
@@ -365,7 +431,7 @@ class Bootstrap:
     def files(self, wc: WorkingCopy, components: str, with_sync: bool) -> dict[str, str]:
         files = {gen.file_in(self.path, gen.COMPONENTS_FILE): components}
         if with_sync:
-            objects = gen.sync_objects(namespace=self.namespace, url=self.url.url,
+            objects = gen.sync_objects(namespace=self.namespace, url=self.sync.url,
                                        branch=self.branch, path=self.path,
                                        interval=self.interval, secret=self.secret_name,
                                        recurse_submodules=self.args.recurse_submodules,
@@ -490,7 +556,7 @@ class Bootstrap:
         self.printer.action(f'determining if source secret "{self.namespace}/{name}" exists')
         existing = self.ctx.kube.get_or_none(SECRETS, name, self.namespace)
         data = dict(self.secret_data)
-        if self.url.scheme == "ssh" and "identity" not in data:
+        if self.sync.scheme == "ssh" and "identity" not in data:
             old = (existing or {}).get("data") or {}
             if "identity" in old and "identity.pub" in old:
                 import base64  # noqa: PLC0415
@@ -506,14 +572,26 @@ class Bootstrap:
                                                size=size)
                 data.update(identity=private, **{"identity.pub": public})
                 self.generated_key = True
-                self.printer.success(f"public key: {public}")
-                if not self.args.silent and not confirm(
-                        "Please give the key access to your repository"):
-                    raise CLIError("bootstrap cancelled: the deploy key was not given access",
-                                   exit_code=EXIT_CANCELLED)
+        if self.sync.scheme == "ssh":
+            self.authorize_key(data["identity.pub"].strip())
         self.printer.action(f'applying source secret "{self.namespace}/{name}"')
         self.apply([gen.secret_object(self.namespace, data, name)])
         self.printer.success("reconciled source secret")
+
+    def authorize_key(self, public: str) -> None:
+        """The cluster's SSH key must be able to read the repository: `bootstrap git` shows
+        a generated key and asks the user to give it access (not with --silent)."""
+        if not self.generated_key:
+            return
+        self.printer.success(f"public key: {public}")
+        if not getattr(self.args, "silent", False) and not confirm(
+                "Please give the key access to your repository"):
+            raise CLIError("bootstrap cancelled: the deploy key was not given access",
+                           exit_code=EXIT_CANCELLED)
+
+    def prepare_repository(self) -> None:
+        """Before the clone: nothing for `bootstrap git` (a provider creates the
+        repository here)."""
 
     def wait_synced(self, revision: str) -> None:
         ctx = self.ctx
@@ -608,6 +686,7 @@ class Bootstrap:
                                               self.args.local)
         with tempfile.TemporaryDirectory(prefix="afflux-bootstrap-") as tmp:
             scratch = Path(tmp)
+            self.prepare_repository()
             self.check_credentials(scratch)
             p.action(f'cloning branch "{self.branch}" from Git repository "{self.url.url}"')
             wc = self.clone(scratch)

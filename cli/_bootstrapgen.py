@@ -47,6 +47,7 @@ __all__ = [
     "sync_message",
     "sync_objects",
     "sync_path",
+    "sync_url",
     "with_appendix",
 ]
 
@@ -106,6 +107,54 @@ def parse_git_url(url: str, *, allow_insecure_http: bool = False) -> GitURL:
         raise CLIError(f"--url {text!r}: credentials in the URL would be stored in the "
                        "cluster", "pass them with --username and --password")
     return GitURL(text, scheme, parts.hostname, port, user)
+
+
+def _netloc(host: str, port: int, default: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port == default else f"{shown}:{port}"
+
+
+def _ssh_host(text: str) -> tuple[str, int]:
+    """`--ssh-hostname` (`host` or `host:port`) as (host, port)."""
+    clean = text.strip()
+    bad = not clean or any(c in clean for c in "/@?# ")
+    try:
+        parts = urlsplit(f"//{clean}")
+        host, port = parts.hostname, parts.port or 22
+    except ValueError:
+        bad = True
+    if bad or not host:
+        raise CLIError(f"--ssh-hostname {text!r} is not a host name",
+                       "give host or host:port, e.g. --ssh-hostname=ssh.example.com:2222")
+    return host, port
+
+
+def sync_url(url: GitURL, *, token_auth: bool, username: str = "git",
+             ssh_hostname: str = "") -> GitURL:
+    """The URL the cluster syncs from, as Flux derives it from `--url`:
+
+    - `--token-auth`: over HTTPS with the credentials (HTTP stays HTTP, with
+      `--allow-insecure-http`); an ssh:// URL becomes https:// on the same host, its port
+      and user dropped;
+    - otherwise over SSH with a deploy key: ssh://<user>@<host>/<path>, where the user is
+      the URL's own (ssh://) unless `--username` is not the default `git`, and the host is
+      `--ssh-hostname` when given, else the URL's host and port as written (an https URL
+      with a port then needs `--ssh-hostname` to name the SSH port)."""
+    parts = urlsplit(url.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if token_auth:
+        scheme = "http" if url.scheme == "http" else "https"
+        default = 80 if scheme == "http" else 443
+        port = default if url.scheme == "ssh" else url.port
+        text = f"{scheme}://{_netloc(url.host, port, default)}{path}"
+        return GitURL(text, scheme, url.host, port, "")
+    user = url.user if url.scheme == "ssh" and url.user and username == "git" else username
+    if ssh_hostname:
+        host, port = _ssh_host(ssh_hostname)
+    else:
+        host, port = url.host, (parts.port or 22)
+    text = f"ssh://{user}@{_netloc(host, port, 22)}{path}"
+    return GitURL(text, "ssh", host, port, user)
 
 
 def normalize_path(path: str) -> str:

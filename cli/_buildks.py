@@ -6,7 +6,8 @@ the build exactly as kustomize-controller does it: a generated kustomization.yam
 directory has none, targetNamespace, namePrefix/nameSuffix, patches, images, components, then
 `postBuild` substitution (inline variables over the ConfigMaps and Secrets of
 `substituteFrom`, read from the cluster unless `--dry-run`), commonMetadata and the owner
-labels. SOPS-encrypted data stays encrypted (the CLI holds no decryption keys).
+labels. SOPS-encrypted data stays encrypted (the CLI holds no decryption keys). Remote bases
+are fetched by kustomize, as `flux build` does (kustomize-controller's default too).
 
 The build itself is kustomize-controller's pure build library
 (`afflux.controllers.kustomize._build`, which runs the real `kustomize` binary) with its
@@ -96,7 +97,8 @@ def add_build_flags(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("build", parents=list(parents), help="build a Kustomization locally")
+    p = sub.add_parser("build", parents=list(parents),
+                       help="build a Kustomization locally, or an artifact's tarball")
     nouns = p.add_subparsers(dest="noun_word", metavar="<noun>")
     nouns.required = True
     k = nouns.add_parser(
@@ -109,6 +111,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="do not read the cluster (needs --kustomization-file; substitutions "
                         "from ConfigMaps and Secrets are skipped)")
     k.set_defaults(func=run)
+    from . import _artifact  # noqa: PLC0415 - `build artifact` lives with the artifact commands
+
+    _artifact.register_build(nouns, parents)
 
 
 def load_kustomization(ctx: Context, name: str, file: Path | None) -> dict[str, Any]:
@@ -275,7 +280,8 @@ def build_objects(ctx: Context | None, ks: Mapping[str, Any], path: Path, *,
             src = Path(tmp) / "src"
             _copy(root, src, ignore)
         try:
-            objects = build(src, BuildOptions.from_spec(spec))
+            # remote bases are fetched, as flux build does (the CLI runs on the user's machine)
+            objects = build(src, BuildOptions.from_spec(spec), remote_bases=True)
         except BuildError as err:
             raise CLIError(f"build failed: {err}", "fix the manifests (or the Kustomization's "
                            "patches) and try again") from None

@@ -1,16 +1,28 @@
 """Turning live objects into manifests to keep in Git (`afflux export`): no status, no
 server-set metadata (uid, resourceVersion, generation, managedFields, ...), no one-off
 annotations (requestedAt, kubectl's last-applied, afflux's and kopf's bookkeeping), keys in a
-stable order, objects sorted by namespace and name. Pure."""
+stable order, objects sorted by namespace and name. Durations are written as flux export
+writes them, Go's `Duration.String()` (`interval: 5m` -> `5m0s`): every field whose CRD
+schema has Flux's duration pattern, found by walking the kind's schema. Pure."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from afflux.api import meta
+from afflux.api import (
+    DURATION_PATTERN,
+    TIMEOUT_PATTERN,
+    DurationError,
+    format_duration,
+    kind_for,
+    meta,
+    parse_duration,
+)
+from afflux.api.crdgen import root_schema
 
-__all__ = ["clean_for_export", "export_order"]
+__all__ = ["clean_for_export", "credentials_for_export", "export_order", "go_durations"]
 
 #: metadata fields kept in an export, in this order
 _KEEP_METADATA = ("name", "namespace", "labels", "annotations")
@@ -38,9 +50,49 @@ def _keep_annotation(key: str) -> bool:
     return key not in _DROP_ANNOTATIONS and not key.startswith(_DROP_ANNOTATION_PREFIXES)
 
 
+_DURATION_PATTERNS = frozenset({DURATION_PATTERN, TIMEOUT_PATTERN})
+
+
+def go_durations(value: Any, schema: Mapping[str, Any]) -> Any:
+    """`value` with every string its `schema` (an openAPIV3Schema node) marks as a Flux
+    duration rewritten the way Go prints a `metav1.Duration` (`90s` -> `1m30s`); a string that
+    does not parse is left as it is."""
+    if isinstance(value, str):
+        if schema.get("pattern") in _DURATION_PATTERNS:
+            try:
+                return format_duration(parse_duration(value))
+            except DurationError:
+                return value
+        return value
+    if isinstance(value, Mapping):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        return {k: go_durations(v, props.get(k) or (extra if isinstance(extra, Mapping) else {}))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items") or {}
+        return [go_durations(v, items) for v in value]
+    return value
+
+
+@functools.cache
+def _kind_spec_schema(group: str, kind: str) -> Mapping[str, Any]:
+    try:
+        cls = kind_for(group, kind)
+    except KeyError:
+        return {}
+    return (root_schema(cls).get("properties") or {}).get("spec") or {}
+
+
+def _spec_schema(api_version: Any, kind: Any) -> Mapping[str, Any]:
+    """The spec schema of a Flux kind afflux serves; {} for anything else."""
+    return _kind_spec_schema(str(api_version or "").rpartition("/")[0], str(kind or ""))
+
+
 def clean_for_export(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The object as a manifest: apiVersion, kind, metadata (name, namespace, labels,
-    annotations), then spec (and any other content such as a Secret's data), keys sorted."""
+    annotations), then spec (durations as Go prints them) and any other content such as a
+    Secret's data, keys sorted."""
     src_meta = obj.get("metadata") or {}
     metadata: dict[str, Any] = {}
     for key in _KEEP_METADATA:
@@ -53,7 +105,8 @@ def clean_for_export(obj: Mapping[str, Any]) -> dict[str, Any]:
                            "metadata": metadata}
     skip = {"apiVersion", "kind", "metadata", "status"}
     if "spec" in obj:
-        out["spec"] = _sorted(obj["spec"])
+        schema = _spec_schema(obj.get("apiVersion"), obj.get("kind"))
+        out["spec"] = _sorted(go_durations(obj["spec"], schema))
     for key in sorted(k for k in obj if k not in skip and k != "spec"):
         out[key] = _sorted(obj[key])
     return out

@@ -11,6 +11,7 @@ from afflux.api import DurationError, parse_duration
 
 from ._kube import Kube, KubeOverrides, context_namespace
 from ._output import Printer
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS
 
 __all__ = [
     "CONNECTION_FLAGS",
@@ -48,6 +49,11 @@ GLOBAL_DEFAULTS: dict[str, object] = {
     "client_key": None,
     "cluster": None,
     "user": None,
+    "tls_server_name": None,
+    "kube_api_qps": DEFAULT_QPS,
+    "kube_api_burst": DEFAULT_BURST,
+    "disable_compression": False,
+    "cache_dir": None,
 }
 
 #: The connection flags (kubectl's, as flux takes them): flag -> help.
@@ -63,6 +69,8 @@ CONNECTION_FLAGS: dict[str, str] = {
     "--client-key": "path to a client key file for TLS",
     "--cluster": "the name of the kubeconfig cluster to use",
     "--user": "the name of the kubeconfig user to use",
+    "--tls-server-name": "the server name for the API server's certificate check (and SNI); "
+                         "default the host name of the server address",
 }
 
 
@@ -104,6 +112,18 @@ def add_global_flags(parser: argparse.ArgumentParser) -> None:
                    metavar="KEY=VALUE",
                    help="a user extra to impersonate with --as (repeat, also for several "
                         "values of one key)")
+    g.add_argument("--kube-api-qps", type=float, default=s, metavar="QPS",
+                   help="the most requests a second to the Kubernetes API (client-side rate "
+                        f"limit; default {DEFAULT_QPS:g}; 0 client-go's 5, negative no limit)")
+    g.add_argument("--kube-api-burst", type=int, default=s, metavar="N",
+                   help="the most requests at once before --kube-api-qps paces them "
+                        f"(default {DEFAULT_BURST})")
+    g.add_argument("--disable-compression", action="store_true", default=s,
+                   help="do not ask the API server for compressed (gzip) answers")
+    g.add_argument("--cache-dir", default=s, metavar="DIR",
+                   help="accepted for flux compatibility: afflux keeps no discovery cache on "
+                        "disk (it discovers in memory for each command), so nothing is "
+                        "written there")
 
 
 def user_extra_arg(text: str) -> tuple[str, str]:
@@ -144,7 +164,9 @@ def overrides_of(args: argparse.Namespace) -> KubeOverrides:
         insecure_skip_tls_verify=bool(args.insecure_skip_tls_verify),
         certificate_authority=args.certificate_authority,
         client_certificate=args.client_certificate, client_key=args.client_key,
-        cluster=args.cluster, user=args.user)
+        cluster=args.cluster, user=args.user, tls_server_name=args.tls_server_name,
+        qps=float(args.kube_api_qps), burst=int(args.kube_api_burst),
+        disable_compression=bool(args.disable_compression))
 
 
 @dataclass

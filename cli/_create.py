@@ -22,12 +22,13 @@ import yaml
 
 from afflux.api import meta, validate_object
 
-from . import _build, _buildhr, _buildsecrets
+from . import _build, _buildhr, _buildsecrets, _sshkeys
 from ._context import Context
 from ._errors import CLIError
 from ._format import dump_yaml
 from ._kinds import Noun, controller_for, noun_for_kind
 from ._kube import NAMESPACES, SECRETS, ResourceType, resource_of
+from ._prompt import confirm
 from ._status import Outcome, readiness, ready_message, success_message
 from ._wait import wait_for
 
@@ -83,9 +84,22 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sparse-checkout-paths", action="append",
                    help="check out only these directories (spec.sparseCheckout; "
                         "comma-separated or repeated)")
+    _ssh_key_flags(p)
     p.add_argument("-s", "--silent", action="store_true",
-                   help="accepted for flux compatibility: afflux never prompts (it takes SSH "
-                        "keys from --private-key-file, it does not generate deploy keys)")
+                   help="do not ask whether the deploy key was added to the repository "
+                        "(asked on a terminal only)")
+
+
+def _ssh_key_flags(p: argparse.ArgumentParser) -> None:
+    """The SSH key a `create ... git` generates for an ssh:// URL without a key, as flux's."""
+    p.add_argument("--ssh-key-algorithm", choices=("rsa", "ecdsa", "ed25519"),
+                   default="ecdsa", help="the algorithm of the generated SSH key "
+                   "(default ecdsa)")
+    p.add_argument("--ssh-rsa-bits", type=_sshkeys.rsa_bits_arg, default=2048, metavar="BITS",
+                   help="the size of a generated RSA key (a multiple of 8, at least 1024; "
+                        "default 2048)")
+    p.add_argument("--ssh-ecdsa-curve", choices=tuple(_sshkeys.ECDSA_CURVES), default="p384",
+                   help="the curve of a generated ECDSA key (default p384)")
 
 
 def _oci_flags(p: argparse.ArgumentParser) -> None:
@@ -224,9 +238,12 @@ def _secret_git_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bearer-token", help="a bearer token (http(s) only)")
     p.add_argument("--ca-crt-file", "--ca-file", dest="ca_file",
                    help="a CA certificate file for the Git server")
-    p.add_argument("--private-key-file", help="the SSH private key file (identity)")
-    p.add_argument("--known-hosts-file", help="a known_hosts file with the server's host key")
+    p.add_argument("--private-key-file", help="the SSH private key file (identity; without "
+                   "it, an ssh:// URL gets a new key pair, see --ssh-key-algorithm)")
+    p.add_argument("--known-hosts-file", help="a known_hosts file with the server's host key "
+                   "(without it or --known-hosts, the host of --url is scanned)")
     p.add_argument("--known-hosts", help="known_hosts lines (instead of --known-hosts-file)")
+    _ssh_key_flags(p)
 
 
 def _hr_flags(p: argparse.ArgumentParser) -> None:
@@ -394,18 +411,49 @@ def _read(path: str | None, flag: str) -> str | None:
         raise CLIError(f"{flag} {path}: {err.strerror or err}") from None
 
 
+#: how long a host key scan of an ssh:// URL may take (flux's 30s)
+SSH_SCAN_TIMEOUT = 30
+
+
 def _secret_from(args: argparse.Namespace, name: str, ns: str,
                  labels: dict[str, str]) -> dict[str, Any]:
+    """The Git credentials Secret of the flags. For an ssh:// URL without
+    --private-key-file a key pair is generated (--ssh-key-algorithm, --ssh-rsa-bits,
+    --ssh-ecdsa-curve) (of a key file without `<file>.pub` the public key is derived) and
+    without known hosts the URL's host is scanned, as flux does; what to tell the user
+    about both goes to `args.ssh_messages`."""
     key = getattr(args, "private_key_file", None)
     pub = _read(f"{key}.pub", "--private-key-file") if key and Path(f"{key}.pub").exists() \
         else None
+    identity = _read(key, "--private-key-file")
+    password = args.password
     known = _read(getattr(args, "known_hosts_file", None), "--known-hosts-file") or \
         getattr(args, "known_hosts", None)
+    url = urlparse(args.url)
+    args.ssh_messages = []
+    if url.scheme == "ssh":
+        if identity and not pub:  # as flux: the public half of the key file, for the user
+            pub = _sshkeys.public_key_of(Path(str(key)).expanduser(), password or "")
+        if not identity:
+            algorithm = args.ssh_key_algorithm
+            identity, pub = _sshkeys.generate_key(
+                algorithm, comment=f"afflux-{ns}-{name}",
+                size=_sshkeys.key_size(algorithm, args.ssh_rsa_bits, args.ssh_ecdsa_curve))
+            password = None  # the passphrase of a key file; a generated key has none
+        if not known:
+            if not url.hostname:
+                raise _build.BuildError(f"--url {args.url!r} names no host")
+            known = _sshkeys.scan_host_keys(url.hostname, url.port or 22,
+                                            timeout=SSH_SCAN_TIMEOUT)
+            args.ssh_messages.append(
+                ("success", f"collected public key from SSH server:\n{known.rstrip()}"))
+        if pub:
+            args.ssh_messages.append(("generate", f"deploy key: {pub.strip()}"))
     return _build.git_secret(
-        name, ns, url=args.url, username=args.username, password=args.password,
+        name, ns, url=args.url, username=args.username, password=password,
         bearer_token=getattr(args, "bearer_token", None),
         ca_crt=_read(getattr(args, "ca_file", None), "--ca-file"),
-        identity=_read(key, "--private-key-file"), identity_pub=pub, known_hosts=known,
+        identity=identity, identity_pub=pub, known_hosts=known,
         labels=labels,
     )
 
@@ -431,7 +479,10 @@ def _git(args: argparse.Namespace, name: str, ns: str, labels: dict[str, str]) -
     if args.ca_file and urlparse(args.url).scheme == "ssh":
         raise _build.BuildError("--ca-file is for https:// URLs; Git over SSH checks the host "
                                 "key (--known-hosts-file)")
-    if args.username or args.private_key_file or args.ca_file:
+    # as flux: an ssh:// URL without --secret-ref gets a Secret with a generated deploy key
+    # (when the object is applied; --export prints the GitRepository alone)
+    ssh_key = urlparse(args.url).scheme == "ssh" and not secret_ref and not args.export
+    if args.username or args.private_key_file or args.ca_file or ssh_key:
         if secret_ref:
             raise _build.BuildError("give --secret-ref or credentials, not both")
         docs.append(_secret_from(args, name, ns, labels))
@@ -813,6 +864,7 @@ def run(args: argparse.Namespace) -> int:
         ctx.printer.result(dump_yaml(docs), end="")
         return 0
     printer = ctx.printer
+    _tell_ssh(args, printer)
     for doc in docs:
         kind, meta_ = doc["kind"], doc["metadata"]
         label = kind if kind not in _CORE_KINDS or kind == "Secret" else \
@@ -826,6 +878,21 @@ def run(args: argparse.Namespace) -> int:
         if _waits(doc):
             _wait_ready(ctx, noun_for_kind(kind), meta_["name"], meta_["namespace"])
     return 0
+
+
+def _tell_ssh(args: argparse.Namespace, printer: Any) -> None:
+    """Print the scanned host key and the deploy key (as flux) and, for a GitRepository with
+    a deploy key, ask on a terminal whether it was added to the repository (unless
+    --silent); a no stops before anything is applied."""
+    messages = getattr(args, "ssh_messages", [])
+    for kind, text in messages:
+        getattr(printer, kind)(text)
+    deploy_key = any(text.startswith("deploy key:") for _, text in messages)
+    if deploy_key and args.create_words == "source git" and not args.silent and \
+            not confirm("Have you added the deploy key to your repository"):
+        raise CLIError("aborting: the deploy key was not added",
+                       "add the deploy key above to the repository (with read access), then "
+                       "run the command again; --silent skips the question")
 
 
 def _wait_ready(ctx: Context, noun: Noun, name: str, ns: str) -> None:

@@ -84,7 +84,7 @@ def usage_text(info: DevInfo, operator_registry: str = "") -> str:
         f"  logs:        afflux logs --log-dir {info.logs}",
         f"  bootstrap:   afflux bootstrap git {local}--url {info.git_https}/fleet.git "
         f"-u {info.git_username} -p {info.git_password} --ca-file {info.ca_file} "
-        "--path clusters/dev",
+        "--token-auth --path clusters/dev",
         f"  stop:        afflux dev down --state-dir {info.root}",
         "",
     ])

@@ -85,6 +85,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     from . import _diffhr  # noqa: PLC0415 - the command module imports this one
 
     _diffhr.register(nouns, parents)
+    from . import _artifact  # noqa: PLC0415 - `diff artifact` lives with the artifact commands
+
+    _artifact.register_diff(nouns, parents)
 
 
 CREATED, CHANGED = "created", "changed"

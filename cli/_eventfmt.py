@@ -20,6 +20,7 @@ __all__ = [
     "involved_key",
     "alerts_of_provider",
     "is_flux_event",
+    "last_seen",
     "parse_types",
     "related_objects",
     "sort_events",
@@ -69,10 +70,23 @@ def event_headers(all_namespaces: bool) -> list[str]:
     return [*head, "Last seen", "Type", "Reason", "Object", "Message"]
 
 
+def last_seen(event: Mapping[str, Any], now: datetime) -> str:
+    """The LAST SEEN cell as flux (and kubectl) write it: the age of the last occurrence and,
+    for an event seen more than once, `(x<count> over <age of the first>)`."""
+    last = since(event_time(event), now)
+    raw = event.get("count") or (event.get("series") or {}).get("count") or 1
+    count = raw if isinstance(raw, int) else 1
+    first_text = event.get("firstTimestamp") or event.get("eventTime")
+    first = parse_time(first_text) if isinstance(first_text, str) else None
+    if count > 1 and first is not None:
+        return f"{last} (x{count} over {since(first, now)})"
+    return last
+
+
 def event_row(event: Mapping[str, Any], now: datetime, all_namespaces: bool) -> list[str]:
     involved = event.get("involvedObject") or event.get("regarding") or {}
     row = [
-        since(event_time(event), now),
+        last_seen(event, now),
         str(event.get("type", "")),
         str(event.get("reason", "")),
         f"{involved.get('kind', '')}/{involved.get('name', '')}",

@@ -178,7 +178,8 @@ KIND_VERBS = frozenset({"get", "reconcile", "suspend", "resume", "delete", "expo
 _VALUE_OPTIONS = frozenset({"-n", "--namespace", "--kubeconfig", "--context", "--timeout",
                             "--server", "--token", "--as", "--as-group", "--as-uid",
                             "--certificate-authority", "--client-certificate", "--client-key",
-                            "--cluster", "--user"})
+                            "--cluster", "--user", "--as-user-extra", "--tls-server-name",
+                            "--kube-api-qps", "--kube-api-burst", "--cache-dir"})
 
 
 def _known_words() -> set[str]:

@@ -6,12 +6,21 @@ then in-cluster); `get`, `list`, `merge_patch`, `apply` (server-side), `delete`,
 `stream` (pod logs) and discovery (`resource_for`, `find_resource`) are all the commands
 use. API errors become `KubeError` (a `CLIError`): `KubeNotFound`, `KubeConflict`, and
 `Unreachable` for a cluster that does not answer.
+
+As client-go (and so flux): every request waits for a token of the client-side rate limit
+(`--kube-api-qps`, `--kube-api-burst`, `_ratelimit`), asks for a gzip-compressed answer
+(`Accept-Encoding: gzip`, decoded on the way in) unless `--disable-compression` (then
+`identity`), and
+`--tls-server-name` names the server for SNI and the certificate check (as the kubeconfig
+cluster's `tls-server-name`). Discovery is kept in memory for one command; there is no
+discovery cache on disk (`--cache-dir` is taken and nothing is written there).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +29,7 @@ from typing import Any
 from afflux.api import Resource as ApiKind
 
 from ._errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, CLIError
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 
 __all__ = [
     "Kube",
@@ -32,6 +42,7 @@ __all__ = [
     "apply_overrides",
     "impersonation_headers",
     "merge_kubeconfigs",
+    "request_headers",
     "resource_of",
 ]
 
@@ -101,13 +112,18 @@ class KubeOverrides:
     client_key: str | None = None
     cluster: str | None = None
     user: str | None = None
+    tls_server_name: str | None = None
+    #: the client-side rate limit and compression (not kubeconfig settings)
+    qps: float = DEFAULT_QPS
+    burst: int = DEFAULT_BURST
+    disable_compression: bool = False
 
     @property
     def changes_config(self) -> bool:
         """Whether any flag changes the kubeconfig (impersonation is a header only)."""
         return any((self.server, self.token, self.insecure_skip_tls_verify,
                     self.certificate_authority, self.client_certificate, self.client_key,
-                    self.cluster, self.user))
+                    self.cluster, self.user, self.tls_server_name))
 
 
 def _named(entries: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
@@ -125,8 +141,8 @@ def apply_overrides(config: Mapping[str, Any], context: str | None, o: KubeOverr
     (`context`, else current-context), the way kubectl applies them: `--cluster`/`--user`
     pick other entries; `--server`, `--insecure-skip-tls-verify` (which drops the CA, as
     client-go does when no CA flag comes with it) and `--certificate-authority` change the
-    cluster; `--token`, `--client-certificate` and `--client-key` the user (a token replaces
-    an exec or auth-provider plugin)."""
+    cluster, and so does `--tls-server-name`; `--token`, `--client-certificate` and
+    `--client-key` the user (a token replaces an exec or auth-provider plugin)."""
     cfg: dict[str, Any] = json.loads(json.dumps(dict(config)))
     name = context or cfg.get("current-context") or ""
     contexts = cfg.setdefault("contexts", [])
@@ -145,6 +161,8 @@ def apply_overrides(config: Mapping[str, Any], context: str | None, o: KubeOverr
                      "cluster")
     if o.server:
         cluster["server"] = o.server
+    if o.tls_server_name:
+        cluster["tls-server-name"] = o.tls_server_name
     if o.certificate_authority:
         cluster.pop("certificate-authority-data", None)
         cluster["certificate-authority"] = o.certificate_authority
@@ -284,13 +302,17 @@ CRDS = ResourceType(
 
 
 class Kube:
-    """A synchronous client for the commands. `debug` (a callable) sees every request."""
+    """A synchronous client for the commands. `debug` (a callable) sees every request;
+    `limiter` (None: no limit) paces them; `compression` asks for gzip answers."""
 
     def __init__(self, api_client: Any, debug: Callable[[str], None] | None = None,
-                 impersonate: Sequence[tuple[str, str]] = ()) -> None:
+                 impersonate: Sequence[tuple[str, str]] = (), *,
+                 limiter: TokenBucket | None = None, compression: bool = True) -> None:
         self.api_client = api_client
         self._debug = debug
         self._impersonate = list(impersonate)
+        self._limiter = limiter
+        self._compression = compression
         self._discovered: dict[str, list[dict[str, Any]]] = {}
         self._groups: list[tuple[str, str]] | None = None
 
@@ -314,7 +336,7 @@ class Kube:
         if o.changes_config:
             api = cls._with_overrides(path or (str(default) if default.exists() else ""),
                                       context, o)
-            return cls(api, debug, impersonation_headers(o))
+            return cls._of(api, debug, o)
         try:
             if path:
                 first = path.split(os.pathsep)[0]
@@ -343,7 +365,12 @@ class Kube:
         except config.ConfigException as err:
             raise Unreachable(f"cannot load the kubeconfig: {err}",
                               "check --kubeconfig and --context") from None
-        return cls(api, debug, impersonation_headers(o))
+        return cls._of(api, debug, o)
+
+    @classmethod
+    def _of(cls, api: Any, debug: Callable[[str], None] | None, o: KubeOverrides) -> Kube:
+        return cls(api, debug, impersonation_headers(o), limiter=limiter_for(o.qps, o.burst),
+                   compression=not o.disable_compression)
 
     @staticmethod
     def _with_overrides(path: str, context: str | None, o: KubeOverrides) -> Any:
@@ -373,6 +400,8 @@ class Kube:
                 configuration.api_key = {"authorization": f"Bearer {o.token}"}
             if o.insecure_skip_tls_verify:
                 configuration.verify_ssl = False
+            if o.tls_server_name:
+                configuration.tls_server_name = o.tls_server_name
             for attr, value in (("ssl_ca_cert", o.certificate_authority),
                                 ("cert_file", o.client_certificate),
                                 ("key_file", o.client_key)):
@@ -397,7 +426,7 @@ class Kube:
     ) -> Any:
         import urllib3  # noqa: PLC0415
 
-        headers = {"Accept": "application/json"}
+        headers = request_headers(compression=self._compression)
         if body is not None:
             headers["Content-Type"] = _CONTENT_TYPES[content_type]
         if self._debug:
@@ -417,12 +446,18 @@ class Kube:
             for key, value in self._impersonate:
                 sent.add(key, value)
             params[2] = sent
+        if self._limiter is not None:
+            self._limiter.acquire()
         try:
             return self.api_client.call_api(*params, _request_timeout=timeout or (10, 60))
         except (urllib3.exceptions.HTTPError, OSError) as err:
             host = self.api_client.configuration.host
-            raise Unreachable(f"cannot reach the Kubernetes API at {host}: {_short(err)}") \
-                from None
+            reason = _short(err)
+            raise Unreachable(
+                f"cannot reach the Kubernetes API at {host}: {reason}",
+                "the server's certificate must match the server's name (or "
+                "--tls-server-name) and be signed by the kubeconfig's CA (or "
+                "--certificate-authority)" if reason.startswith("TLS ") else "") from None
 
     def request(
         self,
@@ -672,8 +707,19 @@ class Kube:
         )
 
 
+def request_headers(*, compression: bool = True) -> dict[str, str]:
+    """The headers of every request: JSON, and gzip, or with compression off
+    (`--disable-compression`) `identity` (what http.client would send without one)."""
+    return {"Accept": "application/json",
+            "Accept-Encoding": "gzip" if compression else "identity"}
+
+
 def _short(err: BaseException) -> str:
     text = str(err)
+    failed = re.search(r"certificate verify failed: (.*?)\.? \(_ssl\.c", text) or \
+        re.search(r"certificate verify failed: ([^'\")]*)", text)
+    if failed:
+        return f"TLS certificate verify failed: {failed[1].strip()}"
     if "Connection refused" in text:
         return "connection refused"
     if "timed out" in text.lower():

@@ -13,7 +13,7 @@ from typing import Any
 from ._format import parse_time
 
 __all__ = ["LEVELS", "LogFilter", "format_record", "merge_by_time", "parse_line",
-           "parse_since_time"]
+           "parse_since_time", "record_kind"]
 
 #: level names by severity (the operators write trace, debug, info, warning, error)
 LEVELS: dict[str, int] = {"trace": 5, "debug": 10, "info": 20, "warning": 30, "warn": 30,
@@ -38,6 +38,16 @@ def parse_line(line: str, controller: str = "") -> dict[str, Any] | None:
     return {"msg": text, "controller": controller}
 
 
+def record_kind(record: Mapping[str, Any]) -> str:
+    """The kind of the object a line is about: afflux's `kind`, or what Flux's controllers
+    write (`controllerKind`; `reconciler kind` in older ones), as flux logs reads it."""
+    for key in ("kind", "controllerKind", "reconciler kind"):
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 @dataclass(frozen=True)
 class LogFilter:
     """Which records to show. `level` is a minimum (`info` hides debug and trace);
@@ -51,7 +61,7 @@ class LogFilter:
     since: datetime | None = None
 
     def matches(self, record: Mapping[str, Any]) -> bool:
-        if self.kind and str(record.get("kind", "")).lower() != self.kind.lower():
+        if self.kind and record_kind(record).lower() != self.kind.lower():
             return False
         if self.name and record.get("name") != self.name:
             return False
@@ -74,8 +84,9 @@ def format_record(record: Mapping[str, Any]) -> str:
     the object for lines about no object), with `error` appended when present."""
     ts = str(record.get("ts", ""))
     level = str(record.get("level", ""))
-    if record.get("kind") and record.get("name"):
-        subject = f"{record['kind']}/{record['name']}"
+    kind = record_kind(record)
+    if kind and record.get("name"):
+        subject = f"{kind}/{record['name']}"
         if record.get("namespace"):
             subject += f".{record['namespace']}"
     else:

@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="afflux: GitOps for Kubernetes, speaking the Flux v2 APIs.",
         parents=[common],
     )
+    # flux's root `--version` (only the root's: `install --version` is install's own)
+    parser.add_argument("--version", action="version", version=_version.client_line(),
+                        help="print the version of afflux (as `afflux version --client`)")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
     for module in _COMMANDS:

@@ -4,6 +4,8 @@ It speaks HTTPS (the system CAs, or `ca_file`) or, when `insecure`, plain HTTP; 
 401 with basic auth, or with a bearer token fetched from the realm the registry names
 (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`), using the credentials given.
 Blobs are uploaded monolithically (POST then PUT ?digest=). Errors are CLIErrors with hints.
+`debug` (a callable) sees each request's method, URL (without its query) and answer status,
+never a header or credential (`push artifact --debug`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ class RegistryClient:
     ca_file: Path | None = None
     insecure: bool = False
     timeout: float = 60.0
+    debug: Callable[[str], None] | None = field(default=None, repr=False)
     _auth: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +73,18 @@ class RegistryClient:
 
     # --- requests ---------------------------------------------------------------------------
     def _open(self, req: urllib.request.Request):
-        return urllib.request.urlopen(req, timeout=self.timeout, context=self._context)
+        try:
+            resp = urllib.request.urlopen(req, timeout=self.timeout, context=self._context)
+        except urllib.error.HTTPError as err:
+            self._log(req, err.code)
+            raise
+        self._log(req, resp.status)
+        return resp
+
+    def _log(self, req: urllib.request.Request, status: int) -> None:
+        if self.debug is not None:
+            url = urllib.parse.urlsplit(req.full_url)
+            self.debug(f"{req.get_method()} {url.scheme}://{url.netloc}{url.path} -> {status}")
 
     def _token(self, params: Mapping[str, str]) -> str:
         query = {k: v for k, v in params.items() if k in ("service", "scope")}

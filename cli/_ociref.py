@@ -22,6 +22,9 @@ from typing import Any
 from ._errors import CLIError
 
 __all__ = [
+    "MAX_UNPACKED",
+    "compare_files",
+    "files_of_layer",
     "CONFIG_MEDIA_TYPE",
     "CONTENT_MEDIA_TYPE",
     "MANIFEST_MEDIA_TYPE",
@@ -184,3 +187,44 @@ def list_row(tag: str, digest: str, manifest: Mapping[str, Any], name: str) -> l
     """One `list artifacts` row: ARTIFACT, DIGEST, SOURCE, REVISION."""
     notes = manifest.get("annotations") or {}
     return [f"{name}:{tag}", digest, str(notes.get(SOURCE, "")), str(notes.get(REVISION, ""))]
+
+
+#: the most a layer may unpack to when it is read into memory (`diff artifact`)
+MAX_UNPACKED = 256 * 1024 * 1024
+
+
+def files_of_layer(blob: bytes, limit: int = MAX_UNPACKED) -> dict[str, bytes]:
+    """{path: content} of the regular files of a tar(+gzip) layer; CLIError when it is not
+    one or unpacks to more than `limit` bytes (read member by member, so a bomb stops at
+    the limit)."""
+    out: dict[str, bytes] = {}
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                total += member.size
+                if total > limit:
+                    raise CLIError(f"the artifact unpacks to more than {limit} bytes",
+                                   "is it a Flux artifact of manifests?")
+                extracted = tar.extractfile(member)
+                out[member.name.removeprefix("./")] = extracted.read() if extracted else b""
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise CLIError(f"the artifact's layer is not a tar archive: {err}",
+                       "is it a Flux artifact (a tar+gzip layer)?") from None
+    return out
+
+
+def compare_files(local: Mapping[str, bytes], remote: Mapping[str, bytes]) -> list[str]:
+    """The differences of two file trees, sorted by path: `+ path` only local, `- path` only
+    in the artifact, `~ path` different content. Empty when they are the same."""
+    lines = []
+    for path in sorted(set(local) | set(remote)):
+        if path not in remote:
+            lines.append(f"+ {path}")
+        elif path not in local:
+            lines.append(f"- {path}")
+        elif local[path] != remote[path]:
+            lines.append(f"~ {path}")
+    return lines

@@ -1,9 +1,11 @@
-"""SSH keys for `bootstrap` over ssh://, with OpenSSH's own tools: generate the deploy key
-(`ssh-keygen`), derive a public key from a private one, and scan a server's host keys into
-known_hosts lines (`ssh-keyscan`). `keyscan_types` is pure."""
+"""SSH keys for `bootstrap` and `create secret|source git` over ssh://, with OpenSSH's own
+tools: generate the deploy key (`ssh-keygen`), derive a public key from a private one, and
+scan a server's host keys into known_hosts lines (`ssh-keyscan`). `keyscan_types`,
+`key_size` and `rsa_bits_arg` are pure."""
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import tempfile
@@ -12,8 +14,8 @@ from pathlib import Path
 
 from ._errors import CLIError
 
-__all__ = ["ECDSA_CURVES", "KEY_ALGORITHMS", "generate_key", "key_args", "keyscan_types",
-           "public_key_of", "scan_host_keys"]
+__all__ = ["ECDSA_CURVES", "KEY_ALGORITHMS", "generate_key", "key_args", "key_size",
+           "keyscan_types", "public_key_of", "rsa_bits_arg", "scan_host_keys"]
 
 #: `--ssh-key-algorithm` values -> ssh-keygen arguments
 KEY_ALGORITHMS: dict[str, list[str]] = {
@@ -55,6 +57,29 @@ def keyscan_types(algorithms: Sequence[str]) -> list[str]:
 
 #: `--ssh-ecdsa-curve` values -> key sizes
 ECDSA_CURVES: dict[str, int] = {"p256": 256, "p384": 384, "p521": 521}
+
+
+def rsa_bits_arg(text: str) -> int:
+    """argparse type of `--ssh-rsa-bits`: a number of bits, a multiple of 8, at least 1024
+    (flux's rule)."""
+    try:
+        bits = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bits") from None
+    if bits < 1024 or bits % 8:
+        raise argparse.ArgumentTypeError(
+            f"RSA key bit size {bits}: it must be a multiple of 8 and at least 1024")
+    return bits
+
+
+def key_size(algorithm: str, rsa_bits: int | None, ecdsa_curve: str | None) -> int | None:
+    """The ssh-keygen `-b` of `--ssh-rsa-bits` for rsa, of `--ssh-ecdsa-curve` for ecdsa;
+    None (the algorithm's own) otherwise or when not given."""
+    if algorithm == "rsa":
+        return rsa_bits
+    if algorithm == "ecdsa" and ecdsa_curve:
+        return ECDSA_CURVES[ecdsa_curve]
+    return None
 
 
 def key_args(algorithm: str, size: int | None = None) -> list[str]:

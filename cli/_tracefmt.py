@@ -9,12 +9,14 @@ from typing import Any
 
 from afflux.api import helm_release_name, meta
 
+from ._format import parse_time
 from ._status import condition, get_path
 
 __all__ = [
     "HELM_NAME_LABEL",
     "HELM_NAMESPACE_LABEL",
     "flux_owner",
+    "go_time",
     "helm_release_of",
     "helmchart_ref",
     "manages_release",
@@ -90,11 +92,26 @@ def helmchart_ref(hr: Obj) -> tuple[str, str] | None:
     return ns, name
 
 
+def go_time(text: str) -> str:
+    """An RFC 3339 timestamp as flux prints a condition's time (Go's `time.Time.String()`):
+    `2024-05-01T11:00:00Z` -> `2024-05-01 11:00:00 +0000 UTC`; text that is no timestamp as
+    it is."""
+    when = parse_time(text)
+    if when is None:
+        return text
+    offset = when.strftime("%z")
+    zone = "UTC" if offset == "+0000" else offset
+    base = when.strftime("%Y-%m-%d %H:%M:%S")
+    if when.microsecond:
+        base += f".{when.microsecond:06d}".rstrip("0")
+    return f"{base} {offset} {zone}"
+
+
 def _status_lines(obj: Obj) -> Section:
     ready = condition(obj, meta.READY)
     if ready is None:
         return [("Status", "Unknown")]
-    when = ready.get("lastTransitionTime", "")
+    when = go_time(str(ready.get("lastTransitionTime", "")))
     status = ready.get("status")
     if status == "True":
         text = f"Last reconciled at {when}"

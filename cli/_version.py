@@ -16,7 +16,7 @@ from ._format import dump_json, dump_yaml
 from ._kinds import CONTROLLERS
 from ._kube import CRDS, DEPLOYMENTS, KubeError
 
-__all__ = ["register", "run", "version"]
+__all__ = ["client_line", "register", "run", "version"]
 
 
 def version() -> str:
@@ -24,6 +24,11 @@ def version() -> str:
         return metadata.version("afflux")
     except metadata.PackageNotFoundError:
         return "0.0.0+unknown"
+
+
+def client_line() -> str:
+    """What `afflux version --client` (and `afflux --version`) prints."""
+    return f"afflux: v{version()}"
 
 
 def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.ArgumentParser]) -> None:
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.output == "yaml":
         ctx.printer.result(dump_yaml([info], separator=False), end="")
     else:
-        ctx.printer.result(f"afflux: {info['afflux']}")
+        ctx.printer.result(client_line())
         for name, image in (info.get("controllers") or {}).items():
             ctx.printer.result(f"{name}: {image}")
         for name, versions in (info.get("crds") or {}).items():

@@ -245,7 +245,7 @@ def steps(info: Any, scratch: Path) -> None:
             "checkout)")
         afflux("bootstrap", "git", f"--url={git_url}", f"--username={info.git_username}",
                f"--password={info.git_password}", f"--ca-file={info.ca_file}",
-               "--path=clusters/dev", f"--registry={info.registry}/afflux",
+               "--token-auth", "--path=clusters/dev", f"--registry={info.registry}/afflux",
                "--components-extra=image-reflector-controller,image-automation-controller",
                "--silent", "--timeout=10m")
         kubectl("-n", "flux-system", "get", "pods", "-o", "wide")
@@ -253,7 +253,7 @@ def steps(info: Any, scratch: Path) -> None:
         say("Bootstrapping the cluster from clusters/dev (the operators run locally: --local)")
         afflux("bootstrap", "git", "--local", f"--url={git_url}",
                f"--username={info.git_username}", f"--password={info.git_password}",
-               f"--ca-file={info.ca_file}", "--path=clusters/dev",
+               f"--ca-file={info.ca_file}", "--token-auth", "--path=clusters/dev",
                "--components-extra=image-reflector-controller,image-automation-controller",
                "--silent", "--timeout=3m")
     say("Waiting for the infrastructure, then the apps (they depend on it)")

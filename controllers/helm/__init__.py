@@ -5,7 +5,7 @@
 action planner (`_planner`), the values composition and digest (`_values`), the release
 records and snapshots (`_release`), the status messages and history upkeep (`_status`),
 the command lines (`_args`), the drift of a release's objects (`_drift`), the CRD
-policies (`_crds`) and Flux 2.9's newer settings against the two Helm engines (`_engine`).
+policies (`_crds`), what cleanupOnFail deletes after a failed poll (`_cleanup`) and Flux 2.9's newer settings against the two Helm engines (`_engine`).
 Around them: drift detection and correction (`_reconcile_drift`) and the storage namespace, for which the records are staged around each helm action (`_storage`).
 
 The public surface below is what other parts of afflux (the CLI's `diff` and `debug hr`) use to

@@ -20,7 +20,10 @@
 5. The loop: read the records (`_release`), `plan` (`_planner`), run the action, until the
    plan is NONE (Ready, from the Released/TestSuccess condition), STALL (Stalled,
    RetriesExceeded), or a failure: after a failure only a remediation runs in the same
-   reconcile; then the run ends failed and the next attempt comes after a backoff.
+   reconcile; then the run ends failed and the next attempt comes after a backoff. With
+   the poller, an upgrade or rollback whose poll fails is first cleaned up when its
+   `cleanupOnFail` is set (`clean_up`, `_cleanup`: what the action created is deleted), as
+   Helm's own wait would have.
 
 6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -79,10 +83,12 @@ from afflux.api._meta import (
     TEST_SUCCESS,
 )
 from afflux.api._refs import parse_inventory_id
+from afflux.controllers.runtime import Action as ChangeAction
 from afflux.controllers.runtime import (
     ApiError,
     ApplyError,
     ApplyOptions,
+    DeleteOptions,
     GenericError,
     HealthExprError,
     HealthExprs,
@@ -116,6 +122,7 @@ from ._args import (
     uninstall_args,
     upgrade_args,
 )
+from ._cleanup import cleanup_blocker, cleanup_candidates, cleanup_message
 from ._crds import SKIP, chart_crds, crd_policy, crds_to_apply
 from ._engine import (
     HOOK_ANNOTATION,
@@ -402,13 +409,16 @@ class _Run:
                 args, timeout = upgrade_args(hr, str(chart_dir), str(values), post, engine,
                                              current.apply_method if current else "")
             self.crds = chart_crds(chart_dir)
+            action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
             started = time.monotonic()
+            since = await self.action_start(action if verb == ACTION_UPGRADE else None, engine)
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
-            action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
             if error is None and polls(hr, action, engine):
                 error = await self.poll(action, timeout)
+                if error is not None and verb == ACTION_UPGRADE:  # an install has no cleanup
+                    error = await self.clean_up(action, since, verb, error)
             self.status["lastAttemptedReleaseActionDuration"] = format_duration(
                 round(time.monotonic() - started, 3))
         latest = await self.snapshot_latest(verb)
@@ -478,11 +488,13 @@ class _Run:
         rb = self.hr.spec.rollback
         if engine is Engine.HELM4 and rb and rb.recreate:
             self.ctx.logger.warning("spec.rollback.recreate has no effect with Helm 4")
+        since = await self.action_start(rb, engine)
         error = await self.action(*rollback_args(self.hr, version, engine,
                                                  to.apply_method if to else ""))
-        if error is None and polls(self.hr, self.hr.spec.rollback, engine):
-            error = await self.poll(self.hr.spec.rollback, timeout_of(self.hr,
-                                                                      self.hr.spec.rollback))
+        if error is None and polls(self.hr, rb, engine):
+            error = await self.poll(rb, timeout_of(self.hr, rb))
+            if error is not None:
+                error = await self.clean_up(rb, since, ACTION_ROLLBACK, error)
         if error is None:
             latest = await self.snapshot_latest(ACTION_ROLLBACK)
             assert latest is not None
@@ -590,6 +602,46 @@ class _Run:
             await self.mark_failed(latest, f"Release failed: {error}")
             return error
         return None
+
+    async def action_start(self, action: Any, engine: Engine) -> datetime.datetime:
+        """When an action starts, for `clean_up`. With `cleanupOnFail` under the poller: the
+        next whole second, waited for (under a second), so that every object that existed
+        before the action carries an earlier `creationTimestamp` (whole seconds) than any
+        object the action creates; an install that finished in the same second as the
+        upgrade began must not count as created by it. Otherwise: now."""
+        now = self.ctx.now()
+        if not (action and action.cleanup_on_fail and polls(self.hr, action, engine)):
+            return now
+        start = now.replace(microsecond=0) + datetime.timedelta(seconds=1)
+        await asyncio.sleep((start - now).total_seconds())
+        return start
+
+    async def clean_up(self, action: Any, since: datetime.datetime, verb: str,
+                       error: str) -> str:
+        """`cleanupOnFail` after the poll failed an upgrade or rollback that started `since`
+        (`_cleanup`): the objects the failed action created are deleted, and the failure's
+        message `error` says which (or why not all)."""
+        latest = latest_release(self.records)  # the failed release, as `poll` read it
+        if not (action and action.cleanup_on_fail) or latest is None or (
+                self.state.cluster is None):
+            return error
+        objects = await self.scoped_objects(latest)
+        if objects is None:
+            return f"{error}; " + cleanup_message(
+                verb, [], "could not read the kinds of the release's objects")
+        candidates = cleanup_candidates(objects)
+        failed = ""
+        try:
+            changes = await self.state.cluster.manager.delete_all(
+                candidates, DeleteOptions(blocker=cleanup_blocker(since)))
+        except ApplyError as err:
+            changes, failed = err.change_set, str(err)
+        done = {e.key: e.action for e in changes}  # deleted in reverse order: told in order
+        deleted = [k.subject for k in candidates if done.get(k) is ChangeAction.DELETED]
+        self.ctx.logger.info("cleanupOnFail after the failed %s of %s: deleted %s", verb,
+                             latest.ref, ", ".join(deleted) or "nothing")
+        said = cleanup_message(verb, deleted, failed)
+        return f"{error}; {said}" if said else error
 
     # --- the loop ----------------------------------------------------------------------
 

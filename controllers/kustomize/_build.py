@@ -13,12 +13,28 @@
    becomes its `namespace`, `namePrefix`/`nameSuffix` replace its own, `patches` (strategic
    merge or JSON 6902, with targets) and `components` are appended, `images` replace an entry
    of the same name or are appended;
-5. checks every kustomization it reaches: a remote base (`https://`, `git@`, `github.com/...`)
-   or a reference that leaves the artifact is an error naming the kustomization file;
+5. checks every kustomization it reaches: a reference that leaves the artifact (`../..`, an
+   absolute path, a `file://` URL) is an error naming the kustomization file; a remote
+   reference (a Git URL such as `https://host/org/repo//path?ref=v1`, `git@host:org/repo`,
+   `github.com/org/repo`, or an HTTP(S) file URL) is fetched by kustomize when remote bases
+   are allowed (kustomize-controller's `--no-remote-bases=false`, Flux's default, and the
+   CLI), and an error naming the file and the flag when they are not;
 6. decrypts SOPS-encrypted secretGenerator sources when given a decryptor (`_sops`);
-7. runs the real `kustomize build` with `--load-restrictor LoadRestrictionsRootOnly`, and reads
-   its output; a failure carries kustomize's message and the file it failed on;
+7. runs the real `kustomize build` with `--load-restrictor LoadRestrictionsRootOnly` (a
+   remote base is loaded from kustomize's own clone, under the same restriction), within the
+   timeout (the whole process group is killed at the end of it, the `git` it runs for a
+   remote base included), with at most `MAX_OUTPUT` bytes of output, and reads it; a failure
+   carries kustomize's message and the file it failed on. kustomize and git run with a
+   scratch HOME (no credentials of the operator's user), no terminal prompt, git limited to
+   the http, https, ssh and git protocols (never `file` or `ext`), and of the operator's
+   environment only PATH, the proxy variables and the CA-bundle variables
+   (`SSL_CERT_FILE`, `GIT_SSL_CAINFO`, ...). Credentials in a URL (`https://user:token@...`)
+   never reach a message: user info is stripped from every URL in them;
 8. decrypts SOPS-encrypted objects (with a decryptor), or refuses an encrypted Secret (without).
+
+`run_build` returns the objects with the remote references the build fetched
+(`BuildResult.remote`): remote content can change under the same artifact and spec, so such
+a build must not be cached (`_buildcache`). `build` returns only the objects.
 
 What it leaves to the reconciler, in Flux's order: `postBuild` substitution (`_substitute`),
 then `commonMetadata` and the owner labels (`_objects.set_common_metadata`,
@@ -31,8 +47,10 @@ import dataclasses
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -47,19 +65,38 @@ if TYPE_CHECKING:
     from ._sops import SopsDecryptor
 
 __all__ = [
+    "MAX_OUTPUT",
+    "NO_REMOTE_BASES_FLAG",
     "BuildError",
     "BuildOptions",
+    "BuildResult",
+    "RemoteReference",
     "build",
     "check_references",
     "is_remote",
     "needed_paths",
     "overlay_kustomization",
     "resolve_path",
+    "run_build",
+    "strip_userinfo",
 ]
 
 #: The load restriction of every build: files must be in or below the kustomization's root.
 LOAD_RESTRICTOR = "LoadRestrictionsRootOnly"
 DEFAULT_TIMEOUT = 300.0
+#: The most bytes a `kustomize build` may print (remote bases are not bounded by the artifact)
+MAX_OUTPUT = 100 << 20
+#: How much of kustomize's error output is read for the message
+_MAX_STDERR = 64 << 10
+#: kustomize-controller's flag that refuses remote bases, as a message names it
+NO_REMOTE_BASES_FLAG = "--no-remote-bases=true"
+#: What git may speak when kustomize fetches a remote base (never `file`, `ext`)
+_GIT_PROTOCOLS = "https:http:ssh:git"
+#: Variables of the operator's environment kustomize and git get (proxies, CA bundles)
+_PASSED_ENV = (
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,17 +155,32 @@ def resolve_path(root: Path, path: str) -> Path:
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _HOST_PATH = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(:[0-9]+)?/")
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
 
 
 def is_remote(reference: str) -> bool:
-    """Whether kustomize would fetch `reference` from the network: a URL, an scp-like git
-    address, a `git::` getter, or a path starting with a host name (`github.com/org/repo`)."""
+    """Whether kustomize would fetch `reference` rather than read a local path: a URL, an
+    scp-like git address (`git@host:org/repo`), a `git::` getter, `gh:`, or a path
+    starting with a host name (`github.com/org/repo`, `github.com:org/repo`)."""
     ref = reference.strip()
     return bool(
         _SCHEME.match(ref)
-        or ref.startswith(("git@", "git::", "gh:"))
+        or ref.startswith(("git@", "git::", "gh:", "github.com:"))
+        or _SCP_LIKE.match(ref)
         or _HOST_PATH.match(ref)
     )
+
+
+def strip_userinfo(text: str) -> str:
+    """`text` with the user info (`user:token@`) taken out of every URL in it."""
+    return _USERINFO.sub(r"\1", text)
+
+
+def _reads_local_files(reference: str) -> bool:
+    """A `file://` URL (kustomize would clone or read it from the operator's disk)."""
+    ref = reference.strip().lower()
+    return ref.startswith("file:") or ref.startswith("git::file:")
 
 
 def _target(target: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -241,10 +293,22 @@ def _kustomization_references(k: Mapping[str, Any]) -> list[str]:
     return refs
 
 
-def check_references(root: Path, directory: Path) -> None:
-    """Walk the kustomizations reachable from `directory` and refuse remote bases and references
-    that leave `root`, naming the kustomization file that has them."""
+@dataclasses.dataclass(frozen=True)
+class RemoteReference:
+    """A reference kustomize fetches: the kustomization file that has it (relative to the
+    artifact root) and the reference, user info stripped."""
+
+    file: str
+    reference: str
+
+
+def check_references(root: Path, directory: Path, *,
+                     remote_bases: bool = False) -> tuple[RemoteReference, ...]:
+    """Walk the kustomizations reachable from `directory`: refuse references that leave
+    `root` (`file://` URLs included) and, unless `remote_bases`, remote references, naming
+    the kustomization file that has them; return the remote references (in walk order)."""
     seen: set[str] = set()
+    remote: list[RemoteReference] = []
 
     def visit(current: Path) -> None:
         file = find_kustomization(current)
@@ -257,14 +321,26 @@ def check_references(root: Path, directory: Path) -> None:
         for ref in nested + _file_references(content):
             target = Path(os.path.normpath(current / ref))
             if is_remote(ref) and not target.exists():
-                raise BuildError(
-                    f"{shown}: remote reference {ref!r} is not allowed: "
-                    "kustomizations can only refer to files in the source artifact",
-                    file=shown,
-                )
+                safe = strip_userinfo(ref)
+                if _reads_local_files(ref):
+                    raise BuildError(
+                        f"{shown}: reference {safe!r} points outside the source artifact: "
+                        "file URLs are not allowed, refer to a file in the artifact",
+                        file=shown,
+                    )
+                if not remote_bases:
+                    raise BuildError(
+                        f"{shown}: remote reference {safe!r} is not allowed: "
+                        f"kustomize-controller runs with {NO_REMOTE_BASES_FLAG}, so "
+                        "kustomizations can only refer to files in the source artifact",
+                        file=shown,
+                    )
+                remote.append(RemoteReference(shown, safe))
+                continue
             if ref.startswith("/") or not inside(root, target):
                 raise BuildError(
-                    f"{shown}: reference {ref!r} points outside the source artifact",
+                    f"{shown}: reference {strip_userinfo(ref)!r} points outside the source "
+                    "artifact",
                     file=shown,
                 )
         for ref in nested:
@@ -273,6 +349,7 @@ def check_references(root: Path, directory: Path) -> None:
                 visit(target)
 
     visit(directory)
+    return tuple(remote)
 
 
 # --- running kustomize --------------------------------------------------------------------------
@@ -302,37 +379,86 @@ def _failed_file(stderr: str, root: Path, directory: Path) -> str:
 
 
 def _clean(stderr: str, root: Path) -> str:
-    """kustomize's message with the scratch directory taken out of its paths."""
-    text = stderr.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    """kustomize's message with the scratch directory taken out of its paths and the user
+    info out of its URLs."""
+    text = strip_userinfo(stderr).replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    text = text.replace(f"{root.parent}{os.sep}", "")  # kustomize's clones of remote bases
     lines = [line.removeprefix("Error: ") for line in text.strip().splitlines() if line.strip()]
     return "\n".join(lines)
 
 
-def _run_kustomize(binary: str, root: Path, directory: Path, scratch: Path, timeout: float) -> str:
+def _environment(scratch: Path) -> dict[str, str]:
+    """What kustomize (and the git it runs for a remote base) gets (module docstring, 7)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(scratch),
         "XDG_CONFIG_HOME": str(scratch),
+        "TMPDIR": str(scratch),  # kustomize's clones of remote bases go with the scratch
         "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ALLOW_PROTOCOL": _GIT_PROTOCOLS,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
     }
-    command = [binary, "build", "--load-restrictor", LOAD_RESTRICTOR, str(directory)]
+    env.update({k: os.environ[k] for k in _PASSED_ENV if os.environ.get(k)})
+    return env
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill kustomize and whatever it started (git): its whole process group."""
     try:
-        proc = subprocess.run(
-            command, cwd=scratch, env=env, capture_output=True, text=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        raise BuildError(
-            f"kustomize build of {relative(root, directory)!r} timed out after {timeout:g}s"
-        ) from None
-    if proc.returncode != 0:
-        file = _failed_file(proc.stderr, root, directory)
-        message = _clean(proc.stderr, root) or f"kustomize exited with code {proc.returncode}"
-        raise BuildError(
-            f"kustomize build failed for {relative(root, directory)!r} at {file}: {message}",
-            file=file,
-            stderr=proc.stderr,
-        )
-    return proc.stdout
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+def _too_much(shown: str, limit: int) -> BuildError:
+    return BuildError(f"kustomize build of {shown!r} printed more than {limit} bytes: the "
+                      "build (with its remote bases) is too big")
+
+
+def _run_kustomize(binary: str, root: Path, directory: Path, scratch: Path, timeout: float,
+                   max_output: int = MAX_OUTPUT) -> str:
+    """kustomize's output; at `timeout` its process group is killed (a timer, so a build
+    that ends sooner waits for nothing); more than `max_output` bytes are refused
+    (kustomize prints a build at its end)."""
+    command = [binary, "build", "--load-restrictor", LOAD_RESTRICTOR, str(directory)]
+    shown = relative(root, directory)
+    with open(scratch / ".stdout", "w+b") as out, open(scratch / ".stderr", "w+b") as err:
+        proc = subprocess.Popen(command, cwd=scratch, env=_environment(scratch),
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _kill_group(proc)
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.returncode is None:  # interrupted: leave nothing running
+                _kill_group(proc)
+                proc.wait()
+        if expired.is_set() and proc.returncode != 0:
+            raise BuildError(f"kustomize build of {shown!r} timed out after {timeout:g}s")
+        if os.fstat(out.fileno()).st_size > max_output:
+            raise _too_much(shown, max_output)
+        err.seek(0)
+        stderr = err.read(_MAX_STDERR).decode("utf-8", "replace")
+        if proc.returncode != 0:
+            file = _failed_file(stderr, root, directory)
+            message = _clean(stderr, root) or f"kustomize exited with code {proc.returncode}"
+            raise BuildError(
+                f"kustomize build failed for {shown!r} at {file}: {message}",
+                file=file,
+                stderr=strip_userinfo(stderr),
+            )
+        out.seek(0)
+        return out.read().decode("utf-8", "replace")
 
 
 # --- the build ----------------------------------------------------------------------------------
@@ -454,17 +580,27 @@ def _refuse_encrypted(objects: Iterable[Mapping[str, Any]]) -> None:
             )
 
 
-def build(
+@dataclasses.dataclass(frozen=True)
+class BuildResult:
+    """The objects of a build, and the remote references kustomize fetched for it."""
+
+    objects: list[dict[str, Any]]
+    remote: tuple[RemoteReference, ...] = ()
+
+
+def run_build(
     source_dir: str | os.PathLike[str],
     options: BuildOptions = BuildOptions(),
     *,
     kustomize: str | os.PathLike[str] | None = None,
     decryptor: SopsDecryptor | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> list[dict[str, Any]]:
+    remote_bases: bool = False,
+) -> BuildResult:
     """Build `options.path` of the unpacked artifact at `source_dir` (module docstring).
 
-    `kustomize` is the binary to run (found on $PATH or in the tool cache when not given).
+    `kustomize` is the binary to run (found on $PATH or in the tool cache when not given);
+    `remote_bases` lets kustomize fetch remote references (else they are refused).
     Raises BuildError (reason BuildFailed) with a message that names the file at fault."""
     source = Path(os.path.realpath(source_dir))
     if not source.is_dir():
@@ -481,7 +617,7 @@ def build(
         _copy_needed(source, root, resolve_path(source, options.path), options.components)
         directory = resolve_path(root, options.path)
         _write_overlay(root, directory, options)
-        check_references(root, directory)
+        remote = check_references(root, directory, remote_bases=remote_bases)
         if decryptor is not None:
             decryptor.decrypt_sources(root, directory)
         output = _run_kustomize(binary, root, directory, scratch, timeout)
@@ -491,6 +627,13 @@ def build(
         raise BuildError(str(err)) from None
     _check_objects(objects)
     if decryptor is not None:
-        return decryptor.decrypt_objects(objects)
+        return BuildResult(decryptor.decrypt_objects(objects), remote)
     _refuse_encrypted(objects)
-    return objects
+    return BuildResult(objects, remote)
+
+
+def build(source_dir: str | os.PathLike[str], options: BuildOptions = BuildOptions(),
+          **kwargs: Any) -> list[dict[str, Any]]:
+    """The objects of `run_build` (same arguments: kustomize, decryptor, timeout,
+    remote_bases)."""
+    return run_build(source_dir, options, **kwargs).objects

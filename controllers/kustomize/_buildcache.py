@@ -1,10 +1,13 @@
 """The last builds, so that a no-change reconcile does not run `kustomize build` again.
 
 A build is a pure function of the artifact's bytes (named exactly by its digest), the
-Kustomization's spec, and the decryption keys (remote bases are refused, see `_build`).
+Kustomization's spec, and the decryption keys, unless it fetched remote bases: those can
+change under the same key, so the caller never puts such a build here (`_build.BuildResult`
+`.remote`; `_reconcile_build.build_phase`), and it runs every time.
 `BuildCache` keeps the objects of recent builds under a key made of those three
-(`build_key`), as canonical JSON bytes (compact, and parsed back by the C JSON parser at a
-fraction of a build's cost), least recently used first out beyond `max_bytes` in all
+(`build_key`), as compact JSON compressed by zlib at its fastest level (inflated and parsed
+back by the C JSON parser at a fraction of a build's cost, in a fraction of the JSON's
+memory), least recently used first out beyond `max_bytes` of compressed builds in all
 (kustomize-controller's `--build-cache-size`, default 64 MiB; 0 turns it off). Every hit is
 a fresh copy: the phases after the build may change the objects they get.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,13 +71,14 @@ class BuildCache:
         self.hits += 1
         if self._on_hit is not None:
             self._on_hit()
-        objects: list[dict[str, Any]] = json.loads(raw)
+        objects: list[dict[str, Any]] = json.loads(zlib.decompress(raw))
         return objects
 
     def put(self, key: str | None, objects: list[dict[str, Any]]) -> None:
         if key is None or self.max_bytes <= 0:
             return
-        raw = json.dumps(objects, separators=(",", ":"), ensure_ascii=False).encode()
+        raw = zlib.compress(
+            json.dumps(objects, separators=(",", ":"), ensure_ascii=False).encode(), 1)
         if len(raw) > self.max_bytes:
             return
         old = self._entries.pop(key, None)

@@ -3,11 +3,14 @@
 - `decryption_phase` reads the keys of `spec.decryption` (provider `sops`; the Secret of
   `secretRef`, in the Kustomization's namespace: `*.agekey` and `*.asc` entries).
 - `build_phase` builds `spec.path` of the unpacked artifact (`artifact_phase` leased it; the
-  build copies what it reads to its own scratch directory) with the real kustomize (`_build.build`: generated kustomization.yaml,
-  targetNamespace, namePrefix/Suffix, patches, images, components), decrypting SOPS data with
-  the keys, in a worker thread. A failure is BuildFailed with a message naming the file;
-  nothing is applied and nothing is pruned. A `spec.path` that is not in the artifact is
-  ArtifactFailed, as in Flux.
+  build copies what it reads to its own scratch directory) with the real kustomize
+  (`_build.run_build`: generated kustomization.yaml, targetNamespace, namePrefix/Suffix,
+  patches, images, components; remote bases fetched unless `--no-remote-bases=true`),
+  decrypting SOPS data with the keys, in a worker thread. The build is reused from the cache
+  while artifact, spec and keys are unchanged, except a build that fetched remote bases
+  (their content can change under the same key): it runs every time. A failure is
+  BuildFailed with a message naming the file; nothing is applied and nothing is pruned. A
+  `spec.path` that is not in the artifact is ArtifactFailed, as in Flux.
 - `substitute_phase` runs `spec.postBuild` (inline `substitute` over `substituteFrom`
   ConfigMaps and Secrets, later ones winning; a missing object is an error unless
   `optional`; strict mode with the `StrictPostBuildSubstitutions` feature gate), then adds
@@ -38,7 +41,7 @@ from afflux.controllers.runtime import (
     StallingError,
 )
 
-from ._build import BuildOptions, build, resolve_path
+from ._build import BuildOptions, BuildResult, resolve_path, run_build
 from ._buildcache import build_key
 from ._errors import BuildError
 from ._objects import set_common_metadata, set_owner_labels
@@ -112,15 +115,16 @@ async def decryption_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult 
 
 
 def _build(source: Path, spec: Mapping[str, Any], keys: DecryptionKeys | None,
-           timeout: float) -> list[dict[str, Any]]:
+           timeout: float, remote_bases: bool) -> BuildResult:
     options = BuildOptions.from_spec(spec)
     if not resolve_path(source, options.path).is_dir():  # Flux: ArtifactFailed
         raise GenericError(ARTIFACT_FAILED, f"kustomization path not found: "
                            f"{options.path!r} is not a directory in the source artifact")
     if keys is None:
-        return build(source, options, timeout=timeout)
+        return run_build(source, options, timeout=timeout, remote_bases=remote_bases)
     with SopsDecryptor(keys) as decryptor:
-        return build(source, options, decryptor=decryptor, timeout=timeout)
+        return run_build(source, options, decryptor=decryptor, timeout=timeout,
+                         remote_bases=remote_bases)
 
 
 async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | None:
@@ -136,9 +140,12 @@ async def build_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
         return None
     await report_work(ctx)
     try:
-        state.objects = await asyncio.to_thread(
-            _build, state.checkout.path, spec, state.keys, ctx.obj.timeout or 300.0)
-        builds.put(key, state.objects)
+        built = await asyncio.to_thread(
+            _build, state.checkout.path, spec, state.keys, ctx.obj.timeout or 300.0,
+            state.services.settings.remote_bases)
+        state.objects = built.objects
+        if not built.remote:  # remote content can change under the same key: not cached
+            builds.put(key, state.objects)
     except BuildError:
         raise
     except ToolNotFoundError as err:

@@ -82,6 +82,7 @@ class Settings:
     full_apply_every: int = 6
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
     fail_fast: bool = True  # not --feature-gates=DisableFailFastBehavior=true
+    remote_bases: bool = True  # not --no-remote-bases=true (Flux's default: fetched)
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
                    fail_fast=not gates.get(DISABLE_FAIL_FAST_GATE, False),
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard.from_flags(extra),
+                   remote_bases=not getattr(extra, "no_remote_bases", False),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 

@@ -80,6 +80,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "checks wait on while some objects are in progress even when another has failed")
     add_workload_identity_flags(parser)
     parser.add_argument(
+        "--no-remote-bases", nargs="?", const=True, default=False, type=parse_bool,
+        metavar="BOOL",
+        help="refuse remote bases (Git and HTTP(S) URLs in a kustomization.yaml): a "
+        "kustomization may then refer only to files in the source artifact (default false: "
+        "kustomize fetches them, within the Kustomization's timeout)")
+    parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",
         help=f"largest artifact downloaded, and largest content unpacked (default {MAX_BYTES})")
     parser.add_argument(
@@ -87,8 +93,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help=f"most files an artifact may unpack to (default {MAX_FILES})")
     parser.add_argument(
         "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
-        help="memory for the last builds, reused while artifact, spec and keys are unchanged "
-        f"(default {DEFAULT_SIZE}; 0 turns the cache off)")
+        help="memory for the last builds (kept compressed), reused while artifact, spec and "
+        f"keys are unchanged (default {DEFAULT_SIZE}; 0 turns the cache off)")
     add_guard_flags(parser)
     parser.add_argument(
         "--drift-watch", nargs="?", const=True, default=True, type=parse_bool,

@@ -6,11 +6,11 @@ generic-oidc issuers' `variables` (any value, over `claims` and the `vars` befor
 
 An expression is compiled once (`compile_expression`, cached) and checked to use only the
 variables its place declares, so `claims` in a filter of a Receiver that is not generic-oidc
-is an invalid expression, as in Flux. The CEL implementation is cel-python (`celpy`), with
-the string functions Flux's CEL environment has and celpy lacks (`split`, `lowerAscii`,
-`upperAscii`, `trim`, `replace`, `join`, and `first()`/`last()` with `.value()`, which here
-give the element itself rather than an optional). Messages never carry the values an expression was
-evaluated with (claims, request bodies).
+is an invalid expression, as in Flux. The CEL implementation is the runtime's (cel-python
+with cel-go's optional types and the string functions of Flux's CEL environment: `split`,
+`lowerAscii`, `trim`, `substring`, ..., and `first()`/`last()`, which give optionals, so
+`x.split('-').first().value()` reads as in Flux's examples). Messages never
+carry the values an expression was evaluated with (claims, request bodies).
 """
 
 from __future__ import annotations
@@ -38,32 +38,6 @@ def _short(err: BaseException) -> str:
     return " ".join(text.split(" (in activation")[0].split())[:300]
 
 
-def _functions() -> dict[str, Any]:
-    from celpy import celtypes  # noqa: PLC0415 - only Receivers with CEL need it
-
-    def split(text: Any, sep: Any, limit: Any = -1) -> Any:
-        parts = str(text).split(str(sep)) if int(limit) < 0 else str(text).split(
-            str(sep), max(int(limit) - 1, 0))
-        return celtypes.ListType([celtypes.StringType(p) for p in parts])
-
-    def join(items: Any, sep: Any = "") -> Any:
-        return celtypes.StringType(str(sep).join(str(i) for i in items))
-
-    return {
-        "split": split,
-        "join": join,
-        "lowerAscii": lambda s: celtypes.StringType(str(s).lower()),
-        "upperAscii": lambda s: celtypes.StringType(str(s).upper()),
-        "trim": lambda s: celtypes.StringType(str(s).strip()),
-        "replace": lambda s, old, new: celtypes.StringType(str(s).replace(str(old), str(new))),
-        # cel-go's optional list accessors, as Flux's examples use them
-        # (`x.split('-').first().value()`): here the element itself, an error when empty
-        "first": lambda items: items[0],
-        "last": lambda items: items[-1],
-        "value": lambda item: item,
-    }
-
-
 def _identifiers(tree: Any) -> set[str]:
     """The plain identifiers of a parsed expression (not member names after a dot)."""
     found: set[str] = set()
@@ -85,18 +59,19 @@ def _identifiers(tree: Any) -> set[str]:
 def _program(expression: str, variables: tuple[str, ...]) -> Any:
     import celpy  # noqa: PLC0415
 
+    from afflux.controllers.runtime import cel_parse, cel_program  # noqa: PLC0415
+
     if len(expression) > MAX_EXPRESSION:
         raise CELError(f"longer than {MAX_EXPRESSION} characters")
-    env = celpy.Environment()
     try:
-        tree = env.compile(expression)
+        tree = cel_parse(expression)
     except celpy.CELParseError as err:
         raise CELError(" ".join(str(err).split())[:300]) from None
     undeclared = sorted((_identifiers(tree) & _KNOWN_VARIABLES) - set(variables))
     if undeclared:
         raise CELError(f"undeclared reference to {', '.join(undeclared)} (here only "
                        f"{', '.join(variables)})")
-    return env.program(tree, functions=_functions())
+    return cel_program(tree)
 
 
 def compile_expression(expression: str, variables: Iterable[str]) -> Any:

@@ -37,8 +37,10 @@ of artifact tarballs (`safe_extract`, `UnsafeArchiveError`), registry credential
 dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the well-known keys of a Secret's data
 (`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the argparse
 types of the common flags (`duration_arg`, `addr_arg`, ...), and git authentication for
-pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...). The git names are loaded on
-first use (module `__getattr__`), so importing the runtime does not import pygit2.
+pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...), and CEL as Flux's environment
+has it, with cel-go's optional types (`cel_parse`, `cel_program`, `CelOptional`). The git
+and CEL names are loaded on first use (module `__getattr__`), so importing the runtime
+imports neither pygit2 nor cel-python.
 """
 
 import importlib
@@ -91,7 +93,7 @@ from ._errors import (
     disposition,
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
-from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs
+from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs, expr_group_kind
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
     REQUEST_TIMEOUT,
@@ -109,7 +111,7 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import ChangeFilter, Operator, kopf_settings, lease_name
+from ._operator import ChangeFilter, Operator, kopf_settings, label_selector, lease_name
 from ._options import (
     Options,
     addr_arg,
@@ -172,6 +174,7 @@ from ._workload import (
 )
 
 if TYPE_CHECKING:
+    from ._cel import CelOptional, cel_parse, cel_program
     from ._gitauth import (
         GitAuthError,
         GitCallbacks,
@@ -183,8 +186,11 @@ if TYPE_CHECKING:
     )
 
 #: Names loaded on first access (PEP 562), name -> the private module defining it: their
-#: modules import heavy third-party packages (pygit2) that not every operator needs.
+#: modules import heavy third-party packages (pygit2, celpy) that not every operator needs.
 _LAZY: dict[str, str] = {
+    "CelOptional": "._cel",
+    "cel_parse": "._cel",
+    "cel_program": "._cel",
     "GitAuthError": "._gitauth",
     "GitCallbacks": "._gitauth",
     "GitCredentials": "._gitauth",
@@ -233,6 +239,7 @@ __all__ = [
     "FieldDrift",
     "FieldManager",
     "GenericError",
+    "CelOptional",
     "GitAuthError",
     "GitCallbacks",
     "GitCredentials",
@@ -300,7 +307,10 @@ __all__ = [
     "build_parser",
     "check_dependencies",
     "comparable",
+    "cel_parse",
+    "cel_program",
     "compile_health_exprs",
+    "expr_group_kind",
     "configure_logging",
     "credentials_for",
     "disposition",
@@ -315,6 +325,7 @@ __all__ = [
     "jittered",
     "check_selector",
     "kopf_settings",
+    "label_selector",
     "lease_name",
     "lists_dependency",
     "load_api_client",

@@ -31,10 +31,13 @@ Condition = dict[str, Any]
 
 
 def format_time(when: datetime) -> str:
-    """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
+    """RFC 3339 in UTC with second precision, as metav1.Time serialises. Formatted by hand:
+    `strftime` asks the C library, which may look at the time zone files on every call."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = when.astimezone(UTC)
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T"
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z")
 
 
 def _status_str(status: bool | str) -> str:

@@ -110,22 +110,21 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
         _f("artifact-digest-algo", "str", "sha256", "sha256",
            "afflux's artifact digests are always sha256"),
         _f("helm-index-max-size", "int", "52428800", "52428800",
-           "afflux does not bound the size of a Helm repository index"),
+           "afflux bounds every Helm repository index at Flux's default, 50 MiB; the size "
+           "is not configurable"),
         _f("helm-chart-max-size", "int", "10485760", "10485760",
-           "afflux does not bound the size of a Helm chart"),
+           "afflux bounds a downloaded chart archive at 50 MiB and its unpacked files at "
+           "200 MiB; the sizes are not configurable"),
         _f("helm-chart-file-max-size", "int", "5242880", "5242880",
-           "afflux does not bound the size of a file in a Helm chart"),
+           "afflux bounds a values file merged into a chart at 10 MiB; the size is not "
+           "configurable"),
         _f("helm-cache-max-size", "int", "0", "10", "afflux keeps no Helm index cache"),
         _f("helm-cache-ttl", "str", "15m", "60m", "afflux keeps no Helm index cache"),
         _f("helm-cache-purge-interval", "str", "1m", "5m", "afflux keeps no Helm index cache"),
     ),
     "kustomize-controller": (
         *_ACL, *_JITTER, *_KUBECONFIG, *_REQUEUE,
-        # afflux never fetches remote bases (every build is --no-remote-bases=true), so
-        # the value with no note is "true" here; Flux's default is false
-        _f("no-remote-bases", "bool", "true", "true",
-           "afflux never fetches remote bases: a kustomization refers only to files in the "
-           "source artifact, as with --no-remote-bases=true", "info"),
+        _f("no-remote-bases", "bool", "false", "true"),
         _f("concurrent-ssa", "int", "4", "4", "afflux applies the objects of a stage in turn"),
         _f("http-retry", "int", "9", "9", "afflux downloads an artifact once per run"),
         _f("sops-age-secret", "str", "", "sops-age",

@@ -113,6 +113,17 @@ class KubeClient(Protocol):
         ...
 
 
+def _encoded_apply(body: Any) -> Any:
+    """An apply patch as compact JSON bytes (JSON is YAML: the API server reads it as the
+    apply content type says), so that the client sends it as it is instead of walking it
+    (`sanitize_for_serialization`) and encoding it again; the body itself when it holds
+    something JSON cannot encode (e.g. a date from YAML), which the client's walk converts."""
+    try:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError):
+        return body
+
+
 class KubernetesClient:
     """`KubeClient` over `kubernetes.client.ApiClient` (sync calls in worker threads)."""
 
@@ -225,7 +236,7 @@ class KubernetesClient:
         data = await self._call(
             "PATCH",
             ref.path(subresource),
-            body=patch,
+            body=_encoded_apply(patch) if patch_type == "apply" else patch,
             content_type=_CONTENT_TYPES[patch_type],
             query=query,
         )

@@ -1,9 +1,10 @@
 """Structured logs: one JSON object per line (or a console line for people).
 
 Every record carries `ts` (RFC 3339, UTC, milliseconds), `level`, `logger`, `msg` and
-`controller`; records about an object also carry `kind`, `name`, `namespace` (and
-`reconcileID` inside a reconcile), and any other `extra=` field a caller passes is added
-as is. kopf's own object loggers attach a `k8s_ref`; it is mapped to the same
+`controller`; records about an object also carry `kind`, `name`, `namespace`, the kind again
+as `controllerKind` (the field Flux's controllers write, which `flux logs` shows and filters
+`--kind` on) and `reconcileID` inside a reconcile; any other `extra=` field a caller passes
+is added as is. kopf's own object loggers attach a `k8s_ref`; it is mapped to the same
 kind/name/namespace fields so kopf's lines look like ours. An exception becomes an
 `error` field with its traceback in `stacktrace`.
 
@@ -39,7 +40,8 @@ _STANDARD = frozenset(
 # kopf's internals we do not want in a line
 OBJECT_KEY = "object_ref"  # LogRecord owns `name`, so object fields travel in one dict
 _DROPPED = frozenset({"settings", "k8s_skip", "k8s_ref", OBJECT_KEY})
-_ORDER = ("ts", "level", "logger", "msg", "controller", "kind", "name", "namespace")
+_ORDER = ("ts", "level", "logger", "msg", "controller", "kind", "name", "namespace",
+          "controllerKind")
 
 
 def _level_name(levelno: int) -> str:
@@ -68,6 +70,8 @@ def record_fields(record: logging.LogRecord, controller: str) -> dict[str, Any]:
         if key in _STANDARD or key in _DROPPED or key.startswith("_"):
             continue
         fields[key] = value
+    if isinstance(fields.get("kind"), str):
+        fields.setdefault("controllerKind", fields["kind"])
     if record.exc_info and record.exc_info[0] is not None:
         fields["error"] = str(record.exc_info[1]) or record.exc_info[0].__name__
         fields["stacktrace"] = logging.Formatter().formatException(record.exc_info)

@@ -14,12 +14,16 @@ Phases, in order:
 
 1. `validate`: a spec the API server accepted but that cannot work stalls with
    ValidationFailed (duplicate aliases, a copy or revision naming an unknown alias,
-   duplicate artifact names, `pathPattern`, which afflux does not support yet); a source in
-   another namespace with `--no-cross-namespace-refs` stalls with AccessDenied.
+   duplicate artifact names); a `pathPattern` that does not parse or names an unknown
+   alias stalls with BuildFailed, as Flux reports it; a source in another namespace with
+   `--no-cross-namespace-refs` stalls with AccessDenied.
 2. `fetch`: every source must have an artifact (else SourceFetchFailed, retried, and a
    source's new artifact triggers the generator at once); each is unpacked, digest checked,
    into a scratch directory with `safe_extract` (bounded bytes and files).
-3. `build`: every artifact is built into its own scratch directory from its copy
+3. `build`: with `pathPattern`, the artifacts are templates, rendered once per matching
+   directory of the named source (`_pathpattern`: names from the lowercased captures, one
+   label per capture, at most `MAX_GENERATED_ARTIFACTS`; its terminal errors stall with
+   BuildFailed). Every artifact is built into its own scratch directory from its copy
    operations (`_copyplan`: Overwrite, Merge of YAML, Extract of tarballs, also bounded);
    its revision is `latest@sha256:<content digest>`, or the `revision: @alias` source's;
    `originRevision: @alias` records that source's revision as the artifact's
@@ -28,7 +32,8 @@ Phases, in order:
 4. `publish`: each artifact whose content changed is archived into storage, its
    ExternalArtifact applied (spec.sourceRef naming this generator, commonMetadata, an owner
    reference) and its status written (artifact, Ready). ExternalArtifacts of the previous
-   inventory that the spec no longer lists are deleted with their files. The status
+   inventory that this run did not generate (no longer in the spec, or their directory is
+   gone from the source) are deleted with their files. The status
    records the inventory and `observedSourcesDigest`.
 
 The annotation `source.extensions.fluxcd.io/reconcile: Disabled` suspends a generator.
@@ -43,7 +48,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +85,7 @@ from afflux.controllers.runtime import (
 from ._common_phases import Scratch, SourceReconcilerBase, remove_artifacts, store_artifact
 from ._context import SourceContext
 from ._copyplan import content_digest, is_tarball, merge_values, parse_from, parse_to, plan_copy
+from ._pathpattern import ArtifactRequest, expand_artifacts, parse_path_pattern
 from ._storage import StorageError
 
 __all__ = ["ARTIFACT_GENERATOR", "EXTERNAL_ARTIFACT", "artifactgen_reconciler",
@@ -132,6 +138,24 @@ def _files_of(root: Path) -> list[str]:
     return sorted(out)
 
 
+def _directories_of(root: Path, depth: int) -> Iterator[str]:
+    """Directories below `root` down to `depth` segments, as '/'-separated relative paths,
+    depth first with names sorted (symlinks left out); lazily."""
+    def walk(directory: Path, prefix: str, level: int) -> Iterator[str]:
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                rel = prefix + entry.name
+                yield rel
+                if level < depth:
+                    yield from walk(Path(entry.path), rel + "/", level + 1)
+
+    return walk(root, "", 1)
+
+
 @dataclass
 class _Built:
     spec: OutputArtifact
@@ -139,6 +163,7 @@ class _Built:
     revision: str
     digest: str
     metadata: dict[str, str] | None
+    labels: Mapping[str, str]
 
 
 @dataclass
@@ -181,9 +206,6 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
                              ) -> PhaseResult | None:
         spec = ctx.obj.spec
         try:
-            if spec.path_pattern:
-                raise ArtifactGeneratorError(VALIDATION_FAILED, "spec.pathPattern is not "
-                                             "supported by afflux yet; list the artifacts")
             aliases = [s.alias for s in spec.sources]
             dupes = sorted({a for a in aliases if aliases.count(a) > 1})
             if dupes:
@@ -204,6 +226,15 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
                     raise ArtifactGeneratorError(
                         VALIDATION_FAILED, f"artifact '{art.name}' names unknown source "
                         f"alias(es) {', '.join('@' + u for u in unknown)}")
+            if spec.path_pattern:
+                try:
+                    pattern = parse_path_pattern(spec.path_pattern)
+                except ArtifactGeneratorError as err:
+                    raise _expand_failed(err) from None
+                if pattern.alias not in aliases:
+                    raise _expand_failed(ArtifactGeneratorError(
+                        BUILD_FAILED, f"pathPattern '{spec.path_pattern}' names the unknown "
+                        f"source alias @{pattern.alias}"))
         except ArtifactGeneratorError as err:
             raise StallingError(err.reason, err.message) from None
         if ctx.options.no_cross_namespace_refs:
@@ -270,7 +301,8 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
 
     async def phase_build(self, ctx: ReconcileContext[ArtifactGenerator]) -> PhaseResult | None:
         run = self.runs(ctx)
-        for spec in ctx.obj.spec.artifacts:
+        for request in await self._requests(run, ctx.obj):
+            spec = request.artifact
             directory = run.workdir("afflux-ag-out-")
             try:
                 digest = await asyncio.to_thread(self._build, run, spec, directory)
@@ -283,8 +315,24 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
                         else f"latest@{digest}")
             metadata = ({ORIGIN_REVISION_KEY: run.revisions[spec.origin_revision[1:]]}
                         if spec.origin_revision else None)
-            run.built.append(_Built(spec, directory, revision, digest, metadata))
+            run.built.append(_Built(spec, directory, revision, digest, metadata,
+                                    request.labels))
         return None
+
+    @staticmethod
+    async def _requests(run: _Run, obj: ArtifactGenerator) -> list[ArtifactRequest]:
+        """The artifacts to build: `spec.artifacts`, or with `pathPattern` those templates
+        rendered for each matching directory (a terminal error stalls, as in Flux)."""
+        spec = obj.spec
+        if not spec.path_pattern:
+            return [ArtifactRequest(art) for art in spec.artifacts]
+        try:
+            pattern = parse_path_pattern(spec.path_pattern)
+            return await asyncio.to_thread(
+                lambda: expand_artifacts(pattern, spec.artifacts, _directories_of(
+                    run.trees[pattern.alias], pattern.depth)))
+        except ArtifactGeneratorError as err:
+            raise _expand_failed(err) from None
 
     @staticmethod
     def _build(run: _Run, spec: OutputArtifact, out: Path) -> str:
@@ -394,7 +442,7 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
             "apiVersion": EXTERNAL_ARTIFACT.api_version, "kind": EA_KIND,
             "metadata": {
                 "name": name, "namespace": obj.namespace,
-                "labels": dict((meta.labels if meta else None) or {}),
+                "labels": {**((meta.labels if meta else None) or {}), **built.labels},
                 "annotations": dict((meta.annotations if meta else None) or {}),
                 "ownerReferences": [{
                     "apiVersion": ARTIFACT_GENERATOR.api_version,
@@ -444,6 +492,11 @@ class ArtifactGeneratorReconciler(SourceReconcilerBase[_Run]):
         for entry in (ctx.status.get("inventory") or []):
             await self._delete_artifact(ctx, entry.get("namespace") or obj.namespace,
                                         str(entry.get("name")))
+
+
+def _expand_failed(err: ArtifactGeneratorError) -> StallingError:
+    """A terminal pathPattern error, worded as Flux words it."""
+    return StallingError(err.reason, f"failed to expand path pattern: {err.message}")
 
 
 def _sha256_file(path: Path) -> str:

@@ -854,6 +854,75 @@ class RssSampler:
             self.peak_sum_kib = max(self.peak_sum_kib, total)
 
 
+class Profiler:
+    """`py-spy record` of one process, from `start` to `stop`, as collapsed stacks
+    (`--format raw`: one `frame;frame;... count` line per stack), with `--nonblocking` so
+    that it never pauses the process it samples (its own CPU is its own: not in the
+    sampled process's figures). `mode`: `gil` samples only the thread holding the GIL (the
+    process's Python CPU time), `active` every thread that py-spy takes for running, `idle`
+    every thread, waits included (where the time goes). `top_frames` reads the result."""
+
+    MODES = {"gil": ["--gil"], "active": [], "idle": ["--idle"]}
+
+    def __init__(self, pid: int, out: Path, *, mode: str = "gil", rate: int = 100) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(exe).exists():
+            raise RuntimeError("py-spy is not installed: .venv/bin/pip install py-spy")
+        self.out = out
+        self.argv = [exe, "record", "--nonblocking", "--format", "raw", "--rate", str(rate),
+                     "--output", str(out), "--pid", str(pid), *self.MODES[mode]]
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Profiler:
+        self._proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE)
+        return self
+
+    def stop(self) -> Path:
+        """Stop sampling (SIGINT: py-spy writes its output) and return the output path."""
+        proc = self._proc
+        if proc is None:
+            return self.out
+        self._proc = None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if not self.out.exists():
+            raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-2000:]}")
+        return self.out
+
+
+_FRAME_LINE = re.compile(r":\d+\)$")
+
+
+def top_frames(collapsed: str, n: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """The `n` frames with the most samples in a collapsed-stacks profile, as shares of all
+    samples: `self` (the frame at the top of the stack) and `total` (anywhere in it, once
+    per stack). Pure."""
+    own: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        # one entry per function, not per line: "f (path:12)" -> "f (path)"
+        frames = [_FRAME_LINE.sub(")", f) for f in stack.split(";")]
+        samples += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            total[frame] += count
+    if not samples:
+        return {"self": [], "total": []}
+    return {which: [(frame, round(c / samples, 4)) for frame, c in counter.most_common(n)]
+            for which, counter in (("self", own), ("total", total))}
+
+
 # --- Git --------------------------------------------------------------------------------
 
 

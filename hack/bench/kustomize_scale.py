@@ -34,6 +34,8 @@ controller's CPU and RSS), and every 1,000 objects created.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
 import time
 from collections.abc import Iterable
@@ -47,6 +49,7 @@ from _benchlib import (  # noqa: E402
     Bench,
     Kube,
     LocalRepo,
+    Profiler,
     RssSampler,
     app_kustomization,
     auth_url,
@@ -58,6 +61,7 @@ from _benchlib import (  # noqa: E402
     log,
     scaled,
     sync_figures,
+    top_frames,
 )
 
 from afflux.cli.devenv import GitHTTPServer  # noqa: E402
@@ -146,11 +150,16 @@ def run_count(
     # initial sync, from the controller's start
     api0 = kube.apiserver_counts()
     ks = bench.controller(
-        kube, "kustomize", "--watch-all-namespaces=false", f"--namespace={ns}", start=False
+        kube, "kustomize", "--watch-all-namespaces=false", f"--namespace={ns}",
+        *args.controller_args, start=False
     )
     sampler = RssSampler(lambda: [ks.pid] if ks.proc.alive() else []).start()
     ks.start(timeout=300)
     t_start = ks.started_at
+    profiler = None
+    if args.py_spy is not None:  # from /readyz on: the first ready_after seconds are not in it
+        profiler = Profiler(ks.pid, args.py_spy / f"initial-{count}-{args.py_spy_mode}.txt",
+                            mode=args.py_spy_mode).start()
 
     def applied(o: dict) -> bool:
         return is_ready(o) and (o.get("status") or {}).get("lastAppliedRevision") == revision
@@ -161,6 +170,12 @@ def run_count(
     )
     initial = t_all - t_start
     api = kube.apiserver_counts() - api0
+    if profiler is not None:
+        path = profiler.stop()
+        top = top_frames(path.read_text())
+        path.with_suffix(".top.json").write_text(json.dumps(top, indent=1))
+        res["profile"] = {"path": str(path), "mode": args.py_spy_mode, "top": top}
+        log(f"{count}: py-spy profile {path}")
     figures = sync_figures(ks, "Kustomization", initial, count, api, per="per_kustomization_ms")
     st = ks.status()
     applied_cms = kube.count(
@@ -265,7 +280,24 @@ def main() -> None:
         default=None,
         help="seconds to wait for all to be Ready (default 1800 + 1 per Kustomization)",
     )
+    parser.add_argument(
+        "--controller-args", type=shlex.split, default=[],
+        help="more arguments for kustomize-controller, e.g. '--concurrent=8'",
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, metavar="DIR",
+        help="profile kustomize-controller's initial sync (from /readyz to all Ready) with "
+        "py-spy --nonblocking into DIR/initial-<count>-<mode>.txt (collapsed stacks) and "
+        "its top frames into DIR/initial-<count>-<mode>.top.json",
+    )
+    parser.add_argument(
+        "--py-spy-mode", choices=sorted(Profiler.MODES), default="gil",
+        help="gil: the thread holding the GIL (CPU; default); active: every running thread; "
+        "idle: every thread, waits included (py-spy --idle)",
+    )
     args = parser.parse_args()
+    if args.py_spy is not None:
+        args.py_spy.mkdir(parents=True, exist_ok=True)
     if args.counts:
         counts = [int(c) for c in args.counts.split(",") if c.strip()]
     else:
@@ -285,6 +317,8 @@ def main() -> None:
         "settle_s": args.settle_s,
         "repo_apps": args.repo_apps,
         "steady_at": sorted(args.steady_at) if args.steady_at is not None else None,
+        "controller_args": args.controller_args,
+        "py_spy": None if args.py_spy is None else {"mode": args.py_spy_mode},
     }
 
     with Bench(NAME, args, params) as bench:

@@ -3,6 +3,10 @@ pinned in hack/versions.env) on a free loopback port: sqlite, no SSH, no mail, n
 webhooks allowed to loopback only, offline. An admin user and an API token are made at
 start.
 
+`gitea_https` (session fixture): another one served over HTTPS (a certificate of the
+`test_ca`) with Gitea's built-in SSH server on a second loopback port (`ssh_port`; SSH user
+`git`), what `bootstrap gitea` and `bootstrap git` without `--token-auth` need.
+
     gitea.create_repo("fleet")               # -> clone URL (http)
     gitea.auth                               # GitAuth for git_push_files
     gitea.add_webhook("fleet", url, secret)  # a "gitea" webhook on push (its requests carry
@@ -17,6 +21,7 @@ import base64
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -26,14 +31,14 @@ from typing import Any
 
 import pytest
 
-from afflux.cli.devenv import free_port
+from afflux.cli.devenv import TestCA, free_port
 
 from .daemon import Daemon
 from .fixtures_cluster import REPO
 from .fixtures_servers import GitAuth
 from .leaks import remember
 
-__all__ = ["Gitea", "gitea"]
+__all__ = ["Gitea", "gitea", "gitea_https"]
 
 USER = "afflux"
 
@@ -48,7 +53,7 @@ def _versions() -> dict[str, str]:
 
 
 class Gitea:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, ca: TestCA | None = None) -> None:
         version = _versions()["GITEA_VERSION"]
         cache = Path(os.environ.get("AFFLUX_CACHE") or Path.home() / ".cache" / "afflux")
         self.binary = cache / "bin" / f"gitea-{version}"
@@ -59,6 +64,9 @@ class Gitea:
         self.port = free_port()
         self.password = secrets.token_hex(12)
         self.token = ""
+        self.ca = ca
+        self.scheme = "https" if ca is not None else "http"
+        self.ssh_port = free_port() if ca is not None else 0
         self.config = directory / "app.ini"
         self.log = directory / "gitea.log"
         self.daemon = Daemon("gitea", [str(self.binary), "--config", str(self.config), "web"],
@@ -70,12 +78,10 @@ WORK_PATH = {directory}
 I_AM_BEING_UNSAFE_RUNNING_AS_ROOT = true
 
 [server]
-PROTOCOL = http
 HTTP_ADDR = 127.0.0.1
 HTTP_PORT = {self.port}
-ROOT_URL = http://127.0.0.1:{self.port}/
-DISABLE_SSH = true
-START_SSH_SERVER = false
+ROOT_URL = {self.scheme}://127.0.0.1:{self.port}/
+{self._server_options()}
 OFFLINE_MODE = true
 APP_DATA_PATH = {directory / 'data'}
 STATIC_ROOT_PATH = {self.share}
@@ -125,6 +131,15 @@ MODE = console
 LEVEL = warn
 """)
 
+    def _server_options(self) -> str:
+        if self.ca is None:
+            return "PROTOCOL = http\nDISABLE_SSH = true\nSTART_SSH_SERVER = false"
+        cert, key = self.ca.issue_server("gitea", directory=self.directory)
+        return (f"PROTOCOL = https\nCERT_FILE = {cert}\nKEY_FILE = {key}\n"
+                "DISABLE_SSH = false\nSTART_SSH_SERVER = true\nSSH_DOMAIN = 127.0.0.1\n"
+                f"SSH_PORT = {self.ssh_port}\nSSH_LISTEN_HOST = 127.0.0.1\n"
+                f"SSH_LISTEN_PORT = {self.ssh_port}\nBUILTIN_SSH_SERVER_USER = git")
+
     # --- process ----------------------------------------------------------------------------
 
     def _cli(self, *args: str) -> str:
@@ -157,7 +172,12 @@ LEVEL = warn
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def hostname(self) -> str:
+        """host:port, as `bootstrap gitea --hostname` takes it."""
+        return f"127.0.0.1:{self.port}"
 
     @property
     def auth(self) -> GitAuth:
@@ -174,7 +194,9 @@ LEVEL = warn
         request = urllib.request.Request(f"{self.url}/api/v1{path}", data=data, method=method,
                                          headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
+            context = ssl.create_default_context(cafile=str(self.ca.ca_cert)) if self.ca \
+                else None
+            with urllib.request.urlopen(request, timeout=30, context=context) as resp:
                 text = resp.read()
         except urllib.error.HTTPError as err:
             raise RuntimeError(f"gitea {method} {path}: {err.code} {err.read()[:300]!r}") from None
@@ -205,6 +227,15 @@ LEVEL = warn
 @pytest.fixture(scope="session")
 def gitea(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gitea]:
     server = Gitea(tmp_path_factory.mktemp("gitea")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gitea_https(tmp_path_factory: pytest.TempPathFactory, test_ca: TestCA) -> Iterator[Gitea]:
+    server = Gitea(tmp_path_factory.mktemp("gitea-https"), ca=test_ca).start()
     try:
         yield server
     finally:

@@ -169,6 +169,8 @@ class Running:
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.api = api
+        #: (event type, name, Ready status) of each readiness change the Widget watch saw
+        self.readiness_seen: list[tuple[str | None, str, Any]] = []
 
     def runs(self, ns: str, name: str) -> list[tuple[int, ReconcileResult]]:
         with self.kube.lock:
@@ -237,6 +239,18 @@ def running(cluster: Any, widget_crd: None, gadget_crd: None) -> Iterator[Runnin
             widgets.trigger(body["metadata"]["namespace"], body["metadata"]["name"])
 
     operator.watch(GADGET, gadget_changed, key=lambda body: (body.get("spec") or {}).get("color"))
+    readiness_seen: list[tuple[str | None, str, Any]] = []
+
+    def broken(event_type: str | None, body: Mapping[str, Any]) -> None:
+        raise RuntimeError("a broken watch callback")
+
+    def widget_readiness(event_type: str | None, body: Mapping[str, Any]) -> None:
+        readiness_seen.append((event_type, body["metadata"]["name"], _ready_key(body)))
+
+    # watches of the registered kind itself (as kustomize-controller's readiness watch of
+    # Kustomizations): run by the kind's own handler; a failing one stops no other
+    operator.watch(WIDGET, broken)
+    operator.watch(WIDGET, widget_readiness, key=_ready_key)
     stop, ready = threading.Event(), threading.Event()
     failure: list[BaseException] = []
 
@@ -251,6 +265,7 @@ def running(cluster: Any, widget_crd: None, gadget_crd: None) -> Iterator[Runnin
     eventually(lambda: ready.is_set() or failure, timeout=60, message="operator ready")
     assert not failure, failure
     handle = Running(operator, reconciler, kube, api)
+    handle.readiness_seen = readiness_seen
     try:
         yield handle
     finally:
@@ -265,6 +280,11 @@ def running(cluster: Any, widget_crd: None, gadget_crd: None) -> Iterator[Runnin
         thread.join(60)
         assert not thread.is_alive(), "operator did not stop"
         assert not failure, failure
+
+
+def _ready_key(body: Mapping[str, Any]) -> Any:
+    return next((c.get("status") for c in (body.get("status") or {}).get("conditions") or ()
+                 if c.get("type") == "Ready"), None)
 
 
 def _ready(running: Running, ns: str, name: str, generation: int = 1) -> bool:
@@ -428,6 +448,18 @@ def test_watch_of_another_kind_triggers_a_reconcile(running: Running, namespace:
                message="reconcile triggered by the Gadget's color")
     # the trigger does not change the Widget: its run writes nothing
     assert running.runs(namespace, "linked")[-1][0] == 0
+
+
+def test_watch_of_the_reconciled_kind_sees_its_changes(running: Running, namespace: str
+                                                        ) -> None:
+    running.create(namespace, "watched")
+    eventually(lambda: _ready(running, namespace, "watched"), timeout=30)
+    eventually(lambda: ("MODIFIED", "watched", "True") in running.readiness_seen, timeout=30,
+               message="the Widget watch saw it become Ready (after a broken callback)")
+    seen = [key for _, name, key in running.readiness_seen if name == "watched"]
+    # only changes of the key: first sight (no Ready), then each new Ready status once
+    assert seen[0] is None and seen[-1] == "True"
+    assert all(a != b for a, b in zip(seen, seen[1:], strict=False)), seen
 
 
 def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:

@@ -141,9 +141,10 @@ def local_bootstrap(namespace: str, *flags: str, timeout: str = "2m",
 
 
 def https_flags(server: Any, repo: str, ca_cert: Any) -> list[str]:
-    """`--url` (HTTPS) and the credentials of the test Git server's repository `repo`."""
+    """`--url` (HTTPS) and the credentials of the test Git server's repository `repo`; the
+    cluster syncs over HTTPS with them too (`--token-auth`)."""
     return [f"--url={server.url(repo, 'https')}", f"--username={server.username}",
-            f"--password={server.password}", f"--ca-file={ca_cert}"]
+            f"--password={server.password}", f"--ca-file={ca_cert}", "--token-auth"]
 
 
 def new_repo(server: Any, prefix: str) -> str:

@@ -6,6 +6,7 @@ source-controller's OCIRepository consuming what `push artifact` made."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import ssl
 import urllib.request
@@ -228,3 +229,61 @@ def test_insecure_registry_over_plain_http(afflux: Run, tmp_path: Path) -> None:
         res = afflux("list", "artifacts", url)  # https against a plain-HTTP registry
         assert res.code != 0
         assert "--insecure-registry" in res.err
+
+
+def test_push_debug_and_generic_provider(afflux: Run, registry: Registry,
+                                         tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    repo = f"afflux/debug-{uuid.uuid4().hex[:6]}"
+    url = f"oci://{registry.host}/{repo}"
+    auth = [f"--creds={registry.username}:{registry.password}", f"--ca-file={registry.ca_cert}",
+            "--provider=generic"]
+    res = afflux("push", "artifact", f"{url}:v1", f"--path={src}", "--source=s",
+                 "--revision=r", "--debug", *auth)
+    assert res.code == 0, res.err
+    requests = [line.strip() for line in res.err.splitlines() if line.startswith("  · ")]
+    assert f"· PUT https://{registry.host}/v2/{repo}/manifests/v1 -> 201" in requests
+    assert any(r.startswith("· POST ") and "/blobs/uploads/" in r for r in requests)
+    assert any(r.endswith("-> 401") for r in requests)  # the auth challenge, answered
+    assert registry.password not in res.err
+    res = afflux("list", "artifacts", url, *auth)
+    assert res.code == 0, res.err
+    assert f"{registry.host}/{repo}:v1" in res.out
+    res = afflux("push", "artifact", f"{url}:v2", f"--path={src}", "--source=s",
+                 "--revision=r", *auth)
+    assert res.code == 0 and "  · " not in res.err  # no --debug, no request lines
+
+
+def test_diff_artifact_against_the_registry(afflux: Run, registry: Registry,
+                                            tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "src")
+    repo = f"afflux/diff-{uuid.uuid4().hex[:6]}"
+    url = f"oci://{registry.host}/{repo}:v1"
+    auth = [f"--creds={registry.username}:{registry.password}", f"--ca-file={registry.ca_cert}"]
+    res = afflux("push", "artifact", url, f"--path={src}", "--source=s", "--revision=r", *auth)
+    assert res.code == 0, res.err
+
+    res = afflux("diff", "artifact", url, f"--path={src}", *auth)
+    assert (res.code, res.out) == (0, ""), res.err
+    assert "no changes detected" in res.err
+
+    (src / "apps" / "web" / "deploy.yaml").write_text("kind: Deployment\nspec: {}\n")
+    (src / "apps" / "new.yaml").write_text("kind: Service\n")
+    (src / "apps" / "kustomization.yaml").unlink()
+    res = afflux("diff", "artifact", url, f"--path={src}", *auth)
+    assert res.code == 1
+    assert res.out.splitlines() == ["- apps/kustomization.yaml", "+ apps/new.yaml",
+                                    "~ apps/web/deploy.yaml"]
+    assert "the remote artifact contents differs from the local one" in res.err
+
+    # what `build artifact` writes is the layer `push artifact` pushed
+    (src / "apps" / "kustomization.yaml").write_text("resources: [web/deploy.yaml]\n")
+    (src / "apps" / "new.yaml").unlink()
+    (src / "apps" / "web" / "deploy.yaml").write_text("kind: Deployment\n")
+    res = afflux("build", "artifact", f"--path={src}", f"--output={tmp_path / 'a.tgz'}")
+    assert res.code == 0, res.err
+    manifest = raw_manifest(registry, repo, "v1")
+    layer = next(x for x in manifest["layers"]
+                 if x["mediaType"] == "application/vnd.cncf.flux.content.v1.tar+gzip")
+    assert layer["digest"] == "sha256:" + hashlib.sha256(
+        (tmp_path / "a.tgz").read_bytes()).hexdigest()

@@ -242,7 +242,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
     url = git_server.url(repo, "https")
     base = ["bootstrap", "git", "-n", namespace, "--local", "--silent",
             "--components=source-controller,kustomize-controller", "--timeout=30s",
-            f"--path={PATH}", f"--username={git_server.username}"]
+            f"--path={PATH}", f"--username={git_server.username}", "--token-auth"]
     good = [f"--password={git_server.password}", f"--ca-file={test_ca.ca_cert}"]
     dead_kubeconfig = tmp_path / "kubeconfig"
     dead_kubeconfig.write_text(json.dumps({

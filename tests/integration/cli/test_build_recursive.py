@@ -1,4 +1,5 @@
-"""`afflux build|diff kustomization --recursive --local-sources`, `--in-memory-build`, and
+"""`afflux build|diff kustomization --recursive --local-sources`, `--in-memory-build`,
+remote bases (fetched from the harness's Git server, as flux build does), and
 `diff --ignore-not-found` / `--progress-bar` against the test cluster (no operator: the
 objects a kustomize-controller would apply are applied server-side by the test).
 
@@ -15,7 +16,9 @@ import pytest
 import yaml
 from cli_harness import Run, apply, patch_status
 
+from afflux.cli.devenv import GitHTTPServer
 from harness.fixtures_cluster import Cluster
+from harness.fixtures_servers import GitAuth, git_push_files
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +192,26 @@ def test_diff_ignore_not_found(afflux: Run, flux_crds: Cluster, namespace: str,
     res = afflux(*args, "--ignore-not-found")
     assert res.code == 1, res.out + res.err
     assert f"► ConfigMap/{namespace}/stale deleted\n" in res.out
+
+
+def test_build_fetches_remote_bases_as_flux_build(afflux: Run, git_server: GitHTTPServer,
+                                                  namespace: str, tmp_path: Path) -> None:
+    """The CLI shares kustomize-controller's build with remote bases allowed (as flux)."""
+    name = f"cli/base-{uuid.uuid4().hex[:8]}"
+    git_server.create_repo(name, public=True)
+    git_push_files(git_server.url(name), {
+        "base/kustomization.yaml": "resources: [cm.yaml]\n",
+        "base/cm.yaml": yaml.safe_dump(config_map("from-remote", namespace, "r")),
+    }, branch="main", auth=GitAuth.for_server(git_server))
+    app = tmp_path / "repo" / "app"
+    app.mkdir(parents=True)
+    (app / "kustomization.yaml").write_text(
+        f"resources:\n- {git_server.url(name)}//base?ref=main\n")
+    ks_file = tmp_path / "app.yaml"
+    ks_file.write_text(yaml.safe_dump(ks("app", namespace, "./app")))
+    res = afflux("build", "ks", "app", "-n", namespace, "--path", str(app), "--dry-run",
+                 "--kustomization-file", str(ks_file))
+    assert res.code == 0, res.err
+    built = docs_of(res.out)[("ConfigMap", "from-remote")]
+    assert built["data"] == {"value": "r"}
+    assert built["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "app"

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from cli_harness import Run, SimulatedController, apply, get_json
 
+from afflux.cli import _clean
+from afflux.cli._clean import go_durations
 from afflux.cli._errors import EXIT_NOT_FOUND, EXIT_TIMEOUT
 from harness.fixtures_cluster import Cluster
 
@@ -75,7 +77,11 @@ def test_export_round_trip(afflux: Run, flux_crds: Cluster, namespace: str,
     for name in ("repo", "another"):
         original = get_json(flux_crds, namespace, "gitrepositories", name)
         copy = get_json(flux_crds, other_namespace, "gitrepositories", name)
-        assert copy["spec"] == original["spec"]
+        # the same spec, its durations written as Go prints them (as flux export): 60s -> 1m0s
+        assert copy["spec"] == go_durations(original["spec"], _clean._spec_schema(
+            original["apiVersion"], original["kind"]))
+    assert get_json(flux_crds, other_namespace, "gitrepositories", "repo")["spec"][
+        "timeout"] == "1m0s"
 
     single = afflux("export", "gitrepository", "repo", "-n", namespace)
     assert list(yaml.safe_load_all(single.out)) == [

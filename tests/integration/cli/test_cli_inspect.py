@@ -134,7 +134,7 @@ def test_trace_configmap_to_kustomization_and_git(afflux: Run, flux_crds: Cluste
             f"Target:          {namespace}\n"
             "Path:            ./apps\n"
             f"Revision:        {REV}\n"
-            "Status:          Last reconciled at 2024-05-01T12:00:00Z\n"
+            "Status:          Last reconciled at 2024-05-01 12:00:00 +0000 UTC\n"
             f"Message:         Applied revision: {REV}\n"
             "---\n"
             "GitRepository:   repo\n"
@@ -142,7 +142,7 @@ def test_trace_configmap_to_kustomization_and_git(afflux: Run, flux_crds: Cluste
             "URL:             https://example.com/repo.git\n"
             "Branch:          main\n"
             f"Revision:        {REV}\n"
-            "Status:          Last reconciled at 2024-05-01T12:00:00Z\n"
+            "Status:          Last reconciled at 2024-05-01 12:00:00 +0000 UTC\n"
             f"Message:         stored artifact for revision '{REV}'\n"
         )
 

@@ -4,8 +4,9 @@ repository, so that both engines stay tested: upgrades and rollbacks apply clien
 (records without an apply_method, objects written by helm's Update), hooks never reach the
 post-renderers (Helm 3's `nohooks`: no commonMetadata, no origin labels), Helm's own wait
 (`legacy`) is the default, drift is corrected by helm-controller, and the settings only
-Helm 4 can honour stall with what to change; `rollback.force` and `rollback.recreate` as
-Helm 3's `--force` and `--recreate-pods`."""
+Helm 4 can honour stall with what to change. `rollback.force` and `rollback.recreate` (Helm
+3's `--force` and `--recreate-pods`) are tested under both engines in
+test_helm_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -14,14 +15,12 @@ from typing import Any
 
 import pytest
 from helm_env import (
-    TIMEOUT,
     HelmEnv,
     apply_methods,
     cond,
     field_managers,
     job_succeeded,
     release,
-    remediated,
     start_helm_env,
 )
 from kubernetes import client as k8s
@@ -140,39 +139,4 @@ def test_helm4_settings_stall_and_say_what_to_change(env: HelmEnv, repo: str,
     assert name not in env.helm_list()
     env.patch_spec(name, {key: None for key in spec})
     env.ready(name, "InstallSucceeded")
-    env.delete(name)
-
-
-@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force", "spec.rollback.recreate")
-def test_rollback_force_replaces_objects_and_recreate_restarts_pods(env: HelmEnv,
-                                                                     repo: str) -> None:
-    """Helm 3's `--force` and `--recreate-pods` (Helm 4 removed the latter; Flux ignores
-    `rollback.recreate` with Helm 4)."""
-    name = release(env, repo, {"deployment": {"ready": "true"}},
-                   upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
-                   rollback={"force": True, "recreate": True})
-    env.ready(name, "InstallSucceeded")
-
-    def pods() -> set[str]:
-        found = {p.metadata.name for p in env.source.core.list_namespaced_pod(
-            env.namespace, label_selector=f"app={name}").items
-            if not p.metadata.deletion_timestamp}
-        assert found, "the Deployment's Pods"
-        return found
-
-    before = eventually(pods, TIMEOUT)
-    # a label added out of band: the forced rollback replaces the ConfigMap, dropping it
-    env.source.core.patch_namespaced_config_map(
-        name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
-    env.patch_spec(name, {"values": {"hooks": {"post-upgrade": "2"}}})
-    remediated(env, name, "RollbackSucceeded")
-    assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
-    assert "added" not in (env.configmap(name)["metadata"]["labels"] or {}), "replaced"
-
-    def recreated() -> set[str]:
-        now = pods()
-        assert not now & before, (before, now)
-        return now
-
-    eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
     env.delete(name)

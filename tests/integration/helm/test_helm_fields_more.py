@@ -12,7 +12,7 @@
   API server decides (client-side it drops the field, server-side it refuses it);
 - `rollback.cleanupOnFail`: a rollback that creates an object and then fails to apply
   another one (an immutable ConfigMap it would change back) deletes the created object only
-  with the flag;
+  with the flag, and so does one that the poller fails (afflux's cleanup, `_cleanup`);
 - `healthCheckExprs[].failed` with the poller: a custom resource whose `failed` expression is
   true fails the release at once, not at the end of the action's timeout (Flux's poller
   fails fast on the release's objects).
@@ -215,15 +215,7 @@ def test_rollback_cleanup_on_fail_deletes_what_a_failed_rollback_created(
     assert exists(env, f"{name}-extra")
     env.patch_spec(name, {"values": {"locked": {"v": "2", "immutable": True}, "extra": None,
                                      "job": "1"}})
-
-    def rollback_failed() -> dict[str, Any]:
-        obj = env.get(name)
-        remediated = cond(obj, "Remediated")
-        assert (remediated["status"], remediated["reason"]) == ("False", "RollbackFailed"), \
-            remediated
-        return obj
-
-    obj = eventually(rollback_failed, 120, message=f"the rollback of {name} failed")
+    obj = wait_rollback_failed(env, name)
     assert "field is immutable" in message(obj, "Remediated"), message(obj, "Remediated")
     rollback = next(r for r in env.helm_history(name)
                     if r["description"].startswith("Rollback"))
@@ -233,6 +225,50 @@ def test_rollback_cleanup_on_fail_deletes_what_a_failed_rollback_created(
         eventually(lambda: not exists(env, f"{name}-extra"), 30,
                    message=f"{name}-extra deleted")
     else:
+        assert exists(env, f"{name}-extra")
+    env.delete(name)
+
+
+def wait_rollback_failed(env: HelmEnv, name: str) -> dict[str, Any]:
+    """The HelmRelease once its rollback has failed (Remediated=False, RollbackFailed)."""
+    def rollback_failed() -> dict[str, Any]:
+        obj = env.get(name)
+        remediated = cond(obj, "Remediated")
+        assert (remediated["status"], remediated["reason"]) == ("False", "RollbackFailed"), \
+            remediated
+        return obj
+
+    return eventually(rollback_failed, 120, message=f"the rollback of {name} failed")
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.cleanupOnFail")
+@pytest.mark.parametrize("cleanup", [True, False],
+                         ids=["cleanupOnFail: the created object is deleted",
+                              "without it: the created object stays"])
+def test_rollback_cleanup_on_fail_after_the_poller_failed_the_rollback(
+        env: HelmEnv, charts: str, cleanup: bool) -> None:
+    """`waitStrategy: poller`: revision 1 has `extra` and a failed Job (installed without a
+    wait); revision 2 drops `extra` and fails in the poll (the Job). The rollback to 1 creates
+    `extra` again, helm succeeds, and afflux's poll fails it (the Job): with cleanupOnFail
+    afflux deletes `extra`, as Helm's own wait would have."""
+    name = create(env, charts, {"extra": True, "job": "1"},
+                  install={**CLIENT_SIDE, "disableWait": True},
+                  upgrade={"remediation": {"retries": 1}}, waitStrategy={"name": "poller"},
+                  rollback={"cleanupOnFail": cleanup})
+    env.ready(name, "InstallSucceeded")
+    assert exists(env, f"{name}-extra")
+    env.patch_spec(name, {"values": {"extra": None}})
+    obj = wait_rollback_failed(env, name)
+    said = message(obj, "Remediated")
+    assert "resources not ready (waitStrategy poller)" in said, said
+    deleted = ("cleanupOnFail deleted what the failed rollback created: "
+               f"ConfigMap/{env.namespace}/{name}-extra")
+    if cleanup:
+        assert deleted in said, said
+        eventually(lambda: not exists(env, f"{name}-extra"), 30,
+                   message=f"{name}-extra deleted")
+    else:
+        assert "cleanupOnFail" not in said, said
         assert exists(env, f"{name}-extra")
     env.delete(name)
 

@@ -2,11 +2,13 @@
 (Helm 4, as Flux 2.9's): hooks (Jobs) and `helm test` Pods that pass or fail (kwok Stages
 read the `afflux.dev/exit` annotation), the wait (Helm 4's default, the kstatus poller) on a
 Deployment that never becomes ready (`afflux.dev/ready: "false"`) and on Jobs, and what
-helm-controller makes of each: conditions, remediation, history. Helm 3's own wait and
-`rollback.recreate` are in test_helm3_defaults.py."""
+helm-controller makes of each: conditions, remediation, history. The forced rollback runs
+under both engines (`engine_env`: Helm 3 with Flux's `UseHelm3Defaults=true` too), where
+`rollback.recreate` differs; Helm 3's own wait is in test_helm3_defaults.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,16 +18,22 @@ from helm_env import (
     chart_spec,
     cond,
     job_succeeded,
+    life_repository,
     release,
     remediated,
+    start_helm_env,
 )
 from kubernetes import client as k8s
 from source_env import obj_name
 
+from harness.fixtures_cluster import Cluster
+from harness.fixtures_helm import ChartRepoServer, HelmTool
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 ENV_LABEL = "helmlife"
+HELM3, HELM4 = "helm3", "helm4"
+HELM3_GATE = "--feature-gates=UseHelm3Defaults=true"
 
 
 def test_passing_hooks_run_around_install_and_upgrade(env: HelmEnv, repo: str) -> None:
@@ -353,24 +361,59 @@ def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: s
         env.delete(name)
 
 
-@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.cleanupOnFail")
+def _exists(read: Any, *args: str) -> bool:
+    try:
+        read(*args)
+    except k8s.ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    return True
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.upgrade.cleanupOnFail", "spec.waitStrategy.name")
+@pytest.mark.parametrize("strategy", ["legacy", "poller"])
 def test_upgrade_cleanup_on_fail_deletes_what_the_failed_upgrade_created(
-        env: HelmEnv, repo: str) -> None:
-    """Helm's own wait (`waitStrategy: legacy`): helm fails the upgrade and cleans up. With
-    the poller (Helm 4's default) helm has finished before afflux's poll fails, and afflux
-    does not clean up yet (docs/flux-compatibility.md: a remaining difference)."""
-    name = release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": True},
-                   waitStrategy={"name": "legacy"})
-    env.ready(name, "InstallSucceeded")
-    env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
-    obj = env.failing(name, "RetriesExceeded", stalled=True)
-    assert cond(obj, "Released")["reason"] == "UpgradeFailed"
-    assert [r["status"] for r in env.helm_history(name)] == ["deployed", "failed"]
-    with pytest.raises(k8s.ApiException) as err:  # created by the upgrade, then deleted
-        k8s.AppsV1Api(env.source.core.api_client).read_namespaced_deployment(
-            name, env.namespace)
-    assert err.value.status == 404
-    env.delete(name)
+        env: HelmEnv, repo: str, strategy: str) -> None:
+    """An upgrade adds a Deployment that never becomes ready and a Job: the wait fails.
+    `legacy`: helm's own wait fails the upgrade and helm cleans up; `poller` (Helm 4's
+    default): helm has succeeded before afflux's poll fails, and afflux cleans up, naming
+    what it deleted. Either way what the previous release had stays, a Deployment that
+    existed before the upgrade (taken over, takeOwnership) is not deleted, and without
+    cleanupOnFail nothing is."""
+    apps = k8s.AppsV1Api(env.source.core.api_client)
+    batch = k8s.BatchV1Api(env.source.core.api_client)
+    names = {case: release(env, repo, {}, upgrade={"timeout": "5s", "cleanupOnFail": cleanup},
+                           waitStrategy={"name": strategy})
+             for case, cleanup in (("cleanup", True), ("adopting", True), ("keep", False))}
+    unowned_deployment(env, names["adopting"])  # long before the upgrade takes it over
+    for name in names.values():
+        env.ready(name, "InstallSucceeded")
+    for name in names.values():
+        env.patch_spec(name, {"values": {"deployment": {"ready": "false"}, "job": "0"}})
+    for case, name in names.items():
+        obj = env.failing(name, "RetriesExceeded", stalled=True)
+        released = cond(obj, "Released")
+        assert released["reason"] == "UpgradeFailed", released
+        history = env.helm_history(name)
+        assert [r["revision"] for r in history] == [1, 2], history
+        assert history[-1]["status"] == "failed", history
+        assert env.configmap(name)["data"] == {"replicas": "1"}  # the previous release's
+        deployment = _exists(apps.read_namespaced_deployment, name, env.namespace)
+        job = _exists(batch.read_namespaced_job, f"{name}-job", env.namespace)
+        assert (deployment, job) == {"cleanup": (False, False), "adopting": (True, False),
+                                     "keep": (True, True)}[case], case
+        said = "cleanupOnFail deleted what the failed upgrade created: "
+        if strategy == "legacy" or case == "keep":
+            assert said not in released["message"], released
+        else:  # afflux's cleanup names what it deleted
+            told = released["message"].partition(said)[2]
+            assert told, released
+            assert f"Job/{env.namespace}/{name}-job" in told, released
+            assert (f"Deployment/{env.namespace}/{name}," in f"{told},") is (
+                case == "cleanup"), released
+    for name in names.values():
+        env.delete(name)
 
 
 @pytest.mark.flux_fields("HelmRelease", "spec.upgrade.disableWaitForJobs")
@@ -496,15 +539,44 @@ def test_rollback_disable_wait_for_jobs_does_not_wait_for_a_failing_job(
     env.delete(name)
 
 
-@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force")
-def test_rollback_force_replaces_objects(env: HelmEnv, repo: str) -> None:
-    """`force` replaces objects applied client-side (Helm 4's --force-replace): the release
-    rolled back to was installed client-side, so the rollback is (`auto`)."""
+@pytest.fixture(scope="module", params=[HELM3, HELM4])
+def engine_env(request: pytest.FixtureRequest, env: HelmEnv, repo: str, cluster: Cluster,
+               start_controller: Any, helm_tool: HelmTool, helm_repo_server: ChartRepoServer,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, HelmEnv, str]]:
+    """(engine, env, repo): the module's (Helm 4, the default), or a helm-controller of its
+    own with Flux's `UseHelm3Defaults=true` (Helm 3) and the `life` chart."""
+    if request.param == HELM4:
+        yield HELM4, env, repo
+        return
+    for helm3 in start_helm_env(cluster, start_controller, helm_tool, tmp_path_factory,
+                                f"{ENV_LABEL}3", HELM3_GATE):
+        yield HELM3, helm3, life_repository(helm3, helm_tool, helm_repo_server,
+                                            tmp_path_factory)
+
+
+def live_pods(env: HelmEnv, name: str) -> set[str]:
+    """The Pods of release `name`'s Deployment that are not being deleted (at least one)."""
+    found = {p.metadata.name for p in env.source.core.list_namespaced_pod(
+        env.namespace, label_selector=f"app={name}").items if not p.metadata.deletion_timestamp}
+    assert found, "the Deployment's Pods"
+    return found
+
+
+@pytest.mark.flux_fields("HelmRelease", "spec.rollback.force", "spec.rollback.recreate")
+def test_rollback_force_replaces_objects_and_recreate_restarts_pods_with_helm3(
+        engine_env: tuple[str, HelmEnv, str]) -> None:
+    """`force` replaces the objects, applied client-side (Helm 3's `--force`, Helm 4's
+    `--force-replace`: the release rolled back to was installed client-side, so the Helm 4
+    rollback is too, `auto`). `recreate` restarts the Deployment's Pods with Helm 3
+    (`--recreate-pods`) and changes nothing with Helm 4, which removed it (Flux ignores it;
+    afflux logs a warning)."""
+    engine, env, repo = engine_env
     name = release(env, repo, {"deployment": {"ready": "true"}},
                    install={"serverSideApply": False},
                    upgrade={"remediation": {"retries": 0, "remediateLastFailure": True}},
-                   rollback={"force": True})
+                   rollback={"force": True, "recreate": True})
     env.ready(name, "InstallSucceeded")
+    before = eventually(lambda: live_pods(env, name), TIMEOUT)
     # a label added out of band: the forced rollback replaces the ConfigMap, dropping it
     env.source.core.patch_namespaced_config_map(
         name, env.namespace, {"metadata": {"labels": {"added": "by-hand"}}})
@@ -512,4 +584,13 @@ def test_rollback_force_replaces_objects(env: HelmEnv, repo: str) -> None:
     remediated(env, name, "RollbackSucceeded")
     assert [r["status"] for r in env.helm_history(name)] == ["superseded", "failed", "deployed"]
     assert "added" not in (env.configmap(name)["metadata"]["labels"] or {}), "replaced"
+    if engine == HELM3:
+        def recreated() -> set[str]:
+            now = live_pods(env, name)
+            assert not now & before, (before, now)
+            return now
+
+        eventually(recreated, TIMEOUT, message="the Deployment's Pods recreated by the rollback")
+    else:
+        assert live_pods(env, name) == before, "Helm 4 has no --recreate-pods"
     env.delete(name)

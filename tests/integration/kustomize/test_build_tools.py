@@ -17,10 +17,11 @@ import pytest
 import yaml
 
 from afflux.cli.devenv._tools import tool_path
-from afflux.controllers.kustomize._build import BuildError, BuildOptions, build
+from afflux.controllers.kustomize._build import BuildError, BuildOptions, _run_kustomize, build
 from afflux.controllers.kustomize._objects import set_common_metadata, set_owner_labels
 from afflux.controllers.kustomize._sops import DecryptionError, DecryptionKeys, SopsDecryptor
 from afflux.controllers.kustomize._substitute import substitute_objects
+from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -347,6 +348,7 @@ def test_remote_base_is_rejected_naming_the_file(
         build(source, BuildOptions(path="overlays/dev"), kustomize=kustomize)
     assert info.value.file == "overlays/dev/kustomization.yaml"
     assert "remote reference" in info.value.message
+    assert "--no-remote-bases=true" in info.value.message
     assert info.value.reason == "BuildFailed"
 
 
@@ -669,3 +671,45 @@ def test_key_store_is_deleted_on_close(sops: str, age_key: AgeKey, pgp_key: PgpK
     assert (home / "age-keys.txt").stat().st_mode & 0o077 == 0
     decryptor.close()
     assert not home.exists()
+
+
+# --- bounds of the kustomize process ------------------------------------------------------------
+
+
+def _fake_kustomize(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "fake-kustomize"
+    script.write_text("#!/bin/sh\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    return script
+
+
+def test_a_timeout_kills_what_kustomize_started(tmp_path: Path) -> None:
+    """kustomize runs git for a remote base: at the timeout the whole process group goes."""
+    pids = tmp_path / "pids"
+    fake = _fake_kustomize(tmp_path, f"""
+        sleep 300 &
+        echo $! > {pids}
+        wait
+        """)
+    source = write(tmp_path / "artifact", {"app/cm.yaml": "kind: ConfigMap\n"})
+    with pytest.raises(BuildError, match="timed out after 1s"):
+        build(source, BuildOptions(path="app"), kustomize=str(fake), timeout=1)
+    child = int(pids.read_text())
+
+    def gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{child}/stat") as stat:  # killed, maybe not yet reaped by init
+            assert stat.read().split(") ", 1)[1].startswith("Z"), f"{child} still runs"
+        return True
+
+    eventually(gone, 10, message="the child of kustomize killed")
+
+
+def test_output_beyond_the_bound_is_refused(tmp_path: Path) -> None:
+    fake = _fake_kustomize(tmp_path, "head -c 200000 /dev/zero | tr '\\0' a\n")
+    root = write(tmp_path / "src", {"app/kustomization.yaml": "resources: []\n"})
+    with pytest.raises(BuildError, match="printed more than 65536 bytes"):
+        _run_kustomize(str(fake), root, root / "app", tmp_path, timeout=30, max_output=65536)

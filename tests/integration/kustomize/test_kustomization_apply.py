@@ -241,6 +241,52 @@ def test_health_check_exprs_decide_a_custom_resource_health(env: Env) -> None:
         env.cluster.kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
 
 
+@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].apiVersion",
+                         "spec.healthCheckExprs[].failed", "spec.healthCheckExprs[].current")
+def test_health_check_exprs_match_the_group_and_read_optional_fields(env: Env) -> None:
+    """An entry written for `v2` of the Widgets' group (a version the CRD does not serve)
+    judges the Widget served as `v1`, as Flux matches entries by group and kind; its
+    expressions read the conditions with cel-go's optional syntax (`.?`, `orValue`).
+    A Ready=False condition (which kstatus alone calls in progress) makes `failed` true and
+    fails the check at once; Ready=True makes `current` true and the check passes."""
+    group = f"opt{uuid.uuid4().hex[:8]}.test.afflux.dev"
+    crd = custom_resource_definition(group, "Widget", status_subresource=True)
+    widget = {"apiVersion": f"{group}/v1", "kind": "Widget",
+              "metadata": {"name": "w1", "namespace": env.namespace}, "spec": {"size": 1}}
+    ready_is = "status.?conditions.orValue([]).exists(c, c.type == 'Ready' && c.status == '{}')"
+    exprs = [{"apiVersion": f"{group}/v2", "kind": "Widget",
+              "failed": ready_is.format("False"), "current": ready_is.format("True")}]
+    repo, sha = env.repo({"crd.yaml": dump(crd), "widget.yaml": dump(widget)})
+
+    def set_ready(status: str) -> None:
+        condition = {"type": "Ready", "status": status, "reason": "Set",
+                     "message": f"set {status} by the test"}
+        env.kubectl("patch", f"widgets.{group}", "w1", "--subresource=status",
+                    "--type=merge", "-p", json.dumps({"status": {"conditions": [condition]}}))
+
+    try:
+        ks = env.kustomization("optional", env.source(repo), wait=True, timeout="30s",
+                               retryInterval="2s", healthCheckExprs=exprs)
+        eventually(lambda: env.exists(f"widgets.{group}", "w1"), TIMEOUT,
+                   message="the Widget applied")
+        set_ready("False")
+
+        def failed() -> dict[str, Any]:
+            ready = env.condition(env.status(ks), "Ready")
+            assert ready is not None and ready["reason"] == "HealthCheckFailed", ready
+            assert f"Widget/{env.namespace}/w1 status: 'Failed'" in ready["message"], ready
+            assert "healthCheckExprs: the failed expression is true" in ready["message"]
+            return ready
+
+        eventually(failed, TIMEOUT + 45, message="HealthCheckFailed by the v2 entry")
+        set_ready("True")
+        status = env.wait_applied(ks, sha, timeout=TIMEOUT + 45)
+        healthy = env.condition(status, "Healthy")
+        assert healthy is not None and healthy["status"] == "True", healthy
+    finally:
+        env.cluster.kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
+
+
 # --- who applies where -------------------------------------------------------------------------
 
 

@@ -34,6 +34,7 @@ import yaml
 from afflux.cli.devenv import GitHTTPServer, TestCA
 from afflux.cli.devenv._afflux_image import IMAGE_NAME, afflux_image, version
 from afflux.cli.devenv._images import push
+from afflux.cli.devenv._tools import tool_path
 from harness.fixtures_realnode import RealCluster
 from harness.fixtures_servers import GitAuth, git_clone, git_push_files
 from harness.wait import eventually
@@ -105,7 +106,7 @@ def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
     registry = operator_image.rsplit("/", 1)[0]
     boot = afflux(real_cluster, "--timeout", "10m", "bootstrap", "git", "--url", url,
                   "-u", node_git.username, "-p", node_git.password,
-                  "--ca-file", str(test_ca.ca_cert), "--path", "clusters/real",
+                  "--ca-file", str(test_ca.ca_cert), "--token-auth", "--path", "clusters/real",
                   "--components-extra", "image-reflector-controller,image-automation-controller",
                   "--registry", registry, "--silent")
     assert boot.returncode == 0, (f"{boot.stdout}\n{boot.stderr}\n"
@@ -170,6 +171,18 @@ def test_bootstrap_without_local_runs_the_operators_as_pods_that_reconcile_git(
     assert logs.returncode == 0, logs.stderr
     assert "source-controller" in logs.stdout and "kustomize-controller" in logs.stdout
     assert node_git.password not in logs.stdout
+
+    # the real flux CLI finds the operators' Pods and filters their JSON lines by kind
+    # (flux logs reads `controllerKind`): lines of the flux-system Kustomization only
+    flux_logs = subprocess.run(
+        [str(tool_path("flux")), f"--kubeconfig={real_cluster.kubeconfig}", "logs",
+         "--kind=Kustomization", "--name=flux-system", "--tail=500"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert flux_logs.returncode == 0, flux_logs.stdout + flux_logs.stderr
+    lines = [line for line in flux_logs.stdout.splitlines() if line.strip()]
+    assert lines, flux_logs.stderr
+    assert all("flux-system" in line for line in lines), lines
+    assert node_git.password not in flux_logs.stdout
 
 
 LEGACY_FILES = {

@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import tarfile
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -313,3 +314,117 @@ def test_invalid_generator_stalls(env: Env) -> None:
         return True
 
     eventually(stalled, TIMEOUT, message="generator stalled")
+
+
+def _inventory(env: Env, gen: str) -> list[str]:
+    body = env.get(AG, gen)
+    assert body is not None
+    ready = env.condition(body.get("status") or {}, "Ready") or {}
+    assert ready.get("status") == "True", body.get("status")
+    return [e["name"] for e in body["status"].get("inventory") or ()]
+
+
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.pathPattern")
+def test_path_pattern_generates_one_artifact_per_directory_and_follows_the_tree(
+        env: Env) -> None:
+    """`pathPattern: @mono/apps/{app}`: one ExternalArtifact per directory of apps/, named
+    from the template with the captured name, labelled with it, holding that directory's
+    files; a new directory adds one, a removed directory's is deleted with its file, and a
+    directory whose name cannot be a label stalls the generator and keeps what it made."""
+    repo, sha = env.repo({
+        "apps/a/cm.yaml": "app: a\n", "apps/a/NOTES.md": "excluded\n",
+        "apps/b/cm.yaml": "app: b\n", "apps/b/sub/extra.yaml": "extra: b\n",
+        "infra/x/cm.yaml": "not an app\n",
+    })
+    source = env.source(repo)
+    gen = f"pp-{uuid.uuid4().hex[:6]}"
+    env.apply({
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "metadata": {"name": gen, "namespace": env.namespace},
+        "spec": {
+            "commonMetadata": {"labels": {"team": "platform"}},
+            "sources": [{"alias": "mono", "kind": "GitRepository", "name": source}],
+            "pathPattern": "@mono/apps/{app}",
+            "artifacts": [{"name": gen + "-{app}", "originRevision": "@mono",
+                           "copy": [{"from": "@mono/apps/{app}/**", "to": "@artifact/",
+                                     "exclude": ["*.md"]}]}],
+        },
+    })
+    eventually(lambda: _inventory(env, gen) == [f"{gen}-a", f"{gen}-b"], TIMEOUT,
+               message="one ExternalArtifact per directory")
+    assert _members(_artifact(env, f"{gen}-a")) == {"cm.yaml": b"app: a\n"}
+    assert _members(_artifact(env, f"{gen}-b")) == {"cm.yaml": b"app: b\n",
+                                                    "sub/extra.yaml": b"extra: b\n"}
+    for app in ("a", "b"):
+        ea = env.get(EA, f"{gen}-{app}")
+        assert ea is not None
+        assert ea["metadata"]["labels"]["app"] == app
+        assert ea["metadata"]["labels"]["team"] == "platform"
+        assert ea["spec"]["sourceRef"]["name"] == gen
+        assert _artifact(env, f"{gen}-{app}")["metadata"] == {
+            "org.opencontainers.image.revision": f"main@sha1:{sha}"}
+    first_b = _artifact(env, f"{gen}-b")
+
+    # a new directory: one more ExternalArtifact, the others' content unchanged
+    env.push(repo, source, {"apps/c/cm.yaml": "app: c\n"})
+    eventually(lambda: _inventory(env, gen) == [f"{gen}-a", f"{gen}-b", f"{gen}-c"],
+               TIMEOUT, message="apps/c generated")
+    assert _members(_artifact(env, f"{gen}-c")) == {"cm.yaml": b"app: c\n"}
+    assert _artifact(env, f"{gen}-b")["digest"] == first_b["digest"]
+
+    # a directory removed: its ExternalArtifact deleted and its file no longer served
+    gone = _artifact(env, f"{gen}-a")
+    env.push(repo, source, {"apps/a/cm.yaml": None, "apps/a/NOTES.md": None})
+    eventually(lambda: _inventory(env, gen) == [f"{gen}-b", f"{gen}-c"], TIMEOUT,
+               message="apps/a's artifact removed from the inventory")
+    assert not env.exists(EA, f"{gen}-a")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(gone["url"], timeout=10)
+    assert err.value.code == 404
+
+    # a directory whose name is no label value: the generator stalls, nothing is lost
+    env.push(repo, source, {"apps/.hidden/cm.yaml": "app: hidden\n"})
+
+    def stalled() -> dict[str, Any]:
+        body = env.get(AG, gen)
+        assert body is not None
+        stall = env.condition(body.get("status") or {}, "Stalled") or {}
+        assert stall.get("status") == "True" and stall.get("reason") == "BuildFailed", body
+        return stall
+
+    stall = eventually(stalled, TIMEOUT, message="generator stalled on apps/.hidden")
+    assert stall["message"].startswith("failed to expand path pattern: pathPattern "
+                                       "'@mono/apps/{app}': directory 'apps/.hidden'")
+    assert _artifact(env, f"{gen}-b")["digest"] == first_b["digest"]
+    assert env.exists(EA, f"{gen}-c")
+
+
+@pytest.mark.flux_fields("ArtifactGenerator", "spec.pathPattern")
+def test_path_pattern_over_the_bound_stalls_and_creates_nothing(env: Env) -> None:
+    """A repository with more matching directories than one generator may generate (1000):
+    the generator stalls saying so, and no ExternalArtifact is created."""
+    repo, _ = env.repo({f"many/d{i:04}/cm.yaml": f"i: {i}\n" for i in range(1001)})
+    source = env.source(repo)
+    gen = f"bound-{uuid.uuid4().hex[:6]}"
+    env.apply({
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1", "kind": "ArtifactGenerator",
+        "metadata": {"name": gen, "namespace": env.namespace},
+        "spec": {
+            "sources": [{"alias": "repo", "kind": "GitRepository", "name": source}],
+            "pathPattern": "@repo/many/{dir}",
+            "artifacts": [{"name": gen + "-{dir}",
+                           "copy": [{"from": "@repo/many/{dir}/**", "to": "@artifact/"}]}],
+        },
+    })
+
+    def stalled() -> dict[str, Any]:
+        body = env.get(AG, gen)
+        assert body is not None
+        stall = env.condition(body.get("status") or {}, "Stalled") or {}
+        assert stall.get("status") == "True" and stall.get("reason") == "BuildFailed", body
+        return stall
+
+    stall = eventually(stalled, TIMEOUT, message="generator stalled over the bound")
+    assert "generates more than 1000 artifacts" in stall["message"]
+    assert "narrow the pattern or split the generator" in stall["message"]
+    assert not env.exists(EA, f"{gen}-d0000")

@@ -142,3 +142,71 @@ def test_envsubst() -> None:
         envsubst("${X}", env, strict=True)
     assert "'X'" in err.value.message and "default" in err.value.hint
     assert envsubst("${X:=ok}", env, strict=True) == "ok"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["list", "artifacts", "oci://127.0.0.1:9/app", "--provider", "aws"],
+                     id="list-aws"),
+        pytest.param(["pull", "artifact", "oci://127.0.0.1:9/app:v1", "-o", "out",
+                      "--provider=azure"], id="pull-azure"),
+        pytest.param(["tag", "artifact", "oci://127.0.0.1:9/app:v1", "--tag", "v2",
+                      "--provider", "gcp"], id="tag-gcp"),
+    ],
+)
+def test_cloud_providers_are_refused_before_any_request(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from afflux.cli import main
+
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "is not supported by afflux" in err and "--provider generic" in err
+    assert "cannot reach" not in err  # refused, not tried (port 9 answers nothing)
+
+
+@pytest.mark.parametrize(
+    ("local", "remote", "lines"),
+    [
+        pytest.param({"a": b"1"}, {"a": b"1"}, [], id="same"),
+        pytest.param({"a": b"1", "b": b"2"}, {"a": b"1"}, ["+ b"], id="only-local"),
+        pytest.param({"a": b"1"}, {"a": b"1", "c/d": b"x"}, ["- c/d"], id="only-remote"),
+        pytest.param({"a": b"1", "z": b""}, {"a": b"2", "z": b""}, ["~ a"], id="changed"),
+        pytest.param({"b": b"", "a": b"1"}, {"c": b"", "a": b"0"}, ["~ a", "+ b", "- c"],
+                     id="sorted-by-path"),
+    ],
+)
+def test_compare_files(local: dict[str, bytes], remote: dict[str, bytes],
+                       lines: list[str]) -> None:
+    assert oci.compare_files(local, remote) == lines
+
+
+def test_build_artifact_writes_the_push_layer(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from afflux.cli import main
+
+    src = tmp_path / "src"
+    (src / "apps").mkdir(parents=True)
+    (src / "apps" / "deploy.yaml").write_text("kind: Deployment\n")
+    (src / ".hidden.yaml").write_text("kind: ConfigMap\n")
+    (src / "skip.md").write_text("notes\n")
+    (src / ".git").mkdir()
+    (src / ".git" / "HEAD").write_text("ref\n")
+    out = tmp_path / "a.tgz"
+    assert main(["build", "artifact", "-p", str(src), "-o", str(out),
+                 "--ignore-paths", "*.md"]) == 0
+    assert f"artifact created at {out}" in capsys.readouterr().err
+    assert out.read_bytes() == oci.tar_gzip(collect_files(src, ["*.md"]))
+    assert oci.files_of_layer(out.read_bytes()) == {
+        ".hidden.yaml": b"kind: ConfigMap\n", "apps/deploy.yaml": b"kind: Deployment\n"}
+    assert main(["build", "artifact", "--path", str(tmp_path / "nope")]) == 1
+    assert "must point to an existing directory or file" in capsys.readouterr().err
+
+
+def test_files_of_layer_is_bounded() -> None:
+    layer = oci.tar_gzip([("big", b"x" * 1000, False), ("more", b"y" * 1000, False)])
+    assert oci.files_of_layer(layer, limit=2000) == {"big": b"x" * 1000, "more": b"y" * 1000}
+    with pytest.raises(CLIError, match="unpacks to more than 1500 bytes"):
+        oci.files_of_layer(layer, limit=1500)
+    with pytest.raises(CLIError, match="not a tar archive"):
+        oci.files_of_layer(b"not a tarball")

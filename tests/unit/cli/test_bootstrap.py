@@ -53,6 +53,61 @@ def test_http_allowed_on_request() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "token_auth", "username", "ssh_hostname", "want", "host", "port"),
+    [
+        pytest.param("https://example.com/org/fleet.git", False, "git", "",
+                     "ssh://git@example.com/org/fleet.git", "example.com", 22,
+                     id="https-without-token-auth-syncs-over-ssh"),
+        pytest.param("https://example.com:8443/org/fleet.git", False, "git", "",
+                     "ssh://git@example.com:8443/org/fleet.git", "example.com", 8443,
+                     id="https-port-kept-as-flux-does"),
+        pytest.param("https://example.com:8443/org/fleet.git", False, "git",
+                     "ssh.example.com:2222", "ssh://git@ssh.example.com:2222/org/fleet.git",
+                     "ssh.example.com", 2222, id="ssh-hostname-with-port"),
+        pytest.param("https://example.com/fleet.git", False, "git", "ssh.example.com",
+                     "ssh://git@ssh.example.com/fleet.git", "ssh.example.com", 22,
+                     id="ssh-hostname-without-port"),
+        pytest.param("https://example.com/fleet.git", False, "alice", "",
+                     "ssh://alice@example.com/fleet.git", "example.com", 22,
+                     id="username-is-the-ssh-user"),
+        pytest.param("ssh://deploy@example.com:2222/fleet.git", False, "git", "",
+                     "ssh://deploy@example.com:2222/fleet.git", "example.com", 2222,
+                     id="ssh-url-unchanged"),
+        pytest.param("ssh://deploy@example.com/fleet.git", False, "bob", "",
+                     "ssh://bob@example.com/fleet.git", "example.com", 22,
+                     id="ssh-url-username-overrides-its-user"),
+        pytest.param("ssh://git@example.com/fleet.git", False, "git", "[::1]:2222",
+                     "ssh://git@[::1]:2222/fleet.git", "::1", 2222, id="ssh-hostname-ipv6"),
+        pytest.param("https://example.com:8443/org/fleet.git", True, "git", "ignored:22",
+                     "https://example.com:8443/org/fleet.git", "example.com", 8443,
+                     id="token-auth-keeps-https"),
+        pytest.param("ssh://git@example.com:2222/org/fleet.git", True, "git", "",
+                     "https://example.com/org/fleet.git", "example.com", 443,
+                     id="token-auth-turns-ssh-into-https"),
+    ],
+)
+def test_sync_url(url: str, token_auth: bool, username: str, ssh_hostname: str, want: str,
+                  host: str, port: int) -> None:
+    got = gen.sync_url(gen.parse_git_url(url), token_auth=token_auth, username=username,
+                       ssh_hostname=ssh_hostname)
+    assert (got.url, got.host, got.port) == (want, host, port)
+    assert got.scheme == ("https" if token_auth else "ssh")
+
+
+def test_sync_url_keeps_http_with_token_auth() -> None:
+    url = gen.parse_git_url("http://h:3000/r.git", allow_insecure_http=True)
+    assert gen.sync_url(url, token_auth=True).url == "http://h:3000/r.git"
+
+
+@pytest.mark.parametrize("hostname", ["ssh://h", "git@h", "h/path", "h:notaport", " "])
+def test_sync_url_refuses_a_bad_ssh_hostname(hostname: str) -> None:
+    with pytest.raises(CLIError) as err:
+        gen.sync_url(gen.parse_git_url("https://h/r.git"), token_auth=False,
+                     ssh_hostname=hostname)
+    assert "--ssh-hostname" in err.value.message and "host:port" in err.value.hint
+
+
+@pytest.mark.parametrize(
     ("path", "clean", "spec"),
     [("clusters/dev", "clusters/dev", "./clusters/dev"),
      ("./clusters/dev/", "clusters/dev", "./clusters/dev"),
@@ -212,6 +267,9 @@ def test_bootstrap_flags_defaults() -> None:
     assert args.components_extra == []
     assert args.interval == "1m"
     assert not args.local and not args.silent
+    assert not args.token_auth and args.ssh_hostname == ""
+    assert parse_args(["bootstrap", "git", "--url", "https://h/r.git",
+                       "--token-auth=true"]).token_auth
 
 
 def test_bootstrap_refuses_operators_that_do_not_exist(capsys: pytest.CaptureFixture) -> None:

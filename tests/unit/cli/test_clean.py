@@ -46,9 +46,45 @@ def test_clean_for_export() -> None:
             "labels": {"a": "1", "b": "2"},
             "annotations": {"team": "web"},
         },
-        "spec": {"interval": "1m0s", "ref": {"branch": "main"}, "timeout": "60s",
+        "spec": {"interval": "1m0s", "ref": {"branch": "main"}, "timeout": "1m0s",
                  "url": "https://example.com/podinfo"},
     }
+
+
+def _exported_spec(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    body = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "a"}, "spec": spec}
+    spec_out: dict[str, Any] = clean_for_export(body)["spec"]
+    return spec_out
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "spec", "expected"),
+    [
+        pytest.param("kustomize.toolkit.fluxcd.io/v1", "Kustomization",
+                     {"interval": "10m", "retryInterval": "90s", "timeout": "1.5m", "path": "./"},
+                     {"interval": "10m0s", "retryInterval": "1m30s", "timeout": "1m30s",
+                      "path": "./"}, id="kustomization"),
+        pytest.param("helm.toolkit.fluxcd.io/v2", "HelmRelease",
+                     {"interval": "1h", "install": {"timeout": "500ms"},
+                      "chart": {"spec": {"chart": "podinfo", "interval": "5m"}},
+                      "values": {"interval": "5m", "timeout": "1h"}},
+                     {"interval": "1h0m0s", "install": {"timeout": "500ms"},
+                      "chart": {"spec": {"chart": "podinfo", "interval": "5m0s"}},
+                      "values": {"interval": "5m", "timeout": "1h"}},
+                     id="helmrelease-values-untouched"),
+        pytest.param("source.toolkit.fluxcd.io/v1", "GitRepository",
+                     {"interval": "1m0s", "url": "https://h/r"},
+                     {"interval": "1m0s", "url": "https://h/r"}, id="already-go"),
+        pytest.param("source.toolkit.fluxcd.io/v1", "GitRepository",
+                     {"interval": "soon", "url": "https://h/r"},
+                     {"interval": "soon", "url": "https://h/r"}, id="not-a-duration-kept"),
+        pytest.param("example.com/v1", "Widget", {"interval": "5m"}, {"interval": "5m"},
+                     id="not-a-flux-kind"),
+    ],
+)
+def test_export_writes_durations_as_go_prints_them(
+        api_version: str, kind: str, spec: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert _exported_spec(api_version, kind, spec) == expected
 
 
 def test_clean_keeps_the_key_order_stable_in_yaml() -> None:

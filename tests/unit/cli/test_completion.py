@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from afflux.cli import main
-from afflux.cli._completionfmt import command_tree, fish_script, zsh_script
+from afflux.cli._completionfmt import (
+    command_tree,
+    fish_script,
+    powershell_script,
+    zsh_script,
+)
 from afflux.cli._main import build_parser
 
 
@@ -22,7 +27,7 @@ def test_command_tree_has_every_command_and_alias() -> None:
     assert tree["get ks"].options == tree["get kustomizations"].options
     assert "--status-selector" in tree["get ks"].options
     assert "--server" in tree[""].options and "--as-group" in tree["get ks"].options
-    assert {"bash", "zsh", "fish"} == set(tree["completion"].subcommands)
+    assert {"bash", "zsh", "fish", "powershell"} == set(tree["completion"].subcommands)
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +72,36 @@ def test_zsh_and_fish_scripts(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == fish
     if shutil.which("fish"):  # syntax check where fish is installed
         subprocess.run(["fish", "-n", "-c", fish], check=True)
+
+
+def _ps_table(script: str, name: str) -> dict[str, list[str]]:
+    """The `@{ 'path' = @('a', 'b') }` hashtable `$global:__afflux<name>`, parsed."""
+    head = f"$global:__afflux{name} = @{{\n"
+    start = script.index(head) + len(head)
+    body = script[start:script.index("\n}\n", start)]
+    table: dict[str, list[str]] = {}
+    for line in body.splitlines():
+        key, _, values = line.strip().partition(" = ")
+        inner = values.removeprefix("@(").removesuffix(")")
+        table[key.strip("'")] = [v.strip().strip("'") for v in inner.split(",") if v.strip()]
+    return table
+
+
+def test_powershell_script_names_every_command_and_long_option(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    tree = command_tree(build_parser())
+    script = powershell_script(tree)
+    assert main(["completion", "powershell"]) == 0
+    assert capsys.readouterr().out == script
+    assert script.count("{") == script.count("}")
+    assert script.count("(") == script.count(")")
+    assert "Register-ArgumentCompleter -Native -CommandName 'afflux' -ScriptBlock {" in script
+    subs, opts = _ps_table(script, "Subcommands"), _ps_table(script, "Options")
+    assert subs == {path: node.subcommands for path, node in tree.items()}
+    assert opts == {path: node.options for path, node in tree.items()}
+    assert {"get", "completion", "create"} <= set(subs[""])
+    assert "powershell" in subs["completion"]
+    assert "--ssh-key-algorithm" in opts["create secret git"]
+    assert "--kube-api-qps" in opts["get ks"] and "--version" in opts[""]
+    if shutil.which("pwsh"):  # run it where PowerShell is installed
+        subprocess.run(["pwsh", "-NoProfile", "-Command", script], check=True)

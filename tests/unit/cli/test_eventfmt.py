@@ -12,6 +12,7 @@ from afflux.cli._eventfmt import (
     event_rows,
     event_time,
     is_flux_event,
+    last_seen,
     sort_events,
 )
 
@@ -137,3 +138,22 @@ def test_alerts_of_provider_are_those_that_send_through_it() -> None:
 
     alerts = [alert("a1", "ops", "slack"), alert("a2", "ops", "teams"), alert("a3", "dev", "slack")]
     assert alerts_of_provider(provider, alerts) == [("Alert", "a1", "ops")]
+
+
+@pytest.mark.parametrize(
+    ("event", "shown"),
+    [
+        pytest.param({"lastTimestamp": "2024-05-01T11:59:00Z", "count": 1,
+                      "firstTimestamp": "2024-05-01T11:59:00Z"}, "60s", id="once"),
+        pytest.param({"lastTimestamp": "2024-05-01T11:58:00Z", "count": 2,
+                      "firstTimestamp": "2024-05-01T11:50:00Z"}, "2m (x2 over 10m)",
+                     id="twice"),
+        pytest.param({"eventTime": "2024-05-01T11:50:00Z", "series": {
+            "count": 3, "lastObservedTime": "2024-05-01T11:59:30Z"}}, "30s (x3 over 10m)",
+                     id="series"),
+        pytest.param({"lastTimestamp": "2024-05-01T11:58:00Z", "count": 4}, "2m",
+                     id="count-without-first"),
+    ],
+)
+def test_last_seen_counts_repeats_as_flux(event: dict[str, Any], shown: str) -> None:
+    assert last_seen(event, NOW) == shown

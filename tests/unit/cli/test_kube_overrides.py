@@ -95,3 +95,38 @@ def test_connection_flags_parse_anywhere() -> None:
     assert parse_args(["version", "--client"]).client  # not a prefix of --client-key
     args = parse_args(["--as", "jane", "get", "ks/apps"])  # kind names still rewritten
     assert args.name == "apps"
+
+
+def test_tls_server_name_goes_on_the_cluster() -> None:
+    o = KubeOverrides(tls_server_name="kubernetes.default")
+    assert o.changes_config
+    cfg = apply_overrides(CONFIG, None, o)
+    assert _cluster(cfg, "dev") == {"server": "https://dev:6443",
+                                    "certificate-authority-data": "Q0E=",
+                                    "tls-server-name": "kubernetes.default"}
+    assert not KubeOverrides(qps=1, burst=1, disable_compression=True).changes_config
+
+
+def test_version_flag_prints_the_client_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from afflux.cli import main
+
+    assert main(["version", "--client"]) == 0
+    client = capsys.readouterr().out
+    assert client.startswith("afflux: v")
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == client
+    # a command's own --version is still the command's
+    assert parse_args(["install", "--version", "latest", "--export"]).toolkit_version == "latest"
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        pytest.param(["--tls-server-name", "kubernetes.default"], id="tls-server-name"),
+        pytest.param(["--kube-api-qps", "5", "--kube-api-burst", "7"], id="qps-burst"),
+        pytest.param(["--cache-dir", "/tmp/c"], id="cache-dir"),
+        pytest.param(["--as-user-extra", "k=v"], id="as-user-extra"),
+    ],
+)
+def test_value_flags_before_the_verb_keep_kind_names_working(flags: list[str]) -> None:
+    assert parse_args([*flags, "get", "ks/apps"]).name == "apps"

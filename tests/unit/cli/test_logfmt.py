@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from afflux.cli._logfmt import LogFilter, format_record, merge_by_time, parse_line
+from afflux.cli._logfmt import LogFilter, format_record, merge_by_time, parse_line, record_kind
 
 LINE = ('{"ts":"2024-05-01T12:00:01.250Z","level":"info","logger":"afflux.kustomize",'
         '"msg":"applied","controller":"kustomize-controller","kind":"Kustomization",'
@@ -51,6 +51,21 @@ def test_filter(flt: LogFilter, matches: bool) -> None:
     assert flt.matches(REC) is matches
 
 
+@pytest.mark.parametrize(
+    ("record", "kind"),
+    [
+        pytest.param({"kind": "Kustomization", "controllerKind": "Kustomization"},
+                     "Kustomization", id="afflux"),
+        pytest.param({"controllerKind": "HelmRelease"}, "HelmRelease", id="flux"),
+        pytest.param({"reconciler kind": "GitRepository"}, "GitRepository", id="older-flux"),
+        pytest.param({"msg": "starting"}, "", id="no-object"),
+    ],
+)
+def test_the_kind_filter_reads_afflux_and_flux_lines(record: dict[str, Any], kind: str) -> None:
+    assert record_kind(record) == kind
+    assert LogFilter(kind=kind or "GitRepository").matches(record) is bool(kind)
+
+
 def test_records_about_no_object_pass_the_namespace_filter() -> None:
     record = {"msg": "starting", "level": "info", "controller": "source-controller"}
     assert LogFilter(namespace="apps").matches(record)
@@ -66,6 +81,9 @@ def test_records_about_no_object_pass_the_namespace_filter() -> None:
                       "msg": "failed", "error": "boom"},
                      "T error source-controller - failed: boom", id="controller-error"),
         pytest.param({"msg": "plain"}, "plain", id="plain"),
+        pytest.param({"ts": "T", "level": "info", "controllerKind": "HelmRelease",
+                      "name": "web", "namespace": "apps", "msg": "done"},
+                     "T info HelmRelease/web.apps - done", id="flux-controller-kind"),
     ],
 )
 def test_format_record(record: dict[str, Any], text: str) -> None:

@@ -83,3 +83,56 @@ def test_a_helm_template_gets_its_apiversion_line() -> None:
     new, changes = migrate_text(text)
     assert new == text.replace("v2beta2", "v2")
     assert [c.kind for c in changes] == ["HelmRelease"]
+
+
+IMAGE_POLICY = "apiVersion: image.toolkit.fluxcd.io/{}\nkind: ImagePolicy\nmetadata:\n  name: p\n"
+
+
+@pytest.mark.parametrize(
+    ("version", "old", "new"),
+    [
+        pytest.param(None, "v1beta2", "v1", id="default-newest"),
+        pytest.param("2.9", "v1beta1", "v1", id="2.9"),
+        pytest.param("2.7", "v1beta2", "v1", id="2.7"),
+        pytest.param("2.6", "v1beta1", "v1beta2", id="2.6-images-at-v1beta2"),
+        pytest.param("2.6", "v1", "v1beta2", id="2.6-moves-v1-back-as-flux"),
+        pytest.param("2.6", "v1beta2", None, id="2.6-nothing-to-do"),
+    ],
+)
+def test_migrate_to_a_flux_minor(version: str | None, old: str, new: str | None) -> None:
+    text, changes = migrate_text(IMAGE_POLICY.format(old), version)
+    if new is None:
+        assert (text, changes) == (IMAGE_POLICY.format(old), [])
+    else:
+        assert text == IMAGE_POLICY.format(new)
+        assert [(c.old, c.new) for c in changes] == [
+            (f"image.toolkit.fluxcd.io/{old}", f"image.toolkit.fluxcd.io/{new}")]
+
+
+def test_migrate_version_and_yes_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from afflux.cli import _prompt, main
+
+    file = tmp_path / "p.yaml"
+    file.write_text(IMAGE_POLICY.format("v1beta1"))
+    assert main(["migrate", "-f", str(tmp_path), "--version", "1.0"]) == 1
+    assert "version 1.0 is not supported, supported versions are: 2.9, 2.8, 2.7, 2.6" in \
+        capsys.readouterr().err
+    # on a terminal the changes are listed and asked for; no writes nothing
+    monkeypatch.setattr(_prompt, "is_interactive", lambda stdin=None: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(["migrate", "-f", str(tmp_path), "--version", "2.6"]) == 1
+    out = capsys.readouterr()
+    assert f"✚ {file}: ImagePolicy/p image.toolkit.fluxcd.io/v1beta1 -> " \
+           "image.toolkit.fluxcd.io/v1beta2" in out.out
+    assert "aborting: nothing was written" in out.err
+    assert file.read_text() == IMAGE_POLICY.format("v1beta1")
+    # --yes does not ask (stdin would say no)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    assert main(["migrate", "-f", str(tmp_path), "--version", "2.6", "--yes"]) == 0
+    assert file.read_text() == IMAGE_POLICY.format("v1beta2")
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # a yes goes on
+    assert main(["migrate", "-f", str(tmp_path)]) == 0
+    assert file.read_text() == IMAGE_POLICY.format("v1")

@@ -8,6 +8,7 @@ import pytest
 
 from afflux.cli._tracefmt import (
     flux_owner,
+    go_time,
     helmchart_ref,
     render_report,
     section_for,
@@ -87,7 +88,7 @@ def test_a_report_from_configmap_to_git() -> None:
         "Target:          apps\n"
         "Path:            ./apps\n"
         f"Revision:        {REV}\n"
-        "Status:          Last reconciled at 2024-05-01T11:00:00Z\n"
+        "Status:          Last reconciled at 2024-05-01 11:00:00 +0000 UTC\n"
         f"Message:         Applied revision: {REV}\n"
         "---\n"
         "GitRepository:   flux-system\n"
@@ -95,7 +96,7 @@ def test_a_report_from_configmap_to_git() -> None:
         "URL:             ssh://git@h/r\n"
         "Branch:          main\n"
         f"Revision:        {REV}\n"
-        "Status:          Last reconciliation failed at 2024-05-01T11:00:00Z\n"
+        "Status:          Last reconciliation failed at 2024-05-01 11:00:00 +0000 UTC\n"
         "Message:         auth failed\n"
     )
 
@@ -142,3 +143,19 @@ def test_helm_release_of_and_manages_release() -> None:
     assert not manages_release(hr, "web", "apps")
     hr["status"] = {"history": [{"name": "other", "namespace": "prod"}]}
     assert manages_release(hr, "other", "prod") and not manages_release(hr, "prod-web", "prod")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        pytest.param("2024-05-01T11:00:00Z", "2024-05-01 11:00:00 +0000 UTC", id="utc"),
+        pytest.param("2024-05-01T11:00:00.250Z", "2024-05-01 11:00:00.25 +0000 UTC",
+                     id="fraction"),
+        pytest.param("2024-05-01T13:00:00+02:00", "2024-05-01 13:00:00 +0200 +0200",
+                     id="offset"),
+        pytest.param("", "", id="empty"),
+        pytest.param("yesterday", "yesterday", id="not-a-time"),
+    ],
+)
+def test_times_are_printed_as_flux_prints_them(text: str, shown: str) -> None:
+    assert go_time(text) == shown

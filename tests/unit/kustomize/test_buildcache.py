@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from afflux.controllers.kustomize._buildcache import BuildCache, build_key
@@ -44,7 +46,9 @@ def test_hits_are_fresh_copies() -> None:
 
 
 def test_least_recently_used_out_beyond_the_byte_bound() -> None:
-    one = len(b'[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"k":"v"}}]')
+    sizing = BuildCache()
+    sizing.put(build_key("sha256:0", SPEC, None), CM)
+    one = sizing.bytes  # what one build of CM takes
     cache = BuildCache(max_bytes=2 * one)
     keys = [build_key(f"sha256:{i}", SPEC, None) for i in range(3)]
     cache.put(keys[0], CM)
@@ -53,6 +57,18 @@ def test_least_recently_used_out_beyond_the_byte_bound() -> None:
     cache.put(keys[2], CM)
     assert cache.get(keys[1]) is None and cache.get(keys[0]) is not None
     assert cache.bytes <= cache.max_bytes and len(cache) == 2
+
+
+def test_builds_are_kept_compressed() -> None:
+    many = [{"apiVersion": "v1", "kind": "ConfigMap",
+             "metadata": {"name": f"app-0001-cm-{j:02d}", "labels": {"app": "app-0001"}},
+             "data": {"index": str(j), "app": "app-0001", "settings.yaml": "replicas: 1\n"}}
+            for j in range(10)]
+    cache = BuildCache()
+    key = build_key("sha256:1", SPEC, None)
+    cache.put(key, many)
+    assert 0 < cache.bytes < len(json.dumps(many, separators=(",", ":"))) / 3
+    assert cache.get(key) == many
 
 
 def test_size_zero_turns_it_off() -> None:

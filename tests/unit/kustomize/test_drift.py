@@ -12,7 +12,9 @@ from afflux.controllers.kustomize._drift import (
     Debouncer,
     InventoryIndex,
     ObjectMeta,
+    Rv,
     SkipFacts,
+    compact_rv,
     diff_listing,
     is_foreign,
     meta_of,
@@ -128,23 +130,34 @@ OUR_META = ObjectMeta("2", OURS, "Apply", T2)
 EDIT_META = ObjectMeta("3", "kubectl-edit", "Update", T3)
 
 
+@pytest.mark.parametrize(("rv", "kept"), [
+    ("12345", 12345), ("0", 0), ("9" * 30, int("9" * 30)), ("007", "007"), ("", ""),
+    ("12a", "12a"), ("\u00b2", "\u00b2"), ("-1", "-1"),
+], ids=["number", "zero", "long-number", "leading-zero-kept", "empty", "not-a-number",
+        "unicode-digit", "sign"])
+def test_compact_rv(rv: str, kept: Rv) -> None:
+    assert compact_rv(rv) == kept
+    assert type(compact_rv(rv)) is type(kept)
+
+
 @pytest.mark.parametrize(("event", "old", "new", "foreign"), [
-    ("MODIFIED", ObjectMeta("1", OURS, "Apply", T1), OUR_META, False),
-    ("MODIFIED", OUR_META, EDIT_META, True),
-    ("MODIFIED", EDIT_META, EDIT_META, False),
+    ("MODIFIED", 1, OUR_META, False),
+    ("MODIFIED", 2, EDIT_META, True),
+    ("MODIFIED", 3, EDIT_META, False),
+    ("MODIFIED", "opaque", ObjectMeta("opaque", "kubectl-edit"), False),
     ("ADDED", None, OUR_META, False),
     ("ADDED", None, EDIT_META, True),
-    ("DELETED", OUR_META, None, True),
-    ("MODIFIED", OUR_META, ObjectMeta("3"), True),
-], ids=["our-apply", "kubectl-edit", "same-resource-version", "created-by-us",
-        "created-by-someone-else", "deleted", "no-managed-fields"])
-def test_is_foreign(event: str, old: ObjectMeta | None, new: ObjectMeta | None,
+    ("DELETED", 2, None, True),
+    ("MODIFIED", 2, ObjectMeta("3"), True),
+], ids=["our-apply", "kubectl-edit", "same-resource-version", "same-opaque-version",
+        "created-by-us", "created-by-someone-else", "deleted", "no-managed-fields"])
+def test_is_foreign(event: str, old: Rv | None, new: ObjectMeta | None,
                     foreign: bool) -> None:
     assert is_foreign(event, old, new, OURS) is foreign
 
 
 def test_diff_listing_stands_for_the_missed_events() -> None:
-    held = {("a", "x"): OUR_META, ("a", "y"): OUR_META, ("a", "gone"): OUR_META}
+    held: dict[tuple[str, str], Rv] = {("a", "x"): 2, ("a", "y"): 2, ("a", "gone"): 2}
     listed = {("a", "x"): OUR_META, ("a", "y"): EDIT_META, ("a", "new"): OUR_META}
     assert sorted(diff_listing(held, listed), key=str) == sorted([
         ("MODIFIED", ("a", "y"), EDIT_META), ("ADDED", ("a", "new"), OUR_META),

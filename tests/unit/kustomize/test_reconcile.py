@@ -16,6 +16,7 @@ import pytest
 
 from afflux.api import Kustomization
 from afflux.controllers.kustomize._artifacts import ArtifactCache
+from afflux.controllers.kustomize._build import BuildResult, RemoteReference
 from afflux.controllers.kustomize._buildcache import build_key
 from afflux.controllers.kustomize._history import HISTORY_MAX, update_history
 from afflux.controllers.kustomize._reconcile_apply import (
@@ -671,3 +672,41 @@ def test_the_progress_patch_waits_for_the_runs_first_real_work(
              progress_message("Fetching manifests", REVISION, ctx.obj.timeout))]
     run(report_work(ctx))  # an apply that is not skipped: written now if not yet, never twice
     assert len(kube.status_patches) == 1
+
+
+# --- builds that fetched remote bases are not cached ---------------------------------------------
+
+REMOTE = (RemoteReference("app/kustomization.yaml", "https://git.example/o/r//base?ref=v1"),)
+
+
+@pytest.mark.parametrize(("remote", "builds"), [
+    pytest.param((), 1, id="local-build-cached"),
+    pytest.param(REMOTE, 2, id="remote-base-build-runs-every-time"),
+])
+@pytest.mark.parametrize("remote_bases", [True, False], ids=["allowed", "refused"])
+def test_a_build_with_remote_bases_bypasses_the_cache(
+        monkeypatch: pytest.MonkeyPatch, remote: tuple[RemoteReference, ...], builds: int,
+        remote_bases: bool) -> None:
+    import afflux.controllers.kustomize._reconcile_build as reconcile_build
+
+    calls: list[bool] = []
+
+    def fake_build(source: Any, spec: Any, keys: Any, timeout: float,
+                   allowed: bool) -> BuildResult:
+        calls.append(allowed)
+        return BuildResult([{"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": f"cm-{len(calls)}"}}], remote)
+
+    monkeypatch.setattr(reconcile_build, "_build", fake_build)
+    settings = Settings(remote_bases=remote_bases)
+    services = Services(clusters=None, settings=settings,  # type: ignore[arg-type]
+                        fetch=_fetcher(TARBALL), artifacts=ArtifactCache(keep=2))
+    names = []
+    for _ in range(2):  # two runs: same artifact, spec and keys
+        ctx = context(ks_body(path="./app"), MemoryKube(gitrepo(ARTIFACT)), services=services)
+        for phase in (source_phase, artifact_phase, decryption_phase, build_phase):
+            run(phase(ctx))
+        names.append(run_of(ctx).objects[0]["metadata"]["name"])
+    assert calls == [remote_bases] * builds  # the build is told the flag's value
+    assert names == (["cm-1", "cm-1"] if builds == 1 else ["cm-1", "cm-2"])
+    assert len(services.builds) == (1 if builds == 1 else 0)

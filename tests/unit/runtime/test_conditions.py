@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from afflux.controllers.runtime import (
     Conditions,
+    format_time,
     get_condition,
     is_true,
     remove_condition,
@@ -88,3 +89,14 @@ def test_conditions_wrapper_binds_generation_and_clock() -> None:
     assert [c["type"] for c in conds] == ["ArtifactInStorage"]
     assert conds.get("ArtifactInStorage")["observedGeneration"] == 7
     assert len(conds) == 1
+
+
+@pytest.mark.parametrize(("when", "text"), [
+    pytest.param(datetime(2026, 12, 2, 3, 4, 5, 999999, tzinfo=UTC), "2026-12-02T03:04:05Z",
+                 id="utc-seconds-truncated"),
+    pytest.param(datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+                 "2025-12-31T22:30:00Z", id="other-zone-to-utc"),
+    pytest.param(datetime(999, 5, 6, 7, 8, 9), "0999-05-06T07:08:09Z", id="naive-is-utc-padded"),
+])
+def test_format_time_is_rfc3339_utc_seconds(when: datetime, text: str) -> None:
+    assert format_time(when) == text

@@ -64,10 +64,8 @@ def test_implemented_flags_keep_fluxs_meaning(argv: list[str], expected: dict[st
 
 @pytest.mark.parametrize(("controller", "given", "notes"), [
     pytest.param("kustomize-controller", {"no-remote-bases": "true"}, [], id="no-remote-bases"),
-    pytest.param("kustomize-controller", {"no-remote-bases": "false"},
-                 [("info", "--no-remote-bases=false has no effect in afflux: afflux never "
-                   "fetches remote bases: a kustomization refers only to files in the source "
-                   "artifact, as with --no-remote-bases=true")], id="remote-bases-allowed"),
+    pytest.param("kustomize-controller", {"no-remote-bases": "false"}, [],
+                 id="remote-bases-allowed"),
     pytest.param("helm-controller", {"watch-label-selector": "shard=1"}, [], id="sharding"),
     pytest.param("source-controller", {"helm-cache-max-size": "0"}, [], id="flux-default"),
     pytest.param("source-controller", {"events-addr": "http://nc/"},
@@ -79,6 +77,21 @@ def test_implemented_flags_keep_fluxs_meaning(argv: list[str], expected: dict[st
 def test_ignored_notes(controller: str, given: dict[str, str],
                        notes: list[tuple[str, str]]) -> None:
     assert ignored_notes(controller, given) == notes
+
+
+@pytest.mark.parametrize(("argv", "refused"), [
+    pytest.param([], False, id="flux-default-fetches"),
+    pytest.param(["--no-remote-bases=false"], False, id="explicit-false"),
+    pytest.param(["--no-remote-bases=true"], True, id="lockdown"),
+    pytest.param(["--no-remote-bases"], True, id="bare-flag"),
+])
+def test_no_remote_bases_keeps_fluxs_meaning(argv: list[str], refused: bool) -> None:
+    from afflux.controllers.kustomize._reconcile_state import Settings
+
+    options = parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    assert options.extra.no_remote_bases is refused
+    assert Settings.from_flags(options.extra).remote_bases is not refused
+    assert options.notes == ()
 
 
 def test_a_bad_value_is_still_refused() -> None:

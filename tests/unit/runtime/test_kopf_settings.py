@@ -1,10 +1,15 @@
 """The kopf settings every operator runs with: bookkeeping out of `status`, its Events off,
-timeouts that end a frozen connection, and the initial list in pages (memory)."""
+timeouts that end a frozen connection, the initial list in pages (memory), and no copy of
+every body for kopf's change detection unless a change handler needs it (CPU)."""
 
 from __future__ import annotations
 
+import kopf
+import pytest
+
+from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
 from afflux.controllers.runtime import kopf_settings
-from afflux.controllers.runtime._operator import LIST_CHUNK
+from afflux.controllers.runtime._operator import LIST_CHUNK, EventsOnlyDiffBase, fit_diffbase
 
 
 def test_the_initial_list_comes_in_pages() -> None:
@@ -18,3 +23,61 @@ def test_kopf_keeps_out_of_status_and_posts_no_events() -> None:
     assert settings.persistence.finalizer.startswith("afflux.toolkit.fluxcd.io/")
     assert settings.watching.server_timeout and settings.watching.client_timeout
     assert settings.watching.client_timeout > settings.watching.server_timeout
+
+
+def _registry(*decorators: str) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    for name in decorators:
+        getattr(kopf.on, name)("example.com", "v1", "widgets", registry=registry)(
+            lambda **_: None)
+    return registry
+
+
+@pytest.mark.parametrize(("handlers", "events_only"), [
+    pytest.param(("event",), True, id="event-handlers-only"),
+    pytest.param((), True, id="no-handlers"),
+    pytest.param(("event", "update"), False, id="an-update-handler"),
+    pytest.param(("create",), False, id="a-create-handler"),
+])
+def test_change_detection_only_when_a_change_handler_needs_it(
+        handlers: tuple[str, ...], events_only: bool) -> None:
+    settings = kopf_settings()
+    fit_diffbase(settings, _registry(*handlers))
+    storage = settings.persistence.diffbase_storage
+    assert isinstance(storage, EventsOnlyDiffBase) is events_only
+    assert isinstance(storage, kopf.AnnotationsDiffBaseStorage)  # our prefix either way
+    assert (storage.prefix, storage.key) == (AFFLUX_ANNOTATION_PREFIX, "last-handled-configuration")
+
+
+def test_events_only_builds_no_copy_of_the_body() -> None:
+    body = kopf.Body({"apiVersion": "example.com/v1", "kind": "Widget",
+                      "metadata": {"name": "w", "annotations": {"a": "b"}},
+                      "spec": {"x": 1}})
+    storage = EventsOnlyDiffBase(prefix=AFFLUX_ANNOTATION_PREFIX)
+    assert storage.build(body=body) == {}
+    assert storage.fetch(body=body) is None
+    assert kopf.AnnotationsDiffBaseStorage(prefix=AFFLUX_ANNOTATION_PREFIX).build(
+        body=body) == {"spec": {"x": 1}, "metadata": {"annotations": {"a": "b"}}}
+
+
+def test_a_labelled_watch_selects_on_the_api_server() -> None:
+    """Memory: the ConfigMap watch of kustomize-controller must not receive (and kopf must
+    not keep a memory of) every ConfigMap the Kustomizations apply, only the labelled ones;
+    a watch without labels gets every object, and an operator's own kinds keep theirs."""
+    from kubernetes import client
+
+    from afflux.controllers.runtime import Operator, Options, Resource, label_selector
+    from afflux.controllers.runtime._kube import KubernetesClient
+
+    configmaps = Resource("", "v1", "ConfigMap", "configmaps")
+    sources = Resource("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories")
+    api_client = client.ApiClient(client.Configuration())
+    operator = Operator("test-controller", Options(name="t", metrics_addr="0", health_addr="0"),
+                        api_client=api_client, kube=KubernetesClient(api_client, max_workers=1))
+    operator.watch(configmaps, lambda *_: None,
+                   labels={"reconcile.fluxcd.io/watch": "Enabled", "a": "b"})
+    operator.watch(sources, lambda *_: None)
+    selectors = operator.settings.watching.label_selectors
+    assert selectors["", "v1", "configmaps"] == "a=b,reconcile.fluxcd.io/watch=Enabled"
+    assert ("source.toolkit.fluxcd.io", "v1", "gitrepositories") not in selectors
+    assert label_selector({"x": "1"}) == "x=1"

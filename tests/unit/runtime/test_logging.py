@@ -44,6 +44,21 @@ def test_json_line_has_the_fields_in_order(stream: io.StringIO) -> None:
     assert str(line["ts"]).endswith("Z") and "T" in str(line["ts"])
 
 
+def test_a_line_about_an_object_reads_as_flux_logs_reads_it(stream: io.StringIO) -> None:
+    """`flux logs` decodes each line into ts, level, msg, error, logger and the kind from
+    `reconciler kind` or `controllerKind` (what Flux's controllers write), name, namespace; it
+    filters `--kind` on that kind and, without -A, on the namespace."""
+    configure_logging("kustomize-controller", level="info", stream=stream)
+    object_logger("afflux.kustomize", kind="Kustomization", name="apps",
+                  namespace="flux-system").info("applied")
+    logging.getLogger("afflux.kustomize").info("no object")
+    about, other = _lines(stream)
+    assert (about["controllerKind"], about["name"], about["namespace"]) == (
+        "Kustomization", "apps", "flux-system")
+    assert all(isinstance(about[k], str) for k in ("ts", "level", "msg", "logger"))
+    assert "controllerKind" not in other and "kind" not in other
+
+
 def test_one_object_per_line_with_error_and_stacktrace(stream: io.StringIO) -> None:
     configure_logging("c", level="info", stream=stream)
     try:

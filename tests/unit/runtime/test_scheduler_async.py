@@ -139,6 +139,29 @@ def test_stalled_is_not_retried_until_spec_changes() -> None:
     asyncio.run(scenario())
 
 
+def test_a_sleeping_object_holds_a_timer_not_a_task() -> None:
+    """Memory at 10,000 objects: between runs an object has no worker task, only a timer
+    (none when idle); the timer starts a worker when the interval is due, and an event or
+    a trigger starts one at once."""
+    async def scenario() -> None:
+        h = Harness()
+        h.add("t", interval="100ms")
+        await until(lambda: h.runs_of("t") == 1 and not h.scheduler._workers)
+        assert list(h.scheduler._timers) == [("ns", "t")]
+        await until(lambda: h.runs_of("t") == 2)  # the timer
+        h.add("idle", mode="stall")  # stalled: neither a task nor a timer
+        await until(lambda: h.runs_of("idle") == 1 and ("ns", "idle") not in h.scheduler._workers)
+        assert ("ns", "idle") not in h.scheduler._timers
+        assert h.scheduler.trigger("ns", "idle")
+        await until(lambda: h.runs_of("idle") == 2)
+        h.redeliver("t", "DELETED")
+        assert ("ns", "t") not in h.scheduler._timers
+        await h.scheduler.stop()
+        assert not h.scheduler._timers and not h.scheduler._workers
+
+    asyncio.run(scenario())
+
+
 def test_concurrency_is_bounded_and_deleted_objects_stop() -> None:
     async def scenario() -> None:
         h = Harness(concurrent=2)
