@@ -311,6 +311,16 @@ def test_afflux_commands_win_over_plugins_of_the_same_name(plugins: Plugins,
     assert _cells(plugins.table("plugin", "list")) == []  # and it is no plugin either
 
 
+def test_a_plugin_that_cannot_run_says_so(plugins: Plugins) -> None:
+    broken = plugins.dir / "flux-noshebang"
+    broken.write_text("echo hi\n")  # executable, but no #! line: exec fails (ENOEXEC)
+    broken.chmod(0o755)
+    done = plugins.run("noshebang", "x")
+    assert done.returncode == 1
+    assert f"cannot run plugin {broken}: Exec format error" in done.stderr
+    assert "hint: a script needs a #! line" in done.stderr
+
+
 def test_the_default_plugin_directory_is_created_under_home(plugins: Plugins,
                                                             tmp_path: Path) -> None:
     env = {k: v for k, v in plugins.env.items() if k != "FLUXCD_PLUGINS"}

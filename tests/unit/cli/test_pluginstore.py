@@ -14,7 +14,13 @@ import pytest
 
 from afflux.cli._errors import CLIError, NotFoundError
 from afflux.cli._plugincatalog import Manifest, Platform, Version
-from afflux.cli._pluginstore import Fetcher, PluginDir, _HTTPError, builtin_commands
+from afflux.cli._pluginstore import (
+    CatalogClient,
+    Fetcher,
+    PluginDir,
+    _HTTPError,
+    builtin_commands,
+)
 
 
 def _exe(path: Path, text: str = "#!/bin/sh\n", mode: int = 0o755) -> Path:
@@ -160,6 +166,17 @@ def test_fetch_failures(failures: list[Exception], message: str) -> None:
 def test_only_http_urls_are_fetched(url: str) -> None:
     with pytest.raises(CLIError, match="only http and https"):
         Fetcher().get_bytes(url)
+
+
+@pytest.mark.parametrize(("env", "base"), [
+    pytest.param({}, "https://github.com/fluxcd/plugins/releases/latest/download/",
+                 id="default"),
+    pytest.param({"FLUXCD_PLUGIN_CATALOG": "http://127.0.0.1:8080/c"}, "http://127.0.0.1:8080/c/",
+                 id="override-slash-added"),
+    pytest.param({"FLUXCD_PLUGIN_CATALOG": "https://x/c/"}, "https://x/c/", id="override"),
+])
+def test_catalog_base(env: dict[str, str], base: str) -> None:
+    assert CatalogClient.from_env(env, Fetcher()).base == base
 
 
 def test_builtin_commands_include_aliases_and_reserved() -> None:
