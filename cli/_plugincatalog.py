@@ -55,6 +55,7 @@ RESERVED_NAMES: Final = frozenset({"plugin", "help"})
 # the catalog's own schema for plugin names (plugin-cli-v1beta1.json)
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class CatalogError(ValueError):
@@ -144,7 +145,8 @@ class _Doc:
             return ""
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise CatalogError(f"{self.what}: {key} must be a string")
-        return str(value)
+        # a catalog's text reaches the terminal (search, messages): no escape sequences
+        return _CONTROL.sub("\ufffd", str(value))
 
     def items(self, key: str) -> list[_Doc]:
         value = self.data.get(key) or []

@@ -104,6 +104,12 @@ def test_parse_catalog() -> None:
         parse_catalog(text.replace("PluginCatalog", "Plugin"))
 
 
+def test_control_characters_of_a_catalog_never_reach_the_terminal() -> None:
+    text = yaml.safe_dump({"apiVersion": "cli.fluxcd.io/v1beta1", "kind": "PluginCatalog",
+                           "plugins": [{"name": "x", "description": "a\x1b]0;owned\x07\nb"}]})
+    assert parse_catalog(text).plugins[0].description == "a\ufffd]0;owned\ufffd\ufffdb"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     pytest.param("tool", PluginRef("tool"), id="latest"),
     pytest.param("my-tool@0.45.0", PluginRef("my-tool", version="0.45.0"), id="version"),
