@@ -26,6 +26,8 @@ from . import (
     _install,
     _logs,
     _migrate,
+    _plugin,
+    _pluginstore,
     _preview,
     _reconcile,
     _report,
@@ -70,6 +72,7 @@ _COMMANDS = (
     _migrate,
     _preview,
     _report,
+    _plugin,
     ui,
 )
 
@@ -94,12 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse a command line (after rewriting generic kind names, see `normalize_argv`)."""
-    args = build_parser().parse_args(normalize_argv(argv))
+    parser = build_parser()
+    if list(argv[:1]) in (["-h"], ["--help"]):  # the root's help lists the installed plugins
+        parser.epilog = _plugin.help_epilog(_pluginstore.builtin_commands(parser))
+    args = parser.parse_args(normalize_argv(argv))
     return fill_global_defaults(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    plugin = _plugin.find_plugin(argv)
+    if plugin is not None and argv[0] not in _pluginstore.builtin_commands(build_parser()):
+        try:  # `afflux <plugin> args...` becomes the plugin (on POSIX this does not return)
+            return _plugin.exec_plugin(plugin, argv[1:])
+        except CLIError as err:
+            print(styled("failure", err.message, use_color(sys.stderr)), file=sys.stderr)
+            print(f"  hint: {err.hint}", file=sys.stderr)
+            return err.exit_code
     try:
         args = parse_args(argv)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
