@@ -459,6 +459,11 @@ def verify_leaf(cert: x509.Certificate, root: TrustedRoot) -> list[x509.Certific
                             "(extended key usage)")
     if not _valid_at(cert, when):
         raise SigstoreError("the signing certificate is not valid")
+    unknown = [ext.oid.dotted_string for ext in cert.extensions
+               if ext.critical and isinstance(ext.value, x509.UnrecognizedExtension)]
+    if unknown:  # Go's verifier refuses them too
+        raise SigstoreError("the signing certificate has unhandled critical extensions "
+                            f"({', '.join(unknown[:4])})")
     for authority in root.authorities:
         if not authority.validity.covers(when):
             continue

@@ -16,13 +16,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from source_env import SourceEnv, obj_name, start_source_env
 from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
 from afflux.cli.devenv import Registry
+from afflux.controllers.runtime import RegistryCredentials
+from afflux.controllers.source._cosign import (
+    COSIGN_SIGNATURE_ANNOTATION,
+    MAX_PAYLOAD_SIZE,
+    parse_simple_signing,
+    signature_tag,
+)
+from afflux.controllers.source._oci import RegistryClient
+from afflux.controllers.source._sigstore import (
+    Identity,
+    SigstoreError,
+    check_identity,
+    parse_trusted_root,
+    read_keyless_signature,
+    verify_embedded_sct,
+    verify_keyless,
+    verify_leaf,
+)
+from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
 from harness.signing import Cosign, Notation
+from harness.sigstore import EMAIL, ISSUER, Sigstore, issue, pem
 
 pytestmark = pytest.mark.integration
 
@@ -169,6 +190,50 @@ def test_cosign_keyless_is_refused_with_a_reason(
     obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef",
                           stalled=True)
     assert "artifact" not in obj["status"]
+
+
+def test_keyless_checks_read_what_the_real_cosign_writes(
+        registry: Registry, pusher: Pusher, cosign: Cosign, tmp_path: Path) -> None:
+    """The keyless checks of controllers/source/_sigstore.py (not used by the operator
+    yet) on a signature the real cosign made with a certificate of a private CA (as
+    keyless signing does with Fulcio's answer), read back from the real registry: the
+    annotations are where cosign puts them, the chain, SCT and identity checks hold,
+    another CA or identity is refused, and without a Rekor bundle (no Rekor runs here)
+    `verify_keyless` refuses, as Flux does when it cannot find the signature in Rekor."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
+    public = serialization.load_pem_public_key(cosign.generate_key_pair("fulcio-like"))
+    store = Sigstore()
+    leaf = issue(store, public_key=public)
+    (tmp_path / "cert.pem").write_text(pem(leaf.cert))
+    (tmp_path / "chain.pem").write_text(pem(store.inter) + pem(store.root))
+    cosign.sign_with_certificate(f"{registry.host}/{repo}@{digest}", "fulcio-like",
+                                 tmp_path / "cert.pem", tmp_path / "chain.pem")
+
+    with RegistryClient(registry.host,
+                        credentials=RegistryCredentials(registry.username, registry.password),
+                        tls=TLSMaterial(ca=registry.ca_cert.read_bytes())) as client:
+        layer = client.any_manifest(repo, signature_tag(digest)).data["layers"][0]
+        payload = client.blob_bytes(repo, layer, MAX_PAYLOAD_SIZE)
+    annotations = layer["annotations"]
+    signature = read_keyless_signature(annotations)
+    assert signature.certificate == leaf.cert
+    assert signature.chain == (store.inter, store.root)
+    assert signature.bundle is None and not signature.has_timestamp
+    assert parse_simple_signing(payload).digest == digest
+
+    root = parse_trusted_root(json.dumps(store.trusted_root()).encode())
+    chain = verify_leaf(signature.certificate, root)
+    assert chain == [leaf.cert, store.inter, store.root]
+    verify_embedded_sct(chain, root)
+    check_identity(signature.certificate, [Identity(f"^{ISSUER}$", f"^{EMAIL}$")])
+    with pytest.raises(SigstoreError, match="none of the expected identities"):
+        check_identity(signature.certificate, [Identity(ISSUER, "^someone-else@")])
+    stranger = parse_trusted_root(json.dumps(Sigstore().trusted_root()).encode())
+    with pytest.raises(SigstoreError, match="does not chain to a certificate authority"):
+        verify_leaf(signature.certificate, stranger)
+    with pytest.raises(SigstoreError, match="has no Rekor bundle"):
+        verify_keyless(root, [], signature, annotations[COSIGN_SIGNATURE_ANNOTATION], payload)
 
 
 # --- notation --------------------------------------------------------------------------
