@@ -184,11 +184,17 @@ def test_cosign_keyless_is_refused_with_a_reason(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
     pusher.push(repo, "v1", {"a": "1"})
-    name = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
-        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}],
+    identity = [{"issuer": ".*", "subject": ".*"}]
+    public = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "matchOIDCIdentity": identity}))
+    private = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "matchOIDCIdentity": identity,
         "trustedRootSecretRef": {"name": "sigstore-root"}}))
-    obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef",
+    obj = wait_unverified(env, public, "keyless", "public Sigstore services", "secretRef",
                           stalled=True)
+    assert "artifact" not in obj["status"]
+    obj = wait_unverified(env, private, "keyless", "private Sigstore trusted root",
+                          "trustedRootSecretRef", "secretRef", stalled=True)
     assert "artifact" not in obj["status"]
 
 
