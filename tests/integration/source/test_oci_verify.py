@@ -311,6 +311,19 @@ def test_notation_unsigned_and_missing_trust_policy(
 # --- HelmChart from an OCI HelmRepository ---------------------------------------------
 
 
+def oci_helmchart(env: SourceEnv, registry: Registry, base: str, verify: dict[str, Any]
+                  ) -> str:
+    """An OCI HelmRepository of `oci://<registry>/<base>` and a HelmChart of its chart
+    `app`, verified as `verify` says; returns the HelmChart's name."""
+    registry_secrets(env, registry)
+    repo = env.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}",
+        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
+    return env.create("HelmChart", obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
+        "verify": verify})
+
+
 @pytest.mark.flux_fields("HelmChart", "spec.verify.provider", "spec.verify.secretRef.name")
 def test_helmchart_from_an_oci_repository_verifies_the_chart(
         env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign: Cosign,
@@ -322,13 +335,8 @@ def test_helmchart_from_an_oci_repository_verifies_the_chart(
     public = cosign.generate_key_pair("charts")
     cosign.sign(f"{registry.host}/{base}/app@{signed}", "charts")
     secret = env.secret(obj_name("cosign"), {"charts.pub": public})
-    registry_secrets(env, registry)
-    repo = env.create("HelmRepository", obj_name("oci"), {
-        "type": "oci", "url": f"oci://{registry.host}/{base}",
-        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
-    name = env.create("HelmChart", obj_name(), {
-        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
-        "verify": {"provider": "cosign", "secretRef": {"name": secret}}})
+    name = oci_helmchart(env, registry, base, {"provider": "cosign",
+                                               "secretRef": {"name": secret}})
     obj = env.wait_ready("HelmChart", name, "1.0.0")
     cond = verified(env, obj)
     assert cond["status"] == "True" and "verified signature of version 1.0.0" in cond["message"]
@@ -342,3 +350,20 @@ def test_helmchart_from_an_oci_repository_verifies_the_chart(
     assert "no cosign signature found" in cond["message"]
     assert env.condition(obj, "BuildFailed")["reason"] == "ChartVerificationError"
     assert obj["status"]["artifact"]["revision"] == "1.0.0"  # the last good chart stays
+
+
+def test_helmchart_keyless_is_refused_with_a_reason(
+        env: SourceEnv, registry: Registry, helm_tool: HelmTool, tmp_path: Path) -> None:
+    """A HelmChart has matchOIDCIdentity but no trustedRootSecretRef (Flux 2.9): keyless
+    means the public Sigstore, refused (Stalled) before the chart is pulled."""
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    package = helm_tool.package(helm_tool.make_chart(tmp_path / "c", "app", "1.0.0"),
+                                tmp_path / "pkg")
+    helm_tool.push(registry, package, base)
+    name = oci_helmchart(env, registry, base, {
+        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}]})
+    obj = env.wait_failed("HelmChart", name, "ChartVerificationError", stalled=True)
+    cond = verified(env, obj)
+    assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
+    assert "keyless" in cond["message"] and "public Sigstore services" in cond["message"]
+    assert "artifact" not in obj["status"]
