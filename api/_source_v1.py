@@ -299,8 +299,9 @@ class OCIRepositoryVerification(ChartVerification):
     """How to verify the signature of an OCI artifact."""
 
     trusted_root_secret_ref: LocalObjectReference | None = field(
-        doc="For keyless signatures: a Secret with the Sigstore trusted root of a private "
-        "instance (keyless verification is not supported by afflux).",
+        doc="For keyless signatures: a Secret with the Sigstore trusted root "
+        "(trusted_root.json) of a private instance (keyless verification is not supported "
+        "by afflux yet).",
     )
 
 

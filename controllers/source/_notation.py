@@ -47,10 +47,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from ._x509util import is_ca, issued_by
 
 __all__ = [
     "ARTIFACT_TYPE",
@@ -361,21 +363,6 @@ def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
         return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _label(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or f"serial {cert.serial_number:x}"
 
@@ -400,17 +387,17 @@ def validate_chain(chain: Sequence[x509.Certificate]) -> None:
     except x509.ExtensionNotFound:
         pass
     for child, parent in zip(chain, chain[1:], strict=False):
-        if child.issuer != parent.subject or not _signed_by(child, parent):
+        if child.issuer != parent.subject or not issued_by(child, parent):
             raise NotationError(f"certificate '{_label(child)}' is not issued by the next one "
                                 f"in the chain, '{_label(parent)}'")
-        if not _is_ca(parent):
+        if not is_ca(parent):
             raise NotationError(f"certificate '{_label(parent)}' issues another but is not a CA")
         parent_usage = _key_usage(parent)
         if parent_usage is not None and not parent_usage.key_cert_sign:
             raise NotationError(f"certificate '{_label(parent)}' lacks the keyCertSign key "
                                 "usage")
     root = chain[-1]
-    if root.issuer != root.subject or not _signed_by(root, root):
+    if root.issuer != root.subject or not issued_by(root, root):
         raise NotationError(f"the chain ends in '{_label(root)}', which is not a self-signed "
                             "root certificate")
 

@@ -5,7 +5,10 @@ registry and verify them with cosign public keys or a notation trust policy.
   cosign takes every `*.pub` entry as a trusted public key; notation takes
   `trustpolicy.json` and every `*.crt` / `*.pem` certificate. Keyless cosign (no
   secretRef) is refused: it needs the public Sigstore services (Fulcio, Rekor, the TUF
-  root), which an afflux installation is not expected to reach.
+  root), which an afflux installation is not expected to reach; keyless against a private
+  Sigstore (`spec.verify.trustedRootSecretRef`) is refused too, with its own message: its
+  checks are in `_sigstore` (pure, unit-tested) but not yet proven end to end against a
+  real Rekor, Fulcio and CT log.
 - `must_verify(...)` (pure) is Flux's rule for when to verify again: a new revision, a
   new generation, or a last verification that failed. A digest that was verified stays
   verified, so an unchanged digest costs no registry round-trips.
@@ -92,6 +95,11 @@ KEYLESS_MESSAGE = (
     "services (Fulcio, Rekor and the TUF root), which this installation cannot reach, so "
     "afflux does not support it: sign with a key (`cosign sign --key`) and set "
     "spec.verify.secretRef to a Secret holding the public key as <name>.pub")
+PRIVATE_KEYLESS_MESSAGE = (
+    "keyless verification against a private Sigstore trusted root "
+    "(spec.verify.trustedRootSecretRef) is not supported by afflux yet: sign with a key "
+    "(`cosign sign --key`) and set spec.verify.secretRef to a Secret holding the public key "
+    "as <name>.pub")
 
 
 class VerificationFailed(Exception):
@@ -132,14 +140,18 @@ def _failed(provider: str, message: str, *, stalling: bool = False) -> Verificat
 
 
 def verification_config(provider: str | None, secret_ref: str | None, namespace: str,
-                        data: Mapping[str, bytes] | None) -> VerifyConfig:
+                        data: Mapping[str, bytes] | None, *,
+                        trusted_root_ref: str | None = None) -> VerifyConfig:
     """The keys (cosign) or trust policy and certificates (notation) of the Secret `data`
-    (None when there is no secretRef). Pure; VerificationFailed says what to fix."""
+    (None when there is no secretRef). Keyless cosign is refused, with its own message
+    when a private trusted root (`trusted_root_ref`) is named. Pure; VerificationFailed
+    says what to fix."""
     provider = provider or COSIGN
     secret = f"{namespace}/{secret_ref}" if secret_ref else ""
     if provider == COSIGN:
         if data is None:
-            raise _failed("cosign keyless", KEYLESS_MESSAGE, stalling=True)
+            raise _failed("cosign keyless", PRIVATE_KEYLESS_MESSAGE if trusted_root_ref
+                          else KEYLESS_MESSAGE, stalling=True)
         try:
             keys = load_public_keys(data)
         except CosignError as err:
@@ -349,7 +361,10 @@ async def verify_source(ctx: ReconcileContext[Any], verify: Any, client: Registr
         if secret_ref is not None and (verify.provider or COSIGN) in (COSIGN, NOTATION):
             data = await read_secret(ctx.kube, obj.namespace, secret_ref,
                                      "spec.verify.secretRef", VERIFICATION_ERROR)
-        config = verification_config(verify.provider, secret_ref, obj.namespace, data)
+        trusted_root = getattr(verify, "trusted_root_secret_ref", None)  # OCIRepository only
+        config = verification_config(verify.provider, secret_ref, obj.namespace, data,
+                                     trusted_root_ref=trusted_root.name if trusted_root
+                                     else None)
         result: Verification = await run_blocking(
             timeout, f"verifying the signature of {url}@{digest}", verify_artifact, client,
             url, digest, config,

@@ -10,6 +10,8 @@ configuration directory point there, so no test reads or writes the user's.
   `--tlog-upload=false` (no Rekor), `--yes` (no prompt) and the registry's credentials.
   cosign v2 writes the legacy form: the `sha256-<hex>.sig` tag with a simple signing
   layer.
+  `sign_with_certificate(image_ref, key, certificate, chain)` adds the
+  `dev.sigstore.cosign/certificate` and `.../chain` annotations, as keyless signing does.
 - `Notation(directory, registry)`: `generate_test_key(name)` (`notation cert
   generate-test`: an RSA-2048 self-signed code-signing certificate, returned as PEM) and
   `sign(image_ref, key, signature_format="jws"|"cose")`. The registry (distribution 2.8)
@@ -70,6 +72,17 @@ class Cosign(_Tool):
     def sign(self, image: str, key: str) -> None:
         """Sign `host/repo@sha256:...` with the private key `<key>.key`."""
         self.run("sign", "--key", f"{key}.key", "--tlog-upload=false", "--yes",
+                 "--registry-username", self.registry.username,
+                 "--registry-password", self.registry.password, image)
+
+
+    def sign_with_certificate(self, image: str, key: str, certificate: Path, chain: Path
+                              ) -> None:
+        """Sign with `<key>.key` and attach `certificate` (PEM, for that key) and its
+        `chain` (PEM, up to the root), as keyless signing does with Fulcio's answer; no
+        Rekor upload (cosign checks the chain itself before signing)."""
+        self.run("sign", "--key", f"{key}.key", "--certificate", str(certificate),
+                 "--certificate-chain", str(chain), "--tlog-upload=false", "--yes",
                  "--registry-username", self.registry.username,
                  "--registry-password", self.registry.password, image)
 

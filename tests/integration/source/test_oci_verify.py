@@ -16,13 +16,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from source_env import SourceEnv, obj_name, start_source_env
 from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
 from afflux.cli.devenv import Registry
+from afflux.controllers.runtime import RegistryCredentials
+from afflux.controllers.source._cosign import (
+    COSIGN_SIGNATURE_ANNOTATION,
+    MAX_PAYLOAD_SIZE,
+    parse_simple_signing,
+    signature_tag,
+)
+from afflux.controllers.source._oci import RegistryClient
+from afflux.controllers.source._sigstore import (
+    Identity,
+    SigstoreError,
+    check_identity,
+    parse_trusted_root,
+    read_keyless_signature,
+    verify_embedded_sct,
+    verify_keyless,
+    verify_leaf,
+)
+from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
 from harness.signing import Cosign, Notation
+from harness.sigstore import EMAIL, ISSUER, Sigstore, issue, pem
 
 pytestmark = pytest.mark.integration
 
@@ -163,12 +184,62 @@ def test_cosign_keyless_is_refused_with_a_reason(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
     repo = repo_name()
     pusher.push(repo, "v1", {"a": "1"})
-    name = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
-        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}],
+    identity = [{"issuer": ".*", "subject": ".*"}]
+    public = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "matchOIDCIdentity": identity}))
+    private = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "matchOIDCIdentity": identity,
         "trustedRootSecretRef": {"name": "sigstore-root"}}))
-    obj = wait_unverified(env, name, "keyless", "public Sigstore services", "secretRef",
+    obj = wait_unverified(env, public, "keyless", "public Sigstore services", "secretRef",
                           stalled=True)
     assert "artifact" not in obj["status"]
+    obj = wait_unverified(env, private, "keyless", "private Sigstore trusted root",
+                          "trustedRootSecretRef", "secretRef", stalled=True)
+    assert "artifact" not in obj["status"]
+
+
+def test_keyless_checks_read_what_the_real_cosign_writes(
+        registry: Registry, pusher: Pusher, cosign: Cosign, tmp_path: Path) -> None:
+    """The keyless checks of controllers/source/_sigstore.py (not used by the operator
+    yet) on a signature the real cosign made with a certificate of a private CA (as
+    keyless signing does with Fulcio's answer), read back from the real registry: the
+    annotations are where cosign puts them, the chain, SCT and identity checks hold,
+    another CA or identity is refused, and without a Rekor bundle (no Rekor runs here)
+    `verify_keyless` refuses, as Flux does when it cannot find the signature in Rekor."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
+    public = serialization.load_pem_public_key(cosign.generate_key_pair("fulcio-like"))
+    store = Sigstore()
+    leaf = issue(store, public_key=public)
+    (tmp_path / "cert.pem").write_text(pem(leaf.cert))
+    (tmp_path / "chain.pem").write_text(pem(store.inter) + pem(store.root))
+    cosign.sign_with_certificate(f"{registry.host}/{repo}@{digest}", "fulcio-like",
+                                 tmp_path / "cert.pem", tmp_path / "chain.pem")
+
+    with RegistryClient(registry.host,
+                        credentials=RegistryCredentials(registry.username, registry.password),
+                        tls=TLSMaterial(ca=registry.ca_cert.read_bytes())) as client:
+        layer = client.any_manifest(repo, signature_tag(digest)).data["layers"][0]
+        payload = client.blob_bytes(repo, layer, MAX_PAYLOAD_SIZE)
+    annotations = layer["annotations"]
+    signature = read_keyless_signature(annotations)
+    assert signature.certificate == leaf.cert
+    assert signature.chain == (store.inter, store.root)
+    assert signature.bundle is None and not signature.has_timestamp
+    assert parse_simple_signing(payload).digest == digest
+
+    root = parse_trusted_root(json.dumps(store.trusted_root()).encode())
+    chain = verify_leaf(signature.certificate, root)
+    assert chain == [leaf.cert, store.inter, store.root]
+    verify_embedded_sct(chain, root)
+    check_identity(signature.certificate, [Identity(f"^{ISSUER}$", f"^{EMAIL}$")])
+    with pytest.raises(SigstoreError, match="none of the expected identities"):
+        check_identity(signature.certificate, [Identity(ISSUER, "^someone-else@")])
+    stranger = parse_trusted_root(json.dumps(Sigstore().trusted_root()).encode())
+    with pytest.raises(SigstoreError, match="does not chain to a certificate authority"):
+        verify_leaf(signature.certificate, stranger)
+    with pytest.raises(SigstoreError, match="has no Rekor bundle"):
+        verify_keyless(root, [], signature, annotations[COSIGN_SIGNATURE_ANNOTATION], payload)
 
 
 # --- notation --------------------------------------------------------------------------
@@ -240,6 +311,19 @@ def test_notation_unsigned_and_missing_trust_policy(
 # --- HelmChart from an OCI HelmRepository ---------------------------------------------
 
 
+def oci_helmchart(env: SourceEnv, registry: Registry, base: str, verify: dict[str, Any]
+                  ) -> str:
+    """An OCI HelmRepository of `oci://<registry>/<base>` and a HelmChart of its chart
+    `app`, verified as `verify` says; returns the HelmChart's name."""
+    registry_secrets(env, registry)
+    repo = env.create("HelmRepository", obj_name("oci"), {
+        "type": "oci", "url": f"oci://{registry.host}/{base}",
+        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
+    return env.create("HelmChart", obj_name(), {
+        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
+        "verify": verify})
+
+
 @pytest.mark.flux_fields("HelmChart", "spec.verify.provider", "spec.verify.secretRef.name")
 def test_helmchart_from_an_oci_repository_verifies_the_chart(
         env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign: Cosign,
@@ -251,13 +335,8 @@ def test_helmchart_from_an_oci_repository_verifies_the_chart(
     public = cosign.generate_key_pair("charts")
     cosign.sign(f"{registry.host}/{base}/app@{signed}", "charts")
     secret = env.secret(obj_name("cosign"), {"charts.pub": public})
-    registry_secrets(env, registry)
-    repo = env.create("HelmRepository", obj_name("oci"), {
-        "type": "oci", "url": f"oci://{registry.host}/{base}",
-        "secretRef": {"name": "regcred"}, "certSecretRef": {"name": "registry-ca"}})
-    name = env.create("HelmChart", obj_name(), {
-        "chart": "app", "sourceRef": {"kind": "HelmRepository", "name": repo},
-        "verify": {"provider": "cosign", "secretRef": {"name": secret}}})
+    name = oci_helmchart(env, registry, base, {"provider": "cosign",
+                                               "secretRef": {"name": secret}})
     obj = env.wait_ready("HelmChart", name, "1.0.0")
     cond = verified(env, obj)
     assert cond["status"] == "True" and "verified signature of version 1.0.0" in cond["message"]
@@ -271,3 +350,20 @@ def test_helmchart_from_an_oci_repository_verifies_the_chart(
     assert "no cosign signature found" in cond["message"]
     assert env.condition(obj, "BuildFailed")["reason"] == "ChartVerificationError"
     assert obj["status"]["artifact"]["revision"] == "1.0.0"  # the last good chart stays
+
+
+def test_helmchart_keyless_is_refused_with_a_reason(
+        env: SourceEnv, registry: Registry, helm_tool: HelmTool, tmp_path: Path) -> None:
+    """A HelmChart has matchOIDCIdentity but no trustedRootSecretRef (Flux 2.9): keyless
+    means the public Sigstore, refused (Stalled) before the chart is pulled."""
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    package = helm_tool.package(helm_tool.make_chart(tmp_path / "c", "app", "1.0.0"),
+                                tmp_path / "pkg")
+    helm_tool.push(registry, package, base)
+    name = oci_helmchart(env, registry, base, {
+        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}]})
+    obj = env.wait_failed("HelmChart", name, "ChartVerificationError", stalled=True)
+    cond = verified(env, obj)
+    assert cond["status"] == "False" and cond["reason"] == "VerificationError", cond
+    assert "keyless" in cond["message"] and "public Sigstore services" in cond["message"]
+    assert "artifact" not in obj["status"]

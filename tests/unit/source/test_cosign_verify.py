@@ -132,6 +132,14 @@ CONFIGS = [
 ]
 
 
+def test_keyless_with_a_private_trusted_root_is_refused_with_its_own_reason() -> None:
+    with pytest.raises(VerificationFailed) as info:
+        verification_config("cosign", None, "ns", None, trusted_root_ref="sigstore-root")
+    assert "private Sigstore trusted root" in info.value.message
+    assert "public Sigstore services" not in info.value.message
+    assert info.value.stalling
+
+
 @pytest.mark.parametrize(("provider", "ref", "data", "want"), [c[1:] for c in CONFIGS],
                          ids=[c[0] for c in CONFIGS])
 def test_verification_config(provider: str, ref: str | None, data: dict[str, bytes] | None,

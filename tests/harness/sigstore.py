@@ -1,0 +1,178 @@
+"""A private Sigstore made in-process for tests: a root and an intermediate CA (Fulcio's
+role), a CT log key that signs precertificate SCTs as RFC 6962 says, a Rekor key that
+signs signed entry timestamps (SETs) over hashedrekord entries, and the
+`trusted_root.json` that names them all.
+
+- `Sigstore()`: new keys; `.root`, `.inter` the CA certificates; `.trusted_root(**changes)`
+  the trusted root document (a dict; `changes` replace top-level entries).
+- `issue(store, ...)`: a short-lived Fulcio-like signing certificate (code signing, an
+  OIDC issuer extension, SANs, an embedded SCT by the store's CT log unless told
+  otherwise), for a new key or a given public key.
+- `bundle(store, cert, signature_b64, payload)`: the `dev.sigstore.cosign/bundle`
+  annotation cosign writes from a Rekor answer.
+
+Pure (no I/O); used by the unit tests of controllers/source/_sigstore.py and by the
+integration test that reads what the real cosign writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+__all__ = ["ISSUER", "EMAIL", "NOW", "Leaf", "Sigstore", "b64", "bundle", "issue", "pem"]
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+ISSUER = "https://oidc.example.test"
+EMAIL = "release@example.test"
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def spki(key: Any) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def ca_cert(key: Any, subject: str, signer: Any = None, issuer: x509.Certificate | None = None,
+            *, days: int = 365) -> x509.Certificate:
+    builder = (x509.CertificateBuilder().subject_name(name(subject))
+               .issuer_name(issuer.subject if issuer else name(subject))
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(NOW - timedelta(days=1))
+               .not_valid_after(NOW + timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                            False, False), critical=True))
+    return builder.sign(signer or key, hashes.SHA256())
+
+
+@dataclass
+class Sigstore:
+    """A private Sigstore's keys: CAs, a CT log, a Rekor log."""
+
+    root_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    inter_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    ct_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    rekor_key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+
+    def __post_init__(self) -> None:
+        self.root = ca_cert(self.root_key, "sigstore root")
+        self.inter = ca_cert(self.inter_key, "sigstore intermediate", self.root_key, self.root)
+
+    def log_id(self, key: Any) -> bytes:
+        return hashlib.sha256(spki(key)).digest()
+
+    def trusted_root(self, **changes: Any) -> dict[str, Any]:
+        def log(key: Any, url: str) -> dict[str, Any]:
+            return {"baseUrl": url, "hashAlgorithm": "SHA2_256",
+                    "publicKey": {"rawBytes": b64(spki(key)),
+                                  "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                                  "validFor": {"start": "2020-01-01T00:00:00Z"}},
+                    "logId": {"keyId": b64(self.log_id(key))}}
+        doc = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+               "tlogs": [log(self.rekor_key, "https://rekor.example.test")],
+               "certificateAuthorities": [{
+                   "subject": {"organization": "test", "commonName": "fulcio"},
+                   "uri": "https://fulcio.example.test",
+                   "certChain": {"certificates": [
+                       {"rawBytes": b64(c.public_bytes(serialization.Encoding.DER))}
+                       for c in (self.inter, self.root)]},
+                   "validFor": {"start": "2020-01-01T00:00:00.123456789Z"}}],
+               "ctlogs": [log(self.ct_key, "https://ctfe.example.test")],
+               "timestampAuthorities": []}
+        doc.update(changes)
+        return doc
+
+
+def sct_extension(tbs: bytes, issuer_key: Any, ct_key: Any, when: datetime) -> bytes:
+    """The DER of an SCT list extension value holding one SCT by `ct_key` (RFC 6962)."""
+    millis = int((when - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(milliseconds=1))
+    signed = (struct.pack(">BBQH", 0, 0, millis, 1) +
+              hashlib.sha256(spki(issuer_key)).digest() + len(tbs).to_bytes(3, "big") + tbs +
+              b"\x00\x00")
+    signature = ct_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+    sct = (b"\x00" + hashlib.sha256(spki(ct_key)).digest() + struct.pack(">Q", millis) +
+           b"\x00\x00" + b"\x04\x03" + len(signature).to_bytes(2, "big") + signature)
+    sct_list = len(sct).to_bytes(2, "big") + sct
+    inner = len(sct_list).to_bytes(2, "big") + sct_list
+    return b"\x04" + _der_length(len(inner)) + inner  # OCTET STRING
+
+
+def _der_length(n: int) -> bytes:
+    return bytes([n]) if n < 0x80 else bytes([0x82]) + n.to_bytes(2, "big")
+
+
+@dataclass
+class Leaf:
+    """A signing certificate and its private key (None when issued for a given key)."""
+
+    key: Any
+    cert: x509.Certificate
+
+
+def issue(store: Sigstore, *, issuer: str | None = ISSUER, sans: list[x509.GeneralName] | None
+          = None, sct_key: Any = "ct", code_signing: bool = True, minutes: int = 10,
+          ca_key: Any = None, ca_cert: x509.Certificate | None = None,
+          public_key: Any = None, critical_issuer: bool = False) -> Leaf:
+    """A short-lived Fulcio-like signing certificate for a new key (or `public_key`), with
+    an embedded SCT by `sct_key` (the store's CT log by default; None: no SCT)."""
+    key = None if public_key is not None else ec.generate_private_key(ec.SECP256R1())
+    signer, parent = ca_key or store.inter_key, ca_cert or store.inter
+    usage = ExtendedKeyUsageOID.CODE_SIGNING if code_signing else ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(parent.subject)
+               .public_key(public_key if key is None else key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(NOW - timedelta(minutes=1))
+               .not_valid_after(NOW + timedelta(minutes=minutes))
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+               .add_extension(x509.SubjectAlternativeName(
+                   sans if sans is not None else [x509.RFC822Name(EMAIL)]), critical=True))
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1"),
+                                       issuer.encode()), critical=critical_issuer)
+    if sct_key is not None:
+        precert = builder.sign(signer, hashes.SHA256())
+        ct = store.ct_key if sct_key == "ct" else sct_key
+        builder = builder.add_extension(x509.UnrecognizedExtension(
+            x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2"),
+            sct_extension(precert.tbs_certificate_bytes, signer, ct, NOW)), critical=False)
+    return Leaf(key, builder.sign(signer, hashes.SHA256()))
+
+
+def pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def bundle(store: Sigstore, cert: x509.Certificate, signature: str, payload: bytes, *,
+           rekor_key: Any = None, integrated: datetime = NOW) -> str:
+    """A cosign bundle annotation: a hashedrekord entry and its SET."""
+    body = b64(json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
+        "data": {"hash": {"algorithm": "sha256",
+                          "value": hashlib.sha256(payload).hexdigest()}},
+        "signature": {"content": signature,
+                      "publicKey": {"content": b64(pem(cert).encode())}}}}).encode())
+    key = rekor_key or store.rekor_key
+    payload_doc = {"body": body, "integratedTime": int(integrated.timestamp()),
+                   "logIndex": 7, "logID": store.log_id(key).hex()}
+    canonical = json.dumps(payload_doc, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps({"SignedEntryTimestamp": b64(key.sign(canonical,
+                                                            ec.ECDSA(hashes.SHA256()))),
+                       "Payload": payload_doc})
