@@ -83,6 +83,8 @@ class Settings:
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
     fail_fast: bool = True  # not --feature-gates=DisableFailFastBehavior=true
     remote_bases: bool = True  # not --no-remote-bases=true (Flux's default: fetched)
+    #: --sops-age-secret: a Secret of the runtime namespace with fallback age keys
+    sops_age_secret: str = ""
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -94,6 +96,7 @@ class Settings:
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard.from_flags(extra),
                    remote_bases=not getattr(extra, "no_remote_bases", False),
+                   sops_age_secret=getattr(extra, "sops_age_secret", "") or "",
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 

@@ -86,6 +86,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "kustomization may then refer only to files in the source artifact (default false: "
         "kustomize fetches them, within the Kustomization's timeout)")
     parser.add_argument(
+        "--sops-age-secret", default="", metavar="NAME",
+        help="the name of a Secret in the runtime namespace (--namespace) whose *.agekey "
+        "entries decrypt the SOPS data of Kustomizations with decryption provider sops and "
+        "no decryption.secretRef (Flux's fallback; default none)")
+    parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",
         help=f"largest artifact downloaded, and largest content unpacked (default {MAX_BYTES})")
     parser.add_argument(

@@ -97,3 +97,18 @@ def test_no_remote_bases_keeps_fluxs_meaning(argv: list[str], refused: bool) -> 
 def test_a_bad_value_is_still_refused() -> None:
     with pytest.raises(SystemExit):
         parse_options("kustomize-controller", ["--kube-api-qps=fast"], None)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    pytest.param([], {"sops_age_secret": ""}, id="flux-defaults"),
+    pytest.param(["--sops-age-secret=sops-age"], {"sops_age_secret": "sops-age"}, id="given"),
+])
+def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
+                                                  expected: dict[str, object]) -> None:
+    from afflux.controllers.kustomize._reconcile_state import Settings
+
+    options = parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    settings = Settings.from_flags(options.extra)
+    assert {k: getattr(settings, k) for k in expected} == expected
+    assert options.notes == ()
+
