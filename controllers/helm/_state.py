@@ -62,6 +62,8 @@ class Services:
     http_timeout: float = 60.0
     prune_guard: Guard = dataclasses.field(default_factory=Guard)
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
+    #: --override-manager: field managers whose fields drift detection takes over
+    override_managers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass

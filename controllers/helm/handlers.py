@@ -40,6 +40,7 @@ from afflux.controllers.runtime import (
     Scheduler,
     WorkloadIdentity,
     add_guard_flags,
+    add_override_manager_flag,
     add_workload_identity_flags,
     parse_feature_gates,
 )
@@ -70,6 +71,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "Helm 3's defaults (default: Helm 4 with Flux 2.9's defaults, as "
         "UseHelm3Defaults=false; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
+    add_override_manager_flag(parser, "by drift detection (driftDetection.mode enabled or "
+                              "warn) before it compares the release's objects")
 
 
 def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -141,7 +144,8 @@ def setup(operator: Operator) -> Services:
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
                         prune_guard=Guard.from_flags(extra),
                         additive_cel_dependency_check=gates.get(
-                            ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False))
+                            ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False),
+                        override_managers=tuple(getattr(extra, "override_manager", None) or ()))
     scheduler = operator.register(helm_release_reconciler(services))
     for kind, resource in CHART_REF_KINDS.items():
         operator.watch(resource, _trigger_readers(

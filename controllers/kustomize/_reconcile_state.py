@@ -85,6 +85,8 @@ class Settings:
     remote_bases: bool = True  # not --no-remote-bases=true (Flux's default: fetched)
     #: --sops-age-secret: a Secret of the runtime namespace with fallback age keys
     sops_age_secret: str = ""
+    #: --override-manager: field managers whose fields the apply takes over
+    override_managers: tuple[str, ...] = ()
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -97,6 +99,7 @@ class Settings:
                    prune_guard=Guard.from_flags(extra),
                    remote_bases=not getattr(extra, "no_remote_bases", False),
                    sops_age_secret=getattr(extra, "sops_age_secret", "") or "",
+                   override_managers=tuple(getattr(extra, "override_manager", None) or ()),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 

@@ -48,6 +48,7 @@ from afflux.controllers.runtime import (
     Scheduler,
     WorkloadIdentity,
     add_guard_flags,
+    add_override_manager_flag,
     add_workload_identity_flags,
     parse_bool,
     positive_int_arg,
@@ -101,6 +102,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="memory for the last builds (kept compressed), reused while artifact, spec and "
         f"keys are unchanged (default {DEFAULT_SIZE}; 0 turns the cache off)")
     add_guard_flags(parser)
+    add_override_manager_flag(parser, "at every apply (unless the object is annotated "
+                              "kustomize.toolkit.fluxcd.io/ssa: Merge)")
     parser.add_argument(
         "--drift-watch", nargs="?", const=True, default=True, type=parse_bool,
         metavar="BOOL",

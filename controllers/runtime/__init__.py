@@ -114,6 +114,7 @@ from ._object import KubeObject, ObjectRef, Resource
 from ._operator import ChangeFilter, Operator, kopf_settings, label_selector, lease_name
 from ._options import (
     Options,
+    add_override_manager_flag,
     addr_arg,
     build_parser,
     duration_arg,
@@ -160,6 +161,7 @@ from ._ssa import (
     ObjectKey,
     WaitError,
     comparable,
+    overridden_managers,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
 from ._workload import (
@@ -301,6 +303,7 @@ __all__ = [
     "WaitingError",
     "WorkingStatus",
     "add_guard_flags",
+    "add_override_manager_flag",
     "addr_arg",
     "api_error",
     "backoff",
@@ -330,6 +333,7 @@ __all__ = [
     "lists_dependency",
     "load_api_client",
     "object_logger",
+    "overridden_managers",
     "parse_addr",
     "parse_bool",
     "parse_docker_config_secret",

@@ -124,6 +124,16 @@ class Options:
     notes: tuple[tuple[str, str], ...] = ()
 
 
+def add_override_manager_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """Flux's `--override-manager` (repeatable, one field manager each; lands in
+    `extra.override_manager`); `what` says when its fields are taken over."""
+    parser.add_argument(
+        "--override-manager", action="append", default=[], metavar="NAME",
+        help=f"a field manager (a name prefix, as Flux) whose fields are taken over {what}, "
+        "so that what it set and the manifest does not say is removed; repeat the flag for "
+        "more (default none)")
+
+
 def _bool_flag(parser: argparse.ArgumentParser, flag: str, default: bool, help_: str) -> None:
     parser.add_argument(flag, nargs="?", const=True, default=default, type=parse_bool,
                         metavar="BOOL", help=f"{help_} (default {str(default).lower()})")

@@ -103,6 +103,7 @@ __all__ = [
     "has_drifted",
     "is_immutable_error",
     "matches_any",
+    "overridden_managers",
     "subject_of",
     "take_over_managed_fields",
 ]
@@ -314,6 +315,13 @@ class FieldManager:
 
     name: str
     operation: str = "Update"  # or "Apply"
+
+
+def overridden_managers(names: Iterable[str]) -> tuple[FieldManager, ...]:
+    """The field managers Flux's `--override-manager` names, taken over whether they wrote
+    with server-side apply or with an update (create, patch, edit, scale)."""
+    return tuple(FieldManager(name, op) for name in names if name
+                 for op in ("Apply", "Update"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -709,6 +717,26 @@ class ResourceManager:
         except ApiError as err:
             raise ApplyError(plan.key.subject, f"apply failed {_server_message(err)}",
                              status=err.status) from None
+
+    async def take_over(self, obj: Mapping[str, Any],
+                        managers: Sequence[FieldManager]) -> bool:
+        """Make the fields the `managers` own on `obj`'s copy in the cluster ours (a JSON
+        patch of its managed fields), so that the next apply of `obj` drops those the
+        manifest does not set; False when it does not exist or nothing was theirs."""
+        if not managers:
+            return False
+        key, ref, _ = await self._address(obj)
+        try:
+            live = await self.kube.get(ref)
+            ops = [] if live is None else cleanup_patch(
+                live, Cleanup(field_managers=tuple(managers)), self.field_manager)
+            if ops:
+                await self.kube.patch(ref, ops, patch_type="json",
+                                      field_manager=self.field_manager)
+        except ApiError as err:
+            raise ApplyError(key.subject, "metadata.managedFields take-over failed "
+                             f"{_server_message(err)}", status=err.status) from None
+        return bool(ops)
 
     async def diff(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None, *,
                    keep_managed_fields: bool = False

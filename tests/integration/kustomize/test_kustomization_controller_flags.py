@@ -1,6 +1,8 @@
 """Kustomization end to end under kustomize-controller flags of Flux that change how it
 decrypts and applies: `--sops-age-secret` (a controller-wide age key in the runtime
-namespace, the fallback of a Kustomization without `decryption.secretRef`).
+namespace, the fallback of a Kustomization without `decryption.secretRef`) and
+`--override-manager` (the fields of the named field managers are taken over at apply, so
+what they added is removed; other managers' fields are kept).
 
 The real source-controller and kustomize-controller run as processes (see
 `test_kustomization` for the environment); the runtime namespace (`--namespace`) is the
@@ -10,16 +12,20 @@ test's namespace. The same behaviours without these flags are in `test_kustomiza
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.kustomize_env import Env, age_key, dump, sops_encrypt
+from harness.kustomize_env import TIMEOUT, Env, age_key, configmap, dump, sops_encrypt
+from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
 
 AGE_SECRET = "sops-global"
-KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}",)
+OVERRIDDEN = "someone"
+KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}", f"--override-manager={OVERRIDDEN}")
 
 
 def test_sops_age_secret_decrypts_without_a_secret_ref(env: Env, tmp_path: Path) -> None:
@@ -56,4 +62,29 @@ def test_sops_age_secret_decrypts_without_a_secret_ref(env: Env, tmp_path: Path)
     private = key_file.read_text()
     identity = next(line for line in private.splitlines() if line.startswith("AGE-SECRET-KEY-"))
     assert identity not in env.kustomize_controller.log_text(tail=100_000)
+
+
+def test_override_manager_fields_are_taken_over_at_apply(env: Env) -> None:
+    repo, sha = env.repo({"cm.yaml": dump(configmap("owned", {"key": "value"},
+                                                    namespace=env.namespace))})
+    ks = env.kustomization("override", env.source(repo))
+    env.wait_applied(ks, sha)
+    env.kubectl("patch", "configmap", "owned", "--type=merge", f"--field-manager={OVERRIDDEN}",
+                "-p", '{"data":{"theirs":"x"}}')
+    env.kubectl("patch", "configmap", "owned", "--type=merge", "--field-manager=another",
+                "-p", '{"data":{"kept":"y"}}')
+    env.reconcile_now(ks)
+
+    def taken_over() -> dict[str, Any]:
+        cm = env.get("configmap", "owned")
+        assert cm is not None
+        assert cm["data"] == {"key": "value", "kept": "y"}, cm["data"]
+        return cm
+
+    eventually(taken_over, TIMEOUT, message="the overridden manager's key removed")
+    cm = json.loads(env.kubectl("get", "configmap", "owned", "-o", "json",
+                                "--show-managed-fields").stdout)
+    managers = {e["manager"] for e in cm["metadata"]["managedFields"]}
+    assert OVERRIDDEN not in managers
+    assert "another" in managers  # not named by the flag: its field stays its own
 

@@ -100,8 +100,12 @@ def test_a_bad_value_is_still_refused() -> None:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    pytest.param([], {"sops_age_secret": ""}, id="flux-defaults"),
-    pytest.param(["--sops-age-secret=sops-age"], {"sops_age_secret": "sops-age"}, id="given"),
+    pytest.param([], {"sops_age_secret": "", "override_managers": ()},
+                 id="flux-defaults"),
+    pytest.param(["--sops-age-secret=sops-age", "--override-manager=kubectl-edit",
+                  "--override-manager", "argo"],
+                 {"sops_age_secret": "sops-age", "override_managers": ("kubectl-edit", "argo")},
+                 id="given"),
 ])
 def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
                                                   expected: dict[str, object]) -> None:

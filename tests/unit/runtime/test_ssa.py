@@ -38,6 +38,7 @@ from afflux.controllers.runtime._ssa import (
     has_drifted,
     is_immutable_error,
     matches_any,
+    overridden_managers,
     served_kinds,
     take_over_managed_fields,
 )
@@ -382,6 +383,11 @@ def test_apply_stages(objects: list[tuple[str, str, str, str]],
     scope = {"ClusterRole": False, "Thing": None}
     stages = apply_stages(bodies, lambda key: scope.get(key.kind))
     assert [[ObjectKey.of(o).subject for o in stage] for stage in stages] == expected
+
+
+def test_overridden_managers_cover_apply_and_update() -> None:
+    assert overridden_managers(["someone", ""]) == (
+        FieldManager("someone", "Apply"), FieldManager("someone", "Update"))
 
 
 def test_apply_order_puts_webhooks_last() -> None:
