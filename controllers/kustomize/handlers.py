@@ -50,6 +50,7 @@ from afflux.controllers.runtime import (
     add_guard_flags,
     add_override_manager_flag,
     add_workload_identity_flags,
+    group_kinds_arg,
     parse_bool,
     positive_int_arg,
 )
@@ -101,6 +102,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
         help="memory for the last builds (kept compressed), reused while artifact, spec and "
         f"keys are unchanged (default {DEFAULT_SIZE}; 0 turns the cache off)")
+    parser.add_argument(
+        "--custom-apply-stage-kinds", type=group_kinds_arg, default=frozenset(),
+        metavar="GROUP/KIND,...",
+        help="kinds applied in a stage of their own, after CRDs, Namespaces and the other "
+        "cluster-scoped objects and before the namespaced objects, e.g. "
+        "'rbac.authorization.k8s.io/Role,gateway.networking.k8s.io/Gateway' (a bare Kind "
+        "is of the core group; default none)")
     add_guard_flags(parser)
     add_override_manager_flag(parser, "at every apply (unless the object is annotated "
                               "kustomize.toolkit.fluxcd.io/ssa: Merge)")

@@ -131,8 +131,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
         _f("sops-vault-configmap", "str", "", "sops-vault",
            "SOPS decryption through Vault is not implemented"),
         _f("override-manager", "list", "", "kubectl"),
-        _f("custom-apply-stage-kinds", "str", "", "Gateway.gateway.networking.k8s.io",
-           "afflux applies CRDs and Namespaces, then classes, then the rest"),
+        _f("custom-apply-stage-kinds", "str", "", "gateway.networking.k8s.io/Gateway"),
         _f("default-decryption-service-account", "str", "", "sops", _NO_CLOUD),
     ),
     "helm-controller": (

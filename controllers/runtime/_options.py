@@ -59,6 +59,16 @@ def positive_int_arg(text: str) -> int:
     return value
 
 
+def group_kinds_arg(text: str) -> frozenset[tuple[str, str]]:
+    """argparse `type=` for Flux's `group/Kind,...` flags: (group, kind) pairs."""
+    from ._ssa import parse_group_kinds
+
+    try:
+        return parse_group_kinds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def parse_addr(text: str) -> tuple[str, int] | None:
     """`host:port` -> (host, port); an empty host means all interfaces; `0` -> None (off)."""
     text = text.strip()

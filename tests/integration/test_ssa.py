@@ -10,6 +10,7 @@ failure half-way, pruning and the health waiter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -191,6 +192,33 @@ def test_namespace_and_its_objects_in_one_set(cluster: Any, manager: ResourceMan
                                             f"ConfigMap/{name}/inside created"]
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_custom_stage_kinds_are_applied_before_the_namespaced_rest(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "reader", "namespace": namespace},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}
+
+    def written(stage_kinds: frozenset[tuple[str, str]], suffix: str) -> list[str]:
+        objects = [configmap(namespace, f"a-{suffix}"),
+                   {**role, "metadata": {**role["metadata"], "name": f"z-{suffix}"}}]
+        opts = dataclasses.replace(OPTIONS, custom_stage_kinds=stage_kinds)
+        result = run(manager.apply_all_staged(objects, opts))
+        assert {e.action for e in result} == {Action.CREATED}
+        # the order the API server stored them in (etcd revisions grow with every write;
+        # nothing else writes these objects) is the order of the change set
+        stored = {kind: int(get_json(cluster, "-n", namespace, kind.lower(), name)[
+            "metadata"]["resourceVersion"]) for kind, name in (("ConfigMap", f"a-{suffix}"),
+                                                               ("Role", f"z-{suffix}"))}
+        assert [e.key.kind for e in result] == sorted(stored, key=lambda k: stored[k])
+        return [e.key.kind for e in result]
+
+    # by default a ConfigMap goes before a Role (one namespaced stage, customary order)
+    assert written(frozenset(), "plain") == ["ConfigMap", "Role"]
+    # named in the custom stage, the Role is applied (and stored) first
+    assert written(frozenset({("rbac.authorization.k8s.io", "Role")}), "staged") == [
+        "Role", "ConfigMap"]
 
 
 def test_failure_half_way_reports_the_object_and_what_was_applied(

@@ -2,7 +2,9 @@
 decrypts and applies: `--sops-age-secret` (a controller-wide age key in the runtime
 namespace, the fallback of a Kustomization without `decryption.secretRef`) and
 `--override-manager` (the fields of the named field managers are taken over at apply, so
-what they added is removed; other managers' fields are kept).
+what they added is removed; other managers' fields are kept), `--custom-apply-stage-kinds`
+(Roles applied in a stage before the other namespaced objects). The engine's side of the
+last one, with and without it, is in `tests/integration/test_ssa`.
 
 The real source-controller and kustomize-controller run as processes (see
 `test_kustomization` for the environment); the runtime namespace (`--namespace`) is the
@@ -25,7 +27,8 @@ pytestmark = pytest.mark.integration
 
 AGE_SECRET = "sops-global"
 OVERRIDDEN = "someone"
-KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}", f"--override-manager={OVERRIDDEN}")
+KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}", f"--override-manager={OVERRIDDEN}",
+                  "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role")
 
 
 def test_sops_age_secret_decrypts_without_a_secret_ref(env: Env, tmp_path: Path) -> None:
@@ -87,4 +90,25 @@ def test_override_manager_fields_are_taken_over_at_apply(env: Env) -> None:
     managers = {e["manager"] for e in cm["metadata"]["managedFields"]}
     assert OVERRIDDEN not in managers
     assert "another" in managers  # not named by the flag: its field stays its own
+
+
+def test_custom_stage_kinds_are_applied_before_the_other_namespaced_objects(env: Env) -> None:
+    ns = env.namespace
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "z-reader", "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}
+    configmaps = [configmap(f"a-{i}", namespace=ns) for i in range(6)]
+    repo, sha = env.repo({"all.yaml": dump(*configmaps, role)})
+    ks = env.kustomization("staged", env.source(repo))
+    status = env.wait_applied(ks, sha)
+    assert len(status["inventory"]["entries"]) == 7
+
+    def stored(kind: str, name: str) -> int:
+        body = env.get(kind, name)
+        assert body is not None
+        return int(body["metadata"]["resourceVersion"])
+
+    # without the flag a Role goes after ConfigMaps; in its own stage it is stored first
+    first_configmap = min(stored("configmap", f"a-{i}") for i in range(6))
+    assert stored("role", "z-reader") < first_configmap
 

@@ -100,12 +100,14 @@ def test_a_bad_value_is_still_refused() -> None:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    pytest.param([], {"sops_age_secret": "", "override_managers": ()},
-                 id="flux-defaults"),
+    pytest.param([], {"sops_age_secret": "", "override_managers": (),
+                      "custom_stage_kinds": frozenset()}, id="flux-defaults"),
     pytest.param(["--sops-age-secret=sops-age", "--override-manager=kubectl-edit",
-                  "--override-manager", "argo"],
-                 {"sops_age_secret": "sops-age", "override_managers": ("kubectl-edit", "argo")},
-                 id="given"),
+                  "--override-manager", "argo",
+                  "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role,Secret"],
+                 {"sops_age_secret": "sops-age", "override_managers": ("kubectl-edit", "argo"),
+                  "custom_stage_kinds": frozenset({("rbac.authorization.k8s.io", "Role"),
+                                                   ("", "Secret")})}, id="given"),
 ])
 def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
                                                   expected: dict[str, object]) -> None:
@@ -116,3 +118,12 @@ def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
     assert {k: getattr(settings, k) for k in expected} == expected
     assert options.notes == ()
 
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--custom-apply-stage-kinds=apps/"], id="stage-kind-without-kind"),
+])
+def test_kustomize_apply_flags_refuse_bad_values(argv: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    assert argv[0].split("=")[0] in capsys.readouterr().err
