@@ -107,13 +107,13 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 def apply_options(force: bool, *, wait_interval: float, wait_timeout: float,
                   known_absent: AbsenceHint | None = None,
-                  override_managers: Sequence[str] = (),
+                  override_managers: Sequence[str] = (), concurrency: int = 4,
                   custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()
                   ) -> ApplyOptions:
     """kustomize-controller's apply options (Flux's selectors, cleanup and take-over;
     `known_absent`: the drift watches' word on which objects do not exist;
     `override_managers`: `--override-manager`, field managers taken over as kubectl's are;
-    `custom_stage_kinds`: `--custom-apply-stage-kinds`)."""
+    `concurrency`: `--concurrent-ssa`; `custom_stage_kinds`: `--custom-apply-stage-kinds`)."""
     return ApplyOptions(
         force=force,
         force_selector={KUSTOMIZE_FORCE_ANNOTATION: "enabled"},
@@ -136,6 +136,7 @@ def apply_options(force: bool, *, wait_interval: float, wait_timeout: float,
         wait_interval=wait_interval,
         wait_timeout=wait_timeout,
         known_absent=known_absent,
+        concurrency=concurrency,
         custom_stage_kinds=custom_stage_kinds,
     )
 
@@ -264,6 +265,7 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
                             wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0),
                             known_absent=hint, override_managers=settings.override_managers,
+                            concurrency=settings.concurrent_ssa,
                             custom_stage_kinds=settings.custom_stage_kinds)
     try:
         change_set = await cluster.manager.apply_all_staged(state.objects, options)

@@ -87,6 +87,8 @@ class Settings:
     sops_age_secret: str = ""
     #: --override-manager: field managers whose fields the apply takes over
     override_managers: tuple[str, ...] = ()
+    #: --concurrent-ssa: dry-runs at once within an apply stage
+    concurrent_ssa: int = 4
     #: --custom-apply-stage-kinds: (group, kind) pairs applied in a stage of their own
     custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()
 
@@ -102,6 +104,7 @@ class Settings:
                    remote_bases=not getattr(extra, "no_remote_bases", False),
                    sops_age_secret=getattr(extra, "sops_age_secret", "") or "",
                    override_managers=tuple(getattr(extra, "override_manager", None) or ()),
+                   concurrent_ssa=getattr(extra, "concurrent_ssa", 4),
                    custom_stage_kinds=getattr(extra, "custom_apply_stage_kinds", frozenset()),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 

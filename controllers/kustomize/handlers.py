@@ -103,6 +103,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="memory for the last builds (kept compressed), reused while artifact, spec and "
         f"keys are unchanged (default {DEFAULT_SIZE}; 0 turns the cache off)")
     parser.add_argument(
+        "--concurrent-ssa", type=positive_int_arg, default=4, metavar="N",
+        help="server-side apply dry-runs (with their GET and field take-over) run at once "
+        "within an apply stage; the applies that follow go in order, and only when every "
+        "dry-run of the stage passed (default 4)")
+    parser.add_argument(
         "--custom-apply-stage-kinds", type=group_kinds_arg, default=frozenset(),
         metavar="GROUP/KIND,...",
         help="kinds applied in a stage of their own, after CRDs, Namespaces and the other "

@@ -125,7 +125,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
     "kustomize-controller": (
         *_ACL, *_JITTER, *_KUBECONFIG, *_REQUEUE,
         _f("no-remote-bases", "bool", "false", "true"),
-        _f("concurrent-ssa", "int", "4", "4", "afflux applies the objects of a stage in turn"),
+        _f("concurrent-ssa", "int", "4", "4"),
         _f("http-retry", "int", "9", "9", "afflux downloads an artifact once per run"),
         _f("sops-age-secret", "str", "", "sops-age"),
         _f("sops-vault-configmap", "str", "", "sops-vault",

@@ -242,6 +242,42 @@ def test_failure_half_way_reports_the_object_and_what_was_applied(
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_the_result_is_the_same_with_one_or_eight_dry_runs_at_once(
+        cluster: Any, manager: ResourceManager, concurrency: int) -> None:
+    name = f"t-ssa-conc{concurrency}-{uuid.uuid4().hex[:6]}"
+    opts = dataclasses.replace(OPTIONS, concurrency=concurrency)
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        *(configmap(name, f"cm-{i:02d}", {"i": str(i)}) for i in range(12)),
+        *(deployment(name, f"web-{i}", replicas=i + 1) for i in range(3))]
+    try:
+        result = run(manager.apply_all_staged(objects, opts))
+        assert [str(e).replace(name, "NS") for e in result] == [
+            "Namespace/NS created",
+            *(f"ConfigMap/NS/cm-{i:02d} created" for i in range(12)),
+            *(f"Deployment/NS/web-{i} created" for i in range(3))]
+        got = get_json(cluster, "-n", name, "configmaps")
+        assert {c["metadata"]["name"]: c["data"] for c in got["items"]
+                if c["metadata"]["name"].startswith("cm-")} == {
+            f"cm-{i:02d}": {"i": str(i)} for i in range(12)}
+
+        # two refused objects among good ones: the first in apply order is named, and
+        # nothing of the stage is applied, whatever the concurrency
+        bad = [deployment(name, f"broken-{c}", replicas=1) for c in "ab"]
+        for b in bad:
+            b["spec"]["replicas"] = "many"
+        changed = [configmap(name, f"cm-{i:02d}", {"i": "changed"}) for i in range(12)]
+        with pytest.raises(ApplyError) as caught:
+            run(manager.apply_all_staged([*bad, *changed], opts))
+        assert caught.value.subject == f"Deployment/{name}/broken-a"
+        assert actions(caught.value.change_set) == {}
+        got = get_json(cluster, "-n", name, "configmaps")
+        assert all(c["data"] != {"i": "changed"} for c in got["items"])
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
 def test_unknown_kind_is_reported_by_name(namespace: str, manager: ResourceManager) -> None:
     obj = {"apiVersion": "nothing.afflux.dev/v1", "kind": "Ghost",
            "metadata": {"name": "boo", "namespace": namespace}}

@@ -3,8 +3,8 @@ decrypts and applies: `--sops-age-secret` (a controller-wide age key in the runt
 namespace, the fallback of a Kustomization without `decryption.secretRef`) and
 `--override-manager` (the fields of the named field managers are taken over at apply, so
 what they added is removed; other managers' fields are kept), `--custom-apply-stage-kinds`
-(Roles applied in a stage before the other namespaced objects). The engine's side of the
-last one, with and without it, is in `tests/integration/test_ssa`.
+(Roles applied in a stage before the other namespaced objects) with `--concurrent-ssa=8`.
+The engine's side of the last two, with and without them, is in `tests/integration/test_ssa`.
 
 The real source-controller and kustomize-controller run as processes (see
 `test_kustomization` for the environment); the runtime namespace (`--namespace`) is the
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 AGE_SECRET = "sops-global"
 OVERRIDDEN = "someone"
 KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}", f"--override-manager={OVERRIDDEN}",
-                  "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role")
+                  "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role",
+                  "--concurrent-ssa=8")
 
 
 def test_sops_age_secret_decrypts_without_a_secret_ref(env: Env, tmp_path: Path) -> None:

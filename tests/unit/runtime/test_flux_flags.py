@@ -100,12 +100,13 @@ def test_a_bad_value_is_still_refused() -> None:
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
-    pytest.param([], {"sops_age_secret": "", "override_managers": (),
+    pytest.param([], {"sops_age_secret": "", "override_managers": (), "concurrent_ssa": 4,
                       "custom_stage_kinds": frozenset()}, id="flux-defaults"),
     pytest.param(["--sops-age-secret=sops-age", "--override-manager=kubectl-edit",
-                  "--override-manager", "argo",
+                  "--override-manager", "argo", "--concurrent-ssa=1",
                   "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role,Secret"],
                  {"sops_age_secret": "sops-age", "override_managers": ("kubectl-edit", "argo"),
+                  "concurrent_ssa": 1,
                   "custom_stage_kinds": frozenset({("rbac.authorization.k8s.io", "Role"),
                                                    ("", "Secret")})}, id="given"),
 ])
@@ -120,6 +121,9 @@ def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
 
 
 @pytest.mark.parametrize("argv", [
+    pytest.param(["--concurrent-ssa=0"], id="concurrent-ssa-zero"),
+    pytest.param(["--concurrent-ssa=-2"], id="concurrent-ssa-negative"),
+    pytest.param(["--concurrent-ssa=many"], id="concurrent-ssa-not-a-number"),
     pytest.param(["--custom-apply-stage-kinds=apps/"], id="stage-kind-without-kind"),
 ])
 def test_kustomize_apply_flags_refuse_bad_values(argv: list[str],
