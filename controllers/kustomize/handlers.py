@@ -40,6 +40,7 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    DEFAULT_HTTP_RETRIES,
     GRAPH_KINDS,
     ChangeFilter,
     ClusterClients,
@@ -48,6 +49,7 @@ from afflux.controllers.runtime import (
     Scheduler,
     WorkloadIdentity,
     add_guard_flags,
+    add_http_retry_flag,
     add_override_manager_flag,
     add_workload_identity_flags,
     group_kinds_arg,
@@ -114,6 +116,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "cluster-scoped objects and before the namespaced objects, e.g. "
         "'rbac.authorization.k8s.io/Role,gateway.networking.k8s.io/Gateway' (a bare Kind "
         "is of the core group; default none)")
+    add_http_retry_flag(parser, "the download of a source artifact")
     add_guard_flags(parser)
     add_override_manager_flag(parser, "at every apply (unless the object is annotated "
                               "kustomize.toolkit.fluxcd.io/ssa: Merge)")
@@ -303,7 +306,8 @@ def setup(operator: Operator) -> Services:
     extra = options.extra
     services = Services(clusters, settings, artifacts=ArtifactCache(
         on_download=downloaded, max_bytes=getattr(extra, "artifact_max_size", MAX_BYTES),
-        max_files=getattr(extra, "artifact_max_files", MAX_FILES)),
+        max_files=getattr(extra, "artifact_max_files", MAX_FILES),
+        retries=getattr(extra, "http_retry", DEFAULT_HTTP_RETRIES)),
         builds=BuildCache(
             getattr(extra, "build_cache_size", DEFAULT_SIZE),
             on_hit=operator.metrics.counter(

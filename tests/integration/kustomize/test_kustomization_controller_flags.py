@@ -3,7 +3,9 @@ decrypts and applies: `--sops-age-secret` (a controller-wide age key in the runt
 namespace, the fallback of a Kustomization without `decryption.secretRef`) and
 `--override-manager` (the fields of the named field managers are taken over at apply, so
 what they added is removed; other managers' fields are kept), `--custom-apply-stage-kinds`
-(Roles applied in a stage before the other namespaced objects) with `--concurrent-ssa=8`.
+(Roles applied in a stage before the other namespaced objects) with `--concurrent-ssa=8`,
+and `--http-retry=3` (an artifact server that answers 503 twice is retried with backoff; a
+404 is not).
 The engine's side of the last two, with and without them, is in `tests/integration/test_ssa`.
 
 The real source-controller and kustomize-controller run as processes (see
@@ -14,12 +16,15 @@ test's namespace. The same behaviours without these flags are in `test_kustomiza
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.archives import targz
+from harness.flaky_http import flaky_artifact_server
 from harness.kustomize_env import TIMEOUT, Env, age_key, configmap, dump, sops_encrypt
 from harness.wait import eventually
 
@@ -29,7 +34,7 @@ AGE_SECRET = "sops-global"
 OVERRIDDEN = "someone"
 KUSTOMIZE_ARGS = (f"--sops-age-secret={AGE_SECRET}", f"--override-manager={OVERRIDDEN}",
                   "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role",
-                  "--concurrent-ssa=8")
+                  "--concurrent-ssa=8", "--http-retry=3")
 
 
 def test_sops_age_secret_decrypts_without_a_secret_ref(env: Env, tmp_path: Path) -> None:
@@ -113,3 +118,52 @@ def test_custom_stage_kinds_are_applied_before_the_other_namespaced_objects(env:
     first_configmap = min(stored("configmap", f"a-{i}") for i in range(6))
     assert stored("role", "z-reader") < first_configmap
 
+
+def _external_artifact(env: Env, name: str, url: str, body: bytes) -> None:
+    """An ExternalArtifact whose producer (the test) says its artifact is at `url`."""
+    env.apply({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "ExternalArtifact",
+               "metadata": {"name": name, "namespace": env.namespace},
+               "spec": {"sourceRef": {"apiVersion": "example.dev/v1", "kind": "Producer",
+                                      "name": "test"}}})
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    env.kubectl("patch", "externalartifacts.source.toolkit.fluxcd.io", name,
+                "--subresource=status", "--type=merge", "-p", json.dumps({"status": {
+                    "artifact": {"path": f"external/{name}.tar.gz", "url": url,
+                                 "revision": f"latest@{digest}", "digest": digest,
+                                 "lastUpdateTime": "2026-01-01T00:00:00Z",
+                                 "size": len(body)}}}))
+
+
+def test_http_retry_retries_transient_failures_and_not_a_404(env: Env) -> None:
+    ns = env.namespace
+    body = targz({"cm.yaml": dump(configmap("from-flaky", namespace=ns))})
+    with flaky_artifact_server() as server:
+        flaky = server.serve("/flaky.tar.gz", body, failures=2, status=503)
+        # another artifact (the cache holds unpacked artifacts by digest)
+        other = targz({"cm.yaml": dump(configmap("never", namespace=ns))})
+        gone = server.serve("/gone.tar.gz", other, failures=10**6, status=404)
+        _external_artifact(env, "flaky", flaky, body)
+        _external_artifact(env, "gone", gone, other)
+        ks = env.kustomization("flaky", "flaky", sourceRef={"kind": "ExternalArtifact",
+                                                            "name": "flaky"})
+        missing = env.kustomization("gone", "gone", sourceRef={"kind": "ExternalArtifact",
+                                                               "name": "gone"})
+
+        # two 503s, then the third try (after 5s and 10s) serves it, in one reconcile
+        def applied() -> dict[str, Any]:
+            cm = env.get("configmap", "from-flaky")
+            assert cm is not None and cm["data"] == {"key": "value"}
+            return cm
+
+        eventually(applied, TIMEOUT, message="the artifact served on the third try")
+        assert server.requests("/flaky.tar.gz") == 3
+        ready = env.condition(env.status(ks), "Ready")
+        assert ready is not None and ready["status"] == "True", ready
+
+        failed = env.wait_failed(missing, "ArtifactFailed")
+        assert "404" in failed["message"], failed
+        log = env.kustomize_controller.log_text(tail=100_000)
+        retried = [line for line in log.splitlines() if "artifact download failed, retrying"
+                   in line]
+        assert sum("/flaky.tar.gz" in line for line in retried) == 2
+        assert not any("/gone.tar.gz" in line for line in retried)  # a 404 fails at once
