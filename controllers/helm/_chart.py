@@ -1,6 +1,8 @@
 """The chart a HelmRelease installs: downloaded from its source's artifact, checked, unpacked.
 
-`fetch_chart(url, digest, dest)` downloads the artifact (at most `MAX_CHART_BYTES`), checks
+`fetch_chart(url, digest, dest)` downloads the artifact (at most `MAX_CHART_BYTES`; each try
+within helm-controller's `--http-timeout`, a failure that may pass tried again up to
+`--http-retry` times with Flux's backoff, each retry logged), checks
 its digest against `status.artifact.digest` before anything is used, unpacks it with the
 runtime's `safe_extract` (bounded in bytes and files) and returns the chart directory (the
 one holding `Chart.yaml`: the archive's root or its single top directory) and the chart's
@@ -16,12 +18,18 @@ import asyncio
 import collections
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from afflux.controllers.runtime import UnsafeArchiveError, safe_extract
+from afflux.controllers.runtime import (
+    HTTPStatusError,
+    UnsafeArchiveError,
+    safe_extract,
+    with_retries,
+)
 
 __all__ = ["MAX_CHART_BYTES", "ChartCache", "ChartError", "ChartMeta", "fetch_chart",
            "read_chart_meta"]
@@ -31,6 +39,7 @@ MAX_CHART_BYTES = 50 << 20
 MAX_UNPACKED_BYTES = 4 * MAX_CHART_BYTES
 MAX_FILES = 10_000
 _CHUNK = 1 << 16
+_log = logging.getLogger("afflux.helm-controller")
 
 
 class ChartError(Exception):
@@ -54,24 +63,37 @@ def read_chart_meta(chart_dir: Path) -> ChartMeta:
     return ChartMeta(str(meta["name"]), str(meta["version"]), str(meta.get("appVersion") or ""))
 
 
-async def download(url: str, timeout: float) -> bytes:
-    """GET `url`, at most MAX_CHART_BYTES."""
+async def _get(url: str, timeout: float) -> bytes:
     import aiohttp  # noqa: PLC0415 - only the controller process downloads
 
     buf = io.BytesIO()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, \
-                s.get(url) as response:
-            if response.status != 200:
-                raise ChartError(f"GET {url} answered {response.status} {response.reason}")
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                buf.write(chunk)
-                if buf.tell() > MAX_CHART_BYTES:
-                    raise ChartError(f"the chart artifact is larger than {MAX_CHART_BYTES} "
-                                     "bytes")
-    except (aiohttp.ClientError, TimeoutError) as err:
-        raise ChartError(f"cannot download {url}: {err}") from None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as s, \
+            s.get(url) as response:
+        if response.status != 200:
+            raise HTTPStatusError(url, response.status, response.reason or "")
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            buf.write(chunk)
+            if buf.tell() > MAX_CHART_BYTES:
+                raise ChartError(f"the chart artifact is larger than {MAX_CHART_BYTES} bytes")
     return buf.getvalue()
+
+
+async def download(url: str, timeout: float, retries: int = 0) -> bytes:
+    """GET `url`, at most MAX_CHART_BYTES, each try within `timeout`; a failure that may pass
+    is tried again up to `retries` times with Flux's backoff (`runtime._httpretry`)."""
+    import aiohttp  # noqa: PLC0415 - only the controller process downloads
+
+    def retrying(retry: int, wait: float, err: BaseException) -> None:
+        _log.warning("chart download failed, retrying",
+                     extra={"url": url, "retry": retry, "of": retries, "wait": wait,
+                            "error": str(err) or type(err).__name__})
+
+    try:
+        return await with_retries(lambda: _get(url, timeout), retries, on_retry=retrying)
+    except HTTPStatusError as err:
+        raise ChartError(str(err)) from None
+    except (aiohttp.ClientError, TimeoutError) as err:
+        raise ChartError(f"cannot download {url}: {err or type(err).__name__}") from None
 
 
 def _chart_dir(root: Path) -> Path:
@@ -98,10 +120,10 @@ def _unpack(data: bytes, digest: str | None, dest: Path) -> tuple[Path, ChartMet
     return chart, read_chart_meta(chart)
 
 
-async def fetch_chart(url: str, digest: str | None, dest: Path, *, timeout: float = 60.0
-                      ) -> tuple[Path, ChartMeta]:
+async def fetch_chart(url: str, digest: str | None, dest: Path, *, timeout: float = 30.0,
+                      retries: int = 0) -> tuple[Path, ChartMeta]:
     """Download, check and unpack the chart into `dest` (module docstring)."""
-    data = await download(url, timeout)
+    data = await download(url, timeout, retries)
     return await asyncio.to_thread(_unpack, data, digest, dest)
 
 

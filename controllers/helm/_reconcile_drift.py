@@ -18,6 +18,12 @@ namespace's, as Helm installs them.
   fails leaves `Drifted=True` and fails the run (retried with backoff).
 - no drift: `Drifted` is removed.
 
+With `--override-manager`, before the comparison the fields those field managers own on an
+object are taken over as `helm-controller`'s (as Flux: a JSON patch of its managed fields),
+so a field one of them added that the manifest does not have is a drift the correction
+removes (`enabled`) or reports (`warn`); other managers' fields are left alone. Helm's own
+install and upgrade are untouched: the flag acts only here.
+
 Values are never put in a message (Secrets are objects of releases too): paths only.
 """
 
@@ -39,6 +45,7 @@ from afflux.controllers.runtime import (
     ObjectKey,
     ReconcileContext,
     UnknownKindError,
+    overridden_managers,
 )
 
 from ._drift import DISABLED_KEY, ObjectDrift, correction_patch, drift_message, object_drift
@@ -73,6 +80,7 @@ async def _drifts(ctx: ReconcileContext[HelmRelease], state: RunState,
     assert state.cluster is not None
     manager = state.cluster.manager
     rules = _ignore_rules(ctx.body)
+    overridden = overridden_managers(state.services.override_managers)
     found = []
     for obj in manifest_objects(release.manifest):
         key = ObjectKey.of(obj)
@@ -86,6 +94,7 @@ async def _drifts(ctx: ReconcileContext[HelmRelease], state: RunState,
         if resource.namespaced and not key.namespace:
             obj.setdefault("metadata", {})["namespace"] = release.namespace
         try:
+            await manager.take_over(obj, overridden)
             entry, live, dry = await manager.diff(obj, _OPTIONS, keep_managed_fields=True)
         except ApplyError as err:
             raise GenericError(DRIFT_DETECTED, f"drift detection failed: {err}") from None

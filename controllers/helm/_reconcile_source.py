@@ -69,12 +69,14 @@ class SourceChart:
 
     url: str
     digest: str | None
-    timeout: float = 60.0
+    timeout: float = 30.0
+    retries: int = 0
 
     async def fetch(self, dest: Path) -> Path:
         """Download, check and unpack the chart into `dest`; its directory."""
         try:
-            chart_dir, _ = await fetch_chart(self.url, self.digest, dest, timeout=self.timeout)
+            chart_dir, _ = await fetch_chart(self.url, self.digest, dest, timeout=self.timeout,
+                                             retries=self.retries)
         except ChartError as err:
             raise GenericError(ARTIFACT_FAILED, str(err)) from None
         return chart_dir
@@ -234,13 +236,16 @@ async def source_phase(ctx: ReconcileContext[HelmRelease]) -> PhaseResult | None
     if kind == "OCIRepository" and "@" in revision:
         state.oci_digest = revision.rsplit("@", 1)[1]
     digest = artifact.get("digest")
-    state.source = SourceChart(str(artifact["url"]), digest, state.services.http_timeout)
+    services = state.services
+    state.source = SourceChart(str(artifact["url"]), digest, services.http_timeout,
+                               services.http_retries)
     meta = state.services.charts.get(digest)
     if meta is None:
         with tempfile.TemporaryDirectory(prefix="chart-", dir=state.services.helm.scratch) as d:
             try:
                 _, meta = await fetch_chart(str(artifact["url"]), digest, Path(d),
-                                            timeout=state.services.http_timeout)
+                                            timeout=services.http_timeout,
+                                            retries=services.http_retries)
             except ChartError as err:
                 raise GenericError(ARTIFACT_FAILED, f"{subject}: {err}") from None
         state.services.charts.put(digest, meta)

@@ -16,6 +16,7 @@ from afflux.api import HelmRelease
 from afflux.api._helm_v2 import REVISION_METADATA, TOKEN_METADATA
 from afflux.api._meta import SOURCE_GROUP
 from afflux.controllers.runtime import (
+    DEFAULT_HTTP_RETRIES,
     Cluster,
     ClusterClients,
     Guard,
@@ -59,9 +60,12 @@ class Services:
     helm: HelmRunner
     kubeconfig: str | None = None
     charts: ChartCache = dataclasses.field(default_factory=ChartCache)
-    http_timeout: float = 60.0
+    http_timeout: float = 30.0  # --http-timeout: each try of a chart download
+    http_retries: int = DEFAULT_HTTP_RETRIES  # --http-retry
     prune_guard: Guard = dataclasses.field(default_factory=Guard)
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
+    #: --override-manager: field managers whose fields drift detection takes over
+    override_managers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass

@@ -32,6 +32,7 @@ import kopf
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
     ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
+    DEFAULT_HTTP_RETRIES,
     GRAPH_KINDS,
     ClusterClients,
     Guard,
@@ -40,7 +41,10 @@ from afflux.controllers.runtime import (
     Scheduler,
     WorkloadIdentity,
     add_guard_flags,
+    add_http_retry_flag,
+    add_override_manager_flag,
     add_workload_identity_flags,
+    duration_arg,
     parse_feature_gates,
 )
 
@@ -70,6 +74,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "Helm 3's defaults (default: Helm 4 with Flux 2.9's defaults, as "
         "UseHelm3Defaults=false; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
+    add_http_retry_flag(parser, "the download of a chart artifact")
+    parser.add_argument(
+        "--http-timeout", type=duration_arg, default=30.0, metavar="DURATION",
+        help="the time each try of a chart artifact download may take (default 30s)")
+    add_override_manager_flag(parser, "by drift detection (driftDetection.mode enabled or "
+                              "warn) before it compares the release's objects")
 
 
 def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -141,7 +151,10 @@ def setup(operator: Operator) -> Services:
                         kubeconfig=operator.options.kubeconfig or os.environ.get("KUBECONFIG"),
                         prune_guard=Guard.from_flags(extra),
                         additive_cel_dependency_check=gates.get(
-                            ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False))
+                            ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False),
+                        override_managers=tuple(getattr(extra, "override_manager", None) or ()),
+                        http_timeout=getattr(extra, "http_timeout", 30.0),
+                        http_retries=getattr(extra, "http_retry", DEFAULT_HTTP_RETRIES))
     scheduler = operator.register(helm_release_reconciler(services))
     for kind, resource in CHART_REF_KINDS.items():
         operator.watch(resource, _trigger_readers(

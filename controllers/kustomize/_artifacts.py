@@ -15,6 +15,9 @@ needs to a private scratch directory before it writes anything. An artifact with
 digest (written by an old source-controller) is unpacked into a private directory that its
 release removes.
 
+A download that fails in a way that may pass (no connection, a timeout, 429 or a 5xx but 501)
+is tried again up to `retries` times (kustomize-controller's `--http-retry`, default 9) with
+Flux's backoff, each retry logged (`runtime._httpretry`); a 404 or another 4xx fails at once.
 Failures are `GenericError(ArtifactFailed)`: the download, a digest that does not match
 (nothing unverified is unpacked), an archive that is not safe to unpack, and one that is too
 big: the download and the unpacked content are each bounded by `max_bytes`, the members by
@@ -34,6 +37,7 @@ import collections
 import dataclasses
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -45,7 +49,15 @@ from pathlib import Path
 from typing import Any
 
 from afflux.api._meta import ARTIFACT_FAILED
-from afflux.controllers.runtime import GenericError, UnsafeArchiveError, safe_extract
+from afflux.controllers.runtime import (
+    DEFAULT_HTTP_RETRIES,
+    HTTP_RETRY_MAX_WAIT,
+    HTTP_RETRY_MIN_WAIT,
+    GenericError,
+    UnsafeArchiveError,
+    safe_extract,
+    with_retries,
+)
 
 __all__ = ["MAX_BYTES", "MAX_FILES", "ArtifactCache", "Checkout", "Fetch", "remove_leftovers",
            "verify_digest"]
@@ -57,6 +69,7 @@ Fetch = Callable[[str, Any, float], Awaitable[None]]
 MAX_BYTES = 100 << 20
 MAX_FILES = 100_000
 _PREFIX = "afflux-artifacts-"
+_log = logging.getLogger("afflux.kustomize-controller")
 _OWNER = ".owner"
 
 
@@ -166,7 +179,11 @@ class ArtifactCache:
 
     def __init__(self, root: str | os.PathLike[str] | None = None, *, keep: int = 8,
                  on_download: Callable[[], None] | None = None, max_bytes: int = MAX_BYTES,
-                 max_files: int = MAX_FILES) -> None:
+                 max_files: int = MAX_FILES, retries: int = DEFAULT_HTTP_RETRIES,
+                 retry_wait: tuple[float, float] = (HTTP_RETRY_MIN_WAIT, HTTP_RETRY_MAX_WAIT)
+                 ) -> None:
+        self.retries = retries
+        self.retry_wait = retry_wait
         self.max_bytes = max_bytes
         self.max_files = max_files
         self._given_root = Path(root) if root is not None else None
@@ -244,8 +261,19 @@ class ArtifactCache:
         if self._on_download is not None:
             self._on_download()
         with tempfile.SpooledTemporaryFile(max_size=16 << 20) as into:
-            try:
+            async def attempt() -> None:
+                into.seek(0)
+                into.truncate()  # what a failed try wrote
                 await fetch(url, _Bounded(into, self.max_bytes), timeout)
+
+            def retrying(retry: int, wait: float, err: BaseException) -> None:
+                _log.warning("artifact download failed, retrying",
+                             extra={"url": url, "retry": retry, "of": self.retries,
+                                    "wait": wait, "error": str(err) or type(err).__name__})
+
+            try:
+                await with_retries(attempt, self.retries, on_retry=retrying,
+                                   minimum=self.retry_wait[0], maximum=self.retry_wait[1])
             except GenericError:
                 raise
             except Exception as err:  # noqa: BLE001 - any download failure is ArtifactFailed

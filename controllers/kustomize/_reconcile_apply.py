@@ -14,7 +14,9 @@ object, which verb, which user).
 objects that exist (`_ignore`), then applies the built set with the server-side apply engine (`runtime._ssa`) under
 the field manager `kustomize-controller`, with Flux's per-object policies: `ssa: Merge |
 IfNotPresent | Ignore`, `reconcile: disabled`, `force: enabled` (or `spec.force`) to recreate on
-immutable fields, and kubectl's leftovers taken over unless `Merge`. Run every interval, the
+immutable fields, and kubectl's leftovers taken over unless `Merge` (with the field
+managers `--override-manager` names, as Flux: what they set that the manifest does not say
+is dropped by the apply). Run every interval, the
 dry-runs find objects changed by hand and put them back (drift), and say what they put
 back (`_reconcile_drift.report_drift`). The new inventory is what
 the apply touched; when the apply stops half-way, the inventory becomes the old one plus
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from afflux.api import Kustomization
@@ -73,6 +75,7 @@ from afflux.controllers.runtime import (
     WaitingError,
     held_message,
     hold_prune,
+    overridden_managers,
     service_account_user,
 )
 
@@ -103,9 +106,14 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def apply_options(force: bool, *, wait_interval: float, wait_timeout: float,
-                  known_absent: AbsenceHint | None = None) -> ApplyOptions:
+                  known_absent: AbsenceHint | None = None,
+                  override_managers: Sequence[str] = (), concurrency: int = 4,
+                  custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()
+                  ) -> ApplyOptions:
     """kustomize-controller's apply options (Flux's selectors, cleanup and take-over;
-    `known_absent`: the drift watches' word on which objects do not exist)."""
+    `known_absent`: the drift watches' word on which objects do not exist;
+    `override_managers`: `--override-manager`, field managers taken over as kubectl's are;
+    `concurrency`: `--concurrent-ssa`; `custom_stage_kinds`: `--custom-apply-stage-kinds`)."""
     return ApplyOptions(
         force=force,
         force_selector={KUSTOMIZE_FORCE_ANNOTATION: "enabled"},
@@ -121,12 +129,15 @@ def apply_options(force: bool, *, wait_interval: float, wait_timeout: float,
                 FieldManager("kubectl", "Update"),  # kubectl apply/edit/patch/scale/label
                 FieldManager("before-first-apply", "Update"),
                 FieldManager(CONTROLLER_NAME, "Update"),
+                *overridden_managers(override_managers),
             ),
             exclusions={KUSTOMIZE_SSA_ANNOTATION: "Merge"},
         ),
         wait_interval=wait_interval,
         wait_timeout=wait_timeout,
         known_absent=known_absent,
+        concurrency=concurrency,
+        custom_stage_kinds=custom_stage_kinds,
     )
 
 
@@ -253,7 +264,9 @@ async def apply_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult | Non
     hint = drift.known_absent if drift is not None and ks.spec.kube_config is None else None
     options = apply_options(bool(ks.spec.force), wait_interval=settings.health_poll_interval,
                             wait_timeout=min(settings.stage_wait_timeout, ks.timeout or 60.0),
-                            known_absent=hint)
+                            known_absent=hint, override_managers=settings.override_managers,
+                            concurrency=settings.concurrent_ssa,
+                            custom_stage_kinds=settings.custom_stage_kinds)
     try:
         change_set = await cluster.manager.apply_all_staged(state.objects, options)
     except ApplyError as err:

@@ -1,7 +1,9 @@
 """The build phases: decryption keys, kustomize build, postBuild substitution, metadata.
 
 - `decryption_phase` reads the keys of `spec.decryption` (provider `sops`; the Secret of
-  `secretRef`, in the Kustomization's namespace: `*.agekey` and `*.asc` entries).
+  `secretRef`, in the Kustomization's namespace: `*.agekey` and `*.asc` entries; without a
+  `secretRef`, as in Flux, the `*.agekey` entries of the Secret `--sops-age-secret` names in
+  the controller's runtime namespace, `--namespace`).
 - `build_phase` builds `spec.path` of the unpacked artifact (`artifact_phase` leased it; the
   build copies what it reads to its own scratch directory) with the real kustomize
   (`_build.run_build`: generated kustomization.yaml, targetNamespace, namePrefix/Suffix,
@@ -99,19 +101,44 @@ async def decryption_phase(ctx: ReconcileContext[Kustomization]) -> PhaseResult 
         raise StallingError(DECRYPTION_FAILED, f"decryption provider '{decryption.provider}' "
                             "is not supported; use 'sops'")
     if decryption.secret_ref is None:
-        state.keys = DecryptionKeys()
+        state.keys = await _controller_age_keys(ctx, state.services.settings.sops_age_secret)
         return None
     name = decryption.secret_ref.name
-    try:
-        secret = await ctx.kube.get(ObjectRef(SECRETS, ks.namespace, name))
-    except ApiError as err:
-        raise GenericError(DECRYPTION_FAILED, f"cannot get decryption Secret "
-                           f"'{ks.namespace}/{name}': {err}") from None
-    if secret is None:
-        raise GenericError(DECRYPTION_FAILED, f"cannot get decryption Secret "
-                           f"'{ks.namespace}/{name}': not found")
-    state.keys = DecryptionKeys.from_secret_data(secret.get("data"), base64_encoded=True)
+    where = f"{ks.namespace}/{name}"
+    secret = await _decryption_secret(ctx, ks.namespace, name, "decryption Secret")
+    state.keys = DecryptionKeys.from_secret_data(
+        secret.get("data"), base64_encoded=True, origin=f"the decryption Secret '{where}'")
     return None
+
+
+async def _decryption_secret(ctx: ReconcileContext[Kustomization], namespace: str, name: str,
+                             what: str) -> Mapping[str, Any]:
+    try:
+        secret = await ctx.kube.get(ObjectRef(SECRETS, namespace, name))
+    except ApiError as err:
+        raise GenericError(DECRYPTION_FAILED, f"cannot get {what} "
+                           f"'{namespace}/{name}': {err}") from None
+    if secret is None:
+        raise GenericError(DECRYPTION_FAILED, f"cannot get {what} "
+                           f"'{namespace}/{name}': not found")
+    return secret
+
+
+async def _controller_age_keys(ctx: ReconcileContext[Kustomization], name: str
+                               ) -> DecryptionKeys:
+    """The fallback of a Kustomization without `decryption.secretRef` (Flux's
+    `--sops-age-secret`): the `.agekey` entries of that Secret in the controller's runtime
+    namespace; no keys without the flag."""
+    if not name:
+        return DecryptionKeys(origin="spec.decryption.secretRef is not set and the controller "
+                              "has no --sops-age-secret")
+    namespace = ctx.options.namespace
+    secret = await _decryption_secret(ctx, namespace, name,
+                                      "SOPS age decryption Secret (--sops-age-secret)")
+    return DecryptionKeys.from_secret_data(
+        secret.get("data"), base64_encoded=True, age_only=True,
+        origin=f"the controller's SOPS age decryption Secret '{namespace}/{name}' "
+        "(--sops-age-secret)")
 
 
 def _build(source: Path, spec: Mapping[str, Any], keys: DecryptionKeys | None,

@@ -13,6 +13,7 @@ failed at (as Flux's do; `afflux report` counts failed changes by it).
 
 `artifact_phase` takes a lease on the artifact unpacked (`_artifacts.ArtifactCache`, shared by
 every Kustomization of the controller): on a cache miss it downloads `status.artifact.url`,
+retrying a transient failure up to `--http-retry` times with backoff (`_artifacts`),
 refuses bytes whose digest differs from `status.artifact.digest` (ArtifactFailed, retried),
 so nothing unverified is ever unpacked, and unpacks it safely.
 """
@@ -27,6 +28,7 @@ from afflux.api._meta import ACCESS_DENIED, ARTIFACT_FAILED
 from afflux.controllers.runtime import (
     ApiError,
     GenericError,
+    HTTPStatusError,
     ObjectRef,
     PhaseResult,
     ReconcileContext,
@@ -120,7 +122,7 @@ async def download(url: str, into: Any, timeout: float) -> None:
     async with aiohttp.ClientSession(timeout=client_timeout) as session, \
             session.get(url) as response:
         if response.status != 200:
-            raise OSError(f"GET {url} answered {response.status} {response.reason}")
+            raise HTTPStatusError(url, response.status, response.reason or "")
         async for chunk in response.content.iter_chunked(_CHUNK):
             into.write(chunk)
 

@@ -83,6 +83,14 @@ class Settings:
     additive_cel_dependency_check: bool = False  # --feature-gates=AdditiveCELDependencyCheck
     fail_fast: bool = True  # not --feature-gates=DisableFailFastBehavior=true
     remote_bases: bool = True  # not --no-remote-bases=true (Flux's default: fetched)
+    #: --sops-age-secret: a Secret of the runtime namespace with fallback age keys
+    sops_age_secret: str = ""
+    #: --override-manager: field managers whose fields the apply takes over
+    override_managers: tuple[str, ...] = ()
+    #: --concurrent-ssa: dry-runs at once within an apply stage
+    concurrent_ssa: int = 4
+    #: --custom-apply-stage-kinds: (group, kind) pairs applied in a stage of their own
+    custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def from_flags(cls, extra: argparse.Namespace) -> Settings:
@@ -94,6 +102,10 @@ class Settings:
                    health_poll_interval=getattr(extra, "health_poll_interval", 2.0),
                    prune_guard=Guard.from_flags(extra),
                    remote_bases=not getattr(extra, "no_remote_bases", False),
+                   sops_age_secret=getattr(extra, "sops_age_secret", "") or "",
+                   override_managers=tuple(getattr(extra, "override_manager", None) or ()),
+                   concurrent_ssa=getattr(extra, "concurrent_ssa", 4),
+                   custom_stage_kinds=getattr(extra, "custom_apply_stage_kinds", frozenset()),
                    full_apply_every=getattr(extra, "drift_full_apply_every", 6))
 
 

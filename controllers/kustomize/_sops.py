@@ -2,7 +2,9 @@
 
 Keys come from the Secret named by `spec.decryption.secretRef`: every data key ending in
 `.agekey` holds age identities, every key ending in `.asc` an armored OpenPGP secret key (other
-keys are cloud KMS credentials, not supported here). `SopsDecryptor` puts them in a private
+keys are cloud KMS credentials, not supported here). A Kustomization without a `secretRef`
+falls back, as in Flux, to the age keys (`.agekey` entries only) of the Secret the
+controller's `--sops-age-secret` names in its own (runtime) namespace. `SopsDecryptor` puts them in a private
 temporary directory (an age key file, a GnuPG home the `.asc` keys are imported into), runs
 `sops decrypt` with only those keys and an environment of its own, and deletes the directory,
 stopping the GnuPG agent, when closed. Plaintext only ever lives in memory, or in the build's
@@ -97,12 +99,16 @@ class DecryptionKeys:
 
     age: tuple[tuple[str, str], ...] = ()
     pgp: tuple[tuple[str, bytes], ...] = ()
+    #: where the keys came from, for messages (never the key material)
+    origin: str = "the decryption Secret"
 
     @classmethod
     def from_secret_data(
-        cls, data: Mapping[str, str | bytes] | None, *, base64_encoded: bool = False
+        cls, data: Mapping[str, str | bytes] | None, *, base64_encoded: bool = False,
+        origin: str = "the decryption Secret", age_only: bool = False,
     ) -> DecryptionKeys:
-        """The keys in a Secret's data (`base64_encoded`: values as the API returns `data`)."""
+        """The keys in a Secret's data (`base64_encoded`: values as the API returns `data`;
+        `age_only`: the `.asc` entries are left out, as for `--sops-age-secret`)."""
         age: list[tuple[str, str]] = []
         pgp: list[tuple[str, bytes]] = []
         for name in sorted(data or {}):
@@ -117,9 +123,9 @@ class DecryptionKeys:
                     ) from None
             if name.endswith(AGE_KEY_SUFFIX):
                 age.append((name, raw.decode("utf-8", "replace")))
-            elif name.endswith(PGP_KEY_SUFFIX):
+            elif name.endswith(PGP_KEY_SUFFIX) and not age_only:
                 pgp.append((name, raw))
-        return cls(tuple(age), tuple(pgp))
+        return cls(tuple(age), tuple(pgp), origin)
 
     def __bool__(self) -> bool:
         return bool(self.age or self.pgp)
@@ -199,7 +205,8 @@ class SopsDecryptor:
             identities = [ln.strip() for ln in text.splitlines() if ln.strip()]
             if not any(ln.startswith("AGE-SECRET-KEY-") for ln in identities):
                 raise DecryptionError(
-                    f"decryption Secret key {name!r} holds no age identity (AGE-SECRET-KEY-...)"
+                    f"key {name!r} of {self.keys.origin} holds no age identity "
+                    "(AGE-SECRET-KEY-...)"
                 )
             lines += identities
         if lines:
@@ -256,9 +263,12 @@ class SopsDecryptor:
             return proc.stdout
         stderr = proc.stderr.decode("utf-8", "replace").strip()
         if "Failed to get the data key" in stderr or "no master key" in stderr.lower():
-            have = ", ".join(n for n, _ in self.keys.age + self.keys.pgp) or "none"
+            if not self.keys:
+                raise DecryptionError(f"cannot decrypt {what}: no decryption key: "
+                                      f"{self.keys.origin}", stderr=stderr)
+            have = ", ".join(n for n, _ in self.keys.age + self.keys.pgp)
             raise DecryptionError(
-                f"cannot decrypt {what}: none of the keys in the decryption Secret can "
+                f"cannot decrypt {what}: none of the keys in {self.keys.origin} can "
                 f"decrypt it (keys tried: {have})",
                 stderr=stderr,
             )

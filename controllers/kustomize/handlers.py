@@ -40,6 +40,7 @@ import kopf
 
 from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
+    DEFAULT_HTTP_RETRIES,
     GRAPH_KINDS,
     ChangeFilter,
     ClusterClients,
@@ -48,7 +49,10 @@ from afflux.controllers.runtime import (
     Scheduler,
     WorkloadIdentity,
     add_guard_flags,
+    add_http_retry_flag,
+    add_override_manager_flag,
     add_workload_identity_flags,
+    group_kinds_arg,
     parse_bool,
     positive_int_arg,
 )
@@ -86,6 +90,11 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "kustomization may then refer only to files in the source artifact (default false: "
         "kustomize fetches them, within the Kustomization's timeout)")
     parser.add_argument(
+        "--sops-age-secret", default="", metavar="NAME",
+        help="the name of a Secret in the runtime namespace (--namespace) whose *.agekey "
+        "entries decrypt the SOPS data of Kustomizations with decryption provider sops and "
+        "no decryption.secretRef (Flux's fallback; default none)")
+    parser.add_argument(
         "--artifact-max-size", type=positive_int_arg, default=MAX_BYTES, metavar="BYTES",
         help=f"largest artifact downloaded, and largest content unpacked (default {MAX_BYTES})")
     parser.add_argument(
@@ -95,7 +104,22 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--build-cache-size", type=int, default=DEFAULT_SIZE, metavar="BYTES",
         help="memory for the last builds (kept compressed), reused while artifact, spec and "
         f"keys are unchanged (default {DEFAULT_SIZE}; 0 turns the cache off)")
+    parser.add_argument(
+        "--concurrent-ssa", type=positive_int_arg, default=4, metavar="N",
+        help="server-side apply dry-runs (with their GET and field take-over) run at once "
+        "within an apply stage; the applies that follow go in order, and only when every "
+        "dry-run of the stage passed (default 4)")
+    parser.add_argument(
+        "--custom-apply-stage-kinds", type=group_kinds_arg, default=frozenset(),
+        metavar="GROUP/KIND,...",
+        help="kinds applied in a stage of their own, after CRDs, Namespaces and the other "
+        "cluster-scoped objects and before the namespaced objects, e.g. "
+        "'rbac.authorization.k8s.io/Role,gateway.networking.k8s.io/Gateway' (a bare Kind "
+        "is of the core group; default none)")
+    add_http_retry_flag(parser, "the download of a source artifact")
     add_guard_flags(parser)
+    add_override_manager_flag(parser, "at every apply (unless the object is annotated "
+                              "kustomize.toolkit.fluxcd.io/ssa: Merge)")
     parser.add_argument(
         "--drift-watch", nargs="?", const=True, default=True, type=parse_bool,
         metavar="BOOL",
@@ -282,7 +306,8 @@ def setup(operator: Operator) -> Services:
     extra = options.extra
     services = Services(clusters, settings, artifacts=ArtifactCache(
         on_download=downloaded, max_bytes=getattr(extra, "artifact_max_size", MAX_BYTES),
-        max_files=getattr(extra, "artifact_max_files", MAX_FILES)),
+        max_files=getattr(extra, "artifact_max_files", MAX_FILES),
+        retries=getattr(extra, "http_retry", DEFAULT_HTTP_RETRIES)),
         builds=BuildCache(
             getattr(extra, "build_cache_size", DEFAULT_SIZE),
             on_hit=operator.metrics.counter(

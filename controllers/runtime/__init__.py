@@ -94,6 +94,10 @@ from ._errors import (
 )
 from ._events import NORMAL, WARNING, EventRecorder, ObjectEvents
 from ._healthexprs import HealthExprError, HealthExprs, compile_health_exprs, expr_group_kind
+from ._httpretry import DEFAULT_RETRIES as DEFAULT_HTTP_RETRIES
+from ._httpretry import MAX_WAIT as HTTP_RETRY_MAX_WAIT
+from ._httpretry import MIN_WAIT as HTTP_RETRY_MIN_WAIT
+from ._httpretry import HTTPStatusError, with_retries
 from ._kstatus import HealthResult, HealthStatus, generic_status
 from ._kube import (
     REQUEST_TIMEOUT,
@@ -114,9 +118,12 @@ from ._object import KubeObject, ObjectRef, Resource
 from ._operator import ChangeFilter, Operator, kopf_settings, label_selector, lease_name
 from ._options import (
     Options,
+    add_http_retry_flag,
+    add_override_manager_flag,
     addr_arg,
     build_parser,
     duration_arg,
+    group_kinds_arg,
     parse_addr,
     parse_bool,
     parse_options,
@@ -160,6 +167,7 @@ from ._ssa import (
     ObjectKey,
     WaitError,
     comparable,
+    overridden_managers,
 )
 from ._tarball import UnsafeArchiveError, safe_extract
 from ._workload import (
@@ -237,7 +245,11 @@ __all__ = [
     "Environment",
     "EventRecorder",
     "FieldDrift",
+    "DEFAULT_HTTP_RETRIES",
     "FieldManager",
+    "HTTPStatusError",
+    "HTTP_RETRY_MAX_WAIT",
+    "HTTP_RETRY_MIN_WAIT",
     "GenericError",
     "CelOptional",
     "GitAuthError",
@@ -301,6 +313,8 @@ __all__ = [
     "WaitingError",
     "WorkingStatus",
     "add_guard_flags",
+    "add_http_retry_flag",
+    "add_override_manager_flag",
     "addr_arg",
     "api_error",
     "backoff",
@@ -330,6 +344,9 @@ __all__ = [
     "lists_dependency",
     "load_api_client",
     "object_logger",
+    "with_retries",
+    "overridden_managers",
+    "group_kinds_arg",
     "parse_addr",
     "parse_bool",
     "parse_docker_config_secret",

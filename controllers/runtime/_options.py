@@ -59,6 +59,35 @@ def positive_int_arg(text: str) -> int:
     return value
 
 
+def non_negative_int_arg(text: str) -> int:
+    """argparse `type=` for a count flag that may be 0 (e.g. a number of retries)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def add_http_retry_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """Flux's `--http-retry` (lands in `extra.http_retry`)."""
+    from ._httpretry import DEFAULT_RETRIES
+
+    parser.add_argument(
+        "--http-retry", type=non_negative_int_arg, default=DEFAULT_RETRIES, metavar="N",
+        help=f"retries of {what} after a failure that may pass (no connection, a timeout, an "
+        "answer 429 or 5xx but 501), waiting 5s, 10s, 20s then 30s; a 404 or another 4xx "
+        f"fails at once (default {DEFAULT_RETRIES}; 0: one try)")
+
+
+def group_kinds_arg(text: str) -> frozenset[tuple[str, str]]:
+    """argparse `type=` for Flux's `group/Kind,...` flags: (group, kind) pairs."""
+    from ._ssa import parse_group_kinds
+
+    try:
+        return parse_group_kinds(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def parse_addr(text: str) -> tuple[str, int] | None:
     """`host:port` -> (host, port); an empty host means all interfaces; `0` -> None (off)."""
     text = text.strip()
@@ -122,6 +151,16 @@ class Options:
     extra: argparse.Namespace = field(default_factory=argparse.Namespace)
     #: (level, message) of the Flux flags given that afflux does not act on
     notes: tuple[tuple[str, str], ...] = ()
+
+
+def add_override_manager_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """Flux's `--override-manager` (repeatable, one field manager each; lands in
+    `extra.override_manager`); `what` says when its fields are taken over."""
+    parser.add_argument(
+        "--override-manager", action="append", default=[], metavar="NAME",
+        help=f"a field manager (a name prefix, as Flux) whose fields are taken over {what}, "
+        "so that what it set and the manifest does not say is removed; repeat the flag for "
+        "more (default none)")
 
 
 def _bool_flag(parser: argparse.ArgumentParser, flag: str, default: bool, help_: str) -> None:

@@ -51,7 +51,9 @@ any object of the set is written.
 `apply_all_staged` splits a set into stages that must be
 in place before the next starts (`apply_stages`): CustomResourceDefinitions and Namespaces,
 which it waits for (CRDs Established, and their kinds listed by discovery) before going on;
-the other cluster-scoped objects; the namespaced objects. A failure anywhere raises `ApplyError` naming the object and the cause,
+the other cluster-scoped objects; the objects of the kinds `custom_stage_kinds` names
+(Flux's `--custom-apply-stage-kinds`: applied, not waited for, as Flux); the namespaced
+objects. A failure anywhere raises `ApplyError` naming the object and the cause,
 with the `ChangeSet` of what was applied (or found unchanged) before it.
 
 `diff` tells what applying one object would do without writing anything (for a `diff`
@@ -103,6 +105,8 @@ __all__ = [
     "has_drifted",
     "is_immutable_error",
     "matches_any",
+    "overridden_managers",
+    "parse_group_kinds",
     "subject_of",
     "take_over_managed_fields",
 ]
@@ -316,6 +320,13 @@ class FieldManager:
     operation: str = "Update"  # or "Apply"
 
 
+def overridden_managers(names: Iterable[str]) -> tuple[FieldManager, ...]:
+    """The field managers Flux's `--override-manager` names, taken over whether they wrote
+    with server-side apply or with an update (create, patch, edit, scale)."""
+    return tuple(FieldManager(name, op) for name in names if name
+                 for op in ("Apply", "Update"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Cleanup:
     """What to remove from objects in the cluster before applying (module docstring, step 3)."""
@@ -338,6 +349,9 @@ class ApplyOptions:
     wait_interval: float = 2.0
     wait_timeout: float = 60.0
     concurrency: int = 4
+    #: (group, kind) pairs applied in a stage of their own, after the cluster-scoped objects
+    #: and before the namespaced ones (Flux's `--custom-apply-stage-kinds`), not waited for
+    custom_stage_kinds: frozenset[tuple[str, str]] = frozenset()
     #: objects known not to exist are applied create-only (module docstring); None: never
     known_absent: AbsenceHint | None = None
 
@@ -482,13 +496,34 @@ def served_kinds(crd: Mapping[str, Any]) -> list[tuple[str, str]]:
             if v.get("name") and v.get("served", True)]
 
 
-def _stage(key: ObjectKey, namespaced: Scope | None) -> int:
+def parse_group_kinds(text: str) -> frozenset[tuple[str, str]]:
+    """Flux's `--custom-apply-stage-kinds` format: comma-separated `group/Kind`, a bare
+    `Kind` being of the core group (`rbac.authorization.k8s.io/Role,Secret`); ValueError
+    naming an item without a kind."""
+    pairs = set()
+    for item in text.split(",") if text.strip() else ():
+        group, _, kind = item.strip().rpartition("/")
+        if not kind or "/" in group:
+            raise ValueError(f"invalid group/kind {item.strip()!r}: write group/Kind, e.g. "
+                             "gateway.networking.k8s.io/Gateway (a bare Kind is of the core "
+                             "group)")
+        pairs.add((group, kind))
+    return frozenset(pairs)
+
+
+_CUSTOM_STAGE = 2
+
+
+def _stage(key: ObjectKey, namespaced: Scope | None,
+           custom: frozenset[tuple[str, str]] = frozenset()) -> int:
     if is_cluster_definition(key):
         return 0
+    if (key.group, key.kind) in custom and not key.kind.endswith("Class"):  # Flux: classes win
+        return _CUSTOM_STAGE
     if key.namespace:
-        return 2
+        return 3
     scope = namespaced(key) if namespaced is not None else None
-    return 1 if scope is False else 2
+    return 1 if scope is False else 3
 
 
 def _order(key: ObjectKey) -> tuple[int, str, str, str, str]:
@@ -500,15 +535,22 @@ def apply_order(objects: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [dict(o) for o in sorted(objects, key=lambda o: _order(ObjectKey.of(o)))]
 
 
-def apply_stages(objects: Iterable[Mapping[str, Any]],
-                 namespaced: Scope | None = None) -> list[list[dict[str, Any]]]:
+def apply_stages(objects: Iterable[Mapping[str, Any]], namespaced: Scope | None = None,
+                 custom: frozenset[tuple[str, str]] = frozenset()
+                 ) -> list[list[dict[str, Any]]]:
     """The apply stages of a set: [CRDs and Namespaces], [other cluster-scoped objects],
-    [namespaced objects]; empty stages left out. An object without a namespace whose scope
-    `namespaced` cannot tell (a custom kind whose CRD is in the same set) goes last."""
+    [the `custom` (group, kind) objects], [namespaced objects]; empty stages left out. An
+    object without a namespace whose scope `namespaced` cannot tell (a custom kind whose CRD
+    is in the same set) goes last."""
+    return [stage for _, stage in _numbered_stages(objects, namespaced, custom)]
+
+
+def _numbered_stages(objects: Iterable[Mapping[str, Any]], namespaced: Scope | None,
+                     custom: frozenset[tuple[str, str]]) -> list[tuple[int, list[dict[str, Any]]]]:
     stages: dict[int, list[Mapping[str, Any]]] = {}
     for obj in objects:
-        stages.setdefault(_stage(ObjectKey.of(obj), namespaced), []).append(obj)
-    return [apply_order(stages[i]) for i in sorted(stages)]
+        stages.setdefault(_stage(ObjectKey.of(obj), namespaced, custom), []).append(obj)
+    return [(i, apply_order(stages[i])) for i in sorted(stages)]
 
 
 # --- the engine ------------------------------------------------------------------------------------
@@ -710,6 +752,26 @@ class ResourceManager:
             raise ApplyError(plan.key.subject, f"apply failed {_server_message(err)}",
                              status=err.status) from None
 
+    async def take_over(self, obj: Mapping[str, Any],
+                        managers: Sequence[FieldManager]) -> bool:
+        """Make the fields the `managers` own on `obj`'s copy in the cluster ours (a JSON
+        patch of its managed fields), so that the next apply of `obj` drops those the
+        manifest does not set; False when it does not exist or nothing was theirs."""
+        if not managers:
+            return False
+        key, ref, _ = await self._address(obj)
+        try:
+            live = await self.kube.get(ref)
+            ops = [] if live is None else cleanup_patch(
+                live, Cleanup(field_managers=tuple(managers)), self.field_manager)
+            if ops:
+                await self.kube.patch(ref, ops, patch_type="json",
+                                      field_manager=self.field_manager)
+        except ApiError as err:
+            raise ApplyError(key.subject, "metadata.managedFields take-over failed "
+                             f"{_server_message(err)}", status=err.status) from None
+        return bool(ops)
+
     async def diff(self, obj: Mapping[str, Any], opts: ApplyOptions | None = None, *,
                    keep_managed_fields: bool = False
                    ) -> tuple[ChangeSetEntry, dict[str, Any] | None, dict[str, Any] | None]:
@@ -806,7 +868,7 @@ class ResourceManager:
             if not key.namespace and not is_cluster_definition(key):
                 scopes[key] = await self._scope(key)
         result = ChangeSet()
-        for stage in apply_stages(objects, scopes.get):
+        for _, stage in _numbered_stages(objects, scopes.get, opts.custom_stage_kinds):
             try:
                 change_set = await self.apply_all(stage, opts)
             except ApplyError as err:

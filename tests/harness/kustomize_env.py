@@ -25,8 +25,9 @@ from .fixtures_controllers import release_orphans, stop_all
 from .fixtures_servers import GitAuth, git_push_files
 from .wait import eventually
 
-__all__ = ["GITREPO", "KS", "TIMEOUT", "Env", "Repo", "configmap", "deployment", "dump",
-           "image", "make_env", "replicas", "self_contained_kubeconfig", "service"]
+__all__ = ["GITREPO", "KS", "TIMEOUT", "Env", "Repo", "age_key", "configmap", "deployment",
+           "dump", "image", "make_env", "replicas", "self_contained_kubeconfig", "service",
+           "sops_encrypt"]
 
 TIMEOUT = 60.0
 KS = "kustomizations.kustomize.toolkit.fluxcd.io"
@@ -251,3 +252,23 @@ def self_contained_kubeconfig(kubeconfig: Path) -> str:
         embed(user["user"], "client-certificate")
         embed(user["user"], "client-key")
     return json.dumps(config)
+
+
+def age_key(directory: Path) -> tuple[str, Path]:
+    """A new age key made by the real age-keygen: its public key and the key file."""
+    key_file = directory / "age.key"
+    subprocess.run(["age-keygen", "-o", str(key_file)], check=True, capture_output=True)
+    public = next(line.split(": ", 1)[1] for line in key_file.read_text().splitlines()
+                  if line.startswith("# public key: "))
+    return public, key_file
+
+
+def sops_encrypt(public: str, plain: str) -> str:
+    """A YAML manifest encrypted with the real sops for the age recipient `public` (its
+    `data` and `stringData` values)."""
+    from afflux.controllers.kustomize._tools import find_tool
+
+    return subprocess.run(
+        [find_tool("sops"), "encrypt", "--input-type", "yaml", "--output-type", "yaml",
+         "--age", public, "--encrypted-regex", "^(data|stringData)$", "/dev/stdin"],
+        input=plain.encode(), check=True, capture_output=True).stdout.decode()

@@ -10,6 +10,7 @@ failure half-way, pruning and the health waiter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -193,6 +194,33 @@ def test_namespace_and_its_objects_in_one_set(cluster: Any, manager: ResourceMan
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+def test_custom_stage_kinds_are_applied_before_the_namespaced_rest(
+        cluster: Any, namespace: str, manager: ResourceManager) -> None:
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "reader", "namespace": namespace},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}
+
+    def written(stage_kinds: frozenset[tuple[str, str]], suffix: str) -> list[str]:
+        objects = [configmap(namespace, f"a-{suffix}"),
+                   {**role, "metadata": {**role["metadata"], "name": f"z-{suffix}"}}]
+        opts = dataclasses.replace(OPTIONS, custom_stage_kinds=stage_kinds)
+        result = run(manager.apply_all_staged(objects, opts))
+        assert {e.action for e in result} == {Action.CREATED}
+        # the order the API server stored them in (etcd revisions grow with every write;
+        # nothing else writes these objects) is the order of the change set
+        stored = {kind: int(get_json(cluster, "-n", namespace, kind.lower(), name)[
+            "metadata"]["resourceVersion"]) for kind, name in (("ConfigMap", f"a-{suffix}"),
+                                                               ("Role", f"z-{suffix}"))}
+        assert [e.key.kind for e in result] == sorted(stored, key=lambda k: stored[k])
+        return [e.key.kind for e in result]
+
+    # by default a ConfigMap goes before a Role (one namespaced stage, customary order)
+    assert written(frozenset(), "plain") == ["ConfigMap", "Role"]
+    # named in the custom stage, the Role is applied (and stored) first
+    assert written(frozenset({("rbac.authorization.k8s.io", "Role")}), "staged") == [
+        "Role", "ConfigMap"]
+
+
 def test_failure_half_way_reports_the_object_and_what_was_applied(
         cluster: Any, manager: ResourceManager) -> None:
     name = f"t-ssa-half-{uuid.uuid4().hex[:6]}"
@@ -210,6 +238,42 @@ def test_failure_half_way_reports_the_object_and_what_was_applied(
         # nothing of the failed stage was applied
         missing = cluster.kubectl("-n", name, "get", "configmap", "fine", check=False)
         assert missing.returncode != 0
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_the_result_is_the_same_with_one_or_eight_dry_runs_at_once(
+        cluster: Any, manager: ResourceManager, concurrency: int) -> None:
+    name = f"t-ssa-conc{concurrency}-{uuid.uuid4().hex[:6]}"
+    opts = dataclasses.replace(OPTIONS, concurrency=concurrency)
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        *(configmap(name, f"cm-{i:02d}", {"i": str(i)}) for i in range(12)),
+        *(deployment(name, f"web-{i}", replicas=i + 1) for i in range(3))]
+    try:
+        result = run(manager.apply_all_staged(objects, opts))
+        assert [str(e).replace(name, "NS") for e in result] == [
+            "Namespace/NS created",
+            *(f"ConfigMap/NS/cm-{i:02d} created" for i in range(12)),
+            *(f"Deployment/NS/web-{i} created" for i in range(3))]
+        got = get_json(cluster, "-n", name, "configmaps")
+        assert {c["metadata"]["name"]: c["data"] for c in got["items"]
+                if c["metadata"]["name"].startswith("cm-")} == {
+            f"cm-{i:02d}": {"i": str(i)} for i in range(12)}
+
+        # two refused objects among good ones: the first in apply order is named, and
+        # nothing of the stage is applied, whatever the concurrency
+        bad = [deployment(name, f"broken-{c}", replicas=1) for c in "ab"]
+        for b in bad:
+            b["spec"]["replicas"] = "many"
+        changed = [configmap(name, f"cm-{i:02d}", {"i": "changed"}) for i in range(12)]
+        with pytest.raises(ApplyError) as caught:
+            run(manager.apply_all_staged([*bad, *changed], opts))
+        assert caught.value.subject == f"Deployment/{name}/broken-a"
+        assert actions(caught.value.change_set) == {}
+        got = get_json(cluster, "-n", name, "configmaps")
+        assert all(c["data"] != {"i": "changed"} for c in got["items"])
     finally:
         cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

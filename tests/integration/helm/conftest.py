@@ -23,7 +23,9 @@ def env(cluster: Cluster, start_controller: Any, helm_tool: HelmTool,
         tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
         ) -> Iterator[HelmEnv]:
     label = getattr(request.module, "ENV_LABEL", "helm")
-    yield from start_helm_env(cluster, start_controller, helm_tool, tmp_path_factory, label)
+    args = getattr(request.module, "HELM_ARGS", ())
+    yield from start_helm_env(cluster, start_controller, helm_tool, tmp_path_factory, label,
+                              *args)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ The real source-controller and kustomize-controller run as processes (see
 from __future__ import annotations
 
 import base64
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.kustomize_env import TIMEOUT, Env, configmap, deployment, dump, image
+from harness.kustomize_env import (
+    TIMEOUT,
+    Env,
+    age_key,
+    configmap,
+    deployment,
+    dump,
+    image,
+    sops_encrypt,
+)
 from harness.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -133,31 +141,17 @@ def test_watched_configmap_change_is_applied_at_once(env: Env) -> None:
     eventually(recoloured, 30, message="the watched ConfigMap's new value applied")
 
 
-def _age_key(directory: Path) -> tuple[str, str]:
-    key_file = directory / "age.key"
-    subprocess.run(["age-keygen", "-o", str(key_file)], check=True, capture_output=True)
-    private = key_file.read_text()
-    public = next(line.split(": ", 1)[1] for line in private.splitlines()
-                  if line.startswith("# public key: "))
-    return public, private
-
-
 @pytest.mark.flux_fields("Kustomization", "spec.decryption.provider",
                          "spec.decryption.secretRef.name")
 def test_sops_secret_is_decrypted_with_a_real_age_key(env: Env, tmp_path: Path) -> None:
-    from afflux.controllers.kustomize._tools import find_tool
-
-    public, private = _age_key(tmp_path)
+    public, key_file = age_key(tmp_path)
     plain = dump({"apiVersion": "v1", "kind": "Secret",
                   "metadata": {"name": "db", "namespace": env.namespace},
                   "stringData": {"password": "hunter2"}})
-    encrypted = subprocess.run(
-        [find_tool("sops"), "encrypt", "--input-type", "yaml", "--output-type", "yaml",
-         "--age", public, "--encrypted-regex", "^(data|stringData)$", "/dev/stdin"],
-        input=plain.encode(), check=True, capture_output=True).stdout.decode()
+    encrypted = sops_encrypt(public, plain)
     assert "hunter2" not in encrypted
     env.kubectl("create", "secret", "generic", "sops-age",
-                f"--from-file=identity.agekey={tmp_path / 'age.key'}")
+                f"--from-file=identity.agekey={key_file}")
     repo, sha = env.repo({"secret.yaml": encrypted})
     source = env.source(repo)
 
@@ -166,13 +160,19 @@ def test_sops_secret_is_decrypted_with_a_real_age_key(env: Env, tmp_path: Path) 
     ready = env.wait_failed(plain_ks, "BuildFailed")
     assert "Secret" in ready["message"] and "db" in ready["message"]
 
+    # provider sops without a secretRef, and no --sops-age-secret on this controller: no key
+    keyless = env.kustomization("sops-keyless", source, decryption={"provider": "sops"})
+    ready = env.wait_failed(keyless, "BuildFailed")
+    assert ("no decryption key: spec.decryption.secretRef is not set and the controller has "
+            "no --sops-age-secret") in ready["message"], ready
+    assert not env.exists("secret", "db")
+
     ks = env.kustomization("sops", source, decryption={
         "provider": "sops", "secretRef": {"name": "sops-age"}})
     env.wait_applied(ks, sha)
     secret = env.get("secret", "db")
     assert secret is not None
     assert base64.b64decode(secret["data"]["password"]) == b"hunter2"
-    assert private  # the key stayed in the test and in the Secret
 
 
 @pytest.mark.flux_fields("Kustomization", "status.lastAttemptedRevision",

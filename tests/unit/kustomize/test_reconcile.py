@@ -87,6 +87,10 @@ SHA = "a" * 40
 REVISION = f"main@sha1:{SHA}"
 
 
+def _b64_text(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 class MemoryKube:
     """GET by REST path from a dict; nothing else is needed by these phases."""
 
@@ -329,6 +333,47 @@ def test_variables_of() -> None:
     assert variables_of("Secret", {"data": {"a": base64.b64encode(b"2").decode()}}) == {"a": "2"}
     with pytest.raises(GenericError, match="not valid base64"):
         variables_of("Secret", {"data": {"a": "***"}})
+
+
+# --- decryption keys -----------------------------------------------------------------------------
+
+_OWN = ("/api/v1/namespaces/apps/secrets/own", {"data": {"own.agekey": _b64_text("AGE-OWN")}})
+_GLOBAL = ("/api/v1/namespaces/flux-system/secrets/global", {"data": {
+    "global.agekey": _b64_text("AGE-GLOBAL"), "pgp.asc": _b64_text("PGP")}})
+
+
+@pytest.mark.parametrize(("decryption", "flag", "age", "origin"), [
+    pytest.param({"provider": "sops", "secretRef": {"name": "own"}}, "", ("own.agekey",),
+                 "the decryption Secret 'apps/own'", id="secret-ref"),
+    pytest.param({"provider": "sops", "secretRef": {"name": "own"}}, "global", ("own.agekey",),
+                 "the decryption Secret 'apps/own'", id="secret-ref-wins-over-the-flag"),
+    pytest.param({"provider": "sops"}, "global", ("global.agekey",),
+                 "the controller's SOPS age decryption Secret 'flux-system/global' "
+                 "(--sops-age-secret)", id="flag-as-fallback-age-only"),
+    pytest.param({"provider": "sops"}, "", (),
+                 "spec.decryption.secretRef is not set and the controller has no "
+                 "--sops-age-secret", id="no-ref-no-flag-no-keys"),
+])
+def test_decryption_phase_picks_flux_keys(decryption: dict[str, Any], flag: str,
+                                          age: tuple[str, ...], origin: str) -> None:
+    services = Services(clusters=None, settings=Settings(sops_age_secret=flag))  # type: ignore[arg-type]
+    ctx = context(ks_body(decryption=decryption), MemoryKube(_OWN, _GLOBAL), services=services,
+                  namespace="flux-system")
+    run(decryption_phase(ctx))
+    keys = run_of(ctx).keys
+    assert keys is not None
+    assert tuple(name for name, _ in keys.age) == age
+    assert keys.pgp == ()
+    assert keys.origin == origin
+
+
+def test_a_missing_sops_age_secret_is_decryption_failed() -> None:
+    services = Services(clusters=None, settings=Settings(sops_age_secret="absent"))  # type: ignore[arg-type]
+    ctx = context(ks_body(decryption={"provider": "sops"}), MemoryKube(), services=services,
+                  namespace="flux-system")
+    with pytest.raises(GenericError, match=r"SOPS age decryption Secret \(--sops-age-secret\) "
+                       "'flux-system/absent': not found"):
+        run(decryption_phase(ctx))
 
 
 # --- apply, deletion, history ---------------------------------------------------------------------

@@ -97,3 +97,37 @@ def test_no_remote_bases_keeps_fluxs_meaning(argv: list[str], refused: bool) -> 
 def test_a_bad_value_is_still_refused() -> None:
     with pytest.raises(SystemExit):
         parse_options("kustomize-controller", ["--kube-api-qps=fast"], None)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    pytest.param([], {"sops_age_secret": "", "override_managers": (), "concurrent_ssa": 4,
+                      "custom_stage_kinds": frozenset()}, id="flux-defaults"),
+    pytest.param(["--sops-age-secret=sops-age", "--override-manager=kubectl-edit",
+                  "--override-manager", "argo", "--concurrent-ssa=1",
+                  "--custom-apply-stage-kinds=rbac.authorization.k8s.io/Role,Secret"],
+                 {"sops_age_secret": "sops-age", "override_managers": ("kubectl-edit", "argo"),
+                  "concurrent_ssa": 1,
+                  "custom_stage_kinds": frozenset({("rbac.authorization.k8s.io", "Role"),
+                                                   ("", "Secret")})}, id="given"),
+])
+def test_kustomize_apply_flags_reach_the_settings(argv: list[str],
+                                                  expected: dict[str, object]) -> None:
+    from afflux.controllers.kustomize._reconcile_state import Settings
+
+    options = parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    settings = Settings.from_flags(options.extra)
+    assert {k: getattr(settings, k) for k in expected} == expected
+    assert options.notes == ()
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--concurrent-ssa=0"], id="concurrent-ssa-zero"),
+    pytest.param(["--concurrent-ssa=-2"], id="concurrent-ssa-negative"),
+    pytest.param(["--concurrent-ssa=many"], id="concurrent-ssa-not-a-number"),
+    pytest.param(["--custom-apply-stage-kinds=apps/"], id="stage-kind-without-kind"),
+])
+def test_kustomize_apply_flags_refuse_bad_values(argv: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    assert argv[0].split("=")[0] in capsys.readouterr().err

@@ -38,6 +38,8 @@ from afflux.controllers.runtime._ssa import (
     has_drifted,
     is_immutable_error,
     matches_any,
+    overridden_managers,
+    parse_group_kinds,
     served_kinds,
     take_over_managed_fields,
 )
@@ -373,15 +375,73 @@ STAGES = {
 }
 
 
+def _bodies(objects: list[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    return [{"apiVersion": a, "kind": k, "metadata": {"name": n, **({"namespace": ns} if ns
+                                                                    else {})}}
+            for a, k, ns, n in objects]
+
+
 @pytest.mark.parametrize(("objects", "expected"), STAGES.values(), ids=STAGES.keys())
 def test_apply_stages(objects: list[tuple[str, str, str, str]],
                       expected: list[list[str]]) -> None:
-    bodies = [{"apiVersion": a, "kind": k, "metadata": {"name": n, **({"namespace": ns} if ns
-                                                                       else {})}}
-              for a, k, ns, n in objects]
     scope = {"ClusterRole": False, "Thing": None}
-    stages = apply_stages(bodies, lambda key: scope.get(key.kind))
+    stages = apply_stages(_bodies(objects), lambda key: scope.get(key.kind))
     assert [[ObjectKey.of(o).subject for o in stage] for stage in stages] == expected
+
+
+CUSTOM = frozenset({("rbac.authorization.k8s.io", "Role"), ("", "Secret"),
+                    ("gateway.networking.k8s.io", "GatewayClass"),
+                    ("apiextensions.k8s.io", "CustomResourceDefinition")})
+CUSTOM_STAGES = {
+    "custom-kinds-after-cluster-scoped-before-namespaced": (
+        [("v1", "ConfigMap", "a", "c"), ("rbac.authorization.k8s.io/v1", "Role", "a", "r"),
+         ("v1", "Secret", "a", "s"), ("rbac.authorization.k8s.io/v1", "ClusterRole", "", "cr")],
+        [["ClusterRole/cr"], ["Secret/a/s", "Role/a/r"], ["ConfigMap/a/c"]]),
+    "group-must-match": (
+        [("other.dev/v1", "Role", "a", "r"), ("v1", "ConfigMap", "a", "c")],
+        [["ConfigMap/a/c", "Role/a/r"]]),
+    "definitions-and-classes-keep-their-stage": (
+        [("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "x.dev"),
+         ("gateway.networking.k8s.io/v1", "GatewayClass", "", "gc"),
+         ("rbac.authorization.k8s.io/v1", "Role", "a", "r")],
+        [["CustomResourceDefinition/x.dev"], ["GatewayClass/gc"], ["Role/a/r"]]),
+}
+
+
+@pytest.mark.parametrize(("objects", "expected"), CUSTOM_STAGES.values(),
+                         ids=CUSTOM_STAGES.keys())
+def test_custom_apply_stage(objects: list[tuple[str, str, str, str]],
+                            expected: list[list[str]]) -> None:
+    scope = {"ClusterRole": False, "GatewayClass": False}
+    stages = apply_stages(_bodies(objects), lambda key: scope.get(key.kind), CUSTOM)
+    assert [[ObjectKey.of(o).subject for o in stage] for stage in stages] == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("", frozenset(), id="empty"),
+    pytest.param("rbac.authorization.k8s.io/Role, Secret",
+                 frozenset({("rbac.authorization.k8s.io", "Role"), ("", "Secret")}),
+                 id="group-kind-and-core-kind"),
+    pytest.param("gateway.networking.k8s.io/Gateway",
+                 frozenset({("gateway.networking.k8s.io", "Gateway")}), id="one"),
+])
+def test_parse_group_kinds(text: str, expected: frozenset[tuple[str, str]]) -> None:
+    assert parse_group_kinds(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("apps/", id="no-kind"),
+    pytest.param("Role,,Secret", id="empty-item"),
+    pytest.param("a/b/Role", id="two-slashes"),
+])
+def test_parse_group_kinds_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="write group/Kind"):
+        parse_group_kinds(text)
+
+
+def test_overridden_managers_cover_apply_and_update() -> None:
+    assert overridden_managers(["someone", ""]) == (
+        FieldManager("someone", "Apply"), FieldManager("someone", "Update"))
 
 
 def test_apply_order_puts_webhooks_last() -> None:
