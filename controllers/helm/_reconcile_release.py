@@ -23,7 +23,7 @@
    reconcile; then the run ends failed and the next attempt comes after a backoff. With
    the poller, an upgrade or rollback whose poll fails is first cleaned up when its
    `cleanupOnFail` is set (`clean_up`, `_cleanup`: what the action created is deleted), as
-   Helm's own wait would have.
+   Helm's own wait would have; its records end as Helm's failed wait leaves them (`poll`).
 
 6. In sync: drift detection and correction (`_reconcile_drift`), then Ready.
 
@@ -149,6 +149,8 @@ from ._release import (
     encode_record,
     latest_release,
     record_selector,
+    wait_failure_description,
+    wait_failure_statuses,
 )
 from ._state import HELMRELEASE, SECRETS, RunState, event_metadata, run_of
 from ._status import (
@@ -411,12 +413,13 @@ class _Run:
             self.crds = chart_crds(chart_dir)
             action = hr.spec.install if verb == ACTION_INSTALL else hr.spec.upgrade
             started = time.monotonic()
+            before = {r.version: r.status for r in self.records}
             since = await self.action_start(action if verb == ACTION_UPGRADE else None, engine)
             error = await self.apply_crds(chart_dir, verb)
             if error is None:
                 error = await self.attempt(ws, args, timeout)
             if error is None and polls(hr, action, engine):
-                error = await self.poll(action, timeout)
+                error = await self.poll(action, timeout, verb, before)
                 if error is not None and verb == ACTION_UPGRADE:  # an install has no cleanup
                     error = await self.clean_up(action, since, verb, error)
             self.status["lastAttemptedReleaseActionDuration"] = format_duration(
@@ -488,11 +491,12 @@ class _Run:
         rb = self.hr.spec.rollback
         if engine is Engine.HELM4 and rb and rb.recreate:
             self.ctx.logger.warning("spec.rollback.recreate has no effect with Helm 4")
+        before = {r.version: r.status for r in self.records}
         since = await self.action_start(rb, engine)
         error = await self.action(*rollback_args(self.hr, version, engine,
                                                  to.apply_method if to else ""))
         if error is None and polls(self.hr, rb, engine):
-            error = await self.poll(rb, timeout_of(self.hr, rb))
+            error = await self.poll(rb, timeout_of(self.hr, rb), ACTION_ROLLBACK, before)
             if error is not None:
                 error = await self.clean_up(rb, since, ACTION_ROLLBACK, error)
         if error is None:
@@ -534,24 +538,34 @@ class _Run:
     async def mark_failed(self, current: ReleaseInfo, description: str) -> None:
         """Rewrite the release's record as failed, with `description` (Helm's own words
         for a release it gave up on)."""
+        await self.set_status(current.name, current.version, "failed", description)
+
+    async def set_status(self, name: str, version: int, status: str,
+                         description: str | None = None) -> None:
+        """Rewrite record `version` of release `name` with `status` (and `description`),
+        as Helm's storage updates a record: the `status` label, and `modifiedAt` (Unix
+        seconds)."""
         kube = self.state.cluster.kube if self.state.cluster else self.ctx.kube
-        name = f"sh.helm.release.v1.{current.name}.v{current.version}"
-        ref = ObjectRef(SECRETS, self.target.storage_namespace, name)
+        ref = ObjectRef(SECRETS, self.target.storage_namespace,
+                        f"sh.helm.release.v1.{name}.v{version}")
         try:
             secret = await kube.get(ref)
             if secret is None:
                 return
             release, _ = decode_record(secret)
             info = release.setdefault("info", {})
-            info["status"] = "failed"
-            info["description"] = description
+            info["status"] = status
+            if description is not None:
+                info["description"] = description
             secret = {**secret, "data": {**secret["data"], "release": encode_record(release)}}
             secret["metadata"] = {**secret["metadata"], "labels": {
-                **(secret["metadata"].get("labels") or {}), "status": "failed"}}
+                **(secret["metadata"].get("labels") or {}), "status": status,
+                "modifiedAt": str(int(self.ctx.now().timestamp()))}}
             await kube.replace(ref, secret)
         except (ApiError, RecordError) as err:
             raise GenericError(GET_LAST_RELEASE_FAILED,
-                               f"could not mark release {current.ref} failed: {err}") from None
+                               f"could not mark release {self.target.storage_namespace}/"
+                               f"{name}.v{version} {status}: {err}") from None
 
     async def scoped_objects(self, release: ReleaseInfo) -> list[dict[str, Any]] | None:
         """The objects of the release's manifest, namespaced ones without a namespace in the
@@ -578,13 +592,16 @@ class _Run:
                 meta["namespace"] = release.namespace
         return objects
 
-    async def poll(self, action: Any, timeout: float) -> str | None:
-        """`waitStrategy: poller`: helm ran without --wait; poll every object of the new
-        release until kstatus (or `healthCheckExprs`) says Current, Jobs too unless
-        `disableWaitForJobs`. When they are not within the action's timeout, or as soon as
-        one of them is Failed (Flux's poller fails fast on the release's objects: a Job
-        failed, a `healthCheckExprs` `failed` expression true), the release is marked
-        failed, as Helm 4's wait does, and the error is returned."""
+    async def poll(self, action: Any, timeout: float, verb: str,
+                   before: Mapping[int, str]) -> str | None:
+        """`waitStrategy: poller`: helm ran the `verb` action without --wait; poll every
+        object of the new release until kstatus (or `healthCheckExprs`) says Current, Jobs
+        too unless `disableWaitForJobs`. When they are not within the action's timeout, or
+        as soon as one of them is Failed (Flux's poller fails fast on the release's
+        objects: a Job failed, a `healthCheckExprs` `failed` expression true), the records
+        end as Helm 4's own wait leaves them (`_release.wait_failure_statuses`): the new
+        release failed, the ones helm superseded (`before`: the statuses before the action)
+        as they were; and the error is returned."""
         latest = await self.observe()
         if latest is None or self.state.cluster is None:
             return None
@@ -599,7 +616,10 @@ class _Run:
                                                       reader=completed_jobs(self.exprs))
         except WaitError as err:
             error = f"resources not ready (waitStrategy poller): {err}"
-            await self.mark_failed(latest, f"Release failed: {error}")
+            restore = wait_failure_statuses(before, self.records, latest.version)
+            for version, status in sorted(restore.items()):
+                await self.set_status(latest.name, version, status)
+            await self.mark_failed(latest, wait_failure_description(verb, latest.name, error))
             return error
         return None
 

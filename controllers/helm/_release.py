@@ -14,6 +14,14 @@ planner and the status need of one record; its `digest` is the `sha256:` of the 
 what Flux writes as a snapshot's digest and compares to tell whether the latest release is
 still the one it made. `snapshot` makes a `status.history[]` entry, `truncate_history` keeps
 the latest snapshot and the ones back to the previous successful release.
+
+When a wait fails, Helm leaves the records as they were before the action but for the new
+one, `failed` (upgrade: `Upgrade "<name>" failed: <error>`; install and rollback:
+`Release "<name>" failed: <error>`): it supersedes the previous release (an upgrade) or
+every deployed one (a rollback) only once the wait and the post-* hooks passed. Under the
+poller helm has finished, and superseded them, before afflux's poll fails:
+`wait_failure_statuses` says which records to give back their status, and
+`wait_failure_description` what Helm writes on the failed one.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ __all__ = [
     "record_selector",
     "snapshot",
     "truncate_history",
+    "wait_failure_description",
+    "wait_failure_statuses",
 ]
 
 RECORD_TYPE = "helm.sh/release.v1"
@@ -229,3 +239,20 @@ def truncate_history(history: Sequence[Mapping[str, Any]], max_history: int
     if max_history > 0:
         kept = kept[:max(max_history, 1)]
     return kept
+
+
+def wait_failure_statuses(before: Mapping[int, str], after: Sequence[ReleaseInfo],
+                          failed: int) -> dict[int, str]:
+    """{revision: status} of the records that the action of revision `failed` superseded
+    (`before`: each revision's status before it; `after`: the records once it ran), to be
+    given back their status because its wait failed (module docstring)."""
+    return {r.version: before[r.version] for r in after
+            if r.version != failed and r.status == "superseded"
+            and before.get(r.version, "superseded") != "superseded"}
+
+
+def wait_failure_description(verb: str, name: str, error: str) -> str:
+    """What Helm writes in `info.description` of a release whose wait failed; `verb` is
+    install, upgrade or rollback."""
+    what = "Upgrade" if verb == "upgrade" else "Release"
+    return f'{what} "{name}" failed: {error}'

@@ -1,31 +1,35 @@
-"""CEL as Flux's environment has it: cel-python (`celpy`) with cel-go's optional types.
+"""CEL as Flux's environment has it: cel-python (`celpy`) with cel-go's optional types and
+extensions.
 
 Flux builds every CEL environment (fluxcd/pkg `runtime/cel`: health checks, readyExpr,
-Receiver filters, commit status expressions) with cel-go's `OptionalTypes()` and the
-`Strings` extension, among others. cel-python 0.5 (the newest) has none of the optional
-syntax, so this module extends it without changing it:
+Receiver filters, commit status expressions) with cel-go's `OptionalTypes()` and its
+`Strings`, `Sets` and `Encoders` extensions. cel-python 0.5 (the newest) has none of them,
+so this module extends it without changing it:
 
-- the grammar is celpy's own `cel.lark`, read from the installed package, with two rules
-  added: `member "." "?" IDENT` (optional field selection, `a.?b`) and `member "[" "?"
-  expr "]"` (optional index, `m[?'k']`, `l[?0]`), compiled into a parser of our own (celpy's
-  parser is left as it is);
-- the evaluator is a subclass of celpy's: it evaluates those two rules, the functions
-  `optional.of(x)`, `optional.none()`, `optional.ofNonZeroValue(x)`, `optional.unwrap(l)`
-  and the methods `hasValue()`, `value()`, `orValue(default)`, `or(other)` (these two
-  evaluate their argument only when the optional is empty, as cel-go), `optMap(x, expr)`,
-  `optFlatMap(x, expr)`. Selecting a field of, or indexing, an optional gives an optional,
-  so `a.?b.c` is `optional.none()` when `b` or `c` is missing, as cel-go's attribute chains;
+- the grammar is celpy's own `cel.lark`, read from the installed package, with rules
+  added: `member "." "?" IDENT` (optional field selection, `a.?b`), `member "[" "?" expr
+  "]"` (optional index, `m[?'k']`, `l[?0]`), and optional entries in list and map literals
+  (`[?x]`, `{?k: v}`: celpy's `list_lit` and `mapinits` rules rewritten to take them),
+  compiled into a parser of our own (celpy's parser is left as it is);
+- the evaluator is a subclass of celpy's: it evaluates those rules (an optional entry is
+  there when its optional has a value), the functions `optional.of(x)`, `optional.none()`,
+  `optional.ofNonZeroValue(x)`, `optional.unwrap(l)` and the methods `hasValue()`,
+  `value()`, `orValue(default)`, `or(other)` (these two evaluate their argument only when
+  the optional is empty, as cel-go), `optMap(x, expr)`, `optFlatMap(x, expr)`. Selecting a
+  field of, or indexing, an optional gives an optional, so `a.?b.c` is `optional.none()`
+  when `b` or `c` is missing, as cel-go's attribute chains; and the namespaced functions of
+  the extensions (`strings.quote`, `sets.contains`, `sets.equivalent`, `sets.intersects`,
+  `base64.encode`, `base64.decode`: `_cel_ext`);
 - functions: `list.first()`, `list.last()` (optionals), `list.unwrapOpt()` and the string
   functions of cel-go's `Strings` extension (`split`, `join`, `lowerAscii`, `upperAscii`,
-  `trim`, `replace`, `charAt`, `indexOf`, `lastIndexOf`, `substring`, `reverse`; not
-  `format` and `strings.quote`), indices in code points as cel-go's.
+  `trim`, `replace`, `charAt`, `indexOf`, `lastIndexOf`, `substring`, `reverse`, indices
+  in code points as cel-go's; `format`: `_cel_ext`).
 
 Why the grammar and not a rewrite of the text into plain CEL: a rewrite needs its own
 scanner for CEL's strings, comments and nesting to find the `.?` that are operators, and a
 chain that turns into `optional.none()` has no plain-CEL spelling that does not evaluate
 subexpressions twice; a grammar rule is parsed with everything else, and reports syntax
-errors with the same positions. Not supported: optional entries in list and map literals
-(`[?x]`, `{?k: v}`), which are parse errors here.
+errors with the same positions.
 
 `.value()` of `optional.none()` is an evaluation error (as cel-go). Parse and evaluation
 errors are celpy's `CELParseError` and `CELEvalError`, so callers catch what they did.
@@ -45,9 +49,14 @@ from celpy import celtypes
 from celpy.celparser import CELParser
 from celpy.evaluation import CELEvalError, Evaluator
 
+from ._cel_ext import NAMESPACED, CelFunctionError, format_string
+
 __all__ = ["CelOptional", "cel_parse", "cel_program"]
 
 _MISSING = object()
+_ABSENT = object()  # an optional entry of a literal without a value
+#: the namespaces of the extensions' functions (`strings.quote`, `sets.contains`, ...)
+_NAMESPACES = ("strings", "sets", "base64")
 
 
 class CelOptional:
@@ -88,17 +97,32 @@ NONE = CelOptional()
 _RULES = """
 member_dot_opt : member "." "?" IDENT
 member_index_opt : member "[" "?" expr "]"
+listelems : listelem ("," listelem)*
+?listelem : expr | opt_entry
+?mapkey : expr | opt_entry
+opt_entry : "?" expr
 """
 _MEMBER = re.compile(r"^(member\s*:.*)$", re.M)
+#: celpy's list and map literal rules, rewritten to take optional entries (`[?x]`, `{?k: v}`)
+_LITERALS = (
+    (re.compile(r"^list_lit\s*:.*$", re.M), 'list_lit : "[" [listelems] "]"'),
+    (re.compile(r"^mapinits\s*:.*$", re.M),
+     'mapinits : mapkey ":" expr ("," mapkey ":" expr)*'),
+)
 
 
 @functools.cache
 def _parser() -> lark.Lark:
     grammar = importlib.resources.files("celpy").joinpath("cel.lark").read_text()
     grammar, count = _MEMBER.subn(r"\1 | member_dot_opt | member_index_opt", grammar)
-    if count != 1:
-        raise RuntimeError("cel-python's grammar has no single `member` rule to extend; "
-                           "this cel-python version is not supported")
+    counts = [count]
+    for rule, replacement in _LITERALS:
+        grammar, count = rule.subn(replacement, grammar)
+        counts.append(count)
+    if counts != [1] * len(counts):
+        raise RuntimeError("cel-python's grammar has no single `member`, `list_lit` or "
+                           "`mapinits` rule to extend; this cel-python version is not "
+                           "supported")
     # celpy's parser options, so that the trees are the ones its evaluator reads
     return lark.Lark(grammar + _RULES, parser="lalr", start="expr", g_regex_flags=re.M,
                      lexer_callbacks={"IDENT": CELParser.ambiguous_literals},
@@ -215,11 +239,64 @@ class _Evaluator(Evaluator):
     def member_index_opt(self, tree: lark.Tree) -> Any:
         return _lookup(self.visit(tree.children[0]), self.visit(tree.children[1]), tree)
 
+    def listelems(self, tree: lark.Tree) -> Any:
+        """A list literal's elements; `?x` (an optional) is there when it has a value."""
+        values = []
+        for child in tree.children:
+            value = self._entry(child)
+            if isinstance(value, CELEvalError):
+                return value
+            if value is not _ABSENT:
+                values.append(value)
+        return celtypes.ListType(values)
+
+    def mapinits(self, tree: lark.Tree) -> Any:
+        """A map literal's entries; `?k: v` (v an optional) is there when v has a value."""
+        result = celtypes.MapType()
+        children = tree.children
+        for key_tree, value_tree in zip(children[0::2], children[1::2], strict=True):
+            optional = _is_optional_entry(key_tree)
+            key = self.visit(key_tree.children[0] if optional else key_tree)
+            if isinstance(key, CELEvalError):
+                return key
+            value = self._entry(lark.Tree("opt_entry", [value_tree], meta=key_tree.meta)
+                                if optional else value_tree)
+            if isinstance(value, CELEvalError):
+                return value
+            if value is _ABSENT:
+                continue
+            try:
+                if key in result:
+                    return CELEvalError(f"Failed with repeated key {key!r}", ValueError,
+                                        None, tree=tree)
+                result[key] = value
+            except TypeError as err:
+                return CELEvalError(f"unsupported key type: {err}", TypeError, None,
+                                    tree=tree)
+        return result
+
+    def _entry(self, tree: Any) -> Any:
+        """A literal's element: its value, or for an optional entry (`opt_entry`) the
+        optional's value, `_ABSENT` when it has none."""
+        if not _is_optional_entry(tree):
+            return self.visit(tree)
+        value = self.visit(tree.children[0])
+        if isinstance(value, CELEvalError):
+            return value
+        if not isinstance(value, CelOptional):
+            return CELEvalError(f"no such overload: an optional entry ('?') of "
+                                f"{type(value).__name__}, not an optional", TypeError, None,
+                                tree=tree)
+        return value.value if value.has_value else _ABSENT
+
     def member_dot_arg(self, tree: lark.Tree) -> Any:
         member_tree, method = tree.children[:2]
         name = str(method.value)
         if _is_ident(member_tree, "optional"):
             return self._optional_function(name, tree)
+        namespace = next((n for n in _NAMESPACES if _is_ident(member_tree, n)), None)
+        if namespace is not None:
+            return self._namespaced_function(f"{namespace}.{name}", tree)
         member = self.visit(member_tree)
         if isinstance(member, CELEvalError):
             return member
@@ -247,6 +324,17 @@ class _Evaluator(Evaluator):
                 return CELEvalError(f"no such overload: {err}", TypeError, None, tree=tree)
         return CELEvalError(f"undeclared reference to 'optional.{name}' (with {len(args)} "
                             "arguments)", KeyError, None, tree=tree)
+
+    def _namespaced_function(self, name: str, tree: lark.Tree) -> Any:
+        """`strings.quote(...)`, `sets.*(...)`, `base64.*(...)` (`_cel_ext.NAMESPACED`)."""
+        args = self._arguments(tree)
+        if isinstance(args, CELEvalError):
+            return args
+        function = NAMESPACED.get(name)
+        if function is None:
+            return CELEvalError(f"undeclared reference to '{name}' (with {len(args)} "
+                                "arguments)", KeyError, None, tree=tree)
+        return _checked(function)(*args)
 
     def _optional_method(self, member: CelOptional, name: str, tree: lark.Tree) -> Any:
         arity = len(tree.children[2].children) if len(tree.children) > 2 else 0
@@ -284,6 +372,24 @@ class _Evaluator(Evaluator):
             return CELEvalError("no such overload: optFlatMap() must give an optional",
                                 TypeError, None, tree=tree)
         return result
+
+
+def _is_optional_entry(tree: Any) -> bool:
+    return isinstance(tree, lark.Tree) and tree.data == "opt_entry"
+
+
+def _checked(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` of `_cel_ext`, its refusal (or a wrong number of arguments) an evaluation
+    error with its message."""
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except CelFunctionError as err:
+            return CELEvalError(str(err), ValueError, None)
+        except TypeError as err:
+            return CELEvalError(f"no such overload: {err}", TypeError, None)
+    return call
 
 
 def _is_ident(tree: Any, name: str | None) -> bool:
@@ -380,6 +486,7 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "lastIndexOf": _last_index_of,
     "substring": _substring,
     "reverse": lambda s: celtypes.StringType(str(s)[::-1]),
+    "format": _checked(format_string),
 }
 
 

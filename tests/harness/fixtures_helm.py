@@ -43,8 +43,9 @@ __all__ = ["ChartRepoServer", "HelmTool", "helm_repo_server", "helm_tool"]
 class HelmTool:
     """The real helm with private homes (see the module docstring)."""
 
-    def __init__(self, home: Path) -> None:
-        self.binary = str(tool_path("helm"))
+    def __init__(self, home: Path, program: str = "helm") -> None:
+        """`program`: `helm` (v3) or `helm4`, the pinned tools of that name."""
+        self.binary = str(tool_path(program))
         self.home = home
         self.env = {
             **os.environ,

@@ -43,6 +43,13 @@ class HelmEnv:
     def helm_history(self, release: str) -> list[dict[str, Any]]:
         return json.loads(self.helm_run("history", release, "-o", "json"))
 
+    def helm4_history(self, release: str) -> list[dict[str, Any]]:
+        """`helm history` as the real helm v4 reads the records."""
+        helm4 = HelmTool(self.helm.home, "helm4")
+        return json.loads(helm4.run("history", release, "-o", "json", "--kubeconfig",
+                                    str(self.source.cluster.kubeconfig),
+                                    "--namespace", self.namespace))
+
     def helm_list(self) -> list[str]:
         return [r["name"] for r in json.loads(self.helm_run("list", "-a", "-o", "json"))]
 

@@ -239,6 +239,57 @@ def test_upgrade_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: st
     env.delete(name)
 
 
+def revisions(history: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """(revision, status) of each record of `helm history`."""
+    return [(r["revision"], r["status"]) for r in history]
+
+
+def record_labels(env: HelmEnv, name: str) -> dict[int, dict[str, str]]:
+    """The labels of release `name`'s storage Secrets, by revision."""
+    secrets = env.source.core.list_namespaced_secret(
+        env.namespace, label_selector=f"owner=helm,name={name}").items
+    return {int(s.metadata.labels["version"]): s.metadata.labels for s in secrets}
+
+
+def test_a_failed_upgrade_wait_leaves_the_previous_release_deployed_as_helm_does(
+        env: HelmEnv, repo: str) -> None:
+    """Under the poller (Helm 4's default wait) an upgrade whose Deployment never becomes
+    ready ends as Helm's own wait leaves it: the previous release still deployed, the new
+    one failed with Helm's description, as the real helm v4 reads the records. The
+    remediation's rollback then supersedes the previous release, as `helm rollback` does."""
+    upgrades = {"kept": {"timeout": "6s"},
+                "rolled back": {"timeout": "6s", "remediation": {
+                    "retries": 0, "remediateLastFailure": True}}}
+    names = {case: release(env, repo, {"deployment": {"ready": "true"}}, upgrade=upgrade)
+             for case, upgrade in upgrades.items()}
+    for name in names.values():
+        env.ready(name, "InstallSucceeded")
+    for name in names.values():
+        env.patch_spec(name, {"values": {"deployment": {"ready": "false"}}})
+
+    kept = names["kept"]
+    obj = env.failing(kept, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Released")["reason"] == "UpgradeFailed"
+    history = env.helm4_history(kept)
+    assert revisions(history) == [(1, "deployed"), (2, "failed")], history
+    assert history[1]["description"].startswith(
+        f'Upgrade "{kept}" failed: resources not ready (waitStrategy poller): '), history
+    assert [(h["version"], h["status"]) for h in obj["status"]["history"]] == [
+        (2, "failed"), (1, "deployed")], obj["status"]["history"]
+    labels = record_labels(env, kept)
+    assert {v: labels[v]["status"] for v in labels} == {1: "deployed", 2: "failed"}, labels
+    assert all(labels[v]["modifiedAt"].isdigit() for v in labels), labels
+
+    rolled = names["rolled back"]
+    obj = env.failing(rolled, "RetriesExceeded", stalled=True)
+    assert cond(obj, "Remediated")["reason"] == "RollbackSucceeded", obj["status"]
+    history = env.helm4_history(rolled)
+    assert revisions(history) == [(1, "superseded"), (2, "failed"), (3, "deployed")], history
+    assert history[2]["description"] == "Rollback to 1", history
+    for name in names.values():
+        env.delete(name)
+
+
 @pytest.mark.flux_fields("HelmRelease", "spec.uninstall.keepHistory")
 def test_uninstall_keep_history_keeps_the_release_records(env: HelmEnv, repo: str) -> None:
     name = release(env, repo, {}, uninstall={"keepHistory": True})
@@ -355,6 +406,22 @@ def test_rollback_waits_within_its_timeout_unless_disabled(env: HelmEnv, repo: s
         env.patch_spec(names[case], failing_upgrade)
     obj = remediated(env, names["waits"], "RollbackFailed")
     assert "resources not ready (waitStrategy poller)" in cond(obj, "Remediated")["message"], obj
+
+    def rollback_failed_as_helm_leaves_it() -> list[dict[str, Any]]:
+        """As Helm's own failed wait leaves a rollback: the deployed release stays
+        deployed, the rollback's record failed (read between the attempts, upgrade and
+        rollback again, which go on with backoff; helm's --history-max drops the older
+        failed records)."""
+        history = env.helm4_history(names["waits"])
+        assert revisions(history)[0] == (1, "deployed"), history
+        assert all(r["status"] == "failed" for r in history[1:]), history
+        rollbacks = [r for r in history[1:] if r["description"].startswith(
+            f'Release "{names["waits"]}" failed: resources not ready (waitStrategy poller)')]
+        assert rollbacks, history
+        return history
+
+    eventually(rollback_failed_as_helm_leaves_it, TIMEOUT,
+               message="the failed rollback's records as Helm leaves them")
     remediated(env, names["no_wait"], "RollbackSucceeded")
     assert env.helm_history(names["no_wait"])[-1]["status"] == "deployed"
     for name in names.values():

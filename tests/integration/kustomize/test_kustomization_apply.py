@@ -10,6 +10,7 @@ The real source-controller and kustomize-controller run as processes (see
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -285,6 +286,38 @@ def test_health_check_exprs_match_the_group_and_read_optional_fields(env: Env) -
         assert healthy is not None and healthy["status"] == "True", healthy
     finally:
         env.cluster.kubectl("delete", "crd", f"widgets.{group}", "--wait=false", check=False)
+
+
+@pytest.mark.flux_fields("Kustomization", "spec.healthCheckExprs[].inProgress")
+def test_health_check_exprs_use_the_extensions_of_fluxs_cel_environment(env: Env) -> None:
+    """`healthCheckExprs` with the cel-go extensions Flux's environment has (`sets.*`,
+    `base64.decode`, `<string>.format`, optional list entries), judging a ConfigMap the
+    Kustomization applies: `failed` while its zones intersect the quarantined ones (the
+    check fails at once), `current` once it lists both zones and its token decodes to
+    `ready`."""
+    zones = "data.zones.split(',')"
+    exprs = [{"apiVersion": "v1", "kind": "ConfigMap",
+              "failed": f"sets.intersects({zones}, ['quarantined'])",
+              "inProgress": "size([?data.?pending]) > 0",
+              "current": f"sets.equivalent({zones}, ['b', 'a']) && "
+                         "base64.decode(data.token) == b'ready' && "
+                         "'%s/%d'.format([data.zones, size(data)]) == 'a,b/2'"}]
+
+    def config(zone_list: str, token: str) -> dict[str, str]:
+        data = {"zones": zone_list, "token": base64.b64encode(token.encode()).decode()}
+        return {"cfg.yaml": dump(configmap("cel-ext", data, namespace=env.namespace))}
+
+    repo, _ = env.repo(config("a,quarantined", "ready"))
+    source = env.source(repo)
+    ks = env.kustomization("celext", source, wait=True, timeout="10m", retryInterval="2s",
+                           healthCheckExprs=exprs)
+    failed = env.wait_failed(ks, "HealthCheckFailed", timeout=TIMEOUT + 45)
+    assert (f"ConfigMap/{env.namespace}/cel-ext status: 'Failed': healthCheckExprs: the "
+            "failed expression is true") in failed["message"], failed
+    sha = env.push(repo, source, config("a,b", "ready"))
+    status = env.wait_applied(ks, sha, timeout=TIMEOUT + 45)
+    healthy = env.condition(status, "Healthy")
+    assert healthy is not None and healthy["status"] == "True", healthy
 
 
 # --- who applies where -------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from afflux.controllers.helm._release import (
     encode_record,
     snapshot,
     truncate_history,
+    wait_failure_description,
+    wait_failure_statuses,
 )
 from afflux.controllers.helm._status import (
     counters_reset,
@@ -146,6 +148,47 @@ def test_record_snapshot_keeps_the_mark_of_a_test_run_that_ran_no_test() -> None
     tested = [{**record_snapshot([], one, 5)[0], "testHooks": {}}]
     assert record_snapshot(tested, one, 5)[0]["testHooks"] == {}
     assert "testHooks" not in record_snapshot(tested, two, 5)[0]
+
+
+def records(*statuses: str) -> list[ReleaseInfo]:
+    """Revisions 1.. with `statuses`."""
+    return [info(v, s) for v, s in enumerate(statuses, start=1)]
+
+
+WAIT_FAILURE_CASES = [
+    # (id, statuses before the action, records after helm ran it, its revision, expected)
+    ("upgrade: the deployed release it superseded is deployed again",
+     {1: "superseded", 2: "deployed"}, records("superseded", "superseded", "deployed"), 3,
+     {2: "deployed"}),
+    ("upgrade of a failed release: it is failed again", {1: "failed"},
+     records("superseded", "deployed"), 2, {1: "failed"}),
+    ("rollback: every deployed release it superseded is deployed again",
+     {1: "superseded", 2: "deployed", 3: "failed"},
+     records("superseded", "superseded", "failed", "deployed"), 4, {2: "deployed"}),
+    ("install: nothing before it", {}, records("deployed"), 1, {}),
+    ("install replacing an uninstalled release: left as it is", {1: "uninstalled"},
+     records("uninstalled", "deployed"), 2, {}),
+    ("nothing superseded: nothing to give back", {1: "deployed"},
+     records("deployed", "deployed"), 2, {}),
+]
+
+
+@pytest.mark.parametrize(("before", "after", "failed", "expected"),
+                         [c[1:] for c in WAIT_FAILURE_CASES],
+                         ids=[c[0] for c in WAIT_FAILURE_CASES])
+def test_wait_failure_statuses_are_the_ones_before_the_action(
+        before: dict[int, str], after: list[ReleaseInfo], failed: int,
+        expected: dict[int, str]) -> None:
+    assert wait_failure_statuses(before, after, failed) == expected
+
+
+@pytest.mark.parametrize(("verb", "expected"), [
+    ("upgrade", 'Upgrade "web" failed: context deadline exceeded'),
+    ("install", 'Release "web" failed: context deadline exceeded'),
+    ("rollback", 'Release "web" failed: context deadline exceeded'),
+], ids=["upgrade", "install", "rollback"])
+def test_wait_failure_description_is_helms(verb: str, expected: str) -> None:
+    assert wait_failure_description(verb, "web", "context deadline exceeded") == expected
 
 
 MESSAGE_CASES = [

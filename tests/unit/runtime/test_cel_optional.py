@@ -1,5 +1,5 @@
-"""CEL with cel-go's optional types (`a.?b`, `m[?k]`, `optional.*`, `.orValue()`, ...), as
-Flux's CEL environment has them, on cel-python."""
+"""CEL with cel-go's optional types (`a.?b`, `m[?k]`, `[?x]`, `{?k: v}`, `optional.*`,
+`.orValue()`, ...), as Flux's CEL environment has them, on cel-python."""
 
 from __future__ import annotations
 
@@ -99,6 +99,15 @@ VALUES: dict[str, tuple[str, Any]] = {
     "substring-range": ("'v1.2.3'.substring(1, 4)", "1.2"),
     "replace-with-limit": ("'a-b-c'.replace('-', '.', 1)", "a.b-c"),
     "reverse": ("'abc'.reverse()", "cba"),
+    # optional entries in list and map literals: there when the optional has a value
+    "list-optional-entries": ("[?obj.?status.phase, ?obj.?spec, 1]", ["Ready", 1]),
+    "list-only-empty-optionals": ("[?optional.none()]", []),
+    "list-optional-of-null-is-there": ("[?optional.of(null)]", [None]),
+    "map-optional-entries": ("{?'phase': obj.?status.phase, ?'spec': obj.?spec, 'n': 1}",
+                             {"phase": "Ready", "n": 1}),
+    "map-optional-entry-by-computed-key": ("{?obj.metadata.name: obj.items[?0]}", {"w": 1}),
+    "optional-entry-with-a-conditional": ("[?true ? optional.of(1) : optional.none()]", [1]),
+    "conditional-map-key-still-parses": ("{true ? 'a' : 'b': 1}", {"a": 1}),
 }
 
 
@@ -125,6 +134,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "optional-index-of-a-list-by-string": ("obj.items[?'a']", "no such overload"),
     "plain-select-of-a-missing-field": ("obj.status.message == 'x'", "no such member"),
     "error-before-the-optional-wins": ("obj.nope.?x.orValue(1)", "no such member"),
+    "optional-list-entry-of-a-plain-value": ("[?1]", "not an optional"),
+    "optional-map-entry-of-a-plain-value": ("{?'a': 1}", "not an optional"),
+    "error-in-an-optional-entry": ("[?obj.nope]", "no such member"),
+    "repeated-map-key": ("{'a': 1, ?'a': optional.of(2)}", "repeated key"),
 }
 
 
@@ -138,8 +151,10 @@ def test_misuse_is_an_evaluation_error(expression: str, message: str) -> None:
 SYNTAX: dict[str, str] = {
     "question-mark-without-field": "obj.?",
     "double-question-mark": "obj.??x",
-    "optional-list-element-unsupported": "[?obj.x]",
-    "optional-map-entry-unsupported": "{?'a': optional.none()}",
+    "optional-list-element-without-expression": "[?]",
+    "optional-map-entry-without-value": "{?'a'}",
+    "optional-map-value-marker": "{'a': ?obj.?x}",
+    "optional-function-argument": "size(?obj.?x)",
     "optional-index-without-expression": "obj[?]",
 }
 
