@@ -35,7 +35,8 @@ clients for the cluster an object is applied to, impersonated or remote (`Cluste
 `ClusterClients`), discovery (`RESTMapper`: apiVersion + kind -> resource), safe extraction
 of artifact tarballs (`safe_extract`, `UnsafeArchiveError`), registry credentials from
 dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the well-known keys of a Secret's data
-(`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the argparse
+(`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the
+client-side rate limit of API requests (`TokenBucket`, `limiter_for`), the argparse
 types of the common flags (`duration_arg`, `addr_arg`, ...), and git authentication for
 pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...), and CEL as Flux's environment
 has it, with cel-go's optional types (`cel_parse`, `cel_program`, `CelOptional`). The git
@@ -132,6 +133,7 @@ from ._pipeline import (
     WorkingStatus,
 )
 from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 from ._readyexpr import ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, ReadyExprError
 from ._runs import RunStates
 from ._scheduler import Scheduler, Timing
@@ -201,6 +203,10 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_BURST",
+    "DEFAULT_QPS",
+    "TokenBucket",
+    "limiter_for",
     "AbsenceHint",
     "AuthKeys",
     "ProxyKeys",

@@ -32,6 +32,12 @@ stop matching arrives as a deletion and is forgotten (not finalized). Watches of
 (sources, Secrets, Events) are not narrowed, as in Flux. Each shard elects its own leader
 on a Lease of its own (`lease_name`).
 
+Rate limit (`--kube-api-qps`, `--kube-api-burst`): every request of the operator's
+`KubernetesClient` (reads, applies, status patches, Events, the leader Lease) and of the
+impersonated clients made from it waits for a token of one bucket, as client-go's. kopf's
+own requests are not paced: they are the initial list of each watched kind (in pages) and
+the long watch streams, each one request for minutes, reopened when the server ends it.
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -66,6 +72,7 @@ from ._metrics import Metrics
 from ._object import Resource
 from ._options import Options
 from ._pipeline import Environment, Reconciler
+from ._ratelimit import limiter_for
 from ._scheduler import Scheduler
 from ._serve import Servers
 from ._supervise import OperatorFailed, TaskHealth
@@ -208,7 +215,8 @@ class Operator:
             host = urllib.parse.urlsplit(self.api_client.configuration.host).netloc
             kube = KubernetesClient(
                 self.api_client, max_workers=options.concurrent + 4,
-                on_request=lambda method, code: self.metrics.count_request(code, method, host))
+                on_request=lambda method, code: self.metrics.count_request(code, method, host),
+                limiter=limiter_for(options.kube_api_qps, options.kube_api_burst))
         self.kube: KubeClient = kube
         self.recorder = EventRecorder(self.kube, name)
         self.semaphore = asyncio.Semaphore(options.concurrent)

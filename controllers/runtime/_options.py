@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ._duration import parse_duration
 from ._fluxflags import FluxFlag, flux_flags, ignored_notes
 from ._logging import ENCODINGS, LEVELS
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS
 from ._selectors import check_selector
 
 _TRUE = {"true", "1", "t", "yes", "y", "on"}
@@ -116,6 +117,10 @@ class Options:
     max_retry_delay: float = 900.0
     insecure_kubeconfig_exec: bool = False
     insecure_kubeconfig_tls: bool = False
+    #: client-side rate limit of the operator's API requests (client-go's token bucket):
+    #: requests a second, and the burst; a QPS of 0 is client-go's 5, negative no limit
+    kube_api_qps: float = DEFAULT_QPS
+    kube_api_burst: int = DEFAULT_BURST
     conversion_addr: str = "0"
     conversion_cert_dir: str | None = None
     conversion_cert_secret: str | None = None
@@ -178,6 +183,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                "programs on the controller's host)")
     _bool_flag(p, "--insecure-kubeconfig-tls", False,
                "allow insecure-skip-tls-verify in kubeconfigs from Secrets")
+    p.add_argument("--kube-api-qps", type=float, default=DEFAULT_QPS, metavar="QPS",
+                   help="requests a second to the Kubernetes API, after the burst (default "
+                        f"{DEFAULT_QPS:g}; 0 is client-go's 5; negative: no limit)")
+    p.add_argument("--kube-api-burst", type=int, default=DEFAULT_BURST, metavar="N",
+                   help="requests to the Kubernetes API that may go at once before the QPS "
+                        f"paces them (default {DEFAULT_BURST}; 0 is client-go's 10)")
     _conversion_flags(p)
     return p
 
