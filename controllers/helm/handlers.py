@@ -10,9 +10,10 @@
    changes, the HelmReleases that take their chart from it are reconciled at once;
 4. watches HelmReleases (and Kustomizations, for the `afflux.toolkit.fluxcd.io/depends-on`
    annotation): when one's readiness changes, those that depend on it are reconciled at once;
-5. watches ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when one
-   changes, the HelmReleases of its namespace that read it (valuesFrom, kubeConfig) are
-   reconciled at once.
+5. watches the ConfigMaps and Secrets `--watch-configs-label-selector` selects (default:
+   labelled `reconcile.fluxcd.io/watch: Enabled`; empty: all; Flux's example
+   `owner!=helm` is all but Helm's release Secrets): when one changes, the HelmReleases of
+   its namespace that read it (valuesFrom, kubeConfig) are reconciled at once.
 
 No handler does any work itself: the callbacks only look up the scheduler's cache (or its
 index of dependents, for 4) and `trigger()`.
@@ -21,15 +22,12 @@ index of dependents, for 4) and `trigger()`.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
-from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
     ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
     GRAPH_KINDS,
@@ -41,6 +39,7 @@ from afflux.controllers.runtime import (
     WorkloadIdentity,
     add_guard_flags,
     add_workload_identity_flags,
+    config_key,
     parse_feature_gates,
 )
 
@@ -92,11 +91,6 @@ def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) 
     kube_config = spec.get("kubeConfig") or {}
     ref = kube_config.get("secretRef" if kind == "Secret" else "configMapRef") or {}
     return ref.get("name") == name
-
-
-def config_key(body: Mapping[str, Any]) -> str:
-    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _trigger_readers(scheduler: Scheduler, reads: Reads
@@ -153,7 +147,7 @@ def setup(operator: Operator) -> Services:
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, _trigger_readers(
             scheduler, lambda hr, ns, name, kind=resource.kind: reads_config(hr, kind, ns, name)),
-            key=config_key, labels={WATCH_LABEL: WATCH_LABEL_ENABLED})
+            key=config_key, selector=operator.options.watch_configs_label_selector)
 
     @kopf.on.cleanup(registry=operator.registry, id="close-cluster-clients")
     async def _close_clients(**_: Any) -> None:

@@ -112,7 +112,14 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import ChangeFilter, Operator, kopf_settings, label_selector, lease_name
+from ._operator import (
+    ChangeFilter,
+    Operator,
+    config_key,
+    kopf_settings,
+    label_selector,
+    lease_name,
+)
 from ._options import (
     Options,
     addr_arg,
@@ -331,6 +338,7 @@ __all__ = [
     "jittered",
     "check_selector",
     "kopf_settings",
+    "config_key",
     "label_selector",
     "lease_name",
     "lists_dependency",

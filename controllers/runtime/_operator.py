@@ -50,7 +50,9 @@ resources; without it kopf only discovers at start-up and says so in its log).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
@@ -141,6 +143,13 @@ def kopf_settings() -> kopf.OperatorSettings:
 def label_selector(labels: Mapping[str, str]) -> str:
     """The API server's selector for objects carrying all of `labels`. Pure."""
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def config_key(body: Mapping[str, Any]) -> str:
+    """A digest of a ConfigMap's or Secret's content: what a watch of the objects that
+    `--watch-configs-label-selector` selects compares (a relabel is no change). Pure."""
+    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 #: the Lease an instance takes (the selector's digest appended for a shard)
@@ -292,9 +301,11 @@ class Operator:
         *,
         key: Callable[[Mapping[str, Any]], Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        selector: str | None = None,
     ) -> None:
         """Call `callback(event_type, body)` on watch events of another kind (only of the
-        objects carrying all of `labels`, when given).
+        objects carrying all of `labels`, or matching the label selector `selector`, when
+        given; an empty `selector` selects every object).
 
         With `labels`, the selector goes to the API server (kopf's server-side label
         selectors), not only to kopf's own filter: kopf then never lists, parses or keeps a
@@ -302,6 +313,11 @@ class Operator:
         selects the few labelled `reconcile.fluxcd.io/watch: Enabled`; filtered in the
         process, it received every ConfigMap the Kustomizations apply and kopf kept about
         1.1 KiB for each (110 MiB at 10,000 Kustomizations of 10 ConfigMaps).
+
+        With `selector` (e.g. `--watch-configs-label-selector`, any selector the API server
+        takes, such as Flux's example `owner!=helm`), the same but the selector alone
+        decides: kopf's own filter takes only `labels`, and the API server sends nothing
+        else.
 
         With `key`, only when `key(body)` changed for that object since the last call (the
         first sight counts as a change; so does deletion, with event type `DELETED`): e.g.
@@ -321,6 +337,18 @@ class Operator:
             if inspect.isawaitable(result):
                 await result
 
+        if selector is not None:
+            if labels:
+                raise ValueError("give labels or a selector, not both")
+            if resource in self._schedulers:
+                raise ValueError(f"{resource} is reconciled here: its selector is "
+                                 "--watch-label-selector")
+            if selector:
+                self.settings.watching.label_selectors[
+                    resource.group, resource.version, resource.plural] = selector
+            kopf.on.event(resource.group, resource.version, resource.plural,
+                          registry=self.registry, id=f"watch-{resource.plural}")(_on_event)
+            return
         if resource in self._same_kind and not labels:
             # a registered kind: called from its reconcile handler, after the scheduler saw
             # the event (one kopf handler invocation per event, not two)

@@ -98,6 +98,10 @@ class Options:
     #: Kubernetes label selector: only the objects of the operator's kinds it selects are
     #: listed, watched and reconciled (sharding); empty: all
     watch_label_selector: str = ""
+    #: Kubernetes label selector of the ConfigMaps and Secrets whose changes re-reconcile
+    #: the objects that reference them (kustomize-, helm- and notification-controller);
+    #: empty: all of them
+    watch_configs_label_selector: str = "reconcile.fluxcd.io/watch=Enabled"
     namespace: str = "flux-system"
     concurrent: int = 4
     requeue_dependency: float = 30.0
@@ -146,6 +150,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                         "this Kubernetes label selector, e.g. 'sharding.fluxcd.io/key in "
                         "(shard1)' for a shard, '!sharding.fluxcd.io/key' for the main "
                         "instance (default: all)")
+    p.add_argument("--watch-configs-label-selector", type=_checked(check_selector),
+                   default="reconcile.fluxcd.io/watch=Enabled", metavar="SELECTOR",
+                   help="re-reconcile the objects that reference a ConfigMap or Secret when "
+                        "one that this label selector selects changes, e.g. 'owner!=helm' "
+                        "(every one but Helm's release Secrets); empty: every one (default "
+                        "reconcile.fluxcd.io/watch=Enabled)")
     p.add_argument("--namespace", default=os.environ.get("RUNTIME_NAMESPACE") or "flux-system",
                    help="the namespace watched when not watching all, and of the leader Lease")
     p.add_argument("--concurrent", type=positive_int_arg, default=4,
@@ -250,5 +260,9 @@ def parse_options(
         value = values.pop(key)
         if value is not None:
             given[key.removeprefix(_ACCEPTED).replace("_", "-")] = value
+    for flag in flux_flags(name):  # a common flag this controller has no use for
+        dest = flag.name.replace("-", "_")
+        if flag.ignored and isinstance(common.get(dest), str):
+            given.setdefault(flag.name, common[dest])
     return Options(name=name, extra=argparse.Namespace(**values),
                    notes=tuple(ignored_notes(name, given)), **common)
