@@ -22,6 +22,8 @@ index of dependents, for 4) and `trigger()`.
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -40,6 +42,7 @@ from afflux.controllers.runtime import (
     add_guard_flags,
     add_workload_identity_flags,
     config_key,
+    parse_duration,
     parse_feature_gates,
 )
 
@@ -52,6 +55,8 @@ from ._state import CHART_REF_KINDS, CONFIGMAPS, CONTROLLER_NAME, HELMRELEASE, S
 __all__ = ["add_flags", "reads_config", "setup", "source_key", "trigger_dependents"]
 
 Reads = Callable[[Mapping[str, Any], str, str], bool]
+
+_log = logging.getLogger("afflux.helm-controller")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +74,22 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "Helm 3's defaults (default: Helm 4 with Flux 2.9's defaults, as "
         "UseHelm3Defaults=false; Flux's other gates are accepted and have no effect)")
     add_workload_identity_flags(parser)
+    parser.add_argument(
+        "--graceful-shutdown-timeout", type=shutdown_timeout_arg, default=600.0,
+        metavar="DURATION",
+        help="on SIGTERM (or the OOM watch), the helm actions in progress are cancelled (helm "
+        "records their releases failed, not pending) and the runs in progress get this long "
+        "to end before the rest is cancelled (default 10m; 0: stop at once; negative: no "
+        "limit)")
+
+
+def shutdown_timeout_arg(text: str) -> float:
+    """`--graceful-shutdown-timeout`: a Go duration; negative means no limit (infinity)."""
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return math.inf if value < 0 else value
 
 
 def source_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -118,6 +139,20 @@ def trigger_dependents(scheduler: Scheduler, kind: str
     return callback
 
 
+def setup_shutdown(operator: Operator, runner: HelmRunner, gates: Mapping[str, bool]) -> None:
+    """`--graceful-shutdown-timeout`: a stop cancels the helm actions in progress first
+    (`HelmRunner.cancel_actions`)."""
+    extra = operator.options.extra
+
+    def cancel_helm() -> None:
+        signalled = runner.cancel_actions()
+        if signalled:
+            _log.info("cancelled %d helm action(s) in progress", signalled)
+
+    operator.graceful_shutdown(getattr(extra, "graceful_shutdown_timeout", 600.0),
+                               on_stopping=cancel_helm)
+
+
 def setup(operator: Operator) -> Services:
     """Register the reconciler and the watches; returns the shared services."""
     extra = operator.options.extra
@@ -137,6 +172,7 @@ def setup(operator: Operator) -> Services:
                         additive_cel_dependency_check=gates.get(
                             ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, False))
     scheduler = operator.register(helm_release_reconciler(services))
+    setup_shutdown(operator, services.helm, gates)
     for kind, resource in CHART_REF_KINDS.items():
         operator.watch(resource, _trigger_readers(
             scheduler, lambda hr, ns, name, kind=kind: references_source(hr, kind, ns, name)),

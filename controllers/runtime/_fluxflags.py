@@ -144,8 +144,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
     ),
     "helm-controller": (
         *_ACL, *_JITTER, *_KUBECONFIG, *_REQUEUE,
-        _f("graceful-shutdown-timeout", "duration", "10m", "1m",
-           "afflux stops at once; a release in progress is finished by the next run"),
+        _f("graceful-shutdown-timeout", "duration", "10m", "1m"),
         _f("http-retry", "int", "9", "9", "afflux downloads a chart once per run"),
         _f("http-timeout", "duration", "30s", "1m", "afflux's chart downloads use their own "
            "timeout"),

@@ -38,6 +38,15 @@ impersonated clients made from it waits for a token of one bucket, as client-go'
 own requests are not paced: they are the initial list of each watched kind (in pages) and
 the long watch streams, each one request for minutes, reopened when the server ends it.
 
+Graceful shutdown (opt-in, `graceful_shutdown(timeout, on_stopping)`: helm-controller's
+`--graceful-shutdown-timeout`): kopf answers SIGTERM by cancelling every task at once, runs
+in progress included. An operator that opts in takes SIGTERM and SIGINT over from kopf once
+it is up, and `graceful_stop(why)` (a signal, or another reason such as helm-controller's
+OOM watch) then: starts no new run, calls the `on_stopping` hooks (helm-controller cancels
+its helm actions gracefully there, so that releases end failed, not pending), gives the runs
+in progress up to the timeout to end, cancels those left, and stops kopf; the process exits
+0, as on any stop.
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -54,6 +63,8 @@ import hashlib
 import inspect
 import json
 import logging
+import signal
+import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -253,6 +264,10 @@ class Operator:
         self._schedulers: dict[Resource, Scheduler] = {}
         #: watch callbacks on a registered kind, run by its reconcile handler (`watch`)
         self._same_kind: dict[Resource, list[Callable[[Mapping[str, Any]], Awaitable[None]]]] = {}
+        #: graceful shutdown: (timeout, hooks), None for kopf's own (`graceful_shutdown`)
+        self._graceful: tuple[float, list[Callable[[], Awaitable[None] | None]]] | None = None
+        self._graceful_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self._register_activities()
 
     # --- registration ------------------------------------------------------------------
@@ -370,6 +385,47 @@ class Operator:
         transient errors). Register before `run()`."""
         self._supervised[name] = run
 
+    def graceful_shutdown(self, timeout: float,
+                          on_stopping: Callable[[], Awaitable[None] | None] | None = None) -> None:
+        """Stop gracefully (module docstring) on SIGTERM/SIGINT, giving the runs in progress
+        up to `timeout` seconds; `on_stopping()` is called when the stop begins. Call
+        before `run()`; may be called again to add a hook (the last timeout wins)."""
+        hooks = self._graceful[1] if self._graceful is not None else []
+        if on_stopping is not None:
+            hooks.append(on_stopping)
+        self._graceful = (timeout, hooks)
+
+    def graceful_stop(self, why: str) -> None:
+        """Begin a graceful stop (once; later calls do nothing). On the operator's loop."""
+        if self._graceful_task is None:
+            self._graceful_task = asyncio.get_running_loop().create_task(
+                self._stop_gracefully(why), name="graceful stop")
+
+    async def _stop_gracefully(self, why: str) -> None:
+        timeout, hooks = self._graceful if self._graceful is not None else (0.0, [])
+        running = sum(s.running for s in self._schedulers.values())
+        _log.info("%s: stopping; %d run(s) in progress get up to %gs to end", why, running,
+                  timeout, extra={"reason": why, "running": running, "timeout": timeout})
+        for scheduler in self._schedulers.values():
+            scheduler.close()
+        try:
+            for hook in hooks:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            await asyncio.gather(*(s.stop(grace=timeout) for s in self._schedulers.values()))
+        finally:
+            self._stopped.set()
+
+    def _take_signals(self) -> None:
+        """SIGTERM and SIGINT begin `graceful_stop` instead of kopf's immediate stop (kopf
+        installs its handlers when it starts; these replace them)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.graceful_stop, f"signal {sig.name}")
+
     # --- running -------------------------------------------------------------------------
 
     async def run(self, *, stop_flag: Any = None, ready_flag: Any = None) -> None:
@@ -408,21 +464,28 @@ class Operator:
                           stop_flag=stop_flag, ready_flag=kopf_ready, **namespaces),
             name="kopf")
         failure: OperatorFailed | None = None
+        stopped = asyncio.create_task(self._stopped.wait(), name="graceful stop waiter")
         try:
-            done, _ = await asyncio.wait({watching, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            ended = [task for task in done if task is not watching]
+            done, _ = await asyncio.wait({watching, stopped, *tasks},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            ended = [task for task in done if task is not watching and task is not stopped]
             if ended:
                 failure = self._task_ended(tasks[ended[0]], ended[0])
                 watching.cancel()
-            await asyncio.gather(watching, return_exceptions=failure is not None)
+            elif stopped in done:  # stopped gracefully: kopf goes now, its tasks are idle
+                watching.cancel()
+            await asyncio.gather(watching, return_exceptions=failure is not None
+                                 or stopped in done)
         finally:
             self.ready = False
             for name in supervised:
                 self.health.forget(name)
             await self._stop_schedulers()
-            for task in (relay, *tasks):
+            for task in (relay, stopped, *tasks):
                 task.cancel()
-            await asyncio.gather(relay, *tasks, return_exceptions=True)
+            if self._graceful_task is not None and not self._graceful_task.done():
+                self._graceful_task.cancel()
+            await asyncio.gather(relay, stopped, *tasks, return_exceptions=True)
             await conversion.stop()
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
@@ -459,6 +522,8 @@ class Operator:
 
     async def _relay_ready(self, kopf_ready: asyncio.Event, ready_flag: Any) -> None:
         await kopf_ready.wait()
+        if self._graceful is not None:
+            self._take_signals()
         self.ready = True
         if ready_flag is not None:
             ready_flag.set()

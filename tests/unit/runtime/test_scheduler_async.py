@@ -279,3 +279,42 @@ def test_the_index_of_dependents_follows_every_observed_body() -> None:
         await h.scheduler.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_graceful_stop_lets_the_runs_in_progress_end_and_starts_none() -> None:
+    """`stop(grace)`: a run in progress that ends within the grace ends normally (its
+    status written); an object waiting for a free slot, or triggered meanwhile, is not
+    run."""
+    async def scenario() -> None:
+        h = Harness(concurrent=1)
+        h.gate = asyncio.Event()
+        h.add("a")
+        h.add("b")  # waits for the one slot
+        await until(lambda: h.active == 1)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.2, h.gate.set)  # the run ends 0.2s into the stop
+        started = loop.time()
+        await h.scheduler.stop(grace=5.0)
+        assert 0.15 < loop.time() - started < 2.0
+        assert [name for name, _ in h.runs] == ["a"]
+        assert h.kube.body(ObjectRef(WIDGET, "ns", "a"))["status"]["conditions"]
+        assert not h.scheduler.trigger("ns", "a") or h.runs_of("a") == 1
+        assert h.scheduler.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_graceful_stop_cancels_what_outlasts_the_grace() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.gate = asyncio.Event()  # never set: the run would go on for ever
+        h.add("slow")
+        await until(lambda: h.active == 1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await h.scheduler.stop(grace=0.3)
+        assert 0.25 < loop.time() - started < 2.0
+        assert h.active == 0  # cancelled
+        assert h.scheduler.running == 0
+
+    asyncio.run(scenario())
