@@ -42,12 +42,14 @@ from afflux.controllers.runtime import (
     add_guard_flags,
     add_workload_identity_flags,
     config_key,
+    duration_arg,
     parse_duration,
     parse_feature_gates,
 )
 
 from ._engine import Engine
 from ._helm import HelmRunner
+from ._oomwatch import OOM_WATCH_GATE, OOMWatch, memory_paths
 from ._reconcile import helm_release_reconciler
 from ._reconcile_source import references_source
 from ._state import CHART_REF_KINDS, CONFIGMAPS, CONTROLLER_NAME, HELMRELEASE, SECRETS, Services
@@ -72,7 +74,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "AdditiveCELDependencyCheck=true makes a dependsOn readyExpr add to the built-in "
         "readiness check instead of replacing it; UseHelm3Defaults=true runs Helm 3 with "
         "Helm 3's defaults (default: Helm 4 with Flux 2.9's defaults, as "
-        "UseHelm3Defaults=false; Flux's other gates are accepted and have no effect)")
+        "UseHelm3Defaults=false); OOMWatch=true stops the controller gracefully near its "
+        "memory limit (--oom-watch-*); Flux's other gates are accepted and have no effect")
     add_workload_identity_flags(parser)
     parser.add_argument(
         "--graceful-shutdown-timeout", type=shutdown_timeout_arg, default=600.0,
@@ -81,6 +84,21 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "records their releases failed, not pending) and the runs in progress get this long "
         "to end before the rest is cancelled (default 10m; 0: stop at once; negative: no "
         "limit)")
+    parser.add_argument(
+        "--oom-watch-memory-threshold", type=int, default=95, metavar="PERCENT",
+        help="with --feature-gates=OOMWatch=true: the percentage of the memory limit at which "
+        "the controller stops gracefully (default 95)")
+    parser.add_argument(
+        "--oom-watch-interval", type=duration_arg, default=0.5, metavar="DURATION",
+        help="with OOMWatch: how often the memory usage is read (default 500ms)")
+    parser.add_argument(
+        "--oom-watch-max-memory-path", default="", metavar="PATH",
+        help="with OOMWatch: the cgroup file of the memory limit (default: cgroup v2's "
+        "/sys/fs/cgroup/memory.max, else v1's memory.limit_in_bytes)")
+    parser.add_argument(
+        "--oom-watch-current-memory-path", default="", metavar="PATH",
+        help="with OOMWatch: the cgroup file of the memory usage (default: cgroup v2's "
+        "/sys/fs/cgroup/memory.current, else v1's memory.usage_in_bytes)")
 
 
 def shutdown_timeout_arg(text: str) -> float:
@@ -140,8 +158,8 @@ def trigger_dependents(scheduler: Scheduler, kind: str
 
 
 def setup_shutdown(operator: Operator, runner: HelmRunner, gates: Mapping[str, bool]) -> None:
-    """`--graceful-shutdown-timeout`: a stop cancels the helm actions in progress first
-    (`HelmRunner.cancel_actions`)."""
+    """`--graceful-shutdown-timeout` and, with `OOMWatch=true`, the OOM watch (`_oomwatch`):
+    a stop cancels the helm actions in progress first (`HelmRunner.cancel_actions`)."""
     extra = operator.options.extra
 
     def cancel_helm() -> None:
@@ -151,6 +169,13 @@ def setup_shutdown(operator: Operator, runner: HelmRunner, gates: Mapping[str, b
 
     operator.graceful_shutdown(getattr(extra, "graceful_shutdown_timeout", 600.0),
                                on_stopping=cancel_helm)
+    if not gates.get(OOM_WATCH_GATE, False):
+        return
+    paths = memory_paths(getattr(extra, "oom_watch_max_memory_path", ""),
+                         getattr(extra, "oom_watch_current_memory_path", ""))
+    watch = OOMWatch(paths, getattr(extra, "oom_watch_memory_threshold", 95),
+                     getattr(extra, "oom_watch_interval", 0.5), operator.graceful_stop)
+    operator.supervise("OOM watch", watch.run)
 
 
 def setup(operator: Operator) -> Services:

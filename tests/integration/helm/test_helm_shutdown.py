@@ -8,13 +8,16 @@ server; a Deployment that never becomes ready keeps the action in progress.
 - helm waits (`waitStrategy: legacy`, as `test_helm_crash`): SIGTERM cancels helm, the
   release ends `failed` and the controller exits long before the timeout;
 - afflux waits (Helm 4's default poller: helm has returned, afflux polls the objects):
-  nothing to cancel in helm, the run goes on until the timeout, then the controller exits.
+  nothing to cancel in helm, the run goes on until the timeout, then the controller exits;
+- `--feature-gates=OOMWatch=true`: the memory usage reaching the threshold stops it as
+  SIGTERM does.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,4 +90,43 @@ def test_a_run_that_outlasts_the_timeout_is_cut_there(env: HelmEnv, repo: str) -
     assert GRACE <= took < GRACE + MARGIN, f"exited after {took:.1f}s"
     assert not (record_status(env, name) or "").startswith("pending-")
     env.controller.restart()
+    env.delete(name)
+
+
+def test_the_oom_watch_cancels_helm_and_stops_the_controller(env: HelmEnv, repo: str,
+                                                            tmp_path: Path) -> None:
+    """`--feature-gates=OOMWatch=true` with the two path flags on files of a temporary
+    directory: the usage reaching the threshold stops the controller as SIGTERM does (helm
+    cancelled, the release failed, not pending-install)."""
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    limit.write_text("1000000\n")
+    usage.write_text("100000\n")  # 10 %
+    argv = list(env.controller.daemon.argv)
+    env.controller.kill()
+    env.controller.daemon.argv = [*argv, "--feature-gates=OOMWatch=true",
+                                  f"--oom-watch-max-memory-path={limit}",
+                                  f"--oom-watch-current-memory-path={usage}",
+                                  "--oom-watch-memory-threshold=90",
+                                  "--oom-watch-interval=100ms"]
+    try:
+        env.controller.restart()
+        name = release(env, repo, {"deployment": {"ready": "false"}}, timeout="2m",
+                       waitStrategy={"name": "legacy"})
+        eventually(lambda: record_status(env, name) == "pending-install", TIMEOUT,
+                   message="helm install under way")
+        assert env.controller.alive()  # 10 % is below the threshold
+        started = time.monotonic()
+        usage.write_text("950000\n")  # 95 %
+        env.controller.proc.wait(timeout=GRACE + MARGIN + 30)
+        took = time.monotonic() - started
+        assert env.controller.proc.returncode == 0, env.controller.log_text()
+        assert took < GRACE, f"exited after {took:.1f}s"
+        assert record_status(env, name) == "failed"
+        log = env.controller.log_text(200)
+        assert "memory usage is near OOM (950000/1000000 bytes, threshold 90%)" in log
+        assert "cancelled 1 helm action" in log
+    finally:
+        env.controller.kill()
+        env.controller.daemon.argv = argv
+        env.controller.restart()
     env.delete(name)
