@@ -45,6 +45,7 @@ from afflux.controllers.runtime import (
     duration_arg,
     parse_duration,
     parse_feature_gates,
+    trigger_readers,
 )
 
 from ._engine import Engine
@@ -56,7 +57,6 @@ from ._state import CHART_REF_KINDS, CONFIGMAPS, CONTROLLER_NAME, HELMRELEASE, S
 
 __all__ = ["add_flags", "reads_config", "setup", "source_key", "trigger_dependents"]
 
-Reads = Callable[[Mapping[str, Any], str, str], bool]
 
 _log = logging.getLogger("afflux.helm-controller")
 
@@ -132,17 +132,6 @@ def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) 
     return ref.get("name") == name
 
 
-def _trigger_readers(scheduler: Scheduler, reads: Reads
-                     ) -> Callable[[str | None, Mapping[str, Any]], None]:
-    def callback(event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body.get("metadata") or {}
-        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        for key in scheduler.keys_where(lambda b: reads(b, namespace, name)):
-            scheduler.trigger(*key)
-
-    return callback
-
-
 def trigger_dependents(scheduler: Scheduler, kind: str
                        ) -> Callable[[str | None, Mapping[str, Any]], None]:
     """A watch callback for `kind` objects: trigger the HelmReleases that depend on the
@@ -199,14 +188,14 @@ def setup(operator: Operator) -> Services:
     scheduler = operator.register(helm_release_reconciler(services))
     setup_shutdown(operator, services.helm, gates)
     for kind, resource in CHART_REF_KINDS.items():
-        operator.watch(resource, _trigger_readers(
+        operator.watch(resource, trigger_readers(
             scheduler, lambda hr, ns, name, kind=kind: references_source(hr, kind, ns, name)),
             key=source_key)
     operator.watch(HELMRELEASE, trigger_dependents(scheduler, "HelmRelease"), key=source_key)
     operator.watch(GRAPH_KINDS["Kustomization"],  # the depends-on annotation
                    trigger_dependents(scheduler, "Kustomization"), key=source_key)
     for resource in (CONFIGMAPS, SECRETS):
-        operator.watch(resource, _trigger_readers(
+        operator.watch(resource, trigger_readers(
             scheduler, lambda hr, ns, name, kind=resource.kind: reads_config(hr, kind, ns, name)),
             key=config_key, selector=operator.options.watch_configs_label_selector)
 

@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from afflux.controllers.runtime import Operator, Scheduler, addr_arg, config_key, duration_arg
+from afflux.controllers.runtime import (
+    Operator,
+    addr_arg,
+    config_key,
+    duration_arg,
+    trigger_readers,
+)
 
 from ._config import SECRETS
 from ._dispatch import EVENTS, Dispatcher
@@ -70,18 +76,6 @@ def reads_secret(receiver: Mapping[str, Any], namespace: str, name: str) -> bool
     return (meta.get("namespace") or "") == namespace and ref.get("name") == name
 
 
-def on_receiver_secret(receivers: Scheduler) -> Callable[[str | None, Mapping[str, Any]], None]:
-    """The Secret watch's callback: trigger the Receivers that read the Secret."""
-
-    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body.get("metadata") or {}
-        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        for key in receivers.keys_where(lambda r: reads_secret(r, namespace, name)):
-            receivers.trigger(*key)
-
-    return callback
-
-
 def setup(operator: Operator) -> Dispatcher:
     """Register everything; returns the dispatcher (for tests)."""
     extra = operator.options.extra
@@ -105,7 +99,7 @@ def setup(operator: Operator) -> Dispatcher:
 
     operator.watch(PROVIDERS, on_provider, key=provider_readiness)
     operator.watch(EVENTS, dispatcher.on_core_event)
-    operator.watch(SECRETS, on_receiver_secret(receivers), key=config_key,
+    operator.watch(SECRETS, trigger_readers(receivers, reads_secret), key=config_key,
                    selector=operator.options.watch_configs_label_selector)
     # gcr Receivers verify Google's ID tokens with Google's keys; AFFLUX_GCR_ISSUER_URL
     # points at a stand-in of Google's issuer (the tests'; an operator's admin sets it, never

@@ -143,7 +143,7 @@ from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
 from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 from ._readyexpr import ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, ReadyExprError
 from ._runs import RunStates
-from ._scheduler import Scheduler, Timing
+from ._scheduler import Scheduler, Timing, trigger_readers
 from ._secretkeys import (
     AuthKeys,
     ProxyKeys,
@@ -306,6 +306,7 @@ __all__ = [
     "encode_drift",
     "explain_drift",
     "Scheduler",
+    "trigger_readers",
     "StallingError",
     "Timing",
     "UnknownKindError",

@@ -554,3 +554,19 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._workers.clear()
+
+
+def trigger_readers(
+    scheduler: Scheduler, reads: Callable[[Mapping[str, Any], str, str], bool]
+) -> Callable[[str | None, Mapping[str, Any]], None]:
+    """A watch callback (`Operator.watch`) for an object others read (a ConfigMap, a Secret,
+    a source): trigger each object of `scheduler` whose body `reads(body, namespace, name)`
+    says reads the one the event is about."""
+
+    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        for key in scheduler.keys_where(lambda b: reads(b, namespace, name)):
+            scheduler.trigger(*key)
+
+    return callback

@@ -318,3 +318,26 @@ def test_a_graceful_stop_cancels_what_outlasts_the_grace() -> None:
         assert h.scheduler.running == 0
 
     asyncio.run(scenario())
+
+
+def test_trigger_readers_triggers_only_the_objects_that_read_the_one_changed() -> None:
+    from afflux.controllers.runtime import trigger_readers
+
+    def reads(body: Any, namespace: str, name: str) -> bool:
+        return (body["metadata"]["namespace"] == namespace
+                and body["spec"].get("configRef") == name)
+
+    async def scenario() -> None:
+        h = Harness()
+        h.add("reader", configRef="vars")
+        h.add("other", configRef="else")
+        await until(lambda: h.runs_of("reader") == 1 and h.runs_of("other") == 1)
+        callback = trigger_readers(h.scheduler, reads)
+        callback("MODIFIED", {"metadata": {"namespace": "ns", "name": "vars"}})
+        await until(lambda: h.runs_of("reader") == 2)
+        callback("MODIFIED", {"metadata": {"namespace": "elsewhere", "name": "vars"}})
+        await asyncio.sleep(0.05)
+        assert (h.runs_of("reader"), h.runs_of("other")) == (2, 1)
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())
