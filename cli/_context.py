@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 
 from afflux.api import DurationError, parse_duration
+from afflux.controllers.runtime import DEFAULT_BURST, DEFAULT_QPS
 
 from ._kube import Kube, KubeOverrides, context_namespace
 from ._output import Printer
-from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS
 
 __all__ = [
     "CONNECTION_FLAGS",

@@ -8,7 +8,7 @@ use. API errors become `KubeError` (a `CLIError`): `KubeNotFound`, `KubeConflict
 `Unreachable` for a cluster that does not answer.
 
 As client-go (and so flux): every request waits for a token of the client-side rate limit
-(`--kube-api-qps`, `--kube-api-burst`, `_ratelimit`), asks for a gzip-compressed answer
+(`--kube-api-qps`, `--kube-api-burst`, the runtime's `TokenBucket`), asks for a gzip-compressed answer
 (`Accept-Encoding: gzip`, decoded on the way in) unless `--disable-compression` (then
 `identity`), and
 `--tls-server-name` names the server for SNI and the certificate check (as the kubeconfig
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from afflux.api import Resource as ApiKind
+from afflux.controllers.runtime import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 
 from ._errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_UNREACHABLE, CLIError
-from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 
 __all__ = [
     "Kube",

@@ -42,6 +42,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -141,6 +142,22 @@ class HelmRunner:
         self.engine = engine
         self.binary = find_tool(engine.program, binary)
         self.scratch = scratch
+        #: the helm processes running now (`cancel_actions` signals them)
+        self._running: set[asyncio.subprocess.Process] = set()
+        self.stopping = False
+
+    def cancel_actions(self) -> int:
+        """The controller is stopping (a graceful shutdown, helm-controller's OOM watch):
+        SIGTERM every helm action in progress, which helm answers as Flux's controller does
+        a cancelled context (the action fails and the release is recorded `failed`, not left
+        `pending-*`), and refuse to start any other. Returns how many were signalled."""
+        self.stopping = True
+        signalled = 0
+        for proc in list(self._running):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+                signalled += 1
+        return signalled
 
     @contextlib.asynccontextmanager
     async def workspace(self, target: Target) -> AsyncIterator[Workspace]:
@@ -171,10 +188,13 @@ class HelmRunner:
         argv = [self.binary, *args, "--namespace", target.namespace]
         if target.as_user:
             argv += ["--kube-as-user", target.as_user]
+        if self.stopping:
+            raise HelmError(f"helm {args[0]} not started: helm-controller is stopping")
         proc = await asyncio.create_subprocess_exec(
             *argv, env=ws.env, cwd=ws.root, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True)
+        self._running.add(proc)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout + _GRACE)
         except (TimeoutError, asyncio.CancelledError):
@@ -183,6 +203,8 @@ class HelmRunner:
             await proc.wait()
             raise HelmError(f"helm {args[0]} did not finish within {timeout + _GRACE:g}s"
                             ) from None
+        finally:
+            self._running.discard(proc)
         if proc.returncode != 0:
             text = (err.decode(errors="replace") or out.decode(errors="replace")).strip()
             detail = ws.root / POST_RENDER_ERROR  # a Helm 4 post-renderer plugin's (`_plugin`)

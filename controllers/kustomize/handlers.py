@@ -13,11 +13,11 @@
    (not while its Ready is Unknown, a run in progress: they would only find it not ready);
    and HelmReleases likewise, for the Kustomizations whose
    `afflux.toolkit.fluxcd.io/depends-on` annotation names one;
-5. watches the ConfigMaps and Secrets labelled `reconcile.fluxcd.io/watch: Enabled`: when
-   the data of one changes (or it goes), the Kustomizations of its namespace that read it
+5. watches the ConfigMaps and Secrets `--watch-configs-label-selector` selects (default:
+   labelled `reconcile.fluxcd.io/watch: Enabled`; empty: all): when the data of one changes
+   (or it goes), the Kustomizations of its namespace that read it
    (`postBuild.substituteFrom`, `decryption.secretRef`, `kubeConfig.secretRef` and
-   `.configMapRef`) are
-   reconciled at once. Unlabelled ones are read at each reconcile, as in Flux;
+   `.configMapRef`) are reconciled at once. Others are read at each reconcile, as in Flux;
 6. with `--drift-watch` (default on), watches the metadata of the kinds the inventories
    hold (`_watches.ManagedWatches`, supervised): a Kustomization whose object someone
    else changed or deleted is reconciled at once, and an unchanged interval reconcile may
@@ -30,15 +30,12 @@ index of dependents, for 4) and `trigger()`.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
-from afflux.api._meta import WATCH_LABEL, WATCH_LABEL_ENABLED
 from afflux.controllers.runtime import (
     DEFAULT_HTTP_RETRIES,
     GRAPH_KINDS,
@@ -52,6 +49,7 @@ from afflux.controllers.runtime import (
     add_http_retry_flag,
     add_override_manager_flag,
     add_workload_identity_flags,
+    config_key,
     group_kinds_arg,
     parse_bool,
     positive_int_arg,
@@ -159,12 +157,6 @@ def reads_config(body: Mapping[str, Any], kind: str, namespace: str, name: str) 
     secret_refs = [(spec.get("decryption") or {}).get("secretRef"),
                    (spec.get("kubeConfig") or {}).get("secretRef")]
     return any((ref or {}).get("name") == name for ref in secret_refs)
-
-
-def config_key(body: Mapping[str, Any]) -> str:
-    """A digest of a ConfigMap's or Secret's content (what a watch compares)."""
-    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -341,7 +333,7 @@ def setup(operator: Operator) -> Services:
                    key=readiness_key)
     for resource in (CONFIGMAPS, SECRETS):
         operator.watch(resource, on_config_change(scheduler, resource.kind), key=config_key,
-                       labels={WATCH_LABEL: WATCH_LABEL_ENABLED})
+                       selector=operator.options.watch_configs_label_selector)
 
     @kopf.on.cleanup(registry=operator.registry, id="close-cluster-clients")
     async def _close_clients(**_: Any) -> None:

@@ -6,7 +6,11 @@
 2. watches Providers: when one's readiness changes, the Alerts that name it are
    reconciled at once (so an Alert says when its Provider goes missing or comes back);
 3. watches core/v1 Events and hands each to the `Dispatcher` (`_dispatch`);
-4. starts the event API and the Receiver listeners (`_server`) with the operator and
+4. watches the Secrets `--watch-configs-label-selector` selects (default: labelled
+   `reconcile.fluxcd.io/watch: Enabled`; empty: all), as Flux's: when the data of one
+   changes (or it goes), the Receivers of its namespace whose `spec.secretRef` names it are
+   reconciled at once (a new token is a new `status.webhookPath`);
+5. starts the event API and the Receiver listeners (`_server`) with the operator and
    stops them (and the deliveries in flight) with it.
 """
 
@@ -19,8 +23,15 @@ from typing import Any
 
 import kopf
 
-from afflux.controllers.runtime import Operator, addr_arg, duration_arg
+from afflux.controllers.runtime import (
+    Operator,
+    addr_arg,
+    config_key,
+    duration_arg,
+    trigger_readers,
+)
 
+from ._config import SECRETS
 from ._dispatch import EVENTS, Dispatcher
 from ._oidc import GOOGLE_ISSUER
 from ._reconcile import (
@@ -32,7 +43,7 @@ from ._reconcile import (
 )
 from ._server import Listeners
 
-__all__ = ["DEFAULT_EVENTS_ADDR", "DEFAULT_RECEIVER_ADDR", "add_flags", "setup"]
+__all__ = ["DEFAULT_EVENTS_ADDR", "DEFAULT_RECEIVER_ADDR", "add_flags", "reads_secret", "setup"]
 
 DEFAULT_EVENTS_ADDR = "127.0.0.1:9090"
 DEFAULT_RECEIVER_ADDR = "127.0.0.1:9292"
@@ -58,6 +69,13 @@ def provider_readiness(body: Mapping[str, Any]) -> tuple[Any, ...]:
     return ready.get("status"), ready.get("reason"), ready.get("message")
 
 
+def reads_secret(receiver: Mapping[str, Any], namespace: str, name: str) -> bool:
+    """Whether `receiver` (a body) takes its token from Secret `namespace/name`."""
+    meta = receiver.get("metadata") or {}
+    ref = (receiver.get("spec") or {}).get("secretRef") or {}
+    return (meta.get("namespace") or "") == namespace and ref.get("name") == name
+
+
 def setup(operator: Operator) -> Dispatcher:
     """Register everything; returns the dispatcher (for tests)."""
     extra = operator.options.extra
@@ -81,6 +99,8 @@ def setup(operator: Operator) -> Dispatcher:
 
     operator.watch(PROVIDERS, on_provider, key=provider_readiness)
     operator.watch(EVENTS, dispatcher.on_core_event)
+    operator.watch(SECRETS, trigger_readers(receivers, reads_secret), key=config_key,
+                   selector=operator.options.watch_configs_label_selector)
     # gcr Receivers verify Google's ID tokens with Google's keys; AFFLUX_GCR_ISSUER_URL
     # points at a stand-in of Google's issuer (the tests'; an operator's admin sets it, never
     # an object)

@@ -35,7 +35,8 @@ clients for the cluster an object is applied to, impersonated or remote (`Cluste
 `ClusterClients`), discovery (`RESTMapper`: apiVersion + kind -> resource), safe extraction
 of artifact tarballs (`safe_extract`, `UnsafeArchiveError`), registry credentials from
 dockerconfigjson Secrets (`parse_docker_config_secret`, `credentials_for`), the well-known keys of a Secret's data
-(`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the argparse
+(`tls_keys`, `auth_keys`, `proxy_keys`, `decode_secret`, `SecretKeyError`), the
+client-side rate limit of API requests (`TokenBucket`, `limiter_for`), the argparse
 types of the common flags (`duration_arg`, `addr_arg`, ...), and git authentication for
 pygit2 (`GitCredentials`, `GitCallbacks`, `GitError`, ...), and CEL as Flux's environment
 has it, with cel-go's optional types (`cel_parse`, `cel_program`, `CelOptional`). The git
@@ -115,7 +116,14 @@ from ._logging import configure_logging, object_logger
 from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
-from ._operator import ChangeFilter, Operator, kopf_settings, label_selector, lease_name
+from ._operator import (
+    ChangeFilter,
+    Operator,
+    config_key,
+    kopf_settings,
+    label_selector,
+    lease_name,
+)
 from ._options import (
     Options,
     add_http_retry_flag,
@@ -139,9 +147,10 @@ from ._pipeline import (
     WorkingStatus,
 )
 from ._pruneguard import Guard, add_guard_flags, held_message, hold_prune
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
 from ._readyexpr import ADDITIVE_CEL_DEPENDENCY_CHECK_GATE, ReadyExprError
 from ._runs import RunStates
-from ._scheduler import Scheduler, Timing
+from ._scheduler import Scheduler, Timing, trigger_readers
 from ._secretkeys import (
     AuthKeys,
     ProxyKeys,
@@ -209,6 +218,10 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "DEFAULT_BURST",
+    "DEFAULT_QPS",
+    "TokenBucket",
+    "limiter_for",
     "AbsenceHint",
     "AuthKeys",
     "ProxyKeys",
@@ -305,6 +318,7 @@ __all__ = [
     "encode_drift",
     "explain_drift",
     "Scheduler",
+    "trigger_readers",
     "StallingError",
     "Timing",
     "UnknownKindError",
@@ -339,6 +353,7 @@ __all__ = [
     "jittered",
     "check_selector",
     "kopf_settings",
+    "config_key",
     "label_selector",
     "lease_name",
     "lists_dependency",

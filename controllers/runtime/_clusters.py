@@ -23,6 +23,10 @@ for that combination:
 
 No message here copies content of the kubeconfig: a YAML error gives only its position.
 
+Rate limit (`--kube-api-qps`, `--kube-api-burst`): an impersonated copy of the operator's
+connection shares the operator's token bucket (the same API server); a remote cluster's
+client has a bucket of its own with the same QPS and burst.
+
 Clients are kept per (kubeconfig digest or remote key, user) and reused; the least recently
 used are closed beyond `max_clients`.
 """
@@ -47,6 +51,7 @@ from ._discovery import RESTMapper
 from ._errors import GenericError, StallingError
 from ._kube import KubeClient, KubernetesClient
 from ._kubeconfig import KubeConfigPolicy, KubeConfigRefusal, kubeconfig_refusals
+from ._ratelimit import TokenBucket
 from ._ssa import ResourceManager
 from ._workload import (
     RemoteAccess,
@@ -188,6 +193,14 @@ class ClusterClients:
         except RemoteConfigUnavailable as err:
             raise GenericError(reason, str(err)) from None
 
+    def _limiter(self, *, remote: bool) -> TokenBucket | None:
+        """The rate limit of a new client: the operator's bucket, or for a remote cluster a
+        new one like it (None when the operator's client has no limit)."""
+        shared = getattr(self.kube, "limiter", None)
+        if not isinstance(shared, TokenBucket) or not remote:
+            return shared if isinstance(shared, TokenBucket) else None
+        return TokenBucket(shared.qps, shared.burst)
+
     def _ca_file(self, pem: str) -> str:
         if self._ca_dir is None:
             self._ca_dir = tempfile.mkdtemp(prefix="afflux-remote-ca-")  # 0700
@@ -231,7 +244,8 @@ class ClusterClients:
             api_client = _copy_api_client(self.api_client)
         if user:
             api_client.set_default_header(IMPERSONATE_USER, user)
-        kube = KubernetesClient(api_client, max_workers=self.workers)
+        kube = KubernetesClient(api_client, max_workers=self.workers,
+                                limiter=self._limiter(remote=raw is not None or remote is not None))
         mapper = RESTMapper(kube)
         cluster = Cluster(kube, mapper, ResourceManager(kube, field_manager=self.field_manager,
                                                         mapper=mapper),

@@ -61,15 +61,14 @@ _COMMON: Final = (
     _f("leader-election-retry-period", "duration", "5s", "5s"),
     _f("leader-election-release-on-cancel", "bool", "true", "true",
        "afflux always releases its Lease when it stops", "info"),
-    _f("kube-api-qps", "float", "50", "100", "afflux does not throttle its API requests"),
-    _f("kube-api-burst", "int", "300", "600", "afflux does not throttle its API requests"),
+    _f("kube-api-qps", "float", "50", "100"),
+    _f("kube-api-burst", "int", "300", "600"),
     _f("min-retry-delay", "duration", "750ms", "1s"),
     _f("max-retry-delay", "duration", "15m", "10m"),
     _f("watch-all-namespaces", "bool", "true", "false"),
     _f("watch-label-selector", "str", "", "sharding.fluxcd.io/key in (shard1)"),
     _f("watch-configs-label-selector", "str", "reconcile.fluxcd.io/watch=Enabled",
-       "reconcile.fluxcd.io/watch=Enabled",
-       "afflux watches the ConfigMaps and Secrets labelled reconcile.fluxcd.io/watch=Enabled"),
+       "owner!=helm"),
     _f("feature-gates", "str", "", "ObjectLevelWorkloadIdentity=true",
        "afflux has none of Flux's feature gates but kustomize-controller's "
        "StrictPostBuildSubstitutions and DisableFailFastBehavior, kustomize- and "
@@ -92,6 +91,12 @@ _KUBECONFIG = (
     _f("token-cache-max-duration", "duration", "1h", "30m"),
 )
 _REQUEUE = (_f("requeue-dependency", "duration", "30s", "5s"),)
+# the controllers with no watch of ConfigMaps or Secrets (they read theirs at each reconcile)
+_NO_CONFIG_WATCH = (
+    _f("watch-configs-label-selector", "str", "reconcile.fluxcd.io/watch=Enabled",
+       "owner!=helm", "not needed: this controller watches no ConfigMaps or Secrets (it "
+       "reads those it uses at each reconcile)", "info"),
+)
 _SSH = (
     _f("ssh-kex-algos", "list", "", "curve25519-sha256",
        "afflux uses its SSH library's key-exchange algorithms"),
@@ -101,7 +106,7 @@ _SSH = (
 
 _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
     "source-controller": (
-        *_JITTER, *_REQUEUE, *_SSH,
+        *_JITTER, *_REQUEUE, *_SSH, *_NO_CONFIG_WATCH,
         _f("storage-path", "str", "/data", "/data"),
         _f("storage-addr", "addr", ":9090", ":9090"),
         _f("storage-adv-addr", "str", "", "source-controller.flux-system.svc.cluster.local."),
@@ -136,16 +141,13 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
     ),
     "helm-controller": (
         *_ACL, *_JITTER, *_KUBECONFIG, *_REQUEUE,
-        _f("graceful-shutdown-timeout", "duration", "10m", "1m",
-           "afflux stops at once; a release in progress is finished by the next run"),
+        _f("graceful-shutdown-timeout", "duration", "10m", "1m"),
         _f("http-retry", "int", "9", "9"),
         _f("http-timeout", "duration", "30s", "1m"),
-        _f("oom-watch-memory-threshold", "int", "95", "90", "no OOM watch in afflux"),
-        _f("oom-watch-interval", "duration", "500ms", "1s", "no OOM watch in afflux"),
-        _f("oom-watch-max-memory-path", "str", "", "/sys/fs/cgroup/memory.max",
-           "no OOM watch in afflux"),
-        _f("oom-watch-current-memory-path", "str", "", "/sys/fs/cgroup/memory.current",
-           "no OOM watch in afflux"),
+        _f("oom-watch-memory-threshold", "int", "95", "90"),
+        _f("oom-watch-interval", "duration", "500ms", "1s"),
+        _f("oom-watch-max-memory-path", "str", "", "/sys/fs/cgroup/memory.max"),
+        _f("oom-watch-current-memory-path", "str", "", "/sys/fs/cgroup/memory.current"),
         _f("snapshot-digest-algo", "str", "sha256", "sha256",
            "afflux's release digests are always sha256"),
         _f("override-manager", "list", "", "kubectl"),
@@ -159,7 +161,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
            "afflux does not export per-path HTTP metrics"),
     ),
     "image-reflector-controller": (
-        *_ACL, *_REQUEUE,
+        *_ACL, *_REQUEUE, *_NO_CONFIG_WATCH,
         _f("storage-path", "str", "/data", "/data"),
         _f("storage-value-log-file-size", "int", "268435456", "268435456",
            "afflux's tag store is not Badger"),
@@ -167,7 +169,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
            "afflux's tag store is not Badger"),
         _f("gc-interval", "int", "10", "10", "afflux's tag store is not Badger"),
     ),
-    "image-automation-controller": (*_ACL, *_SSH),
+    "image-automation-controller": (*_ACL, *_SSH, *_NO_CONFIG_WATCH),
 }
 
 #: controller -> its Flux flags, the runtime's first

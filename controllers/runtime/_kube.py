@@ -5,7 +5,9 @@ talks to; `KubernetesClient` implements it over the official `kubernetes` packag
 generated client is synchronous, so each call runs in a thread pool of its own; its
 requests are made by REST path (`Resource.path`), which serves custom and core kinds the
 same way and returns plain dicts. Errors come back as `ApiError` (`NotFoundError`,
-`ConflictError`), so no caller imports `kubernetes`. Tests use in-memory fakes.
+`ConflictError`), so no caller imports `kubernetes`. Tests use in-memory fakes. Every
+request goes through `KubernetesClient._call`, which first waits for a token of the
+client's `limiter` (`--kube-api-qps`, `--kube-api-burst`, as client-go's rate limiter).
 
 The helpers below the client (`patch_status`, `add_finalizer`, `remove_finalizer`,
 `create_event`) are the writes the runtime makes; they are the only writers of status,
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ._object import ObjectRef, Resource
+from ._ratelimit import TokenBucket
 
 PatchType = Literal["merge", "json", "strategic", "apply"]
 
@@ -129,10 +132,13 @@ class KubernetesClient:
 
     def __init__(self, api_client: Any, *, max_workers: int = 8,
                  request_timeout: float = REQUEST_TIMEOUT,
-                 on_request: Callable[[str, str], None] | None = None) -> None:
+                 on_request: Callable[[str, str], None] | None = None,
+                 limiter: TokenBucket | None = None) -> None:
         """`on_request(method, code)` is called after every request, from a worker thread
-        (`code`: the HTTP status, or `<error>` when no response came)."""
+        (`code`: the HTTP status, or `<error>` when no response came). `limiter` paces
+        every request (`--kube-api-qps`, `--kube-api-burst`); None: no limit."""
         self.api_client = api_client
+        self.limiter = limiter
         self.request_timeout = request_timeout
         self._on_request = on_request
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -179,6 +185,8 @@ class KubernetesClient:
         return result
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any] | None:
+        if self.limiter is not None:
+            await self.limiter.wait()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._pool, lambda: self._call_sync(method, path, **kwargs)

@@ -32,6 +32,21 @@ stop matching arrives as a deletion and is forgotten (not finalized). Watches of
 (sources, Secrets, Events) are not narrowed, as in Flux. Each shard elects its own leader
 on a Lease of its own (`lease_name`).
 
+Rate limit (`--kube-api-qps`, `--kube-api-burst`): every request of the operator's
+`KubernetesClient` (reads, applies, status patches, Events, the leader Lease) and of the
+impersonated clients made from it waits for a token of one bucket, as client-go's. kopf's
+own requests are not paced: they are the initial list of each watched kind (in pages) and
+the long watch streams, each one request for minutes, reopened when the server ends it.
+
+Graceful shutdown (opt-in, `graceful_shutdown(timeout, on_stopping)`: helm-controller's
+`--graceful-shutdown-timeout`): kopf answers SIGTERM by cancelling every task at once, runs
+in progress included. An operator that opts in takes SIGTERM and SIGINT over from kopf once
+it is up, and `graceful_stop(why)` (a signal, or another reason such as helm-controller's
+OOM watch) then: starts no new run, calls the `on_stopping` hooks (helm-controller cancels
+its helm actions gracefully there, so that releases end failed, not pending), gives the runs
+in progress up to the timeout to end, cancels those left, and stops kopf; the process exits
+0, as on any stop.
+
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
 uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
 
@@ -44,8 +59,12 @@ resources; without it kopf only discovers at start-up and says so in its log).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
+import json
 import logging
+import signal
+import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -66,6 +85,7 @@ from ._metrics import Metrics
 from ._object import Resource
 from ._options import Options
 from ._pipeline import Environment, Reconciler
+from ._ratelimit import limiter_for
 from ._scheduler import Scheduler
 from ._serve import Servers
 from ._supervise import OperatorFailed, TaskHealth
@@ -134,6 +154,13 @@ def kopf_settings() -> kopf.OperatorSettings:
 def label_selector(labels: Mapping[str, str]) -> str:
     """The API server's selector for objects carrying all of `labels`. Pure."""
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def config_key(body: Mapping[str, Any]) -> str:
+    """A digest of a ConfigMap's or Secret's content: what a watch of the objects that
+    `--watch-configs-label-selector` selects compares (a relabel is no change). Pure."""
+    content = {k: body.get(k) for k in ("data", "stringData", "binaryData")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 #: the Lease an instance takes (the selector's digest appended for a shard)
@@ -208,7 +235,8 @@ class Operator:
             host = urllib.parse.urlsplit(self.api_client.configuration.host).netloc
             kube = KubernetesClient(
                 self.api_client, max_workers=options.concurrent + 4,
-                on_request=lambda method, code: self.metrics.count_request(code, method, host))
+                on_request=lambda method, code: self.metrics.count_request(code, method, host),
+                limiter=limiter_for(options.kube_api_qps, options.kube_api_burst))
         self.kube: KubeClient = kube
         self.recorder = EventRecorder(self.kube, name)
         self.semaphore = asyncio.Semaphore(options.concurrent)
@@ -236,6 +264,10 @@ class Operator:
         self._schedulers: dict[Resource, Scheduler] = {}
         #: watch callbacks on a registered kind, run by its reconcile handler (`watch`)
         self._same_kind: dict[Resource, list[Callable[[Mapping[str, Any]], Awaitable[None]]]] = {}
+        #: graceful shutdown: (timeout, hooks), None for kopf's own (`graceful_shutdown`)
+        self._graceful: tuple[float, list[Callable[[], Awaitable[None] | None]]] | None = None
+        self._graceful_task: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
         self._register_activities()
 
     # --- registration ------------------------------------------------------------------
@@ -284,9 +316,11 @@ class Operator:
         *,
         key: Callable[[Mapping[str, Any]], Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        selector: str | None = None,
     ) -> None:
         """Call `callback(event_type, body)` on watch events of another kind (only of the
-        objects carrying all of `labels`, when given).
+        objects carrying all of `labels`, or matching the label selector `selector`, when
+        given; an empty `selector` selects every object).
 
         With `labels`, the selector goes to the API server (kopf's server-side label
         selectors), not only to kopf's own filter: kopf then never lists, parses or keeps a
@@ -294,6 +328,11 @@ class Operator:
         selects the few labelled `reconcile.fluxcd.io/watch: Enabled`; filtered in the
         process, it received every ConfigMap the Kustomizations apply and kopf kept about
         1.1 KiB for each (110 MiB at 10,000 Kustomizations of 10 ConfigMaps).
+
+        With `selector` (e.g. `--watch-configs-label-selector`, any selector the API server
+        takes, such as Flux's example `owner!=helm`), the same but the selector alone
+        decides: kopf's own filter takes only `labels`, and the API server sends nothing
+        else.
 
         With `key`, only when `key(body)` changed for that object since the last call (the
         first sight counts as a change; so does deletion, with event type `DELETED`): e.g.
@@ -313,6 +352,18 @@ class Operator:
             if inspect.isawaitable(result):
                 await result
 
+        if selector is not None:
+            if labels:
+                raise ValueError("give labels or a selector, not both")
+            if resource in self._schedulers:
+                raise ValueError(f"{resource} is reconciled here: its selector is "
+                                 "--watch-label-selector")
+            if selector:
+                self.settings.watching.label_selectors[
+                    resource.group, resource.version, resource.plural] = selector
+            kopf.on.event(resource.group, resource.version, resource.plural,
+                          registry=self.registry, id=f"watch-{resource.plural}")(_on_event)
+            return
         if resource in self._same_kind and not labels:
             # a registered kind: called from its reconcile handler, after the scheduler saw
             # the event (one kopf handler invocation per event, not two)
@@ -333,6 +384,47 @@ class Operator:
         operator stops and `run()` raises `OperatorFailed` (the task must retry its own
         transient errors). Register before `run()`."""
         self._supervised[name] = run
+
+    def graceful_shutdown(self, timeout: float,
+                          on_stopping: Callable[[], Awaitable[None] | None] | None = None) -> None:
+        """Stop gracefully (module docstring) on SIGTERM/SIGINT, giving the runs in progress
+        up to `timeout` seconds; `on_stopping()` is called when the stop begins. Call
+        before `run()`; may be called again to add a hook (the last timeout wins)."""
+        hooks = self._graceful[1] if self._graceful is not None else []
+        if on_stopping is not None:
+            hooks.append(on_stopping)
+        self._graceful = (timeout, hooks)
+
+    def graceful_stop(self, why: str) -> None:
+        """Begin a graceful stop (once; later calls do nothing). On the operator's loop."""
+        if self._graceful_task is None:
+            self._graceful_task = asyncio.get_running_loop().create_task(
+                self._stop_gracefully(why), name="graceful stop")
+
+    async def _stop_gracefully(self, why: str) -> None:
+        timeout, hooks = self._graceful if self._graceful is not None else (0.0, [])
+        running = sum(s.running for s in self._schedulers.values())
+        _log.info("%s: stopping; %d run(s) in progress get up to %gs to end", why, running,
+                  timeout, extra={"reason": why, "running": running, "timeout": timeout})
+        for scheduler in self._schedulers.values():
+            scheduler.close()
+        try:
+            for hook in hooks:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            await asyncio.gather(*(s.stop(grace=timeout) for s in self._schedulers.values()))
+        finally:
+            self._stopped.set()
+
+    def _take_signals(self) -> None:
+        """SIGTERM and SIGINT begin `graceful_stop` instead of kopf's immediate stop (kopf
+        installs its handlers when it starts; these replace them)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.graceful_stop, f"signal {sig.name}")
 
     # --- running -------------------------------------------------------------------------
 
@@ -372,21 +464,28 @@ class Operator:
                           stop_flag=stop_flag, ready_flag=kopf_ready, **namespaces),
             name="kopf")
         failure: OperatorFailed | None = None
+        stopped = asyncio.create_task(self._stopped.wait(), name="graceful stop waiter")
         try:
-            done, _ = await asyncio.wait({watching, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            ended = [task for task in done if task is not watching]
+            done, _ = await asyncio.wait({watching, stopped, *tasks},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            ended = [task for task in done if task is not watching and task is not stopped]
             if ended:
                 failure = self._task_ended(tasks[ended[0]], ended[0])
                 watching.cancel()
-            await asyncio.gather(watching, return_exceptions=failure is not None)
+            elif stopped in done:  # stopped gracefully: kopf goes now, its tasks are idle
+                watching.cancel()
+            await asyncio.gather(watching, return_exceptions=failure is not None
+                                 or stopped in done)
         finally:
             self.ready = False
             for name in supervised:
                 self.health.forget(name)
             await self._stop_schedulers()
-            for task in (relay, *tasks):
+            for task in (relay, stopped, *tasks):
                 task.cancel()
-            await asyncio.gather(relay, *tasks, return_exceptions=True)
+            if self._graceful_task is not None and not self._graceful_task.done():
+                self._graceful_task.cancel()
+            await asyncio.gather(relay, stopped, *tasks, return_exceptions=True)
             await conversion.stop()
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
@@ -423,6 +522,8 @@ class Operator:
 
     async def _relay_ready(self, kopf_ready: asyncio.Event, ready_flag: Any) -> None:
         await kopf_ready.wait()
+        if self._graceful is not None:
+            self._take_signals()
         self.ready = True
         if ready_flag is not None:
             ready_flag.set()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from ._duration import parse_duration
 from ._fluxflags import FluxFlag, flux_flags, ignored_notes
 from ._logging import ENCODINGS, LEVELS
+from ._ratelimit import DEFAULT_BURST, DEFAULT_QPS
 from ._selectors import check_selector
 
 _TRUE = {"true", "1", "t", "yes", "y", "on"}
@@ -126,6 +127,10 @@ class Options:
     #: Kubernetes label selector: only the objects of the operator's kinds it selects are
     #: listed, watched and reconciled (sharding); empty: all
     watch_label_selector: str = ""
+    #: Kubernetes label selector of the ConfigMaps and Secrets whose changes re-reconcile
+    #: the objects that reference them (kustomize-, helm- and notification-controller);
+    #: empty: all of them
+    watch_configs_label_selector: str = "reconcile.fluxcd.io/watch=Enabled"
     namespace: str = "flux-system"
     concurrent: int = 4
     requeue_dependency: float = 30.0
@@ -145,6 +150,10 @@ class Options:
     max_retry_delay: float = 900.0
     insecure_kubeconfig_exec: bool = False
     insecure_kubeconfig_tls: bool = False
+    #: client-side rate limit of the operator's API requests (client-go's token bucket):
+    #: requests a second, and the burst; a QPS of 0 is client-go's 5, negative no limit
+    kube_api_qps: float = DEFAULT_QPS
+    kube_api_burst: int = DEFAULT_BURST
     conversion_addr: str = "0"
     conversion_cert_dir: str | None = None
     conversion_cert_secret: str | None = None
@@ -180,6 +189,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                         "this Kubernetes label selector, e.g. 'sharding.fluxcd.io/key in "
                         "(shard1)' for a shard, '!sharding.fluxcd.io/key' for the main "
                         "instance (default: all)")
+    p.add_argument("--watch-configs-label-selector", type=_checked(check_selector),
+                   default="reconcile.fluxcd.io/watch=Enabled", metavar="SELECTOR",
+                   help="re-reconcile the objects that reference a ConfigMap or Secret when "
+                        "one that this label selector selects changes, e.g. 'owner!=helm' "
+                        "(every one but Helm's release Secrets); empty: every one (default "
+                        "reconcile.fluxcd.io/watch=Enabled)")
     p.add_argument("--namespace", default=os.environ.get("RUNTIME_NAMESPACE") or "flux-system",
                    help="the namespace watched when not watching all, and of the leader Lease")
     p.add_argument("--concurrent", type=positive_int_arg, default=4,
@@ -217,6 +232,12 @@ def build_parser(name: str) -> argparse.ArgumentParser:
                "programs on the controller's host)")
     _bool_flag(p, "--insecure-kubeconfig-tls", False,
                "allow insecure-skip-tls-verify in kubeconfigs from Secrets")
+    p.add_argument("--kube-api-qps", type=float, default=DEFAULT_QPS, metavar="QPS",
+                   help="requests a second to the Kubernetes API, after the burst (default "
+                        f"{DEFAULT_QPS:g}; 0 is client-go's 5; negative: no limit)")
+    p.add_argument("--kube-api-burst", type=int, default=DEFAULT_BURST, metavar="N",
+                   help="requests to the Kubernetes API that may go at once before the QPS "
+                        f"paces them (default {DEFAULT_BURST}; 0 is client-go's 10)")
     _conversion_flags(p)
     return p
 
@@ -278,5 +299,9 @@ def parse_options(
         value = values.pop(key)
         if value is not None:
             given[key.removeprefix(_ACCEPTED).replace("_", "-")] = value
+    for flag in flux_flags(name):  # a common flag this controller has no use for
+        dest = flag.name.replace("-", "_")
+        if flag.ignored and isinstance(common.get(dest), str):
+            given.setdefault(flag.name, common[dest])
     return Options(name=name, extra=argparse.Namespace(**values),
                    notes=tuple(ignored_notes(name, given)), **common)

@@ -49,6 +49,7 @@ import asyncio
 import enum
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -420,7 +421,7 @@ class Scheduler:
         turns errors into results) is logged and the worker goes on after a pause."""
         task = asyncio.current_task()
         try:
-            while True:
+            while not self._closed:  # stopping: the run in progress was the last
                 try:
                     if not await self._turn(key, state):
                         return
@@ -453,7 +454,7 @@ class Scheduler:
             if metrics is not None:
                 metrics.dequeue(self.controller, enqueued)
             decision = self._decide(state)  # the body may have moved on meanwhile
-            if decision.action not in (Action.RECONCILE, Action.FINALIZE):
+            if self._closed or decision.action not in (Action.RECONCILE, Action.FINALIZE):
                 return True
             work = metrics.begin_work(self.controller) if metrics is not None else None
             result = "error"
@@ -529,14 +530,43 @@ class Scheduler:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def stop(self) -> None:
-        """Cancel every timer and worker, and wait for the workers."""
+    def close(self) -> None:
+        """Start no run any more: timers are dropped, events and triggers ignored; the
+        runs in progress go on (`stop` ends them)."""
         self._closed = True
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+
+    @property
+    def running(self) -> int:
+        """Workers still running (a run in progress, or waiting for its turn)."""
+        return len(self._workers)
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """`close()`, give the runs in progress up to `grace` seconds (inf: no limit) to end, then cancel
+        the workers left and wait for them (a graceful shutdown: `Operator.graceful_stop`)."""
+        self.close()
         workers = list(self._workers.values())
+        if grace > 0 and workers:
+            await asyncio.wait(workers, timeout=None if math.isinf(grace) else grace)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._workers.clear()
+
+
+def trigger_readers(
+    scheduler: Scheduler, reads: Callable[[Mapping[str, Any], str, str], bool]
+) -> Callable[[str | None, Mapping[str, Any]], None]:
+    """A watch callback (`Operator.watch`) for an object others read (a ConfigMap, a Secret,
+    a source): trigger each object of `scheduler` whose body `reads(body, namespace, name)`
+    says reads the one the event is about."""
+
+    def callback(_event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+        for key in scheduler.keys_where(lambda b: reads(b, namespace, name)):
+            scheduler.trigger(*key)
+
+    return callback

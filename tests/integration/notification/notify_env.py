@@ -168,13 +168,15 @@ class Env:
 
 @contextlib.contextmanager
 def notification_env(cluster: Cluster, start_controller: Any, git: GitHTTPServer,
-                     namespace: str, controller_env: dict[str, str] | None = None
-                     ) -> Iterator[Env]:
+                     namespace: str, controller_env: dict[str, str] | None = None,
+                     extra_args: tuple[str, ...] = ()) -> Iterator[Env]:
     """notification-controller watching `namespace` (which exists), with its event API and
-    receiver on free ports, a recording sink; the namespace is deleted at the end."""
+    receiver on free ports (and `extra_args`), a recording sink; the namespace is deleted at
+    the end."""
     events_port, receiver_port = free_port(), free_port()
     args = ["--watch-all-namespaces=false", f"--namespace={namespace}",
-            f"--events-addr=127.0.0.1:{events_port}", f"--receiverAddr=127.0.0.1:{receiver_port}"]
+            f"--events-addr=127.0.0.1:{events_port}", f"--receiverAddr=127.0.0.1:{receiver_port}",
+            *extra_args]
     api_client = cluster.api_client()
     with HTTPSink() as sink:
         env = Env(sink, git, start_controller, cluster, namespace,

@@ -81,3 +81,48 @@ def test_a_labelled_watch_selects_on_the_api_server() -> None:
     assert selectors["", "v1", "configmaps"] == "a=b,reconcile.fluxcd.io/watch=Enabled"
     assert ("source.toolkit.fluxcd.io", "v1", "gitrepositories") not in selectors
     assert label_selector({"x": "1"}) == "x=1"
+
+
+@pytest.mark.parametrize(
+    ("controller", "argv", "watched", "selector"),
+    [
+        pytest.param("kustomize-controller", [], ("configmaps", "secrets"),
+                     "reconcile.fluxcd.io/watch=Enabled", id="kustomize-default"),
+        pytest.param("kustomize-controller", ["--watch-configs-label-selector=owner!=helm"],
+                     ("configmaps", "secrets"), "owner!=helm", id="kustomize-custom"),
+        pytest.param("helm-controller", ["--watch-configs-label-selector=team in (a,b)"],
+                     ("configmaps", "secrets"), "team in (a,b)", id="helm-custom"),
+        pytest.param("notification-controller", ["--watch-configs-label-selector=owner!=helm"],
+                     ("secrets",), "owner!=helm", id="notification-receiver-secrets"),
+        pytest.param("helm-controller", ["--watch-configs-label-selector="],
+                     ("configmaps", "secrets"), None, id="empty-selects-all"),
+    ],
+)
+def test_config_watches_select_with_the_flag(controller: str, argv: list[str],
+                                             watched: tuple[str, ...],
+                                             selector: str | None) -> None:
+    """--watch-configs-label-selector is the server-side selector of the operator's watches
+    of ConfigMaps and Secrets (empty: none, so all of them), and kopf's own filter adds
+    nothing to it (a selector such as `owner!=helm` is not a set of labels)."""
+    from kubernetes import client
+
+    from afflux.controllers.helm import handlers as helm
+    from afflux.controllers.kustomize import handlers as kustomize
+    from afflux.controllers.notification import handlers as notification
+    from afflux.controllers.runtime import KubernetesClient, Operator, parse_options
+
+    module = {"kustomize-controller": kustomize, "helm-controller": helm,
+              "notification-controller": notification}[controller]
+    options = parse_options(controller, ["--metrics-addr=0", "--health-addr=0", *argv],
+                            module.add_flags)
+    api_client = client.ApiClient(client.Configuration())
+    operator = Operator(controller, options, api_client=api_client,
+                        kube=KubernetesClient(api_client, max_workers=1))
+    module.setup(operator)
+    selectors = operator.settings.watching.label_selectors
+    for plural in ("configmaps", "secrets"):
+        expected = selector if plural in watched else None
+        assert selectors.get(("", "v1", plural)) == expected, plural
+    handlers = {h.id: h for h in operator.registry._watching.get_all_handlers()}
+    for plural in watched:
+        assert not handlers[f"watch-{plural}"].labels  # the API server's selector alone

@@ -48,6 +48,10 @@ def test_runtime_namespace_env(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--health-addr=0"], "health_addr", "0"),
         (["--interval-jitter-percentage=10"], "interval_jitter_percentage", 10.0),
         (["--min-retry-delay=1s", "--max-retry-delay=5m"], "max_retry_delay", 300.0),
+        ([], "kube_api_qps", 50.0),
+        ([], "kube_api_burst", 300),
+        (["--kube-api-qps=2.5"], "kube_api_qps", 2.5),
+        (["--kube-api-burst=7"], "kube_api_burst", 7),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -58,7 +62,8 @@ def test_flags(argv: list[str], field: str, value: object) -> None:
 @pytest.mark.parametrize("argv", [
     ["--concurrent=0"], ["--requeue-dependency=soon"], ["--watch-all-namespaces=maybe"],
     ["--log-level=loud"], ["--log-encoding=xml"], ["--metrics-addr=8080"],
-    ["--interval-jitter-percentage=150"], ["--unknown-flag"],
+    ["--interval-jitter-percentage=150"], ["--unknown-flag"], ["--kube-api-qps=fast"],
+    ["--kube-api-burst=1.5"],
 ])
 def test_invalid_flags_exit(argv: list[str]) -> None:
     with pytest.raises(SystemExit):

@@ -279,3 +279,65 @@ def test_the_index_of_dependents_follows_every_observed_body() -> None:
         await h.scheduler.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_graceful_stop_lets_the_runs_in_progress_end_and_starts_none() -> None:
+    """`stop(grace)`: a run in progress that ends within the grace ends normally (its
+    status written); an object waiting for a free slot, or triggered meanwhile, is not
+    run."""
+    async def scenario() -> None:
+        h = Harness(concurrent=1)
+        h.gate = asyncio.Event()
+        h.add("a")
+        h.add("b")  # waits for the one slot
+        await until(lambda: h.active == 1)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.2, h.gate.set)  # the run ends 0.2s into the stop
+        started = loop.time()
+        await h.scheduler.stop(grace=5.0)
+        assert 0.15 < loop.time() - started < 2.0
+        assert [name for name, _ in h.runs] == ["a"]
+        assert h.kube.body(ObjectRef(WIDGET, "ns", "a"))["status"]["conditions"]
+        assert not h.scheduler.trigger("ns", "a") or h.runs_of("a") == 1
+        assert h.scheduler.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_graceful_stop_cancels_what_outlasts_the_grace() -> None:
+    async def scenario() -> None:
+        h = Harness()
+        h.gate = asyncio.Event()  # never set: the run would go on for ever
+        h.add("slow")
+        await until(lambda: h.active == 1)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await h.scheduler.stop(grace=0.3)
+        assert 0.25 < loop.time() - started < 2.0
+        assert h.active == 0  # cancelled
+        assert h.scheduler.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_trigger_readers_triggers_only_the_objects_that_read_the_one_changed() -> None:
+    from afflux.controllers.runtime import trigger_readers
+
+    def reads(body: Any, namespace: str, name: str) -> bool:
+        return (body["metadata"]["namespace"] == namespace
+                and body["spec"].get("configRef") == name)
+
+    async def scenario() -> None:
+        h = Harness()
+        h.add("reader", configRef="vars")
+        h.add("other", configRef="else")
+        await until(lambda: h.runs_of("reader") == 1 and h.runs_of("other") == 1)
+        callback = trigger_readers(h.scheduler, reads)
+        callback("MODIFIED", {"metadata": {"namespace": "ns", "name": "vars"}})
+        await until(lambda: h.runs_of("reader") == 2)
+        callback("MODIFIED", {"metadata": {"namespace": "elsewhere", "name": "vars"}})
+        await asyncio.sleep(0.05)
+        assert (h.runs_of("reader"), h.runs_of("other")) == (2, 1)
+        await h.scheduler.stop()
+
+    asyncio.run(scenario())

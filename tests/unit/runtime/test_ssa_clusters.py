@@ -157,3 +157,34 @@ def test_remote_ca_file_goes_with_the_last_client_using_it() -> None:
     assert not ca_file.exists()
     clients.close()
     local.close()
+
+
+def test_rate_limit_is_shared_locally_and_own_for_a_remote_cluster() -> None:
+    """--kube-api-qps/--kube-api-burst: an impersonated copy of the operator's connection
+    takes its tokens from the operator's bucket (the same API server); a kubeconfig's
+    cluster gets a bucket of its own with the same rate."""
+    from afflux.controllers.runtime import TokenBucket
+
+    config = client.Configuration()
+    config.host = "https://local.invalid:6443"
+    api_client = client.ApiClient(config)
+    bucket = TokenBucket(2, 3)
+    local = KubernetesClient(api_client, max_workers=1, limiter=bucket)
+    made = ClusterClients(api_client, local, field_manager="kustomize-controller")
+    try:
+        impersonated = made.get(user=service_account_user("apps", "deployer")).kube
+        remote = made.get(kubeconfig=KUBECONFIG).kube
+        assert isinstance(impersonated, KubernetesClient)
+        assert isinstance(remote, KubernetesClient)
+        assert impersonated.limiter is bucket
+        assert remote.limiter is not bucket and remote.limiter is not None
+        assert (remote.limiter.qps, remote.limiter.burst) == (2.0, 3)
+    finally:
+        made.close()
+        local.close()
+
+
+def test_no_rate_limit_stays_none_for_every_client(clients: ClusterClients) -> None:
+    """A negative --kube-api-qps (no limit) gives no bucket to the clients made from it."""
+    assert clients.get(user=service_account_user("apps", "deployer")).kube.limiter is None  # type: ignore[attr-defined]
+    assert clients.get(kubeconfig=KUBECONFIG).kube.limiter is None  # type: ignore[attr-defined]

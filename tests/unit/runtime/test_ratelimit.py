@@ -1,11 +1,18 @@
 """The client-side rate limit of `--kube-api-qps` / `--kube-api-burst`: a token bucket on a
-fake clock (the waits it asks for, and that it sleeps them)."""
+fake clock (the waits it asks for, and that it sleeps them, in a thread or on an event loop)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from afflux.cli._ratelimit import DEFAULT_BURST, DEFAULT_QPS, TokenBucket, limiter_for
+from afflux.controllers.runtime._ratelimit import (
+    DEFAULT_BURST,
+    DEFAULT_QPS,
+    TokenBucket,
+    limiter_for,
+)
 
 
 class FakeClock:
@@ -19,6 +26,9 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +61,26 @@ def test_acquire_sleeps_the_wait() -> None:
     assert waited == pytest.approx([0, 0, 0.2, 0.2])
     assert clock.slept == pytest.approx([0.2, 0.2])
     assert clock.now == pytest.approx(100.4)
+
+
+def test_wait_sleeps_the_wait_on_the_event_loop() -> None:
+    """The operators' path: `wait()` awaits the same waits `acquire()` sleeps, so a burst of
+    N requests at qps 2, burst 2 is spread over (N - 2) / 2 seconds."""
+    clock = FakeClock()
+    bucket = TokenBucket(2, 2, clock=clock, sleep=clock.sleep, async_sleep=clock.async_sleep)
+
+    async def burst() -> list[float]:
+        return [await bucket.wait() for _ in range(6)]
+
+    assert asyncio.run(burst()) == pytest.approx([0, 0, 0.5, 0.5, 0.5, 0.5])
+    assert clock.now - 100.0 == pytest.approx((6 - 2) / 2)
+
+
+def test_concurrent_waiters_queue_behind_each_other() -> None:
+    """Tasks that ask at the same moment are given successive slots, not the same one."""
+    clock = FakeClock()
+    bucket = TokenBucket(4, 1, clock=clock)
+    assert [bucket.reserve() for _ in range(4)] == pytest.approx([0, 0.25, 0.5, 0.75])
 
 
 @pytest.mark.parametrize(
