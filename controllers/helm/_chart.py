@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from afflux.api import digest_bytes, parse_digest
 from afflux.controllers.runtime import UnsafeArchiveError, safe_extract
 
 __all__ = ["MAX_CHART_BYTES", "ChartCache", "ChartError", "ChartMeta", "fetch_chart",
@@ -86,8 +86,12 @@ def _chart_dir(root: Path) -> Path:
 
 def _unpack(data: bytes, digest: str | None, dest: Path) -> tuple[Path, ChartMeta]:
     if digest:
-        actual = "sha256:" + hashlib.sha256(data).hexdigest()
-        if actual != digest:
+        try:
+            algorithm = parse_digest(digest)[0]
+        except ValueError as err:
+            raise ChartError(f"the chart artifact's digest is not usable: {err}") from None
+        actual = digest_bytes(data, algorithm)
+        if actual != digest.lower():
             raise ChartError(f"the chart artifact's digest {actual} is not the {digest} its "
                              "source announced")
     try:

@@ -107,8 +107,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
         _f("storage-adv-addr", "str", "", "source-controller.flux-system.svc.cluster.local."),
         _f("artifact-retention-ttl", "duration", "1m", "60s"),
         _f("artifact-retention-records", "int", "2", "2"),
-        _f("artifact-digest-algo", "str", "sha256", "sha256",
-           "afflux's artifact digests are always sha256"),
+        _f("artifact-digest-algo", "str", "sha256", "sha512"),
         _f("helm-index-max-size", "int", "52428800", "52428800",
            "afflux bounds every Helm repository index at Flux's default, 50 MiB; the size "
            "is not configurable"),

@@ -2,7 +2,7 @@
 
 `handlers.setup` builds one `SourceContext` per process from the flags (the artifact
 `Storage`, the address the artifact server listens on and the one it advertises in
-artifact URLs, the retention settings) and hands it to each factory of
+artifact URLs, the retention settings, the artifact digest algorithm) and hands it to each factory of
 `handlers.RECONCILER_FACTORIES`, `factory(ctx: SourceContext) -> Reconciler`.
 
 Besides the storage, a factory can use it to react to other objects' artifacts:
@@ -135,6 +135,7 @@ class SourceContext:
             retention_records=getattr(extra, "artifact_retention_records",
                                       DEFAULT_RETENTION_RECORDS),
             retention_ttl=getattr(extra, "artifact_retention_ttl", DEFAULT_RETENTION_TTL),
+            digest_algorithm=getattr(extra, "artifact_digest_algo", "sha256"),
         )
         return cls(storage=storage, options=options, storage_addr=listen, operator=operator)
 

@@ -8,9 +8,10 @@
 - `parse_index` reads YAML or JSON (timestamps stay the strings they were) and
   normalises it: entries by chart name, each chart's versions newest first by semver
   (versions that are not semver last, in their original order), as Helm sorts them.
-- `HelmIndex.digest` is `sha256:` of the normalised index in canonical JSON
-  (`HelmIndex.to_bytes()`, which is also valid YAML): the same charts give the same
-  revision whatever the server's ordering, and the stored artifact's digest equals it.
+- `HelmIndex.digest_for(algorithm)` (`digest`: sha256) is the digest of the normalised
+  index in canonical JSON (`HelmIndex.to_bytes()`, which is also valid YAML), with the
+  algorithm of `--artifact-digest-algo`: the same charts give the same revision whatever
+  the server's ordering, and the stored artifact's digest equals it.
 - `HelmIndex.get(chart, version)` picks a chart version as Helm does: an exact version
   string first, else the newest version in the semver range (`*`, the default, means
   the newest release; pre-releases only when the range names one).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import ssl
@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from afflux.api import digest_bytes
 from afflux.api._meta import AUTHENTICATION_FAILED, INDEXATION_FAILED
 from afflux.api._semver import SemverError, parse_constraint, try_parse_version
 from afflux.controllers.runtime import GenericError
@@ -166,7 +167,11 @@ class HelmIndex:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.to_bytes()).hexdigest()
+        return self.digest_for("sha256")
+
+    def digest_for(self, algorithm: str) -> str:
+        """`<algorithm>:<hex>` of `to_bytes()` (sha256, sha384, sha512 or blake3)."""
+        return digest_bytes(self.to_bytes(), algorithm)
 
     def chart_names(self) -> list[str]:
         return list(self.entries)

@@ -168,7 +168,7 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             fetch_failed(ctx, err)
             raise
         ctx.conditions.remove(FETCH_FAILED)
-        revision = index.digest
+        revision = index.digest_for(self.storage.digest_algorithm)
         ctx.event_metadata["revision"] = revision
         run.index, run.size = index, len(data)
         stored = current is not None and ctx.conditions.is_true(ARTIFACT_IN_STORAGE)
@@ -229,7 +229,7 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             return None
         assert run.index is not None
         index = run.index
-        revision = index.digest
+        revision = index.digest_for(self.storage.digest_algorithm)
         artifact = self.storage.new_artifact(KIND, obj.namespace, obj.name, revision,
                                              f"index-{revision.split(':', 1)[1]}.yaml")
         try:
