@@ -205,8 +205,9 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             timeout, f"fetching the index of {spec.url}", fetch_index, spec.url,
             username=username, password=password, ca_cert=tls.ca, cert=tls.cert, key=tls.key,
             pass_credentials=bool(spec.pass_credentials), timeout=timeout,
+            max_size=self.source.helm_limits.index,
             on_timeout=lambda m: GenericError(INDEXATION_FAILED, m))
-        index = await asyncio.to_thread(parse_index, raw)
+        index = await asyncio.to_thread(parse_index, raw, max_size=self.source.helm_limits.index)
         return raw, index
 
     async def _become_static(self, ctx: ReconcileContext[HelmRepository]) -> None:
