@@ -98,11 +98,14 @@ from ._refs import (
 )
 from ._registry import KINDS, kind_by_name, kind_for, kind_of, parse_object
 from ._revision import (
+    ARTIFACT_DIGEST_ALGORITHMS,
+    Hash,
     Revision,
     digest_bytes,
     digest_stream,
     format_git_revision,
     format_oci_revision,
+    new_hash,
     parse_digest,
     parse_revision,
     revision_digest,
@@ -252,6 +255,8 @@ __all__ = [
     # formats
     "DurationError",
     "ObjectRef",
+    "ARTIFACT_DIGEST_ALGORITHMS",
+    "Hash",
     "Revision",
     "artifact_dir",
     "artifact_path",
@@ -265,6 +270,7 @@ __all__ = [
     "helm_release_name",
     "inventory_id",
     "is_crd_duration",
+    "new_hash",
     "parse_digest",
     "parse_duration",
     "parse_duration_ns",

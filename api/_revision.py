@@ -5,7 +5,10 @@
   releases wrote: `main/<hex>` and a bare `<hex>`.
 * OCI: `<tag>@sha256:<hex>` (the manifest digest), or a bare `sha256:<hex>`.
 * HelmRepository and Bucket: `sha256:<hex>`; HelmChart: the chart version (no digest at all).
-* Digests of files: `<algorithm>:<hex>`, today always `sha256`.
+* Digests of files: `<algorithm>:<hex>`; source-controller writes artifact digests with the
+  algorithm of its `--artifact-digest-algo` (`ARTIFACT_DIGEST_ALGORITHMS`: sha256, the
+  default, sha384, sha512 or blake3), so a reader takes the algorithm from the prefix
+  (`new_hash`, `verify_digest`).
 
 Pure functions over strings and bytes; `digest_stream` reads from a file object it is given.
 """
@@ -15,14 +18,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+import blake3
 
 __all__ = [
+    "ARTIFACT_DIGEST_ALGORITHMS",
+    "Hash",
     "Revision",
     "digest_bytes",
     "digest_stream",
     "format_git_revision",
     "format_oci_revision",
+    "new_hash",
     "parse_digest",
     "parse_revision",
     "revision_digest",
@@ -31,8 +39,31 @@ __all__ = [
 ]
 
 #: Digest algorithms we can compute, with the hex length of each.
-_ALGORITHMS: dict[str, int] = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
-_DIGEST = re.compile(r"^(?P<algo>sha1|sha256|sha384|sha512):(?P<hex>[0-9a-f]+)$")
+_ALGORITHMS: dict[str, int] = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128,
+                               "blake3": 64}
+_DIGEST = re.compile(r"^(?P<algo>sha1|sha256|sha384|sha512|blake3):(?P<hex>[0-9a-f]+)$")
+#: the algorithms of Flux's `--artifact-digest-algo` and `--snapshot-digest-algo`, the
+#: default first
+ARTIFACT_DIGEST_ALGORITHMS: tuple[str, ...] = ("sha256", "sha384", "sha512", "blake3")
+
+
+class Hash(Protocol):
+    """What `new_hash` returns: hashlib's interface."""
+
+    def update(self, data: bytes, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def new_hash(algorithm: str) -> Hash:
+    """A fresh hash object of one of the digest algorithms (`blake3` too); ValueError for
+    any other."""
+    if algorithm not in _ALGORITHMS:
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}: expected one of "
+                         + ", ".join(_ALGORITHMS))
+    if algorithm == "blake3":
+        return blake3.blake3()
+    return hashlib.new(algorithm)
 _HEX = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
 
 
@@ -159,16 +190,14 @@ def parse_digest(digest: str) -> tuple[str, str]:
 
 def digest_bytes(data: bytes, algorithm: str = "sha256") -> str:
     """The `<algorithm>:<hex>` digest of some bytes."""
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+    h = new_hash(algorithm)
+    h.update(data)
+    return f"{algorithm}:{h.hexdigest()}"
 
 
 def digest_stream(stream: BinaryIO, algorithm: str = "sha256", chunk_size: int = 1 << 20) -> str:
     """The `<algorithm>:<hex>` digest of everything left in a binary stream."""
-    if algorithm not in _ALGORITHMS:
-        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
-    h = hashlib.new(algorithm)
+    h = new_hash(algorithm)
     while chunk := stream.read(chunk_size):
         h.update(chunk)
     return f"{algorithm}:{h.hexdigest()}"

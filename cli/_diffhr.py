@@ -31,7 +31,6 @@ The artifact URL must be reachable from where the CLI runs (it is with the opera
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import tempfile
@@ -43,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from afflux.api import HelmRelease
+from afflux.api import HelmRelease, digest_bytes, parse_digest
 from afflux.controllers.helm import (
     Engine,
     HelmError,
@@ -101,7 +100,7 @@ def _failed(message: str, hint: str = "") -> CLIError:
 
 
 def _download(url: str, digest: str | None, dest: Path, timeout: float) -> Path:
-    """The chart artifact at `url` into `dest`, its sha256 checked against `digest`."""
+    """The chart artifact at `url` into `dest`, checked against `digest` (any algorithm)."""
     try:
         with urllib.request.urlopen(url, timeout=min(timeout, 120)) as resp:  # noqa: S310
             data = resp.read(_MAX_CHART + 1)
@@ -113,9 +112,12 @@ def _download(url: str, digest: str | None, dest: Path, timeout: float) -> Path:
             from None
     if len(data) > _MAX_CHART:
         raise _failed(f"the chart artifact {url} is larger than {_MAX_CHART} bytes")
-    if digest and digest.startswith("sha256:"):
-        actual = "sha256:" + hashlib.sha256(data).hexdigest()
-        if actual != digest:
+    if digest:
+        try:
+            actual = digest_bytes(data, parse_digest(digest)[0])
+        except ValueError as err:
+            raise _failed(f"the chart artifact's digest is not usable: {err}") from None
+        if actual != digest.lower():
             raise _failed(f"the chart artifact's digest {actual} is not the {digest} its "
                           "source announced", "reconcile the source and try again")
     path = dest / "chart.tgz"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from afflux.api import digest_bytes, parse_digest
 from afflux.controllers.runtime import (
     HTTPStatusError,
     UnsafeArchiveError,
@@ -108,8 +108,12 @@ def _chart_dir(root: Path) -> Path:
 
 def _unpack(data: bytes, digest: str | None, dest: Path) -> tuple[Path, ChartMeta]:
     if digest:
-        actual = "sha256:" + hashlib.sha256(data).hexdigest()
-        if actual != digest:
+        try:
+            algorithm = parse_digest(digest)[0]
+        except ValueError as err:
+            raise ChartError(f"the chart artifact's digest is not usable: {err}") from None
+        actual = digest_bytes(data, algorithm)
+        if actual != digest.lower():
             raise ChartError(f"the chart artifact's digest {actual} is not the {digest} its "
                              "source announced")
     try:

@@ -163,7 +163,7 @@ def desired_remediations(hr: HelmRelease) -> tuple[Remediation, Remediation]:
 
 def _matches(snap: Mapping[str, Any], release: ReleaseInfo) -> bool:
     return (snap.get("name") == release.name and snap.get("namespace") == release.namespace
-            and snap.get("version") == release.version and snap.get("digest") == release.digest)
+            and snap.get("version") == release.version and release.has_digest(snap.get("digest")))
 
 
 def _active(desired: Desired, observed: Observed) -> tuple[Remediation, int, str]:

@@ -210,8 +210,10 @@ class _Failed(Exception):
         self.message = message
 
 
-async def read_records(kube: Any, namespace: str, name: str) -> list[ReleaseInfo]:
-    """Every record of release `name` in `namespace`."""
+async def read_records(kube: Any, namespace: str, name: str,
+                       algorithm: str = "sha256") -> list[ReleaseInfo]:
+    """Every record of release `name` in `namespace`, digested with `algorithm`
+    (`--snapshot-digest-algo`)."""
     try:
         secrets = await kube.list(SECRETS, namespace, label_selector=record_selector(name))
     except ApiError as err:
@@ -226,7 +228,7 @@ async def read_records(kube: Any, namespace: str, name: str) -> list[ReleaseInfo
             raise GenericError(GET_LAST_RELEASE_FAILED,
                                f"release record '{namespace}/{secret['metadata']['name']}': "
                                f"{err}") from None
-        records.append(ReleaseInfo.from_record(release, raw))
+        records.append(ReleaseInfo.from_record(release, raw, algorithm))
     return records
 
 
@@ -317,7 +319,9 @@ class _Run:
     async def observe(self) -> ReleaseInfo | None:
         self.records = await read_records(self.state.cluster.kube if self.state.cluster
                                           else self.ctx.kube, self.target.storage_namespace,
-                                          self.hr.release_name)
+                                          self.hr.release_name,
+                                          getattr(self.ctx.options.extra, "snapshot_digest_algo",
+                                                  "sha256"))
         self.history = refresh_statuses(self.history, self.records)
         return latest_release(self.records)
 

@@ -10,9 +10,11 @@ writes the same records, with one more field, `apply_method` (`ssa` or `csa`), a
 Helm 3's (no `apply_method`: client-side), so each engine takes over the other's releases.
 
 `decode_record` and `encode_record` turn that into a dict and back; `ReleaseInfo` is what the
-planner and the status need of one record; its `digest` is the `sha256:` of the release JSON,
-what Flux writes as a snapshot's digest and compares to tell whether the latest release is
-still the one it made. `snapshot` makes a `status.history[]` entry, `truncate_history` keeps
+planner and the status need of one record; its `digest` is the `<algorithm>:<hex>` of the
+release JSON (sha256 unless `--snapshot-digest-algo` says sha384, sha512 or blake3), what
+Flux writes as a snapshot's digest and compares to tell whether the latest release is still
+the one it made (`has_digest`: with the algorithm the snapshot's digest names, so snapshots
+written before the algorithm changed still match). `snapshot` makes a `status.history[]` entry, `truncate_history` keeps
 the latest snapshot and the ones back to the previous successful release.
 
 When a wait fails, Helm leaves the records as they were before the action but for the new
@@ -28,12 +30,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from afflux.api import digest_bytes, parse_digest
 
 from ._values import config_digest
 
@@ -118,9 +121,11 @@ class ReleaseInfo:
     test_hooks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     manifest: str = field(default="", repr=False)  # the rendered (post-rendered) objects
     apply_method: str = ""  # Helm 4's: "ssa" (server-side) or "csa"; "" from Helm 3
+    raw: bytes = field(default=b"", repr=False, compare=False)  # the release JSON
 
     @classmethod
-    def from_record(cls, release: Mapping[str, Any], raw: bytes) -> ReleaseInfo:
+    def from_record(cls, release: Mapping[str, Any], raw: bytes,
+                    algorithm: str = "sha256") -> ReleaseInfo:
         info = release.get("info") or {}
         meta = (release.get("chart") or {}).get("metadata") or {}
         tests: dict[str, dict[str, str]] = {}
@@ -142,7 +147,7 @@ class ReleaseInfo:
             chart_version=str(meta.get("version") or ""),
             app_version=str(meta.get("appVersion") or ""),
             config=release.get("config") or {},
-            digest="sha256:" + hashlib.sha256(raw).hexdigest(),
+            digest=digest_bytes(raw, algorithm),
             first_deployed=str(info.get("first_deployed") or ""),
             last_deployed=str(info.get("last_deployed") or ""),
             deleted=str(info.get("deleted") or ""),
@@ -150,7 +155,20 @@ class ReleaseInfo:
             test_hooks=tests,
             manifest=str(release.get("manifest") or ""),
             apply_method=str(release.get("apply_method") or ""),
+            raw=raw,
         )
+
+    def has_digest(self, digest: object) -> bool:
+        """Whether `digest` (a snapshot's) is this record's, in the algorithm it names."""
+        if not isinstance(digest, str) or not digest:
+            return False
+        if digest == self.digest:
+            return True
+        try:
+            algorithm = parse_digest(digest)[0]
+        except ValueError:
+            return False
+        return bool(self.raw) and digest_bytes(self.raw, algorithm) == digest.lower()
 
     @property
     def config_digest(self) -> str:

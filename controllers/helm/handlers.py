@@ -30,6 +30,7 @@ from typing import Any
 
 import kopf
 
+from afflux.api import ARTIFACT_DIGEST_ALGORITHMS
 from afflux.controllers.runtime import (
     ADDITIVE_CEL_DEPENDENCY_CHECK_GATE,
     DEFAULT_HTTP_RETRIES,
@@ -65,6 +66,11 @@ _log = logging.getLogger("afflux.helm-controller")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--snapshot-digest-algo", default="sha256",
+                        choices=ARTIFACT_DIGEST_ALGORITHMS, metavar="ALGORITHM",
+                        help="the algorithm of the digest of Helm release storage snapshots "
+                        "(status.history[].digest), one of "
+                        + ", ".join(ARTIFACT_DIGEST_ALGORITHMS) + " (default sha256)")
     parser.add_argument("--helm-binary", default=None,
                         help="the helm program of the engine (default: $AFFLUX_HELM4, or "
                         "$AFFLUX_HELM with Helm 3; then helm4/helm on $PATH, then the tool "

@@ -36,7 +36,6 @@ import asyncio
 import collections
 import dataclasses
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -48,6 +47,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from afflux.api import new_hash
 from afflux.api._meta import ARTIFACT_FAILED
 from afflux.controllers.runtime import (
     DEFAULT_HTTP_RETRIES,
@@ -131,17 +131,18 @@ def _hold(root: Path) -> int:
 
 
 _CHUNK = 1 << 16
-_DIGEST = re.compile(r"^(sha256|sha384|sha512|sha1):([0-9a-f]{32,128})$")
+_DIGEST = re.compile(r"^(sha256|sha384|sha512|blake3|sha1):([0-9a-f]{32,128})$")
 
 
 def verify_digest(into: Any, expected: str | None) -> None:
-    """Check the bytes of the file `into` against `algorithm:hex` (nothing to check without
-    one); GenericError(ArtifactFailed) on a mismatch or an unknown algorithm."""
+    """Check the bytes of the file `into` against `algorithm:hex` (sha256, sha384, sha512,
+    blake3: whichever source-controller's `--artifact-digest-algo` chose; nothing to check
+    without one); GenericError(ArtifactFailed) on a mismatch or an unknown algorithm."""
     if not expected:
         return
     algorithm, _, want = expected.partition(":")
     try:
-        digest = hashlib.new(algorithm)
+        digest = new_hash(algorithm)
     except ValueError:
         raise GenericError(ARTIFACT_FAILED, f"artifact digest '{expected}' uses an unknown "
                            "algorithm") from None

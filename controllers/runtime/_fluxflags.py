@@ -112,20 +112,13 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
         _f("storage-adv-addr", "str", "", "source-controller.flux-system.svc.cluster.local."),
         _f("artifact-retention-ttl", "duration", "1m", "60s"),
         _f("artifact-retention-records", "int", "2", "2"),
-        _f("artifact-digest-algo", "str", "sha256", "sha256",
-           "afflux's artifact digests are always sha256"),
-        _f("helm-index-max-size", "int", "52428800", "52428800",
-           "afflux bounds every Helm repository index at Flux's default, 50 MiB; the size "
-           "is not configurable"),
-        _f("helm-chart-max-size", "int", "10485760", "10485760",
-           "afflux bounds a downloaded chart archive at 50 MiB and its unpacked files at "
-           "200 MiB; the sizes are not configurable"),
-        _f("helm-chart-file-max-size", "int", "5242880", "5242880",
-           "afflux bounds a values file merged into a chart at 10 MiB; the size is not "
-           "configurable"),
-        _f("helm-cache-max-size", "int", "0", "10", "afflux keeps no Helm index cache"),
-        _f("helm-cache-ttl", "str", "15m", "60m", "afflux keeps no Helm index cache"),
-        _f("helm-cache-purge-interval", "str", "1m", "5m", "afflux keeps no Helm index cache"),
+        _f("artifact-digest-algo", "str", "sha256", "sha512"),
+        _f("helm-index-max-size", "int", "52428800", "1048576"),
+        _f("helm-chart-max-size", "int", "10485760", "1048576"),
+        _f("helm-chart-file-max-size", "int", "5242880", "1048576"),
+        _f("helm-cache-max-size", "int", "0", "10"),
+        _f("helm-cache-ttl", "str", "15m", "60m"),
+        _f("helm-cache-purge-interval", "str", "1m", "5m"),
     ),
     "kustomize-controller": (
         *_ACL, *_JITTER, *_KUBECONFIG, *_REQUEUE,
@@ -148,8 +141,7 @@ _PER_CONTROLLER: Final[dict[str, tuple[FluxFlag, ...]]] = {
         _f("oom-watch-interval", "duration", "500ms", "1s"),
         _f("oom-watch-max-memory-path", "str", "", "/sys/fs/cgroup/memory.max"),
         _f("oom-watch-current-memory-path", "str", "", "/sys/fs/cgroup/memory.current"),
-        _f("snapshot-digest-algo", "str", "sha256", "sha256",
-           "afflux's release digests are always sha256"),
+        _f("snapshot-digest-algo", "str", "sha256", "sha512"),
         _f("override-manager", "list", "", "kubectl"),
     ),
     "notification-controller": (

@@ -19,7 +19,8 @@ Files get mode 0644, or 0755 if any execute bit is set in the archive; no owner,
 or timestamps are applied. The archive is read as a stream (`r|*`), so it can come
 straight from an HTTP response; gzip is detected automatically.
 
-With `expected_digest` (an artifact's `sha256:<hex>`), every byte of the stream is hashed
+With `expected_digest` (an artifact's `<algorithm>:<hex>`: sha256, sha384, sha512 or
+blake3, whichever source-controller's `--artifact-digest-algo` chose), every byte of the stream is hashed
 on the way through (the rest is drained after the last member) and a mismatch raises
 `DigestMismatchError` after unpacking: unpack into a fresh temporary directory and use
 it only when `safe_extract` returned.
@@ -28,7 +29,6 @@ it only when `safe_extract` returned.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import shutil
@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
+
+from afflux.api import new_hash, parse_digest
 
 __all__ = ["DigestMismatchError", "UnsafeArchiveError", "safe_extract"]
 
@@ -59,7 +61,7 @@ class _HashingReader:
 
     def __init__(self, stream: BinaryIO, algorithm: str) -> None:
         self._stream = stream
-        self.hash = hashlib.new(algorithm)
+        self.hash = new_hash(algorithm)
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
@@ -138,10 +140,11 @@ def _open_tar(stream: BinaryIO) -> Iterator[tarfile.TarFile]:
 
 
 def _parse_digest(digest: str) -> tuple[str, str]:
-    algorithm, sep, hex_ = digest.partition(":")
-    if not sep or algorithm not in ("sha256", "sha384", "sha512") or not hex_:
-        raise ValueError(f"unsupported digest {digest!r}: expected sha256:<hex>")
-    return algorithm, hex_.lower()
+    algorithm, hex_ = parse_digest(digest)
+    if algorithm == "sha1":
+        raise ValueError(f"unsupported digest {digest!r}: an artifact digest is sha256, "
+                         "sha384, sha512 or blake3")
+    return algorithm, hex_
 
 
 def safe_extract(

@@ -2,7 +2,8 @@
 
 `handlers.setup` builds one `SourceContext` per process from the flags (the artifact
 `Storage`, the address the artifact server listens on and the one it advertises in
-artifact URLs, the retention settings) and hands it to each factory of
+artifact URLs, the retention settings, the artifact digest algorithm, the Helm size
+limits, the cache of parsed Helm indexes and the counter of its hits and misses) and hands it to each factory of
 `handlers.RECONCILER_FACTORIES`, `factory(ctx: SourceContext) -> Reconciler`.
 
 Besides the storage, a factory can use it to react to other objects' artifacts:
@@ -40,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from afflux.controllers.runtime import Options, Resource, parse_addr
 
+from ._helmindex import HelmIndex, HelmLimits
+from ._indexcache import DEFAULT_CACHE_PURGE_INTERVAL, DEFAULT_CACHE_TTL, IndexCache
 from ._storage import DEFAULT_RETENTION_RECORDS, DEFAULT_RETENTION_TTL, Storage
 
 if TYPE_CHECKING:
@@ -110,6 +113,12 @@ class SourceContext:
     options: Options
     storage_addr: tuple[str, int]
     operator: Operator | None = None
+    #: --helm-index-max-size, --helm-chart-max-size, --helm-chart-file-max-size
+    helm_limits: HelmLimits = field(default_factory=HelmLimits)
+    #: --helm-cache-max-size, --helm-cache-ttl, --helm-cache-purge-interval (0: disabled)
+    helm_index_cache: IndexCache[HelmIndex] = field(default_factory=IndexCache)
+    #: `gotk_cache_events_total`: inc(event_type "hit"|"miss", name, namespace)
+    cache_event: Callable[..., None] | None = None
     _artifact_watchers: dict[Resource, list[ArtifactCallback]] = field(default_factory=dict)
     _secret_referrers: list[tuple[Resource, SecretReferences]] = field(default_factory=list)
 
@@ -135,8 +144,20 @@ class SourceContext:
             retention_records=getattr(extra, "artifact_retention_records",
                                       DEFAULT_RETENTION_RECORDS),
             retention_ttl=getattr(extra, "artifact_retention_ttl", DEFAULT_RETENTION_TTL),
+            digest_algorithm=getattr(extra, "artifact_digest_algo", "sha256"),
         )
-        return cls(storage=storage, options=options, storage_addr=listen, operator=operator)
+        defaults = HelmLimits()
+        limits = HelmLimits(
+            index=getattr(extra, "helm_index_max_size", defaults.index),
+            chart=getattr(extra, "helm_chart_max_size", defaults.chart),
+            chart_file=getattr(extra, "helm_chart_file_max_size", defaults.chart_file))
+        cache: IndexCache[HelmIndex] = IndexCache(
+            getattr(extra, "helm_cache_max_size", 0),
+            ttl=getattr(extra, "helm_cache_ttl", DEFAULT_CACHE_TTL),
+            purge_interval=getattr(extra, "helm_cache_purge_interval",
+                                   DEFAULT_CACHE_PURGE_INTERVAL))
+        return cls(storage=storage, options=options, storage_addr=listen, operator=operator,
+                   helm_limits=limits, helm_index_cache=cache)
 
     # --- reacting to other objects -----------------------------------------------------
 

@@ -14,8 +14,12 @@ Pure parts:
 Files and the binary:
 
 - `read_chart_dir` / `read_chart_archive`: `Chart.yaml` of a chart directory or `.tgz`;
-- `load_values_files(root, paths, ignore_missing)`: the merged values of files below
-  `root` (paths may not leave it) and which of them were found;
+- `load_values_files(root, paths, ignore_missing, max_file_size)`: the merged values of
+  files below `root` (paths may not leave it, none larger than `max_file_size`) and which
+  of them were found;
+- `check_chart_files(chart_dir, max_file_size)`: no file of a chart directory that Helm
+  would load (`.helmignore` honoured) is larger than `max_file_size`
+  (`--helm-chart-file-max-size`);
 - `Helm` runs the real `helm` (found on `$PATH`, else in the development tool cache) with
   private HELM_* directories: `dependency_build`, `package` (optionally with replacement
   values and a version), and `repackage` of a pulled `.tgz`.
@@ -42,6 +46,8 @@ from afflux.api._revision import parse_revision
 from afflux.api._semver import SemverError, latest_matching, parse_constraint, try_parse_version
 from afflux.controllers.runtime import UnsafeArchiveError, safe_extract
 
+from ._helmindex import DEFAULT_MAX_CHART_FILE_SIZE
+from ._ignore import Matcher, parse_patterns
 from ._oci import tar_stream
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "Helm",
     "chart_path",
     "find_helm",
+    "check_chart_files",
     "load_values_files",
     "merge_values",
     "read_chart_archive",
@@ -67,8 +74,9 @@ CHART_PULL_FAILED = "ChartPullFailed"
 CHART_PACKAGE_FAILED = "ChartPackageFailed"
 INVALID_CHART_REFERENCE = "InvalidChartReference"
 ILLEGAL_PATH = "IllegalPath"
-MAX_CHART_SIZE = 50 << 20  # what Helm accepts for a chart archive
-MAX_VALUES_SIZE = 10 << 20
+#: what a pulled chart archive may unpack to when it is repackaged with values files
+MAX_UNPACKED_CHART_SIZE = 200 << 20
+_FILE_FLAG = "source-controller's --helm-chart-file-max-size"
 
 
 class ChartError(Exception):
@@ -217,7 +225,31 @@ def _inside(root: Path, rel: str) -> Path | None:
     return target
 
 
-def load_values_files(root: Path, paths: Sequence[str], ignore_missing: bool = False
+def check_chart_files(chart_dir: Path, max_file_size: int) -> None:
+    """ChartError (ChartPackageFailed) naming the first file of the chart directory, not
+    left out by its `.helmignore`, that is larger than `max_file_size` bytes."""
+    ignore = chart_dir / ".helmignore"
+    matcher = Matcher(parse_patterns(ignore.read_text(errors="replace"))
+                      if ignore.is_file() else [])
+    for top, dirs, files in os.walk(chart_dir):
+        rel_top = Path(top).relative_to(chart_dir).parts
+        dirs[:] = sorted(d for d in dirs if not matcher.excluded((*rel_top, d), True))
+        for name in sorted(files):
+            rel = (*rel_top, name)
+            if matcher.excluded(rel):
+                continue
+            try:
+                size = os.stat(os.path.join(top, name)).st_size
+            except OSError:  # a dangling link: helm package says what is wrong with it
+                continue
+            if size > max_file_size:
+                raise ChartError(CHART_PACKAGE_FAILED, f"chart file '{'/'.join(rel)}' is "
+                                 f"{size} bytes, larger than the limit of {max_file_size} "
+                                 f"bytes ({_FILE_FLAG})")
+
+
+def load_values_files(root: Path, paths: Sequence[str], ignore_missing: bool = False,
+                      max_file_size: int = DEFAULT_MAX_CHART_FILE_SIZE
                       ) -> tuple[dict[str, Any], list[str]]:
     """(merged values, the paths that were found), merging in order."""
     merged: dict[str, Any] = {}
@@ -231,8 +263,10 @@ def load_values_files(root: Path, paths: Sequence[str], ignore_missing: bool = F
                 continue
             raise ChartError(CHART_PACKAGE_FAILED, f"no values file found at path '{rel}' "
                              "(set spec.ignoreMissingValuesFiles to skip missing files)")
-        if target.stat().st_size > MAX_VALUES_SIZE:
-            raise ChartError(CHART_PACKAGE_FAILED, f"values file '{rel}' is too large")
+        size = target.stat().st_size
+        if size > max_file_size:
+            raise ChartError(CHART_PACKAGE_FAILED, f"values file '{rel}' is {size} bytes, "
+                             f"larger than the limit of {max_file_size} bytes ({_FILE_FLAG})")
         try:
             data = yaml.safe_load(target.read_bytes())
         except yaml.YAMLError as err:
@@ -327,21 +361,23 @@ class Helm:
         return packaged
 
     def repackage(self, archive: Path, workdir: Path, *, version: str,
-                  values_files: Sequence[str], ignore_missing: bool
+                  values_files: Sequence[str], ignore_missing: bool,
+                  max_file_size: int = DEFAULT_MAX_CHART_FILE_SIZE
                   ) -> tuple[Path, list[str]]:
         """Unpack a pulled chart, merge `values_files` (paths inside the chart) into its
         values.yaml, package it as `version`. Returns (.tgz, the values files found)."""
         unpacked = workdir / "unpacked"
         try:
             with tar_stream(archive) as stream:
-                safe_extract(stream, unpacked, max_bytes=MAX_CHART_SIZE * 4)
+                safe_extract(stream, unpacked, max_bytes=MAX_UNPACKED_CHART_SIZE)
         except (UnsafeArchiveError, OSError, EOFError) as err:
             raise ChartError(CHART_PULL_FAILED, f"cannot unpack the chart: {err}") from None
         tops = [p for p in unpacked.iterdir() if p.is_dir() and (p / "Chart.yaml").is_file()]
         if len(tops) != 1:
             raise ChartError(CHART_PULL_FAILED, "the chart archive has no single chart directory")
         chart_dir = tops[0]
-        values, found = load_values_files(chart_dir, values_files, ignore_missing)
+        values, found = load_values_files(chart_dir, values_files, ignore_missing,
+                                          max_file_size)
         packaged = self.package(chart_dir, workdir / "packaged", version=version,
                                 values=values if found else None)
         return packaged, found

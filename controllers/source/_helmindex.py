@@ -8,12 +8,16 @@
 - `parse_index` reads YAML or JSON (timestamps stay the strings they were) and
   normalises it: entries by chart name, each chart's versions newest first by semver
   (versions that are not semver last, in their original order), as Helm sorts them.
-- `HelmIndex.digest` is `sha256:` of the normalised index in canonical JSON
-  (`HelmIndex.to_bytes()`, which is also valid YAML): the same charts give the same
-  revision whatever the server's ordering, and the stored artifact's digest equals it.
+- `HelmIndex.digest_for(algorithm)` (`digest`: sha256) is the digest of the normalised
+  index in canonical JSON (`HelmIndex.to_bytes()`, which is also valid YAML), with the
+  algorithm of `--artifact-digest-algo`: the same charts give the same revision whatever
+  the server's ordering, and the stored artifact's digest equals it.
 - `HelmIndex.get(chart, version)` picks a chart version as Helm does: an exact version
   string first, else the newest version in the semver range (`*`, the default, means
   the newest release; pre-releases only when the range names one).
+- `HelmLimits` are the size bounds of Flux's `--helm-index-max-size` (an index),
+  `--helm-chart-max-size` (a chart archive) and `--helm-chart-file-max-size` (a file of a
+  chart directory, a values file), with Flux's defaults.
 - `resolve_url` resolves a chart's (possibly relative) URL against the repository URL,
   keeping the repository URL's query, as Helm does.
 
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import ssl
@@ -39,12 +42,16 @@ from typing import Any
 
 import yaml
 
+from afflux.api import digest_bytes
 from afflux.api._meta import AUTHENTICATION_FAILED, INDEXATION_FAILED
 from afflux.api._semver import SemverError, parse_constraint, try_parse_version
 from afflux.controllers.runtime import GenericError
 
 __all__ = [
+    "DEFAULT_MAX_CHART_FILE_SIZE",
+    "DEFAULT_MAX_CHART_SIZE",
     "DEFAULT_MAX_INDEX_SIZE",
+    "HelmLimits",
     "ChartVersion",
     "HelmIndex",
     "HelmIndexError",
@@ -57,6 +64,27 @@ __all__ = [
 
 #: Flux's default `--helm-index-max-size` (50 MiB).
 DEFAULT_MAX_INDEX_SIZE = 50 << 20
+#: Flux's default `--helm-chart-max-size` (10 MiB).
+DEFAULT_MAX_CHART_SIZE = 10 << 20
+#: Flux's default `--helm-chart-file-max-size` (5 MiB).
+DEFAULT_MAX_CHART_FILE_SIZE = 5 << 20
+
+
+@dataclass(frozen=True)
+class HelmLimits:
+    """Size bounds in bytes (Flux's flags, Flux's defaults): `index` of a Helm repository
+    index (`--helm-index-max-size`), `chart` of a chart archive pulled from a repository
+    (`--helm-chart-max-size`), `chart_file` of each file of a chart directory and of each
+    values file (`--helm-chart-file-max-size`)."""
+
+    index: int = DEFAULT_MAX_INDEX_SIZE
+    chart: int = DEFAULT_MAX_CHART_SIZE
+    chart_file: int = DEFAULT_MAX_CHART_FILE_SIZE
+
+    def __post_init__(self) -> None:
+        for name in ("index", "chart", "chart_file"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"the {name} size limit must be at least 1 byte")
 CHUNK = 1 << 20
 
 
@@ -121,7 +149,8 @@ def normalize_index(raw: Mapping[str, Any]) -> dict[str, Any]:
 def parse_index(data: bytes | str, *, max_size: int | None = DEFAULT_MAX_INDEX_SIZE) -> HelmIndex:
     """Parse and normalise an index.yaml (or JSON) document."""
     if max_size is not None and len(data) > max_size:
-        raise HelmIndexError(f"index is larger than the limit of {max_size} bytes")
+        raise HelmIndexError(f"index is larger than the limit of {max_size} bytes "
+                             "(source-controller's --helm-index-max-size)")
     try:
         raw = yaml.load(data, Loader=_Loader)  # noqa: S506 - a safe loader without timestamps
     except yaml.YAMLError as err:
@@ -166,7 +195,11 @@ class HelmIndex:
 
     @property
     def digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.to_bytes()).hexdigest()
+        return self.digest_for("sha256")
+
+    def digest_for(self, algorithm: str) -> str:
+        """`<algorithm>:<hex>` of `to_bytes()` (sha256, sha384, sha512 or blake3)."""
+        return digest_bytes(self.to_bytes(), algorithm)
 
     def chart_names(self) -> list[str]:
         return list(self.entries)
@@ -312,14 +345,16 @@ def fetch_index(
         with contextlib.closing(opener.open(request, timeout=timeout)) as response:
             length = response.headers.get("Content-Length")
             if max_size is not None and length and length.isdigit() and int(length) > max_size:
-                raise HelmIndexError(f"index at {url} is larger than the limit of {max_size} bytes")
+                raise HelmIndexError(f"index at {url} is larger than the limit of {max_size} "
+                                     "bytes (source-controller's --helm-index-max-size)")
             chunks: list[bytes] = []
             total = 0
             while chunk := response.read(CHUNK):
                 total += len(chunk)
                 if max_size is not None and total > max_size:
                     raise HelmIndexError(
-                        f"index at {url} is larger than the limit of {max_size} bytes"
+                        f"index at {url} is larger than the limit of {max_size} bytes "
+                        "(source-controller's --helm-index-max-size)"
                     )
                 chunks.append(chunk)
             return b"".join(chunks)

@@ -98,11 +98,11 @@ from ._context import SourceContext
 from ._helmchart import (
     CHART_PULL_FAILED,
     INVALID_CHART_REFERENCE,
-    MAX_CHART_SIZE,
     ChartError,
     ChartMeta,
     Helm,
     chart_path,
+    check_chart_files,
     load_values_files,
     read_chart_archive,
     read_chart_dir,
@@ -313,17 +313,41 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
 
     # HelmRepository (default) -----------------------------------------------------------------
 
-    async def _load_index(self, artifact: Artifact, timeout: float) -> HelmIndex:
+    async def _load_index(self, ctx: ReconcileContext[HelmChart], artifact: Artifact,
+                          timeout: float) -> HelmIndex:
+        """The parsed index of the repository's artifact: from the cache of parsed indexes
+        (`--helm-cache-max-size`) when it holds this file at this digest, else read (from
+        storage, or its URL) and parsed, and cached."""
+        cache = self.source.helm_index_cache
+        key = (artifact.path, artifact.digest or artifact.revision)
+        obj = ctx.obj
+
+        def event(kind: str) -> None:
+            if cache.enabled and self.source.cache_event is not None:
+                self.source.cache_event(kind, obj.name, obj.namespace)
+
         def load() -> HelmIndex:
+            cached = cache.get(*key)
+            if cached is not None:
+                event("hit")
+                return cached
+            event("miss")
             try:
+                limit = self.source.helm_limits.index
                 if self.storage.verify(artifact):
-                    return parse_index(self.storage.local_path(artifact).read_bytes())
-                response = requests.get(artifact.url, timeout=timeout)
-                response.raise_for_status()
-                return parse_index(response.content)
+                    index = parse_index(self.storage.local_path(artifact).read_bytes(),
+                                        max_size=limit)
+                else:
+                    response = requests.get(artifact.url, timeout=timeout)
+                    response.raise_for_status()
+                    index = parse_index(response.content, max_size=limit)
             except (HelmIndexError, OSError, requests.RequestException, StorageError) as err:
                 raise ChartError(CHART_PULL_FAILED,
                                  f"failed to load the repository index: {err}") from None
+            if not cache.set(*key, index) and cache.enabled:
+                ctx.logger.warning("the Helm index cache is full (--helm-cache-max-size="
+                                   f"{cache.max_size}): the index is read from its file")
+            return index
 
         return await asyncio.to_thread(load)
 
@@ -346,7 +370,7 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
                           artifact: Artifact, run: _ChartRun) -> None:
         obj = ctx.obj
         timeout = repo.timeout or 60.0
-        index = await self._load_index(artifact, timeout)
+        index = await self._load_index(ctx, artifact, timeout)
         chart = obj.spec.chart
         entries = index.entries.get(chart)
         if not entries:
@@ -375,7 +399,7 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         await run_blocking(timeout, f"downloading {url}", _download_chart, url, download,
                            repo_url=repo.spec.url, username=username, password=password,
                            pass_credentials=bool(repo.spec.pass_credentials), tls=tls,
-                           timeout=timeout,
+                           timeout=timeout, max_size=self.source.helm_limits.chart,
                            on_timeout=lambda m: GenericError(CHART_PULL_FAILED, m))
         meta = await asyncio.to_thread(read_chart_archive, download)
         run.name = meta.name
@@ -391,7 +415,8 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         helm = Helm(workdir / "helm-home", timeout=PACKAGE_TIMEOUT)
         packaged, found = await asyncio.to_thread(
             helm.repackage, download, workdir, version=final, values_files=values_files,
-            ignore_missing=bool(ctx.obj.spec.ignore_missing_values_files))
+            ignore_missing=bool(ctx.obj.spec.ignore_missing_values_files),
+            max_file_size=self.source.helm_limits.chart_file)
         run.package, run.values_found = packaged, found
 
     # HelmRepository (oci) -------------------------------------------------------------------
@@ -440,6 +465,7 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
             download = workdir / chart_artifact_name(chart, version)
             await run_blocking(timeout, f"pulling {url}:{version}", _pull_oci_chart, client,
                                url.repository, reference, download,
+                               self.source.helm_limits.chart,
                                on_timeout=lambda m: GenericError(CHART_PULL_FAILED, m))
         finally:
             client.close()
@@ -503,7 +529,7 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
         if values_files:
             values, found = await asyncio.to_thread(
                 load_values_files, source_dir, values_files,
-                bool(obj.spec.ignore_missing_values_files))
+                bool(obj.spec.ignore_missing_values_files), self.source.helm_limits.chart_file)
             run.values_found = found
             values = values if found else None
         if (current is not None and not self._forced(ctx) and current.revision == version
@@ -511,6 +537,7 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
                 and (ctx.status.get("observedValuesFiles") or None) == (run.values_found or None)):
             run.keep = True  # same chart version: the stored package stands (ChartVersion)
             return
+        await asyncio.to_thread(check_chart_files, chart_dir, self.source.helm_limits.chart_file)
         helm = Helm(workdir / "helm-home", timeout=PACKAGE_TIMEOUT)
         if meta.dependencies or (chart_dir / "requirements.yaml").is_file():
             await asyncio.to_thread(helm.dependency_build, chart_dir)
@@ -576,9 +603,12 @@ class HelmChartReconciler(SourceReconcilerBase[_ChartRun]):
 # --- blocking helpers -------------------------------------------------------------------------
 
 
+_CHART_FLAG = "source-controller's --helm-chart-max-size"
+
+
 def _download_chart(url: str, dest: Path, *, repo_url: str, username: str | None,
                     password: str | None, pass_credentials: bool, tls: TLSMaterial | None,
-                    timeout: float) -> None:
+                    timeout: float, max_size: int) -> None:
     """GET a chart package; basic auth only to the repository's host unless
     `pass_credentials` (requests drops it on redirects to other hosts by itself)."""
     parts = urllib.parse.urlsplit(url)
@@ -604,9 +634,10 @@ def _download_chart(url: str, dest: Path, *, repo_url: str, username: str | None
                 with open(dest, "wb") as out:
                     for chunk in response.iter_content(1 << 20):
                         size += len(chunk)
-                        if size > MAX_CHART_SIZE:
-                            raise ChartError(CHART_PULL_FAILED,
-                                             f"chart at '{url}' is larger than {MAX_CHART_SIZE}")
+                        if size > max_size:
+                            raise ChartError(CHART_PULL_FAILED, f"chart at '{url}' is larger "
+                                             f"than the limit of {max_size} bytes "
+                                             f"({_CHART_FLAG})")
                         out.write(chunk)
         except requests.RequestException as err:
             raise ChartError(CHART_PULL_FAILED,
@@ -618,15 +649,20 @@ def _chart_digest(client: RegistryClient, repository: str, tag: str) -> str:
     return client.head_digest(repository, tag) or client.manifest(repository, tag).digest
 
 
-def _pull_oci_chart(client: RegistryClient, repository: str, tag: str, dest: Path) -> None:
+def _pull_oci_chart(client: RegistryClient, repository: str, tag: str, dest: Path,
+                    max_size: int) -> None:
     manifest = client.manifest(repository, tag)
     try:
         layer = select_layer(manifest.data, HELM_CHART_CONTENT_MEDIA_TYPE)
     except RegistryError as err:
         raise ChartError(CHART_PULL_FAILED, f"{repository}:{tag} is not a Helm chart: "
                          f"{err.message}") from None
+    size = layer.get("size")
+    if isinstance(size, int) and size > max_size:
+        raise ChartError(CHART_PULL_FAILED, f"chart {repository}:{tag} is {size} bytes, larger "
+                         f"than the limit of {max_size} bytes ({_CHART_FLAG})")
     with open(dest, "wb") as out:
-        client.fetch_blob(repository, layer, out, max_size=MAX_CHART_SIZE)
+        client.fetch_blob(repository, layer, out, max_size=max_size)
 
 
 def _fetch_source(artifact: Artifact, dest: Path) -> None:

@@ -168,7 +168,7 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             fetch_failed(ctx, err)
             raise
         ctx.conditions.remove(FETCH_FAILED)
-        revision = index.digest
+        revision = index.digest_for(self.storage.digest_algorithm)
         ctx.event_metadata["revision"] = revision
         run.index, run.size = index, len(data)
         stored = current is not None and ctx.conditions.is_true(ARTIFACT_IN_STORAGE)
@@ -205,8 +205,9 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             timeout, f"fetching the index of {spec.url}", fetch_index, spec.url,
             username=username, password=password, ca_cert=tls.ca, cert=tls.cert, key=tls.key,
             pass_credentials=bool(spec.pass_credentials), timeout=timeout,
+            max_size=self.source.helm_limits.index,
             on_timeout=lambda m: GenericError(INDEXATION_FAILED, m))
-        index = await asyncio.to_thread(parse_index, raw)
+        index = await asyncio.to_thread(parse_index, raw, max_size=self.source.helm_limits.index)
         return raw, index
 
     async def _become_static(self, ctx: ReconcileContext[HelmRepository]) -> None:
@@ -229,7 +230,7 @@ class HelmRepositoryReconciler(SourceReconcilerBase[_IndexRun]):
             return None
         assert run.index is not None
         index = run.index
-        revision = index.digest
+        revision = index.digest_for(self.storage.digest_algorithm)
         artifact = self.storage.new_artifact(KIND, obj.namespace, obj.name, revision,
                                              f"index-{revision.split(':', 1)[1]}.yaml")
         try:

@@ -7,7 +7,10 @@ after the root and its `url` is `http://<advertised address>/<path>`.
 - Writes are atomic: the content goes to a hidden temporary file (`.tmp-*`) in the
   object's directory, is fsynced, and is renamed over the final name, so a reader (the
   HTTP server, a consumer) sees the old file or the new one, never half of one. The
-  sha256 digest (`sha256:<hex>`) and the size are computed while writing, in one pass.
+  digest (`<algorithm>:<hex>`, with the `digest_algorithm` of `--artifact-digest-algo`:
+  sha256, the default, sha384, sha512 or blake3) and the size are computed while writing,
+  in one pass. `verify` checks a stored file with the algorithm its artifact's digest
+  names, so artifacts written before the flag changed stay valid.
 - `latest.tar.gz` (or `index.yaml` for a HelmRepository's legacy `status.url`) is a
   *symlink* next to the artifact, pointing at it by file name; it is replaced
   atomically (a temporary link renamed over it). The server follows it because it
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import re
 import secrets
@@ -41,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from afflux.api import Artifact
+from afflux.api import ARTIFACT_DIGEST_ALGORITHMS, Artifact, new_hash, parse_digest
 
 from ._archive import ArchiveError, write_archive
 from ._ignore import Matcher
@@ -73,11 +75,12 @@ def rfc3339(timestamp: float) -> str:
 
 
 class HashingWriter:
-    """A binary writer that passes bytes on and keeps their sha256 and count."""
+    """A binary writer that passes bytes on and keeps their digest and count."""
 
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: BinaryIO, algorithm: str = "sha256") -> None:
         self._out = out
-        self._hash = hashlib.sha256()
+        self._algorithm = algorithm
+        self._hash = new_hash(algorithm)
         self.size = 0
 
     def write(self, data: bytes) -> int:
@@ -91,7 +94,7 @@ class HashingWriter:
 
     @property
     def digest(self) -> str:
-        return f"sha256:{self._hash.hexdigest()}"
+        return f"{self._algorithm}:{self._hash.hexdigest()}"
 
 
 def _check_segment(value: str, what: str) -> str:
@@ -110,10 +113,15 @@ class Storage:
         *,
         retention_records: int = DEFAULT_RETENTION_RECORDS,
         retention_ttl: float = DEFAULT_RETENTION_TTL,
+        digest_algorithm: str = "sha256",
         clock: Callable[[], float] = time.time,
     ) -> None:
         if retention_records < 1:
             raise ValueError("retention_records must be at least 1 (the current artifact)")
+        if digest_algorithm not in ARTIFACT_DIGEST_ALGORITHMS:
+            raise ValueError(f"unsupported artifact digest algorithm {digest_algorithm!r}: "
+                             "expected one of " + ", ".join(ARTIFACT_DIGEST_ALGORITHMS))
+        self.digest_algorithm = digest_algorithm
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.advertised_address = advertised_address.rstrip("/")
@@ -188,7 +196,7 @@ class Storage:
         tmp = target.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}-{target.name}"
         try:
             with open(tmp, "xb") as raw:
-                writer = HashingWriter(raw)
+                writer = HashingWriter(raw, self.digest_algorithm)
                 yield writer
                 raw.flush()
                 os.fsync(raw.fileno())
@@ -278,16 +286,23 @@ class Storage:
         except StorageError:
             return False
 
-    def digest_of(self, artifact: Artifact) -> str:
-        """The sha256 digest of the stored file."""
-        h = hashlib.sha256()
+    def digest_of(self, artifact: Artifact, algorithm: str | None = None) -> str:
+        """The digest of the stored file: with `algorithm`, else the one the artifact's
+        digest names, else `digest_algorithm`."""
+        if algorithm is None:
+            try:
+                algorithm = parse_digest(artifact.digest)[0] if artifact.digest else None
+            except ValueError:
+                algorithm = None
+        algorithm = algorithm or self.digest_algorithm
+        h = new_hash(algorithm)
         try:
             with open(self.local_path(artifact), "rb") as f:
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
         except FileNotFoundError as err:
             raise StorageError(f"artifact {artifact.path!r} is not in storage") from err
-        return f"sha256:{h.hexdigest()}"
+        return f"{algorithm}:{h.hexdigest()}"
 
     def verify(self, artifact: Artifact) -> bool:
         """Whether the stored file's digest is the artifact's recorded digest."""

@@ -53,6 +53,10 @@ def setup(operator: Operator) -> SourceContext:
     """Build the shared context, hook the artifact server to the operator's lifecycle and
     register every kind; returns the context (tests use it)."""
     ctx = SourceContext.from_options(operator.options, operator)
+    ctx.cache_event = operator.metrics.labelled_counter(
+        "gotk_cache_events_total",
+        "Total number of cache retrieval events for a Gitops Toolkit resource reconciliation.",
+        ("event_type", "name", "namespace"))
     host, port = ctx.storage_addr
     server = ArtifactServer(ctx.storage.root, host=host, port=port)
 

@@ -191,9 +191,11 @@ class Env:
 def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
              tmp_path_factory: pytest.TempPathFactory, *kustomize_args: str,
              common_args: tuple[str, ...] = (),
-             kustomize_env: dict[str, str] | None = None) -> Iterator[Env]:
-    """A namespace watched by a source-controller and a kustomize-controller of its own
-    (with `kustomize_args`, and `common_args` for both), deleted at the end."""
+             kustomize_env: dict[str, str] | None = None,
+             source_args: tuple[str, ...] = ()) -> Iterator[Env]:
+    """A namespace watched by a source-controller (with `source_args`) and a
+    kustomize-controller of its own (with `kustomize_args`, and `common_args` for both),
+    deleted at the end."""
     namespace = f"t-ks-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     storage = tmp_path_factory.mktemp("source-storage")
@@ -202,7 +204,7 @@ def make_env(cluster: Cluster, start_controller: Any, git_server: GitHTTPServer,
     controllers = [
         start_controller("source", f"--storage-path={storage}",
                          f"--storage-addr=127.0.0.1:{port}",
-                         f"--storage-adv-addr=127.0.0.1:{port}", *scope),
+                         f"--storage-adv-addr=127.0.0.1:{port}", *scope, *source_args),
         start_controller("kustomize", "--requeue-dependency=2s", *scope, *kustomize_args,
                          env=kustomize_env),
     ]

@@ -16,7 +16,7 @@ import tarfile
 import urllib.request
 import uuid
 from base64 import b64encode
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,8 +246,10 @@ def rfc3339(value: str) -> datetime:
 
 def start_source_env(cluster: Cluster, start_controller: Any,
                      tmp_path_factory: pytest.TempPathFactory, label: str,
-                     env: dict[str, str] | None = None) -> Iterator[SourceEnv]:
-    """Generator for a module fixture: namespace + controller + SourceEnv."""
+                     env: dict[str, str] | None = None, args: Sequence[str] = ()
+                     ) -> Iterator[SourceEnv]:
+    """Generator for a module fixture: namespace + controller (with the extra flags
+    `args`) + SourceEnv."""
     namespace = f"t-{label}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", namespace)
     storage = tmp_path_factory.mktemp(f"{label}-storage")
@@ -255,7 +257,7 @@ def start_source_env(cluster: Cluster, start_controller: Any,
     controller = start_controller(
         "source", f"--storage-path={storage}", f"--storage-addr=127.0.0.1:{port}",
         f"--storage-adv-addr=127.0.0.1:{port}", "--watch-all-namespaces=false",
-        f"--namespace={namespace}", "--artifact-retention-ttl=1s", env=env,
+        f"--namespace={namespace}", "--artifact-retention-ttl=1s", *args, env=env,
     )
     api_client = cluster.api_client()
     try:

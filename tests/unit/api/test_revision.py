@@ -144,16 +144,31 @@ def test_digest_of_empty_input_is_the_well_known_value() -> None:
     assert digest_stream(io.BytesIO(b"")) == empty
 
 
+#: the BLAKE3 test vector of the empty input (the BLAKE3 specification's)
+BLAKE3_EMPTY = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+
 VERIFY = [
     (f"sha256:{DATA_SHA256}", DATA, True),
     (f"sha256:{DATA_SHA256}", DATA + b"x", False),
     (f"sha256:{DATA_SHA256.upper()}", DATA, True),
     (f"sha512:{hashlib.sha512(DATA).hexdigest()}", DATA, True),
+    (f"sha384:{hashlib.sha384(DATA).hexdigest()}", DATA, True),
+    (f"sha384:{hashlib.sha384(DATA).hexdigest()}", DATA + b"x", False),
+    (BLAKE3_EMPTY, b"", True),
+    (BLAKE3_EMPTY, b"x", False),
 ]
 
 
+def test_blake3_of_empty_input_is_the_well_known_value() -> None:
+    assert digest_bytes(b"", "blake3") == BLAKE3_EMPTY
+    assert digest_stream(io.BytesIO(b""), "blake3") == BLAKE3_EMPTY
+    assert digest_bytes(DATA, "blake3") == digest_stream(io.BytesIO(DATA), "blake3", 4)
+
+
 @pytest.mark.parametrize(
-    ("digest", "data", "ok"), VERIFY, ids=["match", "tampered", "upper-hex", "sha512"]
+    ("digest", "data", "ok"), VERIFY,
+    ids=["match", "tampered", "upper-hex", "sha512", "sha384", "sha384-tampered", "blake3",
+         "blake3-tampered"]
 )
 def test_verify_digest(digest: str, data: bytes, ok: bool) -> None:
     assert verify_digest(digest, data) is ok

@@ -78,6 +78,25 @@ def test_decode_record_and_digest(zipped: bool) -> None:
     assert list(info.test_hooks) == ["web-test"]
 
 
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512", "blake3"])
+def test_snapshot_digest_algorithm(algorithm: str) -> None:
+    """--snapshot-digest-algo: the snapshot's digest is of that algorithm; a snapshot written
+    with another one still matches the record (and a different record does not)."""
+    import blake3
+
+    release, raw = decode_record(secret(RELEASE))
+    info = ReleaseInfo.from_record(release, raw, algorithm)
+    h = blake3.blake3(raw) if algorithm == "blake3" else hashlib.new(algorithm, raw)
+    assert info.digest == f"{algorithm}:{h.hexdigest()}"
+    assert snapshot(info)["digest"] == info.digest
+    for other in ("sha256", "sha512", "blake3"):
+        assert info.has_digest(ReleaseInfo.from_record(release, raw, other).digest)
+    changed = dict(RELEASE, version=4)
+    _, raw4 = decode_record(secret(changed))
+    assert not info.has_digest(ReleaseInfo.from_record(changed, raw4, "sha512").digest)
+    assert not info.has_digest("md5:" + "0" * 32) and not info.has_digest(None)
+
+
 def test_encode_record_round_trips() -> None:
     release, _ = decode_record({"data": {"release": encode_record(RELEASE)}})
     assert release == RELEASE

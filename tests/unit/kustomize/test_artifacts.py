@@ -181,3 +181,24 @@ def test_a_cache_holds_its_own_lock_so_others_keep_it(tmp_path: Path,
     root = cache.root
     assert root.parent == tmp_path and (root / ".owner").exists()
     assert remove_leftovers(tmp_path) == [] and root.exists()
+
+
+@pytest.mark.parametrize("algorithm", ["sha384", "sha512", "blake3"])
+def test_digests_of_every_artifact_algorithm_are_verified_and_cached(
+        tmp_path: Path, algorithm: str) -> None:
+    """source-controller's --artifact-digest-algo: the algorithm is the digest's prefix."""
+    from afflux.api import digest_bytes
+
+    server = Server(a=A)
+    cache = ArtifactCache(tmp_path)
+    good = digest_bytes(A, algorithm)
+    first = asyncio.run(cache.checkout(URL_A, good, server.fetch, 5))
+    assert (first.path / "apps/a/cm.yaml").read_bytes() == b"a: 1\n"
+    first.release()
+    assert cache.holds(good)
+    asyncio.run(cache.checkout(URL_A, good, server.fetch, 5)).release()
+    assert server.fetched == [URL_A]
+    wrong = digest_bytes(A + b"x", algorithm)
+    with pytest.raises(GenericError) as caught:
+        asyncio.run(cache.checkout(URL_A, wrong, server.fetch, 5))
+    assert caught.value.reason == "ArtifactFailed" and wrong in str(caught.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -130,4 +131,35 @@ def test_kustomize_apply_flags_refuse_bad_values(argv: list[str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_options("kustomize-controller", argv, _add_flags("kustomize-controller"))
+    assert argv[0].split("=")[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "algorithm", "limits"), [
+    pytest.param([], "sha256", (50 << 20, 10 << 20, 5 << 20), id="flux-defaults"),
+    pytest.param(["--artifact-digest-algo=blake3", "--helm-index-max-size=1000",
+                  "--helm-chart-max-size=2000", "--helm-chart-file-max-size=300"],
+                 "blake3", (1000, 2000, 300), id="given"),
+])
+def test_source_flags_reach_the_source_context(tmp_path: Path, argv: list[str], algorithm: str,
+                                               limits: tuple[int, int, int]) -> None:
+    from afflux.controllers.source._context import SourceContext
+
+    options = parse_options("source-controller", [f"--storage-path={tmp_path}", *argv],
+                            _add_flags("source-controller"))
+    assert options.notes == ()
+    ctx = SourceContext.from_options(options)
+    assert ctx.storage.digest_algorithm == algorithm
+    assert (ctx.helm_limits.index, ctx.helm_limits.chart, ctx.helm_limits.chart_file) == limits
+
+
+@pytest.mark.parametrize("argv", [
+    pytest.param(["--artifact-digest-algo=md5"], id="unknown-algorithm"),
+    pytest.param(["--artifact-digest-algo=SHA256"], id="algorithm-case"),
+    pytest.param(["--helm-chart-max-size=0"], id="zero-chart-size"),
+    pytest.param(["--helm-index-max-size=-1"], id="negative-index-size"),
+])
+def test_bad_source_flags_stop_the_operator(argv: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_options("source-controller", argv, _add_flags("source-controller"))
     assert argv[0].split("=")[0] in capsys.readouterr().err

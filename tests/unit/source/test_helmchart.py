@@ -10,6 +10,7 @@ import pytest
 from afflux.controllers.source._helmchart import (
     ChartError,
     chart_path,
+    check_chart_files,
     load_values_files,
     merge_values,
     read_chart_archive,
@@ -218,3 +219,43 @@ def test_chart_artifact_name(name: str, version: str, expected: str) -> None:
 )
 def test_ready_for(packaged: bool, expected: tuple[str, str]) -> None:
     assert ready_for("app", "1.0.0", packaged) == expected
+
+
+def test_a_values_file_larger_than_the_file_limit_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "values.yaml").write_text("a: " + "x" * 100 + "\n")
+    values, found = load_values_files(tmp_path, ["values.yaml"], max_file_size=104)
+    assert found == ["values.yaml"] and values == {"a": "x" * 100}
+    with pytest.raises(ChartError, match=r"values file 'values.yaml' is 104 bytes, larger than "
+                       r"the limit of 103 bytes \(source-controller's --helm-chart-file-max-size"):
+        load_values_files(tmp_path, ["values.yaml"], max_file_size=103)
+
+
+CHART_FILES = [
+    ("all-small", {"templates/a.yaml": 10}, "", None),
+    ("big-template", {"templates/a.yaml": 10, "templates/big.yaml": 101}, "",
+     "templates/big.yaml"),
+    ("at-the-limit", {"files/data.bin": 100}, "", None),
+    ("big-file-ignored", {"files/data.bin": 101}, "files/\n", None),
+    ("ignored-by-glob", {"data.bin": 101}, "*.bin\n", None),
+    ("reincluded", {"data.bin": 101}, "*.bin\n!data.bin\n", "data.bin"),
+    ("other-file-big", {"data.bin": 10, "README.md": 500}, "*.bin\n", "README.md"),
+]
+
+
+@pytest.mark.parametrize(("files", "helmignore", "refused"),
+                         [c[1:] for c in CHART_FILES], ids=[c[0] for c in CHART_FILES])
+def test_chart_files_larger_than_the_file_limit(tmp_path: Path, files: dict[str, int],
+                                                helmignore: str, refused: str | None) -> None:
+    (tmp_path / "Chart.yaml").write_text("name: c\nversion: 1.0.0\n")
+    if helmignore:
+        (tmp_path / ".helmignore").write_text(helmignore)
+    for rel, size in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x" * size)
+    if refused is None:
+        check_chart_files(tmp_path, 100)
+        return
+    with pytest.raises(ChartError, match=f"chart file '{refused}' is") as err:
+        check_chart_files(tmp_path, 100)
+    assert err.value.reason == "ChartPackageFailed"
+    assert "limit of 100 bytes (source-controller's --helm-chart-file-max-size)" in err.value.message

@@ -244,3 +244,38 @@ def test_hashing_writer() -> None:
     w.write(b"c")
     assert (w.size, w.digest) == (3, "sha256:" + hashlib.sha256(b"abc").hexdigest())
     assert out.getvalue() == b"abc"
+
+
+def _reference_digest(algorithm: str, data: bytes) -> str:
+    import blake3
+
+    h = blake3.blake3(data) if algorithm == "blake3" else hashlib.new(algorithm, data)
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512", "blake3"])
+def test_digest_algorithm_of_new_artifacts(tmp_path: Path, clock: Clock, algorithm: str) -> None:
+    storage = Storage(tmp_path / "s", "host:9090", digest_algorithm=algorithm, clock=clock)
+    stored = storage.write_bytes(storage.new_artifact("Bucket", "ns", "b", "1", "1.tar.gz"),
+                                 b"content")
+    assert stored.digest == _reference_digest(algorithm, b"content")
+    assert storage.verify(stored)
+    storage.local_path(stored).write_bytes(b"tampered")
+    assert not storage.verify(stored)
+
+
+def test_artifacts_of_another_algorithm_stay_valid(tmp_path: Path, clock: Clock) -> None:
+    """After a restart with another --artifact-digest-algo, a stored artifact is checked
+    with the algorithm its digest names (not found corrupt and rebuilt for nothing)."""
+    old = Storage(tmp_path / "s", "host:9090", clock=clock)
+    stored = old.write_bytes(old.new_artifact("Bucket", "ns", "b", "1", "1.tar.gz"), b"x")
+    new = Storage(tmp_path / "s", "host:9090", digest_algorithm="blake3", clock=clock)
+    assert new.verify(stored)
+    assert new.digest_of(stored) == stored.digest
+    assert new.digest_of(stored, "sha512") == _reference_digest("sha512", b"x")
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "SHA256", ""])
+def test_unknown_digest_algorithm_is_refused(tmp_path: Path, algorithm: str) -> None:
+    with pytest.raises(ValueError, match="sha256, sha384, sha512, blake3"):
+        Storage(tmp_path / "s", "host:9090", digest_algorithm=algorithm)

@@ -129,14 +129,19 @@ def test_not_a_tarball(tmp_path: Path) -> None:
         safe_extract(io.BytesIO(b"this is not a tarball at all" * 40), tmp_path)
 
 
-def test_expected_digest_matches(tmp_path: Path) -> None:
-    import hashlib
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512", "blake3"])
+def test_expected_digest_matches(tmp_path: Path, algorithm: str) -> None:
+    from afflux.api import digest_bytes
+    from afflux.controllers.runtime._tarball import DigestMismatchError
 
     for gz in (True, False):
         data = tar_of(("file", "a.yaml", b"a" * 5000), gz=gz).getvalue()
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = digest_bytes(data, algorithm)
         out = tmp_path / f"ok-{gz}"
         assert safe_extract(io.BytesIO(data), out, expected_digest=digest) == ["a.yaml"]
+        wrong = digest_bytes(data + b"x", algorithm)
+        with pytest.raises(DigestMismatchError, match=f"expected {algorithm}:"):
+            safe_extract(io.BytesIO(data), tmp_path / f"bad-{gz}", expected_digest=wrong)
 
 
 def test_expected_digest_mismatch(tmp_path: Path) -> None:
@@ -158,9 +163,11 @@ def test_trailing_bytes_count_for_the_digest(tmp_path: Path) -> None:
         safe_extract(io.BytesIO(data + b"\0" * 10240), tmp_path / "out", expected_digest=digest)
 
 
-def test_unsupported_digest(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="expected sha256"):
-        safe_extract(tar_of(("file", "a", b"a")), tmp_path, expected_digest="md5:abc")
+@pytest.mark.parametrize("digest", ["md5:abc", "sha1:" + "0" * 40, "sha256:abc", "plain"],
+                         ids=["md5", "sha1", "short-hex", "no-algorithm"])
+def test_unsupported_digest(tmp_path: Path, digest: str) -> None:
+    with pytest.raises(ValueError, match="digest"):
+        safe_extract(tar_of(("file", "a", b"a")), tmp_path, expected_digest=digest)
 
 
 def _gzip_with_extra_field(payload: bytes) -> bytes:
