@@ -53,6 +53,7 @@ from typing import Any
 from afflux.api._meta import READY, RECONCILING, STALLED
 
 from ._conditions import FALSE, TRUE, UNKNOWN
+from ._interner import Interner
 from ._process import Sample, process_samples
 from ._resource_info import resource_info_labels
 
@@ -133,7 +134,7 @@ class _ObjectSeries:
     """All the per-object series of one object, in one record under one key (rather than a
     map per family, each with its own key tuple): memory per object is what limits how
     many objects an operator holds. `conditions` and the label pairs of `info` are shared
-    between objects (`Metrics._share`); None: not recorded (yet)."""
+    between objects (an `Interner`); None: not recorded (yet)."""
 
     duration: _Histogram | None = None
     conditions: tuple[str, ...] | None = None  # the statuses of CONDITION_TYPES, in order
@@ -200,7 +201,7 @@ class Metrics:
         self._process = process
         self._lock = threading.Lock()
         self._objects: dict[ObjectKey, _ObjectSeries] = {}
-        self._shared: dict[Any, Any] = {}  # `_share`
+        self._share = Interner(SHARED_MAX)  # condition statuses, label pairs
         self._controllers: dict[str, _ControllerStats] = {}
         self._tokens = itertools.count(1)
         self._requests: dict[tuple[str, str, str], int] = {}  # (code, host, method) -> n
@@ -243,16 +244,6 @@ class Metrics:
         if series is None:
             series = self._objects[key] = _ObjectSeries()
         return series
-
-    def _share(self, value: Any) -> Any:
-        """One copy of an equal value for all objects (a tuple of statuses, a label pair),
-        while fewer than `SHARED_MAX` are held; call it with the lock held."""
-        held = self._shared.get(value)
-        if held is not None:
-            return held
-        if len(self._shared) < SHARED_MAX:
-            self._shared[value] = value
-        return value
 
     def observe_duration(self, kind: str, namespace: str, name: str, seconds: float) -> None:
         with self._lock:

@@ -65,6 +65,7 @@ from afflux.api.conversion import CONVERTIBLE
 from ._convcert import CertificateKeeper, manager_name
 from ._conversion import ConversionServer
 from ._events import EventRecorder
+from ._interner import Interner
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
 from ._leader import LeaderElector
 from ._metrics import Metrics
@@ -198,13 +199,16 @@ def connection_info(api_client: Any) -> kopf.ConnectionInfo:
 
 
 class ChangeFilter:
-    """Remembers `key(body)` per object; says whether a watch event changed it."""
+    """Remembers `key(body)` per object; says whether a watch event changed it. Equal keys
+    of different objects are held once (an `Interner`: at 10,000 Ready Kustomizations
+    their readiness keys are one tuple)."""
 
     _MISSING = object()
 
     def __init__(self, key: Callable[[Mapping[str, Any]], Any]) -> None:
         self.key = key
         self._seen: dict[tuple[str, str], Any] = {}
+        self._share = Interner()
 
     def changed(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         meta = body.get("metadata") or {}
@@ -215,6 +219,10 @@ class ChangeFilter:
         value = self.key(body)
         if self._seen.get(ident, self._MISSING) == value:
             return False
+        try:
+            value = self._share(value)
+        except TypeError:  # unhashable: held as it is
+            pass
         self._seen[ident] = value
         return True
 

@@ -265,7 +265,7 @@ def test_shared_values_are_bounded_and_rendering_is_unchanged_beyond() -> None:
     for i in range(count):  # a revision of its own each: more pairs than the bound
         m.record_object("kustomize.toolkit.fluxcd.io", "v1", "Kustomization",
                         _kustomization(f"k{i}", revision=f"main@sha1:{i:040x}"))
-    assert len(m._shared) == SHARED_MAX
+    assert len(m._share) == SHARED_MAX
     text = m.render()
     assert text.count("gotk_resource_info{") == count
     last = f"main@sha1:{count - 1:040x}"
