@@ -90,6 +90,7 @@ TASK = "drift watches"
 LIST_PAGE = 500
 
 Key = tuple[str, str]
+_NOTHING: frozenset[Any] = frozenset()
 
 
 class _Gone(Exception):
@@ -218,7 +219,8 @@ class ManagedWatches:
         (`excluded`: the keys it skipped by annotation)."""
         if self.index.set(ks, entries):
             self._poke()
-        self._applied[ks] = _Applied(digest, seq, excluded)
+        # an empty set made by the caller is a 216-byte object of its own: the shared one
+        self._applied[ks] = _Applied(digest, seq, excluded or _NOTHING)
 
     def skipped_keys(self, ks: KsKey) -> frozenset[Any]:
         record = self._applied.get(ks)
