@@ -46,6 +46,7 @@ cache keep running, so a new leader starts warm).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import json
 import logging
@@ -402,8 +403,13 @@ class Scheduler:
         if state is None or self._closed or key in self._workers:
             return  # a running worker decides again after each step: nothing is missed
         self._cancel_timer(key)
+        # a context of its own, not a copy of the caller's: `observe` runs inside kopf's
+        # handler, whose context variables hold the watch event (the whole parsed body),
+        # and a task or timer made there would keep it for as long as the object sleeps
+        # (about 15 KiB per Kustomization)
         self._workers[key] = asyncio.create_task(
-            self._work(key, state), name=f"reconcile {self.kind} {key[0]}/{key[1]}")
+            self._work(key, state), name=f"reconcile {self.kind} {key[0]}/{key[1]}",
+            context=contextvars.Context())
 
     def _cancel_timer(self, key: Key) -> None:
         timer = self._timers.pop(key, None)
@@ -414,7 +420,8 @@ class Scheduler:
         """The worker ends; a timer wakes the object at `wake_at` (None: only an event)."""
         if wake_at is not None:
             self._timers[key] = asyncio.get_running_loop().call_later(
-                max(wake_at - self._clock(), 0.0), self._timer_fired, key)
+                max(wake_at - self._clock(), 0.0), self._timer_fired, key,
+                context=contextvars.Context())  # not the worker's (`_wake`)
 
     def _timer_fired(self, key: Key) -> None:
         self._timers.pop(key, None)
