@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from afflux.api._refs import parse_inventory_id
@@ -35,6 +35,7 @@ from afflux.api._refs import parse_inventory_id
 __all__ = [
     "GVK",
     "Debouncer",
+    "HeldVersions",
     "InventoryIndex",
     "KsKey",
     "ObjectId",
@@ -46,7 +47,9 @@ __all__ = [
     "is_foreign",
     "meta_of",
     "newest_writer",
+    "pack_inventory",
     "skip_apply",
+    "unpack_inventory",
 ]
 
 #: group, kind, namespace ("" when cluster-scoped), name: what an inventory id says.
@@ -81,13 +84,16 @@ class InventoryIndex:
     """Which Kustomizations hold which objects, and how many entries of each kind there
     are (a kind's watch lives while its count is above zero).
 
-    Memory per object: its id (an interned group, kind and namespace, and its name) in the
-    owner map, whose value is the one Kustomization that holds it (a set only for an object
-    in several inventories), and a slot in its Kustomization's map to the shared kind."""
+    Memory per object (tens of thousands at 10,000 Kustomizations): its name, once, as a
+    key of the owner map of its (group, kind, namespace), whose value is the one
+    Kustomization that holds it (a set only for an object in several inventories); and the
+    same name in its Kustomization's packed inventory (`_Packed`: per kind and namespace,
+    a tuple of names). No tuple per object: an object id is built when asked for."""
 
     def __init__(self) -> None:
-        self._by_ks: dict[KsKey, dict[ObjectId, GVK]] = {}
-        self._owners: dict[ObjectId, KsKey | set[KsKey]] = {}
+        self._by_ks: dict[KsKey, _Packed] = {}
+        self._owners: dict[tuple[str, str, str], dict[str, KsKey | set[KsKey]]] = {}
+        self._objects = 0  # objects held by at least one inventory
         self._kinds: dict[GVK, int] = {}
         self._gvks: dict[GVK, GVK] = {}  # one tuple per kind, shared by all its entries
 
@@ -100,12 +106,10 @@ class InventoryIndex:
         return self._replace(ks, {})
 
     def _replace(self, ks: KsKey, new: dict[ObjectId, GVK]) -> bool:
-        old = self._by_ks.get(ks, {})
-        if old == new:  # the same inventory again (every apply): keep the ids held
+        old = unpack_inventory(self._by_ks.get(ks, ()))
+        if old == new:  # the same inventory again (every apply): keep the names held
             return False
         self._by_ks.pop(ks, None)
-        if new:
-            self._by_ks[ks] = {oid: self._gvks.setdefault(gvk, gvk) for oid, gvk in new.items()}
         kinds_before = set(self._kinds)
         for oid, gvk in old.items():
             self._drop_owner(oid, ks)
@@ -116,40 +120,123 @@ class InventoryIndex:
         for oid, gvk in new.items():
             self._add_owner(oid, ks)
             self._kinds[gvk] = self._kinds.get(gvk, 0) + 1
+        if new:  # the names are the owner map's own strings (the same objects)
+            self._by_ks[ks] = pack_inventory(
+                {oid: self._gvks.setdefault(gvk, gvk) for oid, gvk in new.items()})
         return set(self._kinds) != kinds_before
 
     def _add_owner(self, oid: ObjectId, ks: KsKey) -> None:
-        held = self._owners.get(oid)
+        group, kind, namespace, name = oid
+        names = self._owners.setdefault((group, kind, namespace), {})
+        held = names.get(name)
         if held is None:
-            self._owners[oid] = ks
+            names[name] = ks
+            self._objects += 1
         elif isinstance(held, set):
             held.add(ks)
         elif held != ks:
-            self._owners[oid] = {held, ks}
+            names[name] = {held, ks}
 
     def _drop_owner(self, oid: ObjectId, ks: KsKey) -> None:
-        held = self._owners.get(oid)
+        group, kind, namespace, name = oid
+        names = self._owners.get((group, kind, namespace))
+        held = None if names is None else names.get(name)
+        if names is None or held is None:
+            return
         if isinstance(held, set):
             held.discard(ks)
             if len(held) == 1:
-                self._owners[oid] = next(iter(held))
-        elif held == ks:
-            del self._owners[oid]
+                names[name] = next(iter(held))
+            return
+        if held == ks:
+            del names[name]
+            self._objects -= 1
+            if not names:
+                del self._owners[(group, kind, namespace)]
 
     def owners(self, oid: ObjectId) -> set[KsKey]:
-        held = self._owners.get(oid)
+        group, kind, namespace, name = oid
+        names = self._owners.get((group, kind, namespace))
+        held = None if names is None else names.get(name)
         if held is None:
             return set()
         return set(held) if isinstance(held, set) else {held}
 
     def objects_of(self, ks: KsKey) -> dict[ObjectId, GVK]:
-        return dict(self._by_ks.get(ks, {}))
+        return unpack_inventory(self._by_ks.get(ks, ()))
 
     def kinds(self) -> set[GVK]:
         return set(self._kinds)
 
     def __len__(self) -> int:
-        return len(self._owners)
+        return self._objects
+
+
+#: an inventory as the index keeps it: per (group, version, kind) and namespace, the names
+_Packed = tuple[tuple[GVK, str, tuple[str, ...]], ...]
+
+
+def pack_inventory(objects: Mapping[ObjectId, GVK]) -> _Packed:
+    """`objects` grouped by kind and namespace, names in their order: a few tuples instead
+    of a dict entry and a 4-tuple per object. Pure."""
+    groups: dict[tuple[GVK, str], list[str]] = {}
+    for (_, _, namespace, name), gvk in objects.items():
+        groups.setdefault((gvk, namespace), []).append(name)
+    return tuple((gvk, namespace, tuple(names)) for (gvk, namespace), names in groups.items())
+
+
+def unpack_inventory(packed: _Packed) -> dict[ObjectId, GVK]:
+    """The objects `pack_inventory` packed. Pure."""
+    return {(gvk[0], gvk[2], namespace, name): gvk
+            for gvk, namespace, names in packed for name in names}
+
+
+class HeldVersions(MutableMapping[tuple[str, str], Rv]):
+    """What a kind's watch holds: (namespace, name) -> `compact_rv`, kept by namespace then
+    name, so that no (namespace, name) tuple is held per object (56 bytes each; the
+    namespace is held once per namespace). Pure."""
+
+    __slots__ = ("_by_ns", "_len")
+
+    def __init__(self, items: Iterable[tuple[tuple[str, str], Rv]] = ()) -> None:
+        self._by_ns: dict[str, dict[str, Rv]] = {}
+        self._len = 0
+        for key, rv in items:
+            self[key] = rv
+
+    def __getitem__(self, key: tuple[str, str]) -> Rv:
+        return self._by_ns[key[0]][key[1]]
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:  # type: ignore[override]
+        names = self._by_ns.get(key[0])
+        return default if names is None else names.get(key[1], default)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, tuple) or len(key) != 2:
+            return False
+        names = self._by_ns.get(key[0])
+        return names is not None and key[1] in names
+
+    def __setitem__(self, key: tuple[str, str], rv: Rv) -> None:
+        names = self._by_ns.setdefault(key[0], {})
+        if key[1] not in names:
+            self._len += 1
+        names[key[1]] = rv
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        names = self._by_ns[key[0]]
+        del names[key[1]]
+        self._len -= 1
+        if not names:
+            del self._by_ns[key[0]]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for namespace, names in list(self._by_ns.items()):
+            for name in list(names):
+                yield namespace, name
+
+    def __len__(self) -> int:
+        return self._len
 
 
 # --- what a watch keeps, and whose change an event is -----------------------------------

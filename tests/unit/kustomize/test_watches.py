@@ -263,3 +263,19 @@ def test_known_absent_only_from_a_synced_watch_and_a_labelled_body() -> None:
     asyncio.run(go())
     assert len(counted) >= 1
     assert not watches.known_absent(new, LABELLED)  # stopped: unknown again
+
+
+@pytest.mark.parametrize(("excluded", "shared"), [
+    pytest.param(frozenset(x for x in ()), True, id="empty-made-by-the-caller-is-shared"),
+    pytest.param(frozenset({("ConfigMap", "apps", "a")}), False, id="keys-kept-as-given"),
+])
+def test_the_apply_record_keeps_the_skipped_keys(excluded: frozenset[Any], shared: bool
+                                                 ) -> None:
+    watches, _, _ = make([])
+    entries = INVENTORY["status"]["inventory"]["entries"]
+    other = ("flux", "other")
+    watches.applied(KS, entries, "d", watches.begin_apply(), excluded)
+    watches.applied(other, entries, "d", watches.begin_apply(), frozenset(x for x in ()))
+    assert watches.skipped_keys(KS) == excluded
+    # every record of an apply that skipped nothing holds the same empty set
+    assert (watches.skipped_keys(KS) is watches.skipped_keys(other)) is shared

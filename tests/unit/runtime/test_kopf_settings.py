@@ -4,12 +4,21 @@ every body for kopf's change detection unless a change handler needs it (CPU).""
 
 from __future__ import annotations
 
+import asyncio
+
 import kopf
 import pytest
+from kopf._core.reactor import inventory as kopf_inventory
 
 from afflux.api._meta import AFFLUX_ANNOTATION_PREFIX
 from afflux.controllers.runtime import kopf_settings
-from afflux.controllers.runtime._operator import LIST_CHUNK, EventsOnlyDiffBase, fit_diffbase
+from afflux.controllers.runtime._operator import (
+    LIST_CHUNK,
+    EventsOnlyDiffBase,
+    EventsOnlyMemories,
+    fit_diffbase,
+    fit_memories,
+)
 
 
 def test_the_initial_list_comes_in_pages() -> None:
@@ -28,8 +37,8 @@ def test_kopf_keeps_out_of_status_and_posts_no_events() -> None:
 def _registry(*decorators: str) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     for name in decorators:
-        getattr(kopf.on, name)("example.com", "v1", "widgets", registry=registry)(
-            lambda **_: None)
+        on = getattr(kopf.on, name, None) or getattr(kopf, name)  # daemon, timer, index
+        on("example.com", "v1", "widgets", registry=registry)(lambda **_: None)
     return registry
 
 
@@ -126,3 +135,36 @@ def test_config_watches_select_with_the_flag(controller: str, argv: list[str],
     handlers = {h.id: h for h in operator.registry._watching.get_all_handlers()}
     for plural in watched:
         assert not handlers[f"watch-{plural}"].labels  # the API server's selector alone
+
+
+@pytest.mark.parametrize(("handlers", "lean"), [
+    pytest.param(("event",), True, id="event-handlers-only"),
+    pytest.param(("event", "update"), True, id="change-handlers-write-no-daemon-record"),
+    pytest.param(("event", "daemon"), False, id="a-daemon"),
+    pytest.param(("timer",), False, id="a-timer"),
+    pytest.param(("index",), False, id="an-index"),
+])
+def test_shared_memories_only_without_daemons_timers_and_indexes(
+        handlers: tuple[str, ...], lean: bool) -> None:
+    memories = fit_memories(_registry(*handlers))
+    assert isinstance(memories, EventsOnlyMemories) is lean
+    assert lean or memories is None  # kopf's own
+
+
+def test_objects_share_the_daemons_and_indexing_records_not_their_own_state() -> None:
+    memories = EventsOnlyMemories()
+
+    async def recall(uid: str) -> kopf_inventory.ResourceMemory:
+        return await memories.recall({"metadata": {"uid": uid}}, noticed_by_listing=True)
+
+    async def recall_all() -> list[kopf_inventory.ResourceMemory]:
+        return [await recall(uid) for uid in ("uid-a", "uid-b", "uid-a")]
+
+    a, b, a_again = asyncio.run(recall_all())
+    assert a is a_again and a is not b
+    assert a.daemons_memory is b.daemons_memory is memories.daemons
+    assert a.indexing_memory is b.indexing_memory is memories.indexing
+    assert a.memo is not b.memo and a.error_throttler is not b.error_throttler
+    assert a.noticed_by_listing and b.noticed_by_listing
+    asyncio.run(memories.forget({"metadata": {"uid": "uid-a"}}))
+    assert list(memories.iter_all_memories()) == [b]

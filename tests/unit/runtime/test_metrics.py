@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from afflux.controllers.runtime import Metrics
-from afflux.controllers.runtime._metrics import escape_label, format_value
+from afflux.controllers.runtime._metrics import SHARED_MAX, escape_label, format_value
 
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})?'
                     r" (-?[0-9.e+-]+|\+Inf|-Inf|NaN)$")
@@ -195,3 +197,76 @@ def test_a_labelled_counter_renders_one_series_per_label_values_and_forgets_an_o
     m.forget("Kustomization", "apps", "web")
     text = m.render()
     assert 'name="web"' not in text and 'name="db"' in text
+
+
+# --- memory: one record per object, shared values -----------------------------------------
+
+
+def _kustomization(name: str, revision: str = "main@sha1:abc") -> dict[str, object]:
+    return {"metadata": {"namespace": "apps", "name": name},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "fleet"}},
+            "status": {"lastAppliedRevision": revision,
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def test_one_record_per_object_whatever_it_was_told() -> None:
+    m = Metrics()
+    m.observe_duration("Kustomization", "apps", "a", 0.2)
+    m.record_conditions("Kustomization", "apps", "a", [{"type": "Ready", "status": "True"}])
+    m.record_suspend("Kustomization", "apps", "a", False)
+    m.record_object("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", _kustomization("a"))
+    m.record_suspend("Kustomization", "apps", "b", True)
+    assert sorted(m._objects) == [("Kustomization", "apps", "a"), ("Kustomization", "apps", "b")]
+    b = m._objects[("Kustomization", "apps", "b")]
+    assert (b.duration, b.conditions, b.suspended, b.info) == (None, None, True, None)
+    m.forget("Kustomization", "apps", "a")
+    assert list(m._objects) == [("Kustomization", "apps", "b")]
+
+
+@pytest.mark.parametrize(("first", "second", "shared"), [
+    pytest.param([{"type": "Ready", "status": "True"}], [{"type": "Ready", "status": "True"}],
+                 True, id="same-statuses-one-tuple"),
+    pytest.param([{"type": "Ready", "status": "True"}],
+                 [{"type": "Ready", "status": "True"}, {"type": "Stalled", "status": "False"}],
+                 True, id="absent-stalled-equals-false"),
+    pytest.param([{"type": "Ready", "status": "True"}], [{"type": "Ready", "status": "False"}],
+                 False, id="different-statuses-apart"),
+])
+def test_condition_statuses_are_shared_between_objects(
+        first: list[dict[str, str]], second: list[dict[str, str]], shared: bool) -> None:
+    m = Metrics()
+    m.record_conditions("Kustomization", "apps", "a", first)
+    m.record_conditions("Kustomization", "apps", "b", second)
+    a = m._objects[("Kustomization", "apps", "a")].conditions
+    b = m._objects[("Kustomization", "apps", "b")].conditions
+    assert (a is b) is shared
+    assert (a == b) is shared
+
+
+@pytest.mark.parametrize(("label", "shared"), [
+    pytest.param("revision", True, id="revision-shared"),
+    pytest.param("source_name", True, id="source-shared"),
+    pytest.param("exported_namespace", True, id="namespace-shared"),
+    pytest.param("name", False, id="name-own"),
+])
+def test_resource_info_label_pairs_are_shared_except_the_name(label: str, shared: bool) -> None:
+    m = Metrics()
+    for name in ("a", "b"):
+        m.record_object("kustomize.toolkit.fluxcd.io", "v1", "Kustomization",
+                        _kustomization(name))
+    a, b = (dict((p[0], p) for p in m._objects[("Kustomization", "apps", n)].info or ())
+            for n in ("a", "b"))
+    assert (a[label] is b[label]) is shared
+
+
+def test_shared_values_are_bounded_and_rendering_is_unchanged_beyond() -> None:
+    m = Metrics()
+    count = SHARED_MAX + 10
+    for i in range(count):  # a revision of its own each: more pairs than the bound
+        m.record_object("kustomize.toolkit.fluxcd.io", "v1", "Kustomization",
+                        _kustomization(f"k{i}", revision=f"main@sha1:{i:040x}"))
+    assert len(m._share) == SHARED_MAX
+    text = m.render()
+    assert text.count("gotk_resource_info{") == count
+    last = f"main@sha1:{count - 1:040x}"
+    assert f'name="k{count - 1}",suspended="",ready="True",revision="{last}"' in text

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
+import weakref
 from typing import Any
+
+import pytest
 
 from afflux.controllers.runtime import (
     Environment,
@@ -341,3 +346,40 @@ def test_trigger_readers_triggers_only_the_objects_that_read_the_one_changed() -
         await h.scheduler.stop()
 
     asyncio.run(scenario())
+
+
+class _Held:
+    """Something a caller's context variable holds (kopf's: the watch event's body)."""
+
+
+_EVENT: contextvars.ContextVar[_Held] = contextvars.ContextVar("event")
+
+
+@pytest.mark.parametrize("woken_by", [
+    pytest.param("observe", id="a-watch-event"),
+    pytest.param("trigger", id="a-trigger"),
+])
+def test_workers_and_timers_do_not_keep_the_callers_context(woken_by: str) -> None:
+    """`observe` runs inside kopf's handler, whose context variables hold the whole watch
+    event: a worker task or timer made there must not copy that context, or every sleeping
+    object keeps the body of the event that woke it."""
+
+    async def go() -> None:
+        h = Harness()
+        h.add("w1")
+        await until(lambda: h.runs == [("w1", 1)] and h.scheduler._timers)
+        held = _Held()
+        gone = weakref.ref(held)
+        token = _EVENT.set(held)
+        if woken_by == "observe":
+            h.update("w1", {"spec": {"interval": "2h"}})  # a new generation: a run
+        else:
+            h.scheduler.trigger("ns", "w1")
+        _EVENT.reset(token)
+        del held
+        await until(lambda: len(h.runs) == 2 and ("ns", "w1") in h.scheduler._timers)
+        gc.collect()
+        assert gone() is None  # neither the worker nor the timer it left holds it
+        await h.scheduler.stop()
+
+    asyncio.run(go())

@@ -16,7 +16,9 @@ from afflux.controllers.runtime._scheduler import (
     cached_body,
     decide,
     next_delay,
+    pack,
     result_label,
+    unpack,
 )
 
 NOW = 1000.0
@@ -228,3 +230,32 @@ def test_the_state_keeps_its_body_packed_and_hands_out_copies() -> None:
 
 def test_cached_body_without_metadata() -> None:
     assert cached_body({"spec": {"a": [1, {"b": None}]}}) == {"spec": {"a": [1, {"b": None}]}}
+
+
+def _inventory_body(entries: int) -> dict[str, Any]:
+    return {"metadata": {"namespace": "apps", "name": "app-0001"},
+            "status": {"inventory": {"entries": [
+                {"id": f"apps_app-0001-cm-{i:02d}__ConfigMap", "v": "v1"}
+                for i in range(entries)]}}}
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(None, id="none-stays-none"),
+    pytest.param({}, id="empty"),
+    pytest.param({"spec": {"a": [1, 2.5, None, True, "é ✓"]}}, id="scalars-and-unicode"),
+    pytest.param(json.loads(WATCHED), id="watched-body"),
+    pytest.param(_inventory_body(100), id="inventory-of-100"),
+])
+def test_pack_and_unpack_give_back_an_equal_body(body: dict[str, Any] | None) -> None:
+    assert unpack(pack(body)) == body
+
+
+@pytest.mark.parametrize(("entries", "most"), [
+    pytest.param(10, 0.5, id="10-entries-under-half-the-json"),
+    pytest.param(1000, 0.1, id="1000-entries-under-a-tenth"),
+])
+def test_a_packed_body_is_smaller_than_its_json(entries: int, most: float) -> None:
+    body = _inventory_body(entries)
+    packed = pack(body)
+    assert packed is not None
+    assert len(packed) < most * len(json.dumps(body, separators=(",", ":")))
