@@ -24,7 +24,8 @@ for that combination:
 No message here copies content of the kubeconfig: a YAML error gives only its position.
 
 Clients are kept per (kubeconfig digest or remote key, user) and reused; the least recently
-used are closed beyond `max_clients`.
+used are closed beyond `max_clients`. They are made by `_kubeaio.client_for` on the
+operator's connection pool (`pool`), so all of them share its bound on open connections.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from afflux.api._meta import FEATURE_GATE_DISABLED
 from ._discovery import RESTMapper
 from ._errors import GenericError, StallingError
 from ._kube import KubeClient, KubernetesClient
+from ._kubeaio import ConnectionPool, client_for
 from ._kubeconfig import KubeConfigPolicy, KubeConfigRefusal, kubeconfig_refusals
 from ._ssa import ResourceManager
 from ._workload import (
@@ -151,9 +153,11 @@ class ClusterClients:
     def __init__(self, api_client: Any, kube: KubeClient, *, field_manager: str,
                  max_clients: int = 32, workers: int = 4,
                  policy: KubeConfigPolicy | None = None,
-                 identity: WorkloadIdentity | None = None) -> None:
+                 identity: WorkloadIdentity | None = None,
+                 pool: ConnectionPool | None = None) -> None:
         self.api_client = api_client
         self.kube = kube
+        self.pool = pool if pool is not None else ConnectionPool()
         self.policy = policy or KubeConfigPolicy()
         self.identity = identity or WorkloadIdentity()
         self.tokens = ServiceAccountTokens(api_token_issuer(api_client),
@@ -231,7 +235,7 @@ class ClusterClients:
             api_client = _copy_api_client(self.api_client)
         if user:
             api_client.set_default_header(IMPERSONATE_USER, user)
-        kube = KubernetesClient(api_client, max_workers=self.workers)
+        kube = client_for(api_client, pool=self.pool, max_workers=self.workers)
         mapper = RESTMapper(kube)
         cluster = Cluster(kube, mapper, ResourceManager(kube, field_manager=self.field_manager,
                                                         mapper=mapper),

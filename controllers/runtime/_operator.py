@@ -33,7 +33,9 @@ stop matching arrives as a deletion and is forgotten (not finalized). Watches of
 on a Lease of its own (`lease_name`).
 
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
-uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
+uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler. The
+runtime's own requests go through `_kubeaio.client_for` (aiohttp on the event loop, over
+the operator's one bounded `ConnectionPool`).
 
 RBAC an operator needs besides its own kinds: get/list/watch/patch on its kinds and their
 `/status`, create/patch `events`, get/create/update `leases` (leader election), and
@@ -61,6 +63,7 @@ from ._convcert import CertificateKeeper, manager_name
 from ._conversion import ConversionServer
 from ._events import EventRecorder
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
+from ._kubeaio import ConnectionPool, client_for
 from ._leader import LeaderElector
 from ._metrics import Metrics
 from ._object import Resource
@@ -204,10 +207,13 @@ class Operator:
             options.kubeconfig)
         self._own_kube = kube is None
         self.metrics = Metrics()
+        #: the process's connections to the API server (its own client's, and those of the
+        #: clients made from it: impersonating, remote)
+        self.pool = ConnectionPool(limit=options.concurrent + 4)
         if kube is None:
             host = urllib.parse.urlsplit(self.api_client.configuration.host).netloc
-            kube = KubernetesClient(
-                self.api_client, max_workers=options.concurrent + 4,
+            kube = client_for(
+                self.api_client, pool=self.pool, max_workers=options.concurrent + 4,
                 on_request=lambda method, code: self.metrics.count_request(code, method, host))
         self.kube: KubeClient = kube
         self.recorder = EventRecorder(self.kube, name)
@@ -391,6 +397,7 @@ class Operator:
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
                 self.kube.close()
+            await self.pool.close()
             _log.info("stopped")
         if failure is not None:
             raise failure
