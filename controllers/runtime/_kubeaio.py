@@ -27,7 +27,8 @@ reason): a proxy, custom socket options or retries, a string `assert_hostname`.
 Same contract as `KubernetesClient`: the `KubeClient` Protocol, errors from `api_error`,
 `on_request(method, code)` after every request (on the event loop), the request timeout
 (connect and answer), apply patches sent as compact JSON. Every request goes through
-`_call`. A response is read up to `MAX_RESPONSE` bytes; more is `ResponseTooLarge`.
+`_call`. JSON is written and read with orjson (`encode_body`, `decode`; the stdlib for
+what orjson refuses). A response is read up to `MAX_RESPONSE` bytes; more is `ResponseTooLarge`.
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, RestVerbs, api_error
 
 __all__ = ["AUTH_REFRESH", "MAX_RESPONSE", "AioKubeClient", "ConnectionPool",
-           "ResponseTooLarge", "client_for", "encode_body", "unsupported"]
+           "ResponseTooLarge", "client_for", "decode", "encode_body", "unsupported"]
 
 _log = logging.getLogger("afflux.runtime.kube")
 
@@ -89,11 +91,28 @@ def _json_default(value: Any) -> Any:
 
 
 def encode_body(body: Any) -> bytes:
-    """A request body as compact UTF-8 JSON (bytes are sent as they are). Pure."""
+    """A request body as compact UTF-8 JSON (bytes are sent as they are). Pure.
+
+    orjson writes what the stdlib would (dates and times as ISO, keys that are not strings
+    as strings), many times faster; what it refuses (an integer past 64 bits, a type it
+    does not know) goes to the stdlib, whose answer (or TypeError) stands."""
     if isinstance(body, bytes):
         return body
+    try:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        pass
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False,
                       default=_json_default).encode()
+
+
+def decode(raw: bytes) -> Any:
+    """A JSON response body: orjson (what it refuses, e.g. an integer past 64 bits, the
+    stdlib reads). Pure."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def ssl_context(configuration: Any) -> ssl.SSLContext | None:
@@ -227,7 +246,7 @@ class AioKubeClient(RestVerbs):
             raise api_error(response.status, raw)
         if not raw:
             return None
-        result: dict[str, Any] = json.loads(raw)
+        result: dict[str, Any] = decode(raw)
         return result
 
 

@@ -145,3 +145,29 @@ def test_body_is_json_the_api_server_reads() -> None:
             "data": {"a": "1", "list": "[1, 2]"}}
     assert json.loads(encode_body(body)) == body
 
+
+@pytest.mark.parametrize(("body", "expected"), [
+    pytest.param({1: "a", None: "b", 2.5: "c"}, '{"1":"a","null":"b","2.5":"c"}',
+                 id="non-string-keys-as-json-writes"),
+    pytest.param({"n": 2**70}, '{"n":1180591620717411303424}', id="big-int-by-the-stdlib"),
+    pytest.param({"t": datetime.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=datetime.UTC)},
+                 '{"t":"2024-01-02T03:04:05.000006+00:00"}', id="aware-datetime-as-iso"),
+])
+def test_encode_body_matches_the_stdlib(body: Any, expected: str) -> None:
+    assert encode_body(body) == expected.encode()
+    assert json.loads(encode_body(body)) == json.loads(
+        json.dumps(body, default=_kubeaio._json_default))
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    pytest.param(b'{"items":[{"a":1}]}', {"items": [{"a": 1}]}, id="object"),
+    pytest.param(b'{"n":1180591620717411303424}', {"n": 2**70}, id="big-int-by-the-stdlib"),
+    pytest.param('{"s":"grüß"}'.encode(), {"s": "grüß"}, id="utf8"),
+])
+def test_decode(raw: bytes, expected: Any) -> None:
+    assert _kubeaio.decode(raw) == expected
+
+
+def test_decode_refuses_what_is_not_json() -> None:
+    with pytest.raises(ValueError):
+        _kubeaio.decode(b"<html>")
