@@ -285,7 +285,7 @@ def setup(operator: Operator) -> Services:
     settings = Settings.from_flags(operator.options.extra)
     options = operator.options
     clusters = ClusterClients(operator.api_client, operator.kube, field_manager=CONTROLLER_NAME,
-                              workers=max(4, options.concurrent),
+                              workers=max(4, options.concurrent), pool=operator.pool,
                               policy=KubeConfigPolicy(
                                   allow_exec=options.insecure_kubeconfig_exec,
                                   allow_insecure_tls=options.insecure_kubeconfig_tls),

@@ -110,6 +110,7 @@ from ._kube import (
     api_error,
     load_api_client,
 )
+from ._kubeaio import AioKubeClient, ConnectionPool, client_for
 from ._kubeconfig import OBJECT_LEVEL_GATE, KubeConfigPolicy, RemoteConfigError
 from ._leader import LeaderElector
 from ._logging import configure_logging, object_logger
@@ -242,6 +243,7 @@ __all__ = [
     "UNKNOWN",
     "WARNING",
     "Action",
+    "AioKubeClient",
     "ApiError",
     "ApplyError",
     "ApplyOptions",
@@ -253,6 +255,7 @@ __all__ = [
     "ClusterClients",
     "Conditions",
     "ConflictError",
+    "ConnectionPool",
     "DeleteOptions",
     "DockerConfigError",
     "Environment",
@@ -334,6 +337,7 @@ __all__ = [
     "backoff",
     "build_parser",
     "check_dependencies",
+    "client_for",
     "comparable",
     "cel_parse",
     "cel_program",

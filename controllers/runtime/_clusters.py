@@ -28,7 +28,8 @@ connection shares the operator's token bucket (the same API server); a remote cl
 client has a bucket of its own with the same QPS and burst.
 
 Clients are kept per (kubeconfig digest or remote key, user) and reused; the least recently
-used are closed beyond `max_clients`.
+used are closed beyond `max_clients`. They are made by `_kubeaio.client_for` on the
+operator's connection pool (`pool`), so all of them share its bound on open connections.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from afflux.api._meta import FEATURE_GATE_DISABLED
 from ._discovery import RESTMapper
 from ._errors import GenericError, StallingError
 from ._kube import KubeClient, KubernetesClient
+from ._kubeaio import ConnectionPool, client_for
 from ._kubeconfig import KubeConfigPolicy, KubeConfigRefusal, kubeconfig_refusals
 from ._ratelimit import TokenBucket
 from ._ssa import ResourceManager
@@ -156,9 +158,11 @@ class ClusterClients:
     def __init__(self, api_client: Any, kube: KubeClient, *, field_manager: str,
                  max_clients: int = 32, workers: int = 4,
                  policy: KubeConfigPolicy | None = None,
-                 identity: WorkloadIdentity | None = None) -> None:
+                 identity: WorkloadIdentity | None = None,
+                 pool: ConnectionPool | None = None) -> None:
         self.api_client = api_client
         self.kube = kube
+        self.pool = pool if pool is not None else ConnectionPool()
         self.policy = policy or KubeConfigPolicy()
         self.identity = identity or WorkloadIdentity()
         self.tokens = ServiceAccountTokens(api_token_issuer(api_client),
@@ -244,8 +248,8 @@ class ClusterClients:
             api_client = _copy_api_client(self.api_client)
         if user:
             api_client.set_default_header(IMPERSONATE_USER, user)
-        kube = KubernetesClient(api_client, max_workers=self.workers,
-                                limiter=self._limiter(remote=raw is not None or remote is not None))
+        kube = client_for(api_client, pool=self.pool, max_workers=self.workers,
+                          limiter=self._limiter(remote=raw is not None or remote is not None))
         mapper = RESTMapper(kube)
         cluster = Cluster(kube, mapper, ResourceManager(kube, field_manager=self.field_manager,
                                                         mapper=mapper),

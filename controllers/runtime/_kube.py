@@ -1,7 +1,9 @@
 """Kubernetes I/O behind one small interface.
 
 `KubeClient` is the Protocol every piece of the runtime (and every phase, via `ctx.kube`)
-talks to; `KubernetesClient` implements it over the official `kubernetes` package. The
+talks to. The operators use `_kubeaio.AioKubeClient` (aiohttp, on the event loop);
+`KubernetesClient` implements it over the official `kubernetes` package, for the
+connections that one cannot make (`_kubeaio.client_for` chooses) and for tests. The
 generated client is synchronous, so each call runs in a thread pool of its own; its
 requests are made by REST path (`Resource.path`), which serves custom and core kinds the
 same way and returns plain dicts. Errors come back as `ApiError` (`NotFoundError`,
@@ -127,7 +129,99 @@ def _encoded_apply(body: Any) -> Any:
         return body
 
 
-class KubernetesClient:
+class RestVerbs:
+    """The `KubeClient` operations as REST requests, all made by one method, `_call`, which
+    a client provides (every request goes through it: metrics, limits, auth in one place)."""
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str | None = None,
+        query: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _patch_body(self, patch: Any, patch_type: PatchType) -> Any:
+        """The body `_call` is given for a patch (the patch itself unless overridden)."""
+        return patch
+
+    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", ref.path())
+        except NotFoundError:
+            return None
+
+    async def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
+        query = [("labelSelector", label_selector)] if label_selector else []
+        data = await self._call("GET", resource.collection_path(namespace), query=query)
+        items: list[dict[str, Any]] = (data or {}).get("items") or []
+        for item in items:  # list items carry no apiVersion/kind; give them back
+            item.setdefault("apiVersion", resource.api_version)
+            item.setdefault("kind", resource.kind)
+        return items
+
+    async def create(
+        self, resource: Resource, namespace: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        data = await self._call("POST", resource.collection_path(namespace), body=dict(body))
+        return data or {}
+
+    async def replace(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = await self._call("PUT", ref.path(), body=dict(body))
+        return data or {}
+
+    async def patch(
+        self,
+        ref: ObjectRef,
+        patch: Any,
+        *,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        query: list[tuple[str, str]] = []
+        if field_manager:
+            query.append(("fieldManager", field_manager))
+        if force is not None:
+            query.append(("force", "true" if force else "false"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+        data = await self._call(
+            "PATCH",
+            ref.path(subresource),
+            body=self._patch_body(patch, patch_type),
+            content_type=_CONTENT_TYPES[patch_type],
+            query=query,
+        )
+        return data or {}
+
+    async def delete(self, ref: ObjectRef, *, propagation_policy: str | None = None) -> None:
+        body = ({"kind": "DeleteOptions", "apiVersion": "v1",
+                 "propagationPolicy": propagation_policy} if propagation_policy else None)
+        try:
+            await self._call("DELETE", ref.path(), body=body)
+        except NotFoundError:
+            pass
+
+    async def get_path(self, path: str) -> dict[str, Any] | None:
+        try:
+            return await self._call("GET", path)
+        except NotFoundError:
+            return None
+
+
+class KubernetesClient(RestVerbs):
     """`KubeClient` over `kubernetes.client.ApiClient` (sync calls in worker threads)."""
 
     def __init__(self, api_client: Any, *, max_workers: int = 8,
@@ -192,77 +286,8 @@ class KubernetesClient:
             self._pool, lambda: self._call_sync(method, path, **kwargs)
         )
 
-    async def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        try:
-            return await self._call("GET", ref.path())
-        except NotFoundError:
-            return None
-
-    async def list(
-        self,
-        resource: Resource,
-        namespace: str | None = None,
-        *,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]:
-        query = [("labelSelector", label_selector)] if label_selector else []
-        data = await self._call("GET", resource.collection_path(namespace), query=query)
-        items: list[dict[str, Any]] = (data or {}).get("items") or []
-        for item in items:  # list items carry no apiVersion/kind; give them back
-            item.setdefault("apiVersion", resource.api_version)
-            item.setdefault("kind", resource.kind)
-        return items
-
-    async def create(
-        self, resource: Resource, namespace: str | None, body: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        data = await self._call("POST", resource.collection_path(namespace), body=dict(body))
-        return data or {}
-
-    async def replace(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
-        data = await self._call("PUT", ref.path(), body=dict(body))
-        return data or {}
-
-    async def patch(
-        self,
-        ref: ObjectRef,
-        patch: Any,
-        *,
-        patch_type: PatchType = "merge",
-        subresource: str | None = None,
-        field_manager: str | None = None,
-        force: bool | None = None,
-        dry_run: bool = False,
-    ) -> dict[str, Any]:
-        query: list[tuple[str, str]] = []
-        if field_manager:
-            query.append(("fieldManager", field_manager))
-        if force is not None:
-            query.append(("force", "true" if force else "false"))
-        if dry_run:
-            query.append(("dryRun", "All"))
-        data = await self._call(
-            "PATCH",
-            ref.path(subresource),
-            body=_encoded_apply(patch) if patch_type == "apply" else patch,
-            content_type=_CONTENT_TYPES[patch_type],
-            query=query,
-        )
-        return data or {}
-
-    async def delete(self, ref: ObjectRef, *, propagation_policy: str | None = None) -> None:
-        body = ({"kind": "DeleteOptions", "apiVersion": "v1",
-                 "propagationPolicy": propagation_policy} if propagation_policy else None)
-        try:
-            await self._call("DELETE", ref.path(), body=body)
-        except NotFoundError:
-            pass
-
-    async def get_path(self, path: str) -> dict[str, Any] | None:
-        try:
-            return await self._call("GET", path)
-        except NotFoundError:
-            return None
+    def _patch_body(self, patch: Any, patch_type: PatchType) -> Any:
+        return _encoded_apply(patch) if patch_type == "apply" else patch
 
 
 # --- the runtime's writes ----------------------------------------------------------------

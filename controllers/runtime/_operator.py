@@ -35,7 +35,7 @@ stop matching arrives as a deletion and is forgotten (not finalized). Watches of
 on a Lease of its own (`lease_name`).
 
 Rate limit (`--kube-api-qps`, `--kube-api-burst`): every request of the operator's
-`KubernetesClient` (reads, applies, status patches, Events, the leader Lease) and of the
+client (reads, applies, status patches, Events, the leader Lease) and of the
 impersonated clients made from it waits for a token of one bucket, as client-go's. kopf's
 own requests are not paced: they are the initial list of each watched kind (in pages) and
 the long watch streams, each one request for minutes, reopened when the server ends it.
@@ -50,7 +50,9 @@ in progress up to the timeout to end, cancels those left, and stops kopf; the pr
 0, as on any stop.
 
 Credentials: kopf logs in with the same `kubernetes` client configuration the runtime
-uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler.
+uses (`--kubeconfig`, else $KUBECONFIG, else in-cluster), through a login handler. The
+runtime's own requests go through `_kubeaio.client_for` (aiohttp on the event loop, over
+the operator's one bounded `ConnectionPool`).
 
 RBAC an operator needs besides its own kinds: get/list/watch/patch on its kinds and their
 `/status`, create/patch `events`, get/create/update `leases` (leader election), and
@@ -86,6 +88,7 @@ from ._conversion import ConversionServer
 from ._events import EventRecorder
 from ._interner import Interner
 from ._kube import REQUEST_TIMEOUT, KubeClient, KubernetesClient, load_api_client
+from ._kubeaio import ConnectionPool, client_for
 from ._leader import LeaderElector
 from ._metrics import Metrics
 from ._object import Resource
@@ -275,10 +278,13 @@ class Operator:
             options.kubeconfig)
         self._own_kube = kube is None
         self.metrics = Metrics()
+        #: the process's connections to the API server (its own client's, and those of the
+        #: clients made from it: impersonating, remote)
+        self.pool = ConnectionPool(limit=options.concurrent + 4)
         if kube is None:
             host = urllib.parse.urlsplit(self.api_client.configuration.host).netloc
-            kube = KubernetesClient(
-                self.api_client, max_workers=options.concurrent + 4,
+            kube = client_for(
+                self.api_client, pool=self.pool, max_workers=options.concurrent + 4,
                 on_request=lambda method, code: self.metrics.count_request(code, method, host),
                 limiter=limiter_for(options.kube_api_qps, options.kube_api_burst))
         self.kube: KubeClient = kube
@@ -535,6 +541,7 @@ class Operator:
             await self.servers.stop()
             if self._own_kube and isinstance(self.kube, KubernetesClient):
                 self.kube.close()
+            await self.pool.close()
             _log.info("stopped")
         if failure is not None:
             raise failure

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import urllib.parse
 import urllib.request
 import uuid
 from collections import defaultdict
@@ -35,6 +37,7 @@ from afflux.api._meta import (
     SUCCEEDED,
 )
 from afflux.controllers.runtime import (
+    AioKubeClient,
     Environment,
     EventRecorder,
     KubernetesClient,
@@ -106,7 +109,7 @@ Key = tuple[str, str]
 class CountingKube:
     """The real client, counting successful status patches per object."""
 
-    def __init__(self, inner: KubernetesClient) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.lock = threading.Lock()
         self.status_writes: dict[Key, int] = defaultdict(int)
@@ -222,14 +225,17 @@ def running(cluster: Any, widget_crd: None, gadget_crd: None) -> Iterator[Runnin
         "--health-addr=127.0.0.1:0", "--min-retry-delay=100ms", "--requeue-dependency=1s",
     ])
     api = cluster.api_client()
-    kube = CountingKube(KubernetesClient(api))
+    operator = Operator(CONTROLLER, options, api_client=api)
+    # the operators' own client (aiohttp on the event loop), counted
+    assert isinstance(operator.kube, AioKubeClient)
+    kube = CountingKube(operator.kube)
+    operator.kube = kube  # type: ignore[assignment]
     reconciler = RecordingReconciler(kube, WIDGET, [check_mode, paint])
 
     async def finalize(ctx: ReconcileContext[Any]) -> None:
         reconciler.finalized.append((ctx.namespace or "", ctx.name))
 
     reconciler.finalize = finalize
-    operator = Operator(CONTROLLER, options, api_client=api, kube=kube)  # type: ignore[arg-type]
     widgets = operator.register(reconciler)
 
     def gadget_changed(event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -475,6 +481,10 @@ def test_metrics_and_health_endpoints(running: Running, namespace: str) -> None:
 
     text = eventually(scraped, timeout=10)
     assert f'gotk_reconcile_condition{{{labels},type="Ready",status="False"}} 0' in text
+    # every request of the operator's client is counted (its status patches among them)
+    host = urllib.parse.urlsplit(running.operator.api_client.configuration.host).netloc
+    assert re.search(rf'rest_client_requests_total{{code="200",host="{re.escape(host)}",'
+                     r'method="PATCH"} [1-9]', text)
     assert f"gotk_reconcile_duration_seconds_count{{{labels}}} " in text
     assert running.http(servers.health_port, "/healthz") == (200, "ok")
     assert running.http(servers.health_port, "/readyz") == (200, "ok")

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from afflux.controllers.runtime import KubernetesClient
+from afflux.controllers.runtime import AioKubeClient, ConnectionPool
 from afflux.controllers.runtime._kstatus import HealthStatus
 from afflux.controllers.runtime._ssa import (
     Action,
@@ -63,9 +63,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture
 def manager(cluster: Any) -> Iterator[ResourceManager]:
-    kube = KubernetesClient(cluster.api_client())
+    # the operators' client (aiohttp); each test's `run` is a new event loop, on which the
+    # pool opens its connections anew
+    kube = AioKubeClient(cluster.api_client(), pool=ConnectionPool())
     yield ResourceManager(kube, field_manager=MANAGER)
-    kube.close()
 
 
 def configmap(namespace: str, name: str, data: dict[str, str] | None = None,

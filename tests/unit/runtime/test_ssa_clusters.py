@@ -22,6 +22,7 @@ from afflux.controllers.runtime._clusters import (
     service_account_user,
 )
 from afflux.controllers.runtime._kube import KubernetesClient
+from afflux.controllers.runtime._kubeaio import AioKubeClient
 from afflux.controllers.runtime._kubeconfig import remote_cluster_config
 from afflux.controllers.runtime._workload import IssuedToken, RemoteAccess, ServiceAccountTokens
 
@@ -50,6 +51,8 @@ def clients() -> Iterator[ClusterClients]:
 
 def _headers(cluster: object) -> dict[str, str]:
     kube = cluster.kube  # type: ignore[attr-defined]
+    if isinstance(kube, AioKubeClient):  # the headers it sends with every request
+        return {k: v for k, v in kube._headers.items() if k != "Accept"}
     assert isinstance(kube, KubernetesClient)
     return dict(kube.api_client.default_headers)
 
@@ -74,7 +77,7 @@ def test_kubeconfig_targets_its_cluster(clients: ClusterClients) -> None:
     cluster = clients.get(kubeconfig=KUBECONFIG)
     assert cluster.remote and cluster.user is None
     kube = cluster.kube
-    assert isinstance(kube, KubernetesClient)
+    assert isinstance(kube, AioKubeClient)
     assert kube.api_client.configuration.host == "https://remote.invalid:6443"
     both = clients.get(kubeconfig=KUBECONFIG.encode(), user="system:serviceaccount:a:b")
     assert _headers(both)[IMPERSONATE_USER] == "system:serviceaccount:a:b"
@@ -164,6 +167,7 @@ def test_rate_limit_is_shared_locally_and_own_for_a_remote_cluster() -> None:
     takes its tokens from the operator's bucket (the same API server); a kubeconfig's
     cluster gets a bucket of its own with the same rate."""
     from afflux.controllers.runtime import TokenBucket
+    from afflux.controllers.runtime._kubeaio import AioKubeClient
 
     config = client.Configuration()
     config.host = "https://local.invalid:6443"
@@ -174,8 +178,8 @@ def test_rate_limit_is_shared_locally_and_own_for_a_remote_cluster() -> None:
     try:
         impersonated = made.get(user=service_account_user("apps", "deployer")).kube
         remote = made.get(kubeconfig=KUBECONFIG).kube
-        assert isinstance(impersonated, KubernetesClient)
-        assert isinstance(remote, KubernetesClient)
+        assert isinstance(impersonated, AioKubeClient)  # on the operator's connection pool
+        assert isinstance(remote, AioKubeClient)
         assert impersonated.limiter is bucket
         assert remote.limiter is not bucket and remote.limiter is not None
         assert (remote.limiter.qps, remote.limiter.burst) == (2.0, 3)
