@@ -23,26 +23,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ._bootstrap import add_common_flags
-from ._context import Context
-from ._errors import CLIError
 from ._forge import (
     PERMISSIONS,
-    ProviderBootstrap,
     Repository,
     RestClient,
     Transport,
     add_provider_flags,
-    check_hostname,
+    check_personal_owner,
+    grant_teams,
     parse_teams,
-    prepare_args,
-    read_token,
     replace_deploy_key,
-    urllib_transport,
+    run_provider,
 )
 from ._output import Printer
 
@@ -123,10 +118,7 @@ class GitHub:
             body = {"name": name, "private": bool(args.private), "visibility": visibility}
             if args.personal:
                 login = str((self.api.call("GET", "/user") or {}).get("login") or "")
-                if login.lower() != owner.lower():
-                    raise CLIError(f"the owner {owner!r} does not match the user of the token "
-                                   f"({login!r})", "pass --owner=<the token's user> with "
-                                   "--personal, or drop --personal for an organization")
+                check_personal_owner(owner, login, "an organization")
                 found = self.api.call("POST", "/user/repos", body)
             else:
                 found = self.api.call("POST", f"/orgs/{_q(owner)}/repos", body)
@@ -145,22 +137,17 @@ class GitHub:
 
     def reconcile_teams(self, org: str, name: str, teams: dict[str, str], reconcile: bool,
                         printer: Printer) -> None:
-        printer.action("reconciling repository permissions")
-        for team, permission in teams.items():
+        def grant(team: str, permission: str) -> bool:
             path = f"/orgs/{_q(org)}/teams/{_q(team)}/repos/{_q(org)}/{_q(name)}"
-            try:
-                found = self.api.call("GET", path, missing_ok=True,
-                                      headers={"Accept": REPOSITORY_MEDIA})
-                if found is not None and (not reconcile or _highest(
-                        found.get("permissions")) == permission):
-                    continue
-                self.api.call("PUT", path, {"permission": permission})
-            except CLIError as err:
-                printer.failure(f"failed to grant {permission!r} permissions to {team!r}: "
-                                f"{err.message}")
-                continue
-            printer.success(f"granted {permission!r} permissions to {team!r}")
-        printer.success("reconciled repository permissions")
+            found = self.api.call("GET", path, missing_ok=True,
+                                  headers={"Accept": REPOSITORY_MEDIA})
+            if found is not None and (not reconcile or _highest(
+                    found.get("permissions")) == permission):
+                return False
+            self.api.call("PUT", path, {"permission": permission})
+            return True
+
+        grant_teams(teams, grant, printer)
 
     def reconcile_deploy_key(self, repo: Repository, title: str, public: str,
                              read_only: bool) -> bool:
@@ -170,11 +157,5 @@ class GitHub:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.hostname = check_hostname(args.hostname, "github.example.com")
-    prepare_args(args, "")
-    token = read_token(TOKEN_ENV, SERVICE)
-    args.password = token
-    transport = urllib_transport(Path(args.ca_file) if args.ca_file else None, SERVICE)
-    ctx = Context.from_args(args)
-    ProviderBootstrap(ctx, args, GitHub(args.hostname, token, transport)).run()
-    return 0
+    return run_provider(args, token_env=TOKEN_ENV, service=SERVICE,
+                        example="github.example.com", provider=GitHub)

@@ -37,7 +37,8 @@ from ._output import Printer
 __all__ = [
     "MAX_RESPONSE", "PERMISSIONS", "Provider", "add_provider_flags", "ProviderBootstrap", "Repository", "RestClient",
     "Transport", "check_clone_url", "check_hostname", "deploy_key_name", "parse_teams",
-    "read_token", "replace_deploy_key", "same_key", "scp_to_ssh", "urllib_transport",
+    "read_token", "replace_deploy_key", "run_provider", "same_key", "scp_to_ssh",
+    "urllib_transport", "check_personal_owner", "grant_teams",
 ]
 
 MAX_RESPONSE = 4 << 20
@@ -128,6 +129,14 @@ def check_clone_url(url: str, hostname: str, service: str) -> str:
         raise CLIError(f"{service} gave the clone URL {url!r}, which is not https://{host}/...: "
                        "the token is not sent there", "check --hostname")
     return url.strip()
+
+
+def check_personal_owner(owner: str, login: str, group: str) -> None:
+    """`--personal`: `--owner` must be the token's user (`login`, as the service says)."""
+    if login.lower() != owner.lower():
+        raise CLIError(f"the owner {owner!r} does not match the user of the token ({login!r})",
+                       "pass --owner=<the token's user> with --personal, or drop --personal "
+                       f"for {group}")
 
 
 def read_token(env: str, service: str) -> str:
@@ -233,6 +242,24 @@ class RestClient:
         return out
 
 
+def grant_teams(teams: Mapping[str, str], grant: Callable[[str, str], bool],
+                printer: Printer) -> None:
+    """`--team`, best effort as in Flux: `grant(team, permission)` gives each team its
+    permission (False: it had access already and was left alone); a failure is reported and
+    the next team tried."""
+    printer.action("reconciling repository permissions")
+    for team, permission in teams.items():
+        try:
+            if not grant(team, permission):
+                continue
+        except CLIError as err:
+            printer.failure(f"failed to grant {permission!r} permissions to {team!r}: "
+                            f"{err.message}")
+            continue
+        printer.success(f"granted {permission!r} permissions to {team!r}")
+    printer.success("reconciled repository permissions")
+
+
 def replace_deploy_key(api: RestClient, base: str, title: str, public: str,
                        access: tuple[str, bool]) -> bool:
     """The deploy key `title` of the list at `base` holds `public` with `access` (its field
@@ -287,7 +314,7 @@ class ProviderBootstrap(Bootstrap):
         self.repository = repo
         clone = check_clone_url(repo.clone_url, self.provider.hostname, self.provider.service)
         self.url = gen.parse_git_url(clone)
-        if self.args.token_auth or self.sync_over_https():
+        if self.args.token_auth:
             self.sync = gen.sync_url(self.url, token_auth=True)
             return
         ssh_url = scp_to_ssh(repo.ssh_url)
@@ -296,11 +323,6 @@ class ProviderBootstrap(Bootstrap):
                            "URL", "pass --token-auth to sync over HTTPS with the token")
         self.sync = gen.sync_url(gen.parse_git_url(ssh_url), token_auth=False,
                                  ssh_hostname=self.args.ssh_hostname)
-
-    def sync_over_https(self) -> bool:
-        """Whether the cluster syncs over HTTPS without `--token-auth` (GitLab's deploy
-        tokens)."""
-        return False
 
     def authorize_key(self, public: str) -> None:
         assert self.repository is not None
@@ -323,3 +345,17 @@ def prepare_args(args: argparse.Namespace, token: str) -> None:
     args.url = f"https://{args.hostname}/{args.owner}/{args.repository}.git"
     args.username, args.password = "git", token
     args.with_bearer_token = args.allow_insecure_http = False
+
+
+def run_provider(args: argparse.Namespace, *, token_env: str, service: str, example: str,
+                 provider: Callable[[str, str, Transport], Provider]) -> int:
+    """`bootstrap <provider>`: the flags checked, the token read, then the engine run with
+    `provider(hostname, token, transport)`."""
+    args.hostname = check_hostname(args.hostname, example)
+    prepare_args(args, "")
+    token = read_token(token_env, service)
+    args.password = token
+    transport = urllib_transport(Path(args.ca_file) if args.ca_file else None, service)
+    ctx = Context.from_args(args)
+    ProviderBootstrap(ctx, args, provider(args.hostname, token, transport)).run()
+    return 0

@@ -11,6 +11,8 @@ harness's Git server, and `add_key(public_key)` lets a deploy key in over SSH.
 
 - `GitHubAPI`: GitHub Enterprise Server's `/api/v3`, `Authorization: Bearer|token <token>`,
   a `User-Agent` required.
+- `GitLabAPI`: `/api/v4`, `PRIVATE-TOKEN: <token>`, a project named by its id or its
+  URL-encoded path (`group%2Fname`); deploy keys, sharing with groups.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .service_rules import Answer, Expect, Rejected, Request, _json, _need
 
-__all__ = ["GitHubAPI", "InMemory"]
+__all__ = ["GitHubAPI", "GitLabAPI", "InMemory"]
 
 CreateRepo = Callable[[str], tuple[str, str]]
 AddKey = Callable[[str], None]
 GITHUB_PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
+GITLAB_ACCESS = (10, 20, 30, 40, 50)
 _KEY = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?")
 
 
@@ -186,6 +189,136 @@ class GitHubAPI(_Base):
         entry = {"id": self._id(), "key": " ".join(material), "title": data.get("title", ""),
                  "read_only": data.get("read_only", False), "verified": True}
         self.keys[full].append(entry)
+        self.add_key(key)
+        return Answer(201, entry)
+
+
+# --- GitLab ---------------------------------------------------------------------------------
+
+
+@dataclass
+class GitLabAPI(_Base):
+    """GitLab's REST API under `/api/v4`."""
+
+    #: group full path -> id
+    groups: dict[str, int] = field(default_factory=dict)
+    projects: dict[int, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def project(self, path: str) -> dict[str, Any] | None:
+        return next((p for p in self.projects.values() if p["path_with_namespace"] == path),
+                    None)
+
+    def handle(self, req: Request) -> Answer:
+        _need(req.header("PRIVATE-TOKEN") == self.token, "401 Unauthorized", 401)
+        project = r"/api/v4/projects/([^/]+)"
+        if _route(req, "GET", r"/api/v4/user"):
+            return Answer(200, {"id": 1, "username": self.user})
+        if m := _route(req, "GET", r"/api/v4/groups/([^/]+)"):
+            path = unquote(m[1])
+            _need(path in self.groups, "404 Group Not Found", 404)
+            return Answer(200, {"id": self.groups[path], "full_path": path,
+                                "path": path.rsplit("/", 1)[-1]})
+        if m := _route(req, "GET", project):
+            return Answer(200, self._project(m))
+        if _route(req, "POST", r"/api/v4/projects"):
+            return self._create(req)
+        if m := _route(req, "PUT", project):
+            return self._edit(req, self._project(m))
+        if m := _route(req, "POST", project + r"/share"):
+            return self._share(req, self._project(m))
+        if m := _route(req, "DELETE", project + r"/share/(\d+)"):
+            found = self._project(m)
+            shared = found["shared_with_groups"]
+            _need(any(g["group_id"] == int(m[2]) for g in shared), "404 Not found", 404)
+            shared[:] = [g for g in shared if g["group_id"] != int(m[2])]
+            return Answer(204)
+        if m := _route(req, "GET", project + r"/deploy_keys"):
+            return Answer(200, _page(req, self.keys[self._project(m)["id"]]))
+        if m := _route(req, "POST", project + r"/deploy_keys"):
+            return self._add_key(req, self._project(m)["id"])
+        if m := _route(req, "DELETE", project + r"/deploy_keys/(\d+)"):
+            keys = self.keys[self._project(m)["id"]]
+            _need(any(k["id"] == int(m[2]) for k in keys), "404 Deploy Key Not Found", 404)
+            keys[:] = [k for k in keys if k["id"] != int(m[2])]
+            return Answer(204)
+        raise Rejected(404, f"404 Not Found: {req.method} {req.path}")
+
+    def _project(self, m: re.Match[str]) -> dict[str, Any]:
+        ref = unquote(m[1])
+        found = self.projects.get(int(ref)) if ref.isdigit() else self.project(ref)
+        _need(found is not None, "404 Project Not Found", 404)
+        assert found is not None
+        return found
+
+    def _create(self, req: Request) -> Answer:
+        data = _json(req)
+        name = data.get("name")
+        _need(isinstance(name, str) and bool(name.strip()), "name is missing", 400)
+        path = data.get("path", name)
+        _need(isinstance(path, str) and bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*",
+                                                          path)),
+              "path can contain only letters, digits, '_', '-' and '.'", 400)
+        visibility = data.get("visibility", "private")
+        _need(visibility in ("private", "internal", "public"),
+              "visibility does not have a valid value", 400)
+        namespace = self.user
+        if "namespace_id" in data:
+            _need(isinstance(data["namespace_id"], int), "namespace_id is invalid", 400)
+            found = [g for g, i in self.groups.items() if i == data["namespace_id"]]
+            _need(bool(found), "404 Namespace Not Found", 404)
+            namespace = found[0]
+        full = f"{namespace}/{path}"
+        _need(self.project(full) is None, "has already been taken", 400)
+        clone, ssh = self.create_repo(full)
+        pid = self._id()
+        self.projects[pid] = {
+            "id": pid, "name": name, "path": path, "path_with_namespace": full,
+            "namespace": {"full_path": namespace}, "visibility": visibility,
+            "http_url_to_repo": clone, "ssh_url_to_repo": ssh, "default_branch": None,
+            "shared_with_groups": []}
+        self.keys[pid] = []
+        return Answer(201, self.projects[pid])
+
+    def _edit(self, req: Request, found: dict[str, Any]) -> Answer:
+        data = _json(req)
+        _need(set(data) <= {"visibility", "name", "description", "default_branch"},
+              "unknown fields", 400)
+        if "visibility" in data:
+            _need(data["visibility"] in ("private", "internal", "public"),
+                  "visibility does not have a valid value", 400)
+            found["visibility"] = data["visibility"]
+        return Answer(200, found)
+
+    def _share(self, req: Request, found: dict[str, Any]) -> Answer:
+        data = _json(req)
+        group, access = data.get("group_id"), data.get("group_access")
+        _need(isinstance(group, int), "group_id is missing", 400)
+        _need(access in GITLAB_ACCESS, "group_access does not have a valid value", 400)
+        paths = [g for g, i in self.groups.items() if i == group]
+        _need(bool(paths), "404 Group Not Found", 404)
+        shared = found["shared_with_groups"]
+        _need(not any(g["group_id"] == group for g in shared),
+              "The project is already shared with this group", 409)
+        shared.append({"group_id": group, "group_full_path": paths[0],
+                       "group_access_level": access})
+        return Answer(201, {"id": 1, "project_id": found["id"], "group_id": group,
+                            "group_access": access})
+
+    def _add_key(self, req: Request, pid: int) -> Answer:
+        data = _json(req)
+        key = data.get("key")
+        _need(isinstance(key, str) and bool(_KEY.fullmatch(key.strip())),
+              "key is invalid", 400)
+        _need(isinstance(data.get("title"), str) and bool(data["title"]),
+              "title is missing", 400)
+        _need(isinstance(data.get("can_push", False), bool), "can_push is invalid", 400)
+        material = key.split()[:2]
+        _need(not any(k["key"].split()[:2] == material for k in self.keys[pid]),
+              "fingerprint has already been taken", 400)
+        entry = {"id": self._id(), "title": data["title"], "key": " ".join(material),
+                 "can_push": data.get("can_push", False)}
+        self.keys[pid].append(entry)
         self.add_key(key)
         return Answer(201, entry)
 
