@@ -158,7 +158,11 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     add_common_flags(g)
     g.set_defaults(func=run)
     from ._bootstrapgitea import register_gitea  # noqa: PLC0415 - it imports this module
+    from ._bootstrapgithub import register_github  # noqa: PLC0415 - it imports this module
+    from ._bootstrapgitlab import register_gitlab  # noqa: PLC0415 - it imports this module
 
+    register_github(providers, parents)
+    register_gitlab(providers, parents)
     register_gitea(providers, parents)
 
 

@@ -40,6 +40,7 @@ from . import _bootstrapgen as gen
 from ._bootstrap import Bootstrap, add_common_flags
 from ._context import Context
 from ._errors import CLIError
+from ._forge import deploy_key_name, parse_teams, scp_to_ssh
 from ._output import Printer
 
 __all__ = ["GiteaAPI", "deploy_key_name", "parse_teams", "register_gitea", "scp_to_ssh"]
@@ -90,36 +91,6 @@ def register_gitea(providers: argparse._SubParsersAction,
 
 
 # --- pure helpers ---------------------------------------------------------------------------
-
-def parse_teams(values: Sequence[str]) -> dict[str, str]:
-    """`--team` values as {team: permission}; CLIError for an unknown permission."""
-    out: dict[str, str] = {}
-    for value in values:
-        name, _, permission = value.partition(":")
-        name, permission = name.strip(), (permission.strip() or DEFAULT_PERMISSION)
-        if not name:
-            raise CLIError(f"--team {value!r} names no team", "e.g. --team=platform:maintain")
-        if permission not in PERMISSIONS:
-            raise CLIError(f"--team {value!r}: unknown permission {permission!r}",
-                           f"use one of {', '.join(PERMISSIONS)}")
-        out[name] = permission
-    return out
-
-
-def deploy_key_name(namespace: str, branch: str, secret: str, path: str) -> str:
-    """The deploy key's title, as Flux names it: the non-empty parts joined with `-`."""
-    return "-".join(p for p in (namespace, branch, secret, path) if p)
-
-
-def scp_to_ssh(url: str) -> str:
-    """An SSH clone URL as ssh://: `git@host:owner/repo.git` -> `ssh://git@host/owner/repo.git`
-    (ssh:// URLs are returned as they are)."""
-    text = url.strip()
-    if "://" in text or "@" not in text or ":" not in text:
-        return text
-    user_host, _, path = text.partition(":")
-    return f"ssh://{user_host}/{path.lstrip('/')}"
-
 
 def check_hostname(text: str) -> str:
     clean = text.strip().rstrip("/")

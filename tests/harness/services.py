@@ -4,7 +4,8 @@
   CA) that answers like service `kind` would, by the rules in `service_rules`: it accepts
   only the documented request and rejects anything else with the service's 4xx. Every
   request is kept, accepted or not, with why it was rejected, so a failing test says what
-  was wrong with the payload. `client_ca=True` asks for a client certificate signed by the
+  was wrong with the payload. `rule=` serves another rule than `service_rules`'s for
+  `kind` (e.g. a stateful stand-in of `forge_rules`). `client_ca=True` asks for a client certificate signed by the
   test CA (mTLS). Request bodies over 1 MiB are refused (413) without being read.
 
     with StrictService("slack", test_ca, Expect(token="t")) as slack:
@@ -19,12 +20,13 @@ import json
 import ssl
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from afflux.cli.devenv import TestCA
 
-from .service_rules import Expect, Rejected, Request, check
+from .service_rules import Expect, Rejected, Request, Rule, check
 from .sink import Serving
 
 __all__ = ["Seen", "StrictService"]
@@ -44,8 +46,9 @@ class Seen:
 
 class StrictService(Serving):
     def __init__(self, kind: str, ca: TestCA, expect: Expect | None = None, *,
-                 client_ca: bool = False) -> None:
+                 client_ca: bool = False, rule: Rule | None = None) -> None:
         self.kind = kind
+        self.rule = rule or partial(check, kind)
         self.expect = expect or Expect()
         self._lock = threading.Lock()
         self.seen: list[Seen] = []
@@ -65,7 +68,7 @@ class StrictService(Serving):
                 req = Request(self.command, parts.path, parts.query, dict(self.headers.items()),
                               body)
                 try:
-                    answer = check(service.kind, req, service.expect)
+                    answer = service.rule(req, service.expect)
                 except Rejected as err:
                     service._keep(Seen(req, err.status, err.why))
                     self._reply(err.status, err.body)
@@ -83,7 +86,7 @@ class StrictService(Serving):
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_POST = do_PUT = do_GET = do_PATCH = _handle  # noqa: N815 - http.server's naming
+            do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = _handle  # noqa: N815 - http.server's naming
 
             def log_message(self, *_: Any) -> None:
                 pass

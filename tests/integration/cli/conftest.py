@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 from cli_harness import Result, Run, SimulatedController, strip_finalizers
+from forge_harness import TOKEN
 
 from afflux.cli import main
-from afflux.cli.devenv import GitHTTPServer, free_port
+from afflux.cli.devenv import GitHTTPServer, GitSSHServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, make_env
+from harness.leaks import remember
 from harness.wait import eventually
 
 
@@ -87,3 +89,17 @@ def controller(flux_crds: Cluster, namespace: str) -> Iterator[Callable[..., Sim
     yield start
     for sim in started:
         sim.__exit__()
+
+
+@pytest.fixture(scope="module")
+def forge_git(tmp_path_factory: pytest.TempPathFactory, test_ca: Any
+              ) -> Iterator[tuple[GitHTTPServer, GitSSHServer]]:
+    """The Git server behind the GitHub and GitLab stand-ins (`forge_harness`): HTTPS with
+    the user `git` and the token, and SSH on the same repositories."""
+    remember(TOKEN)
+    http = GitHTTPServer(tmp_path_factory.mktemp("forge-http"), ca=test_ca, username="git",
+                         password=TOKEN)
+    with http:
+        ssh = GitSSHServer(tmp_path_factory.mktemp("forge-ssh"), repo_root=http.repo_root)
+        with ssh:
+            yield http, ssh
