@@ -157,6 +157,9 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
                    help="do not ask for confirmation (e.g. to add the deploy key)")
     add_common_flags(g)
     g.set_defaults(func=run)
+    from ._bootstrapbitbucket import (  # noqa: PLC0415 - it imports this module
+        register_bitbucket_server,
+    )
     from ._bootstrapgitea import register_gitea  # noqa: PLC0415 - it imports this module
     from ._bootstrapgithub import register_github  # noqa: PLC0415 - it imports this module
     from ._bootstrapgitlab import register_gitlab  # noqa: PLC0415 - it imports this module
@@ -164,6 +167,7 @@ def register(sub: argparse._SubParsersAction, parents: Sequence[argparse.Argumen
     register_github(providers, parents)
     register_gitlab(providers, parents)
     register_gitea(providers, parents)
+    register_bitbucket_server(providers, parents)
 
 
 def add_common_flags(g: argparse.ArgumentParser) -> None:

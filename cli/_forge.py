@@ -1,4 +1,5 @@
-"""What the `bootstrap <provider>` commands of hosted Git services (GitHub, GitLab) share.
+"""What the `bootstrap <provider>` commands of hosted Git services (GitHub, GitLab, Bitbucket
+Server) share.
 
 A provider is a small interface (`Provider`) over one service's REST API: make sure the
 repository exists (created when missing, reconciled with `--reconcile`, teams given access),
@@ -22,7 +23,7 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +38,7 @@ from ._output import Printer
 __all__ = [
     "MAX_RESPONSE", "PERMISSIONS", "Provider", "add_provider_flags", "ProviderBootstrap", "Repository", "RestClient",
     "Transport", "check_clone_url", "check_hostname", "deploy_key_name", "parse_teams",
-    "read_token", "replace_deploy_key", "run_provider", "same_key", "scp_to_ssh",
+    "read_token", "reconcile_key", "replace_deploy_key", "run_provider", "same_key", "scp_to_ssh",
     "urllib_transport", "check_personal_owner", "grant_teams",
 ]
 
@@ -51,18 +52,26 @@ def _teams(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def add_provider_flags(g: argparse.ArgumentParser, *, owner: str, hostname: str,
-                       hostname_help: str, team_help: str, private_help: str) -> None:
-    """The flags of Flux's provider bootstraps (then `bootstrap git`'s common ones)."""
+def add_provider_flags(g: argparse.ArgumentParser, *, owner: str, hostname: str | None,
+                       hostname_help: str, team_help: str, private_help: str,
+                       team_flag: str = "--team", permissions: Sequence[str] = PERMISSIONS,
+                       default_permission: str = DEFAULT_PERMISSION) -> None:
+    """The flags of Flux's provider bootstraps (then `bootstrap git`'s common ones); a
+    `hostname` of None makes `--hostname` required. The teams' flag (`team_flag`) is kept
+    in `args.team` whatever its name."""
     g.add_argument("--owner", required=True, help=owner)
     g.add_argument("--repository", required=True, help="the repository's name")
     g.add_argument("--personal", action="store_true",
                    help="the owner is the token's user (default: an organization or group)")
     g.add_argument("--private", action="store_true", default=True, help=private_help)
-    g.add_argument("--hostname", default=hostname, help=hostname_help)
-    g.add_argument("--team", type=_teams, action="extend", default=[],
+    if hostname is None:
+        g.add_argument("--hostname", required=True, help=hostname_help)
+    else:
+        g.add_argument("--hostname", default=hostname, help=hostname_help)
+    g.add_argument(team_flag, dest="team", metavar=team_flag.lstrip("-").upper(), type=_teams,
+                   action="extend", default=[],
                    help=f"{team_help}, name[:permission] (permission one of "
-                        f"{', '.join(PERMISSIONS)}; default {DEFAULT_PERMISSION}); repeat or "
+                        f"{', '.join(permissions)}; default {default_permission}); repeat or "
                         "separate with commas")
     g.add_argument("--read-write-key", action="store_true",
                    help="the deploy key may push (default: read-only)")
@@ -73,16 +82,18 @@ def add_provider_flags(g: argparse.ArgumentParser, *, owner: str, hostname: str,
 
 # --- pure helpers ---------------------------------------------------------------------------
 
-def parse_teams(values: Sequence[str], default: str = DEFAULT_PERMISSION) -> dict[str, str]:
-    """`--team` values as {team: permission}; CLIError for an unknown permission."""
+def parse_teams(values: Sequence[str], default: str = DEFAULT_PERMISSION,
+                flag: str = "--team") -> dict[str, str]:
+    """`--team` (or `flag`) values as {team: permission}; CLIError for an unknown
+    permission."""
     out: dict[str, str] = {}
     for value in values:
         name, _, permission = value.partition(":")
         name, permission = name.strip(), (permission.strip() or default)
         if not name:
-            raise CLIError(f"--team {value!r} names no team", "e.g. --team=platform:maintain")
+            raise CLIError(f"{flag} {value!r} names no team", f"e.g. {flag}=platform:{default}")
         if permission not in PERMISSIONS:
-            raise CLIError(f"--team {value!r}: unknown permission {permission!r}",
+            raise CLIError(f"{flag} {value!r}: unknown permission {permission!r}",
                            f"use one of {', '.join(PERMISSIONS)}")
         out[name] = permission
     return out
@@ -222,7 +233,10 @@ class RestClient:
             found = None
         detail: Any = ""
         if isinstance(found, dict):
-            detail = found.get("message") or found.get("error") or ""
+            errors = found.get("errors")  # Bitbucket Server: {"errors": [{"message": ...}]}
+            first = errors[0] if isinstance(errors, list) and errors else None
+            detail = found.get("message") or found.get("error") or (
+                first.get("message") if isinstance(first, dict) else "") or ""
         detail = " ".join(str(detail).split())[:200]
         return CLIError(f"{self.service} API {method} {path.split('?')[0]}: HTTP {status}"
                         + (f": {detail}" if detail else ""),
@@ -260,20 +274,32 @@ def grant_teams(teams: Mapping[str, str], grant: Callable[[str, str], bool],
     printer.success("reconciled repository permissions")
 
 
+def reconcile_key(keys: Iterable[tuple[Any, str, str, bool]], title: str, public: str,
+                  delete: Callable[[Any], None], add: Callable[[], None]) -> bool:
+    """The deploy key `title` holds `public` with the access asked for: `keys` are the
+    repository's as (id, title, public key, whether its access is the one asked for); one
+    titled `title` that differs is deleted (`delete(id)`), then the key added (`add()`);
+    whether anything changed."""
+    for key_id, key_title, key, access_ok in keys:
+        if key_title != title:
+            continue
+        if same_key(key, public) and access_ok:
+            return False
+        delete(key_id)
+    add()
+    return True
+
+
 def replace_deploy_key(api: RestClient, base: str, title: str, public: str,
                        access: tuple[str, bool]) -> bool:
-    """The deploy key `title` of the list at `base` holds `public` with `access` (its field
-    and value, e.g. ("read_only", True)): added, or deleted and added again when its key or
-    access differ; whether anything changed."""
+    """`reconcile_key` over the deploy key list at `base` (items with `id`, `title`, `key`)
+    and `access` (its field and value, e.g. ("read_only", True))."""
     field, value = access
-    for key in api.pages(base, 100):
-        if key.get("title") != title:
-            continue
-        if same_key(str(key.get("key") or ""), public) and bool(key.get(field)) == value:
-            return False
-        api.call("DELETE", f"{base}/{key['id']}")
-    api.call("POST", base, {"title": title, "key": public, field: value})
-    return True
+    keys = ((k.get("id"), str(k.get("title") or ""), str(k.get("key") or ""),
+             bool(k.get(field)) == value) for k in api.pages(base, 100))
+    return reconcile_key(keys, title, public, lambda key_id: api.call("DELETE", f"{base}/{key_id}"),
+                         lambda: api.call("POST", base, {"title": title, "key": public,
+                                                         field: value}))
 
 
 # --- the provider interface and the engine around it ----------------------------------------
@@ -288,7 +314,7 @@ class Repository:
 
 
 class Provider(Protocol):
-    service: str  # GitHub, GitLab: in messages
+    service: str  # GitHub, GitLab, Bitbucket Server: in messages
     hostname: str
 
     def reconcile_repository(self, args: argparse.Namespace, printer: Printer) -> Repository:
@@ -334,25 +360,27 @@ class ProviderBootstrap(Bootstrap):
                                  f'"{self.provider.hostname}/{self.repository.label}"')
 
 
-def prepare_args(args: argparse.Namespace, token: str) -> None:
-    """`bootstrap git`'s own flags for a provider: push over https with the token (user
-    `git`); the URL is the repository's clone URL, set once the provider knows it."""
+def prepare_args(args: argparse.Namespace, token: str, username: str = "git") -> None:
+    """`bootstrap git`'s own flags for a provider: push over https with the token (as
+    `username`); the URL is the repository's clone URL, set once the provider knows it."""
     if not args.owner.strip() or not args.repository.strip():
         raise CLIError("--owner and --repository must not be empty",
                        "e.g. --owner=my-org --repository=fleet")
     if args.ca_file is not None and not args.ca_file.is_file():
         raise CLIError(f"--ca-file {args.ca_file} does not exist")
     args.url = f"https://{args.hostname}/{args.owner}/{args.repository}.git"
-    args.username, args.password = "git", token
+    args.username, args.password = username, token
     args.with_bearer_token = args.allow_insecure_http = False
 
 
 def run_provider(args: argparse.Namespace, *, token_env: str, service: str, example: str,
-                 provider: Callable[[str, str, Transport], Provider]) -> int:
+                 provider: Callable[[str, str, Transport], Provider],
+                 username: str = "git") -> int:
     """`bootstrap <provider>`: the flags checked, the token read, then the engine run with
-    `provider(hostname, token, transport)`."""
+    `provider(hostname, token, transport)`; the CLI pushes (and with `--token-auth` the
+    cluster syncs) as `username` with the token."""
     args.hostname = check_hostname(args.hostname, example)
-    prepare_args(args, "")
+    prepare_args(args, "", username)
     token = read_token(token_env, service)
     args.password = token
     transport = urllib_transport(Path(args.ca_file) if args.ca_file else None, service)

@@ -13,6 +13,10 @@ harness's Git server, and `add_key(public_key)` lets a deploy key in over SSH.
   a `User-Agent` required.
 - `GitLabAPI`: `/api/v4`, `PRIVATE-TOKEN: <token>`, a project named by its id or its
   URL-encoded path (`group%2Fname`); deploy keys, sharing with groups.
+- `BitbucketServerAPI`: Bitbucket Server (Data Center) `/rest/api/1.0` and the access keys
+  of `/rest/keys/1.0`, `Authorization: Bearer <token>`; projects by key (`~user` the
+  token's user's personal project), paged lists (`start`, `limit`), repository permissions
+  of groups; errors as `{"errors": [{"message": ...}]}`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .service_rules import Answer, Expect, Rejected, Request, _json, _need
 
-__all__ = ["GitHubAPI", "GitLabAPI", "InMemory"]
+__all__ = ["BitbucketServerAPI", "GitHubAPI", "GitLabAPI", "InMemory"]
 
 CreateRepo = Callable[[str], tuple[str, str]]
 AddKey = Callable[[str], None]
@@ -321,6 +325,190 @@ class GitLabAPI(_Base):
         self.keys[pid].append(entry)
         self.add_key(key)
         return Answer(201, entry)
+
+
+# --- Bitbucket Server -----------------------------------------------------------------------
+
+BITBUCKET_PERMISSIONS = ("REPO_READ", "REPO_WRITE", "REPO_ADMIN")
+
+
+def _bb_need(condition: bool, why: str, status: int = 400) -> None:
+    """Bitbucket Server's error answer: `{"errors": [{"context", "message", "exceptionName"}]}`."""
+    if not condition:
+        raise Rejected(status, why, {"errors": [{"context": None, "message": why,
+                                                  "exceptionName": None}]})
+
+
+def _bb_page(req: Request, items: list[Any]) -> dict[str, Any]:
+    query = parse_qs(req.query)
+    start = int((query.get("start") or ["0"])[0])
+    limit = int((query.get("limit") or ["25"])[0])
+    _bb_need(start >= 0 and 1 <= limit <= 1000, "start must be 0 or more, limit 1..1000")
+    values = items[start:start + limit]
+    last = start + limit >= len(items)
+    page: dict[str, Any] = {"size": len(values), "limit": limit, "start": start,
+                            "isLastPage": last, "values": values}
+    if not last:
+        page["nextPageStart"] = start + limit
+    return page
+
+
+@dataclass
+class BitbucketServerAPI(_Base):
+    """Bitbucket Server's REST API: `/rest/api/1.0` and `/rest/keys/1.0`. The token's user
+    (`user`) has a personal project `~USER`; other projects are added to `projects` (key ->
+    name) and groups to `groups` by the test. A personal repository is made on the Git server
+    as `users/<user>/<slug>` (git over SSH would read `~user` as a home directory)."""
+
+    projects: dict[str, str] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    #: (project key, slug) -> repository
+    repos: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: (project key, slug) -> {group: permission}
+    permissions: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    #: (project key, slug) -> access keys
+    keys: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def handle(self, req: Request) -> Answer:
+        _bb_need(req.header("Authorization") == f"Bearer {self.token}",
+                 "Authentication failed. Please check your credentials and try again.", 401)
+        api = r"/rest/api/1\.0/projects"
+        repo = api + r"/([^/]+)/repos/([^/]+)"
+        keys = r"/rest/keys/1\.0/projects/([^/]+)/repos/([^/]+)/ssh"
+        if _route(req, "GET", api):
+            name = (parse_qs(req.query).get("name") or [""])[0].lower()
+            found = [self._project(k) for k, n in sorted(self.projects.items())
+                     if name in n.lower()]
+            return Answer(200, _bb_page(req, found))
+        if m := _route(req, "GET", api + r"/([^/]+)"):
+            return Answer(200, self._project(self._key(m[1])))
+        if m := _route(req, "GET", repo):
+            return Answer(200, self._repo(m))
+        if m := _route(req, "POST", api + r"/([^/]+)/repos"):
+            return self._create(req, self._key(m[1], write=True))
+        if m := _route(req, "PUT", repo):
+            return self._edit(req, self._repo(m))
+        if m := _route(req, "GET", repo + r"/permissions/groups"):
+            found = self._repo(m)
+            text = (parse_qs(req.query).get("filter") or [""])[0].lower()
+            access = self.permissions[self._id_of(found)]
+            return Answer(200, _bb_page(req, [
+                {"group": {"name": g}, "permission": p} for g, p in sorted(access.items())
+                if text in g.lower()]))
+        if m := _route(req, "PUT", repo + r"/permissions/groups"):
+            return self._grant(req, self._repo(m))
+        if m := _route(req, "GET", keys):
+            return Answer(200, _bb_page(req, self.keys[self._id_of(self._repo(m))]))
+        if m := _route(req, "POST", keys):
+            return self._add_key(req, self._repo(m))
+        if m := _route(req, "DELETE", keys + r"/(\d+)"):
+            found = self.keys[self._id_of(self._repo(m))]
+            _bb_need(any(k["key"]["id"] == int(m[3]) for k in found),
+                     f"Access key {m[3]} does not exist", 404)
+            found[:] = [k for k in found if k["key"]["id"] != int(m[3])]
+            return Answer(204)
+        raise Rejected(404, f"Not Found: {req.method} {req.path}",
+                       {"errors": [{"message": f"{req.path} is not a resource"}]})
+
+    def _key(self, raw: str, write: bool = False) -> str:
+        """The project key of a URL: `~user` (any case) is a user's personal project, which
+        only its user may write to; other keys exactly."""
+        key = unquote(raw)
+        if key.startswith("~"):
+            mine = key[1:].lower() == self.user.lower()
+            _bb_need(mine or not write, "You are not permitted to access this resource", 401)
+            _bb_need(mine, f"Project {key} does not exist.", 404)
+            return "~" + self.user.upper()
+        _bb_need(key in self.projects, f"Project {key} does not exist.", 404)
+        return key
+
+    def _project(self, key: str) -> dict[str, Any]:
+        if key.startswith("~"):
+            return {"key": key, "id": 1, "name": self.user, "type": "PERSONAL",
+                    "owner": {"name": self.user, "slug": self.user}}
+        return {"key": key, "id": sorted(self.projects).index(key) + 10,
+                "name": self.projects[key], "public": False, "type": "NORMAL"}
+
+    def _repo(self, m: re.Match[str]) -> dict[str, Any]:
+        key, slug = self._key(m[1]), unquote(m[2])
+        _bb_need((key, slug) in self.repos, f"Repository {key}/{slug} does not exist.", 404)
+        return self.repos[(key, slug)]
+
+    @staticmethod
+    def _id_of(repo: dict[str, Any]) -> tuple[str, str]:
+        return repo["project"]["key"], repo["slug"]
+
+    def _create(self, req: Request, key: str) -> Answer:
+        data = _json(req)
+        _bb_need(set(data) <= {"name", "scmId", "forkable", "public", "defaultBranch",
+                               "description"}, f"unknown fields {sorted(data)}")
+        name = data.get("name")
+        _bb_need(isinstance(name, str) and bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,127}",
+                                                             name)),
+                 "Repository name must begin with a letter or number and contain only "
+                 "letters, numbers, spaces, '-', '_' and '.'")
+        _bb_need(data.get("scmId", "git") == "git", "scmId must be git")
+        _bb_need(isinstance(data.get("public", False), bool), "public must be a boolean")
+        slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower())
+        _bb_need((key, slug) not in self.repos,
+                 f"This repository URL is already taken by '{name}' in this project.", 409)
+        personal = key.startswith("~")
+        clone, ssh = self.create_repo(f"users/{self.user}/{slug}" if personal
+                                      else f"{key}/{slug}")
+        scheme, _, rest = clone.partition("://")
+        self.repos[(key, slug)] = {
+            "slug": slug, "id": self._id(), "name": name, "scmId": "git",
+            "state": "AVAILABLE", "forkable": True, "project": self._project(key),
+            "public": data.get("public", False),
+            "links": {"clone": [{"href": ssh, "name": "ssh"},
+                                # Bitbucket names the authenticated user in the http link
+                                {"href": f"{scheme}://{self.user}@{rest}", "name": "http"}]}}
+        self.permissions[(key, slug)] = {}
+        self.keys[(key, slug)] = []
+        return Answer(201, self.repos[(key, slug)])
+
+    def _edit(self, req: Request, repo: dict[str, Any]) -> Answer:
+        data = _json(req)
+        _bb_need(set(data) <= {"name", "forkable", "public", "description", "project"},
+                 f"unknown fields {sorted(data)}")
+        if "public" in data:
+            _bb_need(isinstance(data["public"], bool), "public must be a boolean")
+            repo["public"] = data["public"]
+        return Answer(201, repo)
+
+    def _grant(self, req: Request, repo: dict[str, Any]) -> Answer:
+        query = parse_qs(req.query)
+        names, permission = query.get("name") or [], (query.get("permission") or [""])[0]
+        _bb_need(bool(names), "at least one group name is required")
+        _bb_need(permission in BITBUCKET_PERMISSIONS,
+                 f"permission must be one of {', '.join(BITBUCKET_PERMISSIONS)}")
+        for name in names:
+            _bb_need(name in self.groups, f"No such group '{name}'.", 404)
+        for name in names:
+            self.permissions[self._id_of(repo)][name] = permission
+        return Answer(204)
+
+    def _add_key(self, req: Request, repo: dict[str, Any]) -> Answer:
+        data = _json(req)
+        key = data.get("key")
+        _bb_need(isinstance(key, dict) and isinstance(key.get("text"), str)
+                 and bool(_KEY.fullmatch(key["text"].strip())),
+                 "key.text must be an OpenSSH public key")
+        assert isinstance(key, dict)
+        _bb_need(isinstance(key.get("label", ""), str), "key.label must be a string")
+        _bb_need(data.get("permission") in ("REPO_READ", "REPO_WRITE"),
+                 "permission must be REPO_READ or REPO_WRITE")
+        text = key["text"].strip()
+        found = self.keys[self._id_of(repo)]
+        _bb_need(not any(k["key"]["text"].split()[:2] == text.split()[:2] for k in found),
+                 "This SSH key is already added to this repository.", 409)
+        label = key.get("label") or (text.split(maxsplit=2)[2:] or [""])[0]
+        entry = {"key": {"id": self._id(), "text": text, "label": label},
+                 "repository": {"slug": repo["slug"], "project": repo["project"]},
+                 "permission": data["permission"]}
+        found.append(entry)
+        self.add_key(text)
+        return Answer(200, entry)  # 200, not 201, for a new access key
 
 
 class InMemory:

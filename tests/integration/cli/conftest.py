@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 from cli_harness import Result, Run, SimulatedController, strip_finalizers
-from forge_harness import TOKEN
+from forge_harness import git_servers
 
 from afflux.cli import main
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, make_env
-from harness.leaks import remember
 from harness.wait import eventually
 
 
@@ -96,10 +95,4 @@ def forge_git(tmp_path_factory: pytest.TempPathFactory, test_ca: Any
               ) -> Iterator[tuple[GitHTTPServer, GitSSHServer]]:
     """The Git server behind the GitHub and GitLab stand-ins (`forge_harness`): HTTPS with
     the user `git` and the token, and SSH on the same repositories."""
-    remember(TOKEN)
-    http = GitHTTPServer(tmp_path_factory.mktemp("forge-http"), ca=test_ca, username="git",
-                         password=TOKEN)
-    with http:
-        ssh = GitSSHServer(tmp_path_factory.mktemp("forge-ssh"), repo_root=http.repo_root)
-        with ssh:
-            yield http, ssh
+    yield from git_servers(tmp_path_factory, test_ca, "git")

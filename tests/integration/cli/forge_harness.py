@@ -1,22 +1,24 @@
-"""What the `bootstrap github|gitlab` tests share: the token the stand-ins and the Git server
-behind them take, and reading back what a bootstrap left in the cluster and on the Git
-server (`forge_git`, a fixture of conftest.py: `git http-backend` over HTTPS with the user
-`git` and `TOKEN`, and sshd on the same repositories, which lets in the deploy keys a
-stand-in was given)."""
+"""What the `bootstrap github|gitlab|bitbucket-server` tests share: the token the stand-ins
+and the Git server behind them take, and reading back what a bootstrap left in the cluster
+and on the Git server (`forge_git`, a fixture of conftest.py, or `git_servers`: `git
+http-backend` over HTTPS with a user and `TOKEN`, and sshd on the same repositories, which
+lets in the deploy keys a stand-in was given)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pygit2
+import pytest
 
 from afflux.cli.devenv import GitHTTPServer, GitSSHServer, TestCA
 from harness.fixtures_cluster import Cluster
+from harness.leaks import remember
 from harness.services import StrictService
 from harness.wait import eventually
 
@@ -24,6 +26,20 @@ TOKEN = "tok_" + secrets.token_hex(16)
 PATH = "clusters/test"
 #: the token's user
 USER = "octo"
+R = TypeVar("R")
+
+
+def git_servers(tmp_path_factory: pytest.TempPathFactory, ca: TestCA, username: str
+                ) -> Iterator[tuple[GitHTTPServer, GitSSHServer]]:
+    """The Git server behind a stand-in: HTTPS that takes `username` and `TOKEN`, and sshd on
+    the same repositories."""
+    remember(TOKEN)
+    http = GitHTTPServer(tmp_path_factory.mktemp("forge-http"), ca=ca, username=username,
+                         password=TOKEN)
+    with http:
+        ssh = GitSSHServer(tmp_path_factory.mktemp("forge-ssh"), repo_root=http.repo_root)
+        with ssh:
+            yield http, ssh
 
 
 def serve(kind: str, api_class: Callable[..., Any],
@@ -38,6 +54,12 @@ def serve(kind: str, api_class: Callable[..., Any],
 
     api = api_class(TOKEN, USER, create_repo, lambda key: ssh.add_authorized_key(key, "deploy"))
     return StrictService(kind, ca, rule=api)
+
+
+def rule_of(service: StrictService, kind: type[R]) -> R:
+    """The stand-in (`kind`, of `harness.forge_rules`) `service` answers with."""
+    assert isinstance(service.rule, kind)
+    return service.rule
 
 
 def get(cluster: Cluster, namespace: str, kind: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from forge_harness import (
     head,
     provider_args,
     refused,
+    rule_of,
     secret_data,
     serve,
     sync_url,
@@ -40,18 +41,13 @@ def github(forge_git: tuple[GitHTTPServer, GitSSHServer], test_ca: TestCA
         yield service
 
 
-def api_of(service: StrictService) -> GitHubAPI:
-    assert isinstance(service.rule, GitHubAPI)
-    return service.rule
-
-
 def test_bootstrap_github_personal_repository_with_a_deploy_key(
     afflux: Run, flux_crds: Cluster, github: StrictService, forge_git: tuple[GitHTTPServer,
                                                                                GitSSHServer],
     test_ca: TestCA, namespace: str, operators: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     http, ssh = forge_git
-    api = api_of(github)
+    api = rule_of(github, GitHubAPI)
     repo = f"fleet-{namespace[-8:]}"
     full = f"{USER}/{repo}"
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
@@ -116,7 +112,7 @@ def test_bootstrap_github_organization_repository_with_teams_and_token_auth(
     test_ca: TestCA, namespace: str, operators: None, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     http, _ = forge_git
-    api = api_of(github)
+    api = rule_of(github, GitHubAPI)
     org, repo = f"org-{namespace[-6:]}", "fleet"
     full = f"{org}/{repo}"
     api.orgs.add(org)
