@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 
 from afflux.controllers.runtime import (
+    LISTEN_RETRY,
     Operator,
     addr_arg,
     config_key,
@@ -108,7 +109,9 @@ def setup(operator: Operator) -> Dispatcher:
                           events_addr=extra.events_addr, receiver_addr=extra.receiver_addr,
                           google_issuer=os.environ.get("AFFLUX_GCR_ISSUER_URL") or GOOGLE_ISSUER)
 
-    @kopf.on.startup(registry=operator.registry, id="notification-listeners")
+    # a listening address taken for a moment (e.g. by another process's outgoing connection
+    # on that port) is tried again every LISTEN_RETRY seconds, not kopf's default minute
+    @kopf.on.startup(registry=operator.registry, id="notification-listeners", backoff=LISTEN_RETRY)
     async def _start(**_: Any) -> None:
         await listeners.start()
 

@@ -118,6 +118,7 @@ from ._main import run_operator
 from ._metrics import Metrics
 from ._object import KubeObject, ObjectRef, Resource
 from ._operator import (
+    LISTEN_RETRY,
     ChangeFilter,
     Operator,
     config_key,
@@ -302,6 +303,7 @@ __all__ = [
     "ObjectDrift",
     "ObjectKey",
     "ObjectRef",
+    "LISTEN_RETRY",
     "Operator",
     "Options",
     "OutcomeKind",

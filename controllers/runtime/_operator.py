@@ -104,6 +104,9 @@ WatchCallback = Callable[[str | None, Mapping[str, Any]], Awaitable[None] | None
 _log = logging.getLogger("afflux.runtime.operator")
 
 LEADER_TASK = "leader election"
+#: seconds between tries of an operator's start-up listener (artifact server, receivers) whose
+#: address is taken: kopf's default is a minute
+LISTEN_RETRY = 2.0
 #: objects per page of kopf's initial list of a watched kind
 LIST_CHUNK = 500
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import kopf
 
-from afflux.controllers.runtime import Operator, Reconciler
+from afflux.controllers.runtime import LISTEN_RETRY, Operator, Reconciler
 
 from ._context import SourceContext
 from ._reconcile_artifactgen import artifactgen_reconciler
@@ -60,7 +60,9 @@ def setup(operator: Operator) -> SourceContext:
     host, port = ctx.storage_addr
     server = ArtifactServer(ctx.storage.root, host=host, port=port)
 
-    @kopf.on.startup(registry=operator.registry, id="artifact-server-start")
+    # a listening address taken for a moment (e.g. by another process's outgoing connection
+    # on that port) is tried again every LISTEN_RETRY seconds, not kopf's default minute
+    @kopf.on.startup(registry=operator.registry, id="artifact-server-start", backoff=LISTEN_RETRY)
     async def _start_server(**_: Any) -> None:
         await server.start()
         _log.info("artifact server listening", extra={

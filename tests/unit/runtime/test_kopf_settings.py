@@ -5,6 +5,7 @@ every body for kopf's change detection unless a change handler needs it (CPU).""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import kopf
 import pytest
@@ -168,3 +169,40 @@ def test_objects_share_the_daemons_and_indexing_records_not_their_own_state() ->
     assert a.noticed_by_listing and b.noticed_by_listing
     asyncio.run(memories.forget({"metadata": {"uid": "uid-a"}}))
     assert list(memories.iter_all_memories()) == [b]
+
+
+@pytest.mark.parametrize(("controller", "argv", "handler_id"), [
+    pytest.param("source-controller", ["--storage-path={tmp}"], "artifact-server-start",
+                 id="source-artifact-server"),
+    pytest.param("notification-controller", [], "notification-listeners",
+                 id="notification-listeners"),
+])
+def test_start_up_listeners_retry_a_taken_address_within_seconds(
+        controller: str, argv: list[str], handler_id: str, tmp_path: Path) -> None:
+    """An address taken for a moment when the operator starts (another process's connection
+    on that port) must not leave the operator without its listener for kopf's default minute
+    of backoff: the start-up activity is tried again every LISTEN_RETRY seconds."""
+    from kubernetes import client
+
+    from afflux.controllers.notification import handlers as notification
+    from afflux.controllers.runtime import (
+        LISTEN_RETRY,
+        KubernetesClient,
+        Operator,
+        parse_options,
+    )
+    from afflux.controllers.source import handlers as source
+    from afflux.controllers.source.__main__ import add_flags as source_flags
+
+    module, add_flags = {"source-controller": (source, source_flags),
+                         "notification-controller": (notification, notification.add_flags),
+                         }[controller]
+    options = parse_options(controller, ["--metrics-addr=0", "--health-addr=0",
+                                         *(a.format(tmp=tmp_path) for a in argv)],
+                            add_flags)
+    api_client = client.ApiClient(client.Configuration())
+    operator = Operator(controller, options, api_client=api_client,
+                        kube=KubernetesClient(api_client, max_workers=1))
+    module.setup(operator)
+    handlers = {h.id: h for h in operator.registry._activities.get_all_handlers()}
+    assert handlers[handler_id].backoff == LISTEN_RETRY <= 5
