@@ -22,7 +22,6 @@ logs=$cache/logs
 work=$cache/build
 mkdir -p "$bin" "$logs" "$work"
 
-if [[ "${1:-}" == "--print-bin" ]]; then echo "$bin"; exit 0; fi
 
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
@@ -36,12 +35,36 @@ fail() {
   printf '[tools] full log: %s\n' "$log" >&2
   exit 1
 }
+# A step that fails on the network (the module proxy, a checksum database) is tried again:
+# up to $AFFLUX_TOOLS_ATTEMPTS times (default 3), 15 s then 45 s apart. Any other failure
+# (a compile error, a module the proxy refuses) fails at once.
+attempts=${AFFLUX_TOOLS_ATTEMPTS:-3}
+TRANSIENT='dial tcp|i/o timeout|connection reset|connection refused|TLS handshake timeout|unexpected EOF|no such host|temporary failure|stream error|Too Many Requests|: 50[0-9] |HTTP/[0-9.]+ 50[0-9]'
 # run TOOL STEP CMD...: run a build step with its output in the tool's log.
 run() {
   local tool=$1 what=$2; shift 2
-  local log=$logs/$tool.log
-  printf '\n== %s: %s\n$ %s\n' "$(date -u +%FT%TZ)" "$what" "$*" >>"$log"
-  "$@" >>"$log" 2>&1 || fail "$tool" "$what" "$log"
+  local log=$logs/$tool.log try=1 start
+  while :; do
+    printf '\n== %s: %s (attempt %d)\n$ %s\n' "$(date -u +%FT%TZ)" "$what" "$try" "$*" >>"$log"
+    start=$(stat -c %s "$log")
+    "$@" >>"$log" 2>&1 && return 0
+    # this attempt's output only: did it fail on the network?
+    if (( try >= attempts )) || ! tail -c "+$((start + 1))" "$log" | grep -Eq "$TRANSIENT"; then
+      fail "$tool" "$what" "$log"
+    fi
+    step "$tool: $what failed on the network (attempt $try of $attempts), trying again" >&2
+    sleep $(( try == 1 ? 15 : 45 )); try=$((try + 1))
+  done
+}
+# mod_json TOOL MOD@VERSION FIELD: `go mod download -json` (tried again like `run`), one field
+# of its answer (Dir, GoMod).
+mod_json() {
+  local tool=$1 modv=$2 field=$3 out
+  out=$(mktemp)
+  run "$tool" "go mod download $modv" sh -c 'go mod download -json "$1" >"$2" || { cat "$2"; exit 1; }' _ "$modv" "$out"
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$out" "$field" \
+    || { rm -f "$out"; fail "$tool" "go mod download $modv" "$logs/$tool.log"; }
+  rm -f "$out"
 }
 have() { [[ -x "$bin/$1-$2" ]]; }
 link() { ln -sfn "$1-$2" "$bin/$1"; }
@@ -58,8 +81,7 @@ k8s_module() {
   local dir=$1 v=$KUBERNETES_VERSION minor gomod
   minor=$(echo "$v" | cut -d. -f2)
   step "kubernetes $v: resolving the staging modules"
-  gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])') \
-    || fail kubernetes "go mod download k8s.io/kubernetes@$v" "$logs/kubernetes.log"
+  gomod=$(cd "$dir" && mod_json kubernetes "k8s.io/kubernetes@$v" GoMod) || exit 1
   {
     echo "module afflux.local/kubernetes-build"
     echo
@@ -120,8 +142,7 @@ build_node() {
   if have pause "$v"; then link pause "$v"; step "pause $v: cached"; return; fi
   local src dir=$work/pause-$v
   rm -rf "$dir"; mkdir -p "$dir"
-  src=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail pause "go mod download k8s.io/kubernetes@$KUBERNETES_VERSION" "$logs/pause.log"
+  src=$(cd "$work" && mod_json pause "k8s.io/kubernetes@$KUBERNETES_VERSION" Dir) || exit 1
   run pause "gcc" gcc -Os -Wall -Werror -static -DVERSION="v$v-afflux" -o "$dir/pause" "$src/build/pause/linux/pause.c"
   install -m 0755 "$dir/pause" "$bin/pause-$v"; link pause "$v"
 }
@@ -161,8 +182,7 @@ build_podinfo() {
   step "podinfo $v: building"
   local dir=$work/podinfo-$v src
   rm -rf "$dir"; mkdir -p "$dir"
-  src=$(cd "$dir" && go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') \
-    || fail podinfo "go mod download $mod@$v" "$logs/podinfo.log"
+  src=$(cd "$dir" && mod_json podinfo "$mod@$v" Dir) || exit 1
   # podcli too: its `check http|tcp` is the in-cluster client of the real-node tests
   (cd "$src" && run podinfo "go build" nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dir/" ./cmd/podinfo ./cmd/podcli)
   install -m 0755 "$dir/podcli" "$bin/podcli-$v"; link podcli "$v"
@@ -181,8 +201,7 @@ build_cosign() {
 # and print its directory.
 module_dir() {
   local tool=$1 mod=$2 v=$3
-  go mod download -json "$mod@$v" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' \
-    || fail "$tool" "go mod download $mod@$v" "$logs/$tool.log"
+  mod_json "$tool" "$mod@$v" Dir
 }
 # build_module TOOL MODULE VERSION PKG LDFLAGS [ENV...]: download MODULE at VERSION and
 # build PKG in place, with the module's own go.mod and go.sum (for modules that
@@ -255,15 +274,21 @@ build_helm4() {
     "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM4_VERSION" helm4
 }
 
-all=(etcd kwok kustomize helm helm4 sops cosign notation gitea kubernetes flux node coredns podinfo)
-wanted=("$@")
-[[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
-step "cache: $bin"
-t_all=$SECONDS
-for t in "${wanted[@]}"; do
-  case "$t" in
-    etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
-    *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
-  esac
-done
-step "all tools ready in $((SECONDS - t_all))s: $bin"
+main() {
+  if [[ "${1:-}" == "--print-bin" ]]; then echo "$bin"; exit 0; fi
+  local all=(etcd kwok kustomize helm helm4 sops cosign notation gitea kubernetes flux node coredns podinfo)
+  local wanted=("$@") t t_all
+  [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
+  step "cache: $bin"
+  t_all=$SECONDS
+  for t in "${wanted[@]}"; do
+    case "$t" in
+      etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
+      *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
+    esac
+  done
+  step "all tools ready in $((SECONDS - t_all))s: $bin"
+}
+
+# Sourced (the tests of the functions above), it defines them and builds nothing.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"
