@@ -175,7 +175,8 @@ def forge(request: pytest.FixtureRequest, forge_git: tuple[GitHTTPServer, GitSSH
           test_ca: TestCA, flux_crds: Cluster, namespace: str, operators: None,
           monkeypatch: pytest.MonkeyPatch) -> Iterator[Forge]:
     """The module's provider stand-in over HTTPS on `forge_git` (its repositories made there,
-    the deploy keys it is given let in by sshd), with `$<TOKEN_ENV>` set to `TOKEN`."""
+    the deploy keys it is given let in by sshd, its deploy tokens readers of the repository
+    over HTTPS), with `$<TOKEN_ENV>` set to `TOKEN`."""
     kind = _kind(request.node)
     http, ssh = forge_git
 
@@ -183,7 +184,15 @@ def forge(request: pytest.FixtureRequest, forge_git: tuple[GitHTTPServer, GitSSH
         http.create_repo(full)
         return http.url(full, "https"), ssh.url(full)
 
-    api = kind.api(TOKEN, USER, create_repo, lambda key: ssh.add_authorized_key(key, "deploy"))
+    def set_reader(username: str, full: str, password: str | None) -> None:
+        if password is None:
+            http.remove_reader(username)
+            return
+        remember(password)
+        http.add_reader(username, password, repos=[full])
+
+    api = kind.api(TOKEN, USER, create_repo, lambda key: ssh.add_authorized_key(key, "deploy"),
+                   set_reader)
     monkeypatch.setenv(kind.token_env, TOKEN)
     with StrictService(kind.command, test_ca, rule=api) as service:
         yield Forge(kind, service, http, ssh, flux_crds, namespace, test_ca)
