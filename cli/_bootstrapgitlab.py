@@ -18,15 +18,20 @@ What Flux's `bootstrap gitlab` does around the engine (`_forge.ProviderBootstrap
 4. the cluster's SSH key becomes the deploy key `<namespace>-<branch>-<secret>-<path>`
    (`/projects/<id>/deploy_keys`, `can_push` with `--read-write-key`), replaced when the
    cluster's key or its access changed. With `--token-auth` the cluster syncs over HTTPS
-   with the user `git` and the token, and no deploy key is made. (Flux's
-   `--deploy-token-auth`, a project deploy token for the sync, is not implemented.)
+   with the user `git` and the token, and no deploy key is made;
+5. `--deploy-token-auth` (not with `--token-auth`): the cluster syncs over HTTPS with a
+   project deploy token instead of a deploy key, named as the key would be, with the scope
+   `read_repository` (`POST /projects/<id>/deploy_tokens`); its user name and value go in
+   the Secret (with `ca.crt` from `--ca-file`). GitLab answers a token's value only when it
+   makes it, so, as Flux does, an active token of that name (`GET .../deploy_tokens`) is
+   deleted and a new one made on every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -46,7 +51,8 @@ from ._forge import (
 )
 from ._output import Printer
 
-__all__ = ["ACCESS_LEVELS", "GitLab", "check_project_name", "register_gitlab"]
+__all__ = ["ACCESS_LEVELS", "DEPLOY_TOKEN_SCOPES", "GitLab", "active_token_id",
+           "check_auth_flags", "check_project_name", "deploy_token_body", "register_gitlab"]
 
 TOKEN_ENV = "GITLAB_TOKEN"
 DEFAULT_HOSTNAME = "gitlab.com"
@@ -54,6 +60,8 @@ SERVICE = "GitLab"
 VISIBILITIES = ("private", "internal", "public")
 #: GitLab's access levels of Flux's permissions
 ACCESS_LEVELS = dict(zip(PERMISSIONS, (10, 20, 30, 40, 50), strict=True))
+#: what the cluster's deploy token may do: fetch, nothing else
+DEPLOY_TOKEN_SCOPES = ("read_repository",)
 HINTS = {401: f"check ${TOKEN_ENV}: it must be a valid personal access token (api scope)",
          403: "the token's user lacks the rights for this (api scope; Maintainer of the "
               "group or project)",
@@ -69,8 +77,8 @@ def register_gitlab(providers: argparse._SubParsersAction,
         "gitlab", parents=list(parents), help="bootstrap with a GitLab project",
         description="Create the GitLab project if it does not exist, commit the afflux "
         "manifests to its branch and configure the cluster to synchronise with it (over SSH "
-        "with a deploy key, or over HTTPS with --token-auth). The token is read from "
-        f"${TOKEN_ENV}.")
+        "with a deploy key, or over HTTPS with --token-auth or --deploy-token-auth). The "
+        f"token is read from ${TOKEN_ENV}.")
     add_provider_flags(
         g, owner="the GitLab user or group (its full path)", hostname=DEFAULT_HOSTNAME,
         hostname_help=f"the GitLab host (default {DEFAULT_HOSTNAME}), its API at "
@@ -79,6 +87,9 @@ def register_gitlab(providers: argparse._SubParsersAction,
         private_help="deprecated: use --visibility; =false means --visibility=public")
     g.add_argument("--visibility", choices=VISIBILITIES, default="private",
                    help="visibility of a new project (default private)")
+    g.add_argument("--deploy-token-auth", action="store_true",
+                   help="the cluster syncs over HTTPS with a project deploy token "
+                        "(read_repository) made for it, instead of an SSH deploy key")
     add_common_flags(g)
     g.set_defaults(func=run)
 
@@ -89,6 +100,26 @@ def check_project_name(name: str) -> str:
                        "it can contain only letters, digits, emoji, '_', '.' and '-', and "
                        "starts with a letter, digit, emoji or '_'")
     return name
+
+
+def check_auth_flags(token_auth: bool, deploy_token_auth: bool) -> None:
+    if token_auth and deploy_token_auth:
+        raise CLIError("--token-auth and --deploy-token-auth cannot be set both",
+                       "sync with the token (--token-auth) or with a deploy token made for "
+                       "the cluster (--deploy-token-auth)")
+
+
+def deploy_token_body(name: str) -> dict[str, Any]:
+    """The request that makes the cluster's deploy token `name`."""
+    return {"name": name, "scopes": list(DEPLOY_TOKEN_SCOPES)}
+
+
+def active_token_id(tokens: Iterable[Mapping[str, Any]], name: str) -> int | None:
+    """The id of the first deploy token named `name` that is neither revoked nor expired."""
+    for token in tokens:
+        if token.get("name") == name and not token.get("revoked") and not token.get("expired"):
+            return int(token.get("id") or 0)
+    return None
 
 
 def _q(text: str) -> str:
@@ -160,9 +191,23 @@ class GitLab:
         base = f"/projects/{self.project_id}/deploy_keys"
         return replace_deploy_key(self.api, base, title, public, ("can_push", not read_only))
 
+    def reconcile_deploy_token(self, repo: Repository, name: str) -> tuple[str, str]:
+        base = f"/projects/{self.project_id}/deploy_tokens"
+        found = active_token_id(self.api.pages(base, 100), name)
+        if found is not None:
+            self.api.call("DELETE", f"{base}/{found}")
+        made = self.api.call("POST", base, deploy_token_body(name))
+        made = made if isinstance(made, dict) else {}
+        username, token = str(made.get("username") or ""), str(made.get("token") or "")
+        if not username or not token:
+            raise CLIError(f"GitLab's answer to POST {base} has no deploy token username or "
+                           "value", "is --hostname a GitLab server?")
+        return username, token
+
 
 def run(args: argparse.Namespace) -> int:
     check_project_name(args.repository)
+    check_auth_flags(args.token_auth, args.deploy_token_auth)
     if not args.private:
         args.visibility = "public"
     return run_provider(args, token_env=TOKEN_ENV, service=SERVICE,

@@ -7,7 +7,9 @@ and that the cluster's public key is the repository's deploy key. `ProviderBoots
 `bootstrap git`'s engine (`_bootstrap.Bootstrap`: clone, generate, commit, push, install,
 sync) around it: the repository's HTTPS clone URL is what the CLI pushes to with the token,
 its SSH URL what the cluster syncs from (`--ssh-hostname` replaces its host), or the HTTPS
-URL with `--token-auth`.
+URL with `--token-auth`, or with a deploy token (`--deploy-token-auth`, GitLab: a provider
+with `reconcile_deploy_token`), a read-only credential of the repository that the provider
+makes for the cluster instead of a deploy key.
 
 The token is only sent to the API and to a clone URL on the same host as `--hostname`; it
 is never printed. Every answer of the API is bounded (`MAX_RESPONSE`).
@@ -36,7 +38,8 @@ from ._errors import CLIError
 from ._output import Printer
 
 __all__ = [
-    "MAX_RESPONSE", "PERMISSIONS", "Provider", "add_provider_flags", "ProviderBootstrap", "Repository", "RestClient",
+    "MAX_RESPONSE", "PERMISSIONS", "Provider", "add_provider_flags", "ProviderBootstrap",
+    "Repository", "RestClient",
     "Transport", "check_clone_url", "check_hostname", "deploy_key_name", "parse_teams",
     "read_token", "reconcile_key", "replace_deploy_key", "run_provider", "same_key", "scp_to_ssh",
     "urllib_transport", "check_personal_owner", "grant_teams",
@@ -326,6 +329,11 @@ class Provider(Protocol):
         """The repository's deploy key `title` holds `public` with that access; whether
         anything changed."""
 
+    # A provider with deploy tokens (GitLab, `--deploy-token-auth`) also has
+    # `reconcile_deploy_token(repo, name) -> (username, token)`: the repository's read-only
+    # deploy token `name` for the cluster's sync, made anew (a token's value is shown only
+    # when it is made).
+
 
 class ProviderBootstrap(Bootstrap):
     """`bootstrap git`'s engine with a provider's repository and deploy key steps."""
@@ -334,13 +342,14 @@ class ProviderBootstrap(Bootstrap):
         super().__init__(ctx, args)
         self.provider = provider
         self.repository: Repository | None = None
+        self.deploy_token = bool(getattr(args, "deploy_token_auth", False))
 
     def prepare_repository(self) -> None:
         repo = self.provider.reconcile_repository(self.args, self.printer)
         self.repository = repo
         clone = check_clone_url(repo.clone_url, self.provider.hostname, self.provider.service)
         self.url = gen.parse_git_url(clone)
-        if self.args.token_auth:
+        if self.args.token_auth or self.deploy_token:
             self.sync = gen.sync_url(self.url, token_auth=True)
             return
         ssh_url = scp_to_ssh(repo.ssh_url)
@@ -349,6 +358,28 @@ class ProviderBootstrap(Bootstrap):
                            "URL", "pass --token-auth to sync over HTTPS with the token")
         self.sync = gen.sync_url(gen.parse_git_url(ssh_url), token_auth=False,
                                  ssh_hostname=self.args.ssh_hostname)
+
+    def check_sync_credentials(self) -> None:
+        """With a deploy token the Secret gets its credentials from the provider
+        (`source_secret`), never the token this CLI pushes with; the CA is checked here."""
+        if not self.deploy_token:
+            super().check_sync_credentials()
+        elif self.args.ca_file is not None:
+            self.secret_data["ca.crt"] = self.args.ca_file.read_text()
+
+    def source_secret(self) -> None:
+        if self.deploy_token:
+            assert self.repository is not None
+            reconcile = getattr(self.provider, "reconcile_deploy_token", None)
+            if reconcile is None:
+                raise CLIError(f"{self.provider.service} has no deploy tokens")
+            self.printer.action("checking to reconcile deploy token for source secret")
+            name = deploy_key_name(self.namespace, self.branch, self.secret_name, self.path)
+            username, token = reconcile(self.repository, name)
+            self.secret_data.update(username=username, password=token)
+            self.printer.success(f'configured deploy token "{name}" for '
+                                 f'"{self.provider.hostname}/{self.repository.label}"')
+        super().source_secret()
 
     def authorize_key(self, public: str) -> None:
         assert self.repository is not None

@@ -19,4 +19,5 @@ pytest_plugins = [
     "harness.nats",
     "harness.gitea",
     "harness.fixtures_realnode",
+    "harness.forge_env",
 ]

@@ -8,7 +8,10 @@ both listen, and serves until SIGTERM.
 Per request: the URL path names a repository under the project root (`/<name>.git/...`
 or `/<name>/...`), the client authenticates with HTTP basic auth, a bearer token, or
 (HTTPS) a client certificate from the configured CA; a repository holding the file
-`afflux-public` can be read without credentials. Request and response bodies are streamed
+`afflux-public` can be read without credentials. Read-only credentials (a user name and
+password that may fetch, from all repositories or from the ones listed, and never push)
+are read from the config's `readers_file` whenever it changes, so they can be added and
+removed while the server runs. Request and response bodies are streamed
 through the CGI process (chunked request bodies are decoded, `Content-Encoding: gzip` is
 passed to http-backend, which inflates it). Every request is appended as one JSON line
 to `requests_log`, which is how tests count fetches.
@@ -81,6 +84,22 @@ def service_of(method: str, rest: str, query: str) -> str | None:
     return None
 
 
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) of a basic Authorization header, or None (missing, another scheme,
+    malformed)."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, secret = decoded.partition(":")
+    return (user, secret) if sep else None
+
+
 def authenticate(
     header: str | None, username: str, password: str, bearer_token: str | None
 ) -> str | None:
@@ -88,21 +107,40 @@ def authenticate(
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")
-    value = value.strip()
     if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        found = basic_credentials(header)
+        if found is None:
             return None
-        user, sep, secret = decoded.partition(":")
-        if not sep:
-            return None
+        user, secret = found
         ok_user = hmac.compare_digest(user.encode(), username.encode())
         ok_pass = hmac.compare_digest(secret.encode(), password.encode())
         return user if ok_user and ok_pass else None
     if scheme.lower() == "bearer" and bearer_token:
-        if hmac.compare_digest(value.encode(), bearer_token.encode()):
+        if hmac.compare_digest(value.strip().encode(), bearer_token.encode()):
             return "bearer-token"
+    return None
+
+
+def authenticate_reader(header: str | None, readers: Mapping[str, Mapping[str, Any]]
+                        ) -> str | None:
+    """The read-only user (a key of `readers`, {user: {"password", "repos"}}) a basic
+    Authorization header proves, or None."""
+    found = basic_credentials(header)
+    if found is None or found[0] not in readers:
+        return None
+    user, secret = found
+    expected = str(readers[user].get("password") or "")
+    return user if expected and hmac.compare_digest(secret.encode(), expected.encode()) else None
+
+
+def reader_refusal(reader: Mapping[str, Any], repo: str, service: str | None) -> str | None:
+    """Why a read-only credential may not make this request (None: it may): never a push,
+    and only to its repositories when it lists them (`repos`, names without `.git`)."""
+    if service == WRITE_SERVICE:
+        return "a read-only credential may not push"
+    repos = reader.get("repos")
+    if repos is not None and repo not in repos:
+        return "the credential is not valid for this repository"
     return None
 
 
@@ -224,6 +262,33 @@ class Settings:
         self.ready_file = Path(raw["ready_file"])
         self.requests_log = Path(raw["requests_log"])
         self.env: dict[str, str] = dict(raw.get("env", {}))
+        self.readers = Readers(Path(raw["readers_file"]) if raw.get("readers_file") else None)
+
+
+class Readers:
+    """The read-only credentials of `readers_file` ({user: {"password", "repos"}}), read
+    again when the file changes (a missing or unreadable file: none)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None
+        self._readers: dict[str, dict[str, Any]] = {}
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        if self._path is None:
+            return {}
+        with self._lock:
+            try:
+                stat = self._path.stat()
+                seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+                if seen != self._seen:
+                    loaded = json.loads(self._path.read_text())
+                    self._readers = loaded if isinstance(loaded, dict) else {}
+                    self._seen = seen
+            except (OSError, ValueError):
+                self._readers, self._seen = {}, None
+            return self._readers
 
 
 class Recorder:
@@ -326,12 +391,22 @@ class GitHandler(BaseHTTPRequestHandler):
         if repo_dir is None:
             self._reply(404, f"repository {repo_name(repo)!r} not found\n", entry)
             return
+        header = self.headers.get("Authorization")
         user = self._client_cert_user() or authenticate(
-            self.headers.get("Authorization"),
+            header,
             settings.username,
             settings.password,
             settings.bearer_token,
         )
+        if user is None:
+            readers = settings.readers.current()
+            user = authenticate_reader(header, readers)
+            refusal = reader_refusal(readers[user], entry["repo"], entry["service"]) \
+                if user else None
+            if refusal:
+                entry["user"] = user
+                self._reply(403, f"afflux git server: {refusal}\n", entry)
+                return
         entry["user"] = user
         public = (repo_dir / PUBLIC_MARKER).exists() and entry["service"] != WRITE_SERVICE
         if user is None and not public:

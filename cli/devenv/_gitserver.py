@@ -5,6 +5,7 @@ It runs `_githttpd.py` (the standard library's HTTP server in front of
 HTTPS certificate comes from the test CA. State lives in the given directory:
 
     config.json      what the child serves, and with which credentials
+    readers.json     the read-only credentials (`add_reader`), read again when it changes
     repos/           the bare repositories (`<name>.git`)
     server.log       the child's log, http-backend's stderr included
     requests.jsonl   one JSON line per request (see `requests()`)
@@ -13,6 +14,7 @@ HTTPS certificate comes from the test CA. State lives in the given directory:
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -54,8 +56,9 @@ class GitHTTPServer(ProcessServer):
     """Git over smart HTTP and HTTPS; see the module docstring.
 
     Credentials: HTTP basic auth (`username` / `password`), or `Authorization: Bearer
-    <bearer_token>`, or over HTTPS a client certificate issued by the test CA. Ports are
-    picked by the OS unless given (0 = pick; `https_port=None` = no HTTPS listener).
+    <bearer_token>`, or over HTTPS a client certificate issued by the test CA; and the
+    read-only users of `add_reader` (basic auth, fetch only). Ports are picked by the OS
+    unless given (0 = pick; `https_port=None` = no HTTPS listener).
     """
 
     def __init__(
@@ -83,6 +86,8 @@ class GitHTTPServer(ProcessServer):
         self.repo_root = self.directory / "repos"
         self.log_path = self.directory / "server.log"
         self.requests_log = self.directory / "requests.jsonl"
+        self.readers_file = self.directory / "readers.json"
+        self._readers: dict[str, dict[str, object]] = {}
         self._want_http = http_port
         self._want_https = https_port
         self._start_timeout = start_timeout
@@ -113,6 +118,7 @@ class GitHTTPServer(ProcessServer):
             "backend": str(find_http_backend()),
             "ready_file": str(self.directory / "ready.json"),
             "requests_log": str(self.requests_log),
+            "readers_file": str(self.readers_file),
             "env": isolated_git_env(home=self.directory),
         }
         if self._want_https is not None:
@@ -123,6 +129,7 @@ class GitHTTPServer(ProcessServer):
         config_path = self.directory / "config.json"
         config_path.write_text(json.dumps(config, indent=2))
         config_path.chmod(0o600)
+        self._write_readers()
         ready = self.directory / "ready.json"
         ready.unlink(missing_ok=True)
         self._since = count_lines(self.requests_log)
@@ -145,6 +152,30 @@ class GitHTTPServer(ProcessServer):
         self.http_port = ports.get("http_port")
         self.https_port = ports.get("https_port")
         return self
+
+    # -- read-only credentials
+
+    def add_reader(self, username: str, password: str, *, repos: list[str] | None = None) -> None:
+        """Another user who may fetch (never push), from `repos` only when given (names as
+        `url` takes them); it replaces an earlier one of that name, at once."""
+        if username == self.username:
+            raise DevEnvError(f"{username!r} is the server's read-write user")
+        names = None if repos is None else [normalize_repo_name(r) for r in repos]
+        self._readers[username] = {"password": password, "repos": names}
+        self._write_readers()
+
+    def remove_reader(self, username: str) -> None:
+        """The read-only user `username` is refused from now on."""
+        self._readers.pop(username, None)
+        self._write_readers()
+
+    def _write_readers(self) -> None:
+        if not self.directory.is_dir():
+            return
+        tmp = self.readers_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._readers))
+        tmp.chmod(0o600)
+        os.replace(tmp, self.readers_file)
 
     # -- repositories
 

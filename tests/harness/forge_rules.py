@@ -4,15 +4,19 @@ path, authentication header, JSON fields and their types) and answers with the d
 status and fields; anything else is refused with the service's 4xx.
 
 Pure (no I/O): a stand-in keeps the repositories, deploy keys and team permissions a test
-can assert, and calls two hooks the test gives it, so the Git part stays real:
+can assert, and calls the hooks the test gives it, so the Git part stays real:
 `create_repo(full_path) -> (https clone URL, SSH URL)` makes the bare repository on the
-harness's Git server, and `add_key(public_key)` lets a deploy key in over SSH.
+harness's Git server, `add_key(public_key)` lets a deploy key in over SSH, and
+`set_reader(username, full_path, password or None)` (optional) makes a read-only HTTPS
+credential of that repository valid, or (None) no longer.
 `services.StrictService(..., rule=stand_in)` serves one over HTTPS.
 
 - `GitHubAPI`: GitHub Enterprise Server's `/api/v3`, `Authorization: Bearer|token <token>`,
   a `User-Agent` required.
 - `GitLabAPI`: `/api/v4`, `PRIVATE-TOKEN: <token>`, a project named by its id or its
-  URL-encoded path (`group%2Fname`); deploy keys, sharing with groups.
+  URL-encoded path (`group%2Fname`); deploy keys, sharing with groups, project deploy tokens
+  (the value answered only at creation; one with `read_repository` is a reader of the Git
+  server until it is deleted).
 - `BitbucketServerAPI`: Bitbucket Server (Data Center) `/rest/api/1.0` and the access keys
   of `/rest/keys/1.0`, `Authorization: Bearer <token>`; projects by key (`~user` the
   token's user's personal project), paged lists (`start`, `limit`), repository permissions
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,14 +40,22 @@ __all__ = ["BitbucketServerAPI", "GitHubAPI", "GitLabAPI", "InMemory"]
 
 CreateRepo = Callable[[str], tuple[str, str]]
 AddKey = Callable[[str], None]
+SetReader = Callable[[str, str, str | None], None]
 GITHUB_PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
 GITLAB_ACCESS = (10, 20, 30, 40, 50)
+GITLAB_TOKEN_SCOPES = ("read_repository", "read_registry", "write_registry",
+                       "read_package_registry", "write_package_registry",
+                       "read_virtual_registry", "write_virtual_registry")
 _KEY = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?")
 
 
 def _route(req: Request, method: str, pattern: str) -> re.Match[str] | None:
     match = re.fullmatch(pattern, req.path)
     return match if match and req.method == method else None
+
+
+def _no_reader(username: str, full: str, password: str | None) -> None:
+    """The `set_reader` of a stand-in whose test has no Git server behind it."""
 
 
 def _page(req: Request, items: list[Any]) -> list[Any]:
@@ -59,6 +72,7 @@ class _Base:
     user: str
     create_repo: CreateRepo
     add_key: AddKey
+    set_reader: SetReader = _no_reader
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_id: int = 100
 
@@ -208,6 +222,9 @@ class GitLabAPI(_Base):
     groups: dict[str, int] = field(default_factory=dict)
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
     keys: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: project id -> its deploy tokens as GitLab keeps them (`token`, the value, is answered
+    #: only by the POST that makes it)
+    tokens: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
     def project(self, path: str) -> dict[str, Any] | None:
         return next((p for p in self.projects.values() if p["path_with_namespace"] == path),
@@ -246,6 +263,18 @@ class GitLabAPI(_Base):
             _need(any(k["id"] == int(m[2]) for k in keys), "404 Deploy Key Not Found", 404)
             keys[:] = [k for k in keys if k["id"] != int(m[2])]
             return Answer(204)
+        if m := _route(req, "GET", project + r"/deploy_tokens"):
+            return self._list_tokens(req, self._project(m)["id"])
+        if m := _route(req, "POST", project + r"/deploy_tokens"):
+            return self._add_token(req, self._project(m))
+        if m := _route(req, "DELETE", project + r"/deploy_tokens/(\d+)"):
+            found = self._project(m)
+            tokens = self.tokens[found["id"]]
+            gone = [t for t in tokens if t["id"] == int(m[2])]
+            _need(bool(gone), "404 Deploy Token Not Found", 404)
+            tokens[:] = [t for t in tokens if t["id"] != int(m[2])]
+            self.set_reader(gone[0]["username"], found["path_with_namespace"], None)
+            return Answer(204)
         raise Rejected(404, f"404 Not Found: {req.method} {req.path}")
 
     def _project(self, m: re.Match[str]) -> dict[str, Any]:
@@ -282,6 +311,7 @@ class GitLabAPI(_Base):
             "http_url_to_repo": clone, "ssh_url_to_repo": ssh, "default_branch": None,
             "shared_with_groups": []}
         self.keys[pid] = []
+        self.tokens[pid] = []
         return Answer(201, self.projects[pid])
 
     def _edit(self, req: Request, found: dict[str, Any]) -> Answer:
@@ -326,6 +356,44 @@ class GitLabAPI(_Base):
         self.add_key(key)
         return Answer(201, entry)
 
+
+    @staticmethod
+    def _shown(token: dict[str, Any]) -> dict[str, Any]:
+        """A deploy token as GitLab lists it: without its value."""
+        return {k: v for k, v in token.items() if k != "token"}
+
+    def _list_tokens(self, req: Request, pid: int) -> Answer:
+        active = (parse_qs(req.query).get("active") or [None])[0]
+        _need(active in (None, "true", "false"), "active is invalid", 400)
+        found = [t for t in self.tokens[pid] if active is None
+                 or (not (t["revoked"] or t["expired"])) == (active == "true")]
+        return Answer(200, [self._shown(t) for t in _page(req, found)])
+
+    def _add_token(self, req: Request, found: dict[str, Any]) -> Answer:
+        data = _json(req)
+        _need(set(data) <= {"name", "scopes", "expires_at", "username"},
+              f"unknown fields {sorted(set(data) - {'name', 'scopes', 'expires_at', 'username'})}",
+              400)
+        _need(isinstance(data.get("name"), str) and bool(data["name"].strip()),
+              "name is missing", 400)
+        scopes = data.get("scopes")
+        _need(isinstance(scopes, list) and bool(scopes)
+              and all(s in GITLAB_TOKEN_SCOPES for s in scopes),
+              "scopes does not have a valid value", 400)
+        expires = data.get("expires_at")
+        _need(expires is None or isinstance(expires, str), "expires_at is invalid", 400)
+        tid = self._id()
+        username = data.get("username") or f"gitlab+deploy-token-{tid}"
+        _need(isinstance(username, str)
+              and bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*", username)),
+              "username can contain only letters, digits, '_', '-', '.' and '+'", 400)
+        value = "gldt-" + secrets.token_urlsafe(15)
+        token = {"id": tid, "name": data["name"], "username": username, "expires_at": expires,
+                 "revoked": False, "expired": False, "scopes": list(scopes), "token": value}
+        self.tokens[found["id"]].append(token)
+        if "read_repository" in scopes:
+            self.set_reader(username, found["path_with_namespace"], value)
+        return Answer(201, token)
 
 # --- Bitbucket Server -----------------------------------------------------------------------
 

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 from cli_harness import Result, Run, SimulatedController, strip_finalizers
-from forge_harness import git_servers
 
 from afflux.cli import main
-from afflux.cli.devenv import GitHTTPServer, GitSSHServer, free_port
+from afflux.cli.devenv import GitHTTPServer, free_port
 from harness.fixtures_cluster import Cluster
 from harness.kustomize_env import Env, make_env
 from harness.wait import eventually
@@ -88,11 +87,3 @@ def controller(flux_crds: Cluster, namespace: str) -> Iterator[Callable[..., Sim
     yield start
     for sim in started:
         sim.__exit__()
-
-
-@pytest.fixture(scope="module")
-def forge_git(tmp_path_factory: pytest.TempPathFactory, test_ca: Any
-              ) -> Iterator[tuple[GitHTTPServer, GitSSHServer]]:
-    """The Git server behind the GitHub and GitLab stand-ins (`forge_harness`): HTTPS with
-    the user `git` and the token, and SSH on the same repositories."""
-    yield from git_servers(tmp_path_factory, test_ca, "git")

@@ -9,7 +9,14 @@ import io
 
 import pytest
 
-from afflux.cli._bootstrapgitlab import ACCESS_LEVELS, GitLab, check_project_name
+from afflux.cli._bootstrapgitlab import (
+    ACCESS_LEVELS,
+    GitLab,
+    active_token_id,
+    check_auth_flags,
+    check_project_name,
+    deploy_token_body,
+)
 from afflux.cli._errors import CLIError
 from afflux.cli._forge import Repository
 from afflux.cli._main import parse_args
@@ -46,17 +53,26 @@ def test_access_levels() -> None:
 
 
 class StandIn(InMemory):
-    """GitLab's rules with a group `infra/platform` (a sub-group) and a group `ops`."""
+    """GitLab's rules with a group `infra/platform` (a sub-group) and a group `ops`; the
+    read-only credentials it would give the Git server in `readers`."""
 
     def __init__(self) -> None:
         self.added: list[str] = []
-        self.api = GitLabAPI(TOKEN, "octo", self.create_repo, self.added.append)
+        self.readers: dict[str, tuple[str, str]] = {}
+        self.api = GitLabAPI(TOKEN, "octo", self.create_repo, self.added.append,
+                             self.set_reader)
         self.api.groups.update({"infra/platform": 7, "ops": 8})
         super().__init__(self.api, HOST)
 
     @staticmethod
     def create_repo(full: str) -> tuple[str, str]:
         return f"https://{HOST}/{full}.git", f"git@{HOST}:{full}.git"
+
+    def set_reader(self, username: str, full: str, password: str | None) -> None:
+        if password is None:
+            del self.readers[username]
+        else:
+            self.readers[username] = (full, password)
 
 
 def args(*flags: str) -> argparse.Namespace:
@@ -154,3 +170,95 @@ def test_flags() -> None:
     assert (ns.team, ns.visibility, ns.read_write_key) == (["a:push", "b"], "private", True)
     assert parse_args(["bootstrap", "gitlab", "--owner=o", "--repository=r"]).hostname == \
         "gitlab.com"
+
+
+@pytest.mark.parametrize(("token_auth", "deploy_token_auth", "refused"), [
+    pytest.param(False, False, False, id="deploy-key"),
+    pytest.param(True, False, False, id="token-auth"),
+    pytest.param(False, True, False, id="deploy-token-auth"),
+    pytest.param(True, True, True, id="both"),
+])
+def test_auth_flags(token_auth: bool, deploy_token_auth: bool, refused: bool) -> None:
+    if not refused:
+        check_auth_flags(token_auth, deploy_token_auth)
+        return
+    with pytest.raises(CLIError, match="--token-auth and --deploy-token-auth cannot be set"):
+        check_auth_flags(token_auth, deploy_token_auth)
+
+
+@pytest.mark.parametrize(("name", "body"), [
+    pytest.param("flux-system-main-flux-system-clusters/dev",
+                 {"name": "flux-system-main-flux-system-clusters/dev",
+                  "scopes": ["read_repository"]}, id="with-path"),
+    pytest.param("ns-main-flux-system", {"name": "ns-main-flux-system",
+                                         "scopes": ["read_repository"]}, id="root"),
+])
+def test_deploy_token_body(name: str, body: dict[str, object]) -> None:
+    assert deploy_token_body(name) == body
+
+
+def _token(tid: int, name: str, **state: bool) -> dict[str, object]:
+    return {"id": tid, "name": name, "username": f"gitlab+deploy-token-{tid}",
+            "revoked": state.get("revoked", False), "expired": state.get("expired", False)}
+
+
+@pytest.mark.parametrize(("tokens", "found"), [
+    pytest.param([], None, id="none"),
+    pytest.param([_token(1, "other")], None, id="another-name"),
+    pytest.param([_token(1, "ns-main"), _token(2, "ns-main")], 1, id="first-of-the-name"),
+    pytest.param([_token(1, "ns-main", revoked=True), _token(2, "ns-main")], 2,
+                 id="revoked-skipped"),
+    pytest.param([_token(1, "ns-main", expired=True)], None, id="expired-skipped"),
+])
+def test_active_token_id(tokens: list[dict[str, object]], found: int | None) -> None:
+    assert active_token_id(tokens, "ns-main") == found
+
+
+def test_deploy_token_auth_flag() -> None:
+    assert args().deploy_token_auth is False
+    assert args("--deploy-token-auth").deploy_token_auth is True
+
+
+def test_deploy_token_made_then_replaced_on_every_run() -> None:
+    stand_in = StandIn()
+    gitlab, repo, _ = run(stand_in, args())
+    pid = gitlab.project_id
+    base = f"/api/v4/projects/{pid}/deploy_tokens"
+    stand_in.sent.clear()
+    username, value = gitlab.reconcile_deploy_token(repo, "ns-main-flux-system")
+    [made] = stand_in.api.tokens[pid]
+    assert (made["name"], made["scopes"], made["username"], made["token"]) == \
+        ("ns-main-flux-system", ["read_repository"], username, value)
+    assert username == f"gitlab+deploy-token-{made['id']}"
+    assert stand_in.readers == {username: ("infra/platform/fleet", value)}
+    assert stand_in.sent == [("GET", base), ("POST", base)]
+
+    # the value cannot be read back: the token is deleted and made again
+    stand_in.sent.clear()
+    username2, value2 = gitlab.reconcile_deploy_token(repo, "ns-main-flux-system")
+    assert value2 != value and username2 != username
+    assert [t["id"] for t in stand_in.api.tokens[pid]] != [made["id"]]
+    assert stand_in.sent == [("GET", base), ("DELETE", f"{base}/{made['id']}"), ("POST", base)]
+    assert stand_in.readers == {username2: ("infra/platform/fleet", value2)}
+    assert stand_in.refused == ["GET /api/v4/projects/infra%2Fplatform%2Ffleet: "
+                                "404 Project Not Found"]
+
+
+def test_deploy_token_stand_in_is_strict() -> None:
+    stand_in = StandIn()
+    gitlab, _, _ = run(stand_in, args())
+    client = gitlab.api
+    path = f"/projects/{gitlab.project_id}/deploy_tokens"
+    with pytest.raises(CLIError, match="scopes does not have a valid value"):
+        client.call("POST", path, {"name": "x", "scopes": ["write_repository"]})
+    with pytest.raises(CLIError, match="scopes does not have a valid value"):
+        client.call("POST", path, {"name": "x"})
+    with pytest.raises(CLIError, match="unknown fields"):
+        client.call("POST", path, {"name": "x", "scopes": ["read_repository"], "access": 1})
+    made = client.call("POST", path, {"name": "x", "scopes": ["read_registry"]})
+    assert "token" in made and stand_in.readers == {}  # no read_repository: no Git access
+    [listed] = client.call("GET", path)
+    assert "token" not in listed and listed["id"] == made["id"]
+    assert client.call("GET", f"{path}?active=false") == []
+    with pytest.raises(CLIError, match="404 Deploy Token Not Found"):
+        client.call("DELETE", f"{path}/999")

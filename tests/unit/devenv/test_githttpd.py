@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+from pathlib import Path
 
 import pytest
 
+from afflux.cli.devenv import DevEnvError, GitHTTPServer
 from afflux.cli.devenv._githttpd import (
+    Readers,
     authenticate,
+    authenticate_reader,
     cgi_environ,
     parse_cgi_headers,
     read_chunked,
+    reader_refusal,
     repo_name,
     service_of,
     split_git_path,
@@ -85,6 +91,65 @@ def test_authenticate(header: str | None, expected: str | None) -> None:
 def test_bearer_is_refused_when_no_token_is_configured() -> None:
     assert authenticate("Bearer ", "u", "p", None) is None
     assert authenticate("Bearer x", "u", "p", "") is None
+
+
+READERS = {"gitlab+deploy-token-1": {"password": "gldt-1", "repos": ["team/app"]},
+           "anywhere": {"password": "pw", "repos": None},
+           "no-password": {"password": "", "repos": None}}
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param(_basic("gitlab+deploy-token-1", "gldt-1"), "gitlab+deploy-token-1",
+                     id="reader"),
+        pytest.param(_basic("anywhere", "pw"), "anywhere", id="reader-of-all"),
+        pytest.param(_basic("gitlab+deploy-token-1", "pw"), None, id="wrong-password"),
+        pytest.param(_basic("someone", "pw"), None, id="unknown-user"),
+        pytest.param(_basic("no-password", ""), None, id="empty-password-never-matches"),
+        pytest.param("Bearer gldt-1", None, id="bearer"),
+        pytest.param("Basic !!!", None, id="malformed"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_authenticate_reader(header: str | None, expected: str | None) -> None:
+    assert authenticate_reader(header, READERS) == expected
+
+
+@pytest.mark.parametrize(
+    ("reader", "repo", "service", "refused"),
+    [
+        pytest.param("gitlab+deploy-token-1", "team/app", "git-upload-pack", None, id="fetch"),
+        pytest.param("gitlab+deploy-token-1", "team/app", None, None, id="dumb-http"),
+        pytest.param("gitlab+deploy-token-1", "team/app", "git-receive-pack",
+                     "a read-only credential may not push", id="push"),
+        pytest.param("gitlab+deploy-token-1", "team/other", "git-upload-pack",
+                     "the credential is not valid for this repository", id="other-repo"),
+        pytest.param("anywhere", "team/other", "git-upload-pack", None, id="any-repo"),
+        pytest.param("anywhere", "team/other", "git-receive-pack",
+                     "a read-only credential may not push", id="any-repo-push"),
+    ],
+)
+def test_reader_refusal(reader: str, repo: str, service: str | None,
+                        refused: str | None) -> None:
+    assert reader_refusal(READERS[reader], repo, service) == refused
+
+
+def test_readers_follow_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "readers.json"
+    readers = Readers(path)
+    assert readers.current() == {}
+    path.write_text(json.dumps({"a": {"password": "1", "repos": None}}))
+    assert set(readers.current()) == {"a"}
+    tmp = tmp_path / "readers.tmp"
+    tmp.write_text(json.dumps({"b": {"password": "2", "repos": None}}))
+    tmp.replace(path)
+    assert set(readers.current()) == {"b"}
+    path.write_text("not json")
+    assert readers.current() == {}
+    path.unlink()
+    assert readers.current() == {}
+    assert Readers(None).current() == {}
 
 
 @pytest.mark.parametrize(
@@ -192,3 +257,16 @@ def test_cgi_environ_without_length_or_user() -> None:
     assert "HTTPS" not in env
     assert env["QUERY_STRING"] == "service=git-upload-pack"
     assert env["CONTENT_TYPE"] == ""
+
+
+def test_server_writes_its_readers_for_the_child(tmp_path: Path) -> None:
+    server = GitHTTPServer(tmp_path, username="git", password="pw")
+    server.add_reader("gitlab+deploy-token-1", "gldt-1", repos=["team/app.git"])
+    server.add_reader("all", "pw2")
+    assert json.loads(server.readers_file.read_text()) == {
+        "gitlab+deploy-token-1": {"password": "gldt-1", "repos": ["team/app"]},
+        "all": {"password": "pw2", "repos": None}}
+    server.remove_reader("gitlab+deploy-token-1")
+    assert set(json.loads(server.readers_file.read_text())) == {"all"}
+    with pytest.raises(DevEnvError, match="read-write user"):
+        server.add_reader("git", "other")
