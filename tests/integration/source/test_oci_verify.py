@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from source_env import SourceEnv, obj_name, start_source_env
 from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
@@ -43,7 +45,7 @@ from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
 from harness.signing import Cosign, Notation
-from harness.sigstore import EMAIL, ISSUER, Sigstore, issue, pem
+from harness.sigstore import EMAIL, ISSUER, Leaf, Sigstore, b64, issue, pem, rekor_response
 
 pytestmark = pytest.mark.integration
 
@@ -240,6 +242,65 @@ def test_keyless_checks_read_what_the_real_cosign_writes(
         verify_leaf(signature.certificate, stranger)
     with pytest.raises(SigstoreError, match="has no Rekor bundle"):
         verify_keyless(root, [], signature, annotations[COSIGN_SIGNATURE_ANNOTATION], payload)
+
+
+def keyless_sign(cosign: Cosign, image: str, store: Sigstore, directory: Path, *,
+                 sans: list[x509.GeneralName] | None = None, with_bundle: bool = True) -> Leaf:
+    """Sign `image` as keyless cosign does, with `store` as Fulcio, CT log and Rekor: the
+    real cosign makes the payload (`cosign generate`), a new key signs it, `store` issues
+    its certificate (with an embedded SCT) and logs the entry (a SET by its Rekor key),
+    and the real cosign attaches signature, certificate, chain and Rekor bundle."""
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = cosign.generate(image)
+    leaf = issue(store, sans=sans)
+    signature = b64(leaf.key.sign(payload, ec.ECDSA(hashes.SHA256())))
+    files = {"payload.json": payload, "sig.b64": signature.encode(),
+             "cert.pem": pem(leaf.cert).encode(),
+             "chain.pem": (pem(store.inter) + pem(store.root)).encode(),
+             "rekor.json": rekor_response(store, leaf.cert, signature, payload).encode()}
+    for file, content in files.items():
+        (directory / file).write_bytes(content)
+    cosign.attach_signature(image, directory / "payload.json", directory / "sig.b64",
+                            directory / "cert.pem", directory / "chain.pem",
+                            directory / "rekor.json" if with_bundle else None)
+    return leaf
+
+
+def test_the_real_cosign_accepts_the_private_sigstore_keyless_signature(
+        registry: Registry, pusher: Pusher, cosign: Cosign, tmp_path: Path) -> None:
+    """The harness's private Sigstore is what real Sigstore tooling accepts: `cosign
+    verify --trusted-root` passes offline on its keyless signature, and refuses it with
+    another trusted root (another Rekor key; or the same logs but another CA), another
+    identity, or without the Rekor bundle, where the online Rekor look-up it then tries
+    fails on the unreachable address (so a network access would show)."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
+    image = f"{registry.host}/{repo}@{digest}"
+    store = Sigstore()
+    keyless_sign(cosign, image, store, tmp_path / "sign")
+    roots = {"root": store, "stranger": Sigstore(),
+             "other-ca": Sigstore(ct_key=store.ct_key, rekor_key=store.rekor_key)}
+    for file, other in roots.items():
+        (tmp_path / f"{file}.json").write_text(json.dumps(other.trusted_root()))
+
+    def verify(image: str, root: str, identity: str = f"^{EMAIL}$", *, ok: bool = False
+               ) -> str:
+        done = cosign.verify_keyless(image, tmp_path / f"{root}.json", identity, f"^{ISSUER}$")
+        assert (done.returncode == 0) == ok, done.stderr
+        return done.stderr
+
+    out = verify(image, "root", ok=True)
+    assert "Existence of the claims in the transparency log was verified offline" in out
+    assert "code-signing certificate was verified using trusted certificate authority" in out
+    assert "rekor log public key not found" in verify(image, "stranger")
+    assert "leaf certificate verification failed" in verify(image, "other-ca")
+    assert "none of the expected identities matched" in verify(image, "root", "^someone@")
+
+    unlogged = pusher.push(repo, "v2", {"app.yaml": "no bundle\n"})
+    keyless_sign(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path / "unlogged",
+                 with_bundle=False)
+    out = verify(f"{registry.host}/{repo}@{unlogged}", "root")
+    assert "127.0.0.1:9" in out and "connection refused" in out, out
 
 
 # --- notation --------------------------------------------------------------------------
