@@ -316,6 +316,16 @@ def keyless_spec(env: SourceEnv, registry: Registry, repo: str, store: Sigstore,
                               {"issuer": f"^{re.escape(ISSUER)}$", "subject": subject}]})
 
 
+def cosign_agrees(cosign: Cosign, image: str, store: Sigstore, directory: Path, *,
+                  ok: bool, subject: str = f"^{EMAIL}$") -> None:
+    """The real `cosign verify --trusted-root` (offline) of `image` with `store`'s trusted
+    root passes when `ok`, and fails otherwise, as the operator decided."""
+    root = directory / f"root-{uuid.uuid4().hex[:6]}.json"
+    root.write_text(json.dumps(store.trusted_root()))
+    done = cosign.verify_keyless(image, root, subject, f"^{re.escape(ISSUER)}$")
+    assert (done.returncode == 0) is ok, done.stderr
+
+
 def said_about(env: SourceEnv, name: str) -> str:
     """The object's status and Events, as text."""
     return json.dumps(env.get(KIND, name)["status"]) + "".join(
@@ -343,6 +353,8 @@ def test_cosign_keyless_signed_artifact_is_verified_with_a_private_trusted_root(
                           "none of the expected identities", EMAIL,
                           "spec.verify.matchOIDCIdentity")
     assert "artifact" not in obj["status"] and env.stored_files(KIND, name) == []
+    image = f"{registry.host}/{repo}@{digest}"
+    cosign_agrees(cosign, image, store, tmp_path, ok=False, subject="^someone-else@")
 
     spec["verify"]["matchOIDCIdentity"][1]["subject"] = f"^{re.escape(EMAIL)}$"
     env.patch_spec(KIND, name, {"verify": spec["verify"]})
@@ -353,6 +365,7 @@ def test_cosign_keyless_signed_artifact_is_verified_with_a_private_trusted_root(
     assert f"keyless identity '{EMAIL}' issued by '{ISSUER}'" in cond["message"]
     assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"keyless\n"}
     artifact = obj["status"]["artifact"]
+    cosign_agrees(cosign, image, store, tmp_path, ok=True)
 
     unlogged = pusher.push(repo, "v1", {"app.yaml": "not logged\n"})
     keyless_sign(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path / "v1b",
@@ -361,6 +374,7 @@ def test_cosign_keyless_signed_artifact_is_verified_with_a_private_trusted_root(
                           "online Rekor look-up is not supported",
                           after=env.request_reconcile(KIND, name))
     assert obj["status"]["artifact"] == artifact
+    cosign_agrees(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path, ok=False)
     said = said_about(env, name)
     for secret in (pem(leaf.cert).splitlines()[1], b64(store.root.public_bytes(
             serialization.Encoding.DER))[:40], "BEGIN CERTIFICATE"):
@@ -375,15 +389,20 @@ def test_cosign_keyless_signature_of_another_private_sigstore_is_refused(
     repo = repo_name()
     digest = pusher.push(repo, "v1", {"app.yaml": "stranger\n"})
     signer = Sigstore()
-    keyless_sign(cosign, f"{registry.host}/{repo}@{digest}", signer, tmp_path / "s")
-    other = env.create(KIND, obj_name(), keyless_spec(env, registry, repo, Sigstore()))
-    other_ca = env.create(KIND, obj_name(), keyless_spec(
-        env, registry, repo, Sigstore(ct_key=signer.ct_key, rekor_key=signer.rekor_key)))
+    image = f"{registry.host}/{repo}@{digest}"
+    keyless_sign(cosign, image, signer, tmp_path / "s")
+    stranger = Sigstore()
+    same_logs = Sigstore(ct_key=signer.ct_key, rekor_key=signer.rekor_key)
+    other = env.create(KIND, obj_name(), keyless_spec(env, registry, repo, stranger))
+    other_ca = env.create(KIND, obj_name(), keyless_spec(env, registry, repo, same_logs))
     obj = wait_unverified(env, other, "rekor log public key not found")
     assert "artifact" not in obj["status"] and env.stored_files(KIND, other) == []
     obj = wait_unverified(env, other_ca, "does not chain to a certificate authority of the "
                           "trusted root")
     assert "artifact" not in obj["status"] and env.stored_files(KIND, other_ca) == []
+    for root in (stranger, same_logs):
+        cosign_agrees(cosign, image, root, tmp_path, ok=False)
+    cosign_agrees(cosign, image, signer, tmp_path, ok=True)
 
 
 @pytest.mark.flux_fields("OCIRepository", "spec.verify.trustedRootSecretRef.name")
