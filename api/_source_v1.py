@@ -300,8 +300,8 @@ class OCIRepositoryVerification(ChartVerification):
 
     trusted_root_secret_ref: LocalObjectReference | None = field(
         doc="For keyless signatures: a Secret with the Sigstore trusted root "
-        "(trusted_root.json) of a private instance (keyless verification is not supported "
-        "by afflux yet).",
+        "(trusted_root.json) of a private instance; signatures must carry their Rekor "
+        "bundle (afflux does not look them up in Rekor online).",
     )
 
 

@@ -18,7 +18,7 @@ one layer per signature:
 A signature holds when it verifies with one of the trusted public keys *and* the payload
 names the artifact's digest (a valid signature of another artifact copied over does
 not). Rekor inclusion proofs and Fulcio certificates are not looked at: key-based
-verification needs neither, and keyless verification (no key) is refused upstream.
+verification needs neither; keyless verification is `_sigstore`'s.
 """
 
 from __future__ import annotations

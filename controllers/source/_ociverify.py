@@ -3,12 +3,14 @@ registry and verify them with cosign public keys or a notation trust policy.
 
 - `verification_config(...)` (pure) reads the `spec.verify.secretRef` Secret as Flux does:
   cosign takes every `*.pub` entry as a trusted public key; notation takes
-  `trustpolicy.json` and every `*.crt` / `*.pem` certificate. Keyless cosign (no
-  secretRef) is refused: it needs the public Sigstore services (Fulcio, Rekor, the TUF
-  root), which an afflux installation is not expected to reach; keyless against a private
-  Sigstore (`spec.verify.trustedRootSecretRef`) is refused too, with its own message: its
-  checks are in `_sigstore` (pure, unit-tested) but not yet proven end to end against a
-  real Rekor, Fulcio and CT log.
+  `trustpolicy.json` and every `*.crt` / `*.pem` certificate. Keyless cosign against a
+  private Sigstore (OCIRepository's `spec.verify.trustedRootSecretRef`, no secretRef)
+  takes the Secret's `trusted_root.json` and the `matchOIDCIdentity` entries, and checks
+  each signature with `_sigstore.verify_keyless`, offline: the layer's Rekor bundle is
+  the proof of logging, and a signature without one is refused (afflux never looks it up
+  in the Rekor the trusted root names). Keyless against the public Sigstore (neither
+  Secret) is refused: it needs the public Sigstore services (Fulcio, Rekor, the TUF root),
+  which an afflux installation is not expected to reach.
 - `must_verify(...)` (pure) is Flux's rule for when to verify again: a new revision, a
   new generation, or a last verification that failed. A digest that was verified stays
   verified, so an unchanged digest costs no registry round-trips.
@@ -19,14 +21,15 @@ registry and verify them with cosign public keys or a notation trust policy.
   the number of referrers and signatures looked at).
 
 The crypto is in `_cosign` and `_notation`, done in-process with `cryptography`: no cosign
-or notation binary runs in the controller. Not done: Rekor transparency-log checks and
-keyless certificates (cosign), certificate revocation and RFC 3161 timestamps
-(notation), verification plugins.
+or notation binary runs in the controller. Not done: online Rekor look-ups and RFC 3161
+timestamps (cosign), certificate revocation and RFC 3161 timestamps (notation),
+verification plugins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,9 +69,19 @@ from ._notation import (
 )
 from ._oci import OCIURL, RegistryClient, RegistryError
 from ._remote import run_blocking
+from ._sigstore import (
+    TRUSTED_ROOT_KEY,
+    Identity,
+    SigstoreError,
+    TrustedRoot,
+    parse_trusted_root,
+    read_keyless_signature,
+    verify_keyless,
+)
 
 __all__ = [
     "COSIGN",
+    "KEYLESS",
     "NOTATION",
     "Verification",
     "VerificationFailed",
@@ -95,11 +108,7 @@ KEYLESS_MESSAGE = (
     "services (Fulcio, Rekor and the TUF root), which this installation cannot reach, so "
     "afflux does not support it: sign with a key (`cosign sign --key`) and set "
     "spec.verify.secretRef to a Secret holding the public key as <name>.pub")
-PRIVATE_KEYLESS_MESSAGE = (
-    "keyless verification against a private Sigstore trusted root "
-    "(spec.verify.trustedRootSecretRef) is not supported by afflux yet: sign with a key "
-    "(`cosign sign --key`) and set spec.verify.secretRef to a Secret holding the public key "
-    "as <name>.pub")
+KEYLESS = "cosign keyless"
 
 
 class VerificationFailed(Exception):
@@ -121,6 +130,9 @@ class VerifyConfig:
     keys: list[PublicKey] = field(default_factory=list)
     policies: list[TrustPolicy] = field(default_factory=list)
     certificates: list[x509.Certificate] = field(default_factory=list, repr=False)
+    #: Keyless cosign: the private Sigstore's trusted root and the identities to accept.
+    trusted_root: TrustedRoot | None = field(default=None, repr=False)
+    identities: tuple[Identity, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,17 +153,22 @@ def _failed(provider: str, message: str, *, stalling: bool = False) -> Verificat
 
 def verification_config(provider: str | None, secret_ref: str | None, namespace: str,
                         data: Mapping[str, bytes] | None, *,
-                        trusted_root_ref: str | None = None) -> VerifyConfig:
+                        trusted_root_ref: str | None = None,
+                        trusted_root_data: Mapping[str, bytes] | None = None,
+                        identities: Sequence[Identity] = ()) -> VerifyConfig:
     """The keys (cosign) or trust policy and certificates (notation) of the Secret `data`
-    (None when there is no secretRef). Keyless cosign is refused, with its own message
-    when a private trusted root (`trusted_root_ref`) is named. Pure; VerificationFailed
-    says what to fix."""
+    (None when there is no secretRef). Without it, cosign is keyless: against the trusted
+    root of the Secret `trusted_root_data` (named `trusted_root_ref`), accepting
+    `identities`; with neither Secret it is refused (the public Sigstore). Pure;
+    VerificationFailed says what to fix."""
     provider = provider or COSIGN
     secret = f"{namespace}/{secret_ref}" if secret_ref else ""
     if provider == COSIGN:
         if data is None:
-            raise _failed("cosign keyless", PRIVATE_KEYLESS_MESSAGE if trusted_root_ref
-                          else KEYLESS_MESSAGE, stalling=True)
+            if trusted_root_ref is None:
+                raise _failed(KEYLESS, KEYLESS_MESSAGE, stalling=True)
+            return _keyless_config(f"{namespace}/{trusted_root_ref}", trusted_root_data or {},
+                                   identities)
         try:
             keys = load_public_keys(data)
         except CosignError as err:
@@ -180,6 +197,29 @@ def verification_config(provider: str | None, secret_ref: str | None, namespace:
                   "notation)", stalling=True)
 
 
+def _keyless_config(secret: str, data: Mapping[str, bytes], identities: Sequence[Identity]
+                    ) -> VerifyConfig:
+    raw = data.get(TRUSTED_ROOT_KEY)
+    if raw is None:
+        raise _failed(KEYLESS, f"'{TRUSTED_ROOT_KEY}' not found in secret '{secret}' "
+                      "(spec.verify.trustedRootSecretRef): add the private Sigstore's trusted "
+                      f"root as {TRUSTED_ROOT_KEY} (`cosign trusted-root create`)")
+    try:
+        root = parse_trusted_root(raw)
+        root.rekor_url()
+    except SigstoreError as err:
+        raise _failed(KEYLESS, f"{TRUSTED_ROOT_KEY} of secret '{secret}': {err}") from None
+    for number, identity in enumerate(identities):
+        for what, pattern in (("issuer", identity.issuer), ("subject", identity.subject)):
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise _failed(KEYLESS, f"spec.verify.matchOIDCIdentity[{number}].{what} is "
+                              f"not a valid regular expression: {err}", stalling=True
+                              ) from None
+    return VerifyConfig(KEYLESS, secret, trusted_root=root, identities=tuple(identities))
+
+
 def must_verify(*, artifact_revision: str | None, revision: str,
                 condition: Mapping[str, Any] | None, generation: int | None) -> bool:
     """Whether `revision` must be verified (again). Pure. Not when the stored artifact is
@@ -203,6 +243,8 @@ def verify_artifact(client: RegistryClient, url: OCIURL, digest: str, config: Ve
                     ) -> Verification:
     """Verify the artifact `url@digest` (blocking). See the module docstring."""
     try:
+        if config.provider == KEYLESS:
+            return _verify_keyless(client, url, digest, config)
         if config.provider == COSIGN:
             return _verify_cosign(client, url, digest, config)
         return _verify_notation(client, url, digest, config)
@@ -229,19 +271,25 @@ def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str) -> list[
     return found
 
 
-def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
-                   ) -> Verification:
-    reference = f"{url}@{digest}"
+def _cosign_layers(client: RegistryClient, url: OCIURL, digest: str, provider: str,
+                   how: str) -> list[Mapping[str, Any]]:
+    """The simple signing layers of the cosign signatures of `digest` (at least one, or
+    VerificationFailed saying to sign it `how`)."""
     manifests = _cosign_manifests(client, url, digest)
     layers = [layer for m in manifests for layer in (m.data.get("layers") or [])
               if isinstance(layer, Mapping) and layer.get("mediaType") ==
               SIMPLE_SIGNING_MEDIA_TYPE][:MAX_COSIGN_LAYERS]
     if not layers:
-        raise _failed(COSIGN, f"no cosign signature found for '{reference}' (looked for the "
-                      f"tag '{signature_tag(digest)}' and OCI referrers): sign it with "
-                      "`cosign sign --key <key> <image>@<digest>`")
-    names = ", ".join(k.name for k in config.keys)
-    problems: list[str] = []
+        raise _failed(provider, f"no cosign signature found for '{url}@{digest}' (looked for "
+                      f"the tag '{signature_tag(digest)}' and OCI referrers): sign it with "
+                      f"{how}")
+    return layers
+
+
+def _signed_layers(client: RegistryClient, url: OCIURL, layers: list[Mapping[str, Any]],
+                   problems: list[str]) -> Iterator[tuple[int, Mapping[str, Any], str, bytes]]:
+    """(number, annotations, base64 signature, payload) of each layer that has a signature
+    annotation; the others are noted in `problems`."""
     for number, layer in enumerate(layers, 1):
         annotations = layer.get("annotations") or {}
         signature = annotations.get(COSIGN_SIGNATURE_ANNOTATION) \
@@ -250,7 +298,18 @@ def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: Ver
             problems.append(f"signature {number} has no {COSIGN_SIGNATURE_ANNOTATION} "
                             "annotation")
             continue
-        payload = client.blob_bytes(url.repository, layer, MAX_PAYLOAD_SIZE)
+        yield number, annotations, signature, client.blob_bytes(url.repository, layer,
+                                                                 MAX_PAYLOAD_SIZE)
+
+
+def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
+                   ) -> Verification:
+    reference = f"{url}@{digest}"
+    layers = _cosign_layers(client, url, digest, COSIGN,
+                            "`cosign sign --key <key> <image>@<digest>`")
+    names = ", ".join(k.name for k in config.keys)
+    problems: list[str] = []
+    for number, _, signature, payload in _signed_layers(client, url, layers, problems):
         try:
             key = verify_payload_signature(config.keys, signature, payload)
             if key is None:
@@ -267,6 +326,36 @@ def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: Ver
         return Verification(True, f"cosign key '{key.name}' of secret '{config.secret}'")
     raise _failed(COSIGN, f"no matching signatures were found for '{reference}' with the "
                   f"keys of secret '{config.secret}' ({names}): {'; '.join(problems)}")
+
+
+def _verify_keyless(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
+                    ) -> Verification:
+    """Each cosign signature layer checked against the private Sigstore's trusted root
+    (`_sigstore.verify_keyless`: Rekor bundle, chain, identity, SCT, signature, validity),
+    then its payload against `digest`; the first that holds verifies the artifact."""
+    assert config.trusted_root is not None
+    reference = f"{url}@{digest}"
+    layers = _cosign_layers(client, url, digest, KEYLESS,
+                            "`cosign sign <image>@<digest>` against the private Sigstore")
+    problems: list[str] = []
+    for number, layer_notes, signature, payload in _signed_layers(client, url, layers,
+                                                                  problems):
+        try:
+            keyless = read_keyless_signature(layer_notes)
+            result = verify_keyless(config.trusted_root, config.identities, keyless,
+                                    signature, payload)
+            claims = parse_simple_signing(payload)
+        except (SigstoreError, CosignError) as err:
+            problems.append(f"signature {number}: {err}")
+            continue
+        if claims.digest != digest:
+            problems.append(f"signature {number} ({result.describe()}) signs "
+                            f"{claims.digest}, not this artifact")
+            continue
+        return Verification(True, f"{result.describe()}, trusted root of secret "
+                            f"'{config.secret}'")
+    raise _failed(KEYLESS, f"no matching signatures were found for '{reference}' with the "
+                  f"trusted root of secret '{config.secret}': {'; '.join(problems)}")
 
 
 def _notation_signatures(client: RegistryClient, url: OCIURL, digest: str
@@ -356,15 +445,21 @@ async def verify_source(ctx: ReconcileContext[Any], verify: Any, client: Registr
     policy lets it through unverified."""
     obj = ctx.obj
     secret_ref = verify.secret_ref.name if verify.secret_ref is not None else None
+    trusted_root = getattr(verify, "trusted_root_secret_ref", None)  # OCIRepository only
+    root_ref = trusted_root.name if trusted_root is not None else None
+    identities = [Identity(m.issuer, m.subject) for m in verify.match_oidc_identity or []]
     try:
-        data = None
+        data = root_data = None
         if secret_ref is not None and (verify.provider or COSIGN) in (COSIGN, NOTATION):
             data = await read_secret(ctx.kube, obj.namespace, secret_ref,
                                      "spec.verify.secretRef", VERIFICATION_ERROR)
-        trusted_root = getattr(verify, "trusted_root_secret_ref", None)  # OCIRepository only
+        elif root_ref is not None and (verify.provider or COSIGN) == COSIGN:
+            root_data = await read_secret(ctx.kube, obj.namespace, root_ref,
+                                          "spec.verify.trustedRootSecretRef",
+                                          VERIFICATION_ERROR)
         config = verification_config(verify.provider, secret_ref, obj.namespace, data,
-                                     trusted_root_ref=trusted_root.name if trusted_root
-                                     else None)
+                                     trusted_root_ref=root_ref, trusted_root_data=root_data,
+                                     identities=identities)
         result: Verification = await run_blocking(
             timeout, f"verifying the signature of {url}@{digest}", verify_artifact, client,
             url, digest, config,

@@ -181,11 +181,12 @@ def must_pull(
 
 
 def secret_names(body: Mapping[str, Any]) -> list[str]:
-    """The Secrets an OCIRepository body uses (registry credentials, TLS, proxy, and the
-    verification keys): a change to one reconciles it. Pure."""
+    """The Secrets an OCIRepository body uses (registry credentials, TLS, proxy, the
+    verification keys and the keyless trusted root): a change to one reconciles it. Pure."""
     spec = body.get("spec") or {}
     refs = [spec.get(key) for key in ("secretRef", "certSecretRef", "proxySecretRef")]
-    refs.append((spec.get("verify") or {}).get("secretRef"))
+    verify = spec.get("verify") or {}
+    refs += [verify.get("secretRef"), verify.get("trustedRootSecretRef")]
     return [r["name"] for r in refs if isinstance(r, Mapping) and r.get("name")]
 
 

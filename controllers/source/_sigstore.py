@@ -1,5 +1,6 @@
 """Keyless cosign signatures checked against a private Sigstore trusted root: the pure half
-(no I/O). Not wired into the operator yet: see "What is missing" below.
+(no I/O); `_ociverify` reads the trusted root Secret and the signature layers and calls
+`verify_keyless` for OCIRepository's `spec.verify.trustedRootSecretRef`.
 
 Flux 2.9 (`spec.verify.trustedRootSecretRef` of an OCIRepository, with no `secretRef`)
 reads the key `trusted_root.json` of the Secret, a Sigstore trusted root
@@ -27,12 +28,16 @@ material:
 7. the certificate and its issuing chain were valid at the Rekor entry's integrated time.
 
 `verify_keyless` does 1–7 in that order, except the online Rekor look-up: a layer without
-a bundle is refused with a message that says so. Every input is bounded (the trusted root
-and its entries, annotations, certificate chains); messages name fields and identities,
-never certificate or key contents.
+a bundle is refused with a message that says so (afflux never contacts the Rekor a trusted
+root names). Every input is bounded (the trusted root and its entries, annotations,
+certificate chains); messages name fields and identities, never certificate or key
+contents.
 
-What is missing: the operator still refuses keyless verification, because no real Rekor,
-Fulcio or CT log runs in the test harness to prove this end to end.
+Proven against the real cosign (tests/integration/source/test_oci_verify.py): the test
+harness's private Sigstore (tests/harness/sigstore.py: CA, CT log and Rekor keys) signs,
+the real `cosign attach signature --rekor-response` attaches the bundle, the real `cosign
+verify --trusted-root` accepts it offline and refuses it with another root, CA or
+identity, and the operator agrees with it on each of those.
 """
 
 from __future__ import annotations
@@ -91,8 +96,9 @@ BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp"
 OIDC_ISSUER_OID = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 
-#: Largest trusted_root.json read (the public Sigstore one is about 7 KiB).
-MAX_TRUSTED_ROOT_SIZE = 1 << 20
+#: Largest trusted_root.json read (the public Sigstore one is about 7 KiB; a Secret may
+#: hold up to 1 MiB, so this bound is below what the API server lets through).
+MAX_TRUSTED_ROOT_SIZE = 256 << 10
 #: Entries of each list of the trusted root, certificates of one authority's chain.
 MAX_ENTRIES = 32
 MAX_CHAIN = 8
@@ -540,7 +546,8 @@ def check_identity(cert: x509.Certificate, identities: Sequence[Identity]) -> No
             return
     raise SigstoreError("none of the expected identities matched what was in the "
                         f"certificate, got subjects [{', '.join(sans)}] with issuer "
-                        f"{issuer}")
+                        f"{issuer}: correct spec.verify.matchOIDCIdentity (issuer and "
+                        "subject regular expressions) or sign with an expected identity")
 
 
 _SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
@@ -675,9 +682,10 @@ def verify_keyless(root: TrustedRoot, identities: Sequence[Identity],
     that the payload names the artifact's digest."""
     root.rekor_url()
     if signature.bundle is None:
-        raise SigstoreError(f"the signature has no Rekor bundle ({BUNDLE_ANNOTATION}); "
-                            "afflux does not look signatures up in Rekor online: sign "
-                            "with the transparency log upload on")
+        raise SigstoreError(f"the signature has no Rekor bundle ({BUNDLE_ANNOTATION}) and "
+                            "the online Rekor look-up is not supported by afflux: sign "
+                            "with the transparency log upload on (cosign's default), so "
+                            "that the bundle is attached")
     logged_at = verify_rekor_bundle(signature.bundle, root, signature.certificate,
                                     signature_b64, payload)
     chain = verify_leaf(signature.certificate, root)

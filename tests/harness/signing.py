@@ -12,6 +12,12 @@ configuration directory point there, so no test reads or writes the user's.
   layer.
   `sign_with_certificate(image_ref, key, certificate, chain)` adds the
   `dev.sigstore.cosign/certificate` and `.../chain` annotations, as keyless signing does.
+  `generate(image_ref)` is the simple signing payload cosign would sign;
+  `attach_signature(image_ref, payload, signature, certificate, chain, rekor_response)`
+  attaches a signature made elsewhere (by a key of the test's private Sigstore) with its
+  certificate, chain and Rekor bundle, as `cosign sign` does after Fulcio and Rekor
+  answered; `verify_keyless(image_ref, trusted_root, identity, issuer)` is the real
+  `cosign verify --trusted-root` of it, offline (see `OFFLINE`).
 - `Notation(directory, registry)`: `generate_test_key(name)` (`notation cert
   generate-test`: an RSA-2048 self-signed code-signing certificate, returned as PEM) and
   `sign(image_ref, key, signature_format="jws"|"cose")`. The registry (distribution 2.8)
@@ -32,6 +38,8 @@ from afflux.cli.devenv._tools import tool_path
 __all__ = ["Cosign", "Notation"]
 
 COSIGN_PASSWORD = "afflux-test-cosign"
+#: Nothing listens there (the discard port): a Rekor or TUF look-up fails loudly.
+UNREACHABLE = "http://127.0.0.1:9"
 
 
 class _Tool:
@@ -52,17 +60,23 @@ class _Tool:
             "COSIGN_PASSWORD": COSIGN_PASSWORD,
         }
 
-    def run(self, *args: str) -> str:
-        done = subprocess.run([self.binary, *args], env=self.env, cwd=self.directory,
-                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-        if done.returncode != 0:
+    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([self.binary, *args], env={**self.env, **(env or {})},
+                              cwd=self.directory, capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        if check and done.returncode != 0:
             raise AssertionError(f"{self.name} {' '.join(args[:2])} exited {done.returncode}:\n"
                                  f"{done.stderr}{done.stdout}")
-        return done.stdout
+        return done
 
 
 class Cosign(_Tool):
     name = "cosign"
+
+    def registry_flags(self) -> list[str]:
+        return ["--registry-username", self.registry.username,
+                "--registry-password", self.registry.password]
 
     def generate_key_pair(self, name: str) -> bytes:
         """A new key pair `<name>.key` / `<name>.pub`; returns the public key (PEM)."""
@@ -72,8 +86,7 @@ class Cosign(_Tool):
     def sign(self, image: str, key: str) -> None:
         """Sign `host/repo@sha256:...` with the private key `<key>.key`."""
         self.run("sign", "--key", f"{key}.key", "--tlog-upload=false", "--yes",
-                 "--registry-username", self.registry.username,
-                 "--registry-password", self.registry.password, image)
+                 *self.registry_flags(), image)
 
 
     def sign_with_certificate(self, image: str, key: str, certificate: Path, chain: Path
@@ -83,8 +96,44 @@ class Cosign(_Tool):
         Rekor upload (cosign checks the chain itself before signing)."""
         self.run("sign", "--key", f"{key}.key", "--certificate", str(certificate),
                  "--certificate-chain", str(chain), "--tlog-upload=false", "--yes",
-                 "--registry-username", self.registry.username,
-                 "--registry-password", self.registry.password, image)
+                 *self.registry_flags(), image)
+
+
+    def generate(self, image: str) -> bytes:
+        """The simple signing payload `cosign sign` would sign for `host/repo@sha256:...`."""
+        return self.run("generate", *self.registry_flags(), image).stdout.encode()
+
+    def attach_signature(self, image: str, payload: Path, signature: Path, certificate: Path,
+                         chain: Path, rekor_response: Path | None = None) -> None:
+        """Attach the base64 signature (file `signature`) of the `payload` file, with its
+        `certificate` and `chain` (PEM) and the Rekor bundle of the `rekor_response` file
+        (cosign's LocalSignedPayload JSON; None: no bundle)."""
+        bundle = ["--rekor-response", str(rekor_response)] if rekor_response else []
+        self.run("attach", "signature", "--payload", str(payload), "--signature",
+                 str(signature), "--certificate", str(certificate), "--certificate-chain",
+                 str(chain), *bundle, *self.registry_flags(), image)
+
+    #: What keeps `verify_keyless` offline: no TUF root is fetched (a trusted root is
+    #: given), the Rekor URL and any proxied request go nowhere, and cosign's TUF cache
+    #: is an empty directory of this instance.
+    OFFLINE = {"HTTPS_PROXY": UNREACHABLE, "HTTP_PROXY": UNREACHABLE,
+               "https_proxy": UNREACHABLE, "http_proxy": UNREACHABLE}
+
+    def verify_keyless(self, image: str, trusted_root: Path, identity: str, issuer: str
+                       ) -> subprocess.CompletedProcess[str]:
+        """`cosign verify --trusted-root` of `image`'s keyless signatures, the identity and
+        issuer as Go regular expressions; offline: the Rekor URL is unreachable and every
+        other request but the registry's goes through an unreachable proxy, so a look-up
+        that cosign tried would fail the verification rather than pass unseen. Returns
+        the finished process (the caller checks its exit code)."""
+        host = self.registry.host.rsplit(":", 1)[0]
+        env = {**self.OFFLINE, "NO_PROXY": host, "no_proxy": host,
+               "TUF_ROOT": str(self.directory / "tuf")}
+        return self.run("verify", "--trusted-root", str(trusted_root),
+                        "--certificate-identity-regexp", identity,
+                        "--certificate-oidc-issuer-regexp", issuer,
+                        "--rekor-url", UNREACHABLE, *self.registry_flags(), image,
+                        env=env, check=False)
 
 
 class Notation(_Tool):

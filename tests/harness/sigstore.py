@@ -9,7 +9,10 @@ signs signed entry timestamps (SETs) over hashedrekord entries, and the
   OIDC issuer extension, SANs, an embedded SCT by the store's CT log unless told
   otherwise), for a new key or a given public key.
 - `bundle(store, cert, signature_b64, payload)`: the `dev.sigstore.cosign/bundle`
-  annotation cosign writes from a Rekor answer.
+  annotation cosign writes from a Rekor answer (the store's Rekor key signs the SET).
+- `rekor_response(store, cert, signature_b64, payload)`: the same entry as the file
+  `cosign attach signature --rekor-response` reads (cosign's LocalSignedPayload:
+  `base64Signature`, `cert`, `rekorBundle`), so the real cosign attaches the bundle.
 
 Pure (no I/O); used by the unit tests of controllers/source/_sigstore.py and by the
 integration test that reads what the real cosign writes.
@@ -30,7 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["ISSUER", "EMAIL", "NOW", "Leaf", "Sigstore", "b64", "bundle", "issue", "pem"]
+__all__ = ["ISSUER", "EMAIL", "NOW", "Leaf", "Sigstore", "b64", "bundle", "issue", "pem",
+           "rekor_response"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ISSUER = "https://oidc.example.test"
@@ -161,9 +165,8 @@ def pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def bundle(store: Sigstore, cert: x509.Certificate, signature: str, payload: bytes, *,
-           rekor_key: Any = None, integrated: datetime = NOW) -> str:
-    """A cosign bundle annotation: a hashedrekord entry and its SET."""
+def _rekor_bundle(store: Sigstore, cert: x509.Certificate, signature: str, payload: bytes,
+                  rekor_key: Any, integrated: datetime) -> dict[str, Any]:
     body = b64(json.dumps({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
         "data": {"hash": {"algorithm": "sha256",
                           "value": hashlib.sha256(payload).hexdigest()}},
@@ -173,6 +176,21 @@ def bundle(store: Sigstore, cert: x509.Certificate, signature: str, payload: byt
     payload_doc = {"body": body, "integratedTime": int(integrated.timestamp()),
                    "logIndex": 7, "logID": store.log_id(key).hex()}
     canonical = json.dumps(payload_doc, sort_keys=True, separators=(",", ":")).encode()
-    return json.dumps({"SignedEntryTimestamp": b64(key.sign(canonical,
-                                                            ec.ECDSA(hashes.SHA256()))),
-                       "Payload": payload_doc})
+    return {"SignedEntryTimestamp": b64(key.sign(canonical, ec.ECDSA(hashes.SHA256()))),
+            "Payload": payload_doc}
+
+
+def bundle(store: Sigstore, cert: x509.Certificate, signature: str, payload: bytes, *,
+           rekor_key: Any = None, integrated: datetime = NOW) -> str:
+    """A cosign bundle annotation: a hashedrekord entry and its SET."""
+    return json.dumps(_rekor_bundle(store, cert, signature, payload, rekor_key, integrated))
+
+
+def rekor_response(store: Sigstore, cert: x509.Certificate, signature: str, payload: bytes,
+                   *, rekor_key: Any = None, integrated: datetime = NOW) -> str:
+    """What `cosign attach signature --rekor-response <file>` reads: the signature, its
+    certificate and the Rekor bundle of its hashedrekord entry (SET by `rekor_key`, the
+    store's Rekor key by default)."""
+    return json.dumps({"base64Signature": signature, "cert": b64(pem(cert).encode()),
+                       "rekorBundle": _rekor_bundle(store, cert, signature, payload,
+                                                    rekor_key, integrated)})

@@ -3,20 +3,28 @@ htpasswd) with oras-py, signed here by the real `cosign` and `notation` binaries
 real source-controller process verifying them (in Python, without those binaries).
 
 cosign: `generate-key-pair` + `sign --key --tlog-upload=false` (the `.sig` tag form that
-cosign v2 writes by default). notation: `cert generate-test` + `sign`, JWS (its default)
-and COSE; the registry has no referrers API, so notation writes the referrers tag.
+cosign v2 writes by default). Keyless cosign against a private Sigstore: the harness's
+(tests/harness/sigstore.py) certifies a key and logs the signature, and the real cosign
+attaches signature, certificate, chain and Rekor bundle (`attach signature
+--rekor-response`); the real `cosign verify --trusted-root` is shown to accept it offline
+before the operator is asked to. notation: `cert generate-test` + `sign`, JWS (its
+default) and COSE; the registry has no referrers API, so notation writes the referrers
+tag.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from source_env import SourceEnv, obj_name, start_source_env
 from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
@@ -42,8 +50,9 @@ from afflux.controllers.source._sigstore import (
 from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
+from harness.leaks import remember
 from harness.signing import Cosign, Notation
-from harness.sigstore import EMAIL, ISSUER, Sigstore, issue, pem
+from harness.sigstore import EMAIL, ISSUER, Leaf, Sigstore, b64, issue, pem, rekor_response
 
 pytestmark = pytest.mark.integration
 
@@ -180,32 +189,27 @@ def test_a_retagged_unsigned_artifact_keeps_the_last_verified_one(
     assert verified(env, obj)["status"] == "True"
 
 
-def test_cosign_keyless_is_refused_with_a_reason(
+def test_cosign_keyless_against_the_public_sigstore_is_refused_with_a_reason(
         env: SourceEnv, registry: Registry, pusher: Pusher) -> None:
+    """No secretRef and no trustedRootSecretRef: the public Sigstore, which afflux does
+    not reach; Stalled before anything is pulled."""
     repo = repo_name()
     pusher.push(repo, "v1", {"a": "1"})
-    identity = [{"issuer": ".*", "subject": ".*"}]
     public = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
-        "provider": "cosign", "matchOIDCIdentity": identity}))
-    private = env.create(KIND, obj_name(), oci_spec(env, registry, repo, "v1", {
-        "provider": "cosign", "matchOIDCIdentity": identity,
-        "trustedRootSecretRef": {"name": "sigstore-root"}}))
+        "provider": "cosign", "matchOIDCIdentity": [{"issuer": ".*", "subject": ".*"}]}))
     obj = wait_unverified(env, public, "keyless", "public Sigstore services", "secretRef",
                           stalled=True)
-    assert "artifact" not in obj["status"]
-    obj = wait_unverified(env, private, "keyless", "private Sigstore trusted root",
-                          "trustedRootSecretRef", "secretRef", stalled=True)
     assert "artifact" not in obj["status"]
 
 
 def test_keyless_checks_read_what_the_real_cosign_writes(
         registry: Registry, pusher: Pusher, cosign: Cosign, tmp_path: Path) -> None:
-    """The keyless checks of controllers/source/_sigstore.py (not used by the operator
-    yet) on a signature the real cosign made with a certificate of a private CA (as
-    keyless signing does with Fulcio's answer), read back from the real registry: the
-    annotations are where cosign puts them, the chain, SCT and identity checks hold,
-    another CA or identity is refused, and without a Rekor bundle (no Rekor runs here)
-    `verify_keyless` refuses, as Flux does when it cannot find the signature in Rekor."""
+    """The keyless checks of controllers/source/_sigstore.py on a signature the real
+    `cosign sign --certificate --certificate-chain` made with a certificate of a private
+    CA (as keyless signing does with Fulcio's answer), read back from the real registry:
+    the annotations are where cosign puts them, the chain, SCT and identity checks hold,
+    another CA or identity is refused, and without a Rekor bundle (`--tlog-upload=false`)
+    `verify_keyless` refuses, afflux not looking signatures up in Rekor online."""
     repo = repo_name()
     digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
     public = serialization.load_pem_public_key(cosign.generate_key_pair("fulcio-like"))
@@ -240,6 +244,202 @@ def test_keyless_checks_read_what_the_real_cosign_writes(
         verify_leaf(signature.certificate, stranger)
     with pytest.raises(SigstoreError, match="has no Rekor bundle"):
         verify_keyless(root, [], signature, annotations[COSIGN_SIGNATURE_ANNOTATION], payload)
+
+
+def keyless_sign(cosign: Cosign, image: str, store: Sigstore, directory: Path, *,
+                 sans: list[x509.GeneralName] | None = None, with_bundle: bool = True) -> Leaf:
+    """Sign `image` as keyless cosign does, with `store` as Fulcio, CT log and Rekor: the
+    real cosign makes the payload (`cosign generate`), a new key signs it, `store` issues
+    its certificate (with an embedded SCT) and logs the entry (a SET by its Rekor key),
+    and the real cosign attaches signature, certificate, chain and Rekor bundle."""
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = cosign.generate(image)
+    leaf = issue(store, sans=sans)
+    remember(pem(leaf.cert).splitlines()[1])  # a line of the certificate, never to be said
+    signature = b64(leaf.key.sign(payload, ec.ECDSA(hashes.SHA256())))
+    files = {"payload.json": payload, "sig.b64": signature.encode(),
+             "cert.pem": pem(leaf.cert).encode(),
+             "chain.pem": (pem(store.inter) + pem(store.root)).encode(),
+             "rekor.json": rekor_response(store, leaf.cert, signature, payload).encode()}
+    for file, content in files.items():
+        (directory / file).write_bytes(content)
+    cosign.attach_signature(image, directory / "payload.json", directory / "sig.b64",
+                            directory / "cert.pem", directory / "chain.pem",
+                            directory / "rekor.json" if with_bundle else None)
+    return leaf
+
+
+def test_the_real_cosign_accepts_the_private_sigstore_keyless_signature(
+        registry: Registry, pusher: Pusher, cosign: Cosign, tmp_path: Path) -> None:
+    """The harness's private Sigstore is what real Sigstore tooling accepts: `cosign
+    verify --trusted-root` passes offline on its keyless signature, and refuses it with
+    another trusted root (another Rekor key; or the same logs but another CA), another
+    identity, or without the Rekor bundle, where the online Rekor look-up it then tries
+    fails on the unreachable address (so a network access would show)."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
+    image = f"{registry.host}/{repo}@{digest}"
+    store = Sigstore()
+    keyless_sign(cosign, image, store, tmp_path / "sign")
+    roots = {"root": store, "stranger": Sigstore(),
+             "other-ca": Sigstore(ct_key=store.ct_key, rekor_key=store.rekor_key)}
+    for file, other in roots.items():
+        (tmp_path / f"{file}.json").write_text(json.dumps(other.trusted_root()))
+
+    def verify(image: str, root: str, identity: str = f"^{EMAIL}$", *, ok: bool = False
+               ) -> str:
+        done = cosign.verify_keyless(image, tmp_path / f"{root}.json", identity, f"^{ISSUER}$")
+        assert (done.returncode == 0) == ok, done.stderr
+        return done.stderr
+
+    out = verify(image, "root", ok=True)
+    assert "Existence of the claims in the transparency log was verified offline" in out
+    assert "code-signing certificate was verified using trusted certificate authority" in out
+    assert "rekor log public key not found" in verify(image, "stranger")
+    assert "leaf certificate verification failed" in verify(image, "other-ca")
+    assert "none of the expected identities matched" in verify(image, "root", "^someone@")
+
+    unlogged = pusher.push(repo, "v2", {"app.yaml": "no bundle\n"})
+    keyless_sign(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path / "unlogged",
+                 with_bundle=False)
+    out = verify(f"{registry.host}/{repo}@{unlogged}", "root")
+    assert "127.0.0.1:9" in out and "connection refused" in out, out
+
+
+def keyless_spec(env: SourceEnv, registry: Registry, repo: str, store: Sigstore,
+                 subject: str = f"^{EMAIL}$") -> dict[str, Any]:
+    """An OCIRepository spec of `repo:v1` verified keyless against `store`'s trusted root
+    (a new Secret), accepting `subject` from the harness's OIDC issuer. The root's
+    certificates and keys join the values the operators must never say (harness.leaks)."""
+    root = store.trusted_root()
+    remember(*[entry["publicKey"]["rawBytes"] for entry in root["tlogs"] + root["ctlogs"]],
+             *[cert["rawBytes"] for ca in root["certificateAuthorities"]
+               for cert in ca["certChain"]["certificates"]])
+    secret = env.secret(obj_name("sigstore"), {"trusted_root.json": json.dumps(root)})
+    return oci_spec(env, registry, repo, "v1", {
+        "provider": "cosign", "trustedRootSecretRef": {"name": secret},
+        "matchOIDCIdentity": [{"issuer": "^https://unused\\.example$", "subject": ".*"},
+                              {"issuer": f"^{re.escape(ISSUER)}$", "subject": subject}]})
+
+
+def cosign_agrees(cosign: Cosign, image: str, store: Sigstore, directory: Path, *,
+                  ok: bool, subject: str = f"^{EMAIL}$") -> None:
+    """The real `cosign verify --trusted-root` (offline) of `image` with `store`'s trusted
+    root passes when `ok`, and fails otherwise, as the operator decided."""
+    root = directory / f"root-{uuid.uuid4().hex[:6]}.json"
+    root.write_text(json.dumps(store.trusted_root()))
+    done = cosign.verify_keyless(image, root, subject, f"^{re.escape(ISSUER)}$")
+    assert (done.returncode == 0) is ok, done.stderr
+
+
+def said_about(env: SourceEnv, name: str) -> str:
+    """The object's status and Events, as text."""
+    return json.dumps(env.get(KIND, name)["status"]) + "".join(
+        str(e.message) for e in env.events(name))
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.provider",
+                         "spec.verify.trustedRootSecretRef.name",
+                         "spec.verify.matchOIDCIdentity[].issuer",
+                         "spec.verify.matchOIDCIdentity[].subject")
+def test_cosign_keyless_signed_artifact_is_verified_with_a_private_trusted_root(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign,
+        tmp_path: Path) -> None:
+    """Signed by the private Sigstore, verified by the operator with its trusted root: a
+    wrong identity is refused first (nothing stored, the message says what to change),
+    the right one verifies and stores it; a later tag signed without a Rekor bundle is
+    refused and the last verified artifact stays."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "keyless\n"})
+    store = Sigstore()
+    leaf = keyless_sign(cosign, f"{registry.host}/{repo}@{digest}", store, tmp_path / "v1")
+    spec = keyless_spec(env, registry, repo, store, subject="^someone-else@")
+    name = env.create(KIND, obj_name(), spec)
+    obj = wait_unverified(env, name, "no matching signatures were found", digest,
+                          "none of the expected identities", EMAIL,
+                          "spec.verify.matchOIDCIdentity")
+    assert "artifact" not in obj["status"] and env.stored_files(KIND, name) == []
+    image = f"{registry.host}/{repo}@{digest}"
+    cosign_agrees(cosign, image, store, tmp_path, ok=False, subject="^someone-else@")
+
+    spec["verify"]["matchOIDCIdentity"][1]["subject"] = f"^{re.escape(EMAIL)}$"
+    env.patch_spec(KIND, name, {"verify": spec["verify"]})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and cond["reason"] == "Succeeded", cond
+    assert f"verified signature of revision v1@{digest}" in cond["message"]
+    assert f"keyless identity '{EMAIL}' issued by '{ISSUER}'" in cond["message"]
+    assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"keyless\n"}
+    artifact = obj["status"]["artifact"]
+    cosign_agrees(cosign, image, store, tmp_path, ok=True)
+
+    unlogged = pusher.push(repo, "v1", {"app.yaml": "not logged\n"})
+    keyless_sign(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path / "v1b",
+                 with_bundle=False)
+    obj = wait_unverified(env, name, unlogged, "has no Rekor bundle",
+                          "online Rekor look-up is not supported",
+                          after=env.request_reconcile(KIND, name))
+    assert obj["status"]["artifact"] == artifact
+    cosign_agrees(cosign, f"{registry.host}/{repo}@{unlogged}", store, tmp_path, ok=False)
+    said = said_about(env, name)
+    for secret in (pem(leaf.cert).splitlines()[1], b64(store.root.public_bytes(
+            serialization.Encoding.DER))[:40], "BEGIN CERTIFICATE"):
+        assert secret not in said
+
+
+def test_cosign_keyless_signature_of_another_private_sigstore_is_refused(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign,
+        tmp_path: Path) -> None:
+    """Signed by one private Sigstore, verified with another's trusted root: refused
+    (another Rekor key; or the same logs but another CA), nothing stored, retried."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "stranger\n"})
+    signer = Sigstore()
+    image = f"{registry.host}/{repo}@{digest}"
+    keyless_sign(cosign, image, signer, tmp_path / "s")
+    stranger = Sigstore()
+    same_logs = Sigstore(ct_key=signer.ct_key, rekor_key=signer.rekor_key)
+    other = env.create(KIND, obj_name(), keyless_spec(env, registry, repo, stranger))
+    other_ca = env.create(KIND, obj_name(), keyless_spec(env, registry, repo, same_logs))
+    obj = wait_unverified(env, other, "rekor log public key not found")
+    assert "artifact" not in obj["status"] and env.stored_files(KIND, other) == []
+    obj = wait_unverified(env, other_ca, "does not chain to a certificate authority of the "
+                          "trusted root")
+    assert "artifact" not in obj["status"] and env.stored_files(KIND, other_ca) == []
+    for root in (stranger, same_logs):
+        cosign_agrees(cosign, image, root, tmp_path, ok=False)
+    cosign_agrees(cosign, image, signer, tmp_path, ok=True)
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.trustedRootSecretRef.name")
+def test_cosign_keyless_trusted_root_secret_errors_are_clear(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign,
+        tmp_path: Path) -> None:
+    """A missing Secret, a Secret without trusted_root.json, one that is not JSON, and one
+    too large each give a message naming the Secret and what is wrong (retried, not
+    stalled); fixing the Secret verifies the artifact."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "root\n"})
+    store = Sigstore()
+    keyless_sign(cosign, f"{registry.host}/{repo}@{digest}", store, tmp_path / "s")
+    spec = keyless_spec(env, registry, repo, store)
+    secret = obj_name("missing")
+    spec["verify"]["trustedRootSecretRef"]["name"] = secret
+    name = env.create(KIND, obj_name(), spec)
+    wait_unverified(env, name, f"secret '{env.namespace}/{secret}'", "not found",
+                    "spec.verify.trustedRootSecretRef")
+    root = json.dumps(store.trusted_root())
+    for data, words in [
+            ({"root.json": root}, ["'trusted_root.json' not found in secret"]),
+            ({"trusted_root.json": "{not json"}, ["trusted_root.json of secret", "not JSON"]),
+            ({"trusted_root.json": root + " " * (256 << 10)},
+             ["trusted_root.json of secret", "larger than 262144 bytes"])]:
+        env.secret(secret, data)
+        obj = wait_unverified(env, name, *words, after=env.request_reconcile(KIND, name))
+        assert "artifact" not in obj["status"]
+    env.secret(secret, {"trusted_root.json": root})
+    env.request_reconcile(KIND, name)
+    env.wait_ready(KIND, name, f"v1@{digest}")
 
 
 # --- notation --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""cosign key-based verification, pure parts: the simple signing payload, keys from a
-Secret, signatures over a payload, and when to verify again (keys made in-process)."""
+"""cosign verification, pure parts: the simple signing payload, keys from a Secret,
+signatures over a payload, the keyless configuration of a private trusted root, and when
+to verify again (keys made in-process)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from afflux.controllers.source._ociverify import (
     must_verify,
     verification_config,
 )
+from afflux.controllers.source._sigstore import Identity
+from harness.sigstore import Sigstore
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -132,12 +135,45 @@ CONFIGS = [
 ]
 
 
-def test_keyless_with_a_private_trusted_root_is_refused_with_its_own_reason() -> None:
+ROOT = Sigstore().trusted_root()
+KEYLESS_CONFIGS = [
+    ("no-trusted-root-key", {"root.json": json.dumps(ROOT).encode()}, [],
+     "'trusted_root.json' not found in secret 'ns/sigstore-root'", False),
+    ("not-json", {"trusted_root.json": b"{"}, [], "trusted_root.json is not JSON", False),
+    ("too-large", {"trusted_root.json": b" " * (1 << 20) + b"{}"}, [], "larger than", False),
+    ("no-rekor-url", {"trusted_root.json": json.dumps(
+        {**ROOT, "tlogs": [{**ROOT["tlogs"][0], "baseUrl": ""}]}).encode()}, [],
+     "tlogs[].baseUrl", False),
+    ("bad-subject-regex", {"trusted_root.json": json.dumps(ROOT).encode()},
+     [Identity(".*", "(")], "matchOIDCIdentity[0].subject is not a valid regular", True),
+]
+
+
+@pytest.mark.parametrize(("data", "identities", "want", "stalling"),
+                         [c[1:] for c in KEYLESS_CONFIGS], ids=[c[0] for c in KEYLESS_CONFIGS])
+def test_keyless_config_of_a_private_trusted_root(
+        data: dict[str, bytes], identities: list[Identity], want: str, stalling: bool) -> None:
     with pytest.raises(VerificationFailed) as info:
-        verification_config("cosign", None, "ns", None, trusted_root_ref="sigstore-root")
-    assert "private Sigstore trusted root" in info.value.message
-    assert "public Sigstore services" not in info.value.message
-    assert info.value.stalling
+        verification_config("cosign", None, "ns", None, trusted_root_ref="sigstore-root",
+                            trusted_root_data=data, identities=identities)
+    assert info.value.message.startswith(
+        "failed to verify the signature using provider 'cosign keyless'")
+    assert want in info.value.message
+    assert info.value.stalling is stalling
+
+
+def test_keyless_config_reads_the_trusted_root_and_identities() -> None:
+    identity = Identity("^https://issuer$", "^me@")
+    config = verification_config("cosign", None, "ns", None, trusted_root_ref="sigstore-root",
+                                 trusted_root_data={"trusted_root.json":
+                                                    json.dumps(ROOT).encode()},
+                                 identities=[identity])
+    assert config.provider == "cosign keyless" and config.secret == "ns/sigstore-root"
+    assert config.trusted_root is not None and config.identities == (identity,)
+    # a secretRef wins: key-based, the trusted root is not read
+    keyed = verification_config("cosign", "keys", "ns", {"k.pub": pem(EC_KEY)},
+                                trusted_root_ref="sigstore-root")
+    assert keyed.provider == "cosign" and keyed.trusted_root is None
 
 
 @pytest.mark.parametrize(("provider", "ref", "data", "want"), [c[1:] for c in CONFIGS],

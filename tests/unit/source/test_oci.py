@@ -335,3 +335,5 @@ def test_secret_names_include_the_verification_secret() -> None:
                      "verify": {"provider": "cosign", "secretRef": {"name": "keys"}}}}
     assert secret_names(body) == ["creds", "ca", "keys"]
     assert secret_names({"spec": {"verify": {"provider": "cosign"}}}) == []
+    keyless = {"provider": "cosign", "trustedRootSecretRef": {"name": "sigstore"}}
+    assert secret_names({"spec": {"verify": keyless}}) == ["sigstore"]
