@@ -31,7 +31,7 @@ deps: ## Install the Debian packages the tests use (git, sshd, registry, ...)
 	@hack/install-deps.sh
 
 .PHONY: tools
-tools: deps ## Build the pinned Go tools (k8s, etcd, kwok, kustomize, helm 3 and helm 4, sops, cosign, notation) and the S3 test server, cached
+tools: deps ## Build the pinned Go tools (k8s, etcd, kwok, kustomize, helm 3 and helm 4, sops, cosign v2 and v3, notation) and the S3 test server, cached
 	@hack/tools.sh
 	@hack/install-moto.sh
 

@@ -3,7 +3,7 @@
 # at the versions pinned in hack/versions.env.
 #
 #   hack/tools.sh              build whatever is missing from the cache
-#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|flux|coredns|podinfo)
+#   hack/tools.sh kubernetes   only that tool (kubernetes|node|etcd|kwok|kustomize|helm|helm4|sops|cosign|cosign3|notation|gitea|flux|coredns|podinfo)
 #   hack/tools.sh --print-bin  print the cache's bin directory and exit
 #
 # Binaries land in $AFFLUX_CACHE/bin/<name>-<version> (default ~/.cache/afflux) with a
@@ -197,6 +197,12 @@ build_cosign() {
   go_install cosign cosign github.com/sigstore/cosign/v2/cmd/cosign "$COSIGN_VERSION" \
     "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION"
 }
+# cosign v3 as `cosign3`: it signs in the Sigstore bundle format (an OCI 1.1 referrer of
+# artifactType application/vnd.dev.sigstore.bundle.v0.3+json) by default.
+build_cosign3() {
+  go_install cosign3 cosign github.com/sigstore/cosign/v3/cmd/cosign "$COSIGN3_VERSION" \
+    "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN3_VERSION" cosign3
+}
 # module_dir TOOL MODULE VERSION: download MODULE at VERSION into the module cache (read-only)
 # and print its directory.
 module_dir() {
@@ -276,14 +282,14 @@ build_helm4() {
 
 main() {
   if [[ "${1:-}" == "--print-bin" ]]; then echo "$bin"; exit 0; fi
-  local all=(etcd kwok kustomize helm helm4 sops cosign notation gitea kubernetes flux node coredns podinfo)
+  local all=(etcd kwok kustomize helm helm4 sops cosign cosign3 notation gitea kubernetes flux node coredns podinfo)
   local wanted=("$@") t t_all
   [[ ${#wanted[@]} -gt 0 ]] || wanted=("${all[@]}")
   step "cache: $bin"
   t_all=$SECONDS
   for t in "${wanted[@]}"; do
     case "$t" in
-      etcd|kwok|kustomize|helm|helm4|sops|cosign|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
+      etcd|kwok|kustomize|helm|helm4|sops|cosign|cosign3|notation|gitea|kubernetes|flux|node|coredns|podinfo) timed "$t" "build_$t" ;;
       *) echo "unknown tool '$t' (one of: ${all[*]})" >&2; exit 2 ;;
     esac
   done

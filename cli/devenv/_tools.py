@@ -23,6 +23,7 @@ VERSION_KEYS = {
     "helm4": "HELM4_VERSION",  # the helm operator's Helm 4 engine
     "sops": "SOPS_VERSION",
     "cosign": "COSIGN_VERSION",
+    "cosign3": "COSIGN3_VERSION",  # cosign v3: a test tool (its Sigstore bundle format)
     "notation": "NOTATION_VERSION",
     "flux": "FLUX_VERSION",  # the real flux CLI: a test tool (tests/integration/cli/test_flux_cli.py)
     # the real node (hack/tools.sh node coredns podinfo)
