@@ -18,7 +18,9 @@ one layer per signature:
 A signature holds when it verifies with one of the trusted public keys *and* the payload
 names the artifact's digest (a valid signature of another artifact copied over does
 not). Rekor inclusion proofs and Fulcio certificates are not looked at: key-based
-verification needs neither; keyless verification is `_sigstore`'s.
+verification needs neither; keyless verification is `_sigstore`'s. cosign v3 writes
+Sigstore bundles instead by default (`--new-bundle-format`): those are `_bundle`'s, and
+when an artifact has any, its v2 signatures are not looked at (`_ociverify`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "parse_simple_signing",
     "signature_tag",
     "verify_payload_signature",
+    "verify_signature_bytes",
 ]
 
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -129,7 +132,8 @@ def parse_simple_signing(payload: bytes) -> SimpleSigning:
     return SimpleSigning(digest, reference if isinstance(reference, str) else None)
 
 
-def _verify_with(key: Any, signature: bytes, payload: bytes) -> bool:
+def verify_signature_bytes(key: Any, signature: bytes, payload: bytes) -> bool:
+    """Whether `signature` of `payload` verifies with the public `key` (SHA-256)."""
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
@@ -159,6 +163,6 @@ def verify_payload_signature(keys: list[PublicKey], signature_b64: str, payload:
     except (binascii.Error, ValueError):
         raise CosignError("the signature annotation is not base64") from None
     for key in keys:
-        if _verify_with(key.key, signature, payload):
+        if verify_signature_bytes(key.key, signature, payload):
             return key
     return None

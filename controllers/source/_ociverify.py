@@ -11,6 +11,12 @@ registry and verify them with cosign public keys or a notation trust policy.
   in the Rekor the trusted root names). Keyless against the public Sigstore (neither
   Secret) is refused: it needs the public Sigstore services (Fulcio, Rekor, the TUF root),
   which an afflux installation is not expected to reach.
+- cosign (key-based and keyless) reads the signatures in Flux's order (source-controller
+  #1961): the artifact's Sigstore bundles (cosign v3's default, OCI referrers whose one
+  layer is a bundle; `_bundle`), and only when it has none, its cosign v2 signatures (the
+  `sha256-<hex>.sig` tag, and referrers of the v2 signature artifactType). A bundle that
+  cannot be read or parsed is skipped (and named in the message); when bundles are found
+  and none verifies, the v2 signatures are not looked at, as in Flux.
 - `must_verify(...)` (pure) is Flux's rule for when to verify again: a new revision, a
   new generation, or a last verification that failed. A digest that was verified stays
   verified, so an unchanged digest costs no registry round-trips.
@@ -20,7 +26,7 @@ registry and verify them with cosign public keys or a notation trust policy.
   read from the registry is bounded (manifests, referrer lists, payloads, envelopes, and
   the number of referrers and signatures looked at).
 
-The crypto is in `_cosign` and `_notation`, done in-process with `cryptography`: no cosign
+The crypto is in `_cosign`, `_bundle`, `_sigstore` and `_notation`, done in-process with `cryptography`: no cosign
 or notation binary runs in the controller. Not done: online Rekor look-ups and RFC 3161
 timestamps (cosign), certificate revocation and RFC 3161 timestamps (notation),
 verification plugins.
@@ -38,6 +44,14 @@ from cryptography import x509
 from afflux.api._meta import SOURCE_VERIFIED, SUCCEEDED, VERIFICATION_ERROR
 from afflux.controllers.runtime import GenericError, ReconcileContext, StallingError
 
+from ._bundle import (
+    BUNDLE_MEDIA_TYPE_PREFIX,
+    MAX_BUNDLE_SIZE,
+    BundleError,
+    SigstoreBundle,
+    parse_bundle,
+    verify_with_keys,
+)
 from ._common_phases import read_secret
 from ._cosign import (
     COSIGN_SIG_ARTIFACT_TYPE,
@@ -77,6 +91,7 @@ from ._sigstore import (
     parse_trusted_root,
     read_keyless_signature,
     verify_keyless,
+    verify_keyless_bundle,
 )
 
 __all__ = [
@@ -253,8 +268,9 @@ def verify_artifact(client: RegistryClient, url: OCIURL, digest: str, config: Ve
                       f"{err.message}") from None
 
 
-def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str) -> list[Any]:
-    """The cosign signature manifests of `digest`: the `.sig` tag, then OCI referrers."""
+def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str,
+                      referrers: list[dict[str, Any]]) -> list[Any]:
+    """The cosign v2 signature manifests of `digest`: the `.sig` tag, then OCI referrers."""
     found = []
     try:
         found.append(client.any_manifest(url.repository, signature_tag(digest),
@@ -262,8 +278,7 @@ def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str) -> list[
     except RegistryError as err:
         if err.kind != "not_found":
             raise
-    for descriptor in client.referrers(url.repository, digest,
-                                       max_size=MAX_SIGNATURE_MANIFEST):
+    for descriptor in referrers:
         if descriptor.get("artifactType") == COSIGN_SIG_ARTIFACT_TYPE and \
                 len(found) < MAX_SIGNATURES:
             found.append(client.any_manifest(url.repository, str(descriptor.get("digest")),
@@ -271,18 +286,69 @@ def _cosign_manifests(client: RegistryClient, url: OCIURL, digest: str) -> list[
     return found
 
 
+def _cosign_referrers(client: RegistryClient, url: OCIURL, digest: str, notes: list[str]
+                      ) -> list[dict[str, Any]]:
+    """The OCI referrers of `digest` (the first MAX_REFERRERS); a registry that fails to
+    list them is noted and counts as none (cosign then looks at the `.sig` tag only)."""
+    try:
+        return client.referrers(url.repository, digest,
+                                max_size=MAX_SIGNATURE_MANIFEST)[:MAX_REFERRERS]
+    except RegistryError as err:
+        notes.append(f"the OCI referrers could not be listed: {err.message}")
+        return []
+
+
+def _is_bundle_type(media_type: Any) -> bool:
+    return isinstance(media_type, str) and media_type.startswith(BUNDLE_MEDIA_TYPE_PREFIX)
+
+
+def _sigstore_bundles(client: RegistryClient, url: OCIURL, referrers: list[dict[str, Any]],
+                      notes: list[str]) -> list[SigstoreBundle]:
+    """The Sigstore bundles among the referrers (cosign v3's signatures), as cosign reads
+    them: a referrer whose one layer is of a bundle media type, parsed and at least v0.3.
+    One that cannot be read or parsed is skipped and noted in `notes`; at most
+    MAX_SIGNATURES are read."""
+    found: list[SigstoreBundle] = []
+    for descriptor in referrers:
+        artifact_type = descriptor.get("artifactType")
+        if artifact_type and not _is_bundle_type(artifact_type):
+            continue  # a signature of another kind, an SBOM, ...
+        if len(found) >= MAX_SIGNATURES:
+            notes.append(f"more than {MAX_SIGNATURES} Sigstore bundles: the rest are not read")
+            break
+        where = f"Sigstore bundle {str(descriptor.get('digest'))[:71]}"
+        try:
+            manifest = client.any_manifest(url.repository, str(descriptor.get("digest")),
+                                           max_size=MAX_SIGNATURE_MANIFEST).data
+            layers = manifest.get("layers")
+            if not isinstance(layers, list) or len(layers) != 1 or \
+                    not isinstance(layers[0], Mapping) or \
+                    not _is_bundle_type(layers[0].get("mediaType")):
+                if artifact_type:
+                    notes.append(f"{where} skipped: expected exactly one layer of a bundle "
+                                 "media type")
+                continue
+            found.append(parse_bundle(client.blob_bytes(url.repository, layers[0],
+                                                        MAX_BUNDLE_SIZE)))
+        except (RegistryError, BundleError) as err:
+            notes.append(f"{where} skipped: {getattr(err, 'message', err)}")
+    return found
+
+
 def _cosign_layers(client: RegistryClient, url: OCIURL, digest: str, provider: str,
-                   how: str) -> list[Mapping[str, Any]]:
-    """The simple signing layers of the cosign signatures of `digest` (at least one, or
-    VerificationFailed saying to sign it `how`)."""
-    manifests = _cosign_manifests(client, url, digest)
+                   how: str, referrers: list[dict[str, Any]], notes: list[str]
+                   ) -> list[Mapping[str, Any]]:
+    """The simple signing layers of the cosign v2 signatures of `digest` (at least one,
+    or VerificationFailed saying to sign it `how`, with the `notes` on the bundles)."""
+    manifests = _cosign_manifests(client, url, digest, referrers)
     layers = [layer for m in manifests for layer in (m.data.get("layers") or [])
               if isinstance(layer, Mapping) and layer.get("mediaType") ==
               SIMPLE_SIGNING_MEDIA_TYPE][:MAX_COSIGN_LAYERS]
     if not layers:
+        noted = f" ({'; '.join(notes)})" if notes else ""
         raise _failed(provider, f"no cosign signature found for '{url}@{digest}' (looked for "
-                      f"the tag '{signature_tag(digest)}' and OCI referrers): sign it with "
-                      f"{how}")
+                      f"Sigstore bundles and the tag '{signature_tag(digest)}' among its OCI "
+                      f"referrers and tags){noted}: sign it with {how}")
     return layers
 
 
@@ -302,13 +368,35 @@ def _signed_layers(client: RegistryClient, url: OCIURL, layers: list[Mapping[str
                                                                  MAX_PAYLOAD_SIZE)
 
 
+#: Said when bundles were found and failed: the v2 signatures were not considered.
+BUNDLES_ONLY = ("the artifact has Sigstore bundles (cosign v3), so its cosign v2 '.sig' "
+                "signatures are not looked at, as in Flux")
+
+
 def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
                    ) -> Verification:
+    """Flux's order: the Sigstore bundles of the artifact when it has any (the first
+    that one of the keys verifies wins), else its cosign v2 signatures."""
     reference = f"{url}@{digest}"
-    layers = _cosign_layers(client, url, digest, COSIGN,
-                            "`cosign sign --key <key> <image>@<digest>`")
     names = ", ".join(k.name for k in config.keys)
+    notes: list[str] = []
+    referrers = _cosign_referrers(client, url, digest, notes)
     problems: list[str] = []
+    bundles = _sigstore_bundles(client, url, referrers, notes)
+    for number, bundle in enumerate(bundles, 1):
+        try:
+            key = verify_with_keys(bundle, config.keys, digest)
+        except BundleError as err:
+            problems.append(f"bundle {number}: {err}")
+            continue
+        return Verification(True, f"cosign key '{key.name}' of secret '{config.secret}', "
+                            "Sigstore bundle")
+    if bundles:
+        raise _failed(COSIGN, f"no matching signatures were found for '{reference}' with the "
+                      f"keys of secret '{config.secret}' ({names}): "
+                      f"{'; '.join(problems + notes)} ({BUNDLES_ONLY})")
+    layers = _cosign_layers(client, url, digest, COSIGN,
+                            "`cosign sign --key <key> <image>@<digest>`", referrers, notes)
     for number, _, signature, payload in _signed_layers(client, url, layers, problems):
         try:
             key = verify_payload_signature(config.keys, signature, payload)
@@ -325,7 +413,8 @@ def _verify_cosign(client: RegistryClient, url: OCIURL, digest: str, config: Ver
             continue
         return Verification(True, f"cosign key '{key.name}' of secret '{config.secret}'")
     raise _failed(COSIGN, f"no matching signatures were found for '{reference}' with the "
-                  f"keys of secret '{config.secret}' ({names}): {'; '.join(problems)}")
+                  f"keys of secret '{config.secret}' ({names}): "
+                  f"{'; '.join(problems + notes)}")
 
 
 def _verify_keyless(client: RegistryClient, url: OCIURL, digest: str, config: VerifyConfig
@@ -335,8 +424,14 @@ def _verify_keyless(client: RegistryClient, url: OCIURL, digest: str, config: Ve
     then its payload against `digest`; the first that holds verifies the artifact."""
     assert config.trusted_root is not None
     reference = f"{url}@{digest}"
+    notes: list[str] = []
+    referrers = _cosign_referrers(client, url, digest, notes)
+    bundles = _sigstore_bundles(client, url, referrers, notes)
+    if bundles:
+        return _verify_keyless_bundles(url, digest, config, bundles, notes)
     layers = _cosign_layers(client, url, digest, KEYLESS,
-                            "`cosign sign <image>@<digest>` against the private Sigstore")
+                            "`cosign sign <image>@<digest>` against the private Sigstore",
+                            referrers, notes)
     problems: list[str] = []
     for number, layer_notes, signature, payload in _signed_layers(client, url, layers,
                                                                   problems):
@@ -355,7 +450,34 @@ def _verify_keyless(client: RegistryClient, url: OCIURL, digest: str, config: Ve
         return Verification(True, f"{result.describe()}, trusted root of secret "
                             f"'{config.secret}'")
     raise _failed(KEYLESS, f"no matching signatures were found for '{reference}' with the "
-                  f"trusted root of secret '{config.secret}': {'; '.join(problems)}")
+                  f"trusted root of secret '{config.secret}': {'; '.join(problems + notes)}")
+
+
+def _verify_keyless_bundles(url: OCIURL, digest: str, config: VerifyConfig,
+                            bundles: list[SigstoreBundle], notes: list[str]) -> Verification:
+    """The artifact's Sigstore bundles against the private Sigstore's trusted root
+    (`_sigstore.verify_keyless_bundle`); the first that holds verifies it."""
+    assert config.trusted_root is not None
+    reference = f"{url}@{digest}"
+    if len(config.identities) > 1:  # cosign's bundle verifier takes one identity
+        raise _failed(KEYLESS, f"no matching signatures were found for '{reference}': "
+                      "unsupported: multiple identities are not supported at this time "
+                      "(the artifact is signed with Sigstore bundles, cosign v3's format, "
+                      "which Flux verifies against one spec.verify.matchOIDCIdentity entry: "
+                      "keep one)")
+    problems: list[str] = []
+    for number, bundle in enumerate(bundles, 1):
+        try:
+            result = verify_keyless_bundle(config.trusted_root, config.identities, bundle,
+                                           digest)
+        except (SigstoreError, BundleError) as err:
+            problems.append(f"bundle {number}: {err}")
+            continue
+        return Verification(True, f"{result.describe()}, trusted root of secret "
+                            f"'{config.secret}', Sigstore bundle")
+    raise _failed(KEYLESS, f"no matching signatures were found for '{reference}' with the "
+                  f"trusted root of secret '{config.secret}': {'; '.join(problems + notes)} "
+                  f"({BUNDLES_ONLY})")
 
 
 def _notation_signatures(client: RegistryClient, url: OCIURL, digest: str

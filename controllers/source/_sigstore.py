@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ._bundle import SigstoreBundle
 from ._x509util import is_ca, issued_by
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "subject_alternative_names",
     "verify_embedded_sct",
     "verify_keyless",
+    "verify_keyless_bundle",
     "verify_leaf",
     "verify_rekor_bundle",
     "verify_set",
@@ -701,3 +703,9 @@ def verify_keyless(root: TrustedRoot, identities: Sequence[Identity],
     _check_expiry(chain, logged_at)
     return KeylessResult(oidc_issuer(signature.certificate),
                          tuple(subject_alternative_names(signature.certificate)), logged_at)
+
+
+def verify_keyless_bundle(root: TrustedRoot, identities: Sequence[Identity],
+                          bundle: SigstoreBundle, digest: str) -> KeylessResult:
+    """Keyless Sigstore bundles (cosign v3) are not verified yet: refused."""
+    raise SigstoreError("keyless verification of Sigstore bundles is not supported yet")

@@ -35,7 +35,7 @@ from pathlib import Path
 from afflux.cli.devenv import Registry
 from afflux.cli.devenv._tools import tool_path
 
-__all__ = ["Cosign", "Notation"]
+__all__ = ["Cosign", "Cosign3", "Notation"]
 
 COSIGN_PASSWORD = "afflux-test-cosign"
 #: Nothing listens there (the discard port): a Rekor or TUF look-up fails loudly.
@@ -134,6 +134,40 @@ class Cosign(_Tool):
                         "--certificate-oidc-issuer-regexp", issuer,
                         "--rekor-url", UNREACHABLE, *self.registry_flags(), image,
                         env=env, check=False)
+
+
+class Cosign3(Cosign):
+    """The real cosign v3 (`cosign3` in the tool cache), with its defaults: `sign` writes a
+    Sigstore bundle v0.3 (a DSSE envelope of an in-toto statement about the artifact) as
+    an OCI 1.1 referrer of it, here through the referrers tag `sha256-<hex>` (the
+    registry has no referrers API); `--tlog-upload=false` and no signing config, so
+    nothing but the registry is reached. `attach_bundle(image, bundle)` attaches a bundle
+    made elsewhere (`cosign attach signature --bundle`), as the same referrer;
+    `verify_keyless` (inherited) is `cosign verify --trusted-root`, which reads bundles
+    first in v3."""
+
+    name = "cosign3"
+
+    def sign(self, image: str, key: str) -> None:
+        self.run("sign", "--key", f"{key}.key", "--tlog-upload=false",
+                 "--use-signing-config=false", "--yes", *self.registry_flags(), image)
+
+    def sign_legacy(self, image: str, key: str) -> None:
+        """cosign v3 asked for cosign v2's form (`--new-bundle-format=false`): the `.sig`
+        tag."""
+        self.run("sign", "--key", f"{key}.key", "--tlog-upload=false",
+                 "--use-signing-config=false", "--new-bundle-format=false", "--yes",
+                 *self.registry_flags(), image)
+
+    def attach_bundle(self, image: str, bundle: Path) -> None:
+        self.run("attach", "signature", "--bundle", str(bundle), *self.registry_flags(),
+                 image)
+
+    def verify_key(self, image: str, public_key: Path) -> subprocess.CompletedProcess[str]:
+        """`cosign verify --key` of `image`, offline (no transparency log), as Flux does
+        with a key; the finished process."""
+        return self.run("verify", "--key", str(public_key), "--insecure-ignore-tlog=true",
+                        *self.registry_flags(), image, env=self.OFFLINE, check=False)
 
 
 class Notation(_Tool):

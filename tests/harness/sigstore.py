@@ -14,6 +14,12 @@ signs signed entry timestamps (SETs) over hashedrekord entries, and the
   `cosign attach signature --rekor-response` reads (cosign's LocalSignedPayload:
   `base64Signature`, `cert`, `rekorBundle`), so the real cosign attaches the bundle.
 
+- `sigstore_bundle(signer, digest, cert=..., store=...)`: a Sigstore bundle v0.3 as cosign
+  v3 writes (a DSSE envelope of an in-toto statement about the artifact), key-based
+  (public key hint) or keyless (certificate and a Rekor v1 `dsse` entry with its SET and
+  an RFC 6962 inclusion proof whose checkpoint the Rekor key signed), for the real
+  `cosign attach signature --bundle`.
+
 Pure (no I/O); used by the unit tests of controllers/source/_sigstore.py and by the
 integration test that reads what the real cosign writes.
 """
@@ -33,8 +39,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["ISSUER", "EMAIL", "NOW", "Leaf", "Sigstore", "b64", "bundle", "issue", "pem",
-           "rekor_response"]
+__all__ = ["ISSUER", "EMAIL", "NOW", "Leaf", "Sigstore", "b64", "bundle", "checkpoint",
+           "dsse_entry", "issue", "merkle_path", "merkle_root", "pae", "pem", "rekor_response",
+           "sigstore_bundle", "statement"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ISSUER = "https://oidc.example.test"
@@ -194,3 +201,118 @@ def rekor_response(store: Sigstore, cert: x509.Certificate, signature: str, payl
     return json.dumps({"base64Signature": signature, "cert": b64(pem(cert).encode()),
                        "rekorBundle": _rekor_bundle(store, cert, signature, payload,
                                                     rekor_key, integrated)})
+
+
+# --- Sigstore bundles (cosign v3) -------------------------------------------------------
+
+INTOTO = "application/vnd.in-toto+json"
+BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+
+def statement(digest: str, name: str = "registry.example.test/app") -> bytes:
+    """The in-toto statement cosign v3 signs for an image of `digest` (`sha256:<hex>`)."""
+    algorithm, _, hex_ = digest.partition(":")
+    return json.dumps({"_type": "https://in-toto.io/Statement/v1",
+                       "subject": [{"name": name, "digest": {algorithm: hex_}}],
+                       "predicateType": "https://sigstore.dev/cosign/sign/v1",
+                       "predicate": {}}).encode()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    """RFC 6962's Merkle tree hash of the leaf hashes `leaves`."""
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return _node(merkle_root(leaves[:k]), merkle_root(leaves[k:]))
+
+
+def merkle_path(index: int, leaves: list[bytes]) -> list[bytes]:
+    """RFC 6962's audit path of leaf `index`."""
+    if len(leaves) == 1:
+        return []
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    if index < k:
+        return merkle_path(index, leaves[:k]) + [merkle_root(leaves[k:])]
+    return merkle_path(index - k, leaves[k:]) + [merkle_root(leaves[:k])]
+
+
+def checkpoint(key: Any, size: int, root: bytes, origin: str = "rekor.example.test") -> str:
+    """A signed note of the tree head, as Rekor v1 writes it (4-byte key hint + ECDSA)."""
+    note = f"{origin} - 2605736670972794746\n{size}\n{b64(root)}\n"
+    hint = hashlib.sha256(spki(key)).digest()[:4]
+    signature = key.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
+    return f"{note}\n\u2014 {origin} {b64(hint + signature)}\n"
+
+
+def dsse_entry(store: Sigstore, cert: x509.Certificate, signature: bytes, payload: bytes,
+               envelope: dict[str, Any], *, rekor_key: Any = None,
+               integrated: datetime = NOW, promise: bool = True, proof: bool = True,
+               checkpoint_key: Any = None, tree: int = 5, index: int = 3
+               ) -> dict[str, Any]:
+    """A Rekor v1 `dsse` 0.0.1 tlog entry of the envelope, as a bundle holds it: its
+    inclusion promise (SET by `rekor_key`, the store's by default) and an inclusion proof
+    in a tree of `tree` entries whose checkpoint `checkpoint_key` signed."""
+    key = rekor_key or store.rekor_key
+    body = json.dumps({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+        "envelopeHash": {"algorithm": "sha256", "value": hashlib.sha256(
+            json.dumps(envelope).encode()).hexdigest()},
+        "payloadHash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()},
+        "signatures": [{"signature": b64(signature),
+                        "verifier": b64(pem(cert).encode())}]}},
+        separators=(",", ":")).encode()
+    log_index = 1000 + index
+    entry: dict[str, Any] = {
+        "logIndex": str(log_index), "logId": {"keyId": b64(store.log_id(key))},
+        "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+        "integratedTime": str(int(integrated.timestamp())),
+        "canonicalizedBody": b64(body)}
+    if promise:
+        signed = json.dumps({"body": b64(body), "integratedTime": int(integrated.timestamp()),
+                             "logID": store.log_id(key).hex(), "logIndex": log_index},
+                            sort_keys=True, separators=(",", ":")).encode()
+        entry["inclusionPromise"] = {
+            "signedEntryTimestamp": b64(key.sign(signed, ec.ECDSA(hashes.SHA256())))}
+    if proof:
+        leaves = [_leaf_hash(b"other entry %d" % n) for n in range(tree)]
+        leaves[index] = _leaf_hash(body)
+        root = merkle_root(leaves)
+        entry["inclusionProof"] = {
+            "logIndex": str(index), "rootHash": b64(root), "treeSize": str(tree),
+            "hashes": [b64(h) for h in merkle_path(index, leaves)],
+            "checkpoint": {"envelope": checkpoint(checkpoint_key or key, tree, root)}}
+    return entry
+
+
+def sigstore_bundle(signer: Any, digest: str, *, cert: x509.Certificate | None = None,
+                    store: Sigstore | None = None, payload: bytes | None = None,
+                    hint: str = "key-hint", **entry: Any) -> dict[str, Any]:
+    """A Sigstore bundle v0.3 as cosign v3 writes for an image of `digest`: a DSSE
+    envelope of its statement signed by `signer` (a private key); the public key `hint`
+    as material, or with `cert` the certificate and (with `store`) a Rekor v1 entry of
+    it (`dsse_entry`'s options in `entry`)."""
+    payload = statement(digest) if payload is None else payload
+    signature = signer.sign(pae(INTOTO, payload), ec.ECDSA(hashes.SHA256()))
+    envelope = {"payload": b64(payload), "payloadType": INTOTO,
+                "signatures": [{"sig": b64(signature)}]}
+    material: dict[str, Any] = {"publicKey": {"hint": hint}}
+    if cert is not None:
+        material = {"certificate": {"rawBytes": b64(cert.public_bytes(
+            serialization.Encoding.DER))}, "tlogEntries": []}
+        if store is not None:
+            material["tlogEntries"] = [dsse_entry(store, cert, signature, payload, envelope,
+                                                  **entry)]
+    return {"mediaType": BUNDLE_V03, "verificationMaterial": material,
+            "dsseEnvelope": envelope}

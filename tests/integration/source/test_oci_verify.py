@@ -14,6 +14,7 @@ tag.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,8 +53,17 @@ from afflux.controllers.source._transport import TLSMaterial
 from harness.fixtures_cluster import Cluster
 from harness.fixtures_helm import HelmTool
 from harness.leaks import remember
-from harness.signing import Cosign, Notation
-from harness.sigstore import EMAIL, ISSUER, Leaf, Sigstore, b64, issue, pem, rekor_response
+from harness.signing import Cosign, Cosign3, Notation
+from harness.sigstore import (
+    EMAIL,
+    ISSUER,
+    Leaf,
+    Sigstore,
+    b64,
+    issue,
+    pem,
+    rekor_response,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +80,11 @@ def env(cluster: Cluster, start_controller: Any, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def cosign(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Cosign:
     return Cosign(tmp_path_factory.mktemp("cosign"), registry)
+
+
+@pytest.fixture(scope="module")
+def cosign3(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Cosign3:
+    return Cosign3(tmp_path_factory.mktemp("cosign3"), registry)
 
 
 @pytest.fixture(scope="module")
@@ -440,6 +456,169 @@ def test_cosign_keyless_trusted_root_secret_errors_are_clear(
     env.secret(secret, {"trusted_root.json": root})
     env.request_reconcile(KIND, name)
     env.wait_ready(KIND, name, f"v1@{digest}")
+
+
+# --- cosign v3: Sigstore bundles --------------------------------------------------------
+
+
+def cosign3_agrees(cosign3: Cosign3, image: str, public_key: bytes, directory: Path, *,
+                   ok: bool) -> str:
+    """The real `cosign3 verify --key` (offline, no transparency log, as Flux with a key)
+    of `image` passes when `ok`, fails otherwise, as the operator decided; its output."""
+    key = directory / f"key-{uuid.uuid4().hex[:6]}.pub"
+    key.write_bytes(public_key)
+    done = cosign3.verify_key(image, key)
+    assert (done.returncode == 0) is ok, done.stderr
+    return done.stderr
+
+
+def _registry_put(registry: Registry, path: str, data: bytes, media_type: str) -> None:
+    """PUT `data` at /v2/`path` of the registry (a manifest), or, for a path ending in
+    `blobs/uploads/`, upload it as a blob (POST, then PUT with its digest)."""
+    auth = {"auth": (registry.username, registry.password), "verify": str(registry.ca_cert),
+            "timeout": 30}
+    url = f"https://{registry.host}/v2/{path}"
+    if path.endswith("blobs/uploads/"):
+        started = requests.post(url, **auth)
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]
+        url = location if "://" in location else f"https://{registry.host}{location}"
+        url += ("&" if "?" in url else "?") + \
+            f"digest=sha256:{hashlib.sha256(data).hexdigest()}"
+    response = requests.put(url, data=data, headers={"Content-Type": media_type}, **auth)
+    assert response.status_code == 201, response.text
+
+
+def replace_bundle(registry: Registry, repo: str, digest: str, content: bytes) -> None:
+    """Replace the layer of the Sigstore bundle referrer cosign v3 wrote for `digest` with
+    `content` (a malformed or oversized bundle): a new blob, a new manifest, and the
+    referrers tag `sha256-<hex>` rewritten to name it instead, as a registry without the
+    referrers API keeps them."""
+    tag = digest.replace(":", "-", 1)
+    with RegistryClient(registry.host,
+                        credentials=RegistryCredentials(registry.username, registry.password),
+                        tls=TLSMaterial(ca=registry.ca_cert.read_bytes())) as client:
+        index = client.any_manifest(repo, tag).data
+        (old,) = [d for d in index["manifests"]
+                  if d.get("artifactType", "").startswith("application/vnd.dev.sigstore")]
+        manifest = client.any_manifest(repo, old["digest"]).data
+    blob = "sha256:" + hashlib.sha256(content).hexdigest()
+    _registry_put(registry, f"{repo}/blobs/uploads/", content, "application/octet-stream")
+    manifest["layers"][0].update(digest=blob, size=len(content))
+    raw = json.dumps(manifest).encode()
+    new = "sha256:" + hashlib.sha256(raw).hexdigest()
+    _registry_put(registry, f"{repo}/manifests/{new}", raw, manifest["mediaType"])
+    index["manifests"] = [d for d in index["manifests"] if d is not old] + [
+        {**old, "digest": new, "size": len(raw)}]
+    _registry_put(registry, f"{repo}/manifests/{tag}", json.dumps(index).encode(),
+                  index["mediaType"])
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.provider", "spec.verify.secretRef.name")
+def test_cosign_v3_bundle_signed_artifact_is_verified_and_stored(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign3: Cosign3,
+        tmp_path: Path) -> None:
+    """Signed by the real cosign v3 with its defaults (a Sigstore bundle as an OCI
+    referrer, through the referrers tag here): verified with the Secret's key and stored,
+    as the real `cosign verify --key` agrees; an artifact whose bundle another key made is
+    refused, nothing stored."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "v3 signed\n"})
+    public = cosign3.generate_key_pair("v3good")
+    image = f"{registry.host}/{repo}@{digest}"
+    cosign3.sign(image, "v3good")
+    name = create_verified(env, registry, repo, "cosign", {
+        "other.pub": cosign3.generate_key_pair("v3unused"), "v3good.pub": public})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and cond["reason"] == "Succeeded", cond
+    assert f"verified signature of revision v1@{digest}" in cond["message"]
+    assert "v3good.pub" in cond["message"] and "Sigstore bundle" in cond["message"]
+    assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"v3 signed\n"}
+    cosign3_agrees(cosign3, image, public, tmp_path, ok=True)
+
+    other_repo = repo_name()
+    other = pusher.push(other_repo, "v1", {"app.yaml": "mallory\n"})
+    cosign3.generate_key_pair("v3mallory")
+    cosign3.sign(f"{registry.host}/{other_repo}@{other}", "v3mallory")
+    refused = create_verified(env, registry, other_repo, "cosign", {"v3good.pub": public})
+    obj = wait_unverified(env, refused, "no matching signatures were found", other,
+                          "bundle 1: not made by any of the keys", "v3good.pub")
+    assert "artifact" not in obj["status"] and env.stored_files(KIND, refused) == []
+    cosign3_agrees(cosign3, f"{registry.host}/{other_repo}@{other}", public, tmp_path,
+                   ok=False)
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.secretRef.name")
+def test_cosign_v3_bundles_are_verified_instead_of_v2_signatures_as_flux_does(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign: Cosign,
+        cosign3: Cosign3, tmp_path: Path) -> None:
+    """An artifact with both forms: Flux (and the cosign CLI) verify only the Sigstore
+    bundles when there are any. A v2 signature by an untrusted key beside a v3 bundle by
+    the trusted key is verified; a v2 signature by the trusted key beside a v3 bundle by
+    another key is refused (the message says the v2 signatures were not looked at);
+    cosign v3 asked for v2's form (`--new-bundle-format=false`) is verified as v2."""
+    repo = repo_name()
+    trusted = cosign3.generate_key_pair("mix-trusted")
+    (cosign.directory / "mix-trusted.key").write_bytes(
+        (cosign3.directory / "mix-trusted.key").read_bytes())
+    cosign3.generate_key_pair("mix-other")
+    (cosign.directory / "mix-other.key").write_bytes(
+        (cosign3.directory / "mix-other.key").read_bytes())
+
+    good = pusher.push(repo, "v1", {"app.yaml": "bundle trusted\n"})
+    cosign.sign(f"{registry.host}/{repo}@{good}", "mix-other")
+    cosign3.sign(f"{registry.host}/{repo}@{good}", "mix-trusted")
+    name = create_verified(env, registry, repo, "cosign", {"trusted.pub": trusted})
+    obj = env.wait_ready(KIND, name, f"v1@{good}")
+    assert "Sigstore bundle" in verified(env, obj)["message"]
+    cosign3_agrees(cosign3, f"{registry.host}/{repo}@{good}", trusted, tmp_path, ok=True)
+
+    bad = pusher.push(repo, "v1", {"app.yaml": "v2 trusted only\n"})
+    cosign.sign(f"{registry.host}/{repo}@{bad}", "mix-trusted")
+    cosign3.sign(f"{registry.host}/{repo}@{bad}", "mix-other")
+    obj = wait_unverified(env, name, bad, "bundle 1: not made by any of the keys",
+                          "'.sig' signatures are not looked at",
+                          after=env.request_reconcile(KIND, name))
+    assert obj["status"]["artifact"]["revision"] == f"v1@{good}"
+    cosign3_agrees(cosign3, f"{registry.host}/{repo}@{bad}", trusted, tmp_path, ok=False)
+
+    legacy = pusher.push(repo, "v1", {"app.yaml": "v3 in v2 form\n"})
+    cosign3.sign_legacy(f"{registry.host}/{repo}@{legacy}", "mix-trusted")
+    env.request_reconcile(KIND, name)
+    obj = env.wait_ready(KIND, name, f"v1@{legacy}")
+    assert "Sigstore bundle" not in verified(env, obj)["message"]
+    cosign3_agrees(cosign3, f"{registry.host}/{repo}@{legacy}", trusted, tmp_path, ok=True)
+
+
+def test_cosign_v3_malformed_or_oversized_bundle_keeps_the_last_verified_artifact(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign3: Cosign3,
+        tmp_path: Path) -> None:
+    """A bundle that is not JSON, or larger than afflux reads (256 KiB), is skipped as
+    cosign skips a bundle it cannot read; with no other signature the artifact is refused
+    with a message naming the bundle and why, and the last verified one stays. The real
+    cosign refuses them too."""
+    repo = repo_name()
+    public = cosign3.generate_key_pair("v3keep")
+    first = pusher.push(repo, "v1", {"app.yaml": "first\n"})
+    cosign3.sign(f"{registry.host}/{repo}@{first}", "v3keep")
+    name = create_verified(env, registry, repo, "cosign", {"v3keep.pub": public})
+    artifact = env.wait_ready(KIND, name, f"v1@{first}")["status"]["artifact"]
+
+    for content, words in [
+            (b"{not json", ["the bundle is not JSON"]),
+            (b'{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}',
+             ["verificationMaterial is missing"]),
+            (b" " * (256 << 10) + b"{}", ["larger than 262144 bytes"])]:
+        digest = pusher.push(repo, "v1", {"app.yaml": f"{len(content)}\n"})
+        cosign3.sign(f"{registry.host}/{repo}@{digest}", "v3keep")
+        replace_bundle(registry, repo, digest, content)
+        obj = wait_unverified(env, name, digest, "no cosign signature found",
+                              "Sigstore bundle sha256:", "skipped", *words,
+                              after=env.request_reconcile(KIND, name))
+        assert obj["status"]["artifact"] == artifact
+        cosign3_agrees(cosign3, f"{registry.host}/{repo}@{digest}", public, tmp_path,
+                       ok=False)
 
 
 # --- notation --------------------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""Sigstore bundles (cosign v3's signatures), pure parts: parsing with sigstore-go's
+validation rules and bounds, the key-based check (`_bundle.verify_with_keys`) and the
+keyless one against a private trusted root (`_sigstore.verify_keyless_bundle`: the Rekor
+entry's SET, inclusion proof and checkpoint, chain, SCT, identity, DSSE signature,
+subject).
+
+The bundles are made in-process by tests/harness/sigstore.py (`sigstore_bundle`), as
+cosign v3 writes them; the integration tests show the real cosign v3 agrees."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from afflux.controllers.source._bundle import (
+    MAX_BUNDLE_SIZE,
+    BundleError,
+    bundle_version,
+    dsse_pae,
+    parse_bundle,
+    verify_with_keys,
+)
+from afflux.controllers.source._cosign import PublicKey
+from harness.sigstore import (
+    NOW,
+    Sigstore,
+    b64,
+    issue,
+    pae,
+    sigstore_bundle,
+    statement,
+)
+
+DIGEST = "sha256:" + "ab" * 32
+OTHER_DIGEST = "sha256:" + "cd" * 32
+KEY = ec.generate_private_key(ec.SECP256R1())
+STRANGER = ec.generate_private_key(ec.SECP256R1())
+KEYS = [PublicKey("stranger.pub", STRANGER.public_key()), PublicKey("good.pub", KEY.public_key())]
+
+STORE = Sigstore()
+LEAF = issue(STORE)
+
+
+def raw(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc).encode()
+
+
+def keyed(**changes: Any) -> dict[str, Any]:
+    return sigstore_bundle(KEY, DIGEST, **changes)
+
+
+def keyless(**changes: Any) -> dict[str, Any]:
+    return sigstore_bundle(changes.pop("signer", LEAF.key), DIGEST,
+                           cert=changes.pop("cert", LEAF.cert), store=STORE, **changes)
+
+
+def edit(doc: dict[str, Any], change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    change(doc)
+    return doc
+
+
+def test_the_dsse_pae_is_dsse_v1s() -> None:
+    assert dsse_pae("t/x", b"hello") == b"DSSEv1 3 t/x 5 hello" == pae("t/x", b"hello")
+
+
+@pytest.mark.parametrize(("media_type", "version"), [
+    ("application/vnd.dev.sigstore.bundle.v0.3+json", "v0.3"),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.3", "v0.3"),
+    ("application/vnd.dev.sigstore.bundle.v0.3.1+json", "v0.3.1"),
+    ("application/vnd.dev.sigstore.bundle+json;version=0.1", "v0.1"),
+])
+def test_bundle_versions(media_type: str, version: str) -> None:
+    assert bundle_version(media_type) == version
+
+
+def _tlog(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["verificationMaterial"]["tlogEntries"][0]
+
+
+PARSE_ERRORS: list[tuple[str, bytes, str]] = [
+    ("not JSON", b"{not json", "the bundle is not JSON"),
+    ("a list", b"[]", "not a JSON object"),
+    ("too large", b" " * MAX_BUNDLE_SIZE + b"{}", f"larger than {MAX_BUNDLE_SIZE} bytes"),
+    ("no media type", raw(edit(keyed(), lambda d: d.pop("mediaType"))), "no mediaType"),
+    ("another media type", raw(edit(keyed(), lambda d: d.update(mediaType="text/plain"))),
+     "unsupported bundle media type"),
+    ("v0.1", raw(edit(keyed(), lambda d: d.update(
+        mediaType="application/vnd.dev.sigstore.bundle+json;version=0.1"))),
+     "bundle version too old"),
+    ("v0.4", raw(edit(keyed(), lambda d: d.update(
+        mediaType="application/vnd.dev.sigstore.bundle.v0.4+json"))), "not yet supported"),
+    ("no material", raw(edit(keyed(), lambda d: d.pop("verificationMaterial"))),
+     "verificationMaterial is missing"),
+    ("two kinds of material", raw(edit(keyed(), lambda d: d["verificationMaterial"].update(
+        certificate={"rawBytes": "AA=="}))), "must hold one of"),
+    ("a chain in v0.3", raw(edit(keyed(), lambda d: d.update(verificationMaterial={
+        "x509CertificateChain": {"certificates": []}}))), "cannot be X.509 certificate chain"),
+    ("a certificate that is not DER", raw(edit(keyed(), lambda d: d.update(
+        verificationMaterial={"certificate": {"rawBytes": "AAAA"}}))), "not a DER certificate"),
+    ("no content", raw(edit(keyed(), lambda d: d.pop("dsseEnvelope"))),
+     "either a message signature or dsse envelope"),
+    ("both contents", raw(edit(keyed(), lambda d: d.update(
+        messageSignature={"signature": "AA=="}))), "either a message signature or dsse"),
+    ("payload not base64", raw(edit(keyed(), lambda d: d["dsseEnvelope"].update(
+        payload="%%%"))), "dsseEnvelope.payload is not base64"),
+    ("no payload type", raw(edit(keyed(), lambda d: d["dsseEnvelope"].pop("payloadType"))),
+     "payloadType is missing"),
+    ("a tlog entry without an inclusion proof", raw(edit(keyless(), lambda d: _tlog(d).pop(
+        "inclusionProof"))), "inclusion proof missing in bundle"),
+    ("too many tlog entries", raw(edit(keyless(), lambda d: d["verificationMaterial"].update(
+        tlogEntries=[_tlog(d)] * 33))), "too many tlog entries: 33 > 32"),
+    ("a log index that is not a number", raw(edit(keyless(), lambda d: _tlog(d).update(
+        logIndex="x"))), "logIndex is not an integer"),
+]
+
+
+@pytest.mark.parametrize(("case", "data", "message"), PARSE_ERRORS,
+                         ids=[c[0] for c in PARSE_ERRORS])
+def test_unusable_bundles_are_refused_with_a_reason(case: str, data: bytes, message: str
+                                                    ) -> None:
+    with pytest.raises(BundleError, match=message):
+        parse_bundle(data)
+
+
+def test_a_keyless_bundle_parses_into_its_parts() -> None:
+    bundle = parse_bundle(raw(keyless()))
+    assert bundle.version == "v0.3" and bundle.certificate == LEAF.cert
+    assert bundle.public_key_hint is None and bundle.message_signature is None
+    (entry,) = bundle.tlog_entries
+    assert entry.kind == "dsse" and entry.version == "0.0.1" and entry.log_index == 1003
+    assert entry.log_id == STORE.log_id(STORE.rekor_key).hex()
+    assert entry.integrated_time == int(NOW.timestamp())
+    assert entry.inclusion_proof is not None and entry.inclusion_proof.tree_size == 5
+    assert bundle.dsse is not None and json.loads(bundle.dsse.payload)["subject"][0][
+        "digest"] == {"sha256": "ab" * 32}
+
+
+# --- key-based -------------------------------------------------------------------------
+
+
+KEY_CASES: list[tuple[str, dict[str, Any], str | None]] = [
+    ("signed by the trusted key", keyed(), None),
+    ("signed by another key", sigstore_bundle(STRANGER, DIGEST), None),
+    ("signed by no key of the secret", sigstore_bundle(
+        ec.generate_private_key(ec.SECP256R1()), DIGEST), "not made by any of the keys"),
+    ("a statement about another artifact", sigstore_bundle(KEY, OTHER_DIGEST),
+     "provided artifact digest does not match any digest in statement"),
+    ("a certificate (keyless)", keyless(), "expected key signature, not certificate"),
+    ("a message signature", edit(keyed(), lambda d: (d.pop("dsseEnvelope"), d.update(
+        messageSignature={"signature": b64(b"sig")}))), "does not contain a DSSE envelope"),
+    ("two signatures", edit(keyed(), lambda d: d["dsseEnvelope"]["signatures"].append(
+        d["dsseEnvelope"]["signatures"][0])), "has 2 signatures"),
+    ("another payload type", edit(keyed(), lambda d: d["dsseEnvelope"].update(
+        payloadType="text/plain")), "not made by any of the keys"),
+    ("a payload changed after signing", edit(keyed(), lambda d: d["dsseEnvelope"].update(
+        payload=b64(statement(DIGEST, "other/name")))), "not made by any of the keys"),
+    ("a statement that is not JSON", sigstore_bundle(KEY, DIGEST, payload=b"not json"),
+     "unable to extract statement"),
+    ("a statement with no subjects", sigstore_bundle(KEY, DIGEST, payload=b'{"x": 1}'),
+     "no subject list"),
+]
+
+
+@pytest.mark.parametrize(("case", "doc", "message"), KEY_CASES, ids=[c[0] for c in KEY_CASES])
+def test_a_bundle_verifies_with_one_of_the_keys_as_flux(case: str, doc: dict[str, Any],
+                                                        message: str | None) -> None:
+    bundle = parse_bundle(raw(doc))
+    if message is None:
+        assert verify_with_keys(bundle, KEYS, DIGEST).name in ("good.pub", "stranger.pub")
+        return
+    with pytest.raises(BundleError, match=message):
+        verify_with_keys(bundle, KEYS, DIGEST)
+
+
+def test_the_key_that_verified_is_named() -> None:
+    assert verify_with_keys(parse_bundle(raw(keyed())), KEYS, DIGEST).name == "good.pub"
