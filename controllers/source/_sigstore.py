@@ -33,11 +33,34 @@ root names). Every input is bounded (the trusted root and its entries, annotatio
 certificate chains); messages name fields and identities, never certificate or key
 contents.
 
+cosign v3's keyless Sigstore bundles (`_bundle`) are checked by `verify_keyless_bundle`
+as sigstore-go checks them for Flux's cosign (the root as the only trusted material, an
+SCT, one transparency log entry, integrated timestamps):
+
+1. exactly one `matchOIDCIdentity` entry (cosign's bundle verifier takes one; none is
+   refused too: sigstore-go needs an identity), the bundle's material a certificate and
+   its content a DSSE envelope with one signature;
+2. each tlog entry of a Rekor log of the root: a Rekor v1 `dsse` 0.0.1 entry (its
+   `kindVersion` its body's) whose inclusion promise (SET, over the same canonical JSON as
+   a v2 bundle's) verifies, else the entry is skipped; whose inclusion proof (RFC 6962,
+   leaf hash of the canonicalized body) verifies to a root hash that a checkpoint (a
+   signed note: every signature line with the Rekor key's 4-byte hint, ECDSA over the
+   note) signed by that log key names; whose logged signature and certificate are the
+   bundle's and payload hash the envelope payload's; logged while the certificate was
+   valid. At least one entry must count, and one with a SET gives the integrated time;
+3. the chain to a CA of the root at that time, the embedded SCT, the identity;
+4. the DSSE signature (over the pre-authentication encoding) with the certificate's key;
+5. the in-toto statement names the artifact's digest as a subject.
+
+Rekor v2 entries (no integrated time, they need an RFC 3161 timestamp) are refused.
+
 Proven against the real cosign (tests/integration/source/test_oci_verify.py): the test
 harness's private Sigstore (tests/harness/sigstore.py: CA, CT log and Rekor keys) signs,
 the real `cosign attach signature --rekor-response` attaches the bundle, the real `cosign
 verify --trusted-root` accepts it offline and refuses it with another root, CA or
-identity, and the operator agrees with it on each of those.
+identity, and the operator agrees with it on each of those; the real cosign v3 `attach
+signature --bundle` attaches the harness's keyless bundles and its `verify --trusted-root`
+decides as `verify_keyless_bundle` on each variant.
 """
 
 from __future__ import annotations
@@ -59,7 +82,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ._bundle import SigstoreBundle
+from ._bundle import (
+    Dsse,
+    SigstoreBundle,
+    TlogEntry,
+    check_subject,
+    dsse_pae,
+    single_signature,
+)
 from ._x509util import is_ca, issued_by
 
 __all__ = [
@@ -84,6 +114,7 @@ __all__ = [
     "subject_alternative_names",
     "verify_embedded_sct",
     "verify_keyless",
+    "verify_checkpoint",
     "verify_keyless_bundle",
     "verify_leaf",
     "verify_rekor_bundle",
@@ -458,10 +489,12 @@ def _chain_to(leaf: x509.Certificate, authority: CertificateAuthority, when: dat
     return None
 
 
-def verify_leaf(cert: x509.Certificate, root: TrustedRoot) -> list[x509.Certificate]:
+def verify_leaf(cert: x509.Certificate, root: TrustedRoot, when: datetime | None = None
+                ) -> list[x509.Certificate]:
     """The chain of the signing certificate to a certificate authority of the trusted
-    root, checked at the certificate's notBefore (as sigstore-go does)."""
-    when = cert.not_valid_before_utc
+    root, checked at `when`: the certificate's notBefore (cosign's v2 signatures), or the
+    integrated time of its Rekor entry (sigstore-go, for bundles)."""
+    when = cert.not_valid_before_utc if when is None else when
     if not _allows_code_signing(cert):
         raise SigstoreError("the signing certificate does not allow code signing "
                             "(extended key usage)")
@@ -705,7 +738,177 @@ def verify_keyless(root: TrustedRoot, identities: Sequence[Identity],
                          tuple(subject_alternative_names(signature.certificate)), logged_at)
 
 
+def _merkle_inclusion(index: int, size: int, leaf: bytes, path: Sequence[bytes],
+                      root: bytes) -> bool:
+    """RFC 9162 2.1.3.2: whether `path` proves the leaf hash `leaf` at `index` of a tree
+    of `size` entries whose root is `root`."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def verify_checkpoint(envelope: str, log: LogKey) -> bytes:
+    """The root hash of a Rekor v1 checkpoint (a signed note) once every signature line
+    names `log`'s key (its 4-byte hint) and verifies over the note; SigstoreError
+    otherwise."""
+    note, sep, signatures = envelope.partition("\n\n")
+    lines = note.split("\n")
+    if not sep or len(lines) < 3:
+        raise SigstoreError("the inclusion proof's checkpoint is not a signed note")
+    try:
+        int(lines[1])
+        root = base64.b64decode(lines[2], validate=True)
+    except (ValueError, binascii.Error):
+        raise SigstoreError("the inclusion proof's checkpoint is not a signed note") from None
+    spki = log.key.public_bytes(serialization.Encoding.DER,
+                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    hint = hashlib.sha256(spki).digest()[:4]
+    lines = [line for line in signatures.split("\n") if line]
+    if not lines:
+        raise SigstoreError("the inclusion proof's checkpoint is not signed")
+    for line in lines[:MAX_ENTRIES]:
+        try:
+            raw = base64.b64decode(line.rsplit(" ", 1)[-1], validate=True)
+        except (binascii.Error, ValueError):
+            raise SigstoreError("the inclusion proof's checkpoint signature is not base64"
+                                ) from None
+        if not line.startswith("\u2014 ") or raw[:4] != hint or not _verify_signature(
+                log.key, raw[4:], (note + "\n").encode(), hashes.SHA256()):
+            raise SigstoreError("signature on checkpoint did not verify (with the Rekor key "
+                                "of the trusted root)")
+    return root
+
+
+def _dsse_entry_body(body: bytes) -> Mapping[str, Any]:
+    if len(body) > MAX_BODY_SIZE:
+        raise SigstoreError("the tlog entry's body is too large")
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise SigstoreError("the tlog entry's canonicalizedBody is not JSON") from None
+    spec = doc.get("spec") if isinstance(doc, Mapping) else None
+    if not isinstance(spec, Mapping):
+        raise SigstoreError("the tlog entry's canonicalizedBody has no spec")
+    return doc
+
+
+def _check_tlog_entry(entry: TlogEntry, log: LogKey, root: TrustedRoot, dsse: Dsse,
+                      certificate: x509.Certificate) -> bool | None:
+    """None when the entry's inclusion promise (SET) does not verify (sigstore-go then
+    skips the entry); else whether it has one (its integrated time is then trusted).
+    SigstoreError when its inclusion proof or its body is wrong."""
+    doc = _dsse_entry_body(entry.body)
+    if doc.get("kind") != entry.kind or doc.get("apiVersion") != entry.version:
+        raise SigstoreError("the tlog entry's kindVersion is not its body's")
+    if (entry.kind, entry.version) != ("dsse", "0.0.1"):
+        raise SigstoreError(f"unsupported tlog entry {entry.kind[:20]} {entry.version[:20]} "
+                            "(cosign v3 logs a dsse 0.0.1 entry)")
+    if entry.signed_entry_timestamp is None and entry.integrated_time == 0:
+        raise SigstoreError("a Rekor v2 entry needs a signed timestamp (RFC 3161), which "
+                            "afflux does not verify")
+    if entry.signed_entry_timestamp is not None:
+        try:
+            verify_set(RekorBundle(base64.b64encode(entry.body).decode(),
+                                   entry.integrated_time, entry.log_index, entry.log_id,
+                                   entry.signed_entry_timestamp), root)
+        except SigstoreError:
+            return None
+    if entry.inclusion_proof is not None:
+        proof = entry.inclusion_proof
+        if verify_checkpoint(proof.checkpoint, log) != proof.root_hash:
+            raise SigstoreError("proof root hash does not match signed tree head")
+        leaf = hashlib.sha256(b"\x00" + entry.body).digest()
+        if not _merkle_inclusion(proof.log_index, proof.tree_size, leaf, proof.hashes,
+                                 proof.root_hash):
+            raise SigstoreError("the tlog entry's inclusion proof does not verify")
+    spec = doc["spec"]
+    signatures = spec.get("signatures")
+    first = signatures[0] if isinstance(signatures, list) and signatures else None
+    signed = _b64(first.get("signature") if isinstance(first, Mapping) else None,
+                  "the tlog entry's signature")
+    if signed != dsse.signatures[0]:
+        raise SigstoreError("transparency log signature does not match")
+    verifier = _b64(first.get("verifier"), "the tlog entry's verifier")
+    try:
+        logged = x509.load_pem_x509_certificate(verifier)
+    except ValueError:
+        raise SigstoreError("transparency log certificate does not match") from None
+    if logged != certificate:
+        raise SigstoreError("transparency log certificate does not match")
+    if _get(spec, "payloadHash", "algorithm") != "sha256" or \
+            _get(spec, "payloadHash", "value") != hashlib.sha256(dsse.payload).hexdigest():
+        raise SigstoreError("transparency log dsse entry payload hash does not match the "
+                            "envelope's payload")
+    if entry.integrated_time and not _valid_at(
+            certificate, datetime.fromtimestamp(entry.integrated_time, UTC)):
+        raise SigstoreError("integrated time outside certificate validity")
+    return entry.signed_entry_timestamp is not None
+
+
 def verify_keyless_bundle(root: TrustedRoot, identities: Sequence[Identity],
                           bundle: SigstoreBundle, digest: str) -> KeylessResult:
-    """Keyless Sigstore bundles (cosign v3) are not verified yet: refused."""
-    raise SigstoreError("keyless verification of Sigstore bundles is not supported yet")
+    """Verify a keyless Sigstore bundle (cosign v3) of the artifact `digest` against the
+    trusted root as Flux does (sigstore-go with the root as its only trusted material, one
+    identity, an SCT, a transparency log entry and its integrated time); SigstoreError or
+    BundleError says which check failed. See the module docstring."""
+    root.rekor_url()
+    if len(identities) != 1:
+        raise SigstoreError(("can't verify identities without providing at least one "
+                             "identity" if not identities else
+                             "unsupported: multiple identities are not supported at this "
+                             "time") + " (a Sigstore bundle is verified against exactly one "
+                            "spec.verify.matchOIDCIdentity entry, as in Flux)")
+    certificate = bundle.certificate
+    if certificate is None:
+        raise SigstoreError("the bundle is signed with a key, not a certificate: verify it "
+                            "with spec.verify.secretRef holding the public key")
+    dsse = single_signature(bundle)
+    entries = bundle.tlog_entries
+    if len({(e.log_id, e.log_index) for e in entries}) < len(entries):
+        raise SigstoreError("duplicate tlog entries found")
+    verified: set[str] = set()
+    times: list[datetime] = []
+    skipped = 0
+    for entry in entries:
+        log = root.tlogs.get(entry.log_id)
+        if log is None:
+            continue
+        promised = _check_tlog_entry(entry, log, root, dsse, certificate)
+        if promised is None:
+            skipped += 1
+            continue
+        if promised:
+            times.append(datetime.fromtimestamp(entry.integrated_time, UTC))
+        verified.add(entry.log_id)
+    if not verified:
+        why = (f"{skipped} entry's inclusion promise (SET) does not verify with the Rekor "
+               "key of the trusted root" if skipped else
+               "no tlog entry of the bundle is from a Rekor log of the trusted root, tlogs")
+        raise SigstoreError(f"not enough verified log entries from transparency log: 0 < 1 "
+                            f"({why})")
+    if not times:
+        raise SigstoreError("threshold not met for verified log entry integrated timestamps: "
+                            "0 < 1 (no inclusion promise by a Rekor key of the trusted root)")
+    chain: list[x509.Certificate] = []
+    for when in times[:1]:
+        chain = verify_leaf(certificate, root, when)
+    verify_embedded_sct(chain, root)
+    check_identity(certificate, identities)
+    if not _verify_signature(certificate.public_key(), dsse.signatures[0],
+                             dsse_pae(dsse.payload_type, dsse.payload), hashes.SHA256()):
+        raise SigstoreError("failed to verify signature: the DSSE envelope does not verify "
+                            "with the certificate's key")
+    check_subject(dsse, digest)
+    return KeylessResult(oidc_issuer(certificate),
+                         tuple(subject_alternative_names(certificate)), times[0])

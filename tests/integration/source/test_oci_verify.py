@@ -19,6 +19,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from test_ocirepository import Pusher, pusher, registry_secrets, repo_name
 
 from afflux.cli.devenv import Registry
 from afflux.controllers.runtime import RegistryCredentials
+from afflux.controllers.source._bundle import MAX_BUNDLE_SIZE, BundleError, parse_bundle
 from afflux.controllers.source._cosign import (
     COSIGN_SIGNATURE_ANNOTATION,
     MAX_PAYLOAD_SIZE,
@@ -47,6 +49,7 @@ from afflux.controllers.source._sigstore import (
     read_keyless_signature,
     verify_embedded_sct,
     verify_keyless,
+    verify_keyless_bundle,
     verify_leaf,
 )
 from afflux.controllers.source._transport import TLSMaterial
@@ -63,6 +66,7 @@ from harness.sigstore import (
     issue,
     pem,
     rekor_response,
+    sigstore_bundle,
 )
 
 pytestmark = pytest.mark.integration
@@ -619,6 +623,110 @@ def test_cosign_v3_malformed_or_oversized_bundle_keeps_the_last_verified_artifac
         assert obj["status"]["artifact"] == artifact
         cosign3_agrees(cosign3, f"{registry.host}/{repo}@{digest}", public, tmp_path,
                        ok=False)
+
+
+def keyless_bundle(cosign3: Cosign3, image: str, digest: str, store: Sigstore,
+                   directory: Path, **entry: Any) -> Leaf:
+    """Sign `image` as keyless cosign v3 does, with `store` as Fulcio, CT log and Rekor: a
+    Sigstore bundle (DSSE envelope of the statement about `digest`, the certificate, a
+    Rekor dsse entry with its SET and inclusion proof; `entry` changes it, see
+    harness.sigstore.dsse_entry) attached by the real `cosign attach signature --bundle`,
+    which writes it as cosign v3's signing does: an OCI referrer of the artifact."""
+    directory.mkdir(parents=True, exist_ok=True)
+    leaf = issue(store)
+    remember(pem(leaf.cert).splitlines()[1])
+    path = directory / f"bundle-{uuid.uuid4().hex[:6]}.sigstore.json"
+    path.write_text(json.dumps(sigstore_bundle(leaf.key, digest, cert=leaf.cert, store=store,
+                                               **entry)))
+    cosign3.attach_bundle(image, path)
+    return leaf
+
+
+@pytest.mark.flux_fields("OCIRepository", "spec.verify.trustedRootSecretRef.name",
+                         "spec.verify.matchOIDCIdentity[].issuer",
+                         "spec.verify.matchOIDCIdentity[].subject")
+def test_cosign_v3_keyless_bundle_is_verified_with_a_private_trusted_root(
+        env: SourceEnv, registry: Registry, pusher: Pusher, cosign3: Cosign3,
+        tmp_path: Path) -> None:
+    """A keyless Sigstore bundle of the private Sigstore, attached by the real cosign v3:
+    the real `cosign verify --trusted-root` accepts it offline. The operator, as Flux,
+    verifies bundles against one matchOIDCIdentity entry (two are refused with cosign's
+    message), then verifies and stores it; a later tag whose bundle another Rekor key
+    logged is refused by both, and the last verified artifact stays."""
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": "v3 keyless\n"})
+    image = f"{registry.host}/{repo}@{digest}"
+    store = Sigstore()
+    keyless_bundle(cosign3, image, digest, store, tmp_path)
+    cosign_agrees(cosign3, image, store, tmp_path, ok=True)
+
+    spec = keyless_spec(env, registry, repo, store)  # two identities
+    name = env.create(KIND, obj_name(), spec)
+    wait_unverified(env, name, "multiple identities are not supported",
+                    "keep one", "Sigstore bundles")
+    spec["verify"]["matchOIDCIdentity"] = spec["verify"]["matchOIDCIdentity"][1:]
+    env.patch_spec(KIND, name, {"verify": spec["verify"]})
+    obj = env.wait_ready(KIND, name, f"v1@{digest}")
+    cond = verified(env, obj)
+    assert cond["status"] == "True" and cond["reason"] == "Succeeded", cond
+    assert f"keyless identity '{EMAIL}' issued by '{ISSUER}'" in cond["message"]
+    assert "Sigstore bundle" in cond["message"]
+    assert env.members(obj["status"]["artifact"]) == {"app.yaml": b"v3 keyless\n"}
+    artifact = obj["status"]["artifact"]
+
+    other = pusher.push(repo, "v1", {"app.yaml": "logged elsewhere\n"})
+    keyless_bundle(cosign3, f"{registry.host}/{repo}@{other}", other, store, tmp_path,
+                   rekor_key=Sigstore().rekor_key)
+    obj = wait_unverified(env, name, other, "not enough verified log entries",
+                          after=env.request_reconcile(KIND, name))
+    assert obj["status"]["artifact"] == artifact
+    cosign_agrees(cosign3, f"{registry.host}/{repo}@{other}", store, tmp_path, ok=False)
+
+
+KEYLESS_BUNDLE_VARIANTS: dict[str, dict[str, Any]] = {
+    "as cosign v3 writes it": {},
+    "a tree of one entry": {"tree": 1, "index": 0},
+    "no inclusion promise (SET)": {"promise": False},
+    "a checkpoint signed by another key": {"checkpoint_key": "stranger"},
+    "logged by another Rekor key": {"rekor_key": "stranger"},
+    "logged after the certificate expired": {"later": True},
+}
+
+
+@pytest.mark.parametrize("variant", list(KEYLESS_BUNDLE_VARIANTS))
+def test_keyless_bundle_decisions_agree_with_the_real_cosign3(
+        registry: Registry, pusher: Pusher, cosign3: Cosign3, tmp_path: Path,
+        variant: str) -> None:
+    """Each keyless bundle variant, attached by the real cosign v3 and read back from the
+    registry: afflux's `verify_keyless_bundle` and the real `cosign verify --trusted-root`
+    (offline) decide the same."""
+    changes = dict(KEYLESS_BUNDLE_VARIANTS[variant])
+    stranger = Sigstore().rekor_key
+    for key in ("checkpoint_key", "rekor_key"):
+        if changes.get(key) == "stranger":
+            changes[key] = stranger
+    if changes.pop("later", False):
+        changes["integrated"] = datetime.now(UTC) + timedelta(hours=1)
+    repo = repo_name()
+    digest = pusher.push(repo, "v1", {"app.yaml": f"{variant}\n"})
+    image = f"{registry.host}/{repo}@{digest}"
+    store = Sigstore()
+    keyless_bundle(cosign3, image, digest, store, tmp_path, **changes)
+    with RegistryClient(registry.host,
+                        credentials=RegistryCredentials(registry.username, registry.password),
+                        tls=TLSMaterial(ca=registry.ca_cert.read_bytes())) as client:
+        (descriptor,) = client.referrers(repo, digest)
+        layer = client.any_manifest(repo, descriptor["digest"]).data["layers"][0]
+        raw = client.blob_bytes(repo, layer, MAX_BUNDLE_SIZE)
+    root = parse_trusted_root(json.dumps(store.trusted_root()).encode())
+    try:
+        verify_keyless_bundle(root, [Identity(f"^{re.escape(ISSUER)}$", f"^{EMAIL}$")],
+                              parse_bundle(raw), digest)
+        ours = True
+    except (SigstoreError, BundleError):
+        ours = False
+    assert ours is (variant in ("as cosign v3 writes it", "a tree of one entry"))
+    cosign_agrees(cosign3, image, store, tmp_path, ok=ours)
 
 
 # --- notation --------------------------------------------------------------------------

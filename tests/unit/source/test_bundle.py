@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -26,11 +27,22 @@ from afflux.controllers.source._bundle import (
     verify_with_keys,
 )
 from afflux.controllers.source._cosign import PublicKey
+from afflux.controllers.source._sigstore import (
+    Identity,
+    SigstoreError,
+    _merkle_inclusion,
+    parse_trusted_root,
+    verify_keyless_bundle,
+)
 from harness.sigstore import (
+    EMAIL,
+    ISSUER,
     NOW,
     Sigstore,
     b64,
     issue,
+    merkle_path,
+    merkle_root,
     pae,
     sigstore_bundle,
     statement,
@@ -43,7 +55,9 @@ STRANGER = ec.generate_private_key(ec.SECP256R1())
 KEYS = [PublicKey("stranger.pub", STRANGER.public_key()), PublicKey("good.pub", KEY.public_key())]
 
 STORE = Sigstore()
+ROOT = parse_trusted_root(json.dumps(STORE.trusted_root()).encode())
 LEAF = issue(STORE)
+IDENTITY = [Identity(f"^{ISSUER}$", f"^{EMAIL}$")]
 
 
 def raw(doc: dict[str, Any]) -> bytes:
@@ -180,3 +194,79 @@ def test_a_bundle_verifies_with_one_of_the_keys_as_flux(case: str, doc: dict[str
 
 def test_the_key_that_verified_is_named() -> None:
     assert verify_with_keys(parse_bundle(raw(keyed())), KEYS, DIGEST).name == "good.pub"
+
+
+# --- keyless ---------------------------------------------------------------------------
+
+
+KEYLESS_CASES: list[tuple[str, dict[str, Any], list[Identity], str | None]] = [
+    ("verified", keyless(), IDENTITY, None),
+    ("no identity", keyless(), [], "without providing at least one identity"),
+    ("two identities", keyless(), IDENTITY * 2, "multiple identities are not supported"),
+    ("another identity", keyless(), [Identity(ISSUER, "^someone@")],
+     "none of the expected identities"),
+    ("a public key", keyed(), IDENTITY, "signed with a key, not a certificate"),
+    ("no tlog entry", sigstore_bundle(LEAF.key, DIGEST, cert=LEAF.cert), IDENTITY,
+     "not enough verified log entries"),
+    ("another Rekor key", keyless(rekor_key=Sigstore().rekor_key), IDENTITY,
+     "no tlog entry of the bundle is from a Rekor log of the trusted root"),
+    ("a SET that does not verify", edit(keyless(), lambda d: _tlog(d).update(
+        integratedTime=str(int(NOW.timestamp()) + 1))), IDENTITY,
+     "inclusion promise \\(SET\\) does not verify"),
+    ("no inclusion promise", keyless(promise=False), IDENTITY,
+     "threshold not met for verified log entry integrated timestamps"),
+    ("a checkpoint by another key", keyless(checkpoint_key=Sigstore().rekor_key), IDENTITY,
+     "signature on checkpoint did not verify"),
+    ("a wrong audit path", edit(keyless(), lambda d: _tlog(d)["inclusionProof"].update(
+        logIndex="2")), IDENTITY, "inclusion proof does not verify"),
+    ("a proof of another root", edit(keyless(), lambda d: _tlog(d)["inclusionProof"].update(
+        rootHash=b64(b"\0" * 32))), IDENTITY, "proof root hash does not match"),
+    ("a tree of one", keyless(tree=1, index=0), IDENTITY, None),
+    ("the last of an odd tree", keyless(tree=7, index=6), IDENTITY, None),
+    ("a certificate of another CA", keyless(cert=issue(Sigstore(), public_key=LEAF.key
+                                                       .public_key()).cert), IDENTITY,
+     "does not chain to a certificate authority"),
+    ("no SCT", keyless(cert=issue(STORE, public_key=LEAF.key.public_key(), sct_key=None)
+                       .cert), IDENTITY, "embedded SCT"),
+    ("logged after the certificate expired", keyless(integrated=NOW + timedelta(hours=1)),
+     IDENTITY, "integrated time outside certificate validity"),
+    ("a statement about another artifact", sigstore_bundle(
+        LEAF.key, OTHER_DIGEST, cert=LEAF.cert, store=STORE), IDENTITY,
+     "provided artifact digest does not match"),
+    ("signed by another key than the certificate's", keyless(
+        signer=ec.generate_private_key(ec.SECP256R1())), IDENTITY,
+     "does not verify with the certificate's key"),
+    ("a logged signature that is not the envelope's", edit(keyless(), lambda d: d[
+        "dsseEnvelope"]["signatures"][0].update(sig=b64(b"x" * 70))), IDENTITY,
+     "transparency log signature does not match"),
+]
+
+
+@pytest.mark.parametrize(("case", "doc", "identities", "message"), KEYLESS_CASES,
+                         ids=[c[0] for c in KEYLESS_CASES])
+def test_a_keyless_bundle_is_checked_against_the_trusted_root(
+        case: str, doc: dict[str, Any], identities: list[Identity], message: str | None
+        ) -> None:
+    bundle = parse_bundle(raw(doc))
+    if message is None:
+        result = verify_keyless_bundle(ROOT, identities, bundle, DIGEST)
+        assert result.issuer == ISSUER and result.subjects == (EMAIL,)
+        assert result.integrated_time == NOW
+        return
+    with pytest.raises((SigstoreError, BundleError), match=message):
+        verify_keyless_bundle(ROOT, identities, bundle, DIGEST)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 13])
+def test_merkle_inclusion_of_every_leaf(size: int) -> None:
+    leaves = [bytes([n]) * 32 for n in range(size)]
+    root = merkle_root(leaves)
+    for index in range(size):
+        path = merkle_path(index, leaves)
+        assert _merkle_inclusion(index, size, leaves[index], path, root)
+        assert not _merkle_inclusion(index, size, b"\xff" * 32, path, root)
+        if path:  # any hash of the path changed: refused
+            assert not _merkle_inclusion(index, size, leaves[index],
+                                         [b"\xff" * 32, *path[1:]], root)
+        assert not _merkle_inclusion(index, size, leaves[index], [*path, root], root)
+    assert not _merkle_inclusion(size, size, leaves[0], [], root)
