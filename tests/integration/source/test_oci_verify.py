@@ -839,6 +839,41 @@ def test_helmchart_from_an_oci_repository_verifies_the_chart(
     assert obj["status"]["artifact"]["revision"] == "1.0.0"  # the last good chart stays
 
 
+@pytest.mark.flux_fields("HelmChart", "spec.verify.provider", "spec.verify.secretRef.name")
+def test_helmchart_from_an_oci_repository_verifies_a_cosign_v3_bundle(
+        env: SourceEnv, registry: Registry, helm_tool: HelmTool, cosign3: Cosign3,
+        tmp_path: Path) -> None:
+    """A chart signed by the real cosign v3 (its Sigstore bundle as a referrer of the
+    chart's manifest) is verified with the key and served; with another key it is
+    refused, as the real `cosign verify --key` decides."""
+    base = f"charts-{uuid.uuid4().hex[:8]}"
+    package = helm_tool.package(helm_tool.make_chart(tmp_path / "c", "app", "1.0.0"),
+                                tmp_path / "pkg")
+    signed = helm_tool.push(registry, package, base)
+    public = cosign3.generate_key_pair("charts3")
+    cosign3.sign(f"{registry.host}/{base}/app@{signed}", "charts3")
+    secret = env.secret(obj_name("cosign3"), {"charts3.pub": public})
+    name = oci_helmchart(env, registry, base, {"provider": "cosign",
+                                               "secretRef": {"name": secret}})
+    obj = env.wait_ready("HelmChart", name, "1.0.0")
+    cond = verified(env, obj)
+    assert cond["status"] == "True", cond
+    assert "verified signature of version 1.0.0" in cond["message"]
+    assert "Sigstore bundle" in cond["message"]
+    assert env.download(obj["status"]["artifact"]) == package.read_bytes()
+    cosign3_agrees(cosign3, f"{registry.host}/{base}/app@{signed}", public, tmp_path, ok=True)
+
+    other = cosign3.generate_key_pair("charts3-other")
+    refused = oci_helmchart(env, registry, base, {"provider": "cosign", "secretRef": {
+        "name": env.secret(obj_name("cosign3"), {"other.pub": other})}})
+    obj = env.wait_failed("HelmChart", refused, "ChartVerificationError")
+    assert "artifact" not in obj["status"]
+    cond = verified(env, obj)
+    assert "bundle 1: not made by any of the keys" in cond["message"], cond
+    cosign3_agrees(cosign3, f"{registry.host}/{base}/app@{signed}", other, tmp_path,
+                   ok=False)
+
+
 def test_helmchart_keyless_is_refused_with_a_reason(
         env: SourceEnv, registry: Registry, helm_tool: HelmTool, tmp_path: Path) -> None:
     """A HelmChart has matchOIDCIdentity but no trustedRootSecretRef (Flux 2.9): keyless
