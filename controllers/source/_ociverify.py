@@ -345,10 +345,11 @@ def _cosign_layers(client: RegistryClient, url: OCIURL, digest: str, provider: s
               if isinstance(layer, Mapping) and layer.get("mediaType") ==
               SIMPLE_SIGNING_MEDIA_TYPE][:MAX_COSIGN_LAYERS]
     if not layers:
-        noted = f" ({'; '.join(notes)})" if notes else ""
+        noted = f"{'; '.join(notes)}; " if notes else ""
         raise _failed(provider, f"no cosign signature found for '{url}@{digest}' (looked for "
-                      f"Sigstore bundles and the tag '{signature_tag(digest)}' among its OCI "
-                      f"referrers and tags){noted}: sign it with {how}")
+                      "Sigstore bundles among its OCI referrers, and for cosign v2 signatures "
+                      f"in the tag '{signature_tag(digest)}' and its referrers): {noted}sign "
+                      f"it with {how}")
     return layers
 
 

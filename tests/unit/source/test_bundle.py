@@ -10,15 +10,19 @@ cosign v3 writes them; the integration tests show the real cosign v3 agrees."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from afflux.controllers.source._bundle import (
+    BUNDLE_MEDIA_TYPE,
     MAX_BUNDLE_SIZE,
     BundleError,
     bundle_version,
@@ -26,7 +30,18 @@ from afflux.controllers.source._bundle import (
     parse_bundle,
     verify_with_keys,
 )
-from afflux.controllers.source._cosign import PublicKey
+from afflux.controllers.source._cosign import (
+    COSIGN_SIGNATURE_ANNOTATION,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    PublicKey,
+    signature_tag,
+)
+from afflux.controllers.source._oci import OCIURL, RegistryError
+from afflux.controllers.source._ociverify import (
+    VerificationFailed,
+    verification_config,
+    verify_artifact,
+)
 from afflux.controllers.source._sigstore import (
     Identity,
     SigstoreError,
@@ -270,3 +285,122 @@ def test_merkle_inclusion_of_every_leaf(size: int) -> None:
                                          [b"\xff" * 32, *path[1:]], root)
         assert not _merkle_inclusion(index, size, leaves[index], [*path, root], root)
     assert not _merkle_inclusion(size, size, leaves[0], [], root)
+
+
+# --- which signatures are looked at (an in-memory registry) -----------------------------
+
+
+def _v2_signature(signer: Any, digest: str = DIGEST) -> tuple[dict[str, Any], bytes]:
+    """A cosign v2 simple signing layer and its payload, signed by `signer`."""
+    body = json.dumps({"critical": {"identity": {"docker-reference": "r.example/app"},
+                                    "image": {"docker-manifest-digest": digest},
+                                    "type": "cosign container image signature"}}).encode()
+    signature = b64(signer.sign(body, ec.ECDSA(hashes.SHA256())))
+    return {"mediaType": SIMPLE_SIGNING_MEDIA_TYPE, "digest": _digest(body),
+            "size": len(body), "annotations": {COSIGN_SIGNATURE_ANNOTATION: signature}}, body
+
+
+def _digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+class FakeRegistry:
+    """What `_ociverify` asks of a RegistryClient, in memory: manifests by tag or digest,
+    blobs, and the referrers of DIGEST (or an error listing them)."""
+
+    def __init__(self) -> None:
+        self.manifests: dict[str, dict[str, Any]] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.referrer_list: list[dict[str, Any]] = []
+        self.referrers_fail = False
+
+    def blob(self, raw: bytes) -> str:
+        self.blobs[_digest(raw)] = raw
+        return _digest(raw)
+
+    def add_v2(self, signer: Any) -> None:
+        layer, body = _v2_signature(signer)
+        self.blob(body)
+        self.manifests[signature_tag(DIGEST)] = {"layers": [layer]}
+
+    def add_referrer(self, layer_type: str, raw: bytes,
+                     artifact_type: str = BUNDLE_MEDIA_TYPE) -> None:
+        manifest = {"artifactType": artifact_type, "subject": {"digest": DIGEST}, "layers": [
+            {"mediaType": layer_type, "digest": self.blob(raw), "size": len(raw)}]}
+        digest = _digest(json.dumps(manifest).encode())
+        self.manifests[digest] = manifest
+        self.referrer_list.append({"digest": digest, "artifactType": artifact_type})
+
+    def add_bundle(self, doc: dict[str, Any] | bytes) -> None:
+        self.add_referrer(BUNDLE_MEDIA_TYPE, doc if isinstance(doc, bytes) else raw(doc))
+
+    def referrers(self, repository: str, digest: str, *, max_size: int) -> list[Any]:
+        if self.referrers_fail:
+            raise RegistryError("transport", "the registry answered 500")
+        return list(self.referrer_list)
+
+    def any_manifest(self, repository: str, reference: str, *, max_size: int) -> Any:
+        if reference not in self.manifests:
+            raise RegistryError("not_found", f"{reference} not found")
+        return SimpleNamespace(data=self.manifests[reference])
+
+    def blob_bytes(self, repository: str, descriptor: Any, max_size: int) -> bytes:
+        if descriptor["size"] > max_size:
+            raise RegistryError("invalid", f"blob {descriptor['digest']} is larger than "
+                                f"{max_size} bytes")
+        return self.blobs[descriptor["digest"]]
+
+
+TRUSTED = KEY
+UNTRUSTED = ec.generate_private_key(ec.SECP256R1())
+SECRET_KEYS = {"trusted.pub": KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)}
+
+ORDER_CASES: list[tuple[str, Callable[[FakeRegistry], None], list[str]]] = [
+    ("a bundle by the trusted key", lambda r: r.add_bundle(sigstore_bundle(TRUSTED, DIGEST)),
+     ["verified", "Sigstore bundle"]),
+    ("a v2 signature by the trusted key", lambda r: r.add_v2(TRUSTED), ["verified"]),
+    ("a v2 signature by another key beside a bundle by the trusted key",
+     lambda r: (r.add_v2(UNTRUSTED), r.add_bundle(sigstore_bundle(TRUSTED, DIGEST))),
+     ["verified", "Sigstore bundle"]),
+    ("a v2 signature by the trusted key beside a bundle by another key",
+     lambda r: (r.add_v2(TRUSTED), r.add_bundle(sigstore_bundle(UNTRUSTED, DIGEST))),
+     ["bundle 1: not made by any of the keys", "'.sig' signatures are not looked at"]),
+    ("a malformed bundle beside a v2 signature by the trusted key",
+     lambda r: (r.add_v2(TRUSTED), r.add_bundle(b"{not json")), ["verified"]),
+    ("only a malformed bundle", lambda r: r.add_bundle(b"{not json"),
+     ["no cosign signature found", "skipped: the bundle is not JSON"]),
+    ("only an oversized bundle", lambda r: r.add_bundle(b" " * (MAX_BUNDLE_SIZE + 1)),
+     ["no cosign signature found", f"larger than {MAX_BUNDLE_SIZE} bytes"]),
+    ("a bundle referrer with another layer type",
+     lambda r: r.add_referrer("application/json", raw(sigstore_bundle(TRUSTED, DIGEST))),
+     ["no cosign signature found", "expected exactly one layer of a bundle media type"]),
+    ("a notation signature and a v2 signature by the trusted key",
+     lambda r: (r.add_v2(TRUSTED), r.add_referrer(
+         "application/jose+json", b"{}", "application/vnd.cncf.notary.signature")),
+     ["verified"]),
+    ("referrers that cannot be listed, a v2 signature by the trusted key",
+     lambda r: (r.add_v2(TRUSTED), setattr(r, "referrers_fail", True)), ["verified"]),
+    ("referrers that cannot be listed and no v2 signature",
+     lambda r: setattr(r, "referrers_fail", True),
+     ["no cosign signature found", "the OCI referrers could not be listed"]),
+]
+
+
+@pytest.mark.parametrize(("case", "setup", "words"), ORDER_CASES,
+                         ids=[c[0] for c in ORDER_CASES])
+def test_bundles_first_then_v2_signatures_as_flux(
+        case: str, setup: Callable[[FakeRegistry], None], words: list[str]) -> None:
+    registry = FakeRegistry()
+    setup(registry)
+    config = verification_config("cosign", "keys", "ns", SECRET_KEYS)
+    url = OCIURL("r.example", "app")
+    if words[0] == "verified":
+        result = verify_artifact(registry, url, DIGEST, config)  # type: ignore[arg-type]
+        assert result.verified and "trusted.pub" in result.detail
+        assert ("Sigstore bundle" in result.detail) is ("Sigstore bundle" in words)
+        return
+    with pytest.raises(VerificationFailed) as failed:
+        verify_artifact(registry, url, DIGEST, config)  # type: ignore[arg-type]
+    for word in words:
+        assert word in failed.value.message, failed.value.message
