@@ -1,6 +1,6 @@
-"""The real `cosign` and `notation`, signing artifacts in a test registry.
+"""The real `cosign` (v2 and v3) and `notation`, signing artifacts in a test registry.
 
-Both are the pinned binaries from the tool cache (`hack/tools.sh cosign notation`); a
+They are the pinned binaries from the tool cache (`hack/tools.sh cosign cosign3 notation`); a
 missing one raises `ToolMissing` (a test failure, never a skip). Each instance keeps its
 keys and configuration in its own directory: `HOME`, `DOCKER_CONFIG` and the notation
 configuration directory point there, so no test reads or writes the user's.
@@ -18,6 +18,11 @@ configuration directory point there, so no test reads or writes the user's.
   certificate, chain and Rekor bundle, as `cosign sign` does after Fulcio and Rekor
   answered; `verify_keyless(image_ref, trusted_root, identity, issuer)` is the real
   `cosign verify --trusted-root` of it, offline (see `OFFLINE`).
+- `Cosign3(directory, registry)`: the real cosign v3 (`cosign3`), the same methods, but
+  `sign` writes cosign v3's default form, a Sigstore bundle as an OCI referrer
+  (`--tlog-upload=false` needs `--use-signing-config=false` in v3); `sign_legacy` asks
+  it for v2's `.sig` form, `attach_bundle` attaches a bundle made elsewhere (`attach
+  signature --bundle`) and `verify_key` is `cosign verify --key --insecure-ignore-tlog`.
 - `Notation(directory, registry)`: `generate_test_key(name)` (`notation cert
   generate-test`: an RSA-2048 self-signed code-signing certificate, returned as PEM) and
   `sign(image_ref, key, signature_format="jws"|"cose")`. The registry (distribution 2.8)
