@@ -690,6 +690,8 @@ KEYLESS_BUNDLE_VARIANTS: dict[str, dict[str, Any]] = {
     "a checkpoint signed by another key": {"checkpoint_key": "stranger"},
     "logged by another Rekor key": {"rekor_key": "stranger"},
     "logged after the certificate expired": {"later": True},
+    "another identity expected": {"subject": "^someone-else@"},
+    "verified with another CA's root": {"root": "other-ca"},
 }
 
 
@@ -707,6 +709,8 @@ def test_keyless_bundle_decisions_agree_with_the_real_cosign3(
             changes[key] = stranger
     if changes.pop("later", False):
         changes["integrated"] = datetime.now(UTC) + timedelta(hours=1)
+    subject = changes.pop("subject", f"^{EMAIL}$")
+    other_ca = changes.pop("root", None) == "other-ca"
     repo = repo_name()
     digest = pusher.push(repo, "v1", {"app.yaml": f"{variant}\n"})
     image = f"{registry.host}/{repo}@{digest}"
@@ -718,15 +722,17 @@ def test_keyless_bundle_decisions_agree_with_the_real_cosign3(
         (descriptor,) = client.referrers(repo, digest)
         layer = client.any_manifest(repo, descriptor["digest"]).data["layers"][0]
         raw = client.blob_bytes(repo, layer, MAX_BUNDLE_SIZE)
-    root = parse_trusted_root(json.dumps(store.trusted_root()).encode())
+    verifying = Sigstore(ct_key=store.ct_key, rekor_key=store.rekor_key) if other_ca \
+        else store
+    root = parse_trusted_root(json.dumps(verifying.trusted_root()).encode())
     try:
-        verify_keyless_bundle(root, [Identity(f"^{re.escape(ISSUER)}$", f"^{EMAIL}$")],
+        verify_keyless_bundle(root, [Identity(f"^{re.escape(ISSUER)}$", subject)],
                               parse_bundle(raw), digest)
         ours = True
     except (SigstoreError, BundleError):
         ours = False
     assert ours is (variant in ("as cosign v3 writes it", "a tree of one entry"))
-    cosign_agrees(cosign3, image, store, tmp_path, ok=ours)
+    cosign_agrees(cosign3, image, verifying, tmp_path, ok=ours, subject=subject)
 
 
 # --- notation --------------------------------------------------------------------------
