@@ -256,8 +256,9 @@ def proc_cpu(pid: int) -> dict[str, float]:
 def machine_cpu(text: str, ticks: float = CLK_TCK) -> dict[str, float]:
     """CPU seconds of the whole machine, summed over its CPUs since boot, from the text
     of /proc/stat (its first, `cpu`, line): `busy` (user, nice, system, irq, softirq: the
-    work of this machine's processes and kernel), `idle` (idle and iowait) and `steal`
-    (taken by the hypervisor for other guests). guest time is already in user."""
+    work of this machine's processes and kernel; `nice` and `irq` (irq + softirq, charged
+    to no process) are parts of it), `idle` (idle and iowait) and `steal` (taken by the
+    hypervisor for other guests). guest time is already in user."""
     for line in text.splitlines():
         name, *values = line.split()
         if name != "cpu":
@@ -268,6 +269,8 @@ def machine_cpu(text: str, ticks: float = CLK_TCK) -> dict[str, float]:
             "busy": (user + nice + system + irq + softirq) / ticks,
             "idle": (idle + iowait) / ticks,
             "steal": steal / ticks,
+            "nice": nice / ticks,
+            "irq": (irq + softirq) / ticks,
         }
     raise ValueError("no cpu line in /proc/stat")
 
@@ -292,7 +295,8 @@ def cpu_shares(
             "children_s": round(children - children0, 2),
             "total_s": round(own - own0 + children - children0, 2),
         }
-    machine = {k: machine_after[k] - machine_before[k] for k in ("busy", "idle", "steal")}
+    machine = {k: machine_after.get(k, 0.0) - machine_before.get(k, 0.0)
+               for k in ("busy", "idle", "steal", "nice", "irq")}
     busy = machine["busy"]
     capacity = busy + machine["idle"] + machine["steal"]
     named = sum(p["total_s"] for p in processes.values())
@@ -307,6 +311,8 @@ def cpu_shares(
         "machine_busy_s": round(busy, 2),
         "machine_idle_s": round(machine["idle"], 2),
         "machine_steal_s": round(machine["steal"], 2),
+        "machine_nice_s": round(machine["nice"], 2),
+        "machine_irq_s": round(machine["irq"], 2),
         "machine_busy_share": round(busy / capacity, 3) if capacity > 0 else 0.0,
     }
 
@@ -321,12 +327,35 @@ def cpu_table(shares: Mapping[str, Any], cpus: int) -> list[tuple[str, str]]:
         split = (f" (own {p['own_s']:.1f} + children {p['children_s']:.1f})"
                  if p["children_s"] >= 0.05 else "")
         rows.append((name, f"{p['total_s']:.1f} s, {p['share_of_busy']:.0%}{split}"))
-    rows.append(("other", f"{shares['other_s']:.1f} s, {shares['other_share_of_busy']:.0%}"))
+    top = ", ".join(f"{name} {secs:.1f}" for name, secs in shares.get("other_top", []))
+    rows.append(("other", f"{shares['other_s']:.1f} s, {shares['other_share_of_busy']:.0%}"
+                 f" (irq+softirq {shares.get('machine_irq_s', 0.0):.1f} s"
+                 + (f"; most: {top}" if top else "") + ")"))
     busy = shares["machine_busy_s"]
     rows.append(("machine busy", f"{busy:.1f} s ({shares['machine_busy_share']:.0%} of "
-                 f"{cpus} CPUs; steal {shares['machine_steal_s']:.1f} s); "
+                 f"{cpus} CPUs; nice {shares.get('machine_nice_s', 0.0):.1f} s, steal "
+                 f"{shares['machine_steal_s']:.1f} s); "
                  f"/ {cpus} CPUs = {busy / max(cpus, 1):.1f} s"))
     return rows
+
+
+def other_processes(before: Mapping[int, tuple[str, int, float]],
+                    after: Mapping[int, tuple[str, int, float]],
+                    named: Iterable[int], most: int = 6) -> list[tuple[str, float]]:
+    """The CPU seconds of the processes outside the named ones between two readings of
+    every process (pid -> (command, start time, own CPU seconds)), summed by command, most
+    first (`most` of them): what "other" is made of, as far as the processes alive at the
+    second reading show it (one started in between counts whole; a pid reused in between,
+    by its start time, too). Own CPU only: a parent's children's CPU arrives whole when it
+    reaps them (a stopped cluster's whole life), so it would not be the window's."""
+    skip = set(named)
+    by_name: Counter[str] = Counter()
+    for pid, (comm, start, cpu) in after.items():
+        if pid in skip:
+            continue
+        old = before.get(pid)
+        by_name[comm] += cpu - (old[2] if old is not None and old[1] == start else 0.0)
+    return [(name, round(secs, 2)) for name, secs in by_name.most_common(most) if secs >= 0.05]
 
 
 class CpuLedger:
@@ -339,12 +368,26 @@ class CpuLedger:
 
     def read(self) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
         procs = {}
-        for name, pid in self._pids().items():
-            if pid is None:
-                continue
+        self.pids = {name: pid for name, pid in self._pids().items() if pid is not None}
+        for name, pid in self.pids.items():
             with contextlib.suppress(OSError):
                 procs[name] = stat_cpu(Path(f"/proc/{pid}/stat").read_text())
         return procs, machine_cpu(Path("/proc/stat").read_text())
+
+    @staticmethod
+    def everyone() -> dict[int, tuple[str, int, float]]:
+        """pid -> (command, start time, own CPU seconds) of every process."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                text = (entry / "stat").read_text()
+                comm = text[text.index("(") + 1:text.rindex(")")]
+                own, _ = stat_cpu(text)
+                start = int(text.rsplit(")", 1)[1].split()[19])
+                found[int(entry.name)] = (comm, start, own)
+        return found
 
 
 # --- the Kubernetes API -----------------------------------------------------------------

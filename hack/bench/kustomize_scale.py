@@ -68,6 +68,7 @@ from _benchlib import (  # noqa: E402
     fmt_s,
     is_ready,
     log,
+    other_processes,
     scaled,
     sync_figures,
     top_frames,
@@ -176,6 +177,7 @@ def run_count(
     )
     sampler = RssSampler(lambda: [ks.pid] if ks.proc.alive() else []).start()
     ledger = world(kube, git, source, ks)
+    everyone0 = ledger.everyone()
     cpu0 = ledger.read()
     ks.start(timeout=300)
     t_start = ks.started_at
@@ -193,6 +195,7 @@ def run_count(
     )
     initial = t_all - t_start
     cpu1 = ledger.read()
+    everyone1 = ledger.everyone()
     api = kube.apiserver_counts() - api0
     if profiler is not None:
         path = profiler.stop()
@@ -207,7 +210,9 @@ def run_count(
         labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}",
     )
     res["initial"] = {**figures, "configmaps_applied": applied_cms,
-                      "cpu_where": cpu_shares(cpu0[0], cpu1[0], cpu0[1], cpu1[1])}
+                      "cpu_where": {**cpu_shares(cpu0[0], cpu1[0], cpu0[1], cpu1[1]),
+                                    "other_top": other_processes(everyone0, everyone1,
+                                                                 ledger.pids.values())}}
     res["source_vmhwm_kib"] = source.status()["VmHWM"]
     ops = api.operator_side()
     log(
