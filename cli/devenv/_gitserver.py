@@ -102,6 +102,12 @@ class GitHTTPServer(ProcessServer):
     def ca_cert(self) -> Path:
         return self.ca.ca_cert
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (its `git http-backend` runs are its
+        waited-for children)."""
+        return self._proc.pid if self._proc is not None and self._proc.alive() else None
+
     def start(self) -> GitHTTPServer:
         if self._proc is not None and self._proc.alive():
             return self

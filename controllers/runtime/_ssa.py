@@ -46,7 +46,10 @@ that object (steps 1-5), so the per-object policies, cleanup, immutable fields a
 are decided as always. The dry-runs still all pass before anything is applied, so a set
 stays all or nothing: an invalid new object fails its dry-run (any refusal but 409 is
 retried on the full path, for the message an apply without the hint would give) before
-any object of the set is written.
+any object of the set is written. The first object of a set (in apply order) is not
+dry-run when known absent: it is created after every other dry-run passed and before any
+other write, so its apply is its own check (refused, it takes the full path, whose
+dry-run failure stops the set with nothing written); N new objects cost 2N - 1 requests.
 
 `apply_all_staged` splits a set into stages that must be
 in place before the next starts (`apply_stages`): CustomResourceDefinitions and Namespaces,
@@ -567,6 +570,8 @@ class _Plan:
     #: the object was known absent: one create-only apply, the full path if it exists
     create_only: bool = False
     source: Mapping[str, Any] | None = None
+    #: False: a create-only object not dry-run, its apply being its own check (`apply_all`)
+    checked: bool = True
 
 
 def _create_only_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -653,10 +658,14 @@ class ResourceManager:
         return await self.kube.patch(ref, dict(body), patch_type="apply",
                                      field_manager=self.field_manager, force=True, dry_run=True)
 
-    async def _plan(self, obj: Mapping[str, Any], opts: ApplyOptions) -> _Plan:
+    async def _plan(self, obj: Mapping[str, Any], opts: ApplyOptions, *,
+                    check: bool = True) -> _Plan:
         key, ref, body = await self._address(obj)
         hint = opts.known_absent
         if hint is not None and not matches_any(body, opts.exclusion_selector) and hint(key, body):
+            if not check:
+                return _Plan(key, ref, body, Action.CREATED, True, create_only=True,
+                             source=obj, checked=False)
             try:
                 await self._dry_run(ref, _create_only_body(body))
             except ApiError:
@@ -724,22 +733,26 @@ class ResourceManager:
                                  f"deleted but is still there after {opts.wait_timeout:g}s")
             await self._sleep(min(opts.wait_interval, 0.5))
 
-    async def _create_only(self, plan: _Plan, opts: ApplyOptions) -> _Plan:
-        """Apply an object known absent (its create-only dry-run passed) with the create-only
-        precondition; when it exists after all (409: made since the dry-run), the full path
-        decides and writes (module docstring)."""
+    async def _try_create(self, plan: _Plan, opts: ApplyOptions) -> tuple[bool, _Plan]:
+        """Create an object known absent with the create-only precondition: (True, plan)
+        when created; otherwise (False, the full path's plan, not yet written): it exists
+        (409), or the create was refused (invalid, forbidden, a server error), and the full
+        path decides, so the outcome and the message are those of an apply without the hint
+        (a server that is away fails its GET; a dry-run failure raises ApplyError)."""
         assert plan.ref is not None and plan.source is not None
         try:
             await self.kube.patch(plan.ref, _create_only_body(plan.body), patch_type="apply",
                                   field_manager=self.field_manager, force=True)
-            return plan
+            return True, plan
         except ApiError:
             pass
-        # it exists (409), or the create was refused (invalid, forbidden, a server error):
-        # the full path, so the outcome and the message are those of an apply without the
-        # hint (a server that is away fails its GET)
-        full = await self._plan(plan.source, dataclasses.replace(opts, known_absent=None))
-        if full.write:
+        return False, await self._plan(plan.source, dataclasses.replace(opts, known_absent=None))
+
+    async def _create_only(self, plan: _Plan, opts: ApplyOptions) -> _Plan:
+        """Apply an object known absent (its create-only dry-run passed); when it exists
+        after all (made since the dry-run), the full path decides and writes."""
+        created, full = await self._try_create(plan, opts)
+        if not created and full.write:
             await self._commit(full)
         return full
 
@@ -821,25 +834,41 @@ class ResourceManager:
                         opts: ApplyOptions | None = None) -> ChangeSet:
         """Dry-run every object, then apply those that are new or drifted, in order.
 
+        The first object in apply order, when known absent, is not dry-run: it is created
+        first, after every other dry-run passed and before anything else is written, so its
+        apply is its own check (a refusal takes the full path, whose dry-run failure stops
+        the set with nothing written, as the dry-run would have), and the set stays all or
+        nothing with one request less. When another object fails its dry-run, the first
+        one is checked then, so the failure reported is still the first in apply order.
+
         ApplyError carries the entries of this call done before the failure."""
         opts = opts or ApplyOptions()
         ordered = apply_order(objects)
         limit = asyncio.Semaphore(max(1, opts.concurrency))
 
-        async def plan(obj: Mapping[str, Any]) -> _Plan:
+        async def plan(obj: Mapping[str, Any], check: bool) -> _Plan:
             async with limit:
-                return await self._plan(obj, opts)
+                return await self._plan(obj, opts, check=check)
 
-        results = await asyncio.gather(*(plan(o) for o in ordered), return_exceptions=True)
+        results = await asyncio.gather(*(plan(o, i > 0) for i, o in enumerate(ordered)),
+                                       return_exceptions=True)
         plans: list[_Plan] = []
         for result in results:
             if isinstance(result, BaseException):
+                if plans and not plans[0].checked:
+                    await self._plan(ordered[0], opts)  # fails first, if it fails
                 raise result  # the first failure in apply order; nothing was applied
             plans.append(result)
         done = ChangeSet(ChangeSetEntry(p.key, p.action) for p in plans if not p.write)
         for plan_ in plans:
             if not plan_.write:
                 continue
+            if not plan_.checked:  # the first: nothing is written yet, so a failure of the
+                # full path it may take is a dry-run's, with nothing in the change set
+                created, plan_ = await self._try_create(plan_, opts)
+                if created or not plan_.write:
+                    done.add(ChangeSetEntry(plan_.key, plan_.action))
+                    continue
             try:
                 if plan_.create_only:
                     plan_ = await self._create_only(plan_, opts)

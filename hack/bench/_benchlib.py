@@ -17,6 +17,9 @@ Pieces:
 - `Controller`: one operator process (`python -m afflux.controllers.<name>`), its
   /readyz, its Prometheus metrics, and `/proc/<pid>` figures: VmRSS, VmHWM (peak RSS),
   CPU time (utime + stime, and of waited-for children such as `kustomize build`).
+- `CpuLedger`, `cpu_shares`, `cpu_table`: where the machine's CPU went between two
+  readings: the CPU seconds of every named process (the control plane's, the Git
+  server's, the operators') against the machine's busy seconds, the rest as "other".
 - `LocalRepo`: commits made with `git fast-import` (deterministic, fast for 10,000 files)
   and pushed with `git push` over smart HTTP to the `GitHTTPServer`.
 
@@ -233,15 +236,158 @@ def proc_status(pid: int) -> dict[str, int]:
     return found
 
 
+def stat_cpu(text: str, ticks: float = CLK_TCK) -> tuple[float, float]:
+    """(own, waited-for children's) CPU seconds, user + system, from the text of
+    /proc/<pid>/stat (the fields after the command's last `)`: a command may hold one)."""
+    fields = text.rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) / ticks for x in fields[11:15])
+    return utime + stime, cutime + cstime
+
+
 def proc_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of a process: its own (user + system) and its waited-for children's."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime, cutime, cstime = (int(x) / CLK_TCK for x in fields[11:15])
+    own, children = stat_cpu(Path(f"/proc/{pid}/stat").read_text())
+    return {"self": own, "children": children, "total": own + children}
+
+
+# --- where the machine's CPU went ---------------------------------------------------------
+
+
+def machine_cpu(text: str, ticks: float = CLK_TCK) -> dict[str, float]:
+    """CPU seconds of the whole machine, summed over its CPUs since boot, from the text
+    of /proc/stat (its first, `cpu`, line): `busy` (user, nice, system, irq, softirq: the
+    work of this machine's processes and kernel; `nice` and `irq` (irq + softirq, charged
+    to no process) are parts of it), `idle` (idle and iowait) and `steal` (taken by the
+    hypervisor for other guests). guest time is already in user."""
+    for line in text.splitlines():
+        name, *values = line.split()
+        if name != "cpu":
+            continue
+        f = [int(v) for v in values] + [0] * max(0, 8 - len(values))
+        user, nice, system, idle, iowait, irq, softirq, steal = f[:8]
+        return {
+            "busy": (user + nice + system + irq + softirq) / ticks,
+            "idle": (idle + iowait) / ticks,
+            "steal": steal / ticks,
+            "nice": nice / ticks,
+            "irq": (irq + softirq) / ticks,
+        }
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def cpu_shares(
+    before: Mapping[str, tuple[float, float]],
+    after: Mapping[str, tuple[float, float]],
+    machine_before: Mapping[str, float],
+    machine_after: Mapping[str, float],
+) -> dict[str, Any]:
+    """Where the machine's CPU went between two readings: per named process the CPU
+    seconds (own, waited-for children) it used in between (a process absent from `before`
+    started in between: all of its CPU counts; one absent from `after` is left out and
+    named in `gone`), the machine's busy seconds, and `other_s`: busy seconds of nobody
+    named (other processes, the kernel's own work, and named processes' children that
+    had not ended by the second reading)."""
+    processes: dict[str, dict[str, float]] = {}
+    for name, (own, children) in after.items():
+        own0, children0 = before.get(name, (0.0, 0.0))
+        processes[name] = {
+            "own_s": round(own - own0, 2),
+            "children_s": round(children - children0, 2),
+            "total_s": round(own - own0 + children - children0, 2),
+        }
+    machine = {k: machine_after.get(k, 0.0) - machine_before.get(k, 0.0)
+               for k in ("busy", "idle", "steal", "nice", "irq")}
+    busy = machine["busy"]
+    capacity = busy + machine["idle"] + machine["steal"]
+    named = sum(p["total_s"] for p in processes.values())
+    for p in processes.values():
+        p["share_of_busy"] = round(p["total_s"] / busy, 3) if busy > 0 else 0.0
     return {
-        "self": utime + stime,
-        "children": cutime + cstime,
-        "total": utime + stime + cutime + cstime,
+        "processes": processes,
+        "gone": sorted(set(before) - set(after)),
+        "named_s": round(named, 2),
+        "other_s": round(busy - named, 2),
+        "other_share_of_busy": round((busy - named) / busy, 3) if busy > 0 else 0.0,
+        "machine_busy_s": round(busy, 2),
+        "machine_idle_s": round(machine["idle"], 2),
+        "machine_steal_s": round(machine["steal"], 2),
+        "machine_nice_s": round(machine["nice"], 2),
+        "machine_irq_s": round(machine["irq"], 2),
+        "machine_busy_share": round(busy / capacity, 3) if capacity > 0 else 0.0,
     }
+
+
+def cpu_table(shares: Mapping[str, Any], cpus: int) -> list[tuple[str, str]]:
+    """Rows (label, value) of "where the machine's CPU went" from `cpu_shares`: one per
+    process, most first, then other, the machine's busy seconds and what they are over
+    `cpus` CPUs: the least wall time in which that much work fits."""
+    procs = sorted(shares["processes"].items(), key=lambda kv: -kv[1]["total_s"])
+    rows = []
+    for name, p in procs:
+        split = (f" (own {p['own_s']:.1f} + children {p['children_s']:.1f})"
+                 if p["children_s"] >= 0.05 else "")
+        rows.append((name, f"{p['total_s']:.1f} s, {p['share_of_busy']:.0%}{split}"))
+    top = ", ".join(f"{name} {secs:.1f}" for name, secs in shares.get("other_top", []))
+    rows.append(("other", f"{shares['other_s']:.1f} s, {shares['other_share_of_busy']:.0%}"
+                 f" (irq+softirq {shares.get('machine_irq_s', 0.0):.1f} s"
+                 + (f"; most: {top}" if top else "") + ")"))
+    busy = shares["machine_busy_s"]
+    rows.append(("machine busy", f"{busy:.1f} s ({shares['machine_busy_share']:.0%} of "
+                 f"{cpus} CPUs; nice {shares.get('machine_nice_s', 0.0):.1f} s, steal "
+                 f"{shares['machine_steal_s']:.1f} s); "
+                 f"/ {cpus} CPUs = {busy / max(cpus, 1):.1f} s"))
+    return rows
+
+
+def other_processes(before: Mapping[int, tuple[str, int, float]],
+                    after: Mapping[int, tuple[str, int, float]],
+                    named: Iterable[int], most: int = 6) -> list[tuple[str, float]]:
+    """The CPU seconds of the processes outside the named ones between two readings of
+    every process (pid -> (command, start time, own CPU seconds)), summed by command, most
+    first (`most` of them): what "other" is made of, as far as the processes alive at the
+    second reading show it (one started in between counts whole; a pid reused in between,
+    by its start time, too). Own CPU only: a parent's children's CPU arrives whole when it
+    reaps them (a stopped cluster's whole life), so it would not be the window's."""
+    skip = set(named)
+    by_name: Counter[str] = Counter()
+    for pid, (comm, start, cpu) in after.items():
+        if pid in skip:
+            continue
+        old = before.get(pid)
+        by_name[comm] += cpu - (old[2] if old is not None and old[1] == start else 0.0)
+    return [(name, round(secs, 2)) for name, secs in by_name.most_common(most) if secs >= 0.05]
+
+
+class CpuLedger:
+    """Reads the CPU seconds of named processes (own and waited-for children's, from
+    /proc/<pid>/stat) and of the whole machine (/proc/stat) at one moment; `pids` names
+    the processes each time (None: not running, left out)."""
+
+    def __init__(self, pids: Callable[[], Mapping[str, int | None]]) -> None:
+        self._pids = pids
+
+    def read(self) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+        procs = {}
+        self.pids = {name: pid for name, pid in self._pids().items() if pid is not None}
+        for name, pid in self.pids.items():
+            with contextlib.suppress(OSError):
+                procs[name] = stat_cpu(Path(f"/proc/{pid}/stat").read_text())
+        return procs, machine_cpu(Path("/proc/stat").read_text())
+
+    @staticmethod
+    def everyone() -> dict[int, tuple[str, int, float]]:
+        """pid -> (command, start time, own CPU seconds) of every process."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                text = (entry / "stat").read_text()
+                comm = text[text.index("(") + 1:text.rindex(")")]
+                own, _ = stat_cpu(text)
+                start = int(text.rsplit(")", 1)[1].split()[19])
+                found[int(entry.name)] = (comm, start, own)
+        return found
 
 
 # --- the Kubernetes API -----------------------------------------------------------------

@@ -12,7 +12,11 @@ kustomize-controller starts. Then kustomize-controller starts, and:
   before and after, split by verb and resource; the control plane's own resources such
   as leases and nodes are counted apart); peak RSS (VmHWM of the controller; the
   `kustomize build` child processes are sampled apart); CPU time (the controller's own
-  and its waited-for children's);
+  and its waited-for children's); and where the machine's CPU went meanwhile: the CPU
+  seconds (own + waited-for children, /proc/<pid>/stat) of every process of the bench's
+  world (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok,
+  source-controller, the Git server, kustomize-controller, this script) against the
+  machine's busy seconds (/proc/stat), the rest being "other";
 - steady state (nothing changes): after `--settle` (default half an interval; all objects
   were reconciled together at the start, so their next rounds come together too, and a
   window starting half an interval later holds whole rounds), over `--window` (default
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -47,6 +52,8 @@ from _benchlib import (  # noqa: E402
     KUSTOMIZE,
     SOURCE,
     Bench,
+    Controller,
+    CpuLedger,
     Kube,
     LocalRepo,
     Profiler,
@@ -55,10 +62,13 @@ from _benchlib import (  # noqa: E402
     auth_url,
     coll_path,
     common_args,
+    cpu_shares,
+    cpu_table,
     fmt_mib,
     fmt_s,
     is_ready,
     log,
+    other_processes,
     scaled,
     sync_figures,
     top_frames,
@@ -86,6 +96,18 @@ def create_kustomizations(kube: Kube, path: str, bodies: Iterable[dict]) -> None
         kube.create(path, body)
         if n % CREATE_PROGRESS == 0:
             log(f"  {n} Kustomizations created ({time.monotonic() - t0:.0f}s)")
+
+
+def world(kube: Kube, git: GitHTTPServer, source: Controller, ks: Controller) -> CpuLedger:
+    """The CPU ledger of every process of the bench's world (a process not running is
+    left out of a reading: the controller before its start)."""
+    return CpuLedger(lambda: {
+        **kube.cluster.state.pids,
+        "source-controller": source.proc.pid,
+        "git server": git.pid,
+        "kustomize-controller": ks.proc.pid,
+        "bench (this script)": os.getpid(),
+    })
 
 
 def app_files(count: int) -> dict[str, str]:
@@ -154,6 +176,9 @@ def run_count(
         *args.controller_args, start=False
     )
     sampler = RssSampler(lambda: [ks.pid] if ks.proc.alive() else []).start()
+    ledger = world(kube, git, source, ks)
+    everyone0 = ledger.everyone()
+    cpu0 = ledger.read()
     ks.start(timeout=300)
     t_start = ks.started_at
     profiler = None
@@ -169,6 +194,8 @@ def run_count(
         what=f"{count} Kustomizations Ready", status=ks.brief,
     )
     initial = t_all - t_start
+    cpu1 = ledger.read()
+    everyone1 = ledger.everyone()
     api = kube.apiserver_counts() - api0
     if profiler is not None:
         path = profiler.stop()
@@ -182,7 +209,10 @@ def run_count(
         coll_path("", "v1", "configmaps", ns),
         labelSelector=f"kustomize.toolkit.fluxcd.io/namespace={ns}",
     )
-    res["initial"] = {**figures, "configmaps_applied": applied_cms}
+    res["initial"] = {**figures, "configmaps_applied": applied_cms,
+                      "cpu_where": {**cpu_shares(cpu0[0], cpu1[0], cpu0[1], cpu1[1]),
+                                    "other_top": other_processes(everyone0, everyone1,
+                                                                 ledger.pids.values())}}
     res["source_vmhwm_kib"] = source.status()["VmHWM"]
     ops = api.operator_side()
     log(
@@ -347,6 +377,10 @@ def main() -> None:
                 f"{c}: initial CPU",
                 f"{i['cpu_s_self']:.1f}s controller + {i['cpu_s_children']:.1f}s kustomize build",
             )
+            bench.row(f"{c}: where the machine's CPU went",
+                      "initial sync, CPU seconds (own + children) and share of the busy")
+            for label, value in cpu_table(i["cpu_where"], os.cpu_count() or 1):
+                bench.row(f"    {label}", value)
             bench.row(
                 f"{c}: peak RSS",
                 f"{fmt_mib(r['peak_rss_kib'])} controller (VmHWM); "

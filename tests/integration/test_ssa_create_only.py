@@ -1,9 +1,11 @@
 """Create-only applies (`ApplyOptions.known_absent`) against the real API server.
 
 When the caller vouches that an object does not exist, the engine dry-runs and applies it
-with the create-only precondition and sends no GET. These tests check that such an object
-is created exactly as a full apply would create it, with two requests; that a set with an
-invalid new object still applies nothing (its dry-runs all pass first); and that when
+with the create-only precondition and sends no GET (the first object of a set is not
+dry-run: created before anything else is written, its apply is its own check). These tests
+check that such an object is created exactly as a full apply would create it, with two
+requests (one for the first of a set); that a set with an invalid new object still applies
+nothing (its dry-runs all pass first); and that when
 the hint is wrong (the object exists: made by someone else, by us a moment ago, marked
 `reconcile: disabled`, or holding an immutable field) the API server refuses the write and
 the full path decides, with the result an apply without the hint would have had.
@@ -84,7 +86,8 @@ def test_a_known_absent_object_is_created_without_a_get_as_a_full_apply_would(
     result = run(counted.manager.apply_all_staged(objects, OPTIONS))
     assert result.to_map() == {f"ConfigMap/{namespace}/one": "created",
                                f"ConfigMap/{namespace}/two": "created"}
-    assert dict(counted.requests) == {"PATCH": 4}  # a dry-run and an apply each, no GET
+    # a dry-run and an apply each but the first (created first: its apply is its check), no GET
+    assert dict(counted.requests) == {"PATCH": 3}
     live = get_json(cluster, "-n", namespace, "configmap", "two")
     assert live["data"] == {"k": "v"}
     assert managers(live) == [(MANAGER, "Apply")]
@@ -103,7 +106,7 @@ def test_an_object_made_by_someone_else_is_refused_then_applied_by_the_full_path
                     "--from-literal=extra=x")
     result = run(counted.manager.apply_all_staged([configmap(namespace, "theirs")], OPTIONS))
     assert result.to_map() == {f"ConfigMap/{namespace}/theirs": "configured"}
-    # the refused create-only dry-run, then GET, dry-run, the take-over of kubectl's fields
+    # the refused create-only apply, then GET, dry-run, the take-over of kubectl's fields
     # and the apply
     assert counted.requests["GET"] == 1 and counted.requests["PATCH"] == 4
     live = get_json(cluster, "-n", namespace, "configmap", "theirs")

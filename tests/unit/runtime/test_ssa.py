@@ -19,6 +19,7 @@ from afflux.controllers.runtime._kstatus import HealthStatus
 from afflux.controllers.runtime._kube import ApiError
 from afflux.controllers.runtime._object import ObjectRef
 from afflux.controllers.runtime._ssa import (
+    CREATE_ONLY_RV,
     Action,
     ApplyError,
     ApplyOptions,
@@ -97,6 +98,8 @@ class TinyServer:
         self.objects: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.dry_run_error: ApiError | None = None
+        #: objects (by path) the server refuses, dry-run or not
+        self.refuse: dict[str, ApiError] = {}
         self.discovery = copy.deepcopy(DISCOVERY)
 
     def put(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,15 +133,19 @@ class TinyServer:
                     live["metadata"]["annotations"].pop(key, None)
             return copy.deepcopy(live)
         assert patch_type == "apply" and field_manager == OWNER and force is True
+        self.calls.append(("dry-run" if dry_run else "apply", path))
+        if path in self.refuse:
+            raise self.refuse[path]
+        rv = (patch.get("metadata") or {}).get("resourceVersion")
+        if live is not None and rv is not None and rv != live["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "the object has been modified")
         if dry_run:
-            self.calls.append(("dry-run", path))
             if self.dry_run_error is not None:
                 raise self.dry_run_error
             result = overlay(live or {}, patch)
             if live is None:
                 result["metadata"].pop("resourceVersion", None)
             return result
-        self.calls.append(("apply", path))
         return self.put(path, overlay(live or {}, patch))
 
     async def delete(self, ref: ObjectRef, *, propagation_policy: str | None = None) -> None:
@@ -260,6 +267,77 @@ def test_apply_all_applies_nothing_when_one_dry_run_fails() -> None:
     assert caught.value.subject == "Ghost/apps/boo"
     assert len(caught.value.change_set) == 0
     assert not [c for c in server.calls if c[0] == "apply"]
+
+
+def cm_path(name: str) -> str:
+    return f"/api/v1/namespaces/apps/configmaps/{name}"
+
+
+INVALID = ApiError(422, "Invalid", "data: Invalid value")
+
+
+# (objects in the cluster already, objects refused as invalid, expected error subject or
+# None, expected API calls (verb, object name) in order; a refused create-only request is
+# followed by the full path's GET and dry-run, which say why)
+CREATE_FIRST = {
+    "all-new: the first is not dry-run, created first": (
+        [], [], None,
+        [("dry-run", "b"), ("dry-run", "c"), ("apply", "a"), ("apply", "b"), ("apply", "c")]),
+    "the second invalid: nothing applied, the first checked then": (
+        [], ["b"], "ConfigMap/apps/b",
+        [("dry-run", "b"), ("get", "b"), ("dry-run", "b"), ("dry-run", "c"), ("dry-run", "a")]),
+    "the first and the third invalid: the first reported": (
+        [], ["a", "c"], "ConfigMap/apps/a",
+        [("dry-run", "b"), ("dry-run", "c"), ("get", "c"), ("dry-run", "c"), ("dry-run", "a"),
+         ("get", "a"), ("dry-run", "a")]),
+    "the first invalid: its apply refused, its dry-run says why, nothing written": (
+        [], ["a"], "ConfigMap/apps/a",
+        [("dry-run", "b"), ("dry-run", "c"), ("apply", "a"), ("get", "a"), ("dry-run", "a")]),
+    "the first there after all: the full path, unchanged": (
+        ["a"], [], None,
+        [("dry-run", "b"), ("dry-run", "c"), ("apply", "a"), ("get", "a"), ("dry-run", "a"),
+         ("apply", "b"), ("apply", "c")]),
+}
+
+
+@pytest.mark.parametrize(("existing", "invalid", "failed", "calls"), CREATE_FIRST.values(),
+                         ids=CREATE_FIRST.keys())
+def test_apply_all_creates_the_first_known_absent_object_without_a_dry_run(
+        existing: list[str], invalid: list[str], failed: str | None,
+        calls: list[tuple[str, str]]) -> None:
+    server = TinyServer()
+    for name in existing:
+        server.put(cm_path(name), cm(name))
+    for name in invalid:
+        server.refuse[cm_path(name)] = INVALID
+    manager = ResourceManager(server, field_manager=OWNER)  # type: ignore[arg-type]
+    # the hint believes all three absent; one at a time, so the calls come in order
+    opts = ApplyOptions(**{**OPTIONS.__dict__, "concurrency": 1,
+                           "known_absent": lambda key, body: True})
+    objects = [cm("c"), cm("a"), cm("b")]
+    if failed is not None:
+        with pytest.raises(ApplyError, match=f"^{failed} dry-run failed \\(Invalid\\)") as caught:
+            run(manager.apply_all(objects, opts))
+        assert len(caught.value.change_set) == 0
+        assert not [path for path in server.objects if path not in map(cm_path, existing)]
+    else:
+        change_set = run(manager.apply_all(objects, opts))
+        expected = {"a": "unchanged" if existing else "created", "b": "created",
+                    "c": "created"}
+        assert change_set.to_map() == {f"ConfigMap/apps/{n}": a for n, a in expected.items()}
+        assert sorted(server.objects) == [cm_path(n) for n in "abc"]
+    assert [(verb, path.rsplit("/", 1)[1]) for verb, path in server.calls
+            if verb != "discover"] == calls
+
+
+def test_create_only_precondition_is_refused_by_an_existing_object() -> None:
+    server = TinyServer()
+    server.put(CM_PATH, cm())
+    ref = ObjectRef(run(RESTMapper(server).resource_for("v1", "ConfigMap")),  # type: ignore[arg-type]
+                    "apps", "settings")
+    body = {**cm(), "metadata": {**cm()["metadata"], "resourceVersion": CREATE_ONLY_RV}}
+    with pytest.raises(ApiError, match="409"):
+        run(server.patch(ref, body, patch_type="apply", field_manager=OWNER, force=True))
 
 
 def test_staged_apply_reports_what_was_applied_before_a_failure() -> None:
