@@ -140,6 +140,15 @@ def test_install_create_namespace(env: HelmEnv, repo: str, other_namespace: str)
     env.delete(name)
 
 
+def _suspend_metric(env: HelmEnv, name: str) -> float | None:
+    """The operator's gotk_suspend_status value for the HelmRelease `name` (None: no series)."""
+    for line in env.controller.metrics().splitlines():
+        if (line.startswith("gotk_suspend_status{") and f'name="{name}"' in line
+                and f'namespace="{env.namespace}"' in line and 'kind="HelmRelease"' in line):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def _record(env: HelmEnv, release_name: str, version: int) -> tuple[str, dict[str, Any]]:
     secret = f"sh.helm.release.v1.{release_name}.v{version}"
     body = env.source.core.api_client.sanitize_for_serialization(
@@ -158,15 +167,22 @@ def test_a_release_locked_by_a_crash_is_unlocked_and_upgraded(
         env.ready(name, "UpgradeSucceeded",
                   check=lambda o: o["status"]["history"][0]["version"] == 2)
     version = 1 if locked == "pending-install" else 2
-    # the controller stops looking (the release is Ready: no reconcile is under way); the
-    # record is left as a helm killed mid-action leaves it
+    # the crash: the operator is killed (nothing of it runs any more, not even a reconcile
+    # that started before the suspension), and the record is left as a helm killed
+    # mid-action leaves it
     env.patch_spec(name, {"suspend": True})
+    env.controller.kill()
     secret, body = _record(env, name, version)
     rel, _ = decode_record(body)
     rel["info"]["status"] = locked
     body["data"]["release"] = encode_record(rel)
     body["metadata"]["labels"]["status"] = locked
     env.source.core.replace_namespaced_secret(secret, env.namespace, body)
+    assert env.helm_history(name)[-1]["status"] == locked
+    # started again, the operator sees the release suspended and leaves the lock alone
+    env.controller.restart()
+    eventually(lambda: _suspend_metric(env, name) == 1, TIMEOUT,
+               message="the restarted operator seeing the release suspended")
     assert env.helm_history(name)[-1]["status"] == locked
 
     env.patch_spec(name, {"suspend": False})
