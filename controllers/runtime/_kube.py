@@ -18,6 +18,7 @@ finalizers and Events, which is what lets the tests count them.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import concurrent.futures
 import json
@@ -129,10 +130,11 @@ def _encoded_apply(body: Any) -> Any:
         return body
 
 
-class RestVerbs:
+class RestVerbs(abc.ABC):
     """The `KubeClient` operations as REST requests, all made by one method, `_call`, which
     a client provides (every request goes through it: metrics, limits, auth in one place)."""
 
+    @abc.abstractmethod
     async def _call(
         self,
         method: str,
@@ -142,7 +144,7 @@ class RestVerbs:
         content_type: str | None = None,
         query: list[tuple[str, str]] | None = None,
     ) -> dict[str, Any] | None:
-        raise NotImplementedError
+        """One request; the answer's JSON body (None when empty). ApiError on an error."""
 
     def _patch_body(self, patch: Any, patch_type: PatchType) -> Any:
         """The body `_call` is given for a patch (the patch itself unless overridden)."""

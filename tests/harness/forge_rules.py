@@ -25,6 +25,7 @@ credential of that repository valid, or (None) no longer.
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 import secrets
@@ -67,7 +68,7 @@ def _page(req: Request, items: list[Any]) -> list[Any]:
 
 
 @dataclass
-class _Base:
+class _Base(abc.ABC):
     token: str
     user: str
     create_repo: CreateRepo
@@ -84,8 +85,9 @@ class _Base:
         with self.lock:
             return self.handle(req)
 
+    @abc.abstractmethod
     def handle(self, req: Request) -> Answer:
-        raise NotImplementedError
+        """The stand-in's answer to one request (its provider's rules)."""
 
 
 # --- GitHub ---------------------------------------------------------------------------------
